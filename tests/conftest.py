@@ -1,0 +1,3 @@
+"""Shared fixtures. Real services (PostgreSQL, S3, TSA) live in tests/support/, one module each."""
+
+pytest_plugins: list[str] = []
