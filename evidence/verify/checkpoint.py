@@ -1,0 +1,134 @@
+"""C2SP tlog-checkpoint: the signed statement "the log of <origin> has <size> entries
+with root <hash>", and the check that pinned log and witness keys vouch for it.
+
+Body format (c2sp.org/tlog-checkpoint), each line ending in a newline::
+
+    <origin>
+    <tree size, ASCII decimal, no leading zeros>
+    <base64 of the 32-byte root hash>
+    [<extension line>...]
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from evidence.verify.errors import MalformedCheckpoint, NoteError, NoVerifiedSignature
+from evidence.verify.hashing import HASH_SIZE, Hash32
+from evidence.verify.merkle import MAX_TREE_SIZE
+from evidence.verify.note import (
+    ALG_COSIGNATURE_V1,
+    ALG_ED25519,
+    OpenedNote,
+    Signer,
+    VerifiedSignature,
+    Verifier,
+    check_text,
+    open_note,
+    sign_note,
+)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    origin: str
+    size: int
+    root: Hash32
+    extensions: tuple[str, ...] = ()
+
+    def to_text(self) -> str:
+        """The checkpoint body exactly as signed."""
+        lines = [self.origin, str(self.size), base64.b64encode(self.root).decode()]
+        text = "".join(line + "\n" for line in (*lines, *self.extensions))
+        parse_checkpoint(text)  # refuse to produce what we would refuse to read
+        return text
+
+
+def parse_checkpoint(text: str) -> Checkpoint:
+    """Parse a checkpoint body (the note text, without signatures)."""
+    if not isinstance(text, str):
+        raise MalformedCheckpoint("checkpoint text must be a string")
+    try:
+        check_text(text)
+    except NoteError as e:
+        raise MalformedCheckpoint(f"checkpoint text: {e}") from None
+    lines = text[:-1].split("\n")
+    if len(lines) < 3:
+        raise MalformedCheckpoint("checkpoint needs origin, size and root lines")
+    origin, size_s, root_s, *ext = lines
+    if not origin:
+        raise MalformedCheckpoint("checkpoint origin line is empty")
+    if not size_s.isascii() or not size_s.isdigit() or (len(size_s) > 1 and size_s[0] == "0"):
+        raise MalformedCheckpoint(f"checkpoint size {size_s[:30]!r} is not a canonical decimal")
+    size = int(size_s)
+    if size > MAX_TREE_SIZE:
+        raise MalformedCheckpoint("checkpoint size is larger than 2^64-1")
+    try:
+        root = base64.b64decode(root_s.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raise MalformedCheckpoint("checkpoint root is not valid base64") from None
+    if len(root) != HASH_SIZE:
+        raise MalformedCheckpoint(f"checkpoint root is {len(root)} bytes, not {HASH_SIZE}")
+    if any(not line for line in ext):
+        raise MalformedCheckpoint("checkpoint has an empty extension line")
+    return Checkpoint(origin, size, Hash32(root), tuple(ext))
+
+
+def sign_checkpoint(cp: Checkpoint, signer: Signer) -> str:
+    """The signed note of a checkpoint, as published."""
+    if signer.alg != ALG_ED25519:
+        raise ValueError("a log signs checkpoints with an Ed25519 (0x01) key")
+    return sign_note(cp.to_text(), [signer])
+
+
+def cosign_checkpoint(note_text: str, witness: Signer, *, cosigned_at: int | None = None) -> str:
+    """A witness's tlog-cosignature/v1 line over a checkpoint body."""
+    if witness.alg != ALG_COSIGNATURE_V1:
+        raise ValueError("a witness cosigns with a cosignature/v1 (0x04) key")
+    parse_checkpoint(note_text)
+    return witness.signature_line(note_text.encode(), cosigned_at=cosigned_at)
+
+
+@dataclass(frozen=True)
+class VerifiedCheckpoint:
+    """A checkpoint and what vouched for it."""
+
+    checkpoint: Checkpoint
+    note: OpenedNote
+    log_signature: VerifiedSignature
+    cosignatures: tuple[VerifiedSignature, ...]
+
+
+def verify_checkpoint(
+    note: str | bytes,
+    log_key: Verifier,
+    *,
+    witness_keys: Sequence[Verifier] = (),
+    quorum: int = 0,
+    origin: str | None = None,
+) -> VerifiedCheckpoint:
+    """Check a checkpoint note against the pinned log key and witness keys.
+
+    The origin must equal the log key's name unless ``origin`` says otherwise
+    (C2SP: a log's key name is its origin). ``quorum`` witnesses among
+    ``witness_keys`` must have cosigned.
+    """
+    if log_key.alg != ALG_ED25519:
+        raise ValueError("the pinned log key must be an Ed25519 (0x01) verifier key")
+    opened = open_note(note, [log_key, *witness_keys])
+    cp = parse_checkpoint(opened.text)
+    want_origin = log_key.name if origin is None else origin
+    if cp.origin != want_origin:
+        raise MalformedCheckpoint(f"checkpoint origin {cp.origin!r} is not {want_origin!r}")
+    log_sigs = [v for v in opened.verified if (v.name, v.key_id) == (log_key.name, log_key.key_id)]
+    if not log_sigs:
+        raise NoVerifiedSignature(f"checkpoint is not signed by the pinned log key {log_key.name}")
+    cosigs = tuple(v for v in opened.verified if v.alg == ALG_COSIGNATURE_V1)
+    if len(cosigs) < quorum:
+        raise NoVerifiedSignature(
+            f"checkpoint has {len(cosigs)} valid witness cosignature(s); quorum is {quorum}"
+        )
+    return VerifiedCheckpoint(cp, opened, log_sigs[0], cosigs)

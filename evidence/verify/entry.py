@@ -1,0 +1,218 @@
+"""Ledger entries: their canonical bytes, the hash chain, and the one check of a
+whole sequence of entries (chain and tree together).
+
+An entry is the RFC 8785 (JCS) canonical JSON of::
+
+    {"v":1, "seq":N, "time":"YYYY-MM-DDTHH:MM:SS.ffffffZ", "prev":"<hex>",
+     "type":"evidence.submitted", "body":{...}}
+
+``prev`` is the leaf hash of entry ``seq - 1`` (64 zeros for entry 0). The
+bytes are stored exactly as hashed; readers hash the stored bytes and never
+re-serialise to check. Two house rules keep entries unambiguous across
+languages: no floating-point numbers anywhere, and every object key is ASCII.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+from evidence.verify.errors import EntryError
+from evidence.verify.hashing import ZERO_HASH_HEX, Hash32, leaf_hash
+from evidence.verify.merkle import CompactRange
+
+ENTRY_VERSION = 1
+MAX_ENTRY_SIZE = 1 << 20
+_TIME_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\Z")
+_TYPE_RE = re.compile(r"\A[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\Z")
+_HEX_RE = re.compile(r"\A[0-9a-f]{64}\Z")
+_FIELDS = {"v", "seq", "time", "prev", "type", "body"}
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339, UTC, exactly six fractional digits: one spelling per instant."""
+    if moment.tzinfo is None:
+        raise ValueError("entry times must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    if not isinstance(text, str) or not _TIME_RE.match(text):
+        raise ValueError(f"time {text!r} is not RFC 3339 UTC with microseconds")
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 bytes of a JSON value that obeys the house rules."""
+    _check_house_rules(value, "$")
+    return rfc8785.dumps(value)
+
+
+def _check_house_rules(value: Any, path: str) -> None:
+    if isinstance(value, float):
+        raise EntryError(f"{path}: floating-point numbers are not allowed in entries")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str) or not k.isascii():
+                raise EntryError(f"{path}: object keys must be ASCII strings, got {k!r}")
+            _check_house_rules(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_house_rules(v, f"{path}[{i}]")
+
+
+def _is_canonical(obj: Any, data: bytes) -> bool:
+    """Whether ``data`` is the JCS form of ``obj`` (which obeys the house rules).
+
+    Without floats and with ASCII keys, JCS coincides with Python's sorted,
+    compact, non-ASCII-preserving ``json.dumps`` (a property test holds the
+    two together), which is ~20x faster than ``rfc8785`` for audits of large
+    ledgers. On mismatch we ask ``rfc8785`` for the definitive answer.
+    """
+    fast = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if fast.encode() == data:
+        return True
+    return rfc8785.dumps(obj) == data
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A parsed entry; ``data`` are the exact bytes that were hashed."""
+
+    seq: int
+    time: str
+    prev: str
+    type: str
+    body: Mapping[str, Any]
+    data: bytes = field(repr=False)
+
+    @property
+    def leaf_hash(self) -> Hash32:
+        return leaf_hash(self.data)
+
+
+def encode_entry(seq: int, time: str, prev: str, type: str, body: Mapping[str, Any]) -> bytes:
+    """The canonical bytes of a new entry. Validates what it writes."""
+    obj = {"v": ENTRY_VERSION, "seq": seq, "time": time, "prev": prev, "type": type,
+           "body": dict(body)}
+    data = canonical_json(obj)
+    parse_entry(data)
+    return data
+
+
+def parse_entry(data: bytes) -> Entry:
+    """Parse and validate one entry's bytes; raise :class:`EntryError` naming the fault."""
+    if not isinstance(data, bytes | bytearray):
+        raise EntryError("entry must be bytes")
+    data = bytes(data)
+    if len(data) > MAX_ENTRY_SIZE:
+        raise EntryError(f"entry is {len(data)} bytes; the limit is {MAX_ENTRY_SIZE}")
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise EntryError(f"entry is not UTF-8 JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise EntryError("entry is not a JSON object")
+    if set(obj) != _FIELDS:
+        missing, extra = _FIELDS - set(obj), set(obj) - _FIELDS
+        raise EntryError(f"entry fields wrong (missing {sorted(missing)}, extra {sorted(extra)})")
+    if obj["v"] != ENTRY_VERSION or isinstance(obj["v"], bool):
+        raise EntryError(f"entry version {obj['v']!r} is not {ENTRY_VERSION}")
+    seq = obj["seq"]
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        raise EntryError(f"entry seq {seq!r} is not a non-negative integer")
+    try:
+        parse_time(obj["time"])
+    except ValueError as e:
+        raise EntryError(str(e)) from None
+    if not isinstance(obj["prev"], str) or not _HEX_RE.match(obj["prev"]):
+        raise EntryError("entry prev is not 64 lowercase hex digits")
+    if not isinstance(obj["type"], str) or not _TYPE_RE.match(obj["type"]):
+        raise EntryError(f"entry type {str(obj['type'])[:60]!r} is not a dotted lowercase name")
+    if not isinstance(obj["body"], dict):
+        raise EntryError("entry body is not a JSON object")
+    _check_house_rules(obj, "$")
+    if not _is_canonical(obj, data):
+        raise EntryError("entry bytes are not RFC 8785 canonical JSON")
+    return Entry(seq, obj["time"], obj["prev"], obj["type"], obj["body"], data)
+
+
+# --- a whole log -------------------------------------------------------------------
+
+
+class LogBroken(EntryError):
+    """The first entry at which a sequence of entries stops being a valid log."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(f"entry {index}: {reason}")
+        self.index = index
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class LogSummary:
+    size: int
+    root: Hash32
+    last_leaf_hash: str
+    roots_checked: tuple[int, ...]
+
+
+def check_entries(
+    entries: Iterable[bytes],
+    *,
+    expected_roots: Mapping[int, bytes] | None = None,
+    expected_leaf_hashes: Iterable[bytes] | None = None,
+) -> LogSummary:
+    """Check a log from entry 0: each entry parses, ``seq`` counts up from 0
+    without gaps, ``prev`` is the previous leaf hash, times never go back, and
+    the RFC 9162 tree over the entries has each root in ``expected_roots``
+    (tree size -> root, e.g. from signed checkpoints) at that size.
+
+    ``expected_leaf_hashes``, when given, are stored leaf hashes to compare
+    one by one (a ledger keeps them beside the entries).
+
+    Raises :class:`LogBroken` naming the first bad index; returns a summary.
+    """
+    expected_roots = dict(expected_roots or {})
+    stored = iter(expected_leaf_hashes) if expected_leaf_hashes is not None else None
+    tree = CompactRange()
+    prev, last_time, checked = ZERO_HASH_HEX, "", []
+    if 0 in expected_roots:
+        if tree.root() != bytes(expected_roots[0]):
+            raise LogBroken(0, "a checkpoint of size 0 has a root other than the empty tree's")
+        checked.append(0)
+    index = -1
+    for index, data in enumerate(entries):
+        try:
+            e = parse_entry(data)
+        except EntryError as err:
+            raise LogBroken(index, str(err)) from None
+        if e.seq != index:
+            raise LogBroken(index, f"seq is {e.seq}, expected {index} (gap, swap or duplicate)")
+        if e.prev != prev:
+            raise LogBroken(index, "prev does not match the leaf hash of the entry before it")
+        if e.time < last_time:
+            raise LogBroken(index, f"time {e.time} is earlier than the entry before ({last_time})")
+        lh = e.leaf_hash
+        if stored is not None:
+            want = next(stored, None)
+            if want is None or bytes(want) != lh:
+                raise LogBroken(index, "stored leaf hash does not match the entry bytes")
+        tree.append(lh)
+        size = index + 1
+        if size in expected_roots:
+            if tree.root() != bytes(expected_roots[size]):
+                raise LogBroken(index, f"tree root at size {size} differs from the checkpoint")
+            checked.append(size)
+        prev, last_time = lh.hex(), e.time
+    size = index + 1
+    beyond = sorted(s for s in expected_roots if s > size)
+    if beyond:
+        raise LogBroken(size, f"a checkpoint claims size {beyond[0]} but the log has {size} entries")
+    return LogSummary(size, tree.root(), prev, tuple(checked))
