@@ -214,5 +214,5 @@ def check_entries(
     size = index + 1
     beyond = sorted(s for s in expected_roots if s > size)
     if beyond:
-        raise LogBroken(size, f"a checkpoint claims size {beyond[0]} but the log has {size} entries")
+        raise LogBroken(size, f"a checkpoint claims size {beyond[0]}; the log has {size} entries")
     return LogSummary(size, tree.root(), prev, tuple(checked))

@@ -333,7 +333,11 @@ def verify_inclusion(
 def verify_consistency(
     size1: int, size2: int, root1: bytes, root2: bytes, proof: Sequence[bytes]
 ) -> None:
-    """Raise unless ``proof`` shows tree ``size1`` is a prefix of tree ``size2`` (RFC 9162 2.1.4.2)."""
+    """Raise unless ``proof`` shows tree ``size1`` is a prefix of tree ``size2``.
+
+    RFC 9162 section 2.1.4.2, after an exact proof-length check so that a
+    wrong-length proof is named as such rather than as a root mismatch.
+    """
     _check_size(size1, "first tree size")
     _check_size(size2, "second tree size")
     if size1 > size2:
@@ -344,7 +348,9 @@ def verify_consistency(
         raise IndexOutOfRange("consistency from the empty tree is not a proof of anything")
     if size1 == size2:
         if proof:
-            raise WrongProofSize(f"trees of equal size {size1} need an empty proof, got {len(proof)}")
+            raise WrongProofSize(
+                f"trees of equal size {size1} need an empty proof, got {len(proof)} hashes"
+            )
         # Compared as given, like transparency-dev/merkle: equal sizes prove
         # nothing beyond "these two values are the same".
         if bytes(root1) != bytes(root2):
