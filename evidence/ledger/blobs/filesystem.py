@@ -1,0 +1,182 @@
+"""Blobs as read-only files under a fan-out directory tree: ``root/ab/cd/<sha256 hex>``.
+
+Crash safety comes from the POSIX recipe: write to a temporary file in ``root/.tmp`` (the
+same filesystem, so the final step is atomic), hash in the same pass, ``fsync`` the file,
+hard-link it to its final name (``link`` refuses to replace an existing name, which is what
+makes the store write-once even when two uploads of the same file race), ``fsync`` the
+directory, and remove the temporary name. A crash at any point leaves either no blob or the
+complete blob; at worst an orphaned temporary file, which :meth:`sweep_temp` removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import io
+import os
+import stat
+import tempfile
+import time
+from pathlib import Path
+from typing import BinaryIO
+
+from evidence.ledger.blobs._base import (
+    CHUNK_SIZE,
+    BlobCorrupt,
+    BlobNotFound,
+    BlobRef,
+    BlobStore,
+    LimitedReader,
+    check_sha256_hex,
+    normalise_range,
+    read_chunks,
+)
+
+_TMP = ".tmp"
+_READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH  # 0o444
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FilesystemBlobStore(BlobStore):
+    """The default, embedded blob store: one read-only file per blob on a local filesystem."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.root / _TMP
+        self._tmp.mkdir(exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"FilesystemBlobStore({str(self.root)!r})"
+
+    def path_of(self, sha256: str) -> Path:
+        """Where the blob lives (or would live). Validates the name first."""
+        check_sha256_hex(sha256)
+        return self.root / sha256[0:2] / sha256[2:4] / sha256
+
+    # -- writing ---------------------------------------------------------------------
+
+    def put(self, stream: BinaryIO, *, max_size: int | None = None) -> BlobRef:
+        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-", suffix=".part")
+        tmp = Path(tmp_name)
+        try:
+            digest = hashlib.sha256()
+            size = 0
+            with os.fdopen(fd, "wb", buffering=0) as out:
+                for chunk in read_chunks(stream, max_size):
+                    digest.update(chunk)
+                    view = memoryview(chunk)
+                    while view:  # raw writes may be short
+                        written = out.write(view)
+                        view = view[written:]
+                    size += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            ref = BlobRef(digest.hexdigest(), size)
+            os.chmod(tmp, _READ_ONLY)
+            self._publish(tmp, ref)
+            return ref
+        finally:
+            # Reached on success too: by then the blob has its own name (a hard link).
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    def _publish(self, tmp: Path, ref: BlobRef) -> None:
+        """Give the finished temporary file its content address without replacing anything."""
+        final = self.path_of(ref.sha256)
+        created = self._make_dirs(final.parent)
+        try:
+            os.link(tmp, final)
+        except FileExistsError:
+            self._confirm_existing(final, ref)
+            return
+        except OSError as e:  # filesystems without hard links
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+                raise
+            if final.exists():
+                self._confirm_existing(final, ref)
+                return
+            os.rename(tmp, final)
+        _fsync_dir(final.parent)
+        for d in created:
+            _fsync_dir(d.parent)
+
+    def _make_dirs(self, leaf: Path) -> list[Path]:
+        """Create the fan-out directories; return those created (their parents need fsync)."""
+        created = []
+        for d in (leaf.parent, leaf):
+            try:
+                d.mkdir()
+                created.append(d)
+            except FileExistsError:
+                pass
+        return created
+
+    @staticmethod
+    def _confirm_existing(final: Path, ref: BlobRef) -> None:
+        """A blob with this name exists: the put is a no-op, unless that blob is damaged."""
+        existing = final.stat().st_size
+        if existing != ref.size:
+            raise BlobCorrupt(
+                f"blob {ref.sha256} already exists with size {existing}, expected {ref.size}: "
+                "the stored copy is corrupt and was left untouched"
+            )
+
+    def sweep_temp(self, older_than_seconds: float = 24 * 3600) -> int:
+        """Remove temporary files left by a crashed process; return how many were removed.
+
+        Only files older than ``older_than_seconds`` are touched, so uploads still running
+        in other processes are left alone.
+        """
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        for p in self._tmp.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                if p.stat().st_mtime < cutoff:
+                    p.unlink()
+                    removed += 1
+        return removed
+
+    # -- reading ---------------------------------------------------------------------
+
+    def open(self, sha256: str) -> BinaryIO:
+        try:
+            return open(self.path_of(sha256), "rb", buffering=CHUNK_SIZE)
+        except FileNotFoundError:
+            raise BlobNotFound(f"no blob {sha256}") from None
+
+    def open_range(self, sha256: str, start: int, stop: int | None = None) -> BinaryIO:
+        f = self.open(sha256)
+        try:
+            start, stop = normalise_range(start, stop, os.fstat(f.fileno()).st_size)
+            f.seek(start)
+        except BaseException:
+            f.close()
+            raise
+        return io.BufferedReader(LimitedReader(f, stop - start), CHUNK_SIZE)
+
+    def exists(self, sha256: str) -> bool:
+        return self.path_of(sha256).is_file()
+
+    def size(self, sha256: str) -> int:
+        try:
+            return self.path_of(sha256).stat().st_size
+        except FileNotFoundError:
+            raise BlobNotFound(f"no blob {sha256}") from None
+
+    def delete(self, sha256: str) -> bool:
+        path = self.path_of(sha256)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        _fsync_dir(path.parent)
+        return True
