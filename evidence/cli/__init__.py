@@ -1,0 +1,1 @@
+"""The ``evidence`` command: one entry point for every user."""

@@ -1,0 +1,23 @@
+"""The ``evidence`` command group. Each sub-command lives in its own module."""
+
+from __future__ import annotations
+
+import click
+
+from evidence import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="evidence")
+def cli() -> None:
+    """Evidence preservation on a tamper-evident, append-only ledger."""
+
+
+def _register() -> None:
+    # One import per command module; each adds its commands to ``cli``.
+    from evidence.cli import keys, notes  # noqa: F401
+
+
+def main() -> None:
+    _register()
+    cli()

@@ -1,0 +1,42 @@
+"""Salted commitments to descriptive metadata.
+
+The ledger holds ``SHA-256(salt || JCS(metadata))`` instead of the metadata, so
+that anyone can audit the whole ledger without learning what the evidence says,
+while the holder of the salt and metadata (a court given the bundle) can open
+the commitment. The salt is 32 random bytes, kept off-ledger; without it the
+commitment cannot be brute-forced from guessed metadata.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from evidence.verify.entry import canonical_json
+from evidence.verify.errors import VerificationError
+from evidence.verify.hashing import Hash32, sha256
+
+SALT_SIZE = 32
+
+
+class CommitmentMismatch(VerificationError):
+    """The opened metadata and salt do not hash to the commitment in the ledger."""
+
+
+def new_salt() -> bytes:
+    return os.urandom(SALT_SIZE)
+
+
+def metadata_commitment(salt: bytes, metadata: Mapping[str, Any]) -> Hash32:
+    if len(salt) != SALT_SIZE:
+        raise ValueError(f"salt must be {SALT_SIZE} bytes")
+    return sha256(salt + canonical_json(dict(metadata)))
+
+
+def verify_commitment(commitment_hex: str, salt: bytes, metadata: Mapping[str, Any]) -> None:
+    """Raise :class:`CommitmentMismatch` unless metadata and salt open the commitment."""
+    got = metadata_commitment(salt, metadata).hex()
+    if not hmac.compare_digest(got, commitment_hex):
+        raise CommitmentMismatch("metadata and salt do not match the commitment in the ledger")
