@@ -1,0 +1,502 @@
+"""RFC 3161 time-stamp tokens: build the request, read the reply, verify the token strictly.
+
+What a verified token proves here: a TSA whose certificate chains to a CA *we were given*
+(pinned), valid at the token's genTime and carrying the critical timeStamping EKU, signed the
+statement "SHA-256(message) existed at genTime". The checks and their order:
+
+1. ``der``                 the token is one well-formed DER element (our framing reader);
+2. ``parse``               rfc3161-client parses it strictly (fallback below);
+3. ``hash_algorithm``      the imprint algorithm is SHA-256 (the project's only hash);
+4. ``message_imprint``     the imprint equals SHA-256(message);
+5. ``nonce``/``policy``    equal to what the caller asked for, when given;
+6. ``tsa_eku``             the signer certificate's extendedKeyUsage is critical and is exactly
+                           id-kp-timeStamping (RFC 3161 section 2.3);
+7. ``validity_at_gen_time`` the signer certificate was valid at genTime (a clear message for an
+                           expired TSA; the chain check below also enforces it);
+8. ``signature_and_chain`` rfc3161-client's strict verification: CMS signature, chain to the
+                           trusted roots validated *at genTime*, timeStamping purpose, nonce,
+                           policy and imprint again. No revocation checking (none is possible
+                           offline); that is why long-lived evidence is re-timestamped (RFC 4998).
+
+The DER-order fallback: rfc3161-client rejects a token whose ``SignedData.certificates`` SET is
+not in DER order, which OpenSSL writes when its TSA config has ``certs = ...`` (some public TSAs
+too). That field is *not covered by the signature* (RFC 5652 section 5.4 signs only the content
+and the signed attributes), so putting its elements in DER order changes nothing that is
+signed. Only when the strict parse fails *and* that SET is out of order do we permute its
+elements into DER order, keeping every other byte and every length identical, and verify the
+result strictly with the same library. The verdict then names the verifier
+``"rfc3161-client (certificate SET re-sorted to DER order)"``. The caller archives the original
+bytes, always. A second, independent verifier (pyHanko, ``openssl ts -verify``) would mean a
+heavy dependency or a subprocess in the trust anchor; this keeps one strict verifier.
+
+Imports: stdlib, ``cryptography``, ``rfc3161-client`` and ``evidence.verify`` only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+import rfc3161_client
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from evidence.verify import der
+from evidence.verify.errors import MalformedInput, VerificationError
+
+__all__ = [
+    "SHA256_OID",
+    "VERIFIER_RESORTED",
+    "VERIFIER_STRICT",
+    "ImprintMismatch",
+    "MalformedTimestamp",
+    "MissingTimestampingEKU",
+    "NonceMismatch",
+    "PolicyMismatch",
+    "TimestampError",
+    "TimestampNotGranted",
+    "TimestampQuery",
+    "TimestampSignatureInvalid",
+    "TimestampVerdict",
+    "TsaCertificateExpired",
+    "UnsupportedHashAlgorithm",
+    "UntrustedTimestampChain",
+    "build_request",
+    "parse_response",
+    "token_certificates",
+    "verify_timestamp",
+]
+
+SHA256_OID = "2.16.840.1.101.3.4.2.1"
+VERIFIER_STRICT = "rfc3161-client"
+VERIFIER_RESORTED = "rfc3161-client (certificate SET re-sorted to DER order)"
+
+# ContentInfo.contentType id-signedData 1.2.840.113549.1.7.2, as its full DER encoding
+_ID_SIGNED_DATA = bytes.fromhex("06092a864886f70d010702")
+# TimeStampResp.status for "granted": PKIStatusInfo ::= SEQUENCE { status INTEGER 0 }
+_STATUS_GRANTED = bytes.fromhex("3003020100")
+
+_SEQUENCE, _SET, _INTEGER, _BIT_STRING, _UTF8 = 0x30, 0x31, 0x02, 0x03, 0x0C
+_CTX0 = 0xA0  # [0], constructed: ContentInfo.content and SignedData.certificates
+
+_STATUS_NAMES = {
+    0: "granted", 1: "grantedWithMods", 2: "rejection", 3: "waiting",
+    4: "revocationWarning", 5: "revocationNotification",
+}
+_FAIL_INFO_NAMES = {
+    0: "badAlg", 2: "badRequest", 5: "badDataFormat", 14: "timeNotAvailable",
+    15: "unacceptedPolicy", 16: "unacceptedExtension", 17: "addInfoNotAvailable",
+    25: "systemFailure",
+}
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+class TimestampError(VerificationError):
+    """A time-stamp reply or token does not prove what it claims."""
+
+
+class MalformedTimestamp(TimestampError, MalformedInput):
+    """Not a DER TimeStampResp / TimeStampToken (garbage, truncated, wrong structure)."""
+
+
+class TimestampNotGranted(TimestampError):
+    """The TSA answered with a status other than `granted`; `status` and `status_text` say why."""
+
+    def __init__(self, status: int, status_text: str, fail_info: tuple[str, ...]) -> None:
+        self.status = status
+        self.status_text = status_text
+        self.fail_info = fail_info
+        name = _STATUS_NAMES.get(status, f"unknown status {status}")
+        detail = "; ".join(x for x in (status_text, ", ".join(fail_info)) if x)
+        super().__init__(f"TSA did not grant the time-stamp: {name}" +
+                         (f" ({detail})" if detail else ""))
+
+
+class UnsupportedHashAlgorithm(TimestampError):
+    """The token's message imprint is not SHA-256."""
+
+
+class ImprintMismatch(TimestampError):
+    """The token time-stamps some other data than this message."""
+
+
+class NonceMismatch(TimestampError):
+    """The token answers another request (or a replayed one): its nonce is not ours."""
+
+
+class PolicyMismatch(TimestampError):
+    """The token was issued under another TSA policy than the one required."""
+
+
+class MissingTimestampingEKU(TimestampError):
+    """The signing certificate may not sign time-stamps: its extendedKeyUsage is missing, not
+    critical, or not exactly id-kp-timeStamping (RFC 3161 section 2.3)."""
+
+
+class UntrustedTimestampChain(TimestampError):
+    """The signer certificate does not chain to a trusted CA, valid at genTime."""
+
+
+class TsaCertificateExpired(UntrustedTimestampChain):
+    """The TSA certificate was not valid at the token's genTime (expired or not yet valid)."""
+
+
+class TimestampSignatureInvalid(TimestampError):
+    """The CMS signature over the TSTInfo does not verify: the token was altered."""
+
+
+# --- request / response -----------------------------------------------------------------------
+
+
+class TimestampQuery(NamedTuple):
+    """A DER TimeStampReq and the nonce it carries (keep it: verification pins it)."""
+
+    der: bytes
+    nonce: int
+
+
+def build_request(message: bytes) -> TimestampQuery:
+    """A TimeStampReq for SHA-256(message), with a random 64-bit nonce and certReq = true (the
+    token must carry the TSA certificate so that it verifies offline later)."""
+    request = (
+        rfc3161_client.TimestampRequestBuilder()
+        .data(message)  # raises ValueError for an empty message
+        .hash_algorithm(rfc3161_client.HashAlgorithm.SHA256)
+        .nonce(nonce=True)
+        .cert_request(cert_request=True)
+        .build()
+    )
+    nonce = request.nonce
+    assert nonce is not None  # asked for above
+    return TimestampQuery(der=request.as_bytes(), nonce=int(nonce))
+
+
+def parse_response(response_der: bytes) -> bytes:
+    """The TimeStampToken inside a TimeStampResp, as the exact bytes received.
+
+    Raises :class:`TimestampNotGranted` (with the TSA's status text and failure info) for any
+    status but `granted`, :class:`MalformedTimestamp` for anything that is not a TimeStampResp.
+    The token is not verified here: call :func:`verify_timestamp`.
+    """
+    with _malformed("TimeStampResp"):
+        resp = der.parse_single(response_der, _SEQUENCE)
+        parts = der.children(response_der, resp)
+        if not 1 <= len(parts) <= 2 or parts[0].tag != _SEQUENCE:
+            raise der.DerError("expected SEQUENCE { PKIStatusInfo, TimeStampToken OPTIONAL }")
+        status, text, fail_info = _status_info(response_der, parts[0])
+    if status != 0:
+        raise TimestampNotGranted(status, text, fail_info)
+    if len(parts) != 2 or parts[1].tag != _SEQUENCE:
+        raise MalformedTimestamp("status is granted but the reply carries no TimeStampToken")
+    return response_der[parts[1].start : parts[1].end]
+
+
+def _status_info(data: bytes, info: der.Tlv) -> tuple[int, str, tuple[str, ...]]:
+    """PKIStatusInfo ::= SEQUENCE { status INTEGER, statusString SEQUENCE OF UTF8String
+    OPTIONAL, failInfo BIT STRING OPTIONAL }."""
+    fields = der.children(data, info)
+    if not fields or fields[0].tag != _INTEGER or fields[0].end - fields[0].value_start > 4:
+        raise der.DerError("PKIStatusInfo.status is not a small INTEGER")
+    status = int.from_bytes(data[fields[0].value_start : fields[0].end], "big", signed=True)
+    texts: list[str] = []
+    fail_info: list[str] = []
+    for field in fields[1:]:
+        if field.tag == _SEQUENCE and not texts:
+            for s in der.children(data, field):
+                if s.tag != _UTF8:
+                    raise der.DerError("PKIFreeText element is not a UTF8String")
+                texts.append(data[s.value_start : s.end].decode("utf-8", errors="replace"))
+        elif field.tag == _BIT_STRING and not fail_info:
+            bits = data[field.value_start + 1 : field.end]  # first octet: unused-bit count
+            for bit, name in _FAIL_INFO_NAMES.items():
+                if bit // 8 < len(bits) and bits[bit // 8] & (0x80 >> (bit % 8)):
+                    fail_info.append(name)
+        else:
+            raise der.DerError("unexpected element in PKIStatusInfo")
+    return status, " ".join(texts), tuple(fail_info)
+
+
+# --- the token's certificate SET ------------------------------------------------------------------
+
+
+def _certificates_field(token: bytes) -> der.Tlv | None:
+    """The ``SignedData.certificates [0] IMPLICIT SET OF`` element of a TimeStampToken, if any.
+
+    ContentInfo ::= SEQUENCE { contentType id-signedData, content [0] EXPLICIT SignedData }
+    SignedData  ::= SEQUENCE { version, digestAlgorithms SET, encapContentInfo SEQUENCE,
+                               certificates [0] IMPLICIT OPTIONAL, crls [1] OPTIONAL, signerInfos }
+    """
+    ci = der.parse_single(token, _SEQUENCE)
+    ci_fields = der.children(token, ci)
+    if (len(ci_fields) != 2 or token[ci_fields[0].start : ci_fields[0].end] != _ID_SIGNED_DATA
+            or ci_fields[1].tag != _CTX0):
+        raise der.DerError("not a CMS ContentInfo of type signedData")
+    inner = der.children(token, ci_fields[1])
+    if len(inner) != 1 or inner[0].tag != _SEQUENCE:
+        raise der.DerError("ContentInfo.content is not one SignedData SEQUENCE")
+    sd = der.children(token, inner[0])
+    if len(sd) < 4 or [f.tag for f in sd[:3]] != [_INTEGER, _SET, _SEQUENCE]:
+        raise der.DerError("SignedData does not start with version, digestAlgorithms, content")
+    return sd[3] if sd[3].tag == _CTX0 else None
+
+
+def token_certificates(token_der: bytes) -> list[bytes]:
+    """The DER certificates a token carries (signer and chain), in the order stored.
+
+    Raises :class:`MalformedTimestamp` when the token is not a CMS SignedData.
+    """
+    with _malformed("TimeStampToken"):
+        field = _certificates_field(token_der)
+        if field is None:
+            return []
+        return [token_der[c.start : c.end] for c in der.children(token_der, field)
+                if c.tag == _SEQUENCE]
+
+
+def _resort_certificates(token: bytes) -> bytes | None:
+    """The token with its certificate SET permuted into DER order, or None if it already is in
+    order (or has no certificates). Only the bytes inside that SET move; lengths are unchanged,
+    so every other byte of the token stays where it was."""
+    field = _certificates_field(token)
+    if field is None:
+        return None
+    elements = [token[c.start : c.end] for c in der.children(token, field)]
+    ordered = der.set_of_order(elements)
+    if ordered == elements:
+        return None
+    fixed = token[: field.value_start] + b"".join(ordered) + token[field.end :]
+    assert len(fixed) == len(token)
+    return fixed
+
+
+# --- verification ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimestampVerdict:
+    """What a successful :func:`verify_timestamp` checked and found. Every field was verified
+    (or, for `tsa_name`, read from the signed TSTInfo)."""
+
+    gen_time: datetime  # UTC, from the signed TSTInfo
+    serial_number: int  # the TSA's serial number of this token
+    policy: str  # dotted OID of the TSA policy the token was issued under
+    hash_algorithm: str  # "sha256"
+    message_imprint: str  # lowercase hex SHA-256 of the message
+    nonce: int | None  # nonce in the token (checked against the caller's if given)
+    tsa_name: str | None  # TSTInfo.tsa (RFC 4514), if the TSA named itself
+    signer_subject: str  # subject of the certificate that signed (RFC 4514)
+    signer_issuer: str
+    signer_serial: int
+    verifier: str  # VERIFIER_STRICT or VERIFIER_RESORTED
+    checks: tuple[str, ...]  # names of the checks passed, in order
+
+
+def verify_timestamp(
+    token_der: bytes,
+    message: bytes,
+    trusted_ca_pems: list[bytes],
+    *,
+    policy_oid: str | None = None,
+    nonce: int | None = None,
+) -> TimestampVerdict:
+    """Verify a TimeStampToken over SHA-256(`message`) against the pinned CA certificates.
+
+    `trusted_ca_pems`: PEM bytes of self-signed root CAs (one or several per item). Only they
+    are trust anchors; intermediate CAs are taken from the token. Returns a
+    :class:`TimestampVerdict`; raises a :class:`TimestampError` subclass naming what failed.
+    """
+    roots = _load_roots(trusted_ca_pems)
+    checks: list[str] = []
+
+    with _malformed("TimeStampToken"):
+        der.parse_single(token_der, _SEQUENCE)
+    checks.append("der")
+
+    resp, verifier = _parse_strict_or_resorted(token_der)
+    checks.append("parse")
+
+    with _malformed("TimeStampToken"):
+        tst = resp.tst_info
+        algorithm = tst.message_imprint.hash_algorithm.dotted_string
+        imprint = bytes(tst.message_imprint.message)
+        token_nonce = None if tst.nonce is None else int(tst.nonce)
+        token_policy = tst.policy.dotted_string if tst.policy is not None else ""
+        gen_time = tst.gen_time.astimezone(UTC)
+        serial = int(tst.serial_number)
+        tsa_name = _tsa_name(tst)
+        signer = _signer_certificate(resp)
+
+    if algorithm != SHA256_OID:
+        raise UnsupportedHashAlgorithm(f"message imprint uses {algorithm}, not SHA-256")
+    checks.append("hash_algorithm")
+    expected = hashlib.sha256(message).digest()
+    if imprint != expected:
+        raise ImprintMismatch(
+            f"token time-stamps {imprint.hex()}, but SHA-256 of this message is {expected.hex()}"
+        )
+    checks.append("message_imprint")
+    if nonce is not None:
+        if token_nonce != nonce:
+            raise NonceMismatch(f"token nonce {token_nonce} is not the request's {nonce}")
+        checks.append("nonce")
+    if policy_oid is not None:
+        if token_policy != policy_oid:
+            raise PolicyMismatch(f"token policy {token_policy} is not the required {policy_oid}")
+        checks.append("policy")
+    _check_tsa_eku(signer)
+    checks.append("tsa_eku")
+    if not signer.not_valid_before_utc <= gen_time <= signer.not_valid_after_utc:
+        raise TsaCertificateExpired(
+            f"TSA certificate {signer.subject.rfc4514_string()} was not valid at genTime "
+            f"{gen_time.isoformat()} (valid {signer.not_valid_before_utc.isoformat()} to "
+            f"{signer.not_valid_after_utc.isoformat()})"
+        )
+    checks.append("validity_at_gen_time")
+
+    _strict_verify(resp, expected, roots, nonce=nonce, policy_oid=policy_oid)
+    checks.append("signature_and_chain")
+
+    return TimestampVerdict(
+        gen_time=gen_time,
+        serial_number=serial,
+        policy=token_policy,
+        hash_algorithm="sha256",
+        message_imprint=imprint.hex(),
+        nonce=token_nonce,
+        tsa_name=tsa_name,
+        signer_subject=signer.subject.rfc4514_string(),
+        signer_issuer=signer.issuer.rfc4514_string(),
+        signer_serial=signer.serial_number,
+        verifier=verifier,
+        checks=tuple(checks),
+    )
+
+
+@contextlib.contextmanager
+def _malformed(what: str) -> Iterator[None]:
+    """Turn any parsing failure (ours, the library's, even a Rust panic, which Python sees as a
+    BaseException) into MalformedTimestamp. Hostile input must never escape as anything else."""
+    try:
+        yield
+    except TimestampError:
+        raise
+    except BaseException as exc:
+        if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+            raise  # KeyboardInterrupt, SystemExit
+        raise MalformedTimestamp(f"not a valid {what}: {exc}") from exc
+
+
+def _load_roots(pems: list[bytes]) -> list[x509.Certificate]:
+    roots: list[x509.Certificate] = []
+    for pem in pems:
+        for cert in x509.load_pem_x509_certificates(pem):
+            if cert not in roots:
+                roots.append(cert)
+    if not roots:
+        raise ValueError("no trusted CA certificate given: nothing could vouch for a TSA")
+    return roots
+
+
+def _wrap_granted(token: bytes) -> bytes:
+    """rfc3161-client verifies TimeStampResp objects; we archive bare tokens. Wrap one in the
+    minimal granted response (status 0, no text), which adds nothing that is trusted."""
+    return der.encode_tlv(_SEQUENCE, _STATUS_GRANTED + token)
+
+
+def _parse_strict_or_resorted(token: bytes) -> tuple[rfc3161_client.TimeStampResponse, str]:
+    try:
+        with _malformed("TimeStampToken"):
+            return rfc3161_client.decode_timestamp_response(_wrap_granted(token)), VERIFIER_STRICT
+    except MalformedTimestamp:
+        with _malformed("TimeStampToken"):
+            resorted = _resort_certificates(token)
+        if resorted is None:  # the SET was in order: the failure is something else
+            raise
+        with _malformed("TimeStampToken (after re-sorting its certificate SET)"):
+            resp = rfc3161_client.decode_timestamp_response(_wrap_granted(resorted))
+        return resp, VERIFIER_RESORTED
+
+
+def _tsa_name(tst: rfc3161_client.TimeStampTokenInfo) -> str | None:
+    try:
+        name = tst.name
+    except ValueError:  # the optional TSTInfo.tsa field is absent (older rfc3161-client)
+        return None
+    if name is None:  # absent (newer rfc3161-client)
+        return None
+    value = name.value
+    return value.rfc4514_string() if isinstance(value, x509.Name) else str(value)
+
+
+def _signer_certificate(resp: rfc3161_client.TimeStampResponse) -> x509.Certificate:
+    """The certificate named by the (signed) SignerInfo's issuerAndSerialNumber."""
+    infos = list(resp.signed_data.signer_infos)
+    if len(infos) != 1:
+        raise MalformedTimestamp(f"expected exactly one SignerInfo, found {len(infos)}")
+    sid = infos[0]
+    certs = [x509.load_der_x509_certificate(c) for c in resp.signed_data.certificates]
+    for cert in certs:
+        if cert.issuer == sid.issuer and cert.serial_number == sid.serial_number:
+            return cert
+    raise UntrustedTimestampChain(
+        "the token does not carry the TSA certificate that signed it (request certReq = true)"
+    )
+
+
+def _check_tsa_eku(cert: x509.Certificate) -> None:
+    who = cert.subject.rfc4514_string()
+    try:
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    except x509.ExtensionNotFound:
+        raise MissingTimestampingEKU(
+            f"TSA certificate {who} has no extendedKeyUsage: it may not sign time-stamps"
+        ) from None
+    if not eku.critical:
+        raise MissingTimestampingEKU(
+            f"TSA certificate {who}: extendedKeyUsage is not critical (RFC 3161 section 2.3)"
+        )
+    if list(eku.value) != [ExtendedKeyUsageOID.TIME_STAMPING]:
+        raise MissingTimestampingEKU(
+            f"TSA certificate {who}: extendedKeyUsage must be exactly id-kp-timeStamping"
+        )
+
+
+_OPENSSL_DETAIL = re.compile(r'data: "Verify error: ?([^"]*)"')
+
+
+def _strict_verify(
+    resp: rfc3161_client.TimeStampResponse,
+    digest: bytes,
+    roots: list[x509.Certificate],
+    *,
+    nonce: int | None,
+    policy_oid: str | None,
+) -> None:
+    builder = rfc3161_client.VerifierBuilder(roots=list(roots))
+    if nonce is not None:
+        builder = builder.nonce(nonce)
+    if policy_oid is not None:
+        builder = builder.policy_id(x509.ObjectIdentifier(policy_oid))
+    try:
+        with _malformed("TimeStampToken"):
+            builder.build().verify(resp, digest)
+    except MalformedTimestamp as exc:
+        cause = str(exc.__cause__ or exc)
+        if "signature failure" in cause or "digest failure" in cause:
+            raise TimestampSignatureInvalid(
+                "the CMS signature over the TSTInfo does not verify: the token was altered"
+            ) from exc
+        if "certificate verify error" in cause:
+            found = _OPENSSL_DETAIL.search(cause)
+            detail = found.group(1) if found else cause
+            raise UntrustedTimestampChain(
+                f"TSA certificate chain does not verify to a trusted CA at genTime: {detail}"
+            ) from exc
+        raise TimestampError(f"rfc3161-client rejected the token: {cause}") from exc
