@@ -1,0 +1,497 @@
+"""The ledger as a library: :class:`Ledger` is what intake, the HTTP API,
+anchoring and bundle export build on.
+
+::
+
+    led = Ledger.create("./evidence-data", "evidence.example/log")   # once
+    led = Ledger.open()                          # --data-dir / $EVIDENCE_DATA_DIR
+    a = led.append("custody.note", {"text": "sealed"})   # durable when it returns
+    p = led.inclusion_proof(a.seq)               # RFC 9162, from stored nodes
+    cp = led.sign_checkpoint_now()               # C2SP signed note
+    led.close()
+
+Thread-safe: any number of threads may append (they are batched into one
+transaction by the process's :class:`~evidence.ledger.sequencer.Sequencer`)
+and read. Several processes may append to one PostgreSQL (or SQLite) ledger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, insert, inspect
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from evidence.ledger import migrations
+from evidence.ledger.config import (
+    DEFAULT_CHECKPOINT_INTERVAL,
+    LedgerConfig,
+    load_config,
+    new_config,
+    write_config,
+)
+from evidence.ledger.db import (
+    make_engine,
+    read_transaction,
+    set_wal,
+    sqlite_path,
+    write_transaction,
+)
+from evidence.ledger.errors import (
+    ConfigMismatch,
+    LedgerError,
+    LedgerExists,
+    NotALedger,
+    OutOfRange,
+)
+from evidence.ledger.keyfile import KeyFileError, read_private_key, write_private_key
+from evidence.ledger.schema import keys, log_state, metadata
+from evidence.ledger.sequencer import (
+    DEFAULT_MAX_BATCH,
+    Appended,
+    Sequencer,
+    sign_checkpoint_now,
+    utc_now,
+)
+from evidence.ledger.store import (
+    LogState,
+    StoredCheckpoint,
+    StoredEntry,
+    checkpoint_at,
+    fetch_nodes,
+    iter_entries,
+    latest_checkpoint,
+    read_entry,
+    read_state,
+)
+from evidence.verify.hashing import ZERO_HASH_HEX, Hash32
+from evidence.verify.merkle import (
+    NodeId,
+    consistency_plan,
+    consistency_proof,
+    inclusion_plan,
+    inclusion_proof,
+    root_from_nodes,
+    root_plan,
+)
+from evidence.verify.note import (
+    Signer,
+    Verifier,
+    generate_signer,
+    is_valid_key_name,
+    parse_verifier_key,
+)
+
+__all__ = ["Appended", "ConsistencyProof", "InclusionProof", "Ledger", "StoredCheckpoint",
+           "StoredEntry"]
+
+LEDGER_TABLES = ("entries", "nodes", "checkpoints", "log_state", "keys", "alembic_version")
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    index: int
+    tree_size: int
+    leaf_hash: Hash32
+    proof: tuple[Hash32, ...]
+    root: Hash32
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "tree_size": self.tree_size,
+                "leaf_hash": self.leaf_hash.hex(), "proof": [h.hex() for h in self.proof],
+                "root": self.root.hex()}
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    size1: int
+    size2: int
+    root1: Hash32
+    root2: Hash32
+    proof: tuple[Hash32, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"size1": self.size1, "size2": self.size2, "root1": self.root1.hex(),
+                "root2": self.root2.hex(), "proof": [h.hex() for h in self.proof]}
+
+
+def _fetch_all(conn, ids: set[NodeId]) -> Callable[[Sequence[NodeId]], Mapping[NodeId, bytes]]:  # type: ignore[no-untyped-def]
+    """Fetch every planned node in ONE query; hand verify/ a fetcher over the result."""
+    found = fetch_nodes(conn, sorted(ids))
+    return lambda wanted: {n: found[n] for n in wanted if n in found}
+
+
+class Ledger:
+    """An open ledger. Build with :meth:`create` or :meth:`open`; :meth:`close` when done."""
+
+    def __init__(self, engine: Engine, state: LogState, *, config: LedgerConfig | None,
+                 signer: Signer | None, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+        self._engine = engine
+        self._origin = state.origin
+        self._verifier = parse_verifier_key(state.log_vkey)
+        self._config = config
+        self._signer = signer
+        self._max_batch = max_batch
+        self._sequencer: Sequencer | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        data_dir: str | os.PathLike[str] | None,
+        origin: str,
+        *,
+        db_url: str | None = None,
+        key_path: str | os.PathLike[str] | None = None,
+        checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL,
+    ) -> Ledger:
+        """Create a new ledger: data directory, config, log key (0600), database.
+
+        Refuses (:class:`LedgerExists`, changing nothing) if any of config, key file
+        or ledger database is already there. The origin is the log key's name.
+        """
+        if not is_valid_key_name(origin):
+            raise LedgerError(f"origin {origin!r} must be non-empty, without spaces or '+'")
+        cfg = new_config(data_dir, origin, db_url=db_url, key_path=key_path,
+                         checkpoint_interval=checkpoint_interval)
+        if cfg.config_path.exists():
+            raise LedgerExists(f"{cfg.config_path} exists: a ledger is already configured here")
+        if cfg.key_path.exists():
+            raise LedgerExists(f"key file {cfg.key_path} exists; refusing to reuse or replace it")
+        db_file = sqlite_path(cfg.db_url) if cfg.db_url.startswith("sqlite") else None
+        if db_file is not None and db_file.exists():
+            raise LedgerExists(f"database {db_file} exists; refusing to initialise over it")
+        made_dir = not cfg.data_dir.exists()
+        if db_file is None:  # a server database: must not already hold a ledger
+            engine = make_engine(cfg.db_url)
+            try:
+                with engine.connect() as conn:
+                    present = set(inspect(conn).get_table_names()) & set(LEDGER_TABLES)
+            except DBAPIError as e:
+                engine.dispose()
+                raise NotALedger(f"cannot connect to the database: {e.orig}") from None
+            if present:
+                engine.dispose()
+                raise LedgerExists(f"the database already has ledger tables {sorted(present)}")
+        cfg.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        signer = generate_signer(origin)
+        write_private_key(cfg.key_path, signer)
+        try:
+            if db_file is not None:
+                db_file.parent.mkdir(parents=True, exist_ok=True)
+                engine = make_engine(cfg.db_url, create=True)
+                set_wal(engine)
+            now = utc_now()
+            with write_transaction(engine) as conn:
+                migrations.lock_for_migration(conn)
+                migrations.upgrade_to_head(conn)
+                conn.execute(insert(log_state).values(
+                    id=1, origin=origin, log_vkey=signer.verifier().to_string(), size=0,
+                    last_leaf_hash=bytes.fromhex(ZERO_HASH_HEX), last_time="", created_at=now))
+                conn.execute(insert(keys).values(name=origin,
+                                                 vkey=signer.verifier().to_string(),
+                                                 role="log", created_at=now))
+            write_config(cfg)
+        except BaseException:
+            cfg.key_path.unlink(missing_ok=True)
+            if db_file is not None:
+                engine.dispose()
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    Path(str(db_file) + suffix).unlink(missing_ok=True)
+            if made_dir:
+                with contextlib.suppress(OSError):
+                    cfg.data_dir.rmdir()
+            raise
+        with read_transaction(engine) as conn:
+            state = read_state(conn)
+        assert state is not None
+        return cls(engine, state, config=cfg, signer=signer)
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: str | os.PathLike[str] | None = None,
+        db_url: str | None = None,
+        *,
+        read_only: bool = False,
+        max_batch: int = DEFAULT_MAX_BATCH,
+    ) -> Ledger:
+        """Open an existing ledger (upgrading its schema to this code's newest revision).
+
+        Checks that the database is a ledger (:class:`NotALedger`) and that its
+        origin and key are the configured ones (:class:`ConfigMismatch`). With
+        ``read_only`` no key is loaded (no appends, no checkpoints) and, given a
+        ``db_url``, no config file is needed (an auditor with a database copy).
+        """
+        try:
+            cfg: LedgerConfig | None = load_config(data_dir, db_url)
+        except NotALedger:
+            if not (read_only and db_url):
+                raise
+            cfg = None
+        url = cfg.db_url if cfg else db_url
+        assert url is not None
+        engine = make_engine(url)
+        try:
+            state = _check_database(engine, upgrade=not read_only)
+            signer = None
+            if cfg is not None and state.origin != cfg.origin:
+                raise ConfigMismatch(
+                    f"the database is the log {state.origin!r}, but the configuration in "
+                    f"{cfg.config_path} says {cfg.origin!r}: wrong --db or --data-dir?")
+            if not read_only:
+                assert cfg is not None
+                try:
+                    signer = read_private_key(cfg.key_path)
+                except KeyFileError as e:
+                    raise ConfigMismatch(str(e)) from None
+                if signer.verifier().to_string() != state.log_vkey:
+                    raise ConfigMismatch(
+                        f"the key in {cfg.key_path} ({signer.name}+{signer.key_id:08x}) is not "
+                        f"this log's key ({state.log_vkey.rsplit('+', 1)[0]})")
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, state, config=cfg, signer=signer, max_batch=max_batch)
+
+    def close(self) -> None:
+        """Drain pending appends (signing a final checkpoint if one is due), release the DB."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            seq = self._sequencer
+        if seq is not None:
+            seq.close()
+        self._engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- identity ----------------------------------------------------------------------
+
+    @property
+    def origin(self) -> str:
+        return self._origin
+
+    @property
+    def verifier(self) -> Verifier:
+        """The log's public key (pin it to verify checkpoints)."""
+        return self._verifier
+
+    @property
+    def verifier_key(self) -> str:
+        """The log's verifier-key string ``origin+keyid+base64``."""
+        return self._verifier.to_string()
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, for other parts' own tables (their migrations join ours)."""
+        return self._engine
+
+    @property
+    def metadata(self) -> MetaData:
+        return metadata
+
+    @property
+    def config(self) -> LedgerConfig | None:
+        return self._config
+
+    # --- writing -------------------------------------------------------------------------
+
+    def _seq(self) -> Sequencer:
+        with self._lock:
+            if self._closed:
+                raise LedgerError("the ledger is closed")
+            if self._signer is None:
+                raise LedgerError("the ledger was opened read-only (no log key): cannot append")
+            if self._sequencer is None:
+                interval = self._config.checkpoint_interval if self._config else 1.0
+                self._sequencer = Sequencer(self._engine, self._signer,
+                                            checkpoint_interval=interval,
+                                            max_batch=self._max_batch)
+            return self._sequencer
+
+    def submit(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> Future[list[Appended]]:
+        """Queue entries that must get consecutive numbers; the future resolves once durable."""
+        return self._seq().submit(items)
+
+    def append(self, type: str, body: Mapping[str, Any]) -> Appended:
+        """Append one entry; returns once it is committed (durable). Raises
+        :class:`~evidence.ledger.errors.AppendRejected` for an entry the rules refuse."""
+        return self._seq().submit([(type, body)]).result()[0]
+
+    def append_many(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Appended]:
+        """Append entries atomically with consecutive numbers (all or none)."""
+        return self._seq().submit(items).result()
+
+    def sign_checkpoint_now(self) -> StoredCheckpoint:
+        """Sign (and store) a checkpoint for the current size; return it (or the existing one)."""
+        if self._signer is None:
+            raise LedgerError("the ledger was opened read-only (no log key): cannot sign")
+        return sign_checkpoint_now(self._engine, self._signer)
+
+    # --- reading -----------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """The number of committed entries."""
+        with read_transaction(self._engine) as conn:
+            return _state(conn).size
+
+    def state(self) -> LogState:
+        with read_transaction(self._engine) as conn:
+            return _state(conn)
+
+    def entry(self, seq: int) -> StoredEntry:
+        with read_transaction(self._engine) as conn:
+            size = _state(conn).size
+            _check_index(seq, size)
+            e = read_entry(conn, seq)
+        if e is None:
+            raise LedgerError(f"entry {seq} is missing from the store; run `evidence audit`")
+        return e
+
+    def entries(self, start: int = 0, end: int | None = None, *, chunk: int = 2000
+                ) -> Iterator[StoredEntry]:
+        """Stream entries ``start <= seq < end`` (default: to the current size)."""
+        with read_transaction(self._engine) as conn:
+            size = _state(conn).size
+        end = size if end is None else end
+        if start < 0 or end > size or start > end:
+            raise OutOfRange(f"entries {start}..{end} are not within the log (size {size})")
+        with read_transaction(self._engine) as conn:
+            yield from iter_entries(conn, start, end, chunk)
+
+    def root(self, size: int | None = None) -> Hash32:
+        """The tree root at ``size`` (default: now), from O(log n) stored nodes."""
+        with read_transaction(self._engine) as conn:
+            current = _state(conn).size
+            size = current if size is None else size
+            _check_size(size, current)
+            fetch = _fetch_all(conn, set(root_plan(size)))
+        return _or_missing(lambda: root_from_nodes(size, fetch))
+
+    def inclusion_proof(self, seq: int, size: int | None = None) -> InclusionProof:
+        """RFC 9162 inclusion proof of entry ``seq`` in the tree of ``size`` (default: now).
+        The leaf hash, proof and root are read in one query."""
+        with read_transaction(self._engine) as conn:
+            current = _state(conn).size
+            size = current if size is None else size
+            _check_size(size, current)
+            _check_index(seq, size)
+            ids = {NodeId(0, seq), *root_plan(size)}
+            ids.update(n for group in inclusion_plan(seq, size) for n in group)
+            fetch = _fetch_all(conn, ids)
+        leaf = fetch([NodeId(0, seq)]).get(NodeId(0, seq))
+        if leaf is None:
+            raise LedgerError(f"entry {seq} is missing from the store; run `evidence audit`")
+        proof = _or_missing(lambda: inclusion_proof(seq, size, fetch))
+        root = _or_missing(lambda: root_from_nodes(size, fetch))
+        return InclusionProof(seq, size, Hash32(leaf), tuple(proof), root)
+
+    def consistency_proof(self, size1: int, size2: int | None = None) -> ConsistencyProof:
+        """RFC 9162 consistency proof from tree ``size1`` to ``size2`` (default: now)."""
+        with read_transaction(self._engine) as conn:
+            current = _state(conn).size
+            size2 = current if size2 is None else size2
+            _check_size(size2, current)
+            _check_size(size1, current)
+            if size1 > size2:
+                raise OutOfRange(f"first size {size1} is larger than second size {size2}")
+            ids = {*root_plan(size1), *root_plan(size2)}
+            ids.update(n for group in consistency_plan(size1, size2) for n in group)
+            fetch = _fetch_all(conn, ids)
+        proof = _or_missing(lambda: consistency_proof(size1, size2, fetch))
+        r1 = _or_missing(lambda: root_from_nodes(size1, fetch))
+        r2 = _or_missing(lambda: root_from_nodes(size2, fetch))
+        return ConsistencyProof(size1, size2, r1, r2, tuple(proof))
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        with read_transaction(self._engine) as conn:
+            return latest_checkpoint(conn)
+
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
+        with read_transaction(self._engine) as conn:
+            return checkpoint_at(conn, size)
+
+    def audit(self, *, progress: Callable[[int, int], None] | None = None, chunk: int = 5000):  # type: ignore[no-untyped-def]
+        """Recompute and compare everything; see :func:`evidence.ledger.audit.audit`."""
+        from evidence.ledger.audit import audit
+
+        return audit(self._engine, self._verifier, progress=progress, chunk=chunk)
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _state(conn) -> LogState:  # type: ignore[no-untyped-def]
+    state = read_state(conn)
+    if state is None:
+        raise NotALedger("the ledger's log_state row is missing")
+    return state
+
+
+def _check_size(size: int, current: int) -> None:
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise OutOfRange(f"tree size {size!r} must be a non-negative integer")
+    if size > current:
+        raise OutOfRange(f"tree size {size} is larger than the log ({current} entries)")
+
+
+def _check_index(seq: int, size: int) -> None:
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        raise OutOfRange(f"entry number {seq!r} must be a non-negative integer")
+    if seq >= size:
+        raise OutOfRange(f"entry {seq} is past the end of the tree (size {size})")
+
+
+def _or_missing(fn):  # type: ignore[no-untyped-def]
+    try:
+        return fn()
+    except (LookupError, KeyError) as e:
+        raise LedgerError(f"stored tree is incomplete ({e}); run `evidence audit`") from None
+
+
+def _check_database(engine: Engine, *, upgrade: bool) -> LogState:
+    """Refuse a database that is not a ledger; bring a ledger's schema up to date."""
+    try:
+        with read_transaction(engine) as conn:
+            tables = set(inspect(conn).get_table_names())
+            if "alembic_version" not in tables or "log_state" not in tables:
+                raise NotALedger(f"the database at {_where(engine)} is not an evidence ledger "
+                                 "(no log_state / migration table); run `evidence init`")
+            rev = migrations.current_revision(conn)
+            if rev is None or not migrations.is_known_ledger_revision(rev):
+                raise NotALedger(f"the database is at migration revision {rev!r}, unknown to "
+                                 "this version of evidence (newer code, or not a ledger)")
+            state = read_state(conn)
+            if state is None:
+                raise NotALedger("the database has ledger tables but no log_state row: "
+                                 "an interrupted init? run `evidence init` on a fresh database")
+        if upgrade and rev != migrations.head_revision():
+            with write_transaction(engine) as conn:
+                migrations.lock_for_migration(conn)
+                migrations.upgrade_to_head(conn)
+        return state
+    except SQLAlchemyError as e:
+        detail = getattr(e, "orig", None) or e
+        raise NotALedger(f"cannot read the database at {_where(engine)} as a ledger: "
+                         f"{detail}") from None
+
+
+def _where(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)

@@ -1,0 +1,96 @@
+"""Alembic migrations of the ledger database, applied programmatically.
+
+``evidence init`` creates the schema (:func:`upgrade_to_head` on an empty
+database); opening a ledger upgrades it to the newest revision this code knows
+(under a lock: ``pg_advisory_xact_lock`` on PostgreSQL, ``BEGIN IMMEDIATE`` on
+SQLite, all revisions in one transaction). A database at a revision this code
+does not know (made by newer code) is refused, never downgraded.
+
+Adding your tables (evidence items, cases, users, anchors, ...)
+----------------------------------------------------------------
+
+One linear chain, one revision per change. Add a file ``versions/NNNN_<what>.py``
+whose ``down_revision`` is the current head (``0001_ledger`` to start with; see
+:data:`HEAD` with ``python -c "from evidence.ledger.migrations import head_revision;
+print(head_revision())"``). Either copy an existing revision or run::
+
+    alembic -c evidence/ledger/migrations/alembic.ini revision -m "evidence items" \\
+        --rev-id 0002_evidence_items
+
+(the ``alembic.ini`` here has no database: write ``upgrade()``/``downgrade()`` by
+hand with ``op.create_table`` etc., no autogenerate). Rules:
+
+* revision ids are ``NNNN_<snake_name>``, numbered in order; never edit a revision
+  that has been released, add a new one;
+* use only ``op`` operations that work on both SQLite and PostgreSQL; to alter a
+  column on SQLite wrap it in ``with op.batch_alter_table(...)``;
+* revisions are self-contained (define their columns inline, do not import your
+  ``schema`` module: it changes later, the migration must not);
+* if two branches each add a revision on the same head, the later one to merge
+  renumbers and re-points its ``down_revision`` (``test_ledger_schema`` fails on
+  two heads).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+
+from evidence.ledger.errors import NotALedger
+
+BASE_REVISION = "0001_ledger"
+_HERE = Path(__file__).resolve().parent
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_HERE))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def script_directory() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head_revision() -> str:
+    heads = script_directory().get_heads()
+    if len(heads) != 1:
+        raise RuntimeError(f"ledger migrations have {len(heads)} heads {heads}; merge them")
+    return heads[0]
+
+
+def current_revision(conn: Connection) -> str | None:
+    """The database's revision (None when it has never been migrated)."""
+    heads = MigrationContext.configure(conn).get_current_heads()
+    if len(heads) > 1:
+        raise NotALedger(f"database has several migration heads {heads}")
+    return heads[0] if heads else None
+
+
+def is_known_ledger_revision(rev: str) -> bool:
+    """Whether ``rev`` is a revision of this chain (so the database is a ledger)."""
+    sd = script_directory()
+    try:
+        script = sd.get_revision(rev)
+    except Exception:
+        return False
+    return script is not None
+
+
+def lock_for_migration(conn: Connection) -> None:
+    """Serialise migrators (SQLite already holds the write lock from BEGIN IMMEDIATE)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7262291517)")
+
+
+def upgrade_to_head(conn: Connection) -> None:
+    """Apply every missing revision inside the caller's (write) transaction."""
+    from alembic import command
+
+    command.upgrade(alembic_config(conn), "head")

@@ -1,0 +1,105 @@
+"""The ledger's tables (SQLAlchemy Core). The migrations in
+:mod:`evidence.ledger.migrations` create them; this module is what code queries.
+
+``entries``
+    one row per log entry. ``data`` are the exact bytes that were hashed
+    (RFC 8785 JSON); ``leaf_hash`` = ``SHA-256(0x00 || data)``; ``type`` and
+    ``time`` are copies of the entry's fields for queries. Never updated.
+``nodes``
+    the Merkle tree's perfect subtrees at level >= 1 (level 0, the leaves, are
+    ``entries.leaf_hash``: stored once, not twice). Node ``(level, idx)``
+    covers leaves ``[idx << level, (idx + 1) << level)``. Written once, when the
+    append completing it commits, never updated: about one node row per entry.
+``checkpoints``
+    signed tree heads: at most one per size (the root of a size is fixed, so
+    "two roots for one size" cannot be stored), sizes only grow.
+``log_state``
+    exactly one row: the log's origin and verifier key, its committed size,
+    the last leaf hash and entry time. Writers lock this row: it is the
+    sequencer's mutex across processes.
+``keys``
+    public keys the ledger knows (the log key, later rotated keys, witnesses).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+"""The ledger's metadata. Other parts may define their tables on their own MetaData;
+their migrations go in the same Alembic chain."""
+
+# INTEGER PRIMARY KEY is SQLite's rowid (64-bit): compact and fast.
+SeqType = BigInteger().with_variant(Integer(), "sqlite")
+
+TIME_LEN = 27  # 2026-01-02T03:04:05.123456Z
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("type", String(128), nullable=False),
+    Column("time", String(TIME_LEN), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("level", SmallInteger, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+    sqlite_with_rowid=False,
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("created_at", String(TIME_LEN), nullable=False),
+)
+
+log_state = Table(
+    "log_state",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),
+    Column("origin", Text, nullable=False),
+    Column("log_vkey", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("last_leaf_hash", LargeBinary(32), nullable=False),
+    Column("last_time", String(TIME_LEN), nullable=False),
+    Column("created_at", String(TIME_LEN), nullable=False),
+    CheckConstraint("id = 1", name="single_row"),
+)
+
+keys = Table(
+    "keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", Text, nullable=False),
+    Column("vkey", Text, nullable=False, unique=True),
+    Column("role", String(32), nullable=False),
+    Column("created_at", String(TIME_LEN), nullable=False),
+)

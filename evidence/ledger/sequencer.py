@@ -1,0 +1,281 @@
+"""The sequencer: one writer thread per process, group commit, one gap-free log
+across processes.
+
+Callers (any thread) hand a request (one entry, or several that must get
+consecutive numbers) to :meth:`Sequencer.submit` and wait on a future. The
+writer thread takes every request waiting (up to ``max_batch`` entries; while a
+commit is in flight new requests queue up, so batches grow with load and a
+lone request is never delayed) and, in ONE transaction:
+
+1. locks the single ``log_state`` row (``BEGIN IMMEDIATE`` on SQLite,
+   ``SELECT ... FOR UPDATE`` on PostgreSQL) and re-reads size and last leaf
+   hash; if another process appended meanwhile it reloads the right edge of
+   the tree from the stored nodes (O(log n));
+2. numbers the entries from the locked size, chains ``prev``, stamps ``time``
+   from its clock but never earlier than the previous entry's;
+3. inserts the entries and the perfect subtrees they complete
+   (:meth:`CompactRange.append`: about one node row per entry), updates
+   ``log_state`` and, when due, signs a checkpoint for the new size;
+4. commits, and only then resolves the callers' futures: acknowledged = durable.
+
+A request whose entry :func:`encode_entry` refuses fails alone, before it gets
+a number. If the transaction fails, every request in it fails with the
+database's error and the cached tree edge is dropped (reloaded next time).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time as _time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, update
+
+from evidence.ledger.db import write_transaction
+from evidence.ledger.errors import AppendRejected, LedgerClosed, LedgerError, NotALedger
+from evidence.ledger.schema import checkpoints, entries, log_state, nodes
+from evidence.ledger.store import (
+    StoredCheckpoint,
+    checkpoint_at,
+    max_checkpoint_size,
+    node_fetcher,
+    read_state,
+)
+from evidence.verify.checkpoint import Checkpoint, sign_checkpoint
+from evidence.verify.entry import encode_entry, format_time
+from evidence.verify.errors import EntryError, VerificationError
+from evidence.verify.hashing import Hash32, leaf_hash
+from evidence.verify.merkle import CompactRange, root_from_nodes
+from evidence.verify.note import Signer
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Appended:
+    """An acknowledged (durable) entry."""
+
+    seq: int
+    leaf_hash: Hash32
+    time: str
+    entry_bytes: bytes
+
+
+@dataclass
+class _Request:
+    items: Sequence[tuple[str, Mapping[str, Any]]]
+    future: Future[list[Appended]]
+
+
+_STOP = object()
+
+
+def utc_now() -> str:
+    return format_time(datetime.now(UTC))
+
+
+class Sequencer:
+    """Group-commit writer for one ledger database (one per process is enough)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        signer: Signer,
+        *,
+        checkpoint_interval: float,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        clock: Callable[[], str] = utc_now,
+    ) -> None:
+        self._engine = engine
+        self._signer = signer
+        self._origin = signer.name
+        self._interval = checkpoint_interval
+        self._max_batch = max(1, max_batch)
+        self._clock = clock
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._edge: CompactRange | None = None  # right edge of the committed tree
+        self._last_hash = b""
+        self._last_cp_time = 0.0
+        self._unsigned = False  # committed entries without a checkpoint (by us)
+        self._closed = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="ledger-sequencer", daemon=True)
+        self._thread.start()
+
+    # --- callers -------------------------------------------------------------------
+
+    def submit(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> Future[list[Appended]]:
+        fut: Future[list[Appended]] = Future()
+        items = list(items)
+        if not items:
+            fut.set_result([])
+            return fut
+        with self._lock:
+            if self._closed:
+                raise LedgerClosed("the ledger is closed")
+            self._queue.put(_Request(items, fut))
+        return fut
+
+    def close(self) -> None:
+        """Finish every queued request, sign a final checkpoint if due, stop the thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(_STOP)
+        self._thread.join()
+
+    # --- writer thread ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            timeout = self._interval if (self._unsigned and self._interval > 0) else None
+            try:
+                first = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                self._checkpoint_idle()
+                continue
+            batch: list[_Request] = []
+            count = 0
+            item = first
+            while True:
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+                count += len(item.items)
+                if count >= self._max_batch:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._commit(batch)
+        if self._unsigned:
+            self._checkpoint_idle()
+
+    def _checkpoint_idle(self) -> None:
+        try:
+            sign_checkpoint_now(self._engine, self._signer)
+        except Exception:  # keep the writer alive; the next batch tries again
+            log.exception("signing a checkpoint failed")
+            return
+        self._unsigned = False
+        self._last_cp_time = _time.monotonic()
+
+    def _reload_edge(self, conn: Connection, size: int, last_hash: bytes) -> CompactRange:
+        if self._edge is not None and self._edge.size == size and self._last_hash == last_hash:
+            return self._edge
+        try:
+            edge = CompactRange.from_nodes(size, node_fetcher(conn))
+        except KeyError as e:
+            raise LedgerError(f"stored tree is missing node {e} of size {size}; "
+                              "run `evidence audit`") from None
+        return edge
+
+    def _commit(self, batch: list[_Request]) -> None:
+        try:
+            accepted, rejected = self._write(batch)
+        except Exception as e:  # the whole transaction failed: nobody is acknowledged
+            self._edge = None
+            for req in batch:
+                if not req.future.done():
+                    req.future.set_exception(e)
+            return
+        for req, exc in rejected:
+            req.future.set_exception(exc)
+        for req, result in accepted:
+            req.future.set_result(result)
+
+    def _write(self, batch: list[_Request]):  # type: ignore[no-untyped-def]
+        accepted: list[tuple[_Request, list[Appended]]] = []
+        rejected: list[tuple[_Request, Exception]] = []
+        with write_transaction(self._engine) as conn:
+            state = read_state(conn, for_update=True)
+            if state is None:
+                raise NotALedger("log_state row is missing")
+            # mutated in place: if the transaction fails, _commit drops it (reload next time)
+            edge = self._reload_edge(conn, state.size, state.last_leaf_hash)
+            size, prev, last_time = state.size, state.last_leaf_hash, state.last_time
+            now = max(self._clock(), last_time)
+            entry_rows: list[dict[str, Any]] = []
+            node_rows: list[dict[str, Any]] = []
+            for req in batch:
+                made: list[Appended] = []
+                p = prev
+                try:
+                    for i, (etype, body) in enumerate(req.items):
+                        data = encode_entry(size + i, now, p.hex(), etype, body)
+                        lh = leaf_hash(data)
+                        made.append(Appended(size + i, lh, now, data))
+                        p = lh
+                except (EntryError, VerificationError, TypeError, ValueError) as e:
+                    rejected.append((req, AppendRejected(f"entry refused: {e}")))
+                    continue
+                for a, (etype, _body) in zip(made, req.items, strict=True):
+                    entry_rows.append({"seq": a.seq, "leaf_hash": a.leaf_hash, "type": etype,
+                                       "time": now, "data": a.entry_bytes})
+                    for node, h in edge.append(a.leaf_hash)[1:]:
+                        node_rows.append({"level": node.level, "idx": node.index, "hash": h})
+                size += len(made)
+                prev = p
+                accepted.append((req, made))
+            if not entry_rows:
+                return accepted, rejected
+            conn.execute(insert(entries), entry_rows)
+            if node_rows:
+                conn.execute(insert(nodes), node_rows)
+            res = conn.execute(update(log_state)
+                               .where(log_state.c.id == 1, log_state.c.size == state.size)
+                               .values(size=size, last_leaf_hash=prev, last_time=now))
+            if res.rowcount != 1:
+                raise LedgerError("log_state changed under the sequencer's lock")
+            due = self._interval == 0 or (
+                _time.monotonic() - self._last_cp_time >= self._interval)
+            if due:
+                sign_locked(conn, self._signer, size, edge.root())
+        self._edge, self._last_hash = edge, prev
+        if due:
+            self._last_cp_time = _time.monotonic()
+        self._unsigned = not due
+        return accepted, rejected
+
+
+def sign_locked(conn: Connection, signer: Signer, size: int, root: bytes | None
+                ) -> StoredCheckpoint:
+    """Sign and store a checkpoint for ``size``, the current size read under the
+    ``log_state`` lock (or return the checkpoint that exists for it). Refuses to go
+    below the largest checkpoint: sizes of checkpoints only grow."""
+    existing = checkpoint_at(conn, size)
+    if existing is not None:
+        return existing
+    last = max_checkpoint_size(conn)
+    if last is not None and last > size:
+        raise LedgerError(f"a checkpoint for size {last} exists; refusing smaller {size}")
+    if root is None:
+        root = root_from_nodes(size, node_fetcher(conn))
+    root = Hash32(bytes(root))
+    note = sign_checkpoint(Checkpoint(signer.name, size, root), signer)
+    created = utc_now()
+    conn.execute(insert(checkpoints).values(size=size, root=root, note=note,
+                                            created_at=created))
+    return StoredCheckpoint(size, root, note, created)
+
+
+def sign_checkpoint_now(engine: Engine, signer: Signer) -> StoredCheckpoint:
+    """Lock the log, sign a checkpoint for its current size (or return the existing one)."""
+    with write_transaction(engine) as conn:
+        state = read_state(conn, for_update=True)
+        if state is None:
+            raise NotALedger("log_state row is missing")
+        return sign_locked(conn, signer, state.size, None)

@@ -1,0 +1,135 @@
+"""Reading the ledger's tables: log state, entries, stored tree nodes, checkpoints.
+
+Everything here takes a :class:`~sqlalchemy.Connection` inside a transaction the
+caller opened, so that one proof, root or audit step reads one snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, func, literal, select, tuple_, union_all
+
+from evidence.ledger.schema import checkpoints, entries, log_state, nodes
+from evidence.verify.hashing import Hash32
+from evidence.verify.merkle import NodeFetcher, NodeId
+
+
+@dataclass(frozen=True)
+class LogState:
+    origin: str
+    log_vkey: str
+    size: int
+    last_leaf_hash: bytes
+    last_time: str
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """An entry as stored: ``data`` are the exact bytes that were hashed."""
+
+    seq: int
+    leaf_hash: Hash32
+    type: str
+    time: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    size: int
+    root: Hash32
+    note: str
+    created_at: str
+
+
+def read_state(conn: Connection, *, for_update: bool = False) -> LogState | None:
+    q = select(log_state.c.origin, log_state.c.log_vkey, log_state.c.size,
+               log_state.c.last_leaf_hash, log_state.c.last_time).where(log_state.c.id == 1)
+    if for_update and conn.dialect.name != "sqlite":  # SQLite: BEGIN IMMEDIATE locks already
+        q = q.with_for_update()
+    row = conn.execute(q).first()
+    if row is None:
+        return None
+    return LogState(row.origin, row.log_vkey, int(row.size), bytes(row.last_leaf_hash),
+                    row.last_time)
+
+
+def fetch_nodes(conn: Connection, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
+    """Stored hashes of the requested perfect subtrees, in ONE query.
+
+    Level-0 nodes are leaf hashes (``entries``); higher levels are ``nodes``.
+    Missing ids are simply absent from the result (the caller decides).
+    """
+    leaves = sorted({n.index for n in ids if n.level == 0})
+    inner = sorted({(n.level, n.index) for n in ids if n.level > 0})
+    parts = []
+    if leaves:
+        parts.append(select(literal(0).label("level"), entries.c.seq.label("idx"),
+                            entries.c.leaf_hash.label("hash")).where(entries.c.seq.in_(leaves)))
+    if inner:
+        parts.append(select(nodes.c.level, nodes.c.idx, nodes.c.hash)
+                     .where(tuple_(nodes.c.level, nodes.c.idx).in_(inner)))
+    if not parts:
+        return {}
+    q = parts[0] if len(parts) == 1 else union_all(*parts)
+    return {NodeId(int(r[0]), int(r[1])): bytes(r[2]) for r in conn.execute(q)}
+
+
+def node_fetcher(conn: Connection) -> NodeFetcher:
+    return lambda ids: fetch_nodes(conn, ids)
+
+
+def read_entry(conn: Connection, seq: int) -> StoredEntry | None:
+    row = conn.execute(select(entries).where(entries.c.seq == seq)).first()
+    return None if row is None else _entry(row)
+
+
+def _entry(row) -> StoredEntry:  # type: ignore[no-untyped-def]
+    return StoredEntry(int(row.seq), Hash32(bytes(row.leaf_hash)), row.type, row.time,
+                       bytes(row.data))
+
+
+def iter_entries(conn: Connection, start: int, end: int, chunk: int = 2000
+                 ) -> Iterator[StoredEntry]:
+    """Entries with ``start <= seq < end`` in order, fetched ``chunk`` rows at a time
+    (keyset pagination: memory stays flat, no server-side cursor needed)."""
+    pos = start
+    while pos < end:
+        stop = min(end, pos + chunk)
+        rows = conn.execute(select(entries).where(entries.c.seq >= pos, entries.c.seq < stop)
+                            .order_by(entries.c.seq)).all()
+        for row in rows:
+            yield _entry(row)
+        pos = stop
+
+
+def _checkpoint(row) -> StoredCheckpoint:  # type: ignore[no-untyped-def]
+    return StoredCheckpoint(int(row.size), Hash32(bytes(row.root)), row.note, row.created_at)
+
+
+def latest_checkpoint(conn: Connection) -> StoredCheckpoint | None:
+    row = conn.execute(select(checkpoints).order_by(checkpoints.c.size.desc()).limit(1)).first()
+    return None if row is None else _checkpoint(row)
+
+
+def checkpoint_at(conn: Connection, size: int) -> StoredCheckpoint | None:
+    row = conn.execute(select(checkpoints).where(checkpoints.c.size == size)).first()
+    return None if row is None else _checkpoint(row)
+
+
+def iter_checkpoints(conn: Connection, chunk: int = 1000) -> Iterator[StoredCheckpoint]:
+    last = -1
+    while True:
+        rows = conn.execute(select(checkpoints).where(checkpoints.c.size > last)
+                            .order_by(checkpoints.c.size).limit(chunk)).all()
+        if not rows:
+            return
+        for row in rows:
+            yield _checkpoint(row)
+        last = int(rows[-1].size)
+
+
+def max_checkpoint_size(conn: Connection) -> int | None:
+    return conn.execute(select(func.max(checkpoints.c.size))).scalar()
