@@ -131,6 +131,10 @@ def test_specific_errors() -> None:
         merkle.verify_inclusion(3, 8, leaves[3][:31], proof, root)
     with pytest.raises(MalformedInput, match="proof hash 1"):
         merkle.verify_inclusion(3, 8, leaves[3], [proof[0], b"x" * 33, proof[2]], root)
+    with pytest.raises(MalformedInput, match="proof hash 0"):
+        merkle.verify_inclusion(3, 8, leaves[3], ["a" * 32, proof[1], proof[2]], root)
+    with pytest.raises(MalformedInput, match="proof hash 2"):
+        merkle.verify_inclusion(3, 8, leaves[3], [proof[0], proof[1], 7], root)
     with pytest.raises(RootMismatch, match="expected"):
         merkle.verify_inclusion(2, 8, leaves[3], proof, root)
     with pytest.raises(IndexOutOfRange, match="larger than"):
@@ -257,3 +261,36 @@ def test_stored_nodes_match_in_memory(n: int) -> None:
         assert merkle.consistency_proof(m, n, fetch) == merkle.consistency_proof_from_leaves(
             m, leaves
         )
+
+
+def rfc9162_root_from_inclusion(index: int, size: int, leaf: bytes, proof: list[bytes]) -> bytes:
+    """RFC 9162 section 2.1.3.2, transcribed literally: the reference for our faster walk."""
+    if index >= size:
+        raise IndexOutOfRange("index")
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            raise WrongProofSize("too long")
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise WrongProofSize("too short")
+    return r
+
+
+@settings(max_examples=300, deadline=None)
+@given(tree_and_index())
+def test_inclusion_walk_equals_rfc_transcription(ti: tuple[list[bytes], int]) -> None:
+    leaves, index = ti
+    proof = merkle.inclusion_proof_from_leaves(index, leaves)
+    want = rfc9162_root_from_inclusion(index, len(leaves), leaves[index], proof)
+    assert merkle.root_from_inclusion_proof(index, len(leaves), leaves[index], proof) == want
+    assert want == merkle.root(leaves)
