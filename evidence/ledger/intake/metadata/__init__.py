@@ -1,0 +1,118 @@
+"""What the evidence files say about themselves, per kind of evidence.
+
+:func:`extract_metadata` is a pure function of the files (no database, no network unless
+explicitly allowed for DKIM). It returns only *extracted* facts; what the submitter states
+is merged by the caller under its own key, so that a reader never confuses a file's content
+with a person's claim.
+
+Result schema (``"schema": "evidence.metadata.extracted/v1"``)::
+
+    {"schema": "evidence.metadata.extracted/v1",
+     "kind": "screenshot" | "image" | "email" | "chat" | "document" | "web" | "video"
+             | "audio" | "other",
+     "files": [FileFacts]}
+
+    FileFacts = {"name": str,                       # base name as submitted
+                 "size": int, "sha256": hex,        # of the bytes as submitted
+                 "media_type": str,                 # from the content (magic bytes)
+                 "media_type_by_extension": str | null,   # what the name claims
+                 # plus at most one kind-specific section:
+                 "image": {...} | "email": {...} | "chat": {...} | "pdf": {...}
+                 | "office": {...}}
+
+The sections are documented in their modules (:mod:`.image`, :mod:`.eml`,
+:mod:`.dkim_check`, :mod:`.chat`, :mod:`.pdf`, :mod:`.office`) and, for courts, in
+``docs/evidence-kinds.md``. Every value is JSON-serialisable and JCS-encodable (no floats
+that are not finite).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from evidence.ledger.intake.metadata.basic import basic_facts
+from evidence.ledger.intake.metadata.errors import FileProblem, MetadataError, UnknownKind
+
+SCHEMA = "evidence.metadata.extracted/v1"
+KINDS = ("screenshot", "image", "email", "chat", "document", "web", "video", "audio", "other")
+
+_OFFICE_TYPES = (
+    "application/vnd.openxmlformats-officedocument.",
+    "application/vnd.oasis.opendocument.",
+)
+
+__all__ = ["KINDS", "SCHEMA", "FileProblem", "MetadataError", "UnknownKind", "extract_metadata"]
+
+
+def extract_metadata(
+    kind: str,
+    files: Sequence[Path],
+    *,
+    dns_records: Mapping[str, str | bytes] | None = None,
+    allow_dns: bool = False,
+) -> dict[str, Any]:
+    """Extract what each file says about itself, according to the evidence ``kind``.
+
+    ``dns_records`` maps DKIM key names (``selector._domainkey.domain``) to TXT record
+    content, for offline DKIM verification; ``allow_dns`` permits live DNS lookups for keys
+    not supplied (off by default: results must be reproducible without network).
+
+    Raises :class:`UnknownKind` for a kind not in :data:`KINDS`, and :class:`MetadataError`
+    listing every file that cannot be read as that kind (nothing is returned then).
+    """
+    if kind not in KINDS:
+        raise UnknownKind(f"unknown evidence kind {kind!r}; expected one of {', '.join(KINDS)}")
+    out: list[dict[str, Any]] = []
+    problems: list[FileProblem] = []
+    for raw in files:
+        path = Path(raw)
+        try:
+            facts = basic_facts(path)
+            facts.update(_section(kind, path, facts["media_type"], dns_records, allow_dns))
+            out.append(facts)
+        except MetadataError as e:
+            problems.extend(e.problems)
+        except Exception as e:  # a parser bug on hostile input must not take the service down
+            problems.append(FileProblem(path.name, f"could not be analysed ({type(e).__name__})"))
+    if problems:
+        raise MetadataError(problems)
+    return {"schema": SCHEMA, "kind": kind, "files": out}
+
+
+def _section(
+    kind: str,
+    path: Path,
+    media_type: str,
+    dns_records: Mapping[str, str | bytes] | None,
+    allow_dns: bool,
+) -> dict[str, Any]:
+    """The kind-specific section for one file (empty for kinds with basic facts only)."""
+    if kind in ("screenshot", "image"):
+        from evidence.ledger.intake.metadata.image import extract_image
+
+        return {"image": extract_image(path)}
+    if kind == "email":
+        from evidence.ledger.intake.metadata.eml import extract_email
+
+        return {"email": extract_email(path, dns_records=dns_records, allow_dns=allow_dns)}
+    if kind == "chat":
+        from evidence.ledger.intake.metadata.chat import extract_chat
+
+        return {"chat": extract_chat(path)}
+    if kind == "document":
+        return _document(path, media_type)
+    return {}
+
+
+def _document(path: Path, media_type: str) -> dict[str, Any]:
+    if media_type == "application/pdf":
+        from evidence.ledger.intake.metadata.pdf import extract_pdf
+
+        return {"pdf": extract_pdf(path)}
+    if media_type.startswith(_OFFICE_TYPES):
+        from evidence.ledger.intake.metadata.office import extract_office
+
+        return {"office": extract_office(path)}
+    return {}  # plain text, legacy binary formats, ...: basic facts only
