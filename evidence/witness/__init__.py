@@ -1,0 +1,1 @@
+"""A witness: cosigns checkpoints of logs it follows, refusing forks and rollbacks."""
