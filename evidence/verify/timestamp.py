@@ -331,7 +331,7 @@ def verify_timestamp(
         gen_time = tst.gen_time.astimezone(UTC)
         serial = int(tst.serial_number)
         tsa_name = _tsa_name(tst)
-        signer = _signer_certificate(resp)
+        signer = _Signer.read(_signer_certificate(resp))  # cryptography parses lazily: now
 
     if algorithm != SHA256_OID:
         raise UnsupportedHashAlgorithm(f"message imprint uses {algorithm}, not SHA-256")
@@ -352,11 +352,10 @@ def verify_timestamp(
         checks.append("policy")
     _check_tsa_eku(signer)
     checks.append("tsa_eku")
-    if not signer.not_valid_before_utc <= gen_time <= signer.not_valid_after_utc:
+    if not signer.not_before <= gen_time <= signer.not_after:
         raise TsaCertificateExpired(
-            f"TSA certificate {signer.subject.rfc4514_string()} was not valid at genTime "
-            f"{gen_time.isoformat()} (valid {signer.not_valid_before_utc.isoformat()} to "
-            f"{signer.not_valid_after_utc.isoformat()})"
+            f"TSA certificate {signer.subject} was not valid at genTime {gen_time.isoformat()} "
+            f"(valid {signer.not_before.isoformat()} to {signer.not_after.isoformat()})"
         )
     checks.append("validity_at_gen_time")
 
@@ -371,9 +370,9 @@ def verify_timestamp(
         message_imprint=imprint.hex(),
         nonce=token_nonce,
         tsa_name=tsa_name,
-        signer_subject=signer.subject.rfc4514_string(),
-        signer_issuer=signer.issuer.rfc4514_string(),
-        signer_serial=signer.serial_number,
+        signer_subject=signer.subject,
+        signer_issuer=signer.issuer,
+        signer_serial=signer.serial,
         verifier=verifier,
         checks=tuple(checks),
     )
@@ -450,14 +449,35 @@ def _signer_certificate(resp: rfc3161_client.TimeStampResponse) -> x509.Certific
     )
 
 
-def _check_tsa_eku(cert: x509.Certificate) -> None:
-    who = cert.subject.rfc4514_string()
-    try:
-        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
-    except x509.ExtensionNotFound:
+@dataclass(frozen=True)
+class _Signer:
+    """What the checks need from the signer certificate, read eagerly so that a corrupt
+    certificate fails inside the parsing guard rather than in the middle of a check."""
+
+    subject: str
+    issuer: str
+    serial: int
+    not_before: datetime
+    not_after: datetime
+    eku: x509.Extension[x509.ExtendedKeyUsage] | None
+
+    @classmethod
+    def read(cls, cert: x509.Certificate) -> _Signer:
+        try:
+            eku: x509.Extension[x509.ExtendedKeyUsage] | None = (
+                cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage))
+        except x509.ExtensionNotFound:
+            eku = None
+        return cls(cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(),
+                   cert.serial_number, cert.not_valid_before_utc, cert.not_valid_after_utc, eku)
+
+
+def _check_tsa_eku(signer: _Signer) -> None:
+    who, eku = signer.subject, signer.eku
+    if eku is None:
         raise MissingTimestampingEKU(
             f"TSA certificate {who} has no extendedKeyUsage: it may not sign time-stamps"
-        ) from None
+        )
     if not eku.critical:
         raise MissingTimestampingEKU(
             f"TSA certificate {who}: extendedKeyUsage is not critical (RFC 3161 section 2.3)"
@@ -488,15 +508,19 @@ def _strict_verify(
         with _malformed("TimeStampToken"):
             builder.build().verify(resp, digest)
     except MalformedTimestamp as exc:
+        # rfc3161-client reports OpenSSL's PKCS7_verify errors as text; sort them by reason
         cause = str(exc.__cause__ or exc)
-        if "signature failure" in cause or "digest failure" in cause:
-            raise TimestampSignatureInvalid(
-                "the CMS signature over the TSTInfo does not verify: the token was altered"
-            ) from exc
+        if "Unable to parse sig as pkcs7" in cause:
+            raise MalformedTimestamp(f"OpenSSL cannot parse the token's CMS: {cause}") from exc
         if "certificate verify error" in cause:
             found = _OPENSSL_DETAIL.search(cause)
             detail = found.group(1) if found else cause
             raise UntrustedTimestampChain(
                 f"TSA certificate chain does not verify to a trusted CA at genTime: {detail}"
+            ) from exc
+        if "Unable to verify pkcs7 signature" in cause:
+            raise TimestampSignatureInvalid(
+                "the CMS signature over the TSTInfo does not verify: the token was altered "
+                f"({cause})"
             ) from exc
         raise TimestampError(f"rfc3161-client rejected the token: {cause}") from exc
