@@ -1,0 +1,244 @@
+"""Ledger commands: ``evidence init``, ``evidence log ...``, ``evidence audit``.
+
+Where the ledger is: ``--data-dir`` (else ``$EVIDENCE_DATA_DIR``, else
+``./evidence-data``) and ``--db`` (else ``$EVIDENCE_DB_URL``, else the config, else
+SQLite in the data directory); see :mod:`evidence.ledger.config`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from evidence.cli.main import cli
+from evidence.cli.output import emit_json, fail
+from evidence.ledger.config import DEFAULT_CHECKPOINT_INTERVAL
+from evidence.ledger.errors import LedgerError
+from evidence.ledger.keyfile import KeyFileError
+from evidence.ledger.log import Ledger
+from evidence.verify.errors import VerificationError
+
+
+def _where(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--json", "as_json", is_flag=True, help="Print JSON.")(f)
+    f = click.option("--db", "db_url", metavar="URL", envvar="EVIDENCE_DB_URL",
+                     help="Database URL (sqlite:///... or postgresql+psycopg://...); "
+                          "env EVIDENCE_DB_URL.")(f)
+    f = click.option("--data-dir", metavar="DIR", envvar="EVIDENCE_DATA_DIR",
+                     help="Ledger data directory (env EVIDENCE_DATA_DIR; "
+                          "default ./evidence-data).")(f)
+    return f
+
+
+def _open(data_dir: str | None, db_url: str | None, as_json: bool, *,
+          read_only: bool = False) -> Ledger:
+    try:
+        return Ledger.open(data_dir, db_url, read_only=read_only)
+    except (LedgerError, KeyFileError) as e:
+        fail(str(e), as_json=as_json)
+        raise  # unreachable: fail exits
+
+
+def _run(as_json: bool, fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except (LedgerError, KeyFileError, VerificationError) as e:
+        fail(str(e), as_json=as_json)
+
+
+# --- init ------------------------------------------------------------------------------
+
+
+@cli.command("init")
+@_where
+@click.option("--origin", default="evidence.local/log", show_default=True,
+              help="The log's origin: the first line of its checkpoints and its key's name.")
+@click.option("--key-file", metavar="PATH",
+              help="Where to write the log's private key (default: DIR/log.key, mode 0600).")
+@click.option("--checkpoint-interval", type=click.FloatRange(min=0),
+              default=DEFAULT_CHECKPOINT_INTERVAL, show_default=True,
+              help="Seconds between checkpoints while appending; 0 = after every batch.")
+def init_cmd(data_dir: str | None, db_url: str | None, as_json: bool, origin: str,
+             key_file: str | None, checkpoint_interval: float) -> None:
+    """Create a new ledger: data directory, config, log key and database.
+
+    Prints the log's verifier key: publish it, it is what every checkpoint and
+    bundle is checked against. Refuses (changing nothing) if a ledger is there.
+    """
+    led = _run(as_json, lambda: Ledger.create(data_dir, origin, db_url=db_url,
+                                              key_path=key_file,
+                                              checkpoint_interval=checkpoint_interval))
+    cfg = led.config
+    led.close()
+    if as_json:
+        emit_json({"ok": True, "origin": led.origin, "verifier_key": led.verifier_key,
+                   "data_dir": str(cfg.data_dir), "key_file": str(cfg.key_path)})
+    else:
+        click.echo(f"ledger {led.origin} created in {cfg.data_dir}; "
+                   f"private key in {cfg.key_path} (mode 0600)", err=True)
+        click.echo(led.verifier_key)
+
+
+# --- log ---------------------------------------------------------------------------------
+
+
+@cli.group("log")
+def log_group() -> None:
+    """The append-only log: checkpoints, entries, proofs, export."""
+
+
+@log_group.command("checkpoint")
+@_where
+def log_checkpoint(data_dir: str | None, db_url: str | None, as_json: bool) -> None:
+    """Sign a checkpoint for the current size now and print the signed note."""
+    with _open(data_dir, db_url, as_json) as led:
+        cp = _run(as_json, led.sign_checkpoint_now)
+    if as_json:
+        emit_json({"size": cp.size, "root": cp.root.hex(), "note": cp.note})
+    else:
+        click.echo(cp.note, nl=False)
+
+
+@log_group.command("key")
+@_where
+def log_key(data_dir: str | None, db_url: str | None, as_json: bool) -> None:
+    """Print the log's verifier key."""
+    with _open(data_dir, db_url, as_json, read_only=True) as led:
+        if as_json:
+            emit_json({"origin": led.origin, "verifier_key": led.verifier_key})
+        else:
+            click.echo(led.verifier_key)
+
+
+@log_group.command("entry")
+@click.argument("seq", type=int)
+@_where
+def log_entry(seq: int, data_dir: str | None, db_url: str | None, as_json: bool) -> None:
+    """Print entry SEQ (the exact stored bytes; --json adds its leaf hash)."""
+    with _open(data_dir, db_url, as_json, read_only=True) as led:
+        e = _run(as_json, lambda: led.entry(seq))
+    if as_json:
+        emit_json({"seq": e.seq, "leaf_hash": e.leaf_hash.hex(),
+                   "entry_b64": base64.b64encode(e.data).decode()})
+    else:
+        sys.stdout.buffer.write(e.data + b"\n")
+
+
+@log_group.group("proof")
+def log_proof() -> None:
+    """RFC 9162 inclusion and consistency proofs from the stored tree."""
+
+
+@log_proof.command("inclusion")
+@click.argument("seq", type=int)
+@click.option("--size", type=int, help="Tree size (default: the current size).")
+@_where
+def proof_inclusion(seq: int, size: int | None, data_dir: str | None, db_url: str | None,
+                    as_json: bool) -> None:
+    """Inclusion proof of entry SEQ in the tree of --size entries."""
+    with _open(data_dir, db_url, as_json, read_only=True) as led:
+        p = _run(as_json, lambda: led.inclusion_proof(seq, size))
+    if as_json:
+        emit_json(p.to_json())
+    else:
+        click.echo(f"index {p.index}\ntree_size {p.tree_size}\nleaf_hash {p.leaf_hash.hex()}\n"
+                   f"root {p.root.hex()}")
+        for h in p.proof:
+            click.echo(f"proof {h.hex()}")
+
+
+@log_proof.command("consistency")
+@click.argument("old", type=int)
+@click.argument("new", type=int)
+@_where
+def proof_consistency(old: int, new: int, data_dir: str | None, db_url: str | None,
+                      as_json: bool) -> None:
+    """Consistency proof from the tree of OLD entries to the tree of NEW entries."""
+    with _open(data_dir, db_url, as_json, read_only=True) as led:
+        p = _run(as_json, lambda: led.consistency_proof(old, new))
+    if as_json:
+        emit_json(p.to_json())
+    else:
+        click.echo(f"size1 {p.size1}\nsize2 {p.size2}\nroot1 {p.root1.hex()}\n"
+                   f"root2 {p.root2.hex()}")
+        for h in p.proof:
+            click.echo(f"proof {h.hex()}")
+
+
+@log_group.command("export")
+@click.argument("directory", type=click.Path(file_okay=False))
+@_where
+def log_export(directory: str, data_dir: str | None, db_url: str | None, as_json: bool) -> None:
+    """Write every entry and checkpoint to plain files in DIRECTORY (docs/formats.md)."""
+    from evidence.ledger.export import export_log
+
+    with _open(data_dir, db_url, as_json, read_only=True) as led:
+        r = _run(as_json, lambda: export_log(led, directory))
+    if as_json:
+        emit_json({"ok": True, "directory": str(r.directory), "size": r.size,
+                   "checkpoints": r.checkpoints})
+    else:
+        click.echo(f"exported {r.size} entries and {r.checkpoints} checkpoints to {r.directory}")
+
+
+@log_group.command("append")
+@click.argument("entry_type", metavar="TYPE")
+@click.option("--body", default="{}", show_default=True, help="Entry body, a JSON object.")
+@_where
+def log_append(entry_type: str, body: str, data_dir: str | None, db_url: str | None,
+               as_json: bool) -> None:
+    """Append one entry (operator/test command; services append through the API)."""
+    try:
+        obj = json.loads(body)
+    except ValueError as e:
+        fail(f"--body is not JSON: {e}", as_json=as_json)
+    if not isinstance(obj, dict):
+        fail("--body must be a JSON object", as_json=as_json)
+    with _open(data_dir, db_url, as_json) as led:
+        a = _run(as_json, lambda: led.append(entry_type, obj))
+    if as_json:
+        emit_json({"seq": a.seq, "leaf_hash": a.leaf_hash.hex(), "time": a.time,
+                   "entry_b64": base64.b64encode(a.entry_bytes).decode()})
+    else:
+        click.echo(f"{a.seq} {a.leaf_hash.hex()}")
+
+
+# --- audit --------------------------------------------------------------------------------
+
+
+@cli.command("audit")
+@_where
+@click.option("--chunk", type=click.IntRange(min=1), default=5000, show_default=True,
+              help="Entries per database read.")
+def audit_cmd(data_dir: str | None, db_url: str | None, as_json: bool, chunk: int) -> None:
+    """Recompute the chain, every leaf, node and checkpoint; exit 1 at the first fault."""
+    with _open(data_dir, db_url, as_json, read_only=True) as led:
+        size = led.size
+        if size >= 50_000 and sys.stderr.isatty():
+            from rich.progress import Progress
+
+            with Progress(transient=True, console=_stderr_console()) as bar:
+                task = bar.add_task("auditing", total=size)
+                report = led.audit(chunk=chunk,
+                                   progress=lambda done, _t: bar.update(task, completed=done))
+        else:
+            report = led.audit(chunk=chunk)
+    if as_json:
+        emit_json(report.to_json())
+    elif report.ok:
+        click.echo(f"OK: {report.size} entries, {report.nodes_checked} nodes, "
+                   f"{report.checkpoints_checked} checkpoints; root {report.root}")
+    else:
+        click.echo(f"FAILED at seq {report.first_bad_seq}: {report.reason}", err=True)
+    sys.exit(0 if report.ok else 1)
+
+
+def _stderr_console():  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    return Console(stderr=True)
