@@ -70,7 +70,8 @@ def extract_metadata(
         path = Path(raw)
         try:
             facts = basic_facts(path)
-            facts.update(_section(kind, path, facts["media_type"], dns_records, allow_dns))
+            facts.update(_section(kind, path, facts["media_type"],
+                                  facts["media_type_by_extension"], dns_records, allow_dns))
             out.append(facts)
         except MetadataError as e:
             problems.extend(e.problems)
@@ -85,6 +86,7 @@ def _section(
     kind: str,
     path: Path,
     media_type: str,
+    claimed: str | None,
     dns_records: Mapping[str, str | bytes] | None,
     allow_dns: bool,
 ) -> dict[str, Any]:
@@ -102,16 +104,20 @@ def _section(
 
         return {"chat": extract_chat(path)}
     if kind == "document":
-        return _document(path, media_type)
+        return _document(path, media_type, claimed)
     return {}
 
 
-def _document(path: Path, media_type: str) -> dict[str, Any]:
+def _document(path: Path, media_type: str, claimed: str | None) -> dict[str, Any]:
+    """PDF and Office sections by content type. A ZIP whose name claims an Office format but
+    that could not be classified (e.g. over a safety cap) goes to the Office extractor too,
+    so the submitter learns why instead of silently getting basic facts."""
     if media_type == "application/pdf":
         from evidence.ledger.intake.metadata.pdf import extract_pdf
 
         return {"pdf": extract_pdf(path)}
-    if media_type.startswith(_OFFICE_TYPES):
+    office_claim = media_type == "application/zip" and (claimed or "").startswith(_OFFICE_TYPES)
+    if media_type.startswith(_OFFICE_TYPES) or office_claim:
         from evidence.ledger.intake.metadata.office import extract_office
 
         return {"office": extract_office(path)}

@@ -27,6 +27,8 @@ _PDF_DATE = re.compile(
     r"(?:(Z)|([+-])(\d{2})'?(?:(\d{2})'?)?)?"
 )
 
+_INFO_KEYS = ("producer", "creator", "author", "title", "subject", "created", "modified")
+
 
 def pdf_date(raw: Any) -> dict[str, Any] | None:
     """A PDF date string (``D:YYYYMMDDHHmmSSOHH'mm'``) as a FileTime."""
@@ -57,7 +59,7 @@ def extract_pdf(path: Path) -> dict[str, Any]:
             except (PyPdfError, NotImplementedError, ValueError):
                 readable = False  # e.g. AES without the optional crypto backend
         can_read = readable is not False
-        info = _info(reader) if can_read else {}
+        info = _info(reader) if can_read else dict.fromkeys(_INFO_KEYS)
         return {
             "pdf_version": (clean_text(reader.pdf_header, 16) or "").removeprefix("%PDF-")
             or None,
@@ -82,8 +84,7 @@ def _info(reader: Any) -> dict[str, Any]:
     except Exception:
         meta = None
     if meta is None:
-        return {k: None for k in ("producer", "creator", "author", "title", "subject",
-                                  "created", "modified")}
+        return dict.fromkeys(_INFO_KEYS)
 
     def text(key: str) -> str | None:
         try:

@@ -51,8 +51,9 @@ def entry_count(path: Path) -> int | None:
         return int(struct.unpack_from("<Q", rec, 32)[0])
 
 
-def open_zip(path: Path, max_entries: int = MAX_ENTRIES) -> zipfile.ZipFile:
+def open_zip(path: Path, max_entries: int | None = None) -> zipfile.ZipFile:
     """Open an archive after checking its declared entry count. Raises :class:`UnsafeZip`."""
+    max_entries = MAX_ENTRIES if max_entries is None else max_entries
     count = entry_count(path)
     if count is None:
         raise UnsafeZip("not a ZIP archive (no end-of-central-directory record)")
