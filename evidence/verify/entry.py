@@ -29,6 +29,8 @@ from evidence.verify.merkle import CompactRange
 
 ENTRY_VERSION = 1
 MAX_ENTRY_SIZE = 1 << 20
+MAX_SAFE_INTEGER = 2**53 - 1
+"""RFC 8785 numbers are IEEE doubles; larger integers have no canonical form."""
 _TIME_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\Z")
 _TYPE_RE = re.compile(r"\A[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\Z")
 _HEX_RE = re.compile(r"\A[0-9a-f]{64}\Z")
@@ -57,6 +59,8 @@ def canonical_json(value: Any) -> bytes:
 def _check_house_rules(value: Any, path: str) -> None:
     if isinstance(value, float):
         raise EntryError(f"{path}: floating-point numbers are not allowed in entries")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER:
+        raise EntryError(f"{path}: integer {value} is outside the I-JSON range of +/-(2^53-1)")
     if isinstance(value, dict):
         for k, v in value.items():
             if not isinstance(k, str) or not k.isascii():
