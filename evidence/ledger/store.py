@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, literal, select, tuple_, union_all
+from sqlalchemy import Connection, func, select
 
-from evidence.ledger.schema import checkpoints, entries, log_state, nodes
+from evidence.ledger.schema import checkpoints, entries, log_state
 from evidence.verify.hashing import Hash32
 from evidence.verify.merkle import NodeFetcher, NodeId
 
@@ -61,20 +61,30 @@ def fetch_nodes(conn: Connection, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
 
     Level-0 nodes are leaf hashes (``entries``); higher levels are ``nodes``.
     Missing ids are simply absent from the result (the caller decides).
+
+    The SQL is written out (Python ints only, from :class:`NodeId` arithmetic: nothing
+    to inject) because building it with SQLAlchemy expressions cost more than the
+    query itself; ``level = L AND idx IN (...)`` per level lets both SQLite and
+    PostgreSQL use the primary key (SQLite scans for a row-value IN list).
     """
-    leaves = sorted({n.index for n in ids if n.level == 0})
-    inner = sorted({(n.level, n.index) for n in ids if n.level > 0})
+    leaves = sorted({int(n.index) for n in ids if n.level == 0})
+    by_level: dict[int, list[int]] = {}
+    for n in ids:
+        if n.level > 0:
+            by_level.setdefault(int(n.level), []).append(int(n.index))
     parts = []
     if leaves:
-        parts.append(select(literal(0).label("level"), entries.c.seq.label("idx"),
-                            entries.c.leaf_hash.label("hash")).where(entries.c.seq.in_(leaves)))
-    if inner:
-        parts.append(select(nodes.c.level, nodes.c.idx, nodes.c.hash)
-                     .where(tuple_(nodes.c.level, nodes.c.idx).in_(inner)))
+        in_list = ",".join(str(i) for i in leaves)
+        parts.append(f"SELECT 0, seq, leaf_hash FROM entries WHERE seq IN ({in_list})")
+    if by_level:
+        cond = " OR ".join(
+            f"(level = {lvl:d} AND idx IN ({','.join(str(i) for i in sorted(set(idxs)))}))"
+            for lvl, idxs in sorted(by_level.items()))
+        parts.append(f"SELECT level, idx, hash FROM nodes WHERE {cond}")
     if not parts:
         return {}
-    q = parts[0] if len(parts) == 1 else union_all(*parts)
-    return {NodeId(int(r[0]), int(r[1])): bytes(r[2]) for r in conn.execute(q)}
+    sql = " UNION ALL ".join(parts)
+    return {NodeId(int(r[0]), int(r[1])): bytes(r[2]) for r in conn.exec_driver_sql(sql)}
 
 
 def node_fetcher(conn: Connection) -> NodeFetcher:

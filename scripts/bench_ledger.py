@@ -1,0 +1,172 @@
+#!/usr/bin/env python
+"""Ledger benchmark (run by hand, not in CI): durable appends, proofs, audit.
+
+    .venv/bin/python scripts/bench_ledger.py [--entries N] [--proof-size N]
+
+SQLite always; PostgreSQL too when LEDGER_TEST_PG_URL is set (e.g. under
+../shared/recipes/pg_throwaway.sh, which runs PostgreSQL with fsync=off: its
+append figures are then NOT durable-on-disk figures). Each figure is printed
+beside this machine's measured limit and the target of issue 3 / the HTTP API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine, insert, text
+
+from evidence.ledger.log import Ledger
+from evidence.ledger.schema import entries
+
+LIMITS = {"sqlite": 130_000, "postgresql": 65_000}  # rows/s via SQLAlchemy Core (recipes)
+TARGET_APPEND = {"sqlite": 30_000, "postgresql": 15_000}
+
+
+def body(i: int) -> dict:
+    return {"i": i, "sha256": f"{i:064x}", "name": f"file-{i}.png", "size": 1000 + i}
+
+
+def row(line: str, value: float, unit: str, limit: str = "", target: str = "") -> None:
+    print(f"  {line:<44} {value:>12,.0f} {unit:<10} limit {limit:<18} target {target}")
+
+
+def bench_appends(led: Ledger, backend: str) -> None:
+    for bs, n in ((1, 300), (100, 10_000), (1000, 20_000)):
+        start = led.size
+        t = time.perf_counter()
+        for k in range(0, n, bs):
+            led.append_many([("evidence.submitted", body(start + k + j)) for j in range(bs)])
+        rate = n / (time.perf_counter() - t)
+        row(f"append_many batch {bs}", rate, "entries/s", f"{LIMITS[backend]:,} rows/s",
+            f">= {TARGET_APPEND[backend]:,}/s batched")
+    lat: list[float] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for i in range(250):
+            t0 = time.perf_counter()
+            led.append("evidence.submitted", body(i))
+            with lock:
+                lat.append(time.perf_counter() - t0)
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    t = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    rate = len(lat) / (time.perf_counter() - t)
+    lat.sort()
+    row("append, 16 threads (group commit)", rate, "entries/s", "", ">= 500/s (API)")
+    row("  latency p50 (ms)", 1000 * lat[len(lat) // 2], "ms")
+    row("  latency p99 (ms)", 1000 * lat[int(len(lat) * 0.99)], "ms", "", "<= 100 ms (API)")
+
+
+def bench_raw(url: str, backend: str) -> None:
+    """The same rows through plain Core executemany: the database's own ceiling."""
+    from sqlalchemy import MetaData, Table
+
+    raw = Table("bench_raw", MetaData(), *[c._copy() for c in entries.columns])
+    eng = create_engine(url)
+    raw.metadata.create_all(eng)
+    rows = [{"seq": i, "leaf_hash": os.urandom(32), "type": "evidence.submitted",
+             "time": "2026-01-01T00:00:00.000000Z", "data": os.urandom(200)}
+            for i in range(20_000)]
+    t = time.perf_counter()
+    for k in range(0, len(rows), 1000):
+        with eng.begin() as c:
+            c.execute(insert(raw), rows[k:k + 1000])
+    row("raw Core executemany, 1000-row tx", len(rows) / (time.perf_counter() - t), "rows/s",
+        f"{LIMITS[backend]:,} rows/s")
+    raw.metadata.drop_all(eng)
+    eng.dispose()
+
+
+def fill(led: Ledger, n: int) -> None:
+    have = led.size
+    t = time.perf_counter()
+    while have < n:
+        k = min(1000, n - have)
+        led.append_many([("evidence.submitted", body(have + j)) for j in range(k)])
+        have += k
+    print(f"  (filled to {n:,} entries in {time.perf_counter() - t:.0f}s)")
+
+
+def bench_reads(led: Ledger, size: int) -> None:
+    import random
+
+    rnd = random.Random(1)
+    lat = []
+    t = time.perf_counter()
+    for _ in range(2000):
+        seq = rnd.randrange(size)
+        t0 = time.perf_counter()
+        led.inclusion_proof(seq, size)
+        lat.append(time.perf_counter() - t0)
+    rate = len(lat) / (time.perf_counter() - t)
+    lat.sort()
+    row(f"inclusion proofs at {size:,} (1 thread)", rate, "proofs/s", "", ">= 3,000/s (API)")
+    row("  p50 / p99 (ms)", 1000 * statistics.median(lat), "ms p50")
+    row("", 1000 * lat[int(len(lat) * 0.99)], "ms p99", "", "<= 2 ms at 1 M")
+    lat = []
+    for _ in range(1000):
+        a = rnd.randrange(1, size)
+        t0 = time.perf_counter()
+        led.consistency_proof(a, size)
+        lat.append(time.perf_counter() - t0)
+    lat.sort()
+    row("consistency proof p50 (ms)", 1000 * statistics.median(lat), "ms")
+    row("consistency proof p99 (ms)", 1000 * lat[int(len(lat) * 0.99)], "ms")
+    t = time.perf_counter()
+    rep = led.audit()
+    dt = time.perf_counter() - t
+    assert rep.ok, rep
+    row(f"audit of {rep.size:,} entries", rep.size / dt, "entries/s", "parse_entry ~17k/s",
+        ">= 250,000/s")
+
+
+def run(backend: str, url: str | None, size: int) -> None:
+    print(f"\n== {backend} ==")
+    with tempfile.TemporaryDirectory() as d:
+        led = Ledger.create(Path(d) / "data", "bench.example/log", db_url=url,
+                            checkpoint_interval=1.0)
+        try:
+            bench_appends(led, backend)
+            fill(led, size)
+            bench_reads(led, size)
+            bench_raw(led.config.db_url, backend)
+        finally:
+            led.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--entries", type=int, default=100_000,
+                    help="ledger size for proof and audit figures (issue: 1,000,000)")
+    args = ap.parse_args()
+    run("sqlite", None, args.entries)
+    pg = os.environ.get("LEDGER_TEST_PG_URL")
+    if pg:
+        from sqlalchemy import create_engine as ce
+
+        name = f"bench_{uuid.uuid4().hex[:8]}"
+        admin = ce(pg, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            run("postgresql", pg.rsplit("/", 1)[0] + "/" + name, args.entries)
+        finally:
+            with admin.connect() as c:
+                c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
