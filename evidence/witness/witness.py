@@ -1,0 +1,160 @@
+"""A witness on disk: its cosigning key and its state, and the add-checkpoint operation.
+
+Directory layout::
+
+    DIR/witness.key   PRIVATE+KEY+<name>+<id>+... (cosignature/v1, type 0x04), mode 0600
+    DIR/witness.db    SQLite state (see evidence.witness.store)
+
+:meth:`Witness.add_checkpoint` is the whole protocol minus HTTP: parse the body,
+decide against the stored record inside one write transaction, then cosign. It
+raises :class:`~evidence.witness.core.Refusal` for every refusal, including a
+malformed body, so the HTTP layer has one thing to map.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from evidence.ledger.keyfile import read_private_key, write_private_key
+from evidence.verify.checkpoint import cosign_checkpoint, parse_checkpoint
+from evidence.verify.errors import MalformedInput
+from evidence.verify.hashing import EMPTY_ROOT
+from evidence.verify.note import (
+    ALG_COSIGNATURE_V1,
+    ALG_ED25519,
+    Signer,
+    Verifier,
+    generate_signer,
+)
+from evidence.witness.core import MALFORMED, LogRecord, Refusal, check_add_checkpoint
+from evidence.witness.core import verify_log_signature as _verify_log_signature
+from evidence.witness.protocol import MalformedRequest, parse_add_checkpoint
+from evidence.witness.store import StoreError, WitnessStore
+
+log = logging.getLogger("evidence.witness")
+
+KEY_FILE = "witness.key"
+STATE_FILE = "witness.db"
+
+
+class WitnessError(Exception):
+    """The witness cannot be set up or opened as asked (not a refusal of a request)."""
+
+
+@dataclass
+class Witness:
+    directory: Path
+    signer: Signer
+    store: WitnessStore
+
+    # --- setup -----------------------------------------------------------------------
+
+    @classmethod
+    def init(cls, directory: Path, name: str) -> Witness:
+        """Create DIR with a new cosigning key and an empty state. Refuses if either exists."""
+        directory = Path(directory)
+        key_path, state_path = directory / KEY_FILE, directory / STATE_FILE
+        for p in (key_path, state_path):
+            if p.exists():
+                raise WitnessError(f"{p} already exists; refusing to overwrite a witness")
+        try:
+            signer = generate_signer(name, ALG_COSIGNATURE_V1)
+        except MalformedInput as e:
+            raise WitnessError(f"bad witness name: {e}") from None
+        directory.mkdir(parents=True, exist_ok=True)
+        write_private_key(key_path, signer)
+        store = WitnessStore.create(state_path, name)
+        return cls(directory, signer, store)
+
+    @classmethod
+    def open(cls, directory: Path) -> Witness:
+        directory = Path(directory)
+        store = WitnessStore.open(directory / STATE_FILE)
+        signer = read_private_key(directory / KEY_FILE)
+        if signer.alg != ALG_COSIGNATURE_V1:
+            raise WitnessError(f"{directory / KEY_FILE} is not a cosignature/v1 (0x04) key")
+        if store.name() != signer.name:
+            raise WitnessError(f"key name {signer.name!r} is not the state's witness name "
+                               f"{store.name()!r}")
+        return cls(directory, signer, store)
+
+    @property
+    def name(self) -> str:
+        return self.signer.name
+
+    @property
+    def verifier_key(self) -> str:
+        return self.signer.verifier().to_string()
+
+    def add_log(self, origin: str, keys: list[Verifier], checkpoint_note: str | None = None
+                ) -> LogRecord:
+        """Follow the log ``origin``, signed by ``keys`` (Ed25519, 0x01).
+
+        ``checkpoint_note``, when given, is a checkpoint of that log the witness
+        operator trusts (checked out of band): the witness starts from it, so
+        the log's first request must prove consistency with it. Otherwise the
+        witness trusts the first checkpoint it is sent (trust on first use).
+        """
+        if not origin or "\n" in origin:
+            raise WitnessError("origin must be one non-empty line")
+        for k in keys:
+            if k.alg != ALG_ED25519:
+                raise WitnessError(f"log key {k.name} is not an Ed25519 (0x01) verifier key")
+        if not keys:
+            raise WitnessError("a log needs at least one verifier key")
+        record = LogRecord(origin, tuple(keys))
+        if checkpoint_note is not None:
+            try:
+                opened = _verify_log_signature(checkpoint_note, keys)
+                cp = parse_checkpoint(opened.text)
+            except (Refusal, MalformedInput) as e:
+                raise WitnessError(f"initial checkpoint not accepted: {e}") from None
+            if cp.origin != origin:
+                raise WitnessError(f"initial checkpoint is for {cp.origin!r}, not {origin!r}")
+            if cp.size == 0 and cp.root != EMPTY_ROOT:
+                raise WitnessError("initial checkpoint of size 0 must have the empty-tree root")
+            record = LogRecord(origin, tuple(keys), cp.size, cp.root, checkpoint_note)
+        try:
+            self.store.add_log(record)
+        except StoreError as e:
+            raise WitnessError(str(e)) from None
+        return record
+
+    # --- the protocol ----------------------------------------------------------------------
+
+    def add_checkpoint(self, body: bytes, *, now: int | None = None) -> str:
+        """Handle one add-checkpoint body: the cosignature line(s), or raise Refusal."""
+        try:
+            req = parse_add_checkpoint(body)
+        except MalformedRequest as e:
+            refusal = Refusal(MALFORMED, 400, str(e))
+            log.warning("refused add-checkpoint: %s", refusal)
+            raise refusal from None
+        cp = req.checkpoint
+        try:
+            self.store.update(cp.origin, lambda rec: check_add_checkpoint(rec, req),
+                              request=bytes(body))
+        except Refusal as r:
+            log.warning("refused add-checkpoint for %r size %d (old %d): %s",
+                        cp.origin, cp.size, req.old_size, r)
+            raise
+        line = cosign_checkpoint(req.parsed.text, self.signer,
+                                 cosigned_at=int(time.time()) if now is None else now)
+        log.info("cosigned %r size %d root %s (old %d)", cp.origin, cp.size, cp.root.hex(),
+                 req.old_size)
+        return line
+
+    def info(self) -> dict:
+        """What a log operator or an auditor may know: the witness key and followed logs."""
+        return {
+            "name": self.name,
+            "verifier_key": self.verifier_key,
+            "logs": [
+                {"origin": r.origin, "keys": [k.to_string() for k in r.keys],
+                 "size": r.size, "root": r.root.hex(), "checkpoint": r.note}
+                for r in self.store.logs()
+            ],
+        }
