@@ -1,0 +1,139 @@
+"""``evidence witness init | add-log | info | serve``: run a witness that cosigns checkpoints.
+
+A witness (another court, a notary, a trade body) keeps its own Ed25519
+cosigning key and, per followed log, the latest checkpoint it cosigned. It
+implements c2sp.org/tlog-witness ``add-checkpoint``; see docs/operations.md,
+"Witness".
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from evidence.cli.main import cli
+from evidence.cli.output import emit_json, fail
+from evidence.ledger.keyfile import KeyFileError
+from evidence.verify.errors import MalformedInput
+from evidence.verify.note import MAX_NOTE_SIZE, parse_verifier_key
+from evidence.witness.store import StoreError
+from evidence.witness.witness import Witness, WitnessError
+
+_dir_option = click.option("--dir", "directory", required=True, metavar="DIR",
+                           type=click.Path(file_okay=False, path_type=Path),
+                           help="The witness directory (key and state).")
+_json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def _open(directory: Path, as_json: bool) -> Witness:
+    try:
+        return Witness.open(directory)
+    except (WitnessError, StoreError, KeyFileError) as e:
+        fail(str(e), as_json=as_json)
+        raise  # unreachable: fail exits
+
+
+@cli.group()
+def witness() -> None:
+    """Run a witness: cosign a log's checkpoints, refuse forks and rollbacks."""
+
+
+@witness.command("init")
+@_dir_option
+@click.option("--name", required=True,
+              help="The witness's key name, e.g. witness.court.example/w1 (no spaces or '+').")
+@_json_option
+def init_cmd(directory: Path, name: str, as_json: bool) -> None:
+    """Create a witness in DIR: a new cosigning key (mode 0600) and an empty state.
+
+    Prints the witness's verifier key: give it to the log operators and to
+    whoever checks cosigned checkpoints. Refuses if DIR already holds a witness.
+    """
+    try:
+        w = Witness.init(directory, name)
+    except (WitnessError, StoreError, KeyFileError, OSError) as e:
+        fail(str(e), as_json=as_json)
+    if as_json:
+        emit_json({"ok": True, "name": w.name, "verifier_key": w.verifier_key,
+                   "dir": str(directory)})
+    else:
+        click.echo(f"witness {w.name} created in {directory} (key file mode 0600)", err=True)
+        click.echo(w.verifier_key)
+
+
+@witness.command("add-log")
+@_dir_option
+@click.option("--origin", required=True, help="The log's origin (first checkpoint line).")
+@click.option("--key", "keys", multiple=True, required=True, metavar="VKEY",
+              help="The log's verifier key (name+keyid+base64). Repeat for several.")
+@click.option("--checkpoint", "checkpoint_file", metavar="FILE",
+              type=click.Path(dir_okay=False, allow_dash=True),
+              help="A signed checkpoint of the log you trust (obtained out of band) to "
+                   "start from, instead of trusting the first one the log sends.")
+@_json_option
+def add_log_cmd(directory: Path, origin: str, keys: tuple[str, ...],
+                checkpoint_file: str | None, as_json: bool) -> None:
+    """Follow a log: pin its origin and verifier key(s)."""
+    w = _open(directory, as_json)
+    try:
+        verifiers = [parse_verifier_key(k) for k in keys]
+    except MalformedInput as e:
+        fail(f"bad --key: {e}", code=2, as_json=as_json)
+    note = None
+    if checkpoint_file is not None:
+        try:
+            if checkpoint_file == "-":
+                data = sys.stdin.buffer.read(MAX_NOTE_SIZE + 1)
+            else:
+                with Path(checkpoint_file).open("rb") as f:
+                    data = f.read(MAX_NOTE_SIZE + 1)
+            note = data.decode("utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            fail(f"cannot read {checkpoint_file}: {e}", code=2, as_json=as_json)
+    try:
+        rec = w.add_log(origin, verifiers, note)
+    except WitnessError as e:
+        fail(str(e), as_json=as_json)
+    if as_json:
+        emit_json({"ok": True, "origin": rec.origin, "keys": [k.to_string() for k in rec.keys],
+                   "size": rec.size, "root": rec.root.hex()})
+    else:
+        click.echo(f"following {rec.origin} from size {rec.size}")
+
+
+@witness.command("info")
+@_dir_option
+@_json_option
+def info_cmd(directory: Path, as_json: bool) -> None:
+    """Show the witness's verifier key and the logs it follows."""
+    info = _open(directory, as_json).info()
+    if as_json:
+        emit_json({"ok": True, **info})
+        return
+    click.echo(info["verifier_key"])
+    for lg in info["logs"]:
+        click.echo(f"{lg['origin']}: size {lg['size']} root {lg['root']}")
+
+
+@witness.command("serve")
+@_dir_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=7380, show_default=True, type=click.IntRange(0, 65535),
+              help="TCP port to listen on.")
+def serve_cmd(directory: Path, host: str, port: int) -> None:
+    """Serve c2sp.org/tlog-witness: POST /add-checkpoint, GET /info.
+
+    Every refusal is logged (kind and reason) and answered in plain text.
+    """
+    import uvicorn
+
+    from evidence.witness.app import create_app
+
+    w = _open(directory, False)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    click.echo(f"witness {w.name} on http://{host}:{port}/ ({w.verifier_key})", err=True)
+    uvicorn.run(create_app(w), host=host, port=port, log_level="info", access_log=True)
