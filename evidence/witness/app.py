@@ -43,8 +43,10 @@ async def _read_body(request: Request, cap: int) -> bytes:
 
 def refusal_response(r: Refusal) -> Response:
     if r.size_conflict:
+        # exactly this type: no "; charset=" (Starlette adds one to text/* media types, and
+        # clients such as transparency-dev's reject it)
         return Response(format_size_response(r.size), status_code=409,
-                        media_type=SIZE_CONTENT_TYPE)
+                        headers={"Content-Type": SIZE_CONTENT_TYPE})
     return PlainTextResponse(f"{r.kind}: {r.reason}\n", status_code=r.status)
 
 

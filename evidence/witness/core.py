@@ -130,7 +130,7 @@ def check_add_checkpoint(record: LogRecord | None, req: AddCheckpointRequest) ->
             if cp.size == 0:
                 raise Refusal(INCONSISTENT, 422, "a checkpoint of size 0 must carry the "
                                                  "empty-tree root")
-            raise Refusal(FORK, 409, f"fork: size {cp.size} was cosigned with root "
+            raise Refusal(FORK, 409, f"size {cp.size} was cosigned with root "
                                      f"{record.root.hex()}, this checkpoint has root "
                                      f"{cp.root.hex()}")
     elif req.old_size == 0:
