@@ -169,3 +169,15 @@ def test_fast_canonical_check_agrees_with_rfc8785(value) -> None:
     assert canonical_json(body) == rfc8785.dumps(body)
     fast = json.dumps(json.loads(data), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert fast.encode() == data
+
+
+def test_commitment_allows_floats_in_metadata() -> None:
+    """Metadata (unlike entries) may carry floats, e.g. GPS; full JCS is used."""
+    salt = new_salt()
+    meta = {"gps": {"lat": 22.543096, "lon": 114.057865}, "n": 1e21}
+    assert metadata_commitment(salt, meta) == sha256(salt + rfc8785.dumps(meta))
+
+
+def test_lone_surrogate_refused() -> None:
+    with pytest.raises(EntryError, match="surrogate"):
+        encode_entry(0, format_time(T0), ZERO_HASH_HEX, "custody.note", {"t": "\ud800"})

@@ -14,8 +14,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from evidence.verify.entry import canonical_json
-from evidence.verify.errors import VerificationError
+import rfc8785
+
+from evidence.verify.errors import MalformedInput, VerificationError
 from evidence.verify.hashing import Hash32, sha256
 
 SALT_SIZE = 32
@@ -30,9 +31,17 @@ def new_salt() -> bytes:
 
 
 def metadata_commitment(salt: bytes, metadata: Mapping[str, Any]) -> Hash32:
+    """``SHA-256(salt || JCS(metadata))``.
+
+    Full RFC 8785 via ``rfc8785`` (metadata may hold floats, e.g. GPS
+    coordinates, unlike ledger entries); it runs once per submission.
+    """
     if len(salt) != SALT_SIZE:
         raise ValueError(f"salt must be {SALT_SIZE} bytes")
-    return sha256(salt + canonical_json(dict(metadata)))
+    try:
+        return sha256(salt + rfc8785.dumps(dict(metadata)))
+    except rfc8785.CanonicalizationError as e:
+        raise MalformedInput(f"metadata cannot be canonicalised: {e}") from None
 
 
 def verify_commitment(commitment_hex: str, salt: bytes, metadata: Mapping[str, Any]) -> None:

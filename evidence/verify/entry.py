@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import rfc8785
-
 from evidence.verify.errors import EntryError
 from evidence.verify.hashing import ZERO_HASH_HEX, Hash32, leaf_hash
 from evidence.verify.merkle import CompactRange
@@ -46,14 +44,33 @@ def format_time(moment: datetime) -> str:
 
 def parse_time(text: str) -> datetime:
     if not isinstance(text, str) or not _TIME_RE.match(text):
-        raise ValueError(f"time {text!r} is not RFC 3339 UTC with microseconds")
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        raise ValueError(f"time {str(text)[:40]!r} is not RFC 3339 UTC with microseconds")
+    try:
+        return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
+    except ValueError:
+        raise ValueError(f"time {text!r} is not a valid date and time") from None
 
 
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 bytes of a JSON value that obeys the house rules."""
     _check_house_rules(value, "$")
-    return rfc8785.dumps(value)
+    return _jcs(value)
+
+
+def _jcs(value: Any) -> bytes:
+    """JCS of a value already known to obey the house rules.
+
+    Without floats, with integers in the I-JSON range and ASCII keys, RFC 8785
+    output equals Python's sorted, compact, non-ASCII-preserving ``json.dumps``
+    (same escapes, lowercase ``\\u00xx``; same key order for ASCII keys); a
+    property test holds the two together. It is ~10x faster than ``rfc8785``,
+    which matters for intake throughput and for audits of large ledgers.
+    """
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise EntryError("entry contains a lone surrogate, which is not valid Unicode") from None
 
 
 def _check_house_rules(value: Any, path: str) -> None:
@@ -72,17 +89,11 @@ def _check_house_rules(value: Any, path: str) -> None:
 
 
 def _is_canonical(obj: Any, data: bytes) -> bool:
-    """Whether ``data`` is the JCS form of ``obj`` (which obeys the house rules).
-
-    Without floats and with ASCII keys, JCS coincides with Python's sorted,
-    compact, non-ASCII-preserving ``json.dumps`` (a property test holds the
-    two together), which is ~20x faster than ``rfc8785`` for audits of large
-    ledgers. On mismatch we ask ``rfc8785`` for the definitive answer.
-    """
-    fast = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    if fast.encode() == data:
-        return True
-    return rfc8785.dumps(obj) == data
+    """Whether ``data`` is the JCS form of ``obj`` (which obeys the house rules)."""
+    try:
+        return _jcs(obj) == data
+    except EntryError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -105,31 +116,37 @@ def encode_entry(seq: int, time: str, prev: str, type: str, body: Mapping[str, A
     """The canonical bytes of a new entry. Validates what it writes."""
     obj = {"v": ENTRY_VERSION, "seq": seq, "time": time, "prev": prev, "type": type,
            "body": dict(body)}
-    data = canonical_json(obj)
-    parse_entry(data)
+    _check_header(obj)
+    _check_house_rules(obj["body"], "$.body")
+    data = _jcs(obj)
+    if len(data) > MAX_ENTRY_SIZE:
+        raise EntryError(f"entry is {len(data)} bytes; the limit is {MAX_ENTRY_SIZE}")
     return data
 
 
-def parse_entry(data: bytes) -> Entry:
-    """Parse and validate one entry's bytes; raise :class:`EntryError` naming the fault."""
-    if not isinstance(data, bytes | bytearray):
-        raise EntryError("entry must be bytes")
-    data = bytes(data)
-    if len(data) > MAX_ENTRY_SIZE:
-        raise EntryError(f"entry is {len(data)} bytes; the limit is {MAX_ENTRY_SIZE}")
-    try:
-        obj = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise EntryError(f"entry is not UTF-8 JSON: {e}") from None
-    if not isinstance(obj, dict):
-        raise EntryError("entry is not a JSON object")
-    if set(obj) != _FIELDS:
-        missing, extra = _FIELDS - set(obj), set(obj) - _FIELDS
-        raise EntryError(f"entry fields wrong (missing {sorted(missing)}, extra {sorted(extra)})")
+def _reject_float(text: str) -> Any:
+    raise EntryError(f"floating-point number {text[:30]} is not allowed in entries")
+
+
+def _checked_int(text: str) -> int:
+    value = int(text)
+    if abs(value) > MAX_SAFE_INTEGER:
+        raise EntryError(f"integer {text[:30]} is outside the I-JSON range of +/-(2^53-1)")
+    return value
+
+
+def _ascii_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    for k, _ in pairs:
+        if not k.isascii():
+            raise EntryError(f"object keys must be ASCII, got {k[:30]!r}")
+    return dict(pairs)
+
+
+def _check_header(obj: Mapping[str, Any]) -> None:
     if obj["v"] != ENTRY_VERSION or isinstance(obj["v"], bool):
         raise EntryError(f"entry version {obj['v']!r} is not {ENTRY_VERSION}")
     seq = obj["seq"]
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= MAX_SAFE_INTEGER:
         raise EntryError(f"entry seq {seq!r} is not a non-negative integer")
     try:
         parse_time(obj["time"])
@@ -141,10 +158,31 @@ def parse_entry(data: bytes) -> Entry:
         raise EntryError(f"entry type {str(obj['type'])[:60]!r} is not a dotted lowercase name")
     if not isinstance(obj["body"], dict):
         raise EntryError("entry body is not a JSON object")
-    _check_house_rules(obj, "$")
+
+
+def parse_entry(data: bytes) -> Entry:
+    """Parse and validate one entry's bytes; raise :class:`EntryError` naming the fault."""
+    if not isinstance(data, bytes | bytearray):
+        raise EntryError("entry must be bytes")
+    data = bytes(data)
+    if len(data) > MAX_ENTRY_SIZE:
+        raise EntryError(f"entry is {len(data)} bytes; the limit is {MAX_ENTRY_SIZE}")
+    try:
+        # The hooks enforce the house rules while parsing (no second walk).
+        obj = json.loads(data.decode("utf-8"), parse_float=_reject_float,
+                         parse_int=_checked_int, parse_constant=_reject_float,
+                         object_pairs_hook=_ascii_keys)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise EntryError(f"entry is not UTF-8 JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise EntryError("entry is not a JSON object")
+    if set(obj) != _FIELDS:
+        missing, extra = _FIELDS - set(obj), set(obj) - _FIELDS
+        raise EntryError(f"entry fields wrong (missing {sorted(missing)}, extra {sorted(extra)})")
+    _check_header(obj)
     if not _is_canonical(obj, data):
         raise EntryError("entry bytes are not RFC 8785 canonical JSON")
-    return Entry(seq, obj["time"], obj["prev"], obj["type"], obj["body"], data)
+    return Entry(obj["seq"], obj["time"], obj["prev"], obj["type"], obj["body"], data)
 
 
 # --- a whole log -------------------------------------------------------------------
