@@ -338,7 +338,7 @@ def test_refusals_store_nothing_but_keep_evidence(witness: Witness) -> None:
         assert state(witness) == before, kind
     kept = witness.store.misbehaviour(ORIGIN)
     assert [k["kind"] for k in kept] == [FORK, INCONSISTENT, ROLLBACK]
-    assert kept[0]["request"] == bad[0][0] and "fork" in kept[0]["reason"]
+    assert kept[0]["request"] == bad[0][0] and "was cosigned with root" in kept[0]["reason"]
 
 
 def test_concurrent_requests_never_roll_back(witness: Witness) -> None:

@@ -401,3 +401,29 @@ def test_client_timeout_and_unreachable(bad_witness, log: TinyLog) -> None:
     with pytest.raises(WitnessUnavailable, match="cannot reach"):
         add_checkpoint(WitnessEndpoint(f"http://127.0.0.1:{port}", wkey, timeout=5),
                        log.note(), 0, log.proof)
+
+
+def test_cli_init_add_log_with_checkpoint_and_info(tmp_path: Path, log: TinyLog) -> None:
+    import stat
+
+    d = tmp_path / "w"
+    out = cli("witness", "init", "--dir", str(d), "--name", "notary.example/w")
+    assert stat.S_IMODE((d / "witness.key").stat().st_mode) == 0o600
+    again = subprocess.run([*CLI, "witness", "init", "--dir", str(d), "--name", "x.example/w"],
+                           capture_output=True, timeout=60)
+    assert again.returncode != 0 and b"refusing to overwrite" in again.stderr
+    log.grow(7)
+    (tmp_path / "cp").write_text(log.note())
+    added = cli("witness", "add-log", "--dir", str(d), "--origin", ORIGIN, "--key", log.vkey,
+                "--checkpoint", str(tmp_path / "cp"))
+    assert (added["size"], added["root"]) == (7, log.checkpoint().root.hex())
+    forged = log.note(signer=generate_signer(ORIGIN))
+    (tmp_path / "bad").write_text(forged)
+    bad = subprocess.run([*CLI, "witness", "add-log", "--dir", str(d), "--origin", "o.example/x",
+                          "--key", log.vkey, "--checkpoint", str(tmp_path / "bad"), "--json"],
+                         capture_output=True, timeout=60)
+    assert bad.returncode != 0 and "not accepted" in json.loads(bad.stdout)["error"]
+    info = cli("witness", "info", "--dir", str(d))
+    assert info["verifier_key"] == out["verifier_key"]
+    assert [(lg["origin"], lg["size"]) for lg in info["logs"]] == [(ORIGIN, 7)]
+    assert "PRIVATE+KEY" not in json.dumps(info)
