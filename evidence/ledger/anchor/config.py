@@ -1,0 +1,329 @@
+"""Anchoring configuration: ``<data-dir>/anchors.json``.
+
+::
+
+    {
+      "tsas": [
+        {"name": "national-tsa", "url": "https://tsa.example/tsr",
+         "ca": ["anchor-ca/national-tsa.pem"], "policy": null, "timeout": 10.0}
+      ],
+      "witnesses": [
+        {"name": "court-w1", "url": "https://witness.court.example",
+         "key": "witness.court.example/w1+1a2b3c4d+BK...", "timeout": 10.0}
+      ],
+      "witness_quorum": 1,
+      "interval": 60.0,
+      "retry_older": false,
+      "retry": {"base": 30.0, "max": 3600.0, "jitter": 0.5, "max_attempts": 0}
+    }
+
+- ``ca``: PEM files of the root CA(s) pinned for that TSA, relative to the data directory
+  unless absolute. ``evidence anchor tsa add --ca FILE`` copies the given file(s) into
+  ``<data-dir>/anchor-ca/<name>.pem``, so that the pin cannot change behind the operator's back.
+- ``policy``: the TSA policy OID the tokens must carry (null: any).
+- ``key``: the witness's pinned verifier key (c2sp tlog-cosignature/v1, type 0x04).
+- ``witness_quorum``: how many configured witnesses must cosign a checkpoint for it to count
+  as witnessed (``evidence status`` reports the newest checkpoint that has it).
+- ``interval``: seconds between rounds of ``evidence anchor --loop``.
+- ``retry_older``: keep retrying older checkpoints that a TSA has not anchored yet. Off
+  (default): when a newer checkpoint appears, unfinished rows of older ones become
+  ``superseded`` (the newer checkpoint covers every entry of the older one). Witnesses only
+  ever cosign the newest checkpoint (they follow the log forwards).
+- ``retry``: after the n-th failed attempt of one (checkpoint, source) the next one is due
+  after ``min(max, base * 2**(n-1))`` seconds, shortened by a random fraction up to
+  ``jitter`` (so that many logs do not hit a TSA in step). ``max_attempts`` 0: no limit.
+
+Source names are unique across TSAs and witnesses: ``[A-Za-z0-9._-]``, 1 to 64 characters.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from evidence.ledger.errors import LedgerError
+from evidence.verify.errors import MalformedInput
+from evidence.verify.note import ALG_COSIGNATURE_V1, parse_verifier_key
+
+__all__ = [
+    "ANCHORS_FILE",
+    "CA_DIR",
+    "AnchorConfig",
+    "AnchorConfigError",
+    "RetryPolicy",
+    "TsaSource",
+    "WitnessSource",
+    "add_tsa",
+    "add_witness",
+    "load_anchor_config",
+    "remove_source",
+    "save_anchor_config",
+]
+
+ANCHORS_FILE = "anchors.json"
+CA_DIR = "anchor-ca"
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_INTERVAL = 60.0
+_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
+
+
+class AnchorConfigError(LedgerError):
+    """``anchors.json`` (or a change to it) is not valid; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base: float = 30.0
+    max: float = 3600.0
+    jitter: float = 0.5
+    max_attempts: int = 0  # 0: retry for ever
+
+    def delay(self, attempts: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait after the ``attempts``-th failed attempt (1-based)."""
+        raw = min(self.max, self.base * 2 ** max(0, min(attempts - 1, 62)))
+        r = (rng or random).random()
+        return raw * (1.0 - self.jitter * r)
+
+    def gives_up_after(self, attempts: int) -> bool:
+        return self.max_attempts > 0 and attempts >= self.max_attempts
+
+
+@dataclass(frozen=True)
+class TsaSource:
+    name: str
+    url: str
+    ca: tuple[str, ...]
+    policy: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+
+    kind = "tsa"
+
+    def ca_paths(self, data_dir: Path) -> list[Path]:
+        return [p if (p := Path(c).expanduser()).is_absolute() else data_dir / p for c in self.ca]
+
+    def ca_pems(self, data_dir: Path) -> list[bytes]:
+        """The pinned CA PEM bytes (raises :class:`AnchorConfigError` if one is unreadable)."""
+        out = []
+        for p in self.ca_paths(data_dir):
+            try:
+                out.append(p.read_bytes())
+            except OSError as e:
+                raise AnchorConfigError(f"TSA {self.name}: cannot read CA file {p}: {e}") from None
+        return out
+
+
+@dataclass(frozen=True)
+class WitnessSource:
+    name: str
+    url: str
+    key: str
+    timeout: float = DEFAULT_TIMEOUT
+
+    kind = "witness"
+
+
+@dataclass(frozen=True)
+class AnchorConfig:
+    data_dir: Path
+    tsas: tuple[TsaSource, ...] = ()
+    witnesses: tuple[WitnessSource, ...] = ()
+    witness_quorum: int = 0
+    interval: float = DEFAULT_INTERVAL
+    retry_older: bool = False
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @property
+    def path(self) -> Path:
+        return self.data_dir / ANCHORS_FILE
+
+    @property
+    def source_names(self) -> list[str]:
+        return [s.name for s in (*self.tsas, *self.witnesses)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tsas": [{"name": t.name, "url": t.url, "ca": list(t.ca), "policy": t.policy,
+                      "timeout": t.timeout} for t in self.tsas],
+            "witnesses": [{"name": w.name, "url": w.url, "key": w.key, "timeout": w.timeout}
+                          for w in self.witnesses],
+            "witness_quorum": self.witness_quorum,
+            "interval": self.interval,
+            "retry_older": self.retry_older,
+            "retry": {"base": self.retry.base, "max": self.retry.max,
+                      "jitter": self.retry.jitter, "max_attempts": self.retry.max_attempts},
+        }
+
+    def validate(self) -> AnchorConfig:
+        names = self.source_names
+        for n in names:
+            if not isinstance(n, str) or not _NAME.match(n):
+                raise AnchorConfigError(f"source name {n!r}: use 1-64 of A-Z a-z 0-9 . _ -")
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise AnchorConfigError(f"source names must be unique (TSAs and witnesses): {dup}")
+        for t in self.tsas:
+            _check_url(t.name, t.url)
+            _check_timeout(t.name, t.timeout)
+            if not t.ca:
+                raise AnchorConfigError(f"TSA {t.name}: no trusted CA (ca) given")
+            if t.policy is not None and not _OID.match(t.policy):
+                raise AnchorConfigError(f"TSA {t.name}: policy {t.policy!r} is not a dotted OID")
+        for w in self.witnesses:
+            _check_url(w.name, w.url)
+            _check_timeout(w.name, w.timeout)
+            _witness_key(w.name, w.key)
+        if not isinstance(self.witness_quorum, int) or not (
+                0 <= self.witness_quorum <= len(self.witnesses)):
+            raise AnchorConfigError(f"witness_quorum {self.witness_quorum!r} must be between 0 "
+                                    f"and the number of witnesses ({len(self.witnesses)})")
+        if not _number(self.interval) or self.interval <= 0:
+            raise AnchorConfigError("interval must be a number of seconds > 0")
+        r = self.retry
+        if not (_number(r.base) and _number(r.max) and _number(r.jitter)) or not (
+                0 < r.base <= r.max and 0 <= r.jitter < 1):
+            raise AnchorConfigError("retry: need 0 < base <= max and 0 <= jitter < 1")
+        if not isinstance(r.max_attempts, int) or isinstance(r.max_attempts, bool) or \
+                r.max_attempts < 0:
+            raise AnchorConfigError("retry.max_attempts must be an integer >= 0 (0: no limit)")
+        return self
+
+
+def _number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _check_url(name: str, url: str) -> None:
+    if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url, re.I):
+        raise AnchorConfigError(f"{name}: URL {url!r} must be http:// or https://")
+
+
+def _check_timeout(name: str, timeout: object) -> None:
+    if not _number(timeout) or not 0 < float(timeout) <= 600:  # type: ignore[arg-type]
+        raise AnchorConfigError(f"{name}: timeout must be between 0 and 600 seconds")
+
+
+def _witness_key(name: str, key: str):  # type: ignore[no-untyped-def]
+    try:
+        v = parse_verifier_key(key)
+    except (MalformedInput, ValueError, TypeError) as e:
+        raise AnchorConfigError(f"witness {name}: bad verifier key: {e}") from None
+    if v.alg != ALG_COSIGNATURE_V1:
+        raise AnchorConfigError(f"witness {name}: key {v.name} is not a cosignature/v1 (0x04) "
+                                "key; give the witness's verifier key")
+    return v
+
+
+def load_anchor_config(data_dir: str | os.PathLike[str]) -> AnchorConfig:
+    """Read ``<data_dir>/anchors.json``; a missing file is an empty configuration."""
+    d = Path(data_dir)
+    path = d / ANCHORS_FILE
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return AnchorConfig(d)
+    except (OSError, ValueError) as e:
+        raise AnchorConfigError(f"cannot read {path}: {e}") from None
+    if not isinstance(doc, dict):
+        raise AnchorConfigError(f"{path}: expected a JSON object")
+    try:
+        tsas = tuple(TsaSource(name=t["name"], url=t["url"], ca=_str_tuple(t["ca"]),
+                               policy=t.get("policy"),
+                               timeout=float(t.get("timeout", DEFAULT_TIMEOUT)))
+                     for t in doc.get("tsas", []))
+        witnesses = tuple(WitnessSource(name=w["name"], url=w["url"], key=w["key"],
+                                        timeout=float(w.get("timeout", DEFAULT_TIMEOUT)))
+                          for w in doc.get("witnesses", []))
+        r = doc.get("retry", {})
+        retry = RetryPolicy(base=r.get("base", 30.0), max=r.get("max", 3600.0),
+                            jitter=r.get("jitter", 0.5), max_attempts=r.get("max_attempts", 0))
+        cfg = AnchorConfig(d, tsas, witnesses, doc.get("witness_quorum", 0),
+                           doc.get("interval", DEFAULT_INTERVAL),
+                           bool(doc.get("retry_older", False)), retry)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise AnchorConfigError(f"{path}: malformed ({type(e).__name__}: {e})") from None
+    return cfg.validate()
+
+
+def _str_tuple(v: object) -> tuple[str, ...]:
+    if isinstance(v, str):
+        return (v,)
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise TypeError("ca must be a list of file names")
+    return tuple(v)
+
+
+def save_anchor_config(cfg: AnchorConfig) -> None:
+    """Validate and write ``anchors.json`` atomically (temp file, fsync, rename)."""
+    cfg.validate()
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cfg.path.with_name(ANCHORS_FILE + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(cfg.to_json(), f, indent=2)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, cfg.path)
+
+
+def _read_ca_pem(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise AnchorConfigError(f"cannot read CA file {path}: {e}") from None
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError as e:
+        raise AnchorConfigError(f"{path} holds no PEM certificate: {e}") from None
+    return b"".join(c.public_bytes(_pem()) for c in certs)
+
+
+def _pem():  # type: ignore[no-untyped-def]
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return Encoding.PEM
+
+
+def add_tsa(cfg: AnchorConfig, name: str, url: str, ca_files: list[str | os.PathLike[str]], *,
+            policy: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> AnchorConfig:
+    """Add a TSA; copy its CA PEM(s) into ``<data-dir>/anchor-ca/<name>.pem``; save."""
+    if name in cfg.source_names:
+        raise AnchorConfigError(f"a source named {name!r} is already configured")
+    if not ca_files:
+        raise AnchorConfigError("give the TSA's trusted root CA with --ca PEM")
+    pem = b"".join(_read_ca_pem(Path(f)) for f in ca_files)
+    rel = Path(CA_DIR) / f"{name}.pem"
+    new = replace(cfg, tsas=(*cfg.tsas, TsaSource(name, url, (str(rel),), policy, timeout)))
+    new.validate()  # before writing anything
+    (cfg.data_dir / CA_DIR).mkdir(parents=True, exist_ok=True)
+    (cfg.data_dir / rel).write_bytes(pem)
+    save_anchor_config(new)
+    return new
+
+
+def add_witness(cfg: AnchorConfig, name: str, url: str, key: str, *,
+                timeout: float = DEFAULT_TIMEOUT) -> AnchorConfig:
+    if name in cfg.source_names:
+        raise AnchorConfigError(f"a source named {name!r} is already configured")
+    new = replace(cfg, witnesses=(*cfg.witnesses, WitnessSource(name, url, key, timeout)))
+    save_anchor_config(new)
+    return new
+
+
+def remove_source(cfg: AnchorConfig, name: str) -> AnchorConfig:
+    """Stop asking a source (its stored anchors stay in the database)."""
+    if name not in cfg.source_names:
+        raise AnchorConfigError(f"no source named {name!r}")
+    witnesses = tuple(w for w in cfg.witnesses if w.name != name)
+    new = replace(cfg, tsas=tuple(t for t in cfg.tsas if t.name != name), witnesses=witnesses,
+                  witness_quorum=min(cfg.witness_quorum, len(witnesses)))
+    save_anchor_config(new)
+    return new
