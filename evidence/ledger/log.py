@@ -56,6 +56,7 @@ from evidence.ledger.schema import keys, log_state, metadata
 from evidence.ledger.sequencer import (
     DEFAULT_MAX_BATCH,
     Appended,
+    RowsHook,
     Sequencer,
     sign_checkpoint_now,
     utc_now,
@@ -88,6 +89,7 @@ from evidence.verify.note import (
     is_valid_key_name,
     parse_verifier_key,
 )
+from evidence.verify.receipt import Receipt, sign_receipt
 
 __all__ = ["Appended", "ConsistencyProof", "InclusionProof", "Ledger", "StoredCheckpoint",
            "StoredEntry"]
@@ -325,18 +327,31 @@ class Ledger:
                                             max_batch=self._max_batch)
             return self._sequencer
 
-    def submit(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> Future[list[Appended]]:
-        """Queue entries that must get consecutive numbers; the future resolves once durable."""
-        return self._seq().submit(items)
+    def submit(self, items: Sequence[tuple[str, Mapping[str, Any]]], *,
+               rows: RowsHook | None = None) -> Future[list[Appended]]:
+        """Queue entries that must get consecutive numbers; the future resolves once durable.
+
+        ``rows(conn, appended)`` (optional) builds rows of other tables that commit in the
+        same transaction as the entries; see :mod:`evidence.ledger.sequencer`."""
+        return self._seq().submit(items, rows=rows)
 
     def append(self, type: str, body: Mapping[str, Any]) -> Appended:
         """Append one entry; returns once it is committed (durable). Raises
         :class:`~evidence.ledger.errors.AppendRejected` for an entry the rules refuse."""
         return self._seq().submit([(type, body)]).result()[0]
 
-    def append_many(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Appended]:
+    def append_many(self, items: Sequence[tuple[str, Mapping[str, Any]]], *,
+                    rows: RowsHook | None = None) -> list[Appended]:
         """Append entries atomically with consecutive numbers (all or none)."""
-        return self._seq().submit(items).result()
+        return self._seq().submit(items, rows=rows).result()
+
+    def sign_receipt(self, appended: Appended) -> str:
+        """The log's signed receipt (``evidence.receipt/v1`` note) for an appended entry.
+        Safe to call inside a ``rows`` hook (the entry is then durable once it commits)."""
+        if self._signer is None:
+            raise LedgerError("the ledger was opened read-only (no log key): cannot sign")
+        receipt = Receipt(self._origin, appended.seq, appended.leaf_hash.hex(), appended.time)
+        return sign_receipt(receipt, self._signer)
 
     def sign_checkpoint_now(self) -> StoredCheckpoint:
         """Sign (and store) a checkpoint for the current size; return it (or the existing one)."""

@@ -21,6 +21,16 @@ lone request is never delayed) and, in ONE transaction:
 A request whose entry :func:`encode_entry` refuses fails alone, before it gets
 a number. If the transaction fails, every request in it fails with the
 database's error and the cached tree edge is dropped (reloaded next time).
+
+A request may carry a ``rows`` hook: ``rows(conn, appended) -> [op, ...]``,
+called under the lock once its entries have numbers, to build the rows of other
+tables that must commit in the SAME transaction as the entries (intake's
+evidence row, metadata and salt: a crash can never leave an entry whose
+commitment cannot be opened). An op is ``(Table, {column: value})`` (an insert;
+consecutive inserts into one table go in one ``executemany``) or any SQLAlchemy
+executable (an ``update``). The ops run after the entries and nodes are
+inserted. A hook that raises (other than a database error) rejects its request
+alone, before anything of it is written; a database error fails the batch.
 """
 
 from __future__ import annotations
@@ -35,7 +45,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, update
+from sqlalchemy import Connection, Engine, Table, insert, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from evidence.ledger.db import write_transaction
 from evidence.ledger.errors import AppendRejected, LedgerClosed, LedgerError, NotALedger
@@ -69,10 +80,15 @@ class Appended:
     entry_bytes: bytes
 
 
+RowsHook = Callable[[Connection, list[Appended]], Sequence[Any]]
+"""Builds the extra rows of a request; see the module docstring."""
+
+
 @dataclass
 class _Request:
     items: Sequence[tuple[str, Mapping[str, Any]]]
     future: Future[list[Appended]]
+    rows: RowsHook | None = None
 
 
 _STOP = object()
@@ -112,7 +128,8 @@ class Sequencer:
 
     # --- callers -------------------------------------------------------------------
 
-    def submit(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> Future[list[Appended]]:
+    def submit(self, items: Sequence[tuple[str, Mapping[str, Any]]], *,
+               rows: RowsHook | None = None) -> Future[list[Appended]]:
         fut: Future[list[Appended]] = Future()
         items = list(items)
         if not items:
@@ -121,7 +138,7 @@ class Sequencer:
         with self._lock:
             if self._closed:
                 raise LedgerClosed("the ledger is closed")
-            self._queue.put(_Request(items, fut))
+            self._queue.put(_Request(items, fut, rows))
         return fut
 
     def close(self) -> None:
@@ -210,6 +227,7 @@ class Sequencer:
             now = max(self._clock(), last_time)
             entry_rows: list[dict[str, Any]] = []
             node_rows: list[dict[str, Any]] = []
+            extra_ops: list[Any] = []
             for req in batch:
                 made: list[Appended] = []
                 p = prev
@@ -222,11 +240,23 @@ class Sequencer:
                 except (EntryError, VerificationError, TypeError, ValueError) as e:
                     rejected.append((req, AppendRejected(f"entry refused: {e}")))
                     continue
+                ops: list[Any] = []
+                if req.rows is not None:
+                    try:
+                        ops = list(req.rows(conn, made))
+                    except SQLAlchemyError:
+                        raise  # the transaction may be unusable: fail the batch
+                    except Exception as e:
+                        rej = AppendRejected(f"request refused: {e}")
+                        rej.__cause__ = e
+                        rejected.append((req, rej))
+                        continue
                 for a, (etype, _body) in zip(made, req.items, strict=True):
                     entry_rows.append({"seq": a.seq, "leaf_hash": a.leaf_hash, "type": etype,
                                        "time": now, "data": a.entry_bytes})
                     for node, h in edge.append(a.leaf_hash)[1:]:
                         node_rows.append({"level": node.level, "idx": node.index, "hash": h})
+                extra_ops.extend(ops)
                 size += len(made)
                 prev = p
                 accepted.append((req, made))
@@ -235,6 +265,7 @@ class Sequencer:
             conn.execute(insert(entries), entry_rows)
             if node_rows:
                 conn.execute(insert(nodes), node_rows)
+            _execute_ops(conn, extra_ops)
             res = conn.execute(update(log_state)
                                .where(log_state.c.id == 1, log_state.c.size == state.size)
                                .values(size=size, last_leaf_hash=prev, last_time=now))
@@ -249,6 +280,23 @@ class Sequencer:
             self._last_cp_time = _time.monotonic()
         self._unsigned = not due
         return accepted, rejected
+
+
+def _execute_ops(conn: Connection, ops: Sequence[Any]) -> None:
+    """Run hook ops in order; consecutive inserts into one table as one executemany."""
+    i = 0
+    while i < len(ops):
+        op = ops[i]
+        if isinstance(op, tuple) and isinstance(op[0], Table):
+            table, rows = op[0], [op[1]]
+            i += 1
+            while i < len(ops) and isinstance(ops[i], tuple) and ops[i][0] is table:
+                rows.append(ops[i][1])
+                i += 1
+            conn.execute(insert(table), rows)
+        else:
+            conn.execute(op)
+            i += 1
 
 
 def sign_locked(conn: Connection, signer: Signer, size: int, root: bytes | None
