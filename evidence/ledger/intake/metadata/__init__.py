@@ -52,8 +52,12 @@ def extract_metadata(
     *,
     dns_records: Mapping[str, str | bytes] | None = None,
     allow_dns: bool = False,
+    known: Sequence[tuple[int, str] | None] | None = None,
 ) -> dict[str, Any]:
     """Extract what each file says about itself, according to the evidence ``kind``.
+
+    ``known``, aligned with ``files``: ``(size, sha256)`` the caller already computed
+    (intake hashes while storing), so that files are not hashed a second time.
 
     ``dns_records`` maps DKIM key names (``selector._domainkey.domain``) to TXT record
     content, for offline DKIM verification; ``allow_dns`` permits live DNS lookups for keys
@@ -66,10 +70,10 @@ def extract_metadata(
         raise UnknownKind(f"unknown evidence kind {kind!r}; expected one of {', '.join(KINDS)}")
     out: list[dict[str, Any]] = []
     problems: list[FileProblem] = []
-    for raw in files:
+    for i, raw in enumerate(files):
         path = Path(raw)
         try:
-            facts = basic_facts(path)
+            facts = basic_facts(path, known[i] if known is not None else None)
             facts.update(_section(kind, path, facts["media_type"],
                                   facts["media_type_by_extension"], dns_records, allow_dns))
             out.append(facts)

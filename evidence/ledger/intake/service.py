@@ -1,0 +1,712 @@
+"""Evidence intake: files in, one ``evidence.submitted`` entry and a signed receipt out.
+
+The life of an item (:meth:`Intake.submit`)::
+
+    check paths -> stream each file into the blob store (hash in the same pass,
+    size limit enforced while streaming) -> extract metadata (no second hash pass)
+    -> build metadata {stated, extracted}, salt, commitment, body, submitter signature
+    -> ledger.submit(entry, rows=hook): in ONE transaction the entry, the item row
+       (metadata JCS + salt + receipt), its file rows and its custody event
+    -> acknowledged (durable) -> check its blobs are still there.
+
+Atomicity. A failed submission leaves no entry (the sequencer committed nothing for
+it) and no orphaned blob: the blobs it wrote are deleted unless an item in the
+database or another submission in flight in this process holds the same content.
+A crash between blob write and entry leaves blobs no item names: :meth:`Intake.gc`
+removes those older than a grace period. A blob that an in-flight submission in
+another process wrote is younger than the grace period; a pre-existing one that a
+concurrent ``gc`` removed is written again from the source after the commit (the
+post-commit check), so an acknowledged item never lacks a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import stat
+import threading
+import time as _time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection
+
+from evidence.ledger.blobs import BlobError, BlobStore, BlobTooLarge, FilesystemBlobStore
+from evidence.ledger.db import read_transaction
+from evidence.ledger.errors import AppendRejected, LedgerError
+from evidence.ledger.evidence_store import (
+    StoredItem,
+    any_reference,
+    is_live_item,
+    live_blob_hashes,
+    live_references,
+    load_item,
+    purged_rows,
+    submitted_rows,
+)
+from evidence.ledger.intake.metadata import KINDS, MetadataError, UnknownKind, extract_metadata
+from evidence.ledger.intake.metadata.basic import basic_facts
+from evidence.ledger.intake.settings import DEFAULT_MAX_FILE_SIZE
+from evidence.ledger.log import Ledger
+from evidence.ledger.sequencer import Appended
+from evidence.verify.commitment import metadata_commitment, new_salt, verify_commitment
+from evidence.verify.entry import canonical_json
+from evidence.verify.errors import VerificationError
+from evidence.verify.note import Signer
+from evidence.verify.receipt import verify_receipt
+from evidence.verify.submission import sign_submission
+
+METADATA_SCHEMA = "evidence.metadata/v1"
+SUBMITTED = "evidence.submitted"
+PURGED = "evidence.purged"
+DEFAULT_GC_GRACE = 24 * 3600.0
+_META_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+MAX_TEXT = 4096
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+class IntakeError(Exception):
+    """Base class: a submission, purge or lookup could not be done (nothing was changed)."""
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    file: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.reason}"
+
+
+class SubmissionRefused(IntakeError):
+    """The item was refused; ``failures`` names every file (or setting) at fault."""
+
+    def __init__(self, failures: Sequence[FileFailure]) -> None:
+        self.failures = tuple(failures)
+        super().__init__("; ".join(map(str, self.failures)) or "submission refused")
+
+
+class UnknownEvidence(IntakeError, KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown evidence id"
+
+
+class AlreadyPurged(IntakeError):
+    """The item was purged before; a purge happens once."""
+
+
+# --- what goes in, what comes out ----------------------------------------------------------
+
+
+@dataclass
+class ItemSpec:
+    """One evidence item to submit: its files and what the submitter states."""
+
+    files: Sequence[str | os.PathLike[str]]
+    kind: str
+    case: str
+    principal: str
+    title: str | None = None
+    meta: Mapping[str, str] = field(default_factory=dict)
+    source_url: str | None = None
+    captured_at: str | None = None
+    sign_key: Signer | None = None
+    dns_records: Mapping[str, str] | None = None
+    strict_metadata: bool = False
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """An acknowledged item: its entry is durable."""
+
+    evidence_id: str
+    seq: int
+    leaf_hash: str
+    time: str
+    receipt: str
+    body: dict[str, Any]
+    warnings: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"evidence_id": self.evidence_id, "seq": self.seq, "leaf_hash": self.leaf_hash,
+                "time": self.time, "receipt": self.receipt, "files": self.body["files"],
+                "metadata_commitment": self.body["metadata_commitment"],
+                "signed_by_submitter": "submitter" in self.body,
+                "warnings": list(self.warnings)}
+
+
+@dataclass(frozen=True)
+class Purged:
+    evidence_id: str
+    seq: int
+    leaf_hash: str
+    receipt: str
+    deleted_blobs: tuple[str, ...]
+    kept_blobs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GcReport:
+    examined: int
+    deleted: tuple[str, ...]
+    kept_young: int
+    temp_removed: int
+
+
+@dataclass
+class _Staged:
+    spec: ItemSpec
+    paths: list[Path]
+    stats: list[tuple[int, int]]
+    evidence_id: str
+    body: dict[str, Any]
+    metadata_jcs: bytes
+    salt: bytes
+    warnings: list[str]
+    receipt: str = ""
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def new_evidence_id() -> str:
+    """``ev_`` + a ULID (48-bit millisecond time, 80 random bits, Crockford base32):
+    opaque, unguessable, sortable by creation."""
+    n = (int(_time.time() * 1000) << 80) | secrets.randbits(80)
+    return "ev_" + "".join(_CROCKFORD[(n >> (5 * i)) & 31] for i in range(25, -1, -1))
+
+
+def _check_text(what: str, value: str | None, *, required: bool = False) -> list[FileFailure]:
+    if value is None or value == "":
+        return [FileFailure(what, "is required")] if required else []
+    if len(value) > MAX_TEXT:
+        return [FileFailure(what, f"is longer than {MAX_TEXT} characters")]
+    if any(ord(c) < 0x20 or 0xD800 <= ord(c) <= 0xDFFF for c in value):
+        return [FileFailure(what, "contains control characters")]
+    return []
+
+
+def _check_spec(spec: ItemSpec) -> list[FileFailure]:
+    bad: list[FileFailure] = []
+    if spec.kind not in KINDS:
+        bad.append(FileFailure("--kind", f"unknown evidence kind {spec.kind!r}; expected one "
+                                         f"of {', '.join(KINDS)}"))
+    bad += _check_text("--case", spec.case, required=True)
+    bad += _check_text("--principal", spec.principal, required=True)
+    bad += _check_text("--title", spec.title)
+    bad += _check_text("--source-url", spec.source_url)
+    for k, v in spec.meta.items():
+        if not isinstance(k, str) or not _META_KEY.fullmatch(k):
+            bad.append(FileFailure("--meta", f"key {k!r} must be ASCII letters, digits, "
+                                             "'_', '.', '-' (at most 64)"))
+        bad += _check_text(f"--meta {k}", v if isinstance(v, str) else "\x00")
+    if spec.captured_at:
+        try:
+            datetime.fromisoformat(spec.captured_at.replace("Z", "+00:00"))
+        except ValueError:
+            bad.append(FileFailure("--captured-at", f"{spec.captured_at!r} is not an ISO 8601 "
+                                                    "/ RFC 3339 time"))
+    if not spec.files:
+        bad.append(FileFailure("FILE", "no files given"))
+    return bad
+
+
+def _open_regular(path: Path) -> tuple[int, os.stat_result]:
+    """Open ``path`` for reading without blocking on a FIFO; refuse anything not a file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except IsADirectoryError:
+        raise _Refuse("is a directory, not a file") from None
+    except FileNotFoundError:
+        reason = "is a dangling symbolic link" if path.is_symlink() else "does not exist"
+        raise _Refuse(reason) from None
+    except OSError as e:
+        raise _Refuse(f"cannot be read: {e.strerror or e}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        what = ("a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(
+            st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "a device")
+        raise _Refuse(f"is {what}, not a regular file" if what != "a directory"
+                      else "is a directory, not a file")
+    if st.st_size == 0:
+        os.close(fd)
+        raise _Refuse("is empty (0 bytes): nothing to preserve")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return fd, st
+
+
+class _Refuse(Exception):
+    pass
+
+
+# --- the service ------------------------------------------------------------------------------
+
+
+class Intake:
+    """Submits, shows, purges evidence items on an open (writable) :class:`Ledger`."""
+
+    def __init__(self, ledger: Ledger, store: BlobStore, *,
+                 max_file_size: int = DEFAULT_MAX_FILE_SIZE) -> None:
+        self.ledger = ledger
+        self.store = store
+        self.max_file_size = max_file_size
+        self._inflight: Counter[str] = Counter()
+        self._inflight_lock = threading.Lock()
+        self._purge_lock = threading.Lock()
+
+    # -- submit ---------------------------------------------------------------------------
+
+    def submit(self, spec: ItemSpec) -> Submitted:
+        """Submit one item (all its files); returns once its entry is durable.
+        Raises :class:`SubmissionRefused` (nothing stored) or a ledger error."""
+        held: list[str] = []
+        try:
+            staged = self._stage(spec, held)
+            return self._append(staged, held)
+        finally:
+            self._release(held)
+
+    def submit_many(self, specs: Iterable[ItemSpec], *, workers: int = 16
+                    ) -> Iterator[tuple[ItemSpec, Submitted | Exception]]:
+        """Submit many items concurrently (hashing in a thread pool; the sequencer
+        group-commits). Yields ``(spec, Submitted or the exception)`` as each finishes,
+        a ``Submitted`` only once durable."""
+        def one(spec: ItemSpec) -> Submitted | Exception:
+            try:
+                return self.submit(spec)
+            except (IntakeError, LedgerError, BlobError, VerificationError, OSError) as e:
+                return e
+
+        with ThreadPoolExecutor(max_workers=max(1, workers),
+                                thread_name_prefix="intake") as pool:
+            pending: dict[Any, ItemSpec] = {}
+            it = iter(specs)
+            window = max(1, workers) * 4
+            from concurrent.futures import FIRST_COMPLETED, wait
+
+            for spec in it:
+                pending[pool.submit(one, spec)] = spec
+                if len(pending) >= window:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        yield pending.pop(f), f.result()
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    yield pending.pop(f), f.result()
+
+    def _hold(self, held: list[str], sha: str) -> None:
+        with self._inflight_lock:
+            self._inflight[sha] += 1
+        held.append(sha)
+
+    def _release(self, held: list[str]) -> None:
+        with self._inflight_lock:
+            for sha in held:
+                self._inflight[sha] -= 1
+                if self._inflight[sha] <= 0:
+                    del self._inflight[sha]
+        held.clear()
+
+    def _stage(self, spec: ItemSpec, held: list[str]) -> _Staged:
+        failures = _check_spec(spec)
+        if failures:
+            raise SubmissionRefused(failures)
+        paths = [Path(p) for p in spec.files]
+        try:
+            return self._store_files(spec, paths, held)
+        except SubmissionRefused:
+            raise
+        except BaseException:
+            self._discard(held)
+            raise
+
+    def _store_files(self, spec: ItemSpec, paths: list[Path], held: list[str]) -> _Staged:
+        failures: list[FileFailure] = []
+        refs: list[tuple[int, str] | None] = []
+        stats: list[tuple[int, int]] = []
+        for path in paths:
+            try:
+                fd, st = _open_regular(path)
+            except _Refuse as e:
+                failures.append(FileFailure(str(path), str(e)))
+                refs.append(None)
+                stats.append((0, 0))
+                continue
+            stats.append((st.st_size, st.st_mtime_ns))
+            try:
+                with os.fdopen(fd, "rb", buffering=0) as f:
+                    ref = self.store.put(f, max_size=self.max_file_size)  # type: ignore[arg-type]
+            except BlobTooLarge:
+                failures.append(FileFailure(str(path), f"is larger than the limit of "
+                                                       f"{self.max_file_size} bytes"))
+                refs.append(None)
+                continue
+            except OSError as e:
+                failures.append(FileFailure(str(path), f"cannot be read: {e.strerror or e}"))
+                refs.append(None)
+                continue
+            self._hold(held, ref.sha256)
+            refs.append((ref.size, ref.sha256))
+            if ref.size == 0:
+                failures.append(FileFailure(str(path), "is empty (0 bytes): nothing to preserve"))
+        if failures:
+            self._discard(held)
+            raise SubmissionRefused(failures)
+        try:
+            return self._describe(spec, paths, stats, refs)  # type: ignore[arg-type]
+        except SubmissionRefused:
+            self._discard(held)
+            raise
+
+    def _describe(self, spec: ItemSpec, paths: list[Path], stats: list[tuple[int, int]],
+                  refs: list[tuple[int, str]]) -> _Staged:
+        extracted_files: list[dict[str, Any]] = []
+        errors: list[dict[str, str]] = []
+        files: list[dict[str, Any]] = []
+        warnings: list[str] = []
+        for path, ref in zip(paths, refs, strict=True):
+            try:
+                facts = extract_metadata(spec.kind, [path], known=[ref],
+                                         dns_records=spec.dns_records)["files"][0]
+                extracted_files.append(facts)
+                media_type = facts["media_type"]
+            except UnknownKind as e:  # checked before; kept for safety
+                raise SubmissionRefused([FileFailure("--kind", str(e))]) from None
+            except MetadataError as e:
+                for p in e.problems:
+                    errors.append({"file": p.file, "reason": p.reason})
+                    warnings.append(f"{path}: metadata not extracted: {p.reason}")
+                try:
+                    media_type = basic_facts(path, ref)["media_type"]
+                except MetadataError:
+                    media_type = "application/octet-stream"
+            files.append({"name": path.name, "media_type": media_type, "size": ref[0],
+                          "sha256": ref[1]})
+        if errors and spec.strict_metadata:
+            raise SubmissionRefused([FileFailure(e["file"], e["reason"]) for e in errors])
+        changed = []
+        for path, (size, mtime), ref in zip(paths, stats, refs, strict=True):
+            try:
+                st = os.stat(path)
+                if (st.st_size, st.st_mtime_ns) != (size, mtime) or st.st_size != ref[0]:
+                    changed.append(FileFailure(str(path), "changed while it was being submitted"))
+            except OSError:
+                changed.append(FileFailure(str(path), "disappeared while it was being submitted"))
+        if changed:
+            raise SubmissionRefused(changed)
+        evidence_id = new_evidence_id()
+        metadata: dict[str, Any] = {
+            "schema": METADATA_SCHEMA,
+            "evidence_id": evidence_id,
+            "case": spec.case,
+            "title": spec.title,
+            "stated": {"source_url": spec.source_url, "captured_at": spec.captured_at,
+                       "meta": dict(spec.meta)},
+            "extracted": {"schema": "evidence.metadata.extracted/v1", "kind": spec.kind,
+                          "files": extracted_files},
+            "extraction_errors": errors,
+        }
+        try:
+            metadata_jcs = canonical_json(metadata)
+        except (VerificationError, TypeError, ValueError) as e:
+            raise SubmissionRefused([FileFailure("metadata", f"cannot be encoded: {e}")]) from None
+        salt = new_salt()
+        commitment = metadata_commitment(salt, metadata).hex()
+        body: dict[str, Any] = {"evidence_id": evidence_id, "kind": spec.kind, "files": files,
+                                "metadata_commitment": commitment, "principal": spec.principal}
+        if spec.sign_key is not None:
+            body["submitter"] = sign_submission(evidence_id, commitment, files, spec.sign_key)
+        return _Staged(spec, paths, stats, evidence_id, body, metadata_jcs, salt, warnings)
+
+    def _append(self, staged: _Staged, held: list[str]) -> Submitted:
+        led = self.ledger
+        spec = staged.spec
+
+        def rows(conn: Connection, made: list[Appended]) -> list[Any]:
+            a = made[0]
+            staged.receipt = led.sign_receipt(a)
+            return submitted_rows(
+                evidence_id=staged.evidence_id, seq=a.seq, time=a.time, kind=spec.kind,
+                case_id=spec.case, principal=spec.principal,
+                commitment=staged.body["metadata_commitment"],
+                metadata_jcs=staged.metadata_jcs, salt=staged.salt, receipt=staged.receipt,
+                submitter_key=(staged.body.get("submitter") or {}).get("key"),
+                files=staged.body["files"])
+
+        try:
+            a = led.submit([(SUBMITTED, staged.body)], rows=rows).result()[0]
+        except BaseException:
+            self._discard(held)
+            raise
+        self._ensure_blobs(staged)
+        return Submitted(staged.evidence_id, a.seq, a.leaf_hash.hex(), a.time, staged.receipt,
+                         staged.body, tuple(staged.warnings))
+
+    def _ensure_blobs(self, staged: _Staged) -> None:
+        """After the commit: every file must be in the store. A concurrent gc in another
+        process may have removed a pre-existing orphan of the same content between our
+        put (a no-op) and the commit; write it again from the source."""
+        for path, f in zip(staged.paths, staged.body["files"], strict=True):
+            if self.store.exists(f["sha256"]):
+                continue
+            with open(path, "rb") as src:
+                ref = self.store.put(src, max_size=self.max_file_size)
+            if ref.sha256 != f["sha256"]:
+                raise LedgerError(f"{path} changed after it was preserved; the item "
+                                  f"{staged.evidence_id} lacks blob {f['sha256']}: resubmit")
+
+    def _discard(self, held: list[str]) -> None:
+        """Delete the blobs a failed submission wrote, unless an item in the database or
+        another submission in flight here holds the same content."""
+        if not held:
+            return
+        with self._inflight_lock:
+            mine = Counter(held)
+            candidates = [s for s in mine if self._inflight[s] <= mine[s]]
+        if not candidates:
+            return
+        with read_transaction(self.ledger.engine) as conn:
+            free = [s for s in candidates if not any_reference(conn, s)]
+        for sha in free:
+            with contextlib.suppress(BlobError, OSError):
+                self.store.delete(sha)
+
+    # -- read --------------------------------------------------------------------------
+
+    def item(self, evidence_id: str) -> StoredItem:
+        with read_transaction(self.ledger.engine) as conn:
+            item = load_item(conn, evidence_id)
+        if item is None:
+            raise UnknownEvidence(f"no evidence item {evidence_id!r} in this ledger")
+        return item
+
+    def show(self, evidence_id: str) -> dict[str, Any]:
+        """Everything known about an item: files, metadata (opened), receipt, custody."""
+        import json
+
+        item = self.item(evidence_id)
+        led = self.ledger
+        entry = led.entry(item.seq)
+        events = []
+        for seq, etype in item.events:
+            e = led.entry(seq)
+            events.append({"seq": seq, "type": etype, "time": e.time,
+                           "leaf_hash": e.leaf_hash.hex()})
+        metadata = None
+        opens: bool | None = None
+        if item.metadata_jcs is not None and item.salt is not None:
+            metadata = json.loads(item.metadata_jcs)
+            try:
+                verify_commitment(item.commitment, item.salt, metadata)
+                opens = True
+            except VerificationError:
+                opens = False
+        return {
+            "evidence_id": item.evidence_id, "kind": item.kind, "case": item.case_id,
+            "principal": item.principal, "seq": item.seq,
+            "leaf_hash": entry.leaf_hash.hex(), "time": entry.time,
+            "status": "purged" if item.purged else "preserved",
+            "purged_seq": item.purged_seq, "purged_at": item.purged_at,
+            "files": [{"name": f.name, "media_type": f.media_type, "size": f.size,
+                       "sha256": f.sha256,
+                       "stored": self.store.exists(f.sha256)}
+                      for f in item.files],
+            "metadata_commitment": item.commitment,
+            "metadata": metadata, "salt": item.salt.hex() if item.salt else None,
+            "commitment_opens": opens,
+            "submitter_key": item.submitter_key,
+            "receipt": item.receipt,
+            "custody": events,
+        }
+
+    def receipt(self, evidence_id: str) -> dict[str, Any]:
+        """The signed receipt and, once a checkpoint covers the entry, the full proof
+        (inclusion proof to the latest checkpoint plus that checkpoint)."""
+        item = self.item(evidence_id)
+        led = self.ledger
+        entry = led.entry(item.seq)
+        verify_receipt(item.receipt, led.verifier, entry.data)  # our own copy: must hold
+        out: dict[str, Any] = {"evidence_id": item.evidence_id, "seq": item.seq,
+                               "leaf_hash": entry.leaf_hash.hex(), "time": entry.time,
+                               "log_key": led.verifier_key, "receipt": item.receipt,
+                               "entry": entry.data.decode("utf-8"),
+                               "checkpoint": None, "inclusion_proof": None}
+        cp = led.latest_checkpoint()
+        if cp is not None and cp.size > item.seq:
+            out["checkpoint"] = cp.note
+            out["inclusion_proof"] = led.inclusion_proof(item.seq, cp.size).to_json()
+        return out
+
+    # -- purge -------------------------------------------------------------------------
+
+    def purge(self, evidence_id: str, reason: str, principal: str) -> Purged:
+        """Delete the item's files (unless another live item holds the same content) and
+        its metadata and salt; append ``evidence.purged``. The original entry stays."""
+        bad = _check_text("--reason", reason, required=True) + _check_text(
+            "--principal", principal, required=True)
+        if bad:
+            raise SubmissionRefused(bad)
+        body = {"evidence_id": evidence_id, "reason": reason, "principal": principal}
+
+        def rows(conn: Connection, made: list[Appended]) -> list[Any]:
+            live = is_live_item(conn, evidence_id)  # under the log lock: no race
+            if live is None:
+                raise UnknownEvidence(f"no evidence item {evidence_id!r} in this ledger")
+            if not live:
+                raise AlreadyPurged(f"evidence item {evidence_id} was already purged")
+            state["receipt"] = self.ledger.sign_receipt(made[0])
+            return purged_rows(evidence_id, made[0].seq, made[0].time)
+
+        state: dict[str, str] = {}
+        item = self.item(evidence_id)
+        if item.purged:
+            raise AlreadyPurged(f"evidence item {evidence_id} was already purged "
+                                f"(entry {item.purged_seq})")
+        with self._purge_lock:  # two purges of one item never share a batch
+            try:
+                a = self.ledger.submit([(PURGED, body)], rows=rows).result()[0]
+            except AppendRejected as e:
+                if isinstance(e.__cause__, IntakeError):
+                    raise e.__cause__ from None
+                raise
+        deleted, kept = [], []
+        with read_transaction(self.ledger.engine) as conn:
+            shas = list(dict.fromkeys(f.sha256 for f in item.files))
+            refs = {s: live_references(conn, s, excluding=evidence_id) for s in shas}
+        for sha in shas:
+            with self._inflight_lock:
+                busy = self._inflight[sha] > 0
+            if refs[sha] or busy:
+                kept.append(sha)
+            else:
+                self.store.delete(sha)
+                deleted.append(sha)
+        return Purged(evidence_id, a.seq, a.leaf_hash.hex(), state.get("receipt", ""),
+                      tuple(deleted), tuple(kept))
+
+    # -- garbage collection --------------------------------------------------------------
+
+    def gc(self, grace_seconds: float = DEFAULT_GC_GRACE, *, dry_run: bool = False
+           ) -> GcReport:
+        """Delete blobs that no live item holds and that are older than the grace period
+        (left by a crash between blob write and entry, or by an interrupted purge)."""
+        listed = list(iter_blobs(self.store))  # list first, then read the live set
+        with read_transaction(self.ledger.engine) as conn:
+            live = live_blob_hashes(conn)
+        cutoff = _time.time() - grace_seconds
+        deleted, young = [], 0
+        for sha, mtime in listed:
+            if sha in live:
+                continue
+            with self._inflight_lock:
+                if self._inflight[sha] > 0:
+                    continue
+            if mtime > cutoff:
+                young += 1
+                continue
+            if not dry_run:
+                self.store.delete(sha)
+            deleted.append(sha)
+        temp = 0
+        if isinstance(self.store, FilesystemBlobStore) and not dry_run:
+            temp = self.store.sweep_temp(grace_seconds)
+        return GcReport(len(listed), tuple(deleted), young, temp)
+
+
+def iter_blobs(store: BlobStore) -> Iterator[tuple[str, float]]:
+    """``(sha256, modification time)`` of every stored blob (filesystem or S3)."""
+    hex64 = re.compile(r"[0-9a-f]{64}")
+    if isinstance(store, FilesystemBlobStore):
+        for top in sorted(os.scandir(store.root), key=lambda e: e.name):
+            if len(top.name) != 2 or not top.is_dir(follow_symlinks=False):
+                continue
+            for mid in os.scandir(top.path):
+                if not mid.is_dir(follow_symlinks=False):
+                    continue
+                for f in os.scandir(mid.path):
+                    if hex64.fullmatch(f.name) and f.is_file(follow_symlinks=False):
+                        with contextlib.suppress(FileNotFoundError):
+                            yield f.name, f.stat(follow_symlinks=False).st_mtime
+        return
+    client = getattr(store, "client", None)
+    if client is None:
+        raise LedgerError(f"cannot list blobs of {store!r}")
+    prefix = getattr(store, "prefix", "")
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=store.bucket,  # type: ignore[attr-defined]
+                                                                  Prefix=prefix):
+        for obj in page.get("Contents", []):
+            name = obj["Key"][len(prefix):]
+            if hex64.fullmatch(name):
+                yield name, obj["LastModified"].timestamp()
+
+
+# --- bulk: expanding paths for --each --------------------------------------------------------
+
+
+def expand_each(paths: Sequence[str | os.PathLike[str]]
+                ) -> Iterator[tuple[Path, str | None]]:
+    """Every file given, and every file under every folder given (recursively), as
+    ``(path, None)``; or ``(path, reason)`` for one that cannot be an item. Symbolic links
+    inside a folder are followed only to regular files inside the same folder."""
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir() and not p.is_symlink():
+            yield from _walk(p)
+        else:
+            yield p, None  # a named file: checked when it is submitted
+
+
+def _walk(top: Path) -> Iterator[tuple[Path, str | None]]:
+    root = top.resolve()
+
+    def onerror(e: OSError) -> None:
+        errors.append((Path(e.filename or top), f"cannot be listed: {e.strerror or e}"))
+
+    errors: list[tuple[Path, str]] = []
+    for d, dirnames, filenames in os.walk(top, onerror=onerror, followlinks=False):
+        yield from errors
+        errors.clear()
+        dirnames.sort()
+        for name in list(dirnames):
+            full = Path(d) / name
+            if full.is_symlink():
+                dirnames.remove(name)
+                yield full, "is a symbolic link to a folder: not followed"
+        for name in sorted(filenames):
+            full = Path(d) / name
+            if full.is_symlink():
+                try:
+                    target = full.resolve(strict=True)
+                except (OSError, RuntimeError):
+                    yield full, "is a dangling symbolic link"
+                    continue
+                if not target.is_relative_to(root):
+                    yield full, "is a symbolic link out of the folder: not followed"
+                    continue
+            yield full, None
+    yield from errors
+
+
+def principal_default() -> str:
+    import getpass
+
+    try:
+        return f"local:{getpass.getuser()}"
+    except Exception:
+        return "local:unknown"
+
+
+ProgressFn = Callable[[int], None]
