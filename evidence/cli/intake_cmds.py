@@ -1,0 +1,364 @@
+"""Evidence commands: ``evidence submit | show | receipt | purge | gc``.
+
+Where things are: ``--data-dir``/``--db`` as for every ledger command; the blob store
+``--blob-store`` (else ``$EVIDENCE_BLOB_STORE``, ``blob_store`` in config.json,
+``DIR/blobs``); the size limit ``--max-file-size`` (else ``$EVIDENCE_MAX_FILE_SIZE``,
+``max_file_size`` in config.json, 4 GiB). See :mod:`evidence.ledger.intake.settings`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from evidence.cli.main import cli
+from evidence.cli.output import emit_json, fail
+from evidence.ledger.blobs import BlobError
+from evidence.ledger.config import resolve_data_dir
+from evidence.ledger.errors import LedgerError
+from evidence.ledger.intake import (
+    KINDS,
+    Intake,
+    IntakeError,
+    ItemSpec,
+    SubmissionRefused,
+    Submitted,
+    expand_each,
+    load_settings,
+)
+from evidence.ledger.intake.service import DEFAULT_GC_GRACE, principal_default
+from evidence.ledger.intake.settings import SettingsError
+from evidence.ledger.keyfile import KeyFileError, read_private_key
+from evidence.ledger.log import Ledger
+from evidence.verify.errors import VerificationError
+
+_ERRORS = (LedgerError, KeyFileError, VerificationError, IntakeError, BlobError, SettingsError,
+           OSError, ValueError)
+
+
+def _where(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--json", "as_json", is_flag=True, help="Print JSON.")(f)
+    f = click.option("--max-file-size", metavar="SIZE", envvar="EVIDENCE_MAX_FILE_SIZE",
+                     help="Largest file accepted, e.g. 4GiB, 512M (default 4 GiB; "
+                          "env EVIDENCE_MAX_FILE_SIZE).")(f)
+    f = click.option("--blob-store", metavar="PATH|URL", envvar="EVIDENCE_BLOB_STORE",
+                     help="Blob store: a directory or s3://bucket/prefix?endpoint=... "
+                          "(default DIR/blobs; env EVIDENCE_BLOB_STORE).")(f)
+    f = click.option("--db", "db_url", metavar="URL", envvar="EVIDENCE_DB_URL",
+                     help="Database URL; env EVIDENCE_DB_URL.")(f)
+    f = click.option("--data-dir", metavar="DIR", envvar="EVIDENCE_DATA_DIR",
+                     help="Ledger data directory (env EVIDENCE_DATA_DIR; "
+                          "default ./evidence-data).")(f)
+    return f
+
+
+def _intake(data_dir: str | None, db_url: str | None, blob_store: str | None,
+            max_file_size: str | None, as_json: bool, *, read_only: bool = False) -> Intake:
+    try:
+        led = Ledger.open(data_dir, db_url, read_only=read_only)
+    except (LedgerError, KeyFileError) as e:
+        fail(str(e), as_json=as_json)
+    try:
+        d = led.config.data_dir if led.config else resolve_data_dir(data_dir)
+        settings = load_settings(d, blob_store=blob_store, max_file_size=max_file_size)
+        store = settings.open_store()
+    except (SettingsError, ValueError, OSError, ImportError) as e:
+        led.close()
+        fail(f"blob store: {e}", as_json=as_json)
+    return Intake(led, store, max_file_size=settings.max_file_size)
+
+
+def _meta(pairs: tuple[str, ...], as_json: bool) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for p in pairs:
+        k, sep, v = p.partition("=")
+        if not sep:
+            fail(f"--meta {p!r}: expected KEY=VALUE", as_json=as_json)
+        if k in out:
+            fail(f"--meta {k} given twice", as_json=as_json)
+        out[k] = v
+    return out
+
+
+def _dns(pairs: tuple[str, ...], as_json: bool) -> dict[str, str] | None:
+    out: dict[str, str] = {}
+    for p in pairs:
+        name, sep, file = p.partition("=")
+        if not sep:
+            fail(f"--dns-record {p!r}: expected NAME=FILE", as_json=as_json)
+        try:
+            out[name.strip().rstrip(".").lower()] = Path(file).read_text().strip()
+        except (OSError, UnicodeDecodeError) as e:
+            fail(f"--dns-record {name}: cannot read {file}: {e}", as_json=as_json)
+    return out or None
+
+
+# --- submit ----------------------------------------------------------------------------
+
+
+@cli.command("submit")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--case", "case", required=True, help="Case (matter) this evidence belongs to.")
+@click.option("--kind", required=True, type=click.Choice(KINDS),
+              help="What the evidence is (decides what metadata is extracted).")
+@click.option("--title", help="A short title (off-ledger, in the committed metadata).")
+@click.option("--meta", "meta", multiple=True, metavar="KEY=VALUE",
+              help="Your own statement about the evidence (repeatable; off-ledger).")
+@click.option("--source-url", help="Where the evidence was captured (your statement).")
+@click.option("--captured-at", metavar="TIME", help="When it was captured (RFC 3339; "
+              "your statement: the ledger time is what is proven).")
+@click.option("--sign-key", type=click.Path(dir_okay=False, path_type=Path), metavar="KEYFILE",
+              help="Sign the submission with your own Ed25519 key (from `evidence keygen`).")
+@click.option("--principal", metavar="ID", envvar="EVIDENCE_PRINCIPAL",
+              help="Who submits (on the ledger; default local:<user>; env EVIDENCE_PRINCIPAL).")
+@click.option("--dns-record", "dns_records", multiple=True, metavar="NAME=FILE",
+              help="DKIM key record for offline verification of e-mail, e.g. "
+                   "s1._domainkey.example.com=record.txt (repeatable).")
+@click.option("--strict-metadata", is_flag=True,
+              help="Refuse a file whose metadata cannot be extracted (default: preserve it "
+                   "and record the extraction error).")
+@click.option("--each", is_flag=True,
+              help="Every file, and every file under each folder, becomes its own item.")
+@click.option("--workers", type=click.IntRange(1, 256), default=16, show_default=True,
+              help="With --each: items prepared at once (hashing threads).")
+@_where
+def submit_cmd(files: tuple[Path, ...], case: str, kind: str, title: str | None,
+               meta: tuple[str, ...], source_url: str | None, captured_at: str | None,
+               sign_key: Path | None, principal: str | None, dns_records: tuple[str, ...],
+               strict_metadata: bool, each: bool, workers: int, data_dir: str | None,
+               db_url: str | None, blob_store: str | None, max_file_size: str | None,
+               as_json: bool) -> None:
+    """Preserve FILE... as evidence; print the evidence id, entry number, leaf hash and
+    the log's signed receipt.
+
+    Without --each the files form ONE item (a screenshot with its page source, an
+    e-mail with its attachments). With --each every file (folders: recursively) is
+    its own item; the end report lists what went in and what did not, and the exit
+    status is non-zero if anything did not.
+    """
+    signer = None
+    if sign_key is not None:
+        try:
+            signer = read_private_key(sign_key)
+        except KeyFileError as e:
+            fail(str(e), as_json=as_json)
+    spec_kw: dict[str, Any] = dict(
+        kind=kind, case=case, principal=principal or principal_default(), title=title,
+        meta=_meta(meta, as_json), source_url=source_url, captured_at=captured_at,
+        sign_key=signer, dns_records=_dns(dns_records, as_json),
+        strict_metadata=strict_metadata)
+    intake = _intake(data_dir, db_url, blob_store, max_file_size, as_json)
+    with intake.ledger:
+        if not each:
+            _submit_one(intake, ItemSpec(files=list(files), **spec_kw), as_json)
+        else:
+            _submit_each(intake, files, spec_kw, workers, as_json)
+
+
+def _submit_one(intake: Intake, spec: ItemSpec, as_json: bool) -> None:
+    try:
+        res = intake.submit(spec)
+    except SubmissionRefused as e:
+        if as_json:
+            emit_json({"ok": False, "error": str(e),
+                       "failed": [{"file": f.file, "reason": f.reason} for f in e.failures]})
+            sys.exit(1)
+        for f in e.failures:
+            click.echo(f"error: {f}", err=True)
+        click.echo("nothing was preserved", err=True)
+        sys.exit(1)
+    except _ERRORS as e:
+        fail(str(e), as_json=as_json)
+    if as_json:
+        emit_json({"ok": True, **res.to_json()})
+        return
+    for w in res.warnings:
+        click.echo(f"warning: {w}", err=True)
+    click.echo(f"preserved {res.evidence_id}: entry {res.seq}, leaf hash {res.leaf_hash}, "
+               f"time {res.time}", err=True)
+    click.echo(res.evidence_id)
+    click.echo(res.receipt, nl=False)
+
+
+def _submit_each(intake: Intake, paths: tuple[Path, ...], spec_kw: dict[str, Any],
+                 workers: int, as_json: bool) -> None:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    found = list(expand_each(paths))
+    skipped = [(p, r) for p, r in found if r is not None]
+    todo = [p for p, r in found if r is None]
+    ok: list[tuple[Path, Submitted]] = []
+    bad: list[tuple[Path, str]] = [(p, r) for p, r in skipped if r is not None]
+    specs = (ItemSpec(files=[p], **spec_kw) for p in todo)
+    console = Console(stderr=True)
+    progress = Progress(TextColumn("submitting"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[failed]} failed"), TimeRemainingColumn(),
+                        console=console, transient=False, disable=not console.is_terminal)
+    with progress:
+        task = progress.add_task("submit", total=len(todo), failed=len(bad))
+        for spec, res in intake.submit_many(specs, workers=workers):
+            path = Path(spec.files[0])
+            if isinstance(res, Submitted):
+                ok.append((path, res))
+                if not as_json:  # one line per acknowledged (durable) item, as it happens
+                    sys.stdout.write(f"ok {res.evidence_id} {res.seq} {res.leaf_hash} "
+                                     f"{os.fsdecode(path)}\n")
+                    sys.stdout.flush()
+            else:
+                reason = ("; ".join(f.reason for f in res.failures)
+                          if isinstance(res, SubmissionRefused) else str(res))
+                bad.append((path, reason))
+            progress.update(task, advance=1, failed=len(bad))
+    if as_json:
+        emit_json({"ok": not bad,
+                   "submitted": [{"file": str(p), **r.to_json()} for p, r in ok],
+                   "failed": [{"file": str(p), "reason": r} for p, r in bad]})
+    else:
+        click.echo(f"{len(ok)} item(s) preserved, {len(bad)} file(s) not", err=True)
+        for p, r in bad:
+            click.echo(f"not preserved: {p}: {r}", err=True)
+        for _p, res in ok:
+            for w in res.warnings:
+                click.echo(f"warning: {w}", err=True)
+    if bad:
+        sys.exit(1)
+
+
+# --- show / receipt -------------------------------------------------------------------------
+
+
+@cli.command("show")
+@click.argument("evidence_id")
+@_where
+def show_cmd(evidence_id: str, data_dir: str | None, db_url: str | None,
+             blob_store: str | None, max_file_size: str | None, as_json: bool) -> None:
+    """Show an evidence item: files, metadata, receipt, custody entries."""
+    intake = _intake(data_dir, db_url, blob_store, max_file_size, as_json, read_only=True)
+    with intake.ledger:
+        try:
+            info = intake.show(evidence_id)
+        except _ERRORS as e:
+            fail(str(e), as_json=as_json)
+    if as_json:
+        emit_json(info)
+        return
+    click.echo(f"{info['evidence_id']}  ({info['status']})")
+    click.echo(f"  kind {info['kind']}, case {info['case']}, submitted by {info['principal']}")
+    click.echo(f"  entry {info['seq']} at {info['time']}, leaf hash {info['leaf_hash']}")
+    for f in info["files"]:
+        where = "purged" if info["status"] == "purged" else (
+            "stored" if f["stored"] else "NOT STORED: run `evidence audit`")
+        click.echo(f"  file {f['name']} ({f['media_type']}, {f['size']} bytes) "
+                   f"sha256 {f['sha256']} [{where}]")
+    click.echo(f"  metadata commitment {info['metadata_commitment']}"
+               + ("" if info["commitment_opens"] is None else
+                  " (opens with the stored salt)" if info["commitment_opens"] else
+                  " (DOES NOT OPEN: run `evidence audit`)"))
+    if info["metadata"] is not None:
+        m = info["metadata"]
+        click.echo(f"  title {m.get('title')!r}; stated {m.get('stated')}")
+        for err in m.get("extraction_errors") or []:
+            click.echo(f"  metadata not extracted from {err['file']}: {err['reason']}")
+    if info["submitter_key"]:
+        click.echo(f"  signed by submitter {info['submitter_key']}")
+    for ev in info["custody"]:
+        click.echo(f"  custody: entry {ev['seq']} {ev['type']} at {ev['time']}")
+
+
+@cli.command("receipt")
+@click.argument("evidence_id")
+@_where
+def receipt_cmd(evidence_id: str, data_dir: str | None, db_url: str | None,
+                blob_store: str | None, max_file_size: str | None, as_json: bool) -> None:
+    """Print an item's signed receipt and, once a checkpoint covers its entry, the
+    inclusion proof to the latest checkpoint and that checkpoint (the full proof)."""
+    intake = _intake(data_dir, db_url, blob_store, max_file_size, as_json, read_only=True)
+    with intake.ledger:
+        try:
+            r = intake.receipt(evidence_id)
+        except _ERRORS as e:
+            fail(str(e), as_json=as_json)
+    if as_json:
+        emit_json(r)
+        return
+    click.echo(r["receipt"], nl=False)
+    if r["checkpoint"] is None:
+        click.echo("no checkpoint covers this entry yet: run `evidence log checkpoint` "
+                   "or wait, then ask again", err=True)
+        return
+    p = r["inclusion_proof"]
+    click.echo(f"\ninclusion proof of entry {p['index']} in tree size {p['tree_size']}:")
+    for h in p["proof"]:
+        click.echo(h)
+    click.echo(f"\nroot {p['root']}, checkpoint:\n")
+    click.echo(r["checkpoint"], nl=False)
+
+
+# --- purge / gc ------------------------------------------------------------------------------
+
+
+@cli.command("purge")
+@click.argument("evidence_id")
+@click.option("--reason", required=True,
+              help="Why (court order, data-protection request). PUBLIC: it goes on the ledger.")
+@click.option("--principal", metavar="ID", envvar="EVIDENCE_PRINCIPAL",
+              help="Who purges (on the ledger; default local:<user>).")
+@_where
+def purge_cmd(evidence_id: str, reason: str, principal: str | None, data_dir: str | None,
+              db_url: str | None, blob_store: str | None, max_file_size: str | None,
+              as_json: bool) -> None:
+    """Delete an item's files and metadata; keep its entry; append evidence.purged."""
+    intake = _intake(data_dir, db_url, blob_store, max_file_size, as_json)
+    with intake.ledger:
+        try:
+            p = intake.purge(evidence_id, reason, principal or principal_default())
+        except _ERRORS as e:
+            fail(str(e), as_json=as_json)
+    if as_json:
+        emit_json({"ok": True, "evidence_id": p.evidence_id, "seq": p.seq,
+                   "leaf_hash": p.leaf_hash, "receipt": p.receipt,
+                   "deleted_blobs": list(p.deleted_blobs), "kept_blobs": list(p.kept_blobs)})
+        return
+    click.echo(f"purged {p.evidence_id}: entry {p.seq} (evidence.purged); "
+               f"{len(p.deleted_blobs)} file(s) deleted, {len(p.kept_blobs)} kept "
+               "(held by another item)", err=True)
+    click.echo(p.receipt, nl=False)
+
+
+@cli.command("gc")
+@click.option("--grace", type=click.FloatRange(min=0), default=DEFAULT_GC_GRACE,
+              show_default=True, help="Keep unreferenced blobs younger than this (seconds).")
+@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
+@_where
+def gc_cmd(grace: float, dry_run: bool, data_dir: str | None, db_url: str | None,
+           blob_store: str | None, max_file_size: str | None, as_json: bool) -> None:
+    """Delete blobs that no live item holds (left by a crash or an interrupted purge)."""
+    intake = _intake(data_dir, db_url, blob_store, max_file_size, as_json, read_only=True)
+    with intake.ledger:
+        try:
+            r = intake.gc(grace, dry_run=dry_run)
+        except _ERRORS as e:
+            fail(str(e), as_json=as_json)
+    if as_json:
+        emit_json({"ok": True, "examined": r.examined, "deleted": list(r.deleted),
+                   "kept_young": r.kept_young, "temp_removed": r.temp_removed,
+                   "dry_run": dry_run})
+        return
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(f"{r.examined} blob(s) examined, {verb} {len(r.deleted)}, "
+               f"{r.kept_young} unreferenced but younger than {grace:g} s kept, "
+               f"{r.temp_removed} temporary file(s) removed")
+    for sha in r.deleted:
+        click.echo(sha)
