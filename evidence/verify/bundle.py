@@ -9,23 +9,29 @@ the pinned log key, witness keys and TSA roots.
 
 Reading is defensive (:class:`BundleReader`): only known member names (so no
 path can leave anywhere: nothing is extracted at all), no symlinks, no
-duplicates, no encryption, bounded counts, sizes and compression ratios, and
-member bytes are streamed and hashed, never trusted by their headers.
+duplicates, no encryption, no overlapping members, bounded counts, sizes and
+compression ratios, and member bytes are streamed and hashed, never trusted by
+their headers.
 
 Verification (:func:`verify_bundle`) returns a :class:`BundleReport` of named
 :class:`Check` results, each with a reason in English and Chinese; the bundle
-is good only if every required check passed.
+is good only if every required check passed. It never raises for a bad bundle.
+
+Imports: stdlib, ``cryptography`` / ``rfc8785`` / ``rfc3161-client`` (through
+``evidence.verify``) and ``evidence.verify`` only.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 import stat
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
@@ -34,15 +40,22 @@ from evidence.verify.checkpoint import VerifiedCheckpoint, verify_checkpoint
 from evidence.verify.commitment import verify_commitment
 from evidence.verify.entry import Entry, parse_entry
 from evidence.verify.errors import MalformedInput, VerificationError
-from evidence.verify.hashing import hash_from_hex, sha256
+from evidence.verify.hashing import hash_from_hex
 from evidence.verify.note import Verifier
-from evidence.verify.timestamp import TimestampVerdict, verify_timestamp
+from evidence.verify.submission import verify_submission
+from evidence.verify.timestamp import (
+    TimestampVerdict,
+    UntrustedTimestampChain,
+    verify_timestamp,
+)
 
 FORMAT = "evidence-bundle/v1"
 MANIFEST = "manifest.json"
 CHECKPOINT = "checkpoint/checkpoint.note"
 METADATA = "metadata/metadata.json"
 CHUNK = 1 << 20
+SUBMITTED = "evidence.submitted"
+PURGED = "evidence.purged"
 
 _MEMBER_PATTERNS = (
     re.compile(r"\Amanifest\.json\Z"),
@@ -54,6 +67,13 @@ _MEMBER_PATTERNS = (
     re.compile(r"\Afiles/[0-9a-f]{64}\Z"),
     re.compile(r"\Areport/report\.(html|txt|pdf)\Z"),
 )
+_LOCAL_HEADER = 30
+"""Fixed part of a ZIP local file header (before the name and extra field)."""
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
+               zlib.error, NotImplementedError, RuntimeError)
+"""What :mod:`zipfile` raises for damaged or unsupported members (zlib.error for a
+corrupt deflate stream, RuntimeError for encryption, NotImplementedError for methods)."""
+UNEXPECTED = "unexpected error"
 
 
 class BundleError(VerificationError):
@@ -70,7 +90,8 @@ class Limits:
     max_total_size: int = 256 << 30
     max_small_member: int = 16 << 20
     max_ratio: int = 200
-    """Largest uncompressed/compressed ratio accepted for members over 1 MiB."""
+    """Largest uncompressed/compressed ratio of a member over 1 MiB, and of the
+    archive as a whole (beyond its first 1 MiB)."""
 
 
 @dataclass(frozen=True)
@@ -84,35 +105,52 @@ class Check:
 
 @dataclass
 class BundleReport:
+    """What was checked, and what the checks established (filled as they pass)."""
+
     checks: list[Check] = field(default_factory=list)
     evidence_id: str | None = None
     files: list[dict[str, Any]] = field(default_factory=list)
-    checkpoint_size: int | None = None
+    checkpoint: dict[str, Any] | None = None
     submitted_at: str | None = None
     preserved_no_later_than: list[dict[str, str]] = field(default_factory=list)
     custody: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, Any] | None = None
     purged: bool = False
+    still_in_log: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
         return bool(self.checks) and all(c.ok for c in self.checks if c.required)
+
+    @property
+    def checkpoint_size(self) -> int | None:
+        return None if self.checkpoint is None else self.checkpoint["size"]
+
+    def check(self, name: str) -> Check | None:
+        return next((c for c in self.checks if c.name == name), None)
 
     def add(self, name: str, ok: bool, reason: str, reason_zh: str, *,
             required: bool = True) -> bool:
         self.checks.append(Check(name, ok, reason, reason_zh, required))
         return ok
 
+    def fail(self, name: str, reason: str, reason_zh: str) -> None:
+        self.add(name, False, reason, reason_zh)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
+            "format": FORMAT,
             "evidence_id": self.evidence_id,
-            "checkpoint_size": self.checkpoint_size,
+            "checkpoint": self.checkpoint,
             "submitted_at": self.submitted_at,
             "preserved_no_later_than": self.preserved_no_later_than,
             "purged": self.purged,
             "files": self.files,
             "custody": self.custody,
-            "checks": [c.__dict__ for c in self.checks],
+            "metadata": self.metadata,
+            "still_in_log": self.still_in_log,
+            "checks": [asdict(c) for c in self.checks],
         }
 
 
@@ -120,13 +158,16 @@ class BundleReport:
 
 
 class BundleReader:
-    """A ZIP opened for reading with every structural check done up front."""
+    """A ZIP opened for reading with every structural check done up front.
+
+    Nothing is ever extracted: members are read into memory (small ones, bounded)
+    or streamed through a hash (files)."""
 
     def __init__(self, source: str | IO[bytes], limits: Limits = Limits()) -> None:
         self.limits = limits
         try:
             self._zip = zipfile.ZipFile(source)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        except _ZIP_ERRORS as e:
             raise BundleError(f"not a readable ZIP archive: {e}") from None
         try:
             self.infos = self._check_structure(self._zip.infolist())
@@ -148,7 +189,7 @@ class BundleReader:
         if len(infos) > lim.max_members:
             raise BundleError(f"archive has {len(infos)} members; the limit is {lim.max_members}")
         out: dict[str, zipfile.ZipInfo] = {}
-        total = 0
+        total = compressed = 0
         for info in infos:
             name = info.filename
             if not any(p.match(name) for p in _MEMBER_PATTERNS):
@@ -160,22 +201,46 @@ class BundleReader:
                 raise BundleError(f"member {name!r} is a symbolic link")
             if info.flag_bits & 0x1:
                 raise BundleError(f"member {name!r} is encrypted")
-            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                raise BundleError(f"member {name!r} uses an unsupported compression method")
-            cap = lim.max_file_size if name.startswith("files/") else lim.max_small_member
+            is_file = name.startswith("files/")
+            allowed = (zipfile.ZIP_STORED,) if is_file else (zipfile.ZIP_STORED,
+                                                             zipfile.ZIP_DEFLATED)
+            if info.compress_type not in allowed:
+                raise BundleError(f"member {name!r} uses compression method "
+                                  f"{info.compress_type}; evidence files must be stored, "
+                                  "other members stored or deflated")
+            cap = lim.max_file_size if is_file else lim.max_small_member
             if info.file_size > cap:
                 raise BundleError(f"member {name!r} declares {info.file_size} bytes; limit {cap}")
-            if (info.file_size > 1 << 20 and info.compress_size
-                    and info.file_size / info.compress_size > lim.max_ratio):
-                raise BundleError(f"member {name!r} expands {info.file_size // info.compress_size}"
-                                  f"x (zip bomb?); the limit is {lim.max_ratio}x")
+            if (info.file_size > 1 << 20
+                    and info.file_size > lim.max_ratio * max(info.compress_size, 1)):
+                raise BundleError(f"member {name!r} expands {info.file_size} bytes from "
+                                  f"{info.compress_size} (zip bomb?); the limit is "
+                                  f"{lim.max_ratio}x")
             total += info.file_size
+            compressed += info.compress_size
             out[name] = info
         if total > lim.max_total_size:
             raise BundleError(f"archive expands to {total} bytes; limit {lim.max_total_size}")
+        if total > (1 << 20) + lim.max_ratio * compressed:
+            raise BundleError(f"archive expands to {total} bytes from {compressed} "
+                              f"(zip bomb?); the limit is {lim.max_ratio}x")
+        self._check_no_overlap(infos)
         if MANIFEST not in out:
             raise BundleError("archive has no manifest.json")
         return out
+
+    def _check_no_overlap(self, infos: list[zipfile.ZipInfo]) -> None:
+        """Members must not share bytes (an "overlapping" zip bomb reuses one
+        compressed stream for many members) nor run into the central directory."""
+        end_of_data = getattr(self._zip, "start_dir", None)
+        spans = sorted((i.header_offset, i.header_offset + _LOCAL_HEADER
+                        + len(i.orig_filename.encode("utf-8", "surrogateescape"))
+                        + i.compress_size, i.filename) for i in infos)
+        for (_, end, name), (nxt, _, other) in itertools.pairwise(spans):
+            if end > nxt:
+                raise BundleError(f"members {name!r} and {other!r} overlap in the archive")
+        if spans and end_of_data is not None and spans[-1][1] > end_of_data:
+            raise BundleError(f"member {spans[-1][2]!r} runs into the central directory")
 
     def read(self, name: str) -> bytes:
         """A small member, whole. Its size is bounded by the structure check, and
@@ -186,7 +251,7 @@ class BundleReader:
         try:
             with self._zip.open(info) as f:
                 data = f.read(self.limits.max_small_member + 1)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        except _ZIP_ERRORS as e:
             raise BundleError(f"member {name!r} is damaged: {e}") from None
         if len(data) != info.file_size:
             raise BundleError(f"member {name!r} is not the size its header declares")
@@ -194,7 +259,8 @@ class BundleReader:
 
     def digest(self, name: str, progress: Callable[[int], None] | None = None
                ) -> tuple[str, int]:
-        """SHA-256 and size of a member, streamed (flat memory for large files)."""
+        """SHA-256 and size of a member, streamed (flat memory for large files).
+        zipfile checks the CRC-32 at the end of the member as well."""
         info = self.infos.get(name)
         if info is None:
             raise BundleError(f"member {name!r} is missing")
@@ -204,16 +270,13 @@ class BundleReader:
                 while chunk := f.read(CHUNK):
                     h.update(chunk)
                     n += len(chunk)
-                    if n > info.file_size:
-                        raise BundleError(f"member {name!r} is longer than declared")
                     if progress:
                         progress(len(chunk))
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        except _ZIP_ERRORS as e:
             raise BundleError(f"member {name!r} is damaged: {e}") from None
+        if n != info.file_size:
+            raise BundleError(f"member {name!r} is not the size its header declares")
         return h.hexdigest(), n
-
-    def open(self, name: str) -> IO[bytes]:
-        return self._zip.open(self.infos[name])
 
 
 def _json(data: bytes, what: str) -> Any:
@@ -238,177 +301,186 @@ class TrustRoots:
     require_timestamp: bool = True
 
 
+@dataclass(frozen=True)
+class NewerCheckpoint:
+    """A checkpoint newer than the bundle's (from the log's public URL or a file) and
+    the consistency proof from the bundle's checkpoint to it, in the JSON shape of
+    ``evidence log proof consistency --json``. Neither is trusted: the note must be
+    signed by the pinned log key and the proof must hold between the two roots."""
+
+    note: bytes
+    consistency: Any
+    source: str = "file"
+
+
 def verify_bundle(source: str | IO[bytes], trust: TrustRoots, *, limits: Limits = Limits(),
+                  newer: NewerCheckpoint | None = None,
                   progress: Callable[[int], None] | None = None) -> BundleReport:
     """Check a bundle against pinned keys; never raises for a bad bundle, reports it."""
     report = BundleReport()
     try:
         reader = BundleReader(source, limits)
     except BundleError as e:
-        report.add("archive", False, str(e), f"归档文件不安全或已损坏：{e}")
+        report.fail("archive", str(e), f"归档文件不安全或已损坏：{e}")
         return report
     with reader:
         try:
-            _verify(reader, trust, report, progress)
-        except (VerificationError, MalformedInput, KeyError, TypeError, ValueError) as e:
+            _verify(reader, trust, report, newer, progress)
+        except (VerificationError, MalformedInput, KeyError, TypeError, ValueError,
+                AttributeError, IndexError) as e:
             # A structural surprise after the archive checks: report, never crash.
-            report.add("bundle", False, f"bundle is malformed: {e}", f"证据包格式错误：{e}")
+            report.fail("bundle", f"bundle is malformed: {e}", f"证据包格式错误：{e}")
+        except Exception as e:  # fail closed; tests require that this never happens
+            report.fail("bundle", f"{UNEXPECTED} ({type(e).__name__}: {e}); the bundle is "
+                        "not accepted", f"意外错误（{type(e).__name__}）；证据包不予接受")
     return report
 
 
 def _verify(reader: BundleReader, trust: TrustRoots, report: BundleReport,
-            progress: Callable[[int], None] | None) -> None:
+            newer: NewerCheckpoint | None, progress: Callable[[int], None] | None) -> None:
     report.add("archive", True, "archive structure is safe and within limits",
                "归档结构安全，且未超出限制")
 
-    # 1. manifest: the list of members and their digests
-    manifest = _json(reader.read(MANIFEST), "manifest.json")
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        report.add("manifest", False, f"manifest is not {FORMAT}", f"清单不是 {FORMAT} 格式")
+    manifest, digests = _check_manifest(reader, report, progress)
+    if manifest is None:
         return
+
+    cp = _check_checkpoint(reader, trust, report)
+    if cp is None:
+        return
+
+    entries = _check_entries(reader, cp, report)
+    if entries is None:
+        return
+
+    evidence_id = manifest.get("evidence_id")
+    submission = _check_submission(entries, evidence_id, report)
+    if submission is None:
+        return
+    _check_submitter(submission, report)
+    _check_custody(entries, submission, report)
+    _check_files(submission, digests, report)
+    _check_metadata(reader, submission, report)
+    _check_timestamps(reader, manifest, cp, trust, report)
+    if newer is not None:
+        _check_still_in_log(newer, cp, trust, report)
+
+
+def _check_manifest(reader: BundleReader, report: BundleReport,
+                    progress: Callable[[int], None] | None
+                    ) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """The manifest lists every member with its SHA-256 and size; every member is
+    hashed here, once (files streamed)."""
+    manifest = _json(reader.read(MANIFEST), MANIFEST)
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        fmt = manifest.get("format") if isinstance(manifest, dict) else None
+        report.fail("manifest", f"manifest format is {str(fmt)[:40]!r}, not {FORMAT} "
+                    "(a newer verifier may read it)",
+                    f"清单格式为 {str(fmt)[:40]!r}，不是 {FORMAT}（可能需要更新的验证程序）")
+        return None, {}
     members = manifest.get("members")
     if not isinstance(members, dict):
-        report.add("manifest", False, "manifest has no member list", "清单缺少成员列表")
-        return
+        report.fail("manifest", "manifest has no member list", "清单缺少成员列表")
+        return None, {}
     present = set(reader.infos) - {MANIFEST}
     listed = set(members)
     if present != listed:
         missing, extra = sorted(listed - present), sorted(present - listed)
-        report.add("manifest", False, f"members missing {missing[:5]}, unlisted {extra[:5]}",
-                   f"缺少成员 {missing[:5]}，或存在未列出的成员 {extra[:5]}")
-        return
+        report.fail("manifest", f"members missing {missing[:5]}, unlisted {extra[:5]}",
+                    f"缺少成员 {missing[:5]}，或存在未列出的成员 {extra[:5]}")
+        return None, {}
     digests: dict[str, str] = {}
     bad = []
     for name in sorted(listed):
         want = members[name]
         got_hex, got_size = reader.digest(name, progress if name.startswith("files/") else None)
         digests[name] = got_hex
-        if not isinstance(want, dict) or want.get("sha256") != got_hex or want.get(
-                "size") != got_size:
+        if (not isinstance(want, dict) or want.get("sha256") != got_hex
+                or type(want.get("size")) is not int or want["size"] != got_size):
             bad.append(name)
     if bad:
-        report.add("manifest", False, f"members differ from the manifest: {bad[:5]}",
-                   f"成员与清单不符：{bad[:5]}")
-        return
-    report.add("manifest", True, f"all {len(listed)} members match the manifest's SHA-256",
-               f"全部 {len(listed)} 个成员与清单中的 SHA-256 一致")
-
-    # 2. checkpoint: signed by the pinned log key, cosigned by pinned witnesses
-    cp = _check_checkpoint(reader, trust, report)
-    if cp is None:
-        return
-    size, root = cp.checkpoint.size, cp.checkpoint.root
-    report.checkpoint_size = size
-
-    # 3. entries: each parses and is included in the checkpoint's tree
-    entries = _check_entries(reader, size, root, report)
-    if entries is None:
-        return
-
-    # 4. which item, and its submission
-    evidence_id = manifest.get("evidence_id")
-    report.evidence_id = evidence_id if isinstance(evidence_id, str) else None
-    sub = [e for e in entries.values() if e.type == "evidence.submitted"
-           and e.body.get("evidence_id") == evidence_id]
-    if len(sub) != 1:
-        report.add("submission", False, "the bundle holds no (or several) submission entries "
-                   f"for {evidence_id!r}", f"证据包中没有（或有多个）{evidence_id!r} 的提交记录")
-        return
-    submission = sub[0]
-    report.submitted_at = submission.time
-    report.add("submission", True, f"evidence {evidence_id} was submitted as entry "
-               f"{submission.seq} at {submission.time} (log time)",
-               f"证据 {evidence_id} 于 {submission.time}（日志时间）"
-               f"作为第 {submission.seq} 条记录提交")
-    _check_submitter(submission, report)
-
-    # 5. custody: every other entry is about this item, in order
-    custody = [e for e in sorted(entries.values(), key=lambda e: e.seq) if e is not submission]
-    strangers = [e.seq for e in custody if e.body.get("evidence_id") != evidence_id]
-    later = [e.seq for e in custody if e.seq < submission.seq]
-    report.purged = any(e.type == "evidence.purged" for e in custody)
-    report.custody = [{"seq": e.seq, "time": e.time, "type": e.type,
-                       **{k: e.body[k] for k in ("principal", "action", "reason", "grantee")
-                          if k in e.body}} for e in sorted(entries.values(), key=lambda e: e.seq)]
-    if strangers or later:
-        report.add("custody", False, f"entries {strangers or later} are not custody of this "
-                   "item", f"记录 {strangers or later} 不属于本证据的保管链")
-    else:
-        report.add("custody", True, f"{len(custody)} custody entries, all about this item and "
-                   "after its submission", f"{len(custody)} 条保管记录，均关于本证据且在提交之后")
-
-    # 6. files: exactly the preserved bytes
-    _check_files(manifest, submission, digests, report)
-
-    # 7. metadata: the salted commitment opens
-    _check_metadata(reader, submission, report)
-
-    # 8. timestamps: the checkpoint existed no later than genTime
-    _check_timestamps(reader, manifest, cp, trust, report)
+        report.fail("manifest", f"members differ from the manifest's SHA-256 or size: {bad[:5]}",
+                    f"成员与清单中的 SHA-256 或大小不符：{bad[:5]}")
+        return None, {}
+    report.add("manifest", True, f"all {len(listed)} members match the manifest's SHA-256 "
+               "and size", f"全部 {len(listed)} 个成员与清单中的 SHA-256 和大小一致")
+    return manifest, digests
 
 
 def _check_checkpoint(reader: BundleReader, trust: TrustRoots, report: BundleReport
                       ) -> VerifiedCheckpoint | None:
     try:
         cp = verify_checkpoint(reader.read(CHECKPOINT), trust.log_key,
-                               witness_keys=trust.witness_keys, quorum=trust.witness_quorum)
+                               witness_keys=trust.witness_keys)
     except (VerificationError, MalformedInput) as e:
-        report.add("checkpoint", False, f"checkpoint not verified with the pinned log key: {e}",
-                   f"检查点未能用固定的日志公钥验证：{e}")
+        report.fail("checkpoint", f"checkpoint not verified with the pinned log key "
+                    f"{trust.log_key.name}: {e}",
+                    f"检查点未能用固定的日志公钥 {trust.log_key.name} 验证：{e}")
         return None
-    report.add("checkpoint", True, f"checkpoint of size {cp.checkpoint.size} is signed by the "
+    c = cp.checkpoint
+    report.checkpoint = {"origin": c.origin, "size": c.size, "root": c.root.hex(),
+                         "cosigned_by": [{"name": s.name, "cosigned_at": s.cosigned_at}
+                                         for s in cp.cosignatures]}
+    report.add("checkpoint", True, f"checkpoint of size {c.size} is signed by the "
                f"pinned log key {trust.log_key.name}",
-               f"大小为 {cp.checkpoint.size} 的检查点由固定的日志公钥 {trust.log_key.name} 签名")
-    names = ", ".join(c.name for c in cp.cosignatures) or "none"
-    report.add("cosignatures", True, f"{len(cp.cosignatures)} pinned witness cosignature(s) "
-               f"({names}); quorum {trust.witness_quorum}",
-               f"{len(cp.cosignatures)} 个固定见证方的联署（{names}）；"
-               f"法定数 {trust.witness_quorum}",
-               required=trust.witness_quorum > 0)
+               f"大小为 {c.size} 的检查点由固定的日志公钥 {trust.log_key.name} 签名")
+    names = ", ".join(s.name for s in cp.cosignatures) or "none"
+    q, n = trust.witness_quorum, len(cp.cosignatures)
+    report.add("cosignatures", n >= q,
+               f"{n} valid cosignature(s) by pinned witnesses ({names}); quorum {q}",
+               f"{n} 个固定见证方的有效联署（{names}）；法定数 {q}",
+               required=q > 0)
     return cp
 
 
-def _check_entries(reader: BundleReader, size: int, root: bytes, report: BundleReport
+def _check_entries(reader: BundleReader, cp: VerifiedCheckpoint, report: BundleReport
                    ) -> dict[int, Entry] | None:
+    size, root = cp.checkpoint.size, cp.checkpoint.root
     entries: dict[int, Entry] = {}
-    proofs: dict[int, dict[str, Any]] = {}
+    proofs: dict[int, Any] = {}
     for name in reader.infos:
         if name.startswith("entries/"):
             seq = int(name[len("entries/"):-len(".entry")])
             try:
                 e = parse_entry(reader.read(name))
             except VerificationError as err:
-                report.add("entries", False, f"{name}: {err}", f"{name}：记录格式错误 {err}")
+                report.fail("entries", f"{name}: {err}", f"{name}：记录格式错误：{err}")
                 return None
             if e.seq != seq:
-                report.add("entries", False, f"{name} holds entry {e.seq}",
-                           f"{name} 中的记录序号为 {e.seq}")
+                report.fail("entries", f"{name} holds entry {e.seq}",
+                            f"{name} 中的记录序号为 {e.seq}")
                 return None
             entries[seq] = e
         elif name.startswith("proofs/"):
             proofs[int(name[len("proofs/"):-len(".json")])] = _json(reader.read(name), name)
     if not entries:
-        report.add("entries", False, "the bundle holds no entries", "证据包中没有任何记录")
+        report.fail("entries", "the bundle holds no entries", "证据包中没有任何记录")
         return None
+    report.add("entries", True, f"{len(entries)} entries parse as canonical ledger entries, "
+               "each at its own number", f"{len(entries)} 条记录均为规范的账本记录，序号与位置一致")
 
     def included(index: int, leaf: bytes) -> str | None:
         p = proofs.get(index)
         if not isinstance(p, dict):
             return f"no inclusion proof for leaf {index}"
+        if p.get("index") != index or type(p.get("tree_size")) is not int \
+                or p["tree_size"] != size:
+            return f"the proof for leaf {index} is not to the bundle's checkpoint (size {size})"
+        if p.get("leaf_hash") != leaf.hex():
+            return f"the proof for leaf {index} is for another leaf"
+        hashes = p.get("proof")
+        if not isinstance(hashes, list):
+            return f"the proof for leaf {index} has no list of hashes"
         try:
-            if p.get("index") != index or p.get("tree_size") != size:
-                return f"proof for leaf {index} is not to the bundle's checkpoint"
-            if p.get("leaf_hash") != leaf.hex():
-                return f"proof for leaf {index} is for another leaf"
-            hashes = [hash_from_hex(h, "proof hash") for h in p.get("proof", [])]
-            merkle.verify_inclusion(index, size, leaf, hashes, root)
-        except (VerificationError, MalformedInput, TypeError) as err:
+            merkle.verify_inclusion(index, size, leaf,
+                                    [hash_from_hex(h, "proof hash") for h in hashes], root)
+        except (VerificationError, MalformedInput) as err:
             return f"leaf {index}: {err}"
         return None
 
     for seq, e in sorted(entries.items()):
         if err := included(seq, e.leaf_hash):
-            report.add("inclusion", False, err, f"包含证明失败：{err}")
+            report.fail("inclusion", err, f"包含证明失败：{err}")
             return None
     report.add("inclusion", True, f"all {len(entries)} entries are in the tree of the "
                f"checkpoint (RFC 9162 inclusion proofs)",
@@ -416,128 +488,238 @@ def _check_entries(reader: BundleReader, size: int, root: bytes, report: BundleR
     # chain links: each entry's prev is the leaf just before it, proven in the same tree
     for seq, e in sorted(entries.items()):
         if seq == 0:
-            ok = e.prev == "0" * 64
-            err = None if ok else "entry 0 must have a zero prev"
+            err = None if e.prev == "0" * 64 else "entry 0 must have a zero prev"
         else:
             err = included(seq - 1, bytes.fromhex(e.prev))
         if err:
-            report.add("chain", False, f"entry {seq}'s prev link: {err}",
-                       f"第 {seq} 条记录的前序链接：{err}")
+            report.fail("chain", f"entry {seq}'s prev link: {err}",
+                        f"第 {seq} 条记录的前序链接：{err}")
             return None
     report.add("chain", True, "each entry's prev hash is the leaf before it in the same tree",
                "每条记录的前序哈希均为同一棵树中前一个叶子")
     return entries
 
 
+def _check_submission(entries: Mapping[int, Entry], evidence_id: Any, report: BundleReport
+                      ) -> Entry | None:
+    sub = [e for e in entries.values()
+           if e.type == SUBMITTED and e.body.get("evidence_id") == evidence_id]
+    if not isinstance(evidence_id, str) or len(sub) != 1:
+        report.fail("submission", f"the bundle holds {len(sub)} submission entries for "
+                    f"{str(evidence_id)[:80]!r}, not exactly one",
+                    f"证据包中 {str(evidence_id)[:80]!r} 的提交记录有 {len(sub)} 条，而非恰好一条")
+        return None
+    s = sub[0]
+    report.evidence_id = evidence_id
+    report.submitted_at = s.time
+    report.add("submission", True, f"evidence {evidence_id} was submitted as entry {s.seq} "
+               f"at {s.time} (log time)",
+               f"证据 {evidence_id} 于 {s.time}（日志时间）作为第 {s.seq} 条记录提交")
+    return s
+
+
 def _check_submitter(submission: Entry, report: BundleReport) -> None:
-    if "submitter" not in submission.body:
+    try:
+        who = verify_submission(submission.body)
+    except (VerificationError, MalformedInput) as e:
+        report.fail("submitter", f"the submitter's signature does not verify: {e}",
+                    f"提交方签名验证失败：{e}")
+        return
+    if who is None:
         report.add("submitter", True, "not signed by the submitter (optional)",
                    "提交方未签名（可选）", required=False)
         return
-    try:
-        from evidence.verify.submission import verify_submission
-
-        who = verify_submission(submission.body)
-    except (VerificationError, MalformedInput) as e:
-        report.add("submitter", False, f"submitter signature does not verify: {e}",
-                   f"提交方签名验证失败：{e}")
-        return
-    report.add("submitter", True, f"signed by the submitter's key {who}",
-               f"由提交方密钥 {who} 签名")
+    key = f"{who.name}+{who.key_id:08x}"
+    report.add("submitter", True, f"signed by the submitter's own key {key} (the key named "
+               "in the entry; compare it with the key the submitter published)",
+               f"由提交方自己的密钥 {key} 签名（该密钥见于记录中；请与提交方公布的密钥比对）")
 
 
-def _check_files(manifest: dict[str, Any], submission: Entry, digests: dict[str, str],
-                 report: BundleReport) -> None:
+def _check_custody(entries: Mapping[int, Entry], submission: Entry,
+                   report: BundleReport) -> None:
+    evidence_id = report.evidence_id
+    ordered = sorted(entries.values(), key=lambda e: e.seq)
+    custody = [e for e in ordered if e is not submission]
+    strangers = [e.seq for e in custody if e.body.get("evidence_id") != evidence_id]
+    early = [e.seq for e in custody if e.seq < submission.seq]
+    backwards = [b.seq for a, b in itertools.pairwise(ordered) if b.time < a.time]
+    report.purged = any(e.type == PURGED for e in custody)
+    report.custody = [{"seq": e.seq, "time": e.time, "type": e.type,
+                       **{k: e.body[k] for k in ("principal", "action", "reason", "grantee",
+                                                 "text") if k in e.body}} for e in ordered]
+    if strangers:
+        report.fail("custody", f"entries {strangers[:5]} are about another evidence item",
+                    f"记录 {strangers[:5]} 属于其他证据")
+    elif early:
+        report.fail("custody", f"entries {early[:5]} come before the submission",
+                    f"记录 {early[:5]} 早于提交记录")
+    elif backwards:
+        report.fail("custody", f"entries {backwards[:5]} have an earlier time than the entry "
+                    "before them", f"记录 {backwards[:5]} 的时间早于其前一条记录")
+    else:
+        report.add("custody", True, f"{len(custody)} custody entries, all about this item and "
+                   "after its submission, in time order",
+                   f"{len(custody)} 条保管记录，均关于本证据、在提交之后且按时间排列")
+
+
+def _check_files(submission: Entry, digests: Mapping[str, str], report: BundleReport) -> None:
     declared = submission.body.get("files")
-    if not isinstance(declared, list) or not declared:
-        report.add("files", False, "the submission lists no files", "提交记录未列出任何文件")
+    if not isinstance(declared, list) or not declared or not all(
+            isinstance(f, dict) and isinstance(f.get("sha256"), str) for f in declared):
+        report.fail("files", "the submission entry lists no files", "提交记录未列出任何文件")
         return
     report.files = [{k: f.get(k) for k in ("name", "media_type", "size", "sha256")}
-                    for f in declared if isinstance(f, dict)]
+                    for f in declared]
     present = {name[len("files/"):] for name in digests if name.startswith("files/")}
-    wanted = {f.get("sha256") for f in declared if isinstance(f, dict)}
+    wanted = {f["sha256"] for f in declared}
+    for f in report.files:
+        f["included"] = f["sha256"] in present
     if report.purged and not present:
-        report.add("files", True, "the item was purged; the bundle proves the commitment "
-                   "without the files", "该证据已被清除；证据包在不含文件的情况下证明承诺",
+        report.add("files", True, "the item was purged: the bundle carries no files; the "
+                   "entry still proves their SHA-256 and sizes",
+                   "该证据已被清除：证据包不含文件；记录仍证明其 SHA-256 与大小",
                    required=False)
         return
-    missing = sorted(h for h in wanted if h not in present)
-    extra = sorted(present - wanted)
+    missing, extra = sorted(wanted - present), sorted(present - wanted)
     if missing or extra:
-        report.add("files", False, f"files missing {missing[:3]}, extra {extra[:3]}",
-                   f"缺少文件 {missing[:3]}，或多出文件 {extra[:3]}")
+        report.fail("files", f"files missing {missing[:3]}, extra {extra[:3]}",
+                    f"缺少文件 {missing[:3]}，或多出文件 {extra[:3]}")
         return
+    # the member named files/<h> hashes to h (manifest check) and was hashed here
     for f in declared:
-        got = digests.get(f"files/{f.get('sha256')}")
-        info_size = manifest["members"][f"files/{f['sha256']}"]["size"]
-        if got != f.get("sha256") or info_size != f.get("size"):
-            report.add("files", False, f"file {f.get('name')!r} differs from the submission",
-                       f"文件 {f.get('name')!r} 与提交记录不符")
+        got = digests[f"files/{f['sha256']}"]
+        if got != f["sha256"]:
+            report.fail("files", f"file {str(f.get('name'))!r} is not the preserved one",
+                        f"文件 {str(f.get('name'))!r} 不是保全时的文件")
             return
     report.add("files", True, f"all {len(declared)} files are byte for byte the preserved "
-               "ones (SHA-256 and size)",
-               f"全部 {len(declared)} 个文件与保全时逐字节一致（SHA-256 与大小）")
+               "ones (SHA-256 in the submission entry)",
+               f"全部 {len(declared)} 个文件与保全时逐字节一致（与提交记录中的 SHA-256 相同）")
 
 
 def _check_metadata(reader: BundleReader, submission: Entry, report: BundleReport) -> None:
     commitment = submission.body.get("metadata_commitment")
     if METADATA not in reader.infos:
-        report.add("metadata", report.purged, "metadata not included" + (
-            " (purged)" if report.purged else ""), "未包含元数据" + ("（已清除）" if report.purged
-                                                              else ""),
-                   required=not report.purged)
+        if report.purged:
+            report.add("metadata", True, "metadata not included: the item was purged (the "
+                       "commitment stays in the ledger)", "未包含元数据：该证据已被清除"
+                       "（承诺值仍在账本中）", required=False)
+        else:
+            report.fail("metadata", "metadata and salt are missing", "缺少元数据与盐值")
         return
     opened = _json(reader.read(METADATA), METADATA)
     try:
-        salt = bytes.fromhex(opened["salt"])
-        verify_commitment(str(commitment), salt, opened["metadata"])
-    except (VerificationError, MalformedInput, KeyError, TypeError, ValueError) as e:
-        report.add("metadata", False, f"metadata does not open the commitment: {e}",
-                   f"元数据无法打开承诺值：{e}")
+        if not isinstance(opened, dict) or set(opened) != {"metadata", "salt"}:
+            raise MalformedInput('metadata.json must be {"metadata": {...}, "salt": "<hex>"}')
+        if not isinstance(opened["metadata"], dict) or not isinstance(opened["salt"], str):
+            raise MalformedInput("metadata must be an object and salt a hex string")
+        verify_commitment(str(commitment), bytes.fromhex(opened["salt"]), opened["metadata"])
+    except (VerificationError, MalformedInput, TypeError, ValueError) as e:
+        report.fail("metadata", f"the metadata and salt do not open the commitment: {e}",
+                    f"元数据与盐值无法打开承诺值：{e}")
         return
-    report.add("metadata", True, "the metadata and salt open the commitment in the ledger",
-               "元数据与盐值可打开账本中的承诺值")
+    report.metadata = opened["metadata"]
+    report.add("metadata", True, "the metadata and salt open the commitment in the entry",
+               "元数据与盐值可打开记录中的承诺值")
 
 
-def _check_timestamps(reader: BundleReader, manifest: dict[str, Any], cp: VerifiedCheckpoint,
+def _check_timestamps(reader: BundleReader, manifest: Mapping[str, Any], cp: VerifiedCheckpoint,
                       trust: TrustRoots, report: BundleReport) -> None:
-    listed = manifest.get("timestamps") or []
+    """At least one token verifies against a pinned root; a token that does not chain to
+    a pinned root is skipped (the court may pin only some TSAs), but a token that is
+    damaged, altered or over other data fails the check: it is a sign of tampering."""
+    required = trust.require_timestamp
+    listed = manifest.get("timestamps")
     if not listed:
-        report.add("timestamps", not trust.require_timestamp,
-                   "the bundle carries no RFC 3161 timestamp", "证据包未包含 RFC 3161 时间戳",
-                   required=trust.require_timestamp)
+        report.add("timestamps", not required, "the bundle carries no RFC 3161 timestamp",
+                   "证据包未包含 RFC 3161 时间戳", required=required)
         return
+    if not isinstance(listed, list):
+        raise MalformedInput("manifest timestamps must be a list")
     if not trust.tsa_roots:
-        report.add("timestamps", not trust.require_timestamp,
-                   "no TSA root certificate pinned (--tsa-ca); the time is not proven",
-                   "未固定时间戳机构根证书（--tsa-ca）；时间未被证明",
-                   required=trust.require_timestamp)
+        report.add("timestamps", not required,
+                   "no TSA root certificate pinned (--tsa-ca): the time is not proven",
+                   "未固定时间戳机构根证书（--tsa-ca）：时间未被证明", required=required)
         return
     text = cp.note.text.encode()
-    verdicts: list[tuple[str, TimestampVerdict]] = []
-    failures: list[str] = []
-    for t in listed:
-        name = str(t.get("tsa", "?")) if isinstance(t, dict) else "?"
+    verdicts: list[TimestampVerdict] = []
+    untrusted: list[str] = []
+    bad: list[str] = []
+    for i, t in enumerate(listed):
+        where = t.get("token") if isinstance(t, dict) else None
+        if not isinstance(where, str) or not where.endswith(".tst"):
+            bad.append(f"timestamp {i}: no token member named")
+            continue
         try:
-            token = reader.read(str(t["token"]))
-            verdicts.append((name, verify_timestamp(token, text, list(trust.tsa_roots))))
-        except (VerificationError, MalformedInput, KeyError, TypeError) as e:
-            failures.append(f"{name}: {e}")
-    for name, v in verdicts:
+            verdicts.append(verify_timestamp(reader.read(where), text, list(trust.tsa_roots)))
+        except UntrustedTimestampChain as e:
+            untrusted.append(f"{where}: {e}")
+        except VerificationError as e:
+            bad.append(f"{where}: {e}")
+    for v in sorted(verdicts, key=lambda v: v.gen_time):
         report.preserved_no_later_than.append(
-            {"tsa": name, "gen_time": v.gen_time.isoformat(), "signer": v.signer_subject,
-             "verifier": v.verifier})
-    if not verdicts:
-        report.add("timestamps", False, "no timestamp verified: " + "; ".join(failures),
-                   "没有时间戳通过验证：" + "；".join(failures), required=trust.require_timestamp)
+            {"gen_time": v.gen_time.isoformat(), "tsa": v.tsa_name or v.signer_subject,
+             "signer": v.signer_subject, "issuer": v.signer_issuer,
+             "serial": str(v.serial_number), "policy": v.policy, "verifier": v.verifier})
+    if bad:
+        report.add("timestamps", False, "a timestamp does not verify (altered, or over other "
+                   "data than this checkpoint): " + "; ".join(bad),
+                   "有时间戳未通过验证（被篡改，或针对的不是本检查点）：" + "；".join(bad),
+                   required=required)
         return
-    first = min(verdicts, key=lambda nv: nv[1].gen_time)
-    extra = f"; not verified: {'; '.join(failures)}" if failures else ""
+    if not verdicts:
+        report.add("timestamps", False, "no timestamp chains to a pinned TSA root: "
+                   + "; ".join(untrusted), "没有时间戳可链接到固定的时间戳机构根证书："
+                   + "；".join(untrusted), required=required)
+        return
+    first = report.preserved_no_later_than[0]
+    skipped = (f"; {len(untrusted)} by TSAs not pinned were not considered"
+               if untrusted else "")
     report.add("timestamps", True,
-               f"preserved no later than {first[1].gen_time.isoformat()} per {first[0]} "
-               f"({len(verdicts)} of {len(listed)} timestamps verified){extra}",
-               f"据 {first[0]}，不晚于 {first[1].gen_time.isoformat()} 已保全"
-               f"（{len(listed)} 个时间戳中 {len(verdicts)} 个通过验证）")
+               f"preserved no later than {first['gen_time']} per {first['tsa']} "
+               f"({len(verdicts)} of {len(listed)} RFC 3161 timestamps verified against "
+               f"pinned roots{skipped})",
+               f"据 {first['tsa']}，不晚于 {first['gen_time']} 已保全"
+               f"（{len(listed)} 个 RFC 3161 时间戳中 {len(verdicts)} 个经固定根证书验证）",
+               required=required)
+
+
+def _check_still_in_log(newer: NewerCheckpoint, cp: VerifiedCheckpoint, trust: TrustRoots,
+                        report: BundleReport) -> None:
+    """The log's newer checkpoint extends the bundle's: nothing was dropped or rewritten."""
+    old = cp.checkpoint
+    try:
+        new = verify_checkpoint(newer.note, trust.log_key, witness_keys=trust.witness_keys)
+    except (VerificationError, MalformedInput) as e:
+        report.fail("still_in_log", f"the newer checkpoint ({newer.source}) is not signed by "
+                    f"the pinned log key: {e}", f"较新的检查点（{newer.source}）未由固定的日志公钥"
+                    f"签名：{e}")
+        return
+    n = new.checkpoint
+    p = newer.consistency
+    try:
+        if n.size < old.size:
+            raise MalformedInput(f"the newer checkpoint has size {n.size}, smaller than the "
+                                 f"bundle's {old.size}")
+        if not isinstance(p, dict) or p.get("size1") != old.size or p.get("size2") != n.size:
+            raise MalformedInput(f"the consistency proof is not from size {old.size} to "
+                                 f"{n.size}")
+        if not isinstance(p.get("proof"), list):
+            raise MalformedInput("the consistency proof has no list of hashes")
+        hashes = [hash_from_hex(h, "proof hash") for h in p["proof"]]
+        merkle.verify_consistency(old.size, n.size, old.root, n.root, hashes)
+    except (VerificationError, MalformedInput) as e:
+        report.fail("still_in_log", f"the log's checkpoint of size {n.size} ({newer.source}) "
+                    f"does not extend the bundle's: {e}",
+                    f"日志大小为 {n.size} 的检查点（{newer.source}）未延续证据包的检查点：{e}")
+        return
+    report.still_in_log = {"size": n.size, "root": n.root.hex(), "source": newer.source,
+                           "cosigned_by": [s.name for s in new.cosignatures]}
+    report.add("still_in_log", True, f"the log's checkpoint of size {n.size} ({newer.source}) "
+               f"extends the bundle's checkpoint of size {old.size} (RFC 9162 consistency "
+               "proof): the entries are still in the log, unchanged",
+               f"日志大小为 {n.size} 的检查点（{newer.source}）延续了证据包中大小为 {old.size} "
+               "的检查点（RFC 9162 一致性证明）：记录仍在日志中，未被改动")
 
 
 # --- "is this file the preserved one?" ---------------------------------------------------
@@ -551,17 +733,14 @@ def file_digest(stream: IO[bytes]) -> str:
 
 
 def find_file(report: BundleReport, sha256_hex: str) -> dict[str, Any] | None:
-    """The preserved file with this SHA-256, if the (verified) bundle lists one."""
-    sha256_hex = sha256_hex.lower()
+    """The preserved file with this SHA-256, if the bundle verified and its submission
+    entry lists one (also for a purged item: the entry keeps the hashes)."""
+    if not report.ok:
+        return None
+    sha256_hex = sha256_hex.strip().lower()
     return next((f for f in report.files if f.get("sha256") == sha256_hex), None)
 
 
 def earliest(report: BundleReport) -> datetime | None:
     times = [datetime.fromisoformat(t["gen_time"]) for t in report.preserved_no_later_than]
     return min(times) if times else None
-
-
-def member_digests(names_and_bytes: Iterable[tuple[str, bytes]]) -> dict[str, dict[str, Any]]:
-    """Manifest member entries for the exporter: the same rule the reader checks."""
-    return {name: {"sha256": sha256(data).hex(), "size": len(data)}
-            for name, data in names_and_bytes}
