@@ -1,0 +1,296 @@
+"""Gather an evidence item's bundle from the ledger, intake and anchoring storage.
+
+For ``EVIDENCE_ID`` (docs/bundle.md):
+
+* the submission entry and every custody entry about the item (bodies whose
+  ``evidence_id`` is the item), as the exact stored bytes;
+* ONE checkpoint covering them all, chosen as: the newest checkpoint anchored by
+  at least one TSA that covers every entry; else the latest checkpoint, if it
+  covers every entry; else the latest checkpoint that covers the submission, with
+  the custody entries it does not cover yet left out and named in a warning (they
+  go into the next bundle); an explicit ``checkpoint_size`` overrides;
+* an inclusion proof to that checkpoint for every entry and for the leaf just
+  before each (the chain link), O(log n) stored nodes each;
+* the checkpoint note with the stored witness cosignatures merged in, its RFC 3161
+  tokens and the TSA chains they carry;
+* the metadata and salt (absent once purged), the files streamed from the blob
+  store (absent once purged), and the report.
+
+Which entries are about the item: the union of intake's ``evidence_events``
+(written in the same transaction as the entry, by anyone who uses
+``evidence_store.event_row``) and the access layer's ``custody_index`` (built by
+scanning the log up to ``access_state.custody_indexed``), plus a scan of the
+entries past that mark, so that an entry appended by any component is found.
+Every candidate is re-read and kept only if its body names the item.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy import Connection, func, inspect, select
+
+from evidence import __version__
+from evidence.ledger.anchor.base import StoredAnchor
+from evidence.ledger.anchor.schema import ANCHORED, anchors
+from evidence.ledger.anchor.store import list_anchors
+from evidence.ledger.blobs import BlobStore
+from evidence.ledger.bundle import report_txt
+from evidence.ledger.bundle.writer import (
+    BundleFile,
+    BundlePieces,
+    BundleTimestamp,
+    WrittenBundle,
+    write_bundle,
+)
+from evidence.ledger.db import read_transaction
+from evidence.ledger.errors import LedgerError
+from evidence.ledger.evidence_store import StoredItem, load_item
+from evidence.ledger.log import Ledger, StoredCheckpoint
+from evidence.ledger.schema import entries as entries_table
+from evidence.verify.entry import format_time, parse_entry
+from evidence.verify.note import add_signature_lines
+
+__all__ = ["ExportError", "ExportResult", "Gathered", "export_bundle", "gather"]
+
+
+class ExportError(LedgerError):
+    """The bundle cannot be made (unknown item, no checkpoint covers it yet, ...)."""
+
+
+@dataclass(frozen=True)
+class Gathered:
+    pieces: BundlePieces
+    report_data: dict[str, Any]
+    cosignatures: int
+    purged: bool
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    evidence_id: str
+    path: str | None
+    size: int
+    checkpoint_size: int
+    entries: tuple[int, ...]
+    timestamps: int
+    cosignatures: int
+    purged: bool
+    warnings: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": True, "evidence_id": self.evidence_id, "path": self.path,
+                "bytes": self.size, "checkpoint_size": self.checkpoint_size,
+                "entries": list(self.entries), "timestamps": self.timestamps,
+                "cosignatures": self.cosignatures, "purged": self.purged,
+                "warnings": list(self.warnings)}
+
+
+# --- which entries ---------------------------------------------------------------------
+
+
+def custody_seqs(conn: Connection, item: StoredItem, upto: int) -> list[int]:
+    """Every entry ``< upto`` whose body names the item, submission included."""
+    eid = item.evidence_id
+    found = {item.seq, *(s for s, _ in item.events)}  # intake's evidence_events
+    scan_from = item.seq + 1
+    tables = set(inspect(conn).get_table_names())
+    if {"custody_index", "access_state"} <= tables:
+        from evidence.ledger.access.schema import access_state, custody_index
+
+        found.update(conn.execute(select(custody_index.c.seq)
+                                  .where(custody_index.c.evidence_id == eid)).scalars())
+        indexed = conn.execute(select(func.max(access_state.c.custody_indexed))).scalar()
+        scan_from = max(scan_from, int(indexed or 0))
+    # The tail no index has seen yet: a sequential read of the newest entries.
+    for (seq, data) in conn.execute(select(entries_table.c.seq, entries_table.c.data)
+                                    .where(entries_table.c.seq >= scan_from,
+                                           entries_table.c.seq < upto)
+                                    .order_by(entries_table.c.seq)):
+        if eid.encode() in data and _names(bytes(data), eid):
+            found.add(int(seq))
+    return sorted(s for s in found if s < upto)
+
+
+def _names(data: bytes, evidence_id: str) -> bool:
+    try:
+        return parse_entry(data).body.get("evidence_id") == evidence_id
+    except Exception:  # a damaged entry is the auditor's business, not the bundle's
+        return False
+
+
+# --- which checkpoint ------------------------------------------------------------------
+
+
+def _choose_checkpoint(conn: Connection, led: Ledger, first: int, last: int,
+                       wanted: int | None) -> StoredCheckpoint:
+    if wanted is not None:
+        cp = led.checkpoint_at(wanted)
+        if cp is None:
+            raise ExportError(f"there is no stored checkpoint of size {wanted}")
+        if cp.size <= first:
+            raise ExportError(f"the checkpoint of size {wanted} does not cover the submission "
+                              f"(entry {first})")
+        return cp
+    anchored = conn.execute(select(func.max(anchors.c.checkpoint_size)).where(
+        anchors.c.kind == "tsa", anchors.c.status == ANCHORED,
+        anchors.c.checkpoint_size > last)).scalar()
+    if anchored is not None:
+        cp = led.checkpoint_at(int(anchored))
+        if cp is not None:
+            return cp
+    cp = led.latest_checkpoint()
+    if cp is None or cp.size <= first:
+        raise ExportError(f"no checkpoint covers the submission (entry {first}) yet; "
+                          "try again after the next checkpoint")
+    return cp
+
+
+# --- gathering --------------------------------------------------------------------------
+
+
+def _chain_pem(certs: Sequence[bytes]) -> bytes:
+    out = b""
+    for der in certs:
+        out += x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM)
+    return out
+
+
+def _open_blob(store: BlobStore, sha256: str):  # type: ignore[no-untyped-def]
+    return lambda: store.open(sha256)
+
+
+def gather(led: Ledger, store: BlobStore, evidence_id: str, *,
+           checkpoint_size: int | None = None, now: datetime | None = None) -> Gathered:
+    """The pieces of the bundle, the report data, and warnings for the operator."""
+    now = now or datetime.now(UTC)
+    warnings: list[str] = []
+    with read_transaction(led.engine) as conn:
+        item = load_item(conn, evidence_id)
+        if item is None:
+            raise ExportError(f"no evidence item {evidence_id!r} in this ledger")
+        size_now = led.size
+        seqs = custody_seqs(conn, item, size_now)
+        cp = _choose_checkpoint(conn, led, item.seq, max(seqs), checkpoint_size)
+    later = [s for s in seqs if s >= cp.size]
+    if later:
+        warnings.append(f"entries {later[:10]} are newer than the newest checkpoint "
+                        f"(size {cp.size}) and are not in this bundle; export again after "
+                        "the next checkpoint")
+    seqs = [s for s in seqs if s < cp.size]
+    entries = {s: led.entry(s).data for s in seqs}
+    proofs = {i: led.inclusion_proof(i, cp.size).to_json()
+              for i in sorted({j for s in seqs for j in (s, s - 1) if j >= 0})}
+
+    rows = list_anchors(led.engine, size=cp.size, status=ANCHORED)
+    note = cp.note
+    cosigners = [r for r in rows if r.kind == "witness" and r.cosignature]
+    if cosigners:
+        note = add_signature_lines(note, [line + "\n" for r in cosigners
+                                          for line in r.cosignature.splitlines() if line])
+    stamps = [BundleTimestamp(r.source, r.token, _chain_pem(r.certs), r.gen_time)
+              for r in rows if r.kind == "tsa" and r.token]
+    if not stamps:
+        warnings.append(f"the checkpoint of size {cp.size} has no RFC 3161 timestamp yet: "
+                        "the bundle does not prove a time; export again once it is anchored")
+
+    purged = item.purged
+    metadata = None if item.metadata_jcs is None else json.loads(item.metadata_jcs)
+    files = [] if purged else [
+        BundleFile(f.name, f.media_type, f.size, f.sha256, _open_blob(store, f.sha256))
+        for f in item.files]
+    created = format_time(now)
+    data = report_data(led, item, cp, entries, [r for r in rows if r.kind == "tsa" and r.token],
+                       cosigners, created, warnings)
+    pieces = BundlePieces(
+        evidence_id=evidence_id, created_at=created, exporter=f"evidence {__version__}",
+        log_origin=led.origin, log_verifier_key=led.verifier_key, checkpoint_note=note,
+        checkpoint_size=cp.size, submission_seq=item.seq, entries=entries, proofs=proofs,
+        timestamps=stamps, metadata=metadata, salt=item.salt, files=files,
+        report=render(data))
+    return Gathered(pieces, data, len(cosigners), purged, tuple(warnings))
+
+
+def report_data(led: Ledger, item: StoredItem, cp: StoredCheckpoint,
+                entries: dict[int, bytes], tsa_rows: Sequence[StoredAnchor],
+                cosigners: Sequence[StoredAnchor], created: str, warnings: Sequence[str]
+                ) -> dict[str, Any]:
+    """What the report shows (the input of ``render_report``): plain JSON-able data.
+
+    Keys: evidence_id, kind, case, principal, submitted_at, submission_seq, purged,
+    purged_at, metadata_commitment, files [{name, media_type, size, sha256}],
+    log {origin, verifier_key}, checkpoint {size, root, note}, timestamps [{tsa,
+    gen_time, serial}], witnesses [{name, cosigned_at}], custody [{seq, time, type,
+    principal?, action?, reason?, grantee?}], warnings, created_at, exporter,
+    verify_commands [str]."""
+    custody = []
+    for seq, data in sorted(entries.items()):
+        e = parse_entry(data)
+        custody.append({"seq": seq, "time": e.time, "type": e.type,
+                        **{k: e.body[k] for k in ("principal", "action", "reason", "grantee")
+                           if k in e.body}})
+    name = f"{item.evidence_id}.zip"
+    return {
+        "evidence_id": item.evidence_id, "kind": item.kind, "case": item.case_id,
+        "principal": item.principal, "submitted_at": item.submitted_at,
+        "submission_seq": item.seq, "purged": item.purged, "purged_at": item.purged_at,
+        "metadata_commitment": item.commitment,
+        "files": [{"name": f.name, "media_type": f.media_type, "size": f.size,
+                   "sha256": f.sha256} for f in item.files],
+        "log": {"origin": led.origin, "verifier_key": led.verifier_key},
+        "checkpoint": {"size": cp.size, "root": cp.root.hex(), "note": cp.note},
+        "timestamps": [{"tsa": r.source, "gen_time": r.gen_time, "serial": r.serial}
+                       for r in tsa_rows],
+        "witnesses": [{"name": r.source, "cosigned_at": None if r.cosigned_at is None else
+                       format_time(datetime.fromtimestamp(r.cosigned_at, UTC))}
+                      for r in cosigners],
+        "custody": custody,
+        "warnings": list(warnings),
+        "created_at": created,
+        "exporter": f"evidence {__version__}",
+        "verify_commands": [
+            f"evidence verify {name} --log-key '{led.verifier_key}' --tsa-ca TSA-ROOT.pem",
+            f"evidence verify FILE --bundle {name} --log-key '{led.verifier_key}' "
+            "--tsa-ca TSA-ROOT.pem",
+            f"python verify_bundle.py {name} --log-key '{led.verifier_key}' "
+            "--tsa-ca TSA-ROOT.pem",
+        ],
+    }
+
+
+def render(data: dict[str, Any]) -> dict[str, bytes]:
+    """``report/<name>`` members: the text report, plus the HTML/PDF report of
+    :mod:`evidence.ledger.bundle.report` (``render_report``) when it exists."""
+    out = report_txt.render_report(data)
+    try:
+        report = importlib.import_module("evidence.ledger.bundle.report")
+    except ModuleNotFoundError as e:
+        if e.name != "evidence.ledger.bundle.report":
+            raise
+        return out
+    out.update(report.render_report(data))
+    return out
+
+
+def export_bundle(led: Ledger, store: BlobStore, evidence_id: str,
+                  out: str | os.PathLike[str] | IO[bytes], *,
+                  checkpoint_size: int | None = None, overwrite: bool = False,
+                  now: datetime | None = None) -> ExportResult:
+    """Write the bundle of ``evidence_id`` to ``out`` (path or seekable binary stream)."""
+    g = gather(led, store, evidence_id, checkpoint_size=checkpoint_size, now=now)
+    pieces = g.pieces
+    written: WrittenBundle = write_bundle(pieces, out, overwrite=overwrite)
+    return ExportResult(
+        evidence_id=evidence_id, path=None if written.path is None else str(written.path),
+        size=written.size, checkpoint_size=pieces.checkpoint_size,
+        entries=tuple(sorted(pieces.entries)), timestamps=len(pieces.timestamps),
+        cosignatures=g.cosignatures, purged=g.purged, warnings=g.warnings)

@@ -1,0 +1,80 @@
+"""A plain-text report for the court file, Chinese and English (``report/report.txt``).
+
+Minimal on purpose: the printable HTML/PDF report with a QR code is
+:mod:`evidence.ledger.bundle.report` (``render_report``), which the exporter
+calls when it exists. This one makes every bundle complete without it.
+
+``report_data`` (built by :func:`evidence.ledger.bundle.export.gather`) is plain
+JSON-able data; the keys this module reads are the ones documented on
+:func:`evidence.ledger.bundle.export.report_data`. Everything in the report is
+informational: a court checks the bundle with ``evidence verify`` (the commands
+are printed at the end), never by reading this text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _size(n: int) -> str:
+    return f"{n:,} bytes / 字节"
+
+
+def render_text(d: dict[str, Any]) -> str:
+    L: list[str] = []
+    add = L.append
+    add("EVIDENCE BUNDLE REPORT / 证据包报告")
+    add("=" * 60)
+    add(f"Evidence id / 证据编号:            {d['evidence_id']}")
+    add(f"Kind / 类型:                       {d.get('kind') or '-'}")
+    add(f"Submitted by / 提交方:             {d.get('principal') or '-'}")
+    add(f"Submitted (log time) / 提交时间（日志时间）: {d['submitted_at']}  (entry / 记录 "
+        f"{d['submission_seq']})")
+    if d.get("purged"):
+        add(f"PURGED / 已清除: {d.get('purged_at') or ''} — the files and metadata were deleted;"
+            " the ledger still proves their hashes / 文件与元数据已删除；账本仍证明其哈希值")
+    add("")
+    add("Files / 文件")
+    add("-" * 60)
+    for f in d["files"]:
+        add(f"  {f['name']}  ({f['media_type']}, {_size(f['size'])})")
+        add(f"    SHA-256: {f['sha256']}")
+    add("")
+    add("Preserved no later than / 不晚于以下时间已保全")
+    add("-" * 60)
+    if d["timestamps"]:
+        for t in d["timestamps"]:
+            add(f"  {t['gen_time']}  per / 据 {t['tsa']} (RFC 3161, serial {t.get('serial')})")
+    else:
+        add("  (no RFC 3161 timestamp yet / 尚无 RFC 3161 时间戳)")
+    add("")
+    cp = d["checkpoint"]
+    add("Checkpoint / 检查点")
+    add("-" * 60)
+    add(f"  log / 日志: {d['log']['origin']}   size / 大小: {cp['size']}")
+    add(f"  root / 根哈希: {cp['root']}")
+    add(f"  log key / 日志公钥: {d['log']['verifier_key']}")
+    for w in d["witnesses"]:
+        add(f"  cosigned by witness / 见证方联署: {w['name']} at {w.get('cosigned_at') or '-'}")
+    add("")
+    add("Custody timeline / 保管时间线")
+    add("-" * 60)
+    for c in d["custody"]:
+        who = c.get("principal") or ""
+        add(f"  #{c['seq']}  {c['time']}  {c['type']}  {who}")
+    for w in d.get("warnings", []):
+        add(f"  NOTE / 注意: {w}")
+    add("")
+    add("How to verify independently / 如何独立验证")
+    add("-" * 60)
+    for cmd in d["verify_commands"]:
+        add(f"  {cmd}")
+    add("")
+    add(f"Exported / 导出时间: {d['created_at']} by {d['exporter']}")
+    add("This report is informational; the checks above prove the facts. /")
+    add("本报告仅供参考；事实由上述验证命令证明。")
+    return "\n".join(L) + "\n"
+
+
+def render_report(report_data: dict[str, Any]) -> dict[str, bytes]:
+    return {"report.txt": render_text(report_data).encode("utf-8")}
