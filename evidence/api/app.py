@@ -1,0 +1,109 @@
+"""The application: ``create_app(settings)``; ``app_from_env()`` for uvicorn workers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from evidence import __version__
+from evidence.api import problems
+from evidence.api.problems import Problem
+from evidence.api.routers import evidence, grants, log, meta
+from evidence.api.schemas import ProblemModel
+from evidence.api.services import Services
+from evidence.api.settings import ApiSettings
+
+DESCRIPTION = """Evidence preservation over HTTP: submit evidence and get a signed receipt;
+retrieve it (every retrieval is a ledger entry); share it across borders under time-limited
+grants; check it with RFC 9162 proofs and C2SP checkpoints. Errors are RFC 9457
+`application/problem+json` documents with a stable `code`. See docs/api.md."""
+
+
+def create_app(settings: ApiSettings | None = None, *, services: Services | None = None
+               ) -> FastAPI:
+    settings = settings or ApiSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        svc = services or Services.open(settings)
+        app.state.services = svc
+        try:
+            yield
+        finally:
+            if services is None:
+                svc.close()
+
+    app = FastAPI(title="evidence", version=__version__, description=DESCRIPTION,
+                  lifespan=lifespan)
+    problems.install(app)
+    for r in (meta.router, log.router, evidence.router, grants.router):
+        app.include_router(r)
+    app.add_middleware(BodyLimit, max_body=settings.max_body, max_upload=settings.max_upload)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = get_openapi(title=app.title, version=app.version,
+                              description=app.description, routes=app.routes)
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            schemas["Problem"] = ProblemModel.model_json_schema(
+                ref_template="#/components/schemas/{model}")
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """For ``uvicorn --factory`` / several workers: settings from ``EVIDENCE_API_SETTINGS``."""
+    return create_app(ApiSettings.from_env())
+
+
+class BodyLimit:
+    """Refuse request bodies over the limit (413) without reading them: by Content-Length
+    up front, else while they stream. Submissions get ``max_upload``, the rest ``max_body``."""
+
+    def __init__(self, app: ASGIApp, *, max_body: int, max_upload: int) -> None:
+        self.app, self.max_body, self.max_upload = app, max_body, max_upload
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        upload = scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/evidence"
+        limit = self.max_upload if upload else self.max_body
+        for k, v in scope.get("headers", ()):
+            if k == b"content-length":
+                if not v.isdigit():
+                    return await _send_problem(scope, send, 400, "bad-request",
+                                               "Content-Length is not a number")
+                if int(v) > limit:
+                    return await _send_problem(scope, send, 413, "too-large",
+                                               f"the request body is larger than the limit "
+                                               f"of {limit} bytes")
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > limit:
+                    raise Problem(413, "too-large", f"the request body is larger than the "
+                                                    f"limit of {limit} bytes")
+            return msg
+
+        return await self.app(scope, limited, send)
+
+
+async def _send_problem(scope: Scope, send: Send, status: int, code: str, detail: str) -> None:
+    resp = problems.problem_response(status, code, detail, instance=scope.get("path"))
+    await resp({"type": "http"}, _no_receive, send)
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}

@@ -1,0 +1,1 @@
+"""One router per resource: meta (health, status, me), log, evidence, grants."""

@@ -1,0 +1,196 @@
+"""Evidence items: submit, metadata, file download, receipt, custody history.
+
+Every retrieval of content (the metadata view, a file download; later the bundle
+export) appends an ``evidence.accessed`` entry and waits until it is durable BEFORE
+one byte is served: if the append fails, nothing is served. Receipts and custody
+histories are about the ledger (hashes and signatures), not the content: they are
+not recorded.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from evidence.api.deps import Caller, Role, Svc, remote_addr
+from evidence.api.problems import Problem, authed
+from evidence.api.ranges import parse_range
+from evidence.api.schemas import (
+    CustodyEntry,
+    CustodyView,
+    EvidenceView,
+    ReceiptView,
+    SubmissionReceipt,
+)
+from evidence.api.services import Services
+from evidence.api.uploads import FIELDS, receive_upload
+from evidence.ledger.access import SUBMITTER, Authorization, Principal
+from evidence.ledger.db import read_transaction
+from evidence.ledger.evidence_store import StoredItem
+from evidence.ledger.intake import KINDS, ItemSpec, UnknownEvidence
+from evidence.ledger.schema import entries
+
+router = APIRouter(prefix="/v1/evidence", tags=["evidence"])
+Submitter = Role(SUBMITTER)
+
+EvidenceId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$",
+                                 description="the item's id (ev_...)")]
+Sha256 = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="the file's SHA-256")]
+
+_SUBMIT_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {
+    "schema": {"type": "object", "required": ["case", "kind", "file"], "properties": {
+        "case": {"type": "string", "description": "a case you are a member of"},
+        "kind": {"type": "string", "enum": list(KINDS)},
+        "title": {"type": "string"},
+        "meta": {"type": "string", "description": 'a JSON object of strings, e.g. '
+                                                  '{"shop":"example"}'},
+        "source_url": {"type": "string"},
+        "captured_at": {"type": "string", "description": "RFC 3339"},
+        "file": {"type": "array", "items": {"type": "string", "format": "binary"},
+                 "description": "one or more files; each part's filename is kept"},
+    }}}}}}
+assert set(_SUBMIT_BODY["requestBody"]["content"]["multipart/form-data"]["schema"]
+           ["properties"]) == {*FIELDS, "file"}
+
+
+def _item_or_none(svc: Services, evidence_id: str) -> StoredItem | None:
+    try:
+        return svc.intake.item(evidence_id)
+    except UnknownEvidence:
+        return None
+
+
+def _visible(svc: Services, who: Principal, evidence_id: str, action: str
+             ) -> tuple[StoredItem, Authorization]:
+    item = _item_or_none(svc, evidence_id)
+    auth = svc.access.authorize(who, evidence_id, item.case_id if item else None,
+                                action=action)
+    assert item is not None
+    return item, auth
+
+
+@router.post("", status_code=201, response_model=SubmissionReceipt,
+             openapi_extra=_SUBMIT_BODY, responses=authed(400, 403, 404, 413, 415, 422))
+async def submit(request: Request, svc: Svc,
+                 who: Submitter) -> Response:
+    """Submit one evidence item (multipart: fields and one or more files), as
+    ``evidence submit`` does. Answers once its ``evidence.submitted`` entry is durable,
+    with the log's signed receipt."""
+    up = await receive_upload(request, svc.spool, max_upload=svc.settings.max_upload,
+                              max_files=svc.settings.max_files,
+                              max_file_size=svc.max_file_size)
+    try:
+        case = up.fields["case"]
+        await run_in_threadpool(svc.access.require_submit, who, case)
+        spec = ItemSpec(files=up.files, kind=up.fields["kind"], case=case, principal=who.id,
+                        title=up.fields.get("title") or None, meta=up.meta(),
+                        source_url=up.fields.get("source_url") or None,
+                        captured_at=up.fields.get("captured_at") or None)
+        done = await run_in_threadpool(svc.intake.submit, spec)
+    finally:
+        await run_in_threadpool(up.cleanup)
+    body = SubmissionReceipt(**done.to_json(), log_key=svc.ledger.verifier_key)
+    return Response(body.model_dump_json().encode(), status_code=201,
+                    media_type="application/json",
+                    headers={"Location": f"/v1/evidence/{done.evidence_id}"})
+
+
+@router.get("/{evidence_id}", response_model=EvidenceView, responses=authed(403, 404, 422))
+def metadata(evidence_id: EvidenceId, request: Request, svc: Svc,
+             who: Caller) -> EvidenceView:
+    """The item: files, opened metadata, receipt, custody. Recorded as an access."""
+    _item, auth = _visible(svc, who, evidence_id, "metadata")
+    a = svc.access.record_access(auth, "metadata", remote_addr=remote_addr(request))
+    view = svc.intake.show(evidence_id)
+    for f in view["files"]:
+        f["url"] = f"/v1/evidence/{evidence_id}/files/{f['sha256']}"
+    return EvidenceView(**view, access_seq=a.seq)
+
+
+@router.get("/{evidence_id}/files/{sha256}", response_class=StreamingResponse,
+            responses={200: {"content": {"application/octet-stream": {
+                           "schema": {"type": "string", "format": "binary"}}},
+                           "description": "the file (its own media type)"},
+                       206: {"description": "the requested byte range",
+                             "content": {"application/octet-stream": {
+                                 "schema": {"type": "string", "format": "binary"}}}},
+                       304: {"description": "If-None-Match matched: you have these bytes"},
+                       **authed(403, 404, 410, 416, 422)})
+def download(evidence_id: EvidenceId, sha256: Sha256, request: Request,
+             svc: Svc, who: Caller,
+             range_: Annotated[str | None, Header(alias="Range")] = None,
+             if_none_match: Annotated[str | None, Header()] = None,
+             if_range: Annotated[str | None, Header()] = None) -> Response:
+    """A file of the item, streamed; ``Range`` (one range: 206, or 416), ETag = its
+    SHA-256. Recorded (with the range) as an access before the first byte is sent;
+    under a grant it counts as one download."""
+    item, auth = _visible(svc, who, evidence_id, "download")
+    f = next((f for f in item.files if f.sha256 == sha256), None)
+    if f is None:
+        raise Problem(404, "unknown-file", "this item has no file with that SHA-256")
+    if item.purged:
+        raise Problem(410, "purged", f"the item was purged (entry {item.purged_seq}); its "
+                                     "entries remain, its files are gone")
+    etag = f'"{sha256}"'
+    common = {"ETag": etag, "Accept-Ranges": "bytes", "Cache-Control": "private, no-cache"}
+    if if_none_match is not None and (if_none_match.strip() == "*" or etag in [
+            t.strip().removeprefix("W/") for t in if_none_match.split(",")]):
+        return Response(status_code=304, headers=common)
+    size = svc.store.size(sha256)  # 410 if the blob is gone
+    wanted = range_ if (if_range is None or if_range.strip() == etag) else None
+    rng = parse_range(wanted, size)
+    start, stop = rng if rng is not None else (0, size)
+    a = svc.access.record_access(
+        auth, "download", remote_addr=remote_addr(request), sha256=sha256,
+        byte_range=None if rng is None else f"bytes={start}-{stop - 1}")
+    headers = {**common, "Content-Length": str(stop - start), "X-Access-Seq": str(a.seq),
+               "Content-Disposition": f"attachment; filename*=UTF-8''{quote(f.name, safe='')}"}
+    if rng is not None:
+        headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+    return StreamingResponse(svc.store.iter_range(sha256, start, stop),
+                             status_code=206 if rng is not None else 200,
+                             media_type=f.media_type or "application/octet-stream",
+                             headers=headers)
+
+
+@router.get("/{evidence_id}/receipt", response_model=ReceiptView,
+            responses=authed(403, 404, 422))
+def receipt(evidence_id: EvidenceId, svc: Svc,
+            who: Caller) -> ReceiptView:
+    """The signed receipt, the entry, and (once covered) its inclusion proof to the latest
+    checkpoint with that checkpoint."""
+    item = _item_or_none(svc, evidence_id)
+    svc.access.authorize_read(who, evidence_id, item.case_id if item else None)
+    return ReceiptView(**svc.intake.receipt(evidence_id))
+
+
+@router.get("/{evidence_id}/custody", response_model=CustodyView,
+            responses=authed(403, 404, 422))
+def custody(evidence_id: EvidenceId, svc: Svc,
+            who: Caller,
+            after: Annotated[int, Query(ge=-1, le=2**63 - 1)] = -1,
+            limit: Annotated[int, Query(ge=1, le=1000)] = 1000) -> CustodyView:
+    """The chain of custody: every entry about the item (submitted, shared, accessed,
+    revoked, purged...), exact bytes in log order. Auditors may read any item's."""
+    item = _item_or_none(svc, evidence_id)
+    svc.access.authorize_read(who, evidence_id, item.case_id if item else None)
+    assert item is not None
+    seqs = [s for s, _t in item.events if s > after][:limit]
+    with read_transaction(svc.ledger.engine) as conn:
+        rows = conn.execute(select(entries).where(entries.c.seq.in_(seqs))
+                            .order_by(entries.c.seq)).all() if seqs else []
+    return CustodyView(evidence_id=evidence_id, entries=[
+        CustodyEntry(seq=int(r.seq), leaf_hash=bytes(r.leaf_hash).hex(), type=r.type,
+                     time=r.time, entry_b64=base64.b64encode(bytes(r.data)).decode())
+        for r in rows])
+
+
+# Seam for the evidence bundle (issue 7): GET /v1/evidence/{evidence_id}/bundle.
+# Authorize with action "export", call record_access(auth, "export", ...) and only then
+# stream the bundle ZIP; under a grant an export counts as one download.

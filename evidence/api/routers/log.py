@@ -1,0 +1,155 @@
+"""The log: checkpoints, proofs, entries. Checkpoints and proofs are public (hashes and
+signatures only); raw entries need an auditor or admin token (they name principals,
+file names and the addresses retrievals came from)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from evidence.api.deps import Role, Svc
+from evidence.api.problems import Problem, authed, problems
+from evidence.api.schemas import (
+    CheckpointView,
+    ConsistencyProofModel,
+    Cosignature,
+    EntriesPage,
+    InclusionProofModel,
+    LogEntry,
+    Timestamp,
+)
+from evidence.api.services import Services
+from evidence.ledger.access import ADMIN, AUDITOR
+from evidence.ledger.anchor.schema import ANCHORED
+from evidence.ledger.anchor.status import cosigned_note
+from evidence.ledger.anchor.store import list_anchors
+from evidence.ledger.db import read_transaction
+from evidence.ledger.schema import entries
+
+router = APIRouter(tags=["log"])
+AuditorOrAdmin = Role(AUDITOR, ADMIN)
+
+TEXT = "text/plain; charset=utf-8"
+MAX_U64 = 2**63 - 1
+Size = Annotated[int, Query(ge=0, le=MAX_U64)]
+
+_NOTE_RESPONSE = {200: {"content": {TEXT: {"schema": {"type": "string"}}},
+                        "description": "the C2SP signed checkpoint note"}}
+
+
+def _latest_or_404(svc: Services):  # type: ignore[no-untyped-def]
+    cp = svc.latest_checkpoint()
+    if cp is None:
+        raise Problem(404, "no-checkpoint", "the log has no signed checkpoint yet")
+    return cp
+
+
+@router.get("/checkpoint", response_class=Response, responses={**_NOTE_RESPONSE,
+                                                               **problems(404)})
+@router.get("/v1/log/checkpoint", response_class=Response,
+            responses={**_NOTE_RESPONSE, **problems(404)})
+def latest_checkpoint(svc: Svc) -> Response:
+    """The latest signed checkpoint, as plain text (C2SP tlog-checkpoint in a signed note)."""
+    cp = _latest_or_404(svc)
+    return Response(cp.note.encode(), media_type=TEXT, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/v1/log/checkpoints/{size}", response_model=CheckpointView,
+            responses=problems(404, 422))
+def checkpoint_by_size(size: Annotated[int, Size], svc: Svc
+                       ) -> CheckpointView:
+    """A checkpoint by tree size, with its RFC 3161 timestamps and witness cosignatures."""
+    cp = svc.checkpoint_at(size)
+    if cp is None:
+        raise Problem(404, "no-checkpoint", f"no checkpoint was signed for size {size}")
+    rows = list_anchors(svc.ledger.engine, size=size, status=ANCHORED)
+    ts = [Timestamp(source=r.source, url=r.url, gen_time=r.gen_time, serial=r.serial,
+                    policy=r.policy, verifier=r.verifier,
+                    token_b64=base64.b64encode(r.token).decode(),
+                    certs_b64=[base64.b64encode(c).decode() for c in r.certs])
+          for r in rows if r.kind == "tsa" and r.token]
+    cos = [Cosignature(source=r.source, verifier=r.verifier, cosigned_at=r.cosigned_at,
+                       cosignature=r.cosignature)
+           for r in rows if r.kind == "witness" and r.cosignature]
+    return CheckpointView(size=cp.size, root=cp.root.hex(), created_at=cp.created_at,
+                          note=cp.note, cosigned_note=cosigned_note(svc.ledger, size),
+                          timestamps=ts, cosignatures=cos)
+
+
+@router.get("/v1/log/proof/inclusion", response_model=InclusionProofModel,
+            responses=problems(400, 404, 409, 422))
+def inclusion(svc: Svc,
+              seq: Annotated[int | None, Query(ge=0, le=MAX_U64)] = None,
+              leaf_hash: Annotated[str | None, Query(pattern=r"^[0-9a-fA-F]{64}$")] = None,
+              size: Annotated[int | None, Query(ge=0, le=MAX_U64,
+                                                description="default: the latest "
+                                                            "checkpoint")] = None
+              ) -> Response:
+    """RFC 9162 inclusion proof of an entry (by ``seq`` or ``leaf_hash``) in the tree of
+    ``size`` entries, by default the latest checkpoint (returned with it)."""
+    if (seq is None) == (leaf_hash is None):
+        raise Problem(400, "bad-request", "give exactly one of seq and leaf_hash")
+    if leaf_hash is not None:
+        with read_transaction(svc.ledger.engine) as conn:
+            found = conn.execute(select(entries.c.seq).where(
+                entries.c.leaf_hash == bytes.fromhex(leaf_hash))).scalar()
+        if found is None:
+            raise Problem(404, "unknown-leaf", "no entry has this leaf hash")
+        seq = int(found)
+    assert seq is not None
+    note = None
+    if size is None:
+        cp = _latest_or_404(svc)
+        if seq >= cp.size:
+            raise Problem(409, "not-yet-checkpointed",
+                          f"entry {seq} is not covered by the latest checkpoint (size "
+                          f"{cp.size}) yet; retry shortly", headers={"Retry-After": "1"})
+        size, note = cp.size, cp.note
+    else:
+        cp = svc.checkpoint_at(size)
+        note = cp.note if cp is not None else None
+    p = svc.ledger.inclusion_proof(seq, size)
+    body = InclusionProofModel(**p.to_json(), checkpoint=note)
+    return Response(body.model_dump_json().encode(), media_type="application/json")
+
+
+@router.get("/v1/log/proof/consistency", response_model=ConsistencyProofModel,
+            responses=problems(400, 404, 422))
+def consistency(size1: Size, svc: Svc,
+                size2: Annotated[int | None, Query(ge=0, le=MAX_U64,
+                                                   description="default: the latest "
+                                                               "checkpoint")] = None
+                ) -> Response:
+    """RFC 9162 consistency proof from the tree of ``size1`` to ``size2``."""
+    if size2 is None:
+        cp = _latest_or_404(svc)
+        size2, note = cp.size, cp.note
+    else:
+        cp = svc.checkpoint_at(size2)
+        note = cp.note if cp is not None else None
+    p = svc.ledger.consistency_proof(size1, size2)
+    body = ConsistencyProofModel(**p.to_json(), checkpoint=note)
+    return Response(body.model_dump_json().encode(), media_type="application/json")
+
+
+@router.get("/v1/log/entries", response_model=EntriesPage, responses=authed(400, 403, 422))
+def log_entries(svc: Svc,
+                _who: AuditorOrAdmin,
+                start: Annotated[int, Query(ge=0, le=MAX_U64)] = 0,
+                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> EntriesPage:
+    """Entries ``start`` .. ``start+limit-1`` as exact bytes (base64) and leaf hashes, as in
+    ``evidence log export``: commitments only, never evidence content."""
+    limit = min(limit, svc.settings.page_limit)
+    size = svc.ledger.size
+    if start > size:
+        raise Problem(400, "out-of-range", f"start {start} is past the end of the log "
+                                           f"({size} entries)")
+    end = min(size, start + limit)
+    out = [LogEntry(seq=e.seq, leaf_hash=e.leaf_hash.hex(),
+                    entry_b64=base64.b64encode(e.data).decode())
+           for e in svc.ledger.entries(start, end)]
+    return EntriesPage(size=size, entries=out, next=end if end < size else None)

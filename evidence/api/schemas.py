@@ -1,0 +1,224 @@
+"""Request and response models of the HTTP API (separate from the database tables).
+
+Hashes are lowercase hex; times are the ledger's RFC 3339 UTC form with microseconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Hex64 = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class ProblemModel(BaseModel):
+    """RFC 9457 problem details (``application/problem+json``)."""
+
+    model_config = ConfigDict(title="Problem", extra="allow")
+    type: str = Field(description="urn:evidence:problem:<code>")
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="stable error code; see docs/api.md")
+    instance: str | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class CheckpointSummary(BaseModel):
+    size: int
+    root: str = Hex64
+    created_at: str
+
+
+class Status(BaseModel):
+    origin: str
+    verifier_key: str = Field(description="the log's public key: pin it")
+    size: int = Field(description="entries committed now")
+    checkpoint: CheckpointSummary | None = Field(description="the latest signed checkpoint")
+    version: str
+
+
+class Me(BaseModel):
+    id: str
+    role: Literal["submitter", "court", "foreign", "auditor", "admin"]
+    display_name: str
+    organisation: str | None
+    token_id: str | None
+    cases: list[str]
+
+
+class SubmittedFile(BaseModel):
+    name: str
+    media_type: str
+    size: int
+    sha256: str = Hex64
+
+
+class SubmissionReceipt(BaseModel):
+    """What ``POST /v1/evidence`` answers: the item's entry is durable."""
+
+    evidence_id: str
+    seq: int
+    leaf_hash: str = Hex64
+    time: str
+    receipt: str = Field(description="the log's signed receipt (evidence.receipt/v1 note)")
+    log_key: str
+    files: list[SubmittedFile]
+    metadata_commitment: str = Hex64
+    signed_by_submitter: bool
+    warnings: list[str]
+
+
+class EvidenceFile(SubmittedFile):
+    stored: bool
+    url: str = Field(description="where to download it (GET, Range supported)")
+
+
+class CustodyRef(BaseModel):
+    seq: int
+    type: str
+    time: str
+    leaf_hash: str = Hex64
+
+
+class EvidenceView(BaseModel):
+    evidence_id: str
+    kind: str
+    case: str
+    principal: str
+    seq: int
+    leaf_hash: str = Hex64
+    time: str
+    status: Literal["preserved", "purged"]
+    purged_seq: int | None
+    purged_at: str | None
+    files: list[EvidenceFile]
+    metadata_commitment: str = Hex64
+    metadata: dict[str, Any] | None = Field(description="the committed metadata (opened)")
+    salt: str | None = Field(description="hex salt that opens metadata_commitment")
+    commitment_opens: bool | None
+    submitter_key: str | None
+    receipt: str
+    custody: list[CustodyRef]
+    access_seq: int = Field(description="the evidence.accessed entry recording this view")
+
+
+class InclusionProofModel(BaseModel):
+    index: int
+    tree_size: int
+    leaf_hash: str = Hex64
+    proof: list[str]
+    root: str = Hex64
+    checkpoint: str | None = Field(
+        description="the signed checkpoint of tree_size (null when tree_size has none)")
+
+
+class ConsistencyProofModel(BaseModel):
+    size1: int
+    size2: int
+    root1: str = Hex64
+    root2: str = Hex64
+    proof: list[str]
+    checkpoint: str | None = Field(description="the signed checkpoint of size2, if any")
+
+
+class ReceiptView(BaseModel):
+    evidence_id: str
+    seq: int
+    leaf_hash: str = Hex64
+    time: str
+    log_key: str
+    receipt: str
+    entry: str = Field(description="the exact entry bytes (UTF-8 JSON)")
+    checkpoint: str | None
+    inclusion_proof: dict[str, Any] | None
+
+
+class Timestamp(BaseModel):
+    source: str
+    url: str | None
+    gen_time: str | None
+    serial: str | None
+    policy: str | None
+    verifier: str | None
+    token_b64: str = Field(description="DER TimeStampToken exactly as received, base64")
+    certs_b64: list[str]
+
+
+class Cosignature(BaseModel):
+    source: str
+    verifier: str | None
+    cosigned_at: int | None
+    cosignature: str = Field(description="the tlog-cosignature/v1 signature line(s)")
+
+
+class CheckpointView(BaseModel):
+    size: int
+    root: str = Hex64
+    created_at: str
+    note: str = Field(description="the signed checkpoint note (log signature only)")
+    cosigned_note: str = Field(description="the note with every witness cosignature")
+    timestamps: list[Timestamp]
+    cosignatures: list[Cosignature]
+
+
+class LogEntry(BaseModel):
+    seq: int
+    leaf_hash: str = Hex64
+    entry_b64: str = Field(description="the exact entry bytes that were hashed, base64")
+
+
+class EntriesPage(BaseModel):
+    size: int = Field(description="the log's size when the page was read")
+    entries: list[LogEntry]
+    next: int | None = Field(description="start of the next page, null at the end")
+
+
+class CustodyEntry(LogEntry):
+    type: str
+    time: str
+
+
+class CustodyView(BaseModel):
+    evidence_id: str
+    entries: list[CustodyEntry]
+
+
+class GrantCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grantee: str = Field(min_length=1, max_length=128, description="a foreign principal's id")
+    evidence_ids: list[str] = Field(min_length=1, max_length=100)
+    expires_at: str = Field(min_length=1, max_length=64,
+                            description="RFC 3339 with offset, e.g. 2026-12-31T23:59:59+08:00")
+    not_before: str | None = Field(default=None, min_length=1, max_length=64,
+                                   description="default: now")
+    max_downloads: int | None = Field(default=None, ge=1, le=1_000_000,
+                                      description="null: no limit")
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class GrantView(BaseModel):
+    id: str
+    grantee: str
+    granted_by: str
+    case_id: str
+    evidence_ids: list[str]
+    not_before: str
+    expires_at: str
+    max_downloads: int | None
+    downloads: int
+    note: str | None
+    created_at: str
+    shared_seq: int
+    revoked_at: str | None
+    revoked_by: str | None
+    revoked_seq: int | None
+    status: Literal["pending", "active", "exhausted", "expired", "revoked"]
+
+
+class GrantList(BaseModel):
+    grants: list[GrantView]

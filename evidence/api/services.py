@@ -1,0 +1,88 @@
+"""What the app holds while it runs: the open ledger, intake, access rules, blob store.
+
+Opened once per worker process (FastAPI lifespan), closed on shutdown (which drains the
+sequencer: every acknowledged entry is durable). Reads that are immutable once written
+(checkpoints by size) are cached; the latest checkpoint is re-read at most every
+:data:`LATEST_TTL` seconds (a slightly older checkpoint is still a valid one).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evidence import __version__
+from evidence.api.ratelimit import TokenBucket
+from evidence.api.settings import ApiSettings
+from evidence.ledger.access import AccessControl
+from evidence.ledger.blobs import BlobStore
+from evidence.ledger.config import resolve_data_dir
+from evidence.ledger.intake import Intake, load_settings
+from evidence.ledger.log import Ledger
+from evidence.ledger.store import StoredCheckpoint
+
+LATEST_TTL = 0.25
+
+
+@dataclass
+class Services:
+    settings: ApiSettings
+    ledger: Ledger
+    intake: Intake
+    access: AccessControl
+    store: BlobStore
+    limiter: TokenBucket
+    spool: Path
+    version: str = __version__
+    _cp_cache: OrderedDict[int, StoredCheckpoint] = field(default_factory=OrderedDict)
+    _latest: tuple[float, StoredCheckpoint | None] = (0.0, None)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def open(cls, settings: ApiSettings) -> Services:
+        ledger = Ledger.open(settings.data_dir, settings.db_url)
+        try:
+            data_dir = ledger.config.data_dir if ledger.config else resolve_data_dir(
+                settings.data_dir)
+            intake_settings = load_settings(data_dir, blob_store=settings.blob_store,
+                                            max_file_size=settings.max_file_size)
+            store = intake_settings.open_store()
+            intake = Intake(ledger, store, max_file_size=intake_settings.max_file_size)
+            spool = Path(settings.upload_dir) if settings.upload_dir else data_dir / "tmp-uploads"
+            return cls(settings, ledger, intake, AccessControl(ledger), store,
+                       TokenBucket(settings.rate, settings.burst), spool)
+        except BaseException:
+            ledger.close()
+            raise
+
+    def close(self) -> None:
+        self.ledger.close()
+
+    @property
+    def max_file_size(self) -> int:
+        return self.intake.max_file_size
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        now = time.monotonic()
+        at, cp = self._latest
+        if now - at < LATEST_TTL and cp is not None:
+            return cp
+        cp = self.ledger.latest_checkpoint()
+        self._latest = (now, cp)
+        return cp
+
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
+        with self._lock:
+            cp = self._cp_cache.get(size)
+        if cp is not None:
+            return cp
+        cp = self.ledger.checkpoint_at(size)
+        if cp is not None:
+            with self._lock:
+                self._cp_cache[size] = cp
+                while len(self._cp_cache) > 4096:
+                    self._cp_cache.popitem(last=False)
+        return cp

@@ -1,0 +1,40 @@
+"""Service settings: from ``evidence serve`` options, passed to worker processes by
+environment (``EVIDENCE_API_*``), so that every uvicorn worker builds the same app."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+
+ENV = "EVIDENCE_API_SETTINGS"
+
+DEFAULT_MAX_UPLOAD = 4 << 30  # the whole multipart body of one submission
+DEFAULT_MAX_BODY = 1 << 20  # any other request body (JSON)
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    data_dir: str | None = None
+    db_url: str | None = None
+    blob_store: str | None = None
+    max_file_size: int | None = None  # per file; None: intake's setting (4 GiB)
+    max_upload: int = DEFAULT_MAX_UPLOAD
+    max_body: int = DEFAULT_MAX_BODY
+    max_files: int = 100
+    rate: float = 50.0  # requests per second per token (token bucket refill); 0 = no limit
+    burst: int = 200  # bucket size
+    page_limit: int = 1000  # most entries per /v1/log/entries page
+    upload_dir: str | None = None  # where uploads are spooled; default <data-dir>/tmp-uploads
+
+    def to_env(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls) -> ApiSettings:
+        raw = os.environ.get(ENV)
+        if not raw:
+            return cls()
+        doc = json.loads(raw)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in doc.items() if k in known})

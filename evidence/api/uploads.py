@@ -1,0 +1,273 @@
+"""Receiving a submission: a ``multipart/form-data`` body parsed as it streams in.
+
+File parts are written straight to a private spool folder (one sub-folder per part,
+named by the submitted base name), a chunk at a time: memory stays flat whatever the
+file size. Nothing reaches the blob store or the ledger until the WHOLE body has
+arrived and parsed cleanly; then intake stores the spooled files exactly as the CLI
+stores local files (same code path, same checks, same entry). An upload that is
+aborted, truncated, oversized or malformed is refused and its spool folder removed:
+no blob, no entry.
+
+Names are checked, never cleaned up silently: a name with a path separator, a
+control character, ``.`` or ``..`` is refused (400 ``invalid-file-name``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import unquote
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import Request
+
+from evidence.api.problems import Problem
+
+FIELDS = ("case", "kind", "title", "meta", "source_url", "captured_at")
+FILE_FIELDS = ("file", "files")
+MAX_FIELD = 64 * 1024
+MAX_HEADER = 16 * 1024
+_FILENAME_STAR = re.compile(r"filename\*\s*=\s*([^;]+)", re.IGNORECASE)
+
+
+@dataclass
+class Upload:
+    folder: Path
+    fields: dict[str, str] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+    size: int = 0
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def meta(self) -> dict[str, str]:
+        raw = self.fields.get("meta")
+        if raw is None or raw == "":
+            return {}
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            raise Problem(400, "malformed-json", "the meta field is not valid JSON") from None
+        if not isinstance(value, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise Problem(422, "invalid-input", "meta must be a JSON object of strings")
+        return value
+
+
+def check_file_name(raw: str) -> str:
+    """The submitted base name, or 400: no separators, no control characters, not . or .."""
+    name = unicodedata.normalize("NFC", raw)
+    if (not name or name in (".", "..") or "/" in name or "\\" in name
+            or any(unicodedata.category(c)[0] == "C" for c in name)
+            or len(name.encode("utf-8")) > 255):
+        raise Problem(400, "invalid-file-name",
+                      f"file name {raw[:80]!r} is not a plain base name (no '/', '\\', control "
+                      "characters, '.' or '..'; at most 255 bytes)")
+    return name
+
+
+async def receive_upload(request: Request, spool_root: Path, *, max_upload: int,
+                         max_files: int, max_file_size: int) -> Upload:
+    """Parse the streamed multipart body into spooled files and text fields."""
+    ctype, params = parse_options_header(request.headers.get("content-type", ""))
+    if ctype != b"multipart/form-data":
+        raise Problem(415, "unsupported-media-type",
+                      "send the evidence as multipart/form-data (fields case, kind, ...; "
+                      "one or more file parts named 'file')")
+    boundary = params.get(b"boundary")
+    if not boundary or len(boundary) > 200:
+        raise Problem(400, "bad-multipart", "the multipart boundary is missing or too long")
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise Problem(400, "bad-request", "Content-Length is not a number")
+        if int(declared) > max_upload:
+            raise Problem(413, "too-large", f"the upload is larger than the limit of "
+                                            f"{max_upload} bytes")
+    spool_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    up = Upload(Path(tempfile.mkdtemp(prefix="upload-", dir=spool_root)))
+    state = _PartState(up, max_files=max_files, max_file_size=max_file_size)
+    parser = MultipartParser(boundary, state.callbacks())
+    try:
+        async for chunk in request.stream():
+            up.size += len(chunk)
+            if up.size > max_upload:
+                raise Problem(413, "too-large",
+                              f"the upload is larger than the limit of {max_upload} bytes")
+            if chunk:
+                parser.write(chunk)
+                state.raise_pending()
+        parser.finalize()
+        state.raise_pending()
+        if not state.ended:
+            raise Problem(400, "truncated-upload", "the multipart body ended before its final "
+                          "boundary (truncated upload); nothing was stored")
+        if not up.files:
+            raise Problem(422, "invalid-input", "no file parts (name them 'file')")
+        for required in ("case", "kind"):
+            if not up.fields.get(required):
+                raise Problem(422, "invalid-input", f"the field {required!r} is required")
+        return up
+    except BaseException:
+        state.close_file()
+        up.cleanup()
+        raise
+    finally:
+        state.close_file()
+
+
+class _PartState:
+    """python-multipart callbacks; errors are parked and raised after ``write`` returns."""
+
+    def __init__(self, up: Upload, *, max_files: int, max_file_size: int) -> None:
+        self.up = up
+        self.max_files = max_files
+        self.max_file_size = max_file_size
+        self.ended = False
+        self.error: Problem | None = None
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._hname = bytearray()
+        self._hvalue = bytearray()
+        self._file: BinaryIO | None = None
+        self._file_size = 0
+        self._field: str | None = None
+        self._buf = bytearray()
+
+    def callbacks(self) -> dict[str, Any]:
+        return {"on_part_begin": self._begin, "on_header_field": self._hfield,
+                "on_header_value": self._hval, "on_header_end": self._hend,
+                "on_headers_finished": self._headers_done, "on_part_data": self._data,
+                "on_part_end": self._end_part, "on_end": self._end}
+
+    def raise_pending(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def _fail(self, p: Problem) -> None:
+        if self.error is None:
+            self.error = p
+
+    def close_file(self) -> None:
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+
+    def _begin(self) -> None:
+        self._headers, self._field, self._buf = [], None, bytearray()
+        self._hname, self._hvalue = bytearray(), bytearray()
+
+    def _hfield(self, data: bytes, start: int, end: int) -> None:
+        self._hname += data[start:end]
+
+    def _hval(self, data: bytes, start: int, end: int) -> None:
+        self._hvalue += data[start:end]
+        if len(self._hvalue) > MAX_HEADER:
+            self._fail(Problem(400, "bad-multipart", "a part header is too long"))
+
+    def _hend(self) -> None:
+        self._headers.append((bytes(self._hname).lower(), bytes(self._hvalue)))
+        self._hname, self._hvalue = bytearray(), bytearray()
+
+    def _headers_done(self) -> None:
+        if self.error is not None:
+            return
+        disp = next((v for k, v in self._headers if k == b"content-disposition"), None)
+        if disp is None:
+            return self._fail(Problem(400, "bad-multipart", "a part has no Content-Disposition"))
+        kind, params = parse_options_header(disp)
+        try:
+            name = params.get(b"name", b"").decode("utf-8")
+            filename = params.get(b"filename")
+            star = _FILENAME_STAR.search(disp.decode("latin-1"))
+            if star:  # RFC 5987: UTF-8''percent-encoded
+                charset, _, value = star.group(1).strip().strip('"').partition("''")
+                filename = unquote(value, errors="strict").encode() if charset.lower() in (
+                    "utf-8", "utf8") else None
+                if filename is None:
+                    return self._fail(Problem(400, "invalid-file-name",
+                                              "filename* must be UTF-8"))
+            fname = None if filename is None else filename.decode("utf-8")
+        except UnicodeDecodeError:
+            return self._fail(Problem(400, "invalid-file-name", "a part's name or file name is "
+                                      "not UTF-8"))
+        if kind != b"form-data":
+            return self._fail(Problem(400, "bad-multipart", "parts must be form-data"))
+        if fname is not None or name in FILE_FIELDS:
+            if name not in FILE_FIELDS:
+                return self._fail(Problem(400, "unknown-field",
+                                          f"file part {name!r}: name file parts 'file'"))
+            if fname is None:
+                return self._fail(Problem(400, "invalid-file-name", "a file part has no "
+                                          "filename"))
+            if len(self.up.files) >= self.max_files:
+                return self._fail(Problem(413, "too-many-files",
+                                          f"at most {self.max_files} files per submission"))
+            safe = check_file_name_or_none(fname)
+            if safe is None:
+                return self._fail(Problem(400, "invalid-file-name",
+                                          f"file name {fname[:80]!r} is not a plain base name "
+                                          "(no '/', '\\', control characters, '.' or '..'; at "
+                                          "most 255 bytes)"))
+            part_dir = self.up.folder / str(len(self.up.files))
+            part_dir.mkdir(mode=0o700)
+            path = part_dir / safe
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                         0o600)
+            self._file = os.fdopen(fd, "wb")
+            self._file_size = 0
+            self.up.files.append(path)
+            return None
+        if name not in FIELDS:
+            return self._fail(Problem(400, "unknown-field", f"unknown field {name[:40]!r}; "
+                                      f"expected {', '.join(FIELDS)} and file parts"))
+        if name in self.up.fields:
+            return self._fail(Problem(400, "bad-multipart", f"the field {name!r} is repeated"))
+        self._field = name
+        return None
+
+    def _data(self, data: bytes, start: int, end: int) -> None:
+        if self.error is not None:
+            return
+        n = end - start
+        if self._file is not None:
+            self._file_size += n
+            if self._file_size > self.max_file_size:
+                self.close_file()
+                return self._fail(Problem(413, "file-too-large", f"a file is larger than the "
+                                          f"limit of {self.max_file_size} bytes"))
+            self._file.write(data[start:end])
+        elif self._field is not None:
+            self._buf += data[start:end]
+            if len(self._buf) > MAX_FIELD:
+                self._fail(Problem(413, "too-large", f"the field {self._field!r} is longer "
+                                   f"than {MAX_FIELD} bytes"))
+        return None
+
+    def _end_part(self) -> None:
+        if self._file is not None:
+            self.close_file()
+        elif self._field is not None and self.error is None:
+            try:
+                self.up.fields[self._field] = bytes(self._buf).decode("utf-8")
+            except UnicodeDecodeError:
+                self._fail(Problem(400, "bad-request", f"the field {self._field!r} is not UTF-8"))
+        self._field = None
+
+    def _end(self) -> None:
+        self.ended = True
+
+
+def check_file_name_or_none(raw: str) -> str | None:
+    try:
+        return check_file_name(raw)
+    except Problem:
+        return None

@@ -1,0 +1,360 @@
+"""HTTP service and access commands: ``evidence serve``, ``evidence user|token|case|grant``.
+
+Access administration is done here, on the server's host, by the operator (there is
+no admin HTTP endpoint that creates principals or tokens). Grants made here name the
+principal they are made for (``--as``), which the ledger records.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from evidence.cli.main import cli
+from evidence.cli.output import emit_json, fail
+from evidence.ledger.access import (
+    ROLES,
+    AccessControl,
+    AccessError,
+    Grant,
+    TokenInfo,
+    parse_user_time,
+)
+from evidence.ledger.errors import LedgerError
+from evidence.ledger.keyfile import KeyFileError
+from evidence.ledger.log import Ledger
+
+
+def _where(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--json", "as_json", is_flag=True, help="Print JSON.")(f)
+    f = click.option("--db", "db_url", metavar="URL", envvar="EVIDENCE_DB_URL",
+                     help="Database URL; env EVIDENCE_DB_URL.")(f)
+    f = click.option("--data-dir", metavar="DIR", envvar="EVIDENCE_DATA_DIR",
+                     help="Ledger data directory (env EVIDENCE_DATA_DIR; "
+                          "default ./evidence-data).")(f)
+    return f
+
+
+def _access(data_dir: str | None, db_url: str | None, as_json: bool) -> AccessControl:
+    try:
+        return AccessControl(Ledger.open(data_dir, db_url))
+    except (LedgerError, KeyFileError) as e:
+        fail(str(e), as_json=as_json)
+        raise
+
+
+def _run(ac: AccessControl, as_json: bool, fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except (AccessError, LedgerError) as e:
+        code = getattr(e, "code", "error")
+        fail(str(e), as_json=as_json, code=1, **({"code": code} if as_json else {}))
+    finally:
+        ac.ledger.close()
+
+
+# --- serve ------------------------------------------------------------------------------
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="uvicorn worker processes (PostgreSQL recommended above 1).")
+@click.option("--blob-store", metavar="PATH|URL", envvar="EVIDENCE_BLOB_STORE",
+              help="Blob store (default DIR/blobs; env EVIDENCE_BLOB_STORE).")
+@click.option("--max-file-size", metavar="SIZE", envvar="EVIDENCE_MAX_FILE_SIZE",
+              help="Largest file accepted (default 4 GiB).")
+@click.option("--max-upload", metavar="SIZE", default="4GiB", show_default=True,
+              help="Largest submission (whole multipart body).")
+@click.option("--rate", type=click.FloatRange(min=0), default=50.0, show_default=True,
+              help="Requests per second per API token (per worker); 0 = no limit.")
+@click.option("--burst", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Token-bucket size: requests a token may send at once.")
+@click.option("--proxy-headers", is_flag=True,
+              help="Trust X-Forwarded-For from --forwarded-allow-ips (behind a proxy).")
+@click.option("--forwarded-allow-ips", default="127.0.0.1", show_default=True)
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@click.option("--access-log/--no-access-log", default=True, show_default=True)
+@_where
+def serve_cmd(host: str, port: int, workers: int, blob_store: str | None,
+              max_file_size: str | None, max_upload: str, rate: float, burst: int,
+              proxy_headers: bool, forwarded_allow_ips: str, log_level: str, access_log: bool,
+              data_dir: str | None, db_url: str | None, as_json: bool) -> None:
+    """Serve the HTTP API (docs/api.md) on the ledger in DIR."""
+    import uvicorn
+
+    from evidence.api.settings import ENV, ApiSettings
+    from evidence.ledger.intake.settings import SettingsError, parse_size
+
+    try:
+        settings = ApiSettings(
+            data_dir=str(data_dir) if data_dir else None, db_url=db_url, blob_store=blob_store,
+            max_file_size=parse_size(max_file_size) if max_file_size else None,
+            max_upload=parse_size(max_upload), rate=rate, burst=burst)
+    except SettingsError as e:
+        fail(str(e), as_json=as_json)
+    # fail fast, with a readable message, before uvicorn starts workers
+    try:
+        Ledger.open(data_dir, db_url).close()
+    except (LedgerError, KeyFileError) as e:
+        fail(str(e), as_json=as_json)
+    os.environ[ENV] = settings.to_env()
+    click.echo(f"serving on http://{host}:{port} ({workers} worker(s))", err=True)
+    uvicorn.run("evidence.api.app:app_from_env", factory=True, host=host, port=port,
+                workers=workers, log_level=log_level, access_log=access_log,
+                proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips,
+                loop="auto", http="auto", timeout_graceful_shutdown=30)
+
+
+# --- users and tokens ------------------------------------------------------------------
+
+
+@cli.group("user")
+def user_group() -> None:
+    """Principals (users of the API) and their roles."""
+
+
+@user_group.command("add")
+@click.argument("principal_id")
+@click.option("--role", type=click.Choice(ROLES), required=True,
+              help="submitter (rights holder, lawyer), court (judge, clerk, mediator, "
+                   "arbitrator), foreign (a party abroad, by grant), auditor, admin.")
+@click.option("--name", "display_name", help="Display name (default: the id).")
+@click.option("--org", "organisation", help="Organisation.")
+@_where
+def user_add(principal_id: str, role: str, display_name: str | None, organisation: str | None,
+             data_dir: str | None, db_url: str | None, as_json: bool) -> None:
+    """Add a principal. Then `evidence token create PRINCIPAL_ID` gives it a token."""
+    ac = _access(data_dir, db_url, as_json)
+    p = _run(ac, as_json, lambda: ac.add_principal(principal_id, role, display_name,
+                                                   organisation))
+    if as_json:
+        emit_json({"ok": True, "id": p.id, "role": p.role, "display_name": p.display_name,
+                   "organisation": p.organisation})
+    else:
+        click.echo(f"{p.id} ({p.role}) added")
+
+
+@user_group.command("list")
+@_where
+def user_list(data_dir: str | None, db_url: str | None, as_json: bool) -> None:
+    """List principals."""
+    ac = _access(data_dir, db_url, as_json)
+    ps = _run(ac, as_json, ac.list_principals)
+    if as_json:
+        emit_json({"ok": True, "principals": [
+            {"id": p.id, "role": p.role, "display_name": p.display_name,
+             "organisation": p.organisation} for p in ps]})
+    else:
+        for p in ps:
+            click.echo(f"{p.id}\t{p.role}\t{p.display_name}")
+
+
+@cli.group("token")
+def token_group() -> None:
+    """API tokens (bearer). Stored only as SHA-256: shown once, when created."""
+
+
+def _token_json(t: TokenInfo) -> dict[str, Any]:
+    return {"id": t.id, "principal": t.principal_id, "label": t.label,
+            "created_at": t.created_at, "expires_at": t.expires_at, "revoked_at": t.revoked_at}
+
+
+@token_group.command("create")
+@click.argument("principal_id")
+@click.option("--label", help="What the token is for (shown in `token list`).")
+@click.option("--expires", metavar="TIME", help="RFC 3339 expiry, e.g. 2027-01-01T00:00:00Z.")
+@_where
+def token_create(principal_id: str, label: str | None, expires: str | None,
+                 data_dir: str | None, db_url: str | None, as_json: bool) -> None:
+    """Create a token for PRINCIPAL_ID and print it ONCE (only its hash is kept)."""
+    ac = _access(data_dir, db_url, as_json)
+
+    def make() -> tuple[TokenInfo, str]:
+        exp = parse_user_time(expires, "--expires") if expires else None
+        return ac.create_token(principal_id, label=label, expires_at=exp)
+
+    info, token = _run(ac, as_json, make)
+    if as_json:
+        emit_json({"ok": True, **_token_json(info), "token": token})
+    else:
+        click.echo(f"token {info.id} for {principal_id}; it is shown only now:", err=True)
+        click.echo(token)
+
+
+@token_group.command("revoke")
+@click.argument("token_id")
+@_where
+def token_revoke(token_id: str, data_dir: str | None, db_url: str | None,
+                 as_json: bool) -> None:
+    """Revoke a token (by its id, tok-...): refused from the next request on."""
+    ac = _access(data_dir, db_url, as_json)
+    info = _run(ac, as_json, lambda: ac.revoke_token(token_id))
+    if as_json:
+        emit_json({"ok": True, **_token_json(info)})
+    else:
+        click.echo(f"token {info.id} revoked at {info.revoked_at}")
+
+
+@token_group.command("list")
+@click.option("--principal", "principal_id", help="Only this principal's tokens.")
+@_where
+def token_list(principal_id: str | None, data_dir: str | None, db_url: str | None,
+               as_json: bool) -> None:
+    """List tokens (ids and state; the tokens themselves are not stored)."""
+    ac = _access(data_dir, db_url, as_json)
+    ts = _run(ac, as_json, lambda: ac.list_tokens(principal_id))
+    if as_json:
+        emit_json({"ok": True, "tokens": [_token_json(t) for t in ts]})
+    else:
+        for t in ts:
+            state = f"revoked {t.revoked_at}" if t.revoked_at else "active"
+            click.echo(f"{t.id}\t{t.principal_id}\t{state}\t{t.label or ''}")
+
+
+# --- cases ---------------------------------------------------------------------------------
+
+
+@cli.group("case")
+def case_group() -> None:
+    """Cases and their members: a principal sees the evidence of its cases."""
+
+
+@case_group.command("add")
+@click.argument("case_id")
+@click.option("--title", help="Title (default: the id).")
+@_where
+def case_add(case_id: str, title: str | None, data_dir: str | None, db_url: str | None,
+             as_json: bool) -> None:
+    """Create a case."""
+    ac = _access(data_dir, db_url, as_json)
+    _run(ac, as_json, lambda: ac.add_case(case_id, title))
+    if as_json:
+        emit_json({"ok": True, "case": case_id})
+    else:
+        click.echo(f"case {case_id} added")
+
+
+@case_group.group("member")
+def member_group() -> None:
+    """Case members."""
+
+
+@member_group.command("add")
+@click.argument("case_id")
+@click.argument("principal_id")
+@_where
+def member_add(case_id: str, principal_id: str, data_dir: str | None, db_url: str | None,
+               as_json: bool) -> None:
+    """Make PRINCIPAL_ID (submitter, court or foreign) a member of CASE_ID."""
+    ac = _access(data_dir, db_url, as_json)
+    _run(ac, as_json, lambda: ac.add_member(case_id, principal_id))
+    if as_json:
+        emit_json({"ok": True, "case": case_id, "member": principal_id})
+    else:
+        click.echo(f"{principal_id} is a member of {case_id}")
+
+
+# --- grants ------------------------------------------------------------------------------
+
+
+@cli.group("grant")
+def grant_group() -> None:
+    """Cross-border grants: a foreign party's time-limited access to named items."""
+
+
+def _grant_json(g: Grant) -> dict[str, Any]:
+    from evidence.ledger.sequencer import utc_now
+
+    return {"id": g.id, "grantee": g.grantee, "granted_by": g.granted_by, "case": g.case_id,
+            "evidence_ids": list(g.evidence_ids), "not_before": g.not_before,
+            "expires_at": g.expires_at, "max_downloads": g.max_downloads,
+            "downloads": g.downloads, "note": g.note, "created_at": g.created_at,
+            "shared_seq": g.shared_seq, "revoked_at": g.revoked_at, "revoked_by": g.revoked_by,
+            "revoked_seq": g.revoked_seq, "status": g.status(utc_now())}
+
+
+@grant_group.command("add")
+@click.option("--as", "grantor", required=True, metavar="PRINCIPAL",
+              help="The submitter or court member of the case who grants (recorded).")
+@click.option("--to", "grantee", required=True, metavar="PRINCIPAL", help="The foreign party.")
+@click.option("--evidence", "evidence_ids", required=True, multiple=True, metavar="ID",
+              help="An evidence item (repeat for several; all of one case).")
+@click.option("--expires", required=True, metavar="TIME", help="RFC 3339 end of the grant.")
+@click.option("--not-before", metavar="TIME", help="RFC 3339 start (default: now).")
+@click.option("--max-downloads", type=click.IntRange(min=1), help="Download limit.")
+@click.option("--note", help="Why (kept off the ledger).")
+@_where
+def grant_add(grantor: str, grantee: str, evidence_ids: tuple[str, ...], expires: str,
+              not_before: str | None, max_downloads: int | None, note: str | None,
+              data_dir: str | None, db_url: str | None, as_json: bool) -> None:
+    """Grant a foreign party access to evidence items (appends evidence.shared entries)."""
+    from evidence.ledger.db import read_transaction
+    from evidence.ledger.evidence_store import load_item
+
+    ac = _access(data_dir, db_url, as_json)
+
+    def make() -> Grant:
+        who = ac.get_principal(grantor)
+        with read_transaction(ac.engine) as conn:
+            cases = {e: (it.case_id if (it := load_item(conn, e)) and not it.purged else None)
+                     for e in evidence_ids}
+        return ac.create_grant(
+            who, grantee, cases, expires_at=parse_user_time(expires, "--expires"),
+            not_before=parse_user_time(not_before, "--not-before") if not_before else None,
+            max_downloads=max_downloads, note=note)
+
+    g = _run(ac, as_json, make)
+    if as_json:
+        emit_json({"ok": True, **_grant_json(g)})
+    else:
+        click.echo(f"grant {g.id}: {grantee} may retrieve {', '.join(g.evidence_ids)} "
+                   f"until {g.expires_at} (entry {g.shared_seq})")
+
+
+@grant_group.command("revoke")
+@click.argument("grant_id")
+@click.option("--as", "who", required=True, metavar="PRINCIPAL",
+              help="Who revokes (the grantor, a case member or an admin; recorded).")
+@_where
+def grant_revoke(grant_id: str, who: str, data_dir: str | None, db_url: str | None,
+                 as_json: bool) -> None:
+    """Revoke a grant now (appends evidence.share_revoked entries)."""
+    ac = _access(data_dir, db_url, as_json)
+    g = _run(ac, as_json, lambda: ac.revoke_grant(ac.get_principal(who), grant_id))
+    if as_json:
+        emit_json({"ok": True, **_grant_json(g)})
+    else:
+        click.echo(f"grant {g.id} revoked at {g.revoked_at} (entry {g.revoked_seq})")
+
+
+@grant_group.command("list")
+@click.option("--principal", "principal_id", help="Only grants this principal may see.")
+@click.option("--evidence", "evidence_id", help="Only grants naming this item.")
+@_where
+def grant_list(principal_id: str | None, evidence_id: str | None, data_dir: str | None,
+               db_url: str | None, as_json: bool) -> None:
+    """List grants and their status."""
+    ac = _access(data_dir, db_url, as_json)
+
+    def get() -> list[Grant]:
+        who = ac.get_principal(principal_id) if principal_id else None
+        return ac.list_grants(who, evidence_id=evidence_id)
+
+    gs = _run(ac, as_json, get)
+    if as_json:
+        emit_json({"ok": True, "grants": [_grant_json(g) for g in gs]})
+        return
+    for g in gs:
+        j = _grant_json(g)
+        click.echo(f"{g.id}\t{g.grantee}\t{j['status']}\tuntil {g.expires_at}\t"
+                   f"{g.downloads}/{g.max_downloads or '-'}\t{','.join(g.evidence_ids)}")
+    if not gs:
+        click.echo("no grants", err=True)
+    sys.stdout.flush()
