@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import re
 import secrets
 import stat
@@ -30,7 +31,7 @@ import threading
 import time as _time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -274,38 +275,58 @@ class Intake:
         held: list[str] = []
         try:
             staged = self._stage(spec, held)
-            return self._append(staged, held)
-        finally:
+        except BaseException:
             self._release(held)
+            raise
+        return self._append(staged, held)
 
     def submit_many(self, specs: Iterable[ItemSpec], *, workers: int = 16
                     ) -> Iterator[tuple[ItemSpec, Submitted | Exception]]:
-        """Submit many items concurrently (hashing in a thread pool; the sequencer
-        group-commits). Yields ``(spec, Submitted or the exception)`` as each finishes,
-        a ``Submitted`` only once durable."""
-        def one(spec: ItemSpec) -> Submitted | Exception:
-            try:
-                return self.submit(spec)
-            except (IntakeError, LedgerError, BlobError, VerificationError, OSError) as e:
-                return e
+        """Submit many items, each its own entry. Yields ``(spec, Submitted or the
+        exception)`` as each finishes; a ``Submitted`` only once durable.
 
+        A pool of ``workers`` threads stores and describes items (the hashing runs
+        without the GIL); each hands its entry to the sequencer without waiting, so the
+        sequencer group-commits whatever is queued while the pool goes on hashing."""
+        done_q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+        def start(spec: ItemSpec) -> None:
+            held: list[str] = []
+            try:
+                staged = self._stage(spec, held)
+                fut = self._enqueue(staged)
+            except Exception as e:
+                self._release(held)
+                done_q.put((spec, None, held, e))
+                return
+            fut.add_done_callback(lambda f: done_q.put((spec, staged, held, f)))
+
+        window = max(1, workers) * 8
+        outstanding = 0
+        it = iter(specs)
+        exhausted = False
         with ThreadPoolExecutor(max_workers=max(1, workers),
                                 thread_name_prefix="intake") as pool:
-            pending: dict[Any, ItemSpec] = {}
-            it = iter(specs)
-            window = max(1, workers) * 4
-            from concurrent.futures import FIRST_COMPLETED, wait
-
-            for spec in it:
-                pending[pool.submit(one, spec)] = spec
-                if len(pending) >= window:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for f in done:
-                        yield pending.pop(f), f.result()
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for f in done:
-                    yield pending.pop(f), f.result()
+            while True:
+                while not exhausted and outstanding < window:
+                    try:
+                        spec = next(it)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    pool.submit(start, spec)
+                    outstanding += 1
+                if outstanding == 0:
+                    return
+                spec, staged, held, fut = done_q.get()
+                outstanding -= 1
+                if staged is None:
+                    yield spec, fut
+                    continue
+                try:
+                    yield spec, self._finish(staged, held, fut)
+                except (IntakeError, LedgerError, BlobError, VerificationError, OSError) as e:
+                    yield spec, e
 
     def _hold(self, held: list[str], sha: str) -> None:
         with self._inflight_lock:
@@ -432,6 +453,10 @@ class Intake:
         return _Staged(spec, paths, stats, evidence_id, body, metadata_jcs, salt, warnings)
 
     def _append(self, staged: _Staged, held: list[str]) -> Submitted:
+        return self._finish(staged, held, self._enqueue(staged))
+
+    def _enqueue(self, staged: _Staged) -> Future[list[Appended]]:
+        """Hand the entry to the sequencer; its rows commit in the same transaction."""
         led = self.ledger
         spec = staged.spec
 
@@ -446,12 +471,20 @@ class Intake:
                 submitter_key=(staged.body.get("submitter") or {}).get("key"),
                 files=staged.body["files"])
 
+        return led.submit([(SUBMITTED, staged.body)], rows=rows)
+
+    def _finish(self, staged: _Staged, held: list[str], fut: Future[list[Appended]]
+                ) -> Submitted:
+        """Wait for the commit; on failure remove the blobs only this item wrote."""
         try:
-            a = led.submit([(SUBMITTED, staged.body)], rows=rows).result()[0]
-        except BaseException:
-            self._discard(held)
-            raise
-        self._ensure_blobs(staged)
+            try:
+                a = fut.result()[0]
+            except BaseException:
+                self._discard(held)
+                raise
+            self._ensure_blobs(staged)
+        finally:
+            self._release(held)
         return Submitted(staged.evidence_id, a.seq, a.leaf_hash.hex(), a.time, staged.receipt,
                          staged.body, tuple(staged.warnings))
 

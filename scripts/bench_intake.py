@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Intake benchmark (run by hand; prints figures beside limits and targets).
+
+1. One large file (default 1 GiB) through ``Intake.submit`` to the filesystem blob
+   store, in a child process so that its peak RSS (ru_maxrss) is the intake's alone.
+   Target: >= 80% of the single-pass SHA-256 limit measured here, peak < 100 MB.
+2. Many small files (default 10,000) with ``evidence submit --each`` semantics
+   (``Intake.submit_many``). Target: >= 2,000 items/s.
+
+    .venv/bin/python scripts/bench_intake.py [--size-mib 1024] [--files 10000]
+        [--workers 16] [--dir /var/tmp]
+
+The working directory should be on the disk the blob store would use (not tmpfs, or
+fsync is free and the figures flatter us).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CHILD = r"""
+import json, resource, sys, time
+from pathlib import Path
+from evidence.ledger.blobs import FilesystemBlobStore
+from evidence.ledger.intake import Intake, ItemSpec
+from evidence.ledger.log import Ledger
+data, path = Path(sys.argv[1]), Path(sys.argv[2])
+led = Ledger.open(data)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+intake = Intake(led, FilesystemBlobStore(data / "blobs"), max_file_size=1 << 40)
+t = time.perf_counter()
+res = intake.submit(ItemSpec(files=[path], kind="video", case="bench", principal="bench"))
+dt = time.perf_counter() - t
+led.close()
+print(json.dumps({"seconds": dt, "seq": res.seq, "rss_before_kib": before,
+                  "rss_peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def sha256_limit(n_mib: int = 512) -> float:
+    """Bytes/s of one hashlib SHA-256 pass over in-memory 1 MiB chunks (the ceiling)."""
+    block = os.urandom(1 << 20)
+    h = hashlib.sha256()
+    best = 0.0
+    for _ in range(3):
+        t = time.perf_counter()
+        for _ in range(n_mib // 3 or 1):
+            h.update(block)
+        best = max(best, (n_mib // 3 or 1) * (1 << 20) / (time.perf_counter() - t))
+    return best
+
+
+def make_ledger(base: Path) -> Path:
+    from evidence.ledger.log import Ledger
+
+    data = base / "data"
+    Ledger.create(data, "bench.example/log").close()
+    return data
+
+
+def bench_large(base: Path, size_mib: int) -> dict[str, float]:
+    data = make_ledger(base / "large")
+    path = base / "large.bin"
+    chunk = os.urandom(1 << 20)
+    with open(path, "wb") as f:
+        for _ in range(size_mib):
+            f.write(chunk)
+    # warm the page cache, so the figure is intake's, not the disk's read speed
+    with open(path, "rb") as f:
+        while f.read(8 << 20):
+            pass
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-c", CHILD, str(data), str(path)], env=env,
+                         check=True, capture_output=True, text=True).stdout
+    r = json.loads(out)
+    path.unlink()
+    return {"bytes": size_mib << 20, **r}
+
+
+def bench_small(base: Path, n: int, workers: int) -> dict[str, float]:
+    from evidence.ledger.blobs import FilesystemBlobStore
+    from evidence.ledger.intake import Intake, ItemSpec, Submitted, expand_each
+    from evidence.ledger.log import Ledger
+
+    data = make_ledger(base / "small")
+    top = base / "small-files"
+    top.mkdir()
+    for i in range(n):
+        (top / f"{i:06d}.txt").write_bytes(f"small evidence file {i}\n".encode() * (1 + i % 20))
+    led = Ledger.open(data)
+    intake = Intake(led, FilesystemBlobStore(data / "blobs"))
+    t = time.perf_counter()
+    paths = [p for p, reason in expand_each([top]) if reason is None]
+    specs = (ItemSpec(files=[p], kind="document", case="bench", principal="bench")
+             for p in paths)
+    ok = sum(isinstance(r, Submitted) for _, r in intake.submit_many(specs, workers=workers))
+    dt = time.perf_counter() - t
+    led.close()
+    return {"items": ok, "seconds": dt}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size-mib", type=int, default=1024)
+    ap.add_argument("--files", type=int, default=10_000)
+    ap.add_argument("--workers", type=int, default=16)
+    ap.add_argument("--dir", default=None, help="working directory (default: system temp)")
+    args = ap.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="bench-intake-", dir=args.dir))
+    try:
+        limit = sha256_limit()
+        print(f"single-pass SHA-256 limit here: {limit / 1e9:.2f} GB/s "
+              "(the issue assumes 1.8 GB/s)")
+        big = bench_large(base, args.size_mib)
+        rate = big["bytes"] / big["seconds"]
+        peak_mb = big["rss_peak_kib"] * 1024 / 1e6
+        grew_mb = (big["rss_peak_kib"] - big["rss_before_kib"]) * 1024 / 1e6
+        print(f"1 file of {args.size_mib} MiB: {big['seconds']:.2f} s, {rate / 1e9:.2f} GB/s "
+              f"= {100 * rate / limit:.0f}% of the SHA-256 limit (target >= 80%)")
+        print(f"  peak RSS of the submitting process: {peak_mb:.0f} MB (target < 100 MB; "
+              f"{grew_mb:.0f} MB above the process's size before the submit)")
+        small = bench_small(base, args.files, args.workers)
+        print(f"{small['items']} small files with --each: {small['seconds']:.2f} s, "
+              f"{small['items'] / small['seconds']:.0f} items/s (target >= 2,000 items/s; "
+              f"{args.workers} workers, {os.cpu_count()} cores)")
+        print(f"(max RSS of this process: "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
