@@ -463,8 +463,9 @@ def _check_entries(reader: BundleReader, cp: VerifiedCheckpoint, report: BundleR
         p = proofs.get(index)
         if not isinstance(p, dict):
             return f"no inclusion proof for leaf {index}"
-        if p.get("index") != index or type(p.get("tree_size")) is not int \
-                or p["tree_size"] != size:
+        if type(p.get("index")) is not int or p["index"] != index:
+            return f"proofs/{index}.json is a proof for leaf {str(p.get('index'))[:20]}"
+        if type(p.get("tree_size")) is not int or p["tree_size"] != size:
             return f"the proof for leaf {index} is not to the bundle's checkpoint (size {size})"
         if p.get("leaf_hash") != leaf.hex():
             return f"the proof for leaf {index} is for another leaf"

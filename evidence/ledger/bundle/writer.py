@@ -161,6 +161,17 @@ def _write(p: BundlePieces, fp: IO[bytes]) -> dict[str, Any]:
         raise BundleWriteError(f"pieces incomplete: submission {p.submission_seq}, proofs "
                                f"missing for entries {sorted(set(missing))[:5]}")
     z = _Zip(fp, datetime.fromisoformat(p.created_at.replace("Z", "+00:00")))
+    try:
+        manifest = _write_members(p, z)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            z.zf.close()  # the output is discarded; just release the ZipFile
+        raise
+    z.zf.close()
+    return manifest
+
+
+def _write_members(p: BundlePieces, z: _Zip) -> dict[str, Any]:
     for seq in sorted(p.entries):
         z.small(f"entries/{seq}.entry", p.entries[seq])
     for index in sorted(p.proofs):
@@ -202,5 +213,4 @@ def _write(p: BundlePieces, fp: IO[bytes]) -> dict[str, Any]:
         "members": dict(sorted(z.members.items())),
     }
     z.small(MANIFEST, _json_bytes(manifest))
-    z.zf.close()
     return manifest
