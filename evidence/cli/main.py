@@ -15,6 +15,7 @@ def cli() -> None:
 
 def _register() -> None:
     # One import per command module; each adds its commands to ``cli``.
+    import evidence.cli.bundle_cmds
     import evidence.cli.intake_cmds
     import evidence.cli.ledger_cmds  # noqa: F401
     from evidence.cli import api_cmds as _api_cmds  # noqa: F401

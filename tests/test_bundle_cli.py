@@ -1,0 +1,178 @@
+"""``evidence export`` and ``evidence verify`` round trips: --json and the human table,
+"is this file the preserved one?" by file and by hash, exit codes, the newer checkpoint
+from files (as ``evidence log proof consistency --json`` writes it) and, with --online
+only, from a log URL."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from click.testing import CliRunner, Result
+
+from evidence.cli.bundle_cmds import CHECKPOINT_PATH
+from evidence.cli.main import _register, cli
+from tests.bundle_world import World, build_world, members, rezip
+from tests.support.tsa import LocalTSA
+
+pytestmark = pytest.mark.tsa
+_register()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, tsa: LocalTSA) -> Iterator[World]:
+    w = build_world(tmp_path_factory.mktemp("cli"), tsa.url, tsa.ca_cert_pem, tsa.ca_pem_path)
+    yield w
+    w.led.close()
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def keys(world: World, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    d = tmp_path_factory.mktemp("keys")
+    (d / "log.vkey").write_text(world.led.verifier_key + "\n")
+    return ["--log-key", str(d / "log.vkey"), "--witness-key", world.witness.verifier().to_string(),
+            "--witness-quorum", "1", "--tsa-ca", str(world.ca_path)]
+
+
+@pytest.fixture(scope="module")
+def bundle(world: World, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("out") / "a.zip"
+    r = run("export", world.a, "-o", out, "--data-dir", world.led.config.data_dir, "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["ok"] and doc["path"] == str(out) and doc["timestamps"] == 1
+    assert doc["cosignatures"] == 1 and doc["checkpoint_size"] == world.anchored_size
+    return out
+
+
+def test_export_human_and_refusals(world: World, tmp_path: Path) -> None:
+    data_dir = world.led.config.data_dir
+    r = run("export", world.c, "-o", tmp_path / "c.zip", "--data-dir", data_dir)
+    assert r.exit_code == 0 and "purged item" in r.output
+    r = run("export", world.c, "-o", tmp_path / "c.zip", "--data-dir", data_dir)
+    assert r.exit_code == 1 and "exists" in r.output
+    assert run("export", world.c, "-o", tmp_path / "c.zip", "--data-dir", data_dir,
+               "--force").exit_code == 0
+    r = run("export", "ev_unknown", "-o", tmp_path / "u.zip", "--data-dir", data_dir, "--json")
+    assert r.exit_code == 1 and "no evidence item" in json.loads(r.output)["error"]
+    r = run("export", world.b, "-o", tmp_path / "b.zip", "--data-dir", data_dir)
+    assert r.exit_code == 0 and "no RFC 3161 timestamp yet" in r.output
+
+
+def test_verify_json(bundle: Path, keys: list[str], world: World) -> None:
+    r = run("verify", bundle, *keys, "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["ok"] and doc["bundle"]["evidence_id"] == world.a
+    assert [c["name"] for c in doc["bundle"]["checks"]][:3] == ["archive", "manifest",
+                                                               "checkpoint"]
+    assert all(c["ok"] and c["reason"] and c["reason_zh"] for c in doc["bundle"]["checks"])
+
+
+def test_verify_human_table(bundle: Path, keys: list[str]) -> None:
+    r = run("verify", bundle, *keys)
+    assert r.exit_code == 0, r.output
+    for text in ("PASS 通过", "timestamps", "Preserved no later than", "已保全", "shop.png",
+                 "Custody timeline", "evidence.accessed", "VERIFIED", "验证通过"):
+        assert text in r.output, text
+
+
+def test_verify_fails_with_exit_1(bundle: Path, keys: list[str], tmp_path: Path) -> None:
+    m = members(bundle.read_bytes())
+    name = next(n for n in m if n.startswith("files/"))
+    m[name] = b"tampered"
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(rezip(m))
+    r = run("verify", bad, *keys)
+    assert r.exit_code == 1 and "FAIL" in r.output and "NOT VERIFIED" in r.output
+    r = run("verify", bad, *keys, "--json")
+    assert r.exit_code == 1 and not json.loads(r.output)["ok"]
+    # without the TSA root the time is not proven: a failure unless --no-timestamps
+    r = run("verify", bundle, "--log-key", keys[1])
+    assert r.exit_code == 1 and "--tsa-ca" in r.output
+    assert run("verify", bundle, "--log-key", keys[1], "--no-timestamps").exit_code == 0
+
+
+def test_is_this_the_preserved_file(bundle: Path, keys: list[str], world: World,
+                                    tmp_path: Path) -> None:
+    f = world.files_a[0]
+    r = run("verify", f, "--bundle", bundle, *keys)
+    assert r.exit_code == 0 and "YES" in r.output and "shop.png" in r.output
+    other = tmp_path / "other.png"
+    other.write_bytes(f.read_bytes() + b"\x00")
+    r = run("verify", other, "--bundle", bundle, *keys)
+    assert r.exit_code == 1 and "NO:" in r.output
+    import hashlib
+
+    h = hashlib.sha256(world.files_a[1].read_bytes()).hexdigest().upper()
+    r = run("verify", "--hash", h, "--bundle", bundle, *keys, "--json")
+    doc = json.loads(r.output)
+    assert r.exit_code == 0 and doc["match"]["name"] == "chat.txt"
+    assert run("verify", "--hash", "12", "--bundle", bundle, *keys).exit_code == 2
+    assert run("verify", f, "--hash", h, "--bundle", bundle, *keys).exit_code == 2
+    assert run("verify", *keys).exit_code == 2
+
+
+def test_newer_checkpoint_from_files(bundle: Path, keys: list[str], world: World,
+                                     tmp_path: Path) -> None:
+    data_dir = world.led.config.data_dir
+    r = run("log", "proof", "consistency", str(world.anchored_size), str(world.latest_size),
+            "--data-dir", data_dir, "--json")
+    assert r.exit_code == 0, r.output
+    (tmp_path / "proof.json").write_text(r.output)
+    (tmp_path / "cp.note").write_text(world.led.checkpoint_at(world.latest_size).note)
+    r = run("verify", bundle, *keys, "--newer-checkpoint", tmp_path / "cp.note",
+            "--consistency-proof", tmp_path / "proof.json", "--json")
+    doc = json.loads(r.output)
+    assert r.exit_code == 0 and doc["bundle"]["still_in_log"]["size"] == world.latest_size
+    assert doc["bundle"]["checks"][-1]["name"] == "still_in_log"
+    (tmp_path / "proof.json").write_text("not json")
+    r = run("verify", bundle, *keys, "--newer-checkpoint", tmp_path / "cp.note",
+            "--consistency-proof", tmp_path / "proof.json")
+    assert r.exit_code == 1 and "still_in_log" in r.output
+    r = run("verify", bundle, *keys, "--newer-checkpoint", tmp_path / "cp.note")
+    assert r.exit_code == 2
+
+
+class _Log(http.server.BaseHTTPRequestHandler):
+    routes: ClassVar[dict[str, bytes]] = {}
+    seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        body = self.routes.get(self.path.split("?")[0])
+        self.send_response(200 if body else 404)
+        self.end_headers()
+        self.wfile.write(body or b"")
+
+    def log_message(self, *a: Any) -> None:
+        pass
+
+
+def test_newer_checkpoint_online_only_when_allowed(bundle: Path, keys: list[str],
+                                                   world: World) -> None:
+    proof = world.led.consistency_proof(world.anchored_size, world.latest_size).to_json()
+    _Log.routes = {"/" + CHECKPOINT_PATH: world.led.checkpoint_at(world.latest_size).note.encode(),
+                   "/v1/log/proof/consistency": json.dumps(proof).encode()}
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Log)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        r = run("verify", bundle, *keys, "--log-url", url)
+        assert r.exit_code == 2 and "--online" in r.output and not _Log.seen
+        r = run("verify", bundle, *keys, "--log-url", url, "--online", "--json")
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.output)["bundle"]["still_in_log"]["source"] == url
+        assert any(f"size1={world.anchored_size}" in p for p in _Log.seen)
+    finally:
+        server.shutdown()
+        server.server_close()
