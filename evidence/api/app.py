@@ -11,7 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from evidence import __version__
-from evidence.api import problems
+from evidence.api import problems, routes_verify_page
 from evidence.api.problems import Problem
 from evidence.api.routers import evidence, grants, log, meta
 from evidence.api.schemas import ProblemModel
@@ -43,6 +43,7 @@ def create_app(settings: ApiSettings | None = None, *, services: Services | None
     problems.install(app)
     for r in (meta.router, log.router, evidence.router, grants.router):
         app.include_router(r)
+    app.include_router(routes_verify_page.router)  # the judges' page at /verify/ (issue 8)
     app.add_middleware(BodyLimit, max_body=settings.max_body, max_upload=settings.max_upload)
 
     def openapi() -> dict[str, Any]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evidence import __version__
+from evidence.api.proofs import ProofCache
 from evidence.api.ratelimit import TokenBucket
 from evidence.api.settings import ApiSettings
 from evidence.ledger.access import AccessControl
@@ -36,6 +37,7 @@ class Services:
     store: BlobStore
     limiter: TokenBucket
     spool: Path
+    proofs: ProofCache
     version: str = __version__
     _cp_cache: OrderedDict[int, StoredCheckpoint] = field(default_factory=OrderedDict)
     _latest: tuple[float, StoredCheckpoint | None] = (0.0, None)
@@ -53,7 +55,7 @@ class Services:
             intake = Intake(ledger, store, max_file_size=intake_settings.max_file_size)
             spool = Path(settings.upload_dir) if settings.upload_dir else data_dir / "tmp-uploads"
             return cls(settings, ledger, intake, AccessControl(ledger), store,
-                       TokenBucket(settings.rate, settings.burst), spool)
+                       TokenBucket(settings.rate, settings.burst), spool, ProofCache(ledger))
         except BaseException:
             ledger.close()
             raise
@@ -66,13 +68,23 @@ class Services:
         return self.intake.max_file_size
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
-        now = time.monotonic()
-        at, cp = self._latest
-        if now - at < LATEST_TTL and cp is not None:
+        cp = self.latest_cached()
+        if cp is not None:
             return cp
+        now = time.monotonic()
         cp = self.ledger.latest_checkpoint()
         self._latest = (now, cp)
+        if cp is not None:
+            self.proofs.saw_committed(cp.size)
         return cp
+
+    def latest_cached(self) -> StoredCheckpoint | None:
+        """The latest checkpoint if read less than LATEST_TTL ago (no I/O), else None."""
+        at, cp = self._latest
+        return cp if cp is not None and time.monotonic() - at < LATEST_TTL else None
+
+    def checkpoint_cached(self, size: int) -> StoredCheckpoint | None:
+        return self._cp_cache.get(size)
 
     def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
         with self._lock:

@@ -51,8 +51,10 @@ def _run(ac: AccessControl, as_json: bool, fn: Callable[[], Any]) -> Any:
     try:
         return fn()
     except (AccessError, LedgerError) as e:
-        code = getattr(e, "code", "error")
-        fail(str(e), as_json=as_json, code=1, **({"code": code} if as_json else {}))
+        if as_json:  # the stable code too (same codes as the HTTP API's problems)
+            emit_json({"ok": False, "error": str(e), "code": getattr(e, "code", "error")})
+            sys.exit(1)
+        fail(str(e))
     finally:
         ac.ledger.close()
 

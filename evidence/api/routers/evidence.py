@@ -33,7 +33,7 @@ from evidence.api.uploads import FIELDS, receive_upload
 from evidence.ledger.access import SUBMITTER, Authorization, Principal
 from evidence.ledger.db import read_transaction
 from evidence.ledger.evidence_store import StoredItem
-from evidence.ledger.intake import KINDS, ItemSpec, UnknownEvidence
+from evidence.ledger.intake import KINDS, ItemSpec, Submitted, UnknownEvidence
 from evidence.ledger.schema import entries
 
 router = APIRouter(prefix="/v1/evidence", tags=["evidence"])
@@ -85,16 +85,24 @@ async def submit(request: Request, svc: Svc,
     up = await receive_upload(request, svc.spool, max_upload=svc.settings.max_upload,
                               max_files=svc.settings.max_files,
                               max_file_size=svc.max_file_size)
+
+    def store() -> Submitted:  # one worker-thread hop: check, intake, clean up
+        try:
+            case = up.fields["case"]
+            svc.access.require_submit(who, case)
+            return svc.intake.submit(ItemSpec(
+                files=up.files, kind=up.fields["kind"], case=case, principal=who.id,
+                title=up.fields.get("title") or None, meta=up.meta(),
+                source_url=up.fields.get("source_url") or None,
+                captured_at=up.fields.get("captured_at") or None))
+        finally:
+            up.cleanup()
+
     try:
-        case = up.fields["case"]
-        await run_in_threadpool(svc.access.require_submit, who, case)
-        spec = ItemSpec(files=up.files, kind=up.fields["kind"], case=case, principal=who.id,
-                        title=up.fields.get("title") or None, meta=up.meta(),
-                        source_url=up.fields.get("source_url") or None,
-                        captured_at=up.fields.get("captured_at") or None)
-        done = await run_in_threadpool(svc.intake.submit, spec)
-    finally:
-        await run_in_threadpool(up.cleanup)
+        done = await run_in_threadpool(store)
+    except BaseException:
+        up.cleanup()
+        raise
     body = SubmissionReceipt(**done.to_json(), log_key=svc.ledger.verifier_key)
     return Response(body.model_dump_json().encode(), status_code=201,
                     media_type="application/json",

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from evidence.api.deps import Caller, Role, Svc
 from evidence.api.problems import authed
 from evidence.api.schemas import GrantCreate, GrantList, GrantView
-from evidence.ledger.access import COURT, SUBMITTER, Grant, parse_user_time
+from evidence.ledger.access import COURT, SUBMITTER, Grant, InvalidInput, parse_user_time
 from evidence.ledger.intake import AlreadyPurged, UnknownEvidence
 from evidence.ledger.sequencer import utc_now
 
@@ -38,6 +38,8 @@ def view(g: Grant) -> GrantView:
 def create_grant(req: GrantCreate, svc: Svc,
                  who: Sharer) -> Response:
     """Share items of one of your cases with a foreign party."""
+    if len(set(req.evidence_ids)) != len(req.evidence_ids):
+        raise InvalidInput("an evidence id is named twice")
     cases: dict[str, str | None] = {}
     for eid in req.evidence_ids:
         try:

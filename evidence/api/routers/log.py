@@ -5,11 +5,13 @@ file names and the addresses retrievals came from)."""
 from __future__ import annotations
 
 import base64
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from evidence.api.deps import Role, Svc
 from evidence.api.problems import Problem, authed, problems
@@ -28,6 +30,7 @@ from evidence.ledger.anchor.schema import ANCHORED
 from evidence.ledger.anchor.status import cosigned_note
 from evidence.ledger.anchor.store import list_anchors
 from evidence.ledger.db import read_transaction
+from evidence.ledger.errors import OutOfRange
 from evidence.ledger.schema import entries
 
 router = APIRouter(tags=["log"])
@@ -41,20 +44,29 @@ _NOTE_RESPONSE = {200: {"content": {TEXT: {"schema": {"type": "string"}}},
                         "description": "the C2SP signed checkpoint note"}}
 
 
-def _latest_or_404(svc: Services):  # type: ignore[no-untyped-def]
-    cp = svc.latest_checkpoint()
+async def _latest(svc: Services):  # type: ignore[no-untyped-def]
+    cp = svc.latest_cached() or await run_in_threadpool(svc.latest_checkpoint)
     if cp is None:
         raise Problem(404, "no-checkpoint", "the log has no signed checkpoint yet")
     return cp
+
+
+async def _checkpoint_at(svc: Services, size: int):  # type: ignore[no-untyped-def]
+    return svc.checkpoint_cached(size) or await run_in_threadpool(svc.checkpoint_at, size)
+
+
+def _json(doc: dict[str, object]) -> Response:
+    return Response(json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode(),
+                    media_type="application/json")
 
 
 @router.get("/checkpoint", response_class=Response, responses={**_NOTE_RESPONSE,
                                                                **problems(404)})
 @router.get("/v1/log/checkpoint", response_class=Response,
             responses={**_NOTE_RESPONSE, **problems(404)})
-def latest_checkpoint(svc: Svc) -> Response:
+async def latest_checkpoint(svc: Svc) -> Response:
     """The latest signed checkpoint, as plain text (C2SP tlog-checkpoint in a signed note)."""
-    cp = _latest_or_404(svc)
+    cp = await _latest(svc)
     return Response(cp.note.encode(), media_type=TEXT, headers={"Cache-Control": "no-cache"})
 
 
@@ -82,58 +94,73 @@ def checkpoint_by_size(size: Annotated[int, Size], svc: Svc
 
 @router.get("/v1/log/proof/inclusion", response_model=InclusionProofModel,
             responses=problems(400, 404, 409, 422))
-def inclusion(svc: Svc,
-              seq: Annotated[int | None, Query(ge=0, le=MAX_U64)] = None,
-              leaf_hash: Annotated[str | None, Query(pattern=r"^[0-9a-fA-F]{64}$")] = None,
-              size: Annotated[int | None, Query(ge=0, le=MAX_U64,
-                                                description="default: the latest "
-                                                            "checkpoint")] = None
-              ) -> Response:
+async def inclusion(svc: Svc,
+                    seq: Annotated[int | None, Query(ge=0, le=MAX_U64)] = None,
+                    leaf_hash: Annotated[str | None, Query(pattern=r"^[0-9a-fA-F]{64}$")] = None,
+                    size: Annotated[int | None, Query(ge=0, le=MAX_U64,
+                                                      description="default: the latest "
+                                                                  "checkpoint")] = None
+                    ) -> Response:
     """RFC 9162 inclusion proof of an entry (by ``seq`` or ``leaf_hash``) in the tree of
     ``size`` entries, by default the latest checkpoint (returned with it)."""
     if (seq is None) == (leaf_hash is None):
         raise Problem(400, "bad-request", "give exactly one of seq and leaf_hash")
     if leaf_hash is not None:
-        with read_transaction(svc.ledger.engine) as conn:
-            found = conn.execute(select(entries.c.seq).where(
-                entries.c.leaf_hash == bytes.fromhex(leaf_hash))).scalar()
-        if found is None:
-            raise Problem(404, "unknown-leaf", "no entry has this leaf hash")
-        seq = int(found)
+        seq = await run_in_threadpool(_seq_of_leaf, svc, bytes.fromhex(leaf_hash))
     assert seq is not None
-    note = None
+    root = None
     if size is None:
-        cp = _latest_or_404(svc)
+        cp = await _latest(svc)
         if seq >= cp.size:
             raise Problem(409, "not-yet-checkpointed",
                           f"entry {seq} is not covered by the latest checkpoint (size "
                           f"{cp.size}) yet; retry shortly", headers={"Retry-After": "1"})
-        size, note = cp.size, cp.note
+        size, note, root = cp.size, cp.note, cp.root
     else:
-        cp = svc.checkpoint_at(size)
+        if seq >= size:
+            raise OutOfRange(f"entry {seq} is past the end of the tree (size {size})")
+        cp = await _checkpoint_at(svc, size)
         note = cp.note if cp is not None else None
-    p = svc.ledger.inclusion_proof(seq, size)
-    body = InclusionProofModel(**p.to_json(), checkpoint=note)
-    return Response(body.model_dump_json().encode(), media_type="application/json")
+        root = cp.root if cp is not None else None
+    cache = svc.proofs
+    ids = cache.inclusion_ids(seq, size, with_root=root is None)
+    check = [size] if cp is None and cache.needs_size_check(size) else []
+    missing = cache.missing(ids)
+    if missing or check:
+        await run_in_threadpool(cache.load, missing, check_sizes=check)
+    return _json({**cache.inclusion(seq, size, root), "checkpoint": note})
+
+
+def _seq_of_leaf(svc: Services, leaf: bytes) -> int:
+    with read_transaction(svc.ledger.engine) as conn:
+        found = conn.execute(select(entries.c.seq).where(entries.c.leaf_hash == leaf)).scalar()
+    if found is None:
+        raise Problem(404, "unknown-leaf", "no entry has this leaf hash")
+    return int(found)
 
 
 @router.get("/v1/log/proof/consistency", response_model=ConsistencyProofModel,
             responses=problems(400, 404, 422))
-def consistency(size1: Size, svc: Svc,
-                size2: Annotated[int | None, Query(ge=0, le=MAX_U64,
-                                                   description="default: the latest "
-                                                               "checkpoint")] = None
-                ) -> Response:
+async def consistency(size1: Size, svc: Svc,
+                      size2: Annotated[int | None, Query(ge=0, le=MAX_U64,
+                                                         description="default: the latest "
+                                                                     "checkpoint")] = None
+                      ) -> Response:
     """RFC 9162 consistency proof from the tree of ``size1`` to ``size2``."""
     if size2 is None:
-        cp = _latest_or_404(svc)
-        size2, note = cp.size, cp.note
+        cp = await _latest(svc)
+        size2 = cp.size
     else:
-        cp = svc.checkpoint_at(size2)
-        note = cp.note if cp is not None else None
-    p = svc.ledger.consistency_proof(size1, size2)
-    body = ConsistencyProofModel(**p.to_json(), checkpoint=note)
-    return Response(body.model_dump_json().encode(), media_type="application/json")
+        cp = await _checkpoint_at(svc, size2)
+    if size1 > size2:
+        raise OutOfRange(f"first size {size1} is larger than second size {size2}")
+    cache = svc.proofs
+    check = [size2] if cp is None and cache.needs_size_check(size2) else []
+    missing = cache.missing(cache.consistency_ids(size1, size2))
+    if missing or check:
+        await run_in_threadpool(cache.load, missing, check_sizes=check)
+    return _json({**cache.consistency(size1, size2),
+                  "checkpoint": cp.note if cp is not None else None})
 
 
 @router.get("/v1/log/entries", response_model=EntriesPage, responses=authed(400, 403, 422))

@@ -1,0 +1,117 @@
+"""Proofs for the HTTP API, served from a per-process cache of stored tree nodes.
+
+Stored nodes (leaf hashes and perfect subtrees) are written once and never change
+(docs/decisions.md D2), so a node read once can be kept: a proof then costs only the
+planning arithmetic (``evidence.verify.merkle``) and, for nodes not seen before, ONE
+query (:func:`evidence.ledger.store.fetch_nodes`). The upper nodes are shared by every
+proof to the same size, so after a warm-up most proofs need no query at all.
+
+Sizes are checked against the committed size (``OutOfRange`` past the log), which is
+only re-read when a request names a size beyond the largest one already seen committed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+
+from evidence.ledger.db import read_transaction
+from evidence.ledger.errors import LedgerError, OutOfRange
+from evidence.ledger.log import Ledger
+from evidence.ledger.store import fetch_nodes, read_state
+from evidence.verify.merkle import (
+    NodeId,
+    consistency_plan,
+    consistency_proof,
+    inclusion_plan,
+    inclusion_proof,
+    root_from_nodes,
+    root_plan,
+)
+
+MAX_CACHED_NODES = 400_000  # ~100 MB at worst; cleared (not evicted one by one) when full
+
+
+class ProofCache:
+    def __init__(self, ledger: Ledger, *, max_nodes: int = MAX_CACHED_NODES) -> None:
+        self._ledger = ledger
+        self._nodes: dict[NodeId, bytes] = {}
+        self._max = max_nodes
+        self._known_size = 0  # the largest size seen committed: sizes <= it need no check
+        self._lock = threading.Lock()
+
+    # --- planning: which nodes are missing (cheap, no I/O) ---------------------------------
+
+    def inclusion_ids(self, seq: int, size: int, *, with_root: bool) -> set[NodeId]:
+        ids = {NodeId(0, seq)}
+        ids.update(n for group in inclusion_plan(seq, size) for n in group)
+        if with_root:
+            ids.update(root_plan(size))
+        return ids
+
+    def consistency_ids(self, size1: int, size2: int) -> set[NodeId]:
+        ids = {*root_plan(size1), *root_plan(size2)}
+        ids.update(n for group in consistency_plan(size1, size2) for n in group)
+        return ids
+
+    def missing(self, ids: Iterable[NodeId]) -> list[NodeId]:
+        nodes = self._nodes
+        return [n for n in ids if n not in nodes]
+
+    def needs_size_check(self, *sizes: int) -> bool:
+        return any(s > self._known_size for s in sizes)
+
+    # --- I/O (run in a worker thread) ------------------------------------------------------
+
+    def load(self, ids: Sequence[NodeId], *, check_sizes: Sequence[int] = ()) -> None:
+        """Fetch ``ids`` in one query (and, if asked, check sizes against the log)."""
+        with read_transaction(self._ledger.engine) as conn:
+            if check_sizes:
+                state = read_state(conn)
+                current = 0 if state is None else state.size
+                with self._lock:
+                    self._known_size = max(self._known_size, current)
+                for s in check_sizes:
+                    if s > current:
+                        raise OutOfRange(f"tree size {s} is larger than the log ({current} "
+                                         "entries)")
+            found = fetch_nodes(conn, sorted(ids)) if ids else {}
+        with self._lock:
+            if len(self._nodes) + len(found) > self._max:
+                self._nodes.clear()
+            self._nodes.update(found)
+
+    def saw_committed(self, size: int) -> None:
+        """A size known to be committed (from a checkpoint): no need to check it again."""
+        if size > self._known_size:
+            with self._lock:
+                self._known_size = max(self._known_size, size)
+
+    # --- proofs from the cache (pure CPU) ---------------------------------------------------
+
+    def _fetch(self, wanted: Sequence[NodeId]) -> Mapping[NodeId, bytes]:
+        nodes = self._nodes
+        return {n: nodes[n] for n in wanted if n in nodes}
+
+    def inclusion(self, seq: int, size: int, root: bytes | None = None) -> dict[str, object]:
+        leaf = self._nodes.get(NodeId(0, seq))
+        if leaf is None:
+            raise LedgerError(f"entry {seq} is missing from the store; run `evidence audit`")
+        try:
+            proof = inclusion_proof(seq, size, self._fetch)
+            if root is None:
+                root = root_from_nodes(size, self._fetch)
+        except (LookupError, KeyError) as e:
+            raise LedgerError(f"stored tree is incomplete ({e}); run `evidence audit`") from None
+        return {"index": seq, "tree_size": size, "leaf_hash": leaf.hex(),
+                "proof": [h.hex() for h in proof], "root": root.hex()}
+
+    def consistency(self, size1: int, size2: int) -> dict[str, object]:
+        try:
+            proof = consistency_proof(size1, size2, self._fetch)
+            r1 = root_from_nodes(size1, self._fetch)
+            r2 = root_from_nodes(size2, self._fetch)
+        except (LookupError, KeyError) as e:
+            raise LedgerError(f"stored tree is incomplete ({e}); run `evidence audit`") from None
+        return {"size1": size1, "size2": size2, "root1": r1.hex(), "root2": r2.hex(),
+                "proof": [h.hex() for h in proof]}

@@ -1,0 +1,565 @@
+"""The HTTP API end to end: a real ``evidence serve`` (uvicorn) on loopback, real HTTP.
+
+The world (principals, cases, tokens) is made with :class:`AccessControl` before the
+server starts; everything after goes over HTTP. Other API test modules import
+:func:`start_server` and :func:`make_world` from here.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from evidence.ledger.access import AccessControl
+from evidence.ledger.log import Ledger
+from evidence.verify.checkpoint import verify_checkpoint
+from evidence.verify.entry import parse_entry
+from evidence.verify.hashing import hash_from_hex
+from evidence.verify.merkle import verify_consistency, verify_inclusion
+from evidence.verify.note import parse_verifier_key
+from evidence.verify.receipt import verify_receipt
+from tests.support.ports import free_ports
+
+CLI = [sys.executable, "-c", "from evidence.cli.main import main; main()"]
+PROBLEM = "application/problem+json"
+SOON = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+ORIGIN = "api.test/log"
+
+# principal -> (role, cases)
+PEOPLE = {
+    "acme": ("submitter", ["case-a"]),
+    "lawyer": ("submitter", ["case-a"]),
+    "judge": ("court", ["case-a"]),
+    "foreign": ("foreign", []),
+    "auditor": ("auditor", []),
+    "admin": ("admin", []),
+    "rival": ("submitter", ["case-b"]),
+    "other-court": ("court", ["case-b"]),
+}
+
+
+@dataclass
+class World:
+    data: Path
+    db: str | None
+    tokens: dict[str, str] = field(default_factory=dict)
+    token_ids: dict[str, str] = field(default_factory=dict)
+    vkey: str = ""
+
+
+def make_world(data: Path, db: str | None = None) -> World:
+    led = Ledger.create(data, ORIGIN, db_url=db, checkpoint_interval=0)
+    try:
+        ac = AccessControl(led)
+        w = World(data, db, vkey=led.verifier_key)
+        for case in ("case-a", "case-b"):
+            ac.add_case(case, f"Case {case}")
+        for pid, (role, cases) in PEOPLE.items():
+            ac.add_principal(pid, role, pid.title())
+            for c in cases:
+                ac.add_member(c, pid)
+            info, tok = ac.create_token(pid, label="tests")
+            w.tokens[pid], w.token_ids[pid] = tok, info.id
+        info, tok = ac.create_token("acme", label="revoked")
+        ac.revoke_token(info.id)
+        w.tokens["revoked"] = tok
+        info, tok = ac.create_token("acme", label="expired", expires_at="2000-01-01T00:00:00.000000Z")
+        w.tokens["expired"] = tok
+    finally:
+        led.close()
+    return w
+
+
+@dataclass
+class Server:
+    world: World
+    proc: subprocess.Popen
+    port: int
+    log: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, who: str | None = None, **kw) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.world.tokens[who]}"} if who else {}
+        return httpx.Client(base_url=self.base, headers=headers, timeout=60, **kw)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def start_server(world: World, *args: str, workers: int = 1) -> Server:
+    extra = ["--db", world.db] if world.db else []
+    for _attempt in range(5):
+        (port,) = free_ports(1)
+        log = world.data / f"serve-{port}.log"
+        proc = subprocess.Popen(
+            [*CLI, "serve", "--data-dir", str(world.data), *extra, "--port", str(port),
+             "--workers", str(workers), "--log-level", "warning", *args],
+            stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+        srv = Server(world, proc, port, log)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(srv.base + "/health", timeout=2).status_code == 200:
+                    return srv
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        srv.stop()
+    raise RuntimeError(f"evidence serve did not start: {log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    world = make_world(tmp_path_factory.mktemp("api") / "data")
+    srv = start_server(world, "--rate", "1000", "--burst", "1000", "--max-upload", "2MiB",
+                       "--max-file-size", "1MiB")
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def submit(srv: Server, who: str = "acme", *, case: str = "case-a",
+           files: list[tuple[str, bytes]] | None = None, kind: str = "document",
+           **fields: str) -> httpx.Response:
+    files = files or [("notice.txt", b"infringing listing " + os.urandom(8).hex().encode())]
+    with srv.client(who) as c:
+        return c.post("/v1/evidence", data={"case": case, "kind": kind, **fields},
+                      files=[("file", (n, b, "application/octet-stream")) for n, b in files])
+
+
+def problem(r: httpx.Response, status: int, code: str | None = None) -> dict:
+    assert r.status_code == status, (r.status_code, r.text)
+    assert r.headers["content-type"].startswith(PROBLEM), r.headers
+    doc = r.json()
+    assert doc["status"] == status and doc["type"].endswith(doc["code"]), doc
+    if code is not None:
+        assert doc["code"] == code, doc
+    return doc
+
+
+def wait_proof(c: httpx.Client, seq: int) -> dict:
+    deadline = time.monotonic() + 30
+    while True:
+        r = c.get("/v1/log/proof/inclusion", params={"seq": seq})
+        if r.status_code == 200 or time.monotonic() > deadline:
+            assert r.status_code == 200, r.text
+            return r.json()
+        assert r.status_code == 409 and r.json()["code"] == "not-yet-checkpointed", r.text
+        time.sleep(0.1)
+
+
+def log_size(srv: Server) -> int:
+    return httpx.get(srv.base + "/v1/status").json()["size"]
+
+
+def blobs(srv: Server) -> set[str]:
+    root = srv.world.data / "blobs"
+    return {p.name for p in root.glob("??/??/*")} if root.exists() else set()
+
+
+def grant(srv: Server, who: str = "acme", **body) -> httpx.Response:
+    body.setdefault("grantee", "foreign")
+    body.setdefault("expires_at", SOON)
+    with srv.client(who) as c:
+        return c.post("/v1/grants", json=body)
+
+
+# --- the happy path -------------------------------------------------------------------
+
+
+def test_submit_retrieve_and_prove(server: Server) -> None:
+    content = b"screenshot bytes " * 100
+    r = submit(server, files=[("shop.png", content), ("mail.eml", b"From: x\r\n\r\nhi")],
+               title="Listing", meta=json.dumps({"shop": "example"}))
+    assert r.status_code == 201, r.text
+    rec = r.json()
+    assert r.headers["location"] == f"/v1/evidence/{rec['evidence_id']}"
+    sha = hashlib.sha256(content).hexdigest()
+    assert [f["name"] for f in rec["files"]] == ["shop.png", "mail.eml"]
+    assert rec["files"][0]["sha256"] == sha and rec["log_key"] == server.world.vkey
+    key = parse_verifier_key(server.world.vkey)
+    eid = rec["evidence_id"]
+
+    with server.client("acme") as c:
+        view = c.get(f"/v1/evidence/{eid}").json()
+        assert view["metadata"]["title"] == "Listing" and view["commitment_opens"] is True
+        assert view["case"] == "case-a" and view["status"] == "preserved"
+        # the receipt verifies against the entry's exact bytes
+        rc = c.get(f"/v1/evidence/{eid}/receipt").json()
+        verify_receipt(rc["receipt"], key, rc["entry"].encode())
+        # download: whole, ETag, 304, Range 206, suffix range, 416
+        url = f"/v1/evidence/{eid}/files/{sha}"
+        d = c.get(url)
+        assert d.status_code == 200 and d.content == content
+        assert d.headers["etag"] == f'"{sha}"' and d.headers["accept-ranges"] == "bytes"
+        assert "shop.png" in d.headers["content-disposition"]
+        assert c.get(url, headers={"If-None-Match": f'"{sha}"'}).status_code == 304
+        p = c.get(url, headers={"Range": "bytes=10-19"})
+        assert p.status_code == 206 and p.content == content[10:20]
+        assert p.headers["content-range"] == f"bytes 10-19/{len(content)}"
+        s = c.get(url, headers={"Range": "bytes=-5"})
+        assert s.status_code == 206 and s.content == content[-5:]
+        problem(c.get(url, headers={"Range": f"bytes={len(content)}-"}), 416,
+                "range-not-satisfiable")
+        problem(c.get(f"/v1/evidence/{eid}/files/{'0' * 64}"), 404, "unknown-file")
+
+        # inclusion proof to the latest checkpoint, checked with verify/ alone
+        proof = wait_proof(c, rec["seq"])
+        cp = verify_checkpoint(proof["checkpoint"], key).checkpoint
+        assert cp.size == proof["tree_size"] and cp.root.hex() == proof["root"]
+        verify_inclusion(rec["seq"], cp.size, hash_from_hex(rec["leaf_hash"]),
+                         [hash_from_hex(h) for h in proof["proof"]], cp.root)
+        by_hash = c.get("/v1/log/proof/inclusion",
+                        params={"leaf_hash": rec["leaf_hash"], "size": cp.size}).json()
+        assert by_hash["proof"] == proof["proof"] and by_hash["index"] == rec["seq"]
+        # consistency from size 1 to the checkpoint
+        cons = c.get("/v1/log/proof/consistency", params={"size1": 1, "size2": cp.size}).json()
+        verify_consistency(1, cp.size, hash_from_hex(cons["root1"]), cp.root,
+                           [hash_from_hex(h) for h in cons["proof"]])
+
+        # custody: submitted, then one accessed entry per retrieval above (not the 304/416)
+        cust = c.get(f"/v1/evidence/{eid}/custody").json()["entries"]
+        kinds = [(e["type"], parse_entry(base64.b64decode(e["entry_b64"])).body.get("action"))
+                 for e in cust]
+        assert kinds[0] == ("evidence.submitted", None)
+        assert [k for k in kinds[1:]] == [("evidence.accessed", "metadata")] + [
+            ("evidence.accessed", "download")] * 3
+        ranges = [parse_entry(base64.b64decode(e["entry_b64"])).body.get("range")
+                  for e in cust[2:]]
+        assert ranges == [None, "bytes=10-19", f"bytes={len(content) - 5}-{len(content) - 1}"]
+
+
+def test_checkpoint_endpoints(server: Server) -> None:
+    assert submit(server).status_code == 201
+    key = parse_verifier_key(server.world.vkey)
+    for path in ("/checkpoint", "/v1/log/checkpoint"):
+        r = httpx.get(server.base + path)
+        assert r.status_code == 200
+        assert r.headers["content-type"] == "text/plain; charset=utf-8"
+        cp = verify_checkpoint(r.text, key).checkpoint
+        assert cp.origin == ORIGIN
+    by_size = httpx.get(f"{server.base}/v1/log/checkpoints/{cp.size}").json()
+    assert by_size["note"] == r.text and by_size["root"] == cp.root.hex()
+    assert by_size["timestamps"] == [] and by_size["cosignatures"] == []
+    problem(httpx.get(f"{server.base}/v1/log/checkpoints/{10**12}"), 404, "no-checkpoint")
+    status = httpx.get(server.base + "/v1/status").json()
+    assert status["verifier_key"] == server.world.vkey and status["size"] >= cp.size
+    with server.client("auditor") as c:
+        page = c.get("/v1/log/entries", params={"start": 0, "limit": 2}).json()
+    assert [e["seq"] for e in page["entries"]] == [0, 1] and page["next"] == 2
+    e0 = base64.b64decode(page["entries"][0]["entry_b64"])
+    assert hashlib.sha256(b"\0" + e0).hexdigest() == page["entries"][0]["leaf_hash"]
+
+
+# --- cross-border sharing and custody ------------------------------------------------------
+
+
+def _item(server: Server, content: bytes | None = None) -> tuple[str, str]:
+    content = content or os.urandom(64)
+    rec = submit(server, files=[("evidence.bin", content)]).json()
+    return rec["evidence_id"], rec["files"][0]["sha256"]
+
+
+def test_foreign_download_under_grant_is_in_the_ledger(server: Server) -> None:
+    eid, sha = _item(server, b"the file the foreign court needs")
+    with server.client("foreign") as f:
+        problem(f.get(f"/v1/evidence/{eid}"), 404, "unknown-evidence")  # not yet shared
+        g = grant(server, "judge", evidence_ids=[eid], note="MLA request 42")
+        assert g.status_code == 201, g.text
+        gid = g.json()["id"]
+        assert g.json()["status"] == "active" and g.json()["granted_by"] == "judge"
+        d = f.get(f"/v1/evidence/{eid}/files/{sha}")
+        assert d.status_code == 200 and d.content == b"the file the foreign court needs"
+        access_seq = int(d.headers["x-access-seq"])
+        assert gid in [x["id"] for x in f.get("/v1/grants").json()["grants"]]
+    with server.client("auditor") as a:
+        cust = a.get(f"/v1/evidence/{eid}/custody").json()["entries"]
+        by_seq = {e["seq"]: parse_entry(base64.b64decode(e["entry_b64"])) for e in cust}
+        shared = [e for e in by_seq.values() if e.type == "evidence.shared"]
+        assert shared and shared[0].body["grant_id"] == gid and shared[0].body["grantee"] == \
+            "foreign"
+        acc = by_seq[access_seq]
+        assert acc.type == "evidence.accessed"
+        assert acc.body == {"evidence_id": eid, "principal": "foreign", "action": "download",
+                            "sha256": sha, "remote_addr": "127.0.0.1", "grant_id": gid}
+        # the same entry, read raw from the log, and an inclusion proof for it
+        proof = wait_proof(a, access_seq)
+        assert proof["leaf_hash"] == next(e["leaf_hash"] for e in cust if e["seq"] == access_seq)
+    r = subprocess.run([*CLI, "audit", "--data-dir", str(server.world.data), "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and json.loads(r.stdout)["ok"], r.stdout + r.stderr
+
+
+def test_revoked_grant_is_refused_at_once(server: Server) -> None:
+    eid, sha = _item(server)
+    gid = grant(server, evidence_ids=[eid]).json()["id"]
+    with server.client("foreign") as f:
+        assert f.get(f"/v1/evidence/{eid}").status_code == 200
+        with server.client("foreign") as f2:  # the grantee may not revoke
+            problem(f2.post(f"/v1/grants/{gid}/revoke"), 403, "role-not-allowed")
+        with server.client("lawyer") as law:  # another member of the case may
+            r = law.post(f"/v1/grants/{gid}/revoke")
+            assert r.status_code == 200 and r.json()["status"] == "revoked"
+            problem(law.post(f"/v1/grants/{gid}/revoke"), 409, "already-revoked")
+        before = log_size(server)
+        problem(f.get(f"/v1/evidence/{eid}"), 403, "grant-revoked")
+        problem(f.get(f"/v1/evidence/{eid}/files/{sha}"), 403, "grant-revoked")
+        assert log_size(server) == before  # refused retrievals append nothing
+
+
+def test_download_limit(server: Server) -> None:
+    eid, sha = _item(server)
+    gid = grant(server, evidence_ids=[eid], max_downloads=2).json()["id"]
+    with server.client("foreign") as f:
+        url = f"/v1/evidence/{eid}/files/{sha}"
+        assert f.get(url).status_code == 200
+        assert f.get(url, headers={"Range": "bytes=0-3"}).status_code == 206  # counts too
+        problem(f.get(url), 403, "download-limit-reached")
+        assert f.get(f"/v1/evidence/{eid}").status_code == 200  # viewing is still allowed
+        assert f.get(f"/v1/grants/{gid}").json()["downloads"] == 2
+
+
+def test_expired_and_future_grants(server: Server) -> None:
+    eid, sha = _item(server)
+    later = grant(server, evidence_ids=[eid], not_before="2098-01-01T00:00:00+08:00",
+                  expires_at="2098-06-01T00:00:00Z")
+    assert later.status_code == 201 and later.json()["status"] == "pending"
+    with server.client("foreign") as f:
+        problem(f.get(f"/v1/evidence/{eid}"), 403, "grant-not-yet-valid")
+    gid = grant(server, evidence_ids=[eid]).json()["id"]
+    with server.client("foreign") as f:
+        assert f.get(f"/v1/evidence/{eid}").status_code == 200
+    # time passes: the grant's window ends (set in the database, as a clock jump would)
+    con = sqlite3.connect(server.world.data / "ledger.db")
+    with con:
+        con.execute("UPDATE grants SET expires_at = '2001-01-01T00:00:00.000000Z' "
+                    "WHERE id IN (?, ?)", (gid, later.json()["id"]))
+    con.close()
+    with server.client("foreign") as f:
+        problem(f.get(f"/v1/evidence/{eid}/files/{sha}"), 403, "grant-expired")
+        assert f.get(f"/v1/grants/{gid}").json()["status"] == "expired"
+
+
+def test_grant_rules(server: Server) -> None:
+    eid, _ = _item(server)
+    problem(grant(server, "rival", evidence_ids=[eid]), 404, "unknown-evidence")  # not theirs
+    problem(grant(server, "foreign", evidence_ids=[eid]), 403, "role-not-allowed")
+    problem(grant(server, "auditor", evidence_ids=[eid]), 403, "role-not-allowed")
+    problem(grant(server, grantee="judge", evidence_ids=[eid]), 422, "role-not-allowed")
+    problem(grant(server, grantee="nobody", evidence_ids=[eid]), 404, "unknown-principal")
+    problem(grant(server, evidence_ids=[eid], expires_at="2001-01-01T00:00:00Z"), 422)
+    problem(grant(server, evidence_ids=[eid], expires_at="tomorrow"), 422, "invalid-input")
+    problem(grant(server, evidence_ids=[eid], expires_at="2027-01-01T00:00:00"), 422)
+    problem(grant(server, evidence_ids=[eid], expires_at="2099-01-01T00:00:00Z"), 422)
+    problem(grant(server, evidence_ids=[eid, eid]), 422)
+    problem(grant(server, evidence_ids=[eid], max_downloads=0), 422, "invalid-input")
+    problem(grant(server, evidence_ids=[eid], surprise=1), 422, "invalid-input")
+    problem(grant(server, evidence_ids=[]), 422, "invalid-input")
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+def test_auth_failures(server: Server) -> None:
+    problem(httpx.get(server.base + "/v1/me"), 401, "missing-token")
+    for who, code in (("revoked", "token-revoked"), ("expired", "token-expired")):
+        with server.client(who) as c:
+            r = problem(c.get("/v1/me"), 401, code)
+            assert r  # and the header that says how to authenticate
+            assert c.get("/v1/me").headers["www-authenticate"].startswith("Bearer")
+    for bad in ("evk_" + "A" * 43, "nonsense", "evk_../../etc"):
+        problem(httpx.get(server.base + "/v1/me", headers={"Authorization": f"Bearer {bad}"}),
+                401)
+    with server.client("acme") as c:
+        me = c.get("/v1/me").json()
+    assert me["role"] == "submitter" and me["cases"] == ["case-a"]
+
+
+def test_other_case_does_not_leak(server: Server) -> None:
+    eid, sha = _item(server)
+    for who in ("rival", "other-court"):
+        with server.client(who) as c:
+            for path in (f"/v1/evidence/{eid}", f"/v1/evidence/{eid}/files/{sha}",
+                         f"/v1/evidence/{eid}/receipt", f"/v1/evidence/{eid}/custody"):
+                a = problem(c.get(path), 404, "unknown-evidence")
+                b = problem(c.get(path.replace(eid, "ev_00000000000000000000000000")), 404,
+                            "unknown-evidence")
+                assert a["title"] == b["title"]  # the same answer as for an id that never was
+    problem(submit(server, "rival", case="case-a"), 404, "unknown-case")
+    problem(submit(server, "acme", case="no-such-case"), 404, "unknown-case")
+    problem(submit(server, "judge"), 403, "role-not-allowed")
+
+
+def test_upload_bad_input(server: Server) -> None:
+    size, blobs_before = log_size(server), blobs(server)
+    with server.client("acme") as c:
+        for name in ("../../etc/passwd", "a/b.txt", "..", "a\\b.txt", "", "/abs"):
+            r = c.post("/v1/evidence", data={"case": "case-a", "kind": "document"},
+                       files={"file": (name, b"x", "text/plain")})
+            problem(r, 400, "invalid-file-name")
+        for raw in (b"tab\there.txt", b"nul\x00.txt", b"\xff\xfe.txt", b"../x"):
+            body = (b"--Q\r\nContent-Disposition: form-data; name=\"case\"\r\n\r\ncase-a\r\n"
+                    b"--Q\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\nother\r\n"
+                    b"--Q\r\nContent-Disposition: form-data; name=\"file\"; filename=\""
+                    + raw + b"\"\r\n\r\nx\r\n--Q--\r\n")
+            problem(c.post("/v1/evidence", content=body, headers={
+                "content-type": "multipart/form-data; boundary=Q"}), 400, "invalid-file-name")
+        problem(c.post("/v1/evidence", json={"case": "case-a"}), 415, "unsupported-media-type")
+        problem(c.post("/v1/evidence", content=b"x", headers={
+            "content-type": "multipart/form-data"}), 400, "bad-multipart")
+        problem(c.post("/v1/evidence", data={"case": "case-a", "kind": "document"}), 415)
+        no_file = (b"--Q\r\nContent-Disposition: form-data; name=\"case\"\r\n\r\ncase-a\r\n"
+                   b"--Q--\r\n")
+        problem(c.post("/v1/evidence", content=no_file, headers={
+            "content-type": "multipart/form-data; boundary=Q"}), 422, "invalid-input")
+        problem(c.post("/v1/evidence", data={"case": "case-a", "kind": "nonsense"},
+                       files={"file": ("a.txt", b"x")}), 422, "submission-refused")
+        problem(c.post("/v1/evidence", data={"case": "case-a", "kind": "document",
+                                             "meta": "{not json"},
+                       files={"file": ("a.txt", b"x")}), 400, "malformed-json")
+        problem(c.post("/v1/evidence", data={"case": "case-a", "kind": "document",
+                                             "colour": "red"},
+                       files={"file": ("a.txt", b"x")}), 400, "unknown-field")
+        problem(c.post("/v1/evidence", data={"case": "case-a", "kind": "document"},
+                       files={"file": ("empty.txt", b"")}), 422, "submission-refused")
+        # a file over --max-file-size (1 MiB), a body over --max-upload (2 MiB)
+        problem(c.post("/v1/evidence", data={"case": "case-a", "kind": "document"},
+                       files={"file": ("big.bin", b"\0" * (1536 * 1024))}), 413,
+                "file-too-large")
+        problem(c.post("/v1/evidence", data={"case": "case-a", "kind": "document"},
+                       files={"file": ("huge.bin", b"\0" * (3 << 20))}), 413, "too-large")
+        # a body that ends before its closing boundary
+        body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"case\"\r\n\r\ncase-a\r\n"
+                b"--XyZ\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\ndocument\r\n"
+                b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"t.txt\""
+                b"\r\n\r\nhalf a fi")
+        problem(c.post("/v1/evidence", content=body, headers={
+            "content-type": "multipart/form-data; boundary=XyZ"}), 400, "truncated-upload")
+        # JSON endpoints
+        problem(c.post("/v1/grants", content=b"{bad", headers={
+            "content-type": "application/json"}), 400, "malformed-json")
+        problem(c.post("/v1/grants", content=b"x" * (2 << 20), headers={
+            "content-type": "application/json"}), 413, "too-large")
+        problem(c.get("/v1/evidence/ev_unknown"), 404, "unknown-evidence")
+        problem(c.get("/v1/evidence/..%2F..%2Fetc"), 404)
+        problem(c.get("/v1/evidence/ev_x/files/not-a-hash"), 422, "invalid-input")
+        problem(c.get("/v1/grants/g-0000000000000000"), 404, "unknown-grant")
+        problem(c.get("/v1/nowhere"), 404, "not-found")
+        problem(c.delete("/v1/grants"), 405, "method-not-allowed")
+    # proofs for sizes past the log, bad parameters
+    n = log_size(server)
+    for params, status, code in (({"seq": 0, "size": n + 10}, 400, "out-of-range"),
+                                 ({"seq": n + 5, "size": n}, 400, "out-of-range"),
+                                 ({"seq": 10**15}, 409, "not-yet-checkpointed"),
+                                 ({}, 400, "bad-request"),
+                                 ({"seq": -1}, 422, "invalid-input"),
+                                 ({"seq": "x"}, 422, "invalid-input"),
+                                 ({"leaf_hash": "ab" * 32}, 404, "unknown-leaf")):
+        problem(httpx.get(server.base + "/v1/log/proof/inclusion", params=params), status, code)
+    problem(httpx.get(server.base + "/v1/log/proof/consistency",
+                      params={"size1": 1, "size2": n + 100}), 400, "out-of-range")
+    problem(httpx.get(server.base + "/v1/log/proof/consistency",
+                      params={"size1": 3, "size2": 2}), 400, "out-of-range")
+    # none of it wrote anything
+    assert log_size(server) == size and blobs(server) == blobs_before
+    assert not any((server.world.data / "tmp-uploads").iterdir())
+
+
+def test_aborted_upload_leaves_nothing(server: Server) -> None:
+    size, before = log_size(server), blobs(server)
+    head = (b"--B\r\nContent-Disposition: form-data; name=\"case\"\r\n\r\ncase-a\r\n"
+            b"--B\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\ndocument\r\n"
+            b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.bin\"\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", server.port)) as s:
+        s.sendall(b"POST /v1/evidence HTTP/1.1\r\nHost: x\r\n"
+                  b"Authorization: Bearer " + server.world.tokens["acme"].encode() + b"\r\n"
+                  b"Content-Type: multipart/form-data; boundary=B\r\n"
+                  b"Content-Length: 900000\r\n\r\n" + head + os.urandom(200_000))
+        time.sleep(0.5)  # let the server spool part of it, then hang up mid-body
+    spool = server.world.data / "tmp-uploads"
+    deadline = time.monotonic() + 30
+    while any(spool.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(spool.iterdir())
+    assert log_size(server) == size and blobs(server) == before
+    assert submit(server).status_code == 201  # and the server is fine
+
+
+def test_rate_limit(tmp_path: Path) -> None:
+    world = make_world(tmp_path / "data")
+    srv = start_server(world, "--rate", "0.5", "--burst", "3")
+    try:
+        with srv.client("auditor") as c:
+            codes = [c.get("/v1/me").status_code for _ in range(6)]
+            assert codes[:3] == [200, 200, 200] and 429 in codes[3:]
+            r = c.get("/v1/me")
+            problem(r, 429, "rate-limited")
+            assert int(r.headers["retry-after"]) >= 1
+        with srv.client("judge") as c:  # per token: another token is not limited
+            assert c.get("/v1/me").status_code == 200
+    finally:
+        srv.stop()
+
+
+def test_cli_access_round_trip(tmp_path: Path) -> None:
+    data = str(tmp_path / "d")
+
+    def ev(*args: str, ok: bool = True) -> dict:
+        r = subprocess.run([*CLI, *args, "--data-dir", data, "--json"], capture_output=True,
+                           text=True, timeout=60)
+        out = json.loads(r.stdout)
+        assert (r.returncode == 0) == ok and out["ok"] is ok, r.stdout + r.stderr
+        return out
+
+    ev("init", "--checkpoint-interval", "0")
+    ev("user", "add", "acme", "--role", "submitter", "--org", "ACME Ltd")
+    ev("user", "add", "fr", "--role", "foreign")
+    ev("user", "add", "acme", "--role", "submitter", ok=False)
+    ev("user", "add", "bad id", "--role", "court", ok=False)
+    ev("case", "add", "c1", "--title", "ACME v. Copycat")
+    ev("case", "member", "add", "c1", "acme")
+    assert ev("case", "member", "add", "c1", "acme", ok=False)["code"] == "exists"
+    tok = ev("token", "create", "acme", "--label", "laptop")
+    assert tok["token"].startswith("evk_")
+    listed = ev("token", "list")["tokens"]
+    assert [t["id"] for t in listed] == [tok["id"]] and "token" not in listed[0]
+    f = tmp_path / "shot.png"
+    f.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(40))
+    sub = subprocess.run([*CLI, "submit", str(f), "--kind", "other", "--case", "c1",
+                          "--principal", "acme", "--data-dir", data, "--json"],
+                         capture_output=True, text=True, timeout=60)
+    eid = json.loads(sub.stdout)["evidence_id"]
+    g = ev("grant", "add", "--as", "acme", "--to", "fr", "--evidence", eid, "--expires",
+           SOON, "--max-downloads", "3")
+    assert g["status"] == "active" and g["max_downloads"] == 3
+    assert [x["id"] for x in ev("grant", "list", "--principal", "fr")["grants"]] == [g["id"]]
+    assert ev("grant", "revoke", g["id"], "--as", "acme")["status"] == "revoked"
+    assert ev("grant", "revoke", g["id"], "--as", "acme", ok=False)["code"] == \
+        "already-revoked"
+    assert ev("token", "revoke", tok["id"])["revoked_at"]
+    audit = ev("audit")
+    assert audit["size"] == 3  # submitted, shared, share_revoked
