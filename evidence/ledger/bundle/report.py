@@ -1,0 +1,414 @@
+"""The printable report for the court file: HTML and PDF, Chinese and English.
+
+The exporter calls :func:`render_report` with its ``report_data`` (the keys are
+documented on :func:`evidence.ledger.bundle.export.report_data`) and stores the
+result as ``report/report.html`` and ``report/report.pdf`` in the bundle, beside
+the plain-text ``report/report.txt``. The report is informational: it tells a
+judge what the bundle claims and how to check it independently (the exact
+commands); the verification, not this document, proves the facts.
+
+What a page shows, each heading in Chinese and English: evidence id and status;
+files with SHA-256 and size; times (log time of the submission, RFC 3161
+genTimes); the checkpoint (origin, size, root, log key) and witnesses; the
+custody timeline; how to verify (``evidence verify``, ``python verify_bundle.py``,
+``sha256sum``); a QR code carrying :func:`qr_payload`.
+
+Fonts (docs/report.md): the PDF embeds a subset of a CJK TrueType font found on
+the machine (Debian ``fonts-wqy-zenhei`` first, ``fonts-noto-cjk`` next, or the
+file named by ``EVIDENCE_REPORT_CJK_FONT``). Without one, the PDF is rendered in
+English only, with every non-Latin character replaced by ``?``, and says so on
+its first page; the HTML report (whose fonts are the reader's) and the text
+report stay bilingual. Nothing is fetched: the HTML carries no external
+resource (inline CSS, the QR code as inline SVG).
+
+Libraries: ``fpdf2`` (pure Python; TrueType collections via fontTools) and
+``segno`` (QR codes, pure Python).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+try:
+    import segno
+    from fpdf import FPDF
+    from fpdf.fonts import FontFace
+except ModuleNotFoundError as _missing:  # until fpdf2 and segno are installed: see render_report
+    MISSING_LIBRARY: str | None = _missing.name
+    FPDF = object  # type: ignore[assignment,misc]
+else:
+    MISSING_LIBRARY = None
+
+FONT_ENV = "EVIDENCE_REPORT_CJK_FONT"
+"""Path of a TrueType/OpenType CJK font (or ``path.ttc#index``) to use instead of the search."""
+
+CJK_FONTS: tuple[tuple[str, int, int], ...] = (
+    # (file, face index of the regular face, face index of a monospaced face)
+    ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 0, 1),  # fonts-wqy-zenhei
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2, 7),  # fonts-noto-cjk
+    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0, 1),  # fonts-wqy-microhei
+    ("/usr/share/fonts/truetype/arphic/uming.ttc", 0, 0),  # fonts-arphic-uming
+)
+"""Searched in order. Face indexes: Noto CJK's collection starts with JP, KR, SC
+(index 2); its mono SC face is index 7."""
+
+QR_SCHEME = "evidence"
+
+
+@dataclass(frozen=True)
+class CjkFont:
+    path: Path
+    regular: int
+    mono: int
+
+
+def find_cjk_font() -> CjkFont | None:
+    """The CJK font the PDF will embed, or None (the PDF is then English only)."""
+    override = os.environ.get(FONT_ENV)
+    if override:
+        path, _, index = override.partition("#")
+        face = int(index) if index.isdigit() else 0
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{FONT_ENV}={override!r}: no such font file")
+        return CjkFont(Path(path), face, face)
+    for path, regular, mono in CJK_FONTS:
+        if Path(path).is_file():
+            return CjkFont(Path(path), regular, mono)
+    return None
+
+
+# --- content ---------------------------------------------------------------------------
+
+
+def qr_payload(data: dict[str, Any]) -> str:
+    """What the QR code carries: ``evidence:<id>?seq=<submission entry>&sha256=<hex>``.
+
+    ``sha256`` is the SHA-256 of the first preserved file, the value a clerk
+    can compare with ``sha256sum FILE`` on any machine; ``seq`` names the
+    submission entry in the log, which binds all files and the metadata. The id
+    and hash are also printed under the code.
+    """
+    files = data.get("files") or []
+    digest = files[0]["sha256"] if files else ""
+    return f"{QR_SCHEME}:{data['evidence_id']}?seq={data.get('submission_seq')}&sha256={digest}"
+
+
+def _size(n: Any) -> str:
+    return f"{n:,} B" if isinstance(n, int) else str(n)
+
+
+def _s(value: Any) -> str:
+    return "-" if value is None or value == "" else str(value)
+
+
+def _commands(data: dict[str, Any]) -> list[str]:
+    cmds = list(data.get("verify_commands") or [])
+    for f in data.get("files") or []:
+        cmds.append(f"sha256sum '{f['name']}'   # expect / 应为 {f['sha256']}")
+    return cmds
+
+
+def _custody_detail(c: dict[str, Any]) -> str:
+    return " ".join(f"{k}={c[k]}" for k in ("action", "reason", "grantee") if c.get(k))
+
+
+@dataclass(frozen=True)
+class Section:
+    zh: str
+    en: str
+    rows: list[tuple[str, str, str]]  # (label zh, label en, value)
+    table: tuple[list[tuple[str, str]], list[list[str]]] | None = None
+    """Column headers (zh, en) and rows, for lists (files, custody, ...)."""
+    note: tuple[str, str] | None = None
+    code: list[str] | None = None
+
+
+def sections(data: dict[str, Any]) -> list[Section]:
+    """The report's content, once, for both renderings."""
+    cp, log = data.get("checkpoint") or {}, data.get("log") or {}
+    status = ("已清除 PURGED: " + _s(data.get("purged_at"))) if data.get("purged") else \
+        "已保全 preserved"
+    out = [
+        Section("证据概要", "Summary", [
+            ("证据编号", "Evidence ID", _s(data.get("evidence_id"))),
+            ("类型", "Kind", _s(data.get("kind"))),
+            ("案件", "Case", _s(data.get("case"))),
+            ("提交方", "Submitted by", _s(data.get("principal"))),
+            ("状态", "Status", status),
+            ("元数据承诺值", "Metadata commitment", _s(data.get("metadata_commitment"))),
+        ], note=("元数据以加盐承诺值记入账本；证据包中附有元数据与盐值，可打开该承诺值。",
+                 "The ledger holds a salted commitment to the metadata; the bundle carries "
+                 "the metadata and salt that open it.") if not data.get("purged") else (
+                 "文件与元数据已依法删除；账本仍证明其 SHA-256 哈希值与大小。",
+                 "The files and metadata were deleted; the ledger still proves their SHA-256 "
+                 "hashes and sizes.")),
+        Section("文件", "Files", [], table=(
+            [("名称", "Name"), ("类型", "Media type"), ("大小", "Size"), ("SHA-256", "SHA-256")],
+            [[_s(f.get("name")), _s(f.get("media_type")), _size(f.get("size")),
+              _s(f.get("sha256"))] for f in data.get("files") or []])),
+        Section("时间", "Times", [
+            ("提交时间（日志时间）", "Submitted (log time)", _s(data.get("submitted_at"))),
+            ("提交记录序号", "Submission entry", _s(data.get("submission_seq"))),
+        ], table=(
+            [("时间戳机构", "TSA"), ("不晚于（genTime）", "No later than (genTime)"),
+             ("序列号", "Serial")],
+            [[_s(t.get("tsa")), _s(t.get("gen_time")), _s(t.get("serial"))]
+             for t in data.get("timestamps") or []]),
+            note=("RFC 3161 时间戳证明：检查点（因而其中每条记录）不晚于 genTime 已存在。"
+                  "日志时间由运营方记录，仅供参考。",
+                  "An RFC 3161 timestamp proves that the checkpoint, and so every entry in "
+                  "it, existed no later than its genTime. Log time is the operator's clock.")
+            if data.get("timestamps") else (
+                  "尚无 RFC 3161 时间戳：本证据包不证明时间。",
+                  "No RFC 3161 timestamp yet: this bundle does not prove a time.")),
+        Section("检查点与见证方", "Checkpoint and witnesses", [
+            ("日志", "Log (origin)", _s(log.get("origin") or cp.get("origin"))),
+            ("树大小", "Tree size", _s(cp.get("size"))),
+            ("根哈希", "Root hash", _s(cp.get("root"))),
+            ("日志公钥", "Log verifier key", _s(log.get("verifier_key"))),
+        ], table=(
+            [("见证方", "Witness"), ("联署时间", "Cosigned at")],
+            [[_s(w.get("name")), _s(w.get("cosigned_at"))]
+             for w in data.get("witnesses") or []]),
+            note=("日志公钥须由法院从可信渠道获得并固定，不能取自本证据包。",
+                  "Pin the log key from a trusted source; never take it from this bundle.")),
+        Section("保管时间线", "Custody timeline", [], table=(
+            [("序号", "Seq"), ("时间", "Time"), ("类型", "Type"), ("主体", "Principal"),
+             ("详情", "Detail")],
+            [[str(c.get("seq")), _s(c.get("time")), _s(c.get("type")), _s(c.get("principal")),
+              _custody_detail(c)] for c in data.get("custody") or []])),
+    ]
+    if data.get("warnings"):
+        out.append(Section("注意", "Notes", [], code=list(data["warnings"])))
+    out.append(Section("如何独立验证", "How to verify independently", [], note=(
+        "在任何离线计算机上运行以下命令；只信任固定的公钥与时间戳机构根证书。"
+        "“evidence verify” 与独立脚本 verify_bundle.py（仅依赖 cryptography）应得出相同结论。"
+        "用 sha256sum 计算文件哈希，并与上表比对。",
+        "Run these on any offline computer, trusting only the pinned keys and TSA roots. "
+        "`evidence verify` and the stand-alone verify_bundle.py (needs only cryptography) "
+        "must reach the same verdict. Compare sha256sum's output with the table above."),
+        code=_commands(data)))
+    return out
+
+
+# --- HTML ------------------------------------------------------------------------------
+
+_CSS = """
+body { font-family: "Noto Sans CJK SC", "WenQuanYi Zen Hei", "Microsoft YaHei",
+       "PingFang SC", sans-serif; margin: 2em auto; max-width: 60em; color: #111; }
+h1 { font-size: 1.5em; border-bottom: 2px solid #111; }
+h2 { font-size: 1.15em; margin-top: 1.6em; border-bottom: 1px solid #999; }
+table { border-collapse: collapse; width: 100%; margin: .5em 0; }
+th, td { border: 1px solid #bbb; padding: .25em .4em; text-align: left; vertical-align: top; }
+th { background: #eee; }
+.hash, code, pre { font-family: "DejaVu Sans Mono", monospace; word-break: break-all; }
+pre { background: #f4f4f4; padding: .5em; white-space: pre-wrap; }
+.en { color: #444; }
+.qr { float: right; margin: 0 0 1em 1em; text-align: center; font-size: .8em; }
+.qr svg { width: 40mm; height: 40mm; }
+@media print { body { margin: 0; } }
+"""
+
+
+def _h(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _cell(value: str) -> str:
+    cls = ' class="hash"' if len(value) == 64 and all(c in "0123456789abcdef" for c in value) \
+        else ""
+    return f"<td{cls}>{_h(value)}</td>"
+
+
+def qr_svg(payload: str) -> str:
+    """The QR code as inline SVG (no namespace URL, no XML declaration)."""
+    return segno.make(payload, error="m").svg_inline(scale=4, border=2)
+
+
+def render_html(data: dict[str, Any]) -> bytes:
+    payload = qr_payload(data)
+    parts = [
+        '<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n',
+        f"<title>证据报告 Evidence report {_h(data.get('evidence_id'))}</title>\n",
+        f"<style>{_CSS}</style>\n</head>\n<body>\n",
+        f'<div class="qr">{qr_svg(payload)}<br><code>{_h(payload)}</code></div>\n',
+        '<h1>电子证据保全报告 <span lang="en" class="en">Evidence Preservation Report'
+        "</span></h1>\n",
+    ]
+    for sec in sections(data):
+        parts.append(f'<h2>{_h(sec.zh)} <span lang="en" class="en">{_h(sec.en)}</span></h2>\n')
+        if sec.rows:
+            parts.append("<table>\n")
+            for zh, en, value in sec.rows:
+                parts.append(f'<tr><th>{_h(zh)} <span lang="en">{_h(en)}</span></th>'
+                             f"{_cell(value)}</tr>\n")
+            parts.append("</table>\n")
+        if sec.table and sec.table[1]:
+            heads, rows = sec.table
+            parts.append("<table>\n<tr>" + "".join(
+                f'<th>{_h(zh)}<br><span lang="en">{_h(en)}</span></th>' for zh, en in heads)
+                + "</tr>\n")
+            for row in rows:
+                parts.append("<tr>" + "".join(_cell(v) for v in row) + "</tr>\n")
+            parts.append("</table>\n")
+        if sec.note:
+            parts.append(f"<p>{_h(sec.note[0])}<br>"
+                         f'<span lang="en" class="en">{_h(sec.note[1])}</span></p>\n')
+        if sec.code:
+            parts.append('<pre lang="en">' + "\n".join(_h(c) for c in sec.code) + "</pre>\n")
+    parts.append(f"<p><small>导出 Exported {_h(data.get('created_at'))} · "
+                 f"{_h(data.get('exporter'))} · 本报告仅供参考，事实由上述验证证明。"
+                 '<span lang="en"> This report is informational; the verification above '
+                 "proves the facts.</span></small></p>\n</body>\n</html>\n")
+    return "".join(parts).encode("utf-8")
+
+
+# --- PDF -------------------------------------------------------------------------------
+
+
+class _Pdf(FPDF):
+    def __init__(self, font: CjkFont | None) -> None:
+        super().__init__(format="A4")
+        self.cjk = font is not None
+        self.set_auto_page_break(True, margin=15)
+        self.set_margins(15, 15, 15)
+        if font is not None:
+            self.add_font("body", "", str(font.path), collection_font_number=font.regular)
+            self.add_font("mono", "", str(font.path), collection_font_number=font.mono)
+            self.body, self.mono = "body", "mono"
+        else:
+            self.body, self.mono = "helvetica", "courier"
+
+    def t(self, text: str) -> str:
+        """Text the current fonts can show (the fallback fonts are Latin-1 only)."""
+        return text if self.cjk else text.encode("latin-1", "replace").decode("latin-1")
+
+    def bi(self, zh: str, en: str) -> str:
+        return f"{zh}  {en}" if self.cjk else en
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font(self.body, size=7)
+        self.cell(0, 5, self.t(f"{self.page_no()}/{{nb}}"), align="C")
+
+
+def render_pdf(data: dict[str, Any], font: CjkFont | None = None, *,
+               search: bool = True) -> bytes:
+    """The PDF. ``font``: the CJK font to embed (default: :func:`find_cjk_font`);
+    with none, an English-only PDF that says why on its first page."""
+    if font is None and search:
+        font = find_cjk_font()
+    pdf = _Pdf(font)
+    pdf.set_title(f"Evidence report {data.get('evidence_id')}")
+    pdf.set_creator(str(data.get("exporter") or "evidence"))
+    pdf.add_page()
+    payload = qr_payload(data)
+    _pdf_qr(pdf, payload, x=pdf.w - 15 - 40, y=15, size=40)
+    pdf.set_font(pdf.body, size=16)
+    pdf.multi_cell(pdf.w - 30 - 45, 9, pdf.bi("电子证据保全报告", "Evidence Preservation Report"),
+                   new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(pdf.mono, size=7)
+    pdf.multi_cell(pdf.w - 30 - 45, 4, pdf.t(f"QR: {payload}"), new_x="LMARGIN", new_y="NEXT")
+    if not pdf.cjk:
+        pdf.set_font(pdf.body, "B", size=9)
+        pdf.multi_cell(pdf.w - 30 - 45, 5, (
+            "No Chinese (CJK) font was installed where this PDF was made, so it is in English "
+            "only and non-Latin characters show as '?'. The HTML and text reports in this "
+            "bundle are in Chinese and English. (Install fonts-wqy-zenhei and export again.)"),
+            align="L", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_y(max(pdf.get_y(), 15 + 42))
+    for sec in sections(data):
+        _pdf_section(pdf, sec)
+    pdf.ln(3)
+    pdf.set_font(pdf.body, size=7)
+    pdf.multi_cell(0, 4, pdf.t(pdf.bi(
+        f"导出 {_s(data.get('created_at'))} · {_s(data.get('exporter'))} · "
+        "本报告仅供参考，事实由上述验证证明。",
+        "This report is informational; the verification above proves the facts.")),
+        align="L", new_x="LMARGIN", new_y="NEXT")
+    subset_log = logging.getLogger("fontTools.subset")
+    level = subset_log.level
+    subset_log.setLevel(logging.ERROR)  # "BDF NOT subset": the bitmap table is dropped, fine
+    try:
+        return bytes(pdf.output())
+    finally:
+        subset_log.setLevel(level)
+
+
+def _pdf_qr(pdf: _Pdf, payload: str, *, x: float, y: float, size: float) -> None:
+    """The QR code drawn as vector squares (crisp in print, no image)."""
+    matrix = [list(row) for row in segno.make(payload, error="m").matrix_iter(border=2)]
+    cell = size / len(matrix)
+    pdf.set_fill_color(0, 0, 0)
+    for r, row in enumerate(matrix):
+        for c, dark in enumerate(row):
+            if dark:
+                pdf.rect(x + c * cell, y + r * cell, cell, cell, style="F")
+
+
+def _pdf_section(pdf: _Pdf, sec: Section) -> None:
+    pdf.ln(2)
+    pdf.set_font(pdf.body, size=12)
+    pdf.multi_cell(0, 7, pdf.bi(sec.zh, sec.en), border="B", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(1)
+    for zh, en, value in sec.rows:
+        pdf.set_font(pdf.body, size=8)
+        pdf.cell(62 if pdf.cjk else 40, 5, pdf.t(pdf.bi(zh, en)))
+        is_hash = len(value) >= 40 and " " not in value
+        pdf.set_font(pdf.mono if is_hash else pdf.body, size=7.5 if is_hash else 8.5)
+        pdf.multi_cell(0, 5, pdf.t(value), new_x="LMARGIN", new_y="NEXT")
+    if sec.table and sec.table[1]:
+        heads, rows = sec.table
+        widths = _widths(len(heads), heads)
+        pdf.set_font(pdf.body, size=7.5)
+        with pdf.table(col_widths=widths, text_align="LEFT", line_height=4.2, padding=0.8,
+                       headings_style=FontFace(emphasis="", fill_color=(230, 230, 230))
+                       ) as table:
+            head = table.row()
+            for zh, en in heads:
+                head.cell(pdf.t(pdf.bi(zh, en)) if pdf.cjk else en)
+            for values in rows:
+                row = table.row()
+                for v in values:
+                    row.cell(pdf.t(v))
+    if sec.note:
+        pdf.set_font(pdf.body, size=7.5)
+        pdf.multi_cell(0, 4, pdf.t(sec.note[0] + "\n" + sec.note[1]) if pdf.cjk else
+                       pdf.t(sec.note[1]), align="L", new_x="LMARGIN", new_y="NEXT")
+    if sec.code:
+        pdf.set_font(pdf.mono, size=7)
+        pdf.set_fill_color(240, 240, 240)
+        for line in sec.code:
+            pdf.multi_cell(0, 4, pdf.t(line), fill=True, new_x="LMARGIN", new_y="NEXT")
+
+
+def _widths(n: int, heads: Iterable[tuple[str, str]]) -> tuple[int, ...]:
+    names = [en for _, en in heads]
+    if names and names[-1] == "SHA-256":  # files: give the hash room
+        return (30, 22, 16, 62)
+    if "Principal" in names:
+        return (8, 30, 24, 22, 30)
+    return tuple([1] * n)
+
+
+# --- the exporter's seam -----------------------------------------------------------------
+
+
+def render_report(data: dict[str, Any]) -> dict[str, bytes]:
+    """``report/<name>`` members for the bundle: ``report.html`` and ``report.pdf``
+    (``report.txt`` is :mod:`evidence.ledger.bundle.report_txt`'s).
+
+    Without ``fpdf2`` or ``segno`` installed this warns and returns nothing: the
+    bundle then carries the text report only (the report is informational)."""
+    if MISSING_LIBRARY is not None:
+        warnings.warn(f"the HTML/PDF report needs {MISSING_LIBRARY!r} (pip install fpdf2 "
+                      "segno); the bundle carries the text report only", stacklevel=2)
+        return {}
+    return {"report.html": render_html(data), "report.pdf": render_pdf(data)}

@@ -1,0 +1,196 @@
+"""The printable court report (``evidence.ledger.bundle.report``): a valid PDF with the Chinese
+text and the hashes in it (a CJK font embedded), an English-only PDF that says why when no
+CJK font is there, self-contained bilingual HTML, and a QR code that decodes to its payload."""
+
+from __future__ import annotations
+
+import copy
+import io
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fpdf", reason="the report needs fpdf2 (pip install fpdf2)")
+pytest.importorskip("segno", reason="the report needs segno (pip install segno)")
+
+import pypdf
+import segno
+
+from evidence.ledger.bundle import report
+
+VKEY = "evidence.example/log+49077e36+AabHVbnPeZVcp5Cql5Prdtaxw43FcW29VNUtAWpFOzgJ"
+SHA_PNG = "5e955b5b339b563f7b05363f6aa552560560026b662aeeaec61cbda1432d0d81"
+SHA_EML = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+ROOT = "3b1f9c7a0e6d2c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3"
+
+DATA: dict[str, Any] = {
+    "evidence_id": "ev_01J9ZK7QX4", "kind": "screenshot", "case": "case-2026-沪-17",
+    "principal": "user:alice", "submitted_at": "2026-11-21T08:00:02.123456Z",
+    "submission_seq": 17, "purged": False, "purged_at": None,
+    "metadata_commitment": "ab" * 32,
+    "files": [
+        {"name": "侵权网店截图.png", "media_type": "image/png", "size": 123456,
+         "sha256": SHA_PNG},
+        {"name": "mail.eml", "media_type": "message/rfc822", "size": 2048, "sha256": SHA_EML},
+    ],
+    "log": {"origin": "evidence.example/log", "verifier_key": VKEY},
+    "checkpoint": {"size": 1234, "root": ROOT, "note": "evidence.example/log\n1234\n...\n"},
+    "timestamps": [{"tsa": "CN=Evidence Test TSA", "gen_time": "2026-11-21T08:00:05+00:00",
+                    "serial": "4660"}],
+    "witnesses": [{"name": "witness.court.example", "cosigned_at": "2026-11-21T08:00:06.0Z"}],
+    "custody": [
+        {"seq": 17, "time": "2026-11-21T08:00:02.123456Z", "type": "evidence.submitted",
+         "principal": "user:alice"},
+        {"seq": 40, "time": "2026-11-22T09:00:00.000000Z", "type": "evidence.accessed",
+         "principal": "user:judge", "action": "view"},
+        {"seq": 41, "time": "2026-11-23T09:00:00.000000Z", "type": "evidence.shared",
+         "principal": "user:alice", "grantee": "court:de-muc"},
+    ],
+    "warnings": [],
+    "created_at": "2026-11-24T08:00:00.000000Z", "exporter": "evidence 0.1.0",
+    "verify_commands": [
+        f"evidence verify ev_01J9ZK7QX4.zip --log-key '{VKEY}' --tsa-ca TSA-ROOT.pem",
+        f"python verify_bundle.py ev_01J9ZK7QX4.zip --log-key '{VKEY}' --tsa-ca TSA-ROOT.pem",
+    ],
+}
+PAYLOAD = f"evidence:ev_01J9ZK7QX4?seq=17&sha256={SHA_PNG}"
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, bytes]:
+    return report.render_report(DATA)
+
+
+def pdf_text(data: bytes) -> str:
+    reader = pypdf.PdfReader(io.BytesIO(data))
+    return "\n".join(page.extract_text() for page in reader.pages)
+
+
+def test_members(rendered: dict[str, bytes]) -> None:
+    assert set(rendered) == {"report.html", "report.pdf"}
+    assert rendered["report.pdf"].startswith(b"%PDF-")
+
+
+def test_pdf_has_chinese_and_the_hashes(rendered: dict[str, bytes]) -> None:
+    font = report.find_cjk_font()
+    if font is None:
+        pytest.skip("no CJK font installed: apt-get install fonts-wqy-zenhei")
+    text = pdf_text(rendered["report.pdf"])
+    flat = re.sub(r"\s+", "", text)
+    for phrase in ("电子证据保全报告", "证据编号", "保管时间线", "如何独立验证", "侵权网店截图.png",
+                   "Evidence Preservation Report", "Custody timeline"):
+        assert phrase in text, phrase
+    for h in (SHA_PNG, SHA_EML, ROOT):
+        assert h in flat
+    assert "ev_01J9ZK7QX4" in text and "sha256sum" in text
+    assert PAYLOAD in flat  # printed under the QR code
+    # the CJK font is embedded (a subset), not merely named
+    reader = pypdf.PdfReader(io.BytesIO(rendered["report.pdf"]))
+    fonts = {}
+    for page in reader.pages:
+        for f in page["/Resources"]["/Font"].values():
+            f = f.get_object()
+            desc = f["/DescendantFonts"][0].get_object()["/FontDescriptor"].get_object() \
+                if "/DescendantFonts" in f else f.get("/FontDescriptor")
+            fonts[str(f["/BaseFont"])] = desc is not None and "/FontFile2" in desc
+    assert any("WenQuanYi" in name or "Noto" in name for name in fonts), fonts
+    assert all(fonts.values()), fonts
+
+
+def test_pdf_without_a_cjk_font_is_english_and_says_so() -> None:
+    data = report.render_pdf(DATA, None, search=False)
+    text = pdf_text(data)
+    assert "No Chinese (CJK) font was installed" in text
+    assert "Evidence Preservation Report" in text
+    assert SHA_PNG in re.sub(r"\s+", "", text)
+    assert "证据" not in text
+
+
+def test_font_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(report.FONT_ENV, str(tmp_path / "missing.ttf"))
+    with pytest.raises(FileNotFoundError, match=report.FONT_ENV):
+        report.find_cjk_font()
+    font = next((p for p, _, _ in report.CJK_FONTS if os.path.isfile(p)), None)
+    if font is None:
+        pytest.skip("no CJK font installed")
+    monkeypatch.setenv(report.FONT_ENV, f"{font}#0")
+    assert report.find_cjk_font() == report.CjkFont(Path(font), 0, 0)
+
+
+def test_html_is_bilingual_and_self_contained(rendered: dict[str, bytes]) -> None:
+    page = rendered["report.html"].decode("utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert '<html lang="zh-CN">' in page and 'lang="en"' in page
+    assert '<meta charset="utf-8">' in page
+    for phrase in ("电子证据保全报告", "Evidence Preservation Report", "保管时间线",
+                   "Custody timeline", SHA_PNG, SHA_EML, ROOT, VKEY, "sha256sum",
+                   "evidence verify ev_01J9ZK7QX4.zip", "python verify_bundle.py"):
+        assert phrase in page, phrase
+    # nothing loaded from anywhere: no URLs, scripts, links, external fonts or images
+    low = page.lower()
+    for bad in ("http://", "https://", "<script", "<link", "<img", "<iframe", "src=", "href=",
+                "@import", "url(", "@font-face"):
+        assert bad not in low, bad
+    assert "<svg" in page
+
+
+def test_html_escapes_hostile_names() -> None:
+    data = copy.deepcopy(DATA)
+    data["files"][0]["name"] = '<script>alert("x")</script>.png'
+    data["custody"][1]["principal"] = "<img src=x onerror=alert(1)>"
+    page = report.render_html(data).decode()
+    assert "<script>" not in page and "<img" not in page
+    assert "&lt;script&gt;" in page
+
+
+def test_qr_payload_and_decoding(rendered: dict[str, bytes]) -> None:
+    assert report.qr_payload(DATA) == PAYLOAD
+    page = rendered["report.html"].decode()
+    # the inline SVG is exactly the code of the intended payload (re-encoded here)
+    assert report.qr_svg(PAYLOAD) in page
+    zxingcpp = pytest.importorskip("zxingcpp", reason="no QR decoder (pip install zxing-cpp)")
+    from PIL import Image
+
+    buf = io.BytesIO()
+    segno.make(PAYLOAD, error="m").save(buf, kind="png", scale=6, border=4)
+    results = zxingcpp.read_barcodes(Image.open(io.BytesIO(buf.getvalue())))
+    assert [r.text for r in results] == [PAYLOAD]
+
+
+def test_pdf_qr_is_the_same_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The PDF draws the QR matrix of the payload as squares: count them."""
+    drawn: list[tuple[float, float]] = []
+    real = report._Pdf.rect
+
+    def rect(self, x, y, w, h, style=None, *a, **kw):  # type: ignore[no-untyped-def]
+        if style == "F":
+            drawn.append((round(x, 3), round(y, 3)))
+        return real(self, x, y, w, h, style, *a, **kw)
+
+    monkeypatch.setattr(report._Pdf, "rect", rect)
+    report.render_pdf(DATA, None, search=False)
+    dark = sum(v for row in segno.make(PAYLOAD, error="m").matrix_iter(border=2) for v in row)
+    assert len(drawn) >= dark
+    assert len(set(drawn[:dark])) == dark
+
+
+def test_purged_item_and_no_timestamps() -> None:
+    data = copy.deepcopy(DATA)
+    data.update(purged=True, purged_at="2027-01-01T00:00:00.000000Z", timestamps=[],
+                witnesses=[], warnings=["the checkpoint of size 1234 has no RFC 3161 "
+                                        "timestamp yet"])
+    out = report.render_report(data)
+    page = out["report.html"].decode()
+    assert "已清除 PURGED" in page and "No RFC 3161 timestamp yet" in page
+    if report.find_cjk_font() is not None:
+        text = pdf_text(out["report.pdf"])
+        assert "已清除" in text and "尚无 RFC 3161 时间戳" in text
+
+
+def test_the_exporter_seam_includes_the_report() -> None:
+    export = pytest.importorskip("evidence.ledger.bundle.export")
+    out = export.render(DATA)
+    assert {"report.txt", "report.html", "report.pdf"} <= set(out)
