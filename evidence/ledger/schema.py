@@ -27,6 +27,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -61,6 +62,8 @@ entries = Table(
     Column("type", String(128), nullable=False),
     Column("time", String(TIME_LEN), nullable=False),
     Column("data", LargeBinary, nullable=False),
+    # lookups by leaf hash (proofs by hash, the verify page); created in 0004_access
+    Index("ix_entries_leaf_hash", "leaf_hash"),
 )
 
 nodes = Table(

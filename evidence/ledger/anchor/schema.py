@@ -11,7 +11,17 @@ queries). One row per (checkpoint size, anchor source).
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 from evidence.ledger.schema import NAMING, TIME_LEN
 
@@ -44,4 +54,6 @@ anchors = Table(
     Column("cosignature", Text),
     Column("cosigned_at", BigInteger),
     Column("details", Text),
+    Index("ix_anchors_source_status", "source", "status", "checkpoint_size"),
+    Index("ix_anchors_due", "status", "next_attempt_at"),
 )
