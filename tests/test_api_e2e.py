@@ -46,6 +46,8 @@ PEOPLE = {
     "lawyer": ("submitter", ["case-a"]),
     "judge": ("court", ["case-a"]),
     "foreign": ("foreign", []),
+    "foreign-b": ("foreign", []),
+    "foreign-c": ("foreign", []),
     "auditor": ("auditor", []),
     "admin": ("admin", []),
     "rival": ("submitter", ["case-b"]),
@@ -78,7 +80,8 @@ def make_world(data: Path, db: str | None = None) -> World:
         info, tok = ac.create_token("acme", label="revoked")
         ac.revoke_token(info.id)
         w.tokens["revoked"] = tok
-        info, tok = ac.create_token("acme", label="expired", expires_at="2000-01-01T00:00:00.000000Z")
+        info, tok = ac.create_token("acme", label="expired",
+                                    expires_at="2000-01-01T00:00:00.000000Z")
         w.tokens["expired"] = tok
     finally:
         led.close()
@@ -115,10 +118,11 @@ def start_server(world: World, *args: str, workers: int = 1) -> Server:
     for _attempt in range(5):
         (port,) = free_ports(1)
         log = world.data / f"serve-{port}.log"
-        proc = subprocess.Popen(
-            [*CLI, "serve", "--data-dir", str(world.data), *extra, "--port", str(port),
-             "--workers", str(workers), "--log-level", "warning", *args],
-            stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [*CLI, "serve", "--data-dir", str(world.data), *extra, "--port", str(port),
+                 "--workers", str(workers), "--log-level", "warning", *args],
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         srv = Server(world, proc, port, log)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:

@@ -1,0 +1,141 @@
+"""Permission matrix: every role against every endpoint, allowed and denied, on a real
+``evidence serve``. One table; each cell is the status that actor must get.
+
+Actors: members of the case the item belongs to (``acme`` submitter, ``judge`` court),
+members of another case (``rival``, ``other-court``), a foreign party with an active
+grant for the item (``foreign``) and one without (``foreign-b``), an auditor, an admin,
+and nobody (no token). 404 for "exists but not yours" is deliberate: it is the same
+answer as for an id that never existed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from tests.test_api_e2e import (
+    PROBLEM,
+    SOON,
+    Server,
+    make_world,
+    start_server,
+    submit,
+    wait_proof,
+)
+
+ACTORS = ("acme", "judge", "rival", "other-court", "foreign", "foreign-b", "auditor", "admin",
+          None)
+PUBLIC = dict.fromkeys(ACTORS, 200)
+
+
+def row(acme, judge, rival, other_court, foreign, foreign_b, auditor, admin, nobody):
+    return dict(zip(ACTORS, (acme, judge, rival, other_court, foreign, foreign_b, auditor,
+                             admin, nobody), strict=True))
+
+
+#                       acme judge rival o-court foreign f-b  auditor admin nobody
+MATRIX: dict[str, dict[str | None, int]] = {
+    "health": PUBLIC,
+    "status": PUBLIC,
+    "checkpoint": PUBLIC,
+    "checkpoint_by_size": PUBLIC,
+    "inclusion_proof": PUBLIC,
+    "consistency_proof": PUBLIC,
+    "log_entries":      row(403, 403, 403, 403, 403, 403, 200, 200, 401),
+    "me":               row(200, 200, 200, 200, 200, 200, 200, 200, 401),
+    "submit":           row(201, 403, 404, 403, 403, 403, 403, 403, 401),
+    "metadata":         row(200, 200, 404, 404, 200, 404, 404, 404, 401),
+    "download":         row(200, 200, 404, 404, 200, 404, 404, 404, 401),
+    "receipt":          row(200, 200, 404, 404, 200, 404, 200, 404, 401),
+    "custody":          row(200, 200, 404, 404, 200, 404, 200, 404, 401),
+    "bundle":           row(200, 200, 404, 404, 200, 404, 404, 404, 401),
+    "grant_create":     row(201, 201, 404, 404, 403, 403, 403, 403, 401),
+    "grant_list":       row(200, 200, 200, 200, 200, 200, 200, 200, 401),
+    "grant_get":        row(200, 200, 404, 404, 200, 404, 200, 200, 401),
+    "grant_revoke":     row(200, 200, 404, 404, 403, 404, 403, 200, 401),
+}
+
+
+@dataclass
+class Fixture:
+    srv: Server
+    eid: str
+    sha: str
+    gid: str
+    size: int
+
+
+@pytest.fixture(scope="module")
+def fx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
+    world = make_world(tmp_path_factory.mktemp("matrix") / "data")
+    srv = start_server(world, "--rate", "1000", "--burst", "1000")
+    try:
+        rec = submit(srv).json()
+        with srv.client("acme") as c:
+            g = c.post("/v1/grants", json={"grantee": "foreign", "evidence_ids": [
+                rec["evidence_id"]], "expires_at": SOON})
+            assert g.status_code == 201, g.text
+            wait_proof(c, rec["seq"])
+        yield Fixture(srv, rec["evidence_id"], rec["files"][0]["sha256"], g.json()["id"],
+                      httpx.get(srv.base + "/v1/status").json()["checkpoint"]["size"])
+    finally:
+        srv.stop()
+
+
+def _fresh_grant(fx: Fixture) -> str:
+    with fx.srv.client("acme") as c:
+        r = c.post("/v1/grants", json={"grantee": "foreign", "evidence_ids": [fx.eid],
+                                       "expires_at": SOON})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def _submit(fx: Fixture, c: httpx.Client) -> httpx.Response:
+    return c.post("/v1/evidence", data={"case": "case-a", "kind": "other"},
+                  files={"file": ("m.txt", b"matrix evidence", "text/plain")})
+
+
+REQUESTS: dict[str, Callable[[Fixture, httpx.Client], httpx.Response]] = {
+    "health": lambda fx, c: c.get("/health"),
+    "status": lambda fx, c: c.get("/v1/status"),
+    "checkpoint": lambda fx, c: c.get("/checkpoint"),
+    "checkpoint_by_size": lambda fx, c: c.get(f"/v1/log/checkpoints/{fx.size}"),
+    "inclusion_proof": lambda fx, c: c.get("/v1/log/proof/inclusion", params={"seq": 0}),
+    "consistency_proof": lambda fx, c: c.get("/v1/log/proof/consistency",
+                                             params={"size1": 1}),
+    "log_entries": lambda fx, c: c.get("/v1/log/entries"),
+    "me": lambda fx, c: c.get("/v1/me"),
+    "submit": _submit,
+    "metadata": lambda fx, c: c.get(f"/v1/evidence/{fx.eid}"),
+    "download": lambda fx, c: c.get(f"/v1/evidence/{fx.eid}/files/{fx.sha}"),
+    "receipt": lambda fx, c: c.get(f"/v1/evidence/{fx.eid}/receipt"),
+    "custody": lambda fx, c: c.get(f"/v1/evidence/{fx.eid}/custody"),
+    "bundle": lambda fx, c: c.get(f"/v1/evidence/{fx.eid}/bundle"),
+    "grant_create": lambda fx, c: c.post("/v1/grants", json={
+        "grantee": "foreign-c", "evidence_ids": [fx.eid], "expires_at": SOON}),
+    "grant_list": lambda fx, c: c.get("/v1/grants"),
+    "grant_get": lambda fx, c: c.get(f"/v1/grants/{fx.gid}"),
+    "grant_revoke": lambda fx, c: c.post(f"/v1/grants/{_fresh_grant(fx)}/revoke"),
+}
+
+
+def test_matrix_covers_every_route(fx: Fixture) -> None:
+    doc = httpx.get(fx.srv.base + "/openapi.json").json()
+    operations = {(m, p) for p, ops in doc["paths"].items() for m in ops}
+    assert len(operations) == len(REQUESTS) + 1  # /checkpoint and /v1/log/checkpoint
+    assert set(MATRIX) == set(REQUESTS)
+
+
+@pytest.mark.parametrize("endpoint", list(MATRIX))
+@pytest.mark.parametrize("actor", ACTORS, ids=lambda a: a or "nobody")
+def test_permission(fx: Fixture, endpoint: str, actor: str | None) -> None:
+    want = MATRIX[endpoint][actor]
+    with fx.srv.client(actor) as c:
+        r = REQUESTS[endpoint](fx, c)
+    assert r.status_code == want, (endpoint, actor, r.status_code, r.text[:300])
+    if want >= 400:
+        assert r.headers["content-type"].startswith(PROBLEM)
+        assert r.json()["status"] == want
