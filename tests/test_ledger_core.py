@@ -386,7 +386,6 @@ def test_postgres_database_that_is_not_a_ledger(pg_fresh_url: str) -> None:
 def test_schema_matches_migrations(tmp_path) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
-
     from sqlalchemy import MetaData
 
     from evidence.ledger.access.schema import access_metadata
