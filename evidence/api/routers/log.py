@@ -8,7 +8,7 @@ import base64
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -72,7 +72,7 @@ async def latest_checkpoint(svc: Svc) -> Response:
 
 @router.get("/v1/log/checkpoints/{size}", response_model=CheckpointView,
             responses=problems(404, 422))
-def checkpoint_by_size(size: Annotated[int, Size], svc: Svc
+def checkpoint_by_size(size: Annotated[int, Path(ge=0, le=MAX_U64)], svc: Svc
                        ) -> CheckpointView:
     """A checkpoint by tree size, with its RFC 3161 timestamps and witness cosignatures."""
     cp = svc.checkpoint_at(size)
