@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -135,15 +134,35 @@ def start_server(world: World, *args: str, workers: int = 1) -> Server:
     raise RuntimeError(f"evidence serve did not start: {log.read_text()[-2000:]}")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    world = make_world(tmp_path_factory.mktemp("api") / "data")
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[Server]:
+    """The service on the embedded default (SQLite) and on PostgreSQL with two workers."""
+    db, cluster = None, None
+    if request.param == "pg":
+        cluster = request.getfixturevalue("pg_cluster")
+        db = cluster.create_database("api")
+    world = make_world(tmp_path_factory.mktemp("api") / "data", db=db)
     srv = start_server(world, "--rate", "1000", "--burst", "1000", "--max-upload", "2MiB",
-                       "--max-file-size", "1MiB")
+                       "--max-file-size", "1MiB", workers=2 if db else 1)
     try:
         yield srv
     finally:
         srv.stop()
+        if cluster is not None and db is not None:
+            cluster.drop_database(db)
+
+
+def sql(srv: Server, statement: str, **params: object) -> None:
+    """Change the service's database behind its back (a clock jump, a test double)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(srv.world.db or f"sqlite:///{srv.world.data / 'ledger.db'}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(statement), params)
+    finally:
+        engine.dispose()
 
 
 def submit(srv: Server, who: str = "acme", *, case: str = "case-a",
@@ -313,7 +332,8 @@ def test_foreign_download_under_grant_is_in_the_ledger(server: Server) -> None:
         # the same entry, read raw from the log, and an inclusion proof for it
         proof = wait_proof(a, access_seq)
         assert proof["leaf_hash"] == next(e["leaf_hash"] for e in cust if e["seq"] == access_seq)
-    r = subprocess.run([*CLI, "audit", "--data-dir", str(server.world.data), "--json"],
+    db = ["--db", server.world.db] if server.world.db else []
+    r = subprocess.run([*CLI, "audit", "--data-dir", str(server.world.data), *db, "--json"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and json.loads(r.stdout)["ok"], r.stdout + r.stderr
 
@@ -358,11 +378,8 @@ def test_expired_and_future_grants(server: Server) -> None:
     with server.client("foreign") as f:
         assert f.get(f"/v1/evidence/{eid}").status_code == 200
     # time passes: the grant's window ends (set in the database, as a clock jump would)
-    con = sqlite3.connect(server.world.data / "ledger.db")
-    with con:
-        con.execute("UPDATE grants SET expires_at = '2001-01-01T00:00:00.000000Z' "
-                    "WHERE id IN (?, ?)", (gid, later.json()["id"]))
-    con.close()
+    sql(server, "UPDATE grants SET expires_at = '2001-01-01T00:00:00.000000Z' "
+                "WHERE id IN (:a, :b)", a=gid, b=later.json()["id"])
     with server.client("foreign") as f:
         problem(f.get(f"/v1/evidence/{eid}/files/{sha}"), 403, "grant-expired")
         assert f.get(f"/v1/grants/{gid}").json()["status"] == "expired"
