@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from evidence import __version__
 from evidence.api import problems, routes_verify_page
+from evidence.api.fastpath import FastPath
 from evidence.api.problems import Problem
 from evidence.api.routers import evidence, grants, log, meta
 from evidence.api.schemas import ProblemModel
@@ -45,6 +46,7 @@ def create_app(settings: ApiSettings | None = None, *, services: Services | None
         app.include_router(r)
     app.include_router(routes_verify_page.router)  # the judges' page at /verify/ (issue 8)
     app.add_middleware(BodyLimit, max_body=settings.max_body, max_upload=settings.max_upload)
+    app.add_middleware(FastPath)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -54,17 +54,29 @@ class ProofCache:
         ids.update(n for group in consistency_plan(size1, size2) for n in group)
         return ids
 
-    def missing(self, ids: Iterable[NodeId]) -> list[NodeId]:
+    def collect(self, ids: Iterable[NodeId]) -> tuple[dict[NodeId, bytes], list[NodeId]]:
+        """The cached hashes of ``ids`` (a private copy: a concurrent clear cannot take
+        them away mid-proof) and the ids still missing."""
         nodes = self._nodes
-        return [n for n in ids if n not in nodes]
+        have: dict[NodeId, bytes] = {}
+        missing: list[NodeId] = []
+        for n in ids:
+            h = nodes.get(n)
+            if h is None:
+                missing.append(n)
+            else:
+                have[n] = h
+        return have, missing
 
     def needs_size_check(self, *sizes: int) -> bool:
         return any(s > self._known_size for s in sizes)
 
     # --- I/O (run in a worker thread) ------------------------------------------------------
 
-    def load(self, ids: Sequence[NodeId], *, check_sizes: Sequence[int] = ()) -> None:
-        """Fetch ``ids`` in one query (and, if asked, check sizes against the log)."""
+    def load(self, ids: Sequence[NodeId], *, check_sizes: Sequence[int] = ()
+             ) -> dict[NodeId, bytes]:
+        """Fetch ``ids`` in one query (and, if asked, check sizes against the log); keep
+        them, and return them."""
         with read_transaction(self._ledger.engine) as conn:
             if check_sizes:
                 state = read_state(conn)
@@ -78,8 +90,9 @@ class ProofCache:
             found = fetch_nodes(conn, sorted(ids)) if ids else {}
         with self._lock:
             if len(self._nodes) + len(found) > self._max:
-                self._nodes.clear()
+                self._nodes = {}  # a new dict: readers holding the old one are unaffected
             self._nodes.update(found)
+        return found
 
     def saw_committed(self, size: int) -> None:
         """A size known to be committed (from a checkpoint): no need to check it again."""
@@ -89,28 +102,35 @@ class ProofCache:
 
     # --- proofs from the cache (pure CPU) ---------------------------------------------------
 
-    def _fetch(self, wanted: Sequence[NodeId]) -> Mapping[NodeId, bytes]:
-        nodes = self._nodes
-        return {n: nodes[n] for n in wanted if n in nodes}
+    @staticmethod
+    def inclusion(seq: int, size: int, nodes: Mapping[NodeId, bytes],
+                  root: bytes | None = None) -> dict[str, object]:
+        """The proof's JSON form from ``nodes`` (every planned node; see :meth:`collect`)."""
+        def fetch(wanted: Sequence[NodeId]) -> Mapping[NodeId, bytes]:
+            return {n: nodes[n] for n in wanted if n in nodes}
 
-    def inclusion(self, seq: int, size: int, root: bytes | None = None) -> dict[str, object]:
-        leaf = self._nodes.get(NodeId(0, seq))
+        leaf = nodes.get(NodeId(0, seq))
         if leaf is None:
             raise LedgerError(f"entry {seq} is missing from the store; run `evidence audit`")
         try:
-            proof = inclusion_proof(seq, size, self._fetch)
+            proof = inclusion_proof(seq, size, fetch)
             if root is None:
-                root = root_from_nodes(size, self._fetch)
+                root = root_from_nodes(size, fetch)
         except (LookupError, KeyError) as e:
             raise LedgerError(f"stored tree is incomplete ({e}); run `evidence audit`") from None
         return {"index": seq, "tree_size": size, "leaf_hash": leaf.hex(),
                 "proof": [h.hex() for h in proof], "root": root.hex()}
 
-    def consistency(self, size1: int, size2: int) -> dict[str, object]:
+    @staticmethod
+    def consistency(size1: int, size2: int, nodes: Mapping[NodeId, bytes]
+                    ) -> dict[str, object]:
+        def fetch(wanted: Sequence[NodeId]) -> Mapping[NodeId, bytes]:
+            return {n: nodes[n] for n in wanted if n in nodes}
+
         try:
-            proof = consistency_proof(size1, size2, self._fetch)
-            r1 = root_from_nodes(size1, self._fetch)
-            r2 = root_from_nodes(size2, self._fetch)
+            proof = consistency_proof(size1, size2, fetch)
+            r1 = root_from_nodes(size1, fetch)
+            r2 = root_from_nodes(size2, fetch)
         except (LookupError, KeyError) as e:
             raise LedgerError(f"stored tree is incomplete ({e}); run `evidence audit`") from None
         return {"size1": size1, "size2": size2, "root1": r1.hex(), "root2": r2.hex(),

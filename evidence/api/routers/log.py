@@ -123,12 +123,11 @@ async def inclusion(svc: Svc,
         note = cp.note if cp is not None else None
         root = cp.root if cp is not None else None
     cache = svc.proofs
-    ids = cache.inclusion_ids(seq, size, with_root=root is None)
+    nodes, missing = cache.collect(cache.inclusion_ids(seq, size, with_root=root is None))
     check = [size] if cp is None and cache.needs_size_check(size) else []
-    missing = cache.missing(ids)
     if missing or check:
-        await run_in_threadpool(cache.load, missing, check_sizes=check)
-    return _json({**cache.inclusion(seq, size, root), "checkpoint": note})
+        nodes.update(await run_in_threadpool(cache.load, missing, check_sizes=check))
+    return _json({**cache.inclusion(seq, size, nodes, root), "checkpoint": note})
 
 
 def _seq_of_leaf(svc: Services, leaf: bytes) -> int:
@@ -156,10 +155,10 @@ async def consistency(size1: Size, svc: Svc,
         raise OutOfRange(f"first size {size1} is larger than second size {size2}")
     cache = svc.proofs
     check = [size2] if cp is None and cache.needs_size_check(size2) else []
-    missing = cache.missing(cache.consistency_ids(size1, size2))
+    nodes, missing = cache.collect(cache.consistency_ids(size1, size2))
     if missing or check:
-        await run_in_threadpool(cache.load, missing, check_sizes=check)
-    return _json({**cache.consistency(size1, size2),
+        nodes.update(await run_in_threadpool(cache.load, missing, check_sizes=check))
+    return _json({**cache.consistency(size1, size2, nodes),
                   "checkpoint": cp.note if cp is not None else None})
 
 

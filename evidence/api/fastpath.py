@@ -1,0 +1,72 @@
+"""A fast path for the two hottest public reads: the latest checkpoint and an inclusion
+proof of ``seq`` to it.
+
+An ASGI middleware answers ``GET /checkpoint``, ``GET /v1/log/checkpoint`` and
+``GET /v1/log/proof/inclusion?seq=N`` itself when, and only when, everything needed is
+already in memory (the latest checkpoint read less than ``LATEST_TTL`` ago, every node
+of the proof cached) and the query is exactly ``seq=<decimal>``. It produces the same
+bytes as the FastAPI routes (the same :class:`ProofCache` call, the same JSON), without
+request validation, dependency resolution or a worker-thread hop. Anything else (other
+parameters, errors, a cache miss) goes to the FastAPI route, which stays the one place
+for validation, errors and the OpenAPI description.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+MAX_SEQ = 2**63 - 1
+_JSON = [(b"content-type", b"application/json")]
+_TEXT = [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-cache")]
+
+
+class FastPath:
+    def __init__(self, app: ASGIApp, *, max_cached: int = 20_000) -> None:
+        self.app = app
+        self._bodies: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._max = max_cached
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            svc = getattr(getattr(scope.get("app"), "state", None), "services", None)
+            if svc is not None:
+                path = scope["path"]
+                answer = None
+                if path == "/v1/log/proof/inclusion":
+                    answer = self._inclusion(svc, scope.get("query_string", b""))
+                elif path in ("/checkpoint", "/v1/log/checkpoint") and not scope.get(
+                        "query_string"):
+                    cp = svc.latest_cached()
+                    if cp is not None:
+                        answer = (cp.note.encode(), _TEXT)
+                if answer is not None:
+                    body, headers = answer
+                    await send({"type": "http.response.start", "status": 200, "headers": [
+                        *headers, (b"content-length", str(len(body)).encode())]})
+                    await send({"type": "http.response.body", "body": body})
+                    return
+        await self.app(scope, receive, send)
+
+    def _inclusion(self, svc, query: bytes):  # type: ignore[no-untyped-def]
+        if not query.startswith(b"seq=") or not query[4:].isdigit() or len(query) > 24:
+            return None
+        seq = int(query[4:])
+        cp = svc.latest_cached()
+        if cp is None or seq >= cp.size or seq > MAX_SEQ:
+            return None
+        key = (seq, cp.size)
+        body = self._bodies.get(key)
+        if body is None:
+            cache = svc.proofs
+            nodes, missing = cache.collect(cache.inclusion_ids(seq, cp.size, with_root=False))
+            if missing:
+                return None
+            doc = {**cache.inclusion(seq, cp.size, nodes, cp.root), "checkpoint": cp.note}
+            body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+            self._bodies[key] = body
+            if len(self._bodies) > self._max:
+                self._bodies.popitem(last=False)
+        return body, _JSON
