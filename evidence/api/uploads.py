@@ -46,7 +46,15 @@ class Upload:
     size: int = 0
 
     def cleanup(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+        """Remove what was spooled: the files and folders made here, by name (cheaper than
+        a tree walk); anything unexpected falls back to a full removal."""
+        try:
+            for f in self.files:
+                f.unlink(missing_ok=True)
+                f.parent.rmdir()
+            self.folder.rmdir()
+        except OSError:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     def meta(self) -> dict[str, str]:
         raw = self.fields.get("meta")
