@@ -382,7 +382,7 @@ def test_hostile_missing_and_extra_members(world: World, good: bytes, quiet_dir:
     del m[next(n for n in m if n.startswith("files/"))]
     assert "files missing" in failed(verify(rezip(m), world))["files"]
     m = members(good)
-    m["report/report.html"] = b"<p>unlisted</p>"
+    m["proofs/999999.json"] = b"{}"  # a name the format allows, not in the manifest
     assert "unlisted" in failed(verify(rezip(m, fix_manifest=False), world))["manifest"]
     m = members(good)
     m["files/" + "0" * 64] = b"extra"

@@ -33,6 +33,7 @@ import os
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -308,6 +309,9 @@ def render_pdf(data: dict[str, Any], font: CjkFont | None = None, *,
     pdf = _Pdf(font)
     pdf.set_title(f"Evidence report {data.get('evidence_id')}")
     pdf.set_creator(str(data.get("exporter") or "evidence"))
+    # Same pieces, same bytes: the PDF's date is the export's, not the clock's
+    # (and fpdf2 derives the document ID from the content and this date).
+    pdf.set_creation_date(_export_time(data))
     pdf.add_page()
     payload = qr_payload(data)
     _pdf_qr(pdf, payload, x=pdf.w - 15 - 40, y=15, size=40)
@@ -340,6 +344,13 @@ def render_pdf(data: dict[str, Any], font: CjkFont | None = None, *,
         return bytes(pdf.output())
     finally:
         subset_log.setLevel(level)
+
+
+def _export_time(data: dict[str, Any]) -> datetime:
+    try:
+        return datetime.fromisoformat(str(data.get("created_at")).replace("Z", "+00:00"))
+    except ValueError:
+        return datetime(1980, 1, 1, tzinfo=UTC)
 
 
 def _pdf_qr(pdf: _Pdf, payload: str, *, x: float, y: float, size: float) -> None:
