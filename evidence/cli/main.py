@@ -18,8 +18,8 @@ def _register() -> None:
     import evidence.cli.bundle_cmds
     import evidence.cli.intake_cmds
     import evidence.cli.ledger_cmds  # noqa: F401
-    from evidence.cli import api_cmds as _api_cmds  # noqa: F401
     from evidence.cli import anchor_cmds as _anchor_cmds  # noqa: F401
+    from evidence.cli import api_cmds as _api_cmds  # noqa: F401
     from evidence.cli import keys, notes  # noqa: F401
     from evidence.cli import witness as _witness  # noqa: F401
 

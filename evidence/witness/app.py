@@ -27,17 +27,28 @@ class _TooLarge(Exception):
     pass
 
 
+DRAIN_LIMIT = 8 * MAX_BODY_SIZE
+"""An oversized body up to this size is read and dropped before the 413 is sent: closing
+a socket with unread data makes the kernel send a reset, and the client may then never
+see the answer. Beyond it, the connection is simply cut."""
+
+
 async def _read_body(request: Request, cap: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > cap):
+    if declared is not None and not declared.isdigit():
+        raise _TooLarge
+    if declared is not None and int(declared) > DRAIN_LIMIT:
         raise _TooLarge
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > cap:
+        if size > DRAIN_LIMIT:
             raise _TooLarge
-        chunks.append(chunk)
+        if size <= cap:
+            chunks.append(chunk)
+    if size > cap:
+        raise _TooLarge
     return b"".join(chunks)
 
 
