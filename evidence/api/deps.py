@@ -25,8 +25,12 @@ Svc = Annotated[Services, Depends(services)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 
 
-def caller(creds: Credentials, svc: Svc) -> Principal:
-    """The principal behind the bearer token; 401 without a valid one, 429 over its rate."""
+async def caller(creds: Credentials, svc: Svc) -> Principal:
+    """The principal behind the bearer token; 401 without a valid one, 429 over its rate.
+
+    One indexed read, done on the event loop: a worker-thread hop costs more than the
+    read itself (measured: the hop's lock hand-offs were a quarter of the service's CPU
+    under 16 concurrent submissions)."""
     if creds is None:
         raise Unauthenticated("this needs an API token: Authorization: Bearer evk_...",
                               code="missing-token")
@@ -44,7 +48,7 @@ Caller = Annotated[Principal, Depends(caller)]
 
 def role(*allowed: str) -> Callable[[Principal], Principal]:
     """A dependency admitting only principals with one of ``allowed`` roles (else 403)."""
-    def check(who: Caller) -> Principal:
+    async def check(who: Caller) -> Principal:
         if who.role not in allowed:
             raise Forbidden(f"a {who.role} principal may not do this", code="role-not-allowed")
         return who

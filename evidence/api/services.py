@@ -61,6 +61,7 @@ class Services:
             raise
 
     def close(self) -> None:
+        self.access.close()
         self.ledger.close()
 
     @property
