@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import struct
+import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -220,7 +221,7 @@ def _tampered_member() -> bytes:
 def _tampered_entry() -> bytes:
     b = build()
     e = b.members["entries/6.entry"]
-    b.members["entries/6.entry"] = e.replace("court".encode(), "COURT".encode())
+    b.members["entries/6.entry"] = e.replace(b"court", b"COURT")
     b.refresh_manifest()
     return b.zip_bytes()
 
@@ -318,7 +319,9 @@ def _duplicate() -> bytes:
     with zipfile.ZipFile(buf, "w") as z:
         for info in src.infolist():
             _add(z, info.filename, src.read(info), info.compress_type)
-        _add(z, "report/report.txt", b"second copy", zipfile.ZIP_STORED)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Duplicate name": that is the point
+            _add(z, "report/report.txt", b"second copy", zipfile.ZIP_STORED)
     return buf.getvalue()
 
 
