@@ -86,10 +86,15 @@ async def submit(request: Request, svc: Svc,
                               max_files=svc.settings.max_files,
                               max_file_size=svc.max_file_size)
 
-    def store() -> Submitted:  # one worker-thread hop: check, intake, clean up
+    case = up.fields["case"]
+    try:
+        svc.access.require_submit(who, case)  # on the event loop: one indexed read
+    except BaseException:
+        await run_in_threadpool(up.cleanup)
+        raise
+
+    def store() -> Submitted:  # one worker-thread hop: intake, then clean up
         try:
-            case = up.fields["case"]
-            svc.access.require_submit(who, case)
             return svc.intake.submit(ItemSpec(
                 files=up.files, kind=up.fields["kind"], case=case, principal=who.id,
                 title=up.fields.get("title") or None, meta=up.meta(),

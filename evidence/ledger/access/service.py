@@ -336,11 +336,12 @@ class AccessControl:
                 .order_by(case_members.c.principal_id))]
 
     def require_submit(self, who: Principal, case_id: str) -> None:
-        """A submitter may submit evidence to the cases it is a member of."""
+        """A submitter may submit evidence to the cases it is a member of. (One lookup on
+        the calling thread's connection, like :meth:`authenticate`.)"""
         if who.role != SUBMITTER:
             raise Forbidden(f"a {who.role} principal cannot submit evidence",
                             code="role-not-allowed")
-        if not self.is_member(who.id, case_id):
+        if self._read_one(_MEMBER_SQL, (case_id, who.id)) is None:
             # the same answer for "no such case" and "not yours": existence does not leak
             raise NotFound(f"no case {case_id!r} that you are a member of", code="unknown-case")
 
