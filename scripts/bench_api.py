@@ -27,7 +27,6 @@ import os
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,6 +58,52 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of the server process and its workers."""
+    total = 0
+    pids = [pid] + [int(x) for x in subprocess.run(["pgrep", "-P", str(pid)],
+                                                    capture_output=True, text=True).stdout.split()]
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def intake_alone(tmp: Path, clients: int, size: int, n: int = 800) -> tuple[float, float]:
+    """The ceiling under the API: Intake.submit from ``clients`` threads in-process (no
+    HTTP), same file size; returns (items/s, CPU ms per item)."""
+    import resource
+    from concurrent.futures import ThreadPoolExecutor
+
+    sys.path.insert(0, str(ROOT))
+    from evidence.ledger.intake import Intake, ItemSpec, load_settings
+    from evidence.ledger.log import Ledger
+
+    d = tmp / "intake-alone"
+    led = Ledger.create(d, "bench.local/intake", checkpoint_interval=1)
+    try:
+        intake = Intake(led, load_settings(d).open_store())
+        src = d / "src"
+        src.mkdir()
+        paths = []
+        for i in range(n):
+            p = src / f"f{i}.bin"
+            p.write_bytes(os.urandom(size))
+            paths.append(p)
+        r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(lambda p: intake.submit(ItemSpec(files=[p], kind="other", case="c",
+                                                           principal="bench")), paths))
+        el, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
+    finally:
+        led.close()
+    cpu = (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) * 1000 / n
+    return n / el, cpu
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -192,9 +237,12 @@ def main() -> None:
         else:
             sys.exit("the server did not start")
 
+        load_before = os.getloadavg()[0]
+        cpu0 = server_cpu(server.pid)
         ok, errors, lat, secs = asyncio.run(submit_load(base, token, args.clients,
                                                         args.seconds, args.size,
                                                         args.warmup))
+        cpu_per = (server_cpu(server.pid) - cpu0) * 1000 / max(1, ok + errors)
         rate = ok / secs
         p50, p99 = percentile(lat, 50) * 1000, percentile(lat, 99) * 1000
         time.sleep(1.5)  # a checkpoint covers everything
@@ -202,11 +250,14 @@ def main() -> None:
         if shutil.which("wrk"):
             prps, detail = proof_load_wrk(base, size, args.proof_seconds, args.proof_conns,
                                           tmp)
-            gen = "wrk -t2 -c%d" % args.proof_conns
+            gen = f"wrk -t2 -c{args.proof_conns}"
         else:
             prps = asyncio.run(proof_load_httpx(base, size, args.proof_seconds,
                                                 args.proof_conns))
             detail, gen = "", "httpx (install wrk for a lighter load generator)"
+        load_after = os.getloadavg()[0]
+        alone, alone_cpu = intake_alone(tmp, args.clients, args.size) if not args.db else (
+            float("nan"), float("nan"))
         db = "PostgreSQL" if args.db else "SQLite (embedded default)"
         print(f"\nevidence serve --workers {args.workers}, {db}; {os.cpu_count()} cores; "
               f"{args.clients} clients, {args.size} B files, {secs:.0f} s measured after "
@@ -218,11 +269,16 @@ def main() -> None:
         print(f"{'submission p99 latency (ms)':34} {p99:12.1f} {'<= 100':>12}"
               f"   {'OK' if p99 <= 100 else 'MISSED'}")
         print(f"{'submission errors (non-201)':34} {errors:12d} {'0':>12}")
+        print(f"{'server CPU per submission (ms)':34} {cpu_per:12.2f}   (incl. warm-up)")
+        print(f"{'limit: Intake.submit alone/s':34} {alone:12.0f}   (in-process, "
+              f"{args.clients} threads, no HTTP; {alone_cpu:.2f} ms CPU each)")
         print(f"{'inclusion proofs/s (' + gen.split()[0] + ')':34} {prps:12.0f} "
               f"{'>= 3000':>12}   {'OK' if prps >= 3000 else 'MISSED'}")
         if detail:
             print("  wrk:", " | ".join(ln.strip() for ln in detail.splitlines()
                                        if ln.startswith(("non200", "p50"))))
+        print(f"load average (1 min) before/after the submissions: {load_before:.1f} / "
+              f"{load_after:.1f} (the machine is shared: anything above ~0.2 is others)")
         print(LIMITS)
     finally:
         if server is not None:
