@@ -98,8 +98,8 @@ def test_vectors_cover_every_check_and_every_variant() -> None:
 # --- browser fixtures --------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def launch_browser() -> Iterator[Any]:
+    """Headless Debian chromium under Playwright; skips (with the fix) when either is missing."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -115,6 +115,11 @@ def browser() -> Iterator[Any]:
             yield b
         finally:
             b.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    yield from launch_browser()
 
 
 class Page:

@@ -15,8 +15,9 @@
  * salted metadata commitment (RFC 8785 JCS).
  * What it only reads and displays: RFC 3161 timestamp tokens. It parses each token's
  * TSTInfo (genTime, TSA name, serial) and compares its message imprint with SHA-256 of the
- * checkpoint text, but it does not verify the CMS signature or the TSA certificate chain:
- * such times are "stated by the token" until `evidence verify --tsa-ca ...` checks them.
+ * checkpoint text (a token over other data fails the check, as a sign of tampering), but
+ * it does not verify the CMS signature or the TSA certificate chain: such times are
+ * "stated by the token" until `evidence verify --tsa-ca ...` checks them.
  *
  * Sections: bytes and text - SHA-256 - CRC-32 - ZIP reader - JSON and JCS - entries -
  * Merkle proofs - keys, notes, checkpoints - submitter - DER and timestamp tokens -
@@ -1347,9 +1348,18 @@
       }
       report.timestamps_stated.push(row);
     }
+    // A token over other data (or one that cannot be read) is a sign of tampering, as in
+    // bundle.py with pinned roots: it fails, even though no token's time is proven here.
+    const bad = report.timestamps_stated.filter((r) => !r.imprint_matches)
+      .map((r) => `${r.member}: ${r.error || 'its message imprint is not SHA-256 of this checkpoint'}`);
+    if (bad.length) {
+      report.fail('timestamps', `a timestamp token is not over this checkpoint (altered, or over other data): ${bad.join('; ')}`,
+        `有时间戳令牌针对的不是本检查点（被篡改，或针对其他数据）：${bad.join('；')}`);
+      return;
+    }
     report.add('timestamps', true,
-      'no TSA root certificate pinned in this page: the time is not proven here (verify with `evidence verify --tsa-ca ...`)',
-      '本页面未固定时间戳机构根证书：此处未证明时间（请用 `evidence verify --tsa-ca ...` 验证）', false);
+      `${listed.length} RFC 3161 token(s) over this checkpoint, read but not verified: no TSA root certificate pinned in this page, the time is not proven here (verify with \`evidence verify --tsa-ca ...\`)`,
+      `${listed.length} 个针对本检查点的 RFC 3161 时间戳令牌已读取但未验证：本页面未固定时间戳机构根证书，此处未证明时间（请用 \`evidence verify --tsa-ca ...\` 验证）`, false);
   }
 
   global.EvidenceVerify = {
