@@ -584,3 +584,35 @@ def test_cli_access_round_trip(tmp_path: Path) -> None:
     assert ev("token", "revoke", tok["id"])["revoked_at"]
     audit = ev("audit")
     assert audit["size"] == 3  # submitted, shared, share_revoked
+
+
+@pytest.mark.tsa
+def test_serve_runs_anchoring_and_serves_the_tokens(tmp_path: Path, tsa) -> None:
+    """With a TSA in anchors.json, `evidence serve` anchors checkpoints itself, and
+    /v1/log/checkpoints/{size} hands out the token exactly as the TSA returned it."""
+    from evidence.verify.timestamp import verify_timestamp
+
+    world = make_world(tmp_path / "data")
+    r = subprocess.run([*CLI, "anchor", "tsa", "add", "local", tsa.url, "--ca",
+                        str(tsa.ca_pem_path), "--data-dir", str(world.data), "--json"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run([*CLI, "anchor", "set", "--interval", "0.5", "--data-dir",
+                        str(world.data), "--json"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    srv = start_server(world)
+    try:
+        assert submit(srv).status_code == 201
+        deadline = time.monotonic() + 120
+        while True:
+            size = httpx.get(srv.base + "/v1/status").json()["checkpoint"]["size"]
+            view = httpx.get(f"{srv.base}/v1/log/checkpoints/{size}").json()
+            if view["timestamps"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        (ts,) = view["timestamps"]
+        assert ts["source"] == "local" and ts["gen_time"]
+        text = view["note"].split("\n\n", 1)[0] + "\n"  # the checkpoint text
+        verify_timestamp(base64.b64decode(ts["token_b64"]), text.encode(), [tsa.ca_cert_pem])
+    finally:
+        srv.stop()

@@ -38,6 +38,7 @@ class Services:
     limiter: TokenBucket
     spool: Path
     proofs: ProofCache
+    anchoring: tuple[threading.Thread, threading.Event] | None = None
     version: str = __version__
     _cp_cache: OrderedDict[int, StoredCheckpoint] = field(default_factory=OrderedDict)
     _latest: tuple[float, StoredCheckpoint | None] = (0.0, None)
@@ -54,13 +55,20 @@ class Services:
             store = intake_settings.open_store()
             intake = Intake(ledger, store, max_file_size=intake_settings.max_file_size)
             spool = Path(settings.upload_dir) if settings.upload_dir else data_dir / "tmp-uploads"
-            return cls(settings, ledger, intake, AccessControl(ledger), store,
-                       TokenBucket(settings.rate, settings.burst), spool, ProofCache(ledger))
+            svc = cls(settings, ledger, intake, AccessControl(ledger), store,
+                      TokenBucket(settings.rate, settings.burst), spool, ProofCache(ledger))
+            if settings.anchor:
+                svc.anchoring = _start_anchoring(ledger, data_dir)
+            return svc
         except BaseException:
             ledger.close()
             raise
 
     def close(self) -> None:
+        if self.anchoring is not None:
+            thread, stop = self.anchoring
+            stop.set()
+            thread.join(timeout=60)
         self.access.close()
         self.ledger.close()
 
@@ -99,3 +107,17 @@ class Services:
                 while len(self._cp_cache) > 4096:
                     self._cp_cache.popitem(last=False)
         return cp
+
+
+def _start_anchoring(ledger: Ledger, data_dir: Path
+                     ) -> tuple[threading.Thread, threading.Event] | None:
+    """The AnchorService beside the API (docs/operations.md, Anchoring), when anchors.json
+    names any TSA or witness. Each worker runs one; their attempts are claimed in the
+    database, so several never ask one source about one checkpoint at once."""
+    from evidence.ledger.anchor.config import load_anchor_config
+    from evidence.ledger.anchor.service import AnchorService
+
+    config = load_anchor_config(data_dir)
+    if not config.source_names:
+        return None
+    return AnchorService(ledger, config).start_background()

@@ -26,6 +26,7 @@ class ApiSettings:
     burst: int = 200  # bucket size
     page_limit: int = 1000  # most entries per /v1/log/entries page
     upload_dir: str | None = None  # where uploads are spooled; default <data-dir>/tmp-uploads
+    anchor: bool = True  # run the AnchorService beside the API when anchors.json has sources
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))

@@ -83,11 +83,14 @@ def _run(ac: AccessControl, as_json: bool, fn: Callable[[], Any]) -> Any:
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 @click.option("--access-log/--no-access-log", default=True, show_default=True)
+@click.option("--anchor/--no-anchor", default=True, show_default=True,
+              help="Run the anchoring loop (TSAs, witnesses of DIR/anchors.json) in the "
+                   "server; off if you run `evidence anchor --loop` yourself.")
 @_where
 def serve_cmd(host: str, port: int, workers: int, blob_store: str | None,
               max_file_size: str | None, max_upload: str, rate: float, burst: int,
               proxy_headers: bool, forwarded_allow_ips: str, log_level: str, access_log: bool,
-              data_dir: str | None, db_url: str | None, as_json: bool) -> None:
+              anchor: bool, data_dir: str | None, db_url: str | None, as_json: bool) -> None:
     """Serve the HTTP API (docs/api.md) on the ledger in DIR."""
     import uvicorn
 
@@ -98,7 +101,7 @@ def serve_cmd(host: str, port: int, workers: int, blob_store: str | None,
         settings = ApiSettings(
             data_dir=str(data_dir) if data_dir else None, db_url=db_url, blob_store=blob_store,
             max_file_size=parse_size(max_file_size) if max_file_size else None,
-            max_upload=parse_size(max_upload), rate=rate, burst=burst)
+            max_upload=parse_size(max_upload), rate=rate, burst=burst, anchor=anchor)
     except SettingsError as e:
         fail(str(e), as_json=as_json)
     # fail fast, with a readable message, before uvicorn starts workers
