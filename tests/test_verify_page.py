@@ -98,8 +98,14 @@ def test_vectors_cover_every_check_and_every_variant() -> None:
 # --- browser fixtures --------------------------------------------------------------------
 
 
-def launch_browser() -> Iterator[Any]:
-    """Headless Debian chromium under Playwright; skips (with the fix) when either is missing."""
+_SHARED: dict[str, Any] = {}
+
+
+def shared_browser(request: pytest.FixtureRequest) -> Any:
+    """One headless Debian chromium under Playwright for the whole session (a second sync
+    Playwright cannot start while one runs); skips, with the fix, when either is missing."""
+    if "browser" in _SHARED:
+        return _SHARED["browser"]
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -109,17 +115,26 @@ def launch_browser() -> Iterator[Any]:
         pytest.skip(f"chromium not found at {CHROMIUM} (apt-get install chromium "
                     "fonts-wqy-zenhei): browser tests of the verify page skipped")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    pw = sync_playwright().start()
+    try:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    except BaseException:
+        pw.stop()
+        raise
+
+    def close() -> None:
+        _SHARED.clear()
+        b.close()
+        pw.stop()
+
+    request.session.config.add_cleanup(close)
+    _SHARED["browser"] = b
+    return b
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    yield from launch_browser()
+def browser(request: pytest.FixtureRequest) -> Any:
+    return shared_browser(request)
 
 
 class Page:

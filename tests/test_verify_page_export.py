@@ -19,14 +19,14 @@ from evidence.ledger.anchor.tsa_client import request_timestamp
 from evidence.verify.bundle import TrustRoots, verify_bundle
 from tests.bundle_world import World, build_world, members, rezip
 from tests.support.tsa import LocalTSA
-from tests.test_verify_page import Page, launch_browser, summary
+from tests.test_verify_page import Page, shared_browser, summary
 
 pytestmark = pytest.mark.tsa
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_browser()
+@pytest.fixture(scope="session")
+def browser(request: pytest.FixtureRequest) -> Any:
+    return shared_browser(request)
 
 
 @pytest.fixture(scope="module")
