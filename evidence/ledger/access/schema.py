@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     Column,
+    ForeignKey,
     Integer,
     LargeBinary,
     MetaData,
@@ -49,7 +50,8 @@ principals = Table(
 api_tokens = Table(
     "api_tokens", access_metadata,
     Column("id", String(32), primary_key=True),
-    Column("principal_id", String(ID_LEN), nullable=False),
+    Column("principal_id", String(ID_LEN), ForeignKey("principals.id"), nullable=False,
+           index=True),
     Column("token_sha256", LargeBinary(32), nullable=False, unique=True),
     Column("label", Text),
     Column("created_at", String(TIME_LEN), nullable=False),
@@ -66,15 +68,16 @@ cases = Table(
 
 case_members = Table(
     "case_members", access_metadata,
-    Column("case_id", String(ID_LEN), primary_key=True),
-    Column("principal_id", String(ID_LEN), primary_key=True),
+    Column("case_id", String(ID_LEN), ForeignKey("cases.id"), primary_key=True),
+    Column("principal_id", String(ID_LEN), ForeignKey("principals.id"), primary_key=True,
+           index=True),
     Column("added_at", String(TIME_LEN), nullable=False),
 )
 
 grants = Table(
     "grants", access_metadata,
     Column("id", String(32), primary_key=True),
-    Column("grantee", String(ID_LEN), nullable=False),
+    Column("grantee", String(ID_LEN), ForeignKey("principals.id"), nullable=False, index=True),
     Column("granted_by", String(ID_LEN), nullable=False),
     Column("case_id", String(ID_LEN), nullable=False),
     Column("not_before", String(TIME_LEN), nullable=False),
@@ -91,6 +94,6 @@ grants = Table(
 
 grant_items = Table(
     "grant_items", access_metadata,
-    Column("grant_id", String(32), primary_key=True),
-    Column("evidence_id", String(ID_LEN), primary_key=True),
+    Column("grant_id", String(32), ForeignKey("grants.id"), primary_key=True),
+    Column("evidence_id", String(ID_LEN), primary_key=True, index=True),
 )
