@@ -119,7 +119,10 @@ class Sequencer:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._edge: CompactRange | None = None  # right edge of the committed tree
         self._last_hash = b""
-        self._last_cp_time = 0.0
+        # The interval counts from start-up: a first batch is not "due" merely because
+        # the machine has been up longer than the interval (that made behaviour depend on
+        # uptime). Idle and close-time checkpoints still cover it.
+        self._last_cp_time = _time.monotonic()
         self._unsigned = False  # committed entries without a checkpoint (by us)
         self._closed = False
         self._lock = threading.Lock()
