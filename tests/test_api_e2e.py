@@ -278,6 +278,7 @@ def test_submit_retrieve_and_prove(server: Server) -> None:
 
 def test_checkpoint_endpoints(server: Server) -> None:
     assert submit(server).status_code == 201
+    assert submit(server).status_code == 201  # at least two entries, whatever ran before
     key = parse_verifier_key(server.world.vkey)
     for path in ("/checkpoint", "/v1/log/checkpoint"):
         r = httpx.get(server.base + path)
@@ -296,6 +297,35 @@ def test_checkpoint_endpoints(server: Server) -> None:
     assert [e["seq"] for e in page["entries"]] == [0, 1] and page["next"] == 2
     e0 = base64.b64decode(page["entries"][0]["entry_b64"])
     assert hashlib.sha256(b"\0" + e0).hexdigest() == page["entries"][0]["leaf_hash"]
+
+
+def test_public_lookup(server: Server) -> None:
+    content = b"lookup me " + os.urandom(8).hex().encode()
+    r = submit(server, files=[("shop.txt", content)])
+    assert r.status_code == 201
+    eid, seq = r.json()["evidence_id"], r.json()["seq"]
+    wait_proof(httpx.Client(base_url=server.base), seq)
+    by_id = httpx.get(server.base + "/v1/lookup", params={"evidence_id": eid}).json()
+    sha = hashlib.sha256(content).hexdigest()
+    by_hash = httpx.get(server.base + "/v1/lookup", params={"sha256": sha.upper()}).json()
+    assert by_id == by_hash
+    (m,) = by_id["matches"]
+    assert (m["evidence_id"], m["seq"], m["purged"]) == (eid, seq, False)
+    assert m["checkpoint_size"] > seq
+    proof = httpx.get(server.base + "/v1/log/proof/inclusion",
+                      params={"seq": seq, "size": m["checkpoint_size"]}).json()
+    assert proof["leaf_hash"] == m["leaf_hash"]
+    # unknown: same shape, no match; bad input: a problem, never a 500
+    none = httpx.get(server.base + "/v1/lookup", params={"sha256": "0" * 64})
+    assert none.status_code == 200 and none.json() == {"matches": []}
+    problem(httpx.get(server.base + "/v1/lookup"), 400, "bad-request")
+    assert httpx.get(server.base + "/v1/lookup", params={"sha256": "xyz"}).status_code == 422
+    assert httpx.get(server.base + "/v1/lookup",
+                     params={"evidence_id": eid, "sha256": sha}).status_code == 400
+    # readable cross-origin (the verify page opened from file://), without credentials
+    cors = httpx.get(server.base + "/v1/lookup", params={"evidence_id": eid},
+                     headers={"Origin": "null"})
+    assert cors.headers["access-control-allow-origin"] == "*"
 
 
 # --- cross-border sharing and custody ------------------------------------------------------

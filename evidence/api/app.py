@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -45,6 +46,10 @@ def create_app(settings: ApiSettings | None = None, *, services: Services | None
     for r in (meta.router, log.router, evidence.router, grants.router):
         app.include_router(r)
     app.include_router(routes_verify_page.router)  # the judges' page at /verify/ (issue 8)
+    # Public reads from anywhere, e.g. the verify page saved to disk (origin "null"); no
+    # credentials and no Authorization header cross origins, so nothing private leaks.
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"],
+                       allow_headers=[], allow_credentials=False)
     app.add_middleware(BodyLimit, max_body=settings.max_body, max_upload=settings.max_upload)
     app.add_middleware(FastPath)
 

@@ -166,6 +166,21 @@ class CheckpointView(BaseModel):
     cosignatures: list[Cosignature]
 
 
+class LookupMatch(BaseModel):
+    evidence_id: str
+    seq: int = Field(description="the evidence.submitted entry")
+    leaf_hash: str = Hex64
+    time: str = Field(description="log time of the submission")
+    purged: bool
+    checkpoint_size: int | None = Field(
+        description="the latest checkpoint, when it covers the entry (prove inclusion with "
+                    "/v1/log/proof/inclusion?seq=...; its anchors: /v1/log/checkpoints/{size})")
+
+
+class LookupResult(BaseModel):
+    matches: list[LookupMatch]
+
+
 class LogEntry(BaseModel):
     seq: int
     leaf_hash: str = Hex64

@@ -27,6 +27,7 @@ class ApiSettings:
     page_limit: int = 1000  # most entries per /v1/log/entries page
     upload_dir: str | None = None  # where uploads are spooled; default <data-dir>/tmp-uploads
     anchor: bool = True  # run the AnchorService beside the API when anchors.json has sources
+    public_lookup: bool = True  # /v1/lookup answers "is this id / file hash preserved?"
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))

@@ -22,6 +22,8 @@ from evidence.api.schemas import (
     EntriesPage,
     InclusionProofModel,
     LogEntry,
+    LookupMatch,
+    LookupResult,
     Timestamp,
 )
 from evidence.api.services import Services
@@ -31,6 +33,7 @@ from evidence.ledger.anchor.status import cosigned_note
 from evidence.ledger.anchor.store import list_anchors
 from evidence.ledger.db import read_transaction
 from evidence.ledger.errors import OutOfRange
+from evidence.ledger.evidence_store import evidence_files, evidence_items
 from evidence.ledger.schema import entries
 
 router = APIRouter(tags=["log"])
@@ -179,3 +182,40 @@ def log_entries(svc: Svc,
                     entry_b64=base64.b64encode(e.data).decode())
            for e in svc.ledger.entries(start, end)]
     return EntriesPage(size=size, entries=out, next=end if end < size else None)
+
+
+@router.get("/v1/lookup", response_model=LookupResult, responses=problems(400, 404, 422))
+def lookup(svc: Svc,
+           evidence_id: Annotated[str | None, Query(max_length=64,
+                                                    pattern=r"^[A-Za-z0-9_-]+$")] = None,
+           sha256: Annotated[str | None, Query(pattern=r"^[0-9a-fA-F]{64}$",
+                                               description="SHA-256 of a preserved file")
+                             ] = None) -> LookupResult:
+    """Is this evidence id, or a file with this SHA-256, preserved in the ledger?
+
+    Public, like checkpoints and proofs: it reveals only that an item exists, its
+    submission entry and checkpoint, never what the evidence says or who submitted it.
+    Whoever holds a file can confirm it was preserved; operators who do not want that
+    turn it off (``ApiSettings.public_lookup``). Unknown ids and hashes answer with an
+    empty list, never an error, so the answer is the same shape either way."""
+    if not svc.settings.public_lookup:
+        raise Problem(404, "not-found", "public lookup is turned off on this server")
+    if (evidence_id is None) == (sha256 is None):
+        raise Problem(400, "bad-request", "give exactly one of evidence_id and sha256")
+    q = (select(evidence_items.c.evidence_id, evidence_items.c.seq,
+                evidence_items.c.purged_seq, entries.c.leaf_hash, entries.c.time)
+         .join(entries, entries.c.seq == evidence_items.c.seq))
+    if evidence_id is not None:
+        q = q.where(evidence_items.c.evidence_id == evidence_id)
+    else:
+        q = q.where(evidence_items.c.evidence_id.in_(
+            select(evidence_files.c.evidence_id)
+            .where(evidence_files.c.sha256 == str(sha256).lower())))
+    with read_transaction(svc.ledger.engine) as conn:
+        rows = conn.execute(q.order_by(evidence_items.c.seq).limit(100)).all()
+    cp = svc.latest_checkpoint()
+    return LookupResult(matches=[
+        LookupMatch(evidence_id=r.evidence_id, seq=r.seq, leaf_hash=bytes(r.leaf_hash).hex(),
+                    time=r.time, purged=r.purged_seq is not None,
+                    checkpoint_size=cp.size if cp is not None and cp.size > r.seq else None)
+        for r in rows])
