@@ -434,12 +434,18 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     uvicorn = pytest.importorskip("uvicorn")
     from evidence.api.app import create_app
     from evidence.api.settings import ApiSettings
+    from evidence.ledger.blobs import FilesystemBlobStore
+    from evidence.ledger.intake import Intake, ItemSpec
     from evidence.ledger.log import Ledger
     from tests.support.ports import free_ports
 
     d = tmp_path_factory.mktemp("verify-page-api") / "data"
     led = Ledger.create(d, "verify-page.test/log")
     a = led.append("custody.note", {"text": "an entry to look up"})
+    shot = d.parent / "shop.png"
+    shot.write_bytes(b"a preserved screenshot " + os.urandom(8))
+    item = Intake(led, FilesystemBlobStore(d / "blobs")).submit(
+        ItemSpec(files=[shot], kind="other", case="case-1", principal="acme"))
     led.sign_checkpoint_now()
     led.close()
     app = create_app(ApiSettings(data_dir=str(d)))
@@ -454,7 +460,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     assert server.started, "uvicorn did not start"
     led = Ledger.open(str(d))
     try:
-        yield Served(f"http://127.0.0.1:{port}", led, {"note": a.seq})
+        served = Served(f"http://127.0.0.1:{port}", led, {"note": a.seq, "item": item.seq})
+        served.item_id = item.evidence_id
+        served.item_sha = hashlib.sha256(shot.read_bytes()).hexdigest()
+        yield served
     finally:
         led.close()
         server.should_exit = True
@@ -515,13 +524,24 @@ def test_lookup_through_the_public_api(browser: Any, served: Served) -> None:
         for req in p.requests[before:]:
             assert req.method == "GET" and req.url.startswith(served.url + "/v1/")
             assert len(req.url) < 300
-        # an evidence id: the service has no public lookup for it (yet): said plainly
+        # an evidence id and a preserved file's SHA-256, through /v1/lookup
+        for q in (served.item_id, served.item_sha):
+            p.page.fill("#lookup-input", q)
+            p.page.click("#lookup-btn")
+            p.page.wait_for_function("() => /Verified: entry|does NOT verify|not found|"
+                                     "could not be reached/i.test("
+                                     "document.getElementById('lookup-result').innerText)")
+            text = p.page.locator("#lookup-result").inner_text()
+            assert served.item_id in text, text
+            assert f"Verified: entry {served.seqs['item']} is in the checkpoint" in text, text
+        p.shot("lookup-evidence-id")
+        # an unknown id: said plainly
         p.page.fill("#lookup-input", "ev_unknown")
         p.page.click("#lookup-btn")
         p.page.wait_for_function("() => !/Asking the ledger/.test("
                                  "document.getElementById('lookup-result').innerText)")
         text = p.page.locator("#lookup-result").inner_text()
-        assert "no public lookup by evidence id" in text or "Not found" in text
+        assert "Not found" in text or "not found" in text, text
         # an answer signed by another key is refused
         p.page.fill("#log-key", TRUST["log_key"])
         p.page.fill("#lookup-input", leaf)
