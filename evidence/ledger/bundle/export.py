@@ -16,12 +16,13 @@ For ``EVIDENCE_ID`` (docs/bundle.md):
 * the metadata and salt (absent once purged), the files streamed from the blob
   store (absent once purged), and the report.
 
-Which entries are about the item: the union of intake's ``evidence_events``
-(written in the same transaction as the entry, by anyone who uses
-``evidence_store.event_row``) and the access layer's ``custody_index`` (built by
-scanning the log up to ``access_state.custody_indexed``), plus a scan of the
-entries past that mark, so that an entry appended by any component is found.
-Every candidate is re-read and kept only if its body names the item.
+Which entries are about the item: ``evidence_events`` (written in the same
+transaction as each entry by intake and the access layer, through
+``evidence_store.event_row``), plus a sequential scan of the entries after the
+submission, so that an entry appended by any other path (an operator's
+``evidence log append``) is found too: completeness matters more than speed for
+a document that goes to court (measured 0.17 s per 100 k entries). Every
+candidate is re-read and kept only if its body names the item.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import IO, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import Connection, func, inspect, select
+from sqlalchemy import Connection, func, select
 
 from evidence import __version__
 from evidence.ledger.anchor.base import StoredAnchor
@@ -101,17 +102,8 @@ class ExportResult:
 def custody_seqs(conn: Connection, item: StoredItem, upto: int) -> list[int]:
     """Every entry ``< upto`` whose body names the item, submission included."""
     eid = item.evidence_id
-    found = {item.seq, *(s for s, _ in item.events)}  # intake's evidence_events
+    found = {item.seq, *(s for s, _ in item.events)}  # evidence_events
     scan_from = item.seq + 1
-    tables = set(inspect(conn).get_table_names())
-    if {"custody_index", "access_state"} <= tables:
-        from evidence.ledger.access.schema import access_state, custody_index
-
-        found.update(conn.execute(select(custody_index.c.seq)
-                                  .where(custody_index.c.evidence_id == eid)).scalars())
-        indexed = conn.execute(select(func.max(access_state.c.custody_indexed))).scalar()
-        scan_from = max(scan_from, int(indexed or 0))
-    # The tail no index has seen yet: a sequential read of the newest entries.
     for (seq, data) in conn.execute(select(entries_table.c.seq, entries_table.c.data)
                                     .where(entries_table.c.seq >= scan_from,
                                            entries_table.c.seq < upto)
