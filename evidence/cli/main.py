@@ -14,14 +14,17 @@ def cli() -> None:
 
 
 def _register() -> None:
-    # One import per command module; each adds its commands to ``cli``.
-    import evidence.cli.bundle_cmds
-    import evidence.cli.intake_cmds
-    import evidence.cli.ledger_cmds  # noqa: F401
-    from evidence.cli import anchor_cmds as _anchor_cmds  # noqa: F401
-    from evidence.cli import api_cmds as _api_cmds  # noqa: F401
-    from evidence.cli import keys, notes  # noqa: F401
-    from evidence.cli import witness as _witness  # noqa: F401
+    # Importing a command module adds its commands to ``cli``.
+    from evidence.cli import (  # noqa: F401
+        anchor_cmds,
+        api_cmds,
+        bundle_cmds,
+        intake_cmds,
+        keys,
+        ledger_cmds,
+        notes,
+        witness,
+    )
 
 
 def main() -> None:
