@@ -74,6 +74,9 @@ def init_cmd(data_dir: str | None, db_url: str | None, as_json: bool, origin: st
                                               key_path=key_file,
                                               checkpoint_interval=checkpoint_interval))
     cfg = led.config
+    # The empty log's checkpoint (size 0): the public checkpoint URL answers from the
+    # first minute, and witnesses can start following the log before its first entry.
+    led.sign_checkpoint_now()
     led.close()
     if as_json:
         emit_json({"ok": True, "origin": led.origin, "verifier_key": led.verifier_key,
