@@ -646,3 +646,171 @@ def test_serve_runs_anchoring_and_serves_the_tokens(tmp_path: Path, tsa) -> None
         verify_timestamp(base64.b64decode(ts["token_b64"]), text.encode(), [tsa.ca_cert_pem])
     finally:
         srv.stop()
+
+
+# --- submitter signatures over HTTP: sign=deferred, then sign ----------------------------
+
+
+def deferred(srv: Server, who: str = "acme", content: bytes | None = None,
+             **fields: str) -> httpx.Response:
+    content = content or b"signed listing " + os.urandom(8).hex().encode()
+    with srv.client(who) as c:
+        return c.post("/v1/evidence", data={"case": "case-a", "kind": "document",
+                                            "sign": "deferred", **fields},
+                      files=[("file", ("listing.txt", content, "text/plain"))])
+
+
+def pending_dir(srv: Server) -> Path:
+    return srv.world.data / "pending-uploads"
+
+
+def test_deferred_signature_round_trip(server: Server) -> None:
+    from evidence.verify.note import generate_signer
+    from evidence.verify.submission import submission_text, verify_submission
+
+    me = generate_signer("acme-ip.example")
+    size, before = log_size(server), blobs(server)
+    content = b"signed evidence " + os.urandom(8).hex().encode()
+    r = deferred(server, content=content, title="Signed", meta=json.dumps({"shop": "x"}))
+    assert r.status_code == 202, r.text
+    p = r.json()
+    assert r.headers["location"] == p["sign_url"] == f"/v1/evidence/pending/{p['pending_id']}/sign"
+    # the text is exactly what verify/ rebuilds from the entry's fields
+    assert p["text"] == submission_text(p["evidence_id"], p["metadata_commitment"], p["files"])
+    assert p["files"][0]["sha256"] == hashlib.sha256(content).hexdigest()
+    # nothing on the ledger yet, the id is unknown, the blob is stored
+    assert log_size(server) == size
+    assert p["files"][0]["sha256"] in blobs(server) - before
+    with server.client("acme") as c:
+        problem(c.get(f"/v1/evidence/{p['evidence_id']}"), 404)
+    assert not any((server.world.data / "tmp-uploads").iterdir())
+
+    sig = base64.b64encode(me.signature(p["text"].encode())).decode()
+    key = me.verifier().to_string()
+    with server.client("rival") as c:  # another principal's pending item: unknown to it
+        problem(c.post(p["sign_url"], json={"key": key, "signature": sig}), 404,
+                "unknown-pending")
+    with server.client("lawyer") as c:  # same case, but not the one who uploaded
+        problem(c.post(p["sign_url"], json={"key": key, "signature": sig}), 404,
+                "unknown-pending")
+    with server.client("acme") as c:
+        s = c.post(p["sign_url"], json={"key": key, "signature": sig})
+        assert s.status_code == 201, s.text
+        rec = s.json()
+        assert rec["evidence_id"] == p["evidence_id"] and rec["signed_by_submitter"] is True
+        assert rec["metadata_commitment"] == p["metadata_commitment"]
+        assert s.headers["location"] == f"/v1/evidence/{p['evidence_id']}"
+        # the exported entry carries the signature; verify/ checks it against the key
+        rc = c.get(f"/v1/evidence/{p['evidence_id']}/receipt").json()
+        verify_receipt(rc["receipt"], parse_verifier_key(server.world.vkey), rc["entry"].encode())
+        body = parse_entry(rc["entry"].encode()).body
+        assert body["submitter"] == {"key": key, "signature": sig}
+        assert verify_submission(body, expected_key=key, required=True).to_string() == key
+        view = c.get(f"/v1/evidence/{p['evidence_id']}").json()
+        assert view["submitter_key"] == key and view["commitment_opens"] is True
+        assert view["metadata"]["title"] == "Signed"
+        assert c.get(f"/v1/evidence/{p['evidence_id']}/files/{rec['files'][0]['sha256']}"
+                     ).content == content
+        # signed once: a second signature finds nothing
+        problem(c.post(p["sign_url"], json={"key": key, "signature": sig}), 404,
+                "unknown-pending")
+    assert log_size(server) == size + 3  # submitted + 2 accessed
+    assert not (pending_dir(server) / p["pending_id"]).exists()
+
+
+def test_deferred_bad_signatures_are_refused(server: Server) -> None:
+    from evidence.verify.note import generate_signer
+
+    me, other = generate_signer("acme-ip.example"), generate_signer("someone.example")
+    p = deferred(server).json()
+    size = log_size(server)
+    text = p["text"].encode()
+    good = base64.b64encode(me.signature(text)).decode()
+    tampered = bytearray(base64.b64decode(good))
+    tampered[5] ^= 1
+    wrong_text = me.signature(text.replace(p["evidence_id"].encode(), b"ev_OTHER"))
+    cases = [
+        ({"key": other.verifier().to_string(), "signature": good}, 422, "bad-signature"),
+        ({"key": me.verifier().to_string(),
+          "signature": base64.b64encode(bytes(tampered)).decode()}, 422, "bad-signature"),
+        ({"key": me.verifier().to_string(),
+          "signature": base64.b64encode(wrong_text).decode()}, 422, "bad-signature"),
+        ({"key": me.verifier().to_string(), "signature": "not base64!"}, 422, "bad-signature"),
+        ({"key": me.verifier().to_string(), "signature": base64.b64encode(b"x" * 10).decode()},
+         422, "bad-signature"),
+        ({"key": "garbage", "signature": good}, 422, "bad-signature"),
+        ({"key": me.verifier().to_string()}, 422, None),
+        ({"key": me.verifier().to_string(), "signature": good, "extra": 1}, 422, None),
+    ]
+    with server.client("acme") as c:
+        for doc, status, code in cases:
+            problem(c.post(p["sign_url"], json=doc), status, code)
+        problem(c.post(p["sign_url"], content=b"{not json", headers={
+            "content-type": "application/json"}), 400, "malformed-json")
+        problem(c.post("/v1/evidence/pending/pd_" + "0" * 32 + "/sign",
+                       json={"key": me.verifier().to_string(), "signature": good}), 404,
+                "unknown-pending")
+        for bad_id, status in (("pd_..%2Fstate.json", 404), ("pd_..", 422), ("x" * 35, 422)):
+            problem(c.post(f"/v1/evidence/pending/{bad_id}/sign", json={
+                "key": me.verifier().to_string(), "signature": good}), status)
+        assert log_size(server) == size  # nothing appended by any refusal
+        # the pending item survived the refusals: the right signature still works
+        s = c.post(p["sign_url"], json={"key": me.verifier().to_string(), "signature": good})
+        assert s.status_code == 201, s.text
+    assert log_size(server) == size + 1
+    with server.client("judge") as c:  # a court cannot submit, so cannot sign either
+        problem(c.post(p["sign_url"], json={"key": "k", "signature": "s"}), 403)
+    problem(deferred(server, sign="later"), 422, "invalid-input")
+
+
+def _expire(srv: Server, pending_id: str) -> None:
+    """Move a pending item's expiry into the past, behind the service's back."""
+    state = pending_dir(srv) / pending_id / "state.json"
+    doc = json.loads(state.read_text())
+    doc["expires"] = time.time() - 1
+    state.write_text(json.dumps(doc))
+
+
+def test_deferred_expiry_and_cleanup(server: Server) -> None:
+    from evidence.verify.note import generate_signer
+
+    me = generate_signer("acme-ip.example")
+    size, before = log_size(server), blobs(server)
+    a, b = deferred(server).json(), deferred(server).json()
+    assert len(blobs(server) - before) == 2
+    # signing after expiry: 410, and the item is gone (folder and blob)
+    _expire(server, a["pending_id"])
+    sig = base64.b64encode(me.signature(a["text"].encode())).decode()
+    with server.client("acme") as c:
+        problem(c.post(a["sign_url"], json={"key": me.verifier().to_string(),
+                                            "signature": sig}), 410, "pending-expired")
+        problem(c.post(a["sign_url"], json={"key": me.verifier().to_string(),
+                                            "signature": sig}), 410, "pending-expired")
+    assert not (pending_dir(server) / a["pending_id"]).exists()
+    # never signed at all: swept when the next pending item is made
+    _expire(server, b["pending_id"])
+    c_ = deferred(server).json()
+    assert not (pending_dir(server) / b["pending_id"]).exists()
+    assert {p.name for p in pending_dir(server).iterdir() if p.is_dir()} == {c_["pending_id"]}
+    assert blobs(server) - before == {c_["files"][0]["sha256"]}
+    assert log_size(server) == size  # nothing ever reached the ledger
+    with server.client("acme") as c:
+        for p in (a, b):
+            problem(c.get(f"/v1/evidence/{p['evidence_id']}"), 404)
+    _expire(server, c_["pending_id"])
+    with server.client("acme") as c:  # any sign request sweeps too
+        problem(c.post("/v1/evidence/pending/pd_" + "1" * 32 + "/sign",
+                       json={"key": "k", "signature": "s"}), 404)
+    assert not [p for p in pending_dir(server).iterdir() if p.is_dir()]
+    assert blobs(server) == before
+
+
+def test_deferred_same_content_as_a_preserved_item_keeps_its_blob(server: Server) -> None:
+    content = b"shared content " + os.urandom(8).hex().encode()
+    assert submit(server, files=[("a.txt", content)]).status_code == 201
+    sha = hashlib.sha256(content).hexdigest()
+    p = deferred(server, content=content).json()
+    _expire(server, p["pending_id"])
+    deferred(server)  # sweeps p: its blob is the preserved item's too, so it stays
+    assert not (pending_dir(server) / p["pending_id"]).exists()
+    assert sha in blobs(server)

@@ -48,6 +48,7 @@ MATRIX: dict[str, dict[str | None, int]] = {
     "log_entries":      row(403, 403, 403, 403, 403, 403, 200, 200, 401),
     "me":               row(200, 200, 200, 200, 200, 200, 200, 200, 401),
     "submit":           row(201, 403, 404, 403, 403, 403, 403, 403, 401),
+    "pending_sign":     row(201, 403, 404, 403, 403, 403, 403, 403, 401),
     "metadata":         row(200, 200, 404, 404, 200, 404, 404, 404, 401),
     "download":         row(200, 200, 404, 404, 200, 404, 404, 404, 401),
     "receipt":          row(200, 200, 404, 404, 200, 404, 200, 404, 401),
@@ -99,6 +100,23 @@ def _submit(fx: Fixture, c: httpx.Client) -> httpx.Response:
                   files={"file": ("m.txt", b"matrix evidence", "text/plain")})
 
 
+def _sign_pending(fx: Fixture, c: httpx.Client) -> httpx.Response:
+    """acme makes a sign=deferred submission; the actor signs it (acme's key)."""
+    import base64
+
+    from evidence.verify.note import generate_signer
+
+    with fx.srv.client("acme") as mine:
+        p = mine.post("/v1/evidence", data={"case": "case-a", "kind": "other",
+                                            "sign": "deferred"},
+                      files={"file": ("m.txt", b"matrix pending", "text/plain")})
+    assert p.status_code == 202, p.text
+    me = generate_signer("acme.example")
+    return c.post(p.json()["sign_url"], json={
+        "key": me.verifier().to_string(),
+        "signature": base64.b64encode(me.signature(p.json()["text"].encode())).decode()})
+
+
 REQUESTS: dict[str, Callable[[Fixture, httpx.Client], httpx.Response]] = {
     "health": lambda fx, c: c.get("/health"),
     "status": lambda fx, c: c.get("/v1/status"),
@@ -111,6 +129,7 @@ REQUESTS: dict[str, Callable[[Fixture, httpx.Client], httpx.Response]] = {
     "log_entries": lambda fx, c: c.get("/v1/log/entries"),
     "me": lambda fx, c: c.get("/v1/me"),
     "submit": _submit,
+    "pending_sign": _sign_pending,
     "metadata": lambda fx, c: c.get(f"/v1/evidence/{fx.eid}"),
     "download": lambda fx, c: c.get(f"/v1/evidence/{fx.eid}/files/{fx.sha}"),
     "receipt": lambda fx, c: c.get(f"/v1/evidence/{fx.eid}/receipt"),

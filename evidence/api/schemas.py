@@ -73,6 +73,33 @@ class SubmissionReceipt(BaseModel):
     warnings: list[str]
 
 
+class PendingSubmission(BaseModel):
+    """What ``POST /v1/evidence`` with ``sign=deferred`` answers (202): the item is
+    stored and described but NOT on the ledger until ``sign_url`` gets its signature."""
+
+    pending_id: str
+    evidence_id: str
+    metadata_commitment: str = Hex64
+    files: list[SubmittedFile]
+    files_digest: str = Hex64
+    text: str = Field(description="the exact text to sign with your Ed25519 key "
+                                  "(evidence.submission/v1, docs/api.md)")
+    expires_at: str = Field(description="unsigned after this, it is removed (RFC 3339)")
+    sign_url: str
+    warnings: list[str]
+
+
+class SubmitterSignature(BaseModel):
+    """The submitter's signature over a pending submission's ``text``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(max_length=1024, description="your verifier key (evidence keygen), "
+                                                  "name+hex id+base64")
+    signature: str = Field(max_length=256, description="base64 of the 64-byte Ed25519 "
+                                                       "signature over text")
+
+
 class EvidenceFile(SubmittedFile):
     stored: bool
     url: str = Field(description="where to download it (GET, Range supported)")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evidence import __version__
+from evidence.api.pending import PendingStore
 from evidence.api.proofs import ProofCache
 from evidence.api.ratelimit import TokenBucket
 from evidence.api.settings import ApiSettings
@@ -39,6 +40,7 @@ class Services:
     spool: Path
     proofs: ProofCache
     anchoring: tuple[threading.Thread, threading.Event] | None = None
+    pending: PendingStore | None = None  # submissions waiting for their signature
     version: str = __version__
     _cp_cache: OrderedDict[int, StoredCheckpoint] = field(default_factory=OrderedDict)
     _latest: tuple[float, StoredCheckpoint | None] = (0.0, None)
@@ -57,6 +59,9 @@ class Services:
             spool = Path(settings.upload_dir) if settings.upload_dir else data_dir / "tmp-uploads"
             svc = cls(settings, ledger, intake, AccessControl(ledger), store,
                       TokenBucket(settings.rate, settings.burst), spool, ProofCache(ledger))
+            svc.pending = PendingStore(data_dir / "pending-uploads", intake,
+                                       ttl=settings.pending_ttl)
+            svc.pending.sweep()
             if settings.anchor:
                 svc.anchoring = _start_anchoring(ledger, data_dir)
             return svc

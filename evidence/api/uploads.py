@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import unquote
 
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from evidence.api.problems import Problem
 
-FIELDS = ("case", "kind", "title", "meta", "source_url", "captured_at")
+FIELDS = ("case", "kind", "title", "meta", "source_url", "captured_at", "sign")
 FILE_FIELDS = ("file", "files")
 MAX_FIELD = 64 * 1024
 MAX_HEADER = 16 * 1024
@@ -111,9 +112,16 @@ async def receive_upload(request: Request, spool_root: Path, *, max_upload: int,
                 raise Problem(413, "too-large",
                               f"the upload is larger than the limit of {max_upload} bytes")
             if chunk:
-                parser.write(chunk)
+                try:
+                    parser.write(chunk)
+                except MultipartParseError as e:
+                    raise Problem(400, "bad-multipart", f"malformed multipart body: {e}"
+                                  ) from None
                 state.raise_pending()
-        parser.finalize()
+        try:
+            parser.finalize()
+        except MultipartParseError as e:
+            raise Problem(400, "bad-multipart", f"malformed multipart body: {e}") from None
         state.raise_pending()
         if not state.ended:
             raise Problem(400, "truncated-upload", "the multipart body ended before its final "

@@ -77,6 +77,8 @@ def _run(ac: AccessControl, as_json: bool, fn: Callable[[], Any]) -> Any:
               help="Requests per second per API token (per worker); 0 = no limit.")
 @click.option("--burst", type=click.IntRange(min=1), default=200, show_default=True,
               help="Token-bucket size: requests a token may send at once.")
+@click.option("--pending-ttl", type=click.FloatRange(min=1), default=900.0, show_default=True,
+              help="Seconds a sign=deferred submission waits for its submitter's signature.")
 @click.option("--proxy-headers", is_flag=True,
               help="Trust X-Forwarded-For from --forwarded-allow-ips (behind a proxy).")
 @click.option("--forwarded-allow-ips", default="127.0.0.1", show_default=True)
@@ -89,8 +91,9 @@ def _run(ac: AccessControl, as_json: bool, fn: Callable[[], Any]) -> Any:
 @_where
 def serve_cmd(host: str, port: int, workers: int, blob_store: str | None,
               max_file_size: str | None, max_upload: str, rate: float, burst: int,
-              proxy_headers: bool, forwarded_allow_ips: str, log_level: str, access_log: bool,
-              anchor: bool, data_dir: str | None, db_url: str | None, as_json: bool) -> None:
+              pending_ttl: float, proxy_headers: bool, forwarded_allow_ips: str,
+              log_level: str, access_log: bool, anchor: bool, data_dir: str | None,
+              db_url: str | None, as_json: bool) -> None:
     """Serve the HTTP API (docs/api.md) on the ledger in DIR."""
     import uvicorn
 
@@ -101,7 +104,8 @@ def serve_cmd(host: str, port: int, workers: int, blob_store: str | None,
         settings = ApiSettings(
             data_dir=str(data_dir) if data_dir else None, db_url=db_url, blob_store=blob_store,
             max_file_size=parse_size(max_file_size) if max_file_size else None,
-            max_upload=parse_size(max_upload), rate=rate, burst=burst, anchor=anchor)
+            max_upload=parse_size(max_upload), rate=rate, burst=burst, anchor=anchor,
+            pending_ttl=pending_ttl)
     except SettingsError as e:
         fail(str(e), as_json=as_json)
     # fail fast, with a readable message, before uvicorn starts workers

@@ -25,16 +25,20 @@ from evidence.api.schemas import (
     CustodyEntry,
     CustodyView,
     EvidenceView,
+    PendingSubmission,
     ReceiptView,
     SubmissionReceipt,
+    SubmitterSignature,
 )
 from evidence.api.services import Services
-from evidence.api.uploads import FIELDS, receive_upload
+from evidence.api.uploads import FIELDS, Upload, receive_upload
 from evidence.ledger.access import SUBMITTER, Authorization, Principal
 from evidence.ledger.db import read_transaction
 from evidence.ledger.evidence_store import StoredItem
 from evidence.ledger.intake import KINDS, ItemSpec, Submitted, UnknownEvidence
+from evidence.ledger.intake.deferred import submit_prepared
 from evidence.ledger.schema import entries
+from evidence.verify.submission import SubmissionSignatureError
 
 router = APIRouter(prefix="/v1/evidence", tags=["evidence"])
 Submitter = Role(SUBMITTER)
@@ -54,6 +58,9 @@ _SUBMIT_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
         "captured_at": {"type": "string", "description": "RFC 3339"},
         "file": {"type": "array", "items": {"type": "string", "format": "binary"},
                  "description": "one or more files; each part's filename is kept"},
+        "sign": {"type": "string", "enum": ["deferred"],
+                 "description": "deferred: store the files, answer 202 with the text to "
+                                "sign; nothing is on the ledger until POST sign_url"},
     }}}}}}
 assert set(_SUBMIT_BODY["requestBody"]["content"]["multipart/form-data"]["schema"]
            ["properties"]) == {*FIELDS, "file"}
@@ -76,12 +83,17 @@ def _visible(svc: Services, who: Principal, evidence_id: str, action: str
 
 
 @router.post("", status_code=201, response_model=SubmissionReceipt,
-             openapi_extra=_SUBMIT_BODY, responses=authed(400, 403, 404, 413, 415, 422))
+             openapi_extra=_SUBMIT_BODY, responses={
+                 202: {"model": PendingSubmission,
+                       "description": "sign=deferred: stored, waiting for your signature "
+                                      "(nothing on the ledger yet)"},
+                 **authed(400, 403, 404, 413, 415, 422)})
 async def submit(request: Request, svc: Svc,
                  who: Submitter) -> Response:
     """Submit one evidence item (multipart: fields and one or more files), as
     ``evidence submit`` does. Answers once its ``evidence.submitted`` entry is durable,
-    with the log's signed receipt."""
+    with the log's signed receipt. With ``sign=deferred``: 202 and the text to sign with
+    your own key; the entry is appended by ``POST /v1/evidence/pending/{id}/sign``."""
     up = await receive_upload(request, svc.spool, max_upload=svc.settings.max_upload,
                               max_files=svc.settings.max_files,
                               max_file_size=svc.max_file_size)
@@ -89,9 +101,15 @@ async def submit(request: Request, svc: Svc,
     case = up.fields["case"]
     try:
         svc.access.require_submit(who, case)  # on the event loop: one indexed read
+        sign = up.fields.get("sign") or None
+        if sign not in (None, "deferred"):
+            raise Problem(422, "invalid-input", "sign must be 'deferred' (or absent)")
     except BaseException:
         await run_in_threadpool(up.cleanup)
         raise
+
+    if sign == "deferred":
+        return await run_in_threadpool(_submit_deferred, svc, who, up)
 
     def store() -> Submitted:  # one worker-thread hop: intake, then clean up
         try:
@@ -108,6 +126,52 @@ async def submit(request: Request, svc: Svc,
     except BaseException:
         up.cleanup()
         raise
+    body = SubmissionReceipt(**done.to_json(), log_key=svc.ledger.verifier_key)
+    return Response(body.model_dump_json().encode(), status_code=201,
+                    media_type="application/json",
+                    headers={"Location": f"/v1/evidence/{done.evidence_id}"})
+
+
+def _submit_deferred(svc: Services, who: Principal, up: Upload) -> Response:
+    assert svc.pending is not None
+    try:
+        pending = svc.pending.create(up.folder, ItemSpec(
+            files=up.files, kind=up.fields["kind"], case=up.fields["case"], principal=who.id,
+            title=up.fields.get("title") or None, meta=up.meta(),
+            source_url=up.fields.get("source_url") or None,
+            captured_at=up.fields.get("captured_at") or None))
+    finally:
+        up.cleanup()  # moved away on success; on failure whatever is left
+    body = PendingSubmission(**pending.view())
+    return Response(body.model_dump_json().encode(), status_code=202,
+                    media_type="application/json", headers={"Location": body.sign_url})
+
+
+PendingId = Annotated[str, Path(pattern=r"^pd_[0-9a-f]{32}$",
+                                description="the pending id a sign=deferred submit gave")]
+
+
+@router.post("/pending/{pending_id}/sign", status_code=201, response_model=SubmissionReceipt,
+             responses=authed(400, 403, 404, 410, 422))
+def sign_pending(pending_id: PendingId, signature: SubmitterSignature, svc: Svc,
+                 who: Submitter) -> Response:
+    """Sign a pending (``sign=deferred``) submission: your verifier key and your Ed25519
+    signature over its ``text``. The signature is checked as any verifier checks the
+    entry (evidence.verify.submission); then the entry is appended as an ordinary
+    submission's, with your signature in it. 422 if it does not verify (the submission
+    keeps waiting); 410 once expired."""
+    assert svc.pending is not None
+    pending, claimed = svc.pending.claim(pending_id, who.id)
+    try:
+        svc.access.require_submit(who, pending.prepared.case)
+        try:
+            done = submit_prepared(svc.intake, pending.prepared, signature.model_dump())
+        except SubmissionSignatureError as e:
+            raise Problem(422, "bad-signature", str(e)) from None
+    except BaseException:
+        svc.pending.unclaim(pending_id, claimed)
+        raise
+    svc.pending.done(pending_id)
     body = SubmissionReceipt(**done.to_json(), log_key=svc.ledger.verifier_key)
     return Response(body.model_dump_json().encode(), status_code=201,
                     media_type="application/json",
