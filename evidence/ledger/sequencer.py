@@ -27,10 +27,11 @@ called under the lock once its entries have numbers, to build the rows of other
 tables that must commit in the SAME transaction as the entries (intake's
 evidence row, metadata and salt: a crash can never leave an entry whose
 commitment cannot be opened). An op is ``(Table, {column: value})`` (an insert;
-consecutive inserts into one table go in one ``executemany``) or any SQLAlchemy
-executable (an ``update``). The ops run after the entries and nodes are
-inserted. A hook that raises (other than a database error) rejects its request
-alone, before anything of it is written; a database error fails the batch.
+the inserts of the whole batch between two other ops go in one ``executemany``
+per table, parent tables first) or any SQLAlchemy executable (an ``update``).
+The ops run after the entries and nodes are inserted. A hook that raises (other
+than a database error) rejects its request alone, before anything of it is
+written; a database error fails the batch.
 """
 
 from __future__ import annotations
@@ -286,20 +287,37 @@ class Sequencer:
 
 
 def _execute_ops(conn: Connection, ops: Sequence[Any]) -> None:
-    """Run hook ops in order; consecutive inserts into one table as one executemany."""
-    i = 0
-    while i < len(ops):
-        op = ops[i]
+    """Run hook ops in order, inserts batched: every insert between two other ops (an
+    ``update``...) goes into one ``executemany`` per table, tables in foreign-key order
+    (parents first), rows of a table in their order. Per-row statements cost more than
+    the rest of a batch together (an item brings three or more rows in three tables)."""
+    pending: dict[Table, list[dict[str, Any]]] = {}
+
+    def flush() -> None:
+        for table in sorted(pending, key=_table_rank):
+            conn.execute(insert(table), pending[table])
+        pending.clear()
+
+    for op in ops:
         if isinstance(op, tuple) and isinstance(op[0], Table):
-            table, rows = op[0], [op[1]]
-            i += 1
-            while i < len(ops) and isinstance(ops[i], tuple) and ops[i][0] is table:
-                rows.append(ops[i][1])
-                i += 1
-            conn.execute(insert(table), rows)
+            pending.setdefault(op[0], []).append(op[1])
         else:
+            flush()
             conn.execute(op)
-            i += 1
+    flush()
+
+
+def _table_rank(table: Table) -> int:
+    """Position of ``table`` in its metadata's dependency order (parents first)."""
+    rank = _RANKS.get(table)
+    if rank is None:
+        for i, t in enumerate(table.metadata.sorted_tables):
+            _RANKS[t] = i
+        rank = _RANKS[table]
+    return rank
+
+
+_RANKS: dict[Table, int] = {}
 
 
 def sign_locked(conn: Connection, signer: Signer, size: int, root: bytes | None

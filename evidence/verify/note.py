@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import os
+import re
 import struct
 import time
 from collections.abc import Iterable, Sequence
@@ -168,11 +170,11 @@ class Signer:
     alg: int
     private_key: Ed25519PrivateKey = field(repr=False)
 
-    @property
-    def public_key(self) -> bytes:
+    @functools.cached_property
+    def public_key(self) -> bytes:  # cached: every signature line needs the key id
         return self.private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
-    @property
+    @functools.cached_property
     def key_id(self) -> int:
         return key_id(self.name, self.alg, self.public_key)
 
@@ -276,12 +278,16 @@ def _decode(note: str | bytes) -> str:
     return note
 
 
+_BAD_TEXT = re.compile("[\x00-\x09\x0b-\x1f\ud800-\udfff]")
+
+
 def check_text(text: str) -> None:
     """Note text rules shared by signing and opening: valid UTF-8, no control
     characters but newline, ends with a newline."""
-    for i, ch in enumerate(text):
-        if (ch < "\x20" and ch != "\n") or "\ud800" <= ch <= "\udfff":
-            raise MalformedNote(f"note contains control character U+{ord(ch):04X} at {i}")
+    bad = _BAD_TEXT.search(text)
+    if bad is not None:
+        raise MalformedNote(f"note contains control character U+{ord(bad.group()):04X} "
+                            f"at {bad.start()}")
     if not text.endswith("\n"):
         raise MalformedNote("note text must end with a newline")
 

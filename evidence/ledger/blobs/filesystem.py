@@ -22,6 +22,8 @@ import os
 import stat
 import tempfile
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -40,6 +42,14 @@ from evidence.ledger.blobs.groupsync import GroupSync, make_flusher
 
 _TMP = ".tmp"
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH  # 0o444
+
+
+@dataclass(frozen=True)
+class PendingBlob:
+    """A blob written and hashed into a temporary file: not stored until finished."""
+
+    ref: BlobRef
+    tmp: str
 
 
 def _fsync_dir(path: Path) -> None:
@@ -71,8 +81,20 @@ class FilesystemBlobStore(BlobStore):
     # -- writing ---------------------------------------------------------------------
 
     def put(self, stream: BinaryIO, *, max_size: int | None = None) -> BlobRef:
+        pending = self.put_pending(stream, max_size=max_size)
+        err = self.finish_many([pending])[0]
+        if err is not None:
+            raise err
+        return pending.ref
+
+    def put_pending(self, stream: BinaryIO, *, max_size: int | None = None) -> PendingBlob:
+        """First half of :meth:`put`: write and hash ``stream`` into a temporary file.
+
+        Nothing is stored yet (no name, nothing durable): pass the result to
+        :meth:`finish_many` (or :meth:`abort`). A bulk import writes many blobs, then
+        finishes them together: two shared flushes for the lot instead of two per blob.
+        """
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-", suffix=".part")
-        tmp = Path(tmp_name)
         try:
             digest = hashlib.sha256()
             size = 0
@@ -84,17 +106,42 @@ class FilesystemBlobStore(BlobStore):
                         written = out.write(view)
                         view = view[written:]
                     size += len(chunk)
-                out.flush()
-            ref = BlobRef(digest.hexdigest(), size)
-            os.chmod(tmp, _READ_ONLY)
-            self._durable.wait()  # the data, before any name points at it
-            if self._publish(tmp, ref):
-                self._durable.wait()  # the new name and fan-out directories
-            return ref
-        finally:
-            # Reached on success too: by then the blob has its own name (a hard link).
+            os.chmod(tmp_name, _READ_ONLY)
+        except BaseException:
             with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+                os.unlink(tmp_name)
+            raise
+        return PendingBlob(BlobRef(digest.hexdigest(), size), tmp_name)
+
+    def finish_many(self, pending: Sequence[PendingBlob]) -> list[Exception | None]:
+        """Second half of :meth:`put` for many written blobs at once: make their data
+        durable (one shared flush), give each its content address, make the new names
+        durable (one more flush). Returns, per blob, ``None`` (stored and durable) or the
+        exception that refused it (:class:`BlobCorrupt`...); raises if a flush fails (then
+        none is stored durably). The temporary files are gone either way."""
+        try:
+            self._durable.wait()  # the data, before any name points at it
+            results: list[Exception | None] = []
+            new = False
+            for p in pending:
+                try:
+                    new = self._publish(Path(p.tmp), p.ref) or new
+                    results.append(None)
+                except Exception as e:  # reported per blob
+                    results.append(e)
+            if new:
+                self._durable.wait()  # the new names and fan-out directories
+            return results
+        finally:
+            # Reached on success too: by then each blob has its own name (a hard link).
+            for p in pending:
+                self.abort(p)
+
+    @staticmethod
+    def abort(pending: PendingBlob) -> None:
+        """Forget a written blob that will not be finished (remove its temporary file)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(pending.tmp)
 
     def _publish(self, tmp: Path, ref: BlobRef) -> bool:
         """Give the finished temporary file its content address without replacing anything.
@@ -102,9 +149,14 @@ class FilesystemBlobStore(BlobStore):
         Returns whether a new name was made (which then must be made durable).
         """
         final = self.path_of(ref.sha256)
-        final.parent.mkdir(parents=True, exist_ok=True)
         try:
-            os.link(tmp, final)
+            try:
+                os.link(tmp, final)
+            except FileNotFoundError:  # a new fan-out directory (rare once the store fills)
+                if not os.path.exists(tmp):
+                    raise
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.link(tmp, final)
         except FileExistsError:
             self._confirm_existing(final, ref)
             return False

@@ -40,6 +40,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from evidence.ledger.blobs import BlobError, BlobStore, BlobTooLarge, FilesystemBlobStore
+from evidence.ledger.blobs.filesystem import PendingBlob
 from evidence.ledger.db import read_transaction
 from evidence.ledger.errors import AppendRejected, LedgerError
 from evidence.ledger.evidence_store import (
@@ -175,6 +176,7 @@ class _Staged:
     salt: bytes
     warnings: list[str]
     receipt: str = ""
+    pending: list[PendingBlob] = field(default_factory=list)  # written, not yet finished
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -289,44 +291,105 @@ class Intake:
         without the GIL); each hands its entry to the sequencer without waiting, so the
         sequencer group-commits whatever is queued while the pool goes on hashing."""
         done_q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        fin_q: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
         def start(spec: ItemSpec) -> None:
             held: list[str] = []
             try:
-                staged = self._stage(spec, held)
-                fut = self._enqueue(staged)
+                staged = self._stage(spec, held, defer=True)
             except Exception as e:
                 self._release(held)
                 done_q.put((spec, None, held, e))
                 return
-            fut.add_done_callback(lambda f: done_q.put((spec, staged, held, f)))
+            fin_q.put((spec, staged, held))
 
+        finisher = threading.Thread(target=self._finisher, args=(fin_q, done_q),
+                                    name="intake-finisher", daemon=True)
+        finisher.start()
         window = max(1, workers) * 8
         outstanding = 0
         it = iter(specs)
         exhausted = False
-        with ThreadPoolExecutor(max_workers=max(1, workers),
-                                thread_name_prefix="intake") as pool:
-            while True:
-                while not exhausted and outstanding < window:
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, workers),
+                                    thread_name_prefix="intake") as pool:
+                while True:
+                    while not exhausted and outstanding < window:
+                        try:
+                            spec = next(it)
+                        except StopIteration:
+                            exhausted = True
+                            break
+                        pool.submit(start, spec)
+                        outstanding += 1
+                    if outstanding == 0:
+                        return
+                    spec, staged, held, fut = done_q.get()
+                    outstanding -= 1
+                    if staged is None:
+                        yield spec, fut
+                        continue
                     try:
-                        spec = next(it)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    pool.submit(start, spec)
-                    outstanding += 1
-                if outstanding == 0:
-                    return
-                spec, staged, held, fut = done_q.get()
-                outstanding -= 1
-                if staged is None:
-                    yield spec, fut
-                    continue
+                        yield spec, self._finish(staged, held, fut)
+                    except (IntakeError, LedgerError, BlobError, VerificationError,
+                            OSError) as e:
+                        yield spec, e
+        finally:
+            fin_q.put(None)
+            finisher.join()
+
+    def _finisher(self, fin_q: queue.SimpleQueue[Any], done_q: queue.SimpleQueue[Any]
+                  ) -> None:
+        """The bulk pipeline's blob stage: takes every staged item waiting, makes all
+        their blobs durable and named together (:meth:`FilesystemBlobStore.finish_many`:
+        two shared flushes), then hands each entry to the sequencer without waiting. The
+        workers never block on a flush, and a flush serves a whole batch of items."""
+        while True:
+            batch = [fin_q.get()]
+            while True:
                 try:
-                    yield spec, self._finish(staged, held, fut)
-                except (IntakeError, LedgerError, BlobError, VerificationError, OSError) as e:
-                    yield spec, e
+                    batch.append(fin_q.get_nowait())
+                except queue.Empty:
+                    break
+            stop = batch[-1] is None  # put last, once the workers are done
+            batch = [b for b in batch if b is not None]
+            if batch:
+                self._finish_batch(batch, done_q)
+            if stop:
+                return
+
+    def _finish_batch(self, batch: list[tuple[ItemSpec, _Staged, list[str]]],
+                      done_q: queue.SimpleQueue[Any]) -> None:
+        pending = [p for _, staged, _ in batch for p in staged.pending]
+        errors: list[BaseException | None]
+        if pending:
+            try:
+                errors = list(self.store.finish_many(pending))  # type: ignore[attr-defined]
+            except Exception as e:  # a flush failed: nothing of this batch is durable
+                errors = [e] * len(pending)
+        else:
+            errors = []
+        i = 0
+        for spec, staged, held in batch:
+            n = len(staged.pending)
+            err = next((e for e in errors[i:i + n] if e is not None), None)
+            i += n
+            staged.pending = []
+            fut = None
+            if err is None:
+                try:
+                    fut = self._enqueue(staged)
+                except Exception as e:
+                    err = e
+            if fut is None:
+                with contextlib.suppress(Exception):
+                    self._discard(held)
+                self._release(held)
+                done_q.put((spec, None, held, err))
+                continue
+            fut.add_done_callback(
+                lambda f, spec=spec, staged=staged, held=held: done_q.put(
+                    (spec, staged, held, f)))
 
     def _hold(self, held: list[str], sha: str) -> None:
         with self._inflight_lock:
@@ -341,20 +404,36 @@ class Intake:
                     del self._inflight[sha]
         held.clear()
 
-    def _stage(self, spec: ItemSpec, held: list[str]) -> _Staged:
+    def _stage(self, spec: ItemSpec, held: list[str], *, defer: bool = False) -> _Staged:
+        """Check, store and describe an item. With ``defer`` (and a store that can), its
+        blobs are only written (``staged.pending``): the caller finishes them."""
         failures = _check_spec(spec)
         if failures:
             raise SubmissionRefused(failures)
         paths = [Path(p) for p in spec.files]
         try:
-            return self._store_files(spec, paths, held)
+            return self._store_files(spec, paths, held, defer)
         except SubmissionRefused:
             raise
         except BaseException:
             self._discard(held)
             raise
 
-    def _store_files(self, spec: ItemSpec, paths: list[Path], held: list[str]) -> _Staged:
+    def _store_files(self, spec: ItemSpec, paths: list[Path], held: list[str],
+                     defer: bool = False) -> _Staged:
+        pending: list[PendingBlob] = []
+        try:
+            staged = self._store_files_into(spec, paths, held, pending,
+                                            defer and hasattr(self.store, "put_pending"))
+        except BaseException:
+            for p in pending:
+                self.store.abort(p)  # type: ignore[attr-defined]
+            raise
+        staged.pending = pending
+        return staged
+
+    def _store_files_into(self, spec: ItemSpec, paths: list[Path], held: list[str],
+                          pending: list[PendingBlob], defer: bool) -> _Staged:
         failures: list[FileFailure] = []
         refs: list[tuple[int, str] | None] = []
         stats: list[tuple[int, int]] = []
@@ -369,7 +448,13 @@ class Intake:
             stats.append((st.st_size, st.st_mtime_ns))
             try:
                 with os.fdopen(fd, "rb", buffering=0) as f:
-                    ref = self.store.put(f, max_size=self.max_file_size)  # type: ignore[arg-type]
+                    if defer:
+                        p = self.store.put_pending(  # type: ignore[attr-defined]
+                            f, max_size=self.max_file_size)
+                        pending.append(p)
+                        ref = p.ref
+                    else:
+                        ref = self.store.put(f, max_size=self.max_file_size)  # type: ignore[arg-type]
             except BlobTooLarge:
                 failures.append(FileFailure(str(path), f"is larger than the limit of "
                                                        f"{self.max_file_size} bytes"))
