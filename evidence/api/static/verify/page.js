@@ -387,6 +387,12 @@
       let seq = null, item = null;
       const param = isHash ? `sha256=${q.toLowerCase()}` : `evidence_id=${encodeURIComponent(q)}`;
       const found = await getJson(base, `${LOOKUP_PATH}?${param}`);
+      // /v1/lookup answers {"matches": [...]}, empty when nothing matches: take the first
+      // (a file preserved in several items shows its earliest submission).
+      if (found.status === 200 && found.body && Array.isArray(found.body.matches)) {
+        found.body = found.body.matches[0] || null;
+        if (!found.body) { found.status = 404; found.body = { code: 'not-found' }; }
+      }
       if (found.status === 200 && found.body) {
         item = found.body;
         seq = item.seq;
