@@ -19,8 +19,8 @@ import errno
 import hashlib
 import io
 import os
+import secrets
 import stat
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +41,8 @@ from evidence.ledger.blobs._base import (
 from evidence.ledger.blobs.groupsync import GroupSync, make_flusher
 
 _TMP = ".tmp"
+_TEMP_FLAGS = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+               | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH  # 0o444
 
 
@@ -69,6 +71,8 @@ class FilesystemBlobStore(BlobStore):
         self._tmp = self.root / _TMP
         self._tmp.mkdir(exist_ok=True)
         self._durable = GroupSync(make_flusher(self.root))
+        self._root_str = os.fspath(self.root)
+        self._tmp_str = os.fspath(self._tmp)
 
     def __repr__(self) -> str:
         return f"FilesystemBlobStore({str(self.root)!r})"
@@ -77,6 +81,11 @@ class FilesystemBlobStore(BlobStore):
         """Where the blob lives (or would live). Validates the name first."""
         check_sha256_hex(sha256)
         return self.root / sha256[0:2] / sha256[2:4] / sha256
+
+    def _name_of(self, sha256: str) -> str:
+        """:meth:`path_of` as a string (no pathlib objects on the hot paths)."""
+        check_sha256_hex(sha256)
+        return f"{self._root_str}/{sha256[0:2]}/{sha256[2:4]}/{sha256}"
 
     # -- writing ---------------------------------------------------------------------
 
@@ -94,7 +103,7 @@ class FilesystemBlobStore(BlobStore):
         :meth:`finish_many` (or :meth:`abort`). A bulk import writes many blobs, then
         finishes them together: two shared flushes for the lot instead of two per blob.
         """
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-", suffix=".part")
+        fd, tmp_name = self._new_temp()
         try:
             digest = hashlib.sha256()
             size = 0
@@ -113,6 +122,17 @@ class FilesystemBlobStore(BlobStore):
             raise
         return PendingBlob(BlobRef(digest.hexdigest(), size), tmp_name)
 
+    def _new_temp(self) -> tuple[int, str]:
+        """A new, empty, private temporary file (what ``tempfile.mkstemp`` does, without
+        its per-call overhead: this runs once per blob)."""
+        for _ in range(100):
+            name = f"{self._tmp_str}/put-{secrets.token_hex(8)}.part"
+            try:
+                return os.open(name, _TEMP_FLAGS, 0o600), name
+            except FileExistsError:
+                continue
+        raise FileExistsError(errno.EEXIST, "no unused temporary file name", self._tmp_str)
+
     def finish_many(self, pending: Sequence[PendingBlob]) -> list[Exception | None]:
         """Second half of :meth:`put` for many written blobs at once: make their data
         durable (one shared flush), give each its content address, make the new names
@@ -125,7 +145,7 @@ class FilesystemBlobStore(BlobStore):
             new = False
             for p in pending:
                 try:
-                    new = self._publish(Path(p.tmp), p.ref) or new
+                    new = self._publish(p.tmp, p.ref) or new
                     results.append(None)
                 except Exception as e:  # reported per blob
                     results.append(e)
@@ -143,19 +163,19 @@ class FilesystemBlobStore(BlobStore):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(pending.tmp)
 
-    def _publish(self, tmp: Path, ref: BlobRef) -> bool:
+    def _publish(self, tmp: str | Path, ref: BlobRef) -> bool:
         """Give the finished temporary file its content address without replacing anything.
 
         Returns whether a new name was made (which then must be made durable).
         """
-        final = self.path_of(ref.sha256)
+        final = self._name_of(ref.sha256)
         try:
             try:
                 os.link(tmp, final)
             except FileNotFoundError:  # a new fan-out directory (rare once the store fills)
                 if not os.path.exists(tmp):
                     raise
-                final.parent.mkdir(parents=True, exist_ok=True)
+                os.makedirs(os.path.dirname(final), exist_ok=True)
                 os.link(tmp, final)
         except FileExistsError:
             self._confirm_existing(final, ref)
@@ -163,16 +183,16 @@ class FilesystemBlobStore(BlobStore):
         except OSError as e:  # filesystems without hard links
             if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
                 raise
-            if final.exists():
+            if os.path.exists(final):
                 self._confirm_existing(final, ref)
                 return False
             os.rename(tmp, final)
         return True
 
     @staticmethod
-    def _confirm_existing(final: Path, ref: BlobRef) -> None:
+    def _confirm_existing(final: str, ref: BlobRef) -> None:
         """A blob with this name exists: the put is a no-op, unless that blob is damaged."""
-        existing = final.stat().st_size
+        existing = os.stat(final).st_size
         if existing != ref.size:
             raise BlobCorrupt(
                 f"blob {ref.sha256} already exists with size {existing}, expected {ref.size}: "
@@ -213,7 +233,10 @@ class FilesystemBlobStore(BlobStore):
         return io.BufferedReader(LimitedReader(f, stop - start), CHUNK_SIZE)
 
     def exists(self, sha256: str) -> bool:
-        return self.path_of(sha256).is_file()
+        try:
+            return stat.S_ISREG(os.stat(self._name_of(sha256)).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
 
     def size(self, sha256: str) -> int:
         try:
