@@ -814,3 +814,48 @@ def test_deferred_same_content_as_a_preserved_item_keeps_its_blob(server: Server
     deferred(server)  # sweeps p: its blob is the preserved item's too, so it stays
     assert not (pending_dir(server) / p["pending_id"]).exists()
     assert sha in blobs(server)
+
+
+def test_large_parts_spill_to_the_spool(tmp_path: Path) -> None:
+    """A file part over 1 MiB streams to the disk spool; smaller ones stay in memory until
+    intake runs. Both kinds in one item, aborted or signed later: same results."""
+    world = make_world(tmp_path / "data")
+    srv = start_server(world, "--rate", "1000", "--burst", "1000")
+    try:
+        big, small = os.urandom(3 << 20), b"small part " + os.urandom(8)
+        r = submit(srv, files=[("big.bin", big), ("small.txt", small), ("big.bin", big)])
+        assert r.status_code == 201, r.text
+        rec = r.json()
+        assert [f["size"] for f in rec["files"]] == [len(big), len(small), len(big)]
+        with srv.client("acme") as c:
+            for f, content in zip(rec["files"], (big, small), strict=False):
+                got = c.get(f"/v1/evidence/{rec['evidence_id']}/files/{f['sha256']}")
+                assert got.content == content
+        spool = world.data / "tmp-uploads"
+        assert not any(spool.iterdir())
+        # deferred, with a spilled part: the pending item holds both files
+        p = deferred(srv, content=big)
+        assert p.status_code == 202, p.text
+        assert p.json()["files"][0]["sha256"] == hashlib.sha256(big).hexdigest()
+        assert not any(spool.iterdir())
+        # cut off after the spill: no entry, no blob, spool emptied
+        size, before = log_size(srv), blobs(srv)
+        head = (b"--B\r\nContent-Disposition: form-data; name=\"case\"\r\n\r\ncase-a\r\n"
+                b"--B\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\ndocument\r\n"
+                b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x\"\r\n\r\n")
+        with socket.create_connection(("127.0.0.1", srv.port)) as s:
+            s.sendall(b"POST /v1/evidence HTTP/1.1\r\nHost: x\r\n"
+                      b"Authorization: Bearer " + world.tokens["acme"].encode() + b"\r\n"
+                      b"Content-Type: multipart/form-data; boundary=B\r\n"
+                      b"Content-Length: 9000000\r\n\r\n" + head + os.urandom(2 << 20))
+            deadline = time.monotonic() + 10
+            while not any(spool.iterdir()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert any(spool.iterdir())  # it did spill
+        deadline = time.monotonic() + 30
+        while any(spool.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(spool.iterdir())
+        assert log_size(srv) == size and blobs(srv) == before
+    finally:
+        srv.stop()

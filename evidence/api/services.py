@@ -41,6 +41,7 @@ class Services:
     proofs: ProofCache
     anchoring: tuple[threading.Thread, threading.Event] | None = None
     pending: PendingStore | None = None  # submissions waiting for their signature
+    fast_spool: Path | None = None  # a private tmpfs folder for small uploads, if any
     version: str = __version__
     _cp_cache: OrderedDict[int, StoredCheckpoint] = field(default_factory=OrderedDict)
     _latest: tuple[float, StoredCheckpoint | None] = (0.0, None)
@@ -62,6 +63,9 @@ class Services:
             svc.pending = PendingStore(data_dir / "pending-uploads", intake,
                                        ttl=settings.pending_ttl)
             svc.pending.sweep()
+            spool.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if settings.memory_spool:
+                svc.fast_spool = _private_tmpfs_folder()
             if settings.anchor:
                 svc.anchoring = _start_anchoring(ledger, data_dir)
             return svc
@@ -112,6 +116,36 @@ class Services:
                 while len(self._cp_cache) > 4096:
                     self._cp_cache.popitem(last=False)
         return cp
+
+
+def _private_tmpfs_folder() -> Path | None:
+    """``/dev/shm/evidence-uploads-<uid>``, made 0700 and checked to be ours (not a
+    symbolic link, not shared), or None (no tmpfs: small uploads go to the spool)."""
+    import os
+    import stat
+
+    root = Path("/dev/shm")
+    if not root.is_dir():
+        return None
+    folder = root / f"evidence-uploads-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        st = folder.lstat()
+    except OSError:
+        return None
+    if (not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid()
+            or stat.S_IMODE(st.st_mode) & 0o077):
+        return None
+    import shutil
+
+    old = time.time() - 3600  # left by a crash (a live upload is there for milliseconds)
+    for d in folder.glob("upload-*"):
+        try:
+            if d.lstat().st_mtime < old:
+                shutil.rmtree(d, ignore_errors=True)
+        except OSError:
+            pass
+    return folder
 
 
 def _start_anchoring(ledger: Ledger, data_dir: Path

@@ -28,6 +28,7 @@ class ApiSettings:
     upload_dir: str | None = None  # where uploads are spooled; default <data-dir>/tmp-uploads
     anchor: bool = True  # run the AnchorService beside the API when anchors.json has sources
     public_lookup: bool = True  # /v1/lookup answers "is this id / file hash preserved?"
+    memory_spool: bool = True  # small uploads (<= 1 MiB a file) via tmpfs, not the disk spool
     pending_ttl: float = 900.0  # seconds a sign=deferred submission waits for its signature
 
     def to_env(self) -> str:

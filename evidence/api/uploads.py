@@ -32,6 +32,17 @@ from starlette.requests import Request
 
 from evidence.api.problems import Problem
 
+SPILL = 1 << 20  # a file part stays in memory up to this size, then goes to the spool
+MAX_IN_MEMORY = 4 << 20  # and the parts of one upload in memory, together, up to this
+
+
+@dataclass
+class _FilePart:
+    name: str
+    buf: bytearray = field(default_factory=bytearray)
+    path: Path | None = None  # set once spilled (or materialized)
+
+
 FIELDS = ("case", "kind", "title", "meta", "source_url", "captured_at", "sign")
 FILE_FIELDS = ("file", "files")
 MAX_FIELD = 64 * 1024
@@ -41,18 +52,52 @@ _FILENAME_STAR = re.compile(r"filename\*\s*=\s*([^;]+)", re.IGNORECASE)
 
 @dataclass
 class Upload:
-    folder: Path
+    folder: Path | None  # made at the first spill, or by :meth:`materialize`
     fields: dict[str, str] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     size: int = 0
+    spool_root: Path | None = None
+    parts: list[_FilePart] = field(default_factory=list)
+
+    def ensure_folder(self, root: Path | None = None) -> Path:
+        if self.folder is None:
+            root = root or self.spool_root
+            assert root is not None
+            root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.folder = Path(tempfile.mkdtemp(prefix="upload-", dir=root))
+        return self.folder
+
+    def materialize(self, fast_root: Path | None = None) -> list[Path]:
+        """Write the parts still in memory to files (in a worker thread, not on the event
+        loop): beside the spilled ones if any part spilled, else under ``fast_root`` (a
+        tmpfs, when the service has one: small files never touch the disk twice), else
+        under the spool. Returns the files' paths in part order."""
+        if self.files:
+            return self.files
+        folder = self.ensure_folder(fast_root)
+        for i, part in enumerate(self.parts):
+            if part.path is None:
+                part_dir = folder / str(i)
+                part_dir.mkdir(mode=0o700)
+                part.path = part_dir / part.name
+                fd = os.open(part.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                             | getattr(os, "O_NOFOLLOW", 0), 0o600)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(part.buf)
+                part.buf = bytearray()
+            self.files.append(part.path)
+        return self.files
 
     def cleanup(self) -> None:
         """Remove what was spooled: the files and folders made here, by name (cheaper than
         a tree walk); anything unexpected falls back to a full removal."""
+        if self.folder is None:
+            return
         try:
-            for f in self.files:
-                f.unlink(missing_ok=True)
-                f.parent.rmdir()
+            for part in self.parts:
+                if part.path is not None:
+                    part.path.unlink(missing_ok=True)
+                    part.path.parent.rmdir()
             self.folder.rmdir()
         except OSError:
             shutil.rmtree(self.folder, ignore_errors=True)
@@ -101,8 +146,7 @@ async def receive_upload(request: Request, spool_root: Path, *, max_upload: int,
         if int(declared) > max_upload:
             raise Problem(413, "too-large", f"the upload is larger than the limit of "
                                             f"{max_upload} bytes")
-    spool_root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    up = Upload(Path(tempfile.mkdtemp(prefix="upload-", dir=spool_root)))
+    up = Upload(None, spool_root=spool_root)
     state = _PartState(up, max_files=max_files, max_file_size=max_file_size)
     parser = MultipartParser(boundary, state.callbacks())
     try:
@@ -126,7 +170,7 @@ async def receive_upload(request: Request, spool_root: Path, *, max_upload: int,
         if not state.ended:
             raise Problem(400, "truncated-upload", "the multipart body ended before its final "
                           "boundary (truncated upload); nothing was stored")
-        if not up.files:
+        if not up.parts:
             raise Problem(422, "invalid-input", "no file parts (name them 'file')")
         for required in ("case", "kind"):
             if not up.fields.get(required):
@@ -153,7 +197,9 @@ class _PartState:
         self._hname = bytearray()
         self._hvalue = bytearray()
         self._file: BinaryIO | None = None
+        self._part: _FilePart | None = None
         self._file_size = 0
+        self._in_memory = 0
         self._field: str | None = None
         self._buf = bytearray()
 
@@ -224,7 +270,7 @@ class _PartState:
             if fname is None:
                 return self._fail(Problem(400, "invalid-file-name", "a file part has no "
                                           "filename"))
-            if len(self.up.files) >= self.max_files:
+            if len(self.up.parts) >= self.max_files:
                 return self._fail(Problem(413, "too-many-files",
                                           f"at most {self.max_files} files per submission"))
             safe = check_file_name_or_none(fname)
@@ -233,14 +279,9 @@ class _PartState:
                                           f"file name {fname[:80]!r} is not a plain base name "
                                           "(no '/', '\\', control characters, '.' or '..'; at "
                                           "most 255 bytes)"))
-            part_dir = self.up.folder / str(len(self.up.files))
-            part_dir.mkdir(mode=0o700)
-            path = part_dir / safe
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
-                         0o600)
-            self._file = os.fdopen(fd, "wb")
+            self._part = _FilePart(safe)
             self._file_size = 0
-            self.up.files.append(path)
+            self.up.parts.append(self._part)
             return None
         if name not in FIELDS:
             return self._fail(Problem(400, "unknown-field", f"unknown field {name[:40]!r}; "
@@ -254,13 +295,23 @@ class _PartState:
         if self.error is not None:
             return
         n = end - start
-        if self._file is not None:
+        if self._part is not None:
             self._file_size += n
             if self._file_size > self.max_file_size:
                 self.close_file()
+                self._part = None
                 return self._fail(Problem(413, "file-too-large", f"a file is larger than the "
                                           f"limit of {self.max_file_size} bytes"))
-            self._file.write(data[start:end])
+            if self._file is not None:
+                self._file.write(data[start:end])
+            elif (self._file_size <= SPILL
+                  and self._in_memory + n <= MAX_IN_MEMORY):
+                self._part.buf += data[start:end]
+                self._in_memory += n
+            else:
+                self._spill(self._part)
+                assert self._file is not None
+                self._file.write(data[start:end])
         elif self._field is not None:
             self._buf += data[start:end]
             if len(self._buf) > MAX_FIELD:
@@ -268,9 +319,23 @@ class _PartState:
                                    f"than {MAX_FIELD} bytes"))
         return None
 
+    def _spill(self, part: _FilePart) -> None:
+        """From memory to the spool: a large file streams to disk from here on."""
+        folder = self.up.ensure_folder()
+        part_dir = folder / str(len(self.up.parts) - 1)
+        part_dir.mkdir(mode=0o700)
+        part.path = part_dir / part.name
+        fd = os.open(part.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                     | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        self._file = os.fdopen(fd, "wb")
+        self._file.write(part.buf)
+        self._in_memory -= len(part.buf)
+        part.buf = bytearray()
+
     def _end_part(self) -> None:
-        if self._file is not None:
+        if self._part is not None:
             self.close_file()
+            self._part = None
         elif self._field is not None and self.error is None:
             try:
                 self.up.fields[self._field] = bytes(self._buf).decode("utf-8")

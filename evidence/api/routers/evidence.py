@@ -114,7 +114,8 @@ async def submit(request: Request, svc: Svc,
     def store() -> Submitted:  # one worker-thread hop: intake, then clean up
         try:
             return svc.intake.submit(ItemSpec(
-                files=up.files, kind=up.fields["kind"], case=case, principal=who.id,
+                files=up.materialize(svc.fast_spool), kind=up.fields["kind"], case=case,
+                principal=who.id,
                 title=up.fields.get("title") or None, meta=up.meta(),
                 source_url=up.fields.get("source_url") or None,
                 captured_at=up.fields.get("captured_at") or None))
@@ -135,8 +136,10 @@ async def submit(request: Request, svc: Svc,
 def _submit_deferred(svc: Services, who: Principal, up: Upload) -> Response:
     assert svc.pending is not None
     try:
+        files = up.materialize()  # on disk, in the spool: it waits there for its signature
+        assert up.folder is not None
         pending = svc.pending.create(up.folder, ItemSpec(
-            files=up.files, kind=up.fields["kind"], case=up.fields["case"], principal=who.id,
+            files=files, kind=up.fields["kind"], case=up.fields["case"], principal=who.id,
             title=up.fields.get("title") or None, meta=up.meta(),
             source_url=up.fields.get("source_url") or None,
             captured_at=up.fields.get("captured_at") or None))
