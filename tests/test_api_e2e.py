@@ -859,3 +859,25 @@ def test_large_parts_spill_to_the_spool(tmp_path: Path) -> None:
         assert log_size(srv) == size and blobs(srv) == before
     finally:
         srv.stop()
+
+
+def test_deferred_is_appended_once_under_concurrent_signatures(server: Server) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from evidence.verify.note import generate_signer
+
+    me = generate_signer("acme-ip.example")
+    for _ in range(3):
+        p = deferred(server).json()
+        doc = {"key": me.verifier().to_string(),
+               "signature": base64.b64encode(me.signature(p["text"].encode())).decode()}
+        size = log_size(server)
+
+        def sign(_i: int, url: str = p["sign_url"], doc: dict = doc) -> int:
+            with server.client("acme") as c:
+                return c.post(url, json=doc).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            codes = sorted(pool.map(sign, range(8)))
+        assert codes == [201] + [404] * 7, codes
+        assert log_size(server) == size + 1
