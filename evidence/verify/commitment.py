@@ -30,18 +30,29 @@ def new_salt() -> bytes:
     return os.urandom(SALT_SIZE)
 
 
-def metadata_commitment(salt: bytes, metadata: Mapping[str, Any]) -> Hash32:
-    """``SHA-256(salt || JCS(metadata))``.
+def canonical_metadata(metadata: Mapping[str, Any]) -> bytes:
+    """JCS of a metadata object: full RFC 8785 via ``rfc8785``.
 
-    Full RFC 8785 via ``rfc8785`` (metadata may hold floats, e.g. GPS
-    coordinates, unlike ledger entries); it runs once per submission.
+    Unlike ledger entries, metadata may hold floats (GPS coordinates from EXIF),
+    so the entries' house rules do not apply here. These are the bytes kept
+    off-ledger beside the salt.
     """
-    if len(salt) != SALT_SIZE:
-        raise ValueError(f"salt must be {SALT_SIZE} bytes")
     try:
-        return sha256(salt + rfc8785.dumps(dict(metadata)))
+        return rfc8785.dumps(dict(metadata))
     except rfc8785.CanonicalizationError as e:
         raise MalformedInput(f"metadata cannot be canonicalised: {e}") from None
+
+
+def commitment_of(salt: bytes, metadata_jcs: bytes) -> Hash32:
+    """``SHA-256(salt || metadata_jcs)`` for bytes already made by :func:`canonical_metadata`."""
+    if len(salt) != SALT_SIZE:
+        raise ValueError(f"salt must be {SALT_SIZE} bytes")
+    return sha256(salt + metadata_jcs)
+
+
+def metadata_commitment(salt: bytes, metadata: Mapping[str, Any]) -> Hash32:
+    """``SHA-256(salt || JCS(metadata))``."""
+    return commitment_of(salt, canonical_metadata(metadata))
 
 
 def verify_commitment(commitment_hex: str, salt: bytes, metadata: Mapping[str, Any]) -> None:

@@ -58,8 +58,12 @@ from evidence.ledger.intake.metadata.basic import basic_facts
 from evidence.ledger.intake.settings import DEFAULT_MAX_FILE_SIZE
 from evidence.ledger.log import Ledger
 from evidence.ledger.sequencer import Appended
-from evidence.verify.commitment import metadata_commitment, new_salt, verify_commitment
-from evidence.verify.entry import canonical_json
+from evidence.verify.commitment import (
+    canonical_metadata,
+    commitment_of,
+    new_salt,
+    verify_commitment,
+)
 from evidence.verify.errors import VerificationError
 from evidence.verify.note import Signer
 from evidence.verify.receipt import verify_receipt
@@ -526,11 +530,12 @@ class Intake:
             "extraction_errors": errors,
         }
         try:
-            metadata_jcs = canonical_json(metadata)
+            # full RFC 8785 (floats allowed: GPS), encoded once for storage and commitment
+            metadata_jcs = canonical_metadata(metadata)
         except (VerificationError, TypeError, ValueError) as e:
             raise SubmissionRefused([FileFailure("metadata", f"cannot be encoded: {e}")]) from None
         salt = new_salt()
-        commitment = metadata_commitment(salt, metadata).hex()
+        commitment = commitment_of(salt, metadata_jcs).hex()
         body: dict[str, Any] = {"evidence_id": evidence_id, "kind": spec.kind, "files": files,
                                 "metadata_commitment": commitment, "principal": spec.principal}
         if spec.sign_key is not None:
