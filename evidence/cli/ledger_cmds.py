@@ -146,13 +146,7 @@ def proof_inclusion(seq: int, size: int | None, data_dir: str | None, db_url: st
     """Inclusion proof of entry SEQ in the tree of --size entries."""
     with _open(data_dir, db_url, as_json, read_only=True) as led:
         p = _run(as_json, lambda: led.inclusion_proof(seq, size))
-    if as_json:
-        emit_json(p.to_json())
-    else:
-        click.echo(f"index {p.index}\ntree_size {p.tree_size}\nleaf_hash {p.leaf_hash.hex()}\n"
-                   f"root {p.root.hex()}")
-        for h in p.proof:
-            click.echo(f"proof {h.hex()}")
+    _emit_proof(p.to_json(), as_json)
 
 
 @log_proof.command("consistency")
@@ -164,13 +158,19 @@ def proof_consistency(old: int, new: int, data_dir: str | None, db_url: str | No
     """Consistency proof from the tree of OLD entries to the tree of NEW entries."""
     with _open(data_dir, db_url, as_json, read_only=True) as led:
         p = _run(as_json, lambda: led.consistency_proof(old, new))
+    _emit_proof(p.to_json(), as_json)
+
+
+def _emit_proof(doc: dict, as_json: bool) -> None:
+    """A proof as JSON, or as ``name value`` lines with one ``proof <hex>`` line per hash."""
     if as_json:
-        emit_json(p.to_json())
-    else:
-        click.echo(f"size1 {p.size1}\nsize2 {p.size2}\nroot1 {p.root1.hex()}\n"
-                   f"root2 {p.root2.hex()}")
-        for h in p.proof:
-            click.echo(f"proof {h.hex()}")
+        emit_json(doc)
+        return
+    for name, value in doc.items():
+        if name != "proof":
+            click.echo(f"{name} {value}")
+    for h in doc["proof"]:
+        click.echo(f"proof {h}")
 
 
 @log_group.command("export")
