@@ -14,7 +14,7 @@ lone request is never delayed) and, in ONE transaction:
 2. numbers the entries from the locked size, chains ``prev``, stamps ``time``
    from its clock but never earlier than the previous entry's;
 3. inserts the entries and the perfect subtrees they complete
-   (:meth:`CompactRange.append`: about one node row per entry), updates
+   (:func:`extend_edge`: about one node row per entry), updates
    ``log_state`` and, when due, signs a checkpoint for the new size;
 4. commits, and only then resolves the callers' futures: acknowledged = durable.
 
@@ -55,15 +55,16 @@ from evidence.ledger.schema import checkpoints, entries, log_state, nodes
 from evidence.ledger.store import (
     StoredCheckpoint,
     checkpoint_at,
+    fetch_nodes,
     max_checkpoint_size,
     node_fetcher,
     read_state,
 )
 from evidence.verify.checkpoint import Checkpoint, sign_checkpoint
-from evidence.verify.entry import encode_entry, format_time
+from evidence.verify.entry import encode_chain, format_time
 from evidence.verify.errors import EntryError, VerificationError
-from evidence.verify.hashing import Hash32, leaf_hash
-from evidence.verify.merkle import CompactRange, root_from_nodes
+from evidence.verify.hashing import Hash32, node_hash
+from evidence.verify.merkle import CompactRange, root_from_nodes, root_plan
 from evidence.verify.note import Signer
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,9 @@ class Sequencer:
         self._max_batch = max(1, max_batch)
         self._clock = clock
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._edge: CompactRange | None = None  # right edge of the committed tree
+        # right edge of the committed tree (see extend_edge), its size and last leaf hash
+        self._edge: list[bytes] | None = None
+        self._size = -1
         self._last_hash = b""
         # The interval counts from start-up: a first batch is not "due" merely because
         # the machine has been up longer than the interval (that made behaviour depend on
@@ -194,15 +197,16 @@ class Sequencer:
         self._unsigned = False
         self._last_cp_time = _time.monotonic()
 
-    def _reload_edge(self, conn: Connection, size: int, last_hash: bytes) -> CompactRange:
-        if self._edge is not None and self._edge.size == size and self._last_hash == last_hash:
+    def _reload_edge(self, conn: Connection, size: int, last_hash: bytes) -> list[bytes]:
+        if self._edge is not None and self._size == size and self._last_hash == last_hash:
             return self._edge
+        plan = root_plan(size)
+        found = fetch_nodes(conn, plan) if plan else {}
         try:
-            edge = CompactRange.from_nodes(size, node_fetcher(conn))
+            return [found[n] for n in plan]
         except KeyError as e:
             raise LedgerError(f"stored tree is missing node {e} of size {size}; "
                               "run `evidence audit`") from None
-        return edge
 
     def _commit(self, batch: list[_Request]) -> None:
         try:
@@ -229,21 +233,17 @@ class Sequencer:
             edge = self._reload_edge(conn, state.size, state.last_leaf_hash)
             size, prev, last_time = state.size, state.last_leaf_hash, state.last_time
             now = max(self._clock(), last_time)
-            entry_rows: list[dict[str, Any]] = []
-            node_rows: list[dict[str, Any]] = []
+            entry_rows: list[tuple[Any, ...]] = []
+            node_rows: list[tuple[int, int, bytes]] = []
             extra_ops: list[Any] = []
             for req in batch:
-                made: list[Appended] = []
-                p = prev
                 try:
-                    for i, (etype, body) in enumerate(req.items):
-                        data = encode_entry(size + i, now, p.hex(), etype, body)
-                        lh = leaf_hash(data)
-                        made.append(Appended(size + i, lh, now, data))
-                        p = lh
+                    encoded = encode_chain(size, now, prev, req.items)
                 except (EntryError, VerificationError, TypeError, ValueError) as e:
                     rejected.append((req, AppendRejected(f"entry refused: {e}")))
                     continue
+                made = [Appended(size + i, lh, now, data)
+                        for i, (data, lh) in enumerate(encoded)]
                 ops: list[Any] = []
                 if req.rows is not None:
                     try:
@@ -255,20 +255,19 @@ class Sequencer:
                         rej.__cause__ = e
                         rejected.append((req, rej))
                         continue
-                for a, (etype, _body) in zip(made, req.items, strict=True):
-                    entry_rows.append({"seq": a.seq, "leaf_hash": a.leaf_hash, "type": etype,
-                                       "time": now, "data": a.entry_bytes})
-                    for node, h in edge.append(a.leaf_hash)[1:]:
-                        node_rows.append({"level": node.level, "idx": node.index, "hash": h})
+                entry_rows.extend(
+                    (seq, lh, etype, now, data) for seq, (data, lh), (etype, _body)
+                    in zip(range(size, size + len(made)), encoded, req.items, strict=True))
+                extend_edge(edge, size, [lh for _data, lh in encoded], node_rows)
                 extra_ops.extend(ops)
                 size += len(made)
-                prev = p
+                prev = made[-1].leaf_hash
                 accepted.append((req, made))
             if not entry_rows:
                 return accepted, rejected
-            conn.execute(insert(entries), entry_rows)
+            insert_rows(conn, entries, entry_rows)
             if node_rows:
-                conn.execute(insert(nodes), node_rows)
+                insert_rows(conn, nodes, node_rows)
             _execute_ops(conn, extra_ops)
             res = conn.execute(update(log_state)
                                .where(log_state.c.id == 1, log_state.c.size == state.size)
@@ -278,12 +277,44 @@ class Sequencer:
             due = self._interval == 0 or (
                 _time.monotonic() - self._last_cp_time >= self._interval)
             if due:
-                sign_locked(conn, self._signer, size, edge.root())
-        self._edge, self._last_hash = edge, prev
+                sign_locked(conn, self._signer, size, CompactRange(size, edge).root())
+        self._edge, self._size, self._last_hash = edge, size, prev
         if due:
             self._last_cp_time = _time.monotonic()
         self._unsigned = not due
         return accepted, rejected
+
+
+def extend_edge(edge: list[bytes], size: int, leaves: Sequence[bytes],
+                node_rows: list[tuple[int, int, bytes]]) -> None:
+    """Append ``leaves`` to the right edge ``edge`` (in place) of a tree of ``size``
+    leaves, adding a ``(level, idx, hash)`` row for each perfect subtree (level >= 1)
+    that they complete: the stored ``nodes`` rows.
+
+    ``edge`` holds one hash per set bit of ``size``, largest subtree first (the hashes
+    of :func:`~evidence.verify.merkle.root_plan`). The same merge as
+    :meth:`CompactRange.append` (a test holds the two equal), without building a
+    ``NodeId`` and a list per leaf, which cost more than the hashing.
+    """
+    pop, push, add = edge.pop, edge.append, node_rows.append
+    for h in leaves:
+        index, level = size, 0
+        while index & 1:
+            h = node_hash(pop(), h)
+            index >>= 1
+            level += 1
+            add((level, index, h))
+        push(h)
+        size += 1
+
+
+def insert_rows(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
+    """Insert ``rows`` (tuples in the table's column order) with ONE driver-level
+    ``executemany``: SQLAlchemy Core's per-row parameter processing cost more than the
+    database's own work for the entries and nodes of a batch."""
+    marks = ",".join(["?" if conn.dialect.paramstyle == "qmark" else "%s"] * len(table.c))
+    sql = f"INSERT INTO {table.name} ({','.join(c.name for c in table.c)}) VALUES ({marks})"
+    conn.exec_driver_sql(sql, rows)
 
 
 def _execute_ops(conn: Connection, ops: Sequence[Any]) -> None:

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from evidence.verify.errors import EntryError
-from evidence.verify.hashing import ZERO_HASH_HEX, Hash32, leaf_hash
+from evidence.verify.hashing import ZERO_HASH_HEX, Hash32, hash32, leaf_hash
 from evidence.verify.merkle import CompactRange
 
 ENTRY_VERSION = 1
@@ -33,6 +33,9 @@ _TIME_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\Z")
 _TYPE_RE = re.compile(r"\A[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\Z")
 _HEX_RE = re.compile(r"\A[0-9a-f]{64}\Z")
 _FIELDS = {"v", "seq", "time", "prev", "type", "body"}
+_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+"""The encoder ``json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
+builds on every call, built once."""
 
 
 def format_time(moment: datetime) -> str:
@@ -67,13 +70,47 @@ def _jcs(value: Any) -> bytes:
     which matters for intake throughput and for audits of large ledgers.
     """
     try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"),
-                          ensure_ascii=False).encode("utf-8")
+        return _JSON.encode(value).encode("utf-8")
     except UnicodeEncodeError:
         raise EntryError("entry contains a lone surrogate, which is not valid Unicode") from None
 
 
 def _check_house_rules(value: Any, path: str) -> None:
+    if not _obeys(value):
+        _explain_house_rules(value, path)
+
+
+def _obeys(value: Any) -> bool:
+    """Fast path of the house rules: True only for values of the exact built-in JSON
+    types that obey them (no floats, integers in the I-JSON range, ASCII string keys).
+    False sends the value to :func:`_explain_house_rules`, which decides and names the
+    fault (subclasses and other types land there too). No path strings are built."""
+    t = type(value)
+    if t is dict:
+        for k, v in value.items():
+            if type(k) is not str or not k.isascii():
+                return False
+            tv = type(v)
+            if tv is str or v is None or tv is bool:
+                continue
+            if tv is int:
+                if -MAX_SAFE_INTEGER <= v <= MAX_SAFE_INTEGER:
+                    continue
+                return False
+            if not _obeys(v):
+                return False
+        return True
+    if t is list or t is tuple:
+        return all(map(_obeys, value))
+    if t is str or value is None or t is bool:
+        return True
+    if t is int:
+        return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
+    return False
+
+
+def _explain_house_rules(value: Any, path: str) -> None:
+    """The house rules, walked with the path of each value: raises naming the first fault."""
     if isinstance(value, float):
         raise EntryError(f"{path}: floating-point numbers are not allowed in entries")
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER:
@@ -82,10 +119,10 @@ def _check_house_rules(value: Any, path: str) -> None:
         for k, v in value.items():
             if not isinstance(k, str) or not k.isascii():
                 raise EntryError(f"{path}: object keys must be ASCII strings, got {k!r}")
-            _check_house_rules(v, f"{path}.{k}")
-    elif isinstance(value, list):
+            _explain_house_rules(v, f"{path}.{k}")
+    elif isinstance(value, list | tuple):  # json writes a tuple as an array: same rules
         for i, v in enumerate(value):
-            _check_house_rules(v, f"{path}[{i}]")
+            _explain_house_rules(v, f"{path}[{i}]")
 
 
 def _is_canonical(obj: Any, data: bytes) -> bool:
@@ -122,6 +159,54 @@ def encode_entry(seq: int, time: str, prev: str, type: str, body: Mapping[str, A
     if len(data) > MAX_ENTRY_SIZE:
         raise EntryError(f"entry is {len(data)} bytes; the limit is {MAX_ENTRY_SIZE}")
     return data
+
+
+def encode_chain(seq: int, time: str, prev: bytes,
+                 items: Sequence[tuple[str, Mapping[str, Any]]]) -> list[tuple[bytes, Hash32]]:
+    """Encode consecutive entries numbered from ``seq``, all stamped ``time``, chained
+    from ``prev`` (the leaf hash of entry ``seq - 1``): ``(bytes, leaf hash)`` per item.
+
+    The sequencer's fast path: byte for byte what :func:`encode_entry` makes (a property
+    test holds them equal) and as strict, raising :class:`EntryError` for the first bad
+    item, but the header (time, numbers, each distinct type) is checked once per call and
+    the fixed fields are written around the body's JSON instead of being encoded again.
+    """
+    n = len(items)
+    if n == 0:
+        return []
+    prev_hex = hash32(prev, "prev").hex()
+    header = {"v": ENTRY_VERSION, "seq": seq, "time": time, "prev": prev_hex, "type": "a.b",
+              "body": {}}
+    _check_header(header)  # seq, time (once) and prev
+    header["seq"] = seq + n - 1
+    _check_header(header)
+    types_ok: set[str] = set()
+    tail = f',"time":"{time}","type":"'
+    out: list[tuple[bytes, Hash32]] = []
+    for etype, body in items:
+        if type(etype) is not str or type(body) is not dict:  # unusual input: reference path
+            data = encode_entry(seq, time, prev_hex, etype, body)
+        else:
+            if etype not in types_ok:
+                header["type"] = etype
+                _check_header(header)
+                types_ok.add(etype)
+            if not _obeys(body):
+                _explain_house_rules(body, "$.body")
+            text = (f'{{"body":{_JSON.encode(body)},"prev":"{prev_hex}","seq":{seq}'
+                    f'{tail}{etype}","v":{ENTRY_VERSION}}}')
+            try:
+                data = text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise EntryError("entry contains a lone surrogate, which is not valid "
+                                 "Unicode") from None
+            if len(data) > MAX_ENTRY_SIZE:
+                raise EntryError(f"entry is {len(data)} bytes; the limit is {MAX_ENTRY_SIZE}")
+        lh = leaf_hash(data)
+        out.append((data, lh))
+        prev_hex = lh.hex()
+        seq += 1
+    return out
 
 
 def _reject_float(text: str) -> Any:
