@@ -9,14 +9,15 @@ the complete blob; at worst an orphaned temporary file, which :meth:`sweep_temp`
 
 "Make durable" is a *group* flush (:mod:`.groupsync`): concurrent puts share one
 ``syncfs`` for their data and one for their names, instead of three or four ``fsync`` calls
-each. The order is kept: data is durable before the name exists.
+each. The order is kept: data is durable before the name exists. A large blob
+(:mod:`._copy`: direct I/O, hashed in a second thread) makes its own data durable with one
+``fdatasync`` instead, so that a 1 GiB import does not flush the whole filesystem.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import io
 import os
 import secrets
@@ -36,8 +37,8 @@ from evidence.ledger.blobs._base import (
     LimitedReader,
     check_sha256_hex,
     normalise_range,
-    read_chunks,
 )
+from evidence.ledger.blobs._copy import write_hashed
 from evidence.ledger.blobs.groupsync import GroupSync, make_flusher
 
 _TMP = ".tmp"
@@ -52,6 +53,7 @@ class PendingBlob:
 
     ref: BlobRef
     tmp: str
+    durable: bool = False  # its data already made durable (a large blob's own fdatasync)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -105,22 +107,16 @@ class FilesystemBlobStore(BlobStore):
         """
         fd, tmp_name = self._new_temp()
         try:
-            digest = hashlib.sha256()
-            size = 0
-            with os.fdopen(fd, "wb", buffering=0) as out:
-                for chunk in read_chunks(stream, max_size):
-                    digest.update(chunk)
-                    view = memoryview(chunk)
-                    while view:  # raw writes may be short
-                        written = out.write(view)
-                        view = view[written:]
-                    size += len(chunk)
-            os.chmod(tmp_name, _READ_ONLY)
+            try:
+                sha256, size, durable = write_hashed(stream, fd, max_size)
+                os.fchmod(fd, _READ_ONLY)
+            finally:
+                os.close(fd)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name)
             raise
-        return PendingBlob(BlobRef(digest.hexdigest(), size), tmp_name)
+        return PendingBlob(BlobRef(sha256, size), tmp_name, durable)
 
     def _new_temp(self) -> tuple[int, str]:
         """A new, empty, private temporary file (what ``tempfile.mkstemp`` does, without
@@ -140,7 +136,8 @@ class FilesystemBlobStore(BlobStore):
         exception that refused it (:class:`BlobCorrupt`...); raises if a flush fails (then
         none is stored durably). The temporary files are gone either way."""
         try:
-            self._durable.wait()  # the data, before any name points at it
+            if not all(p.durable for p in pending):
+                self._durable.wait()  # the data, before any name points at it
             results: list[Exception | None] = []
             new = False
             for p in pending:

@@ -1,0 +1,100 @@
+"""The large-blob path of the filesystem store (direct I/O, hash in a second thread):
+the bytes stored, their name and the size limit are exactly those of the plain path."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from evidence.ledger.blobs import BlobTooLarge, FilesystemBlobStore
+from evidence.ledger.blobs._copy import LARGE_BLOB, write_hashed
+
+
+class ShortReads(io.RawIOBase):
+    """A stream that returns at most the given sizes per read, in turn (like a pipe)."""
+
+    def __init__(self, data: bytes, sizes: list[int], readinto: bool = True) -> None:
+        super().__init__()
+        self._data = memoryview(data)
+        self._sizes = sizes or [len(data) or 1]
+        self._i = 0
+        if not readinto:
+            self.readinto = None  # type: ignore[assignment]
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        k = self._sizes[self._i % len(self._sizes)]
+        self._i += 1
+        k = len(self._data) if n < 0 else min(n, k)
+        out, self._data = bytes(self._data[:k]), self._data[k:]
+        return out
+
+    def readinto(self, b):  # type: ignore[no-untyped-def,override]
+        data = self.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+
+def _copy(tmp_path: Path, stream: io.RawIOBase, **kw: object) -> tuple[str, int, bool, bytes]:
+    out = tmp_path / "out.bin"
+    fd = os.open(out, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        sha, size, durable = write_hashed(stream, fd, None, **kw)  # type: ignore[arg-type]
+    finally:
+        os.close(fd)
+    data = out.read_bytes()
+    out.unlink()
+    return sha, size, durable, data
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(size=st.integers(0, 70_000), sizes=st.lists(st.integers(1, 20_000), max_size=6),
+       readinto=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_large_path_writes_and_hashes_exactly_the_input(tmp_path: Path, size: int,
+                                                        sizes: list[int], readinto: bool,
+                                                        seed: int) -> None:
+    data = hashlib.shake_256(seed.to_bytes(4, "big")).digest(size) if size else b""
+    sha, got_size, durable, stored = _copy(tmp_path, ShortReads(data, sizes, readinto),
+                                           large_after=8192, buffer_size=8192)
+    assert stored == data
+    assert got_size == size
+    assert sha == hashlib.sha256(data).hexdigest()
+    assert durable == (size >= 8192)
+
+
+def test_a_large_file_through_the_store(tmp_path: Path) -> None:
+    size = LARGE_BLOB + 3 * (1 << 20) + 12345  # unaligned tail after the direct writes
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(size))
+    store = FilesystemBlobStore(tmp_path / "blobs")
+    with open(src, "rb", buffering=0) as f:
+        pending = store.put_pending(f, max_size=size)
+    assert pending.durable
+    assert store.finish_many([pending]) == [None]
+    ref = pending.ref
+    assert (ref.sha256, ref.size) == (hashlib.sha256(src.read_bytes()).hexdigest(), size)
+    assert store.path_of(ref.sha256).read_bytes() == src.read_bytes()
+    assert store.verify(ref.sha256).ok
+    assert list((tmp_path / "blobs" / ".tmp").iterdir()) == []
+
+
+def test_the_size_limit_holds_on_the_large_path(tmp_path: Path) -> None:
+    size = LARGE_BLOB + (1 << 20)
+    src = tmp_path / "big.bin"
+    src.write_bytes(b"\x07" * size)
+    store = FilesystemBlobStore(tmp_path / "blobs")
+    with open(src, "rb", buffering=0) as f, pytest.raises(BlobTooLarge):
+        store.put(f, max_size=size - 1)
+    assert list((tmp_path / "blobs" / ".tmp").iterdir()) == []
+    assert not store.exists(hashlib.sha256(src.read_bytes()).hexdigest())
+    with open(src, "rb", buffering=0) as f:  # exactly at the limit: stored
+        assert store.put(f, max_size=size).size == size
