@@ -16,14 +16,19 @@ import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import delete, insert
+from sqlalchemy.exc import IntegrityError
 
+from evidence.ledger.schema import entries
 from evidence.ledger.sequencer import extend_edge
 from evidence.verify.entry import encode_chain, encode_entry
 from evidence.verify.errors import EntryError
 from evidence.verify.hashing import ZERO_HASH_HEX, leaf_hash
 from evidence.verify.merkle import CompactRange, root, root_plan
+from tests import test_ledger_core
 
 T = "2026-03-04T05:06:07.123456Z"
+make_ledger = test_ledger_core.make_ledger  # the fixture: fresh ledgers on SQLite and PostgreSQL
 
 # Includes what the house rules refuse (floats, huge integers, non-ASCII keys) and what
 # json writes without being asked (tuples), so refusals are compared as well as bytes.
@@ -124,3 +129,23 @@ def test_extend_edge_equals_compact_range(start, batches) -> None:
         size += n
         assert CompactRange(size, edge).root() == ref.root() == root(leaves[:size])
 
+
+
+def test_a_failed_bulk_insert_fails_the_batch_and_the_ledger_goes_on(make_ledger) -> None:
+    """A row in the way of the driver-level insert (SQLite executemany, PostgreSQL COPY)
+    fails the whole batch with SQLAlchemy's IntegrityError; nothing of it is stored or
+    acknowledged, and once the row is gone appends go on from the stored tree."""
+    led = make_ledger()
+    led.append_many([("custody.note", {"i": i}) for i in range(5)])
+    with led.engine.begin() as c:  # what a broken foreign writer could leave behind
+        c.execute(insert(entries).values(seq=5, leaf_hash=bytes(32), type="custody.note",
+                                         time=T, data=b"{}"))
+    with pytest.raises(IntegrityError):
+        led.append_many([("custody.note", {"i": i}) for i in range(5, 8)])
+    with led.engine.begin() as c:
+        c.execute(delete(entries).where(entries.c.seq == 5))
+    assert led.size == 5
+    made = led.append_many([("custody.note", {"i": i}) for i in range(5, 8)])
+    assert [a.seq for a in made] == [5, 6, 7]
+    assert led.audit().ok
+    assert led.inclusion_proof(6).root == led.root()
