@@ -1,0 +1,76 @@
+"""canonical_metadata's shortcut (compact sorted json.dumps) is byte for byte rfc8785."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evidence.verify.commitment import _plain, canonical_metadata
+from evidence.verify.errors import MalformedInput
+
+_any_text = st.one_of(
+    st.text(max_size=12),
+    st.text(st.characters(min_codepoint=0, max_codepoint=0x7F), max_size=12),  # escapes
+    st.text(st.characters(min_codepoint=0xD7F0, max_codepoint=0x1F64F), max_size=4),
+    st.text(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1,
+            max_size=2),  # lone surrogates: refused by both
+)
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**60), 2**60),
+    st.sampled_from([2**53 - 1, -(2**53 - 1), 2**53, -(2**53)]),
+    st.floats(allow_nan=True, allow_infinity=True), _any_text,
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.tuples(inner, inner),
+                            st.dictionaries(_any_text, inner, max_size=5)),
+    max_leaves=25,
+)
+
+
+def _reference(obj: dict[str, Any]) -> bytes | type[Exception]:
+    """rfc8785's answer, as canonical_metadata gave it before the shortcut."""
+    try:
+        return rfc8785.dumps(obj)
+    except rfc8785.CanonicalizationError:
+        return MalformedInput
+    except Exception as e:  # e.g. UnicodeEncodeError sorting a lone surrogate key
+        return type(e)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.dictionaries(_any_text, _values, max_size=6))
+def test_fast_path_equals_rfc8785(obj: dict[str, Any]) -> None:
+    want = _reference(obj)
+    if isinstance(want, type):
+        with pytest.raises(want):
+            canonical_metadata(obj)
+    else:
+        assert canonical_metadata(obj) == want
+
+
+def test_keys_past_the_bmp_sort_by_utf16_not_by_code_point() -> None:
+    # U+1F600 is a surrogate pair (D83D DE00) in UTF-16: it sorts before U+FB01
+    obj = {"\U0001f600": 1, "\ufb01": 2, "a": 3}
+    assert not _plain(obj)
+    assert canonical_metadata(obj) == rfc8785.dumps(obj)
+    assert canonical_metadata(obj).index("\U0001f600".encode()) < canonical_metadata(
+        obj).index("\ufb01".encode())
+
+
+def test_typical_metadata_takes_the_fast_path() -> None:
+    md = {"schema": "evidence.metadata/v1", "evidence_id": "ev_01ABC", "case": "C-1",
+          "title": "Zoë's screenshot \u2028 \"quoted\"\n", "extraction_errors": [],
+          "stated": {"source_url": None, "captured_at": None, "meta": {"k": "v"}},
+          "extracted": {"kind": "document", "files": [
+              {"name": "a.txt", "size": 12, "sha256": "00" * 32, "media_type": "text/plain",
+               "media_type_by_extension": None, "flag": True}]}}
+    assert _plain(md)
+    assert canonical_metadata(md) == rfc8785.dumps(md)
+    with_gps = {**md, "gps": {"lat": 48.8584, "lon": 2.2945}}
+    assert not _plain(with_gps)  # floats: rfc8785 itself
+    assert canonical_metadata(with_gps) == rfc8785.dumps(with_gps)
