@@ -40,6 +40,9 @@ _NODE_STATE = hashlib.sha256(NODE_PREFIX)
 MAX_TREE_SIZE = 2**64 - 1
 """Sizes and indexes are unsigned 64-bit integers, as in every RFC 6962 log."""
 
+_BYTES = frozenset({bytes})
+_HASH_LEN = frozenset({HASH_SIZE})
+
 
 @dataclass(frozen=True, order=True)
 class NodeId:
@@ -304,10 +307,27 @@ def _inclusion_proof_size(index: int, size: int) -> int:
     return inner + border
 
 
-def root_from_inclusion_proof(
-    index: int, size: int, leaf: bytes, proof: Sequence[bytes]
-) -> Hash32:
-    """Recompute the root from a leaf hash and its audit path (RFC 9162 2.1.3.2)."""
+def check_inclusion_shape(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
+    """Refuse, with the reason named, anything that cannot be an inclusion proof.
+
+    Index inside the tree, a 32-byte leaf hash, exactly as many 32-byte proof
+    hashes as RFC 9162 prescribes for ``(index, size)``. Returns the leaf hash
+    as ``bytes``. Shared by every inclusion verifier so they refuse alike.
+    """
+    # The common case in a few C-level checks (this runs once per proof and
+    # used to cost as much as hashing half the path); anything unusual takes
+    # the long way below, which names the exact problem.
+    if (
+        type(index) is int
+        and type(size) is int
+        and 0 <= index < size <= MAX_TREE_SIZE
+        and type(leaf) is bytes
+        and len(leaf) == HASH_SIZE
+        and len(proof) == _inclusion_proof_size(index, size)
+        and {*map(type, proof)} <= _BYTES
+        and {*map(len, proof)} <= _HASH_LEN
+    ):
+        return leaf
     _check_size(size)
     _check_size(index, "leaf index")
     if index >= size:
@@ -321,6 +341,14 @@ def root_from_inclusion_proof(
         )
     if not all(type(p) is bytes for p in proof) or set(map(len, proof)) - {HASH_SIZE}:
         _check_hashes(proof, "proof hash")
+    return bytes(leaf)
+
+
+def root_from_inclusion_proof(
+    index: int, size: int, leaf: bytes, proof: Sequence[bytes]
+) -> Hash32:
+    """Recompute the root from a leaf hash and its audit path (RFC 9162 2.1.3.2)."""
+    leaf = check_inclusion_shape(index, size, leaf, proof)
     # RFC 9162 2.1.3.2 walks up with (fn, sn); this is the same walk split
     # the way transparency-dev/merkle does: below level ``inner`` the path
     # runs inside the perfect subtree holding the leaf, and the sibling side
@@ -331,7 +359,7 @@ def root_from_inclusion_proof(
     # (node_hash's rule, precomputed): ~15% faster than hashing a concatenation.
     node = _NODE_STATE.copy
     inner = (index ^ (size - 1)).bit_length()
-    r = bytes(leaf)
+    r = leaf
     for level in range(inner):
         h = node()
         if (index >> level) & 1:
