@@ -23,6 +23,7 @@ def _register() -> None:
         keys,
         ledger_cmds,
         notes,
+        receipts_cmds,
         witness,
     )
 

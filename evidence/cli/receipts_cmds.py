@@ -1,0 +1,117 @@
+"""``evidence verify-receipts``: check many full proofs offline against pinned keys.
+
+For a rights holder after a bulk import, or an auditor handed a stack of
+receipts: no server, no database, only the log's verifier key (and witness
+keys) the user already trusts. Input is what ``evidence receipt --json``
+prints, one JSON object per line (JSON Lines), or a JSON array of them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from typing import IO, Any
+
+import click
+
+from evidence.cli.bundle_cmds import _key
+from evidence.cli.main import cli
+from evidence.cli.output import emit_json
+from evidence.verify.errors import VerificationError
+from evidence.verify.full_proof import FullProofChecker, NotYetCovered
+
+MAX_LINE = 1 << 20  # one full proof is a few KB; a longer line is not one
+SHOWN_FAILURES = 20
+
+
+def _records(name: str, stream: IO[bytes]) -> Iterator[tuple[str, Any]]:
+    """(where, parsed JSON or the exception that stopped it) for each record."""
+    head = stream.peek(1)[:1] if hasattr(stream, "peek") else b""
+    if head == b"[":  # one JSON array
+        try:
+            items = json.loads(stream.read())
+        except (ValueError, UnicodeDecodeError) as e:
+            yield f"{name}", ValueError(f"not JSON: {e}")
+            return
+        for i, item in enumerate(items if isinstance(items, list) else [items]):
+            yield f"{name}[{i}]", item
+        return
+    for lineno, raw in enumerate(iter(lambda: stream.readline(MAX_LINE + 1), b""), 1):
+        if len(raw) > MAX_LINE:
+            yield f"{name}:{lineno}", ValueError(f"line longer than {MAX_LINE} bytes")
+            stream.readline()  # skip the rest of it
+            continue
+        if not raw.strip():
+            continue
+        try:
+            yield f"{name}:{lineno}", json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as e:
+            yield f"{name}:{lineno}", ValueError(f"not JSON: {e}")
+
+
+@cli.command("verify-receipts")
+@click.argument("files", nargs=-1, required=True, type=click.File("rb"))
+@click.option("--log-key", required=True, metavar="VKEY",
+              help="The log's verifier key (or a file holding it): the key you trust.")
+@click.option("--witness-key", "witness_keys", multiple=True, metavar="VKEY",
+              help="A witness's verifier key (or file); repeat for several.")
+@click.option("--witness-quorum", type=click.IntRange(min=0), default=0, show_default=True,
+              help="How many pinned witnesses must have cosigned each checkpoint.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def verify_receipts_cmd(files: tuple[IO[bytes], ...], log_key: str,
+                        witness_keys: tuple[str, ...], witness_quorum: int,
+                        as_json: bool) -> None:
+    """Check full proofs (`evidence receipt --json` output, one per line) offline.
+
+    Each receipt must be signed by the log key and name its entry; each checkpoint must be
+    signed by the log key (and the witness quorum); each inclusion proof must put the entry
+    in its checkpoint. Exit status 0 only when every record is a full proof that holds;
+    receipts that no checkpoint covered yet are counted apart and also give status 1.
+
+      evidence verify-receipts proofs.jsonl --log-key log.vkey
+    """
+    checker = FullProofChecker(
+        _key(log_key, "--log-key"),
+        witness_keys=[_key(k, "--witness-key") for k in witness_keys], quorum=witness_quorum)
+    if checker.log_key.alg != 1:
+        raise click.BadParameter("--log-key must be an Ed25519 log key (not a witness key)")
+    proven, pending, failed = 0, [], []
+    sizes: set[int] = set()
+    show_progress = not as_json and sys.stderr.isatty()
+    for f in files:
+        for where, record in _records(f.name, f):
+            evidence_id = record.get("evidence_id") if isinstance(record, dict) else None
+            try:
+                if isinstance(record, Exception):
+                    raise record
+                got = checker.check(record)
+            except NotYetCovered as e:
+                pending.append({"where": where, "evidence_id": evidence_id, "error": str(e)})
+                continue
+            except (VerificationError, ValueError) as e:
+                failed.append({"where": where, "evidence_id": evidence_id, "error": str(e)})
+                continue
+            proven += 1
+            sizes.add(got.tree_size)
+            if show_progress and proven % 10_000 == 0:
+                click.echo(f"\r{proven:,} proven", nl=False, err=True)
+    if show_progress and proven >= 10_000:
+        click.echo("", err=True)
+    ok = not failed and not pending and proven > 0
+    if as_json:
+        emit_json({"ok": ok, "proven": proven, "not_yet_covered": pending, "failed": failed,
+                   "checkpoint_sizes": sorted(sizes)})
+    else:
+        total = proven + len(pending) + len(failed)
+        click.echo(f"{total:,} record(s): {proven:,} full proof(s) hold, "
+                   f"{len(pending):,} not yet covered by a checkpoint, {len(failed):,} failed"
+                   + (f" (checkpoint sizes: {', '.join(map(str, sorted(sizes)))})"
+                      if sizes else ""))
+        for what, rows in (("FAILED", failed), ("not yet covered", pending)):
+            for row in rows[:SHOWN_FAILURES]:
+                label = f" ({row['evidence_id']})" if row["evidence_id"] else ""
+                click.echo(f"{what}: {row['where']}{label}: {row['error']}")
+            if len(rows) > SHOWN_FAILURES:
+                click.echo(f"... and {len(rows) - SHOWN_FAILURES:,} more {what} (see --json)")
+    sys.exit(0 if ok else 1)

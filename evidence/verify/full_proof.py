@@ -1,0 +1,115 @@
+"""Full proofs, many at a time: is every one of my receipts in a checkpoint I trust?
+
+A rights holder who bulk-imported ten thousand files holds ten thousand full
+proofs, as ``evidence receipt --json`` prints them: the entry, the log's
+signed receipt over it, and (once a checkpoint covers the entry) an inclusion
+proof to that checkpoint with the checkpoint itself. Checking them offline
+means, for each one:
+
+* the receipt carries the pinned log key's signature and names this entry
+  (seq, leaf hash, time);
+* the checkpoint carries the log key's signature (and the witness quorum);
+* the inclusion proof is for the receipt's seq and leaf hash, in the
+  checkpoint's tree size, and reaches the checkpoint's root.
+
+Proofs usually point at a handful of checkpoints, so each checkpoint's
+signatures are checked once and its proofs go through one
+:class:`~evidence.verify.batch.InclusionBatch`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from evidence.verify.batch import InclusionBatch
+from evidence.verify.checkpoint import verify_checkpoint
+from evidence.verify.errors import MalformedInput, VerificationError
+from evidence.verify.hashing import hash_from_hex
+from evidence.verify.note import Verifier
+from evidence.verify.receipt import ReceiptMismatch, verify_receipt
+
+MAX_PROOF_HASHES = 64
+
+
+class NotYetCovered(VerificationError):
+    """The receipt is genuine, but no checkpoint covered the entry when it was printed."""
+
+
+class BadCheckpoint(VerificationError):
+    """The checkpoint a full proof points at does not verify against the pinned keys."""
+
+
+@dataclass(frozen=True)
+class ProvenEntry:
+    seq: int
+    leaf_hash: str
+    tree_size: int
+    evidence_id: str | None
+
+
+class FullProofChecker:
+    """Check full proofs against one pinned log key (and optional witnesses)."""
+
+    def __init__(self, log_key: Verifier, *, witness_keys: Sequence[Verifier] = (),
+                 quorum: int = 0) -> None:
+        self.log_key = log_key
+        self._witnesses = tuple(witness_keys)
+        self._quorum = quorum
+        self._heads: dict[str, tuple[int, bytes]] = {}  # checkpoint text -> (size, root)
+        self._batches: dict[tuple[int, bytes], InclusionBatch] = {}
+
+    def check(self, record: Any) -> ProvenEntry:
+        """Raise a :class:`VerificationError` naming what is wrong with ``record``."""
+        if not isinstance(record, Mapping):
+            raise MalformedInput("a full proof must be a JSON object")
+        receipt_note, entry, checkpoint, proof = (
+            record.get("receipt"), record.get("entry"), record.get("checkpoint"),
+            record.get("inclusion_proof"))
+        if not isinstance(receipt_note, str) or not isinstance(entry, str):
+            raise MalformedInput('a full proof needs "receipt" and "entry" (as printed by '
+                                 "`evidence receipt --json`)")
+        receipt = verify_receipt(receipt_note, self.log_key, entry.encode("utf-8"))
+        evidence_id = record.get("evidence_id")
+        evidence_id = evidence_id if isinstance(evidence_id, str) else None
+        if checkpoint is None and proof is None:
+            raise NotYetCovered(f"entry {receipt.seq}: the receipt is valid, but no checkpoint "
+                                "covered it yet; print the receipt again to get the full proof")
+        if not isinstance(checkpoint, str) or not isinstance(proof, Mapping):
+            raise MalformedInput('"checkpoint" must be a signed note and "inclusion_proof" an '
+                                 "object")
+        size, root = self._head(checkpoint)
+        index, tree_size, leaf_hex, hashes = (proof.get("index"), proof.get("tree_size"),
+                                              proof.get("leaf_hash"), proof.get("proof"))
+        if index != receipt.seq or type(index) is not int:
+            raise ReceiptMismatch(f"inclusion proof is for entry {index!r}, the receipt for "
+                                  f"{receipt.seq}")
+        if leaf_hex != receipt.leaf_hash:
+            raise ReceiptMismatch(f"entry {receipt.seq}: inclusion proof is for another leaf hash")
+        if tree_size != size or type(tree_size) is not int:
+            raise ReceiptMismatch(f"entry {receipt.seq}: inclusion proof is for tree size "
+                                  f"{tree_size!r}, the checkpoint's is {size}")
+        if proof.get("root") not in (None, root.hex()):
+            raise ReceiptMismatch(f"entry {receipt.seq}: inclusion proof names another root "
+                                  "than the checkpoint's")
+        if not isinstance(hashes, list) or len(hashes) > MAX_PROOF_HASHES:
+            raise MalformedInput(f"entry {receipt.seq}: inclusion proof hashes must be a list")
+        path = [hash_from_hex(h, f"entry {receipt.seq}: proof hash {i}")
+                for i, h in enumerate(hashes)]
+        batch = self._batches.get((size, root))
+        if batch is None:
+            batch = self._batches[(size, root)] = InclusionBatch(size, root)
+        batch.verify(receipt.seq, bytes.fromhex(receipt.leaf_hash), path)
+        return ProvenEntry(receipt.seq, receipt.leaf_hash, size, evidence_id)
+
+    def _head(self, checkpoint: str) -> tuple[int, bytes]:
+        head = self._heads.get(checkpoint)
+        if head is None:
+            try:
+                v = verify_checkpoint(checkpoint, self.log_key, witness_keys=self._witnesses,
+                                      quorum=self._quorum)
+            except VerificationError as e:
+                raise BadCheckpoint(f"checkpoint: {e}") from e
+            head = self._heads[checkpoint] = (v.checkpoint.size, bytes(v.checkpoint.root))
+        return head
