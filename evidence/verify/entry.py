@@ -14,7 +14,9 @@ languages: no floating-point numbers anywhere, and every object key is ASCII.
 
 from __future__ import annotations
 
+import functools
 import json
+import json.encoder as _json_encoder
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -270,6 +272,69 @@ def parse_entry(data: bytes) -> Entry:
     return Entry(obj["seq"], obj["time"], obj["prev"], obj["type"], obj["body"], data)
 
 
+_QUICK_HEAD = b'{"body":'
+_QUICK_TAIL = re.compile(
+    rb',"prev":"([0-9a-f]{64})","seq":(0|[1-9][0-9]{0,15}),'
+    rb'"time":"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z)",'
+    rb'"type":"([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+)","v":1\}')
+_QUICK_BODY = json.JSONDecoder(parse_float=_reject_float, parse_int=_checked_int,
+                               parse_constant=_reject_float)
+_QUICK_BODY_KEYS = json.JSONDecoder(parse_float=_reject_float, parse_int=_checked_int,
+                                    parse_constant=_reject_float, object_pairs_hook=_ascii_keys)
+_quick_jcs = (
+    # what _JSON.encode runs for a dict, made once instead of per call (the same C
+    # encoder with the same settings; None where CPython's accelerator is missing)
+    None if _json_encoder.c_make_encoder is None else _json_encoder.c_make_encoder(
+        None, _JSON.default, _json_encoder.encode_basestring, None, ":", ",", True, False,
+        True))
+
+
+@functools.lru_cache(maxsize=64)
+def _time_ok(text: str) -> bool:
+    """parse_time's verdict, remembered: the entries of a batch share one time."""
+    try:
+        parse_time(text)
+    except ValueError:
+        return False
+    return True
+
+
+def quick_entry(data: bytes) -> tuple[int, str, str] | None:
+    """``(seq, time, prev)`` of ``data`` when it is an entry that :func:`parse_entry`
+    accepts, found the quick way; ``None`` when the quick way cannot vouch for it
+    (then ask :func:`parse_entry`, which decides and names the fault). For audits.
+
+    Canonical entry bytes are ``{"body":`` + the body's JCS + a tail holding the
+    other fields in key order (prev, seq, time, type, v), whose values need no
+    escapes. So the tail is matched with one pattern (the same rules as
+    :func:`_check_header`, ASCII only), only the body goes through JSON and back
+    (with the house-rule hooks of parse_entry), and the time is parsed once per
+    distinct value. Accepting means parse_entry accepts with the same fields: a
+    property test holds the two together on valid and mutated entries.
+    """
+    if type(data) is not bytes or len(data) > MAX_ENTRY_SIZE or not data.startswith(_QUICK_HEAD):
+        return None
+    cut = data.rfind(b',"prev":"')  # the tail's own values cannot contain this
+    m = _QUICK_TAIL.fullmatch(data, cut) if cut > len(_QUICK_HEAD) else None
+    if m is None:
+        return None
+    try:
+        text = data[len(_QUICK_HEAD):cut].decode("utf-8")
+        # ASCII text: every key is ASCII once the body is canonical (JCS writes
+        # non-ASCII characters as they are, never as escapes)
+        body, end = (_QUICK_BODY if text.isascii() else _QUICK_BODY_KEYS).raw_decode(text)
+    except (UnicodeDecodeError, ValueError, RecursionError, EntryError):
+        return None
+    if end != len(text) or type(body) is not dict:
+        return None
+    if ("".join(_quick_jcs(body, 0)) if _quick_jcs else _JSON.encode(body)) != text:
+        return None
+    seq, time = int(m[2]), m[3].decode()
+    if seq > MAX_SAFE_INTEGER or not _time_ok(time):
+        return None
+    return seq, time, m[1].decode()
+
+
 # --- a whole log -------------------------------------------------------------------
 
 
@@ -290,11 +355,25 @@ class LogSummary:
     roots_checked: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class LogPosition:
+    """A point up to which a log was checked: the next entry is ``size``."""
+
+    size: int
+    prev: str
+    """Leaf hash (hex) of entry ``size - 1``: the next entry's ``prev``."""
+    time: str
+    """Time of entry ``size - 1`` ("" for none)."""
+    edge: tuple[bytes, ...]
+    """The tree's perfect subtrees at ``size``, largest first (see :class:`CompactRange`)."""
+
+
 def check_entries(
     entries: Iterable[bytes],
     *,
     expected_roots: Mapping[int, bytes] | None = None,
     expected_leaf_hashes: Iterable[bytes] | None = None,
+    start: LogPosition | None = None,
 ) -> LogSummary:
     """Check a log from entry 0: each entry parses, ``seq`` counts up from 0
     without gaps, ``prev`` is the previous leaf hash, times never go back, and
@@ -304,18 +383,23 @@ def check_entries(
     ``expected_leaf_hashes``, when given, are stored leaf hashes to compare
     one by one (a ledger keeps them beside the entries).
 
+    ``start``, when given, resumes a check at entry ``start.size`` of a log
+    whose entries before it were checked already: ``entries`` (and the stored
+    leaf hashes) then begin there, and indexes count from there.
+
     Raises :class:`LogBroken` naming the first bad index; returns a summary.
     """
     expected_roots = dict(expected_roots or {})
     stored = iter(expected_leaf_hashes) if expected_leaf_hashes is not None else None
-    tree = CompactRange()
-    prev, last_time, checked = ZERO_HASH_HEX, "", []
-    if 0 in expected_roots:
+    start = start or LogPosition(0, ZERO_HASH_HEX, "", ())
+    tree = CompactRange(start.size, start.edge)
+    prev, last_time, checked = start.prev, start.time, []
+    if 0 in expected_roots and start.size == 0:
         if tree.root() != bytes(expected_roots[0]):
             raise LogBroken(0, "a checkpoint of size 0 has a root other than the empty tree's")
         checked.append(0)
-    index = -1
-    for index, data in enumerate(entries):
+    index = start.size - 1
+    for index, data in enumerate(entries, start.size):
         try:
             e = parse_entry(data)
         except EntryError as err:
