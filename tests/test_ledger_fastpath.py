@@ -149,3 +149,18 @@ def test_a_failed_bulk_insert_fails_the_batch_and_the_ledger_goes_on(make_ledger
     assert [a.seq for a in made] == [5, 6, 7]
     assert led.audit().ok
     assert led.inclusion_proof(6).root == led.root()
+
+
+def test_sqlite_connections_are_durable_and_sized_for_large_ledgers(tmp_path) -> None:
+    """Every SQLite connection: WAL, synchronous=FULL (2) (acknowledged = durable), the
+    64 MiB page cache and the 10,000-page checkpoint interval of evidence.ledger.db."""
+    from evidence.ledger.log import Ledger
+
+    with Ledger.create(tmp_path / "data", "pragmas.example/log") as led:
+        led.append("custody.note", {"i": 1})
+        with led.engine.connect() as c:
+            got = {p: c.exec_driver_sql(f"PRAGMA {p}").scalar()
+                   for p in ("journal_mode", "synchronous", "cache_size", "wal_autocheckpoint",
+                             "foreign_keys")}
+    assert got == {"journal_mode": "wal", "synchronous": 2, "cache_size": -65536,
+                   "wal_autocheckpoint": 10000, "foreign_keys": 1}
