@@ -1,0 +1,165 @@
+"""The audit's quick pass over one span of the log: checks everything the audit
+checks about the entries and stored nodes of the span, the quick way, and says
+only *clean* or *not clean*. It never explains a fault: when a span is not
+clean, :mod:`evidence.ledger.audit` re-checks from the span's start with the
+reference checks (:func:`~evidence.verify.entry.check_entries`), which name the
+first bad ``seq`` and the reason. So the quick pass can only change how fast the
+audit is, never what it reports, as long as it passes nothing the reference
+would fail (tests tamper with every kind of row to hold the two together).
+
+A span is ``[start, end)`` with ``start`` a multiple of a power of two at least
+``end - start``, so its leaves form perfect subtrees of the log's tree: the span
+checks every stored node inside it on its own, and reports its right edge, from
+which the parent builds the nodes above the spans and the checkpoint roots.
+Spans run in this process or in worker processes (:func:`open_worker`), each
+with its own plain DB-API connection: rows are read as tuples, no ORM objects.
+
+Per entry: :func:`~evidence.verify.entry.quick_entry` (falling back to
+:func:`~evidence.verify.entry.parse_entry` when it cannot vouch), seq = position,
+prev = previous leaf hash, time never earlier, stored leaf hash = hash of the
+stored bytes, and the perfect subtrees it completes; the span's stored nodes are
+compared in bulk, one query per read.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from evidence.verify.entry import parse_entry, quick_entry
+from evidence.verify.errors import EntryError
+from evidence.verify.hashing import leaf_hash, node_hash
+
+
+@dataclass
+class Span:
+    """What the parent needs of a span to join it to its neighbours."""
+
+    start: int
+    end: int
+    clean: bool
+    first_prev: str = ""
+    """``prev`` of the span's first entry (the parent compares the chain across spans)."""
+    first_time: str = ""
+    last_leaf: str = ""
+    """Leaf hash (hex) of the span's last entry."""
+    last_time: str = ""
+    edge: list[bytes] = field(default_factory=list)
+    """Perfect subtrees of the span's leaves, largest first (one hash for a full span)."""
+    edges_at: dict[int, list[bytes]] = field(default_factory=dict)
+    """The span's edge at each asked-for tree size inside it (checkpoint roots)."""
+    nodes: int = 0
+    """Stored nodes compared."""
+
+
+def scan_span(conn: Any, start: int, end: int, sizes: frozenset[int], read: int,
+              prev: str | None) -> Span:
+    """Quick pass over entries ``start <= seq < end`` through DB-API ``conn``.
+
+    ``prev`` is the leaf hash (hex) before ``start`` when known (the log's first
+    span), else None: the parent then checks the span's first ``prev`` and time.
+    ``sizes`` are tree sizes in ``(start, end]`` whose edge to report.
+    """
+    dirty = Span(start, end, False)
+    out = Span(start, end, True)
+    edge: list[bytes] = []
+    push, pop = edge.append, edge.pop
+    last_time = ""
+    pos = start
+    top = (end - start).bit_length() - 1  # the highest level inside the span
+    cur = conn.cursor()
+    try:
+        for lo in range(start, end, read):
+            hi = min(end, lo + read)
+            cur.execute(f"SELECT leaf_hash, data FROM entries WHERE seq >= {lo:d} "
+                        f"AND seq < {hi:d} ORDER BY seq")
+            made: list[tuple[int, int, bytes]] = []
+            add = made.append
+            for stored, data in cur.fetchall():
+                q = quick_entry(data)
+                if q is None:
+                    try:
+                        e = parse_entry(bytes(data))
+                    except EntryError:
+                        return dirty
+                    q = e.seq, e.time, e.prev
+                seq, time, p = q
+                if seq != pos or p != prev or time < last_time:
+                    if not (prev is None and seq == pos == start):
+                        return dirty
+                    out.first_prev, out.first_time = p, time
+                h = leaf_hash(bytes(data))
+                if h != stored:
+                    return dirty
+                prev, last_time = h.hex(), time
+                i, level = pos - start, 0
+                while i & 1:
+                    h = node_hash(pop(), h)
+                    i >>= 1
+                    level += 1
+                    add((level, (start >> level) + i, h))
+                push(h)
+                pos += 1
+                if pos in sizes:
+                    out.edges_at[pos] = edge.copy()
+            if pos != hi:  # rows missing
+                return dirty
+            made.sort()
+            if _stored_nodes(cur, lo, hi, top) != made:
+                return dirty
+            out.nodes += len(made)
+    finally:
+        cur.close()
+    if start == end:
+        return out
+    out.last_leaf, out.last_time, out.edge = prev or "", last_time, edge
+    return out
+
+
+def _stored_nodes(cur: Any, a: int, b: int, top: int) -> list[tuple[int, int, bytes]]:
+    """Stored nodes completed by leaves ``a <= i < b`` at levels ``1..top``, sorted: at
+    level l those with index in ``[a >> l, (b >> l) - 1]``. One query, integer literals
+    only. (Nodes above ``top`` span several spans: the parent checks them.)"""
+    conds = []
+    for level in range(1, top + 1):
+        lo, hi = a >> level, (b >> level) - 1
+        if lo <= hi:
+            conds.append(f"(level = {level:d} AND idx >= {lo:d} AND idx <= {hi:d})")
+    if not conds:
+        return []
+    cur.execute(f"SELECT level, idx, hash FROM nodes WHERE {' OR '.join(conds)} "
+                "ORDER BY level, idx")
+    return [(int(lv), int(ix), bytes(h)) for lv, ix, h in cur.fetchall()]
+
+
+# --- worker processes ---------------------------------------------------------------------
+
+_conn: Any = None
+
+
+def connect_args(engine: Any) -> tuple[str, list[Any], dict[str, Any]]:
+    """How a worker process opens its own connection to ``engine``'s database: the
+    driver and the arguments SQLAlchemy itself would pass it (picklable)."""
+    cargs, cparams = engine.dialect.create_connect_args(engine.url)
+    cparams = {k: v for k, v in cparams.items() if k != "context"}  # psycopg adapters
+    if engine.dialect.name == "sqlite":
+        cparams["timeout"] = 30.0
+        return "sqlite", list(cargs), cparams
+    return engine.dialect.name, list(cargs), cparams
+
+
+def open_worker(driver: str, cargs: list[Any], cparams: dict[str, Any]) -> None:
+    """Pool initializer: one read connection per worker process."""
+    global _conn
+    if driver == "sqlite":
+        _conn = sqlite3.connect(*cargs, **cparams)
+        _conn.isolation_level = None  # autocommit: each read sees committed rows
+    else:
+        import psycopg
+
+        _conn = psycopg.connect(*cargs, **cparams, autocommit=True)
+
+
+def scan_in_worker(job: tuple[int, int, frozenset[int], int, str | None]) -> Span:
+    return scan_span(_conn, *job)

@@ -1,0 +1,96 @@
+#!/usr/bin/env python
+"""Audit benchmark (run by hand, not in CI): `evidence audit` entries per second.
+
+    .venv/bin/python scripts/bench_audit.py [--entries N] [--data-dir DIR] [--workers W ...]
+
+Builds a SQLite ledger of N entries (default 1,000,000; bodies as in
+scripts/bench_ledger.py, batches of 1,000, a checkpoint every second) in DIR, or
+reuses DIR if it already holds a ledger of at least N entries (building 1 M takes
+a minute or two). Then audits it with each worker count and prints entries/s by
+wall clock and by CPU time (this process and its workers), beside the target of
+issue 3 (250,000 entries/s on this 2-core machine) and the machine's hash limit.
+The machine is shared: the load average is printed beside the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+from evidence.ledger.audit import audit
+from evidence.ledger.log import Ledger
+
+TARGET = 250_000
+LEAF_LIMIT = "2.5 M/s leaf hashes"  # ../shared/recipes/README.md, "Measured limits"
+
+
+def body(i: int) -> dict:
+    return {"i": i, "sha256": f"{i:064x}", "name": f"file-{i}.png", "size": 1000 + i}
+
+
+def build(data_dir: Path, n: int) -> Ledger:
+    if (data_dir / "config.json").exists():
+        led = Ledger.open(data_dir)
+    else:
+        led = Ledger.create(data_dir, "bench.example/log", checkpoint_interval=1.0)
+    have = led.size
+    if have < n:
+        t = time.perf_counter()
+        while have < n:
+            k = min(1000, n - have)
+            led.append_many([("evidence.submitted", body(have + j)) for j in range(k)])
+            have += k
+        print(f"  (filled to {n:,} entries in {time.perf_counter() - t:.0f}s)")
+    return led
+
+
+def cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def hash_limit(sample: bytes, n: int = 200_000) -> float:
+    t = time.perf_counter()
+    for _ in range(n):
+        hashlib.sha256(b"\x00" + sample).digest()
+    return n / (time.perf_counter() - t)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--entries", type=int, default=1_000_000)
+    ap.add_argument("--data-dir", type=Path, default=None,
+                    help="keep the ledger here (reused by later runs); default: a temp dir")
+    ap.add_argument("--workers", type=int, nargs="*", default=[1, 0],
+                    help="worker counts to measure (0 = automatic: one per core)")
+    ap.add_argument("--repeat", type=int, default=1)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = args.data_dir or Path(tmp) / "data"
+        led = build(data_dir, args.entries)
+        size = led.size
+        sample = led.entry(size - 1).data
+        print(f"ledger: {size:,} entries of ~{len(sample)} bytes, {data_dir}")
+        print(f"machine limit: {hash_limit(sample):,.0f} leaf hashes/s on one core "
+              f"(recipes: {LEAF_LIMIT}); target {TARGET:,} entries/s")
+        for w in args.workers:
+            for _ in range(args.repeat):
+                load = os.getloadavg()[0]
+                c0, t0 = cpu_seconds(), time.perf_counter()
+                rep = audit(led.engine, led.verifier, workers=w or None)
+                wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+                assert rep.ok, rep
+                print(f"  audit workers={w or 'auto'}: {size / wall:>10,.0f} entries/s wall "
+                      f"({wall:.2f}s, load {load:.1f}); CPU {1e6 * cpu / size:.2f} us/entry "
+                      f"= {size / cpu:,.0f} entries per CPU-second; target >= {TARGET:,}/s")
+        led.close()
+
+
+if __name__ == "__main__":
+    main()
