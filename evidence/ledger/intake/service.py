@@ -21,6 +21,7 @@ post-commit check), so an acknowledged item never lacks a file.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import queue
@@ -32,7 +33,7 @@ import time as _time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ from evidence.ledger.evidence_store import (
 )
 from evidence.ledger.intake.metadata import KINDS, MetadataError, UnknownKind, extract_metadata
 from evidence.ledger.intake.metadata.basic import basic_facts
+from evidence.ledger.intake.metadata.sniff import HEAD_BYTES
 from evidence.ledger.intake.settings import DEFAULT_MAX_FILE_SIZE
 from evidence.ledger.log import Ledger
 from evidence.ledger.sequencer import Appended
@@ -67,14 +69,21 @@ from evidence.verify.commitment import (
 from evidence.verify.errors import VerificationError
 from evidence.verify.note import Signer
 from evidence.verify.receipt import verify_receipt
-from evidence.verify.submission import sign_submission
+from evidence.verify.submission import (
+    files_digest,
+    sign_submission,
+    submission_text,
+    verify_submission,
+)
 
 METADATA_SCHEMA = "evidence.metadata/v1"
 SUBMITTED = "evidence.submitted"
 PURGED = "evidence.purged"
 DEFAULT_GC_GRACE = 24 * 3600.0
 _META_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_CONTROL = re.compile("[\x00-\x1f\ud800-\udfff]")
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_TO_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD)
 MAX_TEXT = 4096
 
 
@@ -183,14 +192,60 @@ class _Staged:
     pending: list[PendingBlob] = field(default_factory=list)  # written, not yet finished
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """An item stored and described by :meth:`Intake.prepare`, not yet on the ledger
+    (JSON-serialisable with :meth:`to_json`: a caller may keep it while a submitter signs
+    :meth:`text`, then hand it to :meth:`Intake.submit_prepared`)."""
+
+    evidence_id: str
+    body: dict[str, Any]
+    metadata_jcs: bytes
+    salt: bytes
+    kind: str
+    case: str
+    principal: str
+    paths: list[str]
+    stats: list[tuple[int, int]]
+    title: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        """What the submitter signs (``evidence.submission/v1``...)."""
+        return submission_text(self.evidence_id, self.body["metadata_commitment"],
+                               self.body["files"])
+
+    def files_digest(self) -> str:
+        return files_digest(self.body["files"])
+
+    def to_json(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["metadata_jcs"] = base64.b64encode(self.metadata_jcs).decode("ascii")
+        doc["salt"] = self.salt.hex()
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Prepared:
+        d = dict(doc)
+        d["metadata_jcs"] = base64.b64decode(d["metadata_jcs"])
+        d["salt"] = bytes.fromhex(d["salt"])
+        d["stats"] = [tuple(s) for s in d["stats"]]
+        return cls(**d)
+
+
 # --- helpers ------------------------------------------------------------------------------
 
 
 def new_evidence_id() -> str:
     """``ev_`` + a ULID (48-bit millisecond time, 80 random bits, Crockford base32):
     opaque, unguessable, sortable by creation."""
-    n = (int(_time.time() * 1000) << 80) | secrets.randbits(80)
-    return "ev_" + "".join(_CROCKFORD[(n >> (5 * i)) & 31] for i in range(25, -1, -1))
+    return "ev_" + _crockford26((int(_time.time() * 1000) << 80) | secrets.randbits(80))
+
+
+def _crockford26(n: int) -> str:
+    """``n`` (< 2**130) as 26 Crockford base32 digits, most significant first: the last 26
+    of the 32 base32 digits of ``n`` as 20 bytes (160 bits)."""
+    return base64.b32encode(n.to_bytes(20, "big"))[6:].decode("ascii").translate(_TO_CROCKFORD)
 
 
 def _check_text(what: str, value: str | None, *, required: bool = False) -> list[FileFailure]:
@@ -198,7 +253,7 @@ def _check_text(what: str, value: str | None, *, required: bool = False) -> list
         return [FileFailure(what, "is required")] if required else []
     if len(value) > MAX_TEXT:
         return [FileFailure(what, f"is longer than {MAX_TEXT} characters")]
-    if any(ord(c) < 0x20 or 0xD800 <= ord(c) <= 0xDFFF for c in value):
+    if _CONTROL.search(value):
         return [FileFailure(what, "contains control characters")]
     return []
 
@@ -277,7 +332,10 @@ class Intake:
 
     def submit(self, spec: ItemSpec) -> Submitted:
         """Submit one item (all its files); returns once its entry is durable.
-        Raises :class:`SubmissionRefused` (nothing stored) or a ledger error."""
+        Raises :class:`SubmissionRefused` (nothing stored) or a ledger error.
+
+        :meth:`prepare` then :meth:`submit_prepared`, except that this item's blobs stay
+        held (safe from a concurrent purge or discard here) from the first step on."""
         held: list[str] = []
         try:
             staged = self._stage(spec, held)
@@ -285,6 +343,56 @@ class Intake:
             self._release(held)
             raise
         return self._append(staged, held)
+
+    def prepare(self, spec: ItemSpec) -> Prepared:
+        """Store and describe ``spec``'s files exactly as :meth:`submit` does, but append
+        nothing. The blobs are durable but no item names them yet: append the result with
+        :meth:`submit_prepared`, or remove them with :meth:`discard_prepared` (or let
+        :meth:`gc` do it after its grace period). Raises :class:`SubmissionRefused`."""
+        held: list[str] = []
+        try:
+            staged = self._stage(spec, held)
+        finally:
+            self._release(held)
+        return Prepared(staged.evidence_id, staged.body, staged.metadata_jcs, staged.salt,
+                        spec.kind, spec.case, spec.principal, [str(p) for p in staged.paths],
+                        list(staged.stats), spec.title, list(staged.warnings))
+
+    def submit_prepared(self, prepared: Prepared, submitter: Mapping[str, str] | None = None
+                        ) -> Submitted:
+        """Append an item made by :meth:`prepare`; returns once durable. With ``submitter``
+        (``{"key", "signature"}`` over :meth:`Prepared.text`), the entry carries that
+        signature, checked first: :class:`~evidence.verify.submission.SubmissionSignatureError`
+        (nothing appended) if it does not sign this item. A blob removed meanwhile is
+        stored again from its source file (:class:`LedgerError` if that file changed)."""
+        body = prepared.body
+        if submitter is not None:
+            body = {**body, "submitter": {"key": submitter.get("key"),
+                                          "signature": submitter.get("signature")}}
+            verify_submission(body, required=True)
+        paths = [Path(p) for p in prepared.paths]
+        spec = ItemSpec(files=paths, kind=prepared.kind, case=prepared.case,
+                        principal=prepared.principal, title=prepared.title)
+        held: list[str] = []
+        try:
+            for path, f in zip(paths, body["files"], strict=True):
+                self._hold(held, f["sha256"])
+                if not self.store.exists(f["sha256"]):  # removed meanwhile: from the source
+                    with open(path, "rb") as src:
+                        ref = self.store.put(src, max_size=self.max_file_size)
+                    if ref.sha256 != f["sha256"]:
+                        raise LedgerError(f"{os.fspath(path)} changed since it was prepared")
+        except BaseException:
+            self._release(held)
+            raise
+        staged = _Staged(spec, paths, list(prepared.stats), prepared.evidence_id, body,
+                         prepared.metadata_jcs, prepared.salt, list(prepared.warnings))
+        return self._append(staged, held)
+
+    def discard_prepared(self, prepared: Prepared) -> None:
+        """Remove the blobs of a prepared item that will not be appended, unless an item
+        or a submission in flight here holds the same content."""
+        self._discard([f["sha256"] for f in prepared.body["files"]])
 
     def submit_many(self, specs: Iterable[ItemSpec], *, workers: int = 16
                     ) -> Iterator[tuple[ItemSpec, Submitted | Exception]]:
@@ -439,7 +547,7 @@ class Intake:
     def _store_files_into(self, spec: ItemSpec, paths: list[Path], held: list[str],
                           pending: list[PendingBlob], defer: bool) -> _Staged:
         failures: list[FileFailure] = []
-        refs: list[tuple[int, str] | None] = []
+        refs: list[tuple[int, str, bytes] | None] = []
         stats: list[tuple[int, int]] = []
         for path in paths:
             try:
@@ -452,6 +560,8 @@ class Intake:
             stats.append((st.st_size, st.st_mtime_ns))
             try:
                 with os.fdopen(fd, "rb", buffering=0) as f:
+                    # for the media type (the change check below covers the whole file)
+                    head = os.pread(fd, HEAD_BYTES, 0)
                     if defer:
                         p = self.store.put_pending(  # type: ignore[attr-defined]
                             f, max_size=self.max_file_size)
@@ -469,7 +579,7 @@ class Intake:
                 refs.append(None)
                 continue
             self._hold(held, ref.sha256)
-            refs.append((ref.size, ref.sha256))
+            refs.append((ref.size, ref.sha256, head))
             if ref.size == 0:
                 failures.append(FileFailure(str(path), "is empty (0 bytes): nothing to preserve"))
         if failures:
@@ -482,7 +592,7 @@ class Intake:
             raise
 
     def _describe(self, spec: ItemSpec, paths: list[Path], stats: list[tuple[int, int]],
-                  refs: list[tuple[int, str]]) -> _Staged:
+                  refs: list[tuple[int, str, bytes]]) -> _Staged:
         extracted_files: list[dict[str, Any]] = []
         errors: list[dict[str, str]] = []
         files: list[dict[str, Any]] = []

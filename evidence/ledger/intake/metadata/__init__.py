@@ -52,12 +52,14 @@ def extract_metadata(
     *,
     dns_records: Mapping[str, str | bytes] | None = None,
     allow_dns: bool = False,
-    known: Sequence[tuple[int, str] | None] | None = None,
+    known: Sequence[tuple[int, str] | tuple[int, str, bytes] | None] | None = None,
 ) -> dict[str, Any]:
     """Extract what each file says about itself, according to the evidence ``kind``.
 
     ``known``, aligned with ``files``: ``(size, sha256)`` the caller already computed
-    (intake hashes while storing), so that files are not hashed a second time.
+    (intake hashes while storing), so that files are not hashed a second time; or
+    ``(size, sha256, head)`` with the first :data:`~.sniff.HEAD_BYTES` bytes too (see
+    :func:`~.basic.basic_facts`).
 
     ``dns_records`` maps DKIM key names (``selector._domainkey.domain``) to TXT record
     content, for offline DKIM verification; ``allow_dns`` permits live DNS lookups for keys
