@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -70,16 +71,15 @@ from evidence.ledger.store import (
     iter_entries,
     latest_checkpoint,
     read_entry,
+    read_size,
     read_state,
 )
-from evidence.verify.hashing import ZERO_HASH_HEX, Hash32
+from evidence.verify.hashing import EMPTY_ROOT, ZERO_HASH_HEX, Hash32
 from evidence.verify.merkle import (
     NodeId,
     consistency_plan,
-    consistency_proof,
+    fold,
     inclusion_plan,
-    inclusion_proof,
-    root_from_nodes,
     root_plan,
 )
 from evidence.verify.note import (
@@ -124,10 +124,21 @@ class ConsistencyProof:
                 "root2": self.root2.hex(), "proof": [h.hex() for h in self.proof]}
 
 
-def _fetch_all(conn, ids: set[NodeId]) -> Callable[[Sequence[NodeId]], Mapping[NodeId, bytes]]:  # type: ignore[no-untyped-def]
-    """Fetch every planned node in ONE query; hand verify/ a fetcher over the result."""
-    found = fetch_nodes(conn, sorted(ids))
-    return lambda wanted: {n: found[n] for n in wanted if n in found}
+def _fold_groups(plan: Sequence[tuple[NodeId, ...]], found: Mapping[NodeId, bytes]
+                 ) -> list[Hash32]:
+    """Each planned group of stored perfect subtrees folded into its hash (the
+    materialising step of :func:`evidence.verify.merkle.inclusion_proof`, over nodes
+    already fetched in one query with the leaf and the root's)."""
+    try:
+        return [fold([found[n] for n in group]) for group in plan]
+    except KeyError as e:
+        raise LedgerError(f"stored tree is incomplete (no node {e.args[0]}); "
+                          "run `evidence audit`") from None
+
+
+def _root(top: Sequence[NodeId], found: Mapping[NodeId, bytes]) -> Hash32:
+    """The root from the stored pieces of :func:`root_plan` (the empty tree's for none)."""
+    return _fold_groups([tuple(top)], found)[0] if top else EMPTY_ROOT
 
 
 class Ledger:
@@ -365,7 +376,7 @@ class Ledger:
     def size(self) -> int:
         """The number of committed entries."""
         with read_transaction(self._engine) as conn:
-            return _state(conn).size
+            return _size(conn)
 
     def state(self) -> LogState:
         with read_transaction(self._engine) as conn:
@@ -394,46 +405,42 @@ class Ledger:
     def root(self, size: int | None = None) -> Hash32:
         """The tree root at ``size`` (default: now), from O(log n) stored nodes."""
         with read_transaction(self._engine) as conn:
-            current = _state(conn).size
+            current = _size(conn)
             size = current if size is None else size
             _check_size(size, current)
-            fetch = _fetch_all(conn, set(root_plan(size)))
-        return _or_missing(lambda: root_from_nodes(size, fetch))
+            top = root_plan(size)
+            found = fetch_nodes(conn, top)
+        return _root(top, found)
 
     def inclusion_proof(self, seq: int, size: int | None = None) -> InclusionProof:
         """RFC 9162 inclusion proof of entry ``seq`` in the tree of ``size`` (default: now).
         The leaf hash, proof and root are read in one query."""
         with read_transaction(self._engine) as conn:
-            current = _state(conn).size
+            current = _size(conn)
             size = current if size is None else size
             _check_size(size, current)
             _check_index(seq, size)
-            ids = {NodeId(0, seq), *root_plan(size)}
-            ids.update(n for group in inclusion_plan(seq, size) for n in group)
-            fetch = _fetch_all(conn, ids)
-        leaf = fetch([NodeId(0, seq)]).get(NodeId(0, seq))
+            plan, top, leaf_id = inclusion_plan(seq, size), root_plan(size), NodeId(0, seq)
+            found = fetch_nodes(conn, [leaf_id, *top, *chain.from_iterable(plan)])
+        leaf = found.get(leaf_id)
         if leaf is None:
             raise LedgerError(f"entry {seq} is missing from the store; run `evidence audit`")
-        proof = _or_missing(lambda: inclusion_proof(seq, size, fetch))
-        root = _or_missing(lambda: root_from_nodes(size, fetch))
-        return InclusionProof(seq, size, Hash32(leaf), tuple(proof), root)
+        return InclusionProof(seq, size, Hash32(leaf), tuple(_fold_groups(plan, found)),
+                              _root(top, found))
 
     def consistency_proof(self, size1: int, size2: int | None = None) -> ConsistencyProof:
         """RFC 9162 consistency proof from tree ``size1`` to ``size2`` (default: now)."""
         with read_transaction(self._engine) as conn:
-            current = _state(conn).size
+            current = _size(conn)
             size2 = current if size2 is None else size2
             _check_size(size2, current)
             _check_size(size1, current)
             if size1 > size2:
                 raise OutOfRange(f"first size {size1} is larger than second size {size2}")
-            ids = {*root_plan(size1), *root_plan(size2)}
-            ids.update(n for group in consistency_plan(size1, size2) for n in group)
-            fetch = _fetch_all(conn, ids)
-        proof = _or_missing(lambda: consistency_proof(size1, size2, fetch))
-        r1 = _or_missing(lambda: root_from_nodes(size1, fetch))
-        r2 = _or_missing(lambda: root_from_nodes(size2, fetch))
-        return ConsistencyProof(size1, size2, r1, r2, tuple(proof))
+            plan, top1, top2 = consistency_plan(size1, size2), root_plan(size1), root_plan(size2)
+            found = fetch_nodes(conn, [*top1, *top2, *chain.from_iterable(plan)])
+        return ConsistencyProof(size1, size2, _root(top1, found), _root(top2, found),
+                                tuple(_fold_groups(plan, found)))
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         with read_transaction(self._engine) as conn:
@@ -451,6 +458,13 @@ class Ledger:
 
 
 # --- helpers ----------------------------------------------------------------------------
+
+
+def _size(conn) -> int:  # type: ignore[no-untyped-def]
+    size = read_size(conn)
+    if size is None:
+        raise NotALedger("the ledger's log_state row is missing")
+    return size
 
 
 def _state(conn) -> LogState:  # type: ignore[no-untyped-def]
@@ -472,13 +486,6 @@ def _check_index(seq: int, size: int) -> None:
         raise OutOfRange(f"entry number {seq!r} must be a non-negative integer")
     if seq >= size:
         raise OutOfRange(f"entry {seq} is past the end of the tree (size {size})")
-
-
-def _or_missing(fn):  # type: ignore[no-untyped-def]
-    try:
-        return fn()
-    except (LookupError, KeyError) as e:
-        raise LedgerError(f"stored tree is incomplete ({e}); run `evidence audit`") from None
 
 
 def _check_database(engine: Engine, *, upgrade: bool) -> LogState:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, select
 
-from evidence.ledger.schema import checkpoints, entries, log_state
+from evidence.ledger.schema import checkpoints, entries
 from evidence.verify.hashing import Hash32
 from evidence.verify.merkle import NodeFetcher, NodeId
 
@@ -44,16 +44,41 @@ class StoredCheckpoint:
     created_at: str
 
 
+_STATE_SQL = ("SELECT origin, log_vkey, size, last_leaf_hash, last_time FROM log_state "
+              "WHERE id = 1")
+
+
 def read_state(conn: Connection, *, for_update: bool = False) -> LogState | None:
-    q = select(log_state.c.origin, log_state.c.log_vkey, log_state.c.size,
-               log_state.c.last_leaf_hash, log_state.c.last_time).where(log_state.c.id == 1)
-    if for_update and conn.dialect.name != "sqlite":  # SQLite: BEGIN IMMEDIATE locks already
-        q = q.with_for_update()
-    row = conn.execute(q).first()
+    # SQLite: BEGIN IMMEDIATE locks already. The SQL is constant text (a cached
+    # statement on both databases): building a select() cost more than running it.
+    lock = for_update and conn.dialect.name != "sqlite"
+    row = conn.exec_driver_sql(_STATE_SQL + (" FOR UPDATE" if lock else "")).first()
     if row is None:
         return None
-    return LogState(row.origin, row.log_vkey, int(row.size), bytes(row.last_leaf_hash),
-                    row.last_time)
+    return LogState(row[0], row[1], int(row[2]), bytes(row[3]), row[4])
+
+
+def read_size(conn: Connection) -> int | None:
+    """The committed size alone (what a proof needs), or None without a log_state row."""
+    size = conn.exec_driver_sql("SELECT size FROM log_state WHERE id = 1").scalar()
+    return None if size is None else int(size)
+
+
+_PACK = 40
+"""SQLite fast path: a node id travels as ``level << 40 | idx`` (idx < 2**40, a tree of
+a trillion leaves; larger ids take the written-out query)."""
+
+_FETCH_SQL = {
+    # constant text: prepared once per connection; one primary-key probe per id
+    "sqlite": ("SELECT 0, e.seq, e.leaf_hash FROM json_each(?) w JOIN entries e "
+               "ON e.seq = w.value UNION ALL "
+               "SELECT n.level, n.idx, n.hash FROM json_each(?) w JOIN nodes n "
+               f"ON n.level = w.value >> {_PACK} AND n.idx = w.value & {(1 << _PACK) - 1}"),
+    "postgresql": ("SELECT 0, e.seq, e.leaf_hash FROM entries e WHERE e.seq = ANY(%s::bigint[]) "
+                   "UNION ALL SELECT n.level, n.idx, n.hash "
+                   "FROM unnest(%s::smallint[], %s::bigint[]) AS w(level, idx) "
+                   "JOIN nodes n ON n.level = w.level AND n.idx = w.idx"),
+}
 
 
 def fetch_nodes(conn: Connection, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
@@ -62,10 +87,35 @@ def fetch_nodes(conn: Connection, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
     Level-0 nodes are leaf hashes (``entries``); higher levels are ``nodes``.
     Missing ids are simply absent from the result (the caller decides).
 
-    The SQL is written out (Python ints only, from :class:`NodeId` arithmetic: nothing
-    to inject) because building it with SQLAlchemy expressions cost more than the
-    query itself; ``level = L AND idx IN (...)`` per level lets both SQLite and
-    PostgreSQL use the primary key (SQLite scans for a row-value IN list).
+    The ids go in as parameters of a constant statement (a JSON array joined on
+    SQLite, arrays unnested on PostgreSQL): one primary-key probe per id, and the
+    statement is prepared once, where a text written out per call cost SQLite more to
+    compile than to run (:func:`fetch_nodes_written_out`, kept for other databases and
+    ids beyond the packing; a test holds the two equal).
+    """
+    leaves = sorted({int(n.index) for n in ids if n.level == 0})
+    inner = sorted({(int(n.level), int(n.index)) for n in ids if n.level > 0})
+    if not leaves and not inner:
+        return {}
+    dialect = conn.dialect.name
+    if dialect == "sqlite" and all(i < 1 << _PACK for _, i in inner):
+        params: tuple[object, ...] = (
+            "[" + ",".join(map(str, leaves)) + "]",
+            "[" + ",".join(str(lvl << _PACK | i) for lvl, i in inner) + "]")
+    elif dialect == "postgresql":
+        params = (leaves, [lvl for lvl, _ in inner], [i for _, i in inner])
+    else:
+        return fetch_nodes_written_out(conn, ids)
+    rows = conn.exec_driver_sql(_FETCH_SQL[dialect], params)
+    return {NodeId(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
+
+
+def fetch_nodes_written_out(conn: Connection, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
+    """:func:`fetch_nodes` with the ids written into the SQL text (any database).
+
+    Python ints only, from :class:`NodeId` arithmetic: nothing to inject;
+    ``level = L AND idx IN (...)`` per level lets both SQLite and PostgreSQL use the
+    primary key (SQLite scans for a row-value IN list).
     """
     leaves = sorted({int(n.index) for n in ids if n.level == 0})
     by_level: dict[int, list[int]] = {}
