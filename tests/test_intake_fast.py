@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 import re
 
 from hypothesis import given, settings
@@ -32,3 +33,15 @@ def test_text_check_refuses_exactly_control_characters_and_surrogates(value: str
     assert bool(got) == bad or (value == "" and not got)
     if bad:
         assert "control characters" in got[0].reason
+
+
+@settings(max_examples=1000)
+@given(st.text(st.sampled_from("ab.XZ. é"), max_size=8).filter(lambda s: s not in ("", ".", "..")))
+def test_by_extension_reads_the_suffix_as_pathlib_does(name: str) -> None:
+    from pathlib import PurePath
+
+    from evidence.ledger.intake.metadata import sniff
+
+    suffix = PurePath(name).suffix.lower()
+    want = sniff._EXTRA.get(suffix) or mimetypes.guess_type(name, strict=False)[0]
+    assert sniff.by_extension(name) == want

@@ -69,12 +69,18 @@ def _plain(value: Any) -> bool:
     if t is int:
         return -_SAFE_INT <= value <= _SAFE_INT
     if t is dict:
-        # Python sorts keys by code point, RFC 8785 by UTF-16 code unit: the same order
-        # unless a key has a character past U+FFFF (a surrogate pair in UTF-16).
-        return all(type(k) is str and (k.isascii() or max(k) < "\U00010000") and _plain(v)
-                   for k, v in value.items())
+        for k, v in value.items():
+            # Python sorts keys by code point, RFC 8785 by UTF-16 code unit: the same
+            # order unless a key has a character past U+FFFF (a surrogate pair in UTF-16).
+            if type(k) is not str or not (k.isascii() or max(k) < "\U00010000") \
+                    or not (type(v) is str or _plain(v)):
+                return False
+        return True
     if t is list or t is tuple:
-        return all(_plain(v) for v in value)
+        for v in value:  # noqa: SIM110 (a loop, not all(...): this runs for every item)
+            if not (type(v) is str or _plain(v)):
+                return False
+        return True
     return False
 
 

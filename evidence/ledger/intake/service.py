@@ -522,7 +522,7 @@ class Intake:
         failures = _check_spec(spec)
         if failures:
             raise SubmissionRefused(failures)
-        paths = [Path(p) for p in spec.files]
+        paths = [p if isinstance(p, Path) else Path(p) for p in spec.files]
         try:
             return self._store_files(spec, paths, held, defer)
         except SubmissionRefused:

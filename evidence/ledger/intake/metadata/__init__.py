@@ -73,7 +73,7 @@ def extract_metadata(
     out: list[dict[str, Any]] = []
     problems: list[FileProblem] = []
     for i, raw in enumerate(files):
-        path = Path(raw)
+        path = raw if isinstance(raw, Path) else Path(raw)
         try:
             facts = basic_facts(path, known[i] if known is not None else None)
             facts.update(_section(kind, path, facts["media_type"],

@@ -58,13 +58,17 @@ _ZIP_MIMETYPE_MEMBER = {
 }
 
 
+_EXTRA = {".eml": "message/rfc822", ".mhtml": "multipart/related", ".mht": "multipart/related",
+          ".har": "application/json", ".warc": "application/warc", ".heic": "image/heic",
+          ".webp": "image/webp", ".amr": "audio/amr", ".silk": "audio/silk"}
+
+
 def by_extension(name: str) -> str | None:
-    """What the file name claims (None if the extension is unknown)."""
-    suffix = Path(name).suffix.lower()
-    extra = {".eml": "message/rfc822", ".mhtml": "multipart/related", ".mht": "multipart/related",
-             ".har": "application/json", ".warc": "application/warc", ".heic": "image/heic",
-             ".webp": "image/webp", ".amr": "audio/amr", ".silk": "audio/silk"}
-    return extra.get(suffix) or mimetypes.guess_type(name, strict=False)[0]
+    """What the file name claims (None if the extension is unknown). ``name`` is a base
+    name (no directory)."""
+    dot = name.rfind(".")
+    suffix = name[dot:].lower() if 0 < dot < len(name) - 1 else ""  # PurePath.suffix
+    return _EXTRA.get(suffix) or mimetypes.guess_type(name, strict=False)[0]
 
 
 def sniff(path: Path, head: bytes) -> str:
