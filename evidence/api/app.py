@@ -19,6 +19,7 @@ from evidence.api.routers import evidence, grants, log, meta
 from evidence.api.schemas import ProblemModel
 from evidence.api.services import Services
 from evidence.api.settings import ApiSettings
+from evidence.api.submitting import SubmitFastPath
 
 DESCRIPTION = """Evidence preservation over HTTP: submit evidence and get a signed receipt;
 retrieve it (every retrieval is a ledger entry); share it across borders under time-limited
@@ -46,6 +47,9 @@ def create_app(settings: ApiSettings | None = None, *, services: Services | None
     for r in (meta.router, log.router, evidence.router, grants.router):
         app.include_router(r)
     app.include_router(routes_verify_page.router)  # the judges' page at /verify/ (issue 8)
+    # Middleware added first runs innermost: submissions pass the body limit and CORS
+    # below, then the fast path answers them without FastAPI's router (submitting.py).
+    app.add_middleware(SubmitFastPath, enabled=settings.fast_submit)
     # Public reads from anywhere, e.g. the verify page saved to disk (origin "null"); no
     # credentials and no Authorization header cross origins, so nothing private leaks.
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"],

@@ -159,10 +159,17 @@ def _error(e: dict[str, Any]) -> dict[str, Any]:
             "type": str(e.get("type", ""))}
 
 
+# What FastAPI's exception middleware answers with :func:`handle`; anything else reaches
+# Starlette's server-error middleware, which answers with :func:`handle` too (a 500) and
+# re-raises for the log. (The submission fast path catches exactly these, likewise.)
+HANDLED: tuple[type[Exception], ...] = (
+    RequestValidationError, StarletteHTTPException, Problem, AccessError, IntakeError,
+    LedgerError, BlobError, VerificationError, SQLAlchemyError, RangeNotSatisfiable,
+    ClientDisconnect)
+
+
 def install(app: FastAPI) -> None:
-    for cls in (RequestValidationError, StarletteHTTPException, Problem, AccessError,
-                IntakeError, LedgerError, BlobError, VerificationError, SQLAlchemyError,
-                RangeNotSatisfiable, ClientDisconnect, Exception):
+    for cls in (*HANDLED, Exception):
         app.add_exception_handler(cls, handle)
 
 

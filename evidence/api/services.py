@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,10 @@ class Services:
     pending: PendingStore | None = None  # submissions waiting for their signature
     fast_spool: Path | None = None  # a private tmpfs folder for small uploads, if any
     version: str = __version__
+    # worker threads for blocking calls from the event loop (intake waits for its group
+    # commit there); as many as anyio's default pool, which the plain-def routes use
+    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
+        max_workers=40, thread_name_prefix="api"))
     _cp_cache: OrderedDict[int, StoredCheckpoint] = field(default_factory=OrderedDict)
     _latest: tuple[float, StoredCheckpoint | None] = (0.0, None)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -78,6 +83,7 @@ class Services:
             thread, stop = self.anchoring
             stop.set()
             thread.join(timeout=60)
+        self.executor.shutdown(wait=True)
         self.access.close()
         self.ledger.close()
 

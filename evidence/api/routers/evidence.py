@@ -16,8 +16,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
 
+from evidence.api import submitting
 from evidence.api.deps import Caller, Role, Svc, remote_addr
 from evidence.api.problems import Problem, authed
 from evidence.api.ranges import parse_range
@@ -31,11 +31,11 @@ from evidence.api.schemas import (
     SubmitterSignature,
 )
 from evidence.api.services import Services
-from evidence.api.uploads import FIELDS, Upload, receive_upload
+from evidence.api.uploads import FIELDS
 from evidence.ledger.access import SUBMITTER, Authorization, Principal
 from evidence.ledger.db import read_transaction
 from evidence.ledger.evidence_store import StoredItem
-from evidence.ledger.intake import KINDS, ItemSpec, Submitted, UnknownEvidence
+from evidence.ledger.intake import KINDS, UnknownEvidence
 from evidence.ledger.intake.deferred import submit_prepared
 from evidence.ledger.schema import entries
 from evidence.verify.submission import SubmissionSignatureError
@@ -94,60 +94,9 @@ async def submit(request: Request, svc: Svc,
     ``evidence submit`` does. Answers once its ``evidence.submitted`` entry is durable,
     with the log's signed receipt. With ``sign=deferred``: 202 and the text to sign with
     your own key; the entry is appended by ``POST /v1/evidence/pending/{id}/sign``."""
-    up = await receive_upload(request, svc.spool, max_upload=svc.settings.max_upload,
-                              max_files=svc.settings.max_files,
-                              max_file_size=svc.max_file_size)
-
-    case = up.fields["case"]
-    try:
-        svc.access.require_submit(who, case)  # on the event loop: one indexed read
-        sign = up.fields.get("sign") or None
-        if sign not in (None, "deferred"):
-            raise Problem(422, "invalid-input", "sign must be 'deferred' (or absent)")
-    except BaseException:
-        await run_in_threadpool(up.cleanup)
-        raise
-
-    if sign == "deferred":
-        return await run_in_threadpool(_submit_deferred, svc, who, up)
-
-    def store() -> Submitted:  # one worker-thread hop: intake, then clean up
-        try:
-            return svc.intake.submit(ItemSpec(
-                files=up.materialize(svc.fast_spool), kind=up.fields["kind"], case=case,
-                principal=who.id,
-                title=up.fields.get("title") or None, meta=up.meta(),
-                source_url=up.fields.get("source_url") or None,
-                captured_at=up.fields.get("captured_at") or None))
-        finally:
-            up.cleanup()
-
-    try:
-        done = await run_in_threadpool(store)
-    except BaseException:
-        up.cleanup()
-        raise
-    body = SubmissionReceipt(**done.to_json(), log_key=svc.ledger.verifier_key)
-    return Response(body.model_dump_json().encode(), status_code=201,
-                    media_type="application/json",
-                    headers={"Location": f"/v1/evidence/{done.evidence_id}"})
-
-
-def _submit_deferred(svc: Services, who: Principal, up: Upload) -> Response:
-    assert svc.pending is not None
-    try:
-        files = up.materialize()  # on disk, in the spool: it waits there for its signature
-        assert up.folder is not None
-        pending = svc.pending.create(up.folder, ItemSpec(
-            files=files, kind=up.fields["kind"], case=up.fields["case"], principal=who.id,
-            title=up.fields.get("title") or None, meta=up.meta(),
-            source_url=up.fields.get("source_url") or None,
-            captured_at=up.fields.get("captured_at") or None))
-    finally:
-        up.cleanup()  # moved away on success; on failure whatever is left
-    body = PendingSubmission(**pending.view())
-    return Response(body.model_dump_json().encode(), status_code=202,
-                    media_type="application/json", headers={"Location": body.sign_url})
+    # The work is in evidence.api.submitting, shared with its fast path (which answers
+    # most submissions before they get here).
+    return await submitting.submit(request, svc, who)
 
 
 PendingId = Annotated[str, Path(pattern=r"^pd_[0-9a-f]{32}$",
