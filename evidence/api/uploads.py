@@ -18,8 +18,8 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import shutil
-import tempfile
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +32,7 @@ from starlette.requests import Request
 
 from evidence.api.problems import Problem
 
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
 SPILL = 1 << 20  # a file part stays in memory up to this size, then goes to the spool
 MAX_IN_MEMORY = 4 << 20  # and the parts of one upload in memory, together, up to this
 
@@ -60,11 +61,23 @@ class Upload:
     parts: list[_FilePart] = field(default_factory=list)
 
     def ensure_folder(self, root: Path | None = None) -> Path:
+        """This upload's private folder, ``<root>/upload-<random>`` (0700), made on first
+        use. One ``mkdir`` in the usual case (no tempfile, no exists-check of the root:
+        this runs once per submission)."""
         if self.folder is None:
             root = root or self.spool_root
             assert root is not None
-            root.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self.folder = Path(tempfile.mkdtemp(prefix="upload-", dir=root))
+            while True:
+                folder = f"{root}/upload-{secrets.token_hex(8)}"
+                try:
+                    os.mkdir(folder, 0o700)
+                except FileNotFoundError:  # the root is gone (or was never made)
+                    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+                    continue
+                except FileExistsError:  # 64 random bits: not in this universe, but
+                    continue
+                break
+            self.folder = Path(folder)
         return self.folder
 
     def materialize(self, fast_root: Path | None = None) -> list[Path]:
@@ -74,16 +87,20 @@ class Upload:
         under the spool. Returns the files' paths in part order."""
         if self.files:
             return self.files
-        folder = self.ensure_folder(fast_root)
+        folder = str(self.ensure_folder(fast_root))
         for i, part in enumerate(self.parts):
             if part.path is None:
-                part_dir = folder / str(i)
-                part_dir.mkdir(mode=0o700)
-                part.path = part_dir / part.name
-                fd = os.open(part.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL
-                             | getattr(os, "O_NOFOLLOW", 0), 0o600)
-                with os.fdopen(fd, "wb") as f:
-                    f.write(part.buf)
+                part_dir = f"{folder}/{i}"
+                os.mkdir(part_dir, 0o700)
+                path = f"{part_dir}/{part.name}"
+                fd = os.open(path, _CREATE, 0o600)
+                try:
+                    view = memoryview(part.buf)
+                    while view:
+                        view = view[os.write(fd, view):]
+                finally:
+                    os.close(fd)
+                part.path = Path(path)
                 part.buf = bytearray()
             self.files.append(part.path)
         return self.files
@@ -96,9 +113,11 @@ class Upload:
         try:
             for part in self.parts:
                 if part.path is not None:
-                    part.path.unlink(missing_ok=True)
-                    part.path.parent.rmdir()
-            self.folder.rmdir()
+                    path = str(part.path)
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
+                    os.rmdir(path.rsplit("/", 1)[0])
+            os.rmdir(self.folder)
         except OSError:
             shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -325,8 +344,7 @@ class _PartState:
         part_dir = folder / str(len(self.up.parts) - 1)
         part_dir.mkdir(mode=0o700)
         part.path = part_dir / part.name
-        fd = os.open(part.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL
-                     | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        fd = os.open(part.path, _CREATE, 0o600)
         self._file = os.fdopen(fd, "wb")
         self._file.write(part.buf)
         self._in_memory -= len(part.buf)
