@@ -40,10 +40,10 @@ SEQS = st.one_of(st.integers(0, 10**6), st.integers(0, MAX_SAFE_INTEGER))
 
 
 @st.composite
-def entries(draw) -> tuple[bytes, int, str, str]:
+def entries(draw) -> tuple[bytes, int, str, bytes]:
     seq, time = draw(SEQS), draw(TIMES)
-    prev = draw(st.binary(min_size=32, max_size=32)).hex()
-    return encode_entry(seq, time, prev, draw(TYPES), draw(BODIES)), seq, time, prev
+    prev = draw(st.binary(min_size=32, max_size=32))
+    return encode_entry(seq, time, prev.hex(), draw(TYPES), draw(BODIES)), seq, time, prev
 
 
 SPLICES = [b" ", b'"', b"\\", b"0", b"1", b"9", b".", b"e", b"-", b",", b":", b"{", b"}", b"[",
@@ -51,19 +51,22 @@ SPLICES = [b" ", b'"', b"\\", b"0", b"1", b"9", b".", b"e", b"-", b",", b":", b"
            b'"a":1,', b'"prev":"', b',"prev":"' + b"0" * 64 + b'",']
 
 
-def reference(data: bytes) -> tuple[int, str, str] | None:
+def reference(data: bytes, prev: bytes) -> tuple[int, str] | None:
+    """What parse_entry and the chain check say: (seq, time) or None."""
     try:
         e = parse_entry(data)
     except EntryError:
         return None
-    return e.seq, e.time, e.prev
+    return (e.seq, e.time) if e.prev == prev.hex() else None
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
-@given(entries())
-def test_quick_entry_accepts_valid_entries(e) -> None:
+@given(entries(), st.binary(min_size=0, max_size=33))
+def test_quick_entry_accepts_valid_entries(e, other: bytes) -> None:
     data, seq, time, prev = e
-    assert quick_entry(data) == (seq, time, prev) == reference(data)
+    assert quick_entry(data, prev) == (seq, time) == reference(data, prev)
+    if other != prev:
+        assert quick_entry(data, other) is None
 
 
 @settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
@@ -83,9 +86,9 @@ def test_quick_entry_vouches_only_for_what_parse_entry_accepts(e, edits) -> None
         elif op == "cut":
             del data[i:]
     mutated = bytes(data)
-    quick = quick_entry(mutated)
+    quick = quick_entry(mutated, e[3])
     if quick is not None:
-        assert reference(mutated) == quick
+        assert reference(mutated, e[3]) == quick
 
 
 @pytest.mark.parametrize("old, new", [
@@ -100,20 +103,22 @@ def test_quick_entry_vouches_only_for_what_parse_entry_accepts(e, edits) -> None
     (b'"prev":"ab', b'"prev":"AB'), (b'"s":"x"', b'"s":"x","prev":"' + b"0" * 64 + b'"'),
 ])
 def test_quick_entry_refuses_like_parse_entry(old: bytes, new: bytes) -> None:
+    prev = bytes.fromhex("ab" * 32)
     good = encode_entry(7, "2026-02-03T01:02:03.000004Z", "ab" * 32, "custody.note",
                         {"n": 5, "s": "x"})
-    assert quick_entry(good) == (7, "2026-02-03T01:02:03.000004Z", "ab" * 32)
+    assert quick_entry(good, prev) == (7, "2026-02-03T01:02:03.000004Z")
     bad = good.replace(old, new, 1)
     assert bad != good
-    assert quick_entry(bad) is None and reference(bad) is None
+    assert quick_entry(bad, prev) is None and reference(bad, prev) is None
 
 
 def test_quick_entry_big_valid_numbers_and_unicode() -> None:
     data = encode_entry(MAX_SAFE_INTEGER, "2026-02-03T01:02:03.000004Z", ZERO_HASH_HEX,
                         "custody.note", {"n": -MAX_SAFE_INTEGER, "by": "书记员 \u2028 \x07"})
-    assert quick_entry(data) == reference(data) == (MAX_SAFE_INTEGER,
-                                                    "2026-02-03T01:02:03.000004Z", ZERO_HASH_HEX)
-    assert quick_entry(bytearray(data)) is None  # not bytes: the reference decides
+    zero = bytes(32)
+    assert quick_entry(data, zero) == reference(data, zero) == (MAX_SAFE_INTEGER,
+                                                                "2026-02-03T01:02:03.000004Z")
+    assert quick_entry(bytearray(data), zero) is None  # not bytes: the reference decides
 
 
 # --- check_entries resumed --------------------------------------------------------------------

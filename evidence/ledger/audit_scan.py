@@ -68,69 +68,66 @@ def scan_span(conn: Any, start: int, end: int, sizes: frozenset[int], read: int,
     last_time = ""
     pos = start
     top = (end - start).bit_length() - 1  # the highest level inside the span
+    prev_leaf = b"" if prev is None else bytes.fromhex(prev)
     cur = conn.cursor()
     try:
         for lo in range(start, end, read):
             hi = min(end, lo + read)
             cur.execute(f"SELECT leaf_hash, data FROM entries WHERE seq >= {lo:d} "
                         f"AND seq < {hi:d} ORDER BY seq")
-            made: list[tuple[int, int, bytes]] = []
-            add = made.append
+            made: list[list[bytes]] = [[] for _ in range(top + 1)]  # by level
             for stored, data in cur.fetchall():
-                q = quick_entry(data)
-                if q is None:
+                q = quick_entry(data, prev_leaf)
+                if q is None:  # the reference decides (and the first prev of a span)
                     try:
                         e = parse_entry(bytes(data))
                     except EntryError:
                         return dirty
-                    q = e.seq, e.time, e.prev
-                seq, time, p = q
-                if seq != pos or p != prev or time < last_time:
-                    if not (prev is None and seq == pos == start):
+                    if pos == start and prev is None:
+                        out.first_prev, out.first_time = e.prev, e.time
+                    elif e.prev != prev_leaf.hex():
                         return dirty
-                    out.first_prev, out.first_time = p, time
-                h = leaf_hash(bytes(data))
+                    q = e.seq, e.time
+                seq, time = q
+                if seq != pos or time < last_time:
+                    return dirty
+                h = leaf_hash(data)
                 if h != stored:
                     return dirty
-                prev, last_time = h.hex(), time
+                prev_leaf, last_time = h, time
                 i, level = pos - start, 0
                 while i & 1:
                     h = node_hash(pop(), h)
                     i >>= 1
                     level += 1
-                    add((level, (start >> level) + i, h))
+                    made[level].append(h)
                 push(h)
                 pos += 1
                 if pos in sizes:
                     out.edges_at[pos] = edge.copy()
             if pos != hi:  # rows missing
                 return dirty
-            made.sort()
-            if _stored_nodes(cur, lo, hi, top) != made:
-                return dirty
-            out.nodes += len(made)
+            for level in range(1, top + 1):
+                if _stored_nodes(cur, level, lo >> level, hi >> level) != made[level]:
+                    return dirty
+                out.nodes += len(made[level])
     finally:
         cur.close()
     if start == end:
         return out
-    out.last_leaf, out.last_time, out.edge = prev or "", last_time, edge
+    out.last_leaf, out.last_time, out.edge = prev_leaf.hex(), last_time, edge
     return out
 
 
-def _stored_nodes(cur: Any, a: int, b: int, top: int) -> list[tuple[int, int, bytes]]:
-    """Stored nodes completed by leaves ``a <= i < b`` at levels ``1..top``, sorted: at
-    level l those with index in ``[a >> l, (b >> l) - 1]``. One query, integer literals
-    only. (Nodes above ``top`` span several spans: the parent checks them.)"""
-    conds = []
-    for level in range(1, top + 1):
-        lo, hi = a >> level, (b >> level) - 1
-        if lo <= hi:
-            conds.append(f"(level = {level:d} AND idx >= {lo:d} AND idx <= {hi:d})")
-    if not conds:
+def _stored_nodes(cur: Any, level: int, lo: int, hi: int) -> list[bytes]:
+    """Hashes of the stored nodes at ``level`` with ``lo <= idx < hi``, in index order:
+    those completed by the leaves just read are all of them, so a missing or
+    changed node makes this list differ from the recomputed one."""
+    if hi <= lo:
         return []
-    cur.execute(f"SELECT level, idx, hash FROM nodes WHERE {' OR '.join(conds)} "
-                "ORDER BY level, idx")
-    return [(int(lv), int(ix), bytes(h)) for lv, ix, h in cur.fetchall()]
+    cur.execute(f"SELECT hash FROM nodes WHERE level = {level:d} AND idx >= {lo:d} "
+                f"AND idx < {hi:d} ORDER BY idx")
+    return [h for (h,) in cur.fetchall()]
 
 
 # --- worker processes ---------------------------------------------------------------------

@@ -14,6 +14,7 @@ languages: no floating-point numbers anywhere, and every object key is ASCII.
 
 from __future__ import annotations
 
+import binascii
 import functools
 import json
 import json.encoder as _json_encoder
@@ -274,9 +275,9 @@ def parse_entry(data: bytes) -> Entry:
 
 _QUICK_HEAD = b'{"body":'
 _QUICK_TAIL = re.compile(
-    rb',"prev":"([0-9a-f]{64})","seq":(0|[1-9][0-9]{0,15}),'
-    rb'"time":"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z)",'
-    rb'"type":"([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+)","v":1\}')
+    rb',"prev":"(.{64})","seq":(0|[1-9][0-9]{0,15}),"time":"(.{27})","type":"([^"]*)","v":1\}')
+"""The fields after the body, in key order; prev, time and type are then checked
+with _check_header's rules (ASCII only): see :func:`_quick_fields`."""
 _QUICK_BODY = json.JSONDecoder(parse_float=_reject_float, parse_int=_checked_int,
                                parse_constant=_reject_float)
 _QUICK_BODY_KEYS = json.JSONDecoder(parse_float=_reject_float, parse_int=_checked_int,
@@ -289,34 +290,42 @@ _quick_jcs = (
         True))
 
 
-@functools.lru_cache(maxsize=64)
-def _time_ok(text: str) -> bool:
-    """parse_time's verdict, remembered: the entries of a batch share one time."""
+@functools.lru_cache(maxsize=256)
+def _quick_fields(time: bytes, etype: bytes) -> str | None:
+    """The entry's time if its ``time`` and ``type`` pass :func:`_check_header`'s rules
+    (in ASCII), else None. Remembered: a batch shares one time, a log has few types."""
     try:
+        text = time.decode("ascii")
         parse_time(text)
-    except ValueError:
-        return False
-    return True
+        ok = _TYPE_RE.match(etype.decode("ascii")) is not None
+    except ValueError:  # UnicodeDecodeError included
+        return None
+    return text if ok else None
 
 
-def quick_entry(data: bytes) -> tuple[int, str, str] | None:
-    """``(seq, time, prev)`` of ``data`` when it is an entry that :func:`parse_entry`
-    accepts, found the quick way; ``None`` when the quick way cannot vouch for it
-    (then ask :func:`parse_entry`, which decides and names the fault). For audits.
+def quick_entry(data: bytes, prev: bytes) -> tuple[int, str] | None:
+    """``(seq, time)`` of ``data`` when it is an entry that :func:`parse_entry`
+    accepts and its ``prev`` is the leaf hash ``prev`` (32 bytes), found the quick
+    way; ``None`` when the quick way cannot vouch for that (then ask parse_entry,
+    which decides and names the fault). For audits, which know ``prev``.
 
     Canonical entry bytes are ``{"body":`` + the body's JCS + a tail holding the
     other fields in key order (prev, seq, time, type, v), whose values need no
-    escapes. So the tail is matched with one pattern (the same rules as
-    :func:`_check_header`, ASCII only), only the body goes through JSON and back
-    (with the house-rule hooks of parse_entry), and the time is parsed once per
-    distinct value. Accepting means parse_entry accepts with the same fields: a
-    property test holds the two together on valid and mutated entries.
+    escapes. So the tail is matched with one pattern and its fields checked with
+    _check_header's rules (ASCII only; time and type once per distinct value),
+    and only the body goes through JSON and back (with the house-rule hooks of
+    parse_entry). A property test holds this to parse_entry on valid and mutated
+    entries.
     """
     if type(data) is not bytes or len(data) > MAX_ENTRY_SIZE or not data.startswith(_QUICK_HEAD):
         return None
-    cut = data.rfind(b',"prev":"')  # the tail's own values cannot contain this
+    cut = data.rfind(b',"prev":"')  # in a valid entry, the one before the tail
     m = _QUICK_TAIL.fullmatch(data, cut) if cut > len(_QUICK_HEAD) else None
-    if m is None:
+    if m is None or m[1] != binascii.b2a_hex(prev):  # hex digits: valid prev
+        return None
+    time = _quick_fields(m[3], m[4])
+    seq = int(m[2])
+    if time is None or seq > MAX_SAFE_INTEGER:
         return None
     try:
         text = data[len(_QUICK_HEAD):cut].decode("utf-8")
@@ -329,10 +338,7 @@ def quick_entry(data: bytes) -> tuple[int, str, str] | None:
         return None
     if ("".join(_quick_jcs(body, 0)) if _quick_jcs else _JSON.encode(body)) != text:
         return None
-    seq, time = int(m[2]), m[3].decode()
-    if seq > MAX_SAFE_INTEGER or not _time_ok(time):
-        return None
-    return seq, time, m[1].decode()
+    return seq, time
 
 
 # --- a whole log -------------------------------------------------------------------
