@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,25 @@ def test_the_size_limit_holds_on_the_large_path(tmp_path: Path) -> None:
     assert not store.exists(hashlib.sha256(src.read_bytes()).hexdigest())
     with open(src, "rb", buffering=0) as f:  # exactly at the limit: stored
         assert store.put(f, max_size=size).size == size
+
+
+def test_a_write_error_on_the_large_path_reaches_the_caller() -> None:
+    # a pipe whose reader leaves after the first 8 KiB: the small path's first write
+    # succeeds, then the writing thread of the large path meets EPIPE
+    r, w = os.pipe()
+
+    def reader() -> None:
+        got = 0
+        while got < 8192:
+            got += len(os.read(r, 8192 - got))
+        os.close(r)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        with pytest.raises(OSError):
+            write_hashed(ShortReads(os.urandom(400_000), [8192]), w, None,  # type: ignore[arg-type]
+                         large_after=8192, buffer_size=8192)
+    finally:
+        t.join()
+        os.close(w)

@@ -7,8 +7,9 @@ thing: the speed of the slower of SHA-256 and the disk, with flat memory.
 
 * :data:`BUFFERS` page-aligned buffers of :data:`BUFFER_SIZE` bytes, reused (``readinto``
   a memoryview: no new bytes object per chunk);
-* the hash runs in a second thread while this one writes the same buffer and reads the
-  next one (``hashlib`` and ``os.write`` both release the GIL on large buffers);
+* one thread reads, one hashes, one writes (``readinto``, ``hashlib`` and ``os.write``
+  all release the GIL on large buffers), so the copy takes about as long as the slowest
+  of the three;
 * the file is written with ``O_DIRECT`` where the filesystem allows it: copying 1 GiB
   through the page cache costs more CPU than hashing it, and the dirty pages would have to
   be flushed afterwards anyway. Where ``O_DIRECT`` is refused (tmpfs, some network
@@ -29,7 +30,9 @@ import hashlib
 import io
 import mmap
 import os
+import queue
 import threading
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from evidence.ledger.blobs._base import BlobTooLarge, read_chunks
@@ -71,48 +74,56 @@ def _write_all(fd: int, view: memoryview) -> None:
         view = view[os.write(fd, view):]
 
 
-class _Hasher(threading.Thread):
-    """Hashes, in order, the buffers it is given; ``free`` counts buffers it is done with."""
+class _Stage(threading.Thread):
+    """Applies ``work`` to the views it is given, in order; ``free`` counts the views it is
+    done with. After an error it skips the rest (still counting), and keeps the error."""
 
-    def __init__(self, digest: Any, buffers: int) -> None:
-        super().__init__(name="blob-hash", daemon=True)
-        self.digest = digest
+    def __init__(self, name: str, work: Callable[[memoryview], None], buffers: int) -> None:
+        super().__init__(name=name, daemon=True)
+        self.work = work
+        self.error: BaseException | None = None
         self.free = threading.Semaphore(buffers)
-        self._work: list[memoryview | None] = []
-        self._ready = threading.Condition()
+        self._queue: queue.SimpleQueue[memoryview | None] = queue.SimpleQueue()
 
     def put(self, view: memoryview | None) -> None:
-        with self._ready:
-            self._work.append(view)
-            self._ready.notify()
+        self._queue.put(view)
 
     def run(self) -> None:
-        while True:
-            with self._ready:
-                while not self._work:
-                    self._ready.wait()
-                view = self._work.pop(0)
-            if view is None:
-                return
-            self.digest.update(view)
-            view.release()
-            self.free.release()
+        while (view := self._queue.get()) is not None:
+            try:
+                if self.error is None:
+                    self.work(view)
+            except BaseException as e:
+                self.error = e
+            finally:
+                view.release()
+                self.free.release()
 
 
 def _write_large(stream: BinaryIO, fd: int, digest: Any, size: int,
                  max_size: int | None, buffer_size: int) -> int:
     """The large path (see the module docstring), from offset ``size`` on; returns the
-    final size once the data is durable."""
+    final size once the data is durable. This thread reads; one thread hashes and one
+    writes each buffer, which is refilled once both are done with it."""
     with contextlib.suppress(OSError, AttributeError, ValueError):
         os.posix_fadvise(stream.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
     direct = size % _ALIGN == 0 and _set_direct(fd, True)
+
+    def write(view: memoryview) -> None:
+        nonlocal direct
+        direct = _write_direct(fd, view, direct)
+
     buffers = [mmap.mmap(-1, buffer_size) for _ in range(BUFFERS)]
-    hasher = _Hasher(digest, BUFFERS)
-    hasher.start()
+    stages = [_Stage("blob-hash", digest.update, BUFFERS), _Stage("blob-write", write, BUFFERS)]
+    for stage in stages:
+        stage.start()
     try:
         i = 0
         while True:
-            hasher.free.acquire()  # the hash of this buffer's previous fill is done
+            for stage in stages:
+                stage.free.acquire()  # this buffer's previous fill is hashed and written
+                if stage.error is not None:
+                    raise stage.error
             view = memoryview(buffers[i % BUFFERS])
             n = _fill(stream, view)
             if n == 0:
@@ -122,13 +133,18 @@ def _write_large(stream: BinaryIO, fd: int, digest: Any, size: int,
             if max_size is not None and size > max_size:
                 view.release()
                 raise BlobTooLarge(max_size)
-            hasher.put(view[:n])
-            direct = _write_direct(fd, view[:n], direct)
+            for stage in stages:
+                stage.put(view[:n])
             view.release()
             i += 1
     finally:
-        hasher.put(None)
-        hasher.join()
+        for stage in stages:
+            stage.put(None)
+        for stage in stages:
+            stage.join()
+    for stage in stages:
+        if stage.error is not None:
+            raise stage.error
     for b in buffers:
         b.close()
     _fdatasync(fd)
