@@ -55,13 +55,12 @@ from sqlalchemy import (
     String,
     Table,
     insert,
-    update,
 )
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from evidence.ledger.db import write_transaction
 from evidence.ledger.errors import AppendRejected, LedgerClosed, LedgerError, NotALedger
-from evidence.ledger.schema import checkpoints, entries, log_state, nodes
+from evidence.ledger.schema import checkpoints, entries, nodes
 from evidence.ledger.store import (
     StoredCheckpoint,
     checkpoint_at,
@@ -279,9 +278,11 @@ class Sequencer:
             if node_rows:
                 insert_rows(conn, nodes, node_rows)
             _execute_ops(conn, extra_ops)
-            res = conn.execute(update(log_state)
-                               .where(log_state.c.id == 1, log_state.c.size == state.size)
-                               .values(size=size, last_leaf_hash=prev, last_time=now))
+            mark = _mark(conn)
+            res = conn.exec_driver_sql(  # constant text: cheaper than building an update()
+                f"UPDATE log_state SET size = {mark}, last_leaf_hash = {mark}, "
+                f"last_time = {mark} WHERE id = 1 AND size = {mark}",
+                (size, prev, now, state.size))
             if res.rowcount != 1:
                 raise LedgerError("log_state changed under the sequencer's lock")
             due = self._interval == 0 or (
@@ -337,8 +338,13 @@ def insert_rows(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> 
         except dbapi.Error as e:  # the same error type as any other statement's
             raise DBAPIError.instance(sql, None, e, dbapi.Error) from e
         return
-    marks = ",".join(["?" if conn.dialect.paramstyle == "qmark" else "%s"] * len(table.c))
+    marks = ",".join([_mark(conn)] * len(table.c))
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", rows)
+
+
+def _mark(conn: Connection) -> str:
+    """The driver's positional parameter marker (sqlite3: ``?``, psycopg: ``%s``)."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
 _PG_COPY_TYPES = {BigInteger: "int8", SmallInteger: "int2", LargeBinary: "bytea",
