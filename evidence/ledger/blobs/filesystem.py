@@ -172,7 +172,7 @@ class FilesystemBlobStore(BlobStore):
             except FileNotFoundError:  # a new fan-out directory (rare once the store fills)
                 if not os.path.exists(tmp):
                     raise
-                os.makedirs(os.path.dirname(final), exist_ok=True)
+                self._make_fanout(final)
                 os.link(tmp, final)
         except FileExistsError:
             self._confirm_existing(final, ref)
@@ -185,6 +185,19 @@ class FilesystemBlobStore(BlobStore):
                 return False
             os.rename(tmp, final)
         return True
+
+    def _make_fanout(self, final: str) -> None:
+        """Create ``root/ab/cd`` for ``final`` (``root/ab`` too if missing)."""
+        leaf = final[:final.rindex("/")]
+        try:
+            os.mkdir(leaf)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(leaf[:leaf.rindex("/")])
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(leaf)
 
     @staticmethod
     def _confirm_existing(final: str, ref: BlobRef) -> None:

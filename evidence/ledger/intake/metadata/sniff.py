@@ -42,6 +42,8 @@ _PREFIXES: list[tuple[bytes, str]] = [
     (b"SQLite format 3\x00", "application/vnd.sqlite3"),
 ]
 
+_ANY_PREFIX = tuple(prefix for prefix, _ in _PREFIXES)
+
 _RIFF = {b"WEBP": "image/webp", b"WAVE": "audio/wav", b"AVI ": "video/x-msvideo"}
 
 _FTYP = {
@@ -73,9 +75,10 @@ def by_extension(name: str) -> str | None:
 
 def sniff(path: Path, head: bytes) -> str:
     """The media type the content shows. ``head`` is the file's first bytes."""
-    for prefix, media_type in _PREFIXES:
-        if head.startswith(prefix):
-            return media_type
+    if head.startswith(_ANY_PREFIX):  # one C call when none matches (text, mostly)
+        for prefix, media_type in _PREFIXES:
+            if head.startswith(prefix):
+                return media_type
     if head[:4] == b"RIFF" and head[8:12] in _RIFF:
         return _RIFF[head[8:12]]
     if head[4:8] == b"ftyp":
