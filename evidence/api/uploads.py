@@ -15,6 +15,7 @@ control character, ``.`` or ``..`` is refused (400 ``invalid-file-name``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -27,7 +28,8 @@ from typing import Any, BinaryIO
 from urllib.parse import unquote
 
 from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser
+from python_multipart.multipart import parse_options_header as _parse_options_header
 from starlette.requests import Request
 
 from evidence.api.problems import Problem
@@ -147,9 +149,70 @@ def check_file_name(raw: str) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=512)
+def parse_options_header(value: str | bytes) -> tuple[bytes, dict[bytes, bytes]]:
+    """python-multipart's, remembered: most part headers repeat from request to request
+    (``form-data; name="case"``). The answer is shared: read it, do not change it."""
+    return _parse_options_header(value)
+
+
+_TOKEN = re.compile(rb"[A-Za-z0-9-]+")
+MAX_WHOLE = SPILL  # a body up to this size that arrives in one piece may take the fast parse
+
+
+def regular_parts(body: bytes, boundary: bytes
+                  ) -> list[tuple[list[tuple[bytes, bytes]], int, int]] | None:
+    """The parts of a complete multipart body IF it has the plainest shape, else None.
+
+    Each part as (headers, start, end) of its data in ``body``. Plainest shape: starts
+    with ``--boundary CRLF``; every part has 1 to 8 header lines ``Name: value`` (name of
+    letters, digits and ``-``; no CR or LF inside; at most 1024 bytes), then a blank
+    line; every ``CRLF --boundary`` in the body is followed by CRLF (next part) or by
+    ``--`` (the end; whatever follows is the epilogue, which python-multipart discards).
+    python-multipart parses such a body into exactly these parts, headers and data (held
+    by tests/test_api_uploads_parse.py on generated and mangled bodies); anything else,
+    including every malformed body, is left to python-multipart, so its errors stay the
+    same. About 5x cheaper than python-multipart's callbacks for a small submission."""
+    first = b"--" + boundary + b"\r\n"
+    if not body.startswith(first):
+        return None
+    delim = b"\r\n--" + boundary
+    parts: list[tuple[list[tuple[bytes, bytes]], int, int]] = []
+    pos = len(first)
+    while True:
+        head_end = body.find(b"\r\n\r\n", pos)
+        if head_end <= pos:  # no headers, or no blank line
+            return None
+        lines = body[pos:head_end].split(b"\r\n")
+        if len(lines) > 8:
+            return None
+        headers = []
+        for line in lines:
+            name, colon, value = line.partition(b":")
+            if (not colon or len(line) > 1024 or b"\n" in line or b"\r" in line
+                    or not _TOKEN.fullmatch(name)):
+                return None
+            headers.append((name, value.lstrip(b" ")))
+        start = head_end + 4
+        end = body.find(delim, start)
+        if end < 0:
+            return None
+        parts.append((headers, start, end))
+        after = end + len(delim)
+        tail = body[after:after + 2]
+        if tail == b"--":
+            return parts
+        if tail != b"\r\n":
+            return None
+        pos = after + 2
+
+
 async def receive_upload(request: Request, spool_root: Path, *, max_upload: int,
-                         max_files: int, max_file_size: int) -> Upload:
-    """Parse the streamed multipart body into spooled files and text fields."""
+                         max_files: int, max_file_size: int, whole: bool = True) -> Upload:
+    """Parse the streamed multipart body into spooled files and text fields. A small
+    body that arrives in one piece in the plainest shape is split directly
+    (:func:`regular_parts`; ``whole=False`` turns that off), any other by
+    python-multipart as it streams."""
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data":
         raise Problem(415, "unsupported-media-type",
@@ -168,6 +231,7 @@ async def receive_upload(request: Request, spool_root: Path, *, max_upload: int,
     up = Upload(None, spool_root=spool_root)
     state = _PartState(up, max_files=max_files, max_file_size=max_file_size)
     parser = MultipartParser(boundary, state.callbacks())
+    one_piece = int(declared) if whole and declared is not None else -1
     try:
         async for chunk in request.stream():
             up.size += len(chunk)
@@ -175,6 +239,13 @@ async def receive_upload(request: Request, spool_root: Path, *, max_upload: int,
                 raise Problem(413, "too-large",
                               f"the upload is larger than the limit of {max_upload} bytes")
             if chunk:
+                if len(chunk) == one_piece <= MAX_WHOLE:  # the whole body, at once
+                    parts = regular_parts(chunk, boundary)
+                    if parts is not None:
+                        state.feed(chunk, parts)
+                        state.raise_pending()
+                        continue
+                one_piece = -1
                 try:
                     parser.write(chunk)
                 except MultipartParseError as e:
@@ -227,6 +298,22 @@ class _PartState:
                 "on_header_value": self._hval, "on_header_end": self._hend,
                 "on_headers_finished": self._headers_done, "on_part_data": self._data,
                 "on_part_end": self._end_part, "on_end": self._end}
+
+    def feed(self, body: bytes, parts: list[tuple[list[tuple[bytes, bytes]], int, int]]
+             ) -> None:
+        """The callbacks python-multipart would make for these :func:`regular_parts`."""
+        for headers, start, end in parts:
+            self._begin()
+            for name, value in headers:
+                self._hfield(name, 0, len(name))
+                if value:
+                    self._hval(value, 0, len(value))
+                self._hend()
+            self._headers_done()
+            if end > start:
+                self._data(body, start, end)
+            self._end_part()
+        self._end()
 
     def raise_pending(self) -> None:
         if self.error is not None:
