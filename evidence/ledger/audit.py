@@ -57,7 +57,7 @@ from evidence.verify.note import Verifier
 MAX_LEVEL = 64
 SPAN = 1 << 16
 """Entries per quick-pass span (a power of two): a unit of work for one process."""
-PARALLEL_MIN = 100_000
+PARALLEL_MIN = 200_000
 """Below this many entries, worker processes cost more to start than they save."""
 @dataclass(frozen=True)
 class AuditReport:

@@ -321,10 +321,13 @@ def quick_entry(data: bytes, prev: bytes) -> tuple[int, str] | None:
         return None
     cut = data.rfind(b',"prev":"')  # in a valid entry, the one before the tail
     m = _QUICK_TAIL.fullmatch(data, cut) if cut > len(_QUICK_HEAD) else None
-    if m is None or m[1] != binascii.b2a_hex(prev):  # hex digits: valid prev
+    if m is None:
         return None
-    time = _quick_fields(m[3], m[4])
-    seq = int(m[2])
+    prev_hex, seq_digits, time_bytes, type_bytes = m.groups()
+    if prev_hex != binascii.b2a_hex(prev):  # so prev is lowercase hex
+        return None
+    time = _quick_fields(time_bytes, type_bytes)
+    seq = int(seq_digits)
     if time is None or seq > MAX_SAFE_INTEGER:
         return None
     try:
