@@ -3,9 +3,15 @@
 
 1. One large file (default 1 GiB) through ``Intake.submit`` to the filesystem blob
    store, in a child process so that its peak RSS (ru_maxrss) is the intake's alone.
-   Target: >= 80% of the single-pass SHA-256 limit measured here, peak < 100 MB.
+   Target: >= 80% of the single-pass SHA-256 limit measured here, peak < 100 MB. The
+   machine's real limit is the slower of SHA-256 and writing 1 GiB durably to this disk
+   (measured with ``dd ... conv=fsync``, through the page cache and with direct I/O).
 2. Many small files (default 10,000) with ``evidence submit --each`` semantics
-   (``Intake.submit_many``). Target: >= 2,000 items/s.
+   (``Intake.submit_many``). Target: >= 2,000 items/s. Printed beside it: CPU time per
+   item (the figure to compare between runs on a shared machine) and what creating one
+   file costs the kernel here (each item creates a blob file and, in a young store, a
+   fan-out directory: ext4 without a journal scans recently deleted inodes on every
+   allocation, so this cost grows after big deletions, e.g. a previous run's cleanup).
 
     .venv/bin/python scripts/bench_intake.py [--size-mib 1024] [--files 10000]
         [--workers 16] [--dir /var/tmp]
@@ -41,11 +47,14 @@ data, path = Path(sys.argv[1]), Path(sys.argv[2])
 led = Ledger.open(data)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 intake = Intake(led, FilesystemBlobStore(data / "blobs"), max_file_size=1 << 40)
+r0 = resource.getrusage(resource.RUSAGE_SELF)
 t = time.perf_counter()
 res = intake.submit(ItemSpec(files=[path], kind="video", case="bench", principal="bench"))
 dt = time.perf_counter() - t
+r1 = resource.getrusage(resource.RUSAGE_SELF)
 led.close()
 print(json.dumps({"seconds": dt, "seq": res.seq, "rss_before_kib": before,
+                  "cpu_user": r1.ru_utime - r0.ru_utime, "cpu_sys": r1.ru_stime - r0.ru_stime,
                   "rss_peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
 
@@ -61,6 +70,37 @@ def sha256_limit(n_mib: int = 512) -> float:
             h.update(block)
         best = max(best, (n_mib // 3 or 1) * (1 << 20) / (time.perf_counter() - t))
     return best
+
+
+def disk_limit(base: Path, mib: int = 1024) -> dict[str, float]:
+    """Bytes/s of writing ``mib`` MiB durably here with dd (conv=fsync), through the page
+    cache and with O_DIRECT; empty if dd is missing."""
+    out: dict[str, float] = {}
+    target = base / "dd.bin"
+    for name, extra in (("buffered", []), ("direct", ["oflag=direct"])):
+        cmd = ["dd", "if=/dev/zero", f"of={target}", "bs=8M", f"count={mib // 8}",
+               "conv=fsync", *extra]
+        try:
+            t = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True)
+            out[name] = (mib << 20) / (time.perf_counter() - t)
+        except (OSError, subprocess.CalledProcessError):
+            pass
+        finally:
+            target.unlink(missing_ok=True)
+    return out
+
+
+def create_cost(base: Path, n: int = 2000) -> float:
+    """CPU seconds the kernel spends creating one empty file here (inode allocation)."""
+    d = base / "creates"
+    d.mkdir()
+    c = time.process_time()
+    for i in range(n):
+        os.close(os.open(d / f"f{i}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    cost = (time.process_time() - c) / n
+    shutil.rmtree(d)
+    return cost
 
 
 def make_ledger(base: Path) -> Path:
@@ -102,14 +142,21 @@ def bench_small(base: Path, n: int, workers: int) -> dict[str, float]:
         (top / f"{i:06d}.txt").write_bytes(f"small evidence file {i}\n".encode() * (1 + i % 20))
     led = Ledger.open(data)
     intake = Intake(led, FilesystemBlobStore(data / "blobs"))
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     t = time.perf_counter()
     paths = [p for p, reason in expand_each([top]) if reason is None]
     specs = (ItemSpec(files=[p], kind="document", case="bench", principal="bench")
              for p in paths)
     ok = sum(isinstance(r, Submitted) for _, r in intake.submit_many(specs, workers=workers))
     dt = time.perf_counter() - t
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
     led.close()
-    return {"items": ok, "seconds": dt}
+    return {"items": ok, "seconds": dt, "cpu_user": r1.ru_utime - r0.ru_utime,
+            "cpu_sys": r1.ru_stime - r0.ru_stime}
+
+
+def load() -> str:
+    return "load average " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def main() -> None:
@@ -122,20 +169,34 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="bench-intake-", dir=args.dir))
     try:
         limit = sha256_limit()
+        disk = disk_limit(base)
+        machine = min(limit, max(disk.values(), default=limit))
         print(f"single-pass SHA-256 limit here: {limit / 1e9:.2f} GB/s "
-              "(the issue assumes 1.8 GB/s)")
+              f"(the issue assumes 1.8 GB/s); {load()}")
+        print("disk, 1 GiB written durably with dd conv=fsync: " + ", ".join(
+            f"{k} {v / 1e9:.2f} GB/s" for k, v in disk.items()) +
+              f"; machine limit = min(hash, disk) = {machine / 1e9:.2f} GB/s")
         big = bench_large(base, args.size_mib)
         rate = big["bytes"] / big["seconds"]
         peak_mb = big["rss_peak_kib"] * 1024 / 1e6
         grew_mb = (big["rss_peak_kib"] - big["rss_before_kib"]) * 1024 / 1e6
+        gib = big["bytes"] / (1 << 30)
         print(f"1 file of {args.size_mib} MiB: {big['seconds']:.2f} s, {rate / 1e9:.2f} GB/s "
-              f"= {100 * rate / limit:.0f}% of the SHA-256 limit (target >= 80%)")
+              f"= {100 * rate / limit:.0f}% of the SHA-256 limit (target >= 80%), "
+              f"{100 * rate / machine:.0f}% of the machine limit; CPU "
+              f"{big['cpu_user'] / gib:.2f} s user + {big['cpu_sys'] / gib:.2f} s sys per GiB; "
+              f"{load()}")
         print(f"  peak RSS of the submitting process: {peak_mb:.0f} MB (target < 100 MB; "
               f"{grew_mb:.0f} MB above the process's size before the submit)")
+        create = create_cost(base)
         small = bench_small(base, args.files, args.workers)
+        n = max(small["items"], 1)
         print(f"{small['items']} small files with --each: {small['seconds']:.2f} s, "
               f"{small['items'] / small['seconds']:.0f} items/s (target >= 2,000 items/s; "
-              f"{args.workers} workers, {os.cpu_count()} cores)")
+              f"{args.workers} workers, {os.cpu_count()} cores); CPU per item "
+              f"{1e6 * small['cpu_user'] / n:.0f} us user + {1e6 * small['cpu_sys'] / n:.0f} us "
+              f"sys; {load()}")
+        print(f"  (creating one file costs the kernel {1e6 * create:.0f} us CPU here)")
         print(f"(max RSS of this process: "
               f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")
     finally:
