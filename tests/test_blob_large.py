@@ -121,3 +121,19 @@ def test_a_write_error_on_the_large_path_reaches_the_caller() -> None:
     finally:
         t.join()
         os.close(w)
+
+
+def test_large_and_small_blobs_finished_together(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path / "blobs")
+    big = os.urandom(LARGE_BLOB + 5000)
+    small = b"a small file\n"
+    pending = [store.put_pending(io.BytesIO(big)), store.put_pending(io.BytesIO(small))]
+    assert [p.durable for p in pending] == [True, False]
+    assert store.finish_many(pending) == [None, None]
+    for data in (big, small):
+        assert store.path_of(hashlib.sha256(data).hexdigest()).read_bytes() == data
+    # the same content again: a no-op that names the same blob
+    again = store.put_pending(io.BytesIO(big))
+    assert store.finish_many([again]) == [None]
+    assert again.ref.sha256 == hashlib.sha256(big).hexdigest()
+    assert list((tmp_path / "blobs" / ".tmp").iterdir()) == []
