@@ -71,6 +71,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="*", default=[1, 0],
                     help="worker counts to measure (0 = automatic: one per core)")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--reference", action="store_true",
+                    help="also time the reference pass alone (the audit before the quick pass)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = args.data_dir or Path(tmp) / "data"
@@ -85,14 +87,16 @@ def main() -> None:
               f"target {TARGET:,} entries/s")
         print(f"CPU now {slow:.2f}x slower than idle (SHA-256 of 100 bytes vs the recipes' "
               f"{IDLE_SHA_100 / 1e6:.1f} M/s); load {os.getloadavg()[0]:.1f}")
-        for w in args.workers:
+        runs = [("reference", {"quick": False})] if args.reference else []
+        runs += [(f"workers={w or 'auto'}", {"workers": w or None}) for w in args.workers]
+        for label, kw in runs:
             for _ in range(args.repeat):
                 load = os.getloadavg()[0]
                 c0, t0 = cpu_seconds(), time.perf_counter()
-                rep = audit(led.engine, led.verifier, workers=w or None)
+                rep = audit(led.engine, led.verifier, **kw)
                 wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
                 assert rep.ok, rep
-                print(f"  audit workers={w or 'auto'}: {size / wall:>10,.0f} entries/s wall "
+                print(f"  audit {label}: {size / wall:>10,.0f} entries/s wall "
                       f"({wall:.2f}s, load {load:.1f}); CPU {1e6 * cpu / size:.2f} us/entry "
                       f"= {size / cpu:,.0f} entries per CPU-second (~{slow * size / cpu:,.0f} "
                       f"idle; x2 cores when parallel); target >= {TARGET:,}/s")

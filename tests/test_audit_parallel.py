@@ -25,8 +25,8 @@ ORIGIN = "test.example/log"
 N = 70  # entries: spans of 8 and 16 give whole spans and a partial last one
 EDGES = [0, 1, 6, 7, 8, 9, 15, 16, 17, 23, 31, 32, 33, 47, 48, 63, 64, 65, N - 2, N - 1]
 KINDS = ["none", "byte", "byte+leaf", "delete", "swap", "leaf", "short leaf", "time", "seq",
-         "node", "node delete", "node high", "node extra", "cp note", "cp root", "cp size",
-         "state hash", "state size-", "state size+"]
+         "node", "node delete", "node high", "node extra", "node negative", "cp note", "cp root",
+         "cp size", "state hash", "state size-", "state size+"]
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def ledger(base: Path, tmp_path: Path) -> Iterator[Ledger]:
 
 def tamper(led: Ledger, kind: str, k: int) -> None:
     """Change the stored ledger around entry ``k`` the way ``kind`` says."""
-    e = led.entry(k) if kind not in ("none", "node extra") else None
+    e = led.entry(k) if kind not in ("none", "node extra", "node negative") else None
     with led.engine.begin() as c:
         def set_entry(seq: int, **values) -> None:  # type: ignore[no-untyped-def]
             c.execute(update(entries).where(entries.c.seq == seq).values(**values))
@@ -79,10 +79,13 @@ def tamper(led: Ledger, kind: str, k: int) -> None:
             data = encode_entry(p.seq + (kind == "seq"), time, p.prev, p.type, p.body)
             set_entry(k, data=data, leaf_hash=leaf_hash(data))
         elif kind.startswith("node"):
-            level = {"node": 1, "node delete": 2, "node high": 5, "node extra": 3}[kind]
+            level = {"node": 1, "node delete": 2, "node high": 5, "node extra": 3,
+                     "node negative": 1}[kind]
             idx = k >> level
             where = (nodes.c.level == level, nodes.c.idx == idx)
-            if kind == "node extra":
+            if kind == "node negative":  # neither pass looks at negative indexes
+                c.execute(insert(nodes).values(level=level, idx=-1 - k, hash=b"\6" * 32))
+            elif kind == "node extra":
                 c.execute(insert(nodes).values(level=level, idx=(N >> level) + 1, hash=b"\2" * 32))
             elif kind == "node delete":
                 c.execute(delete(nodes).where(*where))

@@ -196,7 +196,7 @@ def _quick_pass(engine: Engine, size: int, roots: dict[int, bytes], suspects: Se
         rows = conn.exec_driver_sql(f"SELECT level, idx, hash FROM nodes WHERE level > {m:d} "
                                     f"AND level <= {MAX_LEVEL:d}").all()
     stored = {(int(lv), int(ix)): bytes(h) for lv, ix, h in rows
-              if (int(ix) + 1) << int(lv) <= limit}
+              if int(ix) >= 0 and (int(ix) + 1) << int(lv) <= limit}
     for (level, idx) in stored.keys() ^ made.keys() | {
             k for k in stored.keys() & made.keys() if stored[k] != made[k]}:
         bad = min(bad, ((((idx + 1) << level) - 1) >> m))
@@ -215,10 +215,17 @@ def _run(engine: Engine, jobs: list[tuple[Any, ...]], workers: int) -> Iterator[
         finally:
             raw.close()
         return
-    # spawn: a clean interpreter per worker, whatever threads this process runs
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context(
-            "spawn"), initializer=open_worker, initargs=connect_args(engine)) as pool:
+    pool = None
+    try:  # spawn: a clean interpreter per worker, whatever threads this process runs
+        pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context(
+            "spawn"), initializer=open_worker, initargs=connect_args(engine))
         futures = [pool.submit(scan_in_worker, job) for job in jobs]
+    except (OSError, NotImplementedError):  # no working multiprocessing here
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        yield from _run(engine, jobs, 1)
+        return
+    with pool:
         try:
             for f in futures:
                 yield f.result()
