@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import os
 import queue
 import re
@@ -85,6 +86,7 @@ _CONTROL = re.compile("[\x00-\x1f\ud800-\udfff]")
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _TO_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD)
 MAX_TEXT = 4096
+_CHUNK = 4  # items per task of submit_many's pool: fewer hand-offs between threads
 
 
 # --- errors ------------------------------------------------------------------------------
@@ -405,15 +407,16 @@ class Intake:
         done_q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         fin_q: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
-        def start(spec: ItemSpec) -> None:
-            held: list[str] = []
-            try:
-                staged = self._stage(spec, held, defer=True)
-            except Exception as e:
-                self._release(held)
-                done_q.put((spec, None, held, e))
-                return
-            fin_q.put((spec, staged, held))
+        def start(chunk: list[ItemSpec]) -> None:
+            for spec in chunk:
+                held: list[str] = []
+                try:
+                    staged = self._stage(spec, held, defer=True)
+                except Exception as e:
+                    self._release(held)
+                    done_q.put((spec, None, held, e))
+                    continue
+                fin_q.put((spec, staged, held))
 
         finisher = threading.Thread(target=self._finisher, args=(fin_q, done_q),
                                     name="intake-finisher", daemon=True)
@@ -426,14 +429,12 @@ class Intake:
             with ThreadPoolExecutor(max_workers=max(1, workers),
                                     thread_name_prefix="intake") as pool:
                 while True:
-                    while not exhausted and outstanding < window:
-                        try:
-                            spec = next(it)
-                        except StopIteration:
-                            exhausted = True
-                            break
-                        pool.submit(start, spec)
-                        outstanding += 1
+                    while not exhausted and outstanding + _CHUNK <= window:
+                        chunk = list(itertools.islice(it, _CHUNK))
+                        exhausted = len(chunk) < _CHUNK
+                        if chunk:
+                            pool.submit(start, chunk)
+                            outstanding += len(chunk)
                     if outstanding == 0:
                         return
                     spec, staged, held, fut = done_q.get()
