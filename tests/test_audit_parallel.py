@@ -16,8 +16,10 @@ from sqlalchemy import delete, insert, select, update
 
 from evidence.ledger import audit as audit_module
 from evidence.ledger.audit import AuditReport, audit
+from evidence.ledger.keyfile import read_private_key
 from evidence.ledger.log import Ledger
 from evidence.ledger.schema import checkpoints, entries, log_state, nodes
+from evidence.verify.checkpoint import Checkpoint, sign_checkpoint
 from evidence.verify.entry import encode_entry, parse_entry
 from evidence.verify.hashing import leaf_hash
 
@@ -26,7 +28,7 @@ N = 70  # entries: spans of 8 and 16 give whole spans and a partial last one
 EDGES = [0, 1, 6, 7, 8, 9, 15, 16, 17, 23, 31, 32, 33, 47, 48, 63, 64, 65, N - 2, N - 1]
 KINDS = ["none", "byte", "byte+leaf", "delete", "swap", "leaf", "short leaf", "time", "seq",
          "node", "node delete", "node high", "node extra", "node negative", "cp note", "cp root",
-         "cp size", "state hash", "state size-", "state size+"]
+         "cp size", "cp signed", "state hash", "state size-", "state size+"]
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +99,11 @@ def tamper(led: Ledger, kind: str, k: int) -> None:
             if cp is None:
                 return
             where = checkpoints.c.size == cp.size
-            if kind == "cp note":
+            if kind == "cp signed":  # a validly signed root that is not the tree's
+                signer = read_private_key(led.config.key_path)
+                note = sign_checkpoint(Checkpoint(ORIGIN, cp.size, b"\x09" * 32), signer)
+                c.execute(update(checkpoints).where(where).values(note=note, root=b"\x09" * 32))
+            elif kind == "cp note":
                 forged = cp.note.replace("\n", " \n", 1)
                 c.execute(update(checkpoints).where(where).values(note=forged))
             elif kind == "cp root":
@@ -178,8 +184,8 @@ def test_clean_ledger_all_paths_agree(ledger: Ledger) -> None:
     ("byte", 8), ("byte", 7), ("byte+leaf", 15), ("byte+leaf", 16), ("delete", 8),
     ("delete", 7), ("delete", 15), ("delete", N - 1), ("swap", 7), ("swap", 15), ("leaf", 16),
     ("time", 8), ("time", 32), ("seq", 16), ("node", 15), ("node delete", 15), ("node high", 31),
-    ("node high", 63), ("node extra", 0), ("cp note", 7), ("cp root", 14), ("cp size", 40),
-    ("state hash", 0), ("state size-", 0), ("state size+", 0)])
+    ("node high", 63), ("node extra", 0), ("cp note", 7), ("cp signed", 7), ("cp signed", 20),
+    ("cp root", 14), ("cp size", 40), ("state hash", 0), ("state size-", 0), ("state size+", 0)])
 def test_worker_processes_name_what_the_reference_names(ledger: Ledger, kind: str,
                                                         k: int) -> None:
     tamper(ledger, kind, k)
