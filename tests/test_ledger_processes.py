@@ -167,6 +167,7 @@ def test_cli_round_trip(tmp_path) -> None:
     assert bad.exit_code != 0 and "past the end" in bad.output
     audit = json.loads(ok("audit", "--json"))
     assert audit["ok"] and audit["size"] == 5
+    assert json.loads(ok("audit", "--workers", "2", "--json")) == audit  # worker processes
     out = tmp_path / "export"
     ok("log", "export", str(out))
     lines = (out / "entries.jsonl").read_text().splitlines()

@@ -450,11 +450,14 @@ class Ledger:
         with read_transaction(self._engine) as conn:
             return checkpoint_at(conn, size)
 
-    def audit(self, *, progress: Callable[[int, int], None] | None = None, chunk: int = 5000):  # type: ignore[no-untyped-def]
-        """Recompute and compare everything; see :func:`evidence.ledger.audit.audit`."""
+    def audit(self, *, progress: Callable[[int, int], None] | None = None, chunk: int = 5000,
+              workers: int | None = None):  # type: ignore[no-untyped-def]
+        """Recompute and compare everything; see :func:`evidence.ledger.audit.audit`
+        (``workers=None``: one process per core on large ledgers)."""
         from evidence.ledger.audit import audit
 
-        return audit(self._engine, self._verifier, progress=progress, chunk=chunk)
+        return audit(self._engine, self._verifier, progress=progress, chunk=chunk,
+                     workers=workers)
 
 
 # --- helpers ----------------------------------------------------------------------------
