@@ -172,7 +172,8 @@ def regular_parts(body: bytes, boundary: bytes
     python-multipart parses such a body into exactly these parts, headers and data (held
     by tests/test_api_uploads_parse.py on generated and mangled bodies); anything else,
     including every malformed body, is left to python-multipart, so its errors stay the
-    same. About 5x cheaper than python-multipart's callbacks for a small submission."""
+    same. (With the remembered header parsing: receive_upload of a 10 KB submission
+    145 -> 65 us of CPU.)"""
     first = b"--" + boundary + b"\r\n"
     if not body.startswith(first):
         return None
@@ -239,6 +240,8 @@ async def receive_upload(request: Request, spool_root: Path, *, max_upload: int,
                 raise Problem(413, "too-large",
                               f"the upload is larger than the limit of {max_upload} bytes")
             if chunk:
+                if state.ended:  # the epilogue, discarded (as python-multipart does)
+                    continue
                 if len(chunk) == one_piece <= MAX_WHOLE:  # the whole body, at once
                     parts = regular_parts(chunk, boundary)
                     if parts is not None:
