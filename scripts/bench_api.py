@@ -111,6 +111,88 @@ def intake_alone(tmp: Path, clients: int, size: int, n: int = 800) -> tuple[floa
     return n / el, cpu
 
 
+def app_in_process(tmp: Path, clients: int, size: int, *, fast: bool, n: int = 800
+                   ) -> tuple[float, float]:
+    """The API layer without uvicorn or sockets: ``n`` submissions through the ASGI app
+    (the real services: intake, ledger, blob store) from ``clients`` concurrent tasks.
+    Returns (items/s, CPU ms per item); minus ``Intake.submit`` alone, that is the cost
+    of the app itself. ``fast``: the submission fast path, else the FastAPI route."""
+    import resource
+
+    sys.path.insert(0, str(ROOT))
+    from evidence.api.app import create_app
+    from evidence.api.services import Services
+    from evidence.api.settings import ApiSettings
+    from evidence.ledger.access import AccessControl
+    from evidence.ledger.log import Ledger
+
+    d = tmp / f"in-process-{'fast' if fast else 'route'}"
+    led = Ledger.create(d, "bench.local/app", checkpoint_interval=1)
+    try:
+        ac = AccessControl(led)
+        ac.add_case("c")
+        ac.add_principal("p", "submitter")
+        ac.add_member("c", "p")
+        _info, token = ac.create_token("p")
+    finally:
+        led.close()
+    settings = ApiSettings(data_dir=str(d), rate=0, anchor=False, fast_submit=fast)
+    svc = Services.open(settings)
+    app = create_app(settings, services=svc)
+    app.state.services = svc
+    boundary = b"inprocessboundary"
+    headers = [(b"authorization", b"Bearer " + token.encode()),
+               (b"content-type", b"multipart/form-data; boundary=" + boundary)]
+
+    def body(i: int) -> bytes:
+        return (b"--" + boundary + b'\r\nContent-Disposition: form-data; name="case"\r\n\r\n'
+                b"c\r\n--" + boundary + b'\r\nContent-Disposition: form-data; name="kind"'
+                b"\r\n\r\nother\r\n--" + boundary + b'\r\nContent-Disposition: form-data; '
+                b'name="file"; filename="f' + str(i).encode() + b'.bin"\r\n\r\n'
+                + os.urandom(size) + b"\r\n--" + boundary + b"--\r\n")
+
+    async def one(i: int) -> None:
+        b = body(i)
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                 "method": "POST", "scheme": "http", "path": "/v1/evidence",
+                 "raw_path": b"/v1/evidence", "query_string": b"", "root_path": "",
+                 "headers": [*headers, (b"content-length", str(len(b)).encode())],
+                 "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+        msgs = [{"type": "http.request", "body": b, "more_body": False}]
+        status: list[int] = []
+
+        async def receive() -> dict:
+            if msgs:
+                return msgs.pop(0)
+            await asyncio.Event().wait()
+            return {}
+
+        async def send(m: dict) -> None:
+            if m["type"] == "http.response.start":
+                status.append(m["status"])
+
+        await app(scope, receive, send)
+        if status != [201]:
+            raise SystemExit(f"in-process submission answered {status}")
+
+    async def run() -> None:
+        todo = iter(range(n))
+
+        async def worker() -> None:
+            for i in todo:
+                await one(i)
+
+        await asyncio.gather(*(worker() for _ in range(clients)))
+
+    try:
+        r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+        asyncio.run(run())
+        el, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
+    finally:
+        svc.close()
+    return n / el, (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) * 1000 / n
+
+
 def _have(module: str) -> str | None:
     import importlib.util
 
@@ -337,6 +419,11 @@ def main() -> None:
         load_after = os.getloadavg()[0]
         alone, alone_cpu = intake_alone(tmp, args.clients, args.size) if not args.db else (
             float("nan"), float("nan"))
+        nan2 = (float("nan"), float("nan"))
+        app_fast = app_in_process(tmp, args.clients, args.size, fast=True) if not args.db \
+            else nan2
+        app_route = app_in_process(tmp, args.clients, args.size, fast=False) if not args.db \
+            else nan2
         db = "PostgreSQL" if args.db else "SQLite (embedded default)"
         print(f"\nevidence serve --workers {args.workers}, {db}; {os.cpu_count()} cores; "
               f"{args.clients} clients ({args.client}), {args.size} B files, {secs:.0f} s measured "
@@ -353,6 +440,10 @@ def main() -> None:
         print(f"{'load generator CPU per submission':34} {gen_per:12.2f}   (same 2 cores)")
         print(f"{'limit: Intake.submit alone/s':34} {alone:12.0f}   (in-process, "
               f"{args.clients} threads, no HTTP; {alone_cpu:.2f} ms CPU each)")
+        for label, (rate_, cpu_) in (("app in-process, fast path/s", app_fast),
+                                     ("app in-process, FastAPI route/s", app_route)):
+            print(f"{label:34} {rate_:12.0f}   (no uvicorn, no sockets; {cpu_:.2f} ms CPU "
+                  f"each: minus Intake alone = the app's own cost)")
         print(f"{'inclusion proofs/s (' + gen.split()[0] + ')':34} {prps:12.0f} "
               f"{'>= 3000':>12}   {'OK' if prps >= 3000 else 'MISSED'}")
         if detail:
