@@ -36,6 +36,7 @@ written; a database error fails the batch.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -50,10 +51,12 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     Engine,
+    Integer,
     LargeBinary,
     SmallInteger,
     String,
     Table,
+    Text,
     insert,
 )
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -361,7 +364,7 @@ def _execute_ops(conn: Connection, ops: Sequence[Any]) -> None:
 
     def flush() -> None:
         for table in sorted(pending, key=_table_rank):
-            conn.execute(insert(table), pending[table])
+            _insert_dicts(conn, table, pending[table])
         pending.clear()
 
     for op in ops:
@@ -371,6 +374,57 @@ def _execute_ops(conn: Connection, ops: Sequence[Any]) -> None:
             flush()
             conn.execute(op)
     flush()
+
+
+def _insert_dicts(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (column name -> value) in order, by the driver's ``executemany``:
+    one statement per run of rows naming the same columns. Core's ``insert()`` builds
+    parameters row by row through each column's type (about a fifth of the writer's
+    time for intake's three rows per item); these tables hold only strings, integers
+    and bytes, which the drivers take as they are. A table with a Python-side default
+    or a non-plain type goes through Core, which applies them. (Runs on both paths:
+    Core's executemany takes its columns from the first row and would silently drop a
+    column only later rows name.)"""
+    plain = _plain_table(table)
+    start = 0
+    while start < len(rows):
+        keys = tuple(rows[start])
+        stop = start + 1
+        while stop < len(rows) and tuple(rows[stop]) == keys:
+            stop += 1
+        if plain:
+            conn.exec_driver_sql(_insert_sql(conn, table, keys),
+                                 [tuple(r.values()) for r in rows[start:stop]])
+        else:
+            conn.execute(insert(table), rows[start:stop])
+        start = stop
+
+
+@functools.lru_cache(maxsize=128)
+def _plain_table(table: Table) -> bool:
+    return all(c.default is None and c.onupdate is None
+               and type(c.type) in _PLAIN_TYPES for c in table.c)
+
+
+_PLAIN_TYPES = (BigInteger, Integer, SmallInteger, LargeBinary, String, Text)
+
+
+_INSERT_SQL: dict[tuple[Table, tuple[str, ...], str], str] = {}
+
+
+def _insert_sql(conn: Connection, table: Table, keys: tuple[str, ...]) -> str:
+    """``INSERT INTO table (keys) VALUES (marks)``, made once per table and key set;
+    the keys must be the table's columns (they become SQL text)."""
+    mark = _mark(conn)
+    sql = _INSERT_SQL.get((table, keys, mark))
+    if sql is None:
+        unknown = [k for k in keys if k not in table.c]
+        if unknown:
+            raise LedgerError(f"no column(s) {unknown} in table {table.name}")
+        sql = (f"INSERT INTO {table.name} ({','.join(keys)}) "
+               f"VALUES ({','.join([mark] * len(keys))})")
+        _INSERT_SQL[(table, keys, mark)] = sql
+    return sql
 
 
 def _table_rank(table: Table) -> int:

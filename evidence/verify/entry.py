@@ -180,20 +180,22 @@ def encode_chain(seq: int, time: str, prev: bytes,
     prev_hex = hash32(prev, "prev").hex()
     header = {"v": ENTRY_VERSION, "seq": seq, "time": time, "prev": prev_hex, "type": "a.b",
               "body": {}}
-    _check_header(header)  # seq, time (once) and prev
-    header["seq"] = seq + n - 1
-    _check_header(header)
-    types_ok: set[str] = set()
+    # The sequencer calls this once per request with the batch's one time and the
+    # log's few types: remembered checks, the reference check only when one fails.
+    if not (type(seq) is int and seq >= 0 and seq + n - 1 <= MAX_SAFE_INTEGER
+            and type(time) is str and _time_ok_cached(time)):
+        _check_header(header)  # seq, time and prev: raises naming the fault
+        header["seq"] = seq + n - 1
+        _check_header(header)
     tail = f',"time":"{time}","type":"'
     out: list[tuple[bytes, Hash32]] = []
     for etype, body in items:
         if type(etype) is not str or type(body) is not dict:  # unusual input: reference path
             data = encode_entry(seq, time, prev_hex, etype, body)
         else:
-            if etype not in types_ok:
+            if not _type_ok_cached(etype):
                 header["type"] = etype
-                _check_header(header)
-                types_ok.add(etype)
+                _check_header(header)  # raises naming the fault
             if not _obeys(body):
                 _explain_house_rules(body, "$.body")
             text = (f'{{"body":{_JSON.encode(body)},"prev":"{prev_hex}","seq":{seq}'
@@ -210,6 +212,22 @@ def encode_chain(seq: int, time: str, prev: bytes,
         prev_hex = lh.hex()
         seq += 1
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _time_ok_cached(text: str) -> bool:
+    """Whether :func:`parse_time` accepts ``text`` (remembered: a batch shares one time)."""
+    try:
+        parse_time(text)
+    except ValueError:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=256)
+def _type_ok_cached(etype: str) -> bool:
+    """Whether ``etype`` is a dotted lowercase name (remembered: a log has few types)."""
+    return _TYPE_RE.match(etype) is not None
 
 
 def _reject_float(text: str) -> Any:
