@@ -24,6 +24,7 @@ from evidence.ledger.access import AccessControl
 from evidence.ledger.blobs import BlobStore
 from evidence.ledger.config import resolve_data_dir
 from evidence.ledger.intake import Intake, load_settings
+from evidence.ledger.intake.grouped import GroupedSubmitter
 from evidence.ledger.log import Ledger
 from evidence.ledger.store import StoredCheckpoint
 
@@ -43,6 +44,8 @@ class Services:
     anchoring: tuple[threading.Thread, threading.Event] | None = None
     pending: PendingStore | None = None  # submissions waiting for their signature
     fast_spool: Path | None = None  # a private tmpfs folder for small uploads, if any
+    # concurrent single-item submissions share blob flushes and appends
+    grouped: GroupedSubmitter = field(init=False)
     version: str = __version__
     # worker threads for blocking calls from the event loop (intake waits for its group
     # commit there); as many as anyio's default pool, which the plain-def routes use
@@ -65,6 +68,7 @@ class Services:
             spool = Path(settings.upload_dir) if settings.upload_dir else data_dir / "tmp-uploads"
             svc = cls(settings, ledger, intake, AccessControl(ledger), store,
                       TokenBucket(settings.rate, settings.burst), spool, ProofCache(ledger))
+            svc.grouped = GroupedSubmitter(intake)
             svc.pending = PendingStore(data_dir / "pending-uploads", intake,
                                        ttl=settings.pending_ttl)
             svc.pending.sweep()
@@ -75,6 +79,8 @@ class Services:
                 svc.anchoring = _start_anchoring(ledger, data_dir)
             return svc
         except BaseException:
+            if "svc" in locals():
+                svc.grouped.close()
             ledger.close()
             raise
 
@@ -84,6 +90,7 @@ class Services:
             stop.set()
             thread.join(timeout=60)
         self.executor.shutdown(wait=True)
+        self.grouped.close()
         self.access.close()
         self.ledger.close()
 

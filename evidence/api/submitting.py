@@ -37,6 +37,7 @@ from evidence.api.services import Services
 from evidence.api.uploads import Upload, receive_upload
 from evidence.ledger.access import SUBMITTER, Principal
 from evidence.ledger.intake import FileFailure, ItemSpec, SubmissionRefused, Submitted
+from evidence.ledger.intake.grouped import Staged
 
 PATH = "/v1/evidence"
 
@@ -60,29 +61,53 @@ async def submit(request: Request, svc: Services, who: Principal) -> Response:
     if sign == "deferred":
         return await loop.run_in_executor(svc.executor, _submit_deferred, svc, who, up)
 
-    def store() -> Submitted:  # one worker-thread hop: intake, then clean up
+    def stage() -> Staged:  # in a worker thread: check, store, describe, queue
         try:
-            return svc.intake.submit(ItemSpec(
+            return svc.grouped.stage(ItemSpec(
                 files=up.materialize(svc.fast_spool), kind=up.fields["kind"], case=case,
                 principal=who.id,
                 title=up.fields.get("title") or None, meta=up.meta(),
                 source_url=up.fields.get("source_url") or None,
                 captured_at=up.fields.get("captured_at") or None))
         except SubmissionRefused as e:
+            up.cleanup()
             raise _as_submitted(e) from None
+        except BaseException:
+            up.cleanup()
+            raise
+
+    def finish(item: Staged) -> Submitted:  # the upload's files may be read until here
+        try:
+            return item.finish()
         finally:
             up.cleanup()
 
+    # a plain executor, not anyio's run_in_threadpool: a third of the hop's CPU
+    staging = loop.run_in_executor(svc.executor, stage)
     try:
-        # a plain executor, not anyio's run_in_threadpool: a third of the hop's CPU
-        done = await loop.run_in_executor(svc.executor, store)
-    except BaseException:
-        up.cleanup()
+        item = await asyncio.shield(staging)
+        # the group's blob flush and commit, awaited without holding a thread
+        await asyncio.shield(asyncio.wrap_future(item.future))
+    except asyncio.CancelledError:  # the client went away: the item still completes
+        _finish_later(svc, staging, finish)
         raise
+    done = await loop.run_in_executor(svc.executor, finish, item)
     body = SubmissionReceipt(**done.to_json(), log_key=svc.ledger.verifier_key)
     return Response(body.model_dump_json().encode(), status_code=201,
                     media_type="application/json",
                     headers={"Location": f"/v1/evidence/{done.evidence_id}"})
+
+
+def _finish_later(svc: Services, staging: asyncio.Future[Staged], finish: Any) -> None:
+    """When a request is cancelled mid-submission, finish its item once it is done (the
+    entry stays; the holds on its blobs and its upload files must go)."""
+    def staged(f: asyncio.Future[Staged]) -> None:
+        if f.cancelled() or f.exception() is not None:
+            return  # stage() cleaned up after itself
+        item = f.result()
+        item.future.add_done_callback(lambda _: svc.executor.submit(finish, item))
+
+    staging.add_done_callback(staged)
 
 
 def _submit_deferred(svc: Services, who: Principal, up: Upload) -> Response:
