@@ -129,73 +129,106 @@ def bench_large(base: Path, size_mib: int) -> dict[str, float]:
     return {"bytes": size_mib << 20, **r}
 
 
-def bench_small(base: Path, n: int, workers: int) -> dict[str, float]:
+def bench_small(base: Path, n: int, workers: int | None, path: str) -> dict[str, float]:
+    """``n`` small files through ``--each``'s code: the worker processes of
+    :func:`evidence.ledger.intake.bulk.submit_each` (``path="processes"``) or the
+    in-process thread pipeline (``"threads"``, what ran before). CPU counts this process
+    and its (reaped) worker processes."""
     from evidence.ledger.blobs import FilesystemBlobStore
-    from evidence.ledger.intake import Intake, ItemSpec, Submitted, expand_each
+    from evidence.ledger.intake import Intake, Submitted, expand_each
+    from evidence.ledger.intake.bulk import default_workers, submit_each
     from evidence.ledger.log import Ledger
 
-    data = make_ledger(base / "small")
+    base.mkdir()
+    data = make_ledger(base)
     top = base / "small-files"
     top.mkdir()
     for i in range(n):
         (top / f"{i:06d}.txt").write_bytes(f"small evidence file {i}\n".encode() * (1 + i % 20))
     led = Ledger.open(data)
     intake = Intake(led, FilesystemBlobStore(data / "blobs"))
+    kw = {"kind": "document", "case": "bench", "principal": "bench"}
+    workers = default_workers() if workers is None else workers
     r0 = resource.getrusage(resource.RUSAGE_SELF)
+    c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     paths = [p for p, reason in expand_each([top]) if reason is None]
-    specs = (ItemSpec(files=[p], kind="document", case="bench", principal="bench")
-             for p in paths)
-    ok = sum(isinstance(r, Submitted) for _, r in intake.submit_many(specs, workers=workers))
+    results = submit_each(intake, paths, kw, workers=1 if path == "threads" else workers)
+    ok = sum(isinstance(r, Submitted) for _, r in results)
     dt = time.perf_counter() - t
     r1 = resource.getrusage(resource.RUSAGE_SELF)
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     led.close()
-    return {"items": ok, "seconds": dt, "cpu_user": r1.ru_utime - r0.ru_utime,
-            "cpu_sys": r1.ru_stime - r0.ru_stime}
+    return {"items": ok, "seconds": dt, "workers": workers,
+            "cpu_user": r1.ru_utime - r0.ru_utime + c1.ru_utime - c0.ru_utime,
+            "cpu_sys": r1.ru_stime - r0.ru_stime + c1.ru_stime - c0.ru_stime}
 
 
 def load() -> str:
     return "load average " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
+def run_large(base: Path, size_mib: int) -> None:
+    limit = sha256_limit()
+    disk = disk_limit(base)
+    machine = min(limit, max(disk.values(), default=limit))
+    print(f"single-pass SHA-256 limit here: {limit / 1e9:.2f} GB/s "
+          f"(the issue assumes 1.8 GB/s); {load()}")
+    print("disk, 1 GiB written durably with dd conv=fsync: " + ", ".join(
+        f"{k} {v / 1e9:.2f} GB/s" for k, v in disk.items()) +
+          f"; machine limit = min(hash, disk) = {machine / 1e9:.2f} GB/s")
+    big = bench_large(base, size_mib)
+    rate = big["bytes"] / big["seconds"]
+    peak_mb = big["rss_peak_kib"] * 1024 / 1e6
+    grew_mb = (big["rss_peak_kib"] - big["rss_before_kib"]) * 1024 / 1e6
+    gib = big["bytes"] / (1 << 30)
+    print(f"1 file of {size_mib} MiB: {big['seconds']:.2f} s, {rate / 1e9:.2f} GB/s "
+          f"= {100 * rate / limit:.0f}% of the SHA-256 limit (target >= 80%), "
+          f"{100 * rate / machine:.0f}% of the machine limit; CPU "
+          f"{big['cpu_user'] / gib:.2f} s user + {big['cpu_sys'] / gib:.2f} s sys per GiB; "
+          f"{load()}")
+    print(f"  peak RSS of the submitting process: {peak_mb:.0f} MB (target < 100 MB; "
+          f"{grew_mb:.0f} MB above the process's size before the submit)")
+
+
+def run_small(base: Path, n_files: int, workers: int, paths: list[str]) -> None:
+    create = create_cost(base)
+    print(f"creating one file costs the kernel {1e6 * create:.0f} us CPU here")
+    for i, path in enumerate(paths):
+        small = bench_small(base / f"run{i}", n_files, workers, path)
+        n = max(small["items"], 1)
+        how = ("in-process threads" if path == "threads"
+               else f"{small['workers']} worker processes")
+        print(f"{small['items']} small files with --each ({how}): {small['seconds']:.2f} s, "
+              f"{small['items'] / small['seconds']:.0f} items/s (target >= 2,000 items/s; "
+              f"{os.cpu_count()} cores); CPU per item "
+              f"{1e6 * small['cpu_user'] / n:.0f} us user + {1e6 * small['cpu_sys'] / n:.0f} us "
+              f"sys, all processes; {load()}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--files", type=int, default=10_000)
-    ap.add_argument("--workers", type=int, default=16)
+    ap.add_argument("--workers", type=int, default=None,
+                    help="worker processes for the small files (default: one per core)")
+    ap.add_argument("--only", choices=("all", "large", "small"), default="all",
+                    help="run one case only")
+    ap.add_argument("--path", default="processes",
+                    help="small files: 'processes' (what --each runs), 'threads' (the "
+                         "in-process path), or several, comma-separated, run alternately "
+                         "(e.g. threads,processes,threads,processes)")
     ap.add_argument("--dir", default=None, help="working directory (default: system temp)")
     args = ap.parse_args()
+    paths = args.path.split(",")
+    if any(p not in ("threads", "processes") for p in paths):
+        ap.error("--path: 'threads' or 'processes'")
     base = Path(tempfile.mkdtemp(prefix="bench-intake-", dir=args.dir))
     try:
-        limit = sha256_limit()
-        disk = disk_limit(base)
-        machine = min(limit, max(disk.values(), default=limit))
-        print(f"single-pass SHA-256 limit here: {limit / 1e9:.2f} GB/s "
-              f"(the issue assumes 1.8 GB/s); {load()}")
-        print("disk, 1 GiB written durably with dd conv=fsync: " + ", ".join(
-            f"{k} {v / 1e9:.2f} GB/s" for k, v in disk.items()) +
-              f"; machine limit = min(hash, disk) = {machine / 1e9:.2f} GB/s")
-        big = bench_large(base, args.size_mib)
-        rate = big["bytes"] / big["seconds"]
-        peak_mb = big["rss_peak_kib"] * 1024 / 1e6
-        grew_mb = (big["rss_peak_kib"] - big["rss_before_kib"]) * 1024 / 1e6
-        gib = big["bytes"] / (1 << 30)
-        print(f"1 file of {args.size_mib} MiB: {big['seconds']:.2f} s, {rate / 1e9:.2f} GB/s "
-              f"= {100 * rate / limit:.0f}% of the SHA-256 limit (target >= 80%), "
-              f"{100 * rate / machine:.0f}% of the machine limit; CPU "
-              f"{big['cpu_user'] / gib:.2f} s user + {big['cpu_sys'] / gib:.2f} s sys per GiB; "
-              f"{load()}")
-        print(f"  peak RSS of the submitting process: {peak_mb:.0f} MB (target < 100 MB; "
-              f"{grew_mb:.0f} MB above the process's size before the submit)")
-        create = create_cost(base)
-        small = bench_small(base, args.files, args.workers)
-        n = max(small["items"], 1)
-        print(f"{small['items']} small files with --each: {small['seconds']:.2f} s, "
-              f"{small['items'] / small['seconds']:.0f} items/s (target >= 2,000 items/s; "
-              f"{args.workers} workers, {os.cpu_count()} cores); CPU per item "
-              f"{1e6 * small['cpu_user'] / n:.0f} us user + {1e6 * small['cpu_sys'] / n:.0f} us "
-              f"sys; {load()}")
-        print(f"  (creating one file costs the kernel {1e6 * create:.0f} us CPU here)")
+        if args.only in ("all", "large"):
+            run_large(base, args.size_mib)
+        if args.only in ("all", "small"):
+            run_small(base, args.files, args.workers, paths)
         print(f"(max RSS of this process: "
               f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")
     finally:

@@ -31,6 +31,7 @@ from evidence.ledger.intake import (
     expand_each,
     load_settings,
 )
+from evidence.ledger.intake.bulk import submit_each
 from evidence.ledger.intake.service import DEFAULT_GC_GRACE, principal_default
 from evidence.ledger.intake.settings import SettingsError
 from evidence.ledger.keyfile import KeyFileError, read_private_key
@@ -124,13 +125,15 @@ def _dns(pairs: tuple[str, ...], as_json: bool) -> dict[str, str] | None:
                    "and record the extraction error).")
 @click.option("--each", is_flag=True,
               help="Every file, and every file under each folder, becomes its own item.")
-@click.option("--workers", type=click.IntRange(1, 256), default=16, show_default=True,
-              help="With --each: items prepared at once (hashing threads).")
+@click.option("--workers", type=click.IntRange(1, 256), default=None,
+              help="With --each: worker processes that read, hash, store and describe "
+                   "files (default: one per core; 1, or fewer than 200 files: all in "
+                   "this process).")
 @_where
 def submit_cmd(files: tuple[Path, ...], case: str, kind: str, title: str | None,
                meta: tuple[str, ...], source_url: str | None, captured_at: str | None,
                sign_key: Path | None, principal: str | None, dns_records: tuple[str, ...],
-               strict_metadata: bool, each: bool, workers: int, data_dir: str | None,
+               strict_metadata: bool, each: bool, workers: int | None, data_dir: str | None,
                db_url: str | None, blob_store: str | None, max_file_size: str | None,
                as_json: bool) -> None:
     """Preserve FILE... as evidence; print the evidence id, entry number, leaf hash and
@@ -186,7 +189,7 @@ def _submit_one(intake: Intake, spec: ItemSpec, as_json: bool) -> None:
 
 
 def _submit_each(intake: Intake, paths: tuple[Path, ...], spec_kw: dict[str, Any],
-                 workers: int, as_json: bool) -> None:
+                 workers: int | None, as_json: bool) -> None:
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -201,14 +204,15 @@ def _submit_each(intake: Intake, paths: tuple[Path, ...], spec_kw: dict[str, Any
     todo = [p for p, r in found if r is None]
     ok: list[tuple[Path, Submitted]] = []
     bad: list[tuple[Path, str]] = [(p, r) for p, r in skipped if r is not None]
-    specs = (ItemSpec(files=[p], **spec_kw) for p in todo)
+    # workers start now, before the progress bar's thread (so they can be forked)
+    results = submit_each(intake, todo, spec_kw, workers=workers)
     console = Console(stderr=True)
     progress = Progress(TextColumn("submitting"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[failed]} failed"), TimeRemainingColumn(),
                         console=console, transient=False, disable=not console.is_terminal)
     with progress:
         task = progress.add_task("submit", total=len(todo), failed=len(bad))
-        for spec, res in intake.submit_many(specs, workers=workers):
+        for spec, res in results:
             path = Path(spec.files[0])
             if isinstance(res, Submitted):
                 ok.append((path, res))

@@ -409,18 +409,9 @@ class Intake:
 
         def start(chunk: list[ItemSpec]) -> None:
             for spec in chunk:
-                held: list[str] = []
-                try:
-                    staged = self._stage(spec, held, defer=True)
-                except Exception as e:
-                    self._release(held)
-                    done_q.put((spec, None, held, e))
-                    continue
-                fin_q.put((spec, staged, held))
+                self._stage_bulk(spec, fin_q, done_q)
 
-        finisher = threading.Thread(target=self._finisher, args=(fin_q, done_q),
-                                    name="intake-finisher", daemon=True)
-        finisher.start()
+        finisher = self._start_finisher(fin_q, done_q)
         window = max(1, workers) * 8
         outstanding = 0
         it = iter(specs)
@@ -437,19 +428,48 @@ class Intake:
                             outstanding += len(chunk)
                     if outstanding == 0:
                         return
-                    spec, staged, held, fut = done_q.get()
                     outstanding -= 1
-                    if staged is None:
-                        yield spec, fut
-                        continue
-                    try:
-                        yield spec, self._finish(staged, held, fut)
-                    except (IntakeError, LedgerError, BlobError, VerificationError,
-                            OSError) as e:
-                        yield spec, e
+                    yield self._take_done(done_q)
         finally:
             fin_q.put(None)
             finisher.join()
+
+    # The bulk pipeline's stages, shared with the worker-process path (.bulk): items
+    # staged (blobs written, not finished) go into ``fin_q`` as ``(spec, staged, held)``;
+    # the finisher thread finishes their blobs and hands their entries to the sequencer;
+    # every item comes out of ``done_q`` exactly once, to :meth:`_take_done`.
+
+    def _stage_bulk(self, spec: ItemSpec, fin_q: queue.SimpleQueue[Any],
+                    done_q: queue.SimpleQueue[Any]) -> None:
+        """Stage one item here (blobs only written) into the pipeline."""
+        held: list[str] = []
+        try:
+            staged = self._stage(spec, held, defer=True)
+        except Exception as e:
+            self._release(held)
+            done_q.put((spec, None, held, e))
+            return
+        fin_q.put((spec, staged, held))
+
+    def _start_finisher(self, fin_q: queue.SimpleQueue[Any], done_q: queue.SimpleQueue[Any]
+                        ) -> threading.Thread:
+        """The finisher thread; it stops once it has taken a ``None`` from ``fin_q``."""
+        finisher = threading.Thread(target=self._finisher, args=(fin_q, done_q),
+                                    name="intake-finisher", daemon=True)
+        finisher.start()
+        return finisher
+
+    def _take_done(self, done_q: queue.SimpleQueue[Any]
+                   ) -> tuple[ItemSpec, Submitted | Exception]:
+        """The next item out of the pipeline: ``Submitted`` once its entry is durable
+        (and its blobs checked), else why not."""
+        spec, staged, held, fut = done_q.get()
+        if staged is None:
+            return spec, fut
+        try:
+            return spec, self._finish(staged, held, fut)
+        except (IntakeError, LedgerError, BlobError, VerificationError, OSError) as e:
+            return spec, e
 
     def _finisher(self, fin_q: queue.SimpleQueue[Any], done_q: queue.SimpleQueue[Any]
                   ) -> None:

@@ -1,0 +1,316 @@
+"""Bulk import on every core: ``evidence submit DIR --each`` with worker processes.
+
+An item's work splits in two. What needs no ledger state (open and read the file,
+SHA-256, write the blob into a temporary file of the store, sniff the media type,
+extract metadata, canonical metadata, salt, commitment) runs in worker processes, so
+it runs on every core instead of under this process's one GIL. What the ledger orders
+runs here, in :class:`~.service.Intake`'s own bulk pipeline, the code the in-process
+path runs: the finisher makes the workers' blobs durable and gives them their names
+(one shared ``syncfs`` covers whatever any process wrote before it started), then hands
+each entry to the sequencer (entry, item row, file rows, custody event in one
+transaction, receipt signed with the log key, which never leaves this process); an
+item is reported only once its entry is durable. A submitter key stays here too: the
+submitter signature is made here, over what the worker described.
+
+Hence the guarantees of the in-process path hold: blobs durable -> entry committed ->
+acknowledged; a worker only ever writes temporary files (it never names a blob), so a
+refused file or a killed import leaves no blob (:meth:`~.service.Intake.gc` sweeps the
+temporary files); a worker dies with its parent (``PR_SET_PDEATHSIG`` on Linux).
+
+Small imports (fewer than :data:`MIN_PARALLEL` files), ``workers=1`` and stores other
+than the filesystem (S3: a worker would need its own client and the pipeline's
+finisher does not apply there) take the in-process path (:meth:`Intake.submit_many`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import pickle
+import queue
+import signal
+import sys
+import threading
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from evidence.ledger.blobs import FilesystemBlobStore
+from evidence.ledger.blobs.filesystem import PendingBlob
+from evidence.ledger.intake.service import (
+    FileFailure,
+    Intake,
+    IntakeError,
+    ItemSpec,
+    SubmissionRefused,
+    Submitted,
+    _Staged,
+)
+from evidence.verify.submission import sign_submission
+
+MIN_PARALLEL = 200  # fewer files: starting workers costs more than they save
+IN_PROCESS_THREADS = 16  # hashing threads of the in-process path
+_CHUNK = 32  # files per task sent to a worker
+_AHEAD = 4  # tasks queued per worker
+_IN_FLIGHT = 4096  # items prepared but not yet reported (bounds memory)
+
+Result = tuple[ItemSpec, Submitted | Exception]
+
+
+def default_workers() -> int:
+    """One worker process per core this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def submit_each(intake: Intake, paths: Sequence[str | os.PathLike[str]],
+                spec: Mapping[str, Any], *, workers: int | None = None,
+                min_parallel: int = MIN_PARALLEL) -> Iterator[Result]:
+    """Submit every file of ``paths`` as its own item (``spec``: the other
+    :class:`ItemSpec` fields, the same for all); yields ``(spec, Submitted or the
+    exception)`` as each finishes, a ``Submitted`` only once durable, as
+    :meth:`Intake.submit_many` does.
+
+    With ``workers`` > 1 (default: one per core) and at least ``min_parallel`` files
+    on a filesystem store, worker processes prepare the items. They are started here,
+    before this returns, so that they can be forked while this process runs no other
+    thread (the caller may start a progress bar's thread next). Iterate to the end (or
+    close the iterator): that stops them."""
+    workers = default_workers() if workers is None else workers
+    specs = [ItemSpec(files=[p], **spec) for p in paths]
+    if (workers <= 1 or len(specs) < max(1, min_parallel)
+            or not isinstance(intake.store, FilesystemBlobStore)):
+        return intake.submit_many(specs, workers=IN_PROCESS_THREADS)
+    try:
+        bulk = _Bulk(intake, specs, workers)
+    except (OSError, NotImplementedError):  # no working multiprocessing here
+        return intake.submit_many(specs, workers=IN_PROCESS_THREADS)
+    return bulk.results()
+
+
+# --- in the worker processes --------------------------------------------------------------
+
+
+class _Ready(NamedTuple):
+    """A prepared item, as a worker sends it back: blobs written, not yet finished."""
+
+    evidence_id: str
+    body: dict[str, Any]
+    metadata_jcs: bytes
+    salt: bytes
+    stats: list[tuple[int, int]]
+    warnings: list[str]
+    pending: list[PendingBlob]
+
+
+class _Preparer(Intake):
+    """Intake's staging steps without a ledger. Its blobs are only written (pending):
+    a refused item has published nothing, so there is nothing to discard (the
+    in-process path's discard consults the database, which a worker does not open)."""
+
+    def __init__(self, store: FilesystemBlobStore, max_file_size: int) -> None:
+        super().__init__(None, store, max_file_size=max_file_size)  # type: ignore[arg-type]
+
+    def _discard(self, held: list[str]) -> None:
+        pass
+
+    def prepare_one(self, spec: ItemSpec) -> _Ready | list[tuple[str, str]] | Exception:
+        """The item staged, or its refusal as ``(file, reason)`` pairs, or the error."""
+        held: list[str] = []
+        try:
+            s = self._stage(spec, held, defer=True)
+        except SubmissionRefused as e:
+            return [(f.file, f.reason) for f in e.failures]
+        except Exception as e:
+            return _portable(e)
+        finally:
+            self._release(held)
+        return _Ready(s.evidence_id, s.body, s.metadata_jcs, s.salt, s.stats, s.warnings,
+                      s.pending)
+
+
+def _portable(e: Exception) -> Exception:
+    """``e`` if it survives pickling, else an :class:`IntakeError` with its message."""
+    try:
+        pickle.loads(pickle.dumps(e))
+        return e
+    except Exception:
+        return IntakeError(str(e))
+
+
+_worker: tuple[_Preparer, dict[str, Any]] | None = None
+
+
+def _init_worker(parent: int, root: str, max_file_size: int, spec: dict[str, Any]) -> None:
+    global _worker
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops us
+    devnull = os.open(os.devnull, os.O_WRONLY)  # the import's stdout is its report
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    _worker = (_Preparer(FilesystemBlobStore(root), max_file_size), spec)
+
+
+def _die_with_parent(parent: int) -> None:
+    """A worker must not outlive a killed import (it would hold the import's stdout
+    open and go on writing temporary files): on Linux the kernel kills it then."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # died before that
+        os._exit(1)
+
+
+def _prepare_chunk(paths: list[Path]) -> list[_Ready | list[tuple[str, str]] | Exception]:
+    assert _worker is not None, "worker not initialised"
+    preparer, spec = _worker
+    return [preparer.prepare_one(ItemSpec(files=[p], **spec)) for p in paths]
+
+
+# --- in the importing process ------------------------------------------------------------
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Fork when this process runs no other thread (a worker is ready at once); with
+    other threads (a sequencer, say) a forked child could inherit a lock held
+    mid-operation: spawn a clean interpreter then (as :mod:`evidence.ledger.audit`)."""
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+class _Bulk:
+    """One parallel import. The workers are started in ``__init__`` (on this thread,
+    before any thread of ours); a feeder thread takes their results in order and puts
+    each item into the intake pipeline; :meth:`results` reports them."""
+
+    def __init__(self, intake: Intake, specs: list[ItemSpec], workers: int) -> None:
+        self.intake = intake
+        self.specs = specs
+        self.n = len(specs)
+        self.chunks = [specs[i:i + _CHUNK] for i in range(0, len(specs), _CHUNK)]
+        shared = {k: getattr(specs[0], k) for k in ("kind", "case", "principal", "title",
+                                                    "meta", "source_url", "captured_at",
+                                                    "dns_records", "strict_metadata")}
+        store = intake.store
+        assert isinstance(store, FilesystemBlobStore)
+        self.pool = ProcessPoolExecutor(
+            min(workers, len(self.chunks)), mp_context=_worker_context(),
+            initializer=_init_worker,
+            initargs=(os.getpid(), os.fspath(store.root), intake.max_file_size, shared))
+        self.futures: deque[Future[Any]] = deque()
+        self.next_chunk = 0
+        self.fin_q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.done_q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.room = threading.Semaphore(_IN_FLIGHT)
+        self.stop = threading.Event()
+        self.fed = 0  # items put into the pipeline, once the feeder is done
+        try:
+            for _ in range(workers * _AHEAD):  # the first submit starts (forks) them all
+                self._submit_next()
+        except BaseException:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+    def _submit_next(self) -> None:
+        if self.next_chunk < len(self.chunks):
+            paths = [Path(s.files[0]) for s in self.chunks[self.next_chunk]]
+            self.futures.append(self.pool.submit(_prepare_chunk, paths))
+            self.next_chunk += 1
+
+    def results(self) -> Iterator[Result]:
+        intake = self.intake
+        finisher = intake._start_finisher(self.fin_q, self.done_q)
+        feeder = threading.Thread(target=self._feed, name="intake-feeder", daemon=True)
+        feeder.start()
+        taken = 0
+        try:
+            while taken < self.n:
+                res = intake._take_done(self.done_q)
+                taken += 1
+                self.room.release()
+                yield res
+        finally:
+            self.stop.set()
+            self.room.release(_IN_FLIGHT)  # a feeder waiting for room sees the stop
+            feeder.join()
+            self.fin_q.put(None)
+            finisher.join()
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            # stopped early: see every item already in the pipeline through (committed
+            # whole, or its blobs removed), unreported
+            for _ in range(self.fed - taken):
+                with contextlib.suppress(Exception):
+                    intake._take_done(self.done_q)
+
+    def _feed(self) -> None:
+        """Every item into the pipeline, in order: exactly one result each."""
+        fed = 0  # items put into the pipeline (or reported)
+        try:
+            while self.futures and not self.stop.is_set():
+                fut = self.futures[0]
+                try:
+                    outcomes = fut.result()
+                except Exception:  # the pool broke (a worker died): go on here
+                    break
+                self.futures.popleft()
+                with contextlib.suppress(Exception):  # a broken pool: found above next
+                    self._submit_next()
+                for outcome in outcomes:
+                    self.room.acquire()
+                    if self.stop.is_set():
+                        _abort(outcome)
+                        continue
+                    self._hand(self.specs[fed], outcome)
+                    fed += 1
+            while fed < self.n:
+                self.room.acquire()
+                if self.stop.is_set():
+                    break
+                self.intake._stage_bulk(self.specs[fed], self.fin_q, self.done_q)
+                fed += 1
+        except BaseException as e:  # never leave the reporting loop waiting
+            for spec in self.specs[fed:]:
+                self.done_q.put((spec, None, [], e))
+            fed = self.n
+        finally:
+            self.fed = fed
+            for fut in self.futures:  # stopped early or broken: remove what they wrote
+                if not fut.cancel():
+                    with contextlib.suppress(Exception):
+                        for outcome in fut.result():
+                            _abort(outcome)
+
+    def _hand(self, spec: ItemSpec, outcome: _Ready | list[tuple[str, str]] | Exception
+              ) -> None:
+        if isinstance(outcome, Exception):
+            self.done_q.put((spec, None, [], outcome))
+            return
+        if isinstance(outcome, list):
+            refused = SubmissionRefused([FileFailure(f, r) for f, r in outcome])
+            self.done_q.put((spec, None, [], refused))
+            return
+        body = outcome.body
+        if spec.sign_key is not None:
+            body["submitter"] = sign_submission(outcome.evidence_id,
+                                                body["metadata_commitment"], body["files"],
+                                                spec.sign_key)
+        held: list[str] = []
+        for f in body["files"]:
+            self.intake._hold(held, f["sha256"])
+        staged = _Staged(spec, [Path(p) for p in spec.files], outcome.stats,
+                         outcome.evidence_id, body, outcome.metadata_jcs, outcome.salt,
+                         outcome.warnings, pending=outcome.pending)
+        self.fin_q.put((spec, staged, held))
+
+
+def _abort(outcome: Any) -> None:
+    if isinstance(outcome, _Ready):
+        for p in outcome.pending:
+            FilesystemBlobStore.abort(p)
