@@ -39,7 +39,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from evidence.ledger.blobs import FilesystemBlobStore
+from evidence.ledger.blobs import BlobRef, FilesystemBlobStore
 from evidence.ledger.blobs.filesystem import PendingBlob
 from evidence.ledger.intake.service import (
     FileFailure,
@@ -106,7 +106,7 @@ class _Ready(NamedTuple):
     salt: bytes
     stats: list[tuple[int, int]]
     warnings: list[str]
-    pending: list[PendingBlob]
+    pending: list[tuple[str, int, str, bool]]  # PendingBlob as (sha256, size, tmp, durable)
 
 
 class _Preparer(Intake):
@@ -116,6 +116,28 @@ class _Preparer(Intake):
 
     def __init__(self, store: FilesystemBlobStore, max_file_size: int) -> None:
         super().__init__(None, store, max_file_size=max_file_size)  # type: ignore[arg-type]
+        self.fs = store
+        self.dirs: set[str] = set()  # fan-out directories known to exist
+
+    def make_fanout(self, sha256: str) -> None:
+        """Create the blob's fan-out directory (``root/ab/cd``) here, so that naming the
+        blob in the importing process finds it: creating a directory costs the kernel an
+        inode allocation, most of what naming a blob costs in a young store. Harmless
+        if the item goes no further (an empty directory, as a deleted blob leaves); made
+        durable by the store's flush after naming, before the entry."""
+        leaf = os.path.dirname(self.fs.path_of(sha256))
+        if leaf in self.dirs:
+            return
+        try:
+            os.mkdir(leaf)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(os.path.dirname(leaf))
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(leaf)
+        self.dirs.add(leaf)
 
     def _discard(self, held: list[str]) -> None:
         pass
@@ -131,8 +153,11 @@ class _Preparer(Intake):
             return _portable(e)
         finally:
             self._release(held)
+        for p in s.pending:
+            with contextlib.suppress(OSError):  # then the store makes it, as usual
+                self.make_fanout(p.ref.sha256)
         return _Ready(s.evidence_id, s.body, s.metadata_jcs, s.salt, s.stats, s.warnings,
-                      s.pending)
+                      [(p.ref.sha256, p.ref.size, p.tmp, p.durable) for p in s.pending])
 
 
 def _portable(e: Exception) -> Exception:
@@ -220,7 +245,7 @@ class _Bulk:
 
     def _submit_next(self) -> None:
         if self.next_chunk < len(self.chunks):
-            paths = [Path(s.files[0]) for s in self.chunks[self.next_chunk]]
+            paths = [_path(s.files[0]) for s in self.chunks[self.next_chunk]]
             self.futures.append(self.pool.submit(_prepare_chunk, paths))
             self.next_chunk += 1
 
@@ -304,13 +329,22 @@ class _Bulk:
         held: list[str] = []
         for f in body["files"]:
             self.intake._hold(held, f["sha256"])
-        staged = _Staged(spec, [Path(p) for p in spec.files], outcome.stats,
+        staged = _Staged(spec, [_path(p) for p in spec.files], outcome.stats,
                          outcome.evidence_id, body, outcome.metadata_jcs, outcome.salt,
-                         outcome.warnings, pending=outcome.pending)
+                         outcome.warnings, pending=[_pending(p) for p in outcome.pending])
         self.fin_q.put((spec, staged, held))
+
+
+def _path(p: str | os.PathLike[str]) -> Path:
+    return p if isinstance(p, Path) else Path(p)
+
+
+def _pending(p: tuple[str, int, str, bool]) -> PendingBlob:
+    sha256, size, tmp, durable = p
+    return PendingBlob(BlobRef(sha256, size), tmp, durable)
 
 
 def _abort(outcome: Any) -> None:
     if isinstance(outcome, _Ready):
         for p in outcome.pending:
-            FilesystemBlobStore.abort(p)
+            FilesystemBlobStore.abort(_pending(p))
