@@ -6,15 +6,18 @@
    Target: >= 80% of the single-pass SHA-256 limit measured here, peak < 100 MB. The
    machine's real limit is the slower of SHA-256 and writing 1 GiB durably to this disk
    (measured with ``dd ... conv=fsync``, through the page cache and with direct I/O).
-2. Many small files (default 10,000) with ``evidence submit --each`` semantics
-   (``Intake.submit_many``). Target: >= 2,000 items/s. Printed beside it: CPU time per
-   item (the figure to compare between runs on a shared machine) and what creating one
-   file costs the kernel here (each item creates a blob file and, in a young store, a
-   fan-out directory: ext4 without a journal scans recently deleted inodes on every
-   allocation, so this cost grows after big deletions, e.g. a previous run's cleanup).
+2. Many small files (default 10,000) with ``evidence submit --each``'s code
+   (:func:`evidence.ledger.intake.bulk.submit_each`: worker processes, or with
+   ``--path threads`` the in-process path). Target: >= 2,000 items/s. Printed beside
+   it: CPU time per item, of all processes and of the importing one (the figures to
+   compare between runs on a shared machine), and what creating one file costs the
+   kernel here (each item creates a blob file and, in a young store, a fan-out
+   directory: ext4 without a journal scans recently deleted inodes on every
+   allocation, so this cost grows after big deletions, e.g. a previous run's cleanup;
+   compare paths alternately in one run: ``--path threads,processes,threads,processes``).
 
-    .venv/bin/python scripts/bench_intake.py [--size-mib 1024] [--files 10000]
-        [--workers 16] [--dir /var/tmp]
+    .venv/bin/python scripts/bench_intake.py [--only all|large|small] [--size-mib 1024]
+        [--files 10000] [--workers N] [--path processes|threads,...] [--dir /var/tmp]
 
 The working directory should be on the disk the blob store would use (not tmpfs, or
 fsync is free and the figures flatter us).
