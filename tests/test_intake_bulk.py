@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from evidence.ledger.blobs import FilesystemBlobStore
 from evidence.ledger.intake import Intake, Submitted, expand_each
 from evidence.ledger.intake.bulk import _Bulk, submit_each
-from evidence.ledger.intake.service import ItemSpec, iter_blobs
+from evidence.ledger.intake.service import iter_blobs
 from evidence.ledger.log import Ledger
 from evidence.verify.commitment import verify_commitment
 from evidence.verify.entry import parse_entry
@@ -202,8 +202,7 @@ def test_a_worker_killed_mid_import_is_replaced_by_this_process(
     for i in range(600):
         (top / f"f{i:04d}.txt").write_text(f"item {i}\n")
     paths = sorted(top.iterdir())
-    bulk = _Bulk(intake, [ItemSpec(files=[p], kind="document", case="C", principal="p")
-                          for p in paths], 2)
+    bulk = _Bulk(intake, paths, {"kind": "document", "case": "C", "principal": "p"}, 2)
     victim = next(iter(bulk.pool._processes))  # started: the pool forks on first use
     os.kill(victim, signal.SIGKILL)
     results = list(bulk.results())

@@ -83,14 +83,15 @@ def submit_each(intake: Intake, paths: Sequence[str | os.PathLike[str]],
     thread (the caller may start a progress bar's thread next). Iterate to the end (or
     close the iterator): that stops them."""
     workers = default_workers() if workers is None else workers
-    specs = [ItemSpec(files=[p], **spec) for p in paths]
-    if (workers <= 1 or len(specs) < max(1, min_parallel)
+    paths = [_path(p) for p in paths]
+    in_process = (ItemSpec(files=[p], **spec) for p in paths)
+    if (workers <= 1 or len(paths) < max(1, min_parallel)
             or not isinstance(intake.store, FilesystemBlobStore)):
-        return intake.submit_many(specs, workers=IN_PROCESS_THREADS)
+        return intake.submit_many(in_process, workers=IN_PROCESS_THREADS)
     try:
-        bulk = _Bulk(intake, specs, workers)
+        bulk = _Bulk(intake, paths, spec, workers)
     except (OSError, NotImplementedError):  # no working multiprocessing here
-        return intake.submit_many(specs, workers=IN_PROCESS_THREADS)
+        return intake.submit_many(in_process, workers=IN_PROCESS_THREADS)
     return bulk.results()
 
 
@@ -215,14 +216,14 @@ class _Bulk:
     before any thread of ours); a feeder thread takes their results in order and puts
     each item into the intake pipeline; :meth:`results` reports them."""
 
-    def __init__(self, intake: Intake, specs: list[ItemSpec], workers: int) -> None:
+    def __init__(self, intake: Intake, paths: list[Path], spec: Mapping[str, Any],
+                 workers: int) -> None:
         self.intake = intake
-        self.specs = specs
-        self.n = len(specs)
-        self.chunks = [specs[i:i + _CHUNK] for i in range(0, len(specs), _CHUNK)]
-        shared = {k: getattr(specs[0], k) for k in ("kind", "case", "principal", "title",
-                                                    "meta", "source_url", "captured_at",
-                                                    "dns_records", "strict_metadata")}
+        self.paths = paths
+        self.spec = dict(spec)
+        self.n = len(paths)
+        self.chunks = [paths[i:i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
+        shared = {**self.spec, "sign_key": None}  # the key stays here
         store = intake.store
         assert isinstance(store, FilesystemBlobStore)
         self.pool = ProcessPoolExecutor(
@@ -243,10 +244,13 @@ class _Bulk:
             self.pool.shutdown(wait=True, cancel_futures=True)
             raise
 
+    def _item(self, i: int) -> ItemSpec:
+        return ItemSpec(files=[self.paths[i]], **self.spec)
+
     def _submit_next(self) -> None:
         if self.next_chunk < len(self.chunks):
-            paths = [_path(s.files[0]) for s in self.chunks[self.next_chunk]]
-            self.futures.append(self.pool.submit(_prepare_chunk, paths))
+            self.futures.append(self.pool.submit(_prepare_chunk,
+                                                 self.chunks[self.next_chunk]))
             self.next_chunk += 1
 
     def results(self) -> Iterator[Result]:
@@ -292,17 +296,17 @@ class _Bulk:
                     if self.stop.is_set():
                         _abort(outcome)
                         continue
-                    self._hand(self.specs[fed], outcome)
+                    self._hand(self._item(fed), outcome)
                     fed += 1
             while fed < self.n:
                 self.room.acquire()
                 if self.stop.is_set():
                     break
-                self.intake._stage_bulk(self.specs[fed], self.fin_q, self.done_q)
+                self.intake._stage_bulk(self._item(fed), self.fin_q, self.done_q)
                 fed += 1
         except BaseException as e:  # never leave the reporting loop waiting
-            for spec in self.specs[fed:]:
-                self.done_q.put((spec, None, [], e))
+            for i in range(fed, self.n):
+                self.done_q.put((self._item(i), None, [], e))
             fed = self.n
         finally:
             self.fed = fed
