@@ -117,8 +117,11 @@ class _Preparer(Intake):
 
     def __init__(self, store: FilesystemBlobStore, max_file_size: int) -> None:
         super().__init__(None, store, max_file_size=max_file_size)  # type: ignore[arg-type]
-        self.fs = store
         self.dirs: set[str] = set()  # fan-out directories known to exist
+        # root/ab/cd, as the store lays blobs out (checked once: no pathlib per item)
+        self.root = os.fspath(store.root)
+        self.fanout_known = (os.path.dirname(os.fspath(store.path_of("0" * 64)))
+                             == f"{self.root}/00/00")
 
     def make_fanout(self, sha256: str) -> None:
         """Create the blob's fan-out directory (``root/ab/cd``) here, so that naming the
@@ -126,8 +129,8 @@ class _Preparer(Intake):
         inode allocation, most of what naming a blob costs in a young store. Harmless
         if the item goes no further (an empty directory, as a deleted blob leaves); made
         durable by the store's flush after naming, before the entry."""
-        leaf = os.path.dirname(self.fs.path_of(sha256))
-        if leaf in self.dirs:
+        leaf = f"{self.root}/{sha256[0:2]}/{sha256[2:4]}"
+        if leaf in self.dirs or not self.fanout_known:
             return
         try:
             os.mkdir(leaf)
