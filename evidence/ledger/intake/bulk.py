@@ -188,7 +188,10 @@ def _init_worker(parent: int, root: str, max_file_size: int, spec: dict[str, Any
 
 def _die_with_parent(parent: int) -> None:
     """A worker must not outlive a killed import (it would hold the import's stdout
-    open and go on writing temporary files): on Linux the kernel kills it then."""
+    open and go on writing temporary files): on Linux the kernel kills it then. (The
+    kernel watches the thread that started the worker: the one that called
+    :func:`submit_each`; were it to end first, the pool breaks and the import goes on
+    in-process.)"""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
