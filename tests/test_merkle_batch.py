@@ -154,3 +154,21 @@ def test_transparency_dev_vectors(path: Path) -> None:
     want = _verdict(merkle.verify_inclusion, args[0], size, args[1], args[2], root)
     assert _verdict(batch.verify, *args) == want
     assert (want is not None) == bool(case["wantErr"])
+
+
+def test_mutable_hashes_are_checked_but_never_remembered() -> None:
+    """A bytearray in a proof is a valid hash, but it could change after the check: the
+    batch must not believe it later."""
+    n = 1 << 10
+    leaves = _tree(n)
+    root = merkle.root(leaves)
+    fetch = _stored_fetch(leaves)
+    batch = InclusionBatch(n, root)
+    proof = [bytearray(h) for h in merkle.inclusion_proof(9, n, fetch)]
+    batch.verify(9, leaves[9], proof)
+    assert not batch._known
+    proof[-1][0] ^= 1  # the caller changes its buffer afterwards
+    with pytest.raises(VerificationError, match="gives root"):
+        batch.verify(9, leaves[9], proof)
+    with pytest.raises(VerificationError, match="gives root"):
+        merkle.verify_inclusion(9, n, leaves[9], proof, root)

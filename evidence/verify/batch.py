@@ -32,6 +32,7 @@ from evidence.verify.merkle import MAX_TREE_SIZE, check_inclusion_shape
 _NODE_STATE = hashlib.sha256(NODE_PREFIX)
 
 DEFAULT_REMEMBER = 1 << 18
+_BYTES = frozenset({bytes})
 
 
 class InclusionBatch:
@@ -62,14 +63,22 @@ class InclusionBatch:
         path: list[tuple[int, int, bytes]] = []  # (key, step, hash) worth remembering
 
         inner = (index ^ (size - 1)).bit_length()
-        for level in range(inner):
-            if level >= low:
-                key = (index >> level) << 6 | level
-                seen = known.get(key)
-                if seen is not None and seen[0] == r and seen[1][seen[2]:] == proof[level:]:
-                    self._learn(path, proof)
-                    return
-                path.append((key, level, r))
+        for level in range(min(low, inner)):  # too low to be remembered: just hash
+            h = node()
+            if (index >> level) & 1:
+                h.update(proof[level])
+                h.update(r)
+            else:
+                h.update(r)
+                h.update(proof[level])
+            r = h.digest()
+        for level in range(min(low, inner), inner):
+            key = (index >> level) << 6 | level
+            seen = known.get(key)
+            if seen is not None and seen[0] == r and seen[1][seen[2]:] == proof[level:]:
+                self._learn(path, proof)
+                return
+            path.append((key, level, r))
             h = node()
             if (index >> level) & 1:
                 h.update(proof[level])
@@ -101,9 +110,13 @@ class InclusionBatch:
         self._learn(path, proof)
 
     def _learn(self, path: list[tuple[int, int, bytes]], proof: tuple[bytes, ...]) -> None:
-        """Remember a path that is known to end in the root (until the budget is spent)."""
+        """Remember a path that is known to end in the root (until the budget is spent).
+        Only immutable hashes are kept: a bytearray changed later must not change what
+        the batch believes."""
         known = self._known
         room = self._remember - len(known)
+        if not path or room <= 0 or not {*map(type, proof)} <= _BYTES:
+            return
         for key, step, r in path:
             if room <= 0:
                 return

@@ -40,7 +40,6 @@ _NODE_STATE = hashlib.sha256(NODE_PREFIX)
 MAX_TREE_SIZE = 2**64 - 1
 """Sizes and indexes are unsigned 64-bit integers, as in every RFC 6962 log."""
 
-_BYTES = frozenset({bytes})
 _HASH_LEN = frozenset({HASH_SIZE})
 
 
@@ -317,16 +316,20 @@ def check_inclusion_shape(index: int, size: int, leaf: bytes, proof: Sequence[by
     # The common case in a few C-level checks (this runs once per proof and
     # used to cost as much as hashing half the path); anything unusual takes
     # the long way below, which names the exact problem.
-    if (
-        type(index) is int
-        and type(size) is int
-        and 0 <= index < size <= MAX_TREE_SIZE
-        and type(leaf) is bytes
-        and len(leaf) == HASH_SIZE
-        and len(proof) == _inclusion_proof_size(index, size)
-        and {*map(type, proof)} <= _BYTES
-        and {*map(len, proof)} <= _HASH_LEN
-    ):
+    try:
+        fast = (
+            type(index) is int
+            and type(size) is int
+            and 0 <= index < size <= MAX_TREE_SIZE
+            and type(leaf) is bytes
+            and len(leaf) == HASH_SIZE
+            and len(proof) == _inclusion_proof_size(index, size)
+            and len(b"".join(proof)) == HASH_SIZE * len(proof)  # bytes-like, or TypeError
+            and {*map(len, proof)} <= _HASH_LEN
+        )
+    except TypeError:  # an element that is not bytes-like: named below
+        fast = False
+    if fast:
         return leaf
     _check_size(size)
     _check_size(index, "leaf index")
@@ -381,7 +384,8 @@ def verify_inclusion(
     index: int, size: int, leaf: bytes, proof: Sequence[bytes], expected_root: bytes
 ) -> None:
     """Raise unless ``proof`` shows leaf ``index`` is in the tree with ``expected_root``."""
-    expected_root = hash32(expected_root, "root hash")
+    if type(expected_root) is not bytes or len(expected_root) != HASH_SIZE:
+        expected_root = hash32(expected_root, "root hash")
     got = root_from_inclusion_proof(index, size, leaf, proof)
     if got != expected_root:
         raise RootMismatch(
