@@ -137,3 +137,31 @@ def test_large_and_small_blobs_finished_together(tmp_path: Path) -> None:
     assert store.finish_many([again]) == [None]
     assert again.ref.sha256 == hashlib.sha256(big).hexdigest()
     assert list((tmp_path / "blobs" / ".tmp").iterdir()) == []
+
+
+def test_a_durable_blob_is_named_without_a_filesystem_wide_flush(tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    """A large blob made durable by its own fdatasync needs only its name made durable:
+    the directories it hangs from are synced, not the whole filesystem (which would also
+    write out everything else dirty, such as a just-written source file)."""
+    from evidence.ledger.blobs import filesystem
+
+    store = FilesystemBlobStore(tmp_path / "blobs")
+    synced: list[str] = []
+    real = filesystem._fsync_dir
+    monkeypatch.setattr(filesystem, "_fsync_dir", lambda d: (synced.append(str(d)), real(d)))
+    flushes: list[int] = []
+    monkeypatch.setattr(store._durable, "wait", lambda: flushes.append(1))
+    big = os.urandom(LARGE_BLOB + 5000)
+    pending = store.put_pending(io.BytesIO(big))
+    assert pending.durable
+    assert store.finish_many([pending]) == [None]
+    final = store.path_of(pending.ref.sha256)
+    assert flushes == []
+    assert synced == [str(final.parent), str(final.parent.parent), str(tmp_path / "blobs")]
+    assert final.read_bytes() == big
+    # with a small blob in the same group, the shared flushes are used as before
+    synced.clear()
+    group = [store.put_pending(io.BytesIO(big[:-1])), store.put_pending(io.BytesIO(b"x"))]
+    assert store.finish_many(group) == [None, None]
+    assert len(flushes) == 2 and synced == []
