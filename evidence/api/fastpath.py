@@ -3,18 +3,22 @@ proof of ``seq`` to it.
 
 An ASGI middleware answers ``GET /checkpoint``, ``GET /v1/log/checkpoint`` and
 ``GET /v1/log/proof/inclusion?seq=N`` itself when, and only when, everything needed is
-already in memory (the latest checkpoint read less than ``LATEST_TTL`` ago, every node
-of the proof cached) and the query is exactly ``seq=<decimal>``. It produces the same
-bytes as the FastAPI routes (the same :class:`ProofCache` call, the same JSON), without
-request validation, dependency resolution or a worker-thread hop. Anything else (other
-parameters, errors, a cache miss) goes to the FastAPI route, which stays the one place
+already in memory (the latest checkpoint read less than ``LATEST_TTL`` ago) and the
+query is exactly ``seq=<decimal>``; nodes of the proof not cached yet are loaded with the
+route's one query in a worker thread. It produces the same bytes as the FastAPI routes
+(the same :class:`ProofCache` calls, the same JSON), without request validation,
+dependency resolution or, when everything is cached, a worker-thread hop. Anything
+else (other parameters, errors) goes to the FastAPI route, which stays the one place
 for validation, errors and the OpenAPI description.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -37,6 +41,8 @@ class FastPath:
                 answer = None
                 if path == "/v1/log/proof/inclusion":
                     answer = self._inclusion(svc, scope.get("query_string", b""))
+                    if isinstance(answer, _Missing):
+                        answer = await self._load_and_answer(svc, answer)
                 elif path in ("/checkpoint", "/v1/log/checkpoint") and not scope.get(
                         "query_string"):
                     cp = svc.latest_cached()
@@ -63,10 +69,36 @@ class FastPath:
             cache = svc.proofs
             nodes, missing = cache.collect(cache.inclusion_ids(seq, cp.size, with_root=False))
             if missing:
-                return None
-            doc = {**cache.inclusion(seq, cp.size, nodes, cp.root), "checkpoint": cp.note}
-            body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
-            self._bodies[key] = body
-            if len(self._bodies) > self._max:
-                self._bodies.popitem(last=False)
+                return _Missing(seq, cp, nodes, missing)
+            body = self._render(svc, seq, cp, nodes)
         return body, _JSON
+
+    async def _load_and_answer(self, svc, m: _Missing):  # type: ignore[no-untyped-def]
+        """A proof to the latest checkpoint with nodes not cached yet: the one query the
+        route would make, in a worker thread, then the same bytes. Any failure goes to
+        the route, which reports it (the sizes come from a committed checkpoint, so no
+        size check is needed)."""
+        loop = asyncio.get_running_loop()
+        try:
+            m.nodes.update(await loop.run_in_executor(svc.executor, svc.proofs.load, m.missing))
+            return self._render(svc, m.seq, m.cp, m.nodes), _JSON
+        except Exception:
+            return None
+
+    def _render(self, svc, seq: int, cp, nodes) -> bytes:  # type: ignore[no-untyped-def]
+        doc = {**svc.proofs.inclusion(seq, cp.size, nodes, cp.root), "checkpoint": cp.note}
+        body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+        self._bodies[(seq, cp.size)] = body
+        if len(self._bodies) > self._max:
+            self._bodies.popitem(last=False)
+        return body
+
+
+@dataclass
+class _Missing:
+    """A proof the fast path can answer after loading ``missing`` nodes."""
+
+    seq: int
+    cp: Any
+    nodes: dict[Any, bytes]
+    missing: list[Any]
