@@ -33,9 +33,7 @@ before the quick pass existed; tests hold the two to the same verdicts.
 from __future__ import annotations
 
 import heapq
-import multiprocessing
 import os
-import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -48,6 +46,7 @@ from evidence.ledger.audit_scan import Span, connect_args, open_worker, scan_in_
 from evidence.ledger.db import read_transaction
 from evidence.ledger.schema import entries, nodes
 from evidence.ledger.store import iter_checkpoints, iter_entries, read_state
+from evidence.ledger.workers import worker_context as _worker_context
 from evidence.verify.checkpoint import verify_checkpoint
 from evidence.verify.entry import LogBroken, LogPosition, check_entries
 from evidence.verify.errors import VerificationError
@@ -204,17 +203,6 @@ def _quick_pass(engine: Engine, size: int, roots: dict[int, bytes], suspects: Se
     if bad < len(spans):
         return starts[bad]
     return LogPosition(size, prev, last_time, tuple(end_edge))
-
-
-def _worker_context() -> multiprocessing.context.BaseContext:
-    """Fork when this process runs no other thread (``evidence audit``): a worker is
-    ready in milliseconds instead of the ~0.3 s a fresh interpreter takes to import
-    us, a tenth of a million-entry audit. With other threads (a server's sequencer,
-    say) a forked child could inherit a lock held mid-operation: spawn a clean
-    interpreter then. Workers open their own connections either way."""
-    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("spawn")
 
 
 def _run(engine: Engine, jobs: list[tuple[Any, ...]], workers: int) -> Iterator[Span]:

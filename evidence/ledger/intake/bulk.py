@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import multiprocessing
 import os
 import pickle
 import queue
@@ -50,6 +49,7 @@ from evidence.ledger.intake.service import (
     Submitted,
     _Staged,
 )
+from evidence.ledger.workers import worker_context as _worker_context
 from evidence.verify.submission import sign_submission
 
 MIN_PARALLEL = 200  # fewer files: starting workers costs more than they save
@@ -206,15 +206,6 @@ def _prepare_chunk(paths: list[Path]) -> list[_Ready | list[tuple[str, str]] | E
 
 
 # --- in the importing process ------------------------------------------------------------
-
-
-def _worker_context() -> multiprocessing.context.BaseContext:
-    """Fork when this process runs no other thread (a worker is ready at once); with
-    other threads (a sequencer, say) a forked child could inherit a lock held
-    mid-operation: spawn a clean interpreter then (as :mod:`evidence.ledger.audit`)."""
-    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("spawn")
 
 
 class _Bulk:
