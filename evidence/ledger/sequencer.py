@@ -341,8 +341,7 @@ def insert_rows(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> 
         except dbapi.Error as e:  # the same error type as any other statement's
             raise DBAPIError.instance(sql, None, e, dbapi.Error) from e
         return
-    marks = ",".join([_mark(conn)] * len(table.c))
-    conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", rows)
+    conn.exec_driver_sql(_insert_sql(conn, table, tuple(c.name for c in table.c)), rows)
 
 
 def _mark(conn: Connection) -> str:

@@ -63,22 +63,14 @@ class InclusionBatch:
         path: list[tuple[int, int, bytes]] = []  # (key, step, hash) worth remembering
 
         inner = (index ^ (size - 1)).bit_length()
-        for level in range(min(low, inner)):  # too low to be remembered: just hash
-            h = node()
-            if (index >> level) & 1:
-                h.update(proof[level])
-                h.update(r)
-            else:
-                h.update(r)
-                h.update(proof[level])
-            r = h.digest()
-        for level in range(min(low, inner), inner):
-            key = (index >> level) << 6 | level
-            seen = known.get(key)
-            if seen is not None and seen[0] == r and seen[1][seen[2]:] == proof[level:]:
-                self._learn(path, proof)
-                return
-            path.append((key, level, r))
+        for level in range(inner):
+            if level >= low:  # below it, too many nodes to remember: just hash
+                key = (index >> level) << 6 | level
+                seen = known.get(key)
+                if seen is not None and seen[0] == r and seen[1][seen[2]:] == proof[level:]:
+                    self._learn(path, proof)
+                    return
+                path.append((key, level, r))
             h = node()
             if (index >> level) & 1:
                 h.update(proof[level])
