@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import binascii
 import functools
+import itertools
 import json
 import json.encoder as _json_encoder
 import re
@@ -25,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from evidence.verify.errors import EntryError
-from evidence.verify.hashing import ZERO_HASH_HEX, Hash32, hash32, leaf_hash
+from evidence.verify.hashing import ZERO_HASH_HEX, Hash32, hash32, leaf_hash, leaf_hashes
 from evidence.verify.merkle import CompactRange
 
 ENTRY_VERSION = 1
@@ -335,6 +336,27 @@ def quick_entry(data: bytes, prev: bytes) -> tuple[int, str] | None:
     parse_entry). A property test holds this to parse_entry on valid and mutated
     entries.
     """
+    head = _quick_head(data, prev)
+    if head is None:
+        return None
+    seq, time, cut = head
+    try:
+        text = data[len(_QUICK_HEAD):cut].decode("utf-8")
+        # ASCII text: every key is ASCII once the body is canonical (JCS writes
+        # non-ASCII characters as they are, never as escapes)
+        body, end = (_QUICK_BODY if text.isascii() else _QUICK_BODY_KEYS).raw_decode(text)
+    except (UnicodeDecodeError, ValueError, RecursionError, EntryError):
+        return None
+    if end != len(text) or type(body) is not dict:
+        return None
+    if ("".join(_quick_jcs(body, 0)) if _quick_jcs else _JSON.encode(body)) != text:
+        return None
+    return seq, time
+
+
+def _quick_head(data: bytes, prev: bytes) -> tuple[int, str, int] | None:
+    """``(seq, time, where the body ends)`` when everything of ``data`` but its body is
+    as :func:`parse_entry` wants it, with ``prev`` the leaf hash ``prev``; else None."""
     if type(data) is not bytes or len(data) > MAX_ENTRY_SIZE or not data.startswith(_QUICK_HEAD):
         return None
     cut = data.rfind(b',"prev":"')  # in a valid entry, the one before the tail
@@ -348,18 +370,83 @@ def quick_entry(data: bytes, prev: bytes) -> tuple[int, str] | None:
     seq = int(seq_digits)
     if time is None or seq > MAX_SAFE_INTEGER:
         return None
+    return seq, time, cut
+
+
+def quick_entries(datas: Sequence[bytes], prev: bytes, seq: int,
+                  time: str) -> tuple[list[Hash32], str] | None:
+    """Leaf hashes of ``datas`` and the last one's time when they are consecutive
+    entries that :func:`parse_entry` accepts, numbered from ``seq``, chained from
+    the leaf hash ``prev``, with times never going back from ``time``; ``None`` when
+    the quick way cannot vouch for all of that (then check entry by entry).
+
+    :func:`quick_entry` for a run of entries (an audit reads thousands at a time):
+    the headers are checked one by one, but the bodies are parsed as one JSON array,
+    which costs half as much as parsing each alone. Each body is then re-encoded on
+    its own and compared with its own bytes, so a body that is not one canonical
+    object cannot lean on its neighbours; a property test holds this to parse_entry
+    on valid and mutated runs.
+    """
+    if not datas:
+        return [], time
+    if set(map(type, datas)) != {bytes} or seq + len(datas) - 1 > MAX_SAFE_INTEGER:
+        return None
+    hashes = leaf_hashes(datas)
+    bodies = []
+    # Each tail is known up to its time and type (prev and seq are expected), so it is
+    # compared, not matched: its time and type are then checked as quick_entry does.
+    for data, before in zip(datas, map(binascii.b2a_hex, [prev, *hashes[:-1]]), strict=True):
+        cut = data.rfind(b',"prev":"')
+        lead = b'%s%s","seq":%d,"time":"' % (b',"prev":"', before, seq)
+        at = cut + len(lead) + 27  # where '","type":"' must follow the time
+        if (cut <= len(_QUICK_HEAD) or not data.startswith(lead, cut)
+                or not data.startswith(b'","type":"', at) or not data.endswith(b'","v":1}')
+                or not data.startswith(_QUICK_HEAD) or len(data) > MAX_ENTRY_SIZE):
+            return None
+        stated = _quick_fields(data[at - 27:at], data[at + 10:-8])
+        if stated is None or stated < time:
+            return None
+        seq, time = seq + 1, stated
+        bodies.append(data[len(_QUICK_HEAD):cut])
+    return (hashes, time) if _canonical_bodies(bodies) else None
+
+
+_QUICK_BODY_INTS = json.JSONDecoder(parse_float=_reject_float, parse_constant=_reject_float)
+"""Integers parsed in C, without a call of _checked_int each: for runs in which
+:data:`_LONG_NUMBERS` finds no integer that could be out of range."""
+_NUMBER_SHAPE = bytes(48 if 48 <= c <= 57 else 58 if c in b":,[" else 45 if c == 45 else 120
+                      for c in range(256))
+_LONG_NUMBERS = re.compile(rb":-?0{16}")
+"""In canonical JSON a number follows ``:``, ``,`` or ``[`` (all ``:`` after
+:data:`_NUMBER_SHAPE`; digits become ``0``), so an integer outside +/-(2^53-1), which
+has 16 or more digits, shows as this pattern (searched from colon to colon). A string
+that merely looks like it costs only the slower parse; a body that is not canonical
+fails its comparison anyway."""
+
+
+def _canonical_bodies(bodies: list[bytes]) -> bool:
+    """Whether each of ``bodies`` is the JCS of a JSON object that obeys the house rules."""
+    if not bodies:
+        return True
+    joined = b",".join(bodies)
     try:
-        text = data[len(_QUICK_HEAD):cut].decode("utf-8")
-        # ASCII text: every key is ASCII once the body is canonical (JCS writes
-        # non-ASCII characters as they are, never as escapes)
-        body, end = (_QUICK_BODY if text.isascii() else _QUICK_BODY_KEYS).raw_decode(text)
-    except (UnicodeDecodeError, ValueError, RecursionError, EntryError):
-        return None
-    if end != len(text) or type(body) is not dict:
-        return None
-    if ("".join(_quick_jcs(body, 0)) if _quick_jcs else _JSON.encode(body)) != text:
-        return None
-    return seq, time
+        text = joined.decode("utf-8")
+        if not text.isascii():
+            decoder = _QUICK_BODY_KEYS  # every object's keys checked by the hook
+        else:
+            long_numbers = _LONG_NUMBERS.search(joined.translate(_NUMBER_SHAPE))
+            decoder = _QUICK_BODY if long_numbers else _QUICK_BODY_INTS
+        values, end = decoder.raw_decode(f"[{text}]")
+        if end != len(text) + 2 or len(values) != len(bodies) or set(map(type, values)) != {dict}:
+            return False
+        if _quick_jcs is None:
+            encoded = [_JSON.encode(v).encode("utf-8") for v in values]
+        else:
+            encoded = list(map(str.encode, map("".join, map(_quick_jcs, values,
+                                                             itertools.repeat(0)))))
+    except (ValueError, RecursionError, EntryError):  # decode, encode, parse, house rules
+        return False
+    return encoded == bodies
 
 
 # --- a whole log -------------------------------------------------------------------

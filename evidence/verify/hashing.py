@@ -11,7 +11,8 @@ leaves or nodes on its own.
 from __future__ import annotations
 
 import hashlib
-from typing import NewType
+from collections.abc import Iterable
+from typing import NewType, cast
 
 from evidence.verify.errors import MalformedInput
 
@@ -62,6 +63,20 @@ def sha256(data: bytes) -> Hash32:
 def leaf_hash(entry_bytes: bytes) -> Hash32:
     """RFC 9162 leaf hash of one ledger entry's exact bytes."""
     return Hash32(hashlib.sha256(LEAF_PREFIX + entry_bytes).digest())
+
+
+def leaf_hashes(entries: Iterable[bytes]) -> list[Hash32]:
+    """:func:`leaf_hash` of each entry, in one comprehension (bulk checks of large logs
+    spend a tenth of a microsecond per entry on a call of leaf_hash)."""
+    sha, prefix = hashlib.sha256, LEAF_PREFIX
+    return cast(list[Hash32], [sha(prefix + e).digest() for e in entries])
+
+
+def node_hashes(lefts: Iterable[bytes], rights: Iterable[bytes]) -> list[Hash32]:
+    """:func:`node_hash` of each pair (to the shorter of the two): a level of a tree."""
+    sha, prefix = hashlib.sha256, NODE_PREFIX
+    return cast(list[Hash32], [sha(prefix + a + b).digest()
+                               for a, b in zip(lefts, rights, strict=False)])
 
 
 def node_hash(left: bytes, right: bytes) -> Hash32:
