@@ -85,7 +85,7 @@ def tamper(led: Ledger, kind: str, k: int) -> None:
                      "node negative": 1}[kind]
             idx = k >> level
             where = (nodes.c.level == level, nodes.c.idx == idx)
-            if kind == "node negative":  # neither pass looks at negative indexes
+            if kind == "node negative":  # caught by the end check, outside the tree
                 c.execute(insert(nodes).values(level=level, idx=-1 - k, hash=b"\6" * 32))
             elif kind == "node extra":
                 c.execute(insert(nodes).values(level=level, idx=(N >> level) + 1, hash=b"\2" * 32))
@@ -162,7 +162,7 @@ def test_quick_pass_in_process_names_what_the_reference_names(base: Path, tmp_pa
     with Ledger.open(d, read_only=True) as led:
         tamper(led, kind, k)
         want = reference(led)
-        for span, chunk in ((8, 5), (16, 3), (4, 100), (1 << 16, 5000)):
+        for span, chunk in ((8, 5), (16, 3), (4, 100), (32, 1), (1 << 16, 5000)):
             assert quick(led, span, workers=1, chunk=chunk) == want, (kind, k, span)
     shutil.rmtree(d.parent)
 
@@ -184,8 +184,9 @@ def test_clean_ledger_all_paths_agree(ledger: Ledger) -> None:
     ("byte", 8), ("byte", 7), ("byte+leaf", 15), ("byte+leaf", 16), ("delete", 8),
     ("delete", 7), ("delete", 15), ("delete", N - 1), ("swap", 7), ("swap", 15), ("leaf", 16),
     ("time", 8), ("time", 32), ("seq", 16), ("node", 15), ("node delete", 15), ("node high", 31),
-    ("node high", 63), ("node extra", 0), ("cp note", 7), ("cp signed", 7), ("cp signed", 20),
-    ("cp root", 14), ("cp size", 40), ("state hash", 0), ("state size-", 0), ("state size+", 0)])
+    ("node high", 63), ("node extra", 0), ("node negative", 0), ("cp note", 7), ("cp signed", 7),
+    ("cp signed", 20), ("cp root", 14), ("cp size", 40), ("state hash", 0), ("state size-", 0),
+    ("state size+", 0)])
 def test_worker_processes_name_what_the_reference_names(ledger: Ledger, kind: str,
                                                         k: int) -> None:
     tamper(ledger, kind, k)
@@ -210,3 +211,40 @@ def test_worker_processes_on_postgresql(pg_fresh_url: str, tmp_path: Path) -> No
         assert verdict(audit(led.engine, led.verifier, workers=2, span=8)) == want
     finally:
         led.close()
+
+
+def test_checkpoint_signed_while_the_audit_runs_is_no_fault(tmp_path: Path) -> None:
+    """On a live ledger the audit reads the size, then the checkpoints: a batch and its
+    checkpoint committed in between must not be reported as a checkpoint beyond the log
+    (the audit covers the size it read; the next audit covers the rest)."""
+    led = Ledger.create(tmp_path / "data", ORIGIN, checkpoint_interval=0)
+    led.append_many([("custody.note", {"i": i}) for i in range(5)])  # a checkpoint per batch
+    early = led.entry(4)
+    led.append_many([("custody.note", {"i": i}) for i in range(5, 9)])
+    assert led.latest_checkpoint().size == 9
+    real = audit_module.read_state
+    calls = []
+
+    def as_of_five(conn):  # type: ignore[no-untyped-def]
+        state = real(conn)
+        calls.append(state.size)
+        if len(calls) > 1:
+            return state  # later reads: the log as it is now
+        return type(state)(state.origin, state.log_vkey, 5, early.leaf_hash, early.time)
+
+    audit_module.read_state = as_of_five
+    try:
+        r = audit(led.engine, led.verifier, workers=1)
+    finally:
+        audit_module.read_state = real
+    assert r.ok, r.reason
+    assert r.size == 5 and r.entries_checked == 5
+    # a checkpoint beyond a log that really is that short is still a fault
+    with led.engine.begin() as c:
+        c.execute(update(log_state).values(size=5, last_leaf_hash=early.leaf_hash))
+        c.execute(delete(entries).where(entries.c.seq >= 5))
+        for level in range(1, 5):  # the nodes of the tree of 9 that the tree of 5 lacks
+            c.execute(delete(nodes).where(nodes.c.level == level, nodes.c.idx >= 5 >> level))
+    r = audit(led.engine, led.verifier, workers=1)
+    assert not r.ok and "checkpoint claims size 9" in r.reason
+    led.close()

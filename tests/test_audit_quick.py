@@ -19,6 +19,7 @@ from evidence.verify.entry import (
     encode_entry,
     format_time,
     parse_entry,
+    quick_entries,
     quick_entry,
 )
 from evidence.verify.errors import EntryError
@@ -51,6 +52,19 @@ SPLICES = [b" ", b'"', b"\\", b"0", b"1", b"9", b".", b"e", b"-", b",", b":", b"
            b'"a":1,', b'"prev":"', b',"prev":"' + b"0" * 64 + b'",']
 
 
+def mutate(data: bytearray, op: str, where: int, byte: int, splice: bytes) -> None:
+    """One edit of ``data`` in place: flip a byte, insert a splice, delete or cut."""
+    i = where % (len(data) + 1)
+    if op == "flip" and i < len(data):
+        data[i] = byte
+    elif op == "insert":
+        data[i:i] = splice
+    elif op == "delete":
+        del data[i:i + 1 + byte % 3]
+    elif op == "cut":
+        del data[i:]
+
+
 def reference(data: bytes, prev: bytes) -> tuple[int, str] | None:
     """What parse_entry and the chain check say: (seq, time) or None."""
     try:
@@ -76,15 +90,7 @@ def test_quick_entry_accepts_valid_entries(e, other: bytes) -> None:
 def test_quick_entry_vouches_only_for_what_parse_entry_accepts(e, edits) -> None:
     data = bytearray(e[0])
     for op, where, byte, splice in edits:
-        i = where % (len(data) + 1)
-        if op == "flip" and i < len(data):
-            data[i] = byte
-        elif op == "insert":
-            data[i:i] = splice
-        elif op == "delete":
-            del data[i:i + 1 + byte % 3]
-        elif op == "cut":
-            del data[i:]
+        mutate(data, op, where, byte, splice)
     mutated = bytes(data)
     quick = quick_entry(mutated, e[3])
     if quick is not None:
@@ -119,6 +125,120 @@ def test_quick_entry_big_valid_numbers_and_unicode() -> None:
     assert quick_entry(data, zero) == reference(data, zero) == (MAX_SAFE_INTEGER,
                                                                 "2026-02-03T01:02:03.000004Z")
     assert quick_entry(bytearray(data), zero) is None  # not bytes: the reference decides
+
+
+# --- quick_entries: runs of entries ----------------------------------------------------------
+
+
+def reference_run(datas: list[bytes], prev: bytes, seq: int, time: str):  # type: ignore[no-untyped-def]
+    """What parse_entry and the chain rules say of a run: (leaf hashes, last time) or None."""
+    hashes = []
+    for data in datas:
+        try:
+            e = parse_entry(data)
+        except EntryError:
+            return None
+        if e.prev != prev.hex() or e.seq != seq or e.time < time:
+            return None
+        prev, seq, time = e.leaf_hash, seq + 1, e.time
+        hashes.append(e.leaf_hash)
+    return hashes, time
+
+
+@st.composite
+def runs(draw) -> tuple[list[bytes], bytes, int]:
+    """A valid run: consecutive entries with bodies of every shape, chained from a random prev."""
+    n, seq = draw(st.integers(1, 8)), draw(st.integers(0, 10**6))
+    prev0 = prev = draw(st.binary(min_size=32, max_size=32))
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    out = []
+    for i in range(n):
+        moment += timedelta(microseconds=draw(st.sampled_from([0, 0, 1, 10**6])))
+        data = encode_entry(seq + i, format_time(moment), prev.hex(), draw(TYPES), draw(BODIES))
+        out.append(data)
+        prev = leaf_hash(data)
+    return out, prev0, seq
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(runs())
+def test_quick_entries_accepts_valid_runs(run) -> None:
+    datas, prev, seq = run
+    want = reference_run(datas, prev, seq, "")
+    assert want is not None
+    assert quick_entries(datas, prev, seq, "") == want
+    assert quick_entries(datas, prev, seq + 1, "") is None
+    assert quick_entries(datas, bytes(32) if prev != bytes(32) else b"\x01" * 32, seq, "") is None
+
+
+@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@given(runs(), st.lists(st.tuples(st.integers(0, 7), st.sampled_from(["flip", "insert", "delete",
+                                                                      "cut", "move"]),
+                                  st.integers(0, 10**6), st.integers(0, 255),
+                                  st.sampled_from(SPLICES)), min_size=1, max_size=3))
+def test_quick_entries_vouches_only_for_what_parse_entry_accepts(run, edits) -> None:
+    datas, prev, seq = run
+    datas = [bytearray(d) for d in datas]
+    for which, op, where, byte, splice in edits:
+        data = datas[which % len(datas)]
+        if op == "move":  # bytes cross from one body into its neighbour's
+            i = where % (len(data) + 1)
+            datas[(which + 1) % len(datas)][8:8] = data[i:]
+            del data[i:]
+        else:
+            mutate(data, op, where, byte, splice)
+    mutated = [bytes(d) for d in datas]
+    got = quick_entries(mutated, prev, seq, "")
+    if got is not None:
+        assert got == reference_run(mutated, prev, seq, "")
+
+
+def _run_with(bodies: list[bytes]) -> tuple[list[bytes], bytes]:
+    """Entries around raw body texts, chained and numbered from 0 (whether or not the
+    bodies are valid: the point is what the checks make of them)."""
+    out, prev = [], bytes(32)
+    for i, body in enumerate(bodies):
+        data = (b'{"body":' + body + b',"prev":"' + prev.hex().encode() + b'","seq":'
+                + str(i).encode() + b',"time":"2026-02-03T01:02:03.000004Z","type":"a.b","v":1}')
+        out.append(data)
+        prev = leaf_hash(data)
+    return out, bytes(32)
+
+
+@pytest.mark.parametrize("bodies", [
+    # a body that is no object alone, made whole by its neighbour: as one JSON array the
+    # run parses to as many objects as there are entries, each re-encoding to a neighbour
+    [b'{"a":[{"b":1}', b'{}]}', b'{"x":1},{"y":2}'],
+    [b'{"a":[1', b'2]}', b'{"c":3},{"d":4}'],
+    [b'{"a":1}', b'{"n":9007199254740992}'],  # out of the I-JSON range
+    [b'{"a":1}', b'{"n":[-9007199254740992]}'],
+    [b'{"a":1}', b'{"n":1.5}'],
+    [b'{"a":1}', b'{"\xc3\xa9":1}'],  # a non-ASCII key
+    [b'{"a":1}', b'{"s":"\\ud800"}'],  # a lone surrogate
+    [b'{"a":1}', b'{"b":1,"a":2}'],  # key order
+    [b'{"a":1}', b'{"a":1,"a":1}'],  # a duplicate key
+    [b'{"a":1}', b' {"a":1}'],
+    [b'{"a":1}', b'[1]'],
+    [b'{"a":1}', b'{"a":"\xff"}'],  # not UTF-8
+    [b'{"a":' * 300 + b"1" + b"}" * 300],  # deeper than the reference parses? it decides
+])
+def test_quick_entries_refuses_like_parse_entry(bodies: list[bytes]) -> None:
+    datas, prev = _run_with(bodies)
+    want = reference_run(datas, prev, 0, "")
+    got = quick_entries(datas, prev, 0, "")
+    assert got is None or got == want
+    if want is None:
+        assert got is None
+
+
+def test_quick_entries_takes_valid_long_numbers_and_unicode() -> None:
+    bodies = [b'{"n":9007199254740991}', b'{"n":-9007199254740991,"s":"\xe4\xb9\xa6"}',
+              b'{"s":"x:1234567890123456789"}', b'{"a":[{"b":{"c":[]}}],"t":true,"z":null}']
+    datas, prev = _run_with(bodies)
+    want = reference_run(datas, prev, 0, "")
+    assert want is not None and quick_entries(datas, prev, 0, "") == want
+    assert quick_entries([bytearray(d) for d in datas], prev, 0, "") is None  # not bytes
+    assert quick_entries([], prev, 5, "t") == ([], "t")
 
 
 # --- check_entries resumed --------------------------------------------------------------------

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
-from evidence.verify.entry import parse_entry, quick_entry
+from evidence.verify.entry import parse_entry, quick_entries, quick_entry
 from evidence.verify.errors import EntryError
-from evidence.verify.hashing import leaf_hash, node_hash
+from evidence.verify.hashing import leaf_hash, node_hash, node_hashes
 
 
 @dataclass
@@ -59,15 +60,17 @@ def scan_span(conn: Any, start: int, end: int, sizes: frozenset[int], read: int,
 
     ``prev`` is the leaf hash (hex) before ``start`` when known (the log's first
     span), else None: the parent then checks the span's first ``prev`` and time.
-    ``sizes`` are tree sizes in ``(start, end]`` whose edge to report.
+    ``sizes`` are tree sizes in ``(start, end]`` whose edge to report. Entries are
+    read ``read`` at a time, rounded down to a power of two: each read is then a
+    perfect subtree (or the span's end), whose levels are hashed a level at a time.
     """
     dirty = Span(start, end, False)
     out = Span(start, end, True)
-    edge: list[bytes] = []
-    push, pop = edge.append, edge.pop
+    edge: list[bytes] = []  # perfect subtrees of the span's leaves so far, largest first
     last_time = ""
-    pos = start
     top = (end - start).bit_length() - 1  # the highest level inside the span
+    r = max(0, min(read.bit_length() - 1, top))  # the highest level inside one read
+    read = 1 << r
     prev_leaf = b"" if prev is None else bytes.fromhex(prev)
     cur = conn.cursor()
     try:
@@ -75,48 +78,97 @@ def scan_span(conn: Any, start: int, end: int, sizes: frozenset[int], read: int,
             hi = min(end, lo + read)
             cur.execute(f"SELECT leaf_hash, data FROM entries WHERE seq >= {lo:d} "
                         f"AND seq < {hi:d} ORDER BY seq")
-            made: list[list[bytes]] = [[] for _ in range(top + 1)]  # by level
-            for stored, data in cur.fetchall():
-                q = quick_entry(data, prev_leaf)
-                if q is None:  # the reference decides (and the first prev of a span)
-                    try:
-                        e = parse_entry(bytes(data))
-                    except EntryError:
-                        return dirty
-                    if pos == start and prev is None:
-                        out.first_prev, out.first_time = e.prev, e.time
-                    elif e.prev != prev_leaf.hex():
-                        return dirty
-                    q = e.seq, e.time
-                seq, time = q
-                if seq != pos or time < last_time:
+            rows = cur.fetchall()
+            if len(rows) != hi - lo:  # rows missing (a seq out of place fails below)
+                return dirty
+            stored = list(map(itemgetter(0), rows))
+            datas = list(map(itemgetter(1), rows))
+            del rows
+            first: list[bytes] = []
+            if lo == start and prev is None:  # the parent checks this entry's prev and time
+                try:
+                    e = parse_entry(bytes(datas[0]))
+                except EntryError:
                     return dirty
-                h = leaf_hash(data)
-                if h != stored:
+                if e.seq != lo:
                     return dirty
-                prev_leaf, last_time = h, time
-                i, level = pos - start, 0
+                out.first_prev, out.first_time = e.prev, e.time
+                first, prev_leaf, last_time = [e.leaf_hash], e.leaf_hash, e.time
+            got = _entries(datas[len(first):], prev_leaf, lo + len(first), last_time)
+            if got is None:
+                return dirty
+            hashes, last_time = got
+            hashes = first + hashes
+            if hashes != stored:
+                return dirty
+            prev_leaf = hashes[-1]
+            levels = [hashes]  # the read's leaves, then each level of nodes above them
+            for _ in range(r):
+                below = levels[-1]
+                levels.append(node_hashes(below[0::2], below[1::2]))
+            for s in sorted(x for x in sizes if lo < x < hi):
+                out.edges_at[s] = edge + _subtrees(levels, s - lo)
+            if hi - lo == read:  # a whole read: its root joins the span's edge
+                h, i, level = levels[r][0], (lo - start) >> r, r
                 while i & 1:
-                    h = node_hash(pop(), h)
+                    h = node_hash(edge.pop(), h)
                     i >>= 1
                     level += 1
-                    made[level].append(h)
-                push(h)
-                pos += 1
-                if pos in sizes:
-                    out.edges_at[pos] = edge.copy()
-            if pos != hi:  # rows missing
-                return dirty
+                    levels.append([h])
+                edge.append(h)
+            else:  # the span's last read
+                edge.extend(_subtrees(levels, hi - lo))
+            if hi in sizes:
+                out.edges_at[hi] = edge.copy()
             for level in range(1, top + 1):
-                if _stored_nodes(cur, level, lo >> level, hi >> level) != made[level]:
+                made = levels[level] if level < len(levels) else []
+                if _stored_nodes(cur, level, lo >> level, hi >> level) != made:
                     return dirty
-                out.nodes += len(made[level])
+                out.nodes += len(made)
     finally:
         cur.close()
     if start == end:
         return out
     out.last_leaf, out.last_time, out.edge = prev_leaf.hex(), last_time, edge
     return out
+
+
+def _subtrees(levels: list[list[bytes]], count: int) -> list[bytes]:
+    """The perfect subtrees over the first ``count`` leaves of a read, largest first,
+    from ``levels`` (the read's leaf hashes, then each level of nodes above them)."""
+    out, offset = [], 0
+    for level in range(count.bit_length() - 1, -1, -1):
+        if count >> level & 1:
+            out.append(levels[level][offset >> level])
+            offset += 1 << level
+    return out
+
+
+def _entries(datas: list[bytes], prev: bytes, seq: int,
+             time: str) -> tuple[list[bytes], str] | None:
+    """Leaf hashes of ``datas`` and the last one's time when they are consecutive
+    entries that parse_entry accepts, numbered from ``seq``, chained from the leaf
+    hash ``prev``, times never going back from ``time``; None when not."""
+    got = quick_entries(datas, prev, seq, time)
+    if got is not None:
+        return got  # type: ignore[return-value]
+    hashes: list[bytes] = []
+    for data in datas:  # one by one: a run the quick way could not vouch for
+        q = quick_entry(data, prev)
+        if q is None:  # the reference decides
+            try:
+                e = parse_entry(bytes(data))
+            except EntryError:
+                return None
+            if e.prev != prev.hex():
+                return None
+            q = e.seq, e.time
+        if q[0] != seq or q[1] < time:
+            return None
+        prev = leaf_hash(data)
+        hashes.append(prev)
+        seq, time = seq + 1, q[1]
+    return hashes, time
 
 
 def _stored_nodes(cur: Any, level: int, lo: int, hi: int) -> list[bytes]:
