@@ -44,15 +44,16 @@ class StoredCheckpoint:
     created_at: str
 
 
-_STATE_SQL = ("SELECT origin, log_vkey, size, last_leaf_hash, last_time FROM log_state "
-              "WHERE id = 1")
+STATE_SQL = ("SELECT origin, log_vkey, size, last_leaf_hash, last_time FROM log_state "
+             "WHERE id = 1")
+"""The :class:`LogState` row, in column order (the sequencer runs it on the driver)."""
 
 
 def read_state(conn: Connection, *, for_update: bool = False) -> LogState | None:
     # SQLite: BEGIN IMMEDIATE locks already. The SQL is constant text (a cached
     # statement on both databases): building a select() cost more than running it.
     lock = for_update and conn.dialect.name != "sqlite"
-    row = conn.exec_driver_sql(_STATE_SQL + (" FOR UPDATE" if lock else "")).first()
+    row = conn.exec_driver_sql(STATE_SQL + (" FOR UPDATE" if lock else "")).first()
     if row is None:
         return None
     return LogState(row[0], row[1], int(row[2]), bytes(row[3]), row[4])
@@ -108,6 +109,27 @@ def fetch_nodes(conn: Connection, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
         return fetch_nodes_written_out(conn, ids)
     rows = conn.exec_driver_sql(_FETCH_SQL[dialect], params)
     return {NodeId(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
+
+
+_SIZE_AND_NODES_PG = ("SELECT -1, size, NULL::bytea FROM log_state WHERE id = 1 UNION ALL "
+                      + _FETCH_SQL["postgresql"])
+
+
+def fetch_size_and_nodes(conn: Connection,
+                         ids: Sequence[NodeId]) -> tuple[int | None, dict[NodeId, bytes]]:
+    """The committed size and the stored hashes of ``ids``, read together.
+
+    On PostgreSQL one statement (one snapshot, one round trip: a proof to a given size
+    needs no transaction around two reads); elsewhere :func:`read_size`, then
+    :func:`fetch_nodes`, which the caller runs in one read transaction."""
+    if conn.dialect.name != "postgresql":
+        return read_size(conn), fetch_nodes(conn, ids)
+    leaves = sorted({int(n.index) for n in ids if n.level == 0})
+    inner = sorted({(int(n.level), int(n.index)) for n in ids if n.level > 0})
+    rows = conn.exec_driver_sql(_SIZE_AND_NODES_PG, (
+        leaves, [lvl for lvl, _ in inner], [i for _, i in inner])).all()
+    size = next((int(r[1]) for r in rows if r[0] == -1), None)
+    return size, {NodeId(int(r[0]), int(r[1])): bytes(r[2]) for r in rows if r[0] != -1}
 
 
 def fetch_nodes_written_out(conn: Connection, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
