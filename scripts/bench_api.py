@@ -21,6 +21,14 @@ asyncio sockets (about 0.2 ms of CPU per submission; httpx took about 3 ms, more
 half of what the server needed). Server and generator CPU per submission are printed:
 on a shared machine they are steadier than the rates. Run it where the blob store would
 live (not tmpfs: fsync would be free and flatter us).
+
+Back-to-back runs on ext4 without a journal (the reference machine) are not comparable:
+such an ext4 skips inodes freed in the last 60 s (360 s while their table block is
+dirty) when it creates a file or folder, scanning past each one, so the thousands of
+files one run deletes at its end make every blob and fan-out folder of the next run
+costlier (we saw 1.4 -> 3.0 ms of server CPU per submission, the difference in kernel
+time under ext4_create and ext4_mkdir). Wait a few minutes between runs, or keep the
+data (--keep) and delete it after the last one.
 """
 
 from __future__ import annotations
@@ -67,7 +75,12 @@ def free_port() -> int:
 
 def server_cpu(pid: int) -> float:
     """CPU seconds (user + system) of the server process and its workers."""
-    total = 0
+    return sum(server_cpu_split(pid))
+
+
+def server_cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of the server process and its workers."""
+    user = system = 0
     pids = [pid] + [int(x) for x in subprocess.run(["pgrep", "-P", str(pid)],
                                                     capture_output=True, text=True).stdout.split()]
     for p in pids:
@@ -75,8 +88,10 @@ def server_cpu(pid: int) -> float:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+        user += int(fields[11])
+        system += int(fields[12])
+    tck = os.sysconf("SC_CLK_TCK")
+    return user / tck, system / tck
 
 
 def intake_alone(tmp: Path, clients: int, size: int, n: int = 800) -> tuple[float, float]:
@@ -397,20 +412,27 @@ def main() -> None:
             sys.exit("the server did not start")
 
         load_before = os.getloadavg()[0]
-        cpu0, gen0 = server_cpu(server.pid), time.process_time()
+        (user0, sys0), gen0 = server_cpu_split(server.pid), time.process_time()
         load = submit_load_raw if args.client == "raw" else submit_load
         ok, errors, lat, secs, sent = asyncio.run(load(base, token, args.clients,
                                                         args.seconds, args.size,
                                                         args.warmup))
-        cpu_per = (server_cpu(server.pid) - cpu0) * 1000 / max(1, sent)
+        user1, sys1 = server_cpu_split(server.pid)
+        user_per = (user1 - user0) * 1000 / max(1, sent)
+        sys_per = (sys1 - sys0) * 1000 / max(1, sent)
+        cpu_per = user_per + sys_per
         gen_per = (time.process_time() - gen0) * 1000 / max(1, sent)
         rate = ok / secs
         p50, p99 = percentile(lat, 50) * 1000, percentile(lat, 99) * 1000
         time.sleep(1.5)  # a checkpoint covers everything
         size = httpx.get(base + "/v1/status").json()["checkpoint"]["size"]
         if shutil.which("wrk"):
+            # first pass: the node cache starts cold (every proof loads its nodes); the
+            # second is a server that has been answering proofs for a while
+            cold, _ = proof_load_wrk(base, size, 3, args.proof_conns, tmp)
             prps, detail = proof_load_wrk(base, size, args.proof_seconds, args.proof_conns,
                                           tmp)
+            detail = f"{detail}\nfirst 3 s, cold node cache: {cold:,.0f} proofs/s"
             gen = f"wrk -t2 -c{args.proof_conns}"
         else:
             prps = asyncio.run(proof_load_httpx(base, size, args.proof_seconds,
@@ -435,8 +457,8 @@ def main() -> None:
         print(f"{'submission p99 latency (ms)':34} {p99:12.1f} {'<= 100':>12}"
               f"   {'OK' if p99 <= 100 else 'MISSED'}")
         print(f"{'submission errors (non-201)':34} {errors:12d} {'0':>12}")
-        print(f"{'server CPU per submission (ms)':34} {cpu_per:12.2f}   "
-              f"({sent} requests, warm-up included)")
+        print(f"{'server CPU per submission (ms)':34} {cpu_per:12.2f}   (user {user_per:.2f}, "
+              f"system {sys_per:.2f}; {sent} requests, warm-up included)")
         print(f"{'load generator CPU per submission':34} {gen_per:12.2f}   (same 2 cores)")
         print(f"{'limit: Intake.submit alone/s':34} {alone:12.0f}   (in-process, "
               f"{args.clients} threads, no HTTP; {alone_cpu:.2f} ms CPU each)")
@@ -448,7 +470,7 @@ def main() -> None:
               f"{'>= 3000':>12}   {'OK' if prps >= 3000 else 'MISSED'}")
         if detail:
             print("  wrk:", " | ".join(ln.strip() for ln in detail.splitlines()
-                                       if ln.startswith(("non200", "p50"))))
+                                       if ln.startswith(("non200", "p50", "first"))))
         print(f"uvicorn: loop {_have('uvloop') or 'asyncio'}, http "
               f"{_have('httptools') or 'h11'} (uvloop and httptools when installed)")
         print(f"load average (1 min) before/after the submissions: {load_before:.1f} / "

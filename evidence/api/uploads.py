@@ -2,11 +2,12 @@
 
 File parts are written straight to a private spool folder (one sub-folder per part,
 named by the submitted base name), a chunk at a time: memory stays flat whatever the
-file size. Nothing reaches the blob store or the ledger until the WHOLE body has
-arrived and parsed cleanly; then intake stores the spooled files exactly as the CLI
-stores local files (same code path, same checks, same entry). An upload that is
-aborted, truncated, oversized or malformed is refused and its spool folder removed:
-no blob, no entry.
+file size. (A small upload stays in memory until intake takes it; a lone such part is
+then written into the upload's folder itself.) Nothing reaches the blob store or the
+ledger until the WHOLE body has arrived and parsed cleanly; then intake stores the
+spooled files exactly as the CLI stores local files (same code path, same checks, same
+entry). An upload that is aborted, truncated, oversized or malformed is refused and its
+spool folder removed: no blob, no entry.
 
 Names are checked, never cleaned up silently: a name with a path separator, a
 control character, ``.`` or ``..`` is refused (400 ``invalid-file-name``).
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import os
 import re
@@ -63,14 +65,15 @@ class Upload:
     parts: list[_FilePart] = field(default_factory=list)
 
     def ensure_folder(self, root: Path | None = None) -> Path:
-        """This upload's private folder, ``<root>/upload-<random>`` (0700), made on first
-        use. One ``mkdir`` in the usual case (no tempfile, no exists-check of the root:
-        this runs once per submission)."""
+        """This upload's private folder, ``<root>/upload-<unique>`` (0700), made on first
+        use. One ``mkdir`` in the usual case (no tempfile, no exists-check of the root, no
+        random bytes from the kernel: this runs once per submission). The name is this
+        process's random prefix and a counter; ``mkdir`` refuses an existing name."""
         if self.folder is None:
             root = root or self.spool_root
             assert root is not None
             while True:
-                folder = f"{root}/upload-{secrets.token_hex(8)}"
+                folder = f"{root}/upload-{_unique()}"
                 try:
                     os.mkdir(folder, 0o700)
                 except FileNotFoundError:  # the root is gone (or was never made)
@@ -90,11 +93,15 @@ class Upload:
         if self.files:
             return self.files
         folder = str(self.ensure_folder(fast_root))
+        alone = len(self.parts) == 1  # no other name to meet: no folder of its own
         for i, part in enumerate(self.parts):
             if part.path is None:
-                part_dir = f"{folder}/{i}"
-                os.mkdir(part_dir, 0o700)
-                path = f"{part_dir}/{part.name}"
+                if alone:
+                    path = f"{folder}/{part.name}"
+                else:
+                    part_dir = f"{folder}/{i}"
+                    os.mkdir(part_dir, 0o700)
+                    path = f"{part_dir}/{part.name}"
                 fd = os.open(path, _CREATE, 0o600)
                 try:
                     view = memoryview(part.buf)
@@ -112,14 +119,17 @@ class Upload:
         a tree walk); anything unexpected falls back to a full removal."""
         if self.folder is None:
             return
+        folder = str(self.folder)
         try:
             for part in self.parts:
                 if part.path is not None:
                     path = str(part.path)
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(path)
-                    os.rmdir(path.rsplit("/", 1)[0])
-            os.rmdir(self.folder)
+                    part_dir = path.rsplit("/", 1)[0]
+                    if part_dir != folder:  # (a lone in-memory part sits in the folder)
+                        os.rmdir(part_dir)
+            os.rmdir(folder)
         except OSError:
             shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -135,6 +145,25 @@ class Upload:
                 isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise Problem(422, "invalid-input", "meta must be a JSON object of strings")
         return value
+
+
+_PREFIX = secrets.token_hex(6)
+_COUNTER = itertools.count()
+
+
+def _unique() -> str:
+    """A name no other upload of any process uses (a per-process random prefix and a
+    counter); callers still create it exclusively and retry on a clash."""
+    return f"{_PREFIX}{next(_COUNTER):x}"
+
+
+def _new_prefix() -> None:  # a forked worker must not repeat its parent's names
+    global _PREFIX, _COUNTER
+    _PREFIX, _COUNTER = secrets.token_hex(6), itertools.count()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_prefix)
 
 
 def check_file_name(raw: str) -> str:
@@ -231,7 +260,7 @@ async def receive_upload(request: Request, spool_root: Path, *, max_upload: int,
                                             f"{max_upload} bytes")
     up = Upload(None, spool_root=spool_root)
     state = _PartState(up, max_files=max_files, max_file_size=max_file_size)
-    parser = MultipartParser(boundary, state.callbacks())
+    parser: MultipartParser | None = None  # made only for a body the direct split leaves
     one_piece = int(declared) if whole and declared is not None else -1
     try:
         async for chunk in request.stream():
@@ -249,6 +278,8 @@ async def receive_upload(request: Request, spool_root: Path, *, max_upload: int,
                         state.raise_pending()
                         continue
                 one_piece = -1
+                if parser is None:
+                    parser = MultipartParser(boundary, state.callbacks())
                 try:
                     parser.write(chunk)
                 except MultipartParseError as e:
@@ -256,7 +287,8 @@ async def receive_upload(request: Request, spool_root: Path, *, max_upload: int,
                                   ) from None
                 state.raise_pending()
         try:
-            parser.finalize()
+            if parser is not None:
+                parser.finalize()
         except MultipartParseError as e:
             raise Problem(400, "bad-multipart", f"malformed multipart body: {e}") from None
         state.raise_pending()

@@ -74,7 +74,7 @@ def _run(ac: AccessControl, as_json: bool, fn: Callable[[], Any]) -> Any:
 @click.option("--max-upload", metavar="SIZE", default="4GiB", show_default=True,
               help="Largest submission (whole multipart body).")
 @click.option("--rate", type=click.FloatRange(min=0), default=50.0, show_default=True,
-              help="Requests per second per API token (per worker); 0 = no limit.")
+              help="Requests per second per API token (all workers together); 0 = no limit.")
 @click.option("--burst", type=click.IntRange(min=1), default=200, show_default=True,
               help="Token-bucket size: requests a token may send at once.")
 @click.option("--pending-ttl", type=click.FloatRange(min=1), default=900.0, show_default=True,

@@ -61,10 +61,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from evidence.ledger.db import write_transaction
+from evidence.ledger.db import Driver, write_transaction
 from evidence.ledger.errors import AppendRejected, LedgerClosed, LedgerError, NotALedger
 from evidence.ledger.schema import checkpoints, entries, nodes
 from evidence.ledger.store import (
+    STATE_SQL,
+    LogState,
     StoredCheckpoint,
     checkpoint_at,
     fetch_nodes,
@@ -238,9 +240,13 @@ class Sequencer:
         accepted: list[tuple[_Request, list[Appended]]] = []
         rejected: list[tuple[_Request, Exception]] = []
         with write_transaction(self._engine) as conn:
-            state = read_state(conn, for_update=True)
-            if state is None:
+            # the batch's own statements on the driver (same connection and transaction)
+            drv = Driver(conn)
+            row = drv.first(STATE_SQL if conn.dialect.name == "sqlite"  # locked by BEGIN
+                            else STATE_SQL + " FOR UPDATE")
+            if row is None:
                 raise NotALedger("log_state row is missing")
+            state = LogState(row[0], row[1], int(row[2]), bytes(row[3]), row[4])
             # mutated in place: if the transaction fails, _commit drops it (reload next time)
             edge = self._reload_edge(conn, state.size, state.last_leaf_hash)
             size, prev, last_time = state.size, state.last_leaf_hash, state.last_time
@@ -277,16 +283,15 @@ class Sequencer:
                 accepted.append((req, made))
             if not entry_rows:
                 return accepted, rejected
-            insert_rows(conn, entries, entry_rows)
+            insert_rows(conn, entries, entry_rows, drv)
             if node_rows:
-                insert_rows(conn, nodes, node_rows)
-            _execute_ops(conn, extra_ops)
-            mark = _mark(conn)
-            res = conn.exec_driver_sql(  # constant text: cheaper than building an update()
-                f"UPDATE log_state SET size = {mark}, last_leaf_hash = {mark}, "
-                f"last_time = {mark} WHERE id = 1 AND size = {mark}",
-                (size, prev, now, state.size))
-            if res.rowcount != 1:
+                insert_rows(conn, nodes, node_rows, drv)
+            _execute_ops(conn, extra_ops, drv)
+            mark = drv.mark
+            count = drv.run(f"UPDATE log_state SET size = {mark}, last_leaf_hash = {mark}, "
+                            f"last_time = {mark} WHERE id = 1 AND size = {mark}",
+                            (size, prev, now, state.size))
+            if count != 1:
                 raise LedgerError("log_state changed under the sequencer's lock")
             due = self._interval == 0 or (
                 _time.monotonic() - self._last_cp_time >= self._interval)
@@ -322,12 +327,14 @@ def extend_edge(edge: list[bytes], size: int, leaves: Sequence[bytes],
         size += 1
 
 
-def insert_rows(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
+def insert_rows(conn: Connection, table: Table, rows: list[tuple[Any, ...]],
+                drv: Driver | None = None) -> None:
     """Insert ``rows`` (tuples in the table's column order) in the connection's
     transaction at the driver's speed: one ``executemany`` on SQLite, one binary
     ``COPY`` on PostgreSQL (an ``INSERT`` per row costs it a protocol round of parse,
     bind and execute). SQLAlchemy Core's per-row parameter processing cost more than
-    the database's own work for the entries and nodes of a batch."""
+    the database's own work for the entries and nodes of a batch. ``drv``: the
+    connection's :class:`Driver`, if the caller has one."""
     columns = ",".join(c.name for c in table.c)
     if conn.dialect.name == "postgresql":
         sql = f"COPY {table.name} ({columns}) FROM STDIN (FORMAT BINARY)"
@@ -341,7 +348,7 @@ def insert_rows(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> 
         except dbapi.Error as e:  # the same error type as any other statement's
             raise DBAPIError.instance(sql, None, e, dbapi.Error) from e
         return
-    conn.exec_driver_sql(_insert_sql(conn, table, tuple(c.name for c in table.c)), rows)
+    (drv or Driver(conn)).many(_insert_sql(conn, table, tuple(c.name for c in table.c)), rows)
 
 
 def _mark(conn: Connection) -> str:
@@ -354,7 +361,7 @@ _PG_COPY_TYPES = {BigInteger: "int8", SmallInteger: "int2", LargeBinary: "bytea"
 """PostgreSQL types of the ``entries`` and ``nodes`` columns, for binary ``COPY``."""
 
 
-def _execute_ops(conn: Connection, ops: Sequence[Any]) -> None:
+def _execute_ops(conn: Connection, ops: Sequence[Any], drv: Driver | None = None) -> None:
     """Run hook ops in order, inserts batched: every insert between two other ops (an
     ``update``...) goes into one ``executemany`` per table, tables in foreign-key order
     (parents first), rows of a table in their order. Per-row statements cost more than
@@ -363,7 +370,7 @@ def _execute_ops(conn: Connection, ops: Sequence[Any]) -> None:
 
     def flush() -> None:
         for table in sorted(pending, key=_table_rank):
-            _insert_dicts(conn, table, pending[table])
+            _insert_dicts(conn, table, pending[table], drv)
         pending.clear()
 
     for op in ops:
@@ -375,7 +382,8 @@ def _execute_ops(conn: Connection, ops: Sequence[Any]) -> None:
     flush()
 
 
-def _insert_dicts(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+def _insert_dicts(conn: Connection, table: Table, rows: list[dict[str, Any]],
+                  drv: Driver | None = None) -> None:
     """Insert ``rows`` (column name -> value) in order, by the driver's ``executemany``:
     one statement per run of rows naming the same columns. Core's ``insert()`` builds
     parameters row by row through each column's type (about a fifth of the writer's
@@ -392,8 +400,9 @@ def _insert_dicts(conn: Connection, table: Table, rows: list[dict[str, Any]]) ->
         while stop < len(rows) and tuple(rows[stop]) == keys:
             stop += 1
         if plain:
-            conn.exec_driver_sql(_insert_sql(conn, table, keys),
-                                 [tuple(r.values()) for r in rows[start:stop]])
+            drv = drv or Driver(conn)
+            drv.many(_insert_sql(conn, table, keys),
+                     [tuple(r.values()) for r in rows[start:stop]])
         else:
             conn.execute(insert(table), rows[start:stop])
         start = stop

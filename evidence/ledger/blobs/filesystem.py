@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import itertools
 import os
 import secrets
 import stat
@@ -45,6 +46,17 @@ _TMP = ".tmp"
 _TEMP_FLAGS = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
                | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH  # 0o444
+_TEMP_PREFIX = secrets.token_hex(6)
+_TEMP_COUNTER = itertools.count()
+
+
+def _new_temp_prefix() -> None:  # a forked child must not repeat its parent's names
+    global _TEMP_PREFIX, _TEMP_COUNTER
+    _TEMP_PREFIX, _TEMP_COUNTER = secrets.token_hex(6), itertools.count()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_temp_prefix)
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,20 @@ def _name_dirs(final: str) -> tuple[str, str, str]:
     leaf = final[:final.rindex("/")]
     mid = leaf[:leaf.rindex("/")]
     return leaf, mid, mid[:mid.rindex("/")]
+
+
+def make_fanout_dir(leaf: str) -> None:
+    """Create a blob's fan-out directory ``root/ab/cd`` (and ``root/ab`` if missing);
+    one that exists already is fine. Made durable by the store's flush after naming."""
+    try:
+        os.mkdir(leaf)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(leaf[:leaf.rindex("/")])
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(leaf)
 
 
 class FilesystemBlobStore(BlobStore):
@@ -128,9 +154,11 @@ class FilesystemBlobStore(BlobStore):
 
     def _new_temp(self) -> tuple[int, str]:
         """A new, empty, private temporary file (what ``tempfile.mkstemp`` does, without
-        its per-call overhead: this runs once per blob)."""
+        its per-call overhead: this runs once per blob). Named by this process's random
+        prefix and a counter (no random bytes from the kernel per blob); ``O_EXCL``
+        refuses a name in use, and the next one is tried."""
         for _ in range(100):
-            name = f"{self._tmp_str}/put-{secrets.token_hex(8)}.part"
+            name = f"{self._tmp_str}/put-{_TEMP_PREFIX}{next(_TEMP_COUNTER):x}.part"
             try:
                 return os.open(name, _TEMP_FLAGS, 0o600), name
             except FileExistsError:
@@ -205,16 +233,7 @@ class FilesystemBlobStore(BlobStore):
 
     def _make_fanout(self, final: str) -> None:
         """Create ``root/ab/cd`` for ``final`` (``root/ab`` too if missing)."""
-        leaf = final[:final.rindex("/")]
-        try:
-            os.mkdir(leaf)
-        except FileExistsError:
-            pass
-        except FileNotFoundError:
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(leaf[:leaf.rindex("/")])
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(leaf)
+        make_fanout_dir(final[:final.rindex("/")])
 
     @staticmethod
     def _confirm_existing(final: str, ref: BlobRef) -> None:

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from evidence.ledger.blobs import BlobRef, FilesystemBlobStore
-from evidence.ledger.blobs.filesystem import PendingBlob
+from evidence.ledger.blobs.filesystem import PendingBlob, make_fanout_dir
 from evidence.ledger.intake.service import (
     FileFailure,
     Intake,
@@ -132,15 +132,7 @@ class _Preparer(Intake):
         leaf = f"{self.root}/{sha256[0:2]}/{sha256[2:4]}"
         if leaf in self.dirs or not self.fanout_known:
             return
-        try:
-            os.mkdir(leaf)
-        except FileExistsError:
-            pass
-        except FileNotFoundError:
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(os.path.dirname(leaf))
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(leaf)
+        make_fanout_dir(leaf)
         self.dirs.add(leaf)
 
     def _discard(self, held: list[str]) -> None:

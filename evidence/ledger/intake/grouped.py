@@ -7,7 +7,11 @@ threads handing the GIL around while they wait. :class:`GroupedSubmitter` runs t
 bulk import's pipeline (:meth:`Intake.submit_many`) for callers that arrive one by
 one: a caller stages its item in its own thread (checks, blobs written, metadata),
 and the shared finisher thread makes the blobs of everything staged meanwhile durable
-with one pair of flushes and hands the entries to the sequencer together. The caller
+with one pair of flushes and hands the entries to the sequencer together. It is paced by
+the sequencer: the next flush starts once the previous batch is committed, so a flush
+serves every item that arrived during the commit (unpaced, a flush of an item or two ran
+several times per commit: in-process, 16 clients x 10 KB, 1.06 -> 0.36 flushes and
+2.17 -> 1.59 ms of CPU per item). The caller
 gets a :class:`concurrent.futures.Future` it can wait on without holding a thread
 (``asyncio.wrap_future``), then calls :meth:`Staged.finish`.
 
@@ -51,7 +55,7 @@ class GroupedSubmitter:
         self._waiting: dict[int, Staged] = {}
         self._lock = threading.Lock()
         self._closed = False
-        self._finisher = intake._start_finisher(self._fin_q, self)
+        self._finisher = intake._start_finisher(self._fin_q, self, paced=True)
 
     def stage(self, spec: ItemSpec) -> Staged:
         """Check, store and describe ``spec`` in this thread, then queue it for the

@@ -33,7 +33,7 @@ import threading
 import time as _time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -451,10 +451,11 @@ class Intake:
             return
         fin_q.put((spec, staged, held))
 
-    def _start_finisher(self, fin_q: queue.SimpleQueue[Any], done_q: queue.SimpleQueue[Any]
-                        ) -> threading.Thread:
-        """The finisher thread; it stops once it has taken a ``None`` from ``fin_q``."""
-        finisher = threading.Thread(target=self._finisher, args=(fin_q, done_q),
+    def _start_finisher(self, fin_q: queue.SimpleQueue[Any], done_q: queue.SimpleQueue[Any],
+                        *, paced: bool = False) -> threading.Thread:
+        """The finisher thread; it stops once it has taken a ``None`` from ``fin_q``.
+        ``paced``: see :meth:`_finisher`."""
+        finisher = threading.Thread(target=self._finisher, args=(fin_q, done_q, paced),
                                     name="intake-finisher", daemon=True)
         finisher.start()
         return finisher
@@ -471,13 +472,22 @@ class Intake:
         except (IntakeError, LedgerError, BlobError, VerificationError, OSError) as e:
             return spec, e
 
-    def _finisher(self, fin_q: queue.SimpleQueue[Any], done_q: queue.SimpleQueue[Any]
-                  ) -> None:
+    def _finisher(self, fin_q: queue.SimpleQueue[Any], done_q: queue.SimpleQueue[Any],
+                  paced: bool = False) -> None:
         """The bulk pipeline's blob stage: takes every staged item waiting, makes all
         their blobs durable and named together (:meth:`FilesystemBlobStore.finish_many`:
         two shared flushes), then hands each entry to the sequencer without waiting. The
-        workers never block on a flush, and a flush serves a whole batch of items."""
+        workers never block on a flush, and a flush serves a whole batch of items.
+
+        ``paced`` (items arriving one by one, :class:`~.grouped.GroupedSubmitter`): the
+        next batch is taken once the entries of the previous one are committed. A flush
+        is quicker than the sequencer's commit, so unpaced the finisher ran several
+        flushes of an item or two during one commit, and those items waited for the next
+        commit anyway; paced, one flush serves everything that arrived meanwhile."""
+        handed: list[Future[list[Appended]]] = []
         while True:
+            if handed:
+                wait(handed)
             batch = [fin_q.get()]
             while True:
                 try:
@@ -487,12 +497,15 @@ class Intake:
             stop = batch[-1] is None  # put last, once the workers are done
             batch = [b for b in batch if b is not None]
             if batch:
-                self._finish_batch(batch, done_q)
+                handed = self._finish_batch(batch, done_q)
+                if not paced:
+                    handed = []
             if stop:
                 return
 
     def _finish_batch(self, batch: list[tuple[ItemSpec, _Staged, list[str]]],
-                      done_q: queue.SimpleQueue[Any]) -> None:
+                      done_q: queue.SimpleQueue[Any]) -> list[Future[list[Appended]]]:
+        """Finish ``batch``'s blobs, hand its entries over; returns their futures."""
         pending = [p for _, staged, _ in batch for p in staged.pending]
         errors: list[BaseException | None]
         if pending:
@@ -503,6 +516,7 @@ class Intake:
         else:
             errors = []
         i = 0
+        handed: list[Future[list[Appended]]] = []
         for spec, staged, held in batch:
             n = len(staged.pending)
             err = next((e for e in errors[i:i + n] if e is not None), None)
@@ -523,6 +537,8 @@ class Intake:
             fut.add_done_callback(
                 lambda f, spec=spec, staged=staged, held=held: done_q.put(
                     (spec, staged, held, f)))
+            handed.append(fut)
+        return handed
 
     def _hold(self, held: list[str], sha: str) -> None:
         with self._inflight_lock:
