@@ -18,7 +18,7 @@ from pathlib import Path
 from evidence import __version__
 from evidence.api.pending import PendingStore
 from evidence.api.proofs import ProofCache
-from evidence.api.ratelimit import TokenBucket
+from evidence.api.ratelimit import TokenBucket, open_token_bucket
 from evidence.api.settings import ApiSettings
 from evidence.ledger.access import AccessControl
 from evidence.ledger.blobs import BlobStore
@@ -66,8 +66,11 @@ class Services:
             store = intake_settings.open_store()
             intake = Intake(ledger, store, max_file_size=intake_settings.max_file_size)
             spool = Path(settings.upload_dir) if settings.upload_dir else data_dir / "tmp-uploads"
-            svc = cls(settings, ledger, intake, AccessControl(ledger), store,
-                      TokenBucket(settings.rate, settings.burst), spool, ProofCache(ledger))
+            # one table of buckets for every worker of this server (ratelimit.py)
+            limiter = open_token_bucket(settings.rate, settings.burst,
+                                        data_dir / "run" / "ratelimit-v1.bin")
+            svc = cls(settings, ledger, intake, AccessControl(ledger), store, limiter, spool,
+                      ProofCache(ledger))
             svc.grouped = GroupedSubmitter(intake)
             svc.pending = PendingStore(data_dir / "pending-uploads", intake,
                                        ttl=settings.pending_ttl)
