@@ -308,7 +308,10 @@ def test_public_lookup(server: Server) -> None:
     by_id = httpx.get(server.base + "/v1/lookup", params={"evidence_id": eid}).json()
     sha = hashlib.sha256(content).hexdigest()
     by_hash = httpx.get(server.base + "/v1/lookup", params={"sha256": sha.upper()}).json()
-    assert by_id == by_hash
+    # the same match both ways; the latest checkpoint may grow between the two requests
+    assert [{**x, "checkpoint_size": None} for x in by_id["matches"]] == [
+        {**x, "checkpoint_size": None} for x in by_hash["matches"]]
+    assert all(x["checkpoint_size"] > seq for x in by_hash["matches"])
     (m,) = by_id["matches"]
     assert (m["evidence_id"], m["seq"], m["purged"]) == (eid, seq, False)
     assert m["checkpoint_size"] > seq

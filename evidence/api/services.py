@@ -101,9 +101,13 @@ class Services:
     def max_file_size(self) -> int:
         return self.intake.max_file_size
 
-    def latest_checkpoint(self) -> StoredCheckpoint | None:
+    def latest_checkpoint(self, covering: int = -1) -> StoredCheckpoint | None:
+        """The latest checkpoint, from memory if read less than LATEST_TTL ago and it
+        covers entry ``covering``; otherwise read again. Every worker keeps its own copy,
+        so a cached one can be older than the one another worker just served: an answer
+        of "not covered yet" is always the database's, never a stale copy's."""
         cp = self.latest_cached()
-        if cp is not None:
+        if cp is not None and cp.size > covering:
             return cp
         now = time.monotonic()
         cp = self.ledger.latest_checkpoint()

@@ -47,8 +47,10 @@ _NOTE_RESPONSE = {200: {"content": {TEXT: {"schema": {"type": "string"}}},
                         "description": "the C2SP signed checkpoint note"}}
 
 
-async def _latest(svc: Services):  # type: ignore[no-untyped-def]
-    cp = svc.latest_cached() or await run_in_threadpool(svc.latest_checkpoint)
+async def _latest(svc: Services, covering: int = -1):  # type: ignore[no-untyped-def]
+    cp = svc.latest_cached()
+    if cp is None or cp.size <= covering:
+        cp = await run_in_threadpool(svc.latest_checkpoint, covering)
     if cp is None:
         raise Problem(404, "no-checkpoint", "the log has no signed checkpoint yet")
     return cp
@@ -113,7 +115,7 @@ async def inclusion(svc: Svc,
     assert seq is not None
     root = None
     if size is None:
-        cp = await _latest(svc)
+        cp = await _latest(svc, covering=seq)
         if seq >= cp.size:
             raise Problem(409, "not-yet-checkpointed",
                           f"entry {seq} is not covered by the latest checkpoint (size "
@@ -213,7 +215,7 @@ def lookup(svc: Svc,
             .where(evidence_files.c.sha256 == str(sha256).lower())))
     with read_transaction(svc.ledger.engine) as conn:
         rows = conn.execute(q.order_by(evidence_items.c.seq).limit(100)).all()
-    cp = svc.latest_checkpoint()
+    cp = svc.latest_checkpoint(covering=max((r.seq for r in rows), default=-1))
     return LookupResult(matches=[
         LookupMatch(evidence_id=r.evidence_id, seq=r.seq, leaf_hash=bytes(r.leaf_hash).hex(),
                     time=r.time, purged=r.purged_seq is not None,

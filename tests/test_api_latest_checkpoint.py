@@ -1,0 +1,54 @@
+"""A worker's cached latest checkpoint never answers "not covered yet" on its own.
+
+Each server worker keeps the latest checkpoint in memory for ``LATEST_TTL``. Another
+worker (or process) may meanwhile have read a newer one and served a proof to it; a
+client that then asks this worker must not be told the entry is not checkpointed. Here
+the other worker is a second ledger handle on the same data directory, and the TTL is
+made long so the stale copy is certainly still cached when the requests arrive.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from evidence.api import services
+from evidence.api.app import create_app
+from evidence.api.settings import ApiSettings
+from evidence.ledger.blobs import FilesystemBlobStore
+from evidence.ledger.intake import Intake, ItemSpec
+from evidence.ledger.log import Ledger
+
+
+def test_stale_cached_checkpoint_is_reread_before_not_covered(tmp_path: Path,
+                                                               monkeypatch) -> None:
+    monkeypatch.setattr(services, "LATEST_TTL", 3600.0)
+    data = tmp_path / "data"
+    led = Ledger.create(data, "latest.example/log", checkpoint_interval=3600)
+    led.append_many([("custody.note", {"i": i}) for i in range(3)])
+    old = led.sign_checkpoint_now()
+    app = create_app(ApiSettings(data_dir=str(data), anchor=False))
+    with TestClient(app) as c:
+        first = c.get("/v1/log/checkpoint")  # this worker now holds the size-3 checkpoint
+        assert first.status_code == 200 and first.text == old.note
+        doc = tmp_path / "shop.txt"
+        doc.write_bytes(b"a page preserved after the cached checkpoint")
+        item = Intake(led, FilesystemBlobStore(data / "blobs")).submit(ItemSpec(
+            files=[doc], kind="web", case="case-1", principal="acme-ip"))
+        new = led.sign_checkpoint_now()
+        assert item.seq >= old.size and new.size > item.seq
+
+        proof = c.get("/v1/log/proof/inclusion", params={"seq": item.seq})
+        assert proof.status_code == 200, proof.text
+        assert proof.json()["tree_size"] == new.size and proof.json()["checkpoint"] == new.note
+
+        found = c.get("/v1/lookup", params={"evidence_id": item.evidence_id}).json()
+        assert [(m["seq"], m["checkpoint_size"]) for m in found["matches"]] == [
+            (item.seq, new.size)]
+
+        # an entry that really is past every checkpoint is still refused, after a re-read
+        led.append_many([("custody.note", {"i": 99})])
+        past = c.get("/v1/log/proof/inclusion", params={"seq": new.size})
+        assert past.status_code == 409 and past.json()["code"] == "not-yet-checkpointed"
+    led.close()
