@@ -28,7 +28,7 @@ N = 70  # entries: spans of 8 and 16 give whole spans and a partial last one
 EDGES = [0, 1, 6, 7, 8, 9, 15, 16, 17, 23, 31, 32, 33, 47, 48, 63, 64, 65, N - 2, N - 1]
 KINDS = ["none", "byte", "byte+leaf", "delete", "swap", "leaf", "short leaf", "time", "seq",
          "node", "node delete", "node high", "node extra", "node negative", "cp note", "cp root",
-         "cp size", "cp signed", "state hash", "state size-", "state size+"]
+         "cp size", "cp signed", "cp zero", "state hash", "state size-", "state size+"]
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +93,11 @@ def tamper(led: Ledger, kind: str, k: int) -> None:
                 c.execute(delete(nodes).where(*where))
             else:
                 c.execute(update(nodes).where(*where).values(hash=b"\x03" * 32))
+        elif kind == "cp zero":  # a validly signed checkpoint of the empty log, wrong root
+            signer = read_private_key(led.config.key_path)
+            note = sign_checkpoint(Checkpoint(ORIGIN, 0, b"\x07" * 32), signer)
+            c.execute(insert(checkpoints).values(size=0, root=b"\x07" * 32, note=note,
+                                                 created_at="2026-11-21T00:00:00.000000Z"))
         elif kind.startswith("cp"):
             cp = c.execute(select(checkpoints).where(checkpoints.c.size >= k + 1)
                            .order_by(checkpoints.c.size).limit(1)).first()
@@ -185,8 +190,8 @@ def test_clean_ledger_all_paths_agree(ledger: Ledger) -> None:
     ("delete", 7), ("delete", 15), ("delete", N - 1), ("swap", 7), ("swap", 15), ("leaf", 16),
     ("time", 8), ("time", 32), ("seq", 16), ("node", 15), ("node delete", 15), ("node high", 31),
     ("node high", 63), ("node extra", 0), ("node negative", 0), ("cp note", 7), ("cp signed", 7),
-    ("cp signed", 20), ("cp root", 14), ("cp size", 40), ("state hash", 0), ("state size-", 0),
-    ("state size+", 0)])
+    ("cp signed", 20), ("cp root", 14), ("cp size", 40), ("cp zero", 0), ("state hash", 0),
+    ("state size-", 0), ("state size+", 0)])
 def test_worker_processes_name_what_the_reference_names(ledger: Ledger, kind: str,
                                                         k: int) -> None:
     tamper(ledger, kind, k)

@@ -35,23 +35,23 @@ from __future__ import annotations
 import heapq
 import os
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, and_, func, or_, select
 
 from evidence.ledger.audit_scan import Span, connect_args, open_worker, scan_in_worker, scan_span
 from evidence.ledger.db import read_transaction
-from evidence.ledger.schema import entries, nodes
-from evidence.ledger.store import iter_checkpoints, iter_entries, read_state
+from evidence.ledger.schema import checkpoints, entries, nodes
+from evidence.ledger.store import iter_entries, read_state
 from evidence.ledger.workers import worker_context as _worker_context
 from evidence.verify.checkpoint import verify_checkpoint
 from evidence.verify.entry import LogBroken, LogPosition, check_entries
 from evidence.verify.errors import VerificationError
 from evidence.verify.hashing import EMPTY_ROOT, ZERO_HASH_HEX, node_hash
-from evidence.verify.merkle import CompactRange, NodeId, fold
+from evidence.verify.merkle import CompactRange, NodeId
 from evidence.verify.note import Verifier
 
 MAX_LEVEL = 64
@@ -112,12 +112,30 @@ def audit(engine: Engine, log_key: Verifier, *,
     def problem(seq: int, reason: str) -> None:
         heapq.heappush(problems, (seq, len(problems), reason))
 
-    # --- checkpoints: signatures and stored columns; signed roots go to check_entries
-    roots: dict[int, bytes] = {}
-    n_cps = 0
+    # Checkpoints: the quick pass checks those inside the log, each in the span where
+    # it ends, on every core; those at size 0 or beyond the log, and all from where the
+    # reference pass starts, are checked here (their signed roots go to check_entries).
     with read_transaction(engine) as conn:
-        for cp in iter_checkpoints(conn):
-            n_cps += 1
+        n_cps = int(conn.execute(select(func.count()).select_from(checkpoints)).scalar_one())
+    start = LogPosition(0, ZERO_HASH_HEX, "", ())
+    roots = _check_checkpoints(engine, log_key, size, problem, at_zero=True)
+    if quick and size > 0 and not problems and roots.get(0, EMPTY_ROOT) == EMPTY_ROOT:
+        if workers is None:
+            workers = (os.cpu_count() or 1) if size >= PARALLEL_MIN else 1
+        start = _quick_pass(engine, size, log_key, span, chunk, workers, progress)
+    roots.update(_check_checkpoints(engine, log_key, size, problem, after=start.size))
+    return _reference_pass(engine, state, start, problems, roots, n_cps, progress, chunk)
+
+
+def _check_checkpoints(engine: Engine, log_key: Verifier, size: int,
+                       problem: Callable[[int, str], None], *, after: int = 0,
+                       at_zero: bool = False) -> dict[int, bytes]:
+    """Check the stored checkpoints of size 0 (``at_zero``), or else of sizes above
+    ``after``: signature, stored size and root against the signed ones. Reports each
+    fault through ``problem``; returns the signed roots of those inside the log."""
+    roots: dict[int, bytes] = {}
+    with read_transaction(engine) as conn:
+        for cp in _checkpoints_from(conn, 0 if at_zero else after + 1, stop=at_zero):
             at = max(cp.size - 1, 0)
             try:
                 v = verify_checkpoint(cp.note, log_key)
@@ -135,44 +153,50 @@ def audit(engine: Engine, log_key: Verifier, *,
                 problem(cp.size, f"checkpoint claims size {cp.size}; the log has {size} entries")
                 continue
             roots[cp.size] = v.checkpoint.root
-
-    start = LogPosition(0, ZERO_HASH_HEX, "", ())
-    if quick and size > 0:
-        if workers is None:
-            workers = (os.cpu_count() or 1) if size >= PARALLEL_MIN else 1
-        suspects = [seq for seq, _, _ in problems if seq < size]
-        start = _quick_pass(engine, size, roots, suspects, span, chunk, workers, progress)
-    return _reference_pass(engine, state, start, problems, roots, n_cps, progress, chunk)
+    return roots
 
 
-def _quick_pass(engine: Engine, size: int, roots: dict[int, bytes], suspects: Sequence[int],
-                span: int, chunk: int, workers: int,
-                progress: Callable[[int, int], None] | None) -> LogPosition:
+class _CheckpointRow(NamedTuple):
+    size: int
+    root: bytes
+    note: str
+
+
+def _checkpoints_from(conn: Any, lo: int, *, stop: bool = False,
+                      chunk: int = 1000) -> Iterator[Any]:
+    """Stored checkpoints of size ``lo`` and up (only ``lo`` when ``stop``), by size."""
+    last = lo - 1
+    while True:
+        q = select(checkpoints.c.size, checkpoints.c.root, checkpoints.c.note).where(
+            checkpoints.c.size > last)
+        if stop:
+            q = q.where(checkpoints.c.size <= lo)
+        rows = conn.execute(q.order_by(checkpoints.c.size).limit(chunk)).all()
+        if not rows:
+            return
+        for size, root, note in rows:
+            yield _CheckpointRow(int(size), bytes(root), note)
+        last = int(rows[-1].size)
+
+
+def _quick_pass(engine: Engine, size: int, log_key: Verifier, span: int, chunk: int,
+                workers: int, progress: Callable[[int, int], None] | None) -> LogPosition:
     """Where the reference pass must start: the start of the first span that is
-    not clean (or holds a ``suspects`` position: a checkpoint problem), else
-    the end of the log, with the state of the log there."""
+    not clean, else the end of the log, with the state of the log there."""
     m = span.bit_length() - 1
     spans = [(a, min(a + span, size)) for a in range(0, size, span)]
-    sizes: list[set[int]] = [set() for _ in spans]
-    for s in roots:
-        if 0 < s <= size:
-            sizes[(s - 1) >> m].add(s)
-    jobs = [(a, b, frozenset(sizes[j]), chunk, ZERO_HASH_HEX if a == 0 else None)
-            for j, (a, b) in enumerate(spans)]
+    key = log_key.to_string()
+    jobs = [(a, b, chunk, ZERO_HASH_HEX if a == 0 else None, key) for a, b in spans]
     bad = len(spans)  # index of the first span that is not clean
-    for seq in suspects:
-        bad = min(bad, seq >> m)
-    if roots.get(0, EMPTY_ROOT) != EMPTY_ROOT:
-        bad = 0
     above: list[bytes] = []  # the tree over whole spans: its edge, largest first
     made: dict[tuple[int, int], bytes] = {}  # the nodes above the spans it completed
     starts: list[LogPosition] = []
     prev, last_time, done = ZERO_HASH_HEX, "", 0
     end_edge: list[bytes] = []
-    for j, sp in enumerate(_run(engine, jobs[:bad], workers)):
+    for j, sp in enumerate(_run(engine, jobs, workers)):
         starts.append(LogPosition(sp.start, prev, last_time, tuple(above)))
         if not (sp.clean and (j == 0 or (sp.first_prev == prev and sp.first_time >= last_time))
-                and all(fold(above + e) == roots[s] for s, e in sp.edges_at.items())):
+                and (not sp.checkpoints or sp.left == above)):
             bad = j
             break
         if sp.end - sp.start == span:  # a whole span: its root joins the tree above

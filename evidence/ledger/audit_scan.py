@@ -19,6 +19,14 @@ Per entry: :func:`~evidence.verify.entry.quick_entry` (falling back to
 prev = previous leaf hash, time never earlier, stored leaf hash = hash of the
 stored bytes, and the perfect subtrees it completes; the span's stored nodes are
 compared in bulk, one query per read.
+
+Per checkpoint whose size falls in ``(start, end]``: its signature, its stored size
+and root against the signed ones, and the signed root against the tree at that size.
+The tree left of the span comes from the stored nodes there (the span reports the
+ones it used as :attr:`Span.left`, and the parent, which recomputes those nodes from
+the spans before, compares). Checkpoints are checked here, not in the parent, because
+their signatures cost about ten entries' work each, and a service under light load
+signs one every few entries: in the spans they run on every core.
 """
 
 from __future__ import annotations
@@ -28,9 +36,12 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
+from evidence.verify.checkpoint import verify_checkpoint
 from evidence.verify.entry import parse_entry, quick_entries, quick_entry
-from evidence.verify.errors import EntryError
+from evidence.verify.errors import EntryError, VerificationError
 from evidence.verify.hashing import leaf_hash, node_hash, node_hashes
+from evidence.verify.merkle import fold
+from evidence.verify.note import Verifier, parse_verifier_key
 
 
 @dataclass
@@ -48,24 +59,38 @@ class Span:
     last_time: str = ""
     edge: list[bytes] = field(default_factory=list)
     """Perfect subtrees of the span's leaves, largest first (one hash for a full span)."""
-    edges_at: dict[int, list[bytes]] = field(default_factory=dict)
-    """The span's edge at each asked-for tree size inside it (checkpoint roots)."""
+    left: list[bytes] = field(default_factory=list)
+    """The stored perfect subtrees left of the span, largest first, with which the
+    span computed its checkpoints' roots (the parent compares them with its own)."""
     nodes: int = 0
     """Stored nodes compared."""
+    checkpoints: int = 0
+    """Checkpoints checked."""
 
 
-def scan_span(conn: Any, start: int, end: int, sizes: frozenset[int], read: int,
-              prev: str | None) -> Span:
-    """Quick pass over entries ``start <= seq < end`` through DB-API ``conn``.
+def scan_span(conn: Any, start: int, end: int, read: int, prev: str | None,
+              log_key: str) -> Span:
+    """Quick pass over entries ``start <= seq < end`` through DB-API ``conn``, and
+    over the checkpoints of sizes in ``(start, end]``, signed by ``log_key`` (a
+    verifier-key string).
 
     ``prev`` is the leaf hash (hex) before ``start`` when known (the log's first
     span), else None: the parent then checks the span's first ``prev`` and time.
-    ``sizes`` are tree sizes in ``(start, end]`` whose edge to report. Entries are
-    read ``read`` at a time, rounded down to a power of two: each read is then a
-    perfect subtree (or the span's end), whose levels are hashed a level at a time.
+    Entries are read ``read`` at a time, rounded down to a power of two: each read
+    is then a perfect subtree (or the span's end), whose levels are hashed a level
+    at a time.
     """
     dirty = Span(start, end, False)
     out = Span(start, end, True)
+    cur = conn.cursor()
+    try:
+        roots = _signed_roots(cur, start, end, _verifier(log_key))
+        left = _left_of(cur, start) if roots else []
+    finally:
+        cur.close()
+    if roots is None or left is None:
+        return dirty
+    out.left, out.checkpoints = left, len(roots)
     edge: list[bytes] = []  # perfect subtrees of the span's leaves so far, largest first
     last_time = ""
     top = (end - start).bit_length() - 1  # the highest level inside the span
@@ -106,8 +131,9 @@ def scan_span(conn: Any, start: int, end: int, sizes: frozenset[int], read: int,
             for _ in range(r):
                 below = levels[-1]
                 levels.append(node_hashes(below[0::2], below[1::2]))
-            for s in sorted(x for x in sizes if lo < x < hi):
-                out.edges_at[s] = edge + _subtrees(levels, s - lo)
+            for s in sorted(x for x in roots if lo < x < hi):
+                if fold(left + edge + _subtrees(levels, s - lo)) != roots[s]:
+                    return dirty
             if hi - lo == read:  # a whole read: its root joins the span's edge
                 h, i, level = levels[r][0], (lo - start) >> r, r
                 while i & 1:
@@ -118,8 +144,8 @@ def scan_span(conn: Any, start: int, end: int, sizes: frozenset[int], read: int,
                 edge.append(h)
             else:  # the span's last read
                 edge.extend(_subtrees(levels, hi - lo))
-            if hi in sizes:
-                out.edges_at[hi] = edge.copy()
+            if hi in roots and fold(left + edge) != roots[hi]:
+                return dirty
             for level in range(1, top + 1):
                 made = levels[level] if level < len(levels) else []
                 if _stored_nodes(cur, level, lo >> level, hi >> level) != made:
@@ -171,6 +197,55 @@ def _entries(datas: list[bytes], prev: bytes, seq: int,
     return hashes, time
 
 
+_verifiers: dict[str, Verifier] = {}
+
+
+def _verifier(log_key: str) -> Verifier:
+    v = _verifiers.get(log_key)
+    if v is None:
+        v = _verifiers[log_key] = parse_verifier_key(log_key)
+    return v
+
+
+def _signed_roots(cur: Any, start: int, end: int, log_key: Verifier) -> dict[int, bytes] | None:
+    """The signed roots of the checkpoints of sizes in ``(start, end]``, by size, when
+    each is signed by ``log_key`` with its stored size and root; None when one is not
+    (the reference pass names it)."""
+    cur.execute(f"SELECT size, root, note FROM checkpoints WHERE size > {start:d} "
+                f"AND size <= {end:d}")
+    roots: dict[int, bytes] = {}
+    for size, root, note in cur.fetchall():
+        try:
+            cp = verify_checkpoint(note, log_key).checkpoint
+        except (VerificationError, ValueError, TypeError):
+            return None
+        if cp.size != size or cp.root != bytes(root):
+            return None
+        roots[int(size)] = cp.root
+    return roots
+
+
+def _left_of(cur: Any, start: int) -> list[bytes] | None:
+    """The stored perfect subtrees over ``[0, start)``, largest first (None if one is
+    missing): what the tree holds left of a span, for its checkpoints' roots."""
+    ids, offset = [], 0
+    for level in range(start.bit_length() - 1, -1, -1):
+        if start >> level & 1:
+            ids.append((level, offset >> level))
+            offset += 1 << level
+    out = []
+    for level, idx in ids:
+        if level == 0:
+            cur.execute(f"SELECT leaf_hash FROM entries WHERE seq = {idx:d}")
+        else:
+            cur.execute(f"SELECT hash FROM nodes WHERE level = {level:d} AND idx = {idx:d}")
+        row = cur.fetchone()
+        if row is None:
+            return None
+        out.append(bytes(row[0]))
+    return out
+
+
 def _stored_nodes(cur: Any, level: int, lo: int, hi: int) -> list[bytes]:
     """Hashes of the stored nodes at ``level`` with ``lo <= idx < hi``, in index order:
     those completed by the leaves just read are all of them, so a missing or
@@ -213,5 +288,5 @@ def open_worker(driver: str, cargs: list[Any], cparams: dict[str, Any]) -> None:
         _conn = psycopg.connect(*cargs, **cparams, autocommit=True)
 
 
-def scan_in_worker(job: tuple[int, int, frozenset[int], int, str | None]) -> Span:
+def scan_in_worker(job: tuple[int, int, int, str | None, str]) -> Span:
     return scan_span(_conn, *job)
