@@ -19,6 +19,7 @@ import click
 
 from evidence.cli.main import cli
 from evidence.cli.output import emit_json, fail
+from evidence.cli.trust_options import pinned_key_options, pinned_keys
 from evidence.verify.bundle import (
     BundleReport,
     NewerCheckpoint,
@@ -28,7 +29,6 @@ from evidence.verify.bundle import (
     verify_bundle,
 )
 from evidence.verify.errors import MalformedInput, VerificationError
-from evidence.verify.note import Verifier, parse_verifier_key
 
 # Where a log publishes its newest checkpoint and consistency proofs (the HTTP API,
 # issue 6). Relative to --log-url.
@@ -89,22 +89,6 @@ def export_cmd(evidence_id: str, output: str, checkpoint_size: int | None, force
 
 
 # --- verify ---------------------------------------------------------------------------------
-
-
-def _key(value: str, what: str) -> Verifier:
-    """A verifier key given inline (``name+id+base64``) or as a file holding one."""
-    text = value
-    p = Path(value)
-    if "+" not in value or (p.is_file() and p.stat().st_size < 4096):
-        try:
-            text = p.read_text().strip()
-        except OSError as e:
-            raise click.BadParameter(f"{what} {value!r}: not a key and not a readable file "
-                                     f"({e.strerror})") from None
-    try:
-        return parse_verifier_key(text)
-    except (VerificationError, ValueError) as e:
-        raise click.BadParameter(f"{what}: {e}") from None
 
 
 def _fetch(url: str) -> bytes:
@@ -202,12 +186,7 @@ def _print_report(report: BundleReport) -> None:
               help="Check PATH (or --hash) against this bundle: is it the preserved file?")
 @click.option("--hash", "sha256_hex", metavar="HEX",
               help="With --bundle: is the file with this SHA-256 the preserved one?")
-@click.option("--log-key", required=True, metavar="VKEY",
-              help="The log's verifier key (or a file holding it): the key you trust.")
-@click.option("--witness-key", "witness_keys", multiple=True, metavar="VKEY",
-              help="A witness's verifier key (or file); repeat for several.")
-@click.option("--witness-quorum", type=click.IntRange(min=0), default=0, show_default=True,
-              help="How many pinned witnesses must have cosigned the checkpoint.")
+@pinned_key_options("How many pinned witnesses must have cosigned the checkpoint.")
 @click.option("--tsa-ca", "tsa_cas", multiple=True, type=click.Path(dir_okay=False,
                                                                      exists=True),
               help="PEM file of a TSA root CA you trust; repeat for several.")
@@ -245,14 +224,10 @@ def verify_cmd(path: str | None, bundle_path: str | None, sha256_hex: str | None
     if sha256_hex is not None and (len(sha256_hex.strip()) != 64 or any(
             c not in "0123456789abcdefABCDEF" for c in sha256_hex.strip())):
         raise click.BadParameter("--hash must be 64 hex digits (SHA-256)")
-    trust = TrustRoots(
-        log_key=_key(log_key, "--log-key"),
-        witness_keys=[_key(k, "--witness-key") for k in witness_keys],
-        witness_quorum=witness_quorum,
-        tsa_roots=[_pem(p) for p in tsa_cas],
-        require_timestamp=not no_timestamps)
-    if trust.log_key.alg != 1:
-        raise click.BadParameter("--log-key must be an Ed25519 log key (not a witness key)")
+    log, witnesses = pinned_keys(log_key, witness_keys)
+    trust = TrustRoots(log_key=log, witness_keys=witnesses, witness_quorum=witness_quorum,
+                       tsa_roots=[_pem(p) for p in tsa_cas],
+                       require_timestamp=not no_timestamps)
 
     newer = _newer(newer_checkpoint, consistency_proof, None, online, None)
     report = verify_bundle(bundle_path, trust, newer=newer)

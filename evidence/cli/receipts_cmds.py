@@ -15,9 +15,9 @@ from typing import IO, Any
 
 import click
 
-from evidence.cli.bundle_cmds import _key
 from evidence.cli.main import cli
 from evidence.cli.output import emit_json
+from evidence.cli.trust_options import pinned_key_options, pinned_keys
 from evidence.verify.errors import VerificationError
 from evidence.verify.full_proof import FullProofChecker, NotYetCovered
 
@@ -52,12 +52,7 @@ def _records(name: str, stream: IO[bytes]) -> Iterator[tuple[str, Any]]:
 
 @cli.command("verify-receipts")
 @click.argument("files", nargs=-1, required=True, type=click.File("rb"))
-@click.option("--log-key", required=True, metavar="VKEY",
-              help="The log's verifier key (or a file holding it): the key you trust.")
-@click.option("--witness-key", "witness_keys", multiple=True, metavar="VKEY",
-              help="A witness's verifier key (or file); repeat for several.")
-@click.option("--witness-quorum", type=click.IntRange(min=0), default=0, show_default=True,
-              help="How many pinned witnesses must have cosigned each checkpoint.")
+@pinned_key_options("How many pinned witnesses must have cosigned each checkpoint.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def verify_receipts_cmd(files: tuple[IO[bytes], ...], log_key: str,
                         witness_keys: tuple[str, ...], witness_quorum: int,
@@ -71,11 +66,8 @@ def verify_receipts_cmd(files: tuple[IO[bytes], ...], log_key: str,
 
       evidence verify-receipts proofs.jsonl --log-key log.vkey
     """
-    checker = FullProofChecker(
-        _key(log_key, "--log-key"),
-        witness_keys=[_key(k, "--witness-key") for k in witness_keys], quorum=witness_quorum)
-    if checker.log_key.alg != 1:
-        raise click.BadParameter("--log-key must be an Ed25519 log key (not a witness key)")
+    log, witnesses = pinned_keys(log_key, witness_keys)
+    checker = FullProofChecker(log, witness_keys=witnesses, quorum=witness_quorum)
     proven, pending, failed = 0, [], []
     sizes: set[int] = set()
     show_progress = not as_json and sys.stderr.isatty()
