@@ -96,6 +96,12 @@ class Pair:
             app.state.services = self.svc
         self.data = data
 
+    def __enter__(self) -> Pair:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self.svc.close()
 
@@ -132,11 +138,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="module")
 def pair(world: Any) -> Iterator[Pair]:
-    p = Pair(world.data)
-    try:
+    with Pair(world.data) as p:
         yield p
-    finally:
-        p.close()
 
 
 def auth(world: Any, who: str = "acme") -> tuple[bytes, bytes]:

@@ -4,28 +4,15 @@ appends, with Intake.submit's results and guarantees."""
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from evidence.ledger.blobs import FilesystemBlobStore
-from evidence.ledger.intake import Intake, ItemSpec, SubmissionRefused
+from evidence.ledger.intake import Intake, SubmissionRefused
 from evidence.ledger.intake.grouped import GroupedSubmitter
-from evidence.ledger.log import Ledger
 from evidence.verify.commitment import verify_commitment
 from evidence.verify.receipt import verify_receipt
-
-
-@pytest.fixture
-def intake(tmp_path: Path):  # type: ignore[no-untyped-def]
-    led = Ledger.create(tmp_path / "data", "grouped.example/log", checkpoint_interval=3600)
-    yield Intake(led, FilesystemBlobStore(tmp_path / "data" / "blobs"))
-    led.close()
-
-
-def _spec(path: Path) -> ItemSpec:
-    return ItemSpec(files=[path], kind="document", case="C-1", principal="acme")
+from tests.support.intake import one_file_item, submit_grouped
 
 
 def test_concurrent_items_are_grouped_and_each_is_complete(intake: Intake, tmp_path: Path,
@@ -43,12 +30,7 @@ def test_concurrent_items_are_grouped_and_each_is_complete(intake: Intake, tmp_p
         p = tmp_path / f"f{i}.txt"
         p.write_bytes(f"content {i % 60}".encode())  # a few items share a blob
         files.append(p)
-    grouped = GroupedSubmitter(intake)
-    try:
-        with ThreadPoolExecutor(16) as pool:
-            done = list(pool.map(lambda p: grouped.submit(_spec(p)), files))
-    finally:
-        grouped.close()
+    done = submit_grouped(intake, files)
     led = intake.ledger
     assert sorted(d.seq for d in done) == list(range(64))
     assert sum(flushes) == 64 and len(flushes) < 64  # shared flushes
@@ -72,10 +54,10 @@ def test_refusals_leave_nothing_and_others_go_on(intake: Intake, tmp_path: Path)
     grouped = GroupedSubmitter(intake)
     try:
         with pytest.raises(SubmissionRefused, match="empty"):
-            grouped.submit(_spec(empty))
+            grouped.submit(one_file_item(empty))
         with pytest.raises(SubmissionRefused, match=r"missing|not|exist"):
-            grouped.submit(_spec(tmp_path / "missing.txt"))
-        assert grouped.submit(_spec(good)).seq == 0
+            grouped.submit(one_file_item(tmp_path / "missing.txt"))
+        assert grouped.submit(one_file_item(good)).seq == 0
     finally:
         grouped.close()
     assert intake.ledger.size == 1
@@ -90,6 +72,6 @@ def test_closed_submitter_refuses_and_keeps_nothing(intake: Intake, tmp_path: Pa
     grouped = GroupedSubmitter(intake)
     grouped.close()
     with pytest.raises(RuntimeError, match="closed"):
-        grouped.submit(_spec(p))
+        grouped.submit(one_file_item(p))
     assert intake.ledger.size == 0 and not intake._inflight
     assert not [x for x in (tmp_path / "data" / "blobs").rglob("*") if x.is_file()]

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 
 from evidence.api import submitting
-from tests.test_api_e2e import make_world
+from tests import test_api_submit_fastpath as fastpath
 from tests.test_api_submit_fastpath import (
     MULTIPART,
     Answer,
@@ -28,19 +26,9 @@ from tests.test_api_submit_fastpath import (
     with_length,
 )
 
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return make_world(tmp_path_factory.mktemp("inline") / "data")
-
-
-@pytest.fixture(scope="module")
-def pair(world: Any) -> Iterator[Pair]:
-    p = Pair(world.data)
-    try:
-        yield p
-    finally:
-        p.close()
+# the app and its services, made once per module, as the fast path's own tests make them
+world = fastpath.world
+pair = fastpath.pair
 
 
 def both(pair: Pair, headers: list[tuple[bytes, bytes]], chunks: list[bytes],

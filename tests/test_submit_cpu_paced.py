@@ -6,26 +6,13 @@ the ledger refuses does not stop the ones after it."""
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from evidence.ledger.blobs import FilesystemBlobStore
-from evidence.ledger.intake import Intake, ItemSpec
+from evidence.ledger.intake import Intake
 from evidence.ledger.intake.grouped import GroupedSubmitter
-from evidence.ledger.log import Ledger
-
-
-@pytest.fixture
-def intake(tmp_path: Path):  # type: ignore[no-untyped-def]
-    led = Ledger.create(tmp_path / "data", "paced.example/log", checkpoint_interval=3600)
-    yield Intake(led, FilesystemBlobStore(tmp_path / "data" / "blobs"))
-    led.close()
-
-
-def _spec(path: Path) -> ItemSpec:
-    return ItemSpec(files=[path], kind="document", case="C-1", principal="acme")
+from tests.support.intake import one_file_item, submit_grouped
 
 
 def _files(tmp_path: Path, n: int) -> list[Path]:
@@ -55,12 +42,7 @@ def test_a_flush_starts_after_the_previous_batch_is_committed(intake: Intake,
 
     monkeypatch.setattr(intake.store, "finish_many", recording)
     files = _files(tmp_path, 80)
-    grouped = GroupedSubmitter(intake)
-    try:
-        with ThreadPoolExecutor(16) as pool:
-            done = list(pool.map(lambda p: grouped.submit(_spec(p)), files))
-    finally:
-        grouped.close()
+    done = submit_grouped(intake, files)
     assert sorted(d.seq for d in done) == list(range(80))
     assert all(before == size for before, size in seen), seen  # nothing left uncommitted
     assert len(seen) < 80
@@ -90,8 +72,8 @@ def test_a_refused_batch_does_not_stop_the_next(intake: Intake, tmp_path: Path,
     grouped = GroupedSubmitter(intake)
     try:
         with pytest.raises(Exception, match="first batch fails"):
-            grouped.submit(_spec(first))
-        assert grouped.submit(_spec(second)).seq == 0
+            grouped.submit(one_file_item(first))
+        assert grouped.submit(one_file_item(second)).seq == 0
     finally:
         grouped.close()
     assert intake.ledger.size == 1 and not intake._inflight
