@@ -69,6 +69,7 @@ from evidence.ledger.store import (
     checkpoint_at,
     fetch_nodes,
     fetch_size_and_nodes,
+    find_leaf,
     iter_entries,
     latest_checkpoint,
     read_entry,
@@ -95,7 +96,8 @@ from evidence.verify.receipt import Receipt, sign_receipt
 __all__ = ["Appended", "ConsistencyProof", "InclusionProof", "Ledger", "StoredCheckpoint",
            "StoredEntry"]
 
-LEDGER_TABLES = ("entries", "nodes", "checkpoints", "log_state", "keys", "alembic_version")
+LEDGER_TABLES = ("entries", "nodes", "checkpoints", "log_state", "keys", "leaf_index",
+                 "leaf_index_state", "alembic_version")
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,8 @@ class Ledger:
     """An open ledger. Build with :meth:`create` or :meth:`open`; :meth:`close` when done."""
 
     def __init__(self, engine: Engine, state: LogState, *, config: LedgerConfig | None,
-                 signer: Signer | None, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+                 signer: Signer | None, max_batch: int = DEFAULT_MAX_BATCH,
+                 leaf_index_every: int | None = None) -> None:
         self._engine = engine
         self._origin = state.origin
         self._verifier = parse_verifier_key(state.log_vkey)
@@ -154,6 +157,7 @@ class Ledger:
         self._config = config
         self._signer = signer
         self._max_batch = max_batch
+        self._leaf_index_every = leaf_index_every
         self._sequencer: Sequencer | None = None
         self._lock = threading.Lock()
         self._closed = False
@@ -169,6 +173,7 @@ class Ledger:
         db_url: str | None = None,
         key_path: str | os.PathLike[str] | None = None,
         checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL,
+        leaf_index_every: int | None = None,
     ) -> Ledger:
         """Create a new ledger: data directory, config, log key (0600), database.
 
@@ -230,7 +235,7 @@ class Ledger:
         with read_transaction(engine) as conn:
             state = read_state(conn)
         assert state is not None
-        return cls(engine, state, config=cfg, signer=signer)
+        return cls(engine, state, config=cfg, signer=signer, leaf_index_every=leaf_index_every)
 
     @classmethod
     def open(
@@ -240,6 +245,7 @@ class Ledger:
         *,
         read_only: bool = False,
         max_batch: int = DEFAULT_MAX_BATCH,
+        leaf_index_every: int | None = None,
     ) -> Ledger:
         """Open an existing ledger (upgrading its schema to this code's newest revision).
 
@@ -247,6 +253,9 @@ class Ledger:
         origin and key are the configured ones (:class:`ConfigMismatch`). With
         ``read_only`` no key is loaded (no appends, no checkpoints) and, given a
         ``db_url``, no config file is needed (an auditor with a database copy).
+        ``leaf_index_every``: entries appended past the leaf index before the writer
+        indexes them (:func:`~evidence.ledger.sequencer.index_leaves`; 0: never; None:
+        :data:`~evidence.ledger.sequencer.LEAF_INDEX_EVERY` for the database).
         """
         try:
             cfg: LedgerConfig | None = load_config(data_dir, db_url)
@@ -277,7 +286,8 @@ class Ledger:
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, state, config=cfg, signer=signer, max_batch=max_batch)
+        return cls(engine, state, config=cfg, signer=signer, max_batch=max_batch,
+                   leaf_index_every=leaf_index_every)
 
     def close(self) -> None:
         """Drain pending appends (signing a final checkpoint if one is due), release the DB."""
@@ -337,7 +347,8 @@ class Ledger:
                 interval = self._config.checkpoint_interval if self._config else 1.0
                 self._sequencer = Sequencer(self._engine, self._signer,
                                             checkpoint_interval=interval,
-                                            max_batch=self._max_batch)
+                                            max_batch=self._max_batch,
+                                            leaf_index_every=self._leaf_index_every)
             return self._sequencer
 
     def submit(self, items: Sequence[tuple[str, Mapping[str, Any]]], *,
@@ -403,6 +414,19 @@ class Ledger:
             raise OutOfRange(f"entries {start}..{end} are not within the log (size {size})")
         with read_transaction(self._engine) as conn:
             yield from iter_entries(conn, start, end, chunk)
+
+    def find_leaf(self, leaf_hash: bytes) -> int | None:
+        """The ``seq`` of the entry with this leaf hash, or None: the leaf index's
+        candidates, then the entries it has not reached yet, each confirmed against the
+        stored leaf hash (:func:`~evidence.ledger.store.find_leaf`, right without a
+        snapshot across its two statements: on PostgreSQL they run outside a transaction,
+        two round trips instead of four)."""
+        if self._engine.dialect.name == "postgresql":
+            with self._engine.connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                return find_leaf(conn, bytes(leaf_hash))
+        with read_transaction(self._engine) as conn:
+            return find_leaf(conn, bytes(leaf_hash))
 
     def root(self, size: int | None = None) -> Hash32:
         """The tree root at ``size`` (default: now), from O(log n) stored nodes."""

@@ -19,6 +19,15 @@
     sequencer's mutex across processes.
 ``keys``
     public keys the ledger knows (the log key, later rotated keys, witnesses).
+``leaf_index`` and ``leaf_index_state``
+    lookups by leaf hash, kept off the append path (0005_leaf_index): a row
+    ``(gen, prefix, seq)`` per entry ``seq < leaf_index_state.indexed``, where ``gen`` is
+    ``seq >> 18`` (generations of 2**18 entries) and ``prefix`` the first 8 bytes of its
+    leaf hash, written in large sorted batches by a follower
+    (:func:`evidence.ledger.sequencer.index_leaves`). Only a hint: a lookup confirms the
+    full ``entries.leaf_hash`` and scans the entries from ``indexed`` on
+    (:func:`evidence.ledger.store.find_leaf`). No row is ever updated or deleted, and
+    ``indexed`` only grows.
 """
 
 from __future__ import annotations
@@ -27,7 +36,6 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
-    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -62,8 +70,8 @@ entries = Table(
     Column("type", String(128), nullable=False),
     Column("time", String(TIME_LEN), nullable=False),
     Column("data", LargeBinary, nullable=False),
-    # lookups by leaf hash (proofs by hash, the verify page); created in 0004_access
-    Index("ix_entries_leaf_hash", "leaf_hash"),
+    # no index on leaf_hash (0004_access made one; 0005_leaf_index replaced it by
+    # leaf_index): random keys cost every append about one dirty page at 1 M entries
 )
 
 nodes = Table(
@@ -105,4 +113,21 @@ keys = Table(
     Column("vkey", Text, nullable=False, unique=True),
     Column("role", String(32), nullable=False),
     Column("created_at", String(TIME_LEN), nullable=False),
+)
+
+leaf_index = Table(
+    "leaf_index",
+    metadata,
+    Column("gen", Integer, primary_key=True, autoincrement=False),
+    Column("prefix", LargeBinary(8), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    sqlite_with_rowid=False,
+)
+
+leaf_index_state = Table(
+    "leaf_index_state",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),
+    Column("indexed", BigInteger, nullable=False),
+    CheckConstraint("id = 1", name="single_row"),
 )

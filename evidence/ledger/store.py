@@ -163,6 +163,69 @@ def node_fetcher(conn: Connection) -> NodeFetcher:
     return lambda ids: fetch_nodes(conn, ids)
 
 
+LEAF_GEN_BITS = 18
+"""Entries ``[g << 18, (g + 1) << 18)`` form generation ``g`` of ``leaf_index``."""
+LEAF_PREFIX_LEN = 8
+"""Bytes of the leaf hash kept in ``leaf_index.prefix``."""
+
+
+def leaf_key(seq: int, leaf: bytes) -> tuple[int, bytes]:
+    """The ``leaf_index`` key ``(gen, prefix)`` of entry ``seq`` with leaf hash ``leaf``
+    (what :func:`leaf_index_sql` computes in SQL).
+
+    The generation leads so that a follower's batch of new entries lands in the newest
+    part of the B-tree, at most 2**18 entries (~2,000 pages) whatever the
+    ledger's size, instead of all over an index of the whole ledger; a lookup probes
+    one key per generation (:func:`find_leaf`)."""
+    return seq >> LEAF_GEN_BITS, bytes(leaf[:LEAF_PREFIX_LEN])
+
+
+def leaf_index_sql(start: int, stop: int) -> str:
+    """The follower's statement: the ``leaf_index`` rows of entries ``start <= seq <
+    stop``, computed and sorted by the database (the same text on SQLite and PostgreSQL;
+    migration 0005 runs it over every entry)."""
+    return (f"INSERT INTO leaf_index (gen, prefix, seq) SELECT seq >> {LEAF_GEN_BITS:d}, "
+            f"substr(leaf_hash, 1, {LEAF_PREFIX_LEN:d}), seq FROM entries "
+            f"WHERE seq >= {start:d} AND seq < {stop:d} ORDER BY 1, 2, 3")
+
+
+def read_indexed(conn: Connection) -> int:
+    """``leaf_index_state.indexed``: entries below it have their ``leaf_index`` rows
+    (0 without the row: every entry is then in the tail that lookups scan)."""
+    w = conn.exec_driver_sql("SELECT indexed FROM leaf_index_state WHERE id = 1").scalar()
+    return 0 if w is None else int(w)
+
+
+def find_leaf(conn: Connection, leaf: bytes) -> int | None:
+    """The ``seq`` of the entry whose stored leaf hash is ``leaf``, or None.
+
+    Reads the watermark ``indexed`` first, then in ONE statement: the ``leaf_index``
+    candidates (one probe per generation below the watermark) joined to ``entries`` and
+    kept only where the full stored ``leaf_hash`` equals ``leaf``; only if none is, the
+    entries from the watermark on, scanned (the tail the follower has not reached yet:
+    at most the sequencer's ``leaf_index_every`` plus a batch; ``COALESCE`` evaluates
+    its second argument only when the first is NULL, on both databases). An index row
+    that is wrong, stale or tampered with can therefore make a lookup miss, never answer
+    another entry. Reading the watermark first keeps this right without one snapshot
+    for both reads (PostgreSQL's READ COMMITTED): the watermark only grows and index
+    rows are never deleted, so the index a later statement sees covers at least that."""
+    w = read_indexed(conn)
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    # integers from our own arithmetic are written out (nothing to inject): the planner
+    # sees the real bound of the tail scan and one probe per listed generation
+    tail = f"SELECT min(seq) FROM entries WHERE seq >= {w:d} AND leaf_hash = {mark}"
+    if w <= 0:
+        sql, params = tail, (leaf,)
+    else:
+        gens = ",".join(str(g) for g in range(((w - 1) >> LEAF_GEN_BITS) + 1))
+        sql = ("SELECT coalesce((SELECT min(e.seq) FROM leaf_index k JOIN entries e "
+               f"ON e.seq = k.seq WHERE k.gen IN ({gens}) AND k.prefix = {mark} "
+               f"AND e.leaf_hash = {mark}), ({tail}))")
+        params = (leaf[:LEAF_PREFIX_LEN], leaf, leaf)
+    found = conn.exec_driver_sql(sql, params).scalar()
+    return None if found is None else int(found)
+
+
 def read_entry(conn: Connection, seq: int) -> StoredEntry | None:
     row = conn.execute(select(entries).where(entries.c.seq == seq)).first()
     return None if row is None else _entry(row)

@@ -136,8 +136,7 @@ async def inclusion(svc: Svc,
 
 
 def _seq_of_leaf(svc: Services, leaf: bytes) -> int:
-    with read_transaction(svc.ledger.engine) as conn:
-        found = conn.execute(select(entries.c.seq).where(entries.c.leaf_hash == leaf)).scalar()
+    found = svc.ledger.find_leaf(leaf)  # the leaf index, confirmed against entries
     if found is None:
         raise Problem(404, "unknown-leaf", "no entry has this leaf hash")
     return int(found)
