@@ -102,8 +102,10 @@ _SHARED: dict[str, Any] = {}
 
 
 def shared_browser(request: pytest.FixtureRequest) -> Any:
-    """One headless Debian chromium under Playwright for the whole session (a second sync
-    Playwright cannot start while one runs); skips, with the fix, when either is missing."""
+    """One headless Debian chromium under Playwright per test module (a second sync
+    Playwright cannot start while one runs), stopped when the module ends: a running sync
+    Playwright holds an event loop on the main thread, on which later tests' own
+    ``asyncio.run`` would fail. Skips, with the fix, when either is missing."""
     if "browser" in _SHARED:
         return _SHARED["browser"]
     try:
@@ -127,12 +129,12 @@ def shared_browser(request: pytest.FixtureRequest) -> Any:
         b.close()
         pw.stop()
 
-    request.session.config.add_cleanup(close)
+    request.addfinalizer(close)
     _SHARED["browser"] = b
     return b
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(request: pytest.FixtureRequest) -> Any:
     return shared_browser(request)
 

@@ -24,7 +24,7 @@ from tests.test_verify_page import Page, shared_browser, summary
 pytestmark = pytest.mark.tsa
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(request: pytest.FixtureRequest) -> Any:
     return shared_browser(request)
 
