@@ -2,13 +2,14 @@
 
 SQLite: WAL journal (set once at ``init``: it is persistent), ``synchronous=FULL``
 (a commit is on disk before it returns: acknowledged = durable), a busy timeout,
-foreign keys on. Two settings are for large ledgers, where the random-keyed
-``ix_entries_leaf_hash`` index makes every appended entry dirty about one index
-page: a 64 MiB page cache per connection (SQLite's 2 MiB default spilled a 1,000-entry
-batch's dirty pages to the WAL mid-transaction and re-read index pages each batch)
-and a WAL checkpoint every 10,000 pages instead of 1,000 (each batch no longer pays
-a checkpoint, and an index page dirtied by several batches is copied back once).
-Neither changes durability: commits are still fsynced before they return.
+foreign keys on. Two settings are for large ledgers: a 64 MiB page cache per
+connection and a WAL checkpoint every 10,000 pages instead of 1,000. They were set
+when a random-keyed index on ``entries.leaf_hash`` dirtied about one page per appended
+entry (the default 2 MiB cache spilled a 1,000-entry batch to the WAL mid-transaction,
+and every batch paid a checkpoint); that index is gone (migration 0005: the leaf-hash
+follower dirties up to ~2,000 pages per run, every 32,768 entries), and the settings
+were kept, not re-measured. Neither changes durability: commits are still fsynced
+before they return.
 
 pysqlite's own transaction handling is switched off and SQLAlchemy's ``begin``
 emits the ``BEGIN`` itself, so that DDL is transactional and a writer can ask for
