@@ -25,8 +25,8 @@ from evidence.ledger.log import Ledger
 from evidence.ledger.schema import leaf_index, leaf_index_state
 from evidence.ledger.sequencer import index_leaves
 from evidence.ledger.store import leaf_key
+from tests.support.processes import child_env, kill_after_acks
 
-ROOT = Path(__file__).resolve().parents[1]
 ORIGIN = "leafindex.example/log"
 Factory = Callable[..., Ledger]
 
@@ -205,33 +205,6 @@ LOOPER = textwrap.dedent("""
 """)
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
-def _kill_after(args: list[str], acks: int) -> list[tuple[int, str]]:
-    child = subprocess.Popen([sys.executable, "-c", LOOPER, *args], env=_env(),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert child.stdout is not None
-    acked: list[tuple[int, str]] = []
-    while len(acked) < acks:
-        line = child.stdout.readline()
-        if not line:
-            raise AssertionError(child.stderr.read().decode()[-2000:])
-        seq, h = line.split()
-        acked.append((int(seq), h.decode()))
-    os.kill(child.pid, signal.SIGKILL)
-    rest, _ = child.communicate(timeout=60)
-    for line in rest.splitlines():
-        parts = line.split()
-        if len(parts) == 2:
-            acked.append((int(parts[0]), parts[1].decode()))
-    assert child.returncode == -signal.SIGKILL
-    return acked
-
-
 @pytest.mark.parametrize("every", [0, 1, 12])
 def test_sigkill_while_appending_and_indexing(make_ledger: Factory, every: int) -> None:
     """every=0: killed with no follower run (all tail); 1: the follower runs after every
@@ -241,7 +214,7 @@ def test_sigkill_while_appending_and_indexing(make_ledger: Factory, every: int) 
     led.close()
     acked: list[tuple[int, str]] = []
     for acks in (40, 75, 130):
-        acked += _kill_after([str(cfg.data_dir), cfg.db_url, str(every)], acks)
+        acked += kill_after_acks(LOOPER, [str(cfg.data_dir), cfg.db_url, str(every)], acks)
         with Ledger.open(cfg.data_dir, cfg.db_url, leaf_index_every=0) as led:
             report = led.audit()
             assert report.ok, report
@@ -318,7 +291,7 @@ def test_sigkill_during_migration_sqlite(tmp_path) -> None:
         work = tmp_path / f"w{delay}"
         shutil.copytree(base, work)
         child = subprocess.Popen([sys.executable, "-c", MIGRATE, str(work / "data"), ""],
-                                 env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                 env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             child.wait(timeout=delay)
         except subprocess.TimeoutExpired:

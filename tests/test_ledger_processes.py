@@ -4,8 +4,6 @@ gap-free log; a writer killed with SIGKILL loses nothing it acknowledged."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -15,8 +13,7 @@ import pytest
 
 from evidence.ledger.log import Ledger
 from evidence.verify.entry import parse_entry
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.processes import child_env, kill_after_acks
 
 WRITER = textwrap.dedent("""
     import sys, threading
@@ -44,12 +41,6 @@ LOOPER = textwrap.dedent("""
 """)
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
 @pytest.mark.pg
 @pytest.mark.slow
 def test_four_processes_on_postgres_make_one_gap_free_log(tmp_path, pg_fresh_url) -> None:
@@ -59,7 +50,7 @@ def test_four_processes_on_postgres_make_one_gap_free_log(tmp_path, pg_fresh_url
     led.close()
     children = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path / "data"),
                                   pg_fresh_url, str(p), str(per_proc), "16"],
-                                 env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                 env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                 for p in range(procs)]
     for c in children:
         _out, err = c.communicate(timeout=900)
@@ -72,27 +63,6 @@ def test_four_processes_on_postgres_make_one_gap_free_log(tmp_path, pg_fresh_url
                 for e in led.entries()}
         assert seen == {(p, i) for p in range(procs) for i in range(per_proc)}
         assert report.checkpoints_checked >= 1
-
-
-def _kill_mid_append(data_dir: Path, db_url: str, at_least: int) -> list[tuple[int, str]]:
-    child = subprocess.Popen([sys.executable, "-c", LOOPER, str(data_dir), db_url],
-                             env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    acked: list[tuple[int, str]] = []
-    assert child.stdout is not None
-    while len(acked) < at_least:
-        line = child.stdout.readline()
-        if not line:
-            raise AssertionError(child.stderr.read().decode()[-2000:])
-        seq, h = line.split()
-        acked.append((int(seq), h.decode()))
-    os.kill(child.pid, signal.SIGKILL)
-    rest, _ = child.communicate(timeout=60)
-    for line in rest.splitlines():  # acknowledged before the kill landed
-        parts = line.split()
-        if len(parts) == 2:
-            acked.append((int(parts[0]), parts[1].decode()))
-    assert child.returncode == -signal.SIGKILL
-    return acked
 
 
 def _check_survivors(data_dir: Path, db_url: str, acked: list[tuple[int, str]]) -> None:
@@ -111,7 +81,7 @@ def test_sigkill_while_appending_sqlite(tmp_path) -> None:
     cfg_url = Ledger.open(tmp_path / "data", read_only=True)
     url = cfg_url.config.db_url
     cfg_url.close()
-    acked = _kill_mid_append(tmp_path / "data", url, 300)
+    acked = kill_after_acks(LOOPER, [str(tmp_path / "data"), url], 300)
     _check_survivors(tmp_path / "data", url, acked)
 
 
@@ -120,7 +90,7 @@ def test_sigkill_and_server_crash_postgres_fsync_on(tmp_path, pg_url_durable,
                                                     pg_cluster_durable) -> None:
     Ledger.create(tmp_path / "data", "crash.example/log", db_url=pg_url_durable,
                   checkpoint_interval=0).close()
-    acked = _kill_mid_append(tmp_path / "data", pg_url_durable, 300)
+    acked = kill_after_acks(LOOPER, [str(tmp_path / "data"), pg_url_durable], 300)
     if pg_cluster_durable.owned:  # a power cut for the server too: WAL recovery on start
         pg_cluster_durable.crash()
         pg_cluster_durable.start()
