@@ -38,18 +38,23 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, select
 
-from evidence.ledger.audit_scan import Span, connect_args, open_worker, scan_in_worker, scan_span
+from evidence.ledger.audit_scan import (
+    Span,
+    check_stored_checkpoint,
+    connect_args,
+    open_worker,
+    scan_in_worker,
+    scan_span,
+)
 from evidence.ledger.db import read_transaction
 from evidence.ledger.schema import checkpoints, entries, nodes
-from evidence.ledger.store import iter_entries, read_state
+from evidence.ledger.store import iter_checkpoints, iter_entries, read_state
 from evidence.ledger.workers import worker_context as _worker_context
-from evidence.verify.checkpoint import verify_checkpoint
 from evidence.verify.entry import LogBroken, LogPosition, check_entries
-from evidence.verify.errors import VerificationError
 from evidence.verify.hashing import EMPTY_ROOT, ZERO_HASH_HEX, node_hash
 from evidence.verify.merkle import CompactRange, NodeId
 from evidence.verify.note import Verifier
@@ -134,49 +139,21 @@ def _check_checkpoints(engine: Engine, log_key: Verifier, size: int,
     ``after``: signature, stored size and root against the signed ones. Reports each
     fault through ``problem``; returns the signed roots of those inside the log."""
     roots: dict[int, bytes] = {}
+    lo = 0 if at_zero else after + 1
     with read_transaction(engine) as conn:
-        for cp in _checkpoints_from(conn, 0 if at_zero else after + 1, stop=at_zero):
-            at = max(cp.size - 1, 0)
-            try:
-                v = verify_checkpoint(cp.note, log_key)
-            except VerificationError as e:
-                problem(at, f"checkpoint at size {cp.size}: {e}")
+        for cp in iter_checkpoints(conn, min_size=lo, max_size=0 if at_zero else None):
+            signed, fault = check_stored_checkpoint(cp.size, cp.root, cp.note, log_key)
+            if fault is not None:
+                problem(max(cp.size - 1, 0), fault)
+            if signed is None:
                 continue
-            if v.checkpoint.size != cp.size:
-                problem(at, f"checkpoint stored at size {cp.size} signs size {v.checkpoint.size}")
-                continue
-            if v.checkpoint.root != cp.root:
-                problem(at, f"checkpoint at size {cp.size}: stored root differs from the signed")
             if cp.size > size:
                 if _size_now(engine) >= cp.size:
                     continue  # signed after this audit read the size: the next audit's
                 problem(cp.size, f"checkpoint claims size {cp.size}; the log has {size} entries")
                 continue
-            roots[cp.size] = v.checkpoint.root
+            roots[cp.size] = signed
     return roots
-
-
-class _CheckpointRow(NamedTuple):
-    size: int
-    root: bytes
-    note: str
-
-
-def _checkpoints_from(conn: Any, lo: int, *, stop: bool = False,
-                      chunk: int = 1000) -> Iterator[Any]:
-    """Stored checkpoints of size ``lo`` and up (only ``lo`` when ``stop``), by size."""
-    last = lo - 1
-    while True:
-        q = select(checkpoints.c.size, checkpoints.c.root, checkpoints.c.note).where(
-            checkpoints.c.size > last)
-        if stop:
-            q = q.where(checkpoints.c.size <= lo)
-        rows = conn.execute(q.order_by(checkpoints.c.size).limit(chunk)).all()
-        if not rows:
-            return
-        for size, root, note in rows:
-            yield _CheckpointRow(int(size), bytes(root), note)
-        last = int(rows[-1].size)
 
 
 def _quick_pass(engine: Engine, size: int, log_key: Verifier, span: int, chunk: int,

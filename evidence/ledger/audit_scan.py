@@ -40,7 +40,7 @@ from evidence.verify.checkpoint import verify_checkpoint
 from evidence.verify.entry import parse_entry, quick_entries, quick_entry
 from evidence.verify.errors import EntryError, VerificationError
 from evidence.verify.hashing import leaf_hash, node_hash, node_hashes
-from evidence.verify.merkle import fold
+from evidence.verify.merkle import fold, perfect_nodes, root_plan
 from evidence.verify.note import Verifier, parse_verifier_key
 
 
@@ -162,12 +162,7 @@ def scan_span(conn: Any, start: int, end: int, read: int, prev: str | None,
 def _subtrees(levels: list[list[bytes]], count: int) -> list[bytes]:
     """The perfect subtrees over the first ``count`` leaves of a read, largest first,
     from ``levels`` (the read's leaf hashes, then each level of nodes above them)."""
-    out, offset = [], 0
-    for level in range(count.bit_length() - 1, -1, -1):
-        if count >> level & 1:
-            out.append(levels[level][offset >> level])
-            offset += 1 << level
-    return out
+    return [levels[n.level][n.index] for n in perfect_nodes(0, count)]
 
 
 def _entries(datas: list[bytes], prev: bytes, seq: int,
@@ -207,38 +202,48 @@ def _verifier(log_key: str) -> Verifier:
     return v
 
 
+def check_stored_checkpoint(size: int, root: bytes, note: str,
+                            log_key: Verifier) -> tuple[bytes | None, str | None]:
+    """``(signed root or None, fault or None)`` of a stored checkpoint row: its note
+    signed by ``log_key``, for the stored size, with the stored root. The signed root
+    comes back even when only the stored root differs (the tree is then compared with
+    what was signed); None when the note cannot be trusted for ``size`` at all."""
+    try:
+        cp = verify_checkpoint(note, log_key).checkpoint
+    except VerificationError as e:
+        return None, f"checkpoint at size {size}: {e}"
+    if cp.size != size:
+        return None, f"checkpoint stored at size {size} signs size {cp.size}"
+    if cp.root != bytes(root):
+        return cp.root, f"checkpoint at size {size}: stored root differs from the signed"
+    return cp.root, None
+
+
 def _signed_roots(cur: Any, start: int, end: int, log_key: Verifier) -> dict[int, bytes] | None:
     """The signed roots of the checkpoints of sizes in ``(start, end]``, by size, when
-    each is signed by ``log_key`` with its stored size and root; None when one is not
-    (the reference pass names it)."""
+    each is sound (:func:`check_stored_checkpoint`); None when one is not (the
+    reference pass names it)."""
     cur.execute(f"SELECT size, root, note FROM checkpoints WHERE size > {start:d} "
                 f"AND size <= {end:d}")
     roots: dict[int, bytes] = {}
     for size, root, note in cur.fetchall():
-        try:
-            cp = verify_checkpoint(note, log_key).checkpoint
-        except (VerificationError, ValueError, TypeError):
+        signed, fault = check_stored_checkpoint(int(size), root, note, log_key)
+        if fault is not None or signed is None:
             return None
-        if cp.size != size or cp.root != bytes(root):
-            return None
-        roots[int(size)] = cp.root
+        roots[int(size)] = signed
     return roots
 
 
 def _left_of(cur: Any, start: int) -> list[bytes] | None:
     """The stored perfect subtrees over ``[0, start)``, largest first (None if one is
     missing): what the tree holds left of a span, for its checkpoints' roots."""
-    ids, offset = [], 0
-    for level in range(start.bit_length() - 1, -1, -1):
-        if start >> level & 1:
-            ids.append((level, offset >> level))
-            offset += 1 << level
     out = []
-    for level, idx in ids:
-        if level == 0:
-            cur.execute(f"SELECT leaf_hash FROM entries WHERE seq = {idx:d}")
+    for n in root_plan(start):
+        if n.level == 0:
+            cur.execute(f"SELECT leaf_hash FROM entries WHERE seq = {n.index:d}")
         else:
-            cur.execute(f"SELECT hash FROM nodes WHERE level = {level:d} AND idx = {idx:d}")
+            cur.execute(f"SELECT hash FROM nodes WHERE level = {n.level:d} "
+                        f"AND idx = {n.index:d}")
         row = cur.fetchone()
         if row is None:
             return None

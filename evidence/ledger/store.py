@@ -264,11 +264,16 @@ def checkpoint_at(conn: Connection, size: int) -> StoredCheckpoint | None:
     return None if row is None else _checkpoint(row)
 
 
-def iter_checkpoints(conn: Connection, chunk: int = 1000) -> Iterator[StoredCheckpoint]:
-    last = -1
+def iter_checkpoints(conn: Connection, chunk: int = 1000, *, min_size: int = 0,
+                     max_size: int | None = None) -> Iterator[StoredCheckpoint]:
+    """Stored checkpoints of sizes ``min_size`` to ``max_size`` (inclusive; no upper
+    bound by default), by size, read ``chunk`` at a time."""
+    last = min_size - 1
     while True:
-        rows = conn.execute(select(checkpoints).where(checkpoints.c.size > last)
-                            .order_by(checkpoints.c.size).limit(chunk)).all()
+        q = select(checkpoints).where(checkpoints.c.size > last)
+        if max_size is not None:
+            q = q.where(checkpoints.c.size <= max_size)
+        rows = conn.execute(q.order_by(checkpoints.c.size).limit(chunk)).all()
         if not rows:
             return
         for row in rows:
