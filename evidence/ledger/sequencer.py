@@ -70,8 +70,8 @@ from evidence.ledger.db import Driver, write_transaction
 from evidence.ledger.errors import AppendRejected, LedgerClosed, LedgerError, NotALedger
 from evidence.ledger.schema import checkpoints, entries, nodes
 from evidence.ledger.store import (
+    INDEXED_SQL,
     STATE_SQL,
-    LogState,
     StoredCheckpoint,
     checkpoint_at,
     fetch_nodes,
@@ -79,6 +79,7 @@ from evidence.ledger.store import (
     max_checkpoint_size,
     node_fetcher,
     read_state,
+    state_from_row,
 )
 from evidence.verify.checkpoint import Checkpoint, sign_checkpoint
 from evidence.verify.entry import encode_chain, format_time
@@ -279,9 +280,9 @@ class Sequencer:
                             else STATE_SQL + " FOR UPDATE")
             if row is None:
                 raise NotALedger("log_state row is missing")
-            state = LogState(row[0], row[1], int(row[2]), bytes(row[3]), row[4])
+            state = state_from_row(row)
             if self._indexed < 0:  # once: where the follower's work starts
-                w = drv.first("SELECT indexed FROM leaf_index_state WHERE id = 1")
+                w = drv.first(INDEXED_SQL)
                 self._indexed = 0 if w is None else int(w[0])
             # mutated in place: if the transaction fails, _commit drops it (reload next time)
             edge = self._reload_edge(conn, state.size, state.last_leaf_hash)
@@ -357,7 +358,7 @@ def index_leaves(engine: Engine, min_tail: int = 1) -> int:
         with write_transaction(engine) as conn:
             drv = Driver(conn)
             lock = "" if conn.dialect.name == "sqlite" else " FOR UPDATE"
-            row = drv.first("SELECT indexed FROM leaf_index_state WHERE id = 1" + lock)
+            row = drv.first(INDEXED_SQL + lock)
             if row is None:
                 raise NotALedger("leaf_index_state row is missing")
             indexed = int(row[0])

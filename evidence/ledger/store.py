@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, func, select
 
@@ -54,8 +55,11 @@ def read_state(conn: Connection, *, for_update: bool = False) -> LogState | None
     # statement on both databases): building a select() cost more than running it.
     lock = for_update and conn.dialect.name != "sqlite"
     row = conn.exec_driver_sql(STATE_SQL + (" FOR UPDATE" if lock else "")).first()
-    if row is None:
-        return None
+    return None if row is None else state_from_row(row)
+
+
+def state_from_row(row: Sequence[Any]) -> LogState:
+    """The :class:`LogState` of a row of :data:`STATE_SQL`."""
     return LogState(row[0], row[1], int(row[2]), bytes(row[3]), row[4])
 
 
@@ -189,10 +193,14 @@ def leaf_index_sql(start: int, stop: int) -> str:
             f"WHERE seq >= {start:d} AND seq < {stop:d} ORDER BY 1, 2, 3")
 
 
+INDEXED_SQL = "SELECT indexed FROM leaf_index_state WHERE id = 1"
+"""The leaf index's watermark (the sequencer and the follower run it on the driver)."""
+
+
 def read_indexed(conn: Connection) -> int:
     """``leaf_index_state.indexed``: entries below it have their ``leaf_index`` rows
     (0 without the row: every entry is then in the tail that lookups scan)."""
-    w = conn.exec_driver_sql("SELECT indexed FROM leaf_index_state WHERE id = 1").scalar()
+    w = conn.exec_driver_sql(INDEXED_SQL).scalar()
     return 0 if w is None else int(w)
 
 
