@@ -377,14 +377,20 @@ class AccessControl:
         return self.authorize(who, evidence_id, case_id, action="metadata")
 
     def record_access(self, auth: Authorization, action: str, *, remote_addr: str | None,
-                      sha256: str | None = None, byte_range: str | None = None) -> Appended:
+                      sha256: str | None = None, byte_range: str | None = None,
+                      fixity: str | None = None) -> Appended:
         """Append the ``evidence.accessed`` entry; returns once it is durable.
 
         Call BEFORE serving anything: if this raises, serve nothing. Under a grant, the
         grant is re-checked at the entry's time inside the append's transaction and a
-        ``download`` is counted against ``max_downloads`` there (all or nothing)."""
+        ``download`` is counted against ``max_downloads`` there (all or nothing).
+        ``fixity`` ("damaged" or "missing") records a retrieval that was refused or cut
+        off because the stored file no longer matched its hash: the custody log must
+        not show it as a download of the preserved bytes, and it is not counted."""
         if action not in ACTIONS:
             raise InvalidInput(f"unknown access action {action!r}")
+        if fixity not in (None, "damaged", "missing"):
+            raise InvalidInput(f"unknown fixity outcome {fixity!r}")
         body: dict[str, Any] = {"evidence_id": auth.evidence_id, "principal": auth.principal.id,
                                 "action": action, "remote_addr": remote_addr or "unknown"}
         if sha256 is not None:
@@ -393,9 +399,11 @@ class AccessControl:
             body["range"] = byte_range
         if auth.grant_id is not None:
             body["grant_id"] = auth.grant_id
+        if fixity is not None:
+            body["fixity"] = fixity
         hook = None
         if auth.grant_id is not None:
-            gid, counts = auth.grant_id, action in ("download", "export")
+            gid, counts = auth.grant_id, action in ("download", "export") and fixity is None
 
             def hook(conn: Connection, made: list[Appended]) -> Sequence[Any]:
                 t = made[0].time
