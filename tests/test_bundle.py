@@ -61,11 +61,18 @@ def verify(data: bytes, world: World, **kw: Any) -> BundleReport:
 
 
 def failed(r: BundleReport) -> dict[str, str]:
-    """The failing required checks, by name -> reason. Both languages are always filled."""
+    """The failing checks, by name -> reason. Both languages are always filled, on one
+    line; a failure empties every summary claim (docs/verdict.md section 2)."""
     for c in r.checks:
         assert c.reason and c.reason_zh
+        assert "\n" not in c.reason + c.reason_zh and len(c.reason) <= 300, c.reason
         assert not c.reason.startswith(UNEXPECTED), c.reason
-    return {c.name: c.reason for c in r.checks if c.required and not c.ok}
+        assert c.status in ("pass", "fail", "not-checked") and c.ok == (c.status == "pass")
+    bad = {c.name: c.reason for c in r.checks if c.status == "fail"}
+    assert (r.verdict == "failed") == bool(bad) and r.failed_check == next(iter(bad), None)
+    if bad:
+        assert r.preserved_no_later_than == [] and not any("included" in f for f in r.files)
+    return bad
 
 
 # --- the good path ------------------------------------------------------------------------
@@ -142,14 +149,23 @@ def test_purged_item_passes_without_files_and_says_purged(world: World) -> None:
 
 def test_entries_after_the_newest_timestamped_checkpoint(world: World) -> None:
     """Item b has a custody entry after the anchored checkpoint: the latest checkpoint
-    covers it but carries no timestamp yet; the bundle says so and verifies only
-    without requiring a timestamp."""
-    data = world.export(world.b)
+    covers it but carries no timestamp yet. Exported provisional, its timestamps check is
+    not made and the verdict is provisional at best; with the flag stripped from the
+    manifest (an attacker making it look final) the missing timestamp fails."""
+    data = world.export(world.b, provisional=True)
     assert manifest(data)["checkpoint_size"] == world.latest_size
     r = verify(data, world, witness_quorum=0)
-    assert failed(r) == {"timestamps": "the bundle carries no RFC 3161 timestamp"}
-    r = verify(data, world, witness_quorum=0, require_timestamp=False)
-    assert r.ok, failed(r)
+    assert not failed(r) and r.verdict == "provisional" and not r.ok
+    assert r.check("timestamps").status == "not-checked"
+    assert r.not_checked == ["cosignatures", "timestamps"]
+    assert r.preserved_no_later_than == []
+    m = members(data)
+    man = json.loads(m["manifest.json"])
+    man["provisional"] = False
+    m["manifest.json"] = json.dumps(man).encode()
+    r = verify(rezip(m, fix_manifest=False), world, witness_quorum=0)
+    assert r.verdict == "failed" and r.failed_check == "timestamps"
+    assert "no RFC 3161 timestamp" in failed(r)["timestamps"]
     # an explicit older checkpoint leaves the later entry out, with a warning
     buf = io.BytesIO()
     res = export_bundle(world.led, world.store, world.b, buf, checkpoint_size=world.anchored_size)
@@ -263,13 +279,13 @@ def test_hostile_swapped_metadata_salt(world: World, good: bytes, quiet_dir: Pat
     m["metadata/metadata.json"] = json.dumps(opened).encode()
     assert "do not open the commitment" in failed(verify(rezip(m), world))["metadata"]
     # and metadata taken from another item (with its own salt) does not open it either
-    other = members(world.export(world.b))["metadata/metadata.json"]
+    other = members(world.export(world.b, provisional=True))["metadata/metadata.json"]
     assert "metadata" in failed(verify(_replace(good, metadata__metadata_DOT_json=other),
                                        world))
 
 
 def test_hostile_proof_from_another_item(world: World, good: bytes, quiet_dir: Path) -> None:
-    other = world.export(world.b)
+    other = world.export(world.b, provisional=True)
     sub_b, _ = _entry_seqs(other)
     sub_a, _custody_a = _entry_seqs(good)
     m = members(good)
@@ -347,14 +363,23 @@ def test_hostile_witness_quorum(world: World, good: bytes, quiet_dir: Path) -> N
 
     stranger = generate_signer("witness-b.example", ALG_COSIGNATURE_V1).verifier()
     r = verify(good, world, witness_keys=[stranger], witness_quorum=1)
-    assert "quorum 1" in failed(r)["cosignatures"]
-    assert verify(good, world, witness_keys=[stranger], witness_quorum=0).ok
+    assert "quorum (1 of w1 (cli)) is not met" in failed(r)["cosignatures"]
+    assert not r.ok and r.failed_check == "cosignatures"
+    # quorum 0: cosignatures are not required, so not checked: never "pass, 0 checked"
+    r = verify(good, world, witness_keys=[stranger], witness_quorum=0)
+    assert not failed(r) and r.verdict == "incomplete" and r.not_checked == ["cosignatures"]
+    r = verify(good, world, witness_keys=[], witness_quorum=0)
+    assert r.verdict == "incomplete" and "no witness key is pinned" in r.check(
+        "cosignatures").reason
 
 
 def test_hostile_token_over_different_data(world: World, good: bytes, quiet_dir: Path) -> None:
     other = request_timestamp(world.tsa_url, b"some other checkpoint\n", timeout=30).token
-    reason = failed(verify(_replace(good, timestamps__0_DOT_tst=other), world))["timestamps"]
-    assert "over other data" in reason and "SHA-256 of this message" in reason
+    r = verify(_replace(good, timestamps__0_DOT_tst=other), world)
+    reason = failed(r)["timestamps"]
+    assert "other data than this checkpoint" in reason
+    detail = r.check("timestamps").detail
+    assert detail and "SHA-256 of this message" in detail and "SHA-256" not in reason
     # a second, genuine token does not excuse a tampered one
     m = members(good)
     m["timestamps/1.tst"], m["timestamps/1.chain.pem"] = other, m["timestamps/0.chain.pem"]
@@ -368,9 +393,14 @@ def test_hostile_token_over_different_data(world: World, good: bytes, quiet_dir:
 def test_timestamp_roots_not_pinned(world: World, good: bytes, tsa_variant) -> None:
     untrusted = tsa_variant("untrusted").ca_cert_pem
     r = verify(good, world, tsa_roots=[untrusted])
-    assert "no timestamp chains to a pinned TSA root" in failed(r)["timestamps"]
-    assert "--tsa-ca" in failed(verify(good, world, tsa_roots=[]))["timestamps"]
-    assert verify(good, world, tsa_roots=[], require_timestamp=False).ok
+    assert not failed(r) and r.verdict == "incomplete" and r.not_checked == ["timestamps"]
+    reason = r.check("timestamps").reason
+    assert "none of the bundle's TSAs is one the trust policy pins" in reason
+    assert "CN=" in reason  # the bundle's TSA, named
+    assert r.preserved_no_later_than == []
+    r = verify(good, world, tsa_roots=[])
+    assert r.verdict == "incomplete" and "--tsa-ca" in r.check("timestamps").reason
+    assert verify(good, world, tsa_roots=[], require_timestamp=False).verdict == "incomplete"
 
 
 def test_hostile_missing_and_extra_members(world: World, good: bytes, quiet_dir: Path) -> None:

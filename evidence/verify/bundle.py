@@ -14,8 +14,11 @@ compression ratios, and member bytes are streamed and hashed, never trusted by
 their headers.
 
 Verification (:func:`verify_bundle`) returns a :class:`BundleReport` of named
-:class:`Check` results, each with a reason in English and Chinese; the bundle
-is good only if every required check passed. It never raises for a bad bundle.
+:class:`Check` results, each ``pass``, ``fail`` or ``not-checked`` with a one-line
+reason in English and Chinese, and the top verdict computed from them alone
+(``docs/verdict.md``: failed, provisional, incomplete, verified). What is trusted
+is one :class:`~evidence.verify.trust.TrustPolicy` (the court's trust file). It
+never raises for a bad bundle.
 
 Imports: stdlib, ``cryptography`` / ``rfc8785`` / ``rfc3161-client`` (through
 ``evidence.verify``) and ``evidence.verify`` only.
@@ -32,28 +35,45 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from evidence.verify import merkle
-from evidence.verify.checkpoint import VerifiedCheckpoint, verify_checkpoint
+from evidence.verify.checkpoint import VerifiedCheckpoint, parse_checkpoint, verify_checkpoint
 from evidence.verify.commitment import verify_commitment
 from evidence.verify.entry import Entry, parse_entry
 from evidence.verify.errors import MalformedInput, VerificationError
 from evidence.verify.hashing import hash_from_hex
-from evidence.verify.note import Verifier
+from evidence.verify.note import Verifier, parse_note
 from evidence.verify.submission import verify_submission
 from evidence.verify.timestamp import (
+    ImprintMismatch,
+    MalformedTimestamp,
+    MissingTimestampingEKU,
+    TimestampError,
+    TimestampSignatureInvalid,
     TimestampVerdict,
+    TsaCertificateExpired,
     UntrustedTimestampChain,
+    token_certificates,
     verify_timestamp,
 )
+from evidence.verify.trust import TrustPolicy, mozilla_roots, policy_from_pins
 
 FORMAT = "evidence-bundle/v1"
 MANIFEST = "manifest.json"
 CHECKPOINT = "checkpoint/checkpoint.note"
 METADATA = "metadata/metadata.json"
+TOOL = "tools/verify_bundle.py"
+PASS, FAIL, NOT_CHECKED = "pass", "fail", "not-checked"
+FAILED, PROVISIONAL, INCOMPLETE, VERIFIED = "failed", "provisional", "incomplete", "verified"
+MAX_REASON = 300
+NOT_ORIGINAL = "not the original bundle file: ask for the original"
+NOT_ORIGINAL_ZH = "不是原始证据包文件：请索取原件"
 CHUNK = 1 << 20
 SUBMITTED = "evidence.submitted"
 PURGED = "evidence.purged"
@@ -67,6 +87,7 @@ _MEMBER_PATTERNS = (
     re.compile(r"\Ametadata/metadata\.json\Z"),
     re.compile(r"\Afiles/[0-9a-f]{64}\Z"),
     re.compile(r"\Areport/report\.(html|txt|pdf)\Z"),
+    re.compile(r"\Atools/verify_bundle\.py\Z"),
 )
 _LOCAL_HEADER = 30
 """Fixed part of a ZIP local file header (before the name and extra field)."""
@@ -78,7 +99,12 @@ UNEXPECTED = "unexpected error"
 
 
 class BundleError(VerificationError):
-    """The archive cannot be read safely: it is refused before any check."""
+    """The archive cannot be read safely: it is refused before any check. ``zh`` is the
+    Chinese for the court's column (the English names the member, for the technician)."""
+
+    def __init__(self, message: str, zh: str = "归档文件已损坏或不安全，无法读取") -> None:
+        super().__init__(message)
+        self.zh = zh
 
 
 @dataclass(frozen=True)
@@ -95,13 +121,30 @@ class Limits:
     archive as a whole (beyond its first 1 MiB)."""
 
 
+def _one_line(text: str) -> str:
+    """A reason a judge reads: one line, bounded (docs/verdict.md section 1)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= MAX_REASON else text[:MAX_REASON - 1] + "…"
+
+
 @dataclass(frozen=True)
 class Check:
     name: str
-    ok: bool
+    status: str
     reason: str
     reason_zh: str
     required: bool = True
+    detail: str | None = field(default=None, compare=False)
+    """Library error text behind a reason: for ``--debug`` only, never in a reason."""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == PASS
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "ok": self.ok,
+                "required": self.required, "reason": self.reason,
+                "reason_zh": self.reason_zh}
 
 
 @dataclass
@@ -117,11 +160,36 @@ class BundleReport:
     custody: list[dict[str, Any]] = field(default_factory=list)
     metadata: dict[str, Any] | None = None
     purged: bool = False
+    provisional: bool = False
     still_in_log: dict[str, Any] | None = None
+    tool: dict[str, Any] | None = None
+    """``tools/verify_bundle.py`` when the bundle carries it: its SHA-256 and size."""
+    compared: list[dict[str, Any]] = field(default_factory=list)
+    running: str = field(default="archive", repr=False)
+    """The check in progress (a structural surprise fails this one)."""
+
+    @property
+    def verdict(self) -> str:
+        """docs/verdict.md section 2, from the checks alone."""
+        if not self.checks or any(c.status == FAIL for c in self.checks):
+            return FAILED
+        if self.provisional:
+            return PROVISIONAL
+        if any(c.status == NOT_CHECKED for c in self.checks):
+            return INCOMPLETE
+        return VERIFIED
 
     @property
     def ok(self) -> bool:
-        return bool(self.checks) and all(c.ok for c in self.checks if c.required)
+        return self.verdict == VERIFIED
+
+    @property
+    def failed_check(self) -> str | None:
+        return next((c.name for c in self.checks if c.status == FAIL), None)
+
+    @property
+    def not_checked(self) -> list[str]:
+        return [c.name for c in self.checks if c.status == NOT_CHECKED]
 
     @property
     def checkpoint_size(self) -> int | None:
@@ -130,28 +198,47 @@ class BundleReport:
     def check(self, name: str) -> Check | None:
         return next((c for c in self.checks if c.name == name), None)
 
-    def add(self, name: str, ok: bool, reason: str, reason_zh: str, *,
-            required: bool = True) -> bool:
-        self.checks.append(Check(name, ok, reason, reason_zh, required))
-        return ok
+    def add(self, name: str, ok: bool | str, reason: str, reason_zh: str, *,
+            required: bool = True, detail: str | None = None) -> bool:
+        status = ok if isinstance(ok, str) else PASS if ok else FAIL
+        self.checks.append(Check(name, status, _one_line(reason), _one_line(reason_zh),
+                                 required, detail))
+        return status == PASS
 
-    def fail(self, name: str, reason: str, reason_zh: str) -> None:
-        self.add(name, False, reason, reason_zh)
+    def fail(self, name: str, reason: str, reason_zh: str, *, detail: str | None = None
+             ) -> None:
+        self.add(name, FAIL, reason, reason_zh, detail=detail)
+
+    def not_checked_(self, name: str, reason: str, reason_zh: str) -> None:
+        self.add(name, NOT_CHECKED, reason, reason_zh)
+
+    def settle(self) -> None:
+        """After a failure no summary claims anything (docs/verdict.md section 2)."""
+        if self.verdict == FAILED:
+            self.preserved_no_later_than = []
+            for f in self.files:
+                f.pop("included", None)
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "verdict": self.verdict,
             "ok": self.ok,
+            "failed_check": self.failed_check,
+            "not_checked": self.not_checked,
             "format": FORMAT,
             "evidence_id": self.evidence_id,
+            "provisional": self.provisional,
             "checkpoint": self.checkpoint,
             "submitted_at": self.submitted_at,
             "preserved_no_later_than": self.preserved_no_later_than,
             "purged": self.purged,
             "files": self.files,
+            "compared": self.compared,
             "custody": self.custody,
             "metadata": self.metadata,
             "still_in_log": self.still_in_log,
-            "checks": [asdict(c) for c in self.checks],
+            "tool": self.tool,
+            "checks": [c.to_json() for c in self.checks],
         }
 
 
@@ -169,7 +256,8 @@ class BundleReader:
         try:
             self._zip = zipfile.ZipFile(source)
         except _ZIP_ERRORS as e:
-            raise BundleError(f"not a readable ZIP archive: {e}") from None
+            raise BundleError(f"not a readable ZIP archive: {e}",
+                              "不是可读取的 ZIP 归档文件（文件已损坏或不是证据包）") from None
         try:
             self.infos = self._check_structure(self._zip.infolist())
         except BundleError:
@@ -188,49 +276,65 @@ class BundleReader:
     def _check_structure(self, infos: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]:
         lim = self.limits
         if len(infos) > lim.max_members:
-            raise BundleError(f"archive has {len(infos)} members; the limit is {lim.max_members}")
+            raise BundleError(f"archive has {len(infos)} members; the limit is {lim.max_members}",
+                              f"归档文件有 {len(infos)} 个成员，超过上限 {lim.max_members}")
+        if any(i.filename.endswith("/") or i.filename.startswith("__MACOSX/") for i in infos):
+            # folder entries are what a zip tool adds when a clerk unzips and re-zips
+            raise BundleError(f"{NOT_ORIGINAL} (the archive has folder entries, as written by "
+                              "a zip tool, not by the exporter)", NOT_ORIGINAL_ZH)
         out: dict[str, zipfile.ZipInfo] = {}
         total = compressed = 0
         for info in infos:
             name = info.filename
             if not any(p.match(name) for p in _MEMBER_PATTERNS):
                 raise BundleError(f"unexpected member {name[:100]!r} (not part of the format; "
-                                  "absolute paths, '..' and unknown names are refused)")
+                                  "absolute paths, '..' and unknown names are refused)",
+                                  "归档文件含有不属于证据包格式的成员（已拒绝）")
             if name in out:
-                raise BundleError(f"duplicate member {name!r}")
+                raise BundleError(f"duplicate member {name!r}", "归档文件含有重复的成员")
             if stat.S_ISLNK(info.external_attr >> 16):
-                raise BundleError(f"member {name!r} is a symbolic link")
+                raise BundleError(f"member {name!r} is a symbolic link",
+                                  "归档文件含有符号链接（已拒绝）")
             if info.flag_bits & 0x1:
-                raise BundleError(f"member {name!r} is encrypted")
+                raise BundleError(f"member {name!r} is encrypted", "归档文件含有加密成员")
             is_file = name.startswith("files/")
             allowed = (zipfile.ZIP_STORED,) if is_file else (zipfile.ZIP_STORED,
                                                              zipfile.ZIP_DEFLATED)
+            if is_file and info.compress_type == zipfile.ZIP_DEFLATED:
+                raise BundleError(f"{NOT_ORIGINAL} (evidence file {name[:80]!r} is compressed; "
+                                  "the exporter stores evidence files as they are)",
+                                  NOT_ORIGINAL_ZH)
             if info.compress_type not in allowed:
                 raise BundleError(f"member {name!r} uses compression method "
                                   f"{info.compress_type}; evidence files must be stored, "
-                                  "other members stored or deflated")
+                                  "other members stored or deflated",
+                                  "归档文件使用了不支持的压缩方式")
             if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
                 raise BundleError(f"stored member {name!r} declares {info.file_size} bytes but "
-                                  f"occupies {info.compress_size}")
+                                  f"occupies {info.compress_size}",
+                                  "归档文件成员的大小与其头部声明不符")
             cap = lim.max_file_size if is_file else lim.max_small_member
             if info.file_size > cap:
-                raise BundleError(f"member {name!r} declares {info.file_size} bytes; limit {cap}")
+                raise BundleError(f"member {name!r} declares {info.file_size} bytes; limit {cap}",
+                                  "归档文件成员超过大小上限")
             if (info.file_size > 1 << 20
                     and info.file_size > lim.max_ratio * max(info.compress_size, 1)):
                 raise BundleError(f"member {name!r} expands {info.file_size} bytes from "
                                   f"{info.compress_size} (zip bomb?); the limit is "
-                                  f"{lim.max_ratio}x")
+                                  f"{lim.max_ratio}x", "归档文件成员的压缩比异常（疑似压缩炸弹）")
             total += info.file_size
             compressed += info.compress_size
             out[name] = info
         if total > lim.max_total_size:
-            raise BundleError(f"archive expands to {total} bytes; limit {lim.max_total_size}")
+            raise BundleError(f"archive expands to {total} bytes; limit {lim.max_total_size}",
+                              "归档文件解压后超过大小上限")
         if total > (1 << 20) + lim.max_ratio * compressed:
             raise BundleError(f"archive expands to {total} bytes from {compressed} "
-                              f"(zip bomb?); the limit is {lim.max_ratio}x")
+                              f"(zip bomb?); the limit is {lim.max_ratio}x",
+                              "归档文件的压缩比异常（疑似压缩炸弹）")
         self._check_no_overlap(infos)
         if MANIFEST not in out:
-            raise BundleError("archive has no manifest.json")
+            raise BundleError("archive has no manifest.json", "归档文件缺少清单 manifest.json")
         return out
 
     def _check_no_overlap(self, infos: list[zipfile.ZipInfo]) -> None:
@@ -242,23 +346,26 @@ class BundleReader:
                         + i.compress_size, i.filename) for i in infos)
         for (_, end, name), (nxt, _, other) in itertools.pairwise(spans):
             if end > nxt:
-                raise BundleError(f"members {name!r} and {other!r} overlap in the archive")
+                raise BundleError(f"members {name!r} and {other!r} overlap in the archive",
+                                  "归档文件成员相互重叠（已拒绝）")
         if spans and end_of_data is not None and spans[-1][1] > end_of_data:
-            raise BundleError(f"member {spans[-1][2]!r} runs into the central directory")
+            raise BundleError(f"member {spans[-1][2]!r} runs into the central directory",
+                              "归档文件成员与中央目录重叠（已拒绝）")
 
     def read(self, name: str) -> bytes:
         """A small member, whole. Its size is bounded by the structure check, and
         zipfile stops at the declared size and checks the CRC."""
         info = self.infos.get(name)
         if info is None:
-            raise BundleError(f"member {name!r} is missing")
+            raise BundleError(f"member {name!r} is missing", f"缺少成员 {name!r}")
         try:
             with self._zip.open(info) as f:
                 data = f.read(self.limits.max_small_member + 1)
         except _ZIP_ERRORS as e:
-            raise BundleError(f"member {name!r} is damaged: {e}") from None
+            raise BundleError(f"member {name!r} is damaged: {e}", f"成员 {name!r} 已损坏") from None
         if len(data) != info.file_size:
-            raise BundleError(f"member {name!r} is not the size its header declares")
+            raise BundleError(f"member {name!r} is not the size its header declares",
+                              f"成员 {name!r} 的大小与其头部声明不符")
         return data
 
     def digest(self, name: str, progress: Callable[[int], None] | None = None
@@ -271,7 +378,7 @@ class BundleReader:
         time on large files). Deflated members go through zipfile, CRC included."""
         info = self.infos.get(name)
         if info is None:
-            raise BundleError(f"member {name!r} is missing")
+            raise BundleError(f"member {name!r} is missing", f"缺少成员 {name!r}")
         h, n = hashlib.sha256(), 0
         try:
             if info.compress_type == zipfile.ZIP_STORED:
@@ -286,31 +393,35 @@ class BundleReader:
                         h.update(chunk)
                         n += len(chunk)
         except _ZIP_ERRORS as e:
-            raise BundleError(f"member {name!r} is damaged: {e}") from None
+            raise BundleError(f"member {name!r} is damaged: {e}", f"成员 {name!r} 已损坏") from None
         if n != info.file_size:
-            raise BundleError(f"member {name!r} is not the size its header declares")
+            raise BundleError(f"member {name!r} is not the size its header declares",
+                              f"成员 {name!r} 的大小与其头部声明不符")
         return h.hexdigest(), n
 
     def _stored(self, info: zipfile.ZipInfo) -> Iterator[memoryview]:
         fp = self._zip.fp
         if fp is None:
-            raise BundleError("the archive is closed")
+            raise BundleError("the archive is closed", "归档文件已关闭")
         fp.seek(info.header_offset)
         head = fp.read(_LOCAL_HEADER)
         if len(head) != _LOCAL_HEADER or head[:4] != b"PK\x03\x04":
-            raise BundleError(f"member {info.filename!r} has no local header")
+            raise BundleError(f"member {info.filename!r} has no local header",
+                              f"成员 {info.filename!r} 缺少本地文件头（已损坏）")
         (method,) = struct.unpack_from("<H", head, 8)
         name_len, extra_len = struct.unpack_from("<HH", head, 26)
         if method != zipfile.ZIP_STORED or fp.read(name_len) != info.filename.encode():
             raise BundleError(f"member {info.filename!r}: the local header does not match "
-                              "the central directory")
+                              "the central directory",
+                              f"成员 {info.filename!r} 的本地文件头与中央目录不符")
         fp.seek(extra_len, 1)
         buf = memoryview(bytearray(CHUNK))
         left = info.compress_size
         while left:
             got = fp.readinto(buf[:min(CHUNK, left)])
             if not got:
-                raise BundleError(f"member {info.filename!r} is truncated")
+                raise BundleError(f"member {info.filename!r} is truncated",
+                                  f"成员 {info.filename!r} 被截断")
             left -= got
             yield buf[:got]
 
@@ -327,7 +438,9 @@ def _json(data: bytes, what: str) -> Any:
 
 @dataclass(frozen=True)
 class TrustRoots:
-    """What the verifier is told to trust. Nothing else is."""
+    """The older way to say what is trusted (one log key, witness keys and a count, TSA
+    PEMs): the command-line shorthand, turned into the trust file it stands for by
+    :meth:`policy` (docs/verdict.md section 3, last paragraph)."""
 
     log_key: Verifier
     witness_keys: Sequence[Verifier] = ()
@@ -335,6 +448,11 @@ class TrustRoots:
     tsa_roots: Sequence[bytes] = ()
     """PEM bytes of the TSA root CAs the court accepts."""
     require_timestamp: bool = True
+    """False: no TSA root is pinned, so the timestamps check is not made."""
+
+    def policy(self) -> TrustPolicy:
+        return policy_from_pins([self.log_key], self.witness_keys, self.witness_quorum,
+                                self.tsa_roots if self.require_timestamp else ())
 
 
 @dataclass(frozen=True)
@@ -349,57 +467,91 @@ class NewerCheckpoint:
     source: str = "file"
 
 
-def verify_bundle(source: str | IO[bytes], trust: TrustRoots, *, limits: Limits = Limits(),
-                  newer: NewerCheckpoint | None = None,
+def verify_bundle(source: str | IO[bytes], trust: TrustPolicy | TrustRoots, *,
+                  limits: Limits = Limits(), newer: NewerCheckpoint | None = None,
+                  compare: Sequence[tuple[str, str]] | None = None,
+                  store_roots: Sequence[bytes] | None = None,
                   progress: Callable[[int], None] | None = None) -> BundleReport:
-    """Check a bundle against pinned keys; never raises for a bad bundle, reports it."""
+    """Check a bundle against a trust policy; never raises for a bad bundle, reports it.
+
+    ``compare``: the judge's own files as (name, SHA-256 hex), each of which must be one
+    of the preserved files (the ``compared_files`` check). ``store_roots``: PEM bytes of
+    the root store the policy's ``#@ tsa-store mozilla`` stands for (default: the
+    ``certifi`` package's, when installed; none otherwise)."""
+    policy = trust.policy() if isinstance(trust, TrustRoots) else trust
+    if policy.tsa_store_mozilla and store_roots is None:
+        store_roots = mozilla_roots()
     report = BundleReport()
     try:
         reader = BundleReader(source, limits)
     except BundleError as e:
-        report.fail("archive", str(e), f"归档文件不安全或已损坏：{e}")
+        report.fail("archive", str(e), e.zh)
         return report
     with reader:
         try:
-            _verify(reader, trust, report, newer, progress)
+            _verify(reader, policy, store_roots or (), report, newer, compare, progress)
+        except BundleError as e:
+            report.fail(report.running, str(e), e.zh)
         except (VerificationError, MalformedInput, KeyError, TypeError, ValueError,
                 AttributeError, IndexError) as e:
             # A structural surprise after the archive checks: report, never crash.
-            report.fail("bundle", f"bundle is malformed: {e}", f"证据包格式错误：{e}")
+            report.fail(report.running, f"bundle is malformed: {e}",
+                        "证据包格式错误（详见英文说明）", detail=repr(e))
         except Exception as e:  # fail closed; tests require that this never happens
-            report.fail("bundle", f"{UNEXPECTED} ({type(e).__name__}: {e}); the bundle is "
-                        "not accepted", f"意外错误（{type(e).__name__}）；证据包不予接受")
+            report.fail(report.running, f"{UNEXPECTED} ({type(e).__name__}); the bundle is "
+                        "not accepted", f"意外错误（{type(e).__name__}）；证据包不予接受",
+                        detail=repr(e))
+    report.settle()
     return report
 
 
-def _verify(reader: BundleReader, trust: TrustRoots, report: BundleReport,
-            newer: NewerCheckpoint | None, progress: Callable[[int], None] | None) -> None:
+def _verify(reader: BundleReader, policy: TrustPolicy, store: Sequence[bytes],
+            report: BundleReport, newer: NewerCheckpoint | None,
+            compare: Sequence[tuple[str, str]] | None,
+            progress: Callable[[int], None] | None = None) -> None:
     report.add("archive", True, "archive structure is safe and within limits",
                "归档结构安全，且未超出限制")
 
+    report.running = "manifest"
     manifest, digests = _check_manifest(reader, report, progress)
     if manifest is None:
         return
+    report.provisional = manifest.get("provisional") is True
+    if TOOL in digests:
+        report.tool = {"name": TOOL, "sha256": digests[TOOL],
+                       "size": reader.infos[TOOL].file_size}
 
-    cp = _check_checkpoint(reader, trust, report)
+    report.running = "checkpoint"
+    cp = _check_checkpoint(reader, policy, report)
     if cp is None:
         return
 
+    report.running = "entries"
     entries = _check_entries(reader, cp, report)
     if entries is None:
         return
 
+    report.running = "submission"
     evidence_id = manifest.get("evidence_id")
     submission = _check_submission(entries, evidence_id, report)
     if submission is None:
         return
+    report.running = "submitter"
     _check_submitter(submission, report)
+    report.running = "custody"
     _check_custody(entries, submission, report)
+    report.running = "files"
     _check_files(submission, digests, report)
+    report.running = "metadata"
     _check_metadata(reader, submission, report)
-    _check_timestamps(reader, manifest, cp, trust, report)
+    report.running = "timestamps"
+    _check_timestamps(reader, manifest, cp, policy, store, report)
     if newer is not None:
-        _check_still_in_log(newer, cp, trust, report)
+        report.running = "still_in_log"
+        _check_still_in_log(newer, cp, policy, report)
+    if compare is not None:
+        report.running = "compared_files"
+        _check_compared(compare, report)
 
 
 def _check_manifest(reader: BundleReader, report: BundleReport,
@@ -443,29 +595,58 @@ def _check_manifest(reader: BundleReader, report: BundleReport,
     return manifest, digests
 
 
-def _check_checkpoint(reader: BundleReader, trust: TrustRoots, report: BundleReport
+def _check_checkpoint(reader: BundleReader, policy: TrustPolicy, report: BundleReport
                       ) -> VerifiedCheckpoint | None:
+    """Signed by the pinned log key whose key name is the checkpoint's origin; then the
+    witnesses of the policy's quorum (docs/verdict.md section 3)."""
+    note = reader.read(CHECKPOINT)
+    pinned = ", ".join(lg.verifier.name for lg in policy.logs)
     try:
-        cp = verify_checkpoint(reader.read(CHECKPOINT), trust.log_key,
-                               witness_keys=trust.witness_keys)
+        origin = parse_checkpoint(parse_note(note).text).origin
+    except (VerificationError, MalformedInput) as e:
+        report.fail("checkpoint", f"the checkpoint is not a valid signed checkpoint: {e}",
+                    "检查点不是有效的已签名检查点", detail=str(e))
+        return None
+    log_key = policy.log_for_origin(origin)
+    if log_key is None:
+        report.fail("checkpoint", f"the checkpoint is of the log {origin[:100]!r}, which the "
+                    f"trust policy does not pin (pinned: {pinned[:150]})",
+                    f"检查点属于日志 {origin[:100]!r}，而信任策略未固定该日志"
+                    f"（已固定：{pinned[:150]}）")
+        return None
+    try:
+        cp = verify_checkpoint(note, log_key, witness_keys=policy.witness_verifiers)
     except (VerificationError, MalformedInput) as e:
         report.fail("checkpoint", f"checkpoint not verified with the pinned log key "
-                    f"{trust.log_key.name}: {e}",
-                    f"检查点未能用固定的日志公钥 {trust.log_key.name} 验证：{e}")
+                    f"{log_key.name}: {e}",
+                    f"检查点未能用固定的日志公钥 {log_key.name} 验证", detail=str(e))
         return None
     c = cp.checkpoint
     report.checkpoint = {"origin": c.origin, "size": c.size, "root": c.root.hex(),
                          "cosigned_by": [{"name": s.name, "cosigned_at": s.cosigned_at}
                                          for s in cp.cosignatures]}
     report.add("checkpoint", True, f"checkpoint of size {c.size} is signed by the "
-               f"pinned log key {trust.log_key.name}",
-               f"大小为 {c.size} 的检查点由固定的日志公钥 {trust.log_key.name} 签名")
-    names = ", ".join(s.name for s in cp.cosignatures) or "none"
-    q, n = trust.witness_quorum, len(cp.cosignatures)
-    report.add("cosignatures", n >= q,
-               f"{n} valid cosignature(s) by pinned witnesses ({names}); quorum {q}",
-               f"{n} 个固定见证方的有效联署（{names}）；法定数 {q}",
-               required=q > 0)
+               f"pinned log key {log_key.name}",
+               f"大小为 {c.size} 的检查点由固定的日志公钥 {log_key.name} 签名")
+    witnessed = sorted(policy.witness_names(cp.cosignatures))
+    names = ", ".join(witnessed) or "none"
+    if not policy.witnesses:
+        report.not_checked_("cosignatures", "no witness key is pinned: who else saw this "
+                            "checkpoint is not checked",
+                            "未固定任何见证方公钥：未核验是否有其他方见证该检查点")
+    elif policy.quorum is None:
+        report.not_checked_("cosignatures", f"the trust policy's quorum is none: cosignatures "
+                            f"are not required ({len(witnessed)} pinned witness(es) cosigned: "
+                            f"{names})", f"信任策略的法定数为 none：不要求联署（{len(witnessed)} "
+                            f"个固定见证方已联署：{names}）")
+    elif policy.satisfied(cp.cosignatures):
+        report.add("cosignatures", True, f"the witness quorum ({policy.describe_quorum()}) is "
+                   f"met: valid cosignatures by {names}",
+                   f"见证法定数（{policy.describe_quorum()}）已满足：{names} 的联署有效")
+    else:
+        report.fail("cosignatures", f"the witness quorum ({policy.describe_quorum()}) is not "
+                    f"met: valid cosignatures only by {names}",
+                    f"见证法定数（{policy.describe_quorum()}）未满足：仅有 {names} 的有效联署")
     return cp
 
 
@@ -660,55 +841,141 @@ def _check_metadata(reader: BundleReader, submission: Entry, report: BundleRepor
                "元数据与盐值可打开记录中的承诺值")
 
 
+_TOKEN_FAILURES: tuple[tuple[type[TimestampError], str, str], ...] = (
+    (ImprintMismatch, "it time-stamps other data than this checkpoint",
+     "它所证明的不是本检查点的数据"),
+    (TimestampSignatureInvalid, "its signature does not verify: the token was altered",
+     "其签名验证失败：时间戳已被篡改"),
+    (MissingTimestampingEKU, "its signer certificate may not sign time-stamps (no critical "
+     "timeStamping key usage)", "其签名证书无权签发时间戳（缺少关键的时间戳用途扩展）"),
+    (TsaCertificateExpired, "the TSA certificate was not valid at the time it states",
+     "时间戳机构证书在其声明的时间无效"),
+    (UntrustedTimestampChain, "its certificate chain does not verify to the pinned root",
+     "其证书链无法验证至固定的根证书"),
+    (MalformedTimestamp, "it is damaged or not a valid RFC 3161 token",
+     "它已损坏或不是有效的 RFC 3161 时间戳"),
+)
+
+
+def _token_failure(e: TimestampError) -> tuple[str, str]:
+    for cls, en, zh in _TOKEN_FAILURES:
+        if isinstance(e, cls):
+            return en, zh
+    return "it does not verify", "验证未通过"
+
+
+@dataclass(frozen=True)
+class _Root:
+    cert: x509.Certificate
+    pem: bytes
+    label: str
+
+
+def _roots(policy: TrustPolicy, store: Sequence[bytes]) -> list[_Root]:
+    out = [_Root(t.certificate, t.pem, t.name) for t in policy.tsas]
+    for pem in store:
+        for c in x509.load_pem_x509_certificates(pem):
+            out.append(_Root(c, c.public_bytes(Encoding.PEM), "Mozilla root store"))
+    return out
+
+
+def _chain_ends(token: bytes) -> tuple[list[x509.Name], str] | None:
+    """Where the token's certificate chain must be anchored, read structurally (nothing
+    verified yet): the issuers its certificates name but do not carry, and the subjects
+    of the self-signed ones it carries; with the signer's name for the reasons. None if
+    the token carries no readable certificate."""
+    try:
+        certs = [x509.load_der_x509_certificate(d) for d in token_certificates(token)]
+        subjects = [c.subject for c in certs]
+        issuers = [c.issuer for c in certs]
+    except (TimestampError, ValueError):
+        return None
+    if not certs:
+        return None
+    ends = [c.issuer for c in certs if c.issuer not in subjects or c.issuer == c.subject]
+    leaves = [c for c in certs if c.subject not in issuers or c.issuer == c.subject]
+    signer = leaves[0] if leaves else certs[0]
+    try:
+        label = signer.subject.rfc4514_string()
+    except ValueError:
+        label = "an unnamed TSA"
+    return ends, label
+
+
 def _check_timestamps(reader: BundleReader, manifest: Mapping[str, Any], cp: VerifiedCheckpoint,
-                      trust: TrustRoots, report: BundleReport) -> None:
-    """At least one token verifies against a pinned root; a token that does not chain to
-    a pinned root is skipped (the court may pin only some TSAs), but a token that is
-    damaged, altered or over other data fails the check: it is a sign of tampering."""
-    required = trust.require_timestamp
+                      policy: TrustPolicy, store: Sequence[bytes], report: BundleReport) -> None:
+    """docs/verdict.md section 1: a token whose chain ends at a root that is not pinned is
+    skipped (the court may trust only some TSAs); a token that chains towards a pinned
+    root but is damaged, altered, over other data, or whose signature or chain does not
+    verify fails the check, even beside a good token: it is a sign of tampering."""
+    if report.provisional:
+        report.not_checked_("timestamps", "provisional bundle: the checkpoint had no RFC 3161 "
+                            "timestamp yet, so the time is not proven (any token is ignored)",
+                            "临时证据包：检查点尚无 RFC 3161 时间戳，时间未被证明"
+                            "（其中的时间戳一概不予采用）")
+        return
     listed = manifest.get("timestamps")
     if not listed:
-        report.add("timestamps", not required, "the bundle carries no RFC 3161 timestamp",
-                   "证据包未包含 RFC 3161 时间戳", required=required)
+        report.fail("timestamps", "the bundle carries no RFC 3161 timestamp and is not marked "
+                    "provisional", "证据包未包含 RFC 3161 时间戳，且未标明为临时证据包")
         return
     if not isinstance(listed, list):
         raise MalformedInput("manifest timestamps must be a list")
-    if not trust.tsa_roots:
-        report.add("timestamps", not required,
-                   "no TSA root certificate pinned (--tsa-ca): the time is not proven",
-                   "未固定时间戳机构根证书（--tsa-ca）：时间未被证明", required=required)
+    roots = _roots(policy, store)
+    if not roots:
+        report.not_checked_("timestamps", "no TSA root certificate is pinned (trust file "
+                            "'#@ tsa' line, or --tsa-ca): the time is not proven",
+                            "未固定任何时间戳机构根证书（信任文件的 '#@ tsa' 行或 --tsa-ca）："
+                            "时间未被证明")
         return
     text = cp.note.text.encode()
-    verdicts: list[TimestampVerdict] = []
+    verdicts: list[tuple[TimestampVerdict, str]] = []
     untrusted: list[str] = []
-    bad: list[str] = []
+    bad: list[tuple[str, str, str, str]] = []
     for i, t in enumerate(listed):
         where = t.get("token") if isinstance(t, dict) else None
-        if not isinstance(where, str) or not where.endswith(".tst"):
-            bad.append(f"timestamp {i}: no token member named")
+        if not isinstance(where, str) or not where.endswith(".tst") or where not in reader.infos:
+            bad.append((f"timestamp {i}", "the manifest names no token member",
+                        "清单未指明时间戳成员", ""))
+            continue
+        token = reader.read(where)
+        ends = _chain_ends(token)
+        if ends is None:
+            bad.append((where, "it is damaged or carries no certificate",
+                        "它已损坏或未携带证书", ""))
+            continue
+        anchors, label = ends
+        usable = [r for r in roots if r.cert.subject in anchors]
+        if not usable:
+            untrusted.append(label)
             continue
         try:
-            verdicts.append(verify_timestamp(reader.read(where), text, list(trust.tsa_roots)))
-        except UntrustedTimestampChain as e:
-            untrusted.append(f"{where}: {e}")
-        except VerificationError as e:
-            bad.append(f"{where}: {e}")
-    for v in sorted(verdicts, key=lambda v: v.gen_time):
-        report.preserved_no_later_than.append(
-            {"gen_time": v.gen_time.isoformat(), "tsa": v.tsa_name or v.signer_subject,
-             "signer": v.signer_subject, "issuer": v.signer_issuer,
-             "serial": str(v.serial_number), "policy": v.policy, "verifier": v.verifier})
+            v = verify_timestamp(token, text, [r.pem for r in usable])
+        except TimestampError as e:
+            en, zh = _token_failure(e)
+            bad.append((where, en, zh, str(e)))
+            continue
+        root = next((r.label for r in usable if r.cert.subject.rfc4514_string()
+                     == v.signer_issuer or r.cert.subject in anchors), usable[0].label)
+        verdicts.append((v, root))
     if bad:
-        report.add("timestamps", False, "a timestamp does not verify (altered, or over other "
-                   "data than this checkpoint): " + "; ".join(bad),
-                   "有时间戳未通过验证（被篡改，或针对的不是本检查点）：" + "；".join(bad),
-                   required=required)
+        where, en, zh, _ = bad[0]
+        more = f" ({len(bad) - 1} more)" if len(bad) > 1 else ""
+        report.fail("timestamps", f"timestamp {where} does not verify: {en}{more}",
+                    f"时间戳 {where} 未通过验证：{zh}", detail="; ".join(
+                        f"{w}: {d}" for w, _, _, d in bad if d) or None)
         return
     if not verdicts:
-        report.add("timestamps", False, "no timestamp chains to a pinned TSA root: "
-                   + "; ".join(untrusted), "没有时间戳可链接到固定的时间戳机构根证书："
-                   + "；".join(untrusted), required=required)
+        names = "; ".join(sorted(set(untrusted)))[:200]
+        report.not_checked_("timestamps", f"none of the bundle's TSAs is one the trust policy "
+                            f"pins ({names}): the time is not proven",
+                            f"证据包中的时间戳机构均不在信任策略之内（{names}）：时间未被证明")
         return
+    for v, root in sorted(verdicts, key=lambda x: x[0].gen_time):
+        report.preserved_no_later_than.append(
+            {"gen_time": v.gen_time.isoformat(), "tsa": v.tsa_name or v.signer_subject,
+             "signer": v.signer_subject, "issuer": v.signer_issuer, "root": root,
+             "serial": str(v.serial_number), "policy": v.policy, "verifier": v.verifier})
     first = report.preserved_no_later_than[0]
     skipped = (f"; {len(untrusted)} by TSAs not pinned were not considered"
                if untrusted else "")
@@ -717,20 +984,22 @@ def _check_timestamps(reader: BundleReader, manifest: Mapping[str, Any], cp: Ver
                f"({len(verdicts)} of {len(listed)} RFC 3161 timestamps verified against "
                f"pinned roots{skipped})",
                f"据 {first['tsa']}，不晚于 {first['gen_time']} 已保全"
-               f"（{len(listed)} 个 RFC 3161 时间戳中 {len(verdicts)} 个经固定根证书验证）",
-               required=required)
+               f"（{len(listed)} 个 RFC 3161 时间戳中 {len(verdicts)} 个经固定根证书验证）")
 
 
-def _check_still_in_log(newer: NewerCheckpoint, cp: VerifiedCheckpoint, trust: TrustRoots,
+def _check_still_in_log(newer: NewerCheckpoint, cp: VerifiedCheckpoint, policy: TrustPolicy,
                         report: BundleReport) -> None:
     """The log's newer checkpoint extends the bundle's: nothing was dropped or rewritten."""
     old = cp.checkpoint
     try:
-        new = verify_checkpoint(newer.note, trust.log_key, witness_keys=trust.witness_keys)
+        log_key = policy.log_for_origin(old.origin)
+        if log_key is None:  # _check_checkpoint found it: cannot happen
+            raise MalformedInput(f"no pinned log key for {old.origin}")
+        new = verify_checkpoint(newer.note, log_key)
     except (VerificationError, MalformedInput) as e:
         report.fail("still_in_log", f"the newer checkpoint ({newer.source}) is not signed by "
                     f"the pinned log key: {e}", f"较新的检查点（{newer.source}）未由固定的日志公钥"
-                    f"签名：{e}")
+                    "签名", detail=str(e))
         return
     n = new.checkpoint
     p = newer.consistency
@@ -748,7 +1017,8 @@ def _check_still_in_log(newer: NewerCheckpoint, cp: VerifiedCheckpoint, trust: T
     except (VerificationError, MalformedInput) as e:
         report.fail("still_in_log", f"the log's checkpoint of size {n.size} ({newer.source}) "
                     f"does not extend the bundle's: {e}",
-                    f"日志大小为 {n.size} 的检查点（{newer.source}）未延续证据包的检查点：{e}")
+                    f"日志大小为 {n.size} 的检查点（{newer.source}）未延续证据包的检查点",
+                    detail=str(e))
         return
     report.still_in_log = {"size": n.size, "root": n.root.hex(), "source": newer.source,
                            "cosigned_by": [s.name for s in new.cosignatures]}
@@ -757,6 +1027,32 @@ def _check_still_in_log(newer: NewerCheckpoint, cp: VerifiedCheckpoint, trust: T
                "proof): the entries are still in the log, unchanged",
                f"日志大小为 {n.size} 的检查点（{newer.source}）延续了证据包中大小为 {old.size} "
                "的检查点（RFC 9162 一致性证明）：记录仍在日志中，未被改动")
+
+
+def _check_compared(compare: Sequence[tuple[str, str]], report: BundleReport) -> None:
+    """The judge's own files against the preserved ones (by the SHA-256 in the signed
+    submission entry, so this holds for a purged item too)."""
+    by_hash = {f.get("sha256"): f for f in report.files}
+    report.compared = []
+    for name, digest in compare:
+        digest = digest.strip().lower()
+        match = by_hash.get(digest)
+        report.compared.append({"name": name, "sha256": digest,
+                                "matches": None if match is None else match.get("name")})
+    misses = [c for c in report.compared if c["matches"] is None]
+    if not compare:
+        report.fail("compared_files", "no file was given to compare", "未提供需比对的文件")
+    elif misses:
+        m = misses[0]
+        more = f" ({len(misses) - 1} more)" if len(misses) > 1 else ""
+        report.fail("compared_files", f"{str(m['name'])[:80]!r} (SHA-256 {m['sha256'][:16]}…) "
+                    f"is not one of the preserved files{more}",
+                    f"{str(m['name'])[:80]!r}（SHA-256 {m['sha256'][:16]}…）不是本证据保全的文件")
+    else:
+        names = ", ".join(repr(str(c["matches"]))[:60] for c in report.compared)[:160]
+        report.add("compared_files", True, f"{len(compare)} file(s) given are byte for byte "
+                   f"the preserved ones ({names})",
+                   f"所提供的 {len(compare)} 个文件与保全的文件逐字节一致（{names}）")
 
 
 # --- "is this file the preserved one?" ---------------------------------------------------
@@ -770,9 +1066,11 @@ def file_digest(stream: IO[bytes]) -> str:
 
 
 def find_file(report: BundleReport, sha256_hex: str) -> dict[str, Any] | None:
-    """The preserved file with this SHA-256, if the bundle verified and its submission
-    entry lists one (also for a purged item: the entry keeps the hashes)."""
-    if not report.ok:
+    """The preserved file with this SHA-256, if no check of the bundle failed and its
+    submission entry lists one (also for a purged item: the entry keeps the hashes). The
+    hashes are proven by the log's signature, so an incomplete or provisional bundle
+    still answers; what it does not prove is the time."""
+    if report.verdict == FAILED:
         return None
     sha256_hex = sha256_hex.strip().lower()
     return next((f for f in report.files if f.get("sha256") == sha256_hex), None)
