@@ -1,0 +1,472 @@
+"""The shared verdict vectors: one bundle, three verifiers, one verdict (docs/verdict.md).
+
+A good bundle is exported from a real ledger (tests/bundle_world.py), timestamped by the
+real local OpenSSL TSA and cosigned by a witness; tests/verdicts/forge.py turns it into
+forgeries that rewrite the manifest consistently (so only the deep check can catch them)
+and into the honest variants (trust without a TSA root, ``quorum none``, provisional, a
+clerk's re-zip). The court's trust file is written from the test's own keys, exactly as
+docs/verdict.md section 3 lays it out.
+
+Every vector goes through
+
+- ``package``: ``evidence verify BUNDLE --trust T --json`` (the installed console script);
+- ``script``: ``python -I scripts/verify_bundle.py BUNDLE --trust T --json`` in a venv where
+  nothing but ``cryptography`` (and its ``cffi``) is importable beyond the stdlib;
+- ``page``: ``EvidenceVerify.verifyBundle`` in Debian's Chromium under Playwright, with the
+  trust file read by ``EvidenceVerify.parseTrustPolicy``.
+
+``test_verdict[<vector>:<verifier>]`` says which verifier is wrong on which vector;
+``test_three_agree[<vector>]`` that the three give the same verdict, failing check and
+check states. The expected verdicts in ``VECTORS`` are written by hand from the contract,
+never read back from a verifier.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from tests.bundle_world import ORIGIN, World, build_world, members
+from tests.support.tsa import LocalTSA
+from tests.verdicts import forge as F
+
+pytestmark = pytest.mark.tsa
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "verify_bundle.py"
+PAGE_URL = (ROOT / "evidence" / "api" / "static" / "verify" / "index.html").as_uri()
+CHROMIUM = os.environ.get("EVIDENCE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+WITNESS_NAME = "witness-a.example"  # the key name bundle_world's witness signs with
+VERIFIERS = ("package", "script", "page")
+#: docs/verdict.md section 2: the exit status of the CLI and the script for each verdict
+EXIT_STATUS = {"verified": 0, "failed": 1, "provisional": 3, "incomplete": 3}
+
+
+@dataclass(frozen=True)
+class Vector:
+    """One bundle, the trust file and judge's file it is checked with, and what the contract
+    says every verifier must answer."""
+
+    name: str
+    why: str
+    verdict: str
+    failed_check: str | None = None
+    not_checked: tuple[str, ...] = ()
+    trust: str = "full"            # a key of Corpus.trust
+    compare: str | None = None     # a key of Corpus.compare
+
+
+VECTORS = [
+    # --- honest bundles --------------------------------------------------------------------
+    Vector("good", "the exported bundle, every anchor pinned", "verified"),
+    Vector("good+matching-file", "the judge's file is the preserved shop.png", "verified",
+           compare="same"),
+    Vector("good/no-tsa-pinned", "the trust file has no #@ tsa line", "incomplete",
+           not_checked=("timestamps",), trust="no-tsa"),
+    Vector("good/quorum-none", "the trust file says quorum none", "incomplete",
+           not_checked=("cosignatures",), trust="quorum-none"),
+    Vector("provisional", "no timestamps, manifest provisional: true", "provisional",
+           not_checked=("timestamps",)),
+    Vector("rezipped", "every member deflated by Python's zipfile (a clerk's re-zip)",
+           "failed", "archive"),
+    Vector("untrusted-tsa-beside", "a genuine token from a TSA the court did not pin, beside "
+           "the good one (skipped)", "verified"),
+    Vector("untrusted-tsa-only", "the only token is from a TSA the court did not pin",
+           "incomplete", not_checked=("timestamps",)),
+    # --- forgeries: bytes changed, manifest rewritten to match ------------------------------
+    Vector("token/signature", "a byte of the CMS signature value", "failed", "timestamps"),
+    Vector("token/signed-attrs", "a byte of the ESS certHash in the signed attributes",
+           "failed", "timestamps"),
+    Vector("token/message-digest", "a byte of the messageDigest signed attribute", "failed",
+           "timestamps"),
+    Vector("token/certificate", "a byte of the signer certificate's signature", "failed",
+           "timestamps"),
+    Vector("token/gen-time", "TSTInfo genTime one second off (manifest claims it too)",
+           "failed", "timestamps"),
+    Vector("token/signature-beside-good", "a damaged copy of the token beside the good one",
+           "failed", "timestamps"),
+    Vector("token/other-checkpoint", "the same TSA's token over another checkpoint, in place "
+           "of the good one", "failed", "timestamps"),
+    Vector("token/other-checkpoint-beside", "the same TSA's token over another checkpoint, "
+           "beside the good one", "failed", "timestamps"),
+    Vector("cosignature-removed", "the witness's line removed from the note, quorum 1",
+           "failed", "cosignatures"),
+    Vector("good+mismatching-file", "the judge's file differs from shop.png in one byte",
+           "failed", "compared_files", compare="edited"),
+]
+BY_NAME = {v.name: v for v in VECTORS}
+
+
+# --- the world: one ledger, one good bundle, its forgeries and the trust files -----------
+
+
+@dataclass
+class Corpus:
+    dir: Path
+    bundles: dict[str, Path] = field(default_factory=dict)
+    trust: dict[str, Path] = field(default_factory=dict)
+    compare: dict[str, Path] = field(default_factory=dict)
+
+
+def _vkey(key: Any) -> str:
+    return key if isinstance(key, str) else key.to_string()
+
+
+def trust_text(world: World, *, tsa: bool = True, quorum: bool = True) -> str:
+    """The court's pin for this world, per docs/verdict.md section 3."""
+    root = x509.load_pem_x509_certificate(world.ca_pem).public_bytes(Encoding.DER)
+    lines = [f"# evidence trust policy for {ORIGIN}, written by tests/verdicts",
+             f"log {_vkey(world.led.verifier)}",
+             f"witness court-w1 {_vkey(world.witness.verifier())}"]
+    if quorum:
+        lines += ["group court-witnesses 1 court-w1", "quorum court-witnesses"]
+    else:
+        lines += ["quorum none"]
+    if tsa:
+        lines += [f"#@ tsa local-tsa {base64.b64encode(root).decode()}"]
+    return "\n".join(lines) + "\n"
+
+
+def _checkpoint_text(world: World, size: int) -> bytes:
+    from evidence.verify.note import parse_note
+
+    cp = world.led.checkpoint_at(size)
+    assert cp is not None
+    return parse_note(cp.note).text.encode()
+
+
+def _token(url: str, message: bytes) -> bytes:
+    from evidence.ledger.anchor.tsa_client import request_timestamp
+
+    return request_timestamp(url, message, timeout=30).token
+
+
+def build_corpus(world: World, untrusted: LocalTSA, out: Path) -> Corpus:
+    good = world.export(world.a)
+    good_token = members(good)["timestamps/0.tst"]
+    anchored = _checkpoint_text(world, world.anchored_size)
+    other = _checkpoint_text(world, world.latest_size)
+    assert other != anchored
+    other_token = _token(world.tsa_url, other)
+    foreign_token = _token(untrusted.url, anchored)
+    foreign_chain = F.certificates_pem(foreign_token)
+
+    made: dict[str, bytes] = {
+        "good": good,
+        "provisional": F.provisional(good),
+        "rezipped": F.deflate_all(good),
+        "untrusted-tsa-beside": F.add_token(good, foreign_token, foreign_chain,
+                                            tsa="tsa-unpinned"),
+        "untrusted-tsa-only": F.with_members(
+            F.replace_token(good, foreign_token),
+            {"timestamps/0.chain.pem": foreign_chain}),
+        "token/signature-beside-good": F.add_token(good, F.flip_region(good_token,
+                                                                       "signature")),
+        "token/other-checkpoint": F.replace_token(good, other_token),
+        "token/other-checkpoint-beside": F.add_token(good, other_token),
+        "cosignature-removed": F.drop_cosignature(good, WITNESS_NAME),
+    }
+    for region in F.REGIONS:
+        made[f"token/{region}"] = F.forge_token_region(good, region)
+    for name in ("good+matching-file", "good/no-tsa-pinned", "good/quorum-none",
+                 "good+mismatching-file"):
+        made[name] = good
+    assert set(made) == set(BY_NAME), set(made) ^ set(BY_NAME)
+
+    c = Corpus(out)
+    for name, data in made.items():
+        if not name.startswith("good"):
+            assert data != good, name
+        p = out / (name.replace("/", "__").replace("+", "_") + ".zip")
+        p.write_bytes(data)
+        c.bundles[name] = p
+    for key, kw in {"full": {}, "no-tsa": {"tsa": False},
+                    "quorum-none": {"quorum": False}}.items():
+        p = out / f"trust-{key}.txt"
+        p.write_text(trust_text(world, **kw), "utf-8")
+        c.trust[key] = p
+    shop = world.files_a[0].read_bytes()
+    c.compare["same"] = out / "judge-same" / "shop.png"
+    c.compare["edited"] = out / "judge-edited" / "shop.png"
+    for key, data in (("same", shop), ("edited", F.flip(shop, len(shop) - 1))):
+        c.compare[key].parent.mkdir()
+        c.compare[key].write_bytes(data)
+    return c
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, tsa: LocalTSA) -> Iterator[World]:
+    w = build_world(tmp_path_factory.mktemp("verdicts"), tsa.url, tsa.ca_cert_pem,
+                    tsa.ca_pem_path)
+    yield w
+    w.led.close()
+
+
+@pytest.fixture(scope="module")
+def corpus(world: World, tsa_variant: Callable[[str], LocalTSA],
+           tmp_path_factory: pytest.TempPathFactory) -> Corpus:
+    return build_corpus(world, tsa_variant("untrusted"), tmp_path_factory.mktemp("vectors"))
+
+
+# --- the three verifiers -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one verifier said about one vector, reduced to what the contract fixes."""
+
+    verdict: str
+    failed_check: str | None
+    not_checked: tuple[str, ...]
+    checks: tuple[tuple[str, str], ...]
+    report: dict[str, Any]
+    exit_status: int | None = None
+    diagnostics: str = ""
+
+    @property
+    def key(self) -> tuple[str, str | None]:
+        return self.verdict, self.failed_check
+
+
+def outcome_of(report: Any, exit_status: int | None = None, diagnostics: str = "") -> Outcome:
+    if not isinstance(report, dict) or "verdict" not in report:
+        tail = diagnostics.strip().splitlines()[-3:]
+        return Outcome(f"<no report: {' | '.join(tail)[:300]}>", None, (), (),
+                       report if isinstance(report, dict) else {}, exit_status, diagnostics)
+    checks = tuple((str(c.get("name")), str(c.get("status"))) for c in report.get("checks", [])
+                   if isinstance(c, dict))
+    return Outcome(str(report["verdict"]), report.get("failed_check"),
+                   tuple(sorted(report.get("not_checked") or ())), checks, report, exit_status,
+                   diagnostics)
+
+
+def _json_line(stdout: str) -> Any:
+    lines = [ln for ln in stdout.splitlines() if ln.strip()]
+    if len(lines) != 1:  # --json is one line (JSON Lines), nothing else on stdout
+        return None
+    try:
+        return json.loads(lines[0])
+    except ValueError:
+        return None
+
+
+def run_command(argv: list[str], cwd: Path) -> Outcome:
+    p = subprocess.run(argv, capture_output=True, text=True, cwd=cwd, timeout=300,
+                       env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    diagnostics = f"exit {p.returncode}; stdout: {p.stdout[-2000:]}; stderr: {p.stderr[-2000:]}"
+    return outcome_of(_json_line(p.stdout), p.returncode, diagnostics)
+
+
+def _args(corpus: Corpus, v: Vector) -> list[str]:
+    args = [str(corpus.bundles[v.name]), "--trust", str(corpus.trust[v.trust]), "--json"]
+    if v.compare:
+        args += ["--compare", str(corpus.compare[v.compare])]
+    return args
+
+
+@pytest.fixture(scope="session")
+def bare_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A venv whose only package is ``cryptography`` (with the ``cffi`` it loads): the
+    stand-alone script must work where the ``evidence`` package, ``rfc3161-client`` and
+    ``rfc8785`` cannot be imported. The packages are linked from this run's own venv, so no
+    network is needed and the version is the one the rest of the tests use."""
+    import _cffi_backend
+    import cffi
+    import cryptography
+    import pycparser
+
+    venv = tmp_path_factory.mktemp("bare-venv")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   capture_output=True, timeout=120)
+    python = venv / "bin" / "python"
+    site = Path(subprocess.run([str(python), "-I", "-c", "import sysconfig; "
+                                "print(sysconfig.get_paths()['purelib'])"], check=True,
+                               capture_output=True, text=True).stdout.strip())
+    for mod in (cryptography, cffi, pycparser):
+        (site / mod.__name__).symlink_to(Path(mod.__file__).parent)
+    backend = Path(_cffi_backend.__file__)
+    (site / backend.name).symlink_to(backend)
+    probe = ("import importlib.util as u, cryptography.x509, "
+             "cryptography.hazmat.primitives.asymmetric.ed25519; "
+             "print([m for m in ('evidence', 'rfc3161_client', 'rfc8785', 'asn1crypto', "
+             "'pyasn1') if u.find_spec(m)])")
+    got = subprocess.run([str(python), "-I", "-c", probe], check=True, capture_output=True,
+                         text=True, cwd=venv).stdout.strip()
+    assert got == "[]", f"the bare venv can import {got}"
+    return python
+
+
+class PageRunner:
+    """verify.js in one Chromium tab, driven through its public API only."""
+
+    def __init__(self, request: pytest.FixtureRequest) -> None:
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError:
+            pytest.skip("playwright is not installed (pip install playwright): the page's "
+                        "verdicts cannot be checked")
+        if not Path(CHROMIUM).exists():
+            pytest.skip(f"chromium not found at {CHROMIUM} (apt-get install chromium)")
+        self.pw = sync_playwright().start()
+        try:
+            self.browser = self.pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        except BaseException:
+            self.pw.stop()
+            raise
+        self.errors: list[str] = []
+        self.context = self.browser.new_context()
+        self.context.set_default_timeout(60_000)
+        self.page = self.context.new_page()
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.goto(PAGE_URL)
+        self.page.wait_for_function("() => !!window.EvidenceVerify")
+        request.addfinalizer(self.close)
+
+    def close(self) -> None:
+        self.browser.close()
+        self.pw.stop()
+
+    def verify(self, bundle: Path, trust: Path, compare: Path | None) -> Outcome:
+        before = len(self.errors)
+        got = self.page.evaluate("""async ([bundle, trust, cmp]) => {
+            const bytes = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            try {
+                const policy = await EvidenceVerify.parseTrustPolicy(trust);
+                const opts = cmp ? {compare: [new File([bytes(cmp[1])], cmp[0])]} : {};
+                const blob = new File([bytes(bundle)], 'evidence-bundle.zip',
+                                      {type: 'application/zip'});
+                const r = await EvidenceVerify.verifyBundle(blob, policy, opts);
+                return {report: JSON.parse(JSON.stringify(r))};
+            } catch (e) {
+                return {error: String(e && e.stack || e)};
+            }
+        }""", [base64.b64encode(bundle.read_bytes()).decode(), trust.read_text("utf-8"),
+               None if compare is None else [compare.name,
+                                             base64.b64encode(compare.read_bytes()).decode()]])
+        diag = got.get("error", "") + "".join(self.errors[before:])
+        return outcome_of(got.get("report"), None, diag)
+
+
+@pytest.fixture(scope="module")
+def page_runner(request: pytest.FixtureRequest) -> PageRunner:
+    return PageRunner(request)
+
+
+_SEEN: dict[tuple[str, str], Outcome] = {}
+
+
+def run(request: pytest.FixtureRequest, corpus: Corpus, v: Vector, verifier: str) -> Outcome:
+    """Each verifier runs once per vector; both tests below read the same outcome."""
+    key = (v.name, verifier)
+    if key not in _SEEN:
+        if verifier == "package":
+            out = run_command([str(Path(sys.executable).parent / "evidence"), "verify",
+                               *_args(corpus, v)], corpus.dir)
+        elif verifier == "script":
+            python = request.getfixturevalue("bare_python")
+            out = run_command([str(python), "-I", str(SCRIPT), *_args(corpus, v)], corpus.dir)
+        else:
+            runner: PageRunner = request.getfixturevalue("page_runner")
+            out = runner.verify(corpus.bundles[v.name], corpus.trust[v.trust],
+                                corpus.compare[v.compare] if v.compare else None)
+        _SEEN[key] = out
+    return _SEEN[key]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _forget_outcomes() -> Iterator[None]:
+    yield
+    _SEEN.clear()
+
+
+def _show(o: Outcome) -> str:
+    return (f"verdict={o.verdict!r} failed_check={o.failed_check!r} "
+            f"not_checked={list(o.not_checked)} checks={[f'{n}:{s}' for n, s in o.checks]}"
+            + (f"\n{o.diagnostics[-1500:]}" if o.diagnostics and o.verdict.startswith("<")
+               else ""))
+
+
+# --- the tests ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name,verifier", [pytest.param(v.name, w, id=f"{v.name}:{w}")
+                                           for v in VECTORS for w in VERIFIERS])
+def test_verdict(name: str, verifier: str, corpus: Corpus,
+                 request: pytest.FixtureRequest) -> None:
+    v = BY_NAME[name]
+    o = run(request, corpus, v, verifier)
+    want = (v.verdict, v.failed_check, tuple(sorted(v.not_checked)))
+    assert (o.verdict, o.failed_check, o.not_checked) == want, (
+        f"{verifier} on {v.name} ({v.why}): {_show(o)}")
+    assert o.report.get("ok") is (v.verdict == "verified")
+    if verifier != "page":
+        assert o.exit_status == EXIT_STATUS[v.verdict], _show(o)
+    reported = dict(o.checks)
+    if v.failed_check is not None:
+        assert reported.get(v.failed_check) == "fail", _show(o)
+        # after a failure no summary claims anything (docs/verdict.md section 2)
+        assert not o.report.get("preserved_no_later_than"), o.report
+    for c in o.report["checks"]:
+        assert c["status"] in ("pass", "fail", "not-checked"), c
+        assert c["ok"] is (c["status"] == "pass"), c
+        for k in ("reason", "reason_zh"):
+            assert c[k] and "\n" not in c[k] and len(c[k]) <= 300, (k, c)
+
+
+@pytest.mark.parametrize("name", [v.name for v in VECTORS])
+def test_three_agree(name: str, corpus: Corpus, request: pytest.FixtureRequest) -> None:
+    v = BY_NAME[name]
+    got = {w: run(request, corpus, v, w) for w in VERIFIERS}
+    table = "\n".join(f"  {w:8} {_show(o)}" for w, o in got.items())
+    assert len({o.key for o in got.values()}) == 1, f"{v.name}: verdicts differ\n{table}"
+    assert len({o.checks for o in got.values()}) == 1, f"{v.name}: check states differ\n{table}"
+
+
+def test_forgeries_change_bytes_and_keep_the_manifest_consistent(corpus: Corpus) -> None:
+    """Only the deep check can catch a forgery: every listed member is present with the
+    listed SHA-256 and size, and the token forgeries changed exactly the token."""
+    from hashlib import sha256
+
+    good = members(corpus.bundles["good"].read_bytes())
+    for v in VECTORS:
+        m = members(corpus.bundles[v.name].read_bytes())
+        listed = json.loads(m["manifest.json"])["members"]
+        assert set(listed) == set(m) - {"manifest.json"}, v.name
+        for n, meta in listed.items():
+            assert meta == {"sha256": sha256(m[n]).hexdigest(), "size": len(m[n])}, (v.name, n)
+        if v.name.startswith("token/") and not v.name.endswith("beside-good") \
+                and "other-checkpoint" not in v.name:
+            changed = {n for n in m if m[n] != good.get(n)} - {"manifest.json"}
+            assert changed == {"timestamps/0.tst"}, (v.name, changed)
+            a, b = good["timestamps/0.tst"], m["timestamps/0.tst"]
+            assert len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == 1
+
+
+def test_regions_are_found_by_parsing(corpus: Corpus) -> None:
+    """Each region's byte lies inside that region and no other (so the five forgeries test
+    five different checks, not one)."""
+    token = members(corpus.bundles["good"].read_bytes())["timestamps/0.tst"]
+    r = F.token_regions(token)
+    assert r.tst_info.end <= r.signer_cert.start < r.signer_cert.end <= r.signed_attrs.start
+    assert r.signed_attrs.end <= r.signature.start
+    assert r.tst_info.start < r.gen_time.start < r.gen_time.end <= r.tst_info.end
+    for region, inside in (("signature", r.signature), ("signed-attrs", r.ess_cert_hash),
+                           ("message-digest", r.message_digest),
+                           ("certificate", r.signer_cert), ("gen-time", r.gen_time)):
+        forged = F.flip_region(token, region)
+        pos = next(i for i, (x, y) in enumerate(zip(token, forged, strict=True)) if x != y)
+        assert inside.body <= pos < inside.end, region
+    assert F.gen_time(F.flip_region(token, "gen-time")) != F.gen_time(token)
