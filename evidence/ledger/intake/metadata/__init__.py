@@ -36,7 +36,8 @@ from evidence.ledger.intake.metadata.basic import basic_facts
 from evidence.ledger.intake.metadata.errors import FileProblem, MetadataError, UnknownKind
 
 SCHEMA = "evidence.metadata.extracted/v1"
-KINDS = ("screenshot", "image", "email", "chat", "document", "web", "video", "audio", "other")
+KINDS = ("screenshot", "image", "email", "chat", "document", "web", "webcapture", "video",
+         "audio", "other")
 
 _OFFICE_TYPES = (
     "application/vnd.openxmlformats-officedocument.",

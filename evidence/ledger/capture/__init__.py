@@ -1,0 +1,18 @@
+"""Server-side web capture: the service itself visits a page and preserves what it was served.
+
+A fresh headless Chromium (Playwright) visits the URL; every request and response goes
+to WARC/1.1 (warcio), packaged as WACZ (py-wacz), beside a full-page screenshot, a PDF,
+the rendered DOM, the page text, the HAR and optionally a WebM video. A capture manifest
+(RFC 8785) records the environment and the steps, and the capture node signs it with
+its own Ed25519 key. :func:`preserve` hands the files to the normal intake as one item
+of kind ``webcapture``; :mod:`evidence.verify.webcapture` checks it offline.
+
+Needs the ``capture`` extra (``pip install 'evidence[capture]'``) and a Chromium.
+"""
+
+from evidence.ledger.capture.browser import CHROMIUM, CHROMIUM_ARGS, Options
+from evidence.ledger.capture.policy import CaptureRefused, check_url, is_public
+from evidence.ledger.capture.run import KIND, Capture, capture, preserve
+
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "KIND", "Capture", "CaptureRefused", "Options",
+           "capture", "check_url", "is_public", "preserve"]

@@ -1,0 +1,418 @@
+"""One visit by a fresh headless Chromium, every exchange kept with its bytes.
+
+Playwright's response events give what a WARC needs without a proxy in the path (a
+proxy would be a second TLS endpoint and change what the server saw): the request and
+response headers as sent and received, the body as the browser got it, the peer's IP
+address and port, and the TLS protocol and certificate of each HTTPS response. Every
+request first passes a route handler that applies the address policy and the limits,
+so a subresource cannot reach a private address either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import urllib.parse
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from evidence.ledger.capture.policy import CaptureRefused, Resolver, check_url
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--no-proxy-server"]
+
+# Chromium's net error names -> our refusal codes
+_NET_ERRORS = (
+    ("ERR_NAME_NOT_RESOLVED", "dns-failure", "the host name does not resolve"),
+    ("ERR_NAME_RESOLUTION_FAILED", "dns-failure", "the host name does not resolve"),
+    ("ERR_CONNECTION_REFUSED", "connection-refused", "the server refused the connection"),
+    ("ERR_CONNECTION_RESET", "connection-refused", "the server reset the connection"),
+    ("ERR_CONNECTION_CLOSED", "connection-refused", "the server closed the connection"),
+    ("ERR_EMPTY_RESPONSE", "connection-refused", "the server sent no response"),
+    ("ERR_ADDRESS_UNREACHABLE", "connection-refused", "the address is unreachable"),
+    ("ERR_TOO_MANY_REDIRECTS", "too-many-redirects", "the page redirects endlessly"),
+    ("ERR_CERT_", "tls-error", "the server's TLS certificate is not valid"),
+    ("ERR_SSL_", "tls-error", "the TLS handshake failed"),
+    ("ERR_BAD_SSL_CLIENT_AUTH_CERT", "tls-error", "the TLS handshake failed"),
+    ("ERR_BLOCKED_BY_CLIENT", "private-address", "the request was blocked by the capture policy"),
+    ("ERR_TIMED_OUT", "timeout", "the connection timed out"),
+    ("ERR_CONNECTION_TIMED_OUT", "timeout", "the connection timed out"),
+)
+
+
+_AT_BOTTOM = ("window.scrollY + window.innerHeight >= "
+              "document.documentElement.scrollHeight - 2")
+
+
+def now_utc() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Options:
+    """How to capture. Limits stop the capture from being used to fill the store or to
+    keep a browser busy forever; what they cut is labelled in the manifest."""
+
+    wait_for: str | None = None
+    wait: float | None = None
+    scroll: bool = False
+    video: bool = False
+    viewport: tuple[int, int] = (1280, 800)
+    locale: str | None = None
+    allow_private: bool = False
+    ignore_tls_errors: bool = False
+    trusted_spki: tuple[str, ...] = ()  # base64 SHA-256 SPKI hashes Chromium should accept
+    max_bytes: int = 50 * 1024 * 1024
+    max_requests: int = 500
+    timeout: float = 60.0  # the whole visit
+    settle_timeout: float = 5.0  # network idle after load
+    max_scroll_steps: int = 40
+    chromium: str = CHROMIUM
+
+    def to_json(self) -> dict[str, Any]:
+        return {"wait_for": self.wait_for, "wait": self.wait, "scroll": self.scroll,
+                "video": self.video, "viewport": f"{self.viewport[0]}x{self.viewport[1]}",
+                "locale": self.locale, "allow_private": self.allow_private,
+                "ignore_tls_errors": self.ignore_tls_errors,
+                "trusted_spki": list(self.trusted_spki),
+                "limits": {"max_bytes": self.max_bytes, "max_requests": self.max_requests,
+                           "timeout_seconds": self.timeout,
+                           "settle_timeout_seconds": self.settle_timeout,
+                           "max_scroll_steps": self.max_scroll_steps}}
+
+
+@dataclass
+class Exchange:
+    """One request and its response, as the browser saw them."""
+
+    url: str
+    method: str
+    request_headers: list[tuple[str, str]]
+    request_body: bytes | None
+    requested_at: str
+    status: int = 0
+    status_text: str = ""
+    response_headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes | None = None
+    body_error: str | None = None
+    truncated: str | None = None  # WARC-Truncated reason
+    received_at: str = ""
+    server_ip: str | None = None
+    server_port: int | None = None
+    tls: dict[str, Any] | None = None
+    resource_type: str = ""
+    redirect_to: str | None = None
+
+
+@dataclass
+class Visit:
+    exchanges: list[Exchange]
+    steps: list[dict[str, Any]]
+    labels: list[str]
+    failed: list[dict[str, str]]
+    blocked: list[dict[str, str]]
+    final_url: str
+    status: int
+    title: str
+    browser_version: str
+    started_at: str
+    ended_at: str
+    text: str
+    files: dict[str, Path]  # role -> path written in the output folder
+    redirects: list[str]
+    hosts: list[str]
+
+
+def _net_error(message: str, url: str) -> CaptureRefused | None:
+    for needle, code, what in _NET_ERRORS:
+        if needle in message:
+            name = next((w for w in message.split() if w.startswith("net::")), needle)
+            return CaptureRefused(code, f"{what} ({name.rstrip(';,')})", url=url)
+    return None
+
+
+def _tls(details: Any) -> dict[str, Any] | None:
+    if not details:
+        return None
+    def iso(t: Any) -> str | None:
+        if t is None:
+            return None
+        return datetime.fromtimestamp(float(t), UTC).isoformat().replace("+00:00", "Z")
+    return {"protocol": details.get("protocol"), "subject": details.get("subjectName"),
+            "issuer": details.get("issuer"), "valid_from": iso(details.get("validFrom")),
+            "valid_to": iso(details.get("validTo"))}
+
+
+async def visit(url: str, opts: Options, out: Path, resolver: Resolver) -> Visit:
+    from playwright.async_api import Error as PlaywrightError
+    from playwright.async_api import async_playwright
+
+    started = now_utc()
+    steps: list[dict[str, Any]] = []
+    labels: list[str] = []
+    exchanges: list[Exchange] = []
+    failed: list[dict[str, str]] = []
+    blocked: list[dict[str, str]] = []
+    collecting: list[asyncio.Task[None]] = []
+    hosts: list[str] = []
+    counts = {"requests": 0, "bytes": 0}
+    policy_error: list[CaptureRefused] = []
+
+    args = list(CHROMIUM_ARGS)
+    if opts.trusted_spki:
+        args.append("--ignore-certificate-errors-spki-list=" + ",".join(opts.trusted_spki))
+
+    async def route(route: Any, request: Any) -> None:
+        """Every request the page makes (redirect hops excepted: those are checked on the
+        response by their peer address) passes here first."""
+        parts = urllib.parse.urlsplit(request.url)
+        if parts.scheme not in ("http", "https"):
+            await route.continue_()
+            return
+        host = parts.hostname or ""
+        if host not in hosts:
+            hosts.append(host)
+        try:
+            addrs = await asyncio.to_thread(
+                resolver.resolve, host, parts.port or (443 if parts.scheme == "https" else 80))
+            if addrs:
+                resolver.check_addresses(host, addrs)
+        except CaptureRefused as e:
+            blocked.append({"url": request.url, "reason": str(e)})
+            await route.abort("blockedbyclient")
+            return
+        if counts["requests"] >= opts.max_requests:
+            if "truncated:request-limit" not in labels:
+                labels.append("truncated:request-limit")
+            blocked.append({"url": request.url, "reason": "request limit reached"})
+            await route.abort("blockedbyclient")
+            return
+        if counts["bytes"] >= opts.max_bytes:
+            if "truncated:byte-limit" not in labels:
+                labels.append("truncated:byte-limit")
+            blocked.append({"url": request.url, "reason": "byte limit reached"})
+            await route.abort("blockedbyclient")
+            return
+        counts["requests"] += 1
+        await route.continue_()
+
+    async def collect(response: Any, received_at: str) -> None:
+        req = response.request
+        try:
+            ex = Exchange(url=response.url, method=req.method,
+                          request_headers=[(h["name"], h["value"])
+                                           for h in await req.headers_array()],
+                          request_body=req.post_data_buffer, requested_at=received_at,
+                          status=response.status, status_text=response.status_text,
+                          response_headers=[(h["name"], h["value"])
+                                            for h in await response.headers_array()],
+                          received_at=received_at, resource_type=req.resource_type)
+            server = await response.server_addr()
+            if server:
+                ex.server_ip, ex.server_port = server.get("ipAddress"), server.get("port")
+            ex.tls = _tls(await response.security_details())
+        except PlaywrightError as e:
+            failed.append({"url": response.url, "reason": f"response not recorded: {e.message}"})
+            return
+        if ex.server_ip and not opts.allow_private:
+            try:
+                resolver.check_addresses(urllib.parse.urlsplit(ex.url).hostname or "",
+                                         [ex.server_ip])
+            except CaptureRefused as e:
+                policy_error.append(e)
+        if 300 <= ex.status < 400 and response.headers.get("location"):
+            ex.redirect_to = urllib.parse.urljoin(ex.url, response.headers["location"])
+            ex.body = b""  # the browser does not read a redirect's body
+        else:
+            try:
+                body = await response.body()
+            except PlaywrightError as e:
+                ex.body_error = e.message.splitlines()[0][:300]
+                body = b""
+            room = opts.max_bytes - counts["bytes"]
+            if len(body) > room:
+                body = body[:max(room, 0)]
+                ex.truncated = "length"
+                if "truncated:byte-limit" not in labels:
+                    labels.append("truncated:byte-limit")
+            counts["bytes"] += len(body)
+            ex.body = body
+        exchanges.append(ex)
+
+    def on_response(response: Any) -> None:
+        collecting.append(asyncio.ensure_future(collect(response, now_utc())))
+
+    def on_failed(request: Any) -> None:
+        failed.append({"url": request.url, "reason": str(request.failure or "failed")})
+
+    files: dict[str, Path] = {}
+    async with async_playwright() as pw:
+        try:
+            browser = await pw.chromium.launch(executable_path=opts.chromium, args=args,
+                                               headless=True)
+        except PlaywrightError as e:
+            raise CaptureRefused("browser-error", "the browser could not be started: "
+                                 + e.message.splitlines()[0][:200], url=url) from None
+        try:
+            ctx_kw: dict[str, Any] = dict(
+                viewport={"width": opts.viewport[0], "height": opts.viewport[1]},
+                ignore_https_errors=opts.ignore_tls_errors, service_workers="block",
+                accept_downloads=False, record_har_path=str(out / "capture.har"),
+                record_har_content="embed")
+            if opts.locale:
+                ctx_kw["locale"] = opts.locale
+            if opts.video:
+                ctx_kw["record_video_dir"] = str(out / "video")
+                ctx_kw["record_video_size"] = {"width": opts.viewport[0],
+                                               "height": opts.viewport[1]}
+            context = await browser.new_context(**ctx_kw)
+            await context.route("**/*", route)
+            context.on("response", on_response)
+            context.on("requestfailed", on_failed)
+            page = await context.new_page()
+            try:
+                result = await asyncio.wait_for(
+                    _browse(page, url, opts, steps, labels, policy_error),
+                    timeout=opts.timeout)
+            except TimeoutError:
+                raise CaptureRefused("timeout", f"the capture took longer than "
+                                     f"{opts.timeout:g} s", url=url) from None
+            except PlaywrightError as e:
+                refusal = _net_error(e.message, url)
+                if refusal is None and "Timeout" in e.message:
+                    refusal = CaptureRefused("timeout", "the page did not load in time", url=url)
+                if refusal is None:
+                    refusal = CaptureRefused("browser-error", e.message.splitlines()[0][:300],
+                                             url=url)
+                if blocked and refusal.code == "private-address":
+                    refusal = CaptureRefused("private-address", blocked[0]["reason"], url=url)
+                raise refusal from None
+            status, final_url = result
+            page_title = await page.title()
+            await page.evaluate("window.scrollTo(0, 0)")
+            await page.screenshot(path=str(out / "screenshot.png"), full_page=True)
+            files["screenshot"] = out / "screenshot.png"
+            (out / "dom.html").write_text(await page.content(), encoding="utf-8")
+            files["dom"] = out / "dom.html"
+            text = await page.evaluate("document.body ? document.body.innerText : ''")
+            (out / "text.txt").write_text(text, encoding="utf-8")
+            files["text"] = out / "text.txt"
+            await page.emulate_media(media="print")
+            await page.pdf(path=str(out / "page.pdf"), print_background=True)
+            files["pdf"] = out / "page.pdf"
+            steps.append({"action": "record", "at": now_utc(),
+                          "outputs": ["screenshot", "dom", "text", "pdf"]})
+            await asyncio.gather(*collecting, return_exceptions=True)
+            video = page.video
+            await context.close()
+            files["har"] = out / "capture.har"
+            if video is not None:
+                vpath = Path(await video.path())
+                target = out / "video.webm"
+                vpath.rename(target)
+                with contextlib.suppress(OSError):
+                    (out / "video").rmdir()
+                files["video"] = target
+            version = browser.version
+        finally:
+            await browser.close()
+    if policy_error:
+        raise policy_error[0]
+    redirects = _redirect_chain(exchanges, url, final_url)
+    return Visit(exchanges=exchanges, steps=steps, labels=labels, failed=failed,
+                 blocked=blocked, final_url=final_url, status=status, title=page_title,
+                 browser_version=version, started_at=started, ended_at=now_utc(), text=text,
+                 files=files, redirects=redirects, hosts=hosts)
+
+
+async def _browse(page: Any, url: str, opts: Options, steps: list[dict[str, Any]],
+                  labels: list[str], policy_error: list[CaptureRefused]) -> tuple[int, str]:
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    steps.append({"action": "navigate", "url": url, "wait_until": "load", "at": now_utc()})
+    response = await page.goto(url, wait_until="load", timeout=opts.timeout * 1000)
+    if policy_error:
+        raise policy_error[0]
+    if response is None:
+        raise CaptureRefused("browser-error", "the browser returned no response", url=url)
+    status = response.status
+    if status >= 400:
+        labels.append(f"http-error:{status}")
+    await _settle(page, opts, steps, labels, "after load")
+    if opts.wait_for:
+        steps.append({"action": "wait-for-selector", "selector": opts.wait_for, "at": now_utc()})
+        try:
+            await page.wait_for_selector(opts.wait_for, timeout=opts.settle_timeout * 1000 * 2)
+        except PlaywrightTimeout:
+            labels.append("selector-not-found")
+            steps[-1]["result"] = "not found in time"
+    if opts.wait:
+        steps.append({"action": "wait", "seconds": opts.wait, "at": now_utc()})
+        await page.wait_for_timeout(opts.wait * 1000)
+    if opts.scroll:
+        await _scroll(page, opts, steps, labels)
+    return status, page.url
+
+
+async def _settle(page: Any, opts: Options, steps: list[dict[str, Any]], labels: list[str],
+                  when: str) -> None:
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    step: dict[str, Any] = {"action": "wait-network-idle", "when": when, "at": now_utc(),
+                            "timeout_seconds": opts.settle_timeout}
+    steps.append(step)
+    try:
+        await page.wait_for_load_state("networkidle", timeout=opts.settle_timeout * 1000)
+        step["result"] = "idle"
+    except PlaywrightTimeout:
+        step["result"] = "not idle in time"
+        if "never-settled" not in labels:
+            labels.append("never-settled")
+
+
+async def _scroll(page: Any, opts: Options, steps: list[dict[str, Any]],
+                  labels: list[str]) -> None:
+    """Scroll a viewport at a time so lazy content loads; stop at the bottom or after
+    ``max_scroll_steps`` (an endless feed never has a bottom)."""
+    step: dict[str, Any] = {"action": "scroll", "at": now_utc(), "by": "viewport height"}
+    steps.append(step)
+    n = 0
+    reached_bottom = False
+    while n < opts.max_scroll_steps:
+        at_bottom = await page.evaluate(
+            "() => { window.scrollBy(0, window.innerHeight); return " + _AT_BOTTOM + "; }")
+        n += 1
+        await page.wait_for_timeout(250)
+        if at_bottom:
+            # a feed may add content on reaching the bottom: look once more after it settles
+            await _settle(page, opts, steps, labels, f"scroll step {n}")
+            reached_bottom = await page.evaluate("() => " + _AT_BOTTOM)
+            if reached_bottom:
+                break
+    step.update({"steps": n, "reached_bottom": reached_bottom})
+    if not reached_bottom:
+        labels.append("truncated:scroll-limit")
+    await _settle(page, opts, steps, labels, "after scrolling")
+
+
+def _redirect_chain(exchanges: list[Exchange], url: str, final_url: str) -> list[str]:
+    by_url = {e.url: e for e in exchanges if e.redirect_to}
+    chain = [url]
+    seen = {url}
+    cur = url
+    while cur in by_url and by_url[cur].redirect_to and len(chain) < 50:
+        cur = by_url[cur].redirect_to  # type: ignore[assignment]
+        if cur in seen:
+            break
+        chain.append(cur)
+        seen.add(cur)
+    if chain[-1] != final_url:
+        chain.append(final_url)
+    return chain
+
+
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "Exchange", "Options", "Visit", "check_url", "visit"]
