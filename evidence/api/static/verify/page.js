@@ -15,11 +15,12 @@
   const state = {
     lang: 'en',
     bundle: null,        // File
-    compare: null,       // File
+    compare: [],         // the judge's own files (File)
+    trust: null,         // {policy, source: 'file'|'served', name} from the trust file
+    trustError: null,    // {en, zh} when the chosen trust file was refused
     run: 0,              // id of the current verification (a newer one wins)
     stop: false,
     report: null,        // last report (EvidenceVerify Report)
-    compareResult: null, // {name, size, sha256}
     error: null,         // {key, params} for a message instead of a report
     lookup: null,        // last lookup result (rendered again on language change)
   };
@@ -42,6 +43,7 @@
     document.title = t('title') + (state.lang === 'zh' ? ' · Evidence verification' : ' · 证据核验');
     try { localStorage.setItem('evidence-verify-lang', state.lang); } catch (e) { /* private mode */ }
     checkKeyField();
+    renderTrust();
     renderAll();
     renderLookup();
   }
@@ -55,6 +57,7 @@
     if (Array.isArray(cfg.witness_keys)) $('witness-keys').value = cfg.witness_keys.join('\n');
     if (Number.isInteger(cfg.witness_quorum)) $('quorum').value = String(cfg.witness_quorum);
     if (cfg.witness_keys && cfg.witness_keys.length) $('witness-box').open = true;
+    if (cfg.log_key) $('manual-box').open = true;
     let api = cfg.api_base || '';
     if (!api && /^https?:$/.test(location.protocol)) api = location.origin;
     $('api-base').value = api;
@@ -99,12 +102,74 @@
     }
   }
 
+  /* What verification trusts: the trust file when one is loaded, else the keys typed
+     under "Advanced" (the older inputs: no TSA root, so the time is never proven). */
   function trust() {
+    if (state.trust) return state.trust.policy;
     return {
       logKey: $('log-key').value.trim(),
       witnessKeys: $('witness-keys').value.split('\n').map((s) => s.trim()).filter(Boolean),
       witnessQuorum: Math.max(0, parseInt($('quorum').value, 10) || 0),
     };
+  }
+
+  // --- the trust file (docs/verdict.md section 3) ---------------------------------------
+
+  const typedFingerprint = () => $('trust-sha256').value.trim().toLowerCase().replace(/\s+/g, '');
+
+  /* Parse and keep a trust file; refuse it (and clear what was kept) when it is
+     malformed or its SHA-256 is not the fingerprint the clerk typed. */
+  async function loadTrust(bytes, source, name) {
+    state.trust = null;
+    state.trustError = null;
+    try {
+      const policy = await EV.parseTrustPolicy(bytes);
+      const want = typedFingerprint();
+      if (want && want !== policy.fingerprint) {
+        state.trustError = { key: 'trust_fingerprint_mismatch', params: { got: policy.fingerprint, want } };
+      } else {
+        state.trust = { policy, source, name };
+      }
+    } catch (e) {
+      state.trustError = e instanceof EV.TrustFileError ? { en: e.message, zh: e.zh } : { en: e.message, zh: e.message };
+    }
+    renderTrust();
+  }
+
+  async function loadServedTrust() {
+    if (!/^https?:$/.test(location.protocol)) return;
+    try {
+      const resp = await fetch(new URL('/v1/log/trust', location.href).href, { method: 'GET', credentials: 'omit', cache: 'no-store', referrerPolicy: 'no-referrer' });
+      if (resp.status !== 200) return; // not published by this service (yet): leave the picker empty
+      if (state.trust || state.trustError) return; // the clerk chose a file meanwhile
+      await loadTrust(new Uint8Array(await resp.arrayBuffer()), 'served', new URL('/v1/log/trust', location.href).href);
+    } catch (e) { /* no trust file from this service */ }
+  }
+
+  function renderTrust() {
+    const out = $('trust-status');
+    out.replaceChildren();
+    out.className = 'trust-status';
+    if (state.trustError) {
+      const er = state.trustError;
+      out.classList.add('bad');
+      out.append(el('p', {}, t('trust_refused')), el('p', {}, er.key ? t(er.key, er.params) : (state.lang === 'zh' ? er.zh : er.en)));
+      return;
+    }
+    if (!state.trust) { out.append(el('p', { class: 'hint' }, t('trust_none'))); return; }
+    const p = state.trust.policy;
+    const list = (xs) => xs.join(', ') || t('trust_none_listed');
+    out.classList.add('ok');
+    out.append(
+      el('p', {}, t(state.trust.source === 'served' ? 'trust_from_service' : 'trust_from_file', { name: state.trust.name })),
+      el('p', {}, t('trust_fingerprint'), ' ', el('code', { class: 'hash', id: 'trust-fingerprint' }, p.fingerprint)),
+      el('p', { class: 'hint' }, t('trust_compare_fingerprint')),
+      dl([
+        [t('trust_logs'), list(p.logs.map((l) => l.key.name))],
+        [t('trust_witnesses'), list(p.witnesses.map((w) => w.name))],
+        [t('trust_quorum'), p.quorum === 'none' ? t('trust_quorum_none') : p.quorum],
+        [t('trust_tsa'), list(p.tsa.map((x) => `${x.name} (${x.subject})`).concat(p.tsaStore ? [t('trust_tsa_store')] : []))],
+      ]));
   }
 
   // --- choosing files ------------------------------------------------------------------------
@@ -121,26 +186,24 @@
   async function takeDropped(files) {
     files = [...files];
     if (!files.length) return;
-    if (files.length > 2) { showError('too_many'); return; }
-    let bundle = files[0], compare = null;
-    if (files.length === 2) {
-      const flags = await Promise.all(files.map(looksLikeBundle));
-      if (flags[0] && flags[1]) { showError('two_bundles'); return; }
-      if (flags[1] && !flags[0]) { bundle = files[1]; compare = files[0]; } else { compare = files[1]; }
-    }
+    if (files.length > 9) { showError('too_many'); return; }
+    const flags = await Promise.all(files.map(looksLikeBundle));
+    const bundles = files.filter((f, i) => flags[i]);
+    if (bundles.length > 1) { showError('two_bundles'); return; }
+    const bundle = bundles[0] || files[0];
     state.bundle = bundle;
-    state.compare = compare;
+    state.compare = files.filter((f) => f !== bundle);
     setPickerNames();
     verifyNow();
   }
 
   function setPickerNames() {
     // A file input cannot be set from a drop in every browser; show what was taken.
-    for (const [id, f] of [['bundle-input', state.bundle], ['file-input', state.compare]]) {
+    for (const [id, fs] of [['bundle-input', state.bundle ? [state.bundle] : []], ['file-input', state.compare]]) {
       const el = $(id);
       let note = el.parentElement.querySelector('.chosen');
       if (!note) { note = document.createElement('span'); note.className = 'chosen'; el.parentElement.appendChild(note); }
-      note.textContent = f ? `${f.name} (${humanSize(f.size)})` : '';
+      note.textContent = fs.map((f) => `${f.name} (${humanSize(f.size)})`).join('; ');
     }
   }
 
@@ -169,12 +232,12 @@
 
   async function verifyNow() {
     if (!state.bundle) { showError('no_bundle'); return; }
-    if (!trust().logKey) { showError('key_missing'); $('log-key').focus(); return; }
+    if (state.trustError) { showError('trust_refused_short'); return; }
+    if (!state.trust && !trust().logKey) { showError('trust_missing'); $('trust-file').focus(); return; }
     const run = ++state.run;
     state.stop = false;
     state.report = null;
     state.error = null;
-    state.compareResult = null;
     state.busy = true;
     $('stop-btn').hidden = false;
     $('verify-btn').disabled = true;
@@ -182,21 +245,21 @@
     const stale = () => run !== state.run || state.stop;
     try {
       const report = await EV.verifyBundle(state.bundle, trust(), {
-        progress: (done, total) => { if (!stale()) progress('progress_reading', done, total); },
+        compare: state.compare,
+        progress: (done, total, phase) => { if (!stale()) progress(phase === 'compare' ? 'progress_file' : 'progress_reading', done, total); },
         shouldStop: stale,
       });
       if (stale()) throw new EV.VerifyError('stopped');
-      if (state.compare) {
-        const f = state.compare;
-        const sha = await EV.digestBlob(f, (() => { let d = 0; return (n) => { d += n; if (!stale()) progress('progress_file', d, f.size); }; })(), stale);
-        state.compareResult = { name: f.name, size: f.size, sha256: sha };
-      }
       if (run !== state.run) return;
       state.report = report;
     } catch (e) {
       if (run !== state.run) return;
       if (state.stop || e.message === 'stopped' || e.message === 'stopped by the user') {
         state.error = { key: 'stopped' };
+      } else if (e instanceof EV.TrustFileError) {
+        state.error = { raw: state.lang === 'zh' ? e.zh : e.message };
+      } else if (e.setup) {
+        state.error = { key: 'key_bad', params: { why: e.message } };
       } else {
         state.error = { raw: e.message };
       }
@@ -228,10 +291,36 @@
   const checkLabel = (name) => t('check_' + name);
   const unix = (s) => (typeof s === 'number' ? new Date(s * 1000).toISOString().replace('.000Z', 'Z') : String(s));
 
+  /* The second zone beside UTC: Asia/Shanghai in Chinese; the browser's own in English
+     (Asia/Shanghai when the browser says UTC). */
+  function secondZone() {
+    let zone = '';
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch (e) { zone = ''; }
+    if (state.lang === 'zh' || !zone || /^(UTC|Etc\/UTC|Etc\/GMT|GMT)$/.test(zone)) zone = 'Asia/Shanghai';
+    return zone;
+  }
+  /* "2026-11-21 08:00:02 UTC (2026-11-21 16:00:02 Asia/Shanghai)" from ISO text or seconds. */
+  function when(v) {
+    const d = typeof v === 'number' ? new Date(v * 1000) : new Date(String(v));
+    if (Number.isNaN(d.getTime())) return String(v);
+    const zone = secondZone();
+    let local = '';
+    try {
+      const parts = Object.fromEntries(new Intl.DateTimeFormat('en-CA', { timeZone: zone, hourCycle: 'h23',
+        year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' })
+        .formatToParts(d).map((p) => [p.type, p.value]));
+      local = `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second} ${zone}`;
+    } catch (e) { local = ''; }
+    const utc = d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, '').replace('Z', '') + ' UTC';
+    return local ? `${utc} (${local})` : utc;
+  }
+
   function renderAll() {
     renderVerdict();
     renderDetails();
   }
+
+  const VERDICT_ICON = { verified: '✔', incomplete: '⚠', provisional: '⚠', failed: '✘' };
 
   function renderVerdict() {
     const box = $('verdict');
@@ -252,17 +341,28 @@
     const v = r.verdict;
     box.dataset.verdict = v;
     box.classList.add(v);
-    const icon = { verified: '✔', purged: '⚠', failed: '✘', unsupported: '⚠' }[v];
-    let sub;
-    if (v === 'failed' || v === 'unsupported') {
-      const c = r.checks.find((x) => !x.ok && x.required);
-      sub = t(v === 'failed' ? 'verdict_failed_sub' : 'verdict_unsupported_sub', { check: checkLabel(c.name), reason: reasonOf(c) });
+    const unsupported = r.checks.some((c) => c.status === 'not-checked' && c.unsupported && c.name === 'checkpoint');
+    let title = t(`verdict_${v}`);
+    if (v === 'verified' && r.purged) title = t('verdict_purged');
+    if (v === 'incomplete' && unsupported) title = t('verdict_unsupported');
+    const lines = [];
+    if (v === 'failed') {
+      lines.push(el('p', { class: 'verdict-sub' }, t('verdict_failed_sub')));
+      lines.push(el('ul', { class: 'verdict-lines' }, r.checks.filter((c) => c.status === 'fail').map((c) =>
+        el('li', { 'data-check': c.name }, el('strong', {}, checkLabel(c.name)), ': ', reasonOf(c)))));
     } else {
-      sub = t(`verdict_${v}_sub`);
+      lines.push(el('p', { class: 'verdict-sub' }, t(v === 'verified' && r.purged ? 'verdict_purged_sub' : `verdict_${v}_sub`)));
+      const nc = r.checks.filter((c) => c.status === 'not-checked');
+      if (nc.length) {
+        lines.push(el('ul', { class: 'verdict-lines' }, nc.map((c) =>
+          el('li', { 'data-check': c.name }, el('strong', {}, t('not_checked_label', { check: checkLabel(c.name) })), ': ', reasonOf(c)))));
+      }
+      const ts = r.preserved_no_later_than;
+      if (ts.length) lines.push(el('p', { class: 'verdict-time' }, t('verdict_time', { time: when(ts[0].gen_time), tsa: ts[0].tsa })));
     }
     box.append(
-      el('p', { class: 'verdict-title' }, el('span', { class: 'icon', 'aria-hidden': 'true' }, icon), ' ', t(`verdict_${v}`)),
-      el('p', { class: 'verdict-sub' }, sub),
+      el('p', { class: 'verdict-title' }, el('span', { class: 'icon', 'aria-hidden': 'true' }, VERDICT_ICON[v]), ' ', title),
+      ...lines,
       el('p', { class: 'verdict-file' }, t('verdict_bundle_for', { name: state.bundle ? state.bundle.name : '', size: state.bundle ? humanSize(state.bundle.size) : '' })),
     );
   }
@@ -271,55 +371,67 @@
     return el('dl', { class: 'facts' }, rows.filter(Boolean).map(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
   }
 
+  const RESULT_KEY = { pass: 'result_pass', fail: 'result_fail', 'not-checked': 'result_not_checked' };
+
   function renderDetails() {
     const out = $('details');
     out.replaceChildren();
     const r = state.report;
     if (!r) return;
+    const failed = r.verdict === 'failed';
     const cp = r.checkpoint;
-    // evidence summary
+    // evidence summary (after a failure: no time, no "included")
     if (r.evidence_id || cp) {
       out.append(el('h3', {}, t('h_summary')), dl([
         r.evidence_id && [t('evidence_id'), el('code', {}, r.evidence_id)],
-        r.submitted_at && [t('submitted_at'), `${r.submitted_at} (UTC)`],
+        !failed && r.submitted_at && [t('submitted_at'), when(r.submitted_at)],
         cp && [t('checkpoint'), t('checkpoint_value', { origin: cp.origin, size: cp.size })],
         cp && [t('root'), el('code', { class: 'hash' }, cp.root)],
-        cp && [t('witnesses'), cp.cosigned_by.length ? el('ul', {}, cp.cosigned_by.map((w) => el('li', {}, t('witness_row', { name: w.name, time: unix(w.cosigned_at) })))) : t('witness_none')],
-        r.manifest_hints && r.manifest_hints.created_at && [t('bundle_created'), String(r.manifest_hints.created_at)],
+        r.trust_fingerprint && [t('trust_fingerprint'), el('code', { class: 'hash' }, r.trust_fingerprint)],
+        r.tool && [t('tool_label'), t('tool_value', { sha: r.tool.sha256 })],
       ]));
     }
-    // time window
+    // time window: only what was verified, and nothing after a failure
     if (r.submitted_at) {
-      const items = [el('li', {}, t('time_log', { time: `${r.submitted_at} (UTC)` }))];
-      for (const w of (cp ? cp.cosigned_by : [])) items.push(el('li', {}, t('time_witness', { name: w.name, time: unix(w.cosigned_at) })));
-      if (!r.timestamps_stated.length) items.push(el('li', {}, t('time_none')));
-      for (const ts of r.timestamps_stated) {
-        if (ts.error) { items.push(el('li', { class: 'bad' }, t('time_token_unreadable', { why: ts.error }))); continue; }
-        const tsa = ts.tsaName || ts.signer || ts.label || '?';
-        items.push(el('li', { class: ts.imprint_matches ? '' : 'bad' },
-          el('strong', {}, t('time_token', { tsa, time: ts.genTime })), ' ',
-          el('span', { class: 'stated' }, t('time_token_stated')), ' ',
-          t(ts.imprint_matches ? 'time_token_imprint_ok' : 'time_token_imprint_bad')));
+      const items = [];
+      if (failed) {
+        items.push(el('li', { class: 'bad' }, t('time_failed')));
+      } else {
+        items.push(el('li', {}, t('time_log', { time: when(r.submitted_at) })));
+        for (const w of (cp ? cp.cosigned_by : [])) if (w.cosigned_at !== null) items.push(el('li', {}, t('time_witness', { name: w.name, time: when(w.cosigned_at) })));
+        for (const ts of r.preserved_no_later_than) {
+          items.push(el('li', { class: 'ok' }, el('strong', {}, t('time_token', { tsa: ts.tsa, time: when(ts.gen_time) })), ' ', t('time_token_verified', { root: ts.root })));
+        }
+        const tc = r.checks.find((c) => c.name === 'timestamps');
+        if (tc && tc.status === 'not-checked') items.push(el('li', { class: 'warn-text' }, t('time_not_proven', { why: reasonOf(tc) })));
       }
       out.append(el('h3', {}, t('h_time')), el('ul', { class: 'timeline' }, items));
     }
     // files
     if (r.files.length) {
+      const cols = [t('col_name'), t('col_type'), t('col_size'), t('col_sha')].concat(failed ? [] : [t('col_included')]);
       out.append(el('h3', {}, t('h_files')), el('div', { class: 'scroll' }, el('table', {},
-        el('thead', {}, el('tr', {}, [t('col_name'), t('col_type'), t('col_size'), t('col_sha'), t('col_included')].map((h) => el('th', { scope: 'col' }, h)))),
+        el('thead', {}, el('tr', {}, cols.map((h) => el('th', { scope: 'col' }, h)))),
         el('tbody', {}, r.files.map((f) => el('tr', {},
           el('td', {}, String(f.name)), el('td', {}, String(f.media_type)), el('td', {}, humanSize(f.size)),
-          el('td', {}, el('code', { class: 'hash' }, String(f.sha256))), el('td', {}, f.included ? t('yes') : t('no'))))))));
+          el('td', {}, el('code', { class: 'hash' }, String(f.sha256))), failed ? null : el('td', {}, f.included ? t('yes') : t('no'))))))));
     }
-    // the file to compare
-    if (state.compareResult) {
-      const c = state.compareResult;
-      const match = r.ok ? r.files.find((f) => f.sha256 === c.sha256) : null;
-      let key, cls;
-      if (!r.ok) { key = 'compare_unverified'; cls = 'bad'; } else if (match) { key = r.purged && !match.included ? 'compare_match_purged' : 'compare_match'; cls = 'ok'; } else { key = 'compare_nomatch'; cls = 'bad'; }
-      out.append(el('h3', {}, t('h_compare')), el('div', { class: `compare ${cls}`, id: 'compare-result', 'data-match': match ? 'yes' : 'no' },
-        el('p', { class: 'compare-title' }, t(key, { name: match ? match.name : '' })),
-        el('p', {}, t('compare_file', { name: c.name, size: humanSize(c.size), sha: c.sha256 }))));
+    // the judge's own files
+    if (state.compare.length) {
+      const cc = r.checks.find((c) => c.name === 'compared_files');
+      const rows = [];
+      if (!cc) {
+        rows.push(el('p', { class: 'compare-title' }, t('compare_unverified')));
+        for (const f of state.compare) rows.push(el('p', {}, t('compare_file_unhashed', { name: f.name, size: humanSize(f.size) })));
+      } else {
+        for (const c of r.compared) {
+          const m = c.matches;
+          rows.push(el('p', { class: 'compare-title' }, m ? t(r.purged && !m.included ? 'compare_match_purged' : 'compare_match', { name: m.name }) : t('compare_nomatch')));
+          rows.push(el('p', {}, t('compare_file', { name: c.name, size: humanSize(c.size), sha: c.sha256 })));
+        }
+      }
+      const all = cc && cc.status === 'pass';
+      out.append(el('h3', {}, t('h_compare')), el('div', { class: `compare ${all ? 'ok' : 'bad'}`, id: 'compare-result', 'data-match': all ? 'yes' : 'no' }, rows));
     }
     // custody
     if (r.custody.length) {
@@ -335,9 +447,9 @@
     // checks
     out.append(el('h3', {}, t('h_checks')), el('div', { class: 'scroll' }, el('table', { class: 'checks', id: 'checks' },
       el('thead', {}, el('tr', {}, [t('col_check'), t('col_result'), t('col_reason')].map((h) => el('th', { scope: 'col' }, h)))),
-      el('tbody', {}, r.checks.map((c) => el('tr', { class: c.ok ? 'pass' : (c.required ? 'fail' : 'optfail'), 'data-check': c.name, 'data-ok': String(c.ok), 'data-required': String(c.required) },
+      el('tbody', {}, r.checks.map((c) => el('tr', { class: c.status === 'not-checked' ? 'notchecked' : c.status, 'data-check': c.name, 'data-status': c.status },
         el('th', { scope: 'row' }, checkLabel(c.name), el('br'), el('code', {}, c.name)),
-        el('td', {}, c.ok ? (c.required ? t('result_pass') : t('result_optional')) : (c.required ? t('result_fail') : t('result_optional_fail'))),
+        el('td', {}, t(RESULT_KEY[c.status])),
         el('td', {}, reasonOf(c))))))));
     // metadata
     if (r.metadata) {
@@ -377,7 +489,7 @@
     const lines = [];
     const done = () => { state.lookup = lines; renderLookup(); };
     let logKey;
-    try { logKey = await EV.parseVerifierKey(trust().logKey); } catch (e) { lines.push({ key: 'lookup_need_key', cls: 'bad' }); return done(); }
+    try { logKey = state.trust ? state.trust.policy.logs[0].key : await EV.parseVerifierKey(trust().logKey); } catch (e) { lines.push({ key: 'lookup_need_key', cls: 'bad' }); return done(); }
     if (!base) { lines.push({ key: 'lookup_need_api', cls: 'bad' }); return done(); }
     const isHash = /^[0-9a-fA-F]{64}$/.test(q);
     if (!isHash && !/^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$/.test(q)) { lines.push({ key: 'lookup_bad_input', cls: 'bad' }); return done(); }
@@ -463,9 +575,29 @@
       state.bundle = e.target.files[0] || null; setPickerNames(); if (state.bundle) verifyNow();
     });
     $('file-input').addEventListener('change', (e) => {
-      state.compare = e.target.files[0] || null; setPickerNames(); if (state.bundle) verifyNow();
+      state.compare = [...e.target.files]; setPickerNames(); if (state.bundle) verifyNow();
     });
     $('verify-btn').addEventListener('click', verifyNow);
+    $('trust-file').addEventListener('change', async (e) => {
+      const f = e.target.files[0];
+      if (!f) return;
+      await loadTrust(new Uint8Array(await f.arrayBuffer()), 'file', f.name);
+      if (state.bundle && state.trust) verifyNow();
+    });
+    $('trust-sha256').addEventListener('change', async () => {
+      // the fingerprint is checked against the file kept (or refused) as it was read
+      if (state.trust) {
+        const want = typedFingerprint();
+        if (want && want !== state.trust.policy.fingerprint) {
+          state.trustError = { key: 'trust_fingerprint_mismatch', params: { got: state.trust.policy.fingerprint, want } };
+          state.trust = null;
+        }
+        renderTrust();
+      }
+    });
+    $('trust-clear').addEventListener('click', () => {
+      state.trust = null; state.trustError = null; $('trust-file').value = ''; renderTrust();
+    });
     $('stop-btn').addEventListener('click', () => { state.stop = true; });
     $('print-btn').addEventListener('click', () => window.print());
     $('lookup-form').addEventListener('submit', lookup);
@@ -481,9 +613,11 @@
     });
     setLang(lang);
     checkEnvironment();
+    window.EvidencePage.trustReady = loadServedTrust();
   }
 
   window.EvidencePage.takeFiles = takeDropped; // for tests and for drop emulation
   window.EvidencePage.setLang = setLang;
+  window.EvidencePage.loadTrust = loadTrust;
   init();
 })();

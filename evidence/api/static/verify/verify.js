@@ -28,12 +28,16 @@
 
   class VerifyError extends Error {}           // a claim in the bundle does not hold
   class MalformedInput extends VerifyError {}  // input that is not what the format says
-  class BundleError extends VerifyError {}     // the archive cannot be read safely
+  class BundleError extends VerifyError {     // the archive cannot be read safely
+    constructor(message, zh) { super(message); this.zh = zh || null; }
+  }
 
   const FORMAT = 'evidence-bundle/v1';
   const MANIFEST = 'manifest.json';
   const CHECKPOINT = 'checkpoint/checkpoint.note';
   const METADATA = 'metadata/metadata.json';
+  const TOOL = 'tools/verify_bundle.py';
+  const TOOL_REFERENCE = 'scripts/verify_bundle.py in the evidence source distribution (compare its SHA-256)';
   const SUBMITTED = 'evidence.submitted';
   const PURGED = 'evidence.purged';
   const MiB = 1024 * 1024;
@@ -56,6 +60,7 @@
     /^metadata\/metadata\.json$/,
     /^files\/[0-9a-f]{64}$/,
     /^report\/report\.(html|txt|pdf)$/,
+    /^tools\/verify_bundle\.py$/,
   ];
 
   const settings = {
@@ -395,6 +400,10 @@
         if (info.flags & 0x1) throw new BundleError(`member ${JSON.stringify(name)} is encrypted`);
         const isFile = name.startsWith('files/');
         const allowed = isFile ? [0] : [0, 8];
+        if (isFile && info.method === 8) {
+          throw new BundleError(`not the original bundle file: the evidence file ${JSON.stringify(name)} is compressed, so the bundle was unzipped and zipped again; ask for the original bundle file`,
+            `不是原始证据包文件：证据文件 ${JSON.stringify(name)} 被压缩过，说明证据包曾被解压后重新打包；请索取原始证据包文件`);
+        }
         if (!allowed.includes(info.method)) {
           throw new BundleError(`member ${JSON.stringify(name)} uses compression method ${info.method}; ` +
             'evidence files must be stored, other members stored or deflated');
@@ -872,8 +881,20 @@
     return v;
   }
 
-  // --- DER and RFC 3161 timestamp tokens (read, not verified) ----------------------------
+  // --- DER, X.509 and RFC 3161 tokens (CMS SignedData), verified ----------------------
+  // A small strict DER reader and exactly the checks `evidence verify` makes on a token
+  // (evidence/verify/timestamp.py), with WebCrypto for the signatures. Every outcome is
+  // one of: a verified token; 'untrusted' (its chain ends at a root the court did not
+  // pin: skipped); 'unsupported' (an algorithm this browser's WebCrypto lacks: named,
+  // never a pass); or a failure (anything else: altered, damaged, over other data).
 
+  class TokenError extends VerifyError {
+    /* kind: 'fail' | 'untrusted' | 'unsupported'; zh: the same reason in Chinese. */
+    constructor(kind, message, zh) { super(message); this.kind = kind; this.zh = zh || message; }
+  }
+  const tokenFail = (en, zh) => new TokenError('fail', en, zh);
+
+  /* One DER element at pos: definite, minimal lengths only; low tag numbers only. */
   function derRead(b, pos, limit) {
     if (pos + 2 > limit) throw new MalformedInput('DER: truncated');
     const tag = b[pos];
@@ -882,9 +903,11 @@
     if (len === 0x80) throw new MalformedInput('DER: indefinite length');
     if (len > 0x80) {
       const n = len & 0x7f;
-      if (n > 4) throw new MalformedInput('DER: length too large');
+      if (n > 4 || pos + 2 + n > limit) throw new MalformedInput('DER: length too large');
+      if (b[pos + 2] === 0) throw new MalformedInput('DER: length not minimal');
       len = 0;
       for (let i = 0; i < n; i++) len = len * 256 + b[pos + 2 + i];
+      if (len < 0x80) throw new MalformedInput('DER: length not minimal');
       vs = pos + 2 + n;
     }
     const end = vs + len;
@@ -892,24 +915,55 @@
     return { tag, start: pos, vs, end };
   }
   function derChildren(b, t) {
+    if (!(t.tag & 0x20)) throw new MalformedInput('DER: primitive element where a constructed one is expected');
     const out = [];
     for (let p = t.vs; p < t.end;) { const c = derRead(b, p, t.end); out.push(c); p = c.end; }
     return out;
   }
+  function derOne(b, what) { // the whole buffer is exactly one element
+    const t = derRead(b, 0, b.length);
+    if (t.end !== b.length) throw new MalformedInput(`${what}: bytes after the DER element`);
+    return t;
+  }
+  function expect(t, tag, what) {
+    if (!t || t.tag !== tag) throw new MalformedInput(`${what}: unexpected DER element`);
+    return t;
+  }
+  const derBytes = (b, t) => b.subarray(t.start, t.end);
+  const derValue = (b, t) => b.subarray(t.vs, t.end);
   function derOid(b, t) {
-    const v = b.subarray(t.vs, t.end);
+    expect(t, 0x06, 'OBJECT IDENTIFIER');
+    const v = derValue(b, t);
+    if (!v.length || (v[v.length - 1] & 0x80)) throw new MalformedInput('DER: bad OBJECT IDENTIFIER');
     const parts = [];
-    let x = 0n;
+    let x = 0n, start = true;
     for (let i = 0; i < v.length; i++) {
+      if (start && v[i] === 0x80) throw new MalformedInput('DER: OBJECT IDENTIFIER not minimal');
       x = (x << 7n) | BigInt(v[i] & 0x7f);
-      if (!(v[i] & 0x80)) { parts.push(x); x = 0n; }
+      start = !(v[i] & 0x80);
+      if (start) { parts.push(x); x = 0n; }
     }
-    if (!parts.length) return '';
     const first = parts[0] < 80n ? [parts[0] / 40n, parts[0] % 40n] : [2n, parts[0] - 80n];
     return [...first, ...parts.slice(1)].join('.');
   }
-  const derString = (b, t) => { try { return strictDecoder.decode(b.subarray(t.vs, t.end)); } catch (e) { return toHex(b.subarray(t.vs, t.end)); } };
-  const NAME_ATTRS = { '2.5.4.3': 'CN', '2.5.4.6': 'C', '2.5.4.7': 'L', '2.5.4.8': 'ST', '2.5.4.10': 'O', '2.5.4.11': 'OU', '2.5.4.5': 'serialNumber' };
+  function derBool(b, t) {
+    expect(t, 0x01, 'BOOLEAN');
+    const v = derValue(b, t);
+    if (v.length !== 1 || (v[0] !== 0 && v[0] !== 0xff)) throw new MalformedInput('DER: bad BOOLEAN');
+    return v[0] === 0xff;
+  }
+  function derUint(b, t, what) { // a non-negative INTEGER's minimal magnitude bytes
+    expect(t, 0x02, what);
+    let v = derValue(b, t);
+    if (!v.length || (v.length > 1 && ((v[0] === 0 && !(v[1] & 0x80)) || (v[0] === 0xff && (v[1] & 0x80))))) {
+      throw new MalformedInput(`${what}: INTEGER not minimal`);
+    }
+    if (v[0] & 0x80) throw new MalformedInput(`${what}: negative INTEGER`);
+    while (v.length > 1 && v[0] === 0) v = v.subarray(1);
+    return v;
+  }
+  const derString = (b, t) => { try { return strictDecoder.decode(derValue(b, t)); } catch (e) { return toHex(derValue(b, t)); } };
+  const NAME_ATTRS = { '2.5.4.3': 'CN', '2.5.4.6': 'C', '2.5.4.7': 'L', '2.5.4.8': 'ST', '2.5.4.10': 'O', '2.5.4.11': 'OU', '2.5.4.5': 'serialNumber', '2.5.4.97': 'organizationIdentifier' };
   function derName(b, t) { // RFC 4514 order (last RDN first)
     const rdns = derChildren(b, t).map((set) => derChildren(b, set).map((atv) => {
       const [oid, val] = derChildren(b, atv);
@@ -918,64 +972,603 @@
     }).join('+'));
     return rdns.reverse().join(',');
   }
-  function derTime(b, t) { // GeneralizedTime YYYYMMDDHHMMSS[.f]Z -> ISO 8601
-    const s = String.fromCharCode(...b.subarray(t.vs, t.end));
-    const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\.\d+)?Z$/.exec(s);
-    if (!m) throw new MalformedInput(`genTime ${s} is not a UTC GeneralizedTime`);
-    return `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}${m[7] || ''}+00:00`;
+  /* UTCTime (YYMMDDHHMMSSZ) or GeneralizedTime (YYYYMMDDHHMMSS[.f]Z), as milliseconds
+     since 1970 and the ISO 8601 text (fractions kept). */
+  function derTime(b, t, what) {
+    const s = String.fromCharCode(...derValue(b, t));
+    let m, y;
+    if (t.tag === 0x17 && (m = /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s))) {
+      y = Number(m[1]); y += y < 50 ? 2000 : 1900; m = [null, String(y), ...m.slice(2), ''];
+    } else if (t.tag === 0x18 && (m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\.\d*[1-9])?Z$/.exec(s))) {
+      m = [...m]; m[7] = m[7] || '';
+    } else {
+      throw new MalformedInput(`${what} ${JSON.stringify(s.slice(0, 30))} is not a UTC time`);
+    }
+    const [Y, Mo, D, h, mi, sec] = m.slice(1, 7).map(Number);
+    const ms = Date.UTC(Y, Mo - 1, D, h, mi, sec) + (m[7] ? Math.floor(Number('0' + m[7]) * 1000) : 0);
+    const back = new Date(Date.UTC(Y, Mo - 1, D, h, mi, sec));
+    if (Mo < 1 || Mo > 12 || back.getUTCDate() !== D || h > 23 || mi > 59 || sec > 59) {
+      throw new MalformedInput(`${what} ${JSON.stringify(s)} is not a valid date`);
+    }
+    return { ms, micros: m[7] ? Math.floor(Number('0' + m[7]) * 1e6) : 0,
+      iso: `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}${m[7]}+00:00` };
   }
 
-  /* The parts of a TimeStampToken a reader can see without checking its signature. */
+  const OID = {
+    signedData: '1.2.840.113549.1.7.2', tstInfo: '1.2.840.113549.1.9.16.1.4',
+    contentType: '1.2.840.113549.1.9.3', messageDigest: '1.2.840.113549.1.9.4',
+    signingCertificate: '1.2.840.113549.1.9.16.2.12', signingCertificateV2: '1.2.840.113549.1.9.16.2.47',
+    rsa: '1.2.840.113549.1.1.1', rsaPss: '1.2.840.113549.1.1.10', mgf1: '1.2.840.113549.1.1.8',
+    ecPublicKey: '1.2.840.10045.2.1', ed25519: '1.3.101.112',
+    basicConstraints: '2.5.29.19', keyUsage: '2.5.29.15', extKeyUsage: '2.5.29.37',
+    timeStamping: '1.3.6.1.5.5.7.3.8',
+  };
+  const HASHES = { '1.3.14.3.2.26': 'SHA-1', '2.16.840.1.101.3.4.2.1': 'SHA-256',
+    '2.16.840.1.101.3.4.2.2': 'SHA-384', '2.16.840.1.101.3.4.2.3': 'SHA-512' };
+  const SIG_ALGS = { // signature algorithm OID -> [key type, hash]
+    '1.2.840.113549.1.1.11': ['RSA', 'SHA-256'], '1.2.840.113549.1.1.12': ['RSA', 'SHA-384'],
+    '1.2.840.113549.1.1.13': ['RSA', 'SHA-512'],
+    '1.2.840.10045.4.3.2': ['EC', 'SHA-256'], '1.2.840.10045.4.3.3': ['EC', 'SHA-384'],
+    '1.2.840.10045.4.3.4': ['EC', 'SHA-512'],
+  };
+  const ALG_NAMES = { '1.2.840.113549.1.1.5': 'sha1WithRSAEncryption', '1.2.840.113549.1.1.4': 'md5WithRSAEncryption',
+    '1.2.840.10045.4.1': 'ecdsa-with-SHA1', '1.3.101.113': 'Ed448', '1.2.840.10040.4.3': 'dsa-with-SHA1',
+    '2.16.840.1.101.3.4.3.2': 'dsa-with-SHA256', '1.2.156.10197.1.501': 'SM2-with-SM3',
+    '1.2.156.10197.1.401': 'SM3', '1.2.840.113549.2.5': 'MD5' };
+  const CURVES = { '1.2.840.10045.3.1.7': ['P-256', 32], '1.3.132.0.34': ['P-384', 48], '1.3.132.0.35': ['P-521', 66] };
+  const algName = (oid) => ALG_NAMES[oid] || oid;
+  const unsupported = (what) => new TokenError('unsupported',
+    `${what} is not available in this browser's WebCrypto: not checked here (use \`evidence verify\`)`,
+    `此浏览器的 WebCrypto 不支持 ${what}：此处未核验（请使用 \`evidence verify\`）`);
+
+  function algId(b, t) {
+    const f = derChildren(b, expect(t, 0x30, 'AlgorithmIdentifier'));
+    if (!f.length || f.length > 2) throw new MalformedInput('AlgorithmIdentifier: wrong shape');
+    return { oid: derOid(b, f[0]), params: f[1] || null, b };
+  }
+  function hashOf(alg, what) {
+    const h = HASHES[alg.oid];
+    if (!h) throw unsupported(`the ${what} ${algName(alg.oid)}`);
+    if (alg.params && alg.params.tag !== 0x05) throw new MalformedInput(`${what}: unexpected parameters`);
+    return h;
+  }
+  async function digest(hash, data) { return new Uint8Array(await subtle().digest(hash, data)); }
+
+  /* A DER ECDSA-Sig-Value as the raw r || s WebCrypto wants (each n bytes). */
+  function ecdsaRaw(sig, n) {
+    const top = derOne(sig, 'ECDSA signature');
+    const f = derChildren(sig, expect(top, 0x30, 'ECDSA signature'));
+    if (f.length !== 2) throw new MalformedInput('ECDSA signature: wrong shape');
+    const out = new Uint8Array(2 * n);
+    f.forEach((t, i) => {
+      const v = derUint(sig, t, 'ECDSA signature');
+      if (v.length > n) throw new MalformedInput('ECDSA signature: integer too large');
+      out.set(v, (i + 1) * n - v.length);
+    });
+    return out;
+  }
+
+  /* Verify `sig` over `data` by the key in `spki` (DER SubjectPublicKeyInfo) with the
+     signature algorithm `alg` (an AlgorithmIdentifier; for CMS with a bare rsaEncryption
+     or ecPublicKey OID, `hashHint` is the SignerInfo's digest algorithm). Returns a
+     boolean; throws 'unsupported' for what WebCrypto cannot do. */
+  async function verifySignatureAlg(alg, spki, data, sig, hashHint) {
+    const spkiFields = derChildren(spki, derOne(spki, 'public key'));
+    const keyAlg = algId(spki, spkiFields[0]);
+    let imp, params, raw = sig;
+    const known = SIG_ALGS[alg.oid];
+    if (alg.oid === OID.rsaPss) {
+      if (keyAlg.oid !== OID.rsa) throw unsupported(`an RSA-PSS key (${algName(keyAlg.oid)})`);
+      let hash = 'SHA-1', mgfHash = 'SHA-1', salt = 20;
+      if (!alg.params) throw new MalformedInput('RSA-PSS: no parameters');
+      for (const p of derChildren(alg.b, expect(alg.params, 0x30, 'RSA-PSS parameters'))) {
+        const inner = derChildren(alg.b, p)[0];
+        if (p.tag === 0xa0) hash = hashOf(algId(alg.b, inner), 'RSA-PSS hash');
+        else if (p.tag === 0xa1) {
+          const mgf = algId(alg.b, inner);
+          if (mgf.oid !== OID.mgf1 || !mgf.params) throw unsupported(`the mask generation function ${algName(mgf.oid)}`);
+          mgfHash = hashOf(algId(alg.b, mgf.params), 'MGF1 hash');
+        } else if (p.tag === 0xa2) salt = Number('0x' + (toHex(derUint(alg.b, inner, 'saltLength')) || '0'));
+        else if (p.tag === 0xa3) { if (toHex(derUint(alg.b, inner, 'trailerField')) !== '01') throw unsupported('an RSA-PSS trailer field other than 1'); }
+        else throw new MalformedInput('RSA-PSS parameters: unexpected field');
+      }
+      if (mgfHash !== hash) throw unsupported(`RSA-PSS with ${hash} and MGF1 over ${mgfHash}`);
+      if (hash === 'SHA-1') throw unsupported('RSA-PSS with SHA-1');
+      imp = { name: 'RSA-PSS', hash }; params = { name: 'RSA-PSS', saltLength: salt };
+    } else if ((known && known[0] === 'RSA') || alg.oid === OID.rsa) {
+      if (keyAlg.oid !== OID.rsa) throw new MalformedInput(`an RSA signature by a ${algName(keyAlg.oid)} key`);
+      const hash = known ? known[1] : hashHint;
+      if (!hash || hash === 'SHA-1') throw unsupported(`RSA with ${hash || 'no hash'}`);
+      imp = { name: 'RSASSA-PKCS1-v1_5', hash }; params = { name: 'RSASSA-PKCS1-v1_5' };
+      if (alg.params && alg.params.tag !== 0x05) throw new MalformedInput('RSA signature algorithm: unexpected parameters');
+    } else if ((known && known[0] === 'EC') || alg.oid === OID.ecPublicKey) {
+      if (keyAlg.oid !== OID.ecPublicKey || !keyAlg.params || keyAlg.params.tag !== 0x06) {
+        throw new MalformedInput(`an ECDSA signature by a ${algName(keyAlg.oid)} key`);
+      }
+      const curveOid = derOid(spki, keyAlg.params);
+      const curve = CURVES[curveOid];
+      if (!curve) throw unsupported(`the elliptic curve ${curveOid}`);
+      const hash = known ? known[1] : hashHint;
+      if (!hash || hash === 'SHA-1') throw unsupported(`ECDSA with ${hash || 'no hash'}`);
+      if (alg.params) throw new MalformedInput('ECDSA signature algorithm: unexpected parameters');
+      imp = { name: 'ECDSA', namedCurve: curve[0] }; params = { name: 'ECDSA', hash };
+      raw = ecdsaRaw(sig, curve[1]);
+    } else if (alg.oid === OID.ed25519) {
+      if (keyAlg.oid !== OID.ed25519) throw new MalformedInput('an Ed25519 signature by another kind of key');
+      if (!(await ed25519Supported())) throw unsupported('Ed25519');
+      imp = { name: 'Ed25519' }; params = { name: 'Ed25519' };
+    } else {
+      throw unsupported(`the signature algorithm ${algName(alg.oid)}`);
+    }
+    let key;
+    try {
+      key = await subtle().importKey('spki', spki, imp, false, ['verify']);
+    } catch (e) {
+      if (imp.name === 'ECDSA' && curveUnsupported(e)) throw unsupported(imp.namedCurve);
+      throw new MalformedInput('the public key cannot be read');
+    }
+    try { return await subtle().verify(params, key, raw, data); } catch (e) { return false; }
+  }
+  const curveUnsupported = (e) => e && e.name === 'NotSupportedError';
+
+  /* An X.509 certificate (RFC 5280), parsed strictly enough to check what we use. */
+  function parseCertificate(der) {
+    const top = expect(derOne(der, 'certificate'), 0x30, 'certificate');
+    const parts = derChildren(der, top);
+    if (parts.length !== 3 || parts[2].tag !== 0x03) throw new MalformedInput('certificate: wrong shape');
+    const tbs = expect(parts[0], 0x30, 'tbsCertificate');
+    const f = derChildren(der, tbs);
+    let i = 0;
+    if (f[0] && f[0].tag === 0xa0) i = 1;
+    if (f.length < i + 6) throw new MalformedInput('tbsCertificate: too few fields');
+    derUint(der, f[i], 'serialNumber');
+    const inner = expect(f[i + 1], 0x30, 'tbsCertificate.signature');
+    if (!equalBytes(derBytes(der, inner), derBytes(der, parts[1]))) {
+      throw new MalformedInput('certificate: the two signature algorithm fields differ');
+    }
+    const validity = derChildren(der, expect(f[i + 3], 0x30, 'validity'));
+    if (validity.length !== 2) throw new MalformedInput('validity: wrong shape');
+    const ext = new Map();
+    for (const x of f.slice(i + 6)) {
+      if (x.tag === 0x81 || x.tag === 0x82) continue;
+      if (x.tag !== 0xa3) throw new MalformedInput('tbsCertificate: unexpected field');
+      const list = derChildren(der, expect(derChildren(der, x)[0], 0x30, 'extensions'));
+      for (const e of list) {
+        const ef = derChildren(der, expect(e, 0x30, 'extension'));
+        const oid = derOid(der, ef[0]);
+        const critical = ef.length === 3 ? derBool(der, ef[1]) : false;
+        const val = expect(ef[ef.length - 1], 0x04, 'extension value');
+        if (ef.length < 2 || ef.length > 3 || ext.has(oid)) throw new MalformedInput(`certificate extension ${oid}: malformed or repeated`);
+        ext.set(oid, { critical, value: der.slice(val.vs, val.end) });
+      }
+    }
+    const bits = derValue(der, parts[2]);
+    if (!bits.length || bits[0] !== 0) throw new MalformedInput('certificate signature: unused bits');
+    const cert = {
+      der, tbs: der.slice(tbs.start, tbs.end), sigAlg: algId(der, parts[1]), signature: bits.slice(1),
+      serial: der.slice(f[i].start, f[i].end), issuer: der.slice(f[i + 2].start, f[i + 2].end),
+      subject: der.slice(f[i + 4].start, f[i + 4].end), spki: der.slice(f[i + 5].start, f[i + 5].end),
+      notBefore: derTime(der, validity[0], 'notBefore'), notAfter: derTime(der, validity[1], 'notAfter'),
+      subjectName: derName(der, expect(f[i + 4], 0x30, 'subject')), ext,
+    };
+    cert.issuerName = derName(der, expect(f[i + 2], 0x30, 'issuer'));
+    expect(f[i + 5], 0x30, 'subjectPublicKeyInfo');
+    // what we read from the extensions, read now so that a bad one fails here
+    cert.isCA = false;
+    const bc = ext.get(OID.basicConstraints);
+    if (bc) {
+      const s = derChildren(bc.value, expect(derOne(bc.value, 'basicConstraints'), 0x30, 'basicConstraints'));
+      cert.isCA = !!(s[0] && s[0].tag === 0x01 && derBool(bc.value, s[0]));
+    }
+    cert.keyUsage = null;
+    const ku = ext.get(OID.keyUsage);
+    if (ku) {
+      const t = expect(derOne(ku.value, 'keyUsage'), 0x03, 'keyUsage');
+      const v = derValue(ku.value, t);
+      cert.keyUsage = (v[1] || 0) << 8 | (v[2] || 0); // bit 0 = 0x8000
+    }
+    cert.eku = null;
+    const eku = ext.get(OID.extKeyUsage);
+    if (eku) {
+      const t = expect(derOne(eku.value, 'extendedKeyUsage'), 0x30, 'extendedKeyUsage');
+      cert.eku = { critical: eku.critical, purposes: derChildren(eku.value, t).map((p) => derOid(eku.value, p)) };
+    }
+    const handled = new Set([OID.basicConstraints, OID.keyUsage, OID.extKeyUsage]);
+    cert.unknownCritical = [...ext].filter(([o, e]) => e.critical && !handled.has(o)).map(([o]) => o);
+    cert.selfIssued = equalBytes(cert.issuer, cert.subject);
+    return cert;
+  }
+  const KU_DIGITAL_SIGNATURE = 0x8000, KU_NON_REPUDIATION = 0x4000, KU_KEY_CERT_SIGN = 0x0400;
+
+  /* A pinned TSA root (DER). Throws MalformedInput when it does not parse. */
+  function parseRootCertificate(der) {
+    return parseCertificate(der instanceof Uint8Array ? der : new Uint8Array(der));
+  }
+
+  /* Read a TimeStampToken: the TSTInfo fields and everything the checks need. */
   function readTimestampToken(tok) {
-    const top = derRead(tok, 0, tok.length);
-    if (top.tag !== 0x30 || top.end !== tok.length) throw new MalformedInput('token is not one DER SEQUENCE');
-    const [ctype, ctx] = derChildren(tok, top);
-    if (derOid(tok, ctype) !== '1.2.840.113549.1.7.2' || !ctx || ctx.tag !== 0xa0) throw new MalformedInput('token is not CMS SignedData');
-    const sd = derChildren(tok, ctx)[0];
-    const parts = derChildren(tok, sd);
-    const encap = parts[2];
-    const [etype, econtent] = derChildren(tok, encap);
-    if (derOid(tok, etype) !== '1.2.840.113549.1.9.16.1.4') throw new MalformedInput('token does not hold a TSTInfo');
-    const octets = derChildren(tok, econtent)[0];
-    const info = derRead(tok, octets.vs, octets.end);
-    const f = derChildren(tok, info);
-    const policy = derOid(tok, f[1]);
-    const [algSeq, hashed] = derChildren(tok, f[2]);
-    const hashAlg = derOid(tok, derChildren(tok, algSeq)[0]);
-    const imprint = tok.slice(hashed.vs, hashed.end);
-    const serial = toHex(tok.subarray(f[3].vs, f[3].end));
-    const genTime = derTime(tok, f[4]);
+    const top = expect(derOne(tok, 'token'), 0x30, 'token is not one DER SEQUENCE');
+    const ci = derChildren(tok, top);
+    if (ci.length !== 2 || derOid(tok, ci[0]) !== OID.signedData || ci[1].tag !== 0xa0) {
+      throw new MalformedInput('the token is not CMS SignedData');
+    }
+    const sdWrap = derChildren(tok, ci[1]);
+    if (sdWrap.length !== 1) throw new MalformedInput('ContentInfo.content is not one SignedData');
+    const sd = derChildren(tok, expect(sdWrap[0], 0x30, 'SignedData'));
+    derUint(tok, sd[0], 'SignedData.version');
+    expect(sd[1], 0x31, 'SignedData.digestAlgorithms');
+    const encap = derChildren(tok, expect(sd[2], 0x30, 'encapContentInfo'));
+    if (encap.length !== 2 || derOid(tok, encap[0]) !== OID.tstInfo || encap[1].tag !== 0xa0) {
+      throw new MalformedInput('the token does not hold a TSTInfo (eContentType id-ct-TSTInfo)');
+    }
+    const octetsList = derChildren(tok, encap[1]);
+    if (octetsList.length !== 1) throw new MalformedInput('eContent is not one OCTET STRING');
+    const octets = expect(octetsList[0], 0x04, 'eContent');
+    const eContent = tok.slice(octets.vs, octets.end);
+    let k = 3;
+    const certs = [];
+    if (sd[k] && sd[k].tag === 0xa0) {
+      for (const c of derChildren(tok, sd[k])) {
+        if (c.tag === 0x30) certs.push(parseCertificate(tok.slice(c.start, c.end)));
+      }
+      k++;
+    }
+    if (sd[k] && sd[k].tag === 0xa1) k++;
+    const infos = derChildren(tok, expect(sd[k], 0x31, 'SignedData.signerInfos'));
+    if (sd.length !== k + 1) throw new MalformedInput('SignedData: unexpected fields');
+    if (infos.length !== 1) throw new MalformedInput(`expected exactly one SignerInfo, found ${infos.length}`);
+    const si = derChildren(tok, expect(infos[0], 0x30, 'SignerInfo'));
+    derUint(tok, si[0], 'SignerInfo.version');
+    const sid = si[1];
+    const digestAlg = algId(tok, si[2]);
+    if (!si[3] || si[3].tag !== 0xa0) throw new MalformedInput('the SignerInfo has no signed attributes');
+    const attrsT = si[3];
+    const sigAlg = algId(tok, si[4]);
+    const sig = expect(si[5], 0x04, 'SignerInfo.signature');
+    if (si.length > 7 || (si[6] && si[6].tag !== 0xa1)) throw new MalformedInput('SignerInfo: unexpected fields');
+    const attrs = new Map();
+    for (const a of derChildren(tok, attrsT)) {
+      const af = derChildren(tok, expect(a, 0x30, 'signed attribute'));
+      if (af.length !== 2) throw new MalformedInput('signed attribute: wrong shape');
+      const oid = derOid(tok, af[0]);
+      if (attrs.has(oid)) throw new MalformedInput(`signed attribute ${oid} appears twice`);
+      const values = derChildren(tok, expect(af[1], 0x31, 'attribute values'));
+      if (values.length !== 1) throw new MalformedInput(`signed attribute ${oid} must have one value`);
+      attrs.set(oid, values[0]);
+    }
+    // TSTInfo (RFC 3161 section 2.4.2)
+    const info = expect(derOne(eContent, 'TSTInfo'), 0x30, 'TSTInfo');
+    const f = derChildren(eContent, info);
+    if (f.length < 5) throw new MalformedInput('TSTInfo: too few fields');
+    derUint(eContent, f[0], 'TSTInfo.version');
+    const policy = derOid(eContent, f[1]);
+    const mi = derChildren(eContent, expect(f[2], 0x30, 'messageImprint'));
+    if (mi.length !== 2) throw new MalformedInput('messageImprint: wrong shape');
+    const hashAlg = algId(eContent, mi[0]).oid;
+    const imprint = toHex(derValue(eContent, expect(mi[1], 0x04, 'hashedMessage')));
+    const serial = toHex(derUint(eContent, f[3], 'serialNumber'));
+    const gen = derTime(eContent, expect(f[4], 0x18, 'genTime'), 'genTime');
     let tsaName = null;
     for (const x of f.slice(5)) {
       if (x.tag === 0xa0) {           // tsa [0] EXPLICIT GeneralName
-        const gn = derChildren(tok, x)[0];
-        if (gn.tag === 0xa4) tsaName = derName(tok, derChildren(tok, gn)[0]);
+        const gn = derChildren(eContent, x)[0];
+        if (gn && gn.tag === 0xa4) tsaName = derName(eContent, derChildren(eContent, gn)[0]);
       }
     }
-    // the signer certificate's subject, matched by the SignerInfo's issuer and serial
-    let signer = null;
-    const certsField = parts.find((p) => p.tag === 0xa0);
-    const signerInfos = parts[parts.length - 1];
-    try {
-      const si = derChildren(tok, derChildren(tok, signerInfos)[0]);
-      const sid = si[1];
-      if (sid.tag === 0x30 && certsField) {
-        const [sidIssuer, sidSerial] = derChildren(tok, sid);
-        for (const cert of derChildren(tok, certsField)) {
-          const tbs = derChildren(tok, derChildren(tok, cert)[0]);
-          const o = tbs[0].tag === 0xa0 ? 1 : 0;
-          if (equalBytes(tok.subarray(tbs[o].start, tbs[o].end), tok.subarray(sidSerial.start, sidSerial.end)) &&
-              equalBytes(tok.subarray(tbs[o + 2].start, tbs[o + 2].end), tok.subarray(sidIssuer.start, sidIssuer.end))) {
-            signer = derName(tok, tbs[o + 4]);
-          }
-        }
+    return { tok, eContent, certs, sid, digestAlg, sigAlg, signature: tok.slice(sig.vs, sig.end),
+      signedAttrs: tok.slice(attrsT.start, attrsT.end), attrs,
+      genTime: gen.iso, genMs: gen.ms, policy, hashAlg, imprint, serial, tsaName };
+  }
+
+  /* The certificate the SignerInfo names (issuerAndSerialNumber or [0] subjectKeyIdentifier). */
+  function findSigner(t) {
+    const b = t.tok, sid = t.sid;
+    if (sid.tag === 0x30) {
+      const [issuer, serial] = derChildren(b, sid);
+      return t.certs.find((c) => equalBytes(c.issuer, derBytes(b, issuer)) && equalBytes(c.serial, derBytes(b, serial))) || null;
+    }
+    if (sid.tag === 0x80) {
+      const ski = derValue(b, sid);
+      return t.certs.find((c) => {
+        const e = c.ext.get('2.5.29.14');
+        if (!e) return false;
+        const v = derOne(e.value, 'subjectKeyIdentifier');
+        return equalBytes(derValue(e.value, v), ski);
+      }) || null;
+    }
+    throw new MalformedInput('SignerInfo.sid: unexpected form');
+  }
+
+  /* ESSCertID (SHA-1) or ESSCertIDv2 (SHA-256 by default): the first must name the signer
+     certificate by hash (and, when given, by issuer and serial number). */
+  async function checkEssCertId(t, signer) {
+    const b = t.tok;
+    const v2 = t.attrs.get(OID.signingCertificateV2), v1 = t.attrs.get(OID.signingCertificate);
+    if (!v2 && !v1) throw tokenFail('the signed attributes do not name the signer certificate (no ESSCertID)',
+      '签名属性未指明签名证书（缺少 ESSCertID）');
+    const sc = derChildren(b, expect(v2 || v1, 0x30, 'SigningCertificate'));
+    const ids = derChildren(b, expect(sc[0], 0x30, 'SigningCertificate.certs'));
+    if (!ids.length) throw new MalformedInput('SigningCertificate names no certificate');
+    const id = derChildren(b, expect(ids[0], 0x30, 'ESSCertID'));
+    let i = 0, hash = 'SHA-1';
+    if (v2) {
+      hash = 'SHA-256';
+      if (id[0] && id[0].tag === 0x30) { hash = hashOf(algId(b, id[0]), 'ESSCertIDv2 hash'); i = 1; }
+    }
+    const want = derValue(b, expect(id[i], 0x04, 'ESSCertID.certHash'));
+    if (!equalBytes(await digest(hash, signer.der), want)) {
+      throw tokenFail('the signed ESSCertID does not name the certificate that signed (certificate swapped or altered)',
+        '签名的 ESSCertID 与签名证书不符（证书被替换或篡改）');
+    }
+    if (id[i + 1]) { // IssuerSerial ::= SEQUENCE { issuer GeneralNames, serialNumber }
+      const is = derChildren(b, expect(id[i + 1], 0x30, 'IssuerSerial'));
+      const names = derChildren(b, expect(is[0], 0x30, 'GeneralNames'));
+      const dir = names.find((n) => n.tag === 0xa4);
+      const okIssuer = dir && equalBytes(derBytes(b, derChildren(b, dir)[0]), signer.issuer);
+      if (!okIssuer || !equalBytes(derBytes(b, is[1]), signer.serial)) {
+        throw tokenFail('the signed ESSCertID names another issuer or serial number than the signer certificate',
+          '签名的 ESSCertID 所列签发者或序列号与签名证书不符');
       }
-    } catch (e) { signer = null; }
-    return { genTime, policy, hashAlg, imprint: toHex(imprint), serial, tsaName, signer };
+    }
+  }
+
+  /* The signer's chain, from the token's certificates, to a pinned root; each link's
+     signature verified with its issuer's key. Returns the path (signer first, root last).
+     A chain that ends without reaching a pinned root is 'untrusted'. */
+  async function buildChain(signer, pool, roots) {
+    const path = [signer];
+    let cur = signer;
+    for (let depth = 0; depth < 8; depth++) {
+      const root = roots.find((r) => equalBytes(r.der, cur.der));
+      if (root) return path;                         // the token carries the pinned root itself
+      const anchors = roots.filter((r) => equalBytes(r.subject, cur.issuer));
+      for (const r of anchors) {
+        if (await verifySignatureAlg(cur.sigAlg, r.spki, cur.tbs, cur.signature)) { path.push(r); return path; }
+      }
+      const next = pool.find((c) => c !== cur && !path.includes(c) && equalBytes(c.subject, cur.issuer));
+      if (anchors.length && !next) {
+        throw tokenFail(`the certificate of ${cur.subjectName} does not verify with the pinned root's key (altered)`,
+          `${cur.subjectName} 的证书无法用固定根证书的公钥验证（已被篡改）`);
+      }
+      if (!next || (cur.selfIssued && cur !== signer)) {
+        throw new TokenError('untrusted', `${signer.subjectName} chains to ${cur.issuerName}, which the trust file does not pin as a TSA root`,
+          `${signer.subjectName} 的证书链止于 ${cur.issuerName}，信任文件未将其固定为时间戳机构根证书`);
+      }
+      if (!(await verifySignatureAlg(cur.sigAlg, next.spki, cur.tbs, cur.signature))) {
+        throw tokenFail(`the certificate of ${cur.subjectName} does not verify with its issuer's key (altered)`,
+          `${cur.subjectName} 的证书无法用其签发者的公钥验证（已被篡改）`);
+      }
+      path.push(next);
+      cur = next;
+    }
+    throw tokenFail('the certificate chain is too long', '证书链过长');
+  }
+
+  /* Verify one token over `message` against pinned roots (parsed certificates). Resolves
+     to the token's fields when every check passes; rejects with a TokenError otherwise. */
+  async function verifyTimestampToken(tokBytes, message, roots) {
+    let t;
+    try { t = readTimestampToken(tokBytes); } catch (e) {
+      if (e instanceof TokenError) throw e;
+      if (!(e instanceof VerifyError)) throw e;
+      throw tokenFail(`the token is damaged: ${e.message}`, '时间戳令牌已损坏（不是有效的 RFC 3161 令牌）');
+    }
+    try {
+      return await checkToken(t, message, roots);
+    } catch (e) {
+      if (e instanceof TokenError || !(e instanceof VerifyError)) throw e;
+      throw tokenFail(`the token is damaged: ${e.message}`, '时间戳令牌已损坏（不是有效的 RFC 3161 令牌）');
+    }
+  }
+
+  async function checkToken(t, message, roots) {
+    if (t.hashAlg !== '2.16.840.1.101.3.4.2.1') {
+      throw tokenFail(`its message imprint uses ${algName(t.hashAlg)}, not SHA-256`, `其消息摘要算法为 ${algName(t.hashAlg)}，不是 SHA-256`);
+    }
+    if (t.imprint !== toHex(await sha256(message))) {
+      throw tokenFail('it time-stamps other data than this checkpoint', '它所加盖时间戳的数据不是本检查点');
+    }
+    const signer = findSigner(t);
+    if (!signer) throw tokenFail('the token does not carry the certificate that signed it', '令牌未携带其签名证书');
+    // signed attributes: contentType, messageDigest, ESSCertID(v2)
+    const ct = t.attrs.get(OID.contentType);
+    if (!ct || derOid(t.tok, ct) !== OID.tstInfo) {
+      throw tokenFail('the signed contentType attribute is not id-ct-TSTInfo', '签名属性 contentType 不是 id-ct-TSTInfo');
+    }
+    const md = t.attrs.get(OID.messageDigest);
+    const hash = hashOf(t.digestAlg, 'digest algorithm');
+    if (hash === 'SHA-1') throw unsupported('the digest algorithm SHA-1');
+    if (!md || md.tag !== 0x04 || !equalBytes(derValue(t.tok, md), await digest(hash, t.eContent))) {
+      throw tokenFail('the signed messageDigest is not the digest of the TSTInfo (the time or serial was altered)',
+        '签名的 messageDigest 与 TSTInfo 的摘要不符（时间或序列号被篡改）');
+    }
+    await checkEssCertId(t, signer);
+    const sa = t.signedAttrs.slice();
+    sa[0] = 0x31; // signed over the DER SET OF, not the [0] IMPLICIT tag (RFC 5652 5.4)
+    if (!(await verifySignatureAlg(t.sigAlg, signer.spki, sa, t.signature, hash))) {
+      throw tokenFail('the CMS signature over the TSTInfo does not verify: the token was altered',
+        'CMS 签名验证失败：时间戳令牌被篡改');
+    }
+    const eku = signer.eku;
+    if (!eku || !eku.critical || eku.purposes.length !== 1 || eku.purposes[0] !== OID.timeStamping) {
+      throw tokenFail(`the TSA certificate ${signer.subjectName} may not sign time-stamps (extendedKeyUsage must be critical and exactly id-kp-timeStamping)`,
+        `时间戳机构证书 ${signer.subjectName} 无权签发时间戳（extendedKeyUsage 须为关键扩展且仅为 id-kp-timeStamping）`);
+    }
+    const path = await buildChain(signer, t.certs, roots);
+    for (const [i, c] of path.entries()) {
+      if (!(c.notBefore.ms <= t.genMs && t.genMs <= c.notAfter.ms)) {
+        throw tokenFail(`the certificate of ${c.subjectName} was not valid at genTime ${t.genTime} (valid ${c.notBefore.iso} to ${c.notAfter.iso})`,
+          `${c.subjectName} 的证书在 genTime ${t.genTime} 时无效（有效期 ${c.notBefore.iso} 至 ${c.notAfter.iso}）`);
+      }
+      if (c.unknownCritical.length) {
+        throw tokenFail(`the certificate of ${c.subjectName} has a critical extension this verifier does not know (${c.unknownCritical.join(', ')})`,
+          `${c.subjectName} 的证书含有未知的关键扩展（${c.unknownCritical.join(', ')}）`);
+      }
+      if (i > 0 && (!c.isCA || (c.keyUsage !== null && !(c.keyUsage & KU_KEY_CERT_SIGN)))) {
+        throw tokenFail(`${c.subjectName} issued a certificate but is not a CA (basicConstraints)`,
+          `${c.subjectName} 签发了证书，但不是 CA（basicConstraints）`);
+      }
+    }
+    if (signer.keyUsage !== null && !(signer.keyUsage & (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION))) {
+      throw tokenFail(`the TSA certificate ${signer.subjectName} may not sign (keyUsage)`, `时间戳机构证书 ${signer.subjectName} 无签名用途（keyUsage）`);
+    }
+    return { genTime: t.genTime, genMs: t.genMs, policy: t.policy, serial: t.serial, imprint: t.imprint,
+      tsa: t.tsaName || signer.subjectName, signer: signer.subjectName, root: path[path.length - 1].subjectName };
+  }
+
+  // --- the trust file (docs/verdict.md section 3: a C2SP tlog-policy with extensions) ----
+
+  class TrustFileError extends VerifyError {
+    constructor(message, zh) { super(message); this.zh = zh || message; this.setup = true; }
+  }
+  const TRUST_LIMITS = { logs: 32, witnesses: 32, groups: 32, tsa: 64, bytes: MiB };
+
+  /* Parse a trust file strictly: bytes (Uint8Array/ArrayBuffer) or text. Resolves to the
+     policy {fingerprint, logs, witnesses, groups, quorum, tsa, tsaStore, captureNodes};
+     rejects with a TrustFileError (message in English, .zh in Chinese) naming the line. */
+  async function parseTrustPolicy(input) {
+    const bytes = typeof input === 'string' ? utf8(input)
+      : input instanceof Uint8Array ? input : new Uint8Array(input);
+    const bad = (n, en, zh) => new TrustFileError(n ? `trust file, line ${n}: ${en}` : `trust file: ${en}`,
+      n ? `信任文件第 ${n} 行：${zh}` : `信任文件：${zh}`);
+    if (bytes.length > TRUST_LIMITS.bytes) throw bad(0, 'larger than 1 MiB', '超过 1 MiB');
+    let lineNo = 1;
+    for (let i = 0; i < bytes.length; i++) {
+      const c = bytes[i];
+      if (c === 0x0a) { lineNo++; continue; }
+      if (c === 0x0d) throw bad(lineNo, 'carriage return (CR): lines must end in LF only', '含回车符（CR）：行尾只能是 LF');
+      if (!(c === 0x09 || (c >= 0x20 && c <= 0x7e) || c >= 0x80)) {
+        throw bad(lineNo, `control byte 0x${c.toString(16).padStart(2, '0')} is not allowed`, `不允许的控制字节 0x${c.toString(16).padStart(2, '0')}`);
+      }
+    }
+    if (bytes.length && bytes[bytes.length - 1] !== 0x0a) throw bad(lineNo, 'the last line does not end in LF', '最后一行未以 LF 结尾');
+    let text;
+    try { text = strictDecoder.decode(bytes); } catch (e) { throw bad(0, 'not valid UTF-8', '不是有效的 UTF-8'); }
+    const policy = { fingerprint: toHex(await sha256(bytes)), logs: [], witnesses: [], groups: [],
+      quorum: null, tsa: [], tsaStore: null, captureNodes: [] };
+    const names = new Map(); // witness and group names -> 'witness' | 'group'
+    const keysSeen = new Set();
+    const key = async (n, text, what) => {
+      let k;
+      try { k = await parseVerifierKey(text); } catch (e) {
+        throw bad(n, `the ${what} key is not a verifier key (${e.message})`, `${what === 'log' ? '日志' : what === 'witness' ? '见证方' : '采集节点'}公钥不是有效的验证密钥`);
+      }
+      const id = `${k.name}+${k.keyId}+${toHex(k.pub)}`;
+      if (keysSeen.has(id)) throw bad(n, `the key ${k.name} appears twice`, `公钥 ${k.name} 重复出现`);
+      keysSeen.add(id);
+      return k;
+    };
+    const newName = (n, name) => {
+      if (name === 'none') throw bad(n, 'the name "none" is reserved', '名称 "none" 为保留字');
+      if (names.has(name)) throw bad(n, `the name ${JSON.stringify(name)} is defined twice`, `名称 ${JSON.stringify(name)} 重复定义`);
+    };
+    const lines = text.split('\n').slice(0, -1);
+    for (const [i, raw] of lines.entries()) {
+      const n = i + 1;
+      const line = raw.replace(/^[ \t]+|[ \t]+$/g, '');
+      if (!line) continue;
+      let items = line.split(/[ \t]+/);
+      if (items[0] === '#@' || /^#@[ \t]/.test(line)) {
+        items = items[0] === '#@' ? items.slice(1) : line.slice(2).replace(/^[ \t]+/, '').split(/[ \t]+/);
+        const [kw, ...args] = items;
+        if (kw === 'tsa') {
+          if (args.length !== 2) throw bad(n, '"#@ tsa" needs a name and a base64 certificate', '"#@ tsa" 需要名称和 base64 证书');
+          if (policy.tsa.length >= TRUST_LIMITS.tsa) throw bad(n, 'more than 64 TSA roots', '时间戳机构根证书超过 64 个');
+          if (policy.tsa.some((t) => t.name === args[0])) throw bad(n, `the TSA name ${JSON.stringify(args[0])} is defined twice`, `时间戳机构名称 ${JSON.stringify(args[0])} 重复定义`);
+          let cert;
+          try { cert = parseCertificate(b64decode(args[1], 'TSA certificate')); } catch (e) {
+            throw bad(n, `the TSA root certificate ${JSON.stringify(args[0])} does not parse (${e.message})`, `时间戳机构根证书 ${JSON.stringify(args[0])} 无法解析`);
+          }
+          if (policy.tsa.some((t) => equalBytes(t.cert.der, cert.der))) throw bad(n, 'the same TSA root appears twice', '同一时间戳机构根证书重复出现');
+          policy.tsa.push({ name: args[0], cert, subject: cert.subjectName });
+        } else if (kw === 'tsa-store') {
+          if (args.length !== 1 || args[0] !== 'mozilla') throw bad(n, '"#@ tsa-store" accepts only "mozilla"', '"#@ tsa-store" 只接受 "mozilla"');
+          if (policy.tsaStore) throw bad(n, '"#@ tsa-store" appears twice', '"#@ tsa-store" 重复出现');
+          policy.tsaStore = 'mozilla';
+        } else if (kw === 'capture-node') {
+          if (args.length !== 2) throw bad(n, '"#@ capture-node" needs a name and a key', '"#@ capture-node" 需要名称和公钥');
+          if (policy.captureNodes.some((c) => c.name === args[0])) throw bad(n, `the capture node ${JSON.stringify(args[0])} is defined twice`, `采集节点 ${JSON.stringify(args[0])} 重复定义`);
+          policy.captureNodes.push({ name: args[0], key: await key(n, args[1], 'capture-node') });
+        } else {
+          throw bad(n, `unknown extension ${JSON.stringify(String(kw))}`, `未知的扩展 ${JSON.stringify(String(kw))}`);
+        }
+        continue;
+      }
+      if (line.startsWith('#')) continue;
+      const [kw, ...args] = items;
+      if (kw === 'log') {
+        if (args.length < 1 || args.length > 2) throw bad(n, '"log" needs a key and an optional URL', '"log" 需要公钥及可选的网址');
+        if (policy.logs.length >= TRUST_LIMITS.logs) throw bad(n, 'more than 32 logs', '日志超过 32 个');
+        const k = await key(n, args[0], 'log');
+        if (k.alg !== ALG_ED25519) throw bad(n, 'a log key must be an Ed25519 (0x01) key', '日志公钥必须是 Ed25519（0x01）密钥');
+        policy.logs.push({ key: k, url: args[1] || null });
+      } else if (kw === 'witness') {
+        if (args.length < 2 || args.length > 3) throw bad(n, '"witness" needs a name, a key and an optional URL', '"witness" 需要名称、公钥及可选的网址');
+        if (policy.witnesses.length >= TRUST_LIMITS.witnesses) throw bad(n, 'more than 32 witnesses', '见证方超过 32 个');
+        newName(n, args[0]);
+        policy.witnesses.push({ name: args[0], key: await key(n, args[1], 'witness'), url: args[2] || null });
+        names.set(args[0], 'witness');
+      } else if (kw === 'group') {
+        if (args.length < 3) throw bad(n, '"group" needs a name, a threshold and at least one member', '"group" 需要名称、门限和至少一个成员');
+        if (policy.groups.length >= TRUST_LIMITS.groups) throw bad(n, 'more than 32 groups', '组超过 32 个');
+        const [name, th, ...members] = args;
+        newName(n, name);
+        const seen = new Set();
+        for (const m of members) {
+          if (!names.has(m)) throw bad(n, `the member ${JSON.stringify(m)} is not defined before this line`, `成员 ${JSON.stringify(m)} 未在此行之前定义`);
+          if (seen.has(m)) throw bad(n, `the member ${JSON.stringify(m)} appears twice in the group`, `成员 ${JSON.stringify(m)} 在组中重复出现`);
+          seen.add(m);
+        }
+        let k;
+        if (th === 'any') k = 1;
+        else if (th === 'all') k = members.length;
+        else if (/^[1-9][0-9]{0,3}$/.test(th) && Number(th) <= members.length) k = Number(th);
+        else throw bad(n, `the threshold ${JSON.stringify(th)} is not any, all or a number from 1 to ${members.length}`, `门限 ${JSON.stringify(th)} 不是 any、all 或 1 至 ${members.length} 之间的数`);
+        policy.groups.push({ name, k, members });
+        names.set(name, 'group');
+      } else if (kw === 'quorum') {
+        if (args.length !== 1) throw bad(n, '"quorum" needs one name (or none)', '"quorum" 需要一个名称（或 none）');
+        if (policy.quorum !== null) throw bad(n, 'a second "quorum" line', '出现第二个 "quorum" 行');
+        if (args[0] !== 'none' && !names.has(args[0])) throw bad(n, `the quorum ${JSON.stringify(args[0])} is not defined before this line`, `法定数 ${JSON.stringify(args[0])} 未在此行之前定义`);
+        policy.quorum = args[0];
+      } else {
+        throw bad(n, `unknown line ${JSON.stringify(String(kw).slice(0, 40))}`, `无法识别的行 ${JSON.stringify(String(kw).slice(0, 40))}`);
+      }
+    }
+    if (policy.quorum === null) throw bad(0, 'no "quorum" line', '缺少 "quorum" 行');
+    if (!policy.logs.length) throw bad(0, 'names no log key', '未列出任何日志公钥');
+    return policy;
+  }
+
+  /* Whether `name` (a witness or a group) is satisfied by the witnesses in `valid`. */
+  function quorumSatisfied(policy, name, valid, depth = 0) {
+    if (depth > 64) return false;
+    if (policy.witnesses.some((w) => w.name === name)) return valid.has(name);
+    const g = policy.groups.find((x) => x.name === name);
+    if (!g) return false;
+    return g.members.filter((m) => quorumSatisfied(policy, m, valid, depth + 1)).length >= g.k;
+  }
+
+  /* The older inputs ({logKey, witnessKeys, witnessQuorum, tsaRoots}) as a policy, the way
+     the command line's pins are a shorthand for a trust file. */
+  async function policyFromKeys(trust) {
+    const logKey = await parseVerifierKey(trust.logKey || '');
+    const witnesses = [];
+    for (const [i, w] of (trust.witnessKeys || []).entries()) witnesses.push({ name: `w${i + 1}`, key: await parseVerifierKey(w), url: null });
+    const k = Math.max(0, Number(trust.witnessQuorum || 0));
+    const groups = k > 0 && witnesses.length ? [{ name: 'cli', k, members: witnesses.map((w) => w.name) }] : [];
+    const tsa = (trust.tsaRoots || []).map((der, i) => {
+      const cert = parseCertificate(typeof der === 'string' ? b64decode(der, 'TSA root') : new Uint8Array(der));
+      return { name: `tsa${i + 1}`, cert, subject: cert.subjectName };
+    });
+    return { fingerprint: null, logs: [{ key: logKey, url: null }], witnesses, groups,
+      quorum: groups.length ? 'cli' : 'none', tsa, tsaStore: null, captureNodes: [] };
   }
 
   // --- the bundle checks (evidence/verify/bundle.py _verify) ----------------------------
 
+  /* Checks as docs/verdict.md section 1: {name, status: pass|fail|not-checked, ok,
+     required, reason, reason_zh}; the verdict (section 2) is computed from them alone. */
   class Report {
     constructor() {
       this.checks = [];
@@ -986,63 +1579,94 @@
       this.custody = [];
       this.metadata = null;
       this.purged = false;
-      this.timestamps_stated = [];
+      this.provisional = false;
+      this.timestamps = [];          // verified tokens only, earliest first
+      this.compared = [];            // {name, size, sha256, matches}
+      this.tool = null;              // tools/verify_bundle.py carried by the bundle
+      this.trust_fingerprint = null;
       this.manifest_hints = null;
     }
-    get ok() { return this.checks.length > 0 && this.checks.every((c) => c.ok || !c.required); }
-    add(name, ok, reason, reason_zh, required = true) { this.checks.push({ name, ok, reason, reason_zh, required }); return ok; }
+    add(name, ok, reason, reason_zh, required = true) {
+      this.checks.push({ name, status: ok ? 'pass' : 'fail', ok: !!ok, required, reason: oneLine(reason), reason_zh: oneLine(reason_zh) });
+      return ok;
+    }
     fail(name, reason, reason_zh) { this.add(name, false, reason, reason_zh); }
+    skip(name, reason, reason_zh, extra) {
+      this.checks.push({ name, status: 'not-checked', ok: false, required: true, reason: oneLine(reason), reason_zh: oneLine(reason_zh), ...(extra || {}) });
+    }
     check(name) { return this.checks.find((c) => c.name === name) || null; }
-    /* verified / purged / failed / unsupported: what the page shows in big letters. */
+    get failed() { return this.checks.length === 0 || this.checks.some((c) => c.status === 'fail'); }
     get verdict() {
-      if (this.checks.some((c) => !c.ok && c.unsupported)) return 'unsupported';
-      if (!this.ok) return 'failed';
-      return this.purged ? 'purged' : 'verified';
+      if (this.failed) return 'failed';
+      if (this.provisional) return 'provisional';
+      if (this.checks.some((c) => c.status === 'not-checked')) return 'incomplete';
+      return 'verified';
     }
+    get ok() { return this.verdict === 'verified'; }
+    get failed_check() { const c = this.checks.find((x) => x.status === 'fail'); return c ? c.name : null; }
+    get not_checked() { return this.checks.filter((c) => c.status === 'not-checked').map((c) => c.name); }
+    /* After a failure nothing is claimed: no time, no "included", no match. */
+    get preserved_no_later_than() { return this.failed ? [] : this.timestamps; }
     toJSON() {
-      return { ok: this.ok, verdict: this.verdict, format: FORMAT, evidence_id: this.evidence_id,
-        checkpoint: this.checkpoint, submitted_at: this.submitted_at, purged: this.purged,
-        files: this.files, custody: this.custody, metadata: this.metadata,
-        timestamps_stated: this.timestamps_stated, manifest_hints: this.manifest_hints,
-        checks: this.checks };
+      const failed = this.failed;
+      return { verdict: this.verdict, ok: this.ok, failed_check: this.failed_check, not_checked: this.not_checked,
+        format: FORMAT, evidence_id: this.evidence_id, checkpoint: this.checkpoint, submitted_at: this.submitted_at,
+        purged: this.purged, provisional: this.provisional,
+        files: failed ? this.files.map(({ included, ...f }) => f) : this.files,
+        preserved_no_later_than: this.preserved_no_later_than,
+        compared: failed ? this.compared.map(({ matches, ...c }) => c) : this.compared,
+        custody: this.custody, metadata: this.metadata, tool: this.tool,
+        trust_fingerprint: this.trust_fingerprint, manifest_hints: this.manifest_hints, checks: this.checks };
     }
+  }
+
+  /* A reason is one line of at most 300 characters (docs/verdict.md section 1). */
+  function oneLine(s) {
+    s = String(s === undefined || s === null ? '' : s).replace(/[\r\n\t]+/g, ' ');
+    return s.length > 300 ? s.slice(0, 299) + '…' : s;
   }
 
   const repr = (v) => JSON.stringify(v === undefined ? null : v);
   const list5 = (xs) => '[' + xs.slice(0, 5).map((x) => (typeof x === 'string' ? `'${x}'` : x)).join(', ') + ']';
 
-  /* trust: {logKey: "<verifier key>", witnessKeys: ["..."], witnessQuorum: 0} (strings);
+  /* trust: a policy from parseTrustPolicy (or the trust file's text or bytes), or the
+     older {logKey, witnessKeys, witnessQuorum, tsaRoots}. opts.compare: the judge's own
+     files (File/Blob, with a name) to compare with the preserved ones;
      opts.progress(done, total, phase) and opts.shouldStop() are optional. */
   async function verifyBundle(blob, trust, opts = {}) {
     const report = new Report();
-    let logKey, witnessKeys;
+    let policy;
     try {
       subtle();
-      logKey = await parseVerifierKey(trust.logKey || '');
-      witnessKeys = [];
-      for (const w of trust.witnessKeys || []) witnessKeys.push(await parseVerifierKey(w));
+      if (typeof trust === 'string' || trust instanceof Uint8Array || trust instanceof ArrayBuffer) policy = await parseTrustPolicy(trust);
+      else if (trust && Array.isArray(trust.logs)) policy = trust;
+      else policy = await policyFromKeys(trust || {});
     } catch (e) {
-      // Not a check of the bundle: the page asks for a usable pinned key first.
+      // Not a check of the bundle: a usable trust file (or key) comes first.
+      if (e instanceof TrustFileError) throw e;
       const err = new VerifyError(e.message);
       err.setup = true;
       throw err;
     }
+    report.trust_fingerprint = policy.fingerprint;
     let reader;
     try {
       reader = await ZipReader.open(blob, opts.limits || LIMITS);
     } catch (e) {
-      const why = (e instanceof BundleError) ? e.message : `not a readable ZIP archive: ${e.message}`;
-      report.fail('archive', why, `归档文件不安全或已损坏：${why}`);
+      if (e instanceof BundleError) report.fail('archive', e.message, e.zh || `归档文件不安全或已损坏：${e.message}`);
+      else report.fail('archive', `not a readable ZIP archive: ${e.message}`, '不是可读取的 ZIP 归档文件');
       return report;
     }
     try {
-      await verifyOpened(reader, { logKey, witnessKeys, quorum: Number(trust.witnessQuorum || 0) }, report, opts);
+      await verifyOpened(reader, policy, report, opts);
     } catch (e) {
       if (e instanceof Ed25519Unsupported) {
-        report.checks.push({ name: 'checkpoint', ok: false, required: true, unsupported: true,
-          reason: e.message, reason_zh: '此浏览器无法验证 Ed25519 签名（WebCrypto）；请使用新版 Chromium、Edge、Firefox 或 Safari，或使用 `evidence verify`' });
+        report.skip('checkpoint', e.message, '此浏览器无法验证 Ed25519 签名（WebCrypto），此处未核验；请使用新版 Chromium、Edge、Firefox 或 Safari，或使用 `evidence verify`',
+          { unsupported: true });
+      } else if (e instanceof VerifyError && (e.message === 'stopped by the user' || e.message === 'stopped')) {
+        throw e;
       } else if (e instanceof VerifyError) {
-        report.fail('bundle', `bundle is malformed: ${e.message}`, `证据包格式错误：${e.message}`);
+        report.fail('bundle', `bundle is malformed: ${e.message}`, '证据包格式错误（详见英文说明）');
       } else {
         report.fail('bundle', `unexpected error (${e.name}: ${e.message}); the bundle is not accepted`,
           `意外错误（${e.name}）；证据包不予接受`);
@@ -1051,11 +1675,15 @@
     return report;
   }
 
-  async function verifyOpened(reader, trust, report, opts) {
+  async function verifyOpened(reader, policy, report, opts) {
     report.add('archive', true, 'archive structure is safe and within limits', '归档结构安全，且未超出限制');
     const [manifest, digests] = await checkManifest(reader, report, opts);
     if (!manifest) return;
-    const cp = await checkCheckpoint(reader, trust, report);
+    report.provisional = manifest.provisional === true;
+    if (digests.has(TOOL)) {
+      report.tool = { member: TOOL, sha256: digests.get(TOOL), reference: TOOL_REFERENCE };
+    }
+    const cp = await checkCheckpoint(reader, policy, report);
     if (!cp) return;
     const entries = await checkEntries(reader, cp, report);
     if (!entries) return;
@@ -1065,7 +1693,30 @@
     checkCustody(entries, submission, report);
     checkFiles(submission, digests, report);
     await checkMetadata(reader, submission, report);
-    await checkTimestamps(reader, manifest, cp, report);
+    await checkTimestamps(reader, manifest, cp, policy, report);
+    if (opts.compare && opts.compare.length && !report.failed) await checkCompared(opts.compare, report, opts);
+  }
+
+  /* compared_files: each of the judge's own files must be byte for byte one of the files
+     the submission entry lists (a purged item's entry still lists them). */
+  async function checkCompared(files, report, opts) {
+    const wanted = new Map(report.files.map((f) => [f.sha256, f]));
+    for (const f of files) {
+      let done = 0;
+      const hex = await digestBlob(f, (n) => { done += n; if (opts.progress) opts.progress(done, f.size, 'compare'); }, opts.shouldStop);
+      const match = wanted.get(hex) || null;
+      report.compared.push({ name: f.name === undefined ? null : f.name, size: f.size, sha256: hex,
+        matches: match ? { name: match.name, sha256: match.sha256, included: match.included } : null });
+    }
+    const bad = report.compared.filter((c) => !c.matches).map((c) => `'${String(c.name)}'`);
+    if (bad.length) {
+      report.fail('compared_files', `your file ${bad.join(', ')} is not any of the preserved files (its SHA-256 differs)`,
+        `您提供的文件 ${bad.join('、')} 与任何保全文件都不一致（SHA-256 不同）`);
+    } else {
+      const names = report.compared.map((c) => `'${String(c.matches.name)}'`);
+      report.add('compared_files', true, `your file(s) are byte for byte the preserved ${names.join(', ')}`,
+        `您提供的文件与保全文件 ${names.join('、')} 逐字节一致`);
+    }
   }
 
   async function checkManifest(reader, report, opts) {
@@ -1112,25 +1763,50 @@
     return [manifest, digests];
   }
 
-  async function checkCheckpoint(reader, trust, report) {
-    let cp;
-    try {
-      cp = await verifyCheckpoint(await reader.read(CHECKPOINT), trust.logKey, trust.witnessKeys);
-    } catch (e) {
-      if (!(e instanceof VerifyError) || e instanceof Ed25519Unsupported) throw e;
-      report.fail('checkpoint', `checkpoint not verified with the pinned log key ${trust.logKey.name}: ${e.message}`,
-        `检查点未能用固定的日志公钥 ${trust.logKey.name} 验证：${e.message}`);
+  async function checkCheckpoint(reader, policy, report) {
+    const bytes = await reader.read(CHECKPOINT);
+    let origin = null;
+    try { origin = parseNote(bytes).text.split('\n')[0]; } catch (e) { origin = null; }
+    const mine = policy.logs.filter((l) => l.key.name === origin);
+    const witnessKeys = policy.witnesses.map((w) => w.key);
+    let cp = null, err = null;
+    for (const l of (mine.length ? mine : policy.logs.slice(0, 1))) {
+      try { cp = await verifyCheckpoint(bytes, l.key, witnessKeys); break; } catch (e) {
+        if (!(e instanceof VerifyError) || e instanceof Ed25519Unsupported) throw e;
+        err = e;
+      }
+    }
+    if (!cp) {
+      const pinned = policy.logs.map((l) => l.key.name).join(', ');
+      if (!mine.length && origin !== null) {
+        report.fail('checkpoint', `the checkpoint is from the log ${JSON.stringify(origin)}, which the trust file does not name (it names ${pinned})`,
+          `检查点来自日志 ${JSON.stringify(origin)}，信任文件未列出该日志（列出的是 ${pinned}）`);
+      } else {
+        report.fail('checkpoint', `checkpoint not verified with the pinned log key ${pinned}: ${err ? err.message : 'unreadable'}`,
+          `检查点未能用固定的日志公钥 ${pinned} 验证（签名无效或检查点格式错误）`);
+      }
       return null;
     }
     const c = cp.checkpoint;
+    const logName = cp.note.verified.find((v) => v.alg === ALG_ED25519 && v.name === c.origin).name;
     report.checkpoint = { origin: c.origin, size: Number(c.size), root: toHex(c.root),
       text: cp.note.text, cosigned_by: cp.cosignatures.map((s) => ({ name: s.name, cosigned_at: s.cosignedAt })) };
-    report.add('checkpoint', true, `checkpoint of size ${c.size} is signed by the pinned log key ${trust.logKey.name}`,
-      `大小为 ${c.size} 的检查点由固定的日志公钥 ${trust.logKey.name} 签名`);
-    const names = cp.cosignatures.map((s) => s.name).join(', ') || 'none';
-    const q = trust.quorum, n = cp.cosignatures.length;
-    report.add('cosignatures', n >= q, `${n} valid cosignature(s) by pinned witnesses (${names}); quorum ${q}`,
-      `${n} 个固定见证方的有效联署（${names}）；法定数 ${q}`, q > 0);
+    report.add('checkpoint', true, `checkpoint of size ${c.size} is signed by the pinned log key ${logName}`,
+      `大小为 ${c.size} 的检查点由固定的日志公钥 ${logName} 签名`);
+    // which pinned witnesses cosigned (a signature by a pinned key that does not verify
+    // has already rejected the note in openNote)
+    const byKey = new Map(policy.witnesses.map((w) => [`${w.key.name}\n${w.key.keyId}`, w.name]));
+    const valid = new Set(cp.note.verified.map((v) => byKey.get(`${v.name}\n${v.keyId}`)).filter(Boolean));
+    const names = [...valid].sort().join(', ') || 'none';
+    if (policy.quorum === 'none' || !policy.witnesses.length) {
+      report.skip('cosignatures', `no witness quorum is pinned in the trust file: cosignatures not checked (${valid.size} valid by pinned witnesses: ${names})`,
+        `信任文件未固定见证方法定数：未核验联署（固定见证方的有效联署 ${valid.size} 个：${names}）`);
+    } else {
+      const ok = quorumSatisfied(policy, policy.quorum, valid);
+      report.add('cosignatures', ok, ok ? `the witness quorum ${policy.quorum} is met: cosigned by ${names}`
+        : `the witness quorum ${policy.quorum} is not met: valid cosignatures only by ${names}`,
+      ok ? `已满足见证方法定数 ${policy.quorum}：由 ${names} 联署` : `未满足见证方法定数 ${policy.quorum}：有效联署仅有 ${names}`);
+    }
     return cp;
   }
 
@@ -1322,50 +1998,76 @@
     report.add('metadata', true, 'the metadata and salt open the commitment in the entry', '元数据与盐值可打开记录中的承诺值');
   }
 
-  /* The page pins no TSA root and does not check CMS signatures, like `evidence verify`
-     without --tsa-ca: the check is optional and says the time is not proven. It still
-     reads every token and compares its message imprint with SHA-256 of the checkpoint
-     text, so the page can show each token's stated time. */
-  async function checkTimestamps(reader, manifest, cp, report) {
-    const listed = manifest.timestamps;
-    if (!listed || (Array.isArray(listed) && !listed.length) || (isObject(listed) && !Object.keys(listed).length)) {
-      report.add('timestamps', true, 'the bundle carries no RFC 3161 timestamp', '证据包未包含 RFC 3161 时间戳', false);
+  /* As bundle.py with the trust file's TSA roots: a provisional bundle's tokens are
+     ignored; a token that chains to a root not pinned is skipped; a token that is
+     damaged, altered, over other data, or whose signature, signed attributes or chain do
+     not verify fails the check, even beside a good one. */
+  async function checkTimestamps(reader, manifest, cp, policy, report) {
+    if (report.provisional) {
+      report.skip('timestamps', 'provisional bundle: no proof of time (exported before its checkpoint was timestamped)',
+        '临时证据包：无时间证明（导出时其检查点尚未加盖时间戳）');
       return;
     }
-    if (!Array.isArray(listed)) throw new MalformedInput('manifest timestamps must be a list');
-    const want = toHex(await sha256(utf8(cp.note.text)));
+    const listed = manifest.timestamps;
+    if (listed !== undefined && listed !== null && !Array.isArray(listed)) throw new MalformedInput('manifest timestamps must be a list');
+    if (!listed || !listed.length) {
+      report.fail('timestamps', 'the bundle carries no RFC 3161 timestamp and is not marked provisional (a timestamp was removed?)',
+        '证据包未包含 RFC 3161 时间戳，且未标明为临时证据包（时间戳可能被删除）');
+      return;
+    }
+    const roots = policy.tsa.map((t) => t.cert);
+    if (!roots.length) {
+      report.skip('timestamps', policy.tsaStore
+        ? "the trust file accepts only Mozilla's root store for TSAs, which this page does not have: the time is not proven here (use `evidence verify`)"
+        : 'no TSA root is pinned in the trust file (#@ tsa): the time is not proven',
+      policy.tsaStore ? '信任文件仅接受 Mozilla 根证书库中的时间戳机构，本页面没有该证书库：此处未证明时间（请使用 `evidence verify`）'
+        : '信任文件未固定时间戳机构根证书（#@ tsa）：时间未被证明');
+      return;
+    }
+    const text = utf8(cp.note.text);
+    const good = [], untrusted = [], unsupportedOnes = [], bad = [];
     for (const [i, t] of listed.entries()) {
       const where = isObject(t) ? t.token : null;
-      const row = { index: i, member: where, label: isObject(t) ? t.tsa : null };
-      try {
-        if (typeof where !== 'string' || !reader.has(where) || !where.endsWith('.tst')) throw new MalformedInput('no token member');
-        const tok = readTimestampToken(await reader.read(where));
-        Object.assign(row, tok, { imprint_matches: tok.hashAlg === '2.16.840.1.101.3.4.2.1' && tok.imprint === want });
-      } catch (e) {
-        if (e instanceof BundleError) throw e;
-        row.error = e.message;
-        row.imprint_matches = false;
+      if (typeof where !== 'string' || !where.endsWith('.tst') || !reader.has(where)) {
+        bad.push({ where: `timestamp ${i}`, en: 'no token member named', zh: '未指明令牌成员' });
+        continue;
       }
-      report.timestamps_stated.push(row);
+      try {
+        good.push({ member: where, ...(await verifyTimestampToken(await reader.read(where), text, roots)) });
+      } catch (e) {
+        if (!(e instanceof TokenError)) throw e;
+        const row = { where, en: e.message, zh: e.zh };
+        (e.kind === 'untrusted' ? untrusted : e.kind === 'unsupported' ? unsupportedOnes : bad).push(row);
+      }
     }
-    // A token over other data (or one that cannot be read) is a sign of tampering, as in
-    // bundle.py with pinned roots: it fails, even though no token's time is proven here.
-    const bad = report.timestamps_stated.filter((r) => !r.imprint_matches)
-      .map((r) => `${r.member}: ${r.error || 'its message imprint is not SHA-256 of this checkpoint'}`);
+    report.timestamps = good.sort((a, b) => a.genMs - b.genMs).map((g) => ({ gen_time: g.genTime, tsa: g.tsa,
+      signer: g.signer, root: g.root, serial: g.serial, policy: g.policy, member: g.member }));
     if (bad.length) {
-      report.fail('timestamps', `a timestamp token is not over this checkpoint (altered, or over other data): ${bad.join('; ')}`,
-        `有时间戳令牌针对的不是本检查点（被篡改，或针对其他数据）：${bad.join('；')}`);
+      report.fail('timestamps', 'a timestamp does not verify: ' + bad.map((r) => `${r.where}: ${r.en}`).join('; '),
+        '有时间戳未通过验证：' + bad.map((r) => `${r.where}：${r.zh}`).join('；'));
       return;
     }
+    if (!good.length) {
+      if (unsupportedOnes.length) {
+        report.skip('timestamps', 'not checked in this browser: ' + unsupportedOnes.map((r) => `${r.where}: ${r.en}`).join('; '),
+          '此浏览器无法核验：' + unsupportedOnes.map((r) => `${r.where}：${r.zh}`).join('；'), { unsupported: true });
+      } else {
+        report.skip('timestamps', "none of the bundle's TSAs is one the court trusts: " + untrusted.map((r) => `${r.where}: ${r.en}`).join('; '),
+          '证据包中的时间戳机构均非法院信任的机构：' + untrusted.map((r) => `${r.where}：${r.zh}`).join('；'));
+      }
+      return;
+    }
+    const first = report.timestamps[0];
+    const skipped = untrusted.length + unsupportedOnes.length;
     report.add('timestamps', true,
-      `${listed.length} RFC 3161 token(s) over this checkpoint, read but not verified: no TSA root certificate pinned in this page, the time is not proven here (verify with \`evidence verify --tsa-ca ...\`)`,
-      `${listed.length} 个针对本检查点的 RFC 3161 时间戳令牌已读取但未验证：本页面未固定时间戳机构根证书，此处未证明时间（请用 \`evidence verify --tsa-ca ...\` 验证）`, false);
+      `preserved no later than ${first.gen_time} per ${first.tsa} (${good.length} of ${listed.length} RFC 3161 timestamps verified against pinned roots${skipped ? `; ${skipped} not considered` : ''})`,
+      `据 ${first.tsa}，不晚于 ${first.gen_time} 已保全（${listed.length} 个 RFC 3161 时间戳中 ${good.length} 个经固定根证书验证）`);
   }
 
   global.EvidenceVerify = {
-    FORMAT, LIMITS, settings, VerifyError, MalformedInput, BundleError,
-    verifyBundle, ZipReader, Sha256, sha256, digestBlob, toHex, fromHex, jcs, crc32Update,
+    FORMAT, LIMITS, settings, VerifyError, MalformedInput, BundleError, TrustFileError, TokenError,
+    verifyBundle, parseTrustPolicy, quorumSatisfied, ZipReader, Sha256, sha256, digestBlob, toHex, fromHex, jcs, crc32Update,
     parseVerifierKey, verifyCheckpoint, parseCheckpoint, rootFromInclusionProof, verifyInclusion,
-    readTimestampToken, ed25519Supported, parseEntry, leafHash,
+    readTimestampToken, verifyTimestampToken, parseCertificate, ed25519Supported, parseEntry, leafHash,
   };
 })(typeof window !== 'undefined' ? window : globalThis);
