@@ -48,17 +48,25 @@ MAX_FETCH = 1 << 20
               help="Prove to the stored checkpoint of this size (default: the newest "
                    "timestamped one that covers every entry).")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+@click.option("--provisional", is_flag=True,
+              help="If the checkpoint is not anchored yet (no RFC 3161 timestamp, or not "
+                   "the witness quorum), write a bundle marked provisional (no proof of "
+                   "time) instead of refusing.")
 @click.option("--blob-store", metavar="URL", help="Blob store (default: the ledger's).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--db", "db_url", metavar="URL", envvar="EVIDENCE_DB_URL", help="Database URL.")
 @click.option("--data-dir", metavar="DIR", envvar="EVIDENCE_DATA_DIR",
               help="Ledger data directory (default ./evidence-data).")
 def export_cmd(evidence_id: str, output: str, checkpoint_size: int | None, force: bool,
-               blob_store: str | None, as_json: bool, db_url: str | None,
+               provisional: bool, blob_store: str | None, as_json: bool, db_url: str | None,
                data_dir: str | None) -> None:
     """Write the evidence bundle of EVIDENCE_ID: files, entries, proofs, checkpoint,
-    timestamps, cosignatures, metadata and report, in one ZIP file."""
-    from evidence.ledger.bundle.export import export_bundle
+    timestamps, cosignatures, metadata, report and the stand-alone verifier, in one ZIP.
+
+    Refuses (exit status 1, nothing written) while the checkpoint that covers the item
+    has no RFC 3161 timestamp or not the configured witness quorum: such a bundle could
+    never pass. Run `evidence anchor` and export again, or use --provisional."""
+    from evidence.ledger.bundle.export import NotAnchoredYet, export_bundle
     from evidence.ledger.bundle.writer import BundleWriteError
     from evidence.ledger.errors import LedgerError
     from evidence.ledger.intake.settings import load_settings
@@ -73,7 +81,11 @@ def export_cmd(evidence_id: str, output: str, checkpoint_size: int | None, force
         store = load_settings(cfg.data_dir if cfg else Path(data_dir or "."),
                               blob_store=blob_store).open_store()
         r = export_bundle(led, store, evidence_id, output, checkpoint_size=checkpoint_size,
-                          overwrite=force)
+                          overwrite=force, provisional=provisional)
+    except NotAnchoredYet as e:
+        fail(f"not anchored yet: {e}", as_json=as_json, code=1, not_anchored_yet=True,
+             checkpoint_size=e.checkpoint_size, missing=list(e.missing),
+             retry_after=e.retry_after)
     except (LedgerError, BundleWriteError, OSError, ValueError) as e:
         fail(str(e), as_json=as_json)
     finally:
@@ -85,7 +97,8 @@ def export_cmd(evidence_id: str, output: str, checkpoint_size: int | None, force
         click.echo(f"warning: {w}", err=True)
     click.echo(f"wrote {r.path} ({r.size} bytes): {len(r.entries)} entries proven to the "
                f"checkpoint of size {r.checkpoint_size}, {r.timestamps} timestamp(s), "
-               f"{r.cosignatures} cosignature(s){', purged item' if r.purged else ''}")
+               f"{r.cosignatures} cosignature(s){', purged item' if r.purged else ''}"
+               f"{', PROVISIONAL: no proof of time' if r.provisional else ''}")
 
 
 # --- verify ---------------------------------------------------------------------------------

@@ -228,21 +228,33 @@ def custody(evidence_id: EvidenceId, svc: Svc,
                            "schema": {"type": "string", "format": "binary"}}},
                            "description": "the evidence bundle (docs/bundle.md)"},
                        **authed(403, 404, 409, 422)})
-def bundle(evidence_id: EvidenceId, request: Request, svc: Svc, who: Caller) -> Response:
+def bundle(evidence_id: EvidenceId, request: Request, svc: Svc, who: Caller,
+           provisional: Annotated[bool, Query(
+               description="1: if the checkpoint is not anchored yet, answer a bundle "
+                           "marked provisional (no proof of time) instead of 409")] = False,
+           ) -> Response:
     """The evidence bundle (``evidence-bundle/v1``, docs/bundle.md), as ``evidence export``
-    writes it. Built first into an anonymous temporary file (409 if no checkpoint covers
-    the item yet), then recorded as an ``export`` access (under a grant it counts as one
-    download), then streamed. The access entry itself is newer than the bundle's
-    checkpoint, so it appears in the next bundle, not in this one."""
+    writes it. Built first into an anonymous temporary file, then recorded as an
+    ``export`` access (under a grant it counts as one download), then streamed. 409
+    ``not-anchored-yet`` with ``Retry-After`` while the checkpoint covering the item has
+    no RFC 3161 timestamp or not the witness quorum (such a bundle could never pass),
+    unless ``provisional=1``; 409 ``not-yet-provable`` if no checkpoint covers it yet.
+    The access entry itself is newer than the bundle's checkpoint, so it appears in the
+    next bundle, not in this one."""
     import tempfile
 
-    from evidence.ledger.bundle.export import ExportError, export_bundle
+    from evidence.ledger.bundle.export import ExportError, NotAnchoredYet, export_bundle
 
     _item, auth = _visible(svc, who, evidence_id, "export")
     tmp = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the stream, or on error)
     try:
         try:
-            export_bundle(svc.ledger, svc.store, evidence_id, tmp)
+            export_bundle(svc.ledger, svc.store, evidence_id, tmp, provisional=provisional)
+        except NotAnchoredYet as e:
+            raise Problem(409, "not-anchored-yet", str(e).replace(
+                "export with --provisional", "ask with ?provisional=1"),
+                headers={"Retry-After": str(e.retry_after)},
+                checkpoint_size=e.checkpoint_size, missing=list(e.missing)) from None
         except ExportError as e:
             raise Problem(409, "not-yet-provable", str(e)) from None
         size = tmp.tell()
