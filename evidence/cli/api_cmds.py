@@ -85,6 +85,19 @@ def _run(ac: AccessControl, as_json: bool, fn: Callable[[], Any]) -> Any:
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 @click.option("--access-log/--no-access-log", default=True, show_default=True)
+@click.option("--max-head-bytes", type=click.IntRange(min=1024), default=64 << 10,
+              show_default=True, help="Largest request head (request line and headers).")
+@click.option("--max-headers", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Most header fields in one request.")
+@click.option("--head-timeout", type=click.FloatRange(min=0.1), default=10.0,
+              show_default=True, help="Seconds for a request head to arrive in full.")
+@click.option("--body-timeout", type=click.FloatRange(min=0.1), default=30.0,
+              show_default=True, help="Seconds a request body may pause between bytes.")
+@click.option("--max-connections", type=click.IntRange(min=1), default=2048,
+              show_default=True, help="Open connections in all, per worker.")
+@click.option("--max-connections-per-ip", type=click.IntRange(min=1), default=64,
+              show_default=True, help="Open connections per client address, per worker "
+                                      "(raise it behind a reverse proxy).")
 @click.option("--anchor/--no-anchor", default=True, show_default=True,
               help="Run the anchoring loop (TSAs, witnesses of DIR/anchors.json) in the "
                    "server; off if you run `evidence anchor --loop` yourself.")
@@ -92,11 +105,14 @@ def _run(ac: AccessControl, as_json: bool, fn: Callable[[], Any]) -> Any:
 def serve_cmd(host: str, port: int, workers: int, blob_store: str | None,
               max_file_size: str | None, max_upload: str, rate: float, burst: int,
               pending_ttl: float, proxy_headers: bool, forwarded_allow_ips: str,
-              log_level: str, access_log: bool, anchor: bool, data_dir: str | None,
+              log_level: str, access_log: bool, max_head_bytes: int, max_headers: int,
+              head_timeout: float, body_timeout: float, max_connections: int,
+              max_connections_per_ip: int, anchor: bool, data_dir: str | None,
               db_url: str | None, as_json: bool) -> None:
     """Serve the HTTP API (docs/api.md) on the ledger in DIR."""
     import uvicorn
 
+    from evidence.api import hardening
     from evidence.api.settings import ENV, ApiSettings
     from evidence.ledger.intake.settings import SettingsError, parse_size
 
@@ -114,11 +130,15 @@ def serve_cmd(host: str, port: int, workers: int, blob_store: str | None,
     except (LedgerError, KeyFileError) as e:
         fail(str(e), as_json=as_json)
     os.environ[ENV] = settings.to_env()
+    os.environ[hardening.ENV] = hardening.HttpLimits(
+        max_head_bytes=max_head_bytes, max_headers=max_headers, head_timeout=head_timeout,
+        body_timeout=body_timeout, max_connections=max_connections,
+        max_connections_per_ip=max_connections_per_ip).to_env()
     click.echo(f"serving on http://{host}:{port} ({workers} worker(s))", err=True)
     uvicorn.run("evidence.api.app:app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level=log_level, access_log=access_log,
                 proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips,
-                loop="auto", http="auto", timeout_graceful_shutdown=30)
+                loop="auto", http=hardening.PROTOCOL, timeout_graceful_shutdown=30)
 
 
 # --- users and tokens ------------------------------------------------------------------

@@ -1,0 +1,222 @@
+"""The HTTP edge under hostile clients: bounded request heads, timeouts, connection caps.
+
+uvicorn's httptools protocol buffers a request head of any size, waits forever for a
+new connection's first byte and for a request body that trickles in, and accepts any
+number of connections from one address. Each of those lets a few clients hold the
+server's memory or its sockets without ever sending a valid request (issue 15). This
+protocol is uvicorn's own, with five bounds added where the bytes arrive:
+
+- the request head (request line and header fields) is at most ``max_head_bytes``,
+  counted as it arrives, and has at most ``max_headers`` fields: else 431 and close;
+- a request head must be complete within ``head_timeout`` seconds of the connection
+  opening or of the request's first byte: else the connection is closed;
+- while a request body is being received, no more than ``body_timeout`` seconds may
+  pass without a byte: else the connection is closed (the handler sees a disconnect);
+- at most ``max_connections_per_ip`` open connections per client address and
+  ``max_connections`` in all: a connection over either gets 503 with Retry-After and
+  is closed at once.
+
+Behind a reverse proxy every client has the proxy's address: raise the per-address
+cap there, and let the proxy enforce its own (docs/operations.md).
+
+The limits come from the environment (``EVIDENCE_HTTP_LIMITS``, JSON written by
+``evidence serve``), because uvicorn builds the protocol in each worker process
+from an import string.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+ENV = "EVIDENCE_HTTP_LIMITS"
+PROTOCOL = "evidence.api.hardening:HardenedHttpProtocol"
+"""The import string ``evidence serve`` gives uvicorn as its ``http`` protocol."""
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    max_head_bytes: int = 64 << 10
+    max_headers: int = 100
+    head_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_connections: int = 2048
+    max_connections_per_ip: int = 64
+
+    def to_env(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_env(cls) -> HttpLimits:
+        raw = os.environ.get(ENV)
+        if not raw:
+            return cls()
+        return cls(**{k: v for k, v in json.loads(raw).items()
+                      if k in cls.__dataclass_fields__})
+
+
+def _plain_response(status: bytes, message: str, extra: bytes = b"") -> bytes:
+    body = message.encode("ascii")
+    return (b"HTTP/1.1 " + status + b"\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            + extra + b"content-length: " + str(len(body)).encode() + b"\r\n"
+            + b"connection: close\r\n\r\n" + body)
+
+
+TOO_LARGE = _plain_response(b"431 Request Header Fields Too Large",
+                            "Request header fields too large.")
+BUSY = _plain_response(b"503 Service Unavailable", "Too many connections; retry later.",
+                       b"retry-after: 5\r\n")
+
+
+class HardenedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the bounds in the module docstring."""
+
+    limits: ClassVar[HttpLimits | None] = None
+    open_per_ip: ClassVar[Counter[str]] = Counter()
+    """Open connections per client address in this worker process (one event loop)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if HardenedHttpProtocol.limits is None:
+            HardenedHttpProtocol.limits = HttpLimits.from_env()
+        self._limits = HardenedHttpProtocol.limits
+        self._ip: str | None = None
+        self._refused = False
+        self._in_head = True
+        self._head_bytes = 0
+        self._header_count = 0
+        self._parsed_bytes = 0
+        self._in_body = False
+        self._last_byte = 0.0
+        self._watch: asyncio.TimerHandle | None = None
+
+    # -- connection caps -------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        lim = self._limits
+        self._ip = self.client[0] if self.client else None
+        if self._ip is not None:
+            self.open_per_ip[self._ip] += 1
+        if (len(self.connections) > lim.max_connections
+                or (self._ip is not None
+                    and self.open_per_ip[self._ip] > lim.max_connections_per_ip)):
+            self._refuse(BUSY)
+            return
+        self._last_byte = self.loop.time()
+        self._arm(lim.head_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        if self._ip is not None:
+            self.open_per_ip[self._ip] -= 1
+            if self.open_per_ip[self._ip] <= 0:
+                del self.open_per_ip[self._ip]
+            self._ip = None
+        super().connection_lost(exc)
+
+    def _refuse(self, response: bytes) -> None:
+        self._refused = True
+        self._disarm()
+        if not self.transport.is_closing():
+            self.transport.write(response)
+            self.transport.close()
+
+    # -- timeouts --------------------------------------------------------------------------
+
+    def _arm(self, delay: float) -> None:
+        self._disarm()
+        self._watch = self.loop.call_later(delay, self._check_idle)
+
+    def _disarm(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+
+    def _check_idle(self) -> None:
+        """One timer per connection, re-armed for the time left: no timer per chunk."""
+        self._watch = None
+        if self.transport.is_closing():
+            return
+        if self._in_head:
+            # the head's deadline counts from its first byte (or the connection), not the last
+            self.transport.close()
+            return
+        if self._in_body:
+            left = self._last_byte + self._limits.body_timeout - self.loop.time()
+            if left > 0:
+                self._watch = self.loop.call_later(left, self._check_idle)
+            else:
+                self.transport.close()
+
+    # -- bytes and parser callbacks --------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        self._last_byte = self.loop.time()
+        if self._in_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        if (not self._refused and self._in_head
+                and self._head_bytes > self._limits.max_head_bytes):
+            self._refuse(TOO_LARGE)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+        self._head_bytes = 0
+        self._parsed_bytes = 0
+        self._header_count = 0
+        if self._watch is None:
+            # a kept-alive connection starting its next request
+            self._arm(self._limits.head_timeout)
+
+    def on_url(self, url: bytes) -> None:
+        if self._refused:
+            return
+        self._parsed_bytes += len(url)
+        if self._parsed_bytes > self._limits.max_head_bytes:
+            self._refuse(TOO_LARGE)
+            return
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """Counted again here: a head that arrives in one read is complete before
+        ``data_received`` could look at what the parser buffered."""
+        if self._refused:
+            return
+        self._header_count += 1
+        self._parsed_bytes += len(name) + len(value) + 4
+        if (self._header_count > self._limits.max_headers
+                or self._parsed_bytes > self._limits.max_head_bytes):
+            self._refuse(TOO_LARGE)
+            return
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        if self._refused:
+            return  # refused inside this read: no request starts
+        self._in_head = False
+        self._in_body = True
+        self._arm(self._limits.body_timeout)
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if self._refused:
+            return
+        self._in_body = False
+        self._in_head = True  # whatever arrives next is the next request's head
+        self._head_bytes = 0
+        self._disarm()
+        super().on_message_complete()
