@@ -297,13 +297,16 @@ def drop_cosignature(bundle: bytes, witness_name: str) -> bytes:
     return with_members(bundle, {name: (text + sep + "".join(kept)).encode()})
 
 
-def provisional(bundle: bytes) -> bytes:
+def provisional(bundle: bytes, *, keep_tokens: bool = False) -> bytes:
     """What ``evidence export --provisional`` writes for an item not yet timestamped: no
-    timestamps and ``"provisional": true`` (here made from the good bundle)."""
-    stamps = [n for n in members(bundle) if n.startswith("timestamps/")]
+    timestamps and ``"provisional": true`` (here made from the good bundle). With
+    ``keep_tokens`` the tokens stay: a provisional bundle's tokens are ignored, so they
+    cannot lift it to ``verified``."""
+    stamps = [] if keep_tokens else [n for n in members(bundle) if n.startswith("timestamps/")]
 
     def edit(man: dict) -> None:
-        man["timestamps"] = []
+        if not keep_tokens:
+            man["timestamps"] = []
         man["provisional"] = True
 
     return with_members(bundle, dict.fromkeys(stamps), edit)
