@@ -25,7 +25,10 @@ class ProblemModel(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"]
+    fixity: dict[str, Any] | None = None
+    """Stored-file fixity (evidence/ledger/blobs/fixity.py): alert counts, the newest
+    alert, the last full audit pass; ``degraded`` while damage is known."""
 
 
 class CheckpointSummary(BaseModel):

@@ -10,6 +10,8 @@ not recorded.
 from __future__ import annotations
 
 import base64
+import logging
+from collections.abc import Iterator
 from typing import Annotated
 from urllib.parse import quote
 
@@ -17,7 +19,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
 
-from evidence.api import submitting
+from evidence.api import fixity, submitting
 from evidence.api.deps import Caller, Role, Svc, remote_addr
 from evidence.api.problems import Problem, authed
 from evidence.api.ranges import parse_range
@@ -33,6 +35,7 @@ from evidence.api.schemas import (
 from evidence.api.services import Services
 from evidence.api.uploads import FIELDS
 from evidence.ledger.access import SUBMITTER, Authorization, Principal
+from evidence.ledger.blobs import VERIFY_FIRST_MAX, BlobDamaged, BlobNotFound
 from evidence.ledger.db import read_transaction
 from evidence.ledger.evidence_store import StoredItem
 from evidence.ledger.intake import KINDS, UnknownEvidence
@@ -41,6 +44,7 @@ from evidence.ledger.schema import entries
 from evidence.verify.submission import SubmissionSignatureError
 
 router = APIRouter(prefix="/v1/evidence", tags=["evidence"])
+log = logging.getLogger("evidence.api")
 Submitter = Role(SUBMITTER)
 
 EvidenceId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$",
@@ -158,7 +162,9 @@ def download(evidence_id: EvidenceId, sha256: Sha256, request: Request,
              if_range: Annotated[str | None, Header()] = None) -> Response:
     """A file of the item, streamed; ``Range`` (one range: 206, or 416), ETag = its
     SHA-256. Recorded (with the range) as an access before the first byte is sent;
-    under a grant it counts as one download."""
+    under a grant it counts as one download. Only the preserved bytes are served
+    (evidence/api/fixity.py): a damaged or missing file is 503 ``evidence-damaged`` /
+    ``evidence-missing``, or, found half-way through a large file, a cut-off transfer."""
     item, auth = _visible(svc, who, evidence_id, "download")
     f = next((f for f in item.files if f.sha256 == sha256), None)
     if f is None:
@@ -171,21 +177,60 @@ def download(evidence_id: EvidenceId, sha256: Sha256, request: Request,
     if if_none_match is not None and (if_none_match.strip() == "*" or etag in [
             t.strip().removeprefix("W/") for t in if_none_match.split(",")]):
         return Response(status_code=304, headers=common)
-    size = svc.store.size(sha256)  # 410 if the blob is gone
+    addr = remote_addr(request)
+    byte_range: str | None = None
+
+    def failed(exc: BaseException, where: str) -> Problem:
+        """Alert the operator and put the failure in the custody log (best effort: the
+        alert is in the log even if the ledger cannot take the entry)."""
+        state = fixity.state_of(exc)
+        fixity.alerts_for(svc).alert(state, sha256, evidence_ids=[evidence_id], where=where,
+                                     detail=str(exc))
+        try:
+            svc.access.record_access(auth, "download", remote_addr=addr, sha256=sha256,
+                                     byte_range=byte_range, fixity=state)
+        except Exception as e:
+            log.error("fixity failure of %s not recorded in custody: %r", sha256, e)
+        return fixity.problem(state, evidence_id, sha256)
+
+    try:
+        size = svc.store.size(sha256)
+    except BlobNotFound as e:
+        raise failed(e, "download") from None
     wanted = range_ if (if_range is None or if_range.strip() == etag) else None
     rng = parse_range(wanted, size)
     start, stop = rng if rng is not None else (0, size)
-    a = svc.access.record_access(
-        auth, "download", remote_addr=remote_addr(request), sha256=sha256,
-        byte_range=None if rng is None else f"bytes={start}-{stop - 1}")
+    if rng is not None:
+        byte_range = f"bytes={start}-{stop - 1}"
+    if size != f.size:
+        raise failed(BlobDamaged(f"stored size {size}, preserved size {f.size}"), "download")
+    chunks: Iterator[bytes]
+    try:
+        if size <= VERIFY_FIRST_MAX:  # checked whole before anything is sent
+            first, chunks = svc.store.read_verified(sha256)[start:stop], iter(())
+        else:
+            if rng is None:
+                chunks = svc.store.iter_verified(sha256)
+            else:
+                chunks = svc.store.iter_range_verified(
+                    sha256, start, stop, svc.store.chunk_digests(sha256, size))
+            first = next(chunks, b"")
+    except (BlobDamaged, BlobNotFound) as e:
+        raise failed(e, "download" if rng is None else "range") from None
+    a = svc.access.record_access(auth, "download", remote_addr=addr, sha256=sha256,
+                                 byte_range=byte_range)
     headers = {**common, "Content-Length": str(stop - start), "X-Access-Seq": str(a.seq),
                "Content-Disposition": f"attachment; filename*=UTF-8''{quote(f.name, safe='')}"}
     if rng is not None:
         headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
-    return StreamingResponse(svc.store.iter_range(sha256, start, stop),
-                             status_code=206 if rng is not None else 200,
-                             media_type=f.media_type or "application/octet-stream",
-                             headers=headers)
+
+    def cut_off(exc: BaseException) -> None:
+        failed(exc, "download" if rng is None else "range")
+
+    return fixity.VerifiedStream(
+        first, chunks, status_code=206 if rng is not None else 200,
+        media_type=f.media_type or "application/octet-stream", headers=headers,
+        on_failure=cut_off)
 
 
 @router.get("/{evidence_id}/receipt", response_model=ReceiptView,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from evidence.api.deps import Caller, Svc
+from evidence.api.fixity import alerts_for
 from evidence.api.problems import authed, problems
 from evidence.api.schemas import CheckpointSummary, Health, Me, Status
 
@@ -13,9 +14,21 @@ router = APIRouter(tags=["service"])
 
 @router.get("/health", response_model=Health, responses=problems())
 def health(svc: Svc) -> Health:
-    """Liveness and database reachability (public)."""
+    """Liveness, database reachability and stored-file fixity (public). 503 if the
+    database is unreachable; 200 with ``status: degraded`` while a stored file is known
+    to be damaged or missing (the service still serves everything else: a load balancer
+    must not take it out of rotation, an operator must act)."""
     svc.ledger.size  # noqa: B018 - one query: 503 if the database is unreachable
-    return Health(status="ok")
+    fx = alerts_for(svc).summary()
+    # public: counts and times only; which items are damaged is for `evidence status`
+    last = fx["last_audit"] or {}
+    public = {"degraded": fx["degraded"], "alerts": fx["alerts"],
+              "alerts_since_last_audit": fx["alerts_since_last_audit"],
+              "last_alert_at": (fx["last_alert"] or {}).get("time"),
+              "last_audit": {k: last.get(k) for k in (
+                  "finished_at", "files", "bytes", "damaged_count", "missing_count")}
+              if last else None}
+    return Health(status="degraded" if fx["degraded"] else "ok", fixity=public)
 
 
 @router.get("/v1/status", response_model=Status, responses=problems())

@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from evidence.ledger.blobs._base import (
     CHUNK_SIZE,
+    VERIFY_FIRST_MAX,
     BlobCheck,
     BlobCorrupt,
+    BlobDamaged,
     BlobError,
     BlobNotFound,
     BlobRef,
@@ -44,8 +46,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "CHUNK_SIZE",
+    "VERIFY_FIRST_MAX",
     "BlobCheck",
     "BlobCorrupt",
+    "BlobDamaged",
     "BlobError",
     "BlobNotFound",
     "BlobRef",

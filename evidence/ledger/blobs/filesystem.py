@@ -39,10 +39,11 @@ from evidence.ledger.blobs._base import (
     check_sha256_hex,
     normalise_range,
 )
-from evidence.ledger.blobs._copy import write_hashed
+from evidence.ledger.blobs._copy import _write_all, write_hashed
 from evidence.ledger.blobs.groupsync import GroupSync, make_flusher
 
 _TMP = ".tmp"
+_CHUNKS = ".chunks"
 _TEMP_FLAGS = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
                | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH  # 0o444
@@ -292,9 +293,41 @@ class FilesystemBlobStore(BlobStore):
 
     def delete(self, sha256: str) -> bool:
         path = self.path_of(sha256)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._sidecar_of(sha256))
         try:
             path.unlink()
         except FileNotFoundError:
             return False
         _fsync_dir(path.parent)
         return True
+
+    # -- chunk digests (.chunks): beside the blobs, outside the fan-out tree ----------
+
+    def _sidecar_of(self, sha256: str) -> str:
+        check_sha256_hex(sha256)
+        return f"{self._root_str}/{_CHUNKS}/{sha256[0:2]}/{sha256}"
+
+    def load_chunk_sidecar(self, sha256: str) -> bytes | None:
+        try:
+            with open(self._sidecar_of(sha256), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def store_chunk_sidecar(self, sha256: str, data: bytes) -> None:
+        """Written to a temporary name and renamed: readers see the old sidecar or the
+        new one, never half of one (a torn one fails its trailer and is recomputed)."""
+        final = self._sidecar_of(sha256)
+        os.makedirs(final[:final.rindex("/")], exist_ok=True)
+        fd, tmp = self._new_temp()
+        try:
+            try:
+                _write_all(fd, memoryview(data))
+            finally:
+                os.close(fd)
+            os.replace(tmp, final)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise

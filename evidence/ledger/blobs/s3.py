@@ -287,6 +287,26 @@ class S3BlobStore(BlobStore):
     def exists(self, sha256: str) -> bool:
         return self._head(sha256) is not None
 
+    def _sidecar_key(self, sha256: str) -> str:
+        """``prefix/chunks/<sha256>``: not a 64-hex name, so never listed as a blob."""
+        return self.prefix + "chunks/" + check_sha256_hex(sha256)
+
+    def load_chunk_sidecar(self, sha256: str) -> bytes | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            resp = self.client.get_object(Bucket=self.bucket, Key=self._sidecar_key(sha256))
+        except ClientError as e:
+            if _code(e) in _NOT_FOUND:
+                return None
+            raise
+        with contextlib.closing(resp["Body"]) as body:
+            return body.read()
+
+    def store_chunk_sidecar(self, sha256: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._sidecar_key(sha256), Body=data,
+                               ChecksumSHA256=_b64(hashlib.sha256(data).digest()))
+
     def size(self, sha256: str) -> int:
         head = self._head(sha256)
         if head is None:
@@ -304,6 +324,7 @@ class S3BlobStore(BlobStore):
 
         key = self.key_of(sha256)
         existed = self._head(sha256) is not None
+        self.client.delete_object(Bucket=self.bucket, Key=self._sidecar_key(sha256))
         self.client.delete_object(Bucket=self.bucket, Key=key)
         try:
             pages = self.client.get_paginator("list_object_versions").paginate(
