@@ -4,17 +4,28 @@ For ``EVIDENCE_ID`` (docs/bundle.md):
 
 * the submission entry and every custody entry about the item (bodies whose
   ``evidence_id`` is the item), as the exact stored bytes;
-* ONE checkpoint covering them all, chosen as: the newest checkpoint anchored by
-  at least one TSA that covers every entry; else the latest checkpoint, if it
-  covers every entry; else the latest checkpoint that covers the submission, with
-  the custody entries it does not cover yet left out and named in a warning (they
-  go into the next bundle); an explicit ``checkpoint_size`` overrides;
+* ONE checkpoint covering them all, chosen as: the newest checkpoint that covers
+  every entry and is anchored by at least one TSA (and, when ``anchors.json``
+  sets ``witness_quorum``, cosigned by that many configured witnesses: else the
+  newest TSA-anchored one); else the latest checkpoint, if it covers every entry;
+  else the latest checkpoint that covers the submission, with the custody
+  entries it does not cover yet left out and named in a warning (they go into
+  the next bundle); an explicit ``checkpoint_size`` overrides;
+* a bundle that could never pass is not written (docs/verdict.md section 2): if
+  the chosen checkpoint has no RFC 3161 token, or fewer cosignatures by
+  configured witnesses than the quorum, :class:`NotAnchoredYet` says when to try
+  again, unless ``provisional``: then the bundle is written with
+  ``"provisional": true`` in its manifest and no timestamps, and its report says
+  it proves no time;
 * an inclusion proof to that checkpoint for every entry and for the leaf just
   before each (the chain link), O(log n) stored nodes each;
 * the checkpoint note with the stored witness cosignatures merged in, its RFC 3161
   tokens and the TSA chains they carry;
 * the metadata and salt (absent once purged), the files streamed from the blob
-  store (absent once purged), and the report.
+  store (absent once purged), the report, and ``tools/verify_bundle.py``: the
+  stand-alone verifier, so that a court holding only the bundle also holds a
+  program that checks it (its SHA-256 is in the report, to compare with the
+  reference copy).
 
 Which entries are about the item: ``evidence_events`` (written in the same
 transaction as each entry by intake and the access layer, through
@@ -27,6 +38,7 @@ candidate is re-read and kept only if its body names the item.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import os
@@ -41,10 +53,12 @@ from sqlalchemy import Connection, func, select
 
 from evidence import __version__
 from evidence.ledger.anchor.base import StoredAnchor
+from evidence.ledger.anchor.config import AnchorConfig, load_anchor_config
 from evidence.ledger.anchor.schema import ANCHORED, anchors
 from evidence.ledger.anchor.store import list_anchors
 from evidence.ledger.blobs import BlobStore
 from evidence.ledger.bundle import report_txt
+from evidence.ledger.bundle.tool import TOOL_MEMBER, TOOL_REFERENCE, tool_source
 from evidence.ledger.bundle.writer import (
     BundleFile,
     BundlePieces,
@@ -60,11 +74,26 @@ from evidence.ledger.schema import entries as entries_table
 from evidence.verify.entry import format_time, parse_entry
 from evidence.verify.note import add_signature_lines
 
-__all__ = ["ExportError", "ExportResult", "Gathered", "export_bundle", "gather"]
+__all__ = ["ExportError", "ExportResult", "Gathered", "NotAnchoredYet", "export_bundle",
+           "gather"]
 
 
 class ExportError(LedgerError):
     """The bundle cannot be made (unknown item, no checkpoint covers it yet, ...)."""
+
+
+class NotAnchoredYet(ExportError):
+    """The chosen checkpoint has no RFC 3161 timestamp, or not the configured witness
+    quorum: a bundle made now could never pass a court's verification, so none is made.
+    ``retry_after``: seconds until anchoring is next expected to have run (the anchoring
+    interval); ``missing``: ``"timestamp"`` and/or ``"cosignatures"``."""
+
+    def __init__(self, message: str, *, checkpoint_size: int, retry_after: int,
+                 missing: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.checkpoint_size = checkpoint_size
+        self.retry_after = retry_after
+        self.missing = missing
 
 
 @dataclass(frozen=True)
@@ -74,6 +103,7 @@ class Gathered:
     cosignatures: int
     purged: bool
     warnings: tuple[str, ...]
+    provisional: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,13 +117,14 @@ class ExportResult:
     cosignatures: int
     purged: bool
     warnings: tuple[str, ...]
+    provisional: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": True, "evidence_id": self.evidence_id, "path": self.path,
                 "bytes": self.size, "checkpoint_size": self.checkpoint_size,
                 "entries": list(self.entries), "timestamps": self.timestamps,
                 "cosignatures": self.cosignatures, "purged": self.purged,
-                "warnings": list(self.warnings)}
+                "provisional": self.provisional, "warnings": list(self.warnings)}
 
 
 # --- which entries ---------------------------------------------------------------------
@@ -123,8 +154,21 @@ def _names(data: bytes, evidence_id: str) -> bool:
 # --- which checkpoint ------------------------------------------------------------------
 
 
+def _anchor_config(led: Ledger) -> AnchorConfig | None:
+    """The operator's anchoring configuration (quorum, interval), or None for a ledger
+    opened without a data directory."""
+    cfg = led.config
+    return None if cfg is None else load_anchor_config(cfg.data_dir)
+
+
+def _quorum(config: AnchorConfig | None) -> tuple[int, list[str]]:
+    if config is None or not config.witness_quorum:
+        return 0, []
+    return config.witness_quorum, [w.name for w in config.witnesses]
+
+
 def _choose_checkpoint(conn: Connection, led: Ledger, first: int, last: int,
-                       wanted: int | None) -> StoredCheckpoint:
+                       wanted: int | None, config: AnchorConfig | None) -> StoredCheckpoint:
     if wanted is not None:
         cp = led.checkpoint_at(wanted)
         if cp is None:
@@ -133,18 +177,57 @@ def _choose_checkpoint(conn: Connection, led: Ledger, first: int, last: int,
             raise ExportError(f"the checkpoint of size {wanted} does not cover the submission "
                               f"(entry {first})")
         return cp
-    anchored = conn.execute(select(func.max(anchors.c.checkpoint_size)).where(
-        anchors.c.kind == "tsa", anchors.c.status == ANCHORED,
-        anchors.c.checkpoint_size > last)).scalar()
-    if anchored is not None:
-        cp = led.checkpoint_at(int(anchored))
-        if cp is not None:
+    timestamped = (anchors.c.kind == "tsa", anchors.c.status == ANCHORED,
+                   anchors.c.token.is_not(None), anchors.c.checkpoint_size > last)
+    newest = select(func.max(anchors.c.checkpoint_size))
+    quorum, witnesses = _quorum(config)
+    candidates = []
+    if quorum:  # the newest that is timestamped AND has the quorum, if any
+        cosigned = (select(anchors.c.checkpoint_size).where(
+            anchors.c.kind == "witness", anchors.c.status == ANCHORED,
+            anchors.c.cosignature.is_not(None), anchors.c.source.in_(witnesses))
+            .group_by(anchors.c.checkpoint_size).having(func.count() >= quorum))
+        candidates.append(newest.where(*timestamped, anchors.c.checkpoint_size.in_(cosigned)))
+    candidates.append(newest.where(*timestamped))
+    for query in candidates:
+        size = conn.execute(query).scalar()
+        if size is not None and (cp := led.checkpoint_at(int(size))) is not None:
             return cp
     cp = led.latest_checkpoint()
     if cp is None or cp.size <= first:
         raise ExportError(f"no checkpoint covers the submission (entry {first}) yet; "
                           "try again after the next checkpoint")
     return cp
+
+
+def _refusal(cp: StoredCheckpoint, stamps: int, cosigners: Sequence[StoredAnchor],
+             config: AnchorConfig | None) -> NotAnchoredYet | None:
+    """Why a bundle proven to ``cp`` could never pass, or None. Witnesses count toward
+    the quorum only when configured (as ``evidence status`` counts them)."""
+    quorum, witnesses = _quorum(config)
+    have = len({r.source for r in cosigners if r.source in witnesses})
+    missing = (*(("timestamp",) if not stamps else ()),
+               *(("cosignatures",) if have < quorum else ()))
+    if not missing:
+        return None
+    interval = config.interval if config is not None else 60.0
+    retry = max(1, int(-(-interval // 1)))
+    why = []
+    if "timestamp" in missing:
+        why.append("no RFC 3161 timestamp yet")
+    if "cosignatures" in missing:
+        why.append(f"{have} of the {quorum} witness cosignatures the anchoring "
+                   "configuration requires (witness_quorum)")
+    todo = ("" if config is None or config.tsas or "timestamp" not in missing else
+            "No TSA is configured: add one (`evidence anchor tsa add`), then ")
+    todo += (f"{'r' if todo else 'R'}un `evidence anchor` (or wait for `evidence anchor "
+             f"--loop`, every {interval:g} s) and export again")
+    return NotAnchoredYet(
+        f"the checkpoint of size {cp.size} that covers this item has "
+        f"{' and '.join(why)}: a bundle made now could never prove its time to a court. "
+        f"{todo}; or export with --provisional for a bundle marked provisional (no proof "
+        "of time)",
+        checkpoint_size=cp.size, retry_after=retry, missing=missing)
 
 
 # --- gathering --------------------------------------------------------------------------
@@ -162,17 +245,24 @@ def _open_blob(store: BlobStore, sha256: str):  # type: ignore[no-untyped-def]
 
 
 def gather(led: Ledger, store: BlobStore, evidence_id: str, *,
-           checkpoint_size: int | None = None, now: datetime | None = None) -> Gathered:
-    """The pieces of the bundle, the report data, and warnings for the operator."""
+           checkpoint_size: int | None = None, now: datetime | None = None,
+           provisional: bool = False) -> Gathered:
+    """The pieces of the bundle, the report data, and warnings for the operator.
+
+    Raises :class:`NotAnchoredYet` when the chosen checkpoint lacks its timestamp or
+    the witness quorum, unless ``provisional``: then the bundle is marked provisional
+    and carries no timestamp (none would be checked: docs/verdict.md section 2). With
+    ``provisional`` an item whose checkpoint IS anchored gets its ordinary bundle."""
     now = now or datetime.now(UTC)
     warnings: list[str] = []
+    config = _anchor_config(led)
     with read_transaction(led.engine) as conn:
         item = load_item(conn, evidence_id)
         if item is None:
             raise ExportError(f"no evidence item {evidence_id!r} in this ledger")
         size_now = led.size
         seqs = custody_seqs(conn, item, size_now)
-        cp = _choose_checkpoint(conn, led, item.seq, max(seqs), checkpoint_size)
+        cp = _choose_checkpoint(conn, led, item.seq, max(seqs), checkpoint_size, config)
     later = [s for s in seqs if s >= cp.size]
     if later:
         warnings.append(f"entries {later[:10]} are newer than the newest checkpoint "
@@ -189,11 +279,17 @@ def gather(led: Ledger, store: BlobStore, evidence_id: str, *,
     if cosigners:
         note = add_signature_lines(note, [line + "\n" for r in cosigners
                                           for line in r.cosignature.splitlines() if line])
+    tsa_rows = [r for r in rows if r.kind == "tsa" and r.token]
+    refusal = _refusal(cp, len(tsa_rows), cosigners, config)
+    if refusal is not None and not provisional:
+        raise refusal
+    if refusal is not None:
+        tsa_rows = []  # a provisional bundle proves no time: no token in it is checked
+        warnings.append(f"PROVISIONAL bundle: {refusal}")
+    else:
+        provisional = False
     stamps = [BundleTimestamp(r.source, r.token, _chain_pem(r.certs), r.gen_time)
-              for r in rows if r.kind == "tsa" and r.token]
-    if not stamps:
-        warnings.append(f"the checkpoint of size {cp.size} has no RFC 3161 timestamp yet: "
-                        "the bundle does not prove a time; export again once it is anchored")
+              for r in tsa_rows]
 
     purged = item.purged
     metadata = None if item.metadata_jcs is None else json.loads(item.metadata_jcs)
@@ -201,20 +297,22 @@ def gather(led: Ledger, store: BlobStore, evidence_id: str, *,
         BundleFile(f.name, f.media_type, f.size, f.sha256, _open_blob(store, f.sha256))
         for f in item.files]
     created = format_time(now)
-    data = report_data(led, item, cp, entries, [r for r in rows if r.kind == "tsa" and r.token],
-                       cosigners, created, warnings)
+    tool = tool_source()
+    data = report_data(led, item, cp, entries, tsa_rows, cosigners, created, warnings,
+                       provisional=provisional, tool_sha256=hashlib.sha256(tool).hexdigest())
     pieces = BundlePieces(
         evidence_id=evidence_id, created_at=created, exporter=f"evidence {__version__}",
         log_origin=led.origin, log_verifier_key=led.verifier_key, checkpoint_note=note,
         checkpoint_size=cp.size, submission_seq=item.seq, entries=entries, proofs=proofs,
         timestamps=stamps, metadata=metadata, salt=item.salt, files=files,
-        report=render(data))
-    return Gathered(pieces, data, len(cosigners), purged, tuple(warnings))
+        report=render(data), tools={TOOL_MEMBER: tool}, provisional=provisional)
+    return Gathered(pieces, data, len(cosigners), purged, tuple(warnings), provisional)
 
 
 def report_data(led: Ledger, item: StoredItem, cp: StoredCheckpoint,
                 entries: dict[int, bytes], tsa_rows: Sequence[StoredAnchor],
-                cosigners: Sequence[StoredAnchor], created: str, warnings: Sequence[str]
+                cosigners: Sequence[StoredAnchor], created: str, warnings: Sequence[str],
+                *, provisional: bool = False, tool_sha256: str | None = None
                 ) -> dict[str, Any]:
     """What the report shows (the input of ``render_report``): plain JSON-able data.
 
@@ -223,6 +321,8 @@ def report_data(led: Ledger, item: StoredItem, cp: StoredCheckpoint,
     log {origin, verifier_key}, checkpoint {size, root, note}, timestamps [{tsa,
     gen_time, serial}], witnesses [{name, cosigned_at}], custody [{seq, time, type,
     principal?, action?, reason?, grantee?}], warnings, created_at, exporter,
+    provisional (no proof of time: the reports then claim none), tool {member, sha256,
+    reference [str]} (the stand-alone verifier the bundle carries; absent when none),
     verify_commands [str]."""
     custody = []
     for seq, data in sorted(entries.items()):
@@ -231,7 +331,14 @@ def report_data(led: Ledger, item: StoredItem, cp: StoredCheckpoint,
                         **{k: e.body[k] for k in ("principal", "action", "reason", "grantee")
                            if k in e.body}})
     name = f"{item.evidence_id}.zip"
-    return {
+    trust = "--trust trust.txt --trust-sha256 FINGERPRINT"
+    commands = [f"evidence verify {name} {trust}",
+                f"evidence verify {name} {trust} --compare FILE"]
+    if tool_sha256 is not None:
+        commands += [f"unzip -p {name} {TOOL_MEMBER} > verify_bundle.py",
+                     f"sha256sum verify_bundle.py   # expect / 应为 {tool_sha256}",
+                     f"python3 verify_bundle.py {name} {trust}"]
+    out = {
         "evidence_id": item.evidence_id, "kind": item.kind, "case": item.case_id,
         "principal": item.principal, "submitted_at": item.submitted_at,
         "submission_seq": item.seq, "purged": item.purged, "purged_at": item.purged_at,
@@ -249,14 +356,13 @@ def report_data(led: Ledger, item: StoredItem, cp: StoredCheckpoint,
         "warnings": list(warnings),
         "created_at": created,
         "exporter": f"evidence {__version__}",
-        "verify_commands": [
-            f"evidence verify {name} --log-key '{led.verifier_key}' --tsa-ca TSA-ROOT.pem",
-            f"evidence verify FILE --bundle {name} --log-key '{led.verifier_key}' "
-            "--tsa-ca TSA-ROOT.pem",
-            f"python verify_bundle.py {name} --log-key '{led.verifier_key}' "
-            "--tsa-ca TSA-ROOT.pem",
-        ],
+        "provisional": provisional,
+        "verify_commands": commands,
     }
+    if tool_sha256 is not None:
+        out["tool"] = {"member": TOOL_MEMBER, "sha256": tool_sha256,
+                       "reference": list(TOOL_REFERENCE)}
+    return out
 
 
 def render(data: dict[str, Any]) -> dict[str, bytes]:
@@ -276,13 +382,16 @@ def render(data: dict[str, Any]) -> dict[str, bytes]:
 def export_bundle(led: Ledger, store: BlobStore, evidence_id: str,
                   out: str | os.PathLike[str] | IO[bytes], *,
                   checkpoint_size: int | None = None, overwrite: bool = False,
-                  now: datetime | None = None) -> ExportResult:
-    """Write the bundle of ``evidence_id`` to ``out`` (path or seekable binary stream)."""
-    g = gather(led, store, evidence_id, checkpoint_size=checkpoint_size, now=now)
+                  now: datetime | None = None, provisional: bool = False) -> ExportResult:
+    """Write the bundle of ``evidence_id`` to ``out`` (path or seekable binary stream).
+    Nothing is written when :class:`NotAnchoredYet` is raised (see :func:`gather`)."""
+    g = gather(led, store, evidence_id, checkpoint_size=checkpoint_size, now=now,
+               provisional=provisional)
     pieces = g.pieces
     written: WrittenBundle = write_bundle(pieces, out, overwrite=overwrite)
     return ExportResult(
         evidence_id=evidence_id, path=None if written.path is None else str(written.path),
         size=written.size, checkpoint_size=pieces.checkpoint_size,
         entries=tuple(sorted(pieces.entries)), timestamps=len(pieces.timestamps),
-        cosignatures=g.cosignatures, purged=g.purged, warnings=g.warnings)
+        cosignatures=g.cosignatures, purged=g.purged, warnings=g.warnings,
+        provisional=g.provisional)

@@ -131,11 +131,50 @@ class Section:
     code: list[str] | None = None
 
 
+PROVISIONAL_EN = "provisional: no proof of time"
+PROVISIONAL_ZH = "临时证据包：无时间证明"
+PROVISIONAL_NOTE = (
+    "本证据包为临时证据包：其检查点尚无 RFC 3161 时间戳，不证明任何时间；"
+    "核验结论最多为“临时”。待运营方完成锚定后，请索取正式证据包。",
+    "This bundle is provisional: its checkpoint has no RFC 3161 timestamp yet, so it proves "
+    "no time, and verification can at best say \"provisional\". Ask the operator for the "
+    "final bundle once the checkpoint is anchored.")
+TRUST_NOTE = (
+    "trust.txt 及其指纹（SHA-256）取自运营方的书面声明，或运营方服务器的 GET /v1/log/trust；"
+    "不得取自本证据包。",
+    "trust.txt and its fingerprint (SHA-256) come from the operator's filing, or from "
+    "GET /v1/log/trust on the operator's server; never from this bundle.")
+
+
+def provisional_banner() -> str:
+    """The one line every surface shows for a provisional bundle (docs/verdict.md)."""
+    return f"{PROVISIONAL_EN} / {PROVISIONAL_ZH}"
+
+
+def _tool_section(data: dict[str, Any]) -> Section | None:
+    tool = data.get("tool")
+    if not tool:
+        return None
+    return Section("独立验证程序", "Stand-alone verifier", [
+        ("证据包内文件", "Member of this bundle", _s(tool.get("member"))),
+        ("SHA-256", "SHA-256", _s(tool.get("sha256"))),
+    ], note=(
+        "本证据包附带独立验证程序（仅依赖 Python 3.11 与 cryptography）。请勿仅凭包内副本："
+        "从以下来源取得参考副本，并比对其 SHA-256 与上表一致。",
+        "The bundle carries the stand-alone verifier (Python 3.11 and cryptography only). "
+        "Do not rely on the copy inside the bundle alone: get the reference copy from the "
+        "source below and check that its SHA-256 equals the one above."),
+        code=[f"reference / 参考副本: {r}" for r in tool.get("reference") or []])
+
+
 def sections(data: dict[str, Any]) -> list[Section]:
     """The report's content, once, for both renderings."""
     cp, log = data.get("checkpoint") or {}, data.get("log") or {}
+    provisional = bool(data.get("provisional"))
     status = ("已清除 PURGED: " + _s(data.get("purged_at"))) if data.get("purged") else \
         "已保全 preserved"
+    if provisional:
+        status += " · " + PROVISIONAL_ZH + " " + PROVISIONAL_EN
     out = [
         Section("证据概要", "Summary", [
             ("证据编号", "Evidence ID", _s(data.get("evidence_id"))),
@@ -155,17 +194,20 @@ def sections(data: dict[str, Any]) -> list[Section]:
             [[_s(f.get("name")), _s(f.get("media_type")), _size(f.get("size")),
               _s(f.get("sha256"))] for f in data.get("files") or []])),
         Section("时间", "Times", [
-            ("提交时间（日志时间）", "Submitted (log time)", _s(data.get("submitted_at"))),
+            *([("时间证明", "Proof of time", provisional_banner())] if provisional else []),
+            ("提交时间（日志时间，运营方时钟）", "Submitted (log time, the operator's clock)",
+             _s(data.get("submitted_at"))),
             ("提交记录序号", "Submission entry", _s(data.get("submission_seq"))),
         ], table=(
             [("时间戳机构", "TSA"), ("不晚于（genTime）", "No later than (genTime)"),
              ("序列号", "Serial")],
             [[_s(t.get("tsa")), _s(t.get("gen_time")), _s(t.get("serial"))]
              for t in data.get("timestamps") or []]),
-            note=("RFC 3161 时间戳证明：检查点（因而其中每条记录）不晚于 genTime 已存在。"
-                  "日志时间由运营方记录，仅供参考。",
-                  "An RFC 3161 timestamp proves that the checkpoint, and so every entry in "
-                  "it, existed no later than its genTime. Log time is the operator's clock.")
+            note=PROVISIONAL_NOTE if provisional else
+            ("RFC 3161 时间戳证明：检查点（因而其中每条记录）不晚于 genTime 已存在。"
+             "日志时间由运营方记录，仅供参考。",
+             "An RFC 3161 timestamp proves that the checkpoint, and so every entry in "
+             "it, existed no later than its genTime. Log time is the operator's clock.")
             if data.get("timestamps") else (
                   "尚无 RFC 3161 时间戳：本证据包不证明时间。",
                   "No RFC 3161 timestamp yet: this bundle does not prove a time.")),
@@ -189,13 +231,18 @@ def sections(data: dict[str, Any]) -> list[Section]:
     if data.get("warnings"):
         out.append(Section("注意", "Notes", [], code=list(data["warnings"])))
     out.append(Section("如何独立验证", "How to verify independently", [], note=(
-        "在任何离线计算机上运行以下命令；只信任固定的公钥与时间戳机构根证书。"
-        "“evidence verify” 与独立脚本 verify_bundle.py（仅依赖 cryptography）应得出相同结论。"
-        "用 sha256sum 计算文件哈希，并与上表比对。",
-        "Run these on any offline computer, trusting only the pinned keys and TSA roots. "
-        "`evidence verify` and the stand-alone verify_bundle.py (needs only cryptography) "
-        "must reach the same verdict. Compare sha256sum's output with the table above."),
+        "在任何离线计算机上运行以下命令；只信任法院固定的信任文件（日志公钥、见证方、"
+        "时间戳机构根证书）。“evidence verify” 与独立脚本 verify_bundle.py"
+        "（仅依赖 cryptography）应得出相同结论。用 sha256sum 计算文件哈希，并与上表比对。"
+        + TRUST_NOTE[0],
+        "Run these on any offline computer, trusting only the trust file the court pins "
+        "(log key, witnesses, TSA roots). `evidence verify` and the stand-alone "
+        "verify_bundle.py (needs only cryptography) must reach the same verdict. Compare "
+        "sha256sum's output with the table above. " + TRUST_NOTE[1]),
         code=_commands(data)))
+    tool = _tool_section(data)
+    if tool is not None:
+        out.append(tool)
     return out
 
 
@@ -214,6 +261,7 @@ pre { background: #f4f4f4; padding: .5em; white-space: pre-wrap; }
 .en { color: #444; }
 .qr { float: right; margin: 0 0 1em 1em; text-align: center; font-size: .8em; }
 .qr svg { width: 40mm; height: 40mm; }
+.provisional { border: 3px solid #b36b00; background: #fff4e0; padding: .6em; }
 @media print { body { margin: 0; } }
 """
 
@@ -243,6 +291,11 @@ def render_html(data: dict[str, Any]) -> bytes:
         '<h1>电子证据保全报告 <span lang="en" class="en">Evidence Preservation Report'
         "</span></h1>\n",
     ]
+    if data.get("provisional"):
+        parts.append(f'<p class="provisional"><strong>{_h(PROVISIONAL_ZH)}</strong><br>'
+                     f'<strong lang="en">{_h(PROVISIONAL_EN)}</strong><br>'
+                     f'{_h(PROVISIONAL_NOTE[0])}<br><span lang="en" class="en">'
+                     f"{_h(PROVISIONAL_NOTE[1])}</span></p>\n")
     for sec in sections(data):
         parts.append(f'<h2>{_h(sec.zh)} <span lang="en" class="en">{_h(sec.en)}</span></h2>\n')
         if sec.rows:
@@ -327,6 +380,13 @@ def render_pdf(data: dict[str, Any], font: CjkFont | None = None, *,
             "only and non-Latin characters show as '?'. The HTML and text reports in this "
             "bundle are in Chinese and English. (Install fonts-wqy-zenhei and export again.)"),
             align="L", new_x="LMARGIN", new_y="NEXT")
+    if data.get("provisional"):
+        pdf.set_font(pdf.body, "" if pdf.cjk else "B", size=12)
+        pdf.set_text_color(160, 90, 0)
+        pdf.multi_cell(pdf.w - 30 - 45, 7, pdf.t(
+            f"{PROVISIONAL_ZH}\n{PROVISIONAL_EN}" if pdf.cjk else PROVISIONAL_EN),
+            align="L", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_text_color(0, 0, 0)
     pdf.set_y(max(pdf.get_y(), 15 + 42))
     for sec in sections(data):
         _pdf_section(pdf, sec)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+PROVISIONAL = "provisional: no proof of time / 临时证据包：无时间证明"
+
 
 def _size(n: int) -> str:
     return f"{n:,} bytes / 字节"
@@ -23,13 +25,19 @@ def _size(n: int) -> str:
 def render_text(d: dict[str, Any]) -> str:
     L: list[str] = []
     add = L.append
+    provisional = bool(d.get("provisional"))
     add("EVIDENCE BUNDLE REPORT / 证据包报告")
     add("=" * 60)
+    if provisional:
+        add(f"*** {PROVISIONAL} ***")
+        add("  The checkpoint has no RFC 3161 timestamp yet: this bundle proves no time.")
+        add("  检查点尚无 RFC 3161 时间戳：本证据包不证明任何时间。")
+        add("")
     add(f"Evidence id / 证据编号:            {d['evidence_id']}")
     add(f"Kind / 类型:                       {d.get('kind') or '-'}")
     add(f"Submitted by / 提交方:             {d.get('principal') or '-'}")
-    add(f"Submitted (log time) / 提交时间（日志时间）: {d['submitted_at']}  (entry / 记录 "
-        f"{d['submission_seq']})")
+    add(f"Submitted (log time, the operator's clock) / 提交时间（日志时间，运营方时钟）: "
+        f"{d['submitted_at']}  (entry / 记录 {d['submission_seq']})")
     if d.get("purged"):
         add(f"PURGED / 已清除: {d.get('purged_at') or ''} — the files and metadata were deleted;"
             " the ledger still proves their hashes / 文件与元数据已删除；账本仍证明其哈希值")
@@ -40,12 +48,18 @@ def render_text(d: dict[str, Any]) -> str:
         add(f"  {f['name']}  ({f['media_type']}, {_size(f['size'])})")
         add(f"    SHA-256: {f['sha256']}")
     add("")
-    add("Preserved no later than / 不晚于以下时间已保全")
-    add("-" * 60)
-    if d["timestamps"]:
+    if provisional:
+        add("Proof of time / 时间证明")
+        add("-" * 60)
+        add(f"  {PROVISIONAL}")
+    elif d["timestamps"]:
+        add("Preserved no later than / 不晚于以下时间已保全")
+        add("-" * 60)
         for t in d["timestamps"]:
             add(f"  {t['gen_time']}  per / 据 {t['tsa']} (RFC 3161, serial {t.get('serial')})")
     else:
+        add("Proof of time / 时间证明")
+        add("-" * 60)
         add("  (no RFC 3161 timestamp yet / 尚无 RFC 3161 时间戳)")
     add("")
     cp = d["checkpoint"]
@@ -69,6 +83,19 @@ def render_text(d: dict[str, Any]) -> str:
     add("-" * 60)
     for cmd in d["verify_commands"]:
         add(f"  {cmd}")
+    add("  trust.txt and FINGERPRINT: from the operator's filing, or GET /v1/log/trust on the")
+    add("  operator's server; never from this bundle.")
+    add("  trust.txt 及其指纹取自运营方的书面声明，或运营方服务器的 GET /v1/log/trust；")
+    add("  不得取自本证据包。")
+    tool = d.get("tool")
+    if tool:
+        add("")
+        add("Stand-alone verifier / 独立验证程序")
+        add("-" * 60)
+        add(f"  {tool['member']}  SHA-256: {tool['sha256']}")
+        add("  Compare with the reference copy / 请与参考副本比对:")
+        for ref in tool.get("reference") or []:
+            add(f"    {ref}")
     add("")
     add(f"Exported / 导出时间: {d['created_at']} by {d['exporter']}")
     add("This report is informational; the checks above prove the facts. /")

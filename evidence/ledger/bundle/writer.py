@@ -29,6 +29,7 @@ from typing import IO, Any, BinaryIO
 from evidence.verify.bundle import CHECKPOINT, FORMAT, MANIFEST, METADATA
 
 CHUNK = 1 << 20
+TOOL_NAMES = frozenset({"tools/verify_bundle.py"})
 _ZIP64_FROM = (1 << 31) - 1
 
 
@@ -77,6 +78,10 @@ class BundlePieces:
     files: Sequence[BundleFile] = ()
     report: Mapping[str, bytes] = field(default_factory=dict)
     """``report/<name>`` members, e.g. ``{"report.txt": b"..."}``."""
+    tools: Mapping[str, bytes] = field(default_factory=dict)
+    """Other members by full name, e.g. ``{"tools/verify_bundle.py": b"..."}``."""
+    provisional: bool = False
+    """Written as ``"provisional": true`` in the manifest (docs/verdict.md section 2)."""
 
 
 @dataclass(frozen=True)
@@ -199,6 +204,10 @@ def _write_members(p: BundlePieces, z: _Zip) -> dict[str, Any]:
                                    f"{f.sha256}: the blob store is damaged")
     for name in sorted(p.report):
         z.small(f"report/{name}", p.report[name])
+    for name in sorted(p.tools):
+        if name not in TOOL_NAMES:  # readers refuse any other name
+            raise BundleWriteError(f"{name!r} is not a member name a bundle may carry")
+        z.small(name, p.tools[name])
     manifest = {
         "format": FORMAT,
         "evidence_id": p.evidence_id,
@@ -212,5 +221,7 @@ def _write_members(p: BundlePieces, z: _Zip) -> dict[str, Any]:
         "timestamps": stamps,
         "members": dict(sorted(z.members.items())),
     }
+    if p.provisional:
+        manifest["provisional"] = True
     z.small(MANIFEST, _json_bytes(manifest))
     return manifest
