@@ -423,8 +423,13 @@ def test_grant_rules(server: Server) -> None:
     problem(grant(server, "rival", evidence_ids=[eid]), 404, "unknown-evidence")  # not theirs
     problem(grant(server, "foreign", evidence_ids=[eid]), 403, "role-not-allowed")
     problem(grant(server, "auditor", evidence_ids=[eid]), 403, "role-not-allowed")
-    problem(grant(server, grantee="judge", evidence_ids=[eid]), 422, "role-not-allowed")
-    problem(grant(server, grantee="nobody", evidence_ids=[eid]), 404, "unknown-principal")
+    # a grantor cannot tell a principal of another role from one that does not exist
+    a = grant(server, grantee="judge", evidence_ids=[eid])
+    b = grant(server, grantee="nobody", evidence_ids=[eid])
+    problem(a, 422, "unknown-grantee")
+    problem(b, 422, "unknown-grantee")
+    assert "judge" not in a.json()["detail"].replace("'judge'", "")
+    assert a.json()["detail"].replace("judge", "X") == b.json()["detail"].replace("nobody", "X")
     problem(grant(server, evidence_ids=[eid], expires_at="2001-01-01T00:00:00Z"), 422)
     problem(grant(server, evidence_ids=[eid], expires_at="tomorrow"), 422, "invalid-input")
     problem(grant(server, evidence_ids=[eid], expires_at="2027-01-01T00:00:00"), 422)

@@ -469,10 +469,16 @@ class AccessControl:
             raise InvalidInput("max_downloads must be 1 to 1000000 (or absent: no limit)")
         if note is not None and len(note) > 1000:
             raise InvalidInput("note is longer than 1000 characters")
-        grantee = self.get_principal(grantee_id)
-        if grantee.role != FOREIGN:
-            raise InvalidInput(f"grants are for foreign parties; {grantee_id!r} is a "
-                               f"{grantee.role}", code="role-not-allowed")
+        # One answer for "no such principal" and "not a foreign party": a grantor learns
+        # nothing about which principals exist or what their roles are.
+        try:
+            grantee = self.get_principal(grantee_id)
+        except NotFound:
+            grantee = None
+        if grantee is None or grantee.role != FOREIGN:
+            raise InvalidInput(f"no foreign party {grantee_id[:100]!r} to share with "
+                               "(grants are for foreign parties registered by the operator)",
+                               code="unknown-grantee")
         gid = "g-" + secrets.token_hex(8)
         bodies = []
         for eid in ids:
