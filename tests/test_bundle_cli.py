@@ -35,6 +35,11 @@ def run(*args: str) -> Result:
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
+def flat(text: str) -> str:
+    """The printed report with its wrapping undone (rich wraps at the terminal width)."""
+    return " ".join(text.split())
+
+
 @pytest.fixture(scope="module")
 def keys(world: World, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     d = tmp_path_factory.mktemp("keys")
@@ -65,24 +70,31 @@ def test_export_human_and_refusals(world: World, tmp_path: Path) -> None:
     r = run("export", "ev_unknown", "-o", tmp_path / "u.zip", "--data-dir", data_dir, "--json")
     assert r.exit_code == 1 and "no evidence item" in json.loads(r.output)["error"]
     r = run("export", world.b, "-o", tmp_path / "b.zip", "--data-dir", data_dir)
-    assert r.exit_code == 0 and "no RFC 3161 timestamp yet" in r.output
+    assert r.exit_code == 1 and "not anchored yet" in r.output
+    assert not (tmp_path / "b.zip").exists()
+    r = run("export", world.b, "-o", tmp_path / "b.zip", "--data-dir", data_dir,
+            "--provisional")
+    assert r.exit_code == 0 and "PROVISIONAL" in r.output
 
 
 def test_verify_json(bundle: Path, keys: list[str], world: World) -> None:
     r = run("verify", bundle, *keys, "--json")
     assert r.exit_code == 0, r.output
+    assert r.output.count("\n") == 1  # one line: JSON Lines
     doc = json.loads(r.output)
-    assert doc["ok"] and doc["bundle"]["evidence_id"] == world.a
-    assert [c["name"] for c in doc["bundle"]["checks"]][:3] == ["archive", "manifest",
-                                                               "checkpoint"]
-    assert all(c["ok"] and c["reason"] and c["reason_zh"] for c in doc["bundle"]["checks"])
+    assert doc["ok"] and doc["verdict"] == "verified" and doc["evidence_id"] == world.a
+    assert doc["failed_check"] is None and doc["not_checked"] == []
+    assert [c["name"] for c in doc["checks"]][:3] == ["archive", "manifest", "checkpoint"]
+    assert all(c["ok"] and c["status"] == "pass" and c["reason"] and c["reason_zh"]
+               for c in doc["checks"])
 
 
 def test_verify_human_table(bundle: Path, keys: list[str]) -> None:
     r = run("verify", bundle, *keys)
     assert r.exit_code == 0, r.output
-    for text in ("PASS 通过", "timestamps", "Preserved no later than", "已保全", "shop.png",
-                 "Custody timeline", "evidence.accessed", "VERIFIED", "验证通过"):
+    for text in ("PASS", "通过", "timestamps", "Preserved no later than", "已保全", "shop.png",
+                 "Custody timeline", "evidence.accessed", "VERIFIED: every check passed",
+                 "核验通过", "(included)", "Asia/Shanghai", "UTC"):
         assert text in r.output, text
 
 
@@ -94,23 +106,39 @@ def test_verify_fails_with_exit_1(bundle: Path, keys: list[str], tmp_path: Path)
     bad.write_bytes(rezip(m))
     r = run("verify", bad, *keys)
     assert r.exit_code == 1 and "FAIL" in r.output and "NOT VERIFIED" in r.output
+    # after a failure no summary claims a time or "included"
+    for claim in ("preserved no later than", "已保全", "included", "已包含"):
+        assert claim not in flat(r.output).lower(), claim
     r = run("verify", bad, *keys, "--json")
-    assert r.exit_code == 1 and not json.loads(r.output)["ok"]
-    # without the TSA root the time is not proven: a failure unless --no-timestamps
+    doc = json.loads(r.output)
+    assert r.exit_code == 1 and not doc["ok"] and doc["verdict"] == "failed"
+    assert doc["failed_check"] == "files" and doc["preserved_no_later_than"] == []
+    assert not any("included" in f for f in doc["files"])
+    # without the TSA root the time is not proven: not fully verified (exit 3), never green
     r = run("verify", bundle, "--log-key", keys[1])
-    assert r.exit_code == 1 and "--tsa-ca" in r.output
-    assert run("verify", bundle, "--log-key", keys[1], "--no-timestamps").exit_code == 0
+    assert r.exit_code == 3 and "--tsa-ca" in r.output and "NOT FULLY VERIFIED" in r.output
+    assert "未完全核验" in r.output and "timestamps not checked" in flat(r.output)
+    assert run("verify", bundle, "--log-key", keys[1], "--no-timestamps").exit_code == 3
 
 
 def test_is_this_the_preserved_file(bundle: Path, keys: list[str], world: World,
                                     tmp_path: Path) -> None:
     f = world.files_a[0]
     r = run("verify", f, "--bundle", bundle, *keys)
-    assert r.exit_code == 0 and "YES" in r.output and "shop.png" in r.output
+    assert r.exit_code == 0 and "is the preserved file 'shop.png'" in flat(r.output)
     other = tmp_path / "other.png"
     other.write_bytes(f.read_bytes() + b"\x00")
     r = run("verify", other, "--bundle", bundle, *keys)
-    assert r.exit_code == 1 and "NO:" in r.output
+    assert r.exit_code == 1 and "is NOT one of the preserved files" in flat(r.output)
+    assert "compared_files" in r.output and "Preserved no later than" not in flat(r.output)
+    # --compare, repeatable, on the bundle itself
+    r = run("verify", bundle, *keys, "--compare", f, "--compare", world.files_a[1], "--json")
+    doc = json.loads(r.output)
+    assert r.exit_code == 0 and doc["checks"][-1]["name"] == "compared_files"
+    assert [c["matches"] for c in doc["compared"]] == ["shop.png", "chat.txt"]
+    r = run("verify", bundle, *keys, "--compare", f, "--compare", other, "--json")
+    doc = json.loads(r.output)
+    assert r.exit_code == 1 and doc["failed_check"] == "compared_files"
     import hashlib
 
     h = hashlib.sha256(world.files_a[1].read_bytes()).hexdigest().upper()
@@ -133,8 +161,8 @@ def test_newer_checkpoint_from_files(bundle: Path, keys: list[str], world: World
     r = run("verify", bundle, *keys, "--newer-checkpoint", tmp_path / "cp.note",
             "--consistency-proof", tmp_path / "proof.json", "--json")
     doc = json.loads(r.output)
-    assert r.exit_code == 0 and doc["bundle"]["still_in_log"]["size"] == world.latest_size
-    assert doc["bundle"]["checks"][-1]["name"] == "still_in_log"
+    assert r.exit_code == 0 and doc["still_in_log"]["size"] == world.latest_size
+    assert doc["checks"][-1]["name"] == "still_in_log"
     (tmp_path / "proof.json").write_text("not json")
     r = run("verify", bundle, *keys, "--newer-checkpoint", tmp_path / "cp.note",
             "--consistency-proof", tmp_path / "proof.json")
@@ -171,7 +199,7 @@ def test_newer_checkpoint_online_only_when_allowed(bundle: Path, keys: list[str]
         assert r.exit_code == 2 and "--online" in r.output and not _Log.seen
         r = run("verify", bundle, *keys, "--log-url", url, "--online", "--json")
         assert r.exit_code == 0, r.output
-        assert json.loads(r.output)["bundle"]["still_in_log"]["source"] == url
+        assert json.loads(r.output)["still_in_log"]["source"] == url
         assert any(f"size1={world.anchored_size}" in p for p in _Log.seen)
     finally:
         server.shutdown()

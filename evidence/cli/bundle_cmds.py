@@ -3,7 +3,8 @@
 ``evidence verify`` works offline with nothing but the bundle and the keys it is
 given: no database, no configuration, no network (unless ``--online`` with
 ``--log-url``, to fetch the log's newest checkpoint and a consistency proof).
-It exits 0 only when every required check passed.
+Exit status (docs/verdict.md section 2): 0 verified, 1 failed, 3 provisional or not
+fully verified, 2 usage error (nothing verified).
 """
 
 from __future__ import annotations
@@ -12,18 +13,19 @@ import json
 import sys
 import urllib.parse
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
 from evidence.cli.main import cli
 from evidence.cli.output import emit_json, fail
-from evidence.cli.trust_options import pinned_key_options, pinned_keys
+from evidence.cli.trust_options import load_policy, pinned_key_options
 from evidence.verify.bundle import (
     BundleReport,
     NewerCheckpoint,
-    TrustRoots,
     file_digest,
     find_file,
     verify_bundle,
@@ -153,44 +155,129 @@ def _newer(newer_checkpoint: str | None, consistency_file: str | None, log_url: 
     return None
 
 
-def _print_report(report: BundleReport) -> None:
-    from rich.console import Console
-    from rich.table import Table
+EXIT = {"verified": 0, "failed": 1, "provisional": 3, "incomplete": 3}
+"""docs/verdict.md section 2 (usage errors exit 2, through click)."""
+REFERENCE_TOOL = ("scripts/verify_bundle.py of the evidence software's published source "
+                  "(the same file as the bundle's tools/verify_bundle.py when its SHA-256 "
+                  "matches)")
+_STATE = {"en": {"pass": "PASS", "fail": "FAIL", "not-checked": "NOT CHECKED"},
+          "zh": {"pass": "通过", "fail": "失败", "not-checked": "未核验"}}
+_COLOUR = {"pass": "green", "fail": "red", "not-checked": "yellow",
+           "verified": "green", "failed": "red", "provisional": "yellow",
+           "incomplete": "yellow"}
 
-    con = Console(soft_wrap=False)
-    table = Table(title="Evidence bundle verification / 证据包验证", show_lines=True)
-    table.add_column("check / 检查")
-    table.add_column("result / 结果")
-    table.add_column("reason")
-    table.add_column("原因")
-    for c in report.checks:
-        mark = ("[green]PASS 通过[/]" if c.ok else
-                "[red]FAIL 失败[/]" if c.required else "[yellow]FAIL 失败 (optional 可选)[/]")
-        table.add_row(c.name, mark, c.reason, c.reason_zh)
-    con.print(table, markup=True)
-    if report.evidence_id:
-        con.print(f"Evidence 证据: {report.evidence_id}", markup=False)
-    for t in report.preserved_no_later_than:
-        con.print(f"Preserved no later than {t['gen_time']} per {t['tsa']} / "
-                  f"据 {t['tsa']}，不晚于 {t['gen_time']} 已保全", markup=False)
-    if report.files:
-        con.print("Files 文件:", markup=False)
-        for f in report.files:
-            state = "included 已包含" if f.get("included") else "not included 未包含"
-            con.print(f"  {f['name']}  {f['size']} bytes  sha256 {f['sha256']}  ({state})",
-                      markup=False)
-    if report.custody:
-        con.print("Custody timeline 保管时间线:", markup=False)
-        for c in report.custody:
-            who = c.get("principal", "")
-            con.print(f"  #{c['seq']}  {c['time']}  {c['type']}  {who}", markup=False)
-    if report.purged:
-        con.print("The item was purged: files and metadata are gone, the hashes remain proven."
-                  " / 该证据已清除：文件与元数据已删除，哈希值仍可证明。", markup=False)
-    verdict = ("[green]VERIFIED: every required check passed. 验证通过：所有必要检查均已通过。[/]"
-               if report.ok else
-               "[red]NOT VERIFIED: a required check failed. 验证失败：有必要检查未通过。[/]")
-    con.print(verdict)
+
+def _when(iso: str, tz: ZoneInfo) -> tuple[str, str]:
+    """(UTC, the forum's zone) for a time from the report."""
+    t = datetime.fromisoformat(iso).astimezone(UTC)
+    return (t.strftime("%Y-%m-%d %H:%M:%S UTC"),
+            t.astimezone(tz).strftime(f"%Y-%m-%d %H:%M:%S {tz.key} (UTC%z)"))
+
+
+def _verdict_lines(report: BundleReport) -> dict[str, str]:
+    """The top verdict in each language: what a judge reads first."""
+    v = report.verdict
+    if v == "verified":
+        return {"en": "VERIFIED: every check passed.",
+                "zh": "核验通过：所有检查均已通过。"}
+    if v == "failed":
+        c = report.check(report.failed_check or "")
+        return {"en": f"NOT VERIFIED: the {report.failed_check} check failed"
+                      f"{': ' + c.reason if c else ''}",
+                "zh": f"核验失败：{report.failed_check} 检查未通过"
+                      f"{'：' + c.reason_zh if c else ''}"}
+    missing = [c for c in report.checks if c.status == "not-checked"]
+    if v == "provisional":
+        head_en, head_zh = "provisional: no proof of time", "临时证据包：无时间证明"
+    else:
+        head_en, head_zh = "not fully verified", "未完全核验"
+    en = "; ".join(f"{c.name} not checked ({c.reason})" for c in missing)
+    zh = "；".join(f"{c.name} 未核验（{c.reason_zh}）" for c in missing)
+    return {"en": f"{head_en.upper() if v == 'incomplete' else head_en.capitalize()}: "
+                  f"{en or 'nothing else is missing'}",
+            "zh": f"{head_zh}：{zh or '其余检查均已通过'}"}
+
+
+def _print_report(report: BundleReport, *, langs: list[str], tz: ZoneInfo,
+                  compared: list[tuple[str, str]]) -> None:
+    """One block per language, each wrapped at the terminal's width (never cut): a
+    four-column table cut Chinese reasons at 80 columns."""
+    from rich.console import Console
+    from rich.text import Text
+
+    con = Console(soft_wrap=False, highlight=False)
+    verdict = report.verdict
+    failed = verdict == "failed"
+    top = _verdict_lines(report)
+    for lang in langs:
+        con.print(Text(top[lang], style=f"bold {_COLOUR[verdict]}"))
+    for lang in langs:
+        zh = lang == "zh"
+        con.print()
+        con.print("证据包核验" if zh else "Evidence bundle verification", style="bold")
+        for c in report.checks:
+            line = Text(f"  {_STATE[lang][c.status]:<11} " if not zh
+                        else f"  {_STATE[lang][c.status]}  ", style=_COLOUR[c.status])
+            line.append(f"{c.name}: ", style="bold")
+            line.append(c.reason_zh if zh else c.reason)
+            con.print(line)
+        if report.evidence_id:
+            con.print(Text(f"{'证据' if zh else 'Evidence'}: {report.evidence_id}"))
+        if not failed:  # after a failure no summary claims anything
+            for t in report.preserved_no_later_than:
+                utc, local = _when(t["gen_time"], tz)
+                con.print(Text(f"据 {t['tsa']}，不晚于 {local}（{utc}）已保全" if zh else
+                               f"Preserved no later than {utc} ({local}) per {t['tsa']}"))
+        if report.submitted_at:
+            utc, local = _when(report.submitted_at, tz)
+            con.print(Text(f"提交时间（日志时间，非独立证明）：{local}（{utc}）" if zh else
+                           f"Submitted (log time, not independently proven): {utc} ({local})"))
+        if report.files:
+            con.print(Text("文件：" if zh else "Files:"))
+            for f in report.files:
+                state = ""
+                if "included" in f:
+                    state = ((" （已包含）" if f["included"] else " （未包含）") if zh else
+                             (" (included)" if f["included"] else " (not included)"))
+                con.print(Text(f"  {f['name']}  {f['size']} {'字节' if zh else 'bytes'}  "
+                               f"sha256 {f['sha256']}{state}"))
+        for c in report.compared:
+            if c["matches"] is not None and not failed:
+                con.print(Text(f"比对：{c['name']} 即保全的文件 {c['matches']!r}" if zh else
+                               f"Compared: {c['name']} is the preserved file "
+                               f"{c['matches']!r}"))
+            elif c["matches"] is None:
+                con.print(Text(f"比对：{c['name']}（SHA-256 {c['sha256']}）不是本证据保全的文件"
+                               if zh else f"Compared: {c['name']} (SHA-256 {c['sha256']}) is "
+                               "NOT one of the preserved files"), style="red")
+        if report.custody:
+            con.print(Text("保管时间线：" if zh else "Custody timeline:"))
+            for c in report.custody:
+                con.print(Text(f"  #{c['seq']}  {c['time']}  {c['type']}  "
+                               f"{c.get('principal', '')}"))
+        if report.purged:
+            con.print(Text("该证据已清除：文件与元数据已删除，哈希值仍可证明。" if zh else
+                           "The item was purged: files and metadata are gone, the hashes "
+                           "remain proven."))
+        if report.tool:
+            con.print(Text(
+                f"证据包附带独立验证脚本 {report.tool['name']}（SHA-256 {report.tool['sha256']}）"
+                "：运行前请与证据软件公开源代码中的 scripts/verify_bundle.py 比对。" if zh else
+                f"The bundle carries the stand-alone verifier {report.tool['name']} (SHA-256 "
+                f"{report.tool['sha256']}): before running it, compare it with the reference "
+                f"copy, {REFERENCE_TOOL}."))
+    con.print()
+    for lang in langs:
+        con.print(Text(top[lang], style=f"bold {_COLOUR[verdict]}"))
+
+
+def _zone(value: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"unknown time zone {value!r} (an IANA name such as "
+                                 "Asia/Shanghai, Europe/Berlin or UTC)",
+                                 param_hint="--tz") from None
 
 
 @cli.command("verify")
@@ -199,12 +286,14 @@ def _print_report(report: BundleReport) -> None:
               help="Check PATH (or --hash) against this bundle: is it the preserved file?")
 @click.option("--hash", "sha256_hex", metavar="HEX",
               help="With --bundle: is the file with this SHA-256 the preserved one?")
-@pinned_key_options("How many pinned witnesses must have cosigned the checkpoint.")
-@click.option("--tsa-ca", "tsa_cas", multiple=True, type=click.Path(dir_okay=False,
-                                                                     exists=True),
-              help="PEM file of a TSA root CA you trust; repeat for several.")
+@click.option("--compare", "compare_files", multiple=True,
+              type=click.Path(dir_okay=False, exists=True),
+              help="The judge's own file: is it one of the preserved files? Repeat for "
+                   "several (the compared_files check).")
+@pinned_key_options("How many pinned witnesses must have cosigned the checkpoint.", tsa=True)
 @click.option("--no-timestamps", is_flag=True,
-              help="Do not require an RFC 3161 timestamp (the time is then not proven).")
+              help="Shorthand: pin no TSA root (the timestamps check is then not made and "
+                   "the verdict is at best 'not fully verified').")
 @click.option("--newer-checkpoint", type=click.Path(dir_okay=False, exists=True),
               help="A newer checkpoint of the log (signed note): prove the entries are "
                    "still in it (with --consistency-proof).")
@@ -214,18 +303,31 @@ def _print_report(report: BundleReport) -> None:
 @click.option("--log-url", metavar="URL", help="Fetch the newest checkpoint and the "
               "consistency proof from the log's public URL (needs --online).")
 @click.option("--online", is_flag=True, help="Allow the network access --log-url needs.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--tz", "tz_name", default="Asia/Shanghai", show_default=True, metavar="ZONE",
+              help="The forum's time zone, shown beside UTC.")
+@click.option("--lang", type=click.Choice(["both", "en", "zh"]), default="both",
+              show_default=True, help="Language(s) of the printed report.")
+@click.option("--debug", is_flag=True,
+              help="Also print the library detail behind each reason, on stderr.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON line.")
 def verify_cmd(path: str | None, bundle_path: str | None, sha256_hex: str | None,
-               log_key: str, witness_keys: tuple[str, ...], witness_quorum: int,
-               tsa_cas: tuple[str, ...], no_timestamps: bool, newer_checkpoint: str | None,
-               consistency_proof: str | None, log_url: str | None, online: bool,
+               compare_files: tuple[str, ...], trust_file: str | None,
+               trust_sha256: str | None, log_key: str | None, witness_keys: tuple[str, ...],
+               witness_quorum: int | None, tsa_cas: tuple[str, ...], no_timestamps: bool,
+               newer_checkpoint: str | None, consistency_proof: str | None,
+               log_url: str | None, online: bool, tz_name: str, lang: str, debug: bool,
                as_json: bool) -> None:
-    """Verify an evidence bundle offline against pinned keys; every check is named.
+    """Verify an evidence bundle offline against the court's trust file; every check is
+    named, and the top verdict is one of verified (exit 0), failed (1), provisional or
+    not fully verified (3). Usage errors, and a trust file that is malformed or not the
+    pinned one, exit 2 with nothing verified.
 
     \b
-    evidence verify BUNDLE --log-key VKEY [--tsa-ca ROOT.pem] ...
-    evidence verify FILE --bundle BUNDLE --log-key VKEY ...    is FILE the preserved one?
-    evidence verify --hash HEX --bundle BUNDLE --log-key VKEY ...
+    evidence verify BUNDLE --trust trust.txt [--trust-sha256 HEX] [--compare FILE]
+    evidence verify BUNDLE --log-key VKEY [--witness-key VKEY --witness-quorum N]
+                           [--tsa-ca ROOT.pem]            (shorthand for a trust file)
+    evidence verify FILE --bundle BUNDLE --trust trust.txt   is FILE the preserved one?
+    evidence verify --hash HEX --bundle BUNDLE --trust trust.txt
     """
     if bundle_path is None:
         if path is None or sha256_hex:
@@ -237,54 +339,44 @@ def verify_cmd(path: str | None, bundle_path: str | None, sha256_hex: str | None
     if sha256_hex is not None and (len(sha256_hex.strip()) != 64 or any(
             c not in "0123456789abcdefABCDEF" for c in sha256_hex.strip())):
         raise click.BadParameter("--hash must be 64 hex digits (SHA-256)")
-    log, witnesses = pinned_keys(log_key, witness_keys)
-    trust = TrustRoots(log_key=log, witness_keys=witnesses, witness_quorum=witness_quorum,
-                       tsa_roots=[_pem(p) for p in tsa_cas],
-                       require_timestamp=not no_timestamps)
+    if no_timestamps and trust_file:
+        raise click.UsageError("--no-timestamps is shorthand; a trust file says itself "
+                               "which TSA roots are pinned")
+    tz = _zone(tz_name)
+    policy = load_policy(trust_file, trust_sha256, log_key, witness_keys, witness_quorum,
+                         () if no_timestamps else tsa_cas)
+    compare: list[tuple[str, str]] = []
+    for f in compare_files:
+        with open(f, "rb") as fh:
+            compare.append((Path(f).name, file_digest(fh)))
+    if path is not None:
+        with open(path, "rb") as fh:
+            sha256_hex = file_digest(fh)
+        compare.append((Path(path).name, sha256_hex))
+    elif sha256_hex is not None:
+        sha256_hex = sha256_hex.strip().lower()
+        compare.append((f"sha256:{sha256_hex[:16]}…", sha256_hex))
 
     newer = _newer(newer_checkpoint, consistency_proof, None, online, None)
-    report = verify_bundle(bundle_path, trust, newer=newer)
+    report = verify_bundle(bundle_path, policy, newer=newer, compare=compare or None)
     if log_url:
         online_newer = _newer(None, None, log_url, online, report.checkpoint_size)
         if online_newer is not None:
-            report = verify_bundle(bundle_path, trust, newer=online_newer)
-
-    match = None
-    ok = report.ok
-    if path is not None or sha256_hex is not None:
-        if path is not None:
-            with open(path, "rb") as f:
-                sha256_hex = file_digest(f)
-        assert sha256_hex is not None
-        match = find_file(report, sha256_hex)
-        ok = ok and match is not None
+            report = verify_bundle(bundle_path, policy, newer=online_newer,
+                                   compare=compare or None)
+    if debug:
+        for c in report.checks:
+            if c.detail:
+                click.echo(f"debug: {c.name}: {c.detail}", err=True)
     if as_json:
-        out: dict[str, Any] = {"ok": ok, "bundle": report.to_json()}
+        out: dict[str, Any] = {**report.to_json(), "bundle_file": str(bundle_path),
+                               "trust_fingerprint": policy.fingerprint}
         if sha256_hex is not None:
-            out["sha256"] = sha256_hex.strip().lower()
-            out["match"] = match
+            out["sha256"] = sha256_hex
+            out["match"] = find_file(report, sha256_hex)
         emit_json(out)
     else:
-        _print_report(report)
-        if sha256_hex is not None:
-            what = path or sha256_hex
-            if match is not None:
-                click.echo(f"YES: {what} is the preserved file {match['name']!r} of "
-                           f"{report.evidence_id} (SHA-256 {match['sha256']}). / "
-                           f"是：该文件即为证据 {report.evidence_id} 中保全的文件"
-                           f" {match['name']!r}。")
-            elif report.ok:
-                click.echo(f"NO: {what} (SHA-256 {sha256_hex.strip().lower()}) is not a file "
-                           f"preserved in {report.evidence_id}. / "
-                           "否：该文件不是本证据中保全的文件。")
-            else:
-                click.echo("NO ANSWER: the bundle did not verify, so it cannot vouch for any "
-                           "file. / 无法回答：证据包未通过验证，不能证明任何文件。")
-    sys.exit(0 if ok else 1)
-
-
-def _pem(path: str) -> bytes:
-    data = Path(path).read_bytes()
-    if b"-----BEGIN CERTIFICATE-----" not in data:
-        raise click.BadParameter(f"--tsa-ca {path}: not a PEM certificate file")
-    return data
+        _print_report(report, langs=["en", "zh"] if lang == "both" else [lang], tz=tz,
+                      compared=compare)
+        click.echo(f"trust file SHA-256 / 信任文件 SHA-256: {policy.fingerprint}")
+    sys.exit(EXIT[report.verdict])

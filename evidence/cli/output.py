@@ -8,17 +8,12 @@ from typing import Any
 
 import click
 
-PRETTY_LIMIT = 64 * 1024
-"""JSON documents up to this size are printed indented for people; larger ones (a bulk
-import's 10,000 results) compact: ``indent`` makes Python's encoder take its pure-Python
-path, about a second for 10,000 items, for output that only a script will read."""
-
 
 def emit_json(value: Any) -> None:
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    if len(text) <= PRETTY_LIMIT:
-        text = json.dumps(value, indent=2, ensure_ascii=False)
-    click.echo(text)
+    """One JSON document on one line (JSON Lines): ``cmd --json >> log.jsonl`` then a
+    line-by-line reader must work as printed (``evidence verify-receipts``); a person
+    pipes it through ``jq`` to read it indented."""
+    click.echo(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
 def fail(message: str, *, code: int = 1, as_json: bool = False, **extra: Any) -> None:

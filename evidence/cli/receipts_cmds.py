@@ -17,9 +17,10 @@ import click
 
 from evidence.cli.main import cli
 from evidence.cli.output import emit_json
-from evidence.cli.trust_options import pinned_key_options, pinned_keys
+from evidence.cli.trust_options import load_policy, pinned_key_options
 from evidence.verify.errors import VerificationError
 from evidence.verify.full_proof import FullProofChecker, NotYetCovered
+from evidence.verify.trust import TrustPolicy
 
 MAX_LINE = 1 << 20  # one full proof is a few KB; a longer line is not one
 SHOWN_FAILURES = 20
@@ -50,12 +51,33 @@ def _records(name: str, stream: IO[bytes]) -> Iterator[tuple[str, Any]]:
             yield f"{name}:{lineno}", ValueError(f"not JSON: {e}")
 
 
+def _checker(policy: TrustPolicy) -> FullProofChecker:
+    """A full-proof checker for the policy: one log, and a quorum that is a count of
+    witnesses (``quorum none``, one witness, or one group of witnesses)."""
+    if len(policy.logs) != 1:
+        raise click.UsageError(f"verify-receipts checks one log; the trust file names "
+                               f"{len(policy.logs)}")
+    by_name = {w.name: w.verifier for w in policy.witnesses}
+    group = next((g for g in policy.groups if g.name == policy.quorum), None)
+    if policy.quorum is None:
+        keys, k = list(by_name.values()), 0
+    elif group is None:
+        keys, k = [by_name[policy.quorum]], 1
+    elif all(m in by_name for m in group.members):
+        keys, k = [by_name[m] for m in group.members], group.k
+    else:
+        raise click.UsageError("verify-receipts takes a quorum of witnesses, not of nested "
+                               "groups; use evidence verify for such a trust file")
+    return FullProofChecker(policy.logs[0].verifier, witness_keys=keys, quorum=k)
+
+
 @cli.command("verify-receipts")
 @click.argument("files", nargs=-1, required=True, type=click.File("rb"))
 @pinned_key_options("How many pinned witnesses must have cosigned each checkpoint.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def verify_receipts_cmd(files: tuple[IO[bytes], ...], log_key: str,
-                        witness_keys: tuple[str, ...], witness_quorum: int,
+def verify_receipts_cmd(files: tuple[IO[bytes], ...], trust_file: str | None,
+                        trust_sha256: str | None, log_key: str | None,
+                        witness_keys: tuple[str, ...], witness_quorum: int | None,
                         as_json: bool) -> None:
     """Check full proofs (`evidence receipt --json` output, one per line) offline.
 
@@ -64,10 +86,11 @@ def verify_receipts_cmd(files: tuple[IO[bytes], ...], log_key: str,
     in its checkpoint. Exit status 0 only when every record is a full proof that holds;
     receipts that no checkpoint covered yet are counted apart and also give status 1.
 
+      evidence verify-receipts proofs.jsonl --trust trust.txt
       evidence verify-receipts proofs.jsonl --log-key log.vkey
     """
-    log, witnesses = pinned_keys(log_key, witness_keys)
-    checker = FullProofChecker(log, witness_keys=witnesses, quorum=witness_quorum)
+    checker = _checker(load_policy(trust_file, trust_sha256, log_key, witness_keys,
+                                   witness_quorum))
     proven, pending, failed = 0, [], []
     sizes: set[int] = set()
     show_progress = not as_json and sys.stderr.isatty()
