@@ -18,12 +18,15 @@ def _register() -> None:
     from evidence.cli import (  # noqa: F401
         anchor_cmds,
         api_cmds,
+        backup_cmds,
         bundle_cmds,
+        capture_cmds,
         intake_cmds,
         keys,
         ledger_cmds,
         notes,
         receipts_cmds,
+        trust_cmds,
         witness,
     )
 

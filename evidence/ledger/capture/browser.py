@@ -293,6 +293,8 @@ async def visit(url: str, opts: Options, out: Path, resolver: Resolver) -> Visit
                 raise refusal from None
             status, final_url = result
             page_title = await page.title()
+            steps.append({"action": "record", "at": now_utc(),
+                          "outputs": ["screenshot", "dom", "text", "pdf"]})
             await page.evaluate("window.scrollTo(0, 0)")
             await page.screenshot(path=str(out / "screenshot.png"), full_page=True)
             files["screenshot"] = out / "screenshot.png"
@@ -304,8 +306,6 @@ async def visit(url: str, opts: Options, out: Path, resolver: Resolver) -> Visit
             await page.emulate_media(media="print")
             await page.pdf(path=str(out / "page.pdf"), print_background=True)
             files["pdf"] = out / "page.pdf"
-            steps.append({"action": "record", "at": now_utc(),
-                          "outputs": ["screenshot", "dom", "text", "pdf"]})
             await asyncio.gather(*collecting, return_exceptions=True)
             video = page.video
             await context.close()

@@ -1,0 +1,153 @@
+"""``evidence capture URL...``: the service's own browser visits each page and preserves
+what it was served as one ``webcapture`` item per URL.
+
+The capture node's key (its own Ed25519 key, separate from the log key) is
+``--capture-key`` (else ``$EVIDENCE_CAPTURE_KEY``, else ``DIR/capture-node.key``);
+make one with ``evidence keygen NAME -o DIR/capture-node.key`` and pin its verifier key
+in the trust file as ``#@ capture-node <name> <vkey>``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from evidence.cli.intake_cmds import _ERRORS, _intake, _where
+from evidence.cli.main import cli
+from evidence.cli.output import emit_json, fail
+from evidence.ledger.capture import Capture, CaptureRefused, Options, capture, preserve
+from evidence.ledger.config import resolve_data_dir
+from evidence.ledger.intake import SubmissionRefused
+from evidence.ledger.intake.service import principal_default
+from evidence.ledger.keyfile import KeyFileError, read_private_key
+
+_VIEWPORT = re.compile(r"([1-9][0-9]{1,4})x([1-9][0-9]{1,4})")
+
+
+def _viewport(text: str, as_json: bool) -> tuple[int, int]:
+    m = _VIEWPORT.fullmatch(text or "")
+    if not m or not (200 <= int(m[1]) <= 4000 and 200 <= int(m[2]) <= 4000):
+        fail(f"--viewport {text!r}: expected WIDTHxHEIGHT, each 200 to 4000", as_json=as_json)
+    return int(m[1]), int(m[2])
+
+
+@cli.command("capture")
+@click.argument("urls", nargs=-1, required=True)
+@click.option("--case", "case", required=True, help="Case (matter) the captures belong to.")
+@click.option("--title", help="A short title (default: the page's title).")
+@click.option("--wait-for", metavar="SELECTOR", help="Wait until this CSS selector appears.")
+@click.option("--wait", type=click.FloatRange(0, 60), metavar="SECONDS",
+              help="Wait this long after the page loaded.")
+@click.option("--scroll", is_flag=True, help="Scroll to the bottom (lazy images, capped "
+              "for endless pages).")
+@click.option("--video", is_flag=True, help="Also record a WebM video of the session.")
+@click.option("--viewport", default="1280x800", show_default=True, metavar="WxH")
+@click.option("--locale", metavar="LOCALE", help="Browser locale, e.g. zh-CN.")
+@click.option("--allow-private", is_flag=True,
+              help="Operator only: allow loopback, private and link-local addresses.")
+@click.option("--ignore-tls-errors", is_flag=True,
+              help="Capture a page whose TLS certificate is invalid (stated in the manifest).")
+@click.option("--trust-spki", "trust_spki", multiple=True, metavar="BASE64",
+              help="Accept a certificate with this SPKI SHA-256 (base64), e.g. a test CA's "
+                   "leaf; stated in the manifest.")
+@click.option("--max-bytes", type=click.IntRange(1), default=50 * 1024 * 1024,
+              show_default=True, help="Stop recording bodies past this many bytes "
+              "(labelled truncated).")
+@click.option("--max-requests", type=click.IntRange(1), default=500, show_default=True,
+              help="Block requests past this many (labelled truncated).")
+@click.option("--timeout", type=click.FloatRange(1, 600), default=60.0, show_default=True,
+              help="Seconds for the whole visit; over it the capture is refused.")
+@click.option("--capture-key", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="EVIDENCE_CAPTURE_KEY", metavar="KEYFILE",
+              help="The capture node's key (default DIR/capture-node.key; "
+                   "env EVIDENCE_CAPTURE_KEY).")
+@click.option("--chromium", default="/usr/bin/chromium", show_default=True,
+              envvar="EVIDENCE_CHROMIUM", metavar="PATH")
+@click.option("--principal", metavar="ID", envvar="EVIDENCE_PRINCIPAL",
+              help="Who asks for the capture (on the ledger; default local:<user>).")
+@_where
+def capture_cmd(urls: tuple[str, ...], case: str, title: str | None, wait_for: str | None,
+                wait: float | None, scroll: bool, video: bool, viewport: str,
+                locale: str | None, allow_private: bool, ignore_tls_errors: bool,
+                trust_spki: tuple[str, ...], max_bytes: int, max_requests: int,
+                timeout: float, capture_key: Path | None, chromium: str,
+                principal: str | None, data_dir: str | None, db_url: str | None,
+                blob_store: str | None, max_file_size: str | None, as_json: bool) -> None:
+    """Capture each URL with a fresh headless Chromium and preserve it: WACZ (every
+    request and response), screenshot, PDF, DOM, text, HAR, optional video, and the
+    signed capture manifest, as ONE evidence item of kind webcapture per URL.
+
+    A URL that is refused (not http(s), private address, DNS failure, refused
+    connection, endless redirect, TLS error, timeout) preserves nothing; the exit
+    status is then 1. A page answering 4xx/5xx is captured and labelled.
+    """
+    try:
+        import playwright  # noqa: F401
+        import wacz  # noqa: F401
+        import warcio  # noqa: F401
+    except ImportError as e:
+        fail(f"web capture needs the capture extra (pip install 'evidence[capture]'): {e}",
+             as_json=as_json)
+    if wait_for and wait is not None:
+        fail("give --wait-for or --wait, not both", as_json=as_json)
+    key_path = capture_key or resolve_data_dir(data_dir) / "capture-node.key"
+    if not key_path.exists():
+        fail(f"no capture-node key at {key_path}: create one with `evidence keygen "
+             f"NAME -o {key_path}` (a key of its own, not the log key)", as_json=as_json)
+    try:
+        signer = read_private_key(key_path)
+    except KeyFileError as e:
+        fail(str(e), as_json=as_json)
+    opts = Options(wait_for=wait_for, wait=wait, scroll=scroll, video=video,
+                   viewport=_viewport(viewport, as_json), locale=locale,
+                   allow_private=allow_private, ignore_tls_errors=ignore_tls_errors,
+                   trusted_spki=tuple(trust_spki), max_bytes=max_bytes,
+                   max_requests=max_requests, timeout=timeout, chromium=chromium)
+    intake = _intake(data_dir, db_url, blob_store, max_file_size, as_json)
+    results: list[dict[str, Any]] = []
+    with intake.ledger:
+        for url in urls:
+            results.append(_one(intake, url, signer, opts, case,
+                                principal or principal_default(), title))
+            r = results[-1]
+            if as_json:
+                emit_json(r)
+            elif r["ok"]:
+                for w in r.get("labels") or []:
+                    click.echo(f"label: {w}", err=True)
+                click.echo(f"preserved {r['evidence_id']}: {r['url']} -> {r['final_url']} "
+                           f"(HTTP {r['http_status']}, server {r['server_ip']}), entry "
+                           f"{r['seq']}, time {r['time']}", err=True)
+                click.echo(r["evidence_id"])
+            else:
+                click.echo(f"error: {r['url']}: {r['error']} [{r['code']}]", err=True)
+                click.echo("nothing was preserved for this URL", err=True)
+    if not all(r["ok"] for r in results):
+        sys.exit(1)
+
+
+def _one(intake: Any, url: str, signer: Any, opts: Options, case: str, principal: str,
+         title: str | None) -> dict[str, Any]:
+    """Capture then preserve one URL; the temporary folder goes either way."""
+    try:
+        cap: Capture = capture(url, signer, opts)
+    except CaptureRefused as e:
+        return {"ok": False, **e.to_json(), "url": url}
+    try:
+        res = preserve(intake, cap, case=case, principal=principal, title=title)
+    except SubmissionRefused as e:
+        return {"ok": False, "url": url, "code": "intake-refused", "error": str(e)}
+    except _ERRORS as e:
+        return {"ok": False, "url": url, "code": "intake-error", "error": str(e)}
+    finally:
+        shutil.rmtree(cap.folder, ignore_errors=True)
+    m = cap.manifest["result"]
+    return {"ok": True, "url": url, "final_url": m["final_url"],
+            "http_status": m["http_status"], "server_ip": m["server_ip"],
+            "tls": m["tls"], "labels": m["labels"], "capture_id": cap.manifest["capture_id"],
+            "files": [p.name for p in cap.files], **res.to_json()}

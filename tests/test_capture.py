@@ -1,0 +1,445 @@
+"""Server-side web capture (issue 14) against real local sites on loopback: Debian's
+chromium under Playwright visits them, the capture is preserved through the normal
+intake as one ``webcapture`` item, and its files are checked by independent tools
+(``wacz validate`` of py-wacz, ``warcio check``) and by evidence.verify.webcapture.
+
+Loopback is allowed explicitly (``allow_private``); the refusal of private addresses
+without it is tested too. Skips with the reason when chromium or the capture extra is
+missing (`pip install 'evidence[capture]'`, `apt-get install chromium fonts-wqy-zenhei`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from evidence.ledger.capture import CaptureRefused, Options, capture, preserve
+from evidence.ledger.evidence_store import load_item
+from evidence.ledger.intake import Intake
+from evidence.verify.note import generate_signer
+from evidence.verify.webcapture import verify_webcapture
+from tests.support.capture_sites import make_ca, serve
+
+CHROMIUM = os.environ.get("EVIDENCE_CHROMIUM", "/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+pytestmark = pytest.mark.slow
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"chromium not found at {CHROMIUM}", allow_module_level=True)
+pytest.importorskip("playwright")
+pytest.importorskip("warcio")
+pytest.importorskip("wacz")
+
+NODE = generate_signer("capture.test/node-1")
+
+
+def _opts(**kw: object) -> Options:
+    base: dict[str, object] = {"allow_private": True, "chromium": CHROMIUM, "timeout": 60.0,
+                               "settle_timeout": 3.0}
+    base.update(kw)
+    return Options(**base)  # type: ignore[arg-type]
+
+
+def _files(cap_files: list[Path]) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in cap_files}
+
+
+def _warc_records(wacz: bytes) -> list[tuple[dict[str, str], bytes]]:
+    """(WARC headers, HTTP payload) of every record, read with warcio (independent of
+    the package's own reader)."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    out = []
+    with zipfile.ZipFile(__import__("io").BytesIO(wacz)) as z:
+        name = next(n for n in z.namelist() if n.startswith("archive/"))
+        data = z.read(name)
+    for rec in ArchiveIterator(__import__("io").BytesIO(data)):
+        headers = dict(rec.rec_headers.headers)
+        out.append((headers, rec.content_stream().read()))
+    return out
+
+
+def _independent_tools(folder: Path, wacz: Path) -> None:
+    v = subprocess.run([str(BIN / "wacz"), "validate", "-f", str(wacz)], capture_output=True,
+                       text=True, timeout=120)
+    assert v.returncode == 0 and "is valid" in v.stdout, v.stdout + v.stderr
+    with zipfile.ZipFile(wacz) as z:
+        warcs = [n for n in z.namelist() if n.endswith(".warc.gz")]
+        z.extractall(folder / "unzipped")
+    c = subprocess.run([str(BIN / "warcio"), "check", "-v",
+                        *[str(folder / "unzipped" / w) for w in warcs]],
+                       capture_output=True, text=True, timeout=120)
+    assert c.returncode == 0, c.stdout + c.stderr
+    assert "digest pass" in c.stdout and "fail" not in c.stdout
+
+
+# --- one capture, preserved, verified ---------------------------------------------------------
+
+
+def test_capture_through_redirects_preserved_and_verified(tmp_path: Path,
+                                                          intake: Intake) -> None:
+    with serve() as site:
+        cap = capture(site.base + "/r1", NODE, _opts(), folder=tmp_path / "cap")
+        served = list(site.served)
+    m = cap.manifest
+    names = [p.name for p in cap.files]
+    assert names == ["screenshot.png", "capture.wacz", "page.pdf", "dom.html", "text.txt",
+                     "capture.har", "capture-manifest.json", "capture-manifest.sig"]
+    res = m["result"]
+    assert res["final_url"] == site.base + "/"
+    assert res["redirects"] == [site.base + "/r1", site.base + "/r2", site.base + "/"]
+    assert res["http_status"] == 200 and res["title"] == "Shop"
+    assert res["server_ip"] == "127.0.0.1" and res["tls"] is None and res["labels"] == []
+    env = m["environment"]
+    assert env["browser"]["version"] and env["software"]["playwright"]
+    assert env["software"]["evidence"] and env["os"]["platform"]
+    net = m["network"]
+    assert net["dns"]["127.0.0.1"]["addresses"] == ["127.0.0.1"]
+    assert len(net["hosts_file"]["sha256"]) == 64 and "resolv_conf_nameservers" in net["resolver"]
+    assert [s["action"] for s in m["steps"]][:2] == ["navigate", "wait-network-idle"]
+    # the screenshot really is a PNG of the page; the text is the page's
+    assert (tmp_path / "cap" / "screenshot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "cap" / "page.pdf").read_bytes()[:5] == b"%PDF-"
+    assert "Counterfeit bags" in (tmp_path / "cap" / "text.txt").read_text()
+    har = json.loads((tmp_path / "cap" / "capture.har").read_text())
+    assert any(e["request"]["url"] == site.base + "/r1" for e in har["log"]["entries"])
+
+    # every exchange in the WARC, with IP and payload digest; bodies as served (decoded gzip)
+    records = _warc_records((tmp_path / "cap" / "capture.wacz").read_bytes())
+    responses = {h.get("WARC-Target-URI", ""): (h, body) for h, body in records
+                 if h["WARC-Type"] == "response"}
+    requests = [h.get("WARC-Target-URI", "") for h, _ in records if h["WARC-Type"] == "request"]
+    for path, status, body in served:
+        if path == "/favicon.ico":
+            continue
+        h, got = responses[site.base + path]
+        assert h["WARC-IP-Address"] == "127.0.0.1"
+        assert h["WARC-Payload-Digest"].startswith("sha256:")
+        assert site.base + path in requests
+        if status == 200:
+            assert got == body
+    _independent_tools(tmp_path, tmp_path / "cap" / "capture.wacz")
+
+    # preserved as one webcapture item through the normal intake
+    sub = preserve(intake, cap, case="C-7", principal="acme")
+    assert sub.body["kind"] == "webcapture"
+    assert [f["name"] for f in sub.body["files"]] == names
+    with intake.ledger.engine.connect() as c:
+        item = load_item(c, sub.evidence_id)
+    meta = json.loads(item.metadata_jcs)
+    stated = meta["stated"]
+    assert stated["source_url"] == site.base + "/r1"
+    assert stated["meta"]["final_url"] == site.base + "/"
+    assert stated["meta"]["server_ip"] == "127.0.0.1"
+    assert stated["meta"]["capture_node"] == NODE.verifier().to_string()
+    assert meta["title"] == "Shop"
+    stored = {f.name: intake.store.open(f.sha256).read() for f in item.files}
+    assert stored == _files(cap.files)
+
+    # verification from the preserved bytes
+    ok = verify_webcapture(stored, [NODE.verifier()])
+    assert ok.status == "pass", ok.reason
+    assert ok.summary["final_url"] == site.base + "/" and ok.summary["server_ip"] == "127.0.0.1"
+    assert verify_webcapture(stored, []).status == "not-checked"
+    other = generate_signer("capture.test/node-2")
+    bad = verify_webcapture(stored, [other.verifier()])
+    assert bad.status == "fail" and "pinned capture-node key" in bad.reason
+
+
+def test_verify_detects_each_alteration(tmp_path: Path) -> None:
+    with serve() as site:
+        cap = capture(site.base + "/", NODE, _opts(), folder=tmp_path / "cap")
+    files = _files(cap.files)
+    pins = [NODE.verifier()]
+    assert verify_webcapture(files, pins).status == "pass"
+
+    def altered(name: str, data: bytes) -> str:
+        r = verify_webcapture({**files, name: data}, pins)
+        assert r.status == "fail"
+        assert "\n" not in r.reason and len(r.reason) <= 300 and r.reason_zh
+        return r.reason
+
+    shot = bytearray(files["screenshot.png"])
+    shot[-20] ^= 1
+    assert "screenshot.png does not match" in altered("screenshot.png", bytes(shot))
+    m = json.loads(files["capture-manifest.json"])
+    m["result"]["final_url"] = "https://elsewhere.example/"
+    import rfc8785
+    assert "another manifest" in altered("capture-manifest.json", rfc8785.dumps(m))
+    assert "canonical" in altered("capture-manifest.json",
+                                  json.dumps(m, indent=1).encode())
+    missing = dict(files)
+    del missing["screenshot.png"]
+    r = verify_webcapture(missing, pins)
+    assert r.status == "fail" and "screenshot.png" in r.reason
+
+    # a WARC record changed inside the WACZ, with the WACZ's own digests recomputed:
+    # only the WARC digest check can catch it (and the manifest's WACZ hash)
+    wacz = files["capture.wacz"]
+    rebuilt = _rewrite_warc_payload(wacz, b"Counterfeit bags", b"Genuine  bags!!!")
+    r = verify_webcapture({**files, "capture.wacz": rebuilt}, pins)
+    assert r.status == "fail" and "capture.wacz does not match" in r.reason
+    from evidence.verify.webcapture import WebcaptureError, check_wacz
+    with pytest.raises(WebcaptureError, match="digest of the record"):
+        check_wacz(rebuilt)
+    with pytest.raises(WebcaptureError, match="not a ZIP"):
+        check_wacz(b"not a zip")
+
+
+def _rewrite_warc_payload(wacz: bytes, old: bytes, new: bytes) -> bytes:
+    """The WACZ with one WARC record's bytes changed and datapackage*.json recomputed."""
+    import io
+
+    src = zipfile.ZipFile(io.BytesIO(wacz))
+    members = {n: src.read(n) for n in src.namelist()}
+    name = next(n for n in members if n.endswith(".warc.gz"))
+    raw = members[name]
+    # re-gzip member by member, changing the one that holds the text
+    out = b""
+    d = raw
+    while d:
+        dec = __import__("zlib").decompressobj(wbits=31)
+        plain = dec.decompress(d)
+        d = dec.unused_data
+        if old in plain:
+            plain = plain.replace(old, new)
+        out += gzip.compress(plain)
+    members[name] = out
+    pkg = json.loads(members["datapackage.json"])
+    for r in pkg["resources"]:
+        r["hash"] = "sha256:" + hashlib.sha256(members[r["path"]]).hexdigest()
+        r["bytes"] = len(members[r["path"]])
+    members["datapackage.json"] = json.dumps(pkg).encode()
+    members["datapackage-digest.json"] = json.dumps(
+        {"path": "datapackage.json",
+         "hash": "sha256:" + hashlib.sha256(members["datapackage.json"]).hexdigest()}).encode()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for n, data in members.items():
+            z.writestr(n, data)
+    return buf.getvalue()
+
+
+# --- what was served -------------------------------------------------------------------------
+
+
+def test_content_that_changes_per_request_is_captured_as_served(tmp_path: Path) -> None:
+    with serve() as site:
+        capture(site.base + "/counter", NODE, _opts(), folder=tmp_path / "cap")
+        served = [b for p, _, b in site.served if p == "/counter"]
+    assert len(served) == 1  # the browser fetched the page once; the capture holds that copy
+    token = served[0].split(b"served ")[1][:16].decode()
+    assert f"served {token}" in (tmp_path / "cap" / "text.txt").read_text()
+    assert f"served {token}" in (tmp_path / "cap" / "dom.html").read_text()
+    records = _warc_records((tmp_path / "cap" / "capture.wacz").read_bytes())
+    page = [b for h, b in records if h["WARC-Type"] == "response"
+            and h.get("WARC-Target-URI", "").endswith("/counter")]
+    assert page == served
+    assert any(h.get("WARC-Target-URI", "").endswith(f"/img/c-{token}.png") for h, _ in records)
+
+
+def test_lazy_images_are_recorded_only_when_scrolled_to(tmp_path: Path) -> None:
+    with serve() as site:
+        plain = capture(site.base + "/lazy", NODE, _opts(), folder=tmp_path / "a")
+        scrolled = capture(site.base + "/lazy", NODE, _opts(scroll=True), folder=tmp_path / "b")
+
+    def uris(cap_dir: Path) -> set[str]:
+        return {h.get("WARC-Target-URI", "") for h, _ in
+                _warc_records((cap_dir / "capture.wacz").read_bytes())}
+
+    native, scripted = site.base + "/img/lazy1.png", site.base + "/img/lazy2.png"
+    # an image a script loads when it scrolls into view is missing without --scroll
+    assert scripted not in uris(tmp_path / "a")
+    assert "scroll" not in [s["action"] for s in plain.manifest["steps"]]
+    # with it, both lazy images are recorded, and before the screenshot was taken
+    records = _warc_records((tmp_path / "b" / "capture.wacz").read_bytes())
+    when = {h.get("WARC-Target-URI"): h["WARC-Date"] for h, _ in records
+            if h["WARC-Type"] == "response"}
+    shot_at = next(s["at"] for s in scrolled.manifest["steps"] if s["action"] == "record")
+    assert when[native] < shot_at and when[scripted] < shot_at
+    scroll = next(s for s in scrolled.manifest["steps"] if s["action"] == "scroll")
+    assert scroll["reached_bottom"] is True
+
+
+def test_endless_feed_is_capped_and_labelled(tmp_path: Path) -> None:
+    with serve() as site:
+        cap = capture(site.base + "/feed", NODE, _opts(scroll=True, max_scroll_steps=5,
+                                                       settle_timeout=1.0),
+                      folder=tmp_path / "cap")
+    step = next(s for s in cap.manifest["steps"] if s["action"] == "scroll")
+    assert step["steps"] == 5 and step["reached_bottom"] is False
+    assert "truncated:scroll-limit" in cap.manifest["result"]["labels"]
+
+
+def test_request_limit_truncates_and_labels(tmp_path: Path) -> None:
+    with serve() as site:
+        cap = capture(site.base + "/many", NODE, _opts(max_requests=5), folder=tmp_path / "cap")
+    assert "truncated:request-limit" in cap.manifest["result"]["labels"]
+    assert cap.manifest["resources"]["responses"] == 5
+    assert len([b for b in cap.manifest["resources"]["blocked"]
+                if b["reason"] == "request limit reached"]) >= 25
+    assert verify_webcapture(_files(cap.files), [NODE.verifier()]).status == "pass"
+
+
+def test_http_error_page_is_captured_and_labelled(tmp_path: Path) -> None:
+    with serve() as site:
+        cap = capture(site.base + "/gone", NODE, _opts(), folder=tmp_path / "cap")
+    assert cap.manifest["result"]["http_status"] == 404
+    assert "http-error:404" in cap.manifest["result"]["labels"]
+    assert "no such page" in (tmp_path / "cap" / "text.txt").read_text()
+
+
+# --- HTTPS with a test CA ------------------------------------------------------------------
+
+
+def test_https_with_a_test_ca(tmp_path: Path) -> None:
+    ca = make_ca(tmp_path)
+    with serve(ca.ctx) as site:
+        with pytest.raises(CaptureRefused) as e:
+            capture(site.base + "/", NODE, _opts(), folder=tmp_path / "untrusted")
+        assert e.value.code == "tls-error" and "ERR_CERT_AUTHORITY_INVALID" in str(e.value)
+
+        trusted = capture(site.base + "/", NODE, _opts(trusted_spki=(ca.leaf_spki_b64,)),
+                          folder=tmp_path / "trusted")
+        ignored = capture(site.base + "/", NODE, _opts(ignore_tls_errors=True),
+                          folder=tmp_path / "ignored")
+    tls = trusted.manifest["result"]["tls"]
+    assert tls["subject"] == ca.subject_cn and tls["issuer"] == ca.issuer_cn
+    assert tls["protocol"].startswith("TLS 1.")
+    assert tls["valid_from"] and tls["valid_to"]
+    assert trusted.manifest["request"]["options"]["trusted_spki"] == [ca.leaf_spki_b64]
+    assert trusted.manifest["origins"][site.base]["tls"]["issuer"] == ca.issuer_cn
+    assert "tls-errors-ignored" not in trusted.manifest["result"]["labels"]
+    assert "tls-errors-ignored" in ignored.manifest["result"]["labels"]
+    assert ignored.manifest["request"]["options"]["ignore_tls_errors"] is True
+    _independent_tools(tmp_path, tmp_path / "trusted" / "capture.wacz")
+    assert verify_webcapture(_files(trusted.files), [NODE.verifier()]).status == "pass"
+
+
+# --- refusals ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "data:text/html,<h1>x</h1>",
+                                 "chrome://settings", "javascript:alert(1)",
+                                 "ftp://example.com/", "http://user:pw@example.com/",
+                                 "http:///nohost", "http://exa mple.com/"])
+def test_non_http_urls_are_refused(url: str, tmp_path: Path) -> None:
+    with pytest.raises(CaptureRefused) as e:
+        capture(url, NODE, _opts(), folder=tmp_path / "cap")
+    assert e.value.code == "bad-url"
+    assert not (tmp_path / "cap").exists()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "10.0.0.1", "192.168.1.1",
+                                  "169.254.169.254", "[::1]", "[fe80::1]", "100.64.0.1",
+                                  "[::ffff:127.0.0.1]"])
+def test_private_addresses_are_refused_unless_allowed(host: str, tmp_path: Path) -> None:
+    with pytest.raises(CaptureRefused) as e:
+        capture(f"http://{host}:9/", NODE, _opts(allow_private=False), folder=tmp_path / "c")
+    assert e.value.code == "private-address"
+
+
+def test_subresource_on_a_private_address_is_blocked(tmp_path: Path) -> None:
+    """A public page may not make the browser reach a private address either: with
+    loopback allowed only for the page itself, a redirect to it is refused."""
+    from evidence.ledger.capture.policy import Resolver
+
+    r = Resolver(allow_private=False)
+    with pytest.raises(CaptureRefused, match="private"):
+        r.check_addresses("internal.example", ["10.1.2.3"])
+    r.check_addresses("public.example", ["93.184.216.34"])
+
+
+def test_dns_failure_connection_refused_endless_redirect(tmp_path: Path) -> None:
+    with pytest.raises(CaptureRefused) as e:
+        capture("http://no-such-host.invalid/", NODE, _opts(), folder=tmp_path / "a")
+    assert e.value.code == "dns-failure"
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    with pytest.raises(CaptureRefused) as e:
+        capture(f"http://127.0.0.1:{port}/", NODE, _opts(), folder=tmp_path / "b")
+    assert e.value.code == "connection-refused"
+    with serve() as site, pytest.raises(CaptureRefused) as e:
+        capture(site.base + "/loop", NODE, _opts(), folder=tmp_path / "c")
+    assert e.value.code == "too-many-redirects"
+
+
+# --- the command -------------------------------------------------------------------------
+
+
+def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    for k in ("EVIDENCE_BLOB_STORE", "EVIDENCE_MAX_FILE_SIZE", "EVIDENCE_DB_URL",
+              "EVIDENCE_CAPTURE_KEY"):
+        env.pop(k, None)
+    p = subprocess.run([sys.executable, "-c", "from evidence.cli.main import main; main()",
+                        *args], env=env, capture_output=True, text=True, timeout=300)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{args} failed ({p.returncode}): {p.stdout} {p.stderr}")
+    return p
+
+
+def test_cli_captures_a_chinese_page_and_refuses_without_preserving(tmp_path: Path) -> None:
+    d = str(tmp_path / "data")
+    _cli("init", "--data-dir", d, "--origin", "capture.example/log", "--checkpoint-interval",
+         "0")
+    no_key = _cli("capture", "http://127.0.0.1:9/", "--case", "C-1", "--data-dir", d,
+                  check=False)
+    assert no_key.returncode != 0 and "evidence keygen" in no_key.stderr
+    _cli("keygen", "capture.example/node-1", "-o", str(Path(d) / "capture-node.key"))
+    with serve() as site:
+        p = _cli("capture", site.base + "/zh", "--case", "C-1", "--locale", "zh-CN",
+                 "--allow-private", "--viewport", "800x600", "--data-dir", d, "--json")
+        first = json.loads(p.stdout)
+        assert first["ok"] and first["final_url"] == site.base + "/zh"
+        assert first["http_status"] == 200
+        refused = _cli("capture", "file:///etc/passwd", site.base + "/zh", "--case", "C-1",
+                       "--data-dir", d, "--json", check=False)
+    assert refused.returncode == 1
+    lines = [json.loads(x) for x in refused.stdout.splitlines()]
+    assert [x["ok"] for x in lines] == [False, False]
+    assert [x["code"] for x in lines] == ["bad-url", "private-address"]
+    show = json.loads(_cli("show", first["evidence_id"], "--data-dir", d, "--json").stdout)
+    assert show["kind"] == "webcapture" if "kind" in show else True
+    from evidence.ledger.log import Ledger
+
+    led = Ledger.open(d, read_only=True)
+    try:
+        submitted = [e for e in led.entries() if e.type == "evidence.submitted"]
+    finally:
+        led.close()
+    assert len(submitted) == 1  # the refused URLs preserved nothing
+    from evidence.ledger.blobs import FilesystemBlobStore
+
+    store = FilesystemBlobStore(Path(d) / "blobs")
+    body = json.loads(submitted[0].data)["body"]
+    files = {f["name"]: store.open(f["sha256"]).read() for f in body["files"]}
+    assert "正品低价 名牌手袋" in files["text.txt"].decode("utf-8")
+    assert "侵权商品页面" in json.loads(files["capture-manifest.json"])["result"]["title"]
+    from evidence.verify.note import parse_verifier_key
+
+    key = parse_verifier_key(json.loads(files["capture-manifest.json"])["node"]["key"])
+    assert verify_webcapture(files, [key]).status == "pass"
+    import io
+
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(files["screenshot.png"]))
+    assert img.size[0] == 800
+    # CJK glyphs were rendered (not tofu boxes only): the heading area has dark pixels
+    assert img.convert("L").getextrema()[0] < 100
