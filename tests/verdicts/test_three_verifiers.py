@@ -45,6 +45,7 @@ pytestmark = pytest.mark.tsa
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "verify_bundle.py"
+ARTIFACTS = ROOT / "test-artifacts" / "verdicts"
 PAGE_URL = (ROOT / "evidence" / "api" / "static" / "verify" / "index.html").as_uri()
 CHROMIUM = os.environ.get("EVIDENCE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -401,8 +402,24 @@ def run(request: pytest.FixtureRequest, corpus: Corpus, v: Vector, verifier: str
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _forget_outcomes() -> Iterator[None]:
+def _outcomes_table() -> Iterator[None]:
+    """Leaves test-artifacts/verdicts/outcomes.txt: every vector's answer from each
+    verifier, for whoever has to find which one drifted."""
     yield
+    if _SEEN:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        rows = [f"{'vector':32} {'verifier':8} {'expected':28} got"]
+        for v in VECTORS:
+            want = f"{v.verdict}/{v.failed_check or '-'}"
+            for w in VERIFIERS:
+                o = _SEEN.get((v.name, w))
+                if o is not None:
+                    got = f"{o.verdict[:60]}/{o.failed_check or '-'}"
+                    mark = "" if (o.verdict, o.failed_check) == (v.verdict, v.failed_check) \
+                        else "   <-- DISAGREES"
+                    rows.append(f"{v.name:32} {w:8} {want:28} {got}"
+                                f" not_checked={list(o.not_checked)}{mark}")
+        (ARTIFACTS / "outcomes.txt").write_text("\n".join(rows) + "\n", "utf-8")
     _SEEN.clear()
 
 
