@@ -33,10 +33,12 @@ from evidence.cli.output import emit_json, fail
 from evidence.ledger.anchor import store
 from evidence.ledger.anchor.base import AnchorFailed
 from evidence.ledger.anchor.config import (
+    TSA_PRESETS,
     AnchorConfig,
     AnchorConfigError,
     RetryPolicy,
     add_tsa,
+    add_tsa_preset,
     add_witness,
     load_anchor_config,
     remove_source,
@@ -144,25 +146,48 @@ def tsa_group() -> None:
 
 
 @tsa_group.command("add")
-@click.argument("name")
-@click.argument("url")
-@click.option("--ca", "ca_files", multiple=True, required=True, metavar="PEM",
+@click.argument("name", required=False)
+@click.argument("url", required=False)
+@click.option("--preset", type=click.Choice(sorted(TSA_PRESETS)),
+              help="A well-known public TSA: its URL, checked against the roots it is known "
+                   "to chain to in Mozilla's root store (certifi); the trust file then says "
+                   "#@ tsa-store mozilla. Confirm with a first `evidence anchor`.")
+@click.option("--ca", "ca_files", multiple=True, metavar="PEM",
               type=click.Path(dir_okay=False, exists=True),
               help="The TSA's trusted root CA certificate(s), PEM; copied into the data "
-                   "directory and pinned. Repeat for several.")
+                   "directory and pinned. Repeat for several. Required without --preset.")
 @click.option("--policy", metavar="OID", help="Require tokens issued under this TSA policy.")
 @_timeout_option
 @_data_dir_option
 @_json_option
-def tsa_add(name: str, url: str, ca_files: tuple[str, ...], policy: str | None, timeout: float,
-            data_dir: str | None, as_json: bool) -> None:
-    """Add the TSA NAME at URL."""
+def tsa_add(name: str | None, url: str | None, preset: str | None, ca_files: tuple[str, ...],
+            policy: str | None, timeout: float, data_dir: str | None, as_json: bool) -> None:
+    """Add the TSA NAME at URL (--ca ROOT.pem), or a public one: --preset NAME [NAME].
+
+    \b
+    Presets (roots as far as known; the operator confirms):
+    """
     cfg = _config(data_dir, as_json)
     try:
-        cfg = add_tsa(cfg, name, url, list(ca_files), policy=policy, timeout=timeout)
+        if preset:
+            cfg = add_tsa_preset(cfg, preset, name=name, url=url, ca_files=list(ca_files),
+                                 policy=policy, timeout=timeout)
+            name = name or preset
+            url = cfg.tsas[-1].url
+        else:
+            if not name or not url:
+                raise click.UsageError("give NAME and URL (or --preset NAME)")
+            if not ca_files:
+                raise click.UsageError("give the TSA's trusted root CA with --ca PEM (or use "
+                                       "--preset for a well-known public TSA)")
+            cfg = add_tsa(cfg, name, url, list(ca_files), policy=policy, timeout=timeout)
     except AnchorConfigError as e:
         fail(str(e), as_json=as_json)
     _done(cfg, as_json, f"TSA {name} added ({url})")
+
+
+tsa_add.help = (tsa_add.help or "") + "".join(
+    f"\n  {k:<11}{p.url}  ->  {', '.join(p.roots)}" for k, p in sorted(TSA_PRESETS.items()))
 
 
 @anchor_group.group("witness")

@@ -125,8 +125,17 @@ def serve_cmd(host: str, port: int, workers: int, blob_store: str | None,
     except SettingsError as e:
         fail(str(e), as_json=as_json)
     # fail fast, with a readable message, before uvicorn starts workers
+    # and the trust file's fingerprint, which the operator states in filings
+    from evidence.ledger.anchor.config import load_anchor_config, trust_policy
+    from evidence.ledger.config import resolve_data_dir
+
     try:
-        Ledger.open(data_dir, db_url).close()
+        led = Ledger.open(data_dir, db_url)
+        try:
+            where = led.config.data_dir if led.config else resolve_data_dir(data_dir)
+            trust_sha256 = trust_policy(load_anchor_config(where), led.verifier).fingerprint
+        finally:
+            led.close()
     except (LedgerError, KeyFileError) as e:
         fail(str(e), as_json=as_json)
     os.environ[ENV] = settings.to_env()
@@ -135,6 +144,8 @@ def serve_cmd(host: str, port: int, workers: int, blob_store: str | None,
         body_timeout=body_timeout, max_connections=max_connections,
         max_connections_per_ip=max_connections_per_ip).to_env()
     click.echo(f"serving on http://{host}:{port} ({workers} worker(s))", err=True)
+    click.echo(f"trust file: http://{host}:{port}/v1/log/trust sha256 {trust_sha256}",
+               err=True)
     uvicorn.run("evidence.api.app:app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level=log_level, access_log=access_log,
                 proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips,

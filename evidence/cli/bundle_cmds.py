@@ -376,7 +376,9 @@ def verify_cmd(path: str | None, bundle_path: str | None, sha256_hex: str | None
             out["match"] = find_file(report, sha256_hex)
         emit_json(out)
     else:
-        _print_report(report, langs=["en", "zh"] if lang == "both" else [lang], tz=tz,
-                      compared=compare)
-        click.echo(f"trust file SHA-256 / 信任文件 SHA-256: {policy.fingerprint}")
+        langs = ["en", "zh"] if lang == "both" else [lang]
+        _print_report(report, langs=langs, tz=tz, compared=compare)
+        for la in langs:
+            click.echo(f"{'信任文件 SHA-256：' if la == 'zh' else 'Trust file SHA-256:'}\n"
+                       f"  {policy.fingerprint}")
     sys.exit(EXIT[report.verdict])

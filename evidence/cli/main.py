@@ -27,6 +27,7 @@ def _register() -> None:
         notes,
         receipts_cmds,
         trust_cmds,
+        trust_cmds,
         witness,
     )
 

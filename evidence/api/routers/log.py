@@ -8,7 +8,7 @@ import base64
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -220,3 +220,33 @@ def lookup(svc: Svc,
                     time=r.time, purged=r.purged_seq is not None,
                     checkpoint_size=cp.size if cp is not None and cp.size > r.seq else None)
         for r in rows])
+
+
+def trust_file(svc: Services) -> bytes:
+    """The trust file a court pins (docs/verdict.md section 3), built as `evidence trust
+    export` builds it: the same bytes, so the same fingerprint."""
+    from evidence.ledger.anchor.config import load_anchor_config, trust_policy
+    from evidence.ledger.config import resolve_data_dir
+
+    led = svc.ledger
+    data_dir = led.config.data_dir if led.config else resolve_data_dir(svc.settings.data_dir)
+    return trust_policy(load_anchor_config(data_dir), led.verifier).raw or b""
+
+
+@router.get("/v1/log/trust", response_class=Response,
+            responses={200: {"content": {TEXT: {"schema": {"type": "string"}}},
+                             "description": "the trust file (C2SP tlog-policy with "
+                                            "evidence extensions); ETag is its SHA-256"},
+                       304: {"description": "unchanged (If-None-Match)"}})
+def log_trust(svc: Svc, if_none_match: Annotated[str | None, Header()] = None) -> Response:
+    """The trust file for this log: what a court pins to verify its bundles. Its SHA-256
+    (the ETag, and what `evidence serve` prints at start) is what the operator states in
+    filings; a verifier given `--trust-sha256` refuses any other file."""
+    import hashlib
+
+    data = trust_file(svc)
+    etag = f'"{hashlib.sha256(data).hexdigest()}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if if_none_match and etag in [t.strip() for t in if_none_match.split(",")]:
+        return Response(status_code=304, headers=headers)
+    return Response(data, media_type=TEXT, headers=headers)

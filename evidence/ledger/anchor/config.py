@@ -21,6 +21,10 @@
   unless absolute. ``evidence anchor tsa add --ca FILE`` copies the given file(s) into
   ``<data-dir>/anchor-ca/<name>.pem``, so that the pin cannot change behind the operator's back.
 - ``policy``: the TSA policy OID the tokens must carry (null: any).
+- ``preset``: a well-known public TSA added with ``evidence anchor tsa add --preset NAME``
+  (:data:`TSA_PRESETS`): its tokens are checked against the roots the preset names, taken
+  from Mozilla's root store as shipped by ``certifi`` (the trust file then says
+  ``#@ tsa-store mozilla``); ``ca`` may then be empty.
 - ``key``: the witness's pinned verifier key (c2sp tlog-cosignature/v1, type 0x04).
 - ``witness_quorum``: how many configured witnesses must cosign a checkpoint for it to count
   as witnessed (``evidence status`` reports the newest checkpoint that has it).
@@ -42,6 +46,7 @@ import json
 import os
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -50,21 +55,26 @@ from cryptography import x509
 
 from evidence.ledger.errors import LedgerError
 from evidence.verify.errors import MalformedInput
-from evidence.verify.note import ALG_COSIGNATURE_V1, parse_verifier_key
+from evidence.verify.note import ALG_COSIGNATURE_V1, Verifier, parse_verifier_key
+from evidence.verify.trust import Group, LogKey, TrustPolicy, TsaRoot, Witness, parse_trust
 
 __all__ = [
     "ANCHORS_FILE",
     "CA_DIR",
+    "TSA_PRESETS",
     "AnchorConfig",
     "AnchorConfigError",
     "RetryPolicy",
+    "TsaPreset",
     "TsaSource",
     "WitnessSource",
     "add_tsa",
+    "add_tsa_preset",
     "add_witness",
     "load_anchor_config",
     "remove_source",
     "save_anchor_config",
+    "trust_policy",
 ]
 
 ANCHORS_FILE = "anchors.json"
@@ -97,12 +107,80 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class TsaPreset:
+    """A well-known public TSA: its URL and the Mozilla-store roots (by subject common
+    name) its chain is known to end at. "Known" is as far as this project knows at the
+    time of writing: the operator confirms, with a first ``evidence anchor``, that the
+    TSA's tokens verify (a token that does not is refused, never stored)."""
+
+    url: str
+    roots: tuple[str, ...]
+    note: str
+    mozilla: bool = True
+    """False: the root is not in Mozilla's store; the operator must pin it with --ca."""
+
+
+TSA_PRESETS: dict[str, TsaPreset] = {
+    "digicert": TsaPreset("http://timestamp.digicert.com", ("DigiCert Trusted Root G4",),
+                          "DigiCert Timestamp signer, under DigiCert Trusted G4 RSA4096 SHA256 "
+                          "TimeStamping CA"),
+    "sectigo": TsaPreset("http://timestamp.sectigo.com", (
+        "USERTrust RSA Certification Authority", "USERTrust ECC Certification Authority"),
+        "Sectigo Public Time Stamping Root R46 (cross-signed by USERTrust RSA); if the tokens "
+        "do not carry the cross-certificate, pin Sectigo's time-stamping root with --ca"),
+    "globalsign": TsaPreset("http://timestamp.globalsign.com/tsa/r6advanced1",
+                            ("GlobalSign",), "GlobalSign Root CA - R6 (AATL time-stamping)"),
+    "sslcom": TsaPreset("http://ts.ssl.com", ("SSL.com Root Certification Authority RSA",
+                                              "SSL.com Root Certification Authority ECC"),
+                        "SSL.com Timestamping Issuing CA under the SSL.com root"),
+    "certum": TsaPreset("http://time.certum.pl", ("Certum Trusted Network CA",
+                                                  "Certum Trusted Root CA"),
+                        "Certum (Asseco Data Systems) time-stamping"),
+    "freetsa": TsaPreset("https://freetsa.org/tsr", ("FreeTSA.org root CA",),
+                         "FreeTSA's own root, not in Mozilla's store: download cacert.pem from "
+                         "freetsa.org, check its fingerprint out of band, give it with --ca",
+                         mozilla=False),
+}
+
+
+def _mozilla_pems() -> list[bytes]:
+    try:
+        import certifi
+    except ImportError:
+        raise AnchorConfigError("a TSA preset uses Mozilla's root store, as shipped by the "
+                                "certifi package: install certifi") from None
+    try:
+        data = Path(certifi.where()).read_bytes()
+    except OSError as e:
+        raise AnchorConfigError(f"cannot read certifi's root store: {e}") from None
+    import warnings
+
+    with warnings.catch_warnings():  # a few old roots have non-positive serial numbers
+        warnings.simplefilter("ignore")
+        certs = x509.load_pem_x509_certificates(data)
+    return [c.public_bytes(_pem()) for c in certs]
+
+
+def _common_name(pem: bytes) -> str:
+    import warnings
+
+    from cryptography.x509.oid import NameOID
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cert = x509.load_pem_x509_certificate(pem)
+    cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(cn[0].value) if cn else ""
+
+
+@dataclass(frozen=True)
 class TsaSource:
     name: str
     url: str
     ca: tuple[str, ...]
     policy: str | None = None
     timeout: float = DEFAULT_TIMEOUT
+    preset: str | None = None
 
     kind = "tsa"
 
@@ -110,14 +188,27 @@ class TsaSource:
         return [p if (p := Path(c).expanduser()).is_absolute() else data_dir / p for c in self.ca]
 
     def ca_pems(self, data_dir: Path) -> list[bytes]:
-        """The pinned CA PEM bytes (raises :class:`AnchorConfigError` if one is unreadable)."""
+        """The pinned CA PEM bytes (raises :class:`AnchorConfigError` if one is unreadable):
+        the files given with --ca, and for a preset the Mozilla-store roots it names (only
+        those: a token from this TSA must end at one of them)."""
         out = []
         for p in self.ca_paths(data_dir):
             try:
                 out.append(p.read_bytes())
             except OSError as e:
                 raise AnchorConfigError(f"TSA {self.name}: cannot read CA file {p}: {e}") from None
+        out += self.store_pems()
+        if not out:
+            raise AnchorConfigError(f"TSA {self.name}: none of the roots of preset "
+                                    f"{self.preset} is in this machine's certifi store")
         return out
+
+    def store_pems(self) -> list[bytes]:
+        """The Mozilla-store roots of this TSA's preset (none for a TSA pinned by file)."""
+        preset = TSA_PRESETS.get(self.preset or "")
+        if preset is None or not preset.mozilla:
+            return []
+        return [p for p in _mozilla_pems() if _common_name(p) in preset.roots]
 
 
 @dataclass(frozen=True)
@@ -151,7 +242,8 @@ class AnchorConfig:
     def to_json(self) -> dict[str, Any]:
         return {
             "tsas": [{"name": t.name, "url": t.url, "ca": list(t.ca), "policy": t.policy,
-                      "timeout": t.timeout} for t in self.tsas],
+                      "timeout": t.timeout, **({"preset": t.preset} if t.preset else {})}
+                     for t in self.tsas],
             "witnesses": [{"name": w.name, "url": w.url, "key": w.key, "timeout": w.timeout}
                           for w in self.witnesses],
             "witness_quorum": self.witness_quorum,
@@ -172,7 +264,10 @@ class AnchorConfig:
         for t in self.tsas:
             _check_url(t.name, t.url)
             _check_timeout(t.name, t.timeout)
-            if not t.ca:
+            if t.preset is not None and t.preset not in TSA_PRESETS:
+                raise AnchorConfigError(f"TSA {t.name}: unknown preset {t.preset!r} (known: "
+                                        f"{', '.join(TSA_PRESETS)})")
+            if not t.ca and not (t.preset and TSA_PRESETS[t.preset].mozilla):
                 raise AnchorConfigError(f"TSA {t.name}: no trusted CA (ca) given")
             if t.policy is not None and not _OID.match(t.policy):
                 raise AnchorConfigError(f"TSA {t.name}: policy {t.policy!r} is not a dotted OID")
@@ -236,7 +331,8 @@ def load_anchor_config(data_dir: str | os.PathLike[str]) -> AnchorConfig:
     try:
         tsas = tuple(TsaSource(name=t["name"], url=t["url"], ca=_str_tuple(t["ca"]),
                                policy=t.get("policy"),
-                               timeout=float(t.get("timeout", DEFAULT_TIMEOUT)))
+                               timeout=float(t.get("timeout", DEFAULT_TIMEOUT)),
+                               preset=t.get("preset"))
                      for t in doc.get("tsas", []))
         witnesses = tuple(WitnessSource(name=w["name"], url=w["url"], key=w["key"],
                                         timeout=float(w.get("timeout", DEFAULT_TIMEOUT)))
@@ -307,6 +403,81 @@ def add_tsa(cfg: AnchorConfig, name: str, url: str, ca_files: list[str | os.Path
     (cfg.data_dir / rel).write_bytes(pem)
     save_anchor_config(new)
     return new
+
+
+def add_tsa_preset(cfg: AnchorConfig, preset: str, *, name: str | None = None,
+                   url: str | None = None, ca_files: Sequence[str | os.PathLike[str]] = (),
+                   policy: str | None = None, timeout: float = DEFAULT_TIMEOUT
+                   ) -> AnchorConfig:
+    """Add a well-known public TSA (:data:`TSA_PRESETS`): its URL, checked against the
+    Mozilla-store roots it is known to chain to (plus any --ca given)."""
+    p = TSA_PRESETS.get(preset)
+    if p is None:
+        raise AnchorConfigError(f"unknown TSA preset {preset!r} (known: "
+                                f"{', '.join(TSA_PRESETS)})")
+    name = name or preset
+    if name in cfg.source_names:
+        raise AnchorConfigError(f"a source named {name!r} is already configured")
+    if not p.mozilla and not ca_files:
+        raise AnchorConfigError(f"preset {preset}: {p.note}")
+    rel: tuple[str, ...] = ()
+    pem = b""
+    if ca_files:
+        pem = b"".join(_read_ca_pem(Path(f)) for f in ca_files)
+        rel = (str(Path(CA_DIR) / f"{name}.pem"),)
+    src = TsaSource(name, url or p.url, rel, policy, timeout, preset)
+    if p.mozilla and not src.store_pems():
+        raise AnchorConfigError(f"preset {preset}: none of its roots ({', '.join(p.roots)}) "
+                                "is in this machine's certifi store; pin the root with --ca")
+    new = replace(cfg, tsas=(*cfg.tsas, src))
+    new.validate()
+    if pem:
+        (cfg.data_dir / CA_DIR).mkdir(parents=True, exist_ok=True)
+        (cfg.data_dir / rel[0]).write_bytes(pem)
+    save_anchor_config(new)
+    return new
+
+
+def trust_policy(cfg: AnchorConfig, log_key: Verifier, *, log_url: str | None = None
+                 ) -> TrustPolicy:
+    """The trust file a court pins for this log (docs/verdict.md section 3): the log key,
+    the configured witnesses and their quorum, each TSA's pinned root(s) and, when a preset
+    TSA relies on Mozilla's store, ``#@ tsa-store mozilla`` (its roots are also written
+    as ``#@ tsa`` lines, so that verifiers without that store can check its tokens)."""
+    witnesses = tuple(Witness(w.name, _witness_key(w.name, w.key), w.url)
+                      for w in cfg.witnesses)
+    groups: tuple[Group, ...] = ()
+    quorum = None
+    if witnesses and cfg.witness_quorum > 0:
+        gname = next(n for n in ("witnesses", *(f"witnesses-{i}" for i in range(1, 99)))
+                     if n not in {w.name for w in witnesses})
+        groups = (Group(gname, str(cfg.witness_quorum), tuple(w.name for w in witnesses)),)
+        quorum = gname
+    tsas: list[TsaRoot] = []
+    for t in cfg.tsas:
+        ders: list[bytes] = []
+        for pem in t.ca_pems(cfg.data_dir):
+            try:
+                certs = x509.load_pem_x509_certificates(pem)
+            except ValueError as e:
+                raise AnchorConfigError(f"TSA {t.name}: a pinned CA is not PEM: {e}") from None
+            ders += [c.public_bytes(_der()) for c in certs]
+        for der in ders:
+            if all(r.der != der for r in tsas):
+                n = sum(1 for r in tsas if r.name == t.name or r.name.startswith(t.name + "-"))
+                tsas.append(TsaRoot(t.name if n == 0 else f"{t.name}-{n + 1}", der))
+    policy = TrustPolicy(logs=(LogKey(log_key, log_url),), witnesses=witnesses, groups=groups,
+                         quorum=quorum, tsas=tuple(tsas),
+                         tsa_store_mozilla=any(t.preset and TSA_PRESETS[t.preset].mozilla
+                                               for t in cfg.tsas))
+    text = policy.to_text(comment=f"evidence trust policy for {log_key.name}")
+    return parse_trust(text.encode())  # the court's parser: what it reads is what we wrote
+
+
+def _der():  # type: ignore[no-untyped-def]
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return Encoding.DER
 
 
 def add_witness(cfg: AnchorConfig, name: str, url: str, key: str, *,

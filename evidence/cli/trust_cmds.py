@@ -1,0 +1,71 @@
+"""``evidence trust export``: the trust file a court pins (docs/verdict.md section 3).
+
+The operator writes it from what the service itself trusts (the log key, the configured
+witnesses and their quorum, each TSA's pinned roots), states its SHA-256 in filings,
+and gives it to the court; ``evidence serve`` publishes the same bytes at
+``GET /v1/log/trust``. The file carries no export time, so the same configuration always
+has the same fingerprint.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from evidence.cli.ledger_cmds import _open, _where
+from evidence.cli.main import cli
+from evidence.cli.output import emit_json, fail
+
+
+@cli.group("trust")
+def trust_group() -> None:
+    """The trust file a court pins: log key, witnesses, quorum, TSA roots."""
+
+
+@trust_group.command("export")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write the trust file here (default: standard output).")
+@click.option("--log-url", metavar="URL", help="The log's public URL, written on its "
+              "'log' line (optional; verifiers work offline without it).")
+@_where
+def trust_export(output: str | None, log_url: str | None, data_dir: str | None,
+                 db_url: str | None, as_json: bool) -> None:
+    """Write the trust file for this ledger and print its SHA-256 on stderr.
+
+    \b
+    evidence trust export -o trust.txt
+    evidence verify bundle.zip --trust trust.txt --trust-sha256 <the printed SHA-256>
+    """
+    from evidence.ledger.anchor.config import (
+        AnchorConfigError,
+        load_anchor_config,
+        trust_policy,
+    )
+
+    with _open(data_dir, db_url, as_json, read_only=True) as led:
+        log_key = led.verifier
+        where = led.config.data_dir if led.config else Path(data_dir or ".")
+    try:
+        policy = trust_policy(load_anchor_config(where), log_key, log_url=log_url)
+    except AnchorConfigError as e:
+        fail(str(e), as_json=as_json)
+    data = policy.raw or b""
+    if output:
+        tmp = Path(output).with_name(Path(output).name + ".tmp")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, output)
+        except OSError as e:
+            fail(f"cannot write {output}: {e.strerror}", as_json=as_json)
+    if as_json:
+        emit_json({"ok": True, "sha256": policy.fingerprint, "path": output,
+                   **({} if output else {"text": data.decode()})})
+        return
+    if not output:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    click.echo(f"trust file{' ' + output if output else ''}: sha256 {policy.fingerprint}",
+               err=True)
