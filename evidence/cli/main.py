@@ -27,7 +27,6 @@ def _register() -> None:
         notes,
         receipts_cmds,
         trust_cmds,
-        trust_cmds,
         witness,
     )
 
