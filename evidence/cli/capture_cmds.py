@@ -9,6 +9,7 @@ in the trust file as ``#@ capture-node <name> <vkey>``.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shutil
 import sys
@@ -50,6 +51,9 @@ def _viewport(text: str, as_json: bool) -> tuple[int, int]:
 @click.option("--locale", metavar="LOCALE", help="Browser locale, e.g. zh-CN.")
 @click.option("--allow-private", is_flag=True,
               help="Operator only: allow loopback, private and link-local addresses.")
+@click.option("--allow-network", "allow_networks", multiple=True, metavar="CIDR",
+              help="Operator only: allow this non-public network, e.g. 10.1.0.0/16 "
+                   "(repeatable).")
 @click.option("--ignore-tls-errors", is_flag=True,
               help="Capture a page whose TLS certificate is invalid (stated in the manifest).")
 @click.option("--trust-spki", "trust_spki", multiple=True, metavar="BASE64",
@@ -73,7 +77,8 @@ def _viewport(text: str, as_json: bool) -> tuple[int, int]:
 @_where
 def capture_cmd(urls: tuple[str, ...], case: str, title: str | None, wait_for: str | None,
                 wait: float | None, scroll: bool, video: bool, viewport: str,
-                locale: str | None, allow_private: bool, ignore_tls_errors: bool,
+                locale: str | None, allow_private: bool, allow_networks: tuple[str, ...],
+                ignore_tls_errors: bool,
                 trust_spki: tuple[str, ...], max_bytes: int, max_requests: int,
                 timeout: float, capture_key: Path | None, chromium: str,
                 principal: str | None, data_dir: str | None, db_url: str | None,
@@ -103,9 +108,15 @@ def capture_cmd(urls: tuple[str, ...], case: str, title: str | None, wait_for: s
         signer = read_private_key(key_path)
     except KeyFileError as e:
         fail(str(e), as_json=as_json)
+    for n in allow_networks:
+        try:
+            ipaddress.ip_network(n, strict=False)
+        except ValueError:
+            fail(f"--allow-network {n!r} is not an IP network (CIDR)", as_json=as_json)
     opts = Options(wait_for=wait_for, wait=wait, scroll=scroll, video=video,
                    viewport=_viewport(viewport, as_json), locale=locale,
-                   allow_private=allow_private, ignore_tls_errors=ignore_tls_errors,
+                   allow_private=allow_private, allowed_networks=allow_networks,
+                   ignore_tls_errors=ignore_tls_errors,
                    trusted_spki=tuple(trust_spki), max_bytes=max_bytes,
                    max_requests=max_requests, timeout=timeout, chromium=chromium)
     intake = _intake(data_dir, db_url, blob_store, max_file_size, as_json)

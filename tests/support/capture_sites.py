@@ -53,6 +53,7 @@ ZH = ("<!doctype html><html lang=zh-CN><head><meta charset=utf-8><title>侵权�
 @dataclass
 class Site:
     base: str
+    other: str = ""  # another site's base, for redirects and embeds across origins
     served: list[tuple[str, int, bytes]] = field(default_factory=list)  # path, status, body
 
 
@@ -105,6 +106,11 @@ class _Handler(BaseHTTPRequestHandler):
             imgs = "".join(f"<img src='/img/m{i}.png'>" for i in range(30))
             self._send(200, f"<html><head><title>many</title></head><body>{imgs}</body></html>"
                             .encode())
+        elif p == "/to-other":
+            self._send(302, b"", extra={"Location": self.site.other + "/"})
+        elif p == "/embeds-other":
+            self._send(200, f"<html><head><title>embeds</title></head><body><p>page</p>"
+                            f"<img src='{self.site.other}/img/x.png'></body></html>".encode())
         elif p == "/favicon.ico":
             self._send(404, b"")
         else:
@@ -113,13 +119,13 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serve(tls: ssl.SSLContext | None = None) -> Iterator[Site]:
+def serve(tls: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> Iterator[Site]:
     site = Site("")
     handler = type("H", (_Handler,), {"site": site})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd = ThreadingHTTPServer((host, 0), handler)
     if tls is not None:
         httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
-    site.base = f"{'https' if tls else 'http'}://127.0.0.1:{httpd.server_address[1]}"
+    site.base = f"{'https' if tls else 'http'}://{host}:{httpd.server_address[1]}"
     t = threading.Thread(target=httpd.serve_forever, daemon=True)
     t.start()
     try:

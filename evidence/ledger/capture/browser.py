@@ -64,6 +64,7 @@ class Options:
     viewport: tuple[int, int] = (1280, 800)
     locale: str | None = None
     allow_private: bool = False
+    allowed_networks: tuple[str, ...] = ()  # e.g. ("10.0.0.0/8",): allowed though private
     ignore_tls_errors: bool = False
     trusted_spki: tuple[str, ...] = ()  # base64 SHA-256 SPKI hashes Chromium should accept
     max_bytes: int = 50 * 1024 * 1024
@@ -77,6 +78,7 @@ class Options:
         return {"wait_for": self.wait_for, "wait": self.wait, "scroll": self.scroll,
                 "video": self.video, "viewport": f"{self.viewport[0]}x{self.viewport[1]}",
                 "locale": self.locale, "allow_private": self.allow_private,
+                "allowed_networks": list(self.allowed_networks),
                 "ignore_tls_errors": self.ignore_tls_errors,
                 "trusted_spki": list(self.trusted_spki),
                 "limits": {"max_bytes": self.max_bytes, "max_requests": self.max_requests,
@@ -218,7 +220,7 @@ async def visit(url: str, opts: Options, out: Path, resolver: Resolver) -> Visit
         except PlaywrightError as e:
             failed.append({"url": response.url, "reason": f"response not recorded: {e.message}"})
             return
-        if ex.server_ip and not opts.allow_private:
+        if ex.server_ip:
             try:
                 resolver.check_addresses(urllib.parse.urlsplit(ex.url).hostname or "",
                                          [ex.server_ip])

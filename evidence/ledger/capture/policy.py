@@ -76,7 +76,14 @@ class Resolver:
     so the record shows exactly what the capture node's resolver said."""
 
     allow_private: bool = False
+    allowed_networks: tuple[str, ...] = ()  # non-public networks the operator allows
     answers: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    def allowed(self, addr: str) -> bool:
+        if self.allow_private or is_public(addr):
+            return True
+        ip = ipaddress.ip_address(addr.split("%", 1)[0])
+        return any(ip in ipaddress.ip_network(n, strict=False) for n in self.allowed_networks)
 
     def resolve(self, host: str, port: int) -> list[str]:
         host = host.lower().strip("[]")
@@ -106,9 +113,7 @@ class Resolver:
         return addrs
 
     def check_addresses(self, host: str, addrs: list[str]) -> None:
-        if self.allow_private:
-            return
-        bad = [a for a in addrs if not is_public(a)]
+        bad = [a for a in addrs if not self.allowed(a)]
         if bad:
             raise CaptureRefused(
                 "private-address",

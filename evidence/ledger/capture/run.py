@@ -63,7 +63,8 @@ def capture(url: str, signer: Signer, opts: Options | None = None, *,
     if signer.alg != ALG_ED25519:
         raise ValueError("a capture-node key must be a plain Ed25519 key (not a witness key)")
     parts = check_url(url)
-    resolver = Resolver(allow_private=opts.allow_private)
+    resolver = Resolver(allow_private=opts.allow_private,
+                        allowed_networks=tuple(opts.allowed_networks))
     try:
         resolver.check(parts.hostname or "", parts.port or (443 if parts.scheme == "https"
                                                              else 80))
