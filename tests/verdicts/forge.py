@@ -324,3 +324,43 @@ def deflate_all(bundle: bytes) -> bytes:
 
 def manifest_of(bundle: bytes) -> dict:
     return _manifest(members(bundle))
+
+
+# --- every element of a token, for the sweep ---------------------------------------------
+
+
+def _elements(der: bytes, t: Tlv, path: str, descend: set[int]) -> list[tuple[str, Tlv]]:
+    out = [(path, t)]
+    if t.tag & 0x20:
+        for i, c in enumerate(children(der, t)):
+            out += _elements(der, c, f"{path}.{i}", descend)
+    elif t.start in descend:  # the eContent OCTET STRING: TSTInfo inside
+        out += _elements(der, read_tlv(der, t.body), f"{path}.tstinfo", descend)
+    return out
+
+
+def _region_of(r: TokenRegions, pos: int) -> str:
+    for name, t in (("signature", r.signature), ("signed-attrs", r.signed_attrs),
+                    ("certificate", r.signer_cert), ("tst-info", r.tst_info)):
+        if t.start <= pos < t.end:
+            return name
+    return "cms"
+
+
+def token_positions(der: bytes) -> list[tuple[str, int]]:
+    """One changed byte per place a verifier could overlook: the tag of every DER element
+    of the token (TSTInfo included) and the first and last content byte of every primitive
+    one. Labels say where (``signed-attrs 0.1.0.4.0.3.1``: the region, then the path of
+    child indexes from the ContentInfo)."""
+    r = token_regions(der)
+    descend = {t.start for _, t in _elements(der, read_tlv(der, 0), "0", set())
+               if t.tag == TAG_OCTET_STRING and t.body == r.tst_info.start}
+    seen: dict[int, str] = {}
+    for path, t in _elements(der, read_tlv(der, 0), "0", descend):
+        spots = [t.start]
+        if not t.tag & 0x20 and t.length:
+            spots += [t.body, t.end - 1]
+        for pos in spots:
+            seen.setdefault(pos, f"{_region_of(r, pos)} {path}"
+                            f" {'tag' if pos == t.start else 'content'}@{pos}")
+    return sorted(((label, pos) for pos, label in seen.items()), key=lambda x: x[1])

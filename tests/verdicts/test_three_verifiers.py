@@ -503,3 +503,85 @@ def test_regions_are_found_by_parsing(corpus: Corpus) -> None:
         pos = next(i for i, (x, y) in enumerate(zip(token, forged, strict=True)) if x != y)
         assert inside.body <= pos < inside.end, region
     assert F.gen_time(F.flip_region(token, "gen-time")) != F.gen_time(token)
+
+
+# --- the sweep: one byte changed in every element of the token ---------------------------
+
+#: runs a verifier's own command-line entry point in one process for many bundles (argv as
+#: one JSON line in, {"rc", "stdout", "stderr"} as one JSON line out): the same code path
+#: as the command, without paying an interpreter start per bundle
+DRIVER = r'''
+import contextlib, importlib, importlib.util, io, json, sys
+kind, target = sys.argv[1], sys.argv[2]
+if kind == "module":
+    name, _, func = target.partition(":")
+    entry = getattr(importlib.import_module(name), func)
+else:
+    spec = importlib.util.spec_from_file_location("verify_bundle_script", target)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    entry = mod.main
+for line in sys.stdin:
+    out, err = io.StringIO(), io.StringIO()
+    sys.argv = [target, *json.loads(line)]
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = entry()
+        except SystemExit as e:
+            rc = e.code
+    sys.__stdout__.write(json.dumps({"rc": rc, "stdout": out.getvalue(),
+                                     "stderr": err.getvalue()}) + "\n")
+    sys.__stdout__.flush()
+'''
+
+
+def run_driver(python: Path, args: list[str], argvs: list[list[str]], cwd: Path) -> list[Outcome]:
+    driver = cwd / "driver.py"
+    driver.write_text(DRIVER, "utf-8")
+    p = subprocess.run([str(python), "-I", str(driver), *args],
+                       input="".join(json.dumps(a) + "\n" for a in argvs), capture_output=True,
+                       text=True, cwd=cwd, timeout=1800)
+    lines = p.stdout.splitlines()
+    assert len(lines) == len(argvs), f"driver stopped after {len(lines)}: {p.stderr[-3000:]}"
+    outs = []
+    for line in lines:
+        r = json.loads(line)
+        outs.append(outcome_of(_json_line(r["stdout"]), r["rc"],
+                               f"exit {r['rc']}; stderr: {r['stderr'][-1500:]}"))
+    return outs
+
+
+@pytest.mark.slow
+def test_every_token_element(corpus: Corpus, bare_python: Path,
+                             page_runner: PageRunner) -> None:
+    """A byte changed in each DER element of the good token (tag; first and last content
+    byte), manifest rewritten to match: every verifier says ``failed`` at ``timestamps``,
+    never ``verified``, and all three agree. Lists every place where one does not."""
+    good = corpus.bundles["good"].read_bytes()
+    token = members(good)["timestamps/0.tst"]
+    sweep = corpus.dir / "sweep"
+    sweep.mkdir(exist_ok=True)
+    cases = []
+    for label, pos in F.token_positions(token):
+        p = sweep / f"{pos}.zip"
+        p.write_bytes(F.with_members(good, {"timestamps/0.tst": F.flip(token, pos)}))
+        cases.append((label, p))
+    argvs = [["verify", str(p), "--trust", str(corpus.trust["full"]), "--json"]
+             for _, p in cases]
+    got = {
+        "package": run_driver(Path(sys.executable), ["module", "evidence.cli.main:main"],
+                              argvs, sweep),
+        "script": run_driver(bare_python, ["file", str(SCRIPT)], [a[1:] for a in argvs],
+                             sweep),
+        "page": [page_runner.verify(p, corpus.trust["full"], None) for _, p in cases],
+    }
+    wrong = []
+    for i, (label, _) in enumerate(cases):
+        keys = {w: got[w][i].key for w in VERIFIERS}
+        if set(keys.values()) != {("failed", "timestamps")}:
+            wrong.append(f"{label}: " + ", ".join(f"{w}={k[0][:80]}/{k[1]}"
+                                                  for w, k in keys.items()))
+    (ARTIFACTS / "token-sweep.txt").parent.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "token-sweep.txt").write_text("\n".join(wrong) + "\n", "utf-8")
+    assert not wrong, f"{len(wrong)} of {len(cases)} changed bytes:\n" + "\n".join(wrong)
