@@ -1,9 +1,12 @@
 """The judges' verification page (issue 8), in a real browser: Debian's chromium driven
 headless by Playwright for Python.
 
-- Shared verdict vectors (tests/vectors_shared/verify_page.json) go through the Python
-  verifier AND through the page, opened from file://: same overall verdict, same named
-  checks with the same pass/fail/required, in the same order.
+- Verdict vectors (tests/vectors_shared/verify_page.json) go through the page, opened from
+  file://: the same top verdict, first failing check, checks not made and every named
+  check's status (docs/verdict.md), in the same order. tests/verdicts/ holds the page,
+  `evidence verify` and scripts/verify_bundle.py equal on shared vectors.
+- Bundles with real RFC 3161 tokens (the local TSA) and a trust file: green only when every
+  check passed (tests/test_verify_page_verdicts.py has amber and red in detail).
 - Bad input (non-zip, a huge file, other log, purged item, broken proof, ...) gives a
   clear message and never a "verified".
 - Served by the real app (`/verify/`): every request the page makes is recorded; none
@@ -30,8 +33,8 @@ from typing import Any
 
 import pytest
 
-from evidence.verify.bundle import TrustRoots, verify_bundle
-from evidence.verify.note import parse_verifier_key
+from evidence.ledger.anchor.tsa_client import request_timestamp
+from tests.support.tsa import LocalTSA
 from tests.vectors_shared import bundles as B
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,28 +58,10 @@ def vector_bytes(v: dict[str, Any]) -> bytes:
 
 
 def summary(checks: list[Any]) -> list[str]:
-    def one(c: Any) -> str:
-        get = c.get if isinstance(c, dict) else lambda k: getattr(c, k)
-        return f"{get('name')} {'pass' if get('ok') else 'FAIL'}" + (
-            "" if get("required") else " optional")
-    return [one(c) for c in checks]
+    return [f"{c['name']} {c['status']}" for c in checks]
 
 
 VECTOR_PARAMS = [pytest.param(v, id=v["name"]) for v in VECTORS["vectors"]]
-
-
-# --- the Python side of the shared vectors (no browser needed) ---------------------------
-
-
-@pytest.mark.parametrize("vector", VECTOR_PARAMS)
-def test_vector_python(vector: dict[str, Any]) -> None:
-    trust = TrustRoots(parse_verifier_key(TRUST["log_key"]),
-                       [parse_verifier_key(w) for w in TRUST["witness_keys"]],
-                       witness_quorum=vector.get("witness_quorum", 0), require_timestamp=False)
-    r = verify_bundle(io.BytesIO(vector_bytes(vector)), trust)
-    assert summary(r.checks) == vector["checks"]
-    assert r.ok is vector["ok"]
-    assert ("failed" if not r.ok else "purged" if r.purged else "verified") == vector["verdict"]
 
 
 def test_vectors_cover_every_check_and_every_variant() -> None:
@@ -85,9 +70,16 @@ def test_vectors_cover_every_check_and_every_variant() -> None:
                      "chain", "submission", "submitter", "custody", "files", "metadata",
                      "timestamps"}
     failed = {line.split()[0] for v in VECTORS["vectors"] for line in v["checks"]
-              if " FAIL" in line}
+              if line.endswith(" fail")}
     assert failed >= {"archive", "manifest", "checkpoint", "cosignatures", "inclusion", "chain",
-                      "submitter", "custody", "files", "metadata"}
+                      "submitter", "custody", "files", "metadata", "timestamps"}
+    for v in VECTORS["vectors"]:
+        statuses = [line.split()[1] for line in v["checks"]]
+        assert set(statuses) <= {"pass", "fail", "not-checked"}
+        first_fail = next((line.split()[0] for line in v["checks"] if line.endswith(" fail")), None)
+        assert v["failed_check"] == first_fail
+        assert v["not_checked"] == [line.split()[0] for line in v["checks"]
+                                    if line.endswith(" not-checked")]
     assert {v["bundle"].split(":", 1)[1] for v in VECTORS["vectors"]
             if v["bundle"].startswith("generated:")} == set(B.VARIANTS)
     corpus = {p.name for p in (ROOT / "tests" / "bundles").glob("*.zip")}
@@ -153,16 +145,32 @@ class Page:
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         self.url = url
 
-    def open(self, *, lang: str = "en", keys: bool = True, quorum: int = 0) -> Page:
+    def open(self, *, lang: str = "en", keys: bool = True, quorum: int = 0,
+             trust: Path | None = None) -> Page:
         self.page.goto("about:blank")  # a fresh page each time (a new hash alone is no reload)
         self.page.goto(f"{self.url}#lang={lang}")
-        if keys:
+        self.page.evaluate("() => window.EvidencePage.trustReady")
+        if trust is not None:
+            self.set_trust(trust)
+        elif keys:
+            self.page.click("#trust-clear")  # a trust file published by the server would win
+            self.manual()
             self.page.fill("#log-key", TRUST["log_key"])
             if not self.page.evaluate("document.getElementById('witness-box').open"):
                 self.page.click("#witness-box summary")  # as a clerk opens "Witnesses"
             self.page.fill("#witness-keys", "\n".join(TRUST["witness_keys"]))
             self.page.fill("#quorum", str(quorum))
         return self
+
+    def manual(self) -> None:
+        """Open "Advanced: enter keys by hand", as a clerk does."""
+        if not self.page.evaluate("document.getElementById('manual-box').open"):
+            self.page.click("#manual-box > summary")
+
+    def set_trust(self, path: Path) -> None:
+        self.page.set_input_files("#trust-file", str(path))
+        self.page.wait_for_function("() => document.getElementById('trust-fingerprint') || "
+                                    "document.querySelector('#trust-status.bad')")
 
     def verify(self, bundle: Path, compare: Path | None = None) -> dict[str, Any]:
         if compare is not None:
@@ -178,8 +186,7 @@ class Page:
             const s = window.EvidencePage.state;
             return {verdict: document.getElementById('verdict').dataset.verdict,
                     text: document.getElementById('verdict').innerText,
-                    report: s.report ? JSON.parse(JSON.stringify(s.report)) : null,
-                    compare: s.compareResult};
+                    report: s.report ? JSON.parse(JSON.stringify(s.report)) : null};
         }""")
 
     def shot(self, name: str) -> None:
@@ -205,6 +212,39 @@ def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
+# --- bundles with real RFC 3161 tokens, and the trust file that pins their roots --------------
+
+
+def trust_text(tsa_root_pem: bytes | None, *, quorum: bool = True) -> str:
+    """A trust file (docs/verdict.md section 3) for the vector bundles' log and witness."""
+    lines = ["# evidence trust policy for the verify-page tests",
+             f"log {TRUST['log_key']}",
+             f"witness court-a {TRUST['witness_keys'][0]}"]
+    lines += ["group court any court-a", "quorum court"] if quorum else ["quorum none"]
+    if tsa_root_pem is not None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        cert = x509.load_pem_x509_certificate(tsa_root_pem).public_bytes(Encoding.DER)
+        lines.append(f"#@ tsa test-root {base64.b64encode(cert).decode()}")
+    return "\n".join(lines) + "\n"
+
+
+def stamped_bundle(tsa: LocalTSA, **kw: Any) -> B.Built:
+    """A vector bundle whose checkpoint carries a real token from the local TSA."""
+    return B.build(timestamp=lambda m: request_timestamp(tsa.url, m, timeout=30).token, **kw)
+
+
+@pytest.fixture(scope="session")
+def stamped_dir(tsa: LocalTSA, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """good.zip and purged.zip with a token; trust.txt pinning the TSA root and the witness."""
+    d = tmp_path_factory.mktemp("verify-page-stamped")
+    (d / "good.zip").write_bytes(stamped_bundle(tsa).zip_bytes())
+    (d / "purged.zip").write_bytes(stamped_bundle(tsa, purged=True).zip_bytes())
+    (d / "trust.txt").write_text(trust_text(tsa.ca_cert_pem), "utf-8")
+    return d
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
 
@@ -218,13 +258,20 @@ def test_vector_browser(vector: dict[str, Any], tab: Page, tmp_path: Path) -> No
     path.write_bytes(vector_bytes(vector))
     got = tab.open(quorum=vector.get("witness_quorum", 0)).verify(path)
     tab.shot("vector-" + _safe(vector["name"]))
-    assert got["verdict"] == vector["verdict"], got["text"]
-    assert summary(got["report"]["checks"]) == vector["checks"]
-    assert got["report"]["ok"] is vector["ok"]
-    for c in got["report"]["checks"]:
-        assert c["reason"] and c["reason_zh"]
+    r = got["report"]
+    assert got["verdict"] == vector["verdict"] == r["verdict"], got["text"]
+    assert summary(r["checks"]) == vector["checks"]
+    assert r["failed_check"] == vector["failed_check"]
+    assert r["not_checked"] == vector["not_checked"]
+    assert r["ok"] is (vector["verdict"] == "verified")
+    for c in r["checks"]:
+        assert c["reason"] and c["reason_zh"] and "\n" not in c["reason"] + c["reason_zh"]
+        assert c["ok"] is (c["status"] == "pass")
     if vector["verdict"] != "verified":  # no green tick, whatever the words
         assert "✔" not in got["text"]
+    if vector["verdict"] == "failed":  # and no claim of time or of "included"
+        assert r["preserved_no_later_than"] == []
+        assert all("included" not in f for f in r["files"])
     # from file:// the page loads its own files and nothing else
     assert {r.url.split(":", 1)[0] for r in tab.requests} == {"file"}
 
@@ -232,18 +279,21 @@ def test_vector_browser(vector: dict[str, Any], tab: Page, tmp_path: Path) -> No
 # --- what a clerk sees ----------------------------------------------------------------------
 
 
-def test_good_bundle_shows_details_and_both_languages(tab: Page, bundle_dir: Path) -> None:
-    got = tab.open(quorum=1).verify(bundle_dir / "good.zip")
-    assert got["verdict"] == "verified"
+def test_good_bundle_shows_details_and_both_languages(tab: Page, stamped_dir: Path) -> None:
+    got = tab.open(trust=stamped_dir / "trust.txt").verify(stamped_dir / "good.zip")
+    assert got["verdict"] == "verified", got["text"]
     page = tab.page
     assert page.locator(".verdict-title").inner_text().endswith("VERIFIED")
+    assert "Preserved no later than" in got["text"] and "UTC" in got["text"]
     details = page.locator("#details").inner_text()
-    for text in ("ev_main", "shop.png", "聊天记录.txt", "2026-11-21T08:00:02.002000Z",
-                 "witness.test/court-a", "交给法院 handed to the court", "foreign-court-b"):
+    for text in ("ev_main", "shop.png", "聊天记录.txt", "2026-11-21 08:00:02 UTC",
+                 "witness.test/court-a", "交给法院 handed to the court", "foreign-court-b",
+                 "CN=Evidence Test Root CA"):
         assert text in details
     tab.shot("good-en")
     page.click("#lang-zh")
     assert page.locator(".verdict-title").inner_text().endswith("核验通过")
+    assert "Asia/Shanghai" in page.locator("#verdict").inner_text()
     assert "全部 2 个文件与保全时逐字节一致" in page.locator("#checks").inner_text()
     assert page.evaluate("document.documentElement.lang") == "zh-CN"
     tab.shot("good-zh")
@@ -261,34 +311,43 @@ def test_failures_say_so_in_both_languages(tab: Page, bundle_dir: Path, lang: st
         tab.shot(f"{name}-{lang}")
 
 
-def test_purged_bundle_is_not_a_plain_verified(tab: Page, bundle_dir: Path) -> None:
-    got = tab.open().verify(bundle_dir / "purged.zip")
-    assert got["verdict"] == "purged"
+def test_purged_bundle_is_not_a_plain_verified(tab: Page, stamped_dir: Path) -> None:
+    got = tab.open(trust=stamped_dir / "trust.txt").verify(stamped_dir / "purged.zip")
+    assert got["verdict"] == "verified"
     assert "EVIDENCE PURGED" in got["text"] and "nothing to compare" in got["text"]
     assert "PURGED" in tab.page.locator(".custody").inner_text()
-    tab.open(lang="zh").verify(bundle_dir / "purged.zip")
+    tab.open(lang="zh", trust=stamped_dir / "trust.txt").verify(stamped_dir / "purged.zip")
     assert "证据已被清除" in tab.page.locator("#verdict").inner_text()
     tab.shot("purged-zh")
 
 
-def test_file_plus_bundle(tab: Page, bundle_dir: Path, tmp_path: Path) -> None:
+def test_file_plus_bundle(tab: Page, stamped_dir: Path, bundle_dir: Path, tmp_path: Path) -> None:
+    trust = stamped_dir / "trust.txt"
     same = tmp_path / "shop-copy.png"
     same.write_bytes(B.FILES["shop.png"][1])
-    got = tab.open().verify(bundle_dir / "good.zip", compare=same)
-    assert got["compare"]["sha256"] == hashlib.sha256(same.read_bytes()).hexdigest()
+    got = tab.open(trust=trust).verify(stamped_dir / "good.zip", compare=same)
+    assert got["verdict"] == "verified"
+    assert got["report"]["compared"][0]["sha256"] == hashlib.sha256(same.read_bytes()).hexdigest()
+    assert got["report"]["checks"][-1]["name"] == "compared_files"
     assert "MATCH: this file is byte for byte the preserved file “shop.png”" in (
         tab.page.locator("#compare-result").inner_text())
     tab.shot("compare-match")
 
+    # the judge's file differs: the top verdict is red, and nothing is claimed
     tampered = tmp_path / "shop-edited.png"
     tampered.write_bytes(B.FILES["shop.png"][1][:-1] + b"\x00")
-    tab.open().verify(bundle_dir / "good.zip", compare=tampered)
+    got = tab.open(trust=trust).verify(stamped_dir / "good.zip", compare=tampered)
+    assert got["verdict"] == "failed" and got["report"]["failed_check"] == "compared_files"
+    assert "NOT VERIFIED" in got["text"] and "✔" not in got["text"]
     assert tab.page.locator("#compare-result").get_attribute("data-match") == "no"
     assert "NO MATCH" in tab.page.locator("#compare-result").inner_text()
+    page_text = tab.page.locator("main").inner_text()
+    for claim in ("Preserved no later than", "exactly the ones preserved", "In bundle"):
+        assert claim not in page_text
     tab.shot("compare-tampered-file")
 
     # a purged item's bundle still vouches for the files' hashes (the entry keeps them)
-    tab.open().verify(bundle_dir / "purged.zip", compare=same)
+    tab.open(trust=trust).verify(stamped_dir / "purged.zip", compare=same)
     assert "since purged" in tab.page.locator("#compare-result").inner_text()
 
     # a bundle that fails vouches for nothing, even for the right file
@@ -296,9 +355,9 @@ def test_file_plus_bundle(tab: Page, bundle_dir: Path, tmp_path: Path) -> None:
     assert "Not compared" in tab.page.locator("#compare-result").inner_text()
 
 
-def test_drop_bundle_and_file_together(tab: Page, bundle_dir: Path) -> None:
-    tab.open()
-    bundle = base64.b64encode((bundle_dir / "good.zip").read_bytes()).decode()
+def test_drop_bundle_and_file_together(tab: Page, stamped_dir: Path) -> None:
+    tab.open(trust=stamped_dir / "trust.txt")
+    bundle = base64.b64encode((stamped_dir / "good.zip").read_bytes()).decode()
     other = base64.b64encode(B.FILES["聊天记录.txt"][1]).decode()
     # the file first: the page must tell which one is the bundle
     tab.page.evaluate("""([other, bundle]) => {
@@ -327,15 +386,16 @@ def test_huge_non_zip_file_answers_at_once(tab: Page, tmp_path: Path) -> None:
     tab.shot("huge-file")
 
 
-def test_large_members_are_streamed_with_progress(tab: Page, bundle_dir: Path) -> None:
+def test_large_members_are_streamed_with_progress(tab: Page, stamped_dir: Path,
+                                                  bundle_dir: Path) -> None:
     """The chunked path (own SHA-256, CRC-32, progress) on small data: force it on."""
-    tab.open()
+    tab.open(trust=stamped_dir / "trust.txt")
     tab.page.evaluate("() => { EvidenceVerify.settings.wholeDigestLimit = 100; "
                       "EvidenceVerify.settings.chunkSize = 1000; window.__progress = 0; "
                       "const bar = document.getElementById('progress'); "
                       "new MutationObserver(() => window.__progress++).observe(bar, "
                       "{attributes: true}); }")
-    got = tab.verify(bundle_dir / "good.zip")
+    got = tab.verify(stamped_dir / "good.zip")
     assert got["verdict"] == "verified"
     assert tab.page.evaluate("window.__progress") > 3
     got = tab.verify(bundle_dir / "tampered-member.zip")
@@ -374,7 +434,7 @@ def test_jcs_matches_rfc8785(tab: Page) -> None:
     assert [g.encode() for g in got] == [rfc8785.dumps(v) for v in values]
 
 
-def test_no_false_verified_without_ed25519(browser: Any, bundle_dir: Path) -> None:
+def test_no_false_verified_without_ed25519(browser: Any, stamped_dir: Path) -> None:
     """A browser whose WebCrypto lacks Ed25519 says it cannot verify, never "verified"."""
     p = Page(browser)
     p.context.add_init_script("""(() => {
@@ -385,9 +445,10 @@ def test_no_false_verified_without_ed25519(browser: Any, bundle_dir: Path) -> No
                 : orig(fmt, key, alg, ...rest);
     })();""")
     try:
-        got = p.open().verify(bundle_dir / "good.zip")
-        assert got["verdict"] == "unsupported"
-        assert "CANNOT VERIFY" in got["text"] and "VERIFIED\n" not in got["text"]
+        got = p.open(trust=stamped_dir / "trust.txt").verify(stamped_dir / "good.zip")
+        assert got["verdict"] == "incomplete"
+        assert got["report"]["not_checked"] == ["checkpoint"]
+        assert "CANNOT VERIFY" in got["text"] and "✔" not in got["text"]
         assert "cannot verify Ed25519" in p.page.locator("#env-warning").inner_text()
         p.shot("no-ed25519")
     finally:
@@ -398,7 +459,8 @@ def test_missing_key_asks_for_it(tab: Page, bundle_dir: Path) -> None:
     tab.open(keys=False)
     tab.page.set_input_files("#bundle-input", str(bundle_dir / "good.zip"))
     got = tab.wait()
-    assert got["verdict"] == "error" and "Enter the log public key" in got["text"]
+    assert got["verdict"] == "error" and "Choose the trust file first" in got["text"]
+    tab.manual()
     tab.page.fill("#log-key", "not a key")
     assert "not a valid verifier key" in tab.page.locator("#log-key-status").inner_text()
 
@@ -472,7 +534,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         thread.join(10)
 
 
-def test_served_page_uploads_nothing(browser: Any, served: Served, bundle_dir: Path,
+def test_served_page_uploads_nothing(browser: Any, served: Served, stamped_dir: Path,
                                      tmp_path: Path) -> None:
     import urllib.request
 
@@ -482,26 +544,26 @@ def test_served_page_uploads_nothing(browser: Any, served: Served, bundle_dir: P
     assert served.led.verifier_key in html  # the deployment pre-fills its key
     p = Page(browser, url=served.url + "/verify/")
     try:
-        p.open(keys=False)
+        # this deployment's own trust is pre-filled (when published); pin the test bundles'
+        p.open(keys=False, trust=stamped_dir / "trust.txt")
         compare = tmp_path / "shop.png"
         compare.write_bytes(B.FILES["shop.png"][1])
-        # this deployment's own key is pre-filled; pin the test bundles' key instead
-        p.page.fill("#log-key", TRUST["log_key"])
-        got = p.verify(bundle_dir / "good.zip", compare=compare)
+        got = p.verify(stamped_dir / "good.zip", compare=compare)
         assert got["verdict"] == "verified"
         p.shot("served-good")
-        bundle = (bundle_dir / "good.zip").read_bytes()
+        bundle = (stamped_dir / "good.zip").read_bytes()
         secrets = [bundle[i:i + 64] for i in range(0, len(bundle), 4096)]
         secrets += [compare.read_bytes()[:64], b"shop.png".hex().encode()]
-        for req in p.requests:
-            assert req.url.startswith(served.url + "/verify/"), req.url
+        for req in p.requests:  # the page's own files, and the published trust file
+            assert (req.url.startswith(served.url + "/verify/")
+                    or req.url == served.url + "/v1/log/trust"), req.url
             assert req.method == "GET", (req.method, req.url)
             body = req.post_data_buffer or b""
             assert not body
             assert not any(s in req.url.encode() for s in secrets)
             assert hashlib.sha256(compare.read_bytes()).hexdigest() not in req.url
         assert {r.url.rsplit("/", 1)[-1] for r in p.requests} <= {
-            "", "style.css", "i18n.js", "verify.js", "page.js", "#lang=en"}
+            "", "style.css", "i18n.js", "verify.js", "page.js", "#lang=en", "trust"}
     finally:
         p.close()
 
@@ -510,6 +572,7 @@ def test_lookup_through_the_public_api(browser: Any, served: Served) -> None:
     p = Page(browser, url=served.url + "/verify/")
     try:
         p.open(keys=False)
+        p.page.click("#trust-clear")  # the keys typed by hand, not a published trust file
         assert p.page.input_value("#log-key") == served.led.verifier_key
         assert p.page.input_value("#api-base") == served.url
         entry = served.led.entry(served.seqs["note"])
@@ -556,7 +619,7 @@ def test_lookup_through_the_public_api(browser: Any, served: Served) -> None:
 
 
 def test_offline_copy_from_the_server_works_from_disk(browser: Any, served: Served,
-                                                     bundle_dir: Path, tmp_path: Path) -> None:
+                                                     stamped_dir: Path, tmp_path: Path) -> None:
     import urllib.request
     import zipfile
 
@@ -567,8 +630,8 @@ def test_offline_copy_from_the_server_works_from_disk(browser: Any, served: Serv
     try:
         p.open(keys=False)
         assert p.page.input_value("#log-key") == served.led.verifier_key  # kept in the copy
-        p.page.fill("#log-key", TRUST["log_key"])
-        assert p.verify(bundle_dir / "good.zip")["verdict"] == "verified"
+        p.set_trust(stamped_dir / "trust.txt")
+        assert p.verify(stamped_dir / "good.zip")["verdict"] == "verified"
         assert {r.url.split(":", 1)[0] for r in p.requests} == {"file"}
     finally:
         p.close()
