@@ -32,6 +32,7 @@ import json
 import re
 import stat
 import struct
+import warnings
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -880,9 +881,19 @@ class _Root:
 def _roots(policy: TrustPolicy, store: Sequence[bytes]) -> list[_Root]:
     out = [_Root(t.certificate, t.pem, t.name) for t in policy.tsas]
     for pem in store:
-        for c in x509.load_pem_x509_certificates(pem):
+        for block in _PEM_BLOCK.findall(pem):
+            with warnings.catch_warnings():  # a few store roots have non-positive serials
+                warnings.simplefilter("ignore")
+                try:
+                    c = x509.load_pem_x509_certificate(block)
+                except ValueError:  # one root this cryptography cannot read: not trusted
+                    continue
             out.append(_Root(c, c.public_bytes(Encoding.PEM), "Mozilla root store"))
     return out
+
+
+_PEM_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n.+?-----END CERTIFICATE-----",
+                        re.S)
 
 
 def _chain_ends(token: bytes) -> tuple[list[x509.Name], str] | None:
