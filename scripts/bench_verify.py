@@ -67,10 +67,11 @@ def main() -> None:
                                                      principal="bench"))
             led.sign_checkpoint_now()
             bundle = d / "bundle.zip"
-            export_bundle(led, store, sub.evidence_id, bundle)
+            # no TSA here: a provisional bundle (timestamps not checked), the same work
+            export_bundle(led, store, sub.evidence_id, bundle, provisional=True)
             trust = TrustRoots(log_key=led.verifier, require_timestamp=False)
             report = verify_bundle(str(bundle), trust)
-            assert report.ok, [c for c in report.checks if not c.ok]
+            assert report.failed_check is None, [c for c in report.checks if not c.ok]
             # interleaved, best of each: the machine is shared and noisy
             t_hash = t_verify = float("inf")
             for _ in range(args.rounds):

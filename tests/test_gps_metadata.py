@@ -18,7 +18,9 @@ from evidence.ledger.intake import Intake, ItemSpec
 from evidence.ledger.log import Ledger
 from evidence.verify.bundle import TrustRoots, verify_bundle
 from evidence.verify.commitment import verify_commitment
-from evidence.verify.note import parse_verifier_key
+from evidence.verify.note import ALG_COSIGNATURE_V1, generate_signer, parse_verifier_key
+from tests.bundle_world import anchor
+from tests.support.tsa import LocalTSA
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,9 +34,11 @@ def _gps_photo(path: Path) -> Path:
     return path
 
 
-def test_gps_photo_is_preserved_and_its_bundle_verifies(tmp_path: Path) -> None:
+@pytest.mark.tsa
+def test_gps_photo_is_preserved_and_its_bundle_verifies(tmp_path: Path, tsa: LocalTSA) -> None:
     led = Ledger.create(tmp_path / "data", "gps.example/log")
     store = FilesystemBlobStore(tmp_path / "data" / "blobs")
+    witness = generate_signer("witness-a.example", ALG_COSIGNATURE_V1)
     try:
         res = Intake(led, store).submit(ItemSpec(files=[_gps_photo(tmp_path / "shop.jpg")],
                                                  kind="image", case="c-1", principal="acme"))
@@ -45,19 +49,23 @@ def test_gps_photo_is_preserved_and_its_bundle_verifies(tmp_path: Path) -> None:
         assert isinstance(gps["latitude"], float) and 22.5 < gps["latitude"] < 22.6
         assert item.metadata_jcs == rfc8785.dumps(metadata)  # full JCS, floats and all
         verify_commitment(item.commitment, item.salt, metadata)
-        led.sign_checkpoint_now()
+        # anchored by the real local TSA and a witness: export refuses a bundle without
+        anchor(led, led.sign_checkpoint_now().size, tsa.url, tsa.ca_cert_pem, witness)
         out = tmp_path / "bundle.zip"
         export_bundle(led, store, res.evidence_id, out)
         vkey = led.verifier_key
     finally:
         led.close()
     report = verify_bundle(str(out), TrustRoots(parse_verifier_key(vkey),
-                                                require_timestamp=False))
+                                                witness_keys=[witness.verifier()],
+                                                witness_quorum=1,
+                                                tsa_roots=[tsa.ca_cert_pem]))
     assert report.ok, [c for c in report.checks if not c.ok]
     assert {c.name: c.ok for c in report.checks}["metadata"] is True
     script = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "verify_bundle.py"), str(out),
-         "--log-key", vkey, "--no-timestamps", "--json"],
+         "--log-key", vkey, "--witness-key", witness.verifier().to_string(),
+         "--witness-quorum", "1", "--tsa-ca", str(tsa.ca_pem_path), "--json"],
         capture_output=True, text=True, timeout=120)
     assert script.returncode == 0, script.stdout + script.stderr
     assert json.loads(script.stdout)["ok"] is True

@@ -194,3 +194,54 @@ def test_the_exporter_seam_includes_the_report() -> None:
     export = pytest.importorskip("evidence.ledger.bundle.export")
     out = export.render(DATA)
     assert {"report.txt", "report.html", "report.pdf"} <= set(out)
+
+
+TOOL_SHA = "1f0c87aa39968664ecf1fd930e21944102e0d547a20af348ac65c29fc084f920"
+
+
+def _provisional() -> dict[str, Any]:
+    data = copy.deepcopy(DATA)
+    data.update(provisional=True, timestamps=[], warnings=[
+        "PROVISIONAL bundle: the checkpoint of size 1234 has no RFC 3161 timestamp yet"])
+    return data
+
+
+def test_provisional_report_says_so_and_claims_no_time() -> None:
+    """docs/verdict.md section 2: a provisional bundle's reports say "provisional: no proof of
+    time / 临时证据包：无时间证明" in both languages, and no summary claims a time."""
+    data = _provisional()
+    out = {**report.render_report(data), **pytest.importorskip(
+        "evidence.ledger.bundle.report_txt").render_report(data)}
+    txt, page = out["report.txt"].decode(), out["report.html"].decode()
+    assert "provisional: no proof of time / 临时证据包：无时间证明" in txt
+    assert txt.index("provisional: no proof of time") < txt.index("Files / 文件")  # at the top
+    head = page[:page.index("<h2>")]
+    assert 'class="provisional"' in head and "临时证据包：无时间证明" in head
+    assert "provisional: no proof of time" in head
+    for text in (txt, page):
+        for claim in ("Preserved no later than", "不晚于以下时间已保全", "No later than (genTime)",
+                      "不晚于（genTime）", "proves that the checkpoint"):
+            assert claim not in text, claim
+    assert "operator's clock" in txt and "运营方时钟" in txt  # log time, named as such
+    if report.find_cjk_font() is not None:
+        text = pdf_text(out["report.pdf"])
+        assert "临时证据包：无时间证明" in text and "provisional: no proof of time" in text
+        assert "不晚于（genTime）" not in text
+    english = pdf_text(report.render_pdf(data, None, search=False))
+    assert "provisional: no proof of time" in english
+
+
+def test_the_tool_and_the_trust_file_are_explained() -> None:
+    data = copy.deepcopy(DATA)
+    data["tool"] = {"member": "tools/verify_bundle.py", "sha256": TOOL_SHA,
+                    "reference": ["scripts/verify_bundle.py in the evidence project's source "
+                                  "repository / 本项目源代码仓库中的 scripts/verify_bundle.py"]}
+    out = report.render_report(data)
+    page = out["report.html"].decode()
+    assert "独立验证程序" in page and "Stand-alone verifier" in page
+    assert TOOL_SHA in page and "scripts/verify_bundle.py" in page
+    assert "GET /v1/log/trust" in page and "never from this bundle" in page
+    assert "不得取自本证据包" in page
+    if report.find_cjk_font() is not None:
+        flat = re.sub(r"\s+", "", pdf_text(out["report.pdf"]))
+        assert TOOL_SHA in flat and "独立验证程序" in flat
