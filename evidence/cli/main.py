@@ -19,6 +19,7 @@ def _register() -> None:
         anchor_cmds,
         api_cmds,
         backup_cmds,
+        backup_cmds,
         bundle_cmds,
         capture_cmds,
         intake_cmds,
