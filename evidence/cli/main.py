@@ -19,7 +19,6 @@ def _register() -> None:
         anchor_cmds,
         api_cmds,
         backup_cmds,
-        backup_cmds,
         bundle_cmds,
         capture_cmds,
         intake_cmds,
