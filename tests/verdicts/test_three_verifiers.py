@@ -57,6 +57,7 @@ WITNESS_NAME = "witness-a.example"  # the key name bundle_world's witness signs 
 VERIFIERS = ("package", "script", "page")
 #: docs/verdict.md section 2: the exit status of the CLI and the script for each verdict
 EXIT_STATUS = {"verified": 0, "failed": 1, "provisional": 3, "incomplete": 3}
+REFUSED = "refused"  # a usage error: the trust file was not accepted (exit status 2)
 
 
 @dataclass(frozen=True)
@@ -258,6 +259,8 @@ class Outcome:
 
 
 def outcome_of(report: Any, exit_status: int | None = None, diagnostics: str = "") -> Outcome:
+    if exit_status == 2 and report is None:
+        return Outcome(REFUSED, None, (), (), {}, exit_status, diagnostics)
     if not isinstance(report, dict) or "verdict" not in report:
         tail = diagnostics.strip().splitlines()[-3:]
         return Outcome(f"<no report: {' | '.join(tail)[:300]}>", None, (), (),
@@ -355,12 +358,22 @@ class PageRunner:
         self.browser.close()
         self.pw.stop()
 
-    def verify(self, bundle: Path, trust: Path, compare: Path | None) -> Outcome:
+    def verify(self, bundle: Path, trust: Path, compare: Path | None, *,
+               trust_as_bytes: bool = False) -> Outcome:
+        """``parseTrustPolicy`` is given the trust file's text, as docs/verdict.md names it,
+        or (``trust_as_bytes``) its exact bytes, as the page's file picker does. A refused
+        trust file is the verdict ``refused`` (the CLIs' exit status 2)."""
         before = len(self.errors)
-        got = self.page.evaluate("""async ([bundle, trust, cmp]) => {
+        got = self.page.evaluate("""async ([bundle, trust, asBytes, cmp]) => {
             const bytes = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            let policy;
             try {
-                const policy = await EvidenceVerify.parseTrustPolicy(trust);
+                policy = await EvidenceVerify.parseTrustPolicy(
+                    asBytes ? bytes(trust) : new TextDecoder().decode(bytes(trust)));
+            } catch (e) {
+                return {refused: String(e && e.message || e)};
+            }
+            try {
                 const opts = cmp ? {compare: [new File([bytes(cmp[1])], cmp[0])]} : {};
                 const blob = new File([bytes(bundle)], 'evidence-bundle.zip',
                                       {type: 'application/zip'});
@@ -369,9 +382,12 @@ class PageRunner:
             } catch (e) {
                 return {error: String(e && e.stack || e)};
             }
-        }""", [base64.b64encode(bundle.read_bytes()).decode(), trust.read_text("utf-8"),
+        }""", [base64.b64encode(bundle.read_bytes()).decode(),
+               base64.b64encode(trust.read_bytes()).decode(), trust_as_bytes,
                None if compare is None else [compare.name,
                                              base64.b64encode(compare.read_bytes()).decode()]])
+        if "refused" in got:
+            return Outcome(REFUSED, None, (), (), {}, None, got["refused"])
         diag = got.get("error", "") + "".join(self.errors[before:])
         return outcome_of(got.get("report"), None, diag)
 
@@ -588,3 +604,129 @@ def test_every_token_element(corpus: Corpus, bare_python: Path,
     (ARTIFACTS / "token-sweep.txt").parent.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "token-sweep.txt").write_text("\n".join(wrong) + "\n", "utf-8")
     assert not wrong, f"{len(wrong)} of {len(cases)} changed bytes:\n" + "\n".join(wrong)
+
+
+# --- the trust file, byte for byte: the same file means the same thing everywhere -------
+
+
+def trust_mutations(text: str) -> list[tuple[str, bytes]]:
+    """The court's trust file changed one way at a time: each byte's low bit flipped
+    (every 40th inside the TSA root's base64), and the edits a clerk or another tool might
+    make (line endings, whitespace, comments, keyword spelling, order, limits)."""
+    data = text.encode()
+    lines = text.splitlines(keepends=True)
+    start = data.index(b"#@ tsa ")
+    b64_start = data.index(b" ", start + len(b"#@ tsa ")) + 1
+    b64_end = data.index(b"\n", b64_start)
+    out = []
+    for i in range(len(data)):
+        if b64_start < i < b64_end - 3 and (i - b64_start) % 40:
+            continue
+        out.append((f"byte {i} {data[i:i + 1]!r} flipped", F.flip(data, i)))
+
+    def edit(label: str, new: str | bytes) -> None:
+        out.append((label, new if isinstance(new, bytes) else new.encode()))
+
+    def line(prefix: str) -> str:
+        return next(ln for ln in lines if ln.startswith(prefix))
+
+    log, wit, grp, quo, tsa = (line(p) for p in ("log ", "witness ", "group ", "quorum ", "#@ "))
+    vkey = log.split()[1]
+    wkey = wit.split()[2]
+    edit("CRLF line endings", text.replace("\n", "\r\n"))
+    edit("no LF after the last line", text.rstrip("\n"))
+    edit("tabs between items", "".join(ln if ln.startswith("#") else ln.replace(" ", "\t")
+                                       for ln in lines))
+    edit("runs of blanks, leading and trailing", "".join(
+        "  " + ln.rstrip("\n").replace(" ", " \t ") + " \t\n" for ln in lines))
+    edit("blank lines between", "\n".join(lines) + "\n")
+    edit("UTF-8 BOM first", b"\xef\xbb\xbf" + data)
+    edit("a Chinese comment", "# 法院信任文件 court trust file\n" + text)
+    edit("invalid UTF-8 in a comment", b"# \xff\xfe\n" + data)
+    edit("NUL in a comment", b"# \x00\n" + data)
+    edit("DEL in a comment", b"# \x7f\n" + data)
+    edit("'#@tsa' glued (a comment)", text.replace("#@ tsa", "#@tsa"))
+    edit("'#@<tab>tsa'", text.replace("#@ tsa", "#@\ttsa"))
+    edit("'# @ tsa' (a comment)", text.replace("#@ tsa", "# @ tsa"))
+    edit("'#@ tsa' indented", text.replace("#@ tsa", "  #@ tsa"))
+    edit("'#@' alone", text + "#@\n")
+    edit("'#@' and a trailing blank", text + "#@ \n")
+    edit("'#@ tsa' with a name only", text + "#@ tsa lonely\n")
+    edit("unknown extension", text + "#@ tsa-foo x\n")
+    edit("#@ tsa-store mozilla", text + "#@ tsa-store mozilla\n")
+    edit("#@ tsa-store other", text + "#@ tsa-store other\n")
+    edit("capture-node line", text + f"#@ capture-node n1 {vkey.replace('log', 'cap', 1)}\n")
+    edit("TSA root not base64", text.replace(tsa, "#@ tsa local-tsa !!notbase64!!\n"))
+    edit("TSA root not a certificate", text.replace(tsa, "#@ tsa local-tsa aGVsbG8=\n"))
+    edit("TSA root without a name", text.replace(tsa, "#@ tsa " + tsa.split()[3] + "\n"))
+    edit("TSA root twice, two names", text + tsa.replace("local-tsa", "again"))
+    edit("TSA root twice, one name", text + tsa)
+    edit("no log line", text.replace(log, ""))
+    edit("two log lines, same key", text + log)
+    edit("log with a URL", text.replace(log, f"log {vkey} https://log.example/\n"))
+    edit("log key garbage", text.replace(log, "log not+a+key\n"))
+    edit("'LOG' in capitals", text.replace(log, "LOG " + vkey + "\n"))
+    edit("unknown keyword", text + "colour red\n")
+    edit("witness with a URL", text.replace(wit, f"witness court-w1 {wkey} https://w.example/\n"))
+    edit("witness named none", text.replace("court-w1", "none"))
+    edit("same witness key twice", text.replace(grp, f"witness court-w2 {wkey}\n" + grp))
+    edit("same witness name twice", text.replace(grp, wit + grp))
+    edit("witness key given as log key", text + f"log {wkey}\n")
+    edit("group before its member", text.replace(wit, "").replace(grp, wit + grp, 1)
+         .replace(wit + grp, grp + wit))
+    edit("group 2 of 1", text.replace(grp, "group court-witnesses 2 court-w1\n"))
+    edit("group 0 of 1", text.replace(grp, "group court-witnesses 0 court-w1\n"))
+    edit("group any", text.replace(grp, "group court-witnesses any court-w1\n"))
+    edit("group all", text.replace(grp, "group court-witnesses all court-w1\n"))
+    edit("group 01", text.replace(grp, "group court-witnesses 01 court-w1\n"))
+    edit("group member twice", text.replace(grp, "group court-witnesses 1 court-w1 court-w1\n"))
+    edit("group of an unknown name", text.replace(grp, "group court-witnesses 1 nobody\n"))
+    edit("quorum names the witness", text.replace(quo, "quorum court-w1\n"))
+    edit("quorum names nothing defined", text.replace(quo, "quorum nobody\n"))
+    edit("no quorum line", text.replace(quo, ""))
+    edit("two quorum lines", text + "quorum none\n")
+    edit("quorum with two names", text.replace(quo, "quorum court-witnesses court-w1\n"))
+    edit("empty file", b"")
+    edit("only comments", "# nothing pinned\n")
+    edit("just over 1 MiB", text + "#" + "x" * ((1 << 20) - len(data)) + "\n")
+    edit("just under 1 MiB", text + "#" + "x" * ((1 << 20) - len(data) - 3) + "\n")
+    return out
+
+
+@pytest.mark.slow
+def test_trust_file_means_the_same_everywhere(corpus: Corpus, world: World, bare_python: Path,
+                                              page_runner: PageRunner) -> None:
+    """Each mutation of the trust file, with the good bundle: the package, the script and
+    the page all refuse it (exit status 2; ``parseTrustPolicy`` throws), or all accept it
+    and reach the same verdict. The page is given the file's exact bytes, as its picker
+    does. Lists every mutation on which they differ."""
+    base = corpus.trust["full"].read_text("utf-8")
+    cases = trust_mutations(base)
+    work = corpus.dir / "trust-sweep"
+    work.mkdir(exist_ok=True)
+    bundle = corpus.bundles["good"]
+    paths = []
+    for i, (_, data) in enumerate(cases):
+        p = work / f"trust-{i}.txt"
+        p.write_bytes(data)
+        paths.append(p)
+    argvs = [[str(bundle), "--trust", str(p), "--json"] for p in paths]
+    got = {
+        "package": run_driver(Path(sys.executable), ["module", "evidence.cli.main:main"],
+                              [["verify", *a] for a in argvs], work),
+        "script": run_driver(bare_python, ["file", str(SCRIPT)], argvs, work),
+        "page": [page_runner.verify(bundle, p, None, trust_as_bytes=True) for p in paths],
+    }
+    rows, wrong = [], []
+    for i, (label, _) in enumerate(cases):
+        keys = {w: got[w][i].key for w in VERIFIERS}
+        row = f"{label}: " + ", ".join(f"{w}={k[0][:80]}/{k[1] or '-'}" for w, k in keys.items())
+        rows.append(row)
+        if len(set(keys.values())) != 1 or any(k[0].startswith("<") for k in keys.values()):
+            wrong.append(row + "".join(f"\n    {w}: {got[w][i].diagnostics[-300:]!r}"
+                                       for w in VERIFIERS if keys[w][0] == REFUSED
+                                       or keys[w][0].startswith("<")))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "trust-sweep.txt").write_text("\n".join(rows) + "\n", "utf-8")
+    assert got["package"][0].key == ("verified", None) or cases[0][0].startswith("byte 0")
+    assert not wrong, f"{len(wrong)} of {len(cases)} trust files:\n" + "\n".join(wrong)
