@@ -58,6 +58,9 @@ MATRIX: dict[str, dict[str | None, int]] = {
     "grant_list":       row(200, 200, 200, 200, 200, 200, 200, 200, 401),
     "grant_get":        row(200, 200, 404, 404, 200, 404, 200, 200, 401),
     "grant_revoke":     row(200, 200, 404, 404, 403, 404, 403, 200, 401),
+    # no capture-node key on this server: a member submitter gets 403 capture-disabled
+    "capture_start":    row(403, 403, 404, 403, 403, 403, 403, 403, 401),
+    "capture_status":   row(404, 403, 404, 403, 403, 403, 403, 403, 401),
 }
 
 
@@ -140,6 +143,9 @@ REQUESTS: dict[str, Callable[[Fixture, httpx.Client], httpx.Response]] = {
     "grant_list": lambda fx, c: c.get("/v1/grants"),
     "grant_get": lambda fx, c: c.get(f"/v1/grants/{fx.gid}"),
     "grant_revoke": lambda fx, c: c.post(f"/v1/grants/{_fresh_grant(fx)}/revoke"),
+    "capture_start": lambda fx, c: c.post("/v1/captures", json={
+        "url": "http://127.0.0.1:9/", "case": "case-a"}),
+    "capture_status": lambda fx, c: c.get("/v1/captures/cap_" + "0" * 32),
 }
 
 

@@ -15,7 +15,7 @@ from evidence import __version__
 from evidence.api import problems, routes_verify_page
 from evidence.api.fastpath import FastPath
 from evidence.api.problems import Problem
-from evidence.api.routers import evidence, grants, log, meta
+from evidence.api.routers import captures, evidence, grants, log, meta
 from evidence.api.schemas import ProblemModel
 from evidence.api.services import Services
 from evidence.api.settings import ApiSettings
@@ -44,7 +44,7 @@ def create_app(settings: ApiSettings | None = None, *, services: Services | None
     app = FastAPI(title="evidence", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan)
     problems.install(app)
-    for r in (meta.router, log.router, evidence.router, grants.router):
+    for r in (meta.router, log.router, evidence.router, grants.router, captures.router):
         app.include_router(r)
     app.include_router(routes_verify_page.router)  # the judges' page at /verify/ (issue 8)
     # Middleware added first runs innermost: submissions pass the body limit and CORS
