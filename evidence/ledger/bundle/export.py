@@ -89,11 +89,12 @@ class NotAnchoredYet(ExportError):
     interval); ``missing``: ``"timestamp"`` and/or ``"cosignatures"``."""
 
     def __init__(self, message: str, *, checkpoint_size: int, retry_after: int,
-                 missing: tuple[str, ...]) -> None:
+                 missing: tuple[str, ...], why: str = "") -> None:
         super().__init__(message)
         self.checkpoint_size = checkpoint_size
         self.retry_after = retry_after
         self.missing = missing
+        self.why = why
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,7 @@ def _refusal(cp: StoredCheckpoint, stamps: int, cosigners: Sequence[StoredAnchor
         f"{' and '.join(why)}: a bundle made now could never prove its time to a court. "
         f"{todo}; or export with --provisional for a bundle marked provisional (no proof "
         "of time)",
-        checkpoint_size=cp.size, retry_after=retry, missing=missing)
+        checkpoint_size=cp.size, retry_after=retry, missing=missing, why=" and ".join(why))
 
 
 # --- gathering --------------------------------------------------------------------------
@@ -285,7 +286,9 @@ def gather(led: Ledger, store: BlobStore, evidence_id: str, *,
         raise refusal
     if refusal is not None:
         tsa_rows = []  # a provisional bundle proves no time: no token in it is checked
-        warnings.append(f"PROVISIONAL bundle: {refusal}")
+        warnings.append(f"PROVISIONAL bundle, no proof of time: the checkpoint of size "
+                        f"{cp.size} has {refusal.why}; export again once it is anchored / "
+                        "临时证据包，无时间证明：检查点尚未完成锚定；锚定后请重新导出")
     else:
         provisional = False
     stamps = [BundleTimestamp(r.source, r.token, _chain_pem(r.certs), r.gen_time)

@@ -11,7 +11,11 @@ What a page shows, each heading in Chinese and English: evidence id and status;
 files with SHA-256 and size; times (log time of the submission, RFC 3161
 genTimes); the checkpoint (origin, size, root, log key) and witnesses; the
 custody timeline; how to verify (``evidence verify``, ``python verify_bundle.py``,
-``sha256sum``); a QR code carrying :func:`qr_payload`.
+``sha256sum``) and where the court's trust file comes from; the stand-alone
+verifier the bundle carries, with its SHA-256 and where the reference copy is; a
+QR code carrying :func:`qr_payload`. A provisional bundle's report opens with
+"provisional: no proof of time / 临时证据包：无时间证明" and claims no time
+anywhere (docs/verdict.md section 2): a court must not read one as proof of when.
 
 Fonts (docs/report.md): the PDF embeds a subset of a CJK TrueType font found on
 the machine (Debian ``fonts-wqy-zenhei`` first, ``fonts-noto-cjk`` next, or the
