@@ -68,6 +68,7 @@ def export_cmd(evidence_id: str, output: str, checkpoint_size: int | None, force
     Refuses (exit status 1, nothing written) while the checkpoint that covers the item
     has no RFC 3161 timestamp or not the configured witness quorum: such a bundle could
     never pass. Run `evidence anchor` and export again, or use --provisional."""
+    from evidence.ledger.blobs import BlobError, BlobNotFound
     from evidence.ledger.bundle.export import NotAnchoredYet, export_bundle
     from evidence.ledger.bundle.writer import BundleWriteError
     from evidence.ledger.errors import LedgerError
@@ -88,6 +89,10 @@ def export_cmd(evidence_id: str, output: str, checkpoint_size: int | None, force
         fail(f"not anchored yet: {e}", as_json=as_json, code=1, not_anchored_yet=True,
              checkpoint_size=e.checkpoint_size, missing=list(e.missing),
              retry_after=e.retry_after)
+    except BlobError as e:  # BlobNotFound / BlobDamaged under the writer (issue 15)
+        state = "missing" if isinstance(e, BlobNotFound) else "damaged"
+        fail(f"a stored file of {evidence_id} is {state}: {e}; nothing was written. "
+             "Run `evidence audit`.", as_json=as_json, problem=f"evidence-{state}")
     except (LedgerError, BundleWriteError, OSError, ValueError) as e:
         fail(str(e), as_json=as_json)
     finally:

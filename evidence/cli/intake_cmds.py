@@ -16,9 +16,10 @@ from typing import Any
 
 import click
 
+from evidence.cli.ledger_cmds import DB_DAMAGE, is_db_damage, ledger_damaged
 from evidence.cli.main import cli
 from evidence.cli.output import emit_json, fail
-from evidence.ledger.blobs import BlobError
+from evidence.ledger.blobs import VERIFY_FIRST_MAX, BlobError, BlobNotFound
 from evidence.ledger.config import resolve_data_dir
 from evidence.ledger.errors import LedgerError
 from evidence.ledger.intake import (
@@ -63,6 +64,8 @@ def _intake(data_dir: str | None, db_url: str | None, blob_store: str | None,
     try:
         led = Ledger.open(data_dir, db_url, read_only=read_only)
     except (LedgerError, KeyFileError) as e:
+        if is_db_damage(e):
+            ledger_damaged(e, as_json)
         fail(str(e), as_json=as_json)
     try:
         d = led.config.data_dir if led.config else resolve_data_dir(data_dir)
@@ -245,16 +248,29 @@ def _submit_each(intake: Intake, paths: tuple[Path, ...], spec_kw: dict[str, Any
 
 @cli.command("show")
 @click.argument("evidence_id")
+@click.option("--verify", is_flag=True,
+              help="Re-hash every file (files up to 8 MiB are always re-hashed).")
 @_where
-def show_cmd(evidence_id: str, data_dir: str | None, db_url: str | None,
+def show_cmd(evidence_id: str, verify: bool, data_dir: str | None, db_url: str | None,
              blob_store: str | None, max_file_size: str | None, as_json: bool) -> None:
-    """Show an evidence item: files, metadata, receipt, custody entries."""
-    intake = _intake(data_dir, db_url, blob_store, max_file_size, as_json, read_only=True)
-    with intake.ledger:
-        try:
-            info = intake.show(evidence_id)
-        except _ERRORS as e:
-            fail(str(e), as_json=as_json)
+    """Show an evidence item: files (each checked against its preserved SHA-256),
+    metadata, receipt, custody entries."""
+    try:
+        intake = _intake(data_dir, db_url, blob_store, max_file_size, as_json,
+                         read_only=True)
+        with intake.ledger:
+            try:
+                info = intake.show(evidence_id)
+                if info["status"] != "purged":
+                    known = _known_damage(intake)
+                    for f in info["files"]:
+                        f["fixity"] = _file_fixity(intake, f, verify)
+                        if f["fixity"] == "unchecked" and f["sha256"] in known:
+                            f["fixity"] = known[f["sha256"]]  # found by the audit
+            except _ERRORS as e:
+                fail(str(e), as_json=as_json)
+    except DB_DAMAGE as e:
+        ledger_damaged(e, as_json)
     if as_json:
         emit_json(info)
         return
@@ -262,8 +278,13 @@ def show_cmd(evidence_id: str, data_dir: str | None, db_url: str | None,
     click.echo(f"  kind {info['kind']}, case {info['case']}, submitted by {info['principal']}")
     click.echo(f"  entry {info['seq']} at {info['time']}, leaf hash {info['leaf_hash']}")
     for f in info["files"]:
+        fx = f.get("fixity")
         where = "purged" if info["status"] == "purged" else (
-            "stored" if f["stored"] else "NOT STORED: run `evidence audit`")
+            "MISSING: run `evidence audit`" if fx == "missing" else
+            "DAMAGED: its bytes no longer match the SHA-256; run `evidence audit`"
+            if fx == "damaged" else
+            "stored, re-hashed: intact" if fx == "ok" else
+            "stored, size matches (not re-hashed: --verify)")
         click.echo(f"  file {f['name']} ({f['media_type']}, {f['size']} bytes) "
                    f"sha256 {f['sha256']} [{where}]")
     click.echo(f"  metadata commitment {info['metadata_commitment']}"
@@ -279,6 +300,31 @@ def show_cmd(evidence_id: str, data_dir: str | None, db_url: str | None,
         click.echo(f"  signed by submitter {info['submitter_key']}")
     for ev in info["custody"]:
         click.echo(f"  custody: entry {ev['seq']} {ev['type']} at {ev['time']}")
+
+
+def _known_damage(intake: Intake) -> dict[str, str]:
+    """Files the last full audit pass, or an alert since, found missing or damaged."""
+    from evidence.ledger.blobs.fixity import FixityAlerts
+
+    cfg = intake.ledger.config
+    return {} if cfg is None else FixityAlerts(cfg.data_dir / "fixity").summary()["known"]
+
+
+def _file_fixity(intake: Intake, f: dict[str, Any], verify: bool) -> str:
+    """``ok``, ``damaged``, ``missing`` or ``unchecked`` (a large file, no --verify)."""
+    from evidence.ledger.audit_files import check_file
+
+    store = intake.store
+    try:
+        size = store.size(f["sha256"])
+    except BlobNotFound:
+        return "missing"
+    if size != f["size"]:
+        return "damaged"
+    if not verify and size > VERIFY_FIRST_MAX:
+        return "unchecked"
+    state, _detail, _n = check_file(store, f["sha256"], f["size"])
+    return state or "ok"
 
 
 @cli.command("receipt")

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import click
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from evidence.cli.main import cli
 from evidence.cli.output import emit_json, fail
@@ -22,6 +24,10 @@ from evidence.ledger.errors import LedgerError
 from evidence.ledger.keyfile import KeyFileError
 from evidence.ledger.log import Ledger
 from evidence.verify.errors import VerificationError
+
+DB_DAMAGE: tuple[type[BaseException], ...] = (DatabaseError, sqlite3.DatabaseError)
+"""What a damaged database page raises ("database disk image is malformed", "file is
+not a database"): the commands that read the ledger answer it with a report."""
 
 
 def _where(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -40,8 +46,21 @@ def _open(data_dir: str | None, db_url: str | None, as_json: bool, *,
     try:
         return Ledger.open(data_dir, db_url, read_only=read_only)
     except (LedgerError, KeyFileError) as e:
+        if is_db_damage(e):
+            ledger_damaged(e, as_json)
         fail(str(e), as_json=as_json)
         raise  # unreachable: fail exits
+
+
+def is_db_damage(e: BaseException | None) -> bool:
+    """Whether ``e`` or an error it was raised from is a damaged database page."""
+    seen = 0
+    while e is not None and seen < 10:
+        busy = isinstance(e, OperationalError | sqlite3.OperationalError)  # locked, gone
+        if isinstance(e, DB_DAMAGE) and not busy:
+            return True
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return False
 
 
 def _run(as_json: bool, fn: Callable[[], Any]) -> Any:
@@ -221,28 +240,110 @@ def log_append(entry_type: str, body: str, data_dir: str | None, db_url: str | N
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Processes for the quick pass (default: one per core from 200,000 "
                    "entries).")
+@click.option("--entries-only", is_flag=True,
+              help="Check the ledger only; skip re-hashing the stored files.")
+@click.option("--blob-store", metavar="PATH|URL", envvar="EVIDENCE_BLOB_STORE",
+              help="Blob store (default as for `evidence submit`; env EVIDENCE_BLOB_STORE).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Threads hashing stored files (default: one per core).")
 def audit_cmd(data_dir: str | None, db_url: str | None, as_json: bool, chunk: int,
-              workers: int | None) -> None:
-    """Recompute the chain, every leaf, node and checkpoint; exit 1 at the first fault."""
+              workers: int | None, entries_only: bool, blob_store: str | None,
+              threads: int | None) -> None:
+    """Recompute the chain, every leaf, node and checkpoint, then re-hash every stored
+    file of every live item; exit 1 at the first ledger fault or any missing or damaged
+    file (each named, with its evidence ids)."""
+    try:
+        _audit(data_dir, db_url, as_json, chunk, workers, entries_only, blob_store, threads)
+    except DB_DAMAGE as e:  # a damaged database page: a report, never a traceback
+        ledger_damaged(e, as_json)
+
+
+def _audit(data_dir: str | None, db_url: str | None, as_json: bool, chunk: int,
+           workers: int | None, entries_only: bool, blob_store: str | None,
+           threads: int | None) -> None:
+    from evidence.ledger.audit_files import audit_files
+    from evidence.ledger.blobs.fixity import FixityAlerts, now
+    from evidence.ledger.config import resolve_data_dir
+    from evidence.ledger.intake import load_settings
+    from evidence.ledger.intake.settings import SettingsError
+
+    bar_ok = sys.stderr.isatty()
     with _open(data_dir, db_url, as_json, read_only=True) as led:
         size = led.size
-        if size >= 50_000 and sys.stderr.isatty():
+        if size >= 50_000 and bar_ok:
             from rich.progress import Progress
 
             with Progress(transient=True, console=_stderr_console()) as bar:
-                task = bar.add_task("auditing", total=size)
+                task = bar.add_task("auditing entries", total=size)
                 report = led.audit(chunk=chunk, workers=workers,
                                    progress=lambda done, _t: bar.update(task, completed=done))
         else:
             report = led.audit(chunk=chunk, workers=workers)
+        files = None
+        if not entries_only:
+            d = led.config.data_dir if led.config else resolve_data_dir(data_dir)
+            try:
+                store = load_settings(d, blob_store=blob_store).open_store()
+            except (SettingsError, ValueError, OSError, ImportError) as e:
+                fail(f"blob store: {e}", as_json=as_json)
+            if bar_ok:
+                from rich.progress import (
+                    BarColumn,
+                    DownloadColumn,
+                    Progress,
+                    TimeRemainingColumn,
+                    TransferSpeedColumn,
+                )
+
+                with Progress("{task.description}", BarColumn(), DownloadColumn(),
+                              TransferSpeedColumn(), TimeRemainingColumn(), transient=True,
+                              console=_stderr_console()) as bar:
+                    task = bar.add_task("hashing stored files", total=None)
+                    files = audit_files(led.engine, store, threads=threads,
+                                        progress=lambda done, total: bar.update(
+                                            task, completed=done, total=total))
+            else:
+                files = audit_files(led.engine, store, threads=threads)
+            alerts = FixityAlerts(d / "fixity")
+            for p in files.problems:
+                alerts.alert(p.state, p.sha256, evidence_ids=p.evidence_ids, where="audit",
+                             detail=p.detail)
+            try:
+                alerts.record_audit({"finished_at": now(), **files.to_json()})
+            except OSError as e:
+                click.echo(f"warning: audit result not kept in {d / 'fixity'}: {e}", err=True)
+    ok = report.ok and (files is None or files.ok)
     if as_json:
-        emit_json(report.to_json())
-    elif report.ok:
+        emit_json({**report.to_json(), "ok": ok, "entries_ok": report.ok,
+                   "files": None if files is None else files.to_json()})
+        sys.exit(0 if ok else 1)
+    if report.ok:
         click.echo(f"OK: {report.size} entries, {report.nodes_checked} nodes, "
                    f"{report.checkpoints_checked} checkpoints; root {report.root}")
     else:
         click.echo(f"FAILED at seq {report.first_bad_seq}: {report.reason}", err=True)
-    sys.exit(0 if report.ok else 1)
+    if files is not None:
+        rate = files.bytes / files.seconds / 1e6 if files.seconds else 0.0
+        click.echo(f"{'OK' if files.ok else 'FAILED'}: {files.files} stored files, "
+                   f"{files.bytes} bytes re-hashed in {files.seconds:.2f} s "
+                   f"({rate:.0f} MB/s, {files.threads} threads)"
+                   + ("" if files.ok else f"; {len(files.problems)} missing or damaged"),
+                   err=not files.ok)
+        for p in files.problems:
+            click.echo(f"  {p.state.upper()}: file {p.sha256} of "
+                       f"{', '.join(p.evidence_ids)}: {p.detail}", err=True)
+    sys.exit(0 if ok else 1)
+
+
+def ledger_damaged(e: BaseException, as_json: bool) -> None:
+    fail(f"the ledger database is damaged or unreadable: {_db_message(e)}. Restore it from "
+         "a backup (docs/operations.md); do not write to it.", as_json=as_json,
+         code=1, problem="ledger-damaged")
+
+
+def _db_message(e: BaseException) -> str:
+    orig = getattr(e, "orig", None)
+    return str(orig if orig is not None else e).splitlines()[0]
 
 
 def _stderr_console():  # type: ignore[no-untyped-def]

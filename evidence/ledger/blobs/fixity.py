@@ -73,7 +73,8 @@ class FixityAlerts:
     def summary(self) -> dict[str, Any]:
         """What ``evidence status`` and ``/health`` show: counts of alerts (in all and
         since the last full pass), the newest alert, the last full pass, and whether the
-        service is degraded by damage."""
+        service is degraded by damage; ``known``: SHA-256 -> state of every file the
+        last full pass or a later alert found missing or damaged."""
         alerts: list[dict[str, Any]] = []
         last_audit: dict[str, Any] | None = None
         if self.directory is not None:
@@ -87,7 +88,14 @@ class FixityAlerts:
         since = [a for a in alerts if last_audit is None
                  or str(a.get("time", "")) > str(last_audit.get("finished_at", ""))]
         audit_bad = bool(last_audit and (last_audit.get("damaged") or last_audit.get("missing")))
+        known: dict[str, str] = {}
+        for key in ("missing", "damaged"):
+            for p in (last_audit or {}).get(key) or []:
+                known[p.get("sha256", "")] = key
+        for a in since:
+            known[str(a.get("sha256", ""))] = str(a.get("state"))
         return {
+            "known": known,
             "alerts": len(alerts),
             "damaged": sum(a.get("state") == "damaged" for a in alerts),
             "missing": sum(a.get("state") == "missing" for a in alerts),

@@ -1,0 +1,182 @@
+"""The audit's file pass: every stored file of every live item re-hashed against the
+SHA-256 its submission entry preserved (issue 15, "fixity in the audit").
+
+The ledger's own audit (:mod:`evidence.ledger.audit`) proves the entries; this pass
+proves the bytes they name. Each distinct file is read once (an item may share a file
+with another: both are named when it fails), streamed in :data:`BUFFER` byte reads into a
+buffer each thread reuses, and hashed. Threads, not processes: ``hashlib`` releases the
+GIL while it hashes a buffer larger than 2 KiB, and ``readinto`` while it reads, so one
+thread per core hashes on every core without pickling a byte (scripts/bench_fixity.py
+measures the rate beside plain hashlib; docs/performance.md has the figures). Files are
+taken largest first, so one large file does not start last and run alone at the end.
+
+A file is *missing* when the store has nothing under its name, *damaged* when its size
+differs from the preserved one, when its bytes hash to anything else, or when reading it
+fails (an I/O error of the disk under it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from evidence.ledger.blobs import BlobNotFound, BlobStore, FilesystemBlobStore
+from evidence.ledger.db import read_transaction
+from evidence.ledger.evidence_store import evidence_files, evidence_items
+
+BUFFER = 4 * 1024 * 1024
+"""Bytes per read: large enough that the per-call cost vanishes beside the hashing."""
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    sha256: str
+    evidence_ids: tuple[str, ...]
+    state: str  # "missing" | "damaged"
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "evidence_ids": list(self.evidence_ids),
+                "state": self.state, "detail": self.detail}
+
+
+@dataclass
+class FilesReport:
+    files: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    threads: int = 1
+    problems: list[FileProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        damaged = [p for p in self.problems if p.state == "damaged"]
+        missing = [p for p in self.problems if p.state == "missing"]
+        return {"ok": self.ok, "files": self.files, "bytes": self.bytes,
+                "seconds": round(self.seconds, 3), "threads": self.threads,
+                "bytes_per_second": round(self.bytes / self.seconds) if self.seconds else None,
+                "damaged_count": len(damaged), "missing_count": len(missing),
+                "damaged": [p.to_json() for p in damaged],
+                "missing": [p.to_json() for p in missing]}
+
+
+def stored_files(engine: Engine) -> list[tuple[str, int, tuple[str, ...]]]:
+    """``(sha256, preserved size, evidence ids)`` of every file of every live item,
+    one row per distinct SHA-256, largest first."""
+    by_sha: dict[str, tuple[int, list[str]]] = {}
+    with read_transaction(engine) as conn:
+        rows = conn.execute(
+            select(evidence_files.c.sha256, evidence_files.c.size, evidence_files.c.evidence_id)
+            .join(evidence_items, evidence_items.c.evidence_id == evidence_files.c.evidence_id)
+            .where(evidence_items.c.purged_seq.is_(None))
+            .order_by(evidence_files.c.evidence_id)).all()
+    for sha, size, ev in rows:
+        entry = by_sha.setdefault(sha, (int(size), []))
+        if ev not in entry[1]:
+            entry[1].append(ev)
+    out = [(sha, size, tuple(evs)) for sha, (size, evs) in by_sha.items()]
+    out.sort(key=lambda r: (-r[1], r[0]))
+    return out
+
+
+_local = threading.local()
+
+
+def _buffer() -> memoryview:
+    buf = getattr(_local, "buf", None)
+    if buf is None:
+        buf = _local.buf = memoryview(bytearray(BUFFER))
+    return buf
+
+
+def hash_path(path: str) -> tuple[str, int]:
+    """SHA-256 and length of a local file, read into this thread's reused buffer."""
+    buf = _buffer()
+    h = hashlib.sha256()
+    n = 0
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        with contextlib.suppress(OSError, AttributeError):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        while got := os.readv(fd, [buf]):
+            h.update(buf[:got])
+            n += got
+    finally:
+        os.close(fd)
+    return h.hexdigest(), n
+
+
+def _hash_stream(store: BlobStore, sha256: str) -> tuple[str, int]:
+    h = hashlib.sha256()
+    n = 0
+    with store.open(sha256) as f:
+        while data := f.read(BUFFER):
+            h.update(data)
+            n += len(data)
+    return h.hexdigest(), n
+
+
+def check_file(store: BlobStore, sha256: str, size: int) -> tuple[str | None, str, int]:
+    """``(None, "", bytes read)`` if the stored file is the preserved one, else
+    ``(state, detail, bytes read)``."""
+    try:
+        if isinstance(store, FilesystemBlobStore):
+            path = os.fspath(store.path_of(sha256))
+            try:
+                actual_size = os.stat(path).st_size
+            except FileNotFoundError:
+                return "missing", "no file under its name in the blob store", 0
+            if actual_size != size:
+                return ("damaged", f"stored size {actual_size} bytes, preserved size {size}",
+                        0)
+            actual, n = hash_path(path)
+        else:
+            actual, n = _hash_stream(store, sha256)
+    except (FileNotFoundError, BlobNotFound):
+        return "missing", "no file under its name in the blob store", 0
+    except OSError as e:
+        return "damaged", f"cannot be read: {e}", 0
+    if n != size:
+        return "damaged", f"stored size {n} bytes, preserved size {size}", n
+    if actual != sha256:
+        return "damaged", f"its stored bytes hash to {actual}", n
+    return None, "", n
+
+
+def audit_files(engine: Engine, store: BlobStore, *, threads: int | None = None,
+                progress: Callable[[int, int], None] | None = None) -> FilesReport:
+    """Re-hash every stored file of every live item; ``progress(bytes done, bytes in
+    all)`` as files finish. ``threads``: default one per core (more for a remote store,
+    where each read waits on the network)."""
+    files = stored_files(engine)
+    if threads is None:
+        cores = os.cpu_count() or 1
+        threads = cores if isinstance(store, FilesystemBlobStore) else 4 * cores
+    total = sum(size for _sha, size, _evs in files)
+    report = FilesReport(files=len(files), threads=threads)
+    done = 0
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="audit-files") as pool:
+        results = pool.map(lambda r: (r, check_file(store, r[0], r[1])), files)
+        for (sha, size, evs), (state, detail, n) in results:
+            report.bytes += n
+            done += size
+            if state is not None:
+                report.problems.append(FileProblem(sha, evs, state, detail))
+            if progress is not None:
+                progress(done, total)
+    report.seconds = time.perf_counter() - t0
+    report.problems.sort(key=lambda p: (p.evidence_ids, p.sha256))
+    return report
