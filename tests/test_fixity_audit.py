@@ -85,6 +85,11 @@ def test_audit_names_every_missing_and_damaged_file(tmp_path: Path) -> None:
     last = json.loads((Path(d) / "fixity" / "last-audit.json").read_text())
     assert last["damaged_count"] == 1 and last["missing_count"] == 2
 
+    st = json.loads(_run("status", "--data-dir", d, "--json").stdout)["fixity"]
+    assert st["degraded"] and st["last_audit"]["missing_count"] == 2
+    assert set(st["known"].values()) == {"damaged", "missing"}
+    assert "MISSING: file" in _run("status", "--data-dir", d).stdout
+
     # show: the damaged and missing files are named, no traceback
     shown = json.loads(_run("show", ids["missing"], "--data-dir", d, "--json").stdout)
     assert [f["stored"] for f in shown["files"]] == [False]

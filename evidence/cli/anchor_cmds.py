@@ -354,15 +354,32 @@ def status_cmd(data_dir: str | None, db_url: str | None, as_json: bool) -> None:
     """The log's size and newest checkpoint; per TSA and witness the newest anchored
     checkpoint, its time, the lag behind the log, the last error and attempts."""
     cfg = _config(data_dir, as_json)
+    from evidence.ledger.blobs.fixity import FixityAlerts
+
     with _open(data_dir, db_url, as_json, read_only=True) as led:
         try:
             st = anchor_status(led, cfg)
         except SQLAlchemyError as e:
             _db_error(e, as_json)
+        fixity = FixityAlerts(led.config.data_dir / "fixity" if led.config else None).summary()
+    st["fixity"] = fixity
     if as_json:
         emit_json({"ok": True, **st})
         return
     _print_status(st)
+    _print_fixity(fixity)
+
+
+def _print_fixity(fx: dict[str, Any]) -> None:
+    """Stored-file fixity (issue 15): the last full audit pass and the alerts since."""
+    last = fx["last_audit"]
+    click.echo("stored files: " + ("no full audit pass yet" if last is None else
+               f"last full audit pass {last.get('finished_at')}: {last.get('files')} files, "
+               f"{last.get('damaged_count')} damaged, {last.get('missing_count')} missing")
+               + f"; {fx['alerts']} fixity alert(s) in all, "
+               f"{fx['alerts_since_last_audit']} since the last pass")
+    for sha, state in sorted(fx["known"].items()):
+        click.echo(f"  {state.upper()}: file {sha} (run `evidence audit` after a repair)")
 
 
 def _print_status(st: dict[str, Any]) -> None:

@@ -307,7 +307,7 @@ def _audit(data_dir: str | None, db_url: str | None, as_json: bool, chunk: int,
             alerts = FixityAlerts(d / "fixity")
             for p in files.problems:
                 alerts.alert(p.state, p.sha256, evidence_ids=p.evidence_ids, where="audit",
-                             detail=p.detail)
+                             detail=p.detail, to_log=False)
             try:
                 alerts.record_audit({"finished_at": now(), **files.to_json()})
             except OSError as e:

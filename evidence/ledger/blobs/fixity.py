@@ -41,11 +41,13 @@ class FixityAlerts:
         self.directory = None if directory is None else Path(directory)
 
     def alert(self, state: str, sha256: str, *, evidence_ids: list[str] | tuple[str, ...] = (),
-              where: str, detail: str) -> None:
+              where: str, detail: str, to_log: bool = True) -> None:
         """Raise one alert: ``state`` is ``damaged`` or ``missing``; ``where`` what found it
-        (download, range, export, audit). Never raises: the caller is already failing."""
-        log.error("FIXITY %s: blob %s (evidence %s) found by %s: %s", state.upper(), sha256,
-                  ",".join(evidence_ids) or "-", where, detail)
+        (download, range, export, audit). Never raises: the caller is already failing.
+        ``to_log=False``: a command that prints the failure itself (no second line)."""
+        if to_log:
+            log.error("FIXITY %s: blob %s (evidence %s) found by %s: %s", state.upper(), sha256,
+                      ",".join(evidence_ids) or "-", where, detail)
         if self.directory is None:
             return
         line = json.dumps({"time": now(), "state": state, "sha256": sha256,
