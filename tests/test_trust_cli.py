@@ -297,3 +297,20 @@ def test_preset_tsa_pins_mozilla_roots(tmp_path: Path, world: World) -> None:
     assert r.exit_code == 2 and "--ca" in r.output
     with pytest.raises(Exception, match="unknown TSA preset"):
         add_tsa_preset(cfg, "nope")
+
+
+def test_served_trust_file_with_a_broken_config_is_503(tmp_path: Path) -> None:
+    from evidence.ledger.log import Ledger
+
+    d = tmp_path / "d"
+    Ledger.create(d, "broken.example/log").close()
+    svc = Services.open(ApiSettings(data_dir=str(d), anchor=False))
+    try:
+        with TestClient(create_app(services=svc)) as client:
+            r = client.get("/v1/log/trust")
+            assert r.status_code == 200 and r.text.endswith("quorum none\n")
+            (d / "anchors.json").write_text("{not json")
+            r = client.get("/v1/log/trust")
+            assert r.status_code == 503 and r.json()["type"].endswith("trust-file-unavailable")
+    finally:
+        svc.close()

@@ -225,19 +225,28 @@ def lookup(svc: Svc,
 def trust_file(svc: Services) -> bytes:
     """The trust file a court pins (docs/verdict.md section 3), built as `evidence trust
     export` builds it: the same bytes, so the same fingerprint."""
-    from evidence.ledger.anchor.config import load_anchor_config, trust_policy
+    from evidence.ledger.anchor.config import (
+        AnchorConfigError,
+        load_anchor_config,
+        trust_policy,
+    )
     from evidence.ledger.config import resolve_data_dir
 
     led = svc.ledger
     data_dir = led.config.data_dir if led.config else resolve_data_dir(svc.settings.data_dir)
-    return trust_policy(load_anchor_config(data_dir), led.verifier).raw or b""
+    try:
+        return trust_policy(load_anchor_config(data_dir), led.verifier).raw or b""
+    except AnchorConfigError:  # the operator's anchors.json is broken: say so, not a 500
+        raise Problem(503, "trust-file-unavailable", "the anchoring configuration cannot "
+                      "be read; the operator must fix anchors.json") from None
 
 
 @router.get("/v1/log/trust", response_class=Response,
             responses={200: {"content": {TEXT: {"schema": {"type": "string"}}},
                              "description": "the trust file (C2SP tlog-policy with "
                                             "evidence extensions); ETag is its SHA-256"},
-                       304: {"description": "unchanged (If-None-Match)"}})
+                       304: {"description": "unchanged (If-None-Match)"},
+                       **problems(503)})
 def log_trust(svc: Svc, if_none_match: Annotated[str | None, Header()] = None) -> Response:
     """The trust file for this log: what a court pins to verify its bundles. Its SHA-256
     (the ETag, and what `evidence serve` prints at start) is what the operator states in
