@@ -1620,6 +1620,34 @@
     }
   }
 
+  /* The Chinese reason for an archive refusal (the ZIP reader words them in English). */
+  const ARCHIVE_ZH = [
+    [/^not a readable ZIP archive/, '不是可读取的 ZIP 归档文件（文件损坏、被截断，或根本不是证据包）'],
+    [/^truncated archive/, '归档文件被截断'],
+    [/^archive has (\d+) members; the limit is (\d+)/, '归档包含 $1 个成员，超过上限 $2'],
+    [/^unexpected member (.*?) \(/, '存在不属于证据包格式的成员 $1（绝对路径、“..”及未知名称均被拒绝）'],
+    [/^duplicate member (.*)/, '成员 $1 重复出现'],
+    [/^member (.*) is a symbolic link/, '成员 $1 是符号链接'],
+    [/^member (.*) is encrypted/, '成员 $1 被加密'],
+    [/^member (.*) uses compression method (\d+)/, '成员 $1 使用了不允许的压缩方法 $2：可能不是原始证据包文件，请索取原件'],
+    [/^member (.*) declares (\d+) bytes/, '成员 $1 声明的大小（$2 字节）超过上限'],
+    [/^member (.*) expands/, '成员 $1 的压缩比异常（疑似压缩炸弹）'],
+    [/^archive expands/, '归档解压后的总大小或压缩比超过上限（疑似压缩炸弹）'],
+    [/^members (.*) and (.*) overlap/, '成员 $1 与 $2 在归档中重叠'],
+    [/^member (.*) runs into the central directory/, '成员 $1 与中央目录重叠'],
+    [/^archive has no manifest\.json/, '归档中没有 manifest.json'],
+    [/^member (.*) is damaged/, '成员 $1 已损坏'],
+    [/^member (.*) is missing/, '缺少成员 $1'],
+    [/^member (.*) is not the size its header declares/, '成员 $1 的大小与其头部声明不符'],
+  ];
+  function archiveZh(message) {
+    for (const [re, zh] of ARCHIVE_ZH) {
+      const m = re.exec(message);
+      if (m) return zh.replace(/\$(\d)/g, (x, i) => m[Number(i)]);
+    }
+    return '归档文件不安全或已损坏';
+  }
+
   /* A reason is one line of at most 300 characters (docs/verdict.md section 1). */
   function oneLine(s) {
     s = String(s === undefined || s === null ? '' : s).replace(/[\r\n\t]+/g, ' ');
@@ -1653,7 +1681,7 @@
     try {
       reader = await ZipReader.open(blob, opts.limits || LIMITS);
     } catch (e) {
-      if (e instanceof BundleError) report.fail('archive', e.message, e.zh || `归档文件不安全或已损坏：${e.message}`);
+      if (e instanceof BundleError) report.fail('archive', e.message, e.zh || archiveZh(e.message));
       else report.fail('archive', `not a readable ZIP archive: ${e.message}`, '不是可读取的 ZIP 归档文件');
       return report;
     }
@@ -1665,8 +1693,10 @@
           { unsupported: true });
       } else if (e instanceof VerifyError && (e.message === 'stopped by the user' || e.message === 'stopped')) {
         throw e;
+      } else if (e instanceof BundleError) {
+        report.fail('bundle', `bundle is malformed: ${e.message}`, `证据包格式错误：${e.zh || archiveZh(e.message)}`);
       } else if (e instanceof VerifyError) {
-        report.fail('bundle', `bundle is malformed: ${e.message}`, '证据包格式错误（详见英文说明）');
+        report.fail('bundle', `bundle is malformed: ${e.message}`, '证据包格式错误（成员内容不符合格式）');
       } else {
         report.fail('bundle', `unexpected error (${e.name}: ${e.message}); the bundle is not accepted`,
           `意外错误（${e.name}）；证据包不予接受`);
@@ -1819,7 +1849,7 @@
         let e;
         try { e = await parseEntry(await reader.read(name)); } catch (err) {
           if (!(err instanceof VerifyError) || err instanceof BundleError) throw err;
-          report.fail('entries', `${name}: ${err.message}`, `${name}：记录格式错误：${err.message}`);
+          report.fail('entries', `${name}: ${err.message}`, `${name}：记录格式错误（不是规范的账本记录）`);
           return null;
         }
         if (e.seq !== seq) {
@@ -1857,7 +1887,7 @@
     const ordered = [...entries.values()].sort((a, b) => a.seq - b.seq);
     for (const e of ordered) {
       const err = await included(e.seq, e.leafHash);
-      if (err) { report.fail('inclusion', err, `包含证明失败：${err}`); return null; }
+      if (err) { report.fail('inclusion', err, `第 ${e.seq} 条记录的包含证明未通过：记录不在检查点的默克尔树中，或证明被篡改`); return null; }
     }
     report.add('inclusion', true, `all ${entries.size} entries are in the tree of the checkpoint (RFC 9162 inclusion proofs)`,
       `全部 ${entries.size} 条记录均包含在检查点的默克尔树中（RFC 9162 包含证明）`);
@@ -1865,7 +1895,7 @@
       const err = e.seq === 0 ? (e.prev === '0'.repeat(64) ? null : 'entry 0 must have a zero prev')
         : await included(e.seq - 1, fromHex(e.prev));
       if (err) {
-        report.fail('chain', `entry ${e.seq}'s prev link: ${err}`, `第 ${e.seq} 条记录的前序链接：${err}`);
+        report.fail('chain', `entry ${e.seq}'s prev link: ${err}`, `第 ${e.seq} 条记录的前序哈希不是同一棵树中前一个叶子`);
         return null;
       }
     }
@@ -1894,7 +1924,7 @@
     let who;
     try { who = await verifySubmission(submission.body); } catch (e) {
       if (!(e instanceof VerifyError) || e instanceof Ed25519Unsupported) throw e;
-      report.fail('submitter', `the submitter's signature does not verify: ${e.message}`, `提交方签名验证失败：${e.message}`);
+      report.fail('submitter', `the submitter's signature does not verify: ${e.message}`, '提交方签名验证失败：签名与证据编号、元数据承诺值及文件列表不符，或格式错误');
       return;
     }
     if (!who) {
@@ -1991,7 +2021,7 @@
       if (got !== String(commitment)) throw new VerifyError('metadata and salt do not match the commitment in the ledger');
     } catch (e) {
       if (!(e instanceof VerifyError)) throw e;
-      report.fail('metadata', `the metadata and salt do not open the commitment: ${e.message}`, `元数据与盐值无法打开承诺值：${e.message}`);
+      report.fail('metadata', `the metadata and salt do not open the commitment: ${e.message}`, '元数据与盐值无法打开记录中的承诺值（元数据或盐值被改动，或格式错误）');
       return;
     }
     report.metadata = opened.metadata;
