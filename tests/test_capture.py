@@ -291,12 +291,36 @@ def test_request_limit_truncates_and_labels(tmp_path: Path) -> None:
     assert verify_webcapture(_files(cap.files), [NODE.verifier()]).status == "pass"
 
 
-def test_http_error_page_is_captured_and_labelled(tmp_path: Path) -> None:
+def test_http_error_page_is_captured_and_labelled_with_video(tmp_path: Path) -> None:
     with serve() as site:
-        cap = capture(site.base + "/gone", NODE, _opts(), folder=tmp_path / "cap")
+        cap = capture(site.base + "/gone", NODE, _opts(video=True), folder=tmp_path / "cap")
     assert cap.manifest["result"]["http_status"] == 404
     assert "http-error:404" in cap.manifest["result"]["labels"]
     assert "no such page" in (tmp_path / "cap" / "text.txt").read_text()
+    video = tmp_path / "cap" / "video.webm"
+    assert video.read_bytes()[:4] == b"\x1a\x45\xdf\xa3"  # EBML: WebM/Matroska
+    assert {"role": "video", "name": "video.webm", "media_type": "video/webm",
+            "size": video.stat().st_size,
+            "sha256": hashlib.sha256(video.read_bytes()).hexdigest()} in cap.manifest["files"]
+    assert verify_webcapture(_files(cap.files), [NODE.verifier()]).status == "pass"
+    assert cap.manifest["environment"]["video"]["ffmpeg"].startswith("ffmpeg version")
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries",
+                            "stream=codec_name:format=duration", "-of", "json", str(video)],
+                           capture_output=True, text=True, timeout=60)
+    info = json.loads(probe.stdout)
+    assert info["streams"][0]["codec_name"] == "vp8" and float(info["format"]["duration"]) > 0
+
+
+def test_byte_limit_truncates_and_labels(tmp_path: Path) -> None:
+    with serve() as site:
+        cap = capture(site.base + "/many", NODE, _opts(max_bytes=1000), folder=tmp_path / "cap")
+    assert "truncated:byte-limit" in cap.manifest["result"]["labels"]
+    assert cap.manifest["resources"]["bytes"] == 1000
+    assert cap.manifest["resources"]["truncated"]
+    records = _warc_records((tmp_path / "cap" / "capture.wacz").read_bytes())
+    cut = [h for h, _ in records if h.get("WARC-Truncated") == "length"]
+    assert [h["WARC-Target-URI"] for h in cut] == cap.manifest["resources"]["truncated"]
+    _independent_tools(tmp_path, tmp_path / "cap" / "capture.wacz")
 
 
 # --- HTTPS with a test CA ------------------------------------------------------------------
@@ -304,7 +328,8 @@ def test_http_error_page_is_captured_and_labelled(tmp_path: Path) -> None:
 
 def test_https_with_a_test_ca(tmp_path: Path) -> None:
     ca = make_ca(tmp_path)
-    with serve(ca.ctx) as site:
+    with serve(ca.ctx) as site, serve() as plain:
+        site.other = plain.base
         with pytest.raises(CaptureRefused) as e:
             capture(site.base + "/", NODE, _opts(), folder=tmp_path / "untrusted")
         assert e.value.code == "tls-error" and "ERR_CERT_AUTHORITY_INVALID" in str(e.value)
@@ -313,6 +338,12 @@ def test_https_with_a_test_ca(tmp_path: Path) -> None:
                           folder=tmp_path / "trusted")
         ignored = capture(site.base + "/", NODE, _opts(ignore_tls_errors=True),
                           folder=tmp_path / "ignored")
+        mixed = capture(site.base + "/mixed", NODE, _opts(trusted_spki=(ca.leaf_spki_b64,)),
+                        folder=tmp_path / "mixed")
+    # an image over plain HTTP on the secure page: recorded, and the page labelled
+    assert "mixed-content" in mixed.manifest["result"]["labels"]
+    assert "mixed-content" not in trusted.manifest["result"]["labels"]
+    assert mixed.manifest["origins"][plain.base]["tls"] is None
     tls = trusted.manifest["result"]["tls"]
     assert tls["subject"] == ca.subject_cn and tls["issuer"] == ca.issuer_cn
     assert tls["protocol"].startswith("TLS 1.")
@@ -382,9 +413,19 @@ def test_dns_failure_connection_refused_endless_redirect(tmp_path: Path) -> None
     with pytest.raises(CaptureRefused) as e:
         capture(f"http://127.0.0.1:{port}/", NODE, _opts(), folder=tmp_path / "b")
     assert e.value.code == "connection-refused"
-    with serve() as site, pytest.raises(CaptureRefused) as e:
-        capture(site.base + "/loop", NODE, _opts(), folder=tmp_path / "c")
-    assert e.value.code == "too-many-redirects"
+    with serve() as site:
+        with pytest.raises(CaptureRefused) as e:
+            capture(site.base + "/loop", NODE, _opts(), folder=tmp_path / "c")
+        assert e.value.code == "too-many-redirects"
+        with pytest.raises(CaptureRefused) as e:
+            capture(site.base + "/download", NODE, _opts(), folder=tmp_path / "d")
+        assert e.value.code == "download"
+        # a page with a download link is captured; the link is not followed
+        site.served.clear()
+        cap = capture(site.base + "/with-download", NODE, _opts(), folder=tmp_path / "e")
+        assert "/download" not in [p for p, _, _ in site.served]
+        assert "download the catalogue" in (tmp_path / "e" / "text.txt").read_text()
+        assert cap.manifest["result"]["labels"] == []
 
 
 # --- the command -------------------------------------------------------------------------

@@ -111,6 +111,15 @@ class _Handler(BaseHTTPRequestHandler):
         elif p == "/embeds-other":
             self._send(200, f"<html><head><title>embeds</title></head><body><p>page</p>"
                             f"<img src='{self.site.other}/img/x.png'></body></html>".encode())
+        elif p == "/download":
+            self._send(200, b"PK\x03\x04 not really a zip", "application/zip",
+                       extra={"Content-Disposition": 'attachment; filename="goods.zip"'})
+        elif p == "/with-download":
+            self._send(200, b"<html><head><title>dl</title></head><body>"
+                            b"<a href='/download'>download the catalogue</a></body></html>")
+        elif p == "/mixed":
+            self._send(200, f"<html><head><title>mixed</title></head><body><p>secure</p>"
+                            f"<img src='{self.site.other}/img/m.png'></body></html>".encode())
         elif p == "/favicon.ico":
             self._send(404, b"")
         else:

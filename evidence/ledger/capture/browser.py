@@ -11,7 +11,9 @@ so a subresource cannot reach a private address either.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import base64
+import shutil
+import subprocess
 import urllib.parse
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,6 +42,8 @@ _NET_ERRORS = (
     ("ERR_BAD_SSL_CLIENT_AUTH_CERT", "tls-error", "the TLS handshake failed"),
     ("ERR_BLOCKED_BY_CLIENT", "private-address", "the request was blocked by the capture policy"),
     ("ERR_TIMED_OUT", "timeout", "the connection timed out"),
+    ("Download is starting", "download", "the URL starts a file download, not a page "
+                                         "(preserve the file with evidence submit)"),
     ("ERR_CONNECTION_TIMED_OUT", "timeout", "the connection timed out"),
 )
 
@@ -129,9 +133,52 @@ class Visit:
     hosts: list[str]
 
 
+def video_tool() -> str:
+    """The ffmpeg that encodes the session video (Debian's; Playwright's own build is a
+    separate download this service does not make)."""
+    path = shutil.which("ffmpeg")
+    if path is None:
+        raise CaptureRefused("video-unavailable", "--video needs ffmpeg on the capture node "
+                             "(apt-get install ffmpeg)")
+    return path
+
+
+def encode_video(frames: list[tuple[float, bytes]], out: Path) -> Path:
+    """The screencast frames (Chromium sends one whenever the page changes) as WebM/VP8,
+    each frame shown until the next one came, so the video runs in real time."""
+    if not frames:
+        raise CaptureRefused("video-unavailable", "the browser sent no video frames")
+    tmp = out / "video-frames"
+    tmp.mkdir()
+    try:
+        lines = ["ffconcat version 1.0"]
+        for i, (ts, jpeg) in enumerate(frames):
+            name = f"{i:06d}.jpg"
+            (tmp / name).write_bytes(jpeg)
+            nxt = frames[i + 1][0] if i + 1 < len(frames) else ts + 1.0
+            lines += [f"file {name}", f"duration {max(nxt - ts, 0.001):.6f}"]
+        lines.append(f"file {len(frames) - 1:06d}.jpg")  # the concat demuxer drops the last
+        (tmp / "list.txt").write_text("\n".join(lines) + "\n")
+        target = out / "video.webm"
+        res = subprocess.run(
+            [video_tool(), "-hide_banner", "-loglevel", "error", "-f", "concat", "-safe", "0",
+             "-i", str(tmp / "list.txt"), "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2",
+             "-c:v", "libvpx", "-b:v", "1M", "-crf", "10", "-pix_fmt", "yuv420p",
+             "-fps_mode", "vfr", "-an", "-y", str(target)],
+            capture_output=True, timeout=300, check=False)
+        if res.returncode != 0 or not target.exists():
+            raise CaptureRefused("video-unavailable", "ffmpeg could not encode the video: "
+                                 + res.stderr.decode("utf-8", "replace").strip()[-200:])
+        return target
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _net_error(message: str, url: str) -> CaptureRefused | None:
     for needle, code, what in _NET_ERRORS:
         if needle in message:
+            if code == "download":
+                return CaptureRefused(code, what, url=url)
             name = next((w for w in message.split() if w.startswith("net::")), needle)
             return CaptureRefused(code, f"{what} ({name.rstrip(';,')})", url=url)
     return None
@@ -164,6 +211,8 @@ async def visit(url: str, opts: Options, out: Path, resolver: Resolver) -> Visit
     counts = {"requests": 0, "bytes": 0}
     policy_error: list[CaptureRefused] = []
 
+    if opts.video:
+        video_tool()  # refuse before the visit, not after it
     args = list(CHROMIUM_ARGS)
     if opts.trusted_spki:
         args.append("--ignore-certificate-errors-spki-list=" + ",".join(opts.trusted_spki))
@@ -267,15 +316,26 @@ async def visit(url: str, opts: Options, out: Path, resolver: Resolver) -> Visit
                 record_har_content="embed")
             if opts.locale:
                 ctx_kw["locale"] = opts.locale
-            if opts.video:
-                ctx_kw["record_video_dir"] = str(out / "video")
-                ctx_kw["record_video_size"] = {"width": opts.viewport[0],
-                                               "height": opts.viewport[1]}
             context = await browser.new_context(**ctx_kw)
             await context.route("**/*", route)
             context.on("response", on_response)
             context.on("requestfailed", on_failed)
             page = await context.new_page()
+            frames: list[tuple[float, bytes]] = []
+            cdp = None
+            if opts.video:
+                cdp = await context.new_cdp_session(page)
+
+                def on_frame(params: dict[str, Any]) -> None:
+                    frames.append((float(params["metadata"]["timestamp"]),
+                                   base64.b64decode(params["data"])))
+                    collecting.append(asyncio.ensure_future(cdp.send(  # type: ignore[union-attr]
+                        "Page.screencastFrameAck", {"sessionId": params["sessionId"]})))
+
+                cdp.on("Page.screencastFrame", on_frame)
+                await cdp.send("Page.startScreencast", {
+                    "format": "jpeg", "quality": 80, "maxWidth": opts.viewport[0],
+                    "maxHeight": opts.viewport[1]})
             try:
                 result = await asyncio.wait_for(
                     _browse(page, url, opts, steps, labels, policy_error),
@@ -305,20 +365,18 @@ async def visit(url: str, opts: Options, out: Path, resolver: Resolver) -> Visit
             text = await page.evaluate("document.body ? document.body.innerText : ''")
             (out / "text.txt").write_text(text, encoding="utf-8")
             files["text"] = out / "text.txt"
+            if cdp is not None:
+                await cdp.send("Page.stopScreencast")
+                steps.append({"action": "video-stopped", "at": now_utc(),
+                              "frames": len(frames)})
             await page.emulate_media(media="print")
             await page.pdf(path=str(out / "page.pdf"), print_background=True)
             files["pdf"] = out / "page.pdf"
             await asyncio.gather(*collecting, return_exceptions=True)
-            video = page.video
             await context.close()
             files["har"] = out / "capture.har"
-            if video is not None:
-                vpath = Path(await video.path())
-                target = out / "video.webm"
-                vpath.rename(target)
-                with contextlib.suppress(OSError):
-                    (out / "video").rmdir()
-                files["video"] = target
+            if opts.video:
+                files["video"] = await asyncio.to_thread(encode_video, frames, out)
             version = browser.version
         finally:
             await browser.close()

@@ -21,7 +21,7 @@ class CaptureRefused(Exception):
     """The capture was refused or failed; nothing was preserved.
 
     ``code`` is stable for programs (``bad-url``, ``private-address``, ``dns-failure``,
-    ``connection-refused``, ``too-many-redirects``, ``tls-error``, ``timeout``,
+    ``connection-refused``, ``too-many-redirects``, ``tls-error``, ``timeout``, ``download``,
     ``browser-error``, ``packaging-error``); the message is for people."""
 
     def __init__(self, code: str, message: str, *, url: str | None = None) -> None:

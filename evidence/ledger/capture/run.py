@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -107,6 +108,9 @@ def _capture(url: str, signer: Signer, opts: Options, out: Path, resolver: Resol
     labels = list(visit.labels)
     if opts.ignore_tls_errors:
         labels.append("tls-errors-ignored")
+    if visit.final_url.startswith("https:") and any(
+            e.url.startswith("http:") for e in visit.exchanges):
+        labels.append("mixed-content")  # part of the secure page came over plain HTTP
     manifest: dict[str, Any] = {
         "schema": MANIFEST_SCHEMA,
         "capture_id": capture_id,
@@ -134,9 +138,23 @@ def _capture(url: str, signer: Signer, opts: Options, out: Path, resolver: Resol
         "network": network(resolver.answers, visit.hosts),
         "files": listed,
     }
+    if "video" in visit.files:
+        manifest["environment"]["video"] = {
+            "method": "Chromium screencast frames (CDP Page.startScreencast), each shown "
+                      "until the next, encoded as WebM/VP8 by ffmpeg",
+            "ffmpeg": _ffmpeg_version()}
     mpath, spath = write_manifest(out, manifest, signer)
     files = [visit.files[r] for r in order if r in visit.files] + [mpath, spath]
     return Capture(out, files, manifest)
+
+
+def _ffmpeg_version() -> str | None:
+    try:
+        res = subprocess.run([_browser.video_tool(), "-version"], capture_output=True,
+                             timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return res.stdout.decode("utf-8", "replace").splitlines()[0][:200] if res.stdout else None
 
 
 def preserve(intake: Any, cap: Capture, *, case: str, principal: str,
