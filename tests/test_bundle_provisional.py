@@ -256,6 +256,13 @@ def test_cli_refuses_with_exit_1_and_writes_nothing(log: Log, tmp_path: Path) ->
                             "--provisional"])
     assert r.exit_code == 0 and "PROVISIONAL" in r.output, r.output
     assert json.loads(members(out.read_bytes())["manifest.json"])["provisional"] is True
+    # the court's evidence verify: provisional at best, exit 3, never green
+    r = runner.invoke(cli, ["verify", str(out), "--log-key", log.led.verifier_key,
+                            "--tsa-ca", str(log.tsa.ca_pem_path)])
+    assert r.exit_code == 3, r.output
+    assert "provisional: no proof of time" in r.output.lower()
+    assert "临时证据包：无时间证明" in r.output
+    assert "Preserved no later than" not in r.output
     log.timestamp(size)
     r = runner.invoke(cli, ["export", item, "-o", str(out), "--data-dir", data_dir, "--force",
                             "--json"])
