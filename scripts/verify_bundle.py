@@ -733,12 +733,14 @@ def check_attributes(attrs: dict[str, Tlv], digest_alg: str, tst_info: bytes,
 
 def verify_cms_signature(signer: x509.Certificate, sig_alg: Tlv, digest_alg: str,
                          attrs_field: Tlv, signature: bytes) -> None:
-    """The signature is over the signed attributes re-encoded as a DER SET OF (tag 0x31),
-    not over their [0] IMPLICIT form in the token (RFC 5652 section 5.4)."""
+    """The signature is over the signed attributes encoded as a SET OF (tag 0x31), not over
+    their [0] IMPLICIT form in the token (RFC 5652 section 5.4). They must be DER already,
+    so that is the bytes as stored with the first octet changed; were they out of DER order,
+    the signature is checked over the bytes as stored, as OpenSSL does."""
     oid, params = algorithm(sig_alg)
     if digest_alg not in HASHES:
         raise Fail(f"its digest algorithm {digest_alg} is not SHA-256, SHA-384 or SHA-512")
-    signed = der_set_of([a.der for a in attrs_field.children()])
+    signed = bytes([SET]) + attrs_field.der[1:]
     key = signer.public_key()
     try:
         if oid in (OID_RSA, *RSA_WITH):

@@ -318,3 +318,170 @@ def test_garbage_and_truncation_fail_cleanly(tsas: dict[str, Tsa]) -> None:
                 token[:100], b"\x31" + token[1:]):
         verdict, why = ours(bad, MESSAGE, t.ca_pem)
         assert verdict == "fail" and "\n" not in why, bad[:8]
+
+
+# --- tokens built here: RSA-PSS, a signer named by subjectKeyIdentifier -------------------------
+# OpenSSL's `ts -reply` signs only PKCS#1 v1.5 or ECDSA, and names the signer by issuer and
+# serial number. These tokens are put together from the DER pieces with the script's encoder
+# (the TSTInfo is a real one from the local TSA) and cross-checked with `openssl cms -verify`.
+
+
+def _cert(subject: str, key: Any, issuer: Any = None, issuer_key: Any = None, *,
+          ca: bool = False) -> Any:
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    now = datetime.now(UTC)
+    b = (x509.CertificateBuilder().subject_name(name)
+         .issuer_name(issuer.subject if issuer else name).public_key(key.public_key())
+         .serial_number(x509.random_serial_number())
+         .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=30))
+         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                        critical=False))
+    if not ca:
+        b = b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]),
+                            critical=True)
+    return b.sign(issuer_key or key, hashes.SHA256())
+
+
+def _oid(dotted: str) -> bytes:
+    arcs = [int(a) for a in dotted.split(".")]
+    body = bytearray()
+    for arc in [arcs[0] * 40 + arcs[1], *arcs[2:]]:
+        chunk = [arc & 0x7F]
+        while arc > 0x7F:
+            arc >>= 7
+            chunk.append(0x80 | arc & 0x7F)
+        body += bytes(reversed(chunk))
+    return vb.der_encode(vb.OID, bytes(body))
+
+
+def _seq(*parts: bytes) -> bytes:
+    return vb.der_encode(vb.SEQ, b"".join(parts))
+
+
+def _int(n: int) -> bytes:
+    return vb.der_encode(vb.INT, n.to_bytes(n.bit_length() // 8 + 1, "big", signed=True))
+
+
+def built_token(tst_info: bytes, *, pss: bool = True, by_ski: bool = False,
+                attrs_unsorted: bool = False, sign_sorted: bool = False
+                ) -> tuple[bytes, bytes]:
+    """A TimeStampToken over ``tst_info`` and the PEM of its root. ``attrs_unsorted``: the
+    signed attributes stored out of DER order, signed as stored or (``sign_sorted``) as
+    their DER re-encoding."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    root_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    root = _cert("Built Root", root_key, ca=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    signer = _cert("Built TSA", key, root, root_key)
+    cert_der = signer.public_bytes(serialization.Encoding.DER)
+    sha256 = _seq(_oid("2.16.840.1.101.3.4.2.1"))
+    attrs = [
+        _seq(_oid(vb.OID_CONTENT_TYPE), vb.der_set_of([_oid(vb.OID_TST_INFO)])),
+        _seq(_oid(vb.OID_MESSAGE_DIGEST), vb.der_set_of([vb.der_encode(
+            vb.OCTETS, hashlib.sha256(tst_info).digest())])),
+        _seq(_oid(vb.OID_SIGNING_CERTIFICATE_V2), vb.der_set_of([_seq(_seq(_seq(
+            vb.der_encode(vb.OCTETS, hashlib.sha256(cert_der).digest()))))])),
+    ]
+    in_token = b"".join(sorted(attrs, reverse=attrs_unsorted))  # the order as stored
+    # what is signed: the SET OF (tag 0x31) as stored, or its DER re-encoding
+    signed = vb.der_set_of(attrs) if sign_sorted else vb.der_encode(vb.SET, in_token)
+    if pss:
+        sig = key.sign(signed, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32),
+                       hashes.SHA256())
+        sig_alg = _seq(_oid(vb.OID_RSA_PSS), _seq(
+            vb.der_encode(vb.CTX0, sha256),
+            vb.der_encode(vb.CTX1, _seq(_oid(vb.OID_MGF1), sha256)),
+            vb.der_encode(vb.CTX2, _int(32))))
+    else:
+        sig = key.sign(signed, padding.PKCS1v15(), hashes.SHA256())
+        sig_alg = _seq(_oid("1.2.840.113549.1.1.11"))
+    if by_ski:
+        ski = signer.extensions.get_extension_for_class(vb.x509.SubjectKeyIdentifier).value
+        sid = vb.der_encode(0x80, ski.digest)
+    else:
+        sid = _seq(vb.cert_issuer_der(signer), _int(signer.serial_number))
+    signer_info = _seq(_int(3 if by_ski else 1), sid, sha256,
+                       vb.der_encode(vb.CTX0, in_token), sig_alg,
+                       vb.der_encode(vb.OCTETS, sig))
+    signed_data = _seq(_int(3), vb.der_set_of([sha256]),
+                       _seq(_oid(vb.OID_TST_INFO),
+                            vb.der_encode(vb.CTX0, vb.der_encode(vb.OCTETS, tst_info))),
+                       vb.der_encode(vb.CTX0, cert_der), vb.der_set_of([signer_info]))
+    token = _seq(_oid(vb.OID_SIGNED_DATA), vb.der_encode(vb.CTX0, signed_data))
+    return token, root.public_bytes(serialization.Encoding.PEM)
+
+
+def openssl_cms(token: bytes, ca_pem: bytes, tmp: Path) -> bool:
+    """`openssl cms -verify`: the CMS signature and the chain (any purpose; the EKU and
+    the imprint are RFC 3161's and checked by the script)."""
+    (tmp / "tok.der").write_bytes(token)
+    (tmp / "ca.pem").write_bytes(ca_pem)
+    p = subprocess.run(["openssl", "cms", "-verify", "-inform", "DER", "-in", "tok.der",
+                        "-CAfile", "ca.pem", "-purpose", "any", "-out", "/dev/null"],
+                       cwd=tmp, capture_output=True, text=True, check=False)
+    return p.returncode == 0
+
+
+def _tst_info(token: bytes) -> bytes:
+    sd = vb.der_parse(token, vb.SEQ).children()[1].children()[0].children()
+    return sd[2].children()[1].children()[0].value
+
+
+@pytest.mark.parametrize("pss,by_ski,unsorted", [
+    (True, False, False), (True, True, False), (False, True, False), (False, False, True),
+])
+def test_built_tokens(pss: bool, by_ski: bool, unsorted: bool, tsas: dict[str, Tsa],
+                      tmp_path: Path) -> None:
+    """RSA-PSS, a signer named by subjectKeyIdentifier, signed attributes out of DER order:
+    the script and OpenSSL agree, on the good token and on a damaged signature."""
+    tst = _tst_info(tsas["rsa"].stamp(MESSAGE))
+    token, ca_pem = built_token(tst, pss=pss, by_ski=by_ski, attrs_unsorted=unsorted)
+    assert openssl_cms(token, ca_pem, tmp_path)
+    assert ours(token, MESSAGE, ca_pem) == ("ok", "")
+    bad = bytearray(token)
+    bad[-1] ^= 1  # the signature's last byte
+    assert not openssl_cms(bytes(bad), ca_pem, tmp_path)
+    assert ours(bytes(bad), MESSAGE, ca_pem) == ("fail", "the CMS signature does not verify")
+
+
+def test_unsorted_attributes_signed_in_another_order_fail_alike(tsas: dict[str, Tsa],
+                                                                 tmp_path: Path) -> None:
+    """Stored out of order but signed over the sorted form: OpenSSL (and the page) check the
+    bytes as stored, and so does the script: both refuse it."""
+    tst = _tst_info(tsas["rsa"].stamp(MESSAGE))
+    token, ca_pem = built_token(tst, pss=False, attrs_unsorted=True, sign_sorted=True)
+    assert not openssl_cms(token, ca_pem, tmp_path)
+    assert ours(token, MESSAGE, ca_pem) == ("fail", "the CMS signature does not verify")
+
+
+def test_pss_parameters_are_read_strictly(tsas: dict[str, Tsa]) -> None:
+    """SHA-1 defaults, another MGF1 hash, or a trailer field other than 1 are refused."""
+    tst = _tst_info(tsas["rsa"].stamp(MESSAGE))
+    token, _ = built_token(tst, pss=True)
+    sha256 = _seq(_oid("2.16.840.1.101.3.4.2.1"))
+    sha384 = _seq(_oid("2.16.840.1.101.3.4.2.2"))
+    good = _seq(vb.der_encode(vb.CTX0, sha256),
+                vb.der_encode(vb.CTX1, _seq(_oid(vb.OID_MGF1), sha256)),
+                vb.der_encode(vb.CTX2, _int(32)))
+    assert good in token
+    for params in (
+        _seq(),  # every default: SHA-1
+        _seq(vb.der_encode(vb.CTX0, sha256),
+             vb.der_encode(vb.CTX1, _seq(_oid(vb.OID_MGF1), sha384)),
+             vb.der_encode(vb.CTX2, _int(32))),
+        _seq(vb.der_encode(vb.CTX0, sha256),
+             vb.der_encode(vb.CTX1, _seq(_oid(vb.OID_MGF1), sha256)),
+             vb.der_encode(vb.CTX2, _int(32)), vb.der_encode(vb.CTX3, _int(2))),
+    ):
+        with pytest.raises(vb.Fail, match="RSA-PSS"):
+            vb.pss_padding(vb.der_parse(params, vb.SEQ), "2.16.840.1.101.3.4.2.1")
+    assert vb.pss_padding(vb.der_parse(good, vb.SEQ), "2.16.840.1.101.3.4.2.1") is not None
