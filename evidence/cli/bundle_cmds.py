@@ -86,9 +86,12 @@ def export_cmd(evidence_id: str, output: str, checkpoint_size: int | None, force
         r = export_bundle(led, store, evidence_id, output, checkpoint_size=checkpoint_size,
                           overwrite=force, provisional=provisional)
     except NotAnchoredYet as e:
-        fail(f"not anchored yet: {e}", as_json=as_json, code=1, not_anchored_yet=True,
+        older = "" if e.older_anchored is None else (
+            f"; or --checkpoint {e.older_anchored} for the older, timestamped checkpoint "
+            "(the custody entries after it are then left out)")
+        fail(f"not anchored yet: {e}{older}", as_json=as_json, code=1, not_anchored_yet=True,
              checkpoint_size=e.checkpoint_size, missing=list(e.missing),
-             retry_after=e.retry_after)
+             retry_after=e.retry_after, older_anchored=e.older_anchored)
     except BlobError as e:  # BlobNotFound / BlobDamaged under the writer (issue 15)
         state = "missing" if isinstance(e, BlobNotFound) else "damaged"
         fail(f"a stored file of {evidence_id} is {state}: {e}; nothing was written. "

@@ -95,6 +95,9 @@ class NotAnchoredYet(ExportError):
         self.retry_after = retry_after
         self.missing = missing
         self.why = why
+        self.older_anchored: int | None = None
+        """An older timestamped checkpoint that covers the submission but not every
+        custody entry (``--checkpoint`` can choose it), if any."""
 
 
 @dataclass(frozen=True)
@@ -283,6 +286,13 @@ def gather(led: Ledger, store: BlobStore, evidence_id: str, *,
     tsa_rows = [r for r in rows if r.kind == "tsa" and r.token]
     refusal = _refusal(cp, len(tsa_rows), cosigners, config)
     if refusal is not None and not provisional:
+        if checkpoint_size is None:
+            with read_transaction(led.engine) as conn:
+                older = conn.execute(select(func.max(anchors.c.checkpoint_size)).where(
+                    anchors.c.kind == "tsa", anchors.c.status == ANCHORED,
+                    anchors.c.token.is_not(None), anchors.c.checkpoint_size > item.seq,
+                    anchors.c.checkpoint_size < cp.size)).scalar()
+            refusal.older_anchored = None if older is None else int(older)
         raise refusal
     if refusal is not None:
         tsa_rows = []  # a provisional bundle proves no time: no token in it is checked
