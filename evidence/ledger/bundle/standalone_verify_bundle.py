@@ -53,6 +53,7 @@ import re
 import stat
 import struct
 import sys
+import warnings
 import zipfile
 import zlib
 import zoneinfo
@@ -356,6 +357,10 @@ def verify_checkpoint(note: bytes, log_keys: list[Key], witnesses: list[Key]) ->
     if split < 0 or split + 2 == len(msg):
         raise Fail("note has no signature lines after a blank line")
     text, lines = msg[: split + 1], msg[split + 2 :].split("\n")[:-1]
+    origin = text.split("\n", 1)[0]
+    if not any(k.name == origin for k in log_keys):
+        raise Fail(f"the checkpoint is of the log {origin[:80]!r}, which is not pinned "
+                   f"(pinned: {', '.join(k.name for k in log_keys)[:150]})")
     if len(lines) > 100:
         raise Fail("note has more than 100 signatures")
     pinned = {(k.name, k.key_id): k for k in [*log_keys, *witnesses]}
@@ -378,7 +383,7 @@ def verify_checkpoint(note: bytes, log_keys: list[Key], witnesses: list[Key]) ->
     body_lines = text[:-1].split("\n")
     if len(body_lines) < 3 or not body_lines[0]:
         raise Fail("checkpoint needs origin, size and root lines")
-    origin, size_s, root_s, *ext = body_lines
+    _, size_s, root_s, *ext = body_lines
     if not (size_s.isascii() and size_s.isdigit()) or (len(size_s) > 1 and size_s[0] == "0"):
         raise Fail(f"checkpoint size {size_s[:30]!r} is not a canonical decimal")
     if int(size_s) > 2**64 - 1:
@@ -390,8 +395,6 @@ def verify_checkpoint(note: bytes, log_keys: list[Key], witnesses: list[Key]) ->
     if len(root) != 32 or any(not line for line in ext):
         raise Fail("checkpoint root is not 32 bytes, or an extension line is empty")
     own = [k for k in log_keys if k.name == origin]
-    if not own:
-        raise Fail(f"checkpoint origin {origin[:80]!r} is not the name of a pinned log key")
     if not any((k.name, k.key_id) in verified for k in own):
         raise Fail(f"checkpoint is not signed by the pinned log key {origin[:80]}")
     cosigners = [(who, t) for who, t in verified.items()
@@ -730,12 +733,14 @@ def check_attributes(attrs: dict[str, Tlv], digest_alg: str, tst_info: bytes,
 
 def verify_cms_signature(signer: x509.Certificate, sig_alg: Tlv, digest_alg: str,
                          attrs_field: Tlv, signature: bytes) -> None:
-    """The signature is over the signed attributes re-encoded as a DER SET OF (tag 0x31),
-    not over their [0] IMPLICIT form in the token (RFC 5652 section 5.4)."""
+    """The signature is over the signed attributes encoded as a SET OF (tag 0x31), not over
+    their [0] IMPLICIT form in the token (RFC 5652 section 5.4). They must be DER already,
+    so that is the bytes as stored with the first octet changed; were they out of DER order,
+    the signature is checked over the bytes as stored, as OpenSSL does."""
     oid, params = algorithm(sig_alg)
     if digest_alg not in HASHES:
         raise Fail(f"its digest algorithm {digest_alg} is not SHA-256, SHA-384 or SHA-512")
-    signed = der_set_of([a.der for a in attrs_field.children()])
+    signed = bytes([SET]) + attrs_field.der[1:]
     key = signer.public_key()
     try:
         if oid in (OID_RSA, *RSA_WITH):
@@ -1535,25 +1540,24 @@ def parse_trust(data: bytes) -> Trust:
     """The trust file's bytes, checked byte for byte as docs/verdict.md section 3 says."""
     if len(data) > MAX_TRUST_FILE:
         raise TrustError("the trust file is larger than 1 MiB")
-    for i, b in enumerate(data):
-        if b == 0x0D:
-            raise TrustError("the trust file has a carriage return (CR): lines must end in LF")
-        if (b < 0x20 and b not in (0x09, 0x0A)) or b == 0x7F:
-            raise TrustError(f"the trust file has a control octet 0x{b:02x} at offset {i}")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise TrustError("the trust file is not UTF-8") from None
     trust = Trust(log_keys=[])
     names: set[str] = set()  # witness and group names share one space
     keys: set[tuple[str, int]] = set()
     quorums = 0
 
-    for n, raw in enumerate(text.split("\n"), 1):
-        line = raw.strip(" \t")
+    for n, raw in enumerate(data.split(b"\n"), 1):
+        where = f"trust file line {n}"
+        if b"\r" in raw:
+            raise TrustError(f"{where}: a carriage return (CR): lines must end in LF only")
+        bad = next((b for b in raw if (b < 0x20 and b != 0x09) or b == 0x7F), None)
+        if bad is not None:
+            raise TrustError(f"{where}: control octet 0x{bad:02x} is not allowed")
+        try:
+            line = raw.decode("utf-8").strip(" \t")
+        except UnicodeDecodeError:
+            raise TrustError(f"{where}: not valid UTF-8") from None
         if not line:
             continue
-        where = f"trust file line {n}"
         if line.startswith("#@") and line[2:3] in (" ", "\t"):
             items = BLANKS.split(line[2:].strip(" \t"))  # an extension line
         elif line.startswith("#"):
@@ -1680,7 +1684,8 @@ def load_store_roots(trust: Trust) -> None:
         import certifi
     except ImportError:
         return
-    with open(certifi.where(), "rb") as f:
+    with open(certifi.where(), "rb") as f, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a few old roots have serial numbers RFC 5280 forbids
         trust.store_roots = x509.load_pem_x509_certificates(f.read())
 
 
