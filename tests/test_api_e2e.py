@@ -360,8 +360,10 @@ def test_foreign_download_under_grant_is_in_the_ledger(server: Server) -> None:
             "foreign"
         acc = by_seq[access_seq]
         assert acc.type == "evidence.accessed"
+        before = max(s for s in by_seq if s < access_seq)
         assert acc.body == {"evidence_id": eid, "principal": "foreign", "action": "download",
-                            "sha256": sha, "remote_addr": "127.0.0.1", "grant_id": gid}
+                            "sha256": sha, "remote_addr": "127.0.0.1", "grant_id": gid,
+                            "prev_custody": by_seq[before].leaf_hash.hex()}
         # the same entry, read raw from the log, and an inclusion proof for it
         proof = wait_proof(a, access_seq)
         assert proof["leaf_hash"] == next(e["leaf_hash"] for e in cust if e["seq"] == access_seq)

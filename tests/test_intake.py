@@ -232,7 +232,8 @@ def test_purge_keeps_entry_and_proofs_deletes_unshared_files(make_intake, tmp_pa
     purged = json.loads(led.entry(p.seq).data)
     assert purged["type"] == "evidence.purged"
     assert purged["body"] == {"evidence_id": first.evidence_id, "reason": "court order 2026-77",
-                              "principal": "clerk"}
+                              "principal": "clerk",
+                              "prev_custody": led.entry(first.seq).leaf_hash.hex()}
     verify_receipt(p.receipt, led.verifier, led.entry(p.seq).data)
     info = intake.show(first.evidence_id)
     assert info["status"] == "purged" and info["metadata"] is None

@@ -57,6 +57,7 @@ from evidence.ledger.schema import keys, log_state, metadata
 from evidence.ledger.sequencer import (
     DEFAULT_MAX_BATCH,
     Appended,
+    PrepareHook,
     RowsHook,
     Sequencer,
     sign_checkpoint_now,
@@ -352,12 +353,14 @@ class Ledger:
             return self._sequencer
 
     def submit(self, items: Sequence[tuple[str, Mapping[str, Any]]], *,
-               rows: RowsHook | None = None) -> Future[list[Appended]]:
+               rows: RowsHook | None = None, prepare: PrepareHook | None = None
+               ) -> Future[list[Appended]]:
         """Queue entries that must get consecutive numbers; the future resolves once durable.
 
         ``rows(conn, appended)`` (optional) builds rows of other tables that commit in the
-        same transaction as the entries; see :mod:`evidence.ledger.sequencer`."""
-        return self._seq().submit(items, rows=rows)
+        same transaction as the entries; ``prepare(conn, batch)`` (optional) completes the
+        entries under the lock; see :mod:`evidence.ledger.sequencer`."""
+        return self._seq().submit(items, rows=rows, prepare=prepare)
 
     def append(self, type: str, body: Mapping[str, Any]) -> Appended:
         """Append one entry; returns once it is committed (durable). Raises
@@ -365,9 +368,10 @@ class Ledger:
         return self._seq().submit([(type, body)]).result()[0]
 
     def append_many(self, items: Sequence[tuple[str, Mapping[str, Any]]], *,
-                    rows: RowsHook | None = None) -> list[Appended]:
+                    rows: RowsHook | None = None, prepare: PrepareHook | None = None
+                    ) -> list[Appended]:
         """Append entries atomically with consecutive numbers (all or none)."""
-        return self._seq().submit(items, rows=rows).result()
+        return self._seq().submit(items, rows=rows, prepare=prepare).result()
 
     def sign_receipt(self, appended: Appended) -> str:
         """The log's signed receipt (``evidence.receipt/v1`` note) for an appended entry.

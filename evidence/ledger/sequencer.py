@@ -33,6 +33,15 @@ The ops run after the entries and nodes are inserted. A hook that raises (other
 than a database error) rejects its request alone, before anything of it is
 written; a database error fails the batch.
 
+A request may also carry a ``prepare`` hook: ``prepare(conn, batch) -> items``,
+called under the lock before its entries are encoded, returns the entries to
+append in place of the request's own. It is for bodies that must name what comes
+just before them (a custody entry links to the item's previous entry): it reads
+the committed state through ``conn`` and what earlier requests of the same batch
+left in ``batch`` (a dict, new for each batch; a ``rows`` hook of the same request
+records its entries there once they have numbers). It rejects its request alone
+by raising, like a ``rows`` hook.
+
 Between batches the writer also runs the leaf-hash follower (:func:`index_leaves`)
 once ``leaf_index_every`` entries have been appended past the index's watermark, in a
 transaction of its own: the append transaction writes no random-keyed index (on a
@@ -115,12 +124,18 @@ class Appended:
 RowsHook = Callable[[Connection, list[Appended]], Sequence[Any]]
 """Builds the extra rows of a request; see the module docstring."""
 
+PrepareHook = Callable[[Connection, dict[Any, Any]],
+                       Sequence[tuple[str, Mapping[str, Any]]]]
+"""Completes a request's entries under the lock, from what is committed and what the
+same batch holds so far (a dict shared by the batch's hooks); see the module docstring."""
+
 
 @dataclass
 class _Request:
     items: Sequence[tuple[str, Mapping[str, Any]]]
     future: Future[list[Appended]]
     rows: RowsHook | None = None
+    prepare: PrepareHook | None = None
 
 
 _STOP = object()
@@ -172,7 +187,8 @@ class Sequencer:
     # --- callers -------------------------------------------------------------------
 
     def submit(self, items: Sequence[tuple[str, Mapping[str, Any]]], *,
-               rows: RowsHook | None = None) -> Future[list[Appended]]:
+               rows: RowsHook | None = None, prepare: PrepareHook | None = None
+               ) -> Future[list[Appended]]:
         fut: Future[list[Appended]] = Future()
         items = list(items)
         if not items:
@@ -181,7 +197,7 @@ class Sequencer:
         with self._lock:
             if self._closed:
                 raise LedgerClosed("the ledger is closed")
-            self._queue.put(_Request(items, fut, rows))
+            self._queue.put(_Request(items, fut, rows, prepare))
         return fut
 
     def close(self) -> None:
@@ -291,9 +307,21 @@ class Sequencer:
             entry_rows: list[tuple[Any, ...]] = []
             node_rows: list[tuple[int, int, bytes]] = []
             extra_ops: list[Any] = []
+            shared: dict[Any, Any] = {}  # what the batch's prepare/rows hooks leave for later ones
             for req in batch:
+                items = req.items
+                if req.prepare is not None:
+                    try:
+                        items = list(req.prepare(conn, shared))
+                    except SQLAlchemyError:
+                        raise
+                    except Exception as e:
+                        rej = AppendRejected(f"request refused: {e}")
+                        rej.__cause__ = e
+                        rejected.append((req, rej))
+                        continue
                 try:
-                    encoded = encode_chain(size, now, prev, req.items)
+                    encoded = encode_chain(size, now, prev, items)
                 except (EntryError, VerificationError, TypeError, ValueError) as e:
                     rejected.append((req, AppendRejected(f"entry refused: {e}")))
                     continue
@@ -312,7 +340,7 @@ class Sequencer:
                         continue
                 entry_rows.extend(
                     (seq, lh, etype, now, data) for seq, (data, lh), (etype, _body)
-                    in zip(range(size, size + len(made)), encoded, req.items, strict=True))
+                    in zip(range(size, size + len(made)), encoded, items, strict=True))
                 extend_edge(edge, size, [lh for _data, lh in encoded], node_rows)
                 extra_ops.extend(ops)
                 size += len(made)

@@ -53,6 +53,7 @@ from evidence.ledger.access.schema import (
     grants,
     principals,
 )
+from evidence.ledger.custody import linked
 from evidence.ledger.db import read_transaction, write_transaction
 from evidence.ledger.errors import AppendRejected
 from evidence.ledger.evidence_store import event_row
@@ -575,8 +576,11 @@ class AccessControl:
         return Principal(row.id, row.role, row.display_name, row.organisation)
 
     def _append(self, items: list[tuple[str, dict[str, Any]]], hook: Any) -> list[Appended]:
+        """Every entry here is a custody entry about one item: appended with its link to
+        the item's previous entry (:mod:`evidence.ledger.custody`)."""
+        prepare, rows = linked(items, hook)
         try:
-            return self.ledger.append_many(items, rows=hook)
+            return self.ledger.append_many(items, rows=rows, prepare=prepare)
         except AppendRejected as e:
             if isinstance(e.__cause__, AccessError):
                 raise e.__cause__ from None

@@ -43,6 +43,7 @@ from sqlalchemy import Connection
 
 from evidence.ledger.blobs import BlobError, BlobStore, BlobTooLarge, FilesystemBlobStore
 from evidence.ledger.blobs.filesystem import PendingBlob
+from evidence.ledger.custody import linked
 from evidence.ledger.db import read_transaction
 from evidence.ledger.errors import AppendRejected, LedgerError
 from evidence.ledger.evidence_store import (
@@ -847,7 +848,9 @@ class Intake:
                                 f"(entry {item.purged_seq})")
         with self._purge_lock:  # two purges of one item never share a batch
             try:
-                a = self.ledger.submit([(PURGED, body)], rows=rows).result()[0]
+                prepare, linked_rows = linked([(PURGED, body)], rows)
+                a = self.ledger.submit([(PURGED, body)], rows=linked_rows,
+                                       prepare=prepare).result()[0]
             except AppendRejected as e:
                 if isinstance(e.__cause__, IntakeError):
                     raise e.__cause__ from None
