@@ -211,6 +211,7 @@ def _print_report(report: BundleReport, *, langs: list[str], tz: ZoneInfo,
     """One block per language, each wrapped at the terminal's width (never cut): a
     four-column table cut Chinese reasons at 80 columns."""
     from rich.console import Console
+    from rich.table import Table
     from rich.text import Text
 
     con = Console(soft_wrap=False, highlight=False)
@@ -223,12 +224,14 @@ def _print_report(report: BundleReport, *, langs: list[str], tz: ZoneInfo,
         zh = lang == "zh"
         con.print()
         con.print("证据包核验" if zh else "Evidence bundle verification", style="bold")
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True)
+        grid.add_column(overflow="fold")  # long words fold; nothing is ever cut
         for c in report.checks:
-            line = Text(f"  {_STATE[lang][c.status]:<11} " if not zh
-                        else f"  {_STATE[lang][c.status]}  ", style=_COLOUR[c.status])
-            line.append(f"{c.name}: ", style="bold")
-            line.append(c.reason_zh if zh else c.reason)
-            con.print(line)
+            reason = Text(f"{c.name}: ", style="bold")
+            reason.append(c.reason_zh if zh else c.reason)
+            grid.add_row(Text(f"  {_STATE[lang][c.status]}", style=_COLOUR[c.status]), reason)
+        con.print(grid)
         if report.evidence_id:
             con.print(Text(f"{'证据' if zh else 'Evidence'}: {report.evidence_id}"))
         if not failed:  # after a failure no summary claims anything

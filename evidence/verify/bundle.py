@@ -649,11 +649,12 @@ def _check_checkpoint(reader: BundleReader, policy: TrustPolicy, report: BundleR
     elif policy.satisfied(cp.cosignatures):
         report.add("cosignatures", True, f"the witness quorum ({policy.describe_quorum()}) is "
                    f"met: valid cosignatures by {names}",
-                   f"见证法定数（{policy.describe_quorum()}）已满足：{names} 的联署有效")
+                   f"见证法定数（{policy.describe_quorum(zh=True)}）已满足：{names} 的联署有效")
     else:
         report.fail("cosignatures", f"the witness quorum ({policy.describe_quorum()}) is not "
                     f"met: valid cosignatures only by {names}",
-                    f"见证法定数（{policy.describe_quorum()}）未满足：仅有 {names} 的有效联署")
+                    f"见证法定数（{policy.describe_quorum(zh=True)}）未满足："
+                    f"仅有 {names} 的有效联署")
     return cp
 
 

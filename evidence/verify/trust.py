@@ -189,12 +189,15 @@ class TrustPolicy:
 
         return ok(self.quorum)
 
-    def describe_quorum(self) -> str:
+    def describe_quorum(self, zh: bool = False) -> str:
         if self.quorum is None:
             return NONE
         g = next((g for g in self.groups if g.name == self.quorum), None)
         if g is None:
-            return f"witness {self.quorum}"
+            return f"见证方 {self.quorum}" if zh else f"witness {self.quorum}"
+        if zh:
+            k = "全部" if g.threshold == "all" else f"任 {g.k} 个"
+            return f"{'、'.join(g.members)} 中{k}（{g.name}）"
         return f"{g.threshold} of {', '.join(g.members)} ({g.name})"
 
     # --- the file ----------------------------------------------------------------------
