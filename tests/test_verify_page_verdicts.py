@@ -197,6 +197,24 @@ def test_red_for_a_cosignature_removed_under_a_quorum(tab: Page, tsa: LocalTSA,
     assert "quorum court is not met" in got["text"]
 
 
+def test_two_files_one_differs(tab: Page, good: B.Built, trusts: dict[str, Path],
+                               tmp_path: Path) -> None:
+    """Red, the differing file named; the other one is not vouched for after the failure."""
+    same, other = tmp_path / "shop.png", tmp_path / "edited.txt"
+    same.write_bytes(B.FILES["shop.png"][1])
+    other.write_bytes(b"not preserved")
+    tab.open(trust=trusts["full"])
+    tab.page.set_input_files("#file-input", [str(same), str(other)])
+    got = tab.verify(write(tmp_path, copy(good)))
+    r = got["report"]
+    assert got["verdict"] == "failed" and r["failed_check"] == "compared_files"
+    assert "'edited.txt'" in got["text"] and "'shop.png'" not in got["text"]
+    assert [c.get("matches", "not vouched") for c in r["compared"]] == ["not vouched", None]
+    assert "included" not in json.dumps(r["compared"]) + json.dumps(r["files"])
+    text = tab.page.locator("#compare-result").inner_text()
+    assert "NO MATCH" in text and "Not compared" in text and "byte for byte" not in text
+
+
 def test_one_line_per_failed_check(tab: Page, tsa: LocalTSA, trusts: dict[str, Path],
                                    tmp_path: Path) -> None:
     built = stamped_bundle(tsa, stranger=True)  # a stranger's entry, and an altered token

@@ -426,7 +426,10 @@
       } else {
         for (const c of r.compared) {
           const m = c.matches;
-          rows.push(el('p', { class: 'compare-title' }, m ? t(r.purged && !m.included ? 'compare_match_purged' : 'compare_match', { name: m.name }) : t('compare_nomatch')));
+          // after a failure only a file that differs is named; none is vouched for
+          const title = m ? t(r.purged && !m.included ? 'compare_match_purged' : 'compare_match', { name: m.name })
+            : m === null ? t('compare_nomatch') : t('compare_unverified');
+          rows.push(el('p', { class: 'compare-title' }, title));
           rows.push(el('p', {}, t('compare_file', { name: c.name, size: humanSize(c.size), sha: c.sha256 })));
         }
       }

@@ -11,17 +11,16 @@
  * What this file verifies itself: the ZIP structure (hostile-archive rules), member
  * SHA-256 and CRC-32, entries (canonical JSON, house rules), RFC 9162 inclusion proofs,
  * hash-chain links, the checkpoint's Ed25519 signature and tlog-cosignature/v1
- * cosignatures (WebCrypto), the submitter's signature, custody order, the files, and the
- * salted metadata commitment (RFC 8785 JCS).
- * What it only reads and displays: RFC 3161 timestamp tokens. It parses each token's
- * TSTInfo (genTime, TSA name, serial) and compares its message imprint with SHA-256 of the
- * checkpoint text (a token over other data fails the check, as a sign of tampering), but
- * it does not verify the CMS signature or the TSA certificate chain: such times are
- * "stated by the token" until `evidence verify --tsa-ca ...` checks them.
+ * cosignatures against the trust file's quorum (WebCrypto), the submitter's signature,
+ * custody order, the files, the salted metadata commitment (RFC 8785 JCS), RFC 3161 tokens
+ * (a strict DER/CMS/X.509 reader of its own: signed attributes, CMS signature, chain to a
+ * pinned TSA root, validity at genTime, timeStamping EKU) and the judge's own files.
+ * The result is the report of docs/verdict.md: each check pass, fail or not-checked, and
+ * the top verdict verified / provisional / incomplete / failed computed from them alone.
  *
  * Sections: bytes and text - SHA-256 - CRC-32 - ZIP reader - JSON and JCS - entries -
- * Merkle proofs - keys, notes, checkpoints - submitter - DER and timestamp tokens -
- * bundle checks. Everything is exported on window.EvidenceVerify.
+ * Merkle proofs - keys, notes, checkpoints - submitter - DER, X.509 and RFC 3161 - the
+ * trust file - bundle checks. Everything is exported on window.EvidenceVerify.
  */
 (function (global) {
   'use strict';
@@ -1614,7 +1613,8 @@
         purged: this.purged, provisional: this.provisional,
         files: failed ? this.files.map(({ included, ...f }) => f) : this.files,
         preserved_no_later_than: this.preserved_no_later_than,
-        compared: failed ? this.compared.map(({ matches, ...c }) => c) : this.compared,
+        // after a failure a file that matched is not vouched for; one that differs still does
+        compared: failed ? this.compared.map(({ matches, ...c }) => (matches ? c : { ...c, matches: null })) : this.compared,
         custody: this.custody, metadata: this.metadata, tool: this.tool,
         trust_fingerprint: this.trust_fingerprint, manifest_hints: this.manifest_hints, checks: this.checks };
     }
@@ -1662,6 +1662,10 @@
      files (File/Blob, with a name) to compare with the preserved ones;
      opts.progress(done, total, phase) and opts.shouldStop() are optional. */
   async function verifyBundle(blob, trust, opts = {}) {
+    return (await runBundle(blob, trust, opts)).toJSON();  // a plain object: survives any copy
+  }
+
+  async function runBundle(blob, trust, opts) {
     const report = new Report();
     let policy;
     try {
