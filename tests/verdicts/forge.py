@@ -247,6 +247,12 @@ def with_members(bundle: bytes, changes: dict[str, bytes | None], manifest_edit=
     return rezip(m)
 
 
+def rezip_raw(m: dict[str, bytes]) -> bytes:
+    """The members zipped as they are, the manifest untouched (to change the manifest
+    itself)."""
+    return rezip(m, fix_manifest=False)
+
+
 def forge_token_region(bundle: bytes, region: str, index: int = 0) -> bytes:
     """One byte of the ``index``-th token changed in ``region``, the manifest made to agree."""
     name = f"timestamps/{index}.tst"

@@ -571,6 +571,36 @@ def run_driver(python: Path, args: list[str], argvs: list[list[str]], cwd: Path)
     return outs
 
 
+def run_all(corpus: Corpus, bare_python: Path, page_runner: PageRunner,
+            bundles: list[Path], trusts: list[Path], work: Path,
+            *, trust_as_bytes: bool = False) -> dict[str, list[Outcome]]:
+    """Many (bundle, trust file) pairs through the three verifiers, one process each."""
+    argvs = [[str(b), "--trust", str(t), "--json"] for b, t in zip(bundles, trusts, strict=True)]
+    return {
+        "package": run_driver(Path(sys.executable), ["module", "evidence.cli.main:main"],
+                              [["verify", *a] for a in argvs], work),
+        "script": run_driver(bare_python, ["file", str(SCRIPT)], argvs, work),
+        "page": [page_runner.verify(b, t, None, trust_as_bytes=trust_as_bytes)
+                 for b, t in zip(bundles, trusts, strict=True)],
+    }
+
+
+def _row(label: str, got: dict[str, list[Outcome]], i: int) -> str:
+    return f"{label}: " + ", ".join(f"{w}={got[w][i].verdict[:80]}/{got[w][i].failed_check or '-'}"
+                                    for w in VERIFIERS)
+
+
+def sweep_bundles(corpus: Corpus, name: str, forged: list[tuple[str, bytes]]) -> list[Path]:
+    work = corpus.dir / "sweeps" / name
+    work.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, (_, data) in enumerate(forged):
+        p = work / f"{i}.zip"
+        p.write_bytes(data)
+        paths.append(p)
+    return paths
+
+
 @pytest.mark.slow
 def test_every_token_element(corpus: Corpus, bare_python: Path,
                              page_runner: PageRunner) -> None:
@@ -579,30 +609,72 @@ def test_every_token_element(corpus: Corpus, bare_python: Path,
     never ``verified``, and all three agree. Lists every place where one does not."""
     good = corpus.bundles["good"].read_bytes()
     token = members(good)["timestamps/0.tst"]
-    sweep = corpus.dir / "sweep"
-    sweep.mkdir(exist_ok=True)
+    cases = [(label, F.with_members(good, {"timestamps/0.tst": F.flip(token, pos)}))
+             for label, pos in F.token_positions(token)]
+    paths = sweep_bundles(corpus, "token", cases)
+    got = run_all(corpus, bare_python, page_runner, paths, [corpus.trust["full"]] * len(paths),
+                  paths[0].parent)
+    rows = [_row(label, got, i) for i, (label, _) in enumerate(cases)]
+    wrong = [rows[i] for i in range(len(cases))
+             if {got[w][i].key for w in VERIFIERS} != {("failed", "timestamps")}]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "token-sweep.txt").write_text("\n".join(rows) + "\n", "utf-8")
+    assert not wrong, f"{len(wrong)} of {len(cases)} changed bytes:\n" + "\n".join(wrong)
+
+
+#: member -> (every how many bytes one is flipped, whether every flip must fail): entry and
+#: note bytes are all signed or hashed into the tree, so each change must fail; the others
+#: may hold bytes no proof covers (the manifest is not trusted), so there the three must
+#: only agree
+MEMBER_SWEEPS = {
+    "checkpoint/checkpoint.note": (3, False),  # base64 padding bits may change nothing
+    "entries/<submission>": (7, True),
+    "proofs/<submission>": (4, False),  # "root" is not trusted: no check reads it
+    "metadata/metadata.json": (9, False),
+    "manifest.json": (29, False),  # not trusted: created_at, exporter, ... are not checked
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("member", list(MEMBER_SWEEPS))
+def test_every_byte_of_a_member(member: str, corpus: Corpus, bare_python: Path,
+                                page_runner: PageRunner) -> None:
+    """One byte's low bit flipped at a time in one member (the manifest's member list
+    rewritten to match, except when the manifest itself is the member): the three
+    verifiers give the same verdict and failing check on each, and where every change must
+    be caught, none says anything but ``failed``. Lists every byte on which they differ
+    (test-artifacts/verdicts/sweep-<member>.txt has every byte's answers)."""
+    good = corpus.bundles["good"].read_bytes()
+    m = members(good)
+    man = json.loads(m["manifest.json"])
+    name = member.replace("<submission>", str(man["submission_seq"]))
+    if name.startswith("entries/"):
+        name += ".entry"
+    elif name.startswith("proofs/"):
+        name += ".json"
+    step, must_fail = MEMBER_SWEEPS[member]
+    data = m[name]
     cases = []
-    for label, pos in F.token_positions(token):
-        p = sweep / f"{pos}.zip"
-        p.write_bytes(F.with_members(good, {"timestamps/0.tst": F.flip(token, pos)}))
-        cases.append((label, p))
-    argvs = [["verify", str(p), "--trust", str(corpus.trust["full"]), "--json"]
-             for _, p in cases]
-    got = {
-        "package": run_driver(Path(sys.executable), ["module", "evidence.cli.main:main"],
-                              argvs, sweep),
-        "script": run_driver(bare_python, ["file", str(SCRIPT)], [a[1:] for a in argvs],
-                             sweep),
-        "page": [page_runner.verify(p, corpus.trust["full"], None) for _, p in cases],
-    }
-    wrong = []
+    for pos in range(0, len(data), step):
+        label = f"{name} byte {pos} {data[pos:pos + 1]!r}"
+        if name == "manifest.json":
+            forged = F.rezip_raw({**m, name: F.flip(data, pos)})
+        else:
+            forged = F.with_members(good, {name: F.flip(data, pos)})
+        cases.append((label, forged))
+    paths = sweep_bundles(corpus, name.replace("/", "_"), cases)
+    got = run_all(corpus, bare_python, page_runner, paths, [corpus.trust["full"]] * len(paths),
+                  paths[0].parent)
+    rows, wrong = [], []
     for i, (label, _) in enumerate(cases):
-        keys = {w: got[w][i].key for w in VERIFIERS}
-        if set(keys.values()) != {("failed", "timestamps")}:
-            wrong.append(f"{label}: " + ", ".join(f"{w}={k[0][:80]}/{k[1]}"
-                                                  for w, k in keys.items()))
-    (ARTIFACTS / "token-sweep.txt").parent.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "token-sweep.txt").write_text("\n".join(wrong) + "\n", "utf-8")
+        keys = {got[w][i].key for w in VERIFIERS}
+        rows.append(_row(label, got, i))
+        bad_verdict = must_fail and any(k[0] != "failed" for k in keys)
+        if len(keys) != 1 or bad_verdict or any(k[0].startswith("<") for k in keys):
+            wrong.append(rows[-1])
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / f"sweep-{name.replace('/', '_')}.txt").write_text("\n".join(rows) + "\n",
+                                                                  "utf-8")
     assert not wrong, f"{len(wrong)} of {len(cases)} changed bytes:\n" + "\n".join(wrong)
 
 
@@ -710,13 +782,8 @@ def test_trust_file_means_the_same_everywhere(corpus: Corpus, world: World, bare
         p = work / f"trust-{i}.txt"
         p.write_bytes(data)
         paths.append(p)
-    argvs = [[str(bundle), "--trust", str(p), "--json"] for p in paths]
-    got = {
-        "package": run_driver(Path(sys.executable), ["module", "evidence.cli.main:main"],
-                              [["verify", *a] for a in argvs], work),
-        "script": run_driver(bare_python, ["file", str(SCRIPT)], argvs, work),
-        "page": [page_runner.verify(bundle, p, None, trust_as_bytes=True) for p in paths],
-    }
+    got = run_all(corpus, bare_python, page_runner, [bundle] * len(paths), paths, work,
+                  trust_as_bytes=True)
     rows, wrong = [], []
     for i, (label, _) in enumerate(cases):
         keys = {w: got[w][i].key for w in VERIFIERS}
