@@ -669,7 +669,7 @@ def _check_entries(reader: BundleReader, cp: VerifiedCheckpoint, report: BundleR
             try:
                 e = parse_entry(reader.read(name))
             except VerificationError as err:
-                report.fail("entries", f"{name}: {err}", f"{name}：记录格式错误：{err}")
+                report.fail("entries", f"{name}: {err}", f"{name}：记录格式错误（详见英文说明）")
                 return None
             if e.seq != seq:
                 report.fail("entries", f"{name} holds entry {e.seq}",
@@ -706,7 +706,8 @@ def _check_entries(reader: BundleReader, cp: VerifiedCheckpoint, report: BundleR
 
     for seq, e in sorted(entries.items()):
         if err := included(seq, e.leaf_hash):
-            report.fail("inclusion", err, f"包含证明失败：{err}")
+            report.fail("inclusion", err,
+                        "包含证明未通过：记录不在检查点的默克尔树中（详见英文说明）")
             return None
     report.add("inclusion", True, f"all {len(entries)} entries are in the tree of the "
                f"checkpoint (RFC 9162 inclusion proofs)",
@@ -719,7 +720,7 @@ def _check_entries(reader: BundleReader, cp: VerifiedCheckpoint, report: BundleR
             err = included(seq - 1, bytes.fromhex(e.prev))
         if err:
             report.fail("chain", f"entry {seq}'s prev link: {err}",
-                        f"第 {seq} 条记录的前序链接：{err}")
+                        f"第 {seq} 条记录的前序链接未通过验证（详见英文说明）")
             return None
     report.add("chain", True, "each entry's prev hash is the leaf before it in the same tree",
                "每条记录的前序哈希均为同一棵树中前一个叶子")
@@ -749,7 +750,7 @@ def _check_submitter(submission: Entry, report: BundleReport) -> None:
         who = verify_submission(submission.body)
     except (VerificationError, MalformedInput) as e:
         report.fail("submitter", f"the submitter's signature does not verify: {e}",
-                    f"提交方签名验证失败：{e}")
+                    "提交方签名验证失败（详见英文说明）")
         return
     if who is None:
         report.add("submitter", True, "not signed by the submitter (optional)",
@@ -842,7 +843,7 @@ def _check_metadata(reader: BundleReader, submission: Entry, report: BundleRepor
         verify_commitment(str(commitment), bytes.fromhex(opened["salt"]), opened["metadata"])
     except (VerificationError, MalformedInput, TypeError, ValueError) as e:
         report.fail("metadata", f"the metadata and salt do not open the commitment: {e}",
-                    f"元数据与盐值无法打开承诺值：{e}")
+                    "元数据与盐值无法打开承诺值（详见英文说明）")
         return
     report.metadata = opened["metadata"]
     report.add("metadata", True, "the metadata and salt open the commitment in the entry",
