@@ -21,7 +21,9 @@ check states. The expected verdicts in ``VECTORS`` are written by hand from the 
 never read back from a verifier. ``test_every_token_element`` goes further: one byte
 changed in every DER element of the token, about 220 bundles, each verifier's own entry
 point run in one process (the page in the same tab), all must say ``failed`` at
-``timestamps``.
+``timestamps``; ``test_every_byte_of_a_member`` does the same for other members (the three
+must agree), and ``test_trust_file_means_the_same_everywhere`` for the trust file (all
+refuse it, or all reach the same verdict). Answers land in test-artifacts/verdicts/.
 """
 
 from __future__ import annotations
