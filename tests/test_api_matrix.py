@@ -137,7 +137,10 @@ REQUESTS: dict[str, Callable[[Fixture, httpx.Client], httpx.Response]] = {
     "download": lambda fx, c: c.get(f"/v1/evidence/{fx.eid}/files/{fx.sha}"),
     "receipt": lambda fx, c: c.get(f"/v1/evidence/{fx.eid}/receipt"),
     "custody": lambda fx, c: c.get(f"/v1/evidence/{fx.eid}/custody"),
-    "bundle": lambda fx, c: c.get(f"/v1/evidence/{fx.eid}/bundle"),
+    # provisional=1: the item is not anchored here (no TSA), and without it the allowed
+    # actors get 409 not-anchored-yet (tests/test_bundle_provisional.py); who may is the same
+    "bundle": lambda fx, c: c.get(f"/v1/evidence/{fx.eid}/bundle",
+                                  params={"provisional": "1"}),
     "grant_create": lambda fx, c: c.post("/v1/grants", json={
         "grantee": "foreign-c", "evidence_ids": [fx.eid], "expires_at": SOON}),
     "grant_list": lambda fx, c: c.get("/v1/grants"),
