@@ -20,6 +20,7 @@ from evidence.api.pending import PendingStore
 from evidence.api.proofs import ProofCache
 from evidence.api.ratelimit import TokenBucket, open_token_bucket
 from evidence.api.settings import ApiSettings
+from evidence.api.uploads import private_staging_folder, remove_staging_folder
 from evidence.ledger.access import AccessControl
 from evidence.ledger.blobs import BlobStore
 from evidence.ledger.config import resolve_data_dir
@@ -77,7 +78,7 @@ class Services:
             svc.pending.sweep()
             spool.mkdir(parents=True, exist_ok=True, mode=0o700)
             if settings.memory_spool:
-                svc.fast_spool = _private_tmpfs_folder()
+                svc.fast_spool = private_staging_folder()
             if settings.anchor:
                 svc.anchoring = _start_anchoring(ledger, data_dir)
             return svc
@@ -94,6 +95,7 @@ class Services:
             thread.join(timeout=60)
         self.executor.shutdown(wait=True)
         self.grouped.close()
+        remove_staging_folder(self.fast_spool)
         self.access.close()
         self.ledger.close()
 
@@ -136,36 +138,6 @@ class Services:
                 while len(self._cp_cache) > 4096:
                     self._cp_cache.popitem(last=False)
         return cp
-
-
-def _private_tmpfs_folder() -> Path | None:
-    """``/dev/shm/evidence-uploads-<uid>``, made 0700 and checked to be ours (not a
-    symbolic link, not shared), or None (no tmpfs: small uploads go to the spool)."""
-    import os
-    import stat
-
-    root = Path("/dev/shm")
-    if not root.is_dir():
-        return None
-    folder = root / f"evidence-uploads-{os.getuid()}"
-    try:
-        folder.mkdir(mode=0o700, exist_ok=True)
-        st = folder.lstat()
-    except OSError:
-        return None
-    if (not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid()
-            or stat.S_IMODE(st.st_mode) & 0o077):
-        return None
-    import shutil
-
-    old = time.time() - 3600  # left by a crash (a live upload is there for milliseconds)
-    for d in folder.glob("upload-*"):
-        try:
-            if d.lstat().st_mtime < old:
-                shutil.rmtree(d, ignore_errors=True)
-        except OSError:
-            pass
-    return folder
 
 
 def _start_anchoring(ledger: Ledger, data_dir: Path

@@ -492,3 +492,82 @@ def check_file_name_or_none(raw: str) -> str | None:
         return check_file_name(raw)
     except Problem:
         return None
+
+
+# --- staging folders: one per server process, swept when a process starts -------------------
+
+_OWN = re.compile(r"w(\d+)-[0-9a-f]{8}")
+LEGACY_AGE = 3600.0
+"""Folders of older versions (``upload-*`` straight under the shared folder) are removed
+once this old: their owner cannot be told."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: not ours to judge, keep
+        return True
+    return True
+
+
+def sweep_staging(parent: Path) -> int:
+    """Remove the staging folders under ``parent`` of processes that no longer run
+    (a server killed mid-upload); return how many. A recycled process id keeps its
+    folder until that process ends: the safe side."""
+    import time
+
+    removed = 0
+    for d in parent.iterdir():
+        m = _OWN.fullmatch(d.name)
+        try:
+            if m is not None:
+                if _alive(int(m[1])):
+                    continue
+            elif not (d.name.startswith("upload-")
+                      and d.lstat().st_mtime < time.time() - LEGACY_AGE):
+                continue
+        except OSError:
+            continue
+        if d.is_dir() and not d.is_symlink():
+            shutil.rmtree(d, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                d.unlink()
+        removed += 1
+    return removed
+
+
+def private_staging_folder(root: Path = Path("/dev/shm")) -> Path | None:
+    """This server process's own folder for small uploads on tmpfs:
+    ``/dev/shm/evidence-uploads-<uid>/w<pid>-<random>`` (0700), after sweeping the
+    folders of processes that are gone; or None (no tmpfs: small uploads go to the
+    spool). The parent is checked to be ours (a folder, not a symbolic link, owned by
+    this user, not readable by others). Each server counts and cleans only its own
+    folder; :func:`remove_staging_folder` removes it at shutdown."""
+    import stat
+
+    if not root.is_dir():
+        return None
+    parent = root / f"evidence-uploads-{os.getuid()}"
+    try:
+        parent.mkdir(mode=0o700, exist_ok=True)
+        st = parent.lstat()
+    except OSError:
+        return None
+    if (not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid()
+            or stat.S_IMODE(st.st_mode) & 0o077):
+        return None
+    sweep_staging(parent)
+    own = parent / f"w{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        own.mkdir(mode=0o700)
+    except OSError:
+        return None
+    return own
+
+
+def remove_staging_folder(folder: Path | None) -> None:
+    if folder is not None and _OWN.fullmatch(folder.name):
+        shutil.rmtree(folder, ignore_errors=True)
