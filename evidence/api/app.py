@@ -12,7 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from evidence import __version__
-from evidence.api import problems, routes_verify_page
+from evidence.api import logredact, problems, routes_verify_page
 from evidence.api.fastpath import FastPath
 from evidence.api.problems import Problem
 from evidence.api.routers import captures, evidence, grants, log, meta
@@ -30,6 +30,7 @@ grants; check it with RFC 9162 proofs and C2SP checkpoints. Errors are RFC 9457
 def create_app(settings: ApiSettings | None = None, *, services: Services | None = None
                ) -> FastAPI:
     settings = settings or ApiSettings()
+    logredact.install()  # no token in any log line (evidence/api/logredact.py)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
