@@ -218,22 +218,12 @@ async def visit(url: str, opts: Options, out: Path, resolver: Resolver) -> Visit
         args.append("--ignore-certificate-errors-spki-list=" + ",".join(opts.trusted_spki))
 
     async def route(route: Any, request: Any) -> None:
-        """Every request the page makes (redirect hops excepted: those are checked on the
-        response by their peer address) passes here first."""
-        parts = urllib.parse.urlsplit(request.url)
-        if parts.scheme not in ("http", "https"):
-            await route.continue_()
-            return
-        host = parts.hostname or ""
-        if host not in hosts:
-            hosts.append(host)
-        try:
-            addrs = await asyncio.to_thread(
-                resolver.resolve, host, parts.port or (443 if parts.scheme == "https" else 80))
-            if addrs:
-                resolver.check_addresses(host, addrs)
-        except CaptureRefused as e:
-            blocked.append({"url": request.url, "reason": str(e)})
+        """Every request of every page and frame passes here first (redirect hops do not:
+        :func:`guard` stops those); the limits are applied here."""
+        reason = await allowed(request.url)
+        if reason is not None:
+            if not any(b["url"] == request.url for b in blocked):
+                blocked.append({"url": request.url, "reason": reason})
             await route.abort("blockedbyclient")
             return
         if counts["requests"] >= opts.max_requests:
@@ -250,6 +240,48 @@ async def visit(url: str, opts: Options, out: Path, resolver: Resolver) -> Visit
             return
         counts["requests"] += 1
         await route.continue_()
+
+    async def allowed(url: str) -> str | None:
+        """None if the policy lets the browser request ``url``, else the reason."""
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            return None
+        host = parts.hostname or ""
+        if host not in hosts:
+            hosts.append(host)
+        try:
+            addrs = await asyncio.to_thread(
+                resolver.resolve, host, parts.port or (443 if parts.scheme == "https" else 80))
+            if addrs:
+                resolver.check_addresses(host, addrs)
+        except CaptureRefused as e:
+            return str(e)
+        return None
+
+    async def guard(page: Any) -> None:
+        """Pause every request of ``page`` in Chromium (CDP Fetch) until the policy has
+        seen it. Unlike a Playwright route this also stops the hops of a redirect, so a
+        redirect to a forbidden address is never requested."""
+        cdp = await page.context.new_cdp_session(page)
+
+        async def paused(event: dict[str, Any]) -> None:
+            url = event["request"]["url"]
+            reason = await allowed(url)
+            try:
+                if reason is None:
+                    await cdp.send("Fetch.continueRequest", {"requestId": event["requestId"]})
+                else:
+                    if not any(b["url"] == url for b in blocked):
+                        blocked.append({"url": url, "reason": reason})
+                    await cdp.send("Fetch.failRequest", {"requestId": event["requestId"],
+                                                         "errorReason": "BlockedByClient"})
+            except PlaywrightError:
+                pass  # the page went away meanwhile
+
+        cdp.on("Fetch.requestPaused", lambda ev: collecting.append(
+            asyncio.ensure_future(paused(ev))))
+        await cdp.send("Fetch.enable", {"patterns": [{"urlPattern": "*",
+                                                      "requestStage": "Request"}]})
 
     async def collect(response: Any, received_at: str) -> None:
         req = response.request
@@ -320,7 +352,17 @@ async def visit(url: str, opts: Options, out: Path, resolver: Resolver) -> Visit
             await context.route("**/*", route)
             context.on("response", on_response)
             context.on("requestfailed", on_failed)
+            guards: dict[Any, asyncio.Future[None]] = {}
+
+            def guarded(p: Any) -> asyncio.Future[None]:
+                if p not in guards:  # popups too; each page once
+                    guards[p] = asyncio.ensure_future(guard(p))
+                    collecting.append(guards[p])
+                return guards[p]
+
+            context.on("page", guarded)
             page = await context.new_page()
+            await guarded(page)
             frames: list[tuple[float, bytes]] = []
             cdp = None
             if opts.video:
