@@ -1073,7 +1073,10 @@ class Report:
     def add(self, name: str, status: bool | str, reason: str, reason_zh: str,
             required: bool = True, detail: str | None = None) -> None:
         """``status``: True (pass), False (fail) or NOT_CHECKED."""
-        status = {True: PASS, False: FAIL}.get(status, status)  # type: ignore[call-overload]
+        if status is True:
+            status = PASS
+        elif status is False:
+            status = FAIL
         assert status in (PASS, FAIL, NOT_CHECKED)
         self.checks.append({"name": name, "status": status, "ok": status == PASS,
                             "required": required, "reason": one_line(reason),
@@ -1753,45 +1756,49 @@ def show_time(text: str, tz: Any) -> str:
 
 
 def print_text(report: Report, lang: str, tz: Any) -> None:
-    """One line per check and language; Chinese never cut to a column width."""
-    en, zh = lang in ("en", "both"), lang in ("zh", "both")
+    """One line per check and language (``--lang``); Chinese never cut to a column width.
+    The top verdict comes last. After a failure no line claims a time or "included"."""
+    english, chinese = lang in ("en", "both"), lang in ("zh", "both")
+
+    def say(en: str, zh: str) -> None:
+        if english:
+            print(en)
+        if chinese:
+            print(zh)
+
     for c in report.checks:
         word_en, word_zh = STATUS_WORDS[c["status"]]
-        if en:
-            print(f"{c['name']:<15} {word_en:<12} {c['reason']}")
-        if zh:
-            print(f"{c['name'] if not en else '':<15} {word_zh:<12} {c['reason_zh']}")
+        say(f"{c['name']:<15} {word_en:<12} {c['reason']}",
+            f"{'' if english else c['name']:<15} {word_zh:<12} {c['reason_zh']}")
     verdict, facts = report.verdict, report.to_json()
-    if verdict != "failed":  # after a failure no line claims a time or "included"
+    if verdict != "failed":
         if facts["submitted_at"]:
             when = show_time(facts["submitted_at"], tz)
-            en and print(f"Submitted (log time): {when}")
-            zh and print(f"提交时间（日志时间）：{when}")
+            say(f"Submitted (log time): {when}", f"提交时间（日志时间）：{when}")
         for t in facts["preserved_no_later_than"][:1]:
             when = show_time(t["gen_time"], tz)
-            en and print(f"Preserved no later than {when} per {t['tsa']}")
-            zh and print(f"据 {t['tsa']}，不晚于 {when} 已保全")
+            say(f"Preserved no later than {when} per {t['tsa']}",
+                f"据 {t['tsa']}，不晚于 {when} 已保全")
         for f in facts["files"]:
-            mark = (" (included)" if en else "") + (" （已包含）" if zh else "") \
-                if f.get("included") else ""
+            mark = ""
+            if f.get("included"):
+                mark = (" (included)" if english else "") + (" （已包含）" if chinese else "")
             print(f"  {f.get('name')}  sha256 {f.get('sha256')}{mark}")
     if facts.get("tool"):
-        en and print(f"The bundle carries {TOOL_MEMBER}, SHA-256 {facts['tool']['sha256']}; "
-                     f"the reference copy is {REFERENCE_COPY}.")
-        zh and print(f"证据包附带 {TOOL_MEMBER}，SHA-256 {facts['tool']['sha256']}；参考副本为"
-                     "本项目源代码中的 scripts/verify_bundle.py，使用前请比对 SHA-256。")
+        digest = facts["tool"]["sha256"]
+        say(f"The bundle carries {TOOL_MEMBER}, SHA-256 {digest}; the reference copy is "
+            f"{REFERENCE_COPY}.", f"证据包附带 {TOOL_MEMBER}，SHA-256 {digest}；参考副本为本项目"
+            "源代码中的 scripts/verify_bundle.py，使用前请比对 SHA-256。")
     word_en, word_zh = VERDICT_WORDS[verdict]
+    skipped = [c for c in report.checks if c["status"] == NOT_CHECKED]
     if verdict == "failed":
         word_en += f" (first failing check: {report.failed_check})"
         word_zh += f"（首个失败的检查：{report.failed_check}）"
-    if verdict == "incomplete":
-        word_en += ": not checked: " + "; ".join(
-            f"{c['name']} ({c['reason']})" for c in report.checks if c["status"] == NOT_CHECKED)
-        word_zh += "：未检查：" + "；".join(
-            f"{c['name']}（{c['reason_zh']}）" for c in report.checks
-            if c["status"] == NOT_CHECKED)
-    en and print(f"RESULT: {word_en}")
-    zh and print(f"结论：{word_zh}")
+    elif verdict == "incomplete":
+        word_en += ": not checked: " + "; ".join(f"{c['name']} ({c['reason']})"
+                                                  for c in skipped)
+        word_zh += "：未检查：" + "；".join(f"{c['name']}（{c['reason_zh']}）" for c in skipped)
+    say(f"RESULT: {word_en}", f"结论：{word_zh}")
 
 
 def main(argv: list[str] | None = None) -> int:
