@@ -485,3 +485,58 @@ def test_pss_parameters_are_read_strictly(tsas: dict[str, Tsa]) -> None:
         with pytest.raises(vb.Fail, match="RSA-PSS"):
             vb.pss_padding(vb.der_parse(params, vb.SEQ), "2.16.840.1.101.3.4.2.1")
     assert vb.pss_padding(vb.der_parse(good, vb.SEQ), "2.16.840.1.101.3.4.2.1") is not None
+
+
+# --- the DER reader and genTime, strict ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("data,ok", [
+    (b"\x04\x01\x00", True),
+    (b"\x04\x81\x01\x00", False),  # a long-form length that fits the short form
+    (b"\x04\x82\x00\x01\x00", False),  # a leading zero length octet
+    (b"\x30\x80\x00\x00", False),  # indefinite length (BER)
+    (b"\x04\x02\x00", False),  # runs past the end
+    (b"\x04\x01\x00\x00", False),  # a trailing byte
+    (b"\x1f\x01\x01\x00", False),  # a high tag number
+    (b"\x04\x85\x00\x00\x00\x00\x01\x00", False),  # five length octets
+])
+def test_der_framing_is_strict(data: bytes, ok: bool) -> None:
+    if ok:
+        assert vb.der_parse(data, data[0]).value == data[2:]
+    else:
+        with pytest.raises(vb.Fail, match="DER"):
+            vb.der_parse(data, data[0])
+
+
+def test_oid_and_integer_are_minimal() -> None:
+    assert vb.der_oid(vb.der_parse(bytes.fromhex("06092a864886f70d010702"), vb.OID)) == \
+        vb.OID_SIGNED_DATA
+    for bad in ("0603808101", "0600", "06022a86"):  # a 0x80 pad, empty, unterminated
+        with pytest.raises(vb.Fail):
+            vb.der_oid(vb.der_parse(bytes.fromhex(bad), vb.OID))
+    assert vb.der_int(vb.der_parse(b"\x02\x02\x00\x80", vb.INT)) == 128
+    for bad in (b"\x02\x02\x00\x7f", b"\x02\x02\xff\x80", b"\x02\x00"):
+        with pytest.raises(vb.Fail):
+            vb.der_int(vb.der_parse(bad, vb.INT))
+
+
+@pytest.mark.parametrize("text,ok", [
+    (b"20261206211500Z", True), (b"20261206211500.5Z", True), (b"20261206211500.123456Z", True),
+    (b"20261206211500.50Z", False),  # a trailing zero in the fraction is not DER
+    (b"20261206211500.Z", False), (b"20261206211500", False), (b"20261206211500+0800", False),
+    (b"202612062115Z", False), (b"20261306211500Z", False), (b"20261206241500Z", False),
+])
+def test_gen_time_is_parsed_strictly(text: bytes, ok: bool, tsas: dict[str, Tsa]) -> None:
+    """A real TSTInfo with its genTime replaced (the length fixed up around it)."""
+    token = tsas["rsa"].stamp(MESSAGE)
+    sd = vb.der_parse(token, vb.SEQ).children()[1].children()[0].children()
+    tst = sd[2].children()[1].children()[0].value
+    f = vb.der_parse(tst, vb.SEQ).children()
+    body = b"".join(t.der for t in f[:4]) + vb.der_encode(vb.GENTIME, text) + \
+        b"".join(t.der for t in f[5:])
+    if ok:
+        gen_time = vb.read_tst_info(vb.der_encode(vb.SEQ, body), MESSAGE)[0]
+        assert gen_time.tzinfo is not None and gen_time.year == 2026
+    else:
+        with pytest.raises(vb.Fail, match="genTime"):
+            vb.read_tst_info(vb.der_encode(vb.SEQ, body), MESSAGE)
