@@ -12,6 +12,7 @@ Every error answer is ``application/problem+json``::
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -32,7 +33,7 @@ from evidence.ledger.access import (
     NotFound,
     Unauthenticated,
 )
-from evidence.ledger.blobs import BlobError, BlobNotFound, BlobTooLarge
+from evidence.ledger.blobs import BlobError, BlobNotFound, BlobStoreFull, BlobTooLarge
 from evidence.ledger.errors import (
     AppendRejected,
     LedgerClosed,
@@ -65,7 +66,7 @@ TITLES = {
     405: "Method not allowed", 406: "Not acceptable", 409: "Conflict", 410: "Gone",
     413: "Request too large", 415: "Unsupported media type", 416: "Range not satisfiable",
     422: "Unprocessable request", 429: "Too many requests", 500: "Internal error",
-    503: "Service unavailable",
+    503: "Service unavailable", 507: "Insufficient storage",
 }
 _DEFAULT_CODES = {400: "bad-request", 401: "unauthenticated", 403: "forbidden",
                   404: "not-found", 405: "method-not-allowed", 406: "not-acceptable",
@@ -83,6 +84,32 @@ def problem_response(status: int, code: str, detail: str, *, instance: str | Non
         body["instance"] = instance
     body.update(extra)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_DAMAGE_SQLSTATES = {"XX001", "XX002"}  # PostgreSQL data_corrupted, index_corrupted
+LEDGER_DAMAGE: dict[str, str] = {}
+"""Set (time, error) in this worker when a damaged database page was met: /health then
+reports ``degraded`` until the worker restarts."""
+
+
+def ledger_damaged(exc: BaseException) -> bool:
+    """A damaged database page (SQLite: "database disk image is malformed", "file is not
+    a database"; PostgreSQL: data or index corrupted), not a busy or absent database."""
+    import sqlite3
+
+    orig = getattr(exc, "orig", None)
+    if isinstance(orig, sqlite3.DatabaseError):
+        return not isinstance(orig, sqlite3.OperationalError)
+    return getattr(orig, "sqlstate", None) in _DAMAGE_SQLSTATES
+
+
+def note_ledger_damage(exc: BaseException) -> None:
+    from datetime import UTC, datetime
+
+    log.error("LEDGER DAMAGED: %s", getattr(exc, "orig", None) or exc)
+    LEDGER_DAMAGE.update(time=datetime.now(UTC).isoformat(),
+                         error=str(getattr(exc, "orig", None) or exc).splitlines()[0])
 
 
 def _classify(exc: BaseException) -> Problem:
@@ -119,6 +146,19 @@ def _classify(exc: BaseException) -> Problem:
         return Problem(413, "file-too-large", str(exc))
     if isinstance(exc, BlobNotFound):
         return Problem(410, "file-gone", "the file is no longer stored (purged?)")
+    if isinstance(exc, BlobStoreFull) or (isinstance(exc, OSError) and exc.errno in _FULL):
+        log.error("storage full: %s", exc)
+        return Problem(507, "insufficient-storage", "the server has no room to store this "
+                       "now; nothing was stored. Retry later", headers={"Retry-After": "60"})
+    if isinstance(exc, SQLAlchemyError) and ledger_damaged(exc):
+        note_ledger_damage(exc)
+        return Problem(503, "ledger-damaged", "the ledger database is damaged; nothing was "
+                       "served or changed. The operator has been alerted",
+                       headers={"Retry-After": "3600"})
+    if isinstance(exc, OperationalError) and "full" in str(exc.orig or exc).lower():
+        log.error("database full: %s", exc)
+        return Problem(503, "database-full", "the database has no room to record this now; "
+                       "nothing was stored. Retry later", headers={"Retry-After": "60"})
     if isinstance(exc, OperationalError):
         log.warning("database unavailable: %s", exc)
         return Problem(503, "unavailable", "the database is busy or unavailable; retry",
@@ -165,7 +205,7 @@ def _error(e: dict[str, Any]) -> dict[str, Any]:
 HANDLED: tuple[type[Exception], ...] = (
     RequestValidationError, StarletteHTTPException, Problem, AccessError, IntakeError,
     LedgerError, BlobError, VerificationError, SQLAlchemyError, RangeNotSatisfiable,
-    ClientDisconnect)
+    ClientDisconnect, OSError)
 
 
 def install(app: FastAPI) -> None:

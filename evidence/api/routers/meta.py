@@ -3,22 +3,40 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from evidence.api.deps import Caller, Svc
 from evidence.api.fixity import alerts_for
-from evidence.api.problems import authed, problems
+from evidence.api.problems import (
+    LEDGER_DAMAGE,
+    authed,
+    ledger_damaged,
+    note_ledger_damage,
+    problems,
+)
 from evidence.api.schemas import CheckpointSummary, Health, Me, Status
 
 router = APIRouter(tags=["service"])
 
 
 @router.get("/health", response_model=Health, responses=problems())
-def health(svc: Svc) -> Health:
+def health(svc: Svc) -> Health | JSONResponse:
     """Liveness, database reachability and stored-file fixity (public). 503 if the
     database is unreachable; 200 with ``status: degraded`` while a stored file is known
     to be damaged or missing (the service still serves everything else: a load balancer
-    must not take it out of rotation, an operator must act)."""
-    svc.ledger.size  # noqa: B018 - one query: 503 if the database is unreachable
+    must not take it out of rotation, an operator must act). A damaged database page
+    (met here or by any request of this worker) is 503 with ``status: degraded``: this
+    server can no longer vouch for what it serves."""
+    try:
+        svc.ledger.size  # noqa: B018 - one query: 503 if the database is unreachable
+    except SQLAlchemyError as e:
+        if not ledger_damaged(e):
+            raise
+        note_ledger_damage(e)
+    if LEDGER_DAMAGE:  # met here or by any request of this worker: an operator must act
+        return JSONResponse(status_code=503, headers={"Retry-After": "3600"}, content={
+            "status": "degraded", "ledger": {"damaged": True, **LEDGER_DAMAGE}})
     fx = alerts_for(svc).summary()
     # public: counts and times only; which items are damaged is for `evidence status`
     last = fx["last_audit"] or {}

@@ -35,6 +35,7 @@ from evidence.ledger.blobs._base import (
     BlobNotFound,
     BlobRef,
     BlobStore,
+    BlobStoreFull,
     BlobTooLarge,
     InvalidBlobId,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "BlobNotFound",
     "BlobRef",
     "BlobStore",
+    "BlobStoreFull",
     "BlobTooLarge",
     "FilesystemBlobStore",
     "InvalidBlobId",

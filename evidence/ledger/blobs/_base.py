@@ -65,6 +65,12 @@ class BlobCorrupt(BlobError):
     """Stored bytes do not hash to their name, or the store rejected an upload's checksum."""
 
 
+class BlobStoreFull(BlobError):
+    """The store has no room (ENOSPC, EDQUOT) for a blob: a condition of the server, not
+    of the upload; nothing was stored. Not an :class:`OSError`, so that no caller takes
+    it for a file it could not read."""
+
+
 BlobDamaged = BlobCorrupt
 """The name issue 15 gives it: what a verified read raises when the bytes are not the
 preserved ones (one class, two names)."""

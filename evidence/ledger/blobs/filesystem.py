@@ -35,6 +35,7 @@ from evidence.ledger.blobs._base import (
     BlobNotFound,
     BlobRef,
     BlobStore,
+    BlobStoreFull,
     LimitedReader,
     check_sha256_hex,
     normalise_range,
@@ -67,6 +68,24 @@ class PendingBlob:
     ref: BlobRef
     tmp: str
     durable: bool = False  # its data already made durable (a large blob's own fdatasync)
+
+
+_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _full_or(e: Exception) -> Exception:
+    """:class:`BlobStoreFull` for a write refused for lack of room, else ``e``."""
+    if isinstance(e, OSError) and e.errno in _FULL:
+        full = BlobStoreFull(f"the blob store is full: {e.strerror or e}; nothing was stored")
+        full.__cause__ = e
+        return full
+    return e
+
+
+def _raise_if_full(e: OSError) -> None:
+    full = _full_or(e)
+    if full is not e:
+        raise full
 
 
 def _fsync_dir(path: Path) -> None:
@@ -140,16 +159,22 @@ class FilesystemBlobStore(BlobStore):
         :meth:`finish_many` (or :meth:`abort`). A bulk import writes many blobs, then
         finishes them together: two shared flushes for the lot instead of two per blob.
         """
-        fd, tmp_name = self._new_temp()
+        try:
+            fd, tmp_name = self._new_temp()
+        except OSError as e:
+            _raise_if_full(e)
+            raise
         try:
             try:
                 sha256, size, durable = write_hashed(stream, fd, max_size)
                 os.fchmod(fd, _READ_ONLY)
             finally:
                 os.close(fd)
-        except BaseException:
+        except BaseException as e:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name)
+            if isinstance(e, OSError):
+                _raise_if_full(e)
             raise
         return PendingBlob(BlobRef(sha256, size), tmp_name, durable)
 
@@ -184,7 +209,7 @@ class FilesystemBlobStore(BlobStore):
                         named.append(self._name_of(p.ref.sha256))
                     results.append(None)
                 except Exception as e:  # reported per blob
-                    results.append(e)
+                    results.append(_full_or(e))
             if named and all_durable:
                 # Large blobs: their data is on disk already (their own fdatasync), only
                 # the names are new. Sync just those directories: a filesystem-wide flush
