@@ -323,6 +323,31 @@ def test_byte_limit_truncates_and_labels(tmp_path: Path) -> None:
     _independent_tools(tmp_path, tmp_path / "cap" / "capture.wacz")
 
 
+def test_a_supplied_login_session_is_used_and_recorded(tmp_path: Path) -> None:
+    session = tmp_path / "session.json"
+    session.write_text(json.dumps({"cookies": [{
+        "name": "session", "value": "s3cret", "domain": "127.0.0.1", "path": "/",
+        "expires": -1, "httpOnly": True, "secure": False, "sameSite": "Lax"}],
+        "origins": []}))
+    with serve() as site:
+        fresh = capture(site.base + "/account", NODE, _opts(), folder=tmp_path / "a")
+        logged = capture(site.base + "/account", NODE, _opts(session=session),
+                         folder=tmp_path / "b")
+        (tmp_path / "bad.json").write_text('{"cookies": "x"}')
+        with pytest.raises(CaptureRefused) as e:
+            capture(site.base + "/account", NODE, _opts(session=tmp_path / "bad.json"),
+                    folder=tmp_path / "c")
+        assert e.value.code == "bad-session"
+    assert "please log in" in (tmp_path / "a" / "text.txt").read_text()
+    assert fresh.manifest["request"]["options"]["session"] is None
+    assert "logged in as acme" in (tmp_path / "b" / "text.txt").read_text()
+    rec = logged.manifest["request"]["options"]["session"]
+    assert rec == {"supplied": True, "sha256": hashlib.sha256(session.read_bytes()).hexdigest(),
+                   "cookies": ["127.0.0.1 session"], "origins": []}
+    assert "s3cret" not in (tmp_path / "b" / "capture-manifest.json").read_text()
+    assert "session-supplied" in logged.manifest["result"]["labels"]
+
+
 # --- HTTPS with a test CA ------------------------------------------------------------------
 
 

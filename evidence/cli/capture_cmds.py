@@ -59,6 +59,9 @@ def _viewport(text: str, as_json: bool) -> tuple[int, int]:
 @click.option("--trust-spki", "trust_spki", multiple=True, metavar="BASE64",
               help="Accept a certificate with this SPKI SHA-256 (base64), e.g. a test CA's "
                    "leaf; stated in the manifest.")
+@click.option("--session", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="A login session to use (Playwright storage-state JSON); recorded as "
+                   "supplied (cookie names and domains, its SHA-256).")
 @click.option("--max-bytes", type=click.IntRange(1), default=50 * 1024 * 1024,
               show_default=True, help="Stop recording bodies past this many bytes "
               "(labelled truncated).")
@@ -78,8 +81,8 @@ def _viewport(text: str, as_json: bool) -> tuple[int, int]:
 def capture_cmd(urls: tuple[str, ...], case: str, title: str | None, wait_for: str | None,
                 wait: float | None, scroll: bool, video: bool, viewport: str,
                 locale: str | None, allow_private: bool, allow_networks: tuple[str, ...],
-                ignore_tls_errors: bool,
-                trust_spki: tuple[str, ...], max_bytes: int, max_requests: int,
+                ignore_tls_errors: bool, trust_spki: tuple[str, ...], session: Path | None,
+                max_bytes: int, max_requests: int,
                 timeout: float, capture_key: Path | None, chromium: str,
                 principal: str | None, data_dir: str | None, db_url: str | None,
                 blob_store: str | None, max_file_size: str | None, as_json: bool) -> None:
@@ -117,7 +120,7 @@ def capture_cmd(urls: tuple[str, ...], case: str, title: str | None, wait_for: s
                    viewport=_viewport(viewport, as_json), locale=locale,
                    allow_private=allow_private, allowed_networks=allow_networks,
                    ignore_tls_errors=ignore_tls_errors,
-                   trusted_spki=tuple(trust_spki), max_bytes=max_bytes,
+                   trusted_spki=tuple(trust_spki), session=session, max_bytes=max_bytes,
                    max_requests=max_requests, timeout=timeout, chromium=chromium)
     intake = _intake(data_dir, db_url, blob_store, max_file_size, as_json)
     results: list[dict[str, Any]] = []

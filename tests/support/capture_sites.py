@@ -120,6 +120,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif p == "/mixed":
             self._send(200, f"<html><head><title>mixed</title></head><body><p>secure</p>"
                             f"<img src='{self.site.other}/img/m.png'></body></html>".encode())
+        elif p == "/account":
+            who = "acme" if "session=s3cret" in (self.headers.get("Cookie") or "") else None
+            self._send(200, (f"<html><head><title>account</title></head><body>"
+                             f"{'logged in as ' + who if who else 'please log in'}"
+                             f"</body></html>").encode())
         elif p == "/favicon.ico":
             self._send(404, b"")
         else:

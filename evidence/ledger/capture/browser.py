@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import json
 import shutil
 import subprocess
 import urllib.parse
@@ -71,6 +73,7 @@ class Options:
     allowed_networks: tuple[str, ...] = ()  # e.g. ("10.0.0.0/8",): allowed though private
     ignore_tls_errors: bool = False
     trusted_spki: tuple[str, ...] = ()  # base64 SHA-256 SPKI hashes Chromium should accept
+    session: Path | None = None  # a login session the user supplies (Playwright storage state)
     max_bytes: int = 50 * 1024 * 1024
     max_requests: int = 500
     timeout: float = 60.0  # the whole visit
@@ -85,6 +88,7 @@ class Options:
                 "allowed_networks": list(self.allowed_networks),
                 "ignore_tls_errors": self.ignore_tls_errors,
                 "trusted_spki": list(self.trusted_spki),
+                "session": session_record(self.session),
                 "limits": {"max_bytes": self.max_bytes, "max_requests": self.max_requests,
                            "timeout_seconds": self.timeout,
                            "settle_timeout_seconds": self.settle_timeout,
@@ -131,6 +135,45 @@ class Visit:
     files: dict[str, Path]  # role -> path written in the output folder
     redirects: list[str]
     hosts: list[str]
+
+
+MAX_SESSION = 1 << 20
+
+
+def load_session(path: Path) -> dict[str, Any]:
+    """A login session as Playwright's storage state (``{"cookies": [...], "origins":
+    [...]}``, e.g. saved by ``context.storage_state(path=...)``). Refused unless it is
+    exactly that shape: it goes into a browser that then speaks for the user."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise CaptureRefused("bad-session", f"the session file cannot be read: "
+                             f"{e.strerror or e}") from None
+    if len(data) > MAX_SESSION:
+        raise CaptureRefused("bad-session", "the session file is over 1 MiB")
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        raise CaptureRefused("bad-session", "the session file is not JSON") from None
+    if not isinstance(doc, dict) or set(doc) - {"cookies", "origins"} or not all(
+            isinstance(doc.get(k, []), list) for k in ("cookies", "origins")) or not all(
+            isinstance(c, dict) and isinstance(c.get("name"), str)
+            and isinstance(c.get("domain"), str) for c in doc.get("cookies", [])):
+        raise CaptureRefused("bad-session", 'the session file is not a Playwright storage '
+                             'state ({"cookies": [...], "origins": [...]})')
+    return {"cookies": doc.get("cookies", []), "origins": doc.get("origins", [])}
+
+
+def session_record(path: Path | None) -> dict[str, Any] | None:
+    """What the manifest says about a supplied session: that there was one, its SHA-256,
+    and which cookies (names and domains, never values) and origins it held."""
+    if path is None:
+        return None
+    doc = load_session(path)
+    return {"supplied": True, "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+            "cookies": sorted({f"{c['domain']} {c['name']}" for c in doc["cookies"]}),
+            "origins": sorted({str(o.get("origin")) for o in doc["origins"]
+                               if isinstance(o, dict)})}
 
 
 def video_tool() -> str:
@@ -348,6 +391,8 @@ async def visit(url: str, opts: Options, out: Path, resolver: Resolver) -> Visit
                 record_har_content="embed")
             if opts.locale:
                 ctx_kw["locale"] = opts.locale
+            if opts.session is not None:
+                ctx_kw["storage_state"] = load_session(opts.session)
             context = await browser.new_context(**ctx_kw)
             await context.route("**/*", route)
             context.on("response", on_response)

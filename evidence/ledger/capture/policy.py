@@ -22,6 +22,7 @@ class CaptureRefused(Exception):
 
     ``code`` is stable for programs (``bad-url``, ``private-address``, ``dns-failure``,
     ``connection-refused``, ``too-many-redirects``, ``tls-error``, ``timeout``, ``download``,
+    ``bad-session``, ``video-unavailable``,
     ``browser-error``, ``packaging-error``); the message is for people."""
 
     def __init__(self, code: str, message: str, *, url: str | None = None) -> None:

@@ -64,6 +64,8 @@ def capture(url: str, signer: Signer, opts: Options | None = None, *,
     if signer.alg != ALG_ED25519:
         raise ValueError("a capture-node key must be a plain Ed25519 key (not a witness key)")
     parts = check_url(url)
+    if opts.session is not None:
+        _browser.load_session(opts.session)  # a bad session file is refused before the visit
     resolver = Resolver(allow_private=opts.allow_private,
                         allowed_networks=tuple(opts.allowed_networks))
     try:
@@ -106,6 +108,8 @@ def _capture(url: str, signer: Signer, opts: Options, out: Path, resolver: Resol
     listed = [file_entry(role, visit.files[role], _MEDIA[role]) for role in order
               if role in visit.files]
     labels = list(visit.labels)
+    if opts.session is not None:
+        labels.append("session-supplied")  # not a fresh visitor: the user's login was used
     if opts.ignore_tls_errors:
         labels.append("tls-errors-ignored")
     if visit.final_url.startswith("https:") and any(
