@@ -348,9 +348,9 @@ def report_data(led: Ledger, item: StoredItem, cp: StoredCheckpoint,
     commands = [f"evidence verify {name} {trust}",
                 f"evidence verify {name} {trust} --compare FILE"]
     if tool_sha256 is not None:
-        commands += [f"unzip -p {name} {TOOL_MEMBER} > verify_bundle.py",
-                     f"sha256sum verify_bundle.py   # expect / 应为 {tool_sha256}",
-                     f"python3 verify_bundle.py {name} {trust}"]
+        commands += [f"python3 -m zipfile -e {name} bundle-files",
+                     f"sha256sum bundle-files/{TOOL_MEMBER}   # expect / 应为 {tool_sha256}",
+                     f"python3 bundle-files/{TOOL_MEMBER} {name} {trust}"]
     out = {
         "evidence_id": item.evidence_id, "kind": item.kind, "case": item.case_id,
         "principal": item.principal, "submitted_at": item.submitted_at,
