@@ -850,13 +850,27 @@ def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
 
 
 def check_chain(chain: list[x509.Certificate], gen_time: datetime) -> None:
-    """Every certificate valid at genTime; the signer's extendedKeyUsage critical and exactly
-    id-kp-timeStamping (RFC 3161 section 2.3); every issuer a CA (basicConstraints, path
-    length, keyCertSign). No revocation check: none is possible offline."""
+    """Every certificate valid at genTime, with no critical extension we do not know (RFC
+    5280 section 4.2: such a certificate must be refused); the signer's extendedKeyUsage
+    critical and exactly id-kp-timeStamping (RFC 3161 section 2.3) and its keyUsage, if
+    any, allowing signatures; every issuer a CA (basicConstraints, path length,
+    keyCertSign). No revocation check: none is possible offline."""
     for cert in chain:
+        who = cert.subject.rfc4514_string()[:120]
         if not cert.not_valid_before_utc <= gen_time <= cert.not_valid_after_utc:
-            raise Fail(f"certificate {cert.subject.rfc4514_string()[:120]} was not valid at "
-                       f"genTime {gen_time.isoformat()}")
+            raise Fail(f"certificate {who} was not valid at genTime {gen_time.isoformat()}")
+        unknown = [e.oid.dotted_string for e in cert.extensions
+                   if e.critical and isinstance(e.value, x509.UnrecognizedExtension)]
+        if unknown:
+            raise Fail(f"certificate {who} has a critical extension this verifier does not "
+                       f"know ({', '.join(unknown)[:80]})")
+    try:
+        signer_ku = chain[0].extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        signer_ku = None
+    if signer_ku is not None and not (signer_ku.digital_signature
+                                      or signer_ku.content_commitment):
+        raise Fail("the TSA certificate's keyUsage does not allow signatures")
     try:
         eku = chain[0].extensions.get_extension_for_class(x509.ExtendedKeyUsage)
     except x509.ExtensionNotFound:

@@ -327,7 +327,7 @@ def test_garbage_and_truncation_fail_cleanly(tsas: dict[str, Tsa]) -> None:
 
 
 def _cert(subject: str, key: Any, issuer: Any = None, issuer_key: Any = None, *,
-          ca: bool = False) -> Any:
+          ca: bool = False, extra: tuple[tuple[Any, bool], ...] = ()) -> Any:
     from datetime import UTC, datetime, timedelta
 
     from cryptography import x509
@@ -346,6 +346,8 @@ def _cert(subject: str, key: Any, issuer: Any = None, issuer_key: Any = None, *,
     if not ca:
         b = b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]),
                             critical=True)
+    for ext, critical in extra:
+        b = b.add_extension(ext, critical=critical)
     return b.sign(issuer_key or key, hashes.SHA256())
 
 
@@ -370,8 +372,8 @@ def _int(n: int) -> bytes:
 
 
 def built_token(tst_info: bytes, *, pss: bool = True, by_ski: bool = False,
-                attrs_unsorted: bool = False, sign_sorted: bool = False
-                ) -> tuple[bytes, bytes]:
+                attrs_unsorted: bool = False, sign_sorted: bool = False,
+                signer_extra: tuple[tuple[Any, bool], ...] = ()) -> tuple[bytes, bytes]:
     """A TimeStampToken over ``tst_info`` and the PEM of its root. ``attrs_unsorted``: the
     signed attributes stored out of DER order, signed as stored or (``sign_sorted``) as
     their DER re-encoding."""
@@ -381,7 +383,7 @@ def built_token(tst_info: bytes, *, pss: bool = True, by_ski: bool = False,
     root_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     root = _cert("Built Root", root_key, ca=True)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    signer = _cert("Built TSA", key, root, root_key)
+    signer = _cert("Built TSA", key, root, root_key, extra=signer_extra)
     cert_der = signer.public_bytes(serialization.Encoding.DER)
     sha256 = _seq(_oid("2.16.840.1.101.3.4.2.1"))
     attrs = [
@@ -540,3 +542,25 @@ def test_gen_time_is_parsed_strictly(text: bytes, ok: bool, tsas: dict[str, Tsa]
     else:
         with pytest.raises(vb.Fail, match="genTime"):
             vb.read_tst_info(vb.der_encode(vb.SEQ, body), MESSAGE)
+
+
+def test_signer_key_usage_and_unknown_critical_extensions(tsas: dict[str, Tsa],
+                                                          tmp_path: Path) -> None:
+    from cryptography import x509
+
+    tst = _tst_info(tsas["rsa"].stamp(MESSAGE))
+    unknown = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"),
+                                         b"\x05\x00")
+    token, ca_pem = built_token(tst, pss=False, signer_extra=((unknown, True),))
+    assert not openssl_cms(token, ca_pem, tmp_path)
+    verdict, why = ours(token, MESSAGE, ca_pem)
+    assert verdict == "fail" and "critical extension" in why
+    token, ca_pem = built_token(tst, pss=False, signer_extra=((unknown, False),))
+    assert openssl_cms(token, ca_pem, tmp_path) and ours(token, MESSAGE, ca_pem)[0] == "ok"
+    ku = x509.KeyUsage(digital_signature=False, content_commitment=False,
+                       key_encipherment=True, data_encipherment=False, key_agreement=False,
+                       key_cert_sign=False, crl_sign=False, encipher_only=False,
+                       decipher_only=False)
+    token, ca_pem = built_token(tst, pss=False, signer_extra=((ku, True),))
+    assert ours(token, MESSAGE, ca_pem) == ("fail", "the TSA certificate's keyUsage does not "
+                                            "allow signatures")
