@@ -386,3 +386,26 @@ def test_the_script_runs_alone_as_the_bundle_carries_it(tmp_path: Path, clean_en
                        cwd=alone.parent, capture_output=True, text=True, check=False)
     assert p.returncode == 3, p.stderr
     assert json.loads(p.stdout)["verdict"] == "provisional"
+
+
+@pytest.mark.tsa
+def test_a_damaged_token_from_an_unpinned_tsa_fails(tmp_path: Path, clean_env, tsa,
+                                                    tsa_variant) -> None:
+    """The token's own integrity (structure, signed attributes, signature, imprint) is
+    checked before its chain, as the verify page does: a damaged token is a sign of
+    tampering even when its TSA is not one the court pinned. A genuine token of that TSA
+    is skipped (not-checked)."""
+    from evidence.ledger.anchor.tsa_client import request_timestamp
+
+    b = build()
+    token = request_timestamp(tsa_variant("untrusted").url, checkpoint_text(b), timeout=30).token
+    args = ["--log-key", b.log.verifier().to_string(), "--tsa-ca", str(tsa.ca_pem_path)]
+    env = clean_env(False)
+    path = _with_tokens(b, [("untrusted", token)]).zip(tmp_path / "b.zip")
+    code, out, _ = script([str(path), *args], env, tmp_path)
+    assert code == 3 and dict(statuses(out))["timestamps"] == "not-checked"
+    assert "CN=Evidence Untrusted TSA" in out["checks"][-1]["reason"]
+    b.members["timestamps/0.tst"] = token[:-1] + bytes([token[-1] ^ 1])
+    code, out, _ = script([str(b.zip(tmp_path / "c.zip")), *args], env, tmp_path)
+    assert code == 1 and out["checks"][-1]["reason"] == \
+        "token 0: the CMS signature does not verify"
