@@ -295,6 +295,8 @@ def test_api_409_not_anchored_yet_then_200(log: Log) -> None:
             assert doc["code"] == "not-anchored-yet" and doc["missing"] == ["timestamp"]
             assert doc["checkpoint_size"] == size and "?provisional=1" in doc["detail"]
             assert svc.ledger.size == before  # nothing served, no access recorded
+            r = client.get(f"/v1/evidence/{item}/bundle?provisional=maybe", headers=auth)
+            assert r.status_code == 422 and svc.ledger.size == before
 
             r = client.get(f"/v1/evidence/{item}/bundle?provisional=1", headers=auth)
             assert r.status_code == 200, r.text
