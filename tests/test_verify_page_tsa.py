@@ -74,8 +74,10 @@ def _issue_tsa(pki: Path, d: Path, keyopts: list[str]) -> None:
               "-days", "1000", "-extfile", str(pki / "ext.cnf"), "-extensions", "v3_tsa"], d)
 
 
-def openssl_tsa_token(pki: Path, d: Path, keyopts: list[str], digest: str) -> bytes:
-    """A token from `openssl ts -reply` with a TSA made here (e.g. ECDSA P-384)."""
+def openssl_tsa_token(pki: Path, d: Path, keyopts: list[str], digest: str,
+                      ess: str = "sha256") -> bytes:
+    """A token from `openssl ts -reply` with a TSA made here (e.g. ECDSA P-384); `ess` sha1
+    gives the older ESSCertID (signingCertificate), sha256 ESSCertIDv2."""
     _issue_tsa(pki, d, keyopts)
     (d / "serial").write_text("01\n")
     (d / "tsa.cnf").write_text(
@@ -83,7 +85,7 @@ def openssl_tsa_token(pki: Path, d: Path, keyopts: list[str], digest: str) -> by
         f"serial = {d}/serial\ncrypto_device = builtin\nsigner_cert = {d}/tsa.crt\n"
         f"signer_key = {d}/tsa.key\nsigner_digest = {digest}\ndefault_policy = 1.2.3.4.1\n"
         "digests = sha256\naccuracy = secs:1\nordering = yes\ntsa_name = yes\n"
-        "ess_cert_id_chain = no\ness_cert_id_alg = sha256\n")
+        f"ess_cert_id_chain = no\ness_cert_id_alg = {ess}\n")
     (d / "msg.txt").write_bytes(MESSAGE)
     _openssl(["ts", "-query", "-data", "msg.txt", "-sha256", "-cert", "-out", "q.tsq"], d)
     _openssl(["ts", "-reply", "-config", "tsa.cnf", "-queryfile", "q.tsq", "-token_out",
@@ -159,6 +161,9 @@ def tokens(tsa_variant: TsaVariant, tmp_path_factory: pytest.TempPathFactory) ->
     work = tmp_path_factory.mktemp("page-tsa")
     p384 = ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"]
     out["ecdsa-p384"] = Token(openssl_tsa_token(pki, work / "p384", p384, "sha384"), root)
+    p256 = ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]
+    out["ecdsa-p256-ess-v1"] = Token(openssl_tsa_token(pki, work / "p256", p256, "sha512",
+                                                       ess="sha1"), root)
     # the good token's TSTInfo, one year later: inside the new certificate's validity, which
     # starts now (after the good token's genTime)
     out["rsa-pss"] = Token(pss_token(pki, work / "pss", _later_year(_e_content(out["good"].der))),
@@ -194,8 +199,9 @@ def corrupt(token: bytes, region: str) -> bytes:
         return _flip(token, (sig.value_start + sig.end) // 2)
     attrs = next(t for t in si if t.tag == 0xA0)
     if region in ("signed-attrs-digest", "signed-attrs-ess"):
-        want = {"signed-attrs-digest": "06092a864886f70d010904",
-                "signed-attrs-ess": "060b2a864886f70d010910022f"}[region]
+        want = {"signed-attrs-digest": ("06092a864886f70d010904",),  # messageDigest
+                "signed-attrs-ess": ("060b2a864886f70d010910022f",  # signingCertificateV2
+                                     "060b2a864886f70d010910020c")}[region]  # (v1)
         for a in der.children(token, attrs):
             if token[a.value_start:a.end].hex().startswith(want):
                 return _flip(token, a.end - 3)
@@ -275,12 +281,13 @@ def page_outcome(tab: Page, token: bytes, message: bytes, roots: list[bytes]) ->
 
 
 @pytest.mark.parametrize("name", ["good", "quirky", "untrusted", "expired", "no-eku",
-                                  "noncritical-eku", "ecdsa-p384", "rsa-pss"])
+                                  "noncritical-eku", "ecdsa-p384", "ecdsa-p256-ess-v1",
+                                  "rsa-pss"])
 def test_real_tokens_same_outcome_as_python(tab: Page, tokens: dict[str, Token], name: str) -> None:
     tok = tokens[name]
     got = page_outcome(tab, tok.der, MESSAGE, [tok.root_pem])
     expected = {"good": "pass", "quirky": "pass", "ecdsa-p384": "pass", "rsa-pss": "pass",
-                "untrusted": "untrusted"}.get(name, "fail")
+                "ecdsa-p256-ess-v1": "pass", "untrusted": "untrusted"}.get(name, "fail")
     if name == "rsa-pss":
         # rfc3161-client verifies with OpenSSL's PKCS7_verify, which knows only PKCS#1 v1.5
         # and refuses this valid token; `openssl cms -verify` is the reference here.
@@ -299,7 +306,7 @@ def test_real_tokens_same_outcome_as_python(tab: Page, tokens: dict[str, Token],
         assert got["reason"] and got["zh"] and "\n" not in got["reason"]
 
 
-@pytest.mark.parametrize("name", ["good", "ecdsa-p384", "rsa-pss", "quirky"])
+@pytest.mark.parametrize("name", ["good", "ecdsa-p384", "ecdsa-p256-ess-v1", "rsa-pss", "quirky"])
 @pytest.mark.parametrize("region", REGIONS)
 def test_corrupted_tokens_same_outcome_as_python(tab: Page, tokens: dict[str, Token], name: str,
                                                   region: str) -> None:
