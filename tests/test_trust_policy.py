@@ -199,9 +199,13 @@ def test_limits() -> None:
         parse_trust(text.encode())
 
 
-def test_missing_final_newline_and_whitespace() -> None:
-    p = parse_trust(f"\n  \t log\t{LOG.to_string()}  \n\nquorum none".encode())
+def test_whitespace_and_the_final_newline() -> None:
+    """docs/verdict.md section 3: lines end in LF, so a last line without one is refused
+    (by line number), as the page and the script refuse it."""
+    p = parse_trust(f"\n  \t log\t{LOG.to_string()}  \n\nquorum none\n".encode())
     assert p.logs[0].verifier == LOG and p.quorum is None
+    with pytest.raises(TrustFileError, match="line 4: the last line does not end in LF"):
+        parse_trust(f"\n  \t log\t{LOG.to_string()}  \n\nquorum none".encode())
 
 
 # --- properties ---------------------------------------------------------------------------

@@ -233,7 +233,12 @@ def parse_trust(data: bytes) -> TrustPolicy:
     if len(data) > MAX_SIZE:
         raise TrustFileError(f"{len(data)} bytes; the limit is {MAX_SIZE} (1 MiB)")
     p = _Parser()
-    for lineno, raw in enumerate(data.split(b"\n"), 1):
+    lines = data.split(b"\n")
+    for lineno, raw in enumerate(lines, 1):
+        if lineno == len(lines) and raw:  # bytes after the last LF
+            if b"\r" in raw:
+                raise TrustFileError("carriage return (CR): lines must end in LF only", lineno)
+            raise TrustFileError("the last line does not end in LF", lineno)
         p.line(lineno, raw)
     return p.finish(data)
 
@@ -363,9 +368,7 @@ class _Parser:
             except (binascii.Error, UnicodeEncodeError, ValueError):
                 raise TrustFileError(f"TSA {name[:64]}: the certificate is not base64",
                                      n) from None
-            try:
-                x509.load_der_x509_certificate(cert_der)
-            except ValueError:
+            if not _parses(cert_der):
                 raise TrustFileError(f"TSA {name[:64]}: not a DER X.509 certificate",
                                      n) from None
             if any(t.der == cert_der for t in self.tsas.values()):
@@ -403,6 +406,26 @@ class _Parser:
             groups=tuple(self.groups.values()), quorum=self.quorum[0],
             tsas=tuple(self.tsas.values()), tsa_store_mozilla=self.store,
             capture_nodes=tuple(self.nodes.values()), raw=data)
+
+
+def _parses(cert_der: bytes) -> bool:
+    """The whole certificate parses, not only its outer frame: cryptography reads the key,
+    names, validity and extensions lazily, and a pin whose key cannot be read would only
+    fail later, inside a check, as something else."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a non-positive serial number: still readable
+            cert = x509.load_der_x509_certificate(cert_der)
+            cert.public_key()
+            cert.subject.rfc4514_string()
+            cert.issuer.rfc4514_string()
+            _ = cert.extensions, cert.not_valid_before_utc, cert.not_valid_after_utc
+            _ = cert.serial_number, cert.signature, cert.tbs_certificate_bytes
+    except Exception:  # ValueError, UnsupportedAlgorithm, InvalidVersion...: not a pin
+        return False
+    return True
 
 
 def policy_from_pins(log_keys: Sequence[Verifier], witness_keys: Sequence[Verifier] = (),
