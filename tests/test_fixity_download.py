@@ -74,6 +74,8 @@ def test_intact_files_are_served_whole_and_by_range(srv: Server) -> None:
     big = os.urandom(BIG)
     for content in (small, big):
         ev, sha = _item(srv, content)
+        side = srv.world.data / "blobs" / ".chunks" / sha[:2] / sha
+        assert side.exists() == (content is big)  # recorded at intake, large files only
         with srv.client("judge") as c:
             r = c.get(f"/v1/evidence/{ev}/files/{sha}")
             assert r.status_code == 200 and r.content == content
@@ -86,7 +88,7 @@ def test_intact_files_are_served_whole_and_by_range(srv: Server) -> None:
         r = c.get(f"/v1/evidence/{ev}/files/{sha}",
                   headers={"Range": f"bytes={MiB - 10}-{3 * MiB + 9}"})
     assert r.status_code == 206 and r.content == big[MiB - 10:3 * MiB + 10]
-    # the chunk digests were computed after a full check and kept beside the blobs
+    # 11 chunk digests beside the blob
     assert (srv.world.data / "blobs" / ".chunks" / sha[:2] / sha).stat().st_size == (
         8 + 4 + 8 + 32 + 11 * 32 + 32)
 
@@ -182,6 +184,23 @@ def test_ranges_are_served_only_from_chunks_that_verify(srv: Server) -> None:
     assert got == content[4 * MiB:4 * MiB + len(got)] and len(got) <= 2 * MiB
     fix = [a.get("fixity") for a in _accesses(srv, ev)]
     assert fix == [None, None, "damaged", None, "damaged"]
+
+
+def test_files_preserved_before_chunk_digests_get_them_lazily(srv: Server) -> None:
+    content = os.urandom(BIG)
+    ev, sha = _item(srv, content)
+    side = srv.world.data / "blobs" / ".chunks" / sha[:2] / sha
+    side.unlink()  # as if preserved by an older version
+    with srv.client("judge") as c:
+        r = c.get(f"/v1/evidence/{ev}/files/{sha}", headers={"Range": "bytes=5-9"})
+        assert r.status_code == 206 and r.content == content[5:10]
+    assert side.exists()  # after a full-file check
+    side.unlink()
+    _damage(_blob(srv, sha), BIG - 3)  # then damaged: no digests from damaged bytes
+    with srv.client("judge") as c:
+        r = c.get(f"/v1/evidence/{ev}/files/{sha}", headers={"Range": "bytes=5-9"})
+        problem(r, 503, "evidence-damaged")
+    assert not side.exists()
 
 
 def test_a_damaged_chunk_sidecar_is_recomputed(srv: Server) -> None:

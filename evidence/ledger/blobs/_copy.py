@@ -36,6 +36,7 @@ from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from evidence.ledger.blobs._base import BlobTooLarge, read_chunks
+from evidence.ledger.blobs.chunks import ChunkHasher
 
 #: Past this many bytes, a blob takes the large path (a thread and 3 buffers are then cheap).
 LARGE_BLOB = 8 * 1024 * 1024
@@ -49,12 +50,15 @@ _fdatasync = getattr(os, "fdatasync", os.fsync)
 
 
 def write_hashed(stream: BinaryIO, fd: int, max_size: int | None, *,
-                 large_after: int = LARGE_BLOB, buffer_size: int = BUFFER_SIZE
-                 ) -> tuple[str, int, bool]:
+                 large_after: int = LARGE_BLOB, buffer_size: int = BUFFER_SIZE,
+                 chunks: ChunkHasher | None = None) -> tuple[str, int, bool]:
     """Write everything ``stream`` yields to ``fd``; return ``(sha256 hex, size, durable)``.
 
     ``durable`` is True when the large path made the data durable (``fdatasync``) itself.
     Raises :class:`BlobTooLarge` past ``max_size`` bytes (before writing the excess).
+    ``chunks``: on the large path only, also fed every byte, for the blob's chunk digests
+    (:mod:`.chunks`), in a stage of its own so that it runs beside the whole-file hash;
+    a small blob needs none (it is hashed whole before it is served).
     ``large_after`` and ``buffer_size`` (a multiple of 4096) are for tests.
     """
     digest = hashlib.sha256()
@@ -64,7 +68,10 @@ def write_hashed(stream: BinaryIO, fd: int, max_size: int | None, *,
         _write_all(fd, memoryview(chunk))
         size += len(chunk)
         if size >= large_after:
-            size = _write_large(stream, fd, digest, size, max_size, buffer_size)
+            if chunks is not None:  # the bytes so far: just written, still in the cache
+                for off in range(0, size, 1 << 20):
+                    chunks.update(os.pread(fd, min(1 << 20, size - off), off))
+            size = _write_large(stream, fd, digest, size, max_size, buffer_size, chunks)
             return digest.hexdigest(), size, True
     return digest.hexdigest(), size, False
 
@@ -101,7 +108,8 @@ class _Stage(threading.Thread):
 
 
 def _write_large(stream: BinaryIO, fd: int, digest: Any, size: int,
-                 max_size: int | None, buffer_size: int) -> int:
+                 max_size: int | None, buffer_size: int,
+                 chunks: ChunkHasher | None = None) -> int:
     """The large path (see the module docstring), from offset ``size`` on; returns the
     final size once the data is durable. This thread reads; one thread hashes and one
     writes each buffer, which is refilled once both are done with it."""
@@ -115,6 +123,8 @@ def _write_large(stream: BinaryIO, fd: int, digest: Any, size: int,
 
     buffers = [mmap.mmap(-1, buffer_size) for _ in range(BUFFERS)]
     stages = [_Stage("blob-hash", digest.update, BUFFERS), _Stage("blob-write", write, BUFFERS)]
+    if chunks is not None:
+        stages.append(_Stage("blob-chunks", chunks.update, BUFFERS))
     for stage in stages:
         stage.start()
     try:

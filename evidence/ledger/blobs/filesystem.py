@@ -20,6 +20,7 @@ import contextlib
 import errno
 import io
 import itertools
+import logging
 import os
 import secrets
 import stat
@@ -41,8 +42,10 @@ from evidence.ledger.blobs._base import (
     normalise_range,
 )
 from evidence.ledger.blobs._copy import _write_all, write_hashed
+from evidence.ledger.blobs.chunks import ChunkDigests, ChunkHasher
 from evidence.ledger.blobs.groupsync import GroupSync, make_flusher
 
+_log = logging.getLogger("evidence.fixity")
 _TMP = ".tmp"
 _CHUNKS = ".chunks"
 _TEMP_FLAGS = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
@@ -68,6 +71,7 @@ class PendingBlob:
     ref: BlobRef
     tmp: str
     durable: bool = False  # its data already made durable (a large blob's own fdatasync)
+    chunks: ChunkDigests | None = None  # a large blob's chunk digests, kept when named
 
 
 _FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
@@ -165,8 +169,9 @@ class FilesystemBlobStore(BlobStore):
             _raise_if_full(e)
             raise
         try:
+            chunks = ChunkHasher()
             try:
-                sha256, size, durable = write_hashed(stream, fd, max_size)
+                sha256, size, durable = write_hashed(stream, fd, max_size, chunks=chunks)
                 os.fchmod(fd, _READ_ONLY)
             finally:
                 os.close(fd)
@@ -176,7 +181,8 @@ class FilesystemBlobStore(BlobStore):
             if isinstance(e, OSError):
                 _raise_if_full(e)
             raise
-        return PendingBlob(BlobRef(sha256, size), tmp_name, durable)
+        digests = chunks.finish(sha256, size) if durable else None  # large path only
+        return PendingBlob(BlobRef(sha256, size), tmp_name, durable, digests)
 
     def _new_temp(self) -> tuple[int, str]:
         """A new, empty, private temporary file (what ``tempfile.mkstemp`` does, without
@@ -208,6 +214,8 @@ class FilesystemBlobStore(BlobStore):
                     if self._publish(p.tmp, p.ref):
                         named.append(self._name_of(p.ref.sha256))
                     results.append(None)
+                    if p.chunks is not None and p.chunks.count_ok():
+                        self._keep_chunks(p.chunks)
                 except Exception as e:  # reported per blob
                     results.append(_full_or(e))
             if named and all_durable:
@@ -328,6 +336,14 @@ class FilesystemBlobStore(BlobStore):
         return True
 
     # -- chunk digests (.chunks): beside the blobs, outside the fan-out tree ----------
+
+    def _keep_chunks(self, cd: ChunkDigests) -> None:
+        """Recorded at intake (derived data: a failure only costs the first range read
+        a full-file pass)."""
+        try:
+            self.store_chunk_sidecar(cd.sha256, cd.encode())
+        except OSError as e:
+            _log.warning("chunk digests of blob %s not stored: %s", cd.sha256, e)
 
     def _sidecar_of(self, sha256: str) -> str:
         check_sha256_hex(sha256)
