@@ -147,6 +147,28 @@ def test_provisional_bundle(tab: Page, trusts: dict[str, Path], tmp_path: Path) 
     assert "临时证据包：无时间证明" in got["text"]
 
 
+def test_provisional_bundle_ignores_any_token(tab: Page, good: B.Built, trusts: dict[str, Path],
+                                              tmp_path: Path) -> None:
+    built = copy(good)
+    built.manifest["provisional"] = True
+    built.members["timestamps/0.tst"] = corrupt(built.members["timestamps/0.tst"], "signature")
+    got = tab.open(trust=trusts["full"]).verify(write(tmp_path, built))
+    assert got["verdict"] == "provisional"
+    assert got["report"]["preserved_no_later_than"] == []
+    assert "Preserved no later than" not in claims(tab)
+
+
+def test_mozilla_store_alone_is_not_checked_in_the_page(tab: Page, good: B.Built,
+                                                        tmp_path: Path) -> None:
+    trust = tmp_path / "trust.txt"
+    trust.write_text(fill("log {log}\nwitness court-a {w}\ngroup g any court-a\nquorum g\n"
+                          "#@ tsa-store mozilla\n"), "utf-8")
+    got = tab.open(trust=trust).verify(write(tmp_path, copy(good)))
+    assert got["verdict"] == "incomplete" and got["report"]["not_checked"] == ["timestamps"]
+    assert "Mozilla's root store" in got["text"]
+    assert "Mozilla's root store (not available" in tab.page.locator("#trust-status").inner_text()
+
+
 def test_a_bundle_whose_token_was_removed_fails(tab: Page, good: B.Built,
                                                trusts: dict[str, Path], tmp_path: Path) -> None:
     built = copy(good)
