@@ -907,18 +907,16 @@ def _chain_ends(token: bytes) -> tuple[list[x509.Name], str] | None:
         certs = [x509.load_der_x509_certificate(d) for d in token_certificates(token)]
         subjects = [c.subject for c in certs]
         issuers = [c.issuer for c in certs]
-    except (TimestampError, ValueError):
+        for c in certs:
+            c.subject.rfc4514_string()
+    except Exception:  # hostile bytes: whatever cryptography raises, the token is damaged
         return None
     if not certs:
         return None
     ends = [c.issuer for c in certs if c.issuer not in subjects or c.issuer == c.subject]
     leaves = [c for c in certs if c.subject not in issuers or c.issuer == c.subject]
     signer = leaves[0] if leaves else certs[0]
-    try:
-        label = signer.subject.rfc4514_string()
-    except ValueError:
-        label = "an unnamed TSA"
-    return ends, label
+    return ends, signer.subject.rfc4514_string() or "an unnamed TSA"
 
 
 def _check_timestamps(reader: BundleReader, manifest: Mapping[str, Any], cp: VerifiedCheckpoint,
