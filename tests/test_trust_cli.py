@@ -314,3 +314,40 @@ def test_served_trust_file_with_a_broken_config_is_503(tmp_path: Path) -> None:
             assert r.status_code == 503 and r.json()["type"].endswith("trust-file-unavailable")
     finally:
         svc.close()
+
+
+def test_serve_prints_the_trust_file_fingerprint(world: World, files: dict[str, Path]) -> None:
+    """`evidence serve` names the trust file's URL and SHA-256 at start, and serves it."""
+    import signal
+    import time
+    import urllib.request
+
+    from tests.support.ports import free_ports
+
+    fp = hashlib.sha256(files["trust"].read_bytes()).hexdigest()
+    (port,) = free_ports(1)
+    log = files["dir"] / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([EVIDENCE, "serve", "--data-dir", str(world.led.config.data_dir),
+                                 "--port", str(port), "--no-anchor", "--log-level", "warning"],
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}/v1/log/trust"
+        deadline = time.monotonic() + 60
+        body = None
+        while time.monotonic() < deadline and proc.poll() is None and body is None:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    body = r.read()
+            except OSError:
+                time.sleep(0.2)
+        assert body == files["trust"].read_bytes(), log.read_text()[-2000:]
+        assert f"trust file: http://127.0.0.1:{port}/v1/log/trust sha256 {fp}" in \
+            log.read_text()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
