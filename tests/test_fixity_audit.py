@@ -14,6 +14,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.test_intake_cli import _init, _run
 
 
@@ -127,3 +129,31 @@ def test_audit_on_a_damaged_database_page_reports_in_json(tmp_path: Path) -> Non
     s = _run("show", ids["intact"], "--data-dir", d, "--json", check=False)
     assert s.returncode == 1 and "Traceback" not in s.stderr, s.stderr
     assert json.loads(s.stdout)["problem"] == "ledger-damaged"
+
+
+@pytest.mark.s3
+def test_audit_on_s3_names_damaged_and_missing_objects(tmp_path: Path, s3_endpoint,
+                                                        s3_bucket: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_endpoint.key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_endpoint.secret)
+    url = f"s3://{s3_bucket}/ev?endpoint={s3_endpoint.endpoint}"
+    d = _init(tmp_path)
+    contents = [os.urandom(n) for n in (1000, 2000, 3000)]
+    ids = []
+    for i, c in enumerate(contents):
+        p = tmp_path / f"f{i}.bin"
+        p.write_bytes(c)
+        out = _run("submit", str(p), "--case", "c1", "--kind", "document", "--data-dir", d,
+                   "--blob-store", url, "--json").stdout
+        ids.append(json.loads(out)["evidence_id"])
+    assert json.loads(_run("audit", "--data-dir", d, "--blob-store", url, "--json").stdout)["ok"]
+    client = s3_endpoint.client()
+    shas = [hashlib.sha256(c).hexdigest() for c in contents]
+    client.put_object(Bucket=s3_bucket, Key=f"ev/{shas[0]}", Body=b"Y" + contents[0][1:])
+    client.delete_object(Bucket=s3_bucket, Key=f"ev/{shas[1]}")
+    r = _run("audit", "--data-dir", d, "--blob-store", url, "--json", check=False)
+    assert r.returncode == 1, r.stderr
+    fx = json.loads(r.stdout)["files"]
+    assert [(x["sha256"], x["evidence_ids"]) for x in fx["damaged"]] == [(shas[0], [ids[0]])]
+    assert [(x["sha256"], x["evidence_ids"]) for x in fx["missing"]] == [(shas[1], [ids[1]])]
