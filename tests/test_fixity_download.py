@@ -250,3 +250,16 @@ def test_s3_damaged_and_missing_objects(tmp_path: Path, s3_endpoint, s3_bucket: 
         assert "Traceback" not in s.log.read_text()
     finally:
         s.stop()
+
+
+def test_a_client_hanging_up_mid_download_is_not_a_fixity_failure(srv: Server) -> None:
+    content = os.urandom(BIG)
+    ev, sha = _item(srv, content)
+    before = len(_alerts(srv))
+    with srv.client("judge") as c, c.stream("GET", f"/v1/evidence/{ev}/files/{sha}") as r:
+        assert r.status_code == 200
+        next(r.iter_raw())  # one piece, then hang up
+    with srv.client("judge") as c:
+        assert c.get(f"/v1/evidence/{ev}/files/{sha}").content == content
+    assert len(_alerts(srv)) == before
+    assert [a.get("fixity") for a in _accesses(srv, ev)] == [None, None]

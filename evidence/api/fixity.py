@@ -29,6 +29,7 @@ import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import anyio
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -77,13 +78,31 @@ class VerifiedStream(Response):
         self.first, self.rest, self.on_failure = first, rest, on_failure
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        gone = anyio.Event()
+
+        async def listen() -> None:  # a client that hangs up stops the reading
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(listen)
+            try:
+                await self._stream(send, gone)
+            finally:
+                tg.cancel_scope.cancel()
+
+    async def _stream(self, send: Send, gone: anyio.Event) -> None:
         await send({"type": "http.response.start", "status": self.status_code,
                     "headers": self.raw_headers})
+        rest = iterate_in_threadpool(self.rest)
         try:
             if self.first:
                 await send({"type": "http.response.body", "body": self.first,
                             "more_body": True})
-            async for chunk in iterate_in_threadpool(self.rest):
+            async for chunk in rest:
+                if gone.is_set():
+                    return
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except (BlobDamaged, BlobNotFound) as e:
             await run_in_threadpool(self.on_failure, e)
@@ -91,4 +110,8 @@ class VerifiedStream(Response):
         except OSError as e:  # the disk under the file failed mid-read: the same answer
             await run_in_threadpool(self.on_failure, BlobDamaged(f"read error: {e}"))
             return
+        finally:
+            close = getattr(self.rest, "close", None)
+            if close is not None:  # the open file of the generator, now
+                await run_in_threadpool(close)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
