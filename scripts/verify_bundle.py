@@ -1562,10 +1562,13 @@ def parse_trust(data: bytes) -> Trust:
     keys: set[tuple[str, int]] = set()
     quorums = 0
 
-    for n, raw in enumerate(data.split(b"\n"), 1):
+    lines = data.split(b"\n")
+    for n, raw in enumerate(lines, 1):
         where = f"trust file line {n}"
         if b"\r" in raw:
             raise TrustError(f"{where}: a carriage return (CR): lines must end in LF only")
+        if n == len(lines) and raw:
+            raise TrustError(f"{where}: the last line does not end in LF")
         bad = next((b for b in raw if (b < 0x20 and b != 0x09) or b == 0x7F), None)
         if bad is not None:
             raise TrustError(f"{where}: control octet 0x{bad:02x} is not allowed")
@@ -1648,7 +1651,8 @@ def parse_trust(data: bytes) -> Trust:
             try:
                 cert = x509.load_der_x509_certificate(
                     base64.b64decode(args[1].encode("ascii"), validate=True))
-            except (binascii.Error, UnicodeEncodeError, ValueError):
+                read_whole_certificate(cert)
+            except Exception:  # binascii.Error, ValueError, UnsupportedAlgorithm, ...
                 raise TrustError(f"{where}: the TSA root certificate does not parse") from None
             if cert in [c for _, c in trust.tsa_roots]:
                 raise TrustError(f"{where}: the same TSA root certificate twice")
@@ -1672,6 +1676,19 @@ def parse_trust(data: bytes) -> Trust:
     if not trust.log_keys:
         raise TrustError("the trust file names no log key (a 'log' line)")
     return trust
+
+
+def read_whole_certificate(cert: x509.Certificate) -> None:
+    """cryptography reads a certificate's key, names, validity and extensions only when
+    asked: ask now, so that a pin which cannot be read is refused here, not later inside a
+    check as something else."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a non-positive serial number: still readable
+        cert.public_key()
+        cert.subject.rfc4514_string()
+        cert.issuer.rfc4514_string()
+        _ = cert.extensions, cert.not_valid_before_utc, cert.not_valid_after_utc
+        _ = cert.serial_number, cert.signature, cert.tbs_certificate_bytes
 
 
 def _new_name(name: str, where: str, names: set[str]) -> None:
