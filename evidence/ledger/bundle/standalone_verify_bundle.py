@@ -850,13 +850,27 @@ def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
 
 
 def check_chain(chain: list[x509.Certificate], gen_time: datetime) -> None:
-    """Every certificate valid at genTime; the signer's extendedKeyUsage critical and exactly
-    id-kp-timeStamping (RFC 3161 section 2.3); every issuer a CA (basicConstraints, path
-    length, keyCertSign). No revocation check: none is possible offline."""
+    """Every certificate valid at genTime, with no critical extension we do not know (RFC
+    5280 section 4.2: such a certificate must be refused); the signer's extendedKeyUsage
+    critical and exactly id-kp-timeStamping (RFC 3161 section 2.3) and its keyUsage, if
+    any, allowing signatures; every issuer a CA (basicConstraints, path length,
+    keyCertSign). No revocation check: none is possible offline."""
     for cert in chain:
+        who = cert.subject.rfc4514_string()[:120]
         if not cert.not_valid_before_utc <= gen_time <= cert.not_valid_after_utc:
-            raise Fail(f"certificate {cert.subject.rfc4514_string()[:120]} was not valid at "
-                       f"genTime {gen_time.isoformat()}")
+            raise Fail(f"certificate {who} was not valid at genTime {gen_time.isoformat()}")
+        unknown = [e.oid.dotted_string for e in cert.extensions
+                   if e.critical and isinstance(e.value, x509.UnrecognizedExtension)]
+        if unknown:
+            raise Fail(f"certificate {who} has a critical extension this verifier does not "
+                       f"know ({', '.join(unknown)[:80]})")
+    try:
+        signer_ku = chain[0].extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        signer_ku = None
+    if signer_ku is not None and not (signer_ku.digital_signature
+                                      or signer_ku.content_commitment):
+        raise Fail("the TSA certificate's keyUsage does not allow signatures")
     try:
         eku = chain[0].extensions.get_extension_for_class(x509.ExtendedKeyUsage)
     except x509.ExtensionNotFound:
@@ -1073,7 +1087,10 @@ class Report:
     def add(self, name: str, status: bool | str, reason: str, reason_zh: str,
             required: bool = True, detail: str | None = None) -> None:
         """``status``: True (pass), False (fail) or NOT_CHECKED."""
-        status = {True: PASS, False: FAIL}.get(status, status)  # type: ignore[call-overload]
+        if status is True:
+            status = PASS
+        elif status is False:
+            status = FAIL
         assert status in (PASS, FAIL, NOT_CHECKED)
         self.checks.append({"name": name, "status": status, "ok": status == PASS,
                             "required": required, "reason": one_line(reason),
@@ -1545,10 +1562,13 @@ def parse_trust(data: bytes) -> Trust:
     keys: set[tuple[str, int]] = set()
     quorums = 0
 
-    for n, raw in enumerate(data.split(b"\n"), 1):
+    lines = data.split(b"\n")
+    for n, raw in enumerate(lines, 1):
         where = f"trust file line {n}"
         if b"\r" in raw:
             raise TrustError(f"{where}: a carriage return (CR): lines must end in LF only")
+        if n == len(lines) and raw:
+            raise TrustError(f"{where}: the last line does not end in LF")
         bad = next((b for b in raw if (b < 0x20 and b != 0x09) or b == 0x7F), None)
         if bad is not None:
             raise TrustError(f"{where}: control octet 0x{bad:02x} is not allowed")
@@ -1631,7 +1651,8 @@ def parse_trust(data: bytes) -> Trust:
             try:
                 cert = x509.load_der_x509_certificate(
                     base64.b64decode(args[1].encode("ascii"), validate=True))
-            except (binascii.Error, UnicodeEncodeError, ValueError):
+                read_whole_certificate(cert)
+            except Exception:  # binascii.Error, ValueError, UnsupportedAlgorithm, ...
                 raise TrustError(f"{where}: the TSA root certificate does not parse") from None
             if cert in [c for _, c in trust.tsa_roots]:
                 raise TrustError(f"{where}: the same TSA root certificate twice")
@@ -1655,6 +1676,19 @@ def parse_trust(data: bytes) -> Trust:
     if not trust.log_keys:
         raise TrustError("the trust file names no log key (a 'log' line)")
     return trust
+
+
+def read_whole_certificate(cert: x509.Certificate) -> None:
+    """cryptography reads a certificate's key, names, validity and extensions only when
+    asked: ask now, so that a pin which cannot be read is refused here, not later inside a
+    check as something else."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a non-positive serial number: still readable
+        cert.public_key()
+        cert.subject.rfc4514_string()
+        cert.issuer.rfc4514_string()
+        _ = cert.extensions, cert.not_valid_before_utc, cert.not_valid_after_utc
+        _ = cert.serial_number, cert.signature, cert.tbs_certificate_bytes
 
 
 def _new_name(name: str, where: str, names: set[str]) -> None:
@@ -1753,45 +1787,49 @@ def show_time(text: str, tz: Any) -> str:
 
 
 def print_text(report: Report, lang: str, tz: Any) -> None:
-    """One line per check and language; Chinese never cut to a column width."""
-    en, zh = lang in ("en", "both"), lang in ("zh", "both")
+    """One line per check and language (``--lang``); Chinese never cut to a column width.
+    The top verdict comes last. After a failure no line claims a time or "included"."""
+    english, chinese = lang in ("en", "both"), lang in ("zh", "both")
+
+    def say(en: str, zh: str) -> None:
+        if english:
+            print(en)
+        if chinese:
+            print(zh)
+
     for c in report.checks:
         word_en, word_zh = STATUS_WORDS[c["status"]]
-        if en:
-            print(f"{c['name']:<15} {word_en:<12} {c['reason']}")
-        if zh:
-            print(f"{c['name'] if not en else '':<15} {word_zh:<12} {c['reason_zh']}")
+        say(f"{c['name']:<15} {word_en:<12} {c['reason']}",
+            f"{'' if english else c['name']:<15} {word_zh:<12} {c['reason_zh']}")
     verdict, facts = report.verdict, report.to_json()
-    if verdict != "failed":  # after a failure no line claims a time or "included"
+    if verdict != "failed":
         if facts["submitted_at"]:
             when = show_time(facts["submitted_at"], tz)
-            en and print(f"Submitted (log time): {when}")
-            zh and print(f"提交时间（日志时间）：{when}")
+            say(f"Submitted (log time): {when}", f"提交时间（日志时间）：{when}")
         for t in facts["preserved_no_later_than"][:1]:
             when = show_time(t["gen_time"], tz)
-            en and print(f"Preserved no later than {when} per {t['tsa']}")
-            zh and print(f"据 {t['tsa']}，不晚于 {when} 已保全")
+            say(f"Preserved no later than {when} per {t['tsa']}",
+                f"据 {t['tsa']}，不晚于 {when} 已保全")
         for f in facts["files"]:
-            mark = (" (included)" if en else "") + (" （已包含）" if zh else "") \
-                if f.get("included") else ""
+            mark = ""
+            if f.get("included"):
+                mark = (" (included)" if english else "") + (" （已包含）" if chinese else "")
             print(f"  {f.get('name')}  sha256 {f.get('sha256')}{mark}")
     if facts.get("tool"):
-        en and print(f"The bundle carries {TOOL_MEMBER}, SHA-256 {facts['tool']['sha256']}; "
-                     f"the reference copy is {REFERENCE_COPY}.")
-        zh and print(f"证据包附带 {TOOL_MEMBER}，SHA-256 {facts['tool']['sha256']}；参考副本为"
-                     "本项目源代码中的 scripts/verify_bundle.py，使用前请比对 SHA-256。")
+        digest = facts["tool"]["sha256"]
+        say(f"The bundle carries {TOOL_MEMBER}, SHA-256 {digest}; the reference copy is "
+            f"{REFERENCE_COPY}.", f"证据包附带 {TOOL_MEMBER}，SHA-256 {digest}；参考副本为本项目"
+            "源代码中的 scripts/verify_bundle.py，使用前请比对 SHA-256。")
     word_en, word_zh = VERDICT_WORDS[verdict]
+    skipped = [c for c in report.checks if c["status"] == NOT_CHECKED]
     if verdict == "failed":
         word_en += f" (first failing check: {report.failed_check})"
         word_zh += f"（首个失败的检查：{report.failed_check}）"
-    if verdict == "incomplete":
-        word_en += ": not checked: " + "; ".join(
-            f"{c['name']} ({c['reason']})" for c in report.checks if c["status"] == NOT_CHECKED)
-        word_zh += "：未检查：" + "；".join(
-            f"{c['name']}（{c['reason_zh']}）" for c in report.checks
-            if c["status"] == NOT_CHECKED)
-    en and print(f"RESULT: {word_en}")
-    zh and print(f"结论：{word_zh}")
+    elif verdict == "incomplete":
+        word_en += ": not checked: " + "; ".join(f"{c['name']} ({c['reason']})"
+                                                  for c in skipped)
+        word_zh += "：未检查：" + "；".join(f"{c['name']}（{c['reason_zh']}）" for c in skipped)
+    say(f"RESULT: {word_en}", f"结论：{word_zh}")
 
 
 def main(argv: list[str] | None = None) -> int:
