@@ -133,8 +133,11 @@ def _capture(url: str, signer: Signer, opts: Options, out: Path, resolver: Resol
         "steps": visit.steps,
         "resources": {"responses": len(visit.exchanges), "warc_records": records,
                       "bytes": sum(len(e.body or b"") for e in visit.exchanges),
-                      "truncated": [e.url for e in visit.exchanges if e.truncated],
-                      "failed": visit.failed, "blocked": visit.blocked,
+                      "truncated": _few([e.url for e in visit.exchanges if e.truncated]),
+                      "failed": _few(visit.failed), "blocked": _few(visit.blocked),
+                      "counts": {"truncated": sum(1 for e in visit.exchanges if e.truncated),
+                                 "failed": len(visit.failed),
+                                 "blocked": len(visit.blocked)},
                       "bodies": "as decoded by the browser (Content-Encoding removed)"},
         "origins": describe(visit.exchanges),
         "environment": environment(visit.browser_version, opts.chromium,
@@ -150,6 +153,21 @@ def _capture(url: str, signer: Signer, opts: Options, out: Path, resolver: Resol
     mpath, spath = write_manifest(out, manifest, signer)
     files = [visit.files[r] for r in order if r in visit.files] + [mpath, spath]
     return Capture(out, files, manifest)
+
+
+LISTED = 1000  # entries per list in the manifest; the counts say how many there were
+
+
+def _few(items: list[Any]) -> list[Any]:
+    """The first :data:`LISTED` entries, long URLs cut (a hostile page can make the
+    browser try any number of requests to any URL)."""
+    def cut(x: Any) -> Any:
+        if isinstance(x, str):
+            return x[:2000]
+        if isinstance(x, dict):
+            return {k: cut(v) for k, v in x.items()}
+        return x
+    return [cut(x) for x in items[:LISTED]]
 
 
 def _ffmpeg_version() -> str | None:
