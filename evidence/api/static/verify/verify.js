@@ -1025,9 +1025,13 @@
     if (!f.length || f.length > 2) throw new MalformedInput('AlgorithmIdentifier: wrong shape');
     return { oid: derOid(b, f[0]), params: f[1] || null, b };
   }
+  /* An algorithm no verifier knows is a damaged token (these OIDs are not signed, so a
+     changed byte lands here); one we know but WebCrypto lacks is 'unsupported'. */
+  const unknownAlg = (what, oid) => (ALG_NAMES[oid] ? unsupported(`the ${what} ${algName(oid)}`)
+    : tokenFail(`the token names an unknown ${what} (${oid}): it is damaged`, `时间戳令牌列出了未知的${what === 'digest algorithm' ? '摘要算法' : '算法'}（${oid}）：令牌已损坏`));
   function hashOf(alg, what) {
     const h = HASHES[alg.oid];
-    if (!h) throw unsupported(`the ${what} ${algName(alg.oid)}`);
+    if (!h) throw unknownAlg(what, alg.oid);
     if (alg.params && alg.params.tag !== 0x05) throw new MalformedInput(`${what}: unexpected parameters`);
     return h;
   }
@@ -1097,7 +1101,7 @@
       if (!(await ed25519Supported())) throw unsupported('Ed25519');
       imp = { name: 'Ed25519' }; params = { name: 'Ed25519' };
     } else {
-      throw unsupported(`the signature algorithm ${algName(alg.oid)}`);
+      throw unknownAlg('signature algorithm', alg.oid);
     }
     let key;
     try {
@@ -1194,8 +1198,10 @@
     const sdWrap = derChildren(tok, ci[1]);
     if (sdWrap.length !== 1) throw new MalformedInput('ContentInfo.content is not one SignedData');
     const sd = derChildren(tok, expect(sdWrap[0], 0x30, 'SignedData'));
-    derUint(tok, sd[0], 'SignedData.version');
-    expect(sd[1], 0x31, 'SignedData.digestAlgorithms');
+    // RFC 5652 5.1: version 3 for eContentType other than id-data with X.509 certificates
+    if (toHex(derUint(tok, sd[0], 'SignedData.version')) !== '03') throw new MalformedInput('SignedData.version is not 3');
+    const digestAlgs = derChildren(tok, expect(sd[1], 0x31, 'SignedData.digestAlgorithms'))
+      .map((a) => { algId(tok, a); return toHex(derBytes(tok, a)); });
     const encap = derChildren(tok, expect(sd[2], 0x30, 'encapContentInfo'));
     if (encap.length !== 2 || derOid(tok, encap[0]) !== OID.tstInfo || encap[1].tag !== 0xa0) {
       throw new MalformedInput('the token does not hold a TSTInfo (eContentType id-ct-TSTInfo)');
@@ -1208,7 +1214,8 @@
     const certs = [];
     if (sd[k] && sd[k].tag === 0xa0) {
       for (const c of derChildren(tok, sd[k])) {
-        if (c.tag === 0x30) certs.push(parseCertificate(tok.slice(c.start, c.end)));
+        if (c.tag !== 0x30) throw new MalformedInput('SignedData.certificates holds something other than X.509 certificates');
+        certs.push(parseCertificate(tok.slice(c.start, c.end)));
       }
       k++;
     }
@@ -1217,9 +1224,15 @@
     if (sd.length !== k + 1) throw new MalformedInput('SignedData: unexpected fields');
     if (infos.length !== 1) throw new MalformedInput(`expected exactly one SignerInfo, found ${infos.length}`);
     const si = derChildren(tok, expect(infos[0], 0x30, 'SignerInfo'));
-    derUint(tok, si[0], 'SignerInfo.version');
     const sid = si[1];
+    // RFC 5652 5.3: version 1 with issuerAndSerialNumber, 3 with subjectKeyIdentifier
+    if (toHex(derUint(tok, si[0], 'SignerInfo.version')) !== (sid && sid.tag === 0x80 ? '03' : '01')) {
+      throw new MalformedInput('SignerInfo.version does not match its signer identifier');
+    }
     const digestAlg = algId(tok, si[2]);
+    if (!digestAlgs.includes(toHex(derBytes(tok, si[2])))) {
+      throw new MalformedInput("SignedData.digestAlgorithms does not list the SignerInfo's digest algorithm");
+    }
     if (!si[3] || si[3].tag !== 0xa0) throw new MalformedInput('the SignerInfo has no signed attributes');
     const attrsT = si[3];
     const sigAlg = algId(tok, si[4]);
