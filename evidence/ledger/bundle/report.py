@@ -138,11 +138,11 @@ class Section:
 PROVISIONAL_EN = "provisional: no proof of time"
 PROVISIONAL_ZH = "临时证据包：无时间证明"
 PROVISIONAL_NOTE = (
-    "本证据包为临时证据包：其检查点尚无 RFC 3161 时间戳，不证明任何时间；"
-    "核验结论最多为“临时”。待运营方完成锚定后，请索取正式证据包。",
-    "This bundle is provisional: its checkpoint has no RFC 3161 timestamp yet, so it proves "
-    "no time, and verification can at best say \"provisional\". Ask the operator for the "
-    "final bundle once the checkpoint is anchored.")
+    "本证据包为临时证据包：其检查点尚未完成锚定（无 RFC 3161 时间戳或见证联署不足），"
+    "不证明任何时间；核验结论最多为“临时”。待运营方完成锚定后，请索取正式证据包。",
+    "This bundle is provisional: its checkpoint was not anchored yet (no RFC 3161 timestamp, "
+    "or not the witness quorum), so it proves no time, and verification can at best say "
+    "\"provisional\". Ask the operator for the final bundle once the checkpoint is anchored.")
 TRUST_NOTE = (
     "trust.txt 及其指纹（SHA-256）取自运营方的书面声明，或运营方服务器的 GET /v1/log/trust；"
     "不得取自本证据包。",

@@ -30,8 +30,10 @@ def render_text(d: dict[str, Any]) -> str:
     add("=" * 60)
     if provisional:
         add(f"*** {PROVISIONAL} ***")
-        add("  The checkpoint has no RFC 3161 timestamp yet: this bundle proves no time.")
-        add("  检查点尚无 RFC 3161 时间戳：本证据包不证明任何时间。")
+        add("  The checkpoint was not anchored yet (no RFC 3161 timestamp, or not the witness")
+        add("  quorum): this bundle proves no time. Ask for the final bundle once it is.")
+        add("  检查点尚未完成锚定（无 RFC 3161 时间戳或见证联署不足）：本证据包不证明任何时间。")
+        add("  锚定完成后请索取正式证据包。")
         add("")
     add(f"Evidence id / 证据编号:            {d['evidence_id']}")
     add(f"Kind / 类型:                       {d.get('kind') or '-'}")

@@ -162,6 +162,8 @@ def write_bundle(pieces: BundlePieces, out: str | os.PathLike[str] | IO[bytes], 
 
 def _write(p: BundlePieces, fp: IO[bytes]) -> dict[str, Any]:
     missing = [s for s in p.entries for i in (s, s - 1) if i >= 0 and i not in p.proofs]
+    if p.provisional and p.timestamps:
+        raise BundleWriteError("a provisional bundle carries no timestamp (docs/verdict.md)")
     if p.submission_seq not in p.entries or missing:
         raise BundleWriteError(f"pieces incomplete: submission {p.submission_seq}, proofs "
                                f"missing for entries {sorted(set(missing))[:5]}")
