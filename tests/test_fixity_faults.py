@@ -95,3 +95,34 @@ def test_a_full_blob_store_is_507_with_retry_after(tmp_path: Path, small_tmpfs: 
     finally:
         srv.stop()
     assert "Traceback" not in srv.log.read_text()
+
+
+def test_a_full_database_is_503_with_retry_after(tmp_path: Path, small_tmpfs: Path) -> None:
+    world = make_world(small_tmpfs / "data")  # the database on the small tmpfs
+    store = tmp_path / "blobs"  # the files elsewhere
+    srv = start_server(world, "--no-anchor", "--blob-store", str(store))
+    try:
+        assert submit(srv).status_code == 201
+        filler = small_tmpfs / "filler"
+        with open(filler, "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
+        size = log_size(srv)
+        codes = set()
+        for _ in range(5):
+            r = submit(srv, files=[("x.bin", os.urandom(300_000))])
+            codes.add(r.status_code)
+            if r.status_code != 201:
+                doc = problem(r, 503)
+                assert doc["code"] == "database-full", doc
+                assert "retry-after" in r.headers
+        assert codes != {201}, "the database never filled up"
+        filler.unlink()
+        r = submit(srv)
+        assert r.status_code == 201, r.text  # room again: the service recovers
+        assert log_size(srv) > size
+    finally:
+        srv.stop()
