@@ -14,6 +14,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from evidence import __version__
 from evidence.api.pending import PendingStore
@@ -27,6 +28,7 @@ from evidence.ledger.config import resolve_data_dir
 from evidence.ledger.intake import Intake, load_settings
 from evidence.ledger.intake.grouped import GroupedSubmitter
 from evidence.ledger.log import Ledger
+from evidence.ledger.scrub import start_scrubber
 from evidence.ledger.store import StoredCheckpoint
 
 LATEST_TTL = 0.25
@@ -45,6 +47,7 @@ class Services:
     anchoring: tuple[threading.Thread, threading.Event] | None = None
     pending: PendingStore | None = None  # submissions waiting for their signature
     fast_spool: Path | None = None  # a private tmpfs folder for small uploads, if any
+    scrubber: Any = None  # evidence.ledger.scrub.Scrubber when scrub_rate is set
     # concurrent single-item submissions share blob flushes and appends
     grouped: GroupedSubmitter = field(init=False)
     version: str = __version__
@@ -81,6 +84,7 @@ class Services:
                 svc.fast_spool = private_staging_folder()
             if settings.anchor:
                 svc.anchoring = _start_anchoring(ledger, data_dir)
+            svc.scrubber = start_scrubber(ledger.engine, store, data_dir)  # issue 15
             return svc
         except BaseException:
             if "svc" in locals():
@@ -89,6 +93,8 @@ class Services:
             raise
 
     def close(self) -> None:
+        if self.scrubber is not None:
+            self.scrubber.close()
         if self.anchoring is not None:
             thread, stop = self.anchoring
             stop.set()

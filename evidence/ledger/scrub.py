@@ -1,0 +1,119 @@
+"""The scrubber: ``evidence serve`` re-hashing every stored file, continuously, at a
+configured rate (issue 15, "fixity in the audit").
+
+``evidence audit`` checks the files when someone runs it; a file damaged in between is
+found only at the next read. The scrubber closes that gap in the background: pass after
+pass over every stored file of every live item (the audit's own check,
+:func:`~evidence.ledger.audit_files.check_file`), paced to at most ``rate`` bytes per
+second so that it never takes the disk from the service. Each missing or damaged file
+raises an alert (:class:`~evidence.ledger.blobs.fixity.FixityAlerts`, ``where: scrub``);
+each finished pass is recorded as the last full pass, which ``evidence status`` and
+``/health`` report.
+
+Configured by ``scrub_rate`` in ``<data-dir>/config.json`` or ``EVIDENCE_SCRUB_RATE``
+(``50MiB`` = 50 MiB/s; ``0`` or absent: off). One process per data directory scrubs (an
+``flock`` on ``<data-dir>/run/scrub.lock``): with several workers the others wait, and
+take over if it stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from evidence.ledger.audit_files import FileProblem, FilesReport, check_file, stored_files
+from evidence.ledger.blobs import BlobStore
+from evidence.ledger.blobs.fixity import FixityAlerts, now
+
+log = logging.getLogger("evidence.fixity")
+ENV = "EVIDENCE_SCRUB_RATE"
+PAUSE = 60.0
+"""Seconds between two passes (and between two tries for the lock)."""
+
+
+def scrub_rate(data_dir: Path) -> int:
+    """Bytes per second from the environment or config.json; 0: off."""
+    from evidence.ledger.intake.settings import parse_size
+
+    raw: Any = os.environ.get(ENV)
+    if raw is None:
+        with contextlib.suppress(OSError, ValueError):
+            raw = json.loads((data_dir / "config.json").read_text()).get("scrub_rate")
+    if raw in (None, 0, "0", ""):
+        return 0
+    return parse_size(raw)
+
+
+class Scrubber(threading.Thread):
+    def __init__(self, engine: Engine, store: BlobStore, data_dir: Path, rate: int, *,
+                 pause: float = PAUSE) -> None:
+        super().__init__(name="scrubber", daemon=True)
+        self.engine, self.store, self.rate, self.pause = engine, store, rate, pause
+        self.alerts = FixityAlerts(data_dir / "fixity")
+        self.lock_path = data_dir / "run" / "scrub.lock"
+        self.stop = threading.Event()
+        self.passes = 0
+
+    def run(self) -> None:
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a+b") as lock:
+            while not self.stop.is_set():  # one scrubber per data directory
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError:
+                    self.stop.wait(self.pause)
+            while not self.stop.is_set():
+                try:
+                    self.one_pass()
+                except Exception as e:  # a database hiccup: try again next time
+                    log.warning("scrub pass failed: %r", e)
+                self.stop.wait(self.pause)
+
+    def one_pass(self) -> FilesReport | None:
+        """Check every file once, paced; record the pass unless stopped half-way."""
+        report = FilesReport(threads=1)
+        files = stored_files(self.engine)
+        report.files = len(files)
+        t0 = time.monotonic()
+        for sha, size, evs in files:
+            if self.stop.is_set():
+                return None
+            state, detail, n = check_file(self.store, sha, size)
+            report.bytes += n
+            if state is not None:
+                report.problems.append(FileProblem(sha, evs, state, detail))
+                self.alerts.alert(state, sha, evidence_ids=evs, where="scrub", detail=detail)
+            ahead = report.bytes / self.rate - (time.monotonic() - t0)
+            if ahead > 0 and self.stop.wait(ahead):
+                return None
+        report.seconds = time.monotonic() - t0
+        try:
+            self.alerts.record_audit({"finished_at": now(), "by": "scrub", **report.to_json()})
+        except OSError as e:
+            log.error("scrub pass not recorded: %s", e)
+        self.passes += 1
+        return report
+
+    def close(self) -> None:
+        self.stop.set()
+        self.join(timeout=30)
+
+
+def start_scrubber(engine: Engine, store: BlobStore, data_dir: Path) -> Scrubber | None:
+    rate = scrub_rate(data_dir)
+    if rate <= 0:
+        return None
+    pause = float(os.environ.get("EVIDENCE_SCRUB_PAUSE", PAUSE))  # tests: shorter
+    s = Scrubber(engine, store, data_dir, rate, pause=pause)
+    s.start()
+    return s
