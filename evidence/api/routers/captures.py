@@ -105,7 +105,7 @@ def _options(req: CaptureRequest) -> Options:
                    chromium=os.environ.get("EVIDENCE_CHROMIUM", "/usr/bin/chromium"))
 
 
-@router.post("", status_code=202, responses=authed(403, 404, 422))
+@router.post("", status_code=202, responses=authed(400, 403, 404, 422))
 def start_capture(req: CaptureRequest, svc: Svc, who: Submitter) -> JSONResponse:
     """Queue a capture of ``url`` for ``case`` (you must be a member). Answers 202 with the
     job id at once; poll ``GET /v1/captures/{id}``. A URL that is not http(s) is refused
@@ -173,7 +173,7 @@ def _public(job: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in job.items() if k != "principal"}
 
 
-@router.get("/{capture_id}", responses=authed(404))
+@router.get("/{capture_id}", responses=authed(404, 422))
 def capture_status(capture_id: CaptureId, svc: Svc, who: Submitter) -> JSONResponse:
     """The job's ``status`` (``queued``, ``running``, ``done`` with ``evidence_id``,
     ``refused`` or ``failed`` with ``code`` and ``error``). Only its submitter sees it."""
