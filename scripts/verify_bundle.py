@@ -1726,14 +1726,17 @@ def load_store_roots(trust: Trust) -> None:
 def shorthand_trust(log_key: str | None, witness_keys: list[str], quorum: int,
                     tsa_ca: list[str]) -> Trust:
     """The pin options as the trust file they stand for: ``--witness-quorum N`` with the
-    given witnesses is ``group cli N w1 w2 ...`` and ``quorum cli`` (N = 0 or no witness:
-    ``quorum none``)."""
+    given witnesses is ``group cli N w1 w2 ...`` and ``quorum cli`` (N = 0: ``quorum
+    none``); N above the number of witness keys is a usage error, as in the package."""
     if log_key is None:
         raise TrustError("no log key pinned: give --trust FILE or --log-key VKEY")
     lines = [f"log {log_key}"]
     lines += [f"witness w{i} {k}" for i, k in enumerate(witness_keys, 1)]
     if quorum < 0:
         raise TrustError("--witness-quorum must not be negative")
+    if quorum > len(witness_keys):
+        raise TrustError(f"--witness-quorum {quorum} needs at least {quorum} --witness-key "
+                         f"(got {len(witness_keys)})")
     if quorum and witness_keys:
         lines.append(f"group cli {quorum} " + " ".join(f"w{i}" for i in
                                                        range(1, len(witness_keys) + 1)))

@@ -229,7 +229,9 @@ def test_trust_sha256_and_usage_errors(tmp_path: Path, clean_env) -> None:
         (["--witness-quorum", "1"], "no log key"),
         (["--log-key", b.log.verifier().to_string(), "--witness-quorum", "2",
           "--witness-key", generate_signer("w.example", ALG_COSIGNATURE_V1).verifier()
-          .to_string()], "threshold"),
+          .to_string()], "needs at least 2 --witness-key"),
+        (["--log-key", b.log.verifier().to_string(), "--witness-quorum", "1"],
+         "needs at least 1 --witness-key"),
         (["--log-key", b.log.verifier().to_string(), "--compare", str(tmp_path / "nope")],
          "nope"),
     ]:
