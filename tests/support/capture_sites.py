@@ -125,6 +125,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, (f"<html><head><title>account</title></head><body>"
                              f"{'logged in as ' + who if who else 'please log in'}"
                              f"</body></html>").encode())
+        elif p == "/tall":
+            self._send(200, b"<html><head><title>tall</title></head><body style='margin:0'>"
+                            b"<div style='height:40000px;background:linear-gradient(red,blue)'>"
+                            b"</div></body></html>")
         elif p == "/favicon.ico":
             self._send(404, b"")
         else:

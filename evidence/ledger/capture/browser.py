@@ -138,6 +138,7 @@ class Visit:
 
 
 MAX_SESSION = 1 << 20
+MAX_SHOT_HEIGHT = 30_000  # CSS pixels: a taller full-page screenshot is cut and labelled
 
 
 def load_session(path: Path) -> dict[str, Any]:
@@ -354,13 +355,18 @@ async def visit(url: str, opts: Options, out: Path, resolver: Resolver) -> Visit
             ex.redirect_to = urllib.parse.urljoin(ex.url, response.headers["location"])
             ex.body = b""  # the browser does not read a redirect's body
         else:
+            declared = response.headers.get("content-length", "")
             try:
-                body = await response.body()
+                if declared.isdigit() and int(declared) > opts.max_bytes - counts["bytes"]:
+                    # do not pull a body over the limit out of the browser just to cut it
+                    body, ex.body_error = b"", "over the byte limit: not recorded"
+                else:
+                    body = await response.body()
             except PlaywrightError as e:
                 ex.body_error = e.message.splitlines()[0][:300]
                 body = b""
-            room = opts.max_bytes - counts["bytes"]
-            if len(body) > room:
+            room = opts.max_bytes - counts["bytes"]  # now: other bodies came in meanwhile
+            if len(body) > room or ex.body_error == "over the byte limit: not recorded":
                 body = body[:max(room, 0)]
                 ex.truncated = "length"
                 if "truncated:byte-limit" not in labels:
@@ -445,7 +451,13 @@ async def visit(url: str, opts: Options, out: Path, resolver: Resolver) -> Visit
             steps.append({"action": "record", "at": now_utc(),
                           "outputs": ["screenshot", "dom", "text", "pdf"]})
             await page.evaluate("window.scrollTo(0, 0)")
-            await page.screenshot(path=str(out / "screenshot.png"), full_page=True)
+            height = await page.evaluate("document.documentElement.scrollHeight")
+            shot: dict[str, Any] = {"path": str(out / "screenshot.png"), "full_page": True}
+            if isinstance(height, int | float) and height > MAX_SHOT_HEIGHT:
+                shot["clip"] = {"x": 0, "y": 0, "width": opts.viewport[0],
+                                "height": MAX_SHOT_HEIGHT}
+                labels.append("truncated:screenshot-height")
+            await page.screenshot(**shot)
             files["screenshot"] = out / "screenshot.png"
             (out / "dom.html").write_text(await page.content(), encoding="utf-8")
             files["dom"] = out / "dom.html"
