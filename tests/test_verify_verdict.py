@@ -214,3 +214,47 @@ def test_archive_errors_have_chinese_reasons(world: World) -> None:
         assert any("\u4e00" <= ch <= "\u9fff" for ch in r.checks[0].reason_zh)
         assert not any(ch.isascii() and ch.isalpha() for ch in r.checks[0].reason_zh
                        .replace("ZIP", "").replace("manifest.json", ""))
+
+
+def _other_root_line() -> str:
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "A TSA the court trusts")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(7)
+            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=9))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return f"#@ tsa other {base64.b64encode(cert.public_bytes(Encoding.DER)).decode()}\n"
+
+
+@pytest.mark.parametrize("where", ["signature", "signed-attrs", "tstinfo"])
+def test_a_damaged_token_fails_even_from_a_tsa_nobody_pinned(world: World, good: bytes,
+                                                             where: str) -> None:
+    """docs/verdict.md section 1, step 1: integrity is judged whatever TSA made the token;
+    only a whole token from an unpinned TSA is skipped."""
+    p = policy(world, tsa=False, extra=_other_root_line())
+    r = verify(good, p)  # whole, unpinned: skipped, named
+    assert r.verdict == INCOMPLETE and r.not_checked == ["timestamps"]
+    m = members(good)
+    token = bytearray(m["timestamps/0.tst"])
+    if where == "signature":
+        token[-5] ^= 0x01
+    elif where == "signed-attrs":
+        i = bytes(token).index(bytes.fromhex("06092a864886f70d010904"))  # messageDigest
+        token[i + 20] ^= 0x01
+    else:
+        tst = bytes(token).index(bytes.fromhex("060b2a864886f70d0109100104"))  # TSTInfo
+        i = bytes(token).index(bytes.fromhex("0609608648016503040201"), tst)  # its imprint
+        token[i + 16] ^= 0x01  # a byte of the imprint value
+    m["timestamps/0.tst"] = bytes(token)
+    for pol in (p, policy(world)):  # unpinned and pinned: the same answer
+        r = verify(rezip(m), pol)
+        assert r.failed_check == "timestamps", r.checks[-1]
+        assert "timestamps/0.tst" in r.check("timestamps").reason

@@ -62,6 +62,7 @@ from evidence.verify.timestamp import (
     UntrustedTimestampChain,
     token_certificates,
     verify_timestamp,
+    verify_token_integrity,
 )
 from evidence.verify.trust import TrustPolicy, mozilla_roots, policy_from_pins
 
@@ -921,10 +922,12 @@ def _chain_ends(token: bytes) -> tuple[list[x509.Name], str] | None:
 
 def _check_timestamps(reader: BundleReader, manifest: Mapping[str, Any], cp: VerifiedCheckpoint,
                       policy: TrustPolicy, store: Sequence[bytes], report: BundleReport) -> None:
-    """docs/verdict.md section 1: a token whose chain ends at a root that is not pinned is
-    skipped (the court may trust only some TSAs); a token that chains towards a pinned
-    root but is damaged, altered, over other data, or whose signature or chain does not
-    verify fails the check, even beside a good token: it is a sign of tampering."""
+    """docs/verdict.md section 1, in its three steps: (1) integrity, whatever TSA made the
+    token: a damaged or altered token, or one over other data, fails even beside a good
+    one; (2) anchor: a token whose chain does not end at a pinned root is skipped (the
+    court may trust only some TSAs), named in the reason; (3) chain rules, for a chain that
+    ends at a pinned root (rfc3161-client's strict verification: signatures, validity at
+    genTime, CA constraints, the timeStamping EKU): any failure fails."""
     if report.provisional:
         report.not_checked_("timestamps", "provisional bundle: the checkpoint had no RFC 3161 "
                             "timestamp yet, so the time is not proven (any token is ignored)",
@@ -956,6 +959,12 @@ def _check_timestamps(reader: BundleReader, manifest: Mapping[str, Any], cp: Ver
                         "清单未指明时间戳成员", ""))
             continue
         token = reader.read(where)
+        try:  # step 1, whatever TSA made it: a damaged token is tampering
+            verify_token_integrity(token, text)
+        except TimestampError as e:
+            en, zh = _token_failure(e)
+            bad.append((where, en, zh, str(e)))
+            continue
         ends = _chain_ends(token)
         if ends is None:
             bad.append((where, "it is damaged or carries no certificate",

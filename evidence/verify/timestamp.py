@@ -70,6 +70,7 @@ __all__ = [
     "parse_response",
     "token_certificates",
     "verify_timestamp",
+    "verify_token_integrity",
 ]
 
 SHA256_OID = "2.16.840.1.101.3.4.2.1"
@@ -524,3 +525,196 @@ def _strict_verify(
                 f"({cause})"
             ) from exc
         raise TimestampError(f"rfc3161-client rejected the token: {cause}") from exc
+
+
+# --- integrity, whatever TSA made the token (docs/verdict.md section 1, step 1) -------------
+
+_OID_TAG, _OCTETS = 0x06, 0x04
+_CTX1 = 0xA1
+_ID_CT_TSTINFO = "1.2.840.113549.1.9.16.1.4"
+_ATTR_CONTENT_TYPE = "1.2.840.113549.1.9.3"
+_ATTR_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
+_ATTR_SIGNING_CERT = "1.2.840.113549.1.9.16.2.12"
+_ATTR_SIGNING_CERT_V2 = "1.2.840.113549.1.9.16.2.47"
+_DIGESTS = {"1.3.14.3.2.26": "sha1", SHA256_OID: "sha256",
+            "2.16.840.1.101.3.4.2.2": "sha384", "2.16.840.1.101.3.4.2.3": "sha512"}
+_SIG_HASH = {"1.2.840.113549.1.1.5": "sha1", "1.2.840.113549.1.1.11": "sha256",
+             "1.2.840.113549.1.1.12": "sha384", "1.2.840.113549.1.1.13": "sha512",
+             "1.2.840.10045.4.1": "sha1", "1.2.840.10045.4.3.2": "sha256",
+             "1.2.840.10045.4.3.3": "sha384", "1.2.840.10045.4.3.4": "sha512"}
+_RSA, _RSA_PSS, _EC_PUBLIC = "1.2.840.113549.1.1.1", "1.2.840.113549.1.1.10", "1.2.840.10045.2.1"
+
+
+def _oid(data: bytes, tlv: der.Tlv) -> str:
+    if tlv.tag != _OID_TAG or tlv.end == tlv.value_start:
+        raise der.DerError("expected an OBJECT IDENTIFIER")
+    raw, arcs, n = data[tlv.value_start:tlv.end], [], 0
+    for b in raw:
+        n = (n << 7) | (b & 0x7F)
+        if not b & 0x80:
+            arcs.append(n)
+            n = 0
+    if raw[-1] & 0x80:
+        raise der.DerError("truncated OBJECT IDENTIFIER")
+    first = min(arcs[0] // 40, 2)
+    return ".".join(map(str, [first, arcs[0] - 40 * first, *arcs[1:]]))
+
+
+def _kids(data: bytes, tlv: der.Tlv, tag: int | None = None) -> list[der.Tlv]:
+    if tag is not None and tlv.tag != tag:
+        raise der.DerError(f"expected tag 0x{tag:02x}, found 0x{tlv.tag:02x}")
+    return der.children(data, tlv)
+
+
+def verify_token_integrity(token_der: bytes, message: bytes) -> None:
+    """Step 1 of docs/verdict.md: the token is whole, whatever TSA made it and whether or
+    not anyone pinned that TSA. One DER SignedData with one SignerInfo; the signer
+    certificate carried in the token; signed attributes (content type TSTInfo,
+    messageDigest over the TSTInfo, ESSCertID or ESSCertIDv2 naming the signer); the CMS
+    signature by the signer certificate's key; TSTInfo version 1, imprint SHA-256 over
+    ``message``. Raises a :class:`TimestampError` subclass; trusts nothing it reads."""
+    from cryptography.exceptions import InvalidSignature as _BadSig
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+
+    d = token_der
+    with _malformed("TimeStampToken"):
+        ci = _kids(d, der.parse_single(d, _SEQUENCE), None)
+        if len(ci) != 2 or _oid(d, ci[0]) != "1.2.840.113549.1.7.2" or ci[1].tag != _CTX0:
+            raise MalformedTimestamp("not a CMS SignedData ContentInfo")
+        (sd_tlv,) = _kids(d, ci[1])
+        sd = _kids(d, sd_tlv, _SEQUENCE)
+        if len(sd) < 4 or sd[0].tag != _INTEGER or sd[1].tag != _SET:
+            raise MalformedTimestamp("SignedData has no version and digestAlgorithms")
+        encap = _kids(d, sd[2], _SEQUENCE)
+        if len(encap) != 2 or _oid(d, encap[0]) != _ID_CT_TSTINFO or encap[1].tag != _CTX0:
+            raise MalformedTimestamp("the signed content is not a TSTInfo")
+        (octets,) = _kids(d, encap[1])
+        if octets.tag != _OCTETS:
+            raise MalformedTimestamp("the TSTInfo is not in an OCTET STRING")
+        tst_info = d[octets.value_start:octets.end]
+        rest = sd[3:]
+        certs: list[x509.Certificate] = []
+        if rest and rest[0].tag == _CTX0:
+            certs = [x509.load_der_x509_certificate(d[c.start:c.end])
+                     for c in _kids(d, rest[0]) if c.tag == _SEQUENCE]
+            rest = rest[1:]
+        if rest and rest[0].tag == _CTX1:
+            rest = rest[1:]
+        if len(rest) != 1 or rest[0].tag != _SET:
+            raise MalformedTimestamp("SignedData has no signerInfos")
+        infos = _kids(d, rest[0])
+        if len(infos) != 1:
+            raise MalformedTimestamp(f"expected exactly one SignerInfo, found {len(infos)}")
+        si = _kids(d, infos[0], _SEQUENCE)
+        if len(si) < 6 or si[3].tag != _CTX0:
+            raise MalformedTimestamp("the SignerInfo has no signed attributes")
+        sid, digest_alg, attrs_tlv, sig_alg, sig = si[1], si[2], si[3], si[4], si[5]
+        digest_name = _DIGESTS.get(_oid(d, _kids(d, digest_alg, _SEQUENCE)[0]))
+        sig_alg_kids = _kids(d, sig_alg, _SEQUENCE)
+        sig_oid = _oid(d, sig_alg_kids[0])
+        if sig.tag != _OCTETS:
+            raise MalformedTimestamp("the signature is not an OCTET STRING")
+        signature = d[sig.value_start:sig.end]
+        attrs: dict[str, list[der.Tlv]] = {}
+        for a in _kids(d, attrs_tlv):
+            kids = _kids(d, a, _SEQUENCE)
+            name = _oid(d, kids[0])
+            if name in attrs or len(kids) != 2:
+                raise MalformedTimestamp(f"signed attribute {name} repeated or malformed")
+            attrs[name] = _kids(d, kids[1], _SET)
+        signer = None
+        if sid.tag == _SEQUENCE:
+            issuer, serial = _kids(d, sid)
+            for c in certs:
+                if (c.issuer.public_bytes() == d[issuer.start:issuer.end]
+                        and c.serial_number == int.from_bytes(
+                            d[serial.value_start:serial.end], "big", signed=True)):
+                    signer = c
+        signed_attrs = bytes([_SET]) + d[attrs_tlv.start + 1:attrs_tlv.end]
+        tst = der.children(tst_info, der.parse_single(tst_info, _SEQUENCE))
+    if digest_name is None:
+        raise UnsupportedHashAlgorithm("the SignerInfo's digest algorithm is not one we know")
+    if signer is None:
+        raise UntrustedTimestampChain("the token does not carry the TSA certificate that "
+                                      "signed it")
+    h = hashlib.new(digest_name)
+    h.update(tst_info)
+    with _malformed("TimeStampToken signed attributes"):
+        ct = attrs.get(_ATTR_CONTENT_TYPE)
+        md = attrs.get(_ATTR_MESSAGE_DIGEST)
+        ok_ct = ct is not None and len(ct) == 1 and _oid(d, ct[0]) == _ID_CT_TSTINFO
+        ok_md = (md is not None and len(md) == 1 and md[0].tag == _OCTETS
+                 and d[md[0].value_start:md[0].end] == h.digest())
+        ess_ok = _ess_names_signer(d, attrs, signer)
+    if not ok_ct:
+        raise TimestampSignatureInvalid("the signed content-type attribute is not TSTInfo")
+    if not ok_md:
+        raise TimestampSignatureInvalid("the signed messageDigest is not the TSTInfo's digest: "
+                                        "the token was altered")
+    if not ess_ok:
+        raise TimestampSignatureInvalid("the signed ESSCertID does not name the signer "
+                                        "certificate: the token was altered")
+    try:
+        key = signer.public_key()
+        if isinstance(key, rsa.RSAPublicKey):
+            name = digest_name if sig_oid in (_RSA, _RSA_PSS) else _SIG_HASH.get(sig_oid)
+            if name is None:
+                raise UnsupportedHashAlgorithm(f"signature algorithm {sig_oid} is not known")
+            algo = getattr(hashes, name.upper())()
+            pad = (padding.PSS(padding.MGF1(algo), padding.PSS.AUTO) if sig_oid == _RSA_PSS
+                   else padding.PKCS1v15())
+            key.verify(signature, signed_attrs, pad, algo)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            name = _SIG_HASH.get(sig_oid) or (digest_name if sig_oid == _EC_PUBLIC else None)
+            if name is None:
+                raise UnsupportedHashAlgorithm(f"signature algorithm {sig_oid} is not known")
+            key.verify(signature, signed_attrs, ec.ECDSA(getattr(hashes, name.upper())()))
+        elif isinstance(key, ed25519.Ed25519PublicKey):
+            key.verify(signature, signed_attrs)
+        else:
+            raise UnsupportedHashAlgorithm("the signer's key type is not supported")
+    except _BadSig:
+        raise TimestampSignatureInvalid("the CMS signature over the signed attributes does "
+                                        "not verify: the token was altered") from None
+    except TimestampError:
+        raise
+    except Exception as e:  # a key or signature cryptography cannot read: damaged
+        raise MalformedTimestamp(f"the signature cannot be checked: {e}") from e
+    with _malformed("TSTInfo"):
+        version = tst[0]
+        if version.tag != _INTEGER or tst_info[version.value_start:version.end] != b"\x01":
+            raise MalformedTimestamp("TSTInfo version is not 1")
+        imprint = _kids(tst_info, tst[2], _SEQUENCE)
+        algorithm = _oid(tst_info, _kids(tst_info, imprint[0], _SEQUENCE)[0])
+        value = tst_info[imprint[1].value_start:imprint[1].end]
+    if algorithm != SHA256_OID:
+        raise UnsupportedHashAlgorithm(f"message imprint uses {algorithm}, not SHA-256")
+    if value != hashlib.sha256(message).digest():
+        raise ImprintMismatch(f"token time-stamps {value.hex()}, but SHA-256 of this message "
+                              f"is {hashlib.sha256(message).hexdigest()}")
+
+
+def _ess_names_signer(d: bytes, attrs: dict[str, list[der.Tlv]],
+                      signer: x509.Certificate) -> bool:
+    """ESSCertID (SHA-1) or ESSCertIDv2 (SHA-256 by default): the first certHash is the
+    hash of the signer certificate."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    cert = signer.public_bytes(Encoding.DER)
+    for name, default in ((_ATTR_SIGNING_CERT_V2, "sha256"), (_ATTR_SIGNING_CERT, "sha1")):
+        values = attrs.get(name)
+        if values is None:
+            continue
+        if len(values) != 1:
+            return False
+        certs = _kids(d, _kids(d, values[0], _SEQUENCE)[0], _SEQUENCE)
+        first = _kids(d, certs[0], _SEQUENCE)
+        alg = default
+        if name == _ATTR_SIGNING_CERT_V2 and first[0].tag == _SEQUENCE:
+            alg = _DIGESTS.get(_oid(d, _kids(d, first[0])[0]), "")
+            first = first[1:]
+        if not alg or first[0].tag != _OCTETS:
+            return False
+        return d[first[0].value_start:first[0].end] == hashlib.new(alg, cert).digest()
+    return False
