@@ -519,6 +519,18 @@ def test_cli_captures_a_chinese_page_and_refuses_without_preserving(tmp_path: Pa
 
     key = parse_verifier_key(json.loads(files["capture-manifest.json"])["node"]["key"])
     assert verify_webcapture(files, [key]).status == "pass"
+    # the same check from the command line, on the files as downloaded
+    got = tmp_path / "got"
+    got.mkdir()
+    for name, data in files.items():
+        (got / name).write_bytes(data)
+    ok = _cli("capture-verify", str(got), "--capture-node", key.to_string(), "--json")
+    assert json.loads(ok.stdout)["status"] == "pass"
+    assert json.loads(ok.stdout)["summary"]["final_url"] == first["final_url"]
+    assert _cli("capture-verify", str(got), check=False).returncode == 3
+    (got / "screenshot.png").write_bytes(files["screenshot.png"] + b"\0")
+    bad = _cli("capture-verify", str(got), "--capture-node", key.to_string(), check=False)
+    assert bad.returncode == 1 and bad.stdout.startswith("fail: screenshot.png")
     import io
 
     from PIL import Image
