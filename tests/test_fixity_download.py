@@ -263,3 +263,15 @@ def test_a_client_hanging_up_mid_download_is_not_a_fixity_failure(srv: Server) -
         assert c.get(f"/v1/evidence/{ev}/files/{sha}").content == content
     assert len(_alerts(srv)) == before
     assert [a.get("fixity") for a in _accesses(srv, ev)] == [None, None]
+
+
+def test_bundle_of_an_item_with_a_missing_file_is_503_evidence_missing(srv: Server) -> None:
+    """(A damaged file in a bundle is the bundle writer's to report: BundleWriteError.)"""
+    ev, sha = _item(srv, os.urandom(2000))
+    _blob(srv, sha).unlink()
+    with srv.client("judge") as c:
+        for _ in range(100):  # until a checkpoint covers it
+            r = c.get(f"/v1/evidence/{ev}/bundle", params={"provisional": "1"})
+            if r.status_code != 409:
+                break
+        problem(r, 503, "evidence-missing")

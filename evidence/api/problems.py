@@ -33,7 +33,13 @@ from evidence.ledger.access import (
     NotFound,
     Unauthenticated,
 )
-from evidence.ledger.blobs import BlobError, BlobNotFound, BlobStoreFull, BlobTooLarge
+from evidence.ledger.blobs import (
+    BlobCorrupt,
+    BlobError,
+    BlobNotFound,
+    BlobStoreFull,
+    BlobTooLarge,
+)
 from evidence.ledger.errors import (
     AppendRejected,
     LedgerClosed,
@@ -144,8 +150,13 @@ def _classify(exc: BaseException) -> Problem:
         return Problem(503, "unavailable", str(exc), headers={"Retry-After": "5"})
     if isinstance(exc, BlobTooLarge):
         return Problem(413, "file-too-large", str(exc))
-    if isinstance(exc, BlobNotFound):
-        return Problem(410, "file-gone", "the file is no longer stored (purged?)")
+    if isinstance(exc, BlobNotFound | BlobCorrupt):
+        # A stored file of a live item (purged items are answered 410 before any read):
+        # a fixity failure, whichever route met it (evidence/api/fixity.py says why 503).
+        state = "missing" if isinstance(exc, BlobNotFound) else "damaged"
+        log.error("FIXITY %s: %s", state.upper(), exc)
+        return Problem(503, f"evidence-{state}", f"{exc}. The operator has been alerted; "
+                       "retry later", headers={"Retry-After": "3600"})
     if isinstance(exc, BlobStoreFull) or (isinstance(exc, OSError) and exc.errno in _FULL):
         log.error("storage full: %s", exc)
         return Problem(507, "insufficient-storage", "the server has no room to store this "
