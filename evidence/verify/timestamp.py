@@ -586,6 +586,9 @@ def verify_token_integrity(token_der: bytes, message: bytes) -> None:
         sd = _kids(d, sd_tlv, _SEQUENCE)
         if len(sd) < 4 or sd[0].tag != _INTEGER or sd[1].tag != _SET:
             raise MalformedTimestamp("SignedData has no version and digestAlgorithms")
+        if d[sd[0].value_start:sd[0].end] != b"\x03":  # RFC 5652 5.1: content not id-data
+            raise MalformedTimestamp("SignedData version is not 3")
+        listed_digests = {_oid(d, _kids(d, a, _SEQUENCE)[0]) for a in _kids(d, sd[1])}
         encap = _kids(d, sd[2], _SEQUENCE)
         if len(encap) != 2 or _oid(d, encap[0]) != _ID_CT_TSTINFO or encap[1].tag != _CTX0:
             raise MalformedTimestamp("the signed content is not a TSTInfo")
@@ -596,8 +599,11 @@ def verify_token_integrity(token_der: bytes, message: bytes) -> None:
         rest = sd[3:]
         certs: list[x509.Certificate] = []
         if rest and rest[0].tag == _CTX0:
-            certs = [x509.load_der_x509_certificate(d[c.start:c.end])
-                     for c in _kids(d, rest[0]) if c.tag == _SEQUENCE]
+            carried = _kids(d, rest[0])
+            if any(c.tag != _SEQUENCE for c in carried):
+                raise MalformedTimestamp("the token carries something other than X.509 "
+                                         "certificates")
+            certs = [x509.load_der_x509_certificate(d[c.start:c.end]) for c in carried]
             rest = rest[1:]
         if rest and rest[0].tag == _CTX1:
             rest = rest[1:]
@@ -610,7 +616,13 @@ def verify_token_integrity(token_der: bytes, message: bytes) -> None:
         if len(si) < 6 or si[3].tag != _CTX0:
             raise MalformedTimestamp("the SignerInfo has no signed attributes")
         sid, digest_alg, attrs_tlv, sig_alg, sig = si[1], si[2], si[3], si[4], si[5]
-        digest_name = _DIGESTS.get(_oid(d, _kids(d, digest_alg, _SEQUENCE)[0]))
+        want_version = b"\x01" if sid.tag == _SEQUENCE else b"\x03"  # RFC 5652 5.3
+        if si[0].tag != _INTEGER or d[si[0].value_start:si[0].end] != want_version:
+            raise MalformedTimestamp("SignerInfo version does not match its identifier")
+        digest_oid = _oid(d, _kids(d, digest_alg, _SEQUENCE)[0])
+        if digest_oid not in listed_digests:
+            raise MalformedTimestamp("SignedData digestAlgorithms does not list the signer's")
+        digest_name = _DIGESTS.get(digest_oid)
         sig_alg_kids = _kids(d, sig_alg, _SEQUENCE)
         sig_oid = _oid(d, sig_alg_kids[0])
         if sig.tag != _OCTETS:
