@@ -962,12 +962,23 @@
     return v;
   }
   const derString = (b, t) => { try { return strictDecoder.decode(derValue(b, t)); } catch (e) { return toHex(derValue(b, t)); } };
+  /* A directory string as X.509 parsers check it: UTF8String valid UTF-8, PrintableString
+     and IA5String within their alphabets, BMPString whole code units. */
+  function nameString(b, t) {
+    const v = derValue(b, t);
+    if (t.tag === 0x0c) { try { return strictDecoder.decode(v); } catch (e) { throw new MalformedInput('name: UTF8String is not UTF-8'); } }
+    if (t.tag === 0x13 && !/^[A-Za-z0-9 '()+,\-./:=?]*$/.test(String.fromCharCode(...v))) throw new MalformedInput('name: bad PrintableString');
+    if (t.tag === 0x16 && v.some((c) => c > 0x7f)) throw new MalformedInput('name: bad IA5String');
+    if (t.tag === 0x1e && v.length % 2) throw new MalformedInput('name: bad BMPString');
+    return derString(b, t);
+  }
   const NAME_ATTRS = { '2.5.4.3': 'CN', '2.5.4.6': 'C', '2.5.4.7': 'L', '2.5.4.8': 'ST', '2.5.4.10': 'O', '2.5.4.11': 'OU', '2.5.4.5': 'serialNumber', '2.5.4.97': 'organizationIdentifier' };
   function derName(b, t) { // RFC 4514 order (last RDN first)
     const rdns = derChildren(b, t).map((set) => derChildren(b, set).map((atv) => {
-      const [oid, val] = derChildren(b, atv);
-      const o = derOid(b, oid);
-      return `${NAME_ATTRS[o] || o}=${derString(b, val)}`;
+      const f = derChildren(b, expect(atv, 0x30, 'name attribute'));
+      if (f.length !== 2) throw new MalformedInput('name attribute: wrong shape');
+      const o = derOid(b, f[0]);
+      return `${NAME_ATTRS[o] || o}=${nameString(b, f[1])}`;
     }).join('+'));
     return rdns.reverse().join(',');
   }
@@ -1480,8 +1491,8 @@
       const line = raw.replace(/^[ \t]+|[ \t]+$/g, '');
       if (!line) continue;
       let items = line.split(/[ \t]+/);
-      if (items[0] === '#@' || /^#@[ \t]/.test(line)) {
-        items = items[0] === '#@' ? items.slice(1) : line.slice(2).replace(/^[ \t]+/, '').split(/[ \t]+/);
+      if (/^#@[ \t]/.test(line)) { // "#@" then a blank: an extension ("#@" alone is a comment)
+        items = line.slice(2).replace(/^[ \t]+/, '').split(/[ \t]+/);
         const [kw, ...args] = items;
         if (kw === 'tsa') {
           if (args.length !== 2) throw bad(n, '"#@ tsa" needs a name and a base64 certificate', '"#@ tsa" 需要名称和 base64 证书');
@@ -1492,6 +1503,8 @@
             throw bad(n, `the TSA root certificate ${JSON.stringify(args[0])} does not parse (${e.message})`, `时间戳机构根证书 ${JSON.stringify(args[0])} 无法解析`);
           }
           if (policy.tsa.some((t) => equalBytes(t.cert.der, cert.der))) throw bad(n, 'the same TSA root appears twice', '同一时间戳机构根证书重复出现');
+          const keyProblem = await spkiProblem(cert.spki);
+          if (keyProblem) throw bad(n, `the TSA root certificate ${JSON.stringify(args[0])} has ${keyProblem}`, `时间戳机构根证书 ${JSON.stringify(args[0])} 的公钥无法读取`);
           policy.tsa.push({ name: args[0], cert, subject: cert.subjectName });
         } else if (kw === 'tsa-store') {
           if (args.length !== 1 || args[0] !== 'mozilla') throw bad(n, '"#@ tsa-store" accepts only "mozilla"', '"#@ tsa-store" 只接受 "mozilla"');
@@ -1550,6 +1563,28 @@
     if (policy.quorum === null) throw bad(0, 'no "quorum" line', '缺少 "quorum" 行');
     if (!policy.logs.length) throw bad(0, 'names no log key', '未列出任何日志公钥');
     return policy;
+  }
+
+  /* Why a public key cannot be used (null when WebCrypto imports it, or cannot judge it). */
+  async function spkiProblem(spki) {
+    try {
+      const alg = algId(spki, derChildren(spki, derOne(spki, 'public key'))[0]);
+      let imp;
+      if (alg.oid === OID.rsa) imp = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+      else if (alg.oid === OID.ecPublicKey) {
+        const curve = alg.params && alg.params.tag === 0x06 ? CURVES[derOid(spki, alg.params)] : null;
+        if (!curve) return null; // a curve WebCrypto lacks: its tokens are not-checked
+        imp = { name: 'ECDSA', namedCurve: curve[0] };
+      } else if (alg.oid === OID.ed25519) imp = { name: 'Ed25519' };
+      else return null;
+      try { await subtle().importKey('spki', spki, imp, false, ['verify']); } catch (e) {
+        return e && e.name === 'NotSupportedError' ? null : 'a public key that does not parse';
+      }
+      return null;
+    } catch (e) {
+      if (!(e instanceof VerifyError)) throw e;
+      return 'a public key that does not parse';
+    }
   }
 
   /* Whether `name` (a witness or a group) is satisfied by the witnesses in `valid`. */
@@ -1767,7 +1802,12 @@
   }
 
   async function checkManifest(reader, report, opts) {
-    const manifest = parseJson(await reader.read(MANIFEST), MANIFEST);
+    let manifest;
+    try { manifest = parseJson(await reader.read(MANIFEST), MANIFEST); } catch (e) {
+      if (!(e instanceof MalformedInput)) throw e;
+      report.fail('manifest', 'manifest.json is not UTF-8 JSON', 'manifest.json 不是 UTF-8 编码的 JSON');
+      return [null, null];
+    }
     if (!isObject(manifest) || manifest.format !== FORMAT) {
       const fmt = isObject(manifest) ? manifest.format : null;
       report.fail('manifest', `manifest format is ${repr(String(fmt).slice(0, 40))}, not ${FORMAT} (a newer verifier may read it)`,
@@ -1875,7 +1915,13 @@
         }
         entries.set(seq, e);
       } else if (name.startsWith('proofs/')) {
-        proofs.set(Number(name.slice('proofs/'.length, -'.json'.length)), parseJson(await reader.read(name), name));
+        let proof;
+        try { proof = parseJson(await reader.read(name), name); } catch (err) {
+          if (!(err instanceof MalformedInput)) throw err;
+          report.fail('entries', `${name} is not UTF-8 JSON`, `${name} 不是 UTF-8 编码的 JSON`);
+          return null;
+        }
+        proofs.set(Number(name.slice('proofs/'.length, -'.json'.length)), proof);
       }
     }
     if (!entries.size) {
@@ -2024,8 +2070,9 @@
       }
       return;
     }
-    const opened = parseJson(await reader.read(METADATA), METADATA);
+    let opened;
     try {
+      opened = parseJson(await reader.read(METADATA), METADATA);
       if (!isObject(opened) || Object.keys(opened).sort().join() !== 'metadata,salt') {
         throw new MalformedInput('metadata.json must be {"metadata": {...}, "salt": "<hex>"}');
       }
