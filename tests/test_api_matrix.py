@@ -61,6 +61,10 @@ MATRIX: dict[str, dict[str | None, int]] = {
     # no capture-node key on this server: a member submitter gets 403 capture-disabled
     "capture_start":    row(403, 403, 404, 403, 403, 403, 403, 403, 401),
     "capture_status":   row(404, 403, 404, 403, 403, 403, 403, 403, 401),
+    # capture-node endpoints: no principal here is a listed capture node
+    "capture_claim":    row(403, 403, 403, 403, 403, 403, 403, 403, 401),
+    "capture_refusal":  row(403, 403, 403, 403, 403, 403, 403, 403, 401),
+    "capture_result":   row(403, 403, 403, 403, 403, 403, 403, 403, 401),
 }
 
 
@@ -149,6 +153,11 @@ REQUESTS: dict[str, Callable[[Fixture, httpx.Client], httpx.Response]] = {
     "capture_start": lambda fx, c: c.post("/v1/captures", json={
         "url": "http://127.0.0.1:9/", "case": "case-a"}),
     "capture_status": lambda fx, c: c.get("/v1/captures/cap_" + "0" * 32),
+    "capture_claim": lambda fx, c: c.post("/v1/captures/claim"),
+    "capture_refusal": lambda fx, c: c.post("/v1/captures/cap_" + "0" * 32 + "/refusal",
+                                            json={"code": "x", "error": "y"}),
+    "capture_result": lambda fx, c: c.post("/v1/captures/cap_" + "0" * 32 + "/result",
+                                           files=[("file", ("a.txt", b"a", "text/plain"))]),
 }
 
 

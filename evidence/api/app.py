@@ -87,7 +87,9 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        upload = scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/evidence"
+        path = scope["path"].rstrip("/")
+        upload = scope["method"] == "POST" and (path == "/v1/evidence" or (  # a node's capture
+            path.startswith("/v1/captures/") and path.endswith("/result")))
         limit = self.max_upload if upload else self.max_body
         for k, v in scope.get("headers", ()):
             if k == b"content-length":

@@ -10,6 +10,7 @@ in the trust file as ``#@ capture-node <name> <vkey>``.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import shutil
 import sys
@@ -203,3 +204,113 @@ def capture_verify_cmd(paths: tuple[Path, ...], capture_nodes: tuple[str, ...],
             if v:
                 click.echo(f"  {k}: {v}")
     sys.exit({"pass": 0, "not-checked": 3}.get(r.status, 1))
+
+
+# --- a capture node elsewhere --------------------------------------------------------------
+
+
+def _http(method: str, url: str, token: str, body: bytes | None = None,
+          ctype: str | None = None, timeout: float = 600.0) -> tuple[int, bytes]:
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, data=body, method=method,
+                                 headers={"Authorization": f"Bearer {token}",
+                                          **({"Content-Type": ctype} if ctype else {})})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:  # the operator's URL
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def _multipart(paths: list[Path]) -> tuple[bytes, str]:
+    import secrets
+
+    boundary = "evidence-" + secrets.token_hex(16)
+    parts: list[bytes] = []
+    for p in paths:
+        parts += [f"--{boundary}\r\n".encode(),
+                  f'Content-Disposition: form-data; name="file"; filename="{p.name}"\r\n'
+                  "Content-Type: application/octet-stream\r\n\r\n".encode(),
+                  p.read_bytes(), b"\r\n"]
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+@cli.command("capture-node")
+@click.option("--service", required=True, metavar="URL", envvar="EVIDENCE_SERVICE",
+              help="The evidence service, e.g. https://evidence.example")
+@click.option("--token-file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="This node's API token (a principal the service lists in capture-nodes).")
+@click.option("--key", "key_file", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="This node's own capture key (evidence keygen), listed by the service.")
+@click.option("--allow-private", is_flag=True, help="Allow non-public addresses (operator).")
+@click.option("--allow-network", "allow_networks", multiple=True, metavar="CIDR")
+@click.option("--chromium", default="/usr/bin/chromium", show_default=True,
+              envvar="EVIDENCE_CHROMIUM", metavar="PATH")
+@click.option("--poll", type=click.FloatRange(0.1, 600), default=2.0, show_default=True,
+              help="Seconds between asks when there is no job.")
+@click.option("--once", is_flag=True, help="Do at most one job, then exit.")
+def capture_node_cmd(service: str, token_file: Path, key_file: Path, allow_private: bool,
+                     allow_networks: tuple[str, ...], chromium: str, poll: float,
+                     once: bool) -> None:
+    """Run a capture node: take capture jobs addressed to this node from the service,
+    capture each page with this machine's browser (as seen from here), sign the manifest
+    with this node's key and hand the files back. The service preserves a result only if
+    this node and its key are listed there."""
+    import time
+
+    try:
+        token = token_file.read_text().strip()
+        signer = read_private_key(key_file)
+    except (OSError, KeyFileError) as e:
+        fail(str(e))
+    for n in allow_networks:
+        try:
+            ipaddress.ip_network(n, strict=False)
+        except ValueError:
+            fail(f"--allow-network {n!r} is not an IP network (CIDR)")
+    base = service.rstrip("/")
+    while True:
+        status, body = _http("POST", base + "/v1/captures/claim", token, b"", "application/json")
+        if status == 204:
+            if once:
+                click.echo("no job", err=True)
+                return
+            time.sleep(poll)
+            continue
+        if status != 200:
+            why = body[:300].decode("utf-8", "replace")
+            fail(f"the service refused this node ({status}): {why}")
+        job = json.loads(body)
+        o = job.get("options") or {}
+        w, _, h = str(o.get("viewport") or "1280x800").partition("x")
+        opts = Options(wait_for=o.get("wait_for"), wait=o.get("wait"),
+                       scroll=bool(o.get("scroll")), video=bool(o.get("video")),
+                       viewport=(int(w), int(h)), locale=o.get("locale"),
+                       allow_private=allow_private, allowed_networks=allow_networks,
+                       chromium=chromium)
+        url = f"{base}/v1/captures/{job['id']}"
+        try:
+            cap = capture(job["url"], signer, opts)
+        except CaptureRefused as e:
+            _http("POST", url + "/refusal", token,
+                  json.dumps({"code": e.code, "error": str(e)[:1000]}).encode(),
+                  "application/json")
+            click.echo(f"{job['id']}: refused: {e} [{e.code}]", err=True)
+        else:
+            try:
+                data, ctype = _multipart(cap.files)
+                status, body = _http("POST", url + "/result", token, data, ctype)
+            finally:
+                shutil.rmtree(cap.folder, ignore_errors=True)
+            answer = body[:500].decode("utf-8", "replace")
+            if status == 201:
+                click.echo(f"{job['id']}: preserved {json.loads(body)['evidence_id']}", err=True)
+            else:
+                click.echo(f"{job['id']}: the service did not accept it ({status}): {answer}",
+                           err=True)
+        if once:
+            return

@@ -18,29 +18,42 @@ CIDR networks the capture may reach although not public, e.g. ``127.0.0.0/8`` in
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import json
 import os
 import secrets
 import shutil
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path as FsPath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, File, Path, UploadFile
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from evidence.api.deps import Role, Svc
+from evidence.api.deps import Caller, Role, Svc
 from evidence.api.problems import Problem, authed
 from evidence.api.services import Services
-from evidence.ledger.access import SUBMITTER
-from evidence.ledger.capture import CaptureRefused, Options, capture, check_url, preserve
+from evidence.ledger.access import SUBMITTER, Principal
+from evidence.ledger.capture import (
+    Capture,
+    CaptureRefused,
+    Options,
+    capture,
+    check_url,
+    preserve,
+)
 from evidence.ledger.config import resolve_data_dir
 from evidence.ledger.intake import IntakeError
 from evidence.ledger.keyfile import KeyFileError, read_private_key
+from evidence.verify.errors import BadKey
+from evidence.verify.note import Verifier, parse_verifier_key
+from evidence.verify.webcapture import MANIFEST_NAME, SIGNATURE_NAME, verify_webcapture
 
 router = APIRouter(prefix="/v1/captures", tags=["captures"])
 Submitter = Role(SUBMITTER)
@@ -60,6 +73,9 @@ class CaptureRequest(BaseModel):
     video: bool = False
     viewport: str = Field(default="1280x800", pattern=r"^[1-9][0-9]{2,3}x[1-9][0-9]{2,3}$")
     locale: str | None = Field(default=None, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")
+    node: str | None = Field(default=None, max_length=200,
+                             description="a listed remote capture node to do it "
+                                         "(default: this service)")
 
 
 def _now() -> str:
@@ -116,6 +132,16 @@ def start_capture(req: CaptureRequest, svc: Svc, who: Submitter) -> JSONResponse
         check_url(req.url)
     except CaptureRefused as e:
         raise Problem(422, "bad-url", str(e)) from None
+    if req.node is not None:
+        if req.node not in listed_nodes(svc):
+            raise Problem(422, "unknown-capture-node", f"no capture node {req.node!r} is "
+                          "listed by this service")
+        _options(req)  # the same checks; the node applies its own network allowances
+        job = _new_job(req, who.id)
+        job["node"] = req.node
+        _write(_jobs(svc), job)
+        return JSONResponse(_public(job), status_code=202,
+                            headers={"Location": f"/v1/captures/{job['id']}"})
     key_path = FsPath(os.environ.get("EVIDENCE_CAPTURE_KEY")
                       or _data_dir(svc) / "capture-node.key")
     try:
@@ -126,13 +152,19 @@ def start_capture(req: CaptureRequest, svc: Svc, who: Submitter) -> JSONResponse
                       "keygen)") from None
     opts = _options(req)
     folder = _jobs(svc)
-    job = {"id": "cap_" + secrets.token_hex(16), "status": "queued", "url": req.url,
-           "case": req.case, "principal": who.id, "created_at": _now(), "updated_at": _now(),
-           "evidence_id": None, "code": None, "error": None}
+    job = _new_job(req, who.id)
     _write(folder, job)
     _executor().submit(_run, svc, folder, job, signer, opts, req.title)
     return JSONResponse(_public(job), status_code=202,
                         headers={"Location": f"/v1/captures/{job['id']}"})
+
+
+def _new_job(req: CaptureRequest, principal: str) -> dict[str, Any]:
+    return {"id": "cap_" + secrets.token_hex(16), "status": "queued", "url": req.url,
+            "case": req.case, "principal": principal, "created_at": _now(),
+            "updated_at": _now(), "evidence_id": None, "code": None, "error": None,
+            "node": None, "title": req.title,
+            "options": req.model_dump(exclude={"url", "case", "title", "node"})}
 
 
 def _run(svc: Services, folder: FsPath, job: dict[str, Any], signer: Any, opts: Options,
@@ -185,3 +217,164 @@ def capture_status(capture_id: CaptureId, svc: Svc, who: Submitter) -> JSONRespo
         raise Problem(404, "not-found", f"no capture {capture_id} of yours")
     return JSONResponse(_public(job))
 
+
+
+# --- remote capture nodes --------------------------------------------------------------------
+#
+# A capture node elsewhere (another machine, another jurisdiction) takes jobs addressed to
+# it, captures with its own browser, signs with its own key and hands the files back here.
+# The service lists its nodes in <data-dir>/capture-nodes, one per line:
+#     <node name> <principal id of its API token> <verifier key of its capture key>
+# and accepts a result only when the manifest's signature verifies with the key listed
+# for the node that claimed the job (evidence.verify.webcapture, as a court would check it).
+
+NODES_FILE = "capture-nodes"
+MAX_RESULT_FILES = 16
+
+
+@dataclass(frozen=True)
+class ListedNode:
+    name: str
+    principal: str
+    verifier: Verifier
+
+
+def listed_nodes(svc: Services) -> dict[str, ListedNode]:
+    """The capture nodes this service accepts results from (read on each use: an operator
+    removes a node by editing the file)."""
+    path = _data_dir(svc) / NODES_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    out: dict[str, ListedNode] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        parts = line.split("#", 1)[0].split()
+        if not parts:
+            continue
+        if len(parts) != 3:
+            raise Problem(500, "internal", f"{NODES_FILE} line {n}: expected NAME PRINCIPAL "
+                          "VKEY")
+        try:
+            out[parts[0]] = ListedNode(parts[0], parts[1], parse_verifier_key(parts[2]))
+        except BadKey as e:
+            raise Problem(500, "internal", f"{NODES_FILE} line {n}: {e}") from None
+    return out
+
+
+def _node_of(svc: Services, who: Principal) -> ListedNode:
+    node = next((n for n in listed_nodes(svc).values() if n.principal == who.id), None)
+    if node is None:
+        raise Problem(403, "not-a-capture-node", "this token is not a listed capture node's")
+    return node
+
+
+def _load(svc: Services, capture_id: str) -> dict[str, Any] | None:
+    try:
+        return json.loads((_jobs(svc) / f"{capture_id}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+@router.post("/claim", responses={**authed(400, 403),
+                                   204: {"description": "no job queued for this node"}})
+def claim_capture(svc: Svc, who: Caller) -> Response:
+    """For a capture node: the oldest job queued for it, now ``running`` and its own
+    (200 with the job), or 204 when there is none."""
+    node = _node_of(svc, who)
+    folder = _jobs(svc)
+    with open(folder / ".claim.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one claimant at a time, across workers
+        queued = []
+        for f in folder.glob("cap_*.json"):
+            try:
+                job = json.loads(f.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if job.get("status") == "queued" and job.get("node") == node.name:
+                queued.append(job)
+        if not queued:
+            return Response(status_code=204)
+        job = min(queued, key=lambda j: j["created_at"])
+        job = {**job, "status": "running", "updated_at": _now()}
+        _write(folder, job)
+    return JSONResponse({k: job[k] for k in ("id", "url", "title", "options")})
+
+
+class Refusal(BaseModel):
+    code: str = Field(max_length=100, pattern=r"^[a-z0-9-]+$")
+    error: str = Field(max_length=1000)
+
+
+def _running_for(svc: Services, capture_id: str, node: ListedNode) -> dict[str, Any]:
+    job = _load(svc, capture_id)
+    if job is None or job.get("node") != node.name:
+        raise Problem(404, "not-found", f"no capture {capture_id} for node {node.name}")
+    if job.get("status") != "running":
+        raise Problem(409, "conflict", f"capture {capture_id} is {job.get('status')}, not "
+                      "running")
+    return job
+
+
+@router.post("/{capture_id}/refusal", responses=authed(400, 403, 404, 409, 422))
+def capture_refused(capture_id: CaptureId, refusal: Refusal, svc: Svc,
+                    who: Caller) -> JSONResponse:
+    """For a capture node: the page could not be captured (nothing is preserved)."""
+    job = _running_for(svc, capture_id, _node_of(svc, who))
+    job = {**job, "status": "refused", "code": refusal.code, "error": refusal.error,
+           "updated_at": _now()}
+    _write(_jobs(svc), job)
+    return JSONResponse(_public(job))
+
+
+@router.post("/{capture_id}/result", status_code=201,
+             responses=authed(400, 403, 404, 409, 413, 422))
+def capture_result(capture_id: CaptureId, svc: Svc, who: Caller,
+                   file: Annotated[list[UploadFile], File(description="the capture's files")]
+                   ) -> JSONResponse:
+    """For a capture node: the capture's files. Accepted only if the manifest is signed
+    by the key listed for this node and every file matches it (else 422
+    ``capture-rejected`` and the job ends ``refused``); then preserved as one webcapture
+    item of the job's submitter, exactly as a local capture."""
+    node = _node_of(svc, who)
+    job = _running_for(svc, capture_id, node)
+    folder = _jobs(svc)
+
+    def reject(code: str, why: str) -> Problem:
+        _write(folder, {**job, "status": "refused", "code": code, "error": why,
+                        "updated_at": _now()})
+        return Problem(422, code, why)
+
+    if not file or len(file) > MAX_RESULT_FILES:
+        raise Problem(400, "bad-request", f"1 to {MAX_RESULT_FILES} files expected")
+    tmp = FsPath(tempfile.mkdtemp(prefix="capture-result-", dir=folder))
+    try:
+        data: dict[str, bytes] = {}
+        for up in file:
+            name = up.filename or ""
+            if not name or name != FsPath(name).name or name.startswith(".") or name in data:
+                raise Problem(400, "bad-request", f"bad or repeated file name {name[:100]!r}")
+            data[name] = up.file.read()
+            (tmp / name).write_bytes(data[name])
+        result = verify_webcapture(data, [node.verifier])
+        if result.status != "pass":
+            raise reject("capture-rejected", f"the capture from node {node.name} does not "
+                         f"verify with its listed key: {result.reason}")
+        manifest = json.loads(data[MANIFEST_NAME])
+        if manifest["request"]["url"] != job["url"]:
+            raise reject("capture-rejected", "the capture is of another URL than the job's")
+        names = [f["name"] for f in manifest["files"]] + [MANIFEST_NAME, SIGNATURE_NAME]
+        cap = Capture(tmp, [tmp / n for n in names], manifest)
+        try:
+            res = preserve(svc.intake, cap, case=job["case"], principal=job["principal"],
+                           title=job.get("title"))
+        except IntakeError as e:
+            raise reject("intake-refused", str(e)[:1000]) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    r = manifest["result"]
+    job = {**job, "status": "done", "evidence_id": res.evidence_id, "seq": res.seq,
+           "final_url": r["final_url"], "http_status": r["http_status"],
+           "server_ip": r["server_ip"], "labels": r["labels"], "updated_at": _now()}
+    _write(folder, job)
+    return JSONResponse(_public(job), status_code=201)
