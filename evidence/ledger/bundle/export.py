@@ -4,13 +4,15 @@ For ``EVIDENCE_ID`` (docs/bundle.md):
 
 * the submission entry and every custody entry about the item (bodies whose
   ``evidence_id`` is the item), as the exact stored bytes;
-* ONE checkpoint covering them all, chosen as: the newest checkpoint that covers
-  every entry and is anchored by at least one TSA (and, when ``anchors.json``
-  sets ``witness_quorum``, cosigned by that many configured witnesses: else the
-  newest TSA-anchored one); else the latest checkpoint, if it covers every entry;
-  else the latest checkpoint that covers the submission, with the custody
-  entries it does not cover yet left out and named in a warning (they go into
-  the next bundle); an explicit ``checkpoint_size`` overrides;
+* ONE checkpoint, chosen as: the newest checkpoint that covers every entry and
+  is anchored by at least one TSA (and, when ``anchors.json`` sets
+  ``witness_quorum``, cosigned by that many configured witnesses: else the newest
+  TSA-anchored one); else the newest such checkpoint that covers the submission,
+  with the custody entries it does not cover yet left out and named in a warning
+  (they go into the next bundle: a download recorded since the last anchoring
+  round does not block the next export); else the latest checkpoint covering the
+  submission (then refused below, unless provisional); an explicit
+  ``checkpoint_size`` overrides;
 * a bundle that could never pass is not written (docs/verdict.md section 2): if
   the chosen checkpoint has no RFC 3161 token, or fewer cosignatures by
   configured witnesses than the quorum, :class:`NotAnchoredYet` says when to try
@@ -181,18 +183,23 @@ def _choose_checkpoint(conn: Connection, led: Ledger, first: int, last: int,
             raise ExportError(f"the checkpoint of size {wanted} does not cover the submission "
                               f"(entry {first})")
         return cp
-    timestamped = (anchors.c.kind == "tsa", anchors.c.status == ANCHORED,
-                   anchors.c.token.is_not(None), anchors.c.checkpoint_size > last)
     newest = select(func.max(anchors.c.checkpoint_size))
     quorum, witnesses = _quorum(config)
     candidates = []
-    if quorum:  # the newest that is timestamped AND has the quorum, if any
-        cosigned = (select(anchors.c.checkpoint_size).where(
-            anchors.c.kind == "witness", anchors.c.status == ANCHORED,
-            anchors.c.cosignature.is_not(None), anchors.c.source.in_(witnesses))
-            .group_by(anchors.c.checkpoint_size).having(func.count() >= quorum))
-        candidates.append(newest.where(*timestamped, anchors.c.checkpoint_size.in_(cosigned)))
-    candidates.append(newest.where(*timestamped))
+    # Covering every entry first; else covering the submission, the newer custody entries
+    # left for the next bundle (with a warning): a retrieval recorded after the last
+    # anchoring must not stop the next export until the next anchoring round.
+    for bound in (last, first):
+        timestamped = (anchors.c.kind == "tsa", anchors.c.status == ANCHORED,
+                       anchors.c.token.is_not(None), anchors.c.checkpoint_size > bound)
+        if quorum:  # the newest that is timestamped AND has the quorum, if any
+            cosigned = (select(anchors.c.checkpoint_size).where(
+                anchors.c.kind == "witness", anchors.c.status == ANCHORED,
+                anchors.c.cosignature.is_not(None), anchors.c.source.in_(witnesses))
+                .group_by(anchors.c.checkpoint_size).having(func.count() >= quorum))
+            candidates.append(newest.where(*timestamped,
+                                           anchors.c.checkpoint_size.in_(cosigned)))
+        candidates.append(newest.where(*timestamped))
     for query in candidates:
         size = conn.execute(query).scalar()
         if size is not None and (cp := led.checkpoint_at(int(size))) is not None:
