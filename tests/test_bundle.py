@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from evidence.ledger.anchor.tsa_client import request_timestamp
+from evidence.ledger.blobs import BlobDamaged
 from evidence.ledger.bundle.export import ExportError, export_bundle
 from evidence.ledger.bundle.writer import BundleWriteError
 from evidence.ledger.log import Ledger
@@ -192,7 +193,7 @@ def test_export_stops_on_a_damaged_blob(world: World, tmp_path: Path) -> None:
     os.chmod(path, 0o644)
     path.write_bytes(original[:-1] + b"X")
     try:
-        with pytest.raises(BundleWriteError, match="damaged"):
+        with pytest.raises(BlobDamaged, match="damaged"):
             export_bundle(world.led, world.store, world.a, tmp_path / "b.zip")
         assert not list(tmp_path.iterdir())  # no partial file left behind
     finally:

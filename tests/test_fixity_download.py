@@ -265,8 +265,26 @@ def test_a_client_hanging_up_mid_download_is_not_a_fixity_failure(srv: Server) -
     assert [a.get("fixity") for a in _accesses(srv, ev)] == [None, None]
 
 
+def test_bundle_of_an_item_with_a_damaged_file_is_503_alerted_and_in_custody(
+        srv: Server) -> None:
+    ev, sha = _item(srv, os.urandom(3000))
+    _damage(_blob(srv, sha), 100)
+    before = len(_alerts(srv))
+    with srv.client("judge") as c:
+        for _ in range(100):  # until a checkpoint covers it
+            r = c.get(f"/v1/evidence/{ev}/bundle", params={"provisional": "1"})
+            if r.status_code != 409:
+                break
+        problem(r, 503, "evidence-damaged")
+        assert r.headers["Retry-After"] == "3600"
+    alerts = _alerts(srv)[before:]
+    assert [(a.get("state"), a.get("sha256")) for a in alerts][-1:] == [("damaged", sha)] \
+        or any(sha in json.dumps(a) for a in alerts)
+    exports = [a for a in _accesses(srv, ev) if a["action"] == "export"]
+    assert exports and exports[-1]["fixity"] == "damaged" and exports[-1]["sha256"] == sha
+
+
 def test_bundle_of_an_item_with_a_missing_file_is_503_evidence_missing(srv: Server) -> None:
-    """(A damaged file in a bundle is the bundle writer's to report: BundleWriteError.)"""
     ev, sha = _item(srv, os.urandom(2000))
     _blob(srv, sha).unlink()
     with srv.client("judge") as c:

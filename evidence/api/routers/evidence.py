@@ -302,6 +302,19 @@ def bundle(evidence_id: EvidenceId, request: Request, svc: Svc, who: Caller,
                 checkpoint_size=e.checkpoint_size, missing=list(e.missing)) from None
         except ExportError as e:
             raise Problem(409, "not-yet-provable", str(e)) from None
+        except (BlobDamaged, BlobNotFound) as e:
+            # a file of the item is not the preserved one: no bundle, an alert, and the
+            # failed export in the custody log (it is not counted against a grant)
+            state = fixity.state_of(e)
+            sha = next((f.sha256 for f in _item.files if f.sha256 in str(e)), "")
+            fixity.alerts_for(svc).alert(state, sha, evidence_ids=[evidence_id],
+                                         where="bundle", detail=str(e))
+            try:
+                svc.access.record_access(auth, "export", remote_addr=remote_addr(request),
+                                         sha256=sha or None, fixity=state)
+            except Exception as err:
+                log.error("fixity failure of %s not recorded in custody: %r", evidence_id, err)
+            raise fixity.problem(state, evidence_id, sha) from None
         size = tmp.tell()
         a = svc.access.record_access(auth, "export", remote_addr=remote_addr(request))
         tmp.seek(0)

@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
+from evidence.ledger.blobs import BlobDamaged
 from evidence.verify.bundle import CHECKPOINT, FORMAT, MANIFEST, METADATA
 
 CHUNK = 1 << 20
@@ -128,8 +129,8 @@ class _Zip:
                     break
                 dst.write(chunk)
         if n != size:
-            raise BundleWriteError(f"{name}: the stored blob has {'more' if n > size else n} "
-                                   f"bytes, the entry says {size}")
+            raise BlobDamaged(f"{name}: the stored blob has {'more' if n > size else n} "
+                              f"bytes, the entry says {size}: the blob store is damaged")
         digest = h.hexdigest()
         self.members[name] = {"sha256": digest, "size": n}
         return digest
@@ -202,8 +203,10 @@ def _write_members(p: BundlePieces, z: _Zip) -> dict[str, Any]:
         with f.open() as src:
             got = z.stream(path, src, f.size)
         if got != f.sha256:
-            raise BundleWriteError(f"the stored blob for {f.name!r} hashes to {got}, not "
-                                   f"{f.sha256}: the blob store is damaged")
+            # BlobDamaged, not a write error: callers answer it as fixity (alert, custody
+            # entry, 503 evidence-damaged), and the partial bundle is discarded
+            raise BlobDamaged(f"the stored blob for {f.name!r} ({f.sha256}) hashes to {got}: "
+                              "the blob store is damaged")
     for name in sorted(p.report):
         z.small(f"report/{name}", p.report[name])
     for name in sorted(p.tools):
