@@ -549,6 +549,16 @@ def algorithm(tlv: Tlv) -> tuple[str, Tlv | None]:
     return der_oid(parts[0]), params
 
 
+def plain_algorithm(tlv: Tlv) -> str:
+    """An AlgorithmIdentifier that takes no parameters (a digest, RFC 5754; PKCS#1 v1.5
+    and ECDSA signatures, RFC 4055 / RFC 5758): parameters absent or exactly NULL (05 00),
+    as OpenSSL and the package's parser read it. Anything else there is a changed token."""
+    oid, params = algorithm(tlv)
+    if params is not None:
+        raise Fail(f"algorithm {oid} has parameters where none are allowed")
+    return oid
+
+
 def digest_of(oid: str, data: bytes) -> bytes:
     if oid not in HASHES:
         raise Fail(f"digest algorithm {oid} is not SHA-256, SHA-384 or SHA-512")
@@ -613,6 +623,9 @@ def verify_timestamp(token: bytes, message: bytes, roots: list[x509.Certificate]
     sd = signed_data.children()
     if len(sd) < 4 or [t.tag for t in sd[:3]] != [INT, SET, SEQ] or sd[-1].tag != SET:
         raise Fail("its SignedData is not version, digestAlgorithms, content, signerInfos")
+    if der_int(sd[0]) != 3:  # RFC 5652 section 5.1: the content type is not id-data
+        raise Fail("its SignedData version is not 3")
+    listed_digests = {plain_algorithm(a) for a in sd[1].children()}
     certs_field = next((t for t in sd[3:-1] if t.tag == CTX0), None)
     if any(t.tag not in (CTX0, CTX1) for t in sd[3:-1]) or len(sd) > 6:
         raise Fail("its SignedData has unexpected fields")
@@ -628,8 +641,8 @@ def verify_timestamp(token: bytes, message: bytes, roots: list[x509.Certificate]
     # the certificates it carries (an unsigned SET: any order is accepted)
     certs: list[x509.Certificate] = []
     for c in (certs_field.children() if certs_field else []):
-        if c.tag != SEQ:
-            continue  # other certificate choices (attribute certificates): not used
+        if c.tag != SEQ:  # an attribute or other certificate: nothing a TSA sends
+            raise Fail("it carries something other than X.509 certificates")
         try:
             certs.append(x509.load_der_x509_certificate(c.der))
         except ValueError:
@@ -638,11 +651,16 @@ def verify_timestamp(token: bytes, message: bytes, roots: list[x509.Certificate]
     # SignerInfo ::= SEQUENCE { version, sid, digestAlgorithm, signedAttrs [0] IMPLICIT,
     #                           signatureAlgorithm, signature OCTET STRING, unsignedAttrs [1] }
     si = signer_infos[0].children()
-    if len(si) not in (6, 7) or si[0].tag != INT or si[3].tag != CTX0 or si[5].tag != OCTETS \
-            or (len(si) == 7 and si[6].tag != CTX1):
+    if signer_infos[0].tag != SEQ or len(si) not in (6, 7) or si[0].tag != INT \
+            or si[3].tag != CTX0 or si[5].tag != OCTETS or (len(si) == 7 and si[6].tag != CTX1):
         raise Fail("its SignerInfo has no signed attributes, or an unexpected structure")
+    # RFC 5652 section 5.3: version 1 with issuerAndSerialNumber, 3 with subjectKeyIdentifier
+    if der_int(si[0]) != {SEQ: 1, 0x80: 3}.get(si[1].tag):
+        raise Fail("its SignerInfo version does not match how it names the signer")
     signer = find_signer(si[1], certs)
-    digest_alg, _ = algorithm(si[2])
+    digest_alg = plain_algorithm(si[2])
+    if digest_alg not in listed_digests:
+        raise Fail("its SignedData digestAlgorithms does not list the signer's digest")
     attrs = signed_attributes(si[3])
     check_attributes(attrs, digest_alg, tst_info, signer)
     verify_cms_signature(signer, si[4], digest_alg, si[3], si[5].value)
@@ -738,6 +756,8 @@ def verify_cms_signature(signer: x509.Certificate, sig_alg: Tlv, digest_alg: str
     so that is the bytes as stored with the first octet changed; were they out of DER order,
     the signature is checked over the bytes as stored, as OpenSSL does."""
     oid, params = algorithm(sig_alg)
+    if oid != OID_RSA_PSS and params is not None:
+        raise Fail(f"signature algorithm {oid} has parameters where none are allowed")
     if digest_alg not in HASHES:
         raise Fail(f"its digest algorithm {digest_alg} is not SHA-256, SHA-384 or SHA-512")
     signed = bytes([SET]) + attrs_field.der[1:]
@@ -828,13 +848,19 @@ def build_chain(signer: x509.Certificate, certs: list[x509.Certificate],
         cert = chain[-1]
         for root in [*roots, *store_roots]:
             if root.subject == cert.issuer and issued_by(cert, root):
+                if not key_ids_match(cert, root):
+                    # named and signed by a pinned root whose key identifier is another:
+                    # the package (OpenSSL) refuses this chain, so it fails, not skipped
+                    raise Fail(f"the pinned root {root.subject.rfc4514_string()[:120]} has a "
+                               "subjectKeyIdentifier other than the authorityKeyIdentifier "
+                               "of the certificate it would have issued")
                 return [*chain, root]
         named = [c for c in certs if c.subject == cert.issuer and c not in chain]
         if not named:
             raise Untrusted(f"its chain ends at {cert.issuer.rfc4514_string()[:120]}, "
                             "which is not a pinned TSA root",
                             tsa=signer.subject.rfc4514_string()[:120])
-        nxt = next((c for c in named if issued_by(cert, c)), None)
+        nxt = next((c for c in named if issued_by(cert, c) and key_ids_match(cert, c)), None)
         if nxt is None:
             raise Fail("a certificate in its chain is not signed by its issuer")
         chain.append(nxt)
@@ -847,6 +873,20 @@ def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     except (InvalidSignature, ValueError, TypeError):
         return False
     return True
+
+
+def key_ids_match(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """RFC 5280 path building as OpenSSL does it (docs/verdict.md section 1, step 2): when
+    the certificate has an authorityKeyIdentifier keyIdentifier and the issuer a
+    subjectKeyIdentifier, the two are equal."""
+    try:
+        aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+        ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    except x509.ExtensionNotFound:
+        return True
+    except ValueError:  # an extension cryptography cannot read: no path through it
+        return False
+    return aki.key_identifier is None or aki.key_identifier == ski.digest
 
 
 def check_chain(chain: list[x509.Certificate], gen_time: datetime) -> None:
