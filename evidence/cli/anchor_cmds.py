@@ -362,6 +362,10 @@ def status_cmd(data_dir: str | None, db_url: str | None, as_json: bool) -> None:
         except SQLAlchemyError as e:
             _db_error(e, as_json)
         fixity = FixityAlerts(led.config.data_dir / "fixity" if led.config else None).summary()
+        if led.config:  # the second copy's lag (docs/operations.md, "Second copy")
+            from evidence.ledger.blobs.replicated import replica_status
+
+            fixity["replica"] = replica_status(led.config.data_dir)
     st["fixity"] = fixity
     if as_json:
         emit_json({"ok": True, **st})
@@ -380,6 +384,12 @@ def _print_fixity(fx: dict[str, Any]) -> None:
                f"{fx['alerts_since_last_audit']} since the last pass")
     for sha, state in sorted(fx["known"].items()):
         click.echo(f"  {state.upper()}: file {sha} (run `evidence audit` after a repair)")
+    rep = fx.get("replica")
+    if rep is not None:
+        click.echo(f"replica ({rep['mode']}): " + (
+            "every file copied" if not rep["pending"] else
+            f"{rep['pending']} file(s) not yet copied, oldest queued {rep['oldest_queued_at']} "
+            f"({rep['oldest_age_seconds']:.0f} s ago)"))
 
 
 def _print_status(st: dict[str, Any]) -> None:

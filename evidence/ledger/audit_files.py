@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from evidence.ledger.blobs import BlobNotFound, BlobStore, FilesystemBlobStore
+from evidence.ledger.blobs.replicated import COPIES, ReplicatedBlobStore
 from evidence.ledger.db import read_transaction
 from evidence.ledger.evidence_store import evidence_files, evidence_items
 
@@ -45,10 +46,14 @@ class FileProblem:
     evidence_ids: tuple[str, ...]
     state: str  # "missing" | "damaged"
     detail: str
+    copy: str | None = None  # a replicated store: "primary", "replica" or "both"
 
     def to_json(self) -> dict[str, Any]:
-        return {"sha256": self.sha256, "evidence_ids": list(self.evidence_ids),
-                "state": self.state, "detail": self.detail}
+        out = {"sha256": self.sha256, "evidence_ids": list(self.evidence_ids),
+               "state": self.state, "detail": self.detail}
+        if self.copy is not None:
+            out["copy"] = self.copy
+        return out
 
 
 @dataclass
@@ -157,6 +162,73 @@ def check_file(store: BlobStore, sha256: str, size: int) -> tuple[str | None, st
     return None, "", n
 
 
+def check_copies(store: ReplicatedBlobStore, sha256: str, size: int
+                 ) -> dict[str, tuple[str | None, str, int]]:
+    """:func:`check_file` of each copy of a replicated store."""
+    return {which: check_file(store.copy(which), sha256, size) for which in COPIES}
+
+
+def check_stored(store: BlobStore, sha256: str, size: int
+                 ) -> tuple[str | None, str, int, str | None]:
+    """:func:`check_file`, and which copy is bad (a replicated store): ``(state, detail,
+    bytes read, copy)``; ``copy`` is ``"primary"``, ``"replica"`` or ``"both"`` (the file
+    itself is then damaged or missing), None for a plain store."""
+    if not isinstance(store, ReplicatedBlobStore):
+        return (*check_file(store, sha256, size), None)
+    res = check_copies(store, sha256, size)
+    n = sum(r[2] for r in res.values())
+    bad = [w for w in COPIES if res[w][0] is not None]
+    if not bad:
+        return None, "", n, None
+    if len(bad) == 1:
+        w = bad[0]
+        other = COPIES[1 - COPIES.index(w)]
+        return res[w][0], f"the {w} copy: {res[w][1]} (the {other} copy is intact)", n, w
+    state = "missing" if all(res[w][0] == "missing" for w in COPIES) else "damaged"
+    return state, "; ".join(f"the {w} copy: {res[w][1]}" for w in COPIES), n, "both"
+
+
+@dataclass(frozen=True)
+class Repaired:
+    """One copy rebuilt from the other: the body of its ``blob.repaired`` entry."""
+
+    sha256: str
+    copy: str  # the copy that was rebuilt
+    problem: str  # what it was: "damaged" | "missing"
+
+    def body(self) -> dict[str, str]:
+        return {"sha256": self.sha256, "copy": self.copy, "problem": self.problem}
+
+
+REPAIRED = "blob.repaired"
+
+
+def repair_copies(store: ReplicatedBlobStore, sha256: str, size: int) -> Repaired | None:
+    """Rebuild the one bad copy of a file from the good one: the good copy is hashed
+    (:func:`check_file`) first, copied hashed again on the way, and the rebuilt copy is
+    checked after. None if both copies are intact; raises :class:`RepairFailed` if both
+    are bad (nothing to rebuild from) or the rebuilt copy does not check."""
+    res = check_copies(store, sha256, size)
+    bad = [w for w in COPIES if res[w][0] is not None]
+    if not bad:
+        return None
+    if len(bad) == 2:
+        raise RepairFailed(f"file {sha256}: neither copy is intact; nothing to repair from")
+    target = bad[0]
+    source = COPIES[1 - COPIES.index(target)]
+    problem = res[target][0]
+    assert problem is not None
+    store.copy_blob(sha256, source, target, replace=True)
+    state, detail, _n = check_file(store.copy(target), sha256, size)
+    if state is not None:
+        raise RepairFailed(f"file {sha256}: the rebuilt {target} copy is {state}: {detail}")
+    return Repaired(sha256, target, problem)
+
+
+class RepairFailed(Exception):
+    """A copy could not be rebuilt."""
+
+
 def audit_files(engine: Engine, store: BlobStore, *, threads: int | None = None,
                 progress: Callable[[int, int], None] | None = None) -> FilesReport:
     """Re-hash every stored file of every live item; ``progress(bytes done, bytes in
@@ -171,12 +243,12 @@ def audit_files(engine: Engine, store: BlobStore, *, threads: int | None = None,
     done = 0
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="audit-files") as pool:
-        results = pool.map(lambda r: (r, check_file(store, r[0], r[1])), files)
-        for (sha, size, evs), (state, detail, n) in results:
+        results = pool.map(lambda r: (r, check_stored(store, r[0], r[1])), files)
+        for (sha, size, evs), (state, detail, n, copy) in results:
             report.bytes += n
             done += size
             if state is not None:
-                report.problems.append(FileProblem(sha, evs, state, detail))
+                report.problems.append(FileProblem(sha, evs, state, detail, copy))
             if progress is not None:
                 progress(done, total)
     report.seconds = time.perf_counter() - t0

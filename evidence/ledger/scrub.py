@@ -10,6 +10,13 @@ raises an alert (:class:`~evidence.ledger.blobs.fixity.FixityAlerts`, ``where: s
 each finished pass is recorded as the last full pass, which ``evidence status`` and
 ``/health`` report.
 
+With a replicated store (``replica:<primary>|<replica>``) each copy is checked on its
+own, and a copy found missing or damaged while the other is intact is rebuilt from it
+(:func:`~evidence.ledger.audit_files.repair_copies`: the good copy hashed first, the
+rebuilt one checked after) and a ``blob.repaired`` entry (``{"sha256", "copy",
+"problem"}``) appended to the ledger. A repaired file is not a problem of the pass; one
+that cannot be repaired (both copies bad) is, with an alert.
+
 Configured by ``scrub_rate`` in ``<data-dir>/config.json`` or ``EVIDENCE_SCRUB_RATE``
 (``50MiB`` = 50 MiB/s; ``0`` or absent: off). One process per data directory scrubs (an
 ``flock`` on ``<data-dir>/run/scrub.lock``): with several workers the others wait, and
@@ -26,13 +33,24 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
-from evidence.ledger.audit_files import FileProblem, FilesReport, check_file, stored_files
+from evidence.ledger.audit_files import (
+    REPAIRED,
+    FileProblem,
+    FilesReport,
+    check_stored,
+    repair_copies,
+    stored_files,
+)
 from evidence.ledger.blobs import BlobStore
 from evidence.ledger.blobs.fixity import FixityAlerts, now
+from evidence.ledger.blobs.replicated import ReplicatedBlobStore
+
+if TYPE_CHECKING:  # pragma: no cover
+    from evidence.ledger.log import Ledger
 
 log = logging.getLogger("evidence.fixity")
 ENV = "EVIDENCE_SCRUB_RATE"
@@ -55,9 +73,13 @@ def scrub_rate(data_dir: Path) -> int:
 
 class Scrubber(threading.Thread):
     def __init__(self, engine: Engine, store: BlobStore, data_dir: Path, rate: int, *,
-                 pause: float = PAUSE) -> None:
+                 pause: float = PAUSE, ledger: Ledger | None = None) -> None:
+        """``ledger``: where ``blob.repaired`` entries go; without one (or with a store
+        of one copy) nothing is repaired, only reported."""
         super().__init__(name="scrubber", daemon=True)
         self.engine, self.store, self.rate, self.pause = engine, store, rate, pause
+        self.ledger = ledger
+        self.repaired: list[dict[str, str]] = []
         self.alerts = FixityAlerts(data_dir / "fixity")
         self.lock_path = data_dir / "run" / "scrub.lock"
         self.stop = threading.Event()
@@ -88,10 +110,15 @@ class Scrubber(threading.Thread):
         for sha, size, evs in files:
             if self.stop.is_set():
                 return None
-            state, detail, n = check_file(self.store, sha, size)
+            state, detail, n, copy = check_stored(self.store, sha, size)
             report.bytes += n
+            if state is not None and copy in ("primary", "replica"):
+                if self.repair(sha, size, evs, copy, state, detail):
+                    state = None
+                else:
+                    detail += "; not repaired"
             if state is not None:
-                report.problems.append(FileProblem(sha, evs, state, detail))
+                report.problems.append(FileProblem(sha, evs, state, detail, copy))
                 self.alerts.alert(state, sha, evidence_ids=evs, where="scrub", detail=detail)
             ahead = report.bytes / self.rate - (time.monotonic() - t0)
             if ahead > 0 and self.stop.wait(ahead):
@@ -104,16 +131,44 @@ class Scrubber(threading.Thread):
         self.passes += 1
         return report
 
+    def repair(self, sha: str, size: int, evs: tuple[str, ...], copy: str, state: str,
+               detail: str) -> bool:
+        """Rebuild one bad copy and record it on the ledger; whether it was done."""
+        if self.ledger is None or not isinstance(self.store, ReplicatedBlobStore):
+            return False
+        try:
+            done = repair_copies(self.store, sha, size)
+        except Exception as e:
+            log.error("FIXITY REPAIR FAILED: blob %s (evidence %s), %s copy %s: %s", sha,
+                      ",".join(evs) or "-", copy, state, e)
+            return False
+        if done is None:  # intact again by now (a concurrent repair)
+            return True
+        try:
+            a = self.ledger.append(REPAIRED, done.body())
+        except Exception as e:  # the copy is whole; the record of it must not be lost
+            log.error("FIXITY REPAIRED but not recorded: blob %s %s copy (%s): %r", sha,
+                      done.copy, done.problem, e)
+            self.alerts.alert(state, sha, evidence_ids=evs, where="scrub",
+                              detail=f"{detail}; repaired, but the ledger entry failed: {e}")
+            return True
+        log.warning("FIXITY REPAIRED: blob %s (evidence %s): the %s copy was %s; rebuilt "
+                    "from the other, entry %d", sha, ",".join(evs) or "-", done.copy,
+                    done.problem, a.seq)
+        self.repaired.append({**done.body(), "seq": str(a.seq)})
+        return True
+
     def close(self) -> None:
         self.stop.set()
         self.join(timeout=30)
 
 
-def start_scrubber(engine: Engine, store: BlobStore, data_dir: Path) -> Scrubber | None:
+def start_scrubber(engine: Engine, store: BlobStore, data_dir: Path, *,
+                   ledger: Ledger | None = None) -> Scrubber | None:
     rate = scrub_rate(data_dir)
     if rate <= 0:
         return None
     pause = float(os.environ.get("EVIDENCE_SCRUB_PAUSE", PAUSE))  # tests: shorter
-    s = Scrubber(engine, store, data_dir, rate, pause=pause)
+    s = Scrubber(engine, store, data_dir, rate, pause=pause, ledger=ledger)
     s.start()
     return s

@@ -46,6 +46,9 @@ def health(svc: Svc) -> Health | JSONResponse:
               "last_audit": {k: last.get(k) for k in (
                   "finished_at", "files", "bytes", "damaged_count", "missing_count")}
               if last else None}
+    lag = getattr(svc.store, "lag", None)  # a replicated store: its second copy's lag
+    if lag is not None:
+        public["replica"] = lag()
     return Health(status="degraded" if fx["degraded"] else "ok", fixity=public)
 
 

@@ -27,6 +27,7 @@ from evidence.ledger.config import CONFIG_FILE
 
 ENV_BLOB_STORE = "EVIDENCE_BLOB_STORE"
 ENV_MAX_FILE_SIZE = "EVIDENCE_MAX_FILE_SIZE"
+ENV_REPLICA_MODE = "EVIDENCE_REPLICA_MODE"
 DEFAULT_BLOB_DIR = "blobs"
 DEFAULT_MAX_FILE_SIZE = 4 << 30  # 4 GiB: a long screen recording fits, a disk image does not
 
@@ -56,9 +57,12 @@ def parse_size(text: str | int) -> int:
 class IntakeSettings:
     blob_store: str
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    data_dir: Path | None = None
+    replica_mode: str = "sync"  # a replica: store (docs/operations.md, "Second copy")
 
     def open_store(self) -> BlobStore:
-        return open_blob_store(self.blob_store)
+        return open_blob_store(self.blob_store, data_dir=self.data_dir,
+                               replica_mode=self.replica_mode)
 
 
 def load_settings(data_dir: Path, *, blob_store: str | None = None,
@@ -80,4 +84,8 @@ def load_settings(data_dir: Path, *, blob_store: str | None = None,
         store = str(p if p.is_absolute() else Path(data_dir) / p)
     limit = max_file_size or os.environ.get(ENV_MAX_FILE_SIZE) or doc.get("max_file_size") \
         or DEFAULT_MAX_FILE_SIZE
-    return IntakeSettings(store, parse_size(limit))  # type: ignore[arg-type]
+    mode = os.environ.get(ENV_REPLICA_MODE) or doc.get("replica_mode") or "sync"
+    if mode not in ("sync", "async"):
+        raise SettingsError(f"replica_mode must be sync or async, not {mode!r}")
+    return IntakeSettings(store, parse_size(limit), Path(data_dir),  # type: ignore[arg-type]
+                          str(mode))
