@@ -1011,6 +1011,7 @@
     rsa: '1.2.840.113549.1.1.1', rsaPss: '1.2.840.113549.1.1.10', mgf1: '1.2.840.113549.1.1.8',
     ecPublicKey: '1.2.840.10045.2.1', ed25519: '1.3.101.112',
     basicConstraints: '2.5.29.19', keyUsage: '2.5.29.15', extKeyUsage: '2.5.29.37',
+    subjectKeyIdentifier: '2.5.29.14', authorityKeyIdentifier: '2.5.29.35',
     timeStamping: '1.3.6.1.5.5.7.3.8',
   };
   const HASHES = { '1.3.14.3.2.26': 'SHA-1', '2.16.840.1.101.3.4.2.1': 'SHA-256',
@@ -1187,6 +1188,28 @@
       const t = expect(derOne(eku.value, 'extendedKeyUsage'), 0x30, 'extendedKeyUsage');
       cert.eku = { critical: eku.critical, purposes: derChildren(eku.value, t).map((p) => derOid(eku.value, p)) };
     }
+    // key identifiers (RFC 5280 4.2.1.1-2): an issuer is matched by them too (OpenSSL's
+    // X509_check_issued), so a pinned root whose subjectKeyIdentifier was changed issues nothing
+    cert.ski = null;
+    const ski = ext.get(OID.subjectKeyIdentifier);
+    if (ski) cert.ski = derValue(ski.value, expect(derOne(ski.value, 'subjectKeyIdentifier'), 0x04, 'subjectKeyIdentifier')).slice();
+    cert.akiKeyId = null;
+    const aki = ext.get(OID.authorityKeyIdentifier);
+    if (aki) {
+      const f = derChildren(aki.value, expect(derOne(aki.value, 'authorityKeyIdentifier'), 0x30, 'authorityKeyIdentifier'));
+      let last = -1;
+      for (const x of f) { // [0] keyIdentifier, [1] authorityCertIssuer, [2] serial: each at most once, in order
+        const n = { 0x80: 0, 0xa1: 1, 0x82: 2 }[x.tag];
+        if (n === undefined || n <= last) throw new MalformedInput('authorityKeyIdentifier: unexpected field');
+        last = n;
+        if (n === 0) cert.akiKeyId = derValue(aki.value, x).slice();
+        if (n === 1) derChildren(aki.value, x);
+        if (n === 2 && !derValue(aki.value, x).length) throw new MalformedInput('authorityKeyIdentifier: empty serial');
+      }
+      if (f.some((x) => x.tag === 0xa1) !== f.some((x) => x.tag === 0x82)) {
+        throw new MalformedInput('authorityKeyIdentifier: issuer and serial must come together');
+      }
+    }
     const handled = new Set([OID.basicConstraints, OID.keyUsage, OID.extKeyUsage]);
     cert.unknownCritical = [...ext].filter(([o, e]) => e.critical && !handled.has(o)).map(([o]) => o);
     cert.selfIssued = equalBytes(cert.issuer, cert.subject);
@@ -1335,21 +1358,36 @@
     }
   }
 
+  /* Whether the key identifiers allow `issuer` to have issued `child` (docs/verdict.md
+     section 1, step 2): when the child names an authorityKeyIdentifier keyIdentifier and the
+     issuer has a subjectKeyIdentifier, they are equal. */
+  const keyIdsMatch = (child, issuer) => !child.akiKeyId || !issuer.ski || equalBytes(child.akiKeyId, issuer.ski);
+
   /* The signer's chain, from the token's certificates, to a pinned root; each link's
      signature verified with its issuer's key. Returns the path (signer first, root last).
-     A chain that ends without reaching a pinned root is 'untrusted'. */
+     A chain that ends without reaching a pinned root is 'untrusted'. A pinned root that has
+     the issuer's name but does not issue the certificate (its key or its key identifier
+     differs) while the token offers no other issuer is a failure, as in the package
+     (OpenSSL is given the roots whose subject the chain names). */
   async function buildChain(signer, pool, roots) {
     const path = [signer];
     let cur = signer;
     for (let depth = 0; depth < 8; depth++) {
       const root = roots.find((r) => equalBytes(r.der, cur.der));
       if (root) return path;                         // the token carries the pinned root itself
-      const anchors = roots.filter((r) => equalBytes(r.subject, cur.issuer));
-      for (const r of anchors) {
+      const named = roots.filter((r) => equalBytes(r.subject, cur.issuer));
+      for (const r of named.filter((x) => keyIdsMatch(cur, x))) {
         if (await verifySignatureAlg(cur.sigAlg, r.spki, cur.tbs, cur.signature)) { path.push(r); return path; }
       }
-      const next = pool.find((c) => c !== cur && !path.includes(c) && equalBytes(c.subject, cur.issuer));
-      if (anchors.length && !next) {
+      const candidates = pool.filter((c) => c !== cur && !path.includes(c) && equalBytes(c.subject, cur.issuer));
+      // a carried issuer whose key identifier differs is still the next link by name, as the
+      // package reads the chain, and then fails below like a signature that does not verify
+      const next = candidates.find((c) => keyIdsMatch(cur, c)) || candidates[0];
+      if (named.length && !next) {
+        if (!named.some((x) => keyIdsMatch(cur, x))) {
+          throw tokenFail(`the certificate of ${cur.subjectName} names an authority key identifier that the pinned root ${cur.issuerName} does not have (a different key, or an altered pin)`,
+            `${cur.subjectName} 的证书所指明的颁发机构密钥标识符与固定根证书 ${cur.issuerName} 的不符（密钥不同，或固定的根证书被改动）`);
+        }
         throw tokenFail(`the certificate of ${cur.subjectName} does not verify with the pinned root's key (altered)`,
           `${cur.subjectName} 的证书无法用固定根证书的公钥验证（已被篡改）`);
       }
@@ -1357,7 +1395,7 @@
         throw new TokenError('untrusted', `${signer.subjectName} chains to ${cur.issuerName}, which the trust file does not pin as a TSA root`,
           `${signer.subjectName} 的证书链止于 ${cur.issuerName}，信任文件未将其固定为时间戳机构根证书`);
       }
-      if (!(await verifySignatureAlg(cur.sigAlg, next.spki, cur.tbs, cur.signature))) {
+      if (!keyIdsMatch(cur, next) || !(await verifySignatureAlg(cur.sigAlg, next.spki, cur.tbs, cur.signature))) {
         throw tokenFail(`the certificate of ${cur.subjectName} does not verify with its issuer's key (altered)`,
           `${cur.subjectName} 的证书无法用其签发者的公钥验证（已被篡改）`);
       }
@@ -2007,6 +2045,7 @@
     const strangers = custody.filter((e) => !pyEq(e.body.evidence_id, id)).map((e) => e.seq);
     const early = custody.filter((e) => e.seq < submission.seq).map((e) => e.seq);
     const backwards = ordered.slice(1).filter((b, i) => b.time < ordered[i].time).map((e) => e.seq);
+    const broken = brokenCustodyLink(ordered);
     report.purged = custody.some((e) => e.type === PURGED);
     report.custody = ordered.map((e) => {
       const row = { seq: e.seq, time: e.time, type: e.type };
@@ -2020,10 +2059,37 @@
     } else if (backwards.length) {
       report.fail('custody', `entries ${list5(backwards)} have an earlier time than the entry before them`,
         `记录 ${list5(backwards)} 的时间早于其前一条记录`);
+    } else if (broken) {
+      report.fail('custody', ...broken);
     } else {
       report.add('custody', true, `${custody.length} custody entries, all about this item and after its submission, in time order`,
         `${custody.length} 条保管记录，均关于本证据、在提交之后且按时间排列`);
     }
+  }
+
+  /* docs/formats.md "Custody links": an entry's prev_custody is the leaf hash of the entry
+     just before it among the bundle's entries about the item (`ordered`, by seq), so a
+     custody entry dropped from the middle breaks the next one's link. Entries written
+     before links existed carry none. [English, Chinese] reason, or null; the same words as
+     the package (evidence/verify/bundle.py). */
+  function brokenCustodyLink(ordered) {
+    const leaves = new Map(ordered.map((e) => [toHex(e.leafHash), e.seq]));
+    for (const [i, e] of ordered.entries()) {
+      if (!Object.prototype.hasOwnProperty.call(e.body, 'prev_custody')) continue;
+      const link = e.body.prev_custody;
+      const before = i ? ordered[i - 1] : null;
+      if (before && typeof link === 'string' && link === toHex(before.leafHash)) continue;
+      if (typeof link !== 'string' || !/^[0-9a-f]{64}$/.test(link)) {
+        return [`entry ${e.seq} has a custody link that is not a hex leaf hash`, `记录 ${e.seq} 的保管链接不是十六进制叶哈希`];
+      }
+      if (leaves.has(link)) {
+        return [`entry ${e.seq} links to entry ${leaves.get(link)}, not to the entry just before it about this item`,
+          `记录 ${e.seq} 链接到记录 ${leaves.get(link)}，而非本证据紧邻其前的记录`];
+      }
+      return [`entry ${e.seq} links to a custody entry that is not in the bundle: a custody entry was removed`,
+        `记录 ${e.seq} 链接到证据包中没有的保管记录：有保管记录被删除`];
+    }
+    return null;
   }
 
   function checkFiles(submission, digests, report) {

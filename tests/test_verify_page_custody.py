@@ -1,0 +1,240 @@
+"""The judges' page on custody links and on the pinned TSA root, in real Chromium, beside the
+package on the same bytes (docs/verdict.md sections 1 and 3, docs/formats.md "Custody links"):
+
+- a bundle exported from a real ledger whose custody entries were written by the access
+  service (so they carry ``prev_custody``): the honest one is ``verified``; with one custody
+  entry dropped from the middle (its entry, its proof and the manifest rewritten so that only
+  the link can tell) it is ``failed`` at ``custody``, one line in each language;
+- a pinned TSA root whose subjectKeyIdentifier was changed no longer issues the TSA's
+  certificate (authorityKeyIdentifier/subjectKeyIdentifier must match, as OpenSSL matches an
+  issuer): the page fails the token as the package does, never verified;
+- a trust file whose ``#@ tsa`` root does not parse whole is refused, and ``#@`` alone is a
+  comment.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from evidence.ledger.access.service import AccessControl, Authorization
+from evidence.ledger.blobs import FilesystemBlobStore
+from evidence.ledger.bundle.export import export_bundle
+from evidence.ledger.intake import Intake, ItemSpec
+from evidence.ledger.log import Ledger
+from evidence.verify.bundle import verify_bundle
+from evidence.verify.note import ALG_COSIGNATURE_V1, generate_signer
+from evidence.verify.trust import TrustFileError, parse_trust
+from tests.bundle_world import FIXED_NOW, anchor
+from tests.support.tsa import LocalTSA
+from tests.test_verify_page import Page, shared_browser
+from tests.verdicts import forge as F
+
+pytestmark = pytest.mark.tsa
+
+ORIGIN = "custody-page.example/log"
+
+
+@pytest.fixture(scope="module")
+def browser(request: pytest.FixtureRequest) -> Any:
+    return shared_browser(request)
+
+
+@pytest.fixture
+def tab(browser: Any) -> Iterator[Page]:
+    p = Page(browser)
+    yield p
+    assert not p.errors, p.errors
+    p.close()
+
+
+def _vkey(key: Any) -> str:
+    return key if isinstance(key, str) else key.to_string()
+
+
+def _root_der(tsa: LocalTSA) -> bytes:
+    return x509.load_pem_x509_certificate(tsa.ca_cert_pem).public_bytes(Encoding.DER)
+
+
+def _trust(log_vkey: str, witness_vkey: str, root_der: bytes) -> str:
+    return "\n".join([
+        f"# evidence trust policy for {ORIGIN}, written by tests/test_verify_page_custody",
+        f"log {log_vkey}", f"witness court-w1 {witness_vkey}",
+        "group court 1 court-w1", "quorum court",
+        f"#@ tsa local-tsa {base64.b64encode(root_der).decode()}"]) + "\n"
+
+
+@pytest.fixture(scope="module")
+def linked(tsa: LocalTSA, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A real ledger: one item submitted, then three retrievals and a grant recorded by the
+    access service (each linking to the one before), anchored by the local TSA and a
+    witness; the item's bundle exported."""
+    root = tmp_path_factory.mktemp("custody-page")
+    led = Ledger.create(root / "data", ORIGIN, checkpoint_interval=3600)
+    store = FilesystemBlobStore(root / "data" / "blobs")
+    intake = Intake(led, store)
+    ac = AccessControl(led)
+    ac.add_case("case-1", "case")
+    ac.add_principal("acme", "submitter", "Acme")
+    ac.add_member("case-1", "acme")
+    f = root / "exhibit.txt"
+    f.write_bytes("合同第 3 条 / clause 3\n".encode())
+    item = intake.submit(ItemSpec([f], "document", "case-1", "acme")).evidence_id
+    acme = ac.get_principal("acme")
+    for action in ("metadata", "download", "download"):
+        ac.record_access(Authorization(acme, item, "case"), action, remote_addr="127.0.0.1")
+    size = led.sign_checkpoint_now().size
+    witness = generate_signer("witness-a.example", ALG_COSIGNATURE_V1)
+    anchor(led, size, tsa.url, tsa.ca_cert_pem, witness)
+    buf = io.BytesIO()
+    export_bundle(led, store, item, buf, now=FIXED_NOW)
+    bundle = buf.getvalue()
+    log_vkey, witness_vkey = _vkey(led.verifier), _vkey(witness.verifier())
+    led.close()
+    return {"bundle": bundle, "log": log_vkey, "witness": witness_vkey, "dir": root}
+
+
+def _custody_seqs(bundle: bytes) -> list[int]:
+    """The seqs of the item's custody entries in the bundle, in log order."""
+    out = []
+    for name, data in sorted(F.members(bundle).items()):
+        if name.startswith("entries/"):
+            e = json.loads(data)
+            if "prev_custody" in e["body"]:
+                out.append(e["seq"])
+    return sorted(out)
+
+
+def _drop_entry(bundle: bytes, seq: int) -> bytes:
+    """The bundle without entry ``seq``, the manifest made to agree. Its proof stays when
+    the next entry is in the bundle: that proof is what checks the next entry's ``prev``
+    (the chain check), so an exporter hiding the entry would keep it."""
+    def edit(man: dict[str, Any]) -> None:
+        for key in ("custody_seqs", "entries"):
+            if isinstance(man.get(key), list):
+                man[key] = [s for s in man[key] if s != seq]
+    m = F.members(bundle)
+    drop = [f"entries/{seq}.entry"]
+    if f"entries/{seq + 1}.entry" not in m:
+        drop.append(f"proofs/{seq}.json")
+    gone = {n: None for n in m if n in drop}
+    assert f"entries/{seq}.entry" in gone
+    return F.with_members(bundle, gone, edit)
+
+
+def _write(dir_: Path, name: str, data: bytes | str) -> Path:
+    p = dir_ / name
+    p.write_bytes(data if isinstance(data, bytes) else data.encode())
+    return p
+
+
+def _package(bundle: Path, trust: Path) -> dict[str, Any]:
+    return verify_bundle(str(bundle), parse_trust(trust.read_bytes())).to_json()
+
+
+def test_honest_bundle_verified_and_dropped_custody_entry_fails(
+        tab: Page, linked: dict[str, Any], tsa: LocalTSA, tmp_path: Path) -> None:
+    trust = _write(tmp_path, "trust.txt", _trust(linked["log"], linked["witness"], _root_der(tsa)))
+    honest = _write(tmp_path, "honest.zip", linked["bundle"])
+    seqs = _custody_seqs(linked["bundle"])
+    assert len(seqs) == 3, seqs
+    got = tab.open(trust=trust).verify(honest)
+    assert got["verdict"] == "verified", got["report"]["checks"]
+    custody = next(c for c in got["report"]["checks"] if c["name"] == "custody")
+    assert custody["status"] == "pass"
+    assert _package(honest, trust)["verdict"] == "verified"
+
+    forged = _write(tmp_path, "dropped.zip", _drop_entry(linked["bundle"], seqs[1]))
+    got = tab.open(trust=trust).verify(forged)
+    r = got["report"]
+    assert got["verdict"] == r["verdict"] == "failed" and r["failed_check"] == "custody", r
+    c = next(c for c in r["checks"] if c["name"] == "custody")
+    assert c["status"] == "fail" and f"entry {seqs[2]} " in c["reason"], c
+    assert "removed" in c["reason"] and "删除" in c["reason_zh"]
+    assert "\n" not in c["reason"] and "\n" not in c["reason_zh"]
+    assert "preserved no later than" not in got["text"]
+    pkg = _package(forged, trust)
+    assert (pkg["verdict"], pkg["failed_check"]) == ("failed", "custody"), pkg
+    # dropping the last custody entry leaves no broken link (docs/formats.md: what links
+    # cannot show): the page still verifies it, as the package does
+    tail = _write(tmp_path, "tail.zip", _drop_entry(linked["bundle"], seqs[-1]))
+    assert tab.open(trust=trust).verify(tail)["verdict"] == _package(tail, trust)["verdict"]
+
+
+def _with_ski_changed(root: bytes) -> bytes:
+    """The root with one byte of its subjectKeyIdentifier changed (its own signature no
+    longer verifies; a pinned root's is not checked)."""
+    at = root.index(bytes.fromhex("0603551d0e")) + 5
+    assert root[at] == 0x04  # extnValue OCTET STRING { OCTET STRING keyIdentifier }
+    return F.flip(root, at + 2 + 2 + 3)
+
+
+def test_root_whose_key_identifier_changed_issues_nothing(
+        tab: Page, linked: dict[str, Any], tsa: LocalTSA, tmp_path: Path) -> None:
+    altered = _with_ski_changed(_root_der(tsa))
+    assert x509.load_der_x509_certificate(altered).extensions  # it still parses whole
+    trust = _write(tmp_path, "trust.txt", _trust(linked["log"], linked["witness"], altered))
+    bundle = _write(tmp_path, "honest.zip", linked["bundle"])
+    got = tab.open(trust=trust).verify(bundle)
+    r = got["report"]
+    pkg = _package(bundle, trust)
+    assert (pkg["verdict"], pkg["failed_check"]) == ("failed", "timestamps"), pkg
+    assert (r["verdict"], r["failed_check"]) == ("failed", "timestamps"), r["checks"]
+    ts = next(c for c in r["checks"] if c["name"] == "timestamps")
+    assert "key identifier" in ts["reason"] and "密钥标识符" in ts["reason_zh"], ts
+
+
+def _page_trust(tab: Page, text: str) -> dict[str, Any]:
+    return tab.page.evaluate("""async (text) => {
+        try {
+            const p = await EvidenceVerify.parseTrustPolicy(text);
+            return {ok: true, tsa: p.tsa.length};
+        }
+        catch (e) { return {ok: false, message: e.message, zh: e.zh}; }
+    }""", text)
+
+
+def _package_trust(text: str) -> bool:
+    try:
+        parse_trust(text.encode())
+    except TrustFileError:
+        return False
+    return True
+
+
+def test_pinned_root_must_parse_whole_and_lone_marker_is_a_comment(
+        tab: Page, linked: dict[str, Any], tsa: LocalTSA) -> None:
+    tab.open(keys=False)
+    root = _root_der(tsa)
+    good = _trust(linked["log"], linked["witness"], root)
+    assert _page_trust(tab, good) == {"ok": True, "tsa": 1}
+    lone = good + "#@\n  #@ \t\n"
+    assert _page_trust(tab, lone) == {"ok": True, "tsa": 1} and _package_trust(lone)
+    ski = root.index(bytes.fromhex("0603551d0e")) + 5
+    # the root has no authorityKeyIdentifier; the TSA's own certificate, pinned as a root
+    # (nothing requires a pin to be a CA), has one
+    assert tsa.tsa_cert_pem is not None
+    leaf = x509.load_pem_x509_certificate(tsa.tsa_cert_pem).public_bytes(Encoding.DER)
+    aki = leaf.index(bytes.fromhex("0603551d23")) + 5
+    assert leaf[aki + 4] == 0x80
+    cases = {
+        "trailing byte": root + b"\x00",
+        "truncated": root[:-1],
+        # the SKI extnValue no longer holds an OCTET STRING
+        "subjectKeyIdentifier not an OCTET STRING": root[:ski + 2] + b"\x05" + root[ski + 3:],
+        # the AKI's [0] keyIdentifier tag made [3], which RFC 5280 does not define
+        "authorityKeyIdentifier unknown field": leaf[:aki + 4] + b"\x83" + leaf[aki + 5:],
+    }
+    for label, der in cases.items():
+        text = _trust(linked["log"], linked["witness"], der)
+        page = _page_trust(tab, text)
+        assert not page["ok"] and not _package_trust(text), (label, page)
+        assert "line 6" in page["message"] and "第 6 行" in page["zh"], (label, page)
