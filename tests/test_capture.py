@@ -386,6 +386,15 @@ def test_https_with_a_test_ca(tmp_path: Path) -> None:
     assert tls["valid_from"] and tls["valid_to"]
     assert trusted.manifest["request"]["options"]["trusted_spki"] == [ca.leaf_spki_b64]
     assert trusted.manifest["origins"][site.base]["tls"]["issuer"] == ca.issuer_cn
+    # the chain Chromium validated, leaf first: exactly the test CA's certificates
+    chain = trusted.manifest["origins"][site.base]["certificate_chain"]
+    from cryptography import x509 as _x509
+
+    certs = [_x509.load_der_x509_certificate(__import__("base64").b64decode(c["der_base64"]))
+             for c in chain]
+    assert [c.subject.rfc4514_string() for c in certs] == ["CN=shop.test",
+                                                           "CN=Evidence Test CA"]
+    assert "certificate_chain" not in trusted.manifest["origins"].get(plain.base, {})
     assert "tls-errors-ignored" not in trusted.manifest["result"]["labels"]
     assert "tls-errors-ignored" in ignored.manifest["result"]["labels"]
     assert ignored.manifest["request"]["options"]["ignore_tls_errors"] is True

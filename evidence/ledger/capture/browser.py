@@ -135,6 +135,7 @@ class Visit:
     files: dict[str, Path]  # role -> path written in the output folder
     redirects: list[str]
     hosts: list[str]
+    certificates: dict[str, list[str]] = field(default_factory=dict)  # origin -> base64 DER
 
 
 MAX_SESSION = 1 << 20
@@ -307,6 +308,7 @@ async def visit(url: str, opts: Options, out: Path, resolver: Resolver) -> Visit
         seen it. Unlike a Playwright route this also stops the hops of a redirect, so a
         redirect to a forbidden address is never requested."""
         cdp = await page.context.new_cdp_session(page)
+        sessions[page] = cdp
 
         async def paused(event: dict[str, Any]) -> None:
             url = event["request"]["url"]
@@ -324,6 +326,7 @@ async def visit(url: str, opts: Options, out: Path, resolver: Resolver) -> Visit
 
         cdp.on("Fetch.requestPaused", lambda ev: collecting.append(
             asyncio.ensure_future(paused(ev))))
+        await cdp.send("Network.enable")  # so that the certificates can be asked for
         await cdp.send("Fetch.enable", {"patterns": [{"urlPattern": "*",
                                                       "requestStage": "Request"}]})
 
@@ -382,6 +385,8 @@ async def visit(url: str, opts: Options, out: Path, resolver: Resolver) -> Visit
         failed.append({"url": request.url, "reason": str(request.failure or "failed")})
 
     files: dict[str, Path] = {}
+    sessions: dict[Any, Any] = {}
+    certificates: dict[str, list[str]] = {}
     async with async_playwright() as pw:
         try:
             browser = await pw.chromium.launch(executable_path=opts.chromium, args=args,
@@ -472,6 +477,14 @@ async def visit(url: str, opts: Options, out: Path, resolver: Resolver) -> Visit
             await page.pdf(path=str(out / "page.pdf"), print_background=True)
             files["pdf"] = out / "page.pdf"
             await asyncio.gather(*collecting, return_exceptions=True)
+            for origin in sorted({f"{p.scheme}://{p.netloc}" for p in (
+                    urllib.parse.urlsplit(e.url) for e in exchanges) if p.scheme == "https"}):
+                try:
+                    chain = await sessions[page].send("Network.getCertificate",
+                                                      {"origin": origin})
+                    certificates[origin] = list(chain.get("tableNames") or [])
+                except PlaywrightError:
+                    certificates[origin] = []
             await context.close()
             files["har"] = out / "capture.har"
             if opts.video:
@@ -485,7 +498,7 @@ async def visit(url: str, opts: Options, out: Path, resolver: Resolver) -> Visit
     return Visit(exchanges=exchanges, steps=steps, labels=labels, failed=failed,
                  blocked=blocked, final_url=final_url, status=status, title=page_title,
                  browser_version=version, started_at=started, ended_at=now_utc(), text=text,
-                 files=files, redirects=redirects, hosts=hosts)
+                 files=files, redirects=redirects, hosts=hosts, certificates=certificates)
 
 
 async def _browse(page: Any, url: str, opts: Options, steps: list[dict[str, Any]],

@@ -139,7 +139,7 @@ def _capture(url: str, signer: Signer, opts: Options, out: Path, resolver: Resol
                                  "failed": len(visit.failed),
                                  "blocked": len(visit.blocked)},
                       "bodies": "as decoded by the browser (Content-Encoding removed)"},
-        "origins": describe(visit.exchanges),
+        "origins": describe(visit.exchanges, visit.certificates),
         "environment": environment(visit.browser_version, opts.chromium,
                                    list(_browser.CHROMIUM_ARGS)),
         "network": network(resolver.answers, visit.hosts),

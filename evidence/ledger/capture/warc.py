@@ -9,6 +9,8 @@ bytes the page was rendered from. The manifest states this choice.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import subprocess
 import sys
@@ -119,8 +121,10 @@ def write_wacz(out: Path, warc: Path, *, url: str, title: str, text: str) -> Non
                              + (tail[-1][:200] if tail else f"exit status {res.returncode}"))
 
 
-def describe(exchanges: Sequence[Exchange]) -> dict[str, Any]:
-    """Per origin: the peer address and TLS details the browser reported."""
+def describe(exchanges: Sequence[Exchange],
+             certificates: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """Per origin: the peer address and TLS details the browser reported, and for HTTPS
+    the certificate chain Chromium validated (DER, base64, leaf first, with SHA-256)."""
     origins: dict[str, dict[str, Any]] = {}
     for ex in exchanges:
         p = urllib.parse.urlsplit(ex.url)
@@ -130,4 +134,9 @@ def describe(exchanges: Sequence[Exchange]) -> dict[str, Any]:
             o["ips"].append(ex.server_ip)
         if ex.tls and o["tls"] is None:
             o["tls"] = ex.tls
+    for origin, chain in (certificates or {}).items():
+        if origin in origins:
+            origins[origin]["certificate_chain"] = [
+                {"sha256": hashlib.sha256(base64.b64decode(c)).hexdigest(), "der_base64": c}
+                for c in chain]
     return origins
