@@ -854,6 +854,11 @@ def build_chain(signer: x509.Certificate, certs: list[x509.Certificate],
                     raise Fail(f"the pinned root {root.subject.rfc4514_string()[:120]} has a "
                                "subjectKeyIdentifier other than the authorityKeyIdentifier "
                                "of the certificate it would have issued")
+                if root.issuer != root.subject or not key_ids_match(root, root):
+                    # OpenSSL (the package) takes only a self-issued certificate as the end
+                    # of a path and looks in vain for this one's issuer
+                    raise Fail(f"the pinned root {root.subject.rfc4514_string()[:120]} is not "
+                               "self-issued (its issuer is another name), so no path ends at it")
                 return [*chain, root]
         named = [c for c in certs if c.subject == cert.issuer and c not in chain]
         if not named:
@@ -1433,9 +1438,37 @@ def check_custody(entries: dict[int, Entry], sub: Entry, report: Report) -> None
                f"entries {backwards[:5]} are earlier in time than the entry before them")
         return report.add("custody", False, why,
                           "保管链有误（其他证据的记录、早于提交或时间倒序）：" + why)
+    broken = broken_custody_link(ordered)
+    if broken is not None:
+        return report.add("custody", False, *broken)
     report.add("custody", True, f"{len(others)} custody entries, all about this item, after "
                "its submission, in time order",
                f"{len(others)} 条保管记录，均关于本证据、在提交之后且按时间排列")
+
+
+def broken_custody_link(ordered: list[Entry]) -> tuple[str, str] | None:
+    """Custody links (docs/formats.md): an entry's ``prev_custody`` is the leaf hash of the
+    entry just before it among the bundle's entries about the item, so a custody entry
+    dropped from the middle breaks the next one's link. Entries written before links
+    existed carry none. The (English, Chinese) reason, or None."""
+    leaves = {leaf_hash(e.data).hex(): e.seq for e in ordered}
+    for i, e in enumerate(ordered):
+        if "prev_custody" not in e.body:
+            continue
+        link = e.body["prev_custody"]
+        if i and isinstance(link, str) and link == leaf_hash(ordered[i - 1].data).hex():
+            continue
+        if not isinstance(link, str) or not re.fullmatch(r"[0-9a-f]{64}", link):
+            return (f"entry {e.seq} has a custody link that is not a hex leaf hash",
+                    f"记录 {e.seq} 的保管链接不是十六进制叶哈希")
+        if link in leaves:
+            return (f"entry {e.seq} links to entry {leaves[link]}, not to the entry just before "
+                    "it about this item", f"记录 {e.seq} 链接到记录 {leaves[link]}，"
+                    "而非本证据紧邻其前的记录")
+        return (f"entry {e.seq} links to a custody entry that is not in the bundle: a custody "
+                "entry was removed", f"记录 {e.seq} 链接到证据包中没有的保管记录："
+                "有保管记录被删除")
+    return None
 
 
 def check_files(sub: Entry, digests: dict[str, str], report: Report) -> None:
