@@ -784,10 +784,38 @@ def _check_custody(entries: Mapping[int, Entry], submission: Entry,
     elif backwards:
         report.fail("custody", f"entries {backwards[:5]} have an earlier time than the entry "
                     "before them", f"记录 {backwards[:5]} 的时间早于其前一条记录")
+    elif (broken := _broken_custody_link(ordered)) is not None:
+        report.fail("custody", *broken)
     else:
         report.add("custody", True, f"{len(custody)} custody entries, all about this item and "
                    "after its submission, in time order",
                    f"{len(custody)} 条保管记录，均关于本证据、在提交之后且按时间排列")
+
+
+def _broken_custody_link(ordered: Sequence[Entry]) -> tuple[str, str] | None:
+    """docs/formats.md "Custody links": an entry's ``prev_custody`` is the leaf hash of the
+    entry just before it among the bundle's entries about the item, so a custody entry
+    dropped from the middle of a bundle breaks the next one's link. Entries written before
+    links existed carry none and are not linked. (English, Chinese) reason, or None."""
+    leaves = {e.leaf_hash.hex(): e.seq for e in ordered}
+    for i, e in enumerate(ordered):
+        if "prev_custody" not in e.body:
+            continue
+        link = e.body["prev_custody"]
+        before = ordered[i - 1] if i else None
+        if before is not None and isinstance(link, str) and link == before.leaf_hash.hex():
+            continue
+        if not isinstance(link, str) or not re.fullmatch(r"[0-9a-f]{64}", link):
+            return (f"entry {e.seq} has a custody link that is not a hex leaf hash",
+                    f"记录 {e.seq} 的保管链接不是十六进制叶哈希")
+        if link in leaves:
+            return (f"entry {e.seq} links to entry {leaves[link]}, not to the entry just before "
+                    "it about this item", f"记录 {e.seq} 链接到记录 {leaves[link]}，"
+                    "而非本证据紧邻其前的记录")
+        return (f"entry {e.seq} links to a custody entry that is not in the bundle: a custody "
+                "entry was removed", f"记录 {e.seq} 链接到证据包中没有的保管记录："
+                "有保管记录被删除")
+    return None
 
 
 def _check_files(submission: Entry, digests: Mapping[str, str], report: BundleReport) -> None:
