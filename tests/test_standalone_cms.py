@@ -328,7 +328,7 @@ def test_garbage_and_truncation_fail_cleanly(tsas: dict[str, Tsa]) -> None:
 
 def _cert(subject: str, key: Any, issuer: Any = None, issuer_key: Any = None, *,
           ca: bool = False, extra: tuple[tuple[Any, bool], ...] = (),
-          ski: bytes | None = None) -> Any:
+          ski: bytes | None = None, issuer_name: str | None = None) -> Any:
     from datetime import UTC, datetime, timedelta
 
     from cryptography import x509
@@ -338,7 +338,9 @@ def _cert(subject: str, key: Any, issuer: Any = None, issuer_key: Any = None, *,
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     now = datetime.now(UTC)
     b = (x509.CertificateBuilder().subject_name(name)
-         .issuer_name(issuer.subject if issuer else name).public_key(key.public_key())
+         .issuer_name(issuer.subject if issuer else x509.Name([x509.NameAttribute(
+             NameOID.COMMON_NAME, issuer_name)]) if issuer_name else name)
+         .public_key(key.public_key())
          .serial_number(x509.random_serial_number())
          .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=30))
          .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
@@ -380,7 +382,7 @@ def built_token(tst_info: bytes, *, pss: bool = True, by_ski: bool = False,
                 listed: tuple[str, ...] = ("2.16.840.1.101.3.4.2.1",),
                 digest_params: bytes = b"", sig_params: bytes = b"",
                 root_ski: bytes | None = None, signer_aki: bool = False,
-                ) -> tuple[bytes, bytes]:
+                root_issuer: str | None = None) -> tuple[bytes, bytes]:
     """A TimeStampToken over ``tst_info`` and the PEM of its root. ``attrs_unsorted``: the
     signed attributes stored out of DER order, signed as stored or (``sign_sorted``) as
     their DER re-encoding. The rest changes one field of a well-formed token: the
@@ -391,7 +393,7 @@ def built_token(tst_info: bytes, *, pss: bool = True, by_ski: bool = False,
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
     root_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    root = _cert("Built Root", root_key, ca=True, ski=root_ski)
+    root = _cert("Built Root", root_key, ca=True, ski=root_ski, issuer_name=root_issuer)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     if signer_aki:  # the identifier of the root's real key, whatever the root says
         signer_extra = (*signer_extra, (vb.x509.AuthorityKeyIdentifier.from_issuer_public_key(
@@ -690,3 +692,16 @@ def test_issuer_matching_uses_key_identifiers(tsas: dict[str, Tsa], tmp_path: Pa
     token, ca_pem = built_token(tst, pss=False, root_ski=b"\x5a" * 20)
     assert openssl_ts(token, ca_pem, tmp_path)
     assert ours(token, MESSAGE, ca_pem) == ("ok", "")
+
+
+def test_a_pinned_root_must_be_self_issued(tsas: dict[str, Tsa], tmp_path: Path) -> None:
+    """The pinned certificate names the signer's issuer and holds its key, but names
+    another issuer itself (trust-sweep byte 393): OpenSSL ends a path only at a
+    self-issued certificate and finds no issuer for it; the package fails the token, and
+    so does the script."""
+    tst = _unnamed_tst_info(tsas["rsa"])
+    token, ca_pem = built_token(tst, pss=False, root_issuer="Some Other CA")
+    assert not openssl_ts(token, ca_pem, tmp_path)
+    verdict, reason = ours(token, MESSAGE, ca_pem)
+    assert verdict == "fail" and "not self-issued" in reason, reason
+    assert package_whole(token, ca_pem) == "untrusted"  # a chain error; the bundle fails it
