@@ -164,8 +164,15 @@ def check_file(store: BlobStore, sha256: str, size: int) -> tuple[str | None, st
 
 def check_copies(store: ReplicatedBlobStore, sha256: str, size: int
                  ) -> dict[str, tuple[str | None, str, int]]:
-    """:func:`check_file` of each copy of a replicated store."""
-    return {which: check_file(store.copy(which), sha256, size) for which in COPIES}
+    """:func:`check_file` of each copy of a replicated store; a copy whose store cannot
+    be reached (an S3 replica down, refusing) counts as missing: nothing was read."""
+    out: dict[str, tuple[str | None, str, int]] = {}
+    for which in COPIES:
+        try:
+            out[which] = check_file(store.copy(which), sha256, size)
+        except Exception as e:
+            out[which] = ("missing", f"cannot be reached: {e}", 0)
+    return out
 
 
 def check_stored(store: BlobStore, sha256: str, size: int

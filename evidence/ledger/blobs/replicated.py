@@ -251,9 +251,15 @@ class ReplicatedBlobStore(BlobStore):
         return self.primary.exists(sha256) or self.replica.exists(sha256)
 
     def _size_of(self, store: BlobStore, sha256: str) -> int | None:
+        """None for a copy that is missing, or that cannot be reached (an S3 replica
+        down or refusing): the other copy is then the only one."""
         try:
             return store.size(sha256)
         except BlobNotFound:
+            return None
+        except Exception as e:
+            log.warning("blob %s: the %s copy cannot be reached: %r", sha256,
+                        "primary" if store is self.primary else "replica", e)
             return None
 
     def size(self, sha256: str) -> int:
@@ -316,7 +322,7 @@ class ReplicatedBlobStore(BlobStore):
         for which in COPIES:
             try:
                 return self.copy(which).read_verified(sha256)
-            except (BlobDamaged, BlobNotFound, OSError) as e:
+            except Exception as e:  # damaged, missing, or that store unreachable
                 errors.append(e)
         raise _worst(sha256, errors)
 
@@ -327,7 +333,7 @@ class ReplicatedBlobStore(BlobStore):
         for which in COPIES:
             try:
                 return self.copy(which).chunk_digests(sha256, size)
-            except (BlobDamaged, BlobNotFound, OSError) as e:
+            except Exception as e:  # damaged, missing, or that store unreachable
                 errors.append(e)
         raise _worst(sha256, errors)
 
@@ -351,7 +357,7 @@ class ReplicatedBlobStore(BlobStore):
                             raise _Bad
                         yield data
                         i += 1
-            except (_Bad, BlobNotFound, OSError) as e:
+            except Exception as e:  # damaged, missing, or that store unreachable
                 seen = failed.setdefault(i, set())
                 seen.add(src)
                 if len(seen) == 2:
@@ -365,6 +371,7 @@ class ReplicatedBlobStore(BlobStore):
     def iter_range_verified(self, sha256: str, start: int, stop: int,
                             digests: ChunkDigests) -> Iterator[bytes]:
         c = digests.chunk
+        stop = min(stop, digests.size)
         if start >= stop:
             return
         first, last = start // c, (stop - 1) // c
@@ -400,10 +407,10 @@ class ReplicatedBlobStore(BlobStore):
 
 def _worst(sha256: str, errors: list[Exception]) -> Exception:
     """Both copies failed: damaged if either was damaged (bytes exist but are wrong),
-    missing only if neither exists."""
-    if errors and all(isinstance(e, BlobNotFound) for e in errors):
-        return BlobNotFound(f"no blob {sha256} in either copy")
-    detail = "; ".join(f"{w}: {e}" for w, e in zip(COPIES, errors, strict=False))
+    else missing (a copy that cannot be reached counts as missing: nothing was read)."""
+    detail = "; ".join(f"{w}: {e!r}" for w, e in zip(COPIES, errors, strict=False))
+    if not any(isinstance(e, BlobDamaged) for e in errors):
+        return BlobNotFound(f"no readable copy of blob {sha256} ({detail})")
     return BlobDamaged(f"blob {sha256} is damaged in both copies ({detail})")
 
 
