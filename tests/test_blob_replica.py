@@ -341,3 +341,43 @@ def test_async_lag_in_health_and_status(tmp_path: Path) -> None:
         assert FilesystemBlobStore(world.data / "replica-blobs").verify(sha).ok
     finally:
         srv.stop()
+
+
+def test_audit_names_the_copy_and_repair_rebuilds_it(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    led = Ledger.create(data, "replica.test/log", checkpoint_interval=0)
+    try:
+        _configure(data, blob_store="replica:blobs|replica-blobs")
+        store = open_blob_store("replica:blobs|replica-blobs", data_dir=data)
+        f = tmp_path / "f.bin"
+        f.write_bytes(SMALL)
+        ev = Intake(led, store).submit(ItemSpec(files=(f,), kind="document", case="c",
+                                                principal="p")).evidence_id
+    finally:
+        led.close()
+    sha = hashlib.sha256(SMALL).hexdigest()
+    damage(FilesystemBlobStore(data / "replica-blobs"), sha)
+    audit = [*CLI, "audit", "--data-dir", str(data), "--json"]
+    out = subprocess.run(audit, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["entries_ok"] and doc["files"]["damaged"] == [{
+        "sha256": sha, "evidence_ids": [ev], "state": "damaged", "copy": "replica",
+        "detail": doc["files"]["damaged"][0]["detail"]}]
+    assert "the replica copy: " in doc["files"]["damaged"][0]["detail"]
+    out = subprocess.run([*audit, "--repair"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["ok"] and [{k: r[k] for k in ("sha256", "copy", "problem")}
+                          for r in doc["repaired"]] == [
+        {"sha256": sha, "copy": "replica", "problem": "damaged"}]
+    assert raw(FilesystemBlobStore(data / "replica-blobs"), sha) == SMALL
+    led = Ledger.open(data)
+    try:
+        e = parse_entry(led.entry(doc["repaired"][0]["seq"]).data)
+    finally:
+        led.close()
+    assert (e.type, e.body) == ("blob.repaired",
+                                {"sha256": sha, "copy": "replica", "problem": "damaged"})
+    out = subprocess.run(audit, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and json.loads(out.stdout)["files"]["ok"], out.stdout

@@ -246,29 +246,34 @@ def log_append(entry_type: str, body: str, data_dir: str | None, db_url: str | N
               help="Blob store (default as for `evidence submit`; env EVIDENCE_BLOB_STORE).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="Threads hashing stored files (default: one per core).")
+@click.option("--repair", is_flag=True,
+              help="With a second copy (blob_store replica:...): rebuild each copy found "
+                   "missing or damaged from the intact one and record it (blob.repaired).")
 def audit_cmd(data_dir: str | None, db_url: str | None, as_json: bool, chunk: int,
               workers: int | None, entries_only: bool, blob_store: str | None,
-              threads: int | None) -> None:
+              threads: int | None, repair: bool) -> None:
     """Recompute the chain, every leaf, node and checkpoint, then re-hash every stored
     file of every live item; exit 1 at the first ledger fault or any missing or damaged
     file (each named, with its evidence ids)."""
     try:
-        _audit(data_dir, db_url, as_json, chunk, workers, entries_only, blob_store, threads)
+        _audit(data_dir, db_url, as_json, chunk, workers, entries_only, blob_store, threads,
+               repair)
     except DB_DAMAGE as e:  # a damaged database page: a report, never a traceback
         ledger_damaged(e, as_json)
 
 
 def _audit(data_dir: str | None, db_url: str | None, as_json: bool, chunk: int,
            workers: int | None, entries_only: bool, blob_store: str | None,
-           threads: int | None) -> None:
-    from evidence.ledger.audit_files import audit_files
+           threads: int | None, repair: bool = False) -> None:
+    from evidence.ledger.audit_files import audit_files, repair_report
     from evidence.ledger.blobs.fixity import FixityAlerts, now
     from evidence.ledger.config import resolve_data_dir
     from evidence.ledger.intake import load_settings
     from evidence.ledger.intake.settings import SettingsError
 
     bar_ok = sys.stderr.isatty()
-    with _open(data_dir, db_url, as_json, read_only=True) as led:
+    repaired: list[dict[str, Any]] = []
+    with _open(data_dir, db_url, as_json, read_only=not repair) as led:
         size = led.size
         if size >= 50_000 and bar_ok:
             from rich.progress import Progress
@@ -304,6 +309,10 @@ def _audit(data_dir: str | None, db_url: str | None, as_json: bool, chunk: int,
                                             task, completed=done, total=total))
             else:
                 files = audit_files(led.engine, store, threads=threads)
+            if repair:  # a second copy: rebuild the bad one (docs/operations.md)
+                repaired, errors = repair_report(led, store, files)
+                for err in errors:
+                    click.echo(f"warning: not repaired: {err}", err=True)
             alerts = FixityAlerts(d / "fixity")
             for p in files.problems:
                 alerts.alert(p.state, p.sha256, evidence_ids=p.evidence_ids, where="audit",
@@ -315,13 +324,17 @@ def _audit(data_dir: str | None, db_url: str | None, as_json: bool, chunk: int,
     ok = report.ok and (files is None or files.ok)
     if as_json:
         emit_json({**report.to_json(), "ok": ok, "entries_ok": report.ok,
-                   "files": None if files is None else files.to_json()})
+                   "files": None if files is None else files.to_json(),
+                   **({"repaired": repaired} if repair else {})})
         sys.exit(0 if ok else 1)
     if report.ok:
         click.echo(f"OK: {report.size} entries, {report.nodes_checked} nodes, "
                    f"{report.checkpoints_checked} checkpoints; root {report.root}")
     else:
         click.echo(f"FAILED at seq {report.first_bad_seq}: {report.reason}", err=True)
+    for r in repaired:
+        click.echo(f"REPAIRED: file {r['sha256']}: the {r['copy']} copy was {r['problem']}; "
+                   f"rebuilt from the other (entry {r['seq']})")
     if files is not None:
         rate = files.bytes / files.seconds / 1e6 if files.seconds else 0.0
         click.echo(f"{'OK' if files.ok else 'FAILED'}: {files.files} stored files, "

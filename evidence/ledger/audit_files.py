@@ -236,6 +236,34 @@ class RepairFailed(Exception):
     """A copy could not be rebuilt."""
 
 
+def repair_report(ledger: Any, store: BlobStore, report: FilesReport
+                  ) -> tuple[list[dict[str, Any]], list[str]]:
+    """``evidence audit --repair``: rebuild each copy the audit found bad on one side only,
+    append its ``blob.repaired`` entry to ``ledger``, and drop it from ``report``'s
+    problems. Returns (the entries' bodies with their ``seq``, errors)."""
+    done: list[dict[str, Any]] = []
+    errors: list[str] = []
+    if not isinstance(store, ReplicatedBlobStore):
+        return done, errors
+    sizes = {sha: size for sha, size, _evs in stored_files(ledger.engine)}
+    keep: list[FileProblem] = []
+    for p in report.problems:
+        if p.copy not in COPIES or p.sha256 not in sizes:
+            keep.append(p)
+            continue
+        try:
+            r = repair_copies(store, p.sha256, sizes[p.sha256])
+        except Exception as e:
+            errors.append(f"file {p.sha256}: {e}")
+            keep.append(p)
+            continue
+        if r is not None:
+            a = ledger.append(REPAIRED, r.body())
+            done.append({**r.body(), "seq": a.seq})
+    report.problems = keep
+    return done, errors
+
+
 def audit_files(engine: Engine, store: BlobStore, *, threads: int | None = None,
                 progress: Callable[[int, int], None] | None = None) -> FilesReport:
     """Re-hash every stored file of every live item; ``progress(bytes done, bytes in
