@@ -381,3 +381,15 @@ def test_audit_names_the_copy_and_repair_rebuilds_it(tmp_path: Path) -> None:
                                 {"sha256": sha, "copy": "replica", "problem": "damaged"})
     out = subprocess.run(audit, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and json.loads(out.stdout)["files"]["ok"], out.stdout
+
+
+def test_gc_collects_orphans_of_either_copy_and_keeps_live_files(world: Any) -> None:
+    led, store, _ev = world
+    a = store.primary.put(io.BytesIO(b"orphan on the primary"))
+    b = store.replica.put(io.BytesIO(b"orphan on the replica"))
+    report = Intake(led, store).gc(grace_seconds=0)
+    assert sorted(report.deleted) == sorted([a.sha256, b.sha256])
+    assert not store.exists(a.sha256) and not store.exists(b.sha256)
+    for data in (SMALL, LARGE):
+        sha = hashlib.sha256(data).hexdigest()
+        assert store.primary.exists(sha) and store.replica.exists(sha)

@@ -900,8 +900,18 @@ class Intake:
 
 
 def iter_blobs(store: BlobStore) -> Iterator[tuple[str, float]]:
-    """``(sha256, modification time)`` of every stored blob (filesystem or S3)."""
+    """``(sha256, modification time)`` of every stored blob (filesystem or S3; both
+    copies of a replicated store, so that an orphan on either is collected)."""
     hex64 = re.compile(r"[0-9a-f]{64}")
+    from evidence.ledger.blobs.replicated import ReplicatedBlobStore
+
+    if isinstance(store, ReplicatedBlobStore):
+        seen: dict[str, float] = {}
+        for copy in (store.primary, store.replica):
+            for sha, mtime in iter_blobs(copy):
+                seen[sha] = max(mtime, seen.get(sha, mtime))
+        yield from seen.items()
+        return
     if isinstance(store, FilesystemBlobStore):
         for top in sorted(os.scandir(store.root), key=lambda e: e.name):
             if len(top.name) != 2 or not top.is_dir(follow_symlinks=False):
