@@ -1421,7 +1421,8 @@ def check_submitter(sub: Entry, report: Report) -> None:
 
 
 def check_custody(entries: dict[int, Entry], sub: Entry, report: Report) -> None:
-    """Every other entry is about this item, after the submission, in time order."""
+    """Every other entry is about this item, after the submission, in time order, and
+    each custody link names the entry before it (so none was cut from the middle)."""
     ordered = sorted(entries.values(), key=lambda e: e.seq)
     others = [e for e in ordered if e is not sub]
     strangers = [e.seq for e in others if e.body.get("evidence_id") != sub.body["evidence_id"]]
