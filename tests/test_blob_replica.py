@@ -393,3 +393,30 @@ def test_gc_collects_orphans_of_either_copy_and_keeps_live_files(world: Any) -> 
     for data in (SMALL, LARGE):
         sha = hashlib.sha256(data).hexdigest()
         assert store.primary.exists(sha) and store.replica.exists(sha)
+
+
+def test_a_queued_copy_is_lag_not_a_missing_copy(tmp_path: Path) -> None:
+    """In async mode a file not yet on the replica is not reported missing there nor
+    'repaired' by the scrubber: it is in the lag."""
+    led = Ledger.create(tmp_path / "d", "replica.test/log", checkpoint_interval=0)
+    try:
+        primary = FilesystemBlobStore(tmp_path / "p")
+        replica = FilesystemBlobStore(tmp_path / "r")
+        store = ReplicatedBlobStore(primary, replica, mode="async", state_dir=tmp_path / "s")
+        (tmp_path / "r" / ".tmp").rmdir()  # the replica cannot take it: the copy stays queued
+        f = tmp_path / "f.bin"
+        f.write_bytes(SMALL)
+        store.put_file(f)
+        time.sleep(0.3)  # the copier tried, and failed
+        sha = hashlib.sha256(SMALL).hexdigest()
+        Intake(led, primary).submit(ItemSpec(files=(f,), kind="document", case="c",
+                                             principal="p"))
+        assert store.lag()["pending"] == 1 and not replica.exists(sha)
+        assert audit_files(led.engine, store).ok
+        size = led.size
+        passed = Scrubber(led.engine, store, tmp_path / "d", rate=1 << 40,
+                          ledger=led).one_pass()
+        assert passed is not None and passed.ok and led.size == size
+        store.close()
+    finally:
+        led.close()

@@ -183,6 +183,8 @@ def check_stored(store: BlobStore, sha256: str, size: int
     if not isinstance(store, ReplicatedBlobStore):
         return (*check_file(store, sha256, size), None)
     res = check_copies(store, sha256, size)
+    if res["replica"][0] == "missing" and store.is_pending(sha256):
+        res["replica"] = (None, "", 0)  # not copied yet (async): lag, not loss
     n = sum(r[2] for r in res.values())
     bad = [w for w in COPIES if res[w][0] is not None]
     if not bad:

@@ -218,6 +218,12 @@ class ReplicatedBlobStore(BlobStore):
                 os.unlink(self.pending_dir / sha)
         return True
 
+    def is_pending(self, sha256: str) -> bool:
+        """Whether the replica's copy is still queued (async): its absence there is lag,
+        reported as such, not a missing copy to repair."""
+        return self.pending_dir is not None and (self.pending_dir
+                                                 / check_sha256_hex(sha256)).exists()
+
     def lag(self) -> dict[str, Any]:
         """:func:`replica_lag` of this store (sync mode: nothing is ever pending)."""
         if self.state_dir is None:
