@@ -1,7 +1,9 @@
 """``evidence trust export``: the trust file a court pins (docs/verdict.md section 3).
 
 The operator writes it from what the service itself trusts (the log key, the configured
-witnesses and their quorum, each TSA's pinned roots), states its SHA-256 in filings,
+witnesses and their quorum, each TSA's pinned roots, and the capture nodes whose signed
+web captures it preserves: its own ``DIR/capture-node.key`` and each node listed in
+``DIR/capture-nodes``, as ``#@ capture-node <name> <vkey>``), states its SHA-256 in filings,
 and gives it to the court; ``evidence serve`` publishes the same bytes at
 ``GET /v1/log/trust``. The file carries no export time, so the same configuration always
 has the same fingerprint.
@@ -22,7 +24,7 @@ from evidence.cli.output import emit_json, fail
 
 @cli.group("trust")
 def trust_group() -> None:
-    """The trust file a court pins: log key, witnesses, quorum, TSA roots."""
+    """The trust file a court pins: log key, witnesses, quorum, TSA roots, capture nodes."""
 
 
 @trust_group.command("export")

@@ -443,7 +443,9 @@ def trust_policy(cfg: AnchorConfig, log_key: Verifier, *, log_url: str | None = 
     """The trust file a court pins for this log (docs/verdict.md section 3): the log key,
     the configured witnesses and their quorum, each TSA's pinned root(s) and, when a preset
     TSA relies on Mozilla's store, ``#@ tsa-store mozilla`` (its roots are also written
-    as ``#@ tsa`` lines, so that verifiers without that store can check its tokens)."""
+    as ``#@ tsa`` lines, so that verifiers without that store can check its tokens), and
+    the capture nodes whose signed captures the service preserves (``#@ capture-node``:
+    :mod:`evidence.ledger.anchor.capture_nodes`)."""
     witnesses = tuple(Witness(w.name, _witness_key(w.name, w.key), w.url)
                       for w in cfg.witnesses)
     groups: tuple[Group, ...] = ()
@@ -466,10 +468,17 @@ def trust_policy(cfg: AnchorConfig, log_key: Verifier, *, log_url: str | None = 
             if all(r.der != der for r in tsas):
                 n = sum(1 for r in tsas if r.name == t.name or r.name.startswith(t.name + "-"))
                 tsas.append(TsaRoot(t.name if n == 0 else f"{t.name}-{n + 1}", der))
+    from evidence.ledger.anchor.capture_nodes import pinned_capture_nodes
+
+    try:
+        nodes = pinned_capture_nodes(cfg.data_dir)
+    except ValueError as e:
+        raise AnchorConfigError(str(e)) from None
     policy = TrustPolicy(logs=(LogKey(log_key, log_url),), witnesses=witnesses, groups=groups,
                          quorum=quorum, tsas=tuple(tsas),
                          tsa_store_mozilla=any(t.preset and TSA_PRESETS[t.preset].mozilla
-                                               for t in cfg.tsas))
+                                               for t in cfg.tsas),
+                         capture_nodes=nodes)
     text = policy.to_text(comment=f"evidence trust policy for {log_key.name}")
     return parse_trust(text.encode())  # the court's parser: what it reads is what we wrote
 
