@@ -177,9 +177,22 @@ def _with_ski_changed(root: bytes) -> bytes:
     return F.flip(root, at + 2 + 2 + 3)
 
 
-def test_root_whose_key_identifier_changed_issues_nothing(
-        tab: Page, linked: dict[str, Any], tsa: LocalTSA, tmp_path: Path) -> None:
-    altered = _with_ski_changed(_root_der(tsa))
+def _with_issuer_changed(root: bytes) -> bytes:
+    """The root with a letter of its issuer name changed: no longer self-issued."""
+    at = root.index(b"Root CA")  # the issuer comes before the subject
+    return root[:at] + b"Roop CA" + root[at + 7:]
+
+
+@pytest.mark.parametrize("alter,en,zh", [
+    (_with_ski_changed, "key identifier", "密钥标识符"),
+    (_with_issuer_changed, "not self-issued", "不是自签发"),
+])
+def test_altered_pinned_root_issues_nothing(tab: Page, linked: dict[str, Any], tsa: LocalTSA,
+                                           tmp_path: Path, alter: Any, en: str, zh: str) -> None:
+    """A pinned root whose subjectKeyIdentifier differs from the TSA certificate's
+    authorityKeyIdentifier did not issue it; one that is not self-issued ends no path
+    (OpenSSL's path building, the package's): the token fails, never verified."""
+    altered = alter(_root_der(tsa))
     assert x509.load_der_x509_certificate(altered).extensions  # it still parses whole
     trust = _write(tmp_path, "trust.txt", _trust(linked["log"], linked["witness"], altered))
     bundle = _write(tmp_path, "honest.zip", linked["bundle"])
@@ -189,7 +202,7 @@ def test_root_whose_key_identifier_changed_issues_nothing(
     assert (pkg["verdict"], pkg["failed_check"]) == ("failed", "timestamps"), pkg
     assert (r["verdict"], r["failed_check"]) == ("failed", "timestamps"), r["checks"]
     ts = next(c for c in r["checks"] if c["name"] == "timestamps")
-    assert "key identifier" in ts["reason"] and "密钥标识符" in ts["reason_zh"], ts
+    assert en in ts["reason"] and zh in ts["reason_zh"], ts
 
 
 def _page_trust(tab: Page, text: str) -> dict[str, Any]:
@@ -238,3 +251,52 @@ def test_pinned_root_must_parse_whole_and_lone_marker_is_a_comment(
         page = _page_trust(tab, text)
         assert not page["ok"] and not _package_trust(text), (label, page)
         assert "line 6" in page["message"] and "第 6 行" in page["zh"], (label, page)
+
+
+def _even_rsa_modulus(der: bytes) -> bool:
+    import warnings
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a negative serial number: still read
+        key = x509.load_der_x509_certificate(der).public_key()
+    return isinstance(key, rsa.RSAPublicKey) and key.public_numbers().n % 2 == 0
+
+
+def _flip_sweep(der: bytes) -> list[bytes]:
+    return [F.flip(der, i, mask) for mask in (0x01, 0x80) for i in range(len(der))]
+
+
+@pytest.mark.parametrize("which", ["root", "tsa"])
+def test_every_byte_of_a_pinned_certificate_refused_as_the_package_refuses(
+        tab: Page, linked: dict[str, Any], tsa: LocalTSA, which: str) -> None:
+    """Each bit 0 and bit 7 of every byte of the pinned certificate (the root, and the TSA's
+    own certificate, which carries an authorityKeyIdentifier and extendedKeyUsage): the page
+    refuses the trust file exactly when the package does (docs/verdict.md section 3)."""
+    tab.open(keys=False)
+    if which == "root":
+        der = _root_der(tsa)
+    else:
+        assert tsa.tsa_cert_pem is not None
+        der = x509.load_pem_x509_certificate(tsa.tsa_cert_pem).public_bytes(Encoding.DER)
+    texts = [_trust(linked["log"], linked["witness"], d) for d in _flip_sweep(der)]
+    page = tab.page.evaluate("""async (texts) => {
+        const out = [];
+        for (const t of texts) {
+            try { await EvidenceVerify.parseTrustPolicy(t); out.push('accepted'); }
+            catch (e) { out.push(e.zh ? 'refused' : 'error: ' + e.message); }
+        }
+        return out;
+    }""", texts)
+    wrong = []
+    for i, (text, got) in enumerate(zip(texts, page, strict=True)):
+        want = "accepted" if _package_trust(text) else "refused"
+        if want == "accepted" and _even_rsa_modulus(_flip_sweep(der)[i]):
+            # Chromium's importKey refuses an RSA key whose modulus is even (no such key
+            # can verify anything); cryptography loads it, so the package accepts the pin.
+            # The page follows "a key that loads" in its own WebCrypto: a known difference.
+            want = "refused"
+        if got != want:
+            pos, mask = i % len(der), 0x01 if i < len(der) else 0x80
+            wrong.append(f"byte {pos} ^{mask:#04x}: package {want}, page {got}")
+    assert not wrong, f"{len(wrong)} of {len(texts)}:\n" + "\n".join(wrong)
