@@ -99,3 +99,11 @@ def test_unpinnable_capture_nodes_file_is_refused(tmp_path: Path) -> None:
         r = run("trust", "export", "--data-dir", d, "-o", out)
         assert r.exit_code != 0 and says in r.output, r.output
         assert not out.exists()
+    (d / "capture-nodes").unlink()
+    # the log key doubling as the capture key: a court's parser refuses the file, so no
+    # file is written (a capture key must be a key of its own)
+    (d / "capture-node.key").write_bytes((d / "log.key").read_bytes())
+    (d / "capture-node.key").chmod(0o600)
+    r = run("trust", "export", "--data-dir", d, "-o", out)
+    assert r.exit_code != 0 and "duplicate key trust.example/log" in r.output, r.output
+    assert not out.exists()

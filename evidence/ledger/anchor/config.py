@@ -56,7 +56,15 @@ from cryptography import x509
 from evidence.ledger.errors import LedgerError
 from evidence.verify.errors import MalformedInput
 from evidence.verify.note import ALG_COSIGNATURE_V1, Verifier, parse_verifier_key
-from evidence.verify.trust import Group, LogKey, TrustPolicy, TsaRoot, Witness, parse_trust
+from evidence.verify.trust import (
+    Group,
+    LogKey,
+    TrustFileError,
+    TrustPolicy,
+    TsaRoot,
+    Witness,
+    parse_trust,
+)
 
 __all__ = [
     "ANCHORS_FILE",
@@ -480,7 +488,10 @@ def trust_policy(cfg: AnchorConfig, log_key: Verifier, *, log_url: str | None = 
                                                for t in cfg.tsas),
                          capture_nodes=nodes)
     text = policy.to_text(comment=f"evidence trust policy for {log_key.name}")
-    return parse_trust(text.encode())  # the court's parser: what it reads is what we wrote
+    try:
+        return parse_trust(text.encode())  # the court's parser: what it reads is what we wrote
+    except TrustFileError as e:  # e.g. a capture-node key that is also the log key
+        raise AnchorConfigError(f"the trust file cannot be written as configured: {e}") from None
 
 
 def _der():  # type: ignore[no-untyped-def]
