@@ -20,7 +20,7 @@ import pytest
 
 from evidence.ledger.anchor.tsa_client import request_timestamp
 from evidence.ledger.blobs import BlobDamaged
-from evidence.ledger.bundle.export import ExportError, export_bundle
+from evidence.ledger.bundle.export import ExportError, NotAnchoredYet, export_bundle
 from evidence.ledger.bundle.writer import BundleWriteError
 from evidence.ledger.log import Ledger
 from evidence.verify.bundle import (
@@ -150,10 +150,17 @@ def test_purged_item_passes_without_files_and_says_purged(world: World) -> None:
 
 def test_entries_after_the_newest_timestamped_checkpoint(world: World) -> None:
     """Item b has a custody entry after the anchored checkpoint: the latest checkpoint
-    covers it but carries no timestamp yet. Exported provisional, its timestamps check is
-    not made and the verdict is provisional at best; with the flag stripped from the
-    manifest (an attacker making it look final) the missing timestamp fails."""
-    data = world.export(world.b, provisional=True)
+    covers it but carries no timestamp yet. By default the bundle is proven to the
+    anchored checkpoint, the newer entry left out (warned). Exported provisional to the
+    latest checkpoint, its timestamps check is not made and the verdict is provisional at
+    best; with the flag stripped from the manifest (an attacker making it look final)
+    the missing timestamp fails."""
+    buf = io.BytesIO()
+    res = export_bundle(world.led, world.store, world.b, buf)
+    assert res.warnings and "not in this bundle" in res.warnings[0]
+    assert manifest(buf.getvalue())["checkpoint_size"] == world.anchored_size
+    assert verify(buf.getvalue(), world).ok
+    data = world.export(world.b, provisional=True, checkpoint_size=world.latest_size)
     assert manifest(data)["checkpoint_size"] == world.latest_size
     r = verify(data, world, witness_quorum=0)
     assert not failed(r) and r.verdict == "provisional" and not r.ok
@@ -167,11 +174,9 @@ def test_entries_after_the_newest_timestamped_checkpoint(world: World) -> None:
     r = verify(rezip(m, fix_manifest=False), world, witness_quorum=0)
     assert r.verdict == "failed" and r.failed_check == "timestamps"
     assert "no RFC 3161 timestamp" in failed(r)["timestamps"]
-    # an explicit older checkpoint leaves the later entry out, with a warning
-    buf = io.BytesIO()
-    res = export_bundle(world.led, world.store, world.b, buf, checkpoint_size=world.anchored_size)
-    assert res.warnings and "not in this bundle" in res.warnings[0]
-    assert verify(buf.getvalue(), world).ok
+    # without --provisional, the unanchored latest checkpoint is refused
+    with pytest.raises(NotAnchoredYet):
+        world.export(world.b, checkpoint_size=world.latest_size)
 
 
 def test_export_refusals(world: World, tmp_path: Path) -> None:
