@@ -26,8 +26,8 @@ SCRIPT = ROOT / "scripts" / "verify_bundle.py"
 
 
 def test_the_packaged_copy_is_the_script() -> None:
-    """If this fails, scripts/verify_bundle.py changed: copy it over the packaged copy
-    (cp scripts/verify_bundle.py evidence/ledger/bundle/standalone_verify_bundle.py)."""
+    """scripts/verify_bundle.py is a link to the packaged file: one copy, never two."""
+    assert SCRIPT.is_symlink()
     copy = Path(tool.__file__).with_name(tool.COPY_NAME)
     assert copy.read_bytes() == SCRIPT.read_bytes(), tool.__doc__
     assert tool.tool_source() == SCRIPT.read_bytes()

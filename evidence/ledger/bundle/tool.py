@@ -1,14 +1,11 @@
 """The stand-alone verifier a bundle carries as ``tools/verify_bundle.py``.
 
 A court that receives only the bundle should also hold a program that checks it,
-one it can read: ``scripts/verify_bundle.py`` (one file, ``cryptography`` only).
-``scripts/`` is not part of the installed package, so the package keeps a
-byte-for-byte copy beside this module, ``standalone_verify_bundle.py``, and
-``tests/test_bundle_tool.py`` fails the moment the two differ (copy the script
-over it: ``cp scripts/verify_bundle.py evidence/ledger/bundle/standalone_verify_bundle.py``).
-A copy in the source tree, rather than a build step, works the same in an
-editable install, a wheel and a source checkout: the bytes shipped are the bytes
-reviewed. The copy is never imported; it is read as data.
+one it can read: one file, ``cryptography`` only. That file lives here, beside this
+module, as ``standalone_verify_bundle.py`` (so that every install of the package,
+a wheel included, carries it), and ``scripts/verify_bundle.py`` is a symbolic link
+to it for auditors working from a checkout: one copy, no drift. It is never
+imported; it is read as data.
 
 The report prints the member's SHA-256 beside where to get the reference copy, so
 a court need not trust the copy inside the bundle: it compares the two.
@@ -32,5 +29,5 @@ TOOL_REFERENCE = (
 
 @cache
 def tool_source() -> bytes:
-    """The exact bytes of ``scripts/verify_bundle.py`` at this version."""
+    """The exact bytes of the stand-alone verifier (``scripts/verify_bundle.py``)."""
     return files(__package__).joinpath(COPY_NAME).read_bytes()
