@@ -1190,9 +1190,11 @@
   }
 
   /* An X.509 certificate (RFC 5280), parsed strictly enough to check what we use. `root`:
-     a pinned root, whose own signature is never checked, so its outer signature fields
-     and serial are read as cryptography reads them (a negative serial, the two algorithm
-     fields differing, are no reason to refuse it). */
+     a pinned root, read as cryptography reads it (evidence/verify/trust.py): its own
+     signature is never checked, so a negative serial or the two algorithm fields
+     differing are no reason to refuse it, but DER's rules (a DEFAULT written out, BIT
+     STRING padding) are. A token's certificates are read as OpenSSL reads them for the
+     package, which lets those DER slips pass. */
   function parseCertificate(der, root = false) {
     const top = expect(derOne(der, 'certificate'), 0x30, 'certificate');
     const parts = derChildren(der, top);
@@ -1239,7 +1241,7 @@
         const critical = ef.length === 3 ? derBool(der, ef[1]) : false;
         const val = expect(ef[ef.length - 1], 0x04, 'extension value');
         if (ef.length < 2 || ef.length > 3 || ext.has(oid)) throw new MalformedInput(`certificate extension ${oid}: malformed or repeated`);
-        if (ef.length === 3 && !critical) throw new MalformedInput(`certificate extension ${oid}: critical FALSE written out (not DER)`);
+        if (root && ef.length === 3 && !critical) throw new MalformedInput(`certificate extension ${oid}: critical FALSE written out (not DER)`);
         const value = der.slice(val.vs, val.end);
         if (DECODED_EXTENSIONS.has(oid)) derWellFormed(value, derOne(value, `certificate extension ${oid}`));
         if (oid === '2.5.29.17' || oid === '2.5.29.18') { // GeneralNames: [0]..[8] only
@@ -1277,13 +1279,13 @@
       const s = derChildren(bc.value, expect(derOne(bc.value, 'basicConstraints'), 0x30, 'basicConstraints'));
       let k = 0;
       if (s[k] && s[k].tag === 0x01) {
-        if (!derBool(bc.value, s[k])) throw new MalformedInput('basicConstraints: cA FALSE written out (not DER)');
-        cert.isCA = true;
+        cert.isCA = derBool(bc.value, s[k]);
+        if (root && !cert.isCA) throw new MalformedInput('basicConstraints: cA FALSE written out (not DER)');
         k++;
       }
       if (s[k] && s[k].tag === 0x02) {
         derUint(bc.value, s[k], 'basicConstraints pathLenConstraint');
-        if (!cert.isCA) throw new MalformedInput('basicConstraints: a path length without cA');
+        if (root && !cert.isCA) throw new MalformedInput('basicConstraints: a path length without cA');
         k++;
       }
       if (k !== s.length) throw new MalformedInput('basicConstraints: unexpected field');
@@ -1291,10 +1293,11 @@
     cert.keyUsage = null;
     const ku = ext.get(OID.keyUsage);
     if (ku) {
-      const v = derBits(ku.value, derOne(ku.value, 'keyUsage'), 'keyUsage');
+      const kt = derOne(ku.value, 'keyUsage');
+      const v = root ? derBits(ku.value, kt, 'keyUsage') : derValue(ku.value, expect(kt, 0x03, 'keyUsage'));
       cert.keyUsage = (v[1] || 0) << 8 | (v[2] || 0); // bit 0 = 0x8000
       // encipherOnly (bit 7) and decipherOnly (bit 8) mean something only with keyAgreement (bit 4)
-      if ((cert.keyUsage & 0x0180) && !(cert.keyUsage & 0x0800)) throw new MalformedInput('keyUsage: encipherOnly or decipherOnly without keyAgreement');
+      if (root && (cert.keyUsage & 0x0180) && !(cert.keyUsage & 0x0800)) throw new MalformedInput('keyUsage: encipherOnly or decipherOnly without keyAgreement');
     }
     cert.eku = null;
     const eku = ext.get(OID.extKeyUsage);
