@@ -300,3 +300,27 @@ def test_every_byte_of_a_pinned_certificate_refused_as_the_package_refuses(
             pos, mask = i % len(der), 0x01 if i < len(der) else 0x80
             wrong.append(f"byte {pos} ^{mask:#04x}: package {want}, page {got}")
     assert not wrong, f"{len(wrong)} of {len(texts)}:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("keyopts", [
+    ["-algorithm", "ED25519"], ["-algorithm", "ED448"],
+    ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:secp256k1"],
+])
+def test_pinned_root_with_a_key_kind_outside_the_contract_is_refused(
+        tab: Page, linked: dict[str, Any], tmp_path: Path, keyopts: list[str]) -> None:
+    """docs/verdict.md section 3: a pinned TSA root's key is RSA or EC P-256/P-384/P-521;
+    a root with any other key is refused, naming what is supported, in each language."""
+    import subprocess
+
+    subprocess.run(["openssl", "genpkey", *keyopts, "-out", "k.pem"], cwd=tmp_path, check=True,
+                   capture_output=True, timeout=60)
+    subprocess.run(["openssl", "req", "-x509", "-new", "-key", "k.pem", "-subj", "/CN=Odd Root",
+                    "-days", "30", "-out", "c.pem"], cwd=tmp_path, check=True,
+                   capture_output=True, timeout=60)
+    der = x509.load_pem_x509_certificate((tmp_path / "c.pem").read_bytes()).public_bytes(
+        Encoding.DER)
+    tab.open(keys=False)
+    got = _page_trust(tab, _trust(linked["log"], linked["witness"], der))
+    assert not got["ok"], got
+    assert "does not support" in got["message"] and "P-256" in got["message"], got
+    assert "不受支持" in got["zh"] and "第 6 行" in got["zh"], got

@@ -1667,7 +1667,11 @@
           }
           if (policy.tsa.some((t) => equalBytes(t.cert.der, cert.der))) throw bad(n, 'the same TSA root appears twice', '同一时间戳机构根证书重复出现');
           const keyProblem = await spkiProblem(cert.spki);
-          if (keyProblem) throw bad(n, `the TSA root certificate ${JSON.stringify(args[0])} has ${keyProblem}`, `时间戳机构根证书 ${JSON.stringify(args[0])} 的公钥无法读取`);
+          if (keyProblem) {
+            throw bad(n, `the TSA root certificate ${JSON.stringify(args[0])} has ${keyProblem}`, /does not support/.test(keyProblem)
+              ? `时间戳机构根证书 ${JSON.stringify(args[0])} 的公钥类型不受支持（仅支持 RSA 与 EC P-256、P-384、P-521）`
+              : `时间戳机构根证书 ${JSON.stringify(args[0])} 的公钥无法读取`);
+          }
           policy.tsa.push({ name: args[0], cert, subject: cert.subjectName });
         } else if (kw === 'tsa-store') {
           if (args.length !== 1 || args[0] !== 'mozilla') throw bad(n, '"#@ tsa-store" accepts only "mozilla"', '"#@ tsa-store" 只接受 "mozilla"');
@@ -1748,12 +1752,11 @@
         imp = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
       } else if (alg.oid === OID.ecPublicKey) {
         const curve = alg.params && alg.params.tag === 0x06 ? CURVES[derOid(spki, alg.params)] : null;
-        // docs/verdict.md section 3: RSA or EC P-256/P-384/P-521 (and Ed25519, which the
-        // package also loads); any other kind of key is refused
-        if (!curve) return 'a public key on an elliptic curve this verifier does not support';
+        // docs/verdict.md section 3: RSA or EC P-256/P-384/P-521; any other kind of key
+        // (Ed25519, Ed448, DSA, another curve) is refused
+        if (!curve) return 'a public key on an elliptic curve this verifier does not support (only P-256, P-384, P-521)';
         imp = { name: 'ECDSA', namedCurve: curve[0] };
-      } else if (alg.oid === OID.ed25519) imp = { name: 'Ed25519' };
-      else return `a public key of a kind this verifier does not support (${algName(alg.oid)})`;
+      } else return `a public key of a kind this verifier does not support (${algName(alg.oid)}; only RSA and EC P-256, P-384, P-521)`;
       try { await subtle().importKey('spki', spki, imp, false, ['verify']); } catch (e) {
         return e && e.name === 'NotSupportedError' ? null : 'a public key that does not parse';
       }
