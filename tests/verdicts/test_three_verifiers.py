@@ -87,8 +87,8 @@ VECTORS = [
            not_checked=("cosignatures",), trust="quorum-none"),
     Vector("provisional", "no timestamps, manifest provisional: true", "provisional",
            not_checked=("timestamps",)),
-    Vector("provisional/exported", "evidence export --provisional of an item whose custody "
-           "entry is newer than the anchored checkpoint (no cosignature either; quorum none)",
+    Vector("provisional/exported", "evidence export --provisional --checkpoint <latest>: the "
+           "newest checkpoint, not yet timestamped nor cosigned (quorum none)",
            "provisional", not_checked=("cosignatures", "timestamps"), trust="quorum-none"),
     Vector("provisional-with-token", "provisional: true, the good token left in (ignored)",
            "provisional", not_checked=("timestamps",)),
@@ -197,7 +197,8 @@ def build_corpus(world: World, untrusted: LocalTSA, out: Path) -> Corpus:
         made[f"token/{region}"] = F.forge_token_region(good, region)
     unbuilt: dict[str, str] = {}
     try:
-        made["provisional/exported"] = world.export(world.b, provisional=True)
+        made["provisional/exported"] = world.export(world.b, provisional=True,
+                                                    checkpoint_size=world.latest_size)
     except Exception as e:  # reported by this vector's tests, not by all of them
         unbuilt["provisional/exported"] = f"evidence export --provisional failed: {e!r}"
     for name in ("good+matching-file", "good/no-tsa-pinned", "good/quorum-none",
