@@ -64,7 +64,7 @@ def blob_files(data: Path) -> dict[str, bytes]:
 
 
 def test_backup_then_restore_into_a_fresh_directory_passes_the_audit(tmp_path: Path) -> None:
-    data, files = make_ledger(tmp_path)
+    data, _files = make_ledger(tmp_path)
     r = run("backup", str(tmp_path / "bk"), "--data-dir", str(data), "--json")
     report = json.loads(r.stdout)
     assert r.stdout.count("\n") == 1 and report["ok"] and report["blobs"] == 3

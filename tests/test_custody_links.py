@@ -8,6 +8,7 @@ and when several items' custody entries interleave.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections import defaultdict
@@ -21,7 +22,6 @@ from evidence.ledger.blobs import FilesystemBlobStore
 from evidence.ledger.custody import LINK
 from evidence.ledger.intake.service import Intake, ItemSpec
 from evidence.ledger.log import Ledger
-
 
 
 def soon() -> str:
@@ -62,7 +62,7 @@ def chains(led: Ledger) -> dict[str, list[tuple[int, str, dict]]]:
 def assert_linked(led: Ledger) -> None:
     for eid, items in chains(led).items():
         assert "prev_custody" not in items[0][2], "the submission links to nothing"
-        for (_s0, leaf, _b0), (seq, _leaf, body) in zip(items, items[1:], strict=False):
+        for (_s0, leaf, _b0), (seq, _leaf, body) in itertools.pairwise(items):
             assert body.get(LINK) == leaf, f"{eid}: entry {seq} does not link to its predecessor"
 
 
