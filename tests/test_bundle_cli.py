@@ -69,10 +69,16 @@ def test_export_human_and_refusals(world: World, tmp_path: Path) -> None:
                "--force").exit_code == 0
     r = run("export", "ev_unknown", "-o", tmp_path / "u.zip", "--data-dir", data_dir, "--json")
     assert r.exit_code == 1 and "no evidence item" in json.loads(r.output)["error"]
-    r = run("export", world.b, "-o", tmp_path / "b.zip", "--data-dir", data_dir)
+    # item b's newest custody entry is after the anchored checkpoint: by default the
+    # bundle is proven to the anchored one (the entry left out, warned); to the latest,
+    # unanchored checkpoint it is refused, or written provisional on request
+    r = run("export", world.b, "-o", tmp_path / "b0.zip", "--data-dir", data_dir)
+    assert r.exit_code == 0 and "not in this bundle" in r.output, r.output
+    latest = ["--checkpoint", str(world.latest_size)]
+    r = run("export", world.b, "-o", tmp_path / "b.zip", "--data-dir", data_dir, *latest)
     assert r.exit_code == 1 and "not anchored yet" in r.output
     assert not (tmp_path / "b.zip").exists()
-    r = run("export", world.b, "-o", tmp_path / "b.zip", "--data-dir", data_dir,
+    r = run("export", world.b, "-o", tmp_path / "b.zip", "--data-dir", data_dir, *latest,
             "--provisional")
     assert r.exit_code == 0 and "PROVISIONAL" in r.output
 
