@@ -149,6 +149,9 @@ class HardenedHttpProtocol(HttpToolsProtocol):
             self.transport.close()
             return
         if self._in_body:
+            if self.flow is not None and self.flow.read_paused:
+                # the server stopped reading (the handler is behind): the pause is ours
+                self._last_byte = self.loop.time()
             left = self._last_byte + self._limits.body_timeout - self.loop.time()
             if left > 0:
                 self._watch = self.loop.call_later(left, self._check_idle)
