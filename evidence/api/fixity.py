@@ -1,4 +1,4 @@
-"""Serving a stored file only as the preserved bytes (issue 15, "fixity on every read").
+"""Serving a stored file only as the preserved bytes.
 
 * A file up to :data:`~evidence.ledger.blobs.VERIFY_FIRST_MAX` (8 MiB) is read and hashed
   whole before anything is recorded or sent, then sent from memory: a damaged one gets a

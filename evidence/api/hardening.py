@@ -3,7 +3,7 @@
 uvicorn's httptools protocol buffers a request head of any size, waits forever for a
 new connection's first byte and for a request body that trickles in, and accepts any
 number of connections from one address. Each of those lets a few clients hold the
-server's memory or its sockets without ever sending a valid request (issue 15). This
+server's memory or its sockets without ever sending a valid request. This
 protocol is uvicorn's own, with five bounds added where the bytes arrive:
 
 - the request head (request line and header fields) is at most ``max_head_bytes``,

@@ -1,4 +1,4 @@
-"""No token in any log line (issue 15): query strings and bearer tokens are redacted.
+"""No token in any log line: query strings and bearer tokens are redacted.
 
 A token belongs in the ``Authorization`` header, where no access log writes it. A client
 that puts it in the URL (``?token=evk_...``) is refused, but uvicorn's access log writes

@@ -84,7 +84,7 @@ class Services:
                 svc.fast_spool = private_staging_folder()
             if settings.anchor:
                 svc.anchoring = _start_anchoring(ledger, data_dir)
-            svc.scrubber = start_scrubber(ledger.engine, store, data_dir,  # issue 15
+            svc.scrubber = start_scrubber(ledger.engine, store, data_dir,
                                           ledger=ledger)
             return svc
         except BaseException:

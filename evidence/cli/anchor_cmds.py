@@ -375,7 +375,7 @@ def status_cmd(data_dir: str | None, db_url: str | None, as_json: bool) -> None:
 
 
 def _print_fixity(fx: dict[str, Any]) -> None:
-    """Stored-file fixity (issue 15): the last full audit pass and the alerts since."""
+    """Stored-file fixity: the last full audit pass and the alerts since."""
     last = fx["last_audit"]
     click.echo("stored files: " + ("no full audit pass yet" if last is None else
                f"last full audit pass {last.get('finished_at')}: {last.get('files')} files, "

@@ -92,7 +92,7 @@ def export_cmd(evidence_id: str, output: str, checkpoint_size: int | None, force
         fail(f"not anchored yet: {e}{older}", as_json=as_json, code=1, not_anchored_yet=True,
              checkpoint_size=e.checkpoint_size, missing=list(e.missing),
              retry_after=e.retry_after, older_anchored=e.older_anchored)
-    except BlobError as e:  # BlobNotFound / BlobDamaged under the writer (issue 15)
+    except BlobError as e:  # BlobNotFound / BlobDamaged under the writer
         state = "missing" if isinstance(e, BlobNotFound) else "damaged"
         fail(f"a stored file of {evidence_id} is {state}: {e}; nothing was written. "
              "Run `evidence audit`.", as_json=as_json, problem=f"evidence-{state}")

@@ -1,5 +1,5 @@
 """The audit's file pass: every stored file of every live item re-hashed against the
-SHA-256 its submission entry preserved (issue 15, "fixity in the audit").
+SHA-256 its submission entry preserved.
 
 The ledger's own audit (:mod:`evidence.ledger.audit`) proves the entries; this pass
 proves the bytes they name. Each distinct file is read once (an item may share a file

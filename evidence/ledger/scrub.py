@@ -1,5 +1,5 @@
 """The scrubber: ``evidence serve`` re-hashing every stored file, continuously, at a
-configured rate (issue 15, "fixity in the audit").
+configured rate.
 
 ``evidence audit`` checks the files when someone runs it; a file damaged in between is
 found only at the next read. The scrubber closes that gap in the background: pass after

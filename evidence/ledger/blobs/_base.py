@@ -72,7 +72,7 @@ class BlobStoreFull(BlobError):
 
 
 BlobDamaged = BlobCorrupt
-"""The name issue 15 gives it: what a verified read raises when the bytes are not the
+"""The fixity name of the same error: what a verified read raises when the bytes are not the
 preserved ones (one class, two names)."""
 
 #: Blobs up to this size are hashed whole BEFORE a response starts (then sent from
@@ -242,7 +242,7 @@ class BlobStore(ABC):
         """Open a blob so that reading it to the end raises :class:`BlobCorrupt` on mismatch."""
         return io.BufferedReader(VerifyingReader(self.open(sha256), sha256), CHUNK_SIZE)
 
-    # -- fixity on read (issue 15): no byte served under the name unless it is the byte --
+    # -- fixity on read: no byte served under the name unless it is the byte --
 
     def load_chunk_sidecar(self, sha256: str) -> bytes | None:
         """The stored chunk digests of a blob (:mod:`.chunks`), or None if there are none

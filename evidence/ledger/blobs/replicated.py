@@ -1,4 +1,4 @@
-"""A second copy of every stored file (issue 15, "a second copy"): one blob store over two.
+"""A second copy of every stored file: one blob store over two.
 
 A single copy can only *detect* damage: the name is the SHA-256, so a changed byte is
 found, but the preserved byte is gone. With two copies in independent stores (a local

@@ -265,26 +265,23 @@ async def visit(url: str, opts: Options, out: Path, resolver: Resolver) -> Visit
     async def route(route: Any, request: Any) -> None:
         """Every request of every page and frame passes here first (redirect hops do not:
         :func:`guard` stops those); the limits are applied here."""
-        reason = await allowed(request.url)
+        reason, label = await allowed(request.url), None
         if reason is not None:
-            if not any(b["url"] == request.url for b in blocked):
-                blocked.append({"url": request.url, "reason": reason})
-            await route.abort("blockedbyclient")
+            if any(b["url"] == request.url for b in blocked):
+                reason = None  # refused once already: recorded once
+        elif counts["requests"] >= opts.max_requests:
+            reason, label = "request limit reached", "truncated:request-limit"
+        elif counts["bytes"] >= opts.max_bytes:
+            reason, label = "byte limit reached", "truncated:byte-limit"
+        else:
+            counts["requests"] += 1
+            await route.continue_()
             return
-        if counts["requests"] >= opts.max_requests:
-            if "truncated:request-limit" not in labels:
-                labels.append("truncated:request-limit")
-            blocked.append({"url": request.url, "reason": "request limit reached"})
-            await route.abort("blockedbyclient")
-            return
-        if counts["bytes"] >= opts.max_bytes:
-            if "truncated:byte-limit" not in labels:
-                labels.append("truncated:byte-limit")
-            blocked.append({"url": request.url, "reason": "byte limit reached"})
-            await route.abort("blockedbyclient")
-            return
-        counts["requests"] += 1
-        await route.continue_()
+        if label is not None and label not in labels:
+            labels.append(label)
+        if reason is not None:
+            blocked.append({"url": request.url, "reason": reason})
+        await route.abort("blockedbyclient")
 
     async def allowed(url: str) -> str | None:
         """None if the policy lets the browser request ``url``, else the reason."""
