@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from evidence.verify.errors import MalformedInput, VerificationError
 from evidence.verify.note import (
@@ -371,6 +372,9 @@ class _Parser:
             if not _parses(cert_der):
                 raise TrustFileError(f"TSA {name[:64]}: not a DER X.509 certificate",
                                      n) from None
+            problem = root_problem(x509.load_der_x509_certificate(cert_der))
+            if problem:
+                raise TrustFileError(f"TSA {name[:64]}: {problem}", n)
             if any(t.der == cert_der for t in self.tsas.values()):
                 raise TrustFileError(f"TSA {name[:64]}: the same certificate twice", n)
             self.tsas[name] = TsaRoot(name, cert_der)
@@ -426,6 +430,39 @@ def _parses(cert_der: bytes) -> bool:
     except Exception:  # ValueError, UnsupportedAlgorithm, InvalidVersion...: not a pin
         return False
     return True
+
+
+_PIN_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
+
+
+def root_problem(cert: x509.Certificate) -> str | None:
+    """Why a certificate cannot be a pinned TSA root, or None.
+
+    A pin must be a root: self-issued (issuer and subject the same DER name, and where it
+    carries both key identifiers, the same key identifier), because every verifier ends a
+    certificate path only at a self-issued certificate; a pinned intermediate would be
+    looked past in vain. Its key must be of a kind all three verifiers can use (RSA with an
+    odd modulus and an odd exponent of at least 3, or EC on P-256, P-384 or P-521), so that
+    a pin never means "trusted" to one verifier and "unusable" to another."""
+    if cert.issuer.public_bytes() != cert.subject.public_bytes():
+        return "not a root certificate (its issuer is another name): pin the TSA's root"
+    try:
+        aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+        ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    except x509.ExtensionNotFound:
+        pass
+    else:
+        if aki.key_identifier is not None and aki.key_identifier != ski.digest:
+            return "not a root certificate (its authority key identifier is another key)"
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        nums = key.public_numbers()
+        if nums.n % 2 == 0 or nums.e % 2 == 0 or nums.e < 3:
+            return "an RSA key that does not parse (even modulus or bad exponent)"
+        return None
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, _PIN_CURVES):
+        return None
+    return ("a public key of a kind not supported (only RSA and EC P-256, P-384, P-521)")
 
 
 def policy_from_pins(log_keys: Sequence[Verifier], witness_keys: Sequence[Verifier] = (),

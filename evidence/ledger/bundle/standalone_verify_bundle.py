@@ -1728,6 +1728,9 @@ def parse_trust(data: bytes) -> Trust:
                 read_whole_certificate(cert)
             except Exception:  # binascii.Error, ValueError, UnsupportedAlgorithm, ...
                 raise TrustError(f"{where}: the TSA root certificate does not parse") from None
+            problem = root_problem(cert)
+            if problem:
+                raise TrustError(f"{where}: the TSA certificate is {problem}")
             if cert in [c for _, c in trust.tsa_roots]:
                 raise TrustError(f"{where}: the same TSA root certificate twice")
             trust.tsa_roots.append((args[0], cert))
@@ -1763,6 +1766,34 @@ def read_whole_certificate(cert: x509.Certificate) -> None:
         cert.issuer.rfc4514_string()
         _ = cert.extensions, cert.not_valid_before_utc, cert.not_valid_after_utc
         _ = cert.serial_number, cert.signature, cert.tbs_certificate_bytes
+
+
+def root_problem(cert: x509.Certificate) -> str | None:
+    """Why a certificate cannot be a pinned TSA root (docs/verdict.md section 3), or None:
+    a pin must be self-issued (same DER issuer and subject; equal key identifiers where
+    both are present), since a path ends only at a self-issued certificate, and its key
+    RSA (odd modulus, odd exponent >= 3) or EC P-256/P-384/P-521, which every verifier
+    can use."""
+    if cert.issuer.public_bytes() != cert.subject.public_bytes():
+        return "not a root certificate (its issuer is another name): pin the TSA's root"
+    try:
+        aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+        ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    except x509.ExtensionNotFound:
+        pass
+    else:
+        if aki.key_identifier is not None and aki.key_identifier != ski.digest:
+            return "not a root certificate (its authority key identifier is another key)"
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        nums = key.public_numbers()
+        if nums.n % 2 == 0 or nums.e % 2 == 0 or nums.e < 3:
+            return "an RSA key that does not parse (even modulus or bad exponent)"
+        return None
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(
+            key.curve, (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)):
+        return None
+    return "a public key of a kind not supported (only RSA and EC P-256, P-384, P-521)"
 
 
 def _new_name(name: str, where: str, names: set[str]) -> None:
@@ -1824,9 +1855,15 @@ def shorthand_trust(log_key: str | None, witness_keys: list[str], quorum: int,
                 data = f.read()
             certs = (x509.load_pem_x509_certificates(data) if b"-----BEGIN" in data
                      else [x509.load_der_x509_certificate(data)])
-        except (OSError, ValueError):
+            for c in certs:
+                read_whole_certificate(c)
+        except Exception:  # OSError, ValueError, UnsupportedAlgorithm, ...
             raise TrustError(f"--tsa-ca {path}: not a readable PEM or DER certificate") \
                 from None
+        for c in certs:
+            problem = root_problem(c)
+            if problem:
+                raise TrustError(f"--tsa-ca {path}: the certificate is {problem}")
         trust.tsa_roots += [(path, c) for c in certs if c not in [r for _, r in trust.tsa_roots]]
     return trust
 

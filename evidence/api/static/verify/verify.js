@@ -1672,6 +1672,12 @@
               ? `时间戳机构根证书 ${JSON.stringify(args[0])} 的公钥类型不受支持（仅支持 RSA 与 EC P-256、P-384、P-521）`
               : `时间戳机构根证书 ${JSON.stringify(args[0])} 的公钥无法读取`);
           }
+          // docs/verdict.md section 3: a pin is a root (self-issued, its own key identifier),
+          // the only certificate a path ends at in every verifier
+          if (!cert.selfIssued || !keyIdsMatch(cert, cert)) {
+            throw bad(n, `the TSA certificate ${JSON.stringify(args[0])} is not a root certificate (its issuer is another name or key): pin the TSA's root`,
+              `时间戳机构证书 ${JSON.stringify(args[0])} 不是根证书（其签发者为其他名称或密钥）：请固定该机构的根证书`);
+          }
           policy.tsa.push({ name: args[0], cert, subject: cert.subjectName });
         } else if (kw === 'tsa-store') {
           if (args.length !== 1 || args[0] !== 'mozilla') throw bad(n, '"#@ tsa-store" accepts only "mozilla"', '"#@ tsa-store" 只接受 "mozilla"');
@@ -1748,7 +1754,7 @@
         const nums = derChildren(k, expect(derOne(k, 'RSAPublicKey'), 0x30, 'RSAPublicKey'));
         if (nums.length !== 2) return 'a public key that does not parse';
         const [n, e] = nums.map((x) => derUint(k, x, 'RSAPublicKey'));
-        if (!n.length || !(e[e.length - 1] & 1) || (e.length === 1 && e[0] < 3)) return 'a public key that does not parse';
+        if (!n.length || !(n[n.length - 1] & 1) || !(e[e.length - 1] & 1) || (e.length === 1 && e[0] < 3)) return 'a public key that does not parse';
         imp = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
       } else if (alg.oid === OID.ecPublicKey) {
         const curve = alg.params && alg.params.tag === 0x06 ? CURVES[derOid(spki, alg.params)] : null;
@@ -1784,10 +1790,14 @@
     for (const [i, w] of (trust.witnessKeys || []).entries()) witnesses.push({ name: `w${i + 1}`, key: await parseVerifierKey(w), url: null });
     const k = Math.max(0, Number(trust.witnessQuorum || 0));
     const groups = k > 0 && witnesses.length ? [{ name: 'cli', k, members: witnesses.map((w) => w.name) }] : [];
-    const tsa = (trust.tsaRoots || []).map((der, i) => {
+    const tsa = [];
+    for (const [i, der] of (trust.tsaRoots || []).entries()) {
       const cert = parseRootCertificate(typeof der === 'string' ? b64decode(der, 'TSA root') : der);
-      return { name: `tsa${i + 1}`, cert, subject: cert.subjectName };
-    });
+      if (!cert.selfIssued || !keyIdsMatch(cert, cert)) throw new MalformedInput(`TSA root ${i + 1} is not a root certificate (its issuer is another name or key)`);
+      const keyProblem = await spkiProblem(cert.spki);
+      if (keyProblem) throw new MalformedInput(`TSA root ${i + 1} has ${keyProblem}`);
+      tsa.push({ name: `tsa${i + 1}`, cert, subject: cert.subjectName });
+    }
     return { fingerprint: null, logs: [{ key: logKey, url: null }], witnesses, groups,
       quorum: groups.length ? 'cli' : 'none', tsa, tsaStore: null, captureNodes: [] };
   }
