@@ -17,7 +17,7 @@ import random
 import time
 
 from evidence.verify import merkle
-from evidence.verify.batch import InclusionBatch
+from evidence.verify.fast.inclusion_batch import InclusionBatch
 from evidence.verify.hashing import leaf_hash
 
 LEAF_HASH_LIMIT = 2.5e6  # leaf hashes/s on the reference machine

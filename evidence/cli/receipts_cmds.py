@@ -19,6 +19,7 @@ from evidence.cli.main import cli
 from evidence.cli.output import emit_json
 from evidence.cli.trust_options import load_policy, pinned_key_options
 from evidence.verify.errors import VerificationError
+from evidence.verify.fast.inclusion_batch import InclusionBatch
 from evidence.verify.full_proof import FullProofChecker, NotYetCovered
 from evidence.verify.trust import TrustPolicy
 
@@ -68,7 +69,8 @@ def _checker(policy: TrustPolicy) -> FullProofChecker:
     else:
         raise click.UsageError("verify-receipts takes a quorum of witnesses, not of nested "
                                "groups; use evidence verify for such a trust file")
-    return FullProofChecker(policy.logs[0].verifier, witness_keys=keys, quorum=k)
+    return FullProofChecker(policy.logs[0].verifier, witness_keys=keys, quorum=k,
+                            inclusion=InclusionBatch)
 
 
 @cli.command("verify-receipts")

@@ -13,20 +13,24 @@ means, for each one:
   checkpoint's tree size, and reaches the checkpoint's root.
 
 Proofs usually point at a handful of checkpoints, so each checkpoint's
-signatures are checked once and its proofs go through one
-:class:`~evidence.verify.batch.InclusionBatch`.
+signatures are checked once, and its proofs go to one inclusion verifier made
+for that tree head. By default that is :class:`OneByOne`
+(:func:`~evidence.verify.merkle.verify_inclusion` for each proof, the
+reference); a caller checking thousands of proofs passes
+:class:`evidence.verify.fast.inclusion_batch.InclusionBatch`, which gives the
+same verdicts and skips the hashing that proofs share.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from evidence.verify.batch import InclusionBatch
 from evidence.verify.checkpoint import verify_checkpoint
 from evidence.verify.errors import MalformedInput, VerificationError
 from evidence.verify.hashing import hash_from_hex
+from evidence.verify.merkle import verify_inclusion
 from evidence.verify.note import Verifier
 from evidence.verify.receipt import ReceiptMismatch, verify_receipt
 
@@ -49,16 +53,40 @@ class ProvenEntry:
     evidence_id: str | None
 
 
+class InclusionVerifier(Protocol):
+    """Inclusion proofs against one tree head: ``verify`` raises exactly when
+    ``verify_inclusion(index, size, leaf, proof, root)`` would."""
+
+    def verify(self, index: int, leaf: bytes, proof: Sequence[bytes]) -> None: ...
+
+
+class OneByOne:
+    """:func:`~evidence.verify.merkle.verify_inclusion` for each proof against one head."""
+
+    def __init__(self, size: int, root: bytes) -> None:
+        self.size = size
+        self.root = root
+
+    def verify(self, index: int, leaf: bytes, proof: Sequence[bytes]) -> None:
+        verify_inclusion(index, self.size, leaf, proof, self.root)
+
+
 class FullProofChecker:
-    """Check full proofs against one pinned log key (and optional witnesses)."""
+    """Check full proofs against one pinned log key (and optional witnesses).
+
+    ``inclusion`` makes the verifier of a tree head ``(size, root)`` that every proof
+    to that head goes through.
+    """
 
     def __init__(self, log_key: Verifier, *, witness_keys: Sequence[Verifier] = (),
-                 quorum: int = 0) -> None:
+                 quorum: int = 0,
+                 inclusion: Callable[[int, bytes], InclusionVerifier] = OneByOne) -> None:
         self.log_key = log_key
         self._witnesses = tuple(witness_keys)
         self._quorum = quorum
+        self._inclusion = inclusion
         self._heads: dict[str, tuple[int, bytes]] = {}  # checkpoint text -> (size, root)
-        self._batches: dict[tuple[int, bytes], InclusionBatch] = {}
+        self._batches: dict[tuple[int, bytes], InclusionVerifier] = {}
 
     def check(self, record: Any) -> ProvenEntry:
         """Raise a :class:`VerificationError` naming what is wrong with ``record``."""
@@ -99,7 +127,7 @@ class FullProofChecker:
                 for i, h in enumerate(hashes)]
         batch = self._batches.get((size, root))
         if batch is None:
-            batch = self._batches[(size, root)] = InclusionBatch(size, root)
+            batch = self._batches[(size, root)] = self._inclusion(size, root)
         batch.verify(receipt.seq, bytes.fromhex(receipt.leaf_hash), path)
         return ProvenEntry(receipt.seq, receipt.leaf_hash, size, evidence_id)
 

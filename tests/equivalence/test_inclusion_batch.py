@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evidence.verify import merkle
-from evidence.verify.batch import InclusionBatch
 from evidence.verify.errors import IndexOutOfRange, MalformedInput, VerificationError
+from evidence.verify.fast.inclusion_batch import InclusionBatch
 from evidence.verify.hashing import leaf_hash
 from tests.vectors import vector_files
 

@@ -1,5 +1,9 @@
 """Many inclusion proofs against one tree head, without re-hashing shared paths.
 
+Equal to :func:`evidence.verify.merkle.verify_inclusion`, proof by proof (the same
+verdicts, exception types and messages); held by
+``tests/equivalence/test_inclusion_batch.py``. Auditors may skip this module.
+
 An auditor, a monitor or a court clerk checking a stack of receipts checks
 them against one checkpoint, and their audit paths share the top of the tree:
 two random leaves of a million-leaf tree part only a few levels above the
@@ -26,13 +30,31 @@ import hashlib
 from collections.abc import Sequence
 
 from evidence.verify.errors import IndexOutOfRange, RootMismatch
-from evidence.verify.hashing import NODE_PREFIX, hash32
-from evidence.verify.merkle import MAX_TREE_SIZE, check_inclusion_shape
+from evidence.verify.hashing import HASH_SIZE, NODE_PREFIX, hash32
+from evidence.verify.merkle import MAX_TREE_SIZE, check_inclusion_shape, inclusion_proof_size
 
 _NODE_STATE = hashlib.sha256(NODE_PREFIX)
+"""SHA-256 already fed the interior-node prefix, copied for each node: the same digest
+as :func:`evidence.verify.hashing.node_hash` (``SHA-256(0x01 || left || right)``) without
+building the concatenation. ``tests/equivalence/test_inclusion_batch.py`` holds every
+root computed here to ``verify_inclusion``'s, which hashes with ``node_hash``."""
 
 DEFAULT_REMEMBER = 1 << 18
 _BYTES = frozenset({bytes})
+_HASH_TYPES = frozenset({bytes, bytearray})
+_HASH_LEN = frozenset({HASH_SIZE})
+
+
+def _checked_shape(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
+    """What :func:`~evidence.verify.merkle.check_inclusion_shape` returns, with the
+    common case (exact built-in types, right lengths) decided by a few C-level checks;
+    anything else goes to the reference, which accepts it or names the fault."""
+    if (type(index) is int and type(size) is int and 0 <= index < size <= MAX_TREE_SIZE
+            and type(leaf) is bytes and len(leaf) == HASH_SIZE
+            and len(proof) == inclusion_proof_size(index, size)
+            and {*map(type, proof)} <= _HASH_TYPES and {*map(len, proof)} <= _HASH_LEN):
+        return leaf
+    return check_inclusion_shape(index, size, leaf, proof)
 
 
 class InclusionBatch:
@@ -56,7 +78,7 @@ class InclusionBatch:
     def verify(self, index: int, leaf: bytes, proof: Sequence[bytes]) -> None:
         """Raise exactly when ``verify_inclusion(index, size, leaf, proof, root)`` would."""
         size = self.size
-        r = check_inclusion_shape(index, size, leaf, proof)
+        r = _checked_shape(index, size, leaf, proof)
         proof = tuple(proof)
         known, low = self._known, self._low
         node = _NODE_STATE.copy

@@ -1,0 +1,1 @@
+"""Every "fast == reference" test: each speed path held to the reference it mirrors."""
