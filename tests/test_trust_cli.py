@@ -299,6 +299,46 @@ def test_preset_tsa_pins_mozilla_roots(tmp_path: Path, world: World) -> None:
         add_tsa_preset(cfg, "nope")
 
 
+def test_a_chain_file_pins_only_its_root(tmp_path: Path, world: World) -> None:
+    """An operator may configure a TSA with its whole chain; only the root becomes a pin
+    (docs/verdict.md section 3: verifiers refuse an intermediate as a pin)."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+
+    from evidence.ledger.log import Ledger
+
+    def cert(key: ec.EllipticCurvePrivateKey, cn: str, issuer: str,
+             signer: ec.EllipticCurvePrivateKey) -> x509.Certificate:
+        now = datetime.now(UTC)
+        return (x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+                .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now).not_valid_after(now + timedelta(days=30))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(signer, hashes.SHA256()))
+
+    root_key, mid_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(
+        ec.SECP256R1())
+    root = cert(root_key, "Chain Root", "Chain Root", root_key)
+    mid = cert(mid_key, "Chain TSA CA", "Chain Root", root_key)
+    chain = tmp_path / "chain.pem"
+    chain.write_bytes(mid.public_bytes(Encoding.PEM) + root.public_bytes(Encoding.PEM))
+    d = tmp_path / "d"
+    Ledger.create(d, "chain.example/log").close()
+    r = run("anchor", "tsa", "add", "chain-tsa", "http://tsa.chain.example", "--ca", chain,
+            "--data-dir", d)
+    assert r.exit_code == 0, r.output
+    p = trust_policy(load_anchor_config(d), world.led.verifier)
+    assert [t.der for t in p.tsas] == [root.public_bytes(Encoding.DER)]
+    parse_trust(p.to_text().encode())  # the exported file is one the court's parser takes
+
+
 def test_served_trust_file_with_a_broken_config_is_503(tmp_path: Path) -> None:
     from evidence.ledger.log import Ledger
 

@@ -471,7 +471,10 @@ def trust_policy(cfg: AnchorConfig, log_key: Verifier, *, log_url: str | None = 
                 certs = x509.load_pem_x509_certificates(pem)
             except ValueError as e:
                 raise AnchorConfigError(f"TSA {t.name}: a pinned CA is not PEM: {e}") from None
-            ders += [c.public_bytes(_der()) for c in certs]
+            # only roots are pins (docs/verdict.md section 3); an intermediate in a chain
+            # file is carried by the TSA's tokens, never an anchor
+            ders += [c.public_bytes(_der()) for c in certs
+                     if c.issuer.public_bytes() == c.subject.public_bytes()]
         for der in ders:
             if all(r.der != der for r in tsas):
                 n = sum(1 for r in tsas if r.name == t.name or r.name.startswith(t.name + "-"))
