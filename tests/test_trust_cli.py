@@ -349,6 +349,11 @@ def test_served_trust_file_with_a_broken_config_is_503(tmp_path: Path) -> None:
         with TestClient(create_app(services=svc)) as client:
             r = client.get("/v1/log/trust")
             assert r.status_code == 200 and r.text.endswith("quorum none\n")
+            (d / "capture-nodes").write_text("node-1 principal-1 not-a-key\n")
+            r = client.get("/v1/log/trust")
+            assert r.status_code == 503 and r.json()["type"].endswith("trust-file-unavailable")
+            assert "capture-nodes" in r.json()["detail"] and str(d) not in r.text
+            (d / "capture-nodes").unlink()
             (d / "anchors.json").write_text("{not json")
             r = client.get("/v1/log/trust")
             assert r.status_code == 503 and r.json()["type"].endswith("trust-file-unavailable")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query
@@ -236,9 +237,12 @@ def trust_file(svc: Services) -> bytes:
     data_dir = led.config.data_dir if led.config else resolve_data_dir(svc.settings.data_dir)
     try:
         return trust_policy(load_anchor_config(data_dir), led.verifier).raw or b""
-    except AnchorConfigError:  # the operator's anchors.json is broken: say so, not a 500
-        raise Problem(503, "trust-file-unavailable", "the anchoring configuration cannot "
-                      "be read; the operator must fix anchors.json") from None
+    except AnchorConfigError as e:  # the operator's configuration is broken: say so, not a 500
+        # the reason names files of the server: it goes to the operator's log, not the client
+        logging.getLogger("evidence.api").error("trust file unavailable: %s", e)
+        raise Problem(503, "trust-file-unavailable", "the trust file cannot be built from "
+                      "the operator's configuration (anchors.json or capture-nodes); the "
+                      "server log says which line") from None
 
 
 @router.get("/v1/log/trust", response_class=Response,
