@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
 
@@ -107,3 +108,18 @@ def test_unpinnable_capture_nodes_file_is_refused(tmp_path: Path) -> None:
     r = run("trust", "export", "--data-dir", d, "-o", out)
     assert r.exit_code != 0 and "duplicate key trust.example/log" in r.output, r.output
     assert not out.exists()
+
+
+def test_trust_export_pins_the_key_named_by_the_environment(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """The capture API signs with $EVIDENCE_CAPTURE_KEY when it is set: the trust file
+    must pin that key, not DIR/capture-node.key."""
+    d = tmp_path / "data"
+    assert run("init", "--data-dir", d, "--origin", "env.example/log").exit_code == 0
+    default = _keygen("env.example/default", d / "capture-node.key")
+    elsewhere = _keygen("env.example/elsewhere", tmp_path / "keys" / "capture.key")
+    monkeypatch.setenv("EVIDENCE_CAPTURE_KEY", str(tmp_path / "keys" / "capture.key"))
+    data, _ = _export(d, tmp_path / "trust.txt")
+    pinned = [n.verifier.to_string() for n in parse_trust(data).capture_nodes]
+    assert pinned == [elsewhere] and default not in pinned

@@ -2,7 +2,8 @@
 
 A court checks a web capture's manifest signature against the capture-node keys in the
 trust file it pinned, so the trust file has to list every key this service may sign
-captures with: its own node's (``DIR/capture-node.key``, used by ``evidence capture``)
+captures with: its own node's (``$EVIDENCE_CAPTURE_KEY``, else ``DIR/capture-node.key``, used by
+``evidence capture`` and the capture API)
 and every remote node it accepts results from (``DIR/capture-nodes``, one
 ``<name> <principal> <vkey>`` a line, ``#`` comments; the API reads the same file).
 Read here, in the ledger layer, so that ``evidence trust export``, ``GET /v1/log/trust``
@@ -11,6 +12,7 @@ and ``evidence serve``'s printed fingerprint stay the same bytes.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from evidence.verify.errors import BadKey
@@ -19,6 +21,14 @@ from evidence.verify.trust import CaptureNode
 
 OWN_KEY = "capture-node.key"
 NODES_FILE = "capture-nodes"
+KEY_ENV = "EVIDENCE_CAPTURE_KEY"
+
+
+def own_key_path(data_dir: Path) -> Path:
+    """Where the service's own capture key is: ``$EVIDENCE_CAPTURE_KEY``, else
+    ``DIR/capture-node.key``. One rule for the capture API, ``evidence capture`` and the
+    trust file, so that the key captures are signed with is the key the court pins."""
+    return Path(os.environ.get(KEY_ENV) or Path(data_dir) / OWN_KEY)
 
 
 def pinned_capture_nodes(data_dir: Path) -> tuple[CaptureNode, ...]:
@@ -29,7 +39,7 @@ def pinned_capture_nodes(data_dir: Path) -> tuple[CaptureNode, ...]:
     from evidence.ledger.keyfile import KeyFileError, read_private_key
 
     out: list[CaptureNode] = []
-    own = Path(data_dir) / OWN_KEY
+    own = own_key_path(data_dir)
     if own.exists():
         try:
             signer = read_private_key(own)
