@@ -62,13 +62,9 @@ from evidence.ledger.intake.metadata.sniff import HEAD_BYTES
 from evidence.ledger.intake.settings import DEFAULT_MAX_FILE_SIZE
 from evidence.ledger.log import Ledger
 from evidence.ledger.sequencer import Appended
-from evidence.verify.commitment import (
-    canonical_metadata,
-    commitment_of,
-    new_salt,
-    verify_commitment,
-)
+from evidence.verify.commitment import commitment_of, new_salt
 from evidence.verify.errors import VerificationError
+from evidence.verify.fast.commitment_shortcut import canonical_metadata, verify_commitment
 from evidence.verify.note import Signer
 from evidence.verify.receipt import verify_receipt
 from evidence.verify.submission import (

@@ -1,4 +1,5 @@
-"""canonical_metadata's shortcut (compact sorted json.dumps) is byte for byte rfc8785."""
+"""The metadata shortcut (compact sorted json.dumps) is byte for byte the reference
+``evidence.verify.commitment.canonical_metadata`` (rfc8785), refusals included."""
 
 from __future__ import annotations
 
@@ -9,8 +10,14 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evidence.verify.commitment import _plain, canonical_metadata
+from evidence.verify import commitment
+from evidence.verify.commitment import CommitmentMismatch, new_salt
 from evidence.verify.errors import MalformedInput
+from evidence.verify.fast.commitment_shortcut import (
+    _plain,
+    canonical_metadata,
+    verify_commitment,
+)
 
 _any_text = st.one_of(
     st.text(max_size=12),
@@ -33,13 +40,18 @@ _values = st.recursive(
 
 
 def _reference(obj: dict[str, Any]) -> bytes | type[Exception]:
-    """rfc8785's answer, as canonical_metadata gave it before the shortcut."""
+    """The reference's answer: its bytes, or the type of what it raised."""
     try:
-        return rfc8785.dumps(obj)
-    except rfc8785.CanonicalizationError:
-        return MalformedInput
+        return commitment.canonical_metadata(obj)
     except Exception as e:  # e.g. UnicodeEncodeError sorting a lone surrogate key
         return type(e)
+
+
+def test_the_reference_is_rfc8785() -> None:
+    obj = {"b": [1, 2.5, None], "a": "x\u2028"}
+    assert commitment.canonical_metadata(obj) == rfc8785.dumps(obj)
+    with pytest.raises(MalformedInput):
+        commitment.canonical_metadata({"n": float("nan")})
 
 
 @settings(max_examples=1500, deadline=None)
@@ -74,3 +86,16 @@ def test_typical_metadata_takes_the_fast_path() -> None:
     with_gps = {**md, "gps": {"lat": 48.8584, "lon": 2.2945}}
     assert not _plain(with_gps)  # floats: rfc8785 itself
     assert canonical_metadata(with_gps) == rfc8785.dumps(with_gps)
+
+
+def test_verify_commitment_opens_as_the_reference_does() -> None:
+    md = {"title": "Zoë", "n": 3, "gps": {"lat": 48.8584}}
+    salt = new_salt()
+    c = commitment.metadata_commitment(salt, md).hex()
+    verify_commitment(c, salt, md)
+    commitment.verify_commitment(c, salt, md)
+    for bad_md, bad_salt in ((md | {"n": 4}, salt), (md, new_salt())):
+        with pytest.raises(CommitmentMismatch):
+            verify_commitment(c, bad_salt, bad_md)
+        with pytest.raises(CommitmentMismatch):
+            commitment.verify_commitment(c, bad_salt, bad_md)
