@@ -18,7 +18,12 @@ Every vector goes through
 ``test_verdict[<vector>:<verifier>]`` says which verifier is wrong on which vector;
 ``test_three_agree[<vector>]`` that the three give the same verdict, failing check and
 check states. The expected verdicts in ``VECTORS`` are written by hand from the contract,
-never read back from a verifier. ``test_every_token_element`` goes further: one byte
+never read back from a verifier. ``WEBCAPTURE_VECTORS`` (part of ``VECTORS``) are bundles of
+``webcapture`` items: a real capture of a loopback site by a capture node and variants of
+its files, each submitted through the intake as its own item (tests/bundle_world.py), with
+the node pinned (``#@ capture-node``) or not; ``test_webcapture_summary`` holds the three
+to one ``webcapture`` report object, ``test_every_part_of_the_wacz`` to ``failed`` at
+``files`` for a WACZ changed after export. ``test_every_token_element`` goes further: one byte
 changed in every DER element of the token, about 220 bundles, each verifier's own entry
 point run in one process (the page in the same tab), all must say ``failed`` at
 ``timestamps``; ``test_every_byte_of_a_member`` does the same for other members (the three
@@ -29,12 +34,15 @@ refuse it, or all reach the same verdict). Answers land in test-artifacts/verdic
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
@@ -74,11 +82,14 @@ class Vector:
     not_checked: tuple[str, ...] = ()
     trust: str = "full"            # a key of Corpus.trust
     compare: str | None = None     # a key of Corpus.compare
+    reported: tuple[tuple[str, str], ...] = ()  # (check, status) that must be in the report
+    absent: tuple[str, ...] = ()   # checks that must not be reported
 
 
 VECTORS = [
     # --- honest bundles --------------------------------------------------------------------
-    Vector("good", "the exported bundle, every anchor pinned", "verified"),
+    Vector("good", "the exported bundle, every anchor pinned", "verified",
+           absent=("webcapture",)),
     Vector("good+matching-file", "the judge's file is the preserved shop.png", "verified",
            compare="same"),
     Vector("good/no-tsa-pinned", "the trust file has no #@ tsa line", "incomplete",
@@ -119,7 +130,40 @@ VECTORS = [
     Vector("good+mismatching-file", "the judge's file differs from shop.png in one byte",
            "failed", "compared_files", compare="edited"),
 ]
+
+#: web captures (docs/verdict.md section 6): bundles of the world's ``webcapture`` items
+#: (tests/bundle_world.py CAPTURE_VARIANTS: each variant was submitted as its own item, so
+#: the ledger proves its files), checked with the capture node pinned (trust ``capture``)
+#: or not (``full``)
+WEBCAPTURE_VECTORS = [
+    Vector("webcapture/good", "a real capture of a loopback site, signed by the pinned node",
+           "verified", trust="capture", reported=(("webcapture", "pass"),)),
+    Vector("webcapture/good/node-not-pinned", "the same, no #@ capture-node in the trust file",
+           "incomplete", not_checked=("webcapture",)),
+    Vector("webcapture/other-node", "the manifest names and is signed by a node the court "
+           "did not pin, while one node is pinned", "failed", "webcapture", trust="capture"),
+    Vector("webcapture/other-node/node-not-pinned", "the same capture, no node pinned: the "
+           "files hold, nothing says who made them", "incomplete",
+           not_checked=("webcapture",)),
+    Vector("webcapture/warc-altered", "a WARC payload changed, WACZ digests recomputed, the "
+           "manifest re-signed by the pinned node, submitted that way", "failed", "webcapture",
+           trust="capture"),
+    Vector("webcapture/warc-altered/node-not-pinned", "the same, no node pinned: the WARC "
+           "digests are still checked", "failed", "webcapture"),
+    Vector("webcapture/manifest-not-canonical", "the manifest indented (not RFC 8785), signed "
+           "by the pinned node", "failed", "webcapture", trust="capture"),
+    Vector("webcapture/datapackage-digest", "the WACZ's datapackage-digest.json names another "
+           "SHA-256, the manifest re-signed by the pinned node", "failed", "webcapture",
+           trust="capture"),
+    Vector("webcapture/file-missing", "page.pdf, listed in the signed manifest, is not in the "
+           "item", "failed", "webcapture", trust="capture"),
+    Vector("webcapture/wacz-swapped-after-export", "the good capture's WACZ member replaced "
+           "after export by another well-formed WACZ (bundle manifest rewritten to match)",
+           "failed", "files", trust="capture", absent=("webcapture",)),
+]
+VECTORS += WEBCAPTURE_VECTORS
 BY_NAME = {v.name: v for v in VECTORS}
+CAPTURE_NODE_NAME = "shop-node"  # the name the court gives the capture node it pins
 
 
 # --- the world: one ledger, one good bundle, its forgeries and the trust files -----------
@@ -138,7 +182,8 @@ def _vkey(key: Any) -> str:
     return key if isinstance(key, str) else key.to_string()
 
 
-def trust_text(world: World, *, tsa: bool = True, quorum: bool = True) -> str:
+def trust_text(world: World, *, tsa: bool = True, quorum: bool = True,
+               capture_node: bool = False) -> str:
     """The court's pin for this world, per docs/verdict.md section 3."""
     root = x509.load_pem_x509_certificate(world.ca_pem).public_bytes(Encoding.DER)
     lines = [f"# evidence trust policy for {ORIGIN}, written by tests/verdicts",
@@ -150,6 +195,10 @@ def trust_text(world: World, *, tsa: bool = True, quorum: bool = True) -> str:
         lines += ["quorum none"]
     if tsa:
         lines += [f"#@ tsa local-tsa {base64.b64encode(root).decode()}"]
+    if capture_node:
+        assert world.captures is not None, world.capture_error
+        lines += [f"#@ capture-node {CAPTURE_NODE_NAME} "
+                  f"{world.captures.node.verifier().to_string()}"]
     return "\n".join(lines) + "\n"
 
 
@@ -204,7 +253,8 @@ def build_corpus(world: World, untrusted: LocalTSA, out: Path) -> Corpus:
     for name in ("good+matching-file", "good/no-tsa-pinned", "good/quorum-none",
                  "good+mismatching-file"):
         made[name] = good
-    assert set(made) | set(unbuilt) == set(BY_NAME), set(made) ^ set(BY_NAME)
+    capture_bundles(world, made, unbuilt)
+    assert set(made) | set(unbuilt) == set(BY_NAME), (set(made) | set(unbuilt)) ^ set(BY_NAME)
 
     c = Corpus(out, unbuilt=unbuilt)
     for name, data in made.items():
@@ -213,8 +263,11 @@ def build_corpus(world: World, untrusted: LocalTSA, out: Path) -> Corpus:
         p = out / (name.replace("/", "__").replace("+", "_") + ".zip")
         p.write_bytes(data)
         c.bundles[name] = p
-    for key, kw in {"full": {}, "no-tsa": {"tsa": False},
-                    "quorum-none": {"quorum": False}}.items():
+    trusts: dict[str, dict[str, bool]] = {"full": {}, "no-tsa": {"tsa": False},
+                                          "quorum-none": {"quorum": False}}
+    if world.captures is not None:
+        trusts["capture"] = {"capture_node": True}
+    for key, kw in trusts.items():
         p = out / f"trust-{key}.txt"
         p.write_text(trust_text(world, **kw), "utf-8")
         c.trust[key] = p
@@ -227,10 +280,34 @@ def build_corpus(world: World, untrusted: LocalTSA, out: Path) -> Corpus:
     return c
 
 
+def capture_file(world: World, variant: str, name: str) -> str:
+    """The bundle member of file ``name`` of the ``variant`` capture item."""
+    assert world.captures is not None
+    return f"files/{sha256(world.captures.files[variant][name]).hexdigest()}"
+
+
+def capture_bundles(world: World, made: dict[str, bytes], unbuilt: dict[str, str]) -> None:
+    """The bundles of WEBCAPTURE_VECTORS: each variant item exported as it is, and the good
+    one with its WACZ swapped after export."""
+    if world.captures is None:
+        for v in WEBCAPTURE_VECTORS:
+            unbuilt[v.name] = world.capture_error or "the world has no web captures"
+        return
+    items = world.captures.items
+    for v in WEBCAPTURE_VECTORS:
+        variant = v.name.split("/")[1]
+        if variant in items:
+            made[v.name] = world.export(items[variant])
+    good = made["webcapture/good"]
+    made["webcapture/wacz-swapped-after-export"] = F.with_members(
+        good, {capture_file(world, "good", "capture.wacz"):
+               world.captures.files["warc-altered"]["capture.wacz"]})
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, tsa: LocalTSA) -> Iterator[World]:
     w = build_world(tmp_path_factory.mktemp("verdicts"), tsa.url, tsa.ca_cert_pem,
-                    tsa.ca_pem_path)
+                    tsa.ca_pem_path, webcaptures=True)
     yield w
     w.led.close()
 
@@ -430,7 +507,7 @@ def _outcomes_table() -> Iterator[None]:
     yield
     if _SEEN:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        rows = [f"{'vector':32} {'verifier':8} {'expected':28} got"]
+        rows = [f"{'vector':40} {'verifier':8} {'expected':28} got"]
         for v in VECTORS:
             want = f"{v.verdict}/{v.failed_check or '-'}"
             for w in VERIFIERS:
@@ -439,7 +516,7 @@ def _outcomes_table() -> Iterator[None]:
                     got = f"{o.verdict[:60]}/{o.failed_check or '-'}"
                     mark = "" if (o.verdict, o.failed_check) == (v.verdict, v.failed_check) \
                         else "   <-- DISAGREES"
-                    rows.append(f"{v.name:32} {w:8} {want:28} {got}"
+                    rows.append(f"{v.name:40} {w:8} {want:28} {got}"
                                 f" not_checked={list(o.not_checked)}{mark}")
         (ARTIFACTS / "outcomes.txt").write_text("\n".join(rows) + "\n", "utf-8")
     _SEEN.clear()
@@ -472,6 +549,10 @@ def test_verdict(name: str, verifier: str, corpus: Corpus,
         assert reported.get(v.failed_check) == "fail", _show(o)
         # after a failure no summary claims anything (docs/verdict.md section 2)
         assert not o.report.get("preserved_no_later_than"), o.report
+    for check, status in v.reported:
+        assert reported.get(check) == status, f"{check} must be {status}: {_show(o)}"
+    for check in v.absent:
+        assert check not in reported, f"{check} must not be reported: {_show(o)}"
     for c in o.report["checks"]:
         assert c["status"] in ("pass", "fail", "not-checked"), c
         assert c["ok"] is (c["status"] == "pass"), c
@@ -486,6 +567,75 @@ def test_three_agree(name: str, corpus: Corpus, request: pytest.FixtureRequest) 
     table = "\n".join(f"  {w:8} {_show(o)}" for w, o in got.items())
     assert len({o.key for o in got.values()}) == 1, f"{v.name}: verdicts differ\n{table}"
     assert len({o.checks for o in got.values()}) == 1, f"{v.name}: check states differ\n{table}"
+
+
+def _iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@pytest.mark.parametrize("name", [v.name for v in WEBCAPTURE_VECTORS])
+def test_webcapture_summary(name: str, corpus: Corpus, world: World,
+                            request: pytest.FixtureRequest) -> None:
+    """docs/verdict.md section 6: when ``webcapture`` passed or was not checked and nothing
+    failed, every verifier reports the same ``webcapture`` object, read from the signed
+    manifest (``node_name`` the pinned name, or null), with ``clock_offset_seconds`` the
+    token's genTime minus ``ended_at``; after a failure no verifier reports one."""
+    v = BY_NAME[name]
+    got = {w: run(request, corpus, v, w) for w in VERIFIERS}
+    if v.verdict == "failed":
+        carry = [w for w, o in got.items() if o.report.get("webcapture")]
+        assert not carry, f"{name}: after a failure {carry} still report a webcapture object"
+        return
+    assert world.captures is not None
+    variant = v.name.split("/")[1]
+    m = json.loads(world.captures.files[variant]["capture-manifest.json"])
+    res = m["result"]
+    token = members(corpus.bundles[name].read_bytes())["timestamps/0.tst"]
+    offset = (F.gen_time(token) - _iso(m["ended_at"])).total_seconds()
+    want = {"url": m["request"]["url"], "final_url": res["final_url"],
+            "http_status": res["http_status"], "title": res["title"],
+            "server_ip": res["server_ip"], "tls_subject": None, "tls_issuer": None,
+            "started_at": m["started_at"], "ended_at": m["ended_at"], "node": m["node"]["key"],
+            "node_name": CAPTURE_NODE_NAME if v.verdict == "verified" else None,
+            "labels": res["labels"]}
+    wrong = []
+    for w, o in got.items():
+        wc = o.report.get("webcapture")
+        if not isinstance(wc, dict):
+            wrong.append(f"{w}: no webcapture object ({_show(o)})")
+            continue
+        have = {k: wc.get(k, "<absent>") for k in want}
+        if have != want:
+            wrong.append(f"{w}: {have} != {want}")
+        off = wc.get("clock_offset_seconds")
+        if not isinstance(off, int | float) or isinstance(off, bool) or abs(off - offset) > 1e-3:
+            wrong.append(f"{w}: clock_offset_seconds={off!r}, want {offset}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_capture_vectors_differ_only_where_meant(corpus: Corpus, world: World) -> None:
+    """Each ``webcapture`` variant item really is what its vector says (so a verifier that
+    passes it has missed exactly that), and the swapped bundle differs from the good one
+    in the WACZ member (and the bundle manifest) only."""
+    if world.captures is None:
+        pytest.fail(world.capture_error or "no captures")
+    from tests.bundle_world import WARC_EDIT, zip_members
+
+    files = world.captures.files
+    good = files["good"]
+    assert set(files["file-missing"]) == set(good) - {"page.pdf"}
+    assert json.loads(files["manifest-not-canonical"]["capture-manifest.json"]) == \
+        json.loads(good["capture-manifest.json"])
+    for variant in ("warc-altered", "datapackage-digest"):
+        assert {n for n in good if files[variant][n] != good[n]} == {
+            "capture.wacz", "capture-manifest.json", "capture-manifest.sig"}, variant
+    warc = gzip.decompress(next(data for n, data in zip_members(
+        files["warc-altered"]["capture.wacz"]).items() if n.endswith(".warc.gz")))
+    assert WARC_EDIT[0] not in warc and WARC_EDIT[1] in warc
+    a = members(corpus.bundles["webcapture/good"].read_bytes())
+    b = members(corpus.bundles["webcapture/wacz-swapped-after-export"].read_bytes())
+    assert {n for n in a if a[n] != b.get(n)} == {
+        capture_file(world, "good", "capture.wacz"), "manifest.json"}
 
 
 def test_forgeries_change_bytes_and_keep_the_manifest_consistent(corpus: Corpus) -> None:
@@ -678,6 +828,36 @@ def test_every_byte_of_a_member(member: str, corpus: Corpus, bare_python: Path,
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / f"sweep-{name.replace('/', '_')}.txt").write_text("\n".join(rows) + "\n",
                                                                   "utf-8")
+    assert not wrong, f"{len(wrong)} of {len(cases)} changed bytes:\n" + "\n".join(wrong)
+
+
+WACZ_SWEEP = 24  # bytes changed, evenly spaced over the WACZ member
+
+
+@pytest.mark.slow
+def test_every_part_of_the_wacz(corpus: Corpus, world: World, bare_python: Path,
+                                page_runner: PageRunner) -> None:
+    """One byte's low bit flipped at each of WACZ_SWEEP evenly spaced places of the good
+    capture's WACZ member after export (the bundle manifest rewritten to match): the
+    member no longer has the SHA-256 it is named by, so every verifier says ``failed`` at
+    ``files``, before any WACZ or WARC reading."""
+    if "webcapture/good" not in corpus.bundles:
+        pytest.fail(corpus.unbuilt.get("webcapture/good", "no capture bundle"))
+    good = corpus.bundles["webcapture/good"].read_bytes()
+    name = capture_file(world, "good", "capture.wacz")
+    data = members(good)[name]
+    spots = sorted({i * (len(data) - 1) // (WACZ_SWEEP - 1) for i in range(WACZ_SWEEP)})
+    cases = [(f"{name[:18]}... byte {pos} of {len(data)}",
+              F.with_members(good, {name: F.flip(data, pos)})) for pos in spots]
+    paths = sweep_bundles(corpus, "wacz", cases)
+    got = run_all(corpus, bare_python, page_runner, paths,
+                  [corpus.trust["capture"]] * len(paths), paths[0].parent)
+    rows = [_row(label, got, i) for i, (label, _) in enumerate(cases)]
+    wrong = [rows[i] for i in range(len(cases))
+             if {got[w][i].key for w in VERIFIERS} != {("failed", "files")}
+             or any("webcapture" in dict(got[w][i].checks) for w in VERIFIERS)]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "sweep-wacz.txt").write_text("\n".join(rows) + "\n", "utf-8")
     assert not wrong, f"{len(wrong)} of {len(cases)} changed bytes:\n" + "\n".join(wrong)
 
 
