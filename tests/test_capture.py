@@ -359,6 +359,80 @@ def test_a_supplied_login_session_is_used_and_recorded(tmp_path: Path) -> None:
     assert "session-supplied" in logged.manifest["result"]["labels"]
 
 
+# --- clicks ---------------------------------------------------------------------------------
+
+
+def _green(png_path: Path) -> int:
+    """How many pixels of the revealed block's colour, rgb(0,200,0), the screenshot has."""
+    from PIL import Image
+
+    with Image.open(png_path) as img:
+        colours = img.convert("RGB").getcolors(maxcolors=1 << 24) or []
+    return sum(n for n, rgb in colours if rgb == (0, 200, 0))
+
+
+def test_clicks_reveal_content_in_order_and_a_missing_target_is_labelled(
+        tmp_path: Path) -> None:
+    with serve() as site:
+        plain = capture(site.base + "/reveal", NODE, _opts(), folder=tmp_path / "a")
+        cap = capture(site.base + "/reveal", NODE, _opts(click=("#more", "#no-such-button")),
+                      folder=tmp_path / "b")
+        served = [p for p, _, _ in site.served]
+    # the button's fetch ran before the outputs were taken: screenshot, DOM, text and WARC
+    assert _green(tmp_path / "a" / "screenshot.png") == 0
+    assert _green(tmp_path / "b" / "screenshot.png") > 400 * 200 * 0.9  # the text covers some
+    assert "Hidden price list" not in (tmp_path / "a" / "dom.html").read_text()
+    assert "Hidden price list: 5 USD each" in (tmp_path / "b" / "dom.html").read_text()
+    assert "Hidden price list: 5 USD each" in (tmp_path / "b" / "text.txt").read_text()
+    assert served.count("/data/prices.json") == 1
+    records = _warc_records((tmp_path / "b" / "capture.wacz").read_bytes())
+    assert [b for h, b in records if h["WARC-Type"] == "response" and h.get(
+        "WARC-Target-URI") == site.base + "/data/prices.json"] == [
+        b'{"text": "Hidden price list: 5 USD each"}']
+    # the steps, in order: each click, whether its target was found, the URL after it
+    m = cap.manifest
+    assert m["request"]["options"]["click"] == ["#more", "#no-such-button"]
+    assert plain.manifest["request"]["options"]["click"] == []
+    clicks = [s for s in m["steps"] if s["action"] == "click"]
+    assert [(c["selector"], c["found"], c["url_after"]) for c in clicks] == [
+        ("#more", True, site.base + "/reveal"), ("#no-such-button", False, site.base + "/reveal")]
+    actions = [s["action"] for s in m["steps"]]
+    first = actions.index("click")
+    assert actions[first + 1] == "wait-network-idle"  # the click's own wait
+    assert m["steps"][first + 1]["when"] == "after click 1"
+    assert m["steps"][first + 1]["result"] == "idle"
+    assert actions.index("record") > len(actions) - 3  # outputs come after every click
+    assert m["result"]["labels"] == ["click-target-not-found"]
+    assert plain.manifest["result"]["labels"] == []
+    assert m["result"]["final_url"] == site.base + "/reveal"
+    assert verify_webcapture(_files(cap.files), [NODE.verifier()]).status == "pass"
+
+
+def test_a_click_that_navigates_is_followed_and_held_to_the_address_policy(
+        tmp_path: Path) -> None:
+    """A link clicked within the allowed site leads to the page recorded; a link to
+    another origin on a forbidden address (127.0.0.2) is stopped before it is requested
+    and the capture is refused, as a redirect there is."""
+    with serve() as site, serve(host="127.0.0.2") as inner:
+        site.other = inner.base
+        cap = capture(site.base + "/reveal", NODE, _opts(click=("#next",)),
+                      folder=tmp_path / "a")
+        with pytest.raises(CaptureRefused) as e:
+            capture(site.base + "/reveal", NODE, _opts(
+                allow_private=False, allowed_networks=("127.0.0.1/32",), click=("#away",)),
+                folder=tmp_path / "b")
+        assert inner.served == []  # never reached
+    assert e.value.code == "private-address"
+    assert "127.0.0.2" in str(e.value) and "#away" in str(e.value)
+    assert not (tmp_path / "b" / "capture-manifest.json").exists()
+    res = cap.manifest["result"]
+    assert res["final_url"] == site.base + "/zh" and res["http_status"] == 200
+    assert res["title"] == "侵权商品页面" and res["server_ip"] == "127.0.0.1"
+    click = next(s for s in cap.manifest["steps"] if s["action"] == "click")
+    assert click["found"] is True and click["url_after"] == site.base + "/zh"
+    assert "正品低价" in (tmp_path / "a" / "text.txt").read_text()
+
+
 # --- HTTPS with a test CA ------------------------------------------------------------------
 
 
@@ -496,8 +570,12 @@ def test_cli_captures_a_chinese_page_and_refuses_without_preserving(tmp_path: Pa
     assert no_key.returncode != 0 and "evidence keygen" in no_key.stderr
     _cli("keygen", "capture.example/node-1", "-o", str(Path(d) / "capture-node.key"))
     with serve() as site:
+        too_many = _cli("capture", site.base + "/zh", "--case", "C-1", "--data-dir", d,
+                        *[a for _ in range(11) for a in ("--click", "h1")], check=False)
+        assert too_many.returncode != 0 and "at most 10" in too_many.stderr
         p = _cli("capture", site.base + "/zh", "--case", "C-1", "--locale", "zh-CN",
-                 "--allow-private", "--viewport", "800x600", "--data-dir", d, "--json")
+                 "--allow-private", "--viewport", "800x600", "--click", "h1", "--click",
+                 "#absent", "--data-dir", d, "--json")
         first = json.loads(p.stdout)
         assert first["ok"] and first["final_url"] == site.base + "/zh"
         assert first["http_status"] == 200
@@ -524,6 +602,10 @@ def test_cli_captures_a_chinese_page_and_refuses_without_preserving(tmp_path: Pa
     files = {f["name"]: store.open(f["sha256"]).read() for f in body["files"]}
     assert "正品低价 名牌手袋" in files["text.txt"].decode("utf-8")
     assert "侵权商品页面" in json.loads(files["capture-manifest.json"])["result"]["title"]
+    clicks = [(st["selector"], st["found"]) for st in json.loads(
+        files["capture-manifest.json"])["steps"] if st["action"] == "click"]
+    assert clicks == [("h1", True), ("#absent", False)]
+    assert first["labels"] == ["click-target-not-found"]
     from evidence.verify.note import parse_verifier_key
 
     key = parse_verifier_key(json.loads(files["capture-manifest.json"])["node"]["key"])

@@ -5,6 +5,7 @@ setting EVIDENCE_CAPTURE_ALLOW_NETWORKS; refusals end the job with nothing prese
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -103,3 +104,29 @@ def test_capture_refusals(srv: Server) -> None:
     with srv.client("judge") as c:
         r = c.post("/v1/captures", json={"url": "http://127.0.0.1/", "case": "case-a"})
         assert r.status_code == 403  # a court does not submit
+
+
+def test_capture_job_clicks_in_order(srv: Server) -> None:
+    with srv.client("acme") as c:
+        for bad in (["#a"] * 11, ["x" * 501], [""], "#more", [3]):
+            r = c.post("/v1/captures", json={"url": "http://127.0.0.1/", "case": "case-a",
+                                             "click": bad})
+            assert r.status_code == 422 and r.json()["code"] == "invalid-input", bad
+        with serve() as site:
+            r = c.post("/v1/captures", json={"url": site.base + "/reveal", "case": "case-a",
+                                             "click": ["#more", "#not-there"]})
+            assert r.status_code == 202, r.text
+            assert r.json()["options"]["click"] == ["#more", "#not-there"]
+            done = _wait(c, r.json()["id"])
+        assert done["status"] == "done", done
+        assert done["labels"] == ["click-target-not-found"]  # captured anyway
+        eid = done["evidence_id"]
+        doc = c.get(f"/v1/evidence/{eid}").json()
+        files = {f["name"]: c.get(f"/v1/evidence/{eid}/files/{f['sha256']}").content
+                 for f in doc["files"]}
+    assert verify_webcapture(files, [NODE.verifier()]).status == "pass"
+    assert "Hidden price list: 5 USD each" in files["text.txt"].decode()
+    manifest = json.loads(files["capture-manifest.json"])
+    assert [(s["selector"], s["found"], s["url_after"]) for s in manifest["steps"]
+            if s["action"] == "click"] == [("#more", True, site.base + "/reveal"),
+                                           ("#not-there", False, site.base + "/reveal")]

@@ -77,7 +77,7 @@ def test_two_capture_nodes_as_processes(tmp_path: Path) -> None:
                                              "node": "node-z"})
             assert r.status_code == 422 and r.json()["code"] == "unknown-capture-node"
             job_a = c.post("/v1/captures", json={"url": site.base + "/r1", "case": "case-a",
-                                                 "node": "node-a"}).json()
+                                                 "node": "node-a", "click": ["h1"]}).json()
             job_b = c.post("/v1/captures", json={"url": site.base + "/zh", "case": "case-a",
                                                  "node": "node-b", "locale": "zh-CN"}).json()
             assert job_a["status"] == job_b["status"] == "queued"
@@ -108,6 +108,10 @@ def test_two_capture_nodes_as_processes(tmp_path: Path) -> None:
         assert verify_webcapture(got, [key_a.verifier()]).status == "pass"
         manifest = json.loads(got["capture-manifest.json"])
         assert manifest["node"]["key"] == key_a.verifier().to_string()
+        # the job's options travelled to the node: it clicked as asked
+        assert manifest["request"]["options"]["click"] == ["h1"]
+        assert [(st["selector"], st["found"]) for st in manifest["steps"]
+                if st["action"] == "click"] == [("h1", True)]
 
         # node-b's capture preserved nothing: one submitted entry in the whole log
         led = Ledger.open(world.data, read_only=True)

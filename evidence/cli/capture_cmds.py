@@ -22,7 +22,15 @@ import click
 from evidence.cli.intake_cmds import _ERRORS, _intake, _where
 from evidence.cli.main import cli
 from evidence.cli.output import emit_json, fail
-from evidence.ledger.capture import Capture, CaptureRefused, Options, capture, preserve
+from evidence.ledger.capture import (
+    MAX_CLICKS,
+    MAX_SELECTOR,
+    Capture,
+    CaptureRefused,
+    Options,
+    capture,
+    preserve,
+)
 from evidence.ledger.config import resolve_data_dir
 from evidence.ledger.intake import SubmissionRefused
 from evidence.ledger.intake.service import principal_default
@@ -38,7 +46,58 @@ def _viewport(text: str, as_json: bool) -> tuple[int, int]:
     return int(m[1]), int(m[2])
 
 
-@cli.command("capture")
+def _check_clicks(clicks: tuple[str, ...], as_json: bool) -> None:
+    if len(clicks) > MAX_CLICKS:
+        fail(f"--click: at most {MAX_CLICKS} selectors", as_json=as_json)
+    for c in clicks:
+        if not c.strip() or len(c) > MAX_SELECTOR:
+            fail(f"--click {c[:50]!r}: a selector of 1 to {MAX_SELECTOR} characters",
+                 as_json=as_json)
+
+
+@click.command("prune")
+@click.option("--older-than", "older_than", type=click.FloatRange(min=0), metavar="DAYS",
+              envvar="EVIDENCE_CAPTURE_RETENTION_DAYS", default=30.0, show_default=True,
+              help="Delete finished jobs unchanged for longer than this "
+                   "(env EVIDENCE_CAPTURE_RETENTION_DAYS).")
+@click.option("--data-dir", metavar="DIR", envvar="EVIDENCE_DATA_DIR",
+              help="Ledger data directory (env EVIDENCE_DATA_DIR; default ./evidence-data).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def capture_prune_cmd(older_than: float, data_dir: str | None, as_json: bool) -> None:
+    """Prune the HTTP capture jobs in DIR/captures: delete finished jobs (done, refused,
+    failed) older than DAYS, and mark failed (code abandoned) an unfinished job whose
+    worker is gone; nothing was preserved for it. Evidence items are never touched.
+    `evidence serve` does this when it starts and then hourly."""
+    from evidence.ledger.capture import jobs
+
+    folder = resolve_data_dir(data_dir) / jobs.FOLDER
+    try:
+        done = jobs.prune(folder, retention_days=older_than, capture_timeout=Options().timeout)
+    except OSError as e:
+        fail(f"cannot prune {folder}: {e}", as_json=as_json)
+    if as_json:
+        emit_json(done.to_json())
+        return
+    click.echo(f"{len(done.deleted)} finished job(s) older than {older_than:g} days deleted, "
+               f"{len(done.abandoned)} abandoned job(s) marked failed (nothing was preserved "
+               f"for them), {done.kept} kept", err=True)
+    for name in done.unreadable:
+        click.echo(f"warning: {folder / name} is not a readable job; left as it is", err=True)
+
+
+class _CaptureCommand(click.Command):
+    """``evidence capture URL...``, and ``evidence capture prune``: "prune" can never be a
+    URL to capture (it has no scheme), so it names the pruning command instead."""
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        if args and args[0] == "prune":
+            return capture_prune_cmd.make_context(f"{info_name} prune", args[1:],
+                                                  parent=parent, **extra)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+
+@cli.command("capture", cls=_CaptureCommand)
 @click.argument("urls", nargs=-1, required=True)
 @click.option("--case", "case", required=True, help="Case (matter) the captures belong to.")
 @click.option("--title", help="A short title (default: the page's title).")
@@ -47,6 +106,9 @@ def _viewport(text: str, as_json: bool) -> tuple[int, int]:
               help="Wait this long after the page loaded.")
 @click.option("--scroll", is_flag=True, help="Scroll to the bottom (lazy images, capped "
               "for endless pages).")
+@click.option("--click", "clicks", multiple=True, metavar="SELECTOR",
+              help="Click this CSS selector's element after the waits and scrolling, then "
+                   "wait for the network to be idle (repeatable, in order; at most 10).")
 @click.option("--video", is_flag=True, help="Also record a WebM video of the session.")
 @click.option("--viewport", default="1280x800", show_default=True, metavar="WxH")
 @click.option("--locale", metavar="LOCALE", help="Browser locale, e.g. zh-CN.")
@@ -80,7 +142,8 @@ def _viewport(text: str, as_json: bool) -> tuple[int, int]:
               help="Who asks for the capture (on the ledger; default local:<user>).")
 @_where
 def capture_cmd(urls: tuple[str, ...], case: str, title: str | None, wait_for: str | None,
-                wait: float | None, scroll: bool, video: bool, viewport: str,
+                wait: float | None, scroll: bool, clicks: tuple[str, ...], video: bool,
+                viewport: str,
                 locale: str | None, allow_private: bool, allow_networks: tuple[str, ...],
                 ignore_tls_errors: bool, trust_spki: tuple[str, ...], session: Path | None,
                 max_bytes: int, max_requests: int,
@@ -94,6 +157,9 @@ def capture_cmd(urls: tuple[str, ...], case: str, title: str | None, wait_for: s
     A URL that is refused (not http(s), private address, DNS failure, refused
     connection, endless redirect, TLS error, timeout) preserves nothing; the exit
     status is then 1. A page answering 4xx/5xx is captured and labelled.
+
+    `evidence capture prune [--older-than DAYS]` prunes the jobs of captures asked for
+    over HTTP (see its --help).
     """
     try:
         import playwright  # noqa: F401
@@ -104,6 +170,7 @@ def capture_cmd(urls: tuple[str, ...], case: str, title: str | None, wait_for: s
              as_json=as_json)
     if wait_for and wait is not None:
         fail("give --wait-for or --wait, not both", as_json=as_json)
+    _check_clicks(clicks, as_json)
     key_path = capture_key or resolve_data_dir(data_dir) / "capture-node.key"
     if not key_path.exists():
         fail(f"no capture-node key at {key_path}: create one with `evidence keygen "
@@ -117,7 +184,7 @@ def capture_cmd(urls: tuple[str, ...], case: str, title: str | None, wait_for: s
             ipaddress.ip_network(n, strict=False)
         except ValueError:
             fail(f"--allow-network {n!r} is not an IP network (CIDR)", as_json=as_json)
-    opts = Options(wait_for=wait_for, wait=wait, scroll=scroll, video=video,
+    opts = Options(wait_for=wait_for, wait=wait, scroll=scroll, click=clicks, video=video,
                    viewport=_viewport(viewport, as_json), locale=locale,
                    allow_private=allow_private, allowed_networks=allow_networks,
                    ignore_tls_errors=ignore_tls_errors,
@@ -289,6 +356,7 @@ def capture_node_cmd(service: str, token_file: Path, key_file: Path, allow_priva
         w, _, h = str(o.get("viewport") or "1280x800").partition("x")
         opts = Options(wait_for=o.get("wait_for"), wait=o.get("wait"),
                        scroll=bool(o.get("scroll")), video=bool(o.get("video")),
+                       click=tuple(str(c) for c in o.get("click") or ()),  # as validated there
                        viewport=(int(w), int(h)), locale=o.get("locale"),
                        allow_private=allow_private, allowed_networks=allow_networks,
                        chromium=chromium)

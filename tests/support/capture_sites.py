@@ -49,6 +49,17 @@ ZH = ("<!doctype html><html lang=zh-CN><head><meta charset=utf-8><title>侵权�
       "</head><body><h1>正品低价 名牌手袋</h1><p>本店所售商品均为现货，欢迎选购。</p>"
       "</body></html>")
 
+# a button that fetches and reveals a price list (green block), a link within the site
+# and a link to the other site
+REVEAL = ("<html><head><title>reveal</title></head><body><h1>Bags</h1>"
+          "<button id=more onclick=\"fetch('/data/prices.json').then(r => r.json()).then(d => {"
+          "const b = document.getElementById('prices'); b.textContent = d.text;"
+          "b.style.display = 'block'; })\">Show prices</button>"
+          "<div id=prices style='display:none;width:400px;height:200px;"
+          "background:rgb(0,200,0)'></div>"
+          "<p><a id=next href='/zh'>next page</a> <a id=away href='{other}/'>elsewhere</a></p>"
+          "</body></html>")
+
 
 @dataclass
 class Site:
@@ -129,6 +140,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"<html><head><title>tall</title></head><body style='margin:0'>"
                             b"<div style='height:40000px;background:linear-gradient(red,blue)'>"
                             b"</div></body></html>")
+        elif p == "/reveal":
+            self._send(200, REVEAL.replace("{other}", self.site.other).encode())
+        elif p == "/data/prices.json":
+            self._send(200, b'{"text": "Hidden price list: 5 USD each"}', "application/json")
         elif p == "/favicon.ico":
             self._send(404, b"")
         else:

@@ -13,26 +13,32 @@ Operator settings (environment of ``evidence serve``): ``EVIDENCE_CAPTURE_KEY`` 
 capture node's key file; default ``<data-dir>/capture-node.key``; without one, captures
 answer 403 ``capture-disabled``), ``EVIDENCE_CAPTURE_ALLOW_NETWORKS`` (comma-separated
 CIDR networks the capture may reach although not public, e.g. ``127.0.0.0/8`` in tests),
-``EVIDENCE_CHROMIUM``.
+``EVIDENCE_CHROMIUM``, ``EVIDENCE_CAPTURE_RETENTION_DAYS`` (finished jobs are deleted
+after this many days, default 30) and ``EVIDENCE_CAPTURE_PRUNE_INTERVAL`` (seconds
+between pruning passes, default 3600; every worker prunes once when it starts, see
+:mod:`evidence.ledger.capture.jobs`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fcntl
 import ipaddress
 import json
+import logging
 import os
 import secrets
 import shutil
 import tempfile
 import threading
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path as FsPath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Path, UploadFile
+from fastapi import APIRouter, FastAPI, File, Path, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -41,11 +47,14 @@ from evidence.api.problems import Problem, authed
 from evidence.api.services import Services
 from evidence.ledger.access import SUBMITTER, Principal
 from evidence.ledger.capture import (
+    MAX_CLICKS,
+    MAX_SELECTOR,
     Capture,
     CaptureRefused,
     Options,
     capture,
     check_url,
+    jobs,
     preserve,
 )
 from evidence.ledger.config import resolve_data_dir
@@ -55,7 +64,58 @@ from evidence.verify.errors import BadKey
 from evidence.verify.note import Verifier, parse_verifier_key
 from evidence.verify.webcapture import MANIFEST_NAME, SIGNATURE_NAME, verify_webcapture
 
-router = APIRouter(prefix="/v1/captures", tags=["captures"])
+log = logging.getLogger("evidence.capture")
+
+
+def _setting(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # a bad operator setting stops the server, it is not guessed at
+        raise ValueError(f"{name}={raw!r}: expected a number of at least 0")
+    return value
+
+
+def _prune(folder: FsPath, retention_days: float) -> None:
+    try:
+        done = jobs.prune(folder, retention_days=retention_days,
+                          capture_timeout=Options().timeout)
+    except OSError as e:  # the next pass tries again
+        log.error("capture jobs: pruning %s failed: %s", folder, e)
+        return
+    if done.deleted or done.abandoned or done.unreadable:
+        log.info("capture jobs: %d deleted (finished more than %g days ago), %d abandoned "
+                 "(worker gone, nothing preserved), %d unreadable left as they are",
+                 len(done.deleted), retention_days, len(done.abandoned),
+                 len(done.unreadable))
+
+
+@contextlib.asynccontextmanager
+async def _pruning(app: FastAPI) -> AsyncIterator[None]:
+    """Prune the capture jobs when the worker starts (before it answers), then every
+    ``EVIDENCE_CAPTURE_PRUNE_INTERVAL`` seconds while it runs."""
+    retention = _setting("EVIDENCE_CAPTURE_RETENTION_DAYS", jobs.RETENTION_DAYS)
+    interval = max(_setting("EVIDENCE_CAPTURE_PRUNE_INTERVAL", 3600.0), 1.0)
+    folder = _data_dir(app.state.services) / jobs.FOLDER
+    await asyncio.to_thread(_prune, folder, retention)
+
+    async def every() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await asyncio.to_thread(_prune, folder, retention)
+
+    task = asyncio.create_task(every())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+router = APIRouter(prefix="/v1/captures", tags=["captures"], lifespan=_pruning)
 Submitter = Role(SUBMITTER)
 CaptureId = Annotated[str, Path(pattern=r"^cap_[0-9a-f]{32}$", description="the capture job id")]
 
@@ -70,6 +130,9 @@ class CaptureRequest(BaseModel):
     wait_for: str | None = Field(default=None, max_length=1000, description="CSS selector")
     wait: float | None = Field(default=None, ge=0, le=60, description="seconds after load")
     scroll: bool = False
+    click: list[Annotated[str, Field(min_length=1, max_length=MAX_SELECTOR)]] = Field(
+        default_factory=list, max_length=MAX_CLICKS,
+        description="CSS selectors clicked in order after the waits and scrolling")
     video: bool = False
     viewport: str = Field(default="1280x800", pattern=r"^[1-9][0-9]{2,3}x[1-9][0-9]{2,3}$")
     locale: str | None = Field(default=None, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")
@@ -78,8 +141,7 @@ class CaptureRequest(BaseModel):
                                          "(default: this service)")
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+_now = jobs.now_iso
 
 
 def _data_dir(svc: Services) -> FsPath:
@@ -88,15 +150,12 @@ def _data_dir(svc: Services) -> FsPath:
 
 
 def _jobs(svc: Services) -> FsPath:
-    d = _data_dir(svc) / "captures"
+    d = _data_dir(svc) / jobs.FOLDER
     d.mkdir(mode=0o700, exist_ok=True)
     return d
 
 
-def _write(folder: FsPath, job: dict[str, Any]) -> None:
-    tmp = folder / f".{job['id']}.{os.getpid()}.{threading.get_ident()}.tmp"
-    tmp.write_text(json.dumps(job), encoding="utf-8")
-    os.replace(tmp, folder / f"{job['id']}.json")
+_write = jobs.write
 
 
 def _executor() -> ThreadPoolExecutor:
@@ -116,7 +175,8 @@ def _options(req: CaptureRequest) -> Options:
     w, h = (int(x) for x in req.viewport.split("x"))
     if not (200 <= w <= 4000 and 200 <= h <= 4000):
         raise Problem(422, "invalid-input", "viewport: each side must be 200 to 4000")
-    return Options(wait_for=req.wait_for, wait=req.wait, scroll=req.scroll, video=req.video,
+    return Options(wait_for=req.wait_for, wait=req.wait, scroll=req.scroll,
+                   click=tuple(req.click), video=req.video,
                    viewport=(w, h), locale=req.locale, allowed_networks=nets,
                    chromium=os.environ.get("EVIDENCE_CHROMIUM", "/usr/bin/chromium"))
 
@@ -139,6 +199,7 @@ def start_capture(req: CaptureRequest, svc: Svc, who: Submitter) -> JSONResponse
         _options(req)  # the same checks; the node applies its own network allowances
         job = _new_job(req, who.id)
         job["node"] = req.node
+        del job["worker"]  # the node's, not known here
         _write(_jobs(svc), job)
         return JSONResponse(_public(job), status_code=202,
                             headers={"Location": f"/v1/captures/{job['id']}"})
@@ -163,7 +224,7 @@ def _new_job(req: CaptureRequest, principal: str) -> dict[str, Any]:
     return {"id": "cap_" + secrets.token_hex(16), "status": "queued", "url": req.url,
             "case": req.case, "principal": principal, "created_at": _now(),
             "updated_at": _now(), "evidence_id": None, "code": None, "error": None,
-            "node": None, "title": req.title,
+            "node": None, "title": req.title, "worker": jobs.this_worker(),
             "options": req.model_dump(exclude={"url", "case", "title", "node"})}
 
 
@@ -202,7 +263,7 @@ def _run(svc: Services, folder: FsPath, job: dict[str, Any], signer: Any, opts: 
 
 
 def _public(job: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in job.items() if k != "principal"}
+    return {k: v for k, v in job.items() if k not in ("principal", "worker")}
 
 
 @router.get("/{capture_id}", responses=authed(404, 422))

@@ -10,9 +10,15 @@ of kind ``webcapture``; :mod:`evidence.verify.webcapture` checks it offline.
 Needs the ``capture`` extra (``pip install 'evidence[capture]'``) and a Chromium.
 """
 
-from evidence.ledger.capture.browser import CHROMIUM, CHROMIUM_ARGS, Options
+from evidence.ledger.capture.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    MAX_CLICKS,
+    MAX_SELECTOR,
+    Options,
+)
 from evidence.ledger.capture.policy import CaptureRefused, check_url, is_public
 from evidence.ledger.capture.run import KIND, Capture, capture, preserve
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "KIND", "Capture", "CaptureRefused", "Options",
-           "capture", "check_url", "is_public", "preserve"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "KIND", "MAX_CLICKS", "MAX_SELECTOR", "Capture",
+           "CaptureRefused", "Options", "capture", "check_url", "is_public", "preserve"]

@@ -66,6 +66,7 @@ class Options:
     wait_for: str | None = None
     wait: float | None = None
     scroll: bool = False
+    click: tuple[str, ...] = ()  # CSS selectors clicked in order, after the waits and scroll
     video: bool = False
     viewport: tuple[int, int] = (1280, 800)
     locale: str | None = None
@@ -83,7 +84,8 @@ class Options:
 
     def to_json(self) -> dict[str, Any]:
         return {"wait_for": self.wait_for, "wait": self.wait, "scroll": self.scroll,
-                "video": self.video, "viewport": f"{self.viewport[0]}x{self.viewport[1]}",
+                "click": list(self.click), "video": self.video,
+                "viewport": f"{self.viewport[0]}x{self.viewport[1]}",
                 "locale": self.locale, "allow_private": self.allow_private,
                 "allowed_networks": list(self.allowed_networks),
                 "ignore_tls_errors": self.ignore_tls_errors,
@@ -139,6 +141,8 @@ class Visit:
 
 
 MAX_SESSION = 1 << 20
+MAX_CLICKS = 10  # selectors per capture: a capture is a record of a visit, not a script
+MAX_SELECTOR = 500  # characters per selector
 MAX_SHOT_HEIGHT = 30_000  # CSS pixels: a taller full-page screenshot is cut and labelled
 
 
@@ -433,7 +437,7 @@ async def visit(url: str, opts: Options, out: Path, resolver: Resolver) -> Visit
                     "maxHeight": opts.viewport[1]})
             try:
                 result = await asyncio.wait_for(
-                    _browse(page, url, opts, steps, labels, policy_error),
+                    _browse(page, url, opts, steps, labels, policy_error, blocked),
                     timeout=opts.timeout)
             except TimeoutError:
                 raise CaptureRefused("timeout", f"the capture took longer than "
@@ -499,7 +503,8 @@ async def visit(url: str, opts: Options, out: Path, resolver: Resolver) -> Visit
 
 
 async def _browse(page: Any, url: str, opts: Options, steps: list[dict[str, Any]],
-                  labels: list[str], policy_error: list[CaptureRefused]) -> tuple[int, str]:
+                  labels: list[str], policy_error: list[CaptureRefused],
+                  blocked: list[dict[str, str]]) -> tuple[int, str]:
     from playwright.async_api import TimeoutError as PlaywrightTimeout
 
     steps.append({"action": "navigate", "url": url, "wait_until": "load", "at": now_utc()})
@@ -524,7 +529,85 @@ async def _browse(page: Any, url: str, opts: Options, steps: list[dict[str, Any]
         await page.wait_for_timeout(opts.wait * 1000)
     if opts.scroll:
         await _scroll(page, opts, steps, labels)
+    for n, selector in enumerate(opts.click, 1):
+        after = await _click(page, opts, n, selector, steps, labels, policy_error, blocked)
+        if after is not None:
+            status = after.status  # the click led to another page: its answer counts
+            if status >= 400 and f"http-error:{status}" not in labels:
+                labels.append(f"http-error:{status}")
     return status, page.url
+
+
+async def _click(page: Any, opts: Options, n: int, selector: str, steps: list[dict[str, Any]],
+                 labels: list[str], policy_error: list[CaptureRefused],
+                 blocked: list[dict[str, str]]) -> Any:
+    """Click the first visible element ``selector`` matches, then wait (bounded) for the
+    network to be idle. A selector that matches nothing in time is recorded as not found
+    and labelled; the capture goes on. Returns the main frame's new document response
+    when the click navigated, else None. A navigation the address policy stopped (or
+    that failed) refuses the capture, as a redirect there would: the page left would
+    be an error page of the browser's, not one a server sent."""
+    from playwright.async_api import Error as PlaywrightError
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    step: dict[str, Any] = {"action": "click", "selector": selector, "at": now_utc()}
+    steps.append(step)
+    try:
+        await page.wait_for_selector(selector, state="visible",
+                                     timeout=opts.settle_timeout * 1000)
+    except PlaywrightError as e:  # not there in time, or not a selector at all
+        step.update({"found": False, "url_after": page.url})
+        if not isinstance(e, PlaywrightTimeout):
+            step["error"] = e.message.splitlines()[0][:300]
+        if "click-target-not-found" not in labels:
+            labels.append("click-target-not-found")
+        return None
+    step["found"] = True
+    documents: list[Any] = []  # main-frame documents answered after the click
+    failures: list[tuple[str, str]] = []  # (url, Chromium's error) of main-frame navigations
+
+    def main_frame(request: Any) -> bool:
+        try:
+            return bool(request.is_navigation_request() and request.frame == page.main_frame)
+        except PlaywrightError:
+            return False
+
+    def on_response(response: Any) -> None:
+        if main_frame(response.request):
+            documents.append(response)
+
+    def on_failed(request: Any) -> None:
+        if main_frame(request):
+            failures.append((request.url, str(request.failure or "failed")))
+
+    page.on("response", on_response)
+    page.on("requestfailed", on_failed)
+    try:
+        try:
+            await page.click(selector, timeout=opts.settle_timeout * 1000)
+            step["result"] = "clicked"
+        except PlaywrightError as e:  # found, but covered, detached or disabled throughout
+            step["result"] = "not clickable: " + e.message.splitlines()[0][:300]
+            if "click-failed" not in labels:
+                labels.append("click-failed")
+        await _settle(page, opts, steps, labels, f"after click {n}")
+    finally:
+        page.remove_listener("response", on_response)
+        page.remove_listener("requestfailed", on_failed)
+    if policy_error:
+        raise policy_error[0]
+    step["url_after"] = page.url
+    if failures and not page.url.startswith(("http:", "https:")):
+        target, why = failures[-1]
+        stopped = next((b["reason"] for b in blocked if b["url"] == target), None)
+        if stopped is not None:
+            raise CaptureRefused("private-address", f"click {n} ({selector[:100]}) led to "
+                                 f"{target[:300]}: {stopped}")
+        raise _net_error(why, target) or CaptureRefused(
+            "browser-error", f"click {n} ({selector[:100]}) led to {target[:300]}, which did "
+                             f"not load ({why[:200]})")
+    final = [d for d in documents if not 300 <= d.status < 400]
+    return final[-1] if final else None
 
 
 async def _settle(page: Any, opts: Options, steps: list[dict[str, Any]], labels: list[str],
