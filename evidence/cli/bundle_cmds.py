@@ -252,6 +252,8 @@ def _print_report(report: BundleReport, *, langs: list[str], tz: ZoneInfo,
                              (" (included)" if f["included"] else " (not included)"))
                 con.print(Text(f"  {f['name']}  {f['size']} {'字节' if zh else 'bytes'}  "
                                f"sha256 {f['sha256']}{state}"))
+        if report.webcapture is not None and not failed:
+            _print_webcapture(con, report.webcapture, zh=zh, tz=tz)
         for c in report.compared:
             if c["matches"] is not None and not failed:
                 con.print(Text(f"比对：{c['name']} 即保全的文件 {c['matches']!r}" if zh else
@@ -282,6 +284,57 @@ def _print_report(report: BundleReport, *, langs: list[str], tz: ZoneInfo,
         con.print(Text(top[lang], style=f"bold {_COLOUR[verdict]}"))
 
 
+def _print_webcapture(con: Any, w: dict[str, Any], *, zh: bool, tz: ZoneInfo) -> None:
+    """What the capture node states about the page (docs/verdict.md section 6): its
+    statements, vouched for by its signature when ``webcapture`` passed; the clock offset
+    is the one figure derived here, and a negative one is a warning, not a failure."""
+    from rich.text import Text
+
+    def when(value: Any) -> str:
+        try:  # a time without its zone is printed as written, never guessed
+            if datetime.fromisoformat(str(value)).tzinfo is None:
+                return str(value)
+            utc, local = _when(str(value), tz)
+        except ValueError:
+            return str(value)
+        return f"{local}（{utc}）" if zh else f"{utc} ({local})"
+
+    node = w.get("node_name") or ("未固定" if zh else "not pinned")
+    rows = [("网址", "URL", w.get("url")), ("最终网址", "Final URL", w.get("final_url")),
+            ("HTTP 状态", "HTTP status", w.get("http_status")),
+            ("页面标题", "Page title", w.get("title")),
+            ("服务器 IP", "Server IP", w.get("server_ip")),
+            ("证书主体", "Certificate subject", w.get("tls_subject")),
+            ("证书签发者", "Certificate issuer", w.get("tls_issuer")),
+            ("开始（采集节点时钟）", "Started (capture node's clock)",
+             when(w["started_at"]) if w.get("started_at") else None),
+            ("结束（采集节点时钟）", "Ended (capture node's clock)",
+             when(w["ended_at"]) if w.get("ended_at") else None),
+            ("采集节点", "Capture node", f"{node} {w.get('node') or ''}".strip()),
+            ("标签", "Labels", " ".join(map(str, w.get("labels") or [])) or None),
+            ("截图", "Screenshot", w.get("screenshot"))]
+    con.print(Text("网页采集（采集节点的陈述）：" if zh else
+                   "Web capture (as the capture node states it):"))
+    for label_zh, label_en, value in rows:
+        if value is not None and value != "":
+            con.print(Text(f"  {label_zh}：{value}" if zh else f"  {label_en}: {value}"))
+    offset = w.get("clock_offset_seconds")
+    if offset is None:
+        return
+    if offset < 0:
+        con.print(Text(f"  警告：采集节点的时钟至少快了 {-offset:.3f} 秒"
+                       "（其声称的结束时间晚于第一个时间戳已证明采集存在的时间）" if zh else
+                       f"  Warning: the capture node's clock was ahead by at least "
+                       f"{-offset:.3f} s (it states an end after the first timestamp already "
+                       "proves the capture existed)"), style="yellow")
+    else:
+        con.print(Text(f"  时钟偏差：第一个时间戳晚于采集结束 {offset:.3f} 秒"
+                       "（采集节点的时钟至多慢这么多；无法证明其时钟准确）" if zh else
+                       f"  Clock offset: the first timestamp is {offset:.3f} s after the "
+                       "capture's end (the node's clock was at most that much behind; it "
+                       "cannot show the clock was right)"))
+
+
 def _zone(value: str) -> ZoneInfo:
     try:
         return ZoneInfo(value)
@@ -301,7 +354,8 @@ def _zone(value: str) -> ZoneInfo:
               type=click.Path(dir_okay=False, exists=True),
               help="The judge's own file: is it one of the preserved files? Repeat for "
                    "several (the compared_files check).")
-@pinned_key_options("How many pinned witnesses must have cosigned the checkpoint.", tsa=True)
+@pinned_key_options("How many pinned witnesses must have cosigned the checkpoint.", tsa=True,
+                    capture=True)
 @click.option("--no-timestamps", is_flag=True,
               help="Shorthand: pin no TSA root (the timestamps check is then not made and "
                    "the verdict is at best 'not fully verified').")
@@ -324,7 +378,8 @@ def _zone(value: str) -> ZoneInfo:
 def verify_cmd(path: str | None, bundle_path: str | None, sha256_hex: str | None,
                compare_files: tuple[str, ...], trust_file: str | None,
                trust_sha256: str | None, log_key: str | None, witness_keys: tuple[str, ...],
-               witness_quorum: int | None, tsa_cas: tuple[str, ...], no_timestamps: bool,
+               witness_quorum: int | None, tsa_cas: tuple[str, ...],
+               capture_nodes: tuple[str, ...], no_timestamps: bool,
                newer_checkpoint: str | None, consistency_proof: str | None,
                log_url: str | None, online: bool, tz_name: str, lang: str, debug: bool,
                as_json: bool) -> None:
@@ -336,7 +391,8 @@ def verify_cmd(path: str | None, bundle_path: str | None, sha256_hex: str | None
     \b
     evidence verify BUNDLE --trust trust.txt [--trust-sha256 HEX] [--compare FILE]
     evidence verify BUNDLE --log-key VKEY [--witness-key VKEY --witness-quorum N]
-                           [--tsa-ca ROOT.pem]            (shorthand for a trust file)
+                           [--tsa-ca ROOT.pem] [--capture-node VKEY]
+                                                          (shorthand for a trust file)
     evidence verify FILE --bundle BUNDLE --trust trust.txt   is FILE the preserved one?
     evidence verify --hash HEX --bundle BUNDLE --trust trust.txt
     """
@@ -355,7 +411,7 @@ def verify_cmd(path: str | None, bundle_path: str | None, sha256_hex: str | None
                                "which TSA roots are pinned")
     tz = _zone(tz_name)
     policy = load_policy(trust_file, trust_sha256, log_key, witness_keys, witness_quorum,
-                         () if no_timestamps else tsa_cas)
+                         () if no_timestamps else tsa_cas, capture_nodes)
     compare: list[tuple[str, str]] = []
     for f in compare_files:
         with open(f, "rb") as fh:

@@ -3,8 +3,9 @@
 ``evidence verify`` (bundles) and ``evidence verify-receipts`` (full proofs) take the
 court's trust file (``--trust FILE``, pinned by ``--trust-sha256 HEX``) or its
 command-line shorthand (``--log-key``, ``--witness-key``, ``--witness-quorum``,
-``--tsa-ca``), which stands for the trust file ``docs/verdict.md`` section 3 spells
-out. One set of options and one parser, so that the commands cannot drift apart.
+``--tsa-ca``, and for bundles ``--capture-node``), which stands for the trust file
+``docs/verdict.md`` section 3 spells out. One set of options and one parser, so that the
+commands cannot drift apart.
 Every problem with the pins is a usage error (exit 2): nothing is verified against
 a pin that is not exactly what was meant.
 """
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 
 import click
 
+from evidence.verify.bundle import with_capture_nodes
 from evidence.verify.errors import VerificationError
 from evidence.verify.note import ALG_ED25519, Verifier, parse_verifier_key
 from evidence.verify.trust import (
@@ -31,10 +33,16 @@ from evidence.verify.trust import (
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def pinned_key_options(quorum_help: str, *, tsa: bool = False) -> Callable[[F], F]:
+def pinned_key_options(quorum_help: str, *, tsa: bool = False,
+                       capture: bool = False) -> Callable[[F], F]:
     """``--trust``, ``--trust-sha256`` and the shorthand ``--log-key``, ``--witness-key``
-    (repeatable), ``--witness-quorum`` (and ``--tsa-ca`` when ``tsa``)."""
+    (repeatable), ``--witness-quorum`` (and ``--tsa-ca`` when ``tsa``, ``--capture-node``
+    when ``capture``)."""
     def apply(f: F) -> F:
+        if capture:
+            f = click.option("--capture-node", "capture_nodes", multiple=True, metavar="VKEY",
+                             help="Shorthand: a capture node's verifier key (or file) whose "
+                                  "signed web captures you accept; repeat for several.")(f)
         if tsa:
             f = click.option("--tsa-ca", "tsa_cas", multiple=True,
                              type=click.Path(dir_okay=False, exists=True),
@@ -93,12 +101,14 @@ def _hex64(value: str) -> str:
 
 def load_policy(trust_file: str | None, trust_sha256: str | None, log_key: str | None,
                 witness_keys: tuple[str, ...], witness_quorum: int | None,
-                tsa_cas: tuple[str, ...] = ()) -> TrustPolicy:
+                tsa_cas: tuple[str, ...] = (), capture_nodes: tuple[str, ...] = ()
+                ) -> TrustPolicy:
     """The policy the options stand for; any problem is a usage error (exit 2)."""
     if trust_file is not None:
-        if log_key or witness_keys or witness_quorum is not None or tsa_cas:
+        if log_key or witness_keys or witness_quorum is not None or tsa_cas or capture_nodes:
             raise click.UsageError("give --trust FILE or the shorthand --log-key/"
-                                   "--witness-key/--witness-quorum/--tsa-ca, not both")
+                                   "--witness-key/--witness-quorum/--tsa-ca/--capture-node, "
+                                   "not both")
         try:
             with open(trust_file, "rb") as f:
                 data = f.read(MAX_SIZE + 1)
@@ -127,8 +137,10 @@ def load_policy(trust_file: str | None, trust_sha256: str | None, log_key: str |
         if b"-----BEGIN CERTIFICATE-----" not in data:
             raise click.BadParameter(f"--tsa-ca {p}: not a PEM certificate file")
         pems.append(data)
+    nodes = [read_key(k, "--capture-node") for k in capture_nodes]
     try:
-        return policy_from_pins([log], witnesses, witness_quorum or 0, pems)
+        return with_capture_nodes(policy_from_pins([log], witnesses, witness_quorum or 0,
+                                                   pems), nodes)
     except TrustFileError as e:
         msg = str(e).removeprefix("trust file: ")
         raise click.BadParameter(msg, param_hint="--witness-quorum" if "quorum" in msg

@@ -36,7 +36,7 @@ import warnings
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import IO, Any
 
@@ -64,7 +64,14 @@ from evidence.verify.timestamp import (
     verify_timestamp,
     verify_token_integrity,
 )
-from evidence.verify.trust import TrustPolicy, mozilla_roots, policy_from_pins
+from evidence.verify.trust import (
+    CaptureNode,
+    TrustPolicy,
+    mozilla_roots,
+    parse_trust,
+    policy_from_pins,
+)
+from evidence.verify.webcapture import verify_webcapture
 
 FORMAT = "evidence-bundle/v1"
 MANIFEST = "manifest.json"
@@ -79,6 +86,7 @@ NOT_ORIGINAL_ZH = "不是原始证据包文件：请索取原件"
 CHUNK = 1 << 20
 SUBMITTED = "evidence.submitted"
 PURGED = "evidence.purged"
+WEBCAPTURE = "webcapture"
 
 _MEMBER_PATTERNS = (
     re.compile(r"\Amanifest\.json\Z"),
@@ -167,6 +175,9 @@ class BundleReport:
     tool: dict[str, Any] | None = None
     """``tools/verify_bundle.py`` when the bundle carries it: its SHA-256 and size."""
     compared: list[dict[str, Any]] = field(default_factory=list)
+    webcapture: dict[str, Any] | None = None
+    """A web capture's facts from its signed manifest (docs/verdict.md section 6), once
+    the ``webcapture`` check passed or was not checked; None after any failure."""
     running: str = field(default="archive", repr=False)
     """The check in progress (a structural surprise fails this one)."""
 
@@ -218,6 +229,7 @@ class BundleReport:
         """After a failure no summary claims anything (docs/verdict.md section 2)."""
         if self.verdict == FAILED:
             self.preserved_no_later_than = []
+            self.webcapture = None
             for f in self.files:
                 f.pop("included", None)
             self.checks = [
@@ -246,6 +258,7 @@ class BundleReport:
             "metadata": self.metadata,
             "still_in_log": self.still_in_log,
             "tool": self.tool,
+            "webcapture": self.webcapture,
             "checks": [c.to_json() for c in self.checks],
         }
 
@@ -407,7 +420,28 @@ class BundleReader:
                               f"成员 {name!r} 的大小与其头部声明不符")
         return h.hexdigest(), n
 
-    def _stored(self, info: zipfile.ZipInfo) -> Iterator[memoryview]:
+    def read_file(self, name: str) -> bytes:
+        """An evidence file (a stored ``files/`` member), whole, for a check that needs
+        its bytes (a web capture's WACZ). Bounded by its declared size, which the
+        structure check held to ``max_file_size``; the local header is checked as for
+        :meth:`digest`. Memory is the file's size."""
+        info = self.infos.get(name)
+        if info is None:
+            raise BundleError(f"member {name!r} is missing", f"缺少成员 {name!r}")
+        if info.compress_type != zipfile.ZIP_STORED:  # the structure check refuses it
+            raise BundleError(f"member {name!r} is not stored", f"成员 {name!r} 未以存储方式保存")
+        try:
+            fp = self._seek_data(info)
+            data = fp.read(info.compress_size)
+        except _ZIP_ERRORS as e:
+            raise BundleError(f"member {name!r} is damaged: {e}", f"成员 {name!r} 已损坏") from None
+        if len(data) != info.file_size:
+            raise BundleError(f"member {name!r} is truncated", f"成员 {name!r} 被截断")
+        return data
+
+    def _seek_data(self, info: zipfile.ZipInfo) -> IO[bytes]:
+        """The archive positioned at a stored member's first byte, after checking its
+        local header's method and name against the central directory."""
         fp = self._zip.fp
         if fp is None:
             raise BundleError("the archive is closed", "归档文件已关闭")
@@ -423,6 +457,10 @@ class BundleReader:
                               "the central directory",
                               f"成员 {info.filename!r} 的本地文件头与中央目录不符")
         fp.seek(extra_len, 1)
+        return fp
+
+    def _stored(self, info: zipfile.ZipInfo) -> Iterator[memoryview]:
+        fp = self._seek_data(info)
         buf = memoryview(bytearray(CHUNK))
         left = info.compress_size
         while left:
@@ -457,10 +495,33 @@ class TrustRoots:
     """PEM bytes of the TSA root CAs the court accepts."""
     require_timestamp: bool = True
     """False: no TSA root is pinned, so the timestamps check is not made."""
+    capture_nodes: Sequence[Verifier] = ()
+    """Capture-node keys whose signed capture manifests are accepted."""
 
     def policy(self) -> TrustPolicy:
-        return policy_from_pins([self.log_key], self.witness_keys, self.witness_quorum,
-                                self.tsa_roots if self.require_timestamp else ())
+        return with_capture_nodes(
+            policy_from_pins([self.log_key], self.witness_keys, self.witness_quorum,
+                             self.tsa_roots if self.require_timestamp else ()),
+            self.capture_nodes)
+
+
+def with_capture_nodes(policy: TrustPolicy, keys: Sequence[Verifier]) -> TrustPolicy:
+    """``policy`` plus ``#@ capture-node`` lines for ``keys`` (the shorthand
+    ``--capture-node VKEY``), read back through the trust-file parser so that the
+    shorthand gets the file's checks (a key pinned twice, or also as the log key, is a
+    :class:`~evidence.verify.trust.TrustFileError`). Each node is named by its key's name,
+    as ``evidence trust export`` names it; a repeated name gets ``-2``, ``-3``..."""
+    if not keys:
+        return policy
+    nodes = list(policy.capture_nodes)
+    for v in keys:
+        name, k = v.name, 1
+        while any(n.name == name for n in nodes):
+            k += 1
+            name = f"{v.name}-{k}"
+        nodes.append(CaptureNode(name, v))
+    return parse_trust(replace(policy, capture_nodes=tuple(nodes), raw=None)
+                       .to_text().encode())
 
 
 @dataclass(frozen=True)
@@ -549,11 +610,16 @@ def _verify(reader: BundleReader, policy: TrustPolicy, store: Sequence[bytes],
     report.running = "custody"
     _check_custody(entries, submission, report)
     report.running = "files"
-    _check_files(submission, digests, report)
+    carried = _check_files(submission, digests, report)
+    if carried and submission.body.get("kind") == WEBCAPTURE:
+        report.running = WEBCAPTURE
+        _check_webcapture(reader, submission, policy, report)
     report.running = "metadata"
     _check_metadata(reader, submission, report)
     report.running = "timestamps"
     _check_timestamps(reader, manifest, cp, policy, store, report)
+    if report.webcapture is not None:
+        report.webcapture["clock_offset_seconds"] = _clock_offset(report)
     if newer is not None:
         report.running = "still_in_log"
         _check_still_in_log(newer, cp, policy, report)
@@ -818,12 +884,14 @@ def _broken_custody_link(ordered: Sequence[Entry]) -> tuple[str, str] | None:
     return None
 
 
-def _check_files(submission: Entry, digests: Mapping[str, str], report: BundleReport) -> None:
+def _check_files(submission: Entry, digests: Mapping[str, str], report: BundleReport) -> bool:
+    """True when the bundle carries the item's files and they are the preserved ones
+    (the check passed, not only because the item was purged)."""
     declared = submission.body.get("files")
     if not isinstance(declared, list) or not declared or not all(
             isinstance(f, dict) and isinstance(f.get("sha256"), str) for f in declared):
         report.fail("files", "the submission entry lists no files", "提交记录未列出任何文件")
-        return
+        return False
     report.files = [{k: f.get(k) for k in ("name", "media_type", "size", "sha256")}
                     for f in declared]
     present = {name[len("files/"):] for name in digests if name.startswith("files/")}
@@ -835,22 +903,88 @@ def _check_files(submission: Entry, digests: Mapping[str, str], report: BundleRe
                    "entry still proves their SHA-256 and sizes",
                    "该证据已被清除：证据包不含文件；记录仍证明其 SHA-256 与大小",
                    required=False)
-        return
+        return False
     missing, extra = sorted(wanted - present), sorted(present - wanted)
     if missing or extra:
         report.fail("files", f"files missing {missing[:3]}, extra {extra[:3]}",
                     f"缺少文件 {missing[:3]}，或多出文件 {extra[:3]}")
-        return
+        return False
     # the member named files/<h> hashes to h (manifest check) and was hashed here
     for f in declared:
         got = digests[f"files/{f['sha256']}"]
         if got != f["sha256"]:
             report.fail("files", f"file {str(f.get('name'))!r} is not the preserved one",
                         f"文件 {str(f.get('name'))!r} 不是保全时的文件")
+            return False
+    return report.add("files", True, f"all {len(declared)} files are byte for byte the "
+                      "preserved ones (SHA-256 in the submission entry)",
+                      f"全部 {len(declared)} 个文件与保全时逐字节一致"
+                      "（与提交记录中的 SHA-256 相同）")
+
+
+def _check_webcapture(reader: BundleReader, submission: Entry, policy: TrustPolicy,
+                      report: BundleReport) -> None:
+    """docs/verdict.md section 6: the item's files by the names in its submission entry,
+    checked by :func:`evidence.verify.webcapture.verify_webcapture` against the pinned
+    capture nodes. Runs only after ``files`` passed, so each ``files/<sha256>`` member is
+    present and hashes to its name. The files are read whole (the WACZ's WARC records
+    are checked from memory); memory is the item's size, each file bounded by the
+    reader's limits."""
+    by_name: dict[str, bytes] = {}
+    by_hash: dict[str, bytes] = {}
+    for f in submission.body["files"]:
+        name, digest = f.get("name"), f["sha256"]
+        if not isinstance(name, str):
+            report.fail(WEBCAPTURE, "the submission entry lists a file without a name",
+                        "提交记录中有文件没有名称")
             return
-    report.add("files", True, f"all {len(declared)} files are byte for byte the preserved "
-               "ones (SHA-256 in the submission entry)",
-               f"全部 {len(declared)} 个文件与保全时逐字节一致（与提交记录中的 SHA-256 相同）")
+        if name in by_name:
+            report.fail(WEBCAPTURE, f"two files named {name[:100]!r}: which one the capture "
+                        "manifest means cannot be told", f"有两个文件同名 {name[:100]!r}："
+                        "无法确定采集清单所指的是哪一个")
+            return
+        if digest not in by_hash:  # two names, one content: one member, read once
+            by_hash[digest] = reader.read_file(f"files/{digest}")
+        by_name[name] = by_hash[digest]
+    nodes = policy.capture_nodes
+    result = verify_webcapture(by_name, [n.verifier for n in nodes])
+    report.add(WEBCAPTURE, result.status, result.reason, result.reason_zh)
+    if result.status == FAIL:
+        return
+    got = result.summary
+    node_name = next((n.name for n in nodes if result.status == PASS
+                      and n.verifier.to_string() == got.get("node")), None)
+    report.webcapture = {
+        **{k: got.get(k) for k in ("url", "final_url", "http_status", "title", "server_ip",
+                                   "tls_subject", "tls_issuer", "started_at", "ended_at",
+                                   "node")},
+        "node_name": node_name, "labels": got.get("labels") or [],
+        "clock_offset_seconds": None,  # from the earliest verified token, once known
+        "screenshot": got.get("screenshot")}
+
+
+def _clock_offset(report: BundleReport) -> float | None:
+    """The capture node's clock against the TSA's (docs/evidence-kinds.md, "The node's
+    clock offset"): genTime of the earliest verified token minus the manifest's
+    ``ended_at``, in seconds; None unless ``timestamps`` passed and ``ended_at`` is a
+    time with its zone. Negative: the node's clock was ahead by at least that much."""
+    check = report.check("timestamps")
+    first = earliest(report)
+    ended = (report.webcapture or {}).get("ended_at")
+    if (check is None or not check.ok or first is None or not isinstance(ended, str)
+            or not _RFC3339.match(ended)):
+        return None
+    try:
+        end = datetime.fromisoformat(ended.upper())
+    except ValueError:  # 25:00, February 30th
+        return None
+    return (first - end).total_seconds()
+
+
+_RFC3339 = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}"
+                      r"(\.[0-9]{1,6})?([Zz]|[+-][0-9]{2}:[0-9]{2})\Z")
+"""A time as the capture writes ``ended_at`` (RFC 3339 with a zone, at most microseconds):
+anything else gives no offset rather than a guess."""
 
 
 def _check_metadata(reader: BundleReader, submission: Entry, report: BundleReport) -> None:

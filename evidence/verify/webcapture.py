@@ -283,10 +283,12 @@ def check_wacz(data: bytes | IO[bytes]) -> tuple[int, list[str]]:
             digest_doc = json.loads(z.read("datapackage-digest.json"))
             pkg_bytes = z.read("datapackage.json")
             pkg = json.loads(pkg_bytes)
-        except (ValueError, zipfile.BadZipFile, zlib.error):
+        except (ValueError, RecursionError, zipfile.BadZipFile, zlib.error):
             raise WebcaptureError("the WACZ's datapackage files are not valid JSON",
                                   "WACZ 的 datapackage 文件不是有效的 JSON") from None
-        want = digest_doc.get("hash") if isinstance(digest_doc, dict) else None
+        if not isinstance(digest_doc, dict):
+            digest_doc = {}
+        want = digest_doc.get("hash")
         if digest_doc.get("path") != "datapackage.json" or not isinstance(want, str) or \
                 want.lower() != "sha256:" + hashlib.sha256(pkg_bytes).hexdigest():
             raise WebcaptureError("datapackage-digest.json does not match datapackage.json "
@@ -345,7 +347,7 @@ def _manifest(data: bytes) -> dict[str, Any]:
     try:
         doc = json.loads(data)
         canonical = rfc8785.dumps(doc)
-    except (ValueError, rfc8785.CanonicalizationError):
+    except (ValueError, RecursionError, rfc8785.CanonicalizationError):
         raise WebcaptureError("the capture manifest is not valid JSON",
                               "采集清单不是有效的 JSON") from None
     if canonical != data:
@@ -357,15 +359,22 @@ def _manifest(data: bytes) -> dict[str, Any]:
     return doc
 
 
+def _obj(value: Any) -> Mapping[str, Any]:
+    """A manifest member that should be an object; anything else reads as empty (the
+    summary reports what the manifest says, and says nothing for a shape it lacks)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _summary(m: Mapping[str, Any]) -> dict[str, Any]:
-    res = m.get("result") or {}
-    tls = res.get("tls") or {}
-    return {"url": (m.get("request") or {}).get("url"), "final_url": res.get("final_url"),
+    res = _obj(m.get("result"))
+    tls = _obj(res.get("tls"))
+    labels = res.get("labels")
+    return {"url": _obj(m.get("request")).get("url"), "final_url": res.get("final_url"),
             "http_status": res.get("http_status"), "title": res.get("title"),
             "server_ip": res.get("server_ip"), "tls_subject": tls.get("subject"),
             "tls_issuer": tls.get("issuer"), "started_at": m.get("started_at"),
-            "ended_at": m.get("ended_at"), "node": (m.get("node") or {}).get("key"),
-            "labels": list(res.get("labels") or [])}
+            "ended_at": m.get("ended_at"), "node": _obj(m.get("node")).get("key"),
+            "labels": list(labels) if isinstance(labels, list) else []}
 
 
 def verify_webcapture(files: Mapping[str, bytes], capture_nodes: Iterable[Verifier]
@@ -377,6 +386,18 @@ def verify_webcapture(files: Mapping[str, bytes], capture_nodes: Iterable[Verifi
         return _verify(files, list(capture_nodes))
     except WebcaptureError as e:
         return WebcaptureResult(FAIL, str(e)[:300], e.reason_zh[:300])
+    except _DAMAGED:  # a ZIP member that cannot be read, a shape no check foresaw
+        return WebcaptureResult(
+            FAIL, "a capture file is damaged or malformed and cannot be read",
+            "采集文件已损坏或格式错误，无法读取")
+
+
+_DAMAGED = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
+            NotImplementedError, RuntimeError, ValueError, KeyError, TypeError,
+            AttributeError, IndexError)
+"""What the standard library raises for a damaged ZIP member (RuntimeError also for an
+encrypted one, NotImplementedError for an unknown method) or an unforeseen shape: the
+capture fails, it never crashes its verifier."""
 
 
 def _verify(files: Mapping[str, bytes], nodes: list[Verifier]) -> WebcaptureResult:
@@ -426,7 +447,7 @@ def _verify(files: Mapping[str, bytes], nodes: list[Verifier]) -> WebcaptureResu
             raise WebcaptureError(f"the capture manifest lists no {role}",
                                   f"采集清单未列出{'截图' if role == 'screenshot' else 'WACZ'}")
     records, _ = check_wacz(files[roles["wacz"]])
-    summary = _summary(manifest)
+    summary = {**_summary(manifest), "screenshot": roles["screenshot"]}
     if not signed:
         return WebcaptureResult(
             NOT_CHECKED,
