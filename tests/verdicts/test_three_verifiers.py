@@ -160,6 +160,9 @@ WEBCAPTURE_VECTORS = [
     Vector("webcapture/wacz-swapped-after-export", "the good capture's WACZ member replaced "
            "after export by another well-formed WACZ (bundle manifest rewritten to match)",
            "failed", "files", trust="capture", absent=("webcapture",)),
+    Vector("good/capture-node-pinned", "the good bundle (not a web capture) with a capture "
+           "node pinned: no webcapture check", "verified", trust="capture",
+           absent=("webcapture",)),
 ]
 VECTORS += WEBCAPTURE_VECTORS
 BY_NAME = {v.name: v for v in VECTORS}
@@ -298,6 +301,7 @@ def capture_bundles(world: World, made: dict[str, bytes], unbuilt: dict[str, str
         variant = v.name.split("/")[1]
         if variant in items:
             made[v.name] = world.export(items[variant])
+    made["good/capture-node-pinned"] = world.export(world.a)
     good = made["webcapture/good"]
     made["webcapture/wacz-swapped-after-export"] = F.with_members(
         good, {capture_file(world, "good", "capture.wacz"):
@@ -573,7 +577,8 @@ def _iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-@pytest.mark.parametrize("name", [v.name for v in WEBCAPTURE_VECTORS])
+@pytest.mark.parametrize("name", [v.name for v in WEBCAPTURE_VECTORS
+                                  if v.name.startswith("webcapture/")])
 def test_webcapture_summary(name: str, corpus: Corpus, world: World,
                             request: pytest.FixtureRequest) -> None:
     """docs/verdict.md section 6: when ``webcapture`` passed or was not checked and nothing
