@@ -60,6 +60,7 @@ from evidence.ledger.anchor.schema import ANCHORED, anchors
 from evidence.ledger.anchor.store import list_anchors
 from evidence.ledger.blobs import BlobStore
 from evidence.ledger.bundle import report_txt
+from evidence.ledger.bundle.report_webcapture import webcapture_report_data
 from evidence.ledger.bundle.tool import TOOL_MEMBER, TOOL_REFERENCE, tool_source
 from evidence.ledger.bundle.writer import (
     BundleFile,
@@ -320,6 +321,11 @@ def gather(led: Ledger, store: BlobStore, evidence_id: str, *,
     tool = tool_source()
     data = report_data(led, item, cp, entries, tsa_rows, cosigners, created, warnings,
                        provisional=provisional, tool_sha256=hashlib.sha256(tool).hexdigest())
+    capture = webcapture_report_data(item.kind, metadata,
+                                     [(f.name, f.sha256, f.open) for f in files],
+                                     [t["gen_time"] for t in data["timestamps"]])
+    if capture is not None:
+        data["webcapture"] = capture
     pieces = BundlePieces(
         evidence_id=evidence_id, created_at=created, exporter=f"evidence {__version__}",
         log_origin=led.origin, log_verifier_key=led.verifier_key, checkpoint_note=note,
@@ -343,7 +349,8 @@ def report_data(led: Ledger, item: StoredItem, cp: StoredCheckpoint,
     principal?, action?, reason?, grantee?}], warnings, created_at, exporter,
     provisional (no proof of time: the reports then claim none), tool {member, sha256,
     reference [str]} (the stand-alone verifier the bundle carries; absent when none),
-    verify_commands [str]."""
+    verify_commands [str]; for a web capture :func:`gather` adds webcapture (see
+    :func:`evidence.ledger.bundle.report_webcapture.webcapture_report_data`)."""
     custody = []
     for seq, data in sorted(entries.items()):
         e = parse_entry(data)

@@ -31,7 +31,9 @@ Libraries: ``fpdf2`` (pure Python; TrueType collections via fontTools) and
 
 from __future__ import annotations
 
+import base64
 import html
+import io
 import logging
 import os
 import warnings
@@ -41,9 +43,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from evidence.ledger.bundle import report_webcapture as webcapture
+
 try:
     import segno
     from fpdf import FPDF
+    from fpdf.enums import WrapMode
     from fpdf.fonts import FontFace
 except ModuleNotFoundError as _missing:  # until fpdf2 and segno are installed: see render_report
     MISSING_LIBRARY: str | None = _missing.name
@@ -133,6 +138,10 @@ class Section:
     """Column headers (zh, en) and rows, for lists (files, custody, ...)."""
     note: tuple[str, str] | None = None
     code: list[str] | None = None
+    paras: list[tuple[str, str]] | None = None
+    """More bilingual paragraphs (zh, en), after the note."""
+    image: tuple[bytes, tuple[str, str]] | None = None
+    """A PNG to show (the web capture's screenshot thumbnail) and its caption (zh, en)."""
 
 
 PROVISIONAL_EN = "provisional: no proof of time"
@@ -171,6 +180,31 @@ def _tool_section(data: dict[str, Any]) -> Section | None:
         code=[f"reference / 参考副本: {r}" for r in tool.get("reference") or []])
 
 
+def _webcapture_sections(data: dict[str, Any]) -> list[Section]:
+    """A web capture's statements, its screenshot, and what a court can conclude from it
+    (the text is :mod:`evidence.ledger.bundle.report_webcapture`'s, shared with the text
+    report)."""
+    wc = data.get("webcapture")
+    if not wc:
+        return []
+    offset_zh, offset_en = webcapture.offset_statement(wc)
+    labels = [(f"{label}：{zh}", f"{label}: {en}") for label, zh, en in webcapture.label_rows(wc)]
+    out = [Section("网页取证", "Web capture", webcapture.rows(wc),
+                   note=webcapture.source_note(wc),
+                   paras=[*labels, ("时钟偏差：" + offset_zh, "Clock offset: " + offset_en)])]
+    out.append(Section("法院可以认定与不能认定", "What a court can and cannot conclude", [],
+                       paras=[("法院可以认定：" + webcapture.COURT_CAN[0],
+                               "A court can conclude: " + webcapture.COURT_CAN[1]),
+                              ("法院不能认定：" + webcapture.COURT_CANNOT[0],
+                               "A court cannot conclude: " + webcapture.COURT_CANNOT[1])]))
+    caption = webcapture.screenshot_caption(wc)
+    if caption is not None:  # last: a page-high picture starts a page of its own
+        png = webcapture.thumbnail_png(wc)
+        out.append(Section("截图", "Screenshot", [], note=None if png else caption,
+                           image=(png, caption) if png else None))
+    return out
+
+
 def sections(data: dict[str, Any]) -> list[Section]:
     """The report's content, once, for both renderings."""
     cp, log = data.get("checkpoint") or {}, data.get("log") or {}
@@ -197,6 +231,7 @@ def sections(data: dict[str, Any]) -> list[Section]:
             [("名称", "Name"), ("类型", "Media type"), ("大小", "Size"), ("SHA-256", "SHA-256")],
             [[_s(f.get("name")), _s(f.get("media_type")), _size(f.get("size")),
               _s(f.get("sha256"))] for f in data.get("files") or []])),
+        *_webcapture_sections(data),
         Section("时间", "Times", [
             *([("时间证明", "Proof of time", provisional_banner())] if provisional else []),
             ("提交时间（日志时间，运营方时钟）", "Submitted (log time, the operator's clock)",
@@ -265,6 +300,7 @@ pre { background: #f4f4f4; padding: .5em; white-space: pre-wrap; }
 .en { color: #444; }
 .qr { float: right; margin: 0 0 1em 1em; text-align: center; font-size: .8em; }
 .qr svg { width: 40mm; height: 40mm; }
+.shot img { max-width: 100%; height: auto; border: 1px solid #999; }
 .provisional { border: 3px solid #b36b00; background: #fff4e0; padding: .6em; }
 @media print { body { margin: 0; } }
 """
@@ -277,7 +313,7 @@ def _h(text: Any) -> str:
 def _cell(value: str) -> str:
     cls = ' class="hash"' if len(value) == 64 and all(c in "0123456789abcdef" for c in value) \
         else ""
-    return f"<td{cls}>{_h(value)}</td>"
+    return f"<td{cls}>{_h(value).replace(chr(10), '<br>')}</td>"
 
 
 def qr_svg(payload: str) -> str:
@@ -316,9 +352,16 @@ def render_html(data: dict[str, Any]) -> bytes:
             for row in rows:
                 parts.append("<tr>" + "".join(_cell(v) for v in row) + "</tr>\n")
             parts.append("</table>\n")
-        if sec.note:
-            parts.append(f"<p>{_h(sec.note[0])}<br>"
-                         f'<span lang="en" class="en">{_h(sec.note[1])}</span></p>\n')
+        for zh, en in ([sec.note] if sec.note else []) + (sec.paras or []):
+            parts.append(f"<p>{_h(zh)}<br>"
+                         f'<span lang="en" class="en">{_h(en)}</span></p>\n')
+        if sec.image:
+            png, (zh, en) = sec.image
+            # an inline data: URI: the page still loads nothing from anywhere
+            parts.append('<figure class="shot"><img alt="screenshot / 截图" src="data:image/png;'
+                         f'base64,{base64.b64encode(png).decode("ascii")}">'
+                         f'<figcaption>{_h(zh)}<br><span lang="en" class="en">{_h(en)}'
+                         "</span></figcaption></figure>\n")
         if sec.code:
             parts.append('<pre lang="en">' + "\n".join(_h(c) for c in sec.code) + "</pre>\n")
     parts.append(f"<p><small>导出 Exported {_h(data.get('created_at'))} · "
@@ -428,17 +471,40 @@ def _pdf_qr(pdf: _Pdf, payload: str, *, x: float, y: float, size: float) -> None
                 pdf.rect(x + c * cell, y + r * cell, cell, cell, style="F")
 
 
+def _pdf_row(pdf: _Pdf, label: str, value: str) -> None:
+    """A label and its value side by side, each wrapped in its own column, kept on one
+    page (a long label no longer runs into its value)."""
+    width = 62 if pdf.cjk else 40
+    value_width = pdf.epw - width
+    is_hash = len(value) >= 40 and " " not in value
+    value_font = (pdf.mono if is_hash else pdf.body, 7.5 if is_hash else 8.5)
+    pdf.set_font(pdf.body, size=8)
+    n_label = len(pdf.multi_cell(width, 5, label, align="L", dry_run=True, output="LINES"))
+    pdf.set_font(value_font[0], size=value_font[1])
+    n_value = len(pdf.multi_cell(value_width, 5, value, align="L", dry_run=True,
+                                 output="LINES"))
+    height = 5 * max(n_label, n_value)
+    if pdf.get_y() + height > pdf.page_break_trigger:
+        pdf.add_page()
+    top = pdf.get_y()
+    pdf.set_font(pdf.body, size=8)
+    pdf.multi_cell(width, 5, label, align="L", new_x="RIGHT", new_y="TOP")
+    pdf.set_font(value_font[0], size=value_font[1])
+    pdf.multi_cell(value_width, 5, value, align="L", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_y(top + height)
+
+
 def _pdf_section(pdf: _Pdf, sec: Section) -> None:
+    if sec.image:  # the heading stays with its picture
+        png, _ = sec.image
+        if pdf.get_y() + 12 + _image_height(pdf, png) + 18 > pdf.page_break_trigger:
+            pdf.add_page()
     pdf.ln(2)
     pdf.set_font(pdf.body, size=12)
     pdf.multi_cell(0, 7, pdf.bi(sec.zh, sec.en), border="B", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(1)
     for zh, en, value in sec.rows:
-        pdf.set_font(pdf.body, size=8)
-        pdf.cell(62 if pdf.cjk else 40, 5, pdf.t(pdf.bi(zh, en)))
-        is_hash = len(value) >= 40 and " " not in value
-        pdf.set_font(pdf.mono if is_hash else pdf.body, size=7.5 if is_hash else 8.5)
-        pdf.multi_cell(0, 5, pdf.t(value), new_x="LMARGIN", new_y="NEXT")
+        _pdf_row(pdf, pdf.t(pdf.bi(zh, en)), pdf.t(value))
     if sec.table and sec.table[1]:
         heads, rows = sec.table
         widths = _widths(len(heads), heads)
@@ -453,15 +519,50 @@ def _pdf_section(pdf: _Pdf, sec: Section) -> None:
                 row = table.row()
                 for v in values:
                     row.cell(pdf.t(v))
-    if sec.note:
-        pdf.set_font(pdf.body, size=7.5)
-        pdf.multi_cell(0, 4, pdf.t(sec.note[0] + "\n" + sec.note[1]) if pdf.cjk else
-                       pdf.t(sec.note[1]), align="L", new_x="LMARGIN", new_y="NEXT")
+    for pair in ([sec.note] if sec.note else []) + (sec.paras or []):
+        _pdf_para(pdf, pair)
+        pdf.ln(0.8)
+    if sec.image:
+        _pdf_image(pdf, *sec.image)
     if sec.code:
         pdf.set_font(pdf.mono, size=7)
         pdf.set_fill_color(240, 240, 240)
         for line in sec.code:
             pdf.multi_cell(0, 4, pdf.t(line), fill=True, new_x="LMARGIN", new_y="NEXT")
+
+
+def _pdf_para(pdf: _Pdf, pair: tuple[str, str]) -> None:
+    """A bilingual paragraph: the Chinese wrapped at any character (it has few spaces, and
+    wrapping at them leaves short ragged lines), then the English at word boundaries."""
+    pdf.set_font(pdf.body, size=7.5)
+    if pdf.cjk:
+        pdf.multi_cell(0, 4, pair[0], align="L", new_x="LMARGIN", new_y="NEXT",
+                       wrapmode=WrapMode.CHAR)
+    pdf.multi_cell(0, 4, pdf.t(pair[1]), align="L", new_x="LMARGIN", new_y="NEXT")
+
+
+def _image_height(pdf: _Pdf, png: bytes) -> float:
+    """The thumbnail's height in mm at the page's width."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as im:
+        w_px, h_px = im.size
+    return pdf.epw * h_px / w_px
+
+
+def _pdf_image(pdf: _Pdf, png: bytes, caption: tuple[str, str]) -> None:
+    """The thumbnail at the page's width (never taller than one page's body with its
+    heading and caption: report_webcapture.MAX_ASPECT), its caption below."""
+    width, height = pdf.epw, _image_height(pdf, png)
+    if pdf.get_y() + height + 10 > pdf.page_break_trigger:
+        pdf.add_page()
+    y = pdf.get_y() + 1
+    pdf.image(io.BytesIO(png), x=pdf.l_margin, y=y, w=width, h=height)
+    pdf.set_draw_color(150, 150, 150)
+    pdf.rect(pdf.l_margin, y, width, height)
+    pdf.set_draw_color(0, 0, 0)
+    pdf.set_y(y + height + 1)
+    _pdf_para(pdf, caption)
 
 
 def _widths(n: int, heads: Iterable[tuple[str, str]]) -> tuple[int, ...]:

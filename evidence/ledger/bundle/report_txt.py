@@ -13,13 +13,75 @@ are printed at the end), never by reading this text.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import Any
+
+from evidence.ledger.bundle import report_webcapture as webcapture
 
 PROVISIONAL = "provisional: no proof of time / 临时证据包：无时间证明"
 
 
 def _size(n: int) -> str:
     return f"{n:,} bytes / 字节"
+
+
+WIDTH = 100  # columns of a wrapped paragraph, indent included
+_TOKENS = re.compile(r"\s+|[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f]|[^\s\u2e80-\u9fff"
+                     r"\uf900-\ufaff\uff00-\uffef\u3000-\u303f]+")
+_NO_LINE_START = set("，。、；：！？）》」』”’")
+
+
+def _columns(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _para(text: str, indent: str = "  ") -> list[str]:
+    """One paragraph wrapped at :data:`WIDTH` display columns (a Chinese character is
+    two). A line breaks at a space or between two Chinese characters, never inside a
+    Latin word, URL or hash (one longer than a line stands alone), and never puts
+    Chinese closing punctuation first."""
+    lines: list[str] = []
+    line = ""
+    for tok in _TOKENS.findall(text):
+        if tok.isspace():
+            line += " " if line else ""
+            continue
+        if line and _columns(indent + line + tok) > WIDTH and tok not in _NO_LINE_START:
+            lines.append(indent + line.rstrip())
+            line = ""
+        line += tok
+    return [*lines, indent + line.rstrip()]
+
+
+def _both(pair: tuple[str, str], indent: str = "  ") -> list[str]:
+    """English, then Chinese."""
+    return _para(pair[1], indent) + _para(pair[0], indent)
+
+
+def webcapture_lines(wc: dict[str, Any]) -> list[str]:
+    """The web capture section and what a court can and cannot conclude (the text is
+    :mod:`evidence.ledger.bundle.report_webcapture`'s, shared with the HTML/PDF report)."""
+    L = ["Web capture / 网页取证", "-" * 60]
+    L += _both(webcapture.source_note(wc))
+    for zh, en, value in webcapture.rows(wc):
+        lines = value.split("\n")
+        L.append(f"  {en} / {zh}: {lines[0]}")
+        L += [f"      {more}" for more in lines[1:]]
+    L += _both(webcapture.offset_statement(wc), "    ")
+    for label, zh, en in webcapture.label_rows(wc):
+        L.append(f"  label / 标签 {label}:")
+        L += _both((zh, en), "    ")
+    caption = webcapture.screenshot_caption(wc)
+    if caption is not None:
+        L.append("  Screenshot / 截图:")
+        L += _both(caption, "    ")
+    L += ["", "What a court can and cannot conclude / 法院可以认定与不能认定", "-" * 60]
+    L += _both(("法院可以认定：" + webcapture.COURT_CAN[0],
+                "A court can conclude: " + webcapture.COURT_CAN[1]))
+    L += _both(("法院不能认定：" + webcapture.COURT_CANNOT[0],
+                "A court cannot conclude: " + webcapture.COURT_CANNOT[1]))
+    return [*L, ""]
 
 
 def render_text(d: dict[str, Any]) -> str:
@@ -50,6 +112,8 @@ def render_text(d: dict[str, Any]) -> str:
         add(f"  {f['name']}  ({f['media_type']}, {_size(f['size'])})")
         add(f"    SHA-256: {f['sha256']}")
     add("")
+    if d.get("webcapture"):
+        L.extend(webcapture_lines(d["webcapture"]))
     if provisional:
         add("Proof of time / 时间证明")
         add("-" * 60)
