@@ -3,7 +3,7 @@
 Stored nodes (leaf hashes and perfect subtrees) are written once and never change
 (docs/decisions.md D2), so a node read once can be kept: a proof then costs only the
 planning arithmetic (``evidence.verify.merkle``) and, for nodes not seen before, ONE
-query (:func:`evidence.ledger.store.fetch_nodes`). The upper nodes are shared by every
+query (:meth:`evidence.ledger.log.Ledger.nodes`). The upper nodes are shared by every
 proof to the same size, so after a warm-up most proofs need no query at all.
 
 Sizes are checked against the committed size (``OutOfRange`` past the log), which is
@@ -15,10 +15,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 
-from evidence.ledger.db import read_transaction
 from evidence.ledger.errors import LedgerError, OutOfRange
 from evidence.ledger.log import Ledger
-from evidence.ledger.store import fetch_nodes, read_state
 from evidence.verify.merkle import (
     NodeId,
     consistency_plan,
@@ -77,17 +75,16 @@ class ProofCache:
              ) -> dict[NodeId, bytes]:
         """Fetch ``ids`` in one query (and, if asked, check sizes against the log); keep
         them, and return them."""
-        with read_transaction(self._ledger.engine) as conn:
-            if check_sizes:
-                state = read_state(conn)
-                current = 0 if state is None else state.size
-                with self._lock:
-                    self._known_size = max(self._known_size, current)
-                for s in check_sizes:
-                    if s > current:
-                        raise OutOfRange(f"tree size {s} is larger than the log ({current} "
-                                         "entries)")
-            found = fetch_nodes(conn, sorted(ids)) if ids else {}
+        if check_sizes:
+            current, found = self._ledger.size_and_nodes(ids)
+            with self._lock:
+                self._known_size = max(self._known_size, current)
+            for s in check_sizes:
+                if s > current:
+                    raise OutOfRange(f"tree size {s} is larger than the log ({current} "
+                                     "entries)")
+        else:
+            found = self._ledger.nodes(ids)
         with self._lock:
             if len(self._nodes) + len(found) > self._max:
                 self._nodes = {}  # a new dict: readers holding the old one are unaffected

@@ -27,9 +27,8 @@ from evidence.ledger.blobs import BlobStore
 from evidence.ledger.config import resolve_data_dir
 from evidence.ledger.intake import Intake, load_settings
 from evidence.ledger.intake.grouped import GroupedSubmitter
-from evidence.ledger.log import Ledger
+from evidence.ledger.log import Ledger, StoredCheckpoint
 from evidence.ledger.scrub import start_scrubber
-from evidence.ledger.store import StoredCheckpoint
 
 LATEST_TTL = 0.25
 

@@ -310,7 +310,7 @@ def grant_group() -> None:
 
 
 def _grant_json(g: Grant) -> dict[str, Any]:
-    from evidence.ledger.sequencer import utc_now
+    from evidence.ledger.clock import utc_now
 
     return {"id": g.id, "grantee": g.grantee, "granted_by": g.granted_by, "case": g.case_id,
             "evidence_ids": list(g.evidence_ids), "not_before": g.not_before,
@@ -335,16 +335,13 @@ def grant_add(grantor: str, grantee: str, evidence_ids: tuple[str, ...], expires
               not_before: str | None, max_downloads: int | None, note: str | None,
               data_dir: str | None, db_url: str | None, as_json: bool) -> None:
     """Grant a foreign party access to evidence items (appends evidence.shared entries)."""
-    from evidence.ledger.db import read_transaction
-    from evidence.ledger.evidence_store import load_item
+    from evidence.ledger.items import live_cases
 
     ac = _access(data_dir, db_url, as_json)
 
     def make() -> Grant:
         who = ac.get_principal(grantor)
-        with read_transaction(ac.engine) as conn:
-            cases = {e: (it.case_id if (it := load_item(conn, e)) and not it.purged else None)
-                     for e in evidence_ids}
+        cases = live_cases(ac.ledger, evidence_ids)
         return ac.create_grant(
             who, grantee, cases, expires_at=parse_user_time(expires, "--expires"),
             not_before=parse_user_time(not_before, "--not-before") if not_before else None,

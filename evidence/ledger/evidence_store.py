@@ -29,7 +29,7 @@ from sqlalchemy import (
     update,
 )
 
-from evidence.ledger.schema import NAMING, TIME_LEN
+from evidence.ledger.schema import NAMING, TIME_LEN, entries
 
 metadata = MetaData(naming_convention=NAMING)
 
@@ -103,6 +103,18 @@ class StoredItem:
         return self.purged_seq is not None
 
 
+@dataclass(frozen=True)
+class ItemMatch:
+    """A preserved item found by :func:`find_items`: its id, its submission entry (number,
+    leaf hash, time) and whether it was purged. Nothing of what the evidence says."""
+
+    evidence_id: str
+    seq: int
+    leaf_hash: bytes
+    time: str
+    purged: bool
+
+
 def submitted_rows(
     *, evidence_id: str, seq: int, time: str, kind: str, case_id: str, principal: str,
     commitment: str, metadata_jcs: bytes, salt: bytes, receipt: str,
@@ -161,6 +173,25 @@ def load_item(conn: Connection, evidence_id: str) -> StoredItem | None:
                                "receipt", "submitter_key", "purged_seq", "purged_at")},
         files=tuple(StoredFile(*f) for f in files),
         events=tuple((int(s), t) for s, t in events))
+
+
+def find_items(conn: Connection, *, evidence_id: str | None = None,
+               sha256: str | None = None, limit: int = 100) -> list[ItemMatch]:
+    """The item with this id, or the items holding a file with this SHA-256 (lower-case
+    hex), in log order, at most ``limit``; give exactly one of the two."""
+    if (evidence_id is None) == (sha256 is None):
+        raise ValueError("give exactly one of evidence_id and sha256")
+    q = (select(evidence_items.c.evidence_id, evidence_items.c.seq,
+                evidence_items.c.purged_seq, entries.c.leaf_hash, entries.c.time)
+         .join(entries, entries.c.seq == evidence_items.c.seq))
+    if evidence_id is not None:
+        q = q.where(evidence_items.c.evidence_id == evidence_id)
+    else:
+        q = q.where(evidence_items.c.evidence_id.in_(
+            select(evidence_files.c.evidence_id).where(evidence_files.c.sha256 == sha256)))
+    rows = conn.execute(q.order_by(evidence_items.c.seq).limit(limit)).all()
+    return [ItemMatch(r.evidence_id, int(r.seq), bytes(r.leaf_hash), r.time,
+                      r.purged_seq is not None) for r in rows]
 
 
 def is_live_item(conn: Connection, evidence_id: str) -> bool | None:

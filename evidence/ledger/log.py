@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from itertools import chain
@@ -31,6 +31,7 @@ from sqlalchemy import Engine, MetaData, insert, inspect
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from evidence.ledger import migrations
+from evidence.ledger.clock import utc_now
 from evidence.ledger.config import (
     DEFAULT_CHECKPOINT_INTERVAL,
     LedgerConfig,
@@ -61,7 +62,6 @@ from evidence.ledger.sequencer import (
     RowsHook,
     Sequencer,
     sign_checkpoint_now,
-    utc_now,
 )
 from evidence.ledger.store import (
     LogState,
@@ -73,6 +73,7 @@ from evidence.ledger.store import (
     find_leaf,
     iter_entries,
     latest_checkpoint,
+    read_entries,
     read_entry,
     read_size,
     read_state,
@@ -418,6 +419,32 @@ class Ledger:
             raise OutOfRange(f"entries {start}..{end} are not within the log (size {size})")
         with read_transaction(self._engine) as conn:
             yield from iter_entries(conn, start, end, chunk)
+
+    def entries_at(self, seqs: Sequence[int]) -> list[StoredEntry]:
+        """The entries numbered ``seqs`` that exist, in log order, in one query (an
+        item's custody: its submission and the entries about it)."""
+        with read_transaction(self._engine) as conn:
+            return read_entries(conn, seqs)
+
+    def nodes(self, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
+        """The stored hashes of ``ids`` (level 0: leaf hashes; above: perfect subtrees)
+        that exist, in one query; absent ids are left out. A stored node never changes
+        once written (docs/decisions.md D2), so a caller may keep what it gets."""
+        wanted = sorted(ids)
+        if not wanted:
+            return {}
+        with read_transaction(self._engine) as conn:
+            return fetch_nodes(conn, wanted)
+
+    def size_and_nodes(self, ids: Iterable[NodeId]) -> tuple[int, dict[NodeId, bytes]]:
+        """The committed size and :meth:`nodes` of ``ids``, read in one snapshot: every
+        node of a tree no larger than that size is then certain to be stored."""
+        wanted = sorted(ids)
+        with read_transaction(self._engine) as conn:
+            size, found = fetch_size_and_nodes(conn, wanted)
+        if size is None:
+            raise NotALedger("the ledger's log_state row is missing")
+        return size, found
 
     def find_leaf(self, leaf_hash: bytes) -> int | None:
         """The ``seq`` of the entry with this leaf hash, or None: the leaf index's

@@ -58,7 +58,6 @@ import time as _time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -75,6 +74,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from evidence.ledger.clock import utc_now
 from evidence.ledger.db import Driver, write_transaction
 from evidence.ledger.errors import AppendRejected, LedgerClosed, LedgerError, NotALedger
 from evidence.ledger.schema import checkpoints, entries, nodes
@@ -91,7 +91,7 @@ from evidence.ledger.store import (
     state_from_row,
 )
 from evidence.verify.checkpoint import Checkpoint, sign_checkpoint
-from evidence.verify.entry import encode_chain, format_time
+from evidence.verify.entry import encode_chain
 from evidence.verify.errors import EntryError, VerificationError
 from evidence.verify.hashing import Hash32, node_hash
 from evidence.verify.merkle import CompactRange, root_from_nodes, root_plan
@@ -139,10 +139,6 @@ class _Request:
 
 
 _STOP = object()
-
-
-def utc_now() -> str:
-    return format_time(datetime.now(UTC))
 
 
 class Sequencer:

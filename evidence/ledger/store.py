@@ -239,6 +239,14 @@ def read_entry(conn: Connection, seq: int) -> StoredEntry | None:
     return None if row is None else _entry(row)
 
 
+def read_entries(conn: Connection, seqs: Sequence[int]) -> list[StoredEntry]:
+    """The entries numbered ``seqs`` that exist, in log order (one query)."""
+    if not seqs:
+        return []
+    return [_entry(row) for row in conn.execute(
+        select(entries).where(entries.c.seq.in_(list(seqs))).order_by(entries.c.seq))]
+
+
 def _entry(row) -> StoredEntry:  # type: ignore[no-untyped-def]
     return StoredEntry(int(row.seq), Hash32(bytes(row.leaf_hash)), row.type, row.time,
                        bytes(row.data))

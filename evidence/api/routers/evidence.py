@@ -17,7 +17,6 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from sqlalchemy import select
 
 from evidence.api import fixity, submitting
 from evidence.api.deps import Caller, Role, Svc, remote_addr
@@ -34,13 +33,12 @@ from evidence.api.schemas import (
 )
 from evidence.api.services import Services
 from evidence.api.uploads import FIELDS
+from evidence.ledger import items
 from evidence.ledger.access import SUBMITTER, Authorization, Principal
 from evidence.ledger.blobs import VERIFY_FIRST_MAX, BlobDamaged, BlobNotFound
-from evidence.ledger.db import read_transaction
-from evidence.ledger.evidence_store import StoredItem
 from evidence.ledger.intake import KINDS, UnknownEvidence
 from evidence.ledger.intake.deferred import submit_prepared
-from evidence.ledger.schema import entries
+from evidence.ledger.items import StoredItem
 from evidence.verify.submission import SubmissionSignatureError
 
 router = APIRouter(prefix="/v1/evidence", tags=["evidence"])
@@ -255,14 +253,10 @@ def custody(evidence_id: EvidenceId, svc: Svc,
     item = _item_or_none(svc, evidence_id)
     svc.access.authorize_read(who, evidence_id, item.case_id if item else None)
     assert item is not None
-    seqs = [s for s, _t in item.events if s > after][:limit]
-    with read_transaction(svc.ledger.engine) as conn:
-        rows = conn.execute(select(entries).where(entries.c.seq.in_(seqs))
-                            .order_by(entries.c.seq)).all() if seqs else []
     return CustodyView(evidence_id=evidence_id, entries=[
-        CustodyEntry(seq=int(r.seq), leaf_hash=bytes(r.leaf_hash).hex(), type=r.type,
-                     time=r.time, entry_b64=base64.b64encode(bytes(r.data)).decode())
-        for r in rows])
+        CustodyEntry(seq=e.seq, leaf_hash=e.leaf_hash.hex(), type=e.type, time=e.time,
+                     entry_b64=base64.b64encode(e.data).decode())
+        for e in items.custody(svc.ledger, item, after=after, limit=limit)])
 
 
 # --- the evidence bundle (issue 7; owned by the bundle code, evidence/ledger/bundle) ------

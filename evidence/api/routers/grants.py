@@ -14,8 +14,8 @@ from evidence.api.deps import Caller, Role, Svc
 from evidence.api.problems import authed
 from evidence.api.schemas import GrantCreate, GrantList, GrantView
 from evidence.ledger.access import COURT, SUBMITTER, Grant, InvalidInput, parse_user_time
+from evidence.ledger.clock import utc_now
 from evidence.ledger.intake import AlreadyPurged, UnknownEvidence
-from evidence.ledger.sequencer import utc_now
 
 router = APIRouter(prefix="/v1/grants", tags=["grants"])
 Sharer = Role(SUBMITTER, COURT)

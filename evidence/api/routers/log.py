@@ -11,7 +11,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import Response
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from evidence.api.deps import Role, Svc
@@ -28,14 +27,12 @@ from evidence.api.schemas import (
     Timestamp,
 )
 from evidence.api.services import Services
+from evidence.ledger import items
 from evidence.ledger.access import ADMIN, AUDITOR
 from evidence.ledger.anchor.schema import ANCHORED
 from evidence.ledger.anchor.status import cosigned_note
 from evidence.ledger.anchor.store import list_anchors
-from evidence.ledger.db import read_transaction
 from evidence.ledger.errors import OutOfRange
-from evidence.ledger.evidence_store import evidence_files, evidence_items
-from evidence.ledger.schema import entries
 
 router = APIRouter(tags=["log"])
 AuditorOrAdmin = Role(AUDITOR, ADMIN)
@@ -204,23 +201,13 @@ def lookup(svc: Svc,
         raise Problem(404, "not-found", "public lookup is turned off on this server")
     if (evidence_id is None) == (sha256 is None):
         raise Problem(400, "bad-request", "give exactly one of evidence_id and sha256")
-    q = (select(evidence_items.c.evidence_id, evidence_items.c.seq,
-                evidence_items.c.purged_seq, entries.c.leaf_hash, entries.c.time)
-         .join(entries, entries.c.seq == evidence_items.c.seq))
-    if evidence_id is not None:
-        q = q.where(evidence_items.c.evidence_id == evidence_id)
-    else:
-        q = q.where(evidence_items.c.evidence_id.in_(
-            select(evidence_files.c.evidence_id)
-            .where(evidence_files.c.sha256 == str(sha256).lower())))
-    with read_transaction(svc.ledger.engine) as conn:
-        rows = conn.execute(q.order_by(evidence_items.c.seq).limit(100)).all()
-    cp = svc.latest_checkpoint(covering=max((r.seq for r in rows), default=-1))
+    found = items.lookup(svc.ledger, evidence_id=evidence_id, sha256=sha256, limit=100)
+    cp = svc.latest_checkpoint(covering=max((m.seq for m in found), default=-1))
     return LookupResult(matches=[
-        LookupMatch(evidence_id=r.evidence_id, seq=r.seq, leaf_hash=bytes(r.leaf_hash).hex(),
-                    time=r.time, purged=r.purged_seq is not None,
-                    checkpoint_size=cp.size if cp is not None and cp.size > r.seq else None)
-        for r in rows])
+        LookupMatch(evidence_id=m.evidence_id, seq=m.seq, leaf_hash=m.leaf_hash.hex(),
+                    time=m.time, purged=m.purged,
+                    checkpoint_size=cp.size if cp is not None and cp.size > m.seq else None)
+        for m in found])
 
 
 def trust_file(svc: Services) -> bytes:
