@@ -4,7 +4,8 @@
     python verify_bundle.py BUNDLE.zip --trust TRUST.txt [--trust-sha256 HEX]
         [--compare FILE ...] [--json] [--lang zh|en|both] [--tz ZONE] [--debug]
     python verify_bundle.py BUNDLE.zip --log-key VKEY [--witness-key VKEY ...]
-        [--witness-quorum N] [--tsa-ca ROOT.pem ...]          (shorthand for a trust file)
+        [--witness-quorum N] [--tsa-ca ROOT.pem ...] [--capture-node VKEY ...]
+                                                              (shorthand for a trust file)
 
 This is a second, independent implementation of ``evidence verify``, written for a court or
 an auditor who does not want to trust the operator's software: one file, readable in an
@@ -18,11 +19,13 @@ reference copy, ``scripts/verify_bundle.py`` in the project's source, before rel
 It runs the same named checks as ``evidence verify`` and reaches the same verdict on the
 same inputs (the project's tests hold the two, and the verify page, together; the contract
 is docs/verdict.md): archive, manifest, checkpoint, cosignatures, entries, inclusion, chain,
-submission, submitter, custody, files, metadata, timestamps, and compared_files with
-``--compare``. Each is pass, fail or not-checked (nothing pinned for it, or a provisional
-bundle); a check that cannot run because an earlier one failed is not reported. The top
-verdict and exit status: verified 0 (every check passed), failed 1, provisional or
-incomplete (something not checked, named) 3, usage error 2 (nothing verified).
+submission, submitter, custody, files, webcapture (web captures only: the capture node's
+signed manifest, the WACZ and its WARC records, section 6b), metadata, timestamps, and
+compared_files with ``--compare``. Each is pass, fail or not-checked (nothing pinned for
+it, or a provisional bundle); a check that cannot run because an earlier one failed is not
+reported. The top verdict and exit status: verified 0 (every check passed), failed 1,
+provisional or incomplete (something not checked, named) 3, usage error 2 (nothing
+verified).
 
 The rules it checks (see docs/bundle.md and docs/formats.md in the project):
 
@@ -36,7 +39,10 @@ The rules it checks (see docs/bundle.md and docs/formats.md in the project):
   with TSA roots added on "#@" lines (section 7);
 * the metadata commitment is SHA-256(salt || RFC 8785 JCS(metadata));
 * a timestamp is an RFC 3161 token (RFC 5652 CMS SignedData) over SHA-256 of the
-  checkpoint text, by a TSA chaining to a pinned root.
+  checkpoint text, by a TSA chaining to a pinned root;
+* a web capture's manifest is RFC 8785 JSON signed (a C2SP signed note over its SHA-256)
+  by a capture node pinned with "#@ capture-node"; it lists every file's SHA-256, and the
+  WACZ (a ZIP) and its gzipped WARC records carry their own digests (section 6b).
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ import binascii
 import contextlib
 import hashlib
 import hmac
+import io
 import itertools
 import json
 import re
@@ -57,6 +64,7 @@ import warnings
 import zipfile
 import zlib
 import zoneinfo
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -341,10 +349,15 @@ def _verify_signature(key: Key, text: bytes, sig: bytes) -> int | None:
     return cosigned_at
 
 
-def verify_checkpoint(note: bytes, log_keys: list[Key], witnesses: list[Key]) -> Checkpoint:
-    """Open the signed note with the pinned keys (Go's note.Open rules: unknown signers are
-    ignored, a bad signature by a pinned key rejects the note), then read the checkpoint.
-    It must be signed by a pinned log key whose name is the checkpoint's origin."""
+Signers = dict[tuple[str, int], int | None]  # (key name, key id) -> cosigning time or None
+
+
+def open_note(note: bytes, pinned: dict[tuple[str, int], Key],
+              look: Callable[[str], None] | None = None) -> tuple[str, Signers]:
+    """A C2SP signed note opened with the pinned keys, by Go's note.Open rules: unknown
+    signers are ignored, a bad signature by a pinned key rejects the note, and at least one
+    pinned key must have signed. ``look`` sees the text before any signature is checked.
+    Returns the text and the pinned keys whose signature verified."""
     if len(note) > 1 << 20:
         raise Fail("note is larger than 1 MiB")
     try:
@@ -357,14 +370,11 @@ def verify_checkpoint(note: bytes, log_keys: list[Key], witnesses: list[Key]) ->
     if split < 0 or split + 2 == len(msg):
         raise Fail("note has no signature lines after a blank line")
     text, lines = msg[: split + 1], msg[split + 2 :].split("\n")[:-1]
-    origin = text.split("\n", 1)[0]
-    if not any(k.name == origin for k in log_keys):
-        raise Fail(f"the checkpoint is of the log {origin[:80]!r}, which is not pinned "
-                   f"(pinned: {', '.join(k.name for k in log_keys)[:150]})")
+    if look is not None:
+        look(text)
     if len(lines) > 100:
         raise Fail("note has more than 100 signatures")
-    pinned = {(k.name, k.key_id): k for k in [*log_keys, *witnesses]}
-    verified: dict[tuple[str, int], int | None] = {}
+    verified: Signers = {}
     for n, line in enumerate(lines, 1):
         name, sep, b64 = line[len(SIG_PREFIX):].partition(" ")
         if not line.startswith(SIG_PREFIX) or not sep or not b64 or not key_name_ok(name):
@@ -380,6 +390,22 @@ def verify_checkpoint(note: bytes, log_keys: list[Key], witnesses: list[Key]) ->
             verified[who] = _verify_signature(pinned[who], text.encode(), blob[4:])
     if not verified:
         raise Fail("no signature by a pinned key")
+    return text, verified
+
+
+def verify_checkpoint(note: bytes, log_keys: list[Key], witnesses: list[Key]) -> Checkpoint:
+    """Open the signed note with the pinned keys (:func:`open_note`), then read the
+    checkpoint. It must be signed by a pinned log key whose name is the checkpoint's
+    origin."""
+    def origin_pinned(text: str) -> None:
+        origin = text.split("\n", 1)[0]
+        if not any(k.name == origin for k in log_keys):
+            raise Fail(f"the checkpoint is of the log {origin[:80]!r}, which is not pinned "
+                       f"(pinned: {', '.join(k.name for k in log_keys)[:150]})")
+
+    pinned = {(k.name, k.key_id): k for k in [*log_keys, *witnesses]}
+    text, verified = open_note(note, pinned, origin_pinned)
+    origin = text.split("\n", 1)[0]
     body_lines = text[:-1].split("\n")
     if len(body_lines) < 3 or not body_lines[0]:
         raise Fail("checkpoint needs origin, size and root lines")
@@ -1069,22 +1095,9 @@ class Archive:
         info, h, n = self.infos[name], hashlib.sha256(), 0
         try:
             if info.compress_type == zipfile.ZIP_STORED:
-                self.zip.fp.seek(info.header_offset)
-                head = self.zip.fp.read(30)
-                if len(head) != 30 or head[:4] != b"PK\x03\x04":
-                    raise Fail(f"member {name!r} has no local header")
-                method, = struct.unpack_from("<H", head, 8)
-                name_len, extra_len = struct.unpack_from("<HH", head, 26)
-                if method != 0 or self.zip.fp.read(name_len) != info.filename.encode():
-                    raise Fail(f"member {name!r}: local header differs from the directory")
-                self.zip.fp.seek(extra_len, 1)
-                left = info.compress_size
-                while left:
-                    chunk = self.zip.fp.read(min(1 << 20, left))
-                    if not chunk:
-                        raise Fail(f"member {name!r} is truncated")
+                for chunk in self._stored(info):
                     h.update(chunk)
-                    n, left = n + len(chunk), left - len(chunk)
+                    n += len(chunk)
             else:
                 with self.zip.open(info) as f:
                     while chunk := f.read(1 << 20):
@@ -1095,6 +1108,42 @@ class Archive:
         if n != self.infos[name].file_size:
             raise Fail(f"member {name!r} is not the size its header declares")
         return h.hexdigest(), n
+
+    def read_file(self, name: str) -> bytes:
+        """An evidence file (a stored ``files/`` member), whole, read as :meth:`digest`
+        reads it, so that its bytes are the ones the ``files`` check hashed (a web
+        capture's WACZ). Memory is the file's size."""
+        info = self.infos.get(name)
+        if info is None or info.compress_type != zipfile.ZIP_STORED:
+            raise Fail(f"member {name!r} is missing or not stored")
+        try:
+            data = b"".join(self._stored(info))
+        except ZIP_ERRORS as e:
+            raise Fail(f"member {name!r} is damaged: {e}") from None
+        if len(data) != info.file_size:
+            raise Fail(f"member {name!r} is not the size its header declares")
+        return data
+
+    def _stored(self, info: zipfile.ZipInfo) -> Iterator[bytes]:
+        """A stored member's bytes straight from the archive, after its local header's
+        method and name are checked against the central directory."""
+        name = info.filename
+        self.zip.fp.seek(info.header_offset)
+        head = self.zip.fp.read(30)
+        if len(head) != 30 or head[:4] != b"PK\x03\x04":
+            raise Fail(f"member {name!r} has no local header")
+        method, = struct.unpack_from("<H", head, 8)
+        name_len, extra_len = struct.unpack_from("<HH", head, 26)
+        if method != 0 or self.zip.fp.read(name_len) != info.filename.encode():
+            raise Fail(f"member {name!r}: local header differs from the directory")
+        self.zip.fp.seek(extra_len, 1)
+        left = info.compress_size
+        while left:
+            chunk = self.zip.fp.read(min(1 << 20, left))
+            if not chunk:
+                raise Fail(f"member {name!r} is truncated")
+            left -= len(chunk)
+            yield chunk
 
 
 def read_json(data: bytes, what: str) -> Any:
@@ -1125,7 +1174,8 @@ class Report:
     facts: dict[str, Any] = field(default_factory=lambda: {
         "format": FORMAT, "evidence_id": None, "provisional": False, "checkpoint": None,
         "submitted_at": None, "preserved_no_later_than": [], "purged": False, "files": [],
-        "compared": [], "custody": [], "metadata": None, "still_in_log": None, "tool": None})
+        "compared": [], "custody": [], "metadata": None, "still_in_log": None, "tool": None,
+        "webcapture": None})
     debug: list[str] = field(default_factory=list)
     running: str = "archive"  # the check in progress: a structural surprise fails this one
 
@@ -1142,6 +1192,9 @@ class Report:
                             "reason_zh": one_line(reason_zh)})
         if detail:
             self.debug.append(f"{name}: {detail}")
+
+    def status(self, name: str) -> str | None:
+        return next((c["status"] for c in self.checks if c["name"] == name), None)
 
     @property
     def failed_check(self) -> str | None:
@@ -1165,6 +1218,7 @@ class Report:
         facts = dict(self.facts)
         if self.verdict == "failed":
             facts["preserved_no_later_than"] = []
+            facts["webcapture"] = None
             facts["files"] = [{k: v for k, v in f.items() if k != "included"}
                               for f in facts["files"]]
         return {"verdict": self.verdict, "ok": self.verdict == "verified",
@@ -1274,10 +1328,19 @@ def run_checks(archive: Archive, trust: Trust, compare: list[tuple[str, str]],
     check_custody(entries, sub, report)
     report.running = "files"
     check_files(sub, digests, report)
+    files_held = report.status("files") == PASS and all(
+        f["included"] for f in report.facts["files"])  # a purged item carries none
+    if sub.body.get("kind") == "webcapture" and files_held:
+        report.running = "webcapture"
+        check_webcapture(archive, sub, trust, report)
     report.running = "metadata"
     check_metadata(archive, sub, report)
     report.running = "timestamps"
     check_timestamps(archive, manifest, cp, trust, report)
+    capture = report.facts["webcapture"]
+    if capture is not None and report.status("timestamps") == PASS:
+        capture["clock_offset_seconds"] = clock_offset(
+            capture["ended_at"], report.facts["preserved_no_later_than"][0]["gen_time"])
     if compare:
         report.running = "compared_files"
         check_compared_files(sub, compare, report)
@@ -1498,6 +1561,30 @@ def check_files(sub: Entry, digests: dict[str, str], report: Report) -> None:
                f"全部 {len(declared)} 个文件与保全时逐字节一致")
 
 
+def check_webcapture(archive: Archive, sub: Entry, trust: Trust, report: Report) -> None:
+    """A web capture's own files hold together and are signed by a pinned capture node
+    (section 6b). Its input is the item's files by the names the submission entry gives
+    them, so two files of one name leave it unclear which one the capture means."""
+    files: dict[str, bytes] = {}
+    held: dict[str, bytes] = {}
+    for f in sub.body["files"]:  # check_files passed: a list of objects, each file held
+        name = f.get("name")
+        if not isinstance(name, str):
+            return report.add("webcapture", False, "the submission entry lists a file with "
+                              "no name", "提交记录中有文件没有名称")
+        if name in files:
+            return report.add("webcapture", False, f"two files of the item are named "
+                              f"{name[:100]!r}: which one the capture means cannot be told",
+                              f"该证据中有两个文件名为 {name[:100]!r}：无法确定采集所指的是哪一个")
+        if f["sha256"] not in held:  # two names, one content: one member, read once
+            held[f["sha256"]] = archive.read_file(f"files/{f['sha256']}")
+        files[name] = held[f["sha256"]]
+    outcome = verify_capture_files(files, trust.capture_nodes)
+    report.add("webcapture", outcome.status, outcome.reason, outcome.reason_zh)
+    if outcome.status != FAIL:
+        report.facts["webcapture"] = dict(outcome.facts)
+
+
 def check_metadata(archive: Archive, sub: Entry, report: Report) -> None:
     if "metadata/metadata.json" not in archive.infos:
         if report.facts["purged"]:
@@ -1590,6 +1677,456 @@ def check_timestamps(archive: Archive, manifest: dict[str, Any], cp: Checkpoint,
                f"genTime {first['gen_time']}")
 
 
+# ==== 6b. web captures (docs/verdict.md section 6) ========================================
+#
+# An item of kind "webcapture" was made by a capture node: a browser that wrote a
+# screenshot, a WACZ web archive and more, and listed them with their SHA-256 in a manifest
+# the node signed. The check reads the item's files as they were preserved: the manifest and
+# its signature by a pinned capture-node key, every file it lists, the WACZ's package
+# digests and the digests of every WARC record inside. The rules, limits included, are
+# those of the package's evidence/verify/webcapture.py (the reference), so that both give
+# every input the same status. With no capture node pinned the files are still checked (a
+# mismatch fails) but nothing shows which node made them: not-checked.
+
+CAPTURE_SCHEMA = "evidence.webcapture.manifest/v1"
+CAPTURE_SIGNED_HEADER = "evidence.webcapture/v1"
+CAPTURE_MANIFEST, CAPTURE_SIGNATURE = "capture-manifest.json", "capture-manifest.sig"
+WACZ_PACKAGE, WACZ_PACKAGE_DIGEST = "datapackage.json", "datapackage-digest.json"
+MAX_CAPTURE_MANIFEST = 4 << 20
+MAX_WACZ_MEMBERS = 10_000
+MAX_WARC_RECORDS = 200_000
+MAX_WARC_HEADER = 64 << 10  # a record's WARC header; an HTTP header inside a record too
+MAX_WARC_INFLATED = 8 << 30  # one WARC file after gunzip: a gzip bomb stops here
+WARC_READ = 1 << 16  # compressed bytes read at a time; the most handed on at a time
+WARC_INFLATE = 4 * WARC_READ  # the most one inflate step writes
+# ended_at as the capture writes it: RFC 3339 with a zone, at most microseconds
+RFC3339_RE = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}"
+                        r"(\.[0-9]{1,6})?([Zz]|[+-][0-9]{2}:[0-9]{2})\Z")
+
+
+class CaptureFail(Fail):
+    """The capture's files do not hold together; ``zh`` says it in Chinese."""
+
+    def __init__(self, en: str, zh: str) -> None:
+        super().__init__(en)
+        self.zh = zh
+
+
+@dataclass(frozen=True)
+class CaptureOutcome:
+    """The ``webcapture`` check on an item's files, and on pass or not-checked what the
+    signed manifest says (``facts``; ``node_name`` is the pinned name of its signer)."""
+
+    status: str
+    reason: str
+    reason_zh: str
+    facts: dict[str, Any] = field(default_factory=dict)
+    records: int = 0
+
+
+def verify_capture_files(files: dict[str, bytes], nodes: dict[str, Key]) -> CaptureOutcome:
+    """Check a web capture from its files (name -> bytes, the names the submission entry
+    gives) against the pinned capture nodes (name -> key). Never raises: damaged or altered
+    files, and anything unexpected in them, are ``fail`` with a one-line reason."""
+    try:
+        return _verify_capture(files, nodes)
+    except CaptureFail as e:
+        return CaptureOutcome(FAIL, one_line(str(e)), one_line(e.zh))
+    except Exception as e:  # hostile input the rules above did not foresee: fail closed
+        return CaptureOutcome(FAIL, one_line(f"the capture's files cannot be read "
+                                             f"({type(e).__name__}); they are not accepted"),
+                              one_line(f"无法读取采集文件（{type(e).__name__}）；不予接受"))
+
+
+def _verify_capture(files: dict[str, bytes], nodes: dict[str, Key]) -> CaptureOutcome:
+    for need in (CAPTURE_MANIFEST, CAPTURE_SIGNATURE):
+        if need not in files:
+            raise CaptureFail(f"the item has no {need}", f"该证据缺少 {need}")
+    data = files[CAPTURE_MANIFEST]
+    manifest = capture_manifest(data)
+    node_name = capture_signer(files[CAPTURE_SIGNATURE], data, manifest, nodes) if nodes \
+        else None
+    listed = manifest.get("files")
+    if not isinstance(listed, list) or not listed:
+        raise CaptureFail("the capture manifest lists no files", "采集清单未列出任何文件")
+    roles: dict[str, str] = {}
+    for f in listed:
+        if not isinstance(f, dict) or not isinstance(f.get("name"), str):
+            raise CaptureFail("the capture manifest's list of files is malformed",
+                              "采集清单的文件列表格式错误")
+        name = f["name"]
+        if name not in files:
+            raise CaptureFail(f"the capture manifest lists {name[:100]}, which the item does "
+                              "not hold", f"采集清单列出的 {name[:100]} 不在该证据中")
+        held = files[name]
+        # compared as JSON values, as the reference compares them (a size of true is 1)
+        if f.get("size") != len(held) or f.get("sha256") != hashlib.sha256(held).hexdigest():
+            raise CaptureFail(f"{name[:100]} is not the file the capture manifest lists "
+                              "(SHA-256 or size differs: altered)",
+                              f"{name[:100]} 与采集清单所列的文件不符"
+                              "（SHA-256 或大小不同：已被改动）")
+        roles[str(f.get("role"))] = name
+    for role, zh in (("screenshot", "截图"), ("wacz", "WACZ")):
+        if role not in roles:
+            raise CaptureFail(f"the capture manifest lists no {role}", f"采集清单未列出{zh}")
+    records = check_wacz(files[roles["wacz"]])
+    facts = capture_facts(manifest, node_name, roles["screenshot"])
+    if node_name is None:
+        return CaptureOutcome(
+            NOT_CHECKED, "the files, the WACZ and its WARC records match their digests, but "
+            "no capture node is pinned ('#@ capture-node' or --capture-node): nothing shows "
+            "which node made this capture", "文件、WACZ 及其 WARC 记录均与摘要一致，但未固定"
+            "采集节点（'#@ capture-node' 或 --capture-node）：无法确认由哪个采集节点采集",
+            facts, records)
+    return CaptureOutcome(
+        PASS, f"signed by the pinned capture node {node_name}; the screenshot, the WACZ and "
+        f"its {records} WARC records match their digests", f"由固定的采集节点 {node_name} "
+        f"签名；截图、WACZ 及其 {records} 条 WARC 记录均与摘要一致", facts, records)
+
+
+def capture_manifest(data: bytes) -> dict[str, Any]:
+    """The manifest: at most 4 MiB, JSON that is byte for byte its own RFC 8785 form (so
+    the signed hash is over exactly what is read), of the capture schema."""
+    if len(data) > MAX_CAPTURE_MANIFEST:
+        raise CaptureFail("the capture manifest is over 4 MiB", "采集清单超过 4 MiB")
+    try:
+        doc = json.loads(data.decode("utf-8"))
+        # json.loads nests as deep as the recursion limit allows; jcs needs two frames a
+        # level, so it gets room for whatever parsed
+        with recursion_room(2 * 1024):
+            canonical = jcs(doc)
+    except (Fail, ValueError, RecursionError):
+        raise CaptureFail("the capture manifest is not valid JSON",
+                          "采集清单不是有效的 JSON") from None
+    if canonical != data:
+        raise CaptureFail("the capture manifest is not in RFC 8785 canonical form",
+                          "采集清单不是 RFC 8785 规范格式")
+    if not isinstance(doc, dict) or doc.get("schema") != CAPTURE_SCHEMA:
+        raise CaptureFail(f"the capture manifest is not of schema {CAPTURE_SCHEMA}",
+                          f"采集清单的格式不是 {CAPTURE_SCHEMA}")
+    return doc
+
+
+@contextlib.contextmanager
+def recursion_room(frames: int) -> Iterator[None]:
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(old + frames)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def capture_signer(note: bytes, manifest_bytes: bytes, manifest: dict[str, Any],
+                   nodes: dict[str, Key]) -> str:
+    """The pinned name of the capture node that signed: the signature file is a signed
+    note by a pinned node's key over ``evidence.webcapture/v1``, the manifest's SHA-256, and
+    the manifest names that key as its node."""
+    pinned = {(k.name, k.key_id): k for k in nodes.values()}
+    try:
+        text, verified = open_note(note, pinned)
+    except Fail:
+        raise CaptureFail("the capture manifest is not signed by a pinned capture-node key",
+                          "采集清单没有经已固定的采集节点密钥签名") from None
+    if text != f"{CAPTURE_SIGNED_HEADER}\n{hashlib.sha256(manifest_bytes).hexdigest()}\n":
+        raise CaptureFail("the capture signature is over another manifest",
+                          "采集签名针对的不是本采集清单")
+    signed_by = {k.text: name for name, k in nodes.items() if (k.name, k.key_id) in verified}
+    node = manifest.get("node")
+    key = node.get("key") if isinstance(node, dict) else None
+    if not isinstance(key, str) or key not in signed_by:
+        raise CaptureFail("the capture manifest names another capture node than the one that "
+                          "signed it", "采集清单载明的采集节点与签名节点不一致")
+    return signed_by[key]
+
+
+def json_object(value: Any) -> dict[str, Any]:
+    """A manifest member that should be an object; any other value reads as an empty one
+    (the report shows what the manifest says, and nothing for a shape it lacks)."""
+    return value if isinstance(value, dict) else {}
+
+
+def capture_facts(m: dict[str, Any], node_name: str | None, screenshot: str
+                  ) -> dict[str, Any]:
+    """What the report shows of the capture (docs/verdict.md section 6); the clock offset
+    is filled in once the timestamps are checked."""
+    result = json_object(m.get("result"))
+    tls = json_object(result.get("tls"))
+    labels = result.get("labels")
+    return {"url": json_object(m.get("request")).get("url"),
+            "final_url": result.get("final_url"), "http_status": result.get("http_status"),
+            "title": result.get("title"), "server_ip": result.get("server_ip"),
+            "tls_subject": tls.get("subject"), "tls_issuer": tls.get("issuer"),
+            "started_at": m.get("started_at"), "ended_at": m.get("ended_at"),
+            "node": json_object(m.get("node")).get("key"), "node_name": node_name,
+            "labels": list(labels) if isinstance(labels, list) else [],
+            "clock_offset_seconds": None, "screenshot": screenshot}
+
+
+def clock_offset(ended_at: Any, gen_time: str) -> float | None:
+    """genTime of the earliest verified token minus the manifest's ``ended_at`` (the node's
+    clock), in seconds; None when ``ended_at`` is not an RFC 3339 time. Negative: the node's
+    clock was ahead by at least that much (docs/evidence-kinds.md)."""
+    if not isinstance(ended_at, str) or not RFC3339_RE.match(ended_at):
+        return None
+    try:
+        ended = datetime.fromisoformat(ended_at.upper().replace("Z", "+00:00"))
+        return (datetime.fromisoformat(gen_time) - ended).total_seconds()
+    except ValueError:  # 25:00, February 30th
+        return None
+
+
+def check_wacz(data: bytes) -> int:
+    """The WACZ (a ZIP): ``datapackage-digest.json`` names the SHA-256 of
+    ``datapackage.json``, which names the SHA-256 and size of every other member, and every
+    gzipped WARC listed there holds. Returns the number of WARC records."""
+    try:
+        z = zipfile.ZipFile(io.BytesIO(data))
+    except ZIP_ERRORS:
+        raise CaptureFail("the WACZ is not a ZIP archive", "WACZ 不是有效的 ZIP 压缩包") \
+            from None
+    with z:
+        infos = z.infolist()
+        if len(infos) > MAX_WACZ_MEMBERS:
+            raise CaptureFail(f"the WACZ has more than {MAX_WACZ_MEMBERS} members",
+                              f"WACZ 成员超过 {MAX_WACZ_MEMBERS} 个")
+        names = {i.filename for i in infos}
+        if len(names) != len(infos):
+            raise CaptureFail("the WACZ has two members with the same name",
+                              "WACZ 中有重名成员")
+        for need in (WACZ_PACKAGE, WACZ_PACKAGE_DIGEST):
+            if need not in names:
+                raise CaptureFail(f"the WACZ has no {need}", f"WACZ 缺少 {need}")
+        try:
+            digest_doc = json.loads(z.read(WACZ_PACKAGE_DIGEST))
+            package = z.read(WACZ_PACKAGE)
+            pkg = json.loads(package)
+        except (*ZIP_ERRORS, RecursionError):
+            raise CaptureFail("the WACZ's datapackage files cannot be read as JSON",
+                              "无法将 WACZ 的 datapackage 文件读取为 JSON") from None
+        named = digest_doc.get("hash") if isinstance(digest_doc, dict) else None
+        if not isinstance(named, str) or digest_doc.get("path") != WACZ_PACKAGE or \
+                named.lower() != "sha256:" + hashlib.sha256(package).hexdigest():
+            raise CaptureFail(f"{WACZ_PACKAGE_DIGEST} does not match {WACZ_PACKAGE} "
+                              "(altered)", f"{WACZ_PACKAGE_DIGEST} 与 {WACZ_PACKAGE} 不符"
+                              "（已被改动）")
+        resources = pkg.get("resources") if isinstance(pkg, dict) else None
+        if not isinstance(resources, list) or not resources:
+            raise CaptureFail(f"{WACZ_PACKAGE} lists no resources",
+                              f"{WACZ_PACKAGE} 未列出任何资源")
+        listed: set[str] = set()
+        warcs: list[str] = []
+        for r in resources:
+            path = r.get("path") if isinstance(r, dict) else None
+            if not isinstance(path, str) or path not in names or path in listed:
+                raise CaptureFail(f"{WACZ_PACKAGE} lists {str(path)[:100]!r}, which is not "
+                                  "exactly once in the WACZ", f"{WACZ_PACKAGE} 列出的 "
+                                  f"{str(path)[:100]!r} 在 WACZ 中不存在或不止一次列出")
+            listed.add(path)
+            try:
+                got, size = wacz_member_sha256(z, path)
+            except ZIP_ERRORS:
+                raise CaptureFail(f"the WACZ member {path[:100]} is damaged",
+                                  f"WACZ 成员 {path[:100]} 已损坏") from None
+            # as the reference compares: the hash's text, any case; the size as a JSON value
+            if str(r.get("hash", "")).lower() != "sha256:" + got or r.get("bytes") != size:
+                raise CaptureFail(f"the WACZ member {path[:100]} does not match its digest in "
+                                  f"{WACZ_PACKAGE} (altered)", f"WACZ 成员 {path[:100]} 与 "
+                                  f"{WACZ_PACKAGE} 中的摘要不符（已被改动）")
+            if path.startswith("archive/") and path.endswith((".warc.gz", ".warc")):
+                warcs.append(path)
+        unlisted = sorted(n for n in names - listed - {WACZ_PACKAGE, WACZ_PACKAGE_DIGEST}
+                          if not n.endswith("/"))  # folder entries hold nothing
+        if unlisted:
+            raise CaptureFail(f"the WACZ holds {unlisted[0][:100]}, which {WACZ_PACKAGE} does "
+                              "not list", f"WACZ 含有 {WACZ_PACKAGE} 未列出的 {unlisted[0][:100]}")
+        if not warcs:
+            raise CaptureFail("the WACZ holds no WARC file", "WACZ 中没有 WARC 文件")
+        records = 0
+        for w in warcs:
+            if not w.endswith(".warc.gz"):
+                raise CaptureFail(f"{w[:100]}: only gzipped WARC files (.warc.gz) are read",
+                                  f"{w[:100]}：仅读取 gzip 压缩的 WARC 文件（.warc.gz）")
+            with z.open(w) as f:
+                records += check_warc(f, w[:100])
+        return records
+
+
+def wacz_member_sha256(z: zipfile.ZipFile, name: str) -> tuple[str, int]:
+    h, size = hashlib.sha256(), 0
+    with z.open(name) as f:
+        while chunk := f.read(WARC_READ):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+class Gunzip:
+    """The gzip members of one WARC file, one after another, inflated as needed, with a cap
+    on the total. The header limits are checked against what is buffered, so the buffer
+    grows in exactly the reference's steps: read WARC_READ compressed bytes only when the
+    inflater has none left, write at most WARC_INFLATE per step, and stop filling once the
+    buffer holds what was asked for."""
+
+    def __init__(self, src: Any) -> None:
+        self.src = src
+        self.inflater = zlib.decompressobj(wbits=31)  # gzip framing, nothing else
+        self.buf = bytearray()
+        self.inflated = 0
+        self.at_end = False
+
+    def fill(self, want: int) -> None:
+        while len(self.buf) < want and not self.at_end:
+            if self.inflater.eof:  # a member ended: the next one starts after its trailer
+                data = self.inflater.unused_data or self.src.read(WARC_READ)
+                self.inflater = zlib.decompressobj(wbits=31)
+                if not data:
+                    self.at_end = True
+                    return
+            else:
+                data = self.inflater.unconsumed_tail or self.src.read(WARC_READ)
+                if not data:
+                    raise CaptureFail("a WARC file in the WACZ is cut short (a gzip member "
+                                      "does not end)",
+                                      "WACZ 中的 WARC 文件被截断（gzip 数据不完整）")
+            try:
+                out = self.inflater.decompress(data, WARC_INFLATE)
+            except zlib.error:
+                raise CaptureFail("a WARC file in the WACZ is not valid gzip",
+                                  "WACZ 中的 WARC 文件不是有效的 gzip 数据") from None
+            self.inflated += len(out)
+            if self.inflated > MAX_WARC_INFLATED:
+                raise CaptureFail("a WARC file in the WACZ inflates to more than 8 GiB",
+                                  "WACZ 中的 WARC 文件解压后超过 8 GiB")
+            self.buf += out
+
+    def header(self) -> bytes | None:
+        """Up to and including the next blank line (CRLF CRLF); None at a clean end (nothing
+        but line breaks left)."""
+        searched = 0
+        while True:
+            at = self.buf.find(b"\r\n\r\n", searched)
+            if at >= 0:
+                head = bytes(self.buf[:at + 4])
+                del self.buf[:at + 4]
+                return head
+            if len(self.buf) > MAX_WARC_HEADER:
+                raise CaptureFail("a WARC record header is over 64 KiB",
+                                  "WARC 记录头超过 64 KiB")
+            searched, had = max(0, len(self.buf) - 3), len(self.buf)
+            self.fill(had + 1)
+            if len(self.buf) == had:
+                if self.buf.strip(b"\r\n"):
+                    raise CaptureFail("a WARC file ends inside a record",
+                                      "WARC 文件在记录中途结束")
+                return None
+
+    def take(self, size: int) -> Iterator[bytes]:
+        """The next ``size`` bytes, in pieces of at most WARC_READ."""
+        while size > 0:
+            step = min(size, WARC_READ)
+            self.fill(step)
+            if not self.buf:
+                raise CaptureFail("a WARC record is shorter than its Content-Length",
+                                  "WARC 记录短于其 Content-Length")
+            piece = bytes(self.buf[:step])
+            del self.buf[:len(piece)]
+            size -= len(piece)
+            yield piece
+
+
+def warc_digest_matches(value: str, hashes: dict[str, Any]) -> bool | None:
+    """``algorithm:value`` against the computed hashes; the value may be base32, hex or
+    base64. None when the algorithm is neither SHA-1 nor SHA-256."""
+    algorithm, _, encoded = value.strip().partition(":")
+    h = hashes.get(algorithm.lower().replace("-", ""))
+    if h is None:
+        return None
+    for decode in (lambda t: base64.b32decode(t.upper()), bytes.fromhex,
+                   lambda t: base64.b64decode(t, validate=True)):
+        try:
+            if decode(encoded) == h.digest():
+                return True
+        except ValueError:  # binascii.Error too
+            continue
+    return False
+
+
+def check_warc(src: Any, name: str) -> int:
+    """Every record of a gzipped WARC: a WARC/1.x header with a valid Content-Length, the
+    block and payload digests where given (a response with an HTTP block must give the
+    payload one), and the record ends with CRLF CRLF where its length says. Returns the
+    number of records."""
+    gz, n = Gunzip(src), 0
+    while (head := gz.header()) is not None:
+        n += 1
+        if n > MAX_WARC_RECORDS:
+            raise CaptureFail(f"{name} has more than {MAX_WARC_RECORDS} records",
+                              f"{name} 的记录超过 {MAX_WARC_RECORDS} 条")
+        lines = head.lstrip(b"\r\n").decode("utf-8", "replace").split("\r\n")
+        if not lines[0].startswith("WARC/1."):
+            raise CaptureFail(f"{name}: record {n} is not a WARC/1.x record",
+                              f"{name}：第 {n} 条记录不是 WARC/1.x 记录")
+        fields: dict[str, str] = {}
+        for line in lines[1:]:
+            if line:  # a later field of the same name wins
+                key, _, value = line.partition(":")
+                fields[key.strip().lower()] = value.strip()
+        try:
+            length = int(fields.get("content-length", ""))
+        except ValueError:
+            length = -1
+        if length < 0:
+            raise CaptureFail(f"{name}: record {n} has no valid Content-Length",
+                              f"{name}：第 {n} 条记录没有有效的 Content-Length")
+        kind = fields.get("warc-type", "")
+        http = kind in ("response", "request") and \
+            fields.get("content-type", "").startswith("application/http")
+        block = {"sha1": hashlib.sha1(), "sha256": hashlib.sha256()}
+        payload = {"sha1": hashlib.sha1(), "sha256": hashlib.sha256()}
+        in_payload, http_head = not http, b""  # an HTTP block's payload follows its header
+        for piece in gz.take(length):
+            for h in block.values():
+                h.update(piece)
+            if not in_payload:
+                http_head += piece
+                end = http_head.find(b"\r\n\r\n")
+                if end < 0:
+                    if len(http_head) > MAX_WARC_HEADER:
+                        raise CaptureFail(f"{name}: record {n} has an HTTP header over 64 KiB",
+                                          f"{name}：第 {n} 条记录的 HTTP 头超过 64 KiB")
+                    continue
+                in_payload, piece, http_head = True, http_head[end + 4:], b""
+            for h in payload.values():
+                h.update(piece)
+        if b"".join(gz.take(4)) != b"\r\n\r\n":
+            raise CaptureFail(f"{name}: record {n} does not end where its Content-Length says",
+                              f"{name}：第 {n} 条记录未在其 Content-Length 所示处结束")
+        uri = fields.get("warc-target-uri", "")[:120]
+        for key, computed, what, what_zh in (("warc-block-digest", block, "block", "记录块"),
+                                             ("warc-payload-digest", payload, "payload",
+                                              "载荷")):
+            if key not in fields:
+                if key == "warc-payload-digest" and kind == "response" and http:
+                    raise CaptureFail(f"{name}: the response record for {uri} has no "
+                                      "WARC-Payload-Digest",
+                                      f"{name}：{uri} 的响应记录缺少 WARC-Payload-Digest")
+                continue
+            if key == "warc-payload-digest" and not in_payload:
+                raise CaptureFail(f"{name}: record {n} has no end to its HTTP header",
+                                  f"{name}：第 {n} 条记录的 HTTP 头没有结束")
+            matches = warc_digest_matches(fields[key], computed)
+            if matches is None:
+                raise CaptureFail(f"{name}: record {n} uses a digest algorithm other than "
+                                  "SHA-1 or SHA-256", f"{name}：第 {n} 条记录使用 SHA-1 与 "
+                                  "SHA-256 以外的摘要算法")
+            if not matches:
+                raise CaptureFail(f"{name}: the {what} digest of the record for {uri} does not "
+                                  "match its bytes (altered)",
+                                  f"{name}：{uri} 记录的{what_zh}摘要与内容不符（已被改动）")
+    return n
+
+
 # ==== 7. the trust file (docs/verdict.md section 3) =======================================
 #
 # What a court pins is one text file: a C2SP tlog-policy (log, witness, group, quorum lines)
@@ -1612,7 +2149,7 @@ class Trust:
     tsa_roots: list[tuple[str, x509.Certificate]] = field(default_factory=list)
     tsa_store: str | None = None  # "mozilla" when opted in
     store_roots: list[x509.Certificate] = field(default_factory=list)  # empty without certifi
-    capture_nodes: dict[str, Key] = field(default_factory=dict)  # kept; bundles do not use them
+    capture_nodes: dict[str, Key] = field(default_factory=dict)  # name -> key (webcapture)
 
     def satisfied(self, name: str, cosigned: set[str]) -> bool:
         """A witness counts when its cosignature verified; a group when k of its members
@@ -1829,10 +2366,11 @@ def load_store_roots(trust: Trust) -> None:
 
 
 def shorthand_trust(log_key: str | None, witness_keys: list[str], quorum: int,
-                    tsa_ca: list[str]) -> Trust:
+                    tsa_ca: list[str], capture_nodes: list[str] = ()) -> Trust:
     """The pin options as the trust file they stand for: ``--witness-quorum N`` with the
     given witnesses is ``group cli N w1 w2 ...`` and ``quorum cli`` (N = 0: ``quorum
-    none``); N above the number of witness keys is a usage error, as in the package."""
+    none``); N above the number of witness keys is a usage error, as in the package. Each
+    ``--capture-node VKEY`` is ``#@ capture-node <the key's name> VKEY``."""
     if log_key is None:
         raise TrustError("no log key pinned: give --trust FILE or --log-key VKEY")
     lines = [f"log {log_key}"]
@@ -1848,6 +2386,18 @@ def shorthand_trust(log_key: str | None, witness_keys: list[str], quorum: int,
         lines.append("quorum cli")
     else:
         lines.append("quorum none")
+    named: set[str] = set()
+    for vkey in capture_nodes:  # named by the key's name, as `evidence trust export` does
+        try:
+            base = parse_key(vkey).name
+        except Fail as e:
+            raise TrustError(f"--capture-node {vkey[:80]!r}: {e}") from None
+        name, k = base, 1
+        while name in named:  # names are unique in a trust file; key names need not be
+            k += 1
+            name = f"{base}-{k}"
+        named.add(name)
+        lines.append(f"#@ capture-node {name} {vkey}")
     trust = parse_trust(("\n".join(lines) + "\n").encode())
     for path in tsa_ca:
         try:
@@ -1929,6 +2479,8 @@ def print_text(report: Report, lang: str, tz: Any) -> None:
             if f.get("included"):
                 mark = (" (included)" if english else "") + (" （已包含）" if chinese else "")
             print(f"  {f.get('name')}  sha256 {f.get('sha256')}{mark}")
+        if facts["webcapture"] is not None:
+            print_capture(facts["webcapture"], say, tz)
     if facts.get("tool"):
         digest = facts["tool"]["sha256"]
         say(f"The bundle carries {TOOL_MEMBER}, SHA-256 {digest}; the reference copy is "
@@ -1946,6 +2498,37 @@ def print_text(report: Report, lang: str, tz: Any) -> None:
     say(f"RESULT: {word_en}", f"结论：{word_zh}")
 
 
+def print_capture(c: dict[str, Any], say: Callable[[str, str], None], tz: Any) -> None:
+    """What the capture node's signed manifest says (only when no check failed), and a
+    warning when its clock was provably ahead of the TSA's."""
+    node = c["node_name"] or c["node"]
+    say(f"Web capture of {c['url']} by capture node {node}:",
+        f"网页采集：{c['url']}，采集节点 {node}：")
+    for en, zh, key in (("final URL", "最终网址", "final_url"),
+                        ("HTTP status", "HTTP 状态", "http_status"), ("title", "标题", "title"),
+                        ("server IP", "服务器 IP", "server_ip"),
+                        ("TLS certificate subject", "TLS 证书主体", "tls_subject"),
+                        ("TLS certificate issuer", "TLS 证书签发者", "tls_issuer"),
+                        ("started (node's clock)", "开始（节点时钟）", "started_at"),
+                        ("ended (node's clock)", "结束（节点时钟）", "ended_at"),
+                        ("screenshot", "截图", "screenshot")):
+        if c[key] is not None:
+            value = one_line(str(c[key]))
+            say(f"  {en}: {value}", f"  {zh}：{value}")
+    if c["labels"]:
+        labels = one_line(", ".join(map(str, c["labels"])))
+        say(f"  labels: {labels}", f"  标签：{labels}")
+    offset = c["clock_offset_seconds"]
+    if offset is not None:
+        say(f"  first timestamp minus capture end: {offset:+.3f} s",
+            f"  首个时间戳减去采集结束时间：{offset:+.3f} 秒")
+        if offset < 0:
+            say(f"WARNING: the capture node's clock was ahead by at least {-offset:.3f} s: "
+                "the manifest's times are later than the TSA vouches for",
+                f"警告：采集节点的时钟至少快了 {-offset:.3f} 秒：采集清单中的时间晚于时间戳机构"
+                "所证明的时间")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Check an evidence bundle offline against a "
                                  "pinned trust file (independent of the evidence package).")
@@ -1958,6 +2541,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--witness-quorum", type=int, default=0, help="shorthand: how many "
                     "pinned witnesses must have cosigned (0: none)")
     ap.add_argument("--tsa-ca", action="append", default=[], help="PEM file of a TSA root CA")
+    ap.add_argument("--capture-node", action="append", default=[], metavar="VKEY",
+                    help="shorthand: a capture node's verifier key (web captures; repeatable)")
     ap.add_argument("--no-timestamps", action="store_true", help="shorthand: pin no TSA root "
                     "(the timestamps check is then not made: at best 'not fully verified')")
     ap.add_argument("--compare", action="append", default=[], metavar="FILE",
@@ -1971,10 +2556,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.trust:
             if args.log_key or args.witness_key or args.witness_quorum or args.tsa_ca \
-                    or args.no_timestamps:
+                    or args.no_timestamps or args.capture_node:
                 raise TrustError("give either --trust or the pin options (--log-key, "
-                                 "--witness-key, --witness-quorum, --tsa-ca, --no-timestamps),"
-                                 " not both")
+                                 "--witness-key, --witness-quorum, --tsa-ca, --capture-node, "
+                                 "--no-timestamps), not both")
             with open(args.trust, "rb") as f:
                 data = f.read(MAX_TRUST_FILE + 1)
             if args.trust_sha256 is not None and \
@@ -1986,7 +2571,8 @@ def main(argv: list[str] | None = None) -> int:
             raise TrustError("--trust-sha256 needs --trust FILE")
         else:
             trust = shorthand_trust(args.log_key, args.witness_key, args.witness_quorum,
-                                    [] if args.no_timestamps else args.tsa_ca)
+                                    [] if args.no_timestamps else args.tsa_ca,
+                                    args.capture_node)
         load_store_roots(trust)
         compare = [(path, file_sha256(path)) for path in args.compare]
         tz = None
