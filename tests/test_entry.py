@@ -18,15 +18,14 @@ from evidence.verify.commitment import (
     verify_commitment,
 )
 from evidence.verify.entry import (
-    LogBroken,
     canonical_json,
-    check_entries,
     encode_entry,
     format_time,
     parse_entry,
 )
 from evidence.verify.errors import EntryError
 from evidence.verify.hashing import ZERO_HASH_HEX, leaf_hash, sha256
+from evidence.verify.log import LogBroken, check_entries
 
 T0 = datetime(2026, 11, 21, 5, 0, tzinfo=UTC)
 

@@ -26,8 +26,9 @@ from evidence.ledger.errors import (
 from evidence.ledger.log import Ledger
 from evidence.ledger.schema import checkpoints, entries, log_state, nodes
 from evidence.verify.checkpoint import verify_checkpoint
-from evidence.verify.entry import check_entries, parse_entry
+from evidence.verify.entry import parse_entry
 from evidence.verify.hashing import leaf_hash
+from evidence.verify.log import check_entries
 from evidence.verify.merkle import (
     consistency_proof_from_leaves,
     inclusion_proof_from_leaves,

@@ -1,19 +1,13 @@
 """The sequencer's fast paths against their references.
 
-:func:`encode_chain` (entries of a batch) must make exactly the bytes of :func:`encode_entry`
-and refuse exactly what it refuses; :func:`extend_edge` (the stored nodes of a batch) must make
-exactly the nodes and root of :class:`CompactRange`.
+:func:`extend_edge` (the stored nodes of a batch) must make exactly the nodes and root of
+:class:`CompactRange`. (:func:`encode_chain`, the entries of a batch, is held to
+:func:`encode_entry` in ``tests/equivalence/test_entries.py``.)
 """
 
 from __future__ import annotations
 
-import json
-from collections import OrderedDict
-from types import MappingProxyType
-from typing import Any
-
 import pytest
-import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, insert
@@ -21,93 +15,12 @@ from sqlalchemy.exc import IntegrityError
 
 from evidence.ledger.schema import entries
 from evidence.ledger.sequencer import extend_edge
-from evidence.verify.entry import encode_chain, encode_entry
-from evidence.verify.errors import EntryError
-from evidence.verify.hashing import ZERO_HASH_HEX, leaf_hash
+from evidence.verify.hashing import leaf_hash
 from evidence.verify.merkle import CompactRange, root, root_plan
 from tests import test_ledger_core
 
 T = "2026-03-04T05:06:07.123456Z"
 make_ledger = test_ledger_core.make_ledger  # the fixture: fresh ledgers on SQLite and PostgreSQL
-
-# Includes what the house rules refuse (floats, huge integers, non-ASCII keys) and what
-# json writes without being asked (tuples), so refusals are compared as well as bytes.
-values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**54), 2**54) | st.text()
-    | st.floats(allow_nan=False, allow_infinity=False),
-    lambda children: st.lists(children, max_size=4) | st.tuples(children)
-    | st.dictionaries(st.text(max_size=6), children, max_size=4),
-    max_leaves=15,
-)
-types = st.sampled_from(["evidence.submitted", "custody.note", "a.b_2", "Bad.Type", "nodot"])
-
-
-def reference_chain(seq: int, time: str, prev: bytes, items: list[tuple[Any, Any]]
-                    ) -> list[tuple[bytes, bytes]]:
-    out, p = [], prev.hex()
-    for i, (etype, body) in enumerate(items):
-        data = encode_entry(seq + i, time, p, etype, body)
-        lh = leaf_hash(data)
-        out.append((data, lh))
-        p = lh.hex()
-    return out
-
-
-def outcome(fn, *args):  # type: ignore[no-untyped-def]
-    try:
-        return "ok", fn(*args)
-    except EntryError as e:
-        return "refused", str(e)
-
-
-@settings(max_examples=400, deadline=None)
-@given(st.lists(st.tuples(types, st.dictionaries(st.text(max_size=5), values, max_size=4)),
-                min_size=1, max_size=5),
-       st.integers(0, 2**53 - 10), st.binary(min_size=32, max_size=32))
-def test_encode_chain_equals_encode_entry(items, seq, prev) -> None:
-    fast = outcome(encode_chain, seq, T, prev, items)
-    assert fast == outcome(reference_chain, seq, T, prev, items)
-    if fast[0] == "ok":
-        for data, lh in fast[1]:
-            assert data == rfc8785.dumps(json.loads(data))
-            assert lh == leaf_hash(data)
-
-
-def test_encode_chain_odd_inputs_take_the_reference_path() -> None:
-    items = [("custody.note", OrderedDict(b=1, a=[1, (2, "x")])),
-             ("custody.note", MappingProxyType({"k": "v"})),
-             ("custody.note", {"t": "caf\u00e9 \u2603"})]
-    assert encode_chain(7, T, bytes(32), items) == reference_chain(7, T, bytes(32), items)
-
-
-@pytest.mark.parametrize("bad", [
-    {"x": (1.5,)},  # json writes a tuple as an array: its float was let through before
-    {"x": [1, {"y": 2**53}]},
-    {"x": {"\u00e9": 1}},
-    {"x": {1: 1}},
-    {"t": "\ud800"},
-    {"x": "y" * (1 << 20)},
-])
-def test_encode_chain_refuses_what_encode_entry_refuses(bad) -> None:
-    with pytest.raises(EntryError) as fast:
-        encode_chain(0, T, bytes(32), [("custody.note", {"ok": 1}), ("custody.note", bad)])
-    with pytest.raises(EntryError) as ref:
-        encode_entry(1, T, ZERO_HASH_HEX, "custody.note", bad)
-    assert str(fast.value) == str(ref.value)
-
-
-@pytest.mark.parametrize(("seq", "time", "prev"), [
-    (-1, T, bytes(32)), (2**53 - 1, T, bytes(32)), (0, "2026-13-01T00:00:00.000000Z", bytes(32)),
-    (0, "yesterday", bytes(32)),
-])
-def test_encode_chain_refuses_bad_headers(seq, time, prev) -> None:
-    with pytest.raises(EntryError):
-        encode_chain(seq, time, prev, [("custody.note", {}), ("custody.note", {})])
-
-
-def test_encode_chain_refuses_bad_prev() -> None:
-    with pytest.raises(ValueError):
-        encode_chain(0, T, bytes(31), [("custody.note", {})])
 
 
 @settings(max_examples=200, deadline=None)

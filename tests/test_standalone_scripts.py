@@ -37,9 +37,10 @@ from evidence.verify import merkle
 from evidence.verify.bundle import TrustRoots, verify_bundle
 from evidence.verify.checkpoint import Checkpoint, cosign_checkpoint, sign_checkpoint
 from evidence.verify.commitment import metadata_commitment, new_salt
-from evidence.verify.entry import check_entries, encode_entry, parse_entry
+from evidence.verify.entry import encode_entry, parse_entry
 from evidence.verify.errors import VerificationError
 from evidence.verify.hashing import ZERO_HASH_HEX, leaf_hash, sha256
+from evidence.verify.log import check_entries
 from evidence.verify.note import ALG_COSIGNATURE_V1, Signer, generate_signer
 from evidence.verify.submission import sign_submission
 
@@ -915,7 +916,7 @@ def reference_audit(export: Path, vkey: str) -> tuple[bool, int | None]:
     """evidence.ledger.audit's rules over an export, with evidence.verify: checkpoint faults
     at size-1, entry faults at their seq, the smallest wins."""
     from evidence.verify.checkpoint import verify_checkpoint
-    from evidence.verify.entry import LogBroken
+    from evidence.verify.log import LogBroken
     from evidence.verify.note import parse_verifier_key
 
     key = parse_verifier_key(vkey)

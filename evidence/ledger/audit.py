@@ -5,7 +5,7 @@ Checked, streaming (chunked keyset queries, flat memory):
 
 * every entry parses, ``seq`` counts up without gaps, ``prev`` chains, times
   never go back, the stored leaf hash is the hash of the stored bytes
-  (:func:`evidence.verify.entry.check_entries`, which this module feeds);
+  (:func:`evidence.verify.log.check_entries`, which this module feeds);
 * every stored tree node: the perfect subtrees are recomputed with
   :class:`~evidence.verify.merkle.CompactRange` and compared with the ``nodes``
   table, missing and extra nodes included;
@@ -54,8 +54,8 @@ from evidence.ledger.db import read_transaction
 from evidence.ledger.schema import checkpoints, entries, nodes
 from evidence.ledger.store import iter_checkpoints, iter_entries, read_state
 from evidence.ledger.workers import worker_context as _worker_context
-from evidence.verify.entry import LogBroken, LogPosition, check_entries
 from evidence.verify.hashing import EMPTY_ROOT, ZERO_HASH_HEX, node_hash
+from evidence.verify.log import LogBroken, LogPosition, check_entries
 from evidence.verify.merkle import CompactRange, NodeId
 from evidence.verify.note import Verifier
 

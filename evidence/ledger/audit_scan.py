@@ -2,7 +2,7 @@
 checks about the entries and stored nodes of the span, the quick way, and says
 only *clean* or *not clean*. It never explains a fault: when a span is not
 clean, :mod:`evidence.ledger.audit` re-checks from the span's start with the
-reference checks (:func:`~evidence.verify.entry.check_entries`), which name the
+reference checks (:func:`~evidence.verify.log.check_entries`), which name the
 first bad ``seq`` and the reason. So the quick pass can only change how fast the
 audit is, never what it reports, as long as it passes nothing the reference
 would fail (tests tamper with every kind of row to hold the two together).
@@ -14,7 +14,7 @@ which the parent builds the nodes above the spans and the checkpoint roots.
 Spans run in this process or in worker processes (:func:`open_worker`), each
 with its own plain DB-API connection: rows are read as tuples, no ORM objects.
 
-Per entry: :func:`~evidence.verify.entry.quick_entry` (falling back to
+Per entry: :func:`~evidence.verify.fast.entries.quick_entry` (falling back to
 :func:`~evidence.verify.entry.parse_entry` when it cannot vouch), seq = position,
 prev = previous leaf hash, time never earlier, stored leaf hash = hash of the
 stored bytes, and the perfect subtrees it completes; the span's stored nodes are
@@ -37,8 +37,9 @@ from operator import itemgetter
 from typing import Any
 
 from evidence.verify.checkpoint import verify_checkpoint
-from evidence.verify.entry import parse_entry, quick_entries, quick_entry
+from evidence.verify.entry import parse_entry
 from evidence.verify.errors import EntryError, VerificationError
+from evidence.verify.fast.entries import quick_entries, quick_entry
 from evidence.verify.hashing import leaf_hash, node_hash, node_hashes
 from evidence.verify.merkle import fold, perfect_nodes, root_plan
 from evidence.verify.note import Verifier, parse_verifier_key

@@ -1,30 +1,33 @@
-"""The audit's quick entry check and resumed log checks, held to the reference:
-:func:`quick_entry` accepts only what :func:`parse_entry` accepts (with the same
-fields), and :func:`check_entries` resumed at any position says what a check from
-entry 0 says."""
+"""evidence.verify.fast.entries held to evidence.verify.entry.
+
+:func:`quick_entry` and :func:`quick_entries` (the audit's) vouch only for what
+:func:`parse_entry` accepts (with the same fields); :func:`encode_chain` (the
+sequencer's) makes exactly the bytes of :func:`encode_entry` and refuses exactly what it
+refuses; :func:`_obeys` is True exactly for values the house rules accept."""
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
+from typing import Any
 
 import pytest
+import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evidence.verify.entry import (
     MAX_SAFE_INTEGER,
-    LogBroken,
-    LogPosition,
-    check_entries,
+    _check_house_rules,
     encode_entry,
     format_time,
     parse_entry,
-    quick_entries,
-    quick_entry,
 )
 from evidence.verify.errors import EntryError
+from evidence.verify.fast.entries import _obeys, encode_chain, quick_entries, quick_entry
 from evidence.verify.hashing import ZERO_HASH_HEX, leaf_hash
-from evidence.verify.merkle import CompactRange, root, root_plan
 
 KEYS = st.text(st.characters(min_codepoint=0, max_codepoint=127), max_size=6)
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
@@ -241,68 +244,105 @@ def test_quick_entries_takes_valid_long_numbers_and_unicode() -> None:
     assert quick_entries([], prev, 5, "t") == ([], "t")
 
 
-# --- check_entries resumed --------------------------------------------------------------------
+# --- encode_chain: a batch of new entries ------------------------------------------------------
 
 
-T0 = datetime(2026, 11, 21, 5, 0, tzinfo=UTC)
+T = "2026-03-04T05:06:07.123456Z"
+
+# Includes what the house rules refuse (floats, huge integers, non-ASCII keys) and what
+# json writes without being asked (tuples), so refusals are compared as well as bytes.
+VALUES_AND_REFUSED = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**54), 2**54) | st.text()
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda children: st.lists(children, max_size=4) | st.tuples(children)
+    | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=15,
+)
+ANY_TYPES = st.sampled_from(["evidence.submitted", "custody.note", "a.b_2", "Bad.Type",
+                            "nodot"])
 
 
-def make_log(n: int) -> list[bytes]:
-    out, prev = [], ZERO_HASH_HEX
-    for i in range(n):
-        data = encode_entry(i, format_time(T0 + timedelta(seconds=i // 3)), prev, "custody.note",
-                            {"i": i})
-        out.append(data)
-        prev = leaf_hash(data).hex()
+def reference_chain(seq: int, time: str, prev: bytes, items: list[tuple[Any, Any]]
+                    ) -> list[tuple[bytes, bytes]]:
+    out, p = [], prev.hex()
+    for i, (etype, body) in enumerate(items):
+        data = encode_entry(seq + i, time, p, etype, body)
+        lh = leaf_hash(data)
+        out.append((data, lh))
+        p = lh.hex()
     return out
 
 
-def position(log: list[bytes], k: int) -> LogPosition:
-    leaves = [leaf_hash(d) for d in log[:k]]
-    last = parse_entry(log[k - 1]) if k else None
-    edge = tuple(root(leaves[n.start:n.end]) for n in root_plan(k))
-    return LogPosition(k, last.leaf_hash.hex() if last else ZERO_HASH_HEX,
-                       last.time if last else "", edge)
-
-
-def outcome(f):  # type: ignore[no-untyped-def]
+def chain_outcome(fn, *args):  # type: ignore[no-untyped-def]
     try:
-        s = f()
-    except LogBroken as e:
-        return ("broken", e.index, e.reason)
-    return ("ok", s.size, s.root, s.last_leaf_hash)
+        return "ok", fn(*args)
+    except EntryError as e:
+        return "refused", str(e)
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(0, 40), st.data())
-def test_check_entries_resumed_says_what_a_full_check_says(n: int, data) -> None:
-    log = make_log(n)
-    bad = data.draw(st.sampled_from(["none", "swap", "drop", "flip", "root", "leaf"]))
-    stored = [leaf_hash(d) for d in log]
-    roots: dict[int, bytes] = {}
-    tree = CompactRange()
-    for i, d in enumerate(log):
-        tree.append(leaf_hash(d))
-        if i % 5 == 4:
-            roots[i + 1] = tree.root()
-    if n >= 2:
-        at = data.draw(st.integers(0, n - 2))
-        if bad == "swap":
-            log[at], log[at + 1] = log[at + 1], log[at]
-        elif bad == "drop":
-            del log[at]
-            del stored[at]
-        elif bad == "flip":
-            log[at] = log[at].replace(b'"i":', b'"j":')
-        elif bad == "root" and roots:
-            roots[min(roots)] = b"\x07" * 32
-        elif bad == "leaf":
-            stored[at] = b"\x08" * 32
-    k = data.draw(st.integers(0, n))
-    full = outcome(lambda: check_entries(log, expected_roots=roots, expected_leaf_hashes=stored))
-    if full[0] == "broken" and full[1] < k:
-        return  # a resumed check starts after the fault: nothing to compare
-    resumed = outcome(lambda: check_entries(log[k:], expected_roots=roots,
-                                            expected_leaf_hashes=stored[k:],
-                                            start=position(log, k)))
-    assert resumed == full
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(ANY_TYPES, st.dictionaries(st.text(max_size=5), VALUES_AND_REFUSED,
+                                                    max_size=4)),
+                min_size=1, max_size=5),
+       st.integers(0, 2**53 - 10), st.binary(min_size=32, max_size=32))
+def test_encode_chain_equals_encode_entry(items, seq, prev) -> None:
+    fast = chain_outcome(encode_chain, seq, T, prev, items)
+    assert fast == chain_outcome(reference_chain, seq, T, prev, items)
+    if fast[0] == "ok":
+        for data, lh in fast[1]:
+            assert data == rfc8785.dumps(json.loads(data))
+            assert lh == leaf_hash(data)
+
+
+def test_encode_chain_odd_inputs_take_the_reference_path() -> None:
+    items = [("custody.note", OrderedDict(b=1, a=[1, (2, "x")])),
+             ("custody.note", MappingProxyType({"k": "v"})),
+             ("custody.note", {"t": "caf\u00e9 \u2603"})]
+    assert encode_chain(7, T, bytes(32), items) == reference_chain(7, T, bytes(32), items)
+
+
+@pytest.mark.parametrize("bad", [
+    {"x": (1.5,)},  # json writes a tuple as an array: its float is refused all the same
+    {"x": [1, {"y": 2**53}]},
+    {"x": {"\u00e9": 1}},
+    {"x": {1: 1}},
+    {"t": "\ud800"},
+    {"x": "y" * (1 << 20)},
+])
+def test_encode_chain_refuses_what_encode_entry_refuses(bad) -> None:
+    with pytest.raises(EntryError) as fast:
+        encode_chain(0, T, bytes(32), [("custody.note", {"ok": 1}), ("custody.note", bad)])
+    with pytest.raises(EntryError) as ref:
+        encode_entry(1, T, ZERO_HASH_HEX, "custody.note", bad)
+    assert str(fast.value) == str(ref.value)
+
+
+@pytest.mark.parametrize(("seq", "time", "prev"), [
+    (-1, T, bytes(32)), (2**53 - 1, T, bytes(32)), (0, "2026-13-01T00:00:00.000000Z", bytes(32)),
+    (0, "yesterday", bytes(32)),
+])
+def test_encode_chain_refuses_bad_headers(seq, time, prev) -> None:
+    with pytest.raises(EntryError):
+        encode_chain(seq, time, prev, [("custody.note", {}), ("custody.note", {})])
+
+
+def test_encode_chain_refuses_bad_prev() -> None:
+    with pytest.raises(ValueError):
+        encode_chain(0, T, bytes(31), [("custody.note", {})])
+
+
+# --- _obeys: the house rules' quick yes ---------------------------------------------------------
+
+
+@settings(max_examples=1000, deadline=None)
+@given(VALUES_AND_REFUSED)
+def test_obeys_exactly_when_the_house_rules_accept(value: Any) -> None:
+    try:
+        _check_house_rules(value, "$")
+        accepted = True
+    except EntryError:
+        accepted = False
+    # True only where the reference accepts; False may also mean "ask the reference"
+    # (a subclass of a JSON type), which no value drawn here is
+    assert _obeys(value) == accepted
+    assert _obeys({"k": value}) == accepted
