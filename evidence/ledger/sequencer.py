@@ -91,8 +91,8 @@ from evidence.ledger.store import (
     state_from_row,
 )
 from evidence.verify.checkpoint import Checkpoint, sign_checkpoint
-from evidence.verify.entry import encode_chain
 from evidence.verify.errors import EntryError, VerificationError
+from evidence.verify.fast.entries import encode_chain
 from evidence.verify.hashing import Hash32, node_hash
 from evidence.verify.merkle import CompactRange, root_from_nodes, root_plan
 from evidence.verify.note import Signer
