@@ -1,1 +1,83 @@
-"""evidence.verify"""
+"""The trust core: every rule a court relies on, and nothing else.
+
+Pure functions over bytes handed in: no database, no network, no clock but the
+one a caller passes. An auditor reads these modules, in this order, each using
+only the ones before it:
+
+1. ``errors.py``      what can go wrong, as exception types
+2. ``hashing.py``     the hash rules: leaf ``SHA-256(0x00 || entry)``, node
+                      ``SHA-256(0x01 || left || right)`` (nothing else hashes nodes)
+3. ``merkle.py``      RFC 9162 trees: proof planning, proofs, verification
+4. ``entry.py``       an entry's canonical bytes and how they are parsed
+5. ``log.py``         a whole log: the chain of entries and its tree, checked together
+6. ``note.py``        C2SP signed notes: keys, signatures, cosignatures
+7. ``checkpoint.py``  the log's signed tree heads, with their witness quorum
+8. ``receipt.py``     the log's signed promise that an entry is in it
+9. ``full_proof.py``  receipt + checkpoint + inclusion proof, many at a time
+10. ``commitment.py`` salted commitments to the metadata
+11. ``submission.py`` the submitter's own signature over what was submitted
+12. ``der.py``, ``timestamp.py``  RFC 3161 timestamp tokens, read strictly
+13. ``trust.py``      the court's trust file: which keys and roots it pins
+14. ``webcapture.py`` a web capture's signed manifest and archives
+15. ``bundle.py``     the evidence bundle: each check named, with its reason
+
+``fast/`` is not on this list. Each of its modules computes exactly what one of
+the modules above computes, faster, for the ledger's bulk work (a batch of new
+entries, an audit of millions, thousands of receipts); a test in
+``tests/equivalence/`` holds each to its reference, and no module above imports
+it (an import-linter contract in ``pyproject.toml``). Auditors may skip it.
+
+Example: the check a court runs on a bundle::
+
+    from pathlib import Path
+    from evidence.verify import parse_trust, verify_bundle
+
+    policy = parse_trust(Path("trust.txt").read_bytes())
+    report = verify_bundle("EV-0001.zip", policy)
+    print(report.verdict)  # "verified", "provisional", "incomplete" or "failed"
+    for check in report.checks:
+        print(check.name, check.status, check.reason, check.reason_zh)
+
+The names below are loaded on first use, so importing this package costs
+nothing for a caller that needs one module.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "VerificationError": "errors",
+    "verify_inclusion": "merkle",
+    "verify_consistency": "merkle",
+    "parse_entry": "entry",
+    "check_entries": "log",
+    "LogBroken": "log",
+    "verify_checkpoint": "checkpoint",
+    "verify_receipt": "receipt",
+    "FullProofChecker": "full_proof",
+    "verify_commitment": "commitment",
+    "verify_submission": "submission",
+    "verify_timestamp": "timestamp",
+    "parse_trust": "trust",
+    "TrustPolicy": "trust",
+    "verify_bundle": "bundle",
+    "BundleReport": "bundle",
+}
+"""Each public entry point and the module (of this package) that defines it."""
+
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:  # so that ``from evidence.verify import merkle`` finds the module
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
