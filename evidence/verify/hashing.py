@@ -5,7 +5,9 @@ interior node ``SHA-256(0x01 || left || right)`` (RFC 9162 section 2.1.1). The
 0x00/0x01 prefixes are domain separation: without them a leaf could be passed
 off as an interior node and proofs could be forged. Changing anything here
 orphans every item ever preserved, so nothing else in the code base may hash
-leaves or nodes on its own.
+leaves or nodes on its own. (One speed path inlines :func:`node_hash`:
+``evidence/verify/fast/inclusion_batch.py``, held to it by
+``tests/equivalence/test_inclusion_batch.py``.)
 """
 
 from __future__ import annotations
