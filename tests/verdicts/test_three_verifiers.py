@@ -583,8 +583,9 @@ def test_webcapture_summary(name: str, corpus: Corpus, world: World,
                             request: pytest.FixtureRequest) -> None:
     """docs/verdict.md section 6: when ``webcapture`` passed or was not checked and nothing
     failed, every verifier reports the same ``webcapture`` object, read from the signed
-    manifest (``node_name`` the pinned name, or null), with ``clock_offset_seconds`` the
-    token's genTime minus ``ended_at``; after a failure no verifier reports one."""
+    manifest, keys in the documented order (``node_name`` the pinned name, or null;
+    ``clock_offset_seconds`` the token's genTime minus ``ended_at``, to the microsecond;
+    ``screenshot`` the file of role screenshot); after a failure none reports one."""
     v = BY_NAME[name]
     got = {w: run(request, corpus, v, w) for w in VERIFIERS}
     if v.verdict == "failed":
@@ -602,19 +603,22 @@ def test_webcapture_summary(name: str, corpus: Corpus, world: World,
             "server_ip": res["server_ip"], "tls_subject": None, "tls_issuer": None,
             "started_at": m["started_at"], "ended_at": m["ended_at"], "node": m["node"]["key"],
             "node_name": CAPTURE_NODE_NAME if v.verdict == "verified" else None,
-            "labels": res["labels"]}
+            "labels": res["labels"], "clock_offset_seconds": offset,
+            "screenshot": next(f["name"] for f in m["files"] if f["role"] == "screenshot")}
     wrong = []
     for w, o in got.items():
         wc = o.report.get("webcapture")
         if not isinstance(wc, dict):
             wrong.append(f"{w}: no webcapture object ({_show(o)})")
             continue
-        have = {k: wc.get(k, "<absent>") for k in want}
-        if have != want:
-            wrong.append(f"{w}: {have} != {want}")
+        if list(wc) != list(want):
+            wrong.append(f"{w}: keys {list(wc)}, want {list(want)} in that order")
         off = wc.get("clock_offset_seconds")
-        if not isinstance(off, int | float) or isinstance(off, bool) or abs(off - offset) > 1e-3:
-            wrong.append(f"{w}: clock_offset_seconds={off!r}, want {offset}")
+        if not isinstance(off, int | float) or isinstance(off, bool) or abs(off - offset) > 2e-6:
+            wrong.append(f"{w}: clock_offset_seconds={off!r}, want {offset} (to the µs)")
+        have = {k: wc.get(k, "<absent>") for k in want if k != "clock_offset_seconds"}
+        if have != {k: x for k, x in want.items() if k != "clock_offset_seconds"}:
+            wrong.append(f"{w}: {have} != {want}")
     assert not wrong, "\n".join(wrong)
 
 
