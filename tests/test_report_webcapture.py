@@ -135,8 +135,9 @@ def pdf_text(pdf: bytes) -> str:
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory: pytest.TempPathFactory, tsa: LocalTSA
             ) -> Iterator[dict[str, Exported]]:
-    """Two captures preserved, timestamped and exported: ``behind`` ended a minute before
-    the timestamp (a correct or slow clock), ``ahead`` an hour after it (a fast clock)."""
+    """Captures preserved and exported: ``behind`` ended a minute before the timestamp (a
+    correct or slow clock), ``ahead`` an hour after it (a fast clock); ``provisional``
+    was preserved after the anchoring, its checkpoint has no timestamp yet."""
     root = tmp_path_factory.mktemp("report-webcapture")
     led = Ledger.create(root / "data", "report.example/log", checkpoint_interval=3600)
     store = FilesystemBlobStore(root / "data" / "blobs")
@@ -149,10 +150,14 @@ def bundles(tmp_path_factory: pytest.TempPathFactory, tsa: LocalTSA
     size = led.sign_checkpoint_now().size
     anchor(led, size, tsa.url, tsa.ca_cert_pem,
            generate_signer("witness-w.example", ALG_COSIGNATURE_V1))
+    caps["provisional"] = _capture(root / "provisional", now - timedelta(minutes=1))
+    ids["provisional"] = preserve(intake, caps["provisional"], case="case-w",
+                                  principal="acme-ip").evidence_id
+    led.sign_checkpoint_now()
     out = {}
     for k, eid in ids.items():
         buf = io.BytesIO()
-        export_bundle(led, store, eid, buf)
+        export_bundle(led, store, eid, buf, provisional=k == "provisional")
         out[k] = Exported(caps[k].manifest, members(buf.getvalue()))
     yield out
     led.close()
@@ -290,6 +295,17 @@ def _report_data_of(b: Exported) -> dict[str, Any]:
     assert wc is not None
     return {"evidence_id": "ev_x", "kind": "webcapture", "submission_seq": 1, "files": [],
             "timestamps": [], "witnesses": [], "custody": [], "webcapture": wc}
+
+
+def test_provisional_bundle_states_no_offset(bundles: dict[str, Exported]) -> None:
+    """No timestamp, no proof of time: the capture is shown, the offset is not computed."""
+    b = bundles["provisional"]
+    assert b.txt.startswith("EVIDENCE BUNDLE REPORT") and "*** provisional" in b.txt
+    for text in (b.txt, b.html):
+        assert FINAL in text and SERVER_IP in text
+        assert "Not available: this bundle has no RFC 3161 timestamp and proves no time." in text
+        assert "无法计算：本证据包没有 RFC 3161 时间戳，不证明任何时间。" in text
+        assert "genTime of the first timestamp" not in text
 
 
 def test_other_kinds_and_purged_items_get_no_capture_section() -> None:

@@ -13,7 +13,9 @@ genTimes); the checkpoint (origin, size, root, log key) and witnesses; the
 custody timeline; how to verify (``evidence verify``, ``python verify_bundle.py``,
 ``sha256sum``) and where the court's trust file comes from; the stand-alone
 verifier the bundle carries, with its SHA-256 and where the reference copy is; a
-QR code carrying :func:`qr_payload`. A provisional bundle's report opens with
+QR code carrying :func:`qr_payload`. A web capture adds its statements, what a court can
+and cannot conclude from it, and a thumbnail of its screenshot
+(:mod:`evidence.ledger.bundle.report_webcapture`). A provisional bundle's report opens with
 "provisional: no proof of time / 临时证据包：无时间证明" and claims no time
 anywhere (docs/verdict.md section 2): a court must not read one as proof of when.
 
@@ -23,7 +25,7 @@ file named by ``EVIDENCE_REPORT_CJK_FONT``). Without one, the PDF is rendered in
 English only, with every non-Latin character replaced by ``?``, and says so on
 its first page; the HTML report (whose fonts are the reader's) and the text
 report stay bilingual. Nothing is fetched: the HTML carries no external
-resource (inline CSS, the QR code as inline SVG).
+resource (inline CSS, the QR code as inline SVG, a screenshot thumbnail as a ``data:`` URI).
 
 Libraries: ``fpdf2`` (pure Python; TrueType collections via fontTools) and
 ``segno`` (QR codes, pure Python).
