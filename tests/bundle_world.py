@@ -57,6 +57,7 @@ CAPTURE_VARIANTS = {
     "datapackage-digest": "datapackage-digest.json names another SHA-256, the manifest "
                           "re-listed and re-signed by the node",
     "file-missing": "page.pdf, which the signed manifest lists, left out of the item",
+    "two-files-one-name": "the capture's files and a second, other screenshot.png",
 }
 #: the bytes of the captured page's HTML that ``warc-altered`` changes (same length, so
 #: only the record digests, not the WARC's framing, can catch it)
@@ -296,6 +297,13 @@ def make_captures(intake: Intake, folder: Path) -> Captures:
                                               [node]).encode()}, cap.manifest, None)
     submit("file-missing", {n: b for n, b in good.items() if n != "page.pdf"}, cap.manifest,
            None)
+    second = folder / "two-files-one-name" / "screenshot.png"
+    second.parent.mkdir(parents=True)
+    second.write_bytes(good["screenshot.png"] + b"\0")
+    caps.files["two-files-one-name"] = good  # by name: the second screenshot is not here
+    caps.items["two-files-one-name"] = preserve(
+        intake, Capture(cap.folder, [*cap.files, second], cap.manifest), case="case-2",
+        principal="acme-ip").evidence_id
     assert set(caps.items) == set(CAPTURE_VARIANTS), caps.items
     return caps
 

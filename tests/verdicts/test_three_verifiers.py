@@ -157,6 +157,8 @@ WEBCAPTURE_VECTORS = [
            trust="capture"),
     Vector("webcapture/file-missing", "page.pdf, listed in the signed manifest, is not in the "
            "item", "failed", "webcapture", trust="capture"),
+    Vector("webcapture/two-files-one-name", "the item holds the capture's files and a second "
+           "screenshot.png with other bytes", "failed", "webcapture", trust="capture"),
     Vector("webcapture/wacz-swapped-after-export", "the good capture's WACZ member replaced "
            "after export by another well-formed WACZ (bundle manifest rewritten to match)",
            "failed", "files", trust="capture", absent=("webcapture",)),
