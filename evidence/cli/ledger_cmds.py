@@ -194,18 +194,64 @@ def _emit_proof(doc: dict, as_json: bool) -> None:
 
 @log_group.command("export")
 @click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--from", "start", type=click.IntRange(min=0), default=None, metavar="SIZE",
+              help="Keep the first SIZE entries DIRECTORY holds and write the rest again "
+                   "(default: go on from what it holds).")
+@click.option("--quiet", is_flag=True, help="No progress on stderr.")
 @_where
-def log_export(directory: str, data_dir: str | None, db_url: str | None, as_json: bool) -> None:
-    """Write every entry and checkpoint to plain files in DIRECTORY (docs/formats.md)."""
+def log_export(directory: str, start: int | None, quiet: bool, data_dir: str | None,
+               db_url: str | None, as_json: bool) -> None:
+    """Write every entry, checkpoint (with its cosignatures), RFC 3161 token and the trust
+    file to plain files in DIRECTORY, with a manifest of their SHA-256 (docs/formats.md).
+    Run it again on the same DIRECTORY to bring it up to date."""
     from evidence.ledger.export import export_log
 
+    bar = None if quiet or as_json else _Rate("exported")
     with _open(data_dir, db_url, as_json, read_only=True) as led:
-        r = _run(as_json, lambda: export_log(led, directory))
+        r = _run(as_json, lambda: export_log(led, directory, start=start, progress=bar))
+    if bar is not None:
+        bar.done()
     if as_json:
         emit_json({"ok": True, "directory": str(r.directory), "size": r.size,
-                   "checkpoints": r.checkpoints})
+                   "from": r.start, "checkpoints": r.checkpoints, "timestamps": r.timestamps})
     else:
-        click.echo(f"exported {r.size} entries and {r.checkpoints} checkpoints to {r.directory}")
+        click.echo(f"exported {r.size} entries ({r.size - r.start} new), {r.checkpoints} "
+                   f"checkpoints and {r.timestamps} timestamps to {r.directory}")
+
+
+class _Rate:
+    """Progress on stderr: entries done, percent and entries/s, at most twice a second
+    (one line per update when stderr is not a terminal, else one line rewritten)."""
+
+    def __init__(self, what: str) -> None:
+        import time
+
+        self.what, self.clock = what, time.monotonic
+        self.t0 = self.last = self.clock()
+        self.first: int | None = None
+        self.tty = sys.stderr.isatty()
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self.clock()
+        if self.first is None:
+            self.first, self.t0 = done, now
+            return
+        if now - self.last < (0.5 if self.tty else 5.0) and done < total:
+            return
+        self.last = now
+        rate = (done - self.first) / max(now - self.t0, 1e-9)
+        pct = 100.0 * done / total if total else 100.0
+        head, tail = ("\r", "") if self.tty else ("", "\n")
+        sys.stderr.write(f"{head}{self.what} {done:,} of {total:,} entries ({pct:.1f}%), "
+                         f"{rate:,.0f} entries/s{tail}")
+        sys.stderr.flush()
+        self.shown = True
+
+    def done(self) -> None:
+        if self.tty and self.shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
 
 
 @log_group.command("append")

@@ -1,25 +1,44 @@
-"""``evidence log export DIR``: the whole log as plain files for offline auditors.
+"""``evidence log export DIR``: the whole log, with its anchoring, as plain files for
+offline auditors (docs/formats.md, "Log export").
 
-Layout (see docs/formats.md, "Log export")::
+Layout::
 
-    DIR/log.vkey              the log's verifier key, one line
-    DIR/entries.jsonl         one JSON object per line, in seq order:
-                              {"seq": N, "leaf_hash": "<hex>", "entry_b64": "<base64>"}
-    DIR/checkpoints/<size>    every stored checkpoint, the signed note exactly as stored
+    DIR/manifest.json                    SHA-256 and size of every other file (written last)
+    DIR/log.vkey                         the log's verifier key, one line
+    DIR/trust.txt                        the trust file, the bytes `evidence trust export` writes
+    DIR/entries.jsonl                    {"seq": N, "leaf_hash": "<hex>", "entry_b64": "<b64>"}
+    DIR/checkpoints/<size>               each stored checkpoint note with every stored
+                                         witness cosignature line appended
+    DIR/timestamps/<size>/<source>.tst   each stored RFC 3161 token, DER as received
+    DIR/timestamps/<size>/<source>.pem   the certificates stored with it (PEM)
 
-The export covers the entries up to the size read when it starts; checkpoints
-larger than that are left out, so the files are one consistent snapshot.
+Why it can be resumed and grown: the manifest is the only statement of what DIR holds, and
+it is replaced (temp name, fsync, rename) only after every file it lists is durable. A run
+that stops early leaves the previous manifest; the next run checks DIR against it, cuts
+``entries.jsonl`` back to the length it lists, and goes on from there. Entries are only
+ever appended (the log is append-only); a checkpoint file is rewritten when a witness
+cosignature arrived after the last export, and new tokens are added beside old ones.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from evidence.ledger.anchor import store as anchor_store
+from evidence.ledger.anchor.config import load_anchor_config, trust_policy
+from evidence.ledger.anchor.schema import ANCHORED
+from evidence.ledger.anchor.status import cosigned_note
 from evidence.ledger.db import read_transaction
 from evidence.ledger.errors import LedgerError
 from evidence.ledger.store import iter_checkpoints
@@ -27,39 +46,251 @@ from evidence.ledger.store import iter_checkpoints
 if TYPE_CHECKING:
     from evidence.ledger.log import Ledger
 
+FORMAT = "evidence-log-export/v1"
+MANIFEST = "manifest.json"
+ENTRIES = "entries.jsonl"
+_LAYOUT = re.compile(r"\A(log\.vkey|trust\.txt|entries\.jsonl|checkpoints/(0|[1-9][0-9]*)"
+                     r"|timestamps/(0|[1-9][0-9]*)/[A-Za-z0-9._-]{1,64}\.(tst|pem))\Z")
+"""Every path a manifest may list (a manifest naming anything else is not ours)."""
+
+Progress = Callable[[int, int], None]
+
 
 @dataclass(frozen=True)
 class ExportResult:
     directory: Path
     size: int
     checkpoints: int
+    timestamps: int = 0
+    start: int = 0
+    """Entries DIR already held (verified against its manifest) before this run."""
 
 
-def _write(path: Path, data: bytes) -> None:
-    with open(path, "xb") as f:
+def export_log(ledger: Ledger, directory: str | os.PathLike[str], *, start: int | None = None,
+               progress: Progress | None = None) -> ExportResult:
+    """Write (or bring up to date) the export in ``directory``; see the module docstring.
+
+    ``start``: keep only the first ``start`` entries DIR holds and write the rest again
+    (default: everything DIR holds). Raises :class:`LedgerError` for a DIR that is not an
+    export, or whose files do not match its manifest (nothing is changed then).
+    """
+    out = Path(directory)
+    held = _held(out)
+    if start is not None:
+        if start < 0 or start > held.size:
+            raise LedgerError(f"--from {start}: {out} holds an export of {held.size} entries; "
+                              f"give a size from 0 to {held.size}")
+        held = held.cut(out, start)
+    size = ledger.size
+    if held.size > size:
+        raise LedgerError(f"{out} holds {held.size} entries; this log has only {size}")
+    if held.origin not in (None, ledger.origin):
+        raise LedgerError(f"{out} is an export of the log {held.origin!r}, not "
+                          f"{ledger.origin!r}")
+    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    if not (out / MANIFEST).exists():  # from now on DIR is an export, even if cut short
+        _write_manifest(out, ledger.origin, 0, {})
+    files = dict(held.files)
+    _put(out, files, "log.vkey", (ledger.verifier_key + "\n").encode())
+    where = ledger.config.data_dir if ledger.config else None
+    if where is not None:
+        data = trust_policy(load_anchor_config(where), ledger.verifier).raw or b""
+        _put(out, files, "trust.txt", data)
+    files[ENTRIES] = _append_entries(ledger, out / ENTRIES, held, size, progress)
+    n_cps, n_tst = _anchoring(ledger, out, files, size)
+    _sync()
+    _write_manifest(out, ledger.origin, size, files)
+    _sweep(out, files)
+    return ExportResult(out, size, n_cps, n_tst, held.size)
+
+
+# --- what DIR holds -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Held:
+    size: int
+    origin: str | None
+    files: dict[str, dict[str, Any]]
+    entries_hash: Any  # hashlib object over entries.jsonl as listed, ready to go on
+
+    def cut(self, out: Path, start: int) -> _Held:
+        """The export as if it held only its first ``start`` entries."""
+        if start == self.size:
+            return self
+        h, n, length = hashlib.sha256(), 0, 0
+        with open(out / ENTRIES, "rb") as f:
+            for line in f:
+                if n == start:
+                    break
+                h.update(line)
+                n, length = n + 1, length + len(line)
+        files = dict(self.files)
+        files[ENTRIES] = {"sha256": h.hexdigest(), "size": length}
+        return _Held(start, self.origin, files, h)
+
+
+def _held(out: Path) -> _Held:
+    """What ``out`` holds, checked against its manifest; an empty or new DIR holds nothing."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return _Held(0, None, {}, hashlib.sha256())
+    man_path = out / MANIFEST
+    if not man_path.is_file():
+        raise LedgerError(f"{out} is not empty and holds no {MANIFEST}: not a log export; "
+                          "export into a new directory")
+    try:
+        man = json.loads(man_path.read_bytes())
+        files = man["files"]
+        size, origin = man["size"], man["origin"]
+        ok = (man.get("format") == FORMAT and isinstance(files, dict)
+              and type(size) is int and size >= 0 and isinstance(origin, str)
+              and all(isinstance(p, str) and _LAYOUT.match(p) and isinstance(v, dict)
+                      for p, v in files.items()))
+    except (ValueError, KeyError, TypeError):
+        ok = False
+    if not ok:
+        raise LedgerError(f"{man_path} is not a log export manifest ({FORMAT})")
+    entries_hash = hashlib.sha256()
+    for path, want in sorted(files.items()):
+        p = out / path
+        try:
+            if path == ENTRIES:  # may be longer: the tail an interrupted run appended
+                got, length = _hash_prefix(p, int(want["size"]), entries_hash)
+            else:
+                data = p.read_bytes()
+                got, length = hashlib.sha256(data).hexdigest(), len(data)
+        except OSError as e:
+            raise LedgerError(f"{out}: {path} is listed in {MANIFEST} but cannot be read "
+                              f"({e.strerror}); export into a new directory") from None
+        if (got, length) != (want.get("sha256"), want.get("size")):
+            raise LedgerError(f"{out}: {path} does not match its SHA-256 or size in {MANIFEST}"
+                              "; the export was changed: export into a new directory")
+    if size and ENTRIES not in files:
+        raise LedgerError(f"{man_path} lists {size} entries but no {ENTRIES}")
+    return _Held(size, origin, files, entries_hash)
+
+
+def _hash_prefix(path: Path, length: int, h: Any) -> tuple[str, int]:
+    n = 0
+    with open(path, "rb") as f:
+        while n < length:
+            block = f.read(min(1 << 20, length - n))
+            if not block:
+                break
+            h.update(block)
+            n += len(block)
+    return h.copy().hexdigest(), n
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def _put(out: Path, files: dict[str, dict[str, Any]], path: str, data: bytes) -> bool:
+    """Write ``path`` through a temp name unless the manifest already lists these bytes."""
+    entry = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    if files.get(path) == entry and (out / path).is_file():
+        return False
+    target = out / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, target)
+    files[path] = entry
+    return True
+
+
+def _append_entries(ledger: Ledger, path: Path, held: _Held, size: int,
+                    progress: Progress | None) -> dict[str, Any]:
+    """Append entries ``held.size <= seq < size`` to entries.jsonl after cutting it to the
+    length the manifest lists. The line is json.dumps's default form of the row."""
+    h = held.entries_hash
+    length = int(held.files.get(ENTRIES, {}).get("size", 0))
+    done = held.size
+    with open(path, "ab") as f:
+        f.truncate(length)
+        f.seek(length)
+        buf: list[bytes] = []
+        for e in ledger.entries(held.size, size, chunk=5000):
+            buf.append(b'{"seq": %d, "leaf_hash": "%s", "entry_b64": "%s"}\n'
+                       % (e.seq, e.leaf_hash.hex().encode(), base64.b64encode(e.data)))
+            if len(buf) == 5000:
+                done = _flush(f, h, buf, done, size, progress)
+        done = _flush(f, h, buf, done, size, progress)
+        length = f.tell()
+        f.flush()
+        os.fsync(f.fileno())
+    return {"sha256": h.hexdigest(), "size": length}
+
+
+def _flush(f: Any, h: Any, buf: list[bytes], done: int, size: int,
+           progress: Progress | None) -> int:
+    block = b"".join(buf)
+    f.write(block)
+    h.update(block)
+    done += len(buf)
+    buf.clear()
+    if progress is not None:
+        progress(done, size)
+    return done
+
+
+def _anchoring(ledger: Ledger, out: Path, files: dict[str, dict[str, Any]], size: int
+               ) -> tuple[int, int]:
+    """Every checkpoint up to ``size`` with its stored cosignatures, and every stored
+    token with its certificates; returns how many of each DIR now holds."""
+    rows = [r for r in anchor_store.list_anchors(ledger.engine, status=ANCHORED)
+            if r.checkpoint_size <= size]
+    cosigned = {r.checkpoint_size for r in rows if r.kind == "witness" and r.cosignature}
+    n_cps = n_tst = 0
+    with read_transaction(ledger.engine) as conn:
+        for cp in iter_checkpoints(conn, max_size=size):
+            note = cosigned_note(ledger, cp.size) if cp.size in cosigned else cp.note
+            _put(out, files, f"checkpoints/{cp.size}", note.encode())
+            n_cps += 1
+    for r in rows:
+        if r.kind != "tsa" or not r.token:
+            continue
+        base = f"timestamps/{r.checkpoint_size}/{r.source}"
+        _put(out, files, base + ".tst", r.token)
+        if r.certs:
+            _put(out, files, base + ".pem", b"".join(
+                x509.load_der_x509_certificate(c).public_bytes(Encoding.PEM) for c in r.certs))
+        n_tst += 1
+    return n_cps, n_tst
+
+
+def _sync() -> None:
+    """Make every file written so far durable before the manifest names it (one call
+    instead of an fsync per checkpoint file)."""
+    if hasattr(os, "sync"):
+        os.sync()
+
+
+def _write_manifest(out: Path, origin: str, size: int, files: dict[str, dict[str, Any]]
+                    ) -> None:
+    doc = {"files": {p: files[p] for p in sorted(files)}, "format": FORMAT,
+           "origin": origin, "size": size}
+    data = (json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            + "\n").encode()
+    tmp = out / (MANIFEST + ".tmp")
+    with open(tmp, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+    os.replace(tmp, out / MANIFEST)
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
-def export_log(ledger: Ledger, directory: str | os.PathLike[str]) -> ExportResult:
-    out = Path(directory)
-    if out.exists() and any(out.iterdir()):
-        raise LedgerError(f"{out} exists and is not empty; export into a new directory")
-    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-    size = ledger.size
-    _write(out / "log.vkey", (ledger.verifier_key + "\n").encode())
-    with open(out / "entries.jsonl", "x", encoding="ascii") as f:
-        for e in ledger.entries(0, size):
-            f.write(json.dumps({"seq": e.seq, "leaf_hash": e.leaf_hash.hex(),
-                                "entry_b64": base64.b64encode(e.data).decode()}) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    n = 0
-    with read_transaction(ledger.engine) as conn:
-        for cp in iter_checkpoints(conn):
-            if cp.size > size:
-                break
-            _write(out / "checkpoints" / str(cp.size), cp.note.encode())
-            n += 1
-    return ExportResult(out, size, n)
+def _sweep(out: Path, files: dict[str, dict[str, Any]]) -> None:
+    """Remove what an interrupted run left and the manifest does not list: temp files,
+    and layout files (never anything else: DIR was checked to be an export)."""
+    for p in list(out.rglob("*")):
+        rel = p.relative_to(out).as_posix()
+        if p.is_file() and rel != MANIFEST and rel not in files \
+                and (rel.endswith(".tmp") or _LAYOUT.match(rel)):
+            p.unlink()
