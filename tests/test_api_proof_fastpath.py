@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from evidence.api.app import create_app
-from evidence.api.fastpath import FastPath
+from evidence.api.hot.reads import ReadFastPath
 from evidence.api.settings import ApiSettings
 from evidence.ledger.log import Ledger
 from evidence.verify.merkle import verify_inclusion
@@ -17,13 +17,13 @@ N = 300
 
 def test_fast_path_proofs_equal_the_route_cold_and_warm(tmp_path: Path, monkeypatch) -> None:
     loads: list[int] = []
-    real = FastPath._load_and_answer
+    real = ReadFastPath._load_and_answer
 
     async def counting(self, svc, m):  # type: ignore[no-untyped-def]
         loads.append(m.seq)
         return await real(self, svc, m)
 
-    monkeypatch.setattr(FastPath, "_load_and_answer", counting)
+    monkeypatch.setattr(ReadFastPath, "_load_and_answer", counting)
     led = Ledger.create(tmp_path / "data", "proofs.example/log", checkpoint_interval=3600)
     for start in range(0, N, 100):
         led.append_many([("custody.note", {"i": i}) for i in range(start, start + 100)])

@@ -1,4 +1,4 @@
-"""The submission fast path (evidence/api/submitting.py) answers exactly as the FastAPI route.
+"""The submission fast path (evidence/api/hot/submit.py) answers exactly as the FastAPI route.
 
 Two apps share ONE open service (one ledger, one blob store, one rate limiter): one with
 the fast path, one without (``ApiSettings(fast_submit=False)``: every submission goes

@@ -1,4 +1,4 @@
-"""Rate limits shared by every worker of a server (evidence/api/ratelimit.py).
+"""Rate limits shared by every worker of a server (evidence/api/hot/ratelimit.py).
 
 The table in a file, mapped by each process and updated under ``flock``: refill and burst,
 eviction (a new key is never refused for lack of room), many keys, corrupt or foreign files
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from evidence.api import ratelimit
-from evidence.api.ratelimit import (
+from evidence.api.hot import ratelimit
+from evidence.api.hot.ratelimit import (
     HEADER,
     MAGIC,
     PROBE,

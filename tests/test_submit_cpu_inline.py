@@ -1,4 +1,4 @@
-"""A small upload staged on the event loop (``submitting.INLINE_STAGE``) answers exactly as
+"""A small upload staged on the event loop (``submission.INLINE_STAGE``) answers exactly as
 one staged in a worker thread: same status, headers and body (for a success, all but the
 new item's id, time, receipt and commitment), same ledger effects (one entry for a 201,
 nothing left behind otherwise), for good and hostile requests."""
@@ -11,7 +11,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
-from evidence.api import submitting
+from evidence.api import submission
 from tests import test_api_submit_fastpath as fastpath
 from tests.test_api_submit_fastpath import (
     MULTIPART,
@@ -35,15 +35,15 @@ def both(pair: Pair, headers: list[tuple[bytes, bytes]], chunks: list[bytes],
          hang_up: bool = False) -> Answer:
     """The fast path with the item staged on the loop, then in a worker thread."""
     answers, deltas = [], []
-    saved = submitting.INLINE_STAGE
+    saved = submission.INLINE_STAGE
     for inline in (saved, -1):
-        submitting.INLINE_STAGE = inline
+        submission.INLINE_STAGE = inline
         try:
             before = pair.effects()
             answers.append(asyncio.run(_call(pair.fast, headers, chunks, hang_up)))
             after = pair.effects()
         finally:
-            submitting.INLINE_STAGE = saved
+            submission.INLINE_STAGE = saved
         deltas.append((after[0] - before[0], after[1] - before[1], after[2]))
     on_loop, in_thread = answers
     assert on_loop.normal() == in_thread.normal(), (on_loop.status, on_loop.body,

@@ -1,4 +1,4 @@
-"""``submitting.Wakeups`` hands each concurrent future's outcome to the event loop as
+"""``submission.Wakeups`` hands each concurrent future's outcome to the event loop as
 :func:`asyncio.wrap_future` does (result, exception, cancellation), however the
 completions interleave with the loop's callbacks."""
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from evidence.api.submitting import Wakeups
+from evidence.api.submission import Wakeups
 
 
 async def _outcome(af: asyncio.Future[Any]) -> tuple[str, Any]:

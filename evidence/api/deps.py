@@ -1,15 +1,20 @@
-"""Dependencies: the services, the authenticated caller (with its rate limit), roles."""
+"""Dependencies: the services, the admitted caller, roles.
+
+:func:`admit` and :func:`require_role` are the service's authentication rules, in one
+place: the FastAPI dependencies below call them, and so does the submission fast path
+(:mod:`evidence.api.hot.submit`), so a rule changed here changes both.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from evidence.api.problems import Problem
-from evidence.api.services import Services
+from evidence.api.services import Services, services_of
 from evidence.ledger.access import Forbidden, Principal, Unauthenticated
 
 bearer = HTTPBearer(auto_error=False, bearerFormat="evk_...",
@@ -17,10 +22,44 @@ bearer = HTTPBearer(auto_error=False, bearerFormat="evk_...",
                                 "`Authorization: Bearer evk_...`.")
 
 
+def admit(svc: Services, token: str | None, roles: Collection[str] | None = None
+          ) -> Principal:
+    """The principal behind a bearer token, admitted for one request.
+
+    In this order, each step only if the one before passed: 401 without a token or with
+    one that does not authenticate (a read, no side effect); one request taken from the
+    token's rate, 429 with ``Retry-After`` once it is spent; with ``roles``, 403 unless
+    the principal's role is one of them (:func:`require_role`). Runs on the event loop:
+    the token's row is one indexed read on the thread's own connection."""
+    if token is None:
+        raise Unauthenticated("this needs an API token: Authorization: Bearer evk_...",
+                              code="missing-token")
+    who = svc.access.authenticate(token)
+    wait = svc.limiter.take(who.token_id or who.id)
+    if wait > 0:
+        retry = svc.limiter.retry_after(wait)
+        raise Problem(429, "rate-limited", f"too many requests for this token; retry in "
+                                           f"{retry} s", headers={"Retry-After": str(retry)})
+    if roles is not None:
+        require_role(who, roles)
+    return who
+
+
+def require_role(who: Principal, roles: Collection[str]) -> Principal:
+    """``who``, if its role is one of ``roles``; else 403 ``role-not-allowed``."""
+    if who.role not in roles:
+        raise Forbidden(f"a {who.role} principal may not do this", code="role-not-allowed")
+    return who
+
+
 async def services(request: Request) -> Services:
-    """``async`` on purpose: FastAPI runs a plain ``def`` dependency in a worker thread,
-    and that hop cost a fifth of the service's CPU under load."""
-    return request.app.state.services
+    """The app's open services. ``async`` so that FastAPI calls it on the event loop:
+    a plain ``def`` dependency would run in a worker thread for nothing."""
+    svc = services_of(request.scope)
+    if svc is None:  # only before the app's lifespan has opened them
+        raise Problem(503, "unavailable", "the service is starting or stopping; retry",
+                      headers={"Retry-After": "1"})
+    return svc
 
 
 Svc = Annotated[Services, Depends(services)]
@@ -28,21 +67,9 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 
 
 async def caller(creds: Credentials, svc: Svc) -> Principal:
-    """The principal behind the bearer token; 401 without a valid one, 429 over its rate.
-
-    One indexed read, done on the event loop: a worker-thread hop costs more than the
-    read itself (measured: the hop's lock hand-offs were a quarter of the service's CPU
-    under 16 concurrent submissions)."""
-    if creds is None:
-        raise Unauthenticated("this needs an API token: Authorization: Bearer evk_...",
-                              code="missing-token")
-    who = svc.access.authenticate(creds.credentials)
-    wait = svc.limiter.take(who.token_id or who.id)
-    if wait > 0:
-        retry = svc.limiter.retry_after(wait)
-        raise Problem(429, "rate-limited", f"too many requests for this token; retry in "
-                                           f"{retry} s", headers={"Retry-After": str(retry)})
-    return who
+    """The admitted caller (:func:`admit`, any role): 401 without a valid bearer token,
+    429 over its rate. ``async`` for the same reason as :func:`services`."""
+    return admit(svc, None if creds is None else creds.credentials)
 
 
 Caller = Annotated[Principal, Depends(caller)]
@@ -51,9 +78,7 @@ Caller = Annotated[Principal, Depends(caller)]
 def role(*allowed: str) -> Callable[[Principal], Principal]:
     """A dependency admitting only principals with one of ``allowed`` roles (else 403)."""
     async def check(who: Caller) -> Principal:
-        if who.role not in allowed:
-            raise Forbidden(f"a {who.role} principal may not do this", code="role-not-allowed")
-        return who
+        return require_role(who, allowed)
 
     return check
 

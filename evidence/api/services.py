@@ -16,10 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from starlette.applications import Starlette
+from starlette.types import Scope
+
 from evidence import __version__
+from evidence.api.hot.ratelimit import TokenBucket, open_token_bucket
 from evidence.api.pending import PendingStore
 from evidence.api.proofs import ProofCache
-from evidence.api.ratelimit import TokenBucket, open_token_bucket
 from evidence.api.settings import ApiSettings
 from evidence.api.uploads import private_staging_folder, remove_staging_folder
 from evidence.ledger.access import AccessControl
@@ -69,7 +72,7 @@ class Services:
             store = intake_settings.open_store()
             intake = Intake(ledger, store, max_file_size=intake_settings.max_file_size)
             spool = Path(settings.upload_dir) if settings.upload_dir else data_dir / "tmp-uploads"
-            # one table of buckets for every worker of this server (ratelimit.py)
+            # one table of buckets for every worker of this server (hot/ratelimit.py)
             limiter = open_token_bucket(settings.rate, settings.burst,
                                         data_dir / "run" / "ratelimit-v1.bin")
             svc = cls(settings, ledger, intake, AccessControl(ledger), store, limiter, spool,
@@ -144,6 +147,18 @@ class Services:
                 while len(self._cp_cache) > 4096:
                     self._cp_cache.popitem(last=False)
         return cp
+
+
+def services_of(scope: Scope) -> Services | None:
+    """The open services of the app serving this request (``create_app``'s lifespan puts
+    them on ``app.state``), or None before they are open. The one way the dependencies
+    (:func:`evidence.api.deps.services`) and the hot paths (:mod:`evidence.api.hot`)
+    find them."""
+    app = scope.get("app")
+    if not isinstance(app, Starlette):
+        return None
+    svc = getattr(app.state, "services", None)  # State raises AttributeError when unset
+    return svc if isinstance(svc, Services) else None
 
 
 def _start_anchoring(ledger: Ledger, data_dir: Path

@@ -30,7 +30,9 @@ class ApiSettings:
     public_lookup: bool = True  # /v1/lookup answers "is this id / file hash preserved?"
     memory_spool: bool = True  # small uploads (<= 1 MiB a file) via tmpfs, not the disk spool
     pending_ttl: float = 900.0  # seconds a sign=deferred submission waits for its signature
-    fast_submit: bool = True  # POST /v1/evidence by its fast path (submitting.py), not FastAPI
+    # the hot paths (evidence/api/hot/): the same answers, without FastAPI's machinery
+    fast_submit: bool = True  # POST /v1/evidence (hot/submit.py)
+    fast_reads: bool = True  # latest checkpoint, inclusion proof to it (hot/reads.py)
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))

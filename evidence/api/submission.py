@@ -1,25 +1,13 @@
-"""``POST /v1/evidence``: the one implementation of a submission, and its fast path.
+"""``POST /v1/evidence``: the one implementation of a submission.
 
-:func:`submit` does the work once the caller is known: parse the streamed multipart
-body (:mod:`evidence.api.uploads`), check case membership, hand the item to intake (in a
-worker thread, or on the event loop for a small upload to local files: ``INLINE_STAGE``),
-answer with the receipt. The FastAPI route (``routers/evidence.py``)
-calls it after FastAPI's dependencies have authenticated the caller, taken from its
-rate limit and checked its role; it stays the reference and the OpenAPI description.
-
-:class:`SubmitFastPath` is an ASGI middleware in front of FastAPI's router (inside the
-body limit and CORS middlewares, so those apply unchanged) that answers the same
-request without FastAPI's routing, dependency resolution, exception-middleware layers
-and the anyio thread hop: under 16 concurrent 10 KB submissions those were about a third
-of the server's CPU per submission. It does the same steps in the same order as the
-dependencies (``deps.caller`` then ``deps.role``) and then calls the same
-:func:`submit`; its errors go through the same problem handler. Every request it is
-not sure about goes to the FastAPI route untouched, decided before anything with a side
-effect happens (the rate limit, reading the body): no ``Authorization: Bearer`` token,
-a token that does not authenticate (401 from the route, same document), a caller that
-is not a submitter (403 from the route), or a services object not yet there.
-tests/test_api_submit_fastpath.py sends the same requests, good and hostile, to both
-and compares status, headers, problem documents and ledger effects.
+:func:`submit` does the work once the caller is admitted (:func:`evidence.api.deps.admit`:
+authenticated, one request taken from its rate, a submitter): parse the streamed
+multipart body (:mod:`evidence.api.uploads`), check case membership, hand the item to
+intake (in a worker thread, or on the event loop for a small upload to local files:
+:data:`INLINE_STAGE`), answer with the receipt. Two callers, one function: the FastAPI
+route (``routers/evidence.py``, the reference and the OpenAPI description) and the
+optional fast path in front of FastAPI's router (:mod:`evidence.api.hot.submit`), which
+tests/test_api_submit_fastpath.py holds to the route's answers and ledger effects.
 """
 
 from __future__ import annotations
@@ -33,31 +21,27 @@ from typing import Any
 
 from fastapi.responses import Response
 from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from evidence.api import problems
 from evidence.api.problems import Problem
 from evidence.api.schemas import PendingSubmission, SubmissionReceipt
 from evidence.api.services import Services
 from evidence.api.uploads import Upload, receive_upload
-from evidence.ledger.access import SUBMITTER, Principal
+from evidence.ledger.access import Principal
 from evidence.ledger.intake import FileFailure, ItemSpec, SubmissionRefused, Submitted
 from evidence.ledger.intake.grouped import Staged
 
-PATH = "/v1/evidence"
 INLINE_FINISH = 1 << 20
 """Uploads up to this size are finished on the event loop (no second thread hop)."""
 INLINE_STAGE = 64 << 10
 """Uploads up to this size are staged on the event loop when the blob store writes local
-files (``put_pending``: a write to a temporary file, no flush, no network). Staging a
-10 KB file there takes a few hundred microseconds; handing it to a worker thread instead
-cost more than that in GIL handoffs and wake-ups between the threads (in-process, 16
-clients: 60-90 -> 25-37 context switches and 2.1-2.6 -> 1.8-1.9 ms of CPU per
-submission). Larger files, and stores that upload over the network, keep the thread."""
+files (``BlobStore.stages_locally``: a write to a temporary file, no flush, no network),
+where a hop to a worker thread costs more than the staging (docs/performance.md, "The HTTP edge");
+larger files, and stores that upload over the network, keep the thread. Either way the
+answer is the same: tests/test_submit_cpu_inline.py."""
 
 
 async def submit(request: Request, svc: Services, who: Principal) -> Response:
-    """The submission for an authenticated, rate-checked submitter (see module doc)."""
+    """The submission of an admitted submitter (see the module doc)."""
     up = await receive_upload(request, svc.spool, max_upload=svc.settings.max_upload,
                               max_files=svc.settings.max_files,
                               max_file_size=svc.max_file_size)
@@ -96,10 +80,10 @@ async def submit(request: Request, svc: Services, who: Principal) -> Response:
         finally:
             up.cleanup()
 
-    if up.size <= INLINE_STAGE and hasattr(svc.intake.store, "put_pending"):
+    if up.size <= INLINE_STAGE and svc.intake.store.stages_locally:
         staging: asyncio.Future[Staged] = loop.create_future()
         staging.set_result(stage())  # raises what the worker thread's future would
-    else:  # a plain executor, not anyio's run_in_threadpool: a third of the hop's CPU
+    else:  # a plain executor: anyio's run_in_threadpool costs more per hop
         staging = loop.run_in_executor(svc.executor, stage)
     try:
         item = await asyncio.shield(staging)
@@ -120,10 +104,12 @@ async def submit(request: Request, svc: Services, who: Principal) -> Response:
 
 class Wakeups:
     """:func:`asyncio.wrap_future` for many concurrent futures completed in bursts: a group
-    commit resolves its items one after another in the sequencer's thread, and each
-    ``wrap_future`` woke the event loop on its own (a write to its self-pipe, a GIL
+    commit resolves its items one after another in the sequencer's thread, where each
+    ``wrap_future`` would wake the event loop on its own (a write to its self-pipe, a GIL
     handoff). Here the first completion of a burst schedules one callback on the loop,
-    the rest of the burst joins it, and the callback copies every outcome over."""
+    the rest of the burst joins it, and the callback copies every outcome over: each
+    future ends as its source did (result, exception or cancelled), held by
+    tests/test_submit_cpu_wakeups.py."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -207,51 +193,3 @@ def _as_submitted(e: SubmissionRefused) -> SubmissionRefused:
     (which says nothing to the client and something about the server)."""
     return SubmissionRefused([FileFailure(f.file.rsplit("/", 1)[-1], f.reason)
                               for f in e.failures])
-
-
-def bearer_token(scope: Scope) -> str | None:
-    """The credentials of ``Authorization: Bearer <token>`` as FastAPI's ``HTTPBearer``
-    reads them (first such header, scheme case-insensitive, value stripped), else None."""
-    for k, v in scope["headers"]:
-        if k == b"authorization":
-            scheme, _, param = v.decode("latin-1").partition(" ")
-            token = param.strip()
-            if not (scheme and token) or scheme.lower() != "bearer":
-                return None
-            return token
-    return None
-
-
-class SubmitFastPath:
-    """``POST /v1/evidence`` without FastAPI's request machinery (see the module doc)."""
-
-    def __init__(self, app: ASGIApp, *, enabled: bool = True) -> None:
-        self.app, self.enabled = app, enabled
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (not self.enabled or scope["type"] != "http" or scope["path"] != PATH
-                or scope["method"] != "POST"):
-            return await self.app(scope, receive, send)
-        svc: Services | None = getattr(getattr(scope.get("app"), "state", None),
-                                       "services", None)
-        token = bearer_token(scope)
-        if svc is None or token is None:
-            return await self.app(scope, receive, send)
-        try:
-            who = svc.access.authenticate(token)  # a read: the route may do it again
-        except Exception:
-            return await self.app(scope, receive, send)  # the route answers (401, 503)
-        if who.role != SUBMITTER:
-            return await self.app(scope, receive, send)  # the route answers 403
-        # From here on this request is ours: the same steps as deps.caller and the route.
-        request = Request(scope, receive)
-        try:
-            wait = svc.limiter.take(who.token_id or who.id)
-            if wait > 0:
-                retry = svc.limiter.retry_after(wait)
-                raise Problem(429, "rate-limited", f"too many requests for this token; "
-                              f"retry in {retry} s", headers={"Retry-After": str(retry)})
-            response: Any = await submit(request, svc, who)
-        except problems.HANDLED as exc:  # what FastAPI's exception middleware would catch
-            response = await problems.handle(request, exc)
-        await response(scope, receive, send)

@@ -5,8 +5,9 @@
 token gets ``--rate`` requests per second from the whole server, not from each worker.
 Each :meth:`~SharedTokenBucket.take` holds an exclusive ``flock`` on the file for a few
 microseconds (look up the slot, refill, take). :func:`open_token_bucket` falls back to
-:class:`TokenBucket` (buckets in this process's memory, as before) when the file cannot
-be used, and logs why once.
+:class:`TokenBucket` (buckets in this process's memory) when the file cannot be used,
+and logs why once. Every process that maps the table together gives a token exactly
+``burst`` requests at once, then ``rate`` a second: tests/test_ratelimit_shared.py.
 
 The table: a 64-byte header (magic, version, slot count, rate, burst, boot id), then a
 fixed number of 24-byte slots ``(key, level, last)``: ``key`` a 64-bit BLAKE2b hash of the
@@ -116,7 +117,7 @@ class SharedTokenBucket(TokenBucket):
         if slots < PROBE or slots & (slots - 1):
             raise ValueError(f"slots must be a power of two >= {PROBE}, not {slots}")
         self.path = Path(path)
-        self._hashes: dict[str, int] = {}  # token id -> key_hash (saves ~1 us a take)
+        self._hashes: dict[str, int] = {}  # token id -> key_hash, so a take hashes no more
         self._mask = slots - 1
         self._size = HEADER + SLOT * slots
         self._flock, self._ex, self._un = fcntl.flock, fcntl.LOCK_EX, fcntl.LOCK_UN

@@ -1,15 +1,16 @@
-"""A fast path for the two hottest public reads: the latest checkpoint and an inclusion
-proof of ``seq`` to it.
+"""The two hottest public reads from memory (``ApiSettings.fast_reads``): the latest
+checkpoint and an inclusion proof of ``seq`` to it.
 
-An ASGI middleware answers ``GET /checkpoint``, ``GET /v1/log/checkpoint`` and
-``GET /v1/log/proof/inclusion?seq=N`` itself when, and only when, everything needed is
-already in memory (the latest checkpoint read less than ``LATEST_TTL`` ago) and the
-query is exactly ``seq=<decimal>``; nodes of the proof not cached yet are loaded with the
-route's one query in a worker thread. It produces the same bytes as the FastAPI routes
-(the same :class:`ProofCache` calls, the same JSON), without request validation,
-dependency resolution or, when everything is cached, a worker-thread hop. Anything
-else (other parameters, errors) goes to the FastAPI route, which stays the one place
-for validation, errors and the OpenAPI description.
+:class:`ReadFastPath`, an ASGI middleware, answers ``GET /checkpoint``,
+``GET /v1/log/checkpoint`` and ``GET /v1/log/proof/inclusion?seq=N`` itself when, and
+only when, everything needed is already in memory (the latest checkpoint read less than
+:data:`~evidence.api.services.LATEST_TTL` ago) and the query is exactly
+``seq=<decimal>``; nodes of the proof not cached yet are loaded with the route's one
+query in a worker thread. It makes the same bytes as the FastAPI routes (the same
+:class:`~evidence.api.proofs.ProofCache` calls, the same JSON) without request
+validation or dependency resolution. Anything else (other parameters, errors) goes to
+the FastAPI route, the one place for validation, errors and the OpenAPI description.
+Equal bytes, cold and warm: tests/test_api_proof_fastpath.py.
 """
 
 from __future__ import annotations
@@ -18,16 +19,22 @@ import asyncio
 import json
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from evidence.api.services import Services, services_of
+from evidence.ledger.log import StoredCheckpoint
+from evidence.verify.merkle import NodeId
 
 MAX_SEQ = 2**63 - 1
 _JSON = [(b"content-type", b"application/json")]
 _TEXT = [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-cache")]
+Answer = tuple[bytes, list[tuple[bytes, bytes]]]
 
 
-class FastPath:
+class ReadFastPath:
+    """The reads above, answered before FastAPI's router (see the module doc)."""
+
     def __init__(self, app: ASGIApp, *, max_cached: int = 20_000) -> None:
         self.app = app
         self._bodies: OrderedDict[tuple[int, int], bytes] = OrderedDict()
@@ -35,14 +42,14 @@ class FastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
-            svc = getattr(getattr(scope.get("app"), "state", None), "services", None)
+            svc = services_of(scope)
             if svc is not None:
                 path = scope["path"]
-                answer = None
+                answer: Answer | None = None
                 if path == "/v1/log/proof/inclusion":
-                    answer = self._inclusion(svc, scope.get("query_string", b""))
-                    if isinstance(answer, _Missing):
-                        answer = await self._load_and_answer(svc, answer)
+                    found = self._inclusion(svc, scope.get("query_string", b""))
+                    answer = (await self._load_and_answer(svc, found)
+                              if isinstance(found, _Missing) else found)
                 elif path in ("/checkpoint", "/v1/log/checkpoint") and not scope.get(
                         "query_string"):
                     cp = svc.latest_cached()
@@ -56,7 +63,7 @@ class FastPath:
                     return
         await self.app(scope, receive, send)
 
-    def _inclusion(self, svc, query: bytes):  # type: ignore[no-untyped-def]
+    def _inclusion(self, svc: Services, query: bytes) -> Answer | _Missing | None:
         if not query.startswith(b"seq=") or not query[4:].isdigit() or len(query) > 24:
             return None
         seq = int(query[4:])
@@ -73,7 +80,7 @@ class FastPath:
             body = self._render(svc, seq, cp, nodes)
         return body, _JSON
 
-    async def _load_and_answer(self, svc, m: _Missing):  # type: ignore[no-untyped-def]
+    async def _load_and_answer(self, svc: Services, m: _Missing) -> Answer | None:
         """A proof to the latest checkpoint with nodes not cached yet: the one query the
         route would make, in a worker thread, then the same bytes. Any failure goes to
         the route, which reports it (the sizes come from a committed checkpoint, so no
@@ -85,7 +92,8 @@ class FastPath:
         except Exception:
             return None
 
-    def _render(self, svc, seq: int, cp, nodes) -> bytes:  # type: ignore[no-untyped-def]
+    def _render(self, svc: Services, seq: int, cp: StoredCheckpoint,
+                nodes: dict[NodeId, bytes]) -> bytes:
         doc = {**svc.proofs.inclusion(seq, cp.size, nodes, cp.root), "checkpoint": cp.note}
         body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
         self._bodies[(seq, cp.size)] = body
@@ -99,6 +107,6 @@ class _Missing:
     """A proof the fast path can answer after loading ``missing`` nodes."""
 
     seq: int
-    cp: Any
-    nodes: dict[Any, bytes]
-    missing: list[Any]
+    cp: StoredCheckpoint
+    nodes: dict[NodeId, bytes]
+    missing: list[NodeId]

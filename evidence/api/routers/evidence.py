@@ -18,7 +18,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from evidence.api import fixity, submitting
+from evidence.api import fixity, submission
 from evidence.api.deps import Caller, Role, Svc, remote_addr
 from evidence.api.problems import Problem, authed
 from evidence.api.ranges import parse_range
@@ -96,9 +96,9 @@ async def submit(request: Request, svc: Svc,
     ``evidence submit`` does. Answers once its ``evidence.submitted`` entry is durable,
     with the log's signed receipt. With ``sign=deferred``: 202 and the text to sign with
     your own key; the entry is appended by ``POST /v1/evidence/pending/{id}/sign``."""
-    # The work is in evidence.api.submitting, shared with its fast path (which answers
+    # The work is in evidence.api.submission, shared with the fast path (which answers
     # most submissions before they get here).
-    return await submitting.submit(request, svc, who)
+    return await submission.submit(request, svc, who)
 
 
 PendingId = Annotated[str, Path(pattern=r"^pd_[0-9a-f]{32}$",

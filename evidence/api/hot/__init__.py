@@ -1,0 +1,18 @@
+"""Optional speed seams of the HTTP service: readers of the API may skip this package.
+
+Each module answers requests that the FastAPI routes answer too, with the same bytes,
+from the same functions, and each is switched by one setting (:class:`ApiSettings`):
+
+- :mod:`.reads` (``fast_reads``): ``GET /checkpoint``, ``GET /v1/log/checkpoint`` and
+  ``GET /v1/log/proof/inclusion?seq=N`` from memory; held equal to the routes by
+  tests/test_api_proof_fastpath.py.
+- :mod:`.submit` (``fast_submit``): ``POST /v1/evidence`` without FastAPI's routing and
+  dependency machinery, admitted by the same :func:`evidence.api.deps.admit`, handled by
+  the same :func:`evidence.api.submission.submit`; held equal to the route by
+  tests/test_api_submit_fastpath.py.
+- :mod:`.ratelimit`: the token buckets, in a table every worker process maps, so that a
+  token's rate holds for the whole server (tests/test_ratelimit_shared.py); it falls
+  back to one process's own buckets when the table cannot be used.
+
+With both switches off every request goes through FastAPI's router and dependencies.
+"""
