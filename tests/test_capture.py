@@ -233,6 +233,25 @@ def _rewrite_warc_payload(wacz: bytes, old: bytes, new: bytes) -> bytes:
 # --- what was served -------------------------------------------------------------------------
 
 
+def test_control_characters_from_the_server_do_not_stop_preservation(tmp_path: Path,
+                                                                     intake: Intake) -> None:
+    """Intake refuses control characters in an item's title and metadata, but what the
+    server sent may hold them (a page title set by script, a certificate's subject; Chromium
+    turns them into spaces in titles, not every browser does). The signed manifest keeps
+    what the browser reported; the item's title and metadata show each as U+FFFD."""
+    with serve() as site:
+        cap = capture(site.base + "/", NODE, _opts(), folder=tmp_path / "cap")
+    cap.manifest["result"]["title"] = "bags\x01and\x1bmore"
+    cap.manifest["result"]["tls"] = {"subject": "CN=shop\x00.example", "issuer": "CN=CA"}
+    meta = cap.metadata()
+    assert meta["page_title"] == "bags\ufffdand\ufffdmore"
+    assert meta["tls_subject"] == "CN=shop\ufffd.example"
+    sub = preserve(intake, cap, case="case-ctrl", principal="local:test")
+    shown = intake.show(sub.evidence_id)["metadata"]
+    assert shown["title"] == "bags\ufffdand\ufffdmore"
+    assert shown["stated"]["meta"]["tls_subject"] == "CN=shop\ufffd.example"
+
+
 def test_content_that_changes_per_request_is_captured_as_served(tmp_path: Path) -> None:
     with serve() as site:
         capture(site.base + "/counter", NODE, _opts(), folder=tmp_path / "cap")

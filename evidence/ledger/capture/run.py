@@ -10,6 +10,7 @@ answers 4xx/5xx was served, so it is captured and labelled ``http-error:<status>
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import subprocess
 import tempfile
@@ -52,7 +53,17 @@ class Capture:
                "tls_subject": tls.get("subject") or "", "tls_issuer": tls.get("issuer") or "",
                "started_at": m["started_at"], "ended_at": m["ended_at"],
                "labels": " ".join(res["labels"])}
-        return {k: v[:4000] for k, v in out.items() if v}
+        return {k: printable(v)[:4000] for k, v in out.items() if v}
+
+
+_CONTROL = re.compile("[\x00-\x1f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (and lone surrogates) as U+FFFD: a page's title
+    may hold any of them, the item's metadata may not (intake refuses them), and the
+    signed manifest keeps the title exactly as served."""
+    return _CONTROL.sub("\ufffd", text)
 
 
 def capture(url: str, signer: Signer, opts: Options | None = None, *,
@@ -187,7 +198,8 @@ def preserve(intake: Any, cap: Capture, *, case: str, principal: str,
 
     m = cap.manifest
     spec = ItemSpec(files=list(cap.files), kind=KIND, case=case, principal=principal,
-                    title=title or m["result"]["title"] or m["request"]["url"],
+                    title=title or printable(m["result"]["title"] or "")[:4000]
+                    or m["request"]["url"],
                     meta=cap.metadata(), source_url=m["request"]["url"],
                     captured_at=m["started_at"])
     return intake.submit(spec)
