@@ -167,6 +167,38 @@ def test_gzip_bomb_and_huge_headers_are_bounded(monkeypatch: pytest.MonkeyPatch)
         check_wacz(b"")
 
 
+def _record_with_header_of(total: int) -> bytes:
+    """One WARC record (no digests) whose WARC header, through its blank line, is exactly
+    ``total`` bytes long."""
+    head = b"WARC/1.1\r\nWARC-Type: resource\r\nContent-Length: 2\r\nX-Pad: "
+    pad = total - len(head) - 4
+    return head + b"a" * pad + b"\r\n\r\n" + b"ok\r\n\r\n"
+
+
+def _members(data: bytes, cuts: list[int]) -> bytes:
+    """``data`` as several gzip members, split at ``cuts``."""
+    edges = [0, *cuts, len(data)]
+    return b"".join(gzip.compress(data[a:b]) for a, b in zip(edges, edges[1:], strict=False))
+
+
+@pytest.mark.parametrize("cuts", [[], [100], [30_000, 60_000], [65_530]])
+def test_header_limit_is_a_rule_on_the_bytes_not_on_the_gzip_split(cuts: list[int]) -> None:
+    """A WARC header must END within 64 KiB; the same bytes give the same answer however
+    the gzip members split them (the three verifiers buffer differently)."""
+    assert check_warc(io.BytesIO(_members(_record_with_header_of(64 << 10), cuts)),
+                      "ok.warc.gz") == 1
+    with pytest.raises(WebcaptureError, match="too long"):
+        check_warc(io.BytesIO(_members(_record_with_header_of((64 << 10) + 1), cuts)),
+                   "long.warc.gz")
+
+
+def test_datapackage_files_are_bounded(item: dict[str, bytes]) -> None:
+    wacz = item["capture.wacz"]
+    huge = b" " * (4 << 20) + b"{}"
+    reason = _fail(_with_wacz(item, _rezip(wacz, {"datapackage.json": huge}, fix_digests=False)))
+    assert "over 4 MiB" in reason
+
+
 def test_manifest_and_signature_failures(item: dict[str, bytes]) -> None:
     m = json.loads(item["capture-manifest.json"])
     assert "another manifest" in _fail({**item, "capture-manifest.json": rfc8785.dumps(

@@ -45,6 +45,7 @@ SIGNATURE_NAME = "capture-manifest.sig"
 PASS, FAIL, NOT_CHECKED = "pass", "fail", "not-checked"
 
 MAX_MANIFEST = 4 << 20
+MAX_DATAPACKAGE = 4 << 20  # each of datapackage.json and datapackage-digest.json, inflated
 MAX_WACZ_MEMBERS = 10_000
 MAX_WARC_RECORDS = 200_000
 MAX_WARC_HEADER = 64 << 10
@@ -136,14 +137,16 @@ class _Inflate:
             self.buf += out
 
     def read_until(self, sep: bytes, limit: int) -> bytes | None:
+        """The bytes up to and including ``sep``, which must end within ``limit`` bytes:
+        a rule on the bytes alone, the same however the gzip members split them."""
         start = 0
         while True:
             i = self.buf.find(sep, start)
-            if i >= 0:
+            if i >= 0 and i + len(sep) <= limit:
                 out = bytes(self.buf[:i + len(sep)])
                 del self.buf[:i + len(sep)]
                 return out
-            if len(self.buf) > limit:
+            if i >= 0 or len(self.buf) >= limit:
                 raise WebcaptureError("a WARC record header is too long",
                                       "WARC 记录头过长")
             start = max(0, len(self.buf) - len(sep))
@@ -213,12 +216,12 @@ def check_warc(raw: IO[bytes], name: str) -> int:
                 continue
             pending += chunk
             i = pending.find(b"\r\n\r\n")
-            if i >= 0:
+            if i >= 0 and i + 4 <= MAX_WARC_HEADER:
                 in_payload = True
                 for h in payload.values():
                     h.update(pending[i + 4:])
                 pending = b""
-            elif len(pending) > MAX_WARC_HEADER:
+            elif i >= 0 or len(pending) >= MAX_WARC_HEADER:  # cannot end within the limit
                 raise WebcaptureError(f"{name}: record {n} has an HTTP header over 64 KiB",
                                       f"{name}：第 {n} 条记录的 HTTP 头超过 64 KiB")
         if b"".join(src.read(4)) != b"\r\n\r\n":
@@ -279,6 +282,9 @@ def check_wacz(data: bytes | IO[bytes]) -> tuple[int, list[str]]:
         for need in ("datapackage.json", "datapackage-digest.json"):
             if need not in names:
                 raise WebcaptureError(f"the WACZ has no {need}", f"WACZ 缺少 {need}")
+            if z.getinfo(need).file_size > MAX_DATAPACKAGE:  # read whole: bounded first
+                raise WebcaptureError(f"the WACZ's {need} is over 4 MiB",
+                                      f"WACZ 的 {need} 超过 4 MiB")
         try:
             digest_doc = json.loads(z.read("datapackage-digest.json"))
             pkg_bytes = z.read("datapackage.json")

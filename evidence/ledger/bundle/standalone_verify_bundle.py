@@ -1897,6 +1897,8 @@ def check_wacz(data: bytes) -> int:
         for need in (WACZ_PACKAGE, WACZ_PACKAGE_DIGEST):
             if need not in names:
                 raise CaptureFail(f"the WACZ has no {need}", f"WACZ 缺少 {need}")
+            if z.getinfo(need).file_size > MAX_CAPTURE_MANIFEST:  # read whole: bounded first
+                raise CaptureFail(f"the WACZ's {need} is over 4 MiB", f"WACZ 的 {need} 超过 4 MiB")
         try:
             digest_doc = json.loads(z.read(WACZ_PACKAGE_DIGEST))
             package = z.read(WACZ_PACKAGE)
@@ -2006,11 +2008,12 @@ class Gunzip:
         searched = 0
         while True:
             at = self.buf.find(b"\r\n\r\n", searched)
-            if at >= 0:
+            if at >= 0 and at + 4 <= MAX_WARC_HEADER:
                 head = bytes(self.buf[:at + 4])
                 del self.buf[:at + 4]
                 return head
-            if len(self.buf) > MAX_WARC_HEADER:
+            # the header must END within 64 KiB: a rule on the bytes, whatever the gzip split
+            if at >= 0 or len(self.buf) >= MAX_WARC_HEADER:
                 raise CaptureFail("a WARC record header is over 64 KiB",
                                   "WARC 记录头超过 64 KiB")
             searched, had = max(0, len(self.buf) - 3), len(self.buf)
@@ -2091,8 +2094,8 @@ def check_warc(src: Any, name: str) -> int:
             if not in_payload:
                 http_head += piece
                 end = http_head.find(b"\r\n\r\n")
-                if end < 0:
-                    if len(http_head) > MAX_WARC_HEADER:
+                if end < 0 or end + 4 > MAX_WARC_HEADER:
+                    if end >= 0 or len(http_head) >= MAX_WARC_HEADER:
                         raise CaptureFail(f"{name}: record {n} has an HTTP header over 64 KiB",
                                           f"{name}：第 {n} 条记录的 HTTP 头超过 64 KiB")
                     continue
