@@ -78,9 +78,9 @@ def test_a_large_file_through_the_store(tmp_path: Path) -> None:
     src.write_bytes(os.urandom(size))
     store = FilesystemBlobStore(tmp_path / "blobs")
     with open(src, "rb", buffering=0) as f:
-        pending = store.put_pending(f, max_size=size)
+        pending = store.stage(f, max_size=size)
     assert pending.durable
-    assert store.finish_many([pending]) == [None]
+    assert store.commit([pending]) == [None]
     ref = pending.ref
     assert (ref.sha256, ref.size) == (hashlib.sha256(src.read_bytes()).hexdigest(), size)
     assert store.path_of(ref.sha256).read_bytes() == src.read_bytes()
@@ -127,14 +127,14 @@ def test_large_and_small_blobs_finished_together(tmp_path: Path) -> None:
     store = FilesystemBlobStore(tmp_path / "blobs")
     big = os.urandom(LARGE_BLOB + 5000)
     small = b"a small file\n"
-    pending = [store.put_pending(io.BytesIO(big)), store.put_pending(io.BytesIO(small))]
+    pending = [store.stage(io.BytesIO(big)), store.stage(io.BytesIO(small))]
     assert [p.durable for p in pending] == [True, False]
-    assert store.finish_many(pending) == [None, None]
+    assert store.commit(pending) == [None, None]
     for data in (big, small):
         assert store.path_of(hashlib.sha256(data).hexdigest()).read_bytes() == data
     # the same content again: a no-op that names the same blob
-    again = store.put_pending(io.BytesIO(big))
-    assert store.finish_many([again]) == [None]
+    again = store.stage(io.BytesIO(big))
+    assert store.commit([again]) == [None]
     assert again.ref.sha256 == hashlib.sha256(big).hexdigest()
     assert list((tmp_path / "blobs" / ".tmp").iterdir()) == []
 
@@ -153,15 +153,15 @@ def test_a_durable_blob_is_named_without_a_filesystem_wide_flush(tmp_path: Path,
     flushes: list[int] = []
     monkeypatch.setattr(store._durable, "wait", lambda: flushes.append(1))
     big = os.urandom(LARGE_BLOB + 5000)
-    pending = store.put_pending(io.BytesIO(big))
+    pending = store.stage(io.BytesIO(big))
     assert pending.durable
-    assert store.finish_many([pending]) == [None]
+    assert store.commit([pending]) == [None]
     final = store.path_of(pending.ref.sha256)
     assert flushes == []
     assert synced == [str(final.parent), str(final.parent.parent), str(tmp_path / "blobs")]
     assert final.read_bytes() == big
     # with a small blob in the same group, the shared flushes are used as before
     synced.clear()
-    group = [store.put_pending(io.BytesIO(big[:-1])), store.put_pending(io.BytesIO(b"x"))]
-    assert store.finish_many(group) == [None, None]
+    group = [store.stage(io.BytesIO(big[:-1])), store.stage(io.BytesIO(b"x"))]
+    assert store.commit(group) == [None, None]
     assert len(flushes) == 2 and synced == []

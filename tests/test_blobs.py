@@ -267,6 +267,64 @@ def test_delete(store: BlobStore) -> None:
     assert store.delete(ref.sha256) is False
 
 
+# -- the two-phase put (stage, commit, abort): one contract, whatever the backend does --
+
+
+def test_staged_blobs_are_stored_once_committed(store: BlobStore, tmp_path: Path) -> None:
+    a, b = b"first staged blob " * 500, b"second staged blob " * 500
+    batch = [store.stage(io.BytesIO(d)) for d in (a, b, a)]  # the same content twice
+    assert [s.ref for s in batch] == [BlobRef(sha(a), len(a)), BlobRef(sha(b), len(b)),
+                                      BlobRef(sha(a), len(a))]
+    assert store.commit(batch) == [None, None, None]
+    assert stored_names(store) == sorted({sha(a), sha(b)})
+    assert read_stored(store, sha(a)) == a and read_stored(store, sha(b)) == b
+    assert leftovers(store, tmp_path) == []
+
+
+def test_a_staged_blob_is_stored_only_by_its_commit_or_by_stage(store: BlobStore) -> None:
+    """A store that stages locally names nothing before the commit; any other stores the
+    blob in stage (its commit has nothing left to do)."""
+    data = b"staged, not yet committed"
+    staged = store.stage(io.BytesIO(data))
+    assert store.exists(sha(data)) is (not store.stages_locally)
+    assert store.commit([staged]) == [None]
+    assert store.exists(sha(data))
+
+
+def test_abort_leaves_no_staged_copy_and_never_deletes_a_stored_blob(
+        store: BlobStore, tmp_path: Path) -> None:
+    kept = store.put(io.BytesIO(b"preserved earlier"))
+    staged = store.stage(io.BytesIO(b"preserved earlier"))
+    store.abort(staged)
+    assert store.exists(kept.sha256)
+    data = b"never committed"
+    store.abort(store.stage(io.BytesIO(data)))
+    assert leftovers(store, tmp_path) == []
+    assert store.exists(sha(data)) is (not store.stages_locally)
+
+
+def test_stage_size_limit_leaves_nothing(store: BlobStore, tmp_path: Path) -> None:
+    with pytest.raises(BlobTooLarge):
+        store.stage(io.BytesIO(b"x" * 101), max_size=100)
+    assert leftovers(store, tmp_path) == []
+    assert stored_names(store) == []
+
+
+def test_iter_blobs_lists_every_stored_blob_once(store: BlobStore) -> None:
+    names = {store.put(io.BytesIO(d)).sha256 for d in (b"a", b"bb", b"ccc", b"a")}
+    listed = list(store.iter_blobs())
+    assert sorted(n for n, _ in listed) == sorted(names)
+    assert all(isinstance(t, float) and t > 0 for _, t in listed)
+
+
+def test_sweep_temp_never_touches_stored_blobs(store: BlobStore) -> None:
+    ref = store.put(io.BytesIO(b"kept through a sweep"))
+    staged = store.stage(io.BytesIO(b"staged through a sweep"))
+    store.sweep_temp(older_than_seconds=3600)  # the staged copy is young: kept
+    assert store.commit([staged]) == [None]
+    assert store.exists(ref.sha256) and store.exists(staged.ref.sha256)
+
+
 @pytest.mark.parametrize(
     "bad", ["", "../../etc/passwd", "A" * 64, "g" * 64, "a" * 63, "a" * 65, "a" * 62 + "/x"]
 )

@@ -18,13 +18,13 @@ from tests.support.intake import one_file_item, submit_grouped
 def test_concurrent_items_are_grouped_and_each_is_complete(intake: Intake, tmp_path: Path,
                                                            monkeypatch) -> None:
     flushes: list[int] = []
-    real = intake.store.finish_many
+    real = intake.store.commit
 
     def counting(pending):  # type: ignore[no-untyped-def]
         flushes.append(len(pending))
         return real(pending)
 
-    monkeypatch.setattr(intake.store, "finish_many", counting)
+    monkeypatch.setattr(intake.store, "commit", counting)
     files = []
     for i in range(64):
         p = tmp_path / f"f{i}.txt"

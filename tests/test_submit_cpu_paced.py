@@ -31,7 +31,7 @@ def test_a_flush_starts_after_the_previous_batch_is_committed(intake: Intake,
     flushed = 0
     seen: list[tuple[int, int]] = []  # (items flushed before this flush, ledger size)
     lock = threading.Lock()
-    real = intake.store.finish_many
+    real = intake.store.commit
 
     def recording(pending):  # type: ignore[no-untyped-def]
         nonlocal flushed
@@ -40,7 +40,7 @@ def test_a_flush_starts_after_the_previous_batch_is_committed(intake: Intake,
             flushed += len(pending)
         return real(pending)
 
-    monkeypatch.setattr(intake.store, "finish_many", recording)
+    monkeypatch.setattr(intake.store, "commit", recording)
     files = _files(tmp_path, 80)
     done = submit_grouped(intake, files)
     assert sorted(d.seq for d in done) == list(range(80))

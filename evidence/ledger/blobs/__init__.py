@@ -8,6 +8,9 @@ Every blob is named by the lowercase hex SHA-256 of its bytes. Backends:
   ``prefix/<sha256>`` in any S3-compatible bucket, uploads carrying SHA-256 checksums and
   ``If-None-Match: *``.
 
+Every backend can put in two phases (``stage``, then ``commit`` a batch, or ``abort``): the
+filesystem store shares one flush among a batch; the others store at ``stage``.
+
 Pick one from configuration with :func:`open_blob_store`:
 
 =========================================================  =================================
@@ -38,6 +41,7 @@ from evidence.ledger.blobs._base import (
     BlobStoreFull,
     BlobTooLarge,
     InvalidBlobId,
+    StagedBlob,
 )
 from evidence.ledger.blobs.factory import open_blob_store
 from evidence.ledger.blobs.filesystem import FilesystemBlobStore
@@ -60,6 +64,7 @@ __all__ = [
     "FilesystemBlobStore",
     "InvalidBlobId",
     "S3BlobStore",
+    "StagedBlob",
     "open_blob_store",
 ]
 

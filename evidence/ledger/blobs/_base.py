@@ -12,6 +12,12 @@ every backend keeps:
   that hangs up half-way;
 * streamed: the SHA-256 and the size are computed in the same pass as the write, with
   fixed-size chunks, so memory stays flat for a multi-GB file.
+
+A put may also be done in two phases, so that many writers share one flush:
+:meth:`BlobStore.stage` writes and hashes a stream, :meth:`BlobStore.commit` makes a
+batch of staged blobs stored and durable, :meth:`BlobStore.abort` forgets one that will not
+be committed. A backend without a cheaper way stores the blob in :meth:`~BlobStore.stage`
+(commit and abort then have nothing to do); callers treat every backend alike.
 """
 
 from __future__ import annotations
@@ -21,10 +27,10 @@ import io
 import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, ClassVar
 
 from evidence.ledger.blobs.chunks import CHUNK, ChunkDigests, ChunkHasher
 from evidence.ledger.blobs.chunks import decode as decode_chunks
@@ -103,6 +109,15 @@ class BlobRef:
         check_sha256_hex(self.sha256)
         if not isinstance(self.size, int) or self.size < 0:
             raise ValueError(f"blob size must be a non-negative int, got {self.size!r}")
+
+
+@dataclass(frozen=True)
+class StagedBlob:
+    """A blob :meth:`BlobStore.stage` wrote and hashed: its name and size are known, and
+    it is stored (under that name, durably) once :meth:`BlobStore.commit` took it without
+    an error. A backend may carry more (where its temporary copy is)."""
+
+    ref: BlobRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +204,11 @@ class BlobStore(ABC):
     :meth:`verify` are built on them. Names are always lowercase hex SHA-256.
     """
 
+    #: Whether :meth:`stage` only writes a temporary file on this host (no flush, no
+    #: network): cheap enough for an event loop, and a blob staged by a worker process
+    #: holding a copy of this store (it pickles) can be committed by this one.
+    stages_locally: ClassVar[bool] = False
+
     @abstractmethod
     def put(self, stream: BinaryIO, *, max_size: int | None = None) -> BlobRef:
         """Store everything ``stream`` yields; return its SHA-256 and size.
@@ -196,6 +216,46 @@ class BlobStore(ABC):
         Hashes while writing, in chunks. Raises :class:`BlobTooLarge` once more than
         ``max_size`` bytes have been read. On any failure nothing is stored.
         """
+
+    # -- the two-phase put: stage many, commit them together --------------------------
+
+    def stage(self, stream: BinaryIO, *, max_size: int | None = None) -> StagedBlob:
+        """First phase of :meth:`put`: write and hash ``stream`` (:class:`BlobTooLarge`
+        past ``max_size``, nothing kept on any failure). Pass the result to :meth:`commit`,
+        or to :meth:`abort` if it will not be committed.
+
+        This default is the whole put, now: the blob is stored before this returns, and
+        commit has nothing left to do (a backend that uploads has no shared flush to save).
+        """
+        return StagedBlob(self.put(stream, max_size=max_size))
+
+    def commit(self, staged: Sequence[StagedBlob]) -> list[Exception | None]:
+        """Second phase, for many staged blobs at once: store each under its name,
+        durably. Returns, per blob, ``None`` (stored) or the exception that refused it
+        (:class:`BlobCorrupt`...); raises if the batch as a whole failed (then none is
+        stored durably). Nothing staged is left behind either way. This default: every
+        blob was stored by :meth:`stage`."""
+        return [None] * len(staged)
+
+    def abort(self, staged: StagedBlob) -> None:
+        """Forget a staged blob that will not be committed (its temporary copy goes).
+
+        This default does nothing: :meth:`stage` stored the blob already, and a stored
+        blob may hold the content of something else too; deleting it is for a caller
+        that knows what refers to it (intake's discard asks the ledger)."""
+        return None
+
+    def sweep_temp(self, older_than_seconds: float = 24 * 3600) -> int:
+        """Remove what crashed writers left (staged copies older than
+        ``older_than_seconds``, so that writers still running elsewhere keep theirs);
+        return how many. This default: a backend that leaves nothing to sweep (an S3
+        bucket's lifecycle rule removes incomplete uploads)."""
+        return 0
+
+    def iter_blobs(self) -> Iterator[tuple[str, float]]:
+        """``(sha256, modification time)`` of every stored blob, in no set order (for
+        garbage collection). Raises :class:`BlobError` for a backend that cannot list."""
+        raise BlobError(f"cannot list the blobs of {self!r}")
 
     def put_file(self, path: str | Path, *, max_size: int | None = None) -> BlobRef:
         """Store the file at ``path`` (streamed, like :meth:`put`)."""

@@ -22,10 +22,11 @@ import io
 import itertools
 import logging
 import os
+import re
 import secrets
 import stat
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -38,6 +39,7 @@ from evidence.ledger.blobs._base import (
     BlobStore,
     BlobStoreFull,
     LimitedReader,
+    StagedBlob,
     check_sha256_hex,
     normalise_range,
 )
@@ -51,6 +53,7 @@ _CHUNKS = ".chunks"
 _TEMP_FLAGS = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
                | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH  # 0o444
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 _TEMP_PREFIX = secrets.token_hex(6)
 _TEMP_COUNTER = itertools.count()
 
@@ -65,13 +68,18 @@ if hasattr(os, "register_at_fork"):
 
 
 @dataclass(frozen=True)
-class PendingBlob:
-    """A blob written and hashed into a temporary file: not stored until finished."""
+class PendingBlob(StagedBlob):
+    """A blob written and hashed into a temporary file: not stored until committed."""
 
-    ref: BlobRef
     tmp: str
     durable: bool = False  # its data already made durable (a large blob's own fdatasync)
     chunks: ChunkDigests | None = None  # a large blob's chunk digests, kept when named
+
+
+def _pending(staged: StagedBlob) -> PendingBlob:
+    if not isinstance(staged, PendingBlob):
+        raise TypeError(f"{staged!r} was not staged by a filesystem blob store")
+    return staged
 
 
 _FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
@@ -125,6 +133,8 @@ def make_fanout_dir(leaf: str) -> None:
 class FilesystemBlobStore(BlobStore):
     """The default, embedded blob store: one read-only file per blob on a local filesystem."""
 
+    stages_locally = True
+
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -133,9 +143,14 @@ class FilesystemBlobStore(BlobStore):
         self._durable = GroupSync(make_flusher(self.root))
         self._root_str = os.fspath(self.root)
         self._tmp_str = os.fspath(self._tmp)
+        self._fanouts: set[str] = set()  # "abcd" of fan-out directories known to exist
 
     def __repr__(self) -> str:
         return f"FilesystemBlobStore({str(self.root)!r})"
+
+    def __reduce__(self) -> tuple[type[FilesystemBlobStore], tuple[str]]:
+        """A copy for a worker process: the same directory, its own flusher."""
+        return FilesystemBlobStore, (self._root_str,)
 
     def path_of(self, sha256: str) -> Path:
         """Where the blob lives (or would live). Validates the name first."""
@@ -150,18 +165,19 @@ class FilesystemBlobStore(BlobStore):
     # -- writing ---------------------------------------------------------------------
 
     def put(self, stream: BinaryIO, *, max_size: int | None = None) -> BlobRef:
-        pending = self.put_pending(stream, max_size=max_size)
-        err = self.finish_many([pending])[0]
+        pending = self.stage(stream, max_size=max_size)
+        err = self.commit([pending])[0]
         if err is not None:
             raise err
         return pending.ref
 
-    def put_pending(self, stream: BinaryIO, *, max_size: int | None = None) -> PendingBlob:
-        """First half of :meth:`put`: write and hash ``stream`` into a temporary file.
+    def stage(self, stream: BinaryIO, *, max_size: int | None = None) -> PendingBlob:
+        """First half of :meth:`put`: write and hash ``stream`` into a temporary file,
+        and make sure the blob's fan-out directory exists.
 
         Nothing is stored yet (no name, nothing durable): pass the result to
-        :meth:`finish_many` (or :meth:`abort`). A bulk import writes many blobs, then
-        finishes them together: two shared flushes for the lot instead of two per blob.
+        :meth:`commit` (or :meth:`abort`). A bulk import writes many blobs, then
+        commits them together: two shared flushes for the lot instead of two per blob.
         """
         try:
             fd, tmp_name = self._new_temp()
@@ -182,7 +198,21 @@ class FilesystemBlobStore(BlobStore):
                 _raise_if_full(e)
             raise
         digests = chunks.finish(sha256, size) if durable else None  # large path only
+        self._make_fanout_early(sha256)
         return PendingBlob(BlobRef(sha256, size), tmp_name, durable, digests)
+
+    def _make_fanout_early(self, sha256: str) -> None:
+        """Create ``root/ab/cd`` while staging, so that the commit (one thread for a whole
+        batch) only links: creating a directory costs an inode allocation, most of what
+        naming a blob costs in a young store. An empty directory left by a blob never
+        committed is harmless (a deleted blob leaves one too); the commit's flush makes
+        it durable before any entry names the blob."""
+        key = sha256[0:4]
+        if key in self._fanouts:
+            return
+        with contextlib.suppress(OSError):  # then the commit makes it, as it always can
+            make_fanout_dir(f"{self._root_str}/{sha256[0:2]}/{sha256[2:4]}")
+            self._fanouts.add(key)
 
     def _new_temp(self) -> tuple[int, str]:
         """A new, empty, private temporary file (what ``tempfile.mkstemp`` does, without
@@ -197,12 +227,13 @@ class FilesystemBlobStore(BlobStore):
                 continue
         raise FileExistsError(errno.EEXIST, "no unused temporary file name", self._tmp_str)
 
-    def finish_many(self, pending: Sequence[PendingBlob]) -> list[Exception | None]:
-        """Second half of :meth:`put` for many written blobs at once: make their data
+    def commit(self, staged: Sequence[StagedBlob]) -> list[Exception | None]:
+        """Second half of :meth:`put` for many staged blobs at once: make their data
         durable (one shared flush), give each its content address, make the new names
         durable (one more flush). Returns, per blob, ``None`` (stored and durable) or the
         exception that refused it (:class:`BlobCorrupt`...); raises if a flush fails (then
         none is stored durably). The temporary files are gone either way."""
+        pending = [_pending(p) for p in staged]
         try:
             all_durable = all(p.durable for p in pending)
             if not all_durable:
@@ -233,11 +264,10 @@ class FilesystemBlobStore(BlobStore):
             for p in pending:
                 self.abort(p)
 
-    @staticmethod
-    def abort(pending: PendingBlob) -> None:
-        """Forget a written blob that will not be finished (remove its temporary file)."""
+    def abort(self, staged: StagedBlob) -> None:
+        """Forget a staged blob that will not be committed (remove its temporary file)."""
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(pending.tmp)
+            os.unlink(_pending(staged).tmp)
 
     def _publish(self, tmp: str | Path, ref: BlobRef) -> bool:
         """Give the finished temporary file its content address without replacing anything.
@@ -293,6 +323,18 @@ class FilesystemBlobStore(BlobStore):
                     p.unlink()
                     removed += 1
         return removed
+
+    def iter_blobs(self) -> Iterator[tuple[str, float]]:
+        for top in sorted(os.scandir(self.root), key=lambda e: e.name):
+            if len(top.name) != 2 or not top.is_dir(follow_symlinks=False):
+                continue
+            for mid in os.scandir(top.path):
+                if not mid.is_dir(follow_symlinks=False):
+                    continue
+                for f in os.scandir(mid.path):
+                    if _HEX64.fullmatch(f.name) and f.is_file(follow_symlinks=False):
+                        with contextlib.suppress(FileNotFoundError):
+                            yield f.name, f.stat(follow_symlinks=False).st_mtime
 
     # -- reading ---------------------------------------------------------------------
 

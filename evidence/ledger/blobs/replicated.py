@@ -315,6 +315,19 @@ class ReplicatedBlobStore(BlobStore):
                 os.unlink(self.pending_dir / check_sha256_hex(sha256))
         return a or b
 
+    def iter_blobs(self) -> Iterator[tuple[str, float]]:
+        """Both copies' blobs, each once with its newer time: an orphan on either copy is
+        listed (and so collected)."""
+        seen: dict[str, float] = {}
+        for copy in (self.primary, self.replica):
+            for sha, mtime in copy.iter_blobs():
+                seen[sha] = max(mtime, seen.get(sha, mtime))
+        yield from seen.items()
+
+    def sweep_temp(self, older_than_seconds: float = 24 * 3600) -> int:
+        return (self.primary.sweep_temp(older_than_seconds)
+                + self.replica.sweep_temp(older_than_seconds))
+
     def load_chunk_sidecar(self, sha256: str) -> bytes | None:
         raw = self.primary.load_chunk_sidecar(sha256)
         return raw if raw is not None else self.replica.load_chunk_sidecar(sha256)

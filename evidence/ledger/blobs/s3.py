@@ -27,7 +27,9 @@ import base64
 import contextlib
 import hashlib
 import io
+import re
 import tempfile
+from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from evidence.ledger.blobs._base import (
@@ -52,6 +54,7 @@ DEFAULT_PART_SIZE = 8 * 1024 * 1024
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _ALREADY_EXISTS = {"412", "PreconditionFailed", "409", "ConditionalRequestConflict"}
 _BAD_CHECKSUM = {"BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch"}
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def _code(e: ClientError) -> str:
@@ -312,6 +315,14 @@ class S3BlobStore(BlobStore):
         if head is None:
             raise BlobNotFound(f"no blob {sha256}")
         return int(head["ContentLength"])
+
+    def iter_blobs(self) -> Iterator[tuple[str, float]]:
+        for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix):
+            for obj in page.get("Contents", []):
+                name = obj["Key"][len(self.prefix):]
+                if _HEX64.fullmatch(name):
+                    yield name, obj["LastModified"].timestamp()
 
     def delete(self, sha256: str) -> bool:
         """Delete the object and, in a versioned bucket, every version of it.

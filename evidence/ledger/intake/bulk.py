@@ -17,9 +17,10 @@ acknowledged; a worker only ever writes temporary files (it never names a blob),
 refused file or a killed import leaves no blob (:meth:`~.service.Intake.gc` sweeps the
 temporary files); a worker dies with its parent (``PR_SET_PDEATHSIG`` on Linux).
 
-Small imports (fewer than :data:`MIN_PARALLEL` files), ``workers=1`` and stores other
-than the filesystem (S3: a worker would need its own client and the pipeline's
-finisher does not apply there) take the in-process path (:meth:`Intake.submit_many`).
+Small imports (fewer than :data:`MIN_PARALLEL` files), ``workers=1`` and stores that do
+not stage locally (:attr:`~evidence.ledger.blobs.BlobStore.stages_locally`; S3: a worker
+would need its own client, and there is no shared flush to save) take the in-process path
+(:meth:`Intake.submit_many`).
 """
 
 from __future__ import annotations
@@ -38,8 +39,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from evidence.ledger.blobs import BlobRef, FilesystemBlobStore
-from evidence.ledger.blobs.filesystem import PendingBlob, make_fanout_dir
+from evidence.ledger.blobs import BlobStore, StagedBlob
 from evidence.ledger.intake.service import (
     FileFailure,
     Intake,
@@ -86,7 +86,7 @@ def submit_each(intake: Intake, paths: Sequence[str | os.PathLike[str]],
     paths = [_path(p) for p in paths]
     in_process = (ItemSpec(files=[p], **spec) for p in paths)
     if (workers <= 1 or len(paths) < max(1, min_parallel)
-            or not isinstance(intake.store, FilesystemBlobStore)):
+            or not intake.store.stages_locally):
         return intake.submit_many(in_process, workers=IN_PROCESS_THREADS)
     try:
         bulk = _Bulk(intake, paths, spec, workers)
@@ -107,7 +107,7 @@ class _Ready(NamedTuple):
     salt: bytes
     stats: list[tuple[int, int]]
     warnings: list[str]
-    pending: list[tuple[str, int, str, bool]]  # PendingBlob as (sha256, size, tmp, durable)
+    pending: list[StagedBlob]  # staged by the worker's copy of the store, not committed
 
 
 class _Preparer(Intake):
@@ -115,25 +115,8 @@ class _Preparer(Intake):
     a refused item has published nothing, so there is nothing to discard (the
     in-process path's discard consults the database, which a worker does not open)."""
 
-    def __init__(self, store: FilesystemBlobStore, max_file_size: int) -> None:
+    def __init__(self, store: BlobStore, max_file_size: int) -> None:
         super().__init__(None, store, max_file_size=max_file_size)  # type: ignore[arg-type]
-        self.dirs: set[str] = set()  # fan-out directories known to exist
-        # root/ab/cd, as the store lays blobs out (checked once: no pathlib per item)
-        self.root = os.fspath(store.root)
-        self.fanout_known = (os.path.dirname(os.fspath(store.path_of("0" * 64)))
-                             == f"{self.root}/00/00")
-
-    def make_fanout(self, sha256: str) -> None:
-        """Create the blob's fan-out directory (``root/ab/cd``) here, so that naming the
-        blob in the importing process finds it: creating a directory costs the kernel an
-        inode allocation, most of what naming a blob costs in a young store. Harmless
-        if the item goes no further (an empty directory, as a deleted blob leaves); made
-        durable by the store's flush after naming, before the entry."""
-        leaf = f"{self.root}/{sha256[0:2]}/{sha256[2:4]}"
-        if leaf in self.dirs or not self.fanout_known:
-            return
-        make_fanout_dir(leaf)
-        self.dirs.add(leaf)
 
     def _discard(self, held: list[str]) -> None:
         pass
@@ -149,11 +132,8 @@ class _Preparer(Intake):
             return _portable(e)
         finally:
             self._release(held)
-        for p in s.pending:
-            with contextlib.suppress(OSError):  # then the store makes it, as usual
-                self.make_fanout(p.ref.sha256)
         return _Ready(s.evidence_id, s.body, s.metadata_jcs, s.salt, s.stats, s.warnings,
-                      [(p.ref.sha256, p.ref.size, p.tmp, p.durable) for p in s.pending])
+                      s.pending)
 
 
 def _portable(e: Exception) -> Exception:
@@ -168,14 +148,15 @@ def _portable(e: Exception) -> Exception:
 _worker: tuple[_Preparer, dict[str, Any]] | None = None
 
 
-def _init_worker(parent: int, root: str, max_file_size: int, spec: dict[str, Any]) -> None:
+def _init_worker(parent: int, store: BlobStore, max_file_size: int, spec: dict[str, Any]
+                 ) -> None:
     global _worker
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops us
     devnull = os.open(os.devnull, os.O_WRONLY)  # the import's stdout is its report
     os.dup2(devnull, 1)
     os.close(devnull)
-    _worker = (_Preparer(FilesystemBlobStore(root), max_file_size), spec)
+    _worker = (_Preparer(store, max_file_size), spec)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -213,12 +194,10 @@ class _Bulk:
         self.n = len(paths)
         self.chunks = [paths[i:i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
         shared = {**self.spec, "sign_key": None}  # the key stays here
-        store = intake.store
-        assert isinstance(store, FilesystemBlobStore)
         self.pool = ProcessPoolExecutor(
             min(workers, len(self.chunks)), mp_context=_worker_context(),
             initializer=_init_worker,
-            initargs=(os.getpid(), os.fspath(store.root), intake.max_file_size, shared))
+            initargs=(os.getpid(), intake.store, intake.max_file_size, shared))
         self.futures: deque[Future[Any]] = deque()
         self.next_chunk = 0
         self.fin_q: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -283,7 +262,7 @@ class _Bulk:
                 for outcome in outcomes:
                     self.room.acquire()
                     if self.stop.is_set():
-                        _abort(outcome)
+                        self._abort(outcome)
                         continue
                     self._hand(self._item(fed), outcome)
                     fed += 1
@@ -303,7 +282,12 @@ class _Bulk:
                 if not fut.cancel():
                     with contextlib.suppress(Exception):
                         for outcome in fut.result():
-                            _abort(outcome)
+                            self._abort(outcome)
+
+    def _abort(self, outcome: Any) -> None:
+        if isinstance(outcome, _Ready):
+            for p in outcome.pending:
+                self.intake.store.abort(p)
 
     def _hand(self, spec: ItemSpec, outcome: _Ready | list[tuple[str, str]] | Exception
               ) -> None:
@@ -324,20 +308,9 @@ class _Bulk:
             self.intake._hold(held, f["sha256"])
         staged = _Staged(spec, [_path(p) for p in spec.files], outcome.stats,
                          outcome.evidence_id, body, outcome.metadata_jcs, outcome.salt,
-                         outcome.warnings, pending=[_pending(p) for p in outcome.pending])
+                         outcome.warnings, pending=list(outcome.pending))
         self.fin_q.put((spec, staged, held))
 
 
 def _path(p: str | os.PathLike[str]) -> Path:
     return p if isinstance(p, Path) else Path(p)
-
-
-def _pending(p: tuple[str, int, str, bool]) -> PendingBlob:
-    sha256, size, tmp, durable = p
-    return PendingBlob(BlobRef(sha256, size), tmp, durable)
-
-
-def _abort(outcome: Any) -> None:
-    if isinstance(outcome, _Ready):
-        for p in outcome.pending:
-            FilesystemBlobStore.abort(_pending(p))

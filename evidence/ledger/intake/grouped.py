@@ -76,7 +76,7 @@ class GroupedSubmitter:
                 self._fin_q.put((spec, staged, held))
                 return item
         for p in staged.pending:
-            self.intake.store.abort(p)  # type: ignore[attr-defined]
+            self.intake.store.abort(p)
         self.intake._discard(held)
         self.intake._release(held)
         raise RuntimeError("the grouped submitter is closed")

@@ -41,8 +41,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from evidence.ledger.blobs import BlobError, BlobStore, BlobTooLarge, FilesystemBlobStore
-from evidence.ledger.blobs.filesystem import PendingBlob
+from evidence.ledger.blobs import BlobError, BlobStore, BlobTooLarge, StagedBlob
 from evidence.ledger.custody import linked
 from evidence.ledger.db import read_transaction
 from evidence.ledger.errors import AppendRejected, LedgerError
@@ -188,7 +187,7 @@ class _Staged:
     salt: bytes
     warnings: list[str]
     receipt: str = ""
-    pending: list[PendingBlob] = field(default_factory=list)  # written, not yet finished
+    pending: list[StagedBlob] = field(default_factory=list)  # staged, not yet committed
 
 
 @dataclass(frozen=True)
@@ -507,7 +506,7 @@ class Intake:
         errors: list[BaseException | None]
         if pending:
             try:
-                errors = list(self.store.finish_many(pending))  # type: ignore[attr-defined]
+                errors = list(self.store.commit(pending))
             except Exception as e:  # a flush failed: nothing of this batch is durable
                 errors = [e] * len(pending)
         else:
@@ -567,19 +566,18 @@ class Intake:
 
     def _store_files(self, spec: ItemSpec, paths: list[Path], held: list[str],
                      defer: bool = False) -> _Staged:
-        pending: list[PendingBlob] = []
+        pending: list[StagedBlob] = []
         try:
-            staged = self._store_files_into(spec, paths, held, pending,
-                                            defer and hasattr(self.store, "put_pending"))
+            staged = self._store_files_into(spec, paths, held, pending, defer)
         except BaseException:
             for p in pending:
-                self.store.abort(p)  # type: ignore[attr-defined]
+                self.store.abort(p)
             raise
         staged.pending = pending
         return staged
 
     def _store_files_into(self, spec: ItemSpec, paths: list[Path], held: list[str],
-                          pending: list[PendingBlob], defer: bool) -> _Staged:
+                          pending: list[StagedBlob], defer: bool) -> _Staged:
         failures: list[FileFailure] = []
         refs: list[tuple[int, str, bytes] | None] = []
         stats: list[tuple[int, int]] = []
@@ -597,8 +595,7 @@ class Intake:
                     # for the media type (the change check below covers the whole file)
                     head = os.pread(fd, HEAD_BYTES, 0)
                     if defer:
-                        p = self.store.put_pending(  # type: ignore[attr-defined]
-                            f, max_size=self.max_file_size)
+                        p = self.store.stage(f, max_size=self.max_file_size)  # type: ignore[arg-type]
                         pending.append(p)
                         ref = p.ref
                     else:
@@ -889,47 +886,14 @@ class Intake:
             if not dry_run:
                 self.store.delete(sha)
             deleted.append(sha)
-        temp = 0
-        if isinstance(self.store, FilesystemBlobStore) and not dry_run:
-            temp = self.store.sweep_temp(grace_seconds)
+        temp = 0 if dry_run else self.store.sweep_temp(grace_seconds)
         return GcReport(len(listed), tuple(deleted), young, temp)
 
 
 def iter_blobs(store: BlobStore) -> Iterator[tuple[str, float]]:
     """``(sha256, modification time)`` of every stored blob (filesystem or S3; both
     copies of a replicated store, so that an orphan on either is collected)."""
-    hex64 = re.compile(r"[0-9a-f]{64}")
-    from evidence.ledger.blobs.replicated import ReplicatedBlobStore
-
-    if isinstance(store, ReplicatedBlobStore):
-        seen: dict[str, float] = {}
-        for copy in (store.primary, store.replica):
-            for sha, mtime in iter_blobs(copy):
-                seen[sha] = max(mtime, seen.get(sha, mtime))
-        yield from seen.items()
-        return
-    if isinstance(store, FilesystemBlobStore):
-        for top in sorted(os.scandir(store.root), key=lambda e: e.name):
-            if len(top.name) != 2 or not top.is_dir(follow_symlinks=False):
-                continue
-            for mid in os.scandir(top.path):
-                if not mid.is_dir(follow_symlinks=False):
-                    continue
-                for f in os.scandir(mid.path):
-                    if hex64.fullmatch(f.name) and f.is_file(follow_symlinks=False):
-                        with contextlib.suppress(FileNotFoundError):
-                            yield f.name, f.stat(follow_symlinks=False).st_mtime
-        return
-    client = getattr(store, "client", None)
-    if client is None:
-        raise LedgerError(f"cannot list blobs of {store!r}")
-    prefix = getattr(store, "prefix", "")
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=store.bucket,  # type: ignore[attr-defined]
-                                                                  Prefix=prefix):
-        for obj in page.get("Contents", []):
-            name = obj["Key"][len(prefix):]
-            if hex64.fullmatch(name):
-                yield name, obj["LastModified"].timestamp()
+    return store.iter_blobs()
 
 
 # --- bulk: expanding paths for --each --------------------------------------------------------
