@@ -21,6 +21,7 @@
     run: 0,              // id of the current verification (a newer one wins)
     stop: false,
     report: null,        // last report (EvidenceVerify Report)
+    shot: null,          // a web capture's screenshot: {key, url (blob:), failed}
     error: null,         // {key, params} for a message instead of a report
     lookup: null,        // last lookup result (rendered again on language change)
   };
@@ -407,6 +408,8 @@
       }
       out.append(el('h3', {}, t('h_time')), el('ul', { class: 'timeline' }, items));
     }
+    // a web capture: what it shows, the screenshot, what a court can and cannot conclude
+    if (r.webcapture) out.append(...captureSection(r));
     // files
     if (r.files.length) {
       const cols = [t('col_name'), t('col_type'), t('col_size'), t('col_sha')].concat(failed ? [] : [t('col_included')]);
@@ -458,6 +461,79 @@
     if (r.metadata) {
       out.append(el('details', { class: 'metadata' }, el('summary', {}, t('h_metadata')), el('pre', {}, JSON.stringify(r.metadata, null, 2))));
     }
+  }
+
+  // --- a web capture (docs/verdict.md section 6) ------------------------------------------------
+  // r.webcapture is only there when the webcapture check passed or was not checked and no
+  // check failed. Its values come from the capture manifest: hostile text, shown with
+  // textContent only.
+
+  const show = (v) => (v === null || v === undefined || v === '' ? '—' : typeof v === 'string' ? v : JSON.stringify(v));
+  const seconds = (x) => (Math.round(Math.abs(x) * 1000) / 1000).toLocaleString('en-US', { maximumFractionDigits: 3 });
+
+  function captureSection(r) {
+    const w = r.webcapture;
+    const off = w.clock_offset_seconds;
+    const node = w.node_name ? t('wc_node_pinned', { name: w.node_name, key: show(w.node) }) : t('wc_node_unpinned', { key: show(w.node) });
+    let offset;
+    if (typeof off !== 'number') offset = el('span', {}, t('wc_offset_none'));
+    else if (off < 0) offset = el('strong', { class: 'warn-text', id: 'capture-clock-warning' }, t('wc_offset_ahead', { s: seconds(off) }));
+    else offset = el('span', {}, t('wc_offset_value', { s: seconds(off) }));
+    const labels = Array.isArray(w.labels) && w.labels.length ? w.labels.map(show).join(', ') : t('wc_no_labels');
+    const box = el('div', { class: 'capture', id: 'capture' },
+      dl([
+        [t('wc_url'), show(w.url)],
+        [t('wc_final_url'), show(w.final_url)],
+        [t('wc_http_status'), show(w.http_status)],
+        [t('wc_title'), show(w.title)],
+        [t('wc_server_ip'), show(w.server_ip)],
+        [t('wc_tls_subject'), show(w.tls_subject)],
+        [t('wc_tls_issuer'), show(w.tls_issuer)],
+        [t('wc_started'), typeof w.started_at === 'string' ? when(w.started_at) : show(w.started_at)],
+        [t('wc_ended'), typeof w.ended_at === 'string' ? when(w.ended_at) : show(w.ended_at)],
+        [t('wc_node'), node],
+        [t('wc_labels'), labels],
+        [t('wc_offset'), offset],
+      ]),
+      screenshotFigure(r),
+      el('div', { class: 'conclude' },
+        el('p', {}, el('strong', {}, t('wc_can_h')), ' ', t('wc_can')),
+        el('p', {}, el('strong', {}, t('wc_cannot_h')), ' ', t('wc_cannot'))));
+    return [el('h3', {}, t('h_webcapture')), box];
+  }
+
+  /* The screenshot from the bundle itself (a blob: URL), once its SHA-256 is again the one
+     the submission entry lists; read after the report is shown. */
+  function screenshotFigure(r) {
+    const w = r.webcapture;
+    const f = r.files.find((x) => x.name === w.screenshot);
+    if (!f || !state.bundle) return null;
+    const key = `${state.run}:${f.sha256}`;
+    if (!state.shot || state.shot.key !== key) {
+      if (state.shot && state.shot.url) URL.revokeObjectURL(state.shot.url);
+      state.shot = { key, url: null, failed: false };
+      loadScreenshot(state.shot, f);
+    }
+    const caption = el('figcaption', {}, t('wc_screenshot', { name: show(w.screenshot) }));
+    if (state.shot.failed) return el('figure', { class: 'screenshot' }, caption, el('p', { class: 'bad' }, t('wc_screenshot_unreadable')));
+    if (!state.shot.url) return el('figure', { class: 'screenshot' }, caption, el('p', { class: 'hint' }, t('wc_screenshot_loading')));
+    return el('figure', { class: 'screenshot' }, caption,
+      el('img', { id: 'capture-screenshot', src: state.shot.url, alt: t('wc_screenshot_alt', { url: show(w.url) }) }));
+  }
+
+  async function loadScreenshot(shot, f) {
+    try {
+      const z = await EV.ZipReader.open(state.bundle);
+      const part = await z.slice(`files/${f.sha256}`);
+      if (await EV.digestBlob(part) !== f.sha256) throw new EV.VerifyError('the screenshot changed since it was verified');
+      const type = typeof f.media_type === 'string' && /^image\/[a-z0-9.+-]+$/.test(f.media_type) ? f.media_type : 'image/png';
+      if (state.shot !== shot) return;
+      shot.url = URL.createObjectURL(new Blob([part], { type }));
+    } catch (e) {
+      if (state.shot !== shot) return;
+      shot.failed = true;
+    }
+    if (state.report) renderDetails();
   }
 
   // --- ledger lookup ---------------------------------------------------------------------------

@@ -523,6 +523,23 @@
       return [hex, n];
     }
 
+    /* A stored member as a Blob slice of the archive (an evidence file, whose digest the
+       manifest check has already taken), after the same local-header checks as _stream. */
+    async slice(name) {
+      const info = this.infos.get(name);
+      if (!info) throw new BundleError(`member ${JSON.stringify(name)} is missing`);
+      const damaged = (why) => new BundleError(`member ${JSON.stringify(name)} is damaged: ${why}`);
+      if (info.method !== 0) throw damaged('not stored');
+      const head = await readSlice(this.blob, info.offset, info.offset + 30).catch(() => { throw damaged('truncated'); });
+      if (u32(head, 0) !== 0x04034b50) throw damaged('Bad magic number for file header');
+      const n = u16(head, 26), m = u16(head, 28);
+      const localName = await readSlice(this.blob, info.offset + 30, info.offset + 30 + n).catch(() => { throw damaged('truncated'); });
+      if (!equalBytes(localName, info.rawName)) throw damaged('File name in directory and header differ');
+      const start = info.offset + 30 + n + m;
+      if (start + info.usize > this.blob.size || info.csize !== info.usize) throw damaged('truncated');
+      return this.blob.slice(start, start + info.usize);
+    }
+
     has(name) { return this.infos.has(name); }
     names() { return [...this.infos.keys()]; }
   }
@@ -1607,7 +1624,7 @@
   class TrustFileError extends VerifyError {
     constructor(message, zh) { super(message); this.zh = zh || message; this.setup = true; }
   }
-  const TRUST_LIMITS = { logs: 32, witnesses: 32, groups: 32, tsa: 64, bytes: MiB };
+  const TRUST_LIMITS = { logs: 32, witnesses: 32, groups: 32, tsa: 64, captureNodes: 64, bytes: MiB };
 
   /* Parse a trust file strictly: bytes (Uint8Array/ArrayBuffer) or text. Resolves to the
      policy {fingerprint, logs, witnesses, groups, quorum, tsa, tsaStore, captureNodes};
@@ -1686,6 +1703,7 @@
         } else if (kw === 'capture-node') {
           if (args.length !== 2) throw bad(n, '"#@ capture-node" needs a name and a key', '"#@ capture-node" 需要名称和公钥');
           if (policy.captureNodes.some((c) => c.name === args[0])) throw bad(n, `the capture node ${JSON.stringify(args[0])} is defined twice`, `采集节点 ${JSON.stringify(args[0])} 重复定义`);
+          if (policy.captureNodes.length >= TRUST_LIMITS.captureNodes) throw bad(n, 'more than 64 capture nodes', '采集节点超过 64 个');
           policy.captureNodes.push({ name: args[0], key: await key(n, args[1], 'capture-node') });
         } else {
           throw bad(n, `unknown extension ${JSON.stringify(String(kw))}`, `未知的扩展 ${JSON.stringify(String(kw))}`);
@@ -1802,6 +1820,1170 @@
       quorum: groups.length ? 'cli' : 'none', tsa, tsaStore: null, captureNodes: [] };
   }
 
+  // --- web captures (docs/verdict.md section 6; evidence/verify/webcapture.py) ----------
+  // The reference is verify_webcapture in Python: every step, limit and reason here is
+  // that function's, so that the package, the script and this page reach the same status
+  // on the same files. Where the reference leans on Python's own readers (json.loads of
+  // bytes, zipfile, zlib's gzip, int(), base64/bytes.fromhex), their rules are written
+  // out below rather than approximated with the browser's looser or stricter ones.
+
+  const WC = Object.freeze({
+    schema: 'evidence.webcapture.manifest/v1',
+    header: 'evidence.webcapture/v1',
+    manifest: 'capture-manifest.json',
+    signature: 'capture-manifest.sig',
+    maxManifest: 4 * MiB,
+    maxWaczMembers: 10000,
+    maxWarcRecords: 200000,
+    maxWarcHeader: 64 * 1024,
+    maxInflated: 8 * GiB,   // all WARC bytes after gunzip: a bomb stops here
+    chunk: 64 * 1024,
+  });
+
+  class WebcaptureError extends Error {
+    constructor(en, zh) { super(en); this.zh = zh; }
+  }
+  /* A WACZ that Python's zipfile reads but this page cannot (bzip2 or LZMA members). */
+  class WebcaptureUnsupported extends WebcaptureError {}
+  const wcFail = (en, zh) => new WebcaptureError(en, zh);
+
+  /* Python's str(x)[:n] for a name in a reason: code points, not UTF-16 units. */
+  const cut = (s, n) => Array.from(String(s)).slice(0, n).join('');
+  /* Python's repr() of a str, enough for a reason line. */
+  const pyRepr = (s) => (typeof s === 'string' ? `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'` : s === null || s === undefined ? 'None' : String(s));
+
+  // json.loads(bytes): the encoding guessed as json.detect_encoding does, decoded with
+  // 'surrogatepass', then CPython's scanner (NaN and Infinity allowed, integers exact).
+
+  class PyJsonError extends Error {}
+
+  function pyDecodeUtf8(b, start) {
+    try { return strictDecoder.decode(b.subarray(start)); } catch (e) { /* surrogates? */ }
+    let s = '';
+    const parts = [];
+    for (let i = start; i < b.length;) {
+      const c = b[i];
+      let cp, n;
+      if (c < 0x80) { cp = c; n = 1; } else if (c >= 0xc2 && c <= 0xdf) { cp = c & 0x1f; n = 2; } else if (c >= 0xe0 && c <= 0xef) { cp = c & 0x0f; n = 3; } else if (c >= 0xf0 && c <= 0xf4) { cp = c & 0x07; n = 4; } else throw new PyJsonError('invalid UTF-8');
+      if (i + n > b.length) throw new PyJsonError('truncated UTF-8');
+      for (let k = 1; k < n; k++) {
+        const d = b[i + k];
+        let lo = 0x80, hi = 0xbf;
+        if (k === 1 && c === 0xe0) lo = 0xa0;
+        if (k === 1 && c === 0xf0) lo = 0x90;
+        if (k === 1 && c === 0xf4) hi = 0x8f;
+        if (d < lo || d > hi) throw new PyJsonError('invalid UTF-8');
+        cp = (cp << 6) | (d & 0x3f);
+      }
+      s += String.fromCodePoint(cp); // a surrogate code point stays a lone surrogate
+      if (s.length > 8192) { parts.push(s); s = ''; }
+      i += n;
+    }
+    parts.push(s);
+    return parts.join('');
+  }
+
+  function pyDecodeUnits(b, start, size, little) {
+    if ((b.length - start) % size) throw new PyJsonError('truncated data');
+    const parts = [];
+    let s = '';
+    for (let i = start; i < b.length; i += size) {
+      let v;
+      if (size === 2) v = little ? b[i] | (b[i + 1] << 8) : (b[i] << 8) | b[i + 1];
+      else v = little ? (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)) >>> 0 : ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
+      if (v > 0x10ffff) throw new PyJsonError('code point not in range');
+      s += size === 2 ? String.fromCharCode(v) : String.fromCodePoint(v);
+      if (s.length > 8192) { parts.push(s); s = ''; }
+    }
+    parts.push(s);
+    return parts.join('');
+  }
+
+  function pyJsonText(b) {
+    const at = (...xs) => xs.every((x, i) => b[i] === x);
+    if (b.length >= 4 && (at(0, 0, 0xfe, 0xff) || at(0xff, 0xfe, 0, 0))) return pyDecodeUnits(b, 4, 4, b[0] === 0xff);
+    if (b.length >= 2 && (at(0xfe, 0xff) || at(0xff, 0xfe))) return pyDecodeUnits(b, 2, 2, b[0] === 0xff);
+    if (b.length >= 3 && at(0xef, 0xbb, 0xbf)) return pyDecodeUtf8(b, 3);
+    if (b.length >= 4) {
+      if (!b[0]) return b[1] ? pyDecodeUnits(b, 0, 2, false) : pyDecodeUnits(b, 0, 4, false);
+      if (!b[1]) return (b[2] || b[3]) ? pyDecodeUnits(b, 0, 2, true) : pyDecodeUnits(b, 0, 4, true);
+    } else if (b.length === 2) {
+      if (!b[0]) return pyDecodeUnits(b, 0, 2, false);
+      if (!b[1]) return pyDecodeUnits(b, 0, 2, true);
+    }
+    return pyDecodeUtf8(b, 0);
+  }
+
+  const PY_NUMBER = /-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?/y;
+  const SAFE_INT = 2 ** 53 - 1;
+
+  /* Returns {value, bigInt}: bigInt is true when an integer is outside what RFC 8785 can
+     write (rfc8785 raises IntegerDomainError for it). */
+  function pyJsonLoads(bytes) {
+    const s = pyJsonText(bytes);
+    let i = 0, bigInt = false;
+    const bad = () => new PyJsonError('not JSON');
+    const ws = () => { while (i < s.length && (s[i] === ' ' || s[i] === '\t' || s[i] === '\n' || s[i] === '\r')) i++; };
+    const hex4 = (at) => {
+      const h = s.slice(at, at + 4);
+      if (h.length !== 4 || !/^[0-9a-fA-F]{4}$/.test(h)) throw bad();
+      return parseInt(h, 16);
+    };
+    function str() { // s[i] is the opening quote
+      i++;
+      let out = '';
+      let from = i;
+      for (;;) {
+        if (i >= s.length) throw bad();
+        const c = s.charCodeAt(i);
+        if (c === 0x22) { out += s.slice(from, i); i++; return out; }
+        if (c < 0x20) throw bad();
+        if (c !== 0x5c) { i++; continue; }
+        out += s.slice(from, i);
+        const e = s[i + 1];
+        const simple = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+        if (e in simple) { out += simple[e]; i += 2; } else if (e === 'u') {
+          let u = hex4(i + 2);
+          i += 6;
+          if (u >= 0xd800 && u <= 0xdbff && s[i] === '\\' && s[i + 1] === 'u') {
+            const lo = hex4(i + 2);
+            if (lo >= 0xdc00 && lo <= 0xdfff) { out += String.fromCharCode(u, lo); i += 6; u = -1; }
+          }
+          if (u >= 0) out += String.fromCharCode(u);
+        } else throw bad();
+        from = i;
+      }
+    }
+    function value(depth) {
+      if (depth > 900) throw bad(); // CPython stops near its recursion limit
+      const c = s[i];
+      if (c === '"') return str();
+      if (c === '{') {
+        i++; ws();
+        const obj = Object.create(null);
+        if (s[i] === '}') { i++; return obj; }
+        for (;;) {
+          if (s[i] !== '"') throw bad();
+          const k = str();
+          ws();
+          if (s[i] !== ':') throw bad();
+          i++; ws();
+          obj[k] = value(depth + 1);
+          ws();
+          if (s[i] === '}') { i++; return obj; }
+          if (s[i] !== ',') throw bad();
+          i++; ws();
+        }
+      }
+      if (c === '[') {
+        i++; ws();
+        const arr = [];
+        if (s[i] === ']') { i++; return arr; }
+        for (;;) {
+          arr.push(value(depth + 1));
+          ws();
+          if (s[i] === ']') { i++; return arr; }
+          if (s[i] !== ',') throw bad();
+          i++; ws();
+        }
+      }
+      for (const [word, v] of [['null', null], ['true', true], ['false', false], ['NaN', NaN], ['Infinity', Infinity], ['-Infinity', -Infinity]]) {
+        if (s.startsWith(word, i)) { i += word.length; return v; }
+      }
+      PY_NUMBER.lastIndex = i;
+      const m = PY_NUMBER.exec(s);
+      if (!m) throw bad();
+      i += m[0].length;
+      if (m[1] === undefined && m[2] === undefined) {
+        if (m[0].replace('-', '').length > 4300) throw bad(); // int(): the digit limit
+        const n = Number(m[0]);
+        if (Math.abs(n) > SAFE_INT || (m[0].length > 15 && BigInt(m[0]) !== BigInt(n))) bigInt = true;
+        return n;
+      }
+      return Number(m[0]);
+    }
+    ws();
+    const v = value(0);
+    ws();
+    if (i !== s.length) throw bad();
+    return { value: v, bigInt };
+  }
+
+  /* Python's == between a JSON value and an int (True == 1, 5.0 == 5). */
+  const pyNumEq = (v, n) => (typeof v === 'boolean' ? Number(v) === n : typeof v === 'number' && v === n);
+  const pyGet = (o, k) => (isObject(o) && Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undefined);
+
+  // --- SHA-1 (WARC digests; WebCrypto has no incremental hash) --------------------------
+
+  class Sha1 {
+    constructor() {
+      this.h = new Int32Array([0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0]);
+      this.w = new Int32Array(80);
+      this.buf = new Uint8Array(64);
+      this.bufLen = 0;
+      this.length = 0;
+    }
+
+    update(data) {
+      let i = 0;
+      const n = data.length;
+      this.length += n;
+      if (this.bufLen) {
+        while (this.bufLen < 64 && i < n) this.buf[this.bufLen++] = data[i++];
+        if (this.bufLen < 64) return this;
+        this._block(this.buf, 0);
+        this.bufLen = 0;
+      }
+      for (; i + 64 <= n; i += 64) this._block(data, i);
+      while (i < n) this.buf[this.bufLen++] = data[i++];
+      return this;
+    }
+
+    digest() {
+      const bits = this.length * 8;
+      const pad = new Uint8Array(((this.bufLen < 56) ? 56 : 120) - this.bufLen + 8);
+      pad[0] = 0x80;
+      const hi = Math.floor(bits / 0x100000000), lo = bits >>> 0;
+      const p = pad.length - 8;
+      pad[p] = hi >>> 24; pad[p + 1] = hi >>> 16; pad[p + 2] = hi >>> 8; pad[p + 3] = hi;
+      pad[p + 4] = lo >>> 24; pad[p + 5] = lo >>> 16; pad[p + 6] = lo >>> 8; pad[p + 7] = lo;
+      const len = this.length;
+      this.update(pad);
+      this.length = len;
+      const out = new Uint8Array(20);
+      for (let i = 0; i < 5; i++) {
+        out[4 * i] = this.h[i] >>> 24; out[4 * i + 1] = this.h[i] >>> 16; out[4 * i + 2] = this.h[i] >>> 8; out[4 * i + 3] = this.h[i];
+      }
+      return out;
+    }
+
+    _block(d, o) {
+      const w = this.w;
+      for (let t = 0; t < 16; t++) w[t] = (d[o + 4 * t] << 24) | (d[o + 4 * t + 1] << 16) | (d[o + 4 * t + 2] << 8) | d[o + 4 * t + 3];
+      for (let t = 16; t < 80; t++) { const x = w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16]; w[t] = (x << 1) | (x >>> 31); }
+      let [a, b, c, e, f] = this.h;
+      for (let t = 0; t < 80; t++) {
+        let k, fn;
+        if (t < 20) { fn = (b & c) | (~b & e); k = 0x5a827999; } else if (t < 40) { fn = b ^ c ^ e; k = 0x6ed9eba1; } else if (t < 60) { fn = (b & c) | (b & e) | (c & e); k = 0x8f1bbcdc; } else { fn = b ^ c ^ e; k = 0xca62c1d6; }
+        const tmp = (((a << 5) | (a >>> 27)) + fn + f + k + w[t]) | 0;
+        f = e; e = c; c = (b << 30) | (b >>> 2); b = a; a = tmp;
+      }
+      this.h[0] += a; this.h[1] += b; this.h[2] += c; this.h[3] += e; this.h[4] += f;
+    }
+  }
+
+  // --- inflate (RFC 1951), with zlib's rules for what is invalid -------------------------
+  // Written out rather than DecompressionStream: zlib stops at a member's end (the reference
+  // reads gzip members one after another, and zipfile ignores bytes after a deflate
+  // stream), tells a cut-short stream from a damaged one, and refuses exactly the code sets
+  // zlib's inflate_table refuses; the browser's stream does none of these the same way.
+
+  class InflateError extends Error {
+    constructor(kind, bits = 0) { super(kind); this.kind = kind; this.bits = bits; } // 'invalid' | 'truncated'; bits: those zlib reads to see it
+  }
+  const LEN_BASE = [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258];
+  const LEN_EXTRA = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
+  const DIST_BASE = [1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577];
+  const DIST_EXTRA = [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13];
+  const CL_ORDER = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
+  const HUFF_CODES = 0, HUFF_LENS = 1, HUFF_DISTS = 2;
+
+  /* A decoding table: entry = symbol << 4 | code length, 0 = no code (invalid). */
+  function huffTable(lengths, n, type) {
+    const count = new Uint16Array(16);
+    for (let i = 0; i < n; i++) count[lengths[i]]++;
+    count[0] = 0;
+    let max = 15;
+    while (max >= 1 && count[max] === 0) max--;
+    if (max === 0) {
+      // zlib: no codes at all is allowed; a code-length code then reads 0 from one bit,
+      // a literal or distance code is invalid after one bit
+      return { table: new Int32Array(type === HUFF_CODES ? [1, 1] : [0, 0]), bits: 1 };
+    }
+    let left = 1;
+    for (let len = 1; len <= 15; len++) {
+      left = (left << 1) - count[len];
+      if (left < 0) throw new InflateError('invalid'); // over-subscribed
+    }
+    if (left > 0 && (type === HUFF_CODES || max !== 1)) throw new InflateError('invalid'); // incomplete
+    const next = new Uint16Array(16);
+    for (let len = 1, code = 0; len <= 15; len++) { code = (code + count[len - 1]) << 1; next[len] = code; }
+    const table = new Int32Array(1 << max);
+    for (let sym = 0; sym < n; sym++) {
+      const len = lengths[sym];
+      if (!len) continue;
+      let code = next[len]++, rev = 0;
+      for (let k = 0; k < len; k++) { rev = (rev << 1) | (code & 1); code >>= 1; }
+      for (let j = rev; j < table.length; j += 1 << len) table[j] = (sym << 4) | len;
+    }
+    return { table, bits: max };
+  }
+
+  let FIXED = null;
+  function fixedTables() {
+    if (!FIXED) {
+      const l = new Uint8Array(288);
+      l.fill(8, 0, 144); l.fill(9, 144, 256); l.fill(7, 256, 280); l.fill(8, 280, 288);
+      FIXED = { lit: huffTable(l, 288, HUFF_LENS), dist: huffTable(new Uint8Array(32).fill(5), 32, HUFF_DISTS) };
+    }
+    return FIXED;
+  }
+
+  /* One raw deflate stream over bytes held in memory, inflated a piece at a time (the
+     caller bounds each piece), so that a bomb never lives in memory whole. */
+  class Inflater {
+    constructor(input, pos) {
+      this.input = input; this.pos = pos;
+      this.bitbuf = 0; this.bitcnt = 0;
+      this.mode = 'block'; this.final = false;
+      this.lit = null; this.dist = null;
+      this.stored = 0; this.matchLen = 0; this.matchDist = 0;
+      this.win = new Uint8Array(32768); this.total = 0;
+      this.done = false;
+      this.truncated = false; // the input ended inside the stream (terminal)
+      this.error = false;     // data zlib refuses (terminal); errorBits: where it was found
+      this.errorBits = 0;
+      this.pendingLit = -1;   // a literal decoded past the input limit, written next call
+      this.limitBits = Infinity;
+      this.crossed = false;   // the last call stopped at its input limit
+    }
+
+    /* Bits taken from the input so far (whole bytes in the bit buffer not counted). */
+    get consumedBits() { return this.pos * 8 - this.bitcnt; }
+    over() { return this.consumedBits > this.limitBits; }
+
+    need(n) {
+      while (this.bitcnt < n) {
+        if (this.pos >= this.input.length) throw new InflateError('truncated');
+        this.bitbuf |= this.input[this.pos++] << this.bitcnt;
+        this.bitcnt += 8;
+      }
+    }
+
+    bits(n) {
+      if (!n) return 0;
+      this.need(n);
+      const v = this.bitbuf & ((1 << n) - 1);
+      this.bitbuf >>>= n; this.bitcnt -= n;
+      return v;
+    }
+
+    sym(t) {
+      while (this.bitcnt < t.bits && this.pos < this.input.length) {
+        this.bitbuf |= this.input[this.pos++] << this.bitcnt;
+        this.bitcnt += 8;
+      }
+      const e = t.table[this.bitbuf & ((1 << t.bits) - 1)];
+      const len = e & 15;
+      if (len === 0) throw new InflateError(this.bitcnt < 1 ? 'truncated' : 'invalid', 1);
+      if (len > this.bitcnt) throw new InflateError('truncated');
+      this.bitbuf >>>= len; this.bitcnt -= len;
+      return e >> 4;
+    }
+
+    /* The byte after the stream (the unused whole bytes of the bit buffer given back). */
+    get end() { return this.pos - (this.bitcnt >> 3); }
+
+    dynamic() {
+      const nlen = this.bits(5) + 257, ndist = this.bits(5) + 1, ncode = this.bits(4) + 4;
+      if (nlen > 286 || ndist > 30) throw new InflateError('invalid');
+      const cl = new Uint8Array(19);
+      for (let i = 0; i < ncode; i++) cl[CL_ORDER[i]] = this.bits(3);
+      const ct = huffTable(cl, 19, HUFF_CODES);
+      const lens = new Uint8Array(nlen + ndist);
+      for (let have = 0; have < nlen + ndist;) {
+        const s = this.sym(ct);
+        if (s < 16) { lens[have++] = s; continue; }
+        let len = 0, rep;
+        if (s === 16) {
+          if (have === 0) throw new InflateError('invalid');
+          len = lens[have - 1]; rep = 3 + this.bits(2);
+        } else if (s === 17) rep = 3 + this.bits(3); else rep = 11 + this.bits(7);
+        if (have + rep > nlen + ndist) throw new InflateError('invalid');
+        while (rep--) lens[have++] = len;
+      }
+      if (lens[256] === 0) throw new InflateError('invalid'); // no end-of-block code
+      this.lit = huffTable(lens.subarray(0, nlen), nlen, HUFF_LENS);
+      this.dist = huffTable(lens.subarray(nlen), ndist, HUFF_DISTS);
+    }
+
+    /* Up to max bytes of output. With a limit (a byte offset), as zlib given only the input
+       before it: output stops before the first symbol that needs a bit at or after the
+       limit (this.crossed), which is kept and written by the next call. Fewer bytes also
+       at the stream's end (this.done), where the input ends inside it (this.truncated), or
+       at data zlib refuses (this.error): what was decoded before is returned. */
+    inflate(max, limit = Infinity) {
+      if (this.truncated) throw new InflateError('truncated');
+      if (this.error) throw new InflateError('invalid');
+      const out = new Uint8Array(max);
+      this.o = 0;
+      this.limitBits = limit * 8;
+      this.crossed = false;
+      try {
+        this._loop(out, max);
+      } catch (e) {
+        if (!(e instanceof InflateError)) throw e;
+        if (e.kind === 'truncated') this.truncated = true;
+        else { this.error = true; this.errorBits = this.consumedBits + e.bits; }
+      }
+      return this.o === max ? out : out.subarray(0, this.o);
+    }
+
+    _loop(out, max) {
+      const win = this.win;
+      while (this.o < max) {
+        if (this.pendingLit >= 0) {
+          win[this.total & 32767] = this.pendingLit; this.total++; out[this.o++] = this.pendingLit;
+          this.pendingLit = -1;
+          continue;
+        }
+        if (this.matchLen) {
+          let n = Math.min(this.matchLen, max - this.o);
+          this.matchLen -= n;
+          let t = this.total, o = this.o;
+          const d = this.matchDist;
+          while (n--) { const b = win[(t - d) & 32767]; win[t & 32767] = b; out[o++] = b; t++; }
+          this.total = t; this.o = o;
+          continue;
+        }
+        if (this.over()) { this.crossed = true; return; }
+        if (this.mode === 'block') {
+          if (this.final) { this.done = true; return; }
+          this.final = this.bits(1) === 1;
+          const type = this.bits(2);
+          if (type === 0) {
+            this.bits(this.bitcnt & 7);
+            const len = this.bits(16), nlen = this.bits(16);
+            if (len !== (nlen ^ 0xffff)) throw new InflateError('invalid');
+            this.stored = len;
+            this.mode = 'stored';
+          } else if (type === 1) {
+            const f = fixedTables();
+            this.lit = f.lit; this.dist = f.dist; this.mode = 'huff';
+          } else if (type === 2) {
+            this.dynamic(); this.mode = 'huff';
+          } else {
+            throw new InflateError('invalid');
+          }
+          continue;
+        }
+        if (this.mode === 'stored') {
+          if (!this.stored) { this.mode = 'block'; continue; }
+          // the bit buffer is empty here: LEN and NLEN ended on a byte boundary
+          if (this.pos >= this.limitBits / 8 && this.pos < this.input.length) { this.crossed = true; return; }
+          const n = Math.min(this.stored, max - this.o, this.input.length - this.pos, this.limitBits / 8 - this.pos);
+          if (n <= 0) throw new InflateError('truncated');
+          const src = this.input.subarray(this.pos, this.pos + n);
+          out.set(src, this.o);
+          for (let k = 0; k < n; k++) win[(this.total + k) & 32767] = src[k];
+          this.pos += n; this.total += n; this.o += n;
+          this.stored -= n;
+          continue;
+        }
+        const s = this.sym(this.lit);
+        if (s < 256) {
+          if (this.over()) { this.pendingLit = s; this.crossed = true; return; }
+          win[this.total & 32767] = s; this.total++; out[this.o++] = s;
+          continue;
+        }
+        if (s === 256) { this.mode = 'block'; continue; }
+        if (s > 285) throw new InflateError('invalid');
+        const len = LEN_BASE[s - 257] + this.bits(LEN_EXTRA[s - 257]);
+        const ds = this.sym(this.dist);
+        if (ds > 29) throw new InflateError('invalid');
+        const dist = DIST_BASE[ds] + this.bits(DIST_EXTRA[ds]);
+        if (dist > this.total) throw new InflateError('invalid'); // before the stream's start
+        this.matchLen = len; this.matchDist = dist;
+        if (this.over()) { this.crossed = true; return; }
+      }
+    }
+  }
+
+  // --- WARC: gzip members one after another, record by record (check_warc) -------------
+
+  const GZ_PIECE = 256 * 1024;
+  const warcCutShort = () => wcFail('a WARC file in the WACZ is cut short', 'WACZ 中的 WARC 文件不完整（被截断）');
+  const warcNotGzip = () => wcFail('a WARC file in the WACZ is not valid gzip', 'WACZ 中的 WARC 文件不是有效的 gzip 数据');
+
+  /* A gzip member's header as zlib reads it (magic, method 8, no reserved flags, the
+     optional fields, the header CRC when flagged); returns where the deflate data starts. */
+  function gzipHeader(b, p) {
+    const start = p;
+    const need = (n) => { if (p + n > b.length) throw new InflateError('truncated'); };
+    need(2);
+    if (b[p] !== 0x1f || b[p + 1] !== 0x8b) throw new InflateError('invalid');
+    need(4);
+    const flags = b[p + 3];
+    if (b[p + 2] !== 8 || (flags & 0xe0)) throw new InflateError('invalid');
+    need(10);
+    p += 10;
+    if (flags & 4) { need(2); const n = b[p] | (b[p + 1] << 8); p += 2; need(n); p += n; }
+    for (const bit of [8, 16]) {
+      if (flags & bit) { for (;;) { need(1); if (b[p++] === 0) break; } }
+    }
+    if (flags & 2) {
+      need(2);
+      if ((b[p] | (b[p + 1] << 8)) !== (crc32Update(0, b.subarray(start, p)) & 0xffff)) throw new InflateError('invalid');
+      p += 2;
+    }
+    return p;
+  }
+
+  /* The reference's _Inflate: all gzip members of a WARC, one after another, as one byte
+     stream, with a cap on the total inflated. Its calls are zlib's on 64 KiB reads of the
+     WARC with at most 256 KiB out: an error in the input a call was given loses that
+     call's output (the reference then names the gzip error, not what the output held),
+     and the buffer grows as the reference's does (its 64 KiB header limit looks at it). */
+  class WarcStream {
+    constructor(raw) {
+      this.raw = raw; this.pos = 0; this.member = null; this.started = false; this.total = 0;
+      this.fedEnd = 0; this.needMore = true; this.deferred = null;
+      this.buf = new Uint8Array(GZ_PIECE * 2); this.start = 0; this.end = 0; this.eof = false;
+    }
+
+    get length() { return this.end - this.start; }
+
+    /* The output of one decompress call (maybe empty), or null at a clean end. */
+    _piece() {
+      if (this.deferred) throw this.deferred;
+      const raw = this.raw;
+      const feed = () => { this.fedEnd = Math.min(this.fedEnd + WC.chunk, raw.length); this.needMore = false; };
+      try {
+        for (;;) {
+          if (this.needMore) feed();
+          if (!this.member) {
+            if (this.pos >= raw.length) {
+              if (this.started) return null;
+              throw new InflateError('truncated');
+            }
+            this.started = true;
+            const at = gzipHeader(raw, this.pos); // no output comes before its errors
+            while (this.fedEnd < at) feed();
+            this.member = { inf: new Inflater(raw, at), crc: 0, size: 0, trailer: 0 };
+          }
+          const m = this.member;
+          let out = new Uint8Array(0);
+          if (!m.inf.done) {
+            out = m.inf.inflate(GZ_PIECE, this.fedEnd);
+            if (m.inf.error) {
+              if (m.inf.errorBits <= this.fedEnd * 8) throw new InflateError('invalid');
+              this.deferred = warcNotGzip(); // in input the next call is given
+            }
+            if (m.inf.truncated) this.deferred = warcCutShort();
+            if (m.inf.crossed) this.needMore = true;
+            m.crc = crc32Update(m.crc, out);
+            m.size = (m.size + out.length) % 0x100000000;
+            this.total += out.length;
+            if (this.total > WC.maxInflated) {
+              throw wcFail('a WARC file in the WACZ inflates beyond 8 GiB', 'WACZ 中的 WARC 文件解压后超过 8 GiB');
+            }
+          }
+          if (m.inf.done && !this.deferred && !this.needMore) {
+            // the trailer, as far as this call's input reaches: CRC-32, then ISIZE
+            const e = m.inf.end;
+            for (; m.trailer < 2; m.trailer++) {
+              const p = e + 4 * m.trailer;
+              if (p + 4 > this.fedEnd) {
+                if (this.fedEnd >= raw.length) this.deferred = warcCutShort(); else this.needMore = true;
+                break;
+              }
+              if (u32(raw, p) !== (m.trailer ? m.size : m.crc)) throw new InflateError('invalid');
+            }
+            if (m.trailer === 2) { this.pos = e + 8; this.member = null; }
+          }
+          if (out.length || this.deferred) return out;
+        }
+      } catch (e) {
+        if (!(e instanceof InflateError)) throw e;
+        throw e.kind === 'truncated' ? warcCutShort() : warcNotGzip();
+      }
+    }
+
+    _append(piece) {
+      if (this.end + piece.length > this.buf.length) {
+        const n = this.length;
+        if (n + piece.length > this.buf.length) {
+          const nb = new Uint8Array(2 * (n + piece.length));
+          nb.set(this.buf.subarray(this.start, this.end));
+          this.buf = nb;
+        } else {
+          this.buf.copyWithin(0, this.start, this.end);
+        }
+        this.start = 0; this.end = n;
+      }
+      this.buf.set(piece, this.end);
+      this.end += piece.length;
+    }
+
+    _take(n) {
+      const out = this.buf.slice(this.start, this.start + n);
+      this.start += n;
+      if (this.start === this.end) { this.start = 0; this.end = 0; }
+      return out;
+    }
+
+    fill(need) {
+      while (this.length < need && !this.eof) {
+        const piece = this._piece();
+        if (piece === null) { this.eof = true; break; }
+        this._append(piece);
+      }
+    }
+
+    /* Up to and including sep, or null at the end; a header longer than limit fails. */
+    readUntil(sep, limit) {
+      let from = 0;
+      for (;;) {
+        const i = indexOf(this.buf, sep, this.start + from, this.end);
+        if (i >= 0) return this._take(i - this.start + sep.length);
+        if (this.length > limit) throw wcFail('a WARC record header is too long', 'WARC 记录头过长');
+        from = Math.max(0, this.length - sep.length);
+        const before = this.length;
+        this.fill(this.length + 1);
+        if (this.length === before) {
+          for (let k = this.start; k < this.end; k++) {
+            if (this.buf[k] !== 0x0d && this.buf[k] !== 0x0a) throw wcFail('a WARC file ends inside a record', 'WARC 文件在记录中途结束');
+          }
+          return null;
+        }
+      }
+    }
+
+    /* n bytes, handed to onPiece in pieces of at most 64 KiB. */
+    async read(n, onPiece) {
+      let since = 0;
+      while (n > 0) {
+        this.fill(Math.min(n, WC.chunk));
+        if (!this.length) throw wcFail('a WARC record is shorter than its Content-Length', 'WARC 记录短于其 Content-Length');
+        const take = this._take(Math.min(n, WC.chunk, this.length));
+        n -= take.length;
+        onPiece(take);
+        if ((since += take.length) >= 16 * MiB) { since = 0; await yieldToUi(); }
+      }
+    }
+  }
+
+  function indexOf(b, sep, from, end) {
+    outer: for (let i = from; i + sep.length <= end; i++) {
+      for (let j = 0; j < sep.length; j++) if (b[i + j] !== sep[j]) continue outer;
+      return i;
+    }
+    return -1;
+  }
+
+  const CRLF2 = new Uint8Array([13, 10, 13, 10]);
+  const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+  /* base64.b32decode(s.upper()), or null where it raises. */
+  function pyB32(s) {
+    s = s.toUpperCase();
+    if (/[^\x00-\x7f]/.test(s) || s.length % 8) return null;
+    const l = s.length;
+    const t = s.replace(/=+$/, '');
+    const pad = l - t.length;
+    const out = [];
+    let acc = 0;
+    for (let i = 0; i < t.length; i += 8) {
+      acc = 0;
+      for (const c of t.slice(i, i + 8)) {
+        const v = B32.indexOf(c);
+        if (v < 0) return null;
+        acc = acc * 32 + v;
+      }
+      for (let k = 4; k >= 0; k--) out.push(Math.floor(acc / 2 ** (8 * k)) % 256);
+    }
+    if (![0, 1, 3, 4, 6].includes(pad)) return null;
+    if (pad && out.length) {
+      acc *= 2 ** (5 * pad);
+      const last = [];
+      for (let k = 4; k >= 0; k--) last.push(Math.floor(acc / 2 ** (8 * k)) % 256);
+      out.splice(out.length - 5, 5, ...last.slice(0, Math.floor((43 - 5 * pad) / 8)));
+    }
+    return Uint8Array.from(out);
+  }
+
+  /* bytes.fromhex(s), or null where it raises (blanks only between pairs of digits). */
+  function pyHex(s) {
+    const space = (c) => c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\v' || c === '\f';
+    const hex = (c) => (c !== undefined && /^[0-9a-fA-F]$/.test(c) ? parseInt(c, 16) : -1);
+    const out = [];
+    for (let i = 0; i < s.length;) {
+      if (space(s[i])) { do i++; while (i < s.length && space(s[i])); if (i >= s.length) break; }
+      const hi = hex(s[i]), lo = hex(s[i + 1]);
+      if (hi < 0 || lo < 0) return null;
+      out.push(hi * 16 + lo);
+      i += 2;
+    }
+    return Uint8Array.from(out);
+  }
+
+  /* base64.b64decode(s, validate=True), or null where it raises: the alphabet, then '='
+     padding that completes the last quantum (more '=' only after a whole quantum). */
+  function pyB64(s) {
+    const m = /^([A-Za-z0-9+/]*)(=*)$/.exec(s);
+    if (!m) return null;
+    const d = m[1].length, k = m[2].length, r = d % 4;
+    if ((k && !d) || r === 1 || (r === 2 && k !== 2) || (r === 3 && k !== 1)) return null;
+    const bin = atob(m[1] + '='.repeat((4 - r) % 4));
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+
+  /* The algorithm key of a "algo:value" digest (sha1, sha256), or null if unknown. */
+  function digestAlgo(value) {
+    const v = pyStrip(value);
+    const i = v.indexOf(':');
+    const key = (i < 0 ? v : v.slice(0, i)).toLowerCase().replace(/-/g, '');
+    return key === 'sha1' || key === 'sha256' ? key : null;
+  }
+
+  function digestMatches(value, got) {
+    const v = pyStrip(value);
+    const i = v.indexOf(':');
+    const encoded = i < 0 ? '' : v.slice(i + 1);
+    return [pyB32, pyHex, pyB64].some((decode) => { const d = decode(encoded); return d !== null && equalBytes(d, got); });
+  }
+
+  /* int(s) for a Content-Length: blanks around, a sign, decimal digits of any script with
+     single underscores between them, at most 4300 digits; null where int() raises. */
+  function pyInt(s) {
+    let t = '';
+    for (const ch of s) {
+      if (isPySpace(ch)) t += ' ';
+      else if (/\p{Nd}/u.test(ch)) {
+        let z = ch.codePointAt(0);
+        const cp = z;
+        while (/\p{Nd}/u.test(String.fromCodePoint(z - 1))) z--;
+        t += String((cp - z) % 10);
+      } else t += ch;
+    }
+    t = t.replace(/^ +| +$/g, '');
+    if (!/^[+-]?[0-9](?:_?[0-9])*$/.test(t) || t.replace(/[^0-9]/g, '').length > 4300) return null;
+    return Number(t.replace(/_/g, ''));
+  }
+
+  const replacingDecoder = new TextDecoder('utf-8', { ignoreBOM: true });
+  const newHash = (algo) => (algo === 'sha1' ? new Sha1() : algo === 'sha256' ? new Sha256() : null);
+
+  /* check_warc: every record's block and payload digests; returns the number of records. */
+  async function checkWarc(raw, name) {
+    const src = new WarcStream(raw);
+    let n = 0;
+    for (;;) {
+      let head = src.readUntil(CRLF2, WC.maxWarcHeader);
+      if (head === null) return n;
+      let s = 0;
+      while (s < head.length && (head[s] === 13 || head[s] === 10)) s++;
+      head = head.subarray(s);
+      n += 1;
+      if (n > WC.maxWarcRecords) throw wcFail(`${name} has more than ${WC.maxWarcRecords} records`, `${name} 的记录数超过 ${WC.maxWarcRecords}`);
+      const lines = replacingDecoder.decode(head).split('\r\n');
+      if (!lines[0].startsWith('WARC/1.')) throw wcFail(`${name}: record ${n} is not a WARC/1.x record`, `${name}：第 ${n} 条记录不是 WARC/1.x 记录`);
+      const fields = new Map();
+      for (const line of lines.slice(1)) {
+        if (!line) continue;
+        const j = line.indexOf(':');
+        fields.set(pyStrip(j < 0 ? line : line.slice(0, j)).toLowerCase(), pyStrip(j < 0 ? '' : line.slice(j + 1)));
+      }
+      const length = pyInt(fields.has('content-length') ? fields.get('content-length') : '');
+      if (length === null || length < 0) throw wcFail(`${name}: record ${n} has no valid Content-Length`, `${name}：第 ${n} 条记录缺少有效的 Content-Length`);
+      const rtype = fields.has('warc-type') ? fields.get('warc-type') : '';
+      const http = (rtype === 'response' || rtype === 'request') &&
+        (fields.has('content-type') ? fields.get('content-type') : '').startsWith('application/http');
+      // only the algorithms the record names are computed (the others are never compared)
+      const blockHash = fields.has('warc-block-digest') ? newHash(digestAlgo(fields.get('warc-block-digest'))) : null;
+      const payloadHash = fields.has('warc-payload-digest') ? newHash(digestAlgo(fields.get('warc-payload-digest'))) : null;
+      let pending = null, inPayload = !http;
+      await src.read(length, (chunk) => {
+        if (blockHash) blockHash.update(chunk);
+        if (inPayload) { if (payloadHash) payloadHash.update(chunk); return; }
+        pending = pending ? concat(pending, chunk) : chunk;
+        const i = indexOf(pending, CRLF2, 0, pending.length);
+        if (i >= 0) {
+          inPayload = true;
+          if (payloadHash) payloadHash.update(pending.subarray(i + 4));
+          pending = null;
+        } else if (pending.length > WC.maxWarcHeader) {
+          throw wcFail(`${name}: record ${n} has an HTTP header over 64 KiB`, `${name}：第 ${n} 条记录的 HTTP 头超过 64 KiB`);
+        }
+      });
+      const tail = [];
+      await src.read(4, (c) => tail.push(...c));
+      if (!equalBytes(Uint8Array.from(tail), CRLF2)) {
+        throw wcFail(`${name}: record ${n} does not end where its Content-Length says`, `${name}：第 ${n} 条记录未在 Content-Length 所示处结束`);
+      }
+      const uri = cut(fields.has('warc-target-uri') ? fields.get('warc-target-uri') : '', 120);
+      for (const [key, h, what, whatZh] of [['warc-block-digest', blockHash, 'block', '记录块'], ['warc-payload-digest', payloadHash, 'payload', '载荷']]) {
+        if (!fields.has(key)) {
+          if (key === 'warc-payload-digest' && rtype === 'response' && http) {
+            throw wcFail(`${name}: the response record for ${uri} has no WARC-Payload-Digest`, `${name}：${uri} 的响应记录缺少 WARC-Payload-Digest`);
+          }
+          continue;
+        }
+        if (key === 'warc-payload-digest' && !inPayload) throw wcFail(`${name}: record ${n} has no end of HTTP headers`, `${name}：第 ${n} 条记录的 HTTP 头没有结束`);
+        if (!h) throw wcFail(`${name}: record ${n} uses an unknown digest algorithm`, `${name}：第 ${n} 条记录使用未知的摘要算法`);
+        if (!digestMatches(fields.get(key), h.digest())) {
+          throw wcFail(`${name}: the ${what} digest of the record for ${uri} does not match its bytes (altered)`,
+            `${name}：${uri} 记录的${whatZh}摘要与内容不符（已被改动）`);
+        }
+      }
+    }
+  }
+
+  // --- the WACZ: Python's zipfile, as check_wacz uses it ----------------------------------
+
+  const CP437 = 'ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■\u00a0';
+  class ZipDamaged extends Error {}
+
+  function zipName(raw, utf8Flag) {
+    if (utf8Flag) return strictDecoder.decode(raw); // throws: zipfile's UnicodeDecodeError
+    let s = '';
+    for (const c of raw) s += c < 0x80 ? String.fromCharCode(c) : CP437[c - 0x80];
+    return s;
+  }
+
+  /* zipfile.ZipFile(BytesIO(b)).infolist(): _EndRecData, _EndRecData64, _RealGetContents
+     and _decodeExtra, with BytesIO's clamped seeks and short reads. */
+  function zipfileInfos(b) {
+    const notZip = () => wcFail('the WACZ is not a ZIP archive', 'WACZ 不是有效的 ZIP 压缩包');
+    const size = b.length;
+    const eocd = (at) => ({ size: u32(b, at + 12), offset: u32(b, at + 16), location: at, z64: false });
+    const eocd64 = (at, rec) => {
+      const loc = Math.max(0, at - 20);
+      if (loc + 20 > size || u32(b, loc) !== 0x07064b50) return rec;
+      if (u32(b, loc + 4) !== 0 || u32(b, loc + 16) > 1) throw notZip(); // multi-disk
+      const r = Math.max(0, at - 76);
+      if (r + 56 > size || u32(b, r) !== 0x06064b50) return rec;
+      return { size: u64(b, r + 40), offset: u64(b, r + 48), location: rec.location, z64: true };
+    };
+    let rec;
+    if (size >= 22 && u32(b, size - 22) === 0x06054b50 && b[size - 2] === 0 && b[size - 1] === 0) {
+      rec = eocd64(size - 22, eocd(size - 22));
+    } else {
+      if (size < 22) throw notZip();
+      const from = Math.max(size - 65536 - 22, 0);
+      const at = rfind(b.subarray(from), SIG_EOCD);
+      if (at < 0 || from + at + 22 > size) throw notZip();
+      rec = eocd64(from + at, eocd(from + at));
+    }
+    let concatOff = rec.location - rec.size - rec.offset;
+    if (rec.z64) concatOff -= 76;
+    const startDir = rec.offset + concatOff;
+    if (startDir < 0) throw notZip();
+    const cd = b.subarray(Math.min(startDir, size), Math.min(startDir + rec.size, size));
+    let p = 0, total = 0;
+    const read = (n) => { const s = cd.subarray(p, Math.min(cd.length, p + n)); p += s.length; return s; };
+    const infos = [];
+    while (total < rec.size) {
+      const c = read(46);
+      if (c.length !== 46 || u32(c, 0) !== 0x02014b50) throw notZip();
+      const n = u16(c, 28), m = u16(c, 30), k = u16(c, 32);
+      const flags = u16(c, 8);
+      let orig;
+      const raw = read(n);
+      try { orig = zipName(raw, flags & 0x800); } catch (e) { throw notZip(); }
+      const extra = read(m);
+      read(k);
+      if (c[6] > 63) throw notZip(); // zipfile: NotImplementedError (zip file version)
+      const info = { name: orig.split('\0')[0], orig, flags, method: u16(c, 10), crc: u32(c, 16),
+        csize: u32(c, 20), usize: u32(c, 24), offset: u32(c, 42) };
+      for (let e = 0; extra.length - e >= 4;) {
+        const tp = u16(extra, e), ln = u16(extra, e + 2);
+        if (e + 4 + ln > extra.length) throw notZip();
+        if (tp === 1) {
+          let q = e + 4;
+          const take = () => { if (q + 8 > e + 4 + ln) throw notZip(); const v = u64(extra, q); q += 8; return v; };
+          if (info.usize === 0xffffffff) info.usize = take();
+          if (info.csize === 0xffffffff) info.csize = take();
+          if (info.offset === 0xffffffff) info.offset = take();
+        }
+        e += 4 + ln;
+      }
+      info.offset += concatOff;
+      infos.push(info);
+      total += 46 + n + m + k;
+    }
+    return infos;
+  }
+
+  /* ZipFile.open(info).read(): the local header, the name in it, stored or deflated data
+     up to the declared size, and the CRC-32 where zipfile checks it. */
+  function zipfileRead(b, info) {
+    const p = info.offset;
+    if (p < 0 || p + 30 > b.length || u32(b, p) !== 0x04034b50) throw new ZipDamaged();
+    const fn = u16(b, p + 26), fm = u16(b, p + 28), localFlags = u16(b, p + 6);
+    if (info.flags & 0x61) throw new ZipDamaged(); // encrypted, patched data, strong encryption
+    let local;
+    try { local = zipName(b.subarray(p + 30, Math.min(b.length, p + 30 + fn)), localFlags & 0x800); } catch (e) { throw new ZipDamaged(); }
+    if (local !== info.orig) throw new ZipDamaged();
+    const start = p + 30 + fn + fm;
+    let data;
+    if (info.method === 0) {
+      const take = Math.min(info.csize, info.usize);
+      if (start + take > b.length || (take === 0 && info.usize > 0)) throw new ZipDamaged();
+      data = b.subarray(start, start + take);
+    } else if (info.method === 8) {
+      const inf = new Inflater(b.subarray(Math.min(start, b.length), Math.min(start + info.csize, b.length)), 0);
+      const parts = [];
+      let n = 0;
+      try {
+        while (n < info.usize && !inf.done && !inf.truncated) {
+          const piece = inf.inflate(Math.min(info.usize - n, 4 * MiB));
+          parts.push(piece); n += piece.length;
+        }
+      } catch (e) {
+        if (e instanceof InflateError) throw new ZipDamaged();
+        throw e;
+      }
+      if (inf.truncated && start + info.csize > b.length) throw new ZipDamaged();
+      data = concat(...parts);
+    } else if (info.method === 12 || info.method === 14) {
+      throw new WebcaptureUnsupported(`the WACZ member ${cut(info.name, 100)} is compressed with ${info.method === 12 ? 'bzip2' : 'LZMA'}, which this page cannot read; use \`evidence verify\``,
+        `WACZ 成员 ${cut(info.name, 100)} 使用 ${info.method === 12 ? 'bzip2' : 'LZMA'} 压缩，本页面无法读取；请使用 \`evidence verify\``);
+    } else {
+      throw new ZipDamaged();
+    }
+    if (crc32Update(0, data) !== info.crc) throw new ZipDamaged();
+    return data;
+  }
+
+  const byCodePoint = (a, b) => {
+    const x = Array.from(a), y = Array.from(b);
+    for (let i = 0; i < Math.min(x.length, y.length); i++) {
+      const d = x[i].codePointAt(0) - y[i].codePointAt(0);
+      if (d) return d;
+    }
+    return x.length - y.length;
+  };
+  const pyStr = (v) => (v === undefined || v === null ? 'None' : typeof v === 'string' ? v : typeof v === 'boolean' ? (v ? 'True' : 'False') : JSON.stringify(v));
+
+  /* check_wacz: the package digests, every member listed, every WARC record. */
+  async function checkWacz(bytes) {
+    const infos = zipfileInfos(bytes);
+    if (infos.length > WC.maxWaczMembers) throw wcFail('the WACZ has too many members', 'WACZ 成员过多');
+    const byName = new Map(infos.map((i) => [i.name, i]));
+    if (byName.size !== infos.length) throw wcFail('the WACZ has two members with the same name', 'WACZ 中有重名成员');
+    for (const need of ['datapackage.json', 'datapackage-digest.json']) {
+      if (!byName.has(need)) throw wcFail(`the WACZ has no ${need}`, `WACZ 缺少 ${need}`);
+    }
+    let digestDoc, pkgBytes, pkg;
+    try {
+      digestDoc = pyJsonLoads(zipfileRead(bytes, byName.get('datapackage-digest.json'))).value;
+      pkgBytes = zipfileRead(bytes, byName.get('datapackage.json'));
+      pkg = pyJsonLoads(pkgBytes).value;
+    } catch (e) {
+      if (!(e instanceof PyJsonError || e instanceof ZipDamaged)) throw e;
+      throw wcFail("the WACZ's datapackage files are not valid JSON", 'WACZ 的 datapackage 文件不是有效的 JSON');
+    }
+    const want = pyGet(digestDoc, 'hash');
+    if (pyGet(digestDoc, 'path') !== 'datapackage.json' || typeof want !== 'string' ||
+        want.toLowerCase() !== 'sha256:' + toHex(await sha256(pkgBytes))) {
+      throw wcFail('datapackage-digest.json does not match datapackage.json (altered)', 'datapackage-digest.json 与 datapackage.json 不符（已被改动）');
+    }
+    const resources = pyGet(pkg, 'resources');
+    if (!Array.isArray(resources) || !resources.length) throw wcFail('datapackage.json lists no resources', 'datapackage.json 未列出任何资源');
+    const listed = new Set(), warcs = [];
+    for (const r of resources) {
+      const path = pyGet(r, 'path');
+      if (typeof path !== 'string' || !byName.has(path) || listed.has(path)) {
+        const shown = pyRepr(cut(pyStr(path), 100));
+        throw wcFail(`datapackage.json lists ${shown}, which the WACZ does not hold (once)`, `datapackage.json 列出的 ${shown} 不在 WACZ 中`);
+      }
+      listed.add(path);
+      let data;
+      try { data = zipfileRead(bytes, byName.get(path)); } catch (e) {
+        if (!(e instanceof ZipDamaged)) throw e;
+        throw wcFail(`the WACZ member ${cut(path, 100)} is damaged`, `WACZ 成员 ${cut(path, 100)} 已损坏`);
+      }
+      const hash = pyGet(r, 'hash');
+      if ((typeof hash === 'string' ? hash.toLowerCase() : '') !== 'sha256:' + toHex(await sha256(data)) || !pyNumEq(pyGet(r, 'bytes'), data.length)) {
+        throw wcFail(`the WACZ member ${cut(path, 100)} does not match the digest in datapackage.json (altered)`,
+          `WACZ 成员 ${cut(path, 100)} 与 datapackage.json 中的摘要不符（已被改动）`);
+      }
+      if (path.startsWith('archive/') && (path.endsWith('.warc.gz') || path.endsWith('.warc'))) warcs.push(path);
+    }
+    const unlisted = [...byName.keys()].filter((x) => !listed.has(x) && x !== 'datapackage.json' && x !== 'datapackage-digest.json' && !x.endsWith('/')).sort(byCodePoint);
+    if (unlisted.length) {
+      throw wcFail(`the WACZ holds ${cut(unlisted[0], 100)}, which datapackage.json does not list`, `WACZ 含有 datapackage.json 未列出的 ${cut(unlisted[0], 100)}`);
+    }
+    if (!warcs.length) throw wcFail('the WACZ holds no WARC file', 'WACZ 中没有 WARC 文件');
+    let records = 0;
+    for (const w of warcs) {
+      if (!w.endsWith('.warc.gz')) throw wcFail(`${w}: only gzipped WARC files are read`, `${w}：仅支持 gzip 压缩的 WARC 文件`);
+      records += await checkWarc(zipfileRead(bytes, byName.get(w)), w);
+    }
+    return [records, warcs];
+  }
+
+  // --- the whole capture (verify_webcapture) ---------------------------------------------
+
+  const orEmpty = (v) => (isObject(v) ? v : {});
+  const nullish = (v) => (v === undefined ? null : v);
+  const vkeyText = (k) => `${k.name}+${k.keyId.toString(16).padStart(8, '0')}+${b64encode(concat(new Uint8Array([k.alg]), k.pub))}`;
+
+  function wcManifest(data) {
+    if (data.length > WC.maxManifest) throw wcFail('the capture manifest is over 4 MiB', '采集清单超过 4 MiB');
+    let doc, canonical;
+    try {
+      const parsed = pyJsonLoads(data);
+      if (parsed.bigInt) throw new PyJsonError('integer beyond 2^53'); // rfc8785: IntegerDomainError
+      doc = parsed.value;
+      canonical = utf8(jcs(doc));
+    } catch (e) {
+      if (!(e instanceof PyJsonError || e instanceof MalformedInput || e instanceof RangeError)) throw e;
+      throw wcFail('the capture manifest is not valid JSON', '采集清单不是有效的 JSON');
+    }
+    if (!equalBytes(canonical, data)) throw wcFail('the capture manifest is not in RFC 8785 canonical form', '采集清单不是 RFC 8785 规范格式');
+    if (!isObject(doc) || pyGet(doc, 'schema') !== WC.schema) {
+      throw wcFail(`the capture manifest is not of schema ${WC.schema}`, `采集清单的格式不是 ${WC.schema}`);
+    }
+    return doc;
+  }
+
+  /* What the capture shows (the reference's _summary), for the page to show. */
+  function wcSummary(m) {
+    const res = orEmpty(pyGet(m, 'result')), tls = orEmpty(pyGet(res, 'tls'));
+    const labels = pyGet(res, 'labels');
+    return {
+      url: nullish(pyGet(orEmpty(pyGet(m, 'request')), 'url')), final_url: nullish(pyGet(res, 'final_url')),
+      http_status: nullish(pyGet(res, 'http_status')), title: nullish(pyGet(res, 'title')),
+      server_ip: nullish(pyGet(res, 'server_ip')), tls_subject: nullish(pyGet(tls, 'subject')),
+      tls_issuer: nullish(pyGet(tls, 'issuer')), started_at: nullish(pyGet(m, 'started_at')),
+      ended_at: nullish(pyGet(m, 'ended_at')), node: nullish(pyGet(orEmpty(pyGet(m, 'node')), 'key')),
+      labels: Array.isArray(labels) ? labels.slice() : [],
+    };
+  }
+
+  async function wcBytes(v) {
+    if (v instanceof Uint8Array) return v;
+    if (v instanceof ArrayBuffer) return new Uint8Array(v);
+    return new Uint8Array(await v.arrayBuffer());
+  }
+
+  async function wcDigest(v) {
+    if (v instanceof Uint8Array || v instanceof ArrayBuffer) {
+      const b = v instanceof Uint8Array ? v : new Uint8Array(v);
+      return [toHex(await sha256(b)), b.length];
+    }
+    return [await digestBlob(v), v.size];
+  }
+
+  async function wcNodes(captureNodes) {
+    const out = [];
+    for (const c of captureNodes || []) {
+      if (typeof c === 'string') { const key = await parseVerifierKey(c); out.push({ name: key.name, key }); } else if (c && c.key) out.push({ name: c.name, key: c.key }); else out.push({ name: c.name, key: c });
+    }
+    return out;
+  }
+
+  /* Check a web capture's files (name -> Uint8Array, ArrayBuffer or Blob: the names of
+     the submission entry) against the pinned capture nodes (the trust policy's
+     captureNodes, or verifier-key strings). Resolves to {status: pass|fail|not-checked,
+     reason, reason_zh, summary, warc_records, node_name, screenshot}; never rejects for bad
+     input. */
+  async function verifyWebcapture(files, captureNodes) {
+    const map = files instanceof Map ? files : new Map(Object.entries(files || {}));
+    const nodes = await wcNodes(captureNodes);
+    try {
+      return await wcVerify(map, nodes);
+    } catch (e) {
+      const result = (status, en, zh, extra) => ({ status, reason: oneLine(cut(en, 300)), reason_zh: oneLine(cut(zh, 300)),
+        summary: {}, warc_records: 0, node_name: null, screenshot: null, ...(extra || {}) });
+      if (e instanceof WebcaptureUnsupported) return result('not-checked', e.message, e.zh, { unsupported: true });
+      if (e instanceof Ed25519Unsupported) {
+        return result('not-checked', 'this browser cannot verify the capture node\'s Ed25519 signature; use a current browser or `evidence verify`',
+          '此浏览器无法验证采集节点的 Ed25519 签名；请使用新版浏览器或 `evidence verify`', { unsupported: true });
+      }
+      if (e instanceof WebcaptureError) return result('fail', e.message, e.zh);
+      throw e;
+    }
+  }
+
+  async function wcVerify(files, nodes) {
+    for (const need of [WC.manifest, WC.signature]) {
+      if (!files.has(need)) throw wcFail(`the item has no ${need}`, `该证据缺少 ${need}`);
+    }
+    const mv = files.get(WC.manifest);
+    if ((mv.length !== undefined ? mv.length : mv.byteLength !== undefined ? mv.byteLength : mv.size) > WC.maxManifest) {
+      throw wcFail('the capture manifest is over 4 MiB', '采集清单超过 4 MiB');
+    }
+    const data = await wcBytes(mv);
+    const manifest = wcManifest(data);
+    let signed = false, nodeName = null;
+    if (nodes.length) {
+      const notSigned = () => wcFail('the capture manifest is not signed by a pinned capture-node key', '采集清单没有经已固定的采集节点密钥签名');
+      const sv = files.get(WC.signature);
+      if ((sv.length !== undefined ? sv.length : sv.byteLength !== undefined ? sv.byteLength : sv.size) > MAX_NOTE_SIZE) throw notSigned();
+      let opened;
+      try { opened = await openNote(await wcBytes(sv), nodes.map((c) => c.key)); } catch (e) {
+        if (e instanceof Ed25519Unsupported || !(e instanceof VerifyError)) throw e;
+        throw notSigned();
+      }
+      if (opened.text !== `${WC.header}\n${toHex(await sha256(data))}\n`) {
+        throw wcFail('the capture signature is over another manifest', '采集签名针对的不是本采集清单');
+      }
+      const signers = nodes.filter((c) => opened.verified.some((s) => s.name === c.key.name && s.keyId === c.key.keyId));
+      const named = pyGet(orEmpty(pyGet(manifest, 'node')), 'key');
+      const match = signers.find((c) => vkeyText(c.key) === named);
+      if (!match) throw wcFail('the manifest names another capture node than the one that signed it', '采集清单载明的采集节点与签名节点不一致');
+      signed = true;
+      nodeName = match.name;
+    }
+    const listed = pyGet(manifest, 'files');
+    if (!Array.isArray(listed) || !listed.length) throw wcFail('the capture manifest lists no files', '采集清单未列出任何文件');
+    const roles = new Map(), digests = new Map();
+    for (const f of listed) {
+      if (!isObject(f) || typeof pyGet(f, 'name') !== 'string') throw wcFail("the capture manifest's file list is malformed", '采集清单的文件列表格式错误');
+      const name = f.name;
+      if (!files.has(name)) throw wcFail(`the manifest lists ${cut(name, 100)}, which the item does not hold`, `采集清单列出的 ${cut(name, 100)} 不在该证据中`);
+      if (!digests.has(name)) digests.set(name, await wcDigest(files.get(name)));
+      const [hex, size] = digests.get(name);
+      if (!pyNumEq(pyGet(f, 'size'), size) || pyGet(f, 'sha256') !== hex) {
+        throw wcFail(`${cut(name, 100)} does not match its SHA-256 in the capture manifest (altered)`, `${cut(name, 100)} 与采集清单中的 SHA-256 不符（已被改动）`);
+      }
+      const role = pyGet(f, 'role');
+      roles.set(typeof role === 'string' ? role : pyStr(role) + '\u0000', name);
+    }
+    for (const role of ['screenshot', 'wacz']) {
+      if (!roles.has(role)) throw wcFail(`the capture manifest lists no ${role}`, `采集清单未列出${role === 'screenshot' ? '截图' : 'WACZ'}`);
+    }
+    const [records] = await checkWacz(await wcBytes(files.get(roles.get('wacz'))));
+    const out = { summary: wcSummary(manifest), warc_records: records, node_name: nodeName, screenshot: roles.get('screenshot') };
+    if (!signed) {
+      return { status: 'not-checked', ...out,
+        reason: 'files, WACZ and WARC digests hold, but no capture-node key is pinned: nothing shows which node made this capture',
+        reason_zh: '文件、WACZ 与 WARC 摘要均一致，但未固定采集节点密钥，无法确认由哪个采集节点采集' };
+    }
+    return { status: 'pass', ...out,
+      reason: `signed by the pinned capture node; screenshot, WACZ and ${records} WARC records match their digests`,
+      reason_zh: `经已固定的采集节点签名；截图、WACZ 及 ${records} 条 WARC 记录与摘要一致` };
+  }
+
+  /* A time as the capture writes ended_at (RFC 3339 with a zone, at most microseconds)
+     or a token's genTime, in microseconds since 1970; null for anything else (no guess). */
+  function isoMicros(s) {
+    const m = typeof s === 'string' && /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6})\d*)?(Z|[+-]\d{2}:\d{2})$/i.exec(s);
+    if (!m) return null;
+    const [Y, Mo, D, h, mi, sec] = m.slice(1, 7).map(Number);
+    const back = new Date(Date.UTC(Y, Mo - 1, D, h, mi, sec));
+    if (Mo < 1 || Mo > 12 || back.getUTCDate() !== D || h > 23 || mi > 59 || sec > 59) return null;
+    let off = 0;
+    if (m[8].toUpperCase() !== 'Z') {
+      const oh = Number(m[8].slice(1, 3)), om = Number(m[8].slice(4, 6));
+      if (oh > 23 || om > 59) return null;
+      off = (m[8][0] === '-' ? -1 : 1) * (oh * 3600 + om * 60);
+    }
+    return (back.getTime() / 1000 - off) * 1e6 + Number((m[7] || '').padEnd(6, '0'));
+  }
+  /* genTime of the earliest verified token minus ended_at, in seconds (docs/verdict.md
+     section 6); ended_at with more than six decimals is no RFC 3339 time the capture writes. */
+  function clockOffset(genTime, endedAt) {
+    if (typeof endedAt !== 'string' || /\.\d{7}/.test(endedAt)) return null;
+    const g = isoMicros(genTime), e = isoMicros(endedAt);
+    return g === null || e === null ? null : (g - e) / 1e6;
+  }
+
   // --- the bundle checks (evidence/verify/bundle.py _verify) ----------------------------
 
   /* Checks as docs/verdict.md section 1: {name, status: pass|fail|not-checked, ok,
@@ -1822,6 +3004,7 @@
       this.tool = null;              // tools/verify_bundle.py carried by the bundle
       this.trust_fingerprint = null;
       this.manifest_hints = null;
+      this.capture = null;           // what a web capture shows (docs/verdict.md section 6)
     }
     add(name, ok, reason, reason_zh, required = true) {
       this.checks.push({ name, status: ok ? 'pass' : 'fail', ok: !!ok, required, reason: oneLine(reason), reason_zh: oneLine(reason_zh) });
@@ -1842,6 +3025,15 @@
     get ok() { return this.verdict === 'verified'; }
     get failed_check() { const c = this.checks.find((x) => x.status === 'fail'); return c ? c.name : null; }
     get not_checked() { return this.checks.filter((c) => c.status === 'not-checked').map((c) => c.name); }
+    /* The capture's facts with the node's clock offset against the earliest verified
+       token (null unless timestamps passed); null for other kinds and after a failure. */
+    get webcapture() {
+      if (!this.capture || this.failed) return null;
+      const tc = this.check('timestamps');
+      const first = tc && tc.status === 'pass' && this.timestamps.length ? this.timestamps[0] : null;
+      return { ...this.capture.summary, node_name: this.capture.node_name, screenshot: this.capture.screenshot,
+        clock_offset_seconds: first ? clockOffset(first.gen_time, this.capture.summary.ended_at) : null };
+    }
     /* After a failure nothing is claimed: no time, no "included", no match. */
     get preserved_no_later_than() { return this.failed ? [] : this.timestamps; }
     toJSON() {
@@ -1854,7 +3046,8 @@
         // after a failure a file that matched is not vouched for; one that differs still does
         compared: failed ? this.compared.map(({ matches, ...c }) => (matches ? c : { ...c, matches: null })) : this.compared,
         custody: this.custody, metadata: this.metadata, tool: this.tool,
-        trust_fingerprint: this.trust_fingerprint, manifest_hints: this.manifest_hints, checks: this.checks };
+        trust_fingerprint: this.trust_fingerprint, manifest_hints: this.manifest_hints,
+        webcapture: failed ? null : this.webcapture, checks: this.checks };
     }
   }
 
@@ -1964,6 +3157,7 @@
     await checkSubmitter(submission, report);
     checkCustody(entries, submission, report);
     checkFiles(submission, digests, report);
+    if (submission.body.kind === 'webcapture') await checkWebcapture(reader, submission, policy, report);
     await checkMetadata(reader, submission, report);
     await checkTimestamps(reader, manifest, cp, policy, report);
     if (opts.compare && opts.compare.length && !report.failed) await checkCompared(opts.compare, report, opts);
@@ -2277,6 +3471,32 @@
       `全部 ${declared.length} 个文件与保全时逐字节一致（与提交记录中的 SHA-256 相同）`);
   }
 
+  /* webcapture (docs/verdict.md section 6): only when `files` passed with the files in the
+     bundle (a purged item carries none); the item's files by their entry names. */
+  async function checkWebcapture(reader, submission, policy, report) {
+    const fc = report.check('files');
+    if (!fc || fc.status !== 'pass' || !report.files.length || !report.files.every((f) => f.included)) return;
+    const files = new Map();
+    for (const f of submission.body.files) {
+      if (typeof f.name !== 'string') {
+        report.fail('webcapture', 'the submission entry lists a file without a name', '提交记录中有文件没有名称');
+        return;
+      }
+      if (files.has(f.name)) {
+        const shown = pyRepr(cut(f.name, 100));
+        report.fail('webcapture', `two files named ${shown}: which one the capture manifest means cannot be told`,
+          `有两个文件同名 ${shown}：无法确定采集清单所指的是哪一个`);
+        return;
+      }
+      files.set(f.name, await reader.slice(`files/${f.sha256}`));
+    }
+    const r = await verifyWebcapture(files, policy.captureNodes);
+    if (r.status === 'fail') { report.fail('webcapture', r.reason, r.reason_zh); return; }
+    if (r.status === 'not-checked') report.skip('webcapture', r.reason, r.reason_zh, r.unsupported ? { unsupported: true } : null);
+    else report.add('webcapture', true, r.reason, r.reason_zh);
+    report.capture = { summary: r.summary, node_name: r.node_name, screenshot: r.screenshot };
+  }
+
   async function checkMetadata(reader, submission, report) {
     const commitment = submission.body.metadata_commitment;
     if (!reader.has(METADATA)) {
@@ -2381,5 +3601,6 @@
     verifyBundle, parseTrustPolicy, quorumSatisfied, ZipReader, Sha256, sha256, digestBlob, toHex, fromHex, jcs, crc32Update,
     parseVerifierKey, verifyCheckpoint, parseCheckpoint, rootFromInclusionProof, verifyInclusion,
     readTimestampToken, verifyTimestampToken, parseCertificate, ed25519Supported, parseEntry, leafHash,
+    verifyWebcapture, Sha1,
   };
 })(typeof window !== 'undefined' ? window : globalThis);
