@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from evidence.api import services
 from evidence.api.app import create_app
 from evidence.api.hot.reads import ReadFastPath
 from evidence.api.settings import ApiSettings
@@ -44,3 +45,44 @@ def test_fast_path_proofs_equal_the_route_cold_and_warm(tmp_path: Path, monkeypa
         assert loads  # cold proofs were loaded and answered on the fast path
         past = c.get(f"/v1/log/proof/inclusion?seq={N}")  # past the checkpoint: the route says
         assert past.status_code == 409 and past.json()["code"] == "not-yet-checkpointed"
+
+
+def test_fast_reads_answer_as_the_routes_headers_included(tmp_path: Path, monkeypatch) -> None:
+    """Status, every header (CORS for a saved verify page's origin "null" included) and
+    body of the fast reads equal the routes' (``fast_reads=False``); the fast path is
+    seen to answer them itself (its inner app is never reached)."""
+    monkeypatch.setattr(services, "LATEST_TTL", 3600.0)  # the checkpoint read stays fresh
+    reached: list[str] = []
+    real_init = ReadFastPath.__init__
+
+    def spying_init(self, app, **kw):  # type: ignore[no-untyped-def]
+        async def inner(scope, receive, send):  # type: ignore[no-untyped-def]
+            if scope["type"] == "http":
+                reached.append(scope["path"])
+            await app(scope, receive, send)
+
+        real_init(self, inner, **kw)
+
+    monkeypatch.setattr(ReadFastPath, "__init__", spying_init)
+    led = Ledger.create(tmp_path / "data", "proofs.example/log", checkpoint_interval=3600)
+    led.append_many([("custody.note", {"i": i}) for i in range(20)])
+    led.sign_checkpoint_now()
+    led.close()
+    paths = ["/checkpoint", "/v1/log/checkpoint", "/v1/log/proof/inclusion?seq=0",
+             "/v1/log/proof/inclusion?seq=13", "/v1/log/proof/inclusion?seq=19"]
+    origins: list[dict[str, str]] = [{}, {"Origin": "null"},
+                                     {"Origin": "https://court.example"}]
+    answers = {}
+    for fast in (True, False):
+        app = create_app(ApiSettings(data_dir=str(tmp_path / "data"), anchor=False,
+                                     fast_reads=fast))
+        with TestClient(app) as c:
+            assert c.get("/v1/log/checkpoint").status_code == 200  # the checkpoint, read once
+            reached.clear()
+            answers[fast] = [(p, h, r.status_code, sorted(r.headers.items()), r.content)
+                             for h in origins for p in paths for r in [c.get(p, headers=h)]]
+        if fast:
+            assert reached == []
+    assert answers[True] == answers[False]
+    assert all(dict(a[3]).get("access-control-allow-origin") == "*"
+               for a in answers[True] if a[1])

@@ -48,17 +48,18 @@ def create_app(settings: ApiSettings | None = None, *, services: Services | None
     for r in (meta.router, log.router, evidence.router, grants.router, captures.router):
         app.include_router(r)
     app.include_router(routes_verify_page.router)  # the judges' page at /verify/
-    # Middleware added first runs innermost: a submission passes the body limit and CORS
-    # below before the submission fast path (hot/submit.py) sees it.
+    # Middleware added first runs innermost: every request passes the body limit and CORS
+    # below before a hot path (evidence/api/hot/) may answer it, so a hot path's answer
+    # carries the same CORS headers as the route's (tests/test_api_proof_fastpath.py).
     if settings.fast_submit:
         app.add_middleware(SubmitFastPath)
+    if settings.fast_reads:
+        app.add_middleware(ReadFastPath)
     # Public reads from anywhere, e.g. the verify page saved to disk (origin "null"); no
     # credentials and no Authorization header cross origins, so nothing private leaks.
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"],
                        allow_headers=[], allow_credentials=False)
     app.add_middleware(BodyLimit, max_body=settings.max_body, max_upload=settings.max_upload)
-    if settings.fast_reads:  # outermost (hot/reads.py)
-        app.add_middleware(ReadFastPath)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
