@@ -259,7 +259,7 @@ def custody(evidence_id: EvidenceId, svc: Svc,
         for e in items.custody(svc.ledger, item, after=after, limit=limit)])
 
 
-# --- the evidence bundle (issue 7; owned by the bundle code, evidence/ledger/bundle) ------
+# --- the evidence bundle (built by evidence/ledger/bundle; docs/bundle.md) ----------------
 
 
 @router.get("/{evidence_id}/bundle", response_class=StreamingResponse,
