@@ -404,7 +404,7 @@ def test_served_page_prefills_the_published_trust_file(browser: Any, trusts: dic
     from fastapi import FastAPI
     from fastapi.responses import Response
 
-    from evidence.api.routes_verify_page import router
+    from evidence.api.routers.verify_page import router
     from tests.support.ports import free_ports
 
     text = trusts["full"].read_bytes()

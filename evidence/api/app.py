@@ -12,11 +12,11 @@ from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from evidence import __version__
-from evidence.api import logredact, problems, routes_verify_page
+from evidence.api import logredact, problems
 from evidence.api.hot.reads import ReadFastPath
 from evidence.api.hot.submit import SubmitFastPath
 from evidence.api.problems import Problem
-from evidence.api.routers import captures, evidence, grants, log, meta
+from evidence.api.routers import captures, evidence, grants, log, meta, verify_page
 from evidence.api.schemas import ProblemModel
 from evidence.api.services import Services
 from evidence.api.settings import ApiSettings
@@ -45,9 +45,9 @@ def create_app(settings: ApiSettings | None = None, *, services: Services | None
     app = FastAPI(title="evidence", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan)
     problems.install(app)
-    for r in (meta.router, log.router, evidence.router, grants.router, captures.router):
+    for r in (meta.router, log.router, evidence.router, grants.router, captures.router,
+              verify_page.router):  # the last: the judges' page at /verify/
         app.include_router(r)
-    app.include_router(routes_verify_page.router)  # the judges' page at /verify/
     # Middleware added first runs innermost: every request passes the body limit and CORS
     # below before a hot path (evidence/api/hot/) may answer it, so a hot path's answer
     # carries the same CORS headers as the route's (tests/test_api_proof_fastpath.py).

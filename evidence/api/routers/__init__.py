@@ -1,1 +1,2 @@
-"""One router per resource: meta (health, status, me), log, evidence, grants."""
+"""One router per resource: meta (health, status, me), log, evidence, grants, captures,
+and the judges' verification page (verify_page)."""

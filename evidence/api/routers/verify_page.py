@@ -1,4 +1,4 @@
-"""The judges' verification page at ``/verify/`` (issue 8; docs/verify-page.md).
+"""The judges' verification page at ``/verify/`` (docs/verify-page.md).
 
 Static files only: the page (``static/verify/``) verifies bundles in the browser and never
 sends them anywhere. This router serves those files with a strict Content-Security-Policy
@@ -8,7 +8,7 @@ the whole page as one ZIP for courts that keep their own offline copy.
 
 Configuration: ``app.state.verify_page`` (a dict, optional) may set ``log_key``,
 ``witness_keys``, ``witness_quorum``, ``api_base`` and ``configured_by``; without it the
-log key is the serving ledger's own verifier key (``app.state.services``).
+log key is the serving ledger's own verifier key (its open services, if any).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+
+from evidence.api.services import services_of
 
 router = APIRouter(tags=["verify page"], include_in_schema=False)
 
@@ -47,10 +49,9 @@ def page_config(request: Request) -> dict[str, Any]:
     """What the page is pre-filled with. Only public keys and addresses, never secrets."""
     cfg: dict[str, Any] = {"log_key": "", "witness_keys": [], "witness_quorum": 0,
                            "api_base": "", "configured_by": request.url.netloc}
-    svc = getattr(request.app.state, "services", None)
-    key = getattr(getattr(svc, "ledger", None), "verifier_key", None)
-    if isinstance(key, str):
-        cfg["log_key"] = key
+    svc = services_of(request.scope)
+    if svc is not None:
+        cfg["log_key"] = svc.ledger.verifier_key
     extra = getattr(request.app.state, "verify_page", None) or {}
     cfg.update({k: v for k, v in extra.items() if k in _CONFIG_KEYS})
     return cfg
