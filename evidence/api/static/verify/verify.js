@@ -3031,8 +3031,11 @@
       if (!this.capture || this.failed) return null;
       const tc = this.check('timestamps');
       const first = tc && tc.status === 'pass' && this.timestamps.length ? this.timestamps[0] : null;
-      return { ...this.capture.summary, node_name: this.capture.node_name, screenshot: this.capture.screenshot,
-        clock_offset_seconds: first ? clockOffset(first.gen_time, this.capture.summary.ended_at) : null };
+      const c = this.capture.summary;
+      return { url: c.url, final_url: c.final_url, http_status: c.http_status, title: c.title, server_ip: c.server_ip,
+        tls_subject: c.tls_subject, tls_issuer: c.tls_issuer, started_at: c.started_at, ended_at: c.ended_at,
+        node: c.node, node_name: this.capture.node_name, labels: c.labels,
+        clock_offset_seconds: first ? clockOffset(first.gen_time, c.ended_at) : null, screenshot: this.capture.screenshot };
     }
     /* After a failure nothing is claimed: no time, no "included", no match. */
     get preserved_no_later_than() { return this.failed ? [] : this.timestamps; }
