@@ -1,0 +1,302 @@
+"""`scripts/audit_ledger.py` run as an auditor runs it (``python -I`` in a virtual
+environment holding only ``cryptography``) on the complete export of a real ledger anchored
+by the local OpenSSL TSA and witness keys. On each case it reaches the package's verdicts:
+``evidence audit`` (evidence.ledger.audit) for the log, and evidence.verify's checkpoint,
+trust-policy and RFC 3161 functions for the cosignatures and timestamps; the exporter's own
+check for a damaged export."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evidence.ledger.anchor.config import load_anchor_config, save_anchor_config
+from evidence.ledger.errors import LedgerError
+from evidence.ledger.export import export_log
+from evidence.verify.checkpoint import verify_checkpoint
+from evidence.verify.errors import VerificationError
+from evidence.verify.note import parse_note
+from evidence.verify.timestamp import (
+    TimestampError,
+    UntrustedTimestampChain,
+    verify_timestamp,
+    verify_token_integrity,
+)
+from evidence.verify.trust import parse_trust
+from tests.support.anchored_ledger import AnchoredLedger, build_anchored_ledger
+
+pytestmark = pytest.mark.tsa
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "audit_ledger.py"
+
+
+@pytest.fixture(scope="module")
+def venv_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A virtual environment with only cryptography (and what it imports) installed,
+    linked from this environment: no evidence, no rfc3161-client."""
+    d = tmp_path_factory.mktemp("venv") / "v"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(d)], check=True)
+    site = next(d.glob("lib/python3*/site-packages"))
+    for name in ("cryptography", "cffi", "_cffi_backend", "pycparser"):
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            continue
+        origin = Path(spec.origin)
+        target = origin.parent if origin.name == "__init__.py" else origin
+        (site / target.name).symlink_to(target)
+    return d / "bin" / "python"
+
+
+def audit(py: Path, export: Path, *args: str) -> tuple[int, dict[str, Any] | None, str]:
+    p = subprocess.run([str(py), "-I", str(SCRIPT), str(export), *args, "--json"],
+                       capture_output=True, text=True, timeout=300, check=False)
+    return p.returncode, json.loads(p.stdout) if p.stdout.strip() else None, p.stderr
+
+
+def statuses(report: dict[str, Any]) -> dict[str, str]:
+    return {c["name"]: c["status"] for c in report["checks"]}
+
+
+def reseal(export: Path) -> None:
+    """Rewrite the manifest for the files as they now are (what a forger would do)."""
+    man = json.loads((export / "manifest.json").read_bytes())
+    man["files"] = {p.relative_to(export).as_posix(): {
+        "sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "size": p.stat().st_size}
+        for p in sorted(export.rglob("*")) if p.is_file() and p.name != "manifest.json"}
+    (export / "manifest.json").write_text(json.dumps(man, sort_keys=True,
+                                                     separators=(",", ":")) + "\n")
+
+
+def package_verdicts(w: AnchoredLedger, export: Path, trust: bytes) -> dict[str, Any]:
+    """The package's answers: `evidence audit` on the ledger; evidence.verify on each
+    exported checkpoint's cosignatures (a cosigned checkpoint must meet the quorum) and on
+    each token (integrity, then the pinned roots: unpinned is skipped)."""
+    rep = w.led.audit()
+    policy = parse_trust(trust)
+    log_key = policy.logs[0].verifier
+    wkeys = [x.verifier for x in policy.witnesses]
+    roots = [r.pem for r in policy.tsas]
+    cos, cosigned, texts = "pass", 0, {}
+    for f in sorted((export / "checkpoints").iterdir(), key=lambda f: int(f.name)):
+        note = f.read_bytes()
+        try:
+            verify_checkpoint(note, log_key)
+        except VerificationError:
+            continue  # the log's signature does not verify: the log check names it
+        texts[int(f.name)] = parse_note(note).text
+        try:
+            vc = verify_checkpoint(note, log_key, witness_keys=wkeys)
+        except VerificationError:
+            cos = "fail"
+            continue
+        lines = note.decode().split("\n\n", 1)[1].splitlines()
+        if any(len(base64.b64decode(ln.rsplit(" ", 1)[1])) == 76 for ln in lines):
+            cosigned += 1
+            if not policy.satisfied(vc.cosignatures):
+                cos = "fail"
+    if cos == "pass" and not cosigned:
+        cos = "not-checked"
+    ts, good = "not-checked", 0
+    for tok in sorted((export / "timestamps").rglob("*.tst")):
+        text = texts.get(int(tok.parent.name))
+        try:
+            if text is None:
+                raise TimestampError("no valid checkpoint")
+            verify_token_integrity(tok.read_bytes(), text.encode())
+            verify_timestamp(tok.read_bytes(), text.encode(), roots)
+            good += 1
+        except UntrustedTimestampChain:
+            continue
+        except TimestampError:
+            ts = "fail"
+    if ts != "fail" and good:
+        ts = "pass"
+    return {"log": (rep.ok, rep.first_bad_seq), "cosignatures": cos, "timestamps": ts}
+
+
+@pytest.fixture
+def world(tmp_path: Path, tsa):  # type: ignore[no-untyped-def]
+    w = build_anchored_ledger(tmp_path / "w", tsa.url, tsa.ca_pem_path)
+    yield w
+    w.led.close()
+
+
+def check_agrees(w: AnchoredLedger, py: Path, tmp_path: Path, *, mutate_export=None,
+                 extra: tuple[str, ...] = (), damaged_export: bool = False) -> dict[str, Any]:
+    """Export, change the export (``mutate_export``), audit it with the script and hold its
+    statuses to the package's. ``damaged_export``: the export, not the ledger, was damaged
+    (the script's log verdict is then not the ledger's: the caller checks it)."""
+    export = tmp_path / "export"
+    shutil.rmtree(export, ignore_errors=True)
+    export_log(w.led, export)
+    if mutate_export is not None:
+        mutate_export(export)
+    trust = (export / "trust.txt").read_bytes()
+    assert trust == w.trust_bytes()
+    before = {p: p.read_bytes() for p in export.rglob("*") if p.is_file()}
+    rc, out, err = audit(py, export, "--trust", str(export / "trust.txt"), "--trust-sha256",
+                         hashlib.sha256(trust).hexdigest(), *extra)
+    assert out is not None, err
+    assert before == {p: p.read_bytes() for p in export.rglob("*") if p.is_file()}
+    ref = package_verdicts(w, export, trust)
+    got = statuses(out)
+    if not damaged_export:
+        assert ((got["log"] == "pass"), out["first_bad_seq"]) == ref["log"], out
+    assert got["cosignatures"] == ref["cosignatures"], out
+    assert got["timestamps"] == ref["timestamps"], out
+    assert rc == {"verified": 0, "failed": 1, "incomplete": 3}[out["verdict"]]
+    return out
+
+
+def test_only_cryptography_in_the_venv(venv_python: Path, tmp_path: Path) -> None:
+    p = subprocess.run([str(venv_python), "-I", "-c", "import cryptography\ntry:\n import "
+                        "evidence\nexcept ImportError: print('clean')"], capture_output=True,
+                       text=True, check=False)
+    assert p.stdout.strip() == "clean", p.stderr
+
+
+@pytest.mark.parametrize("extra", [(), ("--span", "4", "--workers", "2"),
+                                   ("--span", "1", "--workers", "1")])
+def test_a_good_ledger(world, venv_python: Path, tmp_path: Path, extra) -> None:
+    out = check_agrees(world, venv_python, tmp_path, extra=extra)
+    assert out["verdict"] == "verified" and out["failed_check"] is None
+    assert out["root"] == world.led.audit().root and out["size"] == 40
+    assert [t["checkpoint_size"] for t in out["timestamped"]] == [10, 25]
+
+
+def _sql(w: AnchoredLedger, sql: str, **params: Any) -> None:
+    from sqlalchemy import text
+
+    with w.led.engine.begin() as conn:
+        conn.execute(text(sql), params)
+
+
+@pytest.mark.parametrize("extra", [(), ("--span", "4", "--workers", "2")])
+def test_a_changed_entry_byte(world, venv_python: Path, tmp_path: Path, extra) -> None:
+    data = world.led.entry(17).data
+    _sql(world, "UPDATE entries SET data = :d WHERE seq = 17",
+         d=data.replace(b'"n":17', b'"n":18'))
+    out = check_agrees(world, venv_python, tmp_path, extra=extra)
+    assert (out["verdict"], out["failed_check"], out["first_bad_seq"]) == ("failed", "log", 17)
+
+
+def test_a_removed_entry(world, venv_python: Path, tmp_path: Path) -> None:
+    _sql(world, "DELETE FROM entries WHERE seq = 30")
+    out = check_agrees(world, venv_python, tmp_path)
+    assert (out["verdict"], out["first_bad_seq"]) == ("failed", 30)
+
+
+def test_a_bad_checkpoint_signature(world, venv_python: Path, tmp_path: Path) -> None:
+    note = world.led.checkpoint_at(25).note
+    sig = note.rstrip("\n").rsplit(" ", 1)[1]
+    bad = base64.b64encode(base64.b64decode(sig)[:-1] + b"\x00").decode()
+    _sql(world, "UPDATE checkpoints SET note = :n WHERE size = 25", n=note.replace(sig, bad))
+    out = check_agrees(world, venv_python, tmp_path)
+    assert (out["failed_check"], out["first_bad_seq"]) == ("log", 24)
+
+
+def test_a_cosignature_by_an_unpinned_witness(world, venv_python, tmp_path: Path) -> None:
+    world.anchor(40, witnesses=("stranger",))
+    out = check_agrees(world, venv_python, tmp_path)
+    assert out["failed_check"] == "cosignatures"
+    assert "checkpoint 40 is cosigned, but not by the quorum" in statuses_reason(out)
+
+
+def statuses_reason(out: dict[str, Any]) -> str:
+    return next(c["reason"] for c in out["checks"] if c["status"] == "fail")
+
+
+def test_too_few_cosignatures_for_the_quorum(world, venv_python, tmp_path: Path) -> None:
+    save_anchor_config(replace(load_anchor_config(world.dir), witness_quorum=2))
+    out = check_agrees(world, venv_python, tmp_path)
+    assert out["failed_check"] == "cosignatures"
+    assert "checkpoint 10 is cosigned, but not by the quorum" in statuses_reason(out)
+    world.anchor(10, witnesses=("w2",))
+    world.anchor(25, witnesses=("w2",))
+    assert check_agrees(world, venv_python, tmp_path)["verdict"] == "verified"
+
+
+def test_a_token_over_another_checkpoint(world, venv_python, tmp_path: Path) -> None:
+    def swap(e: Path) -> None:
+        a, b = e / "timestamps/10/local-tsa.tst", e / "timestamps/25/local-tsa.tst"
+        b.write_bytes(a.read_bytes())
+        reseal(e)
+
+    out = check_agrees(world, venv_python, tmp_path, mutate_export=swap)
+    assert out["failed_check"] == "timestamps"
+    assert "timestamps/25/local-tsa.tst" in statuses_reason(out)
+
+
+def test_a_token_whose_chain_is_not_pinned_is_skipped(world, venv_python, tmp_path: Path,
+                                                      tsa_variant) -> None:
+    other = tsa_variant("untrusted")
+    world.anchor(40, tsa=("other-tsa", other.url, other.ca_cert_pem))
+    out = check_agrees(world, venv_python, tmp_path)
+    assert out["verdict"] == "verified"
+    ts = next(c for c in out["checks"] if c["name"] == "timestamps")
+    assert "2 of 3 RFC 3161 timestamps verified; 1 by TSAs not pinned were skipped" \
+        in ts["reason"]
+
+
+def test_a_truncated_entry_file(world, venv_python: Path, tmp_path: Path) -> None:
+    def cut(e: Path) -> None:
+        data = (e / "entries.jsonl").read_bytes()
+        at = sum(len(x) for x in data.splitlines(keepends=True)[:33]) + 20
+        (e / "entries.jsonl").write_bytes(data[:at])
+
+    export = tmp_path / "export"
+    out = check_agrees(world, venv_python, tmp_path, mutate_export=cut, damaged_export=True)
+    assert (out["failed_check"], out["first_bad_seq"]) == ("export", 33)
+    assert "entries.jsonl does not match" in statuses_reason(out)
+    with pytest.raises(LedgerError, match=r"entries\.jsonl does not match"):
+        export_log(world.led, export)  # the exporter sees the same damage
+
+
+@pytest.mark.parametrize("how", ["extra", "missing"])
+def test_an_extra_or_missing_file(world, venv_python, tmp_path: Path, how: str) -> None:
+    def change(e: Path) -> None:
+        if how == "extra":
+            (e / "notes.txt").write_text("added")
+        else:
+            (e / "timestamps/25/local-tsa.pem").unlink()
+
+    out = check_agrees(world, venv_python, tmp_path, mutate_export=change)
+    assert out["failed_check"] == "export"
+    want = ("notes.txt is not in the manifest" if how == "extra"
+            else "timestamps/25/local-tsa.pem is missing")
+    assert want in statuses_reason(out)
+
+
+def test_usage_errors_and_the_log_key_shorthand(world, venv_python, tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    export_log(world.led, export)
+    rc, out, err = audit(venv_python, export, "--trust", str(export / "trust.txt"),
+                         "--trust-sha256", "00" * 32)
+    assert rc == 2 and out is None and "SHA-256" in err
+    rc, out, err = audit(venv_python, export, "--log-key", world.led.verifier_key)
+    assert rc == 0 and [c["name"] for c in out["checks"]] == ["export", "log"]
+    w1 = world.witnesses["w1"].verifier().to_string()
+    rc, out, _ = audit(venv_python, export, "--log-key", world.led.verifier_key,
+                       "--witness-key", w1, "--tsa-ca", str(tmp_path / "nothing.pem"))
+    assert rc == 2
+    rc, out, _ = audit(venv_python, export, "--log-key", world.led.verifier_key,
+                       "--witness-key", w1)
+    assert rc == 0 and statuses(out)["cosignatures"] == "pass"
+    p = subprocess.run([str(venv_python), "-I", str(SCRIPT), str(export), "--log-key",
+                        world.led.verifier_key, "--span", "8"], capture_output=True,
+                       text=True, check=False)
+    assert p.returncode == 0 and p.stdout.startswith("OK 通过: 40 entries")
+    assert "audited 40 of 40 entries (100.0%)" in p.stderr
+    p = subprocess.run([str(venv_python), "-I", str(SCRIPT), str(export), "--log-key",
+                        world.led.verifier_key, "--quiet"], capture_output=True, text=True,
+                       check=False)
+    assert p.returncode == 0 and p.stderr == ""
