@@ -677,7 +677,11 @@ def check_anchors(api: Api, state: State, cp: Any, trust: Any, args: argparse.Na
         judged[size] = view
         if view["anchored"]:
             state.anchored_size = max(state.anchored_size, size)
+    # the wait runs from this monitor's first sight of a checkpoint, or from the time the
+    # server says it signed it if that is earlier (a server can only make it look older)
     seen = {p["size"]: p["first_seen"] for p in state.pending}
+    for s, v in judged.items():
+        seen[s] = min(seen.get(s, now), v.get("created_at") or now)
     pending = [{"size": s, "root": roots[s], "first_seen": seen.get(s, now)}
                for s in sizes if s > state.anchored_size and s > 0]
     if len(pending) > MAX_PENDING:  # the oldest (the grace period runs from it) and the newest
@@ -689,12 +693,14 @@ def check_anchors(api: Api, state: State, cp: Any, trust: Any, args: argparse.Na
                                   for p in pending],
                       "latest": latest}
     if not pending:
-        report.anchors["summary"] = (f"anchored at size {state.anchored_size}"
-                                     f"{latest.get('detail', '')}")
+        report.anchors["summary"] = (
+            f"anchored at size {state.anchored_size}{latest.get('detail', '')}"
+            if latest.get("checked") else "anchors not checked: the trust file pins no "
+            "witness quorum and no TSA root")
         return None
     oldest = pending[0]
     waited = now - oldest["first_seen"]
-    if waited > args.anchor_grace:
+    if waited >= args.anchor_grace:
         why = judged.get(oldest["size"], {}).get("missing") or "not anchored"
         return (f"MISSING ANCHOR: the checkpoint of size {oldest['size']}, first seen "
                 f"{int(waited)} s ago, is still not anchored by a checkpoint this monitor saw "
@@ -775,7 +781,13 @@ def judge_anchors(api: Api, size: int, root_hex: str, trust: Any) -> dict[str, A
         detail.append(f"{len(skipped)} token(s) by TSAs not pinned skipped")
     if quorum_needed and quorum_ok:
         detail.append(f"cosigned by {', '.join(cosigned)}")
-    return {"size": size, "anchored": quorum_ok and time_ok, "cosigned_by": cosigned,
+    try:
+        at = datetime.fromisoformat(str(doc.get("created_at")))
+        created = (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+    except (ValueError, OverflowError, OSError):
+        created = None
+    return {"size": size, "anchored": quorum_ok and time_ok, "created_at": created,
+            "checked": quorum_needed or tsa_needed, "cosigned_by": cosigned,
             "timestamps": verified, "skipped_tsas": sorted(set(skipped)),
             "missing": "; ".join(missing), "detail": (": " + "; ".join(detail)) if detail else ""}
 

@@ -499,3 +499,70 @@ def test_an_unreachable_server_and_usage_errors(net: Net) -> None:
     p = subprocess.run([str(net.python), "-I", str(SCRIPT), "--help"], capture_output=True,
                        text=True, check=False)
     assert p.returncode == 0 and "exit status: 0 ok; 1 a problem" in " ".join(p.stdout.split())
+
+
+def _altered_proof(path: str, status: int, body: bytes) -> tuple[int, bytes] | None:
+    if not path.startswith("/v1/log/proof/consistency"):
+        return None
+    doc = json.loads(body)
+    last = doc["proof"][-1]
+    doc["proof"][-1] = last[:-1] + ("0" if last[-1] != "0" else "1")
+    return 200, json.dumps(doc).encode()
+
+
+def test_a_bad_proof_is_told_from_a_fork_by_the_entries(net: Net) -> None:
+    """A consistency proof that fails while the entries do make the signed root is the
+    server's bad proof; without the entries (no token) nothing tells it from a fork."""
+    state = net.tmp / "badproof.json"
+    anchored(net, net.a, net.led_a)
+    assert net.run(net.a.base, state)[0] == 0
+    submit(net.a, b"for the bad proof\n")
+    anchored(net, net.a, net.led_a)
+    proxy = Proxy(net.a.base, _altered_proof)
+    try:
+        for token, kind, words in ((True, "bad-proof", "BAD PROOF"), (False, "fork", "FORK")):
+            st = copy_state(state, net.tmp / f"badproof-{token}.json")
+            rc, rep, _ = net.run(proxy.base, st, token=token)
+            assert rc == 1 and rep["problem"] == kind and rep["message"].startswith(words), rep
+            assert st.read_bytes() == state.read_bytes()
+    finally:
+        proxy.close()
+    assert net.run(net.a.base, state)[0] == 0  # the real server's proof holds
+
+
+def test_a_token_by_a_tsa_nobody_pinned_is_skipped_and_named(
+        net: Net, tsa_variant: Callable[[str], LocalTSA]) -> None:
+    from evidence.ledger.anchor.tsa_client import request_timestamp
+
+    other = tsa_variant("untrusted")
+    submit(net.a, b"timestamped by a TSA nobody pinned\n")
+    size = settle(net.a)
+    note = httpx.get(f"{net.a.base}/v1/log/checkpoints/{size}").json()["note"]
+    text = note[: note.index("\n\n") + 1].encode()
+    tok = request_timestamp(other.url, text, trusted_ca_pems=[other.ca_cert_pem], timeout=30)
+    foreign = {"source": "other", "token_b64": base64.b64encode(tok.token).decode(),
+               "certs_b64": []}
+    good: list[dict[str, Any]] = []
+
+    def add_foreign(path: str, status: int, body: bytes) -> tuple[int, bytes] | None:
+        if path != f"/v1/log/checkpoints/{size}":
+            return None
+        doc = json.loads(body)
+        doc["timestamps"] = [*doc["timestamps"], foreign]
+        good[:] = doc["timestamps"][:-1]
+        return 200, json.dumps(doc).encode()
+
+    proxy = Proxy(net.a.base, add_foreign)
+    try:
+        # only the foreign token (and the witness has not cosigned yet): not anchored
+        rc, rep, _ = net.run(proxy.base, net.tmp / "foreign.json", "--anchor-grace", "0")
+        assert rc == 1 and rep["problem"] == "missing-anchor", rep
+        assert "1 by TSAs not pinned skipped" in rep["message"]
+        assert rep["anchors"]["latest"]["skipped_tsas"]
+        # with the pinned TSA's token beside it: anchored, the foreign one still named
+        anchor(net.led_a, size, net.tsa.url, net.tsa.ca_cert_pem, net.witness)
+        rc, rep, _ = net.run(proxy.base, net.tmp / "foreign.json", "--anchor-grace", "0")
+        assert rc == 0 and len(good) == 1, rep
+        assert "1 token(s) by TSAs not pinned skipped" in rep["message"]
+    finally:
+        proxy.close()
