@@ -362,6 +362,18 @@ def _b32(algo: str, d: bytes) -> str:
     return f"{algo}:{base64.b32encode(d).decode()}"
 
 
+def _resource_with_header_of(total: int) -> bytes:
+    """A WARC resource record whose WARC header, through its blank line, is ``total``
+    bytes (the limit is on where the header ends, whatever the gzip split)."""
+    head = b"WARC/1.1\r\nWARC-Type: resource\r\nContent-Length: 2\r\nX-Pad: "
+    return head + b"a" * (total - len(head) - 4) + b"\r\n\r\nok\r\n\r\n"
+
+
+def _split_gz(data: bytes, k: int) -> bytes:
+    step = -(-len(data) // k)
+    return b"".join(gzip.compress(data[i:i + step]) for i in range(0, len(data), step))
+
+
 CASES: dict[str, tuple[str, Callable[[Files], Files], bool]] = {
     # name: (expected status, files, pin the node)
     "good": ("pass", lambda i: i, True),
@@ -453,6 +465,12 @@ CASES: dict[str, tuple[str, Callable[[Files], Files], bool]] = {
         for r in records(i)])), True),
     "WARC header over 64 KiB": ("fail", lambda i: with_warc(i, gzip.compress(
         b"WARC/1.1\r\nX: " + b"a" * (100 << 10))), True),
+    **{f"WARC header ending at {n} bytes, {k} gzip member(s)": (
+        "pass" if n <= 64 << 10 else "fail",
+        lambda i, n=n, k=k: with_warc(i, _split_gz(_resource_with_header_of(n), k)), True)
+       for n in (64 << 10, (64 << 10) + 1) for k in (1, 3)},
+    "datapackage.json over 4 MiB": ("fail", lambda i: with_wacz(i, rezip(
+        i["capture.wacz"], {"datapackage.json": b" " * (4 << 20) + b"{}"}, fix=False)), True),
     "WARC digests SHA-1 base32": ("pass", lambda i: redigest(i, _b32, "sha1"), True),
     "WARC digests SHA-256 lowercase base32": ("pass", lambda i: redigest(
         i, lambda a, d: _b32(a, d).lower()), True),

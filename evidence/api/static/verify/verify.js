@@ -2435,8 +2435,9 @@
       let from = 0;
       for (;;) {
         const i = indexOf(this.buf, sep, this.start + from, this.end);
-        if (i >= 0) return this._take(i - this.start + sep.length);
-        if (this.length > limit) throw wcFail('a WARC record header is too long', 'WARC 记录头过长');
+        // the header must END within limit bytes: a rule on the bytes, whatever the gzip split
+        if (i >= 0 && i - this.start + sep.length <= limit) return this._take(i - this.start + sep.length);
+        if (i >= 0 || this.length >= limit) throw wcFail('a WARC record header is too long', 'WARC 记录头过长');
         from = Math.max(0, this.length - sep.length);
         const before = this.length;
         this.fill(this.length + 1);
@@ -2600,11 +2601,11 @@
         if (inPayload) { if (payloadHash) payloadHash.update(chunk); return; }
         pending = pending ? concat(pending, chunk) : chunk;
         const i = indexOf(pending, CRLF2, 0, pending.length);
-        if (i >= 0) {
+        if (i >= 0 && i + 4 <= WC.maxWarcHeader) {
           inPayload = true;
           if (payloadHash) payloadHash.update(pending.subarray(i + 4));
           pending = null;
-        } else if (pending.length > WC.maxWarcHeader) {
+        } else if (i >= 0 || pending.length >= WC.maxWarcHeader) {  // cannot end within the limit
           throw wcFail(`${name}: record ${n} has an HTTP header over 64 KiB`, `${name}：第 ${n} 条记录的 HTTP 头超过 64 KiB`);
         }
       });
@@ -2766,6 +2767,8 @@
     if (byName.size !== infos.length) throw wcFail('the WACZ has two members with the same name', 'WACZ 中有重名成员');
     for (const need of ['datapackage.json', 'datapackage-digest.json']) {
       if (!byName.has(need)) throw wcFail(`the WACZ has no ${need}`, `WACZ 缺少 ${need}`);
+      // read whole below: bounded first, by the size the ZIP declares
+      if (byName.get(need).usize > WC.maxManifest) throw wcFail(`the WACZ's ${need} is over 4 MiB`, `WACZ 的 ${need} 超过 4 MiB`);
     }
     let digestDoc, pkgBytes, pkg;
     try {
