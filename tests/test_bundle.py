@@ -26,11 +26,11 @@ from evidence.ledger.log import Ledger
 from evidence.verify.bundle import (
     UNEXPECTED,
     BundleReport,
-    Limits,
     NewerCheckpoint,
     find_file,
     verify_bundle,
 )
+from evidence.verify.bundle_reader import Limits
 from evidence.verify.checkpoint import Checkpoint, parse_checkpoint, sign_checkpoint
 from evidence.verify.note import generate_signer, parse_note
 from tests.bundle_world import ORIGIN, World, build_world, manifest, members, rezip

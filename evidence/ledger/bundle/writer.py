@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from evidence.ledger.blobs import BlobDamaged
-from evidence.verify.bundle import CHECKPOINT, FORMAT, MANIFEST, METADATA
+from evidence.verify.bundle_reader import CHECKPOINT, FORMAT, MANIFEST, METADATA
 
 CHUNK = 1 << 20
 TOOL_NAMES = frozenset({"tools/verify_bundle.py"})
