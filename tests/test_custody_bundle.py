@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from evidence.ledger.access.service import AccessControl, Authorization
 from evidence.ledger.blobs import FilesystemBlobStore
 from evidence.ledger.bundle.export import export_bundle
-from evidence.ledger.intake.service import Intake, ItemSpec
+from evidence.ledger.intake import Intake, ItemSpec
 from evidence.ledger.log import Ledger
 from evidence.verify.bundle import verify_bundle
 from evidence.verify.note import ALG_COSIGNATURE_V1, generate_signer

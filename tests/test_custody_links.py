@@ -20,7 +20,7 @@ import pytest
 from evidence.ledger.access.service import AccessControl, Authorization
 from evidence.ledger.blobs import FilesystemBlobStore
 from evidence.ledger.custody import LINK
-from evidence.ledger.intake.service import Intake, ItemSpec
+from evidence.ledger.intake import Intake, ItemSpec
 from evidence.ledger.log import Ledger
 
 

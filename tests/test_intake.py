@@ -34,8 +34,8 @@ from evidence.ledger.intake import (
     expand_each,
     load_settings,
 )
-from evidence.ledger.intake import service as intake_service
-from evidence.ledger.intake.service import iter_blobs
+from evidence.ledger.intake import pipeline as intake_pipeline
+from evidence.ledger.intake.maintenance import iter_blobs
 from evidence.ledger.intake.settings import SettingsError, parse_size
 from evidence.ledger.log import Ledger
 from evidence.verify.checkpoint import verify_checkpoint
@@ -289,13 +289,13 @@ def test_database_failure_in_the_batch_leaves_nothing(make_intake, tmp_path, mon
     intake = make_intake()
     keep = intake.submit(_spec(_files(tmp_path, old_txt=b"already preserved")))
     before = _blobs(intake.store)
-    real = intake_service.submitted_rows
+    real = intake_pipeline.submitted_rows
 
     def broken(**kw: Any) -> list[Any]:  # a duplicate primary key: the database refuses
         rows = real(**kw)
         return [*rows, event_row(kw["evidence_id"], kw["seq"], "evidence.submitted")]
 
-    monkeypatch.setattr(intake_service, "submitted_rows", broken)
+    monkeypatch.setattr(intake_pipeline, "submitted_rows", broken)
     a, b = _files(tmp_path, new_txt=b"new content", old2_txt=b"already preserved")
     with pytest.raises(Exception, match=r"(?i)unique|duplicate|integrity"):
         intake.submit(_spec([a, b]))

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from evidence.ledger.blobs import FilesystemBlobStore
 from evidence.ledger.intake import Intake, Submitted, expand_each
 from evidence.ledger.intake.bulk import _Bulk, submit_each
-from evidence.ledger.intake.service import iter_blobs
+from evidence.ledger.intake.maintenance import iter_blobs
 from evidence.ledger.log import Ledger
 from evidence.verify.commitment import verify_commitment
 from evidence.verify.entry import parse_entry

@@ -169,6 +169,6 @@ def test_sigkilled_bulk_import_loses_nothing_acknowledged(tmp_path) -> None:
     assert gc["ok"]
     assert set(_consistent(d)) == ids
     store = FilesystemBlobStore(Path(d) / "blobs")
-    from evidence.ledger.intake.service import iter_blobs
+    from evidence.ledger.intake.maintenance import iter_blobs
 
     assert len(list(iter_blobs(store))) == len(ids)

@@ -8,14 +8,14 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evidence.ledger.intake.service import _CROCKFORD, _check_text, _crockford26, new_evidence_id
+from evidence.ledger.intake.staging import CROCKFORD, check_text, crockford26, new_evidence_id
 
 
 @settings(max_examples=500)
 @given(st.integers(0, 2**130 - 1))
 def test_crockford_digits_equal_the_shift_and_mask_formula(n: int) -> None:
-    want = "".join(_CROCKFORD[(n >> (5 * i)) & 31] for i in range(25, -1, -1))
-    assert _crockford26(n) == want
+    want = "".join(CROCKFORD[(n >> (5 * i)) & 31] for i in range(25, -1, -1))
+    assert crockford26(n) == want
 
 
 def test_evidence_ids_are_ulids() -> None:
@@ -29,7 +29,7 @@ def test_evidence_ids_are_ulids() -> None:
                max_size=20))
 def test_text_check_refuses_exactly_control_characters_and_surrogates(value: str) -> None:
     bad = any(ord(c) < 0x20 or 0xD800 <= ord(c) <= 0xDFFF for c in value)
-    got = _check_text("--title", value)
+    got = check_text("--title", value)
     assert bool(got) == bad or (value == "" and not got)
     if bad:
         assert "control characters" in got[0].reason

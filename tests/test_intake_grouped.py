@@ -42,7 +42,7 @@ def test_concurrent_items_are_grouped_and_each_is_complete(intake: Intake, tmp_p
         assert intake.store.open(body["files"][0]["sha256"]).read() == p.read_bytes()
         item = intake.item(d.evidence_id)
         verify_commitment(body["metadata_commitment"], item.salt, json.loads(item.metadata_jcs))
-    assert not intake._inflight  # every hold released
+    assert not intake.holds  # every hold released
     assert led.audit().ok
 
 
@@ -61,7 +61,7 @@ def test_refusals_leave_nothing_and_others_go_on(intake: Intake, tmp_path: Path)
     finally:
         grouped.close()
     assert intake.ledger.size == 1
-    assert not intake._inflight
+    assert not intake.holds
     stored = {p.name for p in (tmp_path / "data" / "blobs").rglob("*") if p.is_file()}
     assert len(stored) == 1
 
@@ -73,5 +73,48 @@ def test_closed_submitter_refuses_and_keeps_nothing(intake: Intake, tmp_path: Pa
     grouped.close()
     with pytest.raises(RuntimeError, match="closed"):
         grouped.submit(one_file_item(p))
-    assert intake.ledger.size == 0 and not intake._inflight
+    assert intake.ledger.size == 0 and not intake.holds
     assert not [x for x in (tmp_path / "data" / "blobs").rglob("*") if x.is_file()]
+
+
+@pytest.mark.s3
+def test_grouped_over_s3_stores_at_stage_and_a_refusal_leaves_nothing(
+        tmp_path: Path, s3_endpoint, s3_bucket) -> None:  # type: ignore[no-untyped-def]
+    """A store that does not stage locally goes through the same pipeline: its blobs are
+    stored while staging (commit has nothing to do), and a refused item's are removed."""
+    from evidence.ledger.blobs.s3 import S3BlobStore
+    from evidence.ledger.intake import ItemSpec
+    from evidence.ledger.log import Ledger
+
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    store = S3BlobStore(s3_bucket, s3_endpoint.endpoint, s3_endpoint.key, s3_endpoint.secret,
+                        prefix="grouped", spool_dir=str(spool))
+    assert not store.stages_locally
+    led = Ledger.create(tmp_path / "data", "grouped.example/log", checkpoint_interval=3600)
+    try:
+        intake = Intake(led, store)
+        files = []
+        for i in range(6):
+            p = tmp_path / f"s{i}.txt"
+            p.write_bytes(f"on s3 {i}".encode())
+            files.append(p)
+        done = submit_grouped(intake, files, threads=3)
+        assert sorted(d.seq for d in done) == list(range(6))
+        for d, p in zip(done, files, strict=True):
+            assert store.open(d.body["files"][0]["sha256"]).read() == p.read_bytes()
+
+        fresh, empty = tmp_path / "fresh.txt", tmp_path / "empty.txt"
+        fresh.write_bytes(b"stored while staging, then refused with its item")
+        empty.write_bytes(b"")
+        grouped = GroupedSubmitter(intake)
+        try:
+            with pytest.raises(SubmissionRefused, match="empty"):
+                grouped.submit(ItemSpec(files=[fresh, empty], kind="document", case="C-1",
+                                        principal="acme"))
+        finally:
+            grouped.close()
+        assert len(list(store.iter_blobs())) == 6
+        assert led.size == 6 and not intake.holds
+    finally:
+        led.close()

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from evidence.ledger.blobs import FilesystemBlobStore
-from evidence.ledger.intake import Intake, ItemSpec, SubmissionRefused, deferred
-from evidence.ledger.intake.service import Prepared
+from evidence.ledger.intake import Intake, ItemSpec, Prepared, SubmissionRefused
 from evidence.ledger.log import Ledger
 from evidence.verify.commitment import verify_commitment
 from evidence.verify.entry import parse_entry
@@ -55,7 +54,7 @@ def test_prepare_appends_nothing_then_submit_prepared_appends_it(intake: Intake,
 
 def test_submitter_signature_made_later(intake: Intake, tmp_path: Path) -> None:
     me = generate_signer("rights-holder")
-    prepared = deferred.prepare(intake, _spec(tmp_path))
+    prepared = intake.prepare(_spec(tmp_path))
     sig = base64.b64encode(me.signature(prepared.text().encode())).decode("ascii")
     good = {"key": me.verifier().to_string(), "signature": sig}
 
@@ -63,10 +62,10 @@ def test_submitter_signature_made_later(intake: Intake, tmp_path: Path) -> None:
     forged = {"key": other.verifier().to_string(), "signature": sig}
     size = intake.ledger.size
     with pytest.raises(SubmissionSignatureError):
-        deferred.submit_prepared(intake, prepared, forged)
+        intake.submit_prepared(prepared, forged)
     assert intake.ledger.size == size  # nothing appended
 
-    done = deferred.submit_prepared(intake, prepared, good)
+    done = intake.submit_prepared(prepared, good)
     body = parse_entry(intake.ledger.entry(done.seq).data).body
     assert verify_submission(body, required=True).to_string() == me.verifier().to_string()
     assert intake.item(done.evidence_id).submitter_key == me.verifier().to_string()
@@ -78,15 +77,15 @@ def test_prepare_refuses_what_submit_refuses(intake: Intake, tmp_path: Path) -> 
     with pytest.raises(SubmissionRefused, match="empty"):
         intake.prepare(ItemSpec(files=[empty], kind="document", case="C", principal="p"))
     with pytest.raises(ValueError, match="sign_key"):
-        deferred.prepare(intake, ItemSpec(files=[empty], kind="document", case="C",
-                                          principal="p", sign_key=generate_signer("k")))
+        intake.prepare(ItemSpec(files=[empty], kind="document", case="C", principal="p",
+                                sign_key=generate_signer("k")))
 
 
 def test_discarded_blobs_are_gone_and_a_removed_blob_comes_back_from_its_file(
         intake: Intake, tmp_path: Path) -> None:
     prepared = intake.prepare(_spec(tmp_path, b"first\n"))
     sha = prepared.body["files"][0]["sha256"]
-    deferred.discard_prepared(intake, prepared)
+    intake.discard_prepared(prepared)
     assert not intake.store.exists(sha)
     # appended anyway (e.g. signed after a sweep): the blob is stored again from the file
     done = intake.submit_prepared(prepared)

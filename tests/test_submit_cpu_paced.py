@@ -49,7 +49,7 @@ def test_a_flush_starts_after_the_previous_batch_is_committed(intake: Intake,
     for d in done:  # every committed item's blob is there
         sha = d.body["files"][0]["sha256"]
         assert intake.store.exists(sha)
-    assert led.audit().ok and not intake._inflight
+    assert led.audit().ok and not intake.holds
 
 
 def test_a_refused_batch_does_not_stop_the_next(intake: Intake, tmp_path: Path,
@@ -76,4 +76,4 @@ def test_a_refused_batch_does_not_stop_the_next(intake: Intake, tmp_path: Path,
         assert grouped.submit(one_file_item(second)).seq == 0
     finally:
         grouped.close()
-    assert intake.ledger.size == 1 and not intake._inflight
+    assert intake.ledger.size == 1 and not intake.holds

@@ -1,7 +1,7 @@
 """Pending submissions: uploads waiting for their submitter's signature (docs/api.md).
 
 ``POST /v1/evidence`` with ``sign=deferred`` stores the files and describes the item
-(:func:`evidence.ledger.intake.deferred.prepare`), but appends nothing. The item waits
+(:meth:`evidence.ledger.intake.Intake.prepare`), but appends nothing. The item waits
 here, one folder per pending id under ``<data-dir>/pending-uploads`` (shared by every
 worker), with its spooled files and ``state.json``; ``POST
 /v1/evidence/pending/{id}/sign`` appends it once the signature verifies.
@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from evidence.api.problems import Problem
-from evidence.ledger.intake import Intake, ItemSpec
-from evidence.ledger.intake.deferred import Prepared, discard_prepared, prepare
+from evidence.ledger.intake import Intake, ItemSpec, Prepared
 
 STATE = "state.json"
 GONE = ".expired"  # tombstone beside the folders: "pd_....expired"
@@ -81,7 +80,7 @@ class PendingStore:
             except OSError:  # another file system (--upload-dir elsewhere)
                 shutil.move(str(upload_folder), str(files))
             spec.files = [files / Path(f).relative_to(upload_folder) for f in spec.files]
-            prepared = prepare(self.intake, spec)
+            prepared = self.intake.prepare(spec)
             pending = Pending(pid, spec.principal, time.time() + self.ttl, prepared)
             tmp = folder / (STATE + ".tmp")
             tmp.write_text(json.dumps({"id": pid, "principal": spec.principal,
@@ -177,7 +176,7 @@ class PendingStore:
 
     def _remove(self, folder: Path, pending: Pending) -> None:
         with contextlib.suppress(Exception):
-            discard_prepared(self.intake, pending.prepared)
+            self.intake.discard_prepared(pending.prepared)
         with contextlib.suppress(OSError):
             (self.root / f"{pending.id}{GONE}").touch()
         shutil.rmtree(folder, ignore_errors=True)

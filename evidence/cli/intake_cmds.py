@@ -23,6 +23,7 @@ from evidence.ledger.blobs import VERIFY_FIRST_MAX, BlobError, BlobNotFound
 from evidence.ledger.config import resolve_data_dir
 from evidence.ledger.errors import LedgerError
 from evidence.ledger.intake import (
+    DEFAULT_GC_GRACE,
     KINDS,
     Intake,
     IntakeError,
@@ -31,9 +32,9 @@ from evidence.ledger.intake import (
     Submitted,
     expand_each,
     load_settings,
+    principal_default,
 )
 from evidence.ledger.intake.bulk import submit_each
-from evidence.ledger.intake.service import DEFAULT_GC_GRACE, principal_default
 from evidence.ledger.intake.settings import SettingsError
 from evidence.ledger.keyfile import KeyFileError, read_private_key
 from evidence.ledger.log import Ledger

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from evidence.ledger.blobs import FilesystemBlobStore
-from evidence.ledger.intake import Intake, ItemSpec
+from evidence.ledger.intake import Intake, ItemSpec, Submitted
 from evidence.ledger.intake.grouped import GroupedSubmitter
-from evidence.ledger.intake.service import Submitted
 from evidence.ledger.log import Ledger
 
 

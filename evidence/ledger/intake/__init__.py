@@ -1,12 +1,17 @@
 """Evidence intake: turning files into preserved evidence items.
 
-:mod:`.metadata` describes files (what they say about themselves); :mod:`.service`
-stores them in the blob store and commits to them in the ledger (one
-``evidence.submitted`` entry per item, with its off-ledger rows in the same
-transaction), hands back a signed receipt, and purges; :mod:`.settings` says where
-blobs go and how large a file may be.
+Read in the order an item walks: :mod:`.model` (what goes in and out, the errors),
+:mod:`.files` (opening the submitter's files safely), :mod:`.staging` (check, store,
+describe), :mod:`.pipeline` (commit blobs, hand entries to the sequencer, report),
+:mod:`.holds` (blobs in flight), :mod:`.service` (:class:`Intake`, the face of it all:
+submit, prepare, read, purge), :mod:`.maintenance` (gc). :mod:`.grouped` feeds the
+pipeline from concurrent HTTP requests, :mod:`.bulk` from worker processes.
+:mod:`.metadata` describes files (what they say about themselves); :mod:`.settings`
+says where blobs go and how large a file may be.
 """
 
+from evidence.ledger.intake.files import expand_each
+from evidence.ledger.intake.maintenance import DEFAULT_GC_GRACE
 from evidence.ledger.intake.metadata import (
     KINDS,
     SCHEMA,
@@ -15,25 +20,25 @@ from evidence.ledger.intake.metadata import (
     UnknownKind,
     extract_metadata,
 )
-from evidence.ledger.intake.service import (
-    METADATA_SCHEMA,
+from evidence.ledger.intake.model import (
     AlreadyPurged,
     FileFailure,
     GcReport,
-    Intake,
     IntakeError,
     ItemSpec,
     Prepared,
     Purged,
+    StagedItem,
     SubmissionRefused,
     Submitted,
     UnknownEvidence,
-    expand_each,
-    new_evidence_id,
 )
+from evidence.ledger.intake.service import Intake, principal_default
 from evidence.ledger.intake.settings import IntakeSettings, load_settings
+from evidence.ledger.intake.staging import METADATA_SCHEMA, new_evidence_id
 
 __all__ = [
+    "DEFAULT_GC_GRACE",
     "KINDS",
     "METADATA_SCHEMA",
     "SCHEMA",
@@ -48,6 +53,7 @@ __all__ = [
     "MetadataError",
     "Prepared",
     "Purged",
+    "StagedItem",
     "SubmissionRefused",
     "Submitted",
     "UnknownEvidence",
@@ -56,4 +62,5 @@ __all__ = [
     "extract_metadata",
     "load_settings",
     "new_evidence_id",
+    "principal_default",
 ]

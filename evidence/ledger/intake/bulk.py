@@ -4,7 +4,7 @@ An item's work splits in two. What needs no ledger state (open and read the file
 SHA-256, write the blob into a temporary file of the store, sniff the media type,
 extract metadata, canonical metadata, salt, commitment) runs in worker processes, so
 it runs on every core instead of under this process's one GIL. What the ledger orders
-runs here, in :class:`~.service.Intake`'s own bulk pipeline, the code the in-process
+runs here, in intake's one :class:`~.pipeline.Pipeline`, the code the in-process
 path runs: the finisher makes the workers' blobs durable and gives them their names
 (one shared ``syncfs`` covers whatever any process wrote before it started), then hands
 each entry to the sequencer (entry, item row, file rows, custody event in one
@@ -40,15 +40,18 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from evidence.ledger.blobs import BlobStore, StagedBlob
-from evidence.ledger.intake.service import (
+from evidence.ledger.intake.holds import Holds
+from evidence.ledger.intake.model import (
     FileFailure,
-    Intake,
     IntakeError,
     ItemSpec,
+    StagedItem,
     SubmissionRefused,
     Submitted,
-    _Staged,
 )
+from evidence.ledger.intake.pipeline import Done, Pipeline, Queued
+from evidence.ledger.intake.service import Intake
+from evidence.ledger.intake.staging import Stager
 from evidence.ledger.workers import worker_context as _worker_context
 from evidence.verify.submission import sign_submission
 
@@ -110,30 +113,27 @@ class _Ready(NamedTuple):
     pending: list[StagedBlob]  # staged by the worker's copy of the store, not committed
 
 
-class _Preparer(Intake):
-    """Intake's staging steps without a ledger. Its blobs are only written (pending):
-    a refused item has published nothing, so there is nothing to discard (the
+class _Preparer:
+    """Intake's staging without a ledger. Its blobs are only staged (the store stages
+    locally): a refused item has published nothing, so there is nothing to discard (the
     in-process path's discard consults the database, which a worker does not open)."""
 
     def __init__(self, store: BlobStore, max_file_size: int) -> None:
-        super().__init__(None, store, max_file_size=max_file_size)  # type: ignore[arg-type]
-
-    def _discard(self, held: list[str]) -> None:
-        pass
+        self.holds = Holds(store, None)
+        self.stager = Stager(store, self.holds, max_file_size)
 
     def prepare_one(self, spec: ItemSpec) -> _Ready | list[tuple[str, str]] | Exception:
         """The item staged, or its refusal as ``(file, reason)`` pairs, or the error."""
         held: list[str] = []
         try:
-            s = self._stage(spec, held, defer=True)
+            s = self.stager.stage(spec, held, defer=True)
         except SubmissionRefused as e:
             return [(f.file, f.reason) for f in e.failures]
         except Exception as e:
             return _portable(e)
-        finally:
-            self._release(held)
+        self.holds.release(held)
         return _Ready(s.evidence_id, s.body, s.metadata_jcs, s.salt, s.stats, s.warnings,
-                      s.pending)
+                      s.blobs)
 
 
 def _portable(e: Exception) -> Exception:
@@ -184,7 +184,8 @@ def _prepare_chunk(paths: list[Path]) -> list[_Ready | list[tuple[str, str]] | E
 class _Bulk:
     """One parallel import. The workers are started in ``__init__`` (on this thread,
     before any thread of ours); a feeder thread takes their results in order and puts
-    each item into the intake pipeline; :meth:`results` reports them."""
+    each item into the intake pipeline; :meth:`results` reports them (one
+    :class:`~.pipeline.Done` each comes out of ``done_q``)."""
 
     def __init__(self, intake: Intake, paths: list[Path], spec: Mapping[str, Any],
                  workers: int) -> None:
@@ -200,8 +201,8 @@ class _Bulk:
             initargs=(os.getpid(), intake.store, intake.max_file_size, shared))
         self.futures: deque[Future[Any]] = deque()
         self.next_chunk = 0
-        self.fin_q: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.done_q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.done_q: queue.SimpleQueue[Done] = queue.SimpleQueue()
+        self.pipeline: Pipeline | None = None  # started by results(), before the feeder
         self.room = threading.Semaphore(_IN_FLIGHT)
         self.stop = threading.Event()
         self.fed = 0  # items put into the pipeline, once the feeder is done
@@ -223,13 +224,13 @@ class _Bulk:
 
     def results(self) -> Iterator[Result]:
         intake = self.intake
-        finisher = intake._start_finisher(self.fin_q, self.done_q)
+        self.pipeline = pipeline = intake.pipeline(self.done_q.put)
         feeder = threading.Thread(target=self._feed, name="intake-feeder", daemon=True)
         feeder.start()
         taken = 0
         try:
             while taken < self.n:
-                res = intake._take_done(self.done_q)
+                res = intake.outcome(self.done_q.get())
                 taken += 1
                 self.room.release()
                 yield res
@@ -237,18 +238,18 @@ class _Bulk:
             self.stop.set()
             self.room.release(_IN_FLIGHT)  # a feeder waiting for room sees the stop
             feeder.join()
-            self.fin_q.put(None)
-            finisher.join()
+            pipeline.close()
             self.pool.shutdown(wait=True, cancel_futures=True)
             # stopped early: see every item already in the pipeline through (committed
             # whole, or its blobs removed), unreported
             for _ in range(self.fed - taken):
                 with contextlib.suppress(Exception):
-                    intake._take_done(self.done_q)
+                    intake.outcome(self.done_q.get())
 
     def _feed(self) -> None:
         """Every item into the pipeline, in order: exactly one result each."""
         fed = 0  # items put into the pipeline (or reported)
+        assert self.pipeline is not None
         try:
             while self.futures and not self.stop.is_set():
                 fut = self.futures[0]
@@ -270,11 +271,11 @@ class _Bulk:
                 self.room.acquire()
                 if self.stop.is_set():
                     break
-                self.intake._stage_bulk(self._item(fed), self.fin_q, self.done_q)
+                self.pipeline.stage(self._item(fed))
                 fed += 1
         except BaseException as e:  # never leave the reporting loop waiting
             for i in range(fed, self.n):
-                self.done_q.put((self._item(i), None, [], e))
+                self.done_q.put(Done.refused(self._item(i), e))
             fed = self.n
         finally:
             self.fed = fed
@@ -291,12 +292,13 @@ class _Bulk:
 
     def _hand(self, spec: ItemSpec, outcome: _Ready | list[tuple[str, str]] | Exception
               ) -> None:
+        assert self.pipeline is not None
         if isinstance(outcome, Exception):
-            self.done_q.put((spec, None, [], outcome))
+            self.done_q.put(Done.refused(spec, outcome))
             return
         if isinstance(outcome, list):
             refused = SubmissionRefused([FileFailure(f, r) for f, r in outcome])
-            self.done_q.put((spec, None, [], refused))
+            self.done_q.put(Done.refused(spec, refused))
             return
         body = outcome.body
         if spec.sign_key is not None:
@@ -305,11 +307,11 @@ class _Bulk:
                                                 spec.sign_key)
         held: list[str] = []
         for f in body["files"]:
-            self.intake._hold(held, f["sha256"])
-        staged = _Staged(spec, [_path(p) for p in spec.files], outcome.stats,
-                         outcome.evidence_id, body, outcome.metadata_jcs, outcome.salt,
-                         outcome.warnings, pending=list(outcome.pending))
-        self.fin_q.put((spec, staged, held))
+            self.intake.holds.hold(held, f["sha256"])
+        staged = StagedItem(spec, [_path(p) for p in spec.files], outcome.stats,
+                            outcome.evidence_id, body, outcome.metadata_jcs, outcome.salt,
+                            outcome.warnings, blobs=list(outcome.pending))
+        self.pipeline.put(Queued(spec, staged, held))
 
 
 def _path(p: str | os.PathLike[str]) -> Path:
