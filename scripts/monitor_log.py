@@ -325,6 +325,14 @@ def save_evidence(state_path: str, found: Found) -> str | None:
 
 # ==== HTTP ===============================================================================
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer like any other (HTTP 3xx, exit 3): following it would send
+    the auditor's token to wherever the server points."""
+
+    def redirect_request(self, *args: Any, **kw: Any) -> None:
+        return None
+
+
 class Api:
     """The public API of ``evidence serve``: every answer checked for the shape the API
     documents; anything else is :class:`Unreachable` (the server is broken or is not one)."""
@@ -333,6 +341,7 @@ class Api:
         self.base = base.rstrip("/")
         self.token = token
         self.requests = 0
+        self.opener = urllib.request.build_opener(_NoRedirect)
 
     def get(self, path: str, *, auth: bool = False, limit: int = MAX_JSON,
             allow: tuple[int, ...] = ()) -> tuple[int, bytes]:
@@ -344,7 +353,7 @@ class Api:
             self.requests += 1
             try:
                 req = urllib.request.Request(url, headers=headers)
-                with urllib.request.urlopen(req, timeout=TIMEOUT) as r:
+                with self.opener.open(req, timeout=TIMEOUT) as r:
                     body = r.read(limit + 1)
                     status = r.status
             except urllib.error.HTTPError as e:

@@ -183,6 +183,8 @@ class Proxy:
                 status, body = rewrite(self.path, status, body) or (status, body)
                 outer.paths.append(self.path)
                 self.send_response(status)
+                if 300 <= status < 400:  # to the real server: following it would work
+                    self.send_header("Location", upstream + self.path)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -455,6 +457,7 @@ GARBAGE = {
     "checkpoint-html": (_junk("/v1/log/checkpoint", (200, b"<html>hello</html>")), 3,
                         "not a signed note"),
     "checkpoint-500": (_junk("/v1/log/checkpoint", (500, b"oops")), 3, "HTTP 500"),
+    "checkpoint-redirect": (_junk("/v1/log/checkpoint", (302, b"")), 3, "HTTP 302"),
     "proof-not-json": (_junk("/v1/log/proof/", (200, b"{not json")), 3, "did not answer JSON"),
     "proof-wrong-shape": (_junk("/v1/log/proof/", (200, b'{"proof": "x"}')), 3, "garbage"),
     "entries-wrong-shape": (_junk("/v1/log/entries", (200, b'{"entries": [7]}')), 3,
