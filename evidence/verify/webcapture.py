@@ -45,6 +45,7 @@ SIGNATURE_NAME = "capture-manifest.sig"
 PASS, FAIL, NOT_CHECKED = "pass", "fail", "not-checked"
 
 MAX_MANIFEST = 4 << 20
+_WACZ_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 MAX_DATAPACKAGE = 4 << 20  # each of datapackage.json and datapackage-digest.json, inflated
 MAX_WACZ_MEMBERS = 10_000
 MAX_WARC_RECORDS = 200_000
@@ -279,6 +280,11 @@ def check_wacz(data: bytes | IO[bytes]) -> tuple[int, list[str]]:
         if len(names) != len(infos):
             raise WebcaptureError("the WACZ has two members with the same name",
                                   "WACZ 中有重名成员")
+        odd = next((i for i in infos if i.compress_type not in _WACZ_METHODS), None)
+        if odd is not None:  # what every verifier reads (the page has no bzip2 or LZMA)
+            raise WebcaptureError(f"the WACZ member {odd.filename[:100]} is neither stored nor "
+                                  "deflated", f"WACZ 成员 {odd.filename[:100]} 既非存储也非 "
+                                  "deflate 压缩")
         for need in ("datapackage.json", "datapackage-digest.json"):
             if need not in names:
                 raise WebcaptureError(f"the WACZ has no {need}", f"WACZ 缺少 {need}")

@@ -1894,6 +1894,12 @@ def check_wacz(data: bytes) -> int:
         if len(names) != len(infos):
             raise CaptureFail("the WACZ has two members with the same name",
                               "WACZ 中有重名成员")
+        odd = next((i for i in infos
+                    if i.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)), None)
+        if odd is not None:  # what every verifier reads (the page has no bzip2 or LZMA)
+            raise CaptureFail(f"the WACZ member {odd.filename[:100]} is neither stored nor "
+                              "deflated", f"WACZ 成员 {odd.filename[:100]} 既非存储也非 "
+                              "deflate 压缩")
         for need in (WACZ_PACKAGE, WACZ_PACKAGE_DIGEST):
             if need not in names:
                 raise CaptureFail(f"the WACZ has no {need}", f"WACZ 缺少 {need}")

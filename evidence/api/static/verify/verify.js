@@ -2765,6 +2765,9 @@
     if (infos.length > WC.maxWaczMembers) throw wcFail('the WACZ has too many members', 'WACZ 成员过多');
     const byName = new Map(infos.map((i) => [i.name, i]));
     if (byName.size !== infos.length) throw wcFail('the WACZ has two members with the same name', 'WACZ 中有重名成员');
+    // stored or deflated only: what every verifier reads (this page has no bzip2 or LZMA)
+    const odd = infos.find((i) => i.method !== 0 && i.method !== 8);
+    if (odd) throw wcFail(`the WACZ member ${cut(odd.name, 100)} is neither stored nor deflated`, `WACZ 成员 ${cut(odd.name, 100)} 既非存储也非 deflate 压缩`);
     for (const need of ['datapackage.json', 'datapackage-digest.json']) {
       if (!byName.has(need)) throw wcFail(`the WACZ has no ${need}`, `WACZ 缺少 ${need}`);
       // read whole below: bounded first, by the size the ZIP declares
