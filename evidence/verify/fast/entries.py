@@ -6,7 +6,7 @@ Equal to :mod:`evidence.verify.entry`: :func:`encode_chain` makes the bytes of
 same fault; :func:`quick_entry` and :func:`quick_entries` vouch only for what
 :func:`~evidence.verify.entry.parse_entry` accepts (with the same fields), and say
 ``None`` where they cannot; :func:`_obeys` is True exactly for values the house rules
-(:func:`~evidence.verify.entry._check_house_rules`) accept. Held by
+(:func:`~evidence.verify.entry.check_house_rules`) accept. Held by
 ``tests/equivalence/test_entries.py``. Auditors may skip this module.
 
 Used by the sequencer (:func:`encode_chain`, for every batch it writes) and by the
@@ -25,18 +25,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from evidence.verify.entry import (
-    _JSON,
-    _TYPE_RE,
     ENTRY_VERSION,
+    JCS_ENCODER,
     MAX_ENTRY_SIZE,
     MAX_SAFE_INTEGER,
-    _ascii_keys,
-    _check_header,
-    _check_house_rules,
-    _checked_int,
-    _reject_float,
+    TYPE_RE,
+    ascii_keys,
+    check_header,
+    check_house_rules,
+    checked_int,
     encode_entry,
     parse_time,
+    reject_float,
 )
 from evidence.verify.errors import EntryError
 from evidence.verify.hashing import Hash32, hash32, leaf_hash, leaf_hashes
@@ -45,7 +45,7 @@ from evidence.verify.hashing import Hash32, hash32, leaf_hash, leaf_hashes
 def _obeys(value: Any) -> bool:
     """Fast path of the house rules: True only for values of the exact built-in JSON
     types that obey them (no floats, integers in the I-JSON range, ASCII string keys).
-    False sends the value to the reference walk, ``_check_house_rules``, which decides
+    False sends the value to the reference walk, ``check_house_rules``, which decides
     and names the fault (subclasses and other types land there too). No path strings
     are built."""
     t = type(value)
@@ -92,9 +92,9 @@ def encode_chain(seq: int, time: str, prev: bytes,
     # log's few types: remembered checks, the reference check only when one fails.
     if not (type(seq) is int and seq >= 0 and seq + n - 1 <= MAX_SAFE_INTEGER
             and type(time) is str and _time_ok_cached(time)):
-        _check_header(header)  # seq, time and prev: raises naming the fault
+        check_header(header)  # seq, time and prev: raises naming the fault
         header["seq"] = seq + n - 1
-        _check_header(header)
+        check_header(header)
     tail = f',"time":"{time}","type":"'
     out: list[tuple[bytes, Hash32]] = []
     for etype, body in items:
@@ -103,10 +103,10 @@ def encode_chain(seq: int, time: str, prev: bytes,
         else:
             if not _type_ok_cached(etype):
                 header["type"] = etype
-                _check_header(header)  # raises naming the fault
+                check_header(header)  # raises naming the fault
             if not _obeys(body):
-                _check_house_rules(body, "$.body")
-            text = (f'{{"body":{_JSON.encode(body)},"prev":"{prev_hex}","seq":{seq}'
+                check_house_rules(body, "$.body")
+            text = (f'{{"body":{JCS_ENCODER.encode(body)},"prev":"{prev_hex}","seq":{seq}'
                     f'{tail}{etype}","v":{ENTRY_VERSION}}}')
             try:
                 data = text.encode("utf-8")
@@ -135,34 +135,34 @@ def _time_ok_cached(text: str) -> bool:
 @functools.lru_cache(maxsize=256)
 def _type_ok_cached(etype: str) -> bool:
     """Whether ``etype`` is a dotted lowercase name (remembered: a log has few types)."""
-    return _TYPE_RE.match(etype) is not None
+    return TYPE_RE.match(etype) is not None
 
 
 _QUICK_HEAD = b'{"body":'
 _QUICK_TAIL = re.compile(
     rb',"prev":"(.{64})","seq":(0|[1-9][0-9]{0,15}),"time":"(.{27})","type":"([^"]*)","v":1\}')
 """The fields after the body, in key order; prev, time and type are then checked
-with _check_header's rules (ASCII only): see :func:`_quick_fields`."""
-_QUICK_BODY = json.JSONDecoder(parse_float=_reject_float, parse_int=_checked_int,
-                               parse_constant=_reject_float)
-_QUICK_BODY_KEYS = json.JSONDecoder(parse_float=_reject_float, parse_int=_checked_int,
-                                    parse_constant=_reject_float, object_pairs_hook=_ascii_keys)
+with check_header's rules (ASCII only): see :func:`_quick_fields`."""
+_QUICK_BODY = json.JSONDecoder(parse_float=reject_float, parse_int=checked_int,
+                               parse_constant=reject_float)
+_QUICK_BODY_KEYS = json.JSONDecoder(parse_float=reject_float, parse_int=checked_int,
+                                    parse_constant=reject_float, object_pairs_hook=ascii_keys)
 _quick_jcs = (
-    # what _JSON.encode runs for a dict, made once instead of per call (the same C
+    # what JCS_ENCODER.encode runs for a dict, made once instead of per call (the same C
     # encoder with the same settings; None where CPython's accelerator is missing)
     None if _json_encoder.c_make_encoder is None else _json_encoder.c_make_encoder(
-        None, _JSON.default, _json_encoder.encode_basestring, None, ":", ",", True, False,
+        None, JCS_ENCODER.default, _json_encoder.encode_basestring, None, ":", ",", True, False,
         True))
 
 
 @functools.lru_cache(maxsize=256)
 def _quick_fields(time: bytes, etype: bytes) -> str | None:
-    """The entry's time if its ``time`` and ``type`` pass :func:`_check_header`'s rules
+    """The entry's time if its ``time`` and ``type`` pass :func:`check_header`'s rules
     (in ASCII), else None. Remembered: a batch shares one time, a log has few types."""
     try:
         text = time.decode("ascii")
         parse_time(text)
-        ok = _TYPE_RE.match(etype.decode("ascii")) is not None
+        ok = TYPE_RE.match(etype.decode("ascii")) is not None
     except ValueError:  # UnicodeDecodeError included
         return None
     return text if ok else None
@@ -177,7 +177,7 @@ def quick_entry(data: bytes, prev: bytes) -> tuple[int, str] | None:
     Canonical entry bytes are ``{"body":`` + the body's JCS + a tail holding the
     other fields in key order (prev, seq, time, type, v), whose values need no
     escapes. So the tail is matched with one pattern and its fields checked with
-    _check_header's rules (ASCII only; time and type once per distinct value),
+    check_header's rules (ASCII only; time and type once per distinct value),
     and only the body goes through JSON and back (with the house-rule hooks of
     parse_entry). A property test holds this to parse_entry on valid and mutated
     entries.
@@ -195,7 +195,7 @@ def quick_entry(data: bytes, prev: bytes) -> tuple[int, str] | None:
         return None
     if end != len(text) or type(body) is not dict:
         return None
-    if ("".join(_quick_jcs(body, 0)) if _quick_jcs else _JSON.encode(body)) != text:
+    if ("".join(_quick_jcs(body, 0)) if _quick_jcs else JCS_ENCODER.encode(body)) != text:
         return None
     return seq, time
 
@@ -257,8 +257,8 @@ def quick_entries(datas: Sequence[bytes], prev: bytes, seq: int,
     return (hashes, time) if _canonical_bodies(bodies) else None
 
 
-_QUICK_BODY_INTS = json.JSONDecoder(parse_float=_reject_float, parse_constant=_reject_float)
-"""Integers parsed in C, without a call of _checked_int each: for runs in which
+_QUICK_BODY_INTS = json.JSONDecoder(parse_float=reject_float, parse_constant=reject_float)
+"""Integers parsed in C, without a call of checked_int each: for runs in which
 :data:`_LONG_NUMBERS` finds no integer that could be out of range."""
 _NUMBER_SHAPE = bytes(48 if 48 <= c <= 57 else 58 if c in b":,[" else 45 if c == 45 else 120
                       for c in range(256))
@@ -286,7 +286,7 @@ def _canonical_bodies(bodies: list[bytes]) -> bool:
         if end != len(text) + 2 or len(values) != len(bodies) or set(map(type, values)) != {dict}:
             return False
         if _quick_jcs is None:
-            encoded = [_JSON.encode(v).encode("utf-8") for v in values]
+            encoded = [JCS_ENCODER.encode(v).encode("utf-8") for v in values]
         else:
             encoded = list(map(str.encode, map("".join, map(_quick_jcs, values,
                                                              itertools.repeat(0)))))
