@@ -153,6 +153,10 @@ def net(tmp_path_factory: pytest.TempPathFactory, tsa: LocalTSA) -> Iterator[Net
     token = tmp / "auditor.token"
     token.write_text(world_a.tokens["auditor"] + "\n")
     python = crypto_only_venv(tmp / "venv")
+    for mod, importable in (("evidence", False), ("httpx", False), ("cryptography", True)):
+        p = subprocess.run([str(python), "-I", "-c", f"import {mod}"], capture_output=True,
+                           cwd=ROOT, check=False)
+        assert (p.returncode == 0) == importable, (mod, p.stderr)
     n = Net(tmp, python, a, b, led_a, led_b, tsa, witness, trust, token, split)
     try:
         yield n
