@@ -217,8 +217,8 @@ class BundleReader:
 
         Stored members (evidence files) are read straight from the archive after
         checking their local header against the central directory: SHA-256 is the
-        integrity check, so zipfile's CRC-32 pass is skipped (it cost a third of the
-        time on large files). Deflated members go through zipfile, CRC included."""
+        integrity check, so zipfile's CRC-32 pass, which would only repeat it, is
+        skipped. Deflated members go through zipfile, CRC included."""
         info = self.infos.get(name)
         if info is None:
             raise BundleError(f"member {name!r} is missing", f"缺少成员 {name!r}")

@@ -68,8 +68,9 @@ def leaf_hash(entry_bytes: bytes) -> Hash32:
 
 
 def leaf_hashes(entries: Iterable[bytes]) -> list[Hash32]:
-    """:func:`leaf_hash` of each entry, in one comprehension (bulk checks of large logs
-    spend a tenth of a microsecond per entry on a call of leaf_hash)."""
+    """``[leaf_hash(e) for e in entries]``: the same prefix and the same SHA-256, in one
+    comprehension without a call per entry, for bulk checks of large logs. Held equal to
+    :func:`leaf_hash` through ``quick_entries`` in ``tests/equivalence/test_entries.py``."""
     sha, prefix = hashlib.sha256, LEAF_PREFIX
     return cast(list[Hash32], [sha(prefix + e).digest() for e in entries])
 
