@@ -19,7 +19,8 @@ only the ones before it:
 12. ``der.py``, ``timestamp.py``  RFC 3161 timestamp tokens, read strictly
 13. ``trust.py``      the court's trust file: which keys and roots it pins
 14. ``webcapture.py`` a web capture's signed manifest and archives
-15. ``bundle.py``     the evidence bundle: each check named, with its reason
+15. ``bundle_reader.py``  the bundle's ZIP read as hostile input, refused before any check
+16. ``bundle.py``     the evidence bundle: each check named, with its reason
 
 ``fast/`` is not on this list. Each of its modules computes exactly what one of
 the modules above computes, faster, for the ledger's bulk work (a batch of new
