@@ -102,7 +102,7 @@ def submit_each(intake: Intake, paths: Sequence[str | os.PathLike[str]],
 
 
 class _Ready(NamedTuple):
-    """A prepared item, as a worker sends it back: blobs written, not yet finished."""
+    """A prepared item, as a worker sends it back: blobs staged, not yet committed."""
 
     evidence_id: str
     body: dict[str, Any]
@@ -110,7 +110,7 @@ class _Ready(NamedTuple):
     salt: bytes
     stats: list[tuple[int, int]]
     warnings: list[str]
-    pending: list[StagedBlob]  # staged by the worker's copy of the store, not committed
+    blobs: list[StagedBlob]  # staged by the worker's copy of the store, not committed
 
 
 class _Preparer:
@@ -287,7 +287,7 @@ class _Bulk:
 
     def _abort(self, outcome: Any) -> None:
         if isinstance(outcome, _Ready):
-            for p in outcome.pending:
+            for p in outcome.blobs:
                 self.intake.store.abort(p)
 
     def _hand(self, spec: ItemSpec, outcome: _Ready | list[tuple[str, str]] | Exception
@@ -310,7 +310,7 @@ class _Bulk:
             self.intake.holds.hold(held, f["sha256"])
         staged = StagedItem(spec, [_path(p) for p in spec.files], outcome.stats,
                             outcome.evidence_id, body, outcome.metadata_jcs, outcome.salt,
-                            outcome.warnings, blobs=list(outcome.pending))
+                            outcome.warnings, blobs=list(outcome.blobs))
         self.pipeline.put(Queued(spec, staged, held))
 
 
