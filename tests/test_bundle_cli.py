@@ -16,12 +16,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from evidence.cli.bundle_cmds import CHECKPOINT_PATH
-from evidence.cli.main import _register, cli
+from evidence.cli.main import cli
 from tests.bundle_world import World, build_world, members, rezip
 from tests.support.tsa import LocalTSA
 
 pytestmark = pytest.mark.tsa
-_register()
 
 
 @pytest.fixture(scope="module")

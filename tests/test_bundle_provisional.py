@@ -33,7 +33,7 @@ from fastapi.testclient import TestClient
 from evidence.api.app import create_app
 from evidence.api.services import Services
 from evidence.api.settings import ApiSettings
-from evidence.cli.main import _register, cli
+from evidence.cli.main import cli
 from evidence.ledger.access import COURT
 from evidence.ledger.anchor.base import AnchorResult
 from evidence.ledger.anchor.config import (
@@ -55,7 +55,6 @@ from evidence.verify.note import ALG_COSIGNATURE_V1, Signer, generate_signer, pa
 from tests.support.tsa import LocalTSA
 
 pytestmark = pytest.mark.tsa
-_register()
 
 BANNER = "provisional: no proof of time / 临时证据包：无时间证明"
 

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from evidence.cli.main import _register, cli
+from evidence.cli.main import cli
 from evidence.ledger.blobs import FilesystemBlobStore
 from evidence.ledger.capture.browser import Exchange
 from evidence.ledger.capture.manifest import file_entry, write_manifest
@@ -40,7 +40,6 @@ from tests.support.tsa import LocalTSA
 pytest.importorskip("warcio")
 pytest.importorskip("wacz")
 pytestmark = pytest.mark.tsa
-_register()
 
 ORIGIN = "capture-bundle.example/log"
 URL = "https://shop.example/item/7"

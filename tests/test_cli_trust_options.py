@@ -7,10 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from evidence.cli.main import _register, cli
+from evidence.cli.main import cli
 from evidence.verify.note import ALG_COSIGNATURE_V1, generate_signer
-
-_register()
 
 
 def run(*args: object):  # type: ignore[no-untyped-def]

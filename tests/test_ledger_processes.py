@@ -100,12 +100,11 @@ def test_sigkill_and_server_crash_postgres_fsync_on(tmp_path, pg_url_durable,
 def test_cli_round_trip(tmp_path) -> None:
     from click.testing import CliRunner
 
-    from evidence.cli.main import _register, cli
+    from evidence.cli.main import cli
     from evidence.verify.checkpoint import verify_checkpoint
     from evidence.verify.merkle import verify_consistency, verify_inclusion
     from evidence.verify.note import parse_verifier_key
 
-    _register()
     run = CliRunner()
     d = str(tmp_path / "data")
 

@@ -16,11 +16,9 @@ from fastapi.testclient import TestClient
 from evidence.api.app import create_app
 from evidence.api.services import Services
 from evidence.api.settings import ApiSettings
-from evidence.cli.main import _register, cli
+from evidence.cli.main import cli
 from evidence.ledger.keyfile import read_private_key
 from evidence.verify.trust import parse_trust
-
-_register()
 
 
 def run(*args: object) -> Result:

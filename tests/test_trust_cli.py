@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from evidence.api.app import create_app
 from evidence.api.services import Services
 from evidence.api.settings import ApiSettings
-from evidence.cli.main import _register, cli
+from evidence.cli.main import cli
 from evidence.ledger.anchor.config import (
     add_tsa,
     add_tsa_preset,
@@ -35,7 +35,6 @@ from tests.bundle_world import World, build_world, members, rezip
 from tests.support.tsa import LocalTSA
 
 pytestmark = pytest.mark.tsa
-_register()
 EVIDENCE = str(Path(sys.executable).parent / "evidence")
 
 

@@ -10,14 +10,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from evidence.cli.main import _register, cli
+from evidence.cli.main import cli
 from evidence.ledger.blobs import FilesystemBlobStore
 from evidence.ledger.intake import Intake, ItemSpec
 from evidence.ledger.log import Ledger
 from evidence.verify.full_proof import FullProofChecker, NotYetCovered
 from evidence.verify.note import generate_signer
 
-_register()
 ORIGIN = "receipts.example/log"
 
 

@@ -27,8 +27,7 @@ from typing import Any
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from evidence.cli.ledger_cmds import _open, _where
-from evidence.cli.main import cli
+from evidence.cli.options import open_ledger, where_options
 from evidence.cli.output import emit_json, fail
 from evidence.ledger.anchor import store
 from evidence.ledger.anchor.base import AnchorFailed
@@ -67,13 +66,13 @@ def _db_error(e: Exception, as_json: bool) -> None:
 # --- running -----------------------------------------------------------------------------
 
 
-@cli.group("anchor", invoke_without_command=True)
+@click.group("anchor", invoke_without_command=True)
 @click.option("--once", "mode", flag_value="once", default=True,
               help="One round over every due (checkpoint, source), then exit (default).")
 @click.option("--loop", "mode", flag_value="loop", help="Run rounds until SIGINT/SIGTERM.")
 @click.option("--interval", type=click.FloatRange(min=0.01), metavar="S",
               help="Seconds between rounds with --loop (default: anchors.json, 60).")
-@_where
+@where_options
 @click.pass_context
 def anchor_group(ctx: click.Context, mode: str, interval: float | None, data_dir: str | None,
                  db_url: str | None, as_json: bool) -> None:
@@ -88,7 +87,7 @@ def anchor_group(ctx: click.Context, mode: str, interval: float | None, data_dir
     if not cfg.tsas and not cfg.witnesses:
         fail("no anchor source configured: `evidence anchor tsa add` / `witness add`",
              as_json=as_json)
-    with _open(data_dir, db_url, as_json) as led:
+    with open_ledger(data_dir, db_url, as_json) as led:
         try:
             svc = AnchorService(led, cfg)
         except (LedgerError, ValueError) as e:
@@ -285,11 +284,11 @@ def list_cmd(data_dir: str | None, as_json: bool) -> None:
 
 @anchor_group.command("show")
 @click.argument("size", type=click.IntRange(min=0))
-@_where
+@where_options
 def show_cmd(size: int, data_dir: str | None, db_url: str | None, as_json: bool) -> None:
     """Re-verify, offline, every anchor stored for checkpoint SIZE and say what it proves."""
     cfg = _config(data_dir, as_json)
-    with _open(data_dir, db_url, as_json, read_only=True) as led:
+    with open_ledger(data_dir, db_url, as_json, read_only=True) as led:
         try:
             results = verify_stored_anchors(led, cfg, size)
         except AnchorFailed as e:
@@ -317,7 +316,7 @@ def show_cmd(size: int, data_dir: str | None, db_url: str | None, as_json: bool)
               help="Write the DER TimeStampToken here (- for stdout).")
 @click.option("--certs", "certs_out", type=click.Path(dir_okay=False),
               help="Also write the certificate chain here, PEM.")
-@_where
+@where_options
 def token_cmd(size: int, source: str, out: str, certs_out: str | None, data_dir: str | None,
               db_url: str | None, as_json: bool) -> None:
     """Write the stored token of SOURCE on checkpoint SIZE, exactly as received (for
@@ -325,7 +324,7 @@ def token_cmd(size: int, source: str, out: str, certs_out: str | None, data_dir:
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    with _open(data_dir, db_url, as_json, read_only=True) as led:
+    with open_ledger(data_dir, db_url, as_json, read_only=True) as led:
         try:
             rows = store.list_anchors(led.engine, size=size, source=source)
         except SQLAlchemyError as e:
@@ -348,15 +347,15 @@ def token_cmd(size: int, source: str, out: str, certs_out: str | None, data_dir:
 # --- status ------------------------------------------------------------------------------------
 
 
-@cli.command("status")
-@_where
+@click.command("status")
+@where_options
 def status_cmd(data_dir: str | None, db_url: str | None, as_json: bool) -> None:
     """The log's size and newest checkpoint; per TSA and witness the newest anchored
     checkpoint, its time, the lag behind the log, the last error and attempts."""
     cfg = _config(data_dir, as_json)
     from evidence.ledger.blobs.fixity import FixityAlerts
 
-    with _open(data_dir, db_url, as_json, read_only=True) as led:
+    with open_ledger(data_dir, db_url, as_json, read_only=True) as led:
         try:
             st = anchor_status(led, cfg)
         except SQLAlchemyError as e:

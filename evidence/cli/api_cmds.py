@@ -14,7 +14,6 @@ from typing import Any
 
 import click
 
-from evidence.cli.main import cli
 from evidence.cli.output import emit_json, fail
 from evidence.ledger.access import (
     ROLES,
@@ -62,7 +61,7 @@ def _run(ac: AccessControl, as_json: bool, fn: Callable[[], Any]) -> Any:
 # --- serve ------------------------------------------------------------------------------
 
 
-@cli.command("serve")
+@click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
@@ -155,7 +154,7 @@ def serve_cmd(host: str, port: int, workers: int, blob_store: str | None,
 # --- users and tokens ------------------------------------------------------------------
 
 
-@cli.group("user")
+@click.group("user")
 def user_group() -> None:
     """Principals (users of the API) and their roles."""
 
@@ -196,7 +195,7 @@ def user_list(data_dir: str | None, db_url: str | None, as_json: bool) -> None:
             click.echo(f"{p.id}\t{p.role}\t{p.display_name}")
 
 
-@cli.group("token")
+@click.group("token")
 def token_group() -> None:
     """API tokens (bearer). Stored only as SHA-256: shown once, when created."""
 
@@ -261,7 +260,7 @@ def token_list(principal_id: str | None, data_dir: str | None, db_url: str | Non
 # --- cases ---------------------------------------------------------------------------------
 
 
-@cli.group("case")
+@click.group("case")
 def case_group() -> None:
     """Cases and their members: a principal sees the evidence of its cases."""
 
@@ -304,7 +303,7 @@ def member_add(case_id: str, principal_id: str, data_dir: str | None, db_url: st
 # --- grants ------------------------------------------------------------------------------
 
 
-@cli.group("grant")
+@click.group("grant")
 def grant_group() -> None:
     """Cross-border grants: a foreign party's time-limited access to named items."""
 

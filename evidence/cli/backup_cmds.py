@@ -12,7 +12,6 @@ from pathlib import Path
 
 import click
 
-from evidence.cli.main import cli
 from evidence.cli.output import emit_json, fail
 
 
@@ -26,7 +25,7 @@ def _progress(label: str, quiet: bool):  # type: ignore[no-untyped-def]
     return show
 
 
-@cli.command("backup")
+@click.command("backup")
 @click.argument("dest", type=click.Path(file_okay=False))
 @click.option("--no-keys", is_flag=True,
               help="Leave the key files out (keep them apart; restore then needs --key).")
@@ -76,7 +75,7 @@ def backup_cmd(dest: str, no_keys: bool, no_blobs: bool, blob_store: str | None,
         sys.exit(1)
 
 
-@cli.command("restore")
+@click.command("restore")
 @click.argument("backup_dir", type=click.Path(file_okay=False, exists=True))
 @click.argument("data_dir", required=False, type=click.Path(file_okay=False))
 @click.option("--db", "db_url", metavar="URL",

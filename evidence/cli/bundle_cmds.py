@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from evidence.cli.main import cli
 from evidence.cli.output import emit_json, fail
 from evidence.cli.trust_options import load_policy, pinned_key_options
 from evidence.verify.bundle import (
@@ -42,7 +41,7 @@ MAX_FETCH = 1 << 20
 # --- export ---------------------------------------------------------------------------------
 
 
-@cli.command("export")
+@click.command("export")
 @click.argument("evidence_id")
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
               help="The bundle file to write (.zip).")
@@ -344,7 +343,7 @@ def _zone(value: str) -> ZoneInfo:
                                  param_hint="--tz") from None
 
 
-@cli.command("verify")
+@click.command("verify")
 @click.argument("path", required=False, type=click.Path(dir_okay=False, exists=True))
 @click.option("--bundle", "bundle_path", type=click.Path(dir_okay=False, exists=True),
               help="Check PATH (or --hash) against this bundle: is it the preserved file?")

@@ -19,8 +19,12 @@ from typing import Any
 
 import click
 
-from evidence.cli.intake_cmds import _ERRORS, _intake, _where
-from evidence.cli.main import cli
+from evidence.cli.options import (
+    INTAKE_ERRORS,
+    intake_where_options,
+    open_intake,
+    principal_default,
+)
 from evidence.cli.output import emit_json, fail
 from evidence.ledger.capture import (
     MAX_CLICKS,
@@ -33,7 +37,6 @@ from evidence.ledger.capture import (
 )
 from evidence.ledger.config import resolve_data_dir
 from evidence.ledger.intake import SubmissionRefused
-from evidence.ledger.intake.service import principal_default
 from evidence.ledger.keyfile import KeyFileError, read_private_key
 
 _VIEWPORT = re.compile(r"([1-9][0-9]{1,4})x([1-9][0-9]{1,4})")
@@ -97,7 +100,7 @@ class _CaptureCommand(click.Command):
         return super().make_context(info_name, args, parent=parent, **extra)
 
 
-@cli.command("capture", cls=_CaptureCommand)
+@click.command("capture", cls=_CaptureCommand)
 @click.argument("urls", nargs=-1, required=True)
 @click.option("--case", "case", required=True, help="Case (matter) the captures belong to.")
 @click.option("--title", help="A short title (default: the page's title).")
@@ -140,7 +143,7 @@ class _CaptureCommand(click.Command):
               envvar="EVIDENCE_CHROMIUM", metavar="PATH")
 @click.option("--principal", metavar="ID", envvar="EVIDENCE_PRINCIPAL",
               help="Who asks for the capture (on the ledger; default local:<user>).")
-@_where
+@intake_where_options
 def capture_cmd(urls: tuple[str, ...], case: str, title: str | None, wait_for: str | None,
                 wait: float | None, scroll: bool, clicks: tuple[str, ...], video: bool,
                 viewport: str,
@@ -190,7 +193,7 @@ def capture_cmd(urls: tuple[str, ...], case: str, title: str | None, wait_for: s
                    ignore_tls_errors=ignore_tls_errors,
                    trusted_spki=tuple(trust_spki), session=session, max_bytes=max_bytes,
                    max_requests=max_requests, timeout=timeout, chromium=chromium)
-    intake = _intake(data_dir, db_url, blob_store, max_file_size, as_json)
+    intake = open_intake(data_dir, db_url, blob_store, max_file_size, as_json)
     results: list[dict[str, Any]] = []
     with intake.ledger:
         for url in urls:
@@ -224,7 +227,7 @@ def _one(intake: Any, url: str, signer: Any, opts: Options, case: str, principal
         res = preserve(intake, cap, case=case, principal=principal, title=title)
     except SubmissionRefused as e:
         return {"ok": False, "url": url, "code": "intake-refused", "error": str(e)}
-    except _ERRORS as e:
+    except INTAKE_ERRORS as e:
         return {"ok": False, "url": url, "code": "intake-error", "error": str(e)}
     finally:
         shutil.rmtree(cap.folder, ignore_errors=True)
@@ -235,7 +238,7 @@ def _one(intake: Any, url: str, signer: Any, opts: Options, case: str, principal
             "files": [p.name for p in cap.files], **res.to_json()}
 
 
-@cli.command("capture-verify")
+@click.command("capture-verify")
 @click.argument("paths", nargs=-1, required=True,
                 type=click.Path(exists=True, path_type=Path))
 @click.option("--capture-node", "capture_nodes", multiple=True, metavar="VKEY",
@@ -305,7 +308,7 @@ def _multipart(paths: list[Path]) -> tuple[bytes, str]:
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
-@cli.command("capture-node")
+@click.command("capture-node")
 @click.option("--service", required=True, metavar="URL", envvar="EVIDENCE_SERVICE",
               help="The evidence service, e.g. https://evidence.example")
 @click.option("--token-file", required=True, type=click.Path(dir_okay=False, path_type=Path),

@@ -10,72 +10,32 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from evidence.cli.ledger_cmds import DB_DAMAGE, is_db_damage, ledger_damaged
-from evidence.cli.main import cli
+from evidence.cli.options import (
+    DB_DAMAGE,
+    INTAKE_ERRORS,
+    intake_where_options,
+    ledger_damaged,
+    open_intake,
+    principal_default,
+)
 from evidence.cli.output import emit_json, fail
-from evidence.ledger.blobs import VERIFY_FIRST_MAX, BlobError, BlobNotFound
-from evidence.ledger.config import resolve_data_dir
-from evidence.ledger.errors import LedgerError
+from evidence.ledger.blobs import VERIFY_FIRST_MAX, BlobNotFound
 from evidence.ledger.intake import (
     DEFAULT_GC_GRACE,
     KINDS,
     Intake,
-    IntakeError,
     ItemSpec,
     SubmissionRefused,
     Submitted,
     expand_each,
-    load_settings,
-    principal_default,
 )
 from evidence.ledger.intake.bulk import submit_each
-from evidence.ledger.intake.settings import SettingsError
 from evidence.ledger.keyfile import KeyFileError, read_private_key
-from evidence.ledger.log import Ledger
-from evidence.verify.errors import VerificationError
-
-_ERRORS = (LedgerError, KeyFileError, VerificationError, IntakeError, BlobError, SettingsError,
-           OSError, ValueError)
-
-
-def _where(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option("--json", "as_json", is_flag=True, help="Print JSON.")(f)
-    f = click.option("--max-file-size", metavar="SIZE", envvar="EVIDENCE_MAX_FILE_SIZE",
-                     help="Largest file accepted, e.g. 4GiB, 512M (default 4 GiB; "
-                          "env EVIDENCE_MAX_FILE_SIZE).")(f)
-    f = click.option("--blob-store", metavar="PATH|URL", envvar="EVIDENCE_BLOB_STORE",
-                     help="Blob store: a directory or s3://bucket/prefix?endpoint=... "
-                          "(default DIR/blobs; env EVIDENCE_BLOB_STORE).")(f)
-    f = click.option("--db", "db_url", metavar="URL", envvar="EVIDENCE_DB_URL",
-                     help="Database URL; env EVIDENCE_DB_URL.")(f)
-    f = click.option("--data-dir", metavar="DIR", envvar="EVIDENCE_DATA_DIR",
-                     help="Ledger data directory (env EVIDENCE_DATA_DIR; "
-                          "default ./evidence-data).")(f)
-    return f
-
-
-def _intake(data_dir: str | None, db_url: str | None, blob_store: str | None,
-            max_file_size: str | None, as_json: bool, *, read_only: bool = False) -> Intake:
-    try:
-        led = Ledger.open(data_dir, db_url, read_only=read_only)
-    except (LedgerError, KeyFileError) as e:
-        if is_db_damage(e):
-            ledger_damaged(e, as_json)
-        fail(str(e), as_json=as_json)
-    try:
-        d = led.config.data_dir if led.config else resolve_data_dir(data_dir)
-        settings = load_settings(d, blob_store=blob_store, max_file_size=max_file_size)
-        store = settings.open_store()
-    except (SettingsError, ValueError, OSError, ImportError) as e:
-        led.close()
-        fail(f"blob store: {e}", as_json=as_json)
-    return Intake(led, store, max_file_size=settings.max_file_size)
 
 
 def _meta(pairs: tuple[str, ...], as_json: bool) -> dict[str, str]:
@@ -106,7 +66,7 @@ def _dns(pairs: tuple[str, ...], as_json: bool) -> dict[str, str] | None:
 # --- submit ----------------------------------------------------------------------------
 
 
-@cli.command("submit")
+@click.command("submit")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--case", "case", required=True, help="Case (matter) this evidence belongs to.")
 @click.option("--kind", required=True, type=click.Choice(KINDS),
@@ -133,7 +93,7 @@ def _dns(pairs: tuple[str, ...], as_json: bool) -> dict[str, str] | None:
               help="With --each: worker processes that read, hash, store and describe "
                    "files (default: one per core; 1, or fewer than 200 files: all in "
                    "this process).")
-@_where
+@intake_where_options
 def submit_cmd(files: tuple[Path, ...], case: str, kind: str, title: str | None,
                meta: tuple[str, ...], source_url: str | None, captured_at: str | None,
                sign_key: Path | None, principal: str | None, dns_records: tuple[str, ...],
@@ -159,7 +119,7 @@ def submit_cmd(files: tuple[Path, ...], case: str, kind: str, title: str | None,
         meta=_meta(meta, as_json), source_url=source_url, captured_at=captured_at,
         sign_key=signer, dns_records=_dns(dns_records, as_json),
         strict_metadata=strict_metadata)
-    intake = _intake(data_dir, db_url, blob_store, max_file_size, as_json)
+    intake = open_intake(data_dir, db_url, blob_store, max_file_size, as_json)
     with intake.ledger:
         if not each:
             _submit_one(intake, ItemSpec(files=list(files), **spec_kw), as_json)
@@ -179,7 +139,7 @@ def _submit_one(intake: Intake, spec: ItemSpec, as_json: bool) -> None:
             click.echo(f"error: {f}", err=True)
         click.echo("nothing was preserved", err=True)
         sys.exit(1)
-    except _ERRORS as e:
+    except INTAKE_ERRORS as e:
         fail(str(e), as_json=as_json)
     if as_json:
         emit_json({"ok": True, **res.to_json()})
@@ -247,17 +207,17 @@ def _submit_each(intake: Intake, paths: tuple[Path, ...], spec_kw: dict[str, Any
 # --- show / receipt -------------------------------------------------------------------------
 
 
-@cli.command("show")
+@click.command("show")
 @click.argument("evidence_id")
 @click.option("--verify", is_flag=True,
               help="Re-hash every file (files up to 8 MiB are always re-hashed).")
-@_where
+@intake_where_options
 def show_cmd(evidence_id: str, verify: bool, data_dir: str | None, db_url: str | None,
              blob_store: str | None, max_file_size: str | None, as_json: bool) -> None:
     """Show an evidence item: files (each checked against its preserved SHA-256),
     metadata, receipt, custody entries."""
     try:
-        intake = _intake(data_dir, db_url, blob_store, max_file_size, as_json,
+        intake = open_intake(data_dir, db_url, blob_store, max_file_size, as_json,
                          read_only=True)
         with intake.ledger:
             try:
@@ -268,7 +228,7 @@ def show_cmd(evidence_id: str, verify: bool, data_dir: str | None, db_url: str |
                         f["fixity"] = _file_fixity(intake, f, verify)
                         if f["fixity"] == "unchecked" and f["sha256"] in known:
                             f["fixity"] = known[f["sha256"]]  # found by the audit
-            except _ERRORS as e:
+            except INTAKE_ERRORS as e:
                 fail(str(e), as_json=as_json)
     except DB_DAMAGE as e:
         ledger_damaged(e, as_json)
@@ -328,18 +288,18 @@ def _file_fixity(intake: Intake, f: dict[str, Any], verify: bool) -> str:
     return state or "ok"
 
 
-@cli.command("receipt")
+@click.command("receipt")
 @click.argument("evidence_id")
-@_where
+@intake_where_options
 def receipt_cmd(evidence_id: str, data_dir: str | None, db_url: str | None,
                 blob_store: str | None, max_file_size: str | None, as_json: bool) -> None:
     """Print an item's signed receipt and, once a checkpoint covers its entry, the
     inclusion proof to the latest checkpoint and that checkpoint (the full proof)."""
-    intake = _intake(data_dir, db_url, blob_store, max_file_size, as_json, read_only=True)
+    intake = open_intake(data_dir, db_url, blob_store, max_file_size, as_json, read_only=True)
     with intake.ledger:
         try:
             r = intake.receipt(evidence_id)
-        except _ERRORS as e:
+        except INTAKE_ERRORS as e:
             fail(str(e), as_json=as_json)
     if as_json:
         emit_json(r)
@@ -360,22 +320,22 @@ def receipt_cmd(evidence_id: str, data_dir: str | None, db_url: str | None,
 # --- purge / gc ------------------------------------------------------------------------------
 
 
-@cli.command("purge")
+@click.command("purge")
 @click.argument("evidence_id")
 @click.option("--reason", required=True,
               help="Why (court order, data-protection request). PUBLIC: it goes on the ledger.")
 @click.option("--principal", metavar="ID", envvar="EVIDENCE_PRINCIPAL",
               help="Who purges (on the ledger; default local:<user>).")
-@_where
+@intake_where_options
 def purge_cmd(evidence_id: str, reason: str, principal: str | None, data_dir: str | None,
               db_url: str | None, blob_store: str | None, max_file_size: str | None,
               as_json: bool) -> None:
     """Delete an item's files and metadata; keep its entry; append evidence.purged."""
-    intake = _intake(data_dir, db_url, blob_store, max_file_size, as_json)
+    intake = open_intake(data_dir, db_url, blob_store, max_file_size, as_json)
     with intake.ledger:
         try:
             p = intake.purge(evidence_id, reason, principal or principal_default())
-        except _ERRORS as e:
+        except INTAKE_ERRORS as e:
             fail(str(e), as_json=as_json)
     if as_json:
         emit_json({"ok": True, "evidence_id": p.evidence_id, "seq": p.seq,
@@ -388,19 +348,19 @@ def purge_cmd(evidence_id: str, reason: str, principal: str | None, data_dir: st
     click.echo(p.receipt, nl=False)
 
 
-@cli.command("gc")
+@click.command("gc")
 @click.option("--grace", type=click.FloatRange(min=0), default=DEFAULT_GC_GRACE,
               show_default=True, help="Keep unreferenced blobs younger than this (seconds).")
 @click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
-@_where
+@intake_where_options
 def gc_cmd(grace: float, dry_run: bool, data_dir: str | None, db_url: str | None,
            blob_store: str | None, max_file_size: str | None, as_json: bool) -> None:
     """Delete blobs that no live item holds (left by a crash or an interrupted purge)."""
-    intake = _intake(data_dir, db_url, blob_store, max_file_size, as_json, read_only=True)
+    intake = open_intake(data_dir, db_url, blob_store, max_file_size, as_json, read_only=True)
     with intake.ledger:
         try:
             r = intake.gc(grace, dry_run=dry_run)
-        except _ERRORS as e:
+        except INTAKE_ERRORS as e:
             fail(str(e), as_json=as_json)
     if as_json:
         emit_json({"ok": True, "examined": r.examined, "deleted": list(r.deleted),

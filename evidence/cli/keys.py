@@ -6,14 +6,13 @@ from pathlib import Path
 
 import click
 
-from evidence.cli.main import cli
 from evidence.cli.output import emit_json, fail
 from evidence.ledger.keyfile import KeyFileError, write_private_key
 from evidence.verify.errors import BadKey
 from evidence.verify.note import ALG_COSIGNATURE_V1, ALG_ED25519, generate_signer
 
 
-@cli.command()
+@click.command()
 @click.argument("name")
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path),

@@ -9,72 +9,27 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import click
-from sqlalchemy.exc import DatabaseError, OperationalError
 
-from evidence.cli.main import cli
+from evidence.cli.options import (
+    DB_DAMAGE,
+    ledger_damaged,
+    open_ledger,
+    run_or_fail,
+    where_options,
+)
 from evidence.cli.output import emit_json, fail
 from evidence.ledger.config import DEFAULT_CHECKPOINT_INTERVAL
-from evidence.ledger.errors import LedgerError
-from evidence.ledger.keyfile import KeyFileError
 from evidence.ledger.log import Ledger
-from evidence.verify.errors import VerificationError
-
-DB_DAMAGE: tuple[type[BaseException], ...] = (DatabaseError, sqlite3.DatabaseError)
-"""What a damaged database page raises ("database disk image is malformed", "file is
-not a database"): the commands that read the ledger answer it with a report."""
-
-
-def _where(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option("--json", "as_json", is_flag=True, help="Print JSON.")(f)
-    f = click.option("--db", "db_url", metavar="URL", envvar="EVIDENCE_DB_URL",
-                     help="Database URL (sqlite:///... or postgresql+psycopg://...); "
-                          "env EVIDENCE_DB_URL.")(f)
-    f = click.option("--data-dir", metavar="DIR", envvar="EVIDENCE_DATA_DIR",
-                     help="Ledger data directory (env EVIDENCE_DATA_DIR; "
-                          "default ./evidence-data).")(f)
-    return f
-
-
-def _open(data_dir: str | None, db_url: str | None, as_json: bool, *,
-          read_only: bool = False) -> Ledger:
-    try:
-        return Ledger.open(data_dir, db_url, read_only=read_only)
-    except (LedgerError, KeyFileError) as e:
-        if is_db_damage(e):
-            ledger_damaged(e, as_json)
-        fail(str(e), as_json=as_json)
-        raise  # unreachable: fail exits
-
-
-def is_db_damage(e: BaseException | None) -> bool:
-    """Whether ``e`` or an error it was raised from is a damaged database page."""
-    seen = 0
-    while e is not None and seen < 10:
-        busy = isinstance(e, OperationalError | sqlite3.OperationalError)  # locked, gone
-        if isinstance(e, DB_DAMAGE) and not busy:
-            return True
-        e, seen = e.__cause__ or e.__context__, seen + 1
-    return False
-
-
-def _run(as_json: bool, fn: Callable[[], Any]) -> Any:
-    try:
-        return fn()
-    except (LedgerError, KeyFileError, VerificationError) as e:
-        fail(str(e), as_json=as_json)
-
 
 # --- init ------------------------------------------------------------------------------
 
 
-@cli.command("init")
-@_where
+@click.command("init")
+@where_options
 @click.option("--origin", default="evidence.local/log", show_default=True,
               help="The log's origin: the first line of its checkpoints and its key's name.")
 @click.option("--key-file", metavar="PATH",
@@ -89,7 +44,7 @@ def init_cmd(data_dir: str | None, db_url: str | None, as_json: bool, origin: st
     Prints the log's verifier key: publish it, it is what every checkpoint and
     bundle is checked against. Refuses (changing nothing) if a ledger is there.
     """
-    led = _run(as_json, lambda: Ledger.create(data_dir, origin, db_url=db_url,
+    led = run_or_fail(as_json, lambda: Ledger.create(data_dir, origin, db_url=db_url,
                                               key_path=key_file,
                                               checkpoint_interval=checkpoint_interval))
     cfg = led.config
@@ -109,17 +64,17 @@ def init_cmd(data_dir: str | None, db_url: str | None, as_json: bool, origin: st
 # --- log ---------------------------------------------------------------------------------
 
 
-@cli.group("log")
+@click.group("log")
 def log_group() -> None:
     """The append-only log: checkpoints, entries, proofs, export."""
 
 
 @log_group.command("checkpoint")
-@_where
+@where_options
 def log_checkpoint(data_dir: str | None, db_url: str | None, as_json: bool) -> None:
     """Sign a checkpoint for the current size now and print the signed note."""
-    with _open(data_dir, db_url, as_json) as led:
-        cp = _run(as_json, led.sign_checkpoint_now)
+    with open_ledger(data_dir, db_url, as_json) as led:
+        cp = run_or_fail(as_json, led.sign_checkpoint_now)
     if as_json:
         emit_json({"size": cp.size, "root": cp.root.hex(), "note": cp.note})
     else:
@@ -127,10 +82,10 @@ def log_checkpoint(data_dir: str | None, db_url: str | None, as_json: bool) -> N
 
 
 @log_group.command("key")
-@_where
+@where_options
 def log_key(data_dir: str | None, db_url: str | None, as_json: bool) -> None:
     """Print the log's verifier key."""
-    with _open(data_dir, db_url, as_json, read_only=True) as led:
+    with open_ledger(data_dir, db_url, as_json, read_only=True) as led:
         if as_json:
             emit_json({"origin": led.origin, "verifier_key": led.verifier_key})
         else:
@@ -139,11 +94,11 @@ def log_key(data_dir: str | None, db_url: str | None, as_json: bool) -> None:
 
 @log_group.command("entry")
 @click.argument("seq", type=int)
-@_where
+@where_options
 def log_entry(seq: int, data_dir: str | None, db_url: str | None, as_json: bool) -> None:
     """Print entry SEQ (the exact stored bytes; --json adds its leaf hash)."""
-    with _open(data_dir, db_url, as_json, read_only=True) as led:
-        e = _run(as_json, lambda: led.entry(seq))
+    with open_ledger(data_dir, db_url, as_json, read_only=True) as led:
+        e = run_or_fail(as_json, lambda: led.entry(seq))
     if as_json:
         emit_json({"seq": e.seq, "leaf_hash": e.leaf_hash.hex(),
                    "entry_b64": base64.b64encode(e.data).decode()})
@@ -159,24 +114,24 @@ def log_proof() -> None:
 @log_proof.command("inclusion")
 @click.argument("seq", type=int)
 @click.option("--size", type=int, help="Tree size (default: the current size).")
-@_where
+@where_options
 def proof_inclusion(seq: int, size: int | None, data_dir: str | None, db_url: str | None,
                     as_json: bool) -> None:
     """Inclusion proof of entry SEQ in the tree of --size entries."""
-    with _open(data_dir, db_url, as_json, read_only=True) as led:
-        p = _run(as_json, lambda: led.inclusion_proof(seq, size))
+    with open_ledger(data_dir, db_url, as_json, read_only=True) as led:
+        p = run_or_fail(as_json, lambda: led.inclusion_proof(seq, size))
     _emit_proof(p.to_json(), as_json)
 
 
 @log_proof.command("consistency")
 @click.argument("old", type=int)
 @click.argument("new", type=int)
-@_where
+@where_options
 def proof_consistency(old: int, new: int, data_dir: str | None, db_url: str | None,
                       as_json: bool) -> None:
     """Consistency proof from the tree of OLD entries to the tree of NEW entries."""
-    with _open(data_dir, db_url, as_json, read_only=True) as led:
-        p = _run(as_json, lambda: led.consistency_proof(old, new))
+    with open_ledger(data_dir, db_url, as_json, read_only=True) as led:
+        p = run_or_fail(as_json, lambda: led.consistency_proof(old, new))
     _emit_proof(p.to_json(), as_json)
 
 
@@ -198,7 +153,7 @@ def _emit_proof(doc: dict, as_json: bool) -> None:
               help="Keep the first SIZE entries DIRECTORY holds and write the rest again "
                    "(default: go on from what it holds).")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
-@_where
+@where_options
 def log_export(directory: str, start: int | None, quiet: bool, data_dir: str | None,
                db_url: str | None, as_json: bool) -> None:
     """Write every entry, checkpoint (with its cosignatures), RFC 3161 token and the trust
@@ -207,8 +162,8 @@ def log_export(directory: str, start: int | None, quiet: bool, data_dir: str | N
     from evidence.ledger.export import export_log
 
     bar = None if quiet or as_json else _Rate("exported")
-    with _open(data_dir, db_url, as_json, read_only=True) as led:
-        r = _run(as_json, lambda: export_log(led, directory, start=start, progress=bar))
+    with open_ledger(data_dir, db_url, as_json, read_only=True) as led:
+        r = run_or_fail(as_json, lambda: export_log(led, directory, start=start, progress=bar))
     if bar is not None:
         bar.done()
     if as_json:
@@ -257,7 +212,7 @@ class _Rate:
 @log_group.command("append")
 @click.argument("entry_type", metavar="TYPE")
 @click.option("--body", default="{}", show_default=True, help="Entry body, a JSON object.")
-@_where
+@where_options
 def log_append(entry_type: str, body: str, data_dir: str | None, db_url: str | None,
                as_json: bool) -> None:
     """Append one entry (operator/test command; services append through the API)."""
@@ -267,8 +222,8 @@ def log_append(entry_type: str, body: str, data_dir: str | None, db_url: str | N
         fail(f"--body is not JSON: {e}", as_json=as_json)
     if not isinstance(obj, dict):
         fail("--body must be a JSON object", as_json=as_json)
-    with _open(data_dir, db_url, as_json) as led:
-        a = _run(as_json, lambda: led.append(entry_type, obj))
+    with open_ledger(data_dir, db_url, as_json) as led:
+        a = run_or_fail(as_json, lambda: led.append(entry_type, obj))
     if as_json:
         emit_json({"seq": a.seq, "leaf_hash": a.leaf_hash.hex(), "time": a.time,
                    "entry_b64": base64.b64encode(a.entry_bytes).decode()})
@@ -279,8 +234,8 @@ def log_append(entry_type: str, body: str, data_dir: str | None, db_url: str | N
 # --- audit --------------------------------------------------------------------------------
 
 
-@cli.command("audit")
-@_where
+@click.command("audit")
+@where_options
 @click.option("--chunk", type=click.IntRange(min=1), default=5000, show_default=True,
               help="Entries per database read.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
@@ -319,7 +274,7 @@ def _audit(data_dir: str | None, db_url: str | None, as_json: bool, chunk: int,
 
     bar_ok = sys.stderr.isatty()
     repaired: list[dict[str, Any]] = []
-    with _open(data_dir, db_url, as_json, read_only=not repair) as led:
+    with open_ledger(data_dir, db_url, as_json, read_only=not repair) as led:
         size = led.size
         if size >= 50_000 and bar_ok:
             from rich.progress import Progress
@@ -392,17 +347,6 @@ def _audit(data_dir: str | None, db_url: str | None, as_json: bool, chunk: int,
             click.echo(f"  {p.state.upper()}: file {p.sha256} of "
                        f"{', '.join(p.evidence_ids)}: {p.detail}", err=True)
     sys.exit(0 if ok else 1)
-
-
-def ledger_damaged(e: BaseException, as_json: bool) -> None:
-    fail(f"the ledger database is damaged or unreadable: {_db_message(e)}. Restore it from "
-         "a backup (docs/operations.md); do not write to it.", as_json=as_json,
-         code=1, problem="ledger-damaged")
-
-
-def _db_message(e: BaseException) -> str:
-    orig = getattr(e, "orig", None)
-    return str(orig if orig is not None else e).splitlines()[0]
 
 
 def _stderr_console():  # type: ignore[no-untyped-def]

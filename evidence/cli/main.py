@@ -1,10 +1,27 @@
-"""The ``evidence`` command group. Each sub-command lives in its own module."""
+"""The ``evidence`` command group: every command, named in one list.
+
+Each command module defines its commands and imports nothing of this one; the list below is
+the whole command set, so a reader sees it in one place and importing a module has no side
+effect on the group. ``tests/test_cli_surface.py`` holds the surface (paths, options, help).
+"""
 
 from __future__ import annotations
 
 import click
 
 from evidence import __version__
+from evidence.cli.anchor_cmds import anchor_group, status_cmd
+from evidence.cli.api_cmds import case_group, grant_group, serve_cmd, token_group, user_group
+from evidence.cli.backup_cmds import backup_cmd, restore_cmd
+from evidence.cli.bundle_cmds import export_cmd, verify_cmd
+from evidence.cli.capture_cmds import capture_cmd, capture_node_cmd, capture_verify_cmd
+from evidence.cli.intake_cmds import gc_cmd, purge_cmd, receipt_cmd, show_cmd, submit_cmd
+from evidence.cli.keys import keygen
+from evidence.cli.ledger_cmds import audit_cmd, init_cmd, log_group
+from evidence.cli.notes import note
+from evidence.cli.receipts_cmds import verify_receipts_cmd
+from evidence.cli.trust_cmds import trust_group
+from evidence.cli.witness import witness
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -13,24 +30,23 @@ def cli() -> None:
     """Evidence preservation on a tamper-evident, append-only ledger."""
 
 
-def _register() -> None:
-    # Importing a command module adds its commands to ``cli``.
-    from evidence.cli import (  # noqa: F401
-        anchor_cmds,
-        api_cmds,
-        backup_cmds,
-        bundle_cmds,
-        capture_cmds,
-        intake_cmds,
-        keys,
-        ledger_cmds,
-        notes,
-        receipts_cmds,
-        trust_cmds,
-        witness,
-    )
+COMMANDS: tuple[click.Command, ...] = (
+    # the ledger: create it, read it, audit it, anchor it
+    init_cmd, log_group, audit_cmd, anchor_group, status_cmd, trust_group,
+    # evidence: in, out, gone
+    submit_cmd, show_cmd, receipt_cmd, purge_cmd, gc_cmd, export_cmd,
+    capture_cmd, capture_verify_cmd, capture_node_cmd,
+    # verifying what the service handed out
+    verify_cmd, verify_receipts_cmd, note,
+    # the HTTP service and who may use it
+    serve_cmd, user_group, token_group, case_group, grant_group,
+    # keys, witnesses, backups
+    keygen, witness, backup_cmd, restore_cmd,
+)
+
+for _command in COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:
-    _register()
     cli()

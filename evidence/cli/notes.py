@@ -7,14 +7,13 @@ from pathlib import Path
 
 import click
 
-from evidence.cli.main import cli
 from evidence.cli.output import emit_json, fail
 from evidence.verify.checkpoint import parse_checkpoint
 from evidence.verify.errors import MalformedInput, VerificationError
 from evidence.verify.note import MAX_NOTE_SIZE, open_note, parse_verifier_key
 
 
-@cli.group()
+@click.group()
 def note() -> None:
     """Signed notes (C2SP signed-note): checkpoints, receipts, cosignatures."""
 

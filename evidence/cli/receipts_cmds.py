@@ -15,7 +15,6 @@ from typing import IO, Any
 
 import click
 
-from evidence.cli.main import cli
 from evidence.cli.output import emit_json
 from evidence.cli.trust_options import load_policy, pinned_key_options
 from evidence.verify.errors import VerificationError
@@ -73,7 +72,7 @@ def _checker(policy: TrustPolicy) -> FullProofChecker:
                             inclusion=InclusionBatch)
 
 
-@cli.command("verify-receipts")
+@click.command("verify-receipts")
 @click.argument("files", nargs=-1, required=True, type=click.File("rb"))
 @pinned_key_options("How many pinned witnesses must have cosigned each checkpoint.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")

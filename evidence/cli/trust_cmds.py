@@ -17,12 +17,11 @@ from pathlib import Path
 
 import click
 
-from evidence.cli.ledger_cmds import _open, _where
-from evidence.cli.main import cli
+from evidence.cli.options import open_ledger, where_options
 from evidence.cli.output import emit_json, fail
 
 
-@cli.group("trust")
+@click.group("trust")
 def trust_group() -> None:
     """The trust file a court pins: log key, witnesses, quorum, TSA roots, capture nodes."""
 
@@ -32,7 +31,7 @@ def trust_group() -> None:
               help="Write the trust file here (default: standard output).")
 @click.option("--log-url", metavar="URL", help="The log's public URL, written on its "
               "'log' line (optional; verifiers work offline without it).")
-@_where
+@where_options
 def trust_export(output: str | None, log_url: str | None, data_dir: str | None,
                  db_url: str | None, as_json: bool) -> None:
     """Write the trust file for this ledger and print its SHA-256 on stderr.
@@ -47,7 +46,7 @@ def trust_export(output: str | None, log_url: str | None, data_dir: str | None,
         trust_policy,
     )
 
-    with _open(data_dir, db_url, as_json, read_only=True) as led:
+    with open_ledger(data_dir, db_url, as_json, read_only=True) as led:
         log_key = led.verifier
         where = led.config.data_dir if led.config else Path(data_dir or ".")
     try:

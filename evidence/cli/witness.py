@@ -14,7 +14,6 @@ from pathlib import Path
 
 import click
 
-from evidence.cli.main import cli
 from evidence.cli.output import emit_json, fail
 from evidence.ledger.keyfile import KeyFileError
 from evidence.verify.errors import MalformedInput
@@ -36,7 +35,7 @@ def _open(directory: Path, as_json: bool) -> Witness:
         raise  # unreachable: fail exits
 
 
-@cli.group()
+@click.group()
 def witness() -> None:
     """Run a witness: cosign a log's checkpoints, refuse forks and rollbacks."""
 
