@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import itertools
 import json
 import subprocess
 import sys
@@ -178,7 +179,7 @@ def _record_with_header_of(total: int) -> bytes:
 def _members(data: bytes, cuts: list[int]) -> bytes:
     """``data`` as several gzip members, split at ``cuts``."""
     edges = [0, *cuts, len(data)]
-    return b"".join(gzip.compress(data[a:b]) for a, b in zip(edges, edges[1:], strict=False))
+    return b"".join(gzip.compress(data[a:b]) for a, b in itertools.pairwise(edges))
 
 
 @pytest.mark.parametrize("cuts", [[], [100], [30_000, 60_000], [65_530]])
