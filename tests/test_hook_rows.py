@@ -19,8 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from evidence.ledger.db_sql import execute_ops, plain_table
 from evidence.ledger.errors import LedgerError
-from evidence.ledger.sequencer import _execute_ops, _plain_table
 
 md = MetaData()
 plain = Table("hook_plain", md, Column("id", Integer, primary_key=True, autoincrement=False),
@@ -48,12 +48,12 @@ def _rows(engine: Engine, table: Table) -> list[tuple]:
 
 
 def test_rows_with_different_columns_keep_their_values(engine: Engine) -> None:
-    assert _plain_table(plain) and not _plain_table(defaulted)
+    assert plain_table(plain) and not plain_table(defaulted)
     ops = [(plain, {"id": 1, "a": "x"}), (plain, {"id": 2, "a": "y"}),
            (plain, {"id": 3, "b": b"z"}), (plain, {"b": b"w", "id": 4, "a": "v"}),
            (defaulted, {"id": 1}), (defaulted, {"id": 2, "a": "given"})]
     with engine.begin() as c:
-        _execute_ops(c, ops)
+        execute_ops(c, ops)
     assert _rows(engine, plain) == [(1, "x", None), (2, "y", None), (3, None, b"z"),
                                     (4, "v", b"w")]
     # a Python-side default is still applied (that table goes through Core)
@@ -63,7 +63,7 @@ def test_rows_with_different_columns_keep_their_values(engine: Engine) -> None:
 def test_unknown_column_and_duplicate_key_are_refused_and_leave_nothing(
         engine: Engine) -> None:
     with pytest.raises(LedgerError, match="no column"), engine.begin() as c:
-        _execute_ops(c, [(plain, {"id": 1}), (plain, {"id": 2, "a) VALUES (1); --": 1})])
+        execute_ops(c, [(plain, {"id": 1}), (plain, {"id": 2, "a) VALUES (1); --": 1})])
     with pytest.raises(IntegrityError), engine.begin() as c:
-        _execute_ops(c, [(plain, {"id": 5}), (plain, {"id": 5})])
+        execute_ops(c, [(plain, {"id": 5}), (plain, {"id": 5})])
     assert _rows(engine, plain) == []

@@ -58,7 +58,7 @@ def test_a_refused_batch_does_not_stop_the_next(intake: Intake, tmp_path: Path,
     with later items once that batch's futures are done."""
     from evidence.ledger import sequencer
 
-    real = sequencer._execute_ops
+    real = sequencer.execute_ops
     calls = {"n": 0}
 
     def failing_once(conn, ops, drv=None):  # type: ignore[no-untyped-def]
@@ -67,7 +67,7 @@ def test_a_refused_batch_does_not_stop_the_next(intake: Intake, tmp_path: Path,
             raise sequencer.LedgerError("the first batch fails")
         return real(conn, ops, drv)
 
-    monkeypatch.setattr(sequencer, "_execute_ops", failing_once)
+    monkeypatch.setattr(sequencer, "execute_ops", failing_once)
     first, second = _files(tmp_path, 2)
     grouped = GroupedSubmitter(intake)
     try:

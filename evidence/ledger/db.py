@@ -23,14 +23,13 @@ PostgreSQL: ``postgresql+psycopg://`` (psycopg 3). Writers serialise on the
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 
+from evidence.ledger.db_sql import Driver
 from evidence.ledger.errors import NotALedger
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -90,60 +89,6 @@ def _sqlite_events(engine: Engine) -> None:
         # on the driver: every transaction pays this, and SQLAlchemy's execution layer
         # cost several times SQLite's own BEGIN
         Driver(conn).run("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-class Driver:
-    """Constant statements straight on the DB-API connection under a SQLAlchemy
-    ``Connection``: the same connection, so the same transaction, without SQLAlchemy's
-    execution layer (execution context, result object, events), which cost about five
-    times SQLite's own work for the sequencer's small per-batch statements. Errors come
-    out as SQLAlchemy's (``IntegrityError``, ``OperationalError``...), as they do from
-    ``exec_driver_sql``. The SQL is the driver's own: parameters marked :attr:`mark`."""
-
-    __slots__ = ("_dc", "_dialect", "_error", "mark")
-
-    def __init__(self, conn: Connection) -> None:
-        self._dc: Any = conn.connection.driver_connection
-        self._dialect = conn.dialect
-        self._error: type[Exception] = conn.dialect.loaded_dbapi.Error
-        self.mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-
-    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Execute ``sql``; returns the driver's row count."""
-        cur = self._dc.cursor()
-        try:
-            cur.execute(sql, params) if params else cur.execute(sql)
-            return int(cur.rowcount)
-        except self._error as e:
-            raise self._wrap(sql, params, e) from e
-        finally:
-            cur.close()
-
-    def first(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        """The first row of ``sql`` (a tuple), or None."""
-        cur = self._dc.cursor()
-        try:
-            cur.execute(sql, params) if params else cur.execute(sql)
-            return cur.fetchone()
-        except self._error as e:
-            raise self._wrap(sql, params, e) from e
-        finally:
-            cur.close()
-
-    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        """``executemany``: ``sql`` once per row of ``rows``."""
-        cur = self._dc.cursor()
-        try:
-            cur.executemany(sql, rows)
-        except self._error as e:
-            raise self._wrap(sql, rows, e, many=True) from e
-        finally:
-            cur.close()
-
-    def _wrap(self, sql: str, params: Any, e: Exception, *, many: bool = False
-              ) -> BaseException:
-        return DBAPIError.instance(sql, params, e, self._error, dialect=self._dialect,
-                                   ismulti=many)
 
 
 def set_wal(engine: Engine) -> None:

@@ -50,7 +50,6 @@ ledger of 1 M entries that cost each appended entry about one dirty page).
 
 from __future__ import annotations
 
-import functools
 import logging
 import queue
 import threading
@@ -60,22 +59,12 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Connection,
-    Engine,
-    Integer,
-    LargeBinary,
-    SmallInteger,
-    String,
-    Table,
-    Text,
-    insert,
-)
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy import Connection, Engine, insert
+from sqlalchemy.exc import SQLAlchemyError
 
 from evidence.ledger.clock import utc_now
-from evidence.ledger.db import Driver, write_transaction
+from evidence.ledger.db import write_transaction
+from evidence.ledger.db_sql import Driver, execute_ops, insert_rows
 from evidence.ledger.errors import AppendRejected, LedgerClosed, LedgerError, NotALedger
 from evidence.ledger.schema import checkpoints, entries, nodes
 from evidence.ledger.store import (
@@ -347,7 +336,7 @@ class Sequencer:
             insert_rows(conn, entries, entry_rows, drv)
             if node_rows:
                 insert_rows(conn, nodes, node_rows, drv)
-            _execute_ops(conn, extra_ops, drv)
+            execute_ops(conn, extra_ops, drv)
             mark = drv.mark
             count = drv.run(f"UPDATE log_state SET size = {mark}, last_leaf_hash = {mark}, "
                             f"last_time = {mark} WHERE id = 1 AND size = {mark}",
@@ -421,127 +410,6 @@ def extend_edge(edge: list[bytes], size: int, leaves: Sequence[bytes],
             add((level, index, h))
         push(h)
         size += 1
-
-
-def insert_rows(conn: Connection, table: Table, rows: list[tuple[Any, ...]],
-                drv: Driver | None = None) -> None:
-    """Insert ``rows`` (tuples in the table's column order) in the connection's
-    transaction at the driver's speed: one ``executemany`` on SQLite, one binary
-    ``COPY`` on PostgreSQL (an ``INSERT`` per row costs it a protocol round of parse,
-    bind and execute). SQLAlchemy Core's per-row parameter processing cost more than
-    the database's own work for the entries and nodes of a batch. ``drv``: the
-    connection's :class:`Driver`, if the caller has one."""
-    columns = ",".join(c.name for c in table.c)
-    if conn.dialect.name == "postgresql":
-        sql = f"COPY {table.name} ({columns}) FROM STDIN (FORMAT BINARY)"
-        pg_types = [_PG_COPY_TYPES[type(c.type)] for c in table.c]
-        dbapi = conn.dialect.loaded_dbapi
-        try:
-            with conn.connection.driver_connection.cursor() as cur, cur.copy(sql) as copy:
-                copy.set_types(pg_types)
-                for r in rows:
-                    copy.write_row(r)
-        except dbapi.Error as e:  # the same error type as any other statement's
-            raise DBAPIError.instance(sql, None, e, dbapi.Error) from e
-        return
-    (drv or Driver(conn)).many(_insert_sql(conn, table, tuple(c.name for c in table.c)), rows)
-
-
-def _mark(conn: Connection) -> str:
-    """The driver's positional parameter marker (sqlite3: ``?``, psycopg: ``%s``)."""
-    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
-
-
-_PG_COPY_TYPES = {BigInteger: "int8", SmallInteger: "int2", LargeBinary: "bytea",
-                  String: "text"}
-"""PostgreSQL types of the ``entries`` and ``nodes`` columns, for binary ``COPY``."""
-
-
-def _execute_ops(conn: Connection, ops: Sequence[Any], drv: Driver | None = None) -> None:
-    """Run hook ops in order, inserts batched: every insert between two other ops (an
-    ``update``...) goes into one ``executemany`` per table, tables in foreign-key order
-    (parents first), rows of a table in their order. Per-row statements cost more than
-    the rest of a batch together (an item brings three or more rows in three tables)."""
-    pending: dict[Table, list[dict[str, Any]]] = {}
-
-    def flush() -> None:
-        for table in sorted(pending, key=_table_rank):
-            _insert_dicts(conn, table, pending[table], drv)
-        pending.clear()
-
-    for op in ops:
-        if isinstance(op, tuple) and isinstance(op[0], Table):
-            pending.setdefault(op[0], []).append(op[1])
-        else:
-            flush()
-            conn.execute(op)
-    flush()
-
-
-def _insert_dicts(conn: Connection, table: Table, rows: list[dict[str, Any]],
-                  drv: Driver | None = None) -> None:
-    """Insert ``rows`` (column name -> value) in order, by the driver's ``executemany``:
-    one statement per run of rows naming the same columns. Core's ``insert()`` builds
-    parameters row by row through each column's type (about a fifth of the writer's
-    time for intake's three rows per item); these tables hold only strings, integers
-    and bytes, which the drivers take as they are. A table with a Python-side default
-    or a non-plain type goes through Core, which applies them. (Runs on both paths:
-    Core's executemany takes its columns from the first row and would silently drop a
-    column only later rows name.)"""
-    plain = _plain_table(table)
-    start = 0
-    while start < len(rows):
-        keys = tuple(rows[start])
-        stop = start + 1
-        while stop < len(rows) and tuple(rows[stop]) == keys:
-            stop += 1
-        if plain:
-            drv = drv or Driver(conn)
-            drv.many(_insert_sql(conn, table, keys),
-                     [tuple(r.values()) for r in rows[start:stop]])
-        else:
-            conn.execute(insert(table), rows[start:stop])
-        start = stop
-
-
-@functools.lru_cache(maxsize=128)
-def _plain_table(table: Table) -> bool:
-    return all(c.default is None and c.onupdate is None
-               and type(c.type) in _PLAIN_TYPES for c in table.c)
-
-
-_PLAIN_TYPES = (BigInteger, Integer, SmallInteger, LargeBinary, String, Text)
-
-
-_INSERT_SQL: dict[tuple[Table, tuple[str, ...], str], str] = {}
-
-
-def _insert_sql(conn: Connection, table: Table, keys: tuple[str, ...]) -> str:
-    """``INSERT INTO table (keys) VALUES (marks)``, made once per table and key set;
-    the keys must be the table's columns (they become SQL text)."""
-    mark = _mark(conn)
-    sql = _INSERT_SQL.get((table, keys, mark))
-    if sql is None:
-        unknown = [k for k in keys if k not in table.c]
-        if unknown:
-            raise LedgerError(f"no column(s) {unknown} in table {table.name}")
-        sql = (f"INSERT INTO {table.name} ({','.join(keys)}) "
-               f"VALUES ({','.join([mark] * len(keys))})")
-        _INSERT_SQL[(table, keys, mark)] = sql
-    return sql
-
-
-def _table_rank(table: Table) -> int:
-    """Position of ``table`` in its metadata's dependency order (parents first)."""
-    rank = _RANKS.get(table)
-    if rank is None:
-        for i, t in enumerate(table.metadata.sorted_tables):
-            _RANKS[t] = i
-        rank = _RANKS[table]
-    return rank
-
-
-_RANKS: dict[Table, int] = {}
 
 
 def sign_locked(conn: Connection, signer: Signer, size: int, root: bytes | None

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from evidence.ledger.db_sql import param_mark
 from evidence.ledger.schema import checkpoints, entries
 from evidence.verify.hashing import Hash32
 from evidence.verify.merkle import NodeFetcher, NodeId
@@ -218,7 +219,7 @@ def find_leaf(conn: Connection, leaf: bytes) -> int | None:
     for both reads (PostgreSQL's READ COMMITTED): the watermark only grows and index
     rows are never deleted, so the index a later statement sees covers at least that."""
     w = read_indexed(conn)
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = param_mark(conn.dialect)
     # integers from our own arithmetic are written out (nothing to inject): the planner
     # sees the real bound of the tail scan and one probe per listed generation
     tail = f"SELECT min(seq) FROM entries WHERE seq >= {w:d} AND leaf_hash = {mark}"

@@ -53,12 +53,14 @@ from evidence.ledger.access.schema import (
     grants,
     principals,
 )
+from evidence.ledger.clock import utc_now
 from evidence.ledger.custody import linked
 from evidence.ledger.db import read_transaction, write_transaction
+from evidence.ledger.db_sql import param_mark
 from evidence.ledger.errors import AppendRejected
 from evidence.ledger.evidence_store import event_row
 from evidence.ledger.log import Ledger
-from evidence.ledger.sequencer import Appended, utc_now
+from evidence.ledger.sequencer import Appended
 from evidence.verify.entry import format_time
 
 __all__ = ["ACCESSED", "ACTIONS", "SHARED", "SHARE_REVOKED", "AccessControl", "Authorization",
@@ -274,8 +276,8 @@ class AccessControl:
                     self._local.raw = raw
                 cur = raw.driver_connection.cursor()  # type: ignore[union-attr]
                 try:
-                    cur.execute(sql if self.engine.dialect.paramstyle == "qmark"
-                                else sql.replace("?", "%s"), params)
+                    mark = param_mark(self.engine.dialect)
+                    cur.execute(sql if mark == "?" else sql.replace("?", mark), params)
                     return cur.fetchone()
                 finally:
                     cur.close()
@@ -602,8 +604,9 @@ def _raw(conn: Connection, sql: str, params: tuple[Any, ...]) -> Any:
     """A fixed query on every request path, without building SQLAlchemy expressions each
     time (that cost more than the query: 560 -> 150 us for authenticate). ``?`` marks
     parameters; converted for drivers with another paramstyle (psycopg: ``%s``)."""
-    if conn.dialect.paramstyle != "qmark":
-        sql = sql.replace("?", "%s")
+    mark = param_mark(conn.dialect)
+    if mark != "?":
+        sql = sql.replace("?", mark)
     return conn.exec_driver_sql(sql, params)
 
 
