@@ -37,7 +37,6 @@ from evidence.ledger import items
 from evidence.ledger.access import SUBMITTER, Authorization, Principal
 from evidence.ledger.blobs import VERIFY_FIRST_MAX, BlobDamaged, BlobNotFound
 from evidence.ledger.intake import KINDS, UnknownEvidence
-from evidence.ledger.intake.deferred import submit_prepared
 from evidence.ledger.items import StoredItem
 from evidence.verify.submission import SubmissionSignatureError
 
@@ -119,7 +118,7 @@ def sign_pending(pending_id: PendingId, signature: SubmitterSignature, svc: Svc,
     try:
         svc.access.require_submit(who, pending.prepared.case)
         try:
-            done = submit_prepared(svc.intake, pending.prepared, signature.model_dump())
+            done = svc.intake.submit_prepared(pending.prepared, signature.model_dump())
         except SubmissionSignatureError as e:
             raise Problem(422, "bad-signature", str(e)) from None
     except BaseException:
