@@ -31,8 +31,8 @@ from evidence.verify.bundle import (
 )
 from evidence.verify.errors import MalformedInput, VerificationError
 
-# Where a log publishes its newest checkpoint and consistency proofs (the HTTP API,
-# issue 6). Relative to --log-url.
+# Where a log publishes its newest checkpoint and consistency proofs (the HTTP API's
+# routes, docs/api.md). Relative to --log-url.
 CHECKPOINT_PATH = "v1/log/checkpoint"
 CONSISTENCY_PATH = "v1/log/proof/consistency?size1={old}&size2={new}"
 MAX_FETCH = 1 << 20

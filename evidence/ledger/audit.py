@@ -26,8 +26,8 @@ nodes above the spans, the checkpoint roots. It finds the first span that is
 not clean, or none. The *reference pass* then runs the checks above one entry
 at a time from that span's start (or from the end of the log when all spans are
 clean: the ``log_state`` and extra-row checks), and names the first bad ``seq``
-and the reason. The reference pass alone (from entry 0) is the audit as it was
-before the quick pass existed; tests hold the two to the same verdicts.
+and the reason. The reference pass alone (from entry 0, ``quick=False``) defines the
+verdict; tests hold the two to the same verdicts (``tests/test_audit_parallel.py``).
 """
 
 from __future__ import annotations

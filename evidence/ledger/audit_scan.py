@@ -285,8 +285,8 @@ def open_worker(driver: str, cargs: list[Any], cparams: dict[str, Any]) -> None:
     if driver == "sqlite":
         _conn = sqlite3.connect(*cargs, **cparams)
         _conn.isolation_level = None  # autocommit: each read sees committed rows
-        # read pages through a memory map, not a read() each (~5% of the scan's CPU);
-        # this connection only reads, and a ledger file is never truncated
+        # read pages through a memory map, not a read() each: this connection only
+        # reads, and a ledger file is never truncated
         _conn.execute("PRAGMA mmap_size = 1073741824")
     else:
         import psycopg

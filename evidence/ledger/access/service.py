@@ -259,7 +259,7 @@ class AccessControl:
 
         For the per-request lookup of the token, made on the server's event-loop thread
         (one connection per calling thread: keep it to few threads). SQLAlchemy's
-        checkout, BEGIN and COMMIT cost 15 times the query (authenticate: 560 -> 30 us).
+        checkout, BEGIN and COMMIT cost many times the query (docs/performance.md).
         Autocommit: each SELECT sees everything committed before it (a revoked token is
         refused from the next request on). A broken connection is dropped and the query
         retried once on a new one."""
@@ -602,7 +602,7 @@ _MEMBER_SQL = "SELECT 1 FROM case_members WHERE case_id = ? AND principal_id = ?
 
 def _raw(conn: Connection, sql: str, params: tuple[Any, ...]) -> Any:
     """A fixed query on every request path, without building SQLAlchemy expressions each
-    time (that cost more than the query: 560 -> 150 us for authenticate). ``?`` marks
+    time (that cost more than the query itself). ``?`` marks
     parameters; converted for drivers with another paramstyle (psycopg: ``%s``)."""
     mark = param_mark(conn.dialect)
     if mark != "?":

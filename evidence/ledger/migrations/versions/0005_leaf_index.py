@@ -4,8 +4,8 @@ Revision ID: 0005_leaf_index
 Revises: 0004_access
 
 * drops ``ix_entries_leaf_hash`` (0004): its random 32-byte keys made every appended
-  entry dirty about one index page once the ledger held ~1 M entries (appends fell from
-  ~47 k/s to ~22 k/s at batch 1,000 on SQLite);
+  entry dirty about one index page once the ledger held ~1 M entries, which halved
+  appends on SQLite (figures: docs/performance.md);
 * ``leaf_index (gen, prefix, seq)`` (``WITHOUT ROWID`` on SQLite): ``gen`` = the entry's
   generation ``seq >> 18``, ``prefix`` = the first 8 bytes of its leaf hash. The
   sequencer's follower fills it in large sorted batches between appends
