@@ -37,7 +37,7 @@ from evidence.ledger.evidence_store import evidence_files, evidence_items
 BUFFER = 1024 * 1024
 """Bytes per read: large enough that the per-call cost vanishes beside the hashing,
 small enough that the bytes the kernel just copied are still in the core's cache when
-they are hashed (4 MiB was slower on this machine)."""
+they are hashed (the sizes compared: docs/performance.md, "Fixity")."""
 
 
 @dataclass(frozen=True)
