@@ -33,7 +33,7 @@ from evidence.ledger.intake.model import (
     Submitted,
     UnknownEvidence,
 )
-from evidence.ledger.intake.service import Intake, principal_default
+from evidence.ledger.intake.service import Intake
 from evidence.ledger.intake.settings import IntakeSettings, load_settings
 from evidence.ledger.intake.staging import METADATA_SCHEMA, new_evidence_id
 
@@ -62,5 +62,4 @@ __all__ = [
     "extract_metadata",
     "load_settings",
     "new_evidence_id",
-    "principal_default",
 ]

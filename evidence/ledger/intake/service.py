@@ -101,7 +101,6 @@ __all__ = [
     "expand_each",
     "iter_blobs",
     "new_evidence_id",
-    "principal_default",
 ]
 
 PURGED = "evidence.purged"
@@ -333,12 +332,3 @@ class Intake:
         (left by a crash between blob write and entry, or by an interrupted purge)."""
         return maintenance.gc(self.ledger, self.store, self.holds, grace_seconds,
                               dry_run=dry_run)
-
-
-def principal_default() -> str:
-    import getpass
-
-    try:
-        return f"local:{getpass.getuser()}"
-    except Exception:
-        return "local:unknown"
