@@ -14,7 +14,7 @@ from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError
 
 from evidence.ledger.schema import entries
-from evidence.ledger.sequencer import extend_edge
+from evidence.ledger.tree import extend_edge
 from evidence.verify.hashing import leaf_hash
 from evidence.verify.merkle import CompactRange, root, root_plan
 from tests import test_ledger_core

@@ -31,6 +31,7 @@ from sqlalchemy import Engine, MetaData, insert, inspect
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from evidence.ledger import migrations
+from evidence.ledger.checkpoints import sign_checkpoint_now
 from evidence.ledger.clock import utc_now
 from evidence.ledger.config import (
     DEFAULT_CHECKPOINT_INTERVAL,
@@ -61,7 +62,6 @@ from evidence.ledger.sequencer import (
     PrepareHook,
     RowsHook,
     Sequencer,
-    sign_checkpoint_now,
 )
 from evidence.ledger.store import (
     LogState,
@@ -256,7 +256,7 @@ class Ledger:
         ``read_only`` no key is loaded (no appends, no checkpoints) and, given a
         ``db_url``, no config file is needed (an auditor with a database copy).
         ``leaf_index_every``: entries appended past the leaf index before the writer
-        indexes them (:func:`~evidence.ledger.sequencer.index_leaves`; 0: never; None:
+        indexes them (:func:`~evidence.ledger.leaf_index.index_leaves`; 0: never; None:
         :data:`~evidence.ledger.sequencer.LEAF_INDEX_EVERY` for the database).
         """
         try:

@@ -24,7 +24,7 @@
     ``(gen, prefix, seq)`` per entry ``seq < leaf_index_state.indexed``, where ``gen`` is
     ``seq >> 18`` (generations of 2**18 entries) and ``prefix`` the first 8 bytes of its
     leaf hash, written in large sorted batches by a follower
-    (:func:`evidence.ledger.sequencer.index_leaves`). Only a hint: a lookup confirms the
+    (:func:`evidence.ledger.leaf_index.index_leaves`). Only a hint: a lookup confirms the
     full ``entries.leaf_hash`` and scans the entries from ``indexed`` on
     (:func:`evidence.ledger.store.find_leaf`). No row is ever updated or deleted, and
     ``indexed`` only grows.

@@ -10,12 +10,14 @@ lone request is never delayed) and, in ONE transaction:
 1. locks the single ``log_state`` row (``BEGIN IMMEDIATE`` on SQLite,
    ``SELECT ... FOR UPDATE`` on PostgreSQL) and re-reads size and last leaf
    hash; if another process appended meanwhile it reloads the right edge of
-   the tree from the stored nodes (O(log n));
+   the tree from the stored nodes (:func:`~evidence.ledger.tree.load_edge`,
+   O(log n));
 2. numbers the entries from the locked size, chains ``prev``, stamps ``time``
    from its clock but never earlier than the previous entry's;
 3. inserts the entries and the perfect subtrees they complete
-   (:func:`extend_edge`: about one node row per entry), updates
-   ``log_state`` and, when due, signs a checkpoint for the new size;
+   (:func:`~evidence.ledger.tree.extend_edge`: about one node row per entry),
+   updates ``log_state`` and, when due, signs a checkpoint for the new size
+   (:func:`~evidence.ledger.checkpoints.sign_locked`);
 4. commits, and only then resolves the callers' futures: acknowledged = durable.
 
 A request whose entry :func:`encode_entry` refuses fails alone, before it gets
@@ -42,10 +44,11 @@ left in ``batch`` (a dict, new for each batch; a ``rows`` hook of the same reque
 records its entries there once they have numbers). It rejects its request alone
 by raising, like a ``rows`` hook.
 
-Between batches the writer also runs the leaf-hash follower (:func:`index_leaves`)
-once ``leaf_index_every`` entries have been appended past the index's watermark, in a
-transaction of its own: the append transaction writes no random-keyed index (on a
-ledger of 1 M entries that cost each appended entry about one dirty page).
+Between batches the writer also runs the leaf-hash follower
+(:func:`~evidence.ledger.leaf_index.index_leaves`) once ``leaf_index_every`` entries
+have been appended past the index's watermark, in a transaction of its own: the
+append transaction writes no random-keyed index (on a ledger of 1 M entries that cost
+each appended entry about one dirty page).
 """
 
 from __future__ import annotations
@@ -59,31 +62,22 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from evidence.ledger.checkpoints import sign_checkpoint_now, sign_locked
 from evidence.ledger.clock import utc_now
 from evidence.ledger.db import write_transaction
 from evidence.ledger.db_sql import Driver, execute_ops, insert_rows
 from evidence.ledger.errors import AppendRejected, LedgerClosed, LedgerError, NotALedger
-from evidence.ledger.schema import checkpoints, entries, nodes
-from evidence.ledger.store import (
-    INDEXED_SQL,
-    STATE_SQL,
-    StoredCheckpoint,
-    checkpoint_at,
-    fetch_nodes,
-    leaf_index_sql,
-    max_checkpoint_size,
-    node_fetcher,
-    read_state,
-    state_from_row,
-)
-from evidence.verify.checkpoint import Checkpoint, sign_checkpoint
+from evidence.ledger.leaf_index import index_leaves
+from evidence.ledger.schema import entries, nodes
+from evidence.ledger.store import INDEXED_SQL, STATE_SQL, state_from_row
+from evidence.ledger.tree import extend_edge, load_edge
 from evidence.verify.errors import EntryError, VerificationError
 from evidence.verify.fast.entries import encode_chain
-from evidence.verify.hashing import Hash32, node_hash
-from evidence.verify.merkle import CompactRange, root_from_nodes, root_plan
+from evidence.verify.hashing import Hash32
+from evidence.verify.merkle import CompactRange
 from evidence.verify.note import Signer
 
 log = logging.getLogger(__name__)
@@ -91,13 +85,12 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_BATCH = 1000
 LEAF_INDEX_EVERY = {"sqlite": 32_768, "postgresql": 8_192}
 """Entries past the leaf index's watermark that make the writer run the follower
-(:func:`index_leaves`), by database. A shorter tail is quicker for lookups to scan; on
-SQLite a longer run costs less per entry (a commit pays per dirty page: ~70 ms per run
-at 1 M entries, 2.1 us per entry at 32,768, 5.2 us at 8,192), on PostgreSQL it does
-not (3-4 us per entry from 8,192 to 32,768). See docs/ledger.md."""
+(:func:`~evidence.ledger.leaf_index.index_leaves`), by database. A shorter tail is
+quicker for lookups to scan; on SQLite a longer run costs less per entry (a commit
+pays per dirty page: ~70 ms per run at 1 M entries, 2.1 us per entry at 32,768, 5.2 us
+at 8,192), on PostgreSQL it does not (3-4 us per entry from 8,192 to 32,768). See
+docs/ledger.md."""
 DEFAULT_LEAF_INDEX_EVERY = 32_768  # another database
-LEAF_INDEX_CHUNK = 1 << 20
-"""At most this many entries indexed per follower transaction (memory stays bounded)."""
 
 
 @dataclass(frozen=True)
@@ -249,13 +242,7 @@ class Sequencer:
     def _reload_edge(self, conn: Connection, size: int, last_hash: bytes) -> list[bytes]:
         if self._edge is not None and self._size == size and self._last_hash == last_hash:
             return self._edge
-        plan = root_plan(size)
-        found = fetch_nodes(conn, plan) if plan else {}
-        try:
-            return [found[n] for n in plan]
-        except KeyError as e:
-            raise LedgerError(f"stored tree is missing node {e} of size {size}; "
-                              "run `evidence audit`") from None
+        return load_edge(conn, size)
 
     def _commit(self, batch: list[_Request]) -> None:
         try:
@@ -352,91 +339,3 @@ class Sequencer:
             self._last_cp_time = _time.monotonic()
         self._unsigned = not due
         return accepted, rejected
-
-
-def index_leaves(engine: Engine, min_tail: int = 1) -> int:
-    """The leaf-hash follower: give every entry past the watermark
-    (``leaf_index_state.indexed``) its ``leaf_index`` row, if at least ``min_tail`` are
-    waiting; returns the watermark.
-
-    Each transaction (at most :data:`LEAF_INDEX_CHUNK` entries) locks the watermark row,
-    inserts the rows of the committed entries from it to the log's size in one statement
-    (:func:`~evidence.ledger.store.leaf_index_sql`: keys computed and sorted by the
-    database, so they land in order in the newest generation's part of the B-tree) and
-    moves the watermark, all or nothing: a crash leaves the old watermark and no row of
-    the batch, and lookups scan from it. On PostgreSQL it runs beside appends (it locks
-    only the watermark row; the entries it reads are committed and never change); SQLite
-    serialises it with them."""
-    while True:
-        with write_transaction(engine) as conn:
-            drv = Driver(conn)
-            lock = "" if conn.dialect.name == "sqlite" else " FOR UPDATE"
-            row = drv.first(INDEXED_SQL + lock)
-            if row is None:
-                raise NotALedger("leaf_index_state row is missing")
-            indexed = int(row[0])
-            size = int(drv.first("SELECT size FROM log_state WHERE id = 1")[0])
-            if size - indexed < max(min_tail, 1):
-                return indexed
-            stop = min(size, indexed + LEAF_INDEX_CHUNK)
-            drv.run(leaf_index_sql(indexed, stop))
-            mark = drv.mark
-            if drv.run(f"UPDATE leaf_index_state SET indexed = {mark} "
-                       f"WHERE id = 1 AND indexed = {mark}", (stop, indexed)) != 1:
-                raise LedgerError("leaf_index_state changed under the follower's lock")
-        if stop >= size:
-            return stop
-        min_tail = 1  # the rest of a long tail, chunk by chunk
-
-
-def extend_edge(edge: list[bytes], size: int, leaves: Sequence[bytes],
-                node_rows: list[tuple[int, int, bytes]]) -> None:
-    """Append ``leaves`` to the right edge ``edge`` (in place) of a tree of ``size``
-    leaves, adding a ``(level, idx, hash)`` row for each perfect subtree (level >= 1)
-    that they complete: the stored ``nodes`` rows.
-
-    ``edge`` holds one hash per set bit of ``size``, largest subtree first (the hashes
-    of :func:`~evidence.verify.merkle.root_plan`). The same merge as
-    :meth:`CompactRange.append` (a test holds the two equal), without building a
-    ``NodeId`` and a list per leaf, which cost more than the hashing.
-    """
-    pop, push, add = edge.pop, edge.append, node_rows.append
-    for h in leaves:
-        index, level = size, 0
-        while index & 1:
-            h = node_hash(pop(), h)
-            index >>= 1
-            level += 1
-            add((level, index, h))
-        push(h)
-        size += 1
-
-
-def sign_locked(conn: Connection, signer: Signer, size: int, root: bytes | None
-                ) -> StoredCheckpoint:
-    """Sign and store a checkpoint for ``size``, the current size read under the
-    ``log_state`` lock (or return the checkpoint that exists for it). Refuses to go
-    below the largest checkpoint: sizes of checkpoints only grow."""
-    existing = checkpoint_at(conn, size)
-    if existing is not None:
-        return existing
-    last = max_checkpoint_size(conn)
-    if last is not None and last > size:
-        raise LedgerError(f"a checkpoint for size {last} exists; refusing smaller {size}")
-    if root is None:
-        root = root_from_nodes(size, node_fetcher(conn))
-    root = Hash32(bytes(root))
-    note = sign_checkpoint(Checkpoint(signer.name, size, root), signer)
-    created = utc_now()
-    conn.execute(insert(checkpoints).values(size=size, root=root, note=note,
-                                            created_at=created))
-    return StoredCheckpoint(size, root, note, created)
-
-
-def sign_checkpoint_now(engine: Engine, signer: Signer) -> StoredCheckpoint:
-    """Lock the log, sign a checkpoint for its current size (or return the existing one)."""
-    with write_transaction(engine) as conn:
-        state = read_state(conn, for_update=True)
-        if state is None:
-            raise NotALedger("log_state row is missing")
-        return sign_locked(conn, signer, state.size, None)
