@@ -9,7 +9,7 @@ Revises: 0004_access
 * ``leaf_index (gen, prefix, seq)`` (``WITHOUT ROWID`` on SQLite): ``gen`` = the entry's
   generation ``seq >> 18``, ``prefix`` = the first 8 bytes of its leaf hash. The
   sequencer's follower fills it in large sorted batches between appends
-  (``evidence.ledger.sequencer.index_leaves``);
+  (``evidence.ledger.leaf_index.index_leaves``);
 * ``leaf_index_state``: one row, ``indexed``: every entry below it has its row. Lookups
   scan the entries from there on and confirm every candidate's full leaf hash.
 
