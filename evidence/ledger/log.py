@@ -59,6 +59,7 @@ from evidence.ledger.schema import keys, log_state, metadata
 from evidence.ledger.sequencer import (
     DEFAULT_MAX_BATCH,
     Appended,
+    CommitHook,
     PrepareHook,
     RowsHook,
     Sequencer,
@@ -161,6 +162,7 @@ class Ledger:
         self._max_batch = max_batch
         self._leaf_index_every = leaf_index_every
         self._sequencer: Sequencer | None = None
+        self._on_commit: CommitHook | None = None
         self._lock = threading.Lock()
         self._closed = False
 
@@ -351,7 +353,17 @@ class Ledger:
                                             checkpoint_interval=interval,
                                             max_batch=self._max_batch,
                                             leaf_index_every=self._leaf_index_every)
+                self._sequencer.on_commit = self._on_commit
             return self._sequencer
+
+    def observe_commits(self, hook: CommitHook | None) -> None:
+        """Have ``hook(n)`` told the size of every batch this process commits (the
+        service's metrics): once per batch, in the writer thread, before its callers are
+        acknowledged. It must be quick and must not raise."""
+        with self._lock:
+            self._on_commit = hook
+            if self._sequencer is not None:
+                self._sequencer.on_commit = hook
 
     def submit(self, items: Sequence[tuple[str, Mapping[str, Any]]], *,
                rows: RowsHook | None = None, prepare: PrepareHook | None = None

@@ -111,6 +111,11 @@ PrepareHook = Callable[[Connection, dict[Any, Any]],
 """Completes a request's entries under the lock, from what is committed and what the
 same batch holds so far (a dict shared by the batch's hooks); see the module docstring."""
 
+CommitHook = Callable[[int], None]
+"""Told the number of entries of each committed batch, in the writer thread, after the
+commit and before the batch's callers are acknowledged (for metrics: once per batch, never
+per entry; it must be quick and must not raise)."""
+
 
 @dataclass
 class _Request:
@@ -158,6 +163,7 @@ class Sequencer:
                              if leaf_index_every is None else leaf_index_every)
         self._indexed = -1  # not read yet
         self._closed = False
+        self.on_commit: CommitHook | None = None
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="ledger-sequencer", daemon=True)
         self._thread.start()
@@ -253,6 +259,12 @@ class Sequencer:
                 if not req.future.done():
                     req.future.set_exception(e)
             return
+        hook = self.on_commit
+        if hook is not None and accepted:  # before the acknowledgements: a caller that
+            try:  # was answered is always counted already
+                hook(sum(len(result) for _req, result in accepted))
+            except Exception:  # a metric must never fail an append
+                log.exception("the commit hook failed")
         for req, exc in rejected:
             req.future.set_exception(exc)
         for req, result in accepted:
