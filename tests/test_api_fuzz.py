@@ -29,7 +29,7 @@ from schemathesis.checks import (  # noqa: E402
     status_code_conformance,
 )
 
-from tests.test_api_e2e import Server, make_world, start_server, submit  # noqa: E402
+from tests.support.api_server import Server, make_world, start_server, submit  # noqa: E402
 
 EXAMPLES = int(os.environ.get("EVIDENCE_FUZZ_EXAMPLES", "25"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.test_api_e2e import (
+from tests.support.api_server import (
     PROBLEM,
     SOON,
     Server,

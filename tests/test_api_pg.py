@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.test_api_e2e import (
+from tests.support.api_server import (
     CLI,
     Server,
     grant,

@@ -32,7 +32,7 @@ from evidence.ledger.intake import Intake, ItemSpec
 from evidence.ledger.log import Ledger
 from evidence.ledger.scrub import Scrubber
 from evidence.verify.entry import parse_entry
-from tests.test_api_e2e import CLI, make_world, problem, start_server, submit
+from tests.support.api_server import CLI, make_world, problem, start_server, submit
 
 MiB = 1024 * 1024
 SMALL = b"a small preserved file " + os.urandom(16)

@@ -17,8 +17,8 @@ import pytest
 from evidence.ledger.keyfile import write_private_key
 from evidence.verify.note import generate_signer
 from evidence.verify.webcapture import verify_webcapture
+from tests.support.api_server import PROBLEM, Server, make_world, start_server
 from tests.support.capture_sites import serve
-from tests.test_api_e2e import PROBLEM, Server, make_world, start_server
 
 CHROMIUM = os.environ.get("EVIDENCE_CHROMIUM", "/usr/bin/chromium")
 pytestmark = pytest.mark.slow

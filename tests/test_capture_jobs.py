@@ -16,8 +16,8 @@ from pathlib import Path
 
 from evidence.ledger.capture import jobs
 from evidence.verify.note import generate_signer
+from tests.support.api_server import CLI, make_world, start_server
 from tests.support.ports import free_ports
-from tests.test_api_e2e import CLI, make_world, start_server
 
 DAY = 86400.0
 

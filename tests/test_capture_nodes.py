@@ -20,8 +20,8 @@ from evidence.ledger.keyfile import write_private_key
 from evidence.ledger.log import Ledger
 from evidence.verify.note import generate_signer
 from evidence.verify.webcapture import verify_webcapture
+from tests.support.api_server import make_world, start_server
 from tests.support.capture_sites import serve
-from tests.test_api_e2e import make_world, start_server
 
 CHROMIUM = os.environ.get("EVIDENCE_CHROMIUM", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]

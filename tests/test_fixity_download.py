@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from evidence.verify.entry import parse_entry
-from tests.test_api_e2e import Server, make_world, problem, start_server, submit
+from tests.support.api_server import Server, make_world, problem, start_server, submit
 
 MiB = 1024 * 1024
 BIG = 10 * MiB + 12345  # past the 8 MiB verify-first limit: streamed and hashed

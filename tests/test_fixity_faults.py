@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.test_api_e2e import log_size, make_world, problem, start_server, submit
+from tests.support.api_server import log_size, make_world, problem, start_server, submit
 
 
 def test_a_damaged_database_page_is_503_ledger_damaged(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.test_api_e2e import make_world, start_server
+from tests.support.api_server import make_world, start_server
 
 
 def test_tokens_in_query_strings_never_reach_the_log(tmp_path: Path) -> None:

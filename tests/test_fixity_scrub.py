@@ -15,7 +15,7 @@ from evidence.ledger.blobs import FilesystemBlobStore
 from evidence.ledger.intake import Intake, ItemSpec
 from evidence.ledger.log import Ledger
 from evidence.ledger.scrub import Scrubber
-from tests.test_api_e2e import make_world, start_server, submit
+from tests.support.api_server import make_world, start_server, submit
 
 
 def test_serve_scrubs_and_reports_the_last_pass(tmp_path: Path,

@@ -14,7 +14,7 @@ import pytest
 from evidence.api.services import Services
 from evidence.api.settings import ApiSettings
 from evidence.api.uploads import private_staging_folder, sweep_staging
-from tests.test_api_e2e import make_world
+from tests.support.api_server import make_world
 
 SHM = Path("/dev/shm")
 pytestmark = pytest.mark.skipif(not SHM.is_dir(), reason="no /dev/shm (tmpfs) here")

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.test_api_e2e import Server, make_world, start_server
+from tests.support.api_server import Server, make_world, start_server
 
 pytestmark = pytest.mark.slow
 

@@ -38,9 +38,9 @@ from evidence.verify.merkle import consistency_proof_from_leaves, verify_consist
 from evidence.verify.merkle import root as merkle_root
 from evidence.verify.note import ALG_COSIGNATURE_V1, generate_signer, parse_verifier_key
 from tests.bundle_world import anchor
+from tests.support.api_server import Server, World, make_world, start_server
 from tests.support.ports import free_ports
 from tests.support.tsa import LocalTSA
-from tests.test_api_e2e import Server, World, make_world, start_server
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "monitor_log.py"

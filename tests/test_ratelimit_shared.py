@@ -35,7 +35,7 @@ from evidence.api.hot.ratelimit import (
     key_hash,
     open_token_bucket,
 )
-from tests.test_api_e2e import make_world, problem, start_server
+from tests.support.api_server import make_world, problem, start_server
 
 
 class Clock:

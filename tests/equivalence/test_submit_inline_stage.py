@@ -12,23 +12,18 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 
 from evidence.api import submission
-from tests import test_api_submit_fastpath as fastpath
-from tests.test_api_submit_fastpath import (
+from tests.support.submit_pair import (
     MULTIPART,
     Answer,
     Pair,
-    _call,
-    _requests,
+    any_request,
     auth,
     body,
+    call_asgi,
     good,
     part,
     with_length,
 )
-
-# the app and its services, made once per module, as the fast path's own tests make them
-world = fastpath.world
-pair = fastpath.pair
 
 
 def both(pair: Pair, headers: list[tuple[bytes, bytes]], chunks: list[bytes],
@@ -40,7 +35,7 @@ def both(pair: Pair, headers: list[tuple[bytes, bytes]], chunks: list[bytes],
         submission.INLINE_STAGE = inline
         try:
             before = pair.effects()
-            answers.append(asyncio.run(_call(pair.fast, headers, chunks, hang_up)))
+            answers.append(asyncio.run(call_asgi(pair.fast, headers, chunks, hang_up)))
             after = pair.effects()
         finally:
             submission.INLINE_STAGE = saved
@@ -84,7 +79,7 @@ def test_good_and_refused_items_agree(pair: Pair, world: Any) -> None:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[
     HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(req=_requests())
+@given(req=any_request())
 def test_any_body_agrees(pair: Pair, world: Any, req: tuple[bytes, list[bytes], bool]) -> None:
     _b, chunks, hang_up = req
     both(pair, [auth(world), MULTIPART], chunks, hang_up)
