@@ -29,7 +29,7 @@ from evidence.ledger.anchor.schema import anchors
 from evidence.ledger.anchor.service import AnchorService
 from evidence.ledger.anchor.status import anchor_status, verify_stored_anchors
 from evidence.ledger.anchor.tsa import verify_tsa_token
-from evidence.ledger.db import read_transaction
+from evidence.ledger.db.engine import read_transaction
 from evidence.ledger.log import Ledger
 from evidence.verify import der
 from evidence.verify.note import parse_note

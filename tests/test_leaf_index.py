@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import delete, func, insert, select, update
 
 from evidence.ledger import migrations, store
-from evidence.ledger.db import make_engine, write_transaction
+from evidence.ledger.db.engine import make_engine, write_transaction
 from evidence.ledger.leaf_index import index_leaves
 from evidence.ledger.log import Ledger
 from evidence.ledger.schema import leaf_index, leaf_index_state

@@ -85,7 +85,7 @@ def test_fetch_nodes_equals_the_written_out_query(make_ledger) -> None:
     and beyond-the-packing ids alike."""
     import random
 
-    from evidence.ledger.db import read_transaction
+    from evidence.ledger.db.engine import read_transaction
     from evidence.ledger.store import fetch_nodes, fetch_nodes_written_out
     from evidence.verify.merkle import NodeId
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import insert, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from evidence.ledger.db import make_engine
+from evidence.ledger.db.engine import make_engine
 from evidence.ledger.db_sql import Driver
 from evidence.ledger.schema import entries
 from evidence.ledger.store import STATE_SQL, read_state

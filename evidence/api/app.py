@@ -36,6 +36,10 @@ def create_app(settings: ApiSettings | None = None, *, services: Services | None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = services or Services.open(settings)
         app.state.services = svc
+        if settings.observe:  # the ledger writer's batches (evidence/api/metrics.py)
+            from evidence.api.metrics import attach
+
+            attach(svc)
         try:
             yield
         finally:
@@ -45,6 +49,12 @@ def create_app(settings: ApiSettings | None = None, *, services: Services | None
     app = FastAPI(title="evidence", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan)
     problems.install(app)
+    if settings.observe:  # prometheus_client loads only here (evidence/api/metrics.py)
+        from evidence.api import metrics, observe
+
+        app.include_router(metrics.router)
+        # around the whole stack: request ids and latencies of every answer, hot paths' too
+        observe.wrap(app, access_lines=settings.log_format == "json" and settings.access_log)
     for r in (meta.router, log.router, evidence.router, grants.router, captures.router,
               verify_page.router):  # the last: the judges' page at /verify/
         app.include_router(r)

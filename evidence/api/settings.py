@@ -33,6 +33,12 @@ class ApiSettings:
     # the hot paths (evidence/api/hot/): the same answers, without FastAPI's machinery
     fast_submit: bool = True  # POST /v1/evidence (hot/submit.py)
     fast_reads: bool = True  # latest checkpoint, inclusion proof to it (hot/reads.py)
+    # observability (evidence/api/observe.py, metrics.py); `evidence serve` turns it on:
+    # request ids, latencies, submissions and GET /metrics
+    observe: bool = False
+    metrics: str = "token"  # GET /metrics: "token" (auditor, admin), "public" or "off"
+    log_format: str = "text"  # "json": one JSON object per log line (jsonlog.py)
+    access_log: bool = True  # with log_format "json": one line per request
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))

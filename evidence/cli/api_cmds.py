@@ -8,8 +8,11 @@ principal they are made for (``--as``), which the ledger records.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -100,14 +103,23 @@ def _run(ac: AccessControl, as_json: bool, fn: Callable[[], Any]) -> Any:
 @click.option("--anchor/--no-anchor", default=True, show_default=True,
               help="Run the anchoring loop (TSAs, witnesses of DIR/anchors.json) in the "
                    "server; off if you run `evidence anchor --loop` yourself.")
+@click.option("--metrics", "metrics_access", envvar="EVIDENCE_METRICS", default="token",
+              show_default=True, type=click.Choice(["token", "public", "off"]),
+              help="GET /metrics (Prometheus): token = an auditor or admin bearer token; "
+                   "public = anyone who reaches the port; off (env EVIDENCE_METRICS).")
+@click.option("--log-format", envvar="EVIDENCE_LOG_FORMAT", default="text",
+              show_default=True, type=click.Choice(["text", "json"]),
+              help="json: one JSON object per log line, with request ids "
+                   "(env EVIDENCE_LOG_FORMAT).")
 @_where
 def serve_cmd(host: str, port: int, workers: int, blob_store: str | None,
               max_file_size: str | None, max_upload: str, rate: float, burst: int,
               pending_ttl: float, proxy_headers: bool, forwarded_allow_ips: str,
               log_level: str, access_log: bool, max_head_bytes: int, max_headers: int,
               head_timeout: float, body_timeout: float, max_connections: int,
-              max_connections_per_ip: int, anchor: bool, data_dir: str | None,
-              db_url: str | None, as_json: bool) -> None:
+              max_connections_per_ip: int, anchor: bool, metrics_access: str,
+              log_format: str, data_dir: str | None, db_url: str | None,
+              as_json: bool) -> None:
     """Serve the HTTP API (docs/api.md) on the ledger in DIR."""
     import uvicorn
 
@@ -120,7 +132,8 @@ def serve_cmd(host: str, port: int, workers: int, blob_store: str | None,
             data_dir=str(data_dir) if data_dir else None, db_url=db_url, blob_store=blob_store,
             max_file_size=parse_size(max_file_size) if max_file_size else None,
             max_upload=parse_size(max_upload), rate=rate, burst=burst, anchor=anchor,
-            pending_ttl=pending_ttl)
+            pending_ttl=pending_ttl, observe=True, metrics=metrics_access,
+            log_format=log_format, access_log=access_log)
     except SettingsError as e:
         fail(str(e), as_json=as_json)
     # fail fast, with a readable message, before uvicorn starts workers
@@ -142,13 +155,44 @@ def serve_cmd(host: str, port: int, workers: int, blob_store: str | None,
         max_head_bytes=max_head_bytes, max_headers=max_headers, head_timeout=head_timeout,
         body_timeout=body_timeout, max_connections=max_connections,
         max_connections_per_ip=max_connections_per_ip).to_env()
-    click.echo(f"serving on http://{host}:{port} ({workers} worker(s))", err=True)
-    click.echo(f"trust file: http://{host}:{port}/v1/log/trust sha256 {trust_sha256}",
-               err=True)
-    uvicorn.run("evidence.api.app:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level=log_level, access_log=access_log,
-                proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips,
-                loop="auto", http=hardening.PROTOCOL, timeout_graceful_shutdown=30)
+    started = [f"serving on http://{host}:{port} ({workers} worker(s))",
+               f"trust file: http://{host}:{port}/v1/log/trust sha256 {trust_sha256}"]
+    logs: dict[str, Any] = {"access_log": access_log}
+    if log_format == "json":
+        from evidence.api import jsonlog
+
+        started = [jsonlog.line("INFO", "evidence.serve", m) for m in started]
+        # uvicorn's access line has no duration: the service writes its own (observe.py)
+        logs = {"log_config": jsonlog.uvicorn_log_config(log_level), "access_log": False}
+    for message in started:
+        click.echo(message, err=True)
+    # before any worker loads prometheus_client: every worker counts into one fresh folder
+    metrics_dir = _metrics_folder()
+    try:
+        uvicorn.run("evidence.api.app:app_from_env", factory=True, host=host, port=port,
+                    workers=workers, log_level=log_level, **logs,
+                    proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips,
+                    loop="auto", http=hardening.PROTOCOL, timeout_graceful_shutdown=30)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _metrics_folder() -> str | None:
+    """Set ``PROMETHEUS_MULTIPROC_DIR`` for the workers (docs/operations.md, "Metrics and
+    logs"): counts of earlier runs must not be added to this one's. An operator's folder is
+    emptied of count files and kept; else a fresh private folder is made and returned, to
+    be removed when the server stops."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+        for f in folder.glob("*.db"):
+            f.unlink(missing_ok=True)
+        return None
+    made = tempfile.mkdtemp(prefix="evidence-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    return made
 
 
 # --- users and tokens ------------------------------------------------------------------

@@ -31,7 +31,7 @@ from sqlalchemy import Engine, select
 
 from evidence.ledger.blobs import BlobNotFound, BlobStore, FilesystemBlobStore
 from evidence.ledger.blobs.replicated import COPIES, ReplicatedBlobStore
-from evidence.ledger.db import read_transaction
+from evidence.ledger.db.engine import read_transaction
 from evidence.ledger.evidence_store import evidence_files, evidence_items
 
 BUFFER = 1024 * 1024

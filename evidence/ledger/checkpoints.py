@@ -13,7 +13,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, Engine, insert
 
 from evidence.ledger.clock import utc_now
-from evidence.ledger.db import write_transaction
+from evidence.ledger.db.engine import write_transaction
 from evidence.ledger.errors import LedgerError, NotALedger
 from evidence.ledger.schema import checkpoints as checkpoints_table
 from evidence.ledger.store import (

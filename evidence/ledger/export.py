@@ -39,7 +39,7 @@ from evidence.ledger.anchor import store as anchor_store
 from evidence.ledger.anchor.config import load_anchor_config, trust_policy
 from evidence.ledger.anchor.schema import ANCHORED
 from evidence.ledger.anchor.status import cosigned_note
-from evidence.ledger.db import read_transaction
+from evidence.ledger.db.engine import read_transaction
 from evidence.ledger.errors import LedgerError
 from evidence.ledger.store import iter_checkpoints
 

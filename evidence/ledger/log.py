@@ -40,7 +40,7 @@ from evidence.ledger.config import (
     new_config,
     write_config,
 )
-from evidence.ledger.db import (
+from evidence.ledger.db.engine import (
     make_engine,
     read_transaction,
     set_wal,

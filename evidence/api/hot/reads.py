@@ -27,6 +27,8 @@ from evidence.ledger.log import StoredCheckpoint
 from evidence.verify.merkle import NodeId
 
 MAX_SEQ = 2**63 - 1
+PATHS = ("/checkpoint", "/v1/log/checkpoint", "/v1/log/proof/inclusion")
+"""The paths answered here, before the router (the metrics label these answers by them)."""
 _JSON = [(b"content-type", b"application/json")]
 _TEXT = [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-cache")]
 Answer = tuple[bytes, list[tuple[bytes, bytes]]]

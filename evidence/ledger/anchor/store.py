@@ -13,7 +13,7 @@ from sqlalchemy import Engine, and_, func, insert, or_, select, update
 
 from evidence.ledger.anchor.base import AnchorResult, StoredAnchor
 from evidence.ledger.anchor.schema import ANCHORED, FAILED, PENDING, SUPERSEDED, anchors
-from evidence.ledger.db import read_transaction, write_transaction
+from evidence.ledger.db.engine import read_transaction, write_transaction
 from evidence.verify import der
 from evidence.verify.entry import format_time
 

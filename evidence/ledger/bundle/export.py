@@ -69,7 +69,7 @@ from evidence.ledger.bundle.writer import (
     WrittenBundle,
     write_bundle,
 )
-from evidence.ledger.db import read_transaction
+from evidence.ledger.db.engine import read_transaction
 from evidence.ledger.errors import LedgerError
 from evidence.ledger.evidence_store import StoredItem, load_item
 from evidence.ledger.log import Ledger, StoredCheckpoint

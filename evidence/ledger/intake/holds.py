@@ -19,7 +19,7 @@ import threading
 from collections import Counter
 
 from evidence.ledger.blobs import BlobError, BlobStore
-from evidence.ledger.db import read_transaction
+from evidence.ledger.db.engine import read_transaction
 from evidence.ledger.evidence_store import any_reference
 from evidence.ledger.log import Ledger
 

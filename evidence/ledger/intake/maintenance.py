@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 
 from evidence.ledger.blobs import BlobStore
-from evidence.ledger.db import read_transaction
+from evidence.ledger.db.engine import read_transaction
 from evidence.ledger.evidence_store import live_blob_hashes
 from evidence.ledger.intake.holds import Holds
 from evidence.ledger.intake.model import GcReport

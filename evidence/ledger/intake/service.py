@@ -48,7 +48,7 @@ from sqlalchemy import Connection
 
 from evidence.ledger.blobs import BlobStore
 from evidence.ledger.custody import linked
-from evidence.ledger.db import read_transaction
+from evidence.ledger.db.engine import read_transaction
 from evidence.ledger.errors import AppendRejected, LedgerError
 from evidence.ledger.evidence_store import (
     StoredItem,
