@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from evidence.ledger.db_sql import execute_ops, plain_table
+from evidence.ledger.db.sql import execute_ops, plain_table
 from evidence.ledger.errors import LedgerError
 
 md = MetaData()

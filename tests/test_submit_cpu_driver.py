@@ -1,4 +1,4 @@
-"""The sequencer's statements on the driver (:class:`evidence.ledger.db_sql.Driver`) behave as
+"""The sequencer's statements on the driver (:class:`evidence.ledger.db.sql.Driver`) behave as
 through SQLAlchemy's ``exec_driver_sql``: same rows, same transaction, the same SQLAlchemy
 exception types for the same failures, on SQLite and PostgreSQL."""
 
@@ -9,7 +9,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from evidence.ledger.db.engine import make_engine
-from evidence.ledger.db_sql import Driver
+from evidence.ledger.db.sql import Driver
 from evidence.ledger.schema import entries
 from evidence.ledger.store import STATE_SQL, read_state
 from tests import test_ledger_core

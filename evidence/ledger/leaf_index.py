@@ -15,7 +15,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from evidence.ledger.db.engine import write_transaction
-from evidence.ledger.db_sql import Driver
+from evidence.ledger.db.sql import Driver
 from evidence.ledger.errors import LedgerError, NotALedger
 from evidence.ledger.store import INDEXED_SQL, leaf_index_sql
 

@@ -68,7 +68,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from evidence.ledger.checkpoints import sign_checkpoint_now, sign_locked
 from evidence.ledger.clock import utc_now
 from evidence.ledger.db.engine import write_transaction
-from evidence.ledger.db_sql import Driver, execute_ops, insert_rows
+from evidence.ledger.db.sql import Driver, execute_ops, insert_rows
 from evidence.ledger.errors import AppendRejected, LedgerClosed, LedgerError, NotALedger
 from evidence.ledger.leaf_index import index_leaves
 from evidence.ledger.schema import entries, nodes

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from evidence.ledger.db_sql import param_mark
+from evidence.ledger.db.sql import param_mark
 from evidence.ledger.schema import checkpoints, entries
 from evidence.verify.hashing import Hash32
 from evidence.verify.merkle import NodeFetcher, NodeId

@@ -56,7 +56,7 @@ from evidence.ledger.access.schema import (
 from evidence.ledger.clock import utc_now
 from evidence.ledger.custody import linked
 from evidence.ledger.db.engine import read_transaction, write_transaction
-from evidence.ledger.db_sql import param_mark
+from evidence.ledger.db.sql import param_mark
 from evidence.ledger.errors import AppendRejected
 from evidence.ledger.evidence_store import event_row
 from evidence.ledger.log import Ledger

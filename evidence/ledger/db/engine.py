@@ -29,7 +29,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from evidence.ledger.db_sql import Driver
+from evidence.ledger.db.sql import Driver
 from evidence.ledger.errors import NotALedger
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
