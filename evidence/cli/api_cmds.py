@@ -30,6 +30,8 @@ from evidence.ledger.errors import LedgerError
 from evidence.ledger.keyfile import KeyFileError
 from evidence.ledger.log import Ledger
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
 
 def _where(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("--json", "as_json", is_flag=True, help="Print JSON.")(f)
@@ -167,7 +169,7 @@ def serve_cmd(host: str, port: int, workers: int, blob_store: str | None,
     for message in started:
         click.echo(message, err=True)
     # before any worker loads prometheus_client: every worker counts into one fresh folder
-    metrics_dir = _metrics_folder()
+    metrics_dir = _metrics_folder(Path(where))
     try:
         uvicorn.run("evidence.api.app:app_from_env", factory=True, host=host, port=port,
                     workers=workers, log_level=log_level, **logs,
@@ -178,21 +180,45 @@ def serve_cmd(host: str, port: int, workers: int, blob_store: str | None,
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _metrics_folder() -> str | None:
+def _metrics_folder(data_dir: Path) -> str | None:
     """Set ``PROMETHEUS_MULTIPROC_DIR`` for the workers (docs/operations.md, "Metrics and
     logs"): counts of earlier runs must not be added to this one's. An operator's folder is
-    emptied of count files and kept; else a fresh private folder is made and returned, to
-    be removed when the server stops."""
-    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    emptied of count files and kept. Else this server gets ``run/metrics/serve-<pid>`` in
+    the data directory (one per server process, so two servers never mix their counts),
+    returned to be removed when it stops; folders of servers no longer running (killed,
+    so never removed) are removed first."""
+    given = os.environ.get(MULTIPROC_ENV)
     if given:
         folder = Path(given)
         folder.mkdir(parents=True, exist_ok=True)
         for f in folder.glob("*.db"):
             f.unlink(missing_ok=True)
         return None
-    made = tempfile.mkdtemp(prefix="evidence-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
-    return made
+    parent = data_dir / "run" / "metrics"
+    try:
+        parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for old in parent.glob("serve-*"):
+            pid = old.name.removeprefix("serve-")
+            if not (pid.isdigit() and _alive(int(pid))):
+                shutil.rmtree(old, ignore_errors=True)
+        made = parent / f"serve-{os.getpid()}"
+        shutil.rmtree(made, ignore_errors=True)  # a reused pid's leftovers
+        made.mkdir(mode=0o700)
+        folder_made = str(made)
+    except OSError:  # a read-only data directory: a private temporary folder instead
+        folder_made = tempfile.mkdtemp(prefix="evidence-metrics-")
+    os.environ[MULTIPROC_ENV] = folder_made
+    return folder_made
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 # --- users and tokens ------------------------------------------------------------------
