@@ -1,7 +1,8 @@
 """A preserved web capture opens in ReplayWeb.page, Webrecorder's browser-based replay app,
 which shares no code with the capture: its user interface (``ui.js``) and its replay
 engine, a service worker (``sw.js``, wabac.js), run in Chromium and read the WACZ the
-ledger holds exactly as a court's expert would open it. The replayed page must show the
+ledger holds exactly as a court's expert would open it. The page, opened by its URL and
+again from the app's page list (its reading of ``pages/pages.jsonl``), must show the
 captured text and draw the captured image from the archive, while the live site, still
 up, is not asked for anything.
 
@@ -80,12 +81,16 @@ def _replaywebpage() -> Path:
             return package
         shutil.rmtree(APP, ignore_errors=True)  # a fetch that was interrupted
         APP.mkdir()
-        run = subprocess.run([npm, "pack", f"replaywebpage@{RWP}", "--ignore-scripts",
-                              "--json", "--pack-destination", str(APP)], cwd=APP,
-                             capture_output=True, text=True, timeout=600)
-        if run.returncode != 0:
+        try:
+            run = subprocess.run([npm, "pack", f"replaywebpage@{RWP}", "--ignore-scripts",
+                                  "--json", "--pack-destination", str(APP)], cwd=APP,
+                                 capture_output=True, text=True, timeout=600)
+            failed, why = run.returncode != 0, run.stderr.strip() or "no output"
+        except subprocess.TimeoutExpired:
+            failed, why = True, "npm pack did not finish in 600 s"
+        if failed:
             shutil.rmtree(APP, ignore_errors=True)
-            why = " ".join((run.stderr.strip() or "no output").splitlines()[-3:])[:400]
+            why = " ".join(why.splitlines()[-3:])[:400]
             pytest.skip(f"npm could not fetch replaywebpage@{RWP} (no registry?): {why}")
         tgz = APP / json.loads(run.stdout)[0]["filename"]
         with tarfile.open(tgz) as tar:
