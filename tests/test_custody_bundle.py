@@ -36,6 +36,7 @@ from evidence.verify.bundle import verify_bundle
 from evidence.verify.note import ALG_COSIGNATURE_V1, generate_signer
 from evidence.verify.trust import parse_trust
 from tests.bundle_world import anchor, members, rezip
+from tests.support.page_runner import PageRunner
 from tests.support.tsa import LocalTSA
 
 pytestmark = pytest.mark.tsa
@@ -186,10 +187,8 @@ def test_two_custody_entries_dropped_fail(made: Made) -> None:
 
 
 def test_the_page_agrees(made: Made, request: pytest.FixtureRequest) -> None:
-    """verify.js through tests/verdicts' own runner (its owner adds the link check; until
-    then this says where it stands)."""
-    from tests.verdicts.test_three_verifiers import PageRunner
-
+    """verify.js through the verdict tests' runner (tests/support/page_runner.py); its
+    owner adds the link check, until then this says where it stands."""
     runner = PageRunner(request)
     honest = _write(made, "page-honest.zip", made.bundle)
     forged = _write(made, "page-forged.zip", without(made.bundle, made.custody[1]))

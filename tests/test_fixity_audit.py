@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_intake_cli import _init, _run
+from tests.support.cli_run import init_data_dir, run_cli
 
 
 def _submit(d: str, path: Path, case: str = "c1") -> str:
-    out = _run("submit", str(path), "--case", case, "--kind", "document", "--data-dir", d,
+    out = run_cli("submit", str(path), "--case", case, "--kind", "document", "--data-dir", d,
                "--json").stdout
     return json.loads(out)["evidence_id"]
 
@@ -31,7 +31,7 @@ def _blob(d: str, content: bytes) -> Path:
 
 
 def _world(tmp_path: Path) -> tuple[str, dict[str, bytes], dict[str, str]]:
-    d = _init(tmp_path)
+    d = init_data_dir(tmp_path)
     files = {"intact": os.urandom(3000), "damaged": os.urandom(9 * 1024 * 1024 + 7),
              "missing": os.urandom(500), "shared": os.urandom(700)}
     ids = {}
@@ -45,7 +45,7 @@ def _world(tmp_path: Path) -> tuple[str, dict[str, bytes], dict[str, str]]:
 
 def test_audit_names_every_missing_and_damaged_file(tmp_path: Path) -> None:
     d, files, ids = _world(tmp_path)
-    ok = json.loads(_run("audit", "--data-dir", d, "--json").stdout)
+    ok = json.loads(run_cli("audit", "--data-dir", d, "--json").stdout)
     assert ok["ok"] and ok["files"]["files"] == 4 and ok["files"]["damaged_count"] == 0
     assert ok["files"]["bytes"] == sum(len(c) for c in files.values())
 
@@ -59,7 +59,7 @@ def test_audit_names_every_missing_and_damaged_file(tmp_path: Path) -> None:
     _blob(d, files["missing"]).unlink()
     _blob(d, files["shared"]).unlink()
 
-    r = _run("audit", "--data-dir", d, "--json", check=False)
+    r = run_cli("audit", "--data-dir", d, "--json", check=False)
     assert r.returncode == 1
     assert len(r.stdout.strip().splitlines()) == 1  # one JSON line
     doc = json.loads(r.stdout)
@@ -71,14 +71,14 @@ def test_audit_names_every_missing_and_damaged_file(tmp_path: Path) -> None:
         [(ids["missing"],), tuple(sorted([ids["shared"], ids["shared2"]]))])
     assert "Traceback" not in r.stderr
 
-    text = _run("audit", "--data-dir", d, check=False)
+    text = run_cli("audit", "--data-dir", d, check=False)
     assert text.returncode == 1
     assert f"DAMAGED: file {hashlib.sha256(files['damaged']).hexdigest()} of {ids['damaged']}" \
         in text.stderr
     assert f"MISSING: file {hashlib.sha256(files['missing']).hexdigest()} of {ids['missing']}" \
         in text.stderr
 
-    entries_only = _run("audit", "--data-dir", d, "--entries-only", "--json")
+    entries_only = run_cli("audit", "--data-dir", d, "--entries-only", "--json")
     assert json.loads(entries_only.stdout)["files"] is None
 
     # the alerts and the last full pass are what `evidence status` reports
@@ -87,27 +87,27 @@ def test_audit_names_every_missing_and_damaged_file(tmp_path: Path) -> None:
     last = json.loads((Path(d) / "fixity" / "last-audit.json").read_text())
     assert last["damaged_count"] == 1 and last["missing_count"] == 2
 
-    st = json.loads(_run("status", "--data-dir", d, "--json").stdout)["fixity"]
+    st = json.loads(run_cli("status", "--data-dir", d, "--json").stdout)["fixity"]
     assert st["degraded"] and st["last_audit"]["missing_count"] == 2
     assert set(st["known"].values()) == {"damaged", "missing"}
-    assert "MISSING: file" in _run("status", "--data-dir", d).stdout
+    assert "MISSING: file" in run_cli("status", "--data-dir", d).stdout
 
     # show: the damaged and missing files are named, no traceback
-    shown = json.loads(_run("show", ids["missing"], "--data-dir", d, "--json").stdout)
+    shown = json.loads(run_cli("show", ids["missing"], "--data-dir", d, "--json").stdout)
     assert [f["stored"] for f in shown["files"]] == [False]
-    text = _run("show", ids["damaged"], "--data-dir", d)
+    text = run_cli("show", ids["damaged"], "--data-dir", d)
     assert "DAMAGED" in text.stdout
 
 
 def test_export_of_a_missing_or_damaged_file_is_a_clear_error(tmp_path: Path) -> None:
     d, files, ids = _world(tmp_path)
-    _run("log", "checkpoint", "--data-dir", d)
+    run_cli("log", "checkpoint", "--data-dir", d)
     _blob(d, files["missing"]).unlink()
     p = _blob(d, files["intact"])
     os.chmod(p, 0o644)
     p.write_bytes(b"X" + files["intact"][1:])
     for name in ("missing", "intact"):
-        r = _run("export", ids[name], "--data-dir", d, "--output", str(tmp_path / "b.zip"),
+        r = run_cli("export", ids[name], "--data-dir", d, "--output", str(tmp_path / "b.zip"),
                  "--provisional", check=False)
         assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
         assert ("missing" if name == "missing" else "damaged") in r.stderr.lower(), r.stderr
@@ -121,12 +121,12 @@ def test_audit_on_a_damaged_database_page_reports_in_json(tmp_path: Path) -> Non
     with open(db, "r+b") as f:  # every page after the first: garbage
         f.seek(4096)
         f.write(os.urandom(size - 4096))
-    r = _run("audit", "--data-dir", d, "--json", check=False)
+    r = run_cli("audit", "--data-dir", d, "--json", check=False)
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     doc = json.loads(r.stdout)
     assert doc["ok"] is False and doc["problem"] == "ledger-damaged"
     assert "malformed" in doc["error"] or "not a database" in doc["error"]
-    s = _run("show", ids["intact"], "--data-dir", d, "--json", check=False)
+    s = run_cli("show", ids["intact"], "--data-dir", d, "--json", check=False)
     assert s.returncode == 1 and "Traceback" not in s.stderr, s.stderr
     assert json.loads(s.stdout)["problem"] == "ledger-damaged"
 
@@ -138,21 +138,21 @@ def test_audit_on_s3_names_damaged_and_missing_objects(tmp_path: Path, s3_endpoi
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_endpoint.key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_endpoint.secret)
     url = f"s3://{s3_bucket}/ev?endpoint={s3_endpoint.endpoint}"
-    d = _init(tmp_path)
+    d = init_data_dir(tmp_path)
     contents = [os.urandom(n) for n in (1000, 2000, 3000)]
     ids = []
     for i, c in enumerate(contents):
         p = tmp_path / f"f{i}.bin"
         p.write_bytes(c)
-        out = _run("submit", str(p), "--case", "c1", "--kind", "document", "--data-dir", d,
+        out = run_cli("submit", str(p), "--case", "c1", "--kind", "document", "--data-dir", d,
                    "--blob-store", url, "--json").stdout
         ids.append(json.loads(out)["evidence_id"])
-    assert json.loads(_run("audit", "--data-dir", d, "--blob-store", url, "--json").stdout)["ok"]
+    assert json.loads(run_cli("audit", "--data-dir", d, "--blob-store", url, "--json").stdout)["ok"]
     client = s3_endpoint.client()
     shas = [hashlib.sha256(c).hexdigest() for c in contents]
     client.put_object(Bucket=s3_bucket, Key=f"ev/{shas[0]}", Body=b"Y" + contents[0][1:])
     client.delete_object(Bucket=s3_bucket, Key=f"ev/{shas[1]}")
-    r = _run("audit", "--data-dir", d, "--blob-store", url, "--json", check=False)
+    r = run_cli("audit", "--data-dir", d, "--blob-store", url, "--json", check=False)
     assert r.returncode == 1, r.stderr
     fx = json.loads(r.stdout)["files"]
     assert [(x["sha256"], x["evidence_ids"]) for x in fx["damaged"]] == [(shas[0], [ids[0]])]

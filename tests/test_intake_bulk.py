@@ -28,7 +28,7 @@ from evidence.verify.entry import parse_entry
 from evidence.verify.note import generate_signer
 from evidence.verify.receipt import verify_receipt
 from evidence.verify.submission import verify_submission
-from tests.test_metadata import make_jpeg, make_message
+from tests.support.media import make_jpeg, make_message
 
 WHATSAPP = ("[02/01/2024, 10:11:12] Alice: offer for the fake bags\n"
             "[02/01/2024, 10:12:00] Bob: 20 pieces, shipped tomorrow\n")
@@ -242,7 +242,7 @@ def test_stopped_early_leaves_no_blob_and_no_temporary_file(
 def test_cli_json_is_the_same_with_and_without_workers(tmp_path: Path) -> None:
     """``--workers 1`` (in this process) and the default (worker processes) print the
     same report for a folder large enough for workers."""
-    from tests.test_intake_cli import _init, _run
+    from tests.support.cli_run import init_data_dir, run_cli
 
     top = tmp_path / "folder"
     top.mkdir()
@@ -251,8 +251,8 @@ def test_cli_json_is_the_same_with_and_without_workers(tmp_path: Path) -> None:
     (top / "empty.txt").write_bytes(b"")
     out = {}
     for workers in ("1", "2"):
-        d = _init(tmp_path / f"w{workers}")
-        p = _run("submit", str(top), "--each", "--case", "C", "--kind", "document",
+        d = init_data_dir(tmp_path / f"w{workers}")
+        p = run_cli("submit", str(top), "--each", "--case", "C", "--kind", "document",
                  "--workers", workers, "--data-dir", d, "--json", check=False)
         assert p.returncode == 1
         out[workers] = json.loads(p.stdout)

@@ -18,31 +18,7 @@ from evidence.ledger.log import Ledger
 from evidence.verify.commitment import verify_commitment
 from evidence.verify.receipt import verify_receipt
 from evidence.verify.submission import verify_submission
-
-ROOT = Path(__file__).resolve().parents[1]
-CLI = "from evidence.cli.main import main; main()"
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    for k in ("EVIDENCE_BLOB_STORE", "EVIDENCE_MAX_FILE_SIZE", "EVIDENCE_DB_URL"):
-        env.pop(k, None)
-    return env
-
-
-def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    p = subprocess.run([sys.executable, "-c", CLI, *args], env=_env(),
-                       capture_output=True, text=True, timeout=300)
-    if check and p.returncode != 0:
-        raise AssertionError(f"{args} failed ({p.returncode}): {p.stderr}")
-    return p
-
-
-def _init(tmp_path: Path) -> str:
-    d = str(tmp_path / "data")
-    _run("init", "--data-dir", d, "--origin", "cli.example/log", "--checkpoint-interval", "0")
-    return d
+from tests.support.cli_run import CLI, cli_env, init_data_dir, run_cli
 
 
 def _consistent(data_dir: str) -> list[str]:
@@ -75,11 +51,11 @@ def _consistent(data_dir: str) -> list[str]:
 
 
 def test_submit_show_receipt_purge_round_trip(tmp_path) -> None:
-    d = _init(tmp_path)
+    d = init_data_dir(tmp_path)
     (tmp_path / "shot.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 30)
     (tmp_path / "page.html").write_text("<html>offer</html>")
-    _run("keygen", "acme.example", "-o", str(tmp_path / "acme.key"))
-    out = json.loads(_run("submit", str(tmp_path / "shot.png"), str(tmp_path / "page.html"),
+    run_cli("keygen", "acme.example", "-o", str(tmp_path / "acme.key"))
+    out = json.loads(run_cli("submit", str(tmp_path / "shot.png"), str(tmp_path / "page.html"),
                           "--case", "C-1", "--kind", "screenshot", "--title", "listing",
                           "--meta", "shop=x", "--captured-at", "2026-01-02T03:04:05+08:00",
                           "--sign-key", str(tmp_path / "acme.key"), "--principal", "acme",
@@ -87,29 +63,29 @@ def test_submit_show_receipt_purge_round_trip(tmp_path) -> None:
     assert out["ok"] and out["signed_by_submitter"] and out["seq"] == 0
     assert out["warnings"]  # the fake PNG cannot be read as an image: preserved, recorded
     eid = out["evidence_id"]
-    shown = json.loads(_run("show", eid, "--data-dir", d, "--json").stdout)
+    shown = json.loads(run_cli("show", eid, "--data-dir", d, "--json").stdout)
     assert shown["metadata"]["stated"]["meta"] == {"shop": "x"}
     assert shown["commitment_opens"] is True and all(f["stored"] for f in shown["files"])
     led = Ledger.open(d, read_only=True)
     verify_submission(json.loads(led.entry(0).data)["body"], required=True)
     led.close()
-    r = json.loads(_run("receipt", eid, "--data-dir", d, "--json").stdout)
+    r = json.loads(run_cli("receipt", eid, "--data-dir", d, "--json").stdout)
     assert r["inclusion_proof"]["tree_size"] == 1  # checkpoint interval 0: already covered
-    text = _run("receipt", eid, "--data-dir", d).stdout
+    text = run_cli("receipt", eid, "--data-dir", d).stdout
     assert text.startswith("evidence.receipt/v1\ncli.example/log\n0\n")
-    p = json.loads(_run("purge", eid, "--reason", "court order", "--data-dir", d,
+    p = json.loads(run_cli("purge", eid, "--reason", "court order", "--data-dir", d,
                         "--json").stdout)
     assert p["ok"] and len(p["deleted_blobs"]) == 2
-    again = _run("purge", eid, "--reason", "x", "--data-dir", d, check=False)
+    again = run_cli("purge", eid, "--reason", "x", "--data-dir", d, check=False)
     assert again.returncode == 1 and "already purged" in again.stderr
-    unknown = _run("show", "ev_NOPE", "--data-dir", d, check=False)
+    unknown = run_cli("show", "ev_NOPE", "--data-dir", d, check=False)
     assert unknown.returncode == 1 and "no evidence item" in unknown.stderr
-    assert json.loads(_run("show", eid, "--data-dir", d, "--json").stdout)["status"] == "purged"
-    assert json.loads(_run("audit", "--data-dir", d, "--json").stdout)["ok"]
+    assert json.loads(run_cli("show", eid, "--data-dir", d, "--json").stdout)["status"] == "purged"
+    assert json.loads(run_cli("audit", "--data-dir", d, "--json").stdout)["ok"]
 
 
 def test_each_over_a_folder_reports_every_file(tmp_path) -> None:
-    d = _init(tmp_path)
+    d = init_data_dir(tmp_path)
     top = tmp_path / "export"
     (top / "2026" / "jan").mkdir(parents=True)
     for i in range(5):
@@ -118,7 +94,7 @@ def test_each_over_a_folder_reports_every_file(tmp_path) -> None:
     os.mkfifo(top / "pipe")
     (top / "empty.txt").write_bytes(b"")
     (top / "big.bin").write_bytes(b"x" * 2048)
-    p = _run("submit", str(top), "--each", "--case", "C-2", "--kind", "other",
+    p = run_cli("submit", str(top), "--each", "--case", "C-2", "--kind", "other",
              "--max-file-size", "1k", "--data-dir", d, "--json", check=False)
     assert p.returncode == 1
     out = json.loads(p.stdout)
@@ -129,21 +105,21 @@ def test_each_over_a_folder_reports_every_file(tmp_path) -> None:
                       "empty.txt": "is empty (0 bytes): nothing to preserve",
                       "big.bin": "is larger than the limit of 1024 bytes"}
     assert len(_consistent(d)) == 5
-    text = _run("submit", str(top / "2026"), "--each", "--case", "C-2", "--kind", "chat",
+    text = run_cli("submit", str(top / "2026"), "--each", "--case", "C-2", "--kind", "chat",
                 "--data-dir", d)
     assert len([ln for ln in text.stdout.splitlines() if ln.startswith("ok ev_")]) == 5
     assert "5 item(s) preserved, 0 file(s) not" in text.stderr
 
 
 def test_sigkilled_bulk_import_loses_nothing_acknowledged(tmp_path) -> None:
-    d = _init(tmp_path)
+    d = init_data_dir(tmp_path)
     top = tmp_path / "many"
     top.mkdir()
     for i in range(3000):
         (top / f"f{i:05d}.txt").write_text(f"item {i}\n" * (1 + i % 7))
     child = subprocess.Popen([sys.executable, "-c", CLI, "submit", str(top),
                               "--each", "--case", "bulk", "--kind", "document",
-                              "--data-dir", d], env=_env(), stdout=subprocess.PIPE,
+                              "--data-dir", d], env=cli_env(), stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True)
     acked = []
     assert child.stdout is not None
@@ -165,7 +141,7 @@ def test_sigkilled_bulk_import_loses_nothing_acknowledged(tmp_path) -> None:
     finally:
         led.close()
     # blobs a killed submission wrote but never committed: gc removes them, nothing else
-    gc = json.loads(_run("gc", "--grace", "0", "--data-dir", d, "--json").stdout)
+    gc = json.loads(run_cli("gc", "--grace", "0", "--data-dir", d, "--json").stdout)
     assert gc["ok"]
     assert set(_consistent(d)) == ids
     store = FilesystemBlobStore(Path(d) / "blobs")

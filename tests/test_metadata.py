@@ -9,8 +9,6 @@ import hashlib
 import io
 import json
 import zipfile
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ from evidence.ledger.intake import (
 )
 from evidence.ledger.intake.metadata import chat as chatmod
 from evidence.ledger.intake.metadata import safezip
+from tests.support.media import DOMAIN, make_jpeg, make_message
 
 
 def one(kind: str, path: Path, **kw: Any) -> dict[str, Any]:
@@ -108,25 +107,6 @@ def test_result_has_no_submitter_claims(tmp_path: Path) -> None:
 # -- images and screenshots ------------------------------------------------------------
 
 
-def make_jpeg(path: Path, *, gps: bool = True) -> None:
-    from PIL import Image
-
-    im = Image.new("RGB", (64, 48), "red")
-    exif = Image.Exif()
-    exif[0x010F] = "Canon"
-    exif[0x0110] = "EOS R5"
-    exif[0x0131] = "Firmware 1.0"
-    exif[0x0132] = "2024:01:03 09:00:00"
-    sub = exif.get_ifd(0x8769)
-    sub[0x9003] = "2024:01:02 10:11:12"
-    sub[0x9011] = "+08:00"
-    if gps:
-        exif.get_ifd(0x8825).update(
-            {1: "S", 2: (33.0, 51.0, 54.0), 3: "W", 4: (151.0, 12.0, 36.0), 6: 12.5}
-        )
-    im.save(path, "JPEG", exif=exif)
-
-
 def test_jpeg_with_exif(tmp_path: Path) -> None:
     p = tmp_path / "photo.jpg"
     make_jpeg(p)
@@ -200,7 +180,7 @@ def test_truncated_image_is_an_error_not_a_crash(tmp_path: Path) -> None:
 
 # -- e-mail and DKIM -------------------------------------------------------------------
 
-SELECTOR, DOMAIN = "court2024", "example.com"
+SELECTOR = "court2024"
 KEY_NAME = f"{SELECTOR}._domainkey.{DOMAIN}"
 
 
@@ -216,25 +196,6 @@ def rsa_key() -> tuple[bytes, bytes]:
     spki = key.public_key().public_bytes(serialization.Encoding.DER,
                                          serialization.PublicFormat.SubjectPublicKeyInfo)
     return pem, b"v=DKIM1; k=rsa; p=" + base64.b64encode(spki)
-
-
-def make_message() -> bytes:
-    msg = EmailMessage()
-    msg["From"] = "李雷 <li.lei@example.com>"
-    msg["To"] = "Legal <legal@rights-holder.example>, bob@example.org"
-    msg["Cc"] = "carol@example.net"
-    msg["Subject"] = "侵权样品 / infringing samples"
-    msg["Date"] = format_datetime(dt.datetime(2024, 3, 5, 14, 30, 0,
-                                              tzinfo=dt.timezone(dt.timedelta(hours=8))))
-    msg["Message-ID"] = make_msgid(domain=DOMAIN)
-    msg.set_content("Please see the attached price list.\n")
-    msg.add_attachment(b"%PDF-1.4 fake price list", maintype="application",
-                       subtype="pdf", filename="价格表.pdf")
-    raw = msg.as_bytes()
-    received = (b"Received: from mx.example.com (mx.example.com [192.0.2.1])\r\n"
-                b"\tby mail.rights-holder.example; Tue, 5 Mar 2024 14:30:05 +0800\r\n"
-                b"Received: from [10.0.0.2] by mx.example.com; Tue, 5 Mar 2024 14:30:02 +0800\r\n")
-    return received + raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 def sign(message: bytes, pem: bytes) -> bytes:

@@ -12,9 +12,7 @@ genTime): the three verdicts must agree on every one, and the script must say wh
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ import pytest
 
 from evidence.ledger.anchor.tsa_client import request_timestamp
 from evidence.verify import timestamp as pkg_ts
+from tests.support.standalone import load_verify_script
 from tests.support.tsa import LocalTSA
 
 pytestmark = pytest.mark.tsa
@@ -32,17 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MESSAGE = b"bundle.example/log\n7\nq83rQ1qS0m9Z2bzTeTt3nH8FyR0tmPb0cJjZ2u6X+pE=\n"
 
 
-def load_script() -> Any:
-    spec = importlib.util.spec_from_file_location("verify_bundle_cms",
-                                                  ROOT / "scripts" / "verify_bundle.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up while defining classes
-    spec.loader.exec_module(mod)
-    return mod
-
-
-vb = load_script()
+vb = load_verify_script()
 
 
 # --- the three verifiers, each reduced to "ok", "untrusted" or "fail" -------------------------

@@ -26,19 +26,21 @@ from hypothesis import strategies as st
 from evidence.verify.bundle import verify_bundle
 from evidence.verify.note import ALG_COSIGNATURE_V1, generate_signer
 from evidence.verify.trust import TrustFileError, parse_trust
-from tests import test_trust_policy as pkg_vectors
-from tests.test_standalone_cms import vb
-from tests.test_standalone_scripts import (
+from tests.support import trust_vectors as pkg_vectors
+from tests.support.standalone import (
     EXIT,
     FILES,
     ORIGIN,
     VERIFY_SCRIPT,
-    _shim,
-    _with_tokens,
     build,
     checkpoint_text,
+    load_verify_script,
     run_clean,
+    shim,
+    with_tokens,
 )
+
+vb = load_verify_script()
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +51,7 @@ def clean_env(tmp_path_factory: pytest.TempPathFactory) -> Any:
     def env(with_rfc3161: bool = False) -> dict[str, str]:
         assert not with_rfc3161
         return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
-                "PYTHONPATH": str(_shim(base, False)), "PYTHONIOENCODING": "utf-8"}
+                "PYTHONPATH": str(shim(base, False)), "PYTHONIOENCODING": "utf-8"}
 
     return env
 
@@ -253,7 +255,7 @@ def test_tsa_roots_and_the_mozilla_store(tmp_path: Path, clean_env, tsa, tsa_var
     tokens = [("good", request_timestamp(tsa.url, checkpoint_text(b), timeout=30).token),
               ("untrusted", request_timestamp(tsa_variant("untrusted").url, checkpoint_text(b),
                                               timeout=30).token)]
-    path = _with_tokens(b, tokens).zip(tmp_path / "b.zip")
+    path = with_tokens(b, tokens).zip(tmp_path / "b.zip")
     root = x509.load_pem_x509_certificate(tsa.ca_cert_pem).public_bytes(Encoding.DER)
     pin = f"#@ tsa local-test-root {base64.b64encode(root).decode()}"
     env = clean_env(False)
@@ -292,7 +294,7 @@ def test_damaged_token_reason_is_one_line_and_debug_has_detail(tmp_path: Path, c
     b = build()
     token = bytearray(request_timestamp(tsa.url, checkpoint_text(b), timeout=30).token)
     token[-1] ^= 1  # the last byte of the CMS signature value
-    path = _with_tokens(b, [("good", bytes(token))]).zip(tmp_path / "b.zip")
+    path = with_tokens(b, [("good", bytes(token))]).zip(tmp_path / "b.zip")
     args = [str(path), "--log-key", b.log.verifier().to_string(), "--tsa-ca",
             str(tsa.ca_pem_path)]
     code, out, err = script(args, clean_env(False), tmp_path)
@@ -403,7 +405,7 @@ def test_a_damaged_token_from_an_unpinned_tsa_fails(tmp_path: Path, clean_env, t
     token = request_timestamp(tsa_variant("untrusted").url, checkpoint_text(b), timeout=30).token
     args = ["--log-key", b.log.verifier().to_string(), "--tsa-ca", str(tsa.ca_pem_path)]
     env = clean_env(False)
-    path = _with_tokens(b, [("untrusted", token)]).zip(tmp_path / "b.zip")
+    path = with_tokens(b, [("untrusted", token)]).zip(tmp_path / "b.zip")
     code, out, _ = script([str(path), *args], env, tmp_path)
     assert code == 3 and dict(statuses(out))["timestamps"] == "not-checked"
     assert "CN=Evidence Untrusted TSA" in out["checks"][-1]["reason"]

@@ -23,7 +23,7 @@ from cryptography.x509.oid import NameOID
 
 from evidence.verify.note import generate_signer
 from evidence.verify.trust import TrustFileError, parse_trust
-from tests.test_verify_page import Page, shared_browser
+from tests.support.browser import Page, shared_browser
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG = generate_signer("pins.example/log").verifier().to_string()

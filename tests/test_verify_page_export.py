@@ -19,8 +19,8 @@ import pytest
 from evidence.ledger.anchor.tsa_client import request_timestamp
 from evidence.verify.bundle import verify_bundle
 from tests.bundle_world import World, build_world, members, rezip
+from tests.support.browser import Page, shared_browser
 from tests.support.tsa import LocalTSA
-from tests.test_verify_page import Page, shared_browser
 
 pytestmark = pytest.mark.tsa
 

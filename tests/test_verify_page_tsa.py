@@ -36,8 +36,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from evidence.ledger.anchor.tsa_client import request_timestamp
 from evidence.verify import der
 from evidence.verify import timestamp as ts
+from tests.support.browser import Page, shared_browser
+from tests.support.token_regions import REGIONS, corrupt, flip, later_year
 from tests.support.tsa import LocalTSA
-from tests.test_verify_page import Page, shared_browser
 
 pytestmark = pytest.mark.tsa
 
@@ -166,56 +167,12 @@ def tokens(tsa_variant: TsaVariant, tmp_path_factory: pytest.TempPathFactory) ->
                                                        ess="sha1"), root)
     # the good token's TSTInfo, one year later: inside the new certificate's validity, which
     # starts now (after the good token's genTime)
-    out["rsa-pss"] = Token(pss_token(pki, work / "pss", _later_year(_e_content(out["good"].der))),
+    out["rsa-pss"] = Token(pss_token(pki, work / "pss", later_year(_e_content(out["good"].der))),
                            root)
     return out
 
 
-# --- corruptions, by region -------------------------------------------------------------------
-
-
-def _signer_info(token: bytes) -> list[der.Tlv]:
-    ci = der.children(token, der.parse_single(token, 0x30))
-    sd = der.children(token, der.children(token, ci[1])[0])
-    return der.children(token, der.children(token, sd[-1])[0])
-
-
-def _flip(token: bytes, at: int, mask: int = 0x01) -> bytes:
-    return token[:at] + bytes([token[at] ^ mask]) + token[at + 1:]
-
-
-def _later_year(data: bytes) -> bytes:
-    """The genTime's year, one later: still inside every validity period."""
-    at = data.index(b"\x18\x0f") + 2
-    return data[:at] + str(int(data[at:at + 4]) + 1).encode() + data[at + 4:]
-
-
-def corrupt(token: bytes, region: str) -> bytes:
-    if region == "gentime":
-        return _later_year(token)
-    si = _signer_info(token)
-    if region == "signature":
-        sig = si[-1] if si[-1].tag == 0x04 else si[-2]
-        return _flip(token, (sig.value_start + sig.end) // 2)
-    attrs = next(t for t in si if t.tag == 0xA0)
-    if region in ("signed-attrs-digest", "signed-attrs-ess"):
-        want = {"signed-attrs-digest": ("06092a864886f70d010904",),  # messageDigest
-                "signed-attrs-ess": ("060b2a864886f70d010910022f",  # signingCertificateV2
-                                     "060b2a864886f70d010910020c")}[region]  # (v1)
-        for a in der.children(token, attrs):
-            if token[a.value_start:a.end].hex().startswith(want):
-                return _flip(token, a.end - 3)
-        raise AssertionError(f"no {region} attribute")
-    if region == "certificate":  # a letter of the signer certificate's subject CN
-        ci = der.children(token, der.parse_single(token, 0x30))
-        sd = der.children(token, der.children(token, ci[1])[0])
-        certs = next(t for t in sd[3:] if t.tag == 0xA0)
-        at = token.index(b"TSA", certs.value_start, certs.end)
-        return token[:at] + b"TSB" + token[at + 3:]
-    raise AssertionError(region)
-
-
-REGIONS = ["signature", "signed-attrs-digest", "signed-attrs-ess", "certificate", "gentime"]
+# --- corruptions, by region: tests/support/token_regions.py ----------------------------
 
 
 def python_outcome(token: bytes, message: bytes, root_pem: bytes) -> str:
@@ -359,7 +316,7 @@ def test_hostile_token_bytes_never_pass(tab: Page, tokens: dict[str, Token]) -> 
     claim; whatever the page accepts, Python accepts too."""
     tok = tokens["good"]
     cases = [tok.der[:n] for n in (0, 1, 2, 10, 100, len(tok.der) - 1)]
-    cases += [_flip(tok.der, i, 0x80) for i in range(0, len(tok.der), 64)]
+    cases += [flip(tok.der, i, 0x80) for i in range(0, len(tok.der), 64)]
     got = tab.page.evaluate("""async ([cases, msg, root]) => {
         const b = (x) => Uint8Array.from(atob(x), (c) => c.charCodeAt(0));
         const roots = [EvidenceVerify.parseCertificate(b(root))];

@@ -28,9 +28,9 @@ from typing import Any
 import pytest
 
 from evidence.ledger.anchor.tsa_client import request_timestamp
+from tests.support.browser import TRUST, Page, shared_browser, stamped_bundle, trust_text
+from tests.support.token_regions import REGIONS, corrupt
 from tests.support.tsa import LocalTSA
-from tests.test_verify_page import TRUST, Page, shared_browser, stamped_bundle, trust_text
-from tests.test_verify_page_tsa import REGIONS, corrupt
 from tests.vectors_shared import bundles as B
 
 pytestmark = pytest.mark.tsa

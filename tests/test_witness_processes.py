@@ -38,7 +38,7 @@ from evidence.ledger.anchor.witness_client import (
 from evidence.verify.errors import NoVerifiedSignature
 from evidence.verify.note import ALG_COSIGNATURE_V1, generate_signer, parse_verifier_key
 from tests.support.ports import free_ports
-from tests.test_witness_core import ORIGIN, TinyLog
+from tests.support.tiny_log import ORIGIN, TinyLog
 
 CLI = [sys.executable, "-c", "from evidence.cli.main import main; main()"]
 
