@@ -29,8 +29,8 @@ from pathlib import Path
 from sqlalchemy import func, insert, select
 
 from evidence.ledger.audit import audit
+from evidence.ledger.db.schema import checkpoints
 from evidence.ledger.log import Ledger
-from evidence.ledger.schema import checkpoints
 from evidence.verify.checkpoint import Checkpoint, sign_checkpoint
 
 TARGET = 250_000

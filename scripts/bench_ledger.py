@@ -27,8 +27,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, insert, text
 
+from evidence.ledger.db.schema import entries
 from evidence.ledger.log import Ledger
-from evidence.ledger.schema import entries
 
 LIMITS = {"sqlite": 130_000, "postgresql": 65_000}  # rows/s via SQLAlchemy Core (recipes)
 TARGET_APPEND = {"sqlite": 30_000, "postgresql": 15_000}

@@ -16,9 +16,9 @@ from sqlalchemy import delete, insert, select, update
 
 from evidence.ledger import audit as audit_module
 from evidence.ledger.audit import AuditReport, audit
+from evidence.ledger.db.schema import checkpoints, entries, log_state, nodes
 from evidence.ledger.keyfile import read_private_key
 from evidence.ledger.log import Ledger
-from evidence.ledger.schema import checkpoints, entries, log_state, nodes
 from evidence.verify.checkpoint import Checkpoint, sign_checkpoint
 from evidence.verify.entry import encode_entry, parse_entry
 from evidence.verify.hashing import leaf_hash

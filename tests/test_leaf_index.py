@@ -21,9 +21,9 @@ from sqlalchemy import delete, func, insert, select, update
 
 from evidence.ledger import migrations, store
 from evidence.ledger.db.engine import make_engine, write_transaction
+from evidence.ledger.db.schema import leaf_index, leaf_index_state
 from evidence.ledger.leaf_index import index_leaves
 from evidence.ledger.log import Ledger
-from evidence.ledger.schema import leaf_index, leaf_index_state
 from evidence.ledger.store import leaf_key
 from tests.support.processes import child_env, kill_after_acks
 

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select, update
 
+from evidence.ledger.db.schema import checkpoints, entries, log_state, nodes
 from evidence.ledger.errors import (
     AppendRejected,
     ConfigMismatch,
@@ -24,7 +25,6 @@ from evidence.ledger.errors import (
     OutOfRange,
 )
 from evidence.ledger.log import Ledger
-from evidence.ledger.schema import checkpoints, entries, log_state, nodes
 from evidence.verify.checkpoint import verify_checkpoint
 from evidence.verify.entry import parse_entry
 from evidence.verify.hashing import leaf_hash
@@ -392,8 +392,8 @@ def test_schema_matches_migrations(tmp_path) -> None:
 
     from evidence.ledger.access.schema import access_metadata
     from evidence.ledger.anchor.schema import anchor_metadata
+    from evidence.ledger.db.schema import metadata
     from evidence.ledger.evidence_store import metadata as evidence_metadata
-    from evidence.ledger.schema import metadata
 
     # Every part's tables together must be exactly what the migrations build.
     everything = MetaData()

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError
 
-from evidence.ledger.schema import entries
+from evidence.ledger.db.schema import entries
 from evidence.ledger.tree import extend_edge
 from evidence.verify.hashing import leaf_hash
 from evidence.verify.merkle import CompactRange, root, root_plan

@@ -9,8 +9,8 @@ from sqlalchemy import insert, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from evidence.ledger.db.engine import make_engine
+from evidence.ledger.db.schema import entries
 from evidence.ledger.db.sql import Driver
-from evidence.ledger.schema import entries
 from evidence.ledger.store import STATE_SQL, read_state
 from tests import test_ledger_core
 

@@ -14,8 +14,8 @@ from sqlalchemy import Connection, Engine, insert
 
 from evidence.ledger.clock import utc_now
 from evidence.ledger.db.engine import write_transaction
+from evidence.ledger.db.schema import checkpoints as checkpoints_table
 from evidence.ledger.errors import LedgerError, NotALedger
-from evidence.ledger.schema import checkpoints as checkpoints_table
 from evidence.ledger.store import (
     StoredCheckpoint,
     checkpoint_at,

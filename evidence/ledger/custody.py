@@ -21,8 +21,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from evidence.ledger.db.schema import entries
 from evidence.ledger.evidence_store import evidence_events, evidence_items
-from evidence.ledger.schema import entries
 from evidence.ledger.sequencer import Appended, PrepareHook, RowsHook
 
 LINK = "prev_custody"

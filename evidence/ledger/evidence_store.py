@@ -29,7 +29,7 @@ from sqlalchemy import (
     update,
 )
 
-from evidence.ledger.schema import NAMING, TIME_LEN, entries
+from evidence.ledger.db.schema import NAMING, TIME_LEN, entries
 
 metadata = MetaData(naming_convention=NAMING)
 

@@ -47,6 +47,7 @@ from evidence.ledger.db.engine import (
     sqlite_path,
     write_transaction,
 )
+from evidence.ledger.db.schema import keys, log_state, metadata
 from evidence.ledger.errors import (
     ConfigMismatch,
     LedgerError,
@@ -55,7 +56,6 @@ from evidence.ledger.errors import (
     OutOfRange,
 )
 from evidence.ledger.keyfile import KeyFileError, read_private_key, write_private_key
-from evidence.ledger.schema import keys, log_state, metadata
 from evidence.ledger.sequencer import (
     DEFAULT_MAX_BATCH,
     Appended,

@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from evidence.ledger.db.schema import checkpoints, entries
 from evidence.ledger.db.sql import param_mark
-from evidence.ledger.schema import checkpoints, entries
 from evidence.verify.hashing import Hash32
 from evidence.verify.merkle import NodeFetcher, NodeId
 

@@ -29,7 +29,7 @@ from sqlalchemy import (
     Text,
 )
 
-from evidence.ledger.schema import NAMING, TIME_LEN, SeqType
+from evidence.ledger.db.schema import NAMING, TIME_LEN, SeqType
 
 access_metadata = MetaData(naming_convention=NAMING)
 

@@ -23,7 +23,7 @@ from sqlalchemy import (
     Text,
 )
 
-from evidence.ledger.schema import NAMING, TIME_LEN
+from evidence.ledger.db.schema import NAMING, TIME_LEN
 
 anchor_metadata = MetaData(naming_convention=NAMING)
 

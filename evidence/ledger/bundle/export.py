@@ -70,10 +70,10 @@ from evidence.ledger.bundle.writer import (
     write_bundle,
 )
 from evidence.ledger.db.engine import read_transaction
+from evidence.ledger.db.schema import entries as entries_table
 from evidence.ledger.errors import LedgerError
 from evidence.ledger.evidence_store import StoredItem, load_item
 from evidence.ledger.log import Ledger, StoredCheckpoint
-from evidence.ledger.schema import entries as entries_table
 from evidence.verify.entry import format_time, parse_entry
 from evidence.verify.note import add_signature_lines
 
