@@ -170,11 +170,13 @@
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
   ]);
 
-  class Sha256 {
-    constructor() {
-      this.h = new Int32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-        0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
-      this.w = new Int32Array(64);
+  /* The Merkle-Damgard frame SHA-1 and SHA-256 share (FIPS 180-4 section 5): 64-byte
+     blocks, big-endian words, the 0x80 pad and the 64-bit bit length; a subclass gives
+     its initial state `h`, its schedule size and `_block`. */
+  class BlockHash {
+    constructor(h, words) {
+      this.h = h;
+      this.w = new Int32Array(words);
       this.buf = new Uint8Array(64);
       this.bufLen = 0;
       this.length = 0; // bytes so far (a Number: exact up to 2^53)
@@ -206,12 +208,19 @@
       const len = this.length;
       this.update(pad);
       this.length = len;
-      const out = new Uint8Array(32);
-      for (let j = 0; j < 8; j++) {
+      const out = new Uint8Array(4 * this.h.length);
+      for (let j = 0; j < this.h.length; j++) {
         out[4 * j] = this.h[j] >>> 24; out[4 * j + 1] = this.h[j] >>> 16;
         out[4 * j + 2] = this.h[j] >>> 8; out[4 * j + 3] = this.h[j];
       }
       return out;
+    }
+  }
+
+  class Sha256 extends BlockHash {
+    constructor() {
+      super(new Int32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+        0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]), 64);
     }
 
     _block(d, o) {
@@ -2015,46 +2024,9 @@
 
   // --- SHA-1 (WARC digests; WebCrypto has no incremental hash) --------------------------
 
-  class Sha1 {
+  class Sha1 extends BlockHash {
     constructor() {
-      this.h = new Int32Array([0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0]);
-      this.w = new Int32Array(80);
-      this.buf = new Uint8Array(64);
-      this.bufLen = 0;
-      this.length = 0;
-    }
-
-    update(data) {
-      let i = 0;
-      const n = data.length;
-      this.length += n;
-      if (this.bufLen) {
-        while (this.bufLen < 64 && i < n) this.buf[this.bufLen++] = data[i++];
-        if (this.bufLen < 64) return this;
-        this._block(this.buf, 0);
-        this.bufLen = 0;
-      }
-      for (; i + 64 <= n; i += 64) this._block(data, i);
-      while (i < n) this.buf[this.bufLen++] = data[i++];
-      return this;
-    }
-
-    digest() {
-      const bits = this.length * 8;
-      const pad = new Uint8Array(((this.bufLen < 56) ? 56 : 120) - this.bufLen + 8);
-      pad[0] = 0x80;
-      const hi = Math.floor(bits / 0x100000000), lo = bits >>> 0;
-      const p = pad.length - 8;
-      pad[p] = hi >>> 24; pad[p + 1] = hi >>> 16; pad[p + 2] = hi >>> 8; pad[p + 3] = hi;
-      pad[p + 4] = lo >>> 24; pad[p + 5] = lo >>> 16; pad[p + 6] = lo >>> 8; pad[p + 7] = lo;
-      const len = this.length;
-      this.update(pad);
-      this.length = len;
-      const out = new Uint8Array(20);
-      for (let i = 0; i < 5; i++) {
-        out[4 * i] = this.h[i] >>> 24; out[4 * i + 1] = this.h[i] >>> 16; out[4 * i + 2] = this.h[i] >>> 8; out[4 * i + 3] = this.h[i];
-      }
-      return out;
+      super(new Int32Array([0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0]), 80);
     }
 
     _block(d, o) {
