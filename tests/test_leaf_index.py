@@ -19,12 +19,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, insert, select, update
 
-from evidence.ledger import migrations, store
+from evidence.ledger import migrations
+from evidence.ledger.db import log_queries
 from evidence.ledger.db.engine import make_engine, write_transaction
+from evidence.ledger.db.log_queries import leaf_key
 from evidence.ledger.db.schema import leaf_index, leaf_index_state
 from evidence.ledger.leaf_index import index_leaves
 from evidence.ledger.log import Ledger
-from evidence.ledger.store import leaf_key
 from tests.support.processes import child_env, kill_after_acks
 
 ORIGIN = "leafindex.example/log"
@@ -73,7 +74,7 @@ def _fill(led: Ledger, n: int, batch: int = 10) -> None:
 
 def _watermark(led: Ledger) -> int:
     with led.engine.connect() as c:
-        return store.read_indexed(c)
+        return log_queries.read_indexed(c)
 
 
 def _index_rows(led: Ledger) -> list[tuple[int, bytes, int]]:
@@ -128,7 +129,7 @@ def test_follower_off_everything_in_tail_then_indexed(make_ledger: Factory) -> N
 
 def test_several_generations(make_ledger: Factory, monkeypatch) -> None:
     # generations of 8 entries (2**20 in production): one key probed per generation
-    monkeypatch.setattr(store, "LEAF_GEN_BITS", 3)
+    monkeypatch.setattr(log_queries, "LEAF_GEN_BITS", 3)
     led = make_ledger(leaf_index_every=16)
     _fill(led, 100, batch=5)
     led = make_ledger.reopen(led)

@@ -86,7 +86,7 @@ def test_fetch_nodes_equals_the_written_out_query(make_ledger) -> None:
     import random
 
     from evidence.ledger.db.engine import read_transaction
-    from evidence.ledger.store import fetch_nodes, fetch_nodes_written_out
+    from evidence.ledger.db.log_queries import fetch_nodes, fetch_nodes_written_out
     from evidence.verify.merkle import NodeId
 
     led = make_ledger()

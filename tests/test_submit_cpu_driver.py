@@ -9,9 +9,9 @@ from sqlalchemy import insert, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from evidence.ledger.db.engine import make_engine
+from evidence.ledger.db.log_queries import STATE_SQL, read_state
 from evidence.ledger.db.schema import entries
 from evidence.ledger.db.sql import Driver
-from evidence.ledger.store import STATE_SQL, read_state
 from tests import test_ledger_core
 
 make_ledger = test_ledger_core.make_ledger  # fresh ledgers on SQLite and PostgreSQL

@@ -51,8 +51,8 @@ from evidence.ledger.audit_scan import (
     scan_span,
 )
 from evidence.ledger.db.engine import read_transaction
+from evidence.ledger.db.log_queries import iter_checkpoints, iter_entries, read_state
 from evidence.ledger.db.schema import checkpoints, entries, nodes
-from evidence.ledger.store import iter_checkpoints, iter_entries, read_state
 from evidence.ledger.workers import worker_context as _worker_context
 from evidence.verify.hashing import EMPTY_ROOT, ZERO_HASH_HEX, node_hash
 from evidence.verify.log import LogBroken, LogPosition, check_entries

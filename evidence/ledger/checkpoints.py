@@ -14,15 +14,15 @@ from sqlalchemy import Connection, Engine, insert
 
 from evidence.ledger.clock import utc_now
 from evidence.ledger.db.engine import write_transaction
-from evidence.ledger.db.schema import checkpoints as checkpoints_table
-from evidence.ledger.errors import LedgerError, NotALedger
-from evidence.ledger.store import (
+from evidence.ledger.db.log_queries import (
     StoredCheckpoint,
     checkpoint_at,
     max_checkpoint_size,
     node_fetcher,
     read_state,
 )
+from evidence.ledger.db.schema import checkpoints as checkpoints_table
+from evidence.ledger.errors import LedgerError, NotALedger
 from evidence.verify.checkpoint import Checkpoint, sign_checkpoint
 from evidence.verify.hashing import Hash32
 from evidence.verify.merkle import root_from_nodes

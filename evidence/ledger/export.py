@@ -40,8 +40,8 @@ from evidence.ledger.anchor.config import load_anchor_config, trust_policy
 from evidence.ledger.anchor.schema import ANCHORED
 from evidence.ledger.anchor.status import cosigned_note
 from evidence.ledger.db.engine import read_transaction
+from evidence.ledger.db.log_queries import iter_checkpoints
 from evidence.ledger.errors import LedgerError
-from evidence.ledger.store import iter_checkpoints
 
 if TYPE_CHECKING:
     from evidence.ledger.log import Ledger

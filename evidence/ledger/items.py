@@ -1,7 +1,7 @@
 """Reading preserved items: the questions the HTTP API and the CLI ask about evidence items.
 
 The tables are intake's (:mod:`evidence.ledger.evidence_store`, written in the same
-transaction as each item's entry) and the log's (:mod:`evidence.ledger.store`); nothing
+transaction as each item's entry) and the log's (:mod:`evidence.ledger.db.log_queries`); nothing
 outside ``evidence.ledger`` reads them itself (the import-linter contract "the API and
 the CLI read the ledger through its functions" in pyproject.toml). Each function takes
 an open :class:`~evidence.ledger.log.Ledger` and no blob store, so the CLI can answer
@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from evidence.ledger.db.engine import read_transaction
+from evidence.ledger.db.log_queries import StoredEntry
 from evidence.ledger.evidence_store import (
     ItemMatch,
     StoredFile,
@@ -21,7 +22,6 @@ from evidence.ledger.evidence_store import (
     load_item,
 )
 from evidence.ledger.log import Ledger
-from evidence.ledger.store import StoredEntry
 
 __all__ = ["ItemMatch", "StoredFile", "StoredItem", "custody", "find_item", "live_cases",
            "lookup"]

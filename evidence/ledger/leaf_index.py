@@ -4,7 +4,7 @@ an index instead of scanning every entry.
 The append transaction writes no random-keyed index (on a ledger of 1 M entries that
 cost each appended entry about one dirty page). Instead the sequencer's writer thread
 calls :func:`index_leaves` between batches, once enough entries lie past the index's
-watermark (``leaf_index_state.indexed``), and :func:`evidence.ledger.store.find_leaf`
+watermark (``leaf_index_state.indexed``), and :func:`evidence.ledger.db.log_queries.find_leaf`
 probes the index below the watermark and scans the entries from it. The index is only a
 hint: a lookup confirms the full stored leaf hash, so a wrong, stale or tampered row can
 make a lookup miss, never answer another entry.
@@ -15,9 +15,9 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from evidence.ledger.db.engine import write_transaction
+from evidence.ledger.db.log_queries import INDEXED_SQL, leaf_index_sql
 from evidence.ledger.db.sql import Driver
 from evidence.ledger.errors import LedgerError, NotALedger
-from evidence.ledger.store import INDEXED_SQL, leaf_index_sql
 
 __all__ = ["LEAF_INDEX_CHUNK", "index_leaves"]
 
@@ -32,7 +32,7 @@ def index_leaves(engine: Engine, min_tail: int = 1) -> int:
 
     Each transaction (at most :data:`LEAF_INDEX_CHUNK` entries) locks the watermark row,
     inserts the rows of the committed entries from it to the log's size in one statement
-    (:func:`~evidence.ledger.store.leaf_index_sql`: keys computed and sorted by the
+    (:func:`~evidence.ledger.db.log_queries.leaf_index_sql`: keys computed and sorted by the
     database, so they land in order in the newest generation's part of the B-tree) and
     moves the watermark, all or nothing: a crash leaves the old watermark and no row of
     the batch, and lookups scan from it. On PostgreSQL it runs beside appends (it locks

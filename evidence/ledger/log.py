@@ -47,6 +47,21 @@ from evidence.ledger.db.engine import (
     sqlite_path,
     write_transaction,
 )
+from evidence.ledger.db.log_queries import (
+    LogState,
+    StoredCheckpoint,
+    StoredEntry,
+    checkpoint_at,
+    fetch_nodes,
+    fetch_size_and_nodes,
+    find_leaf,
+    iter_entries,
+    latest_checkpoint,
+    read_entries,
+    read_entry,
+    read_size,
+    read_state,
+)
 from evidence.ledger.db.schema import keys, log_state, metadata
 from evidence.ledger.errors import (
     ConfigMismatch,
@@ -63,21 +78,6 @@ from evidence.ledger.sequencer import (
     PrepareHook,
     RowsHook,
     Sequencer,
-)
-from evidence.ledger.store import (
-    LogState,
-    StoredCheckpoint,
-    StoredEntry,
-    checkpoint_at,
-    fetch_nodes,
-    fetch_size_and_nodes,
-    find_leaf,
-    iter_entries,
-    latest_checkpoint,
-    read_entries,
-    read_entry,
-    read_size,
-    read_state,
 )
 from evidence.verify.hashing import EMPTY_ROOT, ZERO_HASH_HEX, Hash32
 from evidence.verify.merkle import (
@@ -461,7 +461,7 @@ class Ledger:
     def find_leaf(self, leaf_hash: bytes) -> int | None:
         """The ``seq`` of the entry with this leaf hash, or None: the leaf index's
         candidates, then the entries it has not reached yet, each confirmed against the
-        stored leaf hash (:func:`~evidence.ledger.store.find_leaf`, right without a
+        stored leaf hash (:func:`~evidence.ledger.db.log_queries.find_leaf`, right without a
         snapshot across its two statements: on PostgreSQL they run outside a transaction,
         two round trips instead of four)."""
         if self._engine.dialect.name == "postgresql":

@@ -68,11 +68,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from evidence.ledger.checkpoints import sign_checkpoint_now, sign_locked
 from evidence.ledger.clock import utc_now
 from evidence.ledger.db.engine import write_transaction
+from evidence.ledger.db.log_queries import INDEXED_SQL, STATE_SQL, state_from_row
 from evidence.ledger.db.schema import entries, nodes
 from evidence.ledger.db.sql import Driver, execute_ops, insert_rows
 from evidence.ledger.errors import AppendRejected, LedgerClosed, LedgerError, NotALedger
 from evidence.ledger.leaf_index import index_leaves
-from evidence.ledger.store import INDEXED_SQL, STATE_SQL, state_from_row
 from evidence.ledger.tree import extend_edge, load_edge
 from evidence.verify.errors import EntryError, VerificationError
 from evidence.verify.fast.entries import encode_chain

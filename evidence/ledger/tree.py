@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection
 
+from evidence.ledger.db.log_queries import fetch_nodes
 from evidence.ledger.errors import LedgerError
-from evidence.ledger.store import fetch_nodes
 from evidence.verify.hashing import node_hash
 from evidence.verify.merkle import root_plan
 

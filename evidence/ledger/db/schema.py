@@ -26,7 +26,7 @@
     leaf hash, written in large sorted batches by a follower
     (:func:`evidence.ledger.leaf_index.index_leaves`). Only a hint: a lookup confirms the
     full ``entries.leaf_hash`` and scans the entries from ``indexed`` on
-    (:func:`evidence.ledger.store.find_leaf`). No row is ever updated or deleted, and
+    (:func:`evidence.ledger.db.log_queries.find_leaf`). No row is ever updated or deleted, and
     ``indexed`` only grows.
 """
 

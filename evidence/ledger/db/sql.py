@@ -2,7 +2,7 @@
 SQLAlchemy ``Connection``, bulk inserts (binary ``COPY`` on PostgreSQL) and hook ops.
 
 This is the speed door of the ledger's storage. Everything else speaks SQLAlchemy Core
-(:mod:`evidence.ledger.store`, :mod:`evidence.ledger.db.schema`); what is here runs the
+(:mod:`evidence.ledger.db.log_queries`, :mod:`evidence.ledger.db.schema`); what is here runs the
 same statements without Core's per-statement and per-row layers, which cost more than
 the database's own work for the sequencer's batches. The SQL text differs between the
 drivers only in the parameter marker, and :func:`param_mark` is the one place that
