@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, insert, select, update
 
-from evidence.ledger import migrations
-from evidence.ledger.db import log_queries
+from evidence.ledger.db import log_queries, migrations
 from evidence.ledger.db.engine import make_engine, write_transaction
 from evidence.ledger.db.log_queries import leaf_key
 from evidence.ledger.db.schema import leaf_index, leaf_index_state

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from evidence.ledger import migrations
+from evidence.ledger.db import migrations
 
 
 def test_file_names_are_alembics_revisions_and_head() -> None:

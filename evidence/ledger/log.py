@@ -30,7 +30,6 @@ from typing import Any
 from sqlalchemy import Engine, MetaData, insert, inspect
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from evidence.ledger import migrations
 from evidence.ledger.checkpoints import sign_checkpoint_now
 from evidence.ledger.clock import utc_now
 from evidence.ledger.config import (
@@ -40,6 +39,7 @@ from evidence.ledger.config import (
     new_config,
     write_config,
 )
+from evidence.ledger.db import migrations
 from evidence.ledger.db.engine import (
     make_engine,
     read_transaction,

@@ -1,5 +1,5 @@
 """The ledger's tables (SQLAlchemy Core). The migrations in
-:mod:`evidence.ledger.migrations` create them; this module is what code queries.
+:mod:`evidence.ledger.db.migrations` create them; this module is what code queries.
 
 ``entries``
     one row per log entry. ``data`` are the exact bytes that were hashed

@@ -11,10 +11,10 @@ Adding your tables (evidence items, cases, users, anchors, ...)
 
 One linear chain, one revision per change. Add a file ``versions/NNNN_<what>.py``
 whose ``down_revision`` is the current head (``0001_ledger`` to start with; see
-:data:`HEAD` with ``python -c "from evidence.ledger.migrations import head_revision;
+:data:`HEAD` with ``python -c "from evidence.ledger.db.migrations import head_revision;
 print(head_revision())"``). Either copy an existing revision or run::
 
-    alembic -c evidence/ledger/migrations/alembic.ini revision -m "evidence items" \\
+    alembic -c evidence/ledger/db/migrations/alembic.ini revision -m "evidence items" \\
         --rev-id 0002_evidence_items
 
 (the ``alembic.ini`` here has no database: write ``upgrade()``/``downgrade()`` by
