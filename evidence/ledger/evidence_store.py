@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     Connection,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -39,7 +40,7 @@ evidence_items = Table(
     Column("evidence_id", String(64), primary_key=True),
     Column("seq", BigInteger, nullable=False, unique=True),
     Column("kind", String(32), nullable=False),
-    Column("case_id", Text, nullable=False, index=True),
+    Column("case_id", Text, nullable=False),
     Column("principal", Text, nullable=False),
     Column("submitted_at", String(TIME_LEN), nullable=False),
     Column("commitment", String(64), nullable=False),
@@ -49,6 +50,8 @@ evidence_items = Table(
     Column("submitter_key", Text, nullable=True),
     Column("purged_seq", BigInteger, nullable=True, unique=True),
     Column("purged_at", String(TIME_LEN), nullable=True),
+    # a case's items in log order: the listing's keyset (0006_items_case_seq)
+    Index("ix_evidence_items_case_id_seq", "case_id", "seq"),
 )
 
 evidence_files = Table(
