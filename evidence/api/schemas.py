@@ -267,3 +267,35 @@ class GrantView(BaseModel):
 
 class GrantList(BaseModel):
     grants: list[GrantView]
+
+
+class ListedFileModel(BaseModel):
+    model_config = ConfigDict(title="ListedFile")
+    name: str
+    size: int
+    sha256: str = Hex64
+
+
+class ListedItemModel(BaseModel):
+    """One item of ``GET /v1/evidence``: what identifies it, not its content (not recorded)."""
+
+    model_config = ConfigDict(title="ListedItem")
+    evidence_id: str
+    kind: str
+    case: str
+    title: str | None = Field(description="from the committed metadata; null once purged")
+    source_url: str | None = Field(description="as stated at submission; null once purged")
+    seq: int = Field(description="the evidence.submitted entry")
+    time: str = Field(description="log time of the submission")
+    files: list[ListedFileModel]
+    status: Literal["anchored", "witnessed", "pending"] = Field(
+        description="anchored: a checkpoint covering the entry has a verified RFC 3161 "
+                    "timestamp; witnessed: only the witness cosignatures; pending: neither yet")
+    purged: bool
+
+
+class EvidenceList(BaseModel):
+    items: list[ListedItemModel]
+    next_cursor: str | None = Field(
+        description="pass as cursor for the next page; null at the end (a page may be short, "
+                    "even empty, and still have one when q examined its share of items)")

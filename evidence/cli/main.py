@@ -18,6 +18,7 @@ from evidence.cli.capture_cmds import capture_cmd, capture_node_cmd, capture_ver
 from evidence.cli.intake_cmds import gc_cmd, purge_cmd, receipt_cmd, show_cmd, submit_cmd
 from evidence.cli.keys import keygen
 from evidence.cli.ledger_cmds import audit_cmd, init_cmd, log_group
+from evidence.cli.list_cmds import list_cmd
 from evidence.cli.notes import note
 from evidence.cli.receipts_cmds import verify_receipts_cmd
 from evidence.cli.trust_cmds import trust_group
@@ -34,7 +35,7 @@ COMMANDS: tuple[click.Command, ...] = (
     # the ledger: create it, read it, audit it, anchor it
     init_cmd, log_group, audit_cmd, anchor_group, status_cmd, trust_group,
     # evidence: in, out, gone
-    submit_cmd, show_cmd, receipt_cmd, purge_cmd, gc_cmd, export_cmd,
+    submit_cmd, list_cmd, show_cmd, receipt_cmd, purge_cmd, gc_cmd, export_cmd,
     capture_cmd, capture_verify_cmd, capture_node_cmd,
     # verifying what the service handed out
     verify_cmd, verify_receipts_cmd, note,

@@ -1,4 +1,4 @@
-"""Evidence items: submit, metadata, file download, receipt, custody history.
+"""Evidence items: submit, list, metadata, file download, receipt, custody history.
 
 Every retrieval of content (the metadata view, a file download; later the bundle
 export) appends an ``evidence.accessed`` entry and waits until it is durable BEFORE
@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Path, Query, Request
@@ -25,6 +25,7 @@ from evidence.api.ranges import parse_range
 from evidence.api.schemas import (
     CustodyEntry,
     CustodyView,
+    EvidenceList,
     EvidenceView,
     PendingSubmission,
     ReceiptView,
@@ -33,8 +34,8 @@ from evidence.api.schemas import (
 )
 from evidence.api.services import Services
 from evidence.api.uploads import FIELDS
-from evidence.ledger import items
-from evidence.ledger.access import SUBMITTER, Authorization, Principal
+from evidence.ledger import items, listing
+from evidence.ledger.access import COURT, FOREIGN, SUBMITTER, Authorization, Principal
 from evidence.ledger.blobs import VERIFY_FIRST_MAX, BlobDamaged, BlobNotFound
 from evidence.ledger.intake import KINDS, UnknownEvidence
 from evidence.ledger.items import StoredItem
@@ -43,6 +44,7 @@ from evidence.verify.submission import SubmissionSignatureError
 router = APIRouter(prefix="/v1/evidence", tags=["evidence"])
 log = logging.getLogger("evidence.api")
 Submitter = Role(SUBMITTER)
+Viewer = Role(SUBMITTER, COURT, FOREIGN)
 
 EvidenceId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$",
                                  description="the item's id (ev_...)")]
@@ -98,6 +100,32 @@ async def submit(request: Request, svc: Svc,
     # The work is in evidence.api.submission, shared with the fast path (which answers
     # most submissions before they get here).
     return await submission.submit(request, svc, who)
+
+
+@router.get("", response_model=EvidenceList, responses=authed(403, 422))
+def list_evidence(
+        svc: Svc, who: Viewer,
+        case: Annotated[str | None, Query(max_length=128, description="only this case")] = None,
+        kind: Annotated[Literal[KINDS] | None, Query()] = None,  # type: ignore[valid-type]
+        since: Annotated[str | None, Query(max_length=64, description=(
+            "log time from (inclusive), RFC 3339 with offset"))] = None,
+        until: Annotated[str | None, Query(max_length=64, description=(
+            "log time before (exclusive), RFC 3339 with offset"))] = None,
+        q: Annotated[str | None, Query(max_length=listing.MAX_Q, description=(
+            "case-insensitive substring of the title, the source URL or the id"))] = None,
+        status: Annotated[Literal["anchored", "witnessed", "pending"] | None, Query()] = None,
+        cursor: Annotated[str | None, Query(max_length=64, description=(
+            "next_cursor of the previous page"))] = None,
+        limit: Annotated[int, Query(ge=1, le=listing.MAX_LIMIT)] = listing.DEFAULT_LIMIT,
+) -> EvidenceList:
+    """The items of your cases (and, for a foreign party, the items its active grants name),
+    in log order, a page at a time. Not recorded: it shows what identifies an item (title,
+    source URL, file names and hashes), not its content; opening one is. Auditors and
+    admins see no evidence: 403."""
+    f = listing.list_filter(case=case, kind=kind, since=since, until=until, q=q,
+                            status=status)
+    page = listing.list_items(svc.ledger, who, f, cursor=cursor, limit=limit)
+    return EvidenceList(**page.to_json())
 
 
 PendingId = Annotated[str, Path(pattern=r"^pd_[0-9a-f]{32}$",
