@@ -1,0 +1,1 @@
+"""Tests of evidence/verify/: the trust core's rules."""
