@@ -52,6 +52,7 @@ async def submit(request: Request, svc: Services, who: Principal) -> Response:
         sign = up.fields.get("sign") or None
         if sign not in (None, "deferred"):
             raise Problem(422, "invalid-input", "sign must be 'deferred' (or absent)")
+        strict = up.strict_metadata()
     except BaseException:
         await loop.run_in_executor(svc.executor, up.cleanup)
         raise
@@ -66,7 +67,7 @@ async def submit(request: Request, svc: Services, who: Principal) -> Response:
                 principal=who.id,
                 title=up.fields.get("title") or None, meta=up.meta(),
                 source_url=up.fields.get("source_url") or None,
-                captured_at=up.fields.get("captured_at") or None))
+                captured_at=up.fields.get("captured_at") or None, strict_metadata=strict))
         except SubmissionRefused as e:
             up.cleanup()
             raise _as_submitted(e) from None
@@ -178,7 +179,8 @@ def _submit_deferred(svc: Services, who: Principal, up: Upload) -> Response:
             files=files, kind=up.fields["kind"], case=up.fields["case"], principal=who.id,
             title=up.fields.get("title") or None, meta=up.meta(),
             source_url=up.fields.get("source_url") or None,
-            captured_at=up.fields.get("captured_at") or None))
+            captured_at=up.fields.get("captured_at") or None,
+            strict_metadata=up.strict_metadata()))
     except SubmissionRefused as e:
         raise _as_submitted(e) from None
     finally:

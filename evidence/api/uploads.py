@@ -48,7 +48,8 @@ class _FilePart:
     path: Path | None = None  # set once spilled (or materialized)
 
 
-FIELDS = ("case", "kind", "title", "meta", "source_url", "captured_at", "sign")
+FIELDS = ("case", "kind", "title", "meta", "source_url", "captured_at", "sign",
+          "strict_metadata")
 FILE_FIELDS = ("file", "files")
 MAX_FIELD = 64 * 1024
 MAX_HEADER = 16 * 1024
@@ -145,6 +146,17 @@ class Upload:
                 isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise Problem(422, "invalid-input", "meta must be a JSON object of strings")
         return value
+
+    def strict_metadata(self) -> bool:
+        """The ``strict_metadata`` field (``evidence submit --strict-metadata``): refuse
+        the item when a file's metadata is not extracted cleanly, instead of preserving it
+        with the errors recorded."""
+        raw = self.fields.get("strict_metadata", "").strip().lower()
+        if raw in ("", "false", "0"):
+            return False
+        if raw in ("true", "1"):
+            return True
+        raise Problem(422, "invalid-input", "strict_metadata must be true or false")
 
 
 _PREFIX = secrets.token_hex(6)

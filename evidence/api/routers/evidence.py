@@ -64,6 +64,11 @@ _SUBMIT_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
         "sign": {"type": "string", "enum": ["deferred"],
                  "description": "deferred: store the files, answer 202 with the text to "
                                 "sign; nothing is on the ledger until POST sign_url"},
+        "strict_metadata": {"type": "string", "enum": ["true", "false"],
+                            "description": "true: refuse the item when a file's metadata "
+                                           "is not extracted cleanly (as evidence submit "
+                                           "--strict-metadata); default: preserve it with "
+                                           "the errors in extraction_errors"},
     }}}}}}
 assert set(_SUBMIT_BODY["requestBody"]["content"]["multipart/form-data"]["schema"]
            ["properties"]) == {*FIELDS, "file"}

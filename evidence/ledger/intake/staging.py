@@ -25,7 +25,13 @@ from typing import Any
 from evidence.ledger.blobs import BlobStore, BlobTooLarge, StagedBlob
 from evidence.ledger.intake.files import FileRefused, open_regular
 from evidence.ledger.intake.holds import Holds
-from evidence.ledger.intake.metadata import KINDS, MetadataError, UnknownKind, extract_metadata
+from evidence.ledger.intake.metadata import (
+    KINDS,
+    MetadataError,
+    UnknownKind,
+    extract_metadata,
+    file_warnings,
+)
 from evidence.ledger.intake.metadata.basic import basic_facts
 from evidence.ledger.intake.metadata.sniff import HEAD_BYTES
 from evidence.ledger.intake.model import FileFailure, ItemSpec, StagedItem, SubmissionRefused
@@ -204,6 +210,9 @@ def describe(spec: ItemSpec, paths: list[Path], stats: list[tuple[int, int]],
                                      dns_records=spec.dns_records)["files"][0]
             extracted_files.append(facts)
             media_type = facts["media_type"]
+            for reason in file_warnings(facts):  # extracted, but not cleanly
+                errors.append({"file": path.name, "reason": reason})
+                warnings.append(f"{path}: {reason}")
         except UnknownKind as e:  # checked before; kept for safety
             raise SubmissionRefused([FileFailure("--kind", str(e))]) from None
         except MetadataError as e:

@@ -44,7 +44,8 @@ _OFFICE_TYPES = (
     "application/vnd.oasis.opendocument.",
 )
 
-__all__ = ["KINDS", "SCHEMA", "FileProblem", "MetadataError", "UnknownKind", "extract_metadata"]
+__all__ = ["KINDS", "SCHEMA", "FileProblem", "MetadataError", "UnknownKind", "extract_metadata",
+           "file_warnings"]
 
 
 def extract_metadata(
@@ -87,6 +88,19 @@ def extract_metadata(
     if problems:
         raise MetadataError(problems)
     return {"schema": SCHEMA, "kind": kind, "files": out}
+
+
+def file_warnings(facts: Mapping[str, Any]) -> list[str]:
+    """The warnings a file's section carries (``"warnings"``: e.g. a chat export in which
+    nothing parsed). The file's facts are still extracted, so they are not a
+    :class:`MetadataError`; intake records them in ``extraction_errors`` all the same, so
+    that nobody reads an empty summary as a clean one, and ``--strict-metadata`` refuses
+    the item."""
+    out: list[str] = []
+    for value in facts.values():
+        if isinstance(value, Mapping) and isinstance(value.get("warnings"), list):
+            out.extend(str(w) for w in value["warnings"])
+    return out
 
 
 def _section(

@@ -9,13 +9,11 @@ decodes as text, ``text/plain``.
 from __future__ import annotations
 
 import mimetypes
-import re
 from pathlib import Path
 
-from evidence.ledger.intake.metadata import safezip
+from evidence.ledger.intake.metadata import jsonshape, safezip
 
 HEAD_BYTES = 8192
-_JSON_START = re.compile(r'^(\{\s*("|\})|\[\s*([\[{"\]\-0-9]|true|false|null))')
 
 _PREFIXES: list[tuple[bytes, str]] = [
     (b"\xff\xd8\xff", "image/jpeg"),
@@ -92,7 +90,7 @@ def sniff(path: Path, head: bytes) -> str:
         return "audio/aac"
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return _zip_type(path)
-    return _text_type(head)
+    return _text_type(path, head)
 
 
 def _zip_type(path: Path) -> str:
@@ -113,17 +111,18 @@ def _zip_type(path: Path) -> str:
     return "application/zip"
 
 
-def _text_type(head: bytes) -> str:
-    text = _decode_head(head)
-    if text is None:
+def _text_type(path: Path, head: bytes) -> str:
+    decoded = _decode_head(head)
+    if decoded is None:
         return "application/octet-stream"
+    text, codec = decoded
     start = text.lstrip("\ufeff \t\r\n")[:1024]
     lower = start.lower()
     if lower.startswith(("<!doctype html", "<html")):
         return "text/html"
     if lower.startswith("<?xml") or lower.startswith("<svg"):
         return "image/svg+xml" if "<svg" in lower else "application/xml"
-    if _JSON_START.match(start):
+    if start[:1] in ("{", "[") and _is_json(path, head, text, codec):
         return "application/json"  # also HAR page captures
     header_block = lower.split("\n\n", 1)[0].split("\r\n\r\n", 1)[0]
     if "mime-version:" in header_block and "multipart/related" in header_block:
@@ -135,18 +134,30 @@ def _text_type(head: bytes) -> str:
     return "text/plain"
 
 
-def _decode_head(head: bytes) -> str | None:
+def _is_json(path: Path, head: bytes, text: str, codec: str) -> bool:
+    """JSON only if it parses (a leading ``[`` is also how every WhatsApp iOS export line
+    starts): the head must be JSON, whole when it is the whole file, else a valid beginning
+    confirmed on the file within :mod:`.jsonshape`'s bounds."""
+    if len(head) < HEAD_BYTES:  # the head is the whole file
+        return jsonshape.check(text, complete=True)
+    if not jsonshape.check(text, complete=False):
+        return False
+    return jsonshape.confirm(path, codec)
+
+
+def _decode_head(head: bytes) -> tuple[str, str] | None:
+    """The head as text and the codec that decoded it, or None if it is not text."""
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
-            return head[: len(head) // 2 * 2].decode("utf-16")
+            return head[: len(head) // 2 * 2].decode("utf-16"), "utf-16"
         except UnicodeDecodeError:
             return None
     if b"\x00" in head:
         return None
     for encoding in ("utf-8", "gb18030"):
         try:
-            return head.decode(encoding)
+            return head.decode(encoding), encoding
         except UnicodeDecodeError as e:
             if e.start >= len(head) - 4:  # a character cut at the end of the sample
-                return head[: e.start].decode(encoding)
+                return head[: e.start].decode(encoding), encoding
     return None
