@@ -17,10 +17,8 @@ from evidence.ledger.db.schema import entries
 from evidence.ledger.tree import extend_edge
 from evidence.verify.hashing import leaf_hash
 from evidence.verify.merkle import CompactRange, root, root_plan
-from tests import test_ledger_core
 
 T = "2026-03-04T05:06:07.123456Z"
-make_ledger = test_ledger_core.make_ledger  # the fixture: fresh ledgers on SQLite and PostgreSQL
 
 
 @settings(max_examples=200, deadline=None)

@@ -12,9 +12,7 @@ from evidence.ledger.db.engine import make_engine
 from evidence.ledger.db.log_queries import STATE_SQL, read_state
 from evidence.ledger.db.schema import entries
 from evidence.ledger.db.sql import Driver
-from tests import test_ledger_core
 
-make_ledger = test_ledger_core.make_ledger  # fresh ledgers on SQLite and PostgreSQL
 T = "2026-03-04T05:06:07.123456Z"
 
 

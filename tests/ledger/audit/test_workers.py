@@ -13,7 +13,7 @@ import pytest
 
 from evidence.ledger import audit as audit_module
 from evidence.ledger.log import Ledger
-from tests.test_audit_parallel import base, ledger, quick, reference, tamper  # noqa: F401
+from tests.support.tamper import quick, reference, tamper
 
 CHOICE = ("from evidence.ledger.audit import _worker_context; "
           "print(_worker_context().get_start_method())")
@@ -37,7 +37,7 @@ def test_fork_only_without_other_threads() -> None:
 @pytest.mark.parametrize(("kind", "k"), [("none", 0), ("byte", 17), ("node", 15),
                                          ("cp root", 14)])
 def test_both_start_methods_name_what_the_reference_names(
-        ledger: Ledger, monkeypatch: pytest.MonkeyPatch, method: str, kind: str,  # noqa: F811
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch, method: str, kind: str,
         k: int) -> None:
     monkeypatch.setattr(audit_module, "_worker_context",
                         lambda: multiprocessing.get_context(method))

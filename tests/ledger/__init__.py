@@ -1,0 +1,1 @@
+"""Tests of evidence/ledger/: the log, its database, audit, anchors, backups."""
