@@ -453,7 +453,7 @@ ARCHIVE_CASES = ["zip_slip", "absolute_path", "backslash_path", "unknown_name", 
 
 @pytest.mark.parametrize("case", ARCHIVE_CASES)
 def test_hostile_archive_corpus(case: str, world: World, quiet_dir: Path) -> None:
-    data = (Path(__file__).parent / "bundles" / f"{case}.zip").read_bytes()
+    data = (Path(__file__).resolve().parents[2] / "bundles" / f"{case}.zip").read_bytes()
     r = verify(data, world)
     assert [c.name for c in r.checks] == ["archive"] and not r.ok, r.checks
     assert r.checks[0].reason
@@ -469,7 +469,7 @@ def test_corpus_is_what_the_script_makes() -> None:
 
     assert sorted(CASES) == sorted(ARCHIVE_CASES)
     for name in CASES:
-        kept = (Path(__file__).parent / "bundles" / f"{name}.zip").read_bytes()
+        kept = (Path(__file__).resolve().parents[2] / "bundles" / f"{name}.zip").read_bytes()
         if name in DEFLATED:  # deflate bytes depend on the zlib build
             assert _directory(make(name)) == _directory(kept), name
         else:

@@ -16,7 +16,7 @@ import pytest
 
 from evidence.ledger.log import Ledger
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CLI = "from evidence.cli.main import main; main()"
 
 

@@ -22,7 +22,7 @@ from evidence.verify.note import ALG_COSIGNATURE_V1, generate_signer, parse_veri
 from tests.bundle_world import anchor
 from tests.support.tsa import LocalTSA
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _gps_photo(path: Path) -> Path:

@@ -41,7 +41,7 @@ from tests.support.tsa import LocalTSA
 
 pytestmark = pytest.mark.tsa
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "scripts" / "verify_bundle.py"
 ORIGIN = "custody-bundle.example/log"
 EXIT = {"verified": 0, "failed": 1, "incomplete": 3, "provisional": 3}

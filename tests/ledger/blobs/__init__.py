@@ -1,0 +1,1 @@
+"""Tests of evidence/ledger/blobs/: the blob-store contract on every driver."""

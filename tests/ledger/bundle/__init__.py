@@ -1,0 +1,1 @@
+"""Tests of evidence/ledger/bundle/: exported bundles and court reports."""

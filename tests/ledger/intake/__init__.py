@@ -1,0 +1,1 @@
+"""Tests of evidence/ledger/intake/: submissions, bulk import, metadata."""
