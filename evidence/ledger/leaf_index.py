@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from evidence.ledger.db.dialect import lock_suffix
 from evidence.ledger.db.engine import write_transaction
 from evidence.ledger.db.log_queries import INDEXED_SQL, leaf_index_sql
 from evidence.ledger.db.sql import Driver
@@ -41,8 +42,7 @@ def index_leaves(engine: Engine, min_tail: int = 1) -> int:
     while True:
         with write_transaction(engine) as conn:
             drv = Driver(conn)
-            lock = "" if conn.dialect.name == "sqlite" else " FOR UPDATE"
-            row = drv.first(INDEXED_SQL + lock)
+            row = drv.first(INDEXED_SQL + lock_suffix(conn.dialect))
             if row is None:
                 raise NotALedger("leaf_index_state row is missing")
             indexed = int(row[0])

@@ -40,6 +40,7 @@ from evidence.ledger.config import (
     write_config,
 )
 from evidence.ledger.db import migrations
+from evidence.ledger.db.dialect import autocommit_reads, size_with_nodes
 from evidence.ledger.db.engine import (
     make_engine,
     read_transaction,
@@ -464,7 +465,7 @@ class Ledger:
         stored leaf hash (:func:`~evidence.ledger.db.log_queries.find_leaf`, right without a
         snapshot across its two statements: on PostgreSQL they run outside a transaction,
         two round trips instead of four)."""
-        if self._engine.dialect.name == "postgresql":
+        if autocommit_reads(self._engine.dialect):
             with self._engine.connect() as conn:
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
                 return find_leaf(conn, bytes(leaf_hash))
@@ -484,7 +485,7 @@ class Ledger:
     def inclusion_proof(self, seq: int, size: int | None = None) -> InclusionProof:
         """RFC 9162 inclusion proof of entry ``seq`` in the tree of ``size`` (default: now).
         The leaf hash, proof and root are read in one query."""
-        if (self._engine.dialect.name == "postgresql" and type(size) is int
+        if (size_with_nodes(self._engine.dialect) and type(size) is int
                 and type(seq) is int and 0 <= seq < size):
             return self._inclusion_proof_at(seq, size)  # bad input: the path below says
         with read_transaction(self._engine) as conn:

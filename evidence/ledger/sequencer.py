@@ -67,6 +67,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from evidence.ledger.checkpoints import sign_checkpoint_now, sign_locked
 from evidence.ledger.clock import utc_now
+from evidence.ledger.db.dialect import lock_suffix
 from evidence.ledger.db.engine import write_transaction
 from evidence.ledger.db.log_queries import INDEXED_SQL, STATE_SQL, state_from_row
 from evidence.ledger.db.schema import entries, nodes
@@ -276,8 +277,7 @@ class Sequencer:
         with write_transaction(self._engine) as conn:
             # the batch's own statements on the driver (same connection and transaction)
             drv = Driver(conn)
-            row = drv.first(STATE_SQL if conn.dialect.name == "sqlite"  # locked by BEGIN
-                            else STATE_SQL + " FOR UPDATE")
+            row = drv.first(STATE_SQL + lock_suffix(conn.dialect))
             if row is None:
                 raise NotALedger("log_state row is missing")
             state = state_from_row(row)

@@ -55,6 +55,7 @@ from evidence.ledger.access.schema import (
 )
 from evidence.ledger.clock import utc_now
 from evidence.ledger.custody import linked
+from evidence.ledger.db.dialect import set_autocommit
 from evidence.ledger.db.engine import read_transaction, write_transaction
 from evidence.ledger.db.sql import param_mark
 from evidence.ledger.errors import AppendRejected
@@ -268,11 +269,7 @@ class AccessControl:
             try:
                 if raw is None:
                     raw = self.engine.raw_connection()
-                    driver = raw.driver_connection
-                    if self.engine.dialect.name == "postgresql":
-                        driver.autocommit = True  # type: ignore[union-attr]
-                    else:
-                        driver.isolation_level = None  # type: ignore[union-attr]
+                    set_autocommit(raw.driver_connection, self.engine.dialect)
                     self._local.raw = raw
                 cur = raw.driver_connection.cursor()  # type: ignore[union-attr]
                 try:

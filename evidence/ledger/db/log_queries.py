@@ -12,6 +12,12 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from evidence.ledger.db.dialect import (
+    fetch_nodes_sql,
+    lock_suffix,
+    size_and_nodes_sql,
+    size_with_nodes,
+)
 from evidence.ledger.db.schema import checkpoints, entries
 from evidence.ledger.db.sql import param_mark
 from evidence.verify.hashing import Hash32
@@ -54,8 +60,8 @@ STATE_SQL = ("SELECT origin, log_vkey, size, last_leaf_hash, last_time FROM log_
 def read_state(conn: Connection, *, for_update: bool = False) -> LogState | None:
     # SQLite: BEGIN IMMEDIATE locks already. The SQL is constant text (a cached
     # statement on both databases): building a select() cost more than running it.
-    lock = for_update and conn.dialect.name != "sqlite"
-    row = conn.exec_driver_sql(STATE_SQL + (" FOR UPDATE" if lock else "")).first()
+    lock = lock_suffix(conn.dialect) if for_update else ""
+    row = conn.exec_driver_sql(STATE_SQL + lock).first()
     return None if row is None else state_from_row(row)
 
 
@@ -70,30 +76,14 @@ def read_size(conn: Connection) -> int | None:
     return None if size is None else int(size)
 
 
-_PACK = 40
-"""SQLite fast path: a node id travels as ``level << 40 | idx`` (idx < 2**40, a tree of
-a trillion leaves; larger ids take the written-out query)."""
-
-_FETCH_SQL = {
-    # constant text: prepared once per connection; one primary-key probe per id
-    "sqlite": ("SELECT 0, e.seq, e.leaf_hash FROM json_each(?) w JOIN entries e "
-               "ON e.seq = w.value UNION ALL "
-               "SELECT n.level, n.idx, n.hash FROM json_each(?) w JOIN nodes n "
-               f"ON n.level = w.value >> {_PACK} AND n.idx = w.value & {(1 << _PACK) - 1}"),
-    "postgresql": ("SELECT 0, e.seq, e.leaf_hash FROM entries e WHERE e.seq = ANY(%s::bigint[]) "
-                   "UNION ALL SELECT n.level, n.idx, n.hash "
-                   "FROM unnest(%s::smallint[], %s::bigint[]) AS w(level, idx) "
-                   "JOIN nodes n ON n.level = w.level AND n.idx = w.idx"),
-}
-
-
 def fetch_nodes(conn: Connection, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
     """Stored hashes of the requested perfect subtrees, in ONE query.
 
     Level-0 nodes are leaf hashes (``entries``); higher levels are ``nodes``.
     Missing ids are simply absent from the result (the caller decides).
 
-    The ids go in as parameters of a constant statement (a JSON array joined on
+    The ids go in as parameters of a constant statement
+    (:func:`~evidence.ledger.db.dialect.fetch_nodes_sql`: a JSON array joined on
     SQLite, arrays unnested on PostgreSQL): one primary-key probe per id, and the
     statement is prepared once, where a text written out per call cost SQLite more to
     compile than to run (:func:`fetch_nodes_written_out`, kept for other databases and
@@ -103,21 +93,11 @@ def fetch_nodes(conn: Connection, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
     inner = sorted({(int(n.level), int(n.index)) for n in ids if n.level > 0})
     if not leaves and not inner:
         return {}
-    dialect = conn.dialect.name
-    if dialect == "sqlite" and all(i < 1 << _PACK for _, i in inner):
-        params: tuple[object, ...] = (
-            "[" + ",".join(map(str, leaves)) + "]",
-            "[" + ",".join(str(lvl << _PACK | i) for lvl, i in inner) + "]")
-    elif dialect == "postgresql":
-        params = (leaves, [lvl for lvl, _ in inner], [i for _, i in inner])
-    else:
+    statement = fetch_nodes_sql(conn.dialect, leaves, inner)
+    if statement is None:
         return fetch_nodes_written_out(conn, ids)
-    rows = conn.exec_driver_sql(_FETCH_SQL[dialect], params)
+    rows = conn.exec_driver_sql(*statement)
     return {NodeId(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
-
-
-_SIZE_AND_NODES_PG = ("SELECT -1, size, NULL::bytea FROM log_state WHERE id = 1 UNION ALL "
-                      + _FETCH_SQL["postgresql"])
 
 
 def fetch_size_and_nodes(conn: Connection,
@@ -127,12 +107,11 @@ def fetch_size_and_nodes(conn: Connection,
     On PostgreSQL one statement (one snapshot, one round trip: a proof to a given size
     needs no transaction around two reads); elsewhere :func:`read_size`, then
     :func:`fetch_nodes`, which the caller runs in one read transaction."""
-    if conn.dialect.name != "postgresql":
+    if not size_with_nodes(conn.dialect):
         return read_size(conn), fetch_nodes(conn, ids)
     leaves = sorted({int(n.index) for n in ids if n.level == 0})
     inner = sorted({(int(n.level), int(n.index)) for n in ids if n.level > 0})
-    rows = conn.exec_driver_sql(_SIZE_AND_NODES_PG, (
-        leaves, [lvl for lvl, _ in inner], [i for _, i in inner])).all()
+    rows = conn.exec_driver_sql(*size_and_nodes_sql(leaves, inner)).all()
     size = next((int(r[1]) for r in rows if r[0] == -1), None)
     return size, {NodeId(int(r[0]), int(r[1])): bytes(r[2]) for r in rows if r[0] != -1}
 

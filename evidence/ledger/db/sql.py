@@ -2,11 +2,11 @@
 SQLAlchemy ``Connection``, bulk inserts (binary ``COPY`` on PostgreSQL) and hook ops.
 
 This is the speed door of the ledger's storage. Everything else speaks SQLAlchemy Core
-(:mod:`evidence.ledger.db.log_queries`, :mod:`evidence.ledger.db.schema`); what is here runs the
-same statements without Core's per-statement and per-row layers, which cost more than
-the database's own work for the sequencer's batches. The SQL text differs between the
-drivers only in the parameter marker, and :func:`param_mark` is the one place that
-decides it.
+(:mod:`.log_queries`, :mod:`.schema`); what is here runs the same statements without
+Core's per-statement and per-row layers, which cost more than the database's own work
+for the sequencer's batches. The SQL text differs between the drivers in the parameter
+marker, and :func:`param_mark` is the one place that decides it; the bulk insert's
+``COPY`` is :func:`evidence.ledger.db.dialect.copy_statement`'s.
 
 Memos (:func:`plain_table`, :func:`_insert_sql`, :func:`_table_rank`) hold SQL text
 and facts derived from table definitions, never data; they fill on first use (nothing
@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
+from evidence.ledger.db.dialect import copy_statement
 from evidence.ledger.errors import LedgerError
 
 __all__ = ["Driver", "clear_caches", "execute_ops", "insert_rows", "param_mark",
@@ -110,10 +111,9 @@ def insert_rows(conn: Connection, table: Table, rows: list[tuple[Any, ...]],
     bind and execute). SQLAlchemy Core's per-row parameter processing cost more than
     the database's own work for the entries and nodes of a batch. ``drv``: the
     connection's :class:`Driver`, if the caller has one."""
-    columns = ",".join(c.name for c in table.c)
-    if conn.dialect.name == "postgresql":
-        sql = f"COPY {table.name} ({columns}) FROM STDIN (FORMAT BINARY)"
-        pg_types = [_PG_COPY_TYPES[type(c.type)] for c in table.c]
+    copy_sql = copy_statement(conn.dialect, table)
+    if copy_sql is not None:
+        sql, pg_types = copy_sql
         dbapi = conn.dialect.loaded_dbapi
         try:
             with conn.connection.driver_connection.cursor() as cur, cur.copy(sql) as copy:
@@ -125,11 +125,6 @@ def insert_rows(conn: Connection, table: Table, rows: list[tuple[Any, ...]],
         return
     drv = drv or Driver(conn)
     drv.many(_insert_sql(table, tuple(c.name for c in table.c), drv.mark), rows)
-
-
-_PG_COPY_TYPES = {BigInteger: "int8", SmallInteger: "int2", LargeBinary: "bytea",
-                  String: "text"}
-"""PostgreSQL types of the ``entries`` and ``nodes`` columns, for binary ``COPY``."""
 
 
 def execute_ops(conn: Connection, ops: Sequence[Any], drv: Driver | None = None) -> None:

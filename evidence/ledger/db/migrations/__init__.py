@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, inspect
 
+from evidence.ledger.db.dialect import migration_lock_sql
 from evidence.ledger.errors import NotALedger
 
 if TYPE_CHECKING:
@@ -95,8 +96,9 @@ def is_known_ledger_revision(rev: str) -> bool:
 
 def lock_for_migration(conn: Connection) -> None:
     """Serialise migrators (SQLite already holds the write lock from BEGIN IMMEDIATE)."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7262291517)")
+    lock = migration_lock_sql(conn.dialect)
+    if lock is not None:
+        conn.exec_driver_sql(lock)
 
 
 def upgrade_to_head(conn: Connection) -> None:
