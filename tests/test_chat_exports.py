@@ -295,6 +295,13 @@ def test_unterminated_html_markup_stops_with_a_warning(tmp_path: Path) -> None:
     assert any("unterminated" in w for w in c["warnings"])
 
 
+def test_markup_html_parser_rejects_stops_with_a_warning(tmp_path: Path) -> None:
+    data = telegram_html(html_message(1, "12.06.2026 21:03:15", "A", "") + "<![ifNot included\n")
+    c = facts(write(tmp_path, "messages.html", data))["chat"]
+    assert c["message_count"] == 1
+    assert any("cannot read" in w for w in c["warnings"])
+
+
 @pytest.mark.parametrize(("content", "reason"), [
     (b'{"messages": ' + b"[" * 200_000 + b"]" * 200_000 + b"}", "brackets"),
     (b'{"messages": [' + b'{"a": ' * 3000 + b"1" + b"}" * 3000 + b"]" + b" " * 200_000 + b"}",

@@ -113,7 +113,10 @@ def _json_message(t: Tally, local: Span, msg: dict[str, Any]) -> None:
         return
     if msg.get("type") != "message":
         return
-    t.speaker(_text(msg.get("from")) or _text(msg.get("from_id")) or "(unknown sender)")
+    sender_id = msg.get("from_id")
+    if isinstance(sender_id, int) and not isinstance(sender_id, bool):
+        sender_id = str(sender_id)  # older exports: a number
+    t.speaker(_text(msg.get("from")) or _text(sender_id) or "(unknown sender)")
     for key in ("photo", "file"):
         value = msg.get(key)
         if not isinstance(value, str):
@@ -155,22 +158,26 @@ def extract_telegram_html(path: Path, head: bytes) -> dict[str, Any]:
     parser = _Page(t)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     replacements = read = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            read += len(chunk)
-            text = decoder.decode(chunk)
-            replacements += text.count("\ufffd")
-            parser.feed(text)
-            if len(parser.rawdata) > MAX_PENDING:
-                t.warn(f"markup left unterminated for over {MAX_PENDING} bytes: "
-                       "read stopped there")
-                break
-            if read >= MAX_HTML_BYTES:
-                t.warn(f"only the first {MAX_HTML_BYTES} bytes were read")
-                break
-        else:
-            parser.feed(decoder.decode(b"", final=True))
-            parser.close()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(CHUNK):
+                read += len(chunk)
+                text = decoder.decode(chunk)
+                replacements += text.count("\ufffd")
+                parser.feed(text)
+                if len(parser.rawdata) > MAX_PENDING:
+                    t.warn(f"markup left unterminated for over {MAX_PENDING} bytes: "
+                           "read stopped there")
+                    break
+                if read >= MAX_HTML_BYTES:
+                    t.warn(f"only the first {MAX_HTML_BYTES} bytes were read")
+                    break
+            else:
+                parser.feed(decoder.decode(b"", final=True))
+                parser.close()
+    except AssertionError:  # html.parser's answer to some malformed declarations ("<![if")
+        t.warn(f"markup the HTML parser cannot read, within the first {read} bytes: "
+               "read stopped there")
     parser.end_message()
     if not parser.seen:
         t.fmt = "unknown"
