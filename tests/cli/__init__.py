@@ -1,0 +1,1 @@
+"""Tests of evidence/cli/: the commands as people run them."""
