@@ -9,7 +9,9 @@ Read in this order:
 - :mod:`.sql`: the speed door (statements on the DB-API connection, bulk inserts,
   the one parameter marker);
 - :mod:`.dialect`: every difference between SQLite and PostgreSQL the queries make,
-  each behind a named function.
+  each behind a named function;
+- :mod:`.migrations`: the Alembic chain that builds every room's tables, applied by
+  the ledger itself when it is created or opened.
 
 Only :mod:`evidence.ledger` imports this package (an import-linter contract): the API,
 the CLI and the witness read the ledger through its functions. Nothing is re-exported

@@ -1,5 +1,13 @@
-"""The ledger's tables (SQLAlchemy Core). The migrations in
+"""The log's tables (SQLAlchemy Core). The migrations in
 :mod:`evidence.ledger.db.migrations` create them; this module is what code queries.
+
+The other rooms' tables live beside their queries, each room on its own ``MetaData``
+with this module's :data:`NAMING`, and are not re-exported here (docs/decisions.md,
+"Tables by room"): intake's ``evidence_items``, ``evidence_files`` and
+``evidence_events`` in :mod:`evidence.ledger.evidence_store`; access's ``principals``,
+``api_tokens``, ``cases``, ``case_members``, ``grants`` and ``grant_items`` in
+:mod:`evidence.ledger.access.schema`; ``anchors`` in
+:mod:`evidence.ledger.anchor.schema`. All of them come from the one migration chain.
 
 ``entries``
     one row per log entry. ``data`` are the exact bytes that were hashed
