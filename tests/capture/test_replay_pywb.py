@@ -33,7 +33,7 @@ from evidence.verify.note import generate_signer
 from tests.support.capture_sites import serve
 
 CHROMIUM = os.environ.get("EVIDENCE_CHROMIUM", "/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PYWB = "2.10.0"  # installs and replays on Python 3.11 (pywb 2.10 reads WACZ 1.1 itself)
 VENV = ROOT / "test-artifacts" / f"pywb-{PYWB}-py{sys.version_info[0]}.{sys.version_info[1]}"
 

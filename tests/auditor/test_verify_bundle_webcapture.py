@@ -51,7 +51,7 @@ from tests.support.tsa import LocalTSA
 pytest.importorskip("warcio")
 pytest.importorskip("wacz")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "verify_bundle.py"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 2
 URL = "https://shop.example/item/7"

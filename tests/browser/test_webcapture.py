@@ -54,7 +54,7 @@ from tests.support.tsa import LocalTSA
 pytest.importorskip("warcio")
 pytest.importorskip("wacz")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGE_URL = (ROOT / "evidence" / "api" / "static" / "verify" / "index.html").as_uri()
 ARTIFACTS = ROOT / "test-artifacts" / "verify-page"
 CHROMIUM = os.environ.get("EVIDENCE_CHROMIUM", "/usr/bin/chromium")

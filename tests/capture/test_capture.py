@@ -29,7 +29,7 @@ from evidence.verify.webcapture import verify_webcapture
 from tests.support.capture_sites import make_ca, serve
 
 CHROMIUM = os.environ.get("EVIDENCE_CHROMIUM", "/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 pytestmark = pytest.mark.slow

@@ -71,7 +71,7 @@ def test_a_server_killed_with_sigkill_leaves_a_folder_the_next_one_removes(
             "print(svc.fast_spool, flush=True)\n"
             "time.sleep(60)\n")
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                         cwd=Path(__file__).resolve().parents[1])
+                         cwd=Path(__file__).resolve().parents[2])
     folder = Path(p.stdout.readline().strip())
     p.kill()
     p.wait()

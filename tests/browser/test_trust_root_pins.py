@@ -25,7 +25,7 @@ from evidence.verify.note import generate_signer
 from evidence.verify.trust import TrustFileError, parse_trust
 from tests.support.browser import Page, shared_browser
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LOG = generate_signer("pins.example/log").verifier().to_string()
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -27,7 +27,7 @@ from tests.support.tsa import LocalTSA
 
 pytestmark = pytest.mark.tsa
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MESSAGE = b"bundle.example/log\n7\nq83rQ1qS0m9Z2bzTeTt3nH8FyR0tmPb0cJjZ2u6X+pE=\n"
 
 

@@ -42,7 +42,7 @@ from tests.support.api_server import Server, World, make_world, start_server
 from tests.support.ports import free_ports
 from tests.support.tsa import LocalTSA
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "monitor_log.py"
 _ALLOWED = ("cryptography", "cffi", "_cffi_backend", "pycparser")
 

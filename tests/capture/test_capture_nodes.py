@@ -24,7 +24,7 @@ from tests.support.api_server import make_world, start_server
 from tests.support.capture_sites import serve
 
 CHROMIUM = os.environ.get("EVIDENCE_CHROMIUM", "/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 if not Path(CHROMIUM).exists():
     pytest.skip(f"chromium not found at {CHROMIUM}", allow_module_level=True)

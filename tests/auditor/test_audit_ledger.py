@@ -36,7 +36,7 @@ from evidence.verify.trust import parse_trust
 from tests.support.anchored_ledger import AnchoredLedger, build_anchored_ledger
 
 pytestmark = pytest.mark.tsa
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "audit_ledger.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "audit_ledger.py"
 
 
 @pytest.fixture(scope="module")

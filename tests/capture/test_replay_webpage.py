@@ -47,7 +47,7 @@ from tests.support.capture_sites import serve
 CHROMIUM = os.environ.get("EVIDENCE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RWP = "2.5.3"  # the npm package's exact version; its sw.js is wabac.js 2.x
 APP = ROOT / "test-artifacts" / f"replaywebpage-{RWP}"
 ARTIFACTS = ROOT / "test-artifacts" / "replaywebpage"

@@ -21,7 +21,7 @@ from evidence.verify.bundle import verify_bundle
 from tests.bundle_world import World, build_world, members
 from tests.support.tsa import LocalTSA
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "verify_bundle.py"
 
 

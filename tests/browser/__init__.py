@@ -1,0 +1,1 @@
+"""The judges' verification page in real Chromium (the slow lane)."""

@@ -1,0 +1,1 @@
+"""Crash, kill and several-process tests (the slow lane)."""
