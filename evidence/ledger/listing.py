@@ -170,10 +170,12 @@ def decode_cursor(cursor: str, f: ListFilter) -> int:
 
 def list_items(ledger: Ledger, viewer: Principal | None, f: ListFilter, *,
                cursor: str | None = None, limit: int = DEFAULT_LIMIT,
-               anchor_config: AnchorConfig | None = None) -> ItemPage:
+               anchor_config: AnchorConfig | None = None,
+               scan_budget: int = SCAN_BUDGET) -> ItemPage:
     """One page of the items ``viewer`` may see (None: every item), matching ``f``, in log
     order after ``cursor``. ``anchor_config`` (default: the data directory's) says which
-    witnesses count towards ``witnessed`` and how many are needed."""
+    witnesses count towards ``witnessed`` and how many are needed; ``scan_budget`` is how
+    many rows ``q`` may examine for this page."""
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be 1 to {MAX_LIMIT}; got {limit}")
     after = -1 if cursor is None else decode_cursor(cursor, f)
@@ -190,7 +192,7 @@ def list_items(ledger: Ledger, viewer: Principal | None, f: ListFilter, *,
         scanned = 0
         pos = max(after, lo - 1)
         while True:
-            batch = limit + 1 - len(found) if f.q is None else min(1000, SCAN_BUDGET - scanned)
+            batch = limit + 1 - len(found) if f.q is None else min(1000, scan_budget - scanned)
             rows = conn.execute(_page_query(cases, grantee, f.kind, pos, hi, batch)).all()
             for r in rows:
                 scanned += 1
@@ -201,7 +203,7 @@ def list_items(ledger: Ledger, viewer: Principal | None, f: ListFilter, *,
                         break
             if len(found) > limit or len(rows) < batch:
                 break  # a full page and one more, or the end of the range
-            if scanned >= SCAN_BUDGET:
+            if scanned >= scan_budget:
                 return _page(conn, found, anchored, witnessed,
                              encode_cursor(pos, f) if pos + 1 < hi else None)
         more = len(found) > limit
