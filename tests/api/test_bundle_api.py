@@ -15,7 +15,7 @@ from evidence.api.settings import ApiSettings
 from evidence.ledger.access import COURT
 from evidence.verify.bundle import verify_bundle
 from evidence.verify.entry import parse_entry
-from tests.bundle_world import build_world
+from tests.support.bundle_world import build_world
 from tests.support.tsa import LocalTSA
 
 pytestmark = pytest.mark.tsa

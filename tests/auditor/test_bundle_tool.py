@@ -18,7 +18,7 @@ import pytest
 
 from evidence.ledger.bundle import tool
 from evidence.verify.bundle import verify_bundle
-from tests.bundle_world import World, build_world, members
+from tests.support.bundle_world import World, build_world, members
 from tests.support.tsa import LocalTSA
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -37,8 +37,8 @@ from evidence.verify.checkpoint import verify_checkpoint
 from evidence.verify.merkle import consistency_proof_from_leaves, verify_consistency
 from evidence.verify.merkle import root as merkle_root
 from evidence.verify.note import ALG_COSIGNATURE_V1, generate_signer, parse_verifier_key
-from tests.bundle_world import anchor
 from tests.support.api_server import Server, World, make_world, start_server
+from tests.support.bundle_world import anchor
 from tests.support.ports import free_ports
 from tests.support.tsa import LocalTSA
 

@@ -905,7 +905,7 @@ def test_audit_with_another_key_fails_at_the_first_checkpoint(ledger_export, tmp
 
 
 
-# --- real bundles from the exporter (tests/bundle_world.py) ----------------------------------
+# --- real bundles from the exporter (tests/support/bundle_world.py) ----------------------
 
 
 @pytest.mark.tsa
@@ -915,7 +915,7 @@ def test_exported_bundles_agree(tmp_path_factory: pytest.TempPathFactory, tsa, c
     custody entry newer than the anchored checkpoint, which the exporter leaves for the next
     bundle; purged) get the same statuses and verdict from the script as from the package,
     with and without the witness quorum and the TSA root."""
-    world_mod = pytest.importorskip("tests.bundle_world")
+    world_mod = pytest.importorskip("tests.support.bundle_world")
     w = world_mod.build_world(tmp_path_factory.mktemp("world"), tsa.url, tsa.ca_cert_pem,
                               tsa.ca_pem_path)
     try:

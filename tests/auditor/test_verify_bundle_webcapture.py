@@ -44,7 +44,7 @@ from evidence.ledger.capture.warc import write_wacz, write_warc
 from evidence.ledger.intake import Intake, ItemSpec
 from evidence.ledger.log import Ledger
 from evidence.verify.note import ALG_COSIGNATURE_V1, Signer, generate_signer
-from tests.bundle_world import FIXED_NOW, anchor
+from tests.support.bundle_world import FIXED_NOW, anchor
 from tests.support.clean_python import clean_env, run_clean
 from tests.support.tsa import LocalTSA
 

@@ -33,8 +33,8 @@ from evidence.ledger.log import Ledger
 from evidence.verify.bundle import verify_bundle
 from evidence.verify.note import ALG_COSIGNATURE_V1, generate_signer
 from evidence.verify.trust import TrustFileError, parse_trust
-from tests.bundle_world import FIXED_NOW, anchor
 from tests.support.browser import Page, shared_browser
+from tests.support.bundle_world import FIXED_NOW, anchor
 from tests.support.tsa import LocalTSA
 from tests.verdicts import forge as F
 

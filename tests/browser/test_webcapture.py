@@ -48,7 +48,7 @@ from evidence.verify.bundle import verify_bundle
 from evidence.verify.note import ALG_COSIGNATURE_V1, Signer, generate_signer, sign_note
 from evidence.verify.trust import parse_trust
 from evidence.verify.webcapture import MANIFEST_SCHEMA, verify_webcapture
-from tests.bundle_world import FIXED_NOW, anchor
+from tests.support.bundle_world import FIXED_NOW, anchor
 from tests.support.tsa import LocalTSA
 
 pytest.importorskip("warcio")

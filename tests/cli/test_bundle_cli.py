@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 
 from evidence.cli.bundle_cmds import CHECKPOINT_PATH
 from evidence.cli.main import cli
-from tests.bundle_world import World, build_world, members, rezip
+from tests.support.bundle_world import World, build_world, members, rezip
 from tests.support.tsa import LocalTSA
 
 pytestmark = pytest.mark.tsa

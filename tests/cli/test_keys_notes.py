@@ -14,7 +14,7 @@ import pytest
 from evidence.verify.checkpoint import Checkpoint, cosign_checkpoint, sign_checkpoint
 from evidence.verify.hashing import sha256
 from evidence.verify.note import add_signature_lines, parse_signer_key
-from tests.vectors import load_json
+from tests.support.vectors import load_json
 
 UNRELATED_KEY = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k"
 

@@ -31,7 +31,7 @@ from evidence.ledger.anchor.config import (
     trust_policy,
 )
 from evidence.verify.trust import parse_trust
-from tests.bundle_world import World, build_world, members, rezip
+from tests.support.bundle_world import World, build_world, members, rezip
 from tests.support.tsa import LocalTSA
 
 pytestmark = pytest.mark.tsa

@@ -14,7 +14,7 @@ from evidence.verify import merkle
 from evidence.verify.errors import IndexOutOfRange, MalformedInput, VerificationError
 from evidence.verify.fast.inclusion_batch import InclusionBatch
 from evidence.verify.hashing import leaf_hash
-from tests.vectors import vector_files
+from tests.support.vectors import vector_files
 
 
 def _tree(n: int) -> list[bytes]:

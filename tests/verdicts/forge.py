@@ -22,7 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from tests.bundle_world import members, rezip
+from tests.support.bundle_world import members, rezip
 
 # --- a DER walker: just enough of X.690 to find the regions of a TimeStampToken ---------
 

@@ -1,6 +1,6 @@
 """The shared verdict vectors: one bundle, three verifiers, one verdict (docs/verdict.md).
 
-A good bundle is exported from a real ledger (tests/bundle_world.py), timestamped by the
+A good bundle is exported from a real ledger (tests/support/bundle_world.py), timestamped by the
 real local OpenSSL TSA and cosigned by a witness; tests/verdicts/forge.py turns it into
 forgeries that rewrite the manifest consistently (so only the deep check can catch them)
 and into the honest variants (trust without a TSA root, ``quorum none``, provisional, a
@@ -20,7 +20,7 @@ Every vector goes through
 check states. The expected verdicts in ``VECTORS`` are written by hand from the contract,
 never read back from a verifier. ``WEBCAPTURE_VECTORS`` (part of ``VECTORS``) are bundles of
 ``webcapture`` items: a real capture of a loopback site by a capture node and variants of
-its files, each submitted through the intake as its own item (tests/bundle_world.py), with
+its files, each submitted through the intake as its own item (tests/support/bundle_world.py), with
 the node pinned (``#@ capture-node``) or not; ``test_webcapture_summary`` holds the three
 to one ``webcapture`` report object, ``test_every_part_of_the_wacz`` to ``failed`` at
 ``files`` for a WACZ changed after export. ``test_every_token_element`` goes further: one byte
@@ -50,7 +50,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from tests.bundle_world import ORIGIN, World, build_world, members
+from tests.support.bundle_world import ORIGIN, World, build_world, members
 from tests.support.page_runner import REFUSED, Outcome, PageRunner, outcome_of
 from tests.support.tsa import LocalTSA
 from tests.verdicts import forge as F
@@ -128,7 +128,7 @@ VECTORS = [
 ]
 
 #: web captures (docs/verdict.md section 6): bundles of the world's ``webcapture`` items
-#: (tests/bundle_world.py CAPTURE_VARIANTS: each variant was submitted as its own item, so
+#: (tests/support/bundle_world.py CAPTURE_VARIANTS: each variant was submitted as its own item, so
 #: the ledger proves its files), checked with the capture node pinned (trust ``capture``)
 #: or not (``full``)
 WEBCAPTURE_VECTORS = [
@@ -531,7 +531,7 @@ def test_capture_vectors_differ_only_where_meant(corpus: Corpus, world: World) -
     in the WACZ member (and the bundle manifest) only."""
     if world.captures is None:
         pytest.fail(world.capture_error or "no captures")
-    from tests.bundle_world import WARC_EDIT, zip_members
+    from tests.support.bundle_world import WARC_EDIT, zip_members
 
     files = world.captures.files
     good = files["good"]

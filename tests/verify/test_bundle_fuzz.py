@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evidence.verify.bundle import UNEXPECTED, verify_bundle
-from tests.bundle_world import World, build_world, members
+from tests.support.bundle_world import World, build_world, members
 from tests.support.tsa import LocalTSA
 
 pytestmark = pytest.mark.tsa
@@ -76,7 +76,7 @@ def test_bit_flips_of_a_good_bundle(world: World, good: bytes,
        data=st.binary(max_size=600))
 def test_member_replaced_by_garbage(world: World, good: bytes, member: str,
                                     data: bytes) -> None:
-    from tests.bundle_world import rezip
+    from tests.support.bundle_world import rezip
 
     m = members(good)
     m[member] = data

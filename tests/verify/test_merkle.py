@@ -22,7 +22,7 @@ from evidence.verify.errors import (
 )
 from evidence.verify.hashing import EMPTY_ROOT, leaf_hash, node_hash
 from evidence.verify.note import generate_signer
-from tests.vectors import load_json, vector_files
+from tests.support.vectors import load_json, vector_files
 
 
 def _b64(value: str | None) -> bytes:

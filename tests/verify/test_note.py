@@ -37,7 +37,7 @@ from evidence.verify.note import (
     parse_verifier_key,
     sign_note,
 )
-from tests.vectors import load_json
+from tests.support.vectors import load_json
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from evidence.verify.bundle import (
 )
 from evidence.verify.note import ALG_COSIGNATURE_V1, generate_signer
 from evidence.verify.trust import TrustPolicy, parse_trust
-from tests.bundle_world import World, build_world, members, rezip
+from tests.support.bundle_world import World, build_world, members, rezip
 from tests.support.tsa import LocalTSA
 
 pytestmark = pytest.mark.tsa

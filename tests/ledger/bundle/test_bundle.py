@@ -33,7 +33,7 @@ from evidence.verify.bundle import (
 from evidence.verify.bundle_reader import Limits
 from evidence.verify.checkpoint import Checkpoint, parse_checkpoint, sign_checkpoint
 from evidence.verify.note import generate_signer, parse_note
-from tests.bundle_world import ORIGIN, World, build_world, manifest, members, rezip
+from tests.support.bundle_world import ORIGIN, World, build_world, manifest, members, rezip
 from tests.support.tsa import LocalTSA
 
 pytestmark = pytest.mark.tsa
@@ -525,7 +525,7 @@ def test_ledger_reopened_read_only_exports_the_same(world: World, good: bytes) -
     led = Ledger.open(cfg.data_dir, read_only=True)
     try:
         buf = io.BytesIO()
-        from tests.bundle_world import FIXED_NOW
+        from tests.support.bundle_world import FIXED_NOW
 
         export_bundle(led, world.store, world.a, buf, now=FIXED_NOW)
         assert buf.getvalue() == good

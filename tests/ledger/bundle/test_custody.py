@@ -35,7 +35,7 @@ from evidence.ledger.log import Ledger
 from evidence.verify.bundle import verify_bundle
 from evidence.verify.note import ALG_COSIGNATURE_V1, generate_signer
 from evidence.verify.trust import parse_trust
-from tests.bundle_world import anchor, members, rezip
+from tests.support.bundle_world import anchor, members, rezip
 from tests.support.page_runner import PageRunner
 from tests.support.tsa import LocalTSA
 

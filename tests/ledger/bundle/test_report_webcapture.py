@@ -41,7 +41,7 @@ from evidence.ledger.intake import Intake
 from evidence.ledger.log import Ledger
 from evidence.verify.note import ALG_COSIGNATURE_V1, generate_signer
 from evidence.verify.webcapture import MANIFEST_SCHEMA
-from tests.bundle_world import anchor, members
+from tests.support.bundle_world import anchor, members
 from tests.support.tsa import LocalTSA
 
 pytestmark = pytest.mark.tsa

@@ -34,7 +34,7 @@ from evidence.ledger.log import Ledger
 from evidence.verify.bundle import BundleReport, TrustRoots, verify_bundle
 from evidence.verify.note import ALG_COSIGNATURE_V1, Signer, generate_signer
 from evidence.verify.webcapture import MANIFEST_SCHEMA
-from tests.bundle_world import FIXED_NOW, anchor
+from tests.support.bundle_world import FIXED_NOW, anchor
 from tests.support.tsa import LocalTSA
 
 pytest.importorskip("warcio")

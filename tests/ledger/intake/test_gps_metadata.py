@@ -19,7 +19,7 @@ from evidence.ledger.log import Ledger
 from evidence.verify.bundle import TrustRoots, verify_bundle
 from evidence.verify.commitment import verify_commitment
 from evidence.verify.note import ALG_COSIGNATURE_V1, generate_signer, parse_verifier_key
-from tests.bundle_world import anchor
+from tests.support.bundle_world import anchor
 from tests.support.tsa import LocalTSA
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 VECTORS = Path(
-    os.environ.get("EVIDENCE_VECTORS", Path(__file__).resolve().parents[2] / "shared" / "vectors")
+    os.environ.get("EVIDENCE_VECTORS", Path(__file__).resolve().parents[3] / "shared" / "vectors")
 )
 
 
