@@ -60,7 +60,7 @@ def create_app(settings: ApiSettings | None = None, *, services: Services | None
         app.include_router(r)
     # Middleware added first runs innermost: every request passes the body limit and CORS
     # below before a hot path (evidence/api/hot/) may answer it, so a hot path's answer
-    # carries the same CORS headers as the route's (tests/test_api_proof_fastpath.py).
+    # carries the same CORS headers as the route's (tests/equivalence/test_proof_reads.py).
     if settings.fast_submit:
         app.add_middleware(SubmitFastPath)
     if settings.fast_reads:

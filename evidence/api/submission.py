@@ -7,7 +7,7 @@ intake (in a worker thread, or on the event loop for a small upload to local fil
 :data:`INLINE_STAGE`), answer with the receipt. Two callers, one function: the FastAPI
 route (``routers/evidence.py``, the reference and the OpenAPI description) and the
 optional fast path in front of FastAPI's router (:mod:`evidence.api.hot.submit`), which
-tests/test_api_submit_fastpath.py holds to the route's answers and ledger effects.
+tests/equivalence/test_api_submit_fastpath.py holds to the route's answers and ledger effects.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ INLINE_STAGE = 64 << 10
 files (``BlobStore.stages_locally``: a write to a temporary file, no flush, no network),
 where a hop to a worker thread costs more than the staging (docs/performance.md, "The HTTP edge");
 larger files, and stores that upload over the network, keep the thread. Either way the
-answer is the same: tests/test_submit_cpu_inline.py."""
+answer is the same: tests/equivalence/test_submit_inline_stage.py."""
 
 
 async def submit(request: Request, svc: Services, who: Principal) -> Response:
@@ -110,7 +110,7 @@ class Wakeups:
     handoff). Here the first completion of a burst schedules one callback on the loop,
     the rest of the burst joins it, and the callback copies every outcome over: each
     future ends as its source did (result, exception or cancelled), held by
-    tests/test_submit_cpu_wakeups.py."""
+    tests/api/test_wakeups.py."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop

@@ -211,7 +211,7 @@ def regular_parts(body: bytes, boundary: bytes
     line; every ``CRLF --boundary`` in the body is followed by CRLF (next part) or by
     ``--`` (the end; whatever follows is the epilogue, which python-multipart discards).
     python-multipart parses such a body into exactly these parts, headers and data (held
-    by tests/test_api_uploads_parse.py on generated and mangled bodies); anything else,
+    by tests/equivalence/test_uploads_parse.py on generated and mangled bodies); anything else,
     including every malformed body, is left to python-multipart, so its errors stay the
     same."""
     first = b"--" + boundary + b"\r\n"

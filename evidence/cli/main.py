@@ -2,7 +2,7 @@
 
 Each command module defines its commands and imports nothing of this one; the list below is
 the whole command set, so a reader sees it in one place and importing a module has no side
-effect on the group. ``tests/test_cli_surface.py`` holds the surface (paths, options, help).
+effect on the group. ``tests/cli/test_surface.py`` holds the surface (paths, options, help).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ not clean, or none. The *reference pass* then runs the checks above one entry
 at a time from that span's start (or from the end of the log when all spans are
 clean: the ``log_state`` and extra-row checks), and names the first bad ``seq``
 and the reason. The reference pass alone (from entry 0, ``quick=False``) defines the
-verdict; tests hold the two to the same verdicts (``tests/test_audit_parallel.py``).
+verdict; tests hold the two to the same verdicts (``tests/ledger/audit/test_spans.py``).
 """
 
 from __future__ import annotations

@@ -337,7 +337,7 @@ def root_from_inclusion_proof(
     transparency-dev/merkle does. Below level ``inner`` the path runs inside the
     perfect subtree holding the leaf, and the index bit says on which side the
     sibling is; above it, every remaining hash is a left sibling on the tree's
-    right border. ``tests/test_merkle.py`` holds it equal to a literal
+    right border. ``tests/verify/test_merkle.py`` holds it equal to a literal
     transcription of the RFC.
     """
     r = check_inclusion_shape(index, size, leaf, proof)

@@ -1,6 +1,6 @@
 """The verify page on bundles from the real exporter (evidence.ledger.bundle): a real
 ledger, intake, custody, a purge, a witness cosignature and an RFC 3161 token from a real
-local OpenSSL TSA (tests/support/bundle_world.py, shared with tests/test_bundle.py).
+local OpenSSL TSA (tests/support/bundle_world.py, shared with tests/ledger/bundle/test_bundle.py).
 
 The page is given a trust file pinning the log key, the witness (quorum 1) and the TSA
 root, and verifies the token itself (CMS signature, chain, validity at genTime). It agrees

@@ -6,7 +6,7 @@ headless by Playwright for Python.
   check's status (docs/verdict.md), in the same order. tests/verdicts/ holds the page,
   `evidence verify` and scripts/verify_bundle.py equal on shared vectors.
 - Bundles with real RFC 3161 tokens (the local TSA) and a trust file: green only when every
-  check passed (tests/test_verify_page_verdicts.py has amber and red in detail).
+  check passed (tests/browser/test_verdicts.py has amber and red in detail).
 - Bad input (non-zip, a huge file, other log, purged item, broken proof, ...) gives a
   clear message and never a "verified".
 - Served by the real app (`/verify/`): every request the page makes is recorded; none

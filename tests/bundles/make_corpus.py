@@ -8,7 +8,7 @@ are pinned. They need no ledger and no TSA, so they are small files kept in the
 repository (reviewable, and usable by other implementations of the verifier, such
 as ``scripts/verify_bundle.py``). Attacks on what a bundle *claims* (a proof from
 another item, a token over other data, a key not pinned, ...) need a real ledger
-and a real TSA whose keys exist only during a test run, so ``tests/test_bundle.py``
+and a real TSA whose keys exist only during a test run, so ``tests/ledger/bundle/test_bundle.py``
 builds them at test time from a freshly exported bundle.
 
 Deterministic: fixed names, contents and timestamps. Deflate output depends on the

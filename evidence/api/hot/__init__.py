@@ -5,13 +5,13 @@ from the same functions, and each is switched by one setting (:class:`ApiSetting
 
 - :mod:`.reads` (``fast_reads``): ``GET /checkpoint``, ``GET /v1/log/checkpoint`` and
   ``GET /v1/log/proof/inclusion?seq=N`` from memory; held equal to the routes by
-  tests/test_api_proof_fastpath.py.
+  tests/equivalence/test_proof_reads.py.
 - :mod:`.submit` (``fast_submit``): ``POST /v1/evidence`` without FastAPI's routing and
   dependency machinery, admitted by the same :func:`evidence.api.deps.admit`, handled by
   the same :func:`evidence.api.submission.submit`; held equal to the route by
-  tests/test_api_submit_fastpath.py.
+  tests/equivalence/test_api_submit_fastpath.py.
 - :mod:`.ratelimit`: the token buckets, in a table every worker process maps, so that a
-  token's rate holds for the whole server (tests/test_ratelimit_shared.py); it falls
+  token's rate holds for the whole server (tests/api/test_ratelimit_shared.py); it falls
   back to one process's own buckets when the table cannot be used.
 
 With both switches off every request goes through FastAPI's router and dependencies.

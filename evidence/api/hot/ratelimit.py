@@ -7,7 +7,7 @@ Each :meth:`~SharedTokenBucket.take` holds an exclusive ``flock`` on the file fo
 microseconds (look up the slot, refill, take). :func:`open_token_bucket` falls back to
 :class:`TokenBucket` (buckets in this process's memory) when the file cannot be used,
 and logs why once. Every process that maps the table together gives a token exactly
-``burst`` requests at once, then ``rate`` a second: tests/test_ratelimit_shared.py.
+``burst`` requests at once, then ``rate`` a second: tests/api/test_ratelimit_shared.py.
 
 The table: a 64-byte header (magic, version, slot count, rate, burst, boot id), then a
 fixed number of 24-byte slots ``(key, level, last)``: ``key`` a 64-bit BLAKE2b hash of the

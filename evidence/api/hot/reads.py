@@ -10,7 +10,7 @@ query in a worker thread. It makes the same bytes as the FastAPI routes (the sam
 :class:`~evidence.api.proofs.ProofCache` calls, the same JSON) without request
 validation or dependency resolution. Anything else (other parameters, errors) goes to
 the FastAPI route, the one place for validation, errors and the OpenAPI description.
-Equal bytes, cold and warm: tests/test_api_proof_fastpath.py.
+Equal bytes, cold and warm: tests/equivalence/test_proof_reads.py.
 """
 
 from __future__ import annotations

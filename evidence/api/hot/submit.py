@@ -11,7 +11,7 @@ route. Anything else passes through untouched, and so does a submission that arr
 before the services are open.
 
 Equal answers and ledger effects, good and hostile requests, body chunking and clients
-that hang up: tests/test_api_submit_fastpath.py (the same requests to an app with and
+that hang up: tests/equivalence/test_api_submit_fastpath.py (the same requests to an app with and
 without this middleware, sharing one service).
 """
 

@@ -157,7 +157,7 @@
   // --- SHA-256 -------------------------------------------------------------------------
   // WebCrypto for whole buffers; WebCrypto has no incremental API, so large members are
   // hashed with this FIPS 180-4 implementation in chunks (flat memory, progress, no
-  // freeze). tests/test_verify_page.py holds it equal to hashlib on many lengths.
+  // freeze). tests/browser/test_verify_page.py holds it equal to hashlib on many lengths.
 
   const K256 = new Int32Array([
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
