@@ -49,6 +49,9 @@ MATRIX: dict[str, dict[str | None, int]] = {
     "log_entries":      row(403, 403, 403, 403, 403, 403, 200, 200, 401),
     "me":               row(200, 200, 200, 200, 200, 200, 200, 200, 401),
     "submit":           row(201, 403, 404, 403, 403, 403, 403, 403, 401),
+    # listing: every case member and foreign party may ask (it lists what it may see, maybe
+    # nothing: LISTED below); auditors and admins see no evidence
+    "evidence_list":    row(200, 200, 200, 200, 200, 200, 403, 403, 401),
     "pending_sign":     row(201, 403, 404, 403, 403, 403, 403, 403, 401),
     "metadata":         row(200, 200, 404, 404, 200, 404, 404, 404, 401),
     "download":         row(200, 200, 404, 404, 200, 404, 404, 404, 401),
@@ -138,6 +141,7 @@ REQUESTS: dict[str, Callable[[Fixture, httpx.Client], httpx.Response]] = {
     "log_entries": lambda fx, c: c.get("/v1/log/entries"),
     "me": lambda fx, c: c.get("/v1/me"),
     "submit": _submit,
+    "evidence_list": lambda fx, c: c.get("/v1/evidence"),
     "pending_sign": _sign_pending,
     "metadata": lambda fx, c: c.get(f"/v1/evidence/{fx.eid}"),
     "download": lambda fx, c: c.get(f"/v1/evidence/{fx.eid}/files/{fx.sha}"),
@@ -168,6 +172,19 @@ def test_matrix_covers_every_route(fx: Fixture) -> None:
     operations = {(m, p) for p, ops in doc["paths"].items() for m in ops}
     assert len(operations) == len(REQUESTS) + 1  # /checkpoint and /v1/log/checkpoint
     assert set(MATRIX) == set(REQUESTS)
+
+
+# whether GET /v1/evidence lists the item: its case's members and the grantee, nobody else
+LISTED = {"acme": True, "judge": True, "rival": False, "other-court": False, "foreign": True,
+          "foreign-b": False}
+
+
+@pytest.mark.parametrize("actor", list(LISTED))
+def test_listing_shows_the_item_to_those_who_may_see_it(fx: Fixture, actor: str) -> None:
+    with fx.srv.client(actor) as c:
+        r = c.get("/v1/evidence", params={"limit": 500})
+    assert r.status_code == 200, r.text
+    assert (fx.eid in [i["evidence_id"] for i in r.json()["items"]]) is LISTED[actor]
 
 
 @pytest.mark.parametrize("endpoint", list(MATRIX))
