@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from evidence.ledger import listing
-from evidence.ledger.access import AccessControl
+from evidence.ledger.access import AccessControl, parse_user_time
 from evidence.ledger.anchor.config import add_witness, load_anchor_config, save_anchor_config
 from evidence.ledger.blobs import FilesystemBlobStore
 from evidence.ledger.intake import Intake, ItemSpec
@@ -27,6 +27,7 @@ from evidence.ledger.log import Ledger
 from evidence.verify.note import ALG_COSIGNATURE_V1, generate_signer
 from tests.support.anchored_ledger import AnchoredLedger
 from tests.support.api_server import (
+    SOON,
     Server,
     grant,
     log_size,
@@ -426,3 +427,50 @@ def test_a_case_page_is_one_index_range(local) -> None:
     every = plan(None)  # the operator: the log order itself (the unique index on seq)
     assert "USING INDEX sqlite_autoindex_evidence_items_2 (seq>? AND seq<?)" in every, every
     assert "TEMP B-TREE" not in every, every
+
+
+def test_the_same_query_on_postgresql(pg_fresh_url: str, tmp_path: Path) -> None:
+    """The merged per-case ranges, the grant part, the time search and the coverage
+    query as PostgreSQL runs them."""
+    d = tmp_path / "data"
+    led = Ledger.create(d, "list.example/log", db_url=pg_fresh_url, checkpoint_interval=3600)
+    try:
+        intake = Intake(led, FilesystemBlobStore(d / "blobs"))
+        ac = AccessControl(led)
+        for case in ("C-1", "C-2", "C-3"):
+            ac.add_case(case)
+        ac.add_principal("acme", "submitter")
+        ac.add_member("C-1", "acme")
+        ac.add_member("C-2", "acme")
+        ac.add_principal("abroad", "foreign")
+        c1 = _submit(intake, tmp_path, 3, "C-1", title="Alpha")
+        c3 = _submit(intake, tmp_path, 2, "C-3", title="Gamma")
+        c2 = _submit(intake, tmp_path, 2, "C-2", title="Beta")
+        acme, abroad = ac.get_principal("acme"), ac.get_principal("abroad")
+        ac.add_principal("owner", "submitter")
+        ac.add_member("C-3", "owner")
+        ac.create_grant(ac.get_principal("owner"), "abroad", {c3[1]: "C-3"},
+                        expires_at=parse_user_time(SOON))
+
+        def every(who, **kw: str) -> list[str]:  # type: ignore[no-untyped-def]
+            f, out, cursor = listing.list_filter(**kw), [], None
+            while True:
+                p = listing.list_items(led, who, f, cursor=cursor, limit=2)
+                out += [i.evidence_id for i in p.items]
+                if (cursor := p.next_cursor) is None:
+                    return out
+
+        assert every(acme) == c1 + c2
+        assert every(acme, case="C-2") == c2
+        assert every(acme, q="ALPHA") == c1
+        assert every(abroad) == [c3[1]]
+        assert every(None, kind="document") == c1 + c3 + c2
+        t = listing.list_items(led, None, listing.list_filter(), limit=500).items
+        assert every(acme, since=t[3].time) == c2  # the first of C-3's, by time
+        assert every(acme, status="pending") == c1 + c2
+        cp = led.sign_checkpoint_now()
+        AnchoredLedger(d, led, "", b"", {}).anchor(cp.size, witnesses=("w1",))
+        assert every(acme, status="witnessed") == c1 + c2
+        assert every(acme, status="pending") == []
+    finally:
+        led.close()
