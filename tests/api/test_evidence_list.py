@@ -474,3 +474,23 @@ def test_the_same_query_on_postgresql(pg_fresh_url: str, tmp_path: Path) -> None
         assert every(acme, status="pending") == []
     finally:
         led.close()
+
+
+def test_a_broken_anchoring_configuration_is_a_503(srv: Server, fx: dict[str, Item]) -> None:
+    """The status of an item comes from the anchoring configuration: when the operator's
+    anchors.json cannot be read, the listing says so (503), not a 500, and changes nothing."""
+    path = Path(srv.world.data) / "anchors.json"
+    before = path.read_bytes() if path.exists() else None
+    try:
+        path.write_text("{not json")
+        with srv.client("acme") as c:
+            r = c.get("/v1/evidence", params={"case": "case-f"})
+        assert r.status_code == 503, r.text
+        assert r.json()["type"].endswith("anchoring-config-unavailable")
+        assert "anchors.json" in r.json()["detail"] and str(path) not in r.text
+    finally:
+        if before is None:
+            path.unlink()
+        else:
+            path.write_bytes(before)
+    assert fx["a"].id in ids(srv, case="case-f")

@@ -36,6 +36,7 @@ from evidence.api.services import Services
 from evidence.api.uploads import FIELDS
 from evidence.ledger import items, listing
 from evidence.ledger.access import COURT, FOREIGN, SUBMITTER, Authorization, Principal
+from evidence.ledger.anchor.config import AnchorConfigError
 from evidence.ledger.blobs import VERIFY_FIRST_MAX, BlobDamaged, BlobNotFound
 from evidence.ledger.intake import KINDS, UnknownEvidence
 from evidence.ledger.items import StoredItem
@@ -107,7 +108,7 @@ async def submit(request: Request, svc: Svc,
     return await submission.submit(request, svc, who)
 
 
-@router.get("", response_model=EvidenceList, responses=authed(403, 422))
+@router.get("", response_model=EvidenceList, responses=authed(403, 422, 503))
 def list_evidence(
         svc: Svc, who: Viewer,
         case: Annotated[str | None, Query(max_length=128, description="only this case")] = None,
@@ -129,7 +130,13 @@ def list_evidence(
     admins see no evidence: 403."""
     f = listing.list_filter(case=case, kind=kind, since=since, until=until, q=q,
                             status=status)
-    page = listing.list_items(svc.ledger, who, f, cursor=cursor, limit=limit)
+    try:
+        page = listing.list_items(svc.ledger, who, f, cursor=cursor, limit=limit)
+    except AnchorConfigError as e:  # status needs the anchoring configuration: a 503, not a 500
+        logging.getLogger("evidence.api").error("listing: %s", e)
+        raise Problem(503, "anchoring-config-unavailable", "the operator's anchoring "
+                      "configuration (anchors.json) cannot be read; the server log says why"
+                      ) from None
     return EvidenceList(**page.to_json())
 
 
