@@ -437,14 +437,19 @@ def test_chat_with_invalid_bytes(tmp_path: Path) -> None:
     assert c["message_count"] == 2
 
 
-names = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")),
+# U+200E (LEFT-TO-RIGHT MARK) is how iOS marks its own system lines: a person's name or
+# message never carries it where the parser looks, so the generated ones do not either
+names = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"),
+                                       blacklist_characters="\u200e"),
                 min_size=1, max_size=12).map(str.strip).filter(
     lambda s: s and ":" not in s and "[" not in s and "]" not in s)
 
 
 @settings(max_examples=60, deadline=None)
 @given(messages=st.lists(
-    st.tuples(names, st.text(max_size=40),
+    st.tuples(names, st.text(alphabet=st.characters(blacklist_categories=("Cs",),
+                                                    blacklist_characters="\u200e"),
+                             max_size=40),
               st.datetimes(min_value=dt.datetime(2001, 1, 1), max_value=dt.datetime(2098, 12, 31))),
     min_size=1, max_size=20,
 ))
