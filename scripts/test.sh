@@ -1,13 +1,32 @@
 #!/usr/bin/env bash
 # The project's test command: lint, layer contracts, then the test suite.
 # Creates .venv on first use. Extra arguments go to pytest (e.g. -k merkle, -x).
+#
+# --quick: the inner loop. The tests that run in this process against SQLite and files
+# (tests/verify, witness, ledger, equivalence and the docs' checks): no PostgreSQL, S3 or
+# TSA server, no browser, no crash or several-process test, no stand-alone interpreter, no
+# served API; and no reinstall once .venv can import the package. Without it: the whole
+# suite, which is what .ci/run runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+quick=0
+if [ "${1:-}" = "--quick" ]; then
+  quick=1
+  shift
+fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip
 fi
-.venv/bin/pip install -q -e '.[dev]'
+if [ "$quick" = 0 ] || ! .venv/bin/python -c "import evidence, pytest" 2>/dev/null; then
+  .venv/bin/pip install -q -e '.[dev]'
+fi
 echo "== ruff"; .venv/bin/ruff check .
 echo "== import-linter"; .venv/bin/lint-imports
+if [ "$quick" = 1 ]; then
+  echo "== pytest (quick)"
+  exec .venv/bin/pytest -m "not slow and not pg and not s3 and not tsa" \
+    tests/verify tests/witness tests/ledger tests/equivalence \
+    tests/test_docs.py "$@"
+fi
 echo "== pytest"; .venv/bin/pytest "$@"

@@ -54,6 +54,7 @@ def test_the_reference_is_rfc8785() -> None:
         commitment.canonical_metadata({"n": float("nan")})
 
 
+@pytest.mark.slow
 @settings(max_examples=1500, deadline=None)
 @given(st.dictionaries(_any_text, _values, max_size=6))
 def test_fast_path_equals_rfc8785(obj: dict[str, Any]) -> None:

@@ -86,6 +86,7 @@ def test_quick_entry_accepts_valid_entries(e, other: bytes) -> None:
         assert quick_entry(data, other) is None
 
 
+@pytest.mark.slow
 @settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
 @given(entries(), st.lists(st.tuples(st.sampled_from(["flip", "insert", "delete", "cut"]),
                                      st.integers(0, 10**6), st.integers(0, 255),
@@ -163,6 +164,7 @@ def runs(draw) -> tuple[list[bytes], bytes, int]:
     return out, prev0, seq
 
 
+@pytest.mark.slow
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(runs())
 def test_quick_entries_accepts_valid_runs(run) -> None:
@@ -174,6 +176,7 @@ def test_quick_entries_accepts_valid_runs(run) -> None:
     assert quick_entries(datas, bytes(32) if prev != bytes(32) else b"\x01" * 32, seq, "") is None
 
 
+@pytest.mark.slow
 @settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
 @given(runs(), st.lists(st.tuples(st.integers(0, 7), st.sampled_from(["flip", "insert", "delete",
                                                                       "cut", "move"]),
@@ -280,6 +283,7 @@ def chain_outcome(fn, *args):  # type: ignore[no-untyped-def]
         return "refused", str(e)
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.tuples(ANY_TYPES, st.dictionaries(st.text(max_size=5), VALUES_AND_REFUSED,
                                                     max_size=4)),
@@ -334,6 +338,7 @@ def test_encode_chain_refuses_bad_prev() -> None:
 # --- _obeys: the house rules' quick yes ---------------------------------------------------------
 
 
+@pytest.mark.slow
 @settings(max_examples=1000, deadline=None)
 @given(VALUES_AND_REFUSED)
 def test_obeys_exactly_when_the_house_rules_accept(value: Any) -> None:

@@ -16,6 +16,8 @@ import pytest
 
 from evidence.ledger.log import Ledger
 
+pytestmark = pytest.mark.slow  # real processes, litestream and PostgreSQL restores
+
 ROOT = Path(__file__).resolve().parents[2]
 CLI = "from evidence.cli.main import main; main()"
 

@@ -279,6 +279,7 @@ MIGRATE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_sigkill_during_migration_sqlite(tmp_path) -> None:
     """Whenever the kill lands (before, during or after the one migration transaction),
     the ledger opens, audits clean and finds every entry."""

@@ -56,6 +56,7 @@ def test_random_bytes_after_a_zip_signature(world: World, data: bytes) -> None:
     assert not _no_crash(data + b"PK\x05\x06" + bytes(18), world).ok
 
 
+@pytest.mark.slow
 @FUZZ
 @given(flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(1, 255)),
                       min_size=1, max_size=4))
@@ -70,6 +71,7 @@ def test_bit_flips_of_a_good_bundle(world: World, good: bytes,
             assert {i.filename: z.read(i) for i in z.infolist()} == members(good)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(member=st.sampled_from(["manifest.json", "checkpoint/checkpoint.note",
                                "metadata/metadata.json", "timestamps/0.tst"]),

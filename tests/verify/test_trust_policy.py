@@ -146,6 +146,7 @@ def policies(draw: st.DrawFn) -> TrustPolicy:
                        tsas=tsas, tsa_store_mozilla=draw(st.booleans()))
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policies())
 def test_to_text_then_parse_round_trips(p: TrustPolicy) -> None:

@@ -114,6 +114,7 @@ _GOOD = TinyLog().grow(9)
 _GOOD_BODY = _GOOD.request(4)
 
 
+@pytest.mark.slow
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_fuzz_parser_mutations(data: st.DataObject) -> None:
@@ -324,6 +325,7 @@ def test_concurrent_requests_never_roll_back(witness: Witness) -> None:
     assert all(a[1] == b[0] for a, b in itertools.pairwise(chain)), chain
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(body=st.binary(max_size=400))
@@ -339,6 +341,7 @@ def test_fuzz_witness_refuses_cleanly(witness: Witness, body: bytes) -> None:
     assert state(witness) == before
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(body=st.one_of(st.binary(max_size=400),

@@ -25,6 +25,7 @@ KINDS = ["none", "byte", "byte+leaf", "delete", "swap", "leaf", "short leaf", "t
          "cp size", "cp signed", "cp zero", "state hash", "state size-", "state size+"]
 
 
+@pytest.mark.slow
 @settings(max_examples=120, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(kind=st.sampled_from(KINDS), k=st.one_of(st.sampled_from(EDGES), st.integers(0, N - 1)))

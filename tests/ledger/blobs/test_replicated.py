@@ -34,6 +34,8 @@ from evidence.ledger.scrub import Scrubber
 from evidence.verify.entry import parse_entry
 from tests.support.api_server import CLI, make_world, problem, start_server, submit
 
+pytestmark = pytest.mark.slow  # a served copy and a repair
+
 MiB = 1024 * 1024
 SMALL = b"a small preserved file " + os.urandom(16)
 LARGE = os.urandom(10 * MiB + 12345)  # above VERIFY_FIRST_MAX: read chunk by chunk

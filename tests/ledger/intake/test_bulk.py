@@ -30,6 +30,8 @@ from evidence.verify.receipt import verify_receipt
 from evidence.verify.submission import verify_submission
 from tests.support.media import make_jpeg, make_message
 
+pytestmark = pytest.mark.slow  # worker processes
+
 WHATSAPP = ("[02/01/2024, 10:11:12] Alice: offer for the fake bags\n"
             "[02/01/2024, 10:12:00] Bob: 20 pieces, shipped tomorrow\n")
 
