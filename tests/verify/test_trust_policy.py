@@ -83,7 +83,7 @@ def test_cli_shorthand_is_a_trust_file() -> None:
         policy_from_pins([W[0]])
 
 
-@pytest.mark.parametrize(("data", "line", "message"), BAD)
+@pytest.mark.parametrize(("data", "line", "message"), BAD, ids=[m for _, _, m in BAD])
 def test_refusals_name_the_line(data: bytes, line: int | None, message: str) -> None:
     with pytest.raises(TrustFileError) as exc:
         parse_trust(data)
