@@ -66,7 +66,7 @@ def _root_der(tsa: LocalTSA) -> bytes:
 
 def _trust(log_vkey: str, witness_vkey: str, root_der: bytes) -> str:
     return "\n".join([
-        f"# evidence trust policy for {ORIGIN}, written by tests/test_verify_page_custody",
+        f"# evidence trust policy for {ORIGIN}, written by tests/browser/test_custody",
         f"log {log_vkey}", f"witness court-w1 {witness_vkey}",
         "group court 1 court-w1", "quorum court",
         f"#@ tsa local-tsa {base64.b64encode(root_der).decode()}"]) + "\n"

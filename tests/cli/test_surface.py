@@ -3,7 +3,7 @@
 ``tests/cli/cli_surface.json`` holds the surface as it is meant to be. A change to a command's name,
 help text, options, defaults or types fails here, so reorganising the CLI's modules cannot change
 what an operator types. After an intended change, regenerate the fixture with
-``python -m tests.test_cli_surface > tests/cli/cli_surface.json`` and review the diff.
+``python -m tests.cli.test_surface > tests/cli/cli_surface.json`` and review the diff.
 """
 
 from __future__ import annotations
