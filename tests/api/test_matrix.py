@@ -148,7 +148,7 @@ REQUESTS: dict[str, Callable[[Fixture, httpx.Client], httpx.Response]] = {
     "receipt": lambda fx, c: c.get(f"/v1/evidence/{fx.eid}/receipt"),
     "custody": lambda fx, c: c.get(f"/v1/evidence/{fx.eid}/custody"),
     # provisional=1: the item is not anchored here (no TSA), and without it the allowed
-    # actors get 409 not-anchored-yet (tests/test_bundle_provisional.py); who may is the same
+    # actors get 409 not-anchored-yet (tests/ledger/bundle/test_provisional.py); who may is the same
     "bundle": lambda fx, c: c.get(f"/v1/evidence/{fx.eid}/bundle",
                                   params={"provisional": "1"}),
     "grant_create": lambda fx, c: c.post("/v1/grants", json={
