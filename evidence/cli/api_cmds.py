@@ -169,7 +169,7 @@ def serve_cmd(host: str, port: int, workers: int, blob_store: str | None,
     for message in started:
         click.echo(message, err=True)
     # before any worker loads prometheus_client: every worker counts into one fresh folder
-    metrics_dir = _metrics_folder(Path(where))
+    metrics_dir = _metrics_folder()
     try:
         uvicorn.run("evidence.api.app:app_from_env", factory=True, host=host, port=port,
                     workers=workers, log_level=log_level, **logs,
@@ -180,13 +180,17 @@ def serve_cmd(host: str, port: int, workers: int, blob_store: str | None,
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _metrics_folder(data_dir: Path) -> str | None:
+def _metrics_folder() -> str | None:
     """Set ``PROMETHEUS_MULTIPROC_DIR`` for the workers (docs/operations.md, "Metrics and
     logs"): counts of earlier runs must not be added to this one's. An operator's folder is
-    emptied of count files and kept. Else this server gets ``run/metrics/serve-<pid>`` in
-    the data directory (one per server process, so two servers never mix their counts),
-    returned to be removed when it stops; folders of servers no longer running (killed,
-    so never removed) are removed first."""
+    emptied of count files and kept. Else this server gets a private folder of its own in
+    the system's temporary directory, ``evidence-metrics-<pid>-*`` (one per server process,
+    so two servers never mix their counts), returned to be removed when it stops; folders
+    of this user's servers no longer running (killed, so never removed) are removed first.
+
+    Never the data directory: the count files are memory-mapped, and a write into a mapped
+    page of a full file system kills the process (SIGBUS). A full database disk must give
+    clients a 503 (tests/api/test_fixity_faults.py), not take the server down."""
     given = os.environ.get(MULTIPROC_ENV)
     if given:
         folder = Path(given)
@@ -194,21 +198,18 @@ def _metrics_folder(data_dir: Path) -> str | None:
         for f in folder.glob("*.db"):
             f.unlink(missing_ok=True)
         return None
-    parent = data_dir / "run" / "metrics"
-    try:
-        parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for old in parent.glob("serve-*"):
-            pid = old.name.removeprefix("serve-")
-            if not (pid.isdigit() and _alive(int(pid))):
-                shutil.rmtree(old, ignore_errors=True)
-        made = parent / f"serve-{os.getpid()}"
-        shutil.rmtree(made, ignore_errors=True)  # a reused pid's leftovers
-        made.mkdir(mode=0o700)
-        folder_made = str(made)
-    except OSError:  # a read-only data directory: a private temporary folder instead
-        folder_made = tempfile.mkdtemp(prefix="evidence-metrics-")
-    os.environ[MULTIPROC_ENV] = folder_made
-    return folder_made
+    tmp = Path(tempfile.gettempdir())
+    for old in tmp.glob("evidence-metrics-*-*"):
+        pid = old.name.split("-")[2]
+        try:
+            mine = old.is_dir() and not old.is_symlink() and old.stat().st_uid == os.getuid()
+        except OSError:
+            continue
+        if mine and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    made = tempfile.mkdtemp(prefix=f"evidence-metrics-{os.getpid()}-")  # mode 0700
+    os.environ[MULTIPROC_ENV] = made
+    return made
 
 
 def _alive(pid: int) -> bool:
