@@ -24,7 +24,6 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import struct
 import zipfile
 import zlib
@@ -48,6 +47,7 @@ from evidence.verify.bundle import verify_bundle
 from evidence.verify.note import ALG_COSIGNATURE_V1, Signer, generate_signer, sign_note
 from evidence.verify.trust import parse_trust
 from evidence.verify.webcapture import MANIFEST_SCHEMA, verify_webcapture
+from tests.support.browser import shared_browser
 from tests.support.bundle_world import FIXED_NOW, anchor
 from tests.support.tsa import LocalTSA
 
@@ -57,9 +57,6 @@ pytest.importorskip("wacz")
 ROOT = Path(__file__).resolve().parents[2]
 PAGE_URL = (ROOT / "evidence" / "api" / "static" / "verify" / "index.html").as_uri()
 ARTIFACTS = ROOT / "test-artifacts" / "verify-page"
-CHROMIUM = os.environ.get("EVIDENCE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 NODE = generate_signer("capture.test/node-v")
 Files = dict[str, bytes]
@@ -82,36 +79,9 @@ PNG = png()
 
 # --- the browser (one per module) ---------------------------------------------------------
 
-_SHARED: dict[str, Any] = {}
-
-
 @pytest.fixture(scope="module")
 def browser(request: pytest.FixtureRequest) -> Any:
-    """One headless Debian chromium under Playwright per module, stopped when it ends."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed (pip install playwright; it is in the dev "
-                    "extra): browser tests of the verify page skipped")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"chromium not found at {CHROMIUM} (apt-get install chromium "
-                    "fonts-wqy-zenhei): browser tests of the verify page skipped")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    pw = sync_playwright().start()
-    try:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    except BaseException:
-        pw.stop()
-        raise
-
-    def close() -> None:
-        _SHARED.clear()
-        b.close()
-        pw.stop()
-
-    request.addfinalizer(close)
-    _SHARED["browser"] = b
-    return b
+    return shared_browser(request)
 
 
 class Page:
