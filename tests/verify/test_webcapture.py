@@ -18,54 +18,37 @@ from pathlib import Path
 import pytest
 import rfc8785
 
-from evidence.ledger.capture.browser import Exchange
-from evidence.ledger.capture.manifest import write_manifest
-from evidence.ledger.capture.warc import write_wacz, write_warc
 from evidence.verify.note import generate_signer
-from evidence.verify.webcapture import (
-    MANIFEST_SCHEMA,
-    WebcaptureError,
-    check_wacz,
-    check_warc,
-    verify_webcapture,
+from evidence.verify.webcapture import WebcaptureError, check_wacz, check_warc, verify_webcapture
+from tests.support.capture_files import (
+    NODE,
+    exchange,
+    files_of,
+    resign,
+    rezip,
+    warc_of,
+    with_wacz,
+    write_capture,
 )
 
 pytest.importorskip("warcio")
 pytest.importorskip("wacz")
 
-NODE = generate_signer("capture.test/node-v")
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-
-
-def _exchange(url: str, body: bytes, status: int = 200) -> Exchange:
-    return Exchange(url=url, method="GET", request_headers=[("User-Agent", "t")],
-                    request_body=None, requested_at="2026-12-06T21:00:00.000001Z",
-                    status=status, status_text="OK", received_at="2026-12-06T21:00:00.5Z",
-                    response_headers=[("Content-Type", "text/html"),
-                                      ("Content-Encoding", "gzip")],
-                    body=body, server_ip="203.0.113.7")
 
 
 @pytest.fixture(scope="module")
 def item(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     out = tmp_path_factory.mktemp("v")
-    warc = out / "capture.warc.gz"
-    write_warc(warc, [_exchange("https://shop.example/", b"<title>x</title>page " * 50),
-                      _exchange("https://shop.example/a.png", PNG)], {"software": "test"})
-    write_wacz(out / "capture.wacz", warc, url="https://shop.example/", title="x", text="page")
-    (out / "screenshot.png").write_bytes(PNG)
-    files = []
-    for name, role in (("screenshot.png", "screenshot"), ("capture.wacz", "wacz")):
-        data = (out / name).read_bytes()
-        files.append({"role": role, "name": name, "media_type": "x", "size": len(data),
-                      "sha256": hashlib.sha256(data).hexdigest()})
-    manifest = {"schema": MANIFEST_SCHEMA, "capture_id": "t",
-                "node": {"name": NODE.name, "key": NODE.verifier().to_string()},
-                "request": {"url": "https://shop.example/"}, "started_at": "a",
-                "ended_at": "b", "result": {"final_url": "https://shop.example/",
-                                            "labels": []}, "files": files}
-    write_manifest(out, manifest, NODE)
-    return {p.name: p.read_bytes() for p in out.iterdir() if p.suffix != ".gz"}
+    gz = [("Content-Encoding", "gzip")]
+    write_capture(out, NODE, [exchange("https://shop.example/", b"<title>x</title>page " * 50,
+                                       extra_headers=gz),
+                              exchange("https://shop.example/a.png", PNG, extra_headers=gz)],
+                  screenshot=PNG, title="x", text="page", capture_id="t", media_types=("x", "x"),
+                  fields={"request": {"url": "https://shop.example/"}, "started_at": "a",
+                          "ended_at": "b",
+                          "result": {"final_url": "https://shop.example/", "labels": []}})
+    return files_of(out)
 
 
 def _fail(files: dict[str, bytes]) -> str:
@@ -83,54 +66,14 @@ def test_good_item_passes(item: dict[str, bytes]) -> None:
     assert r.to_check()["name"] == "webcapture" and r.to_check()["ok"] is True
 
 
-def _with_wacz(item: dict[str, bytes], wacz: bytes) -> dict[str, bytes]:
-    """The item with another WACZ, the manifest re-listed and re-signed for it, so that
-    only the WACZ's own checks can find what is wrong inside."""
-    m = json.loads(item["capture-manifest.json"])
-    for f in m["files"]:
-        if f["role"] == "wacz":
-            f["size"], f["sha256"] = len(wacz), hashlib.sha256(wacz).hexdigest()
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        mp, sp = write_manifest(Path(d), m, NODE)
-        return {**item, "capture.wacz": wacz, "capture-manifest.json": mp.read_bytes(),
-                "capture-manifest.sig": sp.read_bytes()}
-
-
 def _rezip(wacz: bytes, change: dict[str, bytes | None], *, fix_digests: bool) -> bytes:
-    src = zipfile.ZipFile(io.BytesIO(wacz))
-    members = {n: src.read(n) for n in src.namelist()}
-    for k, v in change.items():
-        if v is None:
-            members.pop(k, None)
-        else:
-            members[k] = v
-    if fix_digests:
-        pkg = json.loads(members["datapackage.json"])
-        for r in pkg["resources"]:
-            if r["path"] in members:
-                r["hash"] = "sha256:" + hashlib.sha256(members[r["path"]]).hexdigest()
-                r["bytes"] = len(members[r["path"]])
-        members["datapackage.json"] = json.dumps(pkg).encode()
-        members["datapackage-digest.json"] = json.dumps({"path": "datapackage.json", "hash":
-            "sha256:" + hashlib.sha256(members["datapackage.json"]).hexdigest()}).encode()
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for n, data in members.items():
-            z.writestr(n, data)
-    return buf.getvalue()
-
-
-def _warc_of(wacz: bytes) -> tuple[str, bytes]:
-    z = zipfile.ZipFile(io.BytesIO(wacz))
-    name = next(n for n in z.namelist() if n.endswith(".warc.gz"))
-    return name, z.read(name)
+    """The WACZ rebuilt with every member stored (the Python reader takes either)."""
+    return rezip(wacz, change, fix=fix_digests, method=zipfile.ZIP_STORED)
 
 
 def test_damaged_wacz_and_warc_fail(item: dict[str, bytes]) -> None:
     wacz = item["capture.wacz"]
-    name, warc = _warc_of(wacz)
+    name, warc = warc_of(wacz)
     plain = gzip.decompress(warc)
     cases = {
         "payload changed": gzip.compress(plain.replace(b"x</title>page", b"X</title>page", 1)),
@@ -142,16 +85,16 @@ def test_damaged_wacz_and_warc_fail(item: dict[str, bytes]) -> None:
         "not WARC": gzip.compress(b"HTTP/1.1 200 OK\r\n\r\n"),
     }
     for what, bad in cases.items():
-        reason = _fail(_with_wacz(item, _rezip(wacz, {name: bad}, fix_digests=True)))
+        reason = _fail(with_wacz(item, _rezip(wacz, {name: bad}, fix_digests=True)))
         assert "WARC" in reason or name in reason, (what, reason)
     # the WACZ's own digests
-    assert "datapackage" in _fail(_with_wacz(item, _rezip(
+    assert "datapackage" in _fail(with_wacz(item, _rezip(
         wacz, {name: gzip.compress(plain)}, fix_digests=False)))
-    assert "does not list" in _fail(_with_wacz(item, _rezip(
+    assert "does not list" in _fail(with_wacz(item, _rezip(
         wacz, {"extra.txt": b"x"}, fix_digests=True)))
-    assert "datapackage-digest.json" in _fail(_with_wacz(item, _rezip(
+    assert "datapackage-digest.json" in _fail(with_wacz(item, _rezip(
         wacz, {"datapackage-digest.json": None}, fix_digests=False)))
-    assert "not a ZIP" in _fail(_with_wacz(item, b"PK\x03\x04 broken"))
+    assert "not a ZIP" in _fail(with_wacz(item, b"PK\x03\x04 broken"))
 
 
 def test_gzip_bomb_and_huge_headers_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -196,7 +139,7 @@ def test_header_limit_is_a_rule_on_the_bytes_not_on_the_gzip_split(cuts: list[in
 def test_datapackage_files_are_bounded(item: dict[str, bytes]) -> None:
     wacz = item["capture.wacz"]
     huge = b" " * (4 << 20) + b"{}"
-    reason = _fail(_with_wacz(item, _rezip(wacz, {"datapackage.json": huge}, fix_digests=False)))
+    reason = _fail(with_wacz(item, _rezip(wacz, {"datapackage.json": huge}, fix_digests=False)))
     assert "over 4 MiB" in reason
 
 
@@ -212,12 +155,7 @@ def test_manifest_and_signature_failures(item: dict[str, bytes]) -> None:
     assert "pinned capture-node key" in _fail({**item, "capture-manifest.sig": b"garbage\n"})
     # signed by a pinned key, but the manifest names another node
     other = generate_signer("capture.test/node-w")
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        mp, sp = write_manifest(Path(d), m, other)
-        swapped = {**item, "capture-manifest.json": mp.read_bytes(),
-                   "capture-manifest.sig": sp.read_bytes()}
+    swapped = resign(item, m, other)
     r = verify_webcapture(swapped, [NODE.verifier(), other.verifier()])
     assert r.status == "fail" and "another capture node" in r.reason
     # screenshot changed, or missing
