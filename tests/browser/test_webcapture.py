@@ -37,18 +37,28 @@ import rfc8785
 
 from evidence.ledger.blobs import FilesystemBlobStore
 from evidence.ledger.bundle.export import export_bundle
-from evidence.ledger.capture.browser import Exchange
-from evidence.ledger.capture.manifest import file_entry, write_manifest
 from evidence.ledger.capture.run import Capture, preserve
-from evidence.ledger.capture.warc import write_wacz, write_warc
 from evidence.ledger.intake import Intake
 from evidence.ledger.log import Ledger
 from evidence.verify.bundle import verify_bundle
-from evidence.verify.note import ALG_COSIGNATURE_V1, Signer, generate_signer, sign_note
+from evidence.verify.note import ALG_COSIGNATURE_V1, Signer, generate_signer
 from evidence.verify.trust import parse_trust
-from evidence.verify.webcapture import MANIFEST_SCHEMA, verify_webcapture
+from evidence.verify.webcapture import verify_webcapture
+from tests.support import capture_files as cf
 from tests.support.browser import shared_browser
 from tests.support.bundle_world import FIXED_NOW, anchor
+from tests.support.capture_files import (
+    NODE,
+    Files,
+    exchange,
+    files_of,
+    resign,
+    result,
+    rezip,
+    wacz_members,
+    with_wacz,
+    write_capture,
+)
 from tests.support.tsa import LocalTSA
 
 pytest.importorskip("warcio")
@@ -57,9 +67,6 @@ pytest.importorskip("wacz")
 ROOT = Path(__file__).resolve().parents[2]
 PAGE_URL = (ROOT / "evidence" / "api" / "static" / "verify" / "index.html").as_uri()
 ARTIFACTS = ROOT / "test-artifacts" / "verify-page"
-
-NODE = generate_signer("capture.test/node-v")
-Files = dict[str, bytes]
 
 
 def png(width: int = 24, height: int = 16) -> bytes:
@@ -139,36 +146,14 @@ def tab(browser: Any) -> Iterator[Page]:
 # --- a capture's files, as the capture writes them ---------------------------------------
 
 
-def _exchange(url: str, body: bytes, ctype: str = "text/html") -> Exchange:
-    return Exchange(url=url, method="GET", request_headers=[("User-Agent", "t")],
-                    request_body=None, requested_at="2026-12-06T21:00:00.000001Z",
-                    status=200, status_text="OK", received_at="2026-12-06T21:00:00.5Z",
-                    response_headers=[("Content-Type", ctype)], body=body,
-                    server_ip="203.0.113.7")
-
-
 def make_capture(out: Path, node: Signer, *, ended_at: str = "2026-12-06T21:00:01.250000Z",
                  url: str = "https://shop.example/") -> Files:
-    out.mkdir(parents=True, exist_ok=True)
-    warc = out / "capture.warc.gz"
-    write_warc(warc, [_exchange(url, b"<title>x</title>page " * 50),
-                      _exchange(url + "a.png", PNG, "image/png")], {"software": "test"})
-    write_wacz(out / "capture.wacz", warc, url=url, title="x", text="page")
-    warc.unlink()
-    (out / "screenshot.png").write_bytes(PNG)
-    files = [file_entry("screenshot", out / "screenshot.png", "image/png"),
-             file_entry("wacz", out / "capture.wacz", "application/wacz+zip")]
-    manifest = {"schema": MANIFEST_SCHEMA, "capture_id": out.name,
-                "node": {"name": node.name, "key": node.verifier().to_string()},
-                "request": {"url": url}, "started_at": "2026-12-06T21:00:00.000000Z",
-                "ended_at": ended_at,
-                "result": {"final_url": url, "http_status": 200, "title": "x",
-                           "server_ip": "203.0.113.7",
-                           "tls": {"subject": "CN=shop.example", "issuer": "CN=Test CA"},
-                           "labels": ["never-settled"]},
-                "files": files}
-    write_manifest(out, manifest, node)
-    return {p.name: p.read_bytes() for p in out.iterdir()}
+    write_capture(out, node, [exchange(url, b"<title>x</title>page " * 50),
+                              exchange(url + "a.png", PNG, "image/png")],
+                  screenshot=PNG, title="x", text="page",
+                  fields={"request": {"url": url}, "started_at": "2026-12-06T21:00:00.000000Z",
+                          "ended_at": ended_at, "result": result(url, "x")})
+    return files_of(out)
 
 
 @pytest.fixture(scope="module")
@@ -176,61 +161,8 @@ def item(tmp_path_factory: pytest.TempPathFactory) -> Files:
     return make_capture(tmp_path_factory.mktemp("capture"), NODE)
 
 
-def resign(item: Files, manifest: bytes | dict[str, Any], node: Signer = NODE) -> Files:
-    """The item with another manifest (a dict is written canonically), signed."""
-    data = rfc8785.dumps(manifest) if isinstance(manifest, dict) else manifest
-    text = f"evidence.webcapture/v1\n{hashlib.sha256(data).hexdigest()}\n"
-    return {**item, "capture-manifest.json": data,
-            "capture-manifest.sig": sign_note(text, [node]).encode()}
-
-
-def with_wacz(item: Files, wacz: bytes) -> Files:
-    """Another WACZ, listed and signed in the manifest: only the WACZ's own checks can
-    find what is wrong inside it."""
-    m = json.loads(item["capture-manifest.json"])
-    for f in m["files"]:
-        if f["role"] == "wacz":
-            f["size"], f["sha256"] = len(wacz), hashlib.sha256(wacz).hexdigest()
-    return {**resign(item, m), "capture.wacz": wacz}
-
-
-def wacz_members(wacz: bytes) -> dict[str, bytes]:
-    with zipfile.ZipFile(io.BytesIO(wacz)) as z:
-        return {n: z.read(n) for n in z.namelist()}
-
-
-def rezip(wacz: bytes, change: dict[str, bytes | None], *, fix: bool = True,
-          method: int | None = None) -> bytes:
-    """The WACZ with members changed (None: removed); with ``fix`` the datapackage
-    digests are made over the changed members, as a forger would."""
-    members = wacz_members(wacz)
-    methods = {i.filename: i.compress_type for i in zipfile.ZipFile(io.BytesIO(wacz)).infolist()}
-    for k, v in change.items():
-        if v is None:
-            members.pop(k, None)
-        else:
-            members[k] = v
-    if fix:
-        pkg = json.loads(members["datapackage.json"])
-        for r in pkg["resources"]:
-            if r["path"] in members:
-                r["hash"] = "sha256:" + hashlib.sha256(members[r["path"]]).hexdigest()
-                r["bytes"] = len(members[r["path"]])
-        members["datapackage.json"] = json.dumps(pkg).encode()
-        members["datapackage-digest.json"] = json.dumps({"path": "datapackage.json", "hash":
-            "sha256:" + hashlib.sha256(members["datapackage.json"]).hexdigest()}).encode()
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for n, data in members.items():
-            z.writestr(n, data, compress_type=method if method is not None
-                       else methods.get(n, zipfile.ZIP_DEFLATED))
-    return buf.getvalue()
-
-
 def warc_of(item: Files) -> tuple[str, bytes]:
-    members = wacz_members(item["capture.wacz"])
-    name = next(n for n in members if n.endswith(".warc.gz"))
-    return name, members[name]
+    return cf.warc_of(item["capture.wacz"])
 
 
 def with_warc(item: Files, warc: bytes) -> Files:
