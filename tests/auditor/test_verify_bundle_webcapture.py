@@ -38,13 +38,21 @@ import evidence.verify.webcapture as ref
 from evidence.ledger.blobs import FilesystemBlobStore
 from evidence.ledger.bundle.export import export_bundle
 from evidence.ledger.capture.browser import Exchange
-from evidence.ledger.capture.manifest import write_manifest
 from evidence.ledger.capture.run import Capture, preserve
-from evidence.ledger.capture.warc import write_wacz, write_warc
 from evidence.ledger.intake import Intake, ItemSpec
 from evidence.ledger.log import Ledger
 from evidence.verify.note import ALG_COSIGNATURE_V1, Signer, generate_signer
 from tests.support.bundle_world import FIXED_NOW, anchor
+from tests.support.capture_files import (
+    NODE,
+    exchange,
+    resign,
+    result,
+    wacz_members,
+    wacz_of,
+    with_wacz,
+    write_capture,
+)
 from tests.support.clean_python import clean_env, run_clean
 from tests.support.tsa import LocalTSA
 
@@ -55,7 +63,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "verify_bundle.py"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 2
 URL = "https://shop.example/item/7"
-NODE = generate_signer("capture.test/node-v")
 OTHER = generate_signer("capture.test/node-w")
 
 
@@ -72,42 +79,19 @@ def _load_script() -> ModuleType:
 vb = _load_script()
 
 
-def _exchange(url: str, body: bytes, ctype: str) -> Exchange:
-    return Exchange(url=url, method="GET", request_headers=[("User-Agent", "test")],
-                    request_body=None, requested_at="2026-12-06T21:00:00.000001Z", status=200,
-                    status_text="OK", received_at="2026-12-06T21:00:00.500000Z",
-                    response_headers=[("Content-Type", ctype)], body=body,
-                    server_ip="203.0.113.7")
-
-
 def make_capture(folder: Path, node: Signer, *, ended_at: str = "2026-12-06T21:00:01.000000Z",
                  ) -> dict[str, Any]:
     """The files of a capture as ``capture.run`` writes them; returns the manifest."""
-    folder.mkdir(parents=True)
-    warc = folder / "capture.warc.gz"
-    write_warc(warc, [_exchange(URL, b"<html><title>Item 7</title>Offer: 5 USD " * 30,
-                                "text/html"),
-                      _exchange("https://shop.example/logo.png", PNG, "image/png")],
-               {"software": "test"})
-    write_wacz(folder / "capture.wacz", warc, url=URL, title="Item 7", text="Offer: 5 USD")
-    warc.unlink()
-    (folder / "screenshot.png").write_bytes(PNG)
-    files = []
-    for name, role in (("screenshot.png", "screenshot"), ("capture.wacz", "wacz")):
-        data = (folder / name).read_bytes()
-        files.append({"role": role, "name": name, "media_type": "x", "size": len(data),
-                      "sha256": hashlib.sha256(data).hexdigest()})
-    manifest = {"schema": ref.MANIFEST_SCHEMA, "capture_id": folder.name,
-                "node": {"name": node.name, "key": node.verifier().to_string()},
-                "request": {"url": URL}, "started_at": "2026-12-06T20:59:58.250000Z",
-                "ended_at": ended_at,
-                "result": {"final_url": URL, "http_status": 200, "title": "Item 7",
-                           "server_ip": "203.0.113.7",
-                           "tls": {"subject": "CN=shop.example", "issuer": "CN=Test CA"},
-                           "labels": ["never-settled"]},
-                "files": files}
-    write_manifest(folder, manifest, node)
-    return manifest
+    def page(url: str, body: bytes, ctype: str) -> Exchange:
+        return exchange(url, body, ctype, user_agent="test",
+                        received_at="2026-12-06T21:00:00.500000Z")
+
+    return write_capture(folder, node, [
+        page(URL, b"<html><title>Item 7</title>Offer: 5 USD " * 30, "text/html"),
+        page("https://shop.example/logo.png", PNG, "image/png")],
+        screenshot=PNG, title="Item 7", text="Offer: 5 USD", media_types=("x", "x"),
+        fields={"request": {"url": URL}, "started_at": "2026-12-06T20:59:58.250000Z",
+                "ended_at": ended_at, "result": result(URL, "Item 7")})
 
 
 @pytest.fixture(scope="module")
@@ -145,52 +129,6 @@ def statuses(files: dict[str, bytes]) -> tuple[str, str]:
     return both(files, NODE), both(files)
 
 
-def resigned(item: dict[str, bytes], manifest: dict[str, Any] | None = None,
-             signer: Signer = NODE, **files: bytes) -> dict[str, bytes]:
-    """The item with ``files`` replaced, the manifest re-listed for them and signed again
-    (by ``write_manifest``), so that only the checks after the signature can object."""
-    out = {**item, **files}
-    m = json.loads(item["capture-manifest.json"]) if manifest is None else manifest
-    for f in m["files"] if isinstance(m.get("files"), list) else []:
-        if isinstance(f, dict) and f.get("name") in files:
-            f["size"], f["sha256"] = len(out[f["name"]]), hashlib.sha256(
-                out[f["name"]]).hexdigest()
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        mp, sp = write_manifest(Path(d), m, signer)
-        out["capture-manifest.json"], out["capture-manifest.sig"] = mp.read_bytes(), \
-            sp.read_bytes()
-    return out
-
-
-def wacz_members(wacz: bytes) -> dict[str, bytes]:
-    with zipfile.ZipFile(io.BytesIO(wacz)) as z:
-        return {i.filename: z.read(i) for i in z.infolist()}
-
-
-def wacz_of(members: dict[str, bytes], *, fix: bool = True) -> bytes:
-    """A WACZ of these members; with ``fix`` the datapackage digests are made over them
-    (a forger's WACZ: only the WARC records' own digests can tell)."""
-    members = dict(members)
-    if fix:
-        pkg = json.loads(members["datapackage.json"])
-        for r in pkg["resources"]:
-            if r["path"] in members:
-                r["hash"] = "sha256:" + hashlib.sha256(members[r["path"]]).hexdigest()
-                r["bytes"] = len(members[r["path"]])
-        members["datapackage.json"] = json.dumps(pkg).encode()
-        members["datapackage-digest.json"] = json.dumps({
-            "path": "datapackage.json",
-            "hash": "sha256:" + hashlib.sha256(members["datapackage.json"]).hexdigest()
-        }).encode()
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return buf.getvalue()
-
-
 def warc_name(item: dict[str, bytes]) -> str:
     return next(n for n in wacz_members(item["capture.wacz"]) if n.endswith(".warc.gz"))
 
@@ -198,7 +136,7 @@ def warc_name(item: dict[str, bytes]) -> str:
 def with_warc(item: dict[str, bytes], warc: bytes, *, fix: bool = True) -> dict[str, bytes]:
     members = wacz_members(item["capture.wacz"])
     members[warc_name(item)] = warc
-    return resigned(item, **{"capture.wacz": wacz_of(members, fix=fix)})
+    return with_wacz(item, wacz_of(members, fix=fix))
 
 
 def plain_warc(item: dict[str, bytes]) -> bytes:
@@ -230,8 +168,8 @@ def _manifest_cases(item: dict[str, bytes]) -> dict[str, dict[str, bytes]]:
     return {
         "a field changed, not signed again": {**item, "capture-manifest.json": rfc8785.dumps(
             edit(ended_at="2026-12-06T21:00:09.000000Z"))},
-        "a field changed, signed again": resigned(item, edit(title="other")),
-        "indented (not RFC 8785), signed": _signed_as_is(item, json.dumps(m, indent=1)
+        "a field changed, signed again": resign(item, edit(title="other")),
+        "indented (not RFC 8785), signed": resign(item, json.dumps(m, indent=1)
                                                          .encode()),
         "not JSON": {**item, "capture-manifest.json": b"{\"schema\":"},
         "a float that is not canonical": {**item, "capture-manifest.json":
@@ -243,44 +181,36 @@ def _manifest_cases(item: dict[str, bytes]) -> dict[str, dict[str, bytes]]:
         "deeply nested": {**item, "capture-manifest.json":
                           item["capture-manifest.json"][:-1] + b',"z":' + b"[" * 5000
                           + b"]" * 5000 + b"}"},
-        "other schema": _signed_as_is(item, rfc8785.dumps(
+        "other schema": resign(item, rfc8785.dumps(
             edit(schema="evidence.webcapture.manifest/v2"))),
-        "not an object": _signed_as_is(item, b"[]"),
+        "not an object": resign(item, b"[]"),
         "manifest missing": {k: v for k, v in item.items() if k != "capture-manifest.json"},
-        "no files listed": resigned(item, edit(files=[])),
-        "files not a list": resigned(item, edit(files={"a": 1})),
-        "a file entry not an object": resigned(item, edit(files=[*files, "x"])),
-        "a file without a name": resigned(item, edit(files=[*files, {"role": "x"}])),
-        "a listed file missing": resigned(item, edit(files=[*files, {
+        "no files listed": resign(item, edit(files=[])),
+        "files not a list": resign(item, edit(files={"a": 1})),
+        "a file entry not an object": resign(item, edit(files=[*files, "x"])),
+        "a file without a name": resign(item, edit(files=[*files, {"role": "x"}])),
+        "a listed file missing": resign(item, edit(files=[*files, {
             "role": "pdf", "name": "page.pdf", "size": 1, "sha256": "00" * 32}])),
-        "a size as true": resigned(item, edit(files=[*files, {
+        "a size as true": resign(item, edit(files=[*files, {
             "role": "x", "name": "one", "size": True,
             "sha256": hashlib.sha256(b"1").hexdigest()}]), ) | {"one": b"1"},
-        "an uppercase SHA-256": resigned(item, edit(files=[{**f, "sha256": f["sha256"].upper()}
+        "an uppercase SHA-256": resign(item, edit(files=[{**f, "sha256": f["sha256"].upper()}
                                                            for f in files])),
-        "no screenshot role": resigned(item, edit(files=[{**f, "role": "image"}
+        "no screenshot role": resign(item, edit(files=[{**f, "role": "image"}
                                                          if f["role"] == "screenshot" else f
                                                          for f in files])),
-        "no wacz role": resigned(item, edit(files=[f for f in files if f["role"] != "wacz"])),
+        "no wacz role": resign(item, edit(files=[f for f in files if f["role"] != "wacz"])),
         "screenshot changed": {**item, "screenshot.png": PNG + b"x"},
-        "node names another key": resigned(item, edit(node={
+        "node names another key": resign(item, edit(node={
             "name": "x", "key": OTHER.verifier().to_string()})),
-        "node not an object": resigned(item, edit(node="capture.test/node-v")),
-        "node key a list": resigned(item, edit(node={"key": [1]})),
-        "result a string": resigned(item, edit(result="fine")),
-        "tls a list": resigned(item, edit(result={**m["result"], "tls": [1]})),
-        "labels a string": resigned(item, edit(result={**m["result"], "labels": "ab"})),
-        "labels a number": resigned(item, edit(result={**m["result"], "labels": 7})),
-        "request missing": resigned(item, {k: v for k, v in edit().items() if k != "request"}),
+        "node not an object": resign(item, edit(node="capture.test/node-v")),
+        "node key a list": resign(item, edit(node={"key": [1]})),
+        "result a string": resign(item, edit(result="fine")),
+        "tls a list": resign(item, edit(result={**m["result"], "tls": [1]})),
+        "labels a string": resign(item, edit(result={**m["result"], "labels": "ab"})),
+        "labels a number": resign(item, edit(result={**m["result"], "labels": 7})),
+        "request missing": resign(item, {k: v for k, v in edit().items() if k != "request"}),
     }
-
-
-def _signed_as_is(item: dict[str, bytes], manifest: bytes) -> dict[str, bytes]:
-    """The item with these manifest bytes, signed by the node as they are."""
-    from evidence.verify.note import sign_note
-
-    note = sign_note(ref.signed_text(hashlib.sha256(manifest).hexdigest()), [NODE])
-    return {**item, "capture-manifest.json": manifest, "capture-manifest.sig": note.encode()}
 
 
 def _signature_cases(item: dict[str, bytes]) -> dict[str, dict[str, bytes]]:
@@ -323,23 +253,23 @@ def _wacz_cases(item: dict[str, bytes]) -> dict[str, dict[str, bytes]]:
             m["datapackage-digest.json"] = json.dumps({
                 "path": "datapackage.json", "hash": "sha256:" + hashlib.sha256(
                     m["datapackage.json"]).hexdigest()}).encode()
-        return resigned(item, **{"capture.wacz": wacz_of(m, fix=False)})
+        return with_wacz(item, wacz_of(m, fix=False))
 
     res = pkg["resources"]
     return {
         "datapackage.json changed, digest not": with_pkg({**pkg, "title": "x"},
                                                          fix_digest=False),
         "datapackage.json changed, digest too": with_pkg({**pkg, "title": "x"}),
-        "digest file names another path": resigned(item, **{"capture.wacz": wacz_of({
+        "digest file names another path": with_wacz(item, wacz_of({
             **members, "datapackage-digest.json": json.dumps({
                 "path": "other.json", "hash": "sha256:" + hashlib.sha256(
-                    members["datapackage.json"]).hexdigest()}).encode()}, fix=False)}),
-        "digest file a list": resigned(item, **{"capture.wacz": wacz_of({
-            **members, "datapackage-digest.json": b"[]"}, fix=False)}),
-        "digest file missing": resigned(item, **{"capture.wacz": wacz_of(
-            {k: v for k, v in members.items() if k != "datapackage-digest.json"}, fix=False)}),
-        "datapackage.json not JSON": resigned(item, **{"capture.wacz": wacz_of(
-            {**members, "datapackage.json": b"{"}, fix=False)}),
+                    members["datapackage.json"]).hexdigest()}).encode()}, fix=False)),
+        "digest file a list": with_wacz(item, wacz_of({
+            **members, "datapackage-digest.json": b"[]"}, fix=False)),
+        "digest file missing": with_wacz(item, wacz_of(
+            {k: v for k, v in members.items() if k != "datapackage-digest.json"}, fix=False)),
+        "datapackage.json not JSON": with_wacz(item, wacz_of(
+            {**members, "datapackage.json": b"{"}, fix=False)),
         "no resources": with_pkg({**pkg, "resources": []}),
         "a resource listed twice": with_pkg({**pkg, "resources": [*res, res[0]]}),
         "a resource not in the ZIP": with_pkg({**pkg, "resources": [
@@ -350,15 +280,15 @@ def _wacz_cases(item: dict[str, bytes]) -> dict[str, dict[str, bytes]]:
             {**r, "bytes": r["bytes"] + 1} if r["path"] == warc else r for r in res]}),
         "a resource's size as a float": with_pkg({**pkg, "resources": [
             {**r, "bytes": float(r["bytes"])} for r in res]}),
-        "an unlisted member": resigned(item, **{"capture.wacz": wacz_of(
-            {**members, "extra.txt": b"x"})}),
-        "an unlisted folder entry": resigned(item, **{"capture.wacz": wacz_of(
-            {**members, "extra/": b""})}),
-        "the WARC not gzipped": resigned(item, **{"capture.wacz": _renamed_warc(members,
-                                                                                warc)}),
+        "an unlisted member": with_wacz(item, wacz_of(
+            {**members, "extra.txt": b"x"})),
+        "an unlisted folder entry": with_wacz(item, wacz_of(
+            {**members, "extra/": b""})),
+        "the WARC not gzipped": with_wacz(item, _renamed_warc(members,
+                                                                                warc)),
         "no WARC listed": with_pkg({**pkg, "resources": [r for r in res if r["path"] != warc]}),
-        "not a ZIP": resigned(item, **{"capture.wacz": b"PK\x03\x04 broken"}),
-        "two members of one name": resigned(item, **{"capture.wacz": _twice(members)}),
+        "not a ZIP": with_wacz(item, b"PK\x03\x04 broken"),
+        "two members of one name": with_wacz(item, _twice(members)),
     }
 
 
@@ -491,13 +421,13 @@ def test_single_bytes_swept_across_each_region(item: dict[str, bytes]) -> None:
         outcomes["signature", *statuses({**item, "capture-manifest.sig": _flip(sig, i)})] += 1
     wacz = item["capture.wacz"]
     for i in _positions(len(wacz), 150):
-        outcomes["wacz", *statuses(resigned(item, **{"capture.wacz": _flip(wacz, i)}))] += 1
+        outcomes["wacz", *statuses(with_wacz(item, _flip(wacz, i)))] += 1
     members = wacz_members(wacz)
     pkg = members["datapackage.json"]
     for i in _positions(len(pkg), 40):
         m = {**members, "datapackage.json": _flip(pkg, i)}
-        outcomes["datapackage", *statuses(resigned(item, **{"capture.wacz": wacz_of(
-            m, fix=False)}))] += 1
+        outcomes["datapackage", *statuses(with_wacz(item, wacz_of(
+            m, fix=False)))] += 1
     raw = members[warc_name(item)]
     for i in _positions(len(raw), 120):
         outcomes["warc.gz", *statuses(with_warc(item, _flip(raw, i)))] += 1
