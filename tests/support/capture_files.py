@@ -17,7 +17,7 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,17 +63,20 @@ def result(url: str, title: str) -> dict[str, Any]:
 
 def write_capture(folder: Path, node: Signer, exchanges: Sequence[Exchange], *,
                   screenshot: bytes, title: str, text: str, fields: Mapping[str, Any],
-                  capture_id: str | None = None,
-                  media_types: tuple[str, str] = MEDIA_TYPES) -> dict[str, Any]:
+                  capture_id: str | None = None, media_types: tuple[str, str] = MEDIA_TYPES,
+                  alter_wacz: Callable[[Path], None] | None = None) -> dict[str, Any]:
     """Write a capture's four files into ``folder`` (made if missing): the WARC of
     ``exchanges`` packed as ``capture.wacz`` (the first exchange is the page), the
     screenshot, and the manifest (``fields`` beside schema, id, node and files) signed
-    by ``node``. Returns the manifest."""
+    by ``node``. ``alter_wacz`` edits the WACZ file before the manifest lists it (a
+    forger's capture, signed by the node). Returns the manifest."""
     folder.mkdir(parents=True, exist_ok=True)
     warc = folder / "capture.warc.gz"
     write_warc(warc, list(exchanges), {"software": "test"})
     write_wacz(folder / "capture.wacz", warc, url=exchanges[0].url, title=title, text=text)
     warc.unlink()
+    if alter_wacz is not None:
+        alter_wacz(folder / "capture.wacz")
     (folder / "screenshot.png").write_bytes(screenshot)
     listed = []
     for (name, role), media in zip((("screenshot.png", "screenshot"), ("capture.wacz", "wacz")),

@@ -13,7 +13,6 @@ import gzip
 import hashlib
 import io
 import json
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,15 +25,13 @@ from click.testing import CliRunner, Result
 from evidence.cli.main import cli
 from evidence.ledger.blobs import FilesystemBlobStore
 from evidence.ledger.capture.browser import Exchange
-from evidence.ledger.capture.manifest import file_entry, write_manifest
 from evidence.ledger.capture.run import Capture, preserve
-from evidence.ledger.capture.warc import write_wacz, write_warc
 from evidence.ledger.intake import Intake, ItemSpec
 from evidence.ledger.log import Ledger
 from evidence.verify.bundle import BundleReport, TrustRoots, verify_bundle
 from evidence.verify.note import ALG_COSIGNATURE_V1, Signer, generate_signer
-from evidence.verify.webcapture import MANIFEST_SCHEMA
 from tests.support.bundle_world import FIXED_NOW, anchor
+from tests.support.capture_files import exchange, result, wacz_members, wacz_of, write_capture
 from tests.support.tsa import LocalTSA
 
 pytest.importorskip("warcio")
@@ -47,44 +44,25 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 HTML = b"<html><title>Item 7</title><body>Offer: 5 USD</body></html>"
 
 
-def _exchange(url: str, body: bytes, ctype: str) -> Exchange:
-    return Exchange(url=url, method="GET", request_headers=[("User-Agent", "test")],
-                    request_body=None, requested_at="2026-12-06T21:00:00.000001Z", status=200,
-                    status_text="OK", received_at="2026-12-06T21:00:00.500000Z",
-                    response_headers=[("Content-Type", ctype)], body=body,
-                    server_ip="203.0.113.7")
-
-
 def make_capture(folder: Path, node: Signer, *, ended_at: str,
                  tamper_payload: bool = False) -> Capture:
     """A capture's files as ``capture.run.capture`` writes them (screenshot, WACZ, signed
     manifest). With ``tamper_payload`` one byte of the page's body in the WARC is changed
     after its digests were written, and the WACZ and manifest are then made over the
     altered WARC: only the WARC's own payload digest shows it."""
-    folder.mkdir(parents=True)
-    warc = folder / "capture.warc.gz"
-    write_warc(warc, [_exchange(URL, HTML, "text/html"),
-                      _exchange("https://shop.example/logo.png", PNG, "image/png")],
-               {"software": "test"})
-    write_wacz(folder / "capture.wacz", warc, url=URL, title="Item 7", text="Offer: 5 USD")
-    warc.unlink()
-    if tamper_payload:
-        _alter_page_in_wacz(folder / "capture.wacz")
-    (folder / "screenshot.png").write_bytes(PNG)
-    files = [file_entry("screenshot", folder / "screenshot.png", "image/png"),
-             file_entry("wacz", folder / "capture.wacz", "application/wacz+zip")]
-    manifest = {
-        "schema": MANIFEST_SCHEMA, "capture_id": folder.name,
-        "node": {"name": node.name, "key": node.verifier().to_string()},
-        "request": {"url": URL}, "started_at": "2026-12-06T20:59:58.250000Z",
-        "ended_at": ended_at,
-        "result": {"final_url": URL, "http_status": 200, "title": "Item 7",
-                   "server_ip": "203.0.113.7",
-                   "tls": {"subject": "CN=shop.example", "issuer": "CN=Test CA"},
-                   "labels": ["never-settled"]},
-        "files": files}
-    mpath, spath = write_manifest(folder, manifest, node)
-    return Capture(folder, [folder / "screenshot.png", folder / "capture.wacz", mpath, spath],
+    def page(url: str, body: bytes, ctype: str) -> Exchange:
+        return exchange(url, body, ctype, user_agent="test",
+                        received_at="2026-12-06T21:00:00.500000Z")
+
+    fields = {"request": {"url": URL}, "started_at": "2026-12-06T20:59:58.250000Z",
+              "ended_at": ended_at, "result": result(URL, "Item 7")}
+    exchanges = [page(URL, HTML, "text/html"),
+                 page("https://shop.example/logo.png", PNG, "image/png")]
+    manifest = write_capture(folder, node, exchanges, screenshot=PNG, title="Item 7",
+                             text="Offer: 5 USD", fields=fields,
+                             alter_wacz=_alter_page_in_wacz if tamper_payload else None)
+    return Capture(folder, [folder / n for n in ("screenshot.png", "capture.wacz",
+                                                 "capture-manifest.json", "capture-manifest.sig")],
                    manifest)
 
 
@@ -93,8 +71,7 @@ def _alter_page_in_wacz(wacz: Path) -> None:
     another body (``Offer: 9 USD``; the block digest, over the stored bytes, still
     holds), and the WACZ's datapackage digests made over the altered WARC, as a forger
     would (py-wacz itself refuses to package such a WARC)."""
-    with zipfile.ZipFile(wacz) as z:
-        members = {i.filename: z.read(i) for i in z.infolist()}
+    members = wacz_members(wacz.read_bytes())
     name = next(n for n in members if n.endswith(".warc.gz"))
     plain = gzip.decompress(members[name])
     head = next(h for i in range(len(plain)) if plain.startswith(b"WARC/1.", i)
@@ -106,17 +83,7 @@ def _alter_page_in_wacz(wacz: Path) -> None:
     other = base64.b32encode(hashlib.sha256(HTML.replace(b"5 USD", b"9 USD")).digest())
     assert len(other) == end - start and other != plain[start:end]
     members[name] = gzip.compress(plain[:start] + other + plain[end:])
-    pkg = json.loads(members["datapackage.json"])
-    for r in pkg["resources"]:
-        r["hash"] = "sha256:" + hashlib.sha256(members[r["path"]]).hexdigest()
-        r["bytes"] = len(members[r["path"]])
-    members["datapackage.json"] = json.dumps(pkg).encode()
-    members["datapackage-digest.json"] = json.dumps({
-        "path": "datapackage.json",
-        "hash": "sha256:" + hashlib.sha256(members["datapackage.json"]).hexdigest()}).encode()
-    with zipfile.ZipFile(wacz, "w") as z:
-        for n, data in members.items():
-            z.writestr(n, data)
+    wacz.write_bytes(wacz_of(members, fix=True))
 
 
 @dataclass
