@@ -25,6 +25,7 @@ import rfc8785
 
 from evidence.ledger.capture.browser import Exchange
 from evidence.ledger.capture.manifest import write_manifest
+from evidence.ledger.capture.run import Capture
 from evidence.ledger.capture.warc import write_wacz, write_warc
 from evidence.verify.note import Signer, generate_signer, sign_note
 from evidence.verify.webcapture import MANIFEST_SCHEMA, signed_text
@@ -90,6 +91,13 @@ def write_capture(folder: Path, node: Signer, exchanges: Sequence[Exchange], *,
                 **fields, "files": listed}
     write_manifest(folder, manifest, node)
     return manifest
+
+
+def capture_of(folder: Path, manifest: dict[str, Any]) -> Capture:
+    """The written capture as ``capture.run.preserve`` takes it."""
+    return Capture(folder, [folder / n for n in ("screenshot.png", "capture.wacz",
+                                                 "capture-manifest.json", "capture-manifest.sig")],
+                   manifest)
 
 
 def files_of(folder: Path) -> Files:

@@ -11,7 +11,6 @@ the screenshot (a thumbnail of its top); a hostile title and URL are shown as te
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import json
 import re
@@ -33,15 +32,12 @@ from PIL import Image
 from evidence.ledger.blobs import FilesystemBlobStore
 from evidence.ledger.bundle import report, report_webcapture
 from evidence.ledger.bundle.export import export_bundle
-from evidence.ledger.capture.browser import Exchange
-from evidence.ledger.capture.manifest import write_manifest
 from evidence.ledger.capture.run import Capture, preserve
-from evidence.ledger.capture.warc import write_wacz, write_warc
 from evidence.ledger.intake import Intake
 from evidence.ledger.log import Ledger
 from evidence.verify.note import ALG_COSIGNATURE_V1, generate_signer
-from evidence.verify.webcapture import MANIFEST_SCHEMA
 from tests.support.bundle_world import anchor, members
+from tests.support.capture_files import capture_of, exchange, write_capture
 from tests.support.tsa import LocalTSA
 
 pytestmark = pytest.mark.tsa
@@ -71,27 +67,8 @@ def _screenshot() -> bytes:
 
 def _capture(folder: Path, ended: datetime) -> Capture:
     """The files a capture writes, and its manifest signed by :data:`NODE`."""
-    folder.mkdir(parents=True)
-    warc = folder / "capture.warc.gz"
-    exchange = Exchange(url=FINAL, method="GET", request_headers=[("User-Agent", "t")],
-                        request_body=None, requested_at="2026-12-06T21:00:00.000001Z",
-                        status=200, status_text="OK", received_at="2026-12-06T21:00:00.5Z",
-                        response_headers=[("Content-Type", "text/html")],
-                        body=b"<title>bags</title>Counterfeit bags", server_ip=SERVER_IP)
-    write_warc(warc, [exchange], {"software": "test"})
-    write_wacz(folder / "capture.wacz", warc, url=FINAL, title="bags", text="bags")
-    warc.unlink()
-    (folder / "screenshot.png").write_bytes(_screenshot())
-    listed = []
-    for name, role, media in (("screenshot.png", "screenshot", "image/png"),
-                              ("capture.wacz", "wacz", "application/wacz+zip")):
-        data = (folder / name).read_bytes()
-        listed.append({"role": role, "name": name, "media_type": media, "size": len(data),
-                       "sha256": hashlib.sha256(data).hexdigest()})
     started = ended - timedelta(seconds=20)
-    manifest: dict[str, Any] = {
-        "schema": MANIFEST_SCHEMA, "capture_id": "c-report-1",
-        "node": {"name": NODE.name, "key": NODE.verifier().to_string()},
+    fields: dict[str, Any] = {
         "request": {"url": URL, "options": {}},
         "started_at": started.isoformat(timespec="microseconds").replace("+00:00", "Z"),
         "ended_at": ended.isoformat(timespec="microseconds").replace("+00:00", "Z"),
@@ -101,11 +78,11 @@ def _capture(folder: Path, ended: datetime) -> Capture:
                            "valid_from": "2026-10-01T00:00:00Z",
                            "valid_to": "2026-12-30T00:00:00Z"},
                    "labels": LABELS},
-        "files": listed,
     }
-    mpath, spath = write_manifest(folder, manifest, NODE)
-    return Capture(folder, [folder / "screenshot.png", folder / "capture.wacz", mpath, spath],
-                   manifest)
+    page = exchange(FINAL, b"<title>bags</title>Counterfeit bags")
+    manifest = write_capture(folder, NODE, [page], screenshot=_screenshot(), title="bags",
+                             text="bags", fields=fields, capture_id="c-report-1")
+    return capture_of(folder, manifest)
 
 
 @dataclass

@@ -31,7 +31,14 @@ from evidence.ledger.log import Ledger
 from evidence.verify.bundle import BundleReport, TrustRoots, verify_bundle
 from evidence.verify.note import ALG_COSIGNATURE_V1, Signer, generate_signer
 from tests.support.bundle_world import FIXED_NOW, anchor
-from tests.support.capture_files import exchange, result, wacz_members, wacz_of, write_capture
+from tests.support.capture_files import (
+    capture_of,
+    exchange,
+    result,
+    wacz_members,
+    wacz_of,
+    write_capture,
+)
 from tests.support.tsa import LocalTSA
 
 pytest.importorskip("warcio")
@@ -61,9 +68,7 @@ def make_capture(folder: Path, node: Signer, *, ended_at: str,
     manifest = write_capture(folder, node, exchanges, screenshot=PNG, title="Item 7",
                              text="Offer: 5 USD", fields=fields,
                              alter_wacz=_alter_page_in_wacz if tamper_payload else None)
-    return Capture(folder, [folder / n for n in ("screenshot.png", "capture.wacz",
-                                                 "capture-manifest.json", "capture-manifest.sig")],
-                   manifest)
+    return capture_of(folder, manifest)
 
 
 def _alter_page_in_wacz(wacz: Path) -> None:
