@@ -21,14 +21,13 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from evidence.ledger.anchor.tsa_client import request_timestamp
-from tests.support.browser import TRUST, Page, shared_browser, stamped_bundle, trust_text
+from tests.support.browser import TRUST, Page, stamped_bundle, trust_text
 from tests.support.token_regions import REGIONS, corrupt
 from tests.support.tsa import LocalTSA
 from tests.vectors_shared import bundles as B
@@ -36,19 +35,6 @@ from tests.vectors_shared import bundles as B
 pytestmark = pytest.mark.tsa
 
 TsaVariant = Any
-
-
-@pytest.fixture(scope="module")
-def browser(request: pytest.FixtureRequest) -> Any:
-    return shared_browser(request)
-
-
-@pytest.fixture
-def tab(browser: Any) -> Iterator[Page]:
-    p = Page(browser)
-    yield p
-    assert not p.errors, p.errors
-    p.close()
 
 
 @pytest.fixture(scope="module")

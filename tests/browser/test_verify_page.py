@@ -38,7 +38,6 @@ from tests.support.browser import (
     TRUST,
     VECTORS,
     Page,
-    shared_browser,
     stamped_bundle,
     trust_text,
 )
@@ -86,19 +85,6 @@ def test_vectors_cover_every_check_and_every_variant() -> None:
 
 
 # --- browser fixtures --------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser(request: pytest.FixtureRequest) -> Any:
-    return shared_browser(request)
-
-
-@pytest.fixture
-def tab(browser: Any) -> Iterator[Page]:
-    p = Page(browser)
-    yield p
-    assert not p.errors, p.errors
-    p.close()
 
 
 @pytest.fixture(scope="session")
