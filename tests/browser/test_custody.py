@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from evidence.ledger.log import Ledger
 from evidence.verify.bundle import verify_bundle
 from evidence.verify.note import ALG_COSIGNATURE_V1, generate_signer
 from evidence.verify.trust import TrustFileError, parse_trust
-from tests.support.browser import Page, shared_browser
+from tests.support.browser import Page
 from tests.support.bundle_world import FIXED_NOW, anchor
 from tests.support.tsa import LocalTSA
 from tests.verdicts import forge as F
@@ -41,19 +40,6 @@ from tests.verdicts import forge as F
 pytestmark = pytest.mark.tsa
 
 ORIGIN = "custody-page.example/log"
-
-
-@pytest.fixture(scope="module")
-def browser(request: pytest.FixtureRequest) -> Any:
-    return shared_browser(request)
-
-
-@pytest.fixture
-def tab(browser: Any) -> Iterator[Page]:
-    p = Page(browser)
-    yield p
-    assert not p.errors, p.errors
-    p.close()
 
 
 def _vkey(key: Any) -> str:

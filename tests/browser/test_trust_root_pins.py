@@ -23,7 +23,7 @@ from cryptography.x509.oid import NameOID
 
 from evidence.verify.note import generate_signer
 from evidence.verify.trust import TrustFileError, parse_trust
-from tests.support.browser import Page, shared_browser
+from tests.support.browser import Page
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG = generate_signer("pins.example/log").verifier().to_string()
@@ -116,11 +116,6 @@ def test_script_tsa_ca_option_applies_the_same_rule(tmp_path: Path) -> None:
         except script.TrustError:
             got = False
         assert got == accepted, case
-
-
-@pytest.fixture(scope="module")
-def browser(request: pytest.FixtureRequest) -> Any:
-    return shared_browser(request)
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from evidence.ledger.anchor.tsa_client import request_timestamp
 from evidence.verify import der
 from evidence.verify import timestamp as ts
-from tests.support.browser import Page, shared_browser
+from tests.support.browser import Page
 from tests.support.token_regions import REGIONS, corrupt, flip, later_year
 from tests.support.tsa import LocalTSA
 
@@ -199,11 +199,6 @@ def openssl_cms_verify(token: bytes, root_pem: bytes) -> bool:
 
 
 # --- the page --------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser(request: pytest.FixtureRequest) -> Any:
-    return shared_browser(request)
 
 
 @pytest.fixture
