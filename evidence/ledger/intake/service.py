@@ -58,12 +58,10 @@ from evidence.ledger.evidence_store import (
     purged_rows,
 )
 from evidence.ledger.intake import maintenance, pipeline
-from evidence.ledger.intake.files import expand_each
 from evidence.ledger.intake.holds import Holds
-from evidence.ledger.intake.maintenance import DEFAULT_GC_GRACE, iter_blobs
+from evidence.ledger.intake.maintenance import DEFAULT_GC_GRACE
 from evidence.ledger.intake.model import (
     AlreadyPurged,
-    FileFailure,
     GcReport,
     IntakeError,
     ItemSpec,
@@ -76,7 +74,7 @@ from evidence.ledger.intake.model import (
 )
 from evidence.ledger.intake.pipeline import Appender, Done, Pipeline
 from evidence.ledger.intake.settings import DEFAULT_MAX_FILE_SIZE
-from evidence.ledger.intake.staging import METADATA_SCHEMA, Stager, check_text, new_evidence_id
+from evidence.ledger.intake.staging import Stager, check_text
 from evidence.ledger.log import Ledger
 from evidence.ledger.sequencer import Appended
 from evidence.verify.errors import VerificationError
@@ -84,24 +82,7 @@ from evidence.verify.fast.commitment_shortcut import verify_commitment
 from evidence.verify.receipt import verify_receipt
 from evidence.verify.submission import verify_submission
 
-__all__ = [
-    "DEFAULT_GC_GRACE",
-    "METADATA_SCHEMA",
-    "AlreadyPurged",
-    "FileFailure",
-    "GcReport",
-    "Intake",
-    "IntakeError",
-    "ItemSpec",
-    "Prepared",
-    "Purged",
-    "SubmissionRefused",
-    "Submitted",
-    "UnknownEvidence",
-    "expand_each",
-    "iter_blobs",
-    "new_evidence_id",
-]
+__all__ = ["Intake"]  # the model's names: evidence.ledger.intake (or .model)
 
 PURGED = "evidence.purged"
 
