@@ -53,6 +53,7 @@ async def submit(request: Request, svc: Services, who: Principal) -> Response:
         if sign not in (None, "deferred"):
             raise Problem(422, "invalid-input", "sign must be 'deferred' (or absent)")
         strict = up.strict_metadata()
+        dns_records = up.dns_records()
     except BaseException:
         await loop.run_in_executor(svc.executor, up.cleanup)
         raise
@@ -67,7 +68,8 @@ async def submit(request: Request, svc: Services, who: Principal) -> Response:
                 principal=who.id,
                 title=up.fields.get("title") or None, meta=up.meta(),
                 source_url=up.fields.get("source_url") or None,
-                captured_at=up.fields.get("captured_at") or None, strict_metadata=strict))
+                captured_at=up.fields.get("captured_at") or None, strict_metadata=strict,
+                dns_records=dns_records))
         except SubmissionRefused as e:
             up.cleanup()
             raise _as_submitted(e) from None
@@ -180,7 +182,7 @@ def _submit_deferred(svc: Services, who: Principal, up: Upload) -> Response:
             title=up.fields.get("title") or None, meta=up.meta(),
             source_url=up.fields.get("source_url") or None,
             captured_at=up.fields.get("captured_at") or None,
-            strict_metadata=up.strict_metadata()))
+            strict_metadata=up.strict_metadata(), dns_records=up.dns_records()))
     except SubmissionRefused as e:
         raise _as_submitted(e) from None
     finally:

@@ -49,7 +49,7 @@ class _FilePart:
 
 
 FIELDS = ("case", "kind", "title", "meta", "source_url", "captured_at", "sign",
-          "strict_metadata")
+          "strict_metadata", "dns_records")
 FILE_FIELDS = ("file", "files")
 MAX_FIELD = 64 * 1024
 MAX_HEADER = 16 * 1024
@@ -146,6 +146,34 @@ class Upload:
                 isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise Problem(422, "invalid-input", "meta must be a JSON object of strings")
         return value
+
+    def dns_records(self) -> dict[str, str] | None:
+        """The ``dns_records`` field (``evidence submit --dns-record NAME=FILE``): a JSON
+        object of DKIM key names (``selector._domainkey.domain``) to their TXT record text,
+        so that an e-mail's signature is checked offline against the records the submitter
+        captured, exactly as the CLI checks it. Names are compared as the CLI compares them
+        (no trailing dot, lower case); a name given twice that way is refused."""
+        raw = self.fields.get("dns_records")
+        if raw is None or raw == "":
+            return None
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            raise Problem(400, "malformed-json", "the dns_records field is not valid JSON"
+                          ) from None
+        if not isinstance(value, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise Problem(422, "invalid-input", "dns_records must be a JSON object of strings "
+                          '(key name -> TXT record), e.g. {"s1._domainkey.example.com": '
+                          '"v=DKIM1; k=rsa; p=..."}')
+        out: dict[str, str] = {}
+        for k, v in value.items():
+            name = k.strip().rstrip(".").lower()
+            if not name or name in out:
+                raise Problem(422, "invalid-input", f"dns_records: key name {k[:80]!r} is "
+                              "empty or given twice")
+            out[name] = v.strip()
+        return out or None
 
     def strict_metadata(self) -> bool:
         """The ``strict_metadata`` field (``evidence submit --strict-metadata``): refuse

@@ -70,6 +70,13 @@ _SUBMIT_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
                                            "is not extracted cleanly (as evidence submit "
                                            "--strict-metadata); default: preserve it with "
                                            "the errors in extraction_errors"},
+        "dns_records": {"type": "string", "description": "a JSON object of DKIM key names "
+                                                         "to TXT record text, e.g. "
+                                                         '{"s1._domainkey.example.com":'
+                                                         '"v=DKIM1; k=rsa; p=..."}: an '
+                                                         "e-mail's DKIM signature is checked "
+                                                         "offline against them (as evidence "
+                                                         "submit --dns-record)"},
     }}}}}}
 assert set(_SUBMIT_BODY["requestBody"]["content"]["multipart/form-data"]["schema"]
            ["properties"]) == {*FIELDS, "file"}
