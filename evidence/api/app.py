@@ -16,7 +16,7 @@ from evidence.api import logredact, problems
 from evidence.api.hot.reads import ReadFastPath
 from evidence.api.hot.submit import SubmitFastPath
 from evidence.api.problems import Problem
-from evidence.api.routers import captures, evidence, grants, log, meta, verify_page
+from evidence.api.routers import captures, console, evidence, grants, log, meta, verify_page
 from evidence.api.schemas import ProblemModel
 from evidence.api.services import Services
 from evidence.api.settings import ApiSettings
@@ -56,7 +56,7 @@ def create_app(settings: ApiSettings | None = None, *, services: Services | None
         # around the whole stack: request ids and latencies of every answer, hot paths' too
         observe.wrap(app, access_lines=settings.log_format == "json" and settings.access_log)
     for r in (meta.router, log.router, evidence.router, grants.router, captures.router,
-              verify_page.router):  # the last: the judges' page at /verify/
+              verify_page.router, console.router):  # pages: /verify/, /console/ and /
         app.include_router(r)
     # Middleware added first runs innermost: every request passes the body limit and CORS
     # below before a hot path (evidence/api/hot/) may answer it, so a hot path's answer
