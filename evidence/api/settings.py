@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 ENV = "EVIDENCE_API_SETTINGS"
 
@@ -39,6 +40,13 @@ class ApiSettings:
     metrics: str = "token"  # GET /metrics: "token" (auditor, admin), "public" or "off"
     log_format: str = "text"  # "json": one JSON object per log line (jsonlog.py)
     access_log: bool = True  # with log_format "json": one line per request
+    anchor_interval: float | None = None  # seconds between rounds; None: anchors.json's
+    # the configuration file (evidence/ledger/config_file.py) and the values the command
+    # line gave, which win over it; with sighup, each worker re-reads the file, the
+    # environment and anchors.json on SIGHUP (evidence/api/reload.py)
+    config_file: str | None = None
+    config_flags: dict[str, Any] = field(default_factory=dict)
+    sighup: bool = False
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
