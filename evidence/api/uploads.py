@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import json
 import os
 import re
@@ -35,6 +34,7 @@ from python_multipart.multipart import parse_options_header as _parse_options_he
 from starlette.requests import Request
 
 from evidence.api.problems import Problem
+from evidence.ledger.names import unique_name
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
 SPILL = 1 << 20  # a file part stays in memory up to this size, then goes to the spool
@@ -74,7 +74,7 @@ class Upload:
             root = root or self.spool_root
             assert root is not None
             while True:
-                folder = f"{root}/upload-{_unique()}"
+                folder = f"{root}/upload-{unique_name()}"
                 try:
                     os.mkdir(folder, 0o700)
                 except FileNotFoundError:  # the root is gone (or was never made)
@@ -185,25 +185,6 @@ class Upload:
         if raw in ("true", "1"):
             return True
         raise Problem(422, "invalid-input", "strict_metadata must be true or false")
-
-
-_PREFIX = secrets.token_hex(6)
-_COUNTER = itertools.count()
-
-
-def _unique() -> str:
-    """A name no other upload of any process uses (a per-process random prefix and a
-    counter); callers still create it exclusively and retry on a clash."""
-    return f"{_PREFIX}{next(_COUNTER):x}"
-
-
-def _new_prefix() -> None:  # a forked worker must not repeat its parent's names
-    global _PREFIX, _COUNTER
-    _PREFIX, _COUNTER = secrets.token_hex(6), itertools.count()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_new_prefix)
 
 
 def check_file_name(raw: str) -> str:

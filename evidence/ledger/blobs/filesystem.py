@@ -19,11 +19,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
-import itertools
 import logging
 import os
 import re
-import secrets
 import stat
 import time
 from collections.abc import Iterator, Sequence
@@ -46,6 +44,7 @@ from evidence.ledger.blobs._base import (
 from evidence.ledger.blobs._copy import _write_all, write_hashed
 from evidence.ledger.blobs.chunks import ChunkDigests, ChunkHasher
 from evidence.ledger.blobs.groupsync import GroupSync, make_flusher
+from evidence.ledger.names import unique_name
 
 _log = logging.getLogger("evidence.fixity")
 _TMP = ".tmp"
@@ -54,19 +53,6 @@ _TEMP_FLAGS = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
                | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH  # 0o444
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_TEMP_PREFIX = secrets.token_hex(6)
-_TEMP_COUNTER = itertools.count()
-
-
-def _new_temp_prefix() -> None:  # a forked child must not repeat its parent's names
-    global _TEMP_PREFIX, _TEMP_COUNTER
-    _TEMP_PREFIX, _TEMP_COUNTER = secrets.token_hex(6), itertools.count()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_new_temp_prefix)
-
-
 @dataclass(frozen=True)
 class PendingBlob(StagedBlob):
     """A blob written and hashed into a temporary file: not stored until committed."""
@@ -220,7 +206,7 @@ class FilesystemBlobStore(BlobStore):
         prefix and a counter (no random bytes from the kernel per blob); ``O_EXCL``
         refuses a name in use, and the next one is tried."""
         for _ in range(100):
-            name = f"{self._tmp_str}/put-{_TEMP_PREFIX}{next(_TEMP_COUNTER):x}.part"
+            name = f"{self._tmp_str}/put-{unique_name()}.part"
             try:
                 return os.open(name, _TEMP_FLAGS, 0o600), name
             except FileExistsError:

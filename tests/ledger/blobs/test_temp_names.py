@@ -1,7 +1,7 @@
-"""Spool folders and blob temporary files are named by a per-process random prefix and a
-counter (no random bytes from the kernel per submission): names never repeat, not in a
-forked worker either, a name in use is skipped, and a lone in-memory part is written
-into its upload's folder (two parts of one name still get a folder each)."""
+"""Spool folders and blob temporary files are named by ledger/names.py: a per-process
+random prefix and a counter (no random bytes from the kernel per submission). Names never
+repeat, not in a forked worker either; a name in use is skipped; and a lone in-memory part
+is written into its upload's folder (two parts of one name still get a folder each)."""
 
 from __future__ import annotations
 
@@ -9,26 +9,27 @@ import io
 import os
 from pathlib import Path
 
-from evidence.api import uploads
 from evidence.api.uploads import Upload, _FilePart
 from evidence.ledger.blobs import FilesystemBlobStore
-from evidence.ledger.blobs import filesystem as fs
+from evidence.ledger.names import unique_name
+
+PREFIX_LEN = 12  # six random bytes in hex, then the counter in hex
 
 
 def test_names_are_unique_and_a_forked_child_has_its_own() -> None:
-    names = {uploads._unique() for _ in range(1000)}
+    names = {unique_name() for _ in range(1000)}
     assert len(names) == 1000
+    parent_prefix = next(iter(names))[:PREFIX_LEN]
     r, w = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: report its next name and its temp prefix
-        os.write(w, f"{uploads._unique()} {fs._TEMP_PREFIX}".encode())
+    if pid == 0:  # the child: report its next name
+        os.write(w, unique_name().encode())
         os._exit(0)
     os.close(w)
-    child_name, child_prefix = os.read(r, 200).decode().split()
+    child_name = os.read(r, 200).decode()
     os.close(r)
     os.waitpid(pid, 0)
-    assert child_name not in names and child_name[:12] != uploads._PREFIX
-    assert child_prefix != fs._TEMP_PREFIX
+    assert child_name not in names and child_name[:PREFIX_LEN] != parent_prefix
 
 
 def test_a_lone_part_sits_in_the_folder_and_cleanup_leaves_nothing(tmp_path: Path) -> None:
@@ -52,8 +53,9 @@ def test_a_lone_part_sits_in_the_folder_and_cleanup_leaves_nothing(tmp_path: Pat
 def test_a_temporary_name_in_use_is_skipped(tmp_path: Path) -> None:
     store = FilesystemBlobStore(tmp_path / "blobs")
     # take the next name the counter would give
-    n = next(fs._TEMP_COUNTER)
-    taken = tmp_path / "blobs" / ".tmp" / f"put-{fs._TEMP_PREFIX}{n + 1:x}.part"
+    last = unique_name()
+    following = f"{last[:PREFIX_LEN]}{int(last[PREFIX_LEN:], 16) + 1:x}"
+    taken = tmp_path / "blobs" / ".tmp" / f"put-{following}.part"
     taken.write_bytes(b"someone else's")
     ref = store.put(io.BytesIO(b"content"))
     assert store.open(ref.sha256).read() == b"content"
