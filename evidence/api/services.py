@@ -29,7 +29,7 @@ from evidence.ledger.access import AccessControl
 from evidence.ledger.blobs import BlobStore
 from evidence.ledger.config import resolve_data_dir
 from evidence.ledger.intake import Intake, load_settings
-from evidence.ledger.intake.grouped import GroupedSubmitter
+from evidence.ledger.intake.shared_flush import SharedFlush
 from evidence.ledger.log import Ledger, StoredCheckpoint
 from evidence.ledger.scrub import start_scrubber
 
@@ -51,7 +51,7 @@ class Services:
     fast_spool: Path | None = None  # a private tmpfs folder for small uploads, if any
     scrubber: Any = None  # evidence.ledger.scrub.Scrubber when scrub_rate is set
     # concurrent single-item submissions share blob flushes and appends
-    grouped: GroupedSubmitter = field(init=False)
+    grouped: SharedFlush = field(init=False)
     version: str = __version__
     # worker threads for blocking calls from the event loop (intake waits for its group
     # commit there); as many as anyio's default pool, which the plain-def routes use
@@ -77,7 +77,7 @@ class Services:
                                         data_dir / "run" / "ratelimit-v1.bin")
             svc = cls(settings, ledger, intake, AccessControl(ledger), store, limiter, spool,
                       ProofCache(ledger))
-            svc.grouped = GroupedSubmitter(intake)
+            svc.grouped = SharedFlush(intake)
             svc.pending = PendingStore(data_dir / "pending-uploads", intake,
                                        ttl=settings.pending_ttl)
             svc.pending.sweep()
@@ -85,7 +85,7 @@ class Services:
             if settings.memory_spool:
                 svc.fast_spool = private_staging_folder()
             if settings.anchor:
-                svc.anchoring = _start_anchoring(ledger, data_dir)
+                svc.anchoring = start_anchoring(ledger, data_dir, settings.anchor_interval)
             svc.scrubber = start_scrubber(ledger.engine, store, data_dir,
                                           ledger=ledger)
             return svc
@@ -161,15 +161,16 @@ def services_of(scope: Scope) -> Services | None:
     return svc if isinstance(svc, Services) else None
 
 
-def _start_anchoring(ledger: Ledger, data_dir: Path
-                     ) -> tuple[threading.Thread, threading.Event] | None:
+def start_anchoring(ledger: Ledger, data_dir: Path, interval: float | None = None
+                    ) -> tuple[threading.Thread, threading.Event] | None:
     """The AnchorService beside the API (docs/operations.md, Anchoring), when anchors.json
-    names any TSA or witness. Each worker runs one; their attempts are claimed in the
-    database, so several never ask one source about one checkpoint at once."""
+    names any TSA or witness; rounds every ``interval`` seconds (None: anchors.json's).
+    Each worker runs one; their attempts are claimed in the database, so several never
+    ask one source about one checkpoint at once. Also called on SIGHUP (api/reload.py)."""
     from evidence.ledger.anchor.config import load_anchor_config
     from evidence.ledger.anchor.service import AnchorService
 
     config = load_anchor_config(data_dir)
     if not config.source_names:
         return None
-    return AnchorService(ledger, config).start_background()
+    return AnchorService(ledger, config).start_background(interval)

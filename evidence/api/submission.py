@@ -28,7 +28,7 @@ from evidence.api.services import Services
 from evidence.api.uploads import Upload, receive_upload
 from evidence.ledger.access import Principal
 from evidence.ledger.intake import FileFailure, ItemSpec, SubmissionRefused, Submitted
-from evidence.ledger.intake.grouped import Staged
+from evidence.ledger.intake.shared_flush import Staged
 
 INLINE_FINISH = 1 << 20
 """Uploads up to this size are finished on the event loop (no second thread hop)."""

@@ -11,7 +11,7 @@ import pytest
 
 from evidence.ledger.blobs import FilesystemBlobStore
 from evidence.ledger.intake import Intake, ItemSpec, Submitted
-from evidence.ledger.intake.grouped import GroupedSubmitter
+from evidence.ledger.intake.shared_flush import SharedFlush
 from evidence.ledger.log import Ledger
 
 
@@ -28,8 +28,8 @@ def one_file_item(path: Path) -> ItemSpec:
 
 def submit_grouped(intake: Intake, files: list[Path], threads: int = 16) -> list[Submitted]:
     """Each file as its own item, sent at once from ``threads`` threads through one
-    GroupedSubmitter (as the API's workers send them); the answers in file order."""
-    grouped = GroupedSubmitter(intake)
+    SharedFlush (as the API's workers send them); the answers in file order."""
+    grouped = SharedFlush(intake)
     try:
         with ThreadPoolExecutor(threads) as pool:
             return list(pool.map(lambda p: grouped.submit(one_file_item(p)), files))

@@ -10,7 +10,7 @@ there every item walks the same way::
     commit, check its blobs are still there, release its holds -> Submitted.
 
 :class:`Pipeline` is used by :meth:`~.service.Intake.submit_many` (a thread pool
-stages), by :class:`~.grouped.GroupedSubmitter` (HTTP requests stage one item each) and
+stages), by :class:`~.shared_flush.SharedFlush` (HTTP requests stage one item each) and
 by :mod:`.bulk` (worker processes stage). :class:`Appender` is the part after the
 sequencer, also used on its own by a single :meth:`~.service.Intake.submit`.
 

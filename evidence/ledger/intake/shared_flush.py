@@ -2,7 +2,7 @@
 
 :meth:`Intake.submit` commits each item's blobs on its own (a filesystem-wide flush per
 item on the filesystem store) and then parks its thread until the sequencer's group
-commit. :class:`GroupedSubmitter` puts items that arrive one by one through the same
+commit. :class:`SharedFlush` puts items that arrive one by one through the same
 :class:`~.pipeline.Pipeline` as a bulk import: a caller stages its item in its own
 thread (checks, blobs staged, metadata), and the pipeline's finisher commits the blobs
 of everything staged meanwhile with one pair of flushes and hands the entries to the
@@ -39,7 +39,7 @@ class Staged:
         return self._intake.result(self.future.result())
 
 
-class GroupedSubmitter:
+class SharedFlush:
     """Shared blob flushes and appends for single-item submissions from many threads."""
 
     def __init__(self, intake: Intake) -> None:
@@ -54,7 +54,7 @@ class GroupedSubmitter:
         shared flush. Raises :class:`SubmissionRefused` (nothing kept) like
         :meth:`Intake.submit`; otherwise the returned item's ``future`` completes later."""
         if self._closed:
-            raise RuntimeError("the grouped submitter is closed")
+            raise RuntimeError("the shared flush is closed")
         held: list[str] = []
         queued = Queued(spec, self.intake.stager.stage(spec, held, defer=True), held)
         item = Staged(self.intake)
@@ -64,7 +64,7 @@ class GroupedSubmitter:
                 self._pipeline.put(queued)
                 return item
         self._pipeline.drop(queued)
-        raise RuntimeError("the grouped submitter is closed")
+        raise RuntimeError("the shared flush is closed")
 
     def submit(self, spec: ItemSpec) -> Submitted:
         """:meth:`stage` and wait in this thread: :meth:`Intake.submit`, grouped."""

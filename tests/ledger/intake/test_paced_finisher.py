@@ -1,4 +1,4 @@
-"""The paced finisher of GroupedSubmitter: the next blob flush starts only once the
+"""The paced finisher of SharedFlush: the next blob flush starts only once the
 entries of the previous one are committed (so one flush serves everything that arrived
 meanwhile), blobs are still durable and named before their entry commits, and a batch
 the ledger refuses does not stop the ones after it."""
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from evidence.ledger.intake import Intake
-from evidence.ledger.intake.grouped import GroupedSubmitter
+from evidence.ledger.intake.shared_flush import SharedFlush
 from tests.support.intake import one_file_item, submit_grouped
 
 
@@ -69,7 +69,7 @@ def test_a_refused_batch_does_not_stop_the_next(intake: Intake, tmp_path: Path,
 
     monkeypatch.setattr(sequencer, "execute_ops", failing_once)
     first, second = _files(tmp_path, 2)
-    grouped = GroupedSubmitter(intake)
+    grouped = SharedFlush(intake)
     try:
         with pytest.raises(Exception, match="first batch fails"):
             grouped.submit(one_file_item(first))

@@ -1,4 +1,4 @@
-"""GroupedSubmitter: single-item submissions from many threads share blob flushes and
+"""SharedFlush: single-item submissions from many threads share blob flushes and
 appends, with Intake.submit's results and guarantees."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from evidence.ledger.intake import Intake, SubmissionRefused
-from evidence.ledger.intake.grouped import GroupedSubmitter
+from evidence.ledger.intake.shared_flush import SharedFlush
 from evidence.verify.commitment import verify_commitment
 from evidence.verify.receipt import verify_receipt
 from tests.support.intake import one_file_item, submit_grouped
@@ -51,7 +51,7 @@ def test_refusals_leave_nothing_and_others_go_on(intake: Intake, tmp_path: Path)
     good.write_bytes(b"fine")
     empty = tmp_path / "empty.txt"
     empty.write_bytes(b"")
-    grouped = GroupedSubmitter(intake)
+    grouped = SharedFlush(intake)
     try:
         with pytest.raises(SubmissionRefused, match="empty"):
             grouped.submit(one_file_item(empty))
@@ -69,7 +69,7 @@ def test_refusals_leave_nothing_and_others_go_on(intake: Intake, tmp_path: Path)
 def test_closed_submitter_refuses_and_keeps_nothing(intake: Intake, tmp_path: Path) -> None:
     p = tmp_path / "late.txt"
     p.write_bytes(b"late")
-    grouped = GroupedSubmitter(intake)
+    grouped = SharedFlush(intake)
     grouped.close()
     with pytest.raises(RuntimeError, match="closed"):
         grouped.submit(one_file_item(p))
@@ -107,7 +107,7 @@ def test_grouped_over_s3_stores_at_stage_and_a_refusal_leaves_nothing(
         fresh, empty = tmp_path / "fresh.txt", tmp_path / "empty.txt"
         fresh.write_bytes(b"stored while staging, then refused with its item")
         empty.write_bytes(b"")
-        grouped = GroupedSubmitter(intake)
+        grouped = SharedFlush(intake)
         try:
             with pytest.raises(SubmissionRefused, match="empty"):
                 grouped.submit(ItemSpec(files=[fresh, empty], kind="document", case="C-1",
