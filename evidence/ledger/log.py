@@ -366,7 +366,7 @@ class Ledger:
             if self._sequencer is not None:
                 self._sequencer.on_commit = hook
 
-    def submit(self, items: Sequence[tuple[str, Mapping[str, Any]]], *,
+    def append_batch(self, items: Sequence[tuple[str, Mapping[str, Any]]], *,
                rows: RowsHook | None = None, prepare: PrepareHook | None = None
                ) -> Future[list[Appended]]:
         """Queue entries that must get consecutive numbers; the future resolves once durable.
@@ -374,18 +374,18 @@ class Ledger:
         ``rows(conn, appended)`` (optional) builds rows of other tables that commit in the
         same transaction as the entries; ``prepare(conn, batch)`` (optional) completes the
         entries under the lock; see :mod:`evidence.ledger.sequencer`."""
-        return self._seq().submit(items, rows=rows, prepare=prepare)
+        return self._seq().enqueue(items, rows=rows, prepare=prepare)
 
     def append(self, type: str, body: Mapping[str, Any]) -> Appended:
         """Append one entry; returns once it is committed (durable). Raises
         :class:`~evidence.ledger.errors.AppendRejected` for an entry the rules refuse."""
-        return self._seq().submit([(type, body)]).result()[0]
+        return self._seq().enqueue([(type, body)]).result()[0]
 
     def append_many(self, items: Sequence[tuple[str, Mapping[str, Any]]], *,
                     rows: RowsHook | None = None, prepare: PrepareHook | None = None
                     ) -> list[Appended]:
         """Append entries atomically with consecutive numbers (all or none)."""
-        return self._seq().submit(items, rows=rows, prepare=prepare).result()
+        return self._seq().enqueue(items, rows=rows, prepare=prepare).result()
 
     def sign_receipt(self, appended: Appended) -> str:
         """The log's signed receipt (``evidence.receipt/v1`` note) for an appended entry.

@@ -2,7 +2,7 @@
 across processes.
 
 Callers (any thread) hand a request (one entry, or several that must get
-consecutive numbers) to :meth:`Sequencer.submit` and wait on a future. The
+consecutive numbers) to :meth:`Sequencer.enqueue` and wait on a future. The
 writer thread takes every request waiting (up to ``max_batch`` entries; while a
 commit is in flight new requests queue up, so batches grow with load and a
 lone request is never delayed) and, in ONE transaction:
@@ -171,7 +171,7 @@ class Sequencer:
 
     # --- callers -------------------------------------------------------------------
 
-    def submit(self, items: Sequence[tuple[str, Mapping[str, Any]]], *,
+    def enqueue(self, items: Sequence[tuple[str, Mapping[str, Any]]], *,
                rows: RowsHook | None = None, prepare: PrepareHook | None = None
                ) -> Future[list[Appended]]:
         fut: Future[list[Appended]] = Future()

@@ -101,7 +101,7 @@ class Appender:
                 submitter_key=(staged.body.get("submitter") or {}).get("key"),
                 files=staged.body["files"])
 
-        return led.submit([(SUBMITTED, staged.body)], rows=rows)
+        return led.append_batch([(SUBMITTED, staged.body)], rows=rows)
 
     def append(self, staged: StagedItem, held: list[str]) -> Submitted:
         """Enqueue an item whose blobs are stored, and wait for it (:meth:`finish`)."""

@@ -286,7 +286,7 @@ class Intake:
         with self._purge_lock:  # two purges of one item never share a batch
             try:
                 prepare, linked_rows = linked([(PURGED, body)], rows)
-                a = self.ledger.submit([(PURGED, body)], rows=linked_rows,
+                a = self.ledger.append_batch([(PURGED, body)], rows=linked_rows,
                                        prepare=prepare).result()[0]
             except AppendRejected as e:
                 if isinstance(e.__cause__, IntakeError):

@@ -315,7 +315,7 @@ def test_rows_hook_failure_rejects_only_its_request(make_intake) -> None:
     def good(conn, made):  # type: ignore[no-untyped-def]
         return [event_row("ev_X", made[0].seq, "custody.note")]
 
-    futs = [led.submit([("custody.note", {"i": i})], rows=bad if i == 1 else good)
+    futs = [led.append_batch([("custody.note", {"i": i})], rows=bad if i == 1 else good)
             for i in range(3)]
     assert futs[0].result()[0].seq == 0
     with pytest.raises(AppendRejected, match="cannot build rows"):
