@@ -16,9 +16,18 @@ from evidence.api import logredact, problems
 from evidence.api.hot.reads import ReadFastPath
 from evidence.api.hot.submit import SubmitFastPath
 from evidence.api.problems import Problem
-from evidence.api.routers import captures, console, evidence, grants, log, meta, verify_page
+from evidence.api.routers import (
+    captures,
+    console,
+    evidence,
+    grants,
+    log,
+    meta,
+    tiles,
+    verify_page,
+)
 from evidence.api.schemas import ProblemModel
-from evidence.api.services import Services
+from evidence.api.services import Services, services_of
 from evidence.api.settings import ApiSettings
 
 DESCRIPTION = """Evidence preservation over HTTP: submit evidence and get a signed receipt;
@@ -36,13 +45,24 @@ def create_app(settings: ApiSettings | None = None, *, services: Services | None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = services or Services.open(settings)
         app.state.services = svc
+        # the tlog-tiles follower and its store (evidence/api/routers/tiles.py)
+        app.state.tiles = tiles.TilesState.open(svc)
         if settings.observe:  # the ledger writer's batches (evidence/api/metrics.py)
             from evidence.api.metrics import attach
 
             attach(svc)
+        reloader = None
+        if settings.sighup:  # `evidence serve`: re-read the configuration on SIGHUP
+            from evidence.api.reload import Reloader
+
+            reloader = Reloader(app, svc)
+            reloader.install()
         try:
             yield
         finally:
+            app.state.tiles.close()
+            if reloader is not None:
+                reloader.uninstall()
             if services is None:
                 svc.close()
 
@@ -55,8 +75,8 @@ def create_app(settings: ApiSettings | None = None, *, services: Services | None
         app.include_router(metrics.router)
         # around the whole stack: request ids and latencies of every answer, hot paths' too
         observe.wrap(app, access_lines=settings.log_format == "json" and settings.access_log)
-    for r in (meta.router, log.router, evidence.router, grants.router, captures.router,
-              verify_page.router, console.router):  # pages: /verify/, /console/ and /
+    for r in (meta.router, log.router, tiles.router, evidence.router, grants.router,
+              captures.router, verify_page.router, console.router):  # /verify/, /console/, /
         app.include_router(r)
     # Middleware added first runs innermost: every request passes the body limit and CORS
     # below before a hot path (evidence/api/hot/) may answer it, so a hot path's answer
@@ -103,7 +123,11 @@ class BodyLimit:
         path = scope["path"].rstrip("/")
         upload = scope["method"] == "POST" and (path == "/v1/evidence" or (  # a node's capture
             path.startswith("/v1/captures/") and path.endswith("/result")))
-        limit = self.max_upload if upload else self.max_body
+        svc = services_of(scope)  # its settings, once open: a SIGHUP may change them
+        if svc is not None:
+            limit = svc.settings.max_upload if upload else svc.settings.max_body
+        else:
+            limit = self.max_upload if upload else self.max_body
         for k, v in scope.get("headers", ()):
             if k == b"content-length":
                 if not v.isdigit():

@@ -27,6 +27,7 @@ from typing import Any
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
+from evidence.cli.config_cmds import config_option, resolve_for
 from evidence.cli.options import open_ledger, where_options
 from evidence.cli.output import emit_json, fail
 from evidence.ledger.anchor import store
@@ -72,17 +73,23 @@ def _db_error(e: Exception, as_json: bool) -> None:
 @click.option("--loop", "mode", flag_value="loop", help="Run rounds until SIGINT/SIGTERM.")
 @click.option("--interval", type=click.FloatRange(min=0.01), metavar="S",
               help="Seconds between rounds with --loop (default: anchors.json, 60).")
+@config_option
 @where_options
 @click.pass_context
-def anchor_group(ctx: click.Context, mode: str, interval: float | None, data_dir: str | None,
-                 db_url: str | None, as_json: bool) -> None:
+def anchor_group(ctx: click.Context, mode: str, interval: float | None,
+                 config_file: str | None, data_dir: str | None, db_url: str | None,
+                 as_json: bool) -> None:
     """Timestamp checkpoints with RFC 3161 TSAs and collect witness cosignatures.
 
     Without a sub-command: anchor the newest checkpoint with every configured source (and
     retry what is due). Intake never waits for this; run it beside `evidence serve`.
+    With --loop, SIGHUP re-reads anchors.json and the configuration file.
     """
     if ctx.invoked_subcommand is not None:
         return
+    eff, flags = resolve_for(ctx, config_file, _ANCHOR_PARAMS, as_json)
+    data_dir, db_url = eff["ledger.data_dir"], eff["ledger.db_url"]
+    interval = eff["anchoring.interval"]
     cfg = _config(data_dir, as_json)
     if not cfg.tsas and not cfg.witnesses:
         fail("no anchor source configured: `evidence anchor tsa add` / `witness add`",
@@ -95,12 +102,9 @@ def anchor_group(ctx: click.Context, mode: str, interval: float | None, data_dir
         if mode == "loop":
             logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                                 format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-            stop = threading.Event()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, lambda *_: stop.set())
             click.echo(f"anchoring {led.origin} every {interval or cfg.interval} s with "
                        f"{', '.join(cfg.source_names)}", err=True)
-            svc.run_forever(stop, interval)
+            _loop(led, svc, cfg, interval, lambda: _reread(config_file, flags, data_dir))
             return
         report = svc.run_once()
     if as_json:
@@ -120,6 +124,60 @@ def anchor_group(ctx: click.Context, mode: str, interval: float | None, data_dir
         for s in report.unfinished:
             click.echo(f"{s}: still running when the round ended (will be retried)")
     sys.exit(0 if all(a.ok for a in report.attempts) else 1)
+
+
+_ANCHOR_PARAMS = {"data_dir": "ledger.data_dir", "db_url": "ledger.db_url",
+                  "interval": "anchoring.interval"}
+
+
+def _loop(led: Any, svc: AnchorService, cfg: AnchorConfig, interval: float | None,
+          reread: Any) -> None:
+    """Rounds until SIGINT/SIGTERM. SIGHUP ends the current wait (never a round), reads
+    anchors.json and the configuration again, logs what changed and goes on with it; a
+    configuration that is not valid is logged and the old one kept."""
+    from evidence.ledger.config_file import anchor_changes_of
+
+    log = logging.getLogger("evidence.config")
+    stop, hup, wake = threading.Event(), threading.Event(), threading.Event()
+
+    def on_stop(*_: Any) -> None:
+        stop.set()
+        wake.set()
+
+    def on_hup(*_: Any) -> None:
+        hup.set()
+        wake.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_stop)
+    signal.signal(signal.SIGHUP, on_hup)
+    while not stop.is_set():
+        svc.run_forever(wake, interval)
+        if stop.is_set():
+            return
+        wake.clear()
+        hup.clear()
+        try:
+            new_cfg, new_interval = reread()
+            new_svc = AnchorService(led, new_cfg)
+        except (LedgerError, ValueError) as e:
+            log.error("reload refused, nothing changed: %s", e)
+            continue
+        said = anchor_changes_of(cfg.to_json(), new_cfg.to_json())
+        if new_interval != interval:
+            said.append(f"anchoring.interval {interval!r} -> {new_interval!r}")
+        log.warning("configuration reloaded: %s", "; ".join(said) or "no change")
+        svc, cfg, interval = new_svc, new_cfg, new_interval
+
+
+def _reread(config_file: str | None, flags: dict[str, Any], data_dir: str | None
+            ) -> tuple[AnchorConfig, float | None]:
+    import os
+
+    from evidence.ledger.config_file import config_path, resolve
+
+    eff = resolve(config_path(config_file), os.environ, flags)
+    return load_anchor_config(load_config(data_dir).data_dir), eff["anchoring.interval"]
 
 
 # --- configuration --------------------------------------------------------------------------

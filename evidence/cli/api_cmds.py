@@ -17,6 +17,9 @@ from typing import Any
 
 import click
 
+from evidence.cli import serve_workers
+from evidence.cli.config_cmds import config_option, resolve_for
+from evidence.cli.options import remote_options, remote_run, remote_target
 from evidence.cli.output import emit_json, fail
 from evidence.ledger.access import (
     ROLES,
@@ -26,6 +29,7 @@ from evidence.ledger.access import (
     TokenInfo,
     parse_user_time,
 )
+from evidence.ledger.config_file import config_path
 from evidence.ledger.errors import LedgerError
 from evidence.ledger.keyfile import KeyFileError
 from evidence.ledger.log import Ledger
@@ -113,31 +117,37 @@ def _run(ac: AccessControl, as_json: bool, fn: Callable[[], Any]) -> Any:
               show_default=True, type=click.Choice(["text", "json"]),
               help="json: one JSON object per log line, with request ids "
                    "(env EVIDENCE_LOG_FORMAT).")
+@config_option
 @_where
-def serve_cmd(host: str, port: int, workers: int, blob_store: str | None,
-              max_file_size: str | None, max_upload: str, rate: float, burst: int,
-              pending_ttl: float, proxy_headers: bool, forwarded_allow_ips: str,
-              log_level: str, access_log: bool, max_head_bytes: int, max_headers: int,
-              head_timeout: float, body_timeout: float, max_connections: int,
-              max_connections_per_ip: int, anchor: bool, metrics_access: str,
-              log_format: str, data_dir: str | None, db_url: str | None,
-              as_json: bool) -> None:
-    """Serve the HTTP API (docs/api.md) on the ledger in DIR."""
-    import uvicorn
+@click.pass_context
+def serve_cmd(ctx: click.Context, config_file: str | None, host: str, port: int,
+              workers: int, blob_store: str | None, max_file_size: str | None,
+              max_upload: str, rate: float, burst: int, pending_ttl: float,
+              proxy_headers: bool, forwarded_allow_ips: str, log_level: str,
+              access_log: bool, max_head_bytes: int, max_headers: int, head_timeout: float,
+              body_timeout: float, max_connections: int, max_connections_per_ip: int,
+              anchor: bool, metrics_access: str, log_format: str, data_dir: str | None,
+              db_url: str | None, as_json: bool) -> None:
+    """Serve the HTTP API (docs/api.md) on the ledger in DIR.
 
+    Settings come from the flags, the environment (EVIDENCE_<SECTION>_<KEY>) and the
+    configuration file (--config), in that order (docs/operations.md, "Configuration").
+    SIGHUP re-reads the file and anchors.json and applies limits, anchoring and the verify
+    page's pre-fill in every worker without dropping a request.
+    """
     from evidence.api import hardening
+    from evidence.api.reload import api_settings, http_limits
     from evidence.api.settings import ENV, ApiSettings
-    from evidence.ledger.intake.settings import SettingsError, parse_size
 
-    try:
-        settings = ApiSettings(
-            data_dir=str(data_dir) if data_dir else None, db_url=db_url, blob_store=blob_store,
-            max_file_size=parse_size(max_file_size) if max_file_size else None,
-            max_upload=parse_size(max_upload), rate=rate, burst=burst, anchor=anchor,
-            pending_ttl=pending_ttl, observe=True, metrics=metrics_access,
-            log_format=log_format, access_log=access_log)
-    except SettingsError as e:
-        fail(str(e), as_json=as_json)
+    eff, flags = resolve_for(ctx, config_file, SERVE_PARAMS, as_json)
+    path = config_path(config_file)
+    settings = api_settings(eff, ApiSettings(
+        observe=True, sighup=True, config_file=str(path.absolute()) if path else None,
+        config_flags=flags))
+    data_dir, db_url = eff["ledger.data_dir"], eff["ledger.db_url"]
+    host, port, workers = eff["serve.host"], eff["serve.port"], eff["serve.workers"]
+    log_level, log_format = eff["serve.log_level"], eff["serve.log_format"]
+    access_log = eff["serve.access_log"]
     # fail fast, with a readable message, before uvicorn starts workers
     # and the trust file's fingerprint, which the operator states in filings
     from evidence.ledger.anchor.config import load_anchor_config, trust_policy
@@ -153,12 +163,11 @@ def serve_cmd(host: str, port: int, workers: int, blob_store: str | None,
     except (LedgerError, KeyFileError) as e:
         fail(str(e), as_json=as_json)
     os.environ[ENV] = settings.to_env()
-    os.environ[hardening.ENV] = hardening.HttpLimits(
-        max_head_bytes=max_head_bytes, max_headers=max_headers, head_timeout=head_timeout,
-        body_timeout=body_timeout, max_connections=max_connections,
-        max_connections_per_ip=max_connections_per_ip).to_env()
+    os.environ[hardening.ENV] = http_limits(eff).to_env()
     started = [f"serving on http://{host}:{port} ({workers} worker(s))",
                f"trust file: http://{host}:{port}/v1/log/trust sha256 {trust_sha256}"]
+    if path:
+        started.append(f"configuration: {path} (SIGHUP re-reads it)")
     logs: dict[str, Any] = {"access_log": access_log}
     if log_format == "json":
         from evidence.api import jsonlog
@@ -171,13 +180,33 @@ def serve_cmd(host: str, port: int, workers: int, blob_store: str | None,
     # before any worker loads prometheus_client: every worker counts into one fresh folder
     metrics_dir = _metrics_folder()
     try:
-        uvicorn.run("evidence.api.app:app_from_env", factory=True, host=host, port=port,
-                    workers=workers, log_level=log_level, **logs,
-                    proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips,
-                    loop="auto", http=hardening.PROTOCOL, timeout_graceful_shutdown=30)
+        serve_workers.run(app="evidence.api.app:app_from_env", factory=True, host=host,
+                          port=port, workers=workers, log_level=log_level, **logs,
+                          proxy_headers=eff["serve.proxy_headers"],
+                          forwarded_allow_ips=eff["serve.forwarded_allow_ips"],
+                          loop="auto", http=hardening.PROTOCOL, timeout_graceful_shutdown=30)
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+# serve's options -> configuration keys (evidence/ledger/config_file.py)
+SERVE_PARAMS = {
+    "data_dir": "ledger.data_dir", "db_url": "ledger.db_url",
+    "blob_store": "ledger.blob_store",
+    "host": "serve.host", "port": "serve.port", "workers": "serve.workers",
+    "proxy_headers": "serve.proxy_headers", "forwarded_allow_ips": "serve.forwarded_allow_ips",
+    "log_level": "serve.log_level", "access_log": "serve.access_log",
+    "log_format": "serve.log_format", "metrics_access": "serve.metrics",
+    "pending_ttl": "serve.pending_ttl",
+    "max_file_size": "limits.max_file_size", "max_upload": "limits.max_upload",
+    "rate": "limits.rate", "burst": "limits.burst",
+    "max_head_bytes": "limits.max_head_bytes", "max_headers": "limits.max_headers",
+    "head_timeout": "limits.head_timeout", "body_timeout": "limits.body_timeout",
+    "max_connections": "limits.max_connections",
+    "max_connections_per_ip": "limits.max_connections_per_ip",
+    "anchor": "anchoring.in_server",
+}
 
 
 def _metrics_folder() -> str | None:
@@ -390,9 +419,32 @@ def _grant_json(g: Grant) -> dict[str, Any]:
             "revoked_seq": g.revoked_seq, "status": g.status(utc_now())}
 
 
+def _grant_remote(as_json: bool, who: str | None, fn: Callable[[Any], Any]) -> Any:
+    """``fn(client)`` on the server, or None for the local ledger. ``--as`` is refused
+    there: the token says who acts."""
+    remote = remote_target(as_json)
+    if remote is None:
+        if who is None:
+            fail("--as PRINCIPAL is required on the local ledger (who acts is recorded)",
+                 as_json=as_json, code=2)
+        return None
+    if who is not None:
+        fail("--as is for the local ledger; on a server your token says who you are",
+             as_json=as_json, code=2)
+    return remote_run(as_json, remote, fn)
+
+
+def _print_grant(j: dict[str, Any], as_json: bool, line: str) -> None:
+    if as_json:
+        emit_json({"ok": True, **j})
+    else:
+        click.echo(line)
+
+
 @grant_group.command("add")
-@click.option("--as", "grantor", required=True, metavar="PRINCIPAL",
-              help="The submitter or court member of the case who grants (recorded).")
+@click.option("--as", "grantor", metavar="PRINCIPAL",
+              help="The submitter or court member of the case who grants (recorded; local "
+                   "ledger only: on a server the token says who grants).")
 @click.option("--to", "grantee", required=True, metavar="PRINCIPAL", help="The foreign party.")
 @click.option("--evidence", "evidence_ids", required=True, multiple=True, metavar="ID",
               help="An evidence item (repeat for several; all of one case).")
@@ -401,67 +453,89 @@ def _grant_json(g: Grant) -> dict[str, Any]:
 @click.option("--max-downloads", type=click.IntRange(min=1), help="Download limit.")
 @click.option("--note", help="Why (kept off the ledger).")
 @_where
-def grant_add(grantor: str, grantee: str, evidence_ids: tuple[str, ...], expires: str,
+@remote_options
+def grant_add(grantor: str | None, grantee: str, evidence_ids: tuple[str, ...], expires: str,
               not_before: str | None, max_downloads: int | None, note: str | None,
-              data_dir: str | None, db_url: str | None, as_json: bool) -> None:
+              data_dir: str | None, db_url: str | None, as_json: bool,
+              server: str | None) -> None:
     """Grant a foreign party access to evidence items (appends evidence.shared entries)."""
+    from evidence.cli import remote_ops
     from evidence.ledger.items import live_cases
 
-    ac = _access(data_dir, db_url, as_json)
+    j = _grant_remote(as_json, grantor, lambda c: remote_ops.grant_add(
+        c, grantee=grantee, evidence_ids=list(evidence_ids), expires=expires,
+        not_before=not_before, max_downloads=max_downloads, note=note))
+    if j is None:
+        assert grantor is not None
+        ac = _access(data_dir, db_url, as_json)
 
-    def make() -> Grant:
-        who = ac.get_principal(grantor)
-        cases = live_cases(ac.ledger, evidence_ids)
-        return ac.create_grant(
-            who, grantee, cases, expires_at=parse_user_time(expires, "--expires"),
-            not_before=parse_user_time(not_before, "--not-before") if not_before else None,
-            max_downloads=max_downloads, note=note)
+        def make() -> Grant:
+            who = ac.get_principal(grantor)
+            cases = live_cases(ac.ledger, evidence_ids)
+            return ac.create_grant(
+                who, grantee, cases, expires_at=parse_user_time(expires, "--expires"),
+                not_before=parse_user_time(not_before, "--not-before") if not_before else None,
+                max_downloads=max_downloads, note=note)
 
-    g = _run(ac, as_json, make)
-    if as_json:
-        emit_json({"ok": True, **_grant_json(g)})
-    else:
-        click.echo(f"grant {g.id}: {grantee} may retrieve {', '.join(g.evidence_ids)} "
-                   f"until {g.expires_at} (entry {g.shared_seq})")
+        j = _grant_json(_run(ac, as_json, make))
+    _print_grant(j, as_json, f"grant {j['id']}: {j['grantee']} may retrieve "
+                             f"{', '.join(j['evidence_ids'])} until {j['expires_at']} "
+                             f"(entry {j['shared_seq']})")
 
 
 @grant_group.command("revoke")
 @click.argument("grant_id")
-@click.option("--as", "who", required=True, metavar="PRINCIPAL",
-              help="Who revokes (the grantor, a case member or an admin; recorded).")
+@click.option("--as", "who", metavar="PRINCIPAL",
+              help="Who revokes (the grantor, a case member or an admin; recorded; local "
+                   "ledger only).")
 @_where
-def grant_revoke(grant_id: str, who: str, data_dir: str | None, db_url: str | None,
-                 as_json: bool) -> None:
+@remote_options
+def grant_revoke(grant_id: str, who: str | None, data_dir: str | None, db_url: str | None,
+                 as_json: bool, server: str | None) -> None:
     """Revoke a grant now (appends evidence.share_revoked entries)."""
-    ac = _access(data_dir, db_url, as_json)
-    g = _run(ac, as_json, lambda: ac.revoke_grant(ac.get_principal(who), grant_id))
-    if as_json:
-        emit_json({"ok": True, **_grant_json(g)})
-    else:
-        click.echo(f"grant {g.id} revoked at {g.revoked_at} (entry {g.revoked_seq})")
+    from evidence.cli import remote_ops
+
+    j = _grant_remote(as_json, who, lambda c: remote_ops.grant_revoke(c, grant_id))
+    if j is None:
+        assert who is not None
+        ac = _access(data_dir, db_url, as_json)
+        j = _grant_json(_run(ac, as_json, lambda: ac.revoke_grant(ac.get_principal(who),
+                                                                   grant_id)))
+    _print_grant(j, as_json, f"grant {j['id']} revoked at {j['revoked_at']} "
+                             f"(entry {j['revoked_seq']})")
 
 
 @grant_group.command("list")
-@click.option("--principal", "principal_id", help="Only grants this principal may see.")
+@click.option("--principal", "principal_id", help="Only grants this principal may see "
+                                                  "(local ledger; on a server: yours).")
 @click.option("--evidence", "evidence_id", help="Only grants naming this item.")
 @_where
+@remote_options
 def grant_list(principal_id: str | None, evidence_id: str | None, data_dir: str | None,
-               db_url: str | None, as_json: bool) -> None:
+               db_url: str | None, as_json: bool, server: str | None) -> None:
     """List grants and their status."""
-    ac = _access(data_dir, db_url, as_json)
+    from evidence.cli import remote_ops
 
-    def get() -> list[Grant]:
-        who = ac.get_principal(principal_id) if principal_id else None
-        return ac.list_grants(who, evidence_id=evidence_id)
+    remote = remote_target(as_json)
+    if remote is not None:
+        if principal_id is not None:
+            fail("--principal is for the local ledger; on a server you see the grants "
+                 "your token may see", as_json=as_json, code=2)
+        gs = remote_run(as_json, remote, lambda c: remote_ops.grant_list(c, evidence_id))
+    else:
+        ac = _access(data_dir, db_url, as_json)
 
-    gs = _run(ac, as_json, get)
+        def get() -> list[Grant]:
+            who = ac.get_principal(principal_id) if principal_id else None
+            return ac.list_grants(who, evidence_id=evidence_id)
+
+        gs = [_grant_json(g) for g in _run(ac, as_json, get)]
     if as_json:
-        emit_json({"ok": True, "grants": [_grant_json(g) for g in gs]})
+        emit_json({"ok": True, "grants": gs})
         return
-    for g in gs:
-        j = _grant_json(g)
-        click.echo(f"{g.id}\t{g.grantee}\t{j['status']}\tuntil {g.expires_at}\t"
-                   f"{g.downloads}/{g.max_downloads or '-'}\t{','.join(g.evidence_ids)}")
+    for j in gs:
+        click.echo(f"{j['id']}\t{j['grantee']}\t{j['status']}\tuntil {j['expires_at']}\t"
+                   f"{j['downloads']}/{j['max_downloads'] or '-'}\t{','.join(j['evidence_ids'])}")
     if not gs:
         click.echo("no grants", err=True)
     sys.stdout.flush()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from evidence.cli.config_cmds import config_option, resolve_for
 from evidence.cli.options import open_ledger, where_options
 from evidence.cli.output import emit_json, fail
 
@@ -31,15 +32,23 @@ def trust_group() -> None:
               help="Write the trust file here (default: standard output).")
 @click.option("--log-url", metavar="URL", help="The log's public URL, written on its "
               "'log' line (optional; verifiers work offline without it).")
+@config_option
 @where_options
-def trust_export(output: str | None, log_url: str | None, data_dir: str | None,
-                 db_url: str | None, as_json: bool) -> None:
+@click.pass_context
+def trust_export(ctx: click.Context, output: str | None, log_url: str | None,
+                 config_file: str | None, data_dir: str | None, db_url: str | None,
+                 as_json: bool) -> None:
     """Write the trust file for this ledger and print its SHA-256 on stderr.
 
     \b
     evidence trust export -o trust.txt
     evidence verify bundle.zip --trust trust.txt --trust-sha256 <the printed SHA-256>
     """
+    eff, _ = resolve_for(ctx, config_file, {
+        "output": "trust_export.output", "log_url": "trust_export.log_url",
+        "data_dir": "ledger.data_dir", "db_url": "ledger.db_url"}, as_json)
+    output, log_url = eff["trust_export.output"], eff["trust_export.log_url"]
+    data_dir, db_url = eff["ledger.data_dir"], eff["ledger.db_url"]
     from evidence.ledger.anchor.config import (
         AnchorConfigError,
         load_anchor_config,
