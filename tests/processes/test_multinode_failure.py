@@ -188,7 +188,7 @@ def _held_open_on_victim(cluster: Cluster, sent_half: threading.Event,
 
     client = RetryingClient(cluster.base, cluster.world.tokens["acme"])
     try:
-        result.append((ref, content, client.submit(ref, content, pin=VICTIM,
+        result.append((ref, content, client.submit(ref, content, first={"X-Pin-Node": VICTIM},
                                                    body=(ctype, stream()))))
     except BaseException as e:
         result.append(e)
@@ -231,6 +231,18 @@ def test_a_node_killed_mid_load_loses_no_acknowledged_submission(cluster: Cluste
     load.outcomes.append(held_out)
     load.contents[held_ref] = held_content
 
+    # an answer lost after the commit (the balancer throws the node's 201 away): the
+    # client finds its item and does not submit it again
+    lost_ref = f"mn-lost-answer-{os.urandom(4).hex()}"
+    load.contents[lost_ref] = os.urandom(3000) + lost_ref.encode()
+    client = RetryingClient(cluster.base, tokens["acme"])
+    try:
+        lost = client.submit(lost_ref, load.contents[lost_ref], first={"X-Drop-Answer": "1"})
+    finally:
+        client.close()
+    assert (lost.how, lost.lost_answers, lost.attempts) == ("found", 1, 1), lost
+    load.outcomes.append(lost)
+
     # phase 3: the restarted node takes its share again
     _join(load.run("after", PHASES["after"]), load)
     after_nodes = collections.Counter(o.served_by for o in load.outcomes
@@ -256,7 +268,7 @@ def test_a_node_killed_mid_load_loses_no_acknowledged_submission(cluster: Cluste
                        [bytes.fromhex(h) for h in r.json()["proof"]])
     assert verify_checkpoint(early_note, verifier) and verify_checkpoint(final_note, verifier)
 
-    total = sum(PHASES.values()) + 1
+    total = sum(PHASES.values()) + 2  # the held one, the lost answer
     assert len(load.outcomes) == total
     assert len({o.ref for o in load.outcomes}) == total
     for o in load.outcomes:

@@ -276,10 +276,10 @@ class RetryingClient:
         return found[0] if found else None
 
     def submit(self, ref: str, content: bytes, *, filename: str = "exhibit.bin",
-               pin: str | None = None, body: Any = None) -> Outcome:
-        """Submit once, whatever fails on the way. ``pin`` sends the first try to that node
-        (HAProxy's X-Pin-Node); ``body`` replaces the first try's multipart body (a stream
-        held open by a test)."""
+               first: dict[str, str] | None = None, body: Any = None) -> Outcome:
+        """Submit once, whatever fails on the way. ``first``: headers of the first try only
+        (tests/support/haproxy.py's X-Pin-Node, X-Drop-Answer); ``body`` replaces the first
+        try's multipart body (a stream held open by a test)."""
         lost = 0
         for attempt in range(1, self.max_attempts + 1):
             if lost:
@@ -290,7 +290,7 @@ class RetryingClient:
                     return Outcome(ref, r.json(), r.headers.get("x-served-by", ""),
                                    attempt - 1, "found", lost)
             try:
-                r = self._post(ref, content, filename, pin if attempt == 1 else None,
+                r = self._post(ref, content, filename, (first or {}) if attempt == 1 else {},
                                body if attempt == 1 else None)
             except (httpx.ConnectError, httpx.ConnectTimeout):
                 time.sleep(self.pause)  # never reached the balancer: nothing was sent
@@ -312,9 +312,8 @@ class RetryingClient:
             raise Refused(f"{ref}: {r.status_code} {r.text[:500]}")
         raise AssertionError(f"{ref}: not submitted after {self.max_attempts} tries")
 
-    def _post(self, ref: str, content: bytes, filename: str, pin: str | None,
+    def _post(self, ref: str, content: bytes, filename: str, headers: dict[str, str],
               body: Any) -> httpx.Response:
-        headers = {"X-Pin-Node": pin} if pin else {}
         if body is not None:
             return self.http.post("/v1/evidence", content=body[1], headers={
                 **headers, "Content-Type": body[0]})
