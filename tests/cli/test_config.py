@@ -206,3 +206,14 @@ def test_anchor_takes_the_data_dir_from_the_file(tmp_path: Path, ledger_dir: Pat
     code, out, _ = run("anchor", "--config", str(f), "--json")
     # the ledger was found (through the file) and has no source configured
     assert code == 1 and "no anchor source configured" in out
+
+
+def test_the_example_file_is_valid_and_names_every_key() -> None:
+    example = Path(__file__).parents[2] / "deploy" / "evidence.example.toml"
+    code, _, err = run("config", "check", str(example), "--no-files")
+    assert code == 0, err
+    text = example.read_text(encoding="utf-8")
+    for section, keys in SCHEMA.items():
+        assert f"[{section}]" in text
+        for key in keys:
+            assert f"{key} = " in text, f"{section}.{key} is not in the example"
