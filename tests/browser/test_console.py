@@ -397,7 +397,7 @@ def test_an_expired_token_signs_out_cleanly(tabs: Any, srv: Server) -> None:
     c.page.wait_for_selector("#view-signin:not([hidden])")
     assert c.page.get_attribute("#signin-msg", "data-key") == "signed_out_expired"
     assert c.page.is_hidden("#nav") and c.page.input_value("#token") == ""
-    assert c.page.evaluate("sessionStorage.length") == 0
+    assert c.page.evaluate("() => sessionStorage.length") == 0
     assert c.page.inner_text("#list-results") == ""
     c.page.click("#lang-zh")
     assert "令牌已过期" in c.page.inner_text("#signin-msg")
@@ -439,7 +439,8 @@ def test_a_server_that_is_down(browser: Any, tmp_path: Path) -> None:
         srv = _restart(srv)
         c.page.click("#retry")
         c.page.wait_for_selector("#alert", state="hidden")
-        c.page.wait_for_function("document.getElementById('status').dataset.key === 'list_count'")
+        c.page.wait_for_function("() => document.getElementById('status').dataset.key === "
+                                 "'list_count'")
         assert c.page.is_visible("#whoami")  # still signed in
         assert not c.real_errors(), c.real_errors()
     finally:
@@ -537,8 +538,8 @@ def test_signing_in_the_browser_with_a_cli_key(tabs: Any, srv: Server, tmp_path:
     c.go("key")
     c.page.fill("#k-name", "browser-made")
     c.page.click("#keygen-btn")
-    c.page.wait_for_function("document.getElementById('verifier-key')?.textContent"
-                             ".startsWith('browser-made+')")
+    c.page.wait_for_function("() => (document.getElementById('verifier-key')?.textContent "
+                             "|| '').startsWith('browser-made+')")
     shown = c.page.inner_text("#verifier-key")
     exported = c.download("#key-export").decode()
     assert exported.startswith("PRIVATE+KEY+browser-made+") and exported.endswith("\n")
@@ -558,7 +559,8 @@ def test_a_bad_key_file_is_refused(tabs: Any, tmp_path: Path, text: str) -> None
     path = tmp_path / "bad.key"
     path.write_text(text)
     c.page.set_input_files("#k-file", str(path))
-    c.page.wait_for_function("document.getElementById('status').dataset.key === 'key_error'")
+    c.page.wait_for_function("() => document.getElementById('status').dataset.key === "
+                             "'key_error'")
     assert "Key refused" in c.page.inner_text("#status")
     assert c.page.inner_text("#key-info") == before
 
@@ -579,7 +581,7 @@ def test_languages_csp_and_the_front_door(tabs: Any, srv: Server) -> None:
     keys = c.page.evaluate("""async () => { const m = await import('./i18n.js');
         return [Object.keys(m.STRINGS.en).sort(), Object.keys(m.STRINGS.zh).sort()]; }""")
     assert keys[0] == keys[1]
-    assert c.page.evaluate("document.activeElement.id") == "token"  # keyboard users start here
+    assert c.page.evaluate("() => document.activeElement.id") == "token"  # keyboard users start here
     assert c.page.inner_text("#signin-h") == "登录"
     c.page.click("#lang-en")
     assert c.page.inner_text("#signin-h") == "Sign in"

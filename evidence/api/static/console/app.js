@@ -46,6 +46,8 @@ function setLang(lang) {
   }
   $('lang-zh').setAttribute('aria-pressed', String(state.lang === 'zh'));
   $('lang-en').setAttribute('aria-pressed', String(state.lang === 'en'));
+  const said = $('signin-msg');
+  if (said.dataset.key && STRINGS.en[said.dataset.key]) said.textContent = t(said.dataset.key);
   document.title = t('title') + (state.lang === 'zh' ? ' · Evidence console' : ' · 证据控制台');
   try { localStorage.setItem('evidence-console-lang', state.lang); } catch (e) { /* private mode */ }
   renderWho(); renderDenied(); renderList(); renderItem(); renderGrants(); renderKey(); renderChosen();
@@ -123,15 +125,16 @@ function clearUnreachable() {
   $('retry').hidden = true;
 }
 
-/** Run ``fn``; if the server does not answer, say so and offer to run it again. */
-async function guarded(fn) {
+/** Run ``fn``; if the server does not answer, say so, resolve undefined, and offer
+ * ``again`` (the whole action the user asked for) behind the retry button. */
+async function guarded(fn, again) {
   try {
     const out = await fn();
     clearUnreachable();
     return out;
   } catch (err) {
     if (err instanceof api.Unreachable) {
-      showUnreachable(() => guarded(fn));
+      showUnreachable(again);
       return undefined;
     }
     throw err;
@@ -311,7 +314,7 @@ async function search(more) {
   status('loading');
   try {
     const page = await guarded(() => api.call('GET', '/v1/evidence', {
-      query: { ...q, limit: 50, cursor: more ? state.list.cursor : null } }));
+      query: { ...q, limit: 50, cursor: more ? state.list.cursor : null } }), () => search(more));
     if (page === undefined) { status(''); return; }
     state.list.items.push(...page.items);
     state.list.cursor = page.next_cursor;
@@ -330,7 +333,8 @@ function statusBadge(s) {
 function renderList() {
   const box = $('list-results');
   const { items, error, cursor, query } = state.list;
-  $('more-btn').hidden = !cursor;
+  $('more-btn').hidden = !cursor || !state.me;
+  if (!state.me) return fill(box);
   if (error) return fill(box, problemBox(error));
   if (query === null) return fill(box);
   if (!items.length) return fill(box, el('p', { class: 'empty' }, t('list_empty')));
@@ -379,7 +383,7 @@ async function openItem(id) {
     await step('meta', can('view'), () => api.call('GET', `/v1/evidence/${enc}`));
     await step('custody', can('custody'), () => api.call('GET', `/v1/evidence/${enc}/custody`));
     return true;
-  });
+  }, () => openItem(id));
   if (state.item !== it) return;
   status(done ? 'item_loaded' : '');
   renderItem();
@@ -515,7 +519,7 @@ function save(blob, name) {
 async function downloadFile(it, f) {
   status('downloading', { name: f.name });
   try {
-    const blob = await guarded(() => api.verifiedFile(it.id, f.sha256));
+    const blob = await guarded(() => api.verifiedFile(it.id, f.sha256), () => downloadFile(it, f));
     if (blob === undefined) return;
     save(blob, f.name);
     status('downloaded', { name: f.name }, 'ok');
@@ -529,7 +533,7 @@ async function downloadFile(it, f) {
 async function preview(it, f) {
   status('downloading', { name: f.name });
   try {
-    const blob = await guarded(() => api.verifiedFile(it.id, f.sha256));
+    const blob = await guarded(() => api.verifiedFile(it.id, f.sha256), () => preview(it, f));
     if (blob === undefined) return;
     it.previews[f.sha256] = { url: URL.createObjectURL(new Blob([blob], { type: f.media_type })) };
     status('preview_ready', { name: f.name }, 'ok');
@@ -545,7 +549,8 @@ async function exportBundle(it, provisional) {
   it.exportMsg = null;
   try {
     const blob = await guarded(() => api.call('GET', `/v1/evidence/${encodeURIComponent(it.id)}/bundle`,
-                                              { as: 'blob', query: provisional ? { provisional: 1 } : {} }));
+                                              { as: 'blob', query: provisional ? { provisional: 1 } : {} }),
+                             () => exportBundle(it, provisional));
     if (blob === undefined) return;
     save(new Blob([blob], { type: 'application/zip' }), `${it.id}${provisional ? '-provisional' : ''}.zip`);
     it.exportMsg = el('p', { class: 'msg ok', 'data-key': 'exported' }, t(provisional ? 'exported_prov' : 'exported'));
@@ -627,7 +632,7 @@ async function startSubmit() {
   // where the log stood before the first try: what a retry must not add twice
   let before;
   try {
-    const resp = await guarded(() => api.call('GET', '/v1/status', { as: 'response', auth: false }));
+    const resp = await guarded(() => api.call('GET', '/v1/status', { as: 'response', auth: false }), startSubmit);
     if (resp === undefined) return;
     before = { size: (await resp.json()).size, date: resp.headers.get('date') };
   } catch (err) { return fill(res, problemBox(err)); }
@@ -731,7 +736,7 @@ async function startCapture() {
   if (!body.url) return fill(res, el('p', { class: 'msg bad', role: 'alert' }, t('no_url')));
   fill(res, el('p', {}, t('capture_queued')));
   try {
-    const job = await guarded(() => api.call('POST', '/v1/captures', { json: body }));
+    const job = await guarded(() => api.call('POST', '/v1/captures', { json: body }), startCapture);
     if (job === undefined) return fill(res);
     await pollCapture(job.id);
   } catch (err) {
@@ -760,7 +765,7 @@ async function pollCapture(id) {
 
 async function loadGrants() {
   try {
-    const r = await guarded(() => api.call('GET', '/v1/grants'));
+    const r = await guarded(() => api.call('GET', '/v1/grants'), loadGrants);
     if (r === undefined) return;
     state.grants = r.grants;
   } catch (err) {
@@ -802,7 +807,7 @@ async function createGrant() {
   if ($('g-max').value) body.max_downloads = Number($('g-max').value);
   if ($('g-note').value.trim()) body.note = $('g-note').value.trim();
   try {
-    const g = await guarded(() => api.call('POST', '/v1/grants', { json: body }));
+    const g = await guarded(() => api.call('POST', '/v1/grants', { json: body }), createGrant);
     if (g === undefined) return;
     fill(msg, el('p', { class: 'msg ok', 'data-grant': g.id }, t('granted', { who: g.grantee, id: g.id })));
     status('granted', { who: g.grantee, id: g.id }, 'ok');
@@ -815,7 +820,7 @@ async function createGrant() {
 async function revoke(g) {
   const msg = $('grant-msg');
   try {
-    const r = await guarded(() => api.call('POST', `/v1/grants/${g.id}/revoke`));
+    const r = await guarded(() => api.call('POST', `/v1/grants/${g.id}/revoke`), () => revoke(g));
     if (r === undefined) return;
     fill(msg, el('p', { class: 'msg ok' }, t('revoked', { id: g.id })));
     status('revoked', { id: g.id }, 'ok');
