@@ -10,6 +10,7 @@ answer as for an id that never existed.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -47,6 +48,8 @@ MATRIX: dict[str, dict[str | None, int]] = {
     "lookup": PUBLIC,
     "trust_file": PUBLIC,
     "log_anchors": PUBLIC,
+    "tlog_checkpoint": PUBLIC,
+    "tlog_tile": PUBLIC,
     "log_entries":      row(403, 403, 403, 403, 403, 403, 200, 200, 401),
     "me":               row(200, 200, 200, 200, 200, 200, 200, 200, 401),
     "submit":           row(201, 403, 404, 403, 403, 403, 403, 403, 401),
@@ -129,6 +132,14 @@ def _sign_pending(fx: Fixture, c: httpx.Client) -> httpx.Response:
         "signature": base64.b64encode(me.signature(p.json()["text"].encode())).decode()})
 
 
+def _tlog(c: httpx.Client, path: str) -> httpx.Response:
+    """A /tlog/ read once the tiles follower has published its first checkpoint."""
+    deadline = time.monotonic() + 30
+    while (r := c.get("/tlog/" + path)).status_code == 404 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return r
+
+
 REQUESTS: dict[str, Callable[[Fixture, httpx.Client], httpx.Response]] = {
     "health": lambda fx, c: c.get("/health"),
     "status": lambda fx, c: c.get("/v1/status"),
@@ -140,6 +151,8 @@ REQUESTS: dict[str, Callable[[Fixture, httpx.Client], httpx.Response]] = {
     "lookup": lambda fx, c: c.get("/v1/lookup", params={"evidence_id": fx.eid}),
     "trust_file": lambda fx, c: c.get("/v1/log/trust"),
     "log_anchors": lambda fx, c: c.get("/v1/log/anchors", params={"seq": 0}),
+    "tlog_checkpoint": lambda fx, c: _tlog(c, "checkpoint"),
+    "tlog_tile": lambda fx, c: _tlog(c, "tile/0/000.p/1"),
     "log_entries": lambda fx, c: c.get("/v1/log/entries"),
     "me": lambda fx, c: c.get("/v1/me"),
     "submit": _submit,
