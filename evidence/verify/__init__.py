@@ -20,7 +20,10 @@ only the ones before it:
 13. ``trust.py``      the court's trust file: which keys and roots it pins
 14. ``webcapture.py`` a web capture's signed manifest and archives
 15. ``bundle_reader.py``  the bundle's ZIP read as hostile input, refused before any check
-16. ``bundle.py``     the evidence bundle: each check named, with its reason
+16. ``verdict.py``    named checks, and the one verdict computed from them alone
+17. ``bundle_item.py`` the item's claims: submission, submitter, custody, files, metadata
+18. ``bundle_time.py`` the bundle's timestamps, and a newer checkpoint that must extend it
+19. ``bundle.py``     the evidence bundle: the checks in order, and those of the log
 
 ``fast/`` is not on this list. Each of its modules computes exactly what one of
 the modules above computes, faster, for the ledger's bulk work (a batch of new

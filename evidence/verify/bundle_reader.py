@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import re
 import stat
 import struct
@@ -26,9 +27,9 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
-from evidence.verify.errors import VerificationError
+from evidence.verify.errors import MalformedInput, VerificationError
 
 FORMAT = "evidence-bundle/v1"
 """The one format this reader and :mod:`evidence.verify.bundle` accept."""
@@ -59,6 +60,14 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, Valu
                zlib.error, NotImplementedError, RuntimeError)
 """What :mod:`zipfile` raises for damaged or unsupported members (zlib.error for a
 corrupt deflate stream, RuntimeError for encryption, NotImplementedError for methods)."""
+
+
+def parse_json(data: bytes, what: str) -> Any:
+    """A JSON member, or :class:`MalformedInput` naming it (never a parser's own error)."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise MalformedInput(f"{what} is not UTF-8 JSON") from None
 
 
 class BundleError(VerificationError):
