@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
+from evidence.cli.options import remote_options, remote_run, remote_target, transfer_options
 from evidence.cli.output import emit_json, fail
 from evidence.cli.trust_options import load_policy, pinned_key_options
 from evidence.verify.bundle import (
@@ -58,15 +59,27 @@ MAX_FETCH = 1 << 20
 @click.option("--db", "db_url", metavar="URL", envvar="EVIDENCE_DB_URL", help="Database URL.")
 @click.option("--data-dir", metavar="DIR", envvar="EVIDENCE_DATA_DIR",
               help="Ledger data directory (default ./evidence-data).")
+@remote_options
+@transfer_options
 def export_cmd(evidence_id: str, output: str, checkpoint_size: int | None, force: bool,
                provisional: bool, blob_store: str | None, as_json: bool, db_url: str | None,
-               data_dir: str | None) -> None:
+               data_dir: str | None, server: str | None, progress: bool | None,
+               quiet: bool) -> None:
     """Write the evidence bundle of EVIDENCE_ID: files, entries, proofs, checkpoint,
     timestamps, cosignatures, metadata, report and the stand-alone verifier, in one ZIP.
 
     Refuses (exit status 1, nothing written) while the checkpoint that covers the item
     has no RFC 3161 timestamp or not the configured witness quorum: such a bundle could
-    never pass. Run `evidence anchor` and export again, or use --provisional."""
+    never pass. Run `evidence anchor` and export again, or use --provisional.
+
+    On a server (--server, or `evidence login`) the bundle is downloaded into
+    OUTPUT.part and put in place only once its submission entry is the one the log
+    signed and each evidence file in it hashes to the entry's SHA-256."""
+    remote = remote_target(as_json)
+    if remote is not None:
+        _export_remote(remote, evidence_id, Path(output), checkpoint_size, force,
+                       provisional, progress, quiet, as_json)
+        return
     from evidence.ledger.blobs import BlobError, BlobNotFound
     from evidence.ledger.bundle.export import NotAnchoredYet, export_bundle
     from evidence.ledger.bundle.writer import BundleWriteError
@@ -99,15 +112,46 @@ def export_cmd(evidence_id: str, output: str, checkpoint_size: int | None, force
         fail(str(e), as_json=as_json)
     finally:
         led.close()
+    _print_export(r.to_json(), as_json)
+
+
+def _print_export(r: dict[str, Any], as_json: bool) -> None:
+    """What was written (``ExportResult.to_json()``), the same for local and remote."""
     if as_json:
-        emit_json(r.to_json())
+        emit_json(r)
         return
-    for w in r.warnings:
+    for w in r["warnings"]:
         click.echo(f"warning: {w}", err=True)
-    click.echo(f"wrote {r.path} ({r.size} bytes): {len(r.entries)} entries proven to the "
-               f"checkpoint of size {r.checkpoint_size}, {r.timestamps} timestamp(s), "
-               f"{r.cosignatures} cosignature(s){', purged item' if r.purged else ''}"
-               f"{', PROVISIONAL: no proof of time' if r.provisional else ''}")
+    click.echo(f"wrote {r['path']} ({r['bytes']} bytes): {len(r['entries'])} entries proven "
+               f"to the checkpoint of size {r['checkpoint_size']}, {r['timestamps']} "
+               f"timestamp(s), {r['cosignatures']} cosignature(s)"
+               f"{', purged item' if r['purged'] else ''}"
+               f"{', PROVISIONAL: no proof of time' if r['provisional'] else ''}")
+
+
+def _export_remote(remote: Any, evidence_id: str, output: Path, checkpoint_size: int | None,
+                   force: bool, provisional: bool, progress: bool | None, quiet: bool,
+                   as_json: bool) -> None:
+    from evidence.cli import remote_ops
+    from evidence.cli.remote_client import RemoteFailure
+
+    if checkpoint_size is not None:
+        fail("--checkpoint is for the local ledger: a server proves to its newest "
+             "anchored checkpoint", as_json=as_json, code=2)
+
+    def run(c: Any) -> dict[str, Any]:
+        try:
+            return remote_ops.export(c, evidence_id, output, provisional=provisional,
+                                     force=force)
+        except RemoteFailure as e:
+            if e.code == "not-anchored-yet":
+                fail(f"not anchored yet: {e}", as_json=as_json, code=1, not_anchored_yet=True,
+                     checkpoint_size=e.extra.get("checkpoint_size"),
+                     missing=e.extra.get("missing", []), retry_after=None,
+                     older_anchored=None)
+            raise
+
+    _print_export(remote_run(as_json, remote, run, progress=progress, quiet=quiet), as_json)
 
 
 # --- verify ---------------------------------------------------------------------------------

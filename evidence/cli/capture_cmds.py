@@ -22,8 +22,11 @@ import click
 from evidence.cli.options import (
     INTAKE_ERRORS,
     intake_where_options,
+    local_submitter,
     open_intake,
-    principal_default,
+    remote_options,
+    remote_run,
+    remote_target,
 )
 from evidence.cli.output import emit_json, fail
 from evidence.ledger.capture import (
@@ -141,9 +144,11 @@ class _CaptureCommand(click.Command):
                    "env EVIDENCE_CAPTURE_KEY).")
 @click.option("--chromium", default="/usr/bin/chromium", show_default=True,
               envvar="EVIDENCE_CHROMIUM", metavar="PATH")
-@click.option("--principal", metavar="ID", envvar="EVIDENCE_PRINCIPAL",
-              help="Who asks for the capture (on the ledger; default local:<user>).")
+@click.option("--as", "--principal", "principal", metavar="ID", envvar="EVIDENCE_PRINCIPAL",
+              help="Who asks for the capture, recorded on the ledger: a submitter member of "
+                   "the case (env EVIDENCE_PRINCIPAL). On a server your token says who.")
 @intake_where_options
+@remote_options
 def capture_cmd(urls: tuple[str, ...], case: str, title: str | None, wait_for: str | None,
                 wait: float | None, scroll: bool, clicks: tuple[str, ...], video: bool,
                 viewport: str,
@@ -152,7 +157,8 @@ def capture_cmd(urls: tuple[str, ...], case: str, title: str | None, wait_for: s
                 max_bytes: int, max_requests: int,
                 timeout: float, capture_key: Path | None, chromium: str,
                 principal: str | None, data_dir: str | None, db_url: str | None,
-                blob_store: str | None, max_file_size: str | None, as_json: bool) -> None:
+                blob_store: str | None, max_file_size: str | None, as_json: bool,
+                server: str | None) -> None:
     """Capture each URL with a fresh headless Chromium and preserve it: WACZ (every
     request and response), screenshot, PDF, DOM, text, HAR, optional video, and the
     signed capture manifest, as ONE evidence item of kind webcapture per URL.
@@ -163,7 +169,17 @@ def capture_cmd(urls: tuple[str, ...], case: str, title: str | None, wait_for: s
 
     `evidence capture prune [--older-than DAYS]` prunes the jobs of captures asked for
     over HTTP (see its --help).
+
+    With a server (--server, or `evidence login`) the server's browser captures each URL
+    (POST /v1/captures) and this command waits for each job; the operator-only options
+    (--allow-*, --ignore-tls-errors, --trust-spki, --session, --max-*, --timeout,
+    --capture-key, --chromium) are the server's own settings there.
     """
+    remote = remote_target(as_json)
+    if remote is not None:
+        _capture_remote(remote, urls, case, title, wait_for, wait, scroll, clicks, video,
+                        viewport, locale, as_json)
+        return
     try:
         import playwright  # noqa: F401
         import wacz  # noqa: F401
@@ -196,22 +212,59 @@ def capture_cmd(urls: tuple[str, ...], case: str, title: str | None, wait_for: s
     intake = open_intake(data_dir, db_url, blob_store, max_file_size, as_json)
     results: list[dict[str, Any]] = []
     with intake.ledger:
+        who = local_submitter(intake.ledger, case, principal, as_json)
         for url in urls:
-            results.append(_one(intake, url, signer, opts, case,
-                                principal or principal_default(), title))
-            r = results[-1]
-            if as_json:
-                emit_json(r)
-            elif r["ok"]:
-                for w in r.get("labels") or []:
-                    click.echo(f"label: {w}", err=True)
-                click.echo(f"preserved {r['evidence_id']}: {r['url']} -> {r['final_url']} "
-                           f"(HTTP {r['http_status']}, server {r['server_ip']}), entry "
-                           f"{r['seq']}, time {r['time']}", err=True)
-                click.echo(r["evidence_id"])
-            else:
-                click.echo(f"error: {r['url']}: {r['error']} [{r['code']}]", err=True)
-                click.echo("nothing was preserved for this URL", err=True)
+            results.append(_one(intake, url, signer, opts, case, who, title))
+            _print_one(results[-1], as_json)
+    if not all(r["ok"] for r in results):
+        sys.exit(1)
+
+
+def _print_one(r: dict[str, Any], as_json: bool) -> None:
+    """One URL's outcome, the same for a local and a remote capture."""
+    if as_json:
+        emit_json(r)
+    elif r["ok"]:
+        for w in r.get("labels") or []:
+            click.echo(f"label: {w}", err=True)
+        click.echo(f"preserved {r['evidence_id']}: {r['url']} -> {r['final_url']} "
+                   f"(HTTP {r['http_status']}, server {r['server_ip']}), entry "
+                   f"{r['seq']}, time {r['time']}", err=True)
+        click.echo(r["evidence_id"])
+    else:
+        click.echo(f"error: {r['url']}: {r['error']} [{r['code']}]", err=True)
+        click.echo("nothing was preserved for this URL", err=True)
+
+
+_LOCAL_ONLY = ("allow_private", "allow_networks", "ignore_tls_errors", "trust_spki",
+               "session", "max_bytes", "max_requests", "timeout", "capture_key", "chromium",
+               "principal")
+
+
+def _capture_remote(remote: Any, urls: tuple[str, ...], case: str, title: str | None,
+                    wait_for: str | None, wait: float | None, scroll: bool,
+                    clicks: tuple[str, ...], video: bool, viewport: str, locale: str | None,
+                    as_json: bool) -> None:
+    from click.core import ParameterSource
+
+    from evidence.cli import remote_ops
+
+    ctx = click.get_current_context()
+    given = [n for n in _LOCAL_ONLY if ctx.get_parameter_source(n) == ParameterSource.COMMANDLINE]
+    if given:
+        fail(f"{', '.join('--' + n.replace('_', '-') for n in given)}: the local capture's "
+             "options; a server captures with its own settings", as_json=as_json, code=2)
+    if wait_for and wait is not None:
+        fail("give --wait-for or --wait, not both", as_json=as_json)
+    _check_clicks(clicks, as_json)
+    _viewport(viewport, as_json)
+    options = {"wait_for": wait_for, "wait": wait, "scroll": scroll, "click": list(clicks),
+               "video": video, "viewport": viewport, "locale": locale}
+    results = []
+    for url in urls:
+        results.append(remote_run(as_json, remote, lambda c, u=url: remote_ops.capture(
+            c, u, case=case, title=title, options=options)))
+        _print_one(results[-1], as_json)
     if not all(r["ok"] for r in results):
         sys.exit(1)
 

@@ -20,8 +20,13 @@ from evidence.cli.options import (
     INTAKE_ERRORS,
     intake_where_options,
     ledger_damaged,
+    local_submitter,
     open_intake,
     principal_default,
+    remote_options,
+    remote_run,
+    remote_target,
+    transfer_options,
 )
 from evidence.cli.output import emit_json, fail
 from evidence.ledger.blobs import VERIFY_FIRST_MAX, BlobNotFound
@@ -79,8 +84,10 @@ def _dns(pairs: tuple[str, ...], as_json: bool) -> dict[str, str] | None:
               "your statement: the ledger time is what is proven).")
 @click.option("--sign-key", type=click.Path(dir_okay=False, path_type=Path), metavar="KEYFILE",
               help="Sign the submission with your own Ed25519 key (from `evidence keygen`).")
-@click.option("--principal", metavar="ID", envvar="EVIDENCE_PRINCIPAL",
-              help="Who submits (on the ledger; default local:<user>; env EVIDENCE_PRINCIPAL).")
+@click.option("--as", "--principal", "principal", metavar="ID", envvar="EVIDENCE_PRINCIPAL",
+              help="Who submits, recorded on the ledger: a submitter principal who is a "
+                   "member of the case (evidence user add, evidence case member add); env "
+                   "EVIDENCE_PRINCIPAL. On a server your token says who you are.")
 @click.option("--dns-record", "dns_records", multiple=True, metavar="NAME=FILE",
               help="DKIM key record for offline verification of e-mail, e.g. "
                    "s1._domainkey.example.com=record.txt (repeatable).")
@@ -94,12 +101,14 @@ def _dns(pairs: tuple[str, ...], as_json: bool) -> dict[str, str] | None:
                    "files (default: one per core; 1, or fewer than 200 files: all in "
                    "this process).")
 @intake_where_options
+@remote_options
+@transfer_options
 def submit_cmd(files: tuple[Path, ...], case: str, kind: str, title: str | None,
                meta: tuple[str, ...], source_url: str | None, captured_at: str | None,
                sign_key: Path | None, principal: str | None, dns_records: tuple[str, ...],
                strict_metadata: bool, each: bool, workers: int | None, data_dir: str | None,
                db_url: str | None, blob_store: str | None, max_file_size: str | None,
-               as_json: bool) -> None:
+               as_json: bool, server: str | None, progress: bool | None, quiet: bool) -> None:
     """Preserve FILE... as evidence; print the evidence id, entry number, leaf hash and
     the log's signed receipt.
 
@@ -107,6 +116,9 @@ def submit_cmd(files: tuple[Path, ...], case: str, kind: str, title: str | None,
     e-mail with its attachments). With --each every file (folders: recursively) is
     its own item; the end report lists what went in and what did not, and the exit
     status is non-zero if anything did not.
+
+    With a server (--server, or `evidence login`) the files are uploaded (progress on
+    stderr) and --sign-key signs there in the same command: the key stays here.
     """
     signer = None
     if sign_key is not None:
@@ -115,12 +127,17 @@ def submit_cmd(files: tuple[Path, ...], case: str, kind: str, title: str | None,
         except KeyFileError as e:
             fail(str(e), as_json=as_json)
     spec_kw: dict[str, Any] = dict(
-        kind=kind, case=case, principal=principal or principal_default(), title=title,
+        kind=kind, case=case, principal=principal, title=title,
         meta=_meta(meta, as_json), source_url=source_url, captured_at=captured_at,
         sign_key=signer, dns_records=_dns(dns_records, as_json),
         strict_metadata=strict_metadata)
+    remote = remote_target(as_json)
+    if remote is not None:
+        _submit_remote(remote, list(files), spec_kw, each, progress, quiet, as_json)
+        return
     intake = open_intake(data_dir, db_url, blob_store, max_file_size, as_json)
     with intake.ledger:
+        spec_kw["principal"] = local_submitter(intake.ledger, case, principal, as_json)
         if not each:
             _submit_one(intake, ItemSpec(files=list(files), **spec_kw), as_json)
         else:
@@ -131,25 +148,66 @@ def _submit_one(intake: Intake, spec: ItemSpec, as_json: bool) -> None:
     try:
         res = intake.submit(spec)
     except SubmissionRefused as e:
-        if as_json:
-            emit_json({"ok": False, "error": str(e),
-                       "failed": [{"file": f.file, "reason": f.reason} for f in e.failures]})
-            sys.exit(1)
-        for f in e.failures:
-            click.echo(f"error: {f}", err=True)
-        click.echo("nothing was preserved", err=True)
-        sys.exit(1)
+        _refused(str(e), [{"file": f.file, "reason": f.reason} for f in e.failures], as_json)
     except INTAKE_ERRORS as e:
         fail(str(e), as_json=as_json)
+    _print_submitted(res.to_json(), as_json)
+
+
+def _refused(error: str, failed: list[dict[str, str]], as_json: bool) -> None:
     if as_json:
-        emit_json({"ok": True, **res.to_json()})
+        emit_json({"ok": False, "error": error, "failed": failed})
+        sys.exit(1)
+    for f in failed:
+        click.echo(f"error: {f['file']}: {f['reason']}", err=True)
+    click.echo("nothing was preserved", err=True)
+    sys.exit(1)
+
+
+def _print_submitted(res: dict[str, Any], as_json: bool) -> None:
+    """A preserved item (``Submitted.to_json()``), the same for a local and a remote one."""
+    if as_json:
+        emit_json({"ok": True, **res})
         return
-    for w in res.warnings:
+    for w in res["warnings"]:
         click.echo(f"warning: {w}", err=True)
-    click.echo(f"preserved {res.evidence_id}: entry {res.seq}, leaf hash {res.leaf_hash}, "
-               f"time {res.time}", err=True)
-    click.echo(res.evidence_id)
-    click.echo(res.receipt, nl=False)
+    click.echo(f"preserved {res['evidence_id']}: entry {res['seq']}, leaf hash "
+               f"{res['leaf_hash']}, time {res['time']}", err=True)
+    click.echo(res["evidence_id"])
+    click.echo(res["receipt"], nl=False)
+
+
+def _submit_remote(remote: Any, files: list[Path], spec_kw: dict[str, Any], each: bool,
+                   progress: bool | None, quiet: bool, as_json: bool) -> None:
+    from click.core import ParameterSource
+
+    from evidence.cli import remote_ops
+    from evidence.cli.remote_client import RemoteFailure
+
+    ctx = click.get_current_context()
+    if each or ctx.get_parameter_source("workers") == ParameterSource.COMMANDLINE:
+        fail("--each and --workers are for the local ledger; over HTTP submit one item per "
+             "command", as_json=as_json, code=2)
+    if ctx.get_parameter_source("principal") == ParameterSource.COMMANDLINE:
+        fail("--as names the submitter on the local ledger; on a server your token says who "
+             "you are", as_json=as_json, code=2)
+
+    def run(c: Any) -> dict[str, Any]:
+        try:
+            return remote_ops.submit(
+                c, files, case=spec_kw["case"], kind=spec_kw["kind"],
+                title=spec_kw["title"], meta=spec_kw["meta"],
+                source_url=spec_kw["source_url"], captured_at=spec_kw["captured_at"],
+                signer=spec_kw["sign_key"], dns_records=spec_kw["dns_records"],
+                strict_metadata=spec_kw["strict_metadata"])
+        except RemoteFailure as e:
+            if e.code == "submission-refused":
+                _refused(str(e), [{"file": f.get("field", ""), "reason": f.get("reason", "")}
+                                  for f in e.extra.get("failures", [])], as_json)
+            raise
+
+    _print_submitted(remote_run(as_json, remote, run, progress=progress, quiet=quiet),
+                     as_json)
 
 
 def _submit_each(intake: Intake, paths: tuple[Path, ...], spec_kw: dict[str, Any],
@@ -210,12 +268,33 @@ def _submit_each(intake: Intake, paths: tuple[Path, ...], spec_kw: dict[str, Any
 @click.command("show")
 @click.argument("evidence_id")
 @click.option("--verify", is_flag=True,
-              help="Re-hash every file (files up to 8 MiB are always re-hashed).")
+              help="Re-hash every file (files up to 8 MiB are always re-hashed; on a "
+                   "server: every file is downloaded and re-hashed here).")
+@click.option("--save", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Also write the item's files into DIR, each checked against its "
+                   "preserved SHA-256 first (on a server: downloaded, resumed if cut off).")
 @intake_where_options
-def show_cmd(evidence_id: str, verify: bool, data_dir: str | None, db_url: str | None,
-             blob_store: str | None, max_file_size: str | None, as_json: bool) -> None:
+@remote_options
+@transfer_options
+def show_cmd(evidence_id: str, verify: bool, save: Path | None, data_dir: str | None,
+             db_url: str | None, blob_store: str | None, max_file_size: str | None,
+             as_json: bool, server: str | None, progress: bool | None, quiet: bool) -> None:
     """Show an evidence item: files (each checked against its preserved SHA-256),
-    metadata, receipt, custody entries."""
+    metadata, receipt, custody entries. On a server the view is recorded as an access
+    (it is in the custody entries it shows)."""
+    if save is not None:
+        try:
+            save.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            fail(f"--save {save}: {e}", as_json=as_json)
+    remote = remote_target(as_json)
+    if remote is not None:
+        from evidence.cli import remote_ops
+
+        info = remote_run(as_json, remote, lambda c: remote_ops.show(
+            c, evidence_id, verify=verify, save=save), progress=progress, quiet=quiet)
+        _print_show(info, as_json)
+        return
     try:
         intake = open_intake(data_dir, db_url, blob_store, max_file_size, as_json,
                          read_only=True)
@@ -228,10 +307,33 @@ def show_cmd(evidence_id: str, verify: bool, data_dir: str | None, db_url: str |
                         f["fixity"] = _file_fixity(intake, f, verify)
                         if f["fixity"] == "unchecked" and f["sha256"] in known:
                             f["fixity"] = known[f["sha256"]]  # found by the audit
+                    if save is not None:
+                        for f in info["files"]:
+                            _save_local(intake, f, save)
             except INTAKE_ERRORS as e:
                 fail(str(e), as_json=as_json)
     except DB_DAMAGE as e:
         ledger_damaged(e, as_json)
+    _print_show(info, as_json)
+
+
+def _save_local(intake: Intake, f: dict[str, Any], folder: Path) -> None:
+    """Write a stored file into ``folder`` by way of a ``.part`` file, only once its bytes
+    hashed to the preserved SHA-256 (the store checks as it reads)."""
+    dest = folder / f["name"]
+    part = dest.with_name(dest.name + ".part")
+    try:
+        with open(part, "wb") as out:
+            for chunk in intake.store.iter_verified(f["sha256"]):
+                out.write(chunk)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    os.replace(part, dest)
+
+
+def _print_show(info: dict[str, Any], as_json: bool) -> None:
+    """An item (``Intake.show`` with each file's fixity), the same for local and remote."""
     if as_json:
         emit_json(info)
         return
@@ -291,16 +393,29 @@ def _file_fixity(intake: Intake, f: dict[str, Any], verify: bool) -> str:
 @click.command("receipt")
 @click.argument("evidence_id")
 @intake_where_options
+@remote_options
 def receipt_cmd(evidence_id: str, data_dir: str | None, db_url: str | None,
-                blob_store: str | None, max_file_size: str | None, as_json: bool) -> None:
+                blob_store: str | None, max_file_size: str | None, as_json: bool,
+                server: str | None) -> None:
     """Print an item's signed receipt and, once a checkpoint covers its entry, the
     inclusion proof to the latest checkpoint and that checkpoint (the full proof)."""
+    remote = remote_target(as_json)
+    if remote is not None:
+        from evidence.cli import remote_ops
+
+        _print_receipt(remote_run(as_json, remote,
+                                  lambda c: remote_ops.receipt(c, evidence_id)), as_json)
+        return
     intake = open_intake(data_dir, db_url, blob_store, max_file_size, as_json, read_only=True)
     with intake.ledger:
         try:
             r = intake.receipt(evidence_id)
         except INTAKE_ERRORS as e:
             fail(str(e), as_json=as_json)
+    _print_receipt(r, as_json)
+
+
+def _print_receipt(r: dict[str, Any], as_json: bool) -> None:
     if as_json:
         emit_json(r)
         return

@@ -36,10 +36,15 @@ __all__ = [
     "intake_where_options",
     "is_db_damage",
     "ledger_damaged",
+    "local_submitter",
     "open_intake",
     "open_ledger",
     "principal_default",
+    "remote_options",
+    "remote_run",
+    "remote_target",
     "run_or_fail",
+    "transfer_options",
     "where_options",
 ]
 
@@ -140,6 +145,32 @@ def run_or_fail(as_json: bool, fn: Callable[[], Any]) -> Any:
         fail(str(e), as_json=as_json)
 
 
+def local_submitter(led: Ledger, case: str, principal: str | None, as_json: bool) -> str:
+    """Who submits to ``case`` on this host's ledger, checked as the API checks a token's
+    principal (``AccessControl.require_submit``): the case exists, the principal is a
+    registered submitter and a member of it. The ledger then records that name, never the
+    Unix account that ran the command. Exits with what to do otherwise."""
+    from evidence.ledger.access import AccessControl, AccessError
+
+    ac = AccessControl(led)
+    if not ac.case_exists(case):
+        fail(f"case {case!r} does not exist on this ledger: create it with `evidence case add "
+             f"{case}` (the API refuses an unknown case too)", as_json=as_json,
+             problem="unknown-case")
+    if not principal:
+        members = ", ".join(ac.members(case)) or "none yet: `evidence case member add`"
+        fail(f"say who submits: --as ID, a submitter member of case {case!r} (env "
+             f"EVIDENCE_PRINCIPAL); its members: {members}", as_json=as_json,
+             problem="no-principal")
+    try:
+        who = ac.get_principal(principal)
+        ac.require_submit(who, case)
+    except AccessError as e:
+        fail(f"{principal} may not submit to case {case!r}: {e}", as_json=as_json,
+             problem=getattr(e, "code", "forbidden"))
+    return principal
+
+
 def principal_default() -> str:
     """Who acts when ``--principal`` is not given: the local operating-system user, since
     a command run at the console is done by whoever is logged in."""
@@ -149,3 +180,73 @@ def principal_default() -> str:
         return f"local:{getpass.getuser()}"
     except Exception:
         return "local:unknown"
+
+
+# --- the remote CLI: the same commands against an evidence server (evidence/cli/remote_*) ---
+
+
+def remote_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--server URL``: run the command against that evidence server over HTTP."""
+    return click.option(
+        "--server", metavar="URL", default=None,
+        help="Do this on an evidence server over HTTP (token: `evidence login`, or env "
+             "EVIDENCE_TOKEN). Default: env EVIDENCE_SERVER, else the login's server, "
+             "unless --data-dir/--db is given.")(f)
+
+
+def transfer_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--progress`` / ``--quiet``: a transfer's progress bar on stderr (remote only)."""
+    f = click.option("--quiet", is_flag=True,
+                     help="No progress bar (remote transfers).")(f)
+    f = click.option("--progress", "progress", flag_value=True, default=None,
+                     help="Show a progress bar on stderr even when it is not a terminal "
+                          "(remote transfers; default: when stderr is a terminal).")(f)
+    return f
+
+
+def remote_target(as_json: bool) -> Any:
+    """The server the current command talks to, or None for the local ledger (precedence:
+    :mod:`evidence.cli.remote_config`): reads ``--server``, and whether ``--data-dir`` /
+    ``--db`` came from the command line or the environment."""
+    from click.core import ParameterSource
+
+    from evidence.cli.remote_config import RemoteConfigError, resolve
+
+    ctx = click.get_current_context()
+    sources = [ctx.get_parameter_source(n) for n in ("data_dir", "db_url")
+               if ctx.params.get(n) is not None]
+    try:
+        return resolve(ctx.params.get("server"),
+                       local_flag=ParameterSource.COMMANDLINE in sources,
+                       local_env=ParameterSource.ENVIRONMENT in sources)
+    except (RemoteConfigError, ValueError) as e:
+        fail(str(e), as_json=as_json)
+
+
+def remote_client(remote: Any, *, progress: bool | None = None, quiet: bool = False) -> Any:
+    """A client for ``remote``; retries from ``$EVIDENCE_RETRIES`` (default 4)."""
+    import os
+
+    from evidence.cli.remote_client import Client, Progress
+
+    try:
+        retries = max(0, min(10, int(os.environ.get("EVIDENCE_RETRIES", "4"))))
+    except ValueError:
+        retries = 4
+    return Client(remote, retries=retries,
+                  progress=Progress(Progress.wanted(progress, quiet)))
+
+
+def remote_run(as_json: bool, remote: Any, fn: Callable[[Any], Any], *,
+               progress: bool | None = None, quiet: bool = False) -> Any:
+    """``fn(client)``; a refusal becomes the command's failure with its exit status
+    (4: the token was refused, 5: the server cannot be reached) and, in JSON, its
+    ``problem`` code and details."""
+    from evidence.cli.remote_client import RemoteFailure
+
+    try:
+        return fn(remote_client(remote, progress=progress, quiet=quiet))
+    except RemoteFailure as e:
+        extra = {k: v for k, v in e.extra.items() if k not in ("ok", "error")}
+        fail(str(e), code=e.exit_code, as_json=as_json,
+             **({"problem": e.code} if e.code else {}), **extra)
