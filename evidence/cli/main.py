@@ -25,7 +25,7 @@ from evidence.cli.notes import note
 from evidence.cli.receipts_cmds import verify_receipts_cmd
 from evidence.cli.remote_login import login_cmd, logout_cmd
 from evidence.cli.trust_cmds import trust_group
-from evidence.cli.witness import witness
+from evidence.cli.witness_cmds import witness
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
