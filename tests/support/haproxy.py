@@ -6,7 +6,9 @@ and stops it. What the config does, and why:
 - ``option httpchk GET /health`` with ``http-check expect status 200``: ``/health`` is the
   readiness endpoint (503 while the database is unreachable or a database page is damaged),
   checked every ``check_interval_ms``; a node is taken out after 2 failed checks and back in
-  after 2 good ones.
+  after 2 good ones. A check may take ``check_timeout_s``: under load ``/health`` waits its
+  turn behind submissions (with the default, the check interval, a busy node was taken
+  out); a dead node refuses the connection at once whatever the timeout.
 - ``retries 3`` with ``retry-on conn-failure`` and ``option redispatch 1``: a request whose
   *connection* failed (a node that is down and not yet marked so: nothing was sent to it) is
   tried again, the last tries on another node. Nothing else is retried by the balancer: a
@@ -62,6 +64,7 @@ class HAProxy:
 
     backends: dict[str, int]
     check_interval_ms: int = 300
+    check_timeout_s: int = 5
     server_timeout_s: int = 120
     static: bool = False
     balance: str = "roundrobin"
@@ -107,6 +110,7 @@ defaults
     timeout server {self.server_timeout_s}s
     timeout http-request 30s
     timeout queue 30s
+    timeout check {self.check_timeout_s}s
     retries 3
     retry-on conn-failure
     option redispatch 1
