@@ -581,7 +581,7 @@ def test_languages_csp_and_the_front_door(tabs: Any, srv: Server) -> None:
     keys = c.page.evaluate("""async () => { const m = await import('./i18n.js');
         return [Object.keys(m.STRINGS.en).sort(), Object.keys(m.STRINGS.zh).sort()]; }""")
     assert keys[0] == keys[1]
-    assert c.page.evaluate("() => document.activeElement.id") == "token"  # keyboard users start here
+    assert c.page.evaluate("() => document.activeElement.id") == "token"  # keyboard: here first
     assert c.page.inner_text("#signin-h") == "登录"
     c.page.click("#lang-en")
     assert c.page.inner_text("#signin-h") == "Sign in"

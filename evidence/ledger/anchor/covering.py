@@ -18,6 +18,8 @@ from evidence.ledger.db.engine import read_transaction
 
 
 def _first(engine: Engine, seq: int, kind: str) -> int | None:
+    if seq >= 2**63 - 1:  # past any size a database integer holds: nothing covers it
+        return None
     proof = anchors.c.token if kind == "tsa" else anchors.c.cosignature
     with read_transaction(engine) as conn:
         size = conn.execute(select(func.min(anchors.c.checkpoint_size)).where(
