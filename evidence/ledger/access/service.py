@@ -17,11 +17,9 @@ Only case membership is read outside that lock (membership is never removed).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import re
 import secrets
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -55,9 +53,8 @@ from evidence.ledger.access.schema import (
 )
 from evidence.ledger.clock import utc_now
 from evidence.ledger.custody import linked
-from evidence.ledger.db.dialect import set_autocommit
 from evidence.ledger.db.engine import read_transaction, write_transaction
-from evidence.ledger.db.sql import param_mark
+from evidence.ledger.db.lookup import ThreadLookup, fixed_query
 from evidence.ledger.errors import AppendRejected
 from evidence.ledger.evidence_store import event_row
 from evidence.ledger.log import Ledger
@@ -167,15 +164,11 @@ class AccessControl:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.engine = ledger.engine
-        self._local = threading.local()
+        self._lookup = ThreadLookup(ledger.engine)
 
     def close(self) -> None:
-        """Release this thread's lookup connection (see :meth:`_read_one`)."""
-        raw = getattr(self._local, "raw", None)
-        self._local.raw = None
-        if raw is not None:
-            with contextlib.suppress(Exception):
-                raw.close()
+        """Release this thread's lookup connection (see :class:`ThreadLookup`)."""
+        self._lookup.close()
 
     # --- principals and tokens -------------------------------------------------------
 
@@ -243,7 +236,7 @@ class AccessControl:
         if not isinstance(token, str) or not _TOKEN_RE.match(token):
             raise Unauthenticated("the bearer token is malformed", code="invalid-token")
         digest = hashlib.sha256(token.encode()).digest()
-        row = self._read_one(_AUTH_SQL, (digest,))
+        row = self._lookup.one(_AUTH_SQL, (digest,))
         if row is None:
             raise Unauthenticated("unknown bearer token", code="invalid-token")
         tid, expires_at, revoked_at, pid, role, display_name, organisation, disabled_at = row
@@ -254,38 +247,6 @@ class AccessControl:
         if disabled_at is not None:
             raise Unauthenticated("this principal is disabled", code="principal-disabled")
         return Principal(pid, role, display_name, organisation, tid)
-
-    def _read_one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        """One row of a fixed query on this thread's own autocommit DBAPI connection.
-
-        For the per-request lookup of the token, made on the server's event-loop thread
-        (one connection per calling thread: keep it to few threads). SQLAlchemy's
-        checkout, BEGIN and COMMIT cost many times the query (docs/performance.md).
-        Autocommit: each SELECT sees everything committed before it (a revoked token is
-        refused from the next request on). A broken connection is dropped and the query
-        retried once on a new one."""
-        for attempt in (1, 2):
-            raw = getattr(self._local, "raw", None)
-            try:
-                if raw is None:
-                    raw = self.engine.raw_connection()
-                    set_autocommit(raw.driver_connection, self.engine.dialect)
-                    self._local.raw = raw
-                cur = raw.driver_connection.cursor()  # type: ignore[union-attr]
-                try:
-                    mark = param_mark(self.engine.dialect)
-                    cur.execute(sql if mark == "?" else sql.replace("?", mark), params)
-                    return cur.fetchone()
-                finally:
-                    cur.close()
-            except Exception:
-                self._local.raw = None
-                if raw is not None:
-                    with contextlib.suppress(Exception):
-                        raw.invalidate()
-                if attempt == 2:
-                    raise
-        return None
 
     # --- cases ---------------------------------------------------------------------------
 
@@ -341,7 +302,7 @@ class AccessControl:
         if who.role != SUBMITTER:
             raise Forbidden(f"a {who.role} principal cannot submit evidence",
                             code="role-not-allowed")
-        if self._read_one(_MEMBER_SQL, (case_id, who.id)) is None:
+        if self._lookup.one(_MEMBER_SQL, (case_id, who.id)) is None:
             # the same answer for "no such case" and "not yours": existence does not leak
             raise NotFound(f"no case {case_id!r} that you are a member of", code="unknown-case")
 
@@ -597,18 +558,8 @@ _AUTH_SQL = ("SELECT t.id, t.expires_at, t.revoked_at, p.id AS pid, p.role, p.di
 _MEMBER_SQL = "SELECT 1 FROM case_members WHERE case_id = ? AND principal_id = ?"
 
 
-def _raw(conn: Connection, sql: str, params: tuple[Any, ...]) -> Any:
-    """A fixed query on every request path, without building SQLAlchemy expressions each
-    time (that cost more than the query itself). ``?`` marks
-    parameters; converted for drivers with another paramstyle (psycopg: ``%s``)."""
-    mark = param_mark(conn.dialect)
-    if mark != "?":
-        sql = sql.replace("?", mark)
-    return conn.exec_driver_sql(sql, params)
-
-
 def _is_member(conn: Connection, principal_id: str, case_id: str) -> bool:
-    return _raw(conn, _MEMBER_SQL, (case_id, principal_id)).first() is not None
+    return fixed_query(conn, _MEMBER_SQL, (case_id, principal_id)).first() is not None
 
 
 def _token(r: Any) -> TokenInfo:
