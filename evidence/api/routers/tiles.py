@@ -66,7 +66,7 @@ class TilesState:
             svc.settings.data_dir)
         try:
             store = open_configured_store(Path(data_dir))
-        except ValueError as e:
+        except (ValueError, ImportError) as e:  # a bad setting; s3 without boto3
             log.error("tiles are off: %s", e)
             return cls(None)
         if store is None:
