@@ -10,11 +10,16 @@
 #   entrypoint.sh health    the container's healthcheck for the role this container runs
 #   entrypoint.sh CMD ...   anything else: `evidence CMD ...` (e.g. `user add`, `token create`)
 #
-# The role is the first argument, else $EVIDENCE_ROLE. Every setting is an environment
-# variable (docs/operations.md, "Deployment"); those the `evidence` commands read themselves
-# (EVIDENCE_DATA_DIR, EVIDENCE_DB_URL, EVIDENCE_BLOB_STORE, EVIDENCE_S3_ENDPOINT,
-# AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, EVIDENCE_METRICS, EVIDENCE_LOG_FORMAT,
-# EVIDENCE_MAX_FILE_SIZE) pass through untouched.
+# The role is the first argument, else $EVIDENCE_ROLE. The service's settings are its own
+# (docs/operations.md, "Configuration"): the TOML file named by EVIDENCE_CONFIG and the
+# variables EVIDENCE_<SECTION>_<KEY> (EVIDENCE_SERVE_PORT, EVIDENCE_ANCHORING_IN_SERVER, ...),
+# with EVIDENCE_DATA_DIR, EVIDENCE_DB_URL, EVIDENCE_BLOB_STORE, EVIDENCE_S3_ENDPOINT and
+# AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; they pass through untouched, and this script
+# adds no flag to `evidence serve` or `evidence anchor` (a flag would hide the file and the
+# environment). This script's own variables: EVIDENCE_ROLE, EVIDENCE_ORIGIN and
+# EVIDENCE_CHECKPOINT_INTERVAL (the first start), EVIDENCE_PUBLIC_DIR, EVIDENCE_WITNESS_*,
+# EVIDENCE_ANCHOR_WITNESS_* (below), EVIDENCE_BIN, EVIDENCE_PYTHON, EVIDENCE_RUN_DIR,
+# EVIDENCE_WAIT_SECONDS.
 #
 # Never overwriting: `evidence init` and `evidence witness init` refuse to replace a key,
 # config or database; this script calls them only when the key is absent, under a lock on
@@ -25,7 +30,8 @@ set -eu
 umask 077  # keys, config and the SQLite database: the service's user only
 
 EVIDENCE_BIN=${EVIDENCE_BIN:-evidence}
-DATA_DIR=${EVIDENCE_DATA_DIR:-/var/lib/evidence/log}
+# the systematic name wins over the older one, as in `evidence serve`
+DATA_DIR=${EVIDENCE_LEDGER_DATA_DIR:-${EVIDENCE_DATA_DIR:-/var/lib/evidence/log}}
 WITNESS_DIR=${EVIDENCE_WITNESS_DIR:-/var/lib/evidence/witness}
 PUBLIC_DIR=${EVIDENCE_PUBLIC_DIR:-}          # where verifier keys are published (optional)
 RUN_DIR=${EVIDENCE_RUN_DIR:-/tmp}            # the role, for the healthcheck
@@ -90,10 +96,7 @@ wait_for_file() {
 
 role_serve() {
     init_ledger
-    # shellcheck disable=SC2086 # EVIDENCE_SERVE_ARGS is a list of flags, split on purpose
-    exec "$EVIDENCE_BIN" serve --host "${EVIDENCE_HOST:-0.0.0.0}" \
-        --port "${EVIDENCE_PORT:-8080}" --workers "${EVIDENCE_WORKERS:-1}" \
-        ${EVIDENCE_SERVE_ARGS:-} "$@"
+    exec "$EVIDENCE_BIN" serve "$@"
 }
 
 role_anchor() {
@@ -114,11 +117,8 @@ EVIDENCE_ANCHOR_WITNESS_KEY or EVIDENCE_PUBLIC_DIR (where the witness publishes 
             ev anchor witness add "$name" "$url" --key "$key" >&2
         fi
     fi
-    set -- --loop "$@"
-    if [ -n "${EVIDENCE_ANCHOR_INTERVAL:-}" ]; then
-        set -- "$@" --interval "$EVIDENCE_ANCHOR_INTERVAL"
-    fi
-    exec "$EVIDENCE_BIN" anchor "$@"
+    # the interval: [anchoring] interval (EVIDENCE_ANCHORING_INTERVAL), else anchors.json's
+    exec "$EVIDENCE_BIN" anchor --loop "$@"
 }
 
 role_witness() {
@@ -147,13 +147,13 @@ EVIDENCE_WITNESS_NAME unset: set it to the witness's key name (e.g. witness.exam
         log "no log to follow (EVIDENCE_WITNESS_LOG_KEY unset): serving the logs already followed"
     fi
     exec "$EVIDENCE_BIN" witness serve --dir "$WITNESS_DIR" \
-        --host "${EVIDENCE_HOST:-0.0.0.0}" --port "${EVIDENCE_WITNESS_PORT:-7380}" "$@"
+        --host "${EVIDENCE_WITNESS_HOST:-127.0.0.1}" --port "${EVIDENCE_WITNESS_PORT:-7380}" "$@"
 }
 
 role_health() {
     role=${EVIDENCE_ROLE:-$(cat "$RUN_DIR/evidence-role" 2>/dev/null || true)}
     case "$role" in
-        serve) url="http://127.0.0.1:${EVIDENCE_PORT:-8080}/health" ;;
+        serve) url="http://127.0.0.1:${EVIDENCE_SERVE_PORT:-8080}/health" ;;
         witness) url="http://127.0.0.1:${EVIDENCE_WITNESS_PORT:-7380}/info" ;;
         anchor) exec "$EVIDENCE_BIN" status >/dev/null ;;  # the ledger opens, the DB answers
         *) die "health: unknown role '${role}'" ;;

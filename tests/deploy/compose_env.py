@@ -49,6 +49,16 @@ def service_env(compose: dict[str, Any], service: str,
     return {k: interpolate(str(v), given) for k, v in env.items()}
 
 
+def bind_mounts(compose: dict[str, Any], service: str) -> dict[str, str]:
+    """The service's bind mounts of this checkout's files: container path -> host path."""
+    out = {}
+    for spec in compose["services"][service].get("volumes") or []:
+        source, target = spec.split(":")[:2]
+        if source.startswith("./"):
+            out[target] = str((DEPLOY / source).resolve())
+    return out
+
+
 def localize(env: dict[str, str], replacements: dict[str, str]) -> dict[str, str]:
     """Each value with every ``old`` replaced by ``new`` (longest first)."""
     out = {}

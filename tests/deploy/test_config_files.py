@@ -12,7 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.compose_env import COMPOSE, DEPLOY, ENTRYPOINT, HAPROXY_CFG, ROOT, load_compose
+from tests.deploy.compose_env import (
+    COMPOSE,
+    DEPLOY,
+    ENTRYPOINT,
+    HAPROXY_CFG,
+    ROOT,
+    bind_mounts,
+    load_compose,
+    service_env,
+)
 
 UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
 EVIDENCE_SERVICES = ("init", "serve1", "serve2", "anchor", "witness")
@@ -67,10 +76,13 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
     assert r.returncode == 0 and not ours, r.stdout + r.stderr
 
 
-def test_compose_has_the_roles_and_the_variables_are_read() -> None:
+def test_compose_has_the_roles_and_the_variables_are_read(tmp_path: Path) -> None:
     """Every service the deployment needs is there, and every EVIDENCE_* variable the
-    compose file sets is read by the entrypoint, the service or HAProxy's config (a typo
-    would be silently ignored otherwise)."""
+    compose file sets is read: a configuration key (EVIDENCE_<SECTION>_<KEY>, checked by
+    `evidence config check`, which refuses an unknown one) or a name the entrypoint, the
+    service or HAProxy's config reads literally. A typo would otherwise be ignored."""
+    from evidence.ledger.config_file import SCHEMA
+
     compose = load_compose()
     services = compose["services"]
     for name in (*EVIDENCE_SERVICES, "postgres", "s3", "haproxy"):
@@ -79,11 +91,22 @@ def test_compose_has_the_roles_and_the_variables_are_read() -> None:
         s = services[name]
         assert s["build"]["dockerfile"] == "deploy/Dockerfile", name
         assert s["command"][0] in ("init", "serve", "anchor", "witness"), name
-    assert [p for p in services["haproxy"]["ports"]] == ["8080:8080"]
+    assert list(services["haproxy"]["ports"]) == ["8080:8080"]
     assert not any("ports" in services[n] for n in (*EVIDENCE_SERVICES, "postgres", "s3")), \
         "only the load balancer is published"
     readers = ENTRYPOINT.read_text() + HAPROXY_CFG.read_text() + "".join(
         p.read_text() for p in (ROOT / "evidence").rglob("*.py"))
-    names = {k for s in services.values() for k in (s.get("environment") or {})}
-    unread = sorted(n for n in names if n.startswith("EVIDENCE_") and n not in readers)
-    assert not unread, f"set in {COMPOSE.name} but read by nothing: {unread}"
+    prefixes = tuple(f"EVIDENCE_{section.upper()}_" for section in SCHEMA)
+    given = {"EVIDENCE_PG_PASSWORD": "x", "EVIDENCE_S3_SECRET": "x"}
+    for name in EVIDENCE_SERVICES:
+        env = service_env(compose, name, given)
+        unread = sorted(n for n in env if n.startswith("EVIDENCE_")
+                        and not n.startswith(prefixes) and n not in readers)
+        assert not unread, f"{name}: set in {COMPOSE.name} but read by nothing: {unread}"
+        if "EVIDENCE_CONFIG" in env:  # the mounted file, with this environment
+            env["EVIDENCE_CONFIG"] = bind_mounts(compose, name)[env["EVIDENCE_CONFIG"]]
+        r = subprocess.run([str(Path(sys.executable).with_name("evidence")), "config",
+                            "check", "--no-files"], capture_output=True, text=True,
+                           timeout=60, cwd=tmp_path,
+                           env={"PATH": os.environ.get("PATH", ""), **env})
+        assert r.returncode == 0, f"{name}: {r.stdout}{r.stderr}"
