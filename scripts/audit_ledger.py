@@ -32,9 +32,11 @@ network. Checks, in order, each pass, fail or not-checked:
 
 Verdict and exit status as ``verify_bundle.py``: verified 0, failed 1, incomplete 3 (a check
 not made, named), usage error 2. Progress goes to stderr unless ``--quiet`` or ``--json``.
-Entries are checked in worker processes, one span of 2^14 entries each (``--workers``), and
-the tree is joined from the spans' subtree roots; the one-entry-at-a-time reference pass
-then runs only from the first span that is not clean, to name the fault.
+Entries are checked in worker processes (``--workers``), one chunk of about 8 MiB of
+entries.jsonl each, a whole chunk per step (no Python code per entry); the tree is joined
+from the chunks' aligned subtrees, and the export's files are hashed in a thread beside it.
+The one-entry-at-a-time reference pass then runs only from the first chunk that is not
+clean, to name the fault.
 """
 
 from __future__ import annotations
@@ -42,13 +44,17 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import bisect
+import functools
 import hashlib
 import importlib.util
+import itertools
 import json
-import mmap
+import operator
 import os
 import re
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -191,66 +197,48 @@ def parse_entry(data: bytes) -> dict[str, Any]:
 
 
 
-# ==== the quick pass: spans of entries in worker processes ================================
+# ==== the quick pass: chunks of entries.jsonl in worker processes =========================
 #
 # Vouches only for what the reference pass (parse_entry and the loop in audit_log) accepts;
-# anything it cannot vouch for makes the span "dirty" and the reference pass decides. A line
-# as the exporter writes it, an entry whose fields after the body are in key order (as JCS
-# writes them): only the body goes through JSON and back.
+# anything it cannot vouch for makes the chunk "dirty" and the reference pass decides from
+# there. Every step works on a whole chunk at once (a regular expression over the block,
+# map() over built-in functions, one comparison of joined strings), so the interpreter
+# runs no bytecode per entry: that is what makes it fast. The reference decides whatever
+# the quick pass does not recognise, so the quick pass may be stricter, never laxer.
 
-SPAN = 1 << 14
-ROW_RE = re.compile(rb'\{"seq": (0|[1-9][0-9]{0,15}), "leaf_hash": "([0-9a-f]{64})", '
-                    rb'"entry_b64": "([A-Za-z0-9+/]*={0,2})"\}')
-TAIL_RE = re.compile(rb',"prev":"([0-9a-f]{64})","seq":(0|[1-9][0-9]{0,15}),"time":"(.{27})",'
-                     rb'"type":"([a-z][a-z0-9_.]*)","v":1\}\Z', re.S)
+CHUNK = 8 << 20
+"""Bytes of entries.jsonl per job (about 16,000 entries of the usual size)."""
+_ROWS = re.compile(rb'^\{"seq": (0|[1-9][0-9]{0,15}), "leaf_hash": "([0-9a-f]{64})", '
+                   rb'"entry_b64": "([A-Za-z0-9+/]*={0,2})"\}$', re.M)
+"""A line as the exporter writes it (json.dumps's default form of the row)."""
+_ENTRIES = re.compile(
+    r'^\{"body":(\{.*\}),"prev":"([0-9a-f]{64})","seq":(0|[1-9][0-9]{0,15}),'
+    r'"time":"(([0-9]{4}-[0-9]{2}-[0-9]{2})T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]'
+    r'\.[0-9]{6}Z)","type":"([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+)","v":1\}$', re.M)
+"""An entry in JCS form, one per line: the body first, then the other fields in key
+order, whose values need no escapes. Any text this matches, whose body is canonical, is
+the canonical form of its object (parse_entry's test). Hours, minutes and seconds are
+matched in range; the date is checked once per distinct day."""
 _BODY = json.JSONDecoder(parse_float=_no_float, parse_constant=_no_float)
-"""Integers parse without a hook (a hook is a Python call per integer): a body where 16
-digits follow a ``:``, ``,`` or ``[`` (and maybe ``-``) goes to the reference instead, so
-every integer this accepts has at most 15 digits, inside +/-(2^53-1)."""
-_LONG_DIGITS = re.compile(r"[:,\[]-?[0-9]{16}")
 _BODY_KEYS = json.JSONDecoder(parse_float=_no_float, parse_constant=_no_float,
                               object_pairs_hook=_ascii_keys)
-_jcs = (  # json.dumps(sort_keys, separators, ensure_ascii=False) for a dict, made once
+_LONG_DIGITS = re.compile(r"[:,\[]-?[0-9]{16}")
+"""Integers parse without a hook (a hook is a Python call per integer): when 16 digits
+follow a ``:``, ``,`` or ``[`` (and maybe ``-``) anywhere in a chunk's bodies the chunk
+goes to the reference instead, so every integer the quick pass accepts has at most 15
+digits, inside +/-(2^53-1). (The digits may be inside a string: stricter, never laxer.)"""
+_jcs = (  # json.dumps(sort_keys, separators, ensure_ascii=False) of a dict, made once
     None if json.encoder.c_make_encoder is None else json.encoder.c_make_encoder(
         None, None, json.encoder.encode_basestring, None, ":", ",", True, False, True))
-_times: dict[bytes, str | None] = {}
-_types: dict[bytes, bool] = {}
-
-
-def _time_ok(raw: bytes) -> str | None:
-    if raw not in _times:
-        try:
-            text = raw.decode("ascii")
-            ok = bool(TIME_RE.match(text)) and bool(datetime.fromisoformat(text[:-1]))
-        except ValueError:
-            ok = False
-        _times[raw] = text if ok else None
-    return _times[raw]
-
-
-def _type_ok(raw: bytes) -> bool:
-    if raw not in _types:
-        _types[raw] = bool(TYPE_RE.match(raw.decode("ascii")))
-    return _types[raw]
-
-
-def _canonical_body(text: str) -> bool:
-    """Whether ``text`` is a JSON object under the house rules, in canonical form."""
-    if _LONG_DIGITS.search(text):
-        return False
-    try:
-        body, end = (_BODY if text.isascii() else _BODY_KEYS).raw_decode(text)
-    except (ValueError, RecursionError, Fail):
-        return False
-    if end != len(text) or type(body) is not dict:
-        return False
-    again = ("".join(_jcs(body, 0)) if _jcs is not None else
-             json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
-    return again == text
+_A2B = functools.partial(binascii.a2b_base64, strict_mode=True)
+_SHA = hashlib.sha256
+_DIGEST = operator.methodcaller("digest")
+_SIZES: list[int] = []
+"""Checkpoint sizes, sorted; set before the workers fork, so each inherits them."""
 
 
 @dataclass
-class Span:
+class Chunk:
     start: int
     end: int
     clean: bool
@@ -258,111 +246,151 @@ class Span:
     first_time: str = ""
     last_leaf: bytes = b""
     last_time: str = ""
-    edge: list[bytes] = field(default_factory=list)  # the span's perfect subtrees
-    at: dict[int, list[bytes]] = field(default_factory=dict)  # size -> subtrees from start
+    pieces: list[tuple[bytes, int]] = field(default_factory=list)
+    """Aligned perfect subtrees (hash, height) covering [start, end), left to right."""
+    at: dict[int, list[tuple[bytes, int]]] = field(default_factory=dict)
+    """Per checkpoint size in (start, end]: the pieces covering [start, size)."""
 
 
-def scan_span(job: tuple[str, int, int, int, list[int]]) -> Span:
-    """Entries ``start``.. of the span at bytes ``lo:hi`` of entries.jsonl: clean or not,
-    with what the parent needs to join spans (the first prev and time, the last leaf and
-    time, the span's subtrees and, per checkpoint size inside it, those up to that size).
+_DIRTY = Chunk(-1, -1, False)
 
-    Per line: the row as the exporter writes it; the entry starts with its body and ends
-    with the other fields in key order (as JCS writes them), whose values need no escapes,
-    so only the body goes through JSON and back; seq, prev, time (never going back) and
-    type are read from the tail and checked as parse_entry and the reference loop do."""
-    path, lo, hi, start, sizes = job
+
+def scan_chunk(job: tuple[str, int, int]) -> Chunk:
+    """The lines at bytes ``lo:hi`` of entries.jsonl (whole lines): clean or not, with what
+    the parent needs to join chunks. The first seq is read from the first line; the parent
+    checks that it follows the chunk before.
+
+    Checks, each over the whole chunk: every line is a row as the exporter writes it, row
+    seqs count up by one, each entry decodes and is in canonical form (_ENTRIES and
+    _bodies_canonical), entry seqs are the row seqs, times never go back and are valid
+    dates, each prev is the leaf hash before it, each stored leaf hash is
+    SHA-256(0x00 || entry)."""
+    path, lo, hi = job
     with open(path, "rb") as f:
         f.seek(lo)
         block = f.read(hi - lo)
-    lines = block.split(b"\n")
-    if lines[-1] != b"":
-        return Span(start, start, False)
-    lines.pop()
-    end = start + len(lines)
-    dirty = Span(start, end, False)
-    leaves: list[bytes] = []
-    prev: bytes | None = None
-    first_prev, first_time, last_time = b"", "", ""
-    seq = start
-    a2b, sha, row_match, tail_match = (binascii.a2b_base64, hashlib.sha256, ROW_RE.fullmatch,
-                                       TAIL_RE.match)
-    times, types, canonical = _times, _types, _canonical_body
-    for line in lines:
-        m = row_match(line)
-        if m is None or int(m.group(1)) != seq:
-            return dirty
+    n = block.count(b"\n")
+    if n == 0 or not block.endswith(b"\n"):
+        return _DIRTY
+    rows = _ROWS.findall(block)
+    if len(rows) != n:  # at most one match per line, so every line is a row
+        return _DIRTY
+    seqs, hexes, b64s = zip(*rows, strict=True)
+    start = int(seqs[0])
+    end = start + n
+    expect = " ".join(map(str, range(start, end)))
+    if b" ".join(seqs) != expect.encode():
+        return _DIRTY
+    try:
+        datas = list(map(_A2B, b64s))
+    except binascii.Error:
+        return _DIRTY
+    joined = b"\n".join(datas)
+    if joined.count(b"\n") != n - 1 or max(map(len, datas)) > 1 << 20:
+        return _DIRTY  # a raw newline inside an entry (never canonical), or too long
+    try:
+        text = joined.decode("utf-8")
+    except UnicodeDecodeError:
+        return _DIRTY
+    found = _ENTRIES.findall(text)
+    if len(found) != n:
+        return _DIRTY
+    bodies, prevs, eseqs, times, days, _ = zip(*found, strict=True)
+    if " ".join(eseqs) != expect or list(times) != sorted(times):
+        return _DIRTY
+    for day in set(days):
         try:
-            data = a2b(m.group(3), strict_mode=True)
-        except binascii.Error:
-            return dirty
-        cut = data.rfind(b',"prev":"')
-        t_m = tail_match(data, cut)
-        if t_m is None or not data.startswith(b'{"body":') or len(data) > 1 << 20:
-            return dirty
-        e_prev, e_seq, e_time, e_type = t_m.groups()
-        if int(e_seq) != seq or (prev is not None and e_prev != prev):
-            return dirty
-        t = times.get(e_time) or _time_ok(e_time)
-        if t is None or t < last_time or not (types.get(e_type) or _type_ok(e_type)):
-            return dirty
-        try:
-            if not canonical(data[8:cut].decode("utf-8")):
-                return dirty
-        except UnicodeError:
-            return dirty
-        if prev is None:
-            first_prev, first_time = e_prev, t
-        lh = sha(b"\x00" + data).digest()
-        hx = lh.hex().encode()
-        if hx != m.group(2):
-            return dirty
-        leaves.append(lh)
-        prev, last_time, seq = hx, t, seq + 1
-    levels = [leaves]
-    while len(levels[-1]) > 1:
-        below = levels[-1]
-        levels.append([sha(b"\x01" + below[i] + below[i + 1]).digest()
-                       for i in range(0, len(below) - 1, 2)])
-    return Span(start, end, True, first_prev, first_time, prev or b"", last_time,
-                _subtrees(levels, end - start), {s: _subtrees(levels, s - start) for s in sizes
-                                                if s <= end})
+            datetime.fromisoformat(day + "T00:00:00")
+        except ValueError:
+            return _DIRTY
+    if not _bodies_canonical(bodies, text.isascii()):
+        return _DIRTY
+    leaves = list(map(_DIGEST, map(_SHA, map(b"\x00".__add__, datas))))
+    leaf_hex = b"".join(leaves).hex()
+    if leaf_hex.encode() != b"".join(hexes) or "".join(prevs)[64:] != leaf_hex[:-64]:
+        return _DIRTY
+    levels = _levels(leaves, start)
+    lo_i, hi_i = bisect.bisect_right(_SIZES, start), bisect.bisect_right(_SIZES, end)
+    return Chunk(start, end, True, prevs[0].encode(), times[0], leaf_hex[-64:].encode(),
+                 times[-1], _pieces(levels, start, end),
+                 {s: _pieces(levels, start, s) for s in _SIZES[lo_i:hi_i]})
 
 
-def _subtrees(levels: list[list[bytes]], n: int) -> list[bytes]:
-    """The perfect subtrees over the first ``n`` leaves of a span, largest first."""
-    out, pos = [], 0
-    for level in range(len(levels) - 1, -1, -1):
-        if n & (1 << level):
-            out.append(levels[level][pos >> level])
-            pos += 1 << level
+def _bodies_canonical(bodies: tuple[str, ...], ascii_only: bool) -> bool:
+    """Whether each text is a JSON object under the house rules, in canonical form: each
+    parses (the C scanner, no hook per value) to exactly its own length, and the canonical
+    dump of each object is its text. Non-ASCII text goes through the hook that refuses
+    non-ASCII keys."""
+    if _LONG_DIGITS.search("\n".join(bodies)):
+        return False
+    scan = (_BODY if ascii_only else _BODY_KEYS).scan_once
+    try:
+        parsed = list(map(scan, bodies, itertools.repeat(0)))
+    except (ValueError, RecursionError, Fail):
+        return False
+    if len(parsed) != len(bodies):  # the scanner's StopIteration (no value) ends map()
+        return False
+    objs, ends = zip(*parsed, strict=True)
+    if ends != tuple(map(len, bodies)):
+        return False
+    if _jcs is not None:
+        again = map("".join, map(_jcs, objs, itertools.repeat(0)))
+    else:
+        again = map(functools.partial(json.dumps, sort_keys=True, separators=(",", ":"),
+                                      ensure_ascii=False), objs)
+    return list(again) == list(bodies)
+
+
+def _levels(leaves: list[bytes], start: int) -> list[tuple[int, list[bytes]]]:
+    """Per height k, (index of the first node, hashes) of every aligned node of height k
+    whose leaves all lie in [start, start + len(leaves)): node j covers leaves
+    [j * 2^k, (j + 1) * 2^k)."""
+    levels = [(start, leaves)]
+    first, cur = start, leaves
+    while len(cur) - (off := first & 1) >= 2:
+        left, right = cur[off::2], cur[off + 1::2]
+        cur = list(map(_DIGEST, map(_SHA, map(b"\x01".__add__,
+                                                 map(bytes.__add__, left, right)))))
+        first = (first + off) >> 1
+        levels.append((first, cur))
+    return levels
+
+
+def _pieces(levels: list[tuple[int, list[bytes]]], a: int, b: int) -> list[tuple[bytes, int]]:
+    """The largest aligned perfect subtrees covering leaves [a, b), left to right."""
+    out = []
+    top = len(levels) - 1
+    while a < b:
+        k = min(top, (b - a).bit_length() - 1,
+                (a & -a).bit_length() - 1 if a else top)
+        first, hashes = levels[k]
+        out.append((hashes[(a >> k) - first], k))
+        a += 1 << k
     return out
 
 
-def span_bounds(path: str, span: int = SPAN) -> list[tuple[int, int, int]]:
-    """(first seq, byte start, byte end) of each span of ``span`` lines of entries.jsonl; the
-    last span ends at the end of the file (with or without a final newline)."""
-    out: list[tuple[int, int, int]] = []
+def chunk_bounds(path: str, chunk: int = CHUNK) -> list[tuple[int, int]]:
+    """(byte start, byte end) of jobs of about ``chunk`` bytes of entries.jsonl, each ending
+    just after a newline (the last at the end of the file)."""
     size = os.path.getsize(path)
-    if size == 0:
-        return out
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        pos, seq = 0, 0
+    out: list[tuple[int, int]] = []
+    with open(path, "rb") as f:
+        pos = 0
         while pos < size:
-            need, end = span, pos
-            while need and end < size:  # skip whole blocks by counting, then find the rest
-                block = mm[end:end + (1 << 22)]
-                n = block.count(b"\n")
-                if n < need:
-                    need, end = need - n, end + len(block)
-                    continue
-                cut = -1
-                for _ in range(need):
-                    cut = block.find(b"\n", cut + 1)
-                need, end = 0, end + cut + 1
+            f.seek(min(pos + chunk, size) - 1)
+            end = f.tell()
+            while True:  # the first newline at or after the cut
+                block = f.read(1 << 16)
+                at = block.find(b"\n")
+                if at >= 0:
+                    end += at + 1
+                    break
+                if not block:
+                    break
+                end += len(block)
             end = min(end, size)
-            out.append((seq, pos, end))
-            pos, seq = end, seq + span
+            out.append((pos, end))
+            pos = end
     return out
 
 
@@ -389,11 +417,14 @@ class LogResult:
     checkpoints: dict[int, Any] = field(default_factory=dict)  # size -> vb.Checkpoint
     notes: dict[int, bytes] = field(default_factory=dict)  # size -> the note as exported
     checkpoint_files: int = 0
+    problems: list[tuple[int, int, str]] = field(default_factory=list)
+    """(seq, 0 = entry / 1 = checkpoint, why): the smallest is the first bad seq."""
 
 
-def _signed_checkpoints(directory: str, trust: Any, problems: list[tuple[int, int, str]],
-                        res: LogResult) -> None:
+def signed_checkpoints(directory: str, trust: Any) -> LogResult:
     """Each checkpoints/<size>: signed by a pinned log key, for the size its name says."""
+    res = LogResult()
+    problems = res.problems
     cp_dir = os.path.join(directory, "checkpoints")
     names = sorted(os.listdir(cp_dir), key=lambda n: (len(n), n)) if os.path.isdir(cp_dir) \
         else []
@@ -415,25 +446,25 @@ def _signed_checkpoints(directory: str, trust: Any, problems: list[tuple[int, in
                                                     f"signs size {cp.size}"))
             continue
         res.checkpoints[stored], res.notes[stored] = cp, note
+    return res
 
 
-def audit_log(directory: str, trust: Any, *, workers: int = 1, progress: Any = None,
-              span: int = SPAN) -> LogResult:
-    """The ``log`` check; see the module docstring."""
-    res = LogResult()
-    problems: list[tuple[int, int, str]] = []  # (seq, 0 = entry / 1 = checkpoint, why)
-    _signed_checkpoints(directory, trust, problems, res)
+def audit_log(directory: str, res: LogResult, *, pool: Any = None, progress: Any = None,
+              chunk: int = CHUNK, quick: bool = True) -> LogResult:
+    """The ``log`` check over the checkpoints ``res`` holds (signed_checkpoints); see the
+    module docstring. ``pool``: worker processes forked after _SIZES was set. ``quick``:
+    False runs the reference pass alone (the tests compare the two)."""
+    problems = res.problems
     roots = {s: cp.root for s, cp in res.checkpoints.items()}
     path = os.path.join(directory, "entries.jsonl")
-    bounds = span_bounds(path, span)
-    total = bounds[-1][0] + _count_lines(path, bounds[-1][1]) if bounds else 0
-    start, prev, last_time, tree = 0, "0" * 64, "", Tree()
-    offset = 0
+    total = os.path.getsize(path)
+    start, prev, last_time, tree, offset = 0, "0" * 64, "", Tree(), 0
     if 0 in roots and roots[0] != EMPTY_ROOT:
         problems.append((0, 0, "a checkpoint of size 0 has a root other than the empty tree's"))
-    elif bounds:
-        start, prev, last_time, tree, offset = _quick_pass(path, bounds, roots, workers,
-                                                           total, progress, span)
+    elif total and quick:
+        _SIZES[:] = sorted(roots)
+        start, prev, last_time, tree, offset = _quick_pass(path, roots, pool, total,
+                                                           progress, chunk)
     res.size = start
     with open(path, "rb") as lines:
         lines.seek(offset)
@@ -461,13 +492,14 @@ def audit_log(directory: str, trust: Any, *, workers: int = 1, progress: Any = N
                 problems.append((index, 0, str(e)))
                 break
             tree.append(lh)
+            offset += len(raw)
             res.size = index + 1
             if res.size in roots and tree.root() != roots[res.size]:
                 problems.append((index, 0, f"tree root at size {res.size} differs from the "
                                            "checkpoint"))
             prev, last_time = lh.hex(), entry["time"]
-            if progress is not None and res.size % span == 0:
-                progress(res.size, total)
+            if progress is not None and res.size % 16384 == 0:
+                progress(res.size, offset, total)
     for s in roots:
         if s > res.size:
             problems.append((res.size, 1, f"a checkpoint claims size {s}; the log has "
@@ -477,47 +509,38 @@ def audit_log(directory: str, trust: Any, *, workers: int = 1, progress: Any = N
     else:
         res.root = tree.root()
     if progress is not None:
-        progress(res.size, total)
+        progress(res.size, total, total)
     return res
 
 
-def _count_lines(path: str, offset: int) -> int:
-    with open(path, "rb") as f:
-        f.seek(offset)
-        data = f.read()
-    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
-
-
-def _quick_pass(path: str, bounds: list[tuple[int, int, int]], roots: dict[int, bytes],
-                workers: int, total: int, progress: Any, span: int
-                ) -> tuple[int, str, str, Tree, int]:
+def _quick_pass(path: str, roots: dict[int, bytes], pool: Any, total: int, progress: Any,
+                chunk: int) -> tuple[int, str, str, Tree, int]:
     """Where the reference pass must start: (seq, prev hex, last time, tree, byte offset)
-    at the start of the first span that is not clean, else at the end of the log."""
-    jobs = [(path, lo, hi, seq, sorted(s for s in roots if seq < s <= seq + span))
-            for seq, lo, hi in bounds]
-    pool = _pool(min(workers, len(jobs)))
-    above: list[bytes] = []  # the tree over whole spans before this one, largest first
-    prev, last_time, done, offset = b"0" * 64, "", 0, 0
-    try:
-        results = pool.imap(scan_span, jobs) if pool is not None else map(scan_span, jobs)
-        for (seq, lo, hi), sp in zip(bounds, results, strict=True):
-            if not (sp.clean and sp.first_prev == prev and sp.first_time >= last_time
-                    and all(fold(above + sub) == roots[s] for s, sub in sp.at.items())):
-                return seq, prev.decode(), last_time, Tree(seq, above), lo
-            done, offset = sp.end, hi
-            if sp.end - sp.start == span:  # a whole span: its root joins the tree above
-                t = Tree(seq, above)
-                _push(t, sp.edge[0], span.bit_length() - 1)
-                above = t.edge
-            else:  # the last span: its subtrees end the log's edge
-                above = above + sp.edge
-            prev, last_time = sp.last_leaf, sp.last_time
-            if progress is not None:
-                progress(done, total)
-    finally:
-        if pool is not None:
-            pool.terminate()
-    return done, prev.decode(), last_time, Tree(done, above), offset
+    at the start of the first chunk that is not clean, else at the end of the log."""
+    jobs = [(path, lo, hi) for lo, hi in chunk_bounds(path, chunk)]
+    tree = Tree()
+    prev, last_time, offset = b"0" * 64, "", 0
+    results = pool.imap(scan_chunk, jobs) if pool is not None else map(scan_chunk, jobs)
+    for (_, _, hi), ch in zip(jobs, results, strict=True):
+        if not (ch.clean and ch.start == tree.size and ch.first_prev == prev
+                and ch.first_time >= last_time):
+            break
+        if any(_root_after(tree, sub) != roots[s] for s, sub in ch.at.items()):
+            break
+        for h, k in ch.pieces:
+            _push(tree, h, k)
+        offset, prev, last_time = hi, ch.last_leaf, ch.last_time
+        if progress is not None:
+            progress(tree.size, hi, total)
+    return tree.size, prev.decode(), last_time, tree, offset
+
+
+def _root_after(tree: Tree, pieces: list[tuple[bytes, int]]) -> bytes:
+    """The root of ``tree`` with ``pieces`` appended (``tree`` is left as it was)."""
+    t = Tree(tree.size, tree.edge)
+    for h, k in pieces:
+        _push(t, h, k)
+    return t.root()
 
 
 def _push(tree: Tree, h: bytes, level: int) -> None:
@@ -535,21 +558,22 @@ def _push(tree: Tree, h: bytes, level: int) -> None:
 MANIFEST = "manifest.json"
 
 
-def check_export(directory: str, size: int | None) -> tuple[str, str]:
-    """(status, reason) of the ``export`` check; ``size``: the entries the log check
-    found (None when it failed: the manifest's count is then not compared)."""
+def check_export(directory: str) -> tuple[str, str, int | None]:
+    """(status, reason, entries the manifest lists) of the ``export`` check, before the
+    manifest's count is compared with the log's (finish_export_check). Run beside the log
+    check: hashing entries.jsonl takes a core's worth of time the workers do not need."""
     path = os.path.join(directory, MANIFEST)
     if not os.path.isfile(path):
         return NOT_CHECKED, "the export has no manifest.json: its files are not checked " \
-                            "against one"
+                            "against one", None
     try:
         with open(path, "rb") as f:
             man = json.loads(f.read(64 << 20))
         listed = man["files"]
-        if not isinstance(listed, dict) or not isinstance(man.get("size"), int):
+        if not isinstance(listed, dict) or type(man.get("size")) is not int:
             raise ValueError
     except (ValueError, KeyError, TypeError):
-        return FAIL, "manifest.json is not a log export manifest"
+        return FAIL, "manifest.json is not a log export manifest", None
     found = set()
     for root, _, names in os.walk(directory):
         for n in names:
@@ -564,12 +588,27 @@ def check_export(directory: str, size: int | None) -> tuple[str, str]:
         if not isinstance(want, dict) or want.get("sha256") != got \
                 or want.get("size") != os.path.getsize(os.path.join(directory, p)):
             problems.append(f"{p} does not match its SHA-256 or size in the manifest")
-    if size is not None and man["size"] != size and not problems:
-        problems.append(f"the manifest lists {man['size']} entries; entries.jsonl holds {size}")
     if problems:
         more = f" ({len(problems) - 1} more)" if len(problems) > 1 else ""
-        return FAIL, problems[0] + more
-    return PASS, f"{len(listed)} files match manifest.json"
+        return FAIL, problems[0] + more, None
+    return PASS, f"{len(listed)} files match manifest.json", man["size"]
+
+
+def _export_check_into(directory: str, out: list[tuple[str, str, int | None]]) -> None:
+    try:
+        out.append(check_export(directory))
+    except OSError as e:
+        out.append((FAIL, f"a file of the export cannot be read: {e.strerror}", None))
+
+
+def finish_export_check(found: tuple[str, str, int | None], size: int | None
+                        ) -> tuple[str, str]:
+    """The ``export`` check's result; ``size``: the entries the log check found (None when
+    it failed: the manifest's count is then not compared)."""
+    status, reason, listed = found
+    if status == PASS and size is not None and listed != size:
+        return FAIL, f"the manifest lists {listed} entries; entries.jsonl holds {size}"
+    return status, reason
 
 
 def carries_cosignature(note: bytes) -> bool:
@@ -661,17 +700,32 @@ ZH = {PASS: "通过", FAIL: "失败", NOT_CHECKED: "未检查"}
 
 
 def audit(directory: str, trust: Any, *, anchoring: tuple[bool, bool] = (True, True),
-          workers: int = 1, progress: Any = None, span: int = SPAN) -> dict[str, Any]:
+          workers: int = 1, progress: Any = None, chunk: int = CHUNK) -> dict[str, Any]:
     """The report: checks ``export``, ``log`` and, as asked by ``anchoring`` (cosignatures,
-    timestamps), the anchoring checks; verdict as verify_bundle.py's."""
-    log = audit_log(directory, trust, workers=workers, progress=progress, span=span)
+    timestamps), the anchoring checks; verdict as verify_bundle.py's.
+
+    Order: the checkpoints are read first (the workers inherit their sizes when they
+    fork), then the export's files are hashed in a thread beside the log check."""
+    log = signed_checkpoints(directory, trust)
+    _SIZES[:] = sorted(log.checkpoints)
+    pool = _pool(workers)
+    found: list[tuple[str, str, int | None]] = []
+    hasher = threading.Thread(target=_export_check_into, args=(directory, found), daemon=True)
+    hasher.start()
+    try:
+        audit_log(directory, log, pool=pool, progress=progress, chunk=chunk)
+    finally:
+        if pool is not None:
+            pool.terminate()
+    hasher.join()
     checks: list[dict[str, Any]] = []
 
     def add(name: str, status: str, reason: str) -> None:
         checks.append({"name": name, "status": status, "ok": status == PASS,
                        "reason": vb.one_line(reason)})
 
-    add("export", *check_export(directory, log.size if log.first_bad_seq is None else None))
+    add("export", *finish_export_check(found[0], log.size if log.first_bad_seq is None
+                                       else None))
     if log.first_bad_seq is None:
         add("log", PASS, f"{log.size} entries and {len(log.checkpoints)} checkpoints; root "
                          f"{log.root.hex() if log.root else ''}")
@@ -697,23 +751,24 @@ def audit(directory: str, trust: Any, *, anchoring: tuple[bool, bool] = (True, T
 
 
 class Progress:
-    """Entries done, percent and entries/s on stderr, at most twice a second."""
+    """Entries done, percent of entries.jsonl and entries/s on stderr: at most twice a
+    second on a terminal (one line, rewritten), else one line every five seconds."""
 
     def __init__(self) -> None:
         self.t0 = self.last = time.monotonic()
         self.tty = sys.stderr.isatty()
         self.shown = -1
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, done: int, at: int, total: int) -> None:
         now = time.monotonic()
         if done == self.shown or (now - self.last < (0.5 if self.tty else 5.0)
-                                  and done < total):
+                                  and at < total):
             return
         self.last, self.shown = now, done
         rate = done / max(now - self.t0, 1e-9)
-        pct = 100.0 * done / total if total else 100.0
+        pct = 100.0 * at / total if total else 100.0
         head, tail = ("\r", "") if self.tty else ("", "\n")
-        sys.stderr.write(f"{head}audited {done:,} of {total:,} entries ({pct:.1f}%), "
+        sys.stderr.write(f"{head}audited {done:,} entries ({pct:.1f}% of entries.jsonl), "
                          f"{rate:,.0f} entries/s{tail}")
         sys.stderr.flush()
 
@@ -736,7 +791,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tsa-ca", action="append", default=[], help="PEM file of a TSA root CA")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                     help="processes checking entries (default: one per core)")
-    ap.add_argument("--span", type=int, default=SPAN, help=argparse.SUPPRESS)  # tests: 2^k
+    ap.add_argument("--chunk", type=int, default=CHUNK, help=argparse.SUPPRESS)  # tests: bytes
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
     ap.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = ap.parse_args(argv)
@@ -769,12 +824,12 @@ def main(argv: list[str] | None = None) -> int:
     except (vb.TrustError, vb.Fail, OSError, ValueError) as e:
         print(f"audit_ledger.py: {vb.one_line(str(e))}", file=sys.stderr)
         return 2
-    if args.span < 1 or args.span & (args.span - 1):
-        print("audit_ledger.py: --span must be a power of two", file=sys.stderr)
+    if args.chunk < 1:
+        print("audit_ledger.py: --chunk must be at least 1", file=sys.stderr)
         return 2
     bar = None if args.quiet or args.json else Progress()
     result = audit(args.export_dir, trust, anchoring=anchoring, workers=max(1, args.workers),
-                   progress=bar, span=args.span)
+                   progress=bar, chunk=args.chunk)
     if bar is not None:
         bar.end()
     try:

@@ -164,8 +164,8 @@ def test_only_cryptography_in_the_venv(venv_python: Path, tmp_path: Path) -> Non
     assert p.stdout.strip() == "clean", p.stderr
 
 
-@pytest.mark.parametrize("extra", [(), ("--span", "4", "--workers", "2"),
-                                   ("--span", "1", "--workers", "1")])
+@pytest.mark.parametrize("extra", [(), ("--chunk", "600", "--workers", "2"),
+                                   ("--chunk", "1", "--workers", "1")])
 def test_a_good_ledger(world, venv_python: Path, tmp_path: Path, extra) -> None:
     out = check_agrees(world, venv_python, tmp_path, extra=extra)
     assert out["verdict"] == "verified" and out["failed_check"] is None
@@ -180,7 +180,7 @@ def _sql(w: AnchoredLedger, sql: str, **params: Any) -> None:
         conn.execute(text(sql), params)
 
 
-@pytest.mark.parametrize("extra", [(), ("--span", "4", "--workers", "2")])
+@pytest.mark.parametrize("extra", [(), ("--chunk", "600", "--workers", "2")])
 def test_a_changed_entry_byte(world, venv_python: Path, tmp_path: Path, extra) -> None:
     data = world.led.entry(17).data
     _sql(world, "UPDATE entries SET data = :d WHERE seq = 17",
@@ -198,7 +198,8 @@ def test_a_removed_entry(world, venv_python: Path, tmp_path: Path) -> None:
 def test_a_bad_checkpoint_signature(world, venv_python: Path, tmp_path: Path) -> None:
     note = world.led.checkpoint_at(25).note
     sig = note.rstrip("\n").rsplit(" ", 1)[1]
-    bad = base64.b64encode(base64.b64decode(sig)[:-1] + b"\x00").decode()
+    raw = base64.b64decode(sig)
+    bad = base64.b64encode(raw[:-1] + bytes([raw[-1] ^ 1])).decode()  # always a change
     _sql(world, "UPDATE checkpoints SET note = :n WHERE size = 25", n=note.replace(sig, bad))
     out = check_agrees(world, venv_python, tmp_path)
     assert (out["failed_check"], out["first_bad_seq"]) == ("log", 24)
@@ -292,10 +293,10 @@ def test_usage_errors_and_the_log_key_shorthand(world, venv_python, tmp_path: Pa
                        "--witness-key", w1)
     assert rc == 0 and statuses(out)["cosignatures"] == "pass"
     p = subprocess.run([str(venv_python), "-I", str(SCRIPT), str(export), "--log-key",
-                        world.led.verifier_key, "--span", "8"], capture_output=True,
+                        world.led.verifier_key, "--chunk", "4000"], capture_output=True,
                        text=True, check=False)
     assert p.returncode == 0 and p.stdout.startswith("OK 通过: 40 entries")
-    assert "audited 40 of 40 entries (100.0%)" in p.stderr
+    assert "audited 40 entries (100.0% of entries.jsonl)" in p.stderr
     p = subprocess.run([str(venv_python), "-I", str(SCRIPT), str(export), "--log-key",
                         world.led.verifier_key, "--quiet"], capture_output=True, text=True,
                        check=False)
