@@ -114,11 +114,13 @@ class Load:
             client.close()
 
     def _check_proof(self, client: RetryingClient, out: Outcome) -> None:
-        """An inclusion proof of an acknowledged entry through the balancer, checked against
-        the signed checkpoint it comes with (409 while no checkpoint covers it yet, 404
-        before the log's first checkpoint)."""
+        """An inclusion proof of an acknowledged entry (by its seq or its leaf hash) through
+        the balancer, checked against the signed checkpoint it comes with (409 while no
+        checkpoint covers it yet, 404 before the log's first checkpoint)."""
         seq = out.receipt["seq"]
-        r = client.get("/v1/log/proof/inclusion", params={"seq": seq})
+        # by seq, or by leaf hash: the leaf index of a node that did not write the entry
+        by = random.choice(({"seq": seq}, {"leaf_hash": out.receipt["leaf_hash"]}))
+        r = client.get("/v1/log/proof/inclusion", params=by)
         if r.status_code in (404, 409):
             assert r.json()["code"] in ("not-yet-checkpointed", "no-checkpoint"), r.text
             return
