@@ -26,6 +26,8 @@
   from Mozilla's root store as shipped by ``certifi`` (the trust file then says
   ``#@ tsa-store mozilla``); ``ca`` may then be empty.
 - ``key``: the witness's pinned verifier key (c2sp tlog-cosignature/v1, type 0x04).
+- ``legal_name`` (optional, TSAs and witnesses): the operator's statement of the source's
+  legal name, printed in the court report beside what the token or key says; 1-300 characters.
 - ``witness_quorum``: how many configured witnesses must cosign a checkpoint for it to count
   as witnessed (``evidence status`` reports the newest checkpoint that has it).
 - ``interval``: seconds between rounds of ``evidence anchor --loop``.
@@ -189,6 +191,9 @@ class TsaSource:
     policy: str | None = None
     timeout: float = DEFAULT_TIMEOUT
     preset: str | None = None
+    legal_name: str | None = None
+    """The TSA's legal name as the operator states it (the court report shows it beside
+    the token's certificate subject); optional, never checked against anything."""
 
     kind = "tsa"
 
@@ -225,6 +230,8 @@ class WitnessSource:
     url: str
     key: str
     timeout: float = DEFAULT_TIMEOUT
+    legal_name: str | None = None
+    """The witness's legal name (operator's statement, shown in the court report)."""
 
     kind = "witness"
 
@@ -250,9 +257,11 @@ class AnchorConfig:
     def to_json(self) -> dict[str, Any]:
         return {
             "tsas": [{"name": t.name, "url": t.url, "ca": list(t.ca), "policy": t.policy,
-                      "timeout": t.timeout, **({"preset": t.preset} if t.preset else {})}
+                      "timeout": t.timeout, **({"preset": t.preset} if t.preset else {}),
+                      **({"legal_name": t.legal_name} if t.legal_name else {})}
                      for t in self.tsas],
-            "witnesses": [{"name": w.name, "url": w.url, "key": w.key, "timeout": w.timeout}
+            "witnesses": [{"name": w.name, "url": w.url, "key": w.key, "timeout": w.timeout,
+                           **({"legal_name": w.legal_name} if w.legal_name else {})}
                           for w in self.witnesses],
             "witness_quorum": self.witness_quorum,
             "interval": self.interval,
@@ -279,6 +288,11 @@ class AnchorConfig:
                 raise AnchorConfigError(f"TSA {t.name}: no trusted CA (ca) given")
             if t.policy is not None and not _OID.match(t.policy):
                 raise AnchorConfigError(f"TSA {t.name}: policy {t.policy!r} is not a dotted OID")
+        for src in (*self.tsas, *self.witnesses):
+            if src.legal_name is not None and not (isinstance(src.legal_name, str)
+                                                   and 0 < len(src.legal_name) <= 300):
+                raise AnchorConfigError(f"{src.name}: legal_name must be text of 1 to 300 "
+                                        "characters")
         for w in self.witnesses:
             _check_url(w.name, w.url)
             _check_timeout(w.name, w.timeout)
@@ -340,10 +354,11 @@ def load_anchor_config(data_dir: str | os.PathLike[str]) -> AnchorConfig:
         tsas = tuple(TsaSource(name=t["name"], url=t["url"], ca=_str_tuple(t["ca"]),
                                policy=t.get("policy"),
                                timeout=float(t.get("timeout", DEFAULT_TIMEOUT)),
-                               preset=t.get("preset"))
+                               preset=t.get("preset"), legal_name=t.get("legal_name"))
                      for t in doc.get("tsas", []))
         witnesses = tuple(WitnessSource(name=w["name"], url=w["url"], key=w["key"],
-                                        timeout=float(w.get("timeout", DEFAULT_TIMEOUT)))
+                                        timeout=float(w.get("timeout", DEFAULT_TIMEOUT)),
+                                        legal_name=w.get("legal_name"))
                           for w in doc.get("witnesses", []))
         r = doc.get("retry", {})
         retry = RetryPolicy(base=r.get("base", 30.0), max=r.get("max", 3600.0),
