@@ -395,3 +395,25 @@ class _Bucket:
 
 def _bucket(cluster: Cluster) -> _Bucket:
     return _Bucket(cluster)
+
+
+def test_a_deferred_submission_waits_on_the_node_that_took_it(cluster: Cluster) -> None:
+    """``sign=deferred`` keeps the pending item in the data directory of the node that
+    answered 202 (``pending-uploads``), so its sign request must reach that node: on
+    another node it is 404 (docs/operations.md, "Several nodes": route by HAProxy's cookie,
+    or share the folder). The holder knows it: a bad signature there is 422, and the item
+    still waits."""
+    token = cluster.world.tokens["acme"]
+    holder, other = cluster.nodes["n1"], cluster.nodes["n2"]
+    headers = {"Authorization": f"Bearer {token}"}
+    r = httpx.post(holder.base + "/v1/evidence", headers=headers, timeout=60,
+                   data={"case": CASE, "kind": "document", "sign": "deferred"},
+                   files=[("file", ("x.bin", os.urandom(500), "application/octet-stream"))])
+    assert r.status_code == 202, r.text
+    sign_url = r.json()["sign_url"]
+    bad = {"key": "someone+01234567+" + base64.b64encode(b"\x01" + bytes(32)).decode(),
+           "signature": base64.b64encode(bytes(64)).decode()}
+    elsewhere = httpx.post(other.base + sign_url, json=bad, headers=headers, timeout=60)
+    assert elsewhere.status_code == 404, elsewhere.text
+    here = httpx.post(holder.base + sign_url, json=bad, headers=headers, timeout=60)
+    assert here.status_code in (400, 422), here.text
