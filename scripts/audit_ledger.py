@@ -22,16 +22,19 @@ network. Checks, in order, each pass, fail or not-checked:
   key for the size its file name says, and the RFC 9162 tree at that size has the root it
   signs. It names the FIRST bad seq, as ``evidence audit`` does (a bad checkpoint of size
   N at seq N-1).
-* ``cosignatures`` (with ``--trust``, or when witnesses are pinned): every cosignature by a
+* ``cosignatures``: every cosignature by a
   pinned witness verifies, and every checkpoint that carries a cosignature is cosigned by
   the pinned quorum (a cosignature by an unknown witness counts for nothing).
-* ``timestamps`` (with ``--trust``, or ``--tsa-ca``): every token under
+* ``timestamps``: every token under
   ``timestamps/<size>/`` is judged in the three steps of docs/verdict.md section 1 over that
   checkpoint's text: a damaged or altered token, or one over another checkpoint, fails; one
   whose chain ends at a root nobody pinned is skipped; at least one must verify.
 
+A check nothing was pinned for (no witness, no TSA root: ``--log-key`` alone) is
+not-checked, named with why, and makes the verdict incomplete; ``--log-only`` leaves the
+cosignatures and timestamps out of scope instead, and the report says so (``scope``).
 Verdict and exit status as ``verify_bundle.py``: verified 0, failed 1, incomplete 3 (a check
-not made, named), usage error 2. Progress goes to stderr unless ``--quiet`` or ``--json``.
+not made, named), usage error 2. Progress goes to stderr unless ``--quiet``.
 Entries are checked in worker processes (``--workers``), one chunk of about 8 MiB of
 entries.jsonl each, a whole chunk per step (no Python code per entry); the tree is joined
 from the chunks' aligned subtrees, and the export's files are hashed in a thread beside it.
@@ -627,7 +630,8 @@ def carries_cosignature(note: bytes) -> bool:
 
 def check_cosignatures(log: LogResult, trust: Any) -> tuple[str, str]:
     if trust.quorum is None or not trust.witnesses:
-        return NOT_CHECKED, "no witness quorum is pinned (quorum none)"
+        return NOT_CHECKED, ("no witness and quorum are pinned (a trust file's witnesses, "
+                             "or --witness-key): the cosignatures were not checked")
     names = {(k.name, k.key_id): n for n, k in trust.witnesses.items()}
     cosigned = met = 0
     for size in sorted(log.notes):
@@ -652,7 +656,8 @@ def check_cosignatures(log: LogResult, trust: Any) -> tuple[str, str]:
 
 def check_timestamps(directory: str, log: LogResult, trust: Any) -> tuple[str, str, list]:
     if not trust.tsa_roots and not trust.store_roots:
-        return NOT_CHECKED, "no TSA root is pinned ('#@ tsa' or --tsa-ca)", []
+        return NOT_CHECKED, ("no TSA root is pinned ('#@ tsa' in a trust file, or --tsa-ca): "
+                             "the timestamps were not checked"), []
     roots = [c for _, c in trust.tsa_roots]
     ts_dir = os.path.join(directory, "timestamps")
     tokens = []
@@ -745,6 +750,7 @@ def audit(directory: str, trust: Any, *, anchoring: tuple[bool, bool] = (True, T
             "root": None if log.root is None else log.root.hex(),
             "entries_checked": log.size, "checkpoints_checked": log.checkpoint_files,
             "first_bad_seq": log.first_bad_seq, "reason": log.reason,
+            "scope": "log-only" if not any(anchoring) else "full",
             "timestamped": [{"checkpoint_size": s, "gen_time": v.gen_time.isoformat(),
                              "tsa": v.tsa} for s, v in sorted(good, key=lambda g: g[0])],
             "checks": checks}
@@ -794,7 +800,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunk", type=int, default=CHUNK, help=argparse.SUPPRESS)  # tests: bytes
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
     ap.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    ap.add_argument("--log-only", action="store_true", help="audit the export and the log "
+                    "alone: the cosignatures and timestamps are out of scope (verified, exit "
+                    "0, says so); without it, a check nothing was pinned for is not-checked "
+                    "and the verdict incomplete (exit 3)")
     args = ap.parse_args(argv)
+    anchoring = (False, False) if args.log_only else (True, True)
     try:
         if args.trust:
             if args.log_key or args.witness_key or args.witness_quorum is not None \
@@ -808,7 +819,6 @@ def main(argv: list[str] | None = None) -> int:
                 raise vb.TrustError(f"the trust file's SHA-256 is {got}, not the pinned "
                                     f"{args.trust_sha256[:64]}")
             trust = vb.parse_trust(data)
-            anchoring = (True, True)
         elif args.trust_sha256:
             raise vb.TrustError("--trust-sha256 needs --trust FILE")
         else:
@@ -816,8 +826,6 @@ def main(argv: list[str] | None = None) -> int:
             if quorum is None:
                 quorum = len(args.witness_key)
             trust = vb.shorthand_trust(args.log_key, args.witness_key, quorum, args.tsa_ca)
-            anchoring = (bool(args.witness_key) or args.witness_quorum is not None,
-                         bool(args.tsa_ca))
         vb.load_store_roots(trust)
         if not os.path.isfile(os.path.join(args.export_dir, "entries.jsonl")):
             raise vb.TrustError(f"{args.export_dir} has no entries.jsonl: not a log export")
@@ -827,7 +835,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.chunk < 1:
         print("audit_ledger.py: --chunk must be at least 1", file=sys.stderr)
         return 2
-    bar = None if args.quiet or args.json else Progress()
+    bar = None if args.quiet else Progress()
     result = audit(args.export_dir, trust, anchoring=anchoring, workers=max(1, args.workers),
                    progress=bar, chunk=args.chunk)
     if bar is not None:
@@ -842,7 +850,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2, ensure_ascii=False))
     else:
         if result["ok"]:
-            print(f"OK 通过: {result['size']} entries, {result['checkpoints_checked']} "
+            scope = " (log only / 仅日志)" if args.log_only else ""
+            print(f"OK 通过{scope}: {result['size']} entries, {result['checkpoints_checked']} "
                   f"checkpoints; root {result['root']}")
         elif result["first_bad_seq"] is not None:
             print(f"FAIL 失败: first bad entry seq {result['first_bad_seq']} "
@@ -852,9 +861,14 @@ def main(argv: list[str] | None = None) -> int:
                   f": {result['failed_check'] or ', '.join(result['not_checked'])}")
         for c in result["checks"]:
             print(f"  {c['name']}: {c['status'].upper()} {ZH[c['status']]}: {c['reason']}")
-        if not any(anchoring):
-            print("  (the anchoring was not audited: pin witnesses and TSA roots with --trust "
-                  "FILE to audit it / 未审计锚定：请用 --trust 固定见证方与时间戳根证书)")
+        if args.log_only:
+            print("  (--log-only: the anchoring (cosignatures, timestamps) was not audited / "
+                  "仅审计日志：未审计联署与时间戳)")
+        elif result["not_checked"]:
+            print("  (to audit the anchoring, pin the witnesses and TSA roots the operator "
+                  "filed: --trust FILE, or --witness-key/--witness-quorum/--tsa-ca; "
+                  "--log-only audits the log alone / 如需审计锚定，请固定运营方备案的见证方与"
+                  "时间戳根证书；--log-only 仅审计日志)")
     if not result["export_log_key_matches"]:
         print("note: the export's log.vkey is not the pinned --log-key or a trust file's log "
               "key (only the pinned key is trusted)", file=sys.stderr)

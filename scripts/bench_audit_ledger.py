@@ -52,7 +52,8 @@ def _run_audit(export: Path, vkey: str, workers: int) -> tuple[float, float, flo
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.run([sys.executable, str(HERE / "audit_ledger.py"), str(export),
-                        "--log-key", vkey, "--quiet", "--json", "--workers", str(workers)],
+                        "--log-key", vkey, "--log-only", "--quiet", "--json",
+                        "--workers", str(workers)],
                        capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -283,21 +283,63 @@ def test_usage_errors_and_the_log_key_shorthand(world, venv_python, tmp_path: Pa
     rc, out, err = audit(venv_python, export, "--trust", str(export / "trust.txt"),
                          "--trust-sha256", "00" * 32)
     assert rc == 2 and out is None and "SHA-256" in err
-    rc, out, err = audit(venv_python, export, "--log-key", world.led.verifier_key)
-    assert rc == 0 and [c["name"] for c in out["checks"]] == ["export", "log"]
     w1 = world.witnesses["w1"].verifier().to_string()
     rc, out, _ = audit(venv_python, export, "--log-key", world.led.verifier_key,
                        "--witness-key", w1, "--tsa-ca", str(tmp_path / "nothing.pem"))
     assert rc == 2
-    rc, out, _ = audit(venv_python, export, "--log-key", world.led.verifier_key,
-                       "--witness-key", w1)
-    assert rc == 0 and statuses(out)["cosignatures"] == "pass"
+
+
+def test_the_log_key_alone_is_incomplete_not_verified(world, venv_python, tmp_path: Path
+                                                      ) -> None:
+    """With --log-key alone the anchoring is named not-checked and the verdict is
+    incomplete (exit 3), as docs/operations.md says; --log-only narrows the scope
+    explicitly (exit 0, and the report says so); pinning each part fills it in."""
+    export = tmp_path / "export"
+    export_log(world.led, export)
+    vkey = world.led.verifier_key
+    rc, out, _ = audit(venv_python, export, "--log-key", vkey)
+    assert (rc, out["verdict"], out["ok"]) == (3, "incomplete", False)
+    assert statuses(out) == {"export": "pass", "log": "pass", "cosignatures": "not-checked",
+                             "timestamps": "not-checked"}
+    assert out["not_checked"] == ["cosignatures", "timestamps"] and out["scope"] == "full"
+    reasons = " ".join(c["reason"] for c in out["checks"])
+    assert "--witness-key" in reasons and "--tsa-ca" in reasons
+    p = subprocess.run([str(venv_python), "-I", str(SCRIPT), str(export), "--log-key", vkey,
+                        "--quiet"], capture_output=True, text=True, check=False)
+    assert p.returncode == 3
+    assert p.stdout.startswith("INCOMPLETE 未完全核验: cosignatures, timestamps")
+    assert "--log-only audits the log alone" in p.stdout
+
+    rc, out, _ = audit(venv_python, export, "--log-key", vkey, "--log-only")
+    assert (rc, out["verdict"], out["scope"]) == (0, "verified", "log-only")
+    assert [c["name"] for c in out["checks"]] == ["export", "log"]
+    p = subprocess.run([str(venv_python), "-I", str(SCRIPT), str(export), "--log-key", vkey,
+                        "--log-only", "--quiet"], capture_output=True, text=True, check=False)
+    assert p.returncode == 0 and p.stdout.startswith("OK 通过 (log only / 仅日志): 40 entries")
+    assert "--log-only: the anchoring (cosignatures, timestamps) was not audited" in p.stdout
+
+    w1 = world.witnesses["w1"].verifier().to_string()
+    rc, out, _ = audit(venv_python, export, "--log-key", vkey, "--witness-key", w1)
+    assert rc == 3 and statuses(out)["cosignatures"] == "pass"
+    assert out["not_checked"] == ["timestamps"]
+    ca = tmp_path / "tsa-ca.pem"
+    ca.write_bytes(world.ca_pem)
+    rc, out, _ = audit(venv_python, export, "--log-key", vkey, "--witness-key", w1,
+                       "--tsa-ca", str(ca))
+    assert (rc, out["verdict"]) == (0, "verified"), out
+    assert statuses(out) == dict.fromkeys(("export", "log", "cosignatures", "timestamps"),
+                                          "pass")
+
+
+def test_progress_and_quiet(world, venv_python, tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    export_log(world.led, export)
     p = subprocess.run([str(venv_python), "-I", str(SCRIPT), str(export), "--log-key",
-                        world.led.verifier_key, "--chunk", "4000"], capture_output=True,
-                       text=True, check=False)
-    assert p.returncode == 0 and p.stdout.startswith("OK 通过: 40 entries")
+                        world.led.verifier_key, "--log-only", "--chunk", "4000"],
+                       capture_output=True, text=True, check=False)
+    assert p.returncode == 0 and p.stdout.startswith("OK 通过 (log only / 仅日志): 40 entries")
     assert "audited 40 entries (100.0% of entries.jsonl)" in p.stderr
     p = subprocess.run([str(venv_python), "-I", str(SCRIPT), str(export), "--log-key",
-                        world.led.verifier_key, "--quiet"], capture_output=True, text=True,
-                       check=False)
-    assert p.returncode == 0 and p.stderr == ""
+                        world.led.verifier_key, "--log-only", "--quiet", "--json"],
+                       capture_output=True, text=True, check=False)
+    assert p.returncode == 0 and p.stderr == "" and json.loads(p.stdout)["ok"]

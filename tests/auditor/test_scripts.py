@@ -866,8 +866,8 @@ def test_audit_script_agrees(name: str, ledger_export, tmp_path: Path, clean_env
     mutate, want = AUDIT_CASES[name]
     mutate(export)
     before = {p: p.read_bytes() for p in export.rglob("*") if p.is_file()}
-    p = run_clean(AUDIT_SCRIPT, [str(export), "--log-key", vkey, "--json"], clean_env(False),
-                  tmp_path)
+    p = run_clean(AUDIT_SCRIPT, [str(export), "--log-key", vkey, "--log-only", "--json"],
+                  clean_env(False), tmp_path)
     assert p.returncode in (0, 1), p.stderr
     out = json.loads(p.stdout)
     assert (p.returncode == 0) == out["ok"]
@@ -882,13 +882,14 @@ def test_audit_good_export_matches_the_ledger_audit(ledger_export, tmp_path: Pat
 
     export, vkey, led = ledger_export
     ref = audit(led.engine, led._verifier)
-    p = run_clean(AUDIT_SCRIPT, [str(export), "--log-key", vkey, "--json"], clean_env(False),
-                  tmp_path)
+    p = run_clean(AUDIT_SCRIPT, [str(export), "--log-key", vkey, "--log-only", "--json"],
+                  clean_env(False), tmp_path)
     out = json.loads(p.stdout)
     assert ref.ok and out["ok"]
     assert (out["size"], out["root"]) == (ref.size, ref.root)
     assert out["checkpoints_checked"] == ref.checkpoints_checked == 5
-    p = run_clean(AUDIT_SCRIPT, [str(export), "--log-key", vkey], clean_env(False), tmp_path)
+    p = run_clean(AUDIT_SCRIPT, [str(export), "--log-key", vkey, "--log-only"], clean_env(False),
+                  tmp_path)
     assert p.returncode == 0 and p.stdout.startswith("OK 通过")
 
 
