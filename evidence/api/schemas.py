@@ -196,6 +196,14 @@ class CheckpointView(BaseModel):
     cosignatures: list[Cosignature]
 
 
+class AnchoredCheckpoints(BaseModel):
+    timestamped: CheckpointView | None = Field(
+        description="the newest checkpoint with a stored RFC 3161 token; null while none has")
+    cosigned: CheckpointView | None = Field(
+        description="the newest checkpoint cosigned by the configured witness quorum (by "
+                    "one witness when no quorum is configured); null while none is")
+
+
 class LookupMatch(BaseModel):
     evidence_id: str
     seq: int = Field(description="the evidence.submitted entry")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from evidence.api import services
@@ -51,4 +52,48 @@ def test_stale_cached_checkpoint_is_reread_before_not_covered(tmp_path: Path,
         led.append_many([("custody.note", {"i": 99})])
         past = c.get("/v1/log/proof/inclusion", params={"seq": new.size})
         assert past.status_code == 409 and past.json()["code"] == "not-yet-checkpointed"
+    led.close()
+
+
+@pytest.mark.tsa
+def test_latest_anchored_checkpoints(tmp_path: Path, tsa) -> None:  # type: ignore[no-untyped-def]
+    """GET /v1/log/checkpoint/anchored: the newest timestamped checkpoint and the newest
+    cosigned by the configured quorum, each as /v1/log/checkpoints/{size} shows it; newer
+    checkpoints that nobody anchored (superseded) do not count."""
+    from dataclasses import replace
+
+    from evidence.ledger.anchor.config import load_anchor_config, save_anchor_config
+    from tests.support.anchored_ledger import build_anchored_ledger
+
+    w = build_anchored_ledger(tmp_path / "w", tsa.url, tsa.ca_pem_path)  # 10, 25 anchored
+    try:
+        app = create_app(ApiSettings(data_dir=str(w.dir), anchor=False))
+        with TestClient(app) as c:
+            doc = c.get("/v1/log/checkpoint/anchored").json()
+            assert doc["timestamped"]["size"] == doc["cosigned"]["size"] == 25
+            assert doc["timestamped"] == c.get("/v1/log/checkpoints/25").json()
+            assert doc["timestamped"]["timestamps"] and doc["cosigned"]["cosignatures"]
+            assert c.get("/v1/log/checkpoint").text.startswith("audit.example/log\n40\n")
+
+            w.anchor(40, witnesses=("w1",))  # cosigned, not timestamped
+            doc = c.get("/v1/log/checkpoint/anchored").json()
+            assert (doc["timestamped"]["size"], doc["cosigned"]["size"]) == (25, 40)
+
+            save_anchor_config(replace(load_anchor_config(w.dir), witness_quorum=2))
+            assert c.get("/v1/log/checkpoint/anchored").json()["cosigned"] is None
+            w.anchor(10, witnesses=("w2",))
+            assert c.get("/v1/log/checkpoint/anchored").json()["cosigned"]["size"] == 10
+    finally:
+        w.led.close()
+
+
+def test_latest_anchored_checkpoints_before_any(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    led = Ledger.create(data, "latest.example/log", checkpoint_interval=3600)
+    led.append_many([("custody.note", {"i": 1})])
+    led.sign_checkpoint_now()
+    app = create_app(ApiSettings(data_dir=str(data), anchor=False))
+    with TestClient(app) as c:
+        r = c.get("/v1/log/checkpoint/anchored")
+        assert r.status_code == 200 and r.json() == {"timestamped": None, "cosigned": None}
     led.close()

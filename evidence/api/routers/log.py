@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from evidence.api.deps import Role, Svc
 from evidence.api.problems import Problem, authed, problems
 from evidence.api.schemas import (
+    AnchoredCheckpoints,
     CheckpointView,
     ConsistencyProofModel,
     Cosignature,
@@ -31,7 +32,7 @@ from evidence.ledger import items
 from evidence.ledger.access import ADMIN, AUDITOR
 from evidence.ledger.anchor.schema import ANCHORED
 from evidence.ledger.anchor.status import cosigned_note
-from evidence.ledger.anchor.store import list_anchors
+from evidence.ledger.anchor.store import list_anchors, newest_with_proof, newest_with_quorum
 from evidence.ledger.errors import OutOfRange
 
 router = APIRouter(tags=["log"])
@@ -78,9 +79,16 @@ async def latest_checkpoint(svc: Svc) -> Response:
 def checkpoint_by_size(size: Annotated[int, Path(ge=0, le=MAX_U64)], svc: Svc
                        ) -> CheckpointView:
     """A checkpoint by tree size, with its RFC 3161 timestamps and witness cosignatures."""
+    view = _view(svc, size)
+    if view is None:
+        raise Problem(404, "no-checkpoint", f"no checkpoint was signed for size {size}")
+    return view
+
+
+def _view(svc: Services, size: int) -> CheckpointView | None:
     cp = svc.checkpoint_at(size)
     if cp is None:
-        raise Problem(404, "no-checkpoint", f"no checkpoint was signed for size {size}")
+        return None
     rows = list_anchors(svc.ledger.engine, size=size, status=ANCHORED)
     ts = [Timestamp(source=r.source, url=r.url, gen_time=r.gen_time, serial=r.serial,
                     policy=r.policy, verifier=r.verifier,
@@ -93,6 +101,43 @@ def checkpoint_by_size(size: Annotated[int, Path(ge=0, le=MAX_U64)], svc: Svc
     return CheckpointView(size=cp.size, root=cp.root.hex(), created_at=cp.created_at,
                           note=cp.note, cosigned_note=cosigned_note(svc.ledger, size),
                           timestamps=ts, cosignatures=cos)
+
+
+@router.get("/v1/log/checkpoint/anchored", response_model=AnchoredCheckpoints,
+            responses=problems(503))
+def anchored_checkpoints(svc: Svc) -> AnchoredCheckpoints:
+    """The newest anchored checkpoints (public), each as ``/v1/log/checkpoints/{size}``
+    gives it: the newest with an RFC 3161 token, and the newest cosigned by the configured
+    witness quorum. Under steady load most checkpoints are superseded before they are
+    anchored and never will be; a later anchored checkpoint covers their entries, and this
+    is how a monitor finds it (scripts/monitor_log.py)."""
+    engine = svc.ledger.engine
+    ts = newest_with_proof(engine, "tsa")
+    names, quorum = _witness_quorum(svc)
+    cos = (newest_with_quorum(engine, names, quorum) if names and quorum
+           else newest_with_proof(engine, "witness"))
+    return AnchoredCheckpoints(timestamped=None if ts is None else _view(svc, ts),
+                               cosigned=None if cos is None else _view(svc, cos))
+
+
+def _witness_quorum(svc: Services) -> tuple[list[str], int]:
+    """The configured witnesses' names and quorum (none configured: ([], 0))."""
+    from evidence.ledger.anchor.config import AnchorConfigError, load_anchor_config
+
+    try:
+        cfg = load_anchor_config(_data_dir(svc))
+    except AnchorConfigError as e:  # as for the trust file: the reason is the operator's
+        logging.getLogger("evidence.api").error("anchoring configuration unreadable: %s", e)
+        raise Problem(503, "trust-file-unavailable", "the anchoring configuration "
+                      "(anchors.json) cannot be read; the server log says which line") from None
+    return [w.name for w in cfg.witnesses], int(cfg.witness_quorum or 0)
+
+
+def _data_dir(svc: Services):  # type: ignore[no-untyped-def]
+    from evidence.ledger.config import resolve_data_dir
+
+    led = svc.ledger
+    return led.config.data_dir if led.config else resolve_data_dir(svc.settings.data_dir)
 
 
 @router.get("/v1/log/proof/inclusion", response_model=InclusionProofModel,

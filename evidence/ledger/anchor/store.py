@@ -23,6 +23,7 @@ __all__ = [
     "ensure_rows",
     "last_anchored_size",
     "list_anchors",
+    "newest_with_proof",
     "record_failure",
     "record_success",
     "split_certs",
@@ -202,6 +203,16 @@ def newest_with_quorum(engine: Engine, witnesses: Sequence[str], quorum: int) ->
                         anchors.c.source.in_(list(witnesses)), anchors.c.status == ANCHORED)
                     .group_by(anchors.c.checkpoint_size)
                     .having(func.count() >= quorum)))).scalar()
+    return None if v is None else int(v)
+
+
+def newest_with_proof(engine: Engine, kind: str) -> int | None:
+    """The largest checkpoint size with a stored proof of ``kind``: an RFC 3161 token
+    (``tsa``) or a witness cosignature (``witness``); None while none has."""
+    proof = anchors.c.token if kind == "tsa" else anchors.c.cosignature
+    with read_transaction(engine) as conn:
+        v = conn.execute(select(func.max(anchors.c.checkpoint_size)).where(
+            anchors.c.kind == kind, anchors.c.status == ANCHORED, proof.is_not(None))).scalar()
     return None if v is None else int(v)
 
 
