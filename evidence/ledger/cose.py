@@ -98,7 +98,7 @@ def cose_receipt(ledger: Ledger, signer: Signer, seq: int, size: int | None = No
     """The receipt of entry ``seq`` in the tree of ``size`` (default: the latest checkpoint's
     size, else the log's size now). Raises :class:`CoseSizeRefused` for a size the log
     never had or that does not hold the entry."""
-    current = ledger.size()
+    current = ledger.size
     if size is None:
         cp = ledger.latest_checkpoint()
         size = cp.size if cp is not None and cp.size > seq else current
