@@ -23,6 +23,7 @@ from evidence.api.routers import (
     grants,
     log,
     meta,
+    proof_files,
     tiles,
     verify_page,
 )
@@ -75,7 +76,8 @@ def create_app(settings: ApiSettings | None = None, *, services: Services | None
         app.include_router(metrics.router)
         # around the whole stack: request ids and latencies of every answer, hot paths' too
         observe.wrap(app, access_lines=settings.log_format == "json" and settings.access_log)
-    for r in (meta.router, log.router, tiles.router, evidence.router, grants.router,
+    for r in (meta.router, log.router, tiles.router, evidence.router, proof_files.router,
+              grants.router,
               captures.router, verify_page.router, console.router):  # /verify/, /console/, /
         app.include_router(r)
     # Middleware added first runs innermost: every request passes the body limit and CORS

@@ -61,6 +61,8 @@ MATRIX: dict[str, dict[str | None, int]] = {
     "metadata":         row(200, 200, 404, 404, 200, 404, 404, 404, 401),
     "download":         row(200, 200, 404, 404, 200, 404, 404, 404, 401),
     "receipt":          row(200, 200, 404, 404, 200, 404, 200, 404, 401),
+    "receipt_tlog_proof": row(200, 200, 404, 404, 200, 404, 200, 404, 401),
+    "receipt_cose":     row(200, 200, 404, 404, 200, 404, 200, 404, 401),
     "custody":          row(200, 200, 404, 404, 200, 404, 200, 404, 401),
     "bundle":           row(200, 200, 404, 404, 200, 404, 404, 404, 401),
     "grant_create":     row(201, 201, 404, 404, 403, 403, 403, 403, 401),
@@ -163,6 +165,8 @@ REQUESTS: dict[str, Callable[[Fixture, httpx.Client], httpx.Response]] = {
     "metadata": lambda fx, c: c.get(f"/v1/evidence/{fx.eid}"),
     "download": lambda fx, c: c.get(f"/v1/evidence/{fx.eid}/files/{fx.sha}"),
     "receipt": lambda fx, c: c.get(f"/v1/evidence/{fx.eid}/receipt"),
+    "receipt_tlog_proof": lambda fx, c: c.get(f"/v1/evidence/{fx.eid}/receipt.tlog-proof"),
+    "receipt_cose": lambda fx, c: c.get(f"/v1/evidence/{fx.eid}/receipt.cose"),
     "custody": lambda fx, c: c.get(f"/v1/evidence/{fx.eid}/custody"),
     # provisional=1: the item is not anchored here (no TSA), and without it the allowed
     # actors get 409 not-anchored-yet (tests/ledger/bundle/test_provisional.py); who may is the same
