@@ -122,13 +122,22 @@ def submit(c: Client, files: list[Path], *, case: str, kind: str, title: str | N
     if signer is not None:
         fields.append(("sign", "deferred"))
     before = _lookup_ids(c, sent[0]["sha256"]) if signer is None else None
-    try:
-        a = c.post_multipart("/v1/evidence", fields, files)
-    except AnswerLost as e:
-        if signer is not None:  # a pending item that nobody signs expires: nothing on the ledger
-            raise RemoteFailure(f"the upload was sent but the answer was lost ({e}); nothing "
-                                "is on the ledger until it is signed: submit again") from None
-        return _recover(c, sent, case, before, str(e))
+    for again in (False, True):
+        try:
+            a = c.post_multipart("/v1/evidence", fields, files)
+            break
+        except AnswerLost as e:
+            if signer is not None:  # a pending item nobody signs expires: nothing on the ledger
+                raise RemoteFailure(f"the upload was sent but the answer was lost ({e}); "
+                                    "nothing is on the ledger until it is signed: submit "
+                                    "again") from None
+            found = _recover(c, sent, case, before, str(e))
+            if found is not None:
+                return found
+            if again:
+                raise RemoteFailure(f"the upload was sent twice and both answers were lost "
+                                    f"({e}); no item appeared for it: nothing was preserved"
+                                    ) from None
     doc = a.json()
     _same_files(sent, doc["files"])
     if signer is None:
@@ -176,11 +185,11 @@ def _lookup_ids(c: Client, sha256: str | None, *, evidence_id: str | None = None
 
 
 def _recover(c: Client, sent: list[dict[str, Any]], case: str, before: set[str] | None,
-             why: str) -> dict[str, Any]:
+             why: str) -> dict[str, Any] | None:
     """The body was sent in full and the answer lost: did the server make the item? A
     new lookup match for the first file, in this case, by this principal, is it (the
-    item completes even when its client has gone: evidence/api/submission.py); if none
-    appears, submitting again cannot make a duplicate."""
+    item completes even when its client has gone: evidence/api/submission.py). None if
+    no such item appeared within about 8 s: the caller sends the upload once more."""
     if before is None:
         raise RemoteFailure(f"the upload was sent but the answer was lost ({why}); it may "
                             f"have been preserved. Check `evidence list --case {case}` "
@@ -194,13 +203,11 @@ def _recover(c: Client, sent: list[dict[str, Any]], case: str, before: set[str] 
                     (f["name"], f["sha256"]) for f in view["files"]] == [
                     (f["name"], f["sha256"]) for f in sent]:
                 return _as_submitted(c, eid, warning="the answer to the upload was lost; "
-                                     "this is the item the server made from it", view=view)
-    raise RemoteFailure(f"the upload was sent but the answer was lost ({why}) and no item "
-                        "appeared for it: nothing was preserved; submit again")
+                                     "this is the item the server made from it")
+    return None
 
 
-def _as_submitted(c: Client, evidence_id: str, *, warning: str,
-                  view: dict[str, Any] | None = None) -> dict[str, Any]:
+def _as_submitted(c: Client, evidence_id: str, *, warning: str) -> dict[str, Any]:
     r = receipt(c, evidence_id)
     body = json.loads(r["entry"])
     body = body.get("body", body)

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli_run import init_data_dir, run_cli
+from tests.support.cli_run import add_submitter, init_data_dir, run_cli
 
 
 def _submit(d: str, path: Path, case: str = "c1") -> str:
     out = run_cli("submit", str(path), "--case", case, "--kind", "document", "--data-dir", d,
-               "--json").stdout
+               "--as", add_submitter(d, case), "--json").stdout
     return json.loads(out)["evidence_id"]
 
 
@@ -145,7 +145,7 @@ def test_audit_on_s3_names_damaged_and_missing_objects(tmp_path: Path, s3_endpoi
         p = tmp_path / f"f{i}.bin"
         p.write_bytes(c)
         out = run_cli("submit", str(p), "--case", "c1", "--kind", "document", "--data-dir", d,
-                   "--blob-store", url, "--json").stdout
+                   "--blob-store", url, "--as", add_submitter(d, "c1"), "--json").stdout
         ids.append(json.loads(out)["evidence_id"])
     assert json.loads(run_cli("audit", "--data-dir", d, "--blob-store", url, "--json").stdout)["ok"]
     client = s3_endpoint.client()

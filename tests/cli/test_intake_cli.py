@@ -18,7 +18,7 @@ from evidence.ledger.log import Ledger
 from evidence.verify.commitment import verify_commitment
 from evidence.verify.receipt import verify_receipt
 from evidence.verify.submission import verify_submission
-from tests.support.cli_run import CLI, cli_env, init_data_dir, run_cli
+from tests.support.cli_run import CLI, add_submitter, cli_env, init_data_dir, run_cli
 
 
 def _consistent(data_dir: str) -> list[str]:
@@ -52,6 +52,7 @@ def _consistent(data_dir: str) -> list[str]:
 
 def test_submit_show_receipt_purge_round_trip(tmp_path) -> None:
     d = init_data_dir(tmp_path)
+    add_submitter(d, "C-1", principal="acme")
     (tmp_path / "shot.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 30)
     (tmp_path / "page.html").write_text("<html>offer</html>")
     run_cli("keygen", "acme.example", "-o", str(tmp_path / "acme.key"))
@@ -94,8 +95,9 @@ def test_each_over_a_folder_reports_every_file(tmp_path) -> None:
     os.mkfifo(top / "pipe")
     (top / "empty.txt").write_bytes(b"")
     (top / "big.bin").write_bytes(b"x" * 2048)
+    add_submitter(d, "C-2")
     p = run_cli("submit", str(top), "--each", "--case", "C-2", "--kind", "other",
-             "--max-file-size", "1k", "--data-dir", d, "--json", check=False)
+             "--max-file-size", "1k", "--data-dir", d, "--as", "tester", "--json", check=False)
     assert p.returncode == 1
     out = json.loads(p.stdout)
     assert len(out["submitted"]) == 5
@@ -106,7 +108,7 @@ def test_each_over_a_folder_reports_every_file(tmp_path) -> None:
                       "big.bin": "is larger than the limit of 1024 bytes"}
     assert len(_consistent(d)) == 5
     text = run_cli("submit", str(top / "2026"), "--each", "--case", "C-2", "--kind", "chat",
-                "--data-dir", d)
+                "--data-dir", d, "--as", "tester")
     assert len([ln for ln in text.stdout.splitlines() if ln.startswith("ok ev_")]) == 5
     assert "5 item(s) preserved, 0 file(s) not" in text.stderr
 
@@ -117,9 +119,11 @@ def test_sigkilled_bulk_import_loses_nothing_acknowledged(tmp_path) -> None:
     top.mkdir()
     for i in range(3000):
         (top / f"f{i:05d}.txt").write_text(f"item {i}\n" * (1 + i % 7))
+    add_submitter(d, "bulk")
     child = subprocess.Popen([sys.executable, "-c", CLI, "submit", str(top),
                               "--each", "--case", "bulk", "--kind", "document",
-                              "--data-dir", d], env=cli_env(), stdout=subprocess.PIPE,
+                              "--data-dir", d, "--as", "tester"], env=cli_env(),
+                             stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True)
     acked = []
     assert child.stdout is not None

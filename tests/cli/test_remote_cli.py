@@ -449,6 +449,31 @@ def test_upload_cut_half_way_is_retried_once_with_nothing_duplicated(
         proxy.close()
 
 
+def test_upload_whose_answer_is_lost_is_found_not_repeated(world: tuple[World, Server],
+                                                            tmp_path: Path) -> None:
+    """The body arrived in full and the answer was cut: the server made the item; the
+    client finds it (/v1/lookup, then the item's case and principal) instead of sending
+    the upload again."""
+    w, srv = world
+    proxy = DroppingProxy(srv.port, b"POST /v1/evidence", 20, "down")
+    try:
+        f = the_file(tmp_path)
+        sha = hashlib.sha256(f.read_bytes()).hexdigest()
+        before = log_size(srv)
+        res = js(run(tmp_path, "submit", str(f), "--case", "case-a", "--kind", "other",
+                     "--json", env={"EVIDENCE_SERVER": f"http://127.0.0.1:{proxy.port}",
+                                    "EVIDENCE_TOKEN": w.tokens["acme"]}))
+        assert proxy.cut == 1
+        assert sum(h.startswith(b"POST /v1/evidence ") for h in proxy.heads) == 1
+        assert "answer to the upload was lost" in res["warnings"][0]
+        with srv.client() as cl:
+            assert [m["evidence_id"] for m in cl.get(
+                "/v1/lookup", params={"sha256": sha}).json()["matches"]] == [res["evidence_id"]]
+        assert log_size(srv) == before + 2  # the item, and the client's view of it (access)
+    finally:
+        proxy.close()
+
+
 def test_download_resumes_with_range_and_is_checked(world: tuple[World, Server],
                                                     tmp_path: Path) -> None:
     w, srv = world

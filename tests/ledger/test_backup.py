@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from evidence.ledger.log import Ledger
+from tests.support.cli_run import add_submitter
 
 pytestmark = pytest.mark.slow  # real processes, litestream and PostgreSQL restores
 
@@ -45,9 +46,10 @@ def make_ledger(tmp: Path, db: str | None = None) -> tuple[Path, dict[str, bytes
         f.write_bytes(f"exhibit {i} ".encode() * (1000 * (i + 1)) + os.urandom(8))
         files[f.name] = f.read_bytes()
     # two items: one with two files, one with one
+    who = add_submitter(data, "C-1", db=db)
     for names in (["exhibit-0.txt", "exhibit-1.txt"], ["exhibit-2.txt"]):
         run("submit", *(str(tmp / n) for n in names), "--case", "C-1", "--kind", "document",
-            "--data-dir", str(data), *extra)
+            "--data-dir", str(data), "--as", who, *extra)
     return data, files
 
 
@@ -86,7 +88,8 @@ def test_backup_then_restore_into_a_fresh_directory_passes_the_audit(tmp_path: P
     # the restored ledger is a working ledger: it takes the next item
     f = tmp_path / "after.txt"
     f.write_bytes(b"after the restore")
-    run("submit", str(f), "--case", "C-1", "--kind", "document", "--data-dir", str(restored))
+    run("submit", str(f), "--case", "C-1", "--kind", "document", "--data-dir", str(restored),
+        "--as", "tester")
     assert len(evidence_ids(restored)) == 3
 
 
@@ -187,6 +190,7 @@ def test_litestream_replica_of_a_live_ledger_restores_and_passes_the_audit(
     data = tmp_path / "data"
     run("init", "--data-dir", str(data), "--origin", "ls.example/log",
         "--checkpoint-interval", "0")
+    add_submitter(data, "C-1")
     cfg = tmp_path / "litestream.yml"
     cfg.write_text(f"dbs:\n  - path: {data / 'ledger.db'}\n    replicas:\n"
                    f"      - type: file\n        path: {tmp_path / 'replica'}\n")
@@ -197,7 +201,7 @@ def test_litestream_replica_of_a_live_ledger_restores_and_passes_the_audit(
             f = tmp_path / f"f{i}.txt"
             f.write_bytes(os.urandom(64))
             run("submit", str(f), "--case", "C-1", "--kind", "document",
-                "--data-dir", str(data))
+                "--data-dir", str(data), "--as", "tester")
         time.sleep(3)  # Litestream ships the WAL about once a second
     finally:
         proc.terminate()

@@ -4,6 +4,7 @@ limit, database URL), so each test states the settings it means."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -33,3 +34,26 @@ def init_data_dir(tmp_path: Path) -> str:
     d = str(tmp_path / "data")
     run_cli("init", "--data-dir", d, "--origin", "cli.example/log", "--checkpoint-interval", "0")
     return d
+
+
+def add_submitter(data_dir: str | Path, *cases: str, principal: str = "tester",
+                  db: str | None = None) -> str:
+    """Make ``principal`` a submitter member of each case (made if missing) on the ledger in
+    ``data_dir``: local ``evidence submit`` refuses an unknown case and records a named
+    principal (``--as``), as the API does. Returns the principal, for ``--as``."""
+    from evidence.ledger.access import AccessControl, AccessError
+    from evidence.ledger.log import Ledger
+
+    led = Ledger.open(str(data_dir), db)
+    try:
+        ac = AccessControl(led)
+        with contextlib.suppress(AccessError):  # already there
+            ac.add_principal(principal, "submitter", principal.title())
+        for case in cases:
+            if not ac.case_exists(case):
+                ac.add_case(case)
+            if not ac.is_member(principal, case):
+                ac.add_member(case, principal)
+    finally:
+        led.close()
+    return principal

@@ -244,7 +244,7 @@ def test_stopped_early_leaves_no_blob_and_no_temporary_file(
 def test_cli_json_is_the_same_with_and_without_workers(tmp_path: Path) -> None:
     """``--workers 1`` (in this process) and the default (worker processes) print the
     same report for a folder large enough for workers."""
-    from tests.support.cli_run import init_data_dir, run_cli
+    from tests.support.cli_run import add_submitter, init_data_dir, run_cli
 
     top = tmp_path / "folder"
     top.mkdir()
@@ -255,7 +255,8 @@ def test_cli_json_is_the_same_with_and_without_workers(tmp_path: Path) -> None:
     for workers in ("1", "2"):
         d = init_data_dir(tmp_path / f"w{workers}")
         p = run_cli("submit", str(top), "--each", "--case", "C", "--kind", "document",
-                 "--workers", workers, "--data-dir", d, "--json", check=False)
+                 "--workers", workers, "--data-dir", d, "--json", "--as", add_submitter(d, "C"),
+                 check=False)
         assert p.returncode == 1
         out[workers] = json.loads(p.stdout)
     for doc in out.values():
