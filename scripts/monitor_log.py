@@ -26,9 +26,13 @@ imports nothing from the ``evidence`` package and needs only Python 3.11+ and
    (``GET /v1/log/checkpoints/{size}``): the witness cosignatures against the trust file's
    quorum, and every RFC 3161 token judged as ``verify_bundle.py`` judges one (a damaged or
    altered token, or one over another checkpoint, is a problem; a token whose chain ends at
-   a root nobody pinned is skipped and named). A checkpoint counts as anchored when it, or
-   a later one this script saw, has the quorum and a token that verified (a policy with no
-   quorum, or no TSA root pinned, needs none of that kind). One still not anchored
+   a root nobody pinned is skipped and named); then the newest timestamped and newest
+   cosigned checkpoints the server names (``GET /v1/log/checkpoint/anchored``), each proved
+   consistent with the verified one and judged the same way. A checkpoint counts as
+   anchored when a verified checkpoint at least as large has a token that verified and one
+   (maybe another) has the quorum (a policy with no quorum, or no TSA root pinned, needs
+   none of that kind): under steady load most checkpoints are superseded before anyone
+   anchors them, and a later anchored one covers their entries. One still not anchored
    ``--anchor-grace`` seconds after this script first saw it is a MISSING ANCHOR;
 5. reports the entries about the watched evidence ids and file SHA-256s (submissions,
    retrievals, grants, purges: every entry whose body names the id, or whose files list or
@@ -196,6 +200,8 @@ class State:
     last_leaf: str = "0" * 64
     last_time: str = ""
     anchored_size: int = 0
+    timestamped_size: int = 0  # the newest verified checkpoint with a token that verified
+    cosigned_size: int = 0  # the newest verified checkpoint with the quorum
     pending: list[dict[str, Any]] = field(default_factory=list)  # {size, root, first_seen}
     watched_ids: dict[str, list[str]] = field(default_factory=dict)  # sha256 -> ids found
 
@@ -205,7 +211,9 @@ class State:
                 "entries": None if self.entries_size is None else {
                     "size": self.entries_size, "edge": [h.hex() for h in self.edge],
                     "last_leaf": self.last_leaf, "last_time": self.last_time},
-                "anchors": {"anchored_size": self.anchored_size, "pending": self.pending},
+                "anchors": {"anchored_size": self.anchored_size,
+                            "timestamped_size": self.timestamped_size,
+                            "cosigned_size": self.cosigned_size, "pending": self.pending},
                 "watch": {"ids_by_sha256": self.watched_ids},
                 "written_at": now_text()}
 
@@ -253,6 +261,9 @@ def read_state(path: str, trust: Any) -> State | None:
             st.last_leaf, st.last_time = _hex(ent["last_leaf"]), str(ent["last_time"])
         anchors = doc["anchors"]
         st.anchored_size = _count(anchors["anchored_size"])
+        # states written before these were kept: both at least the anchored size
+        st.timestamped_size = _count(anchors.get("timestamped_size", st.anchored_size))
+        st.cosigned_size = _count(anchors.get("cosigned_size", st.anchored_size))
         for p in anchors["pending"]:
             st.pending.append({"size": _count(p["size"]), "root": _hex(p["root"]),
                                "first_seen": float(p["first_seen"])})
@@ -671,9 +682,16 @@ def check_entries(api: Api, state: State, cp: Any, args: argparse.Namespace,
 
 def check_anchors(api: Api, state: State, cp: Any, trust: Any, args: argparse.Namespace,
                   report: Report) -> str | None:
-    """Judge the anchors of the new checkpoint and of those seen before and still pending.
+    """Judge the anchors of the new checkpoint and of those seen before and still pending,
+    then of the newest anchored checkpoints the server names (``GET
+    /v1/log/checkpoint/anchored``, each proved consistent with ``cp``). A checkpoint is
+    anchored when a verified checkpoint at least as large has a token that verified and
+    one (maybe another) has the quorum: that is how a checkpoint superseded before anyone
+    anchored it, as most are under steady load, is told from one not anchored yet.
     Returns the missing-anchor message, if any; raises :class:`Found` for a bad anchor."""
     now = time.time()
+    tsa_needed = bool(trust.tsa_roots or trust.store_roots)
+    quorum_needed = trust.quorum is not None and bool(trust.witnesses)
     sizes = sorted({p["size"] for p in state.pending if p["size"] > state.anchored_size}
                    | {cp.size})
     roots = {p["size"]: p["root"] for p in state.pending}
@@ -682,10 +700,14 @@ def check_anchors(api: Api, state: State, cp: Any, trust: Any, args: argparse.Na
     for size in sizes:
         if size == 0:
             continue
-        view = judge_anchors(api, size, roots[size], trust)
-        judged[size] = view
-        if view["anchored"]:
-            state.anchored_size = max(state.anchored_size, size)
+        judged[size] = view = judge_anchors(api, size, roots[size], trust)
+        _count_anchors(state, view)
+    server: dict[str, Any] = {}
+    if tsa_needed or quorum_needed:
+        server = newest_anchored(api, state, cp, trust)
+    state.anchored_size = max(state.anchored_size, min(
+        state.timestamped_size if tsa_needed else cp.size,
+        state.cosigned_size if quorum_needed else cp.size))
     # the wait runs from this monitor's first sight of a checkpoint, or from the time the
     # server says it signed it if that is earlier (a server can only make it look older)
     seen = {p["size"]: p["first_seen"] for p in state.pending}
@@ -697,13 +719,19 @@ def check_anchors(api: Api, state: State, cp: Any, trust: Any, args: argparse.Na
         pending = [pending[0], *pending[-(MAX_PENDING - 1):]]
     state.pending = pending
     latest = judged.get(cp.size, {})
-    report.anchors = {"anchored_size": state.anchored_size, "grace_seconds": args.anchor_grace,
+    report.anchors = {"anchored_size": state.anchored_size,
+                      "timestamped_size": state.timestamped_size,
+                      "cosigned_size": state.cosigned_size, "server": server,
+                      "grace_seconds": args.anchor_grace,
                       "pending": [{"size": p["size"], "waiting_seconds": int(now - p["first_seen"])}
                                   for p in pending],
                       "latest": latest}
     if not pending:
+        detail = latest.get("detail", "") if state.anchored_size == cp.size else (
+            f" (newest timestamped {state.timestamped_size}, newest cosigned "
+            f"{state.cosigned_size})")
         report.anchors["summary"] = (
-            f"anchored at size {state.anchored_size}{latest.get('detail', '')}"
+            f"anchored at size {state.anchored_size}{detail}"
             if latest.get("checked") else "anchors not checked: the trust file pins no "
             "witness quorum and no TSA root")
         return None
@@ -712,19 +740,99 @@ def check_anchors(api: Api, state: State, cp: Any, trust: Any, args: argparse.Na
     if waited >= args.anchor_grace:
         why = judged.get(oldest["size"], {}).get("missing") or "not anchored"
         return (f"MISSING ANCHOR: the checkpoint of size {oldest['size']}, first seen "
-                f"{int(waited)} s ago, is still not anchored by a checkpoint this monitor saw "
-                f"({why}; grace {args.anchor_grace} s); last anchored size "
-                f"{state.anchored_size}")
+                f"{int(waited)} s ago, is still not anchored, nor is any later checkpoint "
+                f"consistent with it ({why}; newest timestamped {state.timestamped_size}, "
+                f"newest cosigned {state.cosigned_size}; grace {args.anchor_grace} s); last "
+                f"anchored size {state.anchored_size}")
     report.anchors["summary"] = (f"size {oldest['size']} not anchored yet ({int(waited)} s of "
                                  f"the {args.anchor_grace} s grace); last anchored size "
                                  f"{state.anchored_size}")
     return None
 
 
+def _count_anchors(state: State, view: dict[str, Any]) -> None:
+    if view["time_ok"]:
+        state.timestamped_size = max(state.timestamped_size, view["size"])
+    if view["quorum_ok"]:
+        state.cosigned_size = max(state.cosigned_size, view["size"])
+
+
+ANCHORED_PATH = "/v1/log/checkpoint/anchored"
+
+
+def newest_anchored(api: Api, state: State, cp: Any, trust: Any) -> dict[str, Any]:
+    """The server's newest timestamped and newest cosigned checkpoints, each verified (the
+    log's signature, an RFC 9162 consistency proof between it and ``cp``, its tokens and
+    cosignatures judged as any other) and counted. A server without the endpoint (HTTP
+    404) is named, not a fault: only the checkpoints this monitor saw count then."""
+    where = api.base + ANCHORED_PATH
+    status, body = api.get(ANCHORED_PATH, allow=(404,))
+    if status == 404:
+        return {"available": False}
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        raise Unreachable(f"{where} did not answer JSON (garbage: {_preview(body)})") from None
+    if not isinstance(doc, dict):
+        raise Unreachable(f"{where} did not answer a JSON object (garbage)")
+    out: dict[str, Any] = {"available": True}
+    for kind in ("timestamped", "cosigned"):
+        v = doc.get(kind)
+        if v is None:
+            out[kind] = None
+            continue
+        if not isinstance(v, dict):
+            raise Unreachable(f"{where}: the field {kind!r} is not what the API documents "
+                              "(garbage)")
+        note = field_of(v, "note", str, where).encode()
+        acp = verify_note(note, trust, where)
+        if acp.origin != cp.origin:
+            raise Found("bad-anchor", f"BAD ANCHOR: {where} names a checkpoint of the log "
+                        f"{acp.origin!r}, not {cp.origin!r}")
+        if acp.size > 0:
+            prove_consistent(api, cp, state.note, note, acp)
+            view = judge_view(v, where, acp.size, acp.root.hex(), trust)
+            _count_anchors(state, view)
+        out[kind] = acp.size
+    return out
+
+
+def prove_consistent(api: Api, cp: Any, verified_note: str, note: bytes, other: Any) -> None:
+    """``other`` (signed, any size) and the verified ``cp`` are of one history: the same
+    root at the same size, else an RFC 9162 consistency proof between them. A FORK if not:
+    the two signed notes prove it."""
+    evidence = {"verified": verified_note, "served": note.decode("utf-8", "replace")}
+    if other.size == cp.size:
+        if other.root != cp.root:
+            raise Found("fork", f"FORK: the log signed two roots for size {cp.size}: "
+                        f"{cp.root.hex()[:16]}... and, as an anchored checkpoint, "
+                        f"{other.root.hex()[:16]}...", evidence)
+        return
+    small, big = (other, cp) if other.size < cp.size else (cp, other)
+    path = f"/v1/log/proof/consistency?size1={small.size}&size2={big.size}"
+    doc = api.json(path)
+    hashes = field_of(doc, "proof", list, api.base + path)
+    try:
+        proof = [vb.hash_from_hex(h, "a consistency proof hash") for h in hashes]
+    except vb.Fail as e:
+        raise Found("bad-proof", f"BAD PROOF: the consistency proof from {small.size} to "
+                    f"{big.size} is malformed: {e}") from None
+    if not verify_consistency(small.size, big.size, small.root, big.root, proof):
+        raise Found("fork", f"FORK: the anchored checkpoint of size {other.size} (root "
+                    f"{other.root.hex()[:16]}...) and the verified one of size {cp.size} "
+                    "are not of one history: the consistency proof fails",
+                    {**evidence, "consistency_proof": doc})
+
+
 def judge_anchors(api: Api, size: int, root_hex: str, trust: Any) -> dict[str, Any]:
     path = f"/v1/log/checkpoints/{size}"
-    where = api.base + path
-    doc = api.json(path)
+    return judge_view(api.json(path), api.base + path, size, root_hex, trust)
+
+
+def judge_view(doc: dict[str, Any], where: str, size: int, root_hex: str, trust: Any
+               ) -> dict[str, Any]:
+    """The anchors of one checkpoint view (as ``/v1/log/checkpoints/{size}`` answers) of
+    the checkpoint verified as ``size`` and ``root_hex``."""
     note = field_of(doc, "note", str, where).encode()
     cp = verify_note(note, trust, where)
     if cp.size != size or cp.root.hex() != root_hex:
@@ -796,6 +904,7 @@ def judge_anchors(api: Api, size: int, root_hex: str, trust: Any) -> dict[str, A
     except (ValueError, OverflowError, OSError):
         created = None
     return {"size": size, "anchored": quorum_ok and time_ok, "created_at": created,
+            "time_ok": time_ok, "quorum_ok": quorum_ok,
             "checked": quorum_needed or tsa_needed, "cosigned_by": cosigned,
             "timestamps": verified, "skipped_tsas": sorted(set(skipped)),
             "missing": "; ".join(missing), "detail": (": " + "; ".join(detail)) if detail else ""}

@@ -37,7 +37,7 @@ from evidence.verify.checkpoint import verify_checkpoint
 from evidence.verify.merkle import consistency_proof_from_leaves, verify_consistency
 from evidence.verify.merkle import root as merkle_root
 from evidence.verify.note import ALG_COSIGNATURE_V1, generate_signer, parse_verifier_key
-from tests.support.api_server import Server, World, make_world, start_server
+from tests.support.api_server import CLI, Server, World, make_world, start_server
 from tests.support.bundle_world import anchor
 from tests.support.ports import free_ports
 from tests.support.tsa import LocalTSA
@@ -468,6 +468,14 @@ GARBAGE = {
                             "garbage"),
     "anchors-not-a-note": (_junk("/v1/log/checkpoints/", (200, b'{"note": "hi"}')), 3,
                            "not a signed note"),
+    "anchored-not-json": (_junk("/v1/log/checkpoint/anchored", (200, b"{oops")), 3,
+                          "did not answer JSON"),
+    "anchored-wrong-shape": (_junk("/v1/log/checkpoint/anchored", (200, b'{"timestamped": 7}')),
+                             3, "garbage"),
+    "anchored-not-a-note": (_junk("/v1/log/checkpoint/anchored",
+                                  (200, b'{"timestamped": {"note": "hi"}}')), 3,
+                            "not a signed note"),
+    "anchored-500": (_junk("/v1/log/checkpoint/anchored", (500, b"oops")), 3, "HTTP 500"),
     "checkpoint-bad-signature": (_bad_signature, 1, "does not verify"),
     "entry-not-its-leaf-hash": (_wrong_leaf, 1, "BAD ENTRIES"),
 }
@@ -573,3 +581,143 @@ def test_a_token_by_a_tsa_nobody_pinned_is_skipped_and_named(
         assert "1 token(s) by TSAs not pinned skipped" in rep["message"]
     finally:
         proxy.close()
+
+
+def test_an_anchored_checkpoint_served_wrong(net: Net) -> None:
+    """What GET /v1/log/checkpoint/anchored answers is checked like the rest: a token over
+    another checkpoint is a bad anchor; an anchored checkpoint of another history (server
+    B's, under the same key) is a FORK, proved by the two signed notes."""
+    old = anchored(net, net.a, net.led_a)
+    old_view = httpx.get(f"{net.a.base}/v1/log/checkpoints/{old}").json()
+    submit(net.a, b"anchored view swap\n")
+    anchored(net, net.a, net.led_a)
+    base = net.tmp / "anchored-base.json"
+    assert net.run(net.a.base, base)[0] == 0
+
+    def swap(path: str, status: int, body: bytes) -> tuple[int, bytes] | None:
+        if path != "/v1/log/checkpoint/anchored":
+            return None
+        doc = json.loads(body)
+        doc["timestamped"]["timestamps"] = old_view["timestamps"]
+        return 200, json.dumps(doc).encode()
+
+    b_size = settle(net.b)
+    submit(net.b, b"only on B, anchored\n")
+    b_anchored = anchored(net, net.b, net.led_b)
+    assert b_anchored > max(b_size, net.split_size)
+    while settle(net.a) <= b_anchored:
+        submit(net.a, b"A grows past B\n")
+    anchored(net, net.a, net.led_a)
+    b_doc = httpx.get(f"{net.b.base}/v1/log/checkpoint/anchored").content
+
+    def from_b(path: str, status: int, body: bytes) -> tuple[int, bytes] | None:
+        return (200, b_doc) if path == "/v1/log/checkpoint/anchored" else None
+
+    for rewrite, kind, words in ((swap, "bad-anchor", "RFC 3161"),
+                                 (from_b, "fork", "consistency proof fails")):
+        st = copy_state(base, net.tmp / f"anchored-{kind}.json")
+        proxy = Proxy(net.a.base, rewrite)
+        try:
+            rc, rep, _ = net.run(proxy.base, st)
+        finally:
+            proxy.close()
+        assert rc == 1 and rep["problem"] == kind and words in rep["message"], rep
+        assert st.read_bytes() == base.read_bytes() and not rep["state_written"]
+    proof = json.loads(Path(rep["evidence_file"]).read_text())
+    key = parse_verifier_key(net.a.world.vkey)
+    assert verify_checkpoint(proof["served"], key).checkpoint.size == b_anchored
+
+
+@pytest.mark.slow
+def test_steady_load_superseded_checkpoints_are_not_missing_anchors(
+        tmp_path: Path, tsa: LocalTSA) -> None:
+    """A real `evidence serve` that anchors itself (the local TSA, a round a second) while
+    items arrive steadily: nearly every checkpoint a monitor sees is superseded before a
+    round reaches it and is never timestamped itself. The monitor finds the newer
+    timestamped checkpoint through GET /v1/log/checkpoint/anchored and reports no missing
+    anchor; in front of a server without that endpoint (HTTP 404, a proxy) the same state
+    gives the false MISSING ANCHOR this endpoint exists to prevent."""
+    world = make_world(tmp_path / "data")
+    for args in (["anchor", "tsa", "add", "local", tsa.url, "--ca", str(tsa.ca_pem_path)],
+                 ["anchor", "set", "--interval", "1"]):
+        r = subprocess.run([*CLI, *args, "--data-dir", str(world.data), "--json"],
+                           capture_output=True, text=True, timeout=60, check=False)
+        assert r.returncode == 0, r.stdout + r.stderr
+    ca_der = x509.load_pem_x509_certificate(tsa.ca_cert_pem).public_bytes(Encoding.DER)
+    trust = tmp_path / "trust.txt"
+    trust.write_text(f"log {world.vkey}\nquorum none\n"
+                     f"#@ tsa local {base64.b64encode(ca_der).decode()}\n")
+    token = tmp_path / "auditor.token"
+    token.write_text(world.tokens["auditor"] + "\n")
+    python = crypto_only_venv(tmp_path / "venv")
+    srv = start_server(world)
+    stop = threading.Event()
+
+    def steady() -> None:
+        i = 0
+        while not stop.is_set():
+            submit(srv, f"steady {i}\n".encode())
+            i += 1
+            time.sleep(0.05)
+
+    feeder = threading.Thread(target=steady, daemon=True)
+    feeder.start()
+
+    def run(url: str, state: Path, grace: int) -> tuple[int, dict[str, Any]]:
+        p = subprocess.run([str(python), "-I", str(SCRIPT), url, "--trust", str(trust),
+                            "--state", str(state), "--token-file", str(token), "--json",
+                            "--anchor-grace", str(grace)], capture_output=True, text=True,
+                           timeout=300, env={"PATH": "/usr/bin:/bin"}, check=False)
+        assert "Traceback" not in p.stderr, p.stderr
+        return p.returncode, json.loads(p.stdout)
+
+    def timestamps_of(size: int) -> list[Any]:
+        return httpx.get(f"{srv.base}/v1/log/checkpoints/{size}", timeout=30
+                         ).json()["timestamps"]
+
+    try:
+        settle(srv)
+        for attempt in range(8):  # until the checkpoint the monitor saw is superseded
+            state = tmp_path / f"steady-{attempt}.json"
+            rc, rep = run(srv.base, state, 3600)
+            assert rc == 0, rep
+            seen, t_seen = rep["checkpoint"]["size"], time.monotonic()
+            deadline = time.monotonic() + 120
+            while True:  # a round timestamps a newer checkpoint
+                doc = httpx.get(f"{srv.base}/v1/log/checkpoint/anchored", timeout=30).json()
+                if doc["timestamped"] and doc["timestamped"]["size"] > seen:
+                    break
+                assert time.monotonic() < deadline, doc
+                time.sleep(0.2)
+            if not timestamps_of(seen):
+                break
+        else:
+            pytest.fail("every checkpoint the monitor saw was timestamped itself")
+        time.sleep(max(0.0, 5 - (time.monotonic() - t_seen)))  # past a grace of 5 s
+        assert not timestamps_of(seen)
+        old_server = copy_state(state, tmp_path / "steady-old-server.json")
+        rc, rep = run(srv.base, state, 5)
+        assert rc == 0, rep
+        assert rep["anchors"]["anchored_size"] > seen, rep
+        assert rep["anchors"]["server"]["timestamped"] > seen
+        assert all(p["size"] > seen for p in rep["anchors"]["pending"])
+
+        hide = Proxy(srv.base, lambda path, status, body:
+                     (404, b'{"code": "not-found"}') if path.startswith(
+                         "/v1/log/checkpoint/anchored") else None)
+        try:
+            for again in range(5):  # unless the newest checkpoint was timestamped itself
+                rc, rep = run(hide.base, copy_state(old_server, tmp_path / f"o-{again}.json"),
+                              5)
+                if rc != 0:
+                    break
+                assert rep["anchors"]["latest"]["timestamps"], rep
+        finally:
+            hide.close()
+        assert rc == 1 and rep["problem"] == "missing-anchor", rep
+        assert f"checkpoint of size {seen}" in rep["message"]
+        assert rep["anchors"]["server"] == {"available": False}
+    finally:
+        stop.set()
+        feeder.join(timeout=60)
+        srv.stop()
