@@ -55,6 +55,23 @@ def test_stale_cached_checkpoint_is_reread_before_not_covered(tmp_path: Path,
     led.close()
 
 
+def test_before_the_first_checkpoint_an_entry_is_not_yet_checkpointed(tmp_path: Path) -> None:
+    """The same 409 (with Retry-After) before the log's first checkpoint as after it: a
+    client retrying an acknowledged entry's proof needs one answer, not 404 then 409."""
+    data = tmp_path / "data"
+    led = Ledger.create(data, "first.example/log", checkpoint_interval=3600)
+    led.append_many([("custody.note", {"i": 0})])
+    app = create_app(ApiSettings(data_dir=str(data), anchor=False))
+    with TestClient(app) as c:
+        r = c.get("/v1/log/proof/inclusion", params={"seq": 0})
+        assert r.status_code == 409 and r.json()["code"] == "not-yet-checkpointed", r.text
+        assert r.headers["Retry-After"] == "1"
+        assert c.get("/v1/log/checkpoint").json()["code"] == "no-checkpoint"
+        led.sign_checkpoint_now()
+        assert c.get("/v1/log/proof/inclusion", params={"seq": 0}).status_code == 200
+    led.close()
+
+
 @pytest.mark.tsa
 def test_latest_anchored_checkpoints(tmp_path: Path, tsa) -> None:  # type: ignore[no-untyped-def]
     """GET /v1/log/checkpoint/anchored: the newest timestamped checkpoint and the newest

@@ -46,10 +46,15 @@ _NOTE_RESPONSE = {200: {"content": {TEXT: {"schema": {"type": "string"}}},
                         "description": "the C2SP signed checkpoint note"}}
 
 
-async def _latest(svc: Services, covering: int = -1):  # type: ignore[no-untyped-def]
+async def _latest_or_none(svc: Services, covering: int = -1):  # type: ignore[no-untyped-def]
     cp = svc.latest_cached()
     if cp is None or cp.size <= covering:
         cp = await run_in_threadpool(svc.latest_checkpoint, covering)
+    return cp
+
+
+async def _latest(svc: Services, covering: int = -1):  # type: ignore[no-untyped-def]
+    cp = await _latest_or_none(svc, covering)
     if cp is None:
         raise Problem(404, "no-checkpoint", "the log has no signed checkpoint yet")
     return cp
@@ -158,11 +163,13 @@ async def inclusion(svc: Svc,
     assert seq is not None
     root = None
     if size is None:
-        cp = await _latest(svc, covering=seq)
-        if seq >= cp.size:
+        cp = await _latest_or_none(svc, covering=seq)
+        if cp is None or seq >= cp.size:  # the same answer before the first checkpoint
+            covered = "no checkpoint is signed" if cp is None else (
+                f"the latest checkpoint (size {cp.size}) does not cover it")
             raise Problem(409, "not-yet-checkpointed",
-                          f"entry {seq} is not covered by the latest checkpoint (size "
-                          f"{cp.size}) yet; retry shortly", headers={"Retry-After": "1"})
+                          f"entry {seq}: {covered} yet; retry shortly",
+                          headers={"Retry-After": "1"})
         size, note, root = cp.size, cp.note, cp.root
     else:
         if seq >= size:
