@@ -54,6 +54,15 @@ MAX_FETCH = 1 << 20
               help="If the checkpoint is not anchored yet (no RFC 3161 timestamp, or not "
                    "the witness quorum), write a bundle marked provisional (no proof of "
                    "time) instead of refusing.")
+@click.option("--tz", "report_tz", metavar="ZONE",
+              help="The report's local times in this IANA zone (Asia/Shanghai, "
+                   "Europe/Berlin...), beside UTC (default: this computer's zone, named).")
+@click.option("--forum", "report_forum", metavar="cn|eu|us|intl|all",
+              help="Whose rules the report's checklist lists (comma-separated; default all).")
+@click.option("--verify-url", "verify_url", metavar="URL",
+              envvar="EVIDENCE_REPORT_VERIFY_URL",
+              help="The verify page's public https URL: the report's QR code opens it for "
+                   "this item (URL?id=EVIDENCE_ID).")
 @click.option("--blob-store", metavar="URL", help="Blob store (default: the ledger's).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--db", "db_url", metavar="URL", envvar="EVIDENCE_DB_URL", help="Database URL.")
@@ -62,9 +71,10 @@ MAX_FETCH = 1 << 20
 @remote_options
 @transfer_options
 def export_cmd(evidence_id: str, output: str, checkpoint_size: int | None, force: bool,
-               provisional: bool, blob_store: str | None, as_json: bool, db_url: str | None,
-               data_dir: str | None, server: str | None, progress: bool | None,
-               quiet: bool) -> None:
+               provisional: bool, report_tz: str | None, report_forum: str | None,
+               verify_url: str | None, blob_store: str | None, as_json: bool,
+               db_url: str | None, data_dir: str | None, server: str | None,
+               progress: bool | None, quiet: bool) -> None:
     """Write the evidence bundle of EVIDENCE_ID: files, entries, proofs, checkpoint,
     timestamps, cosignatures, metadata, report and the stand-alone verifier, in one ZIP.
 
@@ -76,6 +86,9 @@ def export_cmd(evidence_id: str, output: str, checkpoint_size: int | None, force
     OUTPUT.part and put in place only once its submission entry is the one the log
     signed and each evidence file in it hashes to the entry's SHA-256."""
     remote = remote_target(as_json)
+    if remote is not None and (report_tz or report_forum):
+        fail("--tz and --forum shape a report made here; a server's bundle carries the "
+             "report the server made", as_json=as_json)
     if remote is not None:
         _export_remote(remote, evidence_id, Path(output), checkpoint_size, force,
                        provisional, progress, quiet, as_json)
@@ -96,7 +109,8 @@ def export_cmd(evidence_id: str, output: str, checkpoint_size: int | None, force
         store = load_settings(cfg.data_dir if cfg else Path(data_dir or "."),
                               blob_store=blob_store).open_store()
         r = export_bundle(led, store, evidence_id, output, checkpoint_size=checkpoint_size,
-                          overwrite=force, provisional=provisional)
+                          overwrite=force, provisional=provisional, verify_url=verify_url,
+                          time_zone=report_tz, forum=report_forum)
     except NotAnchoredYet as e:
         older = "" if e.older_anchored is None else (
             f"; or --checkpoint {e.older_anchored} for the older, timestamped checkpoint "

@@ -24,7 +24,9 @@ For ``EVIDENCE_ID`` (docs/bundle.md):
 * the checkpoint note with the stored witness cosignatures merged in, its RFC 3161
   tokens and the TSA chains they carry;
 * the metadata and salt (absent once purged), the files streamed from the blob
-  store (absent once purged), the report, and ``tools/verify_bundle.py``: the
+  store (absent once purged; ``evidence-bundle/v2`` by default, each under its
+  submitted name made safe, with ``index.html``; ``bundle_format="evidence-bundle/v1"``
+  for a court whose verifier predates v2), the report, and ``tools/verify_bundle.py``: the
   stand-alone verifier, so that a court holding only the bundle also holds a
   program that checks it (its SHA-256 is in the report, to compare with the
   reference copy).
@@ -60,6 +62,7 @@ from evidence.ledger.anchor.schema import ANCHORED, anchors
 from evidence.ledger.anchor.store import list_anchors
 from evidence.ledger.blobs import BlobStore
 from evidence.ledger.bundle import report_txt
+from evidence.ledger.bundle.report_facts import report_facts
 from evidence.ledger.bundle.report_webcapture import webcapture_report_data
 from evidence.ledger.bundle.tool import TOOL_MEMBER, TOOL_REFERENCE, tool_source
 from evidence.ledger.bundle.writer import (
@@ -74,6 +77,7 @@ from evidence.ledger.db.schema import entries as entries_table
 from evidence.ledger.errors import LedgerError
 from evidence.ledger.evidence_store import StoredItem, load_item
 from evidence.ledger.log import Ledger, StoredCheckpoint
+from evidence.verify.bundle_names import FORMAT_V2, FORMATS
 from evidence.verify.entry import format_time, parse_entry
 from evidence.verify.note import add_signature_lines
 
@@ -258,8 +262,14 @@ def _open_blob(store: BlobStore, sha256: str):  # type: ignore[no-untyped-def]
 
 def gather(led: Ledger, store: BlobStore, evidence_id: str, *,
            checkpoint_size: int | None = None, now: datetime | None = None,
-           provisional: bool = False) -> Gathered:
+           provisional: bool = False, verify_url: str | None = None,
+           time_zone: str | None = None, forum: str | None = None,
+           bundle_format: str = FORMAT_V2) -> Gathered:
     """The pieces of the bundle, the report data, and warnings for the operator.
+
+    ``verify_url``, ``time_zone`` and ``forum`` shape the report only (the verify page's
+    https URL for its QR code, the zone of its local times, the forums whose rules it
+    lists: :mod:`evidence.ledger.bundle.report_facts`).
 
     Raises :class:`NotAnchoredYet` when the chosen checkpoint lacks its timestamp or
     the witness quorum, unless ``provisional``: then the bundle is marked provisional
@@ -326,12 +336,17 @@ def gather(led: Ledger, store: BlobStore, evidence_id: str, *,
                                      [t["gen_time"] for t in data["timestamps"]])
     if capture is not None:
         data["webcapture"] = capture
+    report_facts(data, led=led, item=item, metadata=metadata, submission=entries.get(item.seq),
+                 files=[(f.name, f.media_type, f.sha256, f.open) for f in files],
+                 tsa_rows=tsa_rows, note=cp.note, config=config, verify_url=verify_url,
+                 time_zone=time_zone, forum=forum)
     pieces = BundlePieces(
         evidence_id=evidence_id, created_at=created, exporter=f"evidence {__version__}",
         log_origin=led.origin, log_verifier_key=led.verifier_key, checkpoint_note=note,
         checkpoint_size=cp.size, submission_seq=item.seq, entries=entries, proofs=proofs,
         timestamps=stamps, metadata=metadata, salt=item.salt, files=files,
-        report=render(data), tools={TOOL_MEMBER: tool}, provisional=provisional)
+        report=render(data), tools={TOOL_MEMBER: tool}, provisional=provisional,
+        format=bundle_format)
     return Gathered(pieces, data, len(cosigners), purged, tuple(warnings), provisional)
 
 
@@ -350,7 +365,8 @@ def report_data(led: Ledger, item: StoredItem, cp: StoredCheckpoint,
     provisional (no proof of time: the reports then claim none), tool {member, sha256,
     reference [str]} (the stand-alone verifier the bundle carries; absent when none),
     verify_commands [str]; for a web capture :func:`gather` adds webcapture (see
-    :func:`evidence.ledger.bundle.report_webcapture.webcapture_report_data`)."""
+    :func:`evidence.ledger.bundle.report_webcapture.webcapture_report_data`), and for
+    every item the keys of :func:`evidence.ledger.bundle.report_facts.report_facts`."""
     custody = []
     for seq, data in sorted(entries.items()):
         e = parse_entry(data)
@@ -409,11 +425,17 @@ def render(data: dict[str, Any]) -> dict[str, bytes]:
 def export_bundle(led: Ledger, store: BlobStore, evidence_id: str,
                   out: str | os.PathLike[str] | IO[bytes], *,
                   checkpoint_size: int | None = None, overwrite: bool = False,
-                  now: datetime | None = None, provisional: bool = False) -> ExportResult:
+                  now: datetime | None = None, provisional: bool = False,
+                  verify_url: str | None = None, time_zone: str | None = None,
+                  forum: str | None = None, bundle_format: str = FORMAT_V2) -> ExportResult:
     """Write the bundle of ``evidence_id`` to ``out`` (path or seekable binary stream).
-    Nothing is written when :class:`NotAnchoredYet` is raised (see :func:`gather`)."""
+    Nothing is written when :class:`NotAnchoredYet` is raised (see :func:`gather`).
+    ``bundle_format``: ``evidence-bundle/v2`` or ``evidence-bundle/v1`` (docs/bundle.md)."""
+    if bundle_format not in FORMATS:
+        raise ExportError(f"unknown bundle format {bundle_format!r}; one of {list(FORMATS)}")
     g = gather(led, store, evidence_id, checkpoint_size=checkpoint_size, now=now,
-               provisional=provisional)
+               provisional=provisional, verify_url=verify_url, time_zone=time_zone,
+               forum=forum, bundle_format=bundle_format)
     pieces = g.pieces
     written: WrittenBundle = write_bundle(pieces, out, overwrite=overwrite)
     return ExportResult(

@@ -45,6 +45,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from evidence.ledger.bundle import report_forum as forum
+from evidence.ledger.bundle import report_kinds as kinds
+from evidence.ledger.bundle import report_time as rtime
 from evidence.ledger.bundle import report_webcapture as webcapture
 
 try:
@@ -100,16 +103,31 @@ def find_cjk_font() -> CjkFont | None:
 
 
 def qr_payload(data: dict[str, Any]) -> str:
-    """What the QR code carries: ``evidence:<id>?seq=<submission entry>&sha256=<hex>``.
+    """What the QR code carries: the verify page's https URL for this item
+    (``https://<host>/verify/?id=<evidence_id>``, ``data["verify_url"]``, made by
+    :func:`evidence.ledger.bundle.report_facts.verify_page_url`), which a phone opens.
 
-    ``sha256`` is the SHA-256 of the first preserved file, the value a clerk
-    can compare with ``sha256sum FILE`` on any machine; ``seq`` names the
-    submission entry in the log, which binds all files and the metadata. The id
-    and hash are also printed under the code.
+    Without a configured verify URL (``evidence export --verify-url`` or
+    ``$EVIDENCE_REPORT_VERIFY_URL``) there is no address to give, and the code carries the
+    identifier ``evidence:<id>?seq=<submission entry>&sha256=<first file>`` instead. The
+    offline identifiers (:func:`offline_ids`) are printed beside the code either way.
     """
+    if data.get("verify_url"):
+        return str(data["verify_url"])
     files = data.get("files") or []
     digest = files[0]["sha256"] if files else ""
     return f"{QR_SCHEME}:{data['evidence_id']}?seq={data.get('submission_seq')}&sha256={digest}"
+
+
+def offline_ids(data: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(zh, en, value): what identifies this item without any network: the evidence id, the
+    submission entry and its leaf hash, the checkpoint's size and root hash."""
+    cp = data.get("checkpoint") or {}
+    return [("证据编号", "Evidence ID", _s(data.get("evidence_id"))),
+            ("提交记录", "Submission entry", _s(data.get("submission_seq"))),
+            ("叶哈希", "Leaf hash", _s(data.get("leaf_hash"))),
+            ("检查点大小", "Checkpoint size", _s(cp.get("size"))),
+            ("检查点根哈希", "Checkpoint root", _s(cp.get("root")))]
 
 
 def _size(n: Any) -> str:
@@ -191,7 +209,7 @@ def _webcapture_sections(data: dict[str, Any]) -> list[Section]:
         return []
     offset_zh, offset_en = webcapture.offset_statement(wc)
     labels = [(f"{label}：{zh}", f"{label}: {en}") for label, zh, en in webcapture.label_rows(wc)]
-    out = [Section("网页取证", "Web capture", webcapture.rows(wc),
+    out = [Section("网页取证", "Web capture", webcapture.rows(wc, _zone(data)),
                    note=webcapture.source_note(wc),
                    paras=[*labels, ("时钟偏差：" + offset_zh, "Clock offset: " + offset_en)])]
     out.append(Section("法院可以认定与不能认定", "What a court can and cannot conclude", [],
@@ -207,6 +225,125 @@ def _webcapture_sections(data: dict[str, Any]) -> list[Section]:
     return out
 
 
+def _zone(data: dict[str, Any]) -> str:
+    return str(data.get("time_zone") or rtime.LOCAL)
+
+
+def _when(data: dict[str, Any], value: Any) -> str:
+    """A stated UTC time and, below it, the same instant in the report's zone."""
+    return rtime.both(value, _zone(data))
+
+
+def _submitter(data: dict[str, Any]) -> str:
+    """Who submitted: the organisation and name the operator recorded, and the principal."""
+    s = data.get("submitter") or {}
+    principal = _s(s.get("principal") or data.get("principal"))
+    parts = [s["organisation"] if s.get("organisation") else "组织未记录 organisation not recorded"]
+    if s.get("display_name"):
+        parts.append(str(s["display_name"]))
+    parts.append(f"账户 principal: {principal}")
+    return "\n".join(parts)
+
+
+def _signature(data: dict[str, Any]) -> str:
+    sig = data.get("submitter_signature") or {}
+    state = sig.get("state")
+    if state == "signed":
+        return (f"已签名 signed: {sig.get('key')}\n{_s(sig.get('vkey'))}\n"
+                "请与权利人公布的公钥比对 compare with the key the rights holder published")
+    if state == "unsigned":
+        return "未签名（可选） not signed by the rights holder (optional)"
+    if state == "invalid":
+        return f"签名无效 INVALID: {_s(sig.get('error'))}"
+    return "-"
+
+
+def _case(data: dict[str, Any]) -> str:
+    title = (data.get("submitter") or {}).get("case_title")
+    return _s(data.get("case")) + (f"\n{title}" if title else "")
+
+
+def _tsa_cell(t: dict[str, Any]) -> str:
+    lines = [_s(t.get("tsa"))]
+    if t.get("legal_name"):
+        lines.append(f"法定名称 legal name: {t['legal_name']}")
+    if t.get("subject_o") or t.get("subject_cn"):
+        lines.append(f"证书 certificate: O={_s(t.get('subject_o'))}, CN={_s(t.get('subject_cn'))}")
+        lines.append("导出时已重新核验 re-verified at export" if t.get("verified") else
+                     "取自所存令牌，导出时未重新核验 as stored, not re-verified at export")
+    return "\n".join(lines)
+
+
+def _witness_cell(w: dict[str, Any]) -> str:
+    lines = [_s(w.get("name"))]
+    if w.get("key_name"):
+        lines.append(f"公钥名称 key name: {w['key_name']}")
+    if w.get("legal_name"):
+        lines.append(f"法定名称 legal name: {w['legal_name']}")
+    return "\n".join(lines)
+
+
+def _email_sections(data: dict[str, Any]) -> list[Section]:
+    out = []
+    for e in data.get("email") or []:
+        sigs = "; ".join(f"{_s(g.get('result'))} (d={_s(g.get('domain'))}, s="
+                         f"{_s(g.get('selector'))}, key {_s(g.get('key_source'))})"
+                         for g in e.get("dkim_signatures") or [])
+        date = e.get("date") or e.get("date_raw")
+        out.append(Section("电子邮件", "E-mail", [
+            ("文件", "File", _s(e.get("file"))),
+            ("发件人（From）", "From", _s(e.get("from"))),
+            ("收件人（To）", "To", _s(e.get("to"))),
+            ("主题", "Subject", _s(e.get("subject"))),
+            ("日期（Date，发件方时钟）", "Date (sender's clock)",
+             _when(data, date) if e.get("date") else _s(date)),
+            ("Message-ID", "Message-ID", _s(e.get("message_id"))),
+            ("DKIM 结果", "DKIM result", _s(e.get("dkim_result")) + (f"\n{sigs}" if sigs else "")),
+        ], note=("以上为邮件自身所载的内容，即发件方的声明，按原样记录；DKIM 于提交时离线核验，"
+                 "所用公钥记录于证据包的元数据中。",
+                 "These are what the message itself states (the sender's claims), recorded as "
+                 "found; DKIM was checked offline at submission, with the key record kept in "
+                 "the bundle's metadata.")))
+    return out
+
+
+def _image_section(data: dict[str, Any]) -> list[Section]:
+    img = data.get("image")
+    if not img:
+        return []
+    wc = {"screenshot": img}
+    caption = webcapture.screenshot_caption(wc)
+    png = webcapture.thumbnail_png(wc)
+    if caption is None:
+        return []
+    return [Section("图片", "Picture", [], note=None if png else caption,
+                    image=(png, caption) if png else None)]
+
+
+def _conclusions(data: dict[str, Any]) -> list[Section]:
+    pair = kinds.conclusions(data.get("kind"))
+    if pair is None:  # a web capture: its own section says it
+        return []
+    can, cannot = pair
+    return [Section("法院可以认定与不能认定", "What a court can and cannot conclude", [],
+                    paras=[("法院可以认定：" + can[0], "A court can conclude: " + can[1]),
+                           ("法院不能认定："
+                            "" + cannot[0], "A court cannot conclude: " + cannot[1])])]
+
+
+def _forum_sections(data: dict[str, Any]) -> list[Section]:
+    out = []
+    for i, (f, rows) in enumerate(forum.checklist(data)):
+        out.append(Section(f.title[0], f.title[1], [], table=(
+            [("规则", "Rule"), ("要求（摘要）", "Requirement (summary)"),
+             ("本证据包的事实", "Facts in this bundle")],
+            [[rule.ref, f"{rule.text[0]}\n{rule.text[1]}", f"{facts[0]}\n{facts[1]}"]
+             for rule, facts, _ in rows]),
+            note=forum.NOTE if i == 0 else None, paras=[("出处："
+                                                         "" + f.source, "Source: " + f.source)]))
+    return out
+
+
 def sections(data: dict[str, Any]) -> list[Section]:
     """The report's content, once, for both renderings."""
     cp, log = data.get("checkpoint") or {}, data.get("log") or {}
@@ -215,17 +352,24 @@ def sections(data: dict[str, Any]) -> list[Section]:
         "已保全 preserved"
     if provisional:
         status += " · " + PROVISIONAL_ZH + " " + PROVISIONAL_EN
+    zone_zh, zone_en = rtime.zone_label(_zone(data))
     out = [
         Section("证据概要", "Summary", [
             ("证据编号", "Evidence ID", _s(data.get("evidence_id"))),
+            ("标题", "Title", _s(data.get("title"))),
+            ("来源网址", "Source URL", _s(data.get("source_url"))),
             ("类型", "Kind", _s(data.get("kind"))),
-            ("案件", "Case", _s(data.get("case"))),
-            ("提交方", "Submitted by", _s(data.get("principal"))),
+            ("案件", "Case", _case(data)),
+            ("提交方", "Submitted by", _submitter(data)),
+            ("权利人签名", "Rights holder's signature", _signature(data)),
             ("状态", "Status", status),
             ("元数据承诺值", "Metadata commitment", _s(data.get("metadata_commitment"))),
-        ], note=("元数据以加盐承诺值记入账本；证据包中附有元数据与盐值，可打开该承诺值。",
+        ], note=("元数据以加盐承诺值记入账本；证据包中附有元数据与盐值，可打开该承诺值。"
+                 "标题与来源网址是提交方的陈述；组织与名称取自运营方的用户记录，不在账本上。",
                  "The ledger holds a salted commitment to the metadata; the bundle carries "
-                 "the metadata and salt that open it.") if not data.get("purged") else (
+                 "the metadata and salt that open it. The title and source URL are the "
+                 "submitter's statements; the organisation and name are the operator's user "
+                 "records, not on the ledger.") if not data.get("purged") else (
                  "文件与元数据已依法删除；账本仍证明其 SHA-256 哈希值与大小。",
                  "The files and metadata were deleted; the ledger still proves their SHA-256 "
                  "hashes and sizes.")),
@@ -233,22 +377,28 @@ def sections(data: dict[str, Any]) -> list[Section]:
             [("名称", "Name"), ("类型", "Media type"), ("大小", "Size"), ("SHA-256", "SHA-256")],
             [[_s(f.get("name")), _s(f.get("media_type")), _size(f.get("size")),
               _s(f.get("sha256"))] for f in data.get("files") or []])),
+        *_image_section(data),
+        *_email_sections(data),
         *_webcapture_sections(data),
+        *_conclusions(data),
         Section("时间", "Times", [
             *([("时间证明", "Proof of time", provisional_banner())] if provisional else []),
             ("提交时间（日志时间，运营方时钟）", "Submitted (log time, the operator's clock)",
-             _s(data.get("submitted_at"))),
+             _when(data, data.get("submitted_at"))),
             ("提交记录序号", "Submission entry", _s(data.get("submission_seq"))),
+            ("当地时间所用时区", "Local times are in", f"{zone_zh}\n{zone_en}"),
         ], table=(
             [("时间戳机构", "TSA"), ("不晚于（genTime）", "No later than (genTime)"),
              ("序列号", "Serial")],
-            [[_s(t.get("tsa")), _s(t.get("gen_time")), _s(t.get("serial"))]
+            [[_tsa_cell(t), _when(data, t.get("gen_time")), _s(t.get("serial"))]
              for t in data.get("timestamps") or []]),
             note=PROVISIONAL_NOTE if provisional else
             ("RFC 3161 时间戳证明：检查点（因而其中每条记录）不晚于 genTime 已存在。"
-             "日志时间由运营方记录，仅供参考。",
+             "日志时间由运营方记录，仅供参考。时间戳机构的名称取自签发令牌的证书；法定名称是运营方的陈述。",
              "An RFC 3161 timestamp proves that the checkpoint, and so every entry in "
-             "it, existed no later than its genTime. Log time is the operator's clock.")
+             "it, existed no later than its genTime. Log time is the operator's clock. A TSA's "
+             "name is read from the certificate that signed its token; a legal name is the "
+             "operator's statement.")
             if data.get("timestamps") else (
                   "尚无 RFC 3161 时间戳：本证据包不证明时间。",
                   "No RFC 3161 timestamp yet: this bundle does not prove a time.")),
@@ -259,18 +409,26 @@ def sections(data: dict[str, Any]) -> list[Section]:
             ("日志公钥", "Log verifier key", _s(log.get("verifier_key"))),
         ], table=(
             [("见证方", "Witness"), ("联署时间", "Cosigned at")],
-            [[_s(w.get("name")), _s(w.get("cosigned_at"))]
+            [[_witness_cell(w), _when(data, w.get("cosigned_at"))]
              for w in data.get("witnesses") or []]),
-            note=("日志公钥须由法院从可信渠道获得并固定，不能取自本证据包。",
-                  "Pin the log key from a trusted source; never take it from this bundle.")),
+            note=("日志公钥须由法院从可信渠道获得并固定，不能取自本证据包。见证方名称是运营方的配置名称；"
+                  "公钥名称与信任文件中的一致，法定名称是运营方的陈述。",
+                  "Pin the log key from a trusted source; never take it from this bundle. A "
+                  "witness is named as the operator configured it; its key name is the one in "
+                  "the trust file, and a legal name is the operator's statement.")),
         Section("保管时间线", "Custody timeline", [], table=(
             [("序号", "Seq"), ("时间", "Time"), ("类型", "Type"), ("主体", "Principal"),
              ("详情", "Detail")],
-            [[str(c.get("seq")), _s(c.get("time")), _s(c.get("type")), _s(c.get("principal")),
-              _custody_detail(c)] for c in data.get("custody") or []])),
+            [[str(c.get("seq")), _when(data, c.get("time")), _s(c.get("type")),
+              _s(c.get("principal")), _custody_detail(c)] for c in data.get("custody") or []])),
+        *_forum_sections(data),
     ]
     if data.get("warnings"):
         out.append(Section("注意", "Notes", [], code=list(data["warnings"])))
+    out.append(Section("离线标识", "Offline identifiers", offline_ids(data), note=(
+        "二维码打开核验页面；没有网络时，用以上标识在证据包与账本中查找本证据。",
+        "The QR code opens the verify page; without a network, these identify the item in "
+        "the bundle and the log.")))
     out.append(Section("如何独立验证", "How to verify independently", [], note=(
         "在任何离线计算机上运行以下命令；只信任法院固定的信任文件（日志公钥、见证方、"
         "时间戳机构根证书）。“evidence verify” 与独立脚本 verify_bundle.py"
@@ -290,21 +448,32 @@ def sections(data: dict[str, Any]) -> list[Section]:
 # --- HTML ------------------------------------------------------------------------------
 
 _CSS = """
+*, *::before, *::after { box-sizing: border-box; }
 body { font-family: "Noto Sans CJK SC", "WenQuanYi Zen Hei", "Microsoft YaHei",
-       "PingFang SC", sans-serif; margin: 2em auto; max-width: 60em; color: #111; }
-h1 { font-size: 1.5em; border-bottom: 2px solid #111; }
+       "PingFang SC", sans-serif; margin: 2em auto; padding: 0 1em; max-width: 60em;
+       color: #111; overflow-wrap: anywhere; }
+header { display: flex; flex-wrap: wrap; align-items: flex-start; gap: 1em;
+         border-bottom: 2px solid #111; margin-bottom: 1em; }
+/* the title takes what the QR code leaves, and never less than 12em: below that it
+   moves under the code instead of wrapping one character per line */
+header h1 { flex: 1 1 12em; min-width: 0; font-size: 1.5em; margin: .3em 0; }
+.qr { flex: 0 1 14em; max-width: 100%; text-align: center; font-size: .75em; }
+.qr svg { width: 40mm; max-width: 100%; height: auto; }
+.qr code { display: block; text-align: left; }
 h2 { font-size: 1.15em; margin-top: 1.6em; border-bottom: 1px solid #999; }
-table { border-collapse: collapse; width: 100%; margin: .5em 0; }
-th, td { border: 1px solid #bbb; padding: .25em .4em; text-align: left; vertical-align: top; }
+table { border-collapse: collapse; width: 100%; margin: .5em 0; table-layout: fixed; }
+th, td { border: 1px solid #bbb; padding: .25em .4em; text-align: left; vertical-align: top;
+         overflow-wrap: anywhere; }
 th { background: #eee; }
+.rows th { width: 30%; }
 .hash, code, pre { font-family: "DejaVu Sans Mono", monospace; word-break: break-all; }
 pre { background: #f4f4f4; padding: .5em; white-space: pre-wrap; }
 .en { color: #444; }
-.qr { float: right; margin: 0 0 1em 1em; text-align: center; font-size: .8em; }
-.qr svg { width: 40mm; height: 40mm; }
 .shot img { max-width: 100%; height: auto; border: 1px solid #999; }
 .provisional { border: 3px solid #b36b00; background: #fff4e0; padding: .6em; }
-@media print { body { margin: 0; } }
+@media (max-width: 480px) { body { margin: .5em auto; padding: 0 .5em; font-size: 15px; } }
+@page { size: A4; margin: 15mm; }
+@media print { body { margin: 0; padding: 0; max-width: none; } }
 """
 
 
@@ -326,12 +495,13 @@ def qr_svg(payload: str) -> str:
 def render_html(data: dict[str, Any]) -> bytes:
     payload = qr_payload(data)
     parts = [
-        '<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n',
+        '<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
         f"<title>证据报告 Evidence report {_h(data.get('evidence_id'))}</title>\n",
         f"<style>{_CSS}</style>\n</head>\n<body>\n",
-        f'<div class="qr">{qr_svg(payload)}<br><code>{_h(payload)}</code></div>\n',
-        '<h1>电子证据保全报告 <span lang="en" class="en">Evidence Preservation Report'
-        "</span></h1>\n",
+        '<header>\n<h1>电子证据保全报告 <span lang="en" class="en">Evidence Preservation '
+        "Report</span></h1>\n",
+        f'<div class="qr">{qr_svg(payload)}<code>{_h(payload)}</code></div>\n</header>\n',
     ]
     if data.get("provisional"):
         parts.append(f'<p class="provisional"><strong>{_h(PROVISIONAL_ZH)}</strong><br>'
@@ -341,7 +511,7 @@ def render_html(data: dict[str, Any]) -> bytes:
     for sec in sections(data):
         parts.append(f'<h2>{_h(sec.zh)} <span lang="en" class="en">{_h(sec.en)}</span></h2>\n')
         if sec.rows:
-            parts.append("<table>\n")
+            parts.append('<table class="rows">\n')
             for zh, en, value in sec.rows:
                 parts.append(f'<tr><th>{_h(zh)} <span lang="en">{_h(en)}</span></th>'
                              f"{_cell(value)}</tr>\n")
@@ -573,6 +743,10 @@ def _widths(n: int, heads: Iterable[tuple[str, str]]) -> tuple[int, ...]:
         return (30, 22, 16, 62)
     if "Principal" in names:
         return (8, 30, 24, 22, 30)
+    if "Requirement (summary)" in names:  # a forum's checklist
+        return (16, 50, 70)
+    if names and names[0] == "TSA":
+        return (80, 70, 30)
     return tuple([1] * n)
 
 

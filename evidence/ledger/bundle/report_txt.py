@@ -17,6 +17,9 @@ import re
 import unicodedata
 from typing import Any
 
+from evidence.ledger.bundle import report_forum as forum
+from evidence.ledger.bundle import report_kinds as kinds
+from evidence.ledger.bundle import report_time as rtime
 from evidence.ledger.bundle import report_webcapture as webcapture
 
 PROVISIONAL = "provisional: no proof of time / 临时证据包：无时间证明"
@@ -59,15 +62,79 @@ def _both(pair: tuple[str, str], indent: str = "  ") -> list[str]:
     return _para(pair[1], indent) + _para(pair[0], indent)
 
 
-def webcapture_lines(wc: dict[str, Any]) -> list[str]:
+def _value(en: str, zh: str, value: str) -> list[str]:
+    """``  en / zh: value`` with a multi-line value's further lines indented."""
+    lines = str(value).split("\n")
+    return [f"  {en} / {zh}: {lines[0]}", *(f"      {more}" for more in lines[1:])]
+
+
+def _who_lines(d: dict[str, Any]) -> list[str]:
+    s = d.get("submitter") or {}
+    sig = d.get("submitter_signature") or {}
+    L = _value("Title", "标题", d.get("title") or "-")
+    L += _value("Source URL", "来源网址", d.get("source_url") or "-")
+    L += _value("Organisation", "组织", s.get("organisation") or "not recorded / 未记录")
+    if s.get("display_name"):
+        L += _value("Name", "名称", s["display_name"])
+    if s.get("case_title"):
+        L += _value("Case title", "案件名称", s["case_title"])
+    state = sig.get("state")
+    shown = {"signed": f"signed / 已签名: {sig.get('key')}  {sig.get('vkey') or ''}",
+             "unsigned": "not signed (optional) / 未签名（可选）",
+             "invalid": f"INVALID / 签名无效: {sig.get('error')}"}.get(str(state), "-")
+    L += _value("Rights holder's signature", "权利人签名", shown.rstrip())
+    return L
+
+
+def _item_lines(d: dict[str, Any]) -> list[str]:
+    """The picture, each e-mail's headers and DKIM, and what a court can conclude."""
+    L: list[str] = []
+    img = d.get("image")
+    caption = webcapture.screenshot_caption({"screenshot": img}) if img else None
+    if caption is not None:
+        L += ["Picture / 图片", "-" * 60, *_both(caption), ""]
+    zone = str(d.get("time_zone") or rtime.LOCAL)
+    for e in d.get("email") or []:
+        L += ["E-mail / 电子邮件 (the sender's claims, recorded as found / 发件方的声明，按原样记"
+              "录)",
+              "-" * 60]
+        for en, zh, key in (("File", "文件", "file"), ("From", "发件人", "from"),
+                            ("To", "收件人", "to"), ("Subject", "主题", "subject")):
+            L += _value(en, zh, e.get(key) or "-")
+        date = rtime.both(e["date"], zone) if e.get("date") else (e.get("date_raw") or "-")
+        L += _value("Date (sender's clock)", "日期（发件方时钟）", date)
+        sigs = [f"{g.get('result')} (d={g.get('domain')}, s={g.get('selector')}, key "
+                f"{g.get('key_source')})" for g in e.get("dkim_signatures") or []]
+        L += _value("DKIM result", "DKIM 结果", "\n".join([str(e.get("dkim_result")), *sigs]))
+        L.append("")
+    pair = kinds.conclusions(d.get("kind"))
+    if pair is not None:
+        L += ["What a court can and cannot conclude / 法院可以认定与不能认定", "-" * 60]
+        L += _both(("法院可以认定：" + pair[0][0], "A court can conclude: " + pair[0][1]))
+        L += _both(("法院不能认定：" + pair[1][0], "A court cannot conclude: " + pair[1][1]))
+        L.append("")
+    return L
+
+
+def forum_lines(d: dict[str, Any]) -> list[str]:
+    """The forum checklist (:mod:`evidence.ledger.bundle.report_forum`)."""
+    L = ["Rules of the forum / 适用规则核对表", "-" * 60, *_both(forum.NOTE)]
+    for f, rows in forum.checklist(d):
+        L += ["", f"  {f.title[1]}", f"  {f.title[0]}", f"  Source / 出处: {f.source}"]
+        for rule, facts, _ in rows:
+            L.append(f"  [{rule.ref}] {rule.text[1]}")
+            L += _para(rule.text[0], "    ")
+            L += _both(facts, "    -> ")
+    return [*L, ""]
+
+
+def webcapture_lines(wc: dict[str, Any], zone: str | None = None) -> list[str]:
     """The web capture section and what a court can and cannot conclude (the text is
     :mod:`evidence.ledger.bundle.report_webcapture`'s, shared with the HTML/PDF report)."""
     L = ["Web capture / 网页取证", "-" * 60]
     L += _both(webcapture.source_note(wc))
-    for zh, en, value in webcapture.rows(wc):
-        lines = value.split("\n")
-        L.append(f"  {en} / {zh}: {lines[0]}")
-        L += [f"      {more}" for more in lines[1:]]
+    for zh, en, value in webcapture.rows(wc, zone):
+        L += _value(en, zh, value)
     L += _both(webcapture.offset_statement(wc), "    ")
     for label, zh, en in webcapture.label_rows(wc):
         L.append(f"  label / 标签 {label}:")
@@ -97,11 +164,19 @@ def render_text(d: dict[str, Any]) -> str:
         add("  检查点尚未完成锚定（无 RFC 3161 时间戳或见证联署不足）：本证据包不证明任何时间。")
         add("  锚定完成后请索取正式证据包。")
         add("")
+    zone = str(d.get("time_zone") or rtime.LOCAL)
+
+    def when(value: Any) -> str:
+        return rtime.both(value, zone).replace("\n", "  ")
+
     add(f"Evidence id / 证据编号:            {d['evidence_id']}")
     add(f"Kind / 类型:                       {d.get('kind') or '-'}")
     add(f"Submitted by / 提交方:             {d.get('principal') or '-'}")
+    L.extend(_who_lines(d))
     add(f"Submitted (log time, the operator's clock) / 提交时间（日志时间，运营方时钟）: "
-        f"{d['submitted_at']}  (entry / 记录 {d['submission_seq']})")
+        f"{when(d['submitted_at'])}  (entry / 记录 {d['submission_seq']})")
+    zh, en = rtime.zone_label(zone)
+    add(f"Local times are in / 当地时间所用时区: {en} / {zh}")
     if d.get("purged"):
         add(f"PURGED / 已清除: {d.get('purged_at') or ''} — the files and metadata were deleted;"
             " the ledger still proves their hashes / 文件与元数据已删除；账本仍证明其哈希值")
@@ -112,8 +187,9 @@ def render_text(d: dict[str, Any]) -> str:
         add(f"  {f['name']}  ({f['media_type']}, {_size(f['size'])})")
         add(f"    SHA-256: {f['sha256']}")
     add("")
+    L.extend(_item_lines(d))
     if d.get("webcapture"):
-        L.extend(webcapture_lines(d["webcapture"]))
+        L.extend(webcapture_lines(d["webcapture"], zone))
     if provisional:
         add("Proof of time / 时间证明")
         add("-" * 60)
@@ -122,7 +198,15 @@ def render_text(d: dict[str, Any]) -> str:
         add("Preserved no later than / 不晚于以下时间已保全")
         add("-" * 60)
         for t in d["timestamps"]:
-            add(f"  {t['gen_time']}  per / 据 {t['tsa']} (RFC 3161, serial {t.get('serial')})")
+            add(f"  {when(t['gen_time'])}  per / 据 {t['tsa']} (RFC 3161, serial "
+                f"{t.get('serial')})")
+            if t.get("legal_name"):
+                add(f"    legal name / 法定名称: {t['legal_name']}")
+            if t.get("subject_o") or t.get("subject_cn"):
+                how = ("re-verified at export / 导出时已重新核验" if t.get("verified")
+                       else "as stored, not re-verified at export / 取自所存令牌，导出时未重新核验")
+                add(f"    certificate / 证书: O={t.get('subject_o') or '-'}, "
+                    f"CN={t.get('subject_cn') or '-'} ({how})")
     else:
         add("Proof of time / 时间证明")
         add("-" * 60)
@@ -135,15 +219,29 @@ def render_text(d: dict[str, Any]) -> str:
     add(f"  root / 根哈希: {cp['root']}")
     add(f"  log key / 日志公钥: {d['log']['verifier_key']}")
     for w in d["witnesses"]:
-        add(f"  cosigned by witness / 见证方联署: {w['name']} at {w.get('cosigned_at') or '-'}")
+        add(f"  cosigned by witness / 见证方联署: {w['name']} at "
+            f"{when(w.get('cosigned_at')) if w.get('cosigned_at') else '-'}")
+        if w.get("key_name"):
+            add(f"    key name / 公钥名称: {w['key_name']}")
+        if w.get("legal_name"):
+            add(f"    legal name / 法定名称: {w['legal_name']}")
     add("")
     add("Custody timeline / 保管时间线")
     add("-" * 60)
     for c in d["custody"]:
         who = c.get("principal") or ""
-        add(f"  #{c['seq']}  {c['time']}  {c['type']}  {who}")
+        add(f"  #{c['seq']}  {when(c['time'])}  {c['type']}  {who}")
     for w in d.get("warnings", []):
         add(f"  NOTE / 注意: {w}")
+    add("")
+    L.extend(forum_lines(d))
+    add("Offline identifiers / 离线标识")
+    add("-" * 60)
+    add(f"  verify page / 核验页面: {d.get('verify_url') or '(none configured / 未配置)'}")
+    add(f"  evidence id / 证据编号: {d['evidence_id']}")
+    add(f"  submission entry / 提交记录: {d['submission_seq']}   leaf hash / 叶哈希: "
+        f"{d.get('leaf_hash') or '-'}")
+    add(f"  checkpoint / 检查点: size / 大小 {cp['size']}   root / 根哈希 {cp['root']}")
     add("")
     add("How to verify independently / 如何独立验证")
     add("-" * 60)

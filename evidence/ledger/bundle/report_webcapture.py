@@ -330,8 +330,14 @@ def offset_statement(wc: Mapping[str, Any]) -> Pair:
             "than\").")
 
 
-def rows(wc: Mapping[str, Any]) -> list[tuple[str, str, str]]:
-    """(label zh, label en, value) rows of the web capture section."""
+def rows(wc: Mapping[str, Any], zone: str | None = None) -> list[tuple[str, str, str]]:
+    """(label zh, label en, value) rows of the web capture section; with ``zone``
+    (:mod:`evidence.ledger.bundle.report_time`) the start and end also in that zone."""
+    from evidence.ledger.bundle import report_time
+
+    def when(value: Any) -> str:
+        return _v(value) if zone is None else report_time.both(value, zone)
+
     tls = _v(wc.get("tls_protocol"))
     port = f" (port / 端口 {wc['server_port']})" if wc.get("server_port") else ""
     node = _v(wc.get("node_name"))
@@ -351,8 +357,8 @@ def rows(wc: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         ("证书主体", "Certificate subject", _v(wc.get("tls_subject"))),
         ("证书签发者", "Certificate issuer", _v(wc.get("tls_issuer"))),
         ("证书有效期", "Certificate validity", validity),
-        ("开始时间（节点时钟，UTC）", "Started (node's clock, UTC)", _v(wc.get("started_at"))),
-        ("结束时间（节点时钟，UTC）", "Ended (node's clock, UTC)", _v(wc.get("ended_at"))),
+        ("开始时间（节点时钟，UTC）", "Started (node's clock, UTC)", when(wc.get("started_at"))),
+        ("结束时间（节点时钟，UTC）", "Ended (node's clock, UTC)", when(wc.get("ended_at"))),
         ("采集节点", "Capture node", node),
         ("采集节点公钥", "Capture node key", _v(wc.get("node_key"))),
         ("采集编号", "Capture id", _v(wc.get("capture_id"))),
