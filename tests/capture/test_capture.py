@@ -27,6 +27,7 @@ from evidence.ledger.intake import Intake
 from evidence.verify.note import generate_signer
 from evidence.verify.webcapture import verify_webcapture
 from tests.support.capture_sites import make_ca, serve
+from tests.support.cli_run import add_submitter
 
 CHROMIUM = os.environ.get("EVIDENCE_CHROMIUM", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -588,18 +589,19 @@ def test_cli_captures_a_chinese_page_and_refuses_without_preserving(tmp_path: Pa
                   check=False)
     assert no_key.returncode != 0 and "evidence keygen" in no_key.stderr
     _cli("keygen", "capture.example/node-1", "-o", str(Path(d) / "capture-node.key"))
+    who = add_submitter(d, "C-1")  # local captures name their submitter, in a known case
     with serve() as site:
         too_many = _cli("capture", site.base + "/zh", "--case", "C-1", "--data-dir", d,
                         *[a for _ in range(11) for a in ("--click", "h1")], check=False)
         assert too_many.returncode != 0 and "at most 10" in too_many.stderr
         p = _cli("capture", site.base + "/zh", "--case", "C-1", "--locale", "zh-CN",
                  "--allow-private", "--viewport", "800x600", "--click", "h1", "--click",
-                 "#absent", "--data-dir", d, "--json")
+                 "#absent", "--data-dir", d, "--as", who, "--json")
         first = json.loads(p.stdout)
         assert first["ok"] and first["final_url"] == site.base + "/zh"
         assert first["http_status"] == 200
         refused = _cli("capture", "file:///etc/passwd", site.base + "/zh", "--case", "C-1",
-                       "--data-dir", d, "--json", check=False)
+                       "--data-dir", d, "--as", who, "--json", check=False)
     assert refused.returncode == 1
     lines = [json.loads(x) for x in refused.stdout.splitlines()]
     assert [x["ok"] for x in lines] == [False, False]
