@@ -37,7 +37,6 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from evidence.ledger.anchor import store as anchor_store
 from evidence.ledger.anchor.config import load_anchor_config, trust_policy
-from evidence.ledger.anchor.schema import ANCHORED
 from evidence.ledger.anchor.status import cosigned_note
 from evidence.ledger.db.engine import read_transaction
 from evidence.ledger.db.log_queries import iter_checkpoints
@@ -67,11 +66,12 @@ class ExportResult:
 
 
 def export_log(ledger: Ledger, directory: str | os.PathLike[str], *, start: int | None = None,
-               progress: Progress | None = None) -> ExportResult:
+               progress: Progress | None = None, batch: int = 500) -> ExportResult:
     """Write (or bring up to date) the export in ``directory``; see the module docstring.
 
     ``start``: keep only the first ``start`` entries DIR holds and write the rest again
-    (default: everything DIR holds). Raises :class:`LedgerError` for a DIR that is not an
+    (default: everything DIR holds). ``batch``: checkpoints and anchor rows read at a
+    time. Raises :class:`LedgerError` for a DIR that is not an
     export, or whose files do not match its manifest (nothing is changed then).
     """
     out = Path(directory)
@@ -97,7 +97,7 @@ def export_log(ledger: Ledger, directory: str | os.PathLike[str], *, start: int 
         data = trust_policy(load_anchor_config(where), ledger.verifier).raw or b""
         _put(out, files, "trust.txt", data)
     files[ENTRIES] = _append_entries(ledger, out / ENTRIES, held, size, progress)
-    n_cps, n_tst = _anchoring(ledger, out, files, size)
+    n_cps, n_tst = _anchoring(ledger, out, files, size, batch)
     _sync()
     _write_manifest(out, ledger.origin, size, files)
     _sweep(out, files)
@@ -235,21 +235,28 @@ def _flush(f: Any, h: Any, buf: list[bytes], done: int, size: int,
     return done
 
 
-def _anchoring(ledger: Ledger, out: Path, files: dict[str, dict[str, Any]], size: int
-               ) -> tuple[int, int]:
+def _anchoring(ledger: Ledger, out: Path, files: dict[str, dict[str, Any]], size: int,
+               batch: int = 500) -> tuple[int, int]:
     """Every checkpoint up to ``size`` with its stored cosignatures, and every stored
-    token with its certificates; returns how many of each DIR now holds."""
-    rows = [r for r in anchor_store.list_anchors(ledger.engine, status=ANCHORED)
-            if r.checkpoint_size <= size]
-    cosigned = {r.checkpoint_size for r in rows if r.kind == "witness" and r.cosignature}
+    token with its certificates; returns how many of each DIR now holds. Checkpoints and
+    anchors are read ``batch`` at a time, in size order: memory stays flat however long
+    the log (a checkpoint is cosigned when a witness row with a cosignature has its
+    size; both streams are in size order, so one pass merges them)."""
+    cosigned = (r for r in anchor_store.iter_anchored(ledger.engine, "witness",
+                                                      max_size=size, batch=batch)
+                if r.cosignature)
+    next_cosigned = next(cosigned, None)
     n_cps = n_tst = 0
     with read_transaction(ledger.engine) as conn:
-        for cp in iter_checkpoints(conn, max_size=size):
-            note = cosigned_note(ledger, cp.size) if cp.size in cosigned else cp.note
+        for cp in iter_checkpoints(conn, chunk=batch, max_size=size):
+            while next_cosigned is not None and next_cosigned.checkpoint_size < cp.size:
+                next_cosigned = next(cosigned, None)
+            has = next_cosigned is not None and next_cosigned.checkpoint_size == cp.size
+            note = cosigned_note(ledger, cp.size) if has else cp.note
             _put(out, files, f"checkpoints/{cp.size}", note.encode())
             n_cps += 1
-    for r in rows:
-        if r.kind != "tsa" or not r.token:
+    for r in anchor_store.iter_anchored(ledger.engine, "tsa", max_size=size, batch=batch):
+        if not r.token:
             continue
         base = f"timestamps/{r.checkpoint_size}/{r.source}"
         _put(out, files, base + ".tst", r.token)

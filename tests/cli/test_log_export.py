@@ -168,3 +168,24 @@ def test_the_command_shows_progress_unless_quiet(world, tmp_path: Path) -> None:
     assert json.loads(r.stdout)["from"] == 100
     r = evidence(*args, "--from", "99999", str(tmp_path / "b"))
     assert r.returncode != 0 and "give a size from 0 to 12040" in r.stderr
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3])
+def test_read_in_small_batches_the_same_export(world, tmp_path: Path, batch: int) -> None:
+    """Checkpoints and anchor rows are read a batch at a time (never every token at once):
+    any batch size writes the same bytes, the cosigned checkpoints merged in order."""
+    world.anchor(40, witnesses=("w1", "w2"))
+    world.anchor(1, tsa=("local-tsa", world.tsa_url, world.ca_pem))
+    world.anchor(25, tsa=("second-tsa", world.tsa_url, world.ca_pem))
+    whole = export_log(world.led, tmp_path / "whole")
+    small = export_log(world.led, tmp_path / "small", batch=batch)
+    assert (small.checkpoints, small.timestamps) == (whole.checkpoints, whole.timestamps) \
+        == (4, 4)
+    got = files_of(tmp_path / "small")
+    assert got == files_of(tmp_path / "whole")
+    for size in (1, 10, 25, 40):
+        want = cosigned_note(world.led, size) if size != 1 else world.led.checkpoint_at(1).note
+        assert got[f"checkpoints/{size}"] == want.encode()
+    assert {p for p in got if p.endswith(".tst")} == {
+        "timestamps/1/local-tsa.tst", "timestamps/10/local-tsa.tst",
+        "timestamps/25/local-tsa.tst", "timestamps/25/second-tsa.tst"}

@@ -6,7 +6,7 @@ sequencer (intake) waits at most for one small row update.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, and_, func, insert, or_, select, update
@@ -21,6 +21,7 @@ __all__ = [
     "claim",
     "due_rows",
     "ensure_rows",
+    "iter_anchored",
     "last_anchored_size",
     "list_anchors",
     "newest_with_proof",
@@ -214,6 +215,28 @@ def newest_with_proof(engine: Engine, kind: str) -> int | None:
         v = conn.execute(select(func.max(anchors.c.checkpoint_size)).where(
             anchors.c.kind == kind, anchors.c.status == ANCHORED, proof.is_not(None))).scalar()
     return None if v is None else int(v)
+
+
+def iter_anchored(engine: Engine, kind: str, *, max_size: int, batch: int = 500
+                  ) -> Iterator[StoredAnchor]:
+    """Anchored rows of ``kind`` with their proof (a token, a cosignature) for checkpoints
+    up to ``max_size``, by size then source, read ``batch`` rows at a time (tokens and
+    chains are a few KiB each: a long log's are never all in memory)."""
+    proof = anchors.c.token if kind == "tsa" else anchors.c.cosignature
+    after: tuple[int, str] = (-1, "")
+    while True:
+        q = select(anchors).where(
+            anchors.c.kind == kind, anchors.c.status == ANCHORED, proof.is_not(None),
+            anchors.c.checkpoint_size <= max_size,
+            or_(anchors.c.checkpoint_size > after[0],
+                and_(anchors.c.checkpoint_size == after[0], anchors.c.source > after[1])))
+        with read_transaction(engine) as conn:
+            rows = [_row(r) for r in conn.execute(q.order_by(
+                anchors.c.checkpoint_size, anchors.c.source).limit(batch)).all()]
+        yield from rows
+        if len(rows) < batch:
+            return
+        after = (rows[-1].checkpoint_size, rows[-1].source)
 
 
 def pending_count(engine: Engine, source: str) -> int:
