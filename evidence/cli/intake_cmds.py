@@ -394,15 +394,36 @@ def _file_fixity(intake: Intake, f: dict[str, Any], verify: bool) -> str:
 @click.argument("evidence_id")
 @intake_where_options
 @remote_options
+@click.option("--tlog-proof", "tlog_proof", metavar="FILE", is_flag=False, flag_value="-",
+              default=None,
+              help="Write the item's C2SP tlog-proof@v1 file (to the newest checkpoint the "
+                   "witness quorum cosigned, else the latest) to FILE, or stdout without one.")
+@click.option("--cose", "cose_file", metavar="FILE", type=click.Path(dir_okay=False),
+              default=None,
+              help="Write a COSE receipt of inclusion (RFC 9942, signed by the log key) to "
+                   "FILE ('-': stdout).")
+@click.option("--tree-size", type=click.IntRange(min=1), default=None,
+              help="With --cose: the tree size to prove to (default: the latest "
+                   "checkpoint's).")
 def receipt_cmd(evidence_id: str, data_dir: str | None, db_url: str | None,
                 blob_store: str | None, max_file_size: str | None, as_json: bool,
-                server: str | None) -> None:
+                server: str | None, tlog_proof: str | None, cose_file: str | None,
+                tree_size: int | None) -> None:
     """Print an item's signed receipt and, once a checkpoint covers its entry, the
-    inclusion proof to the latest checkpoint and that checkpoint (the full proof)."""
+    inclusion proof to the latest checkpoint and that checkpoint (the full proof).
+
+    --tlog-proof and --cose write the proof in a standard format instead (docs/formats.md,
+    "tlog-proof files" and "COSE receipts"); a note on stderr says which checkpoint."""
+    if tree_size is not None and cose_file is None:
+        fail("--tree-size is for --cose", as_json=as_json, code=2)
     remote = remote_target(as_json)
     if remote is not None:
         from evidence.cli import remote_ops
 
+        if tlog_proof is not None or cose_file is not None:
+            _remote_proof_files(remote, evidence_id, tlog_proof, cose_file, tree_size,
+                                as_json)
+            return
         _print_receipt(remote_run(as_json, remote,
                                   lambda c: remote_ops.receipt(c, evidence_id)), as_json)
         return
@@ -410,9 +431,71 @@ def receipt_cmd(evidence_id: str, data_dir: str | None, db_url: str | None,
     with intake.ledger:
         try:
             r = intake.receipt(evidence_id)
+            if tlog_proof is not None or cose_file is not None:
+                _local_proof_files(intake, r, tlog_proof, cose_file, tree_size, as_json)
+                return
         except INTAKE_ERRORS as e:
             fail(str(e), as_json=as_json)
     _print_receipt(r, as_json)
+
+
+def _write(target: str, data: bytes) -> None:
+    if target == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        Path(target).write_bytes(data)
+
+
+def _local_proof_files(intake: Intake, r: dict[str, Any], tlog_proof: str | None,
+                       cose_file: str | None, tree_size: int | None, as_json: bool) -> None:
+    from evidence.ledger.anchor.config import AnchorConfigError, load_anchor_config
+    from evidence.ledger.cose import cose_receipt, log_signer
+    from evidence.ledger.errors import LedgerError
+    from evidence.ledger.tlog_proof import proof_file
+
+    led = intake.ledger
+    if tlog_proof is not None:
+        try:
+            cfg = load_anchor_config(led.config.data_dir) if led.config else None
+        except AnchorConfigError as e:
+            fail(f"anchors.json: {e}", as_json=as_json)
+        pf = proof_file(r, led, cfg)
+        if pf.text is None:
+            fail(pf.note, as_json=as_json)
+        _write(tlog_proof, pf.text.encode())
+        click.echo(f"tlog-proof: {pf.note}", err=True)
+    if cose_file is not None:
+        try:
+            data = cose_receipt(led, log_signer(led), int(r["seq"]), tree_size)
+        except LedgerError as e:
+            fail(str(e), as_json=as_json)
+        _write(cose_file, data)
+        click.echo(f"COSE receipt: entry {r['seq']}, {len(data)} bytes", err=True)
+
+
+def _remote_proof_files(remote: Any, evidence_id: str, tlog_proof: str | None,
+                        cose_file: str | None, tree_size: int | None, as_json: bool) -> None:
+    from urllib.parse import quote
+
+    base = f"/v1/evidence/{quote(evidence_id, safe='')}"
+
+    def fetch(c: Any) -> None:
+        if tlog_proof is not None:
+            a = c.send("GET", base + "/receipt.tlog-proof")
+            _write(tlog_proof, a.body)
+            witnessed = a.headers.get("evidence-proof-witnessed", "").lower() == "true"
+            click.echo("tlog-proof: " + ("proven to a checkpoint the witness quorum "
+                                         "cosigned" if witnessed else
+                                         "proven to the latest checkpoint, not witnessed"),
+                       err=True)
+        if cose_file is not None:
+            params = {} if tree_size is None else {"size": tree_size}
+            a = c.send("GET", base + "/receipt.cose", params=params)
+            _write(cose_file, a.body)
+            click.echo(f"COSE receipt: {len(a.body)} bytes", err=True)
+
+    remote_run(as_json, remote, fetch)
 
 
 def _print_receipt(r: dict[str, Any], as_json: bool) -> None:
