@@ -343,3 +343,24 @@ def test_progress_and_quiet(world, venv_python, tmp_path: Path) -> None:
                         world.led.verifier_key, "--log-only", "--quiet", "--json"],
                        capture_output=True, text=True, check=False)
     assert p.returncode == 0 and p.stderr == "" and json.loads(p.stdout)["ok"]
+
+
+@pytest.mark.parametrize("how", ["garbage", "gone"])
+def test_a_damaged_or_missing_manifest(world, venv_python, tmp_path: Path, how: str) -> None:
+    """A manifest that is not one fails the export check; no manifest at all leaves the
+    files unchecked against one (named, incomplete): neither is read as a good export."""
+    def change(e: Path) -> None:
+        if how == "garbage":
+            (e / "manifest.json").write_bytes(b"\x00{not json")
+        else:
+            (e / "manifest.json").unlink()
+
+    out = check_agrees(world, venv_python, tmp_path, mutate_export=change)
+    export = next(c for c in out["checks"] if c["name"] == "export")
+    if how == "garbage":
+        assert out["failed_check"] == "export" and out["verdict"] == "failed"
+        assert "manifest.json is not a log export manifest" in export["reason"]
+    else:
+        assert (out["verdict"], out["not_checked"]) == ("incomplete", ["export"])
+        assert "no manifest.json" in export["reason"]
+    assert statuses(out)["log"] == "pass"
