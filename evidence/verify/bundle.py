@@ -1,6 +1,6 @@
 """The evidence bundle: read it as hostile input, then check every claim it makes.
 
-A bundle is one ZIP file (format ``evidence-bundle/v1``, byte layout in
+A bundle is one ZIP file (format ``evidence-bundle/v2`` or ``v1``, byte layout in
 ``docs/bundle.md``) that lets a court answer, offline and trusting only the
 keys it pins: are these exactly the preserved files, since when, and who has
 handled them? Nothing in the bundle is trusted because it is in the bundle:
@@ -47,16 +47,17 @@ from evidence.verify.bundle_item import (
     check_webcapture,
     clock_offset,
 )
+from evidence.verify.bundle_names import FORMAT_V2, FORMATS
 from evidence.verify.bundle_reader import (
     CHECKPOINT,
     CHUNK,
     DEFAULT_LIMITS,
-    FORMAT,
     MANIFEST,
     TOOL,
     BundleError,
     BundleReader,
     Limits,
+    layout_error,
     parse_json,
 )
 from evidence.verify.bundle_time import NewerCheckpoint, check_still_in_log, check_timestamps
@@ -211,10 +212,11 @@ def _verify(reader: BundleReader, policy: TrustPolicy, store: Sequence[bytes],
     report.running = "custody"
     check_custody(entries, submission, report)
     report.running = "files"
-    carried = check_files(submission, digests, report)
+    fmt = manifest["format"]
+    carried = check_files(fmt, submission, digests, report)
     if carried and submission.body.get("kind") == WEBCAPTURE:
         report.running = WEBCAPTURE
-        check_webcapture(reader, submission, policy, report)
+        check_webcapture(fmt, reader, submission, policy, report)
     report.running = "metadata"
     check_metadata(reader, submission, report)
     report.running = "timestamps"
@@ -232,15 +234,22 @@ def _verify(reader: BundleReader, policy: TrustPolicy, store: Sequence[bytes],
 def _check_manifest(reader: BundleReader, report: BundleReport,
                     progress: Callable[[int], None] | None
                     ) -> tuple[dict[str, Any] | None, dict[str, str]]:
-    """The manifest lists every member with its SHA-256 and size; every member is
-    hashed here, once (files streamed)."""
+    """A format this verifier reads; every member of that format's layout (v1 or v2 file
+    names, docs/bundle.md); the manifest lists every member with its SHA-256 and size;
+    every member is hashed here, once (files streamed)."""
     manifest = parse_json(reader.read(MANIFEST), MANIFEST)
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        fmt = manifest.get("format") if isinstance(manifest, dict) else None
-        report.fail("manifest", f"manifest format is {str(fmt)[:40]!r}, not {FORMAT} "
-                    "(a newer verifier may read it)",
-                    f"清单格式为 {str(fmt)[:40]!r}，不是 {FORMAT}（可能需要更新的验证程序）")
+    fmt = manifest.get("format") if isinstance(manifest, dict) else None
+    if fmt not in FORMATS:
+        report.fail("manifest", f"manifest format is {str(fmt)[:40]!r}, not {FORMAT_V2} or "
+                    "v1 (a newer verifier may read it)",
+                    f"清单格式为 {str(fmt)[:40]!r}，不是 {FORMAT_V2} 或 v1"
+                    "（可能需要更新的验证程序）")
         return None, {}
+    report.format = fmt
+    for name in sorted(reader.infos):
+        if (why := layout_error(fmt, name)) is not None:
+            report.fail("manifest", why, f"成员 {name[:100]!r} 不符合 {fmt} 的布局")
+            return None, {}
     members = manifest.get("members")
     if not isinstance(members, dict):
         report.fail("manifest", "manifest has no member list", "清单缺少成员列表")

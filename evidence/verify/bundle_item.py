@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from evidence.verify.bundle_names import FORMAT_V1, v2_members
 from evidence.verify.bundle_reader import METADATA, BundleReader, parse_json
 from evidence.verify.commitment import verify_commitment
 from evidence.verify.entry import Entry
@@ -28,7 +29,7 @@ from evidence.verify.webcapture import verify_webcapture
 
 __all__ = ["PURGED", "SUBMITTED", "WEBCAPTURE", "check_custody", "check_files",
            "check_metadata", "check_submission", "check_submitter", "check_webcapture",
-           "clock_offset"]
+           "clock_offset", "file_members"]
 
 SUBMITTED = "evidence.submitted"
 PURGED = "evidence.purged"
@@ -125,9 +126,21 @@ def _broken_custody_link(ordered: Sequence[Entry]) -> tuple[str, str] | None:
     return None
 
 
-def check_files(submission: Entry, digests: Mapping[str, str], report: BundleReport) -> bool:
+def file_members(fmt: str, declared: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """SHA-256 -> the member that must hold it in format ``fmt`` (docs/bundle.md): v1
+    ``files/<sha256>``; v2 ``files/<sha256>/<safe name of the first file listed with
+    it>``."""
+    if fmt == FORMAT_V1:
+        return {f["sha256"]: f"files/{f['sha256']}" for f in declared}
+    return v2_members((f["sha256"], f.get("name")) for f in declared)
+
+
+def check_files(fmt: str, submission: Entry, digests: Mapping[str, str],
+                report: BundleReport) -> bool:
     """True when the bundle carries the item's files and they are the preserved ones
-    (the check passed, not only because the item was purged)."""
+    (the check passed, not only because the item was purged). Each file must be at the
+    member ``fmt`` derives from the entry, which is also what the manifest check hashed;
+    any other ``files/`` member (a v2 file renamed) is extra."""
     declared = submission.body.get("files")
     if not isinstance(declared, list) or not declared or not all(
             isinstance(f, dict) and isinstance(f.get("sha256"), str) for f in declared):
@@ -135,24 +148,35 @@ def check_files(submission: Entry, digests: Mapping[str, str], report: BundleRep
         return False
     report.files = [{k: f.get(k) for k in ("name", "media_type", "size", "sha256")}
                     for f in declared]
-    present = {name[len("files/"):] for name in digests if name.startswith("files/")}
-    wanted = {f["sha256"] for f in declared}
+    expected = file_members(fmt, declared)
+    held = {name for name in digests if name.startswith("files/")}
     for f in report.files:
-        f["included"] = f["sha256"] in present
-    if report.purged and not present:
+        f["included"] = expected[f["sha256"]] in held
+    if report.purged and not held:
         report.add("files", True, "the item was purged: the bundle carries no files; the "
                    "entry still proves their SHA-256 and sizes",
                    "该证据已被清除：证据包不含文件；记录仍证明其 SHA-256 与大小",
                    required=False)
         return False
-    missing, extra = sorted(wanted - present), sorted(present - wanted)
+    missing = sorted(set(expected.values()) - held)
+    extra = sorted(held - set(expected.values()))
+    # v2: a member in the right folder under another name was renamed
+    renamed = next((m for m in missing for x in extra
+                    if fmt != FORMAT_V1 and x.startswith(m[:len("files/") + 65])), None)
+    if renamed is not None:
+        f = next(f for f in declared if expected[f["sha256"]] == renamed)
+        report.fail("files", f"file {str(f.get('name'))[:80]!r} is not stored under its "
+                    f"name as the entry gives it ({renamed[:160]!r}): the bundle was altered",
+                    f"文件 {str(f.get('name'))[:80]!r} 未按记录中的名称保存"
+                    f"（{renamed[:160]!r}）：证据包已被改动")
+        return False
     if missing or extra:
         report.fail("files", f"files missing {missing[:3]}, extra {extra[:3]}",
                     f"缺少文件 {missing[:3]}，或多出文件 {extra[:3]}")
         return False
-    # the member named files/<h> hashes to h (manifest check) and was hashed here
+    # the member of h hashes to h (manifest check hashed it)
     for f in declared:
-        got = digests[f"files/{f['sha256']}"]
+        got = digests[expected[f["sha256"]]]
         if got != f["sha256"]:
             report.fail("files", f"file {str(f.get('name'))!r} is not the preserved one",
                         f"文件 {str(f.get('name'))!r} 不是保全时的文件")
@@ -163,16 +187,17 @@ def check_files(submission: Entry, digests: Mapping[str, str], report: BundleRep
                       "（与提交记录中的 SHA-256 相同）")
 
 
-def check_webcapture(reader: BundleReader, submission: Entry, policy: TrustPolicy,
+def check_webcapture(fmt: str, reader: BundleReader, submission: Entry, policy: TrustPolicy,
                      report: BundleReport) -> None:
     """docs/verdict.md section 6: the item's files by the names in its submission entry,
     checked by :func:`evidence.verify.webcapture.verify_webcapture` against the pinned
-    capture nodes. Runs only after ``files`` passed, so each ``files/<sha256>`` member is
-    present and hashes to its name. The files are read whole (the WACZ's WARC records
+    capture nodes. Runs only after ``files`` passed, so each file's member (``fmt``'s
+    layout) is present and hashes to its SHA-256. The files are read whole (the WACZ's WARC records
     are checked from memory); memory is the item's size, each file bounded by the
     reader's limits."""
     by_name: dict[str, bytes] = {}
     by_hash: dict[str, bytes] = {}
+    members = file_members(fmt, submission.body["files"])
     for f in submission.body["files"]:
         name, digest = f.get("name"), f["sha256"]
         if not isinstance(name, str):
@@ -185,7 +210,7 @@ def check_webcapture(reader: BundleReader, submission: Entry, policy: TrustPolic
                         "无法确定采集清单所指的是哪一个")
             return
         if digest not in by_hash:  # two names, one content: one member, read once
-            by_hash[digest] = reader.read_file(f"files/{digest}")
+            by_hash[digest] = reader.read_file(members[digest])
         by_name[name] = by_hash[digest]
     nodes = policy.capture_nodes
     result = verify_webcapture(by_name, [n.verifier for n in nodes])

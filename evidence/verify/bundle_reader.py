@@ -1,18 +1,23 @@
 """Reading an evidence bundle as hostile input: the ZIP checks made before any claim is.
 
-A bundle is one ZIP file (format ``evidence-bundle/v1``, byte layout in
+A bundle is one ZIP file (format ``evidence-bundle/v2`` or ``v1``, byte layout in
 ``docs/bundle.md``). :class:`BundleReader` opens it and refuses it, with a
-:class:`BundleError` in English and Chinese, unless: every member name is one the
-format knows (so no path can leave anywhere: nothing is extracted at all); there
-are no symlinks, no duplicates, no encryption, no folder entries and no
-overlapping members; and counts, sizes and compression ratios are within
-:class:`Limits`. Member bytes are then read bounded, or streamed and hashed,
-never trusted by their headers: a stored member's local header must agree with
-the central directory.
+:class:`BundleError` in English and Chinese, unless: every member name is one a
+format knows (so no path can leave anywhere: nothing is extracted at all, and a v2
+file name part is checked by :func:`evidence.verify.bundle_names.name_part_ok`), has
+no NUL, is flagged UTF-8 when it is not ASCII and carries no Unicode Path extra field
+(which other unzip tools would show instead); there are no symlinks, no duplicates,
+no encryption, no folder entries and no overlapping members; and counts, sizes and
+compression ratios are within :class:`Limits`. Member bytes are then read bounded,
+or streamed and hashed, never trusted by their headers: a stored member's local
+header must agree with the central directory.
 
 What the members claim is checked in :mod:`evidence.verify.bundle`.
 
-Imports: stdlib and ``evidence.verify.errors`` only.
+Which format the bundle is, and so which of the two file layouts it must use, is
+known only once the manifest is read: that is the ``manifest`` check's business.
+
+Imports: stdlib, ``evidence.verify.errors`` and ``evidence.verify.bundle_names`` only.
 """
 
 from __future__ import annotations
@@ -29,10 +34,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+from evidence.verify.bundle_names import FORMAT_V1, FORMAT_V2, INDEX, name_part_ok
 from evidence.verify.errors import MalformedInput, VerificationError
 
-FORMAT = "evidence-bundle/v1"
-"""The one format this reader and :mod:`evidence.verify.bundle` accept."""
+FORMAT = FORMAT_V2
+"""The format the exporter writes; ``bundle_names.FORMATS`` are those this reader and
+:mod:`evidence.verify.bundle` accept."""
 MANIFEST = "manifest.json"
 CHECKPOINT = "checkpoint/checkpoint.note"
 METADATA = "metadata/metadata.json"
@@ -52,8 +59,42 @@ _MEMBER_PATTERNS = (
     re.compile(r"\Afiles/[0-9a-f]{64}\Z"),
     re.compile(r"\Areport/report\.(html|txt|pdf)\Z"),
     re.compile(r"\Atools/verify_bundle\.py\Z"),
+    re.compile(r"\Aindex\.html\Z"),
 )
-"""Every member name the format allows (docs/bundle.md); any other name is refused."""
+"""Every member name the formats allow (docs/bundle.md) besides v2's file members
+(:data:`V2_FILE`); any other name is refused."""
+V2_FILE = re.compile(r"\Afiles/([0-9a-f]{64})/(.+)\Z", re.DOTALL)
+"""A v2 file member; its name part must also pass ``name_part_ok``."""
+V1_FILE = re.compile(r"\Afiles/[0-9a-f]{64}\Z")
+_UNICODE_EXTRAS = (0x7075, 0x6375)
+"""Info-ZIP Unicode Path and Unicode Comment extra fields: unzip, bsdtar and 7-Zip show
+their name instead of the one the verifiers checked, so no member may carry one."""
+
+
+def known_name(name: str) -> bool:
+    """A member name one of the formats allows (docs/bundle.md, "Members")."""
+    if any(p.match(name) for p in _MEMBER_PATTERNS):
+        return True
+    m = V2_FILE.match(name)
+    return m is not None and name_part_ok(m.group(2))
+
+
+def layout_error(fmt: str, name: str) -> str | None:
+    """Why member ``name`` is not of format ``fmt``'s layout (the ``manifest`` check), or
+    None. Both layouts pass the archive check, which runs before the format is known."""
+    if fmt == FORMAT_V1 and (V2_FILE.match(name) or name == INDEX):
+        return f"member {name[:100]!r} is not of the {FORMAT_V1} layout"
+    if fmt == FORMAT_V2 and V1_FILE.match(name):
+        return f"member {name[:100]!r} is not of the {FORMAT_V2} layout"
+    return None
+
+
+def _extra_ids(extra: bytes) -> Iterator[int]:
+    pos = 0
+    while pos + 4 <= len(extra):
+        ident, size = struct.unpack_from("<HH", extra, pos)
+        yield ident
+        pos += 4 + size
 _LOCAL_HEADER = 30
 """Fixed part of a ZIP local file header (before the name and extra field)."""
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
@@ -138,7 +179,18 @@ class BundleReader:
         total = compressed = 0
         for info in infos:
             name = info.filename
-            if not any(p.match(name) for p in _MEMBER_PATTERNS):
+            if "\0" in info.orig_filename:
+                raise BundleError(f"member name {name[:100]!r} has a NUL byte (a name that "
+                                  "tools would read differently)",
+                                  "归档文件成员名含有空字节（已拒绝）")
+            if not info.flag_bits & 0x800 and not info.orig_filename.isascii():
+                raise BundleError(f"member name {name[:100]!r} is not ASCII and not marked "
+                                  "UTF-8", "归档文件成员名不是 ASCII 且未标记为 UTF-8（已拒绝）")
+            if any(i in _UNICODE_EXTRAS for i in _extra_ids(info.extra)):
+                raise BundleError(f"member {name[:100]!r} carries a second (Unicode) name "
+                                  "that unzip tools would show instead",
+                                  "归档文件成员带有另一个（Unicode）名称，解压工具会显示该名称（已拒绝）")
+            if not known_name(name):
                 raise BundleError(f"unexpected member {name[:100]!r} (not part of the format; "
                                   "absolute paths, '..' and unknown names are refused)",
                                   "归档文件含有不属于证据包格式的成员（已拒绝）")

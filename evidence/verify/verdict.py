@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from evidence.verify.bundle_reader import FORMAT
-
 __all__ = ["FAIL", "FAILED", "INCOMPLETE", "NOT_CHECKED", "PASS", "PROVISIONAL", "VERIFIED",
            "BundleReport", "Check", "earliest"]
 
@@ -70,6 +68,9 @@ class BundleReport:
     tool: dict[str, Any] | None = None
     """``tools/verify_bundle.py`` when the bundle carries it: its SHA-256 and size."""
     compared: list[dict[str, Any]] = field(default_factory=list)
+    format: str | None = None
+    """The bundle's format (``evidence-bundle/v2`` or ``v1``) once the manifest named one
+    this verifier reads; None before."""
     webcapture: dict[str, Any] | None = None
     """A web capture's facts from its signed manifest (docs/verdict.md section 6), once
     the ``webcapture`` check passed or was not checked; None after any failure."""
@@ -140,7 +141,7 @@ class BundleReport:
             "ok": self.ok,
             "failed_check": self.failed_check,
             "not_checked": self.not_checked,
-            "format": FORMAT,
+            "format": self.format,
             "evidence_id": self.evidence_id,
             "provisional": self.provisional,
             "checkpoint": self.checkpoint,

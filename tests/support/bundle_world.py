@@ -93,6 +93,8 @@ class World:
     tsa_url: str
     captures: Captures | None = None
     capture_error: str | None = None  # why the captures could not be made (webcaptures=True)
+    odd: str | None = None  # odd_names=True: an item whose file names a clerk's OS would refuse
+    odd_files: list[tuple[str, bytes]] | None = None  # its (name, bytes), in entry order
 
     def trust(self, **kw: Any) -> TrustRoots:
         kw.setdefault("log_key", self.led.verifier)
@@ -128,8 +130,20 @@ def anchor(led: Ledger, size: int, tsa_url: str, ca_pem: bytes, witness: Signer)
         verifier="witness-cosignature/v1"), now)
 
 
+ODD_NAMES = [  # (file name as submitted, content key): docs/bundle.md "File names (v2)"
+    ("..\\..\\evil.exe", "a"),           # backslashes (a Windows path) and a program
+    ("CON.txt", "b"),                     # a Windows device name
+    ("photo\u202egnp.exe", "c"),           # a right-to-left override: shows as "photo exe.png"
+    (" .hidden. ", "d"),                  # leading dot and space, trailing dot and space
+    ("same.txt", "e"),                    # two files of one name ...
+    ("same.txt", "f"),                    # ... with other bytes
+    ("copy of CON.txt", "b"),             # a second name for one content: one member
+    ("证据截图" * 15 + ".png", "g"),        # 180 bytes of UTF-8: shortened, extension kept
+]
+
+
 def build_world(root: Path, tsa_url: str, ca_pem: bytes, ca_path: Path, *,
-                webcaptures: bool = False) -> World:
+                webcaptures: bool = False, odd_names: bool = False) -> World:
     d = root / "ledger"
     led = Ledger.create(d / "data", ORIGIN, checkpoint_interval=3600)
     store = FilesystemBlobStore(d / "data" / "blobs")
@@ -169,6 +183,17 @@ def build_world(root: Path, tsa_url: str, ca_pem: bytes, ca_path: Path, *,
             captures = make_captures(intake, root / "captures")
         except Exception as e:  # no browser or capture extra: only the capture cases fail
             capture_error = f"the world's web capture could not be made: {e!r}"[:1000]
+    odd, odd_files = None, None
+    if odd_names:
+        odd_files = [(n, f"content {k}\n".encode()) for n, k in ODD_NAMES]
+        paths = []
+        for i, (n, data) in enumerate(odd_files):
+            p = src / f"odd-{i}" / n
+            p.parent.mkdir()
+            p.write_bytes(data)
+            paths.append(p)
+        odd = intake.submit(ItemSpec(files=paths, kind="other", case="case-3",
+                                     principal="acme-ip")).evidence_id
     anchored = led.sign_checkpoint_now().size
     witness = generate_signer("witness-a.example", ALG_COSIGNATURE_V1)
     anchor(led, anchored, tsa_url, ca_pem, witness)
@@ -176,7 +201,7 @@ def build_world(root: Path, tsa_url: str, ca_pem: bytes, ca_path: Path, *,
                                      "action": "download"})
     latest = led.sign_checkpoint_now().size
     return World(root, led, store, intake, witness, ca_pem, ca_path, a, b, c, files_a,
-                 anchored, latest, tsa_url, captures, capture_error)
+                 anchored, latest, tsa_url, captures, capture_error, odd, odd_files)
 
 
 # --- web captures ---------------------------------------------------------------------------

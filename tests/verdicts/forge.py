@@ -370,3 +370,65 @@ def token_positions(der: bytes) -> list[tuple[str, int]]:
             seen.setdefault(pos, f"{_region_of(r, pos)} {path}"
                             f" {'tag' if pos == t.start else 'content'}@{pos}")
     return sorted(((label, pos) for pos, label in seen.items()), key=lambda x: x[1])
+
+
+# --- v2 file names (docs/bundle.md "File names (v2)") ------------------------------------
+
+
+def rename_member(bundle: bytes, old: str, new: str) -> bytes:
+    """Member ``old`` stored as ``new`` instead, the manifest's member list made to agree."""
+    data = members(bundle)[old]
+    return with_members(bundle, {old: None, new: data})
+
+
+def with_extra_field(bundle: bytes, name: str, extra: bytes) -> bytes:
+    """The bundle as it is, member ``name`` carrying ``extra`` (raw extra-field bytes) in
+    its local and central headers (zipfile writes ``ZipInfo.extra`` into both)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(bundle)) as src, zipfile.ZipFile(buf, "w") as z:
+        for info in src.infolist():
+            out = zipfile.ZipInfo(info.filename, info.date_time)
+            out.compress_type = info.compress_type
+            out.external_attr = info.external_attr
+            if info.filename == name:
+                out.extra = extra
+            z.writestr(out, src.read(info))
+    return buf.getvalue()
+
+
+def unicode_path_extra(name: str) -> bytes:
+    """An Info-ZIP Unicode Path extra field (0x7075) naming ``name``: what unzip, bsdtar
+    and 7-Zip would show instead of the member's own name."""
+    import zlib
+
+    body = b"\x01" + zlib.crc32(b"").to_bytes(4, "little") + name.encode()
+    return (0x7075).to_bytes(2, "little") + len(body).to_bytes(2, "little") + body
+
+
+def patch_member_name(bundle: bytes, name: str, raw: bytes | None = None,
+                      utf8_flag: bool | None = None) -> bytes:
+    """The member's name bytes replaced by ``raw`` (same length) and/or its UTF-8 flag
+    (general purpose bit 11) set or cleared, in the local and the central header alike:
+    names no ZIP library writes, made byte by byte."""
+    old = name.encode()
+    raw = old if raw is None else raw
+    if len(raw) != len(old):
+        raise ValueError("the patched name must keep its length")
+    data = bytearray(bundle)
+    done = 0
+    for sig, flag_at, name_len_at, name_at in ((b"PK\x03\x04", 6, 26, 30),
+                                               (b"PK\x01\x02", 8, 28, 46)):
+        pos = 0
+        while (pos := data.find(sig, pos)) >= 0:
+            n = int.from_bytes(data[pos + name_len_at:pos + name_len_at + 2], "little")
+            if n == len(old) and bytes(data[pos + name_at:pos + name_at + n]) == old:
+                data[pos + name_at:pos + name_at + n] = raw
+                if utf8_flag is not None:
+                    flags = int.from_bytes(data[pos + flag_at:pos + flag_at + 2], "little")
+                    flags = flags | 0x800 if utf8_flag else flags & ~0x800
+                    data[pos + flag_at:pos + flag_at + 2] = flags.to_bytes(2, "little")
+                done += 1
+            pos += 4
+    if done != 2:
+        raise ValueError(f"{name!r}: found {done} headers, not 2")
+    return bytes(data)

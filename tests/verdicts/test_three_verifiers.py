@@ -163,6 +163,46 @@ WEBCAPTURE_VECTORS = [
            absent=("webcapture",)),
 ]
 VECTORS += WEBCAPTURE_VECTORS
+
+#: bundle formats (docs/bundle.md "File names (v2)", docs/verdict.md "Bundle formats"): the
+#: exporter writes v2 (``good`` above); a v1 export still verifies; each name rule has the
+#: check docs/bundle.md gives it. ``odd`` is the world's item whose submitted names a
+#: clerk's OS would refuse (tests/support/bundle_world.py ODD_NAMES).
+FORMAT_VECTORS = [
+    Vector("v1/good", "the good item exported as evidence-bundle/v1 (files/<sha256>)",
+           "verified"),
+    Vector("v1/v2-name", "the v1 bundle with shop.png moved to files/<sha256>/shop.png",
+           "failed", "manifest"),
+    Vector("v2/v1-name", "the v2 bundle with shop.png moved to files/<sha256>", "failed",
+           "manifest"),
+    Vector("v2/odd-names", "backslashes, CON.txt, a bidi override, dots and spaces, two "
+           "same.txt, two names for one content, a 180-byte name: stored under their safe "
+           "names", "verified"),
+    Vector("v2/renamed", "shop.png stored as files/<sha256>/shop.jpg", "failed", "files"),
+    Vector("v2/device-name-unprefixed", "the odd item's _CON.txt stored as CON.txt",
+           "failed", "files"),
+    Vector("v2/second-name-in-folder", "a second copy of shop.png in its folder as "
+           "'shop (2).png'", "failed", "files"),
+    Vector("v2/unlisted-folder", "an extra file under a SHA-256 the entry does not list",
+           "failed", "files"),
+    Vector("v2/traversal-slash", "shop.png stored as files/<sha256>/../../shop.png",
+           "failed", "archive"),
+    Vector("v2/traversal-backslash", "shop.png stored as files/<sha256>/..\\..\\shop.png",
+           "failed", "archive"),
+    Vector("v2/dot-dot", "shop.png stored as files/<sha256>/..", "failed", "archive"),
+    Vector("v2/bidi-name", "the odd item's bidi file stored under its submitted name, "
+           "U+202E and all", "failed", "archive"),
+    Vector("v2/nul-in-name", "a NUL byte patched into a file member's name", "failed",
+           "archive"),
+    Vector("v2/name-not-flagged-utf8", "the odd item's Chinese file name without the ZIP's "
+           "UTF-8 flag (CP437 to Python, Latin-1 to a browser)", "failed", "archive"),
+    Vector("v2/unicode-path-extra", "shop.png's member carries an Info-ZIP Unicode Path "
+           "extra field naming shop.exe", "failed", "archive"),
+    Vector("v2/index-lies", "index.html replaced by a page that lies, manifest rewritten to "
+           "match: the page is not part of the verdict", "verified"),
+    Vector("v2/index-edited", "index.html changed, the manifest not", "failed", "manifest"),
+]
+VECTORS += FORMAT_VECTORS
 BY_NAME = {v.name: v for v in VECTORS}
 CAPTURE_NODE_NAME = "shop-node"  # the name the court gives the capture node it pins
 
@@ -255,6 +295,7 @@ def build_corpus(world: World, untrusted: LocalTSA, out: Path) -> Corpus:
                  "good+mismatching-file"):
         made[name] = good
     capture_bundles(world, made, unbuilt)
+    format_bundles(world, good, made)
     assert set(made) | set(unbuilt) == set(BY_NAME), (set(made) | set(unbuilt)) ^ set(BY_NAME)
 
     c = Corpus(out, unbuilt=unbuilt)
@@ -281,10 +322,58 @@ def build_corpus(world: World, untrusted: LocalTSA, out: Path) -> Corpus:
     return c
 
 
+def format_bundles(world: World, good: bytes, made: dict[str, bytes]) -> None:
+    """The bundles of FORMAT_VECTORS, from the good v2 bundle, a v1 export of the same item
+    and the odd item's bundle."""
+    from evidence.verify.bundle_names import safe_name
+
+    assert world.odd is not None and world.odd_files is not None
+    shop = world.files_a[0]
+    sha = sha256(shop.read_bytes()).hexdigest()
+    member = f"files/{sha}/shop.png"
+    assert member in members(good)
+    v1 = world.export(world.a, bundle_format="evidence-bundle/v1")
+    odd = world.export(world.odd)
+    odd_member = {n: f"files/{sha256(d).hexdigest()}/{safe_name(n)}"
+                  for n, d in reversed(world.odd_files)}  # the first name of a content wins
+    con, bidi, chinese = (odd_member[n] for n in ("CON.txt", "photo\u202egnp.exe",
+                                                  "证据截图" * 15 + ".png"))
+    assert con.endswith("/_CON.txt") and bidi.endswith("/photo_gnp.exe_"), (con, bidi)
+    index = members(good)["index.html"]
+    made.update({
+        "v1/good": v1,
+        "v1/v2-name": F.rename_member(v1, f"files/{sha}", member),
+        "v2/v1-name": F.rename_member(good, member, f"files/{sha}"),
+        "v2/odd-names": odd,
+        "v2/renamed": F.rename_member(good, member, f"files/{sha}/shop.jpg"),
+        "v2/device-name-unprefixed": F.rename_member(odd, con, con.replace("/_CON", "/CON")),
+        "v2/second-name-in-folder": F.with_members(
+            good, {f"files/{sha}/shop (2).png": shop.read_bytes()}),
+        "v2/unlisted-folder": F.with_members(good, {f"files/{'0' * 64}/note.txt": b"extra"}),
+        "v2/traversal-slash": F.rename_member(good, member, f"files/{sha}/../../shop.png"),
+        "v2/traversal-backslash": F.rename_member(good, member,
+                                                  f"files/{sha}/..\\..\\shop.png"),
+        "v2/dot-dot": F.rename_member(good, member, f"files/{sha}/.."),
+        "v2/bidi-name": F.rename_member(odd, bidi, bidi.replace("photo_gnp.exe_",
+                                                                "photo\u202egnp.exe")),
+        "v2/nul-in-name": F.patch_member_name(good, member,
+                                              member.encode().replace(b"shop", b"sh\0p")),
+        "v2/name-not-flagged-utf8": F.patch_member_name(odd, chinese, utf8_flag=False),
+        "v2/unicode-path-extra": F.with_extra_field(good, member,
+                                                    F.unicode_path_extra(f"files/{sha}/shop.exe")),
+        "v2/index-lies": F.with_members(good, {"index.html": index.replace(
+            b"shop.png</a>", b"an invoice.pdf</a>")}),
+        "v2/index-edited": F.rezip_raw({**members(good), "index.html": index + b"<!-- -->"}),
+    })
+
+
 def capture_file(world: World, variant: str, name: str) -> str:
-    """The bundle member of file ``name`` of the ``variant`` capture item."""
+    """The bundle member of file ``name`` of the ``variant`` capture item (v2: under its
+    safe name; each capture file has its own content)."""
+    from evidence.verify.bundle_names import safe_name
+
     assert world.captures is not None
-    return f"files/{sha256(world.captures.files[variant][name]).hexdigest()}"
+    return f"files/{sha256(world.captures.files[variant][name]).hexdigest()}/{safe_name(name)}"
 
 
 def capture_bundles(world: World, made: dict[str, bytes], unbuilt: dict[str, str]) -> None:
@@ -309,7 +398,7 @@ def capture_bundles(world: World, made: dict[str, bytes], unbuilt: dict[str, str
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, tsa: LocalTSA) -> Iterator[World]:
     w = build_world(tmp_path_factory.mktemp("verdicts"), tsa.url, tsa.ca_cert_pem,
-                    tsa.ca_pem_path, webcaptures=True)
+                    tsa.ca_pem_path, webcaptures=True, odd_names=True)
     yield w
     w.led.close()
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Check an evidence bundle (``evidence-bundle/v1``) offline, trusting only what you pin.
+"""Check an evidence bundle (``evidence-bundle/v2`` or ``v1``) offline, trusting only what you pin.
 
     python verify_bundle.py BUNDLE.zip --trust TRUST.txt [--trust-sha256 HEX]
         [--compare FILE ...] [--json] [--lang zh|en|both] [--tz ZONE] [--debug]
@@ -38,6 +38,8 @@ The rules it checks (see docs/bundle.md and docs/formats.md in the project):
   cosignatures are C2SP tlog-cosignature/v1, and what to trust is a C2SP tlog-policy file
   with TSA roots added on "#@" lines (section 7);
 * the metadata commitment is SHA-256(salt || RFC 8785 JCS(metadata));
+* in a v2 bundle each file is ``files/<sha256>/<safe name>``, the safe name derived from the
+  name in the signed submission entry (``safe_name``, section 5);
 * a timestamp is an RFC 3161 token (RFC 5652 CMS SignedData) over SHA-256 of the
   checkpoint text, by a TSA chaining to a pinned root;
 * a web capture's manifest is RFC 8785 JSON signed (a C2SP signed note over its SHA-256)
@@ -968,7 +970,9 @@ def check_chain(chain: list[x509.Certificate], gen_time: datetime) -> None:
 
 # ==== 5. reading the archive (hostile input) ==============================================
 
-FORMAT = "evidence-bundle/v1"
+FORMAT_V1, FORMAT_V2 = "evidence-bundle/v1", "evidence-bundle/v2"
+FORMATS = (FORMAT_V1, FORMAT_V2)
+INDEX = "index.html"  # v2: a static page linking the files (informational, like the report)
 MEMBER_PATTERNS = [re.compile(p) for p in (
     r"\Amanifest\.json\Z",
     r"\Aentries/(0|[1-9][0-9]{0,15})\.entry\Z",
@@ -979,7 +983,95 @@ MEMBER_PATTERNS = [re.compile(p) for p in (
     r"\Afiles/[0-9a-f]{64}\Z",
     r"\Areport/report\.(html|txt|pdf)\Z",
     r"\Atools/verify_bundle\.py\Z",  # a copy of this script (docs/verdict.md section 4)
+    r"\Aindex\.html\Z",
 )]
+V1_FILE = re.compile(r"\Afiles/[0-9a-f]{64}\Z")
+V2_FILE = re.compile(r"\Afiles/([0-9a-f]{64})/(.+)\Z", re.DOTALL)  # the part: name_part_ok
+
+# -- v2 file names (docs/bundle.md "File names (v2)"): the same steps as the package's
+# evidence/verify/bundle_names.py and the page, on code points in fixed ranges only, so
+# that every verifier of every Python or Unicode version derives the same name.
+REPLACED = re.compile(
+    "[\x00-\x1f\x7f-\x9f\"*/:<>?\\\\|\ud800-\udfff\u061c\u200b-\u200f\u202a-\u202e"
+    "\u2028\u2029\u2060-\u206f\ufeff\ufdd0-\ufdef\ufff0-\uffff\U000e0000-\U000e007f]")
+DEVICES = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
+           *(p + d for p in ("COM", "LPT") for d in "0123456789\u00b9\u00b2\u00b3")}
+PROGRAMS = {"app", "appref-ms", "application", "bat", "cmd", "com", "command", "cpl", "desktop",
+            "exe", "hta", "inf", "jar", "js", "jse", "lnk", "msc", "msi", "msp", "pif", "ps1",
+            "psm1", "reg", "scf", "scr", "sct", "sh", "url", "vb", "vbe", "vbs", "ws", "wsc",
+            "wsf", "wsh"}
+MAX_NAME_BYTES, MAX_EXT_BYTES, MAX_PART_BYTES = 120, 16, 255
+
+
+def replaced(c: str) -> bool:
+    """Step 2: a code point that becomes ``_`` (the ranges, and every noncharacter)."""
+    return bool(REPLACED.match(c)) or ord(c) & 0xFFFE == 0xFFFE
+
+
+def utf8_len(s: str) -> int:
+    return sum(1 if c < "\x80" else 2 if c < "\u0800" else 3 if c < "\U00010000" else 4
+               for c in s)
+
+
+def safe_name(name: Any) -> str:
+    """The name a v2 bundle stores a file under, from the name the entry gives it."""
+    s = "".join("_" if replaced(c) else c for c in (name if isinstance(name, str) else ""))
+    s = s.strip(" .")
+    if utf8_len(s) > MAX_NAME_BYTES:
+        dot = s.rfind(".")
+        ext = s[dot:] if dot > 0 and utf8_len(s[dot:]) <= MAX_EXT_BYTES else ""
+        room, keep = MAX_NAME_BYTES - utf8_len(ext), ""
+        for c in s[:len(s) - len(ext)]:
+            room -= utf8_len(c)
+            if room < 0:
+                break
+            keep += c
+        s = (keep + ext).strip(" .")
+    s = s or "file"
+    if s.split(".", 1)[0].rstrip(" ").translate(ASCII_UPPER) in DEVICES:
+        s = "_" + s
+    dot = s.rfind(".")
+    if dot >= 0 and s[dot + 1:].translate(ASCII_LOWER) in PROGRAMS:
+        s += "_"
+    return s
+
+
+ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def name_part_ok(part: str) -> bool:
+    """The archive check's rule for the name part of a v2 file member: 1-255 bytes, no code
+    point of step 2 (no ``/``, ``\\``, control or bidi character), no space or dot at
+    either end (not ``.`` or ``..``)."""
+    return (0 < utf8_len(part) <= MAX_PART_BYTES and not any(replaced(c) for c in part)
+            and part.strip(" .") == part)
+
+
+def known_name(name: str) -> bool:
+    if any(p.match(name) for p in MEMBER_PATTERNS):
+        return True
+    m = V2_FILE.match(name)
+    return m is not None and name_part_ok(m.group(2))
+
+
+def file_members(fmt: str, declared: list[dict[str, Any]]) -> dict[str, str]:
+    """SHA-256 -> the member that holds it: v1 files/<sha256>; v2 files/<sha256>/<safe name
+    of the first file the entry lists with it>."""
+    out: dict[str, str] = {}
+    for f in declared:
+        h = f["sha256"]
+        out.setdefault(h, f"files/{h}" if fmt == FORMAT_V1 else
+                       f"files/{h}/{safe_name(f.get('name'))}")
+    return out
+
+
+def extra_ids(extra: bytes) -> Iterator[int]:
+    pos = 0
+    while pos + 4 <= len(extra):
+        ident, size = struct.unpack_from("<HH", extra, pos)
+        yield ident
+        pos += 4 + size
 TOOL_MEMBER = "tools/verify_bundle.py"
 MAX_MEMBERS, MAX_FILE, MAX_TOTAL, MAX_SMALL, MAX_RATIO = 20_000, 64 << 30, 256 << 30, 16 << 20, 200
 
@@ -1029,7 +1121,14 @@ class Archive:
         self.infos: dict[str, zipfile.ZipInfo] = {}
         for info in infos:
             name = info.filename
-            if not any(p.match(name) for p in MEMBER_PATTERNS):
+            if "\0" in info.orig_filename:
+                raise Fail(f"member name {name[:100]!r} has a NUL byte")
+            if not info.flag_bits & 0x800 and not info.orig_filename.isascii():
+                raise Fail(f"member name {name[:100]!r} is not ASCII and not marked UTF-8")
+            if any(i in (0x7075, 0x6375) for i in extra_ids(info.extra)):
+                raise Fail(f"member {name[:100]!r} carries a second (Unicode) name that unzip "
+                           "tools would show instead")
+            if not known_name(name):
                 raise Fail(f"unexpected member {name[:100]!r} (absolute paths, '..' and "
                            "unknown names are refused)")
             if name in self.infos:
@@ -1172,7 +1271,7 @@ def one_line(text: str) -> str:
 class Report:
     checks: list[dict[str, Any]] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=lambda: {
-        "format": FORMAT, "evidence_id": None, "provisional": False, "checkpoint": None,
+        "format": None, "evidence_id": None, "provisional": False, "checkpoint": None,
         "submitted_at": None, "preserved_no_later_than": [], "purged": False, "files": [],
         "compared": [], "custody": [], "metadata": None, "still_in_log": None, "tool": None,
         "webcapture": None})
@@ -1261,8 +1360,17 @@ def run_checks(archive: Archive, trust: Trust, compare: list[tuple[str, str]],
     # -- manifest: exactly the listed members, each with the listed SHA-256 and size
     report.running = "manifest"
     manifest = read_json(archive.read("manifest.json"), "manifest.json")
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        return report.add("manifest", False, f"manifest is not {FORMAT}", f"清单不是 {FORMAT}")
+    fmt = manifest.get("format") if isinstance(manifest, dict) else None
+    if fmt not in FORMATS:
+        return report.add("manifest", False, f"manifest is not {FORMAT_V2} or v1 (a newer "
+                          "verifier may read it)",
+                          f"清单不是 {FORMAT_V2} 或 v1（可能需要更新的验证程序）")
+    report.facts["format"] = fmt
+    for name in sorted(archive.infos):  # each format has its own file layout
+        if ((fmt == FORMAT_V1 and (V2_FILE.match(name) or name == INDEX))
+                or (fmt == FORMAT_V2 and V1_FILE.match(name))):
+            return report.add("manifest", False, f"member {name[:100]!r} is not of the {fmt} "
+                              "layout", f"成员 {name[:100]!r} 不符合 {fmt} 的布局")
     report.facts["provisional"] = manifest.get("provisional") is True
     members = manifest.get("members")
     if not isinstance(members, dict):
@@ -1327,12 +1435,12 @@ def run_checks(archive: Archive, trust: Trust, compare: list[tuple[str, str]],
     report.running = "custody"
     check_custody(entries, sub, report)
     report.running = "files"
-    check_files(sub, digests, report)
+    check_files(fmt, sub, digests, report)
     files_held = report.status("files") == PASS and all(
         f["included"] for f in report.facts["files"])  # a purged item carries none
     if sub.body.get("kind") == "webcapture" and files_held:
         report.running = "webcapture"
-        check_webcapture(archive, sub, trust, report)
+        check_webcapture(fmt, archive, sub, trust, report)
     report.running = "metadata"
     check_metadata(archive, sub, report)
     report.running = "timestamps"
@@ -1535,38 +1643,48 @@ def broken_custody_link(ordered: list[Entry]) -> tuple[str, str] | None:
     return None
 
 
-def check_files(sub: Entry, digests: dict[str, str], report: Report) -> None:
+def check_files(fmt: str, sub: Entry, digests: dict[str, str], report: Report) -> None:
+    """Each file at the member its format derives from the entry (v2: under its safe name);
+    any other files/ member (a v2 file renamed) is extra."""
     declared = sub.body.get("files")
     if not isinstance(declared, list) or not declared or not all(
             isinstance(f, dict) and isinstance(f.get("sha256"), str) for f in declared):
         return report.add("files", False, "the submission lists no files",
                           "提交记录未列出任何文件")
-    present = {n[len("files/"):] for n in digests if n.startswith("files/")}
+    expected = file_members(fmt, declared)
+    held = {n for n in digests if n.startswith("files/")}
     report.facts["files"] = [{**{k: f.get(k) for k in ("name", "media_type", "size", "sha256")},
-                              "included": f["sha256"] in present} for f in declared]
-    wanted = {f["sha256"] for f in declared}
-    if report.facts["purged"] and not present:
+                              "included": expected[f["sha256"]] in held} for f in declared]
+    if report.facts["purged"] and not held:
         return report.add("files", True, "the item was purged: no files; the entry still "
                           "proves their SHA-256 and sizes", "该证据已被清除：证据包不含文件",
                           required=False)
-    missing, extra = sorted(wanted - present), sorted(present - wanted)
+    missing = sorted(set(expected.values()) - held)
+    extra = sorted(held - set(expected.values()))
+    renamed = [m for m in missing if fmt == FORMAT_V2 and any(x.startswith(m[:71]) for x in extra)]
+    if renamed:
+        return report.add("files", False, f"{renamed[0][:160]!r} is stored under another name "
+                          "than the entry gives it: the bundle was altered",
+                          f"文件 {renamed[0][:160]!r} 未按记录中的名称保存：证据包已被改动")
     if missing or extra:
         return report.add("files", False, f"files missing {missing[:3]}, extra {extra[:3]}",
                           f"缺少文件 {missing[:3]}，或多出文件 {extra[:3]}")
-    for f in declared:  # files/<h> was hashed above: it must hash to h
-        if digests[f"files/{f['sha256']}"] != f["sha256"]:
+    for f in declared:  # its member was hashed above: it must hash to h
+        if digests[expected[f["sha256"]]] != f["sha256"]:
             return report.add("files", False, f"file {str(f.get('name'))!r} is not the "
                               "preserved one", f"文件 {str(f.get('name'))!r} 不是保全时的文件")
     report.add("files", True, f"all {len(declared)} files are byte for byte the preserved ones",
                f"全部 {len(declared)} 个文件与保全时逐字节一致")
 
 
-def check_webcapture(archive: Archive, sub: Entry, trust: Trust, report: Report) -> None:
+def check_webcapture(fmt: str, archive: Archive, sub: Entry, trust: Trust,
+                     report: Report) -> None:
     """A web capture's own files hold together and are signed by a pinned capture node
     (section 6b). Its input is the item's files by the names the submission entry gives
     them, so two files of one name leave it unclear which one the capture means."""
     files: dict[str, bytes] = {}
     held: dict[str, bytes] = {}
+    members = file_members(fmt, sub.body["files"])
     for f in sub.body["files"]:  # check_files passed: a list of objects, each file held
         name = f.get("name")
         if not isinstance(name, str):
@@ -1577,7 +1695,7 @@ def check_webcapture(archive: Archive, sub: Entry, trust: Trust, report: Report)
                               f"{name[:100]!r}: which one the capture means cannot be told",
                               f"该证据中有两个文件名为 {name[:100]!r}：无法确定采集所指的是哪一个")
         if f["sha256"] not in held:  # two names, one content: one member, read once
-            held[f["sha256"]] = archive.read_file(f"files/{f['sha256']}")
+            held[f["sha256"]] = archive.read_file(members[f["sha256"]])
         files[name] = held[f["sha256"]]
     outcome = verify_capture_files(files, trust.capture_nodes)
     report.add("webcapture", outcome.status, outcome.reason, outcome.reason_zh)

@@ -1,8 +1,10 @@
-"""Write an ``evidence-bundle/v1`` ZIP from its pieces (docs/bundle.md).
+"""Write an ``evidence-bundle/v2`` (or, asked, ``v1``) ZIP from its pieces (docs/bundle.md).
 
 The writer knows nothing about the ledger: :class:`BundlePieces` is plain data
 plus, for each original file, a function that opens it (the blob store's
-stream). Files are copied into ``ZIP_STORED`` members chunk by chunk and hashed
+stream). Files are copied into ``ZIP_STORED`` members (v2: ``files/<sha256>/<safe
+name>``, the name derived by :func:`evidence.verify.bundle_names.safe_name` exactly as
+the verifiers derive it; v1: ``files/<sha256>``) chunk by chunk and hashed
 in the same pass, so memory stays flat for a multi-GB video, and a blob whose
 bytes no longer match its name stops the export (the store is damaged: a bundle
 that would fail verification is never produced). Small members are deflated.
@@ -27,7 +29,9 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from evidence.ledger.blobs import BlobDamaged
-from evidence.verify.bundle_reader import CHECKPOINT, FORMAT, MANIFEST, METADATA
+from evidence.ledger.bundle.index_page import render_index
+from evidence.verify.bundle_names import FORMAT_V2, FORMATS, INDEX, file_member
+from evidence.verify.bundle_reader import CHECKPOINT, MANIFEST, METADATA
 
 CHUNK = 1 << 20
 TOOL_NAMES = frozenset({"tools/verify_bundle.py"})
@@ -83,6 +87,9 @@ class BundlePieces:
     """Other members by full name, e.g. ``{"tools/verify_bundle.py": b"..."}``."""
     provisional: bool = False
     """Written as ``"provisional": true`` in the manifest (docs/verdict.md section 2)."""
+    format: str = FORMAT_V2
+    """``evidence-bundle/v2`` (files under their names, ``index.html``) or ``v1`` (for a
+    court whose verifier predates v2)."""
 
 
 @dataclass(frozen=True)
@@ -165,6 +172,8 @@ def _write(p: BundlePieces, fp: IO[bytes]) -> dict[str, Any]:
     missing = [s for s in p.entries for i in (s, s - 1) if i >= 0 and i not in p.proofs]
     if p.provisional and p.timestamps:
         raise BundleWriteError("a provisional bundle carries no timestamp (docs/verdict.md)")
+    if p.format not in FORMATS:
+        raise BundleWriteError(f"unknown bundle format {p.format!r}")
     if p.submission_seq not in p.entries or missing:
         raise BundleWriteError(f"pieces incomplete: submission {p.submission_seq}, proofs "
                                f"missing for entries {sorted(set(missing))[:5]}")
@@ -194,8 +203,9 @@ def _write_members(p: BundlePieces, z: _Zip) -> dict[str, Any]:
     if p.metadata is not None and p.salt is not None:
         z.small(METADATA, _json_bytes({"metadata": dict(p.metadata), "salt": p.salt.hex()}))
     listed = []
+    paths: dict[str, str] = {}  # one member per content, named after the first file
     for f in p.files:
-        path = f"files/{f.sha256}"
+        path = paths.setdefault(f.sha256, file_member(p.format, f.sha256, f.name))
         listed.append({"path": path, "name": f.name, "media_type": f.media_type,
                        "size": f.size, "sha256": f.sha256})
         if path in z.members:  # two names, one content: one member
@@ -207,6 +217,9 @@ def _write_members(p: BundlePieces, z: _Zip) -> dict[str, Any]:
             # entry, 503 evidence-damaged), and the partial bundle is discarded
             raise BlobDamaged(f"the stored blob for {f.name!r} ({f.sha256}) hashes to {got}: "
                               "the blob store is damaged")
+    if p.format == FORMAT_V2 and listed:
+        z.small(INDEX, render_index(p.evidence_id, [
+            (f["name"], f["media_type"], f["size"], f["sha256"], f["path"]) for f in listed]))
     for name in sorted(p.report):
         z.small(f"report/{name}", p.report[name])
     for name in sorted(p.tools):
@@ -214,7 +227,7 @@ def _write_members(p: BundlePieces, z: _Zip) -> dict[str, Any]:
             raise BundleWriteError(f"{name!r} is not a member name a bundle may carry")
         z.small(name, p.tools[name])
     manifest = {
-        "format": FORMAT,
+        "format": p.format,
         "evidence_id": p.evidence_id,
         "created_at": p.created_at,
         "exporter": p.exporter,

@@ -100,7 +100,7 @@ def test_export_then_verify_passes_every_named_check(world: World, good: bytes) 
 def test_bundle_layout_and_manifest(world: World, good: bytes) -> None:
     m = members(good)
     man = json.loads(m["manifest.json"])
-    assert man["format"] == "evidence-bundle/v1"
+    assert man["format"] == "evidence-bundle/v2"
     assert man["log"] == {"origin": ORIGIN, "verifier_key": world.led.verifier_key}
     assert set(man["members"]) == set(m) - {"manifest.json"}
     for name, d in man["members"].items():
@@ -114,9 +114,30 @@ def test_bundle_layout_and_manifest(world: World, good: bytes) -> None:
     with zipfile.ZipFile(io.BytesIO(good)) as z:
         for f in man["files"]:
             assert z.getinfo(f["path"]).compress_type == zipfile.ZIP_STORED
+    # v2: each file in its hash's folder under its submitted name (docs/bundle.md)
     for p in world.files_a:
-        assert m[f"files/{sha256(p.read_bytes()).hexdigest()}"] == p.read_bytes()
+        assert m[f"files/{sha256(p.read_bytes()).hexdigest()}/{p.name}"] == p.read_bytes()
+    assert [f["path"] for f in man["files"]] == [
+        f"files/{sha256(p.read_bytes()).hexdigest()}/{p.name}" for p in world.files_a]
+    index = m["index.html"].decode()
+    assert "<script" not in index and all(f'href="files/{f["sha256"]}/' in index
+                                          for f in man["files"])
     assert "report/report.txt" in m and "证据包报告" in m["report/report.txt"].decode()
+
+
+def test_v1_export_still_verifies(world: World, good: bytes) -> None:
+    """bundle_format v1, for a court whose verifier predates v2: files/<sha256>, no index
+    page; the same verdict as the v2 bundle."""
+    old = world.export(world.a, bundle_format="evidence-bundle/v1")
+    m = members(old)
+    man = json.loads(m["manifest.json"])
+    assert man["format"] == "evidence-bundle/v1" and "index.html" not in m
+    assert sorted(n for n in m if n.startswith("files/")) == sorted(
+        f"files/{sha256(p.read_bytes()).hexdigest()}" for p in world.files_a)
+    r = verify(old, world)
+    assert r.verdict == "verified", [(c.name, c.reason) for c in r.checks]
+    assert r.to_json()["format"] == "evidence-bundle/v1"
+    assert verify(good, world).to_json()["format"] == "evidence-bundle/v2"
 
 
 def test_export_is_deterministic(world: World, good: bytes) -> None:
@@ -421,8 +442,11 @@ def test_hostile_missing_and_extra_members(world: World, good: bytes, quiet_dir:
     m["proofs/999999.json"] = b"{}"  # a name the format allows, not in the manifest
     assert "unlisted" in failed(verify(rezip(m, fix_manifest=False), world))["manifest"]
     m = members(good)
-    m["files/" + "0" * 64] = b"extra"
+    m["files/" + "0" * 64 + "/extra.txt"] = b"extra"
     assert "extra" in failed(verify(rezip(m), world))["files"]
+    m = members(good)
+    m["files/" + "0" * 64] = b"a v1 name in a v2 bundle"
+    assert "not of the evidence-bundle/v2 layout" in failed(verify(rezip(m), world))["manifest"]
     m = members(good)
     del m["manifest.json"]
     assert "no manifest" in failed(verify(rezip(m), world))["archive"]
@@ -433,8 +457,8 @@ def test_hostile_manifest_lies(world: World, good: bytes, quiet_dir: Path) -> No
     man = json.loads(m["manifest.json"])
     man["format"] = "evidence-bundle/v9"
     m["manifest.json"] = json.dumps(man).encode()
-    assert "not evidence-bundle/v1" in failed(verify(rezip(m, fix_manifest=False), world))[
-        "manifest"]
+    assert "not evidence-bundle/v2 or v1" in failed(verify(rezip(m, fix_manifest=False),
+                                                           world))["manifest"]
     for bad in (b"[]", b"{", b"{\"format\": \"evidence-bundle/v1\"}", b"\xff\xfe"):
         r = verify(_replace(good, manifest_DOT_json=bad), world)
         assert not r.ok and failed(r)

@@ -265,7 +265,7 @@ def _report_data_of(b: Exported) -> dict[str, Any]:
     man = json.loads(b.members["manifest.json"])
     files = []
     for f in man.get("files") or []:
-        data = b.members[f"files/{f['sha256']}"]
+        data = b.members[f["path"]]  # the member that holds it (v1 or v2 layout)
         files.append((f["name"], f["sha256"], lambda data=data: io.BytesIO(data)))
     wc = report_webcapture.webcapture_report_data("webcapture", {}, files,
                                                   ["2026-12-06T21:05:00Z"])

@@ -1,6 +1,6 @@
 /* Evidence bundle verifier for the browser: a port of evidence/verify/bundle.py.
  *
- * Reads an evidence-bundle/v1 ZIP (docs/bundle.md) from a local File and checks every
+ * Reads an evidence-bundle/v2 or v1 ZIP (docs/bundle.md) from a local File and checks every
  * claim it makes against the keys the court pins. Nothing is sent anywhere: this file
  * makes no network request at all (the page's optional ledger lookup lives in page.js).
  *
@@ -31,7 +31,11 @@
     constructor(message, zh) { super(message); this.zh = zh || null; }
   }
 
-  const FORMAT = 'evidence-bundle/v1';
+  const FORMAT_V1 = 'evidence-bundle/v1';
+  const FORMAT_V2 = 'evidence-bundle/v2';
+  const FORMAT = FORMAT_V2;                     // what the exporter writes; both are read
+  const FORMATS = [FORMAT_V1, FORMAT_V2];
+  const INDEX = 'index.html';                   // v2: a static page linking the files
   const MANIFEST = 'manifest.json';
   const CHECKPOINT = 'checkpoint/checkpoint.note';
   const METADATA = 'metadata/metadata.json';
@@ -60,7 +64,79 @@
     /^files\/[0-9a-f]{64}$/,
     /^report\/report\.(html|txt|pdf)$/,
     /^tools\/verify_bundle\.py$/,
+    /^index\.html$/,
   ];
+  const V1_FILE = /^files\/[0-9a-f]{64}$/;
+  const V2_FILE = /^files\/([0-9a-f]{64})\/([\s\S]+)$/;   // the name part: namePartOk
+
+  /* v2 file names (docs/bundle.md "File names (v2)"): the steps of the package's
+     evidence/verify/bundle_names.py safe_name, on code points in fixed ranges only (no
+     normalisation, no case mapping beyond ASCII), so every verifier derives the same name. */
+  const DEVICES = new Set(['CON', 'PRN', 'AUX', 'NUL', 'CONIN$', 'CONOUT$',
+    ...['COM', 'LPT'].flatMap((p) => [...'0123456789\u00b9\u00b2\u00b3'].map((d) => p + d))]);
+  const PROGRAMS = new Set(['app', 'appref-ms', 'application', 'bat', 'cmd', 'com', 'command', 'cpl',
+    'desktop', 'exe', 'hta', 'inf', 'jar', 'js', 'jse', 'lnk', 'msc', 'msi', 'msp', 'pif', 'ps1', 'psm1',
+    'reg', 'scf', 'scr', 'sct', 'sh', 'url', 'vb', 'vbe', 'vbs', 'ws', 'wsc', 'wsf', 'wsh']);
+  const MAX_NAME_BYTES = 120, MAX_EXT_BYTES = 16, MAX_PART_BYTES = 255;
+  function nameReplaced(cp) { // step 2
+    return cp <= 0x1f || (cp >= 0x7f && cp <= 0x9f) || '"*/:<>?\\|'.includes(String.fromCodePoint(cp))
+      || (cp >= 0xd800 && cp <= 0xdfff) || cp === 0x061c || (cp >= 0x200b && cp <= 0x200f)
+      || (cp >= 0x202a && cp <= 0x202e) || cp === 0x2028 || cp === 0x2029 || (cp >= 0x2060 && cp <= 0x206f)
+      || cp === 0xfeff || (cp >= 0xfdd0 && cp <= 0xfdef) || (cp >= 0xfff0 && cp <= 0xffff)
+      || (cp & 0xfffe) === 0xfffe || (cp >= 0xe0000 && cp <= 0xe007f);
+  }
+  const cpBytes = (cp) => (cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4);
+  const cpsBytes = (cps) => cps.reduce((n, cp) => n + cpBytes(cp), 0);
+  const codePoints = (s) => Array.from(s, (c) => c.codePointAt(0)); // a lone surrogate is one
+  function stripSpaceDot(cps) {
+    let a = 0, b = cps.length;
+    while (a < b && (cps[a] === 0x20 || cps[a] === 0x2e)) a++;
+    while (b > a && (cps[b - 1] === 0x20 || cps[b - 1] === 0x2e)) b--;
+    return cps.slice(a, b);
+  }
+  const asciiUpper = (s) => s.replace(/[a-z]/g, (c) => c.toUpperCase());
+  const asciiLower = (s) => s.replace(/[A-Z]/g, (c) => c.toLowerCase());
+  function safeName(name) {
+    let cps = codePoints(typeof name === 'string' ? name : '').map((cp) => (nameReplaced(cp) ? 0x5f : cp));
+    cps = stripSpaceDot(cps);
+    if (cpsBytes(cps) > MAX_NAME_BYTES) {
+      const dot = cps.lastIndexOf(0x2e);
+      const ext = dot > 0 && cpsBytes(cps.slice(dot)) <= MAX_EXT_BYTES ? cps.slice(dot) : [];
+      let room = MAX_NAME_BYTES - cpsBytes(ext);
+      const keep = [];
+      for (const cp of cps.slice(0, cps.length - ext.length)) {
+        room -= cpBytes(cp);
+        if (room < 0) break;
+        keep.push(cp);
+      }
+      cps = stripSpaceDot(keep.concat(ext));
+    }
+    let s = String.fromCodePoint(...cps) || 'file';
+    if (DEVICES.has(asciiUpper(s.split('.')[0].replace(/ +$/, '')))) s = '_' + s;
+    const dot = s.lastIndexOf('.');
+    if (dot >= 0 && PROGRAMS.has(asciiLower(s.slice(dot + 1)))) s += '_';
+    return s;
+  }
+  /* The archive check's rule for the name part of a v2 file member (docs/bundle.md). */
+  function namePartOk(part) {
+    const cps = codePoints(part);
+    const n = cpsBytes(cps);
+    return n > 0 && n <= MAX_PART_BYTES && !cps.some(nameReplaced) && stripSpaceDot(cps).length === cps.length;
+  }
+  function knownName(name) {
+    if (MEMBER_PATTERNS.some((re) => re.test(name))) return true;
+    const m = V2_FILE.exec(name);
+    return m !== null && namePartOk(m[2]);
+  }
+  /* sha256 -> the member holding it: v1 files/<sha256>; v2 files/<sha256>/<safe name of the
+     first file the entry lists with it>. */
+  function fileMembers(fmt, declared) {
+    const out = new Map();
+    for (const f of declared) {
+      if (!out.has(f.sha256)) out.set(f.sha256, fmt === FORMAT_V1 ? `files/${f.sha256}` : `files/${f.sha256}/${safeName(f.name)}`);
+    }
+    return out;
+  }
 
   const settings = {
     chunkSize: 4 * MiB,
@@ -361,8 +437,10 @@
         if (p + 46 + n + m + k > cd.length) throw new BundleError('not a readable ZIP archive: truncated central directory');
         const rawName = cd.subarray(p + 46, p + 46 + n);
         const extra = cd.subarray(p + 46 + n, p + 46 + n + m);
+        let unicodeName = false;
         for (let e = 0; e + 4 <= extra.length;) { // ZIP64 extended information
           const id = u16(extra, e), len = u16(extra, e + 2);
+          if (id === 0x7075 || id === 0x6375) unicodeName = true;
           if (e + 4 + len > extra.length) throw new BundleError('not a readable ZIP archive: Corrupt extra field');
           if (id === 1) {
             let q = e + 4;
@@ -380,8 +458,13 @@
         // only ASCII names are valid here, so latin-1 is enough to report a bad one.
         let name = '';
         for (const c of rawName) { if (c === 0) break; name += String.fromCharCode(c); }
-        if (flags & 0x800) { try { name = strictDecoder.decode(rawName).split('\0')[0]; } catch (e) { /* keep */ } }
-        out.push({ name, rawName, flags, method, crc, csize, usize, ext,
+        if (flags & 0x800) {
+          // Python refuses the archive when a name flagged UTF-8 is not (zipfile raises)
+          try { name = strictDecoder.decode(rawName).split('\0')[0]; } catch (e) {
+            throw new BundleError("not a readable ZIP archive: 'utf-8' codec can't decode a member name");
+          }
+        }
+        out.push({ name, rawName, flags, method, crc, csize, usize, ext, unicodeName,
           offset: offset + concatOffset });
         p += 46 + n + m + k;
       }
@@ -397,7 +480,19 @@
       let total = 0, compressed = 0;
       for (const info of infos) {
         const name = info.name;
-        if (!MEMBER_PATTERNS.some((re) => re.test(name))) {
+        if (info.rawName.includes(0)) {
+          throw new BundleError(`member name ${JSON.stringify(name.slice(0, 100))} has a NUL byte`,
+            '归档文件成员名含有空字节（已拒绝）');
+        }
+        if (!(info.flags & 0x800) && info.rawName.some((c) => c > 0x7f)) {
+          throw new BundleError(`member name ${JSON.stringify(name.slice(0, 100))} is not ASCII and not marked UTF-8`,
+            '归档文件成员名不是 ASCII 且未标记为 UTF-8（已拒绝）');
+        }
+        if (info.unicodeName) {
+          throw new BundleError(`member ${JSON.stringify(name.slice(0, 100))} carries a second (Unicode) name that unzip tools would show instead`,
+            '归档文件成员带有另一个（Unicode）名称，解压工具会显示该名称（已拒绝）');
+        }
+        if (!knownName(name)) {
           throw new BundleError(`unexpected member ${JSON.stringify(name.slice(0, 100))} (not part of the ` +
             "format; absolute paths, '..' and unknown names are refused)");
         }
@@ -2969,6 +3064,7 @@
   class Report {
     constructor() {
       this.checks = [];
+      this.format = null;            // the bundle's format, once the manifest named a known one
       this.evidence_id = null;
       this.files = [];
       this.checkpoint = null;
@@ -3020,7 +3116,7 @@
     toJSON() {
       const failed = this.failed;
       return { verdict: this.verdict, ok: this.ok, failed_check: this.failed_check, not_checked: this.not_checked,
-        format: FORMAT, evidence_id: this.evidence_id, checkpoint: this.checkpoint, submitted_at: this.submitted_at,
+        format: this.format, evidence_id: this.evidence_id, checkpoint: this.checkpoint, submitted_at: this.submitted_at,
         purged: this.purged, provisional: this.provisional,
         files: failed ? this.files.map(({ included, ...f }) => f) : this.files,
         preserved_no_later_than: this.preserved_no_later_than,
@@ -3137,8 +3233,8 @@
     if (!submission) return;
     await checkSubmitter(submission, report);
     checkCustody(entries, submission, report);
-    checkFiles(submission, digests, report);
-    if (submission.body.kind === 'webcapture') await checkWebcapture(reader, submission, policy, report);
+    checkFiles(manifest.format, submission, digests, report);
+    if (submission.body.kind === 'webcapture') await checkWebcapture(manifest.format, reader, submission, policy, report);
     await checkMetadata(reader, submission, report);
     await checkTimestamps(reader, manifest, cp, policy, report);
     if (opts.compare && opts.compare.length && !report.failed) await checkCompared(opts.compare, report, opts);
@@ -3173,11 +3269,19 @@
       report.fail('manifest', 'manifest.json is not UTF-8 JSON', 'manifest.json 不是 UTF-8 编码的 JSON');
       return [null, null];
     }
-    if (!isObject(manifest) || manifest.format !== FORMAT) {
-      const fmt = isObject(manifest) ? manifest.format : null;
-      report.fail('manifest', `manifest format is ${repr(String(fmt).slice(0, 40))}, not ${FORMAT} (a newer verifier may read it)`,
-        `清单格式为 ${repr(String(fmt).slice(0, 40))}，不是 ${FORMAT}（可能需要更新的验证程序）`);
+    const fmt = isObject(manifest) ? manifest.format : null;
+    if (!FORMATS.includes(fmt)) {
+      report.fail('manifest', `manifest format is ${repr(String(fmt).slice(0, 40))}, not ${FORMAT_V2} or v1 (a newer verifier may read it)`,
+        `清单格式为 ${repr(String(fmt).slice(0, 40))}，不是 ${FORMAT_V2} 或 v1（可能需要更新的验证程序）`);
       return [null, null];
+    }
+    report.format = fmt;
+    for (const name of reader.names().sort()) { // each format has its own file layout
+      if ((fmt === FORMAT_V1 && (V2_FILE.test(name) || name === INDEX)) || (fmt === FORMAT_V2 && V1_FILE.test(name))) {
+        report.fail('manifest', `member ${repr(name.slice(0, 100))} is not of the ${fmt} layout`,
+          `成员 ${repr(name.slice(0, 100))} 不符合 ${fmt} 的布局`);
+        return [null, null];
+      }
     }
     if (isObject(manifest.log)) report.manifest_hints = { log: manifest.log, created_at: manifest.created_at, exporter: manifest.exporter };
     const members = manifest.members;
@@ -3419,31 +3523,40 @@
     return null;
   }
 
-  function checkFiles(submission, digests, report) {
+  /* files: each file at the member its format derives from the entry (v2: under its safe
+     name); any other files/ member (a v2 file renamed) is extra. */
+  function checkFiles(fmt, submission, digests, report) {
     const declared = submission.body.files;
     if (!Array.isArray(declared) || !declared.length || !declared.every((f) => isObject(f) && typeof f.sha256 === 'string')) {
       report.fail('files', 'the submission entry lists no files', '提交记录未列出任何文件');
       return;
     }
-    const present = new Set([...digests.keys()].filter((n) => n.startsWith('files/')).map((n) => n.slice(6)));
-    const wanted = new Set(declared.map((f) => f.sha256));
+    const expected = fileMembers(fmt, declared);
+    const held = new Set([...digests.keys()].filter((n) => n.startsWith('files/')));
+    const wanted = new Set(expected.values());
     report.files = declared.map((f) => ({ name: f.name === undefined ? null : f.name,
       media_type: f.media_type === undefined ? null : f.media_type,
-      size: f.size === undefined ? null : f.size, sha256: f.sha256, included: present.has(f.sha256) }));
-    if (report.purged && !present.size) {
+      size: f.size === undefined ? null : f.size, sha256: f.sha256, included: held.has(expected.get(f.sha256)) }));
+    if (report.purged && !held.size) {
       report.add('files', true, 'the item was purged: the bundle carries no files; the entry still proves their SHA-256 and sizes',
         '该证据已被清除：证据包不含文件；记录仍证明其 SHA-256 与大小', false);
       return;
     }
-    const missing = [...wanted].filter((h) => !present.has(h)).sort();
-    const extra = [...present].filter((h) => !wanted.has(h)).sort();
+    const missing = [...wanted].filter((n) => !held.has(n)).sort();
+    const extra = [...held].filter((n) => !wanted.has(n)).sort();
+    const renamed = fmt === FORMAT_V2 ? missing.find((m) => extra.some((x) => x.startsWith(m.slice(0, 71)))) : undefined;
+    if (renamed !== undefined) {
+      report.fail('files', `${repr(renamed.slice(0, 160))} is stored under another name than the entry gives it: the bundle was altered`,
+        `文件 ${repr(renamed.slice(0, 160))} 未按记录中的名称保存：证据包已被改动`);
+      return;
+    }
     if (missing.length || extra.length) {
       report.fail('files', `files missing ${list5(missing.slice(0, 3))}, extra ${list5(extra.slice(0, 3))}`,
         `缺少文件 ${list5(missing.slice(0, 3))}，或多出文件 ${list5(extra.slice(0, 3))}`);
       return;
     }
     for (const f of declared) {
-      if (digests.get(`files/${f.sha256}`) !== f.sha256) {
+      if (digests.get(expected.get(f.sha256)) !== f.sha256) {
         report.fail('files', `file '${String(f.name)}' is not the preserved one`, `文件 '${String(f.name)}' 不是保全时的文件`);
         return;
       }
@@ -3454,10 +3567,11 @@
 
   /* webcapture (docs/verdict.md section 6): only when `files` passed with the files in the
      bundle (a purged item carries none); the item's files by their entry names. */
-  async function checkWebcapture(reader, submission, policy, report) {
+  async function checkWebcapture(fmt, reader, submission, policy, report) {
     const fc = report.check('files');
     if (!fc || fc.status !== 'pass' || !report.files.length || !report.files.every((f) => f.included)) return;
     const files = new Map();
+    const members = fileMembers(fmt, submission.body.files);
     for (const f of submission.body.files) {
       if (typeof f.name !== 'string') {
         report.fail('webcapture', 'the submission entry lists a file without a name', '提交记录中有文件没有名称');
@@ -3469,7 +3583,7 @@
           `有两个文件同名 ${shown}：无法确定采集清单所指的是哪一个`);
         return;
       }
-      files.set(f.name, await reader.slice(`files/${f.sha256}`));
+      files.set(f.name, await reader.slice(members.get(f.sha256)));
     }
     const r = await verifyWebcapture(files, policy.captureNodes);
     if (r.status === 'fail') { report.fail('webcapture', r.reason, r.reason_zh); return; }
@@ -3578,7 +3692,7 @@
   }
 
   global.EvidenceVerify = {
-    FORMAT, LIMITS, settings, VerifyError, MalformedInput, BundleError, TrustFileError, TokenError,
+    FORMAT, FORMATS, LIMITS, settings, safeName, namePartOk, VerifyError, MalformedInput, BundleError, TrustFileError, TokenError,
     verifyBundle, parseTrustPolicy, quorumSatisfied, ZipReader, Sha256, sha256, digestBlob, toHex, fromHex, jcs, crc32Update,
     parseVerifierKey, verifyCheckpoint, parseCheckpoint, rootFromInclusionProof, verifyInclusion,
     readTimestampToken, verifyTimestampToken, parseCertificate, ed25519Supported, parseEntry, leafHash,
