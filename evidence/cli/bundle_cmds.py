@@ -401,6 +401,34 @@ def _zone(value: str) -> ZoneInfo:
                                  param_hint="--tz") from None
 
 
+def _is_tlog_proof(path: str) -> bool:
+    """A C2SP tlog-proof file, by name or by its first line."""
+    from evidence.verify.tlog_proof import HEADER
+
+    with open(path, "rb") as f:
+        return path.endswith(".tlog-proof") or f.read(len(HEADER) + 1) == HEADER.encode() + b"\n"
+
+
+def _verify_tlog_proof(path: str, policy: Any, entry_file: str | None,
+                       compare_files: tuple[str, ...], as_json: bool) -> None:
+    """docs/verdict.md "tlog-proof files": the spec's checks, the verdict from them alone."""
+    from evidence.verify.tlog_proof import check_tlog_proof
+
+    with open(path, "rb") as f:
+        data = f.read(64 << 20)
+    entry = Path(entry_file).read_bytes() if entry_file else None
+    report = check_tlog_proof(data, policy, entry=entry,
+                              files=[Path(f).read_bytes() for f in compare_files])
+    if as_json:
+        emit_json({**report.to_json(), "proof_file": path,
+                   "trust_fingerprint": policy.fingerprint})
+    else:
+        for c in report.checks:
+            click.echo(f"{c.status:12} {c.name}: {c.reason}\n{'':12} {c.reason_zh}")
+        click.echo(f"verdict: {report.verdict}\nTrust file SHA-256: {policy.fingerprint}")
+    sys.exit(EXIT[report.verdict])
+
+
 @click.command("verify")
 @click.argument("path", required=False, type=click.Path(dir_okay=False, exists=True))
 @click.option("--bundle", "bundle_path", type=click.Path(dir_okay=False, exists=True),
@@ -432,6 +460,9 @@ def _zone(value: str) -> ZoneInfo:
 @click.option("--debug", is_flag=True,
               help="Also print the library detail behind each reason, on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON line.")
+@click.option("--entry", "entry_file", type=click.Path(dir_okay=False, exists=True),
+              help="With a .tlog-proof file: the entry's exact bytes (else the proof's "
+                   "extra line carries them).")
 def verify_cmd(path: str | None, bundle_path: str | None, sha256_hex: str | None,
                compare_files: tuple[str, ...], trust_file: str | None,
                trust_sha256: str | None, log_key: str | None, witness_keys: tuple[str, ...],
@@ -439,7 +470,7 @@ def verify_cmd(path: str | None, bundle_path: str | None, sha256_hex: str | None
                capture_nodes: tuple[str, ...], no_timestamps: bool,
                newer_checkpoint: str | None, consistency_proof: str | None,
                log_url: str | None, online: bool, tz_name: str, lang: str, debug: bool,
-               as_json: bool) -> None:
+               as_json: bool, entry_file: str | None = None) -> None:
     """Verify an evidence bundle offline against the court's trust file; every check is
     named, and the top verdict is one of verified (exit 0), failed (1), provisional or
     not fully verified (3). Usage errors, and a trust file that is malformed or not the
@@ -452,6 +483,7 @@ def verify_cmd(path: str | None, bundle_path: str | None, sha256_hex: str | None
                                                           (shorthand for a trust file)
     evidence verify FILE --bundle BUNDLE --trust trust.txt   is FILE the preserved one?
     evidence verify --hash HEX --bundle BUNDLE --trust trust.txt
+    evidence verify ITEM.tlog-proof --trust trust.txt [--entry FILE] [--compare FILE]
     """
     if bundle_path is None:
         if path is None or sha256_hex:
@@ -467,6 +499,13 @@ def verify_cmd(path: str | None, bundle_path: str | None, sha256_hex: str | None
         raise click.UsageError("--no-timestamps is shorthand; a trust file says itself "
                                "which TSA roots are pinned")
     tz = _zone(tz_name)
+    if bundle_path is not None and _is_tlog_proof(bundle_path):
+        policy = load_policy(trust_file, trust_sha256, log_key, witness_keys, witness_quorum,
+                             (), capture_nodes)
+        _verify_tlog_proof(bundle_path, policy, entry_file, compare_files, as_json)
+        return
+    if entry_file is not None:
+        raise click.UsageError("--entry is for a .tlog-proof file")
     policy = load_policy(trust_file, trust_sha256, log_key, witness_keys, witness_quorum,
                          () if no_timestamps else tsa_cas, capture_nodes)
     compare: list[tuple[str, str]] = []

@@ -2656,7 +2656,248 @@ def print_capture(c: dict[str, Any], say: Callable[[str, str], None], tz: Any) -
                 "所证明的时间")
 
 
+# ==== tlog-proof files (C2SP tlog-proof@v1; docs/verdict.md "tlog-proof files") ===========
+#
+# ``verify_bundle.py ITEM.tlog-proof --trust T [--entry FILE] [--compare FILE] [--json]``:
+# the file is read strictly (header, optional extra line carrying the entry's bytes, index,
+# one base64 hash per line, an empty line, the checkpoint note verbatim), then the spec's
+# steps are named checks: tlog_proof, checkpoint, cosignatures, entries, inclusion and, with
+# --compare, compared_files. The verdict follows from them as for a bundle.
+
+TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1"
+
+
+def _canonical_b64(text: str, what: str) -> bytes:
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raise Fail(f"{what} is not standard base64") from None
+    if base64.b64encode(raw).decode() != text:
+        raise Fail(f"{what} is not canonical base64")
+    return raw
+
+
+def note_syntax(note: str) -> None:
+    """A signed note's syntax (no signature checked), as the checkpoint check reads it."""
+    if len(note.encode("utf-8", "surrogatepass")) > 1 << 20:
+        raise Fail("note is larger than 1 MiB")
+    if any(c < "\x20" and c != "\n" for c in note) or not note.endswith("\n"):
+        raise Fail("note has control characters or does not end with a newline")
+    split = note.rfind("\n\n")
+    if split < 0 or split + 2 == len(note):
+        raise Fail("note has no signature lines after a blank line")
+    lines = note[split + 2:].split("\n")[:-1]
+    if len(lines) > 100:
+        raise Fail("note has more than 100 signatures")
+    for n, line in enumerate(lines, 1):
+        name, sep, b64 = line[len(SIG_PREFIX):].partition(" ")
+        if not line.startswith(SIG_PREFIX) or not sep or not b64 or not key_name_ok(name):
+            raise Fail(f"signature line {n} is not '\u2014 <name> <base64>'")
+        try:
+            blob = base64.b64decode(b64.encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError, ValueError):
+            raise Fail(f"signature line {n} is not base64") from None
+        if len(blob) < 5:
+            raise Fail(f"signature line {n} is too short to hold a key id")
+    body = note[:split + 1][:-1].split("\n")
+    if len(body) < 3 or not body[0]:
+        raise Fail("checkpoint needs origin, size and root lines")
+    size_s, root_s, ext = body[1], body[2], body[3:]
+    if not (size_s.isascii() and size_s.isdigit()) or (len(size_s) > 1 and size_s[0] == "0") \
+            or int(size_s) > 2**64 - 1:
+        raise Fail("checkpoint size is not a canonical decimal of at most 2^64-1")
+    try:
+        root = base64.b64decode(root_s.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raise Fail("checkpoint root is not base64") from None
+    if len(root) != 32 or any(not line for line in ext):
+        raise Fail("checkpoint root is not 32 bytes, or an extension line is empty")
+
+
+def read_tlog_proof(data: bytes) -> tuple[int, list[bytes], bytes, bytes | None]:
+    """(index, hashes, checkpoint note, extra) of a tlog-proof@v1 file, or Fail."""
+    if len(data) > 3 << 20:
+        raise Fail("larger than 3 MiB")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Fail("not valid UTF-8") from None
+    head, sep, note = text.partition("\n\n")
+    if not sep:
+        raise Fail("no empty line before the checkpoint")
+    lines = head.split("\n")
+    if lines[0] != TLOG_PROOF_HEADER:
+        raise Fail(f"the first line is not {TLOG_PROOF_HEADER}")
+    rest, extra = lines[1:], None
+    if rest and rest[0].startswith("extra "):
+        extra = _canonical_b64(rest.pop(0)[len("extra "):], "the extra line")
+        if not extra or len(extra) > 1 << 20:
+            raise Fail("the extra data is empty or larger than 1 MiB")
+    if not rest or not rest[0].startswith("index "):
+        raise Fail("no 'index <n>' line after the header (and extra)")
+    n = rest.pop(0)[len("index "):]
+    if not n.isascii() or not n.isdigit() or (len(n) > 1 and n[0] == "0"):
+        raise Fail(f"index {n[:30]!r} is not a canonical decimal")
+    if len(n) > 20 or int(n) >= 2**64 - 1:
+        raise Fail("index is past any tree size")
+    if len(rest) > 64:
+        raise Fail(f"{len(rest)} hash lines; at most 64")
+    hashes = []
+    for i, line in enumerate(rest, 1):
+        h = _canonical_b64(line, f"hash line {i}")
+        if len(h) != 32:
+            raise Fail(f"hash line {i} is {len(h)} bytes, not 32")
+        hashes.append(h)
+    try:
+        note_syntax(note)
+    except Fail as e:
+        raise Fail(f"the checkpoint is not a signed checkpoint note: {e}") from None
+    return int(n), hashes, note.encode("utf-8"), extra
+
+
+def verify_tlog_proof(data: bytes, trust: Trust, entry: bytes | None = None,
+                      compare: list[tuple[str, str]] = ()) -> Report:
+    """The named checks of one tlog-proof file (never raises on bad input)."""
+    report = Report()
+    report.facts = {"format": TLOG_PROOF_HEADER, "index": None, "checkpoint": None,
+                    "entry": None, "provisional": False}
+    try:
+        index, hashes, note, extra = read_tlog_proof(data)
+    except Fail as e:
+        report.add("tlog_proof", False, f"not a tlog-proof@v1 file: {e}",
+                   f"不是 tlog-proof@v1 文件：{e}")
+        return report
+    report.facts["index"] = index
+    report.add("tlog_proof", True, f"a tlog-proof@v1 file for index {index} with "
+               f"{len(hashes)} hashes",
+               f"索引 {index} 的 tlog-proof@v1 文件，含 {len(hashes)} 个哈希")
+    report.running = "checkpoint"
+    try:
+        cp = verify_checkpoint(note, trust.log_keys, list(trust.witnesses.values()))
+    except Fail as e:
+        report.add("checkpoint", False, f"checkpoint not verified: {e}",
+                   f"检查点未能用固定的日志公钥验证：{e}")
+        return report
+    names_of = {(k.name, k.key_id): n for n, k in trust.witnesses.items()}
+    cosigned = {names_of[who] for who, _ in cp.cosigners if who in names_of}
+    report.facts["checkpoint"] = {"origin": cp.origin, "size": cp.size, "root": cp.root.hex(),
+                                  "cosigned_by": [{"name": who[0], "cosigned_at": t}
+                                                  for who, t in cp.cosigners]}
+    report.add("checkpoint", True, f"checkpoint of size {cp.size} is signed by the pinned log "
+               f"key {cp.origin}", f"大小为 {cp.size} 的检查点由固定的日志公钥签名")
+    check_cosignatures(cosigned, trust, report)
+    report.running = "entries"
+    if entry is not None and extra is not None and entry != extra:
+        report.add("entries", False, "the entry given is not the entry the proof carries",
+                   "所给条目与证明文件携带的条目不同")
+        return report
+    held = entry if entry is not None else extra
+    if held is None:
+        report.add("entries", False, "the proof carries no entry (no extra line) and none was "
+                   "given", "证明文件未携带条目（无 extra 行），也未提供条目")
+        return report
+    try:
+        e = parse_entry(held)
+    except Fail as err:
+        report.add("entries", False, f"the entry does not parse: {err}", "条目无法解析")
+        return report
+    if e.seq != index:
+        report.add("entries", False, f"the proof is for index {index}, the entry is entry "
+                   f"{e.seq}", f"证明针对索引 {index}，而条目的序号是 {e.seq}")
+        return report
+    report.facts["entry"] = {"seq": e.seq, "time": e.time, "type": e.type,
+                             "leaf_hash": leaf_hash(held).hex()}
+    report.add("entries", True, f"entry {e.seq} ({e.type}) parses and sits at the proof's "
+               "index", f"条目 {e.seq}（{e.type}）可解析，且位于证明所示的索引")
+    report.running = "inclusion"
+    try:
+        root = root_from_inclusion_proof(index, cp.size, leaf_hash(held), hashes)
+    except Fail as err:
+        report.add("inclusion", False, f"the inclusion proof does not fit: {err}",
+                   "包含证明的形式不符（索引或哈希数目不对）")
+        return report
+    if root != cp.root:
+        report.add("inclusion", False, f"entry {index} is not in the checkpoint's tree: the "
+                   "proof leads to another root",
+                   f"条目 {index} 不在检查点的树中：证明得出的根不同")
+        return report
+    report.add("inclusion", True, f"entry {index} is in the tree of size {cp.size}",
+               f"条目 {index} 包含在大小为 {cp.size} 的树中")
+    if compare:
+        report.running = "compared_files"
+        listed = e.body.get("files") if e.type == "evidence.submitted" else None
+        hashes_listed = {f.get("sha256") for f in listed if isinstance(f, dict)} \
+            if isinstance(listed, list) else set()
+        missing = [h for _, h in compare if h not in hashes_listed]
+        report.add("compared_files", not missing,
+                   f"{len(missing)} of the {len(compare)} file(s) given is not a file this "
+                   "entry lists" if missing else f"each of the {len(compare)} file(s) given "
+                   "is one this entry lists (same SHA-256)",
+                   f"所给 {len(compare)} 个文件中有 {len(missing)} 个不是该条目列出的文件"
+                   if missing else
+                   f"所给 {len(compare)} 个文件均为该条目列出的文件（SHA-256 相同）")
+    return report
+
+
+def is_tlog_proof(path: str) -> bool:
+    """A tlog-proof file, by name or by its first line."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(TLOG_PROOF_HEADER) + 1)
+    except OSError:
+        return False
+    return path.endswith(".tlog-proof") or head == TLOG_PROOF_HEADER.encode() + b"\n"
+
+
+def tlog_proof_main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description="Check a C2SP tlog-proof file offline against "
+                                 "a pinned trust file (its tlog-policy).")
+    ap.add_argument("proof")
+    ap.add_argument("--trust", metavar="FILE", required=True)
+    ap.add_argument("--trust-sha256", metavar="HEX")
+    ap.add_argument("--entry", metavar="FILE", help="the entry's exact bytes (else the "
+                    "proof's extra line carries them)")
+    ap.add_argument("--compare", action="append", default=[], metavar="FILE",
+                    help="the judge's own file: one the entry lists? (repeatable)")
+    ap.add_argument("--json", action="store_true", help="print the report as one JSON line")
+    args = ap.parse_args(argv)
+    try:
+        with open(args.trust, "rb") as f:
+            trust_bytes = f.read(MAX_TRUST_FILE + 1)
+        fingerprint = hashlib.sha256(trust_bytes).hexdigest()
+        if args.trust_sha256 is not None and fingerprint != args.trust_sha256.strip().lower():
+            raise TrustError(f"the trust file's SHA-256 is {fingerprint}, not the pinned "
+                             f"{args.trust_sha256[:64]}")
+        trust = parse_trust(trust_bytes)
+        with open(args.proof, "rb") as f:
+            data = f.read((3 << 20) + 1)
+        entry = None
+        if args.entry:
+            with open(args.entry, "rb") as f:
+                entry = f.read()
+        compare = [(path, file_sha256(path)) for path in args.compare]
+    except (TrustError, OSError, ValueError) as e:
+        print(f"verify_bundle.py: {one_line(str(e))}", file=sys.stderr)
+        return 2
+    report = verify_tlog_proof(data, trust, entry, compare)
+    out = {"verdict": report.verdict, "ok": report.verdict == "verified",
+           "failed_check": report.failed_check, "not_checked": report.not_checked,
+           **report.facts, "checks": report.checks, "trust_fingerprint": fingerprint}
+    if report.verdict == "failed":
+        out["checkpoint"] = out["entry"] = None
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False, separators=(",", ":")))
+    else:
+        for c in report.checks:
+            print(f"{c['status']:12} {c['name']}: {c['reason']}\n{'':12} {c['reason_zh']}")
+        print(f"verdict: {report.verdict}\nTrust file SHA-256: {fingerprint}")
+    return EXIT[report.verdict]
+
+
 def main(argv: list[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else argv
+    if given and not given[0].startswith("-") and is_tlog_proof(given[0]):
+        return tlog_proof_main(given)
     ap = argparse.ArgumentParser(description="Check an evidence bundle offline against a "
                                  "pinned trust file (independent of the evidence package).")
     ap.add_argument("bundle")

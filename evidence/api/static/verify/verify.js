@@ -3691,6 +3691,137 @@
       `据 ${first.tsa}，不晚于 ${first.gen_time} 已保全（${listed.length} 个 RFC 3161 时间戳中 ${good.length} 个经固定根证书验证）`);
   }
 
+  // --- tlog-proof files (C2SP tlog-proof@v1; docs/verdict.md "tlog-proof files") ---------
+  //
+  // verifyTlogProof(bytes, trust, {entry, compare}): the file read strictly (header, an
+  // optional extra line carrying the entry's bytes, index, one base64 hash per line, an empty
+  // line, the checkpoint note verbatim), then the spec's steps as named checks: tlog_proof,
+  // checkpoint, cosignatures, entries, inclusion and, with compare, compared_files. The
+  // verdict follows from them as for a bundle (evidence/verify/tlog_proof.py is the reference).
+
+  const TLOG_PROOF_HEADER = 'c2sp.org/tlog-proof@v1';
+
+  function canonicalB64(text, what) {
+    let raw;
+    try { raw = b64decode(text, what); } catch (e) { throw new MalformedInput(`${what} is not standard base64`); }
+    if (b64encode(raw) !== text) throw new MalformedInput(`${what} is not canonical base64`);
+    return raw;
+  }
+
+  function readTlogProof(bytes) {
+    if (bytes.length > 3 * 1048576) throw new MalformedInput('larger than 3 MiB');
+    const text = decodeUtf8(bytes, 'the file');
+    const cut = text.indexOf('\n\n');
+    if (cut < 0) throw new MalformedInput('no empty line before the checkpoint');
+    const lines = text.slice(0, cut).split('\n'), note = text.slice(cut + 2);
+    if (lines[0] !== TLOG_PROOF_HEADER) throw new MalformedInput(`the first line is not ${TLOG_PROOF_HEADER}`);
+    const rest = lines.slice(1);
+    let extra = null;
+    if (rest.length && rest[0].startsWith('extra ')) {
+      extra = canonicalB64(rest.shift().slice(6), 'the extra line');
+      if (!extra.length || extra.length > 1048576) throw new MalformedInput('the extra data is empty or larger than 1 MiB');
+    }
+    if (!rest.length || !rest[0].startsWith('index ')) throw new MalformedInput("no 'index <n>' line after the header (and extra)");
+    const n = rest.shift().slice(6);
+    if (!/^(0|[1-9][0-9]*)$/.test(n)) throw new MalformedInput(`index ${JSON.stringify(n.slice(0, 30))} is not a canonical decimal`);
+    if (n.length > 20 || BigInt(n) >= MAX_TREE_SIZE) throw new MalformedInput('index is past any tree size');
+    if (rest.length > 64) throw new MalformedInput(`${rest.length} hash lines; at most 64`);
+    const hashes = rest.map((line, i) => {
+      const h = canonicalB64(line, `hash line ${i + 1}`);
+      if (h.length !== 32) throw new MalformedInput(`hash line ${i + 1} is ${h.length} bytes, not 32`);
+      return h;
+    });
+    const noteBytes = utf8(note);
+    try { parseCheckpoint(parseNote(noteBytes).text); } catch (e) {
+      if (!(e instanceof VerifyError)) throw e;
+      throw new MalformedInput(`the checkpoint is not a signed checkpoint note: ${e.message}`);
+    }
+    return { index: BigInt(n), hashes, note: noteBytes, extra };
+  }
+
+  async function verifyTlogProof(bytes, trust, opts = {}) {
+    subtle();
+    const policy = (typeof trust === 'string' || trust instanceof Uint8Array || trust instanceof ArrayBuffer)
+      ? await parseTrustPolicy(trust) : trust;
+    const report = new Report();
+    const out = (facts) => {
+      const j = report.toJSON();
+      const failed = j.verdict === 'failed';
+      return { verdict: j.verdict, ok: j.ok, failed_check: j.failed_check, not_checked: j.not_checked,
+        format: TLOG_PROOF_HEADER, index: facts.index, checkpoint: failed ? null : facts.checkpoint,
+        entry: failed ? null : facts.entry, checks: j.checks, trust_fingerprint: policy.fingerprint };
+    };
+    const facts = { index: null, checkpoint: null, entry: null };
+    let p;
+    try { p = readTlogProof(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes)); } catch (e) {
+      if (!(e instanceof VerifyError)) throw e;
+      report.fail('tlog_proof', `not a tlog-proof@v1 file: ${e.message}`, `不是 tlog-proof@v1 文件：${e.message}`);
+      return out(facts);
+    }
+    facts.index = Number(p.index);
+    report.add('tlog_proof', true, `a tlog-proof@v1 file for index ${p.index} with ${p.hashes.length} hashes`,
+      `索引 ${p.index} 的 tlog-proof@v1 文件，含 ${p.hashes.length} 个哈希`);
+    const reader = { read: async () => p.note };
+    let cp;
+    try {
+      cp = await checkCheckpoint(reader, policy, report);
+    } catch (e) {
+      if (!(e instanceof Ed25519Unsupported)) throw e;
+      report.skip('checkpoint', e.message, '此浏览器无法验证 Ed25519 签名（WebCrypto），此处未核验', { unsupported: true });
+      return out(facts);
+    }
+    if (!cp) return out(facts);
+    facts.checkpoint = { origin: cp.checkpoint.origin, size: Number(cp.checkpoint.size), root: toHex(cp.checkpoint.root),
+      cosigned_by: cp.cosignatures.map((s) => ({ name: s.name, cosigned_at: s.cosignedAt })) };
+    const given = opts.entry ? new Uint8Array(opts.entry instanceof Blob ? await opts.entry.arrayBuffer() : opts.entry) : null;
+    if (given && p.extra && !equalBytes(given, p.extra)) {
+      report.fail('entries', 'the entry given is not the entry the proof carries', '所给条目与证明文件携带的条目不同');
+      return out(facts);
+    }
+    const data = given || p.extra;
+    if (!data) {
+      report.fail('entries', 'the proof carries no entry (no extra line) and none was given', '证明文件未携带条目（无 extra 行），也未提供条目');
+      return out(facts);
+    }
+    let e;
+    try { e = await parseEntry(data); } catch (err) {
+      if (!(err instanceof VerifyError)) throw err;
+      report.fail('entries', `the entry does not parse: ${err.message}`, '条目无法解析');
+      return out(facts);
+    }
+    if (BigInt(e.seq) !== p.index) {
+      report.fail('entries', `the proof is for index ${p.index}, the entry is entry ${e.seq}`, `证明针对索引 ${p.index}，而条目的序号是 ${e.seq}`);
+      return out(facts);
+    }
+    facts.entry = { seq: e.seq, time: e.time, type: e.type, leaf_hash: toHex(e.leafHash) };
+    report.add('entries', true, `entry ${e.seq} (${e.type}) parses and sits at the proof's index`, `条目 ${e.seq}（${e.type}）可解析，且位于证明所示的索引`);
+    let root;
+    try { root = await rootFromInclusionProof(p.index, cp.checkpoint.size, e.leafHash, p.hashes); } catch (err) {
+      if (!(err instanceof VerifyError)) throw err;
+      report.fail('inclusion', `the inclusion proof does not fit: ${err.message}`, '包含证明的形式不符（索引或哈希数目不对）');
+      return out(facts);
+    }
+    if (!equalBytes(root, cp.checkpoint.root)) {
+      report.fail('inclusion', `entry ${p.index} is not in the checkpoint's tree: the proof leads to another root`, `条目 ${p.index} 不在检查点的树中：证明得出的根不同`);
+      return out(facts);
+    }
+    report.add('inclusion', true, `entry ${p.index} is in the tree of size ${cp.checkpoint.size}`, `条目 ${p.index} 包含在大小为 ${cp.checkpoint.size} 的树中`);
+    if (opts.compare && opts.compare.length) {
+      const listed = e.type === 'evidence.submitted' && Array.isArray(e.body.files) ? e.body.files : [];
+      const have = new Set(listed.filter(isObject).map((f) => f.sha256));
+      let missing = 0;
+      for (const f of opts.compare) {
+        const b = new Uint8Array(f instanceof Blob ? await f.arrayBuffer() : f);
+        if (!have.has(toHex(await sha256(b)))) missing++;
+      }
+      const n = opts.compare.length;
+      report.add('compared_files', !missing, missing ? `${missing} of the ${n} file(s) given is not a file this entry lists`
+        : `each of the ${n} file(s) given is one this entry lists (same SHA-256)`,
+      missing ? `所给 ${n} 个文件中有 ${missing} 个不是该条目列出的文件` : `所给 ${n} 个文件均为该条目列出的文件（SHA-256 相同）`);
+    }
+    return out(facts);
+  }
+
   global.EvidenceVerify = {
     FORMAT, FORMATS, LIMITS, settings, safeName, namePartOk, VerifyError, MalformedInput, BundleError, TrustFileError, TokenError,
     verifyBundle, parseTrustPolicy, quorumSatisfied, ZipReader, Sha256, sha256, digestBlob, toHex, fromHex, jcs, crc32Update,
@@ -3698,4 +3829,5 @@
     readTimestampToken, verifyTimestampToken, parseCertificate, ed25519Supported, parseEntry, leafHash,
     verifyWebcapture, Sha1,
   };
+  global.EvidenceVerify.verifyTlogProof = verifyTlogProof;
 })(typeof window !== 'undefined' ? window : globalThis);
