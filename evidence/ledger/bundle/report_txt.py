@@ -103,6 +103,7 @@ def _item_lines(d: dict[str, Any]) -> list[str]:
             L += _value(en, zh, e.get(key) or "-")
         date = rtime.both(e["date"], zone) if e.get("date") else (e.get("date_raw") or "-")
         L += _value("Date (sender's clock)", "日期（发件方时钟）", date)
+        L += _value("Message-ID", "Message-ID", e.get("message_id") or "-")
         sigs = [f"{g.get('result')} (d={g.get('domain')}, s={g.get('selector')}, key "
                 f"{g.get('key_source')})" for g in e.get("dkim_signatures") or []]
         L += _value("DKIM result", "DKIM 结果", "\n".join([str(e.get("dkim_result")), *sigs]))
@@ -124,7 +125,9 @@ def forum_lines(d: dict[str, Any]) -> list[str]:
         for rule, facts, _ in rows:
             L.append(f"  [{rule.ref}] {rule.text[1]}")
             L += _para(rule.text[0], "    ")
-            L += _both(facts, "    -> ")
+            for text in (facts[1], facts[0]):
+                lines = _para(text, "       ")
+                L += ["    -> " + lines[0].lstrip(), *lines[1:]]
     return [*L, ""]
 
 
