@@ -241,6 +241,12 @@ class CustodyView(BaseModel):
     entries: list[CustodyEntry]
 
 
+# evidence.ledger.access.BASES, spelled out for the OpenAPI enum (a test holds them equal)
+LegalBasisName = Literal["court-order", "treaty-request", "own-production",
+                         "dsl-art36-approval", "pi-standard-contract", "pi-certification",
+                         "pi-security-assessment", "other"]
+
+
 class GrantCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     grantee: str = Field(min_length=1, max_length=128, description="a foreign principal's id")
@@ -252,6 +258,22 @@ class GrantCreate(BaseModel):
     max_downloads: int | None = Field(default=None, ge=1, le=1_000_000,
                                       description="null: no limit")
     note: str | None = Field(default=None, max_length=1000)
+    # the legal fields (evidence/ledger/access/legal_basis.py): on the ledger, in every
+    # evidence.shared entry; required when the deployment sets [grants] require_legal_basis
+    purpose: str | None = Field(default=None, min_length=1, max_length=500,
+                                description="why the evidence is shared (public: on the "
+                                            "ledger)")
+    recipient_jurisdiction: str | None = Field(
+        default=None, min_length=2, max_length=16,
+        description="the recipient's ISO 3166 code: a country (US, DE) or a subdivision "
+                    "(US-NY)")
+    recipient_organisation: str | None = Field(default=None, min_length=1, max_length=200,
+                                               description="the court, authority or firm "
+                                                           "receiving the evidence")
+    legal_basis: LegalBasisName | None = Field(
+        default=None, description="the basis for the transfer; 'other' needs legal_basis_ref")
+    legal_basis_ref: str | None = Field(default=None, min_length=1, max_length=200,
+                                        description="its reference, e.g. the order's number")
 
 
 class GrantView(BaseModel):
@@ -271,6 +293,11 @@ class GrantView(BaseModel):
     revoked_by: str | None
     revoked_seq: int | None
     status: Literal["pending", "active", "exhausted", "expired", "revoked"]
+    purpose: str | None = None
+    recipient_jurisdiction: str | None = None
+    recipient_organisation: str | None = None
+    legal_basis: str | None = None
+    legal_basis_ref: str | None = None
 
 
 class GrantList(BaseModel):

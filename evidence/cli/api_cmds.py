@@ -22,10 +22,12 @@ from evidence.cli.config_cmds import config_option, resolve_for
 from evidence.cli.options import remote_options, remote_run, remote_target
 from evidence.cli.output import emit_json, fail
 from evidence.ledger.access import (
+    BASES,
     ROLES,
     AccessControl,
     AccessError,
     Grant,
+    LegalBasis,
     TokenInfo,
     parse_user_time,
 )
@@ -416,7 +418,10 @@ def _grant_json(g: Grant) -> dict[str, Any]:
             "expires_at": g.expires_at, "max_downloads": g.max_downloads,
             "downloads": g.downloads, "note": g.note, "created_at": g.created_at,
             "shared_seq": g.shared_seq, "revoked_at": g.revoked_at, "revoked_by": g.revoked_by,
-            "revoked_seq": g.revoked_seq, "status": g.status(utc_now())}
+            "revoked_seq": g.revoked_seq, "status": g.status(utc_now()),
+            "purpose": g.legal.purpose, "recipient_jurisdiction": g.legal.jurisdiction,
+            "recipient_organisation": g.legal.organisation, "legal_basis": g.legal.basis,
+            "legal_basis_ref": g.legal.basis_ref}
 
 
 def _grant_remote(as_json: bool, who: str | None, fn: Callable[[Any], Any]) -> Any:
@@ -452,21 +457,38 @@ def _print_grant(j: dict[str, Any], as_json: bool, line: str) -> None:
 @click.option("--not-before", metavar="TIME", help="RFC 3339 start (default: now).")
 @click.option("--max-downloads", type=click.IntRange(min=1), help="Download limit.")
 @click.option("--note", help="Why (kept off the ledger).")
+@click.option("--purpose", metavar="TEXT", help="Why the evidence is shared (on the ledger).")
+@click.option("--jurisdiction", metavar="CODE",
+              help="The recipient's ISO 3166 code: a country (US, DE) or a subdivision (US-NY).")
+@click.option("--organisation", metavar="NAME",
+              help="The court, authority or firm receiving the evidence.")
+@click.option("--basis", type=click.Choice(list(BASES)),
+              help="The legal basis for the transfer ('other' needs --basis-ref).")
+@click.option("--basis-ref", metavar="TEXT", help="Its reference, e.g. the order's number.")
+@config_option
 @_where
 @remote_options
-def grant_add(grantor: str | None, grantee: str, evidence_ids: tuple[str, ...], expires: str,
-              not_before: str | None, max_downloads: int | None, note: str | None,
-              data_dir: str | None, db_url: str | None, as_json: bool,
-              server: str | None) -> None:
-    """Grant a foreign party access to evidence items (appends evidence.shared entries)."""
+@click.pass_context
+def grant_add(ctx: click.Context, grantor: str | None, grantee: str,
+              evidence_ids: tuple[str, ...], expires: str, not_before: str | None,
+              max_downloads: int | None, note: str | None, purpose: str | None,
+              jurisdiction: str | None, organisation: str | None, basis: str | None,
+              basis_ref: str | None, config_file: str | None, data_dir: str | None,
+              db_url: str | None, as_json: bool, server: str | None) -> None:
+    """Grant a foreign party access to evidence items (appends evidence.shared entries).
+
+    The purpose, recipient and legal basis go into every entry; the configuration's
+    [grants] require_legal_basis makes them mandatory (on a server: the server's)."""
     from evidence.cli import remote_ops
     from evidence.ledger.items import live_cases
 
+    legal = LegalBasis(purpose, jurisdiction, organisation, basis, basis_ref)
     j = _grant_remote(as_json, grantor, lambda c: remote_ops.grant_add(
         c, grantee=grantee, evidence_ids=list(evidence_ids), expires=expires,
-        not_before=not_before, max_downloads=max_downloads, note=note))
+        not_before=not_before, max_downloads=max_downloads, note=note, legal=legal))
     if j is None:
         assert grantor is not None
+        eff, _ = resolve_for(ctx, config_file, {}, as_json)
         ac = _access(data_dir, db_url, as_json)
 
         def make() -> Grant:
@@ -475,12 +497,16 @@ def grant_add(grantor: str | None, grantee: str, evidence_ids: tuple[str, ...], 
             return ac.create_grant(
                 who, grantee, cases, expires_at=parse_user_time(expires, "--expires"),
                 not_before=parse_user_time(not_before, "--not-before") if not_before else None,
-                max_downloads=max_downloads, note=note)
+                max_downloads=max_downloads, note=note, legal=legal,
+                require_legal_basis=eff["grants.require_legal_basis"])
 
         j = _grant_json(_run(ac, as_json, make))
+    basis = "".join(f"; {k} {j[k]}" for k in ("legal_basis", "legal_basis_ref",
+                                               "recipient_organisation",
+                                               "recipient_jurisdiction") if j.get(k))
     _print_grant(j, as_json, f"grant {j['id']}: {j['grantee']} may retrieve "
                              f"{', '.join(j['evidence_ids'])} until {j['expires_at']} "
-                             f"(entry {j['shared_seq']})")
+                             f"(entry {j['shared_seq']}{basis})")
 
 
 @grant_group.command("revoke")

@@ -259,11 +259,17 @@ def _check_bundle(path: Path, entry: bytes, seq: int) -> dict[str, Any]:
             names = set(z.namelist())
             purged = "metadata/metadata.json" not in names
             if not purged:
-                for f in body.get("files", []):
+                from evidence.verify.bundle_names import FORMAT_V1, v2_members
+
+                files = body.get("files", [])
+                where = ({f["sha256"]: f"files/{f['sha256']}" for f in files}
+                         if manifest.get("format") == FORMAT_V1 else  # docs/bundle.md
+                         v2_members((f["sha256"], f.get("name")) for f in files))
+                for f in files:
                     import hashlib
 
                     h = hashlib.sha256()
-                    with z.open(f"files/{f['sha256']}") as m:
+                    with z.open(where[f["sha256"]]) as m:
                         while data := m.read(1 << 20):
                             h.update(data)
                     if h.hexdigest() != f["sha256"]:
@@ -297,14 +303,16 @@ def grant_json(g: dict[str, Any]) -> dict[str, Any]:
     return {k: out.get(k) for k in (
         "id", "grantee", "granted_by", "case", "evidence_ids", "not_before", "expires_at",
         "max_downloads", "downloads", "note", "created_at", "shared_seq", "revoked_at",
-        "revoked_by", "revoked_seq", "status")}
+        "revoked_by", "revoked_seq", "status", "purpose", "recipient_jurisdiction",
+        "recipient_organisation", "legal_basis", "legal_basis_ref")}
 
 
 def grant_add(c: Client, *, grantee: str, evidence_ids: list[str], expires: str,
-              not_before: str | None, max_downloads: int | None, note: str | None
-              ) -> dict[str, Any]:
+              not_before: str | None, max_downloads: int | None, note: str | None,
+              legal: Any = None) -> dict[str, Any]:
     doc = {"grantee": grantee, "evidence_ids": evidence_ids, "expires_at": expires,
-           "not_before": not_before, "max_downloads": max_downloads, "note": note}
+           "not_before": not_before, "max_downloads": max_downloads, "note": note,
+           **(legal.body() if legal is not None else {})}
     return grant_json(c.post_json("/v1/grants", {k: v for k, v in doc.items()
                                                   if v is not None}))
 

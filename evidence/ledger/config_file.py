@@ -134,6 +134,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "configured_by": _k("str", "", "who configured the page (default: the host)",
                             reload=True),
     },
+    "grants": {
+        "require_legal_basis": _k("bool", False, "every grant must state its purpose, the "
+                                  "recipient's jurisdiction and organisation, and the legal "
+                                  "basis for the transfer", reload=True),
+    },
     "trust_export": {
         "log_url": _k("str", None, "the log's public URL on the trust file's log line"),
         "output": _k("str", None, "where `evidence trust export` writes (default stdout)"),

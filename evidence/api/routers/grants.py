@@ -13,7 +13,14 @@ from fastapi.responses import Response
 from evidence.api.deps import Caller, Role, Svc
 from evidence.api.problems import authed
 from evidence.api.schemas import GrantCreate, GrantList, GrantView
-from evidence.ledger.access import COURT, SUBMITTER, Grant, InvalidInput, parse_user_time
+from evidence.ledger.access import (
+    COURT,
+    SUBMITTER,
+    Grant,
+    InvalidInput,
+    LegalBasis,
+    parse_user_time,
+)
 from evidence.ledger.clock import utc_now
 from evidence.ledger.intake import AlreadyPurged, UnknownEvidence
 
@@ -30,14 +37,19 @@ def view(g: Grant) -> GrantView:
                      downloads=g.downloads, note=g.note, created_at=g.created_at,
                      shared_seq=g.shared_seq, revoked_at=g.revoked_at, revoked_by=g.revoked_by,
                      revoked_seq=g.revoked_seq,
-                     status=g.status(utc_now()))  # type: ignore[arg-type]
+                     status=g.status(utc_now()),  # type: ignore[arg-type]
+                     purpose=g.legal.purpose, recipient_jurisdiction=g.legal.jurisdiction,
+                     recipient_organisation=g.legal.organisation,
+                     legal_basis=g.legal.basis, legal_basis_ref=g.legal.basis_ref)
 
 
 @router.post("", status_code=201, response_model=GrantView,
              responses=authed(400, 403, 404, 410, 413, 422))
 def create_grant(req: GrantCreate, svc: Svc,
                  who: Sharer) -> Response:
-    """Share items of one of your cases with a foreign party."""
+    """Share items of one of your cases with a foreign party, stating the purpose, the
+    recipient and the legal basis (required where the deployment says so: 422
+    ``legal-basis-required``)."""
     if len(set(req.evidence_ids)) != len(req.evidence_ids):
         raise InvalidInput("an evidence id is named twice")
     cases: dict[str, str | None] = {}
@@ -54,7 +66,10 @@ def create_grant(req: GrantCreate, svc: Svc,
         who, req.grantee, cases, expires_at=parse_user_time(req.expires_at, "expires_at"),
         not_before=None if req.not_before is None else parse_user_time(req.not_before,
                                                                        "not_before"),
-        max_downloads=req.max_downloads, note=req.note)
+        max_downloads=req.max_downloads, note=req.note,
+        legal=LegalBasis(req.purpose, req.recipient_jurisdiction, req.recipient_organisation,
+                         req.legal_basis, req.legal_basis_ref),
+        require_legal_basis=svc.settings.require_legal_basis)
     return Response(view(g).model_dump_json().encode(), status_code=201,
                     media_type="application/json", headers={"Location": f"/v1/grants/{g.id}"})
 

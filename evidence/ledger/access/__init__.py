@@ -14,6 +14,7 @@ from evidence.ledger.access.errors import (
     NotFound,
     Unauthenticated,
 )
+from evidence.ledger.access.legal_basis import BASES, LegalBasis, describe_basis
 from evidence.ledger.access.schema import ADMIN, AUDITOR, COURT, FOREIGN, ROLES, SUBMITTER
 from evidence.ledger.access.service import (
     ACCESSED,
@@ -29,7 +30,8 @@ from evidence.ledger.access.service import (
     parse_user_time,
 )
 
-__all__ = ["ACCESSED", "ACTIONS", "ADMIN", "AUDITOR", "COURT", "FOREIGN", "ROLES", "SHARED",
-           "SHARE_REVOKED", "SUBMITTER", "AccessControl", "AccessError", "Authorization",
-           "Conflict", "Forbidden", "Grant", "GrantInactive", "InvalidInput", "NotFound",
-           "Principal", "TokenInfo", "Unauthenticated", "check_id", "parse_user_time"]
+__all__ = ["ACCESSED", "ACTIONS", "ADMIN", "AUDITOR", "BASES", "COURT", "FOREIGN", "ROLES",
+           "SHARED", "SHARE_REVOKED", "SUBMITTER", "AccessControl", "AccessError",
+           "Authorization", "Conflict", "Forbidden", "Grant", "GrantInactive", "InvalidInput",
+           "LegalBasis", "NotFound", "Principal", "TokenInfo", "Unauthenticated", "check_id",
+           "describe_basis", "parse_user_time"]

@@ -10,7 +10,9 @@
     a foreign party's access to named evidence items of one case, for
     ``[not_before, expires_at)``, optionally at most ``max_downloads`` downloads;
     ``revoked_at`` ends it at once. ``shared_seq`` / ``revoked_seq`` are the
-    ledger entries that record the grant and its revocation.
+    ledger entries that record the grant and its revocation. ``purpose``,
+    ``recipient_jurisdiction``, ``recipient_organisation``, ``legal_basis`` and
+    ``legal_basis_ref`` (0007) repeat what its ``evidence.shared`` entries record.
 
 The custody trail of an item is intake's ``evidence_events`` (every entry about it);
 the access entries add their rows there in the same transaction.
@@ -90,6 +92,12 @@ grants = Table(
     Column("revoked_at", String(TIME_LEN)),
     Column("revoked_by", String(ID_LEN)),
     Column("revoked_seq", SeqType),
+    # the legal fields (0007_grant_legal_basis; evidence/ledger/access/legal_basis.py)
+    Column("purpose", Text),
+    Column("recipient_jurisdiction", String(16)),
+    Column("recipient_organisation", Text),
+    Column("legal_basis", String(32)),
+    Column("legal_basis_ref", Text),
 )
 
 grant_items = Table(

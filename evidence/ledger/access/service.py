@@ -37,6 +37,7 @@ from evidence.ledger.access.errors import (
     NotFound,
     Unauthenticated,
 )
+from evidence.ledger.access.legal_basis import NO_LEGAL_BASIS, LegalBasis, check_legal_basis
 from evidence.ledger.access.schema import (
     ADMIN,
     AUDITOR,
@@ -130,6 +131,7 @@ class Grant:
     revoked_at: str | None
     revoked_by: str | None
     revoked_seq: int | None
+    legal: LegalBasis = NO_LEGAL_BASIS  # purpose, recipient, basis (legal_basis.py)
 
     def status(self, now: str) -> str:
         if self.revoked_at is not None:
@@ -393,12 +395,16 @@ class AccessControl:
     def create_grant(self, grantor: Principal, grantee_id: str,
                      evidence_cases: Mapping[str, str | None], *, expires_at: str,
                      not_before: str | None = None, max_downloads: int | None = None,
-                     note: str | None = None) -> Grant:
+                     note: str | None = None, legal: LegalBasis | None = None,
+                     require_legal_basis: bool = False) -> Grant:
         """Share named items of ONE case with a foreign party for ``[not_before, expires_at)``.
 
         ``evidence_cases`` maps each evidence id to its case (None: no such item). The
         grantor must be a submitter or court member of that case. Appends one
-        ``evidence.shared`` entry per item, atomically with the grant's rows."""
+        ``evidence.shared`` entry per item, atomically with the grant's rows; the
+        entries carry ``legal`` (purpose, recipient, basis), which
+        ``require_legal_basis`` (the deployment's ``[grants] require_legal_basis``)
+        makes mandatory."""
         if grantor.role not in GRANTOR_ROLES:
             raise Forbidden(f"a {grantor.role} principal cannot share evidence",
                             code="role-not-allowed")
@@ -430,6 +436,7 @@ class AccessControl:
             raise InvalidInput("max_downloads must be 1 to 1000000 (or absent: no limit)")
         if note is not None and len(note) > 1000:
             raise InvalidInput("note is longer than 1000 characters")
+        legal = check_legal_basis(legal, required=require_legal_basis)
         # One answer for "no such principal" and "not a foreign party": a grantor learns
         # nothing about which principals exist or what their roles are.
         try:
@@ -448,13 +455,14 @@ class AccessControl:
                                     "expires_at": expires_at}
             if max_downloads is not None:
                 body["max_downloads"] = max_downloads
+            body.update(legal.body())
             bodies.append((SHARED, body))
 
         def hook(conn: Connection, made: list[Appended]) -> Sequence[Any]:
             conn.execute(insert(grants).values(
                 id=gid, grantee=grantee_id, granted_by=grantor.id, case_id=case_id,
                 not_before=nb, expires_at=expires_at, max_downloads=max_downloads, downloads=0,
-                note=note, created_at=made[0].time, shared_seq=made[0].seq))
+                note=note, created_at=made[0].time, shared_seq=made[0].seq, **legal.body()))
             conn.execute(insert(grant_items), [{"grant_id": gid, "evidence_id": e} for e in ids])
             return _events(made, ids, SHARED)
 
@@ -576,7 +584,9 @@ def _read_grant(conn: Connection, grant_id: str) -> Grant | None:
     return Grant(r.id, r.grantee, r.granted_by, r.case_id, items, r.not_before, r.expires_at,
                  r.max_downloads, r.downloads, r.note, r.created_at, int(r.shared_seq),
                  r.revoked_at, r.revoked_by,
-                 None if r.revoked_seq is None else int(r.revoked_seq))
+                 None if r.revoked_seq is None else int(r.revoked_seq),
+                 LegalBasis(r.purpose, r.recipient_jurisdiction, r.recipient_organisation,
+                            r.legal_basis, r.legal_basis_ref))
 
 
 def _inactive(g: Grant, now: str) -> GrantInactive:
