@@ -32,7 +32,6 @@ class ApiSettings:
     memory_spool: bool = True  # small uploads (<= 1 MiB a file) via tmpfs, not the disk spool
     pending_ttl: float = 900.0  # seconds a sign=deferred submission waits for its signature
     idempotency_ttl: float = 86400.0  # seconds an Idempotency-Key is honoured (docs/api.md)
-    idempotency_ttl: float = 86400.0  # seconds an Idempotency-Key is honoured (docs/api.md)
     require_legal_basis: bool = False  # grants must state purpose, recipient and basis
     # the hot paths (evidence/api/hot/): the same answers, without FastAPI's machinery
     fast_submit: bool = True  # POST /v1/evidence (hot/submit.py)
