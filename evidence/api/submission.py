@@ -17,17 +17,20 @@ import concurrent.futures
 import contextlib
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from fastapi.responses import Response
 from starlette.requests import Request
 
+from evidence.api import idempotency
 from evidence.api.problems import Problem
 from evidence.api.schemas import PendingSubmission, SubmissionReceipt
 from evidence.api.services import Services
 from evidence.api.uploads import Upload, receive_upload
 from evidence.ledger.access import Principal
 from evidence.ledger.intake import FileFailure, ItemSpec, SubmissionRefused, Submitted
+from evidence.ledger.intake.idempotency import Claim, KeyInFlight, KeyUsed
 from evidence.ledger.intake.shared_flush import Staged
 
 INLINE_FINISH = 1 << 20
@@ -41,7 +44,25 @@ answer is the same: tests/equivalence/test_submit_inline_stage.py."""
 
 
 async def submit(request: Request, svc: Services, who: Principal) -> Response:
-    """The submission of an admitted submitter (see the module doc)."""
+    """The submission of an admitted submitter (see the module doc). With an
+    ``Idempotency-Key`` (:mod:`evidence.api.idempotency`): 400 for a malformed key before
+    the body is read, 409 while a request with the key is in flight here; the key is in
+    flight until its item is committed or refused, even when the client went away."""
+    key = idempotency.key_of(request.headers)
+    if key is None:
+        return await _submit(request, svc, who, None, None)
+    leave = idempotency.IN_FLIGHT.enter(who.id, key)
+    handed: list[bool] = []  # set once the key leaves with the item instead (_finish_later)
+    try:
+        return await _submit(request, svc, who, key, leave, handed)
+    finally:
+        if not handed:
+            leave()
+
+
+async def _submit(request: Request, svc: Services, who: Principal, key: str | None,
+                  leave: Callable[[], None] | None, handed: list[bool] | None = None
+                  ) -> Response:
     up = await receive_upload(request, svc.spool, max_upload=svc.settings.max_upload,
                               max_files=svc.settings.max_files,
                               max_file_size=svc.max_file_size)
@@ -54,22 +75,27 @@ async def submit(request: Request, svc: Services, who: Principal) -> Response:
             raise Problem(422, "invalid-input", "sign must be 'deferred' (or absent)")
         strict = up.strict_metadata()
         dns_records = up.dns_records()
+        meta = up.meta()
     except BaseException:
         await loop.run_in_executor(svc.executor, up.cleanup)
         raise
 
-    if sign == "deferred":
+    if sign == "deferred":  # a key is not recorded: nothing goes on the ledger here
         return await loop.run_in_executor(svc.executor, _submit_deferred, svc, who, up)
+    claim = None
+    if key is not None:
+        claim = Claim(who.id, key, SUBMIT_OPERATION, ttl=svc.settings.idempotency_ttl,
+                      fields=_fields(up, case, meta, strict, dns_records))
 
     def stage() -> Staged:  # check, store, describe, queue (see INLINE_STAGE)
         try:
             return svc.grouped.stage(ItemSpec(
                 files=up.materialize(svc.fast_spool), kind=up.fields["kind"], case=case,
                 principal=who.id,
-                title=up.fields.get("title") or None, meta=up.meta(),
+                title=up.fields.get("title") or None, meta=meta,
                 source_url=up.fields.get("source_url") or None,
                 captured_at=up.fields.get("captured_at") or None, strict_metadata=strict,
-                dns_records=dns_records))
+                dns_records=dns_records, idempotency=claim))
         except SubmissionRefused as e:
             up.cleanup()
             raise _as_submitted(e) from None
@@ -77,11 +103,15 @@ async def submit(request: Request, svc: Services, who: Principal) -> Response:
             up.cleanup()
             raise
 
-    def finish(item: Staged) -> Submitted:  # the upload's files may be read until here
-        try:
+    def finish(item: Staged) -> Submitted | KeyUsed | KeyInFlight:
+        try:  # the upload's files may be read until here
             return item.finish()
+        except (KeyUsed, KeyInFlight) as e:  # nothing appended: answered below
+            return e
         finally:
             up.cleanup()
+            if leave is not None:
+                leave()
 
     if up.size <= INLINE_STAGE and svc.intake.store.stages_locally:
         staging: asyncio.Future[Staged] = loop.create_future()
@@ -93,12 +123,16 @@ async def submit(request: Request, svc: Services, who: Principal) -> Response:
         # the group's blob flush and commit, awaited without holding a thread
         await asyncio.shield(_wakeups(loop).wrap(item.future))
     except asyncio.CancelledError:  # the client went away: the item still completes
-        _finish_later(svc, staging, finish)
+        _finish_later(svc, staging, finish, leave)
+        if handed is not None:
+            handed.append(True)
         raise
     if up.size <= INLINE_FINISH:  # a few stat/unlink calls, on tmpfs when it has one
         done = finish(item)
     else:  # unlinking a large spooled file can take a while: not on the event loop
         done = await loop.run_in_executor(svc.executor, finish, item)
+    if isinstance(done, KeyUsed | KeyInFlight):
+        return idempotency.used(done)
     body = SubmissionReceipt(**done.to_json(), log_key=svc.ledger.verifier_key)
     return Response(body.model_dump_json().encode(), status_code=201,
                     media_type="application/json",
@@ -160,11 +194,15 @@ def _wakeups(loop: asyncio.AbstractEventLoop) -> Wakeups:
     return w
 
 
-def _finish_later(svc: Services, staging: asyncio.Future[Staged], finish: Any) -> None:
+def _finish_later(svc: Services, staging: asyncio.Future[Staged], finish: Any,
+                  leave: Callable[[], None] | None) -> None:
     """When a request is cancelled mid-submission, finish its item once it is done (the
-    entry stays; the holds on its blobs and its upload files must go)."""
+    entry stays; the holds on its blobs and its upload files must go, and its
+    idempotency key leaves the in-flight set with it)."""
     def staged(f: asyncio.Future[Staged]) -> None:
         if f.cancelled() or f.exception() is not None:
+            if leave is not None:
+                leave()
             return  # stage() cleaned up after itself
         item = f.result()
         item.future.add_done_callback(lambda _: svc.executor.submit(finish, item))
@@ -190,6 +228,20 @@ def _submit_deferred(svc: Services, who: Principal, up: Upload) -> Response:
     body = PendingSubmission(**pending.view())
     return Response(body.model_dump_json().encode(), status_code=202,
                     media_type="application/json", headers={"Location": body.sign_url})
+
+
+SUBMIT_OPERATION = "evidence.submit"
+
+
+def _fields(up: Upload, case: str, meta: dict[str, str], strict: bool,
+            dns_records: dict[str, str] | None) -> dict[str, Any]:
+    """The request's fields as intake reads them (what the key's fingerprint covers
+    besides the files): the same submission sent again matches, field order, empty
+    fields and JSON spacing aside."""
+    return {"case": case, "kind": up.fields["kind"], "title": up.fields.get("title") or None,
+            "meta": meta, "source_url": up.fields.get("source_url") or None,
+            "captured_at": up.fields.get("captured_at") or None,
+            "strict_metadata": strict, "dns_records": dns_records}
 
 
 def _as_submitted(e: SubmissionRefused) -> SubmissionRefused:

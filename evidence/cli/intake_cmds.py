@@ -563,11 +563,12 @@ def gc_cmd(grace: float, dry_run: bool, data_dir: str | None, db_url: str | None
     if as_json:
         emit_json({"ok": True, "examined": r.examined, "deleted": list(r.deleted),
                    "kept_young": r.kept_young, "temp_removed": r.temp_removed,
-                   "dry_run": dry_run})
+                   "idempotency_keys_expired": r.keys_expired, "dry_run": dry_run})
         return
     verb = "would delete" if dry_run else "deleted"
     click.echo(f"{r.examined} blob(s) examined, {verb} {len(r.deleted)}, "
                f"{r.kept_young} unreferenced but younger than {grace:g} s kept, "
-               f"{r.temp_removed} temporary file(s) removed")
+               f"{r.temp_removed} temporary file(s) removed, {verb} "
+               f"{r.keys_expired} expired idempotency key(s)")
     for sha in r.deleted:
         click.echo(sha)

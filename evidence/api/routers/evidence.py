@@ -18,7 +18,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from evidence.api import fixity, submission
+from evidence.api import fixity, idempotency, submission
 from evidence.api.deps import Caller, Role, Svc, remote_addr
 from evidence.api.problems import Problem, authed
 from evidence.api.ranges import parse_range
@@ -39,6 +39,8 @@ from evidence.ledger.access import COURT, FOREIGN, SUBMITTER, Authorization, Pri
 from evidence.ledger.anchor.config import AnchorConfigError
 from evidence.ledger.blobs import VERIFY_FIRST_MAX, BlobDamaged, BlobNotFound
 from evidence.ledger.intake import KINDS, UnknownEvidence
+from evidence.ledger.intake.idempotency import Claim, KeyInFlight, KeyUsed
+from evidence.ledger.intake.idempotency import lookup as key_record
 from evidence.ledger.items import StoredItem
 from evidence.verify.submission import SubmissionSignatureError
 
@@ -78,6 +80,15 @@ _SUBMIT_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
                                                          "offline against them (as evidence "
                                                          "submit --dns-record)"},
     }}}}}}
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "schema": {"type": "string", "maxLength": 257},
+    "description": 'a key naming this one submission, e.g. "8e03978e-40d5-43e8-bc93-'
+                   '6894a57f9324" (an RFC 8941 string; 1-255 visible ASCII characters): a '
+                   "retry with it gets the first answer again (Idempotent-Replayed: true), "
+                   "never a second item; 409 while the first is in flight, 422 if reused for "
+                   "another payload. Kept 24 h (docs/api.md)"}
+_SUBMIT_BODY["parameters"] = [IDEMPOTENCY_KEY]
 assert set(_SUBMIT_BODY["requestBody"]["content"]["multipart/form-data"]["schema"]
            ["properties"]) == {*FIELDS, "file"}
 
@@ -103,7 +114,7 @@ def _visible(svc: Services, who: Principal, evidence_id: str, action: str
                  202: {"model": PendingSubmission,
                        "description": "sign=deferred: stored, waiting for your signature "
                                       "(nothing on the ledger yet)"},
-                 **authed(400, 403, 404, 413, 415, 422)})
+                 **authed(400, 403, 404, 409, 413, 415, 422)})
 async def submit(request: Request, svc: Svc,
                  who: Submitter) -> Response:
     """Submit one evidence item (multipart: fields and one or more files), as
@@ -147,31 +158,53 @@ def list_evidence(
     return EvidenceList(**page.to_json())
 
 
+SIGN_OPERATION = "evidence.sign"
 PendingId = Annotated[str, Path(pattern=r"^pd_[0-9a-f]{32}$",
                                 description="the pending id a sign=deferred submit gave")]
 
 
 @router.post("/pending/{pending_id}/sign", status_code=201, response_model=SubmissionReceipt,
-             responses=authed(400, 403, 404, 410, 422))
-def sign_pending(pending_id: PendingId, signature: SubmitterSignature, svc: Svc,
-                 who: Submitter) -> Response:
+             responses=authed(400, 403, 404, 409, 410, 422),
+             openapi_extra={"parameters": [IDEMPOTENCY_KEY]})
+def sign_pending(pending_id: PendingId, signature: SubmitterSignature, request: Request,
+                 svc: Svc, who: Submitter) -> Response:
     """Sign a pending (``sign=deferred``) submission: your verifier key and your Ed25519
     signature over its ``text``. The signature is checked as any verifier checks the
     entry (evidence.verify.submission); then the entry is appended as an ordinary
     submission's, with your signature in it. 422 if it does not verify (the submission
-    keeps waiting); 410 once expired."""
+    keeps waiting); 410 once expired. With an ``Idempotency-Key``, a retry after a lost
+    answer gets the first answer again (docs/api.md)."""
     assert svc.pending is not None
-    pending, claimed = svc.pending.claim(pending_id, who.id)
+    key = idempotency.key_of(request.headers)
+    claim = None
+    leave = None
+    if key is not None:  # the pending id names the files: they are not fingerprinted again
+        claim = Claim(who.id, key, SIGN_OPERATION, {"pending_id": pending_id,
+                                                    **signature.model_dump()},
+                      ttl=svc.settings.idempotency_ttl, with_files=False)
+        leave = idempotency.IN_FLIGHT.enter(who.id, key)
     try:
-        svc.access.require_submit(who, pending.prepared.case)
+        if claim is not None:  # signed before (its answer lost): the pending item is gone
+            rec = key_record(svc.ledger.engine, who.id, claim.key, claim.ttl)
+            if rec is not None:
+                return idempotency.used(KeyUsed(rec, claim.fingerprint()))
+        pending, claimed = svc.pending.claim(pending_id, who.id)
         try:
-            done = svc.intake.submit_prepared(pending.prepared, signature.model_dump())
-        except SubmissionSignatureError as e:
-            raise Problem(422, "bad-signature", str(e)) from None
-    except BaseException:
-        svc.pending.unclaim(pending_id, claimed)
-        raise
-    svc.pending.done(pending_id)
+            svc.access.require_submit(who, pending.prepared.case)
+            try:
+                done = svc.intake.submit_prepared(pending.prepared, signature.model_dump(),
+                                                  idempotency=claim)
+            except SubmissionSignatureError as e:
+                raise Problem(422, "bad-signature", str(e)) from None
+        except BaseException as e:
+            svc.pending.unclaim(pending_id, claimed)
+            if isinstance(e, KeyUsed | KeyInFlight):  # nothing appended
+                return idempotency.used(e)
+            raise
+        svc.pending.done(pending_id)
+    finally:
+        if leave is not None:
+            leave()
     body = SubmissionReceipt(**done.to_json(), log_key=svc.ledger.verifier_key)
     return Response(body.model_dump_json().encode(), status_code=201,
                     media_type="application/json",

@@ -4,7 +4,8 @@ A crash between a blob's write and its entry leaves a blob no item names. :func:
 removes those older than a grace period: a blob that an in-flight submission in
 another process wrote is younger than that, and one held by a submission in flight
 here (:class:`~.holds.Holds`) is never touched. It lists the blobs first and reads the
-live set after, so a blob whose item commits in between is seen as live.
+live set after, so a blob whose item commits in between is seen as live. It also deletes
+the idempotency keys past their time to live (:func:`.idempotency.prune`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from evidence.ledger.blobs import BlobStore
 from evidence.ledger.db.engine import read_transaction
 from evidence.ledger.evidence_store import live_blob_hashes
+from evidence.ledger.intake import idempotency
 from evidence.ledger.intake.holds import Holds
 from evidence.ledger.intake.model import GcReport
 from evidence.ledger.log import Ledger
@@ -29,9 +31,11 @@ def iter_blobs(store: BlobStore) -> Iterator[tuple[str, float]]:
 
 
 def gc(ledger: Ledger, store: BlobStore, holds: Holds,
-       grace_seconds: float = DEFAULT_GC_GRACE, *, dry_run: bool = False) -> GcReport:
+       grace_seconds: float = DEFAULT_GC_GRACE, *, dry_run: bool = False,
+       key_ttl: float = idempotency.DEFAULT_TTL) -> GcReport:
     """Delete blobs that no live item holds and that are older than the grace period,
-    then the store's own leftovers (temporary files) older than it."""
+    then the store's own leftovers (temporary files) older than it, then the
+    idempotency keys older than ``key_ttl``."""
     listed = list(iter_blobs(store))  # list first, then read the live set
     with read_transaction(ledger.engine) as conn:
         live = live_blob_hashes(conn)
@@ -47,4 +51,5 @@ def gc(ledger: Ledger, store: BlobStore, holds: Holds,
             store.delete(sha)
         deleted.append(sha)
     temp = 0 if dry_run else store.sweep_temp(grace_seconds)
-    return GcReport(len(listed), tuple(deleted), young, temp)
+    keys = idempotency.prune(ledger.engine, key_ttl, dry_run=dry_run)
+    return GcReport(len(listed), tuple(deleted), young, temp, keys)

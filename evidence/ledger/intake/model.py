@@ -15,11 +15,14 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evidence.ledger.blobs import StagedBlob
 from evidence.verify.note import Signer
 from evidence.verify.submission import files_digest, submission_text
+
+if TYPE_CHECKING:
+    from evidence.ledger.intake.idempotency import Claim
 
 # --- errors ------------------------------------------------------------------------------
 
@@ -74,6 +77,9 @@ class ItemSpec:
     sign_key: Signer | None = None
     dns_records: Mapping[str, str] | None = None
     strict_metadata: bool = False
+    # the client's idempotency key: its row commits with the entry, and a key already
+    # used refuses the item (evidence/ledger/intake/idempotency.py)
+    idempotency: Claim | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,7 @@ class GcReport:
     deleted: tuple[str, ...]
     kept_young: int
     temp_removed: int
+    keys_expired: int = 0  # idempotency keys past their time to live (deleted unless dry)
 
 
 @dataclass

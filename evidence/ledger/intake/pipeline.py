@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -33,8 +34,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from evidence.ledger.blobs import BlobError, BlobStore
-from evidence.ledger.errors import LedgerError
+from evidence.ledger.errors import AppendRejected, LedgerError
 from evidence.ledger.evidence_store import submitted_rows
+from evidence.ledger.intake import idempotency
 from evidence.ledger.intake.holds import Holds
 from evidence.ledger.intake.model import IntakeError, ItemSpec, StagedItem, Submitted
 from evidence.ledger.intake.staging import Stager
@@ -86,22 +88,45 @@ class Appender:
         self.max_file_size = max_file_size
 
     def enqueue(self, staged: StagedItem) -> Future[list[Appended]]:
-        """Hand the entry to the sequencer; its rows commit in the same transaction."""
+        """Hand the entry to the sequencer; its rows commit in the same transaction.
+        With an idempotency key (``spec.idempotency``) the key is checked under the log's
+        lock first and its row commits with the entry (:mod:`.idempotency`)."""
         led = self.ledger
         spec = staged.spec
+        claim = spec.idempotency
+        prepare = None
+        key_rows = None
+        if claim is not None:
+            check, key_rows = idempotency.hooks(
+                claim, claim.fingerprint(staged.body["files"]))
+
+            def prepare(conn: Connection, shared: dict[Any, Any]
+                        ) -> list[tuple[str, dict[str, Any]]]:
+                check(conn, shared)
+                return [(SUBMITTED, staged.body)]
 
         def rows(conn: Connection, made: list[Appended]) -> list[Any]:
             a = made[0]
             staged.receipt = led.sign_receipt(a)
-            return submitted_rows(
+            ops = submitted_rows(
                 evidence_id=staged.evidence_id, seq=a.seq, time=a.time, kind=spec.kind,
                 case_id=spec.case, principal=spec.principal,
                 commitment=staged.body["metadata_commitment"],
                 metadata_jcs=staged.metadata_jcs, salt=staged.salt, receipt=staged.receipt,
                 submitter_key=(staged.body.get("submitter") or {}).get("key"),
                 files=staged.body["files"])
+            if key_rows is not None:  # the answer a retry with the key gets
+                answer = {**self.submitted(staged, a).to_json(), "log_key": led.verifier_key}
+                ops += key_rows(staged.evidence_id, a.time, 201,
+                                json.dumps(answer, ensure_ascii=False, separators=(",", ":")))
+            return ops
 
-        return led.append_batch([(SUBMITTED, staged.body)], rows=rows)
+        return led.append_batch([(SUBMITTED, staged.body)], rows=rows, prepare=prepare)
+
+    @staticmethod
+    def submitted(staged: StagedItem, a: Appended) -> Submitted:
+        return Submitted(staged.evidence_id, a.seq, a.leaf_hash.hex(), a.time, staged.receipt,
+                         staged.body, tuple(staged.warnings))
 
     def append(self, staged: StagedItem, held: list[str]) -> Submitted:
         """Enqueue an item whose blobs are stored, and wait for it (:meth:`finish`)."""
@@ -114,14 +139,18 @@ class Appender:
         try:
             try:
                 a = appended.result()[0]
+            except AppendRejected as e:
+                self.holds.discard(held)
+                if isinstance(e.__cause__, idempotency.KeyUsed | idempotency.KeyInFlight):
+                    raise e.__cause__ from None  # the caller answers it (docs/api.md)
+                raise
             except BaseException:
                 self.holds.discard(held)
                 raise
             self._ensure_blobs(staged)
         finally:
             self.holds.release(held)
-        return Submitted(staged.evidence_id, a.seq, a.leaf_hash.hex(), a.time, staged.receipt,
-                         staged.body, tuple(staged.warnings))
+        return self.submitted(staged, a)
 
     def result(self, done: Done) -> Submitted:
         """``done``'s item once durable; raises why not."""

@@ -59,6 +59,8 @@ from evidence.ledger.evidence_store import (
 )
 from evidence.ledger.intake import maintenance, pipeline
 from evidence.ledger.intake.holds import Holds
+from evidence.ledger.intake.idempotency import DEFAULT_TTL as DEFAULT_KEY_TTL
+from evidence.ledger.intake.idempotency import Claim
 from evidence.ledger.intake.maintenance import DEFAULT_GC_GRACE
 from evidence.ledger.intake.model import (
     AlreadyPurged,
@@ -134,13 +136,14 @@ class Intake:
                         spec.kind, spec.case, spec.principal, [str(p) for p in staged.paths],
                         list(staged.stats), spec.title, list(staged.warnings))
 
-    def submit_prepared(self, prepared: Prepared, submitter: Mapping[str, str] | None = None
-                        ) -> Submitted:
+    def submit_prepared(self, prepared: Prepared, submitter: Mapping[str, str] | None = None,
+                        *, idempotency: Claim | None = None) -> Submitted:
         """Append an item made by :meth:`prepare`; returns once durable. With ``submitter``
         (``{"key", "signature"}`` over :meth:`Prepared.text`), the entry carries that
         signature, checked first: :class:`~evidence.verify.submission.SubmissionSignatureError`
         (nothing appended) if it does not sign this item. A blob removed meanwhile is
-        stored again from its source file (:class:`LedgerError` if that file changed)."""
+        stored again from its source file (:class:`LedgerError` if that file changed).
+        ``idempotency``: as :attr:`ItemSpec.idempotency` (:mod:`.idempotency`)."""
         body = prepared.body
         if submitter is not None:
             body = {**body, "submitter": {"key": submitter.get("key"),
@@ -148,7 +151,8 @@ class Intake:
             verify_submission(body, required=True)
         paths = [Path(p) for p in prepared.paths]
         spec = ItemSpec(files=paths, kind=prepared.kind, case=prepared.case,
-                        principal=prepared.principal, title=prepared.title)
+                        principal=prepared.principal, title=prepared.title,
+                        idempotency=idempotency)
         held: list[str] = []
         try:
             for path, f in zip(paths, body["files"], strict=True):
@@ -307,9 +311,10 @@ class Intake:
 
     # -- garbage collection --------------------------------------------------------------
 
-    def gc(self, grace_seconds: float = DEFAULT_GC_GRACE, *, dry_run: bool = False
-           ) -> GcReport:
+    def gc(self, grace_seconds: float = DEFAULT_GC_GRACE, *, dry_run: bool = False,
+           key_ttl: float = DEFAULT_KEY_TTL) -> GcReport:
         """Delete blobs that no live item holds and that are older than the grace period
-        (left by a crash between blob write and entry, or by an interrupted purge)."""
+        (left by a crash between blob write and entry, or by an interrupted purge), and
+        idempotency keys older than ``key_ttl``."""
         return maintenance.gc(self.ledger, self.store, self.holds, grace_seconds,
-                              dry_run=dry_run)
+                              dry_run=dry_run, key_ttl=key_ttl)
