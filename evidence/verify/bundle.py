@@ -66,6 +66,8 @@ from evidence.verify.entry import Entry, parse_entry
 from evidence.verify.errors import MalformedInput, VerificationError
 from evidence.verify.hashing import hash_from_hex
 from evidence.verify.note import Verifier, parse_note
+from evidence.verify.tlog_proof import BUNDLE_MEMBER as TLOG_PROOF
+from evidence.verify.tlog_proof import check_bundle_copy
 from evidence.verify.trust import (
     CaptureNode,
     TrustPolicy,
@@ -207,6 +209,12 @@ def _verify(reader: BundleReader, policy: TrustPolicy, store: Sequence[bytes],
     submission = check_submission(entries, evidence_id, report)
     if submission is None:
         return
+    if TLOG_PROOF in reader.infos:  # docs/bundle.md: the submission's C2SP tlog-proof
+        report.running = "tlog_proof"
+        c = cp.checkpoint
+        report.add("tlog_proof", *check_bundle_copy(reader.read(TLOG_PROOF),
+                                                    reader.read(CHECKPOINT), c.size, c.root,
+                                                    submission.data))
     report.running = "submitter"
     check_submitter(submission, report)
     report.running = "custody"

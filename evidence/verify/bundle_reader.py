@@ -59,6 +59,7 @@ _MEMBER_PATTERNS = (
     re.compile(r"\Afiles/[0-9a-f]{64}\Z"),
     re.compile(r"\Areport/report\.(html|txt|pdf)\Z"),
     re.compile(r"\Atools/verify_bundle\.py\Z"),
+    re.compile(r"\Atlog-proof/item\.tlog-proof\Z"),
     re.compile(r"\Aindex\.html\Z"),
 )
 """Every member name the formats allow (docs/bundle.md) besides v2's file members

@@ -305,3 +305,41 @@ def _compare(body: Any, type_: str, files: Sequence[bytes], r: ProofReport) -> N
         r.add("compared_files", PASS, f"each of the {len(got)} file(s) given is one this "
               "entry lists (same SHA-256)",
               f"所给 {len(got)} 个文件均为该条目列出的文件（SHA-256 相同）")
+
+
+# --- the copy a bundle carries ---------------------------------------------------------------
+
+BUNDLE_MEMBER = "tlog-proof/item.tlog-proof"
+"""The bundle member (docs/bundle.md): the submission entry's proof to the bundle's own
+checkpoint, for tools that read tlog-proof files and nothing else."""
+
+
+def check_bundle_copy(data: bytes, note: bytes, size: int, root: bytes, entry: bytes
+                      ) -> tuple[bool, str, str]:
+    """The bundle's ``tlog_proof`` check: (passes, reason, reason_zh). The copy must prove
+    the submission entry (``entry``, at its own seq) to the bundle's checkpoint (``note``,
+    byte for byte, whose tree has ``size`` leaves and ``root``); the bundle's other checks
+    have judged that checkpoint and entry already."""
+    try:
+        p = parse_tlog_proof(data)
+    except MalformedTlogProof as e:
+        return False, f"{BUNDLE_MEMBER} is not a tlog-proof@v1 file: {e}", \
+            f"{BUNDLE_MEMBER} 不是 tlog-proof@v1 文件"
+    if p.checkpoint.encode("utf-8") != bytes(note):
+        return False, f"{BUNDLE_MEMBER} proves to another checkpoint than the bundle's", \
+            f"{BUNDLE_MEMBER} 所证明的检查点与证据包的检查点不同"
+    seq = parse_entry(bytes(entry)).seq
+    if p.index != seq or (p.extra is not None and p.extra != bytes(entry)):
+        return False, f"{BUNDLE_MEMBER} is about entry {p.index}, not the submission " \
+            f"(entry {seq})", \
+            f"{BUNDLE_MEMBER} 针对第 {p.index} 条记录，而非提交记录（第 {seq} 条）"
+    try:
+        got = root_from_inclusion_proof(p.index, size, leaf_hash(bytes(entry)), p.hashes)
+    except (VerificationError, MalformedInput) as e:
+        return False, f"{BUNDLE_MEMBER}: the inclusion proof does not fit: {e}", \
+            f"{BUNDLE_MEMBER}：包含证明的形式不符"
+    if got != root:
+        return False, f"{BUNDLE_MEMBER}: the proof leads to another root than the " \
+            "checkpoint's", f"{BUNDLE_MEMBER}：证明得出的根与检查点的根不同"
+    return True, f"{BUNDLE_MEMBER} proves the submission (entry {seq}) to the bundle's " \
+        "checkpoint", f"{BUNDLE_MEMBER} 证明提交记录（第 {seq} 条）包含在证据包的检查点中"

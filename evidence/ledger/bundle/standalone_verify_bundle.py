@@ -983,6 +983,7 @@ MEMBER_PATTERNS = [re.compile(p) for p in (
     r"\Afiles/[0-9a-f]{64}\Z",
     r"\Areport/report\.(html|txt|pdf)\Z",
     r"\Atools/verify_bundle\.py\Z",  # a copy of this script (docs/verdict.md section 4)
+    r"\Atlog-proof/item\.tlog-proof\Z",  # the submission's tlog-proof (docs/bundle.md)
     r"\Aindex\.html\Z",
 )]
 V1_FILE = re.compile(r"\Afiles/[0-9a-f]{64}\Z")
@@ -1430,6 +1431,9 @@ def run_checks(archive: Archive, trust: Trust, compare: list[tuple[str, str]],
     report.facts.update(evidence_id=evidence_id, submitted_at=sub.time)
     report.add("submission", True, f"submitted as entry {sub.seq} at {sub.time} (log time)",
                f"于 {sub.time}（日志时间）作为第 {sub.seq} 条记录提交")
+    if TLOG_PROOF_MEMBER in archive.infos:
+        report.running = "tlog_proof"
+        check_bundle_tlog_proof(archive, cp, sub, report)
     report.running = "submitter"
     check_submitter(sub, report)
     report.running = "custody"
@@ -2892,6 +2896,37 @@ def tlog_proof_main(argv: list[str]) -> int:
             print(f"{c['status']:12} {c['name']}: {c['reason']}\n{'':12} {c['reason_zh']}")
         print(f"verdict: {report.verdict}\nTrust file SHA-256: {fingerprint}")
     return EXIT[report.verdict]
+
+
+TLOG_PROOF_MEMBER = "tlog-proof/item.tlog-proof"
+
+
+def check_bundle_tlog_proof(archive: Archive, cp: Checkpoint, sub: Entry,
+                            report: Report) -> None:
+    """The bundle's copy proves the submission entry to the bundle's own checkpoint."""
+    m, note = TLOG_PROOF_MEMBER, archive.read("checkpoint/checkpoint.note")
+    try:
+        index, hashes, proof_note, extra = read_tlog_proof(archive.read(m))
+    except Fail as e:
+        return report.add("tlog_proof", False, f"{m} is not a tlog-proof@v1 file: {e}",
+                          f"{m} 不是 tlog-proof@v1 文件")
+    if proof_note != note:
+        return report.add("tlog_proof", False, f"{m} proves to another checkpoint than the "
+                          "bundle's", f"{m} 所证明的检查点与证据包的检查点不同")
+    if index != sub.seq or (extra is not None and extra != sub.data):
+        return report.add("tlog_proof", False, f"{m} is about entry {index}, not the "
+                          f"submission (entry {sub.seq})",
+                          f"{m} 针对第 {index} 条记录，而非提交记录（第 {sub.seq} 条）")
+    try:
+        root = root_from_inclusion_proof(index, cp.size, leaf_hash(sub.data), hashes)
+    except Fail as e:
+        return report.add("tlog_proof", False, f"{m}: the inclusion proof does not fit: {e}",
+                          f"{m}：包含证明的形式不符")
+    if root != cp.root:
+        return report.add("tlog_proof", False, f"{m}: the proof leads to another root than "
+                          "the checkpoint's", f"{m}：证明得出的根与检查点的根不同")
+    report.add("tlog_proof", True, f"{m} proves the submission (entry {sub.seq}) to the "
+               "bundle's checkpoint", f"{m} 证明提交记录（第 {sub.seq} 条）包含在证据包的检查点中")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,6 +32,9 @@ from evidence.ledger.blobs import BlobDamaged
 from evidence.ledger.bundle.index_page import render_index
 from evidence.verify.bundle_names import FORMAT_V2, FORMATS, INDEX, file_member
 from evidence.verify.bundle_reader import CHECKPOINT, MANIFEST, METADATA
+from evidence.verify.hashing import hash_from_hex
+from evidence.verify.tlog_proof import BUNDLE_MEMBER as TLOG_PROOF
+from evidence.verify.tlog_proof import TlogProof
 
 CHUNK = 1 << 20
 TOOL_NAMES = frozenset({"tools/verify_bundle.py"})
@@ -188,11 +191,22 @@ def _write(p: BundlePieces, fp: IO[bytes]) -> dict[str, Any]:
     return manifest
 
 
+def _tlog_proof(p: BundlePieces) -> bytes:
+    """The submission's C2SP tlog-proof to the bundle's checkpoint (docs/bundle.md), its
+    entry in the ``extra`` line: the same proof as ``proofs/<seq>.json``, in the format
+    other tools read."""
+    hashes = tuple(hash_from_hex(h, "proof hash") for h in p.proofs[p.submission_seq]["proof"])
+    return TlogProof(p.submission_seq, hashes, p.checkpoint_note,
+                     bytes(p.entries[p.submission_seq])).to_text().encode()
+
+
 def _write_members(p: BundlePieces, z: _Zip) -> dict[str, Any]:
     for seq in sorted(p.entries):
         z.small(f"entries/{seq}.entry", p.entries[seq])
     for index in sorted(p.proofs):
         z.small(f"proofs/{index}.json", _json_bytes(dict(p.proofs[index])))
+    if p.format == FORMAT_V2:  # a v1 bundle is for an older verifier, which knows no such name
+        z.small(TLOG_PROOF, _tlog_proof(p))
     z.small(CHECKPOINT, p.checkpoint_note.encode())
     stamps = []
     for i, t in enumerate(p.timestamps):

@@ -39,7 +39,8 @@ from tests.support.tsa import LocalTSA
 pytestmark = pytest.mark.tsa
 
 ALL_CHECKS = ["archive", "manifest", "checkpoint", "cosignatures", "entries", "inclusion",
-              "chain", "submission", "submitter", "custody", "files", "metadata", "timestamps"]
+              "chain", "submission", "tlog_proof", "submitter", "custody", "files", "metadata",
+              "timestamps"]
 
 
 @pytest.fixture(scope="module")

@@ -64,6 +64,7 @@
     /^files\/[0-9a-f]{64}$/,
     /^report\/report\.(html|txt|pdf)$/,
     /^tools\/verify_bundle\.py$/,
+    /^tlog-proof\/item\.tlog-proof$/,
     /^index\.html$/,
   ];
   const V1_FILE = /^files\/[0-9a-f]{64}$/;
@@ -3231,6 +3232,7 @@
     if (!entries) return;
     const submission = checkSubmission(entries, manifest.evidence_id, report);
     if (!submission) return;
+    if (reader.has(TLOG_PROOF_MEMBER)) await checkBundleTlogProof(reader, cp, submission, report);
     await checkSubmitter(submission, report);
     checkCustody(entries, submission, report);
     checkFiles(manifest.format, submission, digests, report);
@@ -3820,6 +3822,40 @@
       missing ? `所给 ${n} 个文件中有 ${missing} 个不是该条目列出的文件` : `所给 ${n} 个文件均为该条目列出的文件（SHA-256 相同）`);
     }
     return out(facts);
+  }
+
+  const TLOG_PROOF_MEMBER = 'tlog-proof/item.tlog-proof';
+
+  /* The bundle's copy proves the submission entry to the bundle's own checkpoint. */
+  async function checkBundleTlogProof(reader, cp, submission, report) {
+    const m = TLOG_PROOF_MEMBER, note = await reader.read(CHECKPOINT);
+    let p;
+    try { p = readTlogProof(await reader.read(m)); } catch (e) {
+      if (!(e instanceof VerifyError)) throw e;
+      report.fail('tlog_proof', `${m} is not a tlog-proof@v1 file: ${e.message}`, `${m} 不是 tlog-proof@v1 文件`);
+      return;
+    }
+    if (!equalBytes(p.note, note)) {
+      report.fail('tlog_proof', `${m} proves to another checkpoint than the bundle's`, `${m} 所证明的检查点与证据包的检查点不同`);
+      return;
+    }
+    if (p.index !== BigInt(submission.seq) || (p.extra && !equalBytes(p.extra, submission.data))) {
+      report.fail('tlog_proof', `${m} is about entry ${p.index}, not the submission (entry ${submission.seq})`,
+        `${m} 针对第 ${p.index} 条记录，而非提交记录（第 ${submission.seq} 条）`);
+      return;
+    }
+    let root;
+    try { root = await rootFromInclusionProof(p.index, cp.checkpoint.size, submission.leafHash, p.hashes); } catch (e) {
+      if (!(e instanceof VerifyError)) throw e;
+      report.fail('tlog_proof', `${m}: the inclusion proof does not fit: ${e.message}`, `${m}：包含证明的形式不符`);
+      return;
+    }
+    if (!equalBytes(root, cp.checkpoint.root)) {
+      report.fail('tlog_proof', `${m}: the proof leads to another root than the checkpoint's`, `${m}：证明得出的根与检查点的根不同`);
+      return;
+    }
+    report.add('tlog_proof', true, `${m} proves the submission (entry ${submission.seq}) to the bundle's checkpoint`,
+      `${m} 证明提交记录（第 ${submission.seq} 条）包含在证据包的检查点中`);
   }
 
   global.EvidenceVerify = {
