@@ -49,6 +49,7 @@ import base64
 import binascii
 import bisect
 import functools
+import gc
 import hashlib
 import importlib.util
 import itertools
@@ -259,6 +260,19 @@ _DIRTY = Chunk(-1, -1, False)
 
 
 def scan_chunk(job: tuple[str, int, int]) -> Chunk:
+    """See _scan_chunk; with the cyclic garbage collector paused, which would otherwise
+    walk the chunk's hundred thousand fresh tuples and dicts again and again (they hold
+    no cycles: reference counting frees them)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        return _scan_chunk(job)
+    finally:
+        if was:
+            gc.enable()
+
+
+def _scan_chunk(job: tuple[str, int, int]) -> Chunk:
     """The lines at bytes ``lo:hi`` of entries.jsonl (whole lines): clean or not, with what
     the parent needs to join chunks. The first seq is read from the first line; the parent
     checks that it follows the chunk before.

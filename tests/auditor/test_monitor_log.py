@@ -721,3 +721,38 @@ def test_steady_load_superseded_checkpoints_are_not_missing_anchors(
         stop.set()
         feeder.join(timeout=60)
         srv.stop()
+
+
+@pytest.mark.slow
+def test_a_long_catch_up_shows_progress_unless_quiet(tmp_path: Path) -> None:
+    """A first run over 12,000 entries reports its progress on stderr (entries, percent,
+    entries/s); --quiet keeps stderr empty; stdout is the one report line either way."""
+    world = make_world(tmp_path / "data")
+    led = Ledger.open(world.data)
+    try:
+        led.append_many([("custody.note", {"n": i}) for i in range(12_000)])
+        size = led.sign_checkpoint_now().size
+    finally:
+        led.close()
+    trust = tmp_path / "trust.txt"
+    trust.write_text(f"log {world.vkey}\nquorum none\n")
+    token = tmp_path / "auditor.token"
+    token.write_text(world.tokens["auditor"] + "\n")
+    python = crypto_only_venv(tmp_path / "venv")
+    srv = start_server(world)
+    try:
+        for quiet in (False, True):
+            p = subprocess.run([str(python), "-I", str(SCRIPT), srv.base, "--trust", str(trust),
+                                "--state", str(tmp_path / f"s-{quiet}.json"), "--token-file",
+                                str(token), "--json", *(["--quiet"] if quiet else [])],
+                               capture_output=True, text=True, timeout=300,
+                               env={"PATH": "/usr/bin:/bin"}, check=False)
+            assert p.returncode == 0, p.stdout + p.stderr
+            assert json.loads(p.stdout)["entries"]["count"] == size
+            if quiet:
+                assert p.stderr == ""
+            else:
+                assert f"monitor_log.py: entries {size:,}/{size:,} (100%" in p.stderr
+                assert "/s)" in p.stderr
+    finally:
+        srv.stop()
