@@ -250,33 +250,39 @@ def log_append(entry_type: str, body: str, data_dir: str | None, db_url: str | N
 @click.option("--repair", is_flag=True,
               help="With a second copy (blob_store replica:...): rebuild each copy found "
                    "missing or damaged from the intact one and record it (blob.repaired).")
+@click.option("--quiet", is_flag=True, help="No progress on stderr.")
 def audit_cmd(data_dir: str | None, db_url: str | None, as_json: bool, chunk: int,
               workers: int | None, entries_only: bool, blob_store: str | None,
-              threads: int | None, repair: bool) -> None:
+              threads: int | None, repair: bool, quiet: bool) -> None:
     """Recompute the chain, every leaf, node and checkpoint, then re-hash every stored
     file of every live item; exit 1 at the first ledger fault or any missing or damaged
     file (each named, with its evidence ids)."""
     try:
         _audit(data_dir, db_url, as_json, chunk, workers, entries_only, blob_store, threads,
-               repair)
+               repair, quiet)
     except DB_DAMAGE as e:  # a damaged database page: a report, never a traceback
         ledger_damaged(e, as_json)
 
 
 def _audit(data_dir: str | None, db_url: str | None, as_json: bool, chunk: int,
            workers: int | None, entries_only: bool, blob_store: str | None,
-           threads: int | None, repair: bool = False) -> None:
+           threads: int | None, repair: bool = False, quiet: bool = False) -> None:
     from evidence.ledger.audit_files import audit_files, repair_report
     from evidence.ledger.blobs.fixity import FixityAlerts, now
     from evidence.ledger.config import resolve_data_dir
     from evidence.ledger.intake import load_settings
     from evidence.ledger.intake.settings import SettingsError
 
-    bar_ok = sys.stderr.isatty()
+    bar_ok = sys.stderr.isatty() and not quiet
     repaired: list[dict[str, Any]] = []
     with open_ledger(data_dir, db_url, as_json, read_only=not repair) as led:
         size = led.size
-        if size >= 50_000 and bar_ok:
+        if size >= 50_000 and not bar_ok and not quiet and not as_json:
+            lines = _Rate("audited")  # not a terminal (cron, a log file): a line every 5 s
+            lines(0, size)  # the start: entries/s are counted from here
+            report = led.audit(chunk=chunk, workers=workers, progress=lines)
+            lines.done()
+        elif size >= 50_000 and bar_ok:
             from rich.progress import Progress
 
             with Progress(transient=True, console=_stderr_console()) as bar:
