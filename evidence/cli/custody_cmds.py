@@ -76,8 +76,10 @@ def _print(doc: dict[str, Any], as_json: bool) -> None:
             body = json.loads(base64.b64decode(e["entry_b64"])).get("body") or {}
         except ValueError:
             body = {}
-        who = " ".join(f"{k} {body[k]}" for k in ("principal", "action", "grantee")
-                       if isinstance(body.get(k), str))
+        who = " ".join(f"{k} {body[k]}" for k in (
+            "principal", "action", "grantee", "recipient_organisation",
+            "recipient_jurisdiction", "legal_basis", "legal_basis_ref", "purpose")
+            if isinstance(body.get(k), str))
         click.echo(f"entry {e['seq']} {e['type']} at {e['time']}"
                    + (f" ({who})" if who else "") + f" leaf hash {e['leaf_hash']}")
     if not doc["entries"]:

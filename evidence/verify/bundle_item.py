@@ -32,6 +32,10 @@ __all__ = ["PURGED", "SUBMITTED", "WEBCAPTURE", "check_custody", "check_files",
            "clock_offset", "file_members"]
 
 SUBMITTED = "evidence.submitted"
+# the body members a custody list shows (a grant's legal fields: docs/formats.md)
+CUSTODY_SHOWN = ("principal", "action", "reason", "grantee", "text", "purpose",
+                 "recipient_jurisdiction", "recipient_organisation", "legal_basis",
+                 "legal_basis_ref")
 PURGED = "evidence.purged"
 WEBCAPTURE = "webcapture"
 
@@ -81,8 +85,8 @@ def check_custody(entries: Mapping[int, Entry], submission: Entry,
     backwards = [b.seq for a, b in itertools.pairwise(ordered) if b.time < a.time]
     report.purged = any(e.type == PURGED for e in custody)
     report.custody = [{"seq": e.seq, "time": e.time, "type": e.type,
-                       **{k: e.body[k] for k in ("principal", "action", "reason", "grantee",
-                                                 "text") if k in e.body}} for e in ordered]
+                       **{k: e.body[k] for k in CUSTODY_SHOWN if k in e.body}}
+                      for e in ordered]
     if strangers:
         report.fail("custody", f"entries {strangers[:5]} are about another evidence item",
                     f"记录 {strangers[:5]} 属于其他证据")

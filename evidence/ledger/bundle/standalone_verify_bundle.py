@@ -1605,8 +1605,11 @@ def check_custody(entries: dict[int, Entry], sub: Entry, report: Report) -> None
     backwards = [b.seq for a, b in itertools.pairwise(ordered) if b.time < a.time]
     report.facts["purged"] = any(e.type == "evidence.purged" for e in others)
     report.facts["custody"] = [{"seq": e.seq, "time": e.time, "type": e.type,
-                                **{k: e.body[k] for k in ("principal", "action", "reason",
-                                                          "grantee", "text") if k in e.body}}
+                                **{k: e.body[k] for k in (
+                                    "principal", "action", "reason", "grantee", "text",
+                                    "purpose", "recipient_jurisdiction",
+                                    "recipient_organisation", "legal_basis",
+                                    "legal_basis_ref") if k in e.body}}
                                for e in ordered]
     if strangers or early or backwards:
         why = (f"entries {strangers[:5]} are about another item" if strangers else

@@ -404,6 +404,13 @@ function custodyLine(e) {
   const extra = [];
   if (body.action) extra.push(t(`act_${body.action}`));
   if (body.grantee) extra.push(t('to_grantee', { who: body.grantee }));
+  if (body.recipient_organisation || body.recipient_jurisdiction) {
+    extra.push([body.recipient_organisation, body.recipient_jurisdiction && `(${body.recipient_jurisdiction})`].filter(Boolean).join(' '));
+  }
+  if (body.legal_basis) {
+    extra.push(t('legal_basis', { basis: body.legal_basis }) + (body.legal_basis_ref ? ` ${body.legal_basis_ref}` : ''));
+  }
+  if (body.purpose) extra.push(t('purpose_is', { what: body.purpose }));
   if (body.sha256) extra.push(body.sha256.slice(0, 12) + '…');
   if (body.fixity) extra.push(t('fixity_bad', { what: body.fixity }));
   return el('li', { 'data-type': e.type, 'data-seq': e.seq },

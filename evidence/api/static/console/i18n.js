@@ -96,6 +96,8 @@ export const STRINGS = {
     'ev_evidence.share_revoked': 'Sharing revoked', 'ev_evidence.purged': 'Purged',
     act_metadata: 'viewed', act_download: 'downloaded', act_export: 'exported',
     to_grantee: 'with {who}',
+    legal_basis: 'basis: {basis}',
+    purpose_is: 'purpose: {what}',
     fixity_bad: 'file {what}',
 
     submit_h: 'Preserve files',
@@ -280,6 +282,8 @@ export const STRINGS = {
     'ev_evidence.share_revoked': '撤销共享', 'ev_evidence.purged': '清除',
     act_metadata: '查看', act_download: '下载', act_export: '导出',
     to_grantee: '给 {who}',
+    legal_basis: '依据：{basis}',
+    purpose_is: '目的：{what}',
     fixity_bad: '文件{what}',
 
     submit_h: '保全文件',

@@ -3482,7 +3482,8 @@
     report.purged = custody.some((e) => e.type === PURGED);
     report.custody = ordered.map((e) => {
       const row = { seq: e.seq, time: e.time, type: e.type };
-      for (const k of ['principal', 'action', 'reason', 'grantee', 'text']) if (k in e.body) row[k] = e.body[k];
+      for (const k of ['principal', 'action', 'reason', 'grantee', 'text', 'purpose', 'recipient_jurisdiction',
+        'recipient_organisation', 'legal_basis', 'legal_basis_ref']) if (k in e.body) row[k] = e.body[k];
       return row;
     });
     if (strangers.length) {
