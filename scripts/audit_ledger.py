@@ -34,7 +34,8 @@ A check nothing was pinned for (no witness, no TSA root: ``--log-key`` alone) is
 not-checked, named with why, and makes the verdict incomplete; ``--log-only`` leaves the
 cosignatures and timestamps out of scope instead, and the report says so (``scope``).
 Verdict and exit status as ``verify_bundle.py``: verified 0, failed 1, incomplete 3 (a check
-not made, named), usage error 2. Progress goes to stderr unless ``--quiet``.
+not made, named), usage error 2. Progress goes to stderr unless ``--quiet`` or ``--json``
+(as ``evidence log export`` and ``evidence audit``).
 Entries are checked in worker processes (``--workers``), one chunk of about 8 MiB of
 entries.jsonl each, a whole chunk per step (no Python code per entry); the tree is joined
 from the chunks' aligned subtrees, and the export's files are hashed in a thread beside it.
@@ -812,7 +813,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                     help="processes checking entries (default: one per core)")
     ap.add_argument("--chunk", type=int, default=CHUNK, help=argparse.SUPPRESS)  # tests: bytes
-    ap.add_argument("--json", action="store_true", help="print the report as JSON")
+    ap.add_argument("--json", action="store_true", help="print the report as JSON (no "
+                    "progress)")
     ap.add_argument("--quiet", action="store_true", help="no progress on stderr")
     ap.add_argument("--log-only", action="store_true", help="audit the export and the log "
                     "alone: the cosignatures and timestamps are out of scope (verified, exit "
@@ -849,7 +851,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.chunk < 1:
         print("audit_ledger.py: --chunk must be at least 1", file=sys.stderr)
         return 2
-    bar = None if args.quiet else Progress()
+    bar = None if args.quiet or args.json else Progress()
     result = audit(args.export_dir, trust, anchoring=anchoring, workers=max(1, args.workers),
                    progress=bar, chunk=args.chunk)
     if bar is not None:
