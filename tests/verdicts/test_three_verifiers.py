@@ -203,6 +203,27 @@ FORMAT_VECTORS = [
     Vector("v2/index-edited", "index.html changed, the manifest not", "failed", "manifest"),
 ]
 VECTORS += FORMAT_VECTORS
+
+#: the bundle's C2SP tlog-proof copy (docs/bundle.md, docs/verdict.md "tlog-proof files"):
+#: each forgery replaces tlog-proof/item.tlog-proof and rewrites the manifest to match
+TLOG_PROOF_VECTORS = [
+    Vector("good/tlog-proof-checked", "the good v2 bundle: its tlog-proof copy proves the "
+           "submission to the bundle's checkpoint", "verified",
+           reported=(("tlog_proof", "pass"),)),
+    Vector("tlog-proof/removed", "the copy removed (a bundle from before it existed)",
+           "verified", absent=("tlog_proof",)),
+    Vector("tlog-proof/other-checkpoint", "the copy's checkpoint lacks the witness's line "
+           "(another note than the bundle's)", "failed", "tlog_proof"),
+    Vector("tlog-proof/other-index", "the copy's index line names the entry before", "failed",
+           "tlog_proof"),
+    Vector("tlog-proof/hash-truncated", "a hash line of the copy cut short", "failed",
+           "tlog_proof"),
+    Vector("tlog-proof/hash-changed", "a bit of the copy's first hash flipped", "failed",
+           "tlog_proof"),
+    Vector("tlog-proof/extra-line", "a line that is no signature after the copy's "
+           "checkpoint", "failed", "tlog_proof"),
+]
+VECTORS += TLOG_PROOF_VECTORS
 BY_NAME = {v.name: v for v in VECTORS}
 CAPTURE_NODE_NAME = "shop-node"  # the name the court gives the capture node it pins
 
@@ -296,6 +317,7 @@ def build_corpus(world: World, untrusted: LocalTSA, out: Path) -> Corpus:
         made[name] = good
     capture_bundles(world, made, unbuilt)
     format_bundles(world, good, made)
+    tlog_proof_bundles(good, made)
     assert set(made) | set(unbuilt) == set(BY_NAME), (set(made) | set(unbuilt)) ^ set(BY_NAME)
 
     c = Corpus(out, unbuilt=unbuilt)
@@ -364,6 +386,34 @@ def format_bundles(world: World, good: bytes, made: dict[str, bytes]) -> None:
         "v2/index-lies": F.with_members(good, {"index.html": index.replace(
             b"shop.png</a>", b"an invoice.pdf</a>")}),
         "v2/index-edited": F.rezip_raw({**members(good), "index.html": index + b"<!-- -->"}),
+    })
+
+
+def tlog_proof_bundles(good: bytes, made: dict[str, bytes]) -> None:
+    """The bundles of TLOG_PROOF_VECTORS: the good bundle's tlog-proof copy edited."""
+    member = "tlog-proof/item.tlog-proof"
+    proof = members(good)[member]
+    lines = proof.split(b"\n")
+    hash_at = 3  # header, extra, index, then the first hash
+    first = base64.b64decode(lines[hash_at])
+    flipped = base64.b64encode(bytes([first[0] ^ 1]) + first[1:])
+    index = lines[2]
+    before = b"index " + str(int(index[len(b"index "):]) - 1).encode()
+    witness = next(ln for ln in lines if ln.startswith(f"\u2014 {WITNESS_NAME} ".encode()))
+
+    def line(i: int, new: bytes) -> bytes:
+        return b"\n".join([*lines[:i], new, *lines[i + 1:]])
+
+    made.update({
+        "good/tlog-proof-checked": good,
+        "tlog-proof/removed": F.with_members(good, {member: None}),
+        "tlog-proof/other-checkpoint": F.with_members(
+            good, {member: proof.replace(witness + b"\n", b"")}),
+        "tlog-proof/other-index": F.with_members(good, {member: line(2, before)}),
+        "tlog-proof/hash-truncated": F.with_members(good, {member: line(hash_at,
+                                                                        lines[hash_at][:-4])}),
+        "tlog-proof/hash-changed": F.with_members(good, {member: line(hash_at, flipped)}),
+        "tlog-proof/extra-line": F.with_members(good, {member: proof + b"trailing\n"}),
     })
 
 
