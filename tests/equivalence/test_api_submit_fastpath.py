@@ -159,6 +159,60 @@ def test_rate_limit_agrees(tmp_path: Path) -> None:
         p.close()
 
 
+def test_idempotency_keys_agree(pair: Pair, world: Any) -> None:
+    """The same script of keyed requests on each path (each with its own keys, so that
+    the second path is not answered from the first's): equal answers step by step, a
+    replay byte-identical to its path's first answer, and the same ledger effects."""
+    from evidence.api.idempotency import IN_FLIGHT
+
+    content = b"keyed " + os.urandom(8).hex().encode()
+    b = good(content, title="Keyed")
+    script: list[tuple[str, list[tuple[bytes, bytes]], list[bytes], bool, int, int]] = [
+        # (name, extra headers, chunks, hang up, status, new entries)
+        ("first", [(b"idempotency-key", b'"K1"')], [b], False, 201, 1),
+        ("replay", [(b"idempotency-key", b"K1")], [b[:50], b[50:]], False, 201, 0),
+        ("reused", [(b"idempotency-key", b'"K1"')], [good(content, title="Other")], False,
+         422, 0),
+        ("too long", [(b"idempotency-key", b"k" * 256)], [b], False, 400, 0),
+        ("space", [(b"idempotency-key", b'"a b"')], [b], False, 400, 0),
+        ("unclosed", [(b"idempotency-key", b'"K1')], [b], False, 400, 0),
+        ("non-ascii", [(b"idempotency-key", b"caf\xc3\xa9")], [b], False, 400, 0),
+        ("twice", [(b"idempotency-key", b'"K1"'), (b"idempotency-key", b'"K1"')], [b], False,
+         400, 0),
+        ("cut off", [(b"idempotency-key", b'"K2"')], [b[:120]], True, 400, 0),
+        ("after the cut", [(b"idempotency-key", b'"K2"')], [good(content + b"2")], False, 201,
+         1),
+        ("in flight", [(b"idempotency-key", b'"K3"')], [b], False, 409, 0),
+    ]
+    answers: dict[str, list[Any]] = {"fast": [], "slow": []}
+    for path, app in (("fast", pair.fast), ("slow", pair.slow)):
+        for name, extra, chunks, hang_up, status, entries in script:
+            headers = [auth(world), MULTIPART,
+                       *[(k, v.replace(b"K", path.encode() + b"-K")) for k, v in extra]]
+            leave = (IN_FLIGHT.enter("acme", f"{path}-K3") if name == "in flight"
+                     else None)
+            before = pair.effects()
+            try:
+                a = asyncio.run(call_asgi(app, headers, chunks, hang_up))
+            finally:
+                if leave is not None:
+                    leave()
+            after = pair.effects()
+            assert a.status == status, (path, name, a.body)
+            assert after[0] - before[0] == entries, (path, name)
+            assert after[2] == 0, (path, name)  # no upload left behind
+            if status not in (201, 202):
+                assert after[1] == before[1], (path, name)  # no blob kept
+            answers[path].append(a)
+        first, replay = answers[path][0], answers[path][1]
+        assert replay.body == first.body and replay.header(b"idempotent-replayed") == b"true"
+        assert first.header(b"idempotent-replayed") is None
+        assert answers[path][-1].header(b"retry-after") == b"1"
+    for (name, *_rest), fast, slow in zip(script, answers["fast"], answers["slow"],
+                                          strict=True):
+        assert fast.normal() == slow.normal(), name
+
+
 # any multipart body, cut anywhere, chunked anyhow: the same answer and the same effects
 @settings(max_examples=120, deadline=None, suppress_health_check=[
     HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
