@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -122,9 +123,12 @@ def submit(c: Client, files: list[Path], *, case: str, kind: str, title: str | N
     if signer is not None:
         fields.append(("sign", "deferred"))
     before = _lookup_ids(c, sent[0]["sha256"]) if signer is None else None
+    # one logical submission, one key, on every attempt: a server that made the item from
+    # an earlier attempt answers with it instead of making another (docs/api.md)
+    key = {"Idempotency-Key": f'"{uuid.uuid4()}"'}
     for again in (False, True):
         try:
-            a = c.post_multipart("/v1/evidence", fields, files)
+            a = c.post_multipart("/v1/evidence", fields, files, headers=key)
             break
         except AnswerLost as e:
             if signer is not None:  # a pending item nobody signs expires: nothing on the ledger
@@ -148,7 +152,9 @@ def submit(c: Client, files: list[Path], *, case: str, kind: str, title: str | N
                             "describes; nothing was signed or preserved")
     sig = sign_submission(doc["evidence_id"], doc["metadata_commitment"], doc["files"], signer)
     try:
-        done = c.post_json(doc["sign_url"], sig)
+        done = c.send("POST", doc["sign_url"], body=json.dumps(sig).encode(), headers={
+            "Content-Type": "application/json",
+            "Idempotency-Key": f'"{uuid.uuid4()}"'}).json()
     except AnswerLost as e:
         found = _lookup_ids(c, None, evidence_id=doc["evidence_id"])
         if not found:
