@@ -7,6 +7,7 @@ over HTTP), and hostile files must end in a clear extraction error, never a cras
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
@@ -320,9 +321,10 @@ def test_hostile_json_is_a_clear_extraction_error(tmp_path: Path, content: bytes
 
 
 def test_whatsapp_ios_zip_lists_media_and_links_them(tmp_path: Path) -> None:
+    photo, audio = b"\xff\xd8\xff" + b"\x00" * 100, b"OggS" + b"\x00" * 50
     p = whatsapp_zip(tmp_path, "WhatsApp Chat - 张伟.zip", "_chat.txt", WHATSAPP_IOS, {
-        "00000012-PHOTO-2026-06-12-21-04-02.jpg": b"\xff\xd8\xff" + b"\x00" * 100,
-        "00000099-AUDIO-2026-06-14-10-00-00.opus": b"OggS" + b"\x00" * 50})
+        "00000012-PHOTO-2026-06-12-21-04-02.jpg": photo,
+        "00000099-AUDIO-2026-06-14-10-00-00.opus": audio})
     f = facts(p)
     c = f["chat"]
     assert f["media_type"] == "application/zip"
@@ -330,10 +332,13 @@ def test_whatsapp_ios_zip_lists_media_and_links_them(tmp_path: Path) -> None:
     assert c["archive"] == {
         "chat_member": "_chat.txt",
         "media_files": [
-            {"name": "00000012-PHOTO-2026-06-12-21-04-02.jpg", "size": 103, "referenced": True},
+            {"name": "00000012-PHOTO-2026-06-12-21-04-02.jpg", "size": 103, "referenced": True,
+             "sha256": hashlib.sha256(photo).hexdigest(), "unsafe_name": False},
             {"name": "00000099-AUDIO-2026-06-14-10-00-00.opus", "size": 54,
-             "referenced": False}],
+             "referenced": False, "sha256": hashlib.sha256(audio).hexdigest(),
+             "unsafe_name": False}],
         "media_truncated": False,
+        "media_not_hashed": 0,
         "attachments_missing": ["00000013-Invoice 2026-06.pdf"]}
 
 

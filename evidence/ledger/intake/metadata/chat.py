@@ -1,13 +1,15 @@
-"""Chat-log exports: WhatsApp (iOS and Android, text or ZIP with media), WeChat PC style
-text, and Telegram Desktop (JSON and HTML).
+"""Chat-log exports: WhatsApp (iOS and Android, text or ZIP with media), WeChat text
+(PC tools' "time name" and the phone's "name time" layouts), Telegram Desktop (JSON and
+HTML), LINE (:mod:`.chat_line`) and a generic CSV/JSON form (:mod:`.chat_generic`).
 
 We read the export; we never change it (the blob store keeps it byte for byte). What we
 report is a summary a reader can check against the file:
 
 Schema of the ``"chat"`` section (the same keys for every format)::
 
-    {"format": "whatsapp-ios" | "whatsapp-android" | "wechat-pc" | "telegram-json"
-               | "telegram-html" | "unknown",
+    {"format": "whatsapp-ios" | "whatsapp-android" | "wechat-pc" | "wechat-mobile"
+               | "telegram-json" | "telegram-html" | "line" | "generic-csv"
+               | "generic-json" | "unknown",
      "encoding": "utf-8" | "utf-16" | "gb18030" | null, "bom": bool,
      "message_count": int, "system_message_count": int,
      "participants": [{"name": str, "messages": int}],   # order of first appearance
@@ -60,9 +62,13 @@ _TIME = r"(\d{1,2})[:.](\d{2})(?:[:.](\d{2}))?(?:\s?([AaPp])\.?\s?[Mm]\.?)?"
 WHATSAPP_IOS = re.compile(rf"^\[{_DATE},?\s{_TIME}\]\s(.*)$")
 WHATSAPP_ANDROID = re.compile(rf"^{_DATE},?\s{_TIME}\s[-–]\s(.*)$")
 WECHAT_PC = re.compile(r"^(\d{4})-(\d{2})-(\d{2})\s(\d{2}):(\d{2}):(\d{2})\s+(\S.*?)\s*$")
+# the name first: "张伟 2026-06-12 21:03[:15]" or "张伟(2026-06-12 21:03:15)", as a merged
+# chat history forwarded by e-mail from the phone, or copied out of it, reads
+WECHAT_MOBILE = re.compile(r"^(\S.{0,199}?)\s*[(（]?(\d{4})[-/](\d{1,2})[-/](\d{1,2})\s"
+                           r"(\d{1,2}):(\d{2})(?::(\d{2}))?[)）]?\s*$")
 
 _FORMATS = {"whatsapp-ios": WHATSAPP_IOS, "whatsapp-android": WHATSAPP_ANDROID,
-            "wechat-pc": WECHAT_PC}
+            "wechat-pc": WECHAT_PC, "wechat-mobile": WECHAT_MOBILE}
 
 # iOS: "<attached: 00000012-PHOTO-2026-06-12-21-03-15.jpg>"; Android:
 # "IMG-20260612-WA0001.jpg (file attached)" (the parenthesis is in the phone's language,
@@ -137,6 +143,13 @@ def _wechat_line(s: _Summary, m: re.Match[str]) -> None:
     s.dmy.add(_make(int(y), int(mo), int(d), (int(hh), int(mm), int(ss))))
 
 
+def _wechat_mobile_line(s: _Summary, m: re.Match[str]) -> None:
+    name, y, mo, d, hh, mm, ss = m.groups()
+    s.speaker(name)
+    s.has_seconds = s.has_seconds and ss is not None
+    s.dmy.add(_make(int(y), int(mo), int(d), (int(hh), int(mm), int(ss or 0))))
+
+
 def detect_format(lines: Iterable[str]) -> str:
     """The export format whose message header matches most of the sample lines."""
     counts = dict.fromkeys(_FORMATS, 0)
@@ -166,13 +179,15 @@ def summarise_lines(lines: Iterable[str], fmt: str) -> dict[str, Any]:
         seen_header = True
         if fmt == "wechat-pc":
             _wechat_line(s, m)
+        elif fmt == "wechat-mobile":
+            _wechat_mobile_line(s, m)
         else:
             _whatsapp_line(s, m, marked=": \u200e" in spaced)
     return _report(s)
 
 
 def _report(s: _Summary) -> dict[str, Any]:
-    if s.fmt == "wechat-pc":
+    if s.fmt in ("wechat-pc", "wechat-mobile"):
         order, span = "ymd", s.dmy
     elif s.fmt == "unknown" or (s.messages + s.system) == 0:
         order, span = None, Span()
@@ -221,7 +236,13 @@ def extract_chat(path: Path) -> dict[str, Any]:
             return extract_chat_zip(path)
         start = _start(head)
         if start.startswith(b"{"):
+            from evidence.ledger.intake.metadata import chat_generic
             from evidence.ledger.intake.metadata.chat_telegram import extract_telegram_json
+
+            if b'"sender"' in head:  # cheap gate before a second parse
+                doc = chat_generic.read_json(path)
+                if chat_generic.generic_json(doc) is not None:
+                    return chat_generic.summarise_json(path, doc)
 
             return extract_telegram_json(path, head)
         if start[:14].lower().startswith((b"<!doctype html", b"<html")):
@@ -247,11 +268,20 @@ def summarise_stream(opener: Opener) -> dict[str, Any]:
     with opener() as f:
         head = f.read(HEAD)
     codec, bom = _encoding(head)
+    from evidence.ledger.intake.metadata.chat_generic import csv_header, summarise_csv
+    from evidence.ledger.intake.metadata.chat_line import looks_like_line, summarise_line
+
     with opener() as f:
-        fmt = detect_format(_Lines(f, codec, limit=DETECT_LINES))
+        sample = list(_Lines(f, codec, limit=DETECT_LINES))
+    if sample and csv_header(sample[0]) is not None:
+        fmt = "generic-csv"
+    else:
+        fmt = "line" if looks_like_line(sample) else detect_format(sample)
     with opener() as f:
         counted = _Lines(f, codec)
-        section = summarise_lines(counted, fmt)
+        section = (summarise_line(counted) if fmt == "line"
+                   else summarise_csv(counted) if fmt == "generic-csv"
+                   else summarise_lines(counted, fmt))
     section["encoding"] = {"utf-8-sig": "utf-8"}.get(codec, codec)
     section["bom"] = bom
     section["long_lines"] = counted.long_lines

@@ -5,12 +5,19 @@ the phone's language). The text is summarised exactly as a text export is
 (:func:`.chat.summarise_stream`), and the section gains::
 
     "archive": {"chat_member": str | null,
-                "media_files": [{"name": str, "size": int, "referenced": bool}],
+                "media_files": [{"name": str, "size": int, "referenced": bool,
+                                 "sha256": str | null,  # of the member's content
+                                 "unsafe_name": bool}], # absolute, "..", drive, NUL
                 "media_truncated": bool,              # more than 2000 members
+                "media_not_hashed": int,              # over the caps below
                 "attachments_missing": [str]}         # referenced, not in the archive
 
 ``size`` is the size the archive declares. The archive is preserved as one file, byte for
-byte; its members are listed, not stored apart (intake keeps each submitted file whole).
+byte; its members are listed and each medium's SHA-256 recorded (read once, at most
+:data:`MAX_MEDIA_HASHED` inflated bytes in all), so a medium the messages name
+(``referenced``) is tied to exact content: the same photo submitted on its own, or
+extracted later from the preserved archive, has that SHA-256. Members are never
+written out, so a hostile name (``../../etc/passwd``) is only flagged.
 
 Read as hostile input through :mod:`.safezip` (entry count checked before opening), and
 the chat text through a reader that stops at :data:`MAX_CHAT_TEXT` inflated bytes whatever
@@ -19,6 +26,7 @@ the archive declares, so a "zip bomb" costs at most that much reading.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import zipfile
 import zlib
@@ -30,6 +38,7 @@ from evidence.ledger.intake.metadata.chat_summary import MAX_ATTACHMENTS, MAX_NA
 from evidence.ledger.intake.metadata.errors import MetadataError
 
 MAX_CHAT_TEXT = 256 * 1024 * 1024
+MAX_MEDIA_HASHED = 2 * 1024 * 1024 * 1024  # inflated bytes hashed per archive
 _READ_ERRORS = (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError, ValueError,
                 EOFError, zlib.error)
 
@@ -77,18 +86,53 @@ def extract_chat_zip(path: Path) -> dict[str, Any]:
                              replacement_characters=0)
         else:
             section = _summarise_member(path, zf, chat)
-    referenced = {_base(a) for a in section["attachments"]}
-    media = [i for i in members if i is not chat]
-    present = {_base(i.filename) for i in media}
+        referenced = {_base(a) for a in section["attachments"]}
+        media = [i for i in members if i is not chat]
+        present = {_base(i.filename) for i in media}
+        listed, not_hashed, budget = [], 0, MAX_MEDIA_HASHED
+        for i in media[:MAX_ATTACHMENTS]:
+            digest = None
+            if i.file_size <= budget:
+                digest = _sha256(zf, i)
+                budget -= i.file_size
+            if digest is None:
+                not_hashed += 1
+            listed.append({"name": i.filename[:MAX_NAME], "size": i.file_size,
+                           "referenced": _base(i.filename) in referenced, "sha256": digest,
+                           "unsafe_name": _unsafe(i.filename)})
+    if not_hashed:
+        section["warnings"].append(f"{not_hashed} media file(s) could not be hashed (over "
+                                   f"{MAX_MEDIA_HASHED} bytes in all, or unreadable)")
+    if any(m["unsafe_name"] for m in listed):
+        section["warnings"].append("media file names with an absolute path or '..' (not "
+                                   "written anywhere; listed as given)")
     section["archive"] = {
         "chat_member": chat.filename[:MAX_NAME] if chat is not None else None,
-        "media_files": [{"name": i.filename[:MAX_NAME], "size": i.file_size,
-                         "referenced": _base(i.filename) in referenced}
-                        for i in media[:MAX_ATTACHMENTS]],
+        "media_files": listed,
         "media_truncated": len(media) > MAX_ATTACHMENTS,
+        "media_not_hashed": not_hashed,
         "attachments_missing": sorted(referenced - present),
     }
     return section
+
+
+def _sha256(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str | None:
+    """The member's SHA-256, reading at most its declared size (zipfile stops there and
+    checks the CRC at the end); None if it cannot be read (encrypted, corrupt, ...)."""
+    h = hashlib.sha256()
+    try:
+        with zf.open(info) as member:
+            while chunk := member.read(1 << 20):
+                h.update(chunk)
+    except _READ_ERRORS:
+        return None
+    return h.hexdigest()
+
+
+def _unsafe(name: str) -> bool:
+    parts = name.replace("\\", "/").split("/")
+    return (name.startswith(("/", "\\")) or ".." in parts or "\0" in name
+            or (len(name) > 1 and name[1] == ":"))
 
 
 def _summarise_member(path: Path, zf: zipfile.ZipFile, chat: zipfile.ZipInfo
