@@ -335,28 +335,30 @@ def _scan_chunk(job: tuple[str, int, int]) -> Chunk:
 
 
 def _bodies_canonical(bodies: tuple[str, ...], ascii_only: bool) -> bool:
-    """Whether each text is a JSON object under the house rules, in canonical form: each
-    parses (the C scanner, no hook per value) to exactly its own length, and the canonical
-    dump of each object is its text. Non-ASCII text goes through the hook that refuses
-    non-ASCII keys."""
-    if _LONG_DIGITS.search("\n".join(bodies)):
+    """Whether each text is a JSON object under the house rules, in canonical form.
+
+    One parse of all of them as a JSON array (the C scanner, no hook per value; through
+    the hook that refuses non-ASCII keys when any text is not ASCII), then each text must
+    be the canonical dump of its element. That comparison alone decides: a text equal to
+    the canonical dump of a dict is that dict's canonical form, however the array's
+    element boundaries fell (the parse only supplies candidates; a text that is not one
+    JSON object matches no element). Floats and constants anywhere fail the parse;
+    integers are bounded by _LONG_DIGITS over the same text."""
+    text = "[" + ",".join(bodies) + "]"
+    if _LONG_DIGITS.search(text):
         return False
-    scan = (_BODY if ascii_only else _BODY_KEYS).scan_once
     try:
-        parsed = list(map(scan, bodies, itertools.repeat(0)))
-    except (ValueError, RecursionError, Fail):
+        objs, end = (_BODY if ascii_only else _BODY_KEYS).scan_once(text, 0)
+    except (StopIteration, ValueError, RecursionError, Fail):
         return False
-    if len(parsed) != len(bodies):  # the scanner's StopIteration (no value) ends map()
-        return False
-    objs, ends = zip(*parsed, strict=True)
-    if ends != tuple(map(len, bodies)):
+    if end != len(text) or type(objs) is not list or len(objs) != len(bodies):
         return False
     if _jcs is not None:
         again = map("".join, map(_jcs, objs, itertools.repeat(0)))
     else:
         again = map(functools.partial(json.dumps, sort_keys=True, separators=(",", ":"),
                                       ensure_ascii=False), objs)
-    return list(again) == list(bodies)
+    return tuple(again) == bodies
 
 
 def _levels(leaves: list[bytes], start: int) -> list[tuple[int, list[bytes]]]:

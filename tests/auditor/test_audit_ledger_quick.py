@@ -211,6 +211,23 @@ def test_changed_lines(name: str, tmp_path: Path) -> None:
     assert not quick_clean(path) or bad is None
 
 
+def test_bodies_that_make_valid_json_only_together(tmp_path: Path) -> None:
+    """Three bodies, none of them valid alone, whose texts joined with commas are the
+    canonical text of three objects ('{"a":[{}' + '{"b":{}]}' + '{"c":1},{"d":2}'): the
+    quick pass parses a chunk's bodies as one array, so only comparing each body with its
+    own element's canonical form refuses them, as the package does."""
+    datas, prev = [], "0" * 64
+    for i, body in enumerate(['{"n":0}', '{"a":[{}', '{"b":{}]}', '{"c":1},{"d":2}',
+                              '{"n":4}']):
+        datas.append(entry(i, prev, body=body))
+        prev = hashlib.sha256(b"\x00" + datas[-1]).hexdigest()
+    path = tmp_path / "entries.jsonl"
+    path.write_bytes(b"".join(row(i, d) for i, d in enumerate(datas)))
+    assert package_verdict(datas) == (1, None)
+    assert set(script_verdicts(tmp_path).values()) == {(1, None)}
+    assert not quick_clean(path)
+
+
 def test_no_final_newline_and_an_empty_file(tmp_path: Path) -> None:
     datas, text = build({})
     path = tmp_path / "entries.jsonl"
