@@ -168,9 +168,11 @@ def start_anchoring(ledger: Ledger, data_dir: Path, interval: float | None = Non
     Each worker runs one; their attempts are claimed in the database, so several never
     ask one source about one checkpoint at once. Also called on SIGHUP (api/reload.py)."""
     from evidence.ledger.anchor.config import load_anchor_config
-    from evidence.ledger.anchor.service import AnchorService
 
     config = load_anchor_config(data_dir)
     if not config.source_names:
         return None
+    # only now: a worker with nothing to anchor loads no TSA or witness client
+    from evidence.ledger.anchor.service import AnchorService
+
     return AnchorService(ledger, config).start_background(interval)

@@ -15,7 +15,6 @@ from evidence.ledger.anchor import store
 from evidence.ledger.anchor.base import AnchorFailed, AnchorProof
 from evidence.ledger.anchor.config import AnchorConfig
 from evidence.ledger.anchor.schema import ANCHORED
-from evidence.ledger.anchor.service import build_anchors
 from evidence.ledger.log import Ledger
 from evidence.verify.entry import parse_time
 from evidence.verify.note import add_signature_lines
@@ -115,6 +114,10 @@ def verify_stored_anchors(ledger: Ledger, config: AnchorConfig, size: int
     cp = ledger.checkpoint_at(size)
     if cp is None:
         raise AnchorFailed(f"no checkpoint of size {size}")
+    # here, not at the top: the anchors' clients (rfc3161-client, x509) are not loaded by
+    # a serving worker that only reads anchor status (tests/processes/test_lazy_imports.py)
+    from evidence.ledger.anchor.service import build_anchors
+
     by_name = {a.name: a for a in build_anchors(config)}
     out = []
     for row in store.list_anchors(ledger.engine, size=size, status=ANCHORED):
