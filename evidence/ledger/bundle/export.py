@@ -62,6 +62,7 @@ from evidence.ledger.anchor.schema import ANCHORED, anchors
 from evidence.ledger.anchor.store import list_anchors
 from evidence.ledger.blobs import BlobStore
 from evidence.ledger.bundle import report_txt
+from evidence.ledger.bundle.report_custody import CUSTODY_KEYS
 from evidence.ledger.bundle.report_facts import report_facts
 from evidence.ledger.bundle.report_webcapture import webcapture_report_data
 from evidence.ledger.bundle.tool import TOOL_MEMBER, TOOL_REFERENCE, tool_source
@@ -371,8 +372,7 @@ def report_data(led: Ledger, item: StoredItem, cp: StoredCheckpoint,
     for seq, data in sorted(entries.items()):
         e = parse_entry(data)
         custody.append({"seq": seq, "time": e.time, "type": e.type,
-                        **{k: e.body[k] for k in ("principal", "action", "reason", "grantee")
-                           if k in e.body}})
+                        **{k: e.body[k] for k in CUSTODY_KEYS if k in e.body}})
     name = f"{item.evidence_id}.zip"
     trust = "--trust trust.txt --trust-sha256 FINGERPRINT"
     commands = [f"evidence verify {name} {trust}",

@@ -49,6 +49,7 @@ from evidence.ledger.bundle import report_forum as forum
 from evidence.ledger.bundle import report_kinds as kinds
 from evidence.ledger.bundle import report_time as rtime
 from evidence.ledger.bundle import report_webcapture as webcapture
+from evidence.ledger.bundle.report_custody import custody_detail
 
 try:
     import segno
@@ -143,10 +144,6 @@ def _commands(data: dict[str, Any]) -> list[str]:
     for f in data.get("files") or []:
         cmds.append(f"sha256sum '{f['name']}'   # expect / 应为 {f['sha256']}")
     return cmds
-
-
-def _custody_detail(c: dict[str, Any]) -> str:
-    return " ".join(f"{k}={c[k]}" for k in ("action", "reason", "grantee") if c.get(k))
 
 
 @dataclass(frozen=True)
@@ -420,7 +417,7 @@ def sections(data: dict[str, Any]) -> list[Section]:
             [("序号", "Seq"), ("时间", "Time"), ("类型", "Type"), ("主体", "Principal"),
              ("详情", "Detail")],
             [[str(c.get("seq")), _when(data, c.get("time")), _s(c.get("type")),
-              _s(c.get("principal")), _custody_detail(c)] for c in data.get("custody") or []])),
+              _s(c.get("principal")), custody_detail(c)] for c in data.get("custody") or []])),
         *_forum_sections(data),
     ]
     if data.get("warnings"):

@@ -21,6 +21,7 @@ from evidence.ledger.bundle import report_forum as forum
 from evidence.ledger.bundle import report_kinds as kinds
 from evidence.ledger.bundle import report_time as rtime
 from evidence.ledger.bundle import report_webcapture as webcapture
+from evidence.ledger.bundle.report_custody import custody_detail
 
 PROVISIONAL = "provisional: no proof of time / 临时证据包：无时间证明"
 
@@ -234,6 +235,8 @@ def render_text(d: dict[str, Any]) -> str:
     for c in d["custody"]:
         who = c.get("principal") or ""
         add(f"  #{c['seq']}  {when(c['time'])}  {c['type']}  {who}")
+        if detail := custody_detail(c):
+            add(f"      {detail}")
     for w in d.get("warnings", []):
         add(f"  NOTE / 注意: {w}")
     add("")

@@ -334,3 +334,22 @@ def test_the_page_shows_the_basis_in_custody(bundle: tuple[Path, Path],
     got = PageRunner(request).verify(path, trust, None)
     assert got.key == ("verified", None), got.diagnostics
     assert _shared_row(got.report["custody"]) == STORED
+
+
+@pytest.mark.tsa
+def test_the_reports_show_the_basis_in_custody(bundle: tuple[Path, Path]) -> None:
+    """The bundle's text and HTML reports give the grant's recipient, basis (both
+    languages, with its reference) and purpose on its custody line."""
+    import html
+    import zipfile
+
+    path, _ = bundle
+    with zipfile.ZipFile(path) as z:
+        names = [n for n in z.namelist() if n.startswith("report/")]
+        text = z.read(next(n for n in names if n.endswith(".txt"))).decode("utf-8")
+        page = [html.unescape(z.read(n).decode("utf-8")) for n in names if n.endswith(".html")]
+    for report in [text, *page]:
+        assert "recipient / 接收方: U.S. District Court, S.D.N.Y. (US-NY)" in report
+        assert LEGAL["legal_basis_ref"] in report
+        assert f"purpose / 目的: {LEGAL['purpose']}" in report
+        assert "basis / 依据: " in report
