@@ -63,6 +63,11 @@ MAX_FETCH = 1 << 20
               envvar="EVIDENCE_REPORT_VERIFY_URL",
               help="The verify page's public https URL: the report's QR code opens it for "
                    "this item (URL?id=EVIDENCE_ID).")
+@click.option("--bundle-format", type=click.Choice(["v2", "v1"]), default="v2",
+              show_default=True,
+              help="v2 stores each file under its name (files/<sha256>/<name>) with an "
+                   "index page; v1 (files/<sha256>) is for a court whose verifier predates "
+                   "v2 (docs/bundle.md).")
 @click.option("--blob-store", metavar="URL", help="Blob store (default: the ledger's).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--db", "db_url", metavar="URL", envvar="EVIDENCE_DB_URL", help="Database URL.")
@@ -72,7 +77,8 @@ MAX_FETCH = 1 << 20
 @transfer_options
 def export_cmd(evidence_id: str, output: str, checkpoint_size: int | None, force: bool,
                provisional: bool, report_tz: str | None, report_forum: str | None,
-               verify_url: str | None, blob_store: str | None, as_json: bool,
+               verify_url: str | None, bundle_format: str, blob_store: str | None,
+               as_json: bool,
                db_url: str | None, data_dir: str | None, server: str | None,
                progress: bool | None, quiet: bool) -> None:
     """Write the evidence bundle of EVIDENCE_ID: files, entries, proofs, checkpoint,
@@ -89,6 +95,9 @@ def export_cmd(evidence_id: str, output: str, checkpoint_size: int | None, force
     if remote is not None and (report_tz or report_forum):
         fail("--tz and --forum shape a report made here; a server's bundle carries the "
              "report the server made", as_json=as_json)
+    if remote is not None and bundle_format != "v2":
+        fail("--bundle-format v1 is for a bundle made here; a server writes v2",
+             as_json=as_json, code=2)
     if remote is not None:
         _export_remote(remote, evidence_id, Path(output), checkpoint_size, force,
                        provisional, progress, quiet, as_json)
@@ -110,7 +119,8 @@ def export_cmd(evidence_id: str, output: str, checkpoint_size: int | None, force
                               blob_store=blob_store).open_store()
         r = export_bundle(led, store, evidence_id, output, checkpoint_size=checkpoint_size,
                           overwrite=force, provisional=provisional, verify_url=verify_url,
-                          time_zone=report_tz, forum=report_forum)
+                          time_zone=report_tz, forum=report_forum,
+                          bundle_format=f"evidence-bundle/{bundle_format}")
     except NotAnchoredYet as e:
         older = "" if e.older_anchored is None else (
             f"; or --checkpoint {e.older_anchored} for the older, timestamped checkpoint "

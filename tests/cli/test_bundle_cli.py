@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -80,6 +81,27 @@ def test_export_human_and_refusals(world: World, tmp_path: Path) -> None:
     r = run("export", world.b, "-o", tmp_path / "b.zip", "--data-dir", data_dir, *latest,
             "--provisional")
     assert r.exit_code == 0 and "PROVISIONAL" in r.output
+
+
+def test_export_bundle_format(world: World, bundle: Path, keys: list[str],
+                              tmp_path: Path) -> None:
+    """v2 by default (each file under its name); --bundle-format v1 for an older verifier;
+    both verify (docs/bundle.md "Versioning")."""
+    with zipfile.ZipFile(bundle) as z:
+        names = z.namelist()
+    assert any(n.startswith("files/") and n.endswith("/shop.png") for n in names)
+    out = tmp_path / "a-v1.zip"
+    r = run("export", world.a, "-o", out, "--data-dir", world.led.config.data_dir,
+            "--bundle-format", "v1")
+    assert r.exit_code == 0, r.output
+    with zipfile.ZipFile(out) as z:
+        assert json.loads(z.read("manifest.json"))["format"] == "evidence-bundle/v1"
+        assert "index.html" not in z.namelist()
+    doc = json.loads(run("verify", out, *keys, "--json").output)
+    assert doc["verdict"] == "verified" and doc["format"] == "evidence-bundle/v1"
+    r = run("export", world.a, "-o", tmp_path / "x.zip", "--data-dir",
+            world.led.config.data_dir, "--bundle-format", "v3")
+    assert r.exit_code == 2 and not (tmp_path / "x.zip").exists()
 
 
 def test_verify_json(bundle: Path, keys: list[str], world: World) -> None:
