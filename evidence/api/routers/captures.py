@@ -49,20 +49,16 @@ from evidence.ledger.access import SUBMITTER, Principal
 from evidence.ledger.capture import (
     MAX_CLICKS,
     MAX_SELECTOR,
-    Capture,
     CaptureRefused,
     Options,
-    capture,
     check_url,
     jobs,
-    preserve,
 )
 from evidence.ledger.config import resolve_data_dir
 from evidence.ledger.intake import IntakeError
 from evidence.ledger.keyfile import KeyFileError, read_private_key
 from evidence.verify.errors import BadKey
 from evidence.verify.note import Verifier, parse_verifier_key
-from evidence.verify.webcapture import MANIFEST_NAME, SIGNATURE_NAME, verify_webcapture
 
 log = logging.getLogger("evidence.capture")
 
@@ -230,6 +226,10 @@ def _new_job(req: CaptureRequest, principal: str) -> dict[str, Any]:
 
 def _run(svc: Services, folder: FsPath, job: dict[str, Any], signer: Any, opts: Options,
          title: str | None) -> None:
+    # the capture itself (WARC, WACZ, the signed manifest) is loaded by the first job, not
+    # by every worker (tests/processes/test_lazy_imports.py)
+    from evidence.ledger.capture.run import capture, preserve
+
     job = {**job, "status": "running", "updated_at": _now()}
     _write(folder, job)
     try:
@@ -397,6 +397,9 @@ def capture_result(capture_id: CaptureId, svc: Svc, who: Caller,
     by the key listed for this node and every file matches it (else 422
     ``capture-rejected`` and the job ends ``refused``); then preserved as one webcapture
     item of the job's submitter, exactly as a local capture."""
+    from evidence.ledger.capture.run import Capture, preserve
+    from evidence.verify.webcapture import MANIFEST_NAME, SIGNATURE_NAME, verify_webcapture
+
     node = _node_of(svc, who)
     job = _running_for(svc, capture_id, node)
     folder = _jobs(svc)

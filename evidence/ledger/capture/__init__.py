@@ -18,7 +18,19 @@ from evidence.ledger.capture.browser import (
     Options,
 )
 from evidence.ledger.capture.policy import CaptureRefused, check_url, is_public
-from evidence.ledger.capture.run import KIND, Capture, capture, preserve
 
 __all__ = ["CHROMIUM", "CHROMIUM_ARGS", "KIND", "MAX_CLICKS", "MAX_SELECTOR", "Capture",
            "CaptureRefused", "Options", "capture", "check_url", "is_public", "preserve"]
+
+_RUN = frozenset({"KIND", "Capture", "capture", "preserve"})
+
+
+def __getattr__(name: str) -> object:
+    """The names of :mod:`.run` (the capture itself: WARC, WACZ, the signed manifest),
+    imported on first use: a serving worker that only keeps the job queue
+    (:mod:`.jobs`, :mod:`.policy`) never loads them (tests/processes/test_lazy_imports.py)."""
+    if name in _RUN:
+        from evidence.ledger.capture import run
+
+        return getattr(run, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
