@@ -64,3 +64,31 @@ def test_cose_receipt_and_its_bad_sizes(srv) -> None:
         assert "not in the tree" in problem(before, 400, "out-of-range")["detail"]
         problem(c.get(f"/v1/evidence/{eid}/receipt.cose", params={"size": 0}), 422)
         problem(c.get("/v1/evidence/ev_nothing/receipt.cose"), 404)
+
+
+def test_remote_cli_writes_the_same_files(srv, tmp_path) -> None:
+    """``evidence receipt ID --tlog-proof FILE --cose FILE --server URL``: the files the
+    routes serve, written by the remote CLI."""
+    import os
+    import subprocess
+    import sys
+
+    server, rec = srv
+    eid = rec["evidence_id"]
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("EVIDENCE_") and k != "XDG_CONFIG_HOME"}
+    env.update(EVIDENCE_TOKEN=server.world.tokens["acme"],
+               XDG_CONFIG_HOME=str(tmp_path / "config"))
+    p = subprocess.run([sys.executable, "-c", "from evidence.cli.main import main; main()",
+                        "receipt", eid, "--tlog-proof", str(tmp_path / "r.tlog-proof"),
+                        "--cose", str(tmp_path / "r.cose"), "--server", server.base],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "not witnessed" in p.stderr
+    with server.client("acme") as c:
+        assert (tmp_path / "r.tlog-proof").read_bytes() == c.get(
+            f"/v1/evidence/{eid}/receipt.tlog-proof").content
+        receipt = c.get(f"/v1/evidence/{eid}/receipt").json()
+    got = verify_cose_receipt((tmp_path / "r.cose").read_bytes(),
+                              parse_verifier_key(receipt["log_key"]), receipt["entry"].encode())
+    assert got.leaf_index == rec["seq"]
