@@ -317,6 +317,7 @@
   }
 
   function renderAll() {
+    renderExpected();
     renderVerdict();
     renderDetails();
   }
@@ -461,6 +462,101 @@
     if (r.metadata) {
       out.append(el('details', { class: 'metadata' }, el('summary', {}, t('h_metadata')), el('pre', {}, JSON.stringify(r.metadata, null, 2))));
     }
+  }
+
+  // --- the evidence id a link names (docs/verify-page.md, "An evidence id in the link") -------
+  // The court report's QR code opens /verify/?id=<evidence_id>. The id is not a verdict
+  // input: the verdict comes from the bundle and the trust file alone, whatever the link
+  // says. It only says which item the reader expects, and the page says whether the dropped
+  // bundle is that item: a mismatch is a warning in the bad colour, never green.
+
+  const ID_SHAPE = /^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$/;  // as the lookup accepts
+  const ID_TEXT = {
+    en: {
+      id_expected_h: 'Evidence id in the link you opened',
+      id_expected: 'You opened this page for evidence id {id}. Drop the bundle for it below; the page will say whether the bundle is for this id.',
+      id_not_verdict: 'The id in the link does not change the verdict: only the bundle and the trust file do.',
+      id_link_bad: 'The link names an evidence id that is not valid ({id}); it is ignored.',
+      id_match: 'The bundle is for evidence id {id}, the id in the link you opened.',
+      id_match_failed: 'The bundle names evidence id {id}, the id in the link, but it failed verification (see below).',
+      id_mismatch: 'Warning: this bundle is for evidence id {got}, NOT {want} named in the link you opened. It is a different item: check that you have the right bundle.',
+      id_unknown: 'Warning: the evidence id of this bundle could not be read, so it cannot be compared with {want} named in the link.',
+    },
+    zh: {
+      id_expected_h: '链接中的证据编号',
+      id_expected: '您打开本页面核验证据编号 {id}。请在下方放入该证据的证据包；页面会说明证据包是否属于该编号。',
+      id_not_verdict: '链接中的编号不影响核验结论：结论只取决于证据包和信任文件。',
+      id_link_bad: '链接中的证据编号无效（{id}），已忽略。',
+      id_match: '该证据包属于证据编号 {id}，与您打开的链接中的编号一致。',
+      id_match_failed: '该证据包标明的证据编号 {id} 与链接一致，但核验未通过（见下文）。',
+      id_mismatch: '警告：该证据包属于证据编号 {got}，而不是您打开的链接中的 {want}。这是另一项证据，请确认证据包是否正确。',
+      id_unknown: '警告：无法读取该证据包的证据编号，不能与链接中的 {want} 比对。',
+    },
+  };
+
+  function tid(key, params) {
+    let s = (ID_TEXT[state.lang] || ID_TEXT.en)[key] || ID_TEXT.en[key] || key;
+    if (params) s = s.replace(/\{(\w+)\}/g, (m, k) => (k in params ? String(params[k]) : m));
+    return s;
+  }
+
+  /* {id, valid} from ?id= (the query; #id= too, for a page opened from disk), or null. */
+  function expectedFromUrl() {
+    let raw = null;
+    try { raw = new URLSearchParams(location.search).get('id'); } catch (e) { raw = null; }
+    if (raw === null) {
+      const m = /[#&]id=([^&]*)/.exec(location.hash);
+      if (m) { try { raw = decodeURIComponent(m[1]); } catch (e) { raw = m[1]; } }
+    }
+    if (raw === null) return null;
+    raw = raw.trim();
+    return { id: raw, valid: ID_SHAPE.test(raw) };
+  }
+
+  function idBox(id, before) {
+    let box = $(id);
+    if (!box) {
+      box = document.createElement('div');
+      box.id = id;
+      box.setAttribute('role', 'status');
+      box.setAttribute('aria-live', 'polite');
+      before.parentNode.insertBefore(box, before);
+    }
+    return box;
+  }
+
+  function renderExpected() {
+    const want = state.expected;
+    if (!want) return;
+    const banner = idBox('expected-id', $('drop'));
+    banner.replaceChildren();
+    if (!want.valid) {
+      banner.className = 'warn';
+      banner.dataset.valid = 'no';
+      banner.append(el('p', {}, tid('id_link_bad', { id: want.id.slice(0, 80) })));
+      return;
+    }
+    banner.className = 'expected-id';
+    banner.dataset.valid = 'yes';
+    banner.dataset.id = want.id;
+    banner.append(el('p', {}, el('strong', {}, tid('id_expected_h')), ': ', el('code', {}, want.id)),
+                  el('p', {}, tid('id_expected', { id: want.id })),
+                  el('p', { class: 'hint' }, tid('id_not_verdict')));
+    // after a bundle: is it the item the link names?
+    const match = idBox('id-match', $('verdict'));
+    match.replaceChildren();
+    const r = state.report;
+    if (!r || state.busy) { match.hidden = true; match.className = ''; delete match.dataset.match; return; }
+    match.hidden = false;
+    const got = typeof r.evidence_id === 'string' && r.evidence_id ? r.evidence_id : null;
+    let key, cls, value;
+    if (got === null) { key = 'id_unknown'; cls = 'warn'; value = 'unknown'; }
+    else if (got !== want.id) { key = 'id_mismatch'; cls = 'compare bad'; value = 'no'; }
+    else if (r.verdict === 'failed') { key = 'id_match_failed'; cls = 'compare'; value = 'yes'; }
+    else { key = 'id_match'; cls = 'compare ok'; value = 'yes'; }
+    match.className = cls;
+    match.dataset.match = value;
+    match.append(el('p', { class: 'compare-title' }, tid(key, { id: want.id, want: want.id, got: got || '' })));
   }
 
   // --- a web capture (docs/verdict.md section 6) ------------------------------------------------
@@ -642,6 +738,8 @@
 
   function init() {
     loadConfig();
+    state.expected = expectedFromUrl();
+    if (state.expected && state.expected.valid) $('lookup-input').value = state.expected.id;
     let lang = 'en';
     try { lang = localStorage.getItem('evidence-verify-lang') || ''; } catch (e) { lang = ''; }
     if (!lang) lang = (navigator.language || '').toLowerCase().startsWith('zh') ? 'zh' : 'en';
