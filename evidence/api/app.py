@@ -15,6 +15,7 @@ from evidence import __version__
 from evidence.api import logredact, problems
 from evidence.api.hot.reads import ReadFastPath
 from evidence.api.hot.submit import SubmitFastPath
+from evidence.api.hot.tiles import TilesFastPath
 from evidence.api.problems import Problem
 from evidence.api.routers import (
     captures,
@@ -87,6 +88,7 @@ def create_app(settings: ApiSettings | None = None, *, services: Services | None
         app.add_middleware(SubmitFastPath)
     if settings.fast_reads:
         app.add_middleware(ReadFastPath)
+        app.add_middleware(TilesFastPath)
     # Public reads from anywhere, e.g. the verify page saved to disk (origin "null"); no
     # credentials and no Authorization header cross origins, so nothing private leaks.
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"],

@@ -1,0 +1,201 @@
+"""Inclusion proofs to the latest checkpoint in tens of microseconds, for
+:class:`~evidence.api.hot.reads.ReadFastPath`.
+
+A proof of entry ``m`` in the tree of ``n`` entries (RFC 9162 2.1.3.1) is, leaf to root:
+
+* the **inner** siblings, at heights ``h < inner`` where ``inner`` is the bit length of
+  ``m ^ (n - 1)``: the perfect subtrees ``(h, (m >> h) ^ 1)``, except that the highest
+  one may reach past the tree's end and is then the fold of the perfect subtrees of
+  ``[start, n)`` (an *edge* range);
+* the **border** siblings, at heights ``h >= inner`` where bit ``h`` of ``m`` is set:
+  the perfect subtrees ``(h, (m >> h) ^ 1)``, all left of ``m``.
+
+That is what :func:`evidence.verify.merkle.inclusion_plan` computes range by range;
+here it is two loops over bits, and a proof costs one read of the nodes below height
+:data:`KEEP_FROM` (a leaf hash and 8 siblings: random over the log, never kept) while
+the nodes from that height up (one per 256 entries, shared by every proof) and the edge
+folds (a few per tree size) are kept in memory. The stored nodes are read with one
+prepared statement on a read-only SQLite connection of this process, in the event loop:
+from the page cache that costs less than a hop to a worker thread. (Computing the 8
+lower siblings from the entry's level-0 tile instead would take 247 SHA-256 node hashes
+per proof, several times the read.) Other databases read through
+:meth:`~evidence.api.proofs.ProofCache.load` in a worker thread, as the route does.
+
+The JSON is written as the route's ``json.dumps`` writes it (keys in the same order, no
+spaces), the checkpoint's part once per checkpoint. Equal bytes to the route's for every
+``m`` of many sizes: tests/equivalence/test_proof_reads.py.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping
+
+from evidence.ledger.db.dialect import fetch_nodes_sql
+from evidence.ledger.db.engine import sqlite_path
+from evidence.ledger.log import Ledger, StoredCheckpoint
+from evidence.verify.hashing import node_hash
+from evidence.verify.merkle import NodeId, perfect_nodes
+
+KEEP_FROM = 8
+"""Nodes at this height and above are kept (one per 256 entries and level: 40 k nodes,
+about 5 MB, for 10 M entries); the ones below are read for each proof."""
+MAX_KEPT = 1_000_000
+"""Kept nodes at most (a log of about 250 M entries); cleared, not evicted, when full."""
+
+Shape = tuple[list[NodeId], tuple[int, int] | None, dict[NodeId, bytes]]
+"""A proof's perfect siblings leaf to root, the edge range (with its position in the
+proof) if one sibling is a fold (``(position, start)``), and the kept nodes it was planned
+against."""
+
+
+def shape(m: int, n: int) -> tuple[list[NodeId], int, int]:
+    """The proof of ``m`` in a tree of ``n`` (``0 <= m < n``): its sibling nodes leaf to
+    root, and the position and start of its edge range (``-1, -1`` when it has none).
+    At the edge position the list holds a placeholder (the range is not a stored node)."""
+    inner = (m ^ (n - 1)).bit_length()
+    out: list[NodeId] = []
+    edge_at = edge_start = -1
+    for h in range(inner):
+        s = (m >> h) ^ 1
+        if (s + 1) << h > n:  # only the highest inner sibling can reach past the end
+            edge_at, edge_start = h, s << h
+        out.append(NodeId(h, s))
+    b = m >> inner
+    h = inner
+    while b:
+        if b & 1:
+            out.append(NodeId(h, (b ^ 1)))
+        b >>= 1
+        h += 1
+    return out, edge_at, edge_start
+
+
+class InclusionFast:
+    """Proof bodies to the latest checkpoint (see the module doc); one per worker."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._kept: dict[NodeId, bytes] = {}
+        self._edges: dict[tuple[int, int], bytes] = {}  # (start, n) -> folded hash
+        self._tails: dict[int, tuple[bytes, bytes]] = {}  # size -> (its head, tail)
+        self._db: sqlite3.Connection | None = None
+        self._db_tried = False
+        self._lock = threading.Lock()
+
+    # --- reading nodes ---------------------------------------------------------------------
+
+    def direct(self) -> bool:
+        """Whether nodes can be read in the event loop (a SQLite ledger)."""
+        if not self._db_tried:
+            self._db_tried = True
+            self._db = _open_sqlite(self._ledger)
+        return self._db is not None
+
+    def read(self, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
+        """The stored hashes of ``ids`` in one statement on this process's connection."""
+        assert self._db is not None
+        leaves = sorted({n.index for n in ids if n.level == 0})
+        inner = sorted({(n.level, n.index) for n in ids if n.level > 0})
+        statement = fetch_nodes_sql(_SQLITE, leaves, inner)
+        if statement is None:  # ids beyond the packing: the route's general query
+            return self._ledger.nodes(ids)
+        return {NodeId(r[0], r[1]): r[2] for r in self._db.execute(*statement)}
+
+    # --- the proof ---------------------------------------------------------------------------
+
+    def needed(self, seq: int, cp: StoredCheckpoint) -> tuple[Shape, list[NodeId]]:
+        """The proof's shape and the nodes to read for it (not kept)."""
+        nodes, edge_at, edge_start = shape(seq, cp.size)
+        kept = self._kept
+        want = [NodeId(0, seq)]
+        for i, node in enumerate(nodes):
+            if i != edge_at and (node.level < KEEP_FROM or node not in kept):
+                want.append(node)
+        edge = None
+        if edge_at >= 0:
+            edge = (edge_at, edge_start)
+            if (edge_start, cp.size) not in self._edges:
+                want.extend(p for p in perfect_nodes(edge_start, cp.size) if p not in kept)
+        return (nodes, edge, kept), want
+
+    def render(self, seq: int, cp: StoredCheckpoint, sh: Shape,
+               read: Mapping[NodeId, bytes]) -> bytes | None:
+        """The route's bytes for this proof, from ``read`` and what is kept; None if a
+        node is missing (a damaged store: the route reports it)."""
+        nodes, edge, kept = sh
+        size = cp.size
+        try:
+            leaf = read[NodeId(0, seq)]
+            hexes = []
+            for i, node in enumerate(nodes):
+                if edge is not None and i == edge[0]:
+                    h = self._edge(edge[1], size, read, kept)
+                else:
+                    h = kept.get(node) if node.level >= KEEP_FROM else None
+                    if h is None:
+                        h = read[node]
+                        if node.level >= KEEP_FROM:
+                            kept[node] = h
+                hexes.append(h.hex())
+        except KeyError:
+            return None
+        if len(kept) > MAX_KEPT:
+            self._kept = {}  # a new dict: a proof planned against the old one still has it
+        head, tail = self._tail(cp)
+        return b"".join((b'{"index":%d,' % seq, head, b'"leaf_hash":"', leaf.hex().encode(),
+                         b'","proof":[', ",".join(f'"{h}"' for h in hexes).encode(), tail))
+
+    def _edge(self, start: int, size: int, read: Mapping[NodeId, bytes],
+              kept: Mapping[NodeId, bytes]) -> bytes:
+        key = (start, size)
+        h = self._edges.get(key)
+        if h is None:
+            parts = [kept.get(p) or read[p] for p in perfect_nodes(start, size)]
+            h = parts[-1]
+            for p in reversed(parts[:-1]):
+                h = node_hash(p, h)
+            if len(self._edges) > 4096:
+                self._edges.clear()
+            self._edges[key] = h
+        return h
+
+    def _tail(self, cp: StoredCheckpoint) -> tuple[bytes, bytes]:
+        """The JSON around a proof of this checkpoint: ``"tree_size":N,`` and from the
+        proof's closing bracket to the end (the root, the checkpoint note)."""
+        got = self._tails.get(cp.size)
+        if got is None:
+            note = json.dumps(cp.note, ensure_ascii=False)
+            got = (b'"tree_size":%d,' % cp.size,
+                   f'],"root":"{bytes(cp.root).hex()}","checkpoint":{note}}}'.encode())
+            if len(self._tails) > 16:
+                self._tails.clear()
+            self._tails[cp.size] = got
+        return got
+
+
+class _Sqlite:
+    name = "sqlite"
+
+
+_SQLITE = _Sqlite()  # fetch_nodes_sql reads only the dialect's name
+
+
+def _open_sqlite(ledger: Ledger) -> sqlite3.Connection | None:
+    """A read-only connection to the ledger's SQLite file (None: another database)."""
+    engine = ledger.engine
+    if engine.dialect.name != "sqlite":
+        return None
+    path = sqlite_path(engine.url.render_as_string(hide_password=False))
+    if path is None:
+        return None
+    try:
+        db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True,
+                             isolation_level=None,
+                             check_same_thread=False)
+        db.execute("PRAGMA query_only = ON")
+    except sqlite3.Error:
+        return None
+    return db
