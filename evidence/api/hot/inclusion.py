@@ -29,13 +29,10 @@ spaces), the checkpoint's part once per checkpoint. Equal bytes to the route's f
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 from collections.abc import Iterable, Mapping
 
-from evidence.ledger.db.dialect import fetch_nodes_sql
-from evidence.ledger.db.engine import sqlite_path
 from evidence.ledger.log import Ledger, StoredCheckpoint
+from evidence.ledger.node_reader import NodeReader, open_node_reader
 from evidence.verify.hashing import node_hash
 from evidence.verify.merkle import NodeId, perfect_nodes
 
@@ -81,9 +78,8 @@ class InclusionFast:
         self._kept: dict[NodeId, bytes] = {}
         self._edges: dict[tuple[int, int], bytes] = {}  # (start, n) -> folded hash
         self._tails: dict[int, tuple[bytes, bytes]] = {}  # size -> (its head, tail)
-        self._db: sqlite3.Connection | None = None
+        self._db: NodeReader | None = None
         self._db_tried = False
-        self._lock = threading.Lock()
 
     # --- reading nodes ---------------------------------------------------------------------
 
@@ -91,18 +87,14 @@ class InclusionFast:
         """Whether nodes can be read in the event loop (a SQLite ledger)."""
         if not self._db_tried:
             self._db_tried = True
-            self._db = _open_sqlite(self._ledger)
+            self._db = open_node_reader(self._ledger)
         return self._db is not None
 
     def read(self, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
-        """The stored hashes of ``ids`` in one statement on this process's connection."""
+        """The stored hashes of ``ids`` in one statement on this process's connection
+        (only after :meth:`direct` said True; raises :class:`sqlite3.Error`)."""
         assert self._db is not None
-        leaves = sorted({n.index for n in ids if n.level == 0})
-        inner = sorted({(n.level, n.index) for n in ids if n.level > 0})
-        statement = fetch_nodes_sql(_SQLITE, leaves, inner)
-        if statement is None:  # ids beyond the packing: the route's general query
-            return self._ledger.nodes(ids)
-        return {NodeId(r[0], r[1]): r[2] for r in self._db.execute(*statement)}
+        return self._db.read(ids)
 
     # --- the proof ---------------------------------------------------------------------------
 
@@ -174,28 +166,3 @@ class InclusionFast:
                 self._tails.clear()
             self._tails[cp.size] = got
         return got
-
-
-class _Sqlite:
-    name = "sqlite"
-
-
-_SQLITE = _Sqlite()  # fetch_nodes_sql reads only the dialect's name
-
-
-def _open_sqlite(ledger: Ledger) -> sqlite3.Connection | None:
-    """A read-only connection to the ledger's SQLite file (None: another database)."""
-    engine = ledger.engine
-    if engine.dialect.name != "sqlite":
-        return None
-    path = sqlite_path(engine.url.render_as_string(hide_password=False))
-    if path is None:
-        return None
-    try:
-        db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True,
-                             isolation_level=None,
-                             check_same_thread=False)
-        db.execute("PRAGMA query_only = ON")
-    except sqlite3.Error:
-        return None
-    return db

@@ -1,0 +1,74 @@
+"""Stored tree nodes read on a connection of the caller's own, for a reader that asks
+for a handful of nodes many thousand times a second (the API's inclusion proofs,
+evidence/api/hot/inclusion.py).
+
+:meth:`evidence.ledger.log.Ledger.nodes` checks a connection out of the engine's pool
+and opens a read transaction around one statement: right for a single proof, several
+times the statement's own cost when proofs come by the thousand. A :class:`NodeReader`
+holds one read-only SQLite connection (``mode=ro``, ``query_only``, autocommit) and runs
+the same prepared statement (:func:`~evidence.ledger.db.dialect.fetch_nodes_sql`) on it.
+No snapshot is needed across statements: a stored node never changes once written
+(docs/decisions.md D2), and a caller asks only for nodes of a tree no larger than a
+committed checkpoint. Other databases get None from :func:`open_node_reader`: their
+readers use :meth:`Ledger.nodes`.
+
+One reader per thread (a SQLite connection is not shared across threads here).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from evidence.ledger.db.dialect import fetch_nodes_sql
+from evidence.ledger.db.engine import sqlite_path
+from evidence.verify.merkle import NodeId
+
+if TYPE_CHECKING:  # pragma: no cover
+    from evidence.ledger.log import Ledger
+
+__all__ = ["NodeReader", "open_node_reader"]
+
+
+class _SqliteDialect:
+    name = "sqlite"  # all fetch_nodes_sql reads of a dialect
+
+
+class NodeReader:
+    """:meth:`read` = :meth:`Ledger.nodes` on a private read-only SQLite connection."""
+
+    def __init__(self, ledger: Ledger, db: sqlite3.Connection) -> None:
+        self._ledger, self._db = ledger, db
+
+    def read(self, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
+        """The stored hashes of ``ids`` that exist (absent ids left out), in one
+        statement. Raises :class:`sqlite3.Error` if the database cannot be read."""
+        ids = list(ids)
+        leaves = sorted({n.index for n in ids if n.level == 0})
+        inner = sorted({(n.level, n.index) for n in ids if n.level > 0})
+        statement = fetch_nodes_sql(_SqliteDialect(), leaves, inner)  # type: ignore[arg-type]
+        if statement is None:  # ids beyond the packing: the general query
+            return self._ledger.nodes(ids)
+        return {NodeId(r[0], r[1]): r[2] for r in self._db.execute(*statement)}
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def open_node_reader(ledger: Ledger) -> NodeReader | None:
+    """A reader for a SQLite ledger; None for another database (or if the file cannot
+    be opened read-only)."""
+    engine = ledger.engine
+    if engine.dialect.name != "sqlite":
+        return None
+    path = sqlite_path(engine.url.render_as_string(hide_password=False))
+    if path is None:
+        return None
+    try:
+        db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True,
+                             isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA query_only = ON")
+    except sqlite3.Error:
+        return None
+    return NodeReader(ledger, db)
