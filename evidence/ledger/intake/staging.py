@@ -212,13 +212,13 @@ def describe(spec: ItemSpec, paths: list[Path], stats: list[tuple[int, int]],
             media_type = facts["media_type"]
             for reason in file_warnings(facts):  # extracted, but not cleanly
                 errors.append({"file": path.name, "reason": reason})
-                warnings.append(f"{path}: {reason}")
+                warnings.append(f"{path.name}: {reason}")  # the name only: never a server path
         except UnknownKind as e:  # checked before; kept for safety
             raise SubmissionRefused([FileFailure("--kind", str(e))]) from None
         except MetadataError as e:
             for p in e.problems:
                 errors.append({"file": p.file, "reason": p.reason})
-                warnings.append(f"{path}: metadata not extracted: {p.reason}")
+                warnings.append(f"{path.name}: metadata not extracted: {p.reason}")
             try:
                 media_type = basic_facts(path, ref)["media_type"]
             except MetadataError:

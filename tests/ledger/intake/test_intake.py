@@ -358,6 +358,8 @@ def test_malformed_email_is_preserved_with_the_error_recorded(make_intake, tmp_p
     eml = _files(tmp_path, broken_eml=b"\x00\x01 this is no mail at all")[0]
     res = intake.submit(_spec([eml], kind="email"))
     assert res.warnings and "metadata not extracted" in res.warnings[0]
+    # named by the file's name only: over the API a path would show the server's spool
+    assert res.warnings[0].startswith("broken.eml: ") and str(tmp_path) not in res.warnings[0]
     meta = json.loads(intake.item(res.evidence_id).metadata_jcs)
     assert meta["extraction_errors"][0]["file"] == "broken.eml"
     assert meta["extracted"]["files"] == []
