@@ -46,28 +46,17 @@ answer is the same: tests/equivalence/test_submit_inline_stage.py."""
 async def submit(request: Request, svc: Services, who: Principal) -> Response:
     """The submission of an admitted submitter (see the module doc). With an
     ``Idempotency-Key`` (:mod:`evidence.api.idempotency`): 400 for a malformed key before
-    the body is read, 409 while a request with the key is in flight here; the key is in
-    flight until its item is committed or refused, even when the client went away."""
+    the body is read; once the body is in, 409 while another request with the key is
+    being committed here (a body still arriving holds nothing: an upload cut half-way
+    never blocks its retry). The key stays in flight until its item is committed or
+    refused, even when the client went away."""
     key = idempotency.key_of(request.headers)
-    if key is None:
-        return await _submit(request, svc, who, None, None)
-    leave = idempotency.IN_FLIGHT.enter(who.id, key)
-    handed: list[bool] = []  # set once the key leaves with the item instead (_finish_later)
-    try:
-        return await _submit(request, svc, who, key, leave, handed)
-    finally:
-        if not handed:
-            leave()
-
-
-async def _submit(request: Request, svc: Services, who: Principal, key: str | None,
-                  leave: Callable[[], None] | None, handed: list[bool] | None = None
-                  ) -> Response:
     up = await receive_upload(request, svc.spool, max_upload=svc.settings.max_upload,
                               max_files=svc.settings.max_files,
                               max_file_size=svc.max_file_size)
     loop = asyncio.get_running_loop()
     case = up.fields["case"]
+    leave: Callable[[], None] | None = None
     try:
         svc.access.require_submit(who, case)  # on the event loop: one indexed read
         sign = up.fields.get("sign") or None
@@ -76,16 +65,34 @@ async def _submit(request: Request, svc: Services, who: Principal, key: str | No
         strict = up.strict_metadata()
         dns_records = up.dns_records()
         meta = up.meta()
+        if key is not None and sign is None:  # (deferred: nothing goes on the ledger)
+            leave = idempotency.IN_FLIGHT.enter(who.id, key)
     except BaseException:
         await loop.run_in_executor(svc.executor, up.cleanup)
         raise
 
-    if sign == "deferred":  # a key is not recorded: nothing goes on the ledger here
+    if sign == "deferred":  # a key is not recorded: see docs/api.md
         return await loop.run_in_executor(svc.executor, _submit_deferred, svc, who, up)
-    claim = None
-    if key is not None:
+    if leave is None:
+        return await _submit(svc, who, up, case, meta, strict, dns_records, None, None)
+    handed: list[bool] = []  # set once the key leaves with the item instead (_finish_later)
+    try:
+        assert key is not None
         claim = Claim(who.id, key, SUBMIT_OPERATION, ttl=svc.settings.idempotency_ttl,
                       fields=_fields(up, case, meta, strict, dns_records))
+        return await _submit(svc, who, up, case, meta, strict, dns_records, claim, leave,
+                             handed)
+    finally:
+        if not handed:
+            leave()
+
+
+async def _submit(svc: Services, who: Principal, up: Upload, case: str, meta: dict[str, str],
+                  strict: bool, dns_records: dict[str, str] | None, claim: Claim | None,
+                  leave: Callable[[], None] | None, handed: list[bool] | None = None
+                  ) -> Response:
+    """Stage, commit, answer (a checked upload of an admitted submitter)."""
+    loop = asyncio.get_running_loop()
 
     def stage() -> Staged:  # check, store, describe, queue (see INLINE_STAGE)
         try:

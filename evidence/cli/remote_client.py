@@ -18,7 +18,11 @@ What may be retried. A GET is retried after any connection failure. A POST is re
 only while its body was not sent in full: the server stores nothing from a truncated
 body (evidence/api/uploads.py), so the retry cannot make a second item. A POST whose
 body was sent but whose answer was lost is not retried blindly: the caller decides
-(``submit`` asks ``/v1/lookup`` whether the server made the item; see remote_cmds).
+(``submit`` asks ``/v1/lookup`` whether the server made the item; see remote_cmds). A
+submission carries an ``Idempotency-Key`` (the same on every attempt), so a second send
+is answered with the first item if it was made after all; a 409
+``idempotency-key-in-flight`` (the first still being committed) is retried after its
+Retry-After.
 """
 
 from __future__ import annotations
@@ -268,6 +272,12 @@ class Client:
             if a.status == 429 and attempt < self.retries:
                 self._sleep(attempt, a.headers.get("retry-after"))
                 continue
+            if (a.status == 409 and attempt < self.retries
+                    and b'"idempotency-key-in-flight"' in a.body):
+                # the same submission (same key) is still being committed: its answer
+                # comes to this request once it is (docs/api.md, "Idempotency-Key")
+                self._sleep(attempt, a.headers.get("retry-after"))
+                continue
             return self.check(a) if check else a
         raise self._unreachable(last)
 
@@ -281,10 +291,12 @@ class Client:
     # --- uploads ----------------------------------------------------------------------------
 
     def post_multipart(self, path: str, fields: list[tuple[str, str]],
-                       files: list[Path], label: str = "uploading") -> Answer:
+                       files: list[Path], label: str = "uploading",
+                       headers: dict[str, str] | None = None) -> Answer:
         """A ``multipart/form-data`` POST streamed from the files (memory stays flat),
         with a progress bar. Retried from the start while the body was not sent in full;
-        :class:`AnswerLost` once it was."""
+        :class:`AnswerLost` once it was. ``headers``: sent with every attempt (the
+        submission's ``Idempotency-Key``)."""
         import secrets
         from urllib.parse import quote
 
@@ -328,7 +340,7 @@ class Client:
         self.progress.start(label, total)
         try:
             return self.send("POST", path, body=chunks, length=total, headers={
-                "Content-Type": f"multipart/form-data; boundary={boundary}"})
+                **(headers or {}), "Content-Type": f"multipart/form-data; boundary={boundary}"})
         finally:
             self.progress.stop()
 

@@ -440,6 +440,9 @@ def test_upload_cut_half_way_is_retried_once_with_nothing_duplicated(
                                     "EVIDENCE_TOKEN": w.tokens["acme"]}))
         assert proxy.cut == 1
         assert sum(h.startswith(b"POST /v1/evidence ") for h in proxy.heads) == 2
+        keys = {line for h in proxy.heads for line in h.lower().split(b"\r\n")
+                if line.startswith(b"idempotency-key:")}
+        assert len(keys) == 1, proxy.heads  # both attempts name one submission
         assert res["files"][0]["sha256"] == sha
         assert log_size(srv) == before + 1
         with srv.client() as cl:
