@@ -61,9 +61,10 @@ async function failed(resp) {
 }
 
 /** One request. ``json``: a body to send as JSON; ``as``: 'json' (default), 'blob',
- * 'response'. Resolves with the parsed answer; rejects with ApiError or Unreachable. */
-export async function call(method, path, { query, json, as = 'json', auth = true } = {}) {
-  const headers = {};
+ * 'response'; ``headers``: more request headers (an Idempotency-Key). Resolves with the
+ * parsed answer; rejects with ApiError or Unreachable. */
+export async function call(method, path, { query, json, as = 'json', auth = true, headers: extra } = {}) {
+  const headers = { ...(extra || {}) };
   if (auth && token) headers.Authorization = `Bearer ${token}`;
   let body;
   if (json !== undefined) {
@@ -84,14 +85,16 @@ export async function call(method, path, { query, json, as = 'json', auth = true
   return resp.json();
 }
 
-/** A multipart POST with upload progress (fetch has none): ``onProgress(sent, total)``.
- * Resolves with {status, body}; rejects like call(). An upload cut off half-way rejects
- * with Unreachable: the server keeps nothing of an incomplete body (docs/api.md). */
-export function upload(path, form, onProgress) {
+/** A multipart POST with upload progress (fetch has none): ``onProgress(sent, total)``;
+ * ``headers``: more request headers (the submission's Idempotency-Key, the same on every
+ * try). Resolves with {status, body}; rejects like call(). An upload cut off half-way
+ * rejects with Unreachable: the server keeps nothing of an incomplete body (docs/api.md). */
+export function upload(path, form, onProgress, headers) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', path);
     if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`);
+    for (const [k, v] of Object.entries(headers || {})) xhr.setRequestHeader(k, v);
     xhr.responseType = 'text';
     xhr.upload.onprogress = (e) => { if (onProgress) onProgress(e.loaded, e.lengthComputable ? e.total : 0); };
     xhr.onerror = () => reject(new Unreachable('the upload was cut off'));
@@ -108,6 +111,14 @@ export function upload(path, form, onProgress) {
     };
     xhr.send(form);
   });
+}
+
+/** A new Idempotency-Key (docs/api.md, "Retrying a submission"): 128 random bits, as
+ * the header's quoted string. One per logical submission, sent again on its retries.
+ * (getRandomValues, unlike randomUUID, works on a plain-HTTP origin too.) */
+export function newIdempotencyKey() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return `"${Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('')}"`;
 }
 
 /** Hex SHA-256 of bytes (ArrayBuffer or view). */

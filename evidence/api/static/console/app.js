@@ -643,7 +643,10 @@ async function startSubmit() {
     if (resp === undefined) return;
     before = { size: (await resp.json()).size, date: resp.headers.get('date') };
   } catch (err) { return fill(res, problemBox(err)); }
-  state.upload = { fields, files: state.files.slice(), hashes, before, sign, pending: null, tries: 0 };
+  // one key for this submission on every try, another for its signature: a try the server
+  // already committed is answered with that item, never made twice (docs/api.md)
+  state.upload = { fields, files: state.files.slice(), hashes, before, sign, pending: null, tries: 0,
+                   key: api.newIdempotencyKey(), signKey: api.newIdempotencyKey() };
   await sendUpload();
 }
 
@@ -687,7 +690,7 @@ async function sendUpload() {
     if (up.sign) form.append('sign', 'deferred');
     for (const f of up.files) form.append('file', f, f.name);
     status('uploading_status');
-    const r = await api.upload('/v1/evidence', form, progress);
+    const r = await api.upload('/v1/evidence', form, progress, { 'Idempotency-Key': up.key });
     if (r.status === 202) {
       up.pending = r.body;
       return await signPending(up);
@@ -695,7 +698,8 @@ async function sendUpload() {
     submitted(r.body, false);
   } catch (err) {
     status('');
-    if (err instanceof api.Unreachable) {
+    // in flight: an earlier try with this key is still being committed; retry gets its answer
+    if (err instanceof api.Unreachable || err.code === 'idempotency-key-in-flight') {
       fill(res, el('p', { class: 'msg bad', role: 'alert', 'data-code': 'upload-failed' }, t('upload_failed')));
       $('submit-retry').hidden = false;
       $('submit-retry').focus();
@@ -718,7 +722,8 @@ async function signPending(up) {
   if (text !== p.text) throw new Error(t('pending_mismatch'));
   status('signing');
   const signature = await keys.sign(state.key, text);
-  const body = await api.call('POST', p.sign_url, { json: { key: keys.verifierKey(state.key), signature } });
+  const body = await api.call('POST', p.sign_url, { json: { key: keys.verifierKey(state.key), signature },
+                                                   headers: { 'Idempotency-Key': up.signKey } });
   submitted(body, false);
 }
 
