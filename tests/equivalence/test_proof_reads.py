@@ -141,3 +141,36 @@ def test_fast_reads_answer_as_the_routes_headers_included(tmp_path: Path, monkey
     assert answers[True] == answers[False]
     assert all(dict(a[3]).get("access-control-allow-origin") == "*"
                for a in answers[True] if a[1])
+
+
+def test_a_stale_checkpoint_is_read_again_on_the_fast_path(tmp_path: Path, monkeypatch) -> None:
+    """When the latest checkpoint in memory is older than LATEST_TTL (here: always), the
+    fast path reads it again itself (once for the requests that find it stale together)
+    instead of sending each of them to the route; a new checkpoint is seen at once."""
+    monkeypatch.setattr(services, "LATEST_TTL", 0.0)
+    reached: list[str] = []
+    real_init = ReadFastPath.__init__
+
+    def spying_init(self, app, **kw):  # type: ignore[no-untyped-def]
+        async def inner(scope, receive, send):  # type: ignore[no-untyped-def]
+            if scope["type"] == "http":
+                reached.append(scope["path"])
+            await app(scope, receive, send)
+
+        real_init(self, inner, **kw)
+
+    monkeypatch.setattr(ReadFastPath, "__init__", spying_init)
+    led = Ledger.create(tmp_path / "data", "proofs.example/log", checkpoint_interval=3600)
+    led.append_many([("custody.note", {"i": i}) for i in range(20)])
+    first = led.sign_checkpoint_now()
+    app = create_app(ApiSettings(data_dir=str(tmp_path / "data"), anchor=False))
+    with TestClient(app) as c:
+        assert c.get("/v1/log/checkpoint").text == first.note
+        assert c.get("/v1/log/proof/inclusion?seq=7").json()["tree_size"] == 20
+        led.append_many([("custody.note", {"i": i}) for i in range(20, 30)])
+        second = led.sign_checkpoint_now()
+        assert c.get("/checkpoint").text == second.note
+        p = c.get("/v1/log/proof/inclusion?seq=25").json()
+        assert p["tree_size"] == 30 and p["checkpoint"] == second.note
+    led.close()
+    assert reached == []

@@ -34,7 +34,7 @@ from collections.abc import Iterable, Mapping
 from evidence.ledger.log import Ledger, StoredCheckpoint
 from evidence.ledger.node_reader import NodeReader, open_node_reader
 from evidence.verify.hashing import node_hash
-from evidence.verify.merkle import NodeId, perfect_nodes
+from evidence.verify.merkle import perfect_nodes
 
 KEEP_FROM = 8
 """Nodes at this height and above are kept (one per 256 entries and level: 40 k nodes,
@@ -42,29 +42,30 @@ about 5 MB, for 10 M entries); the ones below are read for each proof."""
 MAX_KEPT = 1_000_000
 """Kept nodes at most (a log of about 250 M entries); cleared, not evicted, when full."""
 
-Shape = tuple[list[NodeId], tuple[int, int] | None, dict[NodeId, bytes]]
-"""A proof's perfect siblings leaf to root, the edge range (with its position in the
-proof) if one sibling is a fold (``(position, start)``), and the kept nodes it was planned
-against."""
+Node = tuple[int, int]
+"""``(level, index)``: a :class:`NodeId` as a plain tuple (cheaper to make and hash)."""
+Shape = tuple[list[Node], tuple[int, int] | None, dict[Node, bytes]]
+"""A proof's siblings leaf to root, the edge range (its position in the proof and its
+start) if one sibling is a fold, and the kept nodes it was planned against."""
 
 
-def shape(m: int, n: int) -> tuple[list[NodeId], int, int]:
+def shape(m: int, n: int) -> tuple[list[Node], int, int]:
     """The proof of ``m`` in a tree of ``n`` (``0 <= m < n``): its sibling nodes leaf to
     root, and the position and start of its edge range (``-1, -1`` when it has none).
-    At the edge position the list holds a placeholder (the range is not a stored node)."""
+    At the edge position the list holds the sibling's id, which is not a stored node."""
     inner = (m ^ (n - 1)).bit_length()
-    out: list[NodeId] = []
+    out: list[Node] = []
     edge_at = edge_start = -1
     for h in range(inner):
         s = (m >> h) ^ 1
         if (s + 1) << h > n:  # only the highest inner sibling can reach past the end
             edge_at, edge_start = h, s << h
-        out.append(NodeId(h, s))
+        out.append((h, s))
     b = m >> inner
     h = inner
     while b:
         if b & 1:
-            out.append(NodeId(h, (b ^ 1)))
+            out.append((h, b ^ 1))
         b >>= 1
         h += 1
     return out, edge_at, edge_start
@@ -75,7 +76,7 @@ class InclusionFast:
 
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
-        self._kept: dict[NodeId, bytes] = {}
+        self._kept: dict[Node, bytes] = {}
         self._edges: dict[tuple[int, int], bytes] = {}  # (start, n) -> folded hash
         self._tails: dict[int, tuple[bytes, bytes]] = {}  # size -> (its head, tail)
         self._db: NodeReader | None = None
@@ -90,62 +91,68 @@ class InclusionFast:
             self._db = open_node_reader(self._ledger)
         return self._db is not None
 
-    def read(self, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
+    def read(self, ids: Iterable[Node]) -> dict[Node, bytes]:
         """The stored hashes of ``ids`` in one statement on this process's connection
         (only after :meth:`direct` said True; raises :class:`sqlite3.Error`)."""
         assert self._db is not None
-        return self._db.read(ids)
+        return self._db.read_pairs(ids)
 
     # --- the proof ---------------------------------------------------------------------------
 
-    def needed(self, seq: int, cp: StoredCheckpoint) -> tuple[Shape, list[NodeId]]:
+    def needed(self, seq: int, cp: StoredCheckpoint) -> tuple[Shape, list[Node]]:
         """The proof's shape and the nodes to read for it (not kept)."""
         nodes, edge_at, edge_start = shape(seq, cp.size)
         kept = self._kept
-        want = [NodeId(0, seq)]
+        want = [(0, seq)]
         for i, node in enumerate(nodes):
-            if i != edge_at and (node.level < KEEP_FROM or node not in kept):
+            if i != edge_at and (node[0] < KEEP_FROM or node not in kept):
                 want.append(node)
         edge = None
         if edge_at >= 0:
             edge = (edge_at, edge_start)
             if (edge_start, cp.size) not in self._edges:
-                want.extend(p for p in perfect_nodes(edge_start, cp.size) if p not in kept)
+                want.extend(p for p in self._pieces(edge_start, cp.size) if p not in kept)
         return (nodes, edge, kept), want
 
     def render(self, seq: int, cp: StoredCheckpoint, sh: Shape,
-               read: Mapping[NodeId, bytes]) -> bytes | None:
+               read: Mapping[Node, bytes]) -> bytes | None:
         """The route's bytes for this proof, from ``read`` and what is kept; None if a
         node is missing (a damaged store: the route reports it)."""
         nodes, edge, kept = sh
-        size = cp.size
+        edge_at = edge[0] if edge is not None else -1
         try:
-            leaf = read[NodeId(0, seq)]
+            leaf = read[(0, seq)]
             hexes = []
             for i, node in enumerate(nodes):
-                if edge is not None and i == edge[0]:
-                    h = self._edge(edge[1], size, read, kept)
+                if i == edge_at:
+                    assert edge is not None
+                    h = self._edge(edge[1], cp.size, read, kept)
+                elif node[0] < KEEP_FROM:
+                    h = read[node]
                 else:
-                    h = kept.get(node) if node.level >= KEEP_FROM else None
+                    h = kept.get(node)
                     if h is None:
-                        h = read[node]
-                        if node.level >= KEEP_FROM:
-                            kept[node] = h
+                        h = kept[node] = read[node]
                 hexes.append(h.hex())
         except KeyError:
             return None
         if len(kept) > MAX_KEPT:
             self._kept = {}  # a new dict: a proof planned against the old one still has it
         head, tail = self._tail(cp)
+        proof = ('"' + '","'.join(hexes) + '"').encode() if hexes else b""
         return b"".join((b'{"index":%d,' % seq, head, b'"leaf_hash":"', leaf.hex().encode(),
-                         b'","proof":[', ",".join(f'"{h}"' for h in hexes).encode(), tail))
+                         b'","proof":[', proof, tail))
 
-    def _edge(self, start: int, size: int, read: Mapping[NodeId, bytes],
-              kept: Mapping[NodeId, bytes]) -> bytes:
+    @staticmethod
+    def _pieces(start: int, size: int) -> list[Node]:
+        return [(p.level, p.index) for p in perfect_nodes(start, size)]
+
+    def _edge(self, start: int, size: int, read: Mapping[Node, bytes],
+              kept: Mapping[Node, bytes]) -> bytes:
         key = (start, size)
         h = self._edges.get(key)
         if h is None:
-            parts = [kept.get(p) or read[p] for p in perfect_nodes(start, size)]
+            parts = [kept.get(p) or read[p] for p in self._pieces(start, size)]
             h = parts[-1]
             for p in reversed(parts[:-1]):
                 h = node_hash(p, h)

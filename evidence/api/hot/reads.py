@@ -3,16 +3,16 @@ checkpoint and an inclusion proof of ``seq`` to it.
 
 :class:`ReadFastPath`, an ASGI middleware, answers ``GET /checkpoint``,
 ``GET /v1/log/checkpoint`` and ``GET /v1/log/proof/inclusion?seq=N`` itself when, and
-only when, everything needed is already in memory (the latest checkpoint read less than
-:data:`~evidence.api.services.LATEST_TTL` ago) and the query is exactly
-``seq=<decimal>``. A proof is planned and written by :mod:`evidence.api.hot.inclusion`
-(its nodes below height 8 read for each proof with one prepared statement on SQLite, in
-the event loop; with one query in a worker thread elsewhere; the ones above kept). It
-makes the same bytes as the FastAPI routes without request validation or dependency
-resolution. Anything else (other parameters, errors, a node missing from the store)
-goes to the FastAPI route, the one place for validation, errors and the OpenAPI
-description. Equal bytes, cold and warm, for every entry of many tree sizes:
-tests/equivalence/test_proof_reads.py.
+only when, the latest checkpoint is in memory (read less than
+:data:`~evidence.api.services.LATEST_TTL` ago; the requests that find it older await one
+read of it together) and the query is exactly ``seq=<decimal>``. A proof is planned and
+written by :mod:`evidence.api.hot.inclusion` (its nodes below height 8 read for each proof
+with one prepared statement on SQLite, in the event loop; with one query in a worker
+thread elsewhere; the ones above kept). It makes the same bytes as the FastAPI routes
+without request validation or dependency resolution. Anything else (other parameters,
+errors, a node missing from the store) goes to the FastAPI route, the one place for
+validation, errors and the OpenAPI description. Equal bytes, cold and warm, for every
+entry of many tree sizes: tests/equivalence/test_proof_reads.py.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from evidence.api.hot.inclusion import InclusionFast, Shape
+from evidence.api.hot.inclusion import InclusionFast, Node, Shape
 from evidence.api.services import Services, services_of
 from evidence.ledger.log import StoredCheckpoint
 from evidence.verify.merkle import NodeId
@@ -45,6 +45,7 @@ class ReadFastPath:
         self._bodies: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self._max = max_cached
         self._fast: tuple[Services, InclusionFast] | None = None
+        self._refreshing: asyncio.Future[StoredCheckpoint | None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
@@ -53,12 +54,13 @@ class ReadFastPath:
                 path = scope["path"]
                 answer: Answer | None = None
                 if path == "/v1/log/proof/inclusion":
-                    found = self._inclusion(svc, scope.get("query_string", b""))
+                    cp = svc.latest_cached() or await self._refresh(svc)
+                    found = self._inclusion(svc, cp, scope.get("query_string", b""))
                     answer = (await self._load_and_answer(svc, found)
                               if isinstance(found, _Missing) else found)
                 elif path in ("/checkpoint", "/v1/log/checkpoint") and not scope.get(
                         "query_string"):
-                    cp = svc.latest_cached()
+                    cp = svc.latest_cached() or await self._refresh(svc)
                     if cp is not None:
                         answer = (cp.note.encode(), _TEXT)
                 if answer is not None:
@@ -69,11 +71,26 @@ class ReadFastPath:
                     return
         await self.app(scope, receive, send)
 
-    def _inclusion(self, svc: Services, query: bytes) -> Answer | _Missing | None:
+    async def _refresh(self, svc: Services) -> StoredCheckpoint | None:
+        """The latest checkpoint read again (it was read over LATEST_TTL ago), once for
+        all the requests that find it stale at the same time: one read in a worker thread
+        that they all await, where each of them would otherwise go to the route and read
+        it there. None if it cannot be read (the route then answers, as without it)."""
+        pending = self._refreshing
+        if pending is None or pending.done():
+            loop = asyncio.get_running_loop()
+            pending = self._refreshing = loop.run_in_executor(svc.executor,
+                                                              svc.latest_checkpoint)
+        try:
+            return await asyncio.shield(pending)
+        except Exception:
+            return None
+
+    def _inclusion(self, svc: Services, cp: StoredCheckpoint | None, query: bytes
+                   ) -> Answer | _Missing | None:
         if not query.startswith(b"seq=") or not query[4:].isdigit() or len(query) > 24:
             return None
         seq = int(query[4:])
-        cp = svc.latest_cached()
         if cp is None or seq >= cp.size or seq > MAX_SEQ:
             return None
         key = (seq, cp.size)
@@ -104,9 +121,11 @@ class ReadFastPath:
         size check is needed)."""
         loop = asyncio.get_running_loop()
         try:
-            read = await loop.run_in_executor(svc.executor, svc.proofs.load, m.want)
+            found = await loop.run_in_executor(svc.executor, svc.proofs.load,
+                                               [NodeId(*n) for n in m.want])
         except Exception:
             return None
+        read = {(n.level, n.index): h for n, h in found.items()}
         body = self._keep((m.seq, m.cp.size),
                           self._inclusion_fast(svc).render(m.seq, m.cp, m.shape, read))
         return None if body is None else (body, _JSON)
@@ -126,4 +145,4 @@ class _Missing:
     seq: int
     cp: StoredCheckpoint
     shape: Shape
-    want: list[NodeId]
+    want: list[Node]
