@@ -96,7 +96,13 @@ export function upload(path, form, onProgress, headers) {
     if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`);
     for (const [k, v] of Object.entries(headers || {})) xhr.setRequestHeader(k, v);
     xhr.responseType = 'text';
-    xhr.upload.onprogress = (e) => { if (onProgress) onProgress(e.loaded, e.lengthComputable ? e.total : 0); };
+    let total = 0;
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) total = e.total;
+      if (onProgress) onProgress(e.loaded, e.lengthComputable ? e.total : 0);
+    };
+    // the body is all sent: the bar ends full even when the last progress event fell short
+    xhr.upload.onload = () => { if (onProgress && total) onProgress(total, total); };
     xhr.onerror = () => reject(new Unreachable('the upload was cut off'));
     xhr.onabort = () => reject(new Unreachable('the upload was stopped'));
     xhr.ontimeout = () => reject(new Unreachable('the upload timed out'));

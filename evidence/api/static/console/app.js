@@ -13,6 +13,11 @@ import { STRINGS } from './i18n.js';
 const $ = (id) => document.getElementById(id);
 const KINDS = ['screenshot', 'image', 'email', 'chat', 'document', 'web', 'video', 'audio', 'other'];
 const VIEWERS = ['submitter', 'court', 'foreign'];
+// a grant's legal_basis values (evidence/ledger/access/legal_basis.py BASES; the schema's enum)
+const BASES = ['court-order', 'treaty-request', 'own-production', 'dsl-art36-approval',
+  'pi-standard-contract', 'pi-certification', 'pi-security-assessment', 'other'];
+// refusals whose server detail names what to fix (a field, what is missing): shown in full
+const DETAILED = new Set(['legal-basis-required', 'invalid-input']);
 const TOKEN_SLOT = 'evidence-console-token';
 
 const state = {
@@ -44,6 +49,8 @@ function setLang(lang) {
   for (const sel of document.querySelectorAll('select.kinds')) {
     for (const o of sel.options) if (o.value) o.textContent = t(`kind_${o.value}`);
   }
+  for (const o of $('g-basis').options) if (o.value) o.textContent = basisOption(o.value);
+  basisDesc();
   $('lang-zh').setAttribute('aria-pressed', String(state.lang === 'zh'));
   $('lang-en').setAttribute('aria-pressed', String(state.lang === 'en'));
   const said = $('signin-msg');
@@ -63,7 +70,7 @@ function el(tag, attrs, ...kids) {
     else if (k.startsWith('on')) n.addEventListener(k.slice(2), v);
     else n.setAttribute(k, v === true ? '' : String(v));
   }
-  for (const kid of kids.flat()) if (kid !== null && kid !== undefined && kid !== false) n.append(kid);
+  for (const kid of kids.flat(Infinity)) if (kid !== null && kid !== undefined && kid !== false) n.append(kid);
   return n;
 }
 
@@ -101,6 +108,7 @@ function problemText(err) {
   if (err instanceof api.Unreachable) return t('unreachable');
   if (err instanceof api.ApiError) {
     const known = STRINGS[state.lang][`code_${err.code}`];
+    if (known && DETAILED.has(err.code) && err.doc && err.doc.detail) return `${known} (${err.code}): ${err.doc.detail}`;
     return known ? `${known} (${err.code})` : `${t('refused')}: ${err.message} (${err.code})`;
   }
   return String(err && err.message || err);
@@ -408,7 +416,7 @@ function custodyLine(e) {
     extra.push([body.recipient_organisation, body.recipient_jurisdiction && `(${body.recipient_jurisdiction})`].filter(Boolean).join(' '));
   }
   if (body.legal_basis) {
-    extra.push(t('legal_basis', { basis: body.legal_basis }) + (body.legal_basis_ref ? ` ${body.legal_basis_ref}` : ''));
+    extra.push(t('legal_basis', { basis: basisWords(body.legal_basis) }) + (body.legal_basis_ref ? ` ${body.legal_basis_ref}` : ''));
   }
   if (body.purpose) extra.push(t('purpose_is', { what: body.purpose }));
   if (body.sha256) extra.push(body.sha256.slice(0, 12) + '…');
@@ -490,9 +498,13 @@ function renderItem() {
     }
     // metadata
     const md = meta.metadata || {};
+    // what the submitter stated (docs/formats.md: metadata.stated), shown as stated
+    const stated = md.stated || {};
+    const facts = stated.meta && typeof stated.meta === 'object' ? Object.entries(stated.meta) : [];
     const rows = [['md_id', meta.evidence_id], ['md_kind', t(`kind_${meta.kind}`)], ['md_case', meta.case],
       ['md_by', meta.principal], ['md_time', when(meta.time)], ['md_seq', String(meta.seq)],
-      ['md_source', md.source_url], ['md_captured', md.captured_at],
+      ['md_source', stated.source_url], ['md_captured', stated.captured_at ? when(stated.captured_at) : null],
+      ['md_facts', facts.length ? facts.map(([k, v]) => `${k} = ${typeof v === 'string' ? v : JSON.stringify(v)}`).join('; ') : null],
       ['md_signed', meta.submitter_key ? t('signed_by_key', { key: meta.submitter_key }) : t('not_signed')],
       ['md_commitment', meta.commitment_opens === true ? t('commitment_ok') : meta.commitment_opens === false ? t('commitment_bad') : '']];
     parts.push(section(t('metadata_h'), el('dl', { class: 'facts', id: 'item-facts' },
@@ -617,11 +629,17 @@ function submission() {
   return fields;
 }
 
+/** The upload bar in whole percent (0-100), the same number in aria-valuenow, and the
+ * bytes in words (aria-valuetext), so a screen reader hears what the label shows. */
 function progress(sent, total) {
   $('up-wrap').hidden = false;
   const p = $('up-progress');
-  p.max = total || 1; p.value = sent;
-  $('up-label').textContent = t('uploading', { done: humanSize(sent), total: humanSize(total) });
+  const pct = total > 0 ? Math.min(100, Math.floor((sent * 100) / total)) : 0;
+  const words = t('uploading', { done: humanSize(sent), total: humanSize(total) });
+  p.max = 100; p.value = pct;
+  p.setAttribute('aria-valuenow', String(pct));
+  p.setAttribute('aria-valuetext', words);
+  $('up-label').textContent = words;
 }
 
 async function startSubmit() {
@@ -690,6 +708,7 @@ async function sendUpload() {
     if (up.sign) form.append('sign', 'deferred');
     for (const f of up.files) form.append('file', f, f.name);
     status('uploading_status');
+    progress(0, up.files.reduce((n, f) => n + f.size, 0));
     const r = await api.upload('/v1/evidence', form, progress, { 'Idempotency-Key': up.key });
     if (r.status === 202) {
       up.pending = r.body;
@@ -761,6 +780,7 @@ async function pollCapture(id) {
   for (;;) {
     const job = await api.call('GET', `/v1/captures/${id}`);
     if (job.status === 'done') {
+      state.list.query = null;  // the list is stale: the capture is a new item
       return fill(res, el('div', { class: 'msg ok', id: 'captured', 'data-id': job.evidence_id },
         el('p', {}, t('captured', { id: job.evidence_id, url: job.final_url || '' })),
         el('a', { href: `#/item/${encodeURIComponent(job.evidence_id)}` }, t('open_item'))));
@@ -793,11 +813,12 @@ function renderGrants() {
   if (g instanceof Error) return fill(box, problemBox(g));
   if (!g.length) return fill(box, el('p', { class: 'empty' }, t('grants_empty')));
   fill(box, el('div', { class: 'scroll' }, el('table', { class: 'grants' },
-    el('thead', {}, el('tr', {}, ['col_grant', 'col_grantee', 'col_items', 'col_until', 'col_downloads', 'col_status', 'col_action']
+    el('thead', {}, el('tr', {}, ['col_grant', 'col_grantee', 'col_legal', 'col_items', 'col_until', 'col_downloads', 'col_status', 'col_action']
       .map((k) => el('th', { scope: 'col' }, t(k))))),
     el('tbody', {}, g.map((x) => el('tr', { 'data-grant': x.id, 'data-status': x.status },
       el('td', { class: 'hash' }, x.id, el('div', { class: 'sub' }, t('given_by', { who: x.granted_by, c: x.case_id }))),
       el('td', {}, x.grantee),
+      el('td', { class: 'legal' }, grantLegal(x)),
       el('td', {}, x.evidence_ids.map((id) => el('div', {}, el('a', { href: `#/item/${encodeURIComponent(id)}` }, id)))),
       el('td', {}, when(x.expires_at)),
       el('td', {}, x.max_downloads ? `${x.downloads} / ${x.max_downloads}` : String(x.downloads)),
@@ -805,6 +826,44 @@ function renderGrants() {
       el('td', {}, x.status === 'revoked' ? null : canRevoke(x)
         ? el('button', { type: 'button', class: 'revoke', onclick: () => revoke(x) }, t('revoke_btn'))
         : el('span', { class: 'denied', 'data-denied-grant': x.id }, t('deny_revoke')))))))));
+}
+
+/** A basis value in the reader's language; an unknown one (a newer server's) as it is. */
+function basisWords(code) {
+  return BASES.includes(code) ? t(`basis_${code}`) : code;
+}
+
+function basisOption(code) {
+  return t('basis_option', { code, words: t(`basis_${code}`) });
+}
+
+function fillBases() {
+  const sel = $('g-basis');
+  const was = sel.value;
+  fill(sel, el('option', { value: '', 'data-i18n': 'basis_none', text: t('basis_none') }),
+       BASES.map((b) => el('option', { value: b, text: basisOption(b) })));
+  sel.value = was;
+  basisDesc();
+}
+
+function basisDesc() {
+  const b = $('g-basis').value;
+  $('g-basis-desc').textContent = b ? basisWords(b) : '';
+}
+
+/** A grant's recipient, basis and purpose (each as the server keeps it, or "not stated"). */
+function grantLegal(x) {
+  const lines = [];
+  if (x.recipient_organisation || x.recipient_jurisdiction) {
+    lines.push(el('div', { 'data-legal': 'recipient' }, t('legal_recipient', {
+      org: x.recipient_organisation || '—', juris: x.recipient_jurisdiction || '—' })));
+  }
+  if (x.legal_basis) {
+    lines.push(el('div', { 'data-legal': 'basis', 'data-basis': x.legal_basis },
+      t('legal_basis', { basis: basisWords(x.legal_basis) }) + (x.legal_basis_ref ? ` · ${x.legal_basis_ref}` : '')));
+  }
+  if (x.purpose) lines.push(el('div', { 'data-legal': 'purpose' }, t('purpose_is', { what: x.purpose })));
+  return lines.length ? lines : el('span', { class: 'sub' }, t('legal_none'));
 }
 
 async function createGrant() {
@@ -818,6 +877,12 @@ async function createGrant() {
                  expires_at: new Date(`${date}T23:59:59`).toISOString() };
   if ($('g-max').value) body.max_downloads = Number($('g-max').value);
   if ($('g-note').value.trim()) body.note = $('g-note').value.trim();
+  // the legal fields: sent only when given (the server decides whether they are required)
+  for (const [id, field] of [['g-purpose', 'purpose'], ['g-org', 'recipient_organisation'],
+    ['g-juris', 'recipient_jurisdiction'], ['g-basis', 'legal_basis'], ['g-basis-ref', 'legal_basis_ref']]) {
+    const v = $(id).value.trim();
+    if (v) body[field] = v;
+  }
   try {
     const g = await guarded(() => api.call('POST', '/v1/grants', { json: body }), createGrant);
     if (g === undefined) return;
@@ -899,6 +964,7 @@ function wire() {
   $('submit-retry').addEventListener('click', () => { if (state.upload) sendUpload(); });
   $('capture-form').addEventListener('submit', (e) => { e.preventDefault(); startCapture(); });
   $('grant-form').addEventListener('submit', (e) => { e.preventDefault(); createGrant(); });
+  $('g-basis').addEventListener('change', basisDesc);
   $('keygen-form').addEventListener('submit', (e) => {
     e.preventDefault();
     keyAction(async () => { const k = await keys.generate($('k-name').value.trim()); await keys.save(k); state.key = k; }, 'key_made');
@@ -922,6 +988,7 @@ async function start() {
   if (!lang) lang = (navigator.language || '').toLowerCase().startsWith('zh') ? 'zh' : 'en';
   wire();
   fillKinds();
+  fillBases();
   setLang(lang);
   loadKey();
   let tok = null;
