@@ -7,8 +7,9 @@ place: the FastAPI dependencies below call them, and so does the submission fast
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -16,6 +17,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from evidence.api.problems import Problem
 from evidence.api.services import Services, services_of
 from evidence.ledger.access import Forbidden, Principal, Unauthenticated
+
+if TYPE_CHECKING:
+    from evidence.ledger.anchor.config import AnchorConfig
 
 bearer = HTTPBearer(auto_error=False, bearerFormat="evk_...",
                     description="An API token (`evidence token create`), sent as "
@@ -92,3 +96,19 @@ def remote_addr(request: Request) -> str:
 def Role(*allowed: str):  # type: ignore[no-untyped-def]
     """``who: Role(COURT, SUBMITTER)``: the caller, admitted only with one of these roles."""
     return Annotated[Principal, Depends(role(*allowed))]
+
+
+def anchor_config(svc: Services) -> AnchorConfig | None:
+    """anchors.json of the served ledger (its TSAs, witnesses and quorum), read afresh;
+    503 ``trust-file-unavailable`` when it cannot be read (the line goes to the log)."""
+    from evidence.ledger.anchor.config import AnchorConfigError, load_anchor_config
+    from evidence.ledger.config import resolve_data_dir
+
+    led = svc.ledger
+    d = led.config.data_dir if led.config else resolve_data_dir(svc.settings.data_dir)
+    try:
+        return load_anchor_config(d)
+    except AnchorConfigError as e:
+        logging.getLogger("evidence.api").error("anchoring configuration unreadable: %s", e)
+        raise Problem(503, "trust-file-unavailable", "the anchoring configuration "
+                      "(anchors.json) cannot be read; the server log says which line") from None

@@ -405,10 +405,13 @@ def _file_fixity(intake: Intake, f: dict[str, Any], verify: bool) -> str:
 @click.option("--tree-size", type=click.IntRange(min=1), default=None,
               help="With --cose: the tree size to prove to (default: the latest "
                    "checkpoint's).")
+@click.option("--witnessed", is_flag=True,
+              help="Prove to the newest checkpoint the witness quorum cosigned, with its "
+                   "cosignatures (what verify-receipts --trust with a quorum accepts).")
 def receipt_cmd(evidence_id: str, data_dir: str | None, db_url: str | None,
                 blob_store: str | None, max_file_size: str | None, as_json: bool,
                 server: str | None, tlog_proof: str | None, cose_file: str | None,
-                tree_size: int | None) -> None:
+                tree_size: int | None, witnessed: bool) -> None:
     """Print an item's signed receipt and, once a checkpoint covers its entry, the
     inclusion proof to the latest checkpoint and that checkpoint (the full proof).
 
@@ -424,8 +427,8 @@ def receipt_cmd(evidence_id: str, data_dir: str | None, db_url: str | None,
             _remote_proof_files(remote, evidence_id, tlog_proof, cose_file, tree_size,
                                 as_json)
             return
-        _print_receipt(remote_run(as_json, remote,
-                                  lambda c: remote_ops.receipt(c, evidence_id)), as_json)
+        _print_receipt(remote_run(as_json, remote, lambda c: remote_ops.receipt(
+            c, evidence_id, witnessed)), as_json, witnessed)
         return
     intake = open_intake(data_dir, db_url, blob_store, max_file_size, as_json, read_only=True)
     with intake.ledger:
@@ -434,9 +437,28 @@ def receipt_cmd(evidence_id: str, data_dir: str | None, db_url: str | None,
             if tlog_proof is not None or cose_file is not None:
                 _local_proof_files(intake, r, tlog_proof, cose_file, tree_size, as_json)
                 return
+            if witnessed:
+                r = _witnessed(intake, r, as_json)
         except INTAKE_ERRORS as e:
             fail(str(e), as_json=as_json)
-    _print_receipt(r, as_json)
+    _print_receipt(r, as_json, witnessed)
+
+
+def _witnessed(intake: Intake, r: dict[str, Any], as_json: bool) -> dict[str, Any]:
+    from evidence.ledger.anchor.base import AnchorFailed
+    from evidence.ledger.anchor.config import AnchorConfigError, load_anchor_config
+    from evidence.ledger.anchor.witnessed import witnessed_receipt
+
+    led = intake.ledger
+    try:
+        cfg = load_anchor_config(led.config.data_dir) if led.config else None
+        if cfg is None:
+            raise AnchorFailed("no data directory: no anchors.json names the witnesses")
+        return witnessed_receipt(r, led, cfg)
+    except (AnchorConfigError, AnchorFailed) as e:
+        where = "anchors.json: " if isinstance(e, AnchorConfigError) else ""
+        fail(f"{where}{e}", as_json=as_json)
+        raise SystemExit(1) from None  # fail() has exited; this line keeps the type honest
 
 
 def _write(target: str, data: bytes) -> None:
@@ -498,13 +520,15 @@ def _remote_proof_files(remote: Any, evidence_id: str, tlog_proof: str | None,
     remote_run(as_json, remote, fetch)
 
 
-def _print_receipt(r: dict[str, Any], as_json: bool) -> None:
+def _print_receipt(r: dict[str, Any], as_json: bool, witnessed: bool = False) -> None:
     if as_json:
         emit_json(r)
         return
     click.echo(r["receipt"], nl=False)
     if r["checkpoint"] is None:
-        click.echo("no checkpoint covers this entry yet: run `evidence log checkpoint` "
+        click.echo("no checkpoint the witness quorum cosigned covers this entry yet: wait "
+                   "for anchoring, then ask again" if witnessed else
+                   "no checkpoint covers this entry yet: run `evidence log checkpoint` "
                    "or wait, then ask again", err=True)
         return
     p = r["inclusion_proof"]

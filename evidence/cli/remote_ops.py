@@ -55,8 +55,9 @@ def list_page(c: Client, **params: Any) -> dict[str, Any]:
     return doc
 
 
-def receipt(c: Client, evidence_id: str) -> dict[str, Any]:
-    doc: dict[str, Any] = c.get_json(f"/v1/evidence/{_quote(evidence_id)}/receipt")
+def receipt(c: Client, evidence_id: str, witnessed: bool = False) -> dict[str, Any]:
+    params = {"witnessed": "true"} if witnessed else {}
+    doc: dict[str, Any] = c.get_json(f"/v1/evidence/{_quote(evidence_id)}/receipt", **params)
     return doc
 
 

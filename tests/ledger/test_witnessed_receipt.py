@@ -10,8 +10,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from fastapi.testclient import TestClient
 
+from evidence.api.app import create_app
+from evidence.api.settings import ApiSettings
 from evidence.cli.main import cli
+from evidence.ledger.access import SUBMITTER, AccessControl
 from evidence.ledger.anchor.base import AnchorFailed
 from evidence.ledger.anchor.config import (
     add_witness,
@@ -80,4 +84,27 @@ def test_witnessed_receipt_meets_the_quorum_where_the_latest_does_not(tmp_path: 
 
     with pytest.raises(AnchorFailed, match="no witness is configured"):
         witnessed_receipt(plain, led, replace(cfg, witnesses=(), witness_quorum=0))
+
+    # the same receipt from `evidence receipt --witnessed` and GET .../receipt?witnessed=true
+    r = CliRunner().invoke(cli, ["receipt", ids[0], "--witnessed", "--json",
+                                 "--data-dir", str(d)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output) == w
+    pending_cli = CliRunner().invoke(cli, ["receipt", ids[4], "--witnessed", "--data-dir",
+                                           str(d)], catch_exceptions=False)
+    assert "witness quorum cosigned covers this entry yet" in pending_cli.output
+    ac = AccessControl(led)
+    ac.add_principal("acme", SUBMITTER)
+    ac.add_case("C-1")
+    ac.add_member("C-1", "acme")
+    _, token = ac.create_token("acme")
+    with TestClient(create_app(ApiSettings(data_dir=str(d), anchor=False))) as c:
+        auth = {"Authorization": f"Bearer {token}"}
+        got = c.get(f"/v1/evidence/{ids[0]}/receipt", params={"witnessed": "true"},
+                    headers=auth)
+        assert got.status_code == 200, got.text
+        assert {k: got.json()[k] for k in ("checkpoint", "inclusion_proof")} == {
+            "checkpoint": w["checkpoint"], "inclusion_proof": w["inclusion_proof"]}
+        latest = c.get(f"/v1/evidence/{ids[0]}/receipt", headers=auth).json()
+        assert latest["inclusion_proof"]["tree_size"] == 6
     led.close()

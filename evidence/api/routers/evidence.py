@@ -19,7 +19,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from evidence.api import fixity, idempotency, submission
-from evidence.api.deps import Caller, Role, Svc, remote_addr
+from evidence.api.deps import Caller, Role, Svc, anchor_config, remote_addr
 from evidence.api.problems import Problem, authed
 from evidence.api.ranges import parse_range
 from evidence.api.schemas import (
@@ -311,14 +311,30 @@ def download(evidence_id: EvidenceId, sha256: Sha256, request: Request,
 
 
 @router.get("/{evidence_id}/receipt", response_model=ReceiptView,
-            responses=authed(403, 404, 422))
-def receipt(evidence_id: EvidenceId, svc: Svc,
-            who: Caller) -> ReceiptView:
+            responses=authed(403, 404, 409, 422, 503))
+def receipt(evidence_id: EvidenceId, svc: Svc, who: Caller,
+            witnessed: Annotated[bool, Query(description=(
+                "prove to the newest checkpoint the witness quorum cosigned (with the "
+                "cosignatures), not the latest: what `evidence verify-receipts --trust` "
+                "with a quorum accepts"))] = False) -> ReceiptView:
     """The signed receipt, the entry, and (once covered) its inclusion proof to the latest
-    checkpoint with that checkpoint."""
+    checkpoint with that checkpoint; with ``witnessed=true``, to the newest checkpoint the
+    witness quorum cosigned (``checkpoint`` null until one covers the entry)."""
     item = _item_or_none(svc, evidence_id)
     svc.access.authorize_read(who, evidence_id, item.case_id if item else None)
-    return ReceiptView(**svc.intake.receipt(evidence_id))
+    r = svc.intake.receipt(evidence_id)
+    if witnessed:
+        from evidence.ledger.anchor.base import AnchorFailed
+        from evidence.ledger.anchor.witnessed import witnessed_receipt
+
+        cfg = anchor_config(svc)
+        try:
+            r = witnessed_receipt(r, svc.ledger, cfg) if cfg is not None else None
+        except AnchorFailed as e:
+            raise Problem(409, "no-witnesses", str(e)) from None
+        if r is None:
+            raise Problem(409, "no-witnesses", "no witness is configured") from None
+    return ReceiptView(**r)
 
 
 @router.get("/{evidence_id}/custody", response_model=CustodyView,

@@ -5,17 +5,15 @@ size the caller may choose). Readable by whoever may read the item's receipt."""
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
-from evidence.api.deps import Caller, Svc
+from evidence.api.deps import Caller, Svc, anchor_config
 from evidence.api.problems import Problem, authed
 from evidence.api.services import Services
-from evidence.ledger.anchor.config import AnchorConfig, AnchorConfigError
 from evidence.ledger.cose import MEDIA_TYPE as COSE_MEDIA_TYPE
 from evidence.ledger.cose import cose_receipt, log_signer
 from evidence.ledger.intake import UnknownEvidence
@@ -50,20 +48,6 @@ def _signer(svc: Services) -> Signer:
         return s
 
 
-def _anchor_config(svc: Services) -> AnchorConfig | None:
-    from evidence.ledger.anchor.config import load_anchor_config
-    from evidence.ledger.config import resolve_data_dir
-
-    led = svc.ledger
-    d = led.config.data_dir if led.config else resolve_data_dir(svc.settings.data_dir)
-    try:
-        return load_anchor_config(d)
-    except AnchorConfigError as e:
-        logging.getLogger("evidence.api").error("anchoring configuration unreadable: %s", e)
-        raise Problem(503, "trust-file-unavailable", "the anchoring configuration "
-                      "(anchors.json) cannot be read; the server log says which line") from None
-
-
 @router.get("/{evidence_id}/receipt.tlog-proof", response_class=Response,
             responses={**authed(403, 404, 409, 422),
                        200: {"content": {"text/plain": {}},
@@ -74,7 +58,7 @@ def tlog_proof(evidence_id: EvidenceId, svc: Svc, who: Caller) -> Response:
     ``Evidence-Proof-Witnessed: false``. 409 ``not-anchored-yet`` while no checkpoint
     covers the entry."""
     _authorized_seq(svc, who, evidence_id)
-    pf = proof_file(svc.intake.receipt(evidence_id), svc.ledger, _anchor_config(svc))
+    pf = proof_file(svc.intake.receipt(evidence_id), svc.ledger, anchor_config(svc))
     if pf.text is None:
         raise Problem(409, "not-anchored-yet", pf.note, headers={"Retry-After": "5"})
     return Response(pf.text.encode(), media_type=TLOG_MEDIA_TYPE, headers={
