@@ -72,9 +72,12 @@ def init_cmd(directory: Path, name: str, as_json: bool) -> None:
               type=click.Path(dir_okay=False, allow_dash=True),
               help="A signed checkpoint of the log you trust (obtained out of band) to "
                    "start from, instead of trusting the first one the log sends.")
+@click.option("--qpd", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Allow the log at most N add-checkpoint requests a day (default: no "
+                   "limit); more are refused with 429.")
 @_json_option
 def add_log_cmd(directory: Path, origin: str, keys: tuple[str, ...],
-                checkpoint_file: str | None, as_json: bool) -> None:
+                checkpoint_file: str | None, qpd: int | None, as_json: bool) -> None:
     """Follow a log: pin its origin and verifier key(s)."""
     w = _open(directory, as_json)
     try:
@@ -93,12 +96,12 @@ def add_log_cmd(directory: Path, origin: str, keys: tuple[str, ...],
         except (OSError, UnicodeDecodeError) as e:
             fail(f"cannot read {checkpoint_file}: {e}", code=2, as_json=as_json)
     try:
-        rec = w.add_log(origin, verifiers, note)
+        rec = w.add_log(origin, verifiers, note, qpd=qpd)
     except WitnessError as e:
         fail(str(e), as_json=as_json)
     if as_json:
         emit_json({"ok": True, "origin": rec.origin, "keys": [k.to_string() for k in rec.keys],
-                   "size": rec.size, "root": rec.root.hex()})
+                   "size": rec.size, "root": rec.root.hex(), "qpd": qpd})
     else:
         click.echo(f"following {rec.origin} from size {rec.size}")
 
@@ -114,7 +117,9 @@ def info_cmd(directory: Path, as_json: bool) -> None:
         return
     click.echo(info["verifier_key"])
     for lg in info["logs"]:
-        click.echo(f"{lg['origin']}: size {lg['size']} root {lg['root']}")
+        budget = f" qpd {lg['qpd']}" if lg.get("qpd") else ""
+        listed = f" (from {lg['listed_in']})" if lg.get("listed_in") else ""
+        click.echo(f"{lg['origin']}: size {lg['size']} root {lg['root']}{budget}{listed}")
 
 
 @witness.command("serve")
@@ -122,17 +127,37 @@ def info_cmd(directory: Path, as_json: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=7380, show_default=True, type=click.IntRange(0, 65535),
               help="TCP port to listen on.")
-def serve_cmd(directory: Path, host: str, port: int) -> None:
+@click.option("--log-list", "log_lists", multiple=True, metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="A witness-network.org log list (logs/v0): follow every new log it names, "
+                   "with its qpd. Read again when it changes and on SIGHUP; a log already "
+                   "followed is never removed or changed by a list. Repeat for several.")
+def serve_cmd(directory: Path, host: str, port: int, log_lists: tuple[Path, ...]) -> None:
     """Serve c2sp.org/tlog-witness: POST /add-checkpoint, GET /info.
 
     Every refusal is logged (kind and reason) and answered in plain text.
     """
+    import signal
+
     import uvicorn
 
     from evidence.witness.app import create_app
+    from evidence.witness.lists import ListWatcher
 
     w = _open(directory, False)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    watcher = None
+    if log_lists:
+        watcher = ListWatcher(w, list(log_lists))
+        for r in watcher.reports:
+            click.echo(f"log list {r.path}: " + (r.error or f"{len(r.added)} log(s) added, "
+                                                 f"{r.already} already followed"), err=True)
+        watcher.start()
+        signal.signal(signal.SIGHUP, lambda *_: watcher.wake())
     click.echo(f"witness {w.name} on http://{host}:{port}/ ({w.verifier_key})", err=True)
-    uvicorn.run(create_app(w), host=host, port=port, log_level="info", access_log=True)
+    try:
+        uvicorn.run(create_app(w), host=host, port=port, log_level="info", access_log=True)
+    finally:
+        if watcher is not None:
+            watcher.close()

@@ -6,7 +6,8 @@ one is refused with 413 without reading the rest), handed to
 
 * 200, ``text/plain``: the cosignature line(s);
 * 409, ``text/x.tlog.size``: ``<size>\\n``, the size the witness last cosigned;
-* 400 / 403 / 404 / 409 (fork) / 422: ``text/plain``, ``<kind>: <reason>\\n``.
+* 400 / 403 / 404 / 409 (fork) / 422: ``text/plain``, ``<kind>: <reason>\\n``;
+* 429 ``rate-limited`` (with ``Retry-After``): the log spent its daily budget (``qpd``).
 
 ``GET /`` and ``GET /info``: JSON with the witness's verifier key and the logs it
 follows (origin, pinned keys, latest cosigned size, root and checkpoint).
@@ -58,7 +59,8 @@ def refusal_response(r: Refusal) -> Response:
         # clients such as transparency-dev's reject it)
         return Response(format_size_response(r.size), status_code=409,
                         headers={"Content-Type": SIZE_CONTENT_TYPE})
-    return PlainTextResponse(f"{r.kind}: {r.reason}\n", status_code=r.status)
+    headers = {} if r.retry_after is None else {"Retry-After": str(r.retry_after)}
+    return PlainTextResponse(f"{r.kind}: {r.reason}\n", status_code=r.status, headers=headers)
 
 
 def create_app(witness: Witness) -> FastAPI:

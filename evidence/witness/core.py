@@ -62,13 +62,16 @@ class LogRecord:
 class Refusal(Exception):
     """The witness will not cosign. ``kind`` names the rule; ``status`` is the HTTP code."""
 
-    def __init__(self, kind: str, status: int, reason: str, *, size: int | None = None) -> None:
+    def __init__(self, kind: str, status: int, reason: str, *, size: int | None = None,
+                 retry_after: int | None = None) -> None:
         super().__init__(f"{kind}: {reason}")
         self.kind = kind
         self.status = status
         self.reason = reason
         self.size = size
         """For 409 ``old-size-mismatch`` / ``rollback``: the size the witness last cosigned."""
+        self.retry_after = retry_after
+        """For 429 ``rate-limited``: seconds until the log's next request is allowed."""
 
     @property
     def size_conflict(self) -> bool:
@@ -84,6 +87,7 @@ ROLLBACK = "rollback"
 OLD_SIZE_MISMATCH = "old-size-mismatch"
 FORK = "fork"
 INCONSISTENT = "inconsistent"
+RATE_LIMITED = "rate-limited"
 
 
 def verify_log_signature(note: str, keys: Sequence[Verifier]) -> OpenedNote:

@@ -21,15 +21,24 @@ by a refusal.
 from __future__ import annotations
 
 import contextlib
+import math
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from evidence.verify.hashing import Hash32, hash32
 from evidence.verify.note import parse_verifier_key
-from evidence.witness.core import FORK, INCONSISTENT, ROLLBACK, LogRecord, Refusal
+from evidence.witness.core import (
+    FORK,
+    INCONSISTENT,
+    RATE_LIMITED,
+    ROLLBACK,
+    LogRecord,
+    Refusal,
+)
 
 SCHEMA_VERSION = "1"
 MAX_MISBEHAVIOUR_ROWS_PER_LOG = 1000
@@ -58,7 +67,32 @@ CREATE TABLE IF NOT EXISTS misbehaviour (
     reason TEXT NOT NULL,
     request BLOB NOT NULL        -- the whole add-checkpoint body
 );
+CREATE TABLE IF NOT EXISTS policy (
+    origin TEXT PRIMARY KEY,
+    qpd INTEGER,                 -- add-checkpoint requests a day, NULL: no limit
+    listed_in TEXT,              -- the log list it was found in (NULL: added by hand)
+    contact TEXT,
+    tokens REAL NOT NULL,        -- the request bucket (see WitnessStore.update)
+    at REAL NOT NULL             -- when tokens was counted (Unix seconds)
+);
 """
+_POLICY = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS policy"):].rstrip().rstrip(";")
+
+
+DAY = 86400.0
+
+
+def burst(qpd: int) -> float:
+    """Requests a log may send back to back: a minute's worth of its budget, and at least
+    two (a request refused with 409 and its re-send with the right old size)."""
+    return max(2.0, qpd / 1440)
+
+
+@dataclass(frozen=True)
+class LogPolicy:
+    qpd: int | None
+    listed_in: str | None
+    contact: str | None
 
 
 class StoreError(Exception):
@@ -100,6 +134,8 @@ class WitnessStore:
             raise StoreError(f"{path} is not a witness state: {e}") from None
         if row is None or row[0] != SCHEMA_VERSION:
             raise StoreError(f"{path} is not a witness state of schema {SCHEMA_VERSION}")
+        with store._connect() as db:  # states made before request budgets had no table
+            db.execute(_POLICY)
         return store
 
     @contextlib.contextmanager
@@ -155,22 +191,49 @@ class WitnessStore:
 
     # --- writing -------------------------------------------------------------------
 
-    def add_log(self, record: LogRecord) -> None:
-        """Follow a new log. Refuses an origin that is already followed."""
+    def policy(self, origin: str) -> LogPolicy | None:
+        """The log's request budget and where it came from (None: no budget is set)."""
+        with self._connect(write=False) as db:
+            row = db.execute("SELECT qpd, listed_in, contact FROM policy WHERE origin = ?",
+                             (origin,)).fetchone()
+        return None if row is None else LogPolicy(*row)
+
+    def add_log(self, record: LogRecord, *, qpd: int | None = None,
+                listed_in: str | None = None, contact: str | None = None) -> bool:
+        """Follow a new log, with at most ``qpd`` add-checkpoint requests a day (None: no
+        limit). Refuses an origin that is already followed, unless it came from a list
+        (``listed_in``): then it returns False and changes nothing (a list never changes a
+        log already followed)."""
         hash32(record.root, "root")
         keys = "\n".join(k.to_string() for k in record.keys)
+        if qpd is not None and (isinstance(qpd, bool) or not isinstance(qpd, int) or qpd < 1):
+            raise StoreError(f"qpd must be a whole number >= 1, not {qpd!r}")
         with self._lock, self._connect() as db:
             if db.execute("SELECT 1 FROM logs WHERE origin = ?", (record.origin,)).fetchone():
+                if listed_in is not None:
+                    return False
                 raise StoreError(f"log {record.origin!r} is already followed")
             db.execute("INSERT INTO logs VALUES (?, ?, ?, ?, ?, ?)",
                        (record.origin, keys, str(record.size), record.root, record.note,
                         int(time.time())))
+            if qpd is not None or listed_in is not None:
+                db.execute("INSERT INTO policy VALUES (?, ?, ?, ?, ?, ?)",
+                           (record.origin, qpd, listed_in, contact,
+                            burst(qpd) if qpd else 0.0, time.time()))
+        return True
 
     def update(self, origin: str, decide: Callable[[LogRecord | None], LogRecord], *,
-               request: bytes = b"") -> LogRecord:
+               request: bytes = b"", admit: Callable[[LogRecord], object] | None = None,
+               now: float | None = None) -> LogRecord:
         """Compare-and-swap one log's record: ``decide`` sees the current record inside a
         write transaction and returns the new one, or raises :class:`Refusal` (nothing
-        changes; a refusal signed by the log is kept as evidence of misbehaviour)."""
+        changes; a refusal signed by the log is kept as evidence of misbehaviour).
+
+        With a budget (``qpd``), each request of a known log takes one token from its
+        bucket (refilled at qpd/86400 a second, holding at most :func:`burst` tokens) once
+        ``admit`` (the log signature check) let it through: a request nobody but the log
+        could have signed is the only kind that spends the log's budget. An empty bucket
+        is a 429 ``rate-limited`` refusal with the seconds until the next token."""
         with self._lock:
             refusal: Refusal | None = None
             with self._connect() as db:
@@ -178,6 +241,9 @@ class WitnessStore:
                                  "WHERE origin = ?", (origin,)).fetchone()
                 current = None if row is None else self._record(row)
                 try:
+                    if current is not None and admit is not None:
+                        admit(current)
+                        self._take(db, origin, time.time() if now is None else now)
                     new = decide(current)
                 except Refusal as r:
                     refusal = r
@@ -192,6 +258,25 @@ class WitnessStore:
             if refusal is not None:
                 raise refusal
             return new
+
+    @staticmethod
+    def _take(db: sqlite3.Connection, origin: str, now: float) -> None:
+        row = db.execute("SELECT qpd, tokens, at FROM policy WHERE origin = ?",
+                         (origin,)).fetchone()
+        if row is None or row[0] is None:
+            return
+        qpd, tokens, at = int(row[0]), float(row[1]), float(row[2])
+        rate = qpd / DAY
+        tokens = min(burst(qpd), tokens + max(0.0, now - at) * rate)
+        if tokens < 1.0:
+            db.execute("UPDATE policy SET tokens = ?, at = ? WHERE origin = ?",
+                       (tokens, now, origin))
+            wait = math.ceil((1.0 - tokens) / rate)
+            raise Refusal(RATE_LIMITED, 429, f"log {origin!r} is allowed {qpd} add-checkpoint "
+                                             f"requests a day; the next in {wait} s",
+                          retry_after=wait)
+        db.execute("UPDATE policy SET tokens = ?, at = ? WHERE origin = ?",
+                   (tokens - 1.0, now, origin))
 
     @staticmethod
     def _keep(db: sqlite3.Connection, origin: str, r: Refusal, request: bytes) -> None:

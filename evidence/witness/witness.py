@@ -32,7 +32,7 @@ from evidence.verify.note import (
 from evidence.witness.core import MALFORMED, LogRecord, Refusal, check_add_checkpoint
 from evidence.witness.core import verify_log_signature as _verify_log_signature
 from evidence.witness.protocol import MalformedRequest, parse_add_checkpoint
-from evidence.witness.store import StoreError, WitnessStore
+from evidence.witness.store import LogPolicy, StoreError, WitnessStore
 
 log = logging.getLogger("evidence.witness")
 
@@ -89,9 +89,10 @@ class Witness:
     def verifier_key(self) -> str:
         return self.signer.verifier().to_string()
 
-    def add_log(self, origin: str, keys: list[Verifier], checkpoint_note: str | None = None
-                ) -> LogRecord:
-        """Follow the log ``origin``, signed by ``keys`` (Ed25519, 0x01).
+    def add_log(self, origin: str, keys: list[Verifier], checkpoint_note: str | None = None,
+                *, qpd: int | None = None) -> LogRecord:
+        """Follow the log ``origin``, signed by ``keys`` (Ed25519, 0x01), allowing it at
+        most ``qpd`` add-checkpoint requests a day (None: no limit).
 
         ``checkpoint_note``, when given, is a checkpoint of that log the witness
         operator trusts (checked out of band): the witness starts from it, so
@@ -118,7 +119,7 @@ class Witness:
                 raise WitnessError("initial checkpoint of size 0 must have the empty-tree root")
             record = LogRecord(origin, tuple(keys), cp.size, cp.root, checkpoint_note)
         try:
-            self.store.add_log(record)
+            self.store.add_log(record, qpd=qpd)
         except StoreError as e:
             raise WitnessError(str(e)) from None
         return record
@@ -136,7 +137,9 @@ class Witness:
         cp = req.checkpoint
         try:
             self.store.update(cp.origin, lambda rec: check_add_checkpoint(rec, req),
-                              request=bytes(body))
+                              request=bytes(body),
+                              admit=lambda rec: _verify_log_signature(req.note, rec.keys),
+                              now=None if now is None else float(now))
         except Refusal as r:
             log.warning("refused add-checkpoint for %r size %d (old %d): %s",
                         cp.origin, cp.size, req.old_size, r)
@@ -154,7 +157,13 @@ class Witness:
             "verifier_key": self.verifier_key,
             "logs": [
                 {"origin": r.origin, "keys": [k.to_string() for k in r.keys],
-                 "size": r.size, "root": r.root.hex(), "checkpoint": r.note}
+                 "size": r.size, "root": r.root.hex(), "checkpoint": r.note,
+                 **_policy_json(self.store.policy(r.origin))}
                 for r in self.store.logs()
             ],
         }
+
+
+def _policy_json(p: LogPolicy | None) -> dict:
+    return {"qpd": None if p is None else p.qpd,
+            "listed_in": None if p is None else p.listed_in}
