@@ -203,6 +203,9 @@ FORMAT_VECTORS = [
     Vector("v2/index-edited", "index.html changed, the manifest not", "failed", "manifest"),
 ]
 VECTORS += FORMAT_VECTORS
+#: vectors made by patching ZIP headers (a name no library writes) or by leaving the
+#: manifest stale on purpose: the member names zipfile reads back differ from the listed ones
+BELOW_THE_MANIFEST = {"v2/nul-in-name", "v2/name-not-flagged-utf8", "v2/index-edited"}
 
 #: the bundle's C2SP tlog-proof copy (docs/bundle.md, docs/verdict.md "tlog-proof files"):
 #: each forgery replaces tlog-proof/item.tlog-proof and rewrites the manifest to match
@@ -696,7 +699,7 @@ def test_forgeries_change_bytes_and_keep_the_manifest_consistent(corpus: Corpus)
 
     good = members(corpus.bundles["good"].read_bytes())
     for v in VECTORS:
-        if v.name in corpus.unbuilt:
+        if v.name in corpus.unbuilt or v.name in BELOW_THE_MANIFEST:
             continue
         m = members(corpus.bundles[v.name].read_bytes())
         listed = json.loads(m["manifest.json"])["members"]
