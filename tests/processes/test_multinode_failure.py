@@ -8,16 +8,16 @@ Asserted at the end:
   the same leaf hash and evidence id, and its file is in the bucket byte for byte and
   served byte for byte through the balancer;
 - each logical submission is in the log exactly once: the clients retry through the
-  balancer with the rule of tests/support/multinode.py (look the reference up after a lost
-  answer, submit again only if it is missing), and a request held open on the killed node
-  is resolved that way;
+  balancer with the rule of tests/support/multinode.py (one Idempotency-Key per
+  submission, the same on every attempt: a retry of a committed one is answered with it),
+  and a request held open on the killed node is resolved that way;
 - one gap-free log: entries ``0 .. size-1``, the final checkpoint's root is the root of
   all their leaf hashes, and a consistency proof from a checkpoint taken before the kill
   to the final one verifies;
 - ``evidence audit`` is clean (every entry, node, checkpoint and stored file), the
   separate anchoring process time-stamped a checkpoint, and the restarted node serves;
-- what the API does with a blind resubmission (no idempotency key): a second item, a
-  second entry, the same file stored once.
+- a resubmission with its key, long after: the first answer, nothing appended; without
+  a key: a second item, a second entry, the same file stored once.
 """
 
 from __future__ import annotations
@@ -234,7 +234,7 @@ def test_a_node_killed_mid_load_loses_no_acknowledged_submission(cluster: Cluste
     load.contents[held_ref] = held_content
 
     # an answer lost after the commit (the balancer throws the node's 201 away): the
-    # client finds its item and does not submit it again
+    # client sends it again with its key and gets the committed item, not a second one
     lost_ref = f"mn-lost-answer-{os.urandom(4).hex()}"
     load.contents[lost_ref] = os.urandom(3000) + lost_ref.encode()
     client = RetryingClient(cluster.base, tokens["acme"])
@@ -242,7 +242,7 @@ def test_a_node_killed_mid_load_loses_no_acknowledged_submission(cluster: Cluste
         lost = client.submit(lost_ref, load.contents[lost_ref], first={"X-Drop-Answer": "1"})
     finally:
         client.close()
-    assert (lost.how, lost.lost_answers, lost.attempts) == ("found", 1, 1), lost
+    assert (lost.how, lost.lost_answers, lost.attempts) == ("replayed", 1, 2), lost
     load.outcomes.append(lost)
 
     # phase 3: the restarted node takes its share again
@@ -298,10 +298,24 @@ def test_a_node_killed_mid_load_loses_no_acknowledged_submission(cluster: Cluste
     finally:
         judge.close()
 
-    # what a blind resubmission does (no idempotency key): a second item, the file once
+    # a resubmission with its key, through any node: the first answer, nothing appended
     again = load.outcomes[0]
+    size_now = httpx.get(cluster.base + "/v1/status", timeout=30).json()["size"]
     client = RetryingClient(cluster.base, tokens["acme"])
     try:
+        for node in cluster.nodes:  # each node answers it from the shared database
+            r = client.http.post("/v1/evidence", headers={"Idempotency-Key": again.key,
+                                                          "X-Pin-Node": node},
+                                 data={"case": CASE, "kind": "document", "title": again.ref},
+                                 files=[("file", ("exhibit.bin", load.contents[again.ref],
+                                                  "application/octet-stream"))])
+            assert r.status_code == 201 and r.headers["idempotent-replayed"] == "true", r.text
+            assert r.headers.get("x-served-by") == node, r.headers
+            assert r.json()["evidence_id"] == again.receipt["evidence_id"]
+        assert httpx.get(cluster.base + "/v1/status", timeout=30).json()["size"] == size_now
+        titles = collections.Counter(i["title"] for i in _all_items(cluster, tokens["acme"]))
+        assert titles[again.ref] == 1
+        # what a blind resubmission does (no key): a second item, the file once
         r = client.http.post("/v1/evidence", data={"case": CASE, "kind": "document",
                                                    "title": again.ref},
                              files=[("file", ("exhibit.bin", load.contents[again.ref],

@@ -9,15 +9,16 @@ What is shared and what is each node's (docs/operations.md, "Several nodes"):
 - each node's own: its data directory (upload spool, fixity alerts, capture jobs), its port.
 
 :class:`RetryingClient` is the client the docs describe for a balancer in front of nodes
-that may die. The API has no idempotency key: every 201 is a new item, and a submission sent
-again after its answer was lost is a *second* item (a second entry and evidence id; the file
-is stored once, under its SHA-256). So a client names each submission with its own unique
-reference (here in the title), and after an answer it did not get (connection lost after
-sending, 502/503/504) it first asks for its reference (``GET /v1/evidence?case=&q=ref``) and
-submits again only if the item is not there. That lookup is conclusive once the node that
-took the request can no longer commit it: the node is dead (its database session ends with
-it) or has answered. A request still running on a live node (a balancer timeout) can still
-commit after the lookup: keep the balancer's server timeout above the server's own.
+that may die (docs/api.md, "Retrying a submission"): each logical submission gets its own
+random ``Idempotency-Key``, sent on every attempt. After an answer it did not get
+(connection lost after sending, 502/503/504) it simply sends the submission again with the
+same key: if a node committed it (the key's row commits with the entry, in the shared
+database) the answer is that item, ``Idempotent-Replayed: true``, and nothing is appended;
+if none did, the item is made now. A 409 ``idempotency-key-in-flight`` (the same node is
+still committing it) is sent again after its Retry-After. No lookup is needed, and a
+request still running on a live node (a balancer timeout) cannot make a second item: the
+later of the two finds the key under the log's lock. (Each submission also carries a
+unique reference in its title, which the test counts to prove there is no duplicate.)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,8 +221,10 @@ class Outcome:
     receipt: dict[str, Any]
     served_by: str
     attempts: int
-    how: str  # "acked": a 201; "found": committed although its answer was lost
+    how: str  # "acked": a 201; "replayed": a 201 with Idempotent-Replayed (an earlier
+    # attempt, whose answer was lost, had committed it)
     lost_answers: int = 0
+    key: str = ""  # the Idempotency-Key of every attempt
 
 
 @dataclass
@@ -277,36 +281,36 @@ class RetryingClient:
 
     def submit(self, ref: str, content: bytes, *, filename: str = "exhibit.bin",
                first: dict[str, str] | None = None, body: Any = None) -> Outcome:
-        """Submit once, whatever fails on the way. ``first``: headers of the first try only
-        (tests/support/haproxy.py's X-Pin-Node, X-Drop-Answer); ``body`` replaces the first
-        try's multipart body (a stream held open by a test)."""
+        """Submit once, whatever fails on the way: every attempt with the same
+        Idempotency-Key. ``first``: headers of the first try only (tests/support/haproxy.py's
+        X-Pin-Node, X-Drop-Answer); ``body`` replaces the first try's multipart body (a
+        stream held open by a test)."""
+        key = f'"{uuid.uuid4()}"'
         lost = 0
         for attempt in range(1, self.max_attempts + 1):
-            if lost:
-                item = self.find(ref)
-                if item is not None:
-                    r = self.get(f"/v1/evidence/{item['evidence_id']}/receipt")
-                    assert r.status_code == 200, r.text
-                    return Outcome(ref, r.json(), r.headers.get("x-served-by", ""),
-                                   attempt - 1, "found", lost)
             try:
-                r = self._post(ref, content, filename, (first or {}) if attempt == 1 else {},
+                r = self._post(ref, content, filename,
+                               {**((first or {}) if attempt == 1 else {}),
+                                "Idempotency-Key": key},
                                body if attempt == 1 else None)
             except (httpx.ConnectError, httpx.ConnectTimeout):
                 time.sleep(self.pause)  # never reached the balancer: nothing was sent
                 continue
             except httpx.TransportError:
-                lost += 1  # sent, and no answer: committed or not, we cannot tell
+                lost += 1  # sent, and no answer: committed or not, the key will tell
                 time.sleep(self.pause)
                 continue
             if r.status_code == 201:
-                return Outcome(ref, r.json(), r.headers.get("x-served-by", ""), attempt,
-                               "acked", lost)
+                how = "replayed" if r.headers.get("idempotent-replayed") == "true" else "acked"
+                return Outcome(ref, r.json(), r.headers.get("x-served-by", ""), attempt, how,
+                               lost, key)
             if r.status_code in AMBIGUOUS_STATUS:
                 lost += 1
                 time.sleep(self.pause)
                 continue
-            if r.status_code == 429:
+            if r.status_code in (409, 429) and (
+                    r.status_code == 429
+                    or r.json().get("code") == "idempotency-key-in-flight"):
                 time.sleep(float(r.headers.get("retry-after", "1")))
                 continue
             raise Refused(f"{ref}: {r.status_code} {r.text[:500]}")
