@@ -21,6 +21,7 @@ from evidence.cli.intake_cmds import gc_cmd, purge_cmd, receipt_cmd, show_cmd, s
 from evidence.cli.keys import keygen
 from evidence.cli.ledger_cmds import audit_cmd, init_cmd, log_group
 from evidence.cli.list_cmds import list_cmd
+from evidence.cli.mirror_cmds import mirror_cmd
 from evidence.cli.notes import note
 from evidence.cli.receipts_cmds import verify_receipts_cmd
 from evidence.cli.remote_login import login_cmd, logout_cmd
@@ -46,8 +47,8 @@ COMMANDS: tuple[click.Command, ...] = (
     serve_cmd, config_group, user_group, token_group, case_group, grant_group,
     # the same evidence commands on a server over HTTP (evidence/cli/remote_*)
     login_cmd, logout_cmd,
-    # keys, witnesses, backups
-    keygen, witness, backup_cmd, restore_cmd,
+    # keys, witnesses, mirrors, backups
+    keygen, witness, mirror_cmd, backup_cmd, restore_cmd,
 )
 
 for _command in COMMANDS:
