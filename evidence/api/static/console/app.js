@@ -57,7 +57,7 @@ function setLang(lang) {
   if (said.dataset.key && STRINGS.en[said.dataset.key]) said.textContent = t(said.dataset.key);
   document.title = t('title') + (state.lang === 'zh' ? ' · Evidence console' : ' · 证据控制台');
   try { localStorage.setItem('evidence-console-lang', state.lang); } catch (e) { /* private mode */ }
-  renderWho(); renderDenied(); renderList(); renderItem(); renderGrants(); renderKey(); renderChosen();
+  renderWho(); renderDenied(); renderList(); renderItem(); renderGrants(); renderGrantMsg(); renderKey(); renderChosen();
 }
 
 // --- small DOM helpers -----------------------------------------------------------------
@@ -157,10 +157,10 @@ api.onSignedOut((err) => signOut(err.code === 'token-expired' ? 'signed_out_expi
 function signOut(reason) {
   api.setToken(null);
   try { sessionStorage.removeItem(TOKEN_SLOT); } catch (e) { /* nothing kept */ }
-  state.me = null; state.item = null; state.grants = null;
+  state.me = null; state.item = null; state.grants = null; state.grantMsg = null;
   state.list = { items: [], cursor: null, query: null, error: null };
   $('token').value = '';
-  fill($('list-results')); fill($('item-body')); fill($('grants-list')); fill($('submit-result'));
+  fill($('list-results')); fill($('item-body')); fill($('grants-list')); fill($('submit-result')); fill($('grant-msg'));
   renderWho();
   const msg = $('signin-msg');
   msg.dataset.key = reason || '';
@@ -492,7 +492,7 @@ function renderItem() {
       el('div', { class: 'actions' },
         el('button', { type: 'button', id: 'export-btn', class: 'primary', onclick: () => exportBundle(it, false) }, t('export_btn')),
         el('button', { type: 'button', id: 'export-prov-btn', hidden: !it.provisionalOffer, onclick: () => exportBundle(it, true) }, t('export_prov_btn'))),
-      el('div', { id: 'export-msg', 'aria-live': 'polite' }, it.exportMsg || null)));
+      el('div', { id: 'export-msg', 'aria-live': 'polite' }, exportMsg(it.exportMsg))));
     if (can('grant_create') && state.me.cases.includes(meta.case)) {
       parts.push(el('p', {}, el('button', { type: 'button', id: 'share-btn', onclick: () => shareItem(meta.evidence_id) }, t('share_btn'))));
     }
@@ -563,6 +563,13 @@ async function preview(it, f) {
   renderItem();
 }
 
+/** The export's outcome, kept as data and rendered in the current language. */
+function exportMsg(m) {
+  if (!m) return null;
+  if (m.err) return problemBox(m.err);
+  return el('p', { class: 'msg ok', 'data-key': 'exported' }, t(m.ok));
+}
+
 async function exportBundle(it, provisional) {
   status('exporting');
   it.exportMsg = null;
@@ -572,12 +579,12 @@ async function exportBundle(it, provisional) {
                              () => exportBundle(it, provisional));
     if (blob === undefined) return;
     save(new Blob([blob], { type: 'application/zip' }), `${it.id}${provisional ? '-provisional' : ''}.zip`);
-    it.exportMsg = el('p', { class: 'msg ok', 'data-key': 'exported' }, t(provisional ? 'exported_prov' : 'exported'));
+    it.exportMsg = { ok: provisional ? 'exported_prov' : 'exported' };
     status('exported', {}, 'ok');
   } catch (err) {
     status('');
     if (err.code === 'not-anchored-yet') it.provisionalOffer = true;
-    it.exportMsg = problemBox(err);
+    it.exportMsg = { err };
   }
   renderItem();
 }
@@ -866,12 +873,26 @@ function grantLegal(x) {
   return lines.length ? lines : el('span', { class: 'sub' }, t('legal_none'));
 }
 
+/** The last grant action's outcome, kept as data so that it is said again in the other
+ * language: {err}, {bad: key} or {ok: key, params, grant}. */
+function grantMsg(m) {
+  state.grantMsg = m;
+  renderGrantMsg();
+}
+
+function renderGrantMsg() {
+  const m = state.grantMsg;
+  if (!m || !state.me) return fill($('grant-msg'));
+  if (m.err) return fill($('grant-msg'), problemBox(m.err));
+  if (m.bad) return fill($('grant-msg'), el('p', { class: 'msg bad', role: 'alert' }, t(m.bad)));
+  fill($('grant-msg'), el('p', { class: 'msg ok', 'data-grant': m.grant || null }, t(m.ok, m.params)));
+}
+
 async function createGrant() {
-  const msg = $('grant-msg');
   const ids = $('g-items').value.split(/\s+/).filter(Boolean);
   const date = $('g-expires').value;
   if (!$('g-grantee').value.trim() || !ids.length || !date) {
-    return fill(msg, el('p', { class: 'msg bad', role: 'alert' }, t('grant_incomplete')));
+    return grantMsg({ bad: 'grant_incomplete' });
   }
   const body = { grantee: $('g-grantee').value.trim(), evidence_ids: ids,
                  expires_at: new Date(`${date}T23:59:59`).toISOString() };
@@ -886,24 +907,23 @@ async function createGrant() {
   try {
     const g = await guarded(() => api.call('POST', '/v1/grants', { json: body }), createGrant);
     if (g === undefined) return;
-    fill(msg, el('p', { class: 'msg ok', 'data-grant': g.id }, t('granted', { who: g.grantee, id: g.id })));
+    grantMsg({ ok: 'granted', params: { who: g.grantee, id: g.id }, grant: g.id });
     status('granted', { who: g.grantee, id: g.id }, 'ok');
     loadGrants();
   } catch (err) {
-    fill(msg, problemBox(err));
+    grantMsg({ err });
   }
 }
 
 async function revoke(g) {
-  const msg = $('grant-msg');
   try {
     const r = await guarded(() => api.call('POST', `/v1/grants/${g.id}/revoke`), () => revoke(g));
     if (r === undefined) return;
-    fill(msg, el('p', { class: 'msg ok' }, t('revoked', { id: g.id })));
+    grantMsg({ ok: 'revoked', params: { id: g.id } });
     status('revoked', { id: g.id }, 'ok');
     loadGrants();
   } catch (err) {
-    fill(msg, problemBox(err));
+    grantMsg({ err });
   }
 }
 
