@@ -257,7 +257,7 @@ def _stranger() -> bytes:
 
 def _wrong_format() -> bytes:
     b = build()
-    b.manifest["format"] = "evidence-bundle/v2"
+    b.manifest["format"] = "evidence-bundle/v9"  # v2 exists now: a format no verifier knows
     return b.zip_bytes()
 
 
