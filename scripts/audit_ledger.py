@@ -216,6 +216,10 @@ CHUNK = 8 << 20
 _ROWS = re.compile(rb'^\{"seq": (0|[1-9][0-9]{0,15}), "leaf_hash": "([0-9a-f]{64})", '
                    rb'"entry_b64": "([A-Za-z0-9+/]*={0,2})"\}$', re.M)
 """A line as the exporter writes it (json.dumps's default form of the row)."""
+_ROW = b'{"seq": %d, "leaf_hash": "%s", "entry_b64": "%s"}\n'
+"""The same line, to rebuild: a block equal to its rebuilt self is the exporter's."""
+_B64_AT = len(b'{"seq": , "leaf_hash": "') + 64 + len(b'", "entry_b64": "')
+"""Where a row's base64 starts, less the digits of its seq."""
 _ENTRIES = re.compile(
     r'^\{"body":(\{.*\}),"prev":"([0-9a-f]{64})","seq":(0|[1-9][0-9]{0,15}),'
     r'"time":"(([0-9]{4}-[0-9]{2}-[0-9]{2})T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]'
@@ -278,27 +282,30 @@ def _scan_chunk(job: tuple[str, int, int]) -> Chunk:
     the parent needs to join chunks. The first seq is read from the first line; the parent
     checks that it follows the chunk before.
 
-    Checks, each over the whole chunk: every line is a row as the exporter writes it, row
-    seqs count up by one, each entry decodes and is in canonical form (_ENTRIES and
-    _bodies_canonical), entry seqs are the row seqs, times never go back and are valid
-    dates, each prev is the leaf hash before it, each stored leaf hash is
-    SHA-256(0x00 || entry)."""
+    Checks, each over the whole chunk: the block is exactly the lines the exporter writes
+    for these entries (the row's seq counting up by one, the leaf hash computed here, the
+    base64 read from the line: rebuilt and compared as one string), each entry decodes and
+    is in canonical form (_ENTRIES and _bodies_canonical), entry seqs are the row seqs,
+    times never go back and are valid dates, each prev is the leaf hash before it."""
     path, lo, hi = job
     with open(path, "rb") as f:
         f.seek(lo)
         block = f.read(hi - lo)
     n = block.count(b"\n")
-    if n == 0 or not block.endswith(b"\n"):
+    first = _ROWS.match(block)
+    if n == 0 or not block.endswith(b"\n") or first is None:
         return _DIRTY
-    rows = _ROWS.findall(block)
-    if len(rows) != n:  # at most one match per line, so every line is a row
-        return _DIRTY
-    seqs, hexes, b64s = zip(*rows, strict=True)
-    start = int(seqs[0])
+    start = int(first.group(1))
     end = start + n
-    expect = " ".join(map(str, range(start, end)))
-    if b" ".join(seqs) != expect.encode():
-        return _DIRTY
+    if len(str(start)) == len(str(end - 1)):  # every row's base64 starts at one offset
+        lines = block.split(b"\n")
+        lines.pop()
+        b64s = list(map(operator.itemgetter(slice(_B64_AT + len(str(start)), -2)), lines))
+    else:
+        rows = _ROWS.findall(block)
+        if len(rows) != n:  # at most one match per line, so every line is a row
+            return _DIRTY
+        b64s = [b for _, _, b in rows]
     try:
         datas = list(map(_A2B, b64s))
     except binascii.Error:
@@ -314,7 +321,8 @@ def _scan_chunk(job: tuple[str, int, int]) -> Chunk:
     if len(found) != n:
         return _DIRTY
     bodies, prevs, eseqs, times, days, _ = zip(*found, strict=True)
-    if " ".join(eseqs) != expect or list(times) != sorted(times):
+    if " ".join(eseqs) != " ".join(map(str, range(start, end))) \
+            or list(times) != sorted(times):
         return _DIRTY
     for day in set(days):
         try:
@@ -324,8 +332,10 @@ def _scan_chunk(job: tuple[str, int, int]) -> Chunk:
     if not _bodies_canonical(bodies, text.isascii()):
         return _DIRTY
     leaves = list(map(_DIGEST, map(_SHA, map(b"\x00".__add__, datas))))
+    rebuilt = b"".join(map(_ROW.__mod__, zip(range(start, end),
+                                             map(binascii.hexlify, leaves), b64s, strict=True)))
     leaf_hex = b"".join(leaves).hex()
-    if leaf_hex.encode() != b"".join(hexes) or "".join(prevs)[64:] != leaf_hex[:-64]:
+    if rebuilt != block or "".join(prevs)[64:] != leaf_hex[:-64]:
         return _DIRTY
     levels = _levels(leaves, start)
     lo_i, hi_i = bisect.bisect_right(_SIZES, start), bisect.bisect_right(_SIZES, end)

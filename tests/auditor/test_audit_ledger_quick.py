@@ -64,11 +64,12 @@ def row(seq: int, data: bytes) -> bytes:
 
 
 def build(crafted: dict[str, Any], index: int = AT,
-          line: Callable[[bytes], bytes] | None = None) -> tuple[list[bytes], bytes]:
+          line: Callable[[bytes], bytes] | None = None, n: int = N
+          ) -> tuple[list[bytes], bytes]:
     """N entries, entry ``index`` made with ``crafted``; each prev is the real leaf hash
     before it. ``line`` changes the crafted entry's line. Returns (entries, file bytes)."""
     datas, lines, prev = [], [], "0" * 64
-    for i in range(N):
+    for i in range(n):
         data = entry(i, prev, **(crafted if i == index else {}))
         text = row(i, data)
         datas.append(data)
@@ -226,6 +227,30 @@ def test_bodies_that_make_valid_json_only_together(tmp_path: Path) -> None:
     assert package_verdict(datas) == (1, None)
     assert set(script_verdicts(tmp_path).values()) == {(1, None)}
     assert not quick_clean(path)
+
+
+ACROSS_TEN: dict[str, tuple[Callable[[bytes], bytes] | None, bool]] = {
+    # seq 12 in a chunk from seq 0: the rows' seqs change length (9 -> 10), where the quick
+    # pass finds each row's base64 with the row pattern, not at one offset.
+    # (how the line is changed, whether the reference pass accepts it)
+    "good": (None, True),
+    "leaf hash in capitals": (lambda t: t[:26] + t[26:90].upper() + t[90:], False),
+    "row seq wrong": (lambda t: t.replace(b'"seq": 12', b'"seq": 13'), False),
+    "base64 cut by one character": (lambda t: t[:-4] + b'"}\n', False),
+    "an extra space": (lambda t: t.replace(b'"seq": 12,', b'"seq": 12 ,'), True),
+}
+
+
+@pytest.mark.parametrize("name", list(ACROSS_TEN))
+def test_rows_whose_seqs_change_length(name: str, tmp_path: Path) -> None:
+    how, accepted = ACROSS_TEN[name]
+    datas, text = build({}, index=12, line=how, n=15)
+    path = tmp_path / "entries.jsonl"
+    path.write_bytes(text)
+    got = script_verdicts(tmp_path)
+    want = package_verdict(datas) if accepted else (12, None)
+    assert set(got.values()) == {want}, got
+    assert quick_clean(path) == (how is None)
 
 
 def test_no_final_newline_and_an_empty_file(tmp_path: Path) -> None:
