@@ -257,15 +257,18 @@ def witness_group() -> None:
 @click.argument("url")
 @click.option("--key", required=True, metavar="VKEY",
               help="The witness's verifier key (name+keyid+base64, cosignature/v1).")
+@click.option("--qpd", type=click.IntRange(1, 86_400_000), default=None, metavar="N",
+              help="Send the witness at most N add-checkpoint requests a day (the log's qpd "
+                   "on the witness-network.org list it follows); default: no budget.")
 @_timeout_option
 @_data_dir_option
 @_json_option
-def witness_add(name: str, url: str, key: str, timeout: float, data_dir: str | None,
-                as_json: bool) -> None:
+def witness_add(name: str, url: str, key: str, qpd: int | None, timeout: float,
+                data_dir: str | None, as_json: bool) -> None:
     """Add the witness NAME at URL (its add-checkpoint prefix)."""
     cfg = _config(data_dir, as_json)
     try:
-        cfg = add_witness(cfg, name, url, key, timeout=timeout)
+        cfg = add_witness(cfg, name, url, key, timeout=timeout, qpd=qpd)
     except AnchorConfigError as e:
         fail(str(e), as_json=as_json)
     _done(cfg, as_json, f"witness {name} added ({url})")
@@ -330,7 +333,8 @@ def list_cmd(data_dir: str | None, as_json: bool) -> None:
         click.echo(f"tsa      {t.name}  {t.url}  ca={','.join(t.ca)}"
                    + (f"  policy={t.policy}" if t.policy else "") + f"  timeout={t.timeout}s")
     for w in cfg.witnesses:
-        click.echo(f"witness  {w.name}  {w.url}  key={w.key}  timeout={w.timeout}s")
+        click.echo(f"witness  {w.name}  {w.url}  key={w.key}  timeout={w.timeout}s"
+                   + (f"  qpd={w.qpd}" if w.qpd is not None else ""))
     r = cfg.retry
     click.echo(f"witness quorum {cfg.witness_quorum}; interval {cfg.interval} s; retry "
                f"{r.base}..{r.max} s, jitter {r.jitter}, max attempts "
@@ -467,4 +471,7 @@ def _print_status(st: dict[str, Any]) -> None:
         if s["last_error"]:
             line += (f"; last error after {s['attempts']} attempt(s): {s['last_error']}"
                      f"; next attempt {s['next_attempt_at'] or 'never (gave up)'}")
+        if s.get("qpd"):
+            line += (f"; budget {s['qpd']} requests a day, next allowed "
+                     f"{s['next_call_at'] or 'now'}")
         click.echo(line)

@@ -66,6 +66,9 @@ class AnchorContext:
     """Newest checkpoint size this source anchored before (0: never): a witness's old size."""
     consistency_proof: Callable[[int, int], Sequence[bytes]]
     """``proof(old, new)``: RFC 9162 consistency proof between two sizes, from the ledger."""
+    remember_witness_size: Callable[[int], None] | None = None
+    """Keep the size a witness said (409) it last cosigned, for the next request (a witness
+    with a request budget is asked once per attempt: :mod:`evidence.ledger.anchor.budget`)."""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@
       ],
       "witnesses": [
         {"name": "court-w1", "url": "https://witness.court.example",
-         "key": "witness.court.example/w1+1a2b3c4d+BK...", "timeout": 10.0}
+         "key": "witness.court.example/w1+1a2b3c4d+BK...", "timeout": 10.0, "qpd": 1440}
       ],
       "witness_quorum": 1,
       "interval": 60.0,
@@ -26,6 +26,10 @@
   from Mozilla's root store as shipped by ``certifi`` (the trust file then says
   ``#@ tsa-store mozilla``); ``ca`` may then be empty.
 - ``key``: the witness's pinned verifier key (c2sp tlog-cosignature/v1, type 0x04).
+- ``qpd`` (optional, witnesses): at most this many add-checkpoint requests to the witness
+  in any 24 hours (the log's ``qpd`` on the witness-network.org list the witness follows):
+  requests at least ``86400 / qpd`` seconds apart, always for the newest checkpoint
+  (:mod:`evidence.ledger.anchor.budget`). Absent: no budget (a witness of one's own).
 - ``legal_name`` (optional, TSAs and witnesses): the operator's statement of the source's
   legal name, printed in the court report beside what the token or key says; 1-300 characters.
 - ``witness_quorum``: how many configured witnesses must cosign a checkpoint for it to count
@@ -232,6 +236,8 @@ class WitnessSource:
     timeout: float = DEFAULT_TIMEOUT
     legal_name: str | None = None
     """The witness's legal name (operator's statement, shown in the court report)."""
+    qpd: int | None = None
+    """Add-checkpoint requests a day this log may send the witness (None: no budget)."""
 
     kind = "witness"
 
@@ -261,7 +267,8 @@ class AnchorConfig:
                       **({"legal_name": t.legal_name} if t.legal_name else {})}
                      for t in self.tsas],
             "witnesses": [{"name": w.name, "url": w.url, "key": w.key, "timeout": w.timeout,
-                           **({"legal_name": w.legal_name} if w.legal_name else {})}
+                           **({"legal_name": w.legal_name} if w.legal_name else {}),
+                           **({"qpd": w.qpd} if w.qpd is not None else {})}
                           for w in self.witnesses],
             "witness_quorum": self.witness_quorum,
             "interval": self.interval,
@@ -297,6 +304,10 @@ class AnchorConfig:
             _check_url(w.name, w.url)
             _check_timeout(w.name, w.timeout)
             _witness_key(w.name, w.key)
+            if w.qpd is not None and (isinstance(w.qpd, bool) or not isinstance(w.qpd, int)
+                                      or not 1 <= w.qpd <= 86_400_000):
+                raise AnchorConfigError(f"witness {w.name}: qpd must be a whole number of "
+                                        f"requests a day, 1 to 86400000, not {w.qpd!r}")
         if not isinstance(self.witness_quorum, int) or not (
                 0 <= self.witness_quorum <= len(self.witnesses)):
             raise AnchorConfigError(f"witness_quorum {self.witness_quorum!r} must be between 0 "
@@ -358,7 +369,7 @@ def load_anchor_config(data_dir: str | os.PathLike[str]) -> AnchorConfig:
                      for t in doc.get("tsas", []))
         witnesses = tuple(WitnessSource(name=w["name"], url=w["url"], key=w["key"],
                                         timeout=float(w.get("timeout", DEFAULT_TIMEOUT)),
-                                        legal_name=w.get("legal_name"))
+                                        legal_name=w.get("legal_name"), qpd=w.get("qpd"))
                           for w in doc.get("witnesses", []))
         r = doc.get("retry", {})
         retry = RetryPolicy(base=r.get("base", 30.0), max=r.get("max", 3600.0),
@@ -519,10 +530,11 @@ def _der():  # type: ignore[no-untyped-def]
 
 
 def add_witness(cfg: AnchorConfig, name: str, url: str, key: str, *,
-                timeout: float = DEFAULT_TIMEOUT) -> AnchorConfig:
+                timeout: float = DEFAULT_TIMEOUT, qpd: int | None = None) -> AnchorConfig:
     if name in cfg.source_names:
         raise AnchorConfigError(f"a source named {name!r} is already configured")
-    new = replace(cfg, witnesses=(*cfg.witnesses, WitnessSource(name, url, key, timeout)))
+    new = replace(cfg, witnesses=(*cfg.witnesses,
+                                  WitnessSource(name, url, key, timeout, qpd=qpd)))
     save_anchor_config(new)
     return new
 

@@ -34,6 +34,11 @@ from evidence.ledger.anchor.base import (
     CheckpointToAnchor,
     StoredAnchor,
 )
+from evidence.ledger.anchor.budget import (
+    WitnessBudget,
+    remember_witness_size,
+    witness_size_hint,
+)
 from evidence.ledger.anchor.config import AnchorConfig
 from evidence.ledger.anchor.tsa import TsaAnchor, describe_failure
 from evidence.ledger.anchor.witness import WitnessAnchor
@@ -54,7 +59,8 @@ def build_anchors(config: AnchorConfig) -> list[Anchor]:
         out.append(TsaAnchor(t.name, t.url, t.ca_pems(config.data_dir), policy=t.policy,
                              timeout=t.timeout))
     for w in config.witnesses:
-        out.append(WitnessAnchor(w.name, w.url, parse_verifier_key(w.key), timeout=w.timeout))
+        out.append(WitnessAnchor(w.name, w.url, parse_verifier_key(w.key), timeout=w.timeout,
+                                 budget=None if w.qpd is None else WitnessBudget(w.qpd)))
     return out
 
 
@@ -124,7 +130,11 @@ class AnchorService:
         claimed = []
         for row in due:
             a = by_name[row.source]
-            if store.claim(self._engine, row, now, self._lease(a)):
+            budget: WitnessBudget | None = getattr(a, "budget", None)
+            if budget is not None:  # no request before the witness's budget allows one
+                if budget.claim(self._engine, row, now, self._lease(a)):
+                    claimed.append(row)
+            elif store.claim(self._engine, row, now, self._lease(a)):
                 claimed.append(row)
         if not claimed:
             return RoundReport(cp.size, ())
@@ -180,10 +190,16 @@ class AnchorService:
         if cp is None:
             raise AnchorFailed(f"checkpoint of size {size} is not stored")
         text = parse_note(cp.note).text
+        old = store.last_anchored_size(self._engine, a.name, below=size)
+        if a.kind == "witness":  # what the witness last said, if newer than its last cosign
+            hint = witness_size_hint(self._engine, a.name, below=size)
+            old = old if hint is None else hint
         ctx = AnchorContext(
-            last_anchored_size=store.last_anchored_size(self._engine, a.name, below=size),
+            last_anchored_size=old,
             consistency_proof=lambda old, new: list(
-                self.ledger.consistency_proof(old, new).proof))
+                self.ledger.consistency_proof(old, new).proof),
+            remember_witness_size=lambda said: remember_witness_size(self._engine, size,
+                                                                     a.name, said))
         return a.anchor(CheckpointToAnchor(size, cp.note, text), ctx)
 
     # --- the loop ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 
 from evidence.ledger.anchor import store
 from evidence.ledger.anchor.base import AnchorFailed, AnchorProof
+from evidence.ledger.anchor.budget import WitnessBudget, next_call_at
 from evidence.ledger.anchor.config import AnchorConfig
 from evidence.ledger.anchor.schema import ANCHORED
 from evidence.ledger.log import Ledger
@@ -39,6 +40,7 @@ def anchor_status(ledger: Ledger, config: AnchorConfig, *,
     sources: list[dict[str, Any]] = []
     kinds = [("tsa", t.name, t.url) for t in config.tsas] + [
         ("witness", w.name, w.url) for w in config.witnesses]
+    qpds = {w.name: w.qpd for w in config.witnesses}
     for kind, name, url in kinds:
         newest = store.newest_anchored(engine, name)
         last = store.latest_attempted(engine, name)
@@ -60,6 +62,9 @@ def anchor_status(ledger: Ledger, config: AnchorConfig, *,
             "attempts": last.attempts if last else 0,
             "next_attempt_at": last.next_attempt_at if last else None,
             "unfinished": store.pending_count(engine, name),
+            **({"qpd": qpds.get(name), "next_call_at": next_call_at(
+                engine, name, None if qpds.get(name) is None else WitnessBudget(qpds[name]))}
+               if kind == "witness" else {}),
         })
     wnames = [w.name for w in config.witnesses]
     return {

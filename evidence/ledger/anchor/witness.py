@@ -17,8 +17,10 @@ from evidence.ledger.anchor.base import (
     CheckpointToAnchor,
     StoredAnchor,
 )
+from evidence.ledger.anchor.budget import WitnessBudget
 from evidence.ledger.anchor.witness_client import (
     WitnessClientError,
+    WitnessConflict,
     WitnessEndpoint,
     WitnessRefused,
     add_checkpoint,
@@ -33,16 +35,26 @@ __all__ = ["WitnessAnchor"]
 class WitnessAnchor:
     kind = "witness"
 
-    def __init__(self, name: str, url: str, key: Verifier, *, timeout: float = 10.0) -> None:
+    def __init__(self, name: str, url: str, key: Verifier, *, timeout: float = 10.0,
+                 budget: WitnessBudget | None = None) -> None:
         self.name = name
         self.url = url
         self.key = key
+        self.timeout = timeout
+        self.budget = budget
+        """At most ``qpd`` requests a day (:mod:`evidence.ledger.anchor.budget`): then each
+        attempt is one request, and a 409's size is kept for the next one."""
         self.endpoint = WitnessEndpoint(url, key, timeout=timeout)
 
     def anchor(self, checkpoint: CheckpointToAnchor, context: AnchorContext) -> AnchorResult:
         try:
             c = add_checkpoint(self.endpoint, checkpoint.note, context.last_anchored_size,
-                               context.consistency_proof)
+                               context.consistency_proof,
+                               max_calls=1 if self.budget is not None else 2)
+        except WitnessConflict as e:
+            if context.remember_witness_size is not None:
+                context.remember_witness_size(e.witness_size)
+            raise AnchorFailed(f"{type(e).__name__}: {e}") from e
         except WitnessRefused as e:
             what = "FORK REPORTED (split view?): " if e.fork else ""
             raise AnchorFailed(f"{what}{type(e).__name__}: {e}") from e

@@ -239,21 +239,25 @@ def _check_cosignature(witness: WitnessEndpoint, text: str, body: bytes) -> Cosi
 
 
 def add_checkpoint(witness: WitnessEndpoint, note: str, old_size: int,
-                   proof: ConsistencyProof, *, checkpoint: Checkpoint | None = None
-                   ) -> Cosigned:
+                   proof: ConsistencyProof, *, checkpoint: Checkpoint | None = None,
+                   max_calls: int = 2) -> Cosigned:
     """Ask ``witness`` to cosign the signed checkpoint ``note``.
 
     ``old_size`` is the size the log believes the witness last cosigned (0 if
     it never did). On a 409 that names another size, retries once with a proof
-    from that size. Raises a :class:`WitnessClientError` subclass unless a
+    from that size, if ``max_calls`` (2) allows; with 1 (a witness with a request
+    budget) it raises :class:`WitnessConflict` carrying the witness's size for the
+    next call instead. Raises a :class:`WitnessClientError` subclass unless a
     verified cosignature came back.
     """
+    if max_calls not in (1, 2):
+        raise ValueError("max_calls is 1 or 2")
     text = parse_note(note).text
     if checkpoint is None:
         checkpoint = parse_checkpoint(text)
     url = witness.add_checkpoint_url
     size = checkpoint.size
-    for attempt in (1, 2):
+    for attempt in range(1, max_calls + 1):
         if old_size > size:
             raise WitnessConflict(f"{url} last cosigned size {old_size}, larger than this "
                                   f"checkpoint's {size}: the log would be rolled back",
@@ -269,15 +273,32 @@ def add_checkpoint(witness: WitnessEndpoint, note: str, old_size: int,
             if their is None:
                 raise WitnessBadResponse(f"{url} answered 409 with a malformed size "
                                          f"{answer[:40]!r}", url=url)
-            if attempt == 2 or their == old_size:
+            if their == old_size:
                 raise WitnessConflict(f"{url} still expects old size {their} (sent {old_size})",
                                       url=url, witness_size=their)
+            if attempt == max_calls:
+                raise WitnessConflict(f"{url} last cosigned size {their}, not {old_size}: the "
+                                      "next request starts from it", url=url,
+                                      witness_size=their)
             old_size = their
             continue
         reason = answer[:2000].decode("utf-8", "replace").strip()
-        raise WitnessRefused(f"{url} refused (HTTP {status}): {reason}", url=url,
+        meaning = _MEANING.get(status, "")
+        raise WitnessRefused(f"{url} refused (HTTP {status}{meaning}): {reason}", url=url,
                              status=status, reason=reason)
     raise AssertionError("unreachable")
+
+
+_MEANING = {
+    400: ", the old size is larger than the checkpoint's",
+    403: ", no signature by a log key it trusts for this origin: check the log key it pinned",
+    404: ", it does not follow this log's origin: ask its operator to add the log, or get the "
+         "log on a witness-network.org list it follows",
+    409: ", it cosigned another root for this size: a split view?",
+    422: ", the consistency proof from its size does not verify",
+    429: ", over the requests a day it allows this log: lower the rate (qpd in anchors.json)",
+}
+"""What each c2sp.org/tlog-witness refusal says (429 is a rate limit some witnesses add)."""
 
 
 def merge_cosignatures(note: str, cosigned: Sequence[Cosigned | str]) -> str:
