@@ -18,6 +18,8 @@ from evidence.api.proofs import ProofCache
 from evidence.api.settings import ApiSettings
 from evidence.ledger.db.log_queries import StoredCheckpoint
 from evidence.ledger.log import Ledger
+from evidence.ledger.tiles import sync_tiles
+from evidence.ledger.tiles_store import FilesystemTileStore
 from evidence.verify.merkle import verify_inclusion
 
 N = 300
@@ -71,15 +73,21 @@ def test_fast_proofs_equal_the_routes_for_every_entry_of_many_sizes(tmp_path: Pa
     """:class:`InclusionFast` (bit loops, kept upper nodes, edge folds, JSON written by
     hand) against the route's :class:`ProofCache` and ``json.dumps``: every entry of every
     tree size up to 129 and of sizes around 256, sampled entries of larger sizes; the
-    same process keeps its upper nodes and edge folds from one size to the next."""
+    same process keeps its upper nodes and edge folds from one size to the next. Once with
+    the lower nodes read from the database alone, once taken from the entries' level-0
+    tiles where the tile store holds them."""
     n_max = 2200
     led = Ledger.create(tmp_path / "data", "proofs.example/log", checkpoint_interval=3600)
     for start in range(0, n_max, 1000):
         led.append_many([("custody.note", {"i": i})
                          for i in range(start, min(n_max, start + 1000))])
-    fast = InclusionFast(led)
+    sync_tiles(led, FilesystemTileStore(tmp_path / "tlog"), checkpoint=led.sign_checkpoint_now())
+    (tmp_path / "tlog" / "tile" / "0" / "005").unlink()  # a tile not (yet) in the store
+    fast, tiled = InclusionFast(led), InclusionFast(led)
+    tiled.tiles_root = str(tmp_path / "tlog")
     cache = ProofCache(led)
-    assert fast.direct()
+    assert fast.direct() and tiled.direct()
+    from_tiles = 0
     rnd = random.Random(17)
     every = {*range(1, 130), 255, 256, 257, 258, 300}  # every entry of these sizes
     sizes = [*sorted(every), 511, 512, 513, 767, 768, 769, 1024, 1025, 2047, 2048, 2049, n_max]
@@ -98,6 +106,10 @@ def test_fast_proofs_equal_the_routes_for_every_entry_of_many_sizes(tmp_path: Pa
                                   separators=(",", ":"), ensure_ascii=False).encode()
                 sh, ids = fast.needed(seq, cp)
                 assert fast.render(seq, cp, sh, fast.read(ids)) == want, (seq, size)
+                sh, ids = tiled.needed(seq, cp)
+                from_tiles += bool(sh[3])
+                assert tiled.render(seq, cp, sh, tiled.read(ids)) == want, (seq, size)
+        assert from_tiles > 200  # the leaf and lower siblings came from tiles that often
     finally:
         led.close()
 

@@ -28,25 +28,33 @@ spaces), the checkpoint's part once per checkpoint. Equal bytes to the route's f
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections.abc import Iterable, Mapping
 
 from evidence.ledger.log import Ledger, StoredCheckpoint
 from evidence.ledger.node_reader import NodeReader, open_node_reader
+from evidence.ledger.tiles_layout import HASH_SIZE, TILE_WIDTH, tile_path
 from evidence.verify.hashing import node_hash
 from evidence.verify.merkle import perfect_nodes
 
 KEEP_FROM = 8
 """Nodes at this height and above are kept (one per 256 entries and level: 40 k nodes,
 about 5 MB, for 10 M entries); the ones below are read for each proof."""
+FROM_TILE_BELOW = 5
+"""With the entry's full level-0 tile in a tile folder, its leaf hash and its siblings
+below this height come from the tile (the one at height ``h`` is ``2**h - 1`` node hashes
+of the tile's hashes: 26 in all below 5), the rest of the lower ones from the database."""
 MAX_KEPT = 1_000_000
 """Kept nodes at most (a log of about 250 M entries); cleared, not evicted, when full."""
 
 Node = tuple[int, int]
 """``(level, index)``: a :class:`NodeId` as a plain tuple (cheaper to make and hash)."""
-Shape = tuple[list[Node], tuple[int, int] | None, dict[Node, bytes]]
+Shape = tuple[list[Node], tuple[int, int] | None, dict[Node, bytes], dict[Node, bytes]]
 """A proof's siblings leaf to root, the edge range (its position in the proof and its
-start) if one sibling is a fold, and the kept nodes it was planned against."""
+start) if one sibling is a fold, the kept nodes it was planned against, and the nodes
+taken from its level-0 tile."""
 
 
 def shape(m: int, n: int) -> tuple[list[Node], int, int]:
@@ -81,6 +89,8 @@ class InclusionFast:
         self._tails: dict[int, tuple[bytes, bytes]] = {}  # size -> (its head, tail)
         self._db: NodeReader | None = None
         self._db_tried = False
+        self.tiles_root: str | None = None
+        """The tile store's folder, when it is one (the caller sets it)."""
 
     # --- reading nodes ---------------------------------------------------------------------
 
@@ -100,25 +110,51 @@ class InclusionFast:
     # --- the proof ---------------------------------------------------------------------------
 
     def needed(self, seq: int, cp: StoredCheckpoint) -> tuple[Shape, list[Node]]:
-        """The proof's shape and the nodes to read for it (not kept)."""
+        """The proof's shape and the nodes to read for it (not kept, not in its tile)."""
         nodes, edge_at, edge_start = shape(seq, cp.size)
         kept = self._kept
-        want = [(0, seq)]
+        tiled = self._from_tile(seq) if seq >> 8 < cp.size >> 8 else {}
+        want = [] if tiled else [(0, seq)]
         for i, node in enumerate(nodes):
-            if i != edge_at and (node[0] < KEEP_FROM or node not in kept):
+            if i != edge_at and (node[0] < KEEP_FROM or node not in kept) and (
+                    node not in tiled):
                 want.append(node)
         edge = None
         if edge_at >= 0:
             edge = (edge_at, edge_start)
             if (edge_start, cp.size) not in self._edges:
                 want.extend(p for p in self._pieces(edge_start, cp.size) if p not in kept)
-        return (nodes, edge, kept), want
+        return (nodes, edge, kept, tiled), want
+
+    def _from_tile(self, seq: int) -> dict[Node, bytes]:
+        """The leaf hash of ``seq`` and its siblings below :data:`FROM_TILE_BELOW`, from
+        its full level-0 tile in the tile store (``{}`` when there is none: tiles off or
+        on S3, or not written yet)."""
+        if self.tiles_root is None:
+            return {}
+        data = _read_tile(os.path.join(self.tiles_root, tile_path(0, seq >> 8)))
+        if data is None:
+            return {}
+        off = seq & 0xFF
+        out = {(0, seq): data[off << 5:(off + 1) << 5],
+               (0, seq ^ 1): data[(off ^ 1) << 5:((off ^ 1) + 1) << 5]}
+        sha = hashlib.sha256
+        for h in range(1, FROM_TILE_BELOW):
+            start = ((off >> h) ^ 1) << h
+            level = [data[i << 5:(i + 1) << 5] for i in range(start, start + (1 << h))]
+            while len(level) > 1:
+                level = [sha(b"\x01" + level[i] + level[i + 1]).digest()
+                         for i in range(0, len(level), 2)]
+            out[(h, (seq >> h) ^ 1)] = level[0]
+        return out
 
     def render(self, seq: int, cp: StoredCheckpoint, sh: Shape,
                read: Mapping[Node, bytes]) -> bytes | None:
         """The route's bytes for this proof, from ``read`` and what is kept; None if a
         node is missing (a damaged store: the route reports it)."""
-        nodes, edge, kept = sh
+        nodes, edge, kept, tiled = sh
+        if tiled:
+            read = {**read, **tiled}
         edge_at = edge[0] if edge is not None else -1
         try:
             leaf = read[(0, seq)]
@@ -173,3 +209,13 @@ class InclusionFast:
                 self._tails.clear()
             self._tails[cp.size] = got
         return got
+
+
+def _read_tile(path: str) -> bytes | None:
+    """A full tile's bytes, or None if the file is missing or is not a full tile."""
+    try:
+        with open(path, "rb", buffering=0) as f:
+            data = f.read(TILE_WIDTH * HASH_SIZE + 1)
+    except OSError:
+        return None
+    return data if len(data) == TILE_WIDTH * HASH_SIZE else None

@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from evidence.api.hot.inclusion import InclusionFast, Node, Shape
 from evidence.api.services import Services, services_of
 from evidence.ledger.log import StoredCheckpoint
+from evidence.ledger.tiles_store import FilesystemTileStore
 from evidence.verify.merkle import NodeId
 
 MAX_SEQ = 2**63 - 1
@@ -55,7 +56,7 @@ class ReadFastPath:
                 answer: Answer | None = None
                 if path == "/v1/log/proof/inclusion":
                     cp = svc.latest_cached() or await self._refresh(svc)
-                    found = self._inclusion(svc, cp, scope.get("query_string", b""))
+                    found = self._inclusion(svc, cp, scope)
                     answer = (await self._load_and_answer(svc, found)
                               if isinstance(found, _Missing) else found)
                 elif path in ("/checkpoint", "/v1/log/checkpoint") and not scope.get(
@@ -86,8 +87,9 @@ class ReadFastPath:
         except Exception:
             return None
 
-    def _inclusion(self, svc: Services, cp: StoredCheckpoint | None, query: bytes
+    def _inclusion(self, svc: Services, cp: StoredCheckpoint | None, scope: Scope
                    ) -> Answer | _Missing | None:
+        query = scope.get("query_string", b"")
         if not query.startswith(b"seq=") or not query[4:].isdigit() or len(query) > 24:
             return None
         seq = int(query[4:])
@@ -96,10 +98,10 @@ class ReadFastPath:
         key = (seq, cp.size)
         body = self._bodies.get(key)
         if body is None:
-            fast = self._inclusion_fast(svc)
+            fast = self._inclusion_fast(svc, scope)
             sh, want = fast.needed(seq, cp)
             if not fast.direct():
-                return _Missing(seq, cp, sh, want)
+                return _Missing(seq, cp, sh, want, fast)
             try:
                 read = fast.read(want)
             except sqlite3.Error:
@@ -109,9 +111,14 @@ class ReadFastPath:
                 return None
         return body, _JSON
 
-    def _inclusion_fast(self, svc: Services) -> InclusionFast:
+    def _inclusion_fast(self, svc: Services, scope: Scope) -> InclusionFast:
         if self._fast is None or self._fast[0] is not svc:
-            self._fast = (svc, InclusionFast(svc.ledger))
+            fast = InclusionFast(svc.ledger)
+            tiles = getattr(getattr(scope.get("app"), "state", None), "tiles", None)
+            store = getattr(tiles, "store", None)
+            if isinstance(store, FilesystemTileStore):
+                fast.tiles_root = str(store.root)
+            self._fast = (svc, fast)
         return self._fast[1]
 
     async def _load_and_answer(self, svc: Services, m: _Missing) -> Answer | None:
@@ -127,7 +134,7 @@ class ReadFastPath:
             return None
         read = {(n.level, n.index): h for n, h in found.items()}
         body = self._keep((m.seq, m.cp.size),
-                          self._inclusion_fast(svc).render(m.seq, m.cp, m.shape, read))
+                          m.fast.render(m.seq, m.cp, m.shape, read))
         return None if body is None else (body, _JSON)
 
     def _keep(self, key: tuple[int, int], body: bytes | None) -> bytes | None:
@@ -146,3 +153,4 @@ class _Missing:
     cp: StoredCheckpoint
     shape: Shape
     want: list[Node]
+    fast: InclusionFast
