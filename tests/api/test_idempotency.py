@@ -238,20 +238,20 @@ def test_the_ledgers_check_makes_one_item_from_concurrent_submissions(
         led.close()
 
 
-def test_one_batch_never_holds_a_key_twice() -> None:
-    check, _rows = hooks(Claim("acme", "k", "evidence.submit"), "0" * 64)
-
-    class NoRow:  # the first check reads the table; no row yet
-        def execute(self, *_a: object) -> NoRow:
-            return self
-
-        def first(self) -> None:
-            return None
-
-    shared: dict = {}
-    check(NoRow(), shared)  # type: ignore[arg-type]
-    with pytest.raises(KeyInFlight):
-        check(NoRow(), shared)  # type: ignore[arg-type]
+def test_one_batch_never_holds_a_key_twice(tmp_path: Path) -> None:
+    """Two requests with one key in one sequencer batch: the second is refused in flight
+    (its row is not written yet when the second is checked: the batch's shared marks)."""
+    led = Ledger.create(tmp_path / "data", "idem.example/log", checkpoint_interval=0)
+    try:
+        check, _rows = hooks(Claim("acme", "k", "evidence.submit"), "0" * 64)
+        shared: dict = {}
+        with led.engine.connect() as conn:
+            check(conn, shared)
+            with pytest.raises(KeyInFlight):
+                check(conn, shared)
+            check(conn, {})  # another batch: no mark, and no row committed
+    finally:
+        led.close()
 
 
 # --- the deferred signature ------------------------------------------------------------------
