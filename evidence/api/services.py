@@ -50,6 +50,9 @@ class Services:
     pending: PendingStore | None = None  # submissions waiting for their signature
     fast_spool: Path | None = None  # a private tmpfs folder for small uploads, if any
     scrubber: Any = None  # evidence.ledger.scrub.Scrubber when scrub_rate is set
+    # publish_when_witnessed: "the latest checkpoint" is the newest the witness quorum
+    # cosigned (evidence.ledger.anchor.published), for every read and proof that uses it
+    publisher: Any = None
     # concurrent single-item submissions share blob flushes and appends
     grouped: SharedFlush = field(init=False)
     version: str = __version__
@@ -78,6 +81,10 @@ class Services:
             svc = cls(settings, ledger, intake, AccessControl(ledger), store, limiter, spool,
                       ProofCache(ledger))
             svc.grouped = SharedFlush(intake)
+            if settings.publish_when_witnessed:
+                from evidence.ledger.anchor.published import WitnessedPublisher
+
+                svc.publisher = WitnessedPublisher(ledger, data_dir)
             svc.pending = PendingStore(data_dir / "pending-uploads", intake,
                                        ttl=settings.pending_ttl)
             svc.pending.sweep()
@@ -121,7 +128,8 @@ class Services:
         if cp is not None and cp.size > covering:
             return cp
         now = time.monotonic()
-        cp = self.ledger.latest_checkpoint()
+        cp = self.ledger.latest_checkpoint() if self.publisher is None else \
+            self.publisher.latest()
         self._latest = (now, cp)
         if cp is not None:
             self.proofs.saw_committed(cp.size)

@@ -29,6 +29,8 @@ class ApiSettings:
     upload_dir: str | None = None  # where uploads are spooled; default <data-dir>/tmp-uploads
     anchor: bool = True  # run the AnchorService beside the API when anchors.json has sources
     public_lookup: bool = True  # /v1/lookup answers "is this id / file hash preserved?"
+    # serve only checkpoints the witness quorum cosigned (evidence/ledger/anchor/published.py)
+    publish_when_witnessed: bool = False
     memory_spool: bool = True  # small uploads (<= 1 MiB a file) via tmpfs, not the disk spool
     pending_ttl: float = 900.0  # seconds a sign=deferred submission waits for its signature
     idempotency_ttl: float = 86400.0  # seconds an Idempotency-Key is honoured (docs/api.md)

@@ -111,6 +111,10 @@ def _run(ac: AccessControl, as_json: bool, fn: Callable[[], Any]) -> Any:
 @click.option("--anchor/--no-anchor", default=True, show_default=True,
               help="Run the anchoring loop (TSAs, witnesses of DIR/anchors.json) in the "
                    "server; off if you run `evidence anchor --loop` yourself.")
+@click.option("--publish-when-witnessed", is_flag=True, default=False,
+              help="Publish (/checkpoint, /tlog/checkpoint, proofs) only the newest checkpoint "
+                   "the witness quorum of DIR/anchors.json cosigned, with the cosignatures; "
+                   "never a newer one.")
 @click.option("--metrics", "metrics_access", envvar="EVIDENCE_METRICS", default="token",
               show_default=True, type=click.Choice(["token", "public", "off"]),
               help="GET /metrics (Prometheus): token = an auditor or admin bearer token; "
@@ -128,7 +132,8 @@ def serve_cmd(ctx: click.Context, config_file: str | None, host: str, port: int,
               proxy_headers: bool, forwarded_allow_ips: str, log_level: str,
               access_log: bool, max_head_bytes: int, max_headers: int, head_timeout: float,
               body_timeout: float, max_connections: int, max_connections_per_ip: int,
-              anchor: bool, metrics_access: str, log_format: str, data_dir: str | None,
+              anchor: bool, publish_when_witnessed: bool, metrics_access: str,
+              log_format: str, data_dir: str | None,
               db_url: str | None, as_json: bool) -> None:
     """Serve the HTTP API (docs/api.md) on the ledger in DIR.
 
@@ -159,7 +164,12 @@ def serve_cmd(ctx: click.Context, config_file: str | None, host: str, port: int,
         led = Ledger.open(data_dir, db_url)
         try:
             where = led.config.data_dir if led.config else resolve_data_dir(data_dir)
-            trust_sha256 = trust_policy(load_anchor_config(where), led.verifier).fingerprint
+            anchors = load_anchor_config(where)
+            trust_sha256 = trust_policy(anchors, led.verifier).fingerprint
+            if settings.publish_when_witnessed and not anchors.witnesses:
+                fail("--publish-when-witnessed: no witness is configured in anchors.json "
+                     "(`evidence anchor witness add`): no checkpoint could ever be published",
+                     as_json=as_json)
         finally:
             led.close()
     except (LedgerError, KeyFileError) as e:
@@ -208,6 +218,7 @@ SERVE_PARAMS = {
     "max_connections": "limits.max_connections",
     "max_connections_per_ip": "limits.max_connections_per_ip",
     "anchor": "anchoring.in_server",
+    "publish_when_witnessed": "serve.publish_when_witnessed",
 }
 
 

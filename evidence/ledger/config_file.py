@@ -93,6 +93,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
                       reload=True),
         "pending_ttl": _k("float", 900.0, "seconds a sign=deferred submission waits", min=1),
         "public_lookup": _k("bool", True, "GET /v1/lookup answers anyone", reload=True),
+        "publish_when_witnessed": _k("bool", False, "publish only checkpoints the witness "
+                                     "quorum of anchors.json cosigned"),
     },
     "limits": {
         "max_file_size": _k("size", None, "largest file accepted (default 4 GiB)",

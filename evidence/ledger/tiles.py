@@ -36,7 +36,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -291,9 +291,13 @@ class TilesFollower(threading.Thread):
     directory's tiles lock."""
 
     def __init__(self, ledger: Ledger, store: TileStore, lock_path: Path, *,
-                 pause: float = PAUSE) -> None:
+                 pause: float = PAUSE,
+                 choose: Callable[[], StoredCheckpoint | None] | None = None) -> None:
         super().__init__(name="tiles", daemon=True)
         self.ledger, self.store, self.lock_path, self.pause = ledger, store, lock_path, pause
+        self.choose = choose
+        """Which checkpoint to publish (default: the latest; with publish_when_witnessed the
+        newest the witness quorum cosigned, evidence.ledger.anchor.published)."""
         self.stop = threading.Event()
         self.rounds = 0
         self.last_error: str | None = None
@@ -309,7 +313,10 @@ class TilesFollower(threading.Thread):
                     self.stop.wait(self.pause)
             while not self.stop.is_set():
                 try:
-                    sync_tiles(self.ledger, self.store)
+                    if self.choose is None:
+                        sync_tiles(self.ledger, self.store)
+                    elif (chosen := self.choose()) is not None:
+                        sync_tiles(self.ledger, self.store, checkpoint=chosen)
                     self.rounds += 1
                     self.last_error = None
                 except Exception as e:  # a database hiccup, or a refusal: said, retried
@@ -323,10 +330,12 @@ class TilesFollower(threading.Thread):
         self.join(timeout=30)
 
 
-def start_tiles_follower(ledger: Ledger, store: TileStore, data_dir: Path
+def start_tiles_follower(ledger: Ledger, store: TileStore, data_dir: Path, *,
+                         choose: Callable[[], StoredCheckpoint | None] | None = None
                          ) -> TilesFollower:
     pause = float(os.environ.get("EVIDENCE_TILES_PAUSE", PAUSE))  # tests: shorter
-    follower = TilesFollower(ledger, store, data_dir / "run" / "tiles.lock", pause=pause)
+    follower = TilesFollower(ledger, store, data_dir / "run" / "tiles.lock", pause=pause,
+                             choose=choose)
     follower.start()
     return follower
 

@@ -61,7 +61,20 @@ async def _latest(svc: Services, covering: int = -1):  # type: ignore[no-untyped
 
 
 async def _checkpoint_at(svc: Services, size: int):  # type: ignore[no-untyped-def]
+    if svc.publisher is not None:  # publish_when_witnessed: nothing past the witnessed one
+        published = await _latest_or_none(svc)
+        _refuse_unpublished(published.size if published else None, size)
+        if published is not None and published.size == size:
+            return published  # with its cosignatures
     return svc.checkpoint_cached(size) or await run_in_threadpool(svc.checkpoint_at, size)
+
+
+def _refuse_unpublished(published: int | None, size: int) -> None:
+    if published is None or size > published:
+        raise Problem(404, "not-published", f"size {size} is past the newest checkpoint the "
+                      "witness quorum cosigned" + ("" if published is None else
+                                                   f" ({published})") +
+                      "; this server publishes no other (publish_when_witnessed)")
 
 
 def _json(doc: dict[str, object]) -> Response:
@@ -84,6 +97,9 @@ async def latest_checkpoint(svc: Svc) -> Response:
 def checkpoint_by_size(size: Annotated[int, Path(ge=0, le=MAX_U64)], svc: Svc
                        ) -> CheckpointView:
     """A checkpoint by tree size, with its RFC 3161 timestamps and witness cosignatures."""
+    if svc.publisher is not None:
+        published = svc.latest_checkpoint()
+        _refuse_unpublished(published.size if published else None, size)
     view = _view(svc, size)
     if view is None:
         raise Problem(404, "no-checkpoint", f"no checkpoint was signed for size {size}")

@@ -71,7 +71,10 @@ class TilesState:
             return cls(None)
         if store is None:
             return cls(None)
-        return cls(store, start_tiles_follower(ledger, store, Path(data_dir)))
+        choose = None
+        if svc.publisher is not None:  # the tiles' checkpoint too: only a witnessed one
+            choose = svc.publisher.latest
+        return cls(store, start_tiles_follower(ledger, store, Path(data_dir), choose=choose))
 
     def close(self) -> None:
         if self.follower is not None:
