@@ -91,6 +91,14 @@ class ProofCache:
             self._nodes.update(found)
         return found
 
+    def drop(self) -> list[dict[NodeId, bytes]]:
+        """Empty the cache (an idle worker's trim, evidence/api/idle_trim.py) and return
+        the old nodes for the caller to free: a new dict, as when full, so a proof that
+        collected from the old one still has it."""
+        with self._lock:
+            old, self._nodes = self._nodes, {}
+        return [old]
+
     def saw_committed(self, size: int) -> None:
         """A size known to be committed (from a checkpoint): no need to check it again."""
         if size > self._known_size:

@@ -92,6 +92,14 @@ class InclusionFast:
         self.tiles_root: str | None = None
         """The tile store's folder, when it is one (the caller sets it)."""
 
+    def drop(self) -> list[dict]:
+        """Empty what is kept (an idle worker's trim, evidence/api/idle_trim.py) and
+        return the old dicts to be freed: new dicts, so a proof planned against the old
+        ones still has them."""
+        old = [self._kept, self._edges, self._tails]
+        self._kept, self._edges, self._tails = {}, {}, {}
+        return old
+
     # --- reading nodes ---------------------------------------------------------------------
 
     def direct(self) -> bool:

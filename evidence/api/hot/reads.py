@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from evidence.api.hot.inclusion import InclusionFast, Node, Shape
+from evidence.api.idle_trim import IdleTrim
 from evidence.api.services import Services, services_of
 from evidence.ledger.log import StoredCheckpoint
 from evidence.ledger.tiles_store import FilesystemTileStore
@@ -41,12 +42,25 @@ Answer = tuple[bytes, list[tuple[bytes, bytes]]]
 class ReadFastPath:
     """The reads above, answered before FastAPI's router (see the module doc)."""
 
-    def __init__(self, app: ASGIApp, *, max_cached: int = 20_000) -> None:
+    def __init__(self, app: ASGIApp, *, max_cached: int = 20_000,
+                 idle: IdleTrim | None = None) -> None:
         self.app = app
         self._bodies: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self._max = max_cached
         self._fast: tuple[Services, InclusionFast] | None = None
         self._refreshing: asyncio.Future[StoredCheckpoint | None] | None = None
+        if idle is not None:
+            idle.add(self.drop)
+
+    def drop(self) -> list[dict]:
+        """Empty the rendered proofs and what the proofs keep (an idle worker's trim,
+        evidence/api/idle_trim.py; in the event loop, as every use of them); the old
+        dicts are returned to be freed."""
+        old: list[dict] = [self._bodies]
+        self._bodies = OrderedDict()
+        if self._fast is not None:
+            old += self._fast[1].drop()
+        return old
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
