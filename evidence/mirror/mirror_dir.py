@@ -90,13 +90,19 @@ class MirrorDir:
             raise MirrorDamaged(f"{self.root / CONFIG} is unreadable ({e})") from None
         return data if isinstance(data, dict) else {}
 
-    def pin(self, origin: str, log_key: Verifier, source: str, mirror_key: str | None) -> None:
-        """Record what this directory mirrors; refuse another log's origin or key."""
+    def check_pin(self, origin: str, log_key: Verifier) -> dict[str, str | None]:
+        """Refuse a log other than the one this directory mirrors (origin and key)."""
         cfg = self.config()
         if cfg and (cfg.get("origin"), cfg.get("log_key")) != (origin, log_key.to_string()):
             raise MirrorError(f"{self.root} mirrors {cfg.get('origin')!r} with log key "
                               f"{cfg.get('log_key')}, not {origin!r} with "
                               f"{log_key.to_string()}: use another --dir")
+        return cfg
+
+    def pin(self, origin: str, log_key: Verifier, source: str, mirror_key: str | None) -> None:
+        """Record what this directory mirrors and where it last read it (after a round
+        that succeeded: a refused one changes nothing)."""
+        cfg = self.check_pin(origin, log_key)
         new = {"format": "evidence-mirror/1", "origin": origin,
                "log_key": log_key.to_string(), "source": source, "mirror_key": mirror_key}
         if new != cfg:
