@@ -435,6 +435,15 @@ def test_a_capture_started_in_the_console_is_polled_and_listed(tabs: Any, srv: S
     c.page.wait_for_selector(f'#list-results tr[data-id="{eid}"]')
     listed = c.page.inner_text(f'#list-results tr[data-id="{eid}"]')
     assert "captured shop" in listed and "Web capture" in listed, listed
+    # captures are a kind of their own in the search, not one to upload
+    assert c.page.locator('#f-kind option[value="webcapture"]').count() == 0
+    c.page.fill("#s-q", "")
+    c.page.select_option("#s-kind", "webcapture")
+    c.page.click("#search-btn")
+    _settled(c)
+    kinds = c.page.eval_on_selector_all("#list-results tr[data-id]", "rs => rs.map(r => "
+                                        "r.children[1].textContent)")
+    assert kinds and set(kinds) == {"Web capture"}, kinds
 
 
 # --- 8. the grant's legal basis ----------------------------------------------------------------

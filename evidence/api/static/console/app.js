@@ -293,7 +293,8 @@ function fillKinds() {
   for (const sel of document.querySelectorAll('select.kinds')) {
     const any = sel.id === 's-kind';
     fill(sel, any ? el('option', { value: '', 'data-i18n': 'any', text: t('any') }) : null,
-         KINDS.map((k) => el('option', { value: k, text: t(`kind_${k}`) })));
+         // a web capture is made by the server (Capture), never uploaded: searchable only
+         (any ? [...KINDS, 'webcapture'] : KINDS).map((k) => el('option', { value: k, text: t(`kind_${k}`) })));
   }
   $('f-kind').value = 'document';
   kindFields();
