@@ -62,6 +62,13 @@ class NodeReader:
             return {(n.level, n.index): h for n, h in found.items()}
         return {(r[0], r[1]): r[2] for r in self._db.execute(*statement)}
 
+    def upper(self, from_level: int, limit: int) -> dict[tuple[int, int], bytes]:
+        """Up to ``limit`` stored nodes of height ``from_level`` and above, lowest
+        heights first (one range scan of the primary key): what a proof reader keeps."""
+        rows = self._db.execute("SELECT level, idx, hash FROM nodes WHERE level >= ? "
+                                "ORDER BY level, idx LIMIT ?", (from_level, limit))
+        return {(r[0], r[1]): r[2] for r in rows}
+
     def close(self) -> None:
         self._db.close()
 

@@ -75,7 +75,7 @@ def test_fast_proofs_equal_the_routes_for_every_entry_of_many_sizes(tmp_path: Pa
     tree size up to 129 and of sizes around 256, sampled entries of larger sizes; the
     same process keeps its upper nodes and edge folds from one size to the next. Once with
     the lower nodes read from the database alone, once taken from the entries' level-0
-    tiles where the tile store holds them."""
+    tiles where the tile store holds them (and the upper ones preloaded)."""
     n_max = 2200
     led = Ledger.create(tmp_path / "data", "proofs.example/log", checkpoint_interval=3600)
     for start in range(0, n_max, 1000):
@@ -87,6 +87,8 @@ def test_fast_proofs_equal_the_routes_for_every_entry_of_many_sizes(tmp_path: Pa
     tiled.tiles_root = str(tmp_path / "tlog")
     cache = ProofCache(led)
     assert fast.direct() and tiled.direct()
+    # every node from height 8 up, read at once (heights 8..11 in a tree of 2200)
+    assert tiled.preload() == sum(n_max >> h for h in range(8, 12))
     from_tiles = 0
     rnd = random.Random(17)
     every = {*range(1, 130), 255, 256, 257, 258, 300}  # every entry of these sizes

@@ -115,6 +115,22 @@ class InclusionFast:
         assert self._db is not None
         return self._db.read_pairs(ids)
 
+    def preload(self) -> int:
+        """Read every stored node from height :data:`KEEP_FROM` up (at most
+        :data:`MAX_KEPT`, lowest heights first) and keep them: without it a worker reads
+        them one proof at a time, and random proofs over a large log need as many proofs
+        as there are level-0 tiles before most are kept. Runs in a worker thread, on a
+        connection of its own; a SQLite ledger only. How many nodes it kept."""
+        reader = open_node_reader(self._ledger)
+        if reader is None:
+            return 0
+        try:
+            found = reader.upper(KEEP_FROM, MAX_KEPT - len(self._kept))
+        finally:
+            reader.close()
+        self._kept.update(found)  # one call: a proof planned meanwhile sees all or none
+        return len(found)
+
     # --- the proof ---------------------------------------------------------------------------
 
     def needed(self, seq: int, cp: StoredCheckpoint) -> tuple[Shape, list[Node]]:

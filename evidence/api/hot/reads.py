@@ -18,6 +18,7 @@ entry of many tree sizes: tests/equivalence/test_proof_reads.py.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from evidence.ledger.log import StoredCheckpoint
 from evidence.ledger.tiles_store import FilesystemTileStore
 from evidence.verify.merkle import NodeId
 
+log = logging.getLogger("evidence.api")
 MAX_SEQ = 2**63 - 1
 PATHS = ("/checkpoint", "/v1/log/checkpoint", "/v1/log/proof/inclusion")
 """The paths answered here, before the router (the metrics label these answers by them)."""
@@ -133,6 +135,8 @@ class ReadFastPath:
             if isinstance(store, FilesystemTileStore):
                 fast.tiles_root = str(store.root)
             self._fast = (svc, fast)
+            if fast.direct():  # the upper nodes, read once in the background
+                svc.executor.submit(_preload, fast)
         return self._fast[1]
 
     async def _load_and_answer(self, svc: Services, m: _Missing) -> Answer | None:
@@ -168,3 +172,10 @@ class _Missing:
     shape: Shape
     want: list[Node]
     fast: InclusionFast
+
+
+def _preload(fast: InclusionFast) -> None:
+    try:
+        fast.preload()
+    except Exception as e:  # only slower without it: said, not raised
+        log.warning("upper tree nodes not preloaded: %s", e)
