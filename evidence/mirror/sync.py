@@ -48,7 +48,13 @@ from evidence.verify.checkpoint import Checkpoint, cosign_checkpoint, verify_che
 from evidence.verify.errors import VerificationError
 from evidence.verify.hashing import leaf_hash
 from evidence.verify.log import LogBroken, check_entries
-from evidence.verify.merkle import consistency_proof, root, root_from_nodes, verify_consistency
+from evidence.verify.merkle import (
+    CompactRange,
+    consistency_proof,
+    root,
+    root_from_nodes,
+    verify_consistency,
+)
 from evidence.verify.note import (
     SIG_PREFIX,
     Signer,
@@ -168,6 +174,9 @@ def _copy(source: TileSource, mirror: MirrorDir, held: Held | None, new: Checkpo
     """Steps 2-4: write the checked tiles of ``[a, b)``; on any failure delete them."""
     a, b = result.size_before, new.size
     resume = mirror.resume(a)
+    if held is not None and CompactRange(a, resume.position.edge).root() != held.checkpoint.root:
+        raise MirrorDamaged(f"the mirror's own tiles at size {a} do not fold into the root "
+                            f"of its checkpoint: {mirror.store.root} was altered")
     builder = _TileBuilder(source, mirror, b, resume, result)
     try:
         builder.check_history()

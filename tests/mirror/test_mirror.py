@@ -39,6 +39,7 @@ from evidence.verify.checkpoint import Checkpoint, sign_checkpoint, verify_check
 from evidence.verify.hashing import leaf_hash
 from evidence.verify.merkle import root
 from evidence.verify.note import ALG_COSIGNATURE_V1, generate_signer, parse_verifier_key
+from evidence.verify.trust import policy_from_pins
 from tests.interop.test_tiles_go import go_client, run_client  # noqa: F401 (fixture)
 from tests.support.api_server import make_world, start_server, submit
 from tests.support.ports import free_ports
@@ -347,8 +348,14 @@ def test_an_inconsistent_log_is_refused_with_its_reason(two_sizes: dict, static_
     forge_checkpoint(two_sizes, lie, 813, hashlib.sha256(b"not the tree").digest())
     refused(lie, "not-consistent", "size 813")
 
-    # after all that, the true log is mirrored from the state kept
-    r = once(static_dir(two_sizes["dir"] / "v813"))
+    # after all that, the true log is mirrored from the state kept (pinned by a trust
+    # file this time, with its fingerprint)
+    policy = policy_from_pins([parse_verifier_key(two_sizes["vkey"])])
+    trust = tmp_path / "trust.txt"
+    trust.write_text(policy.to_text())
+    r = mirror_cli(static_dir(two_sizes["dir"] / "v813"), "--dir", str(mdir), "--trust",
+                   str(trust), "--trust-sha256", hashlib.sha256(trust.read_bytes()).hexdigest(),
+                   "--key", str(key_file), "--once", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["size_before"] == 300
     assert json.loads(r.stdout)["size"] == 813
