@@ -164,8 +164,10 @@ class InclusionFast:
                (0, seq ^ 1): data[(off ^ 1) << 5:((off ^ 1) + 1) << 5]}
         sha = hashlib.sha256
         for h in range(1, FROM_TILE_BELOW):
-            start = ((off >> h) ^ 1) << h
-            level = [data[i << 5:(i + 1) << 5] for i in range(start, start + (1 << h))]
+            start = ((off >> h) ^ 1) << (h + 5)  # byte offset of the sibling's first leaf
+            # the lowest pairs are adjacent in the tile: one slice each
+            level = [sha(b"\x01" + data[i:i + 64]).digest()
+                     for i in range(start, start + (32 << h), 64)]
             while len(level) > 1:
                 level = [sha(b"\x01" + level[i] + level[i + 1]).digest()
                          for i in range(0, len(level), 2)]
