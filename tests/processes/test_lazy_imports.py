@@ -57,6 +57,10 @@ ALREADY_LAZY = (
     "evidence.ledger.intake.metadata.pdf",
     "evidence.ledger.intake.metadata.office",
     "evidence.ledger.intake.metadata.image",
+    # C2PA content credentials (issue 19 point 4): read in a child process, and only for
+    # an image or PDF that carries a manifest; the service never loads the native library
+    "c2pa",
+    "evidence.ledger.intake.metadata.c2pa_check",
 )
 
 WORKER = r"""

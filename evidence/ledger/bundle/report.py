@@ -45,6 +45,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from evidence.ledger.bundle import report_c2pa as c2pa
 from evidence.ledger.bundle import report_forum as forum
 from evidence.ledger.bundle import report_kinds as kinds
 from evidence.ledger.bundle import report_time as rtime
@@ -317,6 +318,19 @@ def _image_section(data: dict[str, Any]) -> list[Section]:
                     image=(png, caption) if png else None)]
 
 
+def _c2pa_sections(data: dict[str, Any]) -> list[Section]:
+    """One section per file carrying C2PA content credentials (:mod:`.report_c2pa`)."""
+    found = data.get("c2pa") or []
+    return [Section(c2pa.TITLE[0], c2pa.TITLE[1], c2pa.rows(e),
+                    note=c2pa.NOTE if i == 0 else None,
+                    paras=[("法院可以认定：" + c2pa.COURT_CAN[0],
+                            "A court can conclude: " + c2pa.COURT_CAN[1]),
+                           ("法院不能认定：" + c2pa.COURT_CANNOT[0],
+                            "A court cannot conclude: " + c2pa.COURT_CANNOT[1])]
+                    if i == len(found) - 1 else None)
+            for i, e in enumerate(found)]
+
+
 def _conclusions(data: dict[str, Any]) -> list[Section]:
     pair = kinds.conclusions(data.get("kind"))
     if pair is None:  # a web capture: its own section says it
@@ -376,6 +390,7 @@ def sections(data: dict[str, Any]) -> list[Section]:
               _s(f.get("sha256"))] for f in data.get("files") or []])),
         *_image_section(data),
         *_email_sections(data),
+        *_c2pa_sections(data),
         *_webcapture_sections(data),
         *_conclusions(data),
         Section("时间", "Times", [

@@ -14,6 +14,8 @@ asks first and the ledger alone does not say:
   capture's thumbnail code: top part, at most 900 px wide);
 * ``email``: From, To, Subject, Date and the DKIM result of each ``.eml`` of an ``email``
   item, from the extracted metadata (the sender's claims, recorded as found);
+* ``c2pa``: the C2PA content credentials found at intake in the item's images and PDFs
+  (:func:`evidence.ledger.bundle.report_c2pa.c2pa_facts`);
 * per timestamp: the TSA certificate's subject CN and O, read from the token after it is
   re-verified against the TSA's configured roots (``verified``), and the operator's
   ``legal_name`` from anchors.json; per witness: its key's name and ``legal_name``;
@@ -36,6 +38,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from evidence.ledger.bundle import report_time
+from evidence.ledger.bundle.report_c2pa import c2pa_facts
 from evidence.ledger.bundle.report_webcapture import SCREENSHOT_LIMIT, clean, thumbnail
 from evidence.verify.errors import MalformedInput, VerificationError
 from evidence.verify.hashing import leaf_hash
@@ -273,6 +276,7 @@ def report_facts(data: dict[str, Any], *, led: Any, item: Any,
     data["leaf_hash"] = leaf_hash(submission).hex() if submission is not None else None
     data["image"] = _image(item.kind, files)
     data["email"] = _emails(metadata) if item.kind == "email" else []
+    data["c2pa"] = c2pa_facts(metadata)
     for t, row in zip(data.get("timestamps") or [], tsa_rows, strict=False):
         t.update(_tsa_identity(row, note, config))
     for w in data.get("witnesses") or []:

@@ -17,6 +17,7 @@ import re
 import unicodedata
 from typing import Any
 
+from evidence.ledger.bundle import report_c2pa as c2pa
 from evidence.ledger.bundle import report_forum as forum
 from evidence.ledger.bundle import report_kinds as kinds
 from evidence.ledger.bundle import report_time as rtime
@@ -118,6 +119,23 @@ def _item_lines(d: dict[str, Any]) -> list[str]:
     return L
 
 
+def c2pa_lines(d: dict[str, Any]) -> list[str]:
+    """Each file's C2PA content credentials, then what a court can conclude from one
+    (the text is :mod:`evidence.ledger.bundle.report_c2pa`'s, shared with HTML/PDF)."""
+    found = d.get("c2pa") or []
+    if not found:
+        return []
+    L = [f"{c2pa.TITLE[1]} / {c2pa.TITLE[0]}", "-" * 60, *_both(c2pa.NOTE)]
+    for e in found:
+        for zh, en, value in c2pa.rows(e):
+            L += _value(en, zh, value)
+        L.append("")
+    L += _both(("法院可以认定：" + c2pa.COURT_CAN[0], "A court can conclude: " + c2pa.COURT_CAN[1]))
+    L += _both(("法院不能认定：" + c2pa.COURT_CANNOT[0],
+                "A court cannot conclude: " + c2pa.COURT_CANNOT[1]))
+    return [*L, ""]
+
+
 def forum_lines(d: dict[str, Any]) -> list[str]:
     """The forum checklist (:mod:`evidence.ledger.bundle.report_forum`)."""
     L = ["Rules of the forum / 适用规则核对表", "-" * 60, *_both(forum.NOTE)]
@@ -192,6 +210,7 @@ def render_text(d: dict[str, Any]) -> str:
         add(f"    SHA-256: {f['sha256']}")
     add("")
     L.extend(_item_lines(d))
+    L.extend(c2pa_lines(d))
     if d.get("webcapture"):
         L.extend(webcapture_lines(d["webcapture"], zone))
     if provisional:

@@ -18,10 +18,13 @@ Result schema (``"schema": "evidence.metadata.extracted/v1"``)::
                  "media_type_by_extension": str | null,   # what the name claims
                  # plus at most one kind-specific section:
                  "image": {...} | "email": {...} | "chat": {...} | "pdf": {...}
-                 | "office": {...}}
+                 | "office": {...},
+                 # and, beside "image" and "pdf", the file's C2PA content credentials:
+                 "c2pa": {...}}
 
 The sections are documented in their modules (:mod:`.image`, :mod:`.eml`,
-:mod:`.dkim_check`, :mod:`.chat`, :mod:`.pdf`, :mod:`.office`) and, for courts, in
+:mod:`.dkim_check`, :mod:`.chat`, :mod:`.pdf`, :mod:`.office`, :mod:`.c2pa_check`) and,
+for courts, in
 ``docs/evidence-kinds.md``. Every value is JSON-serialisable and JCS-encodable (no floats
 that are not finite).
 """
@@ -45,7 +48,7 @@ _OFFICE_TYPES = (
 )
 
 __all__ = ["KINDS", "SCHEMA", "FileProblem", "MetadataError", "UnknownKind", "extract_metadata",
-           "file_warnings"]
+           "file_notices", "file_warnings"]
 
 
 def extract_metadata(
@@ -103,6 +106,18 @@ def file_warnings(facts: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def file_notices(facts: Mapping[str, Any]) -> list[str]:
+    """The notices a file's section carries (``"notices"``: e.g. a C2PA credential that
+    does not validate). Unlike warnings they are facts extracted cleanly: they are for the
+    submitter's eyes (a submission warning), never in ``extraction_errors``, never a
+    reason to refuse under ``--strict-metadata``."""
+    out: list[str] = []
+    for value in facts.values():
+        if isinstance(value, Mapping) and isinstance(value.get("notices"), list):
+            out.extend(str(n) for n in value["notices"])
+    return out
+
+
 def _section(
     kind: str,
     path: Path,
@@ -113,9 +128,10 @@ def _section(
 ) -> dict[str, Any]:
     """The kind-specific section for one file (empty for kinds with basic facts only)."""
     if kind in ("screenshot", "image"):
+        from evidence.ledger.intake.metadata.c2pa_check import check_c2pa
         from evidence.ledger.intake.metadata.image import extract_image
 
-        return {"image": extract_image(path)}
+        return {"image": extract_image(path), "c2pa": check_c2pa(path, media_type)}
     if kind == "email":
         from evidence.ledger.intake.metadata.eml import extract_email
 
@@ -134,9 +150,10 @@ def _document(path: Path, media_type: str, claimed: str | None) -> dict[str, Any
     that could not be classified (e.g. over a safety cap) goes to the Office extractor too,
     so the submitter learns why instead of silently getting basic facts."""
     if media_type == "application/pdf":
+        from evidence.ledger.intake.metadata.c2pa_check import check_c2pa
         from evidence.ledger.intake.metadata.pdf import extract_pdf
 
-        return {"pdf": extract_pdf(path)}
+        return {"pdf": extract_pdf(path), "c2pa": check_c2pa(path, media_type)}
     office_claim = media_type == "application/zip" and (claimed or "").startswith(_OFFICE_TYPES)
     if media_type.startswith(_OFFICE_TYPES) or office_claim:
         from evidence.ledger.intake.metadata.office import extract_office
