@@ -55,6 +55,14 @@ class Me(BaseModel):
 
 
 class SubmittedFile(BaseModel):
+    """A file as the submission entry lists it. A file taken out of another (a chat ZIP's
+    media, docs/evidence-kinds.md) also has ``derived_from: {sha256, member}``: the other
+    file's SHA-256 and the archive member. Every key is passed on exactly as the entry has
+    it (an absent key stays absent, never null), since a submitter signs the JCS of
+    exactly this list."""
+
+    model_config = ConfigDict(extra="allow")
+
     name: str
     media_type: str
     size: int

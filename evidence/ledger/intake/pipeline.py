@@ -36,7 +36,7 @@ from sqlalchemy import Connection
 from evidence.ledger.blobs import BlobError, BlobStore
 from evidence.ledger.errors import AppendRejected, LedgerError
 from evidence.ledger.evidence_store import submitted_rows
-from evidence.ledger.intake import idempotency
+from evidence.ledger.intake import derived, idempotency
 from evidence.ledger.intake.holds import Holds
 from evidence.ledger.intake.model import IntakeError, ItemSpec, StagedItem, Submitted
 from evidence.ledger.intake.staging import Stager
@@ -176,7 +176,8 @@ class Appender:
         """After the commit: every file must be in the store. A concurrent gc in another
         process may have removed a pre-existing orphan of the same content between our
         put (a no-op) and the commit; write it again from the source."""
-        for path, f in zip(staged.paths, staged.body["files"], strict=True):
+        files = staged.body["files"]
+        for path, f in zip(staged.paths, derived.originals(files), strict=True):
             if self.store.exists(f["sha256"]):
                 continue
             with open(path, "rb") as src:
@@ -184,6 +185,10 @@ class Appender:
             if ref.sha256 != f["sha256"]:
                 raise LedgerError(f"{path} changed after it was preserved; the item "
                                   f"{staged.evidence_id} lacks blob {f['sha256']}: resubmit")
+        lost = derived.restore(self.store, staged.paths, files, self.max_file_size)
+        if lost:  # a medium of a chat ZIP, and the ZIP changed: it cannot be taken again
+            raise LedgerError(f"the item {staged.evidence_id} lacks blob {lost[0]} (a file "
+                              "taken from its archive, which changed): resubmit")
 
 
 class Pipeline:

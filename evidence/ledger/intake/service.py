@@ -57,7 +57,7 @@ from evidence.ledger.evidence_store import (
     load_item,
     purged_rows,
 )
-from evidence.ledger.intake import maintenance, pipeline
+from evidence.ledger.intake import derived, maintenance, pipeline
 from evidence.ledger.intake.holds import Holds
 from evidence.ledger.intake.idempotency import DEFAULT_TTL as DEFAULT_KEY_TTL
 from evidence.ledger.intake.idempotency import Claim
@@ -155,13 +155,17 @@ class Intake:
                         idempotency=idempotency)
         held: list[str] = []
         try:
-            for path, f in zip(paths, body["files"], strict=True):
+            for f in body["files"]:
                 self.holds.hold(held, f["sha256"])
+            for path, f in zip(paths, derived.originals(body["files"]), strict=True):
                 if not self.store.exists(f["sha256"]):  # removed meanwhile: from the source
                     with open(path, "rb") as src:
                         ref = self.store.put(src, max_size=self.max_file_size)
                     if ref.sha256 != f["sha256"]:
                         raise LedgerError(f"{os.fspath(path)} changed since it was prepared")
+            if derived.restore(self.store, paths, body["files"], self.max_file_size):
+                raise LedgerError("a file taken from an archive of the item is gone and the "
+                                  "archive changed since it was prepared")
         except BaseException:
             self.holds.release(held)
             raise

@@ -18,11 +18,14 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from evidence.ledger.blobs import BlobStore, BlobTooLarge, StagedBlob
+from evidence.ledger.intake import derived
+from evidence.ledger.intake.derived import Derivation
 from evidence.ledger.intake.files import FileRefused, open_regular
 from evidence.ledger.intake.holds import Holds
 from evidence.ledger.intake.metadata import (
@@ -188,26 +191,52 @@ class Stager:
         if failures:
             self.holds.discard(held)
             raise SubmissionRefused(failures)
+        media = self._derive(spec, paths, refs, held, staged, defer)  # type: ignore[arg-type]
         try:
-            return describe(spec, paths, stats, refs)  # type: ignore[arg-type]
+            return describe(spec, paths, stats, refs, media)  # type: ignore[arg-type]
         except SubmissionRefused:
             self.holds.discard(held)
             raise
 
+    def _derive(self, spec: ItemSpec, paths: list[Path], refs: list[tuple[int, str, bytes]],
+                held: list[str], staged: list[StagedBlob], defer: bool
+                ) -> list[Derivation | None]:
+        """A chat ZIP's media stored as further files of the item (:mod:`.derived`), each
+        held (and staged with ``defer``) like a submitted file; None for other files."""
+        out: list[Derivation | None] = []
+        for path, ref in zip(paths, refs, strict=True):
+            if spec.kind != "chat" or not derived.is_chat_zip(ref[2]):
+                out.append(None)
+                continue
+            got = derived.derive(self.store, path, ref[1], max_file_size=self.max_file_size,
+                                 defer=defer)
+            for d in got.files:
+                if d.staged is not None:
+                    staged.append(d.staged)
+                self.holds.hold(held, d.entry["sha256"])
+            out.append(got)
+        return out
+
 
 def describe(spec: ItemSpec, paths: list[Path], stats: list[tuple[int, int]],
-             refs: list[tuple[int, str, bytes]]) -> StagedItem:
+             refs: list[tuple[int, str, bytes]],
+             media: Sequence[Derivation | None] = ()) -> StagedItem:
     """The item's metadata ``{stated, extracted}``, id, salt, commitment and entry body,
-    from its stored files (``refs``: size, SHA-256 and first bytes of each). Refuses an
-    item whose files changed while they were stored."""
+    from its stored files (``refs``: size, SHA-256 and first bytes of each) and the files
+    derived from them (``media``, aligned with ``paths``: they follow the submitted files
+    in the entry). Refuses an item whose files changed while they were stored."""
+    media = list(media) or [None] * len(paths)
     extracted_files: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
     files: list[dict[str, Any]] = []
     warnings: list[str] = []
-    for path, ref in zip(paths, refs, strict=True):
+    for path, ref, got in zip(paths, refs, media, strict=True):
+        linked = False
         try:
             facts = extract_metadata(spec.kind, [path], known=[ref],
                                      dns_records=spec.dns_records)["files"][0]
+            if got is not None:  # link the messages to the media stored
+                linked = derived.annotate(facts.get("chat") or {}, got)
             extracted_files.append(facts)
             media_type = facts["media_type"]
             for reason in file_warnings(facts):  # extracted, but not cleanly
@@ -225,6 +254,11 @@ def describe(spec: ItemSpec, paths: list[Path], stats: list[tuple[int, int]],
                 media_type = "application/octet-stream"
         files.append({"name": path.name, "media_type": media_type, "size": ref[0],
                       "sha256": ref[1]})
+        if got is not None and not linked:
+            for w in got.warnings:  # no chat section took them (its text unreadable)
+                errors.append({"file": path.name, "reason": w})
+                warnings.append(f"{path.name}: {w}")
+    files += [d.entry for got in media if got is not None for d in got.files]
     if errors and spec.strict_metadata:
         raise SubmissionRefused([FileFailure(e["file"], e["reason"]) for e in errors])
     changed = []

@@ -10,14 +10,20 @@ the phone's language). The text is summarised exactly as a text export is
                                  "unsafe_name": bool}], # absolute, "..", drive, NUL
                 "media_truncated": bool,              # more than 2000 members
                 "media_not_hashed": int,              # over the caps below
-                "attachments_missing": [str]}         # referenced, not in the archive
+                "attachments_missing": [str],         # referenced, not in the archive
+                # added by intake (evidence/ledger/intake/derived.py), which stores the
+                # media as files of the item: "stored": bool in each media_files entry,
+                "attachment_links": [{"attachment": str, "member": str | null,
+                                      "sha256": str | null, "file": str | null,
+                                      "ambiguous": true}]}  # (only when ambiguous)
 
-``size`` is the size the archive declares. The archive is preserved as one file, byte for
-byte; its members are listed and each medium's SHA-256 recorded (read once, at most
+``size`` is the size the archive declares. The archive is preserved byte for byte; its
+members are listed and each medium's SHA-256 recorded (read once, at most
 :data:`MAX_MEDIA_HASHED` inflated bytes in all), so a medium the messages name
-(``referenced``) is tied to exact content: the same photo submitted on its own, or
-extracted later from the preserved archive, has that SHA-256. Members are never
-written out, so a hostile name (``../../etc/passwd``) is only flagged.
+(``referenced``) is tied to exact content. This module only reads (metadata is a function
+of the file); intake stores the media as further files of the item and links them here
+(:mod:`evidence.ledger.intake.derived`). Members are never written out under their
+names, so a hostile name (``../../etc/passwd``) is only flagged.
 
 Read as hostile input through :mod:`.safezip` (entry count checked before opening), and
 the chat text through a reader that stops at :data:`MAX_CHAT_TEXT` inflated bytes whatever
@@ -76,7 +82,7 @@ def extract_chat_zip(path: Path) -> dict[str, Any]:
         raise MetadataError.for_file(path.name, f"is not a readable chat archive: {e}") from None
     with zf:
         members = [i for i in zf.infolist() if not i.is_dir()]
-        chat = _chat_member(members)
+        chat = chat_member(members)
         if chat is None:
             t = Tally("unknown")
             t.warn("ZIP archive without a WhatsApp chat text (_chat.txt or "
@@ -157,7 +163,7 @@ def _summarise_member(path: Path, zf: zipfile.ZipFile, chat: zipfile.ZipInfo
     return section
 
 
-def _chat_member(members: list[zipfile.ZipInfo]) -> zipfile.ZipInfo | None:
+def chat_member(members: list[zipfile.ZipInfo]) -> zipfile.ZipInfo | None:
     """``_chat.txt`` (iOS), else a ``WhatsApp...txt`` (Android), else the only ``.txt``."""
     texts = [i for i in members if i.filename.lower().endswith(".txt")]
     for pick in (lambda i: _base(i.filename) == "_chat.txt",
