@@ -424,3 +424,10 @@ def test_through_the_api_and_in_the_exported_report(tmp_path: Path, pki: Pki,
     assert "Valid: the manifest is well formed" in txt
     assert "Invalid: the file or the manifest changed after signing" in txt
     assert "no trust list is configured" in txt
+    import pypdf
+
+    pdf_text = "\n".join(page.extract_text() for page in
+                         pypdf.PdfReader(io.BytesIO(m["report/report.pdf"])).pages)
+    for fact in ("Content credentials", "Evidence Test Signer", "c2pa.edited",
+                 "assertion.dataHash.mismatch"):
+        assert fact in pdf_text, fact
