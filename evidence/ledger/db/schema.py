@@ -44,6 +44,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -138,4 +139,18 @@ leaf_index_state = Table(
     Column("id", SmallInteger, primary_key=True, autoincrement=False),
     Column("indexed", BigInteger, nullable=False),
     CheckConstraint("id = 1", name="single_row"),
+)
+
+idempotency_keys = Table(  # evidence/ledger/intake/idempotency.py; migration 0008
+    "idempotency_keys",
+    metadata,
+    Column("principal", Text, primary_key=True),
+    Column("idem_key", String(255), primary_key=True),
+    Column("operation", String(32), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("evidence_id", String(64), nullable=False),
+    Column("status", SmallInteger, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at", String(TIME_LEN), nullable=False),
+    Index("ix_idempotency_keys_created_at", "created_at"),  # evidence gc's range scan
 )

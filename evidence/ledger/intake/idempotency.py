@@ -38,44 +38,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     Connection,
     Engine,
-    Index,
-    MetaData,
-    SmallInteger,
-    String,
-    Table,
-    Text,
     and_,
     delete,
     select,
 )
 
 from evidence.ledger.db.engine import read_transaction, write_transaction
-from evidence.ledger.db.schema import NAMING, TIME_LEN
+from evidence.ledger.db.schema import idempotency_keys
 from evidence.ledger.intake.model import IntakeError
 from evidence.verify.entry import canonical_json, format_time
 
 DEFAULT_TTL = 24 * 3600.0
 """Seconds a key is honoured after its item's entry (docs/api.md, "Idempotency-Key")."""
-MAX_KEY_LEN = 255
+MAX_KEY_LEN = 255  # the idem_key column's length (ledger/db/schema.py)
 
-metadata = MetaData(naming_convention=NAMING)
-
-idempotency_keys = Table(
-    "idempotency_keys",
-    metadata,
-    Column("principal", Text, primary_key=True),
-    Column("idem_key", String(MAX_KEY_LEN), primary_key=True),
-    Column("operation", String(32), nullable=False),
-    Column("fingerprint", String(64), nullable=False),
-    Column("evidence_id", String(64), nullable=False),
-    Column("status", SmallInteger, nullable=False),
-    Column("response", Text, nullable=False),
-    Column("created_at", String(TIME_LEN), nullable=False),
-    Index("ix_idempotency_keys_created_at", "created_at"),  # prune's range scan
-)
 
 
 @dataclass(frozen=True)
