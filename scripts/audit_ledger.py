@@ -451,31 +451,64 @@ class LogResult:
     """(seq, 0 = entry / 1 = checkpoint, why): the smallest is the first bad seq."""
 
 
-def signed_checkpoints(directory: str, trust: Any) -> LogResult:
-    """Each checkpoints/<size>: signed by a pinned log key, for the size its name says."""
-    res = LogResult()
-    problems = res.problems
+SIZE_NAME = re.compile(r"0|[1-9][0-9]*")
+_TRUST: list[Any] = []
+"""The pinned keys, set before the workers fork (as _SIZES)."""
+CP_BATCH = 256
+
+
+def checkpoint_names(directory: str) -> list[str]:
     cp_dir = os.path.join(directory, "checkpoints")
-    names = sorted(os.listdir(cp_dir), key=lambda n: (len(n), n)) if os.path.isdir(cp_dir) \
+    return sorted(os.listdir(cp_dir), key=lambda n: (len(n), n)) if os.path.isdir(cp_dir) \
         else []
-    res.checkpoint_files = len(names)
+
+
+def _verify_checkpoints(job: tuple[str, list[str]]) -> list[tuple[int, Any, bytes, str]]:
+    """(size, checkpoint or None, note, problem) of each name: signed by a pinned log key
+    (_TRUST), for the size its name says. In a worker: an Ed25519 signature costs as much
+    as a few dozen entries, and a lightly used log signs a checkpoint per batch."""
+    directory, names = job
+    out = []
     for name in names:
-        if not re.fullmatch(r"0|[1-9][0-9]*", name):
-            problems.append((0, 1, f"checkpoints/{name}: not a tree size"))
-            continue
         stored = int(name)
-        with open(os.path.join(cp_dir, name), "rb") as f:
+        with open(os.path.join(directory, "checkpoints", name), "rb") as f:
             note = f.read((1 << 20) + 1)
         try:
-            cp = vb.verify_checkpoint(note, trust.log_keys, [])
+            cp = vb.verify_checkpoint(note, _TRUST[0].log_keys, [])
         except vb.Fail as e:
-            problems.append((max(stored - 1, 0), 1, f"checkpoint at size {stored}: {e}"))
+            out.append((stored, None, b"", f"checkpoint at size {stored}: {e}"))
             continue
         if cp.size != stored:
-            problems.append((max(stored - 1, 0), 1, f"checkpoint stored at size {stored} "
-                                                    f"signs size {cp.size}"))
+            out.append((stored, None, b"", f"checkpoint stored at size {stored} signs size "
+                                           f"{cp.size}"))
             continue
-        res.checkpoints[stored], res.notes[stored] = cp, note
+        out.append((stored, cp, note, ""))
+    return out
+
+
+def signed_checkpoints(directory: str, trust: Any, pool: Any = None) -> LogResult:
+    """Each checkpoints/<size>: signed by a pinned log key, for the size its name says
+    (checked in ``pool``'s workers when given, forked after _TRUST was set)."""
+    res = LogResult()
+    problems = res.problems
+    names = checkpoint_names(directory)
+    res.checkpoint_files = len(names)
+    sizes = []
+    for name in names:
+        if SIZE_NAME.fullmatch(name):
+            sizes.append(name)
+        else:
+            problems.append((0, 1, f"checkpoints/{name}: not a tree size"))
+    _TRUST[:] = [trust]
+    jobs = [(directory, sizes[i:i + CP_BATCH]) for i in range(0, len(sizes), CP_BATCH)]
+    batches = pool.imap(_verify_checkpoints, jobs) if pool is not None and len(jobs) > 1 \
+        else map(_verify_checkpoints, jobs)
+    for batch in batches:
+        for stored, cp, note, problem in batch:
+            if cp is None:
+                problems.append((max(stored - 1, 0), 1, problem))
+            else:
+                res.checkpoints[stored], res.notes[stored] = cp, note
     return res
 
 
@@ -492,7 +525,8 @@ def audit_log(directory: str, res: LogResult, *, pool: Any = None, progress: Any
     if 0 in roots and roots[0] != EMPTY_ROOT:
         problems.append((0, 0, "a checkpoint of size 0 has a root other than the empty tree's"))
     elif total and quick:
-        _SIZES[:] = sorted(roots)
+        if not set(roots) <= set(_SIZES):  # called alone (tests): no workers forked yet
+            _SIZES[:] = sorted(roots)
         start, prev, last_time, tree, offset = _quick_pass(path, roots, pool, total,
                                                            progress, chunk)
     res.size = start
@@ -555,8 +589,8 @@ def _quick_pass(path: str, roots: dict[int, bytes], pool: Any, total: int, progr
         if not (ch.clean and ch.start == tree.size and ch.first_prev == prev
                 and ch.first_time >= last_time):
             break
-        if any(_root_after(tree, sub) != roots[s] for s, sub in ch.at.items()):
-            break
+        if any(_root_after(tree, sub) != roots[s] for s, sub in ch.at.items() if s in roots):
+            break  # (a size whose checkpoint did not verify is a problem already)
         for h, k in ch.pieces:
             _push(tree, h, k)
         offset, prev, last_time = hi, ch.last_leaf, ch.last_time
@@ -736,15 +770,17 @@ def audit(directory: str, trust: Any, *, anchoring: tuple[bool, bool] = (True, T
     """The report: checks ``export``, ``log`` and, as asked by ``anchoring`` (cosignatures,
     timestamps), the anchoring checks; verdict as verify_bundle.py's.
 
-    Order: the checkpoints are read first (the workers inherit their sizes when they
-    fork), then the export's files are hashed in a thread beside the log check."""
-    log = signed_checkpoints(directory, trust)
-    _SIZES[:] = sorted(log.checkpoints)
+    Order: the checkpoint sizes (from the file names) and the pinned keys are set first,
+    for the workers to inherit when they fork; the export's files are hashed in a thread
+    beside the checkpoints' signatures and the log check, both in the workers."""
+    _SIZES[:] = sorted(int(n) for n in checkpoint_names(directory) if SIZE_NAME.fullmatch(n))
+    _TRUST[:] = [trust]
     pool = _pool(workers)
     found: list[tuple[str, str, int | None]] = []
     hasher = threading.Thread(target=_export_check_into, args=(directory, found), daemon=True)
     hasher.start()
     try:
+        log = signed_checkpoints(directory, trust, pool)
         audit_log(directory, log, pool=pool, progress=progress, chunk=chunk)
     finally:
         if pool is not None:

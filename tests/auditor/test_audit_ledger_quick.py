@@ -320,3 +320,46 @@ def test_the_tree_is_joined_across_chunks(tmp_path: Path) -> None:
 
 def _cp(root: bytes) -> Any:
     return type("Cp", (), {"root": root})()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_many_checkpoints_checked_in_the_workers(tmp_path: Path, workers: int) -> None:
+    """A checkpoint at every size (three batches of signatures, checked in the workers
+    with --workers 2): all verify; one bad signature, one root that is not the tree's and
+    one note stored under another size are each found, the first at its seq."""
+    from evidence.verify.checkpoint import Checkpoint, sign_checkpoint
+    from evidence.verify.merkle import root as merkle_root
+    from evidence.verify.note import generate_signer
+
+    signer = generate_signer("quick.example/log")
+    datas, prev = [], "0" * 64
+    for i in range(600):
+        datas.append(entry(i, prev, body=f'{{"n":{i}}}',
+                           time=f"2026-12-07T00:{i // 60:02d}:{i % 60:02d}.000000Z"))
+        prev = hashlib.sha256(b"\x00" + datas[-1]).hexdigest()
+    (tmp_path / "entries.jsonl").write_bytes(b"".join(row(i, d) for i, d in enumerate(datas)))
+    cps = tmp_path / "checkpoints"
+    cps.mkdir()
+    leaves = [hashlib.sha256(b"\x00" + d).digest() for d in datas]
+    for s in range(1, 601):
+        root = merkle_root(leaves[:s])
+        (cps / str(s)).write_text(sign_checkpoint(Checkpoint("quick.example/log", s, root),
+                                                  signer))
+    trust = al.vb.shorthand_trust(signer.verifier().to_string(), [], 0, [])
+    rep = al.audit(str(tmp_path), trust, anchoring=(False, False), workers=workers)
+    assert (rep["verdict"], rep["checkpoints_checked"]) == ("incomplete", 600)  # no manifest
+    assert rep["first_bad_seq"] is None and rep["root"] == bytes(check_entries(datas).root).hex()
+
+    for bad, want in ((550, 549), (420, 419), (300, 299)):
+        note = (cps / str(bad)).read_text()
+        if bad == 550:  # a signature that does not verify
+            sig = note.rstrip("\n").rsplit(" ", 1)[1]
+            raw = base64.b64decode(sig)
+            note = note.replace(sig, base64.b64encode(raw[:-1] + bytes([raw[-1] ^ 1])).decode())
+        elif bad == 420:  # signed, but over a root that is not the tree's at 420
+            note = sign_checkpoint(Checkpoint("quick.example/log", 420, bytes(32)), signer)
+        else:  # the note of size 301 stored as 300
+            note = (cps / "301").read_text()
+        (cps / str(bad)).write_text(note)
+        rep = al.audit(str(tmp_path), trust, anchoring=(False, False), workers=workers)
+        assert rep["first_bad_seq"] == want, (bad, rep["reason"])
