@@ -33,6 +33,7 @@ from evidence.ledger.intake.metadata import (
     MetadataError,
     UnknownKind,
     extract_metadata,
+    file_notices,
     file_warnings,
 )
 from evidence.ledger.intake.metadata.basic import basic_facts
@@ -242,6 +243,8 @@ def describe(spec: ItemSpec, paths: list[Path], stats: list[tuple[int, int]],
             for reason in file_warnings(facts):  # extracted, but not cleanly
                 errors.append({"file": path.name, "reason": reason})
                 warnings.append(f"{path.name}: {reason}")  # the name only: never a server path
+            for notice in file_notices(facts):  # facts for the submitter, never a refusal
+                warnings.append(f"{path.name}: {notice}")
         except UnknownKind as e:  # checked before; kept for safety
             raise SubmissionRefused([FileFailure("--kind", str(e))]) from None
         except MetadataError as e:

@@ -244,7 +244,7 @@ def test_a_file_changed_after_signing_is_recorded_invalid_and_preserved(
     p = tmp_path / "tampered.jpg"
     p.write_bytes(bytes(tampered))
     # a fact, not an extraction error: preserved even under --strict-metadata
-    metadata, _ = submitted(intake, p, strict_metadata=True)
+    metadata, res = submitted(intake, p, strict_metadata=True)
     assert metadata["extraction_errors"] == []
     facts = metadata["extracted"]["files"][0]
     c = facts["c2pa"]
@@ -254,6 +254,7 @@ def test_a_file_changed_after_signing_is_recorded_invalid_and_preserved(
     assert file_warnings(facts) == []
     assert file_notices(facts) == [c["notices"][0]]
     assert "assertion.dataHash.mismatch" in c["notices"][0]
+    assert res.warnings == (f"tampered.jpg: {c['notices'][0]}",)  # told, not refused
 
 
 def test_a_file_without_a_manifest_records_present_false(intake: Intake,
