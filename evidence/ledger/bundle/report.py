@@ -305,6 +305,31 @@ def _email_sections(data: dict[str, Any]) -> list[Section]:
     return out
 
 
+def _chat_sections(data: dict[str, Any]) -> list[Section]:
+    out = []
+    for c in data.get("chat") or []:
+        media = c.get("media") or []
+        out.append(Section("聊天记录", "Chat", [
+            ("文件", "File", _s(c.get("file"))),
+            ("格式", "Format", _s(c.get("format"))),
+            ("消息数", "Messages", _s(c.get("message_count"))),
+            ("参与者（导出设备上的名称）", "Participants (names on the exporting device)",
+             _s(c.get("participants"))),
+            ("首条与末条消息（导出设备本地时间）", "First and last message (the device's clock)",
+             f"{_s(c.get('first'))} – {_s(c.get('last'))}"),
+        ], table=([("消息所引用的附件", "Attachment named by a message"),
+                   ("本证据中的文件", "File of this item"), ("SHA-256", "SHA-256")],
+                  [[_s(m.get("attachment")), _s(m.get("file")) if m.get("file") else "—",
+                    _s(m.get("sha256")) if m.get("sha256") else "—"] for m in media])
+            if media else None,
+            note=("附件已从导出的 ZIP 中取出，作为本证据的文件逐一保存（见“文件”）；"
+                  "ZIP 本身按原样保存。“—”表示归档中没有该附件。",
+                  "The attachments were taken out of the exported ZIP and preserved as files "
+                  "of this item (see Files); the ZIP itself is preserved as submitted. "
+                  "A \"—\": the archive does not hold that attachment.") if media else None))
+    return out
+
+
 def _image_section(data: dict[str, Any]) -> list[Section]:
     img = data.get("image")
     if not img:
@@ -390,6 +415,7 @@ def sections(data: dict[str, Any]) -> list[Section]:
               _s(f.get("sha256"))] for f in data.get("files") or []])),
         *_image_section(data),
         *_email_sections(data),
+        *_chat_sections(data),
         *_c2pa_sections(data),
         *_webcapture_sections(data),
         *_conclusions(data),

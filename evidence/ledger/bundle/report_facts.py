@@ -184,6 +184,28 @@ def _emails(metadata: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     return out
 
 
+def _chats(metadata: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """Each chat export's summary, and for a WhatsApp ZIP the attachments the messages
+    name, each with the file of the item it was stored as (docs/evidence-kinds.md)."""
+    out = []
+    for f in _extracted(metadata):
+        c = f.get("chat")
+        if not isinstance(c, dict):
+            continue
+        archive = c.get("archive") if isinstance(c.get("archive"), dict) else {}
+        links = [x for x in archive.get("attachment_links") or [] if isinstance(x, dict)]
+        people = [p.get("name") for p in c.get("participants") or [] if isinstance(p, dict)]
+        out.append({
+            "file": _text(f.get("name")), "format": _text(c.get("format")),
+            "message_count": c.get("message_count"),
+            "participants": _text(", ".join(str(n) for n in people[:20] if n)),
+            "first": _text(c.get("first_message_at")), "last": _text(c.get("last_message_at")),
+            "media": [{"attachment": _text(x.get("attachment")), "file": _text(x.get("file")),
+                       "sha256": _text(x.get("sha256"))} for x in links[:500]],
+        })
+    return out
+
+
 def _image(kind: str, files: Sequence[tuple[str, str, str, Opener]]) -> dict[str, Any] | None:
     """The first image of a screenshot/image item, as the web capture's thumbnail."""
     if kind not in IMAGE_KINDS:
@@ -276,6 +298,7 @@ def report_facts(data: dict[str, Any], *, led: Any, item: Any,
     data["leaf_hash"] = leaf_hash(submission).hex() if submission is not None else None
     data["image"] = _image(item.kind, files)
     data["email"] = _emails(metadata) if item.kind == "email" else []
+    data["chat"] = _chats(metadata) if item.kind == "chat" else []
     data["c2pa"] = c2pa_facts(metadata)
     for t, row in zip(data.get("timestamps") or [], tsa_rows, strict=False):
         t.update(_tsa_identity(row, note, config))

@@ -110,6 +110,20 @@ def _item_lines(d: dict[str, Any]) -> list[str]:
                 f"{g.get('key_source')})" for g in e.get("dkim_signatures") or []]
         L += _value("DKIM result", "DKIM 结果", "\n".join([str(e.get("dkim_result")), *sigs]))
         L.append("")
+    for c in d.get("chat") or []:
+        L += ["Chat / 聊天记录", "-" * 60]
+        L += _value("File", "文件", c.get("file") or "-")
+        L += _value("Format", "格式", c.get("format") or "-")
+        L += _value("Messages", "消息数", str(c.get("message_count")))
+        L += _value("Participants", "参与者", c.get("participants") or "-")
+        L += _value("First - last (device clock)", "首末消息（设备时钟）",
+                    f"{c.get('first') or '-'} - {c.get('last') or '-'}")
+        for m in c.get("media") or []:
+            L.append(f"  attachment / 附件 {m.get('attachment')}: file / 文件 "
+                     f"{m.get('file') or '-'}")
+            if m.get("sha256"):
+                L.append(f"    SHA-256: {m['sha256']}")
+        L.append("")
     pair = kinds.conclusions(d.get("kind"))
     if pair is not None:
         L += ["What a court can and cannot conclude / 法院可以认定与不能认定", "-" * 60]

@@ -409,9 +409,14 @@ def test_the_bundle_carries_the_media_and_verifies_three_ways(
     for name, data in media.items():
         assert m[f"files/{sha(data)}/{name}"] == data
     assert m[f"files/{sha(path.read_bytes())}/{path.name}"] == path.read_bytes()
-    report_text = m.get("report/report.txt", b"").decode()
-    if report_text:
-        assert "IMG-20260612-WA0001.jpg" in report_text
+    # the report lists the media under the chat: attachment, file of the item, SHA-256
+    text = m["report/report.txt"].decode()
+    chat = text[text.index("Chat / 聊天记录"):]
+    for name, data in media.items():
+        assert f"attachment / 附件 {name}: file / 文件 {name}\n    SHA-256: {sha(data)}" in chat
+    assert "attachment / 附件 IMG-20260612-WA0009.jpg: file / 文件 -\n" in chat
+    html = m["report/report.html"].decode()
+    assert "Attachment named by a message" in html and sha(media["Invoice June.pdf"]) in html
 
     r = verify_bundle(str(out), parse_trust(trust.read_bytes()), store_roots=())
     assert (r.verdict, next((c.name for c in r.checks if c.status == "fail"), None)) == (
