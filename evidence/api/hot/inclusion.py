@@ -240,8 +240,13 @@ class InclusionFast:
 def _read_tile(path: str) -> bytes | None:
     """A full tile's bytes, or None if the file is missing or is not a full tile."""
     try:
-        with open(path, "rb", buffering=0) as f:
-            data = f.read(TILE_WIDTH * HASH_SIZE + 1)
+        fd = os.open(path, os.O_RDONLY)  # not open(): no file object for one read
     except OSError:
         return None
+    try:
+        data = os.read(fd, TILE_WIDTH * HASH_SIZE + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     return data if len(data) == TILE_WIDTH * HASH_SIZE else None
