@@ -16,6 +16,7 @@ from evidence.api import logredact, problems
 from evidence.api.hot.reads import ReadFastPath
 from evidence.api.hot.submit import SubmitFastPath
 from evidence.api.hot.tiles import TilesFastPath
+from evidence.api.idle_trim import IdleTracker, IdleTrim
 from evidence.api.problems import Problem
 from evidence.api.routers import (
     captures,
@@ -42,6 +43,8 @@ def create_app(settings: ApiSettings | None = None, *, services: Services | None
                ) -> FastAPI:
     settings = settings or ApiSettings()
     logredact.install()  # no token in any log line (evidence/api/logredact.py)
+    # an idle worker gives its caches' memory back (evidence/api/idle_trim.py)
+    idle = IdleTrim(settings.idle_trim) if settings.idle_trim > 0 else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,9 +62,14 @@ def create_app(settings: ApiSettings | None = None, *, services: Services | None
 
             reloader = Reloader(app, svc)
             reloader.install()
+        if idle is not None:
+            idle.start(svc.ledger.engine, svc.proofs.drop)
+        app.state.idle_trim = idle
         try:
             yield
         finally:
+            if idle is not None:
+                await idle.stop()
             app.state.tiles.close()
             if reloader is not None:
                 reloader.uninstall()
@@ -87,13 +95,15 @@ def create_app(settings: ApiSettings | None = None, *, services: Services | None
     if settings.fast_submit:
         app.add_middleware(SubmitFastPath)
     if settings.fast_reads:
-        app.add_middleware(ReadFastPath)
+        app.add_middleware(ReadFastPath, idle=idle)
         app.add_middleware(TilesFastPath)
     # Public reads from anywhere, e.g. the verify page saved to disk (origin "null"); no
     # credentials and no Authorization header cross origins, so nothing private leaks.
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"],
                        allow_headers=[], allow_credentials=False)
     app.add_middleware(BodyLimit, max_body=settings.max_body, max_upload=settings.max_upload)
+    if idle is not None:  # outermost: it must see every request start and end
+        app.add_middleware(IdleTracker, idle=idle)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -69,14 +69,18 @@ class TrimReport:
 class IdleTrim:
     """The idle state of one worker and its trim (see the module doc). The app's
     outermost middleware, :class:`IdleTracker`, reports requests to it; the lifespan runs
-    :meth:`run` and registers the caches (:meth:`add`) and the ledger's engine."""
+    :meth:`run` between :meth:`start` and :meth:`stop`; the hot path registers its caches
+    with :meth:`add` when it is built."""
 
     def __init__(self, delay: float) -> None:
         self.delay = delay
-        self.engine: Any = None  # the ledger's SQLAlchemy engine, set once it is open
+        self.engine: Any = None  # the ledger's SQLAlchemy engine, while it is open
         self.trims = 0
         self.last: TrimReport | None = None
-        self._drops: list[Drop] = []
+        self._drops: list[Drop] = []  # the middleware's, for the app's life
+        self._open_drops: list[Drop] = []  # the open services', for the lifespan's
+        self._task: asyncio.Task[None] | None = None
+        self._releasing: asyncio.Future[TrimReport] | None = None
         self._active = 0  # requests in flight, quiet ones too
         self._activity = 0  # requests seen, quiet ones not
         self._trimmed_at = -1  # _activity when the last trim started: a fresh worker trims once
@@ -84,6 +88,25 @@ class IdleTrim:
 
     def add(self, drop: Drop) -> None:
         self._drops.append(drop)
+
+    def start(self, engine: Any, *drops: Drop) -> None:
+        """Trim from now on (the lifespan's start, with the open services' engine and
+        caches), in a task of the running event loop."""
+        self.engine, self._open_drops = engine, list(drops)
+        self._task = asyncio.get_running_loop().create_task(self.run())
+
+    async def stop(self) -> None:
+        """No more trims, and the thread's part of one under way finished (before the
+        services it uses are closed)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._releasing is not None:
+            with contextlib.suppress(Exception):
+                await self._releasing
+        self.engine, self._open_drops = None, []
 
     # --- requests (event loop) -------------------------------------------------------------
 
@@ -126,10 +149,16 @@ class IdleTrim:
         """One trim: the swaps here (no await between them), the rest in a thread."""
         self._trimmed_at = self._activity
         old: list[MutableMapping[Any, Any]] = []
-        for drop in self._drops:
+        for drop in (*self._drops, *self._open_drops):
             old.extend(drop())
         loop = asyncio.get_running_loop()
-        report = await loop.run_in_executor(None, _release, old, self.engine)
+        self._releasing = loop.run_in_executor(None, _release, old, self.engine)
+        del old  # the thread frees them: no reference may stay here
+        try:
+            report = await asyncio.shield(self._releasing)
+        finally:
+            if self._releasing.done():
+                self._releasing = None
         self.trims += 1
         self.last = report
         log.debug("idle trim: %d cache entries, %d SQLite connections, malloc_trim %s, "
@@ -179,6 +208,7 @@ def _free(cache: MutableMapping[Any, Any]) -> int:
     while cache:
         for _ in range(min(STEP, len(cache))):
             popitem()
+    cache.clear()  # an emptied dict keeps its table until cleared
     return n
 
 

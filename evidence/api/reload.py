@@ -56,6 +56,7 @@ API_FIELDS = {
     "burst": "limits.burst", "page_limit": "limits.page_limit",
     "anchor": "anchoring.in_server", "anchor_interval": "anchoring.interval",
     "public_lookup": "serve.public_lookup", "pending_ttl": "serve.pending_ttl",
+    "idle_trim": "serve.idle_trim",
     "publish_when_witnessed": "serve.publish_when_witnessed",
     "metrics": "serve.metrics", "log_format": "serve.log_format",
     "access_log": "serve.access_log", "require_legal_basis": "grants.require_legal_basis",

@@ -33,6 +33,9 @@ class ApiSettings:
     publish_when_witnessed: bool = False
     memory_spool: bool = True  # small uploads (<= 1 MiB a file) via tmpfs, not the disk spool
     pending_ttl: float = 900.0  # seconds a sign=deferred submission waits for its signature
+    # seconds without a request after which a worker gives its caches' memory back once
+    # (evidence/api/idle_trim.py); 0: never
+    idle_trim: float = 30.0
     idempotency_ttl: float = 86400.0  # seconds an Idempotency-Key is honoured (docs/api.md)
     require_legal_basis: bool = False  # grants must state purpose, recipient and basis
     # the hot paths (evidence/api/hot/): the same answers, without FastAPI's machinery

@@ -92,6 +92,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
                       choices=("token", "public", "off"), alias="EVIDENCE_METRICS",
                       reload=True),
         "pending_ttl": _k("float", 900.0, "seconds a sign=deferred submission waits", min=1),
+        "idle_trim": _k("float", 30.0, "seconds without a request before a worker gives "
+                        "its caches' memory back; 0 = never", min=0),
         "public_lookup": _k("bool", True, "GET /v1/lookup answers anyone", reload=True),
         "publish_when_witnessed": _k("bool", False, "publish only checkpoints the witness "
                                      "quorum of anchors.json cosigned"),
