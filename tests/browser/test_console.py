@@ -17,11 +17,14 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
+import os
 import re
 import subprocess
 import time
+import zipfile
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -598,3 +601,34 @@ def test_languages_csp_and_the_front_door(tabs: Any, srv: Server) -> None:
     assert hosts == {"127.0.0.1"}
     (ARTIFACTS).mkdir(parents=True, exist_ok=True)
     c.shot("console-judge")
+
+
+def test_signing_a_chat_archive_whose_media_the_server_adds(tabs: Any, srv: Server,
+                                                            tmp_path: Path) -> None:
+    """A WhatsApp ZIP gets its media as further files of the item (each naming the ZIP in
+    ``derived_from``): the console signs the list the server describes once the files it
+    sent are the ones listed and every derived file names one of them."""
+    signer = generate_signer("acme-chat")
+    key_file = tmp_path / "acme-chat.key"
+    key_file.write_text(signer.to_string() + "\n")
+    photo = b"\xff\xd8\xff\xe0 not really a photo " + os.urandom(32)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("WhatsApp Chat with Zhang Wei.txt",
+                    "12/06/2026, 10:00 - Acme Sales: IMG-20260612-WA0001.jpg (file attached)\n"
+                    "12/06/2026, 10:01 - Zhang Wei: ok\n", zipfile.ZIP_DEFLATED)
+        zf.writestr("IMG-20260612-WA0001.jpg", photo, zipfile.ZIP_STORED)
+    c = tabs().open()
+    c.sign_in("acme")
+    c.go("key")
+    c.page.set_input_files("#k-file", str(key_file))
+    c.page.wait_for_selector("#verifier-key")
+    eid = c.preserve([("WhatsApp Chat with Zhang Wei.zip", buf.getvalue(),
+                       "application/zip")], kind="chat", sign=True)
+    assert "Signed with your own key" in c.page.inner_text("#preserved")
+    with srv.client("acme") as h:
+        entry = json.loads(h.get(f"/v1/evidence/{eid}/receipt").json()["entry"])
+    files = entry["body"]["files"]
+    assert len(files) == 2 and files[1]["derived_from"]["member"] == "IMG-20260612-WA0001.jpg"
+    assert files[1]["sha256"] == hashlib.sha256(photo).hexdigest()
+    assert verify_submission(entry["body"], expected_key=signer.verifier().to_string())

@@ -741,10 +741,13 @@ async function sendUpload() {
 
 async function signPending(up) {
   const p = up.pending;
-  // the files the server describes must be the ones sent, and the text the one the
+  // the files the server describes must be the ones sent (plus files it derived from
+  // them, e.g. a chat archive's media, each naming its source), and the text the one the
   // console makes itself from them: a key signs nothing it has not checked
   const sent = up.hashes.slice().sort().join(',');
-  if (p.files.map((f) => f.sha256).sort().join(',') !== sent) throw new Error(t('pending_mismatch'));
+  const own = p.files.filter((f) => !f.derived_from);
+  const derivedOk = p.files.every((f) => !f.derived_from || up.hashes.includes(f.derived_from.sha256));
+  if (own.map((f) => f.sha256).sort().join(',') !== sent || !derivedOk) throw new Error(t('pending_mismatch'));
   const text = await keys.submissionText(p.evidence_id, p.metadata_commitment, p.files);
   if (text !== p.text) throw new Error(t('pending_mismatch'));
   status('signing');
