@@ -20,6 +20,7 @@ from evidence.verify.cose_receipt import (
     ALG_EDDSA,
     LABEL_VDP,
     LABEL_VDS,
+    cbor_head,
     key_kid,
     sig_structure,
 )
@@ -36,15 +37,6 @@ class CoseSizeRefused(OutOfRange):
     never had."""
 
 
-def _head(major: int, n: int) -> bytes:
-    if n < 24:
-        return bytes([major << 5 | n])
-    for info, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
-        if n < 1 << (8 * size):
-            return bytes([major << 5 | info]) + n.to_bytes(size, "big")
-    raise ValueError("CBOR argument too large")
-
-
 def encode_cbor(value: object) -> bytes:
     """Deterministic CBOR (RFC 8949 section 4.2.1: shortest forms, definite lengths, map
     keys in bytewise order of their encodings) of ints, bytes, str, lists, dicts, None."""
@@ -53,17 +45,17 @@ def encode_cbor(value: object) -> bytes:
     if isinstance(value, bool):
         raise TypeError("booleans are not used in receipts")
     if isinstance(value, int):
-        return _head(0, value) if value >= 0 else _head(1, -1 - value)
+        return cbor_head(0, value) if value >= 0 else cbor_head(1, -1 - value)
     if isinstance(value, bytes):
-        return _head(2, len(value)) + value
+        return cbor_head(2, len(value)) + value
     if isinstance(value, str):
         raw = value.encode("utf-8")
-        return _head(3, len(raw)) + raw
+        return cbor_head(3, len(raw)) + raw
     if isinstance(value, list | tuple):
-        return _head(4, len(value)) + b"".join(encode_cbor(v) for v in value)
+        return cbor_head(4, len(value)) + b"".join(encode_cbor(v) for v in value)
     if isinstance(value, dict):
         pairs = sorted((encode_cbor(k), encode_cbor(v)) for k, v in value.items())
-        return _head(5, len(pairs)) + b"".join(k + v for k, v in pairs)
+        return cbor_head(5, len(pairs)) + b"".join(k + v for k, v in pairs)
     raise TypeError(f"cannot encode {type(value).__name__} in a receipt")
 
 

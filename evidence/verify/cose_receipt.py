@@ -36,7 +36,7 @@ from evidence.verify.merkle import root_from_inclusion_proof
 from evidence.verify.note import ALG_ED25519, Verifier
 
 __all__ = ["ALG_EDDSA", "LABEL_VDP", "LABEL_VDS", "MalformedReceipt", "VerifiedCoseReceipt",
-           "decode_cbor", "key_kid", "sig_structure", "verify_cose_receipt"]
+           "cbor_head", "decode_cbor", "key_kid", "sig_structure", "verify_cose_receipt"]
 
 TAG_COSE_SIGN1 = 18
 LABEL_ALG, LABEL_CRIT, LABEL_KID = 1, 2, 4
@@ -142,7 +142,8 @@ def decode_cbor(data: bytes) -> Any:
     return value
 
 
-def _head(major: int, n: int) -> bytes:
+def cbor_head(major: int, n: int) -> bytes:
+    """A CBOR item's head in its shortest form (RFC 8949 §4.2.1, deterministic)."""
     if n < 24:
         return bytes([major << 5 | n])
     for info, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
@@ -153,8 +154,8 @@ def _head(major: int, n: int) -> bytes:
 
 def sig_structure(protected: bytes, payload: bytes) -> bytes:
     """RFC 9052 section 4.4 Sig_structure for COSE_Sign1, empty external_aad."""
-    return (b"\x84" + _head(3, 10) + b"Signature1" + _head(2, len(protected)) + protected
-            + b"\x40" + _head(2, len(payload)) + payload)
+    return (b"\x84" + cbor_head(3, 10) + b"Signature1" + cbor_head(2, len(protected)) + protected
+            + b"\x40" + cbor_head(2, len(payload)) + payload)
 
 
 def key_kid(key: Verifier) -> bytes:
