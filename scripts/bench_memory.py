@@ -10,12 +10,18 @@ moments, each after ``--idle`` seconds without a request:
 2. **typical**: after a few typical requests: ``/health``, a submission, its receipt,
    an inclusion proof, the checkpoint, ``/v1/status``, the verify page and ``/metrics``;
 3. **after load**: after ``--load-seconds`` of concurrent submissions, then proofs
-   (``--load-seconds 0`` skips it): what a worker keeps once the load is gone.
+   (``--load-seconds 0`` skips it): what a worker keeps once the load is gone;
+4. **after the idle trim**: ``--idle-trim`` seconds (the server's ``[serve] idle_trim``,
+   given to it as ``EVIDENCE_SERVE_IDLE_TRIM``) plus ``--trim-margin`` after the last
+   request: what the worker holds once it gave its caches back (evidence/api/idle_trim.py).
+   Readings 1 to 3 are taken before a trim could run (``--idle`` must stay below
+   ``--idle-trim``), except that a fresh worker trims once at ``--idle-trim`` s after start.
 
 ``--prefill N`` appends N entries to the log before the server starts (by the library,
 in batches of 1,000): proofs over a large log fill the caches a worker keeps and never
-shrinks (the proof node cache, the hot path's rendered proofs, SQLite's page cache per
-pooled connection), so the third reading then shows a long-running worker's size.
+shrinks while busy (the proof node cache, the hot path's rendered proofs, SQLite's page
+cache per pooled connection), so the third reading then shows a busy worker's size and the
+fourth what it gives back when idle.
 
 Printed per process: RSS (every resident page, shared ones too), PSS (shared pages
 divided among the processes that map them: the figures add up), USS (private pages:
@@ -24,7 +30,8 @@ idle worker. With one worker uvicorn serves in the master process itself, so tha
 process is the worker. The floor is a bare ``python -c 'import fastapi, uvicorn'``.
 
     .venv/bin/python scripts/bench_memory.py [--workers 1,2] [--db postgresql+psycopg://...]
-        [--idle 5] [--load-seconds 10] [--clients 16] [--prefill 0] [--dir /var/tmp] [--keep]
+        [--idle 5] [--load-seconds 10] [--clients 16] [--prefill 0] [--idle-trim 30]
+        [--trim-margin 10] [--dir /var/tmp] [--keep]
 """
 
 from __future__ import annotations
@@ -180,7 +187,8 @@ def run(workers: int, args: argparse.Namespace) -> dict[str, list[tuple[str, Mem
         cmd = [*EVIDENCE, "serve", "--data-dir", str(data), "--port", str(port),
                "--workers", str(workers), "--rate", "0", "--no-access-log",
                "--log-level", "warning"] + (["--db", args.db] if args.db else [])
-        server = subprocess.Popen(cmd, start_new_session=True)
+        env = dict(os.environ, EVIDENCE_SERVE_IDLE_TRIM=str(args.idle_trim))
+        server = subprocess.Popen(cmd, start_new_session=True, env=env)
         for _ in range(600):
             try:
                 if httpx.get(base + "/health", timeout=1).status_code == 200:
@@ -192,7 +200,8 @@ def run(workers: int, args: argparse.Namespace) -> dict[str, list[tuple[str, Mem
             sys.exit("the server did not start")
         db = "PostgreSQL" if args.db else "SQLite"
         print(f"\nevidence serve --workers {workers} ({db}, {args.prefill:,} entries "
-              f"prefilled), load average {os.getloadavg()[0]:.2f}")
+              f"prefilled, idle_trim {args.idle_trim:g} s), load average "
+              f"{os.getloadavg()[0]:.2f}")
         time.sleep(args.idle)
         out["started"] = report(f"started, idle {args.idle:.0f} s", server.pid)
         typical_requests(base, token, auditor)
@@ -213,6 +222,11 @@ def run(workers: int, args: argparse.Namespace) -> dict[str, list[tuple[str, Mem
                 f"after load ({sent} submissions, {errors} refused, {args.clients} clients; "
                 f"then {proofs:.0f} proofs/s for {args.load_seconds:.0f} s), "
                 f"idle {args.idle:.0f} s", server.pid)
+        if args.idle_trim > 0:
+            time.sleep(max(0.0, args.idle_trim + args.trim_margin - args.idle))
+            out["trimmed"] = report(
+                f"after the idle trim ({args.idle_trim + args.trim_margin:.0f} s without a "
+                f"request), load average {os.getloadavg()[0]:.2f}", server.pid)
         return out
     finally:
         if server is not None and server.poll() is None:
@@ -239,9 +253,15 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--prefill", type=int, default=0,
                     help="entries appended before the server starts (a large log)")
+    ap.add_argument("--idle-trim", type=float, default=30.0,
+                    help="the server's idle_trim in seconds (0: no trim, no fourth reading)")
+    ap.add_argument("--trim-margin", type=float, default=10.0,
+                    help="seconds past --idle-trim before the fourth reading")
     ap.add_argument("--dir", help="where to put the temporary data directories")
     ap.add_argument("--keep", action="store_true", help="keep the data directories")
     args = ap.parse_args()
+    if 0 < args.idle_trim <= args.idle:
+        ap.error("--idle must be below --idle-trim: readings 1 to 3 are before a trim")
 
     f = floor()
     print(f"floor: python -c '{FLOOR}': RSS {mib(f.rss).strip()} MiB, "
