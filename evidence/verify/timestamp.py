@@ -70,6 +70,7 @@ __all__ = [
     "parse_response",
     "token_certificates",
     "verify_timestamp",
+    "verify_timestamp_digest",
     "verify_token_integrity",
 ]
 
@@ -288,7 +289,7 @@ class TimestampVerdict:
     gen_time: datetime  # UTC, from the signed TSTInfo
     serial_number: int  # the TSA's serial number of this token
     policy: str  # dotted OID of the TSA policy the token was issued under
-    hash_algorithm: str  # "sha256"
+    hash_algorithm: str  # "sha256" (or "sha384"/"sha512" from verify_timestamp_digest)
     message_imprint: str  # lowercase hex SHA-256 of the message
     nonce: int | None  # nonce in the token (checked against the caller's if given)
     tsa_name: str | None  # TSTInfo.tsa (RFC 4514), if the TSA named itself
@@ -313,6 +314,39 @@ def verify_timestamp(
     are trust anchors; intermediate CAs are taken from the token. Returns a
     :class:`TimestampVerdict`; raises a :class:`TimestampError` subclass naming what failed.
     """
+    return _verify(token_der, SHA256_OID, hashlib.sha256(message).digest(), trusted_ca_pems,
+                   policy_oid=policy_oid, nonce=nonce)
+
+
+#: imprint algorithms :func:`verify_timestamp_digest` accepts (RFC 4998 hash-tree renewal moves
+#: an evidence record's timestamps from SHA-256 to SHA-512; SHA-1 is never accepted)
+IMPRINT_ALGORITHMS = {SHA256_OID: "sha256", "2.16.840.1.101.3.4.2.2": "sha384",
+                      "2.16.840.1.101.3.4.2.3": "sha512"}
+
+
+def verify_timestamp_digest(
+    token_der: bytes,
+    hash_oid: str,
+    digest: bytes,
+    trusted_ca_pems: list[bytes],
+) -> TimestampVerdict:
+    """Verify a TimeStampToken whose message imprint must be exactly `digest` under the hash
+    `hash_oid`, with every other check of :func:`verify_timestamp`. An RFC 4998 archive
+    timestamp stamps a hash-tree root, which is already a digest: there is no message to hash."""
+    if hash_oid not in IMPRINT_ALGORITHMS:
+        raise UnsupportedHashAlgorithm(f"imprint algorithm {hash_oid} is not SHA-256/384/512")
+    return _verify(token_der, hash_oid, digest, trusted_ca_pems, policy_oid=None, nonce=None)
+
+
+def _verify(
+    token_der: bytes,
+    hash_oid: str,
+    expected: bytes,
+    trusted_ca_pems: list[bytes],
+    *,
+    policy_oid: str | None,
+    nonce: int | None,
+) -> TimestampVerdict:
     roots = _load_roots(trusted_ca_pems)
     checks: list[str] = []
 
@@ -334,13 +368,15 @@ def verify_timestamp(
         tsa_name = _tsa_name(tst)
         signer = _Signer.read(_signer_certificate(resp))  # cryptography parses lazily: now
 
-    if algorithm != SHA256_OID:
-        raise UnsupportedHashAlgorithm(f"message imprint uses {algorithm}, not SHA-256")
+    if algorithm != hash_oid:
+        want = IMPRINT_ALGORITHMS.get(hash_oid, hash_oid).upper().replace("SHA", "SHA-")
+        raise UnsupportedHashAlgorithm(f"message imprint uses {algorithm}, not {want}")
     checks.append("hash_algorithm")
-    expected = hashlib.sha256(message).digest()
     if imprint != expected:
+        what = ("SHA-256 of this message" if hash_oid == SHA256_OID
+                else "the digest it must stamp")
         raise ImprintMismatch(
-            f"token time-stamps {imprint.hex()}, but SHA-256 of this message is {expected.hex()}"
+            f"token time-stamps {imprint.hex()}, but {what} is {expected.hex()}"
         )
     checks.append("message_imprint")
     if nonce is not None:
@@ -367,7 +403,7 @@ def verify_timestamp(
         gen_time=gen_time,
         serial_number=serial,
         policy=token_policy,
-        hash_algorithm="sha256",
+        hash_algorithm=IMPRINT_ALGORITHMS[hash_oid],
         message_imprint=imprint.hex(),
         nonce=token_nonce,
         tsa_name=tsa_name,
