@@ -26,7 +26,6 @@ take over if it stops.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -48,6 +47,7 @@ from evidence.ledger.audit_files import (
 from evidence.ledger.blobs import BlobStore
 from evidence.ledger.blobs.fixity import FixityAlerts, now
 from evidence.ledger.blobs.replicated import ReplicatedBlobStore
+from evidence.ledger.workers import wait_for_lock
 
 if TYPE_CHECKING:  # pragma: no cover
     from evidence.ledger.log import Ledger
@@ -88,12 +88,7 @@ class Scrubber(threading.Thread):
     def run(self) -> None:
         self.lock_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.lock_path, "a+b") as lock:
-            while not self.stop.is_set():  # one scrubber per data directory
-                try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError:
-                    self.stop.wait(self.pause)
+            wait_for_lock(lock, self.stop, self.pause)  # one scrubber per data directory
             while not self.stop.is_set():
                 try:
                     self.one_pass()

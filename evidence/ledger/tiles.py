@@ -31,7 +31,6 @@ damage) rather than being overwritten.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -54,6 +53,7 @@ from evidence.ledger.tiles_layout import (
     tile_path,
 )
 from evidence.ledger.tiles_store import CHECKPOINT, TileStore, open_tile_store
+from evidence.ledger.workers import wait_for_lock
 from evidence.verify.checkpoint import Checkpoint, verify_checkpoint
 from evidence.verify.hashing import EMPTY_ROOT, leaf_hash, node_hash
 from evidence.verify.merkle import NodeId, fold, root_plan
@@ -305,12 +305,7 @@ class TilesFollower(threading.Thread):
     def run(self) -> None:
         self.lock_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.lock_path, "a+b") as lock:
-            while not self.stop.is_set():  # one follower per data directory
-                try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError:
-                    self.stop.wait(self.pause)
+            wait_for_lock(lock, self.stop, self.pause)  # one follower per data directory
             while not self.stop.is_set():
                 try:
                     if self.choose is None:

@@ -1,10 +1,14 @@
-"""How the ledger's worker processes start (the audit's spans, bulk import's items)."""
+"""How the ledger's worker processes start (the audit's spans, bulk import's items), and
+how a background loop that must run once per data directory (the scrubber, the tiles
+follower) is held to one among a server's workers."""
 
 from __future__ import annotations
 
+import fcntl
 import multiprocessing
 import multiprocessing.context
 import threading
+from typing import IO
 
 
 def worker_context() -> multiprocessing.context.BaseContext:
@@ -16,3 +20,17 @@ def worker_context() -> multiprocessing.context.BaseContext:
     if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
+
+
+def wait_for_lock(lock: IO[bytes], stop: threading.Event, pause: float) -> bool:
+    """Take ``lock`` (an open file under the data directory's ``run/``) exclusively,
+    trying again every ``pause`` seconds, so that one worker of a server runs the loop
+    and another takes over when that one dies (the kernel drops a dead process's lock).
+    False when ``stop`` was set first."""
+    while not stop.is_set():
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            stop.wait(pause)
+    return False
