@@ -12,6 +12,7 @@ the reply size (a token is a few KiB; the default cap is 256 KiB).
 
 from __future__ import annotations
 
+import secrets
 import time
 import urllib.error
 import urllib.parse
@@ -19,12 +20,15 @@ import urllib.request
 from dataclasses import dataclass
 
 from evidence.ledger.errors import LedgerError
+from evidence.verify import der
 from evidence.verify.timestamp import (
+    IMPRINT_ALGORITHMS,
     TimestampVerdict,
     build_request,
     parse_response,
     token_certificates,
     verify_timestamp,
+    verify_timestamp_digest,
 )
 
 __all__ = [
@@ -36,6 +40,7 @@ __all__ = [
     "TsaTimeout",
     "TsaToken",
     "request_timestamp",
+    "request_timestamp_digest",
 ]
 
 QUERY_TYPE = "application/timestamp-query"
@@ -100,6 +105,47 @@ def request_timestamp(
                                    nonce=query.nonce)
     return TsaToken(url=url, token=token, nonce=query.nonce,
                     certificates=tuple(token_certificates(token)), verdict=verdict)
+
+
+def request_timestamp_digest(
+    url: str,
+    hash_oid: str,
+    digest: bytes,
+    *,
+    trusted_ca_pems: list[bytes],
+    timeout: float = DEFAULT_TIMEOUT_S,
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+) -> TsaToken:
+    """Time-stamp `digest` itself (already a hash under `hash_oid`: an RFC 4998 hash-tree root),
+    and verify the token against `trusted_ca_pems` with the request's nonce pinned."""
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise TsaClientError(f"TSA URL must be http or https, not {scheme or 'relative'}: {url}")
+    if hash_oid not in IMPRINT_ALGORITHMS:
+        raise ValueError(f"not a SHA-2 imprint algorithm: {hash_oid}")
+    nonce = secrets.randbits(63) | 1  # positive, never zero
+    query = _digest_query(hash_oid, digest, nonce)
+    token = parse_response(_post(url, query, timeout=timeout, max_reply_bytes=max_reply_bytes))
+    verdict = verify_timestamp_digest(token, hash_oid, digest, trusted_ca_pems, nonce=nonce)
+    return TsaToken(url=url, token=token, nonce=nonce,
+                    certificates=tuple(token_certificates(token)), verdict=verdict)
+
+
+def _digest_query(hash_oid: str, digest: bytes, nonce: int) -> bytes:
+    """TimeStampReq { v1, MessageImprint { AlgorithmIdentifier, digest }, nonce, certReq TRUE }
+    (RFC 3161 section 2.4.1), written directly because the imprint is given, not computed."""
+    arcs = [int(a) for a in hash_oid.split(".")]
+    body = bytearray([40 * arcs[0] + arcs[1]])
+    for arc in arcs[2:]:
+        chunk = [arc & 0x7F]
+        while arc > 0x7F:
+            arc >>= 7
+            chunk.append(0x80 | (arc & 0x7F))
+        body += bytes(reversed(chunk))
+    algorithm = der.encode_tlv(0x30, der.encode_tlv(0x06, bytes(body)))
+    imprint = der.encode_tlv(0x30, algorithm + der.encode_tlv(0x04, digest))
+    nonce_der = der.encode_tlv(0x02, nonce.to_bytes(nonce.bit_length() // 8 + 1, "big"))
+    return der.encode_tlv(0x30, b"\x02\x01\x01" + imprint + nonce_der + b"\x01\x01\xff")
 
 
 def _post(url: str, payload: bytes, *, timeout: float, max_reply_bytes: int) -> bytes:
