@@ -4,8 +4,10 @@ Each module answers requests that the FastAPI routes answer too, with the same b
 from the same functions, and each is switched by one setting (:class:`ApiSettings`):
 
 - :mod:`.reads` (``fast_reads``): ``GET /checkpoint``, ``GET /v1/log/checkpoint`` and
-  ``GET /v1/log/proof/inclusion?seq=N`` from memory; held equal to the routes by
-  tests/equivalence/test_proof_reads.py.
+  ``GET /v1/log/proof/inclusion?seq=N`` (proofs written by :mod:`.inclusion`); held
+  equal to the routes by tests/equivalence/test_proof_reads.py.
+- :mod:`.tiles` (``fast_reads`` too): ``GET /tlog/checkpoint`` and stored tile files
+  under ``/tlog/tile/``; held equal to the route by tests/equivalence/test_tiles_fastpath.py.
 - :mod:`.submit` (``fast_submit``): ``POST /v1/evidence`` without FastAPI's routing and
   dependency machinery, admitted by the same :func:`evidence.api.deps.admit`, handled by
   the same :func:`evidence.api.submission.submit`; held equal to the route by
