@@ -12,8 +12,9 @@ with the rule's name in `rule`):
 
 1. ``der``        one DER EvidenceRecord, version 1, nothing after it; no cryptoInfos or
                   encryptionInfo (an encrypted record cannot be checked offline);
-2. ``algorithm``  every ArchiveTimeStamp names its digestAlgorithm, SHA-256, SHA-384 or SHA-512,
-                  the same within a chain, and listed in digestAlgorithms;
+2. ``algorithm``  every ArchiveTimeStamp's digestAlgorithm (when absent, its token's imprint
+                  algorithm, section 4.1) is SHA-256, SHA-384 or SHA-512, the same within a
+                  chain, and listed in digestAlgorithms;
 3. ``covers``     the document hashes are the first list (several documents: a data group,
                   exactly its hashes) or in it (one document); later lists hold one sibling
                   each (binary trees only: for longer lists RFC 4998 and Bouncy Castle hash
@@ -231,10 +232,34 @@ def _archive_timestamp(d: bytes, tlv: der.Tlv) -> ArchiveTimeStamp:
             raise EvidenceRecordError("der", "ArchiveTimeStamp attributes are not supported")
         else:
             tree = _tree(d, part)
-    if oid is None:
-        raise EvidenceRecordError(
-            "algorithm", "an ArchiveTimeStamp does not name its digestAlgorithm")
-    return ArchiveTimeStamp(oid, tree, d[parts[-1].start:parts[-1].end])
+    token = d[parts[-1].start:parts[-1].end]
+    if oid is None:  # RFC 4998 section 4.1: then it is the token's message imprint algorithm
+        oid = _imprint_oid(token)
+    return ArchiveTimeStamp(oid, tree, token)
+
+
+def _imprint_oid(t: bytes) -> str:
+    """ContentInfo { signedData, [0] SignedData { v, algs, EncapsulatedContentInfo { TSTInfo,
+    [0] OCTET STRING TSTInfo { v, policy, MessageImprint { AlgorithmIdentifier, ... }}}}}."""
+    ci = der.children(t, der.parse_single(t, _SEQ))
+    if len(ci) != 2 or ci[1].tag != _CTX0:
+        raise der.DerError("the timeStamp is not a ContentInfo")
+    sd = der.children(t, der.children(t, ci[1])[0])
+    if len(sd) < 3 or sd[2].tag != _SEQ:
+        raise der.DerError("the timeStamp is not a SignedData")
+    encap = der.children(t, sd[2])
+    if len(encap) != 2 or encap[1].tag != _CTX0:
+        raise der.DerError("the timeStamp carries no TSTInfo")
+    (octets,) = der.children(t, encap[1])
+    if octets.tag != _OCTETS:
+        raise der.DerError("the TSTInfo is not an OCTET STRING")
+    info = der.children(t, der.read_tlv(t, octets.value_start, octets.end))
+    if len(info) < 3 or info[2].tag != _SEQ:
+        raise der.DerError("the TSTInfo has no messageImprint")
+    imprint = der.children(t, info[2])
+    if not imprint or imprint[0].tag != _SEQ:
+        raise der.DerError("the messageImprint has no AlgorithmIdentifier")
+    return _algorithm(t, imprint[0], True)
 
 
 def _tree(d: bytes, tlv: der.Tlv) -> tuple[tuple[bytes, ...], ...]:
