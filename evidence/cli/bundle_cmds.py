@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
+from evidence.cli.config_cmds import config_option, resolve_for
 from evidence.cli.options import remote_options, remote_run, remote_target, transfer_options
 from evidence.cli.output import emit_json, fail
 from evidence.cli.trust_options import load_policy, pinned_key_options
@@ -63,6 +64,11 @@ MAX_FETCH = 1 << 20
               envvar="EVIDENCE_REPORT_VERIFY_URL",
               help="The verify page's public https URL: the report's QR code opens it for "
                    "this item (URL?id=EVIDENCE_ID).")
+@click.option("--trusted-list", "trusted_lists", multiple=True, metavar="FILE",
+              type=click.Path(dir_okay=False),
+              help="An EU trusted list (ETSI TS 119 612 XML, saved to disk; repeatable): the "
+                   "report's eIDAS rows say whether each TSA was qualified (QTST granted) at "
+                   "its token's genTime. Default: the configuration's [eidas] trusted_lists.")
 @click.option("--bundle-format", type=click.Choice(["v2", "v1"]), default="v2",
               show_default=True,
               help="v2 stores each file under its name (files/<sha256>/<name>) with an "
@@ -73,12 +79,15 @@ MAX_FETCH = 1 << 20
 @click.option("--db", "db_url", metavar="URL", envvar="EVIDENCE_DB_URL", help="Database URL.")
 @click.option("--data-dir", metavar="DIR", envvar="EVIDENCE_DATA_DIR",
               help="Ledger data directory (default ./evidence-data).")
+@config_option
 @remote_options
 @transfer_options
-def export_cmd(evidence_id: str, output: str, checkpoint_size: int | None, force: bool,
-               provisional: bool, report_tz: str | None, report_forum: str | None,
-               verify_url: str | None, bundle_format: str, blob_store: str | None,
-               as_json: bool,
+@click.pass_context
+def export_cmd(ctx: click.Context, evidence_id: str, output: str, checkpoint_size: int | None,
+               force: bool, provisional: bool, report_tz: str | None,
+               report_forum: str | None, verify_url: str | None,
+               trusted_lists: tuple[str, ...], bundle_format: str, blob_store: str | None,
+               as_json: bool, config_file: str | None,
                db_url: str | None, data_dir: str | None, server: str | None,
                progress: bool | None, quiet: bool) -> None:
     """Write the evidence bundle of EVIDENCE_ID: files, entries, proofs, checkpoint,
@@ -92,9 +101,9 @@ def export_cmd(evidence_id: str, output: str, checkpoint_size: int | None, force
     OUTPUT.part and put in place only once its submission entry is the one the log
     signed and each evidence file in it hashes to the entry's SHA-256."""
     remote = remote_target(as_json)
-    if remote is not None and (report_tz or report_forum):
-        fail("--tz and --forum shape a report made here; a server's bundle carries the "
-             "report the server made", as_json=as_json)
+    if remote is not None and (report_tz or report_forum or trusted_lists):
+        fail("--tz, --forum and --trusted-list shape a report made here; a server's bundle "
+             "carries the report the server made", as_json=as_json)
     if remote is not None and bundle_format != "v2":
         fail("--bundle-format v1 is for a bundle made here; a server writes v2",
              as_json=as_json, code=2)
@@ -109,6 +118,7 @@ def export_cmd(evidence_id: str, output: str, checkpoint_size: int | None, force
     from evidence.ledger.intake.settings import load_settings
     from evidence.ledger.log import Ledger
 
+    eff, _ = resolve_for(ctx, config_file, {"trusted_lists": "eidas.trusted_lists"}, as_json)
     try:
         led = Ledger.open(data_dir, db_url, read_only=True)
     except LedgerError as e:
@@ -120,7 +130,8 @@ def export_cmd(evidence_id: str, output: str, checkpoint_size: int | None, force
         r = export_bundle(led, store, evidence_id, output, checkpoint_size=checkpoint_size,
                           overwrite=force, provisional=provisional, verify_url=verify_url,
                           time_zone=report_tz, forum=report_forum,
-                          bundle_format=f"evidence-bundle/{bundle_format}")
+                          bundle_format=f"evidence-bundle/{bundle_format}",
+                          trusted_lists=eff["eidas.trusted_lists"] or ())
     except NotAnchoredYet as e:
         older = "" if e.older_anchored is None else (
             f"; or --checkpoint {e.older_anchored} for the older, timestamped checkpoint "

@@ -51,7 +51,8 @@ class ConfigError(LedgerError):
 @dataclass(frozen=True)
 class Key:
     """One setting. ``kind``: str, int, float, bool, size (bytes: 4294967296 or "4GiB"),
-    choice, vkey (a note verifier key), vkeys (a list of them)."""
+    choice, vkey (a note verifier key), vkeys (a list of them), paths (a list of file
+    paths)."""
 
     kind: str
     default: Any
@@ -94,6 +95,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "pending_ttl": _k("float", 900.0, "seconds a sign=deferred submission waits", min=1),
         "idle_trim": _k("float", 30.0, "seconds without a request before a worker gives "
                         "its caches' memory back; 0 = never", min=0),
+        "idempotency_ttl": _k("float", 86400.0, "seconds an Idempotency-Key is honoured "
+                              "(a resend after a lost answer gets the first answer)", min=60),
+        "bundle_cache": _k("size", 2 << 30, "bytes of built bundles kept under "
+                           "<data_dir>/cache/bundles so that downloads resume (the newest "
+                           "one is always kept)"),
         "public_lookup": _k("bool", True, "GET /v1/lookup answers anyone", reload=True),
         "publish_when_witnessed": _k("bool", False, "publish only checkpoints the witness "
                                      "quorum of anchors.json cosigned"),
@@ -142,6 +148,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "require_legal_basis": _k("bool", False, "every grant must state its purpose, the "
                                   "recipient's jurisdiction and organisation, and the legal "
                                   "basis for the transfer", reload=True),
+    },
+    "eidas": {
+        "trusted_lists": _k("paths", [], "EU trusted-list files (ETSI TS 119 612 XML, saved "
+                            "offline) the report checks each TSA's qualified status "
+                            "against (evidence export)"),
     },
     "trust_export": {
         "log_url": _k("str", None, "the log's public URL on the trust file's log line"),
@@ -310,7 +321,7 @@ def _from_env(key: Key, text: str) -> Any:
         return int(text.strip())
     if key.kind == "float":
         return float(text.strip())
-    if key.kind == "vkeys":
+    if key.kind in ("vkeys", "paths"):
         t = text.strip()
         if t.startswith("["):  # a TOML array, as in the file
             return tomllib.loads(f"v = {t}")["v"]
@@ -359,6 +370,11 @@ def _check(key: Key, value: Any) -> Any:
             raise ValueError("must be a list of verifier keys (strings)")
         for v in value:
             _vkey(v)
+        return list(value)
+    if kind == "paths":
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v
+                                                          for v in value):
+            raise ValueError("must be a list of file paths (non-empty strings)")
         return list(value)
     raise AssertionError(kind)
 
@@ -448,8 +464,9 @@ def _env_section(name: str) -> str | None:
 def check_files(eff: Effective) -> list[str]:
     """What is wrong with the files the configuration names, as messages (empty: all
     there): the ledger's ``config.json`` and log key, ``anchors.json`` and each TSA's
-    pinned CA file (read, and parsed as PEM certificates), the folder a trust export goes
-    to. Reads only; connects to no database and no blob store."""
+    pinned CA file (read, and parsed as PEM certificates), each EU trusted list (read and
+    parsed), the folder a trust export goes to. Reads only; connects to no database and
+    no blob store."""
     from evidence.ledger.anchor.config import AnchorConfigError, load_anchor_config
     from evidence.ledger.config import load_config, resolve_data_dir
     from evidence.ledger.errors import NotALedger
@@ -477,6 +494,13 @@ def check_files(eff: Effective) -> list[str]:
                 tsa.ca_pems(data_dir)  # a preset: its roots must be in this machine's store
     except AnchorConfigError as e:
         problems.append(f"anchors.json: {e}")
+    for tl in eff["eidas.trusted_lists"] or []:
+        from evidence.ledger.bundle.trusted_list import TrustedListError, load_trusted_list
+
+        try:
+            load_trusted_list(tl)
+        except TrustedListError as e:
+            problems.append(f"eidas.trusted_lists: {e}")
     out = eff["trust_export.output"]
     if out and not Path(out).expanduser().absolute().parent.is_dir():
         problems.append(f"trust_export.output: the folder of {out} does not exist")

@@ -66,6 +66,7 @@ from evidence.ledger.bundle.report_custody import CUSTODY_KEYS
 from evidence.ledger.bundle.report_facts import report_facts
 from evidence.ledger.bundle.report_webcapture import webcapture_report_data
 from evidence.ledger.bundle.tool import TOOL_MEMBER, TOOL_REFERENCE, tool_source
+from evidence.ledger.bundle.trusted_list import TrustedListError, load_trusted_lists
 from evidence.ledger.bundle.writer import (
     BundleFile,
     BundlePieces,
@@ -265,12 +266,16 @@ def gather(led: Ledger, store: BlobStore, evidence_id: str, *,
            checkpoint_size: int | None = None, now: datetime | None = None,
            provisional: bool = False, verify_url: str | None = None,
            time_zone: str | None = None, forum: str | None = None,
-           bundle_format: str = FORMAT_V2) -> Gathered:
+           bundle_format: str = FORMAT_V2,
+           trusted_lists: Sequence[str | os.PathLike[str]] = ()) -> Gathered:
     """The pieces of the bundle, the report data, and warnings for the operator.
 
     ``verify_url``, ``time_zone`` and ``forum`` shape the report only (the verify page's
     https URL for its QR code, the zone of its local times, the forums whose rules it
-    lists: :mod:`evidence.ledger.bundle.report_facts`).
+    lists: :mod:`evidence.ledger.bundle.report_facts`); ``trusted_lists``: EU trusted-list
+    files (ETSI TS 119 612) the eIDAS rows check each TSA against
+    (:mod:`evidence.ledger.bundle.trusted_list`; a file that cannot be used is an
+    :class:`ExportError`, before anything is read from the ledger).
 
     Raises :class:`NotAnchoredYet` when the chosen checkpoint lacks its timestamp or
     the witness quorum, unless ``provisional``: then the bundle is marked provisional
@@ -278,6 +283,10 @@ def gather(led: Ledger, store: BlobStore, evidence_id: str, *,
     ``provisional`` an item whose checkpoint IS anchored gets its ordinary bundle."""
     now = now or datetime.now(UTC)
     warnings: list[str] = []
+    try:
+        lists = load_trusted_lists(list(trusted_lists))
+    except TrustedListError as e:
+        raise ExportError(str(e)) from None
     config = _anchor_config(led)
     with read_transaction(led.engine) as conn:
         item = load_item(conn, evidence_id)
@@ -340,7 +349,7 @@ def gather(led: Ledger, store: BlobStore, evidence_id: str, *,
     report_facts(data, led=led, item=item, metadata=metadata, submission=entries.get(item.seq),
                  files=[(f.name, f.media_type, f.sha256, f.open) for f in files],
                  tsa_rows=tsa_rows, note=cp.note, config=config, verify_url=verify_url,
-                 time_zone=time_zone, forum=forum)
+                 time_zone=time_zone, forum=forum, trusted_lists=lists)
     pieces = BundlePieces(
         evidence_id=evidence_id, created_at=created, exporter=f"evidence {__version__}",
         log_origin=led.origin, log_verifier_key=led.verifier_key, checkpoint_note=note,
@@ -427,7 +436,8 @@ def export_bundle(led: Ledger, store: BlobStore, evidence_id: str,
                   checkpoint_size: int | None = None, overwrite: bool = False,
                   now: datetime | None = None, provisional: bool = False,
                   verify_url: str | None = None, time_zone: str | None = None,
-                  forum: str | None = None, bundle_format: str = FORMAT_V2) -> ExportResult:
+                  forum: str | None = None, bundle_format: str = FORMAT_V2,
+                  trusted_lists: Sequence[str | os.PathLike[str]] = ()) -> ExportResult:
     """Write the bundle of ``evidence_id`` to ``out`` (path or seekable binary stream).
     Nothing is written when :class:`NotAnchoredYet` is raised (see :func:`gather`).
     ``bundle_format``: ``evidence-bundle/v2`` or ``evidence-bundle/v1`` (docs/bundle.md)."""
@@ -435,7 +445,7 @@ def export_bundle(led: Ledger, store: BlobStore, evidence_id: str,
         raise ExportError(f"unknown bundle format {bundle_format!r}; one of {list(FORMATS)}")
     g = gather(led, store, evidence_id, checkpoint_size=checkpoint_size, now=now,
                provisional=provisional, verify_url=verify_url, time_zone=time_zone,
-               forum=forum, bundle_format=bundle_format)
+               forum=forum, bundle_format=bundle_format, trusted_lists=trusted_lists)
     pieces = g.pieces
     written: WrittenBundle = write_bundle(pieces, out, overwrite=overwrite)
     return ExportResult(

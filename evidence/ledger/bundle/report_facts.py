@@ -18,7 +18,10 @@ asks first and the ledger alone does not say:
   (:func:`evidence.ledger.bundle.report_c2pa.c2pa_facts`);
 * per timestamp: the TSA certificate's subject CN and O, read from the token after it is
   re-verified against the TSA's configured roots (``verified``), and the operator's
-  ``legal_name`` from anchors.json; per witness: its key's name and ``legal_name``;
+  ``legal_name`` from anchors.json; with EU trusted lists configured, ``eidas``: whether
+  the TSA was qualified at genTime (:mod:`evidence.ledger.bundle.trusted_list`), and
+  ``eidas_trusted_list``: each list's date, sequence number and SHA-256; per witness: its
+  key's name and ``legal_name``;
 * ``leaf_hash`` of the submission entry, ``verify_url`` (the verify page's https URL for
   this item, or None), ``time_zone`` and ``forum`` (how the report is read).
 
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import IO, Any
 from urllib.parse import quote, urlsplit
 
@@ -40,6 +44,7 @@ from cryptography.x509.oid import NameOID
 from evidence.ledger.bundle import report_time
 from evidence.ledger.bundle.report_c2pa import c2pa_facts
 from evidence.ledger.bundle.report_webcapture import SCREENSHOT_LIMIT, clean, thumbnail
+from evidence.ledger.bundle.trusted_list import TrustedList, qualification, verified_chain
 from evidence.verify.errors import MalformedInput, VerificationError
 from evidence.verify.hashing import leaf_hash
 from evidence.verify.note import parse_verifier_key
@@ -230,21 +235,25 @@ def _name_part(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:
     return _text(", ".join(vals)) if vals else None
 
 
-def _tsa_identity(row: Any, note: str, config: Any) -> dict[str, Any]:
+def _tsa_identity(row: Any, note: str, config: Any
+                  ) -> tuple[dict[str, Any], tuple[list[x509.Certificate], datetime] | None]:
     """The TSA certificate that signed the token: re-verified against the TSA's configured
     roots when the TSA is still configured (``verified``), else read from the token as
-    stored (it was verified when it was anchored)."""
+    stored (it was verified when it was anchored). Also, when re-verified, the verified
+    chain (signer first: :func:`evidence.ledger.bundle.trusted_list.verified_chain`) and
+    the token's genTime, for the trusted-list question; else None."""
     from evidence.ledger.anchor.tsa import verify_tsa_token
 
     src = next((t for t in (config.tsas if config else ()) if t.name == row.source), None)
     out: dict[str, Any] = {"legal_name": _text(src.legal_name) if src else None,
                            "verified": False}
-    subject = None
+    subject, gen_time, roots = None, None, []
     if src is not None:
         try:
-            _, v = verify_tsa_token(row.token, note, src.ca_pems(config.data_dir),
-                                    tsa=src.name, policy_oid=src.policy)
-            subject, out["verified"] = v.signer_subject, True
+            pems = src.ca_pems(config.data_dir)
+            _, v = verify_tsa_token(row.token, note, pems, tsa=src.name, policy_oid=src.policy)
+            subject, gen_time, out["verified"] = v.signer_subject, v.gen_time, True
+            roots = [c for pem in pems for c in x509.load_pem_x509_certificates(pem)]
         except Exception:  # any failure: the report says "not re-verified", shows the token's
             subject = None
     try:
@@ -262,7 +271,9 @@ def _tsa_identity(row: Any, note: str, config: Any) -> dict[str, Any]:
                    subject_o=_name_part(cert.subject, NameOID.ORGANIZATION_NAME),
                    subject_c=_name_part(cert.subject, NameOID.COUNTRY_NAME),
                    issuer=_text(cert.issuer.rfc4514_string()))
-    return out
+    if not out["verified"] or cert is None or gen_time is None:
+        return out, None
+    return out, (verified_chain(cert, [*certs, *roots]), gen_time)
 
 
 def _witness_identity(name: str, config: Any) -> dict[str, Any]:
@@ -283,10 +294,13 @@ def report_facts(data: dict[str, Any], *, led: Any, item: Any,
                  metadata: Mapping[str, Any] | None, submission: bytes | None,
                  files: Sequence[tuple[str, str, str, Opener]], tsa_rows: Sequence[Any],
                  note: str, config: Any, verify_url: str | None = None,
-                 time_zone: str | None = None, forum: str | None = None) -> None:
+                 time_zone: str | None = None, forum: str | None = None,
+                 trusted_lists: Sequence[TrustedList] = ()) -> None:
     """Add this module's keys to ``data`` (``report_data``) and to its timestamps and
     witnesses. ``files``: (name, media type, SHA-256, opener) of the preserved files;
-    ``submission``: the submission entry's bytes; ``note``: the checkpoint note."""
+    ``submission``: the submission entry's bytes; ``note``: the checkpoint note;
+    ``trusted_lists``: the EU trusted-list snapshots configured (each timestamp gets
+    ``eidas``: :func:`evidence.ledger.bundle.trusted_list.qualification`)."""
     from evidence.verify.entry import parse_entry
 
     data["title"], data["source_url"] = _title_and_source(metadata)
@@ -301,10 +315,14 @@ def report_facts(data: dict[str, Any], *, led: Any, item: Any,
     data["chat"] = _chats(metadata) if item.kind == "chat" else []
     data["c2pa"] = c2pa_facts(metadata)
     for t, row in zip(data.get("timestamps") or [], tsa_rows, strict=False):
-        t.update(_tsa_identity(row, note, config))
+        ident, verified = _tsa_identity(row, note, config)
+        t.update(ident)
+        if trusted_lists:
+            t["eidas"] = (qualification(trusted_lists, None, datetime.min) if verified is None
+                          else qualification(trusted_lists, *verified))
     for w in data.get("witnesses") or []:
         w.update(_witness_identity(w.get("name"), config))
     data["verify_url"] = verify_page_url(verify_url, item.evidence_id)
     data["time_zone"] = report_time.check_zone(time_zone)
     data["forum"] = check_forum(forum)
-    data["eidas_trusted_list"] = None  # no trusted-list snapshot is configured: see docs
+    data["eidas_trusted_list"] = [tl.summary() for tl in trusted_lists] or None

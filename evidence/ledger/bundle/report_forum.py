@@ -6,8 +6,12 @@ with the facts of this bundle that bear on it. Only facts the bundle carries and
 verification checks are stated (hashes, the ledger entry, timestamps, witnesses, the
 submitter's signature, the custody trail, a web capture's signed manifest); whatever they
 cannot show is "未确立 not established", and a TSA's eIDAS qualified status is "未确定 not
-determined" unless an EU trusted-list snapshot is configured (none is yet). Whether the
-facts satisfy a rule is for the court: the checklist never says "complies".
+determined" unless an EU trusted-list snapshot is configured (``[eidas] trusted_lists``,
+``evidence export --trusted-list``): then each TSA is qualified, not qualified or not on
+the list at its token's genTime (:mod:`evidence.ledger.bundle.trusted_list`), and each
+list is named with its date, sequence number and SHA-256, and as not verified by its own
+signature. Whether the facts satisfy a rule is for the court: the checklist never says
+"complies".
 
 The rule texts are short paraphrases; docs/report.md gives them with their sources.
 """
@@ -133,18 +137,74 @@ def _time(d: dict[str, Any]) -> Pair | None:
     return (f"RFC 3161 时间戳：{ts}。", f"RFC 3161 timestamps: {ts}.")
 
 
+def _tsa_name(t: dict[str, Any]) -> str:
+    return str(t.get("legal_name") or t.get("subject_o") or t.get("tsa"))
+
+
+def _one_tsa(t: dict[str, Any]) -> Pair:
+    """One TSA's eIDAS status at genTime, per the configured trusted lists."""
+    name, e = _tsa_name(t), t.get("eidas") or {}
+    state, g = e.get("state"), t.get("gen_time")
+    where = (f"{e.get('list')}（{e.get('territory') or '-'}），服务“{e.get('service')}”，"
+             f"提供方 {e.get('tsp')}",
+             f"list {e.get('list')} ({e.get('territory') or '-'}), service "
+             f"\"{e.get('service')}\" of {e.get('tsp')}")
+    how = ("签名证书" if e.get("match") == "signer" else "签发该证书的 CA 证书",
+           "its signing certificate" if e.get("match") == "signer"
+           else "the CA certificate that issued its signing certificate")
+    if state == "qualified":
+        return (f"{name}：合格时间戳——genTime {g} 时，名单所列 QTST 服务状态为 granted（自 "
+                f"{e.get('status_since')} 起）；{where[0]}；按{how[0]}匹配",
+                f"{name}: qualified: at genTime {g} the listed QTST service was granted "
+                f"(since {e.get('status_since')}); {where[1]}; matched by {how[1]}")
+    if state == "not_qualified":
+        st = (f"状态为 {e.get('status')}（{e.get('status_type')}，自 {e.get('status_since')} "
+              "起）" if e.get("status") else "尚未列入",
+              f"had the status {e.get('status')} ({e.get('status_type')}, since "
+              f"{e.get('status_since')})" if e.get("status") else "was not listed yet")
+        return (f"{name}：非合格——genTime {g} 时该服务{st[0]}；{where[0]}",
+                f"{name}: not qualified: at genTime {g} the service {st[1]}; {where[1]}")
+    if state == "not_listed":
+        return (f"{name}：不在所配置的可信名单上（无 QTST 服务列出其签名证书或签发 CA 证书）",
+                f"{name}: not on the configured trusted list(s) (no QTST service lists its "
+                "signing certificate or an issuing CA's)")
+    return (f"{name}：未确定（该时间戳的证书链未能按所配置的根证书重新核验）",
+            f"{name}: not determined (the token's certificate chain could not be re-verified "
+            "against the TSA's configured roots)")
+
+
+def _snapshot(tl: dict[str, Any]) -> Pair:
+    """A configured list: which, dated when, and that its signature was not checked."""
+    seq = tl.get("sequence")
+    return (f"可信名单快照 {tl.get('file')}（{tl.get('territory') or '-'}，"
+            f"{tl.get('operator') or '-'}），快照日期 {tl.get('issued') or '-'}，"
+            f"下次更新 {tl.get('next_update') or '-'}，序号 {seq if seq is not None else '-'}；"
+            "本报告未核验该名单自身的签名；该文件由运营方配置（SHA-256 "
+            f"{tl.get('sha256')}）",
+            f"trusted-list snapshot {tl.get('file')} ({tl.get('territory') or '-'}, "
+            f"{tl.get('operator') or '-'}), snapshot dated {tl.get('issued') or '-'}, next "
+            f"update {tl.get('next_update') or '-'}, sequence number "
+            f"{seq if seq is not None else '-'}; the list's own signature was not verified "
+            "by this report; the operator configured this file (SHA-256 "
+            f"{tl.get('sha256')})")
+
+
 def _qualified(d: dict[str, Any]) -> Pair | None:
     if not _anchored(d):
         return None
-    names = ", ".join(str(t.get("legal_name") or t.get("subject_o") or t.get("tsa"))
-                      for t in d["timestamps"])
-    tl = d.get("eidas_trusted_list")
-    if not tl:
+    lists = d.get("eidas_trusted_list") or []
+    if not lists:
+        names = ", ".join(_tsa_name(t) for t in d["timestamps"])
         return (f"时间戳机构：{names}；是否为合格时间戳（欧盟可信名单）：未确定（未配置可信名单快"
                 f"照）。",
                 f"TSA(s): {names}; qualified (EU trusted list): not determined (no trusted-list "
                 "snapshot is configured).")
-    return None  # pragma: no cover - a snapshot is not supported yet
+    tsas = [_one_tsa(t) for t in d["timestamps"]]
+    snaps = [_snapshot(tl) for tl in lists]
+    return ("是否为合格时间戳（欧盟可信名单）：" + "；".join(p[0] for p in tsas) + "。"
+            + "。".join(p[0] for p in snaps) + "。",
+            "Qualified (EU trusted list): " + "; ".join(p[1] for p in tsas) + ". "
+            + ". ".join(p[1][0].upper() + p[1][1:] for p in snaps) + ".")
 
 
 def _hash_902_14(d: dict[str, Any]) -> Pair | None:
