@@ -318,8 +318,7 @@ def report_facts(data: dict[str, Any], *, led: Any, item: Any,
         ident, verified = _tsa_identity(row, note, config)
         t.update(ident)
         if trusted_lists:
-            t["eidas"] = (qualification(trusted_lists, None, datetime.min) if verified is None
-                          else qualification(trusted_lists, *verified))
+            t["eidas"] = qualification(trusted_lists, verified)
     for w in data.get("witnesses") or []:
         w.update(_witness_identity(w.get("name"), config))
     data["verify_url"] = verify_page_url(verify_url, item.evidence_id)

@@ -282,18 +282,21 @@ def verified_chain(signer: x509.Certificate, others: Sequence[x509.Certificate]
     return chain
 
 
-def qualification(lists: Sequence[TrustedList], chain: Sequence[x509.Certificate] | None,
-                  gen_time: datetime) -> dict[str, Any]:
-    """Whether the token whose verified chain is ``chain`` (signer first; None when it
-    could not be re-verified) was a qualified time stamp at ``gen_time``, per ``lists``.
+def qualification(lists: Sequence[TrustedList],
+                  verified: tuple[Sequence[x509.Certificate], datetime] | None
+                  ) -> dict[str, Any]:
+    """Whether the token whose ``verified`` (chain, genTime) is given (the chain signer
+    first; None when the token could not be re-verified) was a qualified time stamp at
+    its genTime, per ``lists``.
 
     ``state``: ``qualified``; ``not_qualified`` (the service is listed, but its status at
     genTime was not QTST/granted); ``not_listed``; ``not_determined`` (no list, or the
     chain was not re-verified)."""
     if not lists:
         return {"state": "not_determined", "why": "no_list"}
-    if chain is None:
+    if verified is None:
         return {"state": "not_determined", "why": "not_verified"}
+    chain, gen_time = verified
     ders = [c.public_bytes(Encoding.DER) for c in chain]
     found: list[dict[str, Any]] = []
     for tl in lists:
