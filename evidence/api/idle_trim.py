@@ -61,6 +61,7 @@ class TrimReport:
 
     entries: int  # cache entries dropped
     connections: int  # pooled SQLite connections shrunk
+    collected: int  # unreachable objects gc.collect() found
     malloc_trim: bool  # glibc's malloc_trim was called
     seconds: float  # the thread's part, all of it
     gc_seconds: float  # of which gc.collect() (it holds the interpreter lock throughout)
@@ -193,10 +194,17 @@ def _release(old: list[MutableMapping[Any, Any]], engine: Any) -> TrimReport:
     del old
     connections = _shrink_sqlite_pool(engine) if engine is not None else 0
     t = time.perf_counter()
-    gc.collect()
+    collected = gc.collect()
+    if not gc.get_freeze_count():
+        # Everything alive at the first trim (modules, the app, the open services) stays
+        # for the process's life: frozen, the collector skips it from now on, in later
+        # trims and in its own full collections while the worker is busy. (Frozen objects
+        # are still freed by reference counting; only cycles among them would stay.)
+        gc.freeze()
     gc_seconds = time.perf_counter() - t
     trimmed = _malloc_trim()
-    return TrimReport(entries, connections, trimmed, time.perf_counter() - start, gc_seconds)
+    return TrimReport(entries, connections, collected, trimmed, time.perf_counter() - start,
+                      gc_seconds)
 
 
 def _free(cache: MutableMapping[Any, Any]) -> int:
