@@ -61,7 +61,12 @@ from evidence.verify.bundle_reader import (
     parse_json,
 )
 from evidence.verify.bundle_time import NewerCheckpoint, check_still_in_log, check_timestamps
-from evidence.verify.checkpoint import VerifiedCheckpoint, parse_checkpoint, verify_checkpoint
+from evidence.verify.checkpoint import (
+    OutsideWindow,
+    VerifiedCheckpoint,
+    parse_checkpoint,
+    verify_checkpoint_windowed,
+)
 from evidence.verify.entry import Entry, parse_entry
 from evidence.verify.errors import MalformedInput, VerificationError
 from evidence.verify.hashing import hash_from_hex
@@ -299,19 +304,24 @@ def _check_checkpoint(reader: BundleReader, policy: TrustPolicy, report: BundleR
         report.fail("checkpoint", f"the checkpoint is not a valid signed checkpoint: {e}",
                     "检查点不是有效的已签名检查点", detail=str(e))
         return None
-    log_key = policy.log_for_origin(origin)
-    if log_key is None:
+    mine = policy.logs_for_origin(origin)
+    if not mine:
         report.fail("checkpoint", f"the checkpoint is of the log {origin[:100]!r}, which the "
                     f"trust policy does not pin (pinned: {pinned[:150]})",
                     f"检查点属于日志 {origin[:100]!r}，而信任策略未固定该日志"
                     f"（已固定：{pinned[:150]}）")
         return None
     try:
-        cp = verify_checkpoint(note, log_key, witness_keys=policy.witness_verifiers)
+        cp, log_key = verify_checkpoint_windowed(note, [(lg.verifier, lg.window) for lg in mine],
+                                                 witness_keys=policy.witness_verifiers)
+    except OutsideWindow as e:
+        report.fail("checkpoint", str(e), "检查点仅由已轮换或已吊销的日志公钥签名，"
+                    "其大小不在该公钥的有效窗口内", detail=str(e))
+        return None
     except (VerificationError, MalformedInput) as e:
         report.fail("checkpoint", f"checkpoint not verified with the pinned log key "
-                    f"{log_key.name}: {e}",
-                    f"检查点未能用固定的日志公钥 {log_key.name} 验证", detail=str(e))
+                    f"{origin[:100]}: {e}",
+                    f"检查点未能用固定的日志公钥 {origin[:100]} 验证", detail=str(e))
         return None
     c = cp.checkpoint
     report.checkpoint = {"origin": c.origin, "size": c.size, "root": c.root.hex(),

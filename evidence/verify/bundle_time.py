@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from evidence.verify import merkle
 from evidence.verify.bundle_reader import BundleReader
-from evidence.verify.checkpoint import VerifiedCheckpoint, verify_checkpoint
+from evidence.verify.checkpoint import VerifiedCheckpoint, verify_checkpoint_windowed
 from evidence.verify.errors import MalformedInput, VerificationError
 from evidence.verify.hashing import hash_from_hex
 from evidence.verify.timestamp import (
@@ -223,10 +223,11 @@ def check_still_in_log(newer: NewerCheckpoint, cp: VerifiedCheckpoint, policy: T
     """The log's newer checkpoint extends the bundle's: nothing was dropped or rewritten."""
     old = cp.checkpoint
     try:
-        log_key = policy.log_for_origin(old.origin)
-        if log_key is None:  # _check_checkpoint found it: cannot happen
+        mine = policy.logs_for_origin(old.origin)
+        if not mine:  # _check_checkpoint found it: cannot happen
             raise MalformedInput(f"no pinned log key for {old.origin}")
-        new = verify_checkpoint(newer.note, log_key)
+        new, _ = verify_checkpoint_windowed(newer.note, [(lg.verifier, lg.window)
+                                                         for lg in mine])
     except (VerificationError, MalformedInput) as e:
         report.fail("still_in_log", f"the newer checkpoint ({newer.source}) is not signed by "
                     f"the pinned log key: {e}", f"较新的检查点（{newer.source}）未由固定的日志公钥"

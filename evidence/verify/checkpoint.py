@@ -132,3 +132,48 @@ def verify_checkpoint(
             f"checkpoint has {len(cosigs)} valid witness cosignature(s); quorum is {quorum}"
         )
     return VerifiedCheckpoint(cp, opened, log_sigs[0], cosigs)
+
+
+class OutsideWindow(NoVerifiedSignature):
+    """Only log keys whose window does not hold the checkpoint's size signed it (a key
+    rotated out or revoked before this size)."""
+
+
+def verify_checkpoint_windowed(
+    note: str | bytes,
+    log_keys: Sequence[tuple[Verifier, tuple[int, int] | None]],
+    *,
+    witness_keys: Sequence[Verifier] = (),
+) -> tuple[VerifiedCheckpoint, Verifier]:
+    """Check a checkpoint against every pinned log key of its origin, each with its window
+    of tree sizes (``(from, until)`` inclusive, None for every size): docs/verdict.md
+    section 3, the rule all three verifiers share.
+
+    The note is opened with all of them and the witness keys (a bad signature by any
+    rejects it); it passes when a key whose window holds the size verified. Returns the
+    checkpoint and that key (the first such in the order given)."""
+    if not log_keys:
+        raise ValueError("no pinned log key for this origin")
+    if any(v.alg != ALG_ED25519 for v, _ in log_keys):
+        raise ValueError("a pinned log key must be an Ed25519 (0x01) verifier key")
+    origin = log_keys[0][0].name
+    opened = open_note(note, [*(v for v, _ in log_keys), *witness_keys])
+    cp = parse_checkpoint(opened.text)
+    if cp.origin != origin:
+        raise MalformedCheckpoint(f"checkpoint origin {cp.origin!r} is not {origin!r}")
+    signed = {(s.name, s.key_id) for s in opened.verified if s.alg == ALG_ED25519}
+    mine = [(v, w) for v, w in log_keys if (v.name, v.key_id) in signed]
+    good = [v for v, w in mine if w is None or w[0] <= cp.size <= w[1]]
+    if not good:
+        if mine:
+            v, w = mine[0]
+            assert w is not None
+            raise OutsideWindow(
+                f"checkpoint of size {cp.size} is signed only by the log key "
+                f"{v.name}+{v.key_id:08x}, which is pinned for checkpoints of sizes "
+                f"{w[0]} to {w[1]} (rotated out or revoked)")
+        raise NoVerifiedSignature(f"checkpoint is not signed by a pinned log key {origin}")
+    key = good[0]
+    log_sig = next(s for s in opened.verified if (s.name, s.key_id) == (key.name, key.key_id))
+    cosigs = tuple(v for v in opened.verified if v.alg == ALG_COSIGNATURE_V1)
+    return VerifiedCheckpoint(cp, opened, log_sig, cosigs), key

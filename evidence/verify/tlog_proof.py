@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from evidence.verify.checkpoint import parse_checkpoint, verify_checkpoint
+from evidence.verify.checkpoint import OutsideWindow, parse_checkpoint, verify_checkpoint_windowed
 from evidence.verify.entry import parse_entry
 from evidence.verify.errors import MalformedInput, VerificationError
 from evidence.verify.hashing import HASH_SIZE, Hash32, leaf_hash
@@ -223,18 +223,24 @@ def _checkpoint(note: str, policy: TrustPolicy, r: ProofReport) -> Any:
     """Step 2 and 3 of the spec, worded as the bundle's ``checkpoint`` and
     ``cosignatures`` checks (docs/verdict.md section 3)."""
     origin = parse_checkpoint(parse_note(note).text).origin  # parse_tlog_proof held it
-    log_key = policy.log_for_origin(origin)
-    if log_key is None:
+    mine = policy.logs_for_origin(origin)
+    if not mine:
         pinned = ", ".join(lg.verifier.name for lg in policy.logs)
         r.add("checkpoint", FAIL, f"the checkpoint is of the log {origin[:100]!r}, which the "
               f"trust policy does not pin (pinned: {pinned[:150]})",
               f"检查点属于日志 {origin[:100]!r}，而信任策略未固定该日志（已固定：{pinned[:150]}）")
         return None
     try:
-        vc = verify_checkpoint(note, log_key, witness_keys=policy.witness_verifiers)
+        vc, log_key = verify_checkpoint_windowed(
+            note, [(lg.verifier, lg.window) for lg in mine],
+            witness_keys=policy.witness_verifiers)
+    except OutsideWindow as e:
+        r.add("checkpoint", FAIL, str(e), "检查点仅由已轮换或已吊销的日志公钥签名，"
+              "其大小不在该公钥的有效窗口内")
+        return None
     except (VerificationError, MalformedInput) as e:
         r.add("checkpoint", FAIL, f"checkpoint not verified with the pinned log key "
-              f"{log_key.name}: {e}", f"检查点未能用固定的日志公钥 {log_key.name} 验证")
+              f"{origin[:100]}: {e}", f"检查点未能用固定的日志公钥 {origin[:100]} 验证")
         return None
     c = vc.checkpoint
     r.checkpoint = {"origin": c.origin, "size": c.size, "root": c.root.hex(),

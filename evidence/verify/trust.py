@@ -73,6 +73,13 @@ class TrustFileError(MalformedInput):
 class LogKey:
     verifier: Verifier
     url: str | None = None
+    window: tuple[int, int] | None = None
+    """``(from_size, until_size)``, both inclusive, for a key rotated out or revoked
+    (``#@ log-key``); None for a ``log`` line's key, pinned for every size."""
+
+    def holds(self, size: int) -> bool:
+        """Whether this key may sign a checkpoint of ``size`` (docs/verdict.md section 3)."""
+        return self.window is None or self.window[0] <= size <= self.window[1]
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,10 @@ class TrustPolicy:
         return hashlib.sha256(self.raw if self.raw is not None
                               else self.to_text().encode()).hexdigest()
 
+    def logs_for_origin(self, origin: str) -> tuple[LogKey, ...]:
+        """Every pinned log key (``log`` and ``#@ log-key``) whose key name is ``origin``."""
+        return tuple(lg for lg in self.logs if lg.verifier.name == origin)
+
     def log_for_origin(self, origin: str) -> Verifier | None:
         """The pinned log key whose key name is the checkpoint's origin (C2SP: a log's
         key name is its origin)."""
@@ -207,7 +218,9 @@ class TrustPolicy:
         """The canonical trust file: standard lines first, then the extensions."""
         out = [] if comment is None else [f"# {c}".rstrip() for c in comment.splitlines()]
         for lg in self.logs:
-            out.append(" ".join(["log", lg.verifier.to_string(), *filter(None, [lg.url])]))
+            if lg.window is None:
+                out.append(" ".join(["log", lg.verifier.to_string(),
+                                     *filter(None, [lg.url])]))
         for w in self.witnesses:
             out.append(" ".join(["witness", w.name, w.verifier.to_string(),
                                  *filter(None, [w.url])]))
@@ -220,6 +233,10 @@ class TrustPolicy:
             out.append(f"#@ tsa-store {MOZILLA}")
         for n in self.capture_nodes:
             out.append(f"#@ capture-node {n.name} {n.verifier.to_string()}")
+        for lg in self.logs:
+            if lg.window is not None:
+                out.append(f"#@ log-key {lg.verifier.to_string()} {lg.window[0]} "
+                           f"{lg.window[1]}")
         return "\n".join(out) + "\n"
 
 
@@ -259,6 +276,7 @@ def _vkey(text: str, lineno: int, what: str, alg: int | None = None) -> Verifier
 class _Parser:
     def __init__(self) -> None:
         self.logs: list[LogKey] = []
+        self.windowed: list[LogKey] = []
         self.witnesses: dict[str, Witness] = {}
         self.groups: dict[str, Group] = {}
         self.quorum: tuple[str | None] | None = None
@@ -305,7 +323,7 @@ class _Parser:
         if word == "log":
             if len(args) not in (1, 2):
                 raise TrustFileError("expected: log <vkey> [<url>]", n)
-            if len(self.logs) >= MAX_LOGS:
+            if len(self.logs) + len(self.windowed) >= MAX_LOGS:
                 raise TrustFileError(f"more than {MAX_LOGS} logs", n)
             v = _vkey(args[0], n, "log key", ALG_ED25519)
             self._key(n, v)
@@ -385,6 +403,18 @@ class _Parser:
             if self.store:
                 raise TrustFileError("a second tsa-store line", n)
             self.store = True
+        elif word == "log-key":
+            if len(args) != 3:
+                raise TrustFileError("expected: #@ log-key <vkey> <from-size> <until-size>", n)
+            if len(self.logs) + len(self.windowed) >= MAX_LOGS:
+                raise TrustFileError(f"more than {MAX_LOGS} logs", n)
+            v = _vkey(args[0], n, "log key", ALG_ED25519)
+            lo, hi = (_size(a, n, w) for a, w in zip(args[1:], ("from", "until"), strict=True))
+            if lo > hi:
+                raise TrustFileError(f"log key {v.name}: from-size {lo} is larger than "
+                                     f"until-size {hi}", n)
+            self._key(n, v)
+            self.windowed.append(LogKey(v, None, (lo, hi)))
         elif word == "capture-node":
             if len(args) != 2:
                 raise TrustFileError("expected: #@ capture-node <name> <vkey>", n)
@@ -397,7 +427,7 @@ class _Parser:
             self.nodes[args[0]] = CaptureNode(args[0], v)
         else:
             raise TrustFileError(f"unknown extension {word[:40]!r} (known: tsa, tsa-store, "
-                                 "capture-node); a pin must mean exactly what it says", n)
+                                 "capture-node, log-key); a pin must mean exactly what it says", n)
 
     def finish(self, data: bytes) -> TrustPolicy:
         if not self.logs:
@@ -406,10 +436,22 @@ class _Parser:
             raise TrustFileError("has no quorum line (write 'quorum none' when no witness "
                                  "is required)")
         return TrustPolicy(
-            logs=tuple(self.logs), witnesses=tuple(self.witnesses.values()),
+            logs=(*self.logs, *self.windowed), witnesses=tuple(self.witnesses.values()),
             groups=tuple(self.groups.values()), quorum=self.quorum[0],
             tsas=tuple(self.tsas.values()), tsa_store_mozilla=self.store,
             capture_nodes=tuple(self.nodes.values()), raw=data)
+
+
+_SIZE = re.compile(r"\A(0|[1-9][0-9]{0,15})\Z")
+MAX_WINDOW_SIZE = 2**53 - 1
+"""Window sizes are at most 2^53-1, so that the page reads them as exact numbers."""
+
+
+def _size(text: str, n: int, what: str) -> int:
+    if not _SIZE.match(text) or int(text) > MAX_WINDOW_SIZE:
+        raise TrustFileError(f"log key {what}-size {text[:30]!r} is not a decimal from 0 "
+                             f"to 2^53-1 (no sign, no leading zero)", n)
+    return int(text)
 
 
 def _parses(cert_der: bytes) -> bool:

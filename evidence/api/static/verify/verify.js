@@ -968,6 +968,27 @@
     return { checkpoint: cp, note: opened, cosignatures };
   }
 
+  /* docs/verdict.md section 3: every pinned log key of the origin ({key, window: null |
+     [from, until]}) opens the note; it passes when one whose window holds the size
+     verified (evidence/verify/checkpoint.py verify_checkpoint_windowed). */
+  async function verifyCheckpointWindowed(bytes, logs, witnessKeys) {
+    if (logs.some((l) => l.key.alg !== ALG_ED25519)) throw new MalformedInput('the pinned log key must be an Ed25519 (0x01) verifier key');
+    const origin = logs[0].key.name;
+    const opened = await openNote(bytes, [...logs.map((l) => l.key), ...witnessKeys]);
+    const cp = parseCheckpoint(opened.text);
+    if (cp.origin !== origin) throw new MalformedInput(`checkpoint origin ${JSON.stringify(cp.origin)} is not ${JSON.stringify(origin)}`);
+    const size = BigInt(cp.size);
+    const mine = logs.filter((l) => opened.verified.some((v) => v.alg === ALG_ED25519 && v.name === l.key.name && v.keyId === l.key.keyId));
+    if (!mine.length) throw new VerifyError(`checkpoint is not signed by the pinned log key ${origin}`);
+    const good = mine.filter((l) => !l.window || (BigInt(l.window[0]) <= size && size <= BigInt(l.window[1])));
+    if (!good.length) {
+      const l = mine[0];
+      throw new VerifyError(`checkpoint of size ${cp.size} is signed only by the log key ${l.key.name}+${l.key.keyId.toString(16).padStart(8, '0')}, which is pinned for checkpoints of sizes ${l.window[0]} to ${l.window[1]} (rotated out or revoked)`);
+    }
+    const cosignatures = opened.verified.filter((v) => v.alg === ALG_COSIGNATURE_V1);
+    return { checkpoint: cp, note: opened, cosignatures, logKey: good[0].key };
+  }
+
   // --- the submitter's signature (evidence/verify/submission.py) -------------------------
 
   const EVIDENCE_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
@@ -1755,6 +1776,7 @@
     const policy = { fingerprint: toHex(await sha256(bytes)), logs: [], witnesses: [], groups: [],
       quorum: null, tsa: [], tsaStore: null, captureNodes: [] };
     const names = new Map(); // witness and group names -> 'witness' | 'group'
+    const windowed = []; // #@ log-key lines, after the log lines (as the package orders them)
     const keysSeen = new Set();
     const key = async (n, text, what) => {
       let k;
@@ -1805,6 +1827,15 @@
           if (args.length !== 1 || args[0] !== 'mozilla') throw bad(n, '"#@ tsa-store" accepts only "mozilla"', '"#@ tsa-store" 只接受 "mozilla"');
           if (policy.tsaStore) throw bad(n, '"#@ tsa-store" appears twice', '"#@ tsa-store" 重复出现');
           policy.tsaStore = 'mozilla';
+        } else if (kw === 'log-key') { // a log key rotated out or revoked: pinned for a window of sizes only
+          if (args.length !== 3) throw bad(n, '"#@ log-key" needs a key, a from-size and an until-size', '"#@ log-key" 需要公钥、起始大小和截止大小');
+          if (policy.logs.length >= TRUST_LIMITS.logs) throw bad(n, 'more than 32 logs', '日志超过 32 个');
+          const k = await key(n, args[0], 'log');
+          if (k.alg !== ALG_ED25519) throw bad(n, 'a log key must be an Ed25519 (0x01) key', '日志公钥必须是 Ed25519（0x01）密钥');
+          const sizes = args.slice(1).map((a) => (/^(0|[1-9][0-9]{0,15})$/.test(a) && Number(a) <= Number.MAX_SAFE_INTEGER ? Number(a) : null));
+          if (sizes.includes(null)) throw bad(n, "a log key's sizes are decimals from 0 to 2^53-1", '日志公钥的大小必须是 0 至 2^53-1 的十进制数');
+          if (sizes[0] > sizes[1]) throw bad(n, `from-size ${sizes[0]} is larger than until-size ${sizes[1]}`, `起始大小 ${sizes[0]} 大于截止大小 ${sizes[1]}`);
+          windowed.push({ key: k, url: null, window: sizes });
         } else if (kw === 'capture-node') {
           if (args.length !== 2) throw bad(n, '"#@ capture-node" needs a name and a key', '"#@ capture-node" 需要名称和公钥');
           if (policy.captureNodes.some((c) => c.name === args[0])) throw bad(n, `the capture node ${JSON.stringify(args[0])} is defined twice`, `采集节点 ${JSON.stringify(args[0])} 重复定义`);
@@ -1819,10 +1850,10 @@
       const [kw, ...args] = items;
       if (kw === 'log') {
         if (args.length < 1 || args.length > 2) throw bad(n, '"log" needs a key and an optional URL', '"log" 需要公钥及可选的网址');
-        if (policy.logs.length >= TRUST_LIMITS.logs) throw bad(n, 'more than 32 logs', '日志超过 32 个');
+        if (policy.logs.length + windowed.length >= TRUST_LIMITS.logs) throw bad(n, 'more than 32 logs', '日志超过 32 个');
         const k = await key(n, args[0], 'log');
         if (k.alg !== ALG_ED25519) throw bad(n, 'a log key must be an Ed25519 (0x01) key', '日志公钥必须是 Ed25519（0x01）密钥');
-        policy.logs.push({ key: k, url: args[1] || null });
+        policy.logs.push({ key: k, url: args[1] || null, window: null });
       } else if (kw === 'witness') {
         if (args.length < 2 || args.length > 3) throw bad(n, '"witness" needs a name, a key and an optional URL', '"witness" 需要名称、公钥及可选的网址');
         if (policy.witnesses.length >= TRUST_LIMITS.witnesses) throw bad(n, 'more than 32 witnesses', '见证方超过 32 个');
@@ -1858,6 +1889,7 @@
     }
     if (policy.quorum === null) throw bad(0, 'no "quorum" line', '缺少 "quorum" 行');
     if (!policy.logs.length) throw bad(0, 'names no log key', '未列出任何日志公钥');
+    policy.logs.push(...windowed);
     return policy;
   }
 
@@ -3328,11 +3360,9 @@
     const mine = policy.logs.filter((l) => l.key.name === origin);
     const witnessKeys = policy.witnesses.map((w) => w.key);
     let cp = null, err = null;
-    for (const l of (mine.length ? mine : policy.logs.slice(0, 1))) {
-      try { cp = await verifyCheckpoint(bytes, l.key, witnessKeys); break; } catch (e) {
-        if (!(e instanceof VerifyError) || e instanceof Ed25519Unsupported) throw e;
-        err = e;
-      }
+    try { cp = await verifyCheckpointWindowed(bytes, mine.length ? mine : policy.logs.slice(0, 1), witnessKeys); } catch (e) {
+      if (!(e instanceof VerifyError) || e instanceof Ed25519Unsupported) throw e;
+      err = e;
     }
     if (!cp) {
       const pinned = policy.logs.map((l) => l.key.name).join(', ');
@@ -3346,7 +3376,7 @@
       return null;
     }
     const c = cp.checkpoint;
-    const logName = cp.note.verified.find((v) => v.alg === ALG_ED25519 && v.name === c.origin).name;
+    const logName = cp.logKey.name;
     report.checkpoint = { origin: c.origin, size: Number(c.size), root: toHex(c.root),
       text: cp.note.text, cosigned_by: cp.cosignatures.map((s) => ({ name: s.name, cosigned_at: s.cosignedAt })) };
     report.add('checkpoint', true, `checkpoint of size ${c.size} is signed by the pinned log key ${logName}`,
