@@ -67,7 +67,7 @@ import zipfile
 import zlib
 import zoneinfo
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -289,6 +289,7 @@ class Key:
     key_id: int
     alg: int
     public: bytes
+    window: tuple[int, int] | None = None  # a log key's (from, until) sizes: #@ log-key
 
     @property
     def text(self) -> str:
@@ -422,9 +423,16 @@ def verify_checkpoint(note: bytes, log_keys: list[Key], witnesses: list[Key]) ->
         raise Fail("checkpoint root is not base64") from None
     if len(root) != 32 or any(not line for line in ext):
         raise Fail("checkpoint root is not 32 bytes, or an extension line is empty")
-    own = [k for k in log_keys if k.name == origin]
-    if not any((k.name, k.key_id) in verified for k in own):
+    own = [k for k in log_keys if k.name == origin and (k.name, k.key_id) in verified]
+    size = int(size_s)
+    if not own:
         raise Fail(f"checkpoint is not signed by the pinned log key {origin[:80]}")
+    if not any(k.window is None or k.window[0] <= size <= k.window[1] for k in own):
+        k = own[0]
+        assert k.window is not None
+        raise Fail(f"checkpoint of size {size} is signed only by the log key "
+                   f"{k.name}+{k.key_id:08x}, which is pinned for checkpoints of sizes "
+                   f"{k.window[0]} to {k.window[1]} (rotated out or revoked)")
     cosigners = [(who, t) for who, t in verified.items()
                  if pinned[who].alg == ALG_COSIGNATURE and t is not None]
     return Checkpoint(text, origin, int(size_s), root, cosigners)
@@ -2271,6 +2279,7 @@ def check_warc(src: Any, name: str) -> int:
 MAX_TRUST_FILE = 1 << 20
 MAX_LOGS = MAX_WITNESSES = MAX_GROUPS = 32
 MAX_TSA_ROOTS = MAX_CAPTURE_NODES = 64
+WINDOW_SIZE = re.compile(r"\A(0|[1-9][0-9]{0,15})\Z")
 BLANKS = re.compile(r"[ \t]+")  # items are separated by runs of space or tab, nothing else
 
 
@@ -2411,6 +2420,20 @@ def parse_trust(data: bytes) -> Trust:
             if args != ["mozilla"] or trust.tsa_store:
                 raise TrustError(f"{where}: '#@ tsa-store mozilla' (the only store), once")
             trust.tsa_store = "mozilla"
+        elif kind == "log-key":  # a key rotated out or revoked: pinned for a window only
+            if len(args) != 3:
+                raise TrustError(f"{where}: '#@ log-key <vkey> <from-size> <until-size>'")
+            key = _trust_key(args[0], where, keys)
+            if key.alg != ALG_ED25519:
+                raise TrustError(f"{where}: a log key must be an Ed25519 (0x01) key")
+            if not all(WINDOW_SIZE.match(a) and int(a) <= 2**53 - 1 for a in args[1:]):
+                raise TrustError(f"{where}: a log key's sizes are decimals from 0 to 2^53-1")
+            lo, hi = int(args[1]), int(args[2])
+            if lo > hi:
+                raise TrustError(f"{where}: from-size {lo} is larger than until-size {hi}")
+            trust.log_keys.append(replace(key, window=(lo, hi)))
+            if len(trust.log_keys) > MAX_LOGS:
+                raise TrustError(f"{where}: more than {MAX_LOGS} logs")
         elif kind == "capture-node":
             if len(args) != 2 or args[0] in trust.capture_nodes:
                 raise TrustError(f"{where}: '#@ capture-node <name> <vkey>', names unique")
@@ -2421,7 +2444,7 @@ def parse_trust(data: bytes) -> Trust:
             raise TrustError(f"{where}: unknown extension {kind[:40]!r}")
     if quorums != 1:
         raise TrustError(f"the trust file has {quorums} quorum lines; it needs exactly one")
-    if not trust.log_keys:
+    if not any(k.window is None for k in trust.log_keys):
         raise TrustError("the trust file names no log key (a 'log' line)")
     return trust
 
