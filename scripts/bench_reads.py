@@ -23,14 +23,16 @@ and runs ``wrk -c<conns>`` against
 and against the limits under the same wrk: a bare uvicorn handler serving the same tile
 folder (a raw ASGI app: open, read, answer; the same uvicorn, loop and HTTP parser as
 ``evidence serve``), a bare uvicorn handler answering a fixed body of a proof's size, and
-nginx or busybox httpd (from Debian) on the tile folder when installed.
+nginx (from Debian: apt-get install nginx-light) on the tile folder when installed.
 
-Random requests over the whole tree are what the caches cannot hold: the server's node
-cache (:data:`evidence.api.proofs.MAX_CACHED_NODES`) and tile cache hold a small part of
-the ledger. The operating system's page cache can hold all of it on a machine with enough
-RAM: the script prints the dataset's size beside the RAM, and with ``--drop-caches``
-(root) drops the page cache before each server's first (cold) run and says whether it
-could. Figures come with the load average: the machine is shared.
+Random requests over the whole tree are what the server's caches cannot hold: each
+worker keeps the tree nodes from height 8 up (:mod:`evidence.api.hot.inclusion`) and the
+last 20,000 proof bodies, and no tile. The operating system's page cache can hold all of
+it on a machine with enough RAM: the script prints the dataset's size beside the RAM, and
+with ``--drop-caches`` empties the page cache (``/proc/sys/vm/drop_caches``; where that
+is refused, the dataset's files are evicted with ``posix_fadvise``) before each server's
+first run and before the proofs, and says which it did. Each figure comes with the
+server's CPU time per request and the load average: the machine is shared.
 """
 
 from __future__ import annotations
