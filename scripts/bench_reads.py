@@ -468,10 +468,11 @@ def main() -> None:
     print(f"\nreads of a {args.entries:,}-entry ledger: database {gib(db)}, tiles {gib(tile_bytes)}"
           f" ({args.entries // 256:,} level-0 tiles and entry bundles); RAM {gib(mem['MemTotal'])},"
           f" page cache now {gib(mem['Cached'])}, available {gib(mem['MemAvailable'])}")
+    fits = db + tile_bytes < mem["MemAvailable"]
     print("  the server's own caches hold a small part of it: the upper tree nodes (height >= 8,"
-          " ~1/128 of the nodes) and the last 20,000 proof bodies; the page cache can hold all"
-          " of it on this machine" + ("" if args.drop_caches else
-                                      " (run with --drop-caches to start from a cold one)"))
+          " ~1/128 of the nodes) and the last 20,000 proof bodies; the page cache "
+          + ("can hold all of it on this machine" if fits else "cannot hold all of it here")
+          + ("" if args.drop_caches else " (--drop-caches: start each server from a cold one)"))
     print(f"  wrk -t{args.threads} -c{args.conns} -d{args.seconds:.0f}s, random requests over the"
           f" whole tree; tiles: kinds {args.kinds!r} (0 level-0 tile 8 KiB, 1 level-1 tile, e entry"
           f" bundle); {os.cpu_count()} cores; {load()} before", flush=True)
