@@ -81,15 +81,90 @@ def log_checkpoint(data_dir: str | None, db_url: str | None, as_json: bool) -> N
         click.echo(cp.note, nl=False)
 
 
-@log_group.command("key")
+@log_group.group("key", invoke_without_command=True)
 @where_options
-def log_key(data_dir: str | None, db_url: str | None, as_json: bool) -> None:
-    """Print the log's verifier key."""
+@click.pass_context
+def log_key(ctx: click.Context, data_dir: str | None, db_url: str | None,
+            as_json: bool) -> None:
+    """Print the log's verifier key (--json: every key with its window of tree sizes);
+    ``rotate`` and ``revoke`` change them (docs/operations.md "Rotating the log key")."""
+    if ctx.invoked_subcommand is not None:
+        return
     with open_ledger(data_dir, db_url, as_json, read_only=True) as led:
         if as_json:
-            emit_json({"origin": led.origin, "verifier_key": led.verifier_key})
+            wins = run_or_fail(as_json, led.key_windows)
+            emit_json({"origin": led.origin, "verifier_key": led.verifier_key,
+                       "keys": [{"verifier_key": w.vkey, "from_size": w.from_size,
+                                 "until_size": w.until_size, "revoked": w.revoked}
+                                for w in wins]})
         else:
             click.echo(led.verifier_key)
+
+
+@log_key.command("rotate")
+@click.option("--new-key", "new_key", type=click.Path(dir_okay=False, exists=True),
+              help="The new key: a PRIVATE+KEY file (mode 0600) named after the origin "
+              "(default: a new key is made).")
+@click.option("--old-key", "old_key", type=click.Path(dir_okay=False, exists=True),
+              help="Refuse unless this PRIVATE+KEY file is the key now signing the log.")
+@click.option("--overlap", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Tree sizes after the rotation entry that both keys sign.")
+@where_options
+def log_key_rotate(new_key: str | None, old_key: str | None, overlap: int,
+                   data_dir: str | None, db_url: str | None, as_json: bool) -> None:
+    """Replace the log key with no flag day: append key.rotated (signed by both keys);
+    checkpoints up to the overlap's end carry both signatures. Stop the writer first;
+    export the trust file again afterwards."""
+    from evidence.ledger.keyfile import KeyFileError, read_private_key
+    from evidence.ledger.log_keys import RotationError
+    from evidence.verify.note import generate_signer
+
+    try:
+        expect = read_private_key(old_key) if old_key else None
+        new = read_private_key(new_key) if new_key else None
+    except KeyFileError as e:
+        fail(str(e), as_json=as_json)
+    with open_ledger(data_dir, db_url, as_json) as led:
+        signer = new or generate_signer(led.origin)
+        try:
+            w = led.rotate_key(signer, overlap=overlap, expect_old=expect)
+        except (RotationError, KeyFileError) as e:
+            fail(f"key not rotated (nothing changed): {e}", as_json=as_json)
+        old = [x for x in led.key_windows() if x.until_size is not None][-1]
+    if as_json:
+        emit_json({"ok": True, "verifier_key": w.vkey, "old_key": old.vkey,
+                   "from_size": w.from_size, "until_size": old.until_size})
+    else:
+        click.echo(f"log key rotated: the old key signs up to size {old.until_size}, the new "
+                   f"one from size {w.from_size}; export the trust file again", err=True)
+        click.echo(w.vkey)
+
+
+@log_key.command("revoke")
+@click.argument("key")
+@click.option("--from-size", "from_size", type=click.IntRange(min=0), required=True,
+              help="The last tree size the key is trusted for: checkpoints past it under "
+              "this key are refused.")
+@click.option("--reason", default="compromised", show_default=True,
+              help="Free text for the record (at most 200 characters).")
+@where_options
+def log_key_revoke(key: str, from_size: int, reason: str, data_dir: str | None,
+                   db_url: str | None, as_json: bool) -> None:
+    """Revoke a retired log KEY (verifier key or name+keyid) from size N: append
+    key.revoked; export the trust file again afterwards."""
+    from evidence.ledger.log_keys import RotationError
+
+    with open_ledger(data_dir, db_url, as_json) as led:
+        try:
+            w = led.revoke_key(key, from_size, reason)
+        except RotationError as e:
+            fail(f"key not revoked (nothing changed): {e}", as_json=as_json)
+    if as_json:
+        emit_json({"ok": True, "verifier_key": w.vkey, "from_size": w.from_size,
+                   "until_size": w.until_size})
+    else:
+        click.echo(f"revoked {w.vkey.rsplit('+', 1)[0]}: refused for checkpoints past size "
+                   f"{w.until_size}; export the trust file again", err=True)
 
 
 @log_group.command("entry")

@@ -44,8 +44,10 @@ from sqlalchemy import Engine, and_, func, or_, select
 
 from evidence.ledger.audit_scan import (
     Span,
+    Windowed,
     check_stored_checkpoint,
     connect_args,
+    key_spec,
     open_worker,
     scan_in_worker,
     scan_span,
@@ -94,7 +96,7 @@ def _node_range(level: int, node: NodeId) -> str:
     return f"node (level {level}, index {node.index}) over entries {node.start}..{node.end - 1}"
 
 
-def audit(engine: Engine, log_key: Verifier, *,
+def audit(engine: Engine, log_key: Verifier | Windowed, *,
           progress: Callable[[int, int], None] | None = None, chunk: int = 5000,
           workers: int | None = None, span: int = SPAN, quick: bool = True) -> AuditReport:
     """Audit the ledger in ``engine``; see the module's docstring.
@@ -132,7 +134,7 @@ def audit(engine: Engine, log_key: Verifier, *,
     return _reference_pass(engine, state, start, problems, roots, n_cps, progress, chunk)
 
 
-def _check_checkpoints(engine: Engine, log_key: Verifier, size: int,
+def _check_checkpoints(engine: Engine, log_key: Verifier | Windowed, size: int,
                        problem: Callable[[int, str], None], *, after: int = 0,
                        at_zero: bool = False) -> dict[int, bytes]:
     """Check the stored checkpoints of size 0 (``at_zero``), or else of sizes above
@@ -156,13 +158,13 @@ def _check_checkpoints(engine: Engine, log_key: Verifier, size: int,
     return roots
 
 
-def _quick_pass(engine: Engine, size: int, log_key: Verifier, span: int, chunk: int,
+def _quick_pass(engine: Engine, size: int, log_key: Verifier | Windowed, span: int, chunk: int,
                 workers: int, progress: Callable[[int, int], None] | None) -> LogPosition:
     """Where the reference pass must start: the start of the first span that is
     not clean, else the end of the log, with the state of the log there."""
     m = span.bit_length() - 1
     spans = [(a, min(a + span, size)) for a in range(0, size, span)]
-    key = log_key.to_string()
+    key = key_spec(log_key)
     jobs = [(a, b, chunk, ZERO_HASH_HEX if a == 0 else None, key) for a, b in spans]
     bad = len(spans)  # index of the first span that is not clean
     above: list[bytes] = []  # the tree over whole spans: its edge, largest first

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from evidence.verify.checkpoint import verify_checkpoint
+from evidence.verify.checkpoint import verify_checkpoint_windowed
 from evidence.verify.entry import parse_entry
 from evidence.verify.errors import EntryError, VerificationError
 from evidence.verify.fast.entries import quick_entries, quick_entry
@@ -193,24 +193,40 @@ def _entries(datas: list[bytes], prev: bytes, seq: int,
     return hashes, time
 
 
-_verifiers: dict[str, Verifier] = {}
+Windowed = tuple[tuple[Verifier, tuple[int, int] | None], ...]
+"""Every log key with its window of tree sizes (None: every size), after a rotation."""
+
+_verifiers: dict[str, Windowed] = {}
 
 
-def _verifier(log_key: str) -> Verifier:
+def key_spec(log_key: Verifier | Windowed) -> str:
+    """The text a worker process gets for ``log_key``: one key a line, ``vkey [lo hi]``."""
+    if isinstance(log_key, Verifier):
+        return log_key.to_string()
+    return "\n".join(v.to_string() + ("" if w is None else f" {w[0]} {w[1]}")
+                     for v, w in log_key)
+
+
+def _verifier(log_key: str) -> Windowed:
     v = _verifiers.get(log_key)
     if v is None:
-        v = _verifiers[log_key] = parse_verifier_key(log_key)
+        out = []
+        for line in log_key.split("\n"):
+            vk, *win = line.split(" ")
+            out.append((parse_verifier_key(vk), (int(win[0]), int(win[1])) if win else None))
+        v = _verifiers[log_key] = tuple(out)
     return v
 
 
 def check_stored_checkpoint(size: int, root: bytes, note: str,
-                            log_key: Verifier) -> tuple[bytes | None, str | None]:
+                            log_key: Verifier | Windowed) -> tuple[bytes | None, str | None]:
     """``(signed root or None, fault or None)`` of a stored checkpoint row: its note
     signed by ``log_key``, for the stored size, with the stored root. The signed root
     comes back even when only the stored root differs (the tree is then compared with
     what was signed); None when the note cannot be trusted for ``size`` at all."""
     try:
-        cp = verify_checkpoint(note, log_key).checkpoint
+        keys = ((log_key, None),) if isinstance(log_key, Verifier) else log_key
+        cp = verify_checkpoint_windowed(note, keys)[0].checkpoint
     except VerificationError as e:
         return None, f"checkpoint at size {size}: {e}"
     if cp.size != size:
@@ -220,7 +236,7 @@ def check_stored_checkpoint(size: int, root: bytes, note: str,
     return cp.root, None
 
 
-def _signed_roots(cur: Any, start: int, end: int, log_key: Verifier) -> dict[int, bytes] | None:
+def _signed_roots(cur: Any, start: int, end: int, log_key: Windowed) -> dict[int, bytes] | None:
     """The signed roots of the checkpoints of sizes in ``(start, end]``, by size, when
     each is sound (:func:`check_stored_checkpoint`); None when one is not (the
     reference pass names it)."""

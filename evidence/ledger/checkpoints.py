@@ -23,15 +23,16 @@ from evidence.ledger.db.log_queries import (
 )
 from evidence.ledger.db.schema import checkpoints as checkpoints_table
 from evidence.ledger.errors import LedgerError, NotALedger
+from evidence.ledger.log_keys import LogSigners
 from evidence.verify.checkpoint import Checkpoint, sign_checkpoint
 from evidence.verify.hashing import Hash32
 from evidence.verify.merkle import root_from_nodes
-from evidence.verify.note import Signer
+from evidence.verify.note import Signer, sign_note
 
 __all__ = ["sign_checkpoint_now", "sign_locked"]
 
 
-def sign_locked(conn: Connection, signer: Signer, size: int, root: bytes | None
+def sign_locked(conn: Connection, signer: Signer | LogSigners, size: int, root: bytes | None
                 ) -> StoredCheckpoint:
     """Sign and store a checkpoint for ``size``, the current size read under the
     ``log_state`` lock (or return the checkpoint that exists for it). Refuses to go
@@ -45,14 +46,17 @@ def sign_locked(conn: Connection, signer: Signer, size: int, root: bytes | None
     if root is None:
         root = root_from_nodes(size, node_fetcher(conn))
     root = Hash32(bytes(root))
-    note = sign_checkpoint(Checkpoint(signer.name, size, root), signer)
+    if isinstance(signer, LogSigners):  # a rotation's overlap: one line per key
+        note = sign_note(Checkpoint(signer.name, size, root).to_text(), signer.for_size(size))
+    else:
+        note = sign_checkpoint(Checkpoint(signer.name, size, root), signer)
     created = utc_now()
     conn.execute(insert(checkpoints_table).values(size=size, root=root, note=note,
                                                   created_at=created))
     return StoredCheckpoint(size, root, note, created)
 
 
-def sign_checkpoint_now(engine: Engine, signer: Signer) -> StoredCheckpoint:
+def sign_checkpoint_now(engine: Engine, signer: Signer | LogSigners) -> StoredCheckpoint:
     """Lock the log, sign a checkpoint for its current size (or return the existing one)."""
     with write_transaction(engine) as conn:
         state = read_state(conn, for_update=True)

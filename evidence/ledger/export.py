@@ -94,7 +94,8 @@ def export_log(ledger: Ledger, directory: str | os.PathLike[str], *, start: int 
     _put(out, files, "log.vkey", (ledger.verifier_key + "\n").encode())
     where = ledger.config.data_dir if ledger.config else None
     if where is not None:
-        data = trust_policy(load_anchor_config(where), ledger.verifier).raw or b""
+        data = trust_policy(load_anchor_config(where), ledger.verifier,
+                            retired=ledger.retired_log_keys()).raw or b""
         _put(out, files, "trust.txt", data)
     files[ENTRIES] = _append_entries(ledger, out / ENTRIES, held, size, progress)
     n_cps, n_tst = _anchoring(ledger, out, files, size, batch)

@@ -18,6 +18,7 @@ and read. Several processes may append to one PostgreSQL (or SQLite) ledger.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -27,7 +28,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, insert, inspect
+from sqlalchemy import Connection, Engine, MetaData, insert, inspect, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from evidence.ledger.checkpoints import sign_checkpoint_now
@@ -63,6 +64,7 @@ from evidence.ledger.db.log_queries import (
     read_size,
     read_state,
 )
+from evidence.ledger.db.schema import entries as entries_table
 from evidence.ledger.db.schema import keys, log_state, metadata
 from evidence.ledger.errors import (
     ConfigMismatch,
@@ -72,6 +74,17 @@ from evidence.ledger.errors import (
     OutOfRange,
 )
 from evidence.ledger.keyfile import KeyFileError, read_private_key, write_private_key
+from evidence.ledger.log_keys import (
+    MAX_REASON,
+    REVOKED,
+    ROTATED,
+    KeyWindow,
+    LogSigners,
+    RotationError,
+    key_windows,
+    retired_key_path,
+    rotation_body,
+)
 from evidence.ledger.sequencer import (
     DEFAULT_MAX_BATCH,
     Appended,
@@ -89,6 +102,7 @@ from evidence.verify.merkle import (
     root_plan,
 )
 from evidence.verify.note import (
+    ALG_ED25519,
     Signer,
     Verifier,
     generate_signer,
@@ -160,6 +174,7 @@ class Ledger:
         self._verifier_key = self._verifier.to_string()  # every receipt response names it
         self._config = config
         self._signer = signer
+        self._log_signers = None if signer is None else LogSigners([(signer, 0, None)])
         self._max_batch = max_batch
         self._leaf_index_every = leaf_index_every
         self._sequencer: Sequencer | None = None
@@ -291,8 +306,15 @@ class Ledger:
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, state, config=cfg, signer=signer, max_batch=max_batch,
-                   leaf_index_every=leaf_index_every)
+        led = cls(engine, state, config=cfg, signer=signer, max_batch=max_batch,
+                  leaf_index_every=leaf_index_every)
+        if signer is not None:
+            try:
+                led._load_log_signers()
+            except BaseException:
+                engine.dispose()
+                raise
+        return led
 
     def close(self) -> None:
         """Drain pending appends (signing a final checkpoint if one is due), release the DB."""
@@ -350,7 +372,7 @@ class Ledger:
                 raise LedgerError("the ledger was opened read-only (no log key): cannot append")
             if self._sequencer is None:
                 interval = self._config.checkpoint_interval if self._config else 1.0
-                self._sequencer = Sequencer(self._engine, self._signer,
+                self._sequencer = Sequencer(self._engine, self._log_signers,  # type: ignore[arg-type]
                                             checkpoint_interval=interval,
                                             max_batch=self._max_batch,
                                             leaf_index_every=self._leaf_index_every)
@@ -399,7 +421,140 @@ class Ledger:
         """Sign (and store) a checkpoint for the current size; return it (or the existing one)."""
         if self._signer is None:
             raise LedgerError("the ledger was opened read-only (no log key): cannot sign")
-        return sign_checkpoint_now(self._engine, self._signer)
+        assert self._log_signers is not None
+        return sign_checkpoint_now(self._engine, self._log_signers)
+
+    # --- the log's keys (docs/formats.md "Log key rotation") ---------------------------------
+
+    def key_windows(self) -> list[KeyWindow]:
+        """Every log key with its window, read from the ``key.*`` entries."""
+        with read_transaction(self._engine) as conn:
+            logs = conn.execute(select(keys.c.vkey).where(keys.c.role.like("log%"))
+                                .order_by(keys.c.id)).scalars().all()
+            if len(logs) <= 1:  # never rotated: no entry scan
+                return [KeyWindow(self._verifier_key, 0, None)]
+            first = logs[0]
+            rows = conn.execute(select(entries_table.c.seq, entries_table.c.type,
+                                       entries_table.c.data)
+                                .where(entries_table.c.type.in_((ROTATED, REVOKED)))
+                                .order_by(entries_table.c.seq)).all()
+        return key_windows(first or self._verifier_key,
+                           [(r.seq, r.type, json.loads(r.data)["body"]) for r in rows])
+
+    def retired_log_keys(self) -> list[tuple[Verifier, int, int]]:
+        """The keys rotated out or revoked, with their windows, for the trust file."""
+        return [(w.verifier, w.from_size, w.until_size) for w in self.key_windows()
+                if w.until_size is not None]
+
+    def _load_log_signers(self) -> None:
+        """After open: the current key plus any retired key still inside its overlap."""
+        assert self._signer is not None and self._config is not None
+        wins = self.key_windows()
+        size = self.size
+        out: list[tuple[Signer, int, int | None]] = []
+        for w in wins[:-1]:
+            if w.until_size is not None and w.until_size >= size:
+                path = retired_key_path(self._config.data_dir, w.verifier)
+                try:
+                    out.append((read_private_key(path), w.from_size, w.until_size))
+                except KeyFileError as e:
+                    raise ConfigMismatch(f"the retired log key {path} is still needed to "
+                                         f"co-sign checkpoints up to size {w.until_size}: "
+                                         f"{e}") from None
+        out.append((self._signer, wins[-1].from_size, None))
+        self._log_signers = LogSigners(out)
+
+    def rotate_key(self, new: Signer, *, overlap: int, expect_old: Signer | None = None
+                   ) -> KeyWindow:
+        """Append ``key.rotated`` (signed by both keys), make ``new`` the current key and
+        sign the checkpoint that holds the entry with both keys. Raises
+        :class:`RotationError` changing nothing for a key that does not match."""
+        old, cfg = self._signer, self._config
+        if old is None or cfg is None or self._log_signers is None:
+            raise LedgerError("the ledger was opened read-only (no log key): cannot rotate")
+        if expect_old is not None and expect_old.verifier() != old.verifier():
+            raise RotationError(f"--old-key is {expect_old.name}+{expect_old.key_id:08x}, not "
+                                f"the key now signing this log ({old.name}+{old.key_id:08x})")
+        if new.alg != ALG_ED25519:
+            raise RotationError("the new key is not an Ed25519 (0x01) log key (a witness "
+                                "cosignature key cannot sign checkpoints)")
+        if new.name != self._origin:
+            raise RotationError(f"the new key is named {new.name!r}; a log key's name must "
+                                f"be the log's origin {self._origin!r}")
+        nv = new.verifier().to_string()
+        if overlap < 0:
+            raise RotationError("the overlap must be 0 or more tree sizes")
+        if any(w.vkey == nv for w in self.key_windows()):
+            raise RotationError("the new key is the current key or one this log already had")
+        size = self.size
+        f, u = size + 1, size + 1 + overlap
+        body = rotation_body(old, new, f, u)
+        keep = retired_key_path(cfg.data_dir, old.verifier())
+        tmp = cfg.key_path.with_name(cfg.key_path.name + ".new")
+        write_private_key(tmp, new)  # refuses if an interrupted rotation left one
+        try:
+            if not keep.exists():
+                write_private_key(keep, old)
+            before = list(self._log_signers.keys)
+            self._log_signers.keys[-1] = (old, before[-1][1], u)
+            self._log_signers.keys.append((new, f, None))
+            self._log_signers.name = new.name
+
+            def rows(conn: Connection, made: Sequence[Appended]) -> list[Any]:
+                if made[0].seq != size:
+                    raise RotationError("another writer appended meanwhile; try again")
+                now = utc_now()
+                conn.execute(update(log_state).where(log_state.c.id == 1)
+                             .values(log_vkey=nv))
+                conn.execute(update(keys).where(keys.c.vkey == old.verifier().to_string())
+                             .values(role="log-retired"))
+                conn.execute(insert(keys).values(name=new.name, vkey=nv, role="log",
+                                                 created_at=now))
+                return []
+
+            try:
+                self.append_many([(ROTATED, body)], rows=rows)
+            except BaseException:
+                self._log_signers.keys[:] = before
+                raise
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, cfg.key_path)
+        self._signer, self._verifier, self._verifier_key = new, new.verifier(), nv
+        self.sign_checkpoint_now()
+        return KeyWindow(nv, f, None)
+
+    def revoke_key(self, key: str, until_size: int, reason: str) -> KeyWindow:
+        """Append ``key.revoked``: the retired key ``key`` (a verifier key or its
+        ``name+keyid``) may sign no checkpoint larger than ``until_size``."""
+        if self._signer is None:
+            raise LedgerError("the ledger was opened read-only (no log key): cannot revoke")
+        wins = self.key_windows()
+        w = next((w for w in wins if key in (w.vkey, w.vkey.rsplit("+", 1)[0])), None)
+        if w is None:
+            raise RotationError(f"{key[:80]!r} is not one of this log's keys")
+        if w is wins[-1]:
+            raise RotationError("that is the key now signing this log: rotate it out first "
+                                "(evidence log key rotate --overlap 0), then revoke it")
+        if not w.from_size <= until_size or (w.until_size is not None
+                                             and until_size > w.until_size):
+            raise RotationError(f"size {until_size} is outside the key's window "
+                                f"{w.from_size}..{w.until_size}: a revocation only narrows it")
+        if len(reason) > MAX_REASON:
+            raise RotationError(f"the reason is longer than {MAX_REASON} characters")
+
+        def rows(conn: Connection, made: Sequence[Appended]) -> list[Any]:
+            conn.execute(update(keys).where(keys.c.vkey == w.vkey).values(role="log-revoked"))
+            return []
+
+        self.append_many([(REVOKED, {"key": w.vkey, "until_size": until_size,
+                                     "reason": reason})], rows=rows)
+        assert self._log_signers is not None
+        self._log_signers.keys[:] = [(s, lo, until_size if s.verifier().to_string() == w.vkey
+                                      else hi) for s, lo, hi in self._log_signers.keys]
+        w.until_size, w.revoked = until_size, True
+        return w
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -547,7 +702,11 @@ class Ledger:
         (``workers=None``: one process per core on large ledgers)."""
         from evidence.ledger.audit import audit
 
-        return audit(self._engine, self._verifier, progress=progress, chunk=chunk,
+        wins = self.key_windows()
+        keys = (self._verifier if len(wins) == 1 else  # after a rotation: every key, windowed
+                tuple((w.verifier, None if w.until_size is None else (w.from_size, w.until_size))
+                      for w in wins))
+        return audit(self._engine, keys, progress=progress, chunk=chunk,
                      workers=workers)
 
 

@@ -472,14 +472,15 @@ def add_tsa_preset(cfg: AnchorConfig, preset: str, *, name: str | None = None,
     return new
 
 
-def trust_policy(cfg: AnchorConfig, log_key: Verifier, *, log_url: str | None = None
-                 ) -> TrustPolicy:
+def trust_policy(cfg: AnchorConfig, log_key: Verifier, *, log_url: str | None = None,
+                 retired: Sequence[tuple[Verifier, int, int]] = ()) -> TrustPolicy:
     """The trust file a court pins for this log (docs/verdict.md section 3): the log key,
     the configured witnesses and their quorum, each TSA's pinned root(s) and, when a preset
     TSA relies on Mozilla's store, ``#@ tsa-store mozilla`` (its roots are also written
     as ``#@ tsa`` lines, so that verifiers without that store can check its tokens), and
     the capture nodes whose signed captures the service preserves (``#@ capture-node``:
-    :mod:`evidence.ledger.anchor.capture_nodes`)."""
+    :mod:`evidence.ledger.anchor.capture_nodes`), and each log key rotated out or revoked
+    with its window (``retired``: ``#@ log-key``, docs/formats.md "Log key rotation")."""
     witnesses = tuple(Witness(w.name, _witness_key(w.name, w.key), w.url)
                       for w in cfg.witnesses)
     groups: tuple[Group, ...] = ()
@@ -511,7 +512,8 @@ def trust_policy(cfg: AnchorConfig, log_key: Verifier, *, log_url: str | None = 
         nodes = pinned_capture_nodes(cfg.data_dir)
     except ValueError as e:
         raise AnchorConfigError(str(e)) from None
-    policy = TrustPolicy(logs=(LogKey(log_key, log_url),), witnesses=witnesses, groups=groups,
+    logs = (LogKey(log_key, log_url), *(LogKey(v, None, (lo, hi)) for v, lo, hi in retired))
+    policy = TrustPolicy(logs=logs, witnesses=witnesses, groups=groups,
                          quorum=quorum, tsas=tuple(tsas),
                          tsa_store_mozilla=any(t.preset and TSA_PRESETS[t.preset].mozilla
                                                for t in cfg.tsas),
