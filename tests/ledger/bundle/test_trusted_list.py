@@ -22,16 +22,13 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
 
 from evidence.cli.main import cli
 from evidence.ledger.blobs import FilesystemBlobStore
@@ -42,79 +39,23 @@ from evidence.ledger.intake import Intake, ItemSpec
 from evidence.ledger.log import Ledger
 from evidence.verify.note import ALG_COSIGNATURE_V1, generate_signer
 from tests.support.bundle_world import anchor, members
+from tests.support.trusted_list_xml import (
+    CA_QC,
+    GRANTED,
+    QTST,
+    WITHDRAWN,
+    cert_b64,
+    other_cert,
+    service,
+    tsl,
+)
 from tests.support.tsa import LocalTSA
 
 pytestmark = pytest.mark.tsa
 
-GRANTED = "http://uri.etsi.org/TrstSvc/TrustedList/Svcstatus/granted"
-WITHDRAWN = "http://uri.etsi.org/TrstSvc/TrustedList/Svcstatus/withdrawn"
-QTST = "http://uri.etsi.org/TrstSvc/Svctype/TSA/QTST"
-CA_QC = "http://uri.etsi.org/TrstSvc/Svctype/CA/QC"
 TSA_LEGAL = "Evidence Test Time-Stamping Authority"
 ENV_CLEAN = {name: "" for name in ("EVIDENCE_CONFIG", "EVIDENCE_DATA_DIR", "EVIDENCE_DB_URL",
                                    "EVIDENCE_BLOB_STORE", "EVIDENCE_EIDAS_TRUSTED_LISTS")}
-
-
-def _b64(pem: bytes) -> str:
-    der = x509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER)
-    return base64.b64encode(der).decode()
-
-
-def _period(tag: str, type_: str, status: str, start: str, identity: str = "") -> str:
-    return (f"<{tag}><ServiceTypeIdentifier>{type_}</ServiceTypeIdentifier>"
-            "<ServiceName><Name xml:lang=\"de\">Zeitstempeldienst</Name>"
-            "<Name xml:lang=\"en\">Test Qualified Time Stamps</Name></ServiceName>"
-            f"{identity}<ServiceStatus>{status}</ServiceStatus>"
-            f"<StatusStartingTime>{start}</StatusStartingTime></{tag}>")
-
-
-def service(*, cert_b64: str | None = None, ski: str | None = None,
-            subject: str | None = None, status: str = GRANTED,
-            start: str = "2016-07-01T00:00:00Z", type_: str = QTST,
-            history: tuple[tuple[str, str, str], ...] = ()) -> str:
-    """A TSPService: its current ServiceInformation and (type, status, start) instances."""
-    ids = "".join(f"<DigitalId><{k}>{v}</{k}></DigitalId>" for k, v in (
-        ("X509Certificate", cert_b64), ("X509SKI", ski), ("X509SubjectName", subject)) if v)
-    identity = f"<ServiceDigitalIdentity>{ids}</ServiceDigitalIdentity>"
-    hist = "".join(_period("ServiceHistoryInstance", t, s, b) for t, s, b in history)
-    return (f"<TSPService>{_period('ServiceInformation', type_, status, start, identity)}"
-            f"{'<ServiceHistory>' + hist + '</ServiceHistory>' if hist else ''}</TSPService>")
-
-
-def tsl(*services: str, seq: int = 42, issued: str = "2026-01-15T00:00:00Z") -> bytes:
-    """A national trusted list (ETSI TS 119 612 v2 layout), its signature element empty."""
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<TrustServiceStatusList xmlns="http://uri.etsi.org/02231/v2#"
-    xmlns:ds="http://www.w3.org/2000/09/xmldsig#" TSLTag="http://uri.etsi.org/19612/TSLTag"
-    Id="TrustServiceStatusList-1">
-  <SchemeInformation>
-    <TSLVersionIdentifier>5</TSLVersionIdentifier>
-    <TSLSequenceNumber>{seq}</TSLSequenceNumber>
-    <TSLType>http://uri.etsi.org/TrstSvc/TrustedList/TSLType/EUgeneric</TSLType>
-    <SchemeOperatorName><Name xml:lang="en">Test Supervisory Body</Name></SchemeOperatorName>
-    <SchemeTerritory>DE</SchemeTerritory>
-    <ListIssueDateTime>{issued}</ListIssueDateTime>
-    <NextUpdate><dateTime>2026-07-15T00:00:00Z</dateTime></NextUpdate>
-  </SchemeInformation>
-  <TrustServiceProviderList>
-    <TrustServiceProvider>
-      <TSPInformation><TSPName><Name xml:lang="en">Test QTSP GmbH</Name></TSPName>
-      </TSPInformation>
-      <TSPServices>{''.join(services)}</TSPServices>
-    </TrustServiceProvider>
-  </TrustServiceProviderList>
-  <ds:Signature Id="sig-1"/>
-</TrustServiceStatusList>
-""".encode()
-
-
-def other_cert() -> x509.Certificate:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Someone else's TSA")])
-    now = datetime.now(UTC)
-    return (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(7).not_valid_before(now)
-            .not_valid_after(now + timedelta(days=1)).sign(key, hashes.SHA256()))
 
 
 @dataclass
@@ -161,7 +102,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, tsa: LocalTSA) -> Iterator[W
 
 def test_qualified_when_granted_at_gen_time(world: World) -> None:
     assert world.tsa.tsa_cert_pem is not None
-    xml = tsl(service(cert_b64=_b64(world.tsa.tsa_cert_pem)))
+    xml = tsl(service(cert_b64=cert_b64(world.tsa.tsa_cert_pem)))
     txt = world.export("granted", xml)
     assert f"{TSA_LEGAL}: qualified: at genTime" in txt
     assert "granted (since 2016-07-01T00:00:00Z)" in txt
@@ -179,7 +120,7 @@ def test_qualified_when_granted_at_gen_time(world: World) -> None:
 
 
 def test_the_status_in_force_at_gen_time_counts(world: World) -> None:
-    cert = _b64(world.tsa.tsa_cert_pem or b"")
+    cert = cert_b64(world.tsa.tsa_cert_pem or b"")
     # withdrawn in 2020, granted 2016-2020: not qualified now
     txt = world.export("withdrawn", tsl(service(
         cert_b64=cert, status=WITHDRAWN, start="2020-03-01T00:00:00Z",
@@ -205,7 +146,7 @@ def test_the_status_in_force_at_gen_time_counts(world: World) -> None:
 
 
 def test_an_issuing_ca_listed_counts(world: World) -> None:
-    txt = world.export("root", tsl(service(cert_b64=_b64(world.tsa.ca_cert_pem))))
+    txt = world.export("root", tsl(service(cert_b64=cert_b64(world.tsa.ca_cert_pem))))
     assert f"{TSA_LEGAL}: qualified: at genTime" in txt
     assert "matched by the CA certificate that issued its signing certificate" in txt
 
@@ -239,7 +180,7 @@ def test_unverified_chain_is_not_determined(world: World, tmp_path: Path) -> Non
     anchors.write_text(json.dumps({"tsas": []}))
     try:
         txt = world.export("unverified", tsl(service(
-            cert_b64=_b64(world.tsa.tsa_cert_pem or b""))))
+            cert_b64=cert_b64(world.tsa.tsa_cert_pem or b""))))
     finally:
         anchors.write_bytes(saved)
     assert "not determined (the token's certificate chain could not be re-verified" in txt
@@ -320,7 +261,7 @@ def _report(zip_path: Path) -> str:
 
 def test_cli_option_and_config_key(world: World, tmp_path: Path) -> None:
     good = tmp_path / "DE.xml"
-    good.write_bytes(tsl(service(cert_b64=_b64(world.tsa.tsa_cert_pem or b""))))
+    good.write_bytes(tsl(service(cert_b64=cert_b64(world.tsa.tsa_cert_pem or b""))))
     other = tmp_path / "other.xml"
     other.write_bytes(tsl(service(cert_b64=base64.b64encode(
         other_cert().public_bytes(Encoding.DER)).decode())))
