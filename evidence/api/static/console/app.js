@@ -490,6 +490,7 @@ function renderItem() {
     parts.push(section(t('files_h'), el('p', { class: 'hint' }, t('files_recorded')), files));
     parts.push(section(t('export_h'),
       el('p', {}, t('export_help')),
+      reportOptions(),
       el('div', { class: 'actions' },
         el('button', { type: 'button', id: 'export-btn', class: 'primary', onclick: () => exportBundle(it, false) }, t('export_btn')),
         el('button', { type: 'button', id: 'export-prov-btn', hidden: !it.provisionalOffer, onclick: () => exportBundle(it, true) }, t('export_prov_btn'))),
@@ -564,6 +565,29 @@ async function preview(it, f) {
   renderItem();
 }
 
+/** The bundle report's options (GET .../bundle?tz=&forum=, docs/report.md): the zone of
+ * its local times (default the browser's) and whose rules its checklist lists; kept for
+ * the session and drawn again in the current language. */
+const REPORT = { tz: browserZone(), forum: '' };
+
+function browserZone() {
+  try { return Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch { return ''; }
+}
+
+function reportOptions() {
+  let zones = [];
+  try { zones = Intl.supportedValuesOf('timeZone'); } catch { /* an older browser: the browser's own zone only */ }
+  if (REPORT.tz && !zones.includes(REPORT.tz)) zones = [REPORT.tz, ...zones];
+  return el('div', { class: 'grid report-options' },
+    el('div', {}, el('label', { for: 'report-tz' }, t('report_tz')),
+      el('select', { id: 'report-tz', onchange: (e) => { REPORT.tz = e.target.value; } },
+        el('option', { value: '', selected: !REPORT.tz }, t('report_tz_server')),
+        zones.map((z) => el('option', { value: z, selected: z === REPORT.tz }, z)))),
+    el('div', {}, el('label', { for: 'report-forum' }, t('report_forum')),
+      el('select', { id: 'report-forum', onchange: (e) => { REPORT.forum = e.target.value; } },
+        ['', 'cn', 'eu', 'us', 'intl'].map((f) => el('option', { value: f, selected: f === REPORT.forum }, t(`forum_${f || 'all'}`))))));
+}
+
 /** The export's outcome, kept as data and rendered in the current language. */
 function exportMsg(m) {
   if (!m) return null;
@@ -576,7 +600,9 @@ async function exportBundle(it, provisional) {
   it.exportMsg = null;
   try {
     const blob = await guarded(() => api.call('GET', `/v1/evidence/${encodeURIComponent(it.id)}/bundle`,
-                                              { as: 'blob', query: provisional ? { provisional: 1 } : {} }),
+                                              { as: 'blob', query: { ...(provisional ? { provisional: 1 } : {}),
+                                                                     ...(REPORT.tz ? { tz: REPORT.tz } : {}),
+                                                                     ...(REPORT.forum ? { forum: REPORT.forum } : {}) } }),
                              () => exportBundle(it, provisional));
     if (blob === undefined) return;
     save(new Blob([blob], { type: 'application/zip' }), `${it.id}${provisional ? '-provisional' : ''}.zip`);
