@@ -52,6 +52,10 @@ class Me(BaseModel):
     organisation: str | None
     token_id: str | None
     cases: list[str]
+    idempotency_ttl: int | None = Field(None, description=(
+        "seconds this server honours an Idempotency-Key on submissions and signatures: a "
+        "client whose answer was lost may send the same request with the same key again "
+        "within them (docs/api.md); absent from servers that do not honour keys"))
 
 
 class SubmittedFile(BaseModel):

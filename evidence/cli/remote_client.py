@@ -11,6 +11,9 @@ Failures a user can act on become :class:`RemoteFailure` with an exit status:
 - the server cannot be reached (refused connection, DNS failure, timeout, a proxy's
   502/503/504 without a problem document): retried with exponential backoff, at most
   ``retries`` times (default 4: about 7.5 s in all), then exit 5 naming the server;
+- the server answers 503 ``unavailable`` (its database busy, or it is starting or
+  stopping: nothing was changed): any request is retried the same way, waiting at least
+  its ``Retry-After`` (at most ``max_backoff``), then exit 5;
 - any other refusal (a problem document, docs/api.md "Errors"): exit 1 with its detail
   and stable ``code``.
 
@@ -219,9 +222,11 @@ class Client:
         hdrs = self._headers(headers, auth)
         target = self._target(path, params)
         last: BaseException | str = "no attempt"
+        retry_after: str | None = None
         for attempt in range(self.retries + 1):
             if attempt:
-                self._sleep(attempt - 1)
+                self._sleep(attempt - 1, retry_after)
+                retry_after = None
             self.attempts += 1
             conn = self._connection()
             try:
@@ -265,18 +270,29 @@ class Client:
                     continue
             finally:
                 conn.close()
-            if method == "GET" and a.status in RETRY_STATUSES and not a.headers.get(
-                    "content-type", "").startswith("application/problem+json"):
+            problem = a.headers.get("content-type", "").startswith("application/problem+json")
+            if method == "GET" and a.status in RETRY_STATUSES and not problem:
                 last = f"HTTP {a.status} from a proxy"
                 continue
+            if a.status == 503 and problem and _code(a) == "unavailable":
+                # the server is up but its database is busy (or it is starting or
+                # stopping): it changed nothing, so any request may be sent again
+                if attempt == self.retries:
+                    raise RemoteFailure(
+                        f"the evidence server {self.remote.url} is busy or unavailable "
+                        f"({_detail(a)}) after {self.attempts} attempt(s); try again later. "
+                        "Nothing was changed by this command.",
+                        exit_code=EXIT_UNREACHABLE, code="unavailable", status=503)
+                retry_after = a.headers.get("retry-after")
+                continue
             if a.status == 429 and attempt < self.retries:
-                self._sleep(attempt, a.headers.get("retry-after"))
+                retry_after = a.headers.get("retry-after")
                 continue
             if (a.status == 409 and attempt < self.retries
                     and b'"idempotency-key-in-flight"' in a.body):
                 # the same submission (same key) is still being committed: its answer
                 # comes to this request once it is (docs/api.md, "Idempotency-Key")
-                self._sleep(attempt, a.headers.get("retry-after"))
+                retry_after = a.headers.get("retry-after")
                 continue
             return self.check(a) if check else a
         raise self._unreachable(last)
@@ -351,12 +367,14 @@ class Client:
                  label: str | None = None,
                  check_file: Callable[[Path], None] | None = None) -> int:
         """GET ``path`` into ``dest`` by way of ``dest.part``: an interrupted transfer is
-        resumed with ``Range`` (``If-Range`` the file's ETag, its SHA-256) from what the
-        ``.part`` file holds, retried at most ``retries`` times. The bytes are checked
-        before ``dest`` is made: against ``sha256`` (and ``size``) when given, and by
-        ``check_file``; on a mismatch the ``.part`` file is removed and nothing is
-        written. Returns the size."""
+        resumed with ``Range`` from what the ``.part`` file holds, ``If-Range`` the
+        validator of those bytes (a file's ETag is its SHA-256; else the strong ETag the
+        server gave, kept in ``dest.part.etag`` so that a later run resumes too), retried
+        at most ``retries`` times. The bytes are checked before ``dest`` is made: against
+        ``sha256`` (and ``size``) when given, and by ``check_file``; on a mismatch the
+        ``.part`` file is removed and nothing is written. Returns the size."""
         part = dest.with_name(dest.name + ".part")
+        tag = None if sha256 is not None else dest.with_name(dest.name + ".part.etag")
         last: BaseException | str = "no attempt"
         self.progress.start(label or dest.name, size)
         try:
@@ -364,13 +382,14 @@ class Client:
                 if attempt:
                     self._sleep(attempt - 1)
                 have = part.stat().st_size if part.exists() else 0
-                if sha256 is None or (size is not None and have > size):
+                validator = f'"{sha256}"' if sha256 is not None else _read_tag(tag)
+                if validator is None or (size is not None and have > size):
                     have = 0  # no validator: a resumed range could splice two bodies
-                extra = {"Range": f"bytes={have}-", "If-Range": f'"{sha256}"'} if have else {}
+                extra = {"Range": f"bytes={have}-", "If-Range": validator} if have else {}
                 self.progress.reset(have)
                 try:
                     self.send("GET", path, params=params, headers=extra, on_response=lambda r,
-                              h=have: self._receive(r, part, h))
+                              h=have: self._receive(r, part, h, tag))
                     break
                 except _Interrupted as e:
                     last = e.why
@@ -393,12 +412,18 @@ class Client:
                 check_file(part)
         except BaseException:
             part.unlink(missing_ok=True)
+            if tag is not None:
+                tag.unlink(missing_ok=True)
             raise
         os.replace(part, dest)
+        if tag is not None:
+            tag.unlink(missing_ok=True)
         return n
 
-    def _receive(self, resp: http.client.HTTPResponse, part: Path, have: int) -> Answer:
-        """Write a 200 (from the start) or 206 (from ``have``) body into ``part``."""
+    def _receive(self, resp: http.client.HTTPResponse, part: Path, have: int,
+                 tag: Path | None = None) -> Answer:
+        """Write a 200 (from the start) or 206 (from ``have``) body into ``part``; for a
+        200, keep its strong ETag in ``tag`` (none: a later resume starts over)."""
         headers = {k.lower(): v for k, v in resp.getheaders()}
         if resp.status == 206:
             rng = headers.get("content-range", "")
@@ -410,6 +435,12 @@ class Client:
         else:
             mode, have = "wb", 0
             self.progress.reset(0)
+            if tag is not None:
+                etag = headers.get("etag", "")
+                if etag.startswith('"') and etag.endswith('"') and len(etag) <= 200:
+                    tag.write_text(etag + "\n", encoding="ascii")
+                else:  # a weak or no validator: these bytes cannot be resumed
+                    tag.unlink(missing_ok=True)
         expected = headers.get("content-length")
         got = 0
         with open(part, mode) as f:
@@ -423,6 +454,35 @@ class Client:
         if expected is not None and expected.isdigit() and got != int(expected):
             raise _Interrupted(f"{got} of {expected} bytes arrived")
         return Answer(resp.status, headers, b"")
+
+
+def _read_tag(tag: Path | None) -> str | None:
+    """The strong ETag kept beside a ``.part`` file, if any."""
+    if tag is None:
+        return None
+    try:
+        text = tag.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    ok = text.startswith('"') and text.endswith('"') and 2 < len(text) <= 200
+    return text if ok and text.isprintable() else None
+
+
+def _problem(a: Answer) -> dict[str, Any]:
+    try:
+        doc = json.loads(a.body)
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _code(a: Answer) -> str | None:
+    code = _problem(a).get("code")
+    return code if isinstance(code, str) else None
+
+
+def _detail(a: Answer) -> str:
+    return str(_problem(a).get("detail") or f"HTTP {a.status}")[:300]
 
 
 class _Interrupted(Exception):

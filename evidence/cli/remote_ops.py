@@ -136,6 +136,15 @@ def submit(c: Client, files: list[Path], *, case: str, kind: str, title: str | N
                 raise RemoteFailure(f"the upload was sent but the answer was lost ({e}); "
                                     "nothing is on the ledger until it is signed: submit "
                                     "again") from None
+            if before is None and keys_honoured(c):
+                # lookup is off, but the server answers a resend with the same key with
+                # the item the first made, or makes it once if the first made nothing
+                if again:
+                    raise RemoteFailure(
+                        f"the upload was sent twice with one Idempotency-Key and both "
+                        f"answers were lost ({e}); a third try with the same key is safe: "
+                        f"submit again, or check `evidence list --case {case}`") from None
+                continue
             found = _recover(c, sent, case, before, str(e))
             if found is not None:
                 return found
@@ -152,21 +161,48 @@ def submit(c: Client, files: list[Path], *, case: str, kind: str, title: str | N
         raise RemoteFailure("the server's text to sign is not the text of the item it "
                             "describes; nothing was signed or preserved")
     sig = sign_submission(doc["evidence_id"], doc["metadata_commitment"], doc["files"], signer)
+    sign_key = {"Content-Type": "application/json", "Idempotency-Key": f'"{uuid.uuid4()}"'}
     try:
-        done = c.send("POST", doc["sign_url"], body=json.dumps(sig).encode(), headers={
-            "Content-Type": "application/json",
-            "Idempotency-Key": f'"{uuid.uuid4()}"'}).json()
+        done = c.send("POST", doc["sign_url"], body=json.dumps(sig).encode(),
+                      headers=sign_key).json()
     except AnswerLost as e:
-        found = _lookup_ids(c, None, evidence_id=doc["evidence_id"])
-        if not found:
-            raise RemoteFailure(f"the signature was sent but the answer was lost ({e}) and "
-                                f"{doc['evidence_id']} is not on the ledger: submit again"
-                                ) from None
-        done = _as_submitted(c, doc["evidence_id"], warning="the answer to the signature "
-                             "was lost; this is the item it made")
+        done = _signature_lost(c, doc, sig, sign_key, str(e))
     done["warnings"] = list(doc.get("warnings") or []) + [
         w for w in done.get("warnings") or [] if w not in (doc.get("warnings") or [])]
     return {k: done[k] for k in SUBMITTED_KEYS}
+
+
+def keys_honoured(c: Client) -> bool:
+    """Does the server honour ``Idempotency-Key``? It says so in ``GET /v1/me``
+    (``idempotency_ttl``, docs/api.md); a server that predates it does not say."""
+    ttl = whoami(c).get("idempotency_ttl")
+    return isinstance(ttl, int) and not isinstance(ttl, bool) and ttl > 0
+
+
+def _signature_lost(c: Client, doc: dict[str, Any], sig: dict[str, Any],
+                    headers: dict[str, str], why: str) -> dict[str, Any]:
+    """The signature was sent and its answer lost: resend it with the same key where the
+    server honours keys (it answers with the item the first made); else ask lookup."""
+    eid = doc["evidence_id"]
+    if keys_honoured(c):
+        try:
+            out: dict[str, Any] = c.send("POST", doc["sign_url"], body=json.dumps(sig).encode(),
+                                         headers=headers).json()
+            return out
+        except AnswerLost as e:
+            raise RemoteFailure(f"the signature was sent twice with one Idempotency-Key and "
+                                f"both answers were lost ({e}); check `evidence show {eid}`"
+                                ) from None
+    found = _lookup_ids(c, None, evidence_id=eid)
+    if found is None:
+        raise RemoteFailure(f"the signature was sent but the answer was lost ({why}); {eid} "
+                            f"may be on the ledger: check `evidence show {eid}` before you "
+                            "submit again (this server's lookup is off)")
+    if not found:
+        raise RemoteFailure(f"the signature was sent but the answer was lost ({why}) and "
+                            f"{eid} is not on the ledger: submit again")
+    return _as_submitted(c, eid, warning="the answer to the signature was lost; this is "
+                         "the item it made")
 
 
 def _same_files(sent: list[dict[str, Any]], got: list[dict[str, Any]]) -> None:

@@ -95,6 +95,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "pending_ttl": _k("float", 900.0, "seconds a sign=deferred submission waits", min=1),
         "idle_trim": _k("float", 30.0, "seconds without a request before a worker gives "
                         "its caches' memory back; 0 = never", min=0),
+        "idempotency_ttl": _k("float", 86400.0, "seconds an Idempotency-Key is honoured "
+                              "(a resend after a lost answer gets the first answer)", min=60),
+        "bundle_cache": _k("size", 2 << 30, "bytes of built bundles kept under "
+                           "<data_dir>/cache/bundles so that downloads resume (the newest "
+                           "one is always kept)"),
         "public_lookup": _k("bool", True, "GET /v1/lookup answers anyone", reload=True),
         "publish_when_witnessed": _k("bool", False, "publish only checkpoints the witness "
                                      "quorum of anchors.json cosigned"),

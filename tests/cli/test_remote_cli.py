@@ -408,6 +408,11 @@ class DroppingProxy:
                     for x in (a, b):  # an abrupt reset, as a broken network gives
                         x.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                                      b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                        # shutdown first: the other direction's thread is blocked reading
+                        # this socket, and close() alone waits for it (no reset is sent
+                        # until then, and the client would wait for its timeout)
+                        with contextlib.suppress(OSError):
+                            x.shutdown(socket.SHUT_RDWR)
                         x.close()
                     return
                 if flip and not flipped and done + len(data) > 4096:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
+import pathlib
 from collections.abc import Iterator
 from typing import Annotated, Literal
 from urllib.parse import quote
@@ -18,7 +20,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from evidence.api import fixity, idempotency, submission
+from evidence.api import bundle_cache, fixity, idempotency, submission
 from evidence.api.deps import Caller, Role, Svc, anchor_config, remote_addr
 from evidence.api.problems import Problem, authed
 from evidence.api.ranges import parse_range
@@ -361,61 +363,131 @@ def custody(evidence_id: EvidenceId, svc: Svc,
             responses={200: {"content": {"application/zip": {
                            "schema": {"type": "string", "format": "binary"}}},
                            "description": "the evidence bundle (docs/bundle.md)"},
-                       **authed(403, 404, 409, 422)})
+                       206: {"description": "the requested byte range of the bundle the "
+                                            "If-Range ETag names (a resumed download)",
+                             "content": {"application/zip": {
+                                 "schema": {"type": "string", "format": "binary"}}}},
+                       304: {"description": "If-None-Match matched: you have these bytes"},
+                       **authed(403, 404, 409, 416, 422)})
 def bundle(evidence_id: EvidenceId, request: Request, svc: Svc, who: Caller,
            provisional: Annotated[bool, Query(
                description="1: if the checkpoint is not anchored yet, answer a bundle "
                            "marked provisional (no proof of time) instead of 409")] = False,
+           range_: Annotated[str | None, Header(alias="Range")] = None,
+           if_range: Annotated[str | None, Header()] = None,
+           if_none_match: Annotated[str | None, Header()] = None,
            ) -> Response:
-    """The evidence bundle (``evidence-bundle/v1``, docs/bundle.md), as ``evidence export``
-    writes it. Built first into an anonymous temporary file, then recorded as an
-    ``export`` access (under a grant it counts as one download), then streamed. 409
-    ``not-anchored-yet`` with ``Retry-After`` while the checkpoint covering the item has
-    no RFC 3161 timestamp or not the witness quorum (such a bundle could never pass),
-    unless ``provisional=1``; 409 ``not-yet-provable`` if no checkpoint covers it yet.
-    The access entry itself is newer than the bundle's checkpoint, so it appears in the
-    next bundle, not in this one."""
-    import tempfile
-
-    from evidence.ledger.bundle.export import ExportError, NotAnchoredYet, export_bundle
-
+    """The evidence bundle (``evidence-bundle/v2``, docs/bundle.md), as ``evidence export``
+    writes it. Built once per state of the item (its anchored checkpoint, custody entries,
+    files) and kept (evidence/api/bundle_cache.py): the same bytes with the same strong
+    ``ETag`` until that state changes, so a cut-off download resumes with ``Range`` and
+    ``If-Range`` (206; a bundle no longer kept: the whole current one, 200). Each answer
+    is recorded as an ``export`` access (with its range) before a byte is sent; under a
+    grant it counts as one download. 409 ``not-anchored-yet`` with ``Retry-After`` while
+    the checkpoint covering the item has no RFC 3161 timestamp or not the witness quorum
+    (such a bundle could never pass), unless ``provisional=1``; 409 ``not-yet-provable``
+    if no checkpoint covers it yet. The access entry itself is newer than the bundle's
+    checkpoint, so it appears in the next bundle, not in this one (and does not change
+    this one's bytes)."""
     _item, auth = _visible(svc, who, evidence_id, "export")
-    tmp = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the stream, or on error)
-    try:
+    cache = _bundle_cache(svc)
+    if _item.purged:
+        cache.forget_unpurged(evidence_id)
+    path = None
+    if range_ is not None and if_range is not None and cache.max_bytes > 0:
+        path = cache.by_etag(evidence_id, if_range, provisional_ok=provisional)
+    fp = None
+    for _attempt in range(3):  # a kept file evicted by another worker meanwhile: again
+        if path is None:
+            path = _build_bundle(svc, request, auth, _item, evidence_id, cache, provisional)
         try:
-            export_bundle(svc.ledger, svc.store, evidence_id, tmp, provisional=provisional)
-        except NotAnchoredYet as e:
-            raise Problem(409, "not-anchored-yet", str(e).replace(
-                "export with --provisional", "ask with ?provisional=1"),
-                headers={"Retry-After": str(e.retry_after)},
-                checkpoint_size=e.checkpoint_size, missing=list(e.missing)) from None
-        except ExportError as e:
-            raise Problem(409, "not-yet-provable", str(e)) from None
-        except (BlobDamaged, BlobNotFound) as e:
-            # a file of the item is not the preserved one: no bundle, an alert, and the
-            # failed export in the custody log (it is not counted against a grant)
-            state = fixity.state_of(e)
-            sha = next((f.sha256 for f in _item.files if f.sha256 in str(e)), "")
-            fixity.alerts_for(svc).alert(state, sha, evidence_ids=[evidence_id],
-                                         where="bundle", detail=str(e))
-            try:
-                svc.access.record_access(auth, "export", remote_addr=remote_addr(request),
-                                         sha256=sha or None, fixity=state)
-            except Exception as err:
-                log.error("fixity failure of %s not recorded in custody: %r", evidence_id, err)
-            raise fixity.problem(state, evidence_id, sha) from None
-        size = tmp.tell()
-        a = svc.access.record_access(auth, "export", remote_addr=remote_addr(request))
-        tmp.seek(0)
+            fp = open(path, "rb")  # noqa: SIM115 (closed by the stream, or on error)
+            break
+        except FileNotFoundError:
+            path = None
+    if fp is None or path is None:
+        raise Problem(503, "unavailable", "the bundle could not be kept long enough to "
+                      "serve it (the bundle cache is too small); retry",
+                      headers={"Retry-After": "5"})
+    try:
+        if cache.max_bytes == 0:
+            path.unlink(missing_ok=True)
+        else:
+            cache.touch(path)
+        etag = cache.etag_of(path)
+        size = os.fstat(fp.fileno()).st_size
+        common = {"ETag": etag, "Accept-Ranges": "bytes", "Cache-Control": "private, no-cache"}
+        if if_none_match is not None and etag in [
+                t.strip() for t in if_none_match.split(",")]:
+            fp.close()
+            return Response(status_code=304, headers=common)
+        wanted = range_ if (if_range is None or if_range.strip() == etag) else None
+        rng = parse_range(wanted, size)
+        start, stop = rng if rng is not None else (0, size)
+        byte_range = f"bytes={start}-{stop - 1}" if rng is not None else None
+        a = svc.access.record_access(auth, "export", remote_addr=remote_addr(request),
+                                     byte_range=byte_range)
+        fp.seek(start)
     except BaseException:
-        tmp.close()
+        fp.close()
         raise
+    headers = {**common, "Content-Length": str(stop - start), "X-Access-Seq": str(a.seq),
+               "Content-Disposition": f'attachment; filename="{evidence_id}.zip"'}
+    if rng is not None:
+        headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
 
     def stream():  # type: ignore[no-untyped-def]
-        with tmp:
-            while chunk := tmp.read(1 << 20):
+        with fp:
+            left = stop - start
+            while left > 0 and (chunk := fp.read(min(1 << 20, left))):
+                left -= len(chunk)
                 yield chunk
 
-    return StreamingResponse(stream(), media_type="application/zip", headers={
-        "Content-Length": str(size), "X-Access-Seq": str(a.seq),
-        "Content-Disposition": f'attachment; filename="{evidence_id}.zip"'})
+    return StreamingResponse(stream(), status_code=206 if rng is not None else 200,
+                             media_type="application/zip", headers=headers)
+
+
+def _bundle_cache(svc: Services) -> bundle_cache.BundleCache:
+    from evidence.ledger.config import resolve_data_dir
+
+    cfg = svc.ledger.config
+    data_dir = cfg.data_dir if cfg is not None else resolve_data_dir(svc.settings.data_dir)
+    return bundle_cache.for_folder(pathlib.Path(data_dir) / "cache" / "bundles",
+                                   svc.settings.bundle_cache)
+
+
+def _build_bundle(svc: Services, request: Request, auth: Authorization, item: StoredItem,
+                  evidence_id: str, cache: bundle_cache.BundleCache, provisional: bool
+                  ) -> pathlib.Path:
+    """The kept bundle of the item's current state, built now if none is kept."""
+    from evidence.ledger.bundle.export import ExportError, NotAnchoredYet, gather
+    from evidence.ledger.bundle.writer import write_bundle
+
+    try:
+        g = gather(svc.ledger, svc.store, evidence_id, provisional=provisional)
+    except NotAnchoredYet as e:
+        raise Problem(409, "not-anchored-yet", str(e).replace(
+            "export with --provisional", "ask with ?provisional=1"),
+            headers={"Retry-After": str(e.retry_after)},
+            checkpoint_size=e.checkpoint_size, missing=list(e.missing)) from None
+    except ExportError as e:
+        raise Problem(409, "not-yet-provable", str(e)) from None
+    key = bundle_cache.state_key(g.pieces, g.report_data)
+    if cache.max_bytes > 0 and (kept := cache.by_state(evidence_id, key)) is not None:
+        return kept
+    try:
+        return cache.add(evidence_id, key, provisional=g.provisional, purged=g.purged,
+                         write=lambda fp: write_bundle(g.pieces, fp))
+    except (BlobDamaged, BlobNotFound) as e:
+        # a file of the item is not the preserved one: no bundle, an alert, and the
+        # failed export in the custody log (it is not counted against a grant)
+        state = fixity.state_of(e)
+        sha = next((f.sha256 for f in item.files if f.sha256 in str(e)), "")
+        fixity.alerts_for(svc).alert(state, sha, evidence_ids=[evidence_id],
+                                     where="bundle", detail=str(e))
+        try:
+            svc.access.record_access(auth, "export", remote_addr=remote_addr(request),
+                                     sha256=sha or None, fixity=state)
+        except Exception as err:
+            log.error("fixity failure of %s not recorded in custody: %r", evidence_id, err)
+        raise fixity.problem(state, evidence_id, sha) from None

@@ -65,7 +65,9 @@ def status(svc: Svc) -> Status:
 
 @router.get("/v1/me", response_model=Me, responses=authed())
 def me(who: Caller, svc: Svc) -> Me:
-    """The caller: principal, role, cases."""
+    """The caller: principal, role, cases; and how long this server honours an
+    ``Idempotency-Key`` (what a client needs to know to resend after a lost answer)."""
     return Me(id=who.id, role=who.role, display_name=who.display_name,  # type: ignore[arg-type]
               organisation=who.organisation, token_id=who.token_id,
-              cases=svc.access.cases_of(who.id))
+              cases=svc.access.cases_of(who.id),
+              idempotency_ttl=int(svc.settings.idempotency_ttl))
