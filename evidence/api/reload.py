@@ -9,7 +9,8 @@ is invalid, nothing changes and the reason is logged. Otherwise what changed is 
 - limits (``[limits]``): request, upload and file sizes, files per submission, rate and
   burst (a new rate or burst starts every token's bucket full), page size, the HTTP
   hardening limits (new connections get them); ``serve.metrics``,
-  ``serve.public_lookup``; ``grants.require_legal_basis``;
+  ``serve.public_lookup``; ``grants.require_legal_basis``; the bundle report's
+  ``serve.public_url`` and ``eidas.trusted_lists`` (evidence/api/report_options.py);
 - the verify page's pre-fill (``[verify_page]``);
 - anchoring: when anchors.json or ``[anchoring]`` changed, the anchoring loop stops after
   its current round and starts again with the new TSAs and witnesses.
@@ -61,6 +62,7 @@ API_FIELDS = {
     "publish_when_witnessed": "serve.publish_when_witnessed",
     "metrics": "serve.metrics", "log_format": "serve.log_format",
     "access_log": "serve.access_log", "require_legal_basis": "grants.require_legal_basis",
+    "public_url": "serve.public_url", "trusted_lists": "eidas.trusted_lists",
 }
 # evidence.api.hardening.HttpLimits field -> configuration key
 HTTP_FIELDS = {k: f"limits.{k}" for k in (

@@ -40,6 +40,10 @@ class ApiSettings:
     # bytes of built bundles kept for resumed downloads (evidence/api/bundle_cache.py)
     bundle_cache: int = 2 << 30
     require_legal_basis: bool = False  # grants must state purpose, recipient and basis
+    # the court report of bundles the server builds (evidence/api/report_options.py): its
+    # QR code opens <public_url>/verify/?id=...; its eIDAS rows read these trusted lists
+    public_url: str = ""
+    trusted_lists: tuple[str, ...] = ()
     # the hot paths (evidence/api/hot/): the same answers, without FastAPI's machinery
     fast_submit: bool = True  # POST /v1/evidence (hot/submit.py)
     fast_reads: bool = True  # latest checkpoint, inclusion proof to it (hot/reads.py)

@@ -99,17 +99,23 @@ def export_cmd(ctx: click.Context, evidence_id: str, output: str, checkpoint_siz
 
     On a server (--server, or `evidence login`) the bundle is downloaded into
     OUTPUT.part and put in place only once its submission entry is the one the log
-    signed and each evidence file in it hashes to the entry's SHA-256."""
+    signed and each evidence file in it hashes to the entry's SHA-256. --tz and --forum
+    are passed to the server; its report uses the server's verify URL and trusted lists."""
     remote = remote_target(as_json)
-    if remote is not None and (report_tz or report_forum or trusted_lists):
-        fail("--tz, --forum and --trusted-list shape a report made here; a server's bundle "
-             "carries the report the server made", as_json=as_json)
+    if remote is not None and trusted_lists:
+        fail("--trusted-list is for a bundle made here: a server's bundle is checked "
+             "against the server's configured EU trusted lists ([eidas] trusted_lists)",
+             as_json=as_json, code=2)
+    if remote is not None and verify_url and ctx.get_parameter_source("verify_url") \
+            == click.core.ParameterSource.COMMANDLINE:
+        fail("--verify-url is for a bundle made here: a server's report links to the "
+             "server's verify page ([serve] public_url)", as_json=as_json, code=2)
     if remote is not None and bundle_format != "v2":
         fail("--bundle-format v1 is for a bundle made here; a server writes v2",
              as_json=as_json, code=2)
     if remote is not None:
         _export_remote(remote, evidence_id, Path(output), checkpoint_size, force,
-                       provisional, progress, quiet, as_json)
+                       provisional, progress, quiet, as_json, report_tz, report_forum)
         return
     from evidence.ledger.blobs import BlobError, BlobNotFound
     from evidence.ledger.bundle.export import NotAnchoredYet, export_bundle
@@ -166,7 +172,8 @@ def _print_export(r: dict[str, Any], as_json: bool) -> None:
 
 def _export_remote(remote: Any, evidence_id: str, output: Path, checkpoint_size: int | None,
                    force: bool, provisional: bool, progress: bool | None, quiet: bool,
-                   as_json: bool) -> None:
+                   as_json: bool, report_tz: str | None = None,
+                   report_forum: str | None = None) -> None:
     from evidence.cli import remote_ops
     from evidence.cli.remote_client import RemoteFailure
 
@@ -177,7 +184,7 @@ def _export_remote(remote: Any, evidence_id: str, output: Path, checkpoint_size:
     def run(c: Any) -> dict[str, Any]:
         try:
             return remote_ops.export(c, evidence_id, output, provisional=provisional,
-                                     force=force)
+                                     force=force, tz=report_tz, forum=report_forum)
         except RemoteFailure as e:
             if e.code == "not-anchored-yet":
                 fail(f"not anchored yet: {e}", as_json=as_json, code=1, not_anchored_yet=True,

@@ -264,12 +264,13 @@ def _as_submitted(c: Client, evidence_id: str, *, warning: str) -> dict[str, Any
 # --- export -----------------------------------------------------------------------------------
 
 
-def export(c: Client, evidence_id: str, output: Path, *, provisional: bool, force: bool
-           ) -> dict[str, Any]:
+def export(c: Client, evidence_id: str, output: Path, *, provisional: bool, force: bool,
+           tz: str | None = None, forum: str | None = None) -> dict[str, Any]:
     """``GET .../bundle`` into OUTPUT (by way of OUTPUT.part), checked before it is put
     in place: its submission entry is the one the log signed (``/receipt``), and each
-    evidence file in it hashes to the SHA-256 that entry lists. Returns
-    ``ExportResult.to_json()``'s shape."""
+    evidence file in it hashes to the SHA-256 that entry lists. ``tz`` and ``forum``
+    shape its report (the server checks them). Returns ``ExportResult.to_json()``'s
+    shape."""
     if output.exists() and not force:
         raise RemoteFailure(f"{output} exists (use --force to overwrite)")
     r = receipt(c, evidence_id)
@@ -280,8 +281,10 @@ def export(c: Client, evidence_id: str, output: Path, *, provisional: bool, forc
         facts.update(_check_bundle(part, entry, r["seq"]))
 
     try:
+        params = {k: v for k, v in (("provisional", "true" if provisional else None),
+                                    ("tz", tz), ("forum", forum)) if v}
         size = c.download(f"/v1/evidence/{_quote(evidence_id)}/bundle", output,
-                          params={"provisional": "true"} if provisional else None,
+                          params=params or None,
                           label=output.name, check_file=check)
     except RemoteFailure as e:
         if e.code == "not-anchored-yet":

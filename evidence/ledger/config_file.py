@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from evidence.ledger.errors import LedgerError
 
@@ -52,7 +53,7 @@ class ConfigError(LedgerError):
 class Key:
     """One setting. ``kind``: str, int, float, bool, size (bytes: 4294967296 or "4GiB"),
     choice, vkey (a note verifier key), vkeys (a list of them), paths (a list of file
-    paths)."""
+    paths), https (an https URL with a host and no query, fragment or user; or empty)."""
 
     kind: str
     default: Any
@@ -103,6 +104,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "public_lookup": _k("bool", True, "GET /v1/lookup answers anyone", reload=True),
         "publish_when_witnessed": _k("bool", False, "publish only checkpoints the witness "
                                      "quorum of anchors.json cosigned"),
+        "public_url": _k("https", "", "the server's public https URL: the court report's QR "
+                         "code opens <public_url>/verify/?id=<evidence id> (bundles built "
+                         "by the server; default EVIDENCE_REPORT_VERIFY_URL, else none)",
+                         reload=True),
     },
     "limits": {
         "max_file_size": _k("size", None, "largest file accepted (default 4 GiB)",
@@ -152,7 +157,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "eidas": {
         "trusted_lists": _k("paths", [], "EU trusted-list files (ETSI TS 119 612 XML, saved "
                             "offline) the report checks each TSA's qualified status "
-                            "against (evidence export)"),
+                            "against (evidence export, and every bundle the server builds)",
+                            reload=True),
     },
     "trust_export": {
         "log_url": _k("str", None, "the log's public URL on the trust file's log line"),
@@ -334,9 +340,11 @@ def _check(key: Key, value: Any) -> Any:
     if value is None and key.default is None:
         return None
     kind = key.kind
-    if kind in ("str", "choice", "vkey"):
+    if kind in ("str", "choice", "vkey", "https"):
         if not isinstance(value, str):
             raise ValueError(f"must be a string, not {_type(value)}")
+        if kind == "https" and value:
+            _https(value)
         if kind == "choice" and value not in key.choices:
             raise ValueError(f"must be one of {', '.join(key.choices)}, not {value!r}")
         if kind == "vkey" and value:
@@ -377,6 +385,14 @@ def _check(key: Key, value: Any) -> Any:
             raise ValueError("must be a list of file paths (non-empty strings)")
         return list(value)
     raise AssertionError(kind)
+
+
+def _https(text: str) -> None:
+    parts = urlsplit(text)
+    if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment \
+            or parts.username or parts.password:
+        raise ValueError(f"{text!r}: give a public https URL such as "
+                         "https://evidence.example (no query, fragment or user)")
 
 
 def _vkey(text: str) -> None:

@@ -20,7 +20,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from evidence.api import bundle_cache, fixity, idempotency, submission
+from evidence.api import bundle_cache, fixity, idempotency, report_options, submission
 from evidence.api.deps import Caller, Role, Svc, anchor_config, remote_addr
 from evidence.api.problems import Problem, authed
 from evidence.api.ranges import parse_range
@@ -373,6 +373,14 @@ def bundle(evidence_id: EvidenceId, request: Request, svc: Svc, who: Caller,
            provisional: Annotated[bool, Query(
                description="1: if the checkpoint is not anchored yet, answer a bundle "
                            "marked provisional (no proof of time) instead of 409")] = False,
+           tz: Annotated[str | None, Query(
+               max_length=64, description="the report's local times in this IANA zone "
+               "(Asia/Shanghai, Europe/Berlin...), beside UTC; default: the server's "
+               "zone, named; an unknown zone is 422")] = None,
+           forum: Annotated[str | None, Query(
+               max_length=64, description="whose rules the report's checklist lists: all "
+               "(default) or one or more of cn, eu, us, intl, comma-separated; 422 "
+               "otherwise")] = None,
            range_: Annotated[str | None, Header(alias="Range")] = None,
            if_range: Annotated[str | None, Header()] = None,
            if_none_match: Annotated[str | None, Header()] = None,
@@ -388,18 +396,28 @@ def bundle(evidence_id: EvidenceId, request: Request, svc: Svc, who: Caller,
     (such a bundle could never pass), unless ``provisional=1``; 409 ``not-yet-provable``
     if no checkpoint covers it yet. The access entry itself is newer than the bundle's
     checkpoint, so it appears in the next bundle, not in this one (and does not change
-    this one's bytes)."""
+    this one's bytes).
+
+    The report is shaped as ``evidence export`` shapes it (evidence/api/report_options.py):
+    ``tz`` and ``forum`` are the reader's; the QR code's verify URL (``[serve]
+    public_url``) and the EU trusted lists of its eIDAS rows (``[eidas] trusted_lists``)
+    are the server's. Each combination is its own kept bundle with its own ETag."""
+    opts = report_options.server_options(svc.settings.public_url,
+                                         svc.settings.trusted_lists, tz, forum)
     _item, auth = _visible(svc, who, evidence_id, "export")
     cache = _bundle_cache(svc)
     if _item.purged:
         cache.forget_unpurged(evidence_id)
     path = None
-    if range_ is not None and if_range is not None and cache.max_bytes > 0:
+    variant = report_options.variant(opts.time_zone, opts.forum)
+    if range_ is not None and if_range is not None and cache.max_bytes > 0 \
+            and if_range.strip().startswith(f'"{variant}'):  # built for these options
         path = cache.by_etag(evidence_id, if_range, provisional_ok=provisional)
     fp = None
     for _attempt in range(3):  # a kept file evicted by another worker meanwhile: again
         if path is None:
-            path = _build_bundle(svc, request, auth, _item, evidence_id, cache, provisional)
+            path = _build_bundle(svc, request, auth, _item, evidence_id, cache, provisional,
+                                 opts, variant)
         try:
             fp = open(path, "rb")  # noqa: SIM115 (closed by the stream, or on error)
             break
@@ -457,14 +475,17 @@ def _bundle_cache(svc: Services) -> bundle_cache.BundleCache:
 
 
 def _build_bundle(svc: Services, request: Request, auth: Authorization, item: StoredItem,
-                  evidence_id: str, cache: bundle_cache.BundleCache, provisional: bool
-                  ) -> pathlib.Path:
-    """The kept bundle of the item's current state, built now if none is kept."""
+                  evidence_id: str, cache: bundle_cache.BundleCache, provisional: bool,
+                  opts: report_options.ReportOptions, variant: str) -> pathlib.Path:
+    """The kept bundle of the item's current state and these report options, built now
+    if none is kept (its key starts with the options' ``variant``)."""
     from evidence.ledger.bundle.export import ExportError, NotAnchoredYet, gather
     from evidence.ledger.bundle.writer import write_bundle
 
     try:
-        g = gather(svc.ledger, svc.store, evidence_id, provisional=provisional)
+        g = gather(svc.ledger, svc.store, evidence_id, provisional=provisional,
+                   verify_url=opts.verify_url, time_zone=opts.time_zone, forum=opts.forum,
+                   trusted_lists=opts.trusted_lists)
     except NotAnchoredYet as e:
         raise Problem(409, "not-anchored-yet", str(e).replace(
             "export with --provisional", "ask with ?provisional=1"),
@@ -472,7 +493,7 @@ def _build_bundle(svc: Services, request: Request, auth: Authorization, item: St
             checkpoint_size=e.checkpoint_size, missing=list(e.missing)) from None
     except ExportError as e:
         raise Problem(409, "not-yet-provable", str(e)) from None
-    key = bundle_cache.state_key(g.pieces, g.report_data)
+    key = variant + bundle_cache.state_key(g.pieces, g.report_data)[len(variant):]
     if cache.max_bytes > 0 and (kept := cache.by_state(evidence_id, key)) is not None:
         return kept
     try:

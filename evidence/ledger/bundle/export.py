@@ -66,7 +66,11 @@ from evidence.ledger.bundle.report_custody import CUSTODY_KEYS
 from evidence.ledger.bundle.report_facts import report_facts
 from evidence.ledger.bundle.report_webcapture import webcapture_report_data
 from evidence.ledger.bundle.tool import TOOL_MEMBER, TOOL_REFERENCE, tool_source
-from evidence.ledger.bundle.trusted_list import TrustedListError, load_trusted_lists
+from evidence.ledger.bundle.trusted_list import (
+    TrustedList,
+    TrustedListError,
+    load_trusted_lists,
+)
 from evidence.ledger.bundle.writer import (
     BundleFile,
     BundlePieces,
@@ -267,7 +271,7 @@ def gather(led: Ledger, store: BlobStore, evidence_id: str, *,
            provisional: bool = False, verify_url: str | None = None,
            time_zone: str | None = None, forum: str | None = None,
            bundle_format: str = FORMAT_V2,
-           trusted_lists: Sequence[str | os.PathLike[str]] = ()) -> Gathered:
+           trusted_lists: Sequence[str | os.PathLike[str] | TrustedList] = ()) -> Gathered:
     """The pieces of the bundle, the report data, and warnings for the operator.
 
     ``verify_url``, ``time_zone`` and ``forum`` shape the report only (the verify page's
@@ -275,7 +279,8 @@ def gather(led: Ledger, store: BlobStore, evidence_id: str, *,
     lists: :mod:`evidence.ledger.bundle.report_facts`); ``trusted_lists``: EU trusted-list
     files (ETSI TS 119 612) the eIDAS rows check each TSA against
     (:mod:`evidence.ledger.bundle.trusted_list`; a file that cannot be used is an
-    :class:`ExportError`, before anything is read from the ledger).
+    :class:`ExportError`, before anything is read from the ledger), or lists already read
+    (the API reads its configured ones once, evidence/api/report_options.py).
 
     Raises :class:`NotAnchoredYet` when the chosen checkpoint lacks its timestamp or
     the witness quorum, unless ``provisional``: then the bundle is marked provisional
@@ -284,7 +289,8 @@ def gather(led: Ledger, store: BlobStore, evidence_id: str, *,
     now = now or datetime.now(UTC)
     warnings: list[str] = []
     try:
-        lists = load_trusted_lists(list(trusted_lists))
+        lists = [x for x in trusted_lists if isinstance(x, TrustedList)] + load_trusted_lists(
+            [x for x in trusted_lists if not isinstance(x, TrustedList)])
     except TrustedListError as e:
         raise ExportError(str(e)) from None
     config = _anchor_config(led)
@@ -437,7 +443,8 @@ def export_bundle(led: Ledger, store: BlobStore, evidence_id: str,
                   now: datetime | None = None, provisional: bool = False,
                   verify_url: str | None = None, time_zone: str | None = None,
                   forum: str | None = None, bundle_format: str = FORMAT_V2,
-                  trusted_lists: Sequence[str | os.PathLike[str]] = ()) -> ExportResult:
+                  trusted_lists: Sequence[str | os.PathLike[str] | TrustedList] = ()
+                  ) -> ExportResult:
     """Write the bundle of ``evidence_id`` to ``out`` (path or seekable binary stream).
     Nothing is written when :class:`NotAnchoredYet` is raised (see :func:`gather`).
     ``bundle_format``: ``evidence-bundle/v2`` or ``evidence-bundle/v1`` (docs/bundle.md)."""
