@@ -92,9 +92,11 @@ def check_spec(spec: ItemSpec) -> list[FileFailure]:
     bad += check_text("--source-url", spec.source_url)
     for k, v in spec.meta.items():
         if not isinstance(k, str) or not _META_KEY.fullmatch(k):
-            bad.append(FileFailure("--meta", f"key {k!r} must be ASCII letters, digits, "
-                                             "'_', '.', '-' (at most 64)"))
-        bad += check_text(f"--meta {k}", v if isinstance(v, str) else "\x00")
+            # named neutrally: the CLI's --meta, the API's meta field, the console's facts
+            bad.append(FileFailure("metadata", f"metadata fact name {k!r} must be 1 to 64 "
+                                               "ASCII letters, digits, '_', '.', '-', "
+                                               "starting with a letter or digit"))
+        bad += check_text(f"metadata fact {k}", v if isinstance(v, str) else "\x00")
     if spec.captured_at:
         try:
             datetime.fromisoformat(spec.captured_at.replace("Z", "+00:00"))

@@ -346,7 +346,7 @@ def test_bad_files_each_get_a_reason(make_intake, tmp_path) -> None:
     assert intake.ledger.size == 0 and _blobs(intake.store) == set()
     for kw, what in (({"kind": "hologram"}, "--kind"), ({"case": ""}, "--case"),
                      ({"captured_at": "yesterday"}, "--captured-at"),
-                     ({"meta": {"bad key": "v"}}, "--meta")):
+                     ({"meta": {"bad key": "v"}}, "metadata")):
         with pytest.raises(SubmissionRefused) as e:
             intake.submit(_spec([good], **kw))
         assert e.value.failures[0].file == what

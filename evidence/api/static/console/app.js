@@ -58,6 +58,9 @@ function setLang(lang) {
   document.title = t('title') + (state.lang === 'zh' ? ' · Evidence console' : ' · 证据控制台');
   try { localStorage.setItem('evidence-console-lang', state.lang); } catch (e) { /* private mode */ }
   renderWho(); renderDenied(); renderList(); renderItem(); renderGrants(); renderGrantMsg(); renderKey(); renderChosen();
+  if (state.statusMsg) status(state.statusMsg.key, state.statusMsg.params, state.statusMsg.cls);
+  for (const [id, draw] of Object.entries(drawn)) if (draw) fill($(id), draw());
+  if (!$('up-wrap').hidden && state.upProgress) progress(state.upProgress.sent, state.upProgress.total);
 }
 
 // --- small DOM helpers -----------------------------------------------------------------
@@ -97,10 +100,38 @@ function when(iso) {
 
 function status(key, params, cls) {
   const s = $('status');
+  state.statusMsg = key ? { key, params, cls } : null;  // drawn again on a language switch
   s.className = `status ${cls || ''}`;
   s.dataset.key = key || '';
   s.textContent = key ? t(key, params) : '';
 }
+
+/** What the submit and capture boxes show, kept as a function that draws it in the
+ * current language: a language switch draws it again instead of leaving the old words. */
+const drawn = {};
+
+function say(id, draw) {
+  drawn[id] = draw || null;
+  fill($(id), draw ? draw() : null);
+}
+
+/** An error whose words are ours: kept as a key and its values, so that it can be said
+ * again in the other language. */
+class Said extends Error {
+  /** ``named``: values that are themselves keys (a field's label), said in the language too. */
+  constructor(key, params, named) {
+    super('');
+    this.key = key; this.params = params || {}; this.named = named || {};
+    this.message = this.text();
+  }
+
+  text() {
+    const named = Object.fromEntries(Object.entries(this.named).map(([k, v]) => [k, t(v)]));
+    return t(this.key, { ...this.params, ...named });
+  }
+}
+
+const errText = (err) => (err instanceof Said ? err.text() : String(err && err.message || err));
 
 /** A message for an error of any call: the server's refusal (its code, its words), or
  * the server being unreachable. */
@@ -160,7 +191,7 @@ function signOut(reason) {
   state.me = null; state.item = null; state.grants = null; state.grantMsg = null;
   state.list = { items: [], cursor: null, query: null, error: null };
   $('token').value = '';
-  fill($('list-results')); fill($('item-body')); fill($('grants-list')); fill($('submit-result')); fill($('grant-msg'));
+  fill($('list-results')); fill($('item-body')); fill($('grants-list')); say('submit-result', null); say('capture-result', null); fill($('grant-msg'));
   renderWho();
   const msg = $('signin-msg');
   msg.dataset.key = reason || '';
@@ -634,14 +665,38 @@ function chooseFiles(list) {
   renderChosen();
 }
 
-function parseLines(text, what) {
+function parseLines(text, whatKey) {
   const out = {};
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     if (!line) continue;
     const i = line.indexOf('=');
-    if (i <= 0) throw new Error(t('bad_line', { what, line: line.slice(0, 60) }));
+    if (i <= 0) throw new Said('bad_line', { line: line.slice(0, 60) }, { what: whatKey });
     out[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+  }
+  return out;
+}
+
+// the server's rule for a metadata fact (evidence/ledger/intake/staging.py: _META_KEY,
+// MAX_TEXT, _CONTROL): checked here so that the form names the line, before any upload
+const FACT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const FACT_MAX = 4096;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f]/;
+
+function parseFacts(text, whatKey) {
+  const out = {};
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line) continue;
+    const i = line.indexOf('=');
+    if (i <= 0) throw new Said('bad_line', { line: line.slice(0, 60) }, { what: whatKey });
+    const name = line.slice(0, i).trim();
+    const value = line.slice(i + 1).trim();
+    if (!FACT_NAME.test(name)) throw new Said('bad_fact_name', { name: name.slice(0, 80) }, { what: whatKey });
+    if (value.length > FACT_MAX || CONTROL.test(value)) throw new Said('bad_fact_value', { name }, { what: whatKey });
+    if (Object.prototype.hasOwnProperty.call(out, name)) throw new Said('fact_twice', { name }, { what: whatKey });
+    out[name] = value;
   }
   return out;
 }
@@ -653,10 +708,10 @@ function submission() {
   if ($('f-title').value.trim()) fields.title = $('f-title').value.trim();
   if (shown('f-source') && $('f-source').value.trim()) fields.source_url = $('f-source').value.trim();
   if (shown('f-captured') && $('f-captured').value) fields.captured_at = new Date($('f-captured').value).toISOString();
-  const meta = parseLines($('f-meta').value, t('f_meta'));
+  const meta = parseFacts($('f-meta').value, 'f_meta');
   if (Object.keys(meta).length) fields.meta = JSON.stringify(meta);
   if (shown('f-dns')) {
-    const dns = parseLines($('f-dns').value, t('f_dns'));
+    const dns = parseLines($('f-dns').value, 'f_dns');
     if (Object.keys(dns).length) fields.dns_records = JSON.stringify(dns);
   }
   if ($('f-strict').checked) fields.strict_metadata = 'true';
@@ -666,6 +721,7 @@ function submission() {
 /** The upload bar in whole percent (0-100), the same number in aria-valuenow, and the
  * bytes in words (aria-valuetext), so a screen reader hears what the label shows. */
 function progress(sent, total) {
+  state.upProgress = { sent, total };
   $('up-wrap').hidden = false;
   const p = $('up-progress');
   const pct = total > 0 ? Math.min(100, Math.floor((sent * 100) / total)) : 0;
@@ -677,14 +733,14 @@ function progress(sent, total) {
 }
 
 async function startSubmit() {
-  const res = $('submit-result');
-  fill(res);
-  if (!state.files.length) return fill(res, el('p', { class: 'msg bad', role: 'alert' }, t('no_files')));
-  if (!$('f-case').value) return fill(res, el('p', { class: 'msg bad', role: 'alert' }, t('no_case')));
+  const bad = (draw) => say('submit-result', () => el('p', { class: 'msg bad', role: 'alert' }, draw()));
+  say('submit-result', null);
+  if (!state.files.length) return bad(() => t('no_files'));
+  if (!$('f-case').value) return bad(() => t('no_case'));
   let fields;
-  try { fields = submission(); } catch (err) { return fill(res, el('p', { class: 'msg bad', role: 'alert' }, err.message)); }
+  try { fields = submission(); } catch (err) { return bad(() => errText(err)); }
   const sign = $('f-sign').checked;
-  if (sign && !state.key) return fill(res, el('p', { class: 'msg bad', role: 'alert' }, t('no_key')));
+  if (sign && !state.key) return bad(() => t('no_key'));
   status('hashing');
   const hashes = [];
   for (const f of state.files) hashes.push(await api.sha256Hex(await f.arrayBuffer()));
@@ -694,7 +750,7 @@ async function startSubmit() {
     const resp = await guarded(() => api.call('GET', '/v1/status', { as: 'response', auth: false }), startSubmit);
     if (resp === undefined) return;
     before = { size: (await resp.json()).size, date: resp.headers.get('date') };
-  } catch (err) { return fill(res, problemBox(err)); }
+  } catch (err) { return say('submit-result', () => problemBox(err)); }
   // one key for this submission on every try, another for its signature: a try the server
   // already committed is answered with that item, never made twice (docs/api.md)
   state.upload = { fields, files: state.files.slice(), hashes, before, sign, pending: null, tries: 0,
@@ -721,7 +777,6 @@ async function alreadyPreserved(up) {
 
 async function sendUpload() {
   const up = state.upload;
-  const res = $('submit-result');
   $('submit-retry').hidden = true;
   $('submit-btn').disabled = true;
   up.tries += 1;
@@ -753,12 +808,14 @@ async function sendUpload() {
     status('');
     // in flight: an earlier try with this key is still being committed; retry gets its answer
     if (err instanceof api.Unreachable || err.code === 'idempotency-key-in-flight') {
-      fill(res, el('p', { class: 'msg bad', role: 'alert', 'data-code': 'upload-failed' }, t('upload_failed')));
+      say('submit-result', () => el('p', { class: 'msg bad', role: 'alert', 'data-code': 'upload-failed' }, t('upload_failed')));
       $('submit-retry').hidden = false;
       $('submit-retry').focus();
+    } else if (!(err instanceof api.ApiError) && !(err instanceof api.Unreachable)) {
+      say('submit-result', () => el('p', { class: 'msg bad', role: 'alert' }, errText(err)));
     } else {
-      fill(res, problemBox(err), err.doc && Array.isArray(err.doc.failures)
-        ? el('ul', {}, err.doc.failures.map((f) => el('li', {}, `${f.file || f.field || ''}: ${f.reason || f.message || ''}`))) : null);
+      say('submit-result', () => [problemBox(err), err.doc && Array.isArray(err.doc.failures)
+        ? el('ul', {}, err.doc.failures.map((f) => el('li', {}, `${f.file || f.field || ''}: ${f.reason || f.message || ''}`))) : null]);
     }
   } finally {
     $('submit-btn').disabled = !can('submit');
@@ -773,9 +830,9 @@ async function signPending(up) {
   const sent = up.hashes.slice().sort().join(',');
   const own = p.files.filter((f) => !f.derived_from);
   const derivedOk = p.files.every((f) => !f.derived_from || up.hashes.includes(f.derived_from.sha256));
-  if (own.map((f) => f.sha256).sort().join(',') !== sent || !derivedOk) throw new Error(t('pending_mismatch'));
+  if (own.map((f) => f.sha256).sort().join(',') !== sent || !derivedOk) throw new Said('pending_mismatch');
   const text = await keys.submissionText(p.evidence_id, p.metadata_commitment, p.files);
-  if (text !== p.text) throw new Error(t('pending_mismatch'));
+  if (text !== p.text) throw new Said('pending_mismatch');
   status('signing');
   const signature = await keys.sign(state.key, text);
   const body = await api.call('POST', p.sign_url, { json: { key: keys.verifierKey(state.key), signature },
@@ -788,7 +845,7 @@ function submitted(r, found) {
   $('up-wrap').hidden = true;
   state.list.query = null;  // the list is stale
   status(found ? 'found_after_retry' : 'preserved', { id: r.evidence_id }, 'ok');
-  fill($('submit-result'), el('div', { class: 'msg ok', id: 'preserved', 'data-id': r.evidence_id },
+  say('submit-result', () => el('div', { class: 'msg ok', id: 'preserved', 'data-id': r.evidence_id },
     el('p', {}, el('strong', {}, t(found ? 'found_after_retry' : 'preserved', { id: r.evidence_id }))),
     r.signed_by_submitter ? el('p', {}, t('signed_receipt')) : null,
     r.receipt ? el('pre', { class: 'receipt' }, r.receipt) : null,
@@ -798,34 +855,32 @@ function submitted(r, found) {
 // --- web capture ---------------------------------------------------------------------------
 
 async function startCapture() {
-  const res = $('capture-result');
   const body = { url: $('c-url').value.trim(), case: $('c-case').value };
   if ($('c-title').value.trim()) body.title = $('c-title').value.trim();
-  if (!body.url) return fill(res, el('p', { class: 'msg bad', role: 'alert' }, t('no_url')));
-  fill(res, el('p', {}, t('capture_queued')));
+  if (!body.url) return say('capture-result', () => el('p', { class: 'msg bad', role: 'alert' }, t('no_url')));
+  say('capture-result', () => el('p', {}, t('capture_queued')));
   try {
     const job = await guarded(() => api.call('POST', '/v1/captures', { json: body }), startCapture);
-    if (job === undefined) return fill(res);
+    if (job === undefined) return say('capture-result', null);
     await pollCapture(job.id);
   } catch (err) {
-    fill(res, problemBox(err));
+    say('capture-result', () => problemBox(err));
   }
 }
 
 async function pollCapture(id) {
-  const res = $('capture-result');
   for (;;) {
     const job = await api.call('GET', `/v1/captures/${id}`);
     if (job.status === 'done') {
       state.list.query = null;  // the list is stale: the capture is a new item
-      return fill(res, el('div', { class: 'msg ok', id: 'captured', 'data-id': job.evidence_id },
+      return say('capture-result', () => el('div', { class: 'msg ok', id: 'captured', 'data-id': job.evidence_id },
         el('p', {}, t('captured', { id: job.evidence_id, url: job.final_url || '' })),
         el('a', { href: `#/item/${encodeURIComponent(job.evidence_id)}` }, t('open_item'))));
     }
     if (job.status === 'refused' || job.status === 'failed') {
-      return fill(res, el('p', { class: 'msg bad', role: 'alert', 'data-code': job.code }, t('capture_failed', { why: job.error || job.code })));
+      return say('capture-result', () => el('p', { class: 'msg bad', role: 'alert', 'data-code': job.code }, t('capture_failed', { why: job.error || job.code })));
     }
-    fill(res, el('p', {}, t(`capture_${job.status}`)));
+    say('capture-result', () => el('p', {}, t(`capture_${job.status}`)));
     await new Promise((r) => setTimeout(r, 1000));
   }
 }
