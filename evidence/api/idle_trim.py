@@ -17,7 +17,9 @@ once:
    connection is checked out in turn and runs ``PRAGMA shrink_memory`` (a checked-out
    connection is this thread's alone), then ``gc.collect()`` and glibc's
    ``malloc_trim(0)``, which returns the freed heap to the system (where there is one:
-   Linux with glibc).
+   Linux with glibc). The collection is the one step that holds the interpreter lock
+   throughout; after the first trim's, what is alive then is frozen (``gc.freeze``), so
+   that later ones only walk what was made since.
 
 A request arriving during step 2 is answered as by a cold worker: from the empty caches,
 which it fills again. No trim runs again until a request has come since the last one.
