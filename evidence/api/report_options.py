@@ -15,7 +15,7 @@ holder who exports through the API or the console gets the same report:
   (path, size, mtime), not per download.
 
 Every option is in the report's data, so the kept bundle's state key differs for each
-combination (evidence/api/bundle_cache.py): one URL, with its query, always names the
+combination (evidence/ledger/bundle/cache.py): one URL, with its query, always names the
 same bytes. :func:`variant` also starts that key, so that an ``If-Range`` ETag of a
 bundle built for other options never resumes into this URL's download.
 """

@@ -37,7 +37,7 @@ class ApiSettings:
     # (evidence/api/idle_trim.py); 0: never
     idle_trim: float = 30.0
     idempotency_ttl: float = 86400.0  # seconds an Idempotency-Key is honoured (docs/api.md)
-    # bytes of built bundles kept for resumed downloads (evidence/api/bundle_cache.py)
+    # bytes of built bundles kept for resumed downloads (evidence/ledger/bundle/cache.py)
     bundle_cache: int = 2 << 30
     require_legal_basis: bool = False  # grants must state purpose, recipient and basis
     # the court report of bundles the server builds (evidence/api/report_options.py): its

@@ -1,7 +1,7 @@
 """GET /v1/evidence/{id}/bundle is resumable: one bundle per state of the item, the same
 bytes under one strong ETag until the state changes (the download's own ``export``
 access does not change it), ``Range`` + ``If-Range`` answered 206 from the bundle the
-ETag names, a purged item's kept bundles never served (evidence/api/bundle_cache.py)."""
+ETag names, a purged item's kept bundles never served (evidence/ledger/bundle/cache.py)."""
 
 from __future__ import annotations
 
@@ -94,6 +94,8 @@ def test_bundle_is_resumable_and_stable_until_its_state_changes(tmp_path: Path,
             kept = list((Path(data_dir) / "cache" / "bundles").glob("*.zip"))
             assert len(kept) == 3
             svc.intake.purge(w.b, reason="court order", principal="admin")
+            # the purge itself deleted the kept bundle that held the item's files
+            assert len(list((Path(data_dir) / "cache" / "bundles").glob("*.zip"))) == 2
             b2 = client.get(burl, headers={**auth, "Range": "bytes=10-",
                                             "If-Range": b1.headers["etag"]})
             assert b2.status_code == 200 and b2.headers["etag"] != b1.headers["etag"]

@@ -20,7 +20,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from evidence.api import bundle_cache, fixity, idempotency, report_options, submission
+from evidence.api import fixity, idempotency, report_options, submission
 from evidence.api.deps import Caller, Role, Svc, anchor_config, remote_addr
 from evidence.api.problems import Problem, authed
 from evidence.api.ranges import parse_range
@@ -40,6 +40,7 @@ from evidence.ledger import items, listing
 from evidence.ledger.access import COURT, FOREIGN, SUBMITTER, Authorization, Principal
 from evidence.ledger.anchor.config import AnchorConfigError
 from evidence.ledger.blobs import VERIFY_FIRST_MAX, BlobDamaged, BlobNotFound
+from evidence.ledger.bundle import cache as bundle_cache
 from evidence.ledger.intake import KINDS, UnknownEvidence
 from evidence.ledger.intake.idempotency import Claim, KeyInFlight, KeyUsed
 from evidence.ledger.intake.idempotency import lookup as key_record
@@ -387,7 +388,7 @@ def bundle(evidence_id: EvidenceId, request: Request, svc: Svc, who: Caller,
            ) -> Response:
     """The evidence bundle (``evidence-bundle/v2``, docs/bundle.md), as ``evidence export``
     writes it. Built once per state of the item (its anchored checkpoint, custody entries,
-    files) and kept (evidence/api/bundle_cache.py): the same bytes with the same strong
+    files) and kept (evidence/ledger/bundle/cache.py): the same bytes with the same strong
     ``ETag`` until that state changes, so a cut-off download resumes with ``Range`` and
     ``If-Range`` (206; a bundle no longer kept: the whole current one, 200). Each answer
     is recorded as an ``export`` access (with its range) before a byte is sent; under a
@@ -470,7 +471,7 @@ def _bundle_cache(svc: Services) -> bundle_cache.BundleCache:
 
     cfg = svc.ledger.config
     data_dir = cfg.data_dir if cfg is not None else resolve_data_dir(svc.settings.data_dir)
-    return bundle_cache.for_folder(pathlib.Path(data_dir) / "cache" / "bundles",
+    return bundle_cache.for_folder(bundle_cache.folder_of(data_dir),
                                    svc.settings.bundle_cache)
 
 

@@ -21,8 +21,10 @@ API builds a bundle once per *state* and keeps the file (docs/decisions.md D20):
   bytes, least recently served first out; a file being served stays readable after it
   is evicted (an open file), and a resume of an evicted one gets the whole current
   bundle (``If-Range`` does not match);
-* an item purged since a bundle was built: its kept bundles that still hold its files
-  are deleted the next time the item is asked for, and none of them is served.
+* an item purged: its kept bundles that still hold its files are deleted by the purge
+  itself (:func:`forget_purged`, called by ``Intake.purge`` on this host), and again the
+  next time the item is asked for (a purge made on another node, on a folder this one
+  keeps); none of them is served.
 
 File names: ``<sha256(evidence id)[:24]>.<flags>.<state key>.<build id>.zip``, flags
 ``p`` (provisional) and ``x`` (purged: no files in it), ``-`` for none. Several workers
@@ -45,8 +47,22 @@ from pathlib import Path
 from typing import IO, Any
 
 DEFAULT_MAX_BYTES = 2 << 30
+FOLDER = Path("cache") / "bundles"
+"""Where kept bundles live, under the data directory."""
 _ETAG = re.compile(r'\A"([0-9a-f]{32})\.([0-9a-f]{16})"\Z')
 _STALE_TMP = 3600.0  # seconds after which a half-written file is a crashed build's
+
+
+def folder_of(data_dir: str | os.PathLike[str]) -> Path:
+    return Path(data_dir) / FOLDER
+
+
+def forget_purged(data_dir: str | os.PathLike[str], evidence_id: str) -> None:
+    """Delete the item's kept bundles that hold its files (after a purge): the same as
+    :meth:`BundleCache.forget_unpurged`, for a caller with no cache object."""
+    folder = folder_of(data_dir)
+    if folder.is_dir():
+        BundleCache.drop_unpurged(folder, evidence_id)
 
 
 def item_tag(evidence_id: str) -> str:
@@ -143,7 +159,11 @@ class BundleCache:
 
     def forget_unpurged(self, evidence_id: str) -> None:
         """The item was purged: its kept bundles that still hold its files go."""
-        for p in self.folder.glob(f"{item_tag(evidence_id)}.*.zip"):
+        self.drop_unpurged(self.folder, evidence_id)
+
+    @staticmethod
+    def drop_unpurged(folder: Path, evidence_id: str) -> None:
+        for p in folder.glob(f"{item_tag(evidence_id)}.*.zip"):
             if "x" not in p.name.split(".")[1]:
                 with contextlib.suppress(OSError):
                     p.unlink()

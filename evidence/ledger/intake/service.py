@@ -295,7 +295,7 @@ class Intake:
             try:
                 prepare, linked_rows = linked([(PURGED, body)], rows)
                 a = self.ledger.append_batch([(PURGED, body)], rows=linked_rows,
-                                       prepare=prepare).result()[0]
+                                             prepare=prepare).result()[0]
             except AppendRejected as e:
                 if isinstance(e.__cause__, IntakeError):
                     raise e.__cause__ from None
@@ -310,6 +310,10 @@ class Intake:
             else:
                 self.store.delete(sha)
                 deleted.append(sha)
+        if self.ledger.config is not None:  # built bundles kept for resumed downloads
+            from evidence.ledger.bundle.cache import forget_purged
+
+            forget_purged(self.ledger.config.data_dir, evidence_id)
         return Purged(evidence_id, a.seq, a.leaf_hash.hex(), state.get("receipt", ""),
                       tuple(deleted), tuple(kept))
 
