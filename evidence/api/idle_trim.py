@@ -4,16 +4,17 @@ workers").
 A busy worker keeps caches that make proofs cheap: the proof node cache
 (:class:`~evidence.api.proofs.ProofCache`), the hot path's rendered proofs and kept upper
 nodes (:mod:`evidence.api.hot.reads`, :mod:`evidence.api.hot.inclusion`) and SQLite's page
-cache of each pooled connection (:mod:`evidence.ledger.db.engine`). They only ever grow,
-so a worker that served a burst of proofs over a large log keeps its peak size for good.
+cache of each pooled connection (:mod:`evidence.ledger.db.engine`). They fill up to their
+limits and stay full, so a worker that served a burst of proofs over a large log keeps its
+peak size for good.
 After ``ApiSettings.idle_trim`` seconds without a request, :class:`IdleTrim` gives it back
 once:
 
 1. in the event loop, at one instant when no request is in flight, every registered cache
    is swapped for an empty one (one assignment each: a request sees the old cache or the
    new one, never a half-cleared one; a proof planned against an old one keeps it);
-2. in a worker thread, the old caches are emptied in small steps (the interpreter lock is
-   given up between steps, so the event loop keeps answering), each idle pooled SQLite
+2. in a worker thread, the old caches are emptied one entry at a time (the interpreter
+   can switch threads between two, so the event loop keeps answering), each idle pooled SQLite
    connection is checked out in turn and runs ``PRAGMA shrink_memory`` (a checked-out
    connection is this thread's alone), then ``gc.collect()`` and glibc's
    ``malloc_trim(0)``, which returns the freed heap to the system (where there is one:
@@ -27,10 +28,11 @@ Probes and scrapes (:data:`QUIET_PATHS`) neither count as activity nor postpone 
 a load balancer's health checks every few seconds would otherwise keep a worker "busy"
 forever. They still count as in flight, so a trim never starts under one.
 
-Not given back: SQLite connections held outside the pool (the hot path's node reader and
-the event loop's lookups; their caches stay small, they read a few pages per request),
-checkpoints kept by size (:class:`~evidence.api.services.Services`, 4,096 at most) and
-imported modules.
+Not given back: the page caches of the two SQLite connections held outside the pool and
+used in the event loop (the hot path's node reader, with SQLite's default 2 MiB cache;
+the token and case-membership lookups of :class:`~evidence.ledger.access.AccessControl`,
+over small tables), checkpoints kept by size (:class:`~evidence.api.services.Services`,
+4,096 at most) and imported modules.
 """
 
 from __future__ import annotations
@@ -50,8 +52,6 @@ log = logging.getLogger("evidence.idle_trim")
 
 QUIET_PATHS = frozenset({"/health", "/metrics"})
 """Requests that leave a worker idle: load-balancer probes and metrics scrapes."""
-STEP = 2048
-"""Entries freed between two chances for the event loop to run (see :func:`_free`)."""
 
 Drop = Callable[[], Iterable[MutableMapping[Any, Any]]]
 """A cache's drop: swaps in empty caches and returns the old ones (for :func:`_free`)."""
@@ -210,13 +210,13 @@ def _release(old: list[MutableMapping[Any, Any]], engine: Any) -> TrimReport:
 
 
 def _free(cache: MutableMapping[Any, Any]) -> int:
-    """Empty ``cache`` :data:`STEP` entries at a time. ``clear()`` would free them all in
-    one C call holding the interpreter lock (for a full node cache, long enough to
-    delay answers); between two steps the event loop gets its turn."""
+    """Empty ``cache`` one entry at a time. ``clear()`` would free them all in one C call
+    holding the interpreter lock (for a full node cache, long enough to delay answers);
+    between two ``popitem`` calls the event loop can get its turn."""
     n = len(cache)
     popitem = cache.popitem
-    while cache:
-        for _ in range(min(STEP, len(cache))):
+    with contextlib.suppress(KeyError):
+        while cache:
             popitem()
     cache.clear()  # an emptied dict keeps its table until cleared
     return n
