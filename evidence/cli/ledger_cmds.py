@@ -241,9 +241,12 @@ def log_export(directory: str, start: int | None, quiet: bool, data_dir: str | N
         r = run_or_fail(as_json, lambda: export_log(led, directory, start=start, progress=bar))
     if bar is not None:
         bar.done()
+    if r.tiles is None and not (as_json or quiet):  # the manifest says it too
+        click.echo(f"no tlog-tiles in the export / 导出未含 tlog 瓦片: {r.tiles_reason}", err=True)
     if as_json:
         emit_json({"ok": True, "directory": str(r.directory), "size": r.size,
-                   "from": r.start, "checkpoints": r.checkpoints, "timestamps": r.timestamps})
+                   "from": r.start, "checkpoints": r.checkpoints, "timestamps": r.timestamps,
+                   "tiles": r.tiles, "tiles_reason": r.tiles_reason})
     else:
         click.echo(f"exported {r.size} entries ({r.size - r.start} new), {r.checkpoints} "
                    f"checkpoints and {r.timestamps} timestamps to {r.directory}")

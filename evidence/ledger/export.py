@@ -49,7 +49,9 @@ FORMAT = "evidence-log-export/v1"
 MANIFEST = "manifest.json"
 ENTRIES = "entries.jsonl"
 _LAYOUT = re.compile(r"\A(log\.vkey|trust\.txt|entries\.jsonl|checkpoints/(0|[1-9][0-9]*)"
-                     r"|timestamps/(0|[1-9][0-9]*)/[A-Za-z0-9._-]{1,64}\.(tst|pem))\Z")
+                     r"|timestamps/(0|[1-9][0-9]*)/[A-Za-z0-9._-]{1,64}\.(tst|pem)"
+                     r"|tlog/checkpoint|tlog/tile/(entries|0|[1-9][0-9]?)/(x[0-9]{3}/)*[0-9]{3}"
+                     r"(\.p/[1-9][0-9]{0,2})?)\Z")
 """Every path a manifest may list (a manifest naming anything else is not ours)."""
 
 Progress = Callable[[int, int], None]
@@ -63,6 +65,9 @@ class ExportResult:
     timestamps: int = 0
     start: int = 0
     """Entries DIR already held (verified against its manifest) before this run."""
+    tiles: int | None = None
+    """The tree size DIR/tlog/ holds tiles for (None: no tiles, ``tiles_reason`` says why)."""
+    tiles_reason: str | None = None
 
 
 def export_log(ledger: Ledger, directory: str | os.PathLike[str], *, start: int | None = None,
@@ -98,11 +103,40 @@ def export_log(ledger: Ledger, directory: str | os.PathLike[str], *, start: int 
                             retired=ledger.retired_log_keys()).raw or b""
         _put(out, files, "trust.txt", data)
     files[ENTRIES] = _append_entries(ledger, out / ENTRIES, held, size, progress)
-    n_cps, n_tst = _anchoring(ledger, out, files, size, batch)
+    n_cps, n_tst, newest = _anchoring(ledger, out, files, size, batch)
+    tiles, reason = _tiles(ledger, out, files, newest)
     _sync()
-    _write_manifest(out, ledger.origin, size, files)
+    _write_manifest(out, ledger.origin, size, files, tiles, reason)
     _sweep(out, files)
-    return ExportResult(out, size, n_cps, n_tst, held.size)
+    return ExportResult(out, size, n_cps, n_tst, held.size, tiles, reason)
+
+
+def _tiles(ledger: Ledger, out: Path, files: dict[str, dict[str, Any]],
+           newest: tuple[int, bytes] | None) -> tuple[int | None, str | None]:
+    """DIR/tlog/ for the newest exported checkpoint (export_tiles); (size, None) when
+    written, else (None, why not), and then no tlog/ file stays listed."""
+    from evidence.ledger.export_tiles import PREFIX, copy_tiles, store_reason
+    from evidence.ledger.tiles import open_configured_store, published_checkpoint
+
+    reason: str | None
+    if newest is None:
+        reason = "the export holds no checkpoint"
+    elif ledger.config is None:
+        reason = "the ledger has no data directory, hence no tile store"
+    else:
+        try:
+            store = open_configured_store(ledger.config.data_dir)
+            cp = published_checkpoint(store, ledger) if store is not None else None
+            reason = store_reason(store, None if cp is None else cp.size, newest[0])
+            if reason is None:
+                copy_tiles(store, newest[0], newest[1], files,  # type: ignore[arg-type]
+                           lambda p, d: _put(out, files, p, d))
+                return newest[0], None
+        except (ValueError, OSError, LedgerError) as e:
+            reason = f"the tile store cannot be copied: {e}"
+    for p in [p for p in files if p.startswith(PREFIX)]:
+        del files[p]
+    return None, reason
 
 
 # --- what DIR holds -----------------------------------------------------------------------
@@ -237,7 +271,7 @@ def _flush(f: Any, h: Any, buf: list[bytes], done: int, size: int,
 
 
 def _anchoring(ledger: Ledger, out: Path, files: dict[str, dict[str, Any]], size: int,
-               batch: int = 500) -> tuple[int, int]:
+               batch: int = 500) -> tuple[int, int, tuple[int, bytes] | None]:
     """Every checkpoint up to ``size`` with its stored cosignatures, and every stored
     token with its certificates; returns how many of each DIR now holds. Checkpoints and
     anchors are read ``batch`` at a time, in size order: memory stays flat however long
@@ -248,6 +282,7 @@ def _anchoring(ledger: Ledger, out: Path, files: dict[str, dict[str, Any]], size
                 if r.cosignature)
     next_cosigned = next(cosigned, None)
     n_cps = n_tst = 0
+    newest: tuple[int, bytes] | None = None
     with read_transaction(ledger.engine) as conn:
         for cp in iter_checkpoints(conn, chunk=batch, max_size=size):
             while next_cosigned is not None and next_cosigned.checkpoint_size < cp.size:
@@ -255,6 +290,7 @@ def _anchoring(ledger: Ledger, out: Path, files: dict[str, dict[str, Any]], size
             has = next_cosigned is not None and next_cosigned.checkpoint_size == cp.size
             note = cosigned_note(ledger, cp.size) if has else cp.note
             _put(out, files, f"checkpoints/{cp.size}", note.encode())
+            newest = (cp.size, note.encode())
             n_cps += 1
     for r in anchor_store.iter_anchored(ledger.engine, "tsa", max_size=size, batch=batch):
         if not r.token:
@@ -265,7 +301,7 @@ def _anchoring(ledger: Ledger, out: Path, files: dict[str, dict[str, Any]], size
             _put(out, files, base + ".pem", b"".join(
                 x509.load_der_x509_certificate(c).public_bytes(Encoding.PEM) for c in r.certs))
         n_tst += 1
-    return n_cps, n_tst
+    return n_cps, n_tst, newest
 
 
 def _sync() -> None:
@@ -275,10 +311,12 @@ def _sync() -> None:
         os.sync()
 
 
-def _write_manifest(out: Path, origin: str, size: int, files: dict[str, dict[str, Any]]
-                    ) -> None:
-    doc = {"files": {p: files[p] for p in sorted(files)}, "format": FORMAT,
-           "origin": origin, "size": size}
+def _write_manifest(out: Path, origin: str, size: int, files: dict[str, dict[str, Any]],
+                    tiles: int | None = None, tiles_reason: str | None = None) -> None:
+    doc: dict[str, Any] = {"files": {p: files[p] for p in sorted(files)}, "format": FORMAT,
+                           "origin": origin, "size": size, "tiles": tiles}
+    if tiles is None:
+        doc["tiles_reason"] = tiles_reason or "no export run has finished"
     data = (json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
             + "\n").encode()
     tmp = out / (MANIFEST + ".tmp")
@@ -302,3 +340,6 @@ def _sweep(out: Path, files: dict[str, dict[str, Any]]) -> None:
         if p.is_file() and rel != MANIFEST and rel not in files \
                 and (rel.endswith(".tmp") or _LAYOUT.match(rel)):
             p.unlink()
+    for p in sorted(out.glob("tlog/tile/**/*.p"), reverse=True):  # a replaced partial's folder
+        if p.is_dir() and not any(p.iterdir()):
+            p.rmdir()

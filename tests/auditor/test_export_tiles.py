@@ -1,0 +1,106 @@
+"""`evidence log export` writes the ledger's tlog-tiles into DIR/tlog/ (docs/formats.md,
+"Log export"): same paths and bytes as the tile store, full tiles copied once, partial tiles
+replaced, `"tiles": null` with the reason when the store cannot be copied; and the export
+directory, served by `python -m http.server`, is read by Go's tlog client."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evidence.ledger.export import export_log
+from evidence.ledger.log import Ledger
+from evidence.ledger.tiles import sync_tiles
+from evidence.ledger.tiles_store import FilesystemTileStore
+from tests.interop.test_tiles_go import entries_digest, go_client, run_client, static_server
+
+__all__ = ["go_client", "static_server"]  # fixtures used below
+
+
+def make(tmp_path: Path, n: int) -> Ledger:
+    led = Ledger.create(tmp_path / "data", "export-tiles.example/log", checkpoint_interval=3600)
+    led.append_many([("custody.note", {"i": i}) for i in range(n)])
+    led.sign_checkpoint_now()
+    return led
+
+
+def tlog_files(d: Path) -> dict[str, bytes]:
+    return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*"))
+            if p.is_file() and not p.name.startswith(".")}
+
+
+def test_tiles_copied_then_brought_up_to_date(tmp_path: Path) -> None:
+    led = make(tmp_path, 300)
+    try:
+        store = FilesystemTileStore(tmp_path / "data" / "tlog")
+        sync_tiles(led, store)
+        out = tmp_path / "export"
+        r = export_log(led, out)
+        assert r.tiles == 300 and r.tiles_reason is None
+        got = tlog_files(out / "tlog")
+        assert got == tlog_files(store.root)
+        assert set(got) == {"checkpoint", "tile/0/000", "tile/0/001.p/44", "tile/1/000.p/1",
+                            "tile/entries/000", "tile/entries/001.p/44"}
+        man = json.loads((out / "manifest.json").read_bytes())
+        assert man["tiles"] == 300 and "tiles_reason" not in man
+        assert {p for p in man["files"] if p.startswith("tlog/")} == {f"tlog/{p}" for p in got}
+        full_mtime = (out / "tlog/tile/0/000").stat().st_mtime_ns
+
+        led.append_many([("custody.note", {"i": i}) for i in range(300, 600)])
+        led.sign_checkpoint_now()
+        sync_tiles(led, store)  # prunes tile/0/001.p/*: the export cuts nothing it lacks
+        r = export_log(led, out)
+        assert r.tiles == 600
+        got, held = tlog_files(out / "tlog"), tlog_files(store.root)
+        assert all(held[p] == data for p, data in got.items())  # the store keeps old partials
+        assert "tile/1/000.p/1" in held and "tile/1/000.p/1" not in got
+        assert "tile/0/001.p/44" not in got and "tile/0/002.p/88" in got
+        assert not (out / "tlog/tile/0/001.p").exists()
+        assert (out / "tlog/tile/0/000").stat().st_mtime_ns == full_mtime  # never rewritten
+
+        # the store went further than the newest exported checkpoint: partials are cut
+        led.append_many([("custody.note", {"i": i}) for i in range(600, 700)])
+        led.sign_checkpoint_now()
+        sync_tiles(led, store)
+        fresh = tmp_path / "fresh"
+        r2 = export_log(led, fresh)
+        assert r2.tiles == 700
+    finally:
+        led.close()
+
+
+@pytest.mark.parametrize("how", ["off", "behind"])
+def test_no_tiles_is_said(tmp_path: Path, how: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    led = make(tmp_path, 20)
+    try:
+        if how == "off":
+            monkeypatch.setenv("EVIDENCE_TILES", "off")
+        else:
+            sync_tiles(led, FilesystemTileStore(tmp_path / "data" / "tlog"))
+            led.append_many([("custody.note", {"i": 99})])
+            led.sign_checkpoint_now()
+        r = export_log(led, tmp_path / "export")
+        assert r.tiles is None
+        assert ("off" in r.tiles_reason) if how == "off" else ("caught up" in r.tiles_reason)
+        man = json.loads((tmp_path / "export/manifest.json").read_bytes())
+        assert man["tiles"] is None and man["tiles_reason"] == r.tiles_reason
+        assert not (tmp_path / "export/tlog").exists()
+    finally:
+        led.close()
+
+
+def test_go_reads_the_export_from_a_static_server(go_client: Path, static_server,
+                                                  tmp_path: Path) -> None:
+    led = make(tmp_path, 813)
+    try:
+        sync_tiles(led, FilesystemTileStore(tmp_path / "data" / "tlog"))
+        export_log(led, tmp_path / "export")
+        base = static_server(tmp_path / "export" / "tlog")
+        r = run_client(go_client, base, led.verifier_key)
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        assert out["size"] == 813 and out["entries_digest"] == entries_digest(led, 813)
+    finally:
+        led.close()
