@@ -123,7 +123,8 @@ def test_after_the_idle_delay_the_caches_are_empty_and_proofs_unchanged(
     pooled connections; on PostgreSQL nodes come through the proof node cache in a
     worker thread, and there is no SQLite pool to shrink."""
     url = request.getfixturevalue("pg_fresh_url") if db == "pg" else None
-    with serving(tmp_path, db=url) as run:
+    # a delay far above a request's time: no trim can fall between the requests below
+    with serving(tmp_path, delay=2.0, db=url) as run:
         run.wait_for_trims(1)  # a fresh worker trims once (the start's own garbage)
         before = answers(run.base, run.size)
         fast = run.fast_path()
