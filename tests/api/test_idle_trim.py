@@ -169,21 +169,23 @@ def test_no_second_trim_without_activity_and_probes_do_not_count(tmp_path: Path)
 
 
 def test_due_waits_for_the_delay_and_for_activity() -> None:
-    idle = IdleTrim(0.05)
+    """The clock moved by hand (``_last``, when the last request ended): no sleeps."""
+    idle = IdleTrim(60.0)
     assert idle.due() > 0  # just started: a whole delay to go
-    time.sleep(0.06)
+    idle._last -= 61
     assert idle.due() == 0  # a fresh worker trims once
     idle._trimmed_at = idle._activity  # as trim() records it
-    time.sleep(0.06)
     assert idle.due() > 0  # nothing since the trim
+    last = idle._last
     idle.started(quiet=True)
     idle.ended(quiet=True)
-    assert idle.due() > 0  # a probe is not activity
+    assert idle.due() > 0 and idle._last == last  # a probe is not activity
     idle.started(quiet=False)
+    idle._last -= 61
     assert idle.due() > 0  # in flight
     idle.ended(quiet=False)
     assert idle.due() > 0  # just ended: a whole delay to go
-    time.sleep(0.06)
+    idle._last -= 61
     assert idle.due() == 0
 
 
