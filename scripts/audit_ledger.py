@@ -22,6 +22,10 @@ network. Checks, in order, each pass, fail or not-checked:
   key for the size its file name says, and the RFC 9162 tree at that size has the root it
   signs. It names the FIRST bad seq, as ``evidence audit`` does (a bad checkpoint of size
   N at seq N-1).
+* ``tiles`` (only when the export has ``tlog/``): ``tlog/checkpoint`` is the newest exported
+  checkpoint, the tiles are exactly those of its tree (none missing, none extra), every
+  hash tile is the tree's (full tiles hash to the tile above, the rightmost fold into the
+  signed root the log check matched), every entry bundle holds exactly the entries' bytes.
 * ``cosignatures``: every cosignature by a
   pinned witness verifies, and every checkpoint that carries a cosignature is cosigned by
   the pinned quorum (a cosignature by an unknown witness counts for nothing).
@@ -760,6 +764,148 @@ def check_timestamps(directory: str, log: LogResult, trust: Any) -> tuple[str, s
                   f"{newest[1].gen_time.isoformat()}"), good
 
 
+# ==== the tlog-tiles of the export (DIR/tlog/) ============================================
+
+TILE_W = 256
+
+
+def _tile_path(level: int | str, index: int, width: int = TILE_W) -> str:
+    """``tile/<L>/<N>[.p/<W>]``, N in 3-digit groups, all but the last prefixed ``x``."""
+    groups = [f"{index % 1000:03d}"]
+    index //= 1000
+    while index:
+        groups.append(f"x{index % 1000:03d}")
+        index //= 1000
+    return (f"tile/{level}/{'/'.join(reversed(groups))}"
+            + ("" if width == TILE_W else f".p/{width}"))
+
+
+def _expected_tiles(size: int) -> dict[str, tuple[int | str, int, int]]:
+    """path -> (level or "entries", index, width) of every tile of a tree of ``size``."""
+    out: dict[str, tuple[int | str, int, int]] = {}
+    level = 0
+    while (count := size >> (8 * level)) > 0:
+        for lvl in ((0, "entries") if level == 0 else (level,)):
+            for n in range(-(-count // TILE_W)):
+                w = min(count - n * TILE_W, TILE_W)
+                out[_tile_path(lvl, n, w)] = (lvl, n, w)
+        level += 1
+    return out
+
+
+def _perfect(hashes: list[bytes]) -> bytes:
+    while len(hashes) > 1:
+        hashes = list(map(_DIGEST, map(_SHA, map(b"\x01".__add__, map(
+            bytes.__add__, hashes[0::2], hashes[1::2])))))
+    return hashes[0]
+
+
+def _split(data: bytes) -> list[bytes]:
+    return [data[i:i + 32] for i in range(0, len(data), 32)]
+
+
+def _long_entry_in(directory: str, lo: int, hi: int) -> bool:
+    """Whether an entry of seq lo..hi-1 is longer than an entry bundle can hold (65,535
+    bytes: its bundle is left out by design). Read only when a bundle is absent."""
+    with open(os.path.join(directory, "entries.jsonl"), "rb") as f:
+        for seq, line in enumerate(f):
+            if seq >= hi:
+                break
+            if seq >= lo and len(line) > 87_400 and len(base64.b64decode(
+                    json.loads(line)["entry_b64"])) > 0xFFFF:
+                return True
+    return False
+
+
+def check_tiles(directory: str, log: LogResult) -> tuple[str, str] | None:
+    """The ``tiles`` check of ``DIR/tlog/`` (None: the export has none; no check then).
+    ``tlog/checkpoint`` must be the bytes of the newest ``checkpoints/<c>``; the tiles must
+    be exactly those of the tree of size ``c`` (none missing, none extra); each full hash
+    tile must hash to its hash one level up and the rightmost tiles fold into the signed
+    root of ``c``, which the log check matched against the entries: so every level-0 hash
+    is the leaf hash of its entry, every higher one the subtree root over them; each entry
+    bundle must hold exactly the entries whose leaf hashes its level-0 tile lists. Run
+    after the log check, outside its hot path (about two hashes per entry)."""
+    tdir = os.path.join(directory, "tlog")
+    if not os.path.isdir(tdir):
+        return None
+    sizes = [int(n) for n in checkpoint_names(directory) if SIZE_NAME.fullmatch(n)]
+    try:
+        with open(os.path.join(tdir, "checkpoint"), "rb") as f:
+            note = f.read(1 << 20)
+    except OSError:
+        return FAIL, "tlog/ has no checkpoint"
+    if not sizes:
+        return FAIL, "tlog/ is present but the export holds no checkpoint"
+    c = max(sizes)
+    with open(os.path.join(directory, "checkpoints", str(c)), "rb") as f:
+        if f.read(1 << 20) != note:
+            return FAIL, f"tlog/checkpoint is not the newest exported checkpoint (size {c})"
+    cp = log.checkpoints.get(c)
+    if cp is None:
+        return FAIL, f"the checkpoint of size {c} does not verify (see the log check)"
+    want = _expected_tiles(c)
+    found = set()
+    for root, _, names in os.walk(os.path.join(tdir, "tile")):
+        for n in names:
+            found.add(os.path.relpath(os.path.join(root, n), tdir).replace(os.sep, "/"))
+    extra = sorted(found - set(want))
+    if extra:
+        return FAIL, (f"tlog/{extra[0]} is not a tile of the tree of size {c}"
+                      + (f" ({len(extra) - 1} more)" if len(extra) > 1 else ""))
+    levels: dict[int, bytes] = {}
+    for path, (lvl, _n, w) in sorted(want.items(), key=lambda kv: (str(kv[1][0]), kv[1][1])):
+        if lvl == "entries":
+            continue
+        try:
+            with open(os.path.join(tdir, path), "rb") as f:
+                data = f.read(TILE_W * 32 + 1)
+        except OSError:
+            return FAIL, f"tlog/{path} is missing"
+        if len(data) != w * 32:
+            return FAIL, f"tlog/{path} is {len(data)} bytes, not {w * 32}"
+        levels[int(lvl)] = levels.get(int(lvl), b"") + data
+    for lvl in sorted(levels):
+        data, above = levels[lvl], levels.get(lvl + 1, b"")
+        for n in range(len(data) // (TILE_W * 32)):
+            got = _perfect(_split(data[n * TILE_W * 32:(n + 1) * TILE_W * 32]))
+            if got != above[n * 32:(n + 1) * 32]:
+                return FAIL, (f"tlog/{_tile_path(lvl, n)} does not hash to its hash in the "
+                              f"tile above (a tampered tile)")
+    pieces, a = [], 0
+    while a < c:
+        k = (c - a).bit_length() - 1
+        lvl, r = divmod(k, 8)
+        i = (a >> k) << r
+        pieces.append(_perfect(_split(levels[lvl][i * 32:(i + (1 << r)) * 32])))
+        a += 1 << k
+    if fold(pieces) != cp.root:
+        return FAIL, f"the tiles do not fold into the signed root of size {c} (a tampered tile)"
+    leaves = levels[0]
+    bundles = 0
+    for path, (lvl, n, w) in want.items():
+        if lvl != "entries":
+            continue
+        try:
+            with open(os.path.join(tdir, path), "rb") as f:
+                data = f.read()
+        except OSError:
+            if _long_entry_in(directory, n * TILE_W, n * TILE_W + w):
+                continue
+            return FAIL, f"tlog/{path} is missing"
+        pos, got = 0, []
+        while pos < len(data):
+            ln = int.from_bytes(data[pos:pos + 2], "big")
+            got.append(data[pos + 2:pos + 2 + ln])
+            pos += 2 + ln
+        if pos != len(data) or len(got) != w or b"".join(map(_DIGEST, map(_SHA, map(
+                b"\x00".__add__, got)))) != leaves[n * TILE_W * 32:(n * TILE_W + w) * 32]:
+            return FAIL, f"tlog/{path} does not hold exactly the entries' bytes"
+        bundles += 1
+    return PASS, (f"{len(want) - sum(1 for v in want.values() if v[0] == 'entries')} hash "
+                  f"tiles and {bundles} entry bundles are those of the tree of size {c}")
+
+
 # ==== the audit and the command line ======================================================
 
 ZH = {PASS: "通过", FAIL: "失败", NOT_CHECKED: "未检查"}
@@ -799,6 +945,9 @@ def audit(directory: str, trust: Any, *, anchoring: tuple[bool, bool] = (True, T
                          f"{log.root.hex() if log.root else ''}")
     else:
         add("log", FAIL, f"first bad entry seq {log.first_bad_seq}: {log.reason}")
+    tiles = check_tiles(directory, log)
+    if tiles is not None:
+        add("tiles", *tiles)
     good: list = []
     if anchoring[0]:
         add("cosignatures", *check_cosignatures(log, trust))

@@ -364,3 +364,71 @@ def test_a_damaged_or_missing_manifest(world, venv_python, tmp_path: Path, how: 
         assert (out["verdict"], out["not_checked"]) == ("incomplete", ["export"])
         assert "no manifest.json" in export["reason"]
     assert statuses(out)["log"] == "pass"
+
+
+# --- DIR/tlog/: the tlog-tiles the export copies from the tile store ------------------------
+
+
+def _with_tiles(w: AnchoredLedger) -> None:
+    """Grow the ledger past one full tile and bring its tile store up to date (what the
+    follower in `evidence serve` does)."""
+    from evidence.ledger.tiles import open_configured_store, sync_tiles
+
+    w.led.append_many([("custody.note", {"n": i}) for i in range(300)])
+    w.led.sign_checkpoint_now()
+    sync_tiles(w.led, open_configured_store(w.dir))
+
+
+def _flip(p: Path, at: int) -> None:
+    data = bytearray(p.read_bytes())
+    data[at] ^= 1
+    p.write_bytes(bytes(data))
+
+
+TILE_FAULTS = {
+    "tampered full tile": (lambda e: _flip(e / "tlog/tile/0/000", 100),
+                           "tlog/tile/0/000 does not hash to its hash in the tile above"),
+    "tampered partial tile": (lambda e: _flip(e / "tlog/tile/0/001.p/84", 5),
+                              "do not fold into the signed root"),
+    "tampered entry bundle": (lambda e: _flip(e / "tlog/tile/entries/000", 40),
+                              "tlog/tile/entries/000 does not hold exactly the entries"),
+    "missing tile": (lambda e: (e / "tlog/tile/1/000.p/1").unlink(),
+                     "tlog/tile/1/000.p/1 is missing"),
+    "extra tile file": (lambda e: (e / "tlog/tile/0/001.p/83").write_bytes(
+        (e / "tlog/tile/0/001.p/84").read_bytes()[:83 * 32]),
+        "tlog/tile/0/001.p/83 is not a tile of the tree of size 340"),
+    "another checkpoint": (lambda e: (e / "tlog/checkpoint").write_bytes(
+        (e / "checkpoints/40").read_bytes()),
+        "tlog/checkpoint is not the newest exported checkpoint (size 340)"),
+}
+
+
+def test_tiles_of_a_good_export_pass(world, venv_python: Path, tmp_path: Path) -> None:
+    _with_tiles(world)
+    out = check_agrees(world, venv_python, tmp_path)
+    assert statuses(out)["tiles"] == "pass" and out["verdict"] == "verified", out
+    assert "hash tiles and 2 entry bundles are those of the tree of size 340" in next(
+        c["reason"] for c in out["checks"] if c["name"] == "tiles")
+
+
+def test_no_tlog_no_tiles_check(world, venv_python: Path, tmp_path: Path) -> None:
+    out = check_agrees(world, venv_python, tmp_path)  # the store never caught up: no tlog/
+    assert "tiles" not in statuses(out) and out["verdict"] == "verified"
+    man = json.loads((tmp_path / "export/manifest.json").read_bytes())
+    assert man["tiles"] is None and "tiles_reason" in man
+
+
+@pytest.mark.parametrize("fault", sorted(TILE_FAULTS))
+def test_a_bad_tile_is_a_named_failure(world, venv_python: Path, tmp_path: Path,
+                                       fault: str) -> None:
+    _with_tiles(world)
+    change, reason = TILE_FAULTS[fault]
+
+    def mutate(e: Path) -> None:
+        change(e)
+        reseal(e)  # a forger's manifest: the export check passes, the tiles check must not
+
+    out = check_agrees(world, venv_python, tmp_path, mutate_export=mutate)
+    assert out["failed_check"] == "tiles" and statuses(out)["export"] == "pass", out
+    assert statuses(out)["log"] == "pass"  # the entries are untouched: evidence audit agrees
+    assert reason in statuses_reason(out), out
