@@ -817,7 +817,8 @@ def _long_entry_in(directory: str, lo: int, hi: int) -> bool:
     return False
 
 
-def check_tiles(directory: str, log: LogResult) -> tuple[str, str] | None:
+def check_tiles(directory: str, log: LogResult, pool: Any = None
+                ) -> tuple[str, str] | None:
     """The ``tiles`` check of ``DIR/tlog/`` (None: the export has none; no check then).
     ``tlog/checkpoint`` must be the bytes of the newest ``checkpoints/<c>``; the tiles must
     be exactly those of the tree of size ``c`` (none missing, none extra); each full hash
@@ -825,7 +826,8 @@ def check_tiles(directory: str, log: LogResult) -> tuple[str, str] | None:
     root of ``c``, which the log check matched against the entries: so every level-0 hash
     is the leaf hash of its entry, every higher one the subtree root over them; each entry
     bundle must hold exactly the entries whose leaf hashes its level-0 tile lists. Run
-    after the log check, outside its hot path (about two hashes per entry)."""
+    after the log check, outside its quick pass (about two hashes per entry), level 0 in
+    ``pool``'s workers when given."""
     tdir = os.path.join(directory, "tlog")
     if not os.path.isdir(tdir):
         return None
@@ -853,7 +855,7 @@ def check_tiles(directory: str, log: LogResult) -> tuple[str, str] | None:
     if extra:
         return FAIL, (f"tlog/{extra[0]} is not a tile of the tree of size {c}"
                       + (f" ({len(extra) - 1} more)" if len(extra) > 1 else ""))
-    levels: dict[int, bytes] = {}
+    parts: dict[int, list[bytes]] = {}
     for path, (lvl, _n, w) in sorted(want.items(), key=lambda kv: (str(kv[1][0]), kv[1][1])):
         if lvl == "entries":
             continue
@@ -864,14 +866,17 @@ def check_tiles(directory: str, log: LogResult) -> tuple[str, str] | None:
             return FAIL, f"tlog/{path} is missing"
         if len(data) != w * 32:
             return FAIL, f"tlog/{path} is {len(data)} bytes, not {w * 32}"
-        levels[int(lvl)] = levels.get(int(lvl), b"") + data
-    for lvl in sorted(levels):
+        parts.setdefault(int(lvl), []).append(data)
+    levels = {lvl: b"".join(p) for lvl, p in parts.items()}
+    for lvl in sorted(levels)[1:]:
         data, above = levels[lvl], levels.get(lvl + 1, b"")
-        for n in range(len(data) // (TILE_W * 32)):
-            got = _perfect(_split(data[n * TILE_W * 32:(n + 1) * TILE_W * 32]))
-            if got != above[n * 32:(n + 1) * 32]:
-                return FAIL, (f"tlog/{_tile_path(lvl, n)} does not hash to its hash in the "
-                              f"tile above (a tampered tile)")
+        got = b"".join(
+            _perfect(_split(data[n * TILE_W * 32:(n + 1) * TILE_W * 32]))
+            for n in range(len(data) // (TILE_W * 32)))
+        if got != above[:len(got)]:
+            n = next(i for i in range(0, len(got), 32) if got[i:i + 32] != above[i:i + 32])
+            return FAIL, (f"tlog/{_tile_path(lvl, n // 32)} does not hash to its hash in the "
+                          f"tile above (a tampered tile)")
     pieces, a = [], 0
     while a < c:
         k = (c - a).bit_length() - 1
@@ -881,29 +886,58 @@ def check_tiles(directory: str, log: LogResult) -> tuple[str, str] | None:
         a += 1 << k
     if fold(pieces) != cp.root:
         return FAIL, f"the tiles do not fold into the signed root of size {c} (a tampered tile)"
-    leaves = levels[0]
+    c0 = -(-(c) // TILE_W)  # level-0 tiles (and bundles): checked in the workers
+    jobs = [(tdir, n, levels[0][n * TILE_W * 32:(n + TILE_JOB) * TILE_W * 32],
+             levels.get(1, b"")[n * 32:(n + TILE_JOB) * 32]) for n in range(0, c0, TILE_JOB)]
+    results = pool.imap(_tiles_job, jobs) if pool is not None and len(jobs) > 1 \
+        else map(_tiles_job, jobs)
     bundles = 0
-    for path, (lvl, n, w) in want.items():
-        if lvl != "entries":
-            continue
-        try:
-            with open(os.path.join(tdir, path), "rb") as f:
-                data = f.read()
-        except OSError:
-            if _long_entry_in(directory, n * TILE_W, n * TILE_W + w):
-                continue
-            return FAIL, f"tlog/{path} is missing"
-        pos, got = 0, []
-        while pos < len(data):
-            ln = int.from_bytes(data[pos:pos + 2], "big")
-            got.append(data[pos + 2:pos + 2 + ln])
-            pos += 2 + ln
-        if pos != len(data) or len(got) != w or b"".join(map(_DIGEST, map(_SHA, map(
-                b"\x00".__add__, got)))) != leaves[n * TILE_W * 32:(n * TILE_W + w) * 32]:
-            return FAIL, f"tlog/{path} does not hold exactly the entries' bytes"
-        bundles += 1
+    for bad, missing, n_bundles in results:
+        if bad is not None:
+            return FAIL, bad
+        for n, w in missing:
+            if not _long_entry_in(directory, n * TILE_W, n * TILE_W + w):
+                return FAIL, f"tlog/{_tile_path('entries', n, w)} is missing"
+        bundles += n_bundles
     return PASS, (f"{len(want) - sum(1 for v in want.values() if v[0] == 'entries')} hash "
                   f"tiles and {bundles} entry bundles are those of the tree of size {c}")
+
+
+TILE_JOB = 64
+"""Level-0 tiles (16,384 entries) per worker job of the tiles check."""
+
+
+def _tiles_job(job: tuple[str, int, bytes, bytes]) -> tuple[str | None, list, int]:
+    """Level-0 tiles ``first ..`` (their bytes and level 1's hashes above them given): the
+    subtree root of each full one against level 1, then each entry bundle against the leaf
+    hashes of its tile. Returns (first fault or None, absent bundles (index, width),
+    bundles checked)."""
+    tdir, first, data, above = job
+    missing, checked = [], 0
+    for k in range(-(-len(data) // (TILE_W * 32))):
+        n = first + k
+        leaves = data[k * TILE_W * 32:(k + 1) * TILE_W * 32]
+        w = len(leaves) // 32
+        if w == TILE_W and _perfect(_split(leaves)) != above[k * 32:(k + 1) * 32]:
+            return (f"tlog/{_tile_path(0, n)} does not hash to its hash in the tile above "
+                    "(a tampered tile)"), [], 0
+        path = _tile_path("entries", n, w)
+        try:
+            with open(os.path.join(tdir, path), "rb") as f:
+                bundle = f.read()
+        except OSError:
+            missing.append((n, w))
+            continue
+        pos, got = 0, []
+        while pos < len(bundle):
+            ln = int.from_bytes(bundle[pos:pos + 2], "big")
+            got.append(bundle[pos + 2:pos + 2 + ln])
+            pos += 2 + ln
+        if pos != len(bundle) or len(got) != w or b"".join(map(_DIGEST, map(_SHA, map(
+                b"\x00".__add__, got)))) != leaves:
+            return f"tlog/{path} does not hold exactly the entries' bytes", [], 0
+        checked += 1
+    return None, missing, checked
 
 
 # ==== the audit and the command line ======================================================
@@ -928,6 +962,7 @@ def audit(directory: str, trust: Any, *, anchoring: tuple[bool, bool] = (True, T
     try:
         log = signed_checkpoints(directory, trust, pool)
         audit_log(directory, log, pool=pool, progress=progress, chunk=chunk)
+        tiles = check_tiles(directory, log, pool)
     finally:
         if pool is not None:
             pool.terminate()
@@ -945,7 +980,6 @@ def audit(directory: str, trust: Any, *, anchoring: tuple[bool, bool] = (True, T
                          f"{log.root.hex() if log.root else ''}")
     else:
         add("log", FAIL, f"first bad entry seq {log.first_bad_seq}: {log.reason}")
-    tiles = check_tiles(directory, log)
     if tiles is not None:
         add("tiles", *tiles)
     good: list = []
