@@ -28,15 +28,12 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from evidence.api.problems import Problem
-from evidence.ledger.bundle.report_facts import BadReportOption, check_forum
-from evidence.ledger.bundle.report_time import BadZone, check_zone
-from evidence.ledger.bundle.trusted_list import (
-    TrustedList,
-    TrustedListError,
-    load_trusted_list,
-)
+
+if TYPE_CHECKING:  # the report's modules load with the first bundle, not in every worker
+    from evidence.ledger.bundle.trusted_list import TrustedList
 
 
 @dataclass(frozen=True)
@@ -50,6 +47,9 @@ class ReportOptions:
 def reader_options(tz: str | None, forum: str | None) -> tuple[str | None, str | None]:
     """The request's ``tz`` and ``forum``, checked (422 ``invalid-input`` otherwise) and
     normalised: ``local``/empty is None, forums in the canonical order without repeats."""
+    from evidence.ledger.bundle.report_facts import BadReportOption, check_forum
+    from evidence.ledger.bundle.report_time import BadZone, check_zone
+
     try:
         zone = check_zone(tz)
         forums = check_forum(forum)
@@ -82,6 +82,8 @@ def server_lists(paths: Sequence[str]) -> tuple[TrustedList, ...]:
     """The configured trusted lists, each parsed again only when its size or mtime
     changed. A file that cannot be used is a 503 (the operator's to fix; ``evidence
     config check`` names it), never a bundle whose eIDAS rows silently say less."""
+    from evidence.ledger.bundle.trusted_list import TrustedListError, load_trusted_list
+
     out = []
     for p in paths:
         path = str(Path(p).expanduser())
@@ -108,7 +110,7 @@ def server_options(public_url: str | None, trusted_lists: Sequence[str],
     """The report options of one bundle request: the reader's (checked, 422) and the
     server's. The verify page is ``[serve] public_url``'s, else
     ``EVIDENCE_REPORT_VERIFY_URL``'s (a bad one of these is a 503, as a bad list is)."""
-    from evidence.ledger.bundle.report_facts import verify_page_url
+    from evidence.ledger.bundle.report_facts import BadReportOption, verify_page_url
 
     time_zone, forums = reader_options(tz, forum)
     base = verify_base(public_url)

@@ -50,7 +50,13 @@ ALREADY_LAZY = (
     "mako",
     "pygments",
     "tldextract",
-    "evidence.ledger.bundle",
+    # the bundle's builder and its report (the package itself and its stdlib-only cache
+    # of built bundles load with the evidence router)
+    "evidence.ledger.bundle.export",
+    "evidence.ledger.bundle.report",
+    "evidence.ledger.bundle.report_facts",
+    "evidence.ledger.bundle.trusted_list",
+    "evidence.ledger.bundle.writer",
     "evidence.ledger.backup",
     "evidence.ledger.intake.metadata.chat",
     "evidence.ledger.intake.metadata.eml",
