@@ -56,7 +56,8 @@ def store_reason(store: TileStore | None, store_size: int | None, size: int) -> 
         return f"the tile store {store.root} holds no checkpoint yet"
     if store_size < size:
         return (f"the tile store {store.root} publishes size {store_size}, behind the newest "
-                f"exported checkpoint ({size}): the tiles follower has not caught up")
+                f"exported checkpoint ({size}): the tiles follower has not caught up (or "
+                f"publishes only witnessed checkpoints); export again later")
     return None
 
 

@@ -6,6 +6,8 @@ directory, served by `python -m http.server`, is read by Go's tlog client."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,10 +85,17 @@ def test_no_tiles_is_said(tmp_path: Path, how: str, monkeypatch: pytest.MonkeyPa
             led.sign_checkpoint_now()
         r = export_log(led, tmp_path / "export")
         assert r.tiles is None
+        reason = r.tiles_reason
         assert ("off" in r.tiles_reason) if how == "off" else ("caught up" in r.tiles_reason)
         man = json.loads((tmp_path / "export/manifest.json").read_bytes())
         assert man["tiles"] is None and man["tiles_reason"] == r.tiles_reason
         assert not (tmp_path / "export/tlog").exists()
+        r = subprocess.run([sys.executable, "-c", "from evidence.cli.main import main; main()",
+                            "log", "export", "--data-dir", str(tmp_path / "data"),
+                            str(tmp_path / "again")], capture_output=True, text=True,
+                           timeout=300, check=False)
+        assert r.returncode == 0, r.stderr
+        assert f"no tlog-tiles in the export / 导出未含 tlog 瓦片: {reason}" in r.stderr
     finally:
         led.close()
 
