@@ -62,13 +62,9 @@ def test_tiles_copied_then_brought_up_to_date(tmp_path: Path) -> None:
         assert not (out / "tlog/tile/0/001.p").exists()
         assert (out / "tlog/tile/0/000").stat().st_mtime_ns == full_mtime  # never rewritten
 
-        # the store went further than the newest exported checkpoint: partials are cut
-        led.append_many([("custody.note", {"i": i}) for i in range(600, 700)])
-        led.sign_checkpoint_now()
-        sync_tiles(led, store)
         fresh = tmp_path / "fresh"
-        r2 = export_log(led, fresh)
-        assert r2.tiles == 700
+        assert export_log(led, fresh).tiles == 600
+        assert tlog_files(fresh / "tlog") == got
     finally:
         led.close()
 
@@ -146,3 +142,28 @@ def test_the_tiles_check_in_worker_processes(tmp_path: Path,
     finally:
         if pool is not None:
             pool.terminate()
+
+
+def test_partial_tiles_cut_from_a_store_that_went_further(tmp_path: Path) -> None:
+    """A store at size 700 holds no partial tiles of size 650 (the follower never stopped
+    there): copy_tiles cuts them from the wider ones, the bytes a store stopped at 650 has."""
+    from evidence.ledger.export_tiles import copy_tiles
+
+    led = make(tmp_path, 650)
+    try:
+        cp650 = led.latest_checkpoint()
+        led.append_many([("custody.note", {"i": i}) for i in range(650, 700)])
+        led.sign_checkpoint_now()
+        ahead = FilesystemTileStore(tmp_path / "ahead")
+        sync_tiles(led, ahead)
+        ref = FilesystemTileStore(tmp_path / "ref")
+        sync_tiles(led, ref, checkpoint=cp650)
+    finally:
+        led.close()
+    assert not (ahead.root / "tile/0/002.p/138").exists()
+    got: dict[str, bytes] = {}
+    copy_tiles(ahead, 650, cp650.note.encode(), {},
+               lambda p, d: got.__setitem__(p, d) is None)
+    assert {p: d for p, d in got.items() if p != "tlog/checkpoint"} == {
+        f"tlog/{p}": d for p, d in tlog_files(ref.root).items() if p != "checkpoint"}
+    assert "tlog/tile/0/002.p/138" in got and "tlog/tile/entries/002.p/138" in got
