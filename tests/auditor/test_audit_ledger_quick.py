@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,20 +23,12 @@ from hypothesis import strategies as st
 
 from evidence.verify.entry import encode_entry
 from evidence.verify.log import LogBroken, check_entries
+from tests.support.standalone import load_audit_script
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "audit_ledger.py"
 
 
-def _load() -> Any:
-    spec = importlib.util.spec_from_file_location("audit_ledger", SCRIPT)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["audit_ledger"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-al = _load()
+al = load_audit_script()
 N = 6
 AT = 2  # the crafted entry's seq
 

@@ -17,6 +17,7 @@ from evidence.ledger.log import Ledger
 from evidence.ledger.tiles import sync_tiles
 from evidence.ledger.tiles_store import FilesystemTileStore
 from tests.interop.test_tiles_go import entries_digest, go_client, run_client, static_server
+from tests.support.standalone import load_audit_script
 
 __all__ = ["go_client", "static_server"]  # fixtures used below
 
@@ -115,7 +116,7 @@ def test_the_tiles_check_in_worker_processes(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """audit_ledger.py's tiles check spread over forked workers, one level-0 tile per job,
     finds the same faults as in one process (the bundle of the third tile changed)."""
-    from tests.auditor.test_audit_ledger_quick import al
+    al = load_audit_script()
 
     led = make(tmp_path, 1000)
     try:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import importlib.util
 import json
 import math
 import os
@@ -51,6 +50,8 @@ from tests.support.standalone import (
     Built,
     build,
     checkpoint_text,
+    load_audit_script,
+    load_script_module,
     proof_json,
     run_clean,
     shim,
@@ -642,17 +643,8 @@ def test_timestamps_agree(variant: str, pin: bool, over_other_data: bool, status
 # --- the script's own pieces against the package's (imported by path, in this process) ------
 
 
-def _load(path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-vb = _load(VERIFY_SCRIPT)
-al = _load(AUDIT_SCRIPT)
+vb = load_script_module("verify_bundle", VERIFY_SCRIPT)
+al = load_audit_script()
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False)

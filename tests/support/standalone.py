@@ -67,6 +67,36 @@ def load_verify_script() -> Any:
     return mod
 
 
+def load_script_module(name: str, path: Path) -> Any:
+    """A stand-alone script imported by path as module ``name``, once per process: the
+    module already registered under ``name`` from the same file is reused (audit_ledger.py
+    reuses ``verify_bundle`` the same way; two copies make each other's classes and
+    functions unpicklable for the worker pools)."""
+    mod = sys.modules.get(name)
+    if mod is not None and Path(getattr(mod, "__file__", "") or "").resolve() == path.resolve():
+        return mod
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # dataclasses look their module up while defining classes
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@functools.cache
+def load_audit_script() -> Any:
+    """scripts/audit_ledger.py imported by path into this process, once, as
+    ``audit_ledger``: its worker pool pickles its functions by that module name, so every
+    test module must share this one module object (two loads made the second's functions
+    unpicklable)."""
+    spec = importlib.util.spec_from_file_location("audit_ledger", AUDIT_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
 @dataclass
 class Built:
     members: dict[str, bytes]
