@@ -608,7 +608,7 @@
     if (!state.shot || state.shot.key !== key) {
       if (state.shot && state.shot.url) URL.revokeObjectURL(state.shot.url);
       state.shot = { key, url: null, failed: false };
-      loadScreenshot(state.shot, f);
+      loadScreenshot(state.shot, f, r);
     }
     const caption = el('figcaption', {}, t('wc_screenshot', { name: show(w.screenshot) }));
     if (state.shot.failed) return el('figure', { class: 'screenshot' }, caption, el('p', { class: 'bad' }, t('wc_screenshot_unreadable')));
@@ -617,10 +617,15 @@
       el('img', { id: 'capture-screenshot', src: state.shot.url, alt: t('wc_screenshot_alt', { url: show(w.url) }) }));
   }
 
-  async function loadScreenshot(shot, f) {
+  async function loadScreenshot(shot, f, r) {
     try {
       const z = await EV.ZipReader.open(state.bundle);
-      const part = await z.slice(`files/${f.sha256}`);
+      // where the bundle's format keeps the file (docs/bundle.md): v1 files/<sha256>; v2
+      // files/<sha256>/<safe name of the first file the entry lists with that content>
+      const first = r.files.find((x) => x.sha256 === f.sha256) || f;
+      const member = r.format === 'evidence-bundle/v1' ? `files/${f.sha256}`
+        : `files/${f.sha256}/${EV.safeName(first.name)}`;
+      const part = await z.slice(member);
       if (await EV.digestBlob(part) !== f.sha256) throw new EV.VerifyError('the screenshot changed since it was verified');
       const type = typeof f.media_type === 'string' && /^image\/[a-z0-9.+-]+$/.test(f.media_type) ? f.media_type : 'image/png';
       if (state.shot !== shot) return;
