@@ -359,15 +359,18 @@ def test_progress_bar_on_request_and_quiet(world: tuple[World, Server], tmp_path
 
 class DroppingProxy:
     """A TCP proxy to the server that cuts one connection short: the first request whose
-    first bytes start with ``match`` is cut (RST) after ``limit`` bytes in the direction
-    ``direction`` ("up": client to server, "down": server to client). With ``corrupt``
+    first bytes start with ``match`` is cut (RST, as a broken network gives) after
+    ``limit`` bytes in the direction ``direction`` ("up": client to server, "down": server
+    to client). With ``graceful`` a "down" cut forwards exactly ``limit`` bytes and then
+    closes, so that the client surely has the bytes before the cut (a reset drops what it
+    has not read yet: a download test would then depend on the scheduler). With ``corrupt``
     it instead flips a byte of that response and lets it complete. Every request's head
     is kept in ``heads``."""
 
     def __init__(self, target: int, match: bytes, limit: int, direction: str,
-                 corrupt: bool = False) -> None:
+                 corrupt: bool = False, graceful: bool = False) -> None:
         self.target, self.match, self.limit = target, match, limit
-        self.direction, self.corrupt = direction, corrupt
+        self.direction, self.corrupt, self.graceful = direction, corrupt, graceful
         self.cut = 0
         self.heads: list[bytes] = []
         self.sock = socket.socket()
@@ -397,13 +400,19 @@ class DroppingProxy:
         s.sendall(first)
         threading.Thread(target=self._pipe, args=(c, s, up_limit, False, len(first)),
                          daemon=True).start()
-        self._pipe(s, c, down_limit, flip, 0)
+        self._pipe(s, c, down_limit, flip, 0, graceful=self.graceful)
 
     def _pipe(self, a: socket.socket, b: socket.socket, limit: int | None, flip: bool,
-              done: int) -> None:
+              done: int, graceful: bool = False) -> None:
         flipped = False
         try:
             while data := a.recv(65536):
+                if limit is not None and done + len(data) > limit and graceful:
+                    b.sendall(data[:limit - done])
+                    b.shutdown(socket.SHUT_WR)  # the bytes so far, then the end
+                    b.close()
+                    a.close()
+                    return
                 if limit is not None and done + len(data) > limit:
                     for x in (a, b):  # an abrupt reset, as a broken network gives
                         x.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
@@ -490,7 +499,8 @@ def test_download_resumes_with_range_and_is_checked(world: tuple[World, Server],
     eid = js(run(tmp_path, "submit", str(f), "--case", "case-a", "--kind", "other",
                  "--json"))["evidence_id"]
     env = {"EVIDENCE_SERVER": "", "EVIDENCE_TOKEN": w.tokens["acme"]}
-    proxy = DroppingProxy(srv.port, f"GET /v1/evidence/{eid}/files/".encode(), 5 << 20, "down")
+    proxy = DroppingProxy(srv.port, f"GET /v1/evidence/{eid}/files/".encode(), 5 << 20, "down",
+                          graceful=True)
     try:
         out = tmp_path / "saved"
         run(tmp_path, "show", eid, "--save", str(out), "--server",

@@ -95,7 +95,7 @@ def test_bundle_download_cut_half_way_resumes_in_a_second_run(world: tuple[World
     eid = js(run(tmp_path, "submit", str(f), "--case", "case-a", "--kind", "other",
                  "--json"))["evidence_id"]
     proxy = DroppingProxy(srv.port, f"GET /v1/evidence/{eid}/bundle".encode(), 2 << 20,
-                          "down")
+                          "down", graceful=True)
     out = tmp_path / "bundle.zip"
     via = ["--server", f"http://127.0.0.1:{proxy.port}"]
     try:
