@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 pytest_plugins: list[str] = ["tests.support.pg", "tests.support.s3", "tests.support.tsa",
-                               "tests.support.intake", "tests.support.ledgers"]
+                               "tests.support.intake", "tests.support.ledgers",
+                               "tests.support.tiles_go"]
 
 # every test in these folders is in the slow lane (scripts/test.sh --quick leaves them out)
 SLOW_FOLDERS = frozenset({"processes", "browser", "capture"})

@@ -16,10 +16,8 @@ from evidence.ledger.export import export_log
 from evidence.ledger.log import Ledger
 from evidence.ledger.tiles import sync_tiles
 from evidence.ledger.tiles_store import FilesystemTileStore
-from tests.interop.test_tiles_go import entries_digest, go_client, run_client, static_server
 from tests.support.standalone import load_audit_script
-
-__all__ = ["go_client", "static_server"]  # fixtures used below
+from tests.support.tiles_go import entries_digest, run_client
 
 
 def make(tmp_path: Path, n: int) -> Ledger:

@@ -1,6 +1,7 @@
 """The page's ``safeName`` and ``namePartOk`` (static/verify/verify.js) in Chromium against
-the table and the random names of tests/verify/test_bundle_names.py, which hold the package
-and the stand-alone script to the same answers (docs/bundle.md "File names (v2)").
+the table and the random names of tests/support/bundle_names_table.py, to which
+tests/verify/test_bundle_names.py holds the package and the stand-alone script
+(docs/bundle.md "File names (v2)").
 
 Names cross into the page as JSON text, so lone surrogates arrive as they would from an
 entry."""
@@ -11,7 +12,7 @@ import json
 
 from evidence.verify.bundle_names import name_part_ok, safe_name
 from tests.support.browser import Page
-from tests.verify.test_bundle_names import TABLE, random_names
+from tests.support.bundle_names_table import TABLE, random_names
 
 
 def _page_answers(tab: Page, names: list[object]) -> list[list[object]]:

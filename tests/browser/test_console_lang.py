@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_console import Console
 from tests.support.api_server import Server, make_world, start_server
+from tests.support.console_page import Console
 
 
 @pytest.fixture(scope="module")

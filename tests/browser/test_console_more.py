@@ -37,8 +37,8 @@ from evidence.ledger.access.legal_basis import BASES
 from evidence.ledger.keyfile import write_private_key
 from evidence.verify.bundle import verify_bundle
 from evidence.verify.note import generate_signer
-from tests.browser.test_console import IN_A_MONTH, PNG, Console
 from tests.support.api_server import Server, make_world, start_server
+from tests.support.console_page import DENIED_LOAD, IN_A_MONTH, PNG, Console
 from tests.support.media import DOMAIN, make_message
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -46,7 +46,6 @@ LEGAL = {"purpose": "evidence for the trial in (2026) 京04民初123号",
          "recipient_jurisdiction": "us-ny", "recipient_organisation": "S.D.N.Y.",
          "legal_basis": "treaty-request", "legal_basis_ref": "Hague request 2026/17"}
 NODE = generate_signer("capture.test/console-node")
-DENIED_LOAD = "Failed to load resource"
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli.test_remote_cli import DroppingProxy, js, login, run, the_file
 from tests.support.api_server import Server, World, log_size, make_world, start_server
+from tests.support.remote_cli import DroppingProxy, js, login, run, the_file
 
 pytestmark = pytest.mark.slow
 

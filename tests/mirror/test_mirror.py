@@ -40,9 +40,9 @@ from evidence.verify.hashing import leaf_hash
 from evidence.verify.merkle import root
 from evidence.verify.note import ALG_COSIGNATURE_V1, generate_signer, parse_verifier_key
 from evidence.verify.trust import policy_from_pins
-from tests.interop.test_tiles_go import go_client, run_client  # noqa: F401 (fixture)
 from tests.support.api_server import make_world, start_server, submit
 from tests.support.ports import free_ports
+from tests.support.tiles_go import run_client
 
 CLI = [sys.executable, "-c", "from evidence.cli.main import main; main()"]
 ORIGIN_HASH_LEN = 64
@@ -123,7 +123,7 @@ def digest(root: Path) -> str:
 
 
 @pytest.mark.slow
-def test_a_mirror_follows_a_live_log(go_client: Path, tmp_path: Path,  # noqa: F811
+def test_a_mirror_follows_a_live_log(go_client: Path, tmp_path: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EVIDENCE_TILES_PAUSE", "0.1")
     world = make_world(tmp_path / "data")
