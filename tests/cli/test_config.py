@@ -91,7 +91,10 @@ def test_serve_flag_defaults_are_the_schema_defaults() -> None:
     (the command takes only typed flags, so a drift would make --help lie)."""
     from evidence.ledger.intake.settings import parse_size
 
-    ctx = click.Context(serve_cmd)
+    # a context under the group's, as the CLI makes it: click caches the help option the
+    # first context names, and a bare one would leave `serve -h` unknown to later tests
+    ctx = click.Context(serve_cmd, parent=click.Context(cli, **cli.context_settings),
+                        info_name="serve")
     for param in serve_cmd.get_params(ctx):
         dotted = SERVE_PARAMS.get(param.name or "")
         default = param.to_info_dict()["default"]
