@@ -1,5 +1,6 @@
-"""An idle worker gives its memory back (issue 21 point 5; docs/operations.md, "Sizing
-workers").
+"""An idle worker gives its memory back (docs/operations.md, "Sizing workers"); held by
+tests/api/test_idle_trim.py: after the delay the caches are empty, answers stay
+byte-identical, and a trim runs once per idle spell.
 
 A busy worker keeps caches that make proofs cheap: the proof node cache
 (:class:`~evidence.api.proofs.ProofCache`), the hot path's rendered proofs and kept upper
