@@ -24,3 +24,22 @@ def tab(browser: Any) -> Iterator[Page]:
     yield p
     assert not p.errors, p.errors
     p.close()
+
+
+@pytest.fixture
+def tabs(browser: Any, srv: Any) -> Iterator[Any]:
+    """Console tabs made by the test (``tabs(**context)``) on the module's ``srv``; none
+    may end with a page error."""
+    from tests.support.console_page import Console
+
+    made: list[Console] = []
+
+    def new(**ctx: Any) -> Console:
+        c = Console(browser, srv, **ctx)
+        made.append(c)
+        return c
+
+    yield new
+    for c in made:
+        assert not c.real_errors(), c.real_errors()
+        c.close()

@@ -63,20 +63,6 @@ def srv(tmp_path_factory: pytest.TempPathFactory, tsa: LocalTSA) -> Iterator[Ser
         s.stop()
 
 
-@pytest.fixture
-def tabs(browser: Any, srv: Server) -> Iterator[Any]:
-    """Console tabs made by the test (``tabs()``); none may end with a page error."""
-    made: list[Console] = []
-
-    def new(**ctx: Any) -> Console:
-        c = Console(browser, srv, **ctx)
-        made.append(c)
-        return c
-
-    yield new
-    for c in made:
-        assert not c.real_errors(), c.real_errors()
-        c.close()
 
 
 def item_count_with(srv: Server, who: str, sha: str, case: str = "case-a") -> int:

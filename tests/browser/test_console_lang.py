@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from tests.support.api_server import Server, make_world, start_server
-from tests.support.console_page import Console
 
 
 @pytest.fixture(scope="module")
@@ -28,19 +27,6 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         s.stop()
 
 
-@pytest.fixture
-def tabs(browser: Any, srv: Server) -> Iterator[Any]:
-    made: list[Console] = []
-
-    def new(**ctx: Any) -> Console:
-        c = Console(browser, srv, **ctx)
-        made.append(c)
-        return c
-
-    yield new
-    for c in made:
-        assert not c.real_errors(), c.errors
-        c.close()
 
 
 def _size(srv: Server) -> int:
