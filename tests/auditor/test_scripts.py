@@ -873,7 +873,7 @@ def test_audit_good_export_matches_the_ledger_audit(ledger_export, tmp_path: Pat
     from evidence.ledger.audit import audit
 
     export, vkey, led = ledger_export
-    ref = audit(led.engine, led._verifier)
+    ref = audit(led.engine, led.verifier)
     p = run_clean(AUDIT_SCRIPT, [str(export), "--log-key", vkey, "--log-only", "--json"],
                   clean_env(False), tmp_path)
     out = json.loads(p.stdout)
