@@ -11,6 +11,7 @@ the screenshot (a thumbnail of its top); a hostile title and URL are shown as te
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 import re
@@ -193,7 +194,7 @@ def test_html_report_shows_the_capture_and_the_screenshot(bundles: dict[str, Exp
                   "法院可以认定与不能认定", "What a court can and cannot conclude"):
         assert value in page, value
     for zh, en in (report_webcapture.COURT_CAN, report_webcapture.COURT_CANNOT):
-        assert report._h(zh) in page and report._h(en) in page
+        assert html.escape(zh) in page and html.escape(en) in page
     imgs = re.findall(r'<img alt="[^"]*" src="data:image/png;base64,([A-Za-z0-9+/=]+)">', page)
     assert len(imgs) == 1 and page.count("<img") == 1
     with Image.open(io.BytesIO(base64.b64decode(imgs[0]))) as im:
