@@ -68,6 +68,7 @@ __all__ = [
     "UntrustedTimestampChain",
     "build_request",
     "parse_response",
+    "resort_certificates",
     "token_certificates",
     "verify_timestamp",
     "verify_timestamp_digest",
@@ -262,10 +263,15 @@ def token_certificates(token_der: bytes) -> list[bytes]:
                 if c.tag == _SEQUENCE]
 
 
-def _resort_certificates(token: bytes) -> bytes | None:
+def resort_certificates(token: bytes) -> bytes | None:
     """The token with its certificate SET permuted into DER order, or None if it already is in
     order (or has no certificates). Only the bytes inside that SET move; lengths are unchanged,
-    so every other byte of the token stays where it was."""
+    so every other byte of the token stays where it was.
+
+    Public because it is the one change the DER-order fallback (module doc) makes to a token
+    before verifying it: a reader can check on its own that it only permutes a SET the
+    signature does not cover (tests/verify/test_timestamp.py,
+    ``test_resorting_only_permutes_the_certificate_set``)."""
     field = _certificates_field(token)
     if field is None:
         return None
@@ -454,7 +460,7 @@ def _parse_strict_or_resorted(token: bytes) -> tuple[rfc3161_client.TimeStampRes
             return rfc3161_client.decode_timestamp_response(_wrap_granted(token)), VERIFIER_STRICT
     except MalformedTimestamp:
         with _malformed("TimeStampToken"):
-            resorted = _resort_certificates(token)
+            resorted = resort_certificates(token)
         if resorted is None:  # the SET was in order: the failure is something else
             raise
         with _malformed("TimeStampToken (after re-sorting its certificate SET)"):

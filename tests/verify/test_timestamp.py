@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -129,18 +130,21 @@ def test_quirky_certificate_order_uses_the_documented_fallback(
 
 def test_resorting_only_permutes_the_certificate_set(tsa_variant: TsaVariant) -> None:
     token = fetch(tsa_variant("quirky")).token
-    fixed = ts._resort_certificates(token)
+    fixed = ts.resort_certificates(token)
     assert fixed is not None and len(fixed) == len(token) and fixed != token
-    field = ts._certificates_field(token)
-    assert field is not None
-    assert fixed[: field.value_start] == token[: field.value_start]
-    assert fixed[field.end :] == token[field.end :]
-    assert sorted(ts.token_certificates(fixed)) == sorted(ts.token_certificates(token))
-    assert ts._resort_certificates(fixed) is None  # idempotent: already in DER order
+    # the SET's elements lie side by side in the token: only they move, into DER order
+    certs = ts.token_certificates(token)
+    start = token.index(certs[0])
+    end = start + sum(map(len, certs))
+    assert token[start:end] == b"".join(certs)
+    assert fixed[:start] == token[:start] and fixed[end:] == token[end:]
+    assert fixed[start:end] == b"".join(der.set_of_order(certs))
+    assert ts.token_certificates(fixed) == der.set_of_order(certs)
+    assert ts.resort_certificates(fixed) is None  # idempotent: already in DER order
 
 
 def test_good_token_is_not_rewritten(good: TsaToken) -> None:
-    assert ts._resort_certificates(good.token) is None
+    assert ts.resort_certificates(good.token) is None
 
 
 # --- refusals, each for its own reason ---------------------------------------------------------
@@ -246,13 +250,22 @@ def test_every_error_is_a_verification_error() -> None:
     assert issubclass(ts.TimestampError, VerificationError)
 
 
-def test_build_request_is_sha256_with_nonce_and_cert_req() -> None:
+def test_build_request_is_sha256_with_nonce_and_cert_req(tmp_path: Path) -> None:
+    """The query read back by `openssl ts -query -text` (rfc3161-client has no public
+    reader of requests)."""
     query = ts.build_request(MESSAGE)
-    req = rfc3161_client._rust.parse_timestamp_request(query.der)
-    assert req.nonce == query.nonce
-    assert req.cert_req is True
-    assert req.message_imprint.hash_algorithm.dotted_string == ts.SHA256_OID
-    assert req.message_imprint.message == hashlib.sha256(MESSAGE).digest()
+    path = tmp_path / "query.der"
+    path.write_bytes(query.der)
+    text = subprocess.run(["openssl", "ts", "-query", "-in", str(path), "-text"],
+                          capture_output=True, text=True, check=True).stdout
+    fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+    assert fields["Version"] == "1"
+    assert fields["Hash Algorithm"] == "sha256"
+    assert fields["Policy OID"] == "unspecified"
+    assert int(fields["Nonce"], 16) == query.nonce
+    assert fields["Certificate required"] == "yes"
+    dump = re.findall(r"^\s+[0-9a-f]{4} - ([0-9a-f -]{47})", text, re.M)
+    assert bytes.fromhex("".join(dump).replace("-", " ")) == hashlib.sha256(MESSAGE).digest()
     assert ts.build_request(MESSAGE).nonce != query.nonce
 
 
