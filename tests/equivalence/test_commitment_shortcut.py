@@ -13,11 +13,7 @@ from hypothesis import strategies as st
 from evidence.verify import commitment
 from evidence.verify.commitment import CommitmentMismatch, new_salt
 from evidence.verify.errors import MalformedInput
-from evidence.verify.fast.commitment_shortcut import (
-    _plain,
-    canonical_metadata,
-    verify_commitment,
-)
+from evidence.verify.fast.commitment_shortcut import canonical_metadata, verify_commitment
 
 _any_text = st.one_of(
     st.text(max_size=12),
@@ -66,27 +62,46 @@ def test_fast_path_equals_rfc8785(obj: dict[str, Any]) -> None:
         assert canonical_metadata(obj) == want
 
 
-def test_keys_past_the_bmp_sort_by_utf16_not_by_code_point() -> None:
+def shortcut_or_reference(obj: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+                          ) -> tuple[bytes, bool]:
+    """The shortcut's bytes for ``obj``, and whether it asked the reference for them."""
+    asked: list[int] = []
+    real = commitment.canonical_metadata
+
+    def reference(md: Any) -> bytes:
+        asked.append(1)
+        return real(md)
+
+    with monkeypatch.context() as m:
+        m.setattr(commitment, "canonical_metadata", reference)
+        out = canonical_metadata(obj)
+    return out, bool(asked)
+
+
+def test_keys_past_the_bmp_sort_by_utf16_not_by_code_point(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     # U+1F600 is a surrogate pair (D83D DE00) in UTF-16: it sorts before U+FB01
     obj = {"\U0001f600": 1, "\ufb01": 2, "a": 3}
-    assert not _plain(obj)
-    assert canonical_metadata(obj) == rfc8785.dumps(obj)
-    assert canonical_metadata(obj).index("\U0001f600".encode()) < canonical_metadata(
-        obj).index("\ufb01".encode())
+    out, by_reference = shortcut_or_reference(obj, monkeypatch)
+    assert by_reference
+    assert out == rfc8785.dumps(obj)
+    assert out.index("\U0001f600".encode()) < out.index("\ufb01".encode())
 
 
-def test_typical_metadata_takes_the_fast_path() -> None:
+def test_typical_metadata_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
     md = {"schema": "evidence.metadata/v1", "evidence_id": "ev_01ABC", "case": "C-1",
           "title": "Zoë's screenshot \u2028 \"quoted\"\n", "extraction_errors": [],
           "stated": {"source_url": None, "captured_at": None, "meta": {"k": "v"}},
           "extracted": {"kind": "document", "files": [
               {"name": "a.txt", "size": 12, "sha256": "00" * 32, "media_type": "text/plain",
                "media_type_by_extension": None, "flag": True}]}}
-    assert _plain(md)
-    assert canonical_metadata(md) == rfc8785.dumps(md)
+    out, by_reference = shortcut_or_reference(md, monkeypatch)
+    assert not by_reference
+    assert out == rfc8785.dumps(md)
     with_gps = {**md, "gps": {"lat": 48.8584, "lon": 2.2945}}
-    assert not _plain(with_gps)  # floats: rfc8785 itself
-    assert canonical_metadata(with_gps) == rfc8785.dumps(with_gps)
+    out, by_reference = shortcut_or_reference(with_gps, monkeypatch)
+    assert by_reference  # floats: rfc8785 itself
+    assert out == rfc8785.dumps(with_gps)
 
 
 def test_verify_commitment_opens_as_the_reference_does() -> None:

@@ -3,7 +3,7 @@
 :func:`quick_entry` and :func:`quick_entries` (the audit's) vouch only for what
 :func:`parse_entry` accepts (with the same fields); :func:`encode_chain` (the
 sequencer's) makes exactly the bytes of :func:`encode_entry` and refuses exactly what it
-refuses; :func:`_obeys` is True exactly for values the house rules accept."""
+refuses; :func:`obeys_house_rules` is True exactly for values the house rules accept."""
 
 from __future__ import annotations
 
@@ -26,7 +26,12 @@ from evidence.verify.entry import (
     parse_entry,
 )
 from evidence.verify.errors import EntryError
-from evidence.verify.fast.entries import _obeys, encode_chain, quick_entries, quick_entry
+from evidence.verify.fast.entries import (
+    encode_chain,
+    obeys_house_rules,
+    quick_entries,
+    quick_entry,
+)
 from evidence.verify.hashing import ZERO_HASH_HEX, leaf_hash
 
 KEYS = st.text(st.characters(min_codepoint=0, max_codepoint=127), max_size=6)
@@ -335,7 +340,7 @@ def test_encode_chain_refuses_bad_prev() -> None:
         encode_chain(0, T, bytes(31), [("custody.note", {})])
 
 
-# --- _obeys: the house rules' quick yes ---------------------------------------------------------
+# --- obeys_house_rules: the house rules' quick yes ----------------------------------------------
 
 
 @pytest.mark.slow
@@ -349,5 +354,5 @@ def test_obeys_exactly_when_the_house_rules_accept(value: Any) -> None:
         accepted = False
     # True only where the reference accepts; False may also mean "ask the reference"
     # (a subclass of a JSON type), which no value drawn here is
-    assert _obeys(value) == accepted
-    assert _obeys({"k": value}) == accepted
+    assert obeys_house_rules(value) == accepted
+    assert obeys_house_rules({"k": value}) == accepted

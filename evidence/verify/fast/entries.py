@@ -5,7 +5,7 @@ Equal to :mod:`evidence.verify.entry`: :func:`encode_chain` makes the bytes of
 :func:`~evidence.verify.entry.encode_entry` and refuses what it refuses, naming the
 same fault; :func:`quick_entry` and :func:`quick_entries` vouch only for what
 :func:`~evidence.verify.entry.parse_entry` accepts (with the same fields), and say
-``None`` where they cannot; :func:`_obeys` is True exactly for values the house rules
+``None`` where they cannot; :func:`obeys_house_rules` is True exactly for values the house rules
 (:func:`~evidence.verify.entry.check_house_rules`) accept. Held by
 ``tests/equivalence/test_entries.py``. Auditors may skip this module.
 
@@ -42,12 +42,16 @@ from evidence.verify.errors import EntryError
 from evidence.verify.hashing import Hash32, hash32, leaf_hash, leaf_hashes
 
 
-def _obeys(value: Any) -> bool:
+def obeys_house_rules(value: Any) -> bool:
     """Fast path of the house rules: True only for values of the exact built-in JSON
     types that obey them (no floats, integers in the I-JSON range, ASCII string keys).
     False sends the value to the reference walk, ``check_house_rules``, which decides
     and names the fault (subclasses and other types land there too). No path strings
-    are built."""
+    are built.
+
+    Public because it is a fast path held on its own to its reference: a True it should
+    not give would let a body past the house rules (tests/equivalence/test_entries.py,
+    ``test_obeys_exactly_when_the_house_rules_accept``)."""
     t = type(value)
     if t is dict:
         for k, v in value.items():
@@ -60,11 +64,11 @@ def _obeys(value: Any) -> bool:
                 if -MAX_SAFE_INTEGER <= v <= MAX_SAFE_INTEGER:
                     continue
                 return False
-            if not _obeys(v):
+            if not obeys_house_rules(v):
                 return False
         return True
     if t is list or t is tuple:
-        return all(map(_obeys, value))
+        return all(map(obeys_house_rules, value))
     if t is str or value is None or t is bool:
         return True
     if t is int:
@@ -104,7 +108,7 @@ def encode_chain(seq: int, time: str, prev: bytes,
             if not _type_ok_cached(etype):
                 header["type"] = etype
                 check_header(header)  # raises naming the fault
-            if not _obeys(body):
+            if not obeys_house_rules(body):
                 check_house_rules(body, "$.body")
             text = (f'{{"body":{JCS_ENCODER.encode(body)},"prev":"{prev_hex}","seq":{seq}'
                     f'{tail}{etype}","v":{ENTRY_VERSION}}}')
