@@ -65,7 +65,7 @@ import re
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -141,6 +141,7 @@ def fold(edge: list[bytes]) -> bytes:
 
 MAX_SAFE_INTEGER = 2**53 - 1
 ENTRY_FIELDS = {"v", "seq", "time", "prev", "type", "body"}
+KEY_TYPES = (vb.KEY_ROTATED, vb.KEY_REVOKED)  # the log key entries follow_log_keys checks
 TIME_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\Z")
 TYPE_RE = re.compile(r"\A[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\Z")
 HEX64_RE = re.compile(r"\A[0-9a-f]{64}\Z")
@@ -263,6 +264,8 @@ class Chunk:
     """Aligned perfect subtrees (hash, height) covering [start, end), left to right."""
     at: dict[int, list[tuple[bytes, int]]] = field(default_factory=dict)
     """Per checkpoint size in (start, end]: the pieces covering [start, size)."""
+    keys: list[tuple[int, str, Any]] = field(default_factory=list)
+    """The chunk's key.rotated / key.revoked entries: (seq, type, body)."""
 
 
 _DIRTY = Chunk(-1, -1, False)
@@ -343,9 +346,11 @@ def _scan_chunk(job: tuple[str, int, int]) -> Chunk:
         return _DIRTY
     levels = _levels(leaves, start)
     lo_i, hi_i = bisect.bisect_right(_SIZES, start), bisect.bisect_right(_SIZES, end)
+    keys = [] if '"type":"key.' not in text else [  # rare: a substring test per chunk
+        (int(f[2]), f[5], json.loads(f[0])) for f in found if f[5] in KEY_TYPES]
     return Chunk(start, end, True, prevs[0].encode(), times[0], leaf_hex[-64:].encode(),
                  times[-1], _pieces(levels, start, end),
-                 {s: _pieces(levels, start, s) for s in _SIZES[lo_i:hi_i]})
+                 {s: _pieces(levels, start, s) for s in _SIZES[lo_i:hi_i]}, keys)
 
 
 def _bodies_canonical(bodies: tuple[str, ...], ascii_only: bool) -> bool:
@@ -451,6 +456,7 @@ class LogResult:
     checkpoints: dict[int, Any] = field(default_factory=dict)  # size -> vb.Checkpoint
     notes: dict[int, bytes] = field(default_factory=dict)  # size -> the note as exported
     checkpoint_files: int = 0
+    key_entries: list[tuple[int, str, Any]] = field(default_factory=list)  # (seq, type, body)
     problems: list[tuple[int, int, str]] = field(default_factory=list)
     """(seq, 0 = entry / 1 = checkpoint, why): the smallest is the first bad seq."""
 
@@ -532,7 +538,7 @@ def audit_log(directory: str, res: LogResult, *, pool: Any = None, progress: Any
         if not set(roots) <= set(_SIZES):  # called alone (tests): no workers forked yet
             _SIZES[:] = sorted(roots)
         start, prev, last_time, tree, offset = _quick_pass(path, roots, pool, total,
-                                                           progress, chunk)
+                                                           progress, chunk, res.key_entries)
     res.size = start
     with open(path, "rb") as lines:
         lines.seek(offset)
@@ -562,6 +568,8 @@ def audit_log(directory: str, res: LogResult, *, pool: Any = None, progress: Any
             tree.append(lh)
             offset += len(raw)
             res.size = index + 1
+            if entry["type"] in KEY_TYPES:
+                res.key_entries.append((index, entry["type"], entry["body"]))
             if res.size in roots and tree.root() != roots[res.size]:
                 problems.append((index, 0, f"tree root at size {res.size} differs from the "
                                            "checkpoint"))
@@ -572,6 +580,8 @@ def audit_log(directory: str, res: LogResult, *, pool: Any = None, progress: Any
         if s > res.size:
             problems.append((res.size, 1, f"a checkpoint claims size {s}; the log has "
                                           f"{res.size} entries"))
+    if res.key_entries:
+        follow_log_keys(res, _TRUST[0])
     if problems:
         res.first_bad_seq, _, res.reason = min(problems)
     else:
@@ -581,8 +591,41 @@ def audit_log(directory: str, res: LogResult, *, pool: Any = None, progress: Any
     return res
 
 
+def follow_log_keys(res: LogResult, trust: Any) -> None:
+    """The log's own key entries (docs/formats.md "Log key rotation"): each key.rotated
+    signed by both keys under the rules, each key.revoked narrowing a retired key, the
+    first rotation's old key pinned by the trust file; then every checkpoint verified
+    again against the windows those entries give (the key valid at its size), so a trust
+    file older than a revocation still refuses what the log itself revoked. A problem is
+    the entry's seq (or the checkpoint's size - 1). Held by tests/auditor/test_key_entries."""
+    first_seq, first_type, first_body = res.key_entries[0]
+    old = first_body.get("old_key") if isinstance(first_body, dict) else None
+    pinned = [k for k in trust.log_keys if k.window is None] if first_type != vb.KEY_ROTATED \
+        else [k for k in trust.log_keys if k.text == old]
+    if not pinned:
+        res.problems.append((first_seq, 0, f"entry {first_seq}: key.rotated's old key is not "
+                                           "a log key the trust file pins"))
+        return
+    wins = [vb.KeyWindow(replace(pinned[0], window=None), 0, None)]
+    for seq, typ, body in res.key_entries:
+        try:
+            vb.follow_key_entry(wins, seq, typ, body)
+        except vb.Fail as e:
+            res.problems.append((seq, 0, str(e)))
+            return
+    keys = [w.pinned for w in wins]
+    for size, note in sorted(res.notes.items()):
+        try:
+            vb.verify_checkpoint(note, keys, [])
+        except vb.Fail as e:
+            res.problems.append((max(size - 1, 0), 1, f"checkpoint at size {size}, against "
+                                                       f"the log's own key entries: {e}"))
+            return
+
+
 def _quick_pass(path: str, roots: dict[int, bytes], pool: Any, total: int, progress: Any,
-                chunk: int) -> tuple[int, str, str, Tree, int]:
+                chunk: int, keys: list[tuple[int, str, Any]]
+                ) -> tuple[int, str, str, Tree, int]:
     """Where the reference pass must start: (seq, prev hex, last time, tree, byte offset)
     at the start of the first chunk that is not clean, else at the end of the log."""
     jobs = [(path, lo, hi) for lo, hi in chunk_bounds(path, chunk)]
@@ -598,6 +641,7 @@ def _quick_pass(path: str, roots: dict[int, bytes], pool: Any, total: int, progr
         for h, k in ch.pieces:
             _push(tree, h, k)
         offset, prev, last_time = hi, ch.last_leaf, ch.last_time
+        keys.extend(ch.keys)
         if progress is not None:
             progress(tree.size, hi, total)
     return tree.size, prev.decode(), last_time, tree, offset

@@ -18,6 +18,7 @@ and read. Several processes may append to one PostgreSQL (or SQLite) ledger.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import threading
@@ -702,12 +703,25 @@ class Ledger:
         (``workers=None``: one process per core on large ledgers)."""
         from evidence.ledger.audit import audit
 
-        wins = self.key_windows()
-        keys = (self._verifier if len(wins) == 1 else  # after a rotation: every key, windowed
-                tuple((w.verifier, None if w.until_size is None else (w.from_size, w.until_size))
-                      for w in wins))
-        return audit(self._engine, keys, progress=progress, chunk=chunk,
-                     workers=workers)
+        try:
+            wins, bad = self.key_windows(), None
+        except RotationError as e:  # a key entry breaks the rules: every key, unwindowed,
+            bad = e                 # for the rest of the audit; the entry is the fault
+            with read_transaction(self._engine) as conn:
+                vkeys = conn.execute(select(keys.c.vkey).where(
+                    keys.c.role.like("log%")).order_by(keys.c.id)).scalars().all()
+            wins = [KeyWindow(v, 0, 2**63) for v in vkeys or [self._verifier_key]]
+        log_keys = (self._verifier if len(wins) == 1 and bad is None else  # windowed after a
+                    tuple((w.verifier, None if w.until_size is None        # rotation
+                           else (w.from_size, w.until_size)) for w in wins))
+        report = audit(self._engine, log_keys, progress=progress, chunk=chunk,
+                       workers=workers)
+        if bad is not None and (report.first_bad_seq is None
+                                or report.first_bad_seq >= (bad.seq or 0)):
+            # tests/auditor/test_key_entries.py: a tampered key.rotated is named
+            report = dataclasses.replace(report, ok=False, root=None, first_bad_seq=bad.seq or 0,
+                                         reason=f"log key entries: {bad}")
+        return report
 
 
 # --- helpers ----------------------------------------------------------------------------

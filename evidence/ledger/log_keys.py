@@ -32,7 +32,10 @@ MAX_REASON = 200
 
 
 class RotationError(ValueError):
-    """A rotation or revocation the rules refuse; nothing was changed."""
+    """A rotation or revocation the rules refuse; nothing was changed. ``seq``: the
+    ``key.*`` entry that breaks them, when read from the log (an audit names it)."""
+
+    seq: int | None = None
 
 
 def rotation_message(old_key: str, new_key: str, from_size: int, until_size: int) -> bytes:
@@ -62,20 +65,31 @@ def key_windows(first_key: str, entries: Iterable[tuple[int, str, Any]]) -> list
     breaks the rules (signatures, sizes, keys), as an audit must."""
     wins = [KeyWindow(first_key, 0, None)]
     for seq, typ, body in entries:
-        if typ == ROTATED:
-            check_rotation(seq, body, wins)
-            cur = wins[-1]
-            cur.until_size = body["until_size"]
-            wins.append(KeyWindow(body["new_key"], body["from_size"], None))
-        elif typ == REVOKED:
-            w = _find(wins, body.get("key"), seq)
-            n = body.get("until_size")
-            if w is wins[-1] or type(n) is not int or not w.from_size <= n or (
-                    w.until_size is not None and n > w.until_size):
-                raise RotationError(f"entry {seq}: key.revoked does not narrow the window of "
-                                    "a retired key")
-            w.until_size, w.revoked = n, True
+        try:
+            _follow(wins, seq, typ, body)
+        except RotationError as e:
+            e.seq = seq
+            raise
     return wins
+
+
+def _follow(wins: list[KeyWindow], seq: int, typ: str, body: Any) -> None:
+    """Apply one ``key.*`` entry to ``wins`` (the current key last)."""
+    if typ == ROTATED:
+        check_rotation(seq, body, wins)
+        cur = wins[-1]
+        cur.until_size = body["until_size"]
+        wins.append(KeyWindow(body["new_key"], body["from_size"], None))
+    elif typ == REVOKED:
+        if not isinstance(body, dict):
+            raise RotationError(f"entry {seq}: key.revoked's body is not an object")
+        w = _find(wins, body.get("key"), seq)
+        n = body.get("until_size")
+        if w is wins[-1] or type(n) is not int or not w.from_size <= n or (
+                w.until_size is not None and n > w.until_size):
+            raise RotationError(f"entry {seq}: key.revoked does not narrow the window of "
+                                "a retired key")
+        w.until_size, w.revoked = n, True
 
 
 def _find(wins: Sequence[KeyWindow], vkey: Any, seq: int) -> KeyWindow:

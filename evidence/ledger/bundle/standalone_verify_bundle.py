@@ -438,6 +438,86 @@ def verify_checkpoint(note: bytes, log_keys: list[Key], witnesses: list[Key]) ->
     return Checkpoint(text, origin, int(size_s), root, cosigners)
 
 
+# ---- the log's key entries (docs/formats.md "Log key rotation") -------------------------
+# A bundle carries none; audit_ledger.py and monitor_log.py, which read the log's entries,
+# check each key.rotated / key.revoked entry here (the rules of evidence/ledger/log_keys.py,
+# held by tests/auditor/test_key_entries.py).
+
+KEY_ROTATED, KEY_REVOKED = "key.rotated", "key.revoked"
+UNTIL_OPEN = 2**64 - 1  # the window of the key now signing: no end
+
+
+@dataclass
+class KeyWindow:
+    key: Key
+    from_size: int
+    until_size: int | None  # None: the key now signing
+    revoked: bool = False
+    seq: int | None = None  # the key.rotated entry that made it, None for the first key
+
+    @property
+    def pinned(self) -> Key:
+        """The key with its window, as verify_checkpoint takes it."""
+        return replace(self.key, window=(self.from_size, UNTIL_OPEN if self.until_size is None
+                                         else self.until_size))
+
+
+def follow_key_entry(wins: list[KeyWindow], seq: int, typ: str, body: Any) -> None:
+    """Apply one ``key.*`` entry to ``wins`` (the log's keys so far, the current one last);
+    raise :class:`Fail` naming the rule it breaks: for key.rotated both Ed25519 signatures
+    over ``evidence.key.rotated/v1``, ``old_key`` the current key, ``new_key`` never seen,
+    ``from_size = seq + 1 <= until_size``; for key.revoked a retired key's window only
+    narrowed."""
+    if typ == KEY_ROTATED:
+        want = {"old_key", "new_key", "from_size", "until_size", "old_signature",
+                "new_signature"}
+        if not isinstance(body, dict) or set(body) != want:
+            raise Fail(f"entry {seq}: key.rotated needs exactly the fields {sorted(want)}")
+        f, u = body["from_size"], body["until_size"]
+        if not all(isinstance(x, str) for x in (body["old_key"], body["new_key"])):
+            raise Fail(f"entry {seq}: key.rotated's keys are verifier keys (text)")
+        if body["old_key"] != wins[-1].key.text:
+            raise Fail(f"entry {seq}: key.rotated's old key is not the key then signing the "
+                       f"log ({wins[-1].key.name}+{wins[-1].key.key_id:08x})")
+        if any(w.key.text == body["new_key"] for w in wins):
+            raise Fail(f"entry {seq}: key.rotated's new key is one the log already had")
+        if type(f) is not int or type(u) is not int or f != seq + 1 or u < f:
+            raise Fail(f"entry {seq}: key.rotated's from_size must be its seq + 1 ({seq + 1}) "
+                       "and until_size at least that")
+        try:
+            new = parse_key(body["new_key"])
+        except Fail as e:
+            raise Fail(f"entry {seq}: key.rotated's new key: {e}") from None
+        if new.alg != ALG_ED25519 or new.name != wins[-1].key.name:
+            raise Fail(f"entry {seq}: key.rotated's new key is not an Ed25519 key named "
+                       f"after the log ({wins[-1].key.name[:80]})")
+        msg = (f"evidence.key.rotated/v1\n{body['old_key']}\n{body['new_key']}\n{f}\n{u}\n"
+               ).encode()
+        for which, key in (("old", wins[-1].key), ("new", new)):
+            try:
+                sig = base64.b64decode(str(body[f"{which}_signature"]).encode("ascii"),
+                                       validate=True)
+                Ed25519PublicKey.from_public_bytes(key.public).verify(sig, msg)
+            except (binascii.Error, UnicodeEncodeError, ValueError, InvalidSignature):
+                raise Fail(f"entry {seq}: key.rotated's {which}_signature does not verify "
+                           f"(the {which} key did not sign this rotation)") from None
+        wins[-1].until_size = u
+        wins.append(KeyWindow(new, f, None, seq=seq))
+    elif typ == KEY_REVOKED:
+        if not isinstance(body, dict) or not {"key", "until_size"} <= set(body) \
+                or not set(body) <= {"key", "until_size", "reason"}:
+            raise Fail(f"entry {seq}: key.revoked is {{key, until_size, reason}}")
+        w = next((w for w in wins if w.key.text == body["key"]), None)
+        n = body["until_size"]
+        if w is None:
+            raise Fail(f"entry {seq}: key.revoked names a key that is not one of this log's")
+        if w is wins[-1] or type(n) is not int or not w.from_size <= n or (
+                w.until_size is not None and n > w.until_size):
+            raise Fail(f"entry {seq}: key.revoked must narrow the window of a retired key "
+                       f"(now {w.from_size}..{w.until_size})")
+        w.until_size, w.revoked = n, True
+
+
 # ==== 4. RFC 3161 timestamp tokens, checked here (CMS, RFC 5652) ==========================
 #
 # A token is a CMS ContentInfo holding a SignedData whose content is a TSTInfo. We read it

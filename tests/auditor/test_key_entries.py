@@ -1,0 +1,261 @@
+"""The log's key entries under audit (docs/formats.md "Log key rotation"): ``evidence
+audit`` and ``scripts/audit_ledger.py`` check every ``key.rotated`` (both keys' signatures,
+the sizes, the old key then current) and ``key.revoked`` entry, and each checkpoint
+against the key valid at its size as the entries give it.
+
+The log is real (SQLite): three notes, a rotation at seq 3 with overlap 2 (the old key
+signs sizes up to 6, the new one from 4), seven more notes, then the old key revoked from
+size 5 (seq 11). The forgeries are made as an operator holding every log key would make
+them: entries changed, chained again (prev, leaf hashes), every checkpoint signed again
+over the new roots by the keys that signed it, the manifest written again; only the key
+rules can catch them."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from evidence.cli.main import cli
+from evidence.ledger.keyfile import read_private_key
+from evidence.ledger.log import Ledger
+from evidence.ledger.log_keys import retired_key_path, rotation_message
+from evidence.verify.merkle import root as merkle_root
+from evidence.verify.note import Signer, generate_signer, parse_note, sign_note
+
+ROOT = Path(__file__).resolve().parents[2]
+AUDITOR = ROOT / "scripts" / "audit_ledger.py"
+ORIGIN = "keys.example/log"
+ROTATION_SEQ, REVOCATION_SEQ, REVOKED_FROM = 3, 11, 5
+
+
+@dataclass
+class World:
+    data: Path
+    export: Path
+    old: Signer
+    new: Signer
+    trust_before_revocation: str
+
+
+def _cli(*args: str) -> str:
+    r = CliRunner().invoke(cli, list(args))
+    assert r.exit_code == 0, (args, r.stdout, r.stderr)
+    return r.stdout
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    tmp = tmp_path_factory.mktemp("key-entries")
+    d = tmp / "data"
+    led = Ledger.create(d, ORIGIN, checkpoint_interval=0)
+    try:
+        old = read_private_key(d / "log.key")
+        for i in range(3):
+            led.append("test.note", {"n": i})
+        new = generate_signer(ORIGIN)
+        led.rotate_key(new, overlap=2)
+        for i in range(7):
+            led.append("test.note", {"m": i})
+            led.sign_checkpoint_now()
+        trust_before = _cli("trust", "export", "--data-dir", str(d))
+        led.revoke_key(old.verifier().to_string(), REVOKED_FROM, "test")
+        led.append("test.note", {"after": 1})
+        led.sign_checkpoint_now()
+    finally:
+        led.close()
+    assert retired_key_path(d, old.verifier()).exists()
+    exp = tmp / "export"
+    _cli("log", "export", "--data-dir", str(d), str(exp))
+    return World(d, exp, old, new, trust_before)
+
+
+def _audit(export: Path, trust: str | Path) -> dict[str, Any]:
+    if isinstance(trust, str):
+        path = export.parent / f"trust-{hashlib.sha256(trust.encode()).hexdigest()[:8]}.txt"
+        path.write_text(trust)
+        trust = path
+    p = subprocess.run([sys.executable, "-I", str(AUDITOR), str(export), "--trust", str(trust),
+                        "--log-only", "--json", "--quiet"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.stdout.strip(), p.stderr[-800:]
+    report = json.loads(p.stdout)
+    report["exit"] = p.returncode
+    return report
+
+
+def _log_check(report: dict[str, Any]) -> dict[str, Any]:
+    return next(c for c in report["checks"] if c["name"] == "log")
+
+
+def _rows(export: Path) -> list[dict[str, Any]]:
+    return [json.loads(ln) for ln in (export / "entries.jsonl").read_text().splitlines()]
+
+
+def _entry(row: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(base64.b64decode(row["entry_b64"]))
+
+
+def forge(world: World, name: str, change: Callable[[int, dict[str, Any]], None],
+          resign: Callable[[int, list[Signer]], list[Signer]] | None = None) -> Path:
+    """A copy of the export with ``change(seq, entry)`` applied to its entries, chained
+    again and every checkpoint signed again over the new roots (``resign(size, signers)``
+    may choose other signers); the manifest written again; tiles dropped."""
+    out = world.export.parent / f"forged-{name}"
+    subprocess.run(["cp", "-a", str(world.export), str(out)], check=True)
+    subprocess.run(["rm", "-rf", str(out / "tlog")], check=True)
+    keys = {s.verifier().to_string(): s for s in (world.old, world.new)}
+    leaves: list[bytes] = []
+    lines = []
+    prev = "0" * 64
+    for row in _rows(world.export):
+        e = _entry(row)
+        e["prev"] = prev
+        change(e["seq"], e)
+        data = json.dumps(e, sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False).encode()
+        leaf = hashlib.sha256(b"\x00" + data).digest()
+        leaves.append(leaf)
+        prev = leaf.hex()
+        lines.append(json.dumps({"seq": e["seq"], "leaf_hash": leaf.hex(),
+                                 "entry_b64": base64.b64encode(data).decode()}) + "\n")
+    (out / "entries.jsonl").write_text("".join(lines))
+    for f in (out / "checkpoints").iterdir():
+        size = int(f.name)
+        note = parse_note(f.read_text())
+        origin, _, _, *ext = note.text[:-1].split("\n")
+        signers = [s for vk, s in keys.items() if any(
+            sig.key_id == s.key_id for sig in note.signatures)]
+        if resign is not None:
+            signers = resign(size, signers)
+        body = "\n".join([origin, str(size),
+                          base64.b64encode(merkle_root(leaves[:size])).decode(), *ext]) + "\n"
+        f.write_text(sign_note(body, signers))
+    manifest = out / "manifest.json"
+    doc = json.loads(manifest.read_text())
+    doc["files"] = {name: {"sha256": hashlib.sha256((out / name).read_bytes()).hexdigest(),
+                           "size": (out / name).stat().st_size}
+                    for name in doc["files"] if (out / name).exists()}
+    manifest.write_text(json.dumps(doc, sort_keys=True, separators=(",", ":")))
+    return out
+
+
+def test_honest_export_passes_with_either_trust_file(world: World) -> None:
+    kinds = [_entry(r)["body"] for r in _rows(world.export)
+             if _entry(r)["type"].startswith("key.")]
+    assert len(kinds) == 2
+    for trust in (world.export / "trust.txt", world.trust_before_revocation):
+        r = _audit(world.export, trust)
+        assert _log_check(r)["status"] == "pass", r
+        assert r["exit"] == 0, r
+
+
+def test_forgery_tools_alone_change_nothing(world: World) -> None:
+    """The forger's rewrite with no change is the honest log again (the tools are sound)."""
+    out = forge(world, "nothing", lambda seq, e: None)
+    r = _audit(out, world.export / "trust.txt")
+    assert _log_check(r)["status"] == "pass", r
+
+
+def test_rotation_not_signed_by_the_new_key(world: World) -> None:
+    stranger = generate_signer(ORIGIN)
+
+    def change(seq: int, e: dict[str, Any]) -> None:
+        if seq == ROTATION_SEQ:
+            b = e["body"]
+            msg = rotation_message(b["old_key"], b["new_key"], b["from_size"], b["until_size"])
+            b["new_signature"] = base64.b64encode(stranger.signature(msg)).decode()
+
+    out = forge(world, "new-sig", change)
+    r = _audit(out, world.export / "trust.txt")
+    log = _log_check(r)
+    assert log["status"] == "fail" and r["first_bad_seq"] == ROTATION_SEQ, r
+    assert "key.rotated's new_signature does not verify" in log["reason"], log
+    assert r["exit"] == 1
+
+
+def test_rotation_with_wrong_from_size(world: World) -> None:
+    old, new = world.old, world.new
+
+    def change(seq: int, e: dict[str, Any]) -> None:
+        if seq == ROTATION_SEQ:  # signed by both keys, but the window starts too late
+            b = e["body"]
+            b["from_size"] += 1
+            msg = rotation_message(b["old_key"], b["new_key"], b["from_size"], b["until_size"])
+            b["old_signature"] = base64.b64encode(old.signature(msg)).decode()
+            b["new_signature"] = base64.b64encode(new.signature(msg)).decode()
+
+    r = _audit(forge(world, "from-size", change), world.export / "trust.txt")
+    log = _log_check(r)
+    assert log["status"] == "fail" and r["first_bad_seq"] == ROTATION_SEQ, r
+    assert "from_size must be its seq + 1" in log["reason"], log
+
+
+def test_revocation_widening_a_window(world: World) -> None:
+    def change(seq: int, e: dict[str, Any]) -> None:
+        if seq == REVOCATION_SEQ:
+            e["body"]["until_size"] = 9  # the old key's window ends at 6
+
+    r = _audit(forge(world, "widen", change), world.export / "trust.txt")
+    log = _log_check(r)
+    assert log["status"] == "fail" and r["first_bad_seq"] == REVOCATION_SEQ, r
+    assert "key.revoked must narrow" in log["reason"], log
+
+
+def test_checkpoint_past_revocation_under_the_revoked_key(world: World) -> None:
+    """Size 6 is inside the old key's first window (0..6) but past its revocation (5):
+    signed by the old key alone it passes the trust file exported before the revocation,
+    and the log's own key.revoked entry refuses it."""
+    def resign(size: int, signers: list[Signer]) -> list[Signer]:
+        return [world.old] if size == 6 else signers
+
+    out = forge(world, "past-n", lambda seq, e: None, resign)
+    r = _audit(out, world.trust_before_revocation)
+    log = _log_check(r)
+    assert log["status"] == "fail" and r["first_bad_seq"] == 5, r
+    assert "against the log's own key entries" in log["reason"], log
+    assert "sizes 0 to 5" in log["reason"], log
+    # the same checkpoint inside the window (size 5) is the honest one
+    r = _audit(forge(world, "at-n", lambda seq, e: None,
+                     lambda size, s: [world.old] if size == 5 else s),
+               world.trust_before_revocation)
+    assert _log_check(r)["status"] == "pass", r
+
+
+def test_evidence_audit_names_a_tampered_rotation(world: World, tmp_path: Path) -> None:
+    d = tmp_path / "data"
+    subprocess.run(["cp", "-a", str(world.data), str(d)], check=True)
+    r = CliRunner().invoke(cli, ["audit", "--data-dir", str(d), "--json", "--entries-only"])
+    assert r.exit_code == 0, r.stdout
+    dbs = [p for p in d.rglob("*.db") if "ledger" in p.name or p.parent == d]
+    assert dbs, list(d.iterdir())
+    con = sqlite3.connect(dbs[0])
+    try:
+        (data,) = con.execute("SELECT data FROM entries WHERE seq = ?",
+                              (ROTATION_SEQ,)).fetchone()
+        e = json.loads(data)
+        e["body"]["new_signature"] = e["body"]["old_signature"]
+        con.execute("UPDATE entries SET data = ? WHERE seq = ?",
+                    (json.dumps(e, sort_keys=True, separators=(",", ":")).encode(),
+                     ROTATION_SEQ))
+        con.commit()
+    finally:
+        con.close()
+    r = CliRunner().invoke(cli, ["audit", "--data-dir", str(d), "--json", "--entries-only"])
+    assert r.exit_code == 1, (r.stdout, r.stderr, r.exception)
+    doc = json.loads(r.stdout or r.stderr)
+    ledger = doc.get("ledger", doc)
+    assert ledger["first_bad_seq"] == ROTATION_SEQ, doc
+    assert "key.rotated's new signature does not verify" in ledger["reason"], doc
+    assert os.path.exists(d)
