@@ -121,8 +121,8 @@ def test_learning_is_bounded() -> None:
         batch = InclusionBatch(n, root, remember=remember)
         for i in range(0, n, 3):
             batch.verify(i, leaves[i], merkle.inclusion_proof(i, n, fetch))
-        assert 0 < len(batch._known) <= most
-    assert len(InclusionBatch(n, root, remember=10)._known) == 0
+        assert 0 < batch.remembered <= most
+    assert InclusionBatch(n, root, remember=10).remembered == 0
 
 
 def test_bad_tree_heads_are_refused() -> None:
@@ -166,7 +166,7 @@ def test_mutable_hashes_are_checked_but_never_remembered() -> None:
     batch = InclusionBatch(n, root)
     proof = [bytearray(h) for h in merkle.inclusion_proof(9, n, fetch)]
     batch.verify(9, leaves[9], proof)
-    assert not batch._known
+    assert batch.remembered == 0
     proof[-1][0] ^= 1  # the caller changes its buffer afterwards
     with pytest.raises(VerificationError, match="gives root"):
         batch.verify(9, leaves[9], proof)

@@ -75,6 +75,13 @@ class InclusionBatch:
         # [start, size): -1 - start. Both name one position in this tree.
         self._known: dict[int, tuple[bytes, tuple[bytes, ...], int]] = {}
 
+    @property
+    def remembered(self) -> int:
+        """How many nodes the batch remembers now: at most ``remember``, and none learnt
+        from a proof with a mutable hash. Public so that the bound on its memory can be
+        checked from outside (tests/equivalence/test_inclusion_batch.py)."""
+        return len(self._known)
+
     def verify(self, index: int, leaf: bytes, proof: Sequence[bytes]) -> None:
         """Raise exactly when ``verify_inclusion(index, size, leaf, proof, root)`` would."""
         size = self.size
