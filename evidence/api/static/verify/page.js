@@ -47,6 +47,7 @@
     renderTrust();
     renderAll();
     renderLookup();
+    renderTlogProof();
   }
 
   // --- configuration and environment ----------------------------------------------------
@@ -188,6 +189,7 @@
     files = [...files];
     if (!files.length) return;
     if (files.length > 9) { showError('too_many'); return; }
+    if (files.length === 1 && /\.tlog-proof$/i.test(files[0].name)) { takeTlogProof(files[0]); return; }
     const flags = await Promise.all(files.map(looksLikeBundle));
     const bundles = files.filter((f, i) => flags[i]);
     if (bundles.length > 1) { showError('two_bundles'); return; }
@@ -739,6 +741,77 @@
     out.append(el('ul', { class: 'lookup-lines' }, state.lookup.map((l) => el('li', { class: l.cls || '' }, t(l.key, l.params)))));
   }
 
+  // --- a stand-alone .tlog-proof file (C2SP tlog-proof@v1; docs/verdict.md "tlog-proof files") ---
+  // One file, checked against the pinned trust file (it serves as the tlog-policy) by
+  // EvidenceVerify.verifyTlogProof, the function whose verdict tests/verdicts/
+  // test_tlog_proof_files.py holds equal to `evidence verify` and scripts/verify_bundle.py;
+  // tests/browser/test_tlog_proof_page.py drives this section. Its text is hostile input:
+  // textContent only.
+
+  state.tlog = { file: null, report: null, error: null, busy: false, run: 0 };
+
+  async function takeTlogProof(file) {
+    const s = state.tlog, run = ++s.run;
+    s.file = file || null;
+    s.report = null;
+    s.error = null;
+    if (!s.file) { renderTlogProof(); return; }
+    if (state.trustError) s.error = 'trust_refused_short';
+    else if (!state.trust) s.error = 'tlog_need_trust';  // typed keys are no tlog-policy
+    if (s.error) { renderTlogProof(); return; }
+    s.busy = true;
+    renderTlogProof();
+    try {
+      const report = await EV.verifyTlogProof(new Uint8Array(await s.file.arrayBuffer()), state.trust.policy);
+      if (run === s.run) s.report = report;
+    } catch (e) {
+      if (run === s.run) s.error = { raw: e.message };
+    } finally {
+      if (run === s.run) { s.busy = false; renderTlogProof(); }
+    }
+  }
+
+  function renderTlogProof() {
+    const s = state.tlog, box = $('tlog-verdict'), out = $('tlog-details');
+    box.replaceChildren();
+    out.replaceChildren();
+    box.className = 'verdict';
+    delete box.dataset.verdict;
+    const chosen = $('tlog-input').parentElement;
+    let note = chosen.querySelector('.chosen');
+    if (!note) { note = el('span', { class: 'chosen' }); chosen.append(note); }
+    note.textContent = s.file ? `${s.file.name} (${humanSize(s.file.size)})` : '';
+    if (s.busy || !s.file) return;
+    if (s.error) {
+      box.classList.add('failed');
+      box.dataset.verdict = 'error';
+      box.append(el('p', { class: 'verdict-sub' }, s.error.raw ? s.error.raw : t(s.error)));
+      return;
+    }
+    const r = s.report, v = r.verdict;
+    box.dataset.verdict = v;
+    box.classList.add(v);
+    const listed = v === 'failed' ? r.checks.filter((c) => c.status === 'fail') : r.checks.filter((c) => c.status === 'not-checked');
+    box.append(
+      el('p', { class: 'verdict-title' }, el('span', { class: 'icon', 'aria-hidden': 'true' }, VERDICT_ICON[v]), ' ', t(`tlog_verdict_${v}`)),
+      el('p', { class: 'verdict-sub' }, t(`tlog_verdict_${v}_sub`, { index: r.index === null ? '?' : r.index })),
+      listed.length ? el('ul', { class: 'verdict-lines' }, listed.map((c) => el('li', { 'data-check': c.name },
+        el('strong', {}, v === 'failed' ? checkLabel(c.name) : t('not_checked_label', { check: checkLabel(c.name) })), ': ', reasonOf(c)))) : null,
+      el('p', { class: 'verdict-file' }, t('tlog_file', { name: s.file.name, size: humanSize(s.file.size) })));
+    const cp = r.checkpoint, e = r.entry;
+    out.append(dl([
+      e && [t('tlog_entry'), t('tlog_entry_value', { seq: e.seq, type: e.type, time: when(e.time) })],
+      e && [t('tlog_leaf'), el('code', { class: 'hash' }, e.leaf_hash)],
+      cp && [t('checkpoint'), t('checkpoint_value', { origin: cp.origin, size: cp.size })],
+      cp && [t('root'), el('code', { class: 'hash' }, cp.root)],
+      cp && cp.cosigned_by.length && [t('tlog_cosigned'), cp.cosigned_by.map((w) => w.name).join(', ')],
+      [t('trust_fingerprint'), el('code', { class: 'hash' }, r.trust_fingerprint)],
+    ]), el('ul', { class: 'checks' }, r.checks.map((c) => el('li', { 'data-check': c.name, 'data-status': c.status },
+      el('strong', {}, checkLabel(c.name)), ' — ', t(RESULT_KEY[c.status]), ': ', reasonOf(c)))));
+  }
+
+  window.EvidencePage.takeTlogProof = takeTlogProof;
+
   // --- wiring ----------------------------------------------------------------------------------
 
   function init() {
@@ -765,6 +838,7 @@
       if (!f) return;
       await loadTrust(new Uint8Array(await f.arrayBuffer()), 'file', f.name);
       if (state.bundle && state.trust) verifyNow();
+      if (state.tlog.file) takeTlogProof(state.tlog.file);
     });
     $('trust-sha256').addEventListener('change', async () => {
       // the fingerprint is checked against the file kept (or refused) as it was read
@@ -782,6 +856,16 @@
     });
     $('stop-btn').addEventListener('click', () => { state.stop = true; });
     $('print-btn').addEventListener('click', () => window.print());
+    $('tlog-input').addEventListener('change', (e) => takeTlogProof(e.target.files[0] || null));
+    const tdrop = $('tlog-drop');
+    tdrop.addEventListener('dragover', (e) => { e.preventDefault(); tdrop.classList.add('over'); });
+    tdrop.addEventListener('dragleave', () => tdrop.classList.remove('over'));
+    tdrop.addEventListener('drop', (e) => {
+      e.preventDefault();
+      e.stopPropagation();
+      tdrop.classList.remove('over');
+      if (e.dataTransfer && e.dataTransfer.files && e.dataTransfer.files.length) takeTlogProof(e.dataTransfer.files[0]);
+    });
     $('lookup-form').addEventListener('submit', lookup);
     const drop = $('drop');
     // a file dropped anywhere must not make the browser navigate away to it
