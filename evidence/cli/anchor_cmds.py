@@ -475,3 +475,9 @@ def _print_status(st: dict[str, Any]) -> None:
             line += (f"; budget {s['qpd']} requests a day, next allowed "
                      f"{s['next_call_at'] or 'now'}")
         click.echo(line)
+
+
+from evidence.cli.anchor_renew import record_cmd, renew_cmd  # noqa: E402 - beside its group
+
+anchor_group.add_command(renew_cmd)
+anchor_group.add_command(record_cmd)

@@ -1,5 +1,7 @@
 """The ``anchors`` table (created by migration ``0003_anchors``; this module is what code
-queries). One row per (checkpoint size, anchor source).
+queries). One row per (checkpoint size, anchor source). And ``evidence_records``
+(``0009_evidence_records``): one row per preserved item, its current RFC 4998 record
+(:mod:`evidence.ledger.anchor.ers_store`).
 
 ``status``
     ``pending`` (not tried yet, or a retry is due at ``next_attempt_at``), ``failed``
@@ -56,4 +58,17 @@ anchors = Table(
     Column("details", Text),
     Index("ix_anchors_source_status", "source", "status", "checkpoint_size"),
     Index("ix_anchors_due", "status", "next_attempt_at"),
+)
+
+evidence_records = Table(
+    "evidence_records",
+    anchor_metadata,
+    Column("evidence_id", String(64), primary_key=True),
+    Column("record", LargeBinary, nullable=False),
+    Column("algorithm", String(16), nullable=False),
+    Column("tsa", String(128), nullable=False),
+    Column("first_gen_time", String(TIME_LEN), nullable=False),
+    Column("renew_before", String(TIME_LEN), nullable=False),
+    Column("updated_at", String(TIME_LEN), nullable=False),
+    Index("ix_evidence_records_renew_before", "renew_before"),
 )

@@ -40,6 +40,8 @@ from evidence.ledger.anchor.budget import (
     witness_size_hint,
 )
 from evidence.ledger.anchor.config import AnchorConfig
+from evidence.ledger.anchor.ers import ErsTsa
+from evidence.ledger.anchor.ers_service import MadeRecords, NamedTsa, make_missing_records
 from evidence.ledger.anchor.tsa import TsaAnchor, describe_failure
 from evidence.ledger.anchor.witness import WitnessAnchor
 from evidence.ledger.log import Ledger
@@ -79,9 +81,12 @@ class RoundReport:
     attempts: tuple[Attempt, ...]
     unfinished: tuple[str, ...] = ()
     """Sources whose attempt was still running when the round's deadline passed."""
+    records: MadeRecords | None = None
+    """The evidence records made this round (None: no item needed one)."""
 
     def to_json(self) -> dict[str, object]:
-        return {"checkpoint_size": self.checkpoint_size,
+        extra = {} if self.records is None else {"evidence_records": self.records.to_json()}
+        return {**extra, "checkpoint_size": self.checkpoint_size,
                 "attempts": [{"checkpoint_size": a.checkpoint_size, "source": a.source,
                               "ok": a.ok, "error": a.error,
                               "proof_time": None if a.proof_time is None
@@ -109,6 +114,8 @@ class AnchorService:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._rng = rng or random.Random()
         self._engine = ledger.engine
+        self._tsas = [NamedTsa(a.name, ErsTsa(a.url, tuple(a.ca_pems), a.timeout))
+                      for a in self.anchors if isinstance(a, TsaAnchor)]
 
     # --- one round -------------------------------------------------------------------------
 
@@ -137,7 +144,7 @@ class AnchorService:
             elif store.claim(self._engine, row, now, self._lease(a)):
                 claimed.append(row)
         if not claimed:
-            return RoundReport(cp.size, ())
+            return RoundReport(cp.size, (), records=self._records())
         results: list[Attempt] = []
         lock = threading.Lock()
         pool = ThreadPoolExecutor(max_workers=min(16, len(claimed)),
@@ -152,7 +159,17 @@ class AnchorService:
         unfinished = tuple(sorted(futures[f].source for f in not_done))
         with lock:
             attempts = tuple(sorted(results, key=lambda a: (-a.checkpoint_size, a.source)))
-        return RoundReport(cp.size, attempts, unfinished)
+        return RoundReport(cp.size, attempts, unfinished, self._records())
+
+    def _records(self) -> MadeRecords | None:
+        """RFC 4998 records for the items of the newest checkpoint a TSA anchored (after the
+        round's attempts, so a token just stored counts); a failure is reported, never
+        raised: the next round tries again."""
+        try:
+            return make_missing_records(self.ledger, self._tsas, now=self._clock())
+        except Exception as e:  # the loop never dies of one step
+            log.exception("evidence records")
+            return MadeRecords(0, None, (describe_failure(e),))
 
     def _lease(self, a: Anchor) -> float:
         return float(getattr(a, "timeout", 10.0)) * 2 + LEASE_GRACE_S
