@@ -19,7 +19,9 @@ database URL       ``--db URL``                         ``$EVIDENCE_DB_URL``, ``
 
 ``key_path`` is relative to the data directory unless absolute. ``db_url`` is
 null for the embedded default (so the directory can be moved). A
-``checkpoint_interval`` of 0 signs a checkpoint after every committed batch;
+``"shard_dir": "shards/<n>"`` (written by ``evidence log shard``; docs/formats.md
+"Temporal shards") makes the default database ``<data-dir>/shards/<n>/ledger.db``.
+A ``checkpoint_interval`` of 0 signs a checkpoint after every committed batch;
 ``N > 0`` at most one per N seconds, and one when appends pause.
 """
 
@@ -125,12 +127,44 @@ def load_config(
         raise NotALedger(f"cannot read {path}: {e}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("origin"), str):
         raise NotALedger(f"{path} is not a ledger configuration (no origin)")
-    url = db_url or os.environ.get(ENV_DB_URL) or doc.get("db_url") or default_db_url(d)
+    shard_dir = doc.get("shard_dir")
+    if shard_dir is not None and not _is_shard_dir(shard_dir):
+        raise NotALedger(f"{path}: shard_dir must be shards/<n>, not {str(shard_dir)[:80]!r}")
+    url = (db_url or os.environ.get(ENV_DB_URL) or doc.get("db_url")
+           or default_db_url(d / shard_dir if shard_dir else d))
     interval = doc.get("checkpoint_interval", DEFAULT_CHECKPOINT_INTERVAL)
     if not isinstance(interval, int | float) or isinstance(interval, bool) or interval < 0:
         raise NotALedger(f"{path}: checkpoint_interval must be a number >= 0")
     return LedgerConfig(d, doc["origin"], url, _resolve_key_path(d, doc.get("key_path")),
                         float(interval))
+
+
+def _is_shard_dir(v: object) -> bool:
+    parts = v.split("/") if isinstance(v, str) else []
+    return len(parts) == 2 and parts[0] == "shards" and parts[1].isdigit() \
+        and parts[1] == str(int(parts[1])) and int(parts[1]) >= 2
+
+
+def replace_config(cfg: LedgerConfig, shard_dir: str) -> None:
+    """Make ``cfg`` (a shard's, under ``<data-dir>/<shard_dir>``) the data directory's
+    ``config.json``, atomically (temporary file, fsync, rename): ``evidence log shard``'s
+    switch to the new shard."""
+    if not _is_shard_dir(shard_dir):
+        raise LedgerError(f"shard_dir must be shards/<n>, not {shard_dir!r}")
+    stored_url = None if cfg.db_url == default_db_url(cfg.data_dir / shard_dir) else cfg.db_url
+    key = cfg.key_path
+    if key.is_relative_to(cfg.data_dir):
+        key = key.relative_to(cfg.data_dir)
+    doc = {"origin": cfg.origin, "db_url": stored_url, "key_path": str(key),
+           "checkpoint_interval": cfg.checkpoint_interval, "shard_dir": shard_dir}
+    tmp = cfg.config_path.with_name(CONFIG_FILE + ".new")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, cfg.config_path)
 
 
 def config_as_dict(cfg: LedgerConfig) -> dict[str, object]:

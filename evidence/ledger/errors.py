@@ -33,3 +33,7 @@ class AppendRejected(LedgerError, ValueError):
 
 class LedgerClosed(LedgerError):
     """The ledger was closed; it accepts no more appends."""
+
+
+class LedgerFrozen(LedgerError):
+    """The log is a frozen shard (its last entry is ``log.frozen``): it takes no more appends."""

@@ -62,6 +62,7 @@ from evidence.ledger.db.log_queries import (
     latest_checkpoint,
     read_entries,
     read_entry,
+    read_last_type,
     read_size,
     read_state,
 )
@@ -71,6 +72,7 @@ from evidence.ledger.errors import (
     ConfigMismatch,
     LedgerError,
     LedgerExists,
+    LedgerFrozen,
     NotALedger,
     OutOfRange,
 )
@@ -88,6 +90,7 @@ from evidence.ledger.log_keys import (
 )
 from evidence.ledger.sequencer import (
     DEFAULT_MAX_BATCH,
+    FROZEN,
     Appended,
     CommitHook,
     PrepareHook,
@@ -556,6 +559,32 @@ class Ledger:
                                       else hi) for s, lo, hi in self._log_signers.keys]
         w.until_size, w.revoked = until_size, True
         return w
+
+    # --- frozen shards (docs/formats.md "Temporal shards") ----------------------------------
+
+    def final_checkpoint_size(self) -> int | None:
+        """The size of a frozen shard's final checkpoint (its ``log.frozen`` entry's
+        ``seq + 1``); None while the log takes appends."""
+        with read_transaction(self._engine) as conn:
+            frozen = read_last_type(conn) == FROZEN
+            return _size(conn) if frozen else None
+
+    def freeze(self, shard: int, successor: Verifier) -> StoredCheckpoint:
+        """Append ``log.frozen`` naming the successor shard's origin and key, and sign the
+        final checkpoint that holds it; from then on every append is refused
+        (:class:`LedgerFrozen`, ``tests/ledger/test_shards.py``)."""
+        if self._signer is None:
+            raise LedgerError("the ledger was opened read-only (no log key): cannot freeze")
+        if self.final_checkpoint_size() is not None:
+            raise LedgerFrozen(f"the log {self._origin!r} is already frozen")
+        if successor.alg != ALG_ED25519 or successor.name == self._origin:
+            raise LedgerError("the successor needs an Ed25519 log key named after a new origin")
+        made = self.append_many([(FROZEN, {"shard": shard, "successor_origin": successor.name,
+                                           "successor_key": successor.to_string()})])
+        cp = self.sign_checkpoint_now()
+        if cp.size != made[-1].seq + 1:  # nothing can follow log.frozen (the sequencer)
+            raise LedgerError(f"the final checkpoint has size {cp.size}, not {made[-1].seq + 1}")
+        return cp
 
     # --- reading -----------------------------------------------------------------------------
 

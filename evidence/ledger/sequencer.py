@@ -44,6 +44,12 @@ left in ``batch`` (a dict, new for each batch; a ``rows`` hook of the same reque
 records its entries there once they have numbers). It rejects its request alone
 by raising, like a ``rows`` hook.
 
+A log whose last entry is ``log.frozen`` (:data:`FROZEN`, a frozen shard:
+docs/formats.md "Temporal shards") takes no more entries: every request after it is
+rejected with :class:`~evidence.ledger.errors.LedgerFrozen`, in every process (the
+writer reads the last entry's type whenever the log grew under another writer;
+``tests/ledger/test_shards.py`` holds it).
+
 Between batches the writer also runs the leaf-hash follower
 (:func:`~evidence.ledger.leaf_index.index_leaves`) once ``leaf_index_every`` entries
 have been appended past the index's watermark, in a transaction of its own: the
@@ -69,10 +75,21 @@ from evidence.ledger.checkpoints import sign_checkpoint_now, sign_locked
 from evidence.ledger.clock import utc_now
 from evidence.ledger.db.dialect import lock_suffix
 from evidence.ledger.db.engine import write_transaction
-from evidence.ledger.db.log_queries import INDEXED_SQL, STATE_SQL, state_from_row
+from evidence.ledger.db.log_queries import (
+    INDEXED_SQL,
+    STATE_SQL,
+    last_type_sql,
+    state_from_row,
+)
 from evidence.ledger.db.schema import entries, nodes
 from evidence.ledger.db.sql import Driver, execute_ops, insert_rows
-from evidence.ledger.errors import AppendRejected, LedgerClosed, LedgerError, NotALedger
+from evidence.ledger.errors import (
+    AppendRejected,
+    LedgerClosed,
+    LedgerError,
+    LedgerFrozen,
+    NotALedger,
+)
 from evidence.ledger.leaf_index import index_leaves
 from evidence.ledger.tree import extend_edge, load_edge
 from evidence.verify.errors import EntryError, VerificationError
@@ -84,6 +101,8 @@ from evidence.verify.note import Signer
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BATCH = 1000
+FROZEN = "log.frozen"
+"""The entry that ends a shard (docs/formats.md "Temporal shards"): none may follow it."""
 LEAF_INDEX_EVERY = {"sqlite": 32_768, "postgresql": 8_192}
 """Entries past the leaf index's watermark that make the writer run the follower
 (:func:`~evidence.ledger.leaf_index.index_leaves`), by database. A shorter tail is
@@ -153,6 +172,7 @@ class Sequencer:
         self._edge: list[bytes] | None = None
         self._size = -1
         self._last_hash = b""
+        self._last_type: str | None = None  # type of entry _size - 1, as last seen
         # The interval counts from start-up: a first batch is not "due" merely because
         # the machine has been up longer than the interval (that made behaviour depend on
         # uptime). Idle and close-time checkpoints still cover it.
@@ -287,6 +307,10 @@ class Sequencer:
             # mutated in place: if the transaction fails, _commit drops it (reload next time)
             edge = self._reload_edge(conn, state.size, state.last_leaf_hash)
             size, prev, last_time = state.size, state.last_leaf_hash, state.last_time
+            last_type = self._last_type
+            if state.size != self._size:  # another writer (or none seen yet): read it
+                got = drv.first(last_type_sql(drv.mark), (state.size - 1,)) if state.size else None
+                last_type = None if got is None else str(got[0])
             now = max(self._clock(), last_time)
             entry_rows: list[tuple[Any, ...]] = []
             node_rows: list[tuple[int, int, bytes]] = []
@@ -294,6 +318,12 @@ class Sequencer:
             shared: dict[Any, Any] = {}  # what the batch's prepare/rows hooks leave for later ones
             for req in batch:
                 items = req.items
+                if last_type == FROZEN:
+                    rejected.append((req, LedgerFrozen(
+                        f"the log {self._origin!r} is frozen (its last entry, {size - 1}, is "
+                        "log.frozen): it takes no more appends; write to its successor "
+                        "shard (evidence log shard, docs/operations.md)")))
+                    continue
                 if req.prepare is not None:
                     try:
                         items = list(req.prepare(conn, shared))
@@ -329,8 +359,12 @@ class Sequencer:
                 extra_ops.extend(ops)
                 size += len(made)
                 prev = made[-1].leaf_hash
+                last_type = items[-1][0]
                 accepted.append((req, made))
             if not entry_rows:
+                # nothing written: the edge read for the locked size is still right
+                self._edge, self._size, self._last_hash = edge, state.size, state.last_leaf_hash
+                self._last_type = last_type
                 return accepted, rejected
             insert_rows(conn, entries, entry_rows, drv)
             if node_rows:
@@ -347,6 +381,7 @@ class Sequencer:
             if due:
                 sign_locked(conn, self._signer, size, CompactRange(size, edge).root())
         self._edge, self._size, self._last_hash = edge, size, prev
+        self._last_type = last_type
         if due:
             self._last_cp_time = _time.monotonic()
         self._unsigned = not due

@@ -177,6 +177,21 @@ INDEXED_SQL = "SELECT indexed FROM leaf_index_state WHERE id = 1"
 """The leaf index's watermark (the sequencer and the follower run it on the driver)."""
 
 
+def last_type_sql(mark: str) -> str:
+    """The type of the entry numbered by the one parameter (the sequencer asks it of the
+    last entry: a log whose last entry is ``log.frozen`` takes no more appends)."""
+    return f"SELECT type FROM entries WHERE seq = {mark}"
+
+
+def read_last_type(conn: Connection) -> str | None:
+    """The type of the log's last entry (None for an empty log)."""
+    size = read_size(conn)
+    if not size:
+        return None
+    t = conn.execute(select(entries.c.type).where(entries.c.seq == size - 1)).scalar()
+    return None if t is None else str(t)
+
+
 def read_indexed(conn: Connection) -> int:
     """``leaf_index_state.indexed``: entries below it have their ``leaf_index`` rows
     (0 without the row: every entry is then in the tail that lookups scan)."""

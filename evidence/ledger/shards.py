@@ -1,0 +1,349 @@
+"""Temporal shards: ``evidence log shard`` ends the log being written and starts a new one
+with a new origin and a new key (docs/formats.md "Temporal shards", docs/operations.md
+"Starting a new shard", docs/decisions.md D23).
+
+Why shards: a log that runs for decades outlives its key, its operator's database and its
+size; a shard closes one log for good (frozen: its final checkpoint cosigned and
+timestamped, its private key deleted) while every item in it stays provable with the
+shard's own key, pinned with a window that ends at the final size.
+
+The steps of :func:`start_shard`, each checked before the next, and where a failure leaves
+the data directory:
+
+1. checks (nothing written): a valid new origin used by no shard yet, the log not
+   frozen, no deferred submission waiting for its signature (appends pending), the new
+   database empty and not the old one;
+2. the new ledger is made in ``<data-dir>/shards/<n>/`` (key and, by default, SQLite
+   database) and the identities (principals, API tokens) are copied into it;
+3. the old log is frozen: ``log.frozen`` naming the new origin and key, the final
+   checkpoint signed;
+4. the final checkpoint is cosigned and timestamped by the configured anchors;
+5. the new log's entry 0, ``log.started``, names the final tree head;
+6. the switch: ``shards.json`` lists the frozen shard, ``config.json`` names the new one
+   (one rename), the frozen shard's private key file is deleted.
+
+A failure in step 1 or 2 changes nothing of the old log (step 2's directory is removed);
+from step 3 on the old log is frozen for good, and running the same command again resumes
+at the step that failed (:func:`start_shard` recognises its own successor).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from evidence.ledger.clock import utc_now
+from evidence.ledger.config import (
+    CONFIG_FILE,
+    LedgerConfig,
+    default_db_url,
+    load_config,
+    replace_config,
+)
+from evidence.ledger.db.engine import write_transaction
+from evidence.ledger.errors import LedgerError, LedgerFrozen
+from evidence.ledger.keyfile import read_private_key
+from evidence.ledger.log import Ledger
+from evidence.verify.note import Verifier, is_valid_key_name, parse_verifier_key
+
+REGISTRY = "shards.json"
+SHARDS_DIR = "shards"
+PENDING_UPLOADS = "pending-uploads"  # evidence/api/pending.py's folder of deferred items
+STARTED = "log.started"
+PENDING_STATUS = "pending"  # anchors.status of a row to try (ledger/anchor/schema.py)
+_ID_TABLES = ("principals", "api_tokens")  # identities follow the service to the new shard
+
+
+class ShardError(LedgerError):
+    """The shard command cannot go on; the message says what was (not) changed."""
+
+
+@dataclass(frozen=True)
+class FrozenShard:
+    """One frozen shard as ``shards.json`` lists it."""
+
+    n: int
+    origin: str
+    key: str
+    dir: str
+    db_url: str | None
+    final_size: int
+    final_root: str
+    log_keys: tuple[tuple[str, int, int], ...]  # every key of the shard, window to final
+
+    def database_url(self, data_dir: Path) -> str:
+        return self.db_url or default_db_url(data_dir / self.dir)
+
+    def pins(self) -> list[tuple[Verifier, int, int]]:
+        """The trust file's ``#@ log-key`` pins of this shard: each key, its window ending
+        at the final size at the latest (no checkpoint extending a frozen shard passes)."""
+        return [(parse_verifier_key(v), lo, hi) for v, lo, hi in self.log_keys]
+
+
+@dataclass(frozen=True)
+class Registry:
+    active: int
+    frozen: tuple[FrozenShard, ...]
+
+    def origins(self) -> set[str]:
+        return {s.origin for s in self.frozen}
+
+    def shard(self, n: int) -> FrozenShard | None:
+        return next((s for s in self.frozen if s.n == n), None)
+
+
+def read_registry(data_dir: str | os.PathLike[str]) -> Registry:
+    """``<data-dir>/shards.json``; absent: shard 1 is the only (active) shard."""
+    path = Path(data_dir) / REGISTRY
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Registry(1, ())
+    except (OSError, ValueError) as e:
+        raise ShardError(f"cannot read {path}: {e}") from None
+    try:
+        frozen = tuple(FrozenShard(int(s["n"]), str(s["origin"]), str(s["key"]), str(s["dir"]),
+                                   s["db_url"], int(s["final_size"]), str(s["final_root"]),
+                                   tuple((str(v), int(lo), int(hi)) for v, lo, hi
+                                         in s["log_keys"]))
+                       for s in doc["shards"])
+        reg = Registry(int(doc["active"]), frozen)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ShardError(f"{path} is not a shard registry ({e})") from None
+    if [s.n for s in reg.frozen] != list(range(1, reg.active)):
+        raise ShardError(f"{path}: shards must be 1..{reg.active - 1} in order")
+    return reg
+
+
+def _write_registry(data_dir: Path, reg: Registry) -> None:
+    doc = {"v": 1, "active": reg.active,
+           "shards": [{**asdict(s), "log_keys": [list(k) for k in s.log_keys]}
+                      for s in reg.frozen]}
+    path = data_dir / REGISTRY
+    tmp = path.with_name(REGISTRY + ".new")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        json.dump(doc, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def frozen_pins(data_dir: str | os.PathLike[str]) -> list[tuple[Verifier, int, int]]:
+    """Every frozen shard's keys with their windows, for the trust file (after the
+    active shard's own retired keys)."""
+    return [p for s in read_registry(data_dir).frozen for p in s.pins()]
+
+
+def open_frozen(data_dir: str | os.PathLike[str], n: int) -> Ledger:
+    """A frozen shard's ledger, read-only (no key: it can append and sign nothing)."""
+    d = Path(data_dir)
+    s = read_registry(d).shard(n)
+    if s is None:
+        raise ShardError(f"there is no frozen shard {n} in {d}")
+    # read-only with a URL and a directory without config.json: the shard's own database
+    # is opened without any configuration (Ledger.open), so the active config cannot mix in
+    return Ledger.open(d / SHARDS_DIR / str(n) / "ro", db_url=s.database_url(d), read_only=True)
+
+
+def pending_appends(data_dir: Path) -> int:
+    """Deferred submissions waiting for their submitter's signature (each would be
+    appended to the log being frozen): folders of ``pending-uploads`` (tombstones of
+    expired ones aside)."""
+    root = data_dir / PENDING_UPLOADS
+    if not root.is_dir():
+        return 0
+    return sum(1 for p in root.iterdir() if p.is_dir() and not p.name.endswith(".expired"))
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    frozen: FrozenShard
+    active: int
+    origin: str
+    key: str
+    anchors: dict[str, bool]  # source name -> anchored the final checkpoint
+
+
+AnchorFinal = Callable[[Ledger, int], dict[str, bool]]
+"""Cosigns and timestamps the final checkpoint of the size given; returns, for each
+configured source, whether it is anchored (see :func:`anchor_final`)."""
+
+
+def anchor_final(led: Ledger, size: int) -> dict[str, bool]:
+    """One anchoring round on the frozen log (its newest checkpoint is the final one) with
+    the data directory's configured TSAs and witnesses; what each source holds after it."""
+    from evidence.ledger.anchor.config import load_anchor_config
+    from evidence.ledger.anchor.service import AnchorService, build_anchors
+    from evidence.ledger.anchor.store import ensure_rows, list_anchors
+
+    assert led.config is not None
+    cfg = load_anchor_config(led.config.data_dir)
+    if cfg.source_names:
+        ensure_rows(led.engine, size, [(a.name, a.kind, a.url) for a in build_anchors(cfg)],
+                    datetime.now(UTC))
+        _due_now(led, size)  # the operator asks now: an earlier failure's backoff is cut short
+        AnchorService(led, cfg).run_once()
+    rows = {r.source: r for r in list_anchors(led.engine, size=size)}
+    return {name: bool(name in rows and (rows[name].token or rows[name].cosignature))
+            for name in cfg.source_names}
+
+
+def _due_now(led: Ledger, size: int) -> None:
+    from evidence.ledger.anchor.schema import ANCHORED, anchors
+
+    with write_transaction(led.engine) as conn:
+        conn.execute(update(anchors).where(anchors.c.checkpoint_size == size,
+                                           anchors.c.status != ANCHORED)
+                     .values(next_attempt_at=utc_now(), status=PENDING_STATUS))
+
+
+def _missing(cfg_dir: Path, got: dict[str, bool]) -> list[str]:
+    from evidence.ledger.anchor.config import load_anchor_config
+
+    cfg = load_anchor_config(cfg_dir)
+    tsas = [t.name for t in cfg.tsas if not got.get(t.name)]
+    have = sum(1 for w in cfg.witnesses if got.get(w.name))
+    short = [f"{cfg.witness_quorum - have} more witness cosignature(s)"] \
+        if have < cfg.witness_quorum else []
+    return [f"a timestamp from {t}" for t in tsas] + short
+
+
+def start_shard(data_dir: str | os.PathLike[str] | None, new_origin: str, *,
+                db_url: str | None = None, anchor: AnchorFinal = anchor_final) -> ShardResult:
+    """Freeze the active shard and make a new one with origin ``new_origin`` active (the
+    steps and what a failure leaves: the module's docstring)."""
+    cfg = load_config(data_dir)
+    d = cfg.data_dir
+    reg = read_registry(d)
+    old_n, new_n = reg.active, reg.active + 1
+    new_rel = f"{SHARDS_DIR}/{new_n}"
+    new_dir = d / new_rel
+    with Ledger.open(d) as old:
+        final = old.final_checkpoint_size()
+        resume = final is not None and _successor(old) == new_origin \
+            and (new_dir / CONFIG_FILE).is_file()
+        if final is not None and not resume:
+            raise ShardError(f"the log {old.origin!r} (shard {old_n}) is already frozen; "
+                             f"its successor is {_successor(old)!r}: nothing was changed")
+        if not resume:
+            _check_new(cfg, reg, new_origin, db_url, new_dir)
+            new_cfg = _make_new(cfg, old, new_origin, db_url, new_dir)
+            old.freeze(old_n, _key_of(new_cfg))
+            final = old.final_checkpoint_size()
+        assert final is not None
+        new_cfg = load_config(new_dir, db_url)
+        got = anchor(old, final)
+        missing = _missing(d, got)
+        if missing:
+            raise ShardError(
+                f"the log {old.origin!r} is frozen (final checkpoint of size {final}), but "
+                f"that checkpoint still lacks {', '.join(missing)}; run the same command "
+                "again to retry (it resumes here); the new shard is not active yet")
+        cp = old.checkpoint_at(final)
+        assert cp is not None
+        wins = old.key_windows()
+        frozen = FrozenShard(old_n, old.origin, old.verifier_key,
+                             "." if old_n == 1 else f"{SHARDS_DIR}/{old_n}",
+                             _stored_url(cfg, d, old_n), final, old.root(final).hex(),
+                             tuple((w.vkey, w.from_size,
+                                    final if w.until_size is None else min(w.until_size, final))
+                                   for w in wins if w.from_size <= final))
+    with Ledger.open(new_dir, db_url=new_cfg.db_url) as new:
+        if new.size == 0:
+            new.append(STARTED, {"shard": new_n, "predecessor_origin": frozen.origin,
+                                 "predecessor_key": frozen.key, "predecessor_size": final,
+                                 "predecessor_root": frozen.final_root})
+        new.sign_checkpoint_now()
+        new_key = new.verifier_key
+    _write_registry(d, Registry(new_n, (*reg.frozen, frozen)))
+    replace_config(LedgerConfig(d, new_cfg.origin, new_cfg.db_url, new_cfg.key_path,
+                                cfg.checkpoint_interval), new_rel)
+    (new_dir / CONFIG_FILE).unlink(missing_ok=True)
+    cfg.key_path.unlink(missing_ok=True)  # nothing may be signed by a frozen shard's key
+    return ShardResult(frozen, new_n, new_origin, new_key, got)
+
+
+def _successor(led: Ledger) -> str | None:
+    last = led.entry(led.size - 1)
+    body = json.loads(last.data)["body"]
+    return body.get("successor_origin") if isinstance(body, dict) else None
+
+
+def _stored_url(cfg: LedgerConfig, d: Path, n: int) -> str | None:
+    """The registry's ``db_url``: null for the SQLite file in the shard's own directory."""
+    own = default_db_url(d if n == 1 else d / SHARDS_DIR / str(n))
+    return None if cfg.db_url == own else cfg.db_url
+
+
+def _check_new(cfg: LedgerConfig, reg: Registry, origin: str, db_url: str | None,
+               new_dir: Path) -> None:
+    if not is_valid_key_name(origin):
+        raise ShardError(f"the new origin {origin[:80]!r} must be non-empty, without spaces "
+                         "or '+': nothing was changed")
+    if origin == cfg.origin or origin in reg.origins():
+        raise ShardError(f"the origin {origin!r} is already a shard of this data directory "
+                         "(a new shard needs a new origin): nothing was changed")
+    n = pending_appends(cfg.data_dir)
+    if n:
+        raise ShardError(f"appends are pending: {n} deferred submission(s) in "
+                         f"{cfg.data_dir / PENDING_UPLOADS} wait for their signature and "
+                         "would be appended to the log being frozen; let them be signed or "
+                         "expire (evidence serve sweeps expired ones), then shard: nothing "
+                         "was changed")
+    if db_url is not None and db_url == cfg.db_url:
+        raise ShardError("--db is the database of the log being frozen; a new shard needs "
+                         "a new, empty database: nothing was changed")
+    if new_dir.exists() and any(new_dir.iterdir()):
+        raise ShardError(f"{new_dir} is not empty (a shard command that failed before the "
+                         "freeze? remove it): nothing was changed")
+    if os.environ.get("EVIDENCE_DB_URL") and db_url is None:
+        raise ShardError("$EVIDENCE_DB_URL is set: give the new shard's database with --db "
+                         "(and point $EVIDENCE_DB_URL at it afterwards): nothing was changed")
+
+
+def _make_new(cfg: LedgerConfig, old: Ledger, origin: str, db_url: str | None,
+              new_dir: Path) -> LedgerConfig:
+    """Step 2: the new ledger, with the old one's identities; removed again on failure."""
+    url = db_url or default_db_url(new_dir)
+    try:
+        with Ledger.create(new_dir, origin, db_url=url,
+                           checkpoint_interval=cfg.checkpoint_interval) as new:
+            _copy_identities(old, new)
+    except BaseException as e:
+        shutil.rmtree(new_dir, ignore_errors=True)
+        if isinstance(e, LedgerFrozen | ShardError):
+            raise
+        if isinstance(e, LedgerError):
+            raise ShardError(f"the new shard cannot be made: {e}: nothing was changed") from None
+        raise
+    return load_config(new_dir, url)
+
+
+def _copy_identities(old: Ledger, new: Ledger) -> None:
+    """Principals and API tokens, so the service's callers keep their tokens; cases and
+    grants stay with the shard that holds their items (docs/operations.md)."""
+    from evidence.ledger.access.schema import access_metadata
+
+    with old.engine.connect() as src, new.engine.begin() as dst:
+        for name in _ID_TABLES:
+            table = access_metadata.tables[name]
+            rows = [dict(r._mapping) for r in src.execute(select(table))]
+            if rows:
+                dst.execute(table.insert(), rows)
+
+
+def _key_of(cfg: LedgerConfig) -> Verifier:
+    return read_private_key(cfg.key_path).verifier()
+
+
+__all__ = ["REGISTRY", "STARTED", "FrozenShard", "Registry", "ShardError", "ShardResult",
+           "anchor_final", "frozen_pins", "open_frozen", "pending_appends", "read_registry",
+           "start_shard"]
