@@ -20,8 +20,12 @@ with the rule's name in `rule`):
                   each (binary trees only: for longer lists RFC 4998 and Bouncy Castle hash
                   differently, so a verdict would depend on the verifier);
 4. ``root``       the root folded up the tree is the token's message imprint;
-5. ``timestamp``  the token verifies against the pinned TSA roots at its genTime
+5. ``timestamp``  the token is whole (:func:`~evidence.verify.timestamp.verify_token_integrity`)
+                  and, once anchored, verifies against the pinned TSA roots at its genTime
                   (:func:`evidence.verify.timestamp.verify_timestamp_digest`);
+   ``untrusted``  between the two: its chain ends at no pinned root (the bundle check
+                  reports this ``not-checked``, as for a checkpoint token of a TSA the
+                  court does not pin);
 6. ``renewal``    each renewal's genTime is not before the one it renews, and falls inside the
                   renewed token's TSA certificate validity (a renewal after expiry proves
                   nothing about the older token).
@@ -40,10 +44,12 @@ from datetime import datetime
 from evidence.verify import der
 from evidence.verify.errors import VerificationError
 from evidence.verify.timestamp import (
+    ImprintMismatch,
     TimestampError,
     TimestampVerdict,
     token_certificates,
     verify_timestamp_digest,
+    verify_token_integrity,
 )
 
 __all__ = [
@@ -370,13 +376,47 @@ def _fold(name: str, ats: ArchiveTimeStamp, hashes: list[bytes], where: str) -> 
 
 def _timestamp(ats: ArchiveTimeStamp, root: bytes, roots: list[bytes], where: str
                ) -> TimestampVerdict:
+    """docs/verdict.md section 1's three steps, as for the checkpoint's tokens: integrity
+    (whatever TSA made it; the imprint is the root), then anchor (the chain must end at a
+    pinned root, else rule ``untrusted``), then the chain rules against those roots."""
     try:
-        return verify_timestamp_digest(ats.timestamp, ats.digest_oid, root, roots)
+        verify_token_integrity(ats.timestamp, b"", digest=(ats.digest_oid, root))
     except TimestampError as exc:
-        rule = "root" if type(exc).__name__ == "ImprintMismatch" else "timestamp"
+        rule = "root" if isinstance(exc, ImprintMismatch) else "timestamp"
         text = ("the token does not stamp the root of the hash tree: " if rule == "root"
-                else "the timestamp does not verify: ")
+                else "the token is damaged or altered: ")
         raise EvidenceRecordError(rule, f"{where}: {text}{exc}") from exc
+    usable = _anchored(ats.timestamp, roots)
+    if not usable:
+        raise EvidenceRecordError(
+            "untrusted", f"{where}: the token's certificate chain does not end at a pinned "
+                         "TSA root")
+    try:
+        return verify_timestamp_digest(ats.timestamp, ats.digest_oid, root, usable)
+    except TimestampError as exc:
+        raise EvidenceRecordError("timestamp", f"{where}: the timestamp does not verify: "
+                                               f"{exc}") from exc
+
+
+def _anchored(token: bytes, roots: list[bytes]) -> list[bytes]:
+    """The pinned roots (PEM) at which the token's chain can end, read structurally as
+    ``evidence.verify.bundle_time`` reads a checkpoint token's: a root whose subject is an
+    issuer the token's certificates name but do not carry, or a self-issued one it carries."""
+    from cryptography import x509
+
+    try:
+        certs = [x509.load_der_x509_certificate(d) for d in token_certificates(token)]
+        subjects = [c.subject for c in certs]
+        ends = [c.issuer for c in certs if c.issuer not in subjects or c.issuer == c.subject]
+    except Exception:  # hostile bytes: integrity already passed, so this is not expected
+        return []
+    out = []
+    for pem in roots:
+        for cert in x509.load_pem_x509_certificates(pem):
+            if cert.subject in ends:
+                out.append(pem)
+                break
+    return out
 
 
 def _signer_not_after(token: bytes, verdict: TimestampVerdict) -> datetime:

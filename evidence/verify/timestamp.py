@@ -610,13 +610,16 @@ def _kids(data: bytes, tlv: der.Tlv, tag: int | None = None) -> list[der.Tlv]:
     return der.children(data, tlv)
 
 
-def verify_token_integrity(token_der: bytes, message: bytes) -> None:
+def verify_token_integrity(token_der: bytes, message: bytes, *,
+                           digest: tuple[str, bytes] | None = None) -> None:
     """Step 1 of docs/verdict.md: the token is whole, whatever TSA made it and whether or
     not anyone pinned that TSA. One DER SignedData with one SignerInfo; the signer
     certificate carried in the token; signed attributes (content type TSTInfo,
     messageDigest over the TSTInfo, ESSCertID or ESSCertIDv2 naming the signer); the CMS
     signature by the signer certificate's key; TSTInfo version 1, imprint SHA-256 over
-    ``message``. Raises a :class:`TimestampError` subclass; trusts nothing it reads."""
+    ``message``, or with ``digest`` = (hash OID, value) exactly that imprint (an RFC 4998
+    archive timestamp, whose imprint is a hash-tree root). Raises a :class:`TimestampError`
+    subclass; trusts nothing it reads."""
     from cryptography.exceptions import InvalidSignature as _BadSig
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
@@ -744,6 +747,12 @@ def verify_token_integrity(token_der: bytes, message: bytes) -> None:
         imprint = _kids(tst_info, tst[2], _SEQUENCE)
         algorithm = _oid(tst_info, _kids(tst_info, imprint[0], _SEQUENCE)[0])
         value = tst_info[imprint[1].value_start:imprint[1].end]
+    if digest is not None:
+        if algorithm != digest[0]:
+            raise ImprintMismatch(f"message imprint uses {algorithm}, not {digest[0]}")
+        if value != digest[1]:
+            raise ImprintMismatch(f"token time-stamps {value.hex()}, not {digest[1].hex()}")
+        return
     if algorithm != SHA256_OID:
         raise UnsupportedHashAlgorithm(f"message imprint uses {algorithm}, not SHA-256")
     if value != hashlib.sha256(message).digest():

@@ -99,7 +99,20 @@ def test_untrusted_tsa_is_refused(records: list[bytes], tsa_variant) -> None:
     other = tsa_variant("untrusted")
     with pytest.raises(EvidenceRecordError) as exc:
         verify_evidence_record(records[0], docs(FILES[0]), [other.ca_cert_pem])
-    assert exc.value.rule == "timestamp"
+    assert exc.value.rule == "untrusted"
+
+
+def test_an_altered_token_fails_whatever_is_pinned(records: list[bytes], tsa: LocalTSA,
+                                                   tsa_variant) -> None:
+    """Integrity comes first (docs/verdict.md section 1): an altered token is ``timestamp``,
+    not ``untrusted``, even when its TSA is not pinned."""
+    token = parse_evidence_record(records[0]).chains[0][0].timestamp
+    altered = token[:-5] + bytes([token[-5] ^ 1]) + token[-4:]  # in the CMS signature
+    bad = _replace(records[0], token, altered)
+    for roots in ([tsa.ca_cert_pem], [tsa_variant("untrusted").ca_cert_pem]):
+        with pytest.raises(EvidenceRecordError) as exc:
+            verify_evidence_record(bad, docs(FILES[0]), roots)
+        assert exc.value.rule == "timestamp", exc.value
 
 
 # --- hostile records ----------------------------------------------------------------------------
