@@ -42,6 +42,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, select
 
+from evidence.ledger import workers as worker_start
 from evidence.ledger.audit_scan import (
     Span,
     Windowed,
@@ -55,7 +56,6 @@ from evidence.ledger.audit_scan import (
 from evidence.ledger.db.engine import read_transaction
 from evidence.ledger.db.log_queries import iter_checkpoints, iter_entries, read_state
 from evidence.ledger.db.schema import checkpoints, entries, nodes
-from evidence.ledger.workers import worker_context as _worker_context
 from evidence.verify.hashing import EMPTY_ROOT, ZERO_HASH_HEX, node_hash
 from evidence.verify.log import LogBroken, LogPosition, check_entries
 from evidence.verify.merkle import CompactRange, NodeId
@@ -129,7 +129,7 @@ def audit(engine: Engine, log_key: Verifier | Windowed, *,
     if quick and size > 0 and not problems and roots.get(0, EMPTY_ROOT) == EMPTY_ROOT:
         if workers is None:
             workers = (os.cpu_count() or 1) if size >= PARALLEL_MIN else 1
-        start = _quick_pass(engine, size, log_key, span, chunk, workers, progress)
+        start = quick_pass(engine, size, log_key, span, chunk, workers, progress)
     roots.update(_check_checkpoints(engine, log_key, size, problem, after=start.size))
     return _reference_pass(engine, state, start, problems, roots, n_cps, progress, chunk)
 
@@ -158,10 +158,14 @@ def _check_checkpoints(engine: Engine, log_key: Verifier | Windowed, size: int,
     return roots
 
 
-def _quick_pass(engine: Engine, size: int, log_key: Verifier | Windowed, span: int, chunk: int,
-                workers: int, progress: Callable[[int, int], None] | None) -> LogPosition:
+def quick_pass(engine: Engine, size: int, log_key: Verifier | Windowed, span: int, chunk: int,
+               workers: int, progress: Callable[[int, int], None] | None) -> LogPosition:
     """Where the reference pass must start: the start of the first span that is
-    not clean, else the end of the log, with the state of the log there."""
+    not clean, else the end of the log, with the state of the log there.
+
+    Public because its answer is what makes the audit fast and must never skip a fault:
+    tests/support/tamper.py (``quick``) holds it to the span of the first fault, in
+    tests/ledger/audit/."""
     m = span.bit_length() - 1
     spans = [(a, min(a + span, size)) for a in range(0, size, span)]
     key = key_spec(log_key)
@@ -222,7 +226,8 @@ def _run(engine: Engine, jobs: list[tuple[Any, ...]], workers: int) -> Iterator[
         return
     pool = None
     try:
-        pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=_worker_context(),
+        pool = ProcessPoolExecutor(min(workers, len(jobs)),
+                                   mp_context=worker_start.worker_context(),
                                    initializer=open_worker, initargs=connect_args(engine))
         futures = [pool.submit(scan_in_worker, job) for job in jobs]
     except (OSError, NotImplementedError):  # no working multiprocessing here

@@ -5,18 +5,19 @@ lock). Both give the reference pass's verdicts."""
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.context
 import subprocess
 import sys
 import threading
 
 import pytest
 
-from evidence.ledger import audit as audit_module
+from evidence.ledger import workers
 from evidence.ledger.log import Ledger
 from tests.support.tamper import quick, reference, tamper
 
-CHOICE = ("from evidence.ledger.audit import _worker_context; "
-          "print(_worker_context().get_start_method())")
+CHOICE = ("from evidence.ledger.workers import worker_context; "
+          "print(worker_context().get_start_method())")
 
 
 def test_fork_only_without_other_threads() -> None:
@@ -27,7 +28,7 @@ def test_fork_only_without_other_threads() -> None:
     t = threading.Thread(target=stop.wait, daemon=True)
     t.start()
     try:
-        assert audit_module._worker_context().get_start_method() == "spawn"
+        assert workers.worker_context().get_start_method() == "spawn"
     finally:
         stop.set()
         t.join()
@@ -39,7 +40,13 @@ def test_fork_only_without_other_threads() -> None:
 def test_both_start_methods_name_what_the_reference_names(
         ledger: Ledger, monkeypatch: pytest.MonkeyPatch, method: str, kind: str,
         k: int) -> None:
-    monkeypatch.setattr(audit_module, "_worker_context",
-                        lambda: multiprocessing.get_context(method))
+    started: list[str] = []
+
+    def context() -> multiprocessing.context.BaseContext:
+        started.append(method)
+        return multiprocessing.get_context(method)
+
+    monkeypatch.setattr(workers, "worker_context", context)
     tamper(ledger, kind, k)
     assert quick(ledger, 8, workers=2) == reference(ledger)
+    assert started == [method]  # the quick pass's pool was started this way
