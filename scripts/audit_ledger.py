@@ -26,6 +26,8 @@ network. Checks, in order, each pass, fail or not-checked:
   checkpoint, the tiles are exactly those of its tree (none missing, none extra), every
   hash tile is the tree's (full tiles hash to the tile above, the rightmost fold into the
   signed root the log check matched), every entry bundle holds exactly the entries' bytes.
+* ``frozen`` (only for a frozen log, ``evidence log freeze``): the manifest is canonical and
+  freezes at the newest checkpoint's size and root, where the entries and tiles end.
 * ``cosignatures``: every cosignature by a
   pinned witness verifies, and every checkpoint that carries a cosignature is cosigned by
   the pinned quorum (a cosignature by an unknown witness counts for nothing).
@@ -984,6 +986,59 @@ def _tiles_job(job: tuple[str, int, bytes, bytes]) -> tuple[str | None, list, in
     return None, missing, checked
 
 
+FROZEN_KINDS = ("checkpoint", "shard-final")
+
+
+def check_frozen(directory: str, log: LogResult) -> tuple[str, str] | None:
+    """The ``frozen`` check, only for a frozen log (``evidence log freeze``: a manifest with
+    ``"frozen"``; docs/formats.md "Frozen log"): the manifest is in its one canonical form
+    (a changed byte of it is found, not only of the files it lists), and the size and root it
+    freezes at are those of the newest checkpoint, which the log check verified and which
+    ends the entries and the tiles."""
+    try:
+        with open(os.path.join(directory, MANIFEST), "rb") as f:
+            raw = f.read(64 << 20)
+        man = json.loads(raw)
+    except (OSError, ValueError):
+        return None  # the export check says what is wrong with it
+    if not isinstance(man, dict) or "frozen" not in man:
+        return None
+    fr = man["frozen"]
+    canon = (json.dumps(man, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+             + "\n").encode()
+    if raw != canon:
+        return FAIL, "manifest.json is not in the canonical form a freeze writes"
+    if not isinstance(fr, dict) or fr.get("kind") not in FROZEN_KINDS \
+            or type(fr.get("size")) is not int or not isinstance(fr.get("root"), str):
+        return FAIL, "manifest.json's \"frozen\" is not {kind, size, root}"
+    newest = max(log.checkpoints, default=None)
+    if newest is None or fr["size"] != newest:
+        return FAIL, f"the freeze names size {fr['size']}, the newest verified checkpoint is " \
+                     f"{newest}"
+    if fr["root"] != log.checkpoints[newest].root.hex():
+        return FAIL, f"the freeze names another root than the checkpoint of size {newest}"
+    if log.first_bad_seq is None and (log.size, man.get("size"), man.get("tiles")) \
+            != (newest, newest, newest):
+        return FAIL, f"a freeze at size {newest} holds {log.size} entries and tiles of " \
+                     f"size {man.get('tiles')}: it must end at its checkpoint"
+    if fr["kind"] == "shard-final" and _last_entry_type(directory) != "log.frozen":
+        return FAIL, "the freeze says a closed shard's final checkpoint, but the last entry " \
+                     "is not log.frozen"
+    return PASS, f"frozen at the signed checkpoint of size {newest} ({fr['kind']})"
+
+
+def _last_entry_type(directory: str) -> str | None:
+    """The ``type`` of the last line of entries.jsonl (the log check has checked them all)."""
+    with open(os.path.join(directory, "entries.jsonl"), "rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(f.tell() - (4 << 20), 0))
+        lines = f.read().rstrip(b"\n").rsplit(b"\n", 1)
+    try:
+        return parse_entry(base64.b64decode(json.loads(lines[-1])["entry_b64"])).get("type")
+    except (ValueError, KeyError, TypeError, Fail):
+        return None
+
+
 # ==== the audit and the command line ======================================================
 
 ZH = {PASS: "通过", FAIL: "失败", NOT_CHECKED: "未检查"}
@@ -1026,6 +1081,9 @@ def audit(directory: str, trust: Any, *, anchoring: tuple[bool, bool] = (True, T
         add("log", FAIL, f"first bad entry seq {log.first_bad_seq}: {log.reason}")
     if tiles is not None:
         add("tiles", *tiles)
+    frozen = check_frozen(directory, log)
+    if frozen is not None:
+        add("frozen", *frozen)
     good: list = []
     if anchoring[0]:
         add("cosignatures", *check_cosignatures(log, trust))

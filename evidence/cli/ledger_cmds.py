@@ -252,6 +252,42 @@ def log_export(directory: str, start: int | None, quiet: bool, data_dir: str | N
                    f"checkpoints and {r.timestamps} timestamps to {r.directory}")
 
 
+@log_group.command("freeze")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--at", "at", type=click.IntRange(min=1), default=None, metavar="SIZE",
+              help="Freeze at this stored checkpoint (default: a closed shard's final "
+                   "checkpoint, else the newest).")
+@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@where_options
+def log_freeze(directory: str, at: int | None, quiet: bool, data_dir: str | None,
+               db_url: str | None, as_json: bool) -> None:
+    """Write the log as of one signed checkpoint to a new, empty DIRECTORY as static files:
+    entries, checkpoints, cosignatures, RFC 3161 tokens, evidence records, tiles, the trust
+    file and a page saying how to check them (docs/formats.md "Frozen log")."""
+    from evidence.ledger.freeze import freeze_log, manifest_sha256
+
+    bar = None if quiet or as_json else _Rate("frozen")
+    with open_ledger(data_dir, db_url, as_json, read_only=True) as led:
+        r = run_or_fail(as_json, lambda: freeze_log(led, directory, at=at, progress=bar))
+    if bar is not None:
+        bar.done()
+    digest = manifest_sha256(r.directory)
+    if as_json:
+        emit_json({"ok": True, "directory": str(r.directory), "size": r.size, "kind": r.kind,
+                   "checkpoints": r.checkpoints, "timestamps": r.timestamps,
+                   "evidence_records": r.records, "anchored": r.anchored,
+                   "manifest_sha256": digest})
+        return
+    if not quiet:
+        for what, zh in (("timestamp", "时间戳"), ("cosignature", "见证人联署")):
+            if not r.anchored[what]:
+                click.echo(f"warning: the frozen checkpoint (size {r.size}) has no {what} / "
+                           f"警告：冻结的检查点没有{zh}", err=True)
+    click.echo(f"froze {r.size} entries ({r.kind}), {r.checkpoints} checkpoints, "
+               f"{r.timestamps} timestamps and {r.records} evidence records to "
+               f"{r.directory}; manifest.json SHA-256 {digest}")
+
+
 class _Rate:
     """Progress on stderr: entries done, percent and entries/s, at most twice a second
     (one line per update when stderr is not a terminal, else one line rewritten)."""

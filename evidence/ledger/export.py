@@ -44,6 +44,7 @@ from evidence.ledger.errors import LedgerError
 
 if TYPE_CHECKING:
     from evidence.ledger.log import Ledger
+    from evidence.ledger.tiles_store import FilesystemTileStore
 
 FORMAT = "evidence-log-export/v1"
 MANIFEST = "manifest.json"
@@ -55,6 +56,9 @@ _LAYOUT = re.compile(r"\A(log\.vkey|trust\.txt|entries\.jsonl|checkpoints/(0|[1-
 """Every path a manifest may list (a manifest naming anything else is not ours)."""
 
 Progress = Callable[[int, int], None]
+Finish = Callable[[Callable[[str, bytes], bool]], dict[str, Any]]
+"""Called with a writer (path, bytes) after the export's files: writes more files into the
+manifest and returns more manifest members (``evidence log freeze``, ledger/freeze.py)."""
 
 
 @dataclass(frozen=True)
@@ -71,12 +75,17 @@ class ExportResult:
 
 
 def export_log(ledger: Ledger, directory: str | os.PathLike[str], *, start: int | None = None,
-               progress: Progress | None = None, batch: int = 500) -> ExportResult:
+               progress: Progress | None = None, batch: int = 500, upto: int | None = None,
+               tile_store: FilesystemTileStore | None = None, finish: Finish | None = None
+               ) -> ExportResult:
     """Write (or bring up to date) the export in ``directory``; see the module docstring.
 
     ``start``: keep only the first ``start`` entries DIR holds and write the rest again
     (default: everything DIR holds). ``batch``: checkpoints and anchor rows read at a
-    time. Raises :class:`LedgerError` for a DIR that is not an
+    time. ``upto``: export the log as of that size (default: its size now);
+    ``tile_store``: copy tiles from it instead of the configured store; ``finish``: see
+    :data:`Finish` (the three are what ``evidence log freeze`` adds). Raises
+    :class:`LedgerError` for a DIR that is not an
     export, or whose files do not match its manifest (nothing is changed then).
     """
     out = Path(directory)
@@ -86,7 +95,7 @@ def export_log(ledger: Ledger, directory: str | os.PathLike[str], *, start: int 
             raise LedgerError(f"--from {start}: {out} holds an export of {held.size} entries; "
                               f"give a size from 0 to {held.size}")
         held = held.cut(out, start)
-    size = ledger.size
+    size = ledger.size if upto is None else upto
     if held.size > size:
         raise LedgerError(f"{out} holds {held.size} entries; this log has only {size}")
     if held.origin not in (None, ledger.origin):
@@ -100,19 +109,22 @@ def export_log(ledger: Ledger, directory: str | os.PathLike[str], *, start: int 
     where = ledger.config.data_dir if ledger.config else None
     if where is not None:
         data = trust_policy(load_anchor_config(where), ledger.verifier,
-                            retired=ledger.retired_log_keys()).raw or b""
+                            retired=ledger.retired_log_keys(),
+                            mldsa=ledger.mldsa_key()).raw or b""
         _put(out, files, "trust.txt", data)
     files[ENTRIES] = _append_entries(ledger, out / ENTRIES, held, size, progress)
     n_cps, n_tst, newest = _anchoring(ledger, out, files, size, batch)
-    tiles, reason = _tiles(ledger, out, files, newest)
+    tiles, reason = _tiles(ledger, out, files, newest, tile_store)
+    more = finish(lambda p, d: _put(out, files, p, d)) if finish is not None else {}
     _sync()
-    _write_manifest(out, ledger.origin, size, files, tiles, reason)
+    _write_manifest(out, ledger.origin, size, files, tiles, reason, more)
     _sweep(out, files)
     return ExportResult(out, size, n_cps, n_tst, held.size, tiles, reason)
 
 
 def _tiles(ledger: Ledger, out: Path, files: dict[str, dict[str, Any]],
-           newest: tuple[int, bytes] | None) -> tuple[int | None, str | None]:
+           newest: tuple[int, bytes] | None, given: FilesystemTileStore | None = None
+           ) -> tuple[int | None, str | None]:
     """DIR/tlog/ for the newest exported checkpoint (export_tiles); (size, None) when
     written, else (None, why not), and then no tlog/ file stays listed."""
     from evidence.ledger.export_tiles import PREFIX, copy_tiles, store_reason
@@ -121,11 +133,12 @@ def _tiles(ledger: Ledger, out: Path, files: dict[str, dict[str, Any]],
     reason: str | None
     if newest is None:
         reason = "the export holds no checkpoint"
-    elif ledger.config is None:
+    elif ledger.config is None and given is None:
         reason = "the ledger has no data directory, hence no tile store"
     else:
         try:
-            store = open_configured_store(ledger.config.data_dir)
+            store = given if given is not None else open_configured_store(
+                ledger.config.data_dir)  # type: ignore[union-attr]
             cp = published_checkpoint(store, ledger) if store is not None else None
             reason = store_reason(store, None if cp is None else cp.size, newest[0])
             if reason is None:
@@ -182,7 +195,10 @@ def _held(out: Path) -> _Held:
               and all(isinstance(p, str) and _LAYOUT.match(p) and isinstance(v, dict)
                       for p, v in files.items()))
     except (ValueError, KeyError, TypeError):
-        ok = False
+        ok, man = False, None
+    if isinstance(man, dict) and man.get("frozen"):  # tests/auditor/test_freeze.py
+        raise LedgerError(f"{out} is a frozen log (evidence log freeze): it is never changed; "
+                          "export into a new directory")
     if not ok:
         raise LedgerError(f"{man_path} is not a log export manifest ({FORMAT})")
     entries_hash = hashlib.sha256()
@@ -312,9 +328,10 @@ def _sync() -> None:
 
 
 def _write_manifest(out: Path, origin: str, size: int, files: dict[str, dict[str, Any]],
-                    tiles: int | None = None, tiles_reason: str | None = None) -> None:
-    doc: dict[str, Any] = {"files": {p: files[p] for p in sorted(files)}, "format": FORMAT,
-                           "origin": origin, "size": size, "tiles": tiles}
+                    tiles: int | None = None, tiles_reason: str | None = None,
+                    more: dict[str, Any] | None = None) -> None:
+    doc: dict[str, Any] = {**(more or {}), "files": {p: files[p] for p in sorted(files)},
+                           "format": FORMAT, "origin": origin, "size": size, "tiles": tiles}
     if tiles is None:
         doc["tiles_reason"] = tiles_reason or "no export run has finished"
     data = (json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
