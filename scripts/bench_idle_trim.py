@@ -106,7 +106,7 @@ def main() -> None:
             asked = sum(pool.map(proofs, [base] * 4, [size] * 4,
                                  [args.load_seconds] * 4, range(4)))
         print(f"  {asked} proofs in {args.load_seconds:g} s from 4 threads; "
-              f"{len(app.state.services.proofs._nodes)} nodes cached")
+              f"{app.state.services.proofs.cached_nodes} nodes cached")
 
         window: list[tuple[float, float]] = []
         real = idle.trim

@@ -76,8 +76,11 @@ class IdleTrim:
     :meth:`run` between :meth:`start` and :meth:`stop`; the hot path registers its caches
     with :meth:`add` when it is built."""
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        """``clock``: seconds, for the delay (a test moves it by hand instead of sleeping:
+        tests/api/test_idle_trim.py, ``test_due_waits_for_the_delay_and_for_activity``)."""
         self.delay = delay
+        self._clock = clock
         self.engine: Any = None  # the ledger's SQLAlchemy engine, while it is open
         self.trims = 0
         self.last: TrimReport | None = None
@@ -88,7 +91,7 @@ class IdleTrim:
         self._active = 0  # requests in flight, quiet ones too
         self._activity = 0  # requests seen, quiet ones not
         self._trimmed_at = -1  # _activity when the last trim started: a fresh worker trims once
-        self._last = time.monotonic()  # when the last request (not a quiet one) ended
+        self._last = clock()  # when the last request (not a quiet one) ended
 
     def add(self, drop: Drop) -> None:
         self._drops.append(drop)
@@ -122,13 +125,13 @@ class IdleTrim:
     def ended(self, quiet: bool) -> None:
         self._active -= 1
         if not quiet:
-            self._last = time.monotonic()
+            self._last = self._clock()
 
     def due(self) -> float:
         """0 when a trim may start now, else the seconds to wait before asking again."""
         if self._active:
             return self.delay  # the request's end moves _last: ask again a delay later
-        wait = self.delay - (time.monotonic() - self._last)
+        wait = self.delay - (self._clock() - self._last)
         if wait > 0:
             return wait
         if self._activity == self._trimmed_at:

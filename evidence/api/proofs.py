@@ -38,6 +38,12 @@ class ProofCache:
         self._known_size = 0  # the largest size seen committed: sizes <= it need no check
         self._lock = threading.Lock()
 
+    @property
+    def cached_nodes(self) -> int:
+        """How many nodes are cached now. Public so that the cache can be seen to fill and
+        to be emptied from outside (an idle worker's trim: tests/api/test_idle_trim.py)."""
+        return len(self._nodes)
+
     # --- planning: which nodes are missing (cheap, no I/O) ---------------------------------
 
     def inclusion_ids(self, seq: int, size: int, *, with_root: bool) -> set[NodeId]:

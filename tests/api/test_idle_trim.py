@@ -24,7 +24,6 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from evidence.api import idle_trim
 from evidence.api.app import create_app
 from evidence.api.hot.reads import ReadFastPath
 from evidence.api.idle_trim import IdleTrim
@@ -43,6 +42,7 @@ class Running:
     app: FastAPI
     base: str
     size: int
+    loop: asyncio.AbstractEventLoop  # the server's (where the caches are used)
 
     @property
     def idle(self) -> IdleTrim:
@@ -62,12 +62,11 @@ class Running:
 
     def on_loop(self, fn: Callable[[], object]) -> object:
         """``fn()`` in the server's event loop (where the caches are used)."""
-        loop = self.idle._task.get_loop()  # type: ignore[union-attr]
 
         async def call() -> object:
             return fn()
 
-        return asyncio.run_coroutine_threadsafe(call(), loop).result(timeout=60)
+        return asyncio.run_coroutine_threadsafe(call(), self.loop).result(timeout=60)
 
     def wait_for_trims(self, n: int) -> None:
         deadline = time.monotonic() + 120  # a bound for a stuck test, not a timing claim
@@ -103,17 +102,21 @@ def serving(tmp_path: Path, delay: float = DELAY, db: str | None = None) -> Iter
     (port,) = free_ports(1)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    loop = asyncio.new_event_loop()  # the server's, run here so the test can reach it
+    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),),
+                              daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
         time.sleep(0.02)
     try:
-        yield Running(app, f"http://127.0.0.1:{port}", size)
+        yield Running(app, f"http://127.0.0.1:{port}", size, loop)
     finally:
         server.should_exit = True
         thread.join(timeout=60)
+        if not thread.is_alive():
+            loop.close()
 
 
 @pytest.mark.parametrize("db", ["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
@@ -128,7 +131,9 @@ def test_after_the_idle_delay_the_caches_are_empty_and_proofs_unchanged(
         run.wait_for_trims(1)  # a fresh worker trims once (the start's own garbage)
         before = answers(run.base, run.size)
         fast = run.fast_path()
-        assert len(run.svc.proofs._nodes) > 0 and len(fast._bodies) > 0
+        assert run.svc.proofs.cached_nodes > 0
+        # ReadFastPath and InclusionFast (api/hot) have no public count of what they keep
+        assert len(fast._bodies) > 0
         assert fast._fast is not None and fast._fast[1]._tails
 
         run.wait_for_trims(2)
@@ -138,13 +143,14 @@ def test_after_the_idle_delay_the_caches_are_empty_and_proofs_unchanged(
         assert report.connections >= 1 if db == "sqlite" else report.connections == 0
         if _has_malloc_trim():
             assert report.malloc_trim
-        sizes = run.on_loop(lambda: (len(run.svc.proofs._nodes), len(fast._bodies),
-                                     len(fast._fast[1]._kept), len(fast._fast[1]._tails)))
-        assert sizes == (0, 0, 0, 0)
+        # what a drop would give back now: nothing (the hot path's bodies, kept nodes and
+        # edge folds, the proof node cache)
+        left = run.on_loop(lambda: [len(d) for d in (*fast.drop(), *run.svc.proofs.drop())])
+        assert left and not any(left), left
 
         after = answers(run.base, run.size)
         assert after == before  # byte for byte, from empty caches
-        assert len(run.svc.proofs._nodes) > 0 and len(fast._bodies) > 0
+        assert run.svc.proofs.cached_nodes > 0 and len(fast._bodies) > 0
 
 
 def test_no_second_trim_without_activity_and_probes_do_not_count(tmp_path: Path) -> None:
@@ -169,44 +175,58 @@ def test_no_second_trim_without_activity_and_probes_do_not_count(tmp_path: Path)
 
 
 def test_due_waits_for_the_delay_and_for_activity() -> None:
-    """The clock moved by hand (``_last``, when the last request ended): no sleeps."""
-    idle = IdleTrim(60.0)
+    """The clock moved by hand: no sleeps."""
+    now = [1000.0]
+    idle = IdleTrim(60.0, clock=lambda: now[0])
     assert idle.due() > 0  # just started: a whole delay to go
-    idle._last -= 61
+    now[0] += 61
     assert idle.due() == 0  # a fresh worker trims once
-    idle._trimmed_at = idle._activity  # as trim() records it
+    report = asyncio.run(idle.trim())  # no engine, no caches: the collection only
+    assert idle.trims == 1 and idle.last == report and report.entries == 0
     assert idle.due() > 0  # nothing since the trim
-    last = idle._last
     idle.started(quiet=True)
+    now[0] += 61
     idle.ended(quiet=True)
-    assert idle.due() > 0 and idle._last == last  # a probe is not activity
+    assert idle.due() > 0  # a probe is not activity
     idle.started(quiet=False)
-    idle._last -= 61
+    now[0] += 61
     assert idle.due() > 0  # in flight
     idle.ended(quiet=False)
     assert idle.due() > 0  # just ended: a whole delay to go
-    idle._last -= 61
+    now[0] += 61
     assert idle.due() == 0
+    idle.started(quiet=True)
+    assert idle.due() > 0  # a probe in flight: no trim under it
+    now[0] += 1
+    idle.ended(quiet=True)
+    assert idle.due() == 0  # and its end does not postpone the trim
 
 
-def test_requests_during_a_trim_are_answered_correctly(tmp_path: Path,
-                                                       monkeypatch) -> None:
+def test_requests_during_a_trim_are_answered_correctly(tmp_path: Path) -> None:
     """The thread's part of a trim held open while several threads ask for proofs: their
     answers are the same bytes as before (the event loop is not blocked by it), and
     trims forced while requests are in flight never show a half-cleared cache."""
     entered, go = threading.Event(), threading.Event()
-    real_shrink = idle_trim._shrink_sqlite_pool
+    holding = threading.Event()
 
-    def held_shrink(engine):  # type: ignore[no-untyped-def]
-        entered.set()
-        assert go.wait(120)
-        return real_shrink(engine)
+    class Held(dict):  # type: ignore[type-arg]
+        """A cache whose freeing, in the trim's thread, waits for ``go``."""
+
+        def popitem(self):  # type: ignore[no-untyped-def]
+            entered.set()
+            assert go.wait(120)
+            return super().popitem()
+
+    def drop() -> list[dict]:  # type: ignore[type-arg]
+        """A cache registered as the hot path registers its own: held while ``holding``."""
+        return [Held({"k": b"v"})] if holding.is_set() else []
 
     with serving(tmp_path, delay=3600) as run:
         expected = answers(run.base, run.size, tuple(range(0, N, 7)))
         paths = list(expected)
-        monkeypatch.setattr(idle_trim, "_shrink_sqlite_pool", held_shrink)
-        loop = run.idle._task.get_loop()  # type: ignore[union-attr]
+        run.on_loop(lambda: run.idle.add(drop))
+        holding.set()
+        loop = run.loop
         trimming = asyncio.run_coroutine_threadsafe(run.idle.trim(), loop)
         assert entered.wait(60)
 
@@ -221,7 +241,7 @@ def test_requests_during_a_trim_are_answered_correctly(tmp_path: Path,
         assert trimming.result(timeout=60).connections >= 1
 
         # trims forced (out of turn) while four threads ask for proofs at random
-        monkeypatch.setattr(idle_trim, "_shrink_sqlite_pool", real_shrink)
+        holding.clear()
         stop = threading.Event()
         wrong: list[str] = []
 
