@@ -22,8 +22,9 @@ never raises for a bad bundle.
 
 This module runs the checks in order and makes those about the archive and the log
 (``manifest``, ``checkpoint`` and ``cosignatures``, ``entries``, ``inclusion``, ``chain``,
-``compared_files``); :mod:`evidence.verify.bundle_item` checks the item's claims and
-:mod:`evidence.verify.bundle_time` its timestamps and a newer checkpoint.
+``compared_files``); :mod:`evidence.verify.bundle_item` checks the item's claims,
+:mod:`evidence.verify.bundle_time` its timestamps and a newer checkpoint and
+:mod:`evidence.verify.bundle_ers` its RFC 4998 evidence record.
 
 Imports: stdlib, ``cryptography`` / ``rfc8785`` / ``rfc3161-client`` (through
 ``evidence.verify``) and ``evidence.verify`` only.
@@ -37,6 +38,8 @@ from dataclasses import dataclass, replace
 from typing import IO, Any
 
 from evidence.verify import merkle
+from evidence.verify.bundle_ers import BUNDLE_MEMBER as ERS_MEMBER
+from evidence.verify.bundle_ers import check_evidence_record
 from evidence.verify.bundle_item import (
     WEBCAPTURE,
     check_custody,
@@ -236,6 +239,9 @@ def _verify(reader: BundleReader, policy: TrustPolicy, store: Sequence[bytes],
     check_timestamps(reader, manifest, cp, policy, store, report)
     if report.webcapture is not None:
         report.webcapture["clock_offset_seconds"] = clock_offset(report)
+    if ERS_MEMBER in reader.infos:  # docs/bundle.md: the item's RFC 4998 evidence record
+        report.running = "evidence_record"
+        check_evidence_record(reader, fmt, submission, policy, report)
     if newer is not None:
         report.running = "still_in_log"
         check_still_in_log(newer, cp, policy, report)

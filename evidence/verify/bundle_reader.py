@@ -60,6 +60,7 @@ _MEMBER_PATTERNS = (
     re.compile(r"\Areport/report\.(html|txt|pdf)\Z"),
     re.compile(r"\Atools/verify_bundle\.py\Z"),
     re.compile(r"\Atlog-proof/item\.tlog-proof\Z"),
+    re.compile(r"\Aers/item\.ers\Z"),
     re.compile(r"\Aindex\.html\Z"),
 )
 """Every member name the formats allow (docs/bundle.md) besides v2's file members
@@ -303,6 +304,25 @@ class BundleReader:
             raise BundleError(f"member {name!r} is not the size its header declares",
                               f"成员 {name!r} 的大小与其头部声明不符")
         return h.hexdigest(), n
+
+    def stream(self, name: str) -> Iterator[bytes]:
+        """A stored evidence file in chunks (flat memory), local header checked as for
+        :meth:`digest`: for a check that hashes it under another algorithm (an RFC 4998
+        record's SHA-512 chain). The caller compares what it hashed; size is checked here."""
+        info = self.infos.get(name)
+        if info is None or info.compress_type != zipfile.ZIP_STORED:
+            raise BundleError(f"member {name!r} is missing or not stored",
+                              f"缺少成员 {name!r} 或其未以存储方式保存")
+        n = 0
+        try:
+            for chunk in self._stored(info):
+                n += len(chunk)
+                yield chunk
+        except _ZIP_ERRORS as e:
+            raise BundleError(f"member {name!r} is damaged: {e}", f"成员 {name!r} 已损坏") from None
+        if n != info.file_size:
+            raise BundleError(f"member {name!r} is not the size its header declares",
+                              f"成员 {name!r} 的大小与其头部声明不符")
 
     def read_file(self, name: str) -> bytes:
         """An evidence file (a stored ``files/`` member), whole, for a check that needs
