@@ -123,16 +123,17 @@ def export_cmd(ctx: click.Context, evidence_id: str, output: str, checkpoint_siz
     from evidence.ledger.errors import LedgerError
     from evidence.ledger.intake.settings import load_settings
     from evidence.ledger.log import Ledger
+    from evidence.ledger.shards import shard_holding
 
     eff, _ = resolve_for(ctx, config_file, {"trusted_lists": "eidas.trusted_lists"}, as_json)
     try:
         led = Ledger.open(data_dir, db_url, read_only=True)
+        where = led.config.data_dir if led.config else Path(data_dir or ".")
+        led = shard_holding(led, evidence_id)  # an item of a frozen shard: that shard's log
     except LedgerError as e:
         fail(str(e), as_json=as_json)
     try:
-        cfg = led.config
-        store = load_settings(cfg.data_dir if cfg else Path(data_dir or "."),
-                              blob_store=blob_store).open_store()
+        store = load_settings(where, blob_store=blob_store).open_store()
         r = export_bundle(led, store, evidence_id, output, checkpoint_size=checkpoint_size,
                           overwrite=force, provisional=provisional, verify_url=verify_url,
                           time_zone=report_tz, forum=report_forum,

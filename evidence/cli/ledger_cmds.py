@@ -323,6 +323,40 @@ class _Rate:
             sys.stderr.flush()
 
 
+@log_group.command("shard")
+@click.option("--origin", required=True, help="The new shard's origin (its key's name): "
+              "new, never used by a shard of this data directory.")
+@click.option("--new-db", "new_db", metavar="URL", help="The new shard's database, empty "
+              "(default: SQLite in DIR/shards/<n>/; needed when $EVIDENCE_DB_URL is set).")
+@click.option("--data-dir", metavar="DIR", envvar="EVIDENCE_DATA_DIR",
+              help="Ledger data directory (env EVIDENCE_DATA_DIR; default ./evidence-data).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def log_shard(origin: str, new_db: str | None, data_dir: str | None, as_json: bool) -> None:
+    """Freeze the log and start a new shard with ORIGIN and a new key (docs/operations.md,
+    "Starting a new shard"). Stop the service first; the same command resumes a shard
+    whose final checkpoint could not be anchored yet."""
+    from evidence.ledger.errors import LedgerError
+    from evidence.ledger.shards import start_shard
+
+    try:
+        r = start_shard(data_dir, origin, db_url=new_db)
+    except LedgerError as e:
+        fail(str(e), as_json=as_json)
+    s = r.frozen
+    if as_json:
+        emit_json({"ok": True, "frozen": {"shard": s.n, "origin": s.origin, "key": s.key,
+                                          "final_size": s.final_size,
+                                          "final_root": s.final_root},
+                   "active": {"shard": r.active, "origin": r.origin, "key": r.key},
+                   "anchors": r.anchors})
+    else:
+        click.echo(f"shard {s.n} ({s.origin}) frozen at size {s.final_size}, its final "
+                   f"checkpoint anchored by {', '.join(sorted(r.anchors)) or 'nothing configured'}"
+                   f"; shard {r.active} ({r.origin}) is active: export the trust file again",
+                   err=True)
+        click.echo(r.key)
+
+
 @log_group.command("append")
 @click.argument("entry_type", metavar="TYPE")
 @click.option("--body", default="{}", show_default=True, help="Entry body, a JSON object.")

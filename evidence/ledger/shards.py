@@ -14,7 +14,8 @@ the data directory:
    frozen, no deferred submission waiting for its signature (appends pending), the new
    database empty and not the old one;
 2. the new ledger is made in ``<data-dir>/shards/<n>/`` (key and, by default, SQLite
-   database) and the identities (principals, API tokens) are copied into it;
+   database) and the identities (principals, API tokens, cases and their members) are
+   copied into it;
 3. the old log is frozen: ``log.frozen`` naming the new origin and key, the final
    checkpoint signed;
 4. the final checkpoint is cosigned and timestamped by the configured anchors;
@@ -58,7 +59,9 @@ SHARDS_DIR = "shards"
 PENDING_UPLOADS = "pending-uploads"  # evidence/api/pending.py's folder of deferred items
 STARTED = "log.started"
 PENDING_STATUS = "pending"  # anchors.status of a row to try (ledger/anchor/schema.py)
-_ID_TABLES = ("principals", "api_tokens")  # identities follow the service to the new shard
+# who may do what follows the service to the new shard (rows no entry records); grants stay
+# with their items (each is recorded by an evidence.shared entry of the shard holding them)
+_ID_TABLES = ("principals", "api_tokens", "cases", "case_members")
 
 
 class ShardError(LedgerError):
@@ -151,6 +154,24 @@ def open_frozen(data_dir: str | os.PathLike[str], n: int) -> Ledger:
     # read-only with a URL and a directory without config.json: the shard's own database
     # is opened without any configuration (Ledger.open), so the active config cannot mix in
     return Ledger.open(d / SHARDS_DIR / str(n) / "ro", db_url=s.database_url(d), read_only=True)
+
+
+def shard_holding(led: Ledger, evidence_id: str) -> Ledger:
+    """The ledger of the shard that preserved ``evidence_id``: ``led`` (the active one) if
+    it holds the item or is not a data directory's, else the newest frozen shard holding
+    it, opened read-only (``led`` is then closed); ``led`` when none does."""
+    from evidence.ledger.items import find_item
+
+    if led.config is None or find_item(led, evidence_id) is not None:
+        return led
+    d = led.config.data_dir
+    for s in reversed(read_registry(d).frozen):
+        old = open_frozen(d, s.n)
+        if find_item(old, evidence_id) is not None:
+            led.close()
+            return old
+        old.close()
+    return led
 
 
 def pending_appends(data_dir: Path) -> int:
@@ -328,8 +349,9 @@ def _make_new(cfg: LedgerConfig, old: Ledger, origin: str, db_url: str | None,
 
 
 def _copy_identities(old: Ledger, new: Ledger) -> None:
-    """Principals and API tokens, so the service's callers keep their tokens; cases and
-    grants stay with the shard that holds their items (docs/operations.md)."""
+    """Principals, API tokens, cases and their members, so the service's callers keep their
+    tokens and cases; grants stay with the shard that holds their items
+    (docs/operations.md)."""
     from evidence.ledger.access.schema import access_metadata
 
     with old.engine.connect() as src, new.engine.begin() as dst:
@@ -346,4 +368,4 @@ def _key_of(cfg: LedgerConfig) -> Verifier:
 
 __all__ = ["REGISTRY", "STARTED", "FrozenShard", "Registry", "ShardError", "ShardResult",
            "anchor_final", "frozen_pins", "open_frozen", "pending_appends", "read_registry",
-           "start_shard"]
+           "shard_holding", "start_shard"]
