@@ -10,8 +10,8 @@ the complete blob; at worst an orphaned temporary file, which :meth:`sweep_temp`
 "Make durable" is a *group* flush (:mod:`.groupsync`): concurrent puts share one
 ``syncfs`` for their data and one for their names, instead of three or four ``fsync`` calls
 each. The order is kept: data is durable before the name exists. A large blob
-(:mod:`._copy`: direct I/O, hashed in a second thread) makes its own data durable with one
-``fdatasync`` instead, so that a 1 GiB import does not flush the whole filesystem.
+(:mod:`.hashed_copy`: direct I/O, hashed in a second thread) makes its own data durable
+with one ``fdatasync`` instead, so that a 1 GiB import does not flush the whole filesystem.
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ from evidence.ledger.blobs._base import (
     check_sha256_hex,
     normalise_range,
 )
-from evidence.ledger.blobs._copy import _write_all, write_hashed
 from evidence.ledger.blobs.chunks import ChunkDigests, ChunkHasher
 from evidence.ledger.blobs.groupsync import GroupSync, make_flusher
+from evidence.ledger.blobs.hashed_copy import write_all, write_hashed
 from evidence.ledger.names import unique_name
 
 _log = logging.getLogger("evidence.fixity")
@@ -392,7 +392,7 @@ class FilesystemBlobStore(BlobStore):
         fd, tmp = self._new_temp()
         try:
             try:
-                _write_all(fd, memoryview(data))
+                write_all(fd, memoryview(data))
             finally:
                 os.close(fd)
             os.replace(tmp, final)

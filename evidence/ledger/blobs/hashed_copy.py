@@ -65,7 +65,7 @@ def write_hashed(stream: BinaryIO, fd: int, max_size: int | None, *,
     size = 0
     for chunk in read_chunks(stream, max_size):
         digest.update(chunk)
-        _write_all(fd, memoryview(chunk))
+        write_all(fd, memoryview(chunk))
         size += len(chunk)
         if size >= large_after:
             if chunks is not None:  # the bytes so far: just written, still in the cache
@@ -76,7 +76,8 @@ def write_hashed(stream: BinaryIO, fd: int, max_size: int | None, *,
     return digest.hexdigest(), size, False
 
 
-def _write_all(fd: int, view: memoryview) -> None:
+def write_all(fd: int, view: memoryview) -> None:
+    """Write all of ``view`` to ``fd`` (the filesystem store's chunk sidecars use it too)."""
     while view:  # writes may be short
         view = view[os.write(fd, view):]
 
