@@ -11,7 +11,13 @@ imports nothing from the ``evidence`` package and needs only Python 3.11+ and
 ``verify_bundle.py``, loaded from the file beside this one (keep the two together). Each run:
 
 1. fetches the latest checkpoint (``GET /v1/log/checkpoint``) and verifies the log's
-   signature with the pinned key;
+   signature with the pinned key. A log key rotation is followed (docs/formats.md "Log key
+   rotation"): every ``key.rotated`` / ``key.revoked`` entry read in step 3 is checked by
+   the rules (both keys sign a rotation; the old key is the one then signing) and kept in
+   STATE; from then on the new key is accepted from its first size, a checkpoint inside
+   the overlap must carry both keys' signatures, and a revoked key is refused past its
+   size even while the trust file still pins it. A checkpoint signed only by a key this
+   monitor does not know yet is checked after the entries up to it, if a token allows;
 2. compares it with the last verified checkpoint in STATE: a smaller size is a ROLLBACK, the
    same size with another root a FORK; a larger size needs an RFC 9162 consistency proof
    (``GET /v1/log/proof/consistency``) from the old size and root to the new ones, which this
@@ -69,6 +75,7 @@ import fcntl
 import hashlib
 import http.client
 import importlib.util
+import itertools
 import json
 import os
 import re
@@ -78,7 +85,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -204,6 +211,7 @@ class State:
     cosigned_size: int = 0  # the newest verified checkpoint with the quorum
     pending: list[dict[str, Any]] = field(default_factory=list)  # {size, root, first_seen}
     watched_ids: dict[str, list[str]] = field(default_factory=dict)  # sha256 -> ids found
+    key_entries: list[dict[str, Any]] = field(default_factory=list)  # {seq, type, body}
 
     def to_json(self, url: str) -> dict[str, Any]:
         return {"format": STATE_FORMAT, "origin": self.origin, "log_key": self.log_key,
@@ -215,6 +223,7 @@ class State:
                             "timestamped_size": self.timestamped_size,
                             "cosigned_size": self.cosigned_size, "pending": self.pending},
                 "watch": {"ids_by_sha256": self.watched_ids},
+                "key_entries": self.key_entries,
                 "written_at": now_text()}
 
 
@@ -239,7 +248,15 @@ def read_state(path: str, trust: Any) -> State | None:
         origin, log_key, note = doc["origin"], doc["log_key"], doc["checkpoint"]
         if not all(isinstance(v, str) for v in (origin, log_key, note)):
             raise ValueError("origin, log_key and checkpoint are text")
-        if not any(k.text == log_key for k in trust.log_keys):
+        key_entries = doc.get("key_entries", [])  # absent in states written before rotation
+        if not isinstance(key_entries, list) or not all(
+                isinstance(e, dict) and set(e) == {"seq", "type", "body"} for e in key_entries):
+            raise ValueError("key_entries is a list of {seq, type, body}")
+        try:
+            known = effective_trust(trust, key_windows(trust, key_entries)).log_keys
+        except Found as e:
+            raise ValueError(str(e)) from None
+        if not any(k.text == log_key for k in known):
             raise Usage(f"the state file {path} is of the log {origin[:80]!r} with key "
                         f"{log_key[:120]}, which the trust file does not pin: a state file of "
                         "another log (give each log its own state file)")
@@ -248,6 +265,7 @@ def read_state(path: str, trust: Any) -> State | None:
         if cp.origin != origin or cp.size != doc["size"] or cp.root.hex() != doc["root"]:
             raise ValueError("its size and root are not those of its checkpoint")
         st = State(origin, log_key, cp.size, cp.root, note)
+        st.key_entries = key_entries
         ent = doc["entries"]
         if ent is not None:
             st.entries_size = _count(ent["size"])
@@ -291,6 +309,79 @@ def _hex(v: Any) -> str:
     if not isinstance(v, str) or not HEX64.match(v):
         raise ValueError("a hash is 64 lowercase hex digits")
     return v
+
+
+# ==== the log's keys: following a rotation (docs/formats.md "Log key rotation") ===========
+
+def key_windows(trust: Any, key_entries: list[dict[str, Any]]) -> list[Any]:
+    """The log's keys with their windows, as its ``key.*`` entries (checked by
+    ``verify_bundle.follow_key_entry``) make them, from the first rotation's old key,
+    which the trust file must pin; [] before any. Raises :class:`Found` for an entry
+    that breaks the rules."""
+    if not key_entries:
+        return []
+    first = key_entries[0]
+    old = first["body"].get("old_key") if isinstance(first["body"], dict) else None
+    pinned = [k for k in trust.log_keys if (k.text == old if first["type"] == vb.KEY_ROTATED
+                                            else k.window is None)]
+    if not pinned:
+        raise Found("bad-entries", f"BAD ENTRIES: entry {first['seq']}: key.rotated's old key "
+                    "is not a log key the trust file pins")
+    wins = [vb.KeyWindow(replace(pinned[0], window=None), 0, None)]
+    for e in key_entries:
+        try:
+            vb.follow_key_entry(wins, e["seq"], e["type"], e["body"])
+        except vb.Fail as err:
+            raise Found("bad-entries", f"BAD ENTRIES: {err}") from None
+    return wins
+
+
+def effective_trust(trust: Any, wins: list[Any]) -> Any:
+    """The trust file's log keys, each pinned key's window narrowed to what the log's own
+    key entries allow (a revocation the trust file does not know yet refuses too), and
+    the keys the log rotated to, from their first size: a key is followed only through a
+    key.rotated entry the key before it signed, in a log whose entries were verified."""
+    if not wins:
+        return trust
+    by_text = {w.key.text: w for w in wins}
+    out = []
+    for k in trust.log_keys:
+        w = by_text.pop(k.text, None)
+        if w is not None and w.until_size is not None:
+            lo, hi = k.window or (0, w.until_size)
+            k = replace(k, window=(lo, min(hi, w.until_size)))
+        out.append(k)
+    out.extend(w.pinned for w in wins if w.key.text in by_text)
+    return replace(trust, log_keys=out)
+
+
+def check_overlap(note: bytes, size: int, wins: list[Any]) -> None:
+    """A checkpoint inside a rotation's overlap (``from_size`` .. the old key's last size)
+    carries both keys' signatures (docs/formats.md): holders of the old trust file and of
+    the new one must both be able to check it."""
+    for old, new in itertools.pairwise(wins):
+        if old.until_size is not None and new.from_size <= size <= old.until_size:
+            for k in (old.key, new.key):
+                try:
+                    vb.verify_checkpoint(note, [k], [])
+                except vb.Fail:
+                    raise Found("bad-checkpoint", f"the checkpoint of size {size} is inside "
+                                f"the overlap {new.from_size}..{old.until_size} of the rotation "
+                                f"at entry {new.seq} but has no valid signature by "
+                                f"{k.name}+{k.key_id:08x}; both keys sign it",
+                                {"checkpoint": note.decode("utf-8", "replace")}) from None
+
+
+def unverified_checkpoint(note: bytes) -> Any | None:
+    """origin, size and root of a note's text before any signature is checked: only to know
+    which entries to read when following a rotation (the note is verified afterwards)."""
+    try:
+        origin, size, root = note.split(b"\n\n", 1)[0].decode().split("\n")[:3]
+        if not vb.WINDOW_SIZE.match(size):
+            return None
+        return vb.Checkpoint("", origin, int(size), base64.b64decode(root, validate=True), [])
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        return None
 
 
 def write_state(path: str, state: State, url: str) -> None:
@@ -519,7 +610,15 @@ def run(args: argparse.Namespace, trust: Any, token: str | None, report: Report)
                         f"{state.size} was verified before", {"verified": state.note})
         report.message = "the log has no signed checkpoint yet: nothing to verify"
         return OK
-    cp = verify_note(note, trust, base + "/v1/log/checkpoint")
+    eff = trust if state is None else effective_trust(trust, key_windows(trust,
+                                                                          state.key_entries))
+    where = base + "/v1/log/checkpoint"
+    followed = False
+    try:
+        cp = verify_note(note, eff, where)
+    except Found as e:  # maybe the log rotated its key: follow it through its entries
+        cp, eff = follow_rotation(api, state, note, trust, token, args, report, e)
+        followed = True
     report.log = cp.origin
     report.checkpoint = {"size": cp.size, "root": cp.root.hex()}
     if state is not None:
@@ -527,7 +626,8 @@ def run(args: argparse.Namespace, trust: Any, token: str | None, report: Report)
         if cp.origin != state.origin:
             raise Usage(f"the state file {args.state} is of the log {state.origin!r}, but "
                         f"{base} serves the log {cp.origin!r}: a state file of another log")
-    key = next(k for k in trust.log_keys if k.name == cp.origin)
+    key = next(k for k in sorted(eff.log_keys, key=lambda k: k.window is not None)
+               if k.name == cp.origin)
     new_note = note.decode("utf-8")
     if state is None:
         state = State(cp.origin, key.text, 0, EMPTY_ROOT, "")
@@ -565,8 +665,14 @@ def run(args: argparse.Namespace, trust: Any, token: str | None, report: Report)
 
     # 3. the new entries, from the stored right edge of the tree
     entries_ok: bool | None = None
-    if token:
-        entries_ok = check_entries(api, state, cp, args, report)
+    if followed:
+        entries_ok = True  # read and checked by follow_rotation, up to cp
+    elif token:
+        known = len(state.key_entries)
+        entries_ok = check_entries(api, state, cp, args, report, trust)
+        if entries_ok and len(state.key_entries) > known:  # a rotation or revocation: again
+            eff = effective_trust(trust, key_windows(trust, state.key_entries))
+            cp = verify_note(note, eff, where)
     else:
         report.entries = {"checked": False, "why": "no token (--token-file or "
                           "$EVIDENCE_TOKEN): the entries are not read"}
@@ -585,9 +691,22 @@ def run(args: argparse.Namespace, trust: Any, token: str | None, report: Report)
                     f"{report.entries.get('start')} do not make the root "
                     f"{cp.root.hex()[:16]}... signed for size {cp.size}", contradiction)
 
+    wins = key_windows(trust, state.key_entries)
+    check_overlap(note, cp.size, wins)
+    if wins and state.log_key != wins[-1].key.text:  # signed by the key now signing
+        state.log_key = wins[-1].key.text
+        w = wins[-1]
+        report.notes.append(f"the log rotated its key at entry {w.seq} (from size "
+                            f"{w.from_size}) to {w.key.text}, which this monitor now follows; "
+                            "get the operator's new trust file")
+    revoked = [w for w in wins if w.revoked]
+    if revoked:
+        report.notes.append("revoked log keys (refused past their size): " + ", ".join(
+            f"{w.key.name}+{w.key.key_id:08x} after {w.until_size}" for w in revoked))
+
     # 4. anchors: cosignature quorum and RFC 3161 tokens, for the checkpoints seen
     state.size, state.root, state.note = cp.size, cp.root, new_note
-    missing = check_anchors(api, state, cp, trust, args, report)
+    missing = check_anchors(api, state, cp, eff, args, report)
 
     # 5. record the verified state (also after a missing anchor: what verified holds)
     write_state(args.state, state, base)
@@ -602,8 +721,37 @@ def run(args: argparse.Namespace, trust: Any, token: str | None, report: Report)
     return OK
 
 
+def follow_rotation(api: Api, state: State | None, note: bytes, trust: Any, token: str | None,
+                    args: argparse.Namespace, report: Report, failed: Found
+                    ) -> tuple[Any, Any]:
+    """The served checkpoint does not verify with the keys known: if the entries up to it
+    (read with the token, from the verified state's tree) hold a key.rotated signed by the
+    key then current, and the new key signed this checkpoint over the root those entries
+    make, the rotation is followed. Otherwise the first failure stands, with a hint."""
+    ucp = unverified_checkpoint(note)
+    if state is None or not token or state.entries_size != state.size or ucp is None \
+            or ucp.origin != state.origin or ucp.size <= state.size:
+        if "no signature by a pinned key" in str(failed) or "not signed by" in str(failed):
+            failed.args = (f"{failed} (if the log rotated its key: give the monitor a token "
+                           "to follow it through the log's key.rotated entry, or use the "
+                           "operator's new trust file)",)
+        raise failed
+    known = len(state.key_entries)
+    saved = (state.entries_size, list(state.edge), state.last_leaf, state.last_time)
+    try:
+        ok = check_entries(api, state, ucp, args, report, trust)
+    except Unreachable:  # the unverified size is not the log's: the signature failure stands
+        ok = False
+    if not ok or len(state.key_entries) == known:
+        state.entries_size, state.edge, state.last_leaf, state.last_time = saved
+        del state.key_entries[known:]
+        raise failed
+    eff = effective_trust(trust, key_windows(trust, state.key_entries))
+    return verify_note(note, eff, api.base + "/v1/log/checkpoint"), eff
+
+
 def check_entries(api: Api, state: State, cp: Any, args: argparse.Namespace,
-                  report: Report) -> bool:
+                  report: Report, trust: Any) -> bool:
     """Entries ``state.entries_size`` .. ``cp.size - 1`` through the chain and tree checks,
     folded into the state's right edge. False when they do not make ``cp``'s root (the
     caller decides whether that is a fork); raises :class:`Found` for an entry that is
@@ -612,6 +760,7 @@ def check_entries(api: Api, state: State, cp: Any, args: argparse.Namespace,
     if state.entries_size is None:
         state.edge, state.last_leaf, state.last_time = [], "0" * 64, ""
     edge, size, last_leaf, last_time = list(state.edge), start, state.last_leaf, state.last_time
+    keys = list(state.key_entries)
     watch = Watch(set(args.watch_id), {h.lower() for h in args.watch_sha256},
                   {k: list(v) for k, v in state.watched_ids.items()})
     progress = Progress(args.quiet, cp.size - start)
@@ -660,7 +809,10 @@ def check_entries(api: Api, state: State, cp: Any, args: argparse.Namespace,
             if e.time < last_time:
                 raise Found("bad-entries", f"BAD ENTRIES: entry {seq}'s time {e.time} is "
                             f"before entry {seq - 1}'s {last_time}")
-            edge_append(edge, size, leaf)
+            if e.type in (vb.KEY_ROTATED, vb.KEY_REVOKED):
+                keys.append({"seq": seq, "type": e.type, "body": e.body})
+                key_windows(trust, keys)  # Found at once for an entry that breaks
+            edge_append(edge, size, leaf)   # the rules
             size += 1
             last_leaf, last_time = leaf_hex, e.time
             hit = watch.match(e, leaf_hex)
@@ -675,6 +827,7 @@ def check_entries(api: Api, state: State, cp: Any, args: argparse.Namespace,
         return False
     state.entries_size, state.edge, state.last_leaf, state.last_time = \
         cp.size, edge, last_leaf, last_time
+    state.key_entries = keys
     state.watched_ids = watch.found_ids
     report.watch = hits
     return True
