@@ -54,7 +54,7 @@ from evidence.ledger.tiles_layout import (
 )
 from evidence.ledger.tiles_store import CHECKPOINT, TileStore, open_tile_store
 from evidence.ledger.workers import wait_for_lock
-from evidence.verify.checkpoint import Checkpoint, verify_checkpoint
+from evidence.verify.checkpoint import Checkpoint, verify_checkpoint_windowed
 from evidence.verify.hashing import EMPTY_ROOT, leaf_hash, node_hash
 from evidence.verify.merkle import NodeId, fold, root_plan
 
@@ -92,13 +92,16 @@ class TilesRound:
 
 
 def published_checkpoint(store: TileStore, ledger: Ledger) -> Checkpoint | None:
-    """The checkpoint the store publishes, verified with the log's key (a store holding
-    another log's checkpoint, or a forged one, is refused)."""
+    """The checkpoint the store publishes, verified with the log's keys, each inside its
+    window (a store holding another log's checkpoint, or a forged one, is refused; one
+    published before a key rotation is the log's: tests/mirror/test_mirror_rotation.py)."""
     raw = store.get(CHECKPOINT)
     if raw is None:
         return None
     try:
-        return verify_checkpoint(raw, ledger.verifier).checkpoint
+        keys = [(w.verifier, None if w.until_size is None else (w.from_size, w.until_size))
+                for w in ledger.key_windows()]
+        return verify_checkpoint_windowed(raw, keys)[0].checkpoint
     except Exception as e:
         raise TilesError(f"the tile store's checkpoint is not this log's ({e}); refusing to "
                          f"write over it: another log's tiles?") from None

@@ -13,15 +13,15 @@ from evidence.mirror.errors import MirrorError, MirrorRefused
 from evidence.mirror.mirror_dir import MirrorDir
 from evidence.mirror.server import MirrorStatus
 from evidence.mirror.source import TileSource
-from evidence.mirror.sync import RoundResult, mirror_round
-from evidence.verify.note import Signer, Verifier
+from evidence.mirror.sync import PinnedKey, RoundResult, mirror_round
+from evidence.verify.note import Signer
 
 __all__ = ["follow"]
 
 log = logging.getLogger("evidence.mirror")
 
 
-def follow(source: TileSource, mirror: MirrorDir, log_keys: Sequence[Verifier],
+def follow(source: TileSource, mirror: MirrorDir, log_keys: Sequence[PinnedKey],
            signer: Signer | None, status: MirrorStatus, *, interval: float,
            stop: threading.Event) -> None:
     """Run rounds until ``stop`` is set."""

@@ -39,7 +39,7 @@ from evidence.ledger.tiles_layout import (
 )
 from evidence.ledger.tiles_store import CHECKPOINT, FilesystemTileStore
 from evidence.mirror.errors import MirrorDamaged, MirrorError
-from evidence.verify.checkpoint import Checkpoint, verify_checkpoint
+from evidence.verify.checkpoint import Checkpoint, verify_checkpoint_windowed
 from evidence.verify.entry import parse_entry
 from evidence.verify.errors import VerificationError
 from evidence.verify.hashing import ZERO_HASH_HEX
@@ -90,19 +90,25 @@ class MirrorDir:
             raise MirrorDamaged(f"{self.root / CONFIG} is unreadable ({e})") from None
         return data if isinstance(data, dict) else {}
 
-    def check_pin(self, origin: str, log_key: Verifier) -> dict[str, str | None]:
-        """Refuse a log other than the one this directory mirrors (origin and key)."""
+    def check_pin(self, origin: str, log_key: Verifier,
+                  known: Sequence[Verifier] = ()) -> dict[str, str | None]:
+        """Refuse a log other than the one this directory mirrors (origin and key). The
+        log's key may have changed to ``log_key`` from one of ``known`` (the keys the
+        trust file pins for this origin: a rotation the mirror follows)."""
         cfg = self.config()
-        if cfg and (cfg.get("origin"), cfg.get("log_key")) != (origin, log_key.to_string()):
+        pinned = {log_key.to_string(), *(k.to_string() for k in known)}
+        if cfg and (cfg.get("origin") != origin or cfg.get("log_key") not in pinned):
             raise MirrorError(f"{self.root} mirrors {cfg.get('origin')!r} with log key "
                               f"{cfg.get('log_key')}, not {origin!r} with "
                               f"{log_key.to_string()}: use another --dir")
         return cfg
 
-    def pin(self, origin: str, log_key: Verifier, source: str, mirror_key: str | None) -> None:
-        """Record what this directory mirrors and where it last read it (after a round
-        that succeeded: a refused one changes nothing)."""
-        cfg = self.check_pin(origin, log_key)
+    def pin(self, origin: str, log_key: Verifier, source: str, mirror_key: str | None,
+            known: Sequence[Verifier] = ()) -> None:
+        """Record what this directory mirrors, the key that signed its checkpoint, and
+        where it last read it (after a round that succeeded: a refused one changes
+        nothing)."""
+        cfg = self.check_pin(origin, log_key, known)
         new = {"format": "evidence-mirror/1", "origin": origin,
                "log_key": log_key.to_string(), "source": source, "mirror_key": mirror_key}
         if new != cfg:
@@ -129,14 +135,16 @@ class MirrorDir:
 
     # --- what it holds ----------------------------------------------------------------
 
-    def held(self, log_key: Verifier) -> Held | None:
+    def held(self, log_key: Verifier | Sequence[tuple[Verifier, tuple[int, int] | None]]
+             ) -> Held | None:
         """The stored checkpoint, verified again with the log's key (a directory holding
         another log's checkpoint, or an altered one, is damaged, not trusted)."""
         raw = self.store.get(CHECKPOINT)
         if raw is None:
             return None
         try:
-            cp = verify_checkpoint(raw, log_key).checkpoint
+            keys = [(log_key, None)] if isinstance(log_key, Verifier) else log_key
+            cp = verify_checkpoint_windowed(raw, keys)[0].checkpoint
         except (VerificationError, ValueError) as e:
             raise MirrorDamaged(f"the mirror's own checkpoint does not verify with the log "
                                 f"key ({e}): {self.store.root} was altered") from None

@@ -44,7 +44,11 @@ from evidence.ledger.tiles_store import CHECKPOINT
 from evidence.mirror.errors import MirrorDamaged, MirrorRefused
 from evidence.mirror.mirror_dir import Held, MirrorDir, Resume
 from evidence.mirror.source import TileSource
-from evidence.verify.checkpoint import Checkpoint, cosign_checkpoint, verify_checkpoint
+from evidence.verify.checkpoint import (
+    Checkpoint,
+    cosign_checkpoint,
+    verify_checkpoint_windowed,
+)
 from evidence.verify.errors import VerificationError
 from evidence.verify.hashing import leaf_hash
 from evidence.verify.log import LogBroken, check_entries
@@ -87,6 +91,21 @@ class RoundResult:
                 "cosigned": self.cosigned, "fetched": self.fetched}
 
 
+PinnedKey = Verifier | tuple[Verifier, "tuple[int, int] | None"]
+"""A pinned log key, alone (every size) or with its window of tree sizes (``#@ log-key``:
+a key rotated out or revoked, docs/formats.md "Log key rotation")."""
+Windowed = list[tuple[Verifier, "tuple[int, int] | None"]]
+
+
+def log_keys_for(raw: bytes, keys: Sequence[PinnedKey]) -> Windowed:
+    """Every pinned log key of the checkpoint's origin with its window: after a rotation
+    the trust file pins the current key and the older ones, and the mirror follows the
+    log from one to the next (tests/mirror/test_mirror_rotation.py)."""
+    pinned = [(k, None) if isinstance(k, Verifier) else k for k in keys]
+    first = log_key_for(raw, [v for v, _ in pinned])
+    return [(v, w) for v, w in pinned if v.name == first.name]
+
+
 def log_key_for(raw: bytes, keys: Sequence[Verifier]) -> Verifier:
     """The pinned log key whose name is the checkpoint's origin (C2SP: a log's key name
     is its origin); with one pinned key, that key (its check then names a wrong origin)."""
@@ -126,21 +145,26 @@ def _has_cosignature(note: str, signer: Signer) -> bool:
     return any(v.key_id == signer.key_id for v in opened.verified)
 
 
-def mirror_round(source: TileSource, mirror: MirrorDir, log_keys: Sequence[Verifier],
+def mirror_round(source: TileSource, mirror: MirrorDir, log_keys: Sequence[PinnedKey],
                  signer: Signer | None = None) -> RoundResult:
     """Bring ``mirror`` up to ``source``'s checkpoint. Raises :class:`MirrorRefused`
     (the log is inconsistent; nothing of it published), :class:`SourceUnavailable` or
     :class:`MirrorDamaged`."""
     fetched0 = source.fetched
     raw = source.checkpoint()
-    log_key = log_key_for(raw, log_keys)
+    keys = log_keys_for(raw, log_keys)
     try:
-        new = verify_checkpoint(raw, log_key).checkpoint
+        new, log_key = verify_checkpoint_windowed(raw, keys)
+        new = new.checkpoint
     except (VerificationError, ValueError) as e:
+        hint = "" if len(keys) > 1 else (" (if the log rotated its key, give the mirror the "
+                                         "operator's new trust file: it pins every key)")
         raise MirrorRefused("bad-signature", f"the log's checkpoint does not verify with the "
-                                             f"pinned log key {log_key.name}: {e}") from None
-    mirror.check_pin(new.origin, log_key)
-    held = mirror.held(log_key)
+                                             f"pinned log key {keys[0][0].name}: {e}{hint}"
+                            ) from None
+    known = [v for v, _ in keys]
+    mirror.check_pin(new.origin, log_key, known)
+    held = mirror.held(keys)
     a = held.checkpoint.size if held else 0
     b = new.size
     result = RoundResult(new.origin, a, b, new.root.hex())
@@ -164,7 +188,7 @@ def mirror_round(source: TileSource, mirror: MirrorDir, log_keys: Sequence[Verif
         result.cosigned = signer is not None
         _prune(mirror, a, b)
     mirror.pin(new.origin, log_key, source.base,
-               None if signer is None else signer.verifier().to_string())
+               None if signer is None else signer.verifier().to_string(), known)
     result.fetched = source.fetched - fetched0
     return result
 
