@@ -20,6 +20,7 @@ from evidence.cli.trust_options import load_policy, pinned_key_options
 from evidence.verify.errors import VerificationError
 from evidence.verify.fast.inclusion_batch import InclusionBatch
 from evidence.verify.full_proof import FullProofChecker, NotYetCovered
+from evidence.verify.note import ALG_ED25519
 from evidence.verify.trust import TrustPolicy
 
 MAX_LINE = 1 << 20  # one full proof is a few KB; a longer line is not one
@@ -54,9 +55,10 @@ def _records(name: str, stream: IO[bytes]) -> Iterator[tuple[str, Any]]:
 def _checker(policy: TrustPolicy) -> FullProofChecker:
     """A full-proof checker for the policy: one log, and a quorum that is a count of
     witnesses (``quorum none``, one witness, or one group of witnesses)."""
-    if len(policy.logs) != 1:
+    logs = [lg for lg in policy.logs if lg.verifier.alg == ALG_ED25519]
+    if len({lg.verifier.name for lg in logs}) != 1:  # a rotated log: its keys, one name
         raise click.UsageError(f"verify-receipts checks one log; the trust file names "
-                               f"{len(policy.logs)}")
+                               f"{len({lg.verifier.name for lg in logs})}")
     by_name = {w.name: w.verifier for w in policy.witnesses}
     group = next((g for g in policy.groups if g.name == policy.quorum), None)
     if policy.quorum is None:
@@ -68,8 +70,9 @@ def _checker(policy: TrustPolicy) -> FullProofChecker:
     else:
         raise click.UsageError("verify-receipts takes a quorum of witnesses, not of nested "
                                "groups; use evidence verify for such a trust file")
-    return FullProofChecker(policy.logs[0].verifier, witness_keys=keys, quorum=k,
-                            inclusion=InclusionBatch)
+    log_keys = [(lg.verifier, lg.window) for lg in logs]
+    return FullProofChecker(logs[0].verifier if len(logs) == 1 else log_keys,
+                            witness_keys=keys, quorum=k, inclusion=InclusionBatch)
 
 
 @click.command("verify-receipts")

@@ -27,8 +27,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from evidence.verify.checkpoint import verify_checkpoint
-from evidence.verify.errors import MalformedInput, VerificationError
+from evidence.verify.checkpoint import (
+    OutsideWindow,
+    verify_checkpoint,
+    verify_checkpoint_windowed,
+)
+from evidence.verify.errors import MalformedInput, NoVerifiedSignature, VerificationError
 from evidence.verify.hashing import hash_from_hex
 from evidence.verify.merkle import verify_inclusion
 from evidence.verify.note import Verifier
@@ -71,16 +75,32 @@ class OneByOne:
         verify_inclusion(index, self.size, leaf, proof, self.root)
 
 
-class FullProofChecker:
-    """Check full proofs against one pinned log key (and optional witnesses).
+Windowed = Sequence[tuple[Verifier, "tuple[int, int] | None"]]
+"""Every log key of one origin with its window of tree sizes (None: every size)."""
 
+
+class FullProofChecker:
+    """Check full proofs against the pinned log key (and optional witnesses).
+
+    ``log_key`` is one key, or after a rotation every key of the log with its window
+    (``#@ log-key``, docs/verdict.md section 3): a checkpoint must be signed by a key whose
+    window holds its size, a receipt by one whose window holds ``seq + 1`` (the size of
+    the first tree holding the entry), or by a key pinned for every size (receipts are
+    signed when printed, so an old entry's receipt printed today carries today's key).
     ``inclusion`` makes the verifier of a tree head ``(size, root)`` that every proof
     to that head goes through.
     """
 
-    def __init__(self, log_key: Verifier, *, witness_keys: Sequence[Verifier] = (),
+    def __init__(self, log_key: Verifier | Windowed, *, witness_keys: Sequence[Verifier] = (),
                  quorum: int = 0,
                  inclusion: Callable[[int, bytes], InclusionVerifier] = OneByOne) -> None:
+        self._keys: tuple[tuple[Verifier, tuple[int, int] | None], ...] = (
+            ((log_key, None),) if isinstance(log_key, Verifier) else tuple(log_key))
+        current = [v for v, w in self._keys if w is None]
+        if len(current) != 1 or len({v.name for v, _ in self._keys}) != 1:
+            raise ValueError("one log: one key for every size, the others of its name "
+                             "with windows")
+        log_key = current[0]
         self.log_key = log_key
         self._witnesses = tuple(witness_keys)
         self._quorum = quorum
@@ -98,7 +118,7 @@ class FullProofChecker:
         if not isinstance(receipt_note, str) or not isinstance(entry, str):
             raise MalformedInput('a full proof needs "receipt" and "entry" (as printed by '
                                  "`evidence receipt --json`)")
-        receipt = verify_receipt(receipt_note, self.log_key, entry.encode("utf-8"))
+        receipt = self._receipt(receipt_note, entry.encode("utf-8"))
         evidence_id = record.get("evidence_id")
         evidence_id = evidence_id if isinstance(evidence_id, str) else None
         if checkpoint is None and proof is None:
@@ -131,12 +151,39 @@ class FullProofChecker:
         batch.verify(receipt.seq, bytes.fromhex(receipt.leaf_hash), path)
         return ProvenEntry(receipt.seq, receipt.leaf_hash, size, evidence_id)
 
+    def _receipt(self, note: str, entry: bytes) -> Any:
+        if len(self._keys) == 1:
+            return verify_receipt(note, self.log_key, entry)
+        first: VerificationError | None = None
+        for v, w in self._keys:  # tests/cli/test_verify_receipts_rotation.py
+            try:
+                r = verify_receipt(note, v, entry)
+            except NoVerifiedSignature as e:
+                first = first or e
+                continue
+            if w is None or w[0] <= r.seq + 1 <= w[1]:
+                return r
+            first = OutsideWindow(
+                f"the receipt of entry {r.seq} is signed only by the log key "
+                f"{v.name}+{v.key_id:08x}, which is pinned for sizes {w[0]} to {w[1]} "
+                "(rotated out or revoked)")
+        assert first is not None
+        raise first
+
     def _head(self, checkpoint: str) -> tuple[int, bytes]:
         head = self._heads.get(checkpoint)
         if head is None:
             try:
-                v = verify_checkpoint(checkpoint, self.log_key, witness_keys=self._witnesses,
-                                      quorum=self._quorum)
+                if len(self._keys) == 1:
+                    v = verify_checkpoint(checkpoint, self.log_key,
+                                          witness_keys=self._witnesses, quorum=self._quorum)
+                else:
+                    v = verify_checkpoint_windowed(checkpoint, self._keys,
+                                                   witness_keys=self._witnesses)[0]
+                    if len(v.cosignatures) < self._quorum:
+                        raise NoVerifiedSignature(
+                            f"checkpoint has {len(v.cosignatures)} valid witness "
+                            f"cosignature(s); quorum is {self._quorum}")
             except VerificationError as e:
                 raise BadCheckpoint(f"checkpoint: {e}") from e
             head = self._heads[checkpoint] = (v.checkpoint.size, bytes(v.checkpoint.root))
