@@ -489,7 +489,8 @@ def _local_proof_files(intake: Intake, r: dict[str, Any], tlog_proof: str | None
         click.echo(f"tlog-proof: {pf.note}", err=True)
     if cose_file is not None:
         try:
-            data = cose_receipt(led, log_signer(led), int(r["seq"]), tree_size)
+            data = cose_receipt(led, log_signer(led), int(r["seq"]), tree_size,
+                                subject=r["evidence_id"])
         except LedgerError as e:
             fail(str(e), as_json=as_json)
         _write(cose_file, data)

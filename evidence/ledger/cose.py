@@ -5,6 +5,12 @@ writes). Signing one needs the log's private key, which a ledger opened read-onl
 hold: :func:`log_signer` reads it from the ledger's key file and refuses a key that is not
 the log's.
 
+The protected header carries the CWT Claims RFC 9943 asks of a SCITT receipt (label 15):
+``iss`` is the log's name (its C2SP origin), ``sub`` the item's evidence id when the caller
+names one. With them the receipt of an item registered from a signed statement
+(``POST /v1/evidence/statements``) is the receipt of a SCITT transparent statement
+(tests/api/test_signed_statements.py checks one with pycose).
+
 The same Ed25519 key signs C2SP notes and these receipts. A signature can never serve for
 the other: a Sig_structure starts with the octet 0x84, which no UTF-8 note text does.
 """
@@ -28,7 +34,8 @@ from evidence.verify.note import Signer
 
 __all__ = ["CoseSizeRefused", "cose_receipt", "encode_cbor", "log_signer"]
 
-LABEL_ALG, LABEL_KID, VDS_RFC9162_SHA256, PROOF_INCLUSION = 1, 4, 1, -1
+LABEL_ALG, LABEL_KID, LABEL_CWT_CLAIMS, VDS_RFC9162_SHA256, PROOF_INCLUSION = 1, 4, 15, 1, -1
+CLAIM_ISS, CLAIM_SUB = 1, 2
 MEDIA_TYPE = "application/cose"
 
 
@@ -75,21 +82,25 @@ def log_signer(ledger: Ledger) -> Signer:
 
 
 def sign_inclusion(signer: Signer, size: int, index: int, path: Sequence[bytes],
-                   root: bytes) -> bytes:
+                   root: bytes, subject: str | None = None) -> bytes:
     """The tagged COSE_Sign1 receipt of leaf ``index`` in the tree of ``size`` whose root
-    is ``root`` (detached payload)."""
+    is ``root`` (detached payload); CWT claims iss = the log's name, sub = ``subject``."""
+    claims: dict[int, object] = {CLAIM_ISS: signer.verifier().name}
+    if subject is not None:
+        claims[CLAIM_SUB] = subject
     protected = encode_cbor({LABEL_ALG: ALG_EDDSA, LABEL_KID: key_kid(signer.verifier()),
-                             LABEL_VDS: VDS_RFC9162_SHA256})
+                             LABEL_VDS: VDS_RFC9162_SHA256, LABEL_CWT_CLAIMS: claims})
     proof = encode_cbor([size, index, [bytes(h) for h in path]])
     signature = signer.private_key.sign(sig_structure(protected, bytes(root)))
     body = encode_cbor([protected, {LABEL_VDP: {PROOF_INCLUSION: [proof]}}, None, signature])
     return b"\xd2" + body  # tag 18 (COSE_Sign1)
 
 
-def cose_receipt(ledger: Ledger, signer: Signer, seq: int, size: int | None = None) -> bytes:
+def cose_receipt(ledger: Ledger, signer: Signer, seq: int, size: int | None = None,
+                 subject: str | None = None) -> bytes:
     """The receipt of entry ``seq`` in the tree of ``size`` (default: the latest checkpoint's
-    size, else the log's size now). Raises :class:`CoseSizeRefused` for a size the log
-    never had or that does not hold the entry."""
+    size, else the log's size now), ``sub`` = ``subject`` (an evidence id). Raises
+    :class:`CoseSizeRefused` for a size the log never had or that does not hold the entry."""
     current = ledger.size
     if size is None:
         cp = ledger.latest_checkpoint()
@@ -101,4 +112,4 @@ def cose_receipt(ledger: Ledger, signer: Signer, seq: int, size: int | None = No
         raise CoseSizeRefused(f"entry {seq} is not in the tree of size {size} (entries 0 to "
                               f"{size - 1}): ask for a larger size")
     p = ledger.inclusion_proof(seq, size)
-    return sign_inclusion(signer, size, seq, p.proof, p.root)
+    return sign_inclusion(signer, size, seq, p.proof, p.root, subject)

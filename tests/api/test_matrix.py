@@ -54,6 +54,7 @@ MATRIX: dict[str, dict[str | None, int]] = {
     "log_entries":      row(403, 403, 403, 403, 403, 403, 200, 200, 401),
     "me":               row(200, 200, 200, 200, 200, 200, 200, 200, 401),
     "submit":           row(201, 403, 404, 403, 403, 403, 403, 403, 401),
+    "submit_statement": row(201, 403, 404, 403, 403, 403, 403, 403, 401),
     # listing: every case member and foreign party may ask (it lists what it may see, maybe
     # nothing: LISTED below); auditors and admins see no evidence
     "evidence_list":    row(200, 200, 200, 200, 200, 200, 403, 403, 401),
@@ -118,6 +119,15 @@ def _submit(fx: Fixture, c: httpx.Client) -> httpx.Response:
                   files={"file": ("m.txt", b"matrix evidence", "text/plain")})
 
 
+def _submit_statement(fx: Fixture, c: httpx.Client) -> httpx.Response:
+    """An RFC 9943 signed statement made by pycose (tests/support/scitt.py)."""
+    from tests.support import scitt
+
+    return c.post("/v1/evidence/statements", params={"case": "case-a"},
+                  content=scitt.statement(scitt.eddsa_with_cose_key()),
+                  headers={"Content-Type": "application/scitt-statement+cose"})
+
+
 def _sign_pending(fx: Fixture, c: httpx.Client) -> httpx.Response:
     """acme makes a sign=deferred submission; the actor signs it (acme's key)."""
     import base64
@@ -160,6 +170,7 @@ REQUESTS: dict[str, Callable[[Fixture, httpx.Client], httpx.Response]] = {
     "log_entries": lambda fx, c: c.get("/v1/log/entries"),
     "me": lambda fx, c: c.get("/v1/me"),
     "submit": _submit,
+    "submit_statement": _submit_statement,
     "evidence_list": lambda fx, c: c.get("/v1/evidence"),
     "pending_sign": _sign_pending,
     "metadata": lambda fx, c: c.get(f"/v1/evidence/{fx.eid}"),

@@ -39,7 +39,8 @@ def _authorized_seq(svc: Services, who: Caller, evidence_id: str) -> int:
     return item.seq
 
 
-def _signer(svc: Services) -> Signer:
+def signer_of(svc: Services) -> Signer:
+    """The log's private key (for COSE receipts), read once per ledger."""
     led = svc.ledger
     with _signer_lock:
         s = _signers.get(id(led))
@@ -79,7 +80,7 @@ def cose(evidence_id: EvidenceId, svc: Svc, who: Caller,
     item's entry in the tree of ``size``, signed by the log key. 400 ``out-of-range`` for a
     size the log never had or one that does not hold the entry."""
     seq = _authorized_seq(svc, who, evidence_id)
-    data = cose_receipt(svc.ledger, _signer(svc), seq, size)
+    data = cose_receipt(svc.ledger, signer_of(svc), seq, size, subject=evidence_id)
     return Response(data, media_type=COSE_MEDIA_TYPE, headers={
         "Content-Disposition": f'attachment; filename="{evidence_id}.cose"',
         "Cache-Control": "no-store"})

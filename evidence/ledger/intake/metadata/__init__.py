@@ -149,6 +149,10 @@ def _document(path: Path, media_type: str, claimed: str | None) -> dict[str, Any
     """PDF and Office sections by content type. A ZIP whose name claims an Office format but
     that could not be classified (e.g. over a safety cap) goes to the Office extractor too,
     so the submitter learns why instead of silently getting basic facts."""
+    if media_type == "application/cose":  # an RFC 9943 signed statement, if it is one
+        from evidence.ledger.intake.metadata.scitt import extract_statement
+
+        return {"scitt_statement": extract_statement(path)}
     if media_type == "application/pdf":
         from evidence.ledger.intake.metadata.c2pa_check import check_c2pa
         from evidence.ledger.intake.metadata.pdf import extract_pdf

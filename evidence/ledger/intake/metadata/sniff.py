@@ -88,6 +88,8 @@ def sniff(path: Path, head: bytes) -> str:
         return "audio/mpeg"
     if head[:2] in (b"\xff\xf1", b"\xff\xf9"):
         return "audio/aac"
+    if head[:2] == b"\xd2\x84" and len(head) > 2 and 0x41 <= head[2] <= 0x5B:
+        return "application/cose"  # 18([<<protected>>, ...]): a tagged COSE_Sign1 (RFC 9052)
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return _zip_type(path)
     return _text_type(path, head)
