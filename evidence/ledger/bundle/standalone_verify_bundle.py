@@ -719,11 +719,15 @@ class TokenVerdict:
     issuer: str
     serial: int
     policy: str
+    not_after: datetime | None = None  # the signer certificate's (an RFC 4998 renewal's bound)
 
 
 def verify_timestamp(token: bytes, message: bytes, roots: list[x509.Certificate],
-                     store_roots: list[x509.Certificate] = ()) -> TokenVerdict:
-    """Check an RFC 3161 TimeStampToken over SHA-256(message).
+                     store_roots: list[x509.Certificate] = (), *,
+                     imprint: tuple[str, bytes] | None = None) -> TokenVerdict:
+    """Check an RFC 3161 TimeStampToken over SHA-256(message), or with ``imprint`` =
+    (hash OID, value) one whose message imprint is exactly that (an RFC 4998 archive
+    timestamp stamps a hash-tree root).
 
     ``roots``: the pinned TSA roots; ``store_roots``: roots of an opted-in store (Mozilla's,
     through certifi), trusted the same way. Raises :class:`Untrusted` when the chain ends at
@@ -781,12 +785,13 @@ def verify_timestamp(token: bytes, message: bytes, roots: list[x509.Certificate]
     check_attributes(attrs, digest_alg, tst_info, signer)
     verify_cms_signature(signer, si[4], digest_alg, si[3], si[5].value)
 
-    gen_time, policy, tsa_name = read_tst_info(tst_info, message)
+    gen_time, policy, tsa_name = read_tst_info(tst_info, message, imprint)
     chain = build_chain(signer, certs, roots, store_roots)
     check_chain(chain, gen_time)
     subject = signer.subject.rfc4514_string()
     return TokenVerdict(gen_time, tsa_name or subject, subject,
-                        signer.issuer.rfc4514_string(), signer.serial_number, policy)
+                        signer.issuer.rfc4514_string(), signer.serial_number, policy,
+                        signer.not_valid_after_utc)
 
 
 def find_signer(sid: Tlv, certs: list[x509.Certificate]) -> x509.Certificate:
@@ -923,7 +928,8 @@ def pss_padding(params: Tlv | None, digest_alg: str) -> padding.PSS:
 GENTIME_RE = re.compile(rb"\A(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(?:\.(\d*[1-9]))?Z\Z")
 
 
-def read_tst_info(tst_info: bytes, message: bytes) -> tuple[datetime, str, str | None]:
+def read_tst_info(tst_info: bytes, message: bytes, imprint: tuple[str, bytes] | None = None
+                  ) -> tuple[datetime, str, str | None]:
     """TSTInfo ::= SEQUENCE { version 1, policy, messageImprint, serialNumber, genTime,
     accuracy, ordering, nonce, tsa [0], extensions [1] }: (genTime, policy, TSA name)."""
     f = der_parse(tst_info, SEQ).children()
@@ -932,9 +938,12 @@ def read_tst_info(tst_info: bytes, message: bytes) -> tuple[datetime, str, str |
     if der_int(f[0]) != 1:
         raise Fail("its TSTInfo version is not 1")
     alg_field, hashed = f[2].children(SEQ, OCTETS)
-    if algorithm(alg_field)[0] != SHA256_OID:
+    if imprint is not None:
+        if algorithm(alg_field)[0] != imprint[0] or hashed.value != imprint[1]:
+            raise Fail("it does not time-stamp the root of the hash tree")
+    elif algorithm(alg_field)[0] != SHA256_OID:
         raise Fail("its message imprint is not SHA-256")
-    if not hmac.compare_digest(hashed.value, sha256(message)):
+    elif not hmac.compare_digest(hashed.value, sha256(message)):
         raise Fail("it time-stamps other data than this checkpoint")
     m = GENTIME_RE.match(f[4].value)
     if not m:
@@ -1072,6 +1081,7 @@ MEMBER_PATTERNS = [re.compile(p) for p in (
     r"\Areport/report\.(html|txt|pdf)\Z",
     r"\Atools/verify_bundle\.py\Z",  # a copy of this script (docs/verdict.md section 4)
     r"\Atlog-proof/item\.tlog-proof\Z",  # the submission's tlog-proof (docs/bundle.md)
+    r"\Aers/item\.ers\Z",  # the item's RFC 4998 evidence record (docs/bundle.md)
     r"\Aindex\.html\Z",
 )]
 V1_FILE = re.compile(r"\Afiles/[0-9a-f]{64}\Z")
@@ -1541,6 +1551,9 @@ def run_checks(archive: Archive, trust: Trust, compare: list[tuple[str, str]],
     if capture is not None and report.status("timestamps") == PASS:
         capture["clock_offset_seconds"] = clock_offset(
             capture["ended_at"], report.facts["preserved_no_later_than"][0]["gen_time"])
+    if ERS_MEMBER in archive.infos:
+        report.running = "evidence_record"
+        check_evidence_record(archive, fmt, sub, trust, report)
     if compare:
         report.running = "compared_files"
         check_compared_files(sub, compare, report)
@@ -1888,6 +1901,258 @@ def check_timestamps(archive: Archive, manifest: dict[str, Any], cp: Checkpoint,
                f"genTime {first['gen_time']}", f"{len(listed)} 个 RFC 3161 时间戳中 "
                f"{len(verdicts)} 个经固定根证书验证；最早的由 {first['tsa']} 签发，"
                f"genTime {first['gen_time']}")
+
+
+# ==== 6a. the RFC 4998 evidence record (docs/verdict.md "evidence_record") ================
+#
+# ers/item.ers is the item's EvidenceRecord (DER, RFC 4998 Appendix A, IMPLICIT tags):
+# chains of ArchiveTimeStamps; the first of a chain covers the item's documents through a
+# reduced hash tree whose root an RFC 3161 token stamps, each later one the previous token
+# (timestamp renewal), each later chain the documents and all earlier chains under a new
+# hash (hash-tree renewal). The rules and their order are the package's
+# evidence/verify/evidence_record.py (the reference) and docs/formats.md "Evidence records".
+
+ERS_MEMBER = "ers/item.ers"
+ERS_HASHES = {"2.16.840.1.101.3.4.2.1": "sha256", "2.16.840.1.101.3.4.2.2": "sha384",
+              "2.16.840.1.101.3.4.2.3": "sha512"}
+ERS_MAX_DEPTH = 64
+
+
+class ErsUntrusted(Exception):
+    """An archive timestamp whose chain ends at no pinned root: not-checked."""
+
+
+@dataclass(frozen=True)
+class ArchiveStamp:
+    oid: str
+    tree: list[list[bytes]] | None
+    token: bytes
+
+
+def ers_algorithm(tlv: Tlv) -> str:
+    """An AlgorithmIdentifier (or its [0] IMPLICIT form): the OID; parameters absent or
+    exactly NULL."""
+    parts = tlv.children()
+    if not 1 <= len(parts) <= 2 or parts[0].tag != OID:
+        raise Fail("an AlgorithmIdentifier is not { OID, parameters OPTIONAL }")
+    if len(parts) == 2 and parts[1].der != b"\x05\x00":
+        raise Fail("hash AlgorithmIdentifier parameters must be absent or NULL")
+    return der_oid(parts[0])
+
+
+def ers_imprint_oid(token: bytes) -> str:
+    """The message imprint algorithm of a token (an ArchiveTimeStamp without [0])."""
+    ci = der_parse(token, SEQ).children()
+    if len(ci) != 2 or ci[1].tag != CTX0:
+        raise Fail("the timeStamp is not a ContentInfo")
+    sd = ci[1].children()[0].children()
+    if len(sd) < 3 or sd[2].tag != SEQ:
+        raise Fail("the timeStamp is not a SignedData")
+    encap = sd[2].children()
+    if len(encap) != 2 or encap[1].tag != CTX0:
+        raise Fail("the timeStamp carries no TSTInfo")
+    (octets,) = encap[1].children(OCTETS)
+    info = der_parse(octets.value, SEQ).children()
+    if len(info) < 3 or info[2].tag != SEQ:
+        raise Fail("the TSTInfo has no messageImprint")
+    imprint = info[2].children()
+    if not imprint or imprint[0].tag != SEQ:
+        raise Fail("the messageImprint has no AlgorithmIdentifier")
+    return ers_algorithm(imprint[0])
+
+
+def read_evidence_record(data: bytes) -> tuple[list[str], list[list[ArchiveStamp]],
+                                                 list[bytes]]:
+    """(digestAlgorithms, chains, each chain's exact DER); Fail for anything else."""
+    top = der_parse(data, SEQ).children()
+    if len(top) < 3 or top[0].tag != INT or top[0].value != b"\x01":
+        raise Fail("it does not start with version 1")
+    if top[1].tag != SEQ:
+        raise Fail("its digestAlgorithms is not a SEQUENCE")
+    oids = []
+    for a in top[1].children():
+        if a.tag != SEQ:
+            raise Fail("digestAlgorithms holds something other than an AlgorithmIdentifier")
+        oids.append(ers_algorithm(a))
+    if not oids:
+        raise Fail("its digestAlgorithms is empty")
+    if len(top) != 3:
+        raise Fail("it has cryptoInfos or encryptionInfo, which cannot be checked offline")
+    if top[2].tag != SEQ:
+        raise Fail("its archiveTimeStampSequence is not a SEQUENCE")
+    chains, chain_ders = [], []
+    for chain in top[2].children():
+        if chain.tag != SEQ:
+            raise Fail("an ArchiveTimeStampChain is not a SEQUENCE")
+        stamps = [read_archive_stamp(a) for a in chain.children()]
+        if not stamps:
+            raise Fail("an ArchiveTimeStampChain is empty")
+        chains.append(stamps)
+        chain_ders.append(chain.der)
+    if not chains:
+        raise Fail("its archiveTimeStampSequence is empty")
+    return oids, chains, chain_ders
+
+
+def read_archive_stamp(tlv: Tlv) -> ArchiveStamp:
+    if tlv.tag != SEQ:
+        raise Fail("an ArchiveTimeStamp is not a SEQUENCE")
+    parts = tlv.children()
+    if not parts or parts[-1].tag != SEQ:
+        raise Fail("an ArchiveTimeStamp has no timeStamp ContentInfo")
+    oid, tree, last = None, None, 0
+    for part in parts[:-1]:
+        if part.tag <= last or part.tag not in (CTX0, CTX1, CTX2):
+            raise Fail(f"unexpected or repeated field 0x{part.tag:02x} in an ArchiveTimeStamp")
+        last = part.tag
+        if part.tag == CTX0:
+            oid = ers_algorithm(part)
+        elif part.tag == CTX1:
+            raise Fail("ArchiveTimeStamp attributes are not supported")
+        else:
+            tree = []
+            for ph in part.children():
+                if ph.tag != SEQ:
+                    raise Fail("a PartialHashtree is not a SEQUENCE")
+                values = []
+                for v in ph.children():
+                    if v.tag != OCTETS:
+                        raise Fail("a hash in a PartialHashtree is not an OCTET STRING")
+                    values.append(v.value)
+                if not values:
+                    raise Fail("a PartialHashtree is empty")
+                tree.append(values)
+            if not tree or len(tree) > ERS_MAX_DEPTH:
+                raise Fail(f"a reducedHashtree needs 1 to {ERS_MAX_DEPTH} lists")
+    token = parts[-1].der
+    return ArchiveStamp(oid if oid is not None else ers_imprint_oid(token), tree, token)
+
+
+def ers_node(name: str, values: list[bytes]) -> bytes:
+    """RFC 4998 4.2: the values sorted in binary order, concatenated, hashed; one value is
+    its own node."""
+    return values[0] if len(values) == 1 else hashlib.new(name, b"".join(sorted(values))).digest()
+
+
+def ers_fold(name: str, stamp: ArchiveStamp, hashes_: list[bytes]) -> bytes:
+    """The root the token must stamp (RFC 4998 4.3 steps 1 to 3)."""
+    if stamp.tree is None:
+        return ers_node(name, hashes_)
+    size = hashlib.new(name).digest_size
+    if any(len(v) != size for values in stamp.tree for v in values):
+        raise Fail(f"a hash in its tree is not {size} bytes long, as {name} hashes are")
+    first = stamp.tree[0]
+    covered = hashes_[0] in first if len(hashes_) == 1 else sorted(first) == sorted(hashes_)
+    if not covered:
+        raise Fail("its hash tree does not cover the item's files")
+    node = ers_node(name, first)
+    for values in stamp.tree[1:]:
+        if len(values) != 1:
+            raise Fail("a list past the first holds several hashes (only binary trees)")
+        node = ers_node(name, [node, values[0]])
+    return node
+
+
+def check_evidence_record(archive: Archive, fmt: str, sub: Entry, trust: Trust,
+                          report: Report) -> None:
+    """The record covers the item's files (under SHA-256 the entry's hashes; under another
+    hash the carried members) and each archive timestamp verifies against the pinned TSA
+    roots; one whose chain ends at no pinned root leaves the check not-checked."""
+    m = ERS_MEMBER
+    roots = [cert for _, cert in trust.tsa_roots]
+    if not roots:
+        return report.add("evidence_record", NOT_CHECKED, "no TSA root is pinned (a '#@ tsa' "
+                          "line in the trust file, or --tsa-ca): the evidence record is not "
+                          "checked", "未固定任何时间戳机构根证书：未核验证据记录")
+    declared = sub.body.get("files")
+    if not isinstance(declared, list) or not declared or not all(
+            isinstance(f, dict) and isinstance(f.get("sha256"), str) for f in declared):
+        return report.add("evidence_record", False, "the submission entry lists no files",
+                          "提交记录未列出任何文件")
+    members = file_members(fmt, declared)
+    cache: dict[tuple[str, str], bytes] = {}
+
+    def documents(name: str, ha: bytes | None) -> list[bytes]:
+        out = []
+        for f in declared:
+            if name == "sha256":
+                h = bytes.fromhex(f["sha256"])
+            else:
+                key = (name, f["sha256"])
+                if key not in cache:
+                    member = members[f["sha256"]]
+                    if member not in archive.infos:
+                        raise Fail(f"it has a {name} chain over the files, which the bundle "
+                                   "does not carry")
+                    cache[key] = hashlib.new(name, archive.read_file(member)).digest()
+                h = cache[key]
+            out.append(h if ha is None else hashlib.new(name, h + ha).digest())
+        return out
+
+    try:
+        first = verify_evidence_record(archive.read(m), documents, roots)
+    except ErsUntrusted as e:
+        return report.add("evidence_record", NOT_CHECKED, f"{m}: {e}"[:290],
+                          "证据记录的时间戳机构不是信任文件所固定的机构：未核验")
+    except Fail as e:
+        return report.add("evidence_record", False, f"{m} does not verify: {e}"[:290],
+                          "证据记录未通过验证（结构、算法、哈希树覆盖、时间戳或续期不成立）")
+    n, algs, when = first
+    report.add("evidence_record", True, f"the RFC 4998 evidence record covers the item's "
+               f"files; its {n} archive timestamps ({', '.join(algs)}) verify, the first dated "
+               f"{when}", f"RFC 4998 证据记录覆盖本证据的文件；其 {n} 个存档时间戳均验证通过，"
+               f"最早的时间为 {when}")
+
+
+def verify_evidence_record(data: bytes, documents: Callable[[str, bytes | None], list[bytes]],
+                           roots: list[x509.Certificate]) -> tuple[int, list[str], str]:
+    """(number of archive timestamps, each chain's hash, first genTime); Fail or
+    ErsUntrusted naming the first rule broken, in the package's order."""
+    if len(data) > 16 << 20:
+        raise Fail("it is larger than any record")
+    oids, chains, chain_ders = read_evidence_record(data)
+    names = []
+    for k, chain in enumerate(chains):
+        oid = chain[0].oid
+        if oid not in ERS_HASHES:
+            raise Fail(f"chain {k + 1} uses hash {oid}, not SHA-256, SHA-384 or SHA-512")
+        if any(a.oid != oid for a in chain):
+            raise Fail(f"chain {k + 1} mixes hash algorithms")
+        if oid not in oids:
+            raise Fail(f"chain {k + 1} uses a hash its digestAlgorithms does not list")
+        names.append(ERS_HASHES[oid])
+    verdicts: list[TokenVerdict] = []
+    for k, chain in enumerate(chains):
+        name = names[k]
+        ha = None
+        if k:
+            ha = hashlib.new(name, der_encode(SEQ, b"".join(chain_ders[:k]))).digest()
+        for i, stamp in enumerate(chain):
+            where = f"chain {k + 1}, archive timestamp {i + 1}"
+            if i == 0:
+                hashes_ = documents(name, ha)
+            else:
+                hashes_ = [hashlib.new(name, chain[i - 1].token).digest()]
+            try:
+                root = ers_fold(name, stamp, hashes_)
+                v = verify_timestamp(stamp.token, b"", roots, imprint=(stamp.oid, root))
+            except Untrusted as e:
+                raise ErsUntrusted(f"{where}: {e}") from None
+            except Fail as e:
+                raise Fail(f"{where}: {e}") from None
+            except Exception as e:  # a certificate cryptography cannot read, and the like
+                raise Fail(f"{where}: the timestamp is damaged and cannot be read "
+                           f"({type(e).__name__})") from None
+            if verdicts:
+                before = verdicts[-1]
+                if v.gen_time < before.gen_time:
+                    raise Fail(f"{where}: a renewal dated before the timestamp it renews")
+                if before.not_after is None or v.gen_time > before.not_after:
+                    raise Fail(f"{where}: a renewal made after the renewed timestamp's TSA "
+                               "certificate expired")
+            verdicts.append(v)
+    when = verdicts[0].gen_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return len(verdicts), names, when
 
 
 # ==== 6b. web captures (docs/verdict.md section 6) ========================================
