@@ -257,10 +257,12 @@ def log_export(directory: str, start: int | None, quiet: bool, data_dir: str | N
 @click.option("--at", "at", type=click.IntRange(min=1), default=None, metavar="SIZE",
               help="Freeze at this stored checkpoint (default: a closed shard's final "
                    "checkpoint, else the newest).")
+@click.option("--shard", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Freeze the closed shard N of this data directory (evidence log shard).")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 @where_options
-def log_freeze(directory: str, at: int | None, quiet: bool, data_dir: str | None,
-               db_url: str | None, as_json: bool) -> None:
+def log_freeze(directory: str, at: int | None, shard: int | None, quiet: bool,
+               data_dir: str | None, db_url: str | None, as_json: bool) -> None:
     """Write the log as of one signed checkpoint to a new, empty DIRECTORY as static files:
     entries, checkpoints, cosignatures, RFC 3161 tokens, evidence records, tiles, the trust
     file and a page saying how to check them (docs/formats.md "Frozen log")."""
@@ -268,7 +270,15 @@ def log_freeze(directory: str, at: int | None, quiet: bool, data_dir: str | None
 
     bar = None if quiet or as_json else _Rate("frozen")
     with open_ledger(data_dir, db_url, as_json, read_only=True) as led:
-        r = run_or_fail(as_json, lambda: freeze_log(led, directory, at=at, progress=bar))
+        if shard is None:
+            r = run_or_fail(as_json, lambda: freeze_log(led, directory, at=at, progress=bar))
+        else:
+            from evidence.ledger.shards import open_frozen
+
+            d = led.config.data_dir if led.config else data_dir
+            with run_or_fail(as_json, lambda: open_frozen(d, shard)) as old:
+                r = run_or_fail(as_json, lambda: freeze_log(old, directory, at=at,
+                                                            trust_from=led, progress=bar))
     if bar is not None:
         bar.done()
     digest = manifest_sha256(r.directory)

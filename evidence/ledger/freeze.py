@@ -61,11 +61,15 @@ class FreezeResult:
 
 
 def freeze_log(ledger: Ledger, directory: str | os.PathLike[str], *, at: int | None = None,
-               progress: Progress | None = None) -> FreezeResult:
+               trust_from: Ledger | None = None, progress: Progress | None = None
+               ) -> FreezeResult:
     """Write the frozen log into ``directory`` (absent or empty); see the module docstring.
 
     ``at``: the size of the stored checkpoint to freeze (default: the shard's final
-    checkpoint if the log is a frozen shard, else its newest). Raises :class:`LedgerError`
+    checkpoint if the log is a frozen shard, else its newest). ``trust_from``: the ledger
+    whose trust file DIR/trust.txt holds (a closed shard opened read-only has no
+    configuration of its own: the active shard's trust file pins every shard's keys).
+    Raises :class:`LedgerError`
     (nothing written) for a DIR that is not empty or not a directory, a log without a signed
     checkpoint of at least one entry, or an ``at`` that is no stored checkpoint."""
     from evidence.ledger.export import export_log
@@ -76,7 +80,7 @@ def freeze_log(ledger: Ledger, directory: str | os.PathLike[str], *, at: int | N
     out = Path(directory)
     _check_target(out)
     cp, kind = _frozen_checkpoint(ledger, at)
-    if ledger.config is None:
+    if (trust_from or ledger).config is None:
         raise LedgerError("a freeze needs the ledger's data directory (its trust file); "
                           "nothing was written")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -92,6 +96,8 @@ def freeze_log(ledger: Ledger, directory: str | os.PathLike[str], *, at: int | N
             counts["records"] = n
             facts = {"origin": ledger.origin, "size": cp.size, "root": bytes(cp.root).hex(),
                      "kind": kind, "log_key": ledger.verifier_key}
+            if trust_from is not None:
+                put("trust.txt", _trust_file(trust_from))
             put("index.html", index_html(facts).encode())
             put("README.txt", readme_txt(facts).encode())
             return {"frozen": {"kind": kind, "size": cp.size, "root": bytes(cp.root).hex()},
@@ -135,6 +141,16 @@ def evidence_records_of(ledger: Ledger, size: int, *, batch: int = 500
                 evidence_items.c.evidence_id.in_([e for e, _ in chunk]),
                 evidence_items.c.seq < size)).scalars())
         yield from ((e, d) for e, d in chunk if e in inside)
+
+
+def _trust_file(led: Ledger) -> bytes:
+    """The trust file ``evidence trust export`` writes for ``led`` (as export.py's
+    trust.txt: keep the two in step)."""
+    from evidence.ledger.anchor.config import load_anchor_config, trust_policy
+
+    assert led.config is not None  # checked by freeze_log
+    return trust_policy(load_anchor_config(led.config.data_dir), led.verifier,
+                        retired=led.retired_log_keys()).raw or b""
 
 
 def _check_target(out: Path) -> None:

@@ -92,13 +92,13 @@ def world(tmp_path: Path, tsa: LocalTSA):  # type: ignore[no-untyped-def]
     led.append_many([("custody.note", {"n": n}) for n in (98, 99)])
     trust = tmp_path / "pinned-trust.txt"  # what the court holds, from outside DIR
     trust.write_bytes(AnchoredLedger(d, led, tsa.url, tsa.ca_cert_pem, {}).trust_bytes())
-    yield led, cp.size, ids, trust
+    yield led, cp.size, ids, trust, w1
     led.close()
 
 
 def test_a_frozen_log_served_by_a_static_server(world, tmp_path: Path, go_client: Path,
                                                 static_server) -> None:
-    led, size, ids, trust = world
+    led, size, ids, trust, _w1 = world
     out = tmp_path / "frozen"
     r = cli("log", "freeze", "--data-dir", str(led.config.data_dir), str(out), "--json")
     assert r.returncode == 0, r.stderr
@@ -145,7 +145,7 @@ def test_a_frozen_log_served_by_a_static_server(world, tmp_path: Path, go_client
 
 
 def test_a_changed_byte_anywhere_fails_the_audit(world, tmp_path: Path) -> None:
-    led, _size, _ids, trust = world
+    led, _size, _ids, trust, _w1 = world
     out = tmp_path / "frozen"
     freeze_log(led, out)
     assert audit(out, trust)["verdict"] == "verified"
@@ -174,7 +174,7 @@ def test_a_changed_byte_anywhere_fails_the_audit(world, tmp_path: Path) -> None:
 
 
 def test_bad_input_is_refused_and_nothing_is_written(world, tmp_path: Path) -> None:
-    led, size, _ids, _trust = world
+    led, size, _ids, _trust, _w1 = world
     data = str(led.config.data_dir)
     full = tmp_path / "full"
     full.mkdir()
@@ -211,7 +211,7 @@ def test_bad_input_is_refused_and_nothing_is_written(world, tmp_path: Path) -> N
 def test_a_closed_shard_is_frozen_at_its_final_checkpoint(world, tmp_path: Path) -> None:
     """A log ended by ``log.frozen`` (docs/formats.md "Temporal shards") is frozen at its
     final checkpoint, and the manifest says so; the audit's frozen check holds it."""
-    led, size, _ids, trust = world
+    led, size, _ids, trust, _w1 = world
     if not hasattr(led, "final_checkpoint_size"):
         pytest.skip("this tree has no temporal shards yet (Ledger.final_checkpoint_size)")
     final = led.freeze(1, generate_signer("freeze.example/log-2").verifier())
@@ -225,3 +225,38 @@ def test_a_closed_shard_is_frozen_at_its_final_checkpoint(world, tmp_path: Path)
     assert statuses(report)["frozen"] == "pass" and report["verdict"] == "verified", report
     # an earlier checkpoint of the closed shard is a plain checkpoint freeze
     assert freeze_log(led, tmp_path / "earlier", at=size).kind == "checkpoint"
+
+
+def test_a_closed_shard_of_a_data_directory(world, tmp_path: Path, tsa: LocalTSA) -> None:
+    """`evidence log shard` closes shard 1 (final checkpoint timestamped and cosigned) and
+    makes shard 2 active; `evidence log freeze --shard 1` freezes shard 1 at its final
+    checkpoint, with the active trust file (which pins every shard's keys)."""
+    from evidence.ledger.shards import start_shard
+
+    led, _size, _ids, _trust, w1 = world
+    d = led.config.data_dir
+
+    def anchor(old: Ledger, size: int) -> dict[str, bool]:
+        AnchoredLedger(d, old, tsa.url, tsa.ca_cert_pem, {"w1": w1}).anchor(
+            size, tsa=("local-tsa", tsa.url, tsa.ca_cert_pem), witnesses=("w1",))
+        return {"local-tsa": True, "w1": True}
+
+    res = start_shard(d, "freeze.example/log-2", anchor=anchor)
+    final = res.frozen.final_size
+    out = tmp_path / "shard-1"
+    r = cli("log", "freeze", "--data-dir", str(d), "--shard", "1", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    said = json.loads(r.stdout)
+    assert (said["kind"], said["size"]) == ("shard-final", final)
+    assert said["anchored"] == {"timestamp": True, "cosignature": True}
+    with Ledger.open(d) as active:
+        assert active.origin == "freeze.example/log-2"
+        pinned = tmp_path / "pinned-after-shard.txt"
+        pinned.write_bytes(AnchoredLedger(d, active, tsa.url, tsa.ca_cert_pem, {}).trust_bytes())
+    assert (out / "trust.txt").read_bytes() == pinned.read_bytes()
+    report = audit(out, pinned)
+    assert report["verdict"] == "verified", report
+    assert statuses(report)["frozen"] == "pass"
+    r = cli("log", "freeze", "--data-dir", str(d), "--shard", "2", str(tmp_path / "no"))
+    assert r.returncode == 1 and "no frozen shard 2" in r.stderr
+    assert not (tmp_path / "no").exists()
