@@ -65,6 +65,7 @@ from evidence.verify.bundle_reader import (
 )
 from evidence.verify.bundle_time import NewerCheckpoint, check_still_in_log, check_timestamps
 from evidence.verify.checkpoint import (
+    MissingPostQuantum,
     OutsideWindow,
     VerifiedCheckpoint,
     parse_checkpoint,
@@ -320,6 +321,9 @@ def _check_checkpoint(reader: BundleReader, policy: TrustPolicy, report: BundleR
     try:
         cp, log_key = verify_checkpoint_windowed(note, [(lg.verifier, lg.window) for lg in mine],
                                                  witness_keys=policy.witness_verifiers)
+    except MissingPostQuantum as e:
+        report.fail("checkpoint", str(e), e.zh, detail=str(e))
+        return None
     except OutsideWindow as e:
         report.fail("checkpoint", str(e), "检查点仅由已轮换或已吊销的日志公钥签名，"
                     "其大小不在该公钥的有效窗口内", detail=str(e))

@@ -20,8 +20,9 @@ from evidence.verify.errors import MalformedCheckpoint, NoteError, NoVerifiedSig
 from evidence.verify.hashing import HASH_SIZE, Hash32
 from evidence.verify.merkle import MAX_TREE_SIZE
 from evidence.verify.note import (
-    ALG_COSIGNATURE_V1,
     ALG_ED25519,
+    ALG_MLDSA44,
+    COSIGNING_ALGS,
     OpenedNote,
     Signer,
     VerifiedSignature,
@@ -85,9 +86,11 @@ def sign_checkpoint(cp: Checkpoint, signer: Signer) -> str:
 
 
 def cosign_checkpoint(note_text: str, witness: Signer, *, cosigned_at: int | None = None) -> str:
-    """A witness's tlog-cosignature/v1 line over a checkpoint body."""
-    if witness.alg != ALG_COSIGNATURE_V1:
-        raise ValueError("a witness cosigns with a cosignature/v1 (0x04) key")
+    """A witness's tlog-cosignature line over a checkpoint body: Ed25519 (0x04) or
+    ML-DSA-44 (0x06, tlog-cosignature v1.1)."""
+    if witness.alg not in COSIGNING_ALGS:
+        raise ValueError("a witness cosigns with a cosignature/v1 (0x04) or ML-DSA-44 "
+                         "(0x06) key")
     parse_checkpoint(note_text)
     return witness.signature_line(note_text.encode(), cosigned_at=cosigned_at)
 
@@ -126,7 +129,8 @@ def verify_checkpoint(
     log_sigs = [v for v in opened.verified if (v.name, v.key_id) == (log_key.name, log_key.key_id)]
     if not log_sigs:
         raise NoVerifiedSignature(f"checkpoint is not signed by the pinned log key {log_key.name}")
-    cosigs = tuple(v for v in opened.verified if v.alg == ALG_COSIGNATURE_V1)
+    cosigs = tuple(v for v in opened.verified if v.alg in COSIGNING_ALGS
+                   and (v.name, v.key_id) != (log_key.name, log_key.key_id))
     if len(cosigs) < quorum:
         raise NoVerifiedSignature(
             f"checkpoint has {len(cosigs)} valid witness cosignature(s); quorum is {quorum}"
@@ -137,6 +141,23 @@ def verify_checkpoint(
 class OutsideWindow(NoVerifiedSignature):
     """Only log keys whose window does not hold the checkpoint's size signed it (a key
     rotated out or revoked before this size)."""
+
+
+class MissingPostQuantum(NoVerifiedSignature):
+    """A pinned ML-DSA-44 log key's window holds the checkpoint's size, and the note has
+    no signature line by it (docs/verdict.md section 3, ``#@ log-mldsa``)."""
+
+    def __init__(self, key: Verifier, size: int, from_size: int) -> None:
+        self.key, self.size, self.from_size = key, size, from_size
+        super().__init__(
+            f"checkpoint of size {size} has no signature by the pinned ML-DSA-44 log key "
+            f"{key.name}+{key.key_id:08x}, required from size {from_size}")
+
+    @property
+    def zh(self) -> str:
+        return (f"大小为 {self.size} 的检查点缺少固定的 ML-DSA-44 日志公钥 "
+                f"{self.key.name}+{self.key.key_id:08x} 的签名（自大小 {self.from_size} "
+                "起必须有该抗量子签名）")
 
 
 def verify_checkpoint_windowed(
@@ -150,14 +171,19 @@ def verify_checkpoint_windowed(
     section 3, the rule all three verifiers share.
 
     The note is opened with all of them and the witness keys (a bad signature by any
-    rejects it); it passes when a key whose window holds the size verified. Returns the
-    checkpoint and that key (the first such in the order given)."""
+    rejects it); it passes when an Ed25519 key whose window holds the size verified, and
+    every ML-DSA-44 (0x06) log key whose window holds the size verified too
+    (:class:`MissingPostQuantum` otherwise). Returns the checkpoint and the Ed25519 key
+    (the first such in the order given)."""
+    pq = [(v, w) for v, w in log_keys if v.alg == ALG_MLDSA44]
+    log_keys = [(v, w) for v, w in log_keys if v.alg != ALG_MLDSA44]
     if not log_keys:
         raise ValueError("no pinned log key for this origin")
     if any(v.alg != ALG_ED25519 for v, _ in log_keys):
-        raise ValueError("a pinned log key must be an Ed25519 (0x01) verifier key")
+        raise ValueError("a pinned log key must be an Ed25519 (0x01) or ML-DSA-44 (0x06) "
+                         "verifier key")
     origin = log_keys[0][0].name
-    opened = open_note(note, [*(v for v, _ in log_keys), *witness_keys])
+    opened = open_note(note, [*(v for v, _ in log_keys), *(v for v, _ in pq), *witness_keys])
     cp = parse_checkpoint(opened.text)
     if cp.origin != origin:
         raise MalformedCheckpoint(f"checkpoint origin {cp.origin!r} is not {origin!r}")
@@ -174,6 +200,12 @@ def verify_checkpoint_windowed(
                 f"{w[0]} to {w[1]} (rotated out or revoked)")
         raise NoVerifiedSignature(f"checkpoint is not signed by a pinned log key {origin}")
     key = good[0]
+    everyone = {(s.name, s.key_id) for s in opened.verified}
+    for v, w in pq:  # a pinned post-quantum key is required, not an alternative
+        if (w is None or w[0] <= cp.size <= w[1]) and (v.name, v.key_id) not in everyone:
+            raise MissingPostQuantum(v, cp.size, 0 if w is None else w[0])
     log_sig = next(s for s in opened.verified if (s.name, s.key_id) == (key.name, key.key_id))
-    cosigs = tuple(v for v in opened.verified if v.alg == ALG_COSIGNATURE_V1)
+    mine_keys = {(v.name, v.key_id) for v, _ in (*log_keys, *pq)}
+    cosigs = tuple(v for v in opened.verified if v.alg in COSIGNING_ALGS
+                   and (v.name, v.key_id) not in mine_keys)
     return VerifiedCheckpoint(cp, opened, log_sig, cosigs), key

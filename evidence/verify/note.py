@@ -8,7 +8,13 @@ text ending in a newline, a blank line, then one line per signature::
 Key ids are ``SHA-256(name || "\\n" || type || public key)[:4]``; type 0x01 is
 a plain Ed25519 signature over the text, type 0x04 is a C2SP
 ``tlog-cosignature/v1``: ``base64(key id || 8-byte big-endian UNIX time ||
-Ed25519 signature)`` over ``"cosignature/v1\\ntime <t>\\n" || text``.
+Ed25519 signature)`` over ``"cosignature/v1\\ntime <t>\\n" || text``; type 0x06 is
+C2SP tlog-cosignature v1.1's ML-DSA-44 (sub)tree cosignature: ``base64(key id || 8-byte
+big-endian UNIX time || 2,420-byte ML-DSA-44 signature)`` over the ``cosigned_message``
+of :func:`subtree_message` (FIPS 204 pure ML-DSA, empty context), which holds the
+checkpoint's origin, size and root but not its text, so a checkpoint with extension lines
+has no valid 0x06 signature. The log signs with a 0x06 key too, with the time 0
+(docs/decisions.md D23).
 
 Opening a note follows Go's rules exactly, because a court's auditor may
 check our checkpoints with Go tooling and we must accept theirs: signatures by
@@ -34,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
+from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA44PrivateKey, MLDSA44PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from evidence.verify.errors import (
@@ -45,6 +52,14 @@ from evidence.verify.errors import (
 
 ALG_ED25519 = 0x01
 ALG_COSIGNATURE_V1 = 0x04
+ALG_MLDSA44 = 0x06
+"""C2SP signed-note type 0x06: timestamped ML-DSA-44 (sub)tree cosignatures."""
+COSIGNING_ALGS = (ALG_COSIGNATURE_V1, ALG_MLDSA44)
+KEY_SIZES = {ALG_ED25519: 32, ALG_COSIGNATURE_V1: 32, ALG_MLDSA44: 1312}
+"""Public key bytes by type (FIPS 204: an ML-DSA-44 public key is 1,312 bytes)."""
+MLDSA44_SIGNATURE_SIZE = 2420
+MAX_TIMESTAMP = 2**63 - 1
+SUBTREE_LABEL = b"subtree/v1\n\x00"
 
 MAX_NOTE_SIZE = 1 << 20
 """Notes larger than 1 MiB are refused before any parsing (hostile input)."""
@@ -75,6 +90,34 @@ def key_id(name: str, alg: int, public_key: bytes) -> int:
     return struct.unpack(">I", digest[:4])[0]
 
 
+def subtree_message(name: str, timestamp: int, text: bytes) -> bytes:
+    """tlog-cosignature v1.1's ``cosigned_message`` for the checkpoint ``text`` (start 0,
+    end its size): ``"subtree/v1\\n\\0" || u8 len || name || u64 time || u8 len ||
+    origin || u64 0 || u64 size || root``. Raises :class:`InvalidSignature` for a text
+    that is not exactly origin, size and root lines (extension lines are not covered by
+    the message, so a 0x06 signature never vouches for them; held by
+    tests/verify/test_mldsa.py)."""
+    lines = text.decode("utf-8", "replace").split("\n")
+    if len(lines) != 4 or lines[3] != "":
+        raise InvalidSignature("an ML-DSA-44 signature covers only a checkpoint of origin, "
+                               "size and root lines (no extension lines)")
+    origin, size_s, root_s = lines[0].encode(), lines[1], lines[2]
+    try:
+        root = base64.b64decode(root_s.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        root = b""
+    if (not size_s.isascii() or not size_s.isdigit() or (len(size_s) > 1 and size_s[0] == "0")
+            or int(size_s) > 2**64 - 1 or len(root) != 32 or not 1 <= len(origin) <= 255):
+        raise InvalidSignature("an ML-DSA-44 signature needs a checkpoint with a 1-255 byte "
+                               "origin, a canonical size and a 32-byte root")
+    who = name.encode()
+    if not 1 <= len(who) <= 255 or not 0 <= timestamp <= MAX_TIMESTAMP:
+        raise InvalidSignature("an ML-DSA-44 cosigner name is 1-255 bytes and its time at "
+                               "most 2^63-1")
+    return (SUBTREE_LABEL + bytes([len(who)]) + who + struct.pack(">Q", timestamp)
+            + bytes([len(origin)]) + origin + struct.pack(">QQ", 0, int(size_s)) + root)
+
+
 # --- verifiers ---------------------------------------------------------------
 
 
@@ -90,7 +133,7 @@ class VerifiedSignature:
 
     @property
     def kind(self) -> str:
-        return "cosignature" if self.alg == ALG_COSIGNATURE_V1 else "signature"
+        return "cosignature" if self.alg in COSIGNING_ALGS else "signature"
 
 
 @dataclass(frozen=True)
@@ -104,6 +147,8 @@ class Verifier:
 
     def verify(self, text: bytes, sig: bytes) -> VerifiedSignature:
         """Raise :class:`InvalidSignature` unless ``sig`` signs ``text``."""
+        if self.alg == ALG_MLDSA44:
+            return self._verify_mldsa(text, sig)
         pub = Ed25519PublicKey.from_public_bytes(self.public_key)
         if self.alg == ALG_ED25519:
             message, cosigned_at = text, None
@@ -122,6 +167,20 @@ class Verifier:
                 f"signature by {self.name} ({self.key_id:08x}) does not verify"
             ) from None
         return VerifiedSignature(self.name, self.key_id, self.alg, cosigned_at)
+
+    def _verify_mldsa(self, text: bytes, sig: bytes) -> VerifiedSignature:
+        if len(sig) != 8 + MLDSA44_SIGNATURE_SIZE:
+            raise InvalidSignature(f"ML-DSA-44 signature by {self.name} has the wrong length "
+                                   f"({len(sig)} bytes, not {8 + MLDSA44_SIGNATURE_SIZE})")
+        (t,) = struct.unpack(">Q", sig[:8])
+        message = subtree_message(self.name, t, text)
+        try:
+            MLDSA44PublicKey.from_public_bytes(self.public_key).verify(sig[8:], message)
+        except _CryptoInvalidSignature:
+            raise InvalidSignature(
+                f"ML-DSA-44 signature by {self.name} ({self.key_id:08x}) does not verify"
+            ) from None
+        return VerifiedSignature(self.name, self.key_id, self.alg, t)
 
     def to_string(self) -> str:
         """The verifier-key string ``name+keyid+base64(alg || public key)``."""
@@ -146,16 +205,17 @@ def parse_verifier_key(vkey: str) -> Verifier:
         data = base64.b64decode(b64.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
         raise BadKey("verifier key data is not valid base64") from None
-    if len(data) != 33 or data[0] not in (ALG_ED25519, ALG_COSIGNATURE_V1):
-        raise BadKey("verifier key is not an Ed25519 (0x01) or cosignature/v1 (0x04) key")
+    if not data or KEY_SIZES.get(data[0]) != len(data) - 1:
+        raise BadKey("verifier key is not an Ed25519 (0x01), cosignature/v1 (0x04) or "
+                     "ML-DSA-44 (0x06, 1,312-byte key) key")
     alg, pub = data[0], data[1:]
     want = key_id(name, alg, pub)
     if int(hex_id, 16) != want:
         raise BadKey(f"verifier key id {hex_id} does not match its key (expected {want:08x})")
     try:
-        Ed25519PublicKey.from_public_bytes(pub)
+        (MLDSA44PublicKey if alg == ALG_MLDSA44 else Ed25519PublicKey).from_public_bytes(pub)
     except ValueError:
-        raise BadKey("verifier key is not a valid Ed25519 public key") from None
+        raise BadKey("verifier key is not a valid public key of its type") from None
     return Verifier(name, want, alg, pub)
 
 
@@ -168,7 +228,7 @@ class Signer:
 
     name: str
     alg: int
-    private_key: Ed25519PrivateKey = field(repr=False)
+    private_key: Ed25519PrivateKey | MLDSA44PrivateKey = field(repr=False)
 
     @functools.cached_property
     def public_key(self) -> bytes:  # cached: every signature line needs the key id
@@ -186,31 +246,47 @@ class Signer:
         if self.alg == ALG_ED25519:
             return self.private_key.sign(text)
         t = int(time.time()) if cosigned_at is None else cosigned_at
-        message = COSIGNATURE_HEADER.format(t=t).encode() + text
+        if self.alg == ALG_MLDSA44:
+            message = subtree_message(self.name, t, text)
+        else:
+            message = COSIGNATURE_HEADER.format(t=t).encode() + text
         return struct.pack(">Q", t) + self.private_key.sign(message)
+
+    def sign_bytes(self, message: bytes) -> bytes:
+        """A bare signature over ``message`` (our own ``evidence.*`` statements, whose
+        prefixes no C2SP signed message starts with)."""
+        return self.private_key.sign(message)
 
     def signature_line(self, text: bytes, *, cosigned_at: int | None = None) -> str:
         blob = struct.pack(">I", self.key_id) + self.signature(text, cosigned_at=cosigned_at)
         return f"{SIG_PREFIX}{self.name} {base64.b64encode(blob).decode()}\n"
 
     def to_string(self) -> str:
-        """Go's private-key string ``PRIVATE+KEY+name+keyid+base64(alg || seed)``."""
+        """Go's private-key string ``PRIVATE+KEY+name+keyid+base64(alg || seed)`` (the
+        32-byte seed for Ed25519 and for ML-DSA-44, FIPS 204's xi)."""
         seed = self.private_key.private_bytes_raw()
         data = base64.b64encode(bytes([self.alg]) + seed).decode()
         return f"{PRIVATE_KEY_PREFIX}{self.name}+{self.key_id:08x}+{data}"
 
 
+def _private_key(alg: int, seed: bytes) -> Ed25519PrivateKey | MLDSA44PrivateKey:
+    if alg == ALG_MLDSA44:
+        return MLDSA44PrivateKey.from_seed_bytes(seed)
+    return Ed25519PrivateKey.from_private_bytes(seed)
+
+
 def generate_signer(name: str, alg: int = ALG_ED25519) -> Signer:
-    """A fresh Ed25519 key named ``name`` (alg 0x04 for a witness's cosigning key)."""
+    """A fresh key named ``name``: Ed25519 (0x01), a witness's Ed25519 cosigning key
+    (0x04) or an ML-DSA-44 (sub)tree cosigning key (0x06, a log's or a witness's)."""
     if not is_valid_key_name(name):
         raise BadKey(f"key name {name!r} is empty or contains space or '+'")
-    if alg not in (ALG_ED25519, ALG_COSIGNATURE_V1):
+    if alg not in KEY_SIZES:
         raise BadKey(f"unsupported key algorithm {alg}")
-    return Signer(name, alg, Ed25519PrivateKey.from_private_bytes(os.urandom(32)))
+    return Signer(name, alg, _private_key(alg, os.urandom(32)))
 
 
 def parse_signer_key(skey: str) -> Signer:
-    """Parse a ``PRIVATE+KEY+...`` string (Go's format; 0x04 for cosigning keys)."""
+    """Parse a ``PRIVATE+KEY+...`` string (Go's format; 0x04 and 0x06 for cosigning keys)."""
     if not isinstance(skey, str) or not skey.startswith(PRIVATE_KEY_PREFIX):
         raise BadKey("signer key must start with PRIVATE+KEY+")
     parts = skey.strip()[len(PRIVATE_KEY_PREFIX) :].split("+", 2)
@@ -223,9 +299,10 @@ def parse_signer_key(skey: str) -> Signer:
         data = base64.b64decode(b64.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
         raise BadKey("signer key data is not valid base64") from None
-    if len(data) != 33 or data[0] not in (ALG_ED25519, ALG_COSIGNATURE_V1):
-        raise BadKey("signer key is not an Ed25519 (0x01) or cosignature/v1 (0x04) key")
-    signer = Signer(name, data[0], Ed25519PrivateKey.from_private_bytes(data[1:]))
+    if len(data) != 33 or data[0] not in KEY_SIZES:
+        raise BadKey("signer key is not an Ed25519 (0x01), cosignature/v1 (0x04) or "
+                     "ML-DSA-44 (0x06) key")
+    signer = Signer(name, data[0], _private_key(data[0], data[1:]))
     if hex_id != f"{signer.key_id:08x}":
         raise BadKey(f"signer key id {hex_id} does not match its key")
     return signer

@@ -33,7 +33,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from evidence.verify.checkpoint import OutsideWindow, parse_checkpoint, verify_checkpoint_windowed
+from evidence.verify.checkpoint import (
+    MissingPostQuantum,
+    OutsideWindow,
+    parse_checkpoint,
+    verify_checkpoint_windowed,
+)
 from evidence.verify.entry import parse_entry
 from evidence.verify.errors import MalformedInput, VerificationError
 from evidence.verify.hashing import HASH_SIZE, Hash32, leaf_hash
@@ -234,6 +239,9 @@ def _checkpoint(note: str, policy: TrustPolicy, r: ProofReport) -> Any:
         vc, log_key = verify_checkpoint_windowed(
             note, [(lg.verifier, lg.window) for lg in mine],
             witness_keys=policy.witness_verifiers)
+    except MissingPostQuantum as e:
+        r.add("checkpoint", FAIL, str(e), e.zh)
+        return None
     except OutsideWindow as e:
         r.add("checkpoint", FAIL, str(e), "检查点仅由已轮换或已吊销的日志公钥签名，"
               "其大小不在该公钥的有效窗口内")

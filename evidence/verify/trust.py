@@ -27,9 +27,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from evidence.verify.errors import MalformedInput, VerificationError
+from evidence.verify.merkle import MAX_TREE_SIZE
 from evidence.verify.note import (
     ALG_COSIGNATURE_V1,
     ALG_ED25519,
+    ALG_MLDSA44,
+    COSIGNING_ALGS,
     VerifiedSignature,
     Verifier,
     parse_verifier_key,
@@ -75,7 +78,13 @@ class LogKey:
     url: str | None = None
     window: tuple[int, int] | None = None
     """``(from_size, until_size)``, both inclusive, for a key rotated out or revoked
-    (``#@ log-key``); None for a ``log`` line's key, pinned for every size."""
+    (``#@ log-key``); None for a ``log`` line's key, pinned for every size. An ML-DSA-44
+    key (``#@ log-mldsa``, alg 0x06) is required, not an alternative, on every checkpoint
+    its window holds: ``(from_size, 2^64-1)``."""
+
+    @property
+    def post_quantum(self) -> bool:
+        return self.verifier.alg == ALG_MLDSA44
 
     def holds(self, size: int) -> bool:
         """Whether this key may sign a checkpoint of ``size`` (docs/verdict.md section 3)."""
@@ -155,7 +164,8 @@ class TrustPolicy:
     def log_for_origin(self, origin: str) -> Verifier | None:
         """The pinned log key whose key name is the checkpoint's origin (C2SP: a log's
         key name is its origin)."""
-        return next((lg.verifier for lg in self.logs if lg.verifier.name == origin), None)
+        return next((lg.verifier for lg in self.logs if lg.verifier.name == origin
+                     and not lg.post_quantum), None)
 
     @property
     def witness_verifiers(self) -> list[Verifier]:
@@ -234,7 +244,10 @@ class TrustPolicy:
         for n in self.capture_nodes:
             out.append(f"#@ capture-node {n.name} {n.verifier.to_string()}")
         for lg in self.logs:
-            if lg.window is not None:
+            if lg.post_quantum:
+                assert lg.window is not None
+                out.append(f"#@ log-mldsa {lg.verifier.to_string()} {lg.window[0]}")
+            elif lg.window is not None:
                 out.append(f"#@ log-key {lg.verifier.to_string()} {lg.window[0]} "
                            f"{lg.window[1]}")
         return "\n".join(out) + "\n"
@@ -266,9 +279,12 @@ def _vkey(text: str, lineno: int, what: str, alg: int | None = None) -> Verifier
         v = parse_verifier_key(text)
     except (VerificationError, ValueError) as e:
         raise TrustFileError(f"{what}: {e}", lineno) from None
-    if alg is not None and v.alg != alg:
-        kind = ("an Ed25519 (0x01) log key" if alg == ALG_ED25519
-                else "a cosignature/v1 (0x04) witness key")
+    algs = {None: (ALG_ED25519, ALG_COSIGNATURE_V1), ALG_COSIGNATURE_V1: COSIGNING_ALGS}
+    if v.alg not in algs.get(alg, (alg,)):
+        kind = {ALG_ED25519: "an Ed25519 (0x01) log key",
+                ALG_MLDSA44: "an ML-DSA-44 (0x06) key",
+                ALG_COSIGNATURE_V1: "a cosignature/v1 (0x04) or ML-DSA-44 (0x06) witness key",
+                None: "an Ed25519 (0x01 or 0x04) key"}[alg]
         raise TrustFileError(f"{what}: {v.name} is not {kind}", lineno)
     return v
 
@@ -277,6 +293,7 @@ class _Parser:
     def __init__(self) -> None:
         self.logs: list[LogKey] = []
         self.windowed: list[LogKey] = []
+        self.post_quantum: list[tuple[LogKey, int]] = []
         self.witnesses: dict[str, Witness] = {}
         self.groups: dict[str, Group] = {}
         self.quorum: tuple[str | None] | None = None
@@ -415,6 +432,18 @@ class _Parser:
                                      f"until-size {hi}", n)
             self._key(n, v)
             self.windowed.append(LogKey(v, None, (lo, hi)))
+        elif word == "log-mldsa":
+            if len(args) != 2:
+                raise TrustFileError("expected: #@ log-mldsa <vkey> <from-size>", n)
+            if len(self.logs) + len(self.windowed) + len(self.post_quantum) >= MAX_LOGS:
+                raise TrustFileError(f"more than {MAX_LOGS} logs", n)
+            v = _vkey(args[0], n, "ML-DSA-44 log key", ALG_MLDSA44)
+            lo = _size(args[1], n, "from")
+            if any(lg.verifier.name == v.name for lg, _ in self.post_quantum):
+                raise TrustFileError(f"a second ML-DSA-44 key for the log {v.name[:64]} (one "
+                                     "per log)", n)
+            self._key(n, v)
+            self.post_quantum.append((LogKey(v, None, (lo, MAX_TREE_SIZE)), n))
         elif word == "capture-node":
             if len(args) != 2:
                 raise TrustFileError("expected: #@ capture-node <name> <vkey>", n)
@@ -427,7 +456,8 @@ class _Parser:
             self.nodes[args[0]] = CaptureNode(args[0], v)
         else:
             raise TrustFileError(f"unknown extension {word[:40]!r} (known: tsa, tsa-store, "
-                                 "capture-node, log-key); a pin must mean exactly what it says", n)
+                                 "capture-node, log-key, log-mldsa); a pin must mean exactly "
+                                 "what it says", n)
 
     def finish(self, data: bytes) -> TrustPolicy:
         if not self.logs:
@@ -435,8 +465,14 @@ class _Parser:
         if self.quorum is None:
             raise TrustFileError("has no quorum line (write 'quorum none' when no witness "
                                  "is required)")
+        for lg, n in self.post_quantum:
+            if not any(k.verifier.name == lg.verifier.name for k in self.logs):
+                raise TrustFileError(f"the ML-DSA-44 key names the log {lg.verifier.name[:64]}"
+                                     ", which no 'log' line pins (it signs beside the "
+                                     "log's Ed25519 key, never alone)", n)
+        pq = tuple(lg for lg, _ in self.post_quantum)
         return TrustPolicy(
-            logs=(*self.logs, *self.windowed), witnesses=tuple(self.witnesses.values()),
+            logs=(*self.logs, *self.windowed, *pq), witnesses=tuple(self.witnesses.values()),
             groups=tuple(self.groups.values()), quorum=self.quorum[0],
             tsas=tuple(self.tsas.values()), tsa_store_mozilla=self.store,
             capture_nodes=tuple(self.nodes.values()), raw=data)
