@@ -166,7 +166,8 @@ def serve_cmd(ctx: click.Context, config_file: str | None, host: str, port: int,
             where = led.config.data_dir if led.config else resolve_data_dir(data_dir)
             anchors = load_anchor_config(where)
             trust_sha256 = trust_policy(anchors, led.verifier,
-                                        retired=led.retired_log_keys()).fingerprint
+                                        retired=led.retired_log_keys(),
+                                        mldsa=led.mldsa_key()).fingerprint
             if settings.publish_when_witnessed and not anchors.witnesses:
                 fail("--publish-when-witnessed: no witness is configured in anchors.json "
                      "(`evidence anchor witness add`): no checkpoint could ever be published",

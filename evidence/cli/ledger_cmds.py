@@ -87,7 +87,8 @@ def log_checkpoint(data_dir: str | None, db_url: str | None, as_json: bool) -> N
 def log_key(ctx: click.Context, data_dir: str | None, db_url: str | None,
             as_json: bool) -> None:
     """Print the log's verifier key (--json: every key with its window of tree sizes);
-    ``rotate`` and ``revoke`` change them (docs/operations.md "Rotating the log key")."""
+    ``rotate`` and ``revoke`` change them (docs/operations.md "Rotating the log key"),
+    ``mldsa`` adds a post-quantum key (docs/operations.md "Post-quantum signatures")."""
     if ctx.invoked_subcommand is not None:
         return
     with open_ledger(data_dir, db_url, as_json, read_only=True) as led:
@@ -165,6 +166,45 @@ def log_key_revoke(key: str, from_size: int, reason: str, data_dir: str | None,
     else:
         click.echo(f"revoked {w.vkey.rsplit('+', 1)[0]}: refused for checkpoints past size "
                    f"{w.until_size}; export the trust file again", err=True)
+
+
+@log_key.command("mldsa")
+@click.option("--key", "key_file", type=click.Path(dir_okay=False, exists=True),
+              help="An ML-DSA-44 PRIVATE+KEY file (mode 0600) named after the origin "
+              "(default: a new key, kept in DIR/log-mldsa.key).")
+@where_options
+def log_key_mldsa(key_file: str | None, data_dir: str | None, db_url: str | None,
+                  as_json: bool) -> None:
+    """Add an ML-DSA-44 (post-quantum) signature to every checkpoint from now on: append
+    key.mldsa_added (signed by the log key and the new key); export the trust file again
+    (it pins the key with '#@ log-mldsa'). Stop the writer first."""
+    _add_mldsa(key_file, data_dir, db_url, as_json)
+
+
+def _add_mldsa(key_file: str | None, data_dir: str | None, db_url: str | None,
+               as_json: bool) -> tuple[str, int]:
+    from evidence.ledger.keyfile import KeyFileError, read_private_key
+    from evidence.ledger.pq_key import PostQuantumError
+    from evidence.verify.note import ALG_MLDSA44, generate_signer
+
+    try:
+        given = read_private_key(key_file) if key_file else None
+    except KeyFileError as e:
+        fail(str(e), as_json=as_json)
+    with open_ledger(data_dir, db_url, as_json) as led:
+        pq = given or generate_signer(led.origin, ALG_MLDSA44)
+        try:
+            first = led.add_mldsa_key(pq)
+        except (PostQuantumError, KeyFileError) as e:
+            fail(f"ML-DSA-44 key not added (nothing changed): {e}", as_json=as_json)
+    vkey = pq.verifier().to_string()
+    if as_json:
+        emit_json({"ok": True, "mldsa_key": vkey, "from_size": first})
+    else:
+        click.echo(f"ML-DSA-44 key added: checkpoints from size {first} carry its signature; "
+                   "export the trust file again", err=True)
+        click.echo(vkey)
+    return vkey, first
 
 
 @log_group.command("entry")

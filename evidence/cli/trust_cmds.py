@@ -58,10 +58,11 @@ def trust_export(ctx: click.Context, output: str | None, log_url: str | None,
     with open_ledger(data_dir, db_url, as_json, read_only=True) as led:
         log_key = led.verifier
         retired = led.retired_log_keys()
+        mldsa = led.mldsa_key()
         where = led.config.data_dir if led.config else Path(data_dir or ".")
     try:
         policy = trust_policy(load_anchor_config(where), log_key, log_url=log_url,
-                              retired=retired)
+                              retired=retired, mldsa=mldsa)
     except AnchorConfigError as e:
         fail(str(e), as_json=as_json)
     data = policy.raw or b""

@@ -17,7 +17,12 @@ import click
 from evidence.cli.output import emit_json, fail
 from evidence.ledger.keyfile import KeyFileError
 from evidence.verify.errors import MalformedInput
-from evidence.verify.note import MAX_NOTE_SIZE, parse_verifier_key
+from evidence.verify.note import (
+    ALG_COSIGNATURE_V1,
+    ALG_MLDSA44,
+    MAX_NOTE_SIZE,
+    parse_verifier_key,
+)
 from evidence.witness.store import StoreError
 from evidence.witness.witness import Witness, WitnessError
 
@@ -44,15 +49,18 @@ def witness() -> None:
 @_dir_option
 @click.option("--name", required=True,
               help="The witness's key name, e.g. witness.court.example/w1 (no spaces or '+').")
+@click.option("--mldsa", is_flag=True,
+              help="An ML-DSA-44 (post-quantum, type 0x06) cosigning key, as C2SP "
+              "tlog-cosignature v1.1 recommends, instead of Ed25519 (0x04).")
 @_json_option
-def init_cmd(directory: Path, name: str, as_json: bool) -> None:
+def init_cmd(directory: Path, name: str, mldsa: bool, as_json: bool) -> None:
     """Create a witness in DIR: a new cosigning key (mode 0600) and an empty state.
 
     Prints the witness's verifier key: give it to the log operators and to
     whoever checks cosigned checkpoints. Refuses if DIR already holds a witness.
     """
     try:
-        w = Witness.init(directory, name)
+        w = Witness.init(directory, name, ALG_MLDSA44 if mldsa else ALG_COSIGNATURE_V1)
     except (WitnessError, StoreError, KeyFileError, OSError) as e:
         fail(str(e), as_json=as_json)
     if as_json:

@@ -27,7 +27,7 @@ from evidence.ledger.log_keys import LogSigners
 from evidence.verify.checkpoint import Checkpoint, sign_checkpoint
 from evidence.verify.hashing import Hash32
 from evidence.verify.merkle import root_from_nodes
-from evidence.verify.note import Signer, sign_note
+from evidence.verify.note import Signer
 
 __all__ = ["sign_checkpoint_now", "sign_locked"]
 
@@ -46,8 +46,8 @@ def sign_locked(conn: Connection, signer: Signer | LogSigners, size: int, root: 
     if root is None:
         root = root_from_nodes(size, node_fetcher(conn))
     root = Hash32(bytes(root))
-    if isinstance(signer, LogSigners):  # a rotation's overlap: one line per key
-        note = sign_note(Checkpoint(signer.name, size, root).to_text(), signer.for_size(size))
+    if isinstance(signer, LogSigners):  # a rotation's overlap, an ML-DSA-44 key: a line each
+        note = signer.sign(Checkpoint(signer.name, size, root).to_text(), size)
     else:
         note = sign_checkpoint(Checkpoint(signer.name, size, root), signer)
     created = utc_now()

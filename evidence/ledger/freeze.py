@@ -150,7 +150,7 @@ def _trust_file(led: Ledger) -> bytes:
 
     assert led.config is not None  # checked by freeze_log
     return trust_policy(load_anchor_config(led.config.data_dir), led.verifier,
-                        retired=led.retired_log_keys()).raw or b""
+                        retired=led.retired_log_keys(), mldsa=led.mldsa_key()).raw or b""
 
 
 def _check_target(out: Path) -> None:

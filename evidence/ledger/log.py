@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, MetaData, insert, inspect, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from evidence.ledger import pq_key
 from evidence.ledger.checkpoints import sign_checkpoint_now
 from evidence.ledger.clock import utc_now
 from evidence.ledger.config import (
@@ -467,6 +468,73 @@ class Ledger:
                                          f"{e}") from None
         out.append((self._signer, wins[-1].from_size, None))
         self._log_signers = LogSigners(out)
+        self._log_signers.pq = self._load_pq_signer(wins)
+
+    # --- the log's ML-DSA-44 key (docs/formats.md "ML-DSA-44 signatures") -------------------
+
+    def mldsa_key(self, wins: Sequence[KeyWindow] | None = None) -> tuple[Verifier, int] | None:
+        """The log's ML-DSA-44 key and the first size it signs, from its
+        ``key.mldsa_added`` entry (None: never added)."""
+        with read_transaction(self._engine) as conn:  # the keys row spares an entry scan
+            if conn.execute(select(keys.c.id).where(keys.c.role == pq_key.ROLE)).first() is None:
+                return None
+        wins = self.key_windows() if wins is None else wins
+        return pq_key.read_added(self._engine, [w.vkey for w in wins])
+
+    def _load_pq_signer(self, wins: Sequence[KeyWindow]) -> tuple[Signer, int] | None:
+        added = self.mldsa_key(wins)
+        if added is None:
+            return None
+        assert self._config is not None
+        path = pq_key.pq_key_path(self._config.data_dir)
+        try:
+            pq = read_private_key(path)
+        except KeyFileError as e:
+            raise ConfigMismatch(f"the log's ML-DSA-44 key {path} signs every checkpoint from "
+                                 f"size {added[1]}: {e}") from None
+        if pq.verifier() != added[0]:
+            raise ConfigMismatch(f"{path} is not the log's ML-DSA-44 key "
+                                 f"({added[0].name}+{added[0].key_id:08x})")
+        return pq, added[1]
+
+    def add_mldsa_key(self, pq: Signer) -> int:
+        """Append ``key.mldsa_added`` (signed by the log key and ``pq``), keep ``pq`` in
+        ``DIR/log-mldsa.key`` and sign the checkpoint holding the entry with both keys;
+        return the first size it signs. Refuses (:class:`pq_key.PostQuantumError`),
+        changing nothing, a key of another type or name or a second key
+        (tests/ledger/test_pq_key.py)."""
+        cfg, signers = self._config, self._log_signers
+        if self._signer is None or cfg is None or signers is None:
+            raise LedgerError("the ledger was opened read-only (no log key): cannot add a key")
+        if self.mldsa_key() is not None:
+            raise pq_key.PostQuantumError("this log already has an ML-DSA-44 key (one per "
+                                          "log; replacing it is not built)")
+        size = self.size
+        body = pq_key.added_body(self._signer, pq, size + 1)
+        path = pq_key.pq_key_path(cfg.data_dir)
+        kept = path.exists()
+        if kept and read_private_key(path).verifier() != pq.verifier():
+            raise pq_key.PostQuantumError(f"{path} holds another key; move it away first")
+        if not kept:
+            write_private_key(path, pq)
+        signers.pq = (pq, size + 1)  # before the append: the checkpoint holding it is signed
+
+        def rows(conn: Connection, made: Sequence[Appended]) -> list[Any]:
+            if made[0].seq != size:
+                raise pq_key.PostQuantumError("another writer appended meanwhile; try again")
+            conn.execute(insert(keys).values(name=pq.name, vkey=pq.verifier().to_string(),
+                                             role=pq_key.ROLE, created_at=utc_now()))
+            return []
+
+        try:
+            self.append_many([(pq_key.MLDSA_ADDED, body)], rows=rows)
+        except BaseException:
+            signers.pq = None
+            if not kept:
+                path.unlink(missing_ok=True)
+            raise
+        self.sign_checkpoint_now()
+        return size + 1
 
     def rotate_key(self, new: Signer, *, overlap: int, expect_old: Signer | None = None
                    ) -> KeyWindow:

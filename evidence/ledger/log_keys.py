@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evidence.verify.errors import VerificationError
-from evidence.verify.note import ALG_ED25519, Signer, Verifier, parse_verifier_key
+from evidence.verify.note import ALG_ED25519, Signer, Verifier, parse_verifier_key, sign_note
 
 __all__ = [
     "KeyWindow",
@@ -144,11 +144,22 @@ class LogSigners:
             raise ValueError("a log needs a signing key")
         self.keys = list(keys)
         self.name = keys[-1][0].name
+        self.pq: tuple[Signer, int] | None = None
+        """The ML-DSA-44 key and the first size it signs (:mod:`evidence.ledger.pq_key`)."""
 
     def for_size(self, size: int) -> list[Signer]:
         """The current key first, then any older key still inside its overlap."""
         out = [s for s, lo, hi in reversed(self.keys) if lo <= size and (hi is None or size <= hi)]
         return out or [self.keys[-1][0]]
+
+    def sign(self, text: str, size: int) -> str:
+        """The checkpoint note: one Ed25519 line per key of :meth:`for_size`, then from the
+        ML-DSA-44 key's first size its tlog-cosignature v1.1 line with the time 0 (the log
+        states no freshness; docs/decisions.md D23)."""
+        note = sign_note(text, self.for_size(size))
+        if self.pq is not None and size >= self.pq[1]:
+            note += self.pq[0].signature_line(text.encode(), cosigned_at=0)
+        return note
 
 
 def retired_key_path(data_dir: Path, v: Verifier) -> Path:

@@ -25,6 +25,8 @@ from evidence.verify.hashing import EMPTY_ROOT
 from evidence.verify.note import (
     ALG_COSIGNATURE_V1,
     ALG_ED25519,
+    ALG_MLDSA44,
+    COSIGNING_ALGS,
     Signer,
     Verifier,
     generate_signer,
@@ -53,15 +55,18 @@ class Witness:
     # --- setup -----------------------------------------------------------------------
 
     @classmethod
-    def init(cls, directory: Path, name: str) -> Witness:
-        """Create DIR with a new cosigning key and an empty state. Refuses if either exists."""
+    def init(cls, directory: Path, name: str, alg: int = ALG_COSIGNATURE_V1) -> Witness:
+        """Create DIR with a new cosigning key (``alg``: Ed25519 0x04 or ML-DSA-44 0x06,
+        tlog-cosignature v1.1) and an empty state. Refuses if either exists."""
         directory = Path(directory)
         key_path, state_path = directory / KEY_FILE, directory / STATE_FILE
         for p in (key_path, state_path):
             if p.exists():
                 raise WitnessError(f"{p} already exists; refusing to overwrite a witness")
+        if alg not in COSIGNING_ALGS:
+            raise WitnessError("a witness key is cosignature/v1 (0x04) or ML-DSA-44 (0x06)")
         try:
-            signer = generate_signer(name, ALG_COSIGNATURE_V1)
+            signer = generate_signer(name, alg)
         except MalformedInput as e:
             raise WitnessError(f"bad witness name: {e}") from None
         directory.mkdir(parents=True, exist_ok=True)
@@ -74,8 +79,9 @@ class Witness:
         directory = Path(directory)
         store = WitnessStore.open(directory / STATE_FILE)
         signer = read_private_key(directory / KEY_FILE)
-        if signer.alg != ALG_COSIGNATURE_V1:
-            raise WitnessError(f"{directory / KEY_FILE} is not a cosignature/v1 (0x04) key")
+        if signer.alg not in COSIGNING_ALGS:
+            raise WitnessError(f"{directory / KEY_FILE} is not a cosignature/v1 (0x04) or "
+                               "ML-DSA-44 (0x06) key")
         if store.name() != signer.name:
             raise WitnessError(f"key name {signer.name!r} is not the state's witness name "
                                f"{store.name()!r}")
@@ -135,6 +141,11 @@ class Witness:
             log.warning("refused add-checkpoint: %s", refusal)
             raise refusal from None
         cp = req.checkpoint
+        if self.signer.alg == ALG_MLDSA44 and cp.extensions:  # before the state moves
+            refusal = Refusal(MALFORMED, 400, "an ML-DSA-44 cosignature covers no extension "
+                              "lines: this witness cosigns only checkpoints without them")
+            log.warning("refused add-checkpoint: %s", refusal)
+            raise refusal
         try:
             self.store.update(cp.origin, lambda rec: check_add_checkpoint(rec, req),
                               request=bytes(body),

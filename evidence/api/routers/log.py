@@ -292,7 +292,7 @@ def trust_file(svc: Services) -> bytes:
     data_dir = led.config.data_dir if led.config else resolve_data_dir(svc.settings.data_dir)
     try:
         return trust_policy(load_anchor_config(data_dir), led.verifier,
-                            retired=led.retired_log_keys()).raw or b""
+                            retired=led.retired_log_keys(), mldsa=led.mldsa_key()).raw or b""
     except AnchorConfigError as e:  # the operator's configuration is broken: say so, not a 500
         # the reason names files of the server: it goes to the operator's log, not the client
         logging.getLogger("evidence.api").error("trust file unavailable: %s", e)

@@ -61,7 +61,8 @@ from cryptography import x509
 
 from evidence.ledger.errors import LedgerError
 from evidence.verify.errors import MalformedInput
-from evidence.verify.note import ALG_COSIGNATURE_V1, Verifier, parse_verifier_key
+from evidence.verify.merkle import MAX_TREE_SIZE
+from evidence.verify.note import COSIGNING_ALGS, Verifier, parse_verifier_key
 from evidence.verify.trust import (
     Group,
     LogKey,
@@ -343,9 +344,9 @@ def _witness_key(name: str, key: str):  # type: ignore[no-untyped-def]
         v = parse_verifier_key(key)
     except (MalformedInput, ValueError, TypeError) as e:
         raise AnchorConfigError(f"witness {name}: bad verifier key: {e}") from None
-    if v.alg != ALG_COSIGNATURE_V1:
+    if v.alg not in COSIGNING_ALGS:
         raise AnchorConfigError(f"witness {name}: key {v.name} is not a cosignature/v1 (0x04) "
-                                "key; give the witness's verifier key")
+                                "or ML-DSA-44 (0x06) key; give the witness's verifier key")
     return v
 
 
@@ -473,14 +474,16 @@ def add_tsa_preset(cfg: AnchorConfig, preset: str, *, name: str | None = None,
 
 
 def trust_policy(cfg: AnchorConfig, log_key: Verifier, *, log_url: str | None = None,
-                 retired: Sequence[tuple[Verifier, int, int]] = ()) -> TrustPolicy:
+                 retired: Sequence[tuple[Verifier, int, int]] = (),
+                 mldsa: tuple[Verifier, int] | None = None) -> TrustPolicy:
     """The trust file a court pins for this log (docs/verdict.md section 3): the log key,
     the configured witnesses and their quorum, each TSA's pinned root(s) and, when a preset
     TSA relies on Mozilla's store, ``#@ tsa-store mozilla`` (its roots are also written
     as ``#@ tsa`` lines, so that verifiers without that store can check its tokens), and
     the capture nodes whose signed captures the service preserves (``#@ capture-node``:
     :mod:`evidence.ledger.anchor.capture_nodes`), and each log key rotated out or revoked
-    with its window (``retired``: ``#@ log-key``, docs/formats.md "Log key rotation")."""
+    with its window (``retired``: ``#@ log-key``, docs/formats.md "Log key rotation"), and
+    the log's ML-DSA-44 key from its first size (``mldsa``: ``#@ log-mldsa``)."""
     witnesses = tuple(Witness(w.name, _witness_key(w.name, w.key), w.url)
                       for w in cfg.witnesses)
     groups: tuple[Group, ...] = ()
@@ -512,7 +515,8 @@ def trust_policy(cfg: AnchorConfig, log_key: Verifier, *, log_url: str | None = 
         nodes = pinned_capture_nodes(cfg.data_dir)
     except ValueError as e:
         raise AnchorConfigError(str(e)) from None
-    logs = (LogKey(log_key, log_url), *(LogKey(v, None, (lo, hi)) for v, lo, hi in retired))
+    logs = (LogKey(log_key, log_url), *(LogKey(v, None, (lo, hi)) for v, lo, hi in retired),
+            *([] if mldsa is None else [LogKey(mldsa[0], None, (mldsa[1], MAX_TREE_SIZE))]))
     from evidence.ledger.shards import ShardError, frozen_pins
 
     try:  # each frozen shard's keys, windowed to its final size (formats.md "Temporal shards")

@@ -40,7 +40,7 @@ from evidence.verify.errors import VerificationError
 from evidence.verify.hashing import HASH_SIZE
 from evidence.verify.merkle import MAX_TREE_SIZE
 from evidence.verify.note import (
-    ALG_COSIGNATURE_V1,
+    COSIGNING_ALGS,
     SIG_PREFIX,
     Verifier,
     add_signature_lines,
@@ -120,8 +120,9 @@ class WitnessEndpoint:
     timeout: float = DEFAULT_TIMEOUT_S
 
     def __post_init__(self) -> None:
-        if self.key.alg != ALG_COSIGNATURE_V1:
-            raise ValueError(f"witness key {self.key.name} is not a cosignature/v1 (0x04) key")
+        if self.key.alg not in COSIGNING_ALGS:
+            raise ValueError(f"witness key {self.key.name} is not a cosignature/v1 (0x04) or "
+                             "ML-DSA-44 (0x06) key")
         scheme = urllib.parse.urlsplit(self.url).scheme.lower()
         if scheme not in ("http", "https"):
             raise ValueError(f"witness URL must be http or https: {self.url}")
