@@ -169,14 +169,10 @@ class S3BlobStore(BlobStore):
         finally:
             spool.close()
 
-    def _read_spool(self, spool: _Spool, n: int) -> bytes:
-        """Read the next ``n`` spooled bytes to upload (a seam for fault-injection tests)."""
-        return spool.file.read(n)
-
     def _put_single(self, spool: _Spool, ref: BlobRef) -> None:
         from botocore.exceptions import ClientError
 
-        body = self._read_spool(spool, spool.size)
+        body = spool.file.read(spool.size)
         try:
             self.client.put_object(
                 Bucket=self.bucket,
@@ -198,7 +194,7 @@ class S3BlobStore(BlobStore):
         try:
             parts = []
             for number, digest in enumerate(spool.part_digests, start=1):
-                body = self._read_spool(spool, self.part_size)
+                body = spool.file.read(self.part_size)
                 resp = self.client.upload_part(
                     Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
                     Body=body, ChecksumAlgorithm="SHA256", ChecksumSHA256=_b64(digest),

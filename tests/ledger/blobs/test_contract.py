@@ -430,24 +430,51 @@ def test_fs_any_bytes_any_chunking(tmp_path: Path, data: bytes, chunk: int) -> N
 # -- S3 only ---------------------------------------------------------------------------
 
 
+class Client:
+    """The boto3 client an S3 store is given, passed through; a test overrides the
+    calls it wants to disturb (the store's one door to the server)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def _s3_through(s3: BlobStore, client: Any, tmp_path: Path, prefix: str | None = None
+                ) -> BlobStore:
+    """Another store on ``s3``'s bucket, speaking through ``client``."""
+    from evidence.ledger.blobs.s3 import S3BlobStore
+
+    assert isinstance(s3, S3BlobStore)
+    return S3BlobStore(s3.bucket, prefix=s3.prefix if prefix is None else prefix,
+                       client=client, spool_dir=str(tmp_path / "spool"), part_size=5 * MiB)
+
+
+def _flipped(body: bytes) -> bytes:
+    data = bytearray(body)
+    if data:
+        data[len(data) // 2] ^= 0xFF
+    return bytes(data)
+
+
 @pytest.mark.s3
 @pytest.mark.parametrize("size", [1000, 12 * MiB + 17], ids=["single", "multipart"])
 def test_s3_checksum_mismatch_rejected_by_server(
     request: pytest.FixtureRequest, tmp_path: Path, size: int
 ) -> None:
-    """Bytes changed after hashing (here: in the spool) are refused by the store itself."""
-    from evidence.ledger.blobs.s3 import S3BlobStore
-
-    class FlippingStore(S3BlobStore):
-        def _read_spool(self, spool: Any, n: int) -> bytes:
-            data = bytearray(super()._read_spool(spool, n))
-            if data:
-                data[len(data) // 2] ^= 0xFF
-            return bytes(data)
-
+    """Bytes changed after hashing (here: on their way out) are refused by the store
+    itself."""
     s3 = _make_s3(request, tmp_path, part_size=5 * MiB)
-    flipping = FlippingStore(s3.bucket, prefix=s3.prefix, client=s3.client,  # type: ignore[attr-defined]
-                             spool_dir=str(tmp_path / "spool"), part_size=5 * MiB)
+
+    class Flipping(Client):
+        def put_object(self, *, Body: bytes, **kw: Any) -> Any:
+            return self.real.put_object(Body=_flipped(Body), **kw)
+
+        def upload_part(self, *, Body: bytes, **kw: Any) -> Any:
+            return self.real.upload_part(Body=_flipped(Body), **kw)
+
+    flipping = _s3_through(s3, Flipping(s3.client), tmp_path)  # type: ignore[attr-defined]
     with pytest.raises(BlobCorrupt, match="rejected"):
         flipping.put(PatternStream(size))  # type: ignore[arg-type]
     assert stored_names(s3) == []
@@ -457,24 +484,30 @@ def test_s3_checksum_mismatch_rejected_by_server(
 @pytest.mark.s3
 @pytest.mark.parametrize("size", [1000, 11 * MiB], ids=["single", "multipart"])
 def test_s3_concurrent_put_does_not_overwrite(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+    request: pytest.FixtureRequest, tmp_path: Path, size: int
 ) -> None:
     """The object appears between our existence check and our write (a racing upload):
     the server's If-None-Match refuses the write and the put becomes the no-op."""
+    from botocore.exceptions import ClientError
+
     s3 = _make_s3(request, tmp_path, part_size=5 * MiB)
     stream = PatternStream(size)
     data = stream.read(size)
     name = sha(data)
     plant(s3, name, b"R" * size)  # what the "other" upload stored (same size)
-    real_head = s3._head  # type: ignore[attr-defined]
     calls = {"n": 0}
 
-    def head_misses_once(sha256: str, **kw: Any) -> Any:
-        calls["n"] += 1
-        return None if calls["n"] == 1 else real_head(sha256, **kw)
+    class MissesOnce(Client):
+        def head_object(self, **kw: Any) -> Any:
+            calls["n"] += 1
+            if calls["n"] == 1:  # as if asked just before the other upload finished
+                raise ClientError({"Error": {"Code": "404", "Message": "Not Found"}},
+                                  "HeadObject")
+            return self.real.head_object(**kw)
 
-    monkeypatch.setattr(s3, "_head", head_misses_once)
-    assert s3.put(io.BytesIO(data)) == BlobRef(name, size)
+    racing = _s3_through(s3, MissesOnce(s3.client), tmp_path)  # type: ignore[attr-defined]
+    assert racing.put(io.BytesIO(data)) == BlobRef(name, size)
+    assert calls["n"] >= 2  # asked again, after the refused write
     with s3.open_range(name, 0, 10) as f:
         assert f.read() == b"R" * 10
     assert leftovers(s3, tmp_path) == []
@@ -490,19 +523,16 @@ def test_s3_multipart_round_trip_and_abort(request: pytest.FixtureRequest, tmp_p
     with s3.open_range(ref.sha256, 5 * MiB - 3, 5 * MiB + 3) as f:
         assert f.read() == data[5 * MiB - 3 : 5 * MiB + 3]
 
-    from evidence.ledger.blobs.s3 import S3BlobStore
-
-    class DyingStore(S3BlobStore):
+    class Dying(Client):
         parts = 0
 
-        def _read_spool(self, spool: Any, n: int) -> bytes:
+        def upload_part(self, **kw: Any) -> Any:
             self.parts += 1
             if self.parts == 2:
                 raise OSError("disk went away during part 2")
-            return super()._read_spool(spool, n)
+            return self.real.upload_part(**kw)
 
-    dying = DyingStore(s3.bucket, prefix="other", client=s3.client,  # type: ignore[attr-defined]
-                       spool_dir=str(tmp_path / "spool"), part_size=5 * MiB)
+    dying = _s3_through(s3, Dying(s3.client), tmp_path, prefix="other")  # type: ignore[attr-defined]
     with pytest.raises(OSError, match="part 2"):
         dying.put(io.BytesIO(os.urandom(11 * MiB)))
     assert leftovers(s3, tmp_path) == []
