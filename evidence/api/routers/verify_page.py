@@ -29,6 +29,7 @@ router = APIRouter(tags=["verify page"], include_in_schema=False)
 ASSETS = {
     "index.html": "text/html; charset=utf-8",
     "verify.js": "text/javascript; charset=utf-8",
+    "mldsa44.js": "text/javascript; charset=utf-8",
     "page.js": "text/javascript; charset=utf-8",
     "i18n.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",

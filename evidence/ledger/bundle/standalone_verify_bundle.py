@@ -77,6 +77,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+try:  # cryptography >= 47 with an OpenSSL that has ML-DSA; needed only when a trust pins one
+    from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA44PublicKey
+except ImportError:  # pragma: no cover - a pinned ML-DSA-44 key is then refused (exit 2)
+    MLDSA44PublicKey = None  # type: ignore[assignment,misc]
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 
@@ -277,7 +282,10 @@ def _es_number(f: float) -> str:
 
 # ==== 3. signed notes and checkpoints (C2SP) ==============================================
 
-ALG_ED25519, ALG_COSIGNATURE = 0x01, 0x04
+ALG_ED25519, ALG_COSIGNATURE, ALG_MLDSA44 = 0x01, 0x04, 0x06
+COSIGNING = (ALG_COSIGNATURE, ALG_MLDSA44)  # tlog-cosignature v1.1: Ed25519 and ML-DSA-44
+KEY_SIZES = {ALG_ED25519: 32, ALG_COSIGNATURE: 32, ALG_MLDSA44: 1312}
+MLDSA44_SIG = 2420
 SIG_PREFIX = "\u2014 "  # an em dash and a space start every signature line
 
 
@@ -290,6 +298,7 @@ class Key:
     alg: int
     public: bytes
     window: tuple[int, int] | None = None  # a log key's (from, until) sizes: #@ log-key
+    # (an ML-DSA-44 log key, #@ log-mldsa, is required on every size its window holds)
 
     @property
     def text(self) -> str:
@@ -316,14 +325,19 @@ def parse_key(text: str) -> Key:
         data = base64.b64decode(b64.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
         raise Fail("verifier key data is not base64") from None
-    if len(data) != 33 or data[0] not in (ALG_ED25519, ALG_COSIGNATURE):
-        raise Fail("verifier key is not an Ed25519 (0x01) or cosignature/v1 (0x04) key")
+    if not data or KEY_SIZES.get(data[0]) != len(data) - 1:
+        raise Fail("verifier key is not an Ed25519 (0x01), cosignature/v1 (0x04) or "
+                   "ML-DSA-44 (0x06, 1,312-byte key) key")
     if int(hex_id, 16) != key_id(name, data[0], data[1:]):
         raise Fail(f"verifier key id {hex_id} does not match its key")
+    if data[0] == ALG_MLDSA44 and MLDSA44PublicKey is None:
+        raise Fail("this Python's cryptography cannot verify ML-DSA-44 (pip install "
+                   "'cryptography>=47')")
     try:
-        Ed25519PublicKey.from_public_bytes(data[1:])
+        (MLDSA44PublicKey if data[0] == ALG_MLDSA44 else Ed25519PublicKey
+         ).from_public_bytes(data[1:])
     except ValueError:
-        raise Fail("verifier key is not a valid Ed25519 public key") from None
+        raise Fail("verifier key is not a valid public key of its type") from None
     return Key(name, int(hex_id, 16), data[0], data[1:])
 
 
@@ -336,8 +350,41 @@ class Checkpoint:
     cosigners: list[tuple[tuple[str, int], int]]  # ((key name, key id), UNIX time cosigned)
 
 
+def subtree_message(name: str, t: int, text: bytes) -> bytes:
+    """tlog-cosignature v1.1's cosigned_message for a checkpoint of exactly origin, size and
+    root lines: "subtree/v1\\n\\0" || u8 len || name || u64 t || u8 len || origin || u64 0 ||
+    u64 size || 32-byte root (big-endian). Extension lines have no such message."""
+    lines = text.decode("utf-8", "replace").split("\n")
+    if len(lines) != 4 or lines[3]:
+        raise Fail("an ML-DSA-44 signature covers only a checkpoint of origin, size and root "
+                   "lines (no extension lines)")
+    origin, size_s = lines[0].encode(), lines[1]
+    try:
+        root = base64.b64decode(lines[2].encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        root = b""
+    who = name.encode()
+    if (not re.fullmatch(r"0|[1-9][0-9]*", size_s) or int(size_s) > 2**64 - 1 or len(root) != 32
+            or not 1 <= len(origin) <= 255 or not 1 <= len(who) <= 255 or t > 2**63 - 1):
+        raise Fail("an ML-DSA-44 signature needs a 1-255 byte origin and name, a canonical "
+                   "size, a 32-byte root and a time of at most 2^63-1")
+    return (b"subtree/v1\n\x00" + bytes([len(who)]) + who + struct.pack(">Q", t)
+            + bytes([len(origin)]) + origin + struct.pack(">QQ", 0, int(size_s)) + root)
+
+
 def _verify_signature(key: Key, text: bytes, sig: bytes) -> int | None:
     """Verify one signature by a pinned key; return the cosigning time for witnesses."""
+    if key.alg == ALG_MLDSA44:  # tlog-cosignature v1.1: 8-byte time || ML-DSA-44 signature
+        if len(sig) != 8 + MLDSA44_SIG:
+            raise Fail(f"ML-DSA-44 signature by {key.name} has the wrong length")
+        (t,) = struct.unpack(">Q", sig[:8])
+        try:
+            MLDSA44PublicKey.from_public_bytes(key.public).verify(
+                sig[8:], subtree_message(key.name, t, text))
+        except InvalidSignature:
+            raise Fail(f"ML-DSA-44 signature by {key.name} ({key.key_id:08x}) does not "
+                       "verify") from None
+        return t
     public = Ed25519PublicKey.from_public_bytes(key.public)
     cosigned_at = None
     if key.alg == ALG_COSIGNATURE:  # tlog-cosignature/v1: 8-byte time || signature
@@ -398,15 +445,18 @@ def open_note(note: bytes, pinned: dict[tuple[str, int], Key],
 
 def verify_checkpoint(note: bytes, log_keys: list[Key], witnesses: list[Key]) -> Checkpoint:
     """Open the signed note with the pinned keys (:func:`open_note`), then read the
-    checkpoint. It must be signed by a pinned log key whose name is the checkpoint's
-    origin."""
+    checkpoint. It must be signed by a pinned Ed25519 log key whose name is the
+    checkpoint's origin and whose window holds its size, and by every pinned ML-DSA-44 log
+    key of that origin whose window holds it."""
+    pq = [k for k in log_keys if k.alg == ALG_MLDSA44]
+    log_keys = [k for k in log_keys if k.alg != ALG_MLDSA44]
     def origin_pinned(text: str) -> None:
         origin = text.split("\n", 1)[0]
         if not any(k.name == origin for k in log_keys):
             raise Fail(f"the checkpoint is of the log {origin[:80]!r}, which is not pinned "
                        f"(pinned: {', '.join(k.name for k in log_keys)[:150]})")
 
-    pinned = {(k.name, k.key_id): k for k in [*log_keys, *witnesses]}
+    pinned = {(k.name, k.key_id): k for k in [*log_keys, *pq, *witnesses]}
     text, verified = open_note(note, pinned, origin_pinned)
     origin = text.split("\n", 1)[0]
     body_lines = text[:-1].split("\n")
@@ -433,8 +483,14 @@ def verify_checkpoint(note: bytes, log_keys: list[Key], witnesses: list[Key]) ->
         raise Fail(f"checkpoint of size {size} is signed only by the log key "
                    f"{k.name}+{k.key_id:08x}, which is pinned for checkpoints of sizes "
                    f"{k.window[0]} to {k.window[1]} (rotated out or revoked)")
+    for k in pq:  # a pinned post-quantum key is required, not an alternative
+        if k.name == origin and k.window is not None and k.window[0] <= size <= k.window[1] \
+                and (k.name, k.key_id) not in verified:
+            raise Fail(f"checkpoint of size {size} has no signature by the pinned ML-DSA-44 "
+                       f"log key {k.name}+{k.key_id:08x}, required from size {k.window[0]}")
+    logs = {(k.name, k.key_id) for k in [*log_keys, *pq]}
     cosigners = [(who, t) for who, t in verified.items()
-                 if pinned[who].alg == ALG_COSIGNATURE and t is not None]
+                 if pinned[who].alg in COSIGNING and t is not None and who not in logs]
     return Checkpoint(text, origin, int(size_s), root, cosigners)
 
 
@@ -2700,9 +2756,9 @@ def parse_trust(data: bytes) -> Trust:
                     raise TrustError(f"{where}: 'witness <name> <vkey> [<url>]'")
                 _new_name(args[0], where, names)
                 trust.witnesses[args[0]] = _trust_key(args[1], where, keys)
-                if trust.witnesses[args[0]].alg != ALG_COSIGNATURE:
+                if trust.witnesses[args[0]].alg not in COSIGNING:
                     raise TrustError(f"{where}: a witness key must be a cosignature/v1 (0x04) "
-                                     "key")
+                                     "or ML-DSA-44 (0x06) key")
                 if len(trust.witnesses) > MAX_WITNESSES:
                     raise TrustError(f"{where}: more than {MAX_WITNESSES} witnesses")
             elif kind == "group":
@@ -2783,14 +2839,34 @@ def parse_trust(data: bytes) -> Trust:
             if len(args) != 2 or args[0] in trust.capture_nodes:
                 raise TrustError(f"{where}: '#@ capture-node <name> <vkey>', names unique")
             trust.capture_nodes[args[0]] = _trust_key(args[1], where, keys)
+            if trust.capture_nodes[args[0]].alg == ALG_MLDSA44:
+                raise TrustError(f"{where}: a capture node's key is an Ed25519 key")
             if len(trust.capture_nodes) > MAX_CAPTURE_NODES:
                 raise TrustError(f"{where}: more than {MAX_CAPTURE_NODES} capture nodes")
+        elif kind == "log-mldsa":  # the log's ML-DSA-44 key: required from from-size on
+            if len(args) != 2:
+                raise TrustError(f"{where}: '#@ log-mldsa <vkey> <from-size>'")
+            key = _trust_key(args[0], where, keys)
+            if key.alg != ALG_MLDSA44:
+                raise TrustError(f"{where}: a log-mldsa key must be an ML-DSA-44 (0x06) key")
+            if not WINDOW_SIZE.match(args[1]) or int(args[1]) > 2**53 - 1:
+                raise TrustError(f"{where}: a log key's sizes are decimals from 0 to 2^53-1")
+            if any(k.alg == ALG_MLDSA44 and k.name == key.name for k in trust.log_keys):
+                raise TrustError(f"{where}: a second ML-DSA-44 key for the log {key.name[:64]}")
+            trust.log_keys.append(replace(key, window=(int(args[1]), 2**64 - 1)))
+            if len(trust.log_keys) > MAX_LOGS:
+                raise TrustError(f"{where}: more than {MAX_LOGS} logs")
         else:
             raise TrustError(f"{where}: unknown extension {kind[:40]!r}")
     if quorums != 1:
         raise TrustError(f"the trust file has {quorums} quorum lines; it needs exactly one")
     if not any(k.window is None for k in trust.log_keys):
         raise TrustError("the trust file names no log key (a 'log' line)")
+    for k in trust.log_keys:
+        if k.alg == ALG_MLDSA44 and not any(g.window is None and g.name == k.name
+                                            for g in trust.log_keys):
+            raise TrustError(f"the ML-DSA-44 key names the log {k.name[:64]}, which no 'log' "
+                             "line pins (it signs beside the log's Ed25519 key, never alone)")
     return trust
 
 

@@ -801,6 +801,10 @@
 
   const ALG_ED25519 = 0x01;
   const ALG_COSIGNATURE_V1 = 0x04;
+  const ALG_MLDSA44 = 0x06; // tlog-cosignature v1.1: ML-DSA-44 (sub)tree cosignatures
+  const COSIGNING = [ALG_COSIGNATURE_V1, ALG_MLDSA44];
+  const KEY_SIZES = { [ALG_ED25519]: 32, [ALG_COSIGNATURE_V1]: 32, [ALG_MLDSA44]: 1312 };
+  const MLDSA44_SIG = 2420;
   const SIG_PREFIX = '\u2014 ';
   const MAX_NOTE_SIZE = MiB;
   const MAX_SIGNATURES = 100;
@@ -845,7 +849,30 @@
     try { return await subtle().verify({ name: 'Ed25519' }, key, sig, msg); } catch (e) { return false; }
   }
 
-  /* parse_verifier_key: name+<8 hex key id>+base64(alg || 32-byte key). */
+  /* ML-DSA-44 is verified by the vendored mldsa44.js (@noble/post-quantum, window.EvidenceMLDSA).
+     Without it no ML-DSA-44 key is accepted, so a trust file pinning one is refused, never green. */
+  const mldsa = () => (typeof global.EvidenceMLDSA === 'object' && global.EvidenceMLDSA) || null;
+
+  /* tlog-cosignature v1.1 cosigned_message for a checkpoint of exactly origin, size and root
+     lines (evidence/verify/note.py subtree_message): "subtree/v1\n\0" || u8 len || name ||
+     u64 t || u8 len || origin || u64 0 || u64 size || root. */
+  function subtreeMessage(name, t, text) {
+    const lines = strictDecoder.decode(text).split('\n');
+    if (lines.length !== 4 || lines[3] !== '') throw new VerifyError('an ML-DSA-44 signature covers only a checkpoint of origin, size and root lines (no extension lines)');
+    const origin = utf8(lines[0]), who = utf8(name);
+    let root = new Uint8Array(0);
+    try { root = b64decode(lines[2], 'root'); } catch (e) { root = new Uint8Array(0); }
+    if (!/^(0|[1-9][0-9]*)$/.test(lines[1]) || BigInt(lines[1]) > MAX_TREE_SIZE || root.length !== 32
+        || origin.length < 1 || origin.length > 255 || who.length < 1 || who.length > 255 || t > (1n << 63n) - 1n) {
+      throw new VerifyError('an ML-DSA-44 signature needs a 1-255 byte origin and name, a canonical size, a 32-byte root and a time of at most 2^63-1');
+    }
+    const u64 = (v) => { const b = new Uint8Array(8); for (let i = 7; i >= 0; i--) { b[i] = Number(v & 0xffn); v >>= 8n; } return b; };
+    return concat(utf8('subtree/v1\n\0'), new Uint8Array([who.length]), who, u64(t), new Uint8Array([origin.length]), origin,
+      u64(0n), u64(BigInt(lines[1])), root);
+  }
+
+  /* parse_verifier_key: name+<8 hex key id>+base64(alg || key): 32 bytes for Ed25519 (0x01,
+     0x04), 1,312 for ML-DSA-44 (0x06). */
   async function parseVerifierKey(vkey) {
     if (typeof vkey !== 'string') throw new MalformedInput('verifier key must be a string');
     vkey = pyStrip(vkey);
@@ -856,8 +883,11 @@
     if (!/^[0-9a-f]{8}$/.test(hexId)) throw new MalformedInput(`verifier key id ${JSON.stringify(hexId)} is not 8 lowercase hex digits`);
     let data;
     try { data = b64decode(b64, 'verifier key data'); } catch (e) { throw new MalformedInput('verifier key data is not valid base64'); }
-    if (data.length !== 33 || (data[0] !== ALG_ED25519 && data[0] !== ALG_COSIGNATURE_V1)) {
-      throw new MalformedInput('verifier key is not an Ed25519 (0x01) or cosignature/v1 (0x04) key');
+    if (!data.length || KEY_SIZES[data[0]] !== data.length - 1) {
+      throw new MalformedInput('verifier key is not an Ed25519 (0x01), cosignature/v1 (0x04) or ML-DSA-44 (0x06, 1,312-byte key) key');
+    }
+    if (data[0] === ALG_MLDSA44 && !mldsa()) {
+      throw new MalformedInput('this page cannot verify ML-DSA-44 signatures (mldsa44.js is missing); use `evidence verify`');
     }
     const alg = data[0], pub = data.slice(1);
     const want = await keyId(name, alg, pub);
@@ -901,6 +931,18 @@
 
   async function verifySignature(v, text, sig) {
     let message = text, cosignedAt = null;
+    if (v.alg === ALG_MLDSA44) {
+      if (sig.length !== 8 + MLDSA44_SIG) throw new VerifyError(`ML-DSA-44 signature by ${v.name} has the wrong length`);
+      let t = 0n;
+      for (let i = 0; i < 8; i++) t = (t << 8n) | BigInt(sig[i]);
+      let ok = false;
+      try { ok = mldsa().mldsa44Verify(sig.slice(8), subtreeMessage(v.name, t, text), v.pub) === true; } catch (e) {
+        if (e instanceof VerifyError) throw e;
+        ok = false;
+      }
+      if (!ok) throw new VerifyError(`ML-DSA-44 signature by ${v.name} (${v.keyId.toString(16).padStart(8, '0')}) does not verify`);
+      return { name: v.name, keyId: v.keyId, alg: v.alg, cosignedAt: Number(t) };
+    }
     if (v.alg === ALG_COSIGNATURE_V1) {
       if (sig.length !== 72) throw new VerifyError(`cosignature by ${v.name} has the wrong length`);
       let t = 0n;
@@ -964,17 +1006,21 @@
     if (cp.origin !== logKey.name) throw new MalformedInput(`checkpoint origin ${JSON.stringify(cp.origin)} is not ${JSON.stringify(logKey.name)}`);
     const logSigs = opened.verified.filter((v) => v.name === logKey.name && v.keyId === logKey.keyId);
     if (!logSigs.length) throw new VerifyError(`checkpoint is not signed by the pinned log key ${logKey.name}`);
-    const cosignatures = opened.verified.filter((v) => v.alg === ALG_COSIGNATURE_V1);
+    const cosignatures = opened.verified.filter((v) => COSIGNING.includes(v.alg) && !(v.name === logKey.name && v.keyId === logKey.keyId));
     return { checkpoint: cp, note: opened, cosignatures };
   }
 
   /* docs/verdict.md section 3: every pinned log key of the origin ({key, window: null |
      [from, until]}) opens the note; it passes when one whose window holds the size
      verified (evidence/verify/checkpoint.py verify_checkpoint_windowed). */
+  class MissingPostQuantum extends VerifyError {}
+
   async function verifyCheckpointWindowed(bytes, logs, witnessKeys) {
-    if (logs.some((l) => l.key.alg !== ALG_ED25519)) throw new MalformedInput('the pinned log key must be an Ed25519 (0x01) verifier key');
+    const pq = logs.filter((l) => l.key.alg === ALG_MLDSA44); // required, not an alternative
+    logs = logs.filter((l) => l.key.alg !== ALG_MLDSA44);
+    if (!logs.length || logs.some((l) => l.key.alg !== ALG_ED25519)) throw new MalformedInput('the pinned log key must be an Ed25519 (0x01) verifier key');
     const origin = logs[0].key.name;
-    const opened = await openNote(bytes, [...logs.map((l) => l.key), ...witnessKeys]);
+    const opened = await openNote(bytes, [...logs.map((l) => l.key), ...pq.map((l) => l.key), ...witnessKeys]);
     const cp = parseCheckpoint(opened.text);
     if (cp.origin !== origin) throw new MalformedInput(`checkpoint origin ${JSON.stringify(cp.origin)} is not ${JSON.stringify(origin)}`);
     const size = BigInt(cp.size);
@@ -985,7 +1031,17 @@
       const l = mine[0];
       throw new VerifyError(`checkpoint of size ${cp.size} is signed only by the log key ${l.key.name}+${l.key.keyId.toString(16).padStart(8, '0')}, which is pinned for checkpoints of sizes ${l.window[0]} to ${l.window[1]} (rotated out or revoked)`);
     }
-    const cosignatures = opened.verified.filter((v) => v.alg === ALG_COSIGNATURE_V1);
+    const signed = (k) => opened.verified.some((v) => v.name === k.name && v.keyId === k.keyId);
+    for (const l of pq) {
+      if (BigInt(l.window[0]) <= size && (l.window[1] === null || size <= BigInt(l.window[1])) && !signed(l.key)) {
+        const id = `${l.key.name}+${l.key.keyId.toString(16).padStart(8, '0')}`;
+        const e = new MissingPostQuantum(`checkpoint of size ${cp.size} has no signature by the pinned ML-DSA-44 log key ${id}, required from size ${l.window[0]}`);
+        e.zh = `大小为 ${cp.size} 的检查点缺少固定的 ML-DSA-44 日志公钥 ${id} 的签名（自大小 ${l.window[0]} 起必须有该抗量子签名）`;
+        throw e;
+      }
+    }
+    const own = [...logs, ...pq].map((l) => `${l.key.name}\n${l.key.keyId}`);
+    const cosignatures = opened.verified.filter((v) => COSIGNING.includes(v.alg) && !own.includes(`${v.name}\n${v.keyId}`));
     return { checkpoint: cp, note: opened, cosignatures, logKey: good[0].key };
   }
 
@@ -1836,11 +1892,21 @@
           if (sizes.includes(null)) throw bad(n, "a log key's sizes are decimals from 0 to 2^53-1", '日志公钥的大小必须是 0 至 2^53-1 的十进制数');
           if (sizes[0] > sizes[1]) throw bad(n, `from-size ${sizes[0]} is larger than until-size ${sizes[1]}`, `起始大小 ${sizes[0]} 大于截止大小 ${sizes[1]}`);
           windowed.push({ key: k, url: null, window: sizes });
+        } else if (kw === 'log-mldsa') { // the log's ML-DSA-44 key: required on every checkpoint from from-size on
+          if (args.length !== 2) throw bad(n, '"#@ log-mldsa" needs a key and a from-size', '"#@ log-mldsa" 需要公钥和起始大小');
+          if (policy.logs.length + windowed.length >= TRUST_LIMITS.logs) throw bad(n, 'more than 32 logs', '日志超过 32 个');
+          const k = await key(n, args[0], 'log');
+          if (k.alg !== ALG_MLDSA44) throw bad(n, 'a log-mldsa key must be an ML-DSA-44 (0x06) key', 'log-mldsa 公钥必须是 ML-DSA-44（0x06）密钥');
+          if (!/^(0|[1-9][0-9]{0,15})$/.test(args[1]) || Number(args[1]) > Number.MAX_SAFE_INTEGER) throw bad(n, "a log key's sizes are decimals from 0 to 2^53-1", '日志公钥的大小必须是 0 至 2^53-1 的十进制数');
+          if (windowed.some((w) => w.key.alg === ALG_MLDSA44 && w.key.name === k.name)) throw bad(n, `a second ML-DSA-44 key for the log ${k.name}`, `日志 ${k.name} 出现第二个 ML-DSA-44 公钥`);
+          windowed.push({ key: k, url: null, window: [Number(args[1]), null] }); // no upper end
         } else if (kw === 'capture-node') {
           if (args.length !== 2) throw bad(n, '"#@ capture-node" needs a name and a key', '"#@ capture-node" 需要名称和公钥');
           if (policy.captureNodes.some((c) => c.name === args[0])) throw bad(n, `the capture node ${JSON.stringify(args[0])} is defined twice`, `采集节点 ${JSON.stringify(args[0])} 重复定义`);
           if (policy.captureNodes.length >= TRUST_LIMITS.captureNodes) throw bad(n, 'more than 64 capture nodes', '采集节点超过 64 个');
-          policy.captureNodes.push({ name: args[0], key: await key(n, args[1], 'capture-node') });
+          const ck = await key(n, args[1], 'capture-node');
+          if (ck.alg === ALG_MLDSA44) throw bad(n, "a capture node's key is an Ed25519 key", '采集节点公钥必须是 Ed25519 密钥');
+          policy.captureNodes.push({ name: args[0], key: ck });
         } else {
           throw bad(n, `unknown extension ${JSON.stringify(String(kw))}`, `未知的扩展 ${JSON.stringify(String(kw))}`);
         }
@@ -1889,6 +1955,12 @@
     }
     if (policy.quorum === null) throw bad(0, 'no "quorum" line', '缺少 "quorum" 行');
     if (!policy.logs.length) throw bad(0, 'names no log key', '未列出任何日志公钥');
+    for (const w of windowed) {
+      if (w.key.alg === ALG_MLDSA44 && !policy.logs.some((l) => l.key.name === w.key.name)) {
+        throw bad(0, `the ML-DSA-44 key names the log ${w.key.name}, which no "log" line pins (it signs beside the log's Ed25519 key, never alone)`,
+          `ML-DSA-44 公钥所属日志 ${w.key.name} 未由任何 "log" 行固定（它只与日志的 Ed25519 公钥一同签名）`);
+      }
+    }
     policy.logs.push(...windowed);
     return policy;
   }
@@ -3366,7 +3438,9 @@
     }
     if (!cp) {
       const pinned = policy.logs.map((l) => l.key.name).join(', ');
-      if (!mine.length && origin !== null) {
+      if (err instanceof MissingPostQuantum) {
+        report.fail('checkpoint', err.message, err.zh);
+      } else if (!mine.length && origin !== null) {
         report.fail('checkpoint', `the checkpoint is from the log ${JSON.stringify(origin)}, which the trust file does not name (it names ${pinned})`,
           `检查点来自日志 ${JSON.stringify(origin)}，信任文件未列出该日志（列出的是 ${pinned}）`);
       } else {
