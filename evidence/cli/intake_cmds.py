@@ -74,8 +74,9 @@ def _dns(pairs: tuple[str, ...], as_json: bool) -> dict[str, str] | None:
 @click.command("submit")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--case", "case", required=True, help="Case (matter) this evidence belongs to.")
-@click.option("--kind", required=True, type=click.Choice(KINDS),
-              help="What the evidence is (decides what metadata is extracted).")
+@click.option("--kind", type=click.Choice(KINDS),
+              help="What the evidence is (decides what metadata is extracted); required "
+                   "unless --signed-statement.")
 @click.option("--title", help="A short title (off-ledger, in the committed metadata).")
 @click.option("--meta", "meta", multiple=True, metavar="KEY=VALUE",
               help="Your own statement about the evidence (repeatable; off-ledger).")
@@ -94,6 +95,12 @@ def _dns(pairs: tuple[str, ...], as_json: bool) -> dict[str, str] | None:
 @click.option("--strict-metadata", is_flag=True,
               help="Refuse a file whose metadata cannot be extracted (default: preserve it "
                    "and record the extraction error).")
+@click.option("--signed-statement", "signed_statement", is_flag=True,
+              help="FILE is an RFC 9943 (SCITT) signed statement: checked before anything "
+                   "is stored (a tagged COSE_Sign1 naming its issuer and subject, its "
+                   "signature verified with the x5chain certificate or COSE_Key it "
+                   "carries), then preserved byte for byte as a document item; over HTTP "
+                   "sent to POST /v1/evidence/statements (docs/api.md).")
 @click.option("--each", is_flag=True,
               help="Every file, and every file under each folder, becomes its own item.")
 @click.option("--workers", type=click.IntRange(1, 256), default=None,
@@ -103,10 +110,11 @@ def _dns(pairs: tuple[str, ...], as_json: bool) -> dict[str, str] | None:
 @intake_where_options
 @remote_options
 @transfer_options
-def submit_cmd(files: tuple[Path, ...], case: str, kind: str, title: str | None,
+def submit_cmd(files: tuple[Path, ...], case: str, kind: str | None, title: str | None,
                meta: tuple[str, ...], source_url: str | None, captured_at: str | None,
                sign_key: Path | None, principal: str | None, dns_records: tuple[str, ...],
-               strict_metadata: bool, each: bool, workers: int | None, data_dir: str | None,
+               strict_metadata: bool, signed_statement: bool, each: bool,
+               workers: int | None, data_dir: str | None,
                db_url: str | None, blob_store: str | None, max_file_size: str | None,
                as_json: bool, server: str | None, progress: bool | None, quiet: bool) -> None:
     """Preserve FILE... as evidence; print the evidence id, entry number, leaf hash and
@@ -120,6 +128,16 @@ def submit_cmd(files: tuple[Path, ...], case: str, kind: str, title: str | None,
     With a server (--server, or `evidence login`) the files are uploaded (progress on
     stderr) and --sign-key signs there in the same command: the key stays here.
     """
+    if signed_statement:
+        if len(files) != 1 or kind not in (None, "document") or each or sign_key or meta \
+                or source_url or captured_at or dns_records or strict_metadata:
+            fail("--signed-statement takes one FILE, the statement, with --case (and "
+                 "--title, --as); nothing else", as_json=as_json, code=2)
+        _submit_statement(files[0], case, title, principal, data_dir, db_url, blob_store,
+                          max_file_size, as_json, progress, quiet)
+        return
+    if kind is None:
+        fail("--kind is required (or --signed-statement)", as_json=as_json, code=2)
     signer = None
     if sign_key is not None:
         try:
@@ -142,6 +160,47 @@ def submit_cmd(files: tuple[Path, ...], case: str, kind: str, title: str | None,
             _submit_one(intake, ItemSpec(files=list(files), **spec_kw), as_json)
         else:
             _submit_each(intake, files, spec_kw, workers, as_json)
+
+
+def _submit_statement(path: Path, case: str, title: str | None, principal: str | None,
+                      data_dir: str | None, db_url: str | None, blob_store: str | None,
+                      max_file_size: str | None, as_json: bool, progress: bool | None,
+                      quiet: bool) -> None:
+    """``--signed-statement``: the statement checked here first (a refusal stores nothing),
+    then preserved as the route does (evidence/api/routers/statements.py)."""
+    from evidence.verify.errors import VerificationError
+    from evidence.verify.signed_statement import read_signed_statement
+
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        fail(f"{path}: cannot be read: {e.strerror or e}", as_json=as_json)
+    try:
+        statement = read_signed_statement(data)
+    except VerificationError as e:
+        fail(f"{path}: not registered, not a signed statement this service accepts: {e}",
+             as_json=as_json)
+    remote = remote_target(as_json)
+    if remote is not None:
+        if click.get_current_context().get_parameter_source("principal") == \
+                click.core.ParameterSource.COMMANDLINE:
+            fail("--as names the submitter on the local ledger; on a server your token says "
+                 "who you are", as_json=as_json, code=2)
+        params = {"case": case, **({"title": title} if title else {})}
+
+        def run(c: Any) -> dict[str, Any]:
+            return c.send("POST", "/v1/evidence/statements", params=params, body=data,
+                          headers={"Content-Type": "application/scitt-statement+cose"}).json()
+
+        _print_submitted(remote_run(as_json, remote, run, progress=progress, quiet=quiet),
+                         as_json)
+        return
+    intake = open_intake(data_dir, db_url, blob_store, max_file_size, as_json)
+    with intake.ledger:
+        who = local_submitter(intake.ledger, case, principal, as_json)
+        _submit_one(intake, ItemSpec(
+            files=[path], kind="document", case=case, principal=who,
+            title=title or f"SCITT signed statement: {statement.subject}"[:500]), as_json)
 
 
 def _submit_one(intake: Intake, spec: ItemSpec, as_json: bool) -> None:
