@@ -65,6 +65,7 @@
     /^report\/report\.(html|txt|pdf)$/,
     /^tools\/verify_bundle\.py$/,
     /^tlog-proof\/item\.tlog-proof$/,
+    /^ers\/item\.ers$/,                  // the item's RFC 4998 evidence record
     /^index\.html$/,
   ];
   const V1_FILE = /^files\/[0-9a-f]{64}$/;
@@ -1731,7 +1732,7 @@
 
   /* Verify one token over `message` against pinned roots (parsed certificates). Resolves
      to the token's fields when every check passes; rejects with a TokenError otherwise. */
-  async function verifyTimestampToken(tokBytes, message, roots) {
+  async function verifyTimestampToken(tokBytes, message, roots, imprint = null) {
     let t;
     try { t = readTimestampToken(tokBytes); } catch (e) {
       if (e instanceof TokenError) throw e;
@@ -1739,18 +1740,22 @@
       throw tokenFail(`the token is damaged: ${e.message}`, '时间戳令牌已损坏（不是有效的 RFC 3161 令牌）');
     }
     try {
-      return await checkToken(t, message, roots);
+      return await checkToken(t, message, roots, imprint);
     } catch (e) {
       if (e instanceof TokenError || !(e instanceof VerifyError)) throw e;
       throw tokenFail(`the token is damaged: ${e.message}`, '时间戳令牌已损坏（不是有效的 RFC 3161 令牌）');
     }
   }
 
-  async function checkToken(t, message, roots) {
-    if (t.hashAlg !== '2.16.840.1.101.3.4.2.1') {
+  async function checkToken(t, message, roots, imprint = null) {
+    if (imprint !== null) { // an RFC 4998 archive timestamp: its imprint is the hash-tree root
+      if (t.hashAlg !== imprint.oid || t.imprint !== imprint.hex) {
+        throw tokenFail('it does not time-stamp the root of the hash tree', '它所加盖时间戳的不是哈希树的根');
+      }
+    } else if (t.hashAlg !== '2.16.840.1.101.3.4.2.1') {
       throw tokenFail(`its message imprint uses ${algName(t.hashAlg)}, not SHA-256`, `其消息摘要算法为 ${algName(t.hashAlg)}，不是 SHA-256`);
     }
-    if (t.imprint !== toHex(await sha256(message))) {
+    if (imprint === null && t.imprint !== toHex(await sha256(message))) {
       throw tokenFail('it time-stamps other data than this checkpoint', '它所加盖时间戳的数据不是本检查点');
     }
     const signer = findSigner(t);
@@ -1798,7 +1803,8 @@
       throw tokenFail(`the TSA certificate ${signer.subjectName} may not sign (keyUsage)`, `时间戳机构证书 ${signer.subjectName} 无签名用途（keyUsage）`);
     }
     return { genTime: t.genTime, genMs: t.genMs, policy: t.policy, serial: t.serial, imprint: t.imprint,
-      tsa: t.tsaName || signer.subjectName, signer: signer.subjectName, root: path[path.length - 1].subjectName };
+      tsa: t.tsaName || signer.subjectName, signer: signer.subjectName, root: path[path.length - 1].subjectName,
+      notAfterMs: signer.notAfter.ms };
   }
 
   // --- the trust file (docs/verdict.md section 3: a C2SP tlog-policy with extensions) ----
@@ -3343,6 +3349,7 @@
     if (submission.body.kind === 'webcapture') await checkWebcapture(manifest.format, reader, submission, policy, report);
     await checkMetadata(reader, submission, report);
     await checkTimestamps(reader, manifest, cp, policy, report);
+    if (reader.has(ERS_MEMBER)) await checkEvidenceRecord(reader, manifest.format, submission, policy, report);
     if (opts.compare && opts.compare.length && !report.failed) await checkCompared(opts.compare, report, opts);
   }
 
@@ -3927,6 +3934,217 @@
       missing ? `所给 ${n} 个文件中有 ${missing} 个不是该条目列出的文件` : `所给 ${n} 个文件均为该条目列出的文件（SHA-256 相同）`);
     }
     return out(facts);
+  }
+
+  // --- the RFC 4998 evidence record ers/item.ers (docs/verdict.md "evidence_record") ---
+  // The item's EvidenceRecord (DER, RFC 4998 Appendix A): chains of ArchiveTimeStamps; the
+  // first of a chain covers the item's files through a reduced hash tree whose root a token
+  // stamps, a later one the previous token (timestamp renewal), a later chain the files and
+  // every earlier chain under a new hash (hash-tree renewal). The rules and their order are
+  // the package's evidence/verify/evidence_record.py (the reference).
+
+  const ERS_MEMBER = 'ers/item.ers';
+  const ERS_HASHES = { '2.16.840.1.101.3.4.2.1': ['SHA-256', 'sha256', 32], '2.16.840.1.101.3.4.2.2': ['SHA-384', 'sha384', 48],
+    '2.16.840.1.101.3.4.2.3': ['SHA-512', 'sha512', 64] };
+  class ErsFail extends VerifyError {}
+
+  function ersAlgorithm(b, t) { // an AlgorithmIdentifier (or its [0] IMPLICIT form): the OID
+    const parts = derChildren(b, t);
+    if (parts.length < 1 || parts.length > 2 || parts[0].tag !== 0x06) throw new ErsFail('an AlgorithmIdentifier is not { OID, parameters OPTIONAL }');
+    if (parts.length === 2 && !(b[parts[1].start] === 0x05 && parts[1].end - parts[1].start === 2)) {
+      throw new ErsFail('hash AlgorithmIdentifier parameters must be absent or NULL');
+    }
+    return derOid(b, parts[0]);
+  }
+
+  function ersImprintOid(tok) { // the token's message imprint algorithm (no [0] in the ATS)
+    const ci = derChildren(tok, expect(derOne(tok, 'timeStamp'), 0x30, 'timeStamp'));
+    if (ci.length !== 2 || ci[1].tag !== 0xa0) throw new ErsFail('the timeStamp is not a ContentInfo');
+    const sd = derChildren(tok, derChildren(tok, ci[1])[0]);
+    if (sd.length < 3 || sd[2].tag !== 0x30) throw new ErsFail('the timeStamp is not a SignedData');
+    const encap = derChildren(tok, sd[2]);
+    if (encap.length !== 2 || encap[1].tag !== 0xa0) throw new ErsFail('the timeStamp carries no TSTInfo');
+    const octets = derChildren(tok, encap[1]);
+    if (octets.length !== 1 || octets[0].tag !== 0x04) throw new ErsFail('the TSTInfo is not an OCTET STRING');
+    const info = derValue(tok, octets[0]);
+    const f = derChildren(info, expect(derOne(info, 'TSTInfo'), 0x30, 'TSTInfo'));
+    if (f.length < 3 || f[2].tag !== 0x30) throw new ErsFail('the TSTInfo has no messageImprint');
+    const mi = derChildren(info, f[2]);
+    if (!mi.length || mi[0].tag !== 0x30) throw new ErsFail('the messageImprint has no AlgorithmIdentifier');
+    return ersAlgorithm(info, mi[0]);
+  }
+
+  function readArchiveStamp(b, t) {
+    if (t.tag !== 0x30) throw new ErsFail('an ArchiveTimeStamp is not a SEQUENCE');
+    const parts = derChildren(b, t);
+    if (!parts.length || parts[parts.length - 1].tag !== 0x30) throw new ErsFail('an ArchiveTimeStamp has no timeStamp ContentInfo');
+    let oid = null, tree = null, last = 0;
+    for (const part of parts.slice(0, -1)) {
+      if (part.tag <= last || ![0xa0, 0xa1, 0xa2].includes(part.tag)) throw new ErsFail(`unexpected or repeated field 0x${part.tag.toString(16)} in an ArchiveTimeStamp`);
+      last = part.tag;
+      if (part.tag === 0xa0) oid = ersAlgorithm(b, part);
+      else if (part.tag === 0xa1) throw new ErsFail('ArchiveTimeStamp attributes are not supported');
+      else {
+        tree = [];
+        for (const ph of derChildren(b, part)) {
+          if (ph.tag !== 0x30) throw new ErsFail('a PartialHashtree is not a SEQUENCE');
+          const values = derChildren(b, ph).map((v) => {
+            if (v.tag !== 0x04) throw new ErsFail('a hash in a PartialHashtree is not an OCTET STRING');
+            return derValue(b, v).slice();
+          });
+          if (!values.length) throw new ErsFail('a PartialHashtree is empty');
+          tree.push(values);
+        }
+        if (!tree.length || tree.length > 64) throw new ErsFail('a reducedHashtree needs 1 to 64 lists');
+      }
+    }
+    const token = derBytes(b, parts[parts.length - 1]).slice();
+    return { oid: oid !== null ? oid : ersImprintOid(token), tree, token };
+  }
+
+  function readEvidenceRecord(b) {
+    const top = derChildren(b, expect(derOne(b, 'EvidenceRecord'), 0x30, 'EvidenceRecord'));
+    if (top.length < 3 || top[0].tag !== 0x02 || toHex(derValue(b, top[0])) !== '01') throw new ErsFail('it does not start with version 1');
+    if (top[1].tag !== 0x30) throw new ErsFail('its digestAlgorithms is not a SEQUENCE');
+    const oids = derChildren(b, top[1]).map((a) => {
+      if (a.tag !== 0x30) throw new ErsFail('digestAlgorithms holds something other than an AlgorithmIdentifier');
+      return ersAlgorithm(b, a);
+    });
+    if (!oids.length) throw new ErsFail('its digestAlgorithms is empty');
+    if (top.length !== 3) throw new ErsFail('it has cryptoInfos or encryptionInfo, which cannot be checked offline');
+    if (top[2].tag !== 0x30) throw new ErsFail('its archiveTimeStampSequence is not a SEQUENCE');
+    const chains = [], chainDers = [];
+    for (const chain of derChildren(b, top[2])) {
+      if (chain.tag !== 0x30) throw new ErsFail('an ArchiveTimeStampChain is not a SEQUENCE');
+      const stamps = derChildren(b, chain).map((a) => readArchiveStamp(b, a));
+      if (!stamps.length) throw new ErsFail('an ArchiveTimeStampChain is empty');
+      chains.push(stamps);
+      chainDers.push(derBytes(b, chain).slice());
+    }
+    if (!chains.length) throw new ErsFail('its archiveTimeStampSequence is empty');
+    return { oids, chains, chainDers };
+  }
+
+  function compareBytes(a, b) {
+    for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i] - b[i];
+    return a.length - b.length;
+  }
+  async function ersNode(hash, values) { // RFC 4998 4.2: sorted, concatenated, hashed; one value is itself
+    if (values.length === 1) return values[0];
+    return digest(hash, concat(...values.slice().sort(compareBytes)));
+  }
+
+  async function ersFold(alg, stamp, hashes) { // RFC 4998 4.3 steps 1 to 3
+    const [hash, name, size] = alg;
+    if (stamp.tree === null) return ersNode(hash, hashes);
+    if (stamp.tree.some((values) => values.some((v) => v.length !== size))) throw new ErsFail(`a hash in its tree is not ${size} bytes long, as ${name} hashes are`);
+    const first = stamp.tree[0];
+    const sortedEq = (x, y) => x.length === y.length && x.slice().sort(compareBytes).every((v, i) => equalBytes(v, y.slice().sort(compareBytes)[i]));
+    const covered = hashes.length === 1 ? first.some((v) => equalBytes(v, hashes[0])) : sortedEq(first, hashes);
+    if (!covered) throw new ErsFail("its hash tree does not cover the item's files");
+    let node = await ersNode(hash, first);
+    for (const values of stamp.tree.slice(1)) {
+      if (values.length !== 1) throw new ErsFail('a list past the first holds several hashes (only binary trees)');
+      node = await ersNode(hash, [node, values[0]]);
+    }
+    return node;
+  }
+
+  /* evidence_record: the record covers the item's files (under SHA-256 the entry's hashes,
+     under another hash the carried members) and every archive timestamp verifies against
+     the pinned TSA roots; a chain that ends at no pinned root is not-checked. */
+  async function checkEvidenceRecord(reader, fmt, submission, policy, report) {
+    const m = ERS_MEMBER, name = 'evidence_record';
+    const roots = policy.tsa.map((t) => t.cert);
+    if (!roots.length) {
+      report.skip(name, 'no TSA root is pinned in the trust file (#@ tsa): the evidence record is not checked',
+        '未固定任何时间戳机构根证书：未核验证据记录');
+      return;
+    }
+    const declared = submission.body.files;
+    if (!Array.isArray(declared) || !declared.length || !declared.every((f) => isObject(f) && typeof f.sha256 === 'string')) {
+      report.fail(name, 'the submission entry lists no files', '提交记录未列出任何文件');
+      return;
+    }
+    const members = fileMembers(fmt, declared), cache = new Map();
+    const documents = async (alg, ha) => {
+      const out = [];
+      for (const f of declared) {
+        let h;
+        if (alg[1] === 'sha256') h = pyFromHex(f.sha256);
+        else {
+          const key = `${alg[1]} ${f.sha256}`;
+          if (!cache.has(key)) {
+            const member = members.get(f.sha256);
+            if (!reader.has(member)) throw new ErsFail(`it has a ${alg[1]} chain over the files, which the bundle does not carry`);
+            cache.set(key, await digest(alg[0], new Uint8Array(await (await reader.slice(member)).arrayBuffer())));
+          }
+          h = cache.get(key);
+        }
+        out.push(ha === null ? h : await digest(alg[0], concat(h, ha)));
+      }
+      return out;
+    };
+    let n = 0, algs = [], first = null;
+    try {
+      let rec;
+      try { rec = readEvidenceRecord(await reader.read(m)); } catch (e) {
+        if (!(e instanceof VerifyError)) throw e;
+        throw new ErsFail(`it is not a DER EvidenceRecord: ${e.message}`);
+      }
+      const chainAlgs = rec.chains.map((chain, k) => {
+        const oid = chain[0].oid;
+        if (!ERS_HASHES[oid]) throw new ErsFail(`chain ${k + 1} uses hash ${oid}, not SHA-256, SHA-384 or SHA-512`);
+        if (chain.some((a) => a.oid !== oid)) throw new ErsFail(`chain ${k + 1} mixes hash algorithms`);
+        if (!rec.oids.includes(oid)) throw new ErsFail(`chain ${k + 1} uses a hash its digestAlgorithms does not list`);
+        return ERS_HASHES[oid];
+      });
+      let before = null;
+      for (const [k, chain] of rec.chains.entries()) {
+        const alg = chainAlgs[k];
+        const ha = k ? await digest(alg[0], derSequence(concat(...rec.chainDers.slice(0, k)))) : null;
+        for (const [i, stamp] of chain.entries()) {
+          const where = `chain ${k + 1}, archive timestamp ${i + 1}`;
+          const hashes = i === 0 ? await documents(alg, ha) : [await digest(alg[0], chain[i - 1].token)];
+          let v;
+          try {
+            const root = await ersFold(alg, stamp, hashes);
+            v = await verifyTimestampToken(stamp.token, null, roots, { oid: stamp.oid, hex: toHex(root) });
+          } catch (e) {
+            if (e instanceof TokenError && e.kind !== 'fail') { e.message = `${where}: ${e.message}`; throw e; }
+            if (!(e instanceof VerifyError)) throw e;
+            throw new ErsFail(`${where}: ${e.message}`);
+          }
+          if (before !== null) {
+            if (v.genMs < before.genMs) throw new ErsFail(`${where}: a renewal dated before the timestamp it renews`);
+            if (v.genMs > before.notAfterMs) throw new ErsFail(`${where}: a renewal made after the renewed timestamp's TSA certificate expired`);
+          }
+          if (first === null) first = v;
+          before = v;
+          n++;
+        }
+      }
+      algs = chainAlgs.map((a) => a[1]);
+    } catch (e) {
+      if (e instanceof TokenError && e.kind !== 'fail') {
+        report.skip(name, `${m}: ${e.message}`, '证据记录的时间戳机构不是信任文件所固定的机构（或本浏览器不支持其算法）：未核验',
+          e.kind === 'unsupported' ? { unsupported: true } : null);
+        return;
+      }
+      if (!(e instanceof VerifyError)) throw e;
+      report.fail(name, `${m} does not verify: ${e.message}`, '证据记录未通过验证（结构、算法、哈希树覆盖、时间戳或续期不成立）');
+      return;
+    }
+    const when = first.genTime;
+    report.add(name, true, `the RFC 4998 evidence record covers the item's files; its ${n} archive timestamps (${algs.join(', ')}) verify, the first dated ${when}`,
+      `RFC 4998 证据记录覆盖本证据的文件；其 ${n} 个存档时间戳均验证通过，最早的时间为 ${when}`);
+  }
+  function derSequence(content) { // a DER SEQUENCE around content (definite, minimal length)
+    const n = content.length;
+    if (n < 0x80) return concat(new Uint8Array([0x30, n]), content);
+    const len = [];
+    for (let x = n; x > 0; x = Math.floor(x / 256)) len.unshift(x & 0xff);
+    return concat(new Uint8Array([0x30, 0x80 | len.length, ...len]), content);
   }
 
   const TLOG_PROOF_MEMBER = 'tlog-proof/item.tlog-proof';
