@@ -14,9 +14,11 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 
 from evidence.ledger import listing
 from evidence.ledger.access import AccessControl, parse_user_time
@@ -408,21 +410,40 @@ def test_witnessed_needs_the_configured_quorum(local, tsa: LocalTSA) -> None:
 def test_a_case_page_is_one_index_range(local) -> None:
     """On SQLite, a page of one case reads ix_evidence_items_case_id_seq from the cursor on,
     in order (no sort of the case's items), whatever the case's size; several cases are one
-    such range each, merged."""
-    led, _intake, _tmp = local
-    from sqlalchemy.dialects import sqlite
+    such range each, merged. The plans are those of the page queries list_items sends."""
+    led, intake, tmp = local
+    ac = AccessControl(led)
+    for case in ("C-1", "C-2"):
+        ac.add_case(case)
+    ac.add_principal("acme", "submitter")
+    ac.add_member("C-1", "acme")
+    ac.add_member("C-2", "acme")
+    _submit(intake, tmp, 3, "C-1")
+    _submit(intake, tmp, 2, "C-2")
+    acme = ac.get_principal("acme")
 
-    def plan(cases: list[str] | None) -> str:
-        stmt = listing._page_query(cases, None, "document", 1000, 2**63 - 1, 51)
-        sql = str(stmt.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+    def plan(viewer, **kw: str) -> str:  # type: ignore[no-untyped-def]
+        sent: list[tuple[str, Any]] = []
+
+        def seen(conn, cursor, statement, parameters, context, many) -> None:  # type: ignore[no-untyped-def]
+            if "FROM evidence_items" in statement and "LIMIT" in statement:
+                sent.append((statement, parameters))
+
+        event.listen(led.engine, "before_cursor_execute", seen)
+        try:
+            assert listing.list_items(led, viewer, listing.list_filter(kind="document", **kw),
+                                      limit=50).items
+        finally:
+            event.remove(led.engine, "before_cursor_execute", seen)
+        ((sql, params),) = sent  # one page, one query
         with led.engine.connect() as conn:
             return "\n".join(str(r[-1]) for r in conn.exec_driver_sql(
-                "EXPLAIN QUERY PLAN " + sql))
+                "EXPLAIN QUERY PLAN " + sql, params))
 
     case_range = "USING INDEX ix_evidence_items_case_id_seq (case_id=? AND seq>? AND seq<?)"
-    one = plan(["C-1"])
+    one = plan(None, case="C-1")
     assert case_range in one and "TEMP B-TREE" not in one, one
-    two = plan(["C-1", "C-2"])  # each part sorted on its own: at most a page of rows
+    two = plan(acme)  # each part sorted on its own: at most a page of rows
     assert two.count(case_range) == 2, two
     every = plan(None)  # the operator: the log order itself (the unique index on seq)
     assert "USING INDEX sqlite_autoindex_evidence_items_2 (seq>? AND seq<?)" in every, every
