@@ -112,3 +112,30 @@ def test_rotation_and_revocation(tmp_path: Path) -> None:
     keys = json.loads(out)["keys"]
     assert [(k["from_size"], k["until_size"], k["revoked"]) for k in keys] == [
         (0, 3, True), (4, None, False)]
+
+
+def test_rotation_with_a_key_that_does_not_match_changes_nothing(tmp_path: Path) -> None:
+    """docs/operations.md "Rotating the log key", bad input: each refusal exits 1 naming
+    the mismatch, and the ledger, the key file and DIR/log-keys are as they were."""
+    d = tmp_path / "data"
+    assert _run("init", "--data-dir", str(d), "--origin", ORIGIN,
+                "--checkpoint-interval", "0")[0] == 0
+    assert _run("log", "append", "--data-dir", str(d), "test.note", "--body", "{}")[0] == 0
+    before = _state(d)
+    loose = tmp_path / "loose.key"
+    write_private_key(loose, generate_signer(ORIGIN))
+    loose.chmod(0o644)  # readable by others: not a key to trust a log to
+    cases = {  # (arguments, exit status, words of the error)
+        "new key readable by others": (["--new-key", str(loose)], 1, "readable by others"),
+        "old key readable by others": (["--old-key", str(loose)], 1, "readable by others"),
+        "negative overlap": (["--overlap", "-1"], 2, "--overlap"),
+    }
+    for why, (args, status, words) in cases.items():
+        code, out, err = _run("log", "key", "rotate", "--data-dir", str(d), *args)
+        assert code == status and words in err, (why, code, out, err)
+        assert _state(d) == before, why
+    code, out, err = _run("log", "key", "rotate", "--data-dir", str(d), "--json",
+                          "--new-key", str(loose))
+    assert code == 1 and json.loads(out)["ok"] is False, (out, err)
+    assert "readable by others" in json.loads(out)["error"]
+    assert _state(d) == before
