@@ -83,8 +83,12 @@ def freeze_log(ledger: Ledger, directory: str | os.PathLike[str], *, at: int | N
     if (trust_from or ledger).config is None:
         raise LedgerError("a freeze needs the ledger's data directory (its trust file); "
                           "nothing was written")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.freezing-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.freezing-", dir=out.parent))
+    except OSError as e:
+        raise LedgerError(f"cannot write beside {out} ({e.strerror}); nothing was "
+                          "written") from None
     try:
         counts: dict[str, Any] = {}
 
@@ -113,6 +117,10 @@ def freeze_log(ledger: Ledger, directory: str | os.PathLike[str], *, at: int | N
                               f"{r.tiles_reason}; nothing was written")
         anchored = _anchored(ledger, cp.size)
         _place(stage, out)
+    except OSError as e:  # a full disk, a vanished directory: said, not a traceback
+        shutil.rmtree(stage, ignore_errors=True)
+        raise LedgerError(f"the freeze could not be written ({e}); nothing was written "
+                          f"to {out}") from None
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise

@@ -192,6 +192,8 @@ def test_bad_input_is_refused_and_nothing_is_written(world, tmp_path: Path) -> N
     assert r.returncode == 2 and "is a file" in r.stderr
     with pytest.raises(LedgerError, match="is not a directory"):
         freeze_log(led, a_file)
+    with pytest.raises(LedgerError, match=r"cannot write beside .*nothing was written"):
+        freeze_log(led, a_file / "below-a-file")
     r = cli("log", "freeze", "--data-dir", data, "--at", str(size + 1), str(tmp_path / "n"))
     assert r.returncode != 0 and f"no signed checkpoint of size {size + 1}" in r.stderr
     assert (full / "notes.txt").read_text() == "someone else's"
