@@ -1,4 +1,5 @@
-"""``evidence keygen``: a new Ed25519 signing key for a log, a witness or a submitter."""
+"""``evidence keygen``: a new signing key for a log, a witness or a submitter (Ed25519), or
+an ML-DSA-44 key for a log's or a witness's post-quantum line."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import click
 from evidence.cli.output import emit_json, fail
 from evidence.ledger.keyfile import KeyFileError, write_private_key
 from evidence.verify.errors import BadKey
-from evidence.verify.note import ALG_COSIGNATURE_V1, ALG_ED25519, generate_signer
+from evidence.verify.note import ALG_COSIGNATURE_V1, ALG_ED25519, ALG_MLDSA44, generate_signer
 
 
 @click.command()
@@ -22,15 +23,23 @@ from evidence.verify.note import ALG_COSIGNATURE_V1, ALG_ED25519, generate_signe
     "--witness", is_flag=True,
     help="Make a witness cosigning key (C2SP tlog-cosignature, type 0x04).",
 )
+@click.option(
+    "--mldsa", is_flag=True,
+    help="Make an ML-DSA-44 key (type 0x06, C2SP tlog-cosignature v1.1): for `evidence log "
+    "key mldsa --key`; name it after the log's origin.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def keygen(name: str, output: Path | None, witness: bool, as_json: bool) -> None:
-    """Create an Ed25519 key named NAME; print its verifier key.
+def keygen(name: str, output: Path | None, witness: bool, mldsa: bool, as_json: bool) -> None:
+    """Create a key named NAME (Ed25519; --mldsa: ML-DSA-44); print its verifier key.
 
     The private key goes to a new file with mode 0600 (an existing file is
     never overwritten). Give the printed verifier key to whoever must check
     your signatures; it is safe to publish.
     """
-    alg = ALG_COSIGNATURE_V1 if witness else ALG_ED25519
+    if witness and mldsa:
+        fail("--witness and --mldsa exclude each other (an ML-DSA-44 key cosigns as it is)",
+             as_json=as_json)
+    alg = ALG_MLDSA44 if mldsa else ALG_COSIGNATURE_V1 if witness else ALG_ED25519
     try:
         signer = generate_signer(name, alg)
     except BadKey as e:
@@ -43,7 +52,8 @@ def keygen(name: str, output: Path | None, witness: bool, as_json: bool) -> None
     vkey = signer.verifier().to_string()
     if as_json:
         emit_json({"ok": True, "name": name, "key_file": str(path), "verifier_key": vkey,
-                   "type": "cosignature/v1" if witness else "ed25519"})
+                   "type": "ml-dsa-44" if mldsa else "cosignature/v1" if witness
+                   else "ed25519"})
     else:
         click.echo(f"private key written to {path} (mode 0600; keep it secret)", err=True)
         click.echo(vkey)

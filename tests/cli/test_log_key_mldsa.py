@@ -61,9 +61,14 @@ def test_add_mldsa_key(tmp_path: Path) -> None:
         assert code == 1 and "nothing changed" in err, (name, code, err)
         assert _state(d) == before, name
 
-    code, out, err = _run("log", "key", "mldsa", "--data-dir", str(d), "--json")
+    code, out, err = _run("keygen", ORIGIN, "--mldsa", "-o", str(tmp_path / "pq.key"), "--json")
+    assert code == 0 and json.loads(out)["type"] == "ml-dsa-44", (out, err)
+    made = json.loads(out)["verifier_key"]
+    code, out, err = _run("log", "key", "mldsa", "--data-dir", str(d), "--json",
+                          "--key", str(tmp_path / "pq.key"))
     assert code == 0, err
     got = json.loads(out)
+    assert got["mldsa_key"] == made
     assert got["from_size"] == 3  # the entry is seq 2
     pq = parse_verifier_key(got["mldsa_key"])
     assert (pq.alg, pq.name, len(pq.public_key)) == (ALG_MLDSA44, ORIGIN, 1312)
