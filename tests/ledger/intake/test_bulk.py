@@ -7,6 +7,7 @@ processes (fork and spawn)."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import threading
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 
 from evidence.ledger.blobs import FilesystemBlobStore
 from evidence.ledger.intake import Intake, Submitted, expand_each
-from evidence.ledger.intake.bulk import _Bulk, submit_each
+from evidence.ledger.intake.bulk import submit_each
 from evidence.ledger.intake.maintenance import iter_blobs
 from evidence.ledger.log import Ledger
 from evidence.verify.commitment import verify_commitment
@@ -204,10 +205,14 @@ def test_a_worker_killed_mid_import_is_replaced_by_this_process(
     for i in range(600):
         (top / f"f{i:04d}.txt").write_text(f"item {i}\n")
     paths = sorted(top.iterdir())
-    bulk = _Bulk(intake, paths, {"kind": "document", "case": "C", "principal": "p"}, 2)
-    victim = next(iter(bulk.pool._processes))  # started: the pool forks on first use
-    os.kill(victim, signal.SIGKILL)
-    results = list(bulk.results())
+    before = {p.pid for p in multiprocessing.active_children()}
+    it = submit_each(intake, paths, {"kind": "document", "case": "C", "principal": "p"},
+                     workers=2)
+    # the workers are started before submit_each returns: its new children
+    workers = {p.pid for p in multiprocessing.active_children()} - before
+    assert len(workers) == 2
+    os.kill(min(workers), signal.SIGKILL)
+    results = list(it)
     assert [str(s.files[0]) for s, _ in results if not isinstance(_, Submitted)] == []
     assert sorted(str(s.files[0]) for s, _ in results) == sorted(map(str, paths))
     assert len({r.evidence_id for _, r in results}) == 600
