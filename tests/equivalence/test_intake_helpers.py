@@ -43,5 +43,5 @@ def test_by_extension_reads_the_suffix_as_pathlib_does(name: str) -> None:
     from evidence.ledger.intake.metadata import sniff
 
     suffix = PurePath(name).suffix.lower()
-    want = sniff._EXTRA.get(suffix) or mimetypes.guess_type(name, strict=False)[0]
+    want = sniff.EXTRA_TYPES.get(suffix) or mimetypes.guess_type(name, strict=False)[0]
     assert sniff.by_extension(name) == want

@@ -58,9 +58,13 @@ _ZIP_MIMETYPE_MEMBER = {
 }
 
 
-_EXTRA = {".eml": "message/rfc822", ".mhtml": "multipart/related", ".mht": "multipart/related",
-          ".har": "application/json", ".warc": "application/warc", ".heic": "image/heic",
-          ".webp": "image/webp", ".amr": "audio/amr", ".silk": "audio/silk"}
+EXTRA_TYPES = {".eml": "message/rfc822", ".mhtml": "multipart/related",
+               ".mht": "multipart/related", ".har": "application/json",
+               ".warc": "application/warc", ".heic": "image/heic", ".webp": "image/webp",
+               ".amr": "audio/amr", ".silk": "audio/silk"}
+"""Extensions :func:`by_extension` knows before asking :mod:`mimetypes` (whose tables differ
+between systems): public so that its reference in tests/equivalence/test_intake_helpers.py
+is built from the same table."""
 
 
 def by_extension(name: str) -> str | None:
@@ -68,7 +72,7 @@ def by_extension(name: str) -> str | None:
     name (no directory)."""
     dot = name.rfind(".")
     suffix = name[dot:].lower() if 0 < dot < len(name) - 1 else ""  # PurePath.suffix
-    return _EXTRA.get(suffix) or mimetypes.guess_type(name, strict=False)[0]
+    return EXTRA_TYPES.get(suffix) or mimetypes.guess_type(name, strict=False)[0]
 
 
 def sniff(path: Path, head: bytes) -> str:
