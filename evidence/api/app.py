@@ -26,6 +26,7 @@ from evidence.api.routers import (
     log,
     meta,
     proof_files,
+    shards,
     statements,
     tiles,
     verify_page,
@@ -87,7 +88,7 @@ def create_app(settings: ApiSettings | None = None, *, services: Services | None
         # around the whole stack: request ids and latencies of every answer, hot paths' too
         observe.wrap(app, access_lines=settings.log_format == "json" and settings.access_log)
     for r in (meta.router, log.router, tiles.router, evidence.router, proof_files.router,
-              statements.router, grants.router,
+              statements.router, grants.router, shards.router,
               captures.router, verify_page.router, console.router):  # /verify/, /console/, /
         app.include_router(r)
     # Middleware added first runs innermost: every request passes the body limit and CORS
