@@ -28,6 +28,8 @@ network. Checks, in order, each pass, fail or not-checked:
   signed root the log check matched), every entry bundle holds exactly the entries' bytes.
 * ``frozen`` (only for a frozen log, ``evidence log freeze``): the manifest is canonical and
   freezes at the newest checkpoint's size and root, where the entries and tiles end.
+* ``records`` (only with ``records/``, a frozen log's RFC 4998 evidence records): each
+  verifies over the SHA-256 of the files its item's entry lists (check_records).
 * ``cosignatures``: every cosignature by a
   pinned witness verifies, and every checkpoint that carries a cosignature is cosigned by
   the pinned quorum (a cosignature by an unknown witness counts for nothing).
@@ -1040,6 +1042,67 @@ def _last_entry_type(directory: str) -> str | None:
         return None
 
 
+class _NeedsFiles(Exception):
+    """A chain under another hash than SHA-256: its documents are the files' bytes."""
+
+
+def check_records(directory: str, trust: Any) -> tuple[str, str] | None:
+    """The ``records`` check, only when DIR has ``records/`` (a frozen log's RFC 4998
+    evidence records; docs/formats.md "Frozen log"): each ``records/<id>.ers`` verifies as
+    verify_bundle.py verifies a bundle's ``ers/item.ers``, its documents the SHA-256 of the
+    files the item's ``evidence.submitted`` entry lists. A record whose tokens chain to no
+    pinned root, or with a chain under another hash (it needs the files' bytes: check it
+    with the item's bundle), is skipped; any other fault fails; at least one must verify."""
+    folder = os.path.join(directory, "records")
+    if not os.path.isdir(folder):
+        return None
+    names = sorted(os.listdir(folder))
+    want = {n[:-4]: n for n in names if n.endswith(".ers")}
+    if len(want) != len(names):
+        return FAIL, "records/ holds a file that is not <evidence id>.ers"
+    roots = [cert for _, cert in trust.tsa_roots]
+    if not roots:
+        return NOT_CHECKED, "no TSA root is pinned: the evidence records were not checked"
+    files: dict[str, list[str]] = {}
+    with open(os.path.join(directory, "entries.jsonl"), "rb") as f:
+        for line in f:
+            try:
+                e = parse_entry(base64.b64decode(json.loads(line)["entry_b64"]))
+            except (ValueError, KeyError, TypeError, Fail):
+                continue  # the log check names it
+            body = e.get("body")
+            if e.get("type") == "evidence.submitted" and isinstance(body, dict) \
+                    and body.get("evidence_id") in want and isinstance(body.get("files"), list):
+                files[body["evidence_id"]] = [str(x.get("sha256")) for x in body["files"]
+                                              if isinstance(x, dict)]
+    good = skipped = 0
+    for eid, name in sorted(want.items()):
+        if eid not in files:
+            return FAIL, f"records/{name} names an item the log's entries do not hold"
+
+        def documents(alg: str, ha: bytes | None, hexes: list[str] = files[eid]) -> list[bytes]:
+            if alg != "sha256":
+                raise _NeedsFiles
+            hs = [bytes.fromhex(h) for h in hexes]
+            return hs if ha is None else [hashlib.sha256(h + ha).digest() for h in hs]
+
+        with open(os.path.join(folder, name), "rb") as f:
+            data = f.read((16 << 20) + 1)
+        try:
+            vb.verify_evidence_record(data, documents, roots)
+            good += 1
+        except (vb.ErsUntrusted, _NeedsFiles):
+            skipped += 1
+        except (vb.Fail, ValueError) as e:
+            return FAIL, f"records/{name} does not verify: {e}"
+    if not good:
+        return NOT_CHECKED, f"none of the {skipped} evidence records could be checked here " \
+                            "(a TSA not pinned, or a chain over the files' bytes)"
+    more = f"; {skipped} skipped (a TSA not pinned, or a chain over the files' bytes)" \
+        if skipped else ""
+    return PASS, f"{good} evidence records cover their items' files and verify{more}"
+
+
 # ==== the audit and the command line ======================================================
 
 ZH = {PASS: "通过", FAIL: "失败", NOT_CHECKED: "未检查"}
@@ -1085,6 +1148,9 @@ def audit(directory: str, trust: Any, *, anchoring: tuple[bool, bool] = (True, T
     frozen = check_frozen(directory, log)
     if frozen is not None:
         add("frozen", *frozen)
+    records = check_records(directory, trust) if anchoring[1] else None
+    if records is not None:
+        add("records", *records)
     good: list = []
     if anchoring[0]:
         add("cosignatures", *check_cosignatures(log, trust))

@@ -8,6 +8,7 @@ nothing written."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -55,6 +56,16 @@ def audit(export: Path, trust: Path) -> dict[str, Any]:
     report = json.loads(p.stdout)
     assert p.returncode == {"verified": 0, "failed": 1, "incomplete": 3}[report["verdict"]]
     return report
+
+
+def reseal(d: Path) -> None:
+    """Rewrite the manifest, canonical, for the files as they now are (a forger's move)."""
+    man = json.loads((d / "manifest.json").read_bytes())
+    man["files"] = {p.relative_to(d).as_posix(): {
+        "sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "size": p.stat().st_size}
+        for p in sorted(d.rglob("*")) if p.is_file() and p.name != "manifest.json"}
+    (d / "manifest.json").write_bytes((json.dumps(man, sort_keys=True, separators=(",", ":"),
+                                                  ensure_ascii=False) + "\n").encode())
 
 
 def statuses(report: dict[str, Any]) -> dict[str, str]:
@@ -136,7 +147,8 @@ def test_a_frozen_log_served_by_a_static_server(world, tmp_path: Path, go_client
     report = audit(copy, trust)
     assert report["verdict"] == "verified", report
     assert statuses(report) == {"export": "pass", "log": "pass", "tiles": "pass",
-                                "frozen": "pass", "cosignatures": "pass", "timestamps": "pass"}
+                                "frozen": "pass", "records": "pass", "cosignatures": "pass",
+                                "timestamps": "pass"}
     assert [t["checkpoint_size"] for t in report["timestamped"]] == [size]
 
     # a frozen log is never changed: export refuses it
@@ -171,6 +183,16 @@ def test_a_changed_byte_anywhere_fails_the_audit(world, tmp_path: Path) -> None:
                                                     ensure_ascii=False) + "\n").encode())
     report = audit(bad, trust)
     assert report["failed_check"] == "frozen" and "log.frozen" in str(report["checks"])
+
+    # one item's record put in another's place, the manifest rewritten to match: the
+    # record does not cover that item's files
+    bad = tmp_path / "swapped"
+    shutil.copytree(out, bad)
+    a, b = sorted((bad / "records").iterdir())[:2]
+    a.write_bytes(b.read_bytes())
+    reseal(bad)
+    report = audit(bad, trust)
+    assert report["failed_check"] == "records" and a.name in str(report["checks"]), report
 
 
 def test_bad_input_is_refused_and_nothing_is_written(world, tmp_path: Path) -> None:
@@ -262,3 +284,27 @@ def test_a_closed_shard_of_a_data_directory(world, tmp_path: Path, tsa: LocalTSA
     r = cli("log", "freeze", "--data-dir", str(d), "--shard", "2", str(tmp_path / "no"))
     assert r.returncode == 1 and "no frozen shard 2" in r.stderr
     assert not (tmp_path / "no").exists()
+
+
+def test_renewed_records_in_a_freeze(world, tmp_path: Path) -> None:
+    """A timestamp renewal (RFC 4998 5.2) is checked from the entries' SHA-256 alone; a
+    SHA-512 hash-tree renewal (5.3) needs the files' bytes, which a freeze does not hold:
+    the records check says so (not-checked) rather than passing or failing it."""
+    from evidence.ledger.anchor.ers_service import named_tsas, renew_records
+
+    led, _size, ids, trust, _w1 = world
+    d = led.config.data_dir
+    assert renew_records(led, named_tsas(load_anchor_config(d))).renewed == len(ids)
+    led.sign_checkpoint_now()
+    freeze_log(led, tmp_path / "renewed")
+    report = audit(tmp_path / "renewed", trust)
+    assert statuses(report)["records"] == "pass", report
+    assert report["verdict"] == "verified"
+
+    renew_records(led, named_tsas(load_anchor_config(d)), hash_tree="sha512",
+                  open_blob=FilesystemBlobStore(d / "blobs").open)
+    led.sign_checkpoint_now()
+    freeze_log(led, tmp_path / "sha512")
+    report = audit(tmp_path / "sha512", trust)
+    assert statuses(report)["records"] == "not-checked", report
+    assert "chain over the files' bytes" in str(report["checks"])
