@@ -42,7 +42,10 @@ MAX_IN_MEMORY = 4 << 20  # and the parts of one upload in memory, together, up t
 
 
 @dataclass
-class _FilePart:
+class FilePart:
+    """One file of an upload: in memory (``buf``) until spilled to ``path``. Public as the
+    element type of :attr:`Upload.parts`."""
+
     name: str
     buf: bytearray = field(default_factory=bytearray)
     path: Path | None = None  # set once spilled (or materialized)
@@ -63,7 +66,7 @@ class Upload:
     files: list[Path] = field(default_factory=list)
     size: int = 0
     spool_root: Path | None = None
-    parts: list[_FilePart] = field(default_factory=list)
+    parts: list[FilePart] = field(default_factory=list)
 
     def ensure_folder(self, root: Path | None = None) -> Path:
         """This upload's private folder, ``<root>/upload-<unique>`` (0700), made on first
@@ -342,7 +345,7 @@ class _PartState:
         self._hname = bytearray()
         self._hvalue = bytearray()
         self._file: BinaryIO | None = None
-        self._part: _FilePart | None = None
+        self._part: FilePart | None = None
         self._file_size = 0
         self._in_memory = 0
         self._field: str | None = None
@@ -440,7 +443,7 @@ class _PartState:
                                           f"file name {fname[:80]!r} is not a plain base name "
                                           "(no '/', '\\', control characters, '.' or '..'; at "
                                           "most 255 bytes)"))
-            self._part = _FilePart(safe)
+            self._part = FilePart(safe)
             self._file_size = 0
             self.up.parts.append(self._part)
             return None
@@ -480,7 +483,7 @@ class _PartState:
                                    f"than {MAX_FIELD} bytes"))
         return None
 
-    def _spill(self, part: _FilePart) -> None:
+    def _spill(self, part: FilePart) -> None:
         """From memory to the spool: a large file streams to disk from here on."""
         folder = self.up.ensure_folder()
         part_dir = folder / str(len(self.up.parts) - 1)

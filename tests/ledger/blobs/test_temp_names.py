@@ -9,7 +9,7 @@ import io
 import os
 from pathlib import Path
 
-from evidence.api.uploads import Upload, _FilePart
+from evidence.api.uploads import FilePart, Upload
 from evidence.ledger.blobs import FilesystemBlobStore
 from evidence.ledger.names import unique_name
 
@@ -34,15 +34,15 @@ def test_names_are_unique_and_a_forked_child_has_its_own() -> None:
 
 def test_a_lone_part_sits_in_the_folder_and_cleanup_leaves_nothing(tmp_path: Path) -> None:
     up = Upload(None, spool_root=tmp_path)
-    up.parts.append(_FilePart("notice.txt", bytearray(b"evidence")))
+    up.parts.append(FilePart("notice.txt", bytearray(b"evidence")))
     [path] = up.materialize()
     assert path.parent == up.folder and path.read_bytes() == b"evidence"
     up.cleanup()
     assert list(tmp_path.iterdir()) == []
 
     two = Upload(None, spool_root=tmp_path)
-    two.parts += [_FilePart("same.txt", bytearray(b"one")),
-                  _FilePart("same.txt", bytearray(b"two"))]
+    two.parts += [FilePart("same.txt", bytearray(b"one")),
+                  FilePart("same.txt", bytearray(b"two"))]
     a, b = two.materialize()
     assert a.name == b.name and a != b and a.read_bytes() == b"one"
     assert a.parent.parent == two.folder == b.parent.parent
