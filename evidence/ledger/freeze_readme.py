@@ -59,11 +59,12 @@ def _steps(f: Facts) -> list[tuple[str, str]]:
          "python3 audit_ledger.py DIR --trust TRUST.txt (the project's stand-alone script, with "
          "verify_bundle.py beside it; Python 3.11 and the cryptography package). It checks every "
          "file against the manifest, every entry, the tree at each checkpoint, the log key, the "
-         "cosignatures, the timestamps and the tiles, and prints verified, failed or incomplete.",
+         "cosignatures, the timestamps, the evidence records and the tiles, and prints "
+         "verified, failed or incomplete.",
          "复制 manifest.json 列出的全部文件（在线副本可用 wget -r -np <URL>），然后运行 "
          "python3 audit_ledger.py DIR --trust TRUST.txt（本项目的独立脚本，与 verify_bundle.py "
          "放在同一目录；需 Python 3.11 与 cryptography 包）。它逐一核对文件与清单、每个条目、"
-         "每个检查点的默克尔树、日志公钥、联署与时间戳以及瓦片，结论为 verified（通过）、"
+         "每个检查点的默克尔树、日志公钥、联署、时间戳、证据记录以及瓦片，结论为 verified（通过）、"
          "failed（失败）或 incomplete（不完整）。"),
         ("Any C2SP tlog-tiles client (for example Go's golang.org/x/mod/sumdb/tlog) reads the "
          f"log at <URL>/tlog/ with the log key and checks every entry against the root of size "
@@ -76,10 +77,13 @@ def _steps(f: Facts) -> list[tuple[str, str]]:
          "单独核对时间戳：openssl ts -verify -in timestamps/N/TSA.tst -token_in -digest <HEX> "
          "-CAfile ROOT.pem，其中 HEX 由 " + _TEXT_CMD.format(size="N") + " 计算，ROOT.pem 为"
          "信任文件中固定的时间戳机构根证书。"),
-        ("An evidence record needs the item's files: check it with the item's bundle "
-         "(evidence verify, verify_bundle.py) or any RFC 4998 implementation.",
-         "证据记录须与该证据的文件一起核对：使用该证据的证据包（evidence verify、"
-         "verify_bundle.py）或任何 RFC 4998 实现。"),
+        ("audit_ledger.py checks each evidence record against the file hashes the log "
+         "lists; a record renewed to SHA-512 needs the item's files themselves: check it with "
+         "the item's bundle (evidence verify, verify_bundle.py) or any RFC 4998 "
+         "implementation.",
+         "audit_ledger.py 依据日志所列的文件哈希核对每份证据记录；续期为 SHA-512 的证据记录须"
+         "使用证据文件本身核对：请用该证据的证据包（evidence verify、verify_bundle.py）或任何 "
+         "RFC 4998 实现。"),
     ]
 
 
