@@ -9,12 +9,13 @@ frozen clock shared by all of them, the count granted is exact); and a real
 
 from __future__ import annotations
 
-import logging
 import math
 import multiprocessing
 import os
 import signal
 import struct
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,14 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from evidence.api.hot import ratelimit
 from evidence.api.hot.ratelimit import (
     HEADER,
     MAGIC,
     PROBE,
     SLOT,
     SLOTS,
-    VERSION,
     SharedTokenBucket,
     TokenBucket,
     key_hash,
@@ -189,11 +188,6 @@ def test_threads_of_one_process_take_exactly_the_burst(tmp_path: Path) -> None:
 # --- corrupt, short, foreign files --------------------------------------------------------
 
 
-def _good_header(rate: float, burst: int, slots: int) -> bytes:
-    return ratelimit._HEAD.pack(MAGIC, VERSION, slots, rate, float(burst),
-                                ratelimit._boot_id())
-
-
 @pytest.mark.parametrize("content", [
     b"",
     b"x",
@@ -223,7 +217,8 @@ def test_garbage_slots_under_a_good_header_never_crash(tmp_path: Path) -> None:
                                  % (1 << 64)))
         words.append(struct.pack("<d", specials[i % len(specials)]))
         words.append(struct.pack("<d", specials[(i * 3 + 1) % len(specials)]))
-    path.write_bytes(_good_header(2.0, 3, slots).ljust(HEADER, b"\x00") + b"".join(words))
+    table(tmp_path, rate=2.0, burst=3, slots=slots).close()  # the table's own header
+    path.write_bytes(path.read_bytes()[:HEADER] + b"".join(words))
     c = Clock()
     b = table(tmp_path, rate=2.0, burst=3, clock=c, slots=slots)
     assert not b.reinitialised  # the header is ours: the slots are read as they are
@@ -237,20 +232,29 @@ def test_garbage_slots_under_a_good_header_never_crash(tmp_path: Path) -> None:
 
 
 def test_an_unusable_path_falls_back_to_buckets_per_process_and_says_so_once(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-        ) -> None:
-    monkeypatch.setattr(ratelimit, "_warned", False)
+        tmp_path: Path) -> None:
+    """In a fresh interpreter (the warning is said once per process)."""
     (tmp_path / "adir").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "elsewhere.bin")
     (tmp_path / "file").write_text("a file where the folder should be")
-    with caplog.at_level(logging.WARNING, logger="evidence.api"):
-        for path in (tmp_path / "adir", tmp_path / "link", tmp_path / "file" / "rl.bin"):
-            b = open_token_bucket(2.0, 3, path)
-            assert type(b) is TokenBucket and not b.shared and b.enabled
-            assert grants(b, "t", 5) == 3
+    code = (
+        "import logging, sys\n"
+        "from pathlib import Path\n"
+        "from evidence.api.hot.ratelimit import TokenBucket, open_token_bucket\n"
+        "logging.basicConfig(level=logging.WARNING, format='%(name)s: %(message)s')\n"
+        "for path in sys.argv[1:]:\n"
+        "    b = open_token_bucket(2.0, 3, Path(path))\n"
+        "    assert type(b) is TokenBucket and not b.shared and b.enabled, path\n"
+        "    assert sum(b.take('t') == 0.0 for _ in range(5)) == 3, path\n"
+    )
+    paths = [tmp_path / "adir", tmp_path / "link", tmp_path / "file" / "rl.bin"]
+    run = subprocess.run([sys.executable, "-c", code, *map(str, paths)], capture_output=True,
+                         text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
     assert not (tmp_path / "elsewhere.bin").exists()  # the symbolic link was not followed
-    warnings = [r for r in caplog.records if "shared table" in r.getMessage()]
-    assert len(warnings) == 1 and "per worker" in warnings[0].getMessage()
+    warnings = [line for line in run.stderr.splitlines() if "shared table" in line]
+    assert len(warnings) == 1 and "per worker" in warnings[0], run.stderr
+    assert warnings[0].startswith("evidence.api: ")
 
 
 def test_open_token_bucket_makes_its_folder_and_no_file_when_disabled(tmp_path: Path
@@ -340,9 +344,6 @@ time.sleep(600)
 
 def test_a_process_killed_holding_the_lock_does_not_wedge_the_others(tmp_path: Path
                                                                       ) -> None:
-    import subprocess
-    import sys
-
     b = table(tmp_path, rate=1.0, burst=2, clock=Clock())
     holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(tmp_path / "rl.bin")],
                               stdout=subprocess.PIPE)
