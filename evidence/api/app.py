@@ -16,6 +16,7 @@ from evidence.api import logredact, problems
 from evidence.api.hot.reads import ReadFastPath
 from evidence.api.hot.submit import SubmitFastPath
 from evidence.api.hot.tiles import TilesFastPath
+from evidence.api.hot.wire import Wire
 from evidence.api.idle_trim import IdleTracker, IdleTrim
 from evidence.api.problems import Problem
 from evidence.api.routers import (
@@ -97,7 +98,13 @@ def create_app(settings: ApiSettings | None = None, *, services: Services | None
     if settings.fast_submit:
         app.add_middleware(SubmitFastPath)
     if settings.fast_reads:
-        app.add_middleware(ReadFastPath, idle=idle)
+        wire = None
+        if settings.fast_wire:  # read by the HTTP protocol (evidence/api/hardening.py)
+            wire = app.state.wire = Wire(
+                app, observe=settings.observe, idle=idle,
+                access_lines=settings.observe and settings.log_format == "json"
+                and settings.access_log)
+        app.add_middleware(ReadFastPath, idle=idle, wire=wire)
         app.add_middleware(TilesFastPath)
     # Public reads from anywhere, e.g. the verify page saved to disk (origin "null"); no
     # credentials and no Authorization header cross origins, so nothing private leaks.

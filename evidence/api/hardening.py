@@ -22,12 +22,26 @@ cap there, and let the proxy enforce its own (docs/operations.md).
 The limits come from the environment (``EVIDENCE_HTTP_LIMITS``, JSON written by
 ``evidence serve``), because uvicorn builds the protocol in each worker process
 from an import string.
+
+The protocol also answers the public reads of :mod:`evidence.api.hot.wire` itself, once
+their head is parsed, without an ASGI scope or task (``app.state.wire``; off with
+``[serve] fast_wire = false``). It does so only when the answer can go out at once and in
+order: no earlier request of the connection is still being answered through ASGI (a
+pipelined request waits its turn there), the socket's write buffer is not over its high
+mark (uvicorn's flow control; then the request goes through ASGI, which waits for the
+client to read), and the connection is not closing. The bounds above hold for these
+requests as for any: they are counted while their head is parsed. After the answer the
+connection is what uvicorn leaves after an ASGI answer: closed if the request did not
+keep it alive, else waiting for the next request under uvicorn's keep-alive timeout.
+Held by tests/equivalence/test_wire_reads.py (pipelined, keep-alive, ``Connection:
+close``, HTTP/1.0, the same bytes with the switch off).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -95,6 +109,15 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         self._in_body = False
         self._last_byte = 0.0
         self._watch: asyncio.TimerHandle | None = None
+        self._watch_at = 0.0  # when the watch fires (loop time)
+        self._begun = True  # a head is awaited or arriving (from the connection's start)
+        self._head_since = 0.0  # its deadline counts from here
+        self._head_check = 0.0  # the longest the watch waits while a head arrives
+        self._wire_idle_since: float | None = None  # kept alive after a wire answer
+        self._logged = False  # uvicorn writes access lines
+        self._wire: Any = None  # the app's evidence.api.hot.wire.Wire, if it has one
+        self._wire_answer: bytes | None = None  # parsed, to be written when complete
+        self._wire_close = False
 
     # -- connection caps -------------------------------------------------------------------
 
@@ -109,8 +132,18 @@ class HardenedHttpProtocol(HttpToolsProtocol):
                     and self.open_per_ip[self._ip] > lim.max_connections_per_ip)):
             self._refuse(BUSY)
             return
-        self._last_byte = self.loop.time()
-        self._arm(lim.head_timeout)
+        self._last_byte = self._head_since = self.loop.time()
+        self._head_check = lim.head_timeout
+        if not self.root_path:  # the hot paths answer only without a root path, as in ASGI
+            self._wire = wire_of(self.app)
+            if self._wire is not None:
+                # uvicorn writes a line per request (the API's reads keep theirs)
+                self._logged = self.access_log and self.access_logger.isEnabledFor(
+                    logging.INFO)
+                # one watch for the head and the keep-alive of the wire's answers, which
+                # then need no timer of their own: it checks at least this often
+                self._head_check = min(lim.head_timeout, self.timeout_keep_alive)
+        self._arm(self._head_check)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -133,6 +166,7 @@ class HardenedHttpProtocol(HttpToolsProtocol):
     def _arm(self, delay: float) -> None:
         self._disarm()
         self._watch = self.loop.call_later(delay, self._check_idle)
+        self._watch_at = self.loop.time() + delay
 
     def _disarm(self) -> None:
         if self._watch is not None:
@@ -144,9 +178,21 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         self._watch = None
         if self.transport.is_closing():
             return
-        if self._in_head:
+        if self._in_head and self._begun:
             # the head's deadline counts from its first byte (or the connection), not the last
-            self.transport.close()
+            left = self._head_since + self._limits.head_timeout - self.loop.time()
+            if left > 0:
+                self._arm(min(left, self._head_check))
+            else:
+                self.transport.close()
+            return
+        if self._in_head and self._wire_idle_since is not None:
+            # kept alive after a wire answer: uvicorn's keep-alive timeout, from the answer
+            left = self._wire_idle_since + self.timeout_keep_alive - self.loop.time()
+            if left > 0:
+                self._arm(left)
+            else:
+                self.transport.close()
             return
         if self._in_body:
             if self.flow is not None and self.flow.read_paused:
@@ -177,9 +223,12 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._parsed_bytes = 0
         self._header_count = 0
+        self._wire_idle_since = None
+        if not self._begun:  # a kept-alive connection starting its next request
+            self._begun = True
+            self._head_since = self._last_byte
         if self._watch is None:
-            # a kept-alive connection starting its next request
-            self._arm(self._limits.head_timeout)
+            self._arm(self._head_check)
 
     def on_url(self, url: bytes) -> None:
         if self._refused:
@@ -207,9 +256,26 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         if self._refused:
             return  # refused inside this read: no request starts
         self._in_head = False
+        self._begun = False
+        if self._wire is not None and self._wire_may_answer():
+            keep_alive = (self.parser.get_http_version() != "1.0"
+                          and self.parser.should_keep_alive())
+            answer = self._wire.answer(self.parser.get_method(), self.url, self.headers,
+                                       keep_alive, self.server_state.default_headers,
+                                       self._logged)
+            if answer is not None:  # no body follows (Wire.answer): the message is complete
+                self._wire_answer, self._wire_close = answer, not keep_alive
+                return
         self._in_body = True
         self._arm(self._limits.body_timeout)
         super().on_headers_complete()
+
+    def _wire_may_answer(self) -> bool:
+        """Whether an answer written now goes out in order and within the flow control
+        (see the module doc)."""
+        return ((self.cycle is None or self.cycle.response_complete) and not self.pipeline
+                and not self.flow.write_paused and not self.expect_100_continue
+                and not self.transport.is_closing() and not self.parser.should_upgrade())
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:
@@ -221,5 +287,33 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         self._in_body = False
         self._in_head = True  # whatever arrives next is the next request's head
         self._head_bytes = 0
-        self._disarm()
-        super().on_message_complete()
+        answer = self._wire_answer
+        if answer is None:
+            self._disarm()
+            super().on_message_complete()
+            return
+        # as uvicorn ends an ASGI answer (RequestResponseCycle.send, on_response_complete),
+        # but with the watch for its keep-alive timeout: no timer armed per request
+        self._wire_answer = None
+        self.transport.write(answer)
+        self.server_state.total_requests += 1
+        if self._wire_close:
+            self.transport.close()
+            return
+        idle = self._wire_idle_since = self._last_byte
+        if self._watch is None or self._watch_at > idle + self.timeout_keep_alive:
+            self._arm(self.timeout_keep_alive)
+
+
+def wire_of(app: Any) -> Any:
+    """The ``state.wire`` of ``app`` or of the app it wraps (uvicorn may put its proxy
+    headers middleware around it), or None. Duck-typed: this module loads in ``evidence
+    serve``'s supervisor too, which never builds an app."""
+    for _ in range(8):
+        wire = getattr(getattr(app, "state", None), "wire", None)
+        if wire is not None and callable(getattr(wire, "answer", None)):
+            return wire
+        app = getattr(app, "app", None)
+        if app is None:
+            return None
+    return None

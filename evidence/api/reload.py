@@ -60,7 +60,7 @@ API_FIELDS = {
     "idle_trim": "serve.idle_trim", "idempotency_ttl": "serve.idempotency_ttl",
     "bundle_cache": "serve.bundle_cache",
     "publish_when_witnessed": "serve.publish_when_witnessed",
-    "metrics": "serve.metrics", "log_format": "serve.log_format",
+    "fast_wire": "serve.fast_wire", "metrics": "serve.metrics", "log_format": "serve.log_format",
     "access_log": "serve.access_log", "require_legal_basis": "grants.require_legal_basis",
     "public_url": "serve.public_url", "trusted_lists": "eidas.trusted_lists",
 }

@@ -47,6 +47,8 @@ class ApiSettings:
     # the hot paths (evidence/api/hot/): the same answers, without FastAPI's machinery
     fast_submit: bool = True  # POST /v1/evidence (hot/submit.py)
     fast_reads: bool = True  # latest checkpoint, inclusion proof to it (hot/reads.py)
+    # the public reads of fast_reads answered in uvicorn's protocol, below ASGI (hot/wire.py)
+    fast_wire: bool = True
     # observability (evidence/api/observe.py, metrics.py); `evidence serve` turns it on:
     # request ids, latencies, submissions and GET /metrics
     observe: bool = False

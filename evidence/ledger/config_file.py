@@ -104,6 +104,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "public_lookup": _k("bool", True, "GET /v1/lookup answers anyone", reload=True),
         "publish_when_witnessed": _k("bool", False, "publish only checkpoints the witness "
                                      "quorum of anchors.json cosigned"),
+        "fast_wire": _k("bool", True, "answer tiles, checkpoints and inclusion proofs in the "
+                        "HTTP protocol, below ASGI (no access line for them)"),
         "public_url": _k("https", "", "the server's public https URL: the court report's QR "
                          "code opens <public_url>/verify/?id=<evidence id> (bundles built "
                          "by the server; default EVIDENCE_REPORT_VERIFY_URL, else none)",

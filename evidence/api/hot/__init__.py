@@ -8,6 +8,10 @@ from the same functions, and each is switched by one setting (:class:`ApiSetting
   equal to the routes by tests/equivalence/test_proof_reads.py.
 - :mod:`.tiles` (``fast_reads`` too): ``GET /tlog/checkpoint`` and stored tile files
   under ``/tlog/tile/``; held equal to the route by tests/equivalence/test_tiles_fastpath.py.
+- :mod:`.wire` (``fast_wire``, with ``fast_reads``): the two above, for plain ``GET``s,
+  answered in uvicorn's HTTP protocol (evidence/api/hardening.py) from the same functions,
+  without the ASGI stack; held equal to the ASGI answers over real sockets by
+  tests/equivalence/test_wire_reads.py.
 - :mod:`.submit` (``fast_submit``): ``POST /v1/evidence`` without FastAPI's routing and
   dependency machinery, admitted by the same :func:`evidence.api.deps.admit`, handled by
   the same :func:`evidence.api.submission.submit`; held equal to the route by

@@ -22,6 +22,7 @@ import logging
 import sqlite3
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -45,7 +46,7 @@ class ReadFastPath:
     """The reads above, answered before FastAPI's router (see the module doc)."""
 
     def __init__(self, app: ASGIApp, *, max_cached: int = 20_000,
-                 idle: IdleTrim | None = None) -> None:
+                 idle: IdleTrim | None = None, wire: Any = None) -> None:
         self.app = app
         self._bodies: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self._max = max_cached
@@ -53,6 +54,8 @@ class ReadFastPath:
         self._refreshing: asyncio.Future[StoredCheckpoint | None] | None = None
         if idle is not None:
             idle.add(self.drop)
+        if wire is not None:  # answers below ASGI from this instance (hot/wire.py)
+            wire.reads = self
 
     def drop(self) -> list[dict]:
         """Empty the rendered proofs and what the proofs keep (an idle worker's trim,
@@ -72,7 +75,8 @@ class ReadFastPath:
                 answer: Answer | None = None
                 if path == "/v1/log/proof/inclusion":
                     cp = svc.latest_cached() or await self._refresh(svc)
-                    found = self._inclusion(svc, cp, scope)
+                    found = self._inclusion(svc, cp, scope.get("query_string", b""),
+                                            scope.get("app"))
                     answer = (await self._load_and_answer(svc, found)
                               if isinstance(found, _Missing) else found)
                 elif path in ("/checkpoint", "/v1/log/checkpoint") and not scope.get(
@@ -103,9 +107,31 @@ class ReadFastPath:
         except Exception:
             return None
 
-    def _inclusion(self, svc: Services, cp: StoredCheckpoint | None, scope: Scope
-                   ) -> Answer | _Missing | None:
-        query = scope.get("query_string", b"")
+    def answer_now(self, app: object, path: str, query: bytes) -> Answer | None:
+        """The answer to ``GET path?query`` when it can be made without waiting: the
+        latest checkpoint in memory and the proof's nodes readable in the event loop (or
+        its body kept). Else None, and the request goes through ASGI, which waits (and
+        reads the checkpoint again for the requests after it). For the path below ASGI
+        (:mod:`evidence.api.hot.wire`): the same checks, bytes and headers (with
+        Content-Length) as :meth:`__call__`."""
+        svc = services_of({"app": app})
+        if svc is None:
+            return None
+        cp = svc.latest_cached()
+        if cp is None:
+            return None
+        answer: Answer | _Missing | None = None
+        if path == "/v1/log/proof/inclusion":
+            answer = self._inclusion(svc, cp, query, app)
+        elif path in ("/checkpoint", "/v1/log/checkpoint") and not query:
+            answer = (cp.note.encode(), _TEXT)
+        if answer is None or isinstance(answer, _Missing):
+            return None
+        body, headers = answer
+        return body, [*headers, (b"content-length", b"%d" % len(body))]
+
+    def _inclusion(self, svc: Services, cp: StoredCheckpoint | None, query: bytes,
+                   app: object) -> Answer | _Missing | None:
         if not query.startswith(b"seq=") or not query[4:].isdigit() or len(query) > 24:
             return None
         seq = int(query[4:])
@@ -114,7 +140,7 @@ class ReadFastPath:
         key = (seq, cp.size)
         body = self._bodies.get(key)
         if body is None:
-            fast = self._inclusion_fast(svc, scope)
+            fast = self._inclusion_fast(svc, app)
             sh, want = fast.needed(seq, cp)
             if not fast.direct():
                 return _Missing(seq, cp, sh, want, fast)
@@ -127,10 +153,10 @@ class ReadFastPath:
                 return None
         return body, _JSON
 
-    def _inclusion_fast(self, svc: Services, scope: Scope) -> InclusionFast:
+    def _inclusion_fast(self, svc: Services, app: object) -> InclusionFast:
         if self._fast is None or self._fast[0] is not svc:
             fast = InclusionFast(svc.ledger)
-            tiles = getattr(getattr(scope.get("app"), "state", None), "tiles", None)
+            tiles = getattr(getattr(app, "state", None), "tiles", None)
             store = getattr(tiles, "store", None)
             if isinstance(store, FilesystemTileStore):
                 fast.tiles_root = str(store.root)

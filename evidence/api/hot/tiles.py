@@ -22,6 +22,7 @@ less than the HTTP around it.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -37,6 +38,7 @@ TILE_ROUTE = "/tlog/tile/{path:path}"
 _OCTETS = content_type(TileId(0, 0)).encode()
 _CP_HEADERS = [(b"cache-control", cache_control(None).encode())]
 _CP_TYPE = (b"content-type", content_type(None).encode())
+Answer = tuple[bytes, list[tuple[bytes, bytes]]]
 
 
 class TilesFastPath:
@@ -51,9 +53,14 @@ class TilesFastPath:
             path = scope["path"]
             answer = None
             if path.startswith(PREFIX):
-                answer = self._tile(scope, path)
+                answer = tile_answer(state_of(scope.get("app")), path,
+                                     accepts_gzip(scope["headers"]))
+                if answer is not None:
+                    self._label(scope, TILE_ROUTE)
             elif path == CHECKPOINT:
-                answer = self._checkpoint(scope)
+                answer = checkpoint_answer(state_of(scope.get("app")))
+                if answer is not None:
+                    self._label(scope, CHECKPOINT)
             if answer is not None:
                 body, headers = answer
                 await send({"type": "http.response.start", "status": 200,
@@ -61,41 +68,6 @@ class TilesFastPath:
                 await send({"type": "http.response.body", "body": body})
                 return
         await self.app(scope, receive, send)
-
-    def _tile(self, scope: Scope, path: str) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
-        state = _state(scope)
-        if state is None or not isinstance(state.store, FilesystemTileStore):
-            return None
-        try:
-            tile = parse_tile_path(path[len("/tlog/"):])
-            _, size = state.published()
-        except (TilePathError, Problem):
-            return None  # the route says what is wrong
-        have = tile_at(size, max(tile.level, 0), tile.index)
-        if have is None or have.width < tile.width:
-            return None
-        if tile.level == ENTRIES and _accepts_gzip(scope):
-            return None  # compressed by the route
-        data = _read(os.path.join(state.store.root, tile.path))
-        if data is None:
-            return None  # missing, or a partial tile the route cuts from a wider one
-        headers = [(b"cache-control", cache_control(tile).encode())]
-        if tile.level == ENTRIES:
-            headers.append((b"vary", b"Accept-Encoding"))
-        headers += [(b"content-length", str(len(data)).encode()), (b"content-type", _OCTETS)]
-        self._label(scope, TILE_ROUTE)
-        return data, headers
-
-    def _checkpoint(self, scope: Scope) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
-        state = _state(scope)
-        if state is None:
-            return None
-        try:
-            note, _ = state.published()
-        except Problem:
-            return None
-        self._label(scope, CHECKPOINT)
-        return note, [*_CP_HEADERS, (b"content-length", str(len(note)).encode()), _CP_TYPE]
 
     def _label(self, scope: Scope, template: str) -> None:
         """Put the route on the scope, as the router would (metrics label it so)."""
@@ -109,15 +81,53 @@ class TilesFastPath:
             scope["route"] = route
 
 
-def _state(scope: Scope) -> TilesState | None:
+def tile_answer(state: TilesState | None, path: str, gzip: bool) -> Answer | None:
+    """The answer to ``GET path`` (``/tlog/tile/...``) when it is the common case of
+    the module doc, else None (the route answers). ``gzip``: whether the request's
+    first Accept-Encoding names gzip. Also called below ASGI
+    (:mod:`evidence.api.hot.wire`)."""
+    if state is None or not isinstance(state.store, FilesystemTileStore):
+        return None
+    try:
+        tile = parse_tile_path(path[len("/tlog/"):])
+        _, size = state.published()
+    except (TilePathError, Problem):
+        return None  # the route says what is wrong
+    have = tile_at(size, max(tile.level, 0), tile.index)
+    if have is None or have.width < tile.width:
+        return None
+    if tile.level == ENTRIES and gzip:
+        return None  # compressed by the route
+    data = _read(os.path.join(state.store.root, tile.path))
+    if data is None:
+        return None  # missing, or a partial tile the route cuts from a wider one
+    headers = [(b"cache-control", cache_control(tile).encode())]
+    if tile.level == ENTRIES:
+        headers.append((b"vary", b"Accept-Encoding"))
+    headers += [(b"content-length", b"%d" % len(data)), (b"content-type", _OCTETS)]
+    return data, headers
+
+
+def checkpoint_answer(state: TilesState | None) -> Answer | None:
+    """The answer to ``GET /tlog/checkpoint``, or None (the route answers)."""
+    if state is None:
+        return None
+    try:
+        note, _ = state.published()
+    except Problem:
+        return None
+    return note, [*_CP_HEADERS, (b"content-length", b"%d" % len(note)), _CP_TYPE]
+
+
+def state_of(app: object) -> TilesState | None:
     """The app's tiles (None before its lifespan opened them)."""
-    state = getattr(getattr(scope.get("app"), "state", None), "tiles", None)
+    state = getattr(getattr(app, "state", None), "tiles", None)
     return state if isinstance(state, TilesState) else None
 
 
-def _accepts_gzip(scope: Scope) -> bool:
+def accepts_gzip(headers: Iterable[tuple[bytes, bytes]]) -> bool:
     """As the route reads it: the first Accept-Encoding header names gzip (any case)."""
-    for k, v in scope["headers"]:
+    for k, v in headers:
         if k == b"accept-encoding":
             return b"gzip" in v.lower()
     return False
@@ -129,12 +139,16 @@ def _read(path: str) -> bytes | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     try:
-        chunks = []
-        while True:
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                break
+        data = os.read(fd, _CHUNK)
+        if len(data) < _CHUNK:  # a regular file read short: its end (a tile: one read)
+            return data
+        chunks = [data]
+        while chunk := os.read(fd, _CHUNK):
             chunks.append(chunk)
     finally:
         os.close(fd)
     return b"".join(chunks)
+
+
+_CHUNK = 1 << 17
+"""More than a full entry bundle of small entries (the common tile: one ``read``)."""
