@@ -495,6 +495,8 @@ def bare_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     stand-alone script must work where the ``evidence`` package, ``rfc3161-client`` and
     ``rfc8785`` cannot be imported. The packages are linked from this run's own venv, so no
     network is needed and the version is the one the rest of the tests use."""
+    # cffi's compiled half ships as the top-level module _cffi_backend: only its file is
+    # used here (linked into the venv); cffi has no public name for it
     import _cffi_backend
     import cffi
     import cryptography
