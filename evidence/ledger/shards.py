@@ -244,6 +244,9 @@ def start_shard(data_dir: str | os.PathLike[str] | None, new_origin: str, *,
     cfg = load_config(data_dir)
     d = cfg.data_dir
     reg = read_registry(d)
+    cut = reg.shard(reg.active - 1)
+    if cut is not None and cut.origin == cfg.origin:  # stopped between the two renames
+        return _finish_switch(cfg, reg, new_origin, cut)
     old_n, new_n = reg.active, reg.active + 1
     new_rel = f"{SHARDS_DIR}/{new_n}"
     new_dir = d / new_rel
@@ -284,12 +287,29 @@ def start_shard(data_dir: str | os.PathLike[str] | None, new_origin: str, *,
                                  "predecessor_root": frozen.final_root})
         new.sign_checkpoint_now()
         new_key = new.verifier_key
-    _write_registry(d, Registry(new_n, (*reg.frozen, frozen)))
+    reg = Registry(new_n, (*reg.frozen, frozen))
+    _write_registry(d, reg)
+    _finish_switch(cfg, reg, new_origin, frozen)
+    return ShardResult(frozen, new_n, new_origin, new_key, got)
+
+
+def _finish_switch(cfg: LedgerConfig, reg: Registry, new_origin: str, frozen: FrozenShard
+                   ) -> ShardResult:
+    """Step 6 after ``shards.json`` lists ``frozen``: ``config.json`` names the new shard,
+    the frozen shard's private key is deleted. Run again, it completes a switch cut short
+    between the two renames (``tests/ledger/test_shards.py``)."""
+    d, new_rel = cfg.data_dir, f"{SHARDS_DIR}/{reg.active}"
+    new_cfg = load_config(d / new_rel)
+    if new_cfg.origin != new_origin:
+        raise ShardError(f"shard {reg.active} ({new_cfg.origin!r}) is being switched to; run "
+                         f"the command with --origin {new_cfg.origin} to finish it")
     replace_config(LedgerConfig(d, new_cfg.origin, new_cfg.db_url, new_cfg.key_path,
                                 cfg.checkpoint_interval), new_rel)
-    (new_dir / CONFIG_FILE).unlink(missing_ok=True)
+    (d / new_rel / CONFIG_FILE).unlink(missing_ok=True)
     cfg.key_path.unlink(missing_ok=True)  # nothing may be signed by a frozen shard's key
-    return ShardResult(frozen, new_n, new_origin, new_key, got)
+    with Ledger.open(d, read_only=True) as new:
+        key = new.verifier_key
+    return ShardResult(frozen, reg.active, new_origin, key, {})
 
 
 def _successor(led: Ledger) -> str | None:

@@ -204,3 +204,30 @@ def test_anchoring_failure_resumes(world: ShardWorld, tsa) -> None:  # type: ign
     with Ledger.open(d) as led:
         cp = led.latest_checkpoint()
         assert cp is not None and parse_note(cp.note).text.startswith(O2 + "\n")
+
+
+def test_a_switch_cut_between_its_renames_is_finished(world: ShardWorld,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crash after shards.json lists the frozen shard but before config.json names the
+    new one (the rename fails here): the same command finishes the switch."""
+    import evidence.ledger.shards as shards
+
+    d = world.dir
+    _notes(d, 1)
+
+    def crash(*_a: object, **_k: object) -> None:
+        raise OSError("disk full (the test)")
+
+    with monkeypatch.context() as m:
+        m.setattr(shards, "replace_config", crash)
+        with pytest.raises(OSError, match="disk full"):
+            world.shard(O2)
+    assert read_registry(d).active == 2 and load_config(d).origin == O1
+    with pytest.raises(ShardError, match=r"--origin shards\.example/log-2"):
+        start_shard(d, O3)
+    res = start_shard(d, O2)
+    assert res.active == 2 and res.frozen == read_registry(d).frozen[0]
+    assert load_config(d).origin == O2 and not (d / "log.key").exists()
+    with Ledger.open(d) as led:
+        assert led.origin == O2 and json.loads(led.entry(0).data)["type"] == "log.started"
+        led.append("custody.note", {"text": "the new shard takes appends"})
