@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 
-__all__ = ["index_html", "readme_txt"]
+__all__ = ["FETCH", "index_html", "readme_txt"]
 
 Facts = dict[str, object]
 
@@ -47,6 +47,22 @@ _FILES = [
 
 _TEXT_CMD = "sed -n '1,/^$/p' checkpoints/{size} | sed '$d' | sha256sum"
 
+FETCH = """mkdir frozen-copy && cd frozen-copy && python3 - <URL>/ <<'EOF'
+import json, os, sys, urllib.request as u
+base = sys.argv[1]
+man = u.urlopen(base + "manifest.json").read()
+for p in json.loads(man)["files"]:
+    assert not p.startswith("/") and ".." not in p.split("/"), p
+    os.makedirs(os.path.dirname(p) or ".", exist_ok=True)
+    with open(p, "wb") as f:
+        f.write(u.urlopen(base + p).read())
+with open("manifest.json", "wb") as f:
+    f.write(man)
+EOF
+"""
+"""Copies a served freeze: manifest.json, then every file it lists, refusing a path that
+climbs out of the copy (tests/auditor/test_freeze.py runs it against a static server)."""
+
 
 def _steps(f: Facts) -> list[tuple[str, str]]:
     size = f["size"]
@@ -55,13 +71,15 @@ def _steps(f: Facts) -> list[tuple[str, str]]:
          "directory, and note the SHA-256 of manifest.json here.",
          "从法院卷宗或运营方提交的材料中取得信任文件（不要使用本目录中的副本），并记录本目录 "
          "manifest.json 的 SHA-256。"),
-        ("Copy every file manifest.json lists (for a served copy: wget -r -np <URL>), then run "
+        ("Copy every file manifest.json lists (for a served copy: the commands below, with "
+         "<URL> the address of this page's directory), then run "
          "python3 audit_ledger.py DIR --trust TRUST.txt (the project's stand-alone script, with "
          "verify_bundle.py beside it; Python 3.11 and the cryptography package). It checks every "
          "file against the manifest, every entry, the tree at each checkpoint, the log key, the "
          "cosignatures, the timestamps, the evidence records and the tiles, and prints "
          "verified, failed or incomplete.",
-         "复制 manifest.json 列出的全部文件（在线副本可用 wget -r -np <URL>），然后运行 "
+         "复制 manifest.json 列出的全部文件（在线副本可用下方命令，<URL> 为本页所在目录的"
+         "地址），然后运行 "
          "python3 audit_ledger.py DIR --trust TRUST.txt（本项目的独立脚本，与 verify_bundle.py "
          "放在同一目录；需 Python 3.11 与 cryptography 包）。它逐一核对文件与清单、每个条目、"
          "每个检查点的默克尔树、日志公钥、联署、时间戳、证据记录以及瓦片，结论为 verified（通过）、"
@@ -111,7 +129,8 @@ def readme_txt(f: Facts) -> str:
     lines += [f"  {p:34} {en}" for p, en, _ in _FILES]
     lines += ["", "How to check:"]
     lines += [f"  {i}. {en}" for i, (en, _) in enumerate(_steps(f), 1)]
-    lines += ["", _PROVES[0], "", "-" * 60, "",
+    lines += ["", "Copying a served freeze / 复制在线的冻结副本:", "", FETCH]
+    lines += [_PROVES[0], "", "-" * 60, "",
               f"本目录保存该日志截至大小为 {f['size']} 的签名检查点的全部内容：{zh_kind}。"
               "目录内容不再改变；核对时无需运营方的任何服务器，任何网页服务器或本地副本均可。", "",
               "文件："]
@@ -151,7 +170,10 @@ any web server, or a copy on disk, will do.</p>
 <table>{files(1)}</table>
 <h2>How to check</h2>
 <ol>{steps(0)}</ol>
+<pre>{e(FETCH)}</pre>
 <p>{e(_PROVES[0])}</p>
+<p><a href="manifest.json">manifest.json</a> · <a href="README.txt">README.txt</a> ·
+<a href="trust.txt">trust.txt</a></p>
 </section>
 <section lang="zh-CN">
 <h2>说明</h2>
@@ -160,6 +182,7 @@ any web server, or a copy on disk, will do.</p>
 <table>{files(2)}</table>
 <h2>核对方法</h2>
 <ol>{steps(1)}</ol>
+<p>复制在线副本的命令见上文英文部分。</p>
 <p>{e(_PROVES[1])}</p>
 </section>
 </body></html>

@@ -31,6 +31,7 @@ from evidence.ledger.blobs import FilesystemBlobStore
 from evidence.ledger.errors import LedgerError
 from evidence.ledger.export import export_log
 from evidence.ledger.freeze import freeze_log
+from evidence.ledger.freeze_readme import FETCH
 from evidence.ledger.intake import Intake, ItemSpec
 from evidence.ledger.log import Ledger
 from evidence.verify.note import ALG_COSIGNATURE_V1, generate_signer
@@ -136,14 +137,15 @@ def test_a_frozen_log_served_by_a_static_server(world, tmp_path: Path, go_client
     assert g.returncode == 0, g.stderr
     got = json.loads(g.stdout)
     assert got["size"] == size and got["entries_digest"] == entries_digest(led, size)
-    # (b) every file the manifest lists, fetched over HTTP, then the offline audit
-    copy = tmp_path / "fetched"
-    listed = json.loads(httpx.get(base + "manifest.json", timeout=10).content)["files"]
-    for rel in [*listed, "manifest.json"]:
-        resp = httpx.get(base + rel, timeout=10)
-        assert resp.status_code == 200, rel
-        (copy / rel).parent.mkdir(parents=True, exist_ok=True)
-        (copy / rel).write_bytes(resp.content)
+    # (b) every file the manifest lists, fetched over HTTP with the commands the pages
+    # give, then the offline audit
+    assert FETCH in (out / "README.txt").read_text() and "frozen-copy" in page.text
+    f = subprocess.run(["sh", "-c", FETCH.replace("<URL>/", base)], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300, check=False)
+    assert f.returncode == 0, f.stderr
+    copy = tmp_path / "frozen-copy"
+    assert sorted(p.relative_to(copy) for p in copy.rglob("*") if p.is_file()) \
+        == sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
     report = audit(copy, trust)
     assert report["verdict"] == "verified", report
     assert statuses(report) == {"export": "pass", "log": "pass", "tiles": "pass",
