@@ -17,7 +17,8 @@ imports nothing from the ``evidence`` package and needs only Python 3.11+ and
    STATE; from then on the new key is accepted from its first size, a checkpoint inside
    the overlap must carry both keys' signatures, and a revoked key is refused past its
    size even while the trust file still pins it. A checkpoint signed only by a key this
-   monitor does not know yet is checked after the entries up to it, if a token allows;
+   monitor does not know yet is checked after the entries up to it (from the state's
+   tree, or from entry 0 on a first run), if a token allows;
 2. compares it with the last verified checkpoint in STATE: a smaller size is a ROLLBACK, the
    same size with another root a FORK; a larger size needs an RFC 9162 consistency proof
    (``GET /v1/log/proof/consistency``) from the old size and root to the new ones, which this
@@ -613,15 +614,18 @@ def run(args: argparse.Namespace, trust: Any, token: str | None, report: Report)
     eff = trust if state is None else effective_trust(trust, key_windows(trust,
                                                                           state.key_entries))
     where = base + "/v1/log/checkpoint"
-    followed = False
+    followed = first_run = False
     try:
         cp = verify_note(note, eff, where)
     except Found as e:  # maybe the log rotated its key: follow it through its entries
-        cp, eff = follow_rotation(api, state, note, trust, token, args, report, e)
-        followed = True
+        ucp = unverified_checkpoint(note)
+        start = state if state is not None or ucp is None else State(  # a first run: from
+            ucp.origin, "", 0, EMPTY_ROOT, "", entries_size=0)            # entry 0
+        cp, eff = follow_rotation(api, start, note, trust, token, args, report, e)
+        followed, first_run, state = True, state is None, start
     report.log = cp.origin
     report.checkpoint = {"size": cp.size, "root": cp.root.hex()}
-    if state is not None:
+    if state is not None and not first_run:
         report.previous = {"size": state.size, "root": state.root.hex()}
         if cp.origin != state.origin:
             raise Usage(f"the state file {args.state} is of the log {state.origin!r}, but "
@@ -633,7 +637,7 @@ def run(args: argparse.Namespace, trust: Any, token: str | None, report: Report)
         state = State(cp.origin, key.text, 0, EMPTY_ROOT, "")
         fresh = True
     else:
-        fresh = False
+        fresh = first_run
     contradiction = {"verified": state.note, "served": new_note}
 
     # 2. never smaller, never another root at the same size, and a consistency proof

@@ -187,6 +187,13 @@ def test_follows_the_rotation_through_the_overlap_and_after(log: Log) -> None:
     assert rep["entries"]["checked"] and rep["checkpoint"]["size"] == size
     assert any("rotated its key" in n for n in rep["notes"]), rep
 
+    # a first run with the old trust file follows from entry 0
+    fresh = log.tmp / "fresh.json"
+    rc, rep = log.run(fresh)
+    assert rc == 0, rep
+    assert rep["previous"] is None and rep["entries"]["start"] == 0, rep
+    assert json.loads(fresh.read_text())["log_key"] == log.new_vkey
+
     # without a token it cannot: the checkpoint is refused, with what to do
     blind = log.tmp / "blind.json"
     shutil.copyfile(log.before, blind)
