@@ -20,8 +20,12 @@ network. Checks, in order, each pass, fail or not-checked:
   without gaps, each ``prev`` is the leaf hash before it, times never go back, every stored
   ``leaf_hash`` is SHA-256(0x00 || entry bytes), every checkpoint is signed by a pinned log
   key for the size its file name says, and the RFC 9162 tree at that size has the root it
-  signs. It names the FIRST bad seq, as ``evidence audit`` does (a bad checkpoint of size
-  N at seq N-1).
+  signs. After a log key rotation (docs/formats.md "Log key rotation") every
+  ``key.rotated`` entry is signed by both keys under the rules and every ``key.revoked``
+  narrows a retired key's window, the first rotation's old key being one the trust file
+  pins; each checkpoint is then checked against the key those entries make valid at its
+  size too (follow_log_keys). It names the FIRST bad seq, as ``evidence audit`` does (a
+  bad checkpoint of size N at seq N-1).
 * ``tiles`` (only when the export has ``tlog/``): ``tlog/checkpoint`` is the newest exported
   checkpoint, the tiles are exactly those of its tree (none missing, none extra), every
   hash tile is the tree's (full tiles hash to the tile above, the rightmost fold into the
