@@ -113,3 +113,48 @@ def test_we_verify_bouncycastle_records(java: list[str], item_args: list[str],
         v = verify_evidence_record(hashed.read_bytes(), docs(files), roots)
         assert v.algorithms == ("sha256", "sha512")
         assert len(parse_evidence_record(hashed.read_bytes()).chains) == 2
+
+
+def test_bouncycastle_verifies_records_the_ledger_made_and_renewed(
+        java: list[str], tsa: LocalTSA, tmp_path: Path) -> None:
+    """End to end through the ledger: the anchoring round makes the items' records, then
+    ``renew_records`` renews them (timestamp, then SHA-512 hash tree, each with its
+    ``ers.renewed`` entry); Bouncy Castle verifies every stage of every item's stored record
+    against the item's files."""
+    from evidence.ledger.anchor.config import add_tsa, load_anchor_config
+    from evidence.ledger.anchor.ers_service import named_tsas, renew_records
+    from evidence.ledger.anchor.ers_store import item_evidence_records
+    from evidence.ledger.anchor.service import AnchorService
+    from evidence.ledger.blobs import FilesystemBlobStore
+    from evidence.ledger.intake import Intake, ItemSpec
+    from evidence.ledger.log import Ledger
+
+    d = tmp_path / "data"
+    led = Ledger.create(d, "ers-interop.example/log", checkpoint_interval=3600)
+    store = FilesystemBlobStore(d / "blobs")
+    intake = Intake(led, store)
+    items: dict[str, str] = {}
+    for i, files in enumerate(FILES[:3]):
+        paths = []
+        for j, content in enumerate(files):
+            (p := tmp_path / f"ledger-item{i}-{j}").write_bytes(content)
+            paths.append(p)
+        eid = intake.submit(ItemSpec(files=paths, kind="document", case="C-1",
+                                     principal="acme")).evidence_id
+        items[eid] = ",".join(map(str, paths))
+    led.sign_checkpoint_now()
+    try:
+        cfg = add_tsa(load_anchor_config(d), "tsa-a", tsa.url, [tsa.ca_pem_path])
+        AnchorService(led, cfg).run_once()
+        for stage in ("made", "timestamp", "sha512"):
+            if stage == "timestamp":
+                assert renew_records(led, named_tsas(cfg)).renewed == len(items)
+            elif stage == "sha512":
+                assert renew_records(led, named_tsas(cfg), hash_tree="sha512",
+                                     open_blob=store.open).renewed == len(items)
+            for eid, arg in items.items():
+                (record,) = item_evidence_records(led, eid)
+                assert bc_verifies(java, record, tmp_path, tsa.ca_pem_path, arg) == "OK", (
+                    stage, eid)
+    finally:
+        led.close()

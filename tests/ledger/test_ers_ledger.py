@@ -6,6 +6,7 @@ renewal that no TSA answers changes nothing."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -96,7 +97,6 @@ def test_renewals_append_entries_and_keep_the_proof(world, tsa: LocalTSA) -> Non
             first[eid], docs(contents), [tsa.ca_cert_pem]).first_gen_time
         assert v.timestamps[-1].message_imprint == body["root"]
     # not due: the certificate expires years from now
-    from datetime import timedelta
     assert renew_records(led, named_tsas(cfg), due_within=timedelta(days=30)).renewed == 0
     assert led.size == size + 1
 

@@ -58,6 +58,7 @@ from sqlalchemy import Connection, func, select
 from evidence import __version__
 from evidence.ledger.anchor.base import StoredAnchor
 from evidence.ledger.anchor.config import AnchorConfig, load_anchor_config
+from evidence.ledger.anchor.ers_store import item_evidence_records
 from evidence.ledger.anchor.schema import ANCHORED, anchors
 from evidence.ledger.anchor.store import list_anchors
 from evidence.ledger.blobs import BlobStore
@@ -255,6 +256,16 @@ def _refusal(cp: StoredCheckpoint, stamps: int, cosigners: Sequence[StoredAnchor
 # --- gathering --------------------------------------------------------------------------
 
 
+def _evidence_record(led: Ledger, item: StoredItem, bundle_format: str) -> bytes | None:
+    """The item's current RFC 4998 record for ``ers/item.ers``: v2 only (a v1 bundle is for
+    an older verifier, which refuses the name), and not for a purged item (its files are
+    gone; the bundle carries none to check a SHA-512 chain against)."""
+    if bundle_format != FORMAT_V2 or item.purged:
+        return None
+    records = item_evidence_records(led, item.evidence_id)
+    return records[0] if records else None
+
+
 def _chain_pem(certs: Sequence[bytes]) -> bytes:
     out = b""
     for der in certs:
@@ -362,7 +373,7 @@ def gather(led: Ledger, store: BlobStore, evidence_id: str, *,
         checkpoint_size=cp.size, submission_seq=item.seq, entries=entries, proofs=proofs,
         timestamps=stamps, metadata=metadata, salt=item.salt, files=files,
         report=render(data), tools={TOOL_MEMBER: tool}, provisional=provisional,
-        format=bundle_format)
+        format=bundle_format, evidence_record=_evidence_record(led, item, bundle_format))
     return Gathered(pieces, data, len(cosigners), purged, tuple(warnings), provisional)
 
 

@@ -30,6 +30,7 @@ from typing import IO, Any, BinaryIO
 
 from evidence.ledger.blobs import BlobDamaged
 from evidence.ledger.bundle.index_page import render_index
+from evidence.verify.bundle_ers import BUNDLE_MEMBER as ERS_MEMBER
 from evidence.verify.bundle_names import FORMAT_V2, FORMATS, INDEX, file_member
 from evidence.verify.bundle_reader import CHECKPOINT, MANIFEST, METADATA
 from evidence.verify.hashing import hash_from_hex
@@ -93,6 +94,8 @@ class BundlePieces:
     format: str = FORMAT_V2
     """``evidence-bundle/v2`` (files under their names, ``index.html``) or ``v1`` (for a
     court whose verifier predates v2)."""
+    evidence_record: bytes | None = None
+    """The item's RFC 4998 EvidenceRecord (DER), written as ``ers/item.ers`` in v2 only."""
 
 
 @dataclass(frozen=True)
@@ -207,6 +210,8 @@ def _write_members(p: BundlePieces, z: _Zip) -> dict[str, Any]:
         z.small(f"proofs/{index}.json", _json_bytes(dict(p.proofs[index])))
     if p.format == FORMAT_V2:  # a v1 bundle is for an older verifier, which knows no such name
         z.small(TLOG_PROOF, _tlog_proof(p))
+        if p.evidence_record is not None:  # checked by all three verifiers (docs/verdict.md)
+            z.small(ERS_MEMBER, p.evidence_record)
     z.small(CHECKPOINT, p.checkpoint_note.encode())
     stamps = []
     for i, t in enumerate(p.timestamps):
