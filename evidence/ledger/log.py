@@ -502,7 +502,7 @@ class Ledger:
         ``DIR/log-mldsa.key`` and sign the checkpoint holding the entry with both keys;
         return the first size it signs. Refuses (:class:`pq_key.PostQuantumError`),
         changing nothing, a key of another type or name or a second key
-        (tests/ledger/test_pq_key.py)."""
+        (tests/cli/test_log_key_mldsa.py)."""
         cfg, signers = self._config, self._log_signers
         if self._signer is None or cfg is None or signers is None:
             raise LedgerError("the ledger was opened read-only (no log key): cannot add a key")
@@ -811,6 +811,14 @@ class Ledger:
         log_keys = (self._verifier if len(wins) == 1 and bad is None else  # windowed after a
                     tuple((w.verifier, None if w.until_size is None        # rotation
                            else (w.from_size, w.until_size)) for w in wins))
+        try:  # the ML-DSA-44 key is required on every stored checkpoint from its first size
+            pq = None if bad is not None else self.mldsa_key(wins)
+        except pq_key.PostQuantumError as e:
+            pq, bad = None, RotationError(str(e))
+            bad.seq = e.seq
+        if pq is not None:  # tests/cli/test_log_key_mldsa.py: a checkpoint without its line
+            base = ((log_keys, None),) if isinstance(log_keys, Verifier) else log_keys
+            log_keys = (*base, (pq[0], (pq[1], 2**64 - 1)))
         report = audit(self._engine, log_keys, progress=progress, chunk=chunk,
                        workers=workers)
         if bad is not None and (report.first_bad_seq is None

@@ -37,7 +37,10 @@ _FIELDS = {"log_key", "mldsa_key", "from_size", "log_signature", "mldsa_signatur
 
 
 class PostQuantumError(ValueError):
-    """An ML-DSA-44 key or ``key.mldsa_added`` entry the rules refuse; nothing changed."""
+    """An ML-DSA-44 key or ``key.mldsa_added`` entry the rules refuse; nothing changed.
+    ``seq``: the entry that breaks them, when read from the log (an audit names it)."""
+
+    seq: int | None = None
 
 
 def pq_key_path(data_dir: Path) -> Path:
@@ -67,7 +70,15 @@ def check_added(seq: int, body: Any, log_keys: Sequence[str]) -> tuple[Verifier,
     raises :class:`PostQuantumError` naming the rule broken: exactly the five fields,
     ``from_size = seq + 1``, ``log_key`` one of the log's Ed25519 keys, an ML-DSA-44 key
     named after the log, both signatures over :func:`added_message` (held by
-    tests/ledger/test_pq_key.py)."""
+    tests/cli/test_log_key_mldsa.py)."""
+    try:
+        return _check_added(seq, body, log_keys)
+    except PostQuantumError as e:
+        e.seq = seq
+        raise
+
+
+def _check_added(seq: int, body: Any, log_keys: Sequence[str]) -> tuple[Verifier, int]:
     if not isinstance(body, dict) or set(body) != _FIELDS:
         raise PostQuantumError(f"entry {seq}: {MLDSA_ADDED} needs exactly {sorted(_FIELDS)}")
     lk, pk, f = body["log_key"], body["mldsa_key"], body["from_size"]
@@ -104,5 +115,7 @@ def read_added(engine: Engine, log_keys: Sequence[str]) -> tuple[Verifier, int] 
     if not rows:
         return None
     if len(rows) > 1:
-        raise PostQuantumError(f"entry {rows[1].seq}: a second {MLDSA_ADDED} (one per log)")
+        e = PostQuantumError(f"entry {rows[1].seq}: a second {MLDSA_ADDED} (one per log)")
+        e.seq = rows[1].seq
+        raise e
     return check_added(rows[0].seq, json.loads(rows[0].data)["body"], log_keys)

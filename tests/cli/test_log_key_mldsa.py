@@ -1,12 +1,14 @@
 """``evidence log key mldsa`` (docs/operations.md "Post-quantum signatures", docs/formats.md
 "ML-DSA-44 signatures"): bad keys change nothing; from the ``key.mldsa_added`` entry's
 next size every checkpoint carries the ML-DSA-44 line; the trust file pins it with
-``#@ log-mldsa``; ``evidence audit`` accepts the log; a log whose ML-DSA-44 key file is gone
+``#@ log-mldsa``; ``evidence audit`` accepts the log and names a stored checkpoint
+without the line; a log whose ML-DSA-44 key file is gone
 does not open for writing; a tampered entry is named."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -99,6 +101,16 @@ def test_add_mldsa_key(tmp_path: Path) -> None:
     assert parse_trust(out.encode()).logs_for_origin(ORIGIN)[1].post_quantum
     code, out, err = _run("audit", "--data-dir", str(d), "--json")
     assert code == 0, (out, err)
+    # a stored checkpoint from size 3 on without its ML-DSA-44 line: the audit names it
+    ed_only = parse_note(notes[4].note).text + "\n" + next(
+        s.line for s in parse_note(notes[4].note).signatures if s.key_id == ed.key_id) + "\n"
+    with sqlite3.connect(d / "ledger.db") as db:
+        db.execute("UPDATE checkpoints SET note = ? WHERE size = 4", (ed_only,))
+    code, out, err = _run("audit", "--data-dir", str(d), "--json")
+    assert code != 0 and "ML-DSA-44" in out, (code, out, err)
+    with sqlite3.connect(d / "ledger.db") as db:
+        db.execute("UPDATE checkpoints SET note = ? WHERE size = 4", (notes[4].note,))
+    assert _run("audit", "--data-dir", str(d))[0] == 0
 
     # the entry is the log's own statement: each field is held by both signatures
     assert entry["type"] == MLDSA_ADDED
