@@ -17,7 +17,8 @@ from evidence.ledger.anchor.ers_service import named_tsas, renew_records
 from evidence.ledger.anchor.ers_store import item_evidence_records
 from evidence.ledger.anchor.service import AnchorService
 from evidence.ledger.blobs import FilesystemBlobStore
-from evidence.ledger.bundle.export import export_bundle
+from evidence.ledger.bundle.cache import state_key
+from evidence.ledger.bundle.export import export_bundle, gather
 from evidence.ledger.intake import Intake, ItemSpec
 from evidence.ledger.log import Ledger
 from evidence.verify.bundle import TrustRoots, verify_bundle
@@ -66,12 +67,15 @@ def test_bundles_carry_the_record_and_its_renewals(tmp_path: Path, tsa: LocalTSA
         cfg = add_tsa(load_anchor_config(d), "tsa-a", tsa.url, [tsa.ca_pem_path])
         AnchorService(led, cfg).run_once()
         trust = TrustRoots(log_key=led.verifier, tsa_roots=[tsa.ca_cert_pem])
+        keys = set()
         for step in ("made", "timestamp", "sha512"):
             if step == "timestamp":
                 renew_records(led, named_tsas(cfg))
             elif step == "sha512":
                 renew_records(led, named_tsas(cfg), hash_tree="sha512", open_blob=store.open)
             bundle = _export(led, store, eid)
+            g = gather(led, store, eid)
+            keys.add(state_key(g.pieces, g.report_data))  # a renewal: a new kept bundle
             z = zipfile.ZipFile(io.BytesIO(bundle))
             assert z.read(MEMBER) == item_evidence_records(led, eid)[0]
             assert MEMBER in json.loads(z.read("manifest.json"))["members"]
@@ -87,6 +91,7 @@ def test_bundles_carry_the_record_and_its_renewals(tmp_path: Path, tsa: LocalTSA
             assert script["verdict"] == "incomplete"
             assert _state(script)["evidence_record"] == "pass"
             assert _state(script) == {c.name: c.status for c in r.checks}
+        assert len(keys) == 3
         # a v1 bundle, for an older verifier, does not carry it
         v1 = _export(led, store, eid, bundle_format="evidence-bundle/v1")
         assert MEMBER not in zipfile.ZipFile(io.BytesIO(v1)).namelist()
