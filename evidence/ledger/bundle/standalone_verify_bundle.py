@@ -486,8 +486,11 @@ def verify_checkpoint(note: bytes, log_keys: list[Key], witnesses: list[Key]) ->
     for k in pq:  # a pinned post-quantum key is required, not an alternative
         if k.name == origin and k.window is not None and k.window[0] <= size <= k.window[1] \
                 and (k.name, k.key_id) not in verified:
-            raise Fail(f"checkpoint of size {size} has no signature by the pinned ML-DSA-44 "
-                       f"log key {k.name}+{k.key_id:08x}, required from size {k.window[0]}")
+            e = Fail(f"checkpoint of size {size} has no signature by the pinned ML-DSA-44 "
+                     f"log key {k.name}+{k.key_id:08x}, required from size {k.window[0]}")
+            e.zh = (f"大小为 {size} 的检查点缺少固定的 ML-DSA-44 日志公钥 {k.name}+"  # type: ignore[attr-defined]
+                    f"{k.key_id:08x} 的签名（自大小 {k.window[0]} 起必须有该抗量子签名）")
+            raise e
     logs = {(k.name, k.key_id) for k in [*log_keys, *pq]}
     cosigners = [(who, t) for who, t in verified.items()
                  if pinned[who].alg in COSIGNING and t is not None and who not in logs]
@@ -1556,7 +1559,7 @@ def run_checks(archive: Archive, trust: Trust, compare: list[tuple[str, str]],
                                list(trust.witnesses.values()))
     except Fail as e:
         return report.add("checkpoint", False, f"checkpoint not verified: {e}",
-                          f"检查点未能用固定的日志公钥验证：{e}")
+                          getattr(e, "zh", f"检查点未能用固定的日志公钥验证：{e}"))
     names_of = {(k.name, k.key_id): n for n, k in trust.witnesses.items()}
     cosigned = {names_of[who] for who, _ in cp.cosigners if who in names_of}
     report.facts["checkpoint"] = {"origin": cp.origin, "size": cp.size, "root": cp.root.hex(),
@@ -3227,7 +3230,7 @@ def verify_tlog_proof(data: bytes, trust: Trust, entry: bytes | None = None,
         cp = verify_checkpoint(note, trust.log_keys, list(trust.witnesses.values()))
     except Fail as e:
         report.add("checkpoint", False, f"checkpoint not verified: {e}",
-                   f"检查点未能用固定的日志公钥验证：{e}")
+                   getattr(e, "zh", f"检查点未能用固定的日志公钥验证：{e}"))
         return report
     names_of = {(k.name, k.key_id): n for n, k in trust.witnesses.items()}
     cosigned = {names_of[who] for who, _ in cp.cosigners if who in names_of}
