@@ -44,6 +44,7 @@ from evidence.ledger.errors import (
     AppendRejected,
     LedgerClosed,
     LedgerError,
+    LedgerFrozen,
     NotALedger,
     OutOfRange,
 )
@@ -146,6 +147,11 @@ def _classify(exc: BaseException) -> Problem:
         return Problem(400, "out-of-range", str(exc))
     if isinstance(exc, AppendRejected):
         return Problem(422, "entry-refused", str(exc))
+    if isinstance(exc, LedgerFrozen):  # a worker still on a shard frozen under it
+        log.error("append to a frozen shard: %s", exc)
+        return Problem(503, "log-frozen", "the log this server writes to was frozen (a new "
+                       "shard was started); nothing was stored. The operator must restart "
+                       "the service", headers={"Retry-After": "60"})
     if isinstance(exc, LedgerClosed | NotALedger):
         return Problem(503, "unavailable", str(exc), headers={"Retry-After": "5"})
     if isinstance(exc, BlobTooLarge):

@@ -103,3 +103,33 @@ def test_the_api_serves_every_shard(world: ShardWorld) -> None:
         r = c.get("/v1/shards/1/proof/inclusion",
                   params={"seq": 0, "size": reg.frozen[0].final_size + 1})
         assert r.status_code == 400, r.text
+
+
+def test_a_server_on_a_frozen_shard_refuses_submissions(world: ShardWorld) -> None:
+    """A server left running on shard 1 while it is frozen (the operator forgot to stop
+    it): a submission gets 503 ``log-frozen`` and nothing is appended."""
+    d = world.dir
+    with Ledger.open(d) as led:
+        ac = AccessControl(led)
+        ac.add_principal("acme", "submitter", "Acme")
+        ac.add_case("case-a")
+        ac.add_member("case-a", "acme")
+        _info, token = ac.create_token("acme", label="tests")
+    auth = {"Authorization": f"Bearer {token}"}
+
+    def submit(c: TestClient) -> object:
+        return c.post("/v1/evidence", data={"case": "case-a", "kind": "document"},
+                      files=[("file", ("a.txt", b"a listing", "application/octet-stream"))],
+                      headers=auth)
+
+    with TestClient(create_app(ApiSettings(data_dir=str(d), anchor=False))) as c:
+        assert submit(c).status_code == 201  # type: ignore[attr-defined]
+        world.shard(ORIGINS[1])
+        size = read_registry(d).frozen[0].final_size
+        r = submit(c)
+        assert r.status_code == 503 and r.json()["code"] == "log-frozen", r.text  # type: ignore[attr-defined]
+    with Ledger.open(d) as led:
+        assert led.size == 1  # the new shard: its log.started entry only
+    with TestClient(create_app(ApiSettings(data_dir=str(d), anchor=False))) as c:
+        assert submit(c).status_code == 201  # type: ignore[attr-defined]  # restarted
+        assert c.get("/v1/shards").json()["shards"][0]["size"] == size
