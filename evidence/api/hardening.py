@@ -116,7 +116,7 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         self._wire_idle_since: float | None = None  # kept alive after a wire answer
         self._logged = False  # uvicorn writes access lines
         self._wire: Any = None  # the app's evidence.api.hot.wire.Wire, if it has one
-        self._wire_answer: bytes | None = None  # parsed, to be written when complete
+        self._wire_answer: tuple[bytes, bytes] | None = None  # head and body, when complete
         self._wire_close = False
 
     # -- connection caps -------------------------------------------------------------------
@@ -295,7 +295,7 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         # as uvicorn ends an ASGI answer (RequestResponseCycle.send, on_response_complete),
         # but with the watch for its keep-alive timeout: no timer armed per request
         self._wire_answer = None
-        self.transport.write(answer)
+        self.transport.writelines(answer)
         self.server_state.total_requests += 1
         if self._wire_close:
             self.transport.close()

@@ -256,3 +256,62 @@ def test_proofs_are_answered_below_asgi(tiled: World, monkeypatch: pytest.Monkey
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def _read_until_closed(s: socket.socket, limit: float) -> tuple[bytes, bool]:
+    s.settimeout(limit)
+    out = b""
+    try:
+        while chunk := s.recv(1 << 16):
+            out += chunk
+    except TimeoutError:
+        return out, False
+    except ConnectionResetError:
+        pass
+    return out, True
+
+
+def test_kept_alive_after_a_wire_answer_the_bounds_hold(tiled: World,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """After answers of the protocol's own (no timer armed for them), a connection kept
+    alive still serves its next request, is closed when idle (uvicorn's keep-alive
+    timeout, 5 s), and a head trickled on it is closed at the head deadline (slowloris)."""
+    monkeypatch.setenv("EVIDENCE_SERVE_FAST_WIRE", "true")
+    head_timeout = 1.5
+    srv = start_server(tiled, "--no-anchor", "--no-access-log",
+                       "--head-timeout", str(head_timeout))
+    ask = f"GET /tlog/tile/0/000 HTTP/1.1\r\nHost: t\r\n{ID}\r\n".encode()
+    try:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as s:
+            for _ in range(3):  # one request at a time on the same connection
+                s.sendall(ask)
+                got = b""
+                while len(got) < 8192 or b"\r\n\r\n" not in got:
+                    got += s.recv(1 << 16)
+                head, _, body = got.partition(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 200 OK") and len(body) == 8192
+                assert b"connection: close" not in head
+            rest, closed = _read_until_closed(s, limit=60)
+            assert closed and rest == b"", "an idle kept-alive connection was never closed"
+
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as s:
+            s.sendall(ask)
+            got = b""
+            while len(got) < 8192 or b"\r\n\r\n" not in got:
+                got += s.recv(1 << 16)
+            start = time.monotonic()
+            closed = False
+            try:
+                s.sendall(b"GET /tlog/tile/0/001 HTTP/1.1\r\n")
+                for _ in range(int(head_timeout * 8)):
+                    time.sleep(0.25)
+                    s.sendall(b"X-Slow: 1\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+            if not closed:
+                rest, closed = _read_until_closed(s, limit=head_timeout * 2)
+                assert rest == b""
+            assert closed
+            assert time.monotonic() - start < head_timeout * 8 * 0.25 + head_timeout * 2 + 1
+    finally:
+        srv.stop()

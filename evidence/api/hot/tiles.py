@@ -98,7 +98,7 @@ def tile_answer(state: TilesState | None, path: str, gzip: bool) -> Answer | Non
         return None
     if tile.level == ENTRIES and gzip:
         return None  # compressed by the route
-    data = _read(os.path.join(state.store.root, tile.path))
+    data = _read(f"{state.store.root}/{tile.path}")
     if data is None:
         return None  # missing, or a partial tile the route cuts from a wider one
     headers = [(b"cache-control", cache_control(tile).encode())]

@@ -96,9 +96,10 @@ class Wire:
 
     def answer(self, method: bytes, url: bytes, headers: list[tuple[bytes, bytes]],
                keep_alive: bool, default_headers: list[tuple[bytes, bytes]],
-               logged: bool = False) -> bytes | None:
-        """The whole HTTP answer (head and body) to this request head, or None: the
-        request goes through ASGI. ``headers`` as uvicorn keeps them (names in lower
+               logged: bool = False) -> tuple[bytes, bytes] | None:
+        """The whole HTTP answer to this request head, its head and its body (written
+        with one ``writelines``: the body is not copied), or None: the request goes
+        through ASGI. ``headers`` as uvicorn keeps them (names in lower
         case); ``default_headers`` uvicorn's (``ServerState.default_headers``);
         ``logged``: uvicorn writes an access line per request."""
         if method != b"GET" or url[:1] != b"/" or b"%" in url or b"#" in url:
@@ -138,8 +139,8 @@ class Wire:
                     b"\r\n")
         if not keep_alive:
             out.append(b"connection: close\r\n")
-        out += (b"\r\n", body)
-        answer = b"".join(out)
+        out.append(b"\r\n")
+        answer = (b"".join(out), body)
         if self._idle is not None:  # activity, as the outermost middleware reports it
             self._idle.started(False)
             self._idle.ended(False)
