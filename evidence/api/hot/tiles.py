@@ -88,8 +88,9 @@ def tile_answer(state: TilesState | None, path: str, gzip: bool) -> Answer | Non
     (:mod:`evidence.api.hot.wire`)."""
     if state is None or not isinstance(state.store, FilesystemTileStore):
         return None
+    rel = path[len("/tlog/"):]
     try:
-        tile = parse_tile_path(path[len("/tlog/"):])
+        tile = parse_tile_path(rel)
         _, size = state.published()
     except (TilePathError, Problem):
         return None  # the route says what is wrong
@@ -98,7 +99,8 @@ def tile_answer(state: TilesState | None, path: str, gzip: bool) -> Answer | Non
         return None
     if tile.level == ENTRIES and gzip:
         return None  # compressed by the route
-    data = _read(f"{state.store.root}/{tile.path}")
+    # parse_tile_path accepts only what tile_path writes: rel is tile.path, not made again
+    data = _read(f"{state.store.root}/{rel}")
     if data is None:
         return None  # missing, or a partial tile the route cuts from a wider one
     headers = [(b"cache-control", cache_control(tile).encode())]
