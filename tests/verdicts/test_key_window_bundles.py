@@ -152,28 +152,6 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, tsa: LocalTSA) -> Iterator[
 
 
 @pytest.fixture(scope="module")
-def bare_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A venv whose only package is cryptography (and the cffi it loads)."""
-    import _cffi_backend
-    import cffi
-    import cryptography
-    import pycparser
-
-    venv = tmp_path_factory.mktemp("bare-venv-kw")
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
-                   capture_output=True, timeout=120)
-    python = venv / "bin" / "python"
-    site = Path(subprocess.run([str(python), "-I", "-c", "import sysconfig; "
-                                "print(sysconfig.get_paths()['purelib'])"], check=True,
-                               capture_output=True, text=True).stdout.strip())
-    for mod in (cryptography, cffi, pycparser):
-        (site / mod.__name__).symlink_to(Path(mod.__file__).parent)
-    backend = Path(_cffi_backend.__file__)
-    (site / backend.name).symlink_to(backend)
-    return python
-
-
-@pytest.fixture(scope="module")
 def page_runner(request: pytest.FixtureRequest) -> PageRunner:
     return PageRunner(request)
 
