@@ -56,6 +56,7 @@ from evidence.ledger.audit_scan import (
 from evidence.ledger.db.engine import read_transaction
 from evidence.ledger.db.log_queries import iter_checkpoints, iter_entries, read_state
 from evidence.ledger.db.schema import checkpoints, entries, nodes
+from evidence.ledger.sequencer import FROZEN
 from evidence.verify.hashing import EMPTY_ROOT, ZERO_HASH_HEX, node_hash
 from evidence.verify.log import LogBroken, LogPosition, check_entries
 from evidence.verify.merkle import CompactRange, NodeId
@@ -125,6 +126,7 @@ def audit(engine: Engine, log_key: Verifier | Windowed, *,
     with read_transaction(engine) as conn:
         n_cps = int(conn.execute(select(func.count()).select_from(checkpoints)).scalar_one())
     start = LogPosition(0, ZERO_HASH_HEX, "", ())
+    _check_shard_ends(engine, size, problem)
     roots = _check_checkpoints(engine, log_key, size, problem, at_zero=True)
     if quick and size > 0 and not problems and roots.get(0, EMPTY_ROOT) == EMPTY_ROOT:
         if workers is None:
@@ -132,6 +134,21 @@ def audit(engine: Engine, log_key: Verifier | Windowed, *,
         start = quick_pass(engine, size, log_key, span, chunk, workers, progress)
     roots.update(_check_checkpoints(engine, log_key, size, problem, after=start.size))
     return _reference_pass(engine, state, start, problems, roots, n_cps, progress, chunk)
+
+
+def _check_shard_ends(engine: Engine, size: int, problem: Callable[[int, str], None]) -> None:
+    """A shard's ends (docs/formats.md "Temporal shards"): ``log.started`` only as entry
+    0, ``log.frozen`` only as the last entry; anything after ``log.frozen`` is a fork
+    (tests/ledger/test_shards.py)."""
+    with read_transaction(engine) as conn:
+        rows = conn.execute(select(entries.c.seq, entries.c.type).where(
+            entries.c.type.in_((FROZEN, "log.started")), entries.c.seq < size)).all()
+    for seq, typ in rows:
+        if typ == FROZEN and seq != size - 1:
+            problem(seq + 1, f"entry {seq + 1} follows log.frozen (entry {seq}): a frozen "
+                             "shard was appended to")
+        elif typ != FROZEN and seq != 0:
+            problem(seq, f"log.started is entry {seq}; it may only be a shard's entry 0")
 
 
 def _check_checkpoints(engine: Engine, log_key: Verifier | Windowed, size: int,

@@ -231,3 +231,25 @@ def test_a_switch_cut_between_its_renames_is_finished(world: ShardWorld,
     with Ledger.open(d) as led:
         assert led.origin == O2 and json.loads(led.entry(0).data)["type"] == "log.started"
         led.append("custody.note", {"text": "the new shard takes appends"})
+
+
+def test_the_audit_names_an_entry_after_log_frozen(world: ShardWorld,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer that ignores the marker (the sequencer's check switched off here, as a
+    modified program would) forks the frozen shard; the audit names the first entry
+    after log.frozen. The same log before that entry audits clean."""
+    import evidence.ledger.sequencer as sequencer
+
+    d = world.dir
+    with Ledger.open(d) as led:
+        led.append("custody.note", {"text": "x"})
+        other = Ledger.create(d.parent / "other", "shards.example/other")
+        led.freeze(1, other.verifier)
+        other.close()
+        assert led.audit(workers=1).ok
+        monkeypatch.setattr(sequencer, "FROZEN", "no.such.type")
+        led.append("custody.note", {"text": "after the freeze"})
+        led.sign_checkpoint_now()
+        report = led.audit(workers=1)
+    assert not report.ok and report.first_bad_seq == 2, report
+    assert "follows log.frozen (entry 1)" in str(report.reason)
