@@ -123,6 +123,10 @@ def anchor_group(ctx: click.Context, mode: str, interval: float | None,
                 click.echo(f"{a.source}: checkpoint {a.checkpoint_size} FAILED: {a.error}")
         for s in report.unfinished:
             click.echo(f"{s}: still running when the round ended (will be retried)")
+        if report.records is not None:  # RFC 4998 records for the anchored items
+            r = report.records
+            click.echo(f"evidence records: {r.made} made" + (f" with {r.tsa}" if r.tsa else "")
+                       + "".join(f"; FAILED: {e}" for e in r.errors))
     sys.exit(0 if all(a.ok for a in report.attempts) else 1)
 
 
