@@ -329,6 +329,11 @@ def _check_new(cfg: LedgerConfig, reg: Registry, origin: str, db_url: str | None
     if not is_valid_key_name(origin):
         raise ShardError(f"the new origin {origin[:80]!r} must be non-empty, without spaces "
                          "or '+': nothing was changed")
+    from evidence.ledger.anchor.config import load_anchor_config
+
+    if not load_anchor_config(cfg.data_dir).tsas:
+        raise ShardError("no TSA is configured: a frozen shard's final checkpoint must be "
+                         "timestamped (evidence anchor tsa add ...): nothing was changed")
     if origin == cfg.origin or origin in reg.origins():
         raise ShardError(f"the origin {origin!r} is already a shard of this data directory "
                          "(a new shard needs a new origin): nothing was changed")

@@ -139,7 +139,8 @@ def test_freeze_in_process(world: ShardWorld) -> None:
         assert led.size == 2
 
 
-@pytest.mark.parametrize("case", ["same-origin", "bad-origin", "pending", "frozen", "old-db"])
+@pytest.mark.parametrize("case", ["same-origin", "bad-origin", "pending", "frozen", "old-db",
+                                  "no-tsa"])
 def test_bad_input_changes_nothing(world: ShardWorld, case: str) -> None:
     d = world.dir
     _notes(d, 1)
@@ -158,6 +159,10 @@ def test_bad_input_changes_nothing(world: ShardWorld, case: str) -> None:
         match = "appends are pending: 1 deferred"
     elif case == "frozen":
         origin, match = O2, "already a shard"
+    elif case == "no-tsa":
+        save_anchor_config(replace(load_anchor_config(d), tsas=()))
+        before = _dir_state(d)
+        match = "no TSA is configured"
     else:
         db = load_config(d).db_url
         match = "new, empty database"
