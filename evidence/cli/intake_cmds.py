@@ -41,6 +41,7 @@ from evidence.ledger.intake import (
 )
 from evidence.ledger.intake.bulk import submit_each
 from evidence.ledger.keyfile import KeyFileError, read_private_key
+from evidence.ledger.shards import shard_holding
 
 
 def _meta(pairs: tuple[str, ...], as_json: bool) -> dict[str, str]:
@@ -357,6 +358,9 @@ def show_cmd(evidence_id: str, verify: bool, save: Path | None, data_dir: str | 
     try:
         intake = open_intake(data_dir, db_url, blob_store, max_file_size, as_json,
                          read_only=True)
+        held = shard_holding(intake.ledger, evidence_id)  # an item of a frozen shard
+        if held is not intake.ledger:
+            intake = Intake(held, intake.store)
         with intake.ledger:
             try:
                 info = intake.show(evidence_id)

@@ -114,6 +114,12 @@ def test_three_shards_bundles_verify(world: ShardWorld, tmp_path: Path) -> None:
         assert doc["timestamps"] == 1 and doc["cosignatures"] == 1
         assert _verify_both(out, trust, tmp_path) == ("verified", "verified"), n
         bundles.append(out)
+    # an item of a frozen shard is shown from the shard holding it, its file re-hashed
+    r = run("show", ids[0], "--verify", "--data-dir", d, "--json")
+    assert r.exit_code == 0, r.output
+    shown = json.loads(r.output)
+    assert shown["evidence_id"] == ids[0] and shown["status"] == "preserved"
+    assert [f["fixity"] for f in shown["files"]] == ["ok"]
     # the trust file of shard 1's time pins shard 1 only
     assert _verify_both(bundles[0], old_trust, tmp_path) == ("verified", "verified")
     assert _verify_both(bundles[1], old_trust, tmp_path) == ("failed", "failed")
