@@ -310,3 +310,24 @@ def test_renewed_records_in_a_freeze(world, tmp_path: Path) -> None:
     report = audit(tmp_path / "sha512", trust)
     assert statuses(report)["records"] == "not-checked", report
     assert "chain over the files' bytes" in str(report["checks"])
+
+
+def test_freezes_across_a_key_rotation(world, tmp_path: Path) -> None:
+    """After `evidence log key rotate`, a freeze at a checkpoint of the old key and one at
+    the newest (overlap, then the new key alone) both verify against the trust file
+    `evidence trust export` writes (every key with its window)."""
+    led, size, _ids, _trust, _w1 = world
+    led.rotate_key(generate_signer(ORIGIN), overlap=2)
+    for n in range(3):
+        led.append("custody.note", {"n": 200 + n})
+        led.sign_checkpoint_now()
+    trust = tmp_path / "trust-after-rotation.txt"
+    r = cli("trust", "export", "--data-dir", str(led.config.data_dir), "-o", str(trust))
+    assert r.returncode == 0, r.stderr
+    assert "#@ log-key " in trust.read_text()
+    for name, at in (("old-key", size), ("newest", None)):
+        freeze_log(led, tmp_path / name, at=at)
+        assert (tmp_path / name / "trust.txt").read_bytes() == trust.read_bytes()
+        report = audit(tmp_path / name, trust)
+        assert report["verdict"] == "verified", (name, report)
+        assert statuses(report)["frozen"] == "pass"
