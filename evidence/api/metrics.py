@@ -67,7 +67,12 @@ APPENDS = Counter(
 BATCHES = Histogram(
     "evidence_ledger_batch_entries",
     "Entries per committed group-commit batch", buckets=BATCH_BUCKETS, registry=None)
-PROCESS = (REQUESTS, SUBMISSIONS, APPENDS, BATCHES)
+WIRE_ANSWERS = Counter(
+    "evidence_http_wire_answers_total",
+    "GET requests answered in the HTTP protocol itself, below ASGI (evidence/api/hot/wire.py;"
+    " not in the latency histogram), by route template; added up about once a second",
+    ["route"], registry=None)
+PROCESS = (REQUESTS, SUBMISSIONS, APPENDS, BATCHES, WIRE_ANSWERS)
 
 
 def multiprocess() -> bool:

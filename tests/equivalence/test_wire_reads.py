@@ -214,6 +214,13 @@ class _Spy:
         await self.app(scope, receive, send)
 
 
+def _wire_counts(port: int) -> dict[str, int]:
+    """``evidence_http_wire_answers_total`` by route, from ``GET /metrics``."""
+    text = _exchange(port, b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    found = re.findall(rb'evidence_http_wire_answers_total\{route="([^"]+)"\} ([0-9.e+]+)', text)
+    return {r.decode(): int(float(n)) for r, n in found}
+
+
 def test_proofs_are_answered_below_asgi(tiled: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process uvicorn with the protocol, over real sockets, the latest checkpoint kept
     fresh: once it is read, proofs and checkpoints never reach ASGI, and their bodies are
@@ -227,7 +234,8 @@ def test_proofs_are_answered_below_asgi(tiled: World, monkeypatch: pytest.Monkey
     from tests.support.ports import free_ports
 
     monkeypatch.setattr(services, "LATEST_TTL", 3600.0)
-    spy = _Spy(create_app(ApiSettings(data_dir=str(tiled.data), anchor=False, observe=True)))
+    spy = _Spy(create_app(ApiSettings(data_dir=str(tiled.data), anchor=False, observe=True,
+                                      metrics="public")))
     (port,) = free_ports(1)
     server = uvicorn.Server(uvicorn.Config(spy, host="127.0.0.1", port=port, http=PROTOCOL,
                                            log_level="warning", access_log=False))
@@ -239,6 +247,7 @@ def test_proofs_are_answered_below_asgi(tiled: World, monkeypatch: pytest.Monkey
             time.sleep(0.05)
         ask = f"GET /v1/log/proof/inclusion?seq=1 HTTP/1.1\r\nHost: t\r\n{ID}"
         _exchange(port, (ask + "Connection: close\r\n\r\n").encode())  # reads the checkpoint
+        before = _wire_counts(port)
         spy.seen.clear()
         paths = [f"/v1/log/proof/inclusion?seq={m}" for m in (0, 1, 255, 256, 511, 699)]
         paths += ["/checkpoint", "/v1/log/checkpoint", "/tlog/checkpoint", "/tlog/tile/0/001"]
@@ -253,6 +262,14 @@ def test_proofs_are_answered_below_asgi(tiled: World, monkeypatch: pytest.Monkey
         assert sorted(set(spy.seen)) == sorted(  # only the requests with an Origin
             p if "?" in p else p + "?" for p in paths)
         assert len(spy.seen) == len(paths)
+        # counted by route in evidence_http_wire_answers_total (added up once a second)
+        want = {"/v1/log/proof/inclusion": 6, "/checkpoint": 1, "/v1/log/checkpoint": 1,
+                "/tlog/checkpoint": 1, "/tlog/tile/{path:path}": 1}
+        deadline = time.monotonic() + 60
+        while (got := {r: n - before.get(r, 0) for r, n in _wire_counts(port).items()}
+               ) != want:
+            assert time.monotonic() < deadline, got
+            time.sleep(0.2)
     finally:
         server.should_exit = True
         thread.join(timeout=30)
