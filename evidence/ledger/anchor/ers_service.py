@@ -171,12 +171,12 @@ def make_missing_records(ledger: Ledger, tsas: Sequence[NamedTsa], *, limit: int
     except RenewalRefused as e:
         log.warning("evidence records for %d items: %s", len(pending), e)
         return MadeRecords(0, None, (str(e),))
-    rows = []
-    for (eid, files), record, docs in zip(pending, records, items, strict=True):
-        v = _verdict(record, docs, tsas, name)
-        rows.append(StoredRecord(eid, record, v.algorithms[-1], name,
-                                 format_time(v.first_gen_time), format_time(v.renew_before),
-                                 files))
+    # build_records checked every record in full; they share one token, so one verdict
+    # gives the times of all (verifying each again would double a round's cost)
+    v = _verdict(records[0], items[0], tsas, name)
+    rows = [StoredRecord(eid, record, v.algorithms[-1], name, format_time(v.first_gen_time),
+                         format_time(v.renew_before), files)
+            for (eid, files), record in zip(pending, records, strict=True)]
     made = ers_store.insert_records(ledger.engine, rows, now or datetime.now(UTC))
     log.info("evidence records made for %d items with TSA %s", made, name)
     return MadeRecords(made, name, tuple(errors))
@@ -228,12 +228,13 @@ def _renew_batch(ledger: Ledger, tsas: Sequence[NamedTsa], group: list[StoredRec
         name, records, _ = _first(tsas, lambda t: renew_timestamps(old, items, t))
     else:
         name, records, _ = _first(tsas, lambda t: renew_hash_tree(old, items, t, hash_tree))
-    new = []
-    for r, record, docs in zip(group, records, items, strict=True):
-        v = _verdict(record, docs, tsas, name)
-        new.append(StoredRecord(r.evidence_id, record, v.algorithms[-1], name,
-                                r.first_gen_time, format_time(v.renew_before), r.sha256s))
-    last = _verdict(records[0], items[0], tsas, name).timestamps[-1]
+    # the renew_* functions checked every record in full; the new archive timestamps share
+    # one token, so one verdict gives what changed for all: its certificate's end, the hash
+    v = _verdict(records[0], items[0], tsas, name)
+    new = [StoredRecord(r.evidence_id, record, v.algorithms[-1], name, r.first_gen_time,
+                        format_time(v.renew_before), r.sha256s)
+           for r, record in zip(group, records, strict=True)]
+    last = v.timestamps[-1]
     token = _newest_token(records[0])
     body = {"kind": report.kind, "algorithm": algorithm, "tsa": name,
             "root": last.message_imprint, "token_sha256": hashlib.sha256(token).hexdigest(),
