@@ -5,7 +5,8 @@ CI; take the shared lock):
 
     flock /tmp/bench.lock .venv/bin/python scripts/bench_reads.py \\
         [--base /var/tmp/bench10m] [--entries 10000000] [--seconds 10] [--conns 32] \\
-        [--workers 1 --workers 2] [--only tiles,proofs,bare] [--drop-caches]
+        [--workers 1 --workers 2] [--only tiles,proofs,bare] [--drop-caches] \\
+        [--asgi] [--autogroup-nice -15]
 
 Builds once (reused while ``--base`` holds it; an interrupted build resumes) a ledger of
 ``--entries`` small entries (appended in pipelined batches of 1,000), signs a checkpoint
@@ -14,7 +15,9 @@ and runs the tiles follower (:func:`evidence.ledger.tiles.sync_tiles`) to the en
 ``sync`` at the end; the bytes are the same and are checked the same way).
 
 Then, for each ``--workers`` count, it starts ``evidence serve`` on that data directory
-and runs ``wrk -c<conns>`` against
+(``--no-access-log``: its tiles, checkpoints and proofs answered in the HTTP protocol,
+evidence/api/hot/wire.py; with ``--asgi`` a second one with ``[serve] fast_wire = false``
+too, every read through ASGI) and runs ``wrk -c<conns>`` against
 
 * ``/tlog/tile/...``: random full tiles of level 0 and level 1 and random full entry
   bundles, anywhere in the tree (a Lua script picks each path);
@@ -32,7 +35,9 @@ it on a machine with enough RAM: the script prints the dataset's size beside the
 with ``--drop-caches`` empties the page cache (``/proc/sys/vm/drop_caches``; where that
 is refused, the dataset's files are evicted with ``posix_fadvise``) before each server's
 first run and before the proofs, and says which it did. Each figure comes with the
-server's CPU time per request and the load average: the machine is shared.
+server's CPU time per request and the load average: the machine is shared. Where other
+sessions keep it busy, ``--autogroup-nice -15`` gives every measured server and wrk the
+same priority over them (Linux autogroups: plain ``nice`` counts only inside a session).
 """
 
 from __future__ import annotations
@@ -213,6 +218,22 @@ def wait_up(url: str, proc: subprocess.Popen, seconds: float = 120) -> None:
     raise SystemExit(f"no answer from {url}")
 
 
+AUTOGROUP_NICE: int | None = None
+"""``--autogroup-nice``: the scheduling weight given to the benchmark's own session and to
+each server's (see :func:`autogroup_nice`)."""
+
+
+def autogroup_nice(pid: int) -> None:
+    """Give ``pid``'s session (its Linux autogroup) the nice value ``--autogroup-nice``.
+    With autogroups on (``/proc/sys/kernel/sched_autogroup_enabled``) the CPU is shared
+    between sessions first and a process's own nice value counts only inside its session:
+    on a machine where other sessions run tests, ``nice`` alone does not give the measured
+    servers and wrk the CPU. Every server and wrk get the same value, so the comparison
+    between them stays fair; the load average still counts the others."""
+    if AUTOGROUP_NICE is not None:
+        Path(f"/proc/{pid}/autogroup").write_text(f"{AUTOGROUP_NICE}\n")
+
+
 class Server:
     """One server under test, started in its own session (stopped with its group)."""
 
@@ -224,6 +245,7 @@ class Server:
                                      start_new_session=True, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL if name.startswith("nginx")
                                      else None)
+        autogroup_nice(self.proc.pid)
 
     def stop(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -263,12 +285,13 @@ class Server:
         return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def evidence_server(data: Path, workers: int) -> Server:
+def evidence_server(data: Path, workers: int, wire: bool = True) -> Server:
     port = free_port()
-    srv = Server(f"evidence serve --workers {workers}",
+    srv = Server(f"evidence serve --workers {workers}" + ("" if wire else ", fast_wire off"),
                  [*EVIDENCE, "serve", "--data-dir", str(data), "--port", str(port),
                   "--workers", str(workers), "--rate", "0", "--no-access-log",
-                  "--log-level", "warning", "--no-anchor"], port)
+                  "--log-level", "warning", "--no-anchor"], port,
+                 env={"EVIDENCE_SERVE_FAST_WIRE": "true" if wire else "false"})
     wait_up(srv.base + "/tlog/checkpoint", srv.proc)
     return srv
 
@@ -444,6 +467,12 @@ def main() -> None:
                     help="server workers (repeat; default 1 and 2)")
     ap.add_argument("--only", default="tiles,proofs,bare,nginx",
                     help="comma list of: tiles, proofs (evidence serve), bare, nginx")
+    ap.add_argument("--autogroup-nice", type=int, metavar="N",
+                    help="on a shared machine: give this script's session (wrk) and each "
+                         "server's the autogroup nice value N (e.g. -15; root; Linux)")
+    ap.add_argument("--asgi", action="store_true",
+                    help="also measure evidence serve with [serve] fast_wire = false (every "
+                         "read through ASGI, as before evidence/api/hot/wire.py)")
     ap.add_argument("--kinds", default="01e",
                     help="tiles asked for: 0 level-0, 1 level-1, e entry bundles")
     ap.add_argument("--drop-caches", action="store_true",
@@ -451,6 +480,9 @@ def main() -> None:
                          "each server's first run")
     args = ap.parse_args()
     only = set(args.only.split(","))
+    global AUTOGROUP_NICE
+    AUTOGROUP_NICE = args.autogroup_nice
+    autogroup_nice(os.getpid())
     workers = args.workers or [1, 2]
 
     data = build(args.base, args.entries)
@@ -475,14 +507,18 @@ def main() -> None:
           + ("" if args.drop_caches else " (--drop-caches: start each server from a cold one)"))
     print(f"  wrk -t{args.threads} -c{args.conns} -d{args.seconds:.0f}s, random requests over the"
           f" whole tree; tiles: kinds {args.kinds!r} (0 level-0 tile 8 KiB, 1 level-1 tile, e entry"
-          f" bundle); {os.cpu_count()} cores; {load()} before", flush=True)
+          f" bundle); {os.cpu_count()} cores; {load()} before"
+          + ("" if args.autogroup_nice is None else
+             f"; servers and wrk at autogroup nice {args.autogroup_nice}"), flush=True)
     body = 0
     try:
         for w in workers:
             print(f"\n{w} worker(s):", flush=True)
-            if only & {"tiles", "proofs"}:
+            for wire in ((True, False) if args.asgi else (True,)):
+                if not only & {"tiles", "proofs"}:
+                    break
                 cold = drop_caches(data) if args.drop_caches else "page cache as it was"
-                srv = evidence_server(data, w)
+                srv = evidence_server(data, w, wire)
                 try:
                     if not body:
                         with urllib.request.urlopen(
