@@ -419,16 +419,15 @@ def test_served_page_uploads_nothing(browser: Any, served: Served, stamped_dir: 
         bundle = (stamped_dir / "good.zip").read_bytes()
         secrets = [bundle[i:i + 64] for i in range(0, len(bundle), 4096)]
         secrets += [compare.read_bytes()[:64], b"shop.png".hex().encode()]
-        for req in p.requests:  # the page's own files, and the published trust file
-            assert (req.url.startswith(served.url + "/verify/")
-                    or req.url == served.url + "/v1/log/trust"), req.url
+        for req in p.requests:  # the page's own files (the trust file is in index.html)
+            assert req.url.startswith(served.url + "/verify/"), req.url
             assert req.method == "GET", (req.method, req.url)
             body = req.post_data_buffer or b""
             assert not body
             assert not any(s in req.url.encode() for s in secrets)
             assert hashlib.sha256(compare.read_bytes()).hexdigest() not in req.url
         assert {r.url.rsplit("/", 1)[-1] for r in p.requests} <= {
-            "", "style.css", "i18n.js", "verify.js", "page.js", "#lang=en", "trust"}
+            "", "style.css", "i18n.js", "mldsa44.js", "verify.js", "page.js", "#lang=en"}
     finally:
         p.close()
 

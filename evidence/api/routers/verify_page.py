@@ -3,18 +3,27 @@
 Static files only: the page (``static/verify/``) verifies bundles in the browser and never
 sends them anywhere. This router serves those files with a strict Content-Security-Policy
 (the page may talk to nothing but this origin), fills in the deployment's configuration
-(the log's verifier key) inside ``index.html`` so that a saved copy keeps it, and offers
-the whole page as one ZIP for courts that keep their own offline copy.
+inside ``index.html`` so that a saved copy keeps it, and offers the whole page as one ZIP
+for courts that keep their own offline copy.
+
+The pre-fill is the log's whole trust file, the bytes ``GET /v1/log/trust`` and
+``evidence trust export`` give (every log key with its window, the ML-DSA-44 pin, the
+witnesses, the TSA roots), with its SHA-256: one current key alone would fail bundles of
+a retired key's window and drop a pin a court needs. The page shows it as the operator's
+suggestion, to be replaced by the court's own pinned file (docs/verify-page.md).
 
 Configuration: ``app.state.verify_page`` (a dict, optional) may set ``log_key``,
 ``witness_keys``, ``witness_quorum``, ``api_base`` and ``configured_by``; without it the
-log key is the serving ledger's own verifier key (its open services, if any).
+log key is the serving ledger's own verifier key (its open services, if any). ``log_key``
+and the witnesses fill only the hand-typed inputs ("Advanced"), which a trust file overrides.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import logging
 import zipfile
 from importlib import resources
 from typing import Any
@@ -22,6 +31,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from evidence.api.problems import Problem
+from evidence.api.routers.log import trust_file
 from evidence.api.services import services_of
 
 router = APIRouter(tags=["verify page"], include_in_schema=False)
@@ -47,12 +58,26 @@ def _asset(name: str) -> bytes:
 
 
 def page_config(request: Request) -> dict[str, Any]:
-    """What the page is pre-filled with. Only public keys and addresses, never secrets."""
+    """What the page is pre-filled with. Only public keys and addresses, never secrets.
+
+    ``trust`` is the trust file's text (empty when the service cannot build it: the page
+    then asks ``/v1/log/trust`` as before, and shows no trust file if that fails too) and
+    ``trust_sha256`` its fingerprint, which the page checks the text against."""
     cfg: dict[str, Any] = {"log_key": "", "witness_keys": [], "witness_quorum": 0,
-                           "api_base": "", "configured_by": request.url.netloc}
+                           "api_base": "", "configured_by": request.url.netloc,
+                           "trust": "", "trust_sha256": ""}
     svc = services_of(request.scope)
     if svc is not None:
         cfg["log_key"] = svc.ledger.verifier_key
+        try:
+            raw = trust_file(svc)
+        except Problem:  # the operator's configuration is broken; trust_file logged why
+            raw = b""
+        try:
+            cfg["trust"] = raw.decode("utf-8")
+            cfg["trust_sha256"] = hashlib.sha256(raw).hexdigest() if raw else ""
+        except UnicodeDecodeError:  # not a trust file any verifier reads: offer none
+            logging.getLogger("evidence.api").error("the trust file is not UTF-8")
     extra = getattr(request.app.state, "verify_page", None) or {}
     cfg.update({k: v for k, v in extra.items() if k in _CONFIG_KEYS})
     return cfg

@@ -16,8 +16,10 @@
     lang: 'en',
     bundle: null,        // File
     compare: [],         // the judge's own files (File)
-    trust: null,         // {policy, source: 'file'|'served', name} from the trust file
+    trust: null,         // {policy, source: 'file'|'prefill'|'served', name} from the trust file
     trustError: null,    // {en, zh} when the chosen trust file was refused
+    trustGen: 0,         // id of the newest trust file read (a newer one wins)
+    trustChosen: false,  // the clerk chose (or removed) a trust file: no pre-fill replaces it
     run: 0,              // id of the current verification (a newer one wins)
     stop: false,
     report: null,        // last report (EvidenceVerify Report)
@@ -64,6 +66,8 @@
     if (!api && /^https?:$/.test(location.protocol)) api = location.origin;
     $('api-base').value = api;
     state.configuredBy = cfg.log_key ? (cfg.configured_by || location.host || 'config') : '';
+    state.configTrust = typeof cfg.trust === 'string' && cfg.trust
+      ? { text: cfg.trust, sha256: String(cfg.trust_sha256 || ''), by: String(cfg.configured_by || location.host || 'config') } : null;
   }
 
   async function checkEnvironment() {
@@ -120,31 +124,62 @@
   const typedFingerprint = () => $('trust-sha256').value.trim().toLowerCase().replace(/\s+/g, '');
 
   /* Parse and keep a trust file; refuse it (and clear what was kept) when it is
-     malformed or its SHA-256 is not the fingerprint the clerk typed. */
-  async function loadTrust(bytes, source, name) {
+     malformed or its SHA-256 is not the fingerprint the clerk typed (or, for the
+     pre-filled file, the fingerprint the service sent with it: `expect`). The newest
+     read wins, so a slow read never replaces the file chosen after it. Whatever the
+     outcome, every verdict shown is taken again against the trust now in force
+     (trustChanged): a verdict of the trust before never stays on screen. */
+  async function loadTrust(bytes, source, name, expect) {
+    const gen = ++state.trustGen;
     state.trust = null;
     state.trustError = null;
+    let kept = null, error = null;
     try {
       const policy = await EV.parseTrustPolicy(bytes);
       const want = typedFingerprint();
       if (want && want !== policy.fingerprint) {
-        state.trustError = { key: 'trust_fingerprint_mismatch', params: { got: policy.fingerprint, want } };
+        error = { key: 'trust_fingerprint_mismatch', params: { got: policy.fingerprint, want } };
+      } else if (expect && expect !== policy.fingerprint) {
+        error = { key: 'trust_prefill_damaged', params: { got: policy.fingerprint, want: expect } };
       } else {
-        state.trust = { policy, source, name };
+        kept = { policy, source, name };
       }
     } catch (e) {
-      state.trustError = e instanceof EV.TrustFileError ? { en: e.message, zh: e.zh } : { en: e.message, zh: e.message };
+      error = e instanceof EV.TrustFileError ? { en: e.message, zh: e.zh } : { en: e.message, zh: e.message };
     }
-    renderTrust();
+    if (gen !== state.trustGen) return; // a newer trust file (or its removal) came meanwhile
+    state.trust = kept;
+    state.trustError = error;
+    trustChanged();
   }
 
+  /* The trust in force changed (loaded, refused, removed): show it, and verify again
+     whatever was verified with the trust before (or show why nothing is verified). */
+  function trustChanged() {
+    renderTrust();
+    if (state.bundle) verifyNow();
+    if (state.tlog.file) takeTlogProof(state.tlog.file);
+  }
+
+  /* The pre-fill when the page is served by `evidence serve`: the log's whole trust file
+     (every key with its window, ML-DSA-44 pins, witnesses, TSA roots), as the
+     configuration block carries it (verify_page.py; kept in a saved or offline copy), or
+     else as /v1/log/trust publishes it. It is the operator's suggestion: the clerk's own
+     choice always wins (trustChosen). */
   async function loadServedTrust() {
+    if (state.configTrust) {
+      if (state.trustChosen) return;
+      const c = state.configTrust;
+      await loadTrust(new TextEncoder().encode(c.text), 'prefill', c.by, c.sha256.toLowerCase());
+      return;
+    }
     if (!/^https?:$/.test(location.protocol)) return;
     try {
       const resp = await fetch(new URL('/v1/log/trust', location.href).href, { method: 'GET', credentials: 'omit', cache: 'no-store', referrerPolicy: 'no-referrer' });
       if (resp.status !== 200) return; // not published by this service (yet): leave the picker empty
-      if (state.trust || state.trustError) return; // the clerk chose a file meanwhile
-      await loadTrust(new Uint8Array(await resp.arrayBuffer()), 'served', new URL('/v1/log/trust', location.href).href);
+      const bytes = new Uint8Array(await resp.arrayBuffer());
+      if (state.trustChosen || state.trust || state.trustError) return; // the clerk chose a file meanwhile
+      await loadTrust(bytes, 'served', new URL('/v1/log/trust', location.href).href);
     } catch (e) { /* no trust file from this service */ }
   }
 
@@ -161,17 +196,32 @@
     if (!state.trust) { out.append(el('p', { class: 'hint' }, t('trust_none'))); return; }
     const p = state.trust.policy;
     const list = (xs) => xs.join(', ') || t('trust_none_listed');
-    out.classList.add('ok');
+    const served = state.trust.source !== 'file'; // pre-filled: the operator's suggestion
+    out.classList.add(served ? 'suggested' : 'ok');
+    out.dataset.source = state.trust.source;
     out.append(
-      el('p', {}, t(state.trust.source === 'served' ? 'trust_from_service' : 'trust_from_file', { name: state.trust.name })),
+      el('p', {}, t({ prefill: 'trust_from_prefill', served: 'trust_from_service' }[state.trust.source] || 'trust_from_file', { name: state.trust.name })),
+      served ? el('p', { class: 'warn-text', id: 'trust-suggestion' }, t('trust_operator_suggestion')) : null,
       el('p', {}, t('trust_fingerprint'), ' ', el('code', { class: 'hash', id: 'trust-fingerprint' }, p.fingerprint)),
       el('p', { class: 'hint' }, t('trust_compare_fingerprint')),
       dl([
-        [t('trust_logs'), list(p.logs.map((l) => l.key.name))],
+        [t('trust_logs'), el('ul', { class: 'trust-keys' }, p.logs.map((l) => el('li', {}, logKeyLine(l))))],
         [t('trust_witnesses'), list(p.witnesses.map((w) => w.name))],
         [t('trust_quorum'), p.quorum === 'none' ? t('trust_quorum_none') : p.quorum],
         [t('trust_tsa'), list(p.tsa.map((x) => `${x.name} (${x.subject})`).concat(p.tsaStore ? [t('trust_tsa_store')] : []))],
       ]));
+  }
+
+  /* One pinned log key as the clerk compares it: name+key id, and its window of checkpoint
+     sizes (a key rotated out, revoked, of a frozen shard) or, for ML-DSA-44, the size from
+     which its signature is required. */
+  function logKeyLine(l) {
+    const id = `${l.key.name}+${l.key.keyId.toString(16).padStart(8, '0')}`;
+    let note = '';
+    if (l.key.alg === 0x06) note = t('trust_key_mldsa', { from: l.window ? l.window[0] : 0 });
+    else if (l.window) note = t('trust_key_window', { from: l.window[0], until: l.window[1] });
+    else note = t('trust_key_open');
+    return [el('code', {}, id), ' ', note];
   }
 
   // --- choosing files ------------------------------------------------------------------------
@@ -233,10 +283,19 @@
     renderAll();
   }
 
+  /* Forget the verification in flight (its trust is no longer the one in force). */
+  function cancelRun() {
+    state.run++;
+    state.busy = false;
+    $('progress-wrap').hidden = true;
+    $('stop-btn').hidden = true;
+    $('verify-btn').disabled = false;
+  }
+
   async function verifyNow() {
-    if (!state.bundle) { showError('no_bundle'); return; }
-    if (state.trustError) { showError('trust_refused_short'); return; }
-    if (!state.trust && !trust().logKey) { showError('trust_missing'); $('trust-file').focus(); return; }
+    if (!state.bundle) { cancelRun(); showError('no_bundle'); return; }
+    if (state.trustError) { cancelRun(); showError('trust_refused_short'); return; }
+    if (!state.trust && !trust().logKey) { cancelRun(); showError('trust_missing'); $('trust-file').focus(); return; }
     const run = ++state.run;
     state.stop = false;
     state.report = null;
@@ -658,7 +717,15 @@
      the proof must lead from the leaf to that checkpoint's root. */
   async function verifyProofAnswer(p, logKey) {
     if (!p || typeof p.checkpoint !== 'string') throw new EV.VerifyError('the answer carries no signed checkpoint');
-    const cp = await EV.verifyCheckpoint(new TextEncoder().encode(p.checkpoint), logKey, []);
+    const note = new TextEncoder().encode(p.checkpoint);
+    let cp;
+    if (Array.isArray(logKey)) { // a trust file: every key of the answer's origin, windows and ML-DSA pins as for bundles
+      const origin = p.checkpoint.split('\n')[0];
+      const mine = logKey.filter((l) => l.key.name === origin);
+      cp = await EV.verifyCheckpointWindowed(note, mine.length ? mine : logKey.slice(0, 1), []);
+    } else {
+      cp = await EV.verifyCheckpoint(note, logKey, []);
+    }
     if (BigInt(p.tree_size) !== cp.checkpoint.size) throw new EV.VerifyError('the proof is not for the signed checkpoint');
     await EV.verifyInclusion(p.index, cp.checkpoint.size, EV.fromHex(p.leaf_hash), p.proof.map((h) => EV.fromHex(h)), cp.checkpoint.root);
     return cp;
@@ -671,7 +738,7 @@
     const lines = [];
     const done = () => { state.lookup = lines; renderLookup(); };
     let logKey;
-    try { logKey = state.trust ? state.trust.policy.logs[0].key : await EV.parseVerifierKey(trust().logKey); } catch (e) { lines.push({ key: 'lookup_need_key', cls: 'bad' }); return done(); }
+    try { logKey = state.trust ? state.trust.policy.logs : await EV.parseVerifierKey(trust().logKey); } catch (e) { lines.push({ key: 'lookup_need_key', cls: 'bad' }); return done(); }
     if (!base) { lines.push({ key: 'lookup_need_api', cls: 'bad' }); return done(); }
     const isHash = /^[0-9a-fA-F]{64}$/.test(q);
     if (!isHash && !/^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$/.test(q)) { lines.push({ key: 'lookup_bad_input', cls: 'bad' }); return done(); }
@@ -836,9 +903,8 @@
     $('trust-file').addEventListener('change', async (e) => {
       const f = e.target.files[0];
       if (!f) return;
+      state.trustChosen = true; // before any await: the pre-fill must not land after this
       await loadTrust(new Uint8Array(await f.arrayBuffer()), 'file', f.name);
-      if (state.bundle && state.trust) verifyNow();
-      if (state.tlog.file) takeTlogProof(state.tlog.file);
     });
     $('trust-sha256').addEventListener('change', async () => {
       // the fingerprint is checked against the file kept (or refused) as it was read
@@ -847,12 +913,16 @@
         if (want && want !== state.trust.policy.fingerprint) {
           state.trustError = { key: 'trust_fingerprint_mismatch', params: { got: state.trust.policy.fingerprint, want } };
           state.trust = null;
+          state.trustGen++;
+          trustChanged();
         }
-        renderTrust();
       }
     });
     $('trust-clear').addEventListener('click', () => {
-      state.trust = null; state.trustError = null; $('trust-file').value = ''; renderTrust();
+      state.trustChosen = true;
+      state.trustGen++;
+      state.trust = null; state.trustError = null; $('trust-file').value = '';
+      trustChanged();
     });
     $('stop-btn').addEventListener('click', () => { state.stop = true; });
     $('print-btn').addEventListener('click', () => window.print());

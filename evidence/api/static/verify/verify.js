@@ -4189,4 +4189,5 @@
     verifyWebcapture, Sha1,
   };
   global.EvidenceVerify.verifyTlogProof = verifyTlogProof;
+  global.EvidenceVerify.verifyCheckpointWindowed = verifyCheckpointWindowed; // the page's ledger lookup (page.js)
 })(typeof window !== 'undefined' ? window : globalThis);
