@@ -125,3 +125,21 @@ def test_a_renewal_no_tsa_answers_changes_nothing(world, tsa: LocalTSA) -> None:
             renew_records(led, down, **kwargs)
         assert "tsa-a" in str(exc.value)
         assert dict(iter_evidence_records(led)) == before and led.size == size
+
+
+def test_a_hash_tree_renewal_refuses_a_damaged_file(world) -> None:
+    """The SHA-512 chain must bind the preserved bytes: a stored file that no longer hashes
+    to its SHA-256 stops the renewal before the TSA is asked, and nothing changes."""
+    import hashlib
+
+    led, blobs, _ids, cfg = world
+    AnchorService(led, cfg).run_once()
+    before = dict(iter_evidence_records(led))
+    size = led.size
+    sha = hashlib.sha256(CONTENTS[0][0]).hexdigest()
+    path = next(p for p in Path(blobs.root).rglob(sha) if p.is_file())
+    path.chmod(0o644)
+    path.write_bytes(b"contract v2")  # same item, other bytes: the store is damaged
+    with pytest.raises(RenewalRefused, match="does not hash to its SHA-256"):
+        renew_records(led, named_tsas(cfg), hash_tree="sha512", open_blob=blobs.open)
+    assert dict(iter_evidence_records(led)) == before and led.size == size
