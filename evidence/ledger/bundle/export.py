@@ -86,7 +86,8 @@ from evidence.ledger.evidence_store import StoredItem, load_item
 from evidence.ledger.log import Ledger, StoredCheckpoint
 from evidence.verify.bundle_names import FORMAT_V2, FORMATS
 from evidence.verify.entry import format_time, parse_entry
-from evidence.verify.note import add_signature_lines
+from evidence.verify.errors import NoteError
+from evidence.verify.note import add_signature_lines, open_note, parse_note
 
 __all__ = ["ExportError", "ExportResult", "Gathered", "NotAnchoredYet", "export_bundle",
            "gather"]
@@ -266,6 +267,31 @@ def _evidence_record(led: Ledger, item: StoredItem, bundle_format: str) -> bytes
     return records[0] if records else None
 
 
+def checkpoint_signer(led: Ledger, cp: StoredCheckpoint) -> str:
+    """The log key the manifest's and the report's ``log.verifier_key`` name: the Ed25519
+    log key whose signature the checkpoint's note carries and whose window holds its size,
+    the newest of them when two signed it (a rotation's overlap); the current key when none
+    does (a ledger never rotated, or a note no listed key signed). A hint for people, never
+    a trust source: every verifier ignores it (docs/bundle.md ``manifest.json``;
+    tests/verdicts/test_manifest_log_key.py)."""
+    wins = led.key_windows()
+    if len(wins) == 1:
+        return led.verifier_key
+    try:
+        signed = {(s.name, s.key_id) for s in parse_note(cp.note).signatures}
+    except NoteError:
+        return led.verifier_key
+    for w in reversed(wins):
+        v = w.verifier
+        if (v.name, v.key_id) in signed and w.holds(cp.size):
+            try:
+                open_note(cp.note, [v])
+            except NoteError:
+                continue
+            return v.to_string()
+    return led.verifier_key
+
+
 def _chain_pem(certs: Sequence[bytes]) -> bytes:
     out = b""
     for der in certs:
@@ -369,7 +395,7 @@ def gather(led: Ledger, store: BlobStore, evidence_id: str, *,
                  time_zone=time_zone, forum=forum, trusted_lists=lists)
     pieces = BundlePieces(
         evidence_id=evidence_id, created_at=created, exporter=f"evidence {__version__}",
-        log_origin=led.origin, log_verifier_key=led.verifier_key, checkpoint_note=note,
+        log_origin=led.origin, log_verifier_key=data["log"]["verifier_key"], checkpoint_note=note,
         checkpoint_size=cp.size, submission_seq=item.seq, entries=entries, proofs=proofs,
         timestamps=stamps, metadata=metadata, salt=item.salt, files=files,
         report=render(data), tools={TOOL_MEMBER: tool}, provisional=provisional,
@@ -414,7 +440,7 @@ def report_data(led: Ledger, item: StoredItem, cp: StoredCheckpoint,
         "metadata_commitment": item.commitment,
         "files": [{"name": f.name, "media_type": f.media_type, "size": f.size,
                    "sha256": f.sha256} for f in item.files],
-        "log": {"origin": led.origin, "verifier_key": led.verifier_key},
+        "log": {"origin": led.origin, "verifier_key": checkpoint_signer(led, cp)},
         "checkpoint": {"size": cp.size, "root": cp.root.hex(), "note": cp.note},
         "timestamps": [{"tsa": r.source, "gen_time": r.gen_time, "serial": r.serial}
                        for r in tsa_rows],
