@@ -346,3 +346,32 @@ def test_lookup_checks_the_answer_against_the_pre_filled_trust(browser: Any,
         assert "Verified: entry 0 is in the checkpoint" in text, text
     finally:
         p.close()
+
+
+def test_the_newest_trust_file_read_wins(browser: Any, served: Served, tmp_path: Path) -> None:
+    """Two reads in flight (the pre-fill, then the clerk's file): whichever parse ends last,
+    the clerk's file is the one in force, and a pre-fill asked for after the clerk chose
+    changes nothing."""
+    p = _open(browser, served)
+    try:
+        own = served.trust.decode().replace(f"#@ log-key {served.old_vkey} 0 {served.until}\n",
+                                            "")
+        got = p.page.evaluate("""async ([served, own]) => {
+            const P = window.EvidencePage, enc = new TextEncoder();
+            const a = P.loadTrust(enc.encode(served), 'served', 'slow pre-fill');
+            const b = P.loadTrust(enc.encode(own), 'file', 'court.txt');
+            await Promise.all([a, b]);
+            return [P.state.trust.source, P.state.trust.name];
+        }""", [served.trust.decode(), own])
+        assert got == ["file", "court.txt"]
+        p.page.set_input_files("#trust-file", {"name": "court.txt", "mimeType": "text/plain",
+                                               "buffer": own.encode()})
+        p.page.wait_for_function("() => document.getElementById('trust-status').dataset"
+                                 ".source === 'file'")
+        assert p.page.evaluate("() => window.EvidencePage.state.trustChosen")
+        p.page.evaluate("() => window.EvidencePage.loadServedTrust()")
+        assert p.page.evaluate("window.EvidencePage.state.trust.source") == "file"
+        got = p.verify(served.bundles["old"])  # the court's file has no window for the old key
+        assert got["verdict"] == "failed" and _failed_checks(got) == ["checkpoint"]
+    finally:
+        p.close()

@@ -955,5 +955,6 @@
   window.EvidencePage.takeFiles = takeDropped; // for tests and for drop emulation
   window.EvidencePage.setLang = setLang;
   window.EvidencePage.loadTrust = loadTrust;
+  window.EvidencePage.loadServedTrust = loadServedTrust; // the pre-fill again (tests: it never replaces the clerk's file)
   init();
 })();
