@@ -157,17 +157,16 @@ def serve_cmd(ctx: click.Context, config_file: str | None, host: str, port: int,
     access_log = eff["serve.access_log"]
     # fail fast, with a readable message, before uvicorn starts workers
     # and the trust file's fingerprint, which the operator states in filings
-    from evidence.ledger.anchor.config import load_anchor_config, trust_policy
+    from evidence.ledger.anchor.config import load_anchor_config
     from evidence.ledger.config import resolve_data_dir
+    from evidence.ledger.trust_file import trust_policy_of
 
     try:
         led = Ledger.open(data_dir, db_url)
         try:
             where = led.config.data_dir if led.config else resolve_data_dir(data_dir)
             anchors = load_anchor_config(where)
-            trust_sha256 = trust_policy(anchors, led.verifier,
-                                        retired=led.retired_log_keys(),
-                                        mldsa=led.mldsa_key()).fingerprint
+            trust_sha256 = trust_policy_of(led, data_dir=data_dir).fingerprint
             if settings.publish_when_witnessed and not anchors.witnesses:
                 fail("--publish-when-witnessed: no witness is configured in anchors.json "
                      "(`evidence anchor witness add`): no checkpoint could ever be published",

@@ -49,22 +49,14 @@ def trust_export(ctx: click.Context, output: str | None, log_url: str | None,
         "data_dir": "ledger.data_dir", "db_url": "ledger.db_url"}, as_json)
     output, log_url = eff["trust_export.output"], eff["trust_export.log_url"]
     data_dir, db_url = eff["ledger.data_dir"], eff["ledger.db_url"]
-    from evidence.ledger.anchor.config import (
-        AnchorConfigError,
-        load_anchor_config,
-        trust_policy,
-    )
+    from evidence.ledger.anchor.config import AnchorConfigError
+    from evidence.ledger.trust_file import trust_policy_of
 
     with open_ledger(data_dir, db_url, as_json, read_only=True) as led:
-        log_key = led.verifier
-        retired = led.retired_log_keys()
-        mldsa = led.mldsa_key()
-        where = led.config.data_dir if led.config else Path(data_dir or ".")
-    try:
-        policy = trust_policy(load_anchor_config(where), log_key, log_url=log_url,
-                              retired=retired, mldsa=mldsa)
-    except AnchorConfigError as e:
-        fail(str(e), as_json=as_json)
+        try:
+            policy = trust_policy_of(led, data_dir=data_dir, log_url=log_url)
+        except AnchorConfigError as e:
+            fail(str(e), as_json=as_json)
     data = policy.raw or b""
     if output:
         tmp = Path(output).with_name(Path(output).name + ".tmp")

@@ -36,11 +36,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from evidence.ledger.anchor import store as anchor_store
-from evidence.ledger.anchor.config import load_anchor_config, trust_policy
 from evidence.ledger.anchor.status import cosigned_note
 from evidence.ledger.db.engine import read_transaction
 from evidence.ledger.db.log_queries import iter_checkpoints
 from evidence.ledger.errors import LedgerError
+from evidence.ledger.trust_file import trust_policy_of
 
 if TYPE_CHECKING:
     from evidence.ledger.log import Ledger
@@ -106,12 +106,8 @@ def export_log(ledger: Ledger, directory: str | os.PathLike[str], *, start: int 
         _write_manifest(out, ledger.origin, 0, {})
     files = dict(held.files)
     _put(out, files, "log.vkey", (ledger.verifier_key + "\n").encode())
-    where = ledger.config.data_dir if ledger.config else None
-    if where is not None:
-        data = trust_policy(load_anchor_config(where), ledger.verifier,
-                            retired=ledger.retired_log_keys(),
-                            mldsa=ledger.mldsa_key()).raw or b""
-        _put(out, files, "trust.txt", data)
+    if ledger.config is not None:  # a bare database copy has no operator configuration
+        _put(out, files, "trust.txt", trust_policy_of(ledger).raw or b"")
     files[ENTRIES] = _append_entries(ledger, out / ENTRIES, held, size, progress)
     n_cps, n_tst, newest = _anchoring(ledger, out, files, size, batch)
     tiles, reason = _tiles(ledger, out, files, newest, tile_store)

@@ -76,6 +76,7 @@ def freeze_log(ledger: Ledger, directory: str | os.PathLike[str], *, at: int | N
     from evidence.ledger.freeze_readme import index_html, readme_txt
     from evidence.ledger.tiles import sync_tiles
     from evidence.ledger.tiles_store import FilesystemTileStore
+    from evidence.ledger.trust_file import trust_policy_of
 
     out = Path(directory)
     _check_target(out)
@@ -101,7 +102,7 @@ def freeze_log(ledger: Ledger, directory: str | os.PathLike[str], *, at: int | N
             facts = {"origin": ledger.origin, "size": cp.size, "root": bytes(cp.root).hex(),
                      "kind": kind, "log_key": ledger.verifier_key}
             if trust_from is not None:
-                put("trust.txt", _trust_file(trust_from))
+                put("trust.txt", trust_policy_of(trust_from).raw or b"")
             put("index.html", index_html(facts).encode())
             put("README.txt", readme_txt(facts).encode())
             return {"frozen": {"kind": kind, "size": cp.size, "root": bytes(cp.root).hex()},
@@ -149,16 +150,6 @@ def evidence_records_of(ledger: Ledger, size: int, *, batch: int = 500
                 evidence_items.c.evidence_id.in_([e for e, _ in chunk]),
                 evidence_items.c.seq < size)).scalars())
         yield from ((e, d) for e, d in chunk if e in inside)
-
-
-def _trust_file(led: Ledger) -> bytes:
-    """The trust file ``evidence trust export`` writes for ``led`` (as export.py's
-    trust.txt: keep the two in step)."""
-    from evidence.ledger.anchor.config import load_anchor_config, trust_policy
-
-    assert led.config is not None  # checked by freeze_log
-    return trust_policy(load_anchor_config(led.config.data_dir), led.verifier,
-                        retired=led.retired_log_keys(), mldsa=led.mldsa_key()).raw or b""
 
 
 def _check_target(out: Path) -> None:

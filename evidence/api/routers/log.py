@@ -281,18 +281,11 @@ def lookup(svc: Svc,
 def trust_file(svc: Services) -> bytes:
     """The trust file a court pins (docs/verdict.md section 3), built as `evidence trust
     export` builds it: the same bytes, so the same fingerprint."""
-    from evidence.ledger.anchor.config import (
-        AnchorConfigError,
-        load_anchor_config,
-        trust_policy,
-    )
-    from evidence.ledger.config import resolve_data_dir
+    from evidence.ledger.anchor.config import AnchorConfigError
+    from evidence.ledger.trust_file import trust_policy_of
 
-    led = svc.ledger
-    data_dir = led.config.data_dir if led.config else resolve_data_dir(svc.settings.data_dir)
     try:
-        return trust_policy(load_anchor_config(data_dir), led.verifier,
-                            retired=led.retired_log_keys(), mldsa=led.mldsa_key()).raw or b""
+        return trust_policy_of(svc.ledger, data_dir=svc.settings.data_dir).raw or b""
     except AnchorConfigError as e:  # the operator's configuration is broken: say so, not a 500
         # the reason names files of the server: it goes to the operator's log, not the client
         logging.getLogger("evidence.api").error("trust file unavailable: %s", e)

@@ -515,14 +515,16 @@ def trust_policy(cfg: AnchorConfig, log_key: Verifier, *, log_url: str | None = 
         nodes = pinned_capture_nodes(cfg.data_dir)
     except ValueError as e:
         raise AnchorConfigError(str(e)) from None
-    logs = (LogKey(log_key, log_url), *(LogKey(v, None, (lo, hi)) for v, lo, hi in retired),
-            *([] if mldsa is None else [LogKey(mldsa[0], None, (mldsa[1], MAX_TREE_SIZE))]))
+    logs = (LogKey(log_key, log_url), *(LogKey(v, None, (lo, hi)) for v, lo, hi in retired))
     from evidence.ledger.shards import ShardError, frozen_pins
 
     try:  # each frozen shard's keys, windowed to its final size (formats.md "Temporal shards")
         logs = (*logs, *(LogKey(v, None, (lo, hi)) for v, lo, hi in frozen_pins(cfg.data_dir)))
     except ShardError as e:
         raise AnchorConfigError(str(e)) from None
+    if mldsa is not None:  # after every #@ log-key line (formats.md "ML-DSA-44 signatures";
+        # tests/ledger/test_trust_file.py)
+        logs = (*logs, LogKey(mldsa[0], None, (mldsa[1], MAX_TREE_SIZE)))
     policy = TrustPolicy(logs=logs, witnesses=witnesses, groups=groups,
                          quorum=quorum, tsas=tuple(tsas),
                          tsa_store_mozilla=any(t.preset and TSA_PRESETS[t.preset].mozilla
