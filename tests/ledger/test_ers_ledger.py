@@ -55,10 +55,12 @@ def docs(contents: list[bytes]) -> list:
     return [bytes_document(c) for c in contents]
 
 
-def test_the_anchoring_round_makes_one_record_per_item(world, tsa: LocalTSA) -> None:
+def test_the_anchoring_round_makes_one_record_per_item(world, tsa: LocalTSA,
+                                                       tmp_path: Path) -> None:
     led, _blobs, ids, cfg = world
     assert all(item_evidence_records(led, e) == [] for e in ids)
-    report = AnchorService(led, cfg).run_once()
+    svc = AnchorService(led, cfg)
+    report = svc.run_once()
     assert report.records is not None and report.records.made == 3
     assert report.to_json()["evidence_records"] == {"made": 3, "tsa": "tsa-a", "errors": []}
     for eid, contents in zip(ids, CONTENTS, strict=True):
@@ -72,8 +74,15 @@ def test_the_anchoring_round_makes_one_record_per_item(world, tsa: LocalTSA) -> 
         verify_evidence_record(item_evidence_records(led, ids[0])[0], docs(CONTENTS[2]),
                                [tsa.ca_cert_pem])
     assert exc.value.rule == "covers"
-    # the next round has nothing to make
+    # the next round has nothing to make, in this service or a new one
+    assert svc.run_once().records is None and svc._records_below == led.size
     assert AnchorService(led, cfg).run_once().records is None
+    # an item preserved later gets its record in a later round of the same service
+    (p := tmp_path / "later.txt").write_bytes(b"later")
+    later = Intake(led, _blobs).submit(ItemSpec(files=[p], kind="document", case="C-1",
+                                                principal="acme")).evidence_id
+    led.sign_checkpoint_now()
+    assert svc.run_once().records.made == 1 and len(item_evidence_records(led, later)) == 1
 
 
 def test_renewals_append_entries_and_keep_the_proof(world, tsa: LocalTSA) -> None:

@@ -82,6 +82,8 @@ class MadeRecords:
     made: int
     tsa: str | None
     errors: tuple[str, ...] = ()
+    upto: int = 0  # the checkpoint size whose items were looked at
+    complete: bool = True  # every item below ``upto`` has a record now
 
     def to_json(self) -> dict[str, object]:
         return {"made": self.made, "tsa": self.tsa, "errors": list(self.errors)}
@@ -156,21 +158,22 @@ def _verdict(record: bytes, docs: Sequence[Document], tsas: Sequence[NamedTsa],
 
 
 def make_missing_records(ledger: Ledger, tsas: Sequence[NamedTsa], *, limit: int = BATCH,
-                         now: datetime | None = None) -> MadeRecords | None:
-    """Records for the items of the newest TSA-anchored checkpoint that have none; None
-    when there is nothing to do."""
+                         now: datetime | None = None, from_seq: int = 0) -> MadeRecords | None:
+    """Records for the items of the newest TSA-anchored checkpoint that have none (from
+    entry ``from_seq`` on); None when there is nothing to do. ``MadeRecords.upto`` is that
+    checkpoint's size: when the result is complete, every item below it has a record."""
     upto = store.newest_with_proof(ledger.engine, "tsa")
     if upto is None or not tsas:
         return None
-    pending = ers_store.items_without_record(ledger.engine, upto, limit)
+    pending = ers_store.items_without_record(ledger.engine, upto, limit, from_seq)
     if not pending:
-        return None
+        return MadeRecords(0, None, upto=upto)
     items = [_hash_documents(files) for _, files in pending]
     try:
         name, records, errors = _first(tsas, lambda t: build_records(items, t))
     except RenewalRefused as e:
         log.warning("evidence records for %d items: %s", len(pending), e)
-        return MadeRecords(0, None, (str(e),))
+        return MadeRecords(0, None, (str(e),), upto=upto, complete=False)
     # build_records checked every record in full; they share one token, so one verdict
     # gives the times of all (verifying each again would double a round's cost)
     v = _verdict(records[0], items[0], tsas, name)
@@ -179,7 +182,7 @@ def make_missing_records(ledger: Ledger, tsas: Sequence[NamedTsa], *, limit: int
             for (eid, files), record in zip(pending, records, strict=True)]
     made = ers_store.insert_records(ledger.engine, rows, now or datetime.now(UTC))
     log.info("evidence records made for %d items with TSA %s", made, name)
-    return MadeRecords(made, name, tuple(errors))
+    return MadeRecords(made, name, tuple(errors), upto=upto, complete=len(pending) < limit)
 
 
 def renew_records(ledger: Ledger, tsas: Sequence[NamedTsa], *, hash_tree: str | None = None,

@@ -71,16 +71,18 @@ def _files(conn, ids: Sequence[str]) -> dict[str, tuple[str, ...]]:  # type: ign
     return {k: tuple(v) for k, v in out.items()}
 
 
-def items_without_record(engine: Engine, below_seq: int, limit: int
+def items_without_record(engine: Engine, below_seq: int, limit: int, from_seq: int = 0
                          ) -> list[tuple[str, tuple[str, ...]]]:
-    """Items submitted before entry ``below_seq`` (so in an anchored checkpoint), not
-    purged, with no record yet: ``(evidence_id, file SHA-256s)`` in log order."""
+    """Items submitted at entries ``from_seq`` to ``below_seq - 1`` (so in an anchored
+    checkpoint), not purged, with no record yet: ``(evidence_id, file SHA-256s)`` in log
+    order. ``from_seq`` keeps a round's query to the new items (the index on ``seq``)."""
     with read_transaction(engine) as conn:
         ids = conn.execute(
             select(evidence_items.c.evidence_id)
             .outerjoin(evidence_records,
                        evidence_records.c.evidence_id == evidence_items.c.evidence_id)
-            .where(evidence_items.c.seq < below_seq, evidence_items.c.purged_seq.is_(None),
+            .where(evidence_items.c.seq < below_seq, evidence_items.c.seq >= from_seq,
+                   evidence_items.c.purged_seq.is_(None),
                    evidence_records.c.evidence_id.is_(None))
             .order_by(evidence_items.c.seq).limit(limit)).scalars().all()
         files = _files(conn, ids) if ids else {}

@@ -116,6 +116,7 @@ class AnchorService:
         self._engine = ledger.engine
         self._tsas = [NamedTsa(a.name, ErsTsa(a.url, tuple(a.ca_pems), a.timeout))
                       for a in self.anchors if isinstance(a, TsaAnchor)]
+        self._records_below = 0  # every item before this entry has a record (this process)
 
     # --- one round -------------------------------------------------------------------------
 
@@ -166,10 +167,14 @@ class AnchorService:
         round's attempts, so a token just stored counts); a failure is reported, never
         raised: the next round tries again."""
         try:
-            return make_missing_records(self.ledger, self._tsas, now=self._clock())
+            made = make_missing_records(self.ledger, self._tsas, now=self._clock(),
+                                        from_seq=self._records_below)
         except Exception as e:  # the loop never dies of one step
             log.exception("evidence records")
             return MadeRecords(0, None, (describe_failure(e),))
+        if made is not None and made.complete:
+            self._records_below = made.upto
+        return None if made is None or (made.made == 0 and not made.errors) else made
 
     def _lease(self, a: Anchor) -> float:
         return float(getattr(a, "timeout", 10.0)) * 2 + LEASE_GRACE_S
