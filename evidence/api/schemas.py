@@ -146,7 +146,11 @@ class EvidenceView(BaseModel):
     submitter_key: str | None
     receipt: str
     custody: list[CustodyRef]
-    access_seq: int = Field(description="the evidence.accessed entry recording this view")
+    access_seq: int = Field(description="the evidence.accessed entry recording this view "
+                                        "(in the active shard's log)")
+    frozen_shard: int | None = Field(None, description=(
+        "the frozen shard whose log holds the item (seq, custody and receipt are that "
+        "log's); null: the active shard"))
 
 
 class InclusionProofModel(BaseModel):
@@ -251,6 +255,11 @@ class CustodyEntry(LogEntry):
 class CustodyView(BaseModel):
     evidence_id: str
     entries: list[CustodyEntry]
+    frozen_shard: int | None = Field(None, description=(
+        "the frozen shard whose log holds the item and ``entries`` (null: the active one)"))
+    active_entries: list[CustodyEntry] | None = Field(None, description=(
+        "an item of a frozen shard: the entries about it in the active shard's log "
+        "(retrievals and grants since the freeze; the first links to the last of entries)"))
 
 
 # evidence.ledger.access.BASES, spelled out for the OpenAPI enum (a test holds them equal)

@@ -30,8 +30,10 @@ from evidence.ledger.blobs import BlobStore
 from evidence.ledger.config import resolve_data_dir
 from evidence.ledger.intake import Intake, load_settings
 from evidence.ledger.intake.shared_flush import SharedFlush
+from evidence.ledger.items import find_item
 from evidence.ledger.log import Ledger, StoredCheckpoint
 from evidence.ledger.scrub import start_scrubber
+from evidence.ledger.shards import FrozenShards
 
 LATEST_TTL = 0.25
 
@@ -60,6 +62,9 @@ class Services:
     # commit there); as many as anyio's default pool, which the plain-def routes use
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
         max_workers=40, thread_name_prefix="api"))
+    # the frozen shards' read-only ledgers, opened once (evidence.ledger.shards)
+    frozen: FrozenShards | None = None
+    _frozen_intakes: dict[int, Intake] = field(default_factory=dict)
     _cp_cache: OrderedDict[int, StoredCheckpoint] = field(default_factory=OrderedDict)
     _latest: tuple[float, StoredCheckpoint | None] = (0.0, None)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -78,8 +83,9 @@ class Services:
             # one table of buckets for every worker of this server (hot/ratelimit.py)
             limiter = open_token_bucket(settings.rate, settings.burst,
                                         data_dir / "run" / "ratelimit-v1.bin")
-            svc = cls(settings, ledger, intake, AccessControl(ledger), store, limiter, spool,
-                      ProofCache(ledger))
+            frozen = FrozenShards(data_dir)
+            svc = cls(settings, ledger, intake, AccessControl(ledger, frozen.last_leaf),
+                      store, limiter, spool, ProofCache(ledger), frozen=frozen)
             svc.grouped = SharedFlush(intake)
             if settings.publish_when_witnessed:
                 from evidence.ledger.anchor.published import WitnessedPublisher
@@ -113,7 +119,24 @@ class Services:
         self.grouped.close()
         remove_staging_folder(self.fast_spool)
         self.access.close()
+        if self.frozen is not None:
+            self.frozen.close()
         self.ledger.close()
+
+    def holding(self, evidence_id: str) -> Held:
+        """The shard whose log preserved ``evidence_id``: the active one (asked first, and
+        the answer when no shard holds it), else the frozen one holding it, read-only. Its
+        retrievals are still recorded, in the active log (``self.access``)."""
+        if self.frozen is not None and find_item(self.ledger, evidence_id) is None:
+            found = self.frozen.holding(evidence_id)
+            if found is not None:
+                s, led = found
+                with self._lock:
+                    intake = self._frozen_intakes.get(s.n)
+                    if intake is None or intake.ledger is not led:
+                        intake = self._frozen_intakes[s.n] = Intake(led, self.store)
+                return Held(led, intake, s.n, s.final_size)
+        return Held(self.ledger, self.intake, None, None)
 
     @property
     def max_file_size(self) -> int:
@@ -155,6 +178,17 @@ class Services:
                 while len(self._cp_cache) > 4096:
                     self._cp_cache.popitem(last=False)
         return cp
+
+
+@dataclass(frozen=True)
+class Held:
+    """Where an item lives: its shard's ledger and an intake over it (read them only when
+    ``shard`` is set: a frozen shard takes no entry)."""
+
+    ledger: Ledger
+    intake: Intake
+    shard: int | None  # the frozen shard's number; None: the active shard
+    final_size: int | None  # a frozen shard's final checkpoint size
 
 
 def services_of(scope: Scope) -> Services | None:

@@ -16,7 +16,7 @@ hook records the new entries' leaf hashes for later requests of the batch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -32,15 +32,28 @@ class UnknownItem(LookupError):
     """No submission entry for this evidence id: nothing to link a custody entry to."""
 
 
-def latest_leaf(conn: Connection, evidence_id: str) -> str:
+PriorLeaf = Callable[[str], str | None]
+"""An item's newest leaf in the frozen shard holding it (``FrozenShards.last_leaf``)."""
+
+
+def latest_leaf(conn: Connection, evidence_id: str, prior: PriorLeaf | None = None) -> str:
     """Hex leaf hash of the newest committed entry about the item (its submission, or a
-    custody entry recorded in ``evidence_events``)."""
+    custody entry recorded in ``evidence_events``).
+
+    An item preserved in a frozen shard has no submission in this log: its first custody
+    entry here links to its newest entry in that shard (``prior``), the later ones to the
+    entries recorded here (docs/decisions.md D26; tests/api/test_shard_evidence.py)."""
     sub = conn.execute(select(evidence_items.c.seq)
                        .where(evidence_items.c.evidence_id == evidence_id)).scalar()
-    if sub is None:
-        raise UnknownItem(f"no evidence item {evidence_id!r}")
     last = conn.execute(select(func.max(evidence_events.c.seq))
                         .where(evidence_events.c.evidence_id == evidence_id)).scalar()
+    if sub is None:
+        before = prior(evidence_id) if prior is not None else None
+        if before is None:
+            raise UnknownItem(f"no evidence item {evidence_id!r}")
+        if last is None:
+            return before
+        sub = last
     seq = sub if last is None else max(int(sub), int(last))
     leaf = conn.execute(select(entries.c.leaf_hash).where(entries.c.seq == seq)).scalar()
     if leaf is None:  # pragma: no cover - an index row without its entry is damage
@@ -48,8 +61,8 @@ def latest_leaf(conn: Connection, evidence_id: str) -> str:
     return bytes(leaf).hex()
 
 
-def linked(items: Sequence[tuple[str, Mapping[str, Any]]], rows: RowsHook
-           ) -> tuple[PrepareHook, RowsHook]:
+def linked(items: Sequence[tuple[str, Mapping[str, Any]]], rows: RowsHook,
+           prior: PriorLeaf | None = None) -> tuple[PrepareHook, RowsHook]:
     """The ``prepare`` and ``rows`` hooks that append ``items`` (each body naming its
     ``evidence_id``) with custody links, around the request's own ``rows`` hook."""
     shared: dict[Any, Any] = {}
@@ -61,7 +74,7 @@ def linked(items: Sequence[tuple[str, Mapping[str, Any]]], rows: RowsHook
             # the second would have to link to the first, whose hash is not known yet
             raise ValueError("one request holds two custody entries about one item")
         shared["ids"] = ids
-        return [(etype, {**body, LINK: batch.get((LINK, eid)) or latest_leaf(conn, eid)})
+        return [(etype, {**body, LINK: batch.get((LINK, eid)) or latest_leaf(conn, eid, prior)})
                 for (etype, body), eid in zip(items, ids, strict=True)]
 
     def record(conn: Connection, made: list[Appended]) -> Sequence[Any]:

@@ -23,8 +23,8 @@ from evidence.ledger.evidence_store import (
 )
 from evidence.ledger.log import Ledger
 
-__all__ = ["ItemMatch", "StoredFile", "StoredItem", "custody", "find_item", "live_cases",
-           "lookup"]
+__all__ = ["ItemMatch", "StoredEntry", "StoredFile", "StoredItem", "custody", "find_item",
+           "live_cases", "lookup", "recorded_about"]
 
 
 def find_item(ledger: Ledger, evidence_id: str) -> StoredItem | None:
@@ -57,4 +57,22 @@ def custody(ledger: Ledger, item: StoredItem, *, after: int = -1, limit: int = 1
     revoked, purged...) numbered after ``after``, exact bytes, in log order, at most
     ``limit``."""
     seqs = [s for s, _type in item.events if s > after][:limit]
+    return ledger.entries_at(seqs)
+
+
+def recorded_about(ledger: Ledger, evidence_id: str, *, after: int = -1, limit: int = 1000
+                   ) -> list[StoredEntry]:
+    """The custody entries this log recorded about ``evidence_id`` numbered after
+    ``after`` (at most ``limit``, in log order), whether or not this log preserved the
+    item: the active shard's entries about an item of a frozen shard (retrievals, grants;
+    docs/decisions.md D26)."""
+    from sqlalchemy import select
+
+    from evidence.ledger.evidence_store import evidence_events
+
+    with read_transaction(ledger.engine) as conn:
+        seqs = [int(s) for s in conn.execute(
+            select(evidence_events.c.seq).where(evidence_events.c.evidence_id == evidence_id,
+                                                evidence_events.c.seq > after)
+            .order_by(evidence_events.c.seq).limit(limit)).scalars()]
     return ledger.entries_at(seqs)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -59,9 +60,11 @@ SHARDS_DIR = "shards"
 PENDING_UPLOADS = "pending-uploads"  # evidence/api/pending.py's folder of deferred items
 STARTED = "log.started"
 PENDING_STATUS = "pending"  # anchors.status of a row to try (ledger/anchor/schema.py)
-# who may do what follows the service to the new shard (rows no entry records); grants stay
-# with their items (each is recorded by an evidence.shared entry of the shard holding them)
-_ID_TABLES = ("principals", "api_tokens", "cases", "case_members")
+# who may do what follows the service to the new shard: identities, and the grants' live
+# state (downloads counted, revocation), which only the active shard's database can take;
+# each grant's evidence.shared entry stays in the log that recorded it (its shared_seq is
+# that log's), and later custody entries go to the active log (docs/decisions.md D26)
+_ID_TABLES = ("principals", "api_tokens", "cases", "case_members", "grants", "grant_items")
 
 
 class ShardError(LedgerError):
@@ -156,6 +159,22 @@ def open_frozen(data_dir: str | os.PathLike[str], n: int) -> Ledger:
     return Ledger.open(d / SHARDS_DIR / str(n) / "ro", db_url=s.database_url(d), read_only=True)
 
 
+def frozen_holding(data_dir: str | os.PathLike[str], evidence_id: str,
+                   ledger_of: Callable[[FrozenShard], Ledger]
+                   ) -> tuple[FrozenShard, Ledger] | None:
+    """THE lookup of an item in the frozen shards (the CLI's :func:`shard_holding` and the
+    API's :class:`FrozenShards` both use it): the newest frozen shard whose log preserved
+    ``evidence_id`` and its ledger as ``ledger_of`` gives it; None when none does. The
+    active shard is the caller's to ask first (it is asked on every request)."""
+    from evidence.ledger.items import find_item
+
+    for s in reversed(read_registry(data_dir).frozen):
+        led = ledger_of(s)
+        if find_item(led, evidence_id) is not None:
+            return s, led
+    return None
+
+
 def shard_holding(led: Ledger, evidence_id: str) -> Ledger:
     """The ledger of the shard that preserved ``evidence_id``: ``led`` (the active one) if
     it holds the item or is not a data directory's, else the newest frozen shard holding
@@ -165,13 +184,66 @@ def shard_holding(led: Ledger, evidence_id: str) -> Ledger:
     if led.config is None or find_item(led, evidence_id) is not None:
         return led
     d = led.config.data_dir
-    for s in reversed(read_registry(d).frozen):
-        old = open_frozen(d, s.n)
-        if find_item(old, evidence_id) is not None:
-            led.close()
-            return old
-        old.close()
-    return led
+    opened: list[Ledger] = []
+
+    def open_one(s: FrozenShard) -> Ledger:
+        opened.append(open_frozen(d, s.n))
+        return opened[-1]
+
+    found = None
+    try:
+        found = frozen_holding(d, evidence_id, open_one)
+    finally:
+        for old in opened:
+            if found is None or old is not found[1]:
+                old.close()
+    if found is None:
+        return led
+    led.close()
+    return found[1]
+
+
+class FrozenShards:
+    """The frozen shards of one data directory for a long-running reader (the API): each
+    one's read-only ledger opened once and kept (a frozen shard never changes), the item
+    lookup of :func:`frozen_holding`, and the leaf an item's first custody entry in the
+    active shard links to (:func:`evidence.ledger.custody.latest_leaf`)."""
+
+    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+        self.data_dir = Path(data_dir)
+        self._open: dict[int, Ledger] = {}
+        self._lock = threading.Lock()
+
+    def ledger(self, n: int) -> Ledger:
+        with self._lock:
+            led = self._open.get(n)
+            if led is None:
+                led = self._open[n] = open_frozen(self.data_dir, n)
+            return led
+
+    def holding(self, evidence_id: str) -> tuple[FrozenShard, Ledger] | None:
+        if not (self.data_dir / REGISTRY).is_file():  # never sharded: nothing to open
+            return None
+        return frozen_holding(self.data_dir, evidence_id, lambda s: self.ledger(s.n))
+
+    def last_leaf(self, evidence_id: str) -> str | None:
+        """Hex leaf hash of the newest entry about ``evidence_id`` in the frozen shard
+        holding it (its shard took no entry since), None if no frozen shard holds it."""
+        from evidence.ledger.items import find_item
+
+        found = self.holding(evidence_id)
+        if found is None:
+            return None
+        item = find_item(found[1], evidence_id)
+        assert item is not None
+        last = max([item.seq, *(s for s, _t in item.events)])
+        return found[1].entry(last).leaf_hash.hex()
+
+    def close(self) -> None:
+        with self._lock:
+            for led in self._open.values():
+                led.close()
+            self._open.clear()
 
 
 def pending_appends(data_dir: Path) -> int:
@@ -375,8 +447,8 @@ def _make_new(cfg: LedgerConfig, old: Ledger, origin: str, db_url: str | None,
 
 def _copy_identities(old: Ledger, new: Ledger) -> None:
     """Principals, API tokens, cases and their members, so the service's callers keep their
-    tokens and cases; grants stay with the shard that holds their items
-    (docs/operations.md)."""
+    tokens and cases; grants with their items, so a grant made before the freeze keeps
+    counting and can be revoked (tests/api/test_shard_evidence.py)."""
     from evidence.ledger.access.schema import access_metadata
 
     with old.engine.connect() as src, new.engine.begin() as dst:
@@ -391,6 +463,6 @@ def _key_of(cfg: LedgerConfig) -> Verifier:
     return read_private_key(cfg.key_path).verifier()
 
 
-__all__ = ["REGISTRY", "STARTED", "FrozenShard", "Registry", "ShardError", "ShardResult",
-           "anchor_final", "frozen_pins", "open_frozen", "pending_appends", "read_registry",
-           "shard_holding", "start_shard"]
+__all__ = ["REGISTRY", "STARTED", "FrozenShard", "FrozenShards", "Registry", "ShardError",
+           "ShardResult", "anchor_final", "frozen_holding", "frozen_pins", "open_frozen",
+           "pending_appends", "read_registry", "shard_holding", "start_shard"]

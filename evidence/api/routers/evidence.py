@@ -34,7 +34,7 @@ from evidence.api.schemas import (
     SubmissionReceipt,
     SubmitterSignature,
 )
-from evidence.api.services import Services
+from evidence.api.services import Held, Services
 from evidence.api.uploads import FIELDS
 from evidence.ledger import items, listing
 from evidence.ledger.access import COURT, FOREIGN, SUBMITTER, Authorization, Principal
@@ -44,7 +44,8 @@ from evidence.ledger.bundle import cache as bundle_cache
 from evidence.ledger.intake import KINDS, UnknownEvidence
 from evidence.ledger.intake.idempotency import Claim, KeyInFlight, KeyUsed
 from evidence.ledger.intake.idempotency import lookup as key_record
-from evidence.ledger.items import StoredItem
+from evidence.ledger.items import StoredEntry, StoredItem
+from evidence.ledger.log import Ledger
 from evidence.verify.submission import SubmissionSignatureError
 
 router = APIRouter(prefix="/v1/evidence", tags=["evidence"])
@@ -96,20 +97,23 @@ assert set(_SUBMIT_BODY["requestBody"]["content"]["multipart/form-data"]["schema
            ["properties"]) == {*FIELDS, "file"}
 
 
-def _item_or_none(svc: Services, evidence_id: str) -> StoredItem | None:
+def _item_or_none(svc: Services, evidence_id: str) -> tuple[StoredItem | None, Held]:
+    """The item and the shard holding it: an item preserved before a shard was frozen is
+    read from that shard (read-only); its retrievals are recorded in the active log."""
+    held = svc.holding(evidence_id)
     try:
-        return svc.intake.item(evidence_id)
+        return held.intake.item(evidence_id), held
     except UnknownEvidence:
-        return None
+        return None, held
 
 
 def _visible(svc: Services, who: Principal, evidence_id: str, action: str
-             ) -> tuple[StoredItem, Authorization]:
-    item = _item_or_none(svc, evidence_id)
+             ) -> tuple[StoredItem, Authorization, Held]:
+    item, held = _item_or_none(svc, evidence_id)
     auth = svc.access.authorize(who, evidence_id, item.case_id if item else None,
                                 action=action)
     assert item is not None
-    return item, auth
+    return item, auth, held
 
 
 @router.post("", status_code=201, response_model=SubmissionReceipt,
@@ -218,12 +222,12 @@ def sign_pending(pending_id: PendingId, signature: SubmitterSignature, request: 
 def metadata(evidence_id: EvidenceId, request: Request, svc: Svc,
              who: Caller) -> EvidenceView:
     """The item: files, opened metadata, receipt, custody. Recorded as an access."""
-    _item, auth = _visible(svc, who, evidence_id, "metadata")
+    _item, auth, held = _visible(svc, who, evidence_id, "metadata")
     a = svc.access.record_access(auth, "metadata", remote_addr=remote_addr(request))
-    view = svc.intake.show(evidence_id)
+    view = held.intake.show(evidence_id)
     for f in view["files"]:
         f["url"] = f"/v1/evidence/{evidence_id}/files/{f['sha256']}"
-    return EvidenceView(**view, access_seq=a.seq)
+    return EvidenceView(**view, access_seq=a.seq, frozen_shard=held.shard)
 
 
 @router.get("/{evidence_id}/files/{sha256}", response_class=StreamingResponse,
@@ -245,7 +249,7 @@ def download(evidence_id: EvidenceId, sha256: Sha256, request: Request,
     under a grant it counts as one download. Only the preserved bytes are served
     (evidence/api/fixity.py): a damaged or missing file is 503 ``evidence-damaged`` /
     ``evidence-missing``, or, found half-way through a large file, a cut-off transfer."""
-    item, auth = _visible(svc, who, evidence_id, "download")
+    item, auth, _held = _visible(svc, who, evidence_id, "download")
     f = next((f for f in item.files if f.sha256 == sha256), None)
     if f is None:
         raise Problem(404, "unknown-file", "this item has no file with that SHA-256")
@@ -323,16 +327,16 @@ def receipt(evidence_id: EvidenceId, svc: Svc, who: Caller,
     """The signed receipt, the entry, and (once covered) its inclusion proof to the latest
     checkpoint with that checkpoint; with ``witnessed=true``, to the newest checkpoint the
     witness quorum cosigned (``checkpoint`` null until one covers the entry)."""
-    item = _item_or_none(svc, evidence_id)
+    item, held = _item_or_none(svc, evidence_id)
     svc.access.authorize_read(who, evidence_id, item.case_id if item else None)
-    r = svc.intake.receipt(evidence_id)
+    r = held.intake.receipt(evidence_id)
     if witnessed:
         from evidence.ledger.anchor.base import AnchorFailed
         from evidence.ledger.anchor.witnessed import witnessed_receipt
 
         cfg = anchor_config(svc)
         try:
-            r = witnessed_receipt(r, svc.ledger, cfg) if cfg is not None else None
+            r = witnessed_receipt(r, held.ledger, cfg) if cfg is not None else None
         except AnchorFailed as e:
             raise Problem(409, "no-witnesses", str(e)) from None
         if r is None:
@@ -345,16 +349,30 @@ def receipt(evidence_id: EvidenceId, svc: Svc, who: Caller,
 def custody(evidence_id: EvidenceId, svc: Svc,
             who: Caller,
             after: Annotated[int, Query(ge=-1, le=2**63 - 1)] = -1,
-            limit: Annotated[int, Query(ge=1, le=1000)] = 1000) -> CustodyView:
+            limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+            active_after: Annotated[int, Query(ge=-1, le=2**63 - 1, description=(
+                "an item of a frozen shard: the active log's entries about it numbered "
+                "after this (its entries there are in active_entries)"))] = -1,
+            ) -> CustodyView:
     """The chain of custody: every entry about the item (submitted, shared, accessed,
-    revoked, purged...), exact bytes in log order. Auditors may read any item's."""
-    item = _item_or_none(svc, evidence_id)
+    revoked, purged...), exact bytes in log order. Auditors may read any item's. For an
+    item of a frozen shard (``frozen_shard``), ``entries`` are that shard's and
+    ``active_entries`` the ones recorded since in the active shard's log (retrievals,
+    grants), the first of them linked to the last of ``entries``."""
+    item, held = _item_or_none(svc, evidence_id)
     svc.access.authorize_read(who, evidence_id, item.case_id if item else None)
     assert item is not None
-    return CustodyView(evidence_id=evidence_id, entries=[
-        CustodyEntry(seq=e.seq, leaf_hash=e.leaf_hash.hex(), type=e.type, time=e.time,
-                     entry_b64=base64.b64encode(e.data).decode())
-        for e in items.custody(svc.ledger, item, after=after, limit=limit)])
+
+    def view(es: list[StoredEntry]) -> list[CustodyEntry]:
+        return [CustodyEntry(seq=e.seq, leaf_hash=e.leaf_hash.hex(), type=e.type,
+                             time=e.time, entry_b64=base64.b64encode(e.data).decode())
+                for e in es]
+
+    later = None if held.shard is None else view(
+        items.recorded_about(svc.ledger, evidence_id, after=active_after, limit=limit))
+    return CustodyView(evidence_id=evidence_id, frozen_shard=held.shard,
+                       entries=view(items.custody(held.ledger, item, after=after, limit=limit)),
+                       active_entries=later)
 
 
 # --- the evidence bundle (built by evidence/ledger/bundle; docs/bundle.md) ----------------
@@ -405,7 +423,7 @@ def bundle(evidence_id: EvidenceId, request: Request, svc: Svc, who: Caller,
     are the server's. Each combination is its own kept bundle with its own ETag."""
     opts = report_options.server_options(svc.settings.public_url,
                                          svc.settings.trusted_lists, tz, forum)
-    _item, auth = _visible(svc, who, evidence_id, "export")
+    _item, auth, held = _visible(svc, who, evidence_id, "export")
     cache = _bundle_cache(svc)
     if _item.purged:
         cache.forget_unpurged(evidence_id)
@@ -417,8 +435,8 @@ def bundle(evidence_id: EvidenceId, request: Request, svc: Svc, who: Caller,
     fp = None
     for _attempt in range(3):  # a kept file evicted by another worker meanwhile: again
         if path is None:
-            path = _build_bundle(svc, request, auth, _item, evidence_id, cache, provisional,
-                                 opts, variant)
+            path = _build_bundle(svc, held.ledger, request, auth, _item, evidence_id, cache,
+                                 provisional, opts, variant)
         try:
             fp = open(path, "rb")  # noqa: SIM115 (closed by the stream, or on error)
             break
@@ -475,7 +493,8 @@ def _bundle_cache(svc: Services) -> bundle_cache.BundleCache:
                                    svc.settings.bundle_cache)
 
 
-def _build_bundle(svc: Services, request: Request, auth: Authorization, item: StoredItem,
+def _build_bundle(svc: Services, led: Ledger, request: Request, auth: Authorization,
+                  item: StoredItem,
                   evidence_id: str, cache: bundle_cache.BundleCache, provisional: bool,
                   opts: report_options.ReportOptions, variant: str) -> pathlib.Path:
     """The kept bundle of the item's current state and these report options, built now
@@ -484,7 +503,7 @@ def _build_bundle(svc: Services, request: Request, auth: Authorization, item: St
     from evidence.ledger.bundle.writer import write_bundle
 
     try:
-        g = gather(svc.ledger, svc.store, evidence_id, provisional=provisional,
+        g = gather(led, svc.store, evidence_id, provisional=provisional,
                    verify_url=opts.verify_url, time_zone=opts.time_zone, forum=opts.forum,
                    trusted_lists=opts.trusted_lists)
     except NotAnchoredYet as e:

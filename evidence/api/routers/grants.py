@@ -55,7 +55,7 @@ def create_grant(req: GrantCreate, svc: Svc,
     cases: dict[str, str | None] = {}
     for eid in req.evidence_ids:
         try:
-            item = svc.intake.item(eid)
+            item = svc.holding(eid).intake.item(eid)  # also an item of a frozen shard
         except UnknownEvidence:
             cases[eid] = None
             continue

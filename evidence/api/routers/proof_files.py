@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from evidence.api.deps import Caller, Svc, anchor_config
 from evidence.api.problems import Problem, authed
-from evidence.api.services import Services
+from evidence.api.services import Held, Services
 from evidence.ledger.cose import MEDIA_TYPE as COSE_MEDIA_TYPE
 from evidence.ledger.cose import cose_receipt, log_signer
 from evidence.ledger.intake import UnknownEvidence
@@ -28,15 +28,18 @@ _signer_lock = threading.Lock()
 _signers: dict[int, Signer] = {}  # id(ledger) -> its key, read once from the key file
 
 
-def _authorized_seq(svc: Services, who: Caller, evidence_id: str) -> int:
+def _authorized_seq(svc: Services, who: Caller, evidence_id: str) -> tuple[int, Held]:
+    """The item's entry number and the shard holding it (a frozen one for an item
+    preserved before it was frozen)."""
+    held = svc.holding(evidence_id)
     try:
-        item = svc.intake.item(evidence_id)
+        item = held.intake.item(evidence_id)
     except UnknownEvidence:
         item = None
     svc.access.authorize_read(who, evidence_id, item.case_id if item else None)
     if item is None:  # a caller who may read any item: 404 unknown-evidence
         raise UnknownEvidence(f"no evidence item {evidence_id!r} in this ledger")
-    return item.seq
+    return item.seq, held
 
 
 def signer_of(svc: Services) -> Signer:
@@ -58,8 +61,8 @@ def tlog_proof(evidence_id: EvidenceId, svc: Svc, who: Caller) -> Response:
     the newest checkpoint the witness quorum cosigned; else to the latest checkpoint, with
     ``Evidence-Proof-Witnessed: false``. 409 ``not-anchored-yet`` while no checkpoint
     covers the entry."""
-    _authorized_seq(svc, who, evidence_id)
-    pf = proof_file(svc.intake.receipt(evidence_id), svc.ledger, anchor_config(svc))
+    _seq, held = _authorized_seq(svc, who, evidence_id)
+    pf = proof_file(held.intake.receipt(evidence_id), held.ledger, anchor_config(svc))
     if pf.text is None:
         raise Problem(409, "not-anchored-yet", pf.note, headers={"Retry-After": "5"})
     return Response(pf.text.encode(), media_type=TLOG_MEDIA_TYPE, headers={
@@ -69,7 +72,7 @@ def tlog_proof(evidence_id: EvidenceId, svc: Svc, who: Caller) -> Response:
 
 
 @router.get("/{evidence_id}/receipt.cose", response_class=Response,
-            responses={**authed(400, 403, 404, 422),
+            responses={**authed(400, 403, 404, 409, 422),
                        200: {"content": {COSE_MEDIA_TYPE: {}},
                              "description": "the COSE_Sign1 receipt (RFC 9942)"}})
 def cose(evidence_id: EvidenceId, svc: Svc, who: Caller,
@@ -79,7 +82,12 @@ def cose(evidence_id: EvidenceId, svc: Svc, who: Caller,
     """A COSE receipt of inclusion (RFC 9942, RFC9162_SHA256, EdDSA, detached root) of the
     item's entry in the tree of ``size``, signed by the log key. 400 ``out-of-range`` for a
     size the log never had or one that does not hold the entry."""
-    seq = _authorized_seq(svc, who, evidence_id)
+    seq, held = _authorized_seq(svc, who, evidence_id)
+    if held.shard is not None:  # its key was deleted at the freeze: nothing signs for it
+        raise Problem(409, "shard-frozen", f"{evidence_id} is in the frozen shard "
+                      f"{held.shard}, whose log key was deleted when it was frozen, so no "
+                      "COSE receipt can be signed for it; its receipt.tlog-proof and its "
+                      "bundle prove it to the shard's final checkpoint")
     data = cose_receipt(svc.ledger, signer_of(svc), seq, size, subject=evidence_id)
     return Response(data, media_type=COSE_MEDIA_TYPE, headers={
         "Content-Disposition": f'attachment; filename="{evidence_id}.cose"',

@@ -56,6 +56,8 @@ def _ledger(svc: Services, n: int) -> tuple[Ledger, int | None]:
     s = reg.shard(n)
     if s is None:
         raise Problem(404, "unknown-shard", f"there is no shard {n} (shards 1..{reg.active})")
+    if svc.frozen is not None:  # the service's own (evidence routes share them)
+        return svc.frozen.ledger(n), s.final_size
     key = (str(d), n)
     with _lock:
         led = _frozen.get(key)

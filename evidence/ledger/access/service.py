@@ -53,7 +53,7 @@ from evidence.ledger.access.schema import (
     principals,
 )
 from evidence.ledger.clock import utc_now
-from evidence.ledger.custody import linked
+from evidence.ledger.custody import PriorLeaf, linked
 from evidence.ledger.db.engine import read_transaction, write_transaction
 from evidence.ledger.db.lookup import ThreadLookup, fixed_query
 from evidence.ledger.errors import AppendRejected
@@ -163,8 +163,10 @@ class Authorization:
 class AccessControl:
     """Access rules over one open :class:`Ledger` (its engine holds the access tables)."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, prior: PriorLeaf | None = None) -> None:
         self.ledger = ledger
+        # an item of a frozen shard: where its custody chain left off (custody.latest_leaf)
+        self.prior = prior
         self.engine = ledger.engine
         self._lookup = ThreadLookup(ledger.engine)
 
@@ -546,7 +548,7 @@ class AccessControl:
     def _append(self, items: list[tuple[str, dict[str, Any]]], hook: Any) -> list[Appended]:
         """Every entry here is a custody entry about one item: appended with its link to
         the item's previous entry (:mod:`evidence.ledger.custody`)."""
-        prepare, rows = linked(items, hook)
+        prepare, rows = linked(items, hook, self.prior)
         try:
             return self.ledger.append_many(items, rows=rows, prepare=prepare)
         except AppendRejected as e:
