@@ -69,6 +69,20 @@ class NodeReader:
                                 "ORDER BY level, idx LIMIT ?", (from_level, limit))
         return {(r[0], r[1]): r[2] for r in rows}
 
+    def hashes(self, level: int, start: int, stop: int) -> bytes:
+        """The hashes of the stored nodes ``(level, start)`` .. ``(level, stop - 1)``
+        joined, in index order (one range scan of the primary key), as far as they are
+        stored without a gap: what a proof reader keeps as one array per height."""
+        rows = self._db.execute("SELECT idx, hash FROM nodes WHERE level = ? AND idx >= ? "
+                                "AND idx < ? ORDER BY idx", (level, start, stop)).fetchall()
+        n = 0
+        for n, (idx, h) in enumerate(rows):
+            if idx != start + n or len(h) != 32:
+                break
+        else:
+            n = len(rows)
+        return b"".join([r[1] for r in rows[:n]])
+
     def close(self) -> None:
         self._db.close()
 

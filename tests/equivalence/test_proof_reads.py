@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from evidence.api import services
 from evidence.api.app import create_app
+from evidence.api.hot import inclusion
 from evidence.api.hot.inclusion import InclusionFast
 from evidence.api.hot.reads import ReadFastPath
 from evidence.api.proofs import ProofCache
@@ -33,16 +34,24 @@ def test_fast_path_proofs_equal_the_route_cold_and_warm(tmp_path: Path, monkeypa
     rendered: list[int] = []
     loads: list[int] = []  # ProofCache.load calls (the route's reads, the fast path's in a thread)
     real_render, real_load = InclusionFast.render, ProofCache.load
+    real_kept = InclusionFast.kept_proof
 
     def counting_render(self, seq, *a):  # type: ignore[no-untyped-def]
         rendered.append(seq)
         return real_render(self, seq, *a)
+
+    def counting_kept(self, seq, *a):  # type: ignore[no-untyped-def]
+        body = real_kept(self, seq, *a)
+        if body is not None:  # written from the kept levels, no node read
+            rendered.append(seq)
+        return body
 
     def counting_load(self, ids, **kw):  # type: ignore[no-untyped-def]
         loads.append(len(ids))
         return real_load(self, ids, **kw)
 
     monkeypatch.setattr(InclusionFast, "render", counting_render)
+    monkeypatch.setattr(InclusionFast, "kept_proof", counting_kept)
     monkeypatch.setattr(ProofCache, "load", counting_load)
     if not direct:
         monkeypatch.setattr(InclusionFast, "direct", lambda self: False)
@@ -117,6 +126,84 @@ def test_fast_proofs_equal_the_routes_for_every_entry_of_many_sizes(tmp_path: Pa
         assert from_tiles > 200  # the leaf and lower siblings came from tiles that often
     finally:
         led.close()
+
+
+@pytest.mark.parametrize("lowest", [4, 5])
+def test_kept_level_proofs_equal_the_routes_up_to_the_right_edge(tmp_path: Path, monkeypatch,
+                                                                  lowest: int) -> None:
+    """:meth:`InclusionFast.kept_proof` (the upper levels as arrays, the lower siblings
+    hashed from a ``pread`` of the entry's level-0 tile) against the route's
+    :class:`ProofCache` and ``json.dumps``: every entry of sizes around the tile and
+    array boundaries, random entries of others, small trees (no full tile: it declines);
+    arrays loaded for a smaller tree than the proof's (then extended), for the same and
+    for a larger one (perfect subtrees never change). It answers or declines (None),
+    never differs; it declines the last partial tile, a missing tile file and an edge
+    fold the general path has not kept yet, and answers most of the rest."""
+    monkeypatch.setattr(inclusion, "LEVELS_LOWEST", lowest)
+    n_max = 3000
+    led = Ledger.create(tmp_path / "data", "proofs.example/log", checkpoint_interval=3600)
+    for start in range(0, n_max, 1000):
+        led.append_many([("custody.note", {"i": i})
+                         for i in range(start, min(n_max, start + 1000))])
+    sync_tiles(led, FilesystemTileStore(tmp_path / "tlog"), checkpoint=led.sign_checkpoint_now())
+    (tmp_path / "tlog" / "tile" / "0" / "005").unlink()  # a tile not (yet) in the store
+    fast = InclusionFast(led)
+    fast.tiles_root = str(tmp_path / "tlog")
+    cache = ProofCache(led)
+    assert fast.direct() and fast.kept_proof(300, _cp(led, 600)) is None  # nothing loaded
+    rnd = random.Random(lowest)
+    every = {1, 2, 100, 255, 256, 257, 511, 512, 513, 700, 1024, 1025, 1537}
+    sizes = [*sorted(every), 767, 768, 2047, 2048, 2049, 2300, 2999, n_max]
+    answered = declined_edge = 0
+    try:
+        for loaded in (1025, 2048, n_max):
+            assert fast.load_levels(loaded) > 0
+            kl = fast.levels
+            assert kl is not None and kl.low == lowest and kl.size == loaded
+            assert all(len(kl.levels[h]) == 32 * (loaded >> h)
+                       for h in range(lowest, loaded.bit_length()))
+            fast.drop()  # the edge folds too: each size starts without them
+            fast.levels = kl
+            for size in sizes:
+                cp = _cp(led, size)
+                root = cp.root
+                seqs = range(size) if size in every else sorted(
+                    {0, 1, 255, 256, size - 257, size - 256, size - 2, size - 1,
+                     *rnd.sample(range(size), 60)} & set(range(size)))
+                for seq in seqs:
+                    nodes = led.nodes(cache.inclusion_ids(seq, size, with_root=False))
+                    want = json.dumps({**cache.inclusion(seq, size, nodes, root),
+                                       "checkpoint": cp.note},
+                                      separators=(",", ":"), ensure_ascii=False).encode()
+                    before = fast.kept_proof(seq, cp)
+                    sh, ids = fast.needed(seq, cp)
+                    assert fast.render(seq, cp, sh, fast.read(ids)) == want, (seq, size)
+                    after = fast.kept_proof(seq, cp)  # the edge fold kept by render now
+                    assert before in (None, want) and after in (None, want), (seq, size)
+                    if after is not None:
+                        answered += 1
+                        declined_edge += before is None
+                    else:  # why it declined: one of these, nothing else
+                        far = any(len(kl.levels[h]) < 32 * ((seq >> h) + 1)
+                                  for h in range(lowest, size.bit_length()))
+                        assert (seq >> 8 >= size >> 8 or seq >> 8 == 5 or far), (seq, size)
+                    if size < 256:
+                        assert after is None
+        assert answered > 2000 and declined_edge > 0
+        # extended from 1025 to n_max: the same arrays as loaded at once
+        grown = InclusionFast(led)
+        grown.load_levels(1025)
+        assert grown.load_levels(n_max) == sum((n_max >> h) - (1025 >> h)
+                                               for h in range(lowest, n_max.bit_length()))
+        assert grown.levels is not None and fast.levels is not None
+        assert grown.levels.levels == fast.levels.levels
+    finally:
+        led.close()
+
+
+def _cp(led: Ledger, size: int) -> StoredCheckpoint:
+    return StoredCheckpoint(size, led.root(size), f"proofs.example/log\n{size}\nnote \u2014 ü\n",
+                            "2026-12-07T00:00:00Z")
 
 
 def test_fast_reads_answer_as_the_routes_headers_included(tmp_path: Path, monkeypatch) -> None:

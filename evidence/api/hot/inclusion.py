@@ -21,6 +21,15 @@ lower siblings from the entry's level-0 tile instead would take 247 SHA-256 node
 per proof, several times the read.) Other databases read through
 :meth:`~evidence.api.proofs.ProofCache.load` in a worker thread, as the route does.
 
+With a SQLite ledger and a filesystem tile store, a worker first keeps the upper
+levels as arrays (:class:`KeptLevels`: every stored node from height 4 or 5 up, in
+a fixed memory budget, read in the background and extended as the tree grows), and
+:meth:`InclusionFast.kept_proof` makes a proof of an entry in a full tile with no query:
+one ``pread`` of the 16 or 32 leaf hashes around it from its level-0 tile, 11 or 26
+node hashes for the siblings below, slices of the arrays for the others. The general
+path above takes everything else (the last partial tile, a tree grown past the arrays,
+an edge fold not kept yet, other stores).
+
 The JSON is written as the route's ``json.dumps`` writes it (keys in the same order, no
 spaces), the checkpoint's part once per checkpoint. Equal bytes to the route's for every
 ``m`` of many sizes: tests/equivalence/test_proof_reads.py.
@@ -31,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterable, Mapping
 
 from evidence.ledger.log import Ledger, StoredCheckpoint
@@ -48,6 +58,17 @@ below this height come from the tile (the one at height ``h`` is ``2**h - 1`` no
 of the tile's hashes: 26 in all below 5), the rest of the lower ones from the database."""
 MAX_KEPT = 1_000_000
 """Kept nodes at most (a log of about 250 M entries); cleared, not evicted, when full."""
+LEVELS_BUDGET = 48 << 20
+"""Bytes per worker for :class:`KeptLevels`: the lowest height kept is the lowest of
+:data:`LEVELS_LOWEST` .. :data:`KEEP_FROM` whose nodes from there up fit (at 10 M entries
+height 4: 1.25 M nodes, 40 MB; at 20 M height 5). The leaves and heights 1-3 (nearly 19
+of the 20 M nodes at 10 M entries) are never kept."""
+LEVELS_LOWEST = 4
+"""Never keep lower: each height below doubles the memory and saves few hashes (a
+proof hashes ``2**low - low - 1`` nodes of its tile's leaves: 11 at height 4)."""
+LEVELS_EVERY = 5.0
+"""Seconds at least between two loads of :class:`KeptLevels` for a grown tree (between
+them, proofs of the new entries take the general path)."""
 
 Node = tuple[int, int]
 """``(level, index)``: a :class:`NodeId` as a plain tuple (cheaper to make and hash)."""
@@ -79,6 +100,28 @@ def shape(m: int, n: int) -> tuple[list[Node], int, int]:
     return out, edge_at, edge_start
 
 
+class KeptLevels:
+    """The hashes of the perfect subtrees at heights ``low`` and up of the tree of ``size``
+    entries: height ``h`` as one bytes of ``size >> h`` hashes, node ``(h, i)`` at offset
+    ``32 * i`` (``b""`` below ``low``). Append-only: a perfect subtree's hash never
+    changes once the tree holds it (docs/decisions.md D2), so these are the hashes of
+    every tree of ``size`` entries or more; the right edge's partial subtrees are not in
+    them. Made whole in a worker thread and swapped in by one assignment."""
+
+    __slots__ = ("levels", "low", "size")
+
+    def __init__(self, low: int, size: int, levels: list[bytes]) -> None:
+        self.low, self.size, self.levels = low, size, levels
+
+
+def levels_low(size: int, budget: int = LEVELS_BUDGET) -> int:
+    """The lowest height :class:`KeptLevels` keeps for a tree of ``size`` entries."""
+    for low in range(LEVELS_LOWEST, KEEP_FROM):
+        if sum(size >> h for h in range(low, size.bit_length())) * HASH_SIZE <= budget:
+            return low
+    return KEEP_FROM
+
+
 class InclusionFast:
     """Proof bodies to the latest checkpoint (see the module doc); one per worker."""
 
@@ -91,6 +134,10 @@ class InclusionFast:
         self._db_tried = False
         self.tiles_root: str | None = None
         """The tile store's folder, when it is one (the caller sets it)."""
+        self.levels: KeptLevels | None = None
+        """The upper levels as arrays (:meth:`load_levels`), for :meth:`kept_proof`."""
+        self._levels_busy = False  # a load is queued or running
+        self._levels_at = -LEVELS_EVERY  # monotonic time of the last load's start
 
     def drop(self) -> list[dict]:
         """Empty what is kept (an idle worker's trim, evidence/api/idle_trim.py) and
@@ -98,6 +145,7 @@ class InclusionFast:
         ones still has them."""
         old = [self._kept, self._edges, self._tails]
         self._kept, self._edges, self._tails = {}, {}, {}
+        self.levels = None  # loaded again for the next proof (levels_due)
         return old
 
     # --- reading nodes ---------------------------------------------------------------------
@@ -130,6 +178,115 @@ class InclusionFast:
             reader.close()
         self._kept.update(found)  # one call: a proof planned meanwhile sees all or none
         return len(found)
+
+    def levels_due(self, size: int) -> bool:
+        """Whether to queue :meth:`load_levels` for a tree of ``size`` entries now (then
+        the caller must): they are missing or older than ``size``, none is queued, and
+        the last began :data:`LEVELS_EVERY` seconds ago or more. Event loop only."""
+        kl = self.levels
+        if self._levels_busy or (kl is not None and kl.size >= size) or not self.direct():
+            return False
+        now = time.monotonic()
+        if now - self._levels_at < LEVELS_EVERY:
+            return False
+        self._levels_busy, self._levels_at = True, now
+        return True
+
+    def load_levels(self, size: int) -> int:
+        """Read the stored nodes of the perfect subtrees of the tree of ``size`` entries
+        (a committed checkpoint's size) from height :func:`levels_low` up into
+        :attr:`levels`, extending the arrays already kept: one range scan per height, in
+        a worker thread on a connection of its own; a SQLite ledger only. A height whose
+        nodes are not all stored is kept as far as they are (:meth:`kept_proof` then
+        takes the general path for the others). How many nodes it read."""
+        try:
+            reader = open_node_reader(self._ledger)
+            if reader is None:
+                return 0
+            low = levels_low(size)
+            old = self.levels
+            levels = [b""] * 64
+            read = 0
+            try:
+                for h in range(low, size.bit_length()):
+                    have = old.levels[h] if old is not None and old.low == low else b""
+                    start, count = len(have) // HASH_SIZE, size >> h
+                    if start < count:
+                        more = reader.hashes(h, start, count)
+                        read += len(more) // HASH_SIZE
+                        have += more
+                    levels[h] = have
+            finally:
+                reader.close()
+            self.levels = KeptLevels(low, size, levels)
+            return read
+        finally:
+            self._levels_busy = False
+
+    def kept_proof(self, seq: int, cp: StoredCheckpoint) -> bytes | None:
+        """The route's bytes for the proof of ``seq`` to ``cp`` from :attr:`levels` and
+        the entry's full level-0 tile: one ``pread`` of the ``2**low`` leaf hashes
+        around ``seq``, the siblings below ``low`` hashed from them (11 hashes at
+        ``low`` 4), the ones above sliced from the arrays, the edge fold from what
+        :meth:`render` kept. None when any of it is not at hand (no levels yet, the
+        entry in the tree's partial last tile, a node past the arrays, an edge fold not
+        kept yet): :meth:`needed` and :meth:`render` then make it. Equal to the route's
+        bytes for random entries, the right edge and small trees:
+        tests/equivalence/test_proof_reads.py and test_wire_reads.py."""
+        kl = self.levels
+        n = cp.size
+        root = self.tiles_root
+        if kl is None or root is None or seq >> 8 >= n >> 8:
+            return None
+        # the entry's tile is full, so every sibling below height 8 is a perfect subtree
+        # inside it, never the edge fold: (h, (m >> h) ^ 1), in the proof when it is an
+        # inner one (h < inner) or a border one (bit h of m set)
+        low = kl.low
+        block = _read_block(f"{root}/{tile_path(0, seq >> 8)}",
+                            ((seq & 0xFF) >> low << low) * HASH_SIZE, HASH_SIZE << low)
+        if block is None:
+            return None
+        inner = (seq ^ (n - 1)).bit_length()
+        off = seq & ((1 << low) - 1)
+        o = off << 5
+        leaf = block[o:o + 32]
+        parts = [block[o ^ 32:(o ^ 32) + 32]] if inner or seq & 1 else []
+        sha = hashlib.sha256
+        for h in range(1, low):
+            if h >= inner and not (seq >> h) & 1:
+                continue
+            start = ((off >> h) ^ 1) << (h + 5)  # byte offset of the sibling's first leaf
+            level = [sha(b"\x01" + block[i:i + 64]).digest()
+                     for i in range(start, start + (32 << h), 64)]
+            while len(level) > 1:
+                level = [sha(b"\x01" + level[i] + level[i + 1]).digest()
+                         for i in range(0, len(level), 2)]
+            parts.append(level[0])
+        levels = kl.levels
+        for h in range(low, inner):
+            s = (seq >> h) ^ 1
+            if (s + 1) << h > n:  # past the end: the edge fold (only the highest)
+                got = self._edges.get((s << h, n), b"")
+            else:
+                got = levels[h][s << 5:(s + 1) << 5]
+            if len(got) != 32:
+                return None
+            parts.append(got)
+        h = max(inner, low)
+        b = seq >> h
+        while b:
+            if b & 1:
+                got = levels[h][(b ^ 1) << 5:((b ^ 1) + 1) << 5]
+                if len(got) != 32:
+                    return None
+                parts.append(got)
+            b >>= 1
+            h += 1
+        head, tail = self._tail(cp)
+        hexes = ('"' + b"".join(parts).hex(",", 32).replace(",", '","') + '"').encode() if (
+            parts) else b""
+        return b"".join((b'{"index":%d,' % seq, head, b'"leaf_hash":"', leaf.hex().encode(),
+                         b'","proof":[', hexes, tail))
 
     # --- the proof ---------------------------------------------------------------------------
 
@@ -235,6 +392,23 @@ class InclusionFast:
                 self._tails.clear()
             self._tails[cp.size] = got
         return got
+
+
+def _read_block(path: str, offset: int, length: int) -> bytes | None:
+    """``length`` bytes of a full tile's file at ``offset`` (one ``pread``), or None if
+    the file is missing or shorter. A tile's file is written whole by a rename, never in
+    place, so the bytes are the tile's."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        data = os.pread(fd, length, offset)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return data if len(data) == length else None
 
 
 def _read_tile(path: str) -> bytes | None:

@@ -141,14 +141,19 @@ class ReadFastPath:
         body = self._bodies.get(key)
         if body is None:
             fast = self._inclusion_fast(svc, app)
-            sh, want = fast.needed(seq, cp)
-            if not fast.direct():
-                return _Missing(seq, cp, sh, want, fast)
-            try:
-                read = fast.read(want)
-            except sqlite3.Error:
-                return None  # the route reads it again and reports what is wrong
-            body = self._keep(key, fast.render(seq, cp, sh, read))
+            if fast.levels_due(cp.size):  # the upper levels, read in the background
+                svc.executor.submit(_load_levels, fast, cp.size)
+            body = fast.kept_proof(seq, cp)
+            if body is None:
+                sh, want = fast.needed(seq, cp)
+                if not fast.direct():
+                    return _Missing(seq, cp, sh, want, fast)
+                try:
+                    read = fast.read(want)
+                except sqlite3.Error:
+                    return None  # the route reads it again and reports what is wrong
+                body = fast.render(seq, cp, sh, read)
+            body = self._keep(key, body)
             if body is None:
                 return None
         return body, _JSON
@@ -198,6 +203,13 @@ class _Missing:
     shape: Shape
     want: list[Node]
     fast: InclusionFast
+
+
+def _load_levels(fast: InclusionFast, size: int) -> None:
+    try:
+        fast.load_levels(size)
+    except Exception as e:  # only slower without them: said, not raised
+        log.warning("upper tree levels not loaded: %s", e)
 
 
 def _preload(fast: InclusionFast) -> None:
