@@ -163,6 +163,12 @@ class Services:
         at, cp = self._latest
         return cp if cp is not None and time.monotonic() - at < LATEST_TTL else None
 
+    def latest_read_at(self) -> float:
+        """When the checkpoint :meth:`latest_cached` holds was read (``time.monotonic()``):
+        a reader that answers many requests a second reads it again before it expires
+        (evidence/api/hot/reads.py)."""
+        return self._latest[0]
+
     def checkpoint_cached(self, size: int) -> StoredCheckpoint | None:
         return self._cp_cache.get(size)
 

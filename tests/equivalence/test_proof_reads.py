@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -276,5 +277,49 @@ def test_a_stale_checkpoint_is_read_again_on_the_fast_path(tmp_path: Path, monke
         assert c.get("/checkpoint").text == second.note
         p = c.get("/v1/log/proof/inclusion?seq=25").json()
         assert p["tree_size"] == 30 and p["checkpoint"] == second.note
+    led.close()
+    assert reached == []
+
+
+def test_the_latest_checkpoint_is_read_ahead_before_it_expires(tmp_path: Path,
+                                                               monkeypatch) -> None:
+    """A read that finds the checkpoint in memory older than half of LATEST_TTL is still
+    answered from it on the fast path (it is younger than LATEST_TTL) and queues one read
+    of it in a worker thread: the copy in memory is then newer, and a checkpoint signed
+    meanwhile is what the next requests see, none of them through the route."""
+    monkeypatch.setattr(services, "LATEST_TTL", 3600.0)
+    reached: list[str] = []
+    real_init = ReadFastPath.__init__
+
+    def spying_init(self, app, **kw):  # type: ignore[no-untyped-def]
+        async def inner(scope, receive, send):  # type: ignore[no-untyped-def]
+            if scope["type"] == "http":
+                reached.append(scope["path"])
+            await app(scope, receive, send)
+
+        real_init(self, inner, **kw)
+
+    monkeypatch.setattr(ReadFastPath, "__init__", spying_init)
+    led = Ledger.create(tmp_path / "data", "proofs.example/log", checkpoint_interval=3600)
+    led.append_many([("custody.note", {"i": i}) for i in range(20)])
+    first = led.sign_checkpoint_now()
+    app = create_app(ApiSettings(data_dir=str(tmp_path / "data"), anchor=False))
+    with TestClient(app) as c:
+        assert c.get("/v1/log/checkpoint").text == first.note
+        svc = services.services_of({"app": app})
+        assert svc is not None
+        led.append_many([("custody.note", {"i": i}) for i in range(20, 30)])
+        second = led.sign_checkpoint_now()
+        assert c.get("/checkpoint").text == first.note  # fresh: no read
+        at = svc.latest_read_at()
+        svc._latest = (at - 1900.0, svc._latest[1])  # past half of LATEST_TTL, not all
+        assert c.get("/v1/log/proof/inclusion?seq=3").json()["tree_size"] == 20
+        for _ in range(2000):  # the queued read, done in a worker thread
+            if svc.latest_read_at() > at - 1900.0:
+                break
+            time.sleep(0.01)
+        assert svc.latest_cached() == second
+        assert c.get("/v1/log/proof/inclusion?seq=25").json()["tree_size"] == 30
+        assert c.get("/checkpoint").text == second.note
     led.close()
     assert reached == []
