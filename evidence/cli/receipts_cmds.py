@@ -70,8 +70,10 @@ def _checker(policy: TrustPolicy) -> FullProofChecker:
     else:
         raise click.UsageError("verify-receipts takes a quorum of witnesses, not of nested "
                                "groups; use evidence verify for such a trust file")
-    log_keys = [(lg.verifier, lg.window) for lg in logs]
-    return FullProofChecker(logs[0].verifier if len(logs) == 1 else log_keys,
+    # the log's ML-DSA-44 key, when pinned, is required on checkpoints from its first size
+    pq = [lg for lg in policy.logs if lg.post_quantum and lg.verifier.name == logs[0].verifier.name]
+    log_keys = [(lg.verifier, lg.window) for lg in (*logs, *pq)]
+    return FullProofChecker(logs[0].verifier if len(log_keys) == 1 else log_keys,
                             witness_keys=keys, quorum=k, inclusion=InclusionBatch)
 
 

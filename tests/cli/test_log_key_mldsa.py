@@ -15,6 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from evidence.cli.main import cli
+from evidence.ledger.blobs import FilesystemBlobStore
+from evidence.ledger.intake import Intake, ItemSpec
 from evidence.ledger.keyfile import write_private_key
 from evidence.ledger.log import Ledger
 from evidence.ledger.pq_key import MLDSA_ADDED, PostQuantumError, check_added
@@ -128,3 +130,35 @@ def test_add_mldsa_key(tmp_path: Path) -> None:
     (d / "log-mldsa.key").rename(tmp_path / "moved.key")
     code, _, err = _run("log", "append", "--data-dir", str(d), "test.note", "--body", "{}")
     assert code != 0 and "log-mldsa.key" in err, (code, err)
+
+
+def test_verify_receipts_requires_the_pinned_mldsa_line(tmp_path: Path) -> None:
+    """``evidence verify-receipts`` holds a trust file's ML-DSA-44 pin as the bundle
+    verifiers do: a full proof whose checkpoint lacks the line is refused."""
+    d = tmp_path / "data"
+    led = Ledger.create(d, ORIGIN, checkpoint_interval=3600)
+    try:
+        intake = Intake(led, FilesystemBlobStore(d / "blobs"))
+        led.add_mldsa_key(generate_signer(ORIGIN, ALG_MLDSA44))
+        f = tmp_path / "a.txt"
+        f.write_bytes(b"received")
+        eid = intake.submit(ItemSpec(files=[f], kind="document", case="C-1",
+                                     principal="acme")).evidence_id
+        led.sign_checkpoint_now()
+        rec = intake.receipt(eid)
+        ed = led.verifier
+    finally:
+        led.close()
+    code, trust, err = _run("trust", "export", "--data-dir", str(d))
+    assert code == 0 and "#@ log-mldsa " in trust, err
+    (tmp_path / "trust.txt").write_text(trust)
+    note = parse_note(rec["checkpoint"])
+    ed_only = note.text + "\n" + next(s.line for s in note.signatures
+                                      if s.key_id == ed.key_id) + "\n"
+    for checkpoint, ok in ((rec["checkpoint"], True), (ed_only, False)):
+        (tmp_path / "r.jsonl").write_text(json.dumps({**rec, "checkpoint": checkpoint}) + "\n")
+        code, out, err = _run("verify-receipts", str(tmp_path / "r.jsonl"), "--trust",
+                              str(tmp_path / "trust.txt"), "--json")
+        assert (code == 0) is ok and json.loads(out)["ok"] is ok, (ok, code, out, err)
+        if not ok:
+            assert "ML-DSA-44" in out, out
