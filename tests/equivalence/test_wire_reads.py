@@ -67,6 +67,8 @@ def _heads() -> list[bytes]:
         out.append(f"HEAD {path} HTTP/1.1\r\nHost: t\r\n{ID}".encode())
         out.append(f"POST {path} HTTP/1.1\r\nHost: t\r\n{ID}Content-Length: 0\r\n".encode())
     out.append(f"GET http://t{tile} HTTP/1.1\r\nHost: t\r\n{ID}".encode())  # absolute form
+    for path in WIRE + ASGI:  # HEAD of every tile route's request: the GET's head
+        out.append(f"HEAD {path} HTTP/1.1\r\nHost: t\r\n{ID}".encode())
     return out
 
 
@@ -177,6 +179,19 @@ def test_the_protocol_answers_as_asgi(tiled: World, monkeypatch: pytest.MonkeyPa
     assert statuses[at["/tlog/tile/0/003"]] == 404 and statuses[at["/tlog/tile/0/0"]] == 400
     assert statuses[at["/v1/log/proof/inclusion?seq=699"]] == 200
     assert wire["http/1.0 keep-alive"].count(b"HTTP/1.1 200 OK") == 1  # 1.0: closed after
+    # HEAD of a tile route: the GET's status and headers (Content-Length the body's), no
+    # body, answered by the protocol (wire) and in ASGI (asgi) alike; the API's reads: 405
+    head_of = {}
+    for n, path in enumerate(WIRE + ASGI):
+        got = head_of[path] = wire[f"single {len(heads) - len(WIRE + ASGI) + n}"]
+        assert got == wire[f"single {n}"].partition(b"\r\n\r\n")[0] + b"\r\n\r\n", path
+    assert head_of["/tlog/tile/0/001"].startswith(b"HTTP/1.1 200 OK")
+    assert b"\r\ncontent-length: 8192\r\n" in head_of["/tlog/tile/0/001"]
+    assert head_of["/tlog/tile/0/003"].startswith(b"HTTP/1.1 404 ")  # a problem's head
+    assert head_of["/tlog/tile/0/0"].startswith(b"HTTP/1.1 400 ")
+    proof_head = next(i for i, h in enumerate(heads)
+                      if h.startswith(b"HEAD /v1/log/proof/inclusion?seq=3 "))
+    assert wire[f"single {proof_head}"].startswith(b"HTTP/1.1 405 ")
     assert wire["too many headers"].startswith(b"HTTP/1.1 431 ")
     assert wire["head too large"].startswith(b"HTTP/1.1 431 ")
 
@@ -193,9 +208,10 @@ def test_tiles_have_no_access_line(tiled: World, monkeypatch: pytest.MonkeyPatch
     wire_log = wire_log.split("/health?end-of-singles")[0]
     asgi_log = asgi_log.split("/health?end-of-singles")[0]
     for path in set(WIRE) - {"/tlog/tile/0/001", "/tlog/tile/0/000"}:
-        line = f'"GET {path} HTTP/1.1" 200'
-        assert line in asgi_log, path
-        assert line not in wire_log, path
+        for method in ("GET", "HEAD"):
+            line = f'"{method} {path} HTTP/1.1" 200'
+            assert line in asgi_log, path
+            assert line not in wire_log, path
     assert '"GET /tlog/tile/0/003 HTTP/1.1" 404' in wire_log  # problems go through ASGI
     for path in ("/checkpoint", "/v1/log/proof/inclusion?seq=699"):
         assert f'"GET {path} HTTP/1.1" 200' in wire_log, path

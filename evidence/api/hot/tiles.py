@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from evidence.api.problems import Problem
 from evidence.api.routers.tiles import TilesState
@@ -49,6 +49,10 @@ class TilesFastPath:
         self._routes: dict[str, object] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "HEAD" and is_tile_route(
+                scope["path"][len(scope.get("root_path", "")):]):
+            await self._head(scope, receive, send)
+            return
         if scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path"):
             path = scope["path"]
             answer = None
@@ -69,6 +73,23 @@ class TilesFastPath:
                 return
         await self.app(scope, receive, send)
 
+    async def _head(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``HEAD`` of a tile route (a CDN or cache in front asks it): this middleware
+        and the route answer it as the ``GET``, every header the same (Content-Length
+        the ``GET``'s body's), with no body, whatever the status. Below ASGI the
+        protocol does the same (evidence/api/hot/wire.py); held by
+        tests/equivalence/test_wire_reads.py."""
+        sub = {**scope, "method": "GET"}  # the server's scope keeps HEAD: it sends no body
+
+        async def headless(message: Message) -> None:
+            if message["type"] == "http.response.start" and "route" in sub:
+                scope["route"] = sub["route"]  # the router's, for the metrics' label
+            elif message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self(sub, receive, headless)
+
     def _label(self, scope: Scope, template: str) -> None:
         """Put the route on the scope, as the router would (metrics label it so)."""
         route = self._routes.get(template)
@@ -79,6 +100,11 @@ class TilesFastPath:
             self._routes[template] = route
         if route:
             scope["route"] = route
+
+
+def is_tile_route(path: str) -> bool:
+    """Whether ``path`` is one of the tile routes' (``HEAD`` is answered as ``GET``)."""
+    return path.startswith(PREFIX) or path == CHECKPOINT
 
 
 def tile_answer(state: TilesState | None, path: str, gzip: bool) -> Answer | None:

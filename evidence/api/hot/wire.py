@@ -17,7 +17,9 @@ themselves, with their functions:
   ASGI path (its kept nodes and proof bodies), only when nothing must be awaited (the
   latest checkpoint in memory, a SQLite ledger);
 
-and only plain requests: ``GET`` (a ``HEAD`` goes through ASGI), no body (no
+and only plain requests: ``GET``, or ``HEAD`` of a tile route (the ``GET``'s head,
+Content-Length included, and no body, as :class:`~evidence.api.hot.tiles.TilesFastPath`
+answers it in ASGI; a CDN asks it), no body (no
 ``Transfer-Encoding``, no ``Content-Length`` but ``0``), no ``Expect``, no ``Origin``
 (CORS headers are the CORS middleware's), a path with no percent-escape and no fragment.
 Everything else, and every problem (malformed tile paths, tiles past the tree, a stale
@@ -60,6 +62,7 @@ from evidence.api.hot.tiles import (
     TILE_ROUTE,
     Answer,
     checkpoint_answer,
+    is_tile_route,
     state_of,
     tile_answer,
 )
@@ -107,7 +110,9 @@ class Wire:
         through ASGI. ``headers`` as uvicorn keeps them (names in lower
         case); ``default_headers`` uvicorn's (``ServerState.default_headers``);
         ``logged``: uvicorn writes an access line per request."""
-        if method != b"GET" or url[:1] != b"/" or b"%" in url or b"#" in url:
+        head_only = method == b"HEAD"  # a tile route's: the GET's head, no body
+        if (method != b"GET" and not head_only) or url[:1] != b"/" or b"%" in url or (
+                b"#" in url):
             return None
         gzip: bool | None = None
         for k, v in headers:
@@ -122,6 +127,8 @@ class Wire:
             return None
         found: Answer | None = None
         route = path
+        if head_only and not is_tile_route(path):
+            return None  # the API's reads answer HEAD as their routes do (405)
         if path.startswith(PREFIX):
             found, route = tile_answer(state_of(self.app), path, bool(gzip)), TILE_ROUTE
         elif path == CHECKPOINT:
@@ -144,7 +151,7 @@ class Wire:
         if not keep_alive:
             out.append(b"connection: close\r\n")
         out.append(b"\r\n")
-        answer = (b"".join(out), body)
+        answer = (b"".join(out), b"" if head_only else body)
         if self._idle is not None:  # activity, as the outermost middleware reports it
             self._idle.started(False)
             self._idle.ended(False)
