@@ -155,7 +155,12 @@ def replace_config(cfg: LedgerConfig, shard_dir: str) -> None:
     key = cfg.key_path
     if key.is_relative_to(cfg.data_dir):
         key = key.relative_to(cfg.data_dir)
-    doc = {"origin": cfg.origin, "db_url": stored_url, "key_path": str(key),
+    try:  # the data directory's other settings (e.g. "tiles") stay
+        kept = json.loads(cfg.config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        kept = {}
+    doc = {**(kept if isinstance(kept, dict) else {}),
+           "origin": cfg.origin, "db_url": stored_url, "key_path": str(key),
            "checkpoint_interval": cfg.checkpoint_interval, "shard_dir": shard_dir}
     tmp = cfg.config_path.with_name(CONFIG_FILE + ".new")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -52,7 +52,7 @@ from evidence.ledger.config import (
 from evidence.ledger.db.engine import write_transaction
 from evidence.ledger.errors import LedgerError, LedgerFrozen
 from evidence.ledger.keyfile import read_private_key
-from evidence.ledger.log import Ledger
+from evidence.ledger.log import Ledger, StoredCheckpoint
 from evidence.verify.note import Verifier, is_valid_key_name, parse_verifier_key
 
 REGISTRY = "shards.json"
@@ -345,6 +345,7 @@ def start_shard(data_dir: str | os.PathLike[str] | None, new_origin: str, *,
                 "again to retry (it resumes here); the new shard is not active yet")
         cp = old.checkpoint_at(final)
         assert cp is not None
+        _publish_tiles(d, old_n, old, cp)
         wins = old.key_windows()
         frozen = FrozenShard(old_n, old.origin, old.verifier_key,
                              "." if old_n == 1 else f"{SHARDS_DIR}/{old_n}",
@@ -363,6 +364,23 @@ def start_shard(data_dir: str | os.PathLike[str] | None, new_origin: str, *,
     _write_registry(d, reg)
     _finish_switch(cfg, reg, new_origin, frozen)
     return ShardResult(frozen, new_n, new_origin, new_key, got)
+
+
+def _publish_tiles(d: Path, n: int, old: Ledger, final: StoredCheckpoint) -> None:
+    """The frozen shard's tiles brought up to its final checkpoint in its own tile store
+    (``tiles.shard_tile_store``), where ``/v1/shards/<n>/tlog/`` serves them for good;
+    a failure stops the command before the switch (run it again: it resumes here)."""
+    from evidence.ledger.tiles import shard_tile_store, sync_tiles
+
+    try:
+        store = shard_tile_store(d, n)
+        if store is not None:
+            sync_tiles(old, store, checkpoint=final)
+    except Exception as e:  # a tile store that cannot be written (disk, S3): said, resumable
+        raise ShardError(f"the log {old.origin!r} is frozen (final checkpoint of size "
+                         f"{final.size}), but its tiles could not be published: {e}; run the "
+                         "same command again to retry (it resumes here); the new shard is "
+                         "not active yet") from e
 
 
 def _finish_switch(cfg: LedgerConfig, reg: Registry, new_origin: str, frozen: FrozenShard

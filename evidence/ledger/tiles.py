@@ -39,6 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from evidence.ledger.errors import LedgerError
 from evidence.ledger.tiles_layout import (
@@ -61,8 +62,9 @@ from evidence.verify.merkle import NodeId, fold, root_plan
 if TYPE_CHECKING:  # pragma: no cover
     from evidence.ledger.log import Ledger, StoredCheckpoint
 
-__all__ = ["TilesError", "TilesFollower", "TilesRound", "open_configured_store",
-           "published_checkpoint", "start_tiles_follower", "sync_tiles", "tiles_setting"]
+__all__ = ["TilesError", "TilesFollower", "TilesRound", "active_shard", "open_configured_store",
+           "published_checkpoint", "shard_tile_store", "start_tiles_follower", "sync_tiles",
+           "tiles_setting"]
 
 log = logging.getLogger("evidence.tiles")
 
@@ -339,5 +341,33 @@ def start_tiles_follower(ledger: Ledger, store: TileStore, data_dir: Path, *,
 
 
 def open_configured_store(data_dir: Path) -> TileStore | None:
-    """The tile store this data directory is configured for (None: tiles are off)."""
-    return open_tile_store(tiles_setting(data_dir), data_dir)
+    """The tile store of the shard this data directory writes (None: tiles are off)."""
+    return shard_tile_store(data_dir, active_shard(data_dir))
+
+
+def active_shard(data_dir: Path) -> int:
+    """The number of the shard ``config.json`` names (``"shard_dir": "shards/<n>"``; 1
+    without one). ``load_config`` has checked the value's form."""
+    with contextlib.suppress(OSError, ValueError, AttributeError, IndexError):
+        rel = json.loads((Path(data_dir) / "config.json").read_text()).get("shard_dir")
+        if isinstance(rel, str):
+            return int(rel.split("/")[1])
+    return 1
+
+
+def shard_tile_store(data_dir: Path, n: int) -> TileStore | None:
+    """Shard ``n``'s tiles: shard 1's where the setting says, shard ``n >= 2``'s under
+    ``shards/<n>/`` of that place (docs/formats.md "Temporal shards"), so a new shard's
+    tree never meets a frozen one's tiles (tile paths never start with ``shards/``)."""
+    return open_tile_store(shard_spec(tiles_setting(data_dir), n), data_dir)
+
+
+def shard_spec(spec: str, n: int) -> str:
+    """The tile store setting ``spec`` moved to shard ``n`` (unchanged for shard 1)."""
+    parts = urlsplit(spec.strip())
+    if n == 1 or spec.strip().lower() in ("", "off", "none", "0", "false"):
+        return spec
+    sub = f"shards/{n}"
+    if parts.scheme in ("s3", "file"):
+        return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/" + sub))
+    return str(Path(spec.strip()) / sub)
