@@ -25,7 +25,7 @@ from evidence.mirror.mirror_dir import MirrorDir
 from evidence.mirror.server import MirrorStatus, start_server
 from evidence.mirror.source import TileSource
 from evidence.mirror.sync import mirror_round
-from evidence.verify.note import ALG_COSIGNATURE_V1, ALG_ED25519, Signer
+from evidence.verify.note import ALG_COSIGNATURE_V1, Signer
 
 
 def _host_port(value: str | None) -> tuple[str, int] | None:
@@ -90,8 +90,10 @@ def mirror_cmd(url: str, directory: Path, log_key: str | None, trust_file: str |
     refused with what differs; the mirror keeps and serves its last good state.
     """
     policy = load_policy(trust_file, trust_sha256, log_key, (), None)
-    keys = [lg.verifier if lg.window is None else (lg.verifier, lg.window)  # every key of a
-            for lg in policy.logs if lg.verifier.alg == ALG_ED25519]  # rotated log, windowed
+    # every key of a rotated log, windowed, and a pinned ML-DSA-44 key (required on every
+    # checkpoint from its first size: tests/mirror/test_mirror_mldsa.py)
+    keys = [lg.verifier if lg.window is None else (lg.verifier, lg.window)
+            for lg in policy.logs]
     signer = _signer(key_file)
     addr = _host_port(serve)
     if once and addr is not None:

@@ -3,8 +3,10 @@ verifying everything before it is published.
 
 A round reads the log's checkpoint (size ``b``) and the mirror's (size ``a``), then
 
-1. checks the log's checkpoint: signed by the pinned log key, not smaller than ``a``,
-   the same root if it is ``a`` (a different root at a size already mirrored is a fork);
+1. checks the log's checkpoint: signed by a pinned log key inside its window (and by the
+   pinned ML-DSA-44 key, if any, from its first size: docs/verdict.md section 3), not
+   smaller than ``a``, the same root if it is ``a`` (a different root at a size already
+   mirrored is a fork);
 2. reads the entry bundles from the one holding entry ``a`` on: entries already mirrored
    must be byte for byte the mirror's copy (a rewritten entry is refused), each new entry
    parses and follows the chain rules of :func:`evidence.verify.log.check_entries`
@@ -46,6 +48,7 @@ from evidence.mirror.mirror_dir import Held, MirrorDir, Resume
 from evidence.mirror.source import TileSource
 from evidence.verify.checkpoint import (
     Checkpoint,
+    MissingPostQuantum,
     cosign_checkpoint,
     verify_checkpoint_windowed,
 )
@@ -60,6 +63,7 @@ from evidence.verify.merkle import (
     verify_consistency,
 )
 from evidence.verify.note import (
+    ALG_ED25519,
     SIG_PREFIX,
     Signer,
     Verifier,
@@ -93,7 +97,8 @@ class RoundResult:
 
 PinnedKey = Verifier | tuple[Verifier, "tuple[int, int] | None"]
 """A pinned log key, alone (every size) or with its window of tree sizes (``#@ log-key``:
-a key rotated out or revoked, docs/formats.md "Log key rotation")."""
+a key rotated out or revoked, docs/formats.md "Log key rotation"; ``#@ log-mldsa``: the
+log's ML-DSA-44 key, required from its first size, docs/formats.md "ML-DSA-44 signatures")."""
 Windowed = list[tuple[Verifier, "tuple[int, int] | None"]]
 
 
@@ -153,16 +158,17 @@ def mirror_round(source: TileSource, mirror: MirrorDir, log_keys: Sequence[Pinne
     fetched0 = source.fetched
     raw = source.checkpoint()
     keys = log_keys_for(raw, log_keys)
-    try:
-        new, log_key = verify_checkpoint_windowed(raw, keys)
-        new = new.checkpoint
+    known = [v for v, _ in keys if v.alg == ALG_ED25519]
+    try:  # one rule for every verifier: windowed Ed25519 keys, a pinned ML-DSA-44 key
+        new, log_key = verify_checkpoint_windowed(raw, keys)  # required from its first size
+        new = new.checkpoint                                  # (test_mirror_mldsa.py)
     except (VerificationError, ValueError) as e:
-        hint = "" if len(keys) > 1 else (" (if the log rotated its key, give the mirror the "
-                                         "operator's new trust file: it pins every key)")
+        hint = "" if len(known) > 1 or isinstance(e, MissingPostQuantum) else (
+            " (if the log rotated its key, give the mirror the operator's new trust file: "
+            "it pins every key)")
         raise MirrorRefused("bad-signature", f"the log's checkpoint does not verify with the "
                                              f"pinned log key {keys[0][0].name}: {e}{hint}"
                             ) from None
-    known = [v for v, _ in keys]
     mirror.check_pin(new.origin, log_key, known)
     held = mirror.held(keys)
     a = held.checkpoint.size if held else 0
