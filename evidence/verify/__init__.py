@@ -1,8 +1,11 @@
 """The trust core: every rule a court relies on, and nothing else.
 
 Pure functions over bytes handed in: no database, no network, no clock but the
-one a caller passes. An auditor reads these modules, in this order, each using
-only the ones before it:
+one a caller passes. An auditor reads these modules in this order, each using
+only the ones before it, and may stop at the end of the part that answers the
+question in hand:
+
+I. Is this entry in this log, and did the log sign it? (the afternoon read)
 
 1. ``errors.py``      what can go wrong, as exception types
 2. ``hashing.py``     the hash rules: leaf ``SHA-256(0x00 || entry)``, node
@@ -10,20 +13,38 @@ only the ones before it:
 3. ``merkle.py``      RFC 9162 trees: proof planning, proofs, verification
 4. ``entry.py``       an entry's canonical bytes and how they are parsed
 5. ``log.py``         a whole log: the chain of entries and its tree, checked together
-6. ``note.py``        C2SP signed notes: keys, signatures, cosignatures
-7. ``checkpoint.py``  the log's signed tree heads, with their witness quorum
+6. ``note.py``        C2SP signed notes: Ed25519 and ML-DSA-44 keys, signatures, cosignatures
+7. ``checkpoint.py``  the log's signed tree heads, their key windows and witness quorum
 8. ``receipt.py``     the log's signed promise that an entry is in it
 9. ``full_proof.py``  receipt + checkpoint + inclusion proof, many at a time
-10. ``commitment.py`` salted commitments to the metadata
-11. ``submission.py`` the submitter's own signature over what was submitted
-12. ``der.py``, ``timestamp.py``  RFC 3161 timestamp tokens, read strictly
-13. ``trust.py``      the court's trust file: which keys and roots it pins
-14. ``webcapture.py`` a web capture's signed manifest and archives
-15. ``bundle_reader.py``  the bundle's ZIP read as hostile input, refused before any check
-16. ``verdict.py``    named checks, and the one verdict computed from them alone
-17. ``bundle_item.py`` the item's claims: submission, submitter, custody, files, metadata
-18. ``bundle_time.py`` the bundle's timestamps, and a newer checkpoint that must extend it
-19. ``bundle.py``     the evidence bundle: the checks in order, and those of the log
+10. ``cose_receipt.py`` the same proof as an RFC 9942 COSE receipt
+
+II. What does the court pin, and how is one verdict reached?
+
+11. ``trust.py``      the court's trust file: which keys, windows and roots it pins
+12. ``verdict.py``    named checks, and the one verdict computed from them alone
+13. ``tlog_proof.py`` a C2SP ``.tlog-proof`` file judged against the trust file
+
+III. Since when? (time from outside the log)
+
+14. ``der.py``, ``timestamp.py``  RFC 3161 timestamp tokens, read strictly
+15. ``evidence_record.py`` RFC 4998 evidence records: archive timestamps and renewals
+
+IV. Is this exactly what was preserved? (the bundle a court is handed)
+
+16. ``commitment.py`` salted commitments to the metadata
+17. ``submission.py`` the submitter's own signature over what was submitted
+18. ``webcapture.py`` a web capture's signed manifest and archives
+19. ``bundle_names.py``, ``bundle_reader.py``  the bundle's file names, and its ZIP
+                      read as hostile input, refused before any check
+20. ``bundle_item.py`` the item's claims: submission, submitter, custody, files, metadata
+21. ``bundle_time.py`` the bundle's timestamps, and a newer checkpoint that must extend it
+22. ``bundle_ers.py`` the bundle's evidence record against the item's files
+23. ``bundle.py``     the evidence bundle: the checks in order, and those of the log
+
+V. What the service accepts as a submission (not needed to check a bundle)
+
+24. ``signed_statement.py`` RFC 9943 (SCITT) signed statements
 
 ``fast/`` is not on this list. Each of its modules computes exactly what one of
 the modules above computes, faster, for the ledger's bulk work (a batch of new
@@ -66,6 +87,10 @@ _WHERE = {
     "verify_timestamp": "timestamp",
     "parse_trust": "trust",
     "TrustPolicy": "trust",
+    "check_tlog_proof": "tlog_proof",
+    "verify_cose_receipt": "cose_receipt",
+    "verify_evidence_record": "evidence_record",
+    "read_signed_statement": "signed_statement",
     "verify_bundle": "bundle",
     "BundleReport": "bundle",
 }
