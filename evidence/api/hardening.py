@@ -33,6 +33,8 @@ client to read), and the connection is not closing. The bounds above hold for th
 requests as for any: they are counted while their head is parsed. After the answer the
 connection is what uvicorn leaves after an ASGI answer: closed if the request did not
 keep it alive, else waiting for the next request under uvicorn's keep-alive timeout.
+A tile's file is sent by the kernel (``sendfile``) when nothing is buffered before it
+(:meth:`HardenedHttpProtocol._send_file`), else read and written in order.
 Held by tests/equivalence/test_wire_reads.py (pipelined, keep-alive, ``Connection:
 close``, HTTP/1.0, the same bytes with the switch off).
 """
@@ -43,6 +45,7 @@ import asyncio
 import json
 import logging
 import os
+import socket
 from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
@@ -118,6 +121,7 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         self._wire: Any = None  # the app's evidence.api.hot.wire.Wire, if it has one
         self._wire_answer: tuple[bytes, bytes] | None = None  # head and body, when complete
         self._wire_close = False
+        self._sock: socket.socket | None = None  # the transport's, for sendfile
 
     # -- connection caps -------------------------------------------------------------------
 
@@ -137,6 +141,14 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         if not self.root_path:  # the hot paths answer only without a root path, as in ASGI
             self._wire = wire_of(self.app)
             if self._wire is not None:
+                # the connection's socket, for tiles sent with sendfile (_send_file): a
+                # descriptor of its own (dup), so closing it never closes another's
+                raw = transport.get_extra_info("socket")
+                fileno = getattr(raw, "fileno", None)
+                if fileno is not None and getattr(raw, "family", None) in (
+                        socket.AF_INET, socket.AF_INET6):
+                    self._sock = socket.socket(raw.family, socket.SOCK_STREAM,
+                                               fileno=os.dup(fileno()))
                 # uvicorn writes a line per request (the API's reads keep theirs)
                 self._logged = self.access_log and self.access_logger.isEnabledFor(
                     logging.INFO)
@@ -147,6 +159,12 @@ class HardenedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self._wire_answer is not None and type(self._wire_answer[1]) is not bytes:
+            os.close(self._wire_answer[1].fd)  # a tile's file never sent
+            self._wire_answer = None
         if self._ip is not None:
             self.open_per_ip[self._ip] -= 1
             if self.open_per_ip[self._ip] <= 0:
@@ -295,7 +313,11 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         # as uvicorn ends an ASGI answer (RequestResponseCycle.send, on_response_complete),
         # but with the watch for its keep-alive timeout: no timer armed per request
         self._wire_answer = None
-        self.transport.writelines(answer)
+        head, body = answer
+        if type(body) is bytes:
+            self.transport.writelines(answer)
+        else:
+            self._send_file(head, body)
         self.server_state.total_requests += 1
         if self._wire_close:
             self.transport.close()
@@ -303,6 +325,38 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         idle = self._wire_idle_since = self._last_byte
         if self._watch is None or self._watch_at > idle + self.timeout_keep_alive:
             self._arm(self.timeout_keep_alive)
+
+    def _send_file(self, head: bytes, body: Any) -> None:
+        """A wire answer whose body is a tile's open file (``TileFile``, closed here):
+        when nothing is buffered in the transport (so nothing can be overtaken), the
+        head is sent with ``MSG_MORE`` on the connection's socket and the file with
+        ``sendfile`` (the kernel copies it from the page cache: no read into Python, one
+        TCP segment for head and body); whatever the socket did not take, and every
+        answer behind buffered bytes, is read and written through the transport in
+        order. The bytes on the wire are the same either way
+        (tests/equivalence/test_wire_reads.py)."""
+        fd, size = body.fd, body.size
+        try:
+            sent = 0
+            sock = self._sock
+            if sock is not None and not self.transport.get_write_buffer_size():
+                try:
+                    n = sock.send(head, socket.MSG_MORE)
+                    if n == len(head):
+                        head = b""
+                        sent = os.sendfile(sock.fileno(), fd, 0, size)
+                    else:
+                        head = head[n:]
+                except (BlockingIOError, InterruptedError):
+                    pass
+                except OSError:  # the peer is gone (reset, broken pipe): as a write would
+                    self.transport.close()
+                    return
+            rest = os.pread(fd, size - sent, sent) if sent < size else b""
+            if head or rest:
+                self.transport.writelines((head, rest))
+        finally:
+            os.close(fd)
 
 
 def wire_of(app: Any) -> Any:

@@ -9,6 +9,7 @@ protocol answered the tiles itself shows in the access log: no line for them."""
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import threading
@@ -240,7 +241,8 @@ def _wire_counts(port: int) -> dict[str, int]:
 def test_proofs_are_answered_below_asgi(tiled: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process uvicorn with the protocol, over real sockets, the latest checkpoint kept
     fresh: once it is read, proofs and checkpoints never reach ASGI, and their bodies are
-    those ASGI gives (asked with an Origin, which the protocol leaves to ASGI)."""
+    those ASGI gives (asked with an Origin, which the protocol leaves to ASGI); a tile's
+    file is sent by the kernel (``sendfile``) and is the stored file's bytes."""
     import uvicorn
 
     from evidence.api import services
@@ -250,6 +252,15 @@ def test_proofs_are_answered_below_asgi(tiled: World, monkeypatch: pytest.Monkey
     from tests.support.ports import free_ports
 
     monkeypatch.setattr(services, "LATEST_TTL", 3600.0)
+    sent_files: list[int] = []  # tiles sent by the kernel (hardening._send_file)
+    real_sendfile = os.sendfile
+
+    def counting_sendfile(out: int, in_: int, offset: int, count: int) -> int:
+        n = real_sendfile(out, in_, offset, count)
+        sent_files.append(n)
+        return n
+
+    monkeypatch.setattr(os, "sendfile", counting_sendfile)
     spy = _Spy(create_app(ApiSettings(data_dir=str(tiled.data), anchor=False, observe=True,
                                       metrics="public")))
     (port,) = free_ports(1)
@@ -275,6 +286,10 @@ def test_proofs_are_answered_below_asgi(tiled: World, monkeypatch: pytest.Monkey
             assert fast.startswith(b"HTTP/1.1 200 OK\r\n"), path
             assert fast.partition(b"\r\n\r\n")[2] == slow.partition(b"\r\n\r\n")[2], path
             assert b"\r\naccess-control-allow-origin: *\r\n" in slow
+            if path.startswith("/tlog/tile/"):  # its file, sent whole with sendfile
+                assert sent_files == [8192]
+                assert fast.partition(b"\r\n\r\n")[2] == (
+                    tiled.data / "tlog" / path[6:]).read_bytes()
         assert sorted(set(spy.seen)) == sorted(  # only the requests with an Origin
             p if "?" in p else p + "?" for p in paths)
         assert len(spy.seen) == len(paths)

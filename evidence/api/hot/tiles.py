@@ -112,11 +112,58 @@ def tile_answer(state: TilesState | None, path: str, gzip: bool) -> Answer | Non
     the module doc, else None (the route answers). ``gzip``: whether the request's
     first Accept-Encoding names gzip. Also called below ASGI
     (:mod:`evidence.api.hot.wire`)."""
+    tile = _common(state, path, gzip)
+    if tile is None:
+        return None
+    assert state is not None
+    # parse_tile_path accepts only what tile_path writes: the path's rest is tile.path
+    data = _read(f"{state.store.root}/{path[6:]}")  # type: ignore[union-attr]
+    if data is None:
+        return None  # missing, or a partial tile the route cuts from a wider one
+    return data, _headers(tile, len(data))
+
+
+class TileFile:
+    """A tile's open file and its size, for the protocol to send with ``sendfile``
+    (evidence/api/hardening.py): it owns ``fd`` and closes it."""
+
+    __slots__ = ("fd", "size")
+
+    def __init__(self, fd: int, size: int) -> None:
+        self.fd, self.size = fd, size
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def tile_file(state: TilesState | None, path: str, gzip: bool
+              ) -> tuple[TileFile, list[tuple[bytes, bytes]]] | None:
+    """:func:`tile_answer` with the file left open and not read: the same checks and
+    headers (Content-Length its size), for the protocol, which has the kernel send the
+    file (evidence/api/hot/wire.py). The file's bytes are :func:`tile_answer`'s: a tile
+    is written whole by a rename, never in place (tests/equivalence/test_wire_reads.py)."""
+    tile = _common(state, path, gzip)
+    if tile is None:
+        return None
+    assert state is not None
+    try:
+        fd = os.open(f"{state.store.root}/{path[6:]}", os.O_RDONLY)  # type: ignore[union-attr]
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        size = os.fstat(fd).st_size
+    except OSError:
+        os.close(fd)
+        return None
+    return TileFile(fd, size), _headers(tile, size)
+
+
+def _common(state: TilesState | None, path: str, gzip: bool) -> TileId | None:
+    """The tile of ``path`` when it is the common case of the module doc, else None."""
     if state is None or not isinstance(state.store, FilesystemTileStore):
         return None
-    rel = path[len("/tlog/"):]
     try:
-        tile = parse_tile_path(rel)
+        tile = parse_tile_path(path[len("/tlog/"):])
         _, size = state.published()
     except (TilePathError, Problem):
         return None  # the route says what is wrong
@@ -125,15 +172,15 @@ def tile_answer(state: TilesState | None, path: str, gzip: bool) -> Answer | Non
         return None
     if tile.level == ENTRIES and gzip:
         return None  # compressed by the route
-    # parse_tile_path accepts only what tile_path writes: rel is tile.path, not made again
-    data = _read(f"{state.store.root}/{rel}")
-    if data is None:
-        return None  # missing, or a partial tile the route cuts from a wider one
+    return tile
+
+
+def _headers(tile: TileId, size: int) -> list[tuple[bytes, bytes]]:
     headers = [(b"cache-control", cache_control(tile).encode())]
     if tile.level == ENTRIES:
         headers.append((b"vary", b"Accept-Encoding"))
-    headers += [(b"content-length", b"%d" % len(data)), (b"content-type", _OCTETS)]
-    return data, headers
+    headers += [(b"content-length", b"%d" % size), (b"content-type", _OCTETS)]
+    return headers
 
 
 def checkpoint_answer(state: TilesState | None) -> Answer | None:

@@ -11,7 +11,8 @@ when it gets one. :meth:`Wire.answer` answers only what the ASGI hot paths would
 themselves, with their functions:
 
 * ``GET /tlog/tile/...`` and ``GET /tlog/checkpoint``:
-  :func:`~evidence.api.hot.tiles.tile_answer`, :func:`~evidence.api.hot.tiles.checkpoint_answer`;
+  :func:`~evidence.api.hot.tiles.tile_file` (the file sent with ``sendfile``),
+  :func:`~evidence.api.hot.tiles.checkpoint_answer`;
 * ``GET /checkpoint``, ``GET /v1/log/checkpoint`` and ``GET /v1/log/proof/inclusion?seq=N``:
   :meth:`~evidence.api.hot.reads.ReadFastPath.answer_now`, from the same instance as the
   ASGI path (its kept nodes and proof bodies), only when nothing must be awaited (the
@@ -36,6 +37,10 @@ observes, and ``connection: close`` when the request does not keep the connectio
 Held byte for byte, with the switch on and off, over a real ``evidence serve``:
 tests/equivalence/test_wire_reads.py.
 
+A tile's body is its file, left open by :func:`~evidence.api.hot.tiles.tile_file` and
+sent with ``sendfile`` by the protocol (not read into Python; the same bytes:
+tests/equivalence/test_wire_reads.py). ``HEAD`` of a tile route gets the ``GET``'s head.
+
 What a tile answer skips, as a CDN or a static file server in front would: the
 per-request access line (uvicorn's text line, or the JSON line of ``log_format =
 "json"``). The API's reads (checkpoints, proofs) keep theirs: while access lines are
@@ -50,6 +55,7 @@ at most its last second's count). They count as activity for the idle trim.
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -61,10 +67,11 @@ from evidence.api.hot.tiles import (
     PREFIX,
     TILE_ROUTE,
     Answer,
+    TileFile,
     checkpoint_answer,
     is_tile_route,
     state_of,
-    tile_answer,
+    tile_file,
 )
 from evidence.api.idle_trim import IdleTrim
 
@@ -104,12 +111,14 @@ class Wire:
 
     def answer(self, method: bytes, url: bytes, headers: list[tuple[bytes, bytes]],
                keep_alive: bool, default_headers: list[tuple[bytes, bytes]],
-               logged: bool = False) -> tuple[bytes, bytes] | None:
-        """The whole HTTP answer to this request head, its head and its body (written
-        with one ``writelines``: the body is not copied), or None: the request goes
-        through ASGI. ``headers`` as uvicorn keeps them (names in lower
-        case); ``default_headers`` uvicorn's (``ServerState.default_headers``);
-        ``logged``: uvicorn writes an access line per request."""
+               logged: bool = False) -> tuple[bytes, bytes | TileFile] | None:
+        """The whole HTTP answer to this request head, its head and its body, or None:
+        the request goes through ASGI. The body is bytes (written with the head in one
+        ``writelines``: not copied) or, for a tile, its open file (a
+        :class:`~evidence.api.hot.tiles.TileFile`: the caller sends it and closes it).
+        ``headers`` as uvicorn keeps them (names in lower case); ``default_headers``
+        uvicorn's (``ServerState.default_headers``); ``logged``: uvicorn writes an
+        access line per request."""
         head_only = method == b"HEAD"  # a tile route's: the GET's head, no body
         if (method != b"GET" and not head_only) or url[:1] != b"/" or b"%" in url or (
                 b"#" in url):
@@ -129,8 +138,8 @@ class Wire:
         route = path
         if head_only and not is_tile_route(path):
             return None  # the API's reads answer HEAD as their routes do (405)
-        if path.startswith(PREFIX):
-            found, route = tile_answer(state_of(self.app), path, bool(gzip)), TILE_ROUTE
+        if path.startswith(PREFIX):  # its file left open, sent by the kernel (hardening.py)
+            found, route = tile_file(state_of(self.app), path, bool(gzip)), TILE_ROUTE
         elif path == CHECKPOINT:
             found, route = checkpoint_answer(state_of(self.app)), CHECKPOINT
         elif path in READ_PATHS and self.reads is not None and not (
@@ -141,8 +150,11 @@ class Wire:
         body, head = found
         key = tuple([(k, b"" if k == b"content-length" else v) for k, v in head])
         shape = self._shapes.get(key) or self._shape(key)
-        if shape is None:
-            return None
+        if shape is None or head_only:
+            if type(body) is TileFile:
+                os.close(body.fd)
+            if shape is None:
+                return None
         out = [STATUS_200, self._default_block(default_headers), shape[0], b"%d" % len(body),
                shape[1]]
         if self._request_id is not None:
