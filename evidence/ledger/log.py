@@ -186,6 +186,8 @@ class Ledger:
         self._on_commit: CommitHook | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._pq_added: tuple[Verifier, int] | None = None
+        """The ML-DSA-44 key once found (one per log, never replaced: kept, not read again)."""
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -480,6 +482,22 @@ class Ledger:
                 return None
         wins = self.key_windows() if wins is None else wins
         return pq_key.read_added(self._engine, [w.vkey for w in wins])
+
+    def checkpoint_keys(self) -> list[tuple[Verifier, tuple[int, int] | None]]:
+        """The keys a checkpoint of this log is verified with, as
+        :func:`~evidence.verify.checkpoint.verify_checkpoint_windowed` takes them: every
+        Ed25519 key with its window (None for the one now signing) and the ML-DSA-44 key,
+        required from its first size. Readers of the log's own checkpoints (the tile
+        follower) hold the rule every verifier holds (tests/ledger/test_checkpoint_keys.py)."""
+        wins = self.key_windows()
+        out: list[tuple[Verifier, tuple[int, int] | None]] = [
+            (w.verifier, None if w.until_size is None else (w.from_size, w.until_size))
+            for w in wins]
+        if self._pq_added is None:  # the entry scan once per process, not once per round
+            self._pq_added = self.mldsa_key(wins)
+        if self._pq_added is not None:
+            out.append((self._pq_added[0], (self._pq_added[1], 2**64 - 1)))
+        return out
 
     def _load_pq_signer(self, wins: Sequence[KeyWindow]) -> tuple[Signer, int] | None:
         added = self.mldsa_key(wins)

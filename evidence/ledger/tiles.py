@@ -95,15 +95,14 @@ class TilesRound:
 
 def published_checkpoint(store: TileStore, ledger: Ledger) -> Checkpoint | None:
     """The checkpoint the store publishes, verified with the log's keys, each inside its
-    window (a store holding another log's checkpoint, or a forged one, is refused; one
-    published before a key rotation is the log's: tests/mirror/test_mirror_rotation.py)."""
+    window, and its ML-DSA-44 key from its first size (a store holding another log's
+    checkpoint, or a forged one, is refused; one published before a key rotation is the
+    log's: tests/mirror/test_mirror_rotation.py; tests/ledger/test_checkpoint_keys.py)."""
     raw = store.get(CHECKPOINT)
     if raw is None:
         return None
     try:
-        keys = [(w.verifier, None if w.until_size is None else (w.from_size, w.until_size))
-                for w in ledger.key_windows()]
-        return verify_checkpoint_windowed(raw, keys)[0].checkpoint
+        return verify_checkpoint_windowed(raw, ledger.checkpoint_keys())[0].checkpoint
     except Exception as e:
         raise TilesError(f"the tile store's checkpoint is not this log's ({e}); refusing to "
                          f"write over it: another log's tiles?") from None

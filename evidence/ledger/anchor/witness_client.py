@@ -34,9 +34,9 @@ from evidence.verify.checkpoint import (
     Checkpoint,
     VerifiedCheckpoint,
     parse_checkpoint,
-    verify_checkpoint,
+    verify_checkpoint_windowed,
 )
-from evidence.verify.errors import VerificationError
+from evidence.verify.errors import NoVerifiedSignature, VerificationError
 from evidence.verify.hashing import HASH_SIZE
 from evidence.verify.merkle import MAX_TREE_SIZE
 from evidence.verify.note import (
@@ -310,7 +310,16 @@ def merge_cosignatures(note: str, cosigned: Sequence[Cosigned | str]) -> str:
     return add_signature_lines(note, lines)
 
 
-def require_quorum(note: str, log_key: Verifier, witness_keys: Sequence[Verifier],
-                   quorum: int) -> VerifiedCheckpoint:
-    """Raise unless the log key and at least ``quorum`` of ``witness_keys`` vouch for ``note``."""
-    return verify_checkpoint(note, log_key, witness_keys=witness_keys, quorum=quorum)
+def require_quorum(note: str,
+                   log_keys: Verifier | Sequence[tuple[Verifier, tuple[int, int] | None]],
+                   witness_keys: Sequence[Verifier], quorum: int) -> VerifiedCheckpoint:
+    """Raise unless the log's keys and at least ``quorum`` of ``witness_keys`` vouch for
+    ``note``. ``log_keys``: one key, or the log's keys with their windows and its ML-DSA-44
+    key (``Ledger.checkpoint_keys()``), checked by the rule every verifier holds
+    (:func:`~evidence.verify.checkpoint.verify_checkpoint_windowed`)."""
+    keys = [(log_keys, None)] if isinstance(log_keys, Verifier) else list(log_keys)
+    vc, _ = verify_checkpoint_windowed(note, keys, witness_keys=witness_keys)
+    if len(vc.cosignatures) < quorum:
+        raise NoVerifiedSignature(f"checkpoint has {len(vc.cosignatures)} valid witness "
+                                  f"cosignature(s); quorum is {quorum}")
+    return vc
