@@ -272,6 +272,12 @@ def _verdict_lines(report: BundleReport) -> dict[str, str]:
     """The top verdict in each language: what a judge reads first."""
     v = report.verdict
     if v == "verified":
+        extra = [c for c in report.checks if c.status == "not-checked"]  # supplementary only
+        if extra:
+            return {"en": "VERIFIED: every required check passed; "
+                          + "; ".join(f"{c.name} not checked ({c.reason})" for c in extra),
+                    "zh": "核验通过：所有必需检查均已通过；"
+                          + "；".join(f"{c.name} 未核验（{c.reason_zh}）" for c in extra)}
         return {"en": "VERIFIED: every check passed.",
                 "zh": "核验通过：所有检查均已通过。"}
     if v == "failed":

@@ -7,7 +7,9 @@ other hash (a chain after a hash-tree renewal) the carried file member is hashed
 file the bundle does not carry fails the check. Each archive timestamp is judged as a
 checkpoint token is (docs/verdict.md section 1): damaged or altered fails whatever TSA
 made it; a chain that ends at no pinned root is ``not-checked`` (named); otherwise the
-chain rules. No pinned TSA root: ``not-checked``. ``scripts/verify_bundle.py`` and
+chain rules. No pinned TSA root: ``not-checked``. The check is supplementary
+(``required: false``): not made, it is listed and shown but leaves the verdict to the
+checkpoint's tokens; failed, it fails the bundle. ``scripts/verify_bundle.py`` and
 ``static/verify/verify.js`` make the same check; ``tests/verdicts/test_ers_member.py``
 holds the three to one verdict.
 
@@ -77,30 +79,32 @@ def check_evidence_record(reader: BundleReader, fmt: str, submission: Entry,
     if not roots:
         report.not_checked_(name, "no TSA root certificate is pinned (trust file '#@ tsa' "
                             "line, or --tsa-ca): the evidence record is not checked",
-                            "未固定任何时间戳机构根证书：未核验证据记录")
+                            "未固定任何时间戳机构根证书：未核验证据记录", required=False)
         return
     declared = submission.body.get("files")
     if not isinstance(declared, list) or not declared or not all(
             isinstance(f, dict) and isinstance(f.get("sha256"), str) for f in declared):
-        report.fail(name, "the submission entry lists no files", "提交记录未列出任何文件")
+        report.fail(name, "the submission entry lists no files", "提交记录未列出任何文件",
+                    required=False)
         return
     try:
         v = verify_evidence_record(data, _documents(fmt, reader, declared), roots)
     except _NotCarried as e:
         report.fail(name, f"{BUNDLE_MEMBER} has a {e.args[0]} chain over the files, which "
-                    "the bundle does not carry", _ZH["files"])
+                    "the bundle does not carry", _ZH["files"], required=False)
         return
     except EvidenceRecordError as e:
         if e.rule == "untrusted":
             report.not_checked_(name, f"{BUNDLE_MEMBER}: {str(e)[len('evidence record: '):]}"
-                                [:280], "证据记录的时间戳机构不是信任文件所固定的机构：未核验")
+                                [:280], "证据记录的时间戳机构不是信任文件所固定的机构：未核验",
+                                required=False)
         else:
             report.fail(name, f"{BUNDLE_MEMBER} does not verify ({e.rule}): "
-                        f"{str(e)[len('evidence record: '):]}"[:290], _ZH[e.rule])
+                        f"{str(e)[len('evidence record: '):]}"[:290], _ZH[e.rule], required=False)
         return
     n = len(v.timestamps)
     report.add(name, True, f"the RFC 4998 evidence record covers the item's files; its {n} "
                f"archive timestamps ({', '.join(v.algorithms)}) verify, the first dated "
                f"{v.first_gen_time.strftime('%Y-%m-%dT%H:%M:%SZ')}",
                f"RFC 4998 证据记录覆盖本证据的文件；其 {n} 个存档时间戳均验证通过，最早的时间为 "
-               f"{v.first_gen_time.strftime('%Y-%m-%dT%H:%M:%SZ')}")
+               f"{v.first_gen_time.strftime('%Y-%m-%dT%H:%M:%SZ')}", required=False)

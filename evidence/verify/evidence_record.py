@@ -25,10 +25,11 @@ with the rule's name in `rule`):
                   (:func:`evidence.verify.timestamp.verify_timestamp_digest`);
    ``untrusted``  between the two: its chain ends at no pinned root (the bundle check
                   reports this ``not-checked``, as for a checkpoint token of a TSA the
-                  court does not pin);
+                  court does not pin); raised only after every other token was checked,
+                  so that a failure anywhere in the record wins over it;
 6. ``renewal``    each renewal's genTime is not before the one it renews, and falls inside the
                   renewed token's TSA certificate validity (a renewal after expiry proves
-                  nothing about the older token).
+                  nothing about the older token); compared when both tokens are anchored.
 
 A single-value first list is read as Bouncy Castle does (its value is the node: no extra hash);
 our records never contain one. Imports: stdlib and ``evidence.verify`` only.
@@ -301,7 +302,8 @@ def verify_evidence_record(
     record = parse_evidence_record(data)
     names = _check_algorithms(record)
     verdicts: list[TimestampVerdict] = []
-    previous_token: bytes | None = None
+    previous: tuple[bytes, TimestampVerdict] | None = None  # the last token, if anchored
+    untrusted: EvidenceRecordError | None = None
     for k, chain in enumerate(record.chains):
         name = names[k]
         ha = None
@@ -314,12 +316,25 @@ def verify_evidence_record(
             else:
                 hashes = [hashlib.new(name, chain[i - 1].timestamp).digest()]
             root = _fold(name, ats, hashes, where)
-            verdict = _timestamp(ats, root, trusted_ca_pems, where)
-            if previous_token is not None:
-                _check_renewal(previous_token, verdicts[-1], verdict, where)
+            # a token of an unpinned TSA is skipped, not the tokens after it: each is still
+            # checked whole, so an altered renewal fails beside it (docs/verdict.md
+            # "The evidence record"; tests/verdicts/test_ers_member.py "untrusted-then-altered")
+            try:
+                verdict = _timestamp(ats, root, trusted_ca_pems, where)
+            except EvidenceRecordError as exc:
+                if exc.rule != "untrusted":
+                    raise
+                untrusted = untrusted or exc
+                previous = None
+                continue
+            if previous is not None:  # the renewal rules compare two anchored tokens
+                _check_renewal(previous[0], previous[1], verdict, where)
             verdicts.append(verdict)
-            previous_token = ats.timestamp
-    assert previous_token is not None
+            previous = (ats.timestamp, verdict)
+    if untrusted is not None:
+        raise untrusted
+    assert previous is not None
+    previous_token = previous[0]
     last_cert = _signer_not_after(previous_token, verdicts[-1])
     return ErsVerdict(algorithms=tuple(names), timestamps=tuple(verdicts),
                       first_gen_time=verdicts[0].gen_time, renew_before=last_cert)

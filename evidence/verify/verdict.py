@@ -84,7 +84,10 @@ class BundleReport:
             return FAILED
         if self.provisional:
             return PROVISIONAL
-        if any(c.status == NOT_CHECKED for c in self.checks):
+        # a supplementary check (required=False: evidence_record) not made is listed in
+        # not_checked and shown, but leaves the verdict to the required checks; its failure
+        # still fails (tests/verdicts/test_ers_member.py "genuine/other-tsa-pinned")
+        if any(c.status == NOT_CHECKED and c.required for c in self.checks):
             return INCOMPLETE
         return VERIFIED
 
@@ -114,12 +117,13 @@ class BundleReport:
                                  required, detail))
         return status == PASS
 
-    def fail(self, name: str, reason: str, reason_zh: str, *, detail: str | None = None
-             ) -> None:
-        self.add(name, FAIL, reason, reason_zh, detail=detail)
+    def fail(self, name: str, reason: str, reason_zh: str, *, detail: str | None = None,
+             required: bool = True) -> None:
+        self.add(name, FAIL, reason, reason_zh, required=required, detail=detail)
 
-    def not_checked_(self, name: str, reason: str, reason_zh: str) -> None:
-        self.add(name, NOT_CHECKED, reason, reason_zh)
+    def not_checked_(self, name: str, reason: str, reason_zh: str, *,
+                     required: bool = True) -> None:
+        self.add(name, NOT_CHECKED, reason, reason_zh, required=required)
 
     def settle(self) -> None:
         """After a failure no summary claims anything (docs/verdict.md section 2)."""

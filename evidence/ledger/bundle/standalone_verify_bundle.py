@@ -1468,7 +1468,10 @@ class Report:
             return "failed"
         if self.facts["provisional"]:
             return "provisional"
-        return "incomplete" if self.not_checked else "verified"
+        # a supplementary check (required false: evidence_record) not made is listed, not
+        # counted; its failure still fails (docs/verdict.md section 2)
+        return "incomplete" if any(c["status"] == NOT_CHECKED and c["required"]
+                                   for c in self.checks) else "verified"
 
     def to_json(self) -> dict[str, Any]:
         """After a failure nothing is claimed: no time, no "included" (section 2)."""
@@ -1625,8 +1628,7 @@ def check_cosignatures(cosigned: set[str], trust: Trust, report: Report) -> None
     if trust.quorum is None or not trust.witnesses:
         return report.add("cosignatures", NOT_CHECKED, "no witness quorum is pinned "
                           f"(quorum none); cosigned by pinned witnesses: {names}",
-                          f"未固定见证方法定数（quorum none）；固定见证方的联署：{names}",
-                          required=False)
+                          f"未固定见证方法定数（quorum none）；固定见证方的联署：{names}")
     if trust.satisfied(trust.quorum, cosigned):
         return report.add("cosignatures", True, f"cosigned by pinned witnesses {names}: the "
                           f"quorum {trust.quorum!r} is met",
@@ -2116,18 +2118,19 @@ def check_evidence_record(archive: Archive, fmt: str, sub: Entry, trust: Trust,
                           report: Report) -> None:
     """The record covers the item's files (under SHA-256 the entry's hashes; under another
     hash the carried members) and each archive timestamp verifies against the pinned TSA
-    roots; one whose chain ends at no pinned root leaves the check not-checked."""
+    roots; one whose chain ends at no pinned root leaves the check not-checked. The check
+    is supplementary (required false): not made, it leaves the verdict to the others."""
     m = ERS_MEMBER
     roots = [cert for _, cert in trust.tsa_roots]
     if not roots:
         return report.add("evidence_record", NOT_CHECKED, "no TSA root is pinned (a '#@ tsa' "
                           "line in the trust file, or --tsa-ca): the evidence record is not "
-                          "checked", "未固定任何时间戳机构根证书：未核验证据记录")
+                          "checked", "未固定任何时间戳机构根证书：未核验证据记录", False)
     declared = sub.body.get("files")
     if not isinstance(declared, list) or not declared or not all(
             isinstance(f, dict) and isinstance(f.get("sha256"), str) for f in declared):
         return report.add("evidence_record", False, "the submission entry lists no files",
-                          "提交记录未列出任何文件")
+                          "提交记录未列出任何文件", False)
     members = file_members(fmt, declared)
     cache: dict[tuple[str, str], bytes] = {}
 
@@ -2152,15 +2155,15 @@ def check_evidence_record(archive: Archive, fmt: str, sub: Entry, trust: Trust,
         first = verify_evidence_record(archive.read(m), documents, roots)
     except ErsUntrusted as e:
         return report.add("evidence_record", NOT_CHECKED, f"{m}: {e}"[:290],
-                          "证据记录的时间戳机构不是信任文件所固定的机构：未核验")
+                          "证据记录的时间戳机构不是信任文件所固定的机构：未核验", False)
     except Fail as e:
         return report.add("evidence_record", False, f"{m} does not verify: {e}"[:290],
-                          "证据记录未通过验证（结构、算法、哈希树覆盖、时间戳或续期不成立）")
+                          "证据记录未通过验证（结构、算法、哈希树覆盖、时间戳或续期不成立）", False)
     n, algs, when = first
     report.add("evidence_record", True, f"the RFC 4998 evidence record covers the item's "
                f"files; its {n} archive timestamps ({', '.join(algs)}) verify, the first dated "
                f"{when}", f"RFC 4998 证据记录覆盖本证据的文件；其 {n} 个存档时间戳均验证通过，"
-               f"最早的时间为 {when}")
+               f"最早的时间为 {when}", False)
 
 
 def verify_evidence_record(data: bytes, documents: Callable[[str, bytes | None], list[bytes]],
@@ -2181,6 +2184,8 @@ def verify_evidence_record(data: bytes, documents: Callable[[str, bytes | None],
             raise Fail(f"chain {k + 1} uses a hash its digestAlgorithms does not list")
         names.append(ERS_HASHES[oid])
     verdicts: list[TokenVerdict] = []
+    before: TokenVerdict | None = None  # the last token, if anchored
+    untrusted: ErsUntrusted | None = None
     for k, chain in enumerate(chains):
         name = names[k]
         ha = None
@@ -2195,21 +2200,25 @@ def verify_evidence_record(data: bytes, documents: Callable[[str, bytes | None],
             try:
                 root = ers_fold(name, stamp, hashes_)
                 v = verify_timestamp(stamp.token, b"", roots, imprint=(stamp.oid, root))
-            except Untrusted as e:
-                raise ErsUntrusted(f"{where}: {e}") from None
+            except Untrusted as e:  # skipped; the tokens after it are still checked whole
+                untrusted = untrusted or ErsUntrusted(f"{where}: {e}")
+                before = None
+                continue
             except Fail as e:
                 raise Fail(f"{where}: {e}") from None
             except Exception as e:  # a certificate cryptography cannot read, and the like
                 raise Fail(f"{where}: the timestamp is damaged and cannot be read "
                            f"({type(e).__name__})") from None
-            if verdicts:
-                before = verdicts[-1]
+            if before is not None:  # the renewal rules compare two anchored tokens
                 if v.gen_time < before.gen_time:
                     raise Fail(f"{where}: a renewal dated before the timestamp it renews")
                 if before.not_after is None or v.gen_time > before.not_after:
                     raise Fail(f"{where}: a renewal made after the renewed timestamp's TSA "
                                "certificate expired")
             verdicts.append(v)
+            before = v
+    if untrusted is not None:
+        raise untrusted
     when = verdicts[0].gen_time.strftime("%Y-%m-%dT%H:%M:%SZ")
     return len(verdicts), names, when
 
@@ -3072,7 +3081,7 @@ def print_text(report: Report, lang: str, tz: Any) -> None:
     if verdict == "failed":
         word_en += f" (first failing check: {report.failed_check})"
         word_zh += f"（首个失败的检查：{report.failed_check}）"
-    elif verdict == "incomplete":
+    elif skipped and verdict in ("incomplete", "verified"):  # verified: supplementary only
         word_en += ": not checked: " + "; ".join(f"{c['name']} ({c['reason']})"
                                                   for c in skipped)
         word_zh += "：未检查：" + "；".join(f"{c['name']}（{c['reason_zh']}）" for c in skipped)

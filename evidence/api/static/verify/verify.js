@@ -1779,12 +1779,15 @@
       throw tokenFail('the CMS signature over the TSTInfo does not verify: the token was altered',
         'CMS 签名验证失败：时间戳令牌被篡改');
     }
+    const path = await buildChain(signer, t.certs, roots);
+    // step 3, only for a chain that ends at a pinned root: an unpinned TSA's certificate is
+    // skipped above, whatever its key usage (docs/verdict.md section 1; tests/verdicts/
+    // test_ers_member.py "bad-eku-unpinned", "timestamps/bad-eku-unpinned")
     const eku = signer.eku;
     if (!eku || !eku.critical || eku.purposes.length !== 1 || eku.purposes[0] !== OID.timeStamping) {
       throw tokenFail(`the TSA certificate ${signer.subjectName} may not sign time-stamps (extendedKeyUsage must be critical and exactly id-kp-timeStamping)`,
         `时间戳机构证书 ${signer.subjectName} 无权签发时间戳（extendedKeyUsage 须为关键扩展且仅为 id-kp-timeStamping）`);
     }
-    const path = await buildChain(signer, t.certs, roots);
     for (const [i, c] of path.entries()) {
       if (!(c.notBefore.ms <= t.genMs && t.genMs <= c.notAfter.ms)) {
         throw tokenFail(`the certificate of ${c.subjectName} was not valid at genTime ${t.genTime} (valid ${c.notBefore.iso} to ${c.notAfter.iso})`,
@@ -3204,7 +3207,9 @@
     get verdict() {
       if (this.failed) return 'failed';
       if (this.provisional) return 'provisional';
-      if (this.checks.some((c) => c.status === 'not-checked')) return 'incomplete';
+      // a supplementary check (required false: evidence_record) not made is listed and shown,
+      // not counted; its failure still fails (docs/verdict.md section 2)
+      if (this.checks.some((c) => c.status === 'not-checked' && c.required)) return 'incomplete';
       return 'verified';
     }
     get ok() { return this.verdict === 'verified'; }
@@ -4058,12 +4063,12 @@
     const roots = policy.tsa.map((t) => t.cert);
     if (!roots.length) {
       report.skip(name, 'no TSA root is pinned in the trust file (#@ tsa): the evidence record is not checked',
-        '未固定任何时间戳机构根证书：未核验证据记录');
+        '未固定任何时间戳机构根证书：未核验证据记录', { required: false });
       return;
     }
     const declared = submission.body.files;
     if (!Array.isArray(declared) || !declared.length || !declared.every((f) => isObject(f) && typeof f.sha256 === 'string')) {
-      report.fail(name, 'the submission entry lists no files', '提交记录未列出任何文件');
+      report.add(name, false, 'the submission entry lists no files', '提交记录未列出任何文件', false);
       return;
     }
     const members = fileMembers(fmt, declared), cache = new Map();
@@ -4099,7 +4104,7 @@
         if (!rec.oids.includes(oid)) throw new ErsFail(`chain ${k + 1} uses a hash its digestAlgorithms does not list`);
         return ERS_HASHES[oid];
       });
-      let before = null;
+      let before = null, skipped = null; // before: the last token, if anchored
       for (const [k, chain] of rec.chains.entries()) {
         const alg = chainAlgs[k];
         const ha = k ? await digest(alg[0], derSequence(concat(...rec.chainDers.slice(0, k)))) : null;
@@ -4111,11 +4116,16 @@
             const root = await ersFold(alg, stamp, hashes);
             v = await verifyTimestampToken(stamp.token, null, roots, { oid: stamp.oid, hex: toHex(root) });
           } catch (e) {
-            if (e instanceof TokenError && e.kind !== 'fail') { e.message = `${where}: ${e.message}`; throw e; }
+            if (e instanceof TokenError && e.kind !== 'fail') { // skipped; the tokens after it are still checked whole
+              e.message = `${where}: ${e.message}`;
+              skipped = skipped || e;
+              before = null;
+              continue;
+            }
             if (!(e instanceof VerifyError)) throw e;
             throw new ErsFail(`${where}: ${e.message}`);
           }
-          if (before !== null) {
+          if (before !== null) { // the renewal rules compare two anchored tokens
             if (v.genMs < before.genMs) throw new ErsFail(`${where}: a renewal dated before the timestamp it renews`);
             if (v.genMs > before.notAfterMs) throw new ErsFail(`${where}: a renewal made after the renewed timestamp's TSA certificate expired`);
           }
@@ -4124,20 +4134,21 @@
           n++;
         }
       }
+      if (skipped !== null) throw skipped;
       algs = chainAlgs.map((a) => a[1]);
     } catch (e) {
       if (e instanceof TokenError && e.kind !== 'fail') {
         report.skip(name, `${m}: ${e.message}`, '证据记录的时间戳机构不是信任文件所固定的机构（或本浏览器不支持其算法）：未核验',
-          e.kind === 'unsupported' ? { unsupported: true } : null);
+          e.kind === 'unsupported' ? { unsupported: true, required: false } : { required: false });
         return;
       }
       if (!(e instanceof VerifyError)) throw e;
-      report.fail(name, `${m} does not verify: ${e.message}`, '证据记录未通过验证（结构、算法、哈希树覆盖、时间戳或续期不成立）');
+      report.add(name, false, `${m} does not verify: ${e.message}`, '证据记录未通过验证（结构、算法、哈希树覆盖、时间戳或续期不成立）', false);
       return;
     }
     const when = first.genTime;
     report.add(name, true, `the RFC 4998 evidence record covers the item's files; its ${n} archive timestamps (${algs.join(', ')}) verify, the first dated ${when}`,
-      `RFC 4998 证据记录覆盖本证据的文件；其 ${n} 个存档时间戳均验证通过，最早的时间为 ${when}`);
+      `RFC 4998 证据记录覆盖本证据的文件；其 ${n} 个存档时间戳均验证通过，最早的时间为 ${when}`, false);
   }
   function derSequence(content) { // a DER SEQUENCE around content (definite, minimal length)
     const n = content.length;
