@@ -64,6 +64,7 @@ from evidence.ledger.anchor.store import list_anchors
 from evidence.ledger.blobs import BlobStore
 from evidence.ledger.bundle import report_txt
 from evidence.ledger.bundle.report_custody import CUSTODY_KEYS
+from evidence.ledger.bundle.report_ers import ers_report_data
 from evidence.ledger.bundle.report_facts import report_facts
 from evidence.ledger.bundle.report_webcapture import webcapture_report_data
 from evidence.ledger.bundle.tool import TOOL_MEMBER, TOOL_REFERENCE, tool_source
@@ -84,6 +85,7 @@ from evidence.ledger.db.schema import entries as entries_table
 from evidence.ledger.errors import LedgerError
 from evidence.ledger.evidence_store import StoredItem, load_item
 from evidence.ledger.log import Ledger, StoredCheckpoint
+from evidence.ledger.shards import shard_of
 from evidence.verify.bundle_names import FORMAT_V2, FORMATS
 from evidence.verify.entry import format_time, parse_entry
 from evidence.verify.errors import NoteError
@@ -389,6 +391,9 @@ def gather(led: Ledger, store: BlobStore, evidence_id: str, *,
                                      [t["gen_time"] for t in data["timestamps"]])
     if capture is not None:
         data["webcapture"] = capture
+    record = _evidence_record(led, item, bundle_format)
+    if (ers := ers_report_data(record)) is not None:  # the report's line on ers/item.ers
+        data["evidence_record"] = ers
     report_facts(data, led=led, item=item, metadata=metadata, submission=entries.get(item.seq),
                  files=[(f.name, f.media_type, f.sha256, f.open) for f in files],
                  tsa_rows=tsa_rows, note=cp.note, config=config, verify_url=verify_url,
@@ -396,10 +401,11 @@ def gather(led: Ledger, store: BlobStore, evidence_id: str, *,
     pieces = BundlePieces(
         evidence_id=evidence_id, created_at=created, exporter=f"evidence {__version__}",
         log_origin=led.origin, log_verifier_key=data["log"]["verifier_key"], checkpoint_note=note,
+        shard=shard_of(led),  # the manifest names the shard (docs/bundle.md "shard")
         checkpoint_size=cp.size, submission_seq=item.seq, entries=entries, proofs=proofs,
         timestamps=stamps, metadata=metadata, salt=item.salt, files=files,
         report=render(data), tools={TOOL_MEMBER: tool}, provisional=provisional,
-        format=bundle_format, evidence_record=_evidence_record(led, item, bundle_format))
+        format=bundle_format, evidence_record=record)
     return Gathered(pieces, data, len(cosigners), purged, tuple(warnings), provisional)
 
 
@@ -417,7 +423,9 @@ def report_data(led: Ledger, item: StoredItem, cp: StoredCheckpoint,
     principal?, action?, reason?, grantee?}], warnings, created_at, exporter,
     provisional (no proof of time: the reports then claim none), tool {member, sha256,
     reference [str]} (the stand-alone verifier the bundle carries; absent when none),
-    verify_commands [str]; for a web capture :func:`gather` adds webcapture (see
+    verify_commands [str]; when the bundle carries ``ers/item.ers`` :func:`gather` adds
+    evidence_record (:func:`evidence.ledger.bundle.report_ers.ers_report_data`); for a web
+    capture :func:`gather` adds webcapture (see
     :func:`evidence.ledger.bundle.report_webcapture.webcapture_report_data`), and for
     every item the keys of :func:`evidence.ledger.bundle.report_facts.report_facts`."""
     custody = []

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from evidence.ledger.bundle import report_c2pa as c2pa
+from evidence.ledger.bundle import report_ers as ers
 from evidence.ledger.bundle import report_forum as forum
 from evidence.ledger.bundle import report_kinds as kinds
 from evidence.ledger.bundle import report_time as rtime
@@ -230,6 +231,15 @@ def _zone(data: dict[str, Any]) -> str:
 def _when(data: dict[str, Any], value: Any) -> str:
     """A stated UTC time and, below it, the same instant in the report's zone."""
     return rtime.both(value, _zone(data))
+
+
+def _ers_paras(data: dict[str, Any]) -> list[tuple[str, str]] | None:
+    """The evidence record's line (report_ers), when the bundle carries one; never in a
+    provisional report, which claims no time."""
+    e = data.get("evidence_record")
+    if not e or data.get("provisional"):
+        return None
+    return [ers.ers_statement(e, lambda v: _when(data, v).replace("\n", " "))]
 
 
 def _submitter(data: dict[str, Any]) -> str:
@@ -439,7 +449,8 @@ def sections(data: dict[str, Any]) -> list[Section]:
              "operator's statement.")
             if data.get("timestamps") else (
                   "尚无 RFC 3161 时间戳：本证据包不证明时间。",
-                  "No RFC 3161 timestamp yet: this bundle does not prove a time.")),
+                  "No RFC 3161 timestamp yet: this bundle does not prove a time."),
+            paras=_ers_paras(data)),
         Section("检查点与见证方", "Checkpoint and witnesses", [
             ("日志", "Log (origin)", _s(log.get("origin") or cp.get("origin"))),
             ("树大小", "Tree size", _s(cp.get("size"))),

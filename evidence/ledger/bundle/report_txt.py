@@ -23,6 +23,7 @@ from evidence.ledger.bundle import report_kinds as kinds
 from evidence.ledger.bundle import report_time as rtime
 from evidence.ledger.bundle import report_webcapture as webcapture
 from evidence.ledger.bundle.report_custody import custody_detail
+from evidence.ledger.bundle.report_ers import ers_statement
 
 PROVISIONAL = "provisional: no proof of time / 临时证据包：无时间证明"
 
@@ -248,6 +249,11 @@ def render_text(d: dict[str, Any]) -> str:
         add("Proof of time / 时间证明")
         add("-" * 60)
         add("  (no RFC 3161 timestamp yet / 尚无 RFC 3161 时间戳)")
+    if d.get("evidence_record") and not provisional:  # report_ers: never a time if provisional
+        add("")
+        add("Evidence record (RFC 4998) / 证据记录")
+        add("-" * 60)
+        L.extend(_both(ers_statement(d["evidence_record"], when)))
     add("")
     cp = d["checkpoint"]
     add("Checkpoint / 检查点")

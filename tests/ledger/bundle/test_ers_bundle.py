@@ -129,3 +129,66 @@ def test_a_forged_member_is_red(tmp_path: Path, tsa: LocalTSA) -> None:
         assert (script["verdict"], script["failed_check"]) == ("failed", "evidence_record")
     finally:
         led.close()
+
+
+def test_the_report_states_the_record(tmp_path: Path, tsa: LocalTSA) -> None:
+    """The human report (text, HTML, PDF; report_ers.py) says the bundle carries an RFC 4998
+    evidence record, with its first TSA and date (as the record's token states them) and
+    its renewals, in English and Chinese; a bundle without a record (provisional, before any
+    round) says nothing of one."""
+    from datetime import UTC
+
+    from evidence.verify.evidence_record import bytes_document, verify_evidence_record
+
+    d = tmp_path / "data"
+    led = Ledger.create(d, "ers-report.example/log", checkpoint_interval=3600)
+    store = FilesystemBlobStore(d / "blobs")
+    files = [b"%PDF-1.7 the contract", b"\xff\xd8jpeg"]
+    paths = []
+    for name, data in zip(("contract.pdf", "photo.jpg"), files, strict=True):
+        (p := tmp_path / name).write_bytes(data)
+        paths.append(p)
+    eid = Intake(led, store).submit(ItemSpec(files=paths, kind="document", case="C-1",
+                                             principal="acme")).evidence_id
+    led.sign_checkpoint_now()
+
+    def reports(bundle: bytes) -> dict[str, str]:
+        z = zipfile.ZipFile(io.BytesIO(bundle))
+        out = {"txt": z.read("report/report.txt").decode()}
+        if "report/report.html" in z.namelist():
+            out["html"] = z.read("report/report.html").decode()
+        if "report/report.pdf" in z.namelist():
+            import pypdf
+
+            pdf = pypdf.PdfReader(io.BytesIO(z.read("report/report.pdf")))
+            out["pdf"] = "".join(pg.extract_text() for pg in pdf.pages)
+        return out
+
+    try:
+        for text in reports(_export(led, store, eid, provisional=True)).values():
+            assert "RFC 4998" not in text and "ers/item.ers" not in text
+        cfg = add_tsa(load_anchor_config(d), "tsa-a", tsa.url, [tsa.ca_pem_path])
+        AnchorService(led, cfg).run_once()
+        for renewed in (False, True):
+            if renewed:
+                renew_records(led, named_tsas(cfg))
+            record = item_evidence_records(led, eid)[0]
+            v = verify_evidence_record(record, [bytes_document(b) for b in files],
+                                       [tsa.ca_cert_pem])
+            first = v.first_gen_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            got = reports(_export(led, store, eid))
+            assert {"txt", "html"} <= set(got)
+            for kind, text in got.items():
+                flat = " ".join(text.split())
+                assert "Evidence Test TSA" in flat, (kind, flat[-3000:])
+                if kind == "pdf" and "RFC 4998 证据记录" not in flat:
+                    continue  # a PDF without a CJK font is English only (report.py)
+                assert "ers/item.ers, an RFC 4998 evidence record" in flat, kind
+                assert "RFC 4998 证据记录" in flat, kind
+                assert first in flat, (kind, first)
+                if renewed:
+                    assert "Renewed 1 time(s)" in flat and "已续期 1 次" in flat, kind
+                else:
+                    assert "Not renewed yet." in flat and "尚未续期" in flat, kind
+    finally:
+        led.close()
