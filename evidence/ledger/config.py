@@ -63,6 +63,13 @@ class LedgerConfig:
     db_url: str
     key_path: Path
     checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL
+    shard_dir: str | None = None  # "shards/<n>" of the active shard n >= 2 (shards.py)
+
+    @property
+    def shard_path(self) -> Path:
+        """The directory of this configuration's shard: its own files (the ML-DSA-44 key)
+        live there, so a new shard's never meet a frozen one's."""
+        return self.data_dir / self.shard_dir if self.shard_dir else self.data_dir
 
     @property
     def config_path(self) -> Path:
@@ -136,7 +143,7 @@ def load_config(
     if not isinstance(interval, int | float) or isinstance(interval, bool) or interval < 0:
         raise NotALedger(f"{path}: checkpoint_interval must be a number >= 0")
     return LedgerConfig(d, doc["origin"], url, _resolve_key_path(d, doc.get("key_path")),
-                        float(interval))
+                        float(interval), shard_dir)
 
 
 def _is_shard_dir(v: object) -> bool:

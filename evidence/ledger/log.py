@@ -504,7 +504,7 @@ class Ledger:
         if added is None:
             return None
         assert self._config is not None
-        path = pq_key.pq_key_path(self._config.data_dir)
+        path = pq_key.pq_key_path(self._config.shard_path)
         try:
             pq = read_private_key(path)
         except KeyFileError as e:
@@ -529,7 +529,7 @@ class Ledger:
                                           "log; replacing it is not built)")
         size = self.size
         body = pq_key.added_body(self._signer, pq, size + 1)
-        path = pq_key.pq_key_path(cfg.data_dir)
+        path = pq_key.pq_key_path(cfg.shard_path)
         kept = path.exists()
         if kept and read_private_key(path).verifier() != pq.verifier():
             raise pq_key.PostQuantumError(f"{path} holds another key; move it away first")

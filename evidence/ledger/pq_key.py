@@ -5,8 +5,9 @@ checkpoint from the size its ``key.mldsa_added`` entry names (docs/formats.md
 The entry is the log's own statement, signed by the Ed25519 key then signing the log and
 by the new ML-DSA-44 key, so an auditor derives the trust file's ``#@ log-mldsa <vkey>
 <from-size>`` from the log alone, as for rotations (:mod:`evidence.ledger.log_keys`).
-The key's private half is ``DIR/log-mldsa.key`` (0600, ``PRIVATE+KEY+<origin>+<id>+
-base64(0x06 || 32-byte seed)``). One ML-DSA-44 key per log; replacing it is not built.
+The key's private half is ``log-mldsa.key`` in the shard's directory (0600,
+``PRIVATE+KEY+<origin>+<id>+base64(0x06 || 32-byte seed)``). One ML-DSA-44 key per log;
+replacing it is not built.
 """
 
 from __future__ import annotations
@@ -43,8 +44,12 @@ class PostQuantumError(ValueError):
     seq: int | None = None
 
 
-def pq_key_path(data_dir: Path) -> Path:
-    return Path(data_dir) / KEY_FILE
+def pq_key_path(shard_path: Path) -> Path:
+    """``log-mldsa.key`` in the shard's own directory (``LedgerConfig.shard_path``: the
+    data directory for shard 1, ``DIR/shards/<n>`` for the others), so each shard has its
+    own and the shard command deletes the frozen one's (docs/formats.md "Temporal
+    shards")."""
+    return Path(shard_path) / KEY_FILE
 
 
 def added_message(log_key: str, mldsa_key: str, from_size: int) -> bytes:

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -53,7 +54,14 @@ from evidence.ledger.db.engine import write_transaction
 from evidence.ledger.errors import LedgerError, LedgerFrozen
 from evidence.ledger.keyfile import read_private_key
 from evidence.ledger.log import Ledger, StoredCheckpoint
-from evidence.verify.note import Verifier, is_valid_key_name, parse_verifier_key
+from evidence.ledger.pq_key import pq_key_path
+from evidence.verify.note import (
+    ALG_MLDSA44,
+    Verifier,
+    generate_signer,
+    is_valid_key_name,
+    parse_verifier_key,
+)
 
 REGISTRY = "shards.json"
 SHARDS_DIR = "shards"
@@ -83,14 +91,18 @@ class FrozenShard:
     final_size: int
     final_root: str
     log_keys: tuple[tuple[str, int, int], ...]  # every key of the shard, window to final
+    mldsa: tuple[str, int, int] | None = None  # its ML-DSA-44 key, from its first size
 
     def database_url(self, data_dir: Path) -> str:
         return self.db_url or default_db_url(data_dir / self.dir)
 
     def pins(self) -> list[tuple[Verifier, int, int]]:
-        """The trust file's ``#@ log-key`` pins of this shard: each key, its window ending
-        at the final size at the latest (no checkpoint extending a frozen shard passes)."""
-        return [(parse_verifier_key(v), lo, hi) for v, lo, hi in self.log_keys]
+        """The trust file's pins of this shard: each Ed25519 key (``#@ log-key``), its
+        window ending at the final size at the latest (no checkpoint extending a frozen
+        shard passes), then its ML-DSA-44 key if it had one (``#@ log-mldsa``, required
+        on its checkpoints from its first size; tests/ledger/test_shards_mldsa.py)."""
+        return [(parse_verifier_key(v), lo, hi) for v, lo, hi in
+                (*self.log_keys, *([self.mldsa] if self.mldsa else []))]
 
 
 @dataclass(frozen=True)
@@ -118,7 +130,10 @@ def read_registry(data_dir: str | os.PathLike[str]) -> Registry:
         frozen = tuple(FrozenShard(int(s["n"]), str(s["origin"]), str(s["key"]), str(s["dir"]),
                                    s["db_url"], int(s["final_size"]), str(s["final_root"]),
                                    tuple((str(v), int(lo), int(hi)) for v, lo, hi
-                                         in s["log_keys"]))
+                                         in s["log_keys"]),
+                                   None if s.get("mldsa") is None else
+                                   (str(s["mldsa"][0]), int(s["mldsa"][1]),
+                                    int(s["mldsa"][2])))
                        for s in doc["shards"])
         reg = Registry(int(doc["active"]), frozen)
     except (KeyError, TypeError, ValueError) as e:
@@ -130,7 +145,8 @@ def read_registry(data_dir: str | os.PathLike[str]) -> Registry:
 
 def _write_registry(data_dir: Path, reg: Registry) -> None:
     doc = {"v": 1, "active": reg.active,
-           "shards": [{**asdict(s), "log_keys": [list(k) for k in s.log_keys]}
+           "shards": [{**asdict(s), "log_keys": [list(k) for k in s.log_keys],
+                       "mldsa": None if s.mldsa is None else list(s.mldsa)}
                       for s in reg.frozen]}
     path = data_dir / REGISTRY
     tmp = path.with_name(REGISTRY + ".new")
@@ -144,7 +160,8 @@ def _write_registry(data_dir: Path, reg: Registry) -> None:
 
 def frozen_pins(data_dir: str | os.PathLike[str]) -> list[tuple[Verifier, int, int]]:
     """Every frozen shard's keys with their windows, for the trust file (after the
-    active shard's own retired keys)."""
+    active shard's own retired keys): Ed25519 keys as ``#@ log-key``, an ML-DSA-44 key
+    (alg 0x06) as ``#@ log-mldsa`` (the trust file writes its from-size only)."""
     return [p for s in read_registry(data_dir).frozen for p in s.pins()]
 
 
@@ -244,6 +261,28 @@ class FrozenShards:
             for led in self._open.values():
                 led.close()
             self._open.clear()
+
+
+def shard_of(led: Ledger) -> dict[str, Any] | None:
+    """What a bundle's manifest says of the shard whose log proves it (``"shard"``,
+    docs/bundle.md; informational, never a trust source): read from the log itself, so a
+    frozen shard's read-only ledger answers without its data directory. A frozen log
+    (last entry ``log.frozen``): its number, origin, final size and root; a shard started
+    by the shard command (entry 0 ``log.started``): its number and origin; None for a log
+    never sharded."""
+    final = led.final_checkpoint_size()
+    if final is not None:
+        body = json.loads(led.entry(final - 1).data)["body"]
+        return {"n": int(body["shard"]), "origin": led.origin, "frozen": True,
+                "final_size": final, "final_root": led.root(final).hex(),
+                "successor_origin": str(body["successor_origin"])}
+    if led.size == 0:
+        return None
+    first = led.entry(0)
+    if first.type != STARTED:
+        return None
+    return {"n": int(json.loads(first.data)["body"]["shard"]), "origin": led.origin,
+            "frozen": False}
 
 
 def pending_appends(data_dir: Path) -> int:
@@ -347,17 +386,24 @@ def start_shard(data_dir: str | os.PathLike[str] | None, new_origin: str, *,
         assert cp is not None
         _publish_tiles(d, old_n, old, cp)
         wins = old.key_windows()
+        pq = old.mldsa_key(wins)
         frozen = FrozenShard(old_n, old.origin, old.verifier_key,
                              "." if old_n == 1 else f"{SHARDS_DIR}/{old_n}",
                              _stored_url(cfg, d, old_n), final, old.root(final).hex(),
                              tuple((w.vkey, w.from_size,
                                     final if w.until_size is None else min(w.until_size, final))
-                                   for w in wins if w.from_size <= final))
+                                   for w in wins if w.from_size <= final),
+                             None if pq is None or pq[1] > final else
+                             (pq[0].to_string(), pq[1], final))
     with Ledger.open(new_dir, db_url=new_cfg.db_url) as new:
         if new.size == 0:
             new.append(STARTED, {"shard": new_n, "predecessor_origin": frozen.origin,
                                  "predecessor_key": frozen.key, "predecessor_size": final,
                                  "predecessor_root": frozen.final_root})
+        if frozen.mldsa is not None and new.mldsa_key() is None:
+            # a post-quantum log stays one: the new shard's own ML-DSA-44 key, in its
+            # directory, signing from its second checkpoint on (key.mldsa_added)
+            new.add_mldsa_key(generate_signer(new_origin, ALG_MLDSA44))
         new.sign_checkpoint_now()
         new_key = new.verifier_key
     reg = Registry(new_n, (*reg.frozen, frozen))
@@ -397,6 +443,7 @@ def _finish_switch(cfg: LedgerConfig, reg: Registry, new_origin: str, frozen: Fr
                                 cfg.checkpoint_interval), new_rel)
     (d / new_rel / CONFIG_FILE).unlink(missing_ok=True)
     cfg.key_path.unlink(missing_ok=True)  # nothing may be signed by a frozen shard's key
+    pq_key_path(cfg.shard_path).unlink(missing_ok=True)  # nor by its ML-DSA-44 key
     with Ledger.open(d, read_only=True) as new:
         key = new.verifier_key
     return ShardResult(frozen, reg.active, new_origin, key, {})
@@ -483,4 +530,4 @@ def _key_of(cfg: LedgerConfig) -> Verifier:
 
 __all__ = ["REGISTRY", "STARTED", "FrozenShard", "FrozenShards", "Registry", "ShardError",
            "ShardResult", "anchor_final", "frozen_holding", "frozen_pins", "open_frozen",
-           "pending_appends", "read_registry", "shard_holding", "start_shard"]
+           "pending_appends", "read_registry", "shard_holding", "shard_of", "start_shard"]

@@ -465,11 +465,12 @@ class _Parser:
         if self.quorum is None:
             raise TrustFileError("has no quorum line (write 'quorum none' when no witness "
                                  "is required)")
-        for lg, n in self.post_quantum:
-            if not any(k.verifier.name == lg.verifier.name for k in self.logs):
+        for lg, n in self.post_quantum:  # a frozen shard's: beside its #@ log-key windows
+            if not any(k.verifier.name == lg.verifier.name for k in (*self.logs,
+                                                                     *self.windowed)):
                 raise TrustFileError(f"the ML-DSA-44 key names the log {lg.verifier.name[:64]}"
-                                     ", which no 'log' line pins (it signs beside the "
-                                     "log's Ed25519 key, never alone)", n)
+                                     ", which no 'log' or '#@ log-key' line pins (it signs "
+                                     "beside the log's Ed25519 key, never alone)", n)
         pq = tuple(lg for lg, _ in self.post_quantum)
         return TrustPolicy(
             logs=(*self.logs, *self.windowed, *pq), witnesses=tuple(self.witnesses.values()),

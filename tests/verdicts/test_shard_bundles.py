@@ -15,11 +15,13 @@ Expected verdicts are written from the contract, never read back from a verifier
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,10 +41,16 @@ from evidence.ledger.bundle.export import export_bundle
 from evidence.ledger.intake import Intake, ItemSpec
 from evidence.ledger.log import Ledger
 from evidence.ledger.shards import read_registry, shard_holding, start_shard
-from evidence.verify.note import ALG_COSIGNATURE_V1, generate_signer
+from evidence.verify.note import (
+    ALG_COSIGNATURE_V1,
+    ALG_MLDSA44,
+    generate_signer,
+    parse_verifier_key,
+)
 from tests.support.bundle_world import anchor
 from tests.support.page_runner import Outcome, PageRunner, outcome_of
 from tests.support.tsa import LocalTSA
+from tests.verdicts.forge import with_members
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "verify_bundle.py"
@@ -71,6 +79,15 @@ VECTORS = [
            "trust file of shard 1's time", "shard-2", "shard-1", "failed", "checkpoint"),
     Vector("fork-past-final", "shard 1's key signing past the final size: outside its "
            "window", "fork", "all", "failed", "checkpoint"),
+    Vector("shard-2-no-pq", "shard 2's final checkpoint with its ML-DSA-44 line cut: the "
+           "frozen shard's #@ log-mldsa pin requires it", "shard-2-no-pq", "all", "failed",
+           "checkpoint"),
+    Vector("shard-1-manifest-lies", "shard 1's bundle whose manifest \"shard\" claims the "
+           "active shard 3: informational, never a trust source (the checkpoint decides)",
+           "shard-1-lies", "all", "verified"),
+    Vector("shard-2-no-pq-unpinned", "the same bundle with a trust file that pins no "
+           "ML-DSA-44 key: its Ed25519 line alone passes (the pin is what refuses the cut)",
+           "shard-2-no-pq", "all-ed25519", "verified"),
 ]
 BY_NAME = {v.name: v for v in VECTORS}
 
@@ -113,7 +130,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, tsa: LocalTSA) -> Iterator[
     fork = tmp / "fork"  # the thief's copy, before the freeze (key included)
     shutil.copytree(d, fork)
     start_shard(d, ORIGINS[1], anchor=anchor_final)
-    with Ledger.open(d) as led:
+    with Ledger.open(d) as led:  # shard 2 signs with ML-DSA-44 too; so will shard 3
+        led.add_mldsa_key(generate_signer(ORIGINS[1], ALG_MLDSA44))
         ids["shard-2"] = _submit(led, store, tmp, "shard-2")
     start_shard(d, ORIGINS[2], anchor=anchor_final)
     with Ledger.open(d) as led:
@@ -121,6 +139,10 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, tsa: LocalTSA) -> Iterator[
         anchor(led, led.sign_checkpoint_now().size, tsa.url, tsa.ca_cert_pem, witness)
         trust["all"] = tmp / "trust-all.txt"
         trust["all"].write_bytes(trust_policy(load_anchor_config(d), led.verifier).raw or b"")
+    trust["all-ed25519"] = tmp / "trust-all-ed25519.txt"
+    trust["all-ed25519"].write_text("".join(
+        ln + "\n" for ln in trust["all"].read_text().splitlines()
+        if not ln.startswith("#@ log-mldsa ")))
     final_1 = read_registry(d).frozen[0].final_size
 
     bundles: dict[str, Path] = {}
@@ -128,6 +150,24 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, tsa: LocalTSA) -> Iterator[
         bundles[name] = tmp / f"{name}.zip"
         with shard_holding(Ledger.open(d, read_only=True), evidence_id) as led:
             export_bundle(led, store, evidence_id, bundles[name])
+    pq2 = read_registry(d).frozen[1].mldsa
+    assert pq2 is not None
+    cut: dict[str, bytes] = {}  # the checkpoint and its copy in the tlog-proof member
+    with zipfile.ZipFile(bundles["shard-2"]) as z:
+        for member in ("checkpoint/checkpoint.note", "tlog-proof/item.tlog-proof"):
+            text = z.read(member).decode()
+            kept = [ln for ln in text.splitlines(keepends=True)
+                    if not (ln.startswith(f"\u2014 {ORIGINS[1]} ") and _signed_by(ln, pq2[0]))]
+            assert len(kept) == len(text.splitlines()) - 1  # exactly the ML-DSA-44 line
+            cut[member] = "".join(kept).encode()
+    with zipfile.ZipFile(bundles["shard-1"]) as z:
+        manifest = json.loads(z.read("manifest.json"))
+    manifest["shard"] = {"n": 3, "origin": ORIGINS[2], "frozen": False}
+    bundles["shard-1-lies"] = tmp / "shard-1-lies.zip"
+    bundles["shard-1-lies"].write_bytes(with_members(
+        bundles["shard-1"].read_bytes(), {"manifest.json": json.dumps(manifest).encode()}))
+    bundles["shard-2-no-pq"] = tmp / "shard-2-no-pq.zip"
+    bundles["shard-2-no-pq"].write_bytes(with_members(bundles["shard-2"].read_bytes(), cut))
     with Ledger.open(fork) as led:
         fstore = FilesystemBlobStore(fork / "blobs")
         fake = _submit(led, fstore, tmp, "fork")
@@ -139,6 +179,13 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, tsa: LocalTSA) -> Iterator[
         bundles["fork"] = tmp / "fork.zip"
         export_bundle(led, fstore, fake, bundles["fork"])
     yield Corpus(tmp, bundles, trust)
+
+
+def _signed_by(line: str, vkey: str) -> bool:
+    """Whether a signature line is by the verifier key ``vkey`` (its key ID)."""
+    v = parse_verifier_key(vkey)
+    blob = base64.b64decode(line.rsplit(" ", 1)[1])
+    return int.from_bytes(blob[:4], "big") == v.key_id
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +248,30 @@ def test_the_trust_file_pins_each_frozen_shard_to_its_final_size(corpus: Corpus)
     assert [ln for ln in text.splitlines() if ln.startswith("#@ log-key ")] == [
         f"#@ log-key {s.key} 0 {s.final_size}" for s in reg.frozen]
     assert text.count("\nlog ") + text.startswith("log ") == 1
+    # shard 2's ML-DSA-44 key pinned beside its window; the active shard 3 got its own
+    pq2 = reg.frozen[1].mldsa
+    assert reg.frozen[0].mldsa is None and pq2 is not None and pq2[2] == reg.frozen[1].final_size
+    pins = [ln.split()[2:] for ln in text.splitlines() if ln.startswith("#@ log-mldsa ")]
+    assert pins == [[pq2[0], str(pq2[1])]]  # (the file pins no key of the active shard's)
+    d = corpus.dir / "data"  # each shard's key file in its own directory; the frozen gone
+    assert not (d / "shards" / "2" / "log-mldsa.key").exists()
+    assert (d / "shards" / "3" / "log-mldsa.key").is_file()
+    with Ledger.open(d, read_only=True) as led:
+        pq3 = led.mldsa_key()
+    assert pq3 is not None and pq3[0].name == ORIGINS[2] and pq3[0].to_string() != pq2[0]
+
+
+def test_each_bundle_names_its_shard(corpus: Corpus) -> None:
+    """The manifest's ``shard`` (docs/bundle.md): a frozen shard's number, origin, final
+    size and root and its successor; the active shard's number and origin."""
+    reg = read_registry(corpus.dir / "data")
+    for name, n in (("shard-1", 1), ("shard-2", 2)):
+        with zipfile.ZipFile(corpus.bundles[name]) as z:
+            shard = json.loads(z.read("manifest.json"))["shard"]
+        s = reg.frozen[n - 1]
+        assert shard == {"n": n, "origin": s.origin, "frozen": True,
+                         "final_size": s.final_size, "final_root": s.final_root,
+                         "successor_origin": ORIGINS[n]}
+    with zipfile.ZipFile(corpus.bundles["shard-3"]) as z:
+        assert json.loads(z.read("manifest.json"))["shard"] == {
+            "n": 3, "origin": ORIGINS[2], "frozen": False}

@@ -2874,11 +2874,12 @@ def parse_trust(data: bytes) -> Trust:
         raise TrustError(f"the trust file has {quorums} quorum lines; it needs exactly one")
     if not any(k.window is None for k in trust.log_keys):
         raise TrustError("the trust file names no log key (a 'log' line)")
-    for k in trust.log_keys:
-        if k.alg == ALG_MLDSA44 and not any(g.window is None and g.name == k.name
+    for k in trust.log_keys:  # a frozen shard's ML-DSA-44 key: beside its #@ log-key lines
+        if k.alg == ALG_MLDSA44 and not any(g.alg != ALG_MLDSA44 and g.name == k.name
                                             for g in trust.log_keys):
             raise TrustError(f"the ML-DSA-44 key names the log {k.name[:64]}, which no 'log' "
-                             "line pins (it signs beside the log's Ed25519 key, never alone)")
+                             "or '#@ log-key' line pins (it signs beside the log's Ed25519 "
+                             "key, never alone)")
     return trust
 
 

@@ -96,6 +96,9 @@ class BundlePieces:
     court whose verifier predates v2)."""
     evidence_record: bytes | None = None
     """The item's RFC 4998 EvidenceRecord (DER), written as ``ers/item.ers`` in v2 only."""
+    shard: Mapping[str, Any] | None = None
+    """The manifest's ``"shard"`` (:func:`evidence.ledger.shards.shard_of`): which shard's
+    log proves the item; None (no key) for a log never sharded. A hint, never trusted."""
 
 
 @dataclass(frozen=True)
@@ -260,5 +263,7 @@ def _write_members(p: BundlePieces, z: _Zip) -> dict[str, Any]:
     }
     if p.provisional:
         manifest["provisional"] = True
+    if p.shard is not None:
+        manifest["shard"] = dict(p.shard)
     z.small(MANIFEST, _json_bytes(manifest))
     return manifest

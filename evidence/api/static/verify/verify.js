@@ -1965,9 +1965,10 @@
     if (policy.quorum === null) throw bad(0, 'no "quorum" line', '缺少 "quorum" 行');
     if (!policy.logs.length) throw bad(0, 'names no log key', '未列出任何日志公钥');
     for (const w of windowed) {
-      if (w.key.alg === ALG_MLDSA44 && !policy.logs.some((l) => l.key.name === w.key.name)) {
-        throw bad(0, `the ML-DSA-44 key names the log ${w.key.name}, which no "log" line pins (it signs beside the log's Ed25519 key, never alone)`,
-          `ML-DSA-44 公钥所属日志 ${w.key.name} 未由任何 "log" 行固定（它只与日志的 Ed25519 公钥一同签名）`);
+      // a frozen shard's ML-DSA-44 key stands beside its "#@ log-key" windows
+      if (w.key.alg === ALG_MLDSA44 && ![...policy.logs, ...windowed].some((l) => l.key.alg !== ALG_MLDSA44 && l.key.name === w.key.name)) {
+        throw bad(0, `the ML-DSA-44 key names the log ${w.key.name}, which no "log" or "#@ log-key" line pins (it signs beside the log's Ed25519 key, never alone)`,
+          `ML-DSA-44 公钥所属日志 ${w.key.name} 未由任何 "log" 或 "#@ log-key" 行固定（它只与日志的 Ed25519 公钥一同签名）`);
       }
     }
     policy.logs.push(...windowed);
