@@ -522,9 +522,11 @@ def trust_policy(cfg: AnchorConfig, log_key: Verifier, *, log_url: str | None = 
         logs = (*logs, *(LogKey(v, None, (lo, hi)) for v, lo, hi in frozen_pins(cfg.data_dir)))
     except ShardError as e:
         raise AnchorConfigError(str(e)) from None
-    if mldsa is not None:  # after every #@ log-key line (formats.md "ML-DSA-44 signatures";
-        # tests/ledger/test_trust_file.py)
+    if mldsa is not None:
         logs = (*logs, LogKey(mldsa[0], None, (mldsa[1], MAX_TREE_SIZE)))
+    # every #@ log-mldsa line after every #@ log-key line, as formats.md "ML-DSA-44
+    # signatures" writes them (tests/ledger/test_trust_file.py); otherwise in the order above
+    logs = (*(lg for lg in logs if not lg.post_quantum), *(lg for lg in logs if lg.post_quantum))
     policy = TrustPolicy(logs=logs, witnesses=witnesses, groups=groups,
                          quorum=quorum, tsas=tuple(tsas),
                          tsa_store_mozilla=any(t.preset and TSA_PRESETS[t.preset].mozilla
