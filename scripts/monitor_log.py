@@ -18,7 +18,10 @@ imports nothing from the ``evidence`` package and needs only Python 3.11+ and
    the overlap must carry both keys' signatures, and a revoked key is refused past its
    size even while the trust file still pins it. A checkpoint signed only by a key this
    monitor does not know yet is checked after the entries up to it (from the state's
-   tree, or from entry 0 on a first run), if a token allows;
+   tree, or from entry 0 on a first run), if a token allows. The log's ML-DSA-44 key is
+   required on every checkpoint from its first size when the trust file pins it
+   (``#@ log-mldsa``, docs/verdict.md section 3) and, likewise, once the ``key.mldsa_added``
+   entry that added it was read in step 3 (checked by the rules: both keys sign it);
 2. compares it with the last verified checkpoint in STATE: a smaller size is a ROLLBACK, the
    same size with another root a FORK; a larger size needs an RFC 9162 consistency proof
    (``GET /v1/log/proof/consistency``) from the old size and root to the new ones, which this
@@ -254,15 +257,16 @@ def read_state(path: str, trust: Any) -> State | None:
                 isinstance(e, dict) and set(e) == {"seq", "type", "body"} for e in key_entries):
             raise ValueError("key_entries is a list of {seq, type, body}")
         try:
-            known = effective_trust(trust, key_windows(trust, key_entries)).log_keys
+            known = trust_after(trust, key_entries).log_keys
         except Found as e:
             raise ValueError(str(e)) from None
         if not any(k.text == log_key for k in known):
             raise Usage(f"the state file {path} is of the log {origin[:80]!r} with key "
                         f"{log_key[:120]}, which the trust file does not pin: a state file of "
                         "another log (give each log its own state file)")
-        key = vb.parse_key(log_key)
-        cp = vb.verify_checkpoint(note.encode(), [key], [])
+        key = vb.parse_key(log_key)  # and the ML-DSA-44 key, required from its first size
+        pq = [k for k in known if k.alg == vb.ALG_MLDSA44 and k.name == key.name]
+        cp = vb.verify_checkpoint(note.encode(), [key, *pq], [])
         if cp.origin != origin or cp.size != doc["size"] or cp.root.hex() != doc["root"]:
             raise ValueError("its size and root are not those of its checkpoint")
         st = State(origin, log_key, cp.size, cp.root, note)
@@ -319,6 +323,7 @@ def key_windows(trust: Any, key_entries: list[dict[str, Any]]) -> list[Any]:
     ``verify_bundle.follow_key_entry``) make them, from the first rotation's old key,
     which the trust file must pin; [] before any. Raises :class:`Found` for an entry
     that breaks the rules."""
+    key_entries = [e for e in key_entries if e["type"] in (vb.KEY_ROTATED, vb.KEY_REVOKED)]
     if not key_entries:
         return []
     first = key_entries[0]
@@ -354,6 +359,71 @@ def effective_trust(trust: Any, wins: list[Any]) -> Any:
         out.append(k)
     out.extend(w.pinned for w in wins if w.key.text in by_text)
     return replace(trust, log_keys=out)
+
+
+MLDSA_ADDED = "key.mldsa_added"
+MLDSA_FIELDS = {"log_key", "mldsa_key", "from_size", "log_signature", "mldsa_signature"}
+
+
+def mldsa_keys(trust: Any, key_entries: list[dict[str, Any]], wins: list[Any]) -> list[Any]:
+    """The log's ML-DSA-44 key from its ``key.mldsa_added`` entry (docs/formats.md
+    "ML-DSA-44 signatures"), with its window from ``from_size``: required from then on,
+    as a ``#@ log-mldsa`` line would make it. The rules of evidence/ledger/pq_key.py
+    (tests/auditor/test_monitor_mldsa.py): exactly the five fields, ``from_size = seq +
+    1``, ``log_key`` one of the log's Ed25519 keys (pinned, or rotated to), ``mldsa_key`` a
+    0x06 key named after the log, both signatures over ``evidence.key.mldsa_added/v1``;
+    one per log. Raises :class:`Found` for an entry that breaks them."""
+    added = [e for e in key_entries if e["type"] == MLDSA_ADDED]
+    if not added:
+        return []
+    if len(added) > 1:
+        raise Found("bad-entries", f"BAD ENTRIES: entry {added[1]['seq']}: a second "
+                    f"{MLDSA_ADDED} (one ML-DSA-44 key per log)")
+    e = added[0]
+    seq, body = e["seq"], e["body"]
+
+    def bad(why: str) -> Found:
+        return Found("bad-entries", f"BAD ENTRIES: entry {seq}: {MLDSA_ADDED} {why}")
+
+    if not isinstance(body, dict) or set(body) != MLDSA_FIELDS:
+        raise bad(f"needs exactly the fields {sorted(MLDSA_FIELDS)}")
+    lk, pk, f = body["log_key"], body["mldsa_key"], body["from_size"]
+    if type(f) is not int or f != seq + 1:
+        raise bad(f"from_size must be its seq + 1 ({seq + 1})")
+    ed = {k.text: k for k in trust.log_keys if k.alg == vb.ALG_ED25519}
+    ed.update((w.key.text, w.key) for w in wins)
+    if not isinstance(lk, str) or lk not in ed:
+        raise bad("log_key is not one of the log's Ed25519 keys (pinned or rotated to)")
+    if vb.MLDSA44PublicKey is None:
+        raise Usage(f"the log added an ML-DSA-44 key at entry {seq}, and this Python's "
+                    "cryptography cannot verify ML-DSA-44 (pip install 'cryptography>=47')")
+    try:
+        pq = vb.parse_key(str(pk))
+    except vb.Fail as err:
+        raise bad(f"mldsa_key: {err}") from None
+    log_key = ed[lk]
+    if pq.alg != vb.ALG_MLDSA44 or pq.name != log_key.name:
+        raise bad("mldsa_key is not an ML-DSA-44 (0x06) key named after the log")
+    msg = f"evidence.key.mldsa_added/v1\n{lk}\n{pk}\n{f}\n".encode()
+    try:
+        log_sig = base64.b64decode(str(body["log_signature"]).encode("ascii"), validate=True)
+        pq_sig = base64.b64decode(str(body["mldsa_signature"]).encode("ascii"), validate=True)
+        vb.Ed25519PublicKey.from_public_bytes(log_key.public).verify(log_sig, msg)
+        vb.MLDSA44PublicKey.from_public_bytes(pq.public).verify(pq_sig, msg)
+    except (binascii.Error, UnicodeEncodeError, ValueError, vb.InvalidSignature):
+        raise bad("has a signature that does not verify (both keys sign the entry)") from None
+    return [replace(pq, window=(f, vb.UNTIL_OPEN))]
+
+
+def trust_after(trust: Any, key_entries: list[dict[str, Any]]) -> Any:
+    """The trust the log's own key entries (read and checked before) make of the trust
+    file: rotations and revocations (:func:`effective_trust`) and the ML-DSA-44 key the
+    log added, required from its first size beside any the trust file pins."""
+    wins = key_windows(trust, key_entries)
+    eff = effective_trust(trust, wins)
+    pq = [k for k in mldsa_keys(trust, key_entries, wins)
+          if not any(p.text == k.text and p.window == k.window for p in eff.log_keys)]
+    return replace(eff, log_keys=[*eff.log_keys, *pq]) if pq else eff
 
 
 def check_overlap(note: bytes, size: int, wins: list[Any]) -> None:
@@ -611,8 +681,7 @@ def run(args: argparse.Namespace, trust: Any, token: str | None, report: Report)
                         f"{state.size} was verified before", {"verified": state.note})
         report.message = "the log has no signed checkpoint yet: nothing to verify"
         return OK
-    eff = trust if state is None else effective_trust(trust, key_windows(trust,
-                                                                          state.key_entries))
+    eff = trust if state is None else trust_after(trust, state.key_entries)
     where = base + "/v1/log/checkpoint"
     followed = first_run = False
     try:
@@ -631,7 +700,7 @@ def run(args: argparse.Namespace, trust: Any, token: str | None, report: Report)
             raise Usage(f"the state file {args.state} is of the log {state.origin!r}, but "
                         f"{base} serves the log {cp.origin!r}: a state file of another log")
     key = next(k for k in sorted(eff.log_keys, key=lambda k: k.window is not None)
-               if k.name == cp.origin)
+               if k.name == cp.origin and k.alg == vb.ALG_ED25519)
     new_note = note.decode("utf-8")
     if state is None:
         state = State(cp.origin, key.text, 0, EMPTY_ROOT, "")
@@ -674,8 +743,8 @@ def run(args: argparse.Namespace, trust: Any, token: str | None, report: Report)
     elif token:
         known = len(state.key_entries)
         entries_ok = check_entries(api, state, cp, args, report, trust)
-        if entries_ok and len(state.key_entries) > known:  # a rotation or revocation: again
-            eff = effective_trust(trust, key_windows(trust, state.key_entries))
+        if entries_ok and len(state.key_entries) > known:  # a key entry: verified again
+            eff = trust_after(trust, state.key_entries)
             cp = verify_note(note, eff, where)
     else:
         report.entries = {"checked": False, "why": "no token (--token-file or "
@@ -703,6 +772,12 @@ def run(args: argparse.Namespace, trust: Any, token: str | None, report: Report)
         report.notes.append(f"the log rotated its key at entry {w.seq} (from size "
                             f"{w.from_size}) to {w.key.text}, which this monitor now follows; "
                             "get the operator's new trust file")
+    pq = [k for k in mldsa_keys(trust, state.key_entries, wins)
+          if not any(p.text == k.text for p in trust.log_keys)]
+    if pq:
+        report.notes.append(f"the log added an ML-DSA-44 key, required from size "
+                            f"{pq[0].window[0]} on: {pq[0].text[:80]}..., which this monitor "
+                            "now requires; get the operator's new trust file (#@ log-mldsa)")
     revoked = [w for w in wins if w.revoked]
     if revoked:
         report.notes.append("revoked log keys (refused past their size): " + ", ".join(
@@ -750,7 +825,7 @@ def follow_rotation(api: Api, state: State | None, note: bytes, trust: Any, toke
         state.entries_size, state.edge, state.last_leaf, state.last_time = saved
         del state.key_entries[known:]
         raise failed
-    eff = effective_trust(trust, key_windows(trust, state.key_entries))
+    eff = trust_after(trust, state.key_entries)
     return verify_note(note, eff, api.base + "/v1/log/checkpoint"), eff
 
 
@@ -813,10 +888,10 @@ def check_entries(api: Api, state: State, cp: Any, args: argparse.Namespace,
             if e.time < last_time:
                 raise Found("bad-entries", f"BAD ENTRIES: entry {seq}'s time {e.time} is "
                             f"before entry {seq - 1}'s {last_time}")
-            if e.type in (vb.KEY_ROTATED, vb.KEY_REVOKED):
+            if e.type in (vb.KEY_ROTATED, vb.KEY_REVOKED, MLDSA_ADDED):
                 keys.append({"seq": seq, "type": e.type, "body": e.body})
-                key_windows(trust, keys)  # Found at once for an entry that breaks
-            edge_append(edge, size, leaf)   # the rules
+                trust_after(trust, keys)  # Found at once for an entry that breaks
+            edge_append(edge, size, leaf)  # the rules
             size += 1
             last_leaf, last_time = leaf_hex, e.time
             hit = watch.match(e, leaf_hex)
