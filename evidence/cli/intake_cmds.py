@@ -41,7 +41,7 @@ from evidence.ledger.intake import (
 )
 from evidence.ledger.intake.bulk import submit_each
 from evidence.ledger.keyfile import KeyFileError, read_private_key
-from evidence.ledger.shards import shard_holding
+from evidence.ledger.shards import shard_holding, shard_of
 
 
 def _meta(pairs: tuple[str, ...], as_json: bool) -> dict[str, str]:
@@ -359,11 +359,14 @@ def show_cmd(evidence_id: str, verify: bool, save: Path | None, data_dir: str | 
         intake = open_intake(data_dir, db_url, blob_store, max_file_size, as_json,
                          read_only=True)
         held = shard_holding(intake.ledger, evidence_id)  # an item of a frozen shard
+        frozen_shard = None
         if held is not intake.ledger:
             intake = Intake(held, intake.store)
+            frozen_shard = (shard_of(held) or {}).get("n")
         with intake.ledger:
             try:
                 info = intake.show(evidence_id)
+                info["frozen_shard"] = frozen_shard  # as GET /v1/evidence/{id} says it
                 if info["status"] != "purged":
                     known = _known_damage(intake)
                     for f in info["files"]:
@@ -402,7 +405,9 @@ def _print_show(info: dict[str, Any], as_json: bool) -> None:
         return
     click.echo(f"{info['evidence_id']}  ({info['status']})")
     click.echo(f"  kind {info['kind']}, case {info['case']}, submitted by {info['principal']}")
-    click.echo(f"  entry {info['seq']} at {info['time']}, leaf hash {info['leaf_hash']}")
+    click.echo(f"  entry {info['seq']} at {info['time']}, leaf hash {info['leaf_hash']}"
+               + (f" (in the log of frozen shard {info['frozen_shard']})"
+                  if info.get("frozen_shard") is not None else ""))
     for f in info["files"]:
         fx = f.get("fixity")
         where = "purged" if info["status"] == "purged" else (

@@ -192,14 +192,14 @@ def frozen_holding(data_dir: str | os.PathLike[str], evidence_id: str,
     return None
 
 
-def shard_holding(led: Ledger, evidence_id: str) -> Ledger:
-    """The ledger of the shard that preserved ``evidence_id``: ``led`` (the active one) if
-    it holds the item or is not a data directory's, else the newest frozen shard holding
-    it, opened read-only (``led`` is then closed); ``led`` when none does."""
+def frozen_shard_holding(led: Ledger, evidence_id: str) -> tuple[FrozenShard, Ledger] | None:
+    """The frozen shard that preserved ``evidence_id`` and its ledger, opened read-only
+    (the caller closes it), when ``led`` (the active one, left open) does not hold the
+    item and is a data directory's; None otherwise."""
     from evidence.ledger.items import find_item
 
     if led.config is None or find_item(led, evidence_id) is not None:
-        return led
+        return None
     d = led.config.data_dir
     opened: list[Ledger] = []
 
@@ -214,6 +214,14 @@ def shard_holding(led: Ledger, evidence_id: str) -> Ledger:
         for old in opened:
             if found is None or old is not found[1]:
                 old.close()
+    return found
+
+
+def shard_holding(led: Ledger, evidence_id: str) -> Ledger:
+    """The ledger of the shard that preserved ``evidence_id``: ``led`` (the active one) if
+    it holds the item or is not a data directory's, else the newest frozen shard holding
+    it, opened read-only (``led`` is then closed); ``led`` when none does."""
+    found = frozen_shard_holding(led, evidence_id)
     if found is None:
         return led
     led.close()
@@ -529,5 +537,6 @@ def _key_of(cfg: LedgerConfig) -> Verifier:
 
 
 __all__ = ["REGISTRY", "STARTED", "FrozenShard", "FrozenShards", "Registry", "ShardError",
-           "ShardResult", "anchor_final", "frozen_holding", "frozen_pins", "open_frozen",
-           "pending_appends", "read_registry", "shard_holding", "shard_of", "start_shard"]
+           "ShardResult", "anchor_final", "frozen_holding", "frozen_pins",
+           "frozen_shard_holding", "open_frozen", "pending_appends", "read_registry",
+           "shard_holding", "shard_of", "start_shard"]

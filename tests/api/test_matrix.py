@@ -57,6 +57,8 @@ MATRIX: dict[str, dict[str | None, int]] = {
     "shard_inclusion": PUBLIC,
     "shard_consistency": PUBLIC,
     "shard_entries":    row(403, 403, 403, 403, 403, 403, 200, 200, 401),
+    "shard_tlog_checkpoint": PUBLIC,
+    "shard_tlog_tile": PUBLIC,
     "me":               row(200, 200, 200, 200, 200, 200, 200, 200, 401),
     "submit":           row(201, 403, 404, 403, 403, 403, 403, 403, 401),
     "submit_statement": row(201, 403, 404, 403, 403, 403, 403, 403, 401),
@@ -150,10 +152,10 @@ def _sign_pending(fx: Fixture, c: httpx.Client) -> httpx.Response:
         "signature": base64.b64encode(me.signature(p.json()["text"].encode())).decode()})
 
 
-def _tlog(c: httpx.Client, path: str) -> httpx.Response:
-    """A /tlog/ read once the tiles follower has published its first checkpoint."""
+def _tlog(c: httpx.Client, path: str, prefix: str = "/tlog/") -> httpx.Response:
+    """A tiles read once the tiles follower has published its first checkpoint."""
     deadline = time.monotonic() + 30
-    while (r := c.get("/tlog/" + path)).status_code == 404 and time.monotonic() < deadline:
+    while (r := c.get(prefix + path)).status_code == 404 and time.monotonic() < deadline:
         time.sleep(0.1)
     return r
 
@@ -179,6 +181,8 @@ REQUESTS: dict[str, Callable[[Fixture, httpx.Client], httpx.Response]] = {
     "shard_consistency": lambda fx, c: c.get("/v1/shards/1/proof/consistency",
                                              params={"size1": 1}),
     "shard_entries": lambda fx, c: c.get("/v1/shards/1/entries"),
+    "shard_tlog_checkpoint": lambda fx, c: _tlog(c, "checkpoint", "/v1/shards/1/tlog/"),
+    "shard_tlog_tile": lambda fx, c: _tlog(c, "tile/0/000.p/1", "/v1/shards/1/tlog/"),
     "me": lambda fx, c: c.get("/v1/me"),
     "submit": _submit,
     "submit_statement": _submit_statement,

@@ -174,6 +174,13 @@ def test_items_of_frozen_shards_are_served_and_their_retrievals_recorded(
         assert [t for t, _b in _bodies(cu["active_entries"])][-3:] == [
             "evidence.shared", "evidence.accessed", "evidence.share_revoked"]
         _linked(cu["entries"] + cu["active_entries"])
+        # the local command reads the same two logs: the same document, byte for byte
+        r = CliRunner().invoke(cli, ["custody", ev2, "--data-dir", str(d), "--json"])
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.output) == cu
+        r = CliRunner().invoke(cli, ["custody", ev2, "--data-dir", str(d)])
+        assert r.exit_code == 0 and "in the log of frozen shard 2:" in r.output, r.output
+        assert "since the freeze, in the active shard's log:" in r.output, r.output
 
         # fixity: a frozen shard's stored file damaged is never served, and is recorded
         blob = d / "blobs" / sha1[:2] / sha1[2:4] / sha1

@@ -119,6 +119,11 @@ def test_three_shards_bundles_verify(world: ShardWorld, tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     shown = json.loads(r.output)
     assert shown["evidence_id"] == ids[0] and shown["status"] == "preserved"
+    assert shown["frozen_shard"] == 1  # as the API's view names it
+    r = run("show", ids[2], "--data-dir", d, "--json")
+    assert r.exit_code == 0 and json.loads(r.output)["frozen_shard"] is None, r.output
+    r = run("show", ids[1], "--data-dir", d)
+    assert r.exit_code == 0 and "(in the log of frozen shard 2)" in r.output, r.output
     assert [f["fixity"] for f in shown["files"]] == ["ok"]
     # the trust file of shard 1's time pins shard 1 only
     assert _verify_both(bundles[0], old_trust, tmp_path) == ("verified", "verified")
