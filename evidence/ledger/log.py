@@ -60,6 +60,7 @@ from evidence.ledger.db.log_queries import (
     fetch_size_and_nodes,
     find_leaf,
     iter_entries,
+    key_entry_rows,
     latest_checkpoint,
     read_entries,
     read_entry,
@@ -67,7 +68,6 @@ from evidence.ledger.db.log_queries import (
     read_size,
     read_state,
 )
-from evidence.ledger.db.schema import entries as entries_table
 from evidence.ledger.db.schema import keys, log_state, metadata
 from evidence.ledger.errors import (
     ConfigMismatch,
@@ -186,8 +186,6 @@ class Ledger:
         self._on_commit: CommitHook | None = None
         self._lock = threading.Lock()
         self._closed = False
-        self._pq_added: tuple[Verifier, int] | None = None
-        """The ML-DSA-44 key once found (one per log, never replaced: kept, not read again)."""
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -441,12 +439,9 @@ class Ledger:
             if len(logs) <= 1:  # never rotated: no entry scan
                 return [KeyWindow(self._verifier_key, 0, None)]
             first = logs[0]
-            rows = conn.execute(select(entries_table.c.seq, entries_table.c.type,
-                                       entries_table.c.data)
-                                .where(entries_table.c.type.in_((ROTATED, REVOKED)))
-                                .order_by(entries_table.c.seq)).all()
+            rows = key_entry_rows(conn, (ROTATED, REVOKED))  # an index probe
         return key_windows(first or self._verifier_key,
-                           [(r.seq, r.type, json.loads(r.data)["body"]) for r in rows])
+                           [(seq, typ, json.loads(data)["body"]) for seq, typ, data in rows])
 
     def retired_log_keys(self) -> list[tuple[Verifier, int, int]]:
         """The keys rotated out or revoked, with their windows, for the trust file."""
@@ -477,7 +472,7 @@ class Ledger:
     def mldsa_key(self, wins: Sequence[KeyWindow] | None = None) -> tuple[Verifier, int] | None:
         """The log's ML-DSA-44 key and the first size it signs, from its
         ``key.mldsa_added`` entry (None: never added)."""
-        with read_transaction(self._engine) as conn:  # the keys row spares an entry scan
+        with read_transaction(self._engine) as conn:  # the keys row spares even the probe
             if conn.execute(select(keys.c.id).where(keys.c.role == pq_key.ROLE)).first() is None:
                 return None
         wins = self.key_windows() if wins is None else wins
@@ -493,10 +488,9 @@ class Ledger:
         out: list[tuple[Verifier, tuple[int, int] | None]] = [
             (w.verifier, None if w.until_size is None else (w.from_size, w.until_size))
             for w in wins]
-        if self._pq_added is None:  # the entry scan once per process, not once per round
-            self._pq_added = self.mldsa_key(wins)
-        if self._pq_added is not None:
-            out.append((self._pq_added[0], (self._pq_added[1], 2**64 - 1)))
+        pq = self.mldsa_key(wins)  # read every time: an index probe, never a stale key
+        if pq is not None:
+            out.append((pq[0], (pq[1], 2**64 - 1)))
         return out
 
     def _load_pq_signer(self, wins: Sequence[KeyWindow]) -> tuple[Signer, int] | None:

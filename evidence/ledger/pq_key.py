@@ -20,10 +20,10 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA44PublicKey
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from evidence.ledger.db.engine import read_transaction
-from evidence.ledger.db.schema import entries as entries_table
+from evidence.ledger.db.log_queries import key_entry_rows
 from evidence.verify.errors import VerificationError
 from evidence.verify.note import ALG_ED25519, ALG_MLDSA44, Signer, Verifier, parse_verifier_key
 
@@ -113,14 +113,12 @@ def _check_added(seq: int, body: Any, log_keys: Sequence[str]) -> tuple[Verifier
 
 def read_added(engine: Engine, log_keys: Sequence[str]) -> tuple[Verifier, int] | None:
     """The log's ML-DSA-44 key and the first size it signs, or None (never added)."""
-    with read_transaction(engine) as conn:
-        rows = conn.execute(select(entries_table.c.seq, entries_table.c.data)
-                            .where(entries_table.c.type == MLDSA_ADDED)
-                            .order_by(entries_table.c.seq)).all()
+    with read_transaction(engine) as conn:  # an index probe (ix_entries_key_seq)
+        rows = key_entry_rows(conn, (MLDSA_ADDED,))
     if not rows:
         return None
     if len(rows) > 1:
-        e = PostQuantumError(f"entry {rows[1].seq}: a second {MLDSA_ADDED} (one per log)")
-        e.seq = rows[1].seq
+        e = PostQuantumError(f"entry {rows[1][0]}: a second {MLDSA_ADDED} (one per log)")
+        e.seq = rows[1][0]
         raise e
-    return check_added(rows[0].seq, json.loads(rows[0].data)["body"], log_keys)
+    return check_added(rows[0][0], json.loads(rows[0][2])["body"], log_keys)

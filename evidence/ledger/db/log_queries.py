@@ -18,7 +18,7 @@ from evidence.ledger.db.dialect import (
     size_and_nodes_sql,
     size_with_nodes,
 )
-from evidence.ledger.db.schema import checkpoints, entries
+from evidence.ledger.db.schema import KEY_ENTRY_TYPES, checkpoints, entries, key_entries
 from evidence.ledger.db.sql import param_mark
 from evidence.verify.hashing import Hash32
 from evidence.verify.merkle import NodeFetcher, NodeId
@@ -294,3 +294,15 @@ def iter_checkpoints(conn: Connection, chunk: int = 1000, *, min_size: int = 0,
 
 def max_checkpoint_size(conn: Connection) -> int | None:
     return conn.execute(select(func.max(checkpoints.c.size))).scalar()
+
+
+def key_entry_rows(conn: Connection, types: Sequence[str]) -> list[tuple[int, str, bytes]]:
+    """``(seq, type, data)`` of the key entries of ``types``, by seq: a probe of the
+    partial index ``ix_entries_key_seq``, whose predicate this query holds verbatim;
+    ``types`` is filtered here, not in SQL, so the WHERE stays the index's own term
+    (tests/ledger/test_key_entries_index.py)."""
+    if not set(types) <= set(KEY_ENTRY_TYPES):  # others are not in the index: never found
+        raise ValueError(f"not key entry types: {sorted(set(types) - set(KEY_ENTRY_TYPES))}")
+    rows = conn.execute(select(entries.c.seq, entries.c.type, entries.c.data)
+                        .where(key_entries).order_by(entries.c.seq)).all()
+    return [(r.seq, r.type, r.data) for r in rows if r.type in types]

@@ -52,6 +52,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 NAMING = {
@@ -82,6 +83,21 @@ entries = Table(
     # no index on leaf_hash (0004_access made one; 0005_leaf_index replaced it by
     # leaf_index): random keys cost every append about one dirty page at 1 M entries
 )
+
+KEY_ENTRY_TYPES: tuple[str, ...] = ("key.mldsa_added", "key.revoked", "key.rotated")
+"""The entries that set the log's keys (docs/formats.md "Log key rotation", "ML-DSA-44
+signatures"): few in any log, read on every tile-sync round and trust-file request."""
+
+key_entries = text("type IN ('key.mldsa_added', 'key.revoked', 'key.rotated')")
+"""The one predicate of ``ix_entries_key_seq`` and of every query for the key entries.
+SQLite's planner takes a partial index only when the query's WHERE holds the index's
+term exactly (no bound parameters in the IN list), so :func:`~evidence.ledger.db.
+log_queries.key_entry_rows` selects by this very clause and filters by type in Python
+(tests/ledger/test_key_entries_index.py holds the plans on SQLite and PostgreSQL)."""
+
+# A partial index: an append of any other type writes nothing to it (0010_key_entries_index)
+Index("ix_entries_key_seq", entries.c.seq, sqlite_where=key_entries,
+      postgresql_where=key_entries)
 
 nodes = Table(
     "nodes",
