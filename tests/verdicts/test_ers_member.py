@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -67,7 +68,8 @@ class Vector:
     pin: str = "root"  # the trust file's TSA roots: "root" (the log's TSA), "none", "other"
     # (only the untrusted variant's root), "root+bad" (the log's and the bad-EKU TSA's)
     base: str = "good"  # "two-tsas": plus a checkpoint token of the other TSA; "bad-eku":
-    # plus a checkpoint token signed by a TSA certificate whose EKU is not critical
+    # plus a checkpoint token signed by a TSA certificate whose EKU is not critical;
+    # "broken-chain": "two-tsas" plus a token whose carried intermediate CA was altered
 
     @property
     def tsa_pinned(self) -> bool:
@@ -114,6 +116,12 @@ VECTORS = [
     Vector("timestamps/bad-eku-pinned", "a checkpoint token by a TSA certificate whose "
            "timeStamping EKU is not critical beside the good one, its root pinned", "failed",
            "timestamps", pin="root+bad", base="bad-eku"),
+    Vector("timestamps/broken-chain-unpinned", "beside the others, a checkpoint token whose "
+           "carried intermediate CA certificate was altered (its signature no longer "
+           "verifies), its root not pinned: skipped, the chain judged only once anchored",
+           "verified", not_checked=("evidence_record",), pin="other", base="broken-chain"),
+    Vector("timestamps/broken-chain-pinned", "the same token, its root pinned", "failed",
+           "timestamps", base="broken-chain"),
 ]
 BY_NAME = {v.name: v for v in VECTORS}
 
@@ -257,6 +265,18 @@ def _record_by(url: str, files: list[bytes], stamp: Callable[[bytes], bytes]) ->
     return E._record(["sha256"], [chain])
 
 
+def _altered_intermediate(token: bytes) -> bytes:
+    """The token (of the quirky TSA: signer, intermediate CA, root) with one byte of the
+    intermediate certificate's signature changed: the signed content and the CMS signature
+    are whole (step 1 passes), the chain link is not (step 3)."""
+    from evidence.verify.timestamp import token_certificates
+
+    (inter,) = [c for c in token_certificates(token)
+                if "Intermediate" in x509.load_der_x509_certificate(c).subject.rfc4514_string()]
+    assert token.count(inter) == 1
+    return token.replace(inter, inter[:-3] + bytes([inter[-3] ^ 1]) + inter[-2:])
+
+
 def _replace_tree_hash(record: bytes, chain: int) -> bytes:
     tree = parse_evidence_record(record).chains[chain][0].reduced_hashtree
     assert tree is not None
@@ -293,11 +313,15 @@ def corpus(world: World, tsa: LocalTSA, tsa_variant: Callable[[str], LocalTSA],
     text = _checkpoint_text(world)
     other_token = request_timestamp(other.url, text, timeout=30).token
     bad_token = bad.resign(request_timestamp(tsa.url, text, timeout=30).token)
-    bases = {"good": good,
-             "two-tsas": F.add_token(good, other_token, F.certificates_pem(other_token),
-                                     tsa="tsa-other"),
+    broken = _altered_intermediate(request_timestamp(tsa_variant("quirky").url, text,
+                                                     timeout=30).token)
+    two_tsas = F.add_token(good, other_token, F.certificates_pem(other_token),
+                           tsa="tsa-other")
+    bases = {"good": good, "two-tsas": two_tsas,
              "bad-eku": F.add_token(good, bad_token, bad.cert.public_bytes(Encoding.PEM),
-                                    tsa="tsa-bad-eku")}
+                                    tsa="tsa-bad-eku"),
+             "broken-chain": F.add_token(two_tsas, broken, F.certificates_pem(broken),
+                                         tsa="tsa-quirky")}
     records = {
         "good": first[0], "good/no-tsa-pin": first[0], "renewed-timestamp": renewed[0],
         "renewed-sha512": rehashed[0], "other-item": first[1],
@@ -313,6 +337,8 @@ def corpus(world: World, tsa: LocalTSA, tsa_variant: Callable[[str], LocalTSA],
         "altered-renewal/other-tsa-pinned": _flip_signature(renewed[0], 0, 1),
         "bad-eku/unpinned": bad_eku, "bad-eku/pinned": bad_eku,
         "timestamps/bad-eku-unpinned": first[0], "timestamps/bad-eku-pinned": first[0],
+        "timestamps/broken-chain-unpinned": first[0],
+        "timestamps/broken-chain-pinned": first[0],
     }
     assert set(records) == set(BY_NAME)
     der.parse_single(records["sha512-forged-chain"], 0x30)  # still one DER element
@@ -385,3 +411,18 @@ def test_ers_member_three_agree(name: str, corpus: Corpus,
     got = {w: _run(request, corpus, v, w) for w in VERIFIERS}
     states = {w: (o.verdict, o.failed_check, o.checks) for w, o in got.items()}
     assert len(set(states.values())) == 1, states
+
+
+def test_a_supplementary_check_not_made_is_shown_under_green(corpus: Corpus) -> None:
+    """The court pinning only the other TSA reads green, and is told the record was not
+    checked and why: the package's and the script's text output (exit 0) name it."""
+    v = BY_NAME["genuine/other-tsa-pinned"]
+    args = [str(corpus.bundles[v.name]), "--trust", str(corpus.trust[v.pin])]
+    for argv in ([str(Path(sys.executable).parent / "evidence"), "verify", *args],
+                 [sys.executable, "-I", str(SCRIPT), *args]):
+        p = subprocess.run(argv, capture_output=True, text=True, cwd=corpus.dir, timeout=300,
+                           env={**os.environ, "COLUMNS": "200"})
+        out = " ".join(p.stdout.split())
+        assert p.returncode == 0, (argv[1], p.stdout[-2000:], p.stderr[-2000:])
+        assert "VERIFIED" in out and "evidence_record" in out, (argv[1], out[-2000:])
+        assert "not checked" in out and "未" in out, (argv[1], out[-2000:])

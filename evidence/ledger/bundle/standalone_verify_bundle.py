@@ -500,9 +500,11 @@ def verify_checkpoint(note: bytes, log_keys: list[Key], witnesses: list[Key]) ->
 # ---- the log's key entries (docs/formats.md "Log key rotation") -------------------------
 # A bundle carries none; audit_ledger.py and monitor_log.py, which read the log's entries,
 # check each key.rotated / key.revoked entry here (the rules of evidence/ledger/log_keys.py,
-# held by tests/auditor/test_key_entries.py).
+# held by tests/auditor/test_key_entries.py) and the key.mldsa_added entry (the rules of
+# evidence/ledger/pq_key.py, held by tests/auditor/test_monitor_mldsa.py and
+# tests/auditor/test_audit_ledger_mldsa.py).
 
-KEY_ROTATED, KEY_REVOKED = "key.rotated", "key.revoked"
+KEY_ROTATED, KEY_REVOKED, KEY_MLDSA_ADDED = "key.rotated", "key.revoked", "key.mldsa_added"
 UNTIL_OPEN = 2**64 - 1  # the window of the key now signing: no end
 
 
@@ -575,6 +577,74 @@ def follow_key_entry(wins: list[KeyWindow], seq: int, typ: str, body: Any) -> No
             raise Fail(f"entry {seq}: key.revoked must narrow the window of a retired key "
                        f"(now {w.from_size}..{w.until_size})")
         w.until_size, w.revoked = n, True
+
+
+MLDSA_ADDED_FIELDS = frozenset({"log_key", "mldsa_key", "from_size", "log_signature",
+                                "mldsa_signature"})
+
+
+class KeyEntryFail(Fail):
+    """A log key entry that breaks the rules; ``seq`` is the entry to name."""
+
+    def __init__(self, seq: int, message: str) -> None:
+        super().__init__(message)
+        self.seq = seq
+
+
+class NoMLDSA(Fail):
+    """The log added an ML-DSA-44 key and this Python's cryptography cannot verify one: the
+    entry could not be checked (a usage error, not a fault of the log)."""
+
+
+def mldsa_added_key(entries: Iterable[tuple[int, str, Any]], log_keys: list[Key]
+                    ) -> tuple[int, Key] | None:
+    """The log's ML-DSA-44 key from its ``key.mldsa_added`` entry among ``entries`` ((seq,
+    type, body) in seq order; other types are passed over) and the entry's seq, the key
+    with its window from ``from_size`` on (required there, as a ``#@ log-mldsa`` line
+    makes it); None when the log added none. ``log_keys``: the log's Ed25519 keys (pinned
+    or rotated to). The rules of evidence/ledger/pq_key.py (docs/formats.md
+    "key.mldsa_added"): one per log, exactly the five fields, ``from_size = seq + 1``,
+    ``log_key`` one of ``log_keys``, ``mldsa_key`` a 0x06 key named after the log, both
+    signatures over ``evidence.key.mldsa_added/v1``. Raises :class:`KeyEntryFail` naming
+    the entry that breaks them (the second one, for a second), :class:`NoMLDSA` when
+    ML-DSA-44 cannot be verified here."""
+    added = [(seq, body) for seq, typ, body in entries if typ == KEY_MLDSA_ADDED]
+    if not added:
+        return None
+    if len(added) > 1:
+        raise KeyEntryFail(added[1][0], f"entry {added[1][0]}: a second {KEY_MLDSA_ADDED} "
+                                        "(one ML-DSA-44 key per log)")
+    seq, body = added[0]
+
+    def bad(why: str) -> KeyEntryFail:
+        return KeyEntryFail(seq, f"entry {seq}: {KEY_MLDSA_ADDED} {why}")
+
+    if not isinstance(body, dict) or set(body) != MLDSA_ADDED_FIELDS:
+        raise bad(f"needs exactly the fields {sorted(MLDSA_ADDED_FIELDS)}")
+    lk, pk, f = body["log_key"], body["mldsa_key"], body["from_size"]
+    if type(f) is not int or f != seq + 1:
+        raise bad(f"from_size must be its seq + 1 ({seq + 1})")
+    ed = {k.text: k for k in log_keys if k.alg == ALG_ED25519}
+    if not isinstance(lk, str) or lk not in ed:
+        raise bad("log_key is not one of the log's Ed25519 keys (pinned or rotated to)")
+    if MLDSA44PublicKey is None:
+        raise NoMLDSA(f"the log added an ML-DSA-44 key at entry {seq}, and this Python's "
+                      "cryptography cannot verify ML-DSA-44 (pip install 'cryptography>=47')")
+    try:
+        pq = parse_key(str(pk))
+    except Fail as err:
+        raise bad(f"mldsa_key: {err}") from None
+    if pq.alg != ALG_MLDSA44 or pq.name != ed[lk].name:
+        raise bad("mldsa_key is not an ML-DSA-44 (0x06) key named after the log")
+    msg = f"evidence.key.mldsa_added/v1\n{lk}\n{pk}\n{f}\n".encode()
+    try:
+        log_sig = base64.b64decode(str(body["log_signature"]).encode("ascii"), validate=True)
+        pq_sig = base64.b64decode(str(body["mldsa_signature"]).encode("ascii"), validate=True)
+        Ed25519PublicKey.from_public_bytes(ed[lk].public).verify(log_sig, msg)
+        MLDSA44PublicKey.from_public_bytes(pq.public).verify(pq_sig, msg)
+    except (binascii.Error, UnicodeEncodeError, ValueError, InvalidSignature):
+        raise bad("has a signature that does not verify (both keys sign the entry)") from None
+    return seq, replace(pq, window=(f, UNTIL_OPEN))
 
 
 # ==== 4. RFC 3161 timestamp tokens, checked here (CMS, RFC 5652) ==========================
@@ -1028,10 +1098,16 @@ def build_chain(signer: x509.Certificate, certs: list[x509.Certificate],
     """Signer, intermediates from the token, then a pinned (or store) root, each certificate
     signed by the next (``verify_directly_issued_by``). Untrusted when no path reaches one."""
     chain = [signer]
+    # a link whose signature does not verify is followed by name and judged only once the
+    # chain ends at a pinned root (docs/verdict.md section 1: step 2 by names, signatures in
+    # step 3), as the package does; tests/verdicts/test_ers_member.py "broken-chain"
+    broken = False
     while len(chain) <= MAX_CHAIN:
         cert = chain[-1]
         for root in [*roots, *store_roots]:
             if root.subject == cert.issuer and issued_by(cert, root):
+                if broken:
+                    raise Fail("a certificate in its chain is not signed by its issuer")
                 if not key_ids_match(cert, root):
                     # named and signed by a pinned root whose key identifier is another:
                     # the package (OpenSSL) refuses this chain, so it fails, not skipped
@@ -1051,7 +1127,8 @@ def build_chain(signer: x509.Certificate, certs: list[x509.Certificate],
                             tsa=signer.subject.rfc4514_string()[:120])
         nxt = next((c for c in named if issued_by(cert, c) and key_ids_match(cert, c)), None)
         if nxt is None:
-            raise Fail("a certificate in its chain is not signed by its issuer")
+            broken = True
+            nxt = next((c for c in named if key_ids_match(cert, c)), named[0])
         chain.append(nxt)
     raise Fail(f"its certificate chain is longer than {MAX_CHAIN}")
 

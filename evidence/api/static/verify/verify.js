@@ -1697,12 +1697,17 @@
       throw tokenFail(`the pinned root ${r.subjectName} is not self-issued (its issuer is another name), so no path ends at it`,
         `固定的根证书 ${r.subjectName} 不是自签发的（其签发者是另一名称），证书路径无法止于此`);
     };
+    // a link that does not verify is followed by name and judged only once the chain ends
+    // at a pinned root (docs/verdict.md section 1: step 2 by names, signatures in step 3), as
+    // the package does; tests/verdicts/test_ers_member.py "broken-chain"
+    let broken = null;
+    const anchored = (r) => { if (broken) throw broken; endsPath(r); };
     for (let depth = 0; depth < 8; depth++) {
       const root = roots.find((r) => equalBytes(r.der, cur.der));
-      if (root) { endsPath(root); return path; }      // the token carries the pinned root itself
+      if (root) { anchored(root); return path; }      // the token carries the pinned root itself
       const named = roots.filter((r) => equalBytes(r.subject, cur.issuer));
       for (const r of named.filter((x) => keyIdsMatch(cur, x))) {
-        if (await verifySignatureAlg(cur.sigAlg, r.spki, cur.tbs, cur.signature)) { endsPath(r); path.push(r); return path; }
+        if (await verifySignatureAlg(cur.sigAlg, r.spki, cur.tbs, cur.signature)) { anchored(r); path.push(r); return path; }
       }
       const candidates = pool.filter((c) => c !== cur && !path.includes(c) && equalBytes(c.subject, cur.issuer));
       // a carried issuer whose key identifier differs is still the next link by name, as the
@@ -1720,8 +1725,8 @@
         throw new TokenError('untrusted', `${signer.subjectName} chains to ${cur.issuerName}, which the trust file does not pin as a TSA root`,
           `${signer.subjectName} 的证书链止于 ${cur.issuerName}，信任文件未将其固定为时间戳机构根证书`);
       }
-      if (!keyIdsMatch(cur, next) || !(await verifySignatureAlg(cur.sigAlg, next.spki, cur.tbs, cur.signature))) {
-        throw tokenFail(`the certificate of ${cur.subjectName} does not verify with its issuer's key (altered)`,
+      if (!broken && (!keyIdsMatch(cur, next) || !(await verifySignatureAlg(cur.sigAlg, next.spki, cur.tbs, cur.signature)))) {
+        broken = tokenFail(`the certificate of ${cur.subjectName} does not verify with its issuer's key (altered)`,
           `${cur.subjectName} 的证书无法用其签发者的公钥验证（已被篡改）`);
       }
       path.push(next);
