@@ -301,6 +301,13 @@ def test_proofs_are_answered_below_asgi(tiled: World, monkeypatch: pytest.Monkey
                ) != want:
             assert time.monotonic() < deadline, got
             time.sleep(0.2)
+        # without an X-Request-Id (after the counts: these are answered and counted too):
+        # a fresh id each, as observe.request_id makes them
+        ids = [re.search(rb"\r\nx-request-id: ([^\r]*)\r\n", _exchange(port, (
+            b"GET /tlog/tile/0/001 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        ))) for _ in range(3)]
+        assert all(m and re.fullmatch(rb"[0-9a-f]{24}", m[1]) for m in ids)
+        assert len({m[1] for m in ids if m}) == 3
     finally:
         server.should_exit = True
         thread.join(timeout=30)
