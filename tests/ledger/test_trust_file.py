@@ -12,16 +12,11 @@ from __future__ import annotations
 import base64
 import difflib
 import hashlib
-import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 from cryptography import x509
@@ -50,13 +45,13 @@ from evidence.verify.note import (
 )
 from evidence.verify.trust import parse_trust
 from tests.support.anchored_ledger import AnchoredLedger
-from tests.support.ports import free_ports
+from tests.support.api_server import World as ServeWorld
+from tests.support.api_server import start_server
 from tests.support.tsa import LocalTSA
 
 pytestmark = pytest.mark.tsa
 ORIGIN_1 = "trustfile.example/log"
 ORIGIN_2 = "trustfile.example/log-2"
-EVIDENCE = str(Path(sys.executable).parent / "evidence")
 
 
 @dataclass(frozen=True)
@@ -139,36 +134,18 @@ def world(tmp_path_factory: pytest.TempPathFactory, tsa: LocalTSA) -> Iterator[W
     yield World(d, ("\n".join(lines) + "\n").encode())
 
 
-def _serve(d: Path, log: Path) -> tuple[str, bytes]:
+def _serve(d: Path) -> tuple[str, bytes]:
     """`evidence serve`'s printed fingerprint and the bytes it serves."""
-    (port,) = free_ports(1)
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([EVIDENCE, "serve", "--data-dir", str(d), "--port", str(port),
-                                 "--no-anchor", "--log-level", "warning"],
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    srv = start_server(ServeWorld(d, None), "--no-anchor")
     try:
-        url = f"http://127.0.0.1:{port}/v1/log/trust"
-        deadline = time.monotonic() + 60  # a start-up wait, not an assertion on time
-        body = None
-        while time.monotonic() < deadline and proc.poll() is None and body is None:
-            try:
-                with urllib.request.urlopen(url, timeout=2) as r:
-                    body = r.read()
-            except OSError:
-                time.sleep(0.2)
-        said = log.read_text()
-        assert body is not None, said[-2000:]
-        prefix = f"trust file: {url} sha256 "
+        body = httpx.get(srv.base + "/v1/log/trust", timeout=60).content
+        prefix = f"trust file: {srv.base}/v1/log/trust sha256 "
+        said = srv.log.read_text()
         line = next((ln for ln in said.splitlines() if ln.startswith(prefix)), None)
         assert line is not None, said[-2000:]
         return line.removeprefix(prefix), body
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        srv.stop()
 
 
 def test_every_writer_writes_the_same_bytes(world: World, tmp_path: Path,
@@ -204,7 +181,7 @@ def test_every_writer_writes_the_same_bytes(world: World, tmp_path: Path,
     out["evidence log freeze --shard 1"] = (tmp_path / "freeze-shard-1" / "trust.txt"
                                             ).read_bytes()
 
-    served_fp, out["evidence serve: GET /v1/log/trust"] = _serve(d, tmp_path / "serve.log")
+    served_fp, out["evidence serve: GET /v1/log/trust"] = _serve(d)
 
     differ = {k: v for k, v in out.items() if v != out["evidence trust export"]}
     assert not differ, {k: v.decode() for k, v in out.items()}
