@@ -24,8 +24,12 @@ network. Checks, in order, each pass, fail or not-checked:
   ``key.rotated`` entry is signed by both keys under the rules and every ``key.revoked``
   narrows a retired key's window, the first rotation's old key being one the trust file
   pins; each checkpoint is then checked against the key those entries make valid at its
-  size too (follow_log_keys). It names the FIRST bad seq, as ``evidence audit`` does (a
-  bad checkpoint of size N at seq N-1).
+  size too (follow_log_keys). A ``key.mldsa_added`` entry (docs/formats.md "ML-DSA-44
+  signatures") is checked by the rules of ``evidence audit`` (one per log, both keys sign
+  it, ``from_size`` its seq + 1) and must add the ML-DSA-44 key the trust file pins for
+  the log, if it pins one; from its first size every checkpoint must carry a valid line
+  by that key, pinned or not (the report names the key). It names the FIRST bad seq, as
+  ``evidence audit`` does (a bad checkpoint of size N at seq N-1).
 * ``tiles`` (only when the export has ``tlog/``): ``tlog/checkpoint`` is the newest exported
   checkpoint, the tiles are exactly those of its tree (none missing, none extra), every
   hash tile is the tree's (full tiles hash to the tile above, the rightmost fold into the
@@ -149,7 +153,7 @@ def fold(edge: list[bytes]) -> bytes:
 
 MAX_SAFE_INTEGER = 2**53 - 1
 ENTRY_FIELDS = {"v", "seq", "time", "prev", "type", "body"}
-KEY_TYPES = (vb.KEY_ROTATED, vb.KEY_REVOKED)  # the log key entries follow_log_keys checks
+KEY_TYPES = (vb.KEY_ROTATED, vb.KEY_REVOKED, vb.KEY_MLDSA_ADDED)  # what follow_log_keys checks
 _KEY_TYPE_SET = frozenset(KEY_TYPES)
 TIME_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\Z")
 TYPE_RE = re.compile(r"\A[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\Z")
@@ -274,7 +278,7 @@ class Chunk:
     at: dict[int, list[tuple[bytes, int]]] = field(default_factory=dict)
     """Per checkpoint size in (start, end]: the pieces covering [start, size)."""
     keys: list[tuple[int, str, Any]] = field(default_factory=list)
-    """The chunk's key.rotated / key.revoked entries: (seq, type, body)."""
+    """The chunk's key.rotated / key.revoked / key.mldsa_added entries: (seq, type, body)."""
 
 
 _DIRTY = Chunk(-1, -1, False)
@@ -466,6 +470,8 @@ class LogResult:
     notes: dict[int, bytes] = field(default_factory=dict)  # size -> the note as exported
     checkpoint_files: int = 0
     key_entries: list[tuple[int, str, Any]] = field(default_factory=list)  # (seq, type, body)
+    mldsa: tuple[int, Any] | None = None
+    """(seq, key) of the key.mldsa_added entry that added the log's ML-DSA-44 key."""
     problems: list[tuple[int, int, str]] = field(default_factory=list)
     """(seq, 0 = entry / 1 = checkpoint, why): the smallest is the first bad seq."""
 
@@ -590,7 +596,7 @@ def audit_log(directory: str, res: LogResult, *, pool: Any = None, progress: Any
             problems.append((res.size, 1, f"a checkpoint claims size {s}; the log has "
                                           f"{res.size} entries"))
     if res.key_entries:
-        follow_log_keys(res, _TRUST[0])
+        follow_log_keys(res, _TRUST[0], pool)
     if problems:
         res.first_bad_seq, _, res.reason = min(problems)
     else:
@@ -600,36 +606,77 @@ def audit_log(directory: str, res: LogResult, *, pool: Any = None, progress: Any
     return res
 
 
-def follow_log_keys(res: LogResult, trust: Any) -> None:
-    """The log's own key entries (docs/formats.md "Log key rotation"): each key.rotated
-    signed by both keys under the rules, each key.revoked narrowing a retired key, the
-    first rotation's old key pinned by the trust file; then every checkpoint verified
-    again against the windows those entries give (the key valid at its size), so a trust
-    file older than a revocation still refuses what the log itself revoked. A problem is
-    the entry's seq (or the checkpoint's size - 1). Held by tests/auditor/test_key_entries."""
-    first_seq, first_type, first_body = res.key_entries[0]
-    old = first_body.get("old_key") if isinstance(first_body, dict) else None
-    pinned = [k for k in trust.log_keys if k.window is None] if first_type != vb.KEY_ROTATED \
-        else [k for k in trust.log_keys if k.text == old]
-    if not pinned:
-        res.problems.append((first_seq, 0, f"entry {first_seq}: key.rotated's old key is not "
-                                           "a log key the trust file pins"))
-        return
+def follow_log_keys(res: LogResult, trust: Any, pool: Any = None) -> None:
+    """The log's own key entries (docs/formats.md "Log key rotation", "ML-DSA-44
+    signatures"): each key.rotated signed by both keys under the rules, each key.revoked
+    narrowing a retired key, the first rotation's old key pinned by the trust file; the
+    key.mldsa_added entry checked by the rules of evidence/ledger/pq_key.py (one per log;
+    ``verify_bundle.mldsa_added_key``) and, if the trust file pins an ML-DSA-44 key for
+    the log, the same key; then every checkpoint verified again against the windows those
+    entries give (the key valid at its size, and the ML-DSA-44 key's line from its first
+    size), so a trust file older than a revocation or the ML-DSA-44 key still refuses what
+    the log itself revoked or requires. A problem is the entry's seq (or the checkpoint's
+    size - 1); a broken rotation stops there, as ``evidence audit`` does (it then reads no
+    ML-DSA-44 key). Held by tests/auditor/test_key_entries.py and
+    tests/auditor/test_audit_ledger_mldsa.py."""
+    rotations = [e for e in res.key_entries if e[1] != vb.KEY_MLDSA_ADDED]
+    origins = {cp.origin for cp in res.checkpoints.values()}
+    if rotations and rotations[0][1] == vb.KEY_ROTATED:
+        first_seq, _, first_body = rotations[0]
+        old = first_body.get("old_key") if isinstance(first_body, dict) else None
+        pinned = [k for k in trust.log_keys if k.text == old]
+        if not pinned:
+            res.problems.append((first_seq, 0, f"entry {first_seq}: key.rotated's old key is "
+                                               "not a log key the trust file pins"))
+            return
+    else:  # the log's one key (the pinned key named after its origin, if any is)
+        ed = [k for k in trust.log_keys if k.alg == vb.ALG_ED25519]
+        pinned = sorted([k for k in ed if k.name in origins] or ed,
+                        key=lambda k: k.window is not None)
     wins = [vb.KeyWindow(replace(pinned[0], window=None), 0, None)]
-    for seq, typ, body in res.key_entries:
+    for seq, typ, body in rotations:
         try:
             vb.follow_key_entry(wins, seq, typ, body)
         except vb.Fail as e:
             res.problems.append((seq, 0, str(e)))
             return
     keys = [w.pinned for w in wins]
-    for size, note in sorted(res.notes.items()):
+    try:
+        res.mldsa = vb.mldsa_added_key(res.key_entries, [w.key for w in wins])
+    except vb.KeyEntryFail as e:
+        res.problems.append((e.seq, 0, str(e)))
+    if res.mldsa is not None:
+        seq, pq = res.mldsa
+        pin = next((k for k in trust.log_keys if k.alg == vb.ALG_MLDSA44
+                    and k.name == pq.name), None)
+        if pin is not None and pin.text != pq.text:
+            res.problems.append((seq, 0, f"entry {seq}: {vb.KEY_MLDSA_ADDED} adds the "
+                                         f"ML-DSA-44 key {pq.name}+{pq.key_id:08x}, but the "
+                                         f"trust file pins {pin.name}+{pin.key_id:08x} for "
+                                         "this log"))
+        keys.append(pq)
+    notes = sorted(res.notes.items())
+    jobs = [(keys, notes[i:i + CP_BATCH]) for i in range(0, len(notes), CP_BATCH)]
+    found = pool.imap(_verify_notes, jobs) if pool is not None and len(jobs) > 1 \
+        else map(_verify_notes, jobs)
+    for fault in found:
+        if fault is not None:
+            size, why = fault
+            res.problems.append((max(size - 1, 0), 1, f"checkpoint at size {size}, against "
+                                                       f"the log's own key entries: {why}"))
+            return
+
+
+def _verify_notes(job: tuple[list[Any], list[tuple[int, bytes]]]) -> tuple[int, str] | None:
+    """The first (size, fault) of the notes that ``keys`` do not verify, or None (in a
+    worker when there are many: an ML-DSA-44 line costs as much as a few Ed25519 ones)."""
+    keys, notes = job
+    for size, note in notes:
         try:
             vb.verify_checkpoint(note, keys, [])
         except vb.Fail as e:
-            res.problems.append((max(size - 1, 0), 1, f"checkpoint at size {size}, against "
-                                                       f"the log's own key entries: {e}"))
-            return
+            return size, str(e)
+    return None
 
 
 def _quick_pass(path: str, roots: dict[int, bytes], pool: Any, total: int, progress: Any,
@@ -1142,9 +1189,13 @@ def audit(directory: str, trust: Any, *, anchoring: tuple[bool, bool] = (True, T
 
     add("export", *finish_export_check(found[0], log.size if log.first_bad_seq is None
                                        else None))
+    mldsa = mldsa_report(log, trust)
     if log.first_bad_seq is None:
         add("log", PASS, f"{log.size} entries and {len(log.checkpoints)} checkpoints; root "
-                         f"{log.root.hex() if log.root else ''}")
+                         f"{log.root.hex() if log.root else ''}"
+                         + ("" if mldsa is None else f"; ML-DSA-44 key {mldsa['name']}+"
+                            f"{mldsa['key_id']} (entry {mldsa['seq']}) on every checkpoint "
+                            f"from size {mldsa['from_size']}"))
     else:
         add("log", FAIL, f"first bad entry seq {log.first_bad_seq}: {log.reason}")
     if tiles is not None:
@@ -1168,11 +1219,22 @@ def audit(directory: str, trust: Any, *, anchoring: tuple[bool, bool] = (True, T
             "not_checked": not_checked, "size": log.size,
             "root": None if log.root is None else log.root.hex(),
             "entries_checked": log.size, "checkpoints_checked": log.checkpoint_files,
-            "first_bad_seq": log.first_bad_seq, "reason": log.reason,
+            "first_bad_seq": log.first_bad_seq, "reason": log.reason, "mldsa_key": mldsa,
             "scope": "log-only" if not any(anchoring) else "full",
             "timestamped": [{"checkpoint_size": s, "gen_time": v.gen_time.isoformat(),
                              "tsa": v.tsa} for s, v in sorted(good, key=lambda g: g[0])],
             "checks": checks}
+
+
+def mldsa_report(log: LogResult, trust: Any) -> dict[str, Any] | None:
+    """The ML-DSA-44 key the log's key.mldsa_added entry added (as monitor_log.py names
+    it): the key, the entry, the first size it signs, whether the trust file pins it."""
+    if log.mldsa is None:
+        return None
+    seq, key = log.mldsa
+    return {"key": key.text, "name": key.name, "key_id": f"{key.key_id:08x}", "seq": seq,
+            "from_size": key.window[0],
+            "pinned": any(k.text == key.text for k in trust.log_keys)}
 
 
 class Progress:
@@ -1256,8 +1318,12 @@ def main(argv: list[str] | None = None) -> int:
         print("audit_ledger.py: --chunk must be at least 1", file=sys.stderr)
         return 2
     bar = None if args.quiet or args.json else Progress()
-    result = audit(args.export_dir, trust, anchoring=anchoring, workers=max(1, args.workers),
-                   progress=bar, chunk=args.chunk)
+    try:
+        result = audit(args.export_dir, trust, anchoring=anchoring,
+                       workers=max(1, args.workers), progress=bar, chunk=args.chunk)
+    except vb.NoMLDSA as e:  # the log's ML-DSA-44 key cannot be checked with this Python
+        print(f"audit_ledger.py: {vb.one_line(str(e))}", file=sys.stderr)
+        return 2
     if bar is not None:
         bar.end()
     try:
@@ -1281,6 +1347,14 @@ def main(argv: list[str] | None = None) -> int:
                   f": {result['failed_check'] or ', '.join(result['not_checked'])}")
         for c in result["checks"]:
             print(f"  {c['name']}: {c['status'].upper()} {ZH[c['status']]}: {c['reason']}")
+        pq = result["mldsa_key"]
+        if pq is not None:
+            print(f"  the log added an ML-DSA-44 key (key.mldsa_added, entry {pq['seq']}), "
+                  f"required on every checkpoint from size {pq['from_size']} / 日志的 "
+                  f"ML-DSA-44 公钥: {pq['key'][:80]}..."
+                  + ("" if pq["pinned"] else " (the trust file does not pin it: get the "
+                                             "operator's new trust file, #@ log-mldsa / "
+                                             "信任文件未固定该公钥)"))
         if args.log_only:
             print("  (--log-only: the anchoring (cosignatures, timestamps) was not audited / "
                   "仅审计日志：未审计联署与时间戳)")

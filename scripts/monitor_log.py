@@ -361,58 +361,26 @@ def effective_trust(trust: Any, wins: list[Any]) -> Any:
     return replace(trust, log_keys=out)
 
 
-MLDSA_ADDED = "key.mldsa_added"
-MLDSA_FIELDS = {"log_key", "mldsa_key", "from_size", "log_signature", "mldsa_signature"}
+MLDSA_ADDED = vb.KEY_MLDSA_ADDED
 
 
 def mldsa_keys(trust: Any, key_entries: list[dict[str, Any]], wins: list[Any]) -> list[Any]:
     """The log's ML-DSA-44 key from its ``key.mldsa_added`` entry (docs/formats.md
     "ML-DSA-44 signatures"), with its window from ``from_size``: required from then on,
-    as a ``#@ log-mldsa`` line would make it. The rules of evidence/ledger/pq_key.py
-    (tests/auditor/test_monitor_mldsa.py): exactly the five fields, ``from_size = seq +
-    1``, ``log_key`` one of the log's Ed25519 keys (pinned, or rotated to), ``mldsa_key`` a
-    0x06 key named after the log, both signatures over ``evidence.key.mldsa_added/v1``;
-    one per log. Raises :class:`Found` for an entry that breaks them."""
-    added = [e for e in key_entries if e["type"] == MLDSA_ADDED]
-    if not added:
-        return []
-    if len(added) > 1:
-        raise Found("bad-entries", f"BAD ENTRIES: entry {added[1]['seq']}: a second "
-                    f"{MLDSA_ADDED} (one ML-DSA-44 key per log)")
-    e = added[0]
-    seq, body = e["seq"], e["body"]
-
-    def bad(why: str) -> Found:
-        return Found("bad-entries", f"BAD ENTRIES: entry {seq}: {MLDSA_ADDED} {why}")
-
-    if not isinstance(body, dict) or set(body) != MLDSA_FIELDS:
-        raise bad(f"needs exactly the fields {sorted(MLDSA_FIELDS)}")
-    lk, pk, f = body["log_key"], body["mldsa_key"], body["from_size"]
-    if type(f) is not int or f != seq + 1:
-        raise bad(f"from_size must be its seq + 1 ({seq + 1})")
-    ed = {k.text: k for k in trust.log_keys if k.alg == vb.ALG_ED25519}
-    ed.update((w.key.text, w.key) for w in wins)
-    if not isinstance(lk, str) or lk not in ed:
-        raise bad("log_key is not one of the log's Ed25519 keys (pinned or rotated to)")
-    if vb.MLDSA44PublicKey is None:
-        raise Usage(f"the log added an ML-DSA-44 key at entry {seq}, and this Python's "
-                    "cryptography cannot verify ML-DSA-44 (pip install 'cryptography>=47')")
+    as a ``#@ log-mldsa`` line would make it. The entry is checked by
+    ``verify_bundle.mldsa_added_key`` (the rules of evidence/ledger/pq_key.py, shared with
+    audit_ledger.py; tests/auditor/test_monitor_mldsa.py), ``log_key`` one of the log's
+    Ed25519 keys, pinned or rotated to. Raises :class:`Found` for an entry that breaks
+    them."""
+    ed = [k for k in trust.log_keys if k.alg == vb.ALG_ED25519] + [w.key for w in wins]
     try:
-        pq = vb.parse_key(str(pk))
-    except vb.Fail as err:
-        raise bad(f"mldsa_key: {err}") from None
-    log_key = ed[lk]
-    if pq.alg != vb.ALG_MLDSA44 or pq.name != log_key.name:
-        raise bad("mldsa_key is not an ML-DSA-44 (0x06) key named after the log")
-    msg = f"evidence.key.mldsa_added/v1\n{lk}\n{pk}\n{f}\n".encode()
-    try:
-        log_sig = base64.b64decode(str(body["log_signature"]).encode("ascii"), validate=True)
-        pq_sig = base64.b64decode(str(body["mldsa_signature"]).encode("ascii"), validate=True)
-        vb.Ed25519PublicKey.from_public_bytes(log_key.public).verify(log_sig, msg)
-        vb.MLDSA44PublicKey.from_public_bytes(pq.public).verify(pq_sig, msg)
-    except (binascii.Error, UnicodeEncodeError, ValueError, vb.InvalidSignature):
-        raise bad("has a signature that does not verify (both keys sign the entry)") from None
-    return [replace(pq, window=(f, vb.UNTIL_OPEN))]
+        added = vb.mldsa_added_key([(e["seq"], e["type"], e["body"]) for e in key_entries],
+                                   ed)
+    except vb.NoMLDSA as e:
+        raise Usage(str(e)) from None
+    except vb.Fail as e:
+        raise Found("bad-entries", f"BAD ENTRIES: {e}") from None
+    return [] if added is None else [added[1]]
 
 
 def trust_after(trust: Any, key_entries: list[dict[str, Any]]) -> Any:
