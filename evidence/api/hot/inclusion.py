@@ -66,6 +66,11 @@ of the 20 M nodes at 10 M entries) are never kept."""
 LEVELS_LOWEST = 4
 """Never keep lower: each height below doubles the memory and saves few hashes (a
 proof hashes ``2**low - low - 1`` nodes of its tile's leaves: 11 at height 4)."""
+LEVELS_SLICE = 4096
+"""Nodes per range scan of :meth:`InclusionFast.load_levels`, which runs in a thread
+beside the event loop: each slice's rows are made into Python objects under the GIL and
+dropped before the next (a few milliseconds each, the GIL offered back between them),
+never the million row tuples of a large log alive at once."""
 LEVELS_EVERY = 5.0
 """Seconds at least between two loads of :class:`KeptLevels` for a grown tree (between
 them, proofs of the new entries take the general path)."""
@@ -211,11 +216,15 @@ class InclusionFast:
                 for h in range(low, size.bit_length()):
                     have = old.levels[h] if old is not None and old.low == low else b""
                     start, count = len(have) // HASH_SIZE, size >> h
-                    if start < count:
-                        more = reader.hashes(h, start, count)
+                    parts = [have]
+                    for at in range(start, count, LEVELS_SLICE):
+                        more = reader.hashes(h, at, min(at + LEVELS_SLICE, count))
                         read += len(more) // HASH_SIZE
-                        have += more
-                    levels[h] = have
+                        parts.append(more)
+                        if len(more) < min(LEVELS_SLICE, count - at) * HASH_SIZE:
+                            break  # a gap: kept as far as the nodes are stored
+                        time.sleep(0)  # the GIL back to the event loop between slices
+                    levels[h] = b"".join(parts)
             finally:
                 reader.close()
             self.levels = KeptLevels(low, size, levels)
