@@ -15,7 +15,6 @@ pass in workers, the quick pass in one process and the reference pass alone."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import sqlite3
 import subprocess
@@ -32,8 +31,8 @@ from evidence.cli.main import cli
 from evidence.ledger.keyfile import read_private_key
 from evidence.ledger.log import Ledger
 from evidence.ledger.pq_key import added_body, added_message
-from evidence.verify.merkle import root as merkle_root
-from evidence.verify.note import ALG_MLDSA44, Signer, generate_signer, parse_note, sign_note
+from evidence.verify.note import ALG_MLDSA44, Signer, generate_signer, sign_note
+from tests.support.forged_export import export_rows, forge_export, row_entry
 from tests.support.standalone import load_audit_script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,58 +124,23 @@ def one_verdict(export: Path, trust: Path) -> tuple[int | None, str]:
     return got["workers"]
 
 
-def _rows(export: Path) -> list[dict[str, Any]]:
-    return [json.loads(ln) for ln in (export / "entries.jsonl").read_text().splitlines()]
-
-
-def _entry(row: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(base64.b64decode(row["entry_b64"]))
-
-
 def forge(world: World, name: str, change: Callable[[int, dict[str, Any]], None],
           resign: Callable[[int, list[Signer]], list[Signer]] | None = None) -> Path:
     """A copy of the export with ``change(seq, entry)`` applied to its entries, chained
     again, every checkpoint signed again over the new roots by the keys that signed it
     (``resign(size, signers)`` may choose others; the ML-DSA-44 line with time 0, as the
     log signs it), the manifest written again; tiles dropped."""
-    out = world.export.parent / f"forged-{name}"
-    subprocess.run(["rm", "-rf", str(out)], check=True)
-    subprocess.run(["cp", "-a", str(world.export), str(out)], check=True)
-    subprocess.run(["rm", "-rf", str(out / "tlog")], check=True)
-    leaves: list[bytes] = []
-    lines = []
-    prev = "0" * 64
-    for row in _rows(world.export):
-        e = _entry(row)
-        e["prev"] = prev
-        change(e["seq"], e)
-        data = json.dumps(e, sort_keys=True, separators=(",", ":"),
-                          ensure_ascii=False).encode()
-        leaf = hashlib.sha256(b"\x00" + data).digest()
-        leaves.append(leaf)
-        prev = leaf.hex()
-        lines.append(json.dumps({"seq": e["seq"], "leaf_hash": leaf.hex(),
-                                 "entry_b64": base64.b64encode(data).decode()}) + "\n")
-    (out / "entries.jsonl").write_text("".join(lines))
-    for f in (out / "checkpoints").iterdir():
-        size = int(f.name)
-        note = parse_note(f.read_text())
+
+    def sign(size: int, body: str, note: Any) -> str:
         signers = [s for s in (world.ed, world.pq)
                    if any(sig.key_id == s.key_id for sig in note.signatures)]
         if resign is not None:
             signers = resign(size, signers)
-        body = f"{ORIGIN}\n{size}\n{base64.b64encode(merkle_root(leaves[:size])).decode()}\n"
         text = sign_note(body, [s for s in signers if s.alg != ALG_MLDSA44])
-        text += "".join(s.signature_line(body.encode(), cosigned_at=0)
-                        for s in signers if s.alg == ALG_MLDSA44)
-        f.write_text(text)
-    manifest = out / "manifest.json"
-    doc = json.loads(manifest.read_text())
-    doc["files"] = {n: {"sha256": hashlib.sha256((out / n).read_bytes()).hexdigest(),
-                        "size": (out / n).stat().st_size}
-                    for n in doc["files"] if (out / n).exists()}
-    manifest.write_text(json.dumps(doc, sort_keys=True, separators=(",", ":")))
-    return out
+        return text + "".join(s.signature_line(body.encode(), cosigned_at=0)
+                              for s in signers if s.alg == ALG_MLDSA44)
+
+    return forge_export(world.export, world.export.parent / f"forged-{name}", change, sign)
 
 
 def package_audit(world: World, tmp: Path, seq: int, entry: dict[str, Any]) -> dict[str, Any]:
@@ -257,7 +221,7 @@ def _resigned(world: World, body: dict[str, Any], **change: Any) -> dict[str, An
 
 def test_an_altered_entry_fails_where_evidence_audit_names_it(world: World,
                                                               tmp_path: Path) -> None:
-    entry = _entry(_rows(world.export)[SEQ])
+    entry = row_entry(export_rows(world.export)[SEQ])
     assert entry["type"] == "key.mldsa_added"
     stranger = generate_signer(ORIGIN, ALG_MLDSA44)
     cases = {
@@ -281,7 +245,7 @@ def test_an_altered_entry_fails_where_evidence_audit_names_it(world: World,
 def test_a_second_entry_fails_where_evidence_audit_names_it(world: World,
                                                             tmp_path: Path) -> None:
     at = SEQ + 2
-    second = {**_entry(_rows(world.export)[at]), "type": "key.mldsa_added",
+    second = {**row_entry(export_rows(world.export)[at]), "type": "key.mldsa_added",
               "body": added_body(world.ed, world.pq, at + 1)}
 
     def change(seq: int, e: dict[str, Any]) -> None:

@@ -31,8 +31,8 @@ from evidence.cli.main import cli
 from evidence.ledger.keyfile import read_private_key
 from evidence.ledger.log import Ledger
 from evidence.ledger.log_keys import retired_key_path, rotation_message
-from evidence.verify.merkle import root as merkle_root
-from evidence.verify.note import Signer, generate_signer, parse_note, sign_note
+from evidence.verify.note import Signer, generate_signer, sign_note
+from tests.support.forged_export import export_rows, forge_export, row_entry
 
 ROOT = Path(__file__).resolve().parents[2]
 AUDITOR = ROOT / "scripts" / "audit_ledger.py"
@@ -99,61 +99,25 @@ def _log_check(report: dict[str, Any]) -> dict[str, Any]:
     return next(c for c in report["checks"] if c["name"] == "log")
 
 
-def _rows(export: Path) -> list[dict[str, Any]]:
-    return [json.loads(ln) for ln in (export / "entries.jsonl").read_text().splitlines()]
-
-
-def _entry(row: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(base64.b64decode(row["entry_b64"]))
-
-
 def forge(world: World, name: str, change: Callable[[int, dict[str, Any]], None],
           resign: Callable[[int, list[Signer]], list[Signer]] | None = None) -> Path:
     """A copy of the export with ``change(seq, entry)`` applied to its entries, chained
     again and every checkpoint signed again over the new roots (``resign(size, signers)``
     may choose other signers); the manifest written again; tiles dropped."""
-    out = world.export.parent / f"forged-{name}"
-    subprocess.run(["cp", "-a", str(world.export), str(out)], check=True)
-    subprocess.run(["rm", "-rf", str(out / "tlog")], check=True)
-    keys = {s.verifier().to_string(): s for s in (world.old, world.new)}
-    leaves: list[bytes] = []
-    lines = []
-    prev = "0" * 64
-    for row in _rows(world.export):
-        e = _entry(row)
-        e["prev"] = prev
-        change(e["seq"], e)
-        data = json.dumps(e, sort_keys=True, separators=(",", ":"),
-                          ensure_ascii=False).encode()
-        leaf = hashlib.sha256(b"\x00" + data).digest()
-        leaves.append(leaf)
-        prev = leaf.hex()
-        lines.append(json.dumps({"seq": e["seq"], "leaf_hash": leaf.hex(),
-                                 "entry_b64": base64.b64encode(data).decode()}) + "\n")
-    (out / "entries.jsonl").write_text("".join(lines))
-    for f in (out / "checkpoints").iterdir():
-        size = int(f.name)
-        note = parse_note(f.read_text())
-        origin, _, _, *ext = note.text[:-1].split("\n")
-        signers = [s for vk, s in keys.items() if any(
-            sig.key_id == s.key_id for sig in note.signatures)]
+    keys = (world.old, world.new)
+
+    def sign(size: int, body: str, note: Any) -> str:
+        signers = [s for s in keys if any(sig.key_id == s.key_id for sig in note.signatures)]
         if resign is not None:
             signers = resign(size, signers)
-        body = "\n".join([origin, str(size),
-                          base64.b64encode(merkle_root(leaves[:size])).decode(), *ext]) + "\n"
-        f.write_text(sign_note(body, signers))
-    manifest = out / "manifest.json"
-    doc = json.loads(manifest.read_text())
-    doc["files"] = {name: {"sha256": hashlib.sha256((out / name).read_bytes()).hexdigest(),
-                           "size": (out / name).stat().st_size}
-                    for name in doc["files"] if (out / name).exists()}
-    manifest.write_text(json.dumps(doc, sort_keys=True, separators=(",", ":")))
-    return out
+        return sign_note(body, signers)
+
+    return forge_export(world.export, world.export.parent / f"forged-{name}", change, sign)
 
 
 def test_honest_export_passes_with_either_trust_file(world: World) -> None:
-    kinds = [_entry(r)["body"] for r in _rows(world.export)
-             if _entry(r)["type"].startswith("key.")]
+    kinds = [row_entry(r)["body"] for r in export_rows(world.export)
+             if row_entry(r)["type"].startswith("key.")]
     assert len(kinds) == 2
     for trust in (world.export / "trust.txt", world.trust_before_revocation):
         r = _audit(world.export, trust)
