@@ -10,7 +10,7 @@ the ``key.mldsa_added`` entry (checked by the rules: both keys sign it), require
 from then on, says so, and keeps requiring it in later runs without a token, as it
 follows ``key.rotated`` (tests/auditor/test_monitor_rotation.py). A key.mldsa_added entry
 that breaks a rule is ``bad-entries``. Forged checkpoints are served by a proxy in front
-of the real server."""
+of the real server (tests/support/monitor_proxy.py)."""
 
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ import pytest
 
 from evidence.verify.entry import parse_entry
 from evidence.verify.note import parse_note
-from tests.auditor.test_monitor_rotation import Rewriter, _cli, _settle, _submit
 from tests.support.api_server import Server, World, make_world, start_server
+from tests.support.monitor_proxy import Rewriter, cli_stdout, settle, submit_items
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "monitor_log.py"
@@ -101,19 +101,19 @@ def log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Log]:
     lg = Log(tmp, world, start_server(world), old_trust, tmp / "pq-trust.txt", token,
              tmp / "before.json", 0, "", 0)
     try:
-        _submit(lg.srv, 2)
+        submit_items(lg.srv, 2)
         rc, rep = lg.run(lg.before, old_trust)
         assert rc == 0, rep
     finally:
         lg.srv.stop()
-    got = json.loads(_cli("log", "key", "mldsa", "--data-dir", str(world.data), "--json"))
+    got = json.loads(cli_stdout("log", "key", "mldsa", "--data-dir", str(world.data), "--json"))
     lg.from_size, lg.mldsa_key = got["from_size"], got["mldsa_key"]
     lg.seq = lg.from_size - 1
     lg.pq_trust.write_text(f"log {world.vkey}\nquorum none\n"
                            f"#@ log-mldsa {lg.mldsa_key} {lg.from_size}\n")
     lg.srv = start_server(world)
     try:
-        assert _submit(lg.srv, 2) > lg.from_size
+        assert submit_items(lg.srv, 2) > lg.from_size
         yield lg
     finally:
         lg.srv.stop()
@@ -138,7 +138,7 @@ def test_a_pinned_mldsa_key_is_required(log: Log) -> None:
             assert state.read_bytes() == before  # nothing recorded
     rc, rep = log.run(state, log.pq_trust)  # the log's own checkpoint
     assert rc == 0, rep
-    assert rep["checkpoint"]["size"] == _settle(log.srv) > log.from_size
+    assert rep["checkpoint"]["size"] == settle(log.srv) > log.from_size
     # the state's own checkpoint is verified again with the key: an edited one is refused
     doc = json.loads(state.read_text())
     doc["checkpoint"] = edit_mldsa_line(doc["checkpoint"].encode(), "cut").decode()
@@ -149,7 +149,7 @@ def test_a_pinned_mldsa_key_is_required(log: Log) -> None:
 
 
 def test_the_key_mldsa_added_entry_is_followed(log: Log) -> None:
-    size = _settle(log.srv)
+    size = settle(log.srv)
     # the trust file of before, a state from before the key: the entries up to the
     # checkpoint hold key.mldsa_added, so the stripped checkpoint is refused
     state = log.copy_state("followed.json")
@@ -219,8 +219,8 @@ def test_a_key_mldsa_added_that_breaks_a_rule_is_bad_entries(log: Log) -> None:
         raw[5] ^= 1
         return base64.b64encode(bytes(raw)).decode()
 
-    other = json.loads(_cli("keygen", "other.example/log", "--mldsa", "-o",
-                            str(log.tmp / "other.key"), "--json"))["verifier_key"]
+    other = json.loads(cli_stdout("keygen", "other.example/log", "--mldsa", "-o",
+                                  str(log.tmp / "other.key"), "--json"))["verifier_key"]
     cases = {
         "from_size must be its seq + 1": {"from_size": log.from_size + 1},
         "needs exactly the fields": {"extra": 1},

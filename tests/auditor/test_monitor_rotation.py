@@ -6,8 +6,9 @@ A monitor that holds only the old trust file and an auditor's token reads the lo
 checkpoints signed by the new key; inside the overlap it wants both signatures; after a
 ``key.revoked`` it refuses a checkpoint past the revoked size under the revoked key, even
 though its trust file still pins that key. Without a token it cannot follow and says so.
-Forged checkpoints are served by a small proxy in front of the real server, signed with
-the real keys (as a thief of the old key would)."""
+Forged checkpoints are served by a small proxy in front of the real server
+(tests/support/monitor_proxy.py), signed with the real keys (as a thief of the old key
+would)."""
 
 from __future__ import annotations
 
@@ -15,61 +16,23 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from click.testing import CliRunner
 
-from evidence.cli.main import cli
 from evidence.ledger.keyfile import read_private_key
 from evidence.ledger.log_keys import retired_key_path
 from evidence.verify.note import Signer, parse_note, parse_verifier_key, sign_note
 from tests.support.api_server import Server, World, make_world, start_server
+from tests.support.monitor_proxy import Rewriter, cli_stdout, settle, submit_items
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "monitor_log.py"
 OVERLAP = 2
-
-
-class Rewriter:
-    """An HTTP proxy in front of the real server whose ``/v1/log/checkpoint`` answer is
-    ``note(real_note)``; every other request passes through."""
-
-    def __init__(self, upstream: str, note: Callable[[bytes], bytes]) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                headers = {k: v for k, v in self.headers.items() if k.lower() == "authorization"}
-                req = urllib.request.Request(upstream + self.path, headers=headers)
-                try:
-                    with urllib.request.urlopen(req, timeout=30) as r:
-                        status, body = r.status, r.read()
-                except urllib.error.HTTPError as e:
-                    status, body = e.code, e.read()
-                if self.path == "/v1/log/checkpoint" and status == 200:
-                    body = note(body)
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @dataclass
@@ -99,31 +62,6 @@ class Log:
         return p.returncode, json.loads(lines[0])
 
 
-def _submit(srv: Server, n: int) -> int:
-    with srv.client("acme") as c:
-        for i in range(n):
-            r = c.post("/v1/evidence", data={"case": "case-a", "kind": "document"},
-                       files={"file": (f"f{i}.txt", f"item {i} {srv.port}\n".encode(),
-                                       "text/plain")})
-            assert r.status_code == 201, r.text
-    return _settle(srv)
-
-
-def _settle(srv: Server) -> int:
-    for _ in range(600):
-        st = httpx.get(srv.base + "/v1/status", timeout=10).json()
-        if st["checkpoint"] and st["checkpoint"]["size"] == st["size"]:
-            return int(st["size"])
-        threading.Event().wait(0.05)
-    raise AssertionError("no checkpoint covers the log")
-
-
-def _cli(*args: str) -> str:
-    r = CliRunner().invoke(cli, list(args))
-    assert r.exit_code == 0, (args, r.stdout, r.stderr)
-    return r.stdout
-
-
 @pytest.fixture(scope="module")
 def log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Log]:
     tmp = tmp_path_factory.mktemp("monitor-rotation")
@@ -135,7 +73,7 @@ def log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Log]:
     token.write_text(world.tokens["auditor"] + "\n")
     srv = start_server(world)
     try:
-        _submit(srv, 2)
+        submit_items(srv, 2)
     finally:
         srv.stop()
     lg = Log(tmp, world, srv, trust, token, old, "", 0, 0, tmp / "before.json",
@@ -146,8 +84,8 @@ def log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Log]:
         assert rc == 0, rep
     finally:
         srv.stop()
-    got = json.loads(_cli("log", "key", "rotate", "--data-dir", str(world.data),
-                          "--overlap", str(OVERLAP), "--json"))
+    got = json.loads(cli_stdout("log", "key", "rotate", "--data-dir", str(world.data),
+                                "--overlap", str(OVERLAP), "--json"))
     assert got["old_key"] == world.vkey
     lg.new_vkey, lg.from_size, lg.until_size = (got["verifier_key"], got["from_size"],
                                                 got["until_size"])
@@ -160,7 +98,7 @@ def log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Log]:
 
 def test_follows_the_rotation_through_the_overlap_and_after(log: Log) -> None:
     # the rotation's own checkpoint (size F), signed by both keys: the old file verifies it
-    assert _settle(log.srv) == log.from_size
+    assert settle(log.srv) == log.from_size
     shutil.copyfile(log.before, log.at_rotation)
     rc, rep = log.run(log.at_rotation)
     assert rc == 0, rep
@@ -169,7 +107,7 @@ def test_follows_the_rotation_through_the_overlap_and_after(log: Log) -> None:
     assert json.loads(log.at_rotation.read_text())["log_key"] == log.new_vkey
 
     # past the overlap only the new key signs; the state knows it
-    size = _submit(log.srv, log.until_size - log.from_size + 2)
+    size = submit_items(log.srv, log.until_size - log.from_size + 2)
     assert size > log.until_size
     note = httpx.get(log.srv.base + "/v1/log/checkpoint").text
     assert len(parse_note(note).signatures) == 1
@@ -232,10 +170,10 @@ def test_refuses_a_checkpoint_past_a_revocation_under_the_revoked_key(log: Log) 
     follow = log.tmp / "follow.json"
     assert follow.exists(), "runs after test_follows_the_rotation_through_the_overlap_and_after"
     log.srv.stop()
-    _cli("log", "key", "revoke", "--data-dir", str(log.world.data), log.world.vkey,
-         "--from-size", str(log.from_size), "--reason", "test")
+    cli_stdout("log", "key", "revoke", "--data-dir", str(log.world.data), log.world.vkey,
+               "--from-size", str(log.from_size), "--reason", "test")
     log.srv = start_server(log.world)
-    size = _submit(log.srv, 1)
+    size = submit_items(log.srv, 1)
     rc, rep = log.run(follow)  # the old trust file still pins the old key for every size
     assert rc == 0, rep
     assert any("revoked log keys" in n for n in rep["notes"]), rep

@@ -21,8 +21,8 @@ pytest.importorskip("segno", reason="the report needs segno (pip install segno)"
 import pypdf
 
 from evidence.ledger.bundle import report
-from tests.ledger.bundle.test_report import DATA
 from tests.support.browser import ARTIFACTS, Page
+from tests.support.report_data import DATA
 
 A4_PT = (595.28, 841.89)  # 210 x 297 mm in PDF points
 

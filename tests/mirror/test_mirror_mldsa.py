@@ -27,7 +27,7 @@ from evidence.ledger.tiles_store import FilesystemTileStore
 from evidence.verify.checkpoint import verify_checkpoint_windowed
 from evidence.verify.note import ALG_COSIGNATURE_V1, ALG_MLDSA44, generate_signer, parse_note
 from evidence.verify.trust import parse_trust
-from tests.mirror.test_mirror_rotation import once, serve, snapshot  # noqa: F401 (fixture)
+from tests.support.served_folder import snapshot
 
 CLI = [sys.executable, "-c", "from evidence.cli.main import main; main()"]
 ORIGIN = "mirror-pq.example/log"
@@ -90,7 +90,7 @@ def forge(src: Path, dst: Path, how: str) -> Path:
     return dst
 
 
-def test_mirror_requires_the_pinned_mldsa_line(log: dict, serve, tmp_path: Path) -> None:  # noqa: F811
+def test_mirror_requires_the_pinned_mldsa_line(log: dict, serve, tmp_path: Path) -> None:
     d, trust = log["dir"], log["dir"] / "trust.txt"
     signer = generate_signer("mirror-pq.test/m1", ALG_COSIGNATURE_V1)
     write_private_key(tmp_path / "mirror.key", signer)

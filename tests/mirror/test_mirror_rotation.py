@@ -12,7 +12,6 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from evidence.ledger.log import Ledger
 from evidence.ledger.tiles import sync_tiles
 from evidence.ledger.tiles_store import FilesystemTileStore
 from evidence.verify.note import generate_signer, parse_note, sign_note
-from tests.support.ports import free_ports
+from tests.support.served_folder import snapshot
 
 CLI = [sys.executable, "-c", "from evidence.cli.main import main; main()"]
 ORIGIN = "mirror-rot.example/log"
@@ -59,28 +58,6 @@ def moments(tmp_path_factory: pytest.TempPathFactory) -> dict:
         led.close()
 
 
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator:
-    """One ``python -m http.server`` on a folder whose content the test swaps."""
-    root = tmp_path / "served"
-    (port,) = free_ports(1)
-    p = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
-                          "127.0.0.1", "--directory", str(root.parent)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def show(folder: Path) -> str:
-        if root.exists():
-            shutil.rmtree(root)
-        shutil.copytree(folder, root)
-        return f"http://127.0.0.1:{port}/served/"
-
-    try:
-        yield show
-    finally:
-        p.terminate()
-        p.wait(timeout=30)
-
-
 def once(url: str, mdir: Path, trust: Path) -> tuple[int, dict]:
     for _ in range(100):  # http.server may still be starting
         r = subprocess.run([*CLI, "mirror", url, "--dir", str(mdir), "--trust", str(trust),
@@ -91,11 +68,6 @@ def once(url: str, mdir: Path, trust: Path) -> tuple[int, dict]:
     out = (r.stdout or r.stderr).strip().splitlines()
     return r.returncode, json.loads(out[-1]) if out and out[-1].startswith("{") else {
         "raw": r.stdout + r.stderr}
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name != ".lock"}
 
 
 def test_mirror_follows_a_rotation(moments: dict, serve, tmp_path: Path) -> None:
