@@ -132,9 +132,8 @@ def test_after_the_idle_delay_the_caches_are_empty_and_proofs_unchanged(
         before = answers(run.base, run.size)
         fast = run.fast_path()
         assert run.svc.proofs.cached_nodes > 0
-        # ReadFastPath and InclusionFast (api/hot) have no public count of what they keep
-        assert len(fast._bodies) > 0
-        assert fast._fast is not None and fast._fast[1]._tails
+        kept = run.on_loop(fast.cached)
+        assert isinstance(kept, dict) and kept["bodies"] > 0 and kept["tails"] > 0, kept
 
         run.wait_for_trims(2)
         report = run.idle.last
@@ -143,14 +142,18 @@ def test_after_the_idle_delay_the_caches_are_empty_and_proofs_unchanged(
         assert report.connections >= 1 if db == "sqlite" else report.connections == 0
         if _has_malloc_trim():
             assert report.malloc_trim
-        # what a drop would give back now: nothing (the hot path's bodies, kept nodes and
-        # edge folds, the proof node cache)
-        left = run.on_loop(lambda: [len(d) for d in (*fast.drop(), *run.svc.proofs.drop())])
-        assert left and not any(left), left
+        # nothing kept now: the hot path's bodies, kept nodes, edge folds, checkpoint
+        # tails and upper levels, and the proof node cache
+        left = run.on_loop(lambda: {**fast.cached(), "nodes": run.svc.proofs.cached_nodes})
+        assert isinstance(left, dict), left
+        assert set(left) == {"bodies", "kept", "edges", "tails", "levels", "nodes"}, left
+        assert not any(left.values()), left
 
         after = answers(run.base, run.size)
         assert after == before  # byte for byte, from empty caches
-        assert run.svc.proofs.cached_nodes > 0 and len(fast._bodies) > 0
+        refilled = run.on_loop(fast.cached)
+        assert isinstance(refilled, dict) and refilled["bodies"] > 0, refilled
+        assert run.svc.proofs.cached_nodes > 0
 
 
 def test_no_second_trim_without_activity_and_probes_do_not_count(tmp_path: Path) -> None:

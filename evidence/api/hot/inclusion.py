@@ -153,6 +153,14 @@ class InclusionFast:
         self.levels = None  # loaded again for the next proof (levels_due)
         return old
 
+    def cached(self) -> dict[str, int]:
+        """How much is kept now, by kind: nodes, edge folds, checkpoint tails, and hashes
+        in :attr:`levels`. Read-only, so that an operator or a test can see these fill
+        and :meth:`drop` empty them (tests/api/test_idle_trim.py) without reaching in."""
+        kl = self.levels
+        return {"kept": len(self._kept), "edges": len(self._edges), "tails": len(self._tails),
+                "levels": 0 if kl is None else sum(map(len, kl.levels)) // HASH_SIZE}
+
     # --- reading nodes ---------------------------------------------------------------------
 
     def direct(self) -> bool:

@@ -69,6 +69,17 @@ class ReadFastPath:
             old += self._fast[1].drop()
         return old
 
+    def cached(self) -> dict[str, int]:
+        """How much this worker's hot path keeps now: rendered proofs (``bodies``) and,
+        once the first proof has built it, what :meth:`InclusionFast.cached` counts.
+        Read-only, so that an operator or a test can see what :meth:`drop` gives back
+        (tests/api/test_idle_trim.py) without reaching in; call it in the event loop,
+        where these are used."""
+        counts = {"bodies": len(self._bodies)}
+        if self._fast is not None:
+            counts.update(self._fast[1].cached())
+        return counts
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
             svc = services_of(scope)
