@@ -32,6 +32,7 @@ from evidence.ledger.keyfile import read_private_key
 from evidence.ledger.log import Ledger
 from evidence.ledger.pq_key import added_body, added_message
 from evidence.verify.note import ALG_MLDSA44, Signer, generate_signer, sign_note
+from tests.support.cli_run import cli_stdout
 from tests.support.forged_export import export_rows, forge_export, row_entry
 from tests.support.standalone import load_audit_script
 
@@ -55,12 +56,6 @@ class World:
         return self.export / "trust.txt"
 
 
-def _cli(*args: str) -> str:
-    r = CliRunner().invoke(cli, list(args))
-    assert r.exit_code == 0, (args, r.stdout, r.stderr)
-    return r.stdout
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     tmp = tmp_path_factory.mktemp("audit-mldsa")
@@ -78,7 +73,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     finally:
         led.close()
     exp = tmp / "export"
-    _cli("log", "export", "--data-dir", str(d), str(exp))
+    cli_stdout("log", "export", "--data-dir", str(d), str(exp))
     old = tmp / "old-trust.txt"
     old.write_text(f"log {ed_vkey}\nquorum none\n")
     w = World(d, exp, read_private_key(d / "log.key"), read_private_key(d / "log-mldsa.key"),

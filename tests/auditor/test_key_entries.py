@@ -32,6 +32,7 @@ from evidence.ledger.keyfile import read_private_key
 from evidence.ledger.log import Ledger
 from evidence.ledger.log_keys import retired_key_path, rotation_message
 from evidence.verify.note import Signer, generate_signer, sign_note
+from tests.support.cli_run import cli_stdout
 from tests.support.forged_export import export_rows, forge_export, row_entry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,12 +50,6 @@ class World:
     trust_before_revocation: str
 
 
-def _cli(*args: str) -> str:
-    r = CliRunner().invoke(cli, list(args))
-    assert r.exit_code == 0, (args, r.stdout, r.stderr)
-    return r.stdout
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     tmp = tmp_path_factory.mktemp("key-entries")
@@ -69,7 +64,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         for i in range(7):
             led.append("test.note", {"m": i})
             led.sign_checkpoint_now()
-        trust_before = _cli("trust", "export", "--data-dir", str(d))
+        trust_before = cli_stdout("trust", "export", "--data-dir", str(d))
         led.revoke_key(old.verifier().to_string(), REVOKED_FROM, "test")
         led.append("test.note", {"after": 1})
         led.sign_checkpoint_now()
@@ -77,7 +72,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         led.close()
     assert retired_key_path(d, old.verifier()).exists()
     exp = tmp / "export"
-    _cli("log", "export", "--data-dir", str(d), str(exp))
+    cli_stdout("log", "export", "--data-dir", str(d), str(exp))
     return World(d, exp, old, new, trust_before)
 
 

@@ -32,7 +32,8 @@ import pytest
 from evidence.verify.entry import parse_entry
 from evidence.verify.note import parse_note
 from tests.support.api_server import Server, World, make_world, start_server
-from tests.support.monitor_proxy import Rewriter, cli_stdout, settle, submit_items
+from tests.support.cli_run import cli_stdout
+from tests.support.monitor_proxy import Rewriter, settle, submit_items
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "monitor_log.py"

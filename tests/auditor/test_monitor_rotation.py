@@ -28,7 +28,8 @@ from evidence.ledger.keyfile import read_private_key
 from evidence.ledger.log_keys import retired_key_path
 from evidence.verify.note import Signer, parse_note, parse_verifier_key, sign_note
 from tests.support.api_server import Server, World, make_world, start_server
-from tests.support.monitor_proxy import Rewriter, cli_stdout, settle, submit_items
+from tests.support.cli_run import cli_stdout
+from tests.support.monitor_proxy import Rewriter, settle, submit_items
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "monitor_log.py"

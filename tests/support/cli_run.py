@@ -1,6 +1,7 @@
 """The ``evidence`` CLI run as a child process, as an operator runs it: the repository on
 PYTHONPATH and none of the settings a developer's shell may carry (blob store, size
-limit, database URL), so each test states the settings it means."""
+limit, database URL), so each test states the settings it means; and, for the setup of
+a test, in process (:func:`cli_stdout`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = "from evidence.cli.main import main; main()"
@@ -20,6 +23,15 @@ def cli_env() -> dict[str, str]:
     for k in ("EVIDENCE_BLOB_STORE", "EVIDENCE_MAX_FILE_SIZE", "EVIDENCE_DB_URL"):
         env.pop(k, None)
     return env
+
+
+def cli_stdout(*args: str) -> str:
+    """``evidence <args>`` run in process; its stdout (it must exit 0)."""
+    from evidence.cli.main import cli
+
+    r = CliRunner().invoke(cli, list(args))
+    assert r.exit_code == 0, (args, r.stdout, r.stderr)
+    return r.stdout
 
 
 def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -16,12 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
-from click.testing import CliRunner
 
-from evidence.cli.main import cli
 from tests.support.api_server import Server
 
-__all__ = ["Rewriter", "cli_stdout", "settle", "submit_items"]
+__all__ = ["Rewriter", "settle", "submit_items"]
 
 
 class Rewriter:
@@ -76,10 +74,3 @@ def settle(srv: Server) -> int:
             return int(st["size"])
         threading.Event().wait(0.05)
     raise AssertionError("no checkpoint covers the log")
-
-
-def cli_stdout(*args: str) -> str:
-    """``evidence <args>`` run in process; its stdout (it must exit 0)."""
-    r = CliRunner().invoke(cli, list(args))
-    assert r.exit_code == 0, (args, r.stdout, r.stderr)
-    return r.stdout
