@@ -19,11 +19,8 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +36,7 @@ from evidence.verify.merkle import root as merkle_root
 from evidence.verify.note import ALG_COSIGNATURE_V1, generate_signer, parse_verifier_key
 from tests.support.api_server import CLI, Server, World, make_world, start_server
 from tests.support.bundle_world import anchor
+from tests.support.monitor_proxy import Proxy
 from tests.support.ports import free_ports
 from tests.support.tsa import LocalTSA
 
@@ -165,46 +163,6 @@ def net(tmp_path_factory: pytest.TempPathFactory, tsa: LocalTSA) -> Iterator[Net
         b.stop()
         led_a.close()
         led_b.close()
-
-
-class Proxy:
-    """A tiny HTTP server in front of a real one: passes every request through, except that
-    ``rewrite(path, status, body)`` may answer something else (garbage, a swapped token)."""
-
-    def __init__(self, upstream: str,
-                 rewrite: Callable[[str, int, bytes], tuple[int, bytes] | None]) -> None:
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                headers = {k: v for k, v in self.headers.items() if k.lower() == "authorization"}
-                req = urllib.request.Request(upstream + self.path, headers=headers)
-                try:
-                    with urllib.request.urlopen(req, timeout=30) as r:
-                        status, body = r.status, r.read()
-                except urllib.error.HTTPError as e:
-                    status, body = e.code, e.read()
-                status, body = rewrite(self.path, status, body) or (status, body)
-                outer.paths.append(self.path)
-                self.send_response(status)
-                if 300 <= status < 400:  # to the real server: following it would work
-                    self.send_header("Location", upstream + self.path)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.paths: list[str] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def copy_state(src: Path, dst: Path) -> Path:

@@ -1,10 +1,11 @@
 """What the tests of scripts/monitor_log.py share against a real ``evidence serve``
-(tests/support/api_server.py): ``Rewriter``, a proxy in front of the server that serves a
-forged ``/v1/log/checkpoint`` (signed with the real keys, as a thief of a key would);
-``submit_items`` and ``settle``, that add items and wait for a checkpoint covering the
-log; and ``cli_stdout``, an ``evidence`` command run in process (key rotation, ML-DSA-44).
+(tests/support/api_server.py): ``Proxy``, an HTTP proxy in front of it whose answers a
+test may replace; ``Rewriter``, one that serves a forged ``/v1/log/checkpoint`` (signed
+with the real keys, as a thief of a key would); ``submit_items`` and ``settle``, that add
+items and wait for a checkpoint covering the log.
 
-Used by tests/auditor/test_monitor_rotation.py and tests/auditor/test_monitor_mldsa.py."""
+Used by tests/auditor/test_monitor_log.py, test_monitor_rotation.py and
+test_monitor_mldsa.py."""
 
 from __future__ import annotations
 
@@ -19,14 +20,17 @@ import httpx
 
 from tests.support.api_server import Server
 
-__all__ = ["Rewriter", "settle", "submit_items"]
+__all__ = ["Proxy", "Rewriter", "settle", "submit_items"]
 
 
-class Rewriter:
-    """An HTTP proxy in front of the real server whose ``/v1/log/checkpoint`` answer is
-    ``note(real_note)``; every other request passes through."""
+class Proxy:
+    """A tiny HTTP server in front of a real one: passes every request through, except that
+    ``rewrite(path, status, body)`` may answer something else (garbage, a swapped token)."""
 
-    def __init__(self, upstream: str, note: Callable[[bytes], bytes]) -> None:
+    def __init__(self, upstream: str,
+                 rewrite: Callable[[str, int, bytes], tuple[int, bytes] | None]) -> None:
+        outer = self
+
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 headers = {k: v for k, v in self.headers.items() if k.lower() == "authorization"}
@@ -36,9 +40,11 @@ class Rewriter:
                         status, body = r.status, r.read()
                 except urllib.error.HTTPError as e:
                     status, body = e.code, e.read()
-                if self.path == "/v1/log/checkpoint" and status == 200:
-                    body = note(body)
+                status, body = rewrite(self.path, status, body) or (status, body)
+                outer.paths.append(self.path)
                 self.send_response(status)
+                if 300 <= status < 400:  # to the real server: following it would work
+                    self.send_header("Location", upstream + self.path)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -46,13 +52,23 @@ class Rewriter:
             def log_message(self, *args: Any) -> None:
                 pass
 
+        self.paths: list[str] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class Rewriter(Proxy):
+    """A :class:`Proxy` whose ``/v1/log/checkpoint`` answer is ``note(real_note)``."""
+
+    def __init__(self, upstream: str, note: Callable[[bytes], bytes]) -> None:
+        super().__init__(upstream, lambda path, status, body: (status, note(body)) if (
+            path == "/v1/log/checkpoint" and status == 200) else None)
 
 
 def submit_items(srv: Server, n: int) -> int:
