@@ -33,7 +33,13 @@ from evidence.ledger.log import Ledger
 from evidence.ledger.pq_key import added_body, added_message
 from evidence.verify.note import ALG_MLDSA44, Signer, generate_signer, sign_note
 from tests.support.cli_run import cli_stdout
-from tests.support.forged_export import export_rows, forge_export, row_entry
+from tests.support.forged_export import (
+    audit_log_only,
+    export_rows,
+    forge_export,
+    log_check,
+    row_entry,
+)
 from tests.support.standalone import load_audit_script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,29 +88,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     return w
 
 
-def _audit(export: Path, trust: Path, *args: str) -> dict[str, Any]:
-    p = subprocess.run([sys.executable, "-I", str(AUDITOR), str(export), "--trust", str(trust),
-                        "--log-only", "--json", "--quiet", *args],
-                       capture_output=True, text=True, timeout=300)
-    assert p.stdout.strip() and "Traceback" not in p.stderr, p.stderr[-800:]
-    report = json.loads(p.stdout)
-    report["exit"] = p.returncode
-    return report
-
-
-def _log_check(report: dict[str, Any]) -> dict[str, Any]:
-    return next(c for c in report["checks"] if c["name"] == "log")
-
-
 def verdicts(export: Path, trust: Path) -> dict[str, tuple[int | None, str]]:
     """(first bad seq, the log check's reason) by the quick pass in two workers (a few
     entries a chunk), the quick pass in one process, and the reference pass alone."""
     out = {}
     for name, args in (("workers", ["--workers", "2", "--chunk", "700"]),
                        ("one process", ["--workers", "1"])):
-        r = _audit(export, trust, *args)
+        r = audit_log_only(export, trust, *args)
         assert r["exit"] == (0 if r["first_bad_seq"] is None else 1), r
-        out[name] = (r["first_bad_seq"], _log_check(r)["reason"])
+        out[name] = (r["first_bad_seq"], log_check(r)["reason"])
     al = load_audit_script()
     res = al.signed_checkpoints(str(export), al.vb.parse_trust(trust.read_bytes()))
     res = al.audit_log(str(export), res, quick=False)
@@ -162,13 +154,13 @@ def test_a_good_export_verifies_with_and_without_the_pin(world: World) -> None:
     key = world.pq.verifier().to_string()
     for trust, pinned in ((world.pq_trust, True), (world.old_trust, False)):
         assert {v[0] for v in verdicts(world.export, trust).values()} == {None}
-        r = _audit(world.export, trust)
-        assert r["exit"] == 0 and _log_check(r)["status"] == "pass", r
+        r = audit_log_only(world.export, trust)
+        assert r["exit"] == 0 and log_check(r)["status"] == "pass", r
         assert r["mldsa_key"] == {"key": key, "name": ORIGIN,
                                   "key_id": f"{world.pq.key_id:08x}", "seq": SEQ,
                                   "from_size": FROM, "pinned": pinned}, r
         assert f"ML-DSA-44 key {ORIGIN}+{world.pq.key_id:08x} (entry {SEQ})" \
-            in _log_check(r)["reason"], r
+            in log_check(r)["reason"], r
         p = subprocess.run([sys.executable, "-I", str(AUDITOR), str(world.export), "--trust",
                             str(trust), "--log-only", "--quiet"],
                            capture_output=True, text=True, timeout=300)

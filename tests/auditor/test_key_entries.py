@@ -18,7 +18,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,13 @@ from evidence.ledger.log import Ledger
 from evidence.ledger.log_keys import retired_key_path, rotation_message
 from evidence.verify.note import Signer, generate_signer, sign_note
 from tests.support.cli_run import cli_stdout
-from tests.support.forged_export import export_rows, forge_export, row_entry
+from tests.support.forged_export import (
+    audit_log_only,
+    export_rows,
+    forge_export,
+    log_check,
+    row_entry,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 AUDITOR = ROOT / "scripts" / "audit_ledger.py"
@@ -81,17 +86,7 @@ def _audit(export: Path, trust: str | Path) -> dict[str, Any]:
         path = export.parent / f"trust-{hashlib.sha256(trust.encode()).hexdigest()[:8]}.txt"
         path.write_text(trust)
         trust = path
-    p = subprocess.run([sys.executable, "-I", str(AUDITOR), str(export), "--trust", str(trust),
-                        "--log-only", "--json", "--quiet"],
-                       capture_output=True, text=True, timeout=300)
-    assert p.stdout.strip(), p.stderr[-800:]
-    report = json.loads(p.stdout)
-    report["exit"] = p.returncode
-    return report
-
-
-def _log_check(report: dict[str, Any]) -> dict[str, Any]:
-    return next(c for c in report["checks"] if c["name"] == "log")
+    return audit_log_only(export, trust)
 
 
 def forge(world: World, name: str, change: Callable[[int, dict[str, Any]], None],
@@ -116,7 +111,7 @@ def test_honest_export_passes_with_either_trust_file(world: World) -> None:
     assert len(kinds) == 2
     for trust in (world.export / "trust.txt", world.trust_before_revocation):
         r = _audit(world.export, trust)
-        assert _log_check(r)["status"] == "pass", r
+        assert log_check(r)["status"] == "pass", r
         assert r["exit"] == 0, r
 
 
@@ -124,7 +119,7 @@ def test_forgery_tools_alone_change_nothing(world: World) -> None:
     """The forger's rewrite with no change is the honest log again (the tools are sound)."""
     out = forge(world, "nothing", lambda seq, e: None)
     r = _audit(out, world.export / "trust.txt")
-    assert _log_check(r)["status"] == "pass", r
+    assert log_check(r)["status"] == "pass", r
 
 
 def test_rotation_not_signed_by_the_new_key(world: World) -> None:
@@ -138,7 +133,7 @@ def test_rotation_not_signed_by_the_new_key(world: World) -> None:
 
     out = forge(world, "new-sig", change)
     r = _audit(out, world.export / "trust.txt")
-    log = _log_check(r)
+    log = log_check(r)
     assert log["status"] == "fail" and r["first_bad_seq"] == ROTATION_SEQ, r
     assert "key.rotated's new_signature does not verify" in log["reason"], log
     assert r["exit"] == 1
@@ -156,7 +151,7 @@ def test_rotation_with_wrong_from_size(world: World) -> None:
             b["new_signature"] = base64.b64encode(new.signature(msg)).decode()
 
     r = _audit(forge(world, "from-size", change), world.export / "trust.txt")
-    log = _log_check(r)
+    log = log_check(r)
     assert log["status"] == "fail" and r["first_bad_seq"] == ROTATION_SEQ, r
     assert "from_size must be its seq + 1" in log["reason"], log
 
@@ -167,7 +162,7 @@ def test_revocation_widening_a_window(world: World) -> None:
             e["body"]["until_size"] = 9  # the old key's window ends at 6
 
     r = _audit(forge(world, "widen", change), world.export / "trust.txt")
-    log = _log_check(r)
+    log = log_check(r)
     assert log["status"] == "fail" and r["first_bad_seq"] == REVOCATION_SEQ, r
     assert "key.revoked must narrow" in log["reason"], log
 
@@ -181,7 +176,7 @@ def test_checkpoint_past_revocation_under_the_revoked_key(world: World) -> None:
 
     out = forge(world, "past-n", lambda seq, e: None, resign)
     r = _audit(out, world.trust_before_revocation)
-    log = _log_check(r)
+    log = log_check(r)
     assert log["status"] == "fail" and r["first_bad_seq"] == 5, r
     assert "against the log's own key entries" in log["reason"], log
     assert "sizes 0 to 5" in log["reason"], log
@@ -189,7 +184,7 @@ def test_checkpoint_past_revocation_under_the_revoked_key(world: World) -> None:
     r = _audit(forge(world, "at-n", lambda seq, e: None,
                      lambda size, s: [world.old] if size == 5 else s),
                world.trust_before_revocation)
-    assert _log_check(r)["status"] == "pass", r
+    assert log_check(r)["status"] == "pass", r
 
 
 def test_evidence_audit_names_a_tampered_rotation(world: World, tmp_path: Path) -> None:

@@ -9,12 +9,16 @@ import base64
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from evidence.verify.merkle import root as merkle_root
 from evidence.verify.note import parse_note
+
+AUDITOR = Path(__file__).resolve().parents[2] / "scripts" / "audit_ledger.py"
 
 Change = Callable[[int, dict[str, Any]], None]
 """``change(seq, entry)``: edits the parsed entry in place."""
@@ -69,3 +73,21 @@ def forge_export(export: Path, out: Path, change: Change, resign: Resign) -> Pat
                     for n in doc["files"] if (out / n).exists()}
     manifest.write_text(json.dumps(doc, sort_keys=True, separators=(",", ":")))
     return out
+
+
+def audit_log_only(export: Path, trust: Path, *args: str) -> dict[str, Any]:
+    """scripts/audit_ledger.py's ``--json`` report on ``export`` (``--log-only``: the log
+    check alone), run as an auditor runs it (``python -I``), with its exit status as
+    ``"exit"``."""
+    p = subprocess.run([sys.executable, "-I", str(AUDITOR), str(export), "--trust", str(trust),
+                        "--log-only", "--json", "--quiet", *args],
+                       capture_output=True, text=True, timeout=300)
+    assert p.stdout.strip() and "Traceback" not in p.stderr, p.stderr[-800:]
+    report = json.loads(p.stdout)
+    report["exit"] = p.returncode
+    return report
+
+
+def log_check(report: dict[str, Any]) -> dict[str, Any]:
+    """The report's ``log`` check."""
+    return next(c for c in report["checks"] if c["name"] == "log")
