@@ -412,6 +412,7 @@ def test_empty_telegram_export_is_recorded_and_refused_when_strict(intake: Intak
     assert clean.warnings == ()
 
 
+@pytest.mark.slow  # a served API: out of the quick lane
 def test_strict_metadata_over_http(tmp_path: Path) -> None:
     srv = start_server(make_world(tmp_path / "data"))
     try:
