@@ -27,6 +27,15 @@ from evidence.ledger.intake.idempotency import MAX_KEY_LEN, KeyInFlight, KeyUsed
 HEADER = "idempotency-key"
 REPLAYED = "Idempotent-Replayed"
 RETRY_AFTER = "1"
+OPENAPI_PARAMETER = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "schema": {"type": "string", "maxLength": 257},
+    "description": 'a key naming this one submission, e.g. "8e03978e-40d5-43e8-bc93-'
+                   '6894a57f9324" (an RFC 8941 string; 1-255 visible ASCII characters): a '
+                   "retry with it gets the first answer again (Idempotent-Replayed: true), "
+                   "never a second item; 409 while the first is in flight, 422 if reused for "
+                   "another payload. Kept 24 h (docs/api.md)"}
+"""The header as the routes that take it describe it in the OpenAPI document."""
 
 
 def key_of(headers: Headers) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -188,10 +189,14 @@ def _submit_statement(path: Path, case: str, title: str | None, principal: str |
             fail("--as names the submitter on the local ledger; on a server your token says "
                  "who you are", as_json=as_json, code=2)
         params = {"case": case, **({"title": title} if title else {})}
+        # one key for every attempt: a resend after a lost answer gets the first item's
+        # answer, never a second item (docs/api.md, "SCITT signed statements")
+        headers = {"Content-Type": "application/scitt-statement+cose",
+                   "Idempotency-Key": f'"{uuid.uuid4()}"'}
 
         def run(c: Any) -> dict[str, Any]:
             return c.send("POST", "/v1/evidence/statements", params=params, body=data,
-                          headers={"Content-Type": "application/scitt-statement+cose"}).json()
+                          headers=headers).json()
 
         _print_submitted(remote_run(as_json, remote, run, progress=progress, quiet=quiet),
                          as_json)

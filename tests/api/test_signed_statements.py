@@ -50,10 +50,14 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def _register(srv: Server, data: bytes, *, who: str = "acme", case: str = "case-a",
-              media: str = COSE, accept: str = "application/json") -> httpx.Response:
+              media: str = COSE, accept: str = "application/json",
+              key: str | None = None) -> httpx.Response:
+    headers = {"Content-Type": media, "Accept": accept}
+    if key is not None:
+        headers["Idempotency-Key"] = key
     with srv.client(who) as c:
         return c.post("/v1/evidence/statements", params={"case": case}, content=data,
-                      headers={"Content-Type": media, "Accept": accept})
+                      headers=headers)
 
 
 def _rfc9162_root(index: int, size: int, leaf: bytes, path: list[bytes]) -> bytes:
@@ -145,6 +149,42 @@ def test_accept_cose_answers_the_receipt(srv: Server) -> None:
     top.value[1] = {394: [r.content]}
     _check_transparent_statement(cbor2.dumps(top), entry,
                                  parse_verifier_key(srv.world.vkey).public_key)
+
+
+def test_a_retry_with_its_idempotency_key_appends_nothing(srv: Server) -> None:
+    """The answer lost, the same statement sent again with the same key: the first item's
+    answer again (JSON, or its COSE receipt), nothing appended; the key with another
+    statement or case is refused, nothing appended either."""
+    data = scitt.statement(scitt.es256_with_certificate())
+    first = _register(srv, data, key="scitt-retry-1")
+    assert first.status_code == 201, first.text
+    size = httpx.get(srv.base + "/v1/status").json()["size"]
+    again = _register(srv, data, key='"scitt-retry-1"')  # the RFC 8941 string form
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    cose = _register(srv, data, key="scitt-retry-1", accept="application/cose")
+    assert cose.status_code == 201 and cose.headers["content-type"] == "application/cose"
+    assert cose.headers["location"] == first.headers["location"]
+    entry = _with_client(srv, lambda c: c.get(
+        first.headers["location"] + "/receipt").json()["entry"].encode())
+    top = cbor2.loads(data)
+    top.value[1] = {394: [cose.content]}
+    _check_transparent_statement(cbor2.dumps(top), entry,
+                                 parse_verifier_key(srv.world.vkey).public_key)
+    other = scitt.statement(scitt.es256_with_certificate())
+    titled = _with_client(srv, lambda c: c.post(
+        "/v1/evidence/statements", params={"case": "case-a", "title": "another title"},
+        content=data, headers={"Content-Type": COSE, "Idempotency-Key": "scitt-retry-1"}))
+    for r in (_register(srv, other, key="scitt-retry-1"), titled):
+        assert r.status_code == 422 and r.json()["code"] == "idempotency-key-reused", r.text
+    r = _register(srv, data, key="bad key with spaces")
+    assert r.status_code == 400 and r.json()["code"] == "invalid-idempotency-key", r.text
+    assert httpx.get(srv.base + "/v1/status").json()["size"] == size
+
+
+def _with_client(srv: Server, f):  # type: ignore[no-untyped-def]
+    with srv.client("acme") as c:
+        return f(c)
 
 
 def _edit(data: bytes, i: int, value) -> bytes:

@@ -84,15 +84,7 @@ _SUBMIT_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
                                                          "offline against them (as evidence "
                                                          "submit --dns-record)"},
     }}}}}}
-IDEMPOTENCY_KEY = {
-    "name": "Idempotency-Key", "in": "header", "required": False,
-    "schema": {"type": "string", "maxLength": 257},
-    "description": 'a key naming this one submission, e.g. "8e03978e-40d5-43e8-bc93-'
-                   '6894a57f9324" (an RFC 8941 string; 1-255 visible ASCII characters): a '
-                   "retry with it gets the first answer again (Idempotent-Replayed: true), "
-                   "never a second item; 409 while the first is in flight, 422 if reused for "
-                   "another payload. Kept 24 h (docs/api.md)"}
-_SUBMIT_BODY["parameters"] = [IDEMPOTENCY_KEY]
+_SUBMIT_BODY["parameters"] = [idempotency.OPENAPI_PARAMETER]
 assert set(_SUBMIT_BODY["requestBody"]["content"]["multipart/form-data"]["schema"]
            ["properties"]) == {*FIELDS, "file"}
 
@@ -172,7 +164,7 @@ PendingId = Annotated[str, Path(pattern=r"^pd_[0-9a-f]{32}$",
 
 @router.post("/pending/{pending_id}/sign", status_code=201, response_model=SubmissionReceipt,
              responses=authed(400, 403, 404, 409, 410, 422),
-             openapi_extra={"parameters": [IDEMPOTENCY_KEY]})
+             openapi_extra={"parameters": [idempotency.OPENAPI_PARAMETER]})
 def sign_pending(pending_id: PendingId, signature: SubmitterSignature, request: Request,
                  svc: Svc, who: Submitter) -> Response:
     """Sign a pending (``sign=deferred``) submission: your verifier key and your Ed25519

@@ -25,6 +25,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from evidence.api import idempotency
 from evidence.api.deps import Role, Svc
 from evidence.api.problems import Problem, authed
 from evidence.api.routers.proof_files import signer_of
@@ -34,6 +35,7 @@ from evidence.ledger.access import SUBMITTER, Principal
 from evidence.ledger.cose import MEDIA_TYPE as COSE_MEDIA_TYPE
 from evidence.ledger.cose import cose_receipt
 from evidence.ledger.intake import ItemSpec, Submitted
+from evidence.ledger.intake.idempotency import Claim, KeyInFlight, KeyUsed
 from evidence.verify.errors import InvalidSignature, VerificationError
 from evidence.verify.signed_statement import (
     MEDIA_TYPES,
@@ -45,6 +47,9 @@ from evidence.verify.signed_statement import (
 router = APIRouter(prefix="/v1/evidence", tags=["evidence"])
 Submitter = Role(SUBMITTER)
 FILE_NAME = "signed-statement.cose"
+STATEMENT_OPERATION = "evidence.statement"
+"""The operation an ``Idempotency-Key`` of this route names (its fingerprint: the case,
+the title and the statement's bytes)."""
 
 _BODY = {"requestBody": {"required": True, "content": {
     t: {"schema": {"type": "string", "format": "binary"}} for t in MEDIA_TYPES}}}
@@ -78,8 +83,10 @@ async def _body(request: Request, limit: int) -> bytes:
 
 
 def _register(svc: Services, who: Principal, case: str, title: str | None, data: bytes,
-              statement: SignedStatement) -> Submitted:
-    """Preserve the exact bytes as the item's one file (spooled, then gone either way)."""
+              statement: SignedStatement, claim: Claim | None) -> Submitted:
+    """Preserve the exact bytes as the item's one file (spooled, then gone either way).
+    Raises :class:`KeyUsed` / :class:`KeyInFlight` for a key already used (nothing
+    appended)."""
     svc.spool.mkdir(parents=True, exist_ok=True, mode=0o700)
     folder = Path(tempfile.mkdtemp(prefix="statement-", dir=svc.spool))
     try:
@@ -87,14 +94,15 @@ def _register(svc: Services, who: Principal, case: str, title: str | None, data:
         path.write_bytes(data)
         return svc.intake.submit(ItemSpec(
             files=[path], kind="document", case=case, principal=who.id,
-            title=title or f"SCITT signed statement: {statement.subject}"[:500]))
+            title=title or f"SCITT signed statement: {statement.subject}"[:500],
+            idempotency=claim))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
 @router.post("/statements", status_code=201, response_model=SubmissionReceipt,
-             openapi_extra=_BODY, responses={
-                 **authed(403, 404, 413, 415, 422),
+             openapi_extra={**_BODY, "parameters": [idempotency.OPENAPI_PARAMETER]}, responses={
+                 **authed(400, 403, 404, 409, 413, 415, 422),
                  201: {"content": {"application/json": {}, COSE_MEDIA_TYPE: {}},
                        "description": "registered: the submission receipt, or with Accept: "
                                       "application/cose the COSE receipt (RFC 9942)"}})
@@ -107,19 +115,44 @@ async def register_statement(
     of ``case``. 422 ``bad-statement`` (not a COSE_Sign1, no issuer or subject, a non-empty
     unprotected header...), ``unsupported-statement`` (an algorithm or a way of naming the
     key this service does not check, a detached payload) or ``bad-signature``; nothing is
-    stored then. See docs/api.md, "SCITT signed statements"."""
+    stored then. With an ``Idempotency-Key``, a retry after a lost answer gets the first
+    item's answer again (``Idempotent-Replayed: true``) and appends nothing; the same key
+    with another statement, case or title is 422 ``idempotency-key-reused``. See
+    docs/api.md, "SCITT signed statements"."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in MEDIA_TYPES:
         raise Problem(415, "unsupported-media-type",
                       f"send the signed statement's bytes as {' or '.join(MEDIA_TYPES)}")
+    key = idempotency.key_of(request.headers)
     svc.access.require_submit(who, case)
     data = await _body(request, svc.max_file_size)
     statement = check_statement(data)
+    claim = None if key is None else Claim(
+        who.id, key, STATEMENT_OPERATION, {"case": case, "title": title},
+        ttl=svc.settings.idempotency_ttl)
+    leave = None if key is None else idempotency.IN_FLIGHT.enter(who.id, key)
     loop = asyncio.get_running_loop()
-    done = await loop.run_in_executor(svc.executor, _register, svc, who, case, title, data,
-                                      statement)
+    wants_cose = COSE_MEDIA_TYPE in request.headers.get("accept", "")
+    try:
+        done = await loop.run_in_executor(svc.executor, _register, svc, who, case, title,
+                                          data, statement, claim)
+    except (KeyUsed, KeyInFlight) as e:
+        replay = idempotency.used(e)  # the stored answer, or the refusal of a reuse
+        if not wants_cose or not isinstance(e, KeyUsed):
+            return replay
+        rec = e.record  # the first item's COSE receipt, at the log's present size
+        seq = int(rec.answer()["seq"])
+        receipt = await loop.run_in_executor(
+            svc.executor, lambda: cose_receipt(svc.ledger, signer_of(svc), seq,
+                                               subject=rec.evidence_id))
+        return Response(receipt, status_code=rec.status, media_type=COSE_MEDIA_TYPE,
+                        headers={"Location": f"/v1/evidence/{rec.evidence_id}",
+                                 idempotency.REPLAYED: "true"})
+    finally:
+        if leave is not None:
+            leave()
     headers = {"Location": f"/v1/evidence/{done.evidence_id}"}
-    if COSE_MEDIA_TYPE in request.headers.get("accept", ""):
+    if wants_cose:
         receipt = await loop.run_in_executor(
             svc.executor, lambda: cose_receipt(svc.ledger, signer_of(svc), done.seq,
                                                subject=done.evidence_id))
