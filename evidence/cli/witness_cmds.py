@@ -75,7 +75,9 @@ def init_cmd(directory: Path, name: str, mldsa: bool, as_json: bool) -> None:
 @_dir_option
 @click.option("--origin", required=True, help="The log's origin (first checkpoint line).")
 @click.option("--key", "keys", multiple=True, required=True, metavar="VKEY",
-              help="The log's verifier key (name+keyid+base64). Repeat for several.")
+              help="The log's verifier key (name+keyid+base64). Repeat for several: "
+                   "Ed25519 keys (any one signing is enough, as during a rotation) and the "
+                   "log's ML-DSA-44 key (0x06; then required on every checkpoint).")
 @click.option("--checkpoint", "checkpoint_file", metavar="FILE",
               type=click.Path(dir_okay=False, allow_dash=True),
               help="A signed checkpoint of the log you trust (obtained out of band) to "

@@ -36,7 +36,7 @@ from evidence.verify.checkpoint import Checkpoint
 from evidence.verify.errors import NoteError, VerificationError
 from evidence.verify.hashing import EMPTY_ROOT, Hash32
 from evidence.verify.merkle import verify_consistency
-from evidence.verify.note import ALG_ED25519, OpenedNote, Verifier, open_note
+from evidence.verify.note import ALG_ED25519, ALG_MLDSA44, OpenedNote, Verifier, open_note
 from evidence.witness.protocol import AddCheckpointRequest
 
 
@@ -52,11 +52,22 @@ class LogRecord:
     """The latest cosigned checkpoint note as received (None before the first)."""
 
     def __post_init__(self) -> None:
-        if not self.keys:
-            raise ValueError(f"log {self.origin!r} needs at least one pinned key")
-        for k in self.keys:
-            if k.alg != ALG_ED25519:
-                raise ValueError(f"log key {k.name} is not an Ed25519 (0x01) key")
+        problem = log_keys_problem(self.keys)
+        if problem is not None:
+            raise ValueError(f"log {self.origin!r}: {problem}")
+
+
+def log_keys_problem(keys: Sequence[Verifier]) -> str | None:
+    """Why these cannot be a log's pinned keys, or None: Ed25519 (0x01) keys, at least one
+    (any one of them signing is enough: a rotation's overlap), and ML-DSA-44 (0x06) keys,
+    each of which must sign every checkpoint cosigned from then on (docs/formats.md
+    "ML-DSA-44 signatures": pinned, the post-quantum line is required, never optional)."""
+    if not any(k.alg == ALG_ED25519 for k in keys):
+        return "needs at least one pinned Ed25519 (0x01) log key"
+    for k in keys:
+        if k.alg not in (ALG_ED25519, ALG_MLDSA44):
+            return f"log key {k.name} is neither an Ed25519 (0x01) nor an ML-DSA-44 (0x06) key"
+    return None
 
 
 class Refusal(Exception):
@@ -99,6 +110,11 @@ def verify_log_signature(note: str, keys: Sequence[Verifier]) -> OpenedNote:
     pinned = {(k.name, k.key_id) for k in keys}
     if not any((v.name, v.key_id) in pinned and v.alg == ALG_ED25519 for v in opened.verified):
         raise Refusal(BAD_SIGNATURE, 403, "no signature by a pinned log key verifies")
+    signed = {(v.name, v.key_id) for v in opened.verified}
+    for k in keys:  # a pinned ML-DSA-44 key is required, not one of several
+        if k.alg == ALG_MLDSA44 and (k.name, k.key_id) not in signed:
+            raise Refusal(BAD_SIGNATURE, 403, f"no signature by the pinned ML-DSA-44 log "
+                          f"key {k.name}+{k.key_id:08x}: it must sign every checkpoint")
     return opened
 
 

@@ -24,14 +24,19 @@ from evidence.verify.errors import MalformedInput
 from evidence.verify.hashing import EMPTY_ROOT
 from evidence.verify.note import (
     ALG_COSIGNATURE_V1,
-    ALG_ED25519,
     ALG_MLDSA44,
     COSIGNING_ALGS,
     Signer,
     Verifier,
     generate_signer,
 )
-from evidence.witness.core import MALFORMED, LogRecord, Refusal, check_add_checkpoint
+from evidence.witness.core import (
+    MALFORMED,
+    LogRecord,
+    Refusal,
+    check_add_checkpoint,
+    log_keys_problem,
+)
 from evidence.witness.core import verify_log_signature as _verify_log_signature
 from evidence.witness.protocol import MalformedRequest, parse_add_checkpoint
 from evidence.witness.store import LogPolicy, StoreError, WitnessStore
@@ -97,8 +102,9 @@ class Witness:
 
     def add_log(self, origin: str, keys: list[Verifier], checkpoint_note: str | None = None,
                 *, qpd: int | None = None) -> LogRecord:
-        """Follow the log ``origin``, signed by ``keys`` (Ed25519, 0x01), allowing it at
-        most ``qpd`` add-checkpoint requests a day (None: no limit).
+        """Follow the log ``origin``, signed by ``keys`` (Ed25519, 0x01, any one of them;
+        and ML-DSA-44, 0x06, each required on every checkpoint), allowing it at most
+        ``qpd`` add-checkpoint requests a day (None: no limit).
 
         ``checkpoint_note``, when given, is a checkpoint of that log the witness
         operator trusts (checked out of band): the witness starts from it, so
@@ -107,11 +113,9 @@ class Witness:
         """
         if not origin or "\n" in origin:
             raise WitnessError("origin must be one non-empty line")
-        for k in keys:
-            if k.alg != ALG_ED25519:
-                raise WitnessError(f"log key {k.name} is not an Ed25519 (0x01) verifier key")
-        if not keys:
-            raise WitnessError("a log needs at least one verifier key")
+        problem = log_keys_problem(keys)
+        if problem is not None:
+            raise WitnessError(f"a log {problem}")
         record = LogRecord(origin, tuple(keys))
         if checkpoint_note is not None:
             try:

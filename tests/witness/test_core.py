@@ -292,6 +292,51 @@ def test_refusals_store_nothing_but_keep_evidence(witness: Witness) -> None:
     assert kept[0]["request"] == bad[0][0] and "was cosigned with root" in kept[0]["reason"]
 
 
+def test_a_pinned_mldsa_log_key_is_required(witness: Witness) -> None:
+    """A log pinned with its ML-DSA-44 key beside the Ed25519 one: a checkpoint is
+    cosigned only with a valid line by it; cut or altered, 403 bad-signature and the state
+    unchanged. A log pinned with no Ed25519 key, or with a key of another kind, is not
+    followed."""
+    from evidence.ledger.anchor.witness_client import format_add_checkpoint
+    from evidence.verify.note import ALG_COSIGNATURE_V1, ALG_MLDSA44, sign_note
+
+    log = TinyLog().grow(8)
+    pq = generate_signer(ORIGIN, ALG_MLDSA44)
+
+    def note(size: int, line: str | None = None) -> str:
+        body = log.checkpoint(size).to_text()
+        return sign_note(body, [log.signer]) + (
+            pq.signature_line(body.encode(), cosigned_at=0) if line is None else line)
+
+    def request(old: int, n: str) -> bytes:
+        size = log.size
+        return format_add_checkpoint(old, log.proof(old, size) if 0 < old < size else [], n)
+
+    witness.add_log(ORIGIN, [log.signer.verifier(), pq.verifier()])
+    witness.add_checkpoint(request(0, note(8)))
+    before = state(witness)
+    assert before[0][1] == 8
+    log.grow(4)
+    good = pq.signature_line(log.checkpoint().to_text().encode(), cosigned_at=0)
+    flipped = good[:-6] + ("A" if good[-6] != "A" else "B") + good[-5:]
+    for n, says in ((note(12, ""), "no signature by the pinned ML-DSA-44 log key"),
+                    (note(12, flipped), "")):
+        with pytest.raises(Refusal) as info:
+            witness.add_checkpoint(request(8, n))
+        assert info.value.kind == BAD_SIGNATURE and says in info.value.reason, info.value
+        assert state(witness) == before
+    witness.add_checkpoint(request(8, note(12)))
+    assert state(witness)[0][1] == 12
+    with pytest.raises(WitnessError, match="at least one pinned Ed25519"):
+        witness.add_log("example.org/pq-only", [generate_signer("example.org/pq-only",
+                                                                ALG_MLDSA44).verifier()])
+    other = TinyLog("example.org/other")
+    with pytest.raises(WitnessError, match="neither an Ed25519"):
+        witness.add_log(other.origin, [other.signer.verifier(), generate_signer(
+            other.origin, ALG_COSIGNATURE_V1).verifier()])
+    assert [r.origin for r in witness.store.logs()] == [ORIGIN]
+
+
 def test_concurrent_requests_never_roll_back(witness: Witness) -> None:
     """Many threads race to advance one log; the compare-and-swap keeps the largest."""
     log = TinyLog().grow(40)
