@@ -28,7 +28,7 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
-from evidence.ledger.audit import audit
+from evidence.ledger.audit.log_audit import audit
 from evidence.ledger.db.schema import checkpoints
 from evidence.ledger.log import Ledger
 from evidence.verify.checkpoint import Checkpoint, sign_checkpoint

@@ -30,8 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from evidence.ledger.audit import audit
-from evidence.ledger.export import export_log
+from evidence.ledger.audit.export_log import export_log
+from evidence.ledger.audit.log_audit import audit
 
 HERE = Path(__file__).resolve().parent
 TARGET = 150_000

@@ -12,7 +12,7 @@ over exactly those stored files:
   what a plain script would do;
 * ``hashlib N threads``: the same loop on one thread per core (the machine's ceiling
   for this data with hashlib);
-* ``audit files``: :func:`evidence.ledger.audit_files.audit_files`, what ``evidence
+* ``audit files``: :func:`evidence.ledger.audit.files.audit_files`, what ``evidence
   audit`` runs (threads = cores, reused 4 MiB buffers, largest file first);
 * ``sha256 in memory``: one thread hashing bytes already in memory (the CPU bound).
 
@@ -33,7 +33,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from evidence.ledger.audit_files import audit_files, stored_files
+from evidence.ledger.audit.files import audit_files, stored_files
 from evidence.ledger.blobs import FilesystemBlobStore
 from evidence.ledger.intake import Intake, ItemSpec
 from evidence.ledger.log import Ledger

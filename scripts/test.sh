@@ -2,7 +2,7 @@
 # The project's test command: lint, layer contracts, then the test suite.
 # Creates .venv on first use. Extra arguments go to pytest (e.g. -k merkle, -x).
 #
-# --quick: the inner loop. The fast tests of tests/verify, witness, ledger and equivalence
+# --quick: the inner loop, under a minute on two cores. The fast tests of tests/verify, witness, ledger and equivalence
 # and the docs' checks (not marked slow, pg, s3 or tsa), on SQLite and files: no PostgreSQL,
 # S3 or TSA server, no browser, no worker pool, no stand-alone interpreter, no served API;
 # and no reinstall once .venv can import the package. Without it: the whole suite, which
@@ -29,7 +29,13 @@ echo "== ruff"; .venv/bin/ruff check .
 echo "== import-linter"; .venv/bin/lint-imports
 if [ "$quick" = 1 ]; then
   echo "== pytest (quick)"
-  exec .venv/bin/pytest -m "not slow and not pg and not s3 and not tsa" \
+  # Two processes when the machine has two cores: the quick lane starts no servers, so
+  # nothing is shared between them but the files under tmp_path (one per test).
+  par=()
+  if [ "$(nproc 2>/dev/null || echo 1)" -ge 2 ] && .venv/bin/python -c "import xdist" 2>/dev/null; then
+    par=(-n 2 --dist loadfile)
+  fi
+  exec .venv/bin/pytest "${par[@]}" -m "not slow and not pg and not s3 and not tsa" \
     tests/verify tests/witness tests/ledger tests/equivalence \
     tests/test_docs.py "$@"
 fi

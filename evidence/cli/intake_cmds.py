@@ -448,7 +448,7 @@ def _known_damage(intake: Intake) -> dict[str, str]:
 
 def _file_fixity(intake: Intake, f: dict[str, Any], verify: bool) -> str:
     """``ok``, ``damaged``, ``missing`` or ``unchecked`` (a large file, no --verify)."""
-    from evidence.ledger.audit_files import check_file
+    from evidence.ledger.audit.files import check_file
 
     store = intake.store
     try:

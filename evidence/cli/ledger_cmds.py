@@ -274,7 +274,7 @@ def log_export(directory: str, start: int | None, quiet: bool, data_dir: str | N
     """Write every entry, checkpoint (with its cosignatures), RFC 3161 token and the trust
     file to plain files in DIRECTORY, with a manifest of their SHA-256 (docs/formats.md).
     Run it again on the same DIRECTORY to bring it up to date."""
-    from evidence.ledger.export import export_log
+    from evidence.ledger.audit.export_log import export_log
 
     bar = None if quiet or as_json else _Rate("exported")
     with open_ledger(data_dir, db_url, as_json, read_only=True) as led:
@@ -465,7 +465,7 @@ def audit_cmd(data_dir: str | None, db_url: str | None, as_json: bool, chunk: in
 def _audit(data_dir: str | None, db_url: str | None, as_json: bool, chunk: int,
            workers: int | None, entries_only: bool, blob_store: str | None,
            threads: int | None, repair: bool = False, quiet: bool = False) -> None:
-    from evidence.ledger.audit_files import audit_files, repair_report
+    from evidence.ledger.audit.files import audit_files, repair_report
     from evidence.ledger.blobs.fixity import FixityAlerts, now
     from evidence.ledger.config import resolve_data_dir
     from evidence.ledger.intake import load_settings

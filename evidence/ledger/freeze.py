@@ -1,8 +1,9 @@
 """``evidence log freeze DIR``: the log, of one fixed size, as static files that verify with
 no process of ours running (docs/formats.md, "Frozen log").
 
-A freeze is a log export (:mod:`evidence.ledger.export`, same layout and manifest) cut at one
-signed checkpoint and never changed again, plus what an export may lack:
+A freeze is a log export (:mod:`evidence.ledger.audit.export_log`, same layout and
+manifest) cut at one signed checkpoint and never changed again, plus what an export may
+lack:
 
 * the C2SP tlog-tiles of that checkpoint's tree in ``DIR/tlog/`` always (built from the
   ledger into a scratch tile store when the configured store cannot be copied), so any
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from evidence.ledger.errors import LedgerError
 
 if TYPE_CHECKING:
-    from evidence.ledger.export import Progress
+    from evidence.ledger.audit.export_log import Progress
     from evidence.ledger.log import Ledger, StoredCheckpoint
 
 __all__ = ["KIND_CHECKPOINT", "KIND_SHARD", "FreezeResult", "evidence_records_of", "freeze_log",
@@ -72,7 +73,7 @@ def freeze_log(ledger: Ledger, directory: str | os.PathLike[str], *, at: int | N
     Raises :class:`LedgerError`
     (nothing written) for a DIR that is not empty or not a directory, a log without a signed
     checkpoint of at least one entry, or an ``at`` that is no stored checkpoint."""
-    from evidence.ledger.export import export_log
+    from evidence.ledger.audit.export_log import export_log
     from evidence.ledger.freeze_readme import index_html, readme_txt
     from evidence.ledger.tiles import sync_tiles
     from evidence.ledger.tiles_store import FilesystemTileStore

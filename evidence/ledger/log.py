@@ -810,7 +810,7 @@ class Ledger:
               workers: int | None = None):  # type: ignore[no-untyped-def]
         """Recompute and compare everything; see :func:`evidence.ledger.audit.audit`
         (``workers=None``: one process per core on large ledgers)."""
-        from evidence.ledger.audit import audit
+        from evidence.ledger.audit.log_audit import audit
 
         try:
             wins, bad = self.key_windows(), None

@@ -4,7 +4,7 @@ configured rate.
 ``evidence audit`` checks the files when someone runs it; a file damaged in between is
 found only at the next read. The scrubber closes that gap in the background: pass after
 pass over every stored file of every live item (the audit's own check,
-:func:`~evidence.ledger.audit_files.check_file`), paced to at most ``rate`` bytes per
+:func:`~evidence.ledger.audit.files.check_file`), paced to at most ``rate`` bytes per
 second so that it never takes the disk from the service. Each missing or damaged file
 raises an alert (:class:`~evidence.ledger.blobs.fixity.FixityAlerts`, ``where: scrub``);
 each finished pass is recorded as the last full pass, which ``evidence status`` and
@@ -12,7 +12,7 @@ each finished pass is recorded as the last full pass, which ``evidence status`` 
 
 With a replicated store (``replica:<primary>|<replica>``) each copy is checked on its
 own, and a copy found missing or damaged while the other is intact is rebuilt from it
-(:func:`~evidence.ledger.audit_files.repair_copies`: the good copy hashed first, the
+(:func:`~evidence.ledger.audit.files.repair_copies`: the good copy hashed first, the
 rebuilt one checked after) and a ``blob.repaired`` entry (``{"sha256", "copy",
 "problem"}``) appended to the ledger. A repaired file is not a problem of the pass; one
 that cannot be repaired (both copies bad) is, with an alert.
@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
-from evidence.ledger.audit_files import (
+from evidence.ledger.audit.files import (
     REPAIRED,
     FileProblem,
     FilesReport,

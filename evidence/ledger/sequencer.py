@@ -145,8 +145,6 @@ class _Request:
     prepare: PrepareHook | None = None
 
 
-_STOP = object()
-
 
 class Sequencer:
     """Group-commit writer for one ledger database (one per process is enough)."""
@@ -167,7 +165,8 @@ class Sequencer:
         self._interval = checkpoint_interval
         self._max_batch = max(1, max_batch)
         self._clock = clock
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # None is the stop request close() puts last
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         # right edge of the committed tree (see extend_edge), its size and last leaf hash
         self._edge: list[bytes] | None = None
         self._size = -1
@@ -211,7 +210,7 @@ class Sequencer:
             if self._closed:
                 return
             self._closed = True
-            self._queue.put(_STOP)
+            self._queue.put(None)
         self._thread.join()
 
     # --- writer thread ---------------------------------------------------------------
@@ -229,7 +228,7 @@ class Sequencer:
             count = 0
             item = first
             while True:
-                if item is _STOP:
+                if item is None:
                     stopping = True
                     break
                 batch.append(item)

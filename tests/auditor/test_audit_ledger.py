@@ -1,7 +1,7 @@
 """`scripts/audit_ledger.py` run as an auditor runs it (``python -I`` in a virtual
 environment holding only ``cryptography``) on the complete export of a real ledger anchored
 by the local OpenSSL TSA and witness keys. On each case it reaches the package's verdicts:
-``evidence audit`` (evidence.ledger.audit) for the log, and evidence.verify's checkpoint,
+``evidence audit`` (evidence.ledger.audit.log_audit) for the log, and evidence.verify's checkpoint,
 trust-policy and RFC 3161 functions for the cosignatures and timestamps; the exporter's own
 check for a damaged export."""
 
@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from evidence.ledger.anchor.config import load_anchor_config, save_anchor_config
+from evidence.ledger.audit.export_log import export_log
 from evidence.ledger.errors import LedgerError
-from evidence.ledger.export import export_log
 from evidence.verify.checkpoint import verify_checkpoint
 from evidence.verify.errors import VerificationError
 from evidence.verify.note import parse_note

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from evidence.ledger.export import export_log
+from evidence.ledger.audit.export_log import export_log
 from evidence.ledger.log import Ledger
 from evidence.ledger.tiles import sync_tiles
 from evidence.ledger.tiles_store import FilesystemTileStore

@@ -27,9 +27,9 @@ from evidence.ledger.anchor.config import (
     save_anchor_config,
 )
 from evidence.ledger.anchor.service import AnchorService
+from evidence.ledger.audit.export_log import export_log
 from evidence.ledger.blobs import FilesystemBlobStore
 from evidence.ledger.errors import LedgerError
-from evidence.ledger.export import export_log
 from evidence.ledger.freeze import freeze_log
 from evidence.ledger.freeze_readme import FETCH
 from evidence.ledger.intake import Intake, ItemSpec

@@ -736,7 +736,7 @@ def test_inclusion_agrees(size: int, data: st.DataObject) -> None:
 
 @pytest.fixture(scope="module")
 def ledger_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Any]:
-    from evidence.ledger.export import export_log
+    from evidence.ledger.audit.export_log import export_log
     from evidence.ledger.log import Ledger
 
     d = tmp_path_factory.mktemp("ledger")
@@ -752,8 +752,8 @@ def ledger_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, 
 
 
 def reference_audit(export: Path, vkey: str) -> tuple[bool, int | None]:
-    """evidence.ledger.audit's rules over an export, with evidence.verify: checkpoint faults
-    at size-1, entry faults at their seq, the smallest wins."""
+    """evidence.ledger.audit.log_audit's rules over an export, with evidence.verify:
+    checkpoint faults at size-1, entry faults at their seq, the smallest wins."""
     from evidence.verify.checkpoint import verify_checkpoint
     from evidence.verify.log import LogBroken
     from evidence.verify.note import parse_verifier_key
@@ -870,7 +870,7 @@ def test_audit_script_agrees(name: str, ledger_export, tmp_path: Path, clean_env
 
 def test_audit_good_export_matches_the_ledger_audit(ledger_export, tmp_path: Path,
                                                     clean_env) -> None:
-    from evidence.ledger.audit import audit
+    from evidence.ledger.audit.log_audit import audit
 
     export, vkey, led = ledger_export
     ref = audit(led.engine, led.verifier)

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from evidence.ledger.anchor.status import cosigned_note
 from evidence.ledger.anchor.store import list_anchors
+from evidence.ledger.audit.export_log import export_log
 from evidence.ledger.errors import LedgerError
-from evidence.ledger.export import export_log
 from tests.support.anchored_ledger import build_anchored_ledger
 
 pytestmark = pytest.mark.tsa

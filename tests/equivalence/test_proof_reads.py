@@ -129,6 +129,7 @@ def test_fast_proofs_equal_the_routes_for_every_entry_of_many_sizes(tmp_path: Pa
         led.close()
 
 
+@pytest.mark.slow  # seconds, not milliseconds: the full run only
 @pytest.mark.parametrize("lowest", [4, 5])
 def test_kept_level_proofs_equal_the_routes_up_to_the_right_edge(tmp_path: Path, monkeypatch,
                                                                   lowest: int) -> None:

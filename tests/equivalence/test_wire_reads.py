@@ -326,6 +326,7 @@ def _read_until_closed(s: socket.socket, limit: float) -> tuple[bytes, bool]:
     return out, True
 
 
+@pytest.mark.slow  # seconds, not milliseconds: the full run only
 def test_kept_alive_after_a_wire_answer_the_bounds_hold(tiled: World,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """After answers of the protocol's own (no timer armed for them), a connection kept

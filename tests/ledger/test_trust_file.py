@@ -33,7 +33,7 @@ from evidence.ledger.anchor.config import (
     load_anchor_config,
     save_anchor_config,
 )
-from evidence.ledger.export import export_log
+from evidence.ledger.audit.export_log import export_log
 from evidence.ledger.freeze import freeze_log
 from evidence.ledger.log import Ledger
 from evidence.ledger.shards import start_shard

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from sqlalchemy import delete, insert, select, update
 
-from evidence.ledger import audit as audit_module
-from evidence.ledger.audit import AuditReport, audit
+from evidence.ledger.audit import log_audit as audit_module
+from evidence.ledger.audit.log_audit import AuditReport, audit
 from evidence.ledger.db.schema import checkpoints, entries, log_state, nodes
 from evidence.ledger.keyfile import read_private_key
 from evidence.ledger.log import Ledger

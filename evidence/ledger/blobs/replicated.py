@@ -17,7 +17,7 @@ and rebuilt from the other one, and the name still decides which copy is the goo
   replica where the primary's copy is missing, short or damaged. Both copies bad:
   :class:`BlobDamaged` (or :class:`BlobNotFound` if neither exists).
 * **Repair** is not done here but by the scrubber (:mod:`evidence.ledger.scrub`) and
-  :func:`evidence.ledger.audit_files.repair_copies`, which append a ``blob.repaired``
+  :func:`evidence.ledger.audit.files.repair_copies`, which append a ``blob.repaired``
   entry to the ledger for each copy rebuilt.
 
 Configured as one blob-store URL (:func:`~evidence.ledger.blobs.factory.open_blob_store`):

@@ -12,7 +12,7 @@ Left where they are, because each is a different procedure rather than a differe
 statement: the engine's set-up (:mod:`.engine`: SQLite's PRAGMAs, WAL, ``BEGIN
 IMMEDIATE``), the backup (SQLite's online backup API or ``pg_dump``,
 :mod:`evidence.ledger.backup`), the audit's worker connections
-(:mod:`evidence.ledger.audit_scan`) and the sequencer's follower interval by database
+(:mod:`evidence.ledger.audit.spans`) and the sequencer's follower interval by database
 (:data:`evidence.ledger.sequencer.LEAF_INDEX_EVERY`, a tuning of the writer).
 """
 

@@ -1,1 +1,1 @@
-"""Tests of the ledger's audit (evidence/ledger/audit.py, audit_scan.py, audit_files.py)."""
+"""Tests of the ledger's audit (evidence/ledger/audit/: log_audit.py, spans.py, files.py)."""

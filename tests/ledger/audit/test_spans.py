@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, update
 
-from evidence.ledger import audit as audit_module
-from evidence.ledger.audit import audit
+from evidence.ledger.audit import log_audit as audit_module
+from evidence.ledger.audit.log_audit import audit
 from evidence.ledger.db.schema import entries, log_state, nodes
 from evidence.ledger.log import Ledger
 from tests.support.tamper import ORIGIN, N, quick, reference, tamper, verdict

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from evidence.ledger.audit_files import audit_files
+from evidence.ledger.audit.files import audit_files
 from evidence.ledger.blobs import (
     BlobDamaged,
     BlobNotFound,

@@ -12,6 +12,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from evidence.ledger.anchor.config import add_tsa, load_anchor_config
 from evidence.ledger.anchor.ers_service import named_tsas, renew_records
 from evidence.ledger.anchor.ers_store import item_evidence_records
@@ -48,6 +50,7 @@ def _state(report: dict) -> dict:
     return {c["name"]: c["status"] for c in report["checks"]}
 
 
+@pytest.mark.slow  # seconds, not milliseconds: the full run only
 def test_bundles_carry_the_record_and_its_renewals(tmp_path: Path, tsa: LocalTSA) -> None:
     d = tmp_path / "data"
     led = Ledger.create(d, "ers-bundle.example/log", checkpoint_interval=3600)

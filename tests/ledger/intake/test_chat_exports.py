@@ -189,6 +189,7 @@ def test_json_only_if_it_parses(tmp_path: Path, content: bytes, expected: str) -
     assert extract_metadata("other", [p])["files"][0]["media_type"] == expected
 
 
+@pytest.mark.slow  # seconds, not milliseconds: the full run only
 def test_json_check_bounds_a_huge_file_to_its_prefix(tmp_path: Path) -> None:
     big = b'{"messages": [' + b'{"id": 1, "type": "message"}, ' * (
         jsonshape.CONFIRM_BYTES // 28 + 10)

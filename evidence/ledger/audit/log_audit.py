@@ -19,7 +19,7 @@ A problem is reported at the position where the stored log first stops being
 the one the entries define: an entry fault at its ``seq``, a wrong node at the
 entry that completed it, a bad checkpoint of size N at entry N-1.
 
-Two passes. The *quick pass* (:mod:`evidence.ledger.audit_scan`) checks the
+Two passes. The *quick pass* (:mod:`evidence.ledger.audit.spans`) checks the
 log in spans of ``span`` entries (a power of two), in worker processes when
 there are several cores, and joins them: the chain across span edges, the
 nodes above the spans, the checkpoint roots. It finds the first span that is
@@ -43,7 +43,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, or_, select
 
 from evidence.ledger import workers as worker_start
-from evidence.ledger.audit_scan import (
+from evidence.ledger.audit.spans import (
     Span,
     Windowed,
     check_stored_checkpoint,

@@ -1,7 +1,7 @@
 """The audit's file pass: every stored file of every live item re-hashed against the
 SHA-256 its submission entry preserved.
 
-The ledger's own audit (:mod:`evidence.ledger.audit`) proves the entries; this pass
+The ledger's own audit (:mod:`evidence.ledger.audit.log_audit`) proves the entries; this pass
 proves the bytes they name. Each distinct file is read once (an item may share a file
 with another: both are named when it fails), streamed in :data:`BUFFER` byte reads into a
 buffer each thread reuses, and hashed. Threads, not processes: ``hashlib`` releases the

@@ -1,7 +1,7 @@
 """The audit's quick pass over one span of the log: checks everything the audit
 checks about the entries and stored nodes of the span, the quick way, and says
 only *clean* or *not clean*. It never explains a fault: when a span is not
-clean, :mod:`evidence.ledger.audit` re-checks from the span's start with the
+clean, :mod:`evidence.ledger.audit.log_audit` re-checks from the span's start with the
 reference checks (:func:`~evidence.verify.log.check_entries`), which name the
 first bad ``seq`` and the reason. So the quick pass can only change how fast the
 audit is, never what it reports, as long as it passes nothing the reference
