@@ -39,4 +39,19 @@ if [ "$quick" = 1 ]; then
     tests/verify tests/witness tests/ledger tests/equivalence \
     tests/test_docs.py "$@"
 fi
-echo "== pytest"; .venv/bin/pytest "$@"
+# The whole suite. Asked for nothing in particular, on two cores with xdist: everything
+# but the slow lane in two processes (each module in one process; each process starts
+# its own PostgreSQL, S3 and TSA servers on free ports, and every test writes under its
+# own tmp_path), then the slow lane (processes killed mid-write, the browser, installs
+# into test-artifacts/, timing bounds) in one process, as before. Any arguments: one
+# pytest run with them, in one process unless they say otherwise.
+if [ $# -eq 0 ] && [ "$(nproc 2>/dev/null || echo 1)" -ge 2 ] \
+    && .venv/bin/python -c "import xdist" 2>/dev/null; then
+  echo "== pytest: all but the slow lane, two processes"
+  rc=0
+  .venv/bin/pytest -n 2 --dist loadfile -m "not slow" || rc=$?
+  echo "== pytest: the slow lane, one process"
+  .venv/bin/pytest -m slow || rc=$((rc ? rc : $?))
+  exit "$rc"
+fi
+echo "== pytest"; exec .venv/bin/pytest "$@"
