@@ -23,8 +23,8 @@ from evidence.verify.note import (
     MAX_NOTE_SIZE,
     parse_verifier_key,
 )
+from evidence.witness.cosigner import Witness, WitnessError
 from evidence.witness.store import StoreError
-from evidence.witness.witness import Witness, WitnessError
 
 _dir_option = click.option("--dir", "directory", required=True, metavar="DIR",
                            type=click.Path(file_okay=False, path_type=Path),

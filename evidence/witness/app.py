@@ -20,8 +20,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from evidence.witness.core import Refusal
+from evidence.witness.cosigner import Witness, log
 from evidence.witness.protocol import MAX_BODY_SIZE, SIZE_CONTENT_TYPE, format_size_response
-from evidence.witness.witness import Witness, log
 
 
 class _TooLarge(Exception):

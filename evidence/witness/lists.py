@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evidence.witness.core import LogRecord
+from evidence.witness.cosigner import Witness
 from evidence.witness.loglist import MAX_LIST_SIZE, LogListError, parse_log_list
 from evidence.witness.store import StoreError
-from evidence.witness.witness import Witness
 
 __all__ = ["ApplyReport", "ListWatcher", "apply_log_list"]
 

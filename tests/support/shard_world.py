@@ -18,7 +18,7 @@ from evidence.ledger.anchor.config import (
 from evidence.ledger.log import Ledger
 from evidence.ledger.shards import ShardResult, start_shard
 from evidence.verify.note import parse_verifier_key
-from evidence.witness.witness import Witness
+from evidence.witness.cosigner import Witness
 from tests.witness.conftest import ServedWitness, serve_witness  # the one served witness
 
 __all__ = ["ShardWorld", "shard_world"]

@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 
 from evidence.witness.app import create_app
-from evidence.witness.witness import Witness
+from evidence.witness.cosigner import Witness
 from tests.support.ports import free_ports
 
 

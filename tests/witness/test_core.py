@@ -32,13 +32,13 @@ from evidence.witness.core import (
     Refusal,
     check_add_checkpoint,
 )
+from evidence.witness.cosigner import Witness, WitnessError
 from evidence.witness.protocol import (
     MAX_BODY_SIZE,
     MAX_PROOF_LINES,
     MalformedRequest,
     parse_add_checkpoint,
 )
-from evidence.witness.witness import Witness, WitnessError
 from tests.support.tiny_log import ORIGIN, TinyLog
 
 

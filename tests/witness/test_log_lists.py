@@ -21,10 +21,10 @@ from fastapi.testclient import TestClient
 from evidence.verify.note import generate_signer
 from evidence.witness.app import create_app
 from evidence.witness.core import RATE_LIMITED, UNKNOWN_LOG, Refusal
+from evidence.witness.cosigner import Witness
 from evidence.witness.lists import ListWatcher, apply_log_list
 from evidence.witness.loglist import LogListError, parse_log_list
 from evidence.witness.store import burst
-from evidence.witness.witness import Witness
 from tests.support.ports import free_ports
 from tests.support.tiny_log import TinyLog
 

@@ -36,7 +36,7 @@ from evidence.verify.checkpoint import Checkpoint, sign_checkpoint
 from evidence.verify.hashing import Hash32
 from evidence.verify.note import ALG_MLDSA44, generate_signer, parse_note
 from evidence.witness.core import Refusal
-from evidence.witness.witness import Witness
+from evidence.witness.cosigner import Witness
 from tests.witness.conftest import ServedWitness, serve_witness
 
 ROOT = Path(__file__).resolve().parents[2]
