@@ -107,9 +107,8 @@ LEAF_INDEX_EVERY = {"sqlite": 32_768, "postgresql": 8_192}
 """Entries past the leaf index's watermark that make the writer run the follower
 (:func:`~evidence.ledger.leaf_index.index_leaves`), by database. A shorter tail is
 quicker for lookups to scan; on SQLite a longer run costs less per entry (a commit
-pays per dirty page: ~70 ms per run at 1 M entries, 2.1 us per entry at 32,768, 5.2 us
-at 8,192), on PostgreSQL it does not (3-4 us per entry from 8,192 to 32,768). See
-docs/ledger.md."""
+pays per dirty page), on PostgreSQL it does not (it pays per row). The measurements
+behind the two values: docs/decisions.md (the leaf index) and docs/performance.md."""
 DEFAULT_LEAF_INDEX_EVERY = 32_768  # another database
 
 
