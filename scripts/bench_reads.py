@@ -6,7 +6,7 @@ CI; take the shared lock):
     flock /tmp/bench.lock .venv/bin/python scripts/bench_reads.py \\
         [--base /var/tmp/bench10m] [--entries 10000000] [--seconds 10] [--conns 32] \\
         [--workers 1 --workers 2] [--only tiles,proofs,bare] [--drop-caches | --warm-caches] \\
-        [--asgi] [--autogroup-nice -15]
+        [--asgi] [--autogroup-nice -15] [--pin 0:1]
 
 Builds once (reused while ``--base`` holds it; an interrupted build resumes) a ledger of
 ``--entries`` small entries (appended in pipelined batches of 1,000), signs a checkpoint
@@ -38,6 +38,13 @@ first run and before the proofs, and says which it did. Each figure comes with t
 server's CPU time per request and the load average: the machine is shared. Where other
 sessions keep it busy, ``--autogroup-nice -15`` gives every measured server and wrk the
 same priority over them (Linux autogroups: plain ``nice`` counts only inside a session).
+
+The load generator shares the machine's two cores with the server it measures, so a
+server's tail latency includes the moments wrk holds the core it needs. ``--pin 0:1``
+keeps every server on CPU 0 and wrk on CPU 1 (``sched_setaffinity``; the servers' child
+processes inherit it), the nearest a single machine comes to a load generator of its own:
+use it with ``--workers 1 --threads 1``, and compare against nginx and the bare handler
+pinned the same way.
 """
 
 from __future__ import annotations
@@ -60,6 +67,16 @@ EVIDENCE = [sys.executable, "-c", "from evidence.cli.main import main; main()"]
 ORIGIN = "bench.example/reads"
 TARGETS = {"tiles": (20_000, None), "proofs": (5_000, 5.0)}
 """req/s at least, p99 (ms) at most (issue 17, point 2)."""
+PIN: tuple[set[int], set[int]] | None = None
+"""``--pin``: the CPUs of the servers, and of wrk."""
+
+
+def pinned(which: int):  # type: ignore[no-untyped-def]
+    """A ``preexec_fn`` that moves the child to ``PIN[which]``'s CPUs, or None."""
+    if PIN is None:
+        return None
+    cpus = PIN[which]
+    return lambda: os.sched_setaffinity(0, cpus)
 
 
 def load() -> str:
@@ -242,7 +259,8 @@ class Server:
         self.name, self.port = name, port
         self.base = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})},
-                                     start_new_session=True, stdout=subprocess.DEVNULL,
+                                     start_new_session=True, preexec_fn=pinned(0),
+                                     stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL if name.startswith("nginx")
                                      else None)
         autogroup_nice(self.proc.pid)
@@ -377,7 +395,8 @@ end
 def wrk(base: str, script: Path, seconds: float, conns: int, threads: int) -> dict[str, float]:
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{max(1, round(seconds))}s",
            "--timeout", "10s", "-s", str(script), base]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True,
+                         preexec_fn=pinned(1)).stdout
     line = next(ln for ln in out.splitlines() if ln.startswith("RESULT"))
     req, dur_us, bad_status, sock_err, p50, p99, mx = line.split()[1:]
     return {"rps": int(req) / (int(dur_us) / 1e6), "p50": float(p50), "p99": float(p99),
@@ -494,6 +513,8 @@ def main() -> None:
     ap.add_argument("--autogroup-nice", type=int, metavar="N",
                     help="on a shared machine: give this script's session (wrk) and each "
                          "server's the autogroup nice value N (e.g. -15; root; Linux)")
+    ap.add_argument("--pin", metavar="SERVER_CPUS:WRK_CPUS",
+                    help="e.g. 0:1: the servers on CPU 0, wrk on CPU 1 (comma-separated lists)")
     ap.add_argument("--asgi", action="store_true",
                     help="also measure evidence serve with [serve] fast_wire = false (every "
                          "read through ASGI, as before evidence/api/hot/wire.py)")
@@ -507,8 +528,11 @@ def main() -> None:
                          "each server's first run")
     args = ap.parse_args()
     only = set(args.only.split(","))
-    global AUTOGROUP_NICE
+    global AUTOGROUP_NICE, PIN
     AUTOGROUP_NICE = args.autogroup_nice
+    if args.pin:
+        srv_cpus, _, wrk_cpus = args.pin.partition(":")
+        PIN = ({int(c) for c in srv_cpus.split(",")}, {int(c) for c in wrk_cpus.split(",")})
     autogroup_nice(os.getpid())
     workers = args.workers or [1, 2]
 
@@ -536,7 +560,9 @@ def main() -> None:
           f" whole tree; tiles: kinds {args.kinds!r} (0 level-0 tile 8 KiB, 1 level-1 tile, e entry"
           f" bundle); {os.cpu_count()} cores; {load()} before"
           + ("" if args.autogroup_nice is None else
-             f"; servers and wrk at autogroup nice {args.autogroup_nice}"), flush=True)
+             f"; servers and wrk at autogroup nice {args.autogroup_nice}")
+          + ("" if PIN is None else
+             f"; servers pinned to CPU {sorted(PIN[0])}, wrk to CPU {sorted(PIN[1])}"), flush=True)
     body = 0
     try:
         for w in workers:
