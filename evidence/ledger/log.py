@@ -431,16 +431,28 @@ class Ledger:
 
     # --- the log's keys (docs/formats.md "Log key rotation") ---------------------------------
 
-    def key_windows(self) -> list[KeyWindow]:
-        """Every log key with its window, read from the ``key.*`` entries."""
+    def key_windows(self, *, from_log: bool = False) -> list[KeyWindow]:
+        """Every log key with its window, read from the ``key.*`` entries.
+
+        The ``keys`` table says whether there are any (one row: never rotated, no entry
+        read). ``from_log``: read the entries whatever the table says, as the audit
+        does, since the table is what it checks; rotation entries the table does not
+        record are then a :class:`RotationError` naming the first
+        (tests/cli/test_log_key_mldsa.py)."""
         with read_transaction(self._engine) as conn:
             logs = conn.execute(select(keys.c.vkey).where(keys.c.role.like("log%"))
                                 .order_by(keys.c.id)).scalars().all()
-            if len(logs) <= 1:  # never rotated: no entry scan
+            if len(logs) <= 1 and not from_log:  # never rotated: no entry scan
                 return [KeyWindow(self._verifier_key, 0, None)]
-            first = logs[0]
             rows = key_entry_rows(conn, (ROTATED, REVOKED))  # an index probe
-        return key_windows(first or self._verifier_key,
+        if len(logs) <= 1:
+            if rows:
+                e = RotationError(f"entry {rows[0][0]}: a {rows[0][1]} entry, but the keys "
+                                  "table records no other log key")
+                e.seq = rows[0][0]
+                raise e
+            return [KeyWindow(self._verifier_key, 0, None)]
+        return key_windows(logs[0] or self._verifier_key,
                            [(seq, typ, json.loads(data)["body"]) for seq, typ, data in rows])
 
     def retired_log_keys(self) -> list[tuple[Verifier, int, int]]:
@@ -812,8 +824,8 @@ class Ledger:
         (``workers=None``: one process per core on large ledgers)."""
         from evidence.ledger.audit.log_audit import audit
 
-        try:
-            wins, bad = self.key_windows(), None
+        try:  # from the log's entries, not from the keys table the audit checks
+            wins, bad = self.key_windows(from_log=True), None
         except RotationError as e:  # a key entry breaks the rules: every key, unwindowed,
             bad = e                 # for the rest of the audit; the entry is the fault
             with read_transaction(self._engine) as conn:
@@ -823,8 +835,10 @@ class Ledger:
         log_keys = (self._verifier if len(wins) == 1 and bad is None else  # windowed after a
                     tuple((w.verifier, None if w.until_size is None        # rotation
                            else (w.from_size, w.until_size)) for w in wins))
-        try:  # the ML-DSA-44 key is required on every stored checkpoint from its first size
-            pq = None if bad is not None else self.mldsa_key(wins)
+        try:  # the ML-DSA-44 key is required on every stored checkpoint from its first size,
+            # read from its entry whatever the keys table says (tests/cli/test_log_key_mldsa.py)
+            pq = None if bad is not None else pq_key.read_added(self._engine,
+                                                                 [w.vkey for w in wins])
         except pq_key.PostQuantumError as e:
             pq, bad = None, RotationError(str(e))
             bad.seq = e.seq

@@ -213,3 +213,25 @@ def test_evidence_audit_names_a_tampered_rotation(world: World, tmp_path: Path) 
     assert ledger["first_bad_seq"] == ROTATION_SEQ, doc
     assert "key.rotated's new signature does not verify" in ledger["reason"], doc
     assert os.path.exists(d)
+
+
+def test_evidence_audit_reads_rotations_from_the_log_not_the_keys_table(
+        world: World, tmp_path: Path) -> None:
+    """The keys table is what the audit checks, not what it trusts: with the rows of the
+    rotated keys gone, the rotation entry is still read, and named."""
+    d = tmp_path / "data"
+    subprocess.run(["cp", "-a", str(world.data), str(d)], check=True)
+    con = sqlite3.connect(d / "ledger.db")
+    try:
+        first = con.execute("SELECT min(id) FROM keys WHERE role LIKE 'log%'").fetchone()[0]
+        assert con.execute("DELETE FROM keys WHERE role LIKE 'log%' AND id != ?",
+                           (first,)).rowcount >= 1
+        con.commit()
+    finally:
+        con.close()
+    r = CliRunner().invoke(cli, ["audit", "--data-dir", str(d), "--json", "--entries-only"])
+    assert r.exit_code == 1, (r.stdout, r.stderr, r.exception)
+    doc = json.loads(r.stdout or r.stderr)
+    ledger = doc.get("ledger", doc)
+    assert ledger["first_bad_seq"] == ROTATION_SEQ, doc
+    assert "keys table records no other log key" in ledger["reason"], doc

@@ -2,8 +2,8 @@
 "ML-DSA-44 signatures"): bad keys change nothing; from the ``key.mldsa_added`` entry's
 next size every checkpoint carries the ML-DSA-44 line; the trust file pins it with
 ``#@ log-mldsa``; ``evidence audit`` accepts the log and names a stored checkpoint
-without the line; a log whose ML-DSA-44 key file is gone
-does not open for writing; a tampered entry is named."""
+without the line, also when the keys table has lost the key's row; a log whose ML-DSA-44
+key file is gone does not open for writing; a tampered entry is named."""
 
 from __future__ import annotations
 
@@ -110,7 +110,14 @@ def test_add_mldsa_key(tmp_path: Path) -> None:
         db.execute("UPDATE checkpoints SET note = ? WHERE size = 4", (ed_only,))
     code, out, err = _run("audit", "--data-dir", str(d), "--json")
     assert code != 0 and "ML-DSA-44" in out, (code, out, err)
+    # the audit reads the key from its entry: the keys table's row gone, it still names it
     with sqlite3.connect(d / "ledger.db") as db:
+        row = db.execute("SELECT * FROM keys WHERE role = 'mldsa-log'").fetchone()
+        db.execute("DELETE FROM keys WHERE role = 'mldsa-log'")
+    code, out, err = _run("audit", "--data-dir", str(d), "--json")
+    assert code != 0 and "ML-DSA-44" in out, (code, out, err)
+    with sqlite3.connect(d / "ledger.db") as db:
+        db.execute(f"INSERT INTO keys VALUES ({','.join('?' * len(row))})", row)
         db.execute("UPDATE checkpoints SET note = ? WHERE size = 4", (notes[4].note,))
     assert _run("audit", "--data-dir", str(d))[0] == 0
 
