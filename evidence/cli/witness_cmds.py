@@ -1,4 +1,4 @@
-"""``evidence witness init | add-log | info | serve``: run a witness that cosigns checkpoints.
+"""``evidence witness init | add-log | keys | info | serve``: a witness that cosigns checkpoints.
 
 A witness (another court, a notary, a trade body) keeps its own Ed25519
 cosigning key and, per followed log, the latest checkpoint it cosigned. It
@@ -114,6 +114,37 @@ def add_log_cmd(directory: Path, origin: str, keys: tuple[str, ...],
                    "size": rec.size, "root": rec.root.hex(), "qpd": qpd})
     else:
         click.echo(f"following {rec.origin} from size {rec.size}")
+
+
+@witness.command("keys")
+@_dir_option
+@click.option("--origin", required=True, help="The followed log's origin.")
+@click.option("--add", "add", multiple=True, metavar="VKEY",
+              help="Pin this key of the log too (repeatable): its new Ed25519 key after a "
+                   "rotation, or its ML-DSA-44 key (then required on every checkpoint).")
+@click.option("--drop", "drop", multiple=True, metavar="VKEY",
+              help="Unpin this key (repeatable): a key the log revoked or retired.")
+@_json_option
+def keys_cmd(directory: Path, origin: str, add: tuple[str, ...], drop: tuple[str, ...],
+             as_json: bool) -> None:
+    """Change the keys pinned for a followed log; its latest checkpoint stays."""
+    w = _open(directory, as_json)
+    try:
+        adding = [parse_verifier_key(k) for k in add]
+        dropping = [parse_verifier_key(k) for k in drop]
+    except MalformedInput as e:
+        fail(f"bad key: {e}", code=2, as_json=as_json)
+    try:
+        rec = w.change_keys(origin, add=adding, drop=dropping)
+    except WitnessError as e:
+        fail(f"{e}; nothing changed", as_json=as_json)
+    pinned = [k.to_string() for k in rec.keys]
+    if as_json:
+        emit_json({"ok": True, "origin": rec.origin, "keys": pinned, "size": rec.size})
+    else:
+        click.echo(f"{rec.origin}: {len(pinned)} key(s) pinned, from size {rec.size}")
+        for k in pinned:
+            click.echo(f"  {k}")
 
 
 @witness.command("info")

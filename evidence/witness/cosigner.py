@@ -13,8 +13,10 @@ malformed body, so the HTTP layer has one thing to map.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from evidence.verify.note import (
     Signer,
     Verifier,
     generate_signer,
+    parse_verifier_key,
 )
 from evidence.witness.core import (
     MALFORMED,
@@ -133,6 +136,41 @@ class Witness:
         except StoreError as e:
             raise WitnessError(str(e)) from None
         return record
+
+    def change_keys(self, origin: str, *, add: Sequence[Verifier] = (),
+                    drop: Sequence[Verifier] = ()) -> LogRecord:
+        """Pin more keys of a followed log, or fewer: a log's new Ed25519 key after a
+        rotation (added before the old key's window ends, docs/operations.md "Rotating
+        the log key"), its ML-DSA-44 key once it signs with one (required on every
+        checkpoint from then on), a revoked key dropped. The latest cosigned checkpoint
+        stays as it is. Refused, nothing changed: an origin not followed, a key added
+        that is already pinned, a key dropped that is not, and a result
+        :func:`~evidence.witness.core.log_keys_problem` refuses (no Ed25519 key left,
+        a key of another kind)."""
+
+        def change(rec: LogRecord) -> LogRecord:
+            pinned = [k.to_string() for k in rec.keys]
+            for k in add:
+                if k.to_string() in pinned:
+                    raise WitnessError(f"{k.name}+{k.key_id:08x} is already pinned for "
+                                       f"{origin!r}")
+                pinned.append(k.to_string())
+            for k in drop:
+                if k.to_string() not in pinned:
+                    raise WitnessError(f"{k.name}+{k.key_id:08x} is not pinned for {origin!r}")
+                pinned.remove(k.to_string())
+            keys = tuple(parse_verifier_key(k) for k in pinned)
+            problem = log_keys_problem(keys)
+            if problem is not None:
+                raise WitnessError(f"{origin!r} {problem}")
+            return dataclasses.replace(rec, keys=keys)
+
+        if not add and not drop:
+            raise WitnessError("name a key to add or to drop")
+        try:
+            return self.store.set_keys(origin, change)
+        except StoreError as e:
+            raise WitnessError(str(e)) from None
 
     # --- the protocol ----------------------------------------------------------------------
 

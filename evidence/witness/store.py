@@ -222,6 +222,25 @@ class WitnessStore:
                             burst(qpd) if qpd else 0.0, time.time()))
         return True
 
+    def set_keys(self, origin: str, change: Callable[[LogRecord], LogRecord]) -> LogRecord:
+        """Change the pinned keys of a followed log, and nothing else: ``change`` sees the
+        current record inside a write transaction (so no checkpoint is cosigned between
+        the read and the write) and returns it with other keys. Raises
+        :class:`StoreError` for an origin not followed."""
+        with self._lock, self._connect() as db:
+            row = db.execute("SELECT origin, keys, size, root, note FROM logs "
+                             "WHERE origin = ?", (origin,)).fetchone()
+            if row is None:
+                raise StoreError(f"log {origin!r} is not followed")
+            current = self._record(row)
+            new = change(current)
+            if (new.origin, new.size, new.root, new.note) != (
+                    current.origin, current.size, current.root, current.note):
+                raise ValueError("change may change only the keys")
+            db.execute("UPDATE logs SET keys = ?, updated_at = ? WHERE origin = ?",
+                       ("\n".join(k.to_string() for k in new.keys), int(time.time()), origin))
+        return new
+
     def update(self, origin: str, decide: Callable[[LogRecord | None], LogRecord], *,
                request: bytes = b"", admit: Callable[[LogRecord], object] | None = None,
                now: float | None = None) -> LogRecord:
