@@ -5,7 +5,7 @@ The life of an item (:meth:`Intake.submit`)::
     check paths -> stream each file into the blob store (hash in the same pass,
     size limit enforced while streaming) -> extract metadata (no second hash pass)
     -> build metadata {stated, extracted}, salt, commitment, body, submitter signature
-    -> ledger.submit(entry, rows=hook): in ONE transaction the entry, the item row
+    -> ledger.append_batch(entry, rows=hook): in ONE transaction the entry, the item row
        (metadata JCS + salt + receipt), its file rows and its custody event
     -> acknowledged (durable) -> check its blobs are still there.
 
