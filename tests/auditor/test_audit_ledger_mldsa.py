@@ -25,14 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from evidence.cli.main import cli
 from evidence.ledger.keyfile import read_private_key
 from evidence.ledger.log import Ledger
 from evidence.ledger.pq_key import added_body, added_message
 from evidence.verify.note import ALG_MLDSA44, Signer, generate_signer, sign_note
-from tests.support.cli_run import cli_stdout
+from tests.support.cli_run import cli_stdout, failed_entries_audit
 from tests.support.forged_export import (
     audit_log_only,
     export_rows,
@@ -144,10 +142,7 @@ def package_audit(world: World, tmp: Path, seq: int, entry: dict[str, Any]) -> d
         con.commit()
     finally:
         con.close()
-    r = CliRunner().invoke(cli, ["audit", "--data-dir", str(d), "--json", "--entries-only"])
-    assert r.exit_code == 1, (r.stdout, r.stderr, r.exception)
-    doc = json.loads(r.stdout or r.stderr)
-    return doc.get("ledger", doc)
+    return failed_entries_audit(d)
 
 
 def test_a_good_export_verifies_with_and_without_the_pin(world: World) -> None:

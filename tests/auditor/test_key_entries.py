@@ -31,7 +31,7 @@ from evidence.ledger.keyfile import read_private_key
 from evidence.ledger.log import Ledger
 from evidence.ledger.log_keys import retired_key_path, rotation_message
 from evidence.verify.note import Signer, generate_signer, sign_note
-from tests.support.cli_run import cli_stdout
+from tests.support.cli_run import cli_stdout, failed_entries_audit
 from tests.support.forged_export import (
     audit_log_only,
     export_rows,
@@ -206,12 +206,9 @@ def test_evidence_audit_names_a_tampered_rotation(world: World, tmp_path: Path) 
         con.commit()
     finally:
         con.close()
-    r = CliRunner().invoke(cli, ["audit", "--data-dir", str(d), "--json", "--entries-only"])
-    assert r.exit_code == 1, (r.stdout, r.stderr, r.exception)
-    doc = json.loads(r.stdout or r.stderr)
-    ledger = doc.get("ledger", doc)
-    assert ledger["first_bad_seq"] == ROTATION_SEQ, doc
-    assert "key.rotated's new signature does not verify" in ledger["reason"], doc
+    ledger = failed_entries_audit(d)
+    assert ledger["first_bad_seq"] == ROTATION_SEQ, ledger
+    assert "key.rotated's new signature does not verify" in ledger["reason"], ledger
     assert os.path.exists(d)
 
 
@@ -229,9 +226,6 @@ def test_evidence_audit_reads_rotations_from_the_log_not_the_keys_table(
         con.commit()
     finally:
         con.close()
-    r = CliRunner().invoke(cli, ["audit", "--data-dir", str(d), "--json", "--entries-only"])
-    assert r.exit_code == 1, (r.stdout, r.stderr, r.exception)
-    doc = json.loads(r.stdout or r.stderr)
-    ledger = doc.get("ledger", doc)
-    assert ledger["first_bad_seq"] == ROTATION_SEQ, doc
-    assert "keys table records no other log key" in ledger["reason"], doc
+    ledger = failed_entries_audit(d)
+    assert ledger["first_bad_seq"] == ROTATION_SEQ, ledger
+    assert "keys table records no other log key" in ledger["reason"], ledger

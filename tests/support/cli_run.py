@@ -34,6 +34,20 @@ def cli_stdout(*args: str) -> str:
     return r.stdout
 
 
+def failed_entries_audit(data_dir: Path) -> dict:
+    """``evidence audit --entries-only --json`` in process on a ledger a test damaged: it
+    must exit 1; its ledger report (``first_bad_seq``, ``reason``)."""
+    import json
+
+    from evidence.cli.main import cli
+
+    r = CliRunner().invoke(cli, ["audit", "--data-dir", str(data_dir), "--json",
+                                 "--entries-only"])
+    assert r.exit_code == 1, (r.stdout, r.stderr, r.exception)
+    doc = json.loads(r.stdout or r.stderr)
+    return doc.get("ledger", doc)
+
+
 def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     p = subprocess.run([sys.executable, "-c", CLI, *args], env=cli_env(),
                        capture_output=True, text=True, timeout=300)
