@@ -111,7 +111,8 @@ def check_rotation(seq: int, body: Any, wins: Sequence[KeyWindow]) -> None:
     if any(w.vkey == new for w in wins):
         raise RotationError(f"entry {seq}: key.rotated's new key is one the log already had")
     if type(f) is not int or type(u) is not int or f != seq + 1 or u < f:
-        raise RotationError(f"entry {seq}: from_size must be seq + 1 and until_size >= it")
+        raise RotationError(f"entry {seq}: key.rotated's from_size must be seq + 1 and "
+                            "until_size >= it")
     msg = rotation_message(old, new, f, u)
     for which, vk in (("old", old), ("new", new)):
         try:

@@ -88,14 +88,16 @@ def _check_added(seq: int, body: Any, log_keys: Sequence[str]) -> tuple[Verifier
         raise PostQuantumError(f"entry {seq}: {MLDSA_ADDED} needs exactly {sorted(_FIELDS)}")
     lk, pk, f = body["log_key"], body["mldsa_key"], body["from_size"]
     if type(f) is not int or f != seq + 1:
-        raise PostQuantumError(f"entry {seq}: from_size must be seq + 1 ({seq + 1})")
+        raise PostQuantumError(f"entry {seq}: {MLDSA_ADDED}'s from_size must be its seq + 1 "
+                               f"({seq + 1})")
     if lk not in log_keys:
-        raise PostQuantumError(f"entry {seq}: log_key is not one of this log's keys")
+        raise PostQuantumError(f"entry {seq}: {MLDSA_ADDED}'s log_key is not one of this "
+                               "log's keys")
     try:
         lv, pv = parse_verifier_key(lk), parse_verifier_key(pk)
         if lv.alg != ALG_ED25519 or pv.alg != ALG_MLDSA44 or pv.name != lv.name:
-            raise PostQuantumError(f"entry {seq}: mldsa_key is not an ML-DSA-44 (0x06) key "
-                                   "named after the log")
+            raise PostQuantumError(f"entry {seq}: {MLDSA_ADDED}'s mldsa_key is not an ML-DSA-44 "
+                                   "(0x06) key named after the log")
         msg = added_message(lk, pk, f)
         for which, v in (("log", lv), ("mldsa", pv)):
             sig = base64.b64decode(str(body[f"{which}_signature"]), validate=True)
