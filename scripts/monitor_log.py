@@ -165,13 +165,14 @@ def edge_root(edge: list[bytes]) -> bytes:
 def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes,
                        proof: list[bytes]) -> bool:
     """RFC 9162 section 2.1.4.2, step by step as the RFC states it. True when the proof
-    shows that the tree of ``size2`` with ``root2`` extends the one of ``size1``/``root1``."""
-    if not 0 <= size1 <= size2 or any(len(p) != 32 for p in proof):
+    shows that the tree of ``size2`` with ``root2`` extends the one of ``size1``/``root1``.
+    As evidence.verify.merkle and transparency-dev/merkle's vectors
+    (tests/auditor/test_merkle_vectors_scripts.py): no proof from the empty tree (size1 0:
+    the callers need none); equal sizes compare the roots as given."""
+    if not 0 < size1 <= size2 or any(len(p) != 32 for p in proof):
         return False
     if size1 == size2:
         return not proof and root1 == root2
-    if size1 == 0:
-        return not proof  # every tree extends the empty one
     if not proof:
         return False
     if size1 & (size1 - 1) == 0:  # a power of two: the old root is the first node
@@ -1009,6 +1010,11 @@ def prove_consistent(api: Api, cp: Any, verified_note: str, note: bytes, other: 
                         f"{other.root.hex()[:16]}...", evidence)
         return
     small, big = (other, cp) if other.size < cp.size else (cp, other)
+    if small.size == 0:  # the empty tree is a prefix of every tree: no proof to ask for
+        if small.root != EMPTY_ROOT:
+            raise Found("fork", f"FORK: the log signed a root other than the empty tree's "
+                        f"for size 0 ({small.root.hex()[:16]}...)", evidence)
+        return
     path = f"/v1/log/proof/consistency?size1={small.size}&size2={big.size}"
     doc = api.json(path)
     hashes = field_of(doc, "proof", list, api.base + path)

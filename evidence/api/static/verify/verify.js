@@ -778,6 +778,9 @@
     if (size < 0n || size > MAX_TREE_SIZE) throw new MalformedInput(`tree size ${size} is outside 0..2^64-1`);
     if (index < 0n || index > MAX_TREE_SIZE) throw new MalformedInput(`leaf index ${index} is outside 0..2^64-1`);
     if (index >= size) throw new MalformedInput(`leaf index ${index} is past the end of a tree of size ${size}`);
+    // every hash is 32 bytes, as evidence/verify/merkle.py's hash32 holds it
+    if (!(leaf instanceof Uint8Array) || leaf.length !== 32) throw new MalformedInput('the leaf hash is not 32 bytes');
+    if (proof.some((p) => !(p instanceof Uint8Array) || p.length !== 32)) throw new MalformedInput('an inclusion proof hash is not 32 bytes');
     const inner = bitLength(index ^ (size - 1n));
     const want = inner + popcount(index >> BigInt(inner));
     if (proof.length !== want) {
@@ -792,6 +795,7 @@
   }
 
   async function verifyInclusion(index, size, leaf, proof, root) {
+    if (!(root instanceof Uint8Array) || root.length !== 32) throw new MalformedInput('the root hash is not 32 bytes');
     const got = await rootFromInclusionProof(index, size, leaf, proof);
     if (!equalBytes(got, root)) {
       throw new VerifyError(`inclusion proof for leaf ${index} of size ${size} gives root ${toHex(got)}, expected ${toHex(root)}`);
