@@ -167,7 +167,7 @@ def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes,
     """RFC 9162 section 2.1.4.2, step by step as the RFC states it. True when the proof
     shows that the tree of ``size2`` with ``root2`` extends the one of ``size1``/``root1``.
     As evidence.verify.merkle and transparency-dev/merkle's vectors
-    (tests/auditor/test_merkle_vectors_scripts.py): no proof from the empty tree (size1 0:
+    (tests/auditor/test_vectors_scripts.py): no proof from the empty tree (size1 0:
     the callers need none); equal sizes compare the roots as given."""
     if not 0 < size1 <= size2 or any(len(p) != 32 for p in proof):
         return False

@@ -4205,7 +4205,7 @@
   global.EvidenceVerify = {
     FORMAT, FORMATS, LIMITS, settings, safeName, namePartOk, VerifyError, MalformedInput, BundleError, TrustFileError, TokenError,
     verifyBundle, parseTrustPolicy, quorumSatisfied, ZipReader, Sha256, sha256, digestBlob, toHex, fromHex, jcs, crc32Update,
-    parseVerifierKey, verifyCheckpoint, parseCheckpoint, rootFromInclusionProof, verifyInclusion,
+    parseVerifierKey, openNote, verifyCheckpoint, parseCheckpoint, rootFromInclusionProof, verifyInclusion,
     readTimestampToken, verifyTimestampToken, parseCertificate, ed25519Supported, parseEntry, leafHash,
     verifyWebcapture, Sha1,
   };
