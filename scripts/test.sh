@@ -2,15 +2,12 @@
 # The project's test command: lint, layer contracts, then the test suite.
 # Creates .venv on first use. Extra arguments go to pytest (e.g. -k merkle, -x).
 #
-# --quick: the inner loop, under a minute on two cores. The fast tests of tests/verify, witness, ledger and equivalence
-# and the docs' checks (not marked slow, pg, s3 or tsa), on SQLite and files: no PostgreSQL,
-# S3 or TSA server, no browser, no worker pool, no stand-alone interpreter, no served API;
-# and no reinstall once .venv can import the package. Without it: the whole suite, which
-# is what .ci/run runs.
-#
-# Two processes (pytest-xdist) are opt-in: `-n 2 --dist loadfile` keeps each module in one
-# process (module fixtures install pywb and ReplayWeb.page into test-artifacts/), and each
-# process starts its own PostgreSQL, S3 and TSA servers.
+# --quick: the inner loop, under a minute on two cores. The fast tests of tests/verify,
+# witness, ledger and equivalence and the docs' checks (not marked slow, pg, s3 or tsa), on
+# SQLite and files: no PostgreSQL, S3 or TSA server, no browser, no worker pool, no
+# stand-alone interpreter, no served API; and no reinstall once .venv can import the
+# package. Without it: the whole suite, which is what .ci/run runs; on two cores with
+# pytest-xdist, in two processes but for the slow lane (see below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=0
