@@ -23,6 +23,9 @@ from evidence.ledger.tiles import sync_tiles
 from evidence.ledger.tiles_store import FilesystemTileStore
 from tests.support.api_server import Server, World, start_server
 
+# every test here talks to a served `evidence serve` process: the full run only
+pytestmark = pytest.mark.slow
+
 MARK = "GET /health?end-of-singles HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
 N = 700  # level 0: tiles 000, 001 full, 002.p/188; level 1: 000.p/2
 ID = "X-Request-Id: wire-test-1\r\n"
@@ -326,7 +329,6 @@ def _read_until_closed(s: socket.socket, limit: float) -> tuple[bytes, bool]:
     return out, True
 
 
-@pytest.mark.slow  # seconds, not milliseconds: the full run only
 def test_kept_alive_after_a_wire_answer_the_bounds_hold(tiled: World,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """After answers of the protocol's own (no timer armed for them), a connection kept

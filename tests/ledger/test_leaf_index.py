@@ -205,6 +205,7 @@ LOOPER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a child process killed mid-write: the full run only
 @pytest.mark.parametrize("every", [0, 1, 12])
 def test_sigkill_while_appending_and_indexing(make_ledger: Factory, every: int) -> None:
     """every=0: killed with no follower run (all tail); 1: the follower runs after every

@@ -222,6 +222,7 @@ def test_watcher_reads_a_changed_list(witness: Witness, tmp_path: Path) -> None:
 # --- a real process: serve --log-list, SIGHUP --------------------------------------------------
 
 
+@pytest.mark.slow  # a served witness process: the full run only
 def test_serve_follows_a_list_and_rereads_it_on_sighup(tmp_path: Path) -> None:
     a, b = TinyLog("a.example/log").grow(2), TinyLog("b.example/log").grow(2)
     d = tmp_path / "w"

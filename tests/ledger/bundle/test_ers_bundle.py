@@ -134,6 +134,7 @@ def test_a_forged_member_is_red(tmp_path: Path, tsa: LocalTSA) -> None:
         led.close()
 
 
+@pytest.mark.slow  # seconds, not milliseconds: the full run only
 def test_the_report_states_the_record(tmp_path: Path, tsa: LocalTSA) -> None:
     """The human report (text, HTML, PDF; report_ers.py) says the bundle carries an RFC 4998
     evidence record, with its first TSA and date (as the record's token states them) and
