@@ -13,6 +13,7 @@ rules can catch them."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -187,9 +188,15 @@ def test_checkpoint_past_revocation_under_the_revoked_key(world: World) -> None:
     assert log_check(r)["status"] == "pass", r
 
 
-def test_evidence_audit_names_a_tampered_rotation(world: World, tmp_path: Path) -> None:
+def _copy(world: World, tmp_path: Path) -> Path:
+    """The world's data directory copied for a test to damage."""
     d = tmp_path / "data"
     subprocess.run(["cp", "-a", str(world.data), str(d)], check=True)
+    return d
+
+
+def test_evidence_audit_names_a_tampered_rotation(world: World, tmp_path: Path) -> None:
+    d = _copy(world, tmp_path)
     r = CliRunner().invoke(cli, ["audit", "--data-dir", str(d), "--json", "--entries-only"])
     assert r.exit_code == 0, r.stdout
     dbs = [p for p in d.rglob("*.db") if "ledger" in p.name or p.parent == d]
@@ -216,16 +223,11 @@ def test_evidence_audit_reads_rotations_from_the_log_not_the_keys_table(
         world: World, tmp_path: Path) -> None:
     """The keys table is what the audit checks, not what it trusts: with the rows of the
     rotated keys gone, the rotation entry is still read, and named."""
-    d = tmp_path / "data"
-    subprocess.run(["cp", "-a", str(world.data), str(d)], check=True)
-    con = sqlite3.connect(d / "ledger.db")
-    try:
+    d = _copy(world, tmp_path)
+    with contextlib.closing(sqlite3.connect(d / "ledger.db")) as con, con:  # commits
         first = con.execute("SELECT min(id) FROM keys WHERE role LIKE 'log%'").fetchone()[0]
         assert con.execute("DELETE FROM keys WHERE role LIKE 'log%' AND id != ?",
                            (first,)).rowcount >= 1
-        con.commit()
-    finally:
-        con.close()
     ledger = failed_entries_audit(d)
     assert ledger["first_bad_seq"] == ROTATION_SEQ, ledger
     assert "keys table records no other log key" in ledger["reason"], ledger
