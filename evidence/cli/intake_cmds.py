@@ -170,8 +170,8 @@ def _submit_statement(path: Path, case: str, title: str | None, principal: str |
                       quiet: bool) -> None:
     """``--signed-statement``: the statement checked here first (a refusal stores nothing),
     then preserved as the route does (evidence/api/routers/statements.py)."""
+    from evidence.ledger.intake.signed_statement import read_signed_statement
     from evidence.verify.errors import VerificationError
-    from evidence.verify.signed_statement import read_signed_statement
 
     try:
         data = path.read_bytes()

@@ -42,10 +42,6 @@ IV. Is this exactly what was preserved? (the bundle a court is handed)
 22. ``bundle_ers.py`` the bundle's evidence record against the item's files
 23. ``bundle.py``     the evidence bundle: the checks in order, and those of the log
 
-V. What the service accepts as a submission (not needed to check a bundle)
-
-24. ``signed_statement.py`` RFC 9943 (SCITT) signed statements
-
 ``fast/`` is not on this list. Each of its modules computes exactly what one of
 the modules above computes, faster, for the ledger's bulk work (a batch of new
 entries, an audit of millions, thousands of receipts); a test in
@@ -90,7 +86,6 @@ _WHERE = {
     "check_tlog_proof": "tlog_proof",
     "verify_cose_receipt": "cose_receipt",
     "verify_evidence_record": "evidence_record",
-    "read_signed_statement": "signed_statement",
     "verify_bundle": "bundle",
     "BundleReport": "bundle",
 }

@@ -1,6 +1,6 @@
 """RFC 9943 signed statements made by code nobody here wrote: ``pycose`` builds and signs the
 COSE_Sign1, ``cryptography`` makes the issuer's certificate. Skips (with the fix) when
-pycose is missing. Used by tests/verify/test_signed_statement.py and
+pycose is missing. Used by tests/ledger/intake/test_signed_statement.py and
 tests/api/test_signed_statements.py."""
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ evidence item.
 
 The body is the statement's exact bytes (``application/scitt-statement+cose`` or
 ``application/cose``). It is checked before anything is stored
-(:func:`evidence.verify.signed_statement.read_signed_statement`: well formed, issuer and
+(:func:`evidence.ledger.intake.signed_statement.read_signed_statement`: well formed, issuer and
 subject named, its signature verifying with the key it carries); a statement that fails is
 a 422 problem (``bad-statement``, ``unsupported-statement``, ``bad-signature``) and the
 ledger is unchanged. One that passes becomes an item of kind ``document`` whose one file is
@@ -36,13 +36,13 @@ from evidence.ledger.cose import MEDIA_TYPE as COSE_MEDIA_TYPE
 from evidence.ledger.cose import cose_receipt
 from evidence.ledger.intake import ItemSpec, Submitted
 from evidence.ledger.intake.idempotency import Claim, KeyInFlight, KeyUsed
-from evidence.verify.errors import InvalidSignature, VerificationError
-from evidence.verify.signed_statement import (
+from evidence.ledger.intake.signed_statement import (
     MEDIA_TYPES,
     SignedStatement,
     UnsupportedStatement,
     read_signed_statement,
 )
+from evidence.verify.errors import InvalidSignature, VerificationError
 
 router = APIRouter(prefix="/v1/evidence", tags=["evidence"])
 Submitter = Role(SUBMITTER)

@@ -1,7 +1,7 @@
 """The ``scitt_statement`` section: what an RFC 9943 signed statement says of itself.
 
 A ``document`` file whose bytes are a tagged COSE_Sign1 (sniffed ``application/cose``) is
-read as a signed statement by :func:`evidence.verify.signed_statement.read_signed_statement`
+read as a signed statement by :func:`evidence.ledger.intake.signed_statement.read_signed_statement`
 (the check ``POST /v1/evidence/statements`` and ``evidence submit --signed-statement`` make
 before anything is stored). When it is one, the section is that function's report: issuer,
 subject, content type, algorithm, the key it carries and the payload (attached, or a hash
@@ -15,8 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from evidence.ledger.intake.signed_statement import read_signed_statement
 from evidence.verify.errors import VerificationError
-from evidence.verify.signed_statement import read_signed_statement
 
 MAX_CHECKED = 64 << 20
 """Larger statements are preserved with a notice, not read whole into memory here."""

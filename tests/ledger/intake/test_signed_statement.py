@@ -10,12 +10,12 @@ import hashlib
 import cbor2
 import pytest
 
-from evidence.verify.errors import InvalidSignature
-from evidence.verify.signed_statement import (
+from evidence.ledger.intake.signed_statement import (
     MalformedStatement,
     UnsupportedStatement,
     read_signed_statement,
 )
+from evidence.verify.errors import InvalidSignature
 from tests.support import scitt
 from tests.support.scitt import PAYLOAD, statement
 

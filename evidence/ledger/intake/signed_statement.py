@@ -32,6 +32,8 @@ Anything else is :class:`MalformedStatement` (cannot be read, or breaks RFC 9943
 never a crash: the CBOR reader is :func:`evidence.verify.cose_receipt.decode_cbor` (definite
 lengths, shortest forms, no duplicate keys, bounded depth; no floats or booleans).
 
+This is intake's rule, not the court's: a bundle is checked without it, so it lives
+beside the intake it guards rather than in ``evidence/verify/`` (docs/decisions.md, D29).
 Imports: stdlib, ``cryptography`` and ``evidence.verify`` only.
 """
 
