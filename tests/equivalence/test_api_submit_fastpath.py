@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 
 from tests.support.api_server import make_world
@@ -214,6 +215,7 @@ def test_idempotency_keys_agree(pair: Pair, world: Any) -> None:
 
 
 # any multipart body, cut anywhere, chunked anyhow: the same answer and the same effects
+@pytest.mark.slow  # 120 generated requests through both paths: seconds (the fixed cases stay quick)
 @settings(max_examples=120, deadline=None, suppress_health_check=[
     HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(req=any_request())

@@ -82,6 +82,7 @@ def test_fast_path_proofs_equal_the_route_cold_and_warm(tmp_path: Path, monkeypa
         assert past.status_code == 409 and past.json()["code"] == "not-yet-checkpointed"
 
 
+@pytest.mark.slow  # every entry of many tree sizes: seconds
 def test_fast_proofs_equal_the_routes_for_every_entry_of_many_sizes(tmp_path: Path) -> None:
     """:class:`InclusionFast` (bit loops, kept upper nodes, edge folds, JSON written by
     hand) against the route's :class:`ProofCache` and ``json.dumps``: every entry of every

@@ -45,6 +45,7 @@ def test_table(name: Any, want: str, script: ModuleType) -> None:
     assert len(want.encode()) <= MAX_NAME_BYTES + 2
 
 
+@pytest.mark.slow  # thousands of random names through both readers: seconds
 def test_random_names_agree(script: ModuleType) -> None:
     differ = []
     for name in random_names():

@@ -48,6 +48,7 @@ def pq_witness(tmp_path: Path) -> Iterator[ServedWitness]:
     yield from serve_witness(Witness.init(tmp_path / "witness", "pq.example/w1", ALG_MLDSA44))
 
 
+@pytest.mark.slow  # a served witness and whole bundles: seconds
 def test_mldsa_witness_cosigns_and_bundles_verify(pq_witness: ServedWitness,
                                                   tmp_path: Path) -> None:
     data = tmp_path / "data"

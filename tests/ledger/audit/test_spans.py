@@ -54,6 +54,7 @@ def test_clean_ledger_all_paths_agree(ledger: Ledger) -> None:
         assert seen and seen[-1] == (N, N) and seen == sorted(seen)
 
 
+@pytest.mark.slow  # a pool of worker processes for each case: the quick lane starts none
 @pytest.mark.parametrize("kind, k", [
     ("byte", 8), ("byte", 7), ("byte+leaf", 15), ("byte+leaf", 16), ("delete", 8),
     ("delete", 7), ("delete", 15), ("delete", N - 1), ("swap", 7), ("swap", 15), ("leaf", 16),

@@ -145,6 +145,7 @@ def test_pdf_qr_is_the_same_matrix() -> None:
     assert at == {(r - r0, c - c0) for r, c in dark}
 
 
+@pytest.mark.slow  # a PDF with the CJK font embedded: seconds
 def test_purged_item_and_no_timestamps() -> None:
     data = copy.deepcopy(DATA)
     data.update(purged=True, purged_at="2027-01-01T00:00:00.000000Z", timestamps=[],
@@ -158,6 +159,7 @@ def test_purged_item_and_no_timestamps() -> None:
         assert "已清除" in text and "尚无 RFC 3161 时间戳" in text
 
 
+@pytest.mark.slow  # a PDF with the CJK font embedded: seconds
 def test_the_exporter_seam_includes_the_report() -> None:
     export = pytest.importorskip("evidence.ledger.bundle.export")
     out = export.render(DATA)
@@ -174,6 +176,7 @@ def _provisional() -> dict[str, Any]:
     return data
 
 
+@pytest.mark.slow  # a PDF with the CJK font embedded: seconds
 def test_provisional_report_says_so_and_claims_no_time() -> None:
     """docs/verdict.md section 2: a provisional bundle's reports say "provisional: no proof of
     time / 临时证据包：无时间证明" in both languages, and no summary claims a time."""
@@ -199,6 +202,7 @@ def test_provisional_report_says_so_and_claims_no_time() -> None:
     assert "provisional: no proof of time" in english
 
 
+@pytest.mark.slow  # a PDF with the CJK font embedded: seconds
 def test_the_tool_and_the_trust_file_are_explained() -> None:
     data = copy.deepcopy(DATA)
     data["tool"] = {"member": "tools/verify_bundle.py", "sha256": TOOL_SHA,

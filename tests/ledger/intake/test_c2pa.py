@@ -390,6 +390,7 @@ def test_a_reader_killed_or_out_of_memory_is_named(tmp_path: Path, signed_jpeg: 
 # --- through the API, and in the court report ----------------------------------------------
 
 
+@pytest.mark.slow  # an export with its PDF report: seconds
 def test_through_the_api_and_in_the_exported_report(tmp_path: Path, pki: Pki,
                                                     signed_jpeg: bytes) -> None:
     pytest.importorskip("fpdf")

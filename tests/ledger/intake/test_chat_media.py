@@ -445,6 +445,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         srv.stop()
 
 
+@pytest.mark.slow  # a served API and a replayed upload: seconds
 def test_over_the_api_with_a_replayed_key(tmp_path: Path, server: Server) -> None:
     path, media = ios(tmp_path)
     key = f'"{uuid.uuid4()}"'
