@@ -336,14 +336,17 @@ def verify_timestamp_digest(
     digest: bytes,
     trusted_ca_pems: list[bytes],
     *,
+    policy_oid: str | None = None,
     nonce: int | None = None,
 ) -> TimestampVerdict:
     """Verify a TimeStampToken whose message imprint must be exactly `digest` under the hash
-    `hash_oid`, with every other check of :func:`verify_timestamp`. An RFC 4998 archive
-    timestamp stamps a hash-tree root, which is already a digest: there is no message to hash."""
+    `hash_oid`, with every other check of :func:`verify_timestamp` (the policy too, when one
+    is given). An RFC 4998 archive timestamp stamps a hash-tree root, which is already a
+    digest: there is no message to hash."""
     if hash_oid not in IMPRINT_ALGORITHMS:
         raise UnsupportedHashAlgorithm(f"imprint algorithm {hash_oid} is not SHA-256/384/512")
-    return _verify(token_der, hash_oid, digest, trusted_ca_pems, policy_oid=None, nonce=nonce)
+    return _verify(token_der, hash_oid, digest, trusted_ca_pems, policy_oid=policy_oid,
+                   nonce=nonce)
 
 
 def _verify(

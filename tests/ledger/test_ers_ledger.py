@@ -6,6 +6,7 @@ renewal that no TSA answers changes nothing."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -134,6 +135,29 @@ def test_a_renewal_no_tsa_answers_changes_nothing(world, tsa: LocalTSA) -> None:
             renew_records(led, down, **kwargs)
         assert "tsa-a" in str(exc.value)
         assert dict(iter_evidence_records(led)) == before and led.size == size
+
+
+def test_the_tsas_configured_policy_binds_the_records_tokens(world, tsa: LocalTSA) -> None:
+    """``evidence anchor tsa add --policy OID`` pins what the checkpoints' tokens must carry;
+    the evidence records' archive timestamps from the same TSA are held to it too: a token
+    under another policy is refused and nothing changes, the TSA's own policy is accepted."""
+    led, _blobs, _ids, cfg = world
+    AnchorService(led, cfg).run_once()
+    before = dict(iter_evidence_records(led))
+    size = led.size
+
+    def pinned(policy: str):  # type: ignore[no-untyped-def]
+        return replace(cfg, tsas=tuple(replace(t, policy=policy) for t in cfg.tsas))
+
+    other = named_tsas(pinned("1.2.3.4.99"))
+    assert [t.tsa.policy for t in other] == ["1.2.3.4.99"]
+    with pytest.raises(RenewalRefused, match="PolicyMismatch") as exc:
+        renew_records(led, other)
+    assert "1.2.3.4.99" in str(exc.value)
+    assert dict(iter_evidence_records(led)) == before and led.size == size
+    # the local TSA's policy (tests/support/make_test_tsa.sh, default_policy)
+    assert renew_records(led, named_tsas(pinned("1.2.3.4.1"))).renewed == len(before)
+    assert led.size > size
 
 
 def test_a_hash_tree_renewal_refuses_a_damaged_file(world) -> None:

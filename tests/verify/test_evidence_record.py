@@ -16,6 +16,7 @@ from evidence.verify.evidence_record import (
     parse_evidence_record,
     verify_evidence_record,
 )
+from evidence.verify.timestamp import PolicyMismatch
 from tests.support.ports import free_ports
 from tests.support.tsa import LocalTSA
 
@@ -93,6 +94,21 @@ def test_renewal_with_no_tsa_changes_nothing(records: list[bytes], tsa: LocalTSA
     with pytest.raises(TsaClientError, match="cannot reach"):
         renew_timestamps(records, [docs(f) for f in FILES], dead)
     assert records == before
+
+
+def test_a_pinned_policy_is_checked_on_every_archive_timestamp(records: list[bytes],
+                                                              tsa: LocalTSA) -> None:
+    items = [docs(f) for f in FILES]
+    wrong = ErsTsa(url=tsa.url, ca_pems=(tsa.ca_cert_pem,), policy="1.2.3.4.99")
+    for make in (lambda: build_records(items, wrong),
+                 lambda: renew_timestamps(records, items, wrong),
+                 lambda: renew_hash_tree(records, items, wrong, "sha512")):
+        with pytest.raises(PolicyMismatch, match=r"1\.2\.3\.4\.99"):
+            make()
+    right = ErsTsa(url=tsa.url, ca_pems=(tsa.ca_cert_pem,), policy="1.2.3.4.1")
+    made = build_records(items[:1], right)
+    assert verify_evidence_record(made[0], items[0], [tsa.ca_cert_pem]).timestamps[0].policy \
+        == "1.2.3.4.1"
 
 
 def test_untrusted_tsa_is_refused(records: list[bytes], tsa_variant) -> None:

@@ -20,7 +20,8 @@
 - ``ca``: PEM files of the root CA(s) pinned for that TSA, relative to the data directory
   unless absolute. ``evidence anchor tsa add --ca FILE`` copies the given file(s) into
   ``<data-dir>/anchor-ca/<name>.pem``, so that the pin cannot change behind the operator's back.
-- ``policy``: the TSA policy OID the tokens must carry (null: any).
+- ``policy``: the TSA policy OID the tokens must carry (null: any), checkpoints' and evidence
+  records' alike.
 - ``preset``: a well-known public TSA added with ``evidence anchor tsa add --preset NAME``
   (:data:`TSA_PRESETS`): its tokens are checked against the roots the preset names, taken
   from Mozilla's root store as shipped by ``certifi`` (the trust file then says

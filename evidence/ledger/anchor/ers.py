@@ -46,11 +46,14 @@ class RenewalRefused(LedgerError):
 
 @dataclass(frozen=True)
 class ErsTsa:
-    """Where archive timestamps come from: a TSA URL and the roots its tokens must chain to."""
+    """Where archive timestamps come from: a TSA URL, the roots its tokens must chain to and
+    the policy OID they must carry (None: any), as for the checkpoints' tokens of the same
+    configured TSA."""
 
     url: str
     ca_pems: tuple[bytes, ...]
     timeout: float = DEFAULT_TIMEOUT_S
+    policy: str | None = None
 
 
 def build_records(items: Sequence[Sequence[Document]], tsa: ErsTsa,
@@ -192,7 +195,8 @@ def _stamp(tsa: ErsTsa, name: str, root: bytes) -> TsaToken:
     """The only network step; it runs before any record is assembled, so a TSA that cannot be
     reached (TsaClientError) or answers badly (TimestampError) leaves every record as it was."""
     return request_timestamp_digest(tsa.url, _OIDS[name], root,
-                                    trusted_ca_pems=list(tsa.ca_pems), timeout=tsa.timeout)
+                                    trusted_ca_pems=list(tsa.ca_pems), policy_oid=tsa.policy,
+                                    timeout=tsa.timeout)
 
 
 def _checked(records: list[bytes], items: Sequence[Sequence[Document]], tsa: ErsTsa

@@ -73,7 +73,8 @@ class NamedTsa:
 
 def named_tsas(config: AnchorConfig) -> list[NamedTsa]:
     """The configured TSAs, in configuration order, with their pinned roots."""
-    return [NamedTsa(t.name, ErsTsa(t.url, tuple(t.ca_pems(config.data_dir)), t.timeout))
+    return [NamedTsa(t.name, ErsTsa(t.url, tuple(t.ca_pems(config.data_dir)), t.timeout,
+                                     t.policy))
             for t in config.tsas]
 
 

@@ -114,7 +114,7 @@ class AnchorService:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._rng = rng or random.Random()
         self._engine = ledger.engine
-        self._tsas = [NamedTsa(a.name, ErsTsa(a.url, tuple(a.ca_pems), a.timeout))
+        self._tsas = [NamedTsa(a.name, ErsTsa(a.url, tuple(a.ca_pems), a.timeout, a.policy))
                       for a in self.anchors if isinstance(a, TsaAnchor)]
         self._records_below = 0  # every item before this entry has a record (this process)
 

@@ -113,11 +113,13 @@ def request_timestamp_digest(
     digest: bytes,
     *,
     trusted_ca_pems: list[bytes],
+    policy_oid: str | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
 ) -> TsaToken:
     """Time-stamp `digest` itself (already a hash under `hash_oid`: an RFC 4998 hash-tree root),
-    and verify the token against `trusted_ca_pems` with the request's nonce pinned."""
+    and verify the token against `trusted_ca_pems` with the request's nonce pinned (and its
+    policy, when `policy_oid` is given, as :func:`request_timestamp` does)."""
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
         raise TsaClientError(f"TSA URL must be http or https, not {scheme or 'relative'}: {url}")
@@ -126,7 +128,8 @@ def request_timestamp_digest(
     nonce = secrets.randbits(63) | 1  # positive, never zero
     query = _digest_query(hash_oid, digest, nonce)
     token = parse_response(_post(url, query, timeout=timeout, max_reply_bytes=max_reply_bytes))
-    verdict = verify_timestamp_digest(token, hash_oid, digest, trusted_ca_pems, nonce=nonce)
+    verdict = verify_timestamp_digest(token, hash_oid, digest, trusted_ca_pems,
+                                      policy_oid=policy_oid, nonce=nonce)
     return TsaToken(url=url, token=token, nonce=nonce,
                     certificates=tuple(token_certificates(token)), verdict=verdict)
 
