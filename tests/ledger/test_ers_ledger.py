@@ -14,12 +14,14 @@ import pytest
 
 from evidence.ledger.anchor.config import add_tsa, load_anchor_config
 from evidence.ledger.anchor.ers import RenewalRefused
-from evidence.ledger.anchor.ers_service import named_tsas, renew_records
+from evidence.ledger.anchor.ers_service import BATCH, RENEWED, named_tsas, renew_records
 from evidence.ledger.anchor.ers_store import item_evidence_records, iter_evidence_records
 from evidence.ledger.anchor.service import AnchorService
 from evidence.ledger.blobs import FilesystemBlobStore
 from evidence.ledger.intake import Intake, ItemSpec
 from evidence.ledger.log import Ledger
+from evidence.ledger.tiles_layout import MAX_BUNDLE_ENTRY
+from evidence.verify.entry import MAX_SAFE_INTEGER, encode_entry
 from evidence.verify.evidence_record import (
     EvidenceRecordError,
     bytes_document,
@@ -176,3 +178,15 @@ def test_a_hash_tree_renewal_refuses_a_damaged_file(world) -> None:
     with pytest.raises(RenewalRefused, match="does not hash to its SHA-256"):
         renew_records(led, named_tsas(cfg), hash_tree="sha512", open_blob=blobs.open)
     assert dict(iter_evidence_records(led)) == before and led.size == size
+
+
+def test_the_largest_renewal_entry_fits_an_entry_bundle() -> None:
+    """An ``ers.renewed`` entry lists up to BATCH evidence ids: at its longest (a TSA name
+    of 64 characters, the most anchor/config.py allows; a SHA-512 root; the largest seq)
+    it still fits a tlog-tiles entry bundle, so tiles clients can read it."""
+    body = {"kind": "hash-tree", "algorithm": "sha512", "tsa": "t" * 64, "root": "0" * 128,
+            "token_sha256": "0" * 64, "gen_time": "9999-12-31T23:59:59.999999Z",
+            "evidence_ids": ["ev_" + "Z" * 26] * BATCH}
+    entry = encode_entry(MAX_SAFE_INTEGER, "9999-12-31T23:59:59.999999Z", "0" * 64, RENEWED,
+                         body)
+    assert len(entry) <= MAX_BUNDLE_ENTRY

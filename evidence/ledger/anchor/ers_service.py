@@ -62,7 +62,10 @@ __all__ = [
 log = logging.getLogger("evidence.anchor")
 
 RENEWED = "ers.renewed"
-BATCH = 2000  # items per TSA request and per ers.renewed entry (its body stays << 1 MiB)
+BATCH = 2000
+"""Items per TSA request and per ``ers.renewed`` entry: at the longest TSA name and a
+SHA-512 root that entry is about 64,600 bytes, within the 65,535 a tlog-tiles entry bundle
+holds (tests/ledger/test_ers_ledger.py, test_the_largest_renewal_entry_fits_an_entry_bundle)."""
 
 
 @dataclass(frozen=True)

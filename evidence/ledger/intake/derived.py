@@ -36,6 +36,7 @@ from pathlib import Path, PurePath
 from typing import IO, Any
 
 from evidence.ledger.blobs import BlobError, BlobRef, BlobStore, BlobTooLarge, StagedBlob
+from evidence.ledger.intake.entry_room import ENTRY_LIMIT, listed_size
 from evidence.ledger.intake.metadata import safezip, sniff
 from evidence.ledger.intake.metadata.chat_summary import MAX_NAME
 from evidence.ledger.intake.metadata.chat_zip import chat_member
@@ -43,7 +44,8 @@ from evidence.ledger.intake.metadata.errors import MetadataError
 from evidence.verify.bundle_names import safe_name
 
 MAX_FILES = 1000
-"""Media stored per archive: the entry (at most 1 MiB) must hold one object for each."""
+"""Media stored per archive at most. The entry must also hold one object for each, in at
+most 65,535 bytes (:mod:`.entry_room`): ``derive``'s ``room`` stops sooner when it is full."""
 MAX_MEMBER_NAME = MAX_NAME
 """Characters of a member name recorded in ``derived_from`` (as the chat section lists
 it); a member with a longer name is not stored."""
@@ -113,10 +115,13 @@ def media_type(name: str, head: bytes) -> str:
 
 
 def derive(store: BlobStore, path: Path, zip_sha256: str, *, max_file_size: int,
-           defer: bool) -> Derivation:
+           defer: bool, room: int | None = None) -> Derivation:
     """Store the media of the WhatsApp chat archive at ``path`` (content ``zip_sha256``).
     With ``defer`` each blob is only staged (``Derived.staged``: the caller commits or
-    aborts it); without, it is stored. An archive that is no chat export gives nothing."""
+    aborts it); without, it is stored. An archive that is no chat export gives nothing.
+    ``room``: the bytes the item's entry has left for the media's objects
+    (:func:`.entry_room.listed_size` each); a medium whose object would not fit is left in
+    the ZIP (None: no bound but :data:`MAX_FILES`)."""
     out = Derivation()
     try:
         zf = safezip.open_zip(path)
@@ -128,16 +133,22 @@ def derive(store: BlobStore, path: Path, zip_sha256: str, *, max_file_size: int,
         if chat is None:
             return out
         _derive_members(store, zf, [i for i in members if i is not chat], zip_sha256,
-                        max_file_size, defer, out)
+                        max_file_size, defer, out, room)
     return out
 
 
 def _derive_members(store: BlobStore, zf: zipfile.ZipFile, media: list[zipfile.ZipInfo],
-                    zip_sha256: str, max_file_size: int, defer: bool, out: Derivation
-                    ) -> None:
+                    zip_sha256: str, max_file_size: int, defer: bool, out: Derivation,
+                    room: int | None) -> None:
     seen: set[tuple[str, str]] = set()
     total = compressed = 0
     skipped: dict[str, list[str]] = {}
+    full = f"the item's log entry is full: it holds at most {ENTRY_LIMIT} bytes"
+
+    def listed(info: zipfile.ZipInfo, media: str, size: int, sha256: str) -> dict[str, Any]:
+        name = _base(info.filename)
+        return {"name": safe_name(name), "media_type": media, "size": size, "sha256": sha256,
+                "derived_from": {"sha256": zip_sha256, "member": info.filename}}
 
     def skip(why: str, info: zipfile.ZipInfo) -> None:
         skipped.setdefault(why, []).append(info.filename[:80])
@@ -151,6 +162,9 @@ def _derive_members(store: BlobStore, zf: zipfile.ZipFile, media: list[zipfile.Z
         if why is None and (total + info.file_size
                             > _MIB + MAX_RATIO * (compressed + info.compress_size)):
             why = f"the media inflate more than {MAX_RATIO} times in all (zip bomb?)"
+        if why is None and room is not None and listed_size(
+                listed(info, "", info.file_size, zip_sha256)) > room:
+            why = full  # even with the shortest media type: not read at all
         if why is not None:
             skip(why, info)
             continue
@@ -165,12 +179,17 @@ def _derive_members(store: BlobStore, zf: zipfile.ZipFile, media: list[zipfile.Z
             if staged is not None:
                 store.abort(staged)
             continue
+        entry = listed(info, media_type(_base(info.filename), head), ref.size, ref.sha256)
+        if room is not None:
+            cost = listed_size(entry)
+            if cost > room:
+                if staged is not None:
+                    store.abort(staged)
+                skip(full, info)
+                continue
+            room -= cost
         seen.add((info.filename, ref.sha256))
-        name = _base(info.filename)
-        out.files.append(Derived({
-            "name": safe_name(name), "media_type": media_type(name, head), "size": ref.size,
-            "sha256": ref.sha256,
-            "derived_from": {"sha256": zip_sha256, "member": info.filename}}, staged))
+        out.files.append(Derived(entry, staged))
     for why, names in skipped.items():
         shown = ", ".join(repr(n) for n in names[:3]) + (" ..." if len(names) > 3 else "")
         out.warnings.append(f"{len(names)} media file(s) of the archive not stored as files "

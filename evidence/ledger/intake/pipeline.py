@@ -42,9 +42,9 @@ from evidence.ledger.intake.model import IntakeError, ItemSpec, StagedItem, Subm
 from evidence.ledger.intake.staging import Stager
 from evidence.ledger.log import Ledger
 from evidence.ledger.sequencer import Appended
+from evidence.verify.bundle_item import SUBMITTED
 from evidence.verify.errors import VerificationError
 
-SUBMITTED = "evidence.submitted"
 _CHUNK = 4  # items per task of submit_many's pool: fewer hand-offs between threads
 
 #: Errors an item can meet on its way that are reported as its outcome, not raised.

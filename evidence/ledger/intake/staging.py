@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from evidence.ledger.blobs import BlobStore, BlobTooLarge, StagedBlob
-from evidence.ledger.intake import derived
+from evidence.ledger.intake import derived, entry_room
 from evidence.ledger.intake.derived import Derivation
 from evidence.ledger.intake.files import FileRefused, open_regular
 from evidence.ledger.intake.holds import Holds
@@ -207,18 +207,36 @@ class Stager:
         """A chat ZIP's media stored as further files of the item (:mod:`.derived`), each
         held (and staged with ``defer``) like a submitted file; None for other files."""
         out: list[Derivation | None] = []
+        room: int | None = None
         for path, ref in zip(paths, refs, strict=True):
             if spec.kind != "chat" or not derived.is_chat_zip(ref[2]):
                 out.append(None)
                 continue
+            if room is None:  # what the entry has left once the submitted files are in it
+                room = entry_room.room_left(_widest_body(spec, paths, refs))
             got = derived.derive(self.store, path, ref[1], max_file_size=self.max_file_size,
-                                 defer=defer)
+                                 defer=defer, room=room)
+            room -= sum(entry_room.listed_size(d.entry) for d in got.files)
             for d in got.files:
                 if d.staged is not None:
                     staged.append(d.staged)
                 self.holds.hold(held, d.entry["sha256"])
             out.append(got)
         return out
+
+
+MAX_MEDIA_TYPE = 255
+"""The longest media type (RFC 6838: type and subtype of at most 127 characters each)."""
+
+
+def _widest_body(spec: ItemSpec, paths: list[Path], refs: list[tuple[int, str, bytes]]
+                 ) -> dict[str, Any]:
+    """The item's entry body before any derived file, as long as :func:`describe` can make
+    it: every media type at its longest, no submitter signature (room is kept for one)."""
+    return {"evidence_id": "ev_" + "0" * 26, "kind": spec.kind,
+            "files": [{"name": p.name, "media_type": "x" * MAX_MEDIA_TYPE, "size": r[0],
+                       "sha256": r[1]} for p, r in zip(paths, refs, strict=True)],
+            "metadata_commitment": "0" * 64, "principal": spec.principal}
 
 
 def describe(spec: ItemSpec, paths: list[Path], stats: list[tuple[int, int]],
@@ -299,4 +317,5 @@ def describe(spec: ItemSpec, paths: list[Path], stats: list[tuple[int, int]],
                             "metadata_commitment": commitment, "principal": spec.principal}
     if spec.sign_key is not None:
         body["submitter"] = sign_submission(evidence_id, commitment, files, spec.sign_key)
+    entry_room.check_fits(body)
     return StagedItem(spec, paths, stats, evidence_id, body, metadata_jcs, salt, warnings)
