@@ -158,6 +158,39 @@ def sig_structure(protected: bytes, payload: bytes) -> bytes:
             + b"\x40" + cbor_head(2, len(payload)) + payload)
 
 
+@dataclass(frozen=True)
+class Sign1:
+    """A COSE_Sign1's four parts as read by :func:`open_sign1`."""
+
+    protected_bytes: bytes
+    protected: dict[Any, Any]
+    unprotected: dict[Any, Any]
+    payload: Any
+    signature: Any
+
+
+def open_sign1(data: bytes) -> Sign1:
+    """``data`` read as a tagged COSE_Sign1 (RFC 9052 section 4.2): an array of four whose
+    protected header is a non-empty byte string holding a map and whose unprotected header
+    is a map. What the headers, payload and signature must say is the caller's to check."""
+    top = decode_cbor(data)
+    if not isinstance(top, _Tag) or top.tag != TAG_COSE_SIGN1:
+        raise MalformedReceipt("not a tagged COSE_Sign1 (CBOR tag 18)")
+    msg = top.value
+    if not isinstance(msg, list) or len(msg) != 4:
+        raise MalformedReceipt("the COSE_Sign1 is not an array of four")
+    protected_b, unprotected, payload, signature = msg
+    if not isinstance(protected_b, bytes) or not protected_b:
+        raise MalformedReceipt("the protected header is not a non-empty byte string")
+    try:
+        protected = decode_cbor(protected_b)
+    except MalformedReceipt as e:
+        raise MalformedReceipt(f"the protected header: {e}") from None
+    if not isinstance(protected, dict) or not isinstance(unprotected, dict):
+        raise MalformedReceipt("a COSE header is not a map")
+    return Sign1(protected_b, protected, unprotected, payload, signature)
+
+
 def key_kid(key: Verifier) -> bytes:
     """The ``kid`` a receipt by this key carries: ``<name>+<8 hex key id>``."""
     return f"{key.name}+{key.key_id:08x}".encode()
@@ -185,18 +218,9 @@ def verify_cose_receipt(data: bytes, log_key: Verifier, entry: bytes) -> Verifie
         raise ValueError("the pinned log key must be an Ed25519 (0x01) verifier key")
     if not isinstance(data, bytes | bytearray) or len(data) > MAX_RECEIPT:
         raise MalformedReceipt(f"a COSE receipt is bytes of at most {MAX_RECEIPT}")
-    top = decode_cbor(data)
-    if not isinstance(top, _Tag) or top.tag != TAG_COSE_SIGN1:
-        raise MalformedReceipt("not a tagged COSE_Sign1 (tag 18)")
-    msg = top.value
-    if not isinstance(msg, list) or len(msg) != 4:
-        raise MalformedReceipt("COSE_Sign1 is not an array of four")
-    protected_b, unprotected, payload, signature = msg
-    if not isinstance(protected_b, bytes) or not protected_b:
-        raise MalformedReceipt("the protected header is not a non-empty byte string")
-    protected = decode_cbor(protected_b)
-    if not isinstance(protected, dict) or not isinstance(unprotected, dict):
-        raise MalformedReceipt("a COSE header is not a map")
+    s1 = open_sign1(data)
+    protected_b, protected, unprotected = s1.protected_bytes, s1.protected, s1.unprotected
+    payload, signature = s1.payload, s1.signature
     if set(protected) & set(unprotected):
         raise MalformedReceipt("a header label is both protected and unprotected")
     if LABEL_CRIT in protected:

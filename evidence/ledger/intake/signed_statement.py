@@ -29,8 +29,8 @@ What is accepted, and why (docs/decisions.md, "SCITT signed statements"):
 Anything else is :class:`MalformedStatement` (cannot be read, or breaks RFC 9943),
 :class:`UnsupportedStatement` (well formed, but not what this service checks) or
 :class:`InvalidSignature` (the signature does not verify with the key the statement names),
-never a crash: the CBOR reader is :func:`evidence.verify.cose_receipt.decode_cbor` (definite
-lengths, shortest forms, no duplicate keys, bounded depth; no floats or booleans).
+never a crash: the COSE_Sign1 reader is :func:`evidence.verify.cose_receipt.open_sign1`
+(definite lengths, shortest forms, no duplicate keys, bounded depth; no floats or booleans).
 
 This is intake's rule, not the court's: a bundle is checked without it, so it lives
 beside the intake it guards rather than in ``evidence/verify/`` (docs/decisions.md, D29).
@@ -50,14 +50,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, paddin
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from evidence.verify.cose_receipt import MalformedReceipt, decode_cbor, sig_structure
+from evidence.verify.cose_receipt import MalformedReceipt, open_sign1, sig_structure
 from evidence.verify.errors import InvalidSignature, MalformedInput
 
 __all__ = ["MEDIA_TYPES", "MalformedStatement", "SignedStatement", "StatementError",
            "UnsupportedStatement", "read_signed_statement"]
 
 MEDIA_TYPES = ("application/scitt-statement+cose", "application/cose")
-TAG_COSE_SIGN1 = 18
 (L_ALG, L_CRIT, L_CTY, L_KID, L_CWT, L_X5CHAIN, L_X5T,
  L_HASH_ALG, L_PREIMAGE_CTY, L_LOCATION) = (1, 2, 3, 4, 15, 33, 34, 258, 259, 260)
 CLAIM_ISS, CLAIM_SUB, CLAIM_CNF, CNF_COSE_KEY = 1, 2, 8, 1
@@ -111,13 +110,6 @@ class SignedStatement:
                 "payload": self.payload, "signature": "verified"}
 
 
-def _cbor(data: bytes, what: str) -> Any:
-    try:
-        return decode_cbor(data)
-    except MalformedReceipt as e:
-        raise MalformedStatement(f"{what}: {e}") from None
-
-
 def _content_type(value: Any, label: int) -> str | None:
     if value is None:
         return None
@@ -134,18 +126,12 @@ def read_signed_statement(data: bytes) -> SignedStatement:
     states; raise :class:`StatementError` or :class:`InvalidSignature` otherwise."""
     if not isinstance(data, bytes | bytearray) or not data:
         raise MalformedStatement("a signed statement is non-empty bytes")
-    top = _cbor(bytes(data), "not CBOR")
-    if getattr(top, "tag", None) != TAG_COSE_SIGN1:
-        raise MalformedStatement("not a tagged COSE_Sign1 (CBOR tag 18)")
-    msg = top.value
-    if not isinstance(msg, list) or len(msg) != 4:
-        raise MalformedStatement("the COSE_Sign1 is not an array of four")
-    protected_b, unprotected, payload, signature = msg
-    if not isinstance(protected_b, bytes) or not protected_b:
-        raise MalformedStatement("the protected header is not a non-empty byte string")
-    ph = _cbor(protected_b, "the protected header")
-    if not isinstance(ph, dict) or not isinstance(unprotected, dict):
-        raise MalformedStatement("a COSE header is not a map")
+    try:
+        s1 = open_sign1(bytes(data))
+    except MalformedReceipt as e:
+        raise MalformedStatement(str(e)) from None
+    protected_b, ph, unprotected = s1.protected_bytes, s1.protected, s1.unprotected
+    payload, signature = s1.payload, s1.signature
     if unprotected:
         raise MalformedStatement(
             "the unprotected header is not empty (RFC 9943 registers a statement with an "
