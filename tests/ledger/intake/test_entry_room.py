@@ -82,6 +82,7 @@ def test_media_past_what_the_entry_holds_stay_in_the_zip(world, tmp_path: Path) 
     assert int.from_bytes(bundle[:2], "big") == len(data) and bundle[2:] == data
 
 
+@pytest.mark.slow  # a second archive of 400 media: seconds
 def test_a_signed_chat_item_fits_too(world, tmp_path: Path) -> None:
     led, intake = world
     key = generate_signer("acme.example")
