@@ -607,6 +607,16 @@ def _oid(data: bytes, tlv: der.Tlv) -> str:
     return ".".join(map(str, [first, arcs[0] - 40 * first, *arcs[1:]]))
 
 
+_SKI_SID = 0x80
+
+
+def _key_identifier(cert: x509.Certificate) -> bytes | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        return None
+
+
 def _kids(data: bytes, tlv: der.Tlv, tag: int | None = None) -> list[der.Tlv]:
     if tag is not None and tlv.tag != tag:
         raise der.DerError(f"expected tag 0x{tag:02x}, found 0x{tlv.tag:02x}")
@@ -692,6 +702,10 @@ def verify_token_integrity(token_der: bytes, message: bytes, *,
                 if (c.issuer.public_bytes() == d[issuer.start:issuer.end]
                         and c.serial_number == int.from_bytes(
                             d[serial.value_start:serial.end], "big", signed=True)):
+                    signer = c
+        elif sid.tag == _SKI_SID:  # subjectKeyIdentifier [0] IMPLICIT (RFC 5652 5.3)
+            for c in certs:
+                if _key_identifier(c) == d[sid.value_start:sid.end]:
                     signer = c
         signed_attrs = bytes([_SET]) + d[attrs_tlv.start + 1:attrs_tlv.end]
         tst = der.children(tst_info, der.parse_single(tst_info, _SEQUENCE))
