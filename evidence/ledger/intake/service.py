@@ -57,7 +57,7 @@ from evidence.ledger.evidence_store import (
     load_item,
     purged_rows,
 )
-from evidence.ledger.intake import derived, maintenance, pipeline
+from evidence.ledger.intake import derived, entry_room, maintenance, pipeline
 from evidence.ledger.intake.holds import Holds
 from evidence.ledger.intake.idempotency import DEFAULT_TTL as DEFAULT_KEY_TTL
 from evidence.ledger.intake.idempotency import Claim
@@ -149,6 +149,7 @@ class Intake:
             body = {**body, "submitter": {"key": submitter.get("key"),
                                           "signature": submitter.get("signature")}}
             verify_submission(body, required=True)
+            entry_room.check_fits(body)  # a key of a very long name: refused, still pending
         paths = [Path(p) for p in prepared.paths]
         spec = ItemSpec(files=paths, kind=prepared.kind, case=prepared.case,
                         principal=prepared.principal, title=prepared.title,

@@ -128,3 +128,27 @@ def test_submitted_files_that_cannot_fit_are_refused_and_nothing_changes(
                                      principal="acme"))
         assert len(entry_bytes(led, got.seq)) <= MAX_BUNDLE_ENTRY
     assert led.size == before + 2
+
+
+@pytest.mark.slow  # an archive of 400 media, prepared then signed: seconds
+def test_a_deferred_signature_that_would_overflow_is_refused_and_the_item_waits(
+        world, tmp_path: Path) -> None:
+    """A deferred submission's body keeps room for an ordinary signature; a key whose name
+    alone is longer than that room is refused with the limit named, nothing is appended,
+    and the same prepared item is then signed with an ordinary key."""
+    led, intake = world
+    prepared = intake.prepare(ItemSpec(files=[whatsapp_zip(tmp_path / "chat.zip", MEDIA)],
+                                       kind="chat", case="C-1", principal="acme"))
+    before = led.size
+    for name, fits in (("k" * 2000, False), ("acme.example", True)):
+        key = generate_signer(name)
+        signed = sign_submission(prepared.evidence_id, prepared.body["metadata_commitment"],
+                                 prepared.body["files"], key)
+        if fits:
+            got = intake.submit_prepared(prepared, signed)
+            assert len(entry_bytes(led, got.seq)) <= MAX_BUNDLE_ENTRY
+        else:
+            with pytest.raises(SubmissionRefused, match=f"at most {ENTRY_LIMIT} bytes"):
+                intake.submit_prepared(prepared, signed)
+            assert led.size == before
+    assert led.size == before + 1
