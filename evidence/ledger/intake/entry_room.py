@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from evidence.ledger.intake.model import FileFailure, SubmissionRefused
+from evidence.ledger.intake.model import SUBMITTED, FileFailure, SubmissionRefused
 from evidence.ledger.tiles_layout import MAX_BUNDLE_ENTRY
-from evidence.verify.bundle_item import SUBMITTED
 from evidence.verify.entry import MAX_SAFE_INTEGER, canonical_json, encode_entry
 
 ENTRY_LIMIT = MAX_BUNDLE_ENTRY

@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 # --- errors ------------------------------------------------------------------------------
 
 
+SUBMITTED = "evidence.submitted"
+"""The type of an item's entry (the bundle's checks name it too: verify/bundle_item.py;
+not imported from there, which would load the bundle checks into every serving worker)."""
+
+
 class IntakeError(Exception):
     """Base class: a submission, purge or lookup could not be done (nothing was changed)."""
 

@@ -38,11 +38,16 @@ from evidence.ledger.errors import AppendRejected, LedgerError
 from evidence.ledger.evidence_store import submitted_rows
 from evidence.ledger.intake import derived, idempotency
 from evidence.ledger.intake.holds import Holds
-from evidence.ledger.intake.model import IntakeError, ItemSpec, StagedItem, Submitted
+from evidence.ledger.intake.model import (
+    SUBMITTED,
+    IntakeError,
+    ItemSpec,
+    StagedItem,
+    Submitted,
+)
 from evidence.ledger.intake.staging import Stager
 from evidence.ledger.log import Ledger
 from evidence.ledger.sequencer import Appended
-from evidence.verify.bundle_item import SUBMITTED
 from evidence.verify.errors import VerificationError
 
 _CHUNK = 4  # items per task of submit_many's pool: fewer hand-offs between threads
